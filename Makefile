@@ -1,0 +1,37 @@
+# Two commands set everything up on a fresh Debian machine with Python 3.11:
+#   make run   - create .venv, install, start the server on http://127.0.0.1:8080
+#   make test  - install the test extras into the same .venv and run the whole suite
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+ARGS ?=
+
+.PHONY: run test lint bench cluster clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -e .
+	@# mediapipe depends on opencv-contrib-python, which needs libGL at import time;
+	@# the headless build offers the same cv2 without it.
+	$(PIP) uninstall --quiet --yes opencv-contrib-python
+	$(PIP) install --quiet --force-reinstall --no-deps opencv-python-headless==4.11.0.86
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(PIP) install --quiet -e '.[test,bench]'
+	$(PIP) uninstall --quiet --yes opencv-contrib-python
+	$(PIP) install --quiet --force-reinstall --no-deps opencv-python-headless==4.11.0.86
+	touch $@
+
+run: $(VENV)/.installed
+	$(PY) -m webapp $(ARGS)
+
+test: $(VENV)/.installed-test
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(PY) -m pytest $(ARGS)
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

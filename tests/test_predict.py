@@ -1,0 +1,238 @@
+"""POST /predict end to end, with the real model on the shared photos of people."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import math
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import Client, MakeClient
+from tests.media import PERSON_JPEG, STILLS, png_declaring, reencode
+from webapp.config import Config
+
+SIZES = {"pose": 33, "face": 468, "left_hand": 21, "right_hand": 21}
+
+
+def form(data: bytes, content_type: str = "image/jpeg", name: str = "file") -> aiohttp.FormData:
+    body = aiohttp.FormData()
+    body.add_field(name, io.BytesIO(data), filename="upload.jpg", content_type=content_type)
+    return body
+
+
+async def post_file(client: Client, data: bytes, content_type: str = "image/jpeg") -> Any:
+    response = await client.post("/predict", data=form(data, content_type))
+    return response.status, await response.json()
+
+
+def assert_full_body(body: dict[str, Any]) -> None:
+    for part, count in SIZES.items():
+        points = body["landmarks"][part]
+        assert points is not None, f"{part} missing"
+        assert len(points) == count
+        width = 4 if part == "pose" else 3
+        for point in points:
+            assert len(point) == width
+            assert all(math.isfinite(v) for v in point)
+            # Pose points out of frame (legs below the edge) are extrapolated past [0, 1];
+            # every face and hand point is in frame.
+            low, high = (-3.0, 4.0) if part == "pose" else (-0.05, 1.05)
+            assert low <= point[0] <= high and low <= point[1] <= high, (part, point)
+            if part == "pose":
+                assert 0.0 <= point[3] <= 1.0
+
+
+@pytest.fixture
+async def client(make_client: MakeClient) -> Client:
+    return await make_client(Config(workers=1, no_cache=True))
+
+
+@pytest.mark.parametrize("path", STILLS, ids=lambda p: p.name)
+async def test_every_still_gives_the_whole_body(client: Client, path: Path) -> None:
+    status, body = await post_file(client, path.read_bytes())
+    assert status == 200, body
+    assert body["schema"] == 1
+    with Image.open(path) as img:
+        assert body["image"] == {"width": img.width, "height": img.height}
+    assert_full_body(body)
+    assert body["cached"] is False
+    assert body["warnings"] == []
+    assert body["timing_ms"]["inference"] > 0
+    assert body["timing_ms"]["total"] >= body["timing_ms"]["inference"]
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "WEBP", "BMP"])
+async def test_other_formats_work(client: Client, fmt: str) -> None:
+    status, body = await post_file(client, reencode(PERSON_JPEG, fmt), "application/octet-stream")
+    assert status == 200, body
+    assert_full_body(body)
+
+
+async def test_raw_body_with_image_type(client: Client) -> None:
+    response = await client.post(
+        "/predict", data=PERSON_JPEG.read_bytes(), headers={"Content-Type": "image/jpeg"}
+    )
+    assert response.status == 200
+    assert_full_body(await response.json())
+
+
+async def test_no_person_is_a_200_with_a_warning(client: Client) -> None:
+    ramp = np.tile(np.linspace(0, 255, 320, dtype=np.uint8), (240, 1))
+    ok, encoded = cv2.imencode(".png", ramp)
+    assert ok
+    status, body = await post_file(client, encoded.tobytes(), "image/png")
+    assert status == 200
+    assert all(value is None for value in body["landmarks"].values())
+    assert "no_person" in [w["code"] for w in body["warnings"]]
+
+
+async def test_blurred_photo_is_processed_with_a_warning(client: Client) -> None:
+    with Image.open(PERSON_JPEG) as img:
+        rgb = np.asarray(img.convert("RGB"))
+    blurred = cv2.GaussianBlur(rgb, (0, 0), 5)
+    out = io.BytesIO()
+    Image.fromarray(blurred).save(out, format="JPEG")
+    status, body = await post_file(client, out.getvalue())
+    assert status == 200
+    assert body["landmarks"]["pose"] is not None
+    assert "blurred" in [w["code"] for w in body["warnings"]]
+
+
+def truncated_jpeg() -> bytes:
+    data = PERSON_JPEG.read_bytes()
+    return data[: len(data) // 3]
+
+
+BAD_INPUTS = [
+    ("empty-file", b"", "image/jpeg", 400, "empty"),
+    ("text-as-jpeg", b"this is not an image at all", "image/jpeg", 400, "not_an_image"),
+    ("random-bytes", bytes(range(256)) * 8, "application/octet-stream", 400, "not_an_image"),
+    ("truncated-jpeg", None, "image/jpeg", 400, "not_an_image"),
+    ("text-plain", b"hello", "text/plain", 415, "unsupported_type"),
+    ("svg", b"<svg xmlns='http://www.w3.org/2000/svg'/>", "image/svg+xml", 415, "unsupported_type"),
+    ("ico", None, "application/octet-stream", 415, "unsupported_type"),
+    ("bomb-png", png_declaring(30000, 30000), "image/png", 413, "too_many_pixels"),
+]
+
+
+def _payload(name: str, data: bytes | None) -> bytes:
+    if data is not None:
+        return data
+    if name == "truncated-jpeg":
+        return truncated_jpeg()
+    out = io.BytesIO()
+    Image.new("RGB", (32, 32), (200, 10, 10)).save(out, format="ICO")
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "content_type", "status", "code"), BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS]
+)
+async def test_bad_input_gets_its_status_then_the_server_still_works(
+    client: Client, name: str, data: bytes | None, content_type: str, status: int, code: str
+) -> None:
+    got, body = await post_file(client, _payload(name, data), content_type)
+    assert got == status, body
+    assert body["error"] == code
+    assert body["detail"]
+    ok, good = await post_file(client, PERSON_JPEG.read_bytes())
+    assert ok == 200
+    assert good["landmarks"]["pose"] is not None
+
+
+async def test_missing_field_and_empty_body(client: Client) -> None:
+    response = await client.post("/predict", data=form(b"abc", name="image"))
+    assert response.status == 400
+    assert (await response.json())["error"] == "empty"
+    response = await client.post("/predict", data=b"", headers={"Content-Type": "image/png"})
+    assert response.status == 400
+    assert (await response.json())["error"] == "empty"
+
+
+async def test_body_over_the_byte_limit_is_413(make_client: MakeClient) -> None:
+    client = await make_client(Config(workers=1, max_upload_bytes=20_000))
+    data = PERSON_JPEG.read_bytes()
+    assert len(data) > 20_000
+    for send in (
+        client.post("/predict", data=form(data)),
+        client.post("/predict", data=data, headers={"Content-Type": "image/jpeg"}),
+    ):
+        response = await send
+        assert response.status == 413
+        assert (await response.json())["error"] == "too_large"
+
+
+async def test_pixel_limit_is_413(make_client: MakeClient) -> None:
+    client = await make_client(Config(workers=1, max_pixels=100_000))
+    status, body = await post_file(client, PERSON_JPEG.read_bytes())
+    assert status == 413
+    assert body["error"] == "too_many_pixels"
+
+
+async def test_second_upload_is_answered_from_the_cache(make_client: MakeClient) -> None:
+    client = await make_client(Config(workers=1))
+    data = PERSON_JPEG.read_bytes()
+    _, first = await post_file(client, data)
+    _, second = await post_file(client, data)
+    assert first["cached"] is False
+    assert second["cached"] is True
+    assert second["landmarks"] == first["landmarks"]
+
+
+async def test_cache_can_be_turned_off(client: Client) -> None:
+    data = PERSON_JPEG.read_bytes()
+    _, first = await post_file(client, data)
+    _, second = await post_file(client, data)
+    assert first["cached"] is False
+    assert second["cached"] is False
+
+
+async def test_full_pool_and_line_answer_503_at_once_and_the_page_still_loads(
+    make_client: MakeClient,
+) -> None:
+    client = await make_client(Config(workers=1, max_waiting=1, no_cache=True))
+    data = max(STILLS, key=lambda p: p.stat().st_size).read_bytes()
+    finished: list[tuple[int, float]] = []
+    loop = asyncio.get_running_loop()
+
+    async def one() -> None:
+        response = await client.post("/predict", data=form(data))
+        body = await response.json()
+        if response.status == 503:
+            assert response.headers["Retry-After"] == "1"
+            assert body["error"] == "busy"
+        finished.append((response.status, loop.time()))
+
+    burst = [asyncio.create_task(one()) for _ in range(8)]
+    refused = asyncio.Event()
+
+    async def page_while_busy() -> int:
+        while not any(status == 503 for status, _ in finished):
+            await asyncio.wait(burst, return_when=asyncio.FIRST_COMPLETED)
+        refused.set()
+        response = await client.get("/")
+        return response.status
+
+    page_status = await page_while_busy()
+    await asyncio.gather(*burst)
+    statuses = sorted(status for status, _ in finished)
+    assert page_status == 200
+    assert set(statuses) == {200, 503}
+    assert statuses.count(200) >= 2
+    first_refusal = min(t for status, t in finished if status == 503)
+    last_success = max(t for status, t in finished if status == 200)
+    assert first_refusal < last_success
+
+
+async def test_deadline_gives_504(make_client: MakeClient) -> None:
+    client = await make_client(Config(workers=1, request_timeout=0.001, no_cache=True))
+    status, body = await post_file(client, PERSON_JPEG.read_bytes())
+    assert status == 504
+    assert body["error"] == "timeout"

@@ -1,0 +1,1 @@
+"""Holotrack: real-time full-body tracking in the browser."""

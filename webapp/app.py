@@ -1,0 +1,38 @@
+"""The application factory: it only wires things; workers start in cleanup_ctx."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from webapp.cache import AnswerCache
+from webapp.config import Config
+from webapp.http_errors import json_errors
+from webapp.keys import CACHE, CONFIG, CONNECTIONS, SCHEDULER
+from webapp.routes import setup_routes
+from webapp.scheduler import Scheduler
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+
+
+async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
+    scheduler = Scheduler(app[CONFIG])
+    await scheduler.start()
+    app[SCHEDULER] = scheduler
+    app[CONNECTIONS] = scheduler.workers[0].connections
+    yield
+    await scheduler.stop()
+
+
+def create_app(config: Config) -> web.Application:
+    app = web.Application(middlewares=[json_errors])
+    app[CONFIG] = config
+    app[CACHE] = AnswerCache(0 if config.no_cache else config.cache_entries)
+    aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True)
+    app.cleanup_ctx.append(scheduler_ctx)
+    setup_routes(app)
+    return app

@@ -1,0 +1,162 @@
+"""Every setting of the server: one frozen dataclass, built from CLI flags with env-var twins."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+ENV_PREFIX = "HOLOTRACK_"
+# A live Holistic graph holds about 200-300 MB once it has run; keep half the
+# machine's memory for them by default.
+GRAPH_BYTES = 300 * 1024 * 1024
+
+
+def _memory_bytes() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return 4 * 1024**3
+
+
+def default_workers() -> int:
+    return max(1, os.cpu_count() or 1)
+
+
+def default_max_sessions() -> int:
+    return max(1, min(256, _memory_bytes() // 2 // GRAPH_BYTES))
+
+
+@dataclass(frozen=True)
+class Config:
+    host: str = field(default="127.0.0.1", metadata={"help": "address to listen on"})
+    port: int = field(default=8080, metadata={"help": "TCP port"})
+    workers: int = field(
+        default_factory=default_workers,
+        metadata={"help": "inference worker processes (one graph runs at a time in each)"},
+    )
+    max_waiting: int = field(
+        default=0,
+        metadata={"help": "POST /predict requests that may wait for a worker (0: 4 per worker)"},
+    )
+    request_timeout: float = field(
+        default=10.0, metadata={"help": "seconds a POST /predict may take before 504"}
+    )
+    max_upload_bytes: int = field(
+        default=10 * 1024 * 1024, metadata={"help": "largest accepted upload body, in bytes"}
+    )
+    max_pixels: int = field(
+        default=25_000_000, metadata={"help": "largest accepted decoded image, width x height"}
+    )
+    no_cache: bool = field(
+        default=False, metadata={"help": "do not answer repeated uploads from the cache"}
+    )
+    cache_entries: int = field(default=256, metadata={"help": "answers kept in the upload cache"})
+    max_sessions: int = field(
+        default_factory=default_max_sessions,
+        metadata={"help": "live WebSocket sessions before new ones get 1013"},
+    )
+    max_fps: float = field(default=30.0, metadata={"help": "highest frame rate granted"})
+    max_frame_bytes: int = field(
+        default=1024 * 1024, metadata={"help": "largest WebSocket frame, in bytes"}
+    )
+    idle_timeout: float = field(
+        default=30.0, metadata={"help": "seconds without a frame before a session closes (4000)"}
+    )
+    heartbeat: float = field(
+        default=15.0, metadata={"help": "seconds between WebSocket pings that find dead peers"}
+    )
+    stats_interval: float = field(
+        default=2.0, metadata={"help": "seconds between stats messages to each session"}
+    )
+    verbose: bool = field(default=False, metadata={"help": "keep MediaPipe's native log output"})
+
+    @property
+    def waiting_limit(self) -> int:
+        return self.max_waiting if self.max_waiting > 0 else 4 * self.workers
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"not a boolean: {text!r}")
+
+
+def env_name(name: str) -> str:
+    return ENV_PREFIX + name.upper()
+
+
+_CONVERTERS: dict[str, Callable[[str], Any]] = {
+    "int": int,
+    "float": float,
+    "str": str,
+    "bool": _parse_bool,
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m webapp",
+        description="Holotrack server. Every flag has an environment twin, shown in brackets.",
+    )
+    defaults = Config()
+    for f in dataclasses.fields(Config):
+        flag = "--" + f.name.replace("_", "-")
+        env = env_name(f.name)
+        default = getattr(defaults, f.name)
+        help_text = f"{f.metadata['help']} [{env}] (default: {default})"
+        if f.type == "bool":
+            parser.add_argument(flag, action="store_true", default=None, help=help_text)
+            continue
+        parser.add_argument(
+            flag,
+            type=_CONVERTERS[str(f.type)],
+            default=None,
+            metavar=f.name.upper(),
+            help=help_text,
+        )
+    return parser
+
+
+def load_config(
+    argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
+) -> Config:
+    """Flags win over environment variables, which win over the defaults."""
+    env = os.environ if environ is None else environ
+    parser = build_parser()
+    args = vars(parser.parse_args(argv))
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(Config):
+        given = args[f.name]
+        if given is not None:
+            values[f.name] = given
+            continue
+        raw = env.get(env_name(f.name))
+        if raw is None:
+            continue
+        try:
+            values[f.name] = _CONVERTERS[str(f.type)](raw)
+        except ValueError as exc:
+            parser.error(f"{env_name(f.name)}: {exc}")
+    config = Config(**values)
+    problems = validate(config)
+    if problems:
+        parser.error("; ".join(problems))
+    return config
+
+
+def validate(config: Config) -> list[str]:
+    problems = []
+    for name in ("workers", "max_upload_bytes", "max_pixels", "max_sessions", "max_frame_bytes"):
+        if getattr(config, name) < 1:
+            problems.append(f"--{name.replace('_', '-')} must be at least 1")
+    for name in ("request_timeout", "idle_timeout", "max_fps", "stats_interval"):
+        if getattr(config, name) <= 0:
+            problems.append(f"--{name.replace('_', '-')} must be positive")
+    return problems

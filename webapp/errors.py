@@ -1,0 +1,63 @@
+"""Domain errors, raised inside and mapped to HTTP statuses and close codes at the edge."""
+
+from __future__ import annotations
+
+
+class HolotrackError(Exception):
+    """An error a client can be told about: a stable code and a human sentence."""
+
+    code = "internal"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class EmptyInputError(HolotrackError):
+    code = "empty"
+
+
+class NotAnImageError(HolotrackError):
+    code = "not_an_image"
+
+
+class UnsupportedTypeError(HolotrackError):
+    code = "unsupported_type"
+
+
+class TooLargeError(HolotrackError):
+    code = "too_large"
+
+
+class TooManyPixelsError(HolotrackError):
+    code = "too_many_pixels"
+
+
+class CapacityError(HolotrackError):
+    code = "busy"
+
+
+class DeadlineError(HolotrackError):
+    code = "timeout"
+
+
+class WorkerCrashedError(HolotrackError):
+    code = "worker_crashed"
+
+
+class ModelError(HolotrackError):
+    code = "model_error"
+
+
+# Errors that a worker may report back by code; the main process rebuilds them.
+BY_CODE: dict[str, type[HolotrackError]] = {
+    cls.code: cls
+    for cls in (
+        EmptyInputError,
+        NotAnImageError,
+        UnsupportedTypeError,
+        TooLargeError,
+        TooManyPixelsError,
+        ModelError,
+    )
+}

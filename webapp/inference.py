@@ -1,0 +1,125 @@
+"""MediaPipe Holistic and Pose graphs behind a small typed surface; nothing here knows aiohttp.
+
+One engine object must never run two calls at once: callers own that rule.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from mediapipe.python.solutions import holistic as mp_holistic
+from mediapipe.python.solutions import pose as mp_pose
+
+from webapp.imaging import RGBImage
+from webapp.protocol import Track
+
+# SolutionBase.process() adds this before every call to fake a 30 fps clock.
+_SIMULATED_STEP_US = 33333
+PARTS = ("pose", "face", "left_hand", "right_hand")
+Point = list[float]
+Landmarks = dict[str, list[Point] | None]
+
+
+def _points(landmark_list: Any, with_visibility: bool) -> list[Point] | None:
+    if landmark_list is None:
+        return None
+    if with_visibility:
+        return [
+            [round(p.x, 5), round(p.y, 5), round(p.z, 5), round(p.visibility, 4)]
+            for p in landmark_list.landmark
+        ]
+    return [[round(p.x, 5), round(p.y, 5), round(p.z, 5)] for p in landmark_list.landmark]
+
+
+def extract(results: Any) -> Landmarks:
+    """MediaPipe's result namedtuple to the JSON shape of protocol v1 and POST /predict."""
+    return {
+        "pose": _points(results.pose_landmarks, with_visibility=True),
+        "face": _points(getattr(results, "face_landmarks", None), with_visibility=False),
+        "left_hand": _points(getattr(results, "left_hand_landmarks", None), False),
+        "right_hand": _points(getattr(results, "right_hand_landmarks", None), False),
+    }
+
+
+def found_anything(landmarks: Landmarks) -> bool:
+    return any(landmarks[part] is not None for part in PARTS)
+
+
+class StillEngine:
+    """Static-image mode: every call is independent, so one engine serves any request."""
+
+    def __init__(self) -> None:
+        self._graph = mp_holistic.Holistic(static_image_mode=True, model_complexity=1)
+
+    def process(self, rgb: RGBImage) -> Landmarks:
+        return extract(self._graph.process(rgb))
+
+    def close(self) -> None:
+        self._graph.close()
+
+
+class TrackEngine:
+    """Video mode for one session: tracking and smoothing state follow that session's frames.
+
+    Timestamps come from the client's capture clock, so the smoothing filters see the
+    real spacing of frames (a dropped frame is a longer gap, not a fake 33 ms step).
+    """
+
+    def __init__(self, track: Track) -> None:
+        self.track = track
+        if track is Track.HOLISTIC:
+            self._graph: Any = mp_holistic.Holistic(model_complexity=1)
+        else:
+            self._graph = mp_pose.Pose(model_complexity=1)
+        self._last_us = 0
+        self._origin_us = _SIMULATED_STEP_US
+        self._first_capture_us: int | None = None
+
+    def timestamp_for(self, capture_ms: float) -> int:
+        """Graph timestamps must rise strictly, whatever the client's clock does."""
+        capture_us = int(capture_ms * 1000.0)
+        if self._first_capture_us is None:
+            self._first_capture_us = capture_us
+        wanted = self._origin_us + (capture_us - self._first_capture_us)
+        return max(wanted, self._last_us + 1)
+
+    def process(self, rgb: RGBImage, capture_ms: float) -> Landmarks:
+        stamp = self.timestamp_for(capture_ms)
+        self._graph._simulated_timestamp = stamp - _SIMULATED_STEP_US
+        results = self._graph.process(rgb)
+        self._last_us = stamp
+        return extract(results)
+
+    def reset(self) -> None:
+        """Forget the previous session so this graph can serve the next one."""
+        self._graph.reset()
+        self._origin_us = self._last_us + _SIMULATED_STEP_US
+        self._first_capture_us = None
+
+    def close(self) -> None:
+        self._graph.close()
+
+
+def _pairs(connections: frozenset[tuple[int, int]]) -> list[list[int]]:
+    return sorted([int(a), int(b)] for a, b in connections)
+
+
+def connections() -> dict[str, list[list[int]]]:
+    """MediaPipe's own bone tables, for drawing; the page never hard-codes them."""
+    return {
+        "pose": _pairs(mp_holistic.POSE_CONNECTIONS),
+        "hand": _pairs(mp_holistic.HAND_CONNECTIONS),
+        "face": _pairs(mp_holistic.FACEMESH_TESSELATION),
+        "face_contours": _pairs(mp_holistic.FACEMESH_CONTOURS),
+    }
+
+
+def warm(engine: StillEngine | TrackEngine) -> None:
+    """Runs one blank frame so the models are loaded before the first real request."""
+    blank = np.zeros((64, 64, 3), dtype=np.uint8)
+    if isinstance(engine, StillEngine):
+        engine.process(blank)
+    else:
+        engine.process(blank, 0.0)
+        engine.reset()

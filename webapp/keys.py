@@ -1,0 +1,16 @@
+"""Every piece of application state, each under its own typed key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from webapp.cache import AnswerCache
+from webapp.config import Config
+from webapp.scheduler import Scheduler
+
+CONFIG = web.AppKey("config", Config)
+SCHEDULER = web.AppKey("scheduler", Scheduler)
+CACHE = web.AppKey("cache", AnswerCache)
+CONNECTIONS = web.AppKey("connections", dict[str, Any])

@@ -1,0 +1,37 @@
+"""Protocol v1 constants: message types, close codes, the frame header. See docs/protocol.md."""
+
+from __future__ import annotations
+
+import enum
+import struct
+
+VERSION = 1
+# uint32 seq, float64 capture_ms, little-endian, then the image bytes.
+FRAME_HEADER = struct.Struct("<Id")
+
+
+class Track(enum.StrEnum):
+    HOLISTIC = "holistic"
+    POSE = "pose"
+
+
+class ClientType(enum.StrEnum):
+    HELLO = "hello"
+
+
+class ServerType(enum.StrEnum):
+    READY = "ready"
+    RESULT = "result"
+    STATS = "stats"
+    ERROR = "error"
+
+
+class Close(enum.IntEnum):
+    GOING_AWAY = 1001  # server shutting down
+    UNSUPPORTED_DATA = 1003
+    POLICY = 1008  # frame before hello, bad origin, too many sessions from one client
+    TOO_BIG = 1009
+    INTERNAL = 1011  # the worker holding this session's graph died
+    TRY_AGAIN_LATER = 1013  # server full
+    IDLE = 4000
+    PROTOCOL = 4001  # bad JSON, unknown type, truncated header, wrong version

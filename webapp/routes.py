@@ -1,0 +1,18 @@
+"""Every route of the server, in one place."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiohttp import web
+
+from webapp import views
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_get("/", views.index, name="index")
+    app.router.add_get("/api/skeleton", views.skeleton, name="skeleton")
+    app.router.add_post("/predict", views.predict, name="predict")
+    app.router.add_static("/static", STATIC_DIR, name="static")

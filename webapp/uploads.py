@@ -1,0 +1,65 @@
+"""Reading an uploaded image from a request: multipart field `file` or a raw image body."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import BodyPartReader, web
+
+from webapp.errors import EmptyInputError, TooLargeError, UnsupportedTypeError
+from webapp.imaging import MIME_TYPES
+
+FIELD = "file"
+CHUNK = 64 * 1024
+# Types that say nothing about the content, so the bytes themselves decide.
+NEUTRAL_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream"})
+IMAGE_TYPES = frozenset(MIME_TYPES.values()) | {"image/jpg", "image/pjpeg", "image/x-ms-bmp"}
+
+
+def check_declared_type(content_type: str) -> None:
+    declared = content_type.split(";")[0].strip().lower()
+    if declared in NEUTRAL_TYPES or declared in IMAGE_TYPES:
+        return
+    raise UnsupportedTypeError(
+        f"content type {declared!r} is not supported; send image/jpeg, image/png, "
+        "image/webp, image/bmp, image/gif or image/tiff"
+    )
+
+
+async def read_image(request: web.Request, limit: int) -> bytes:
+    if request.content_length is not None and request.content_length > limit + 64 * 1024:
+        raise TooLargeError(f"the body is {request.content_length} bytes; the limit is {limit}")
+    if request.content_type.startswith("multipart/"):
+        return await _read_multipart(request, limit)
+    check_declared_type(request.content_type)
+    data = await _read_limited(request.content.read, limit)
+    if not data:
+        raise EmptyInputError("the request body is empty; send an image")
+    return data
+
+
+async def _read_multipart(request: web.Request, limit: int) -> bytes:
+    reader = await request.multipart()
+    async for part in reader:
+        if not isinstance(part, BodyPartReader) or part.name != FIELD:
+            continue
+        check_declared_type(part.headers.get("Content-Type", ""))
+        data = await _read_limited(part.read_chunk, limit)
+        if not data:
+            raise EmptyInputError(f"the multipart field {FIELD!r} is empty")
+        return data
+    raise EmptyInputError(f"no multipart field named {FIELD!r}; send the image as {FIELD!r}")
+
+
+async def _read_limited(read: Callable[[int], Awaitable[bytes]], limit: int) -> bytes:
+    """Reads at most `limit` bytes and fails on the first byte past it."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await read(CHUNK)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > limit:
+            raise TooLargeError(f"the image is over the {limit}-byte limit")
+        chunks.append(chunk)

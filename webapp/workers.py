@@ -1,0 +1,122 @@
+"""The main process's handle on one inference worker process: start, call, notice death."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import pickle
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from webapp.errors import BY_CODE, HolotrackError, ModelError, WorkerCrashedError
+from webapp.worker import HEADER
+
+log = logging.getLogger(__name__)
+START_TIMEOUT = 120.0
+
+
+class WorkerProcess:
+    """One child running `python -m webapp.worker`; replies come back in request order."""
+
+    def __init__(self, index: int, verbose: bool, on_exit: Callable[[WorkerProcess], None]):
+        self.index = index
+        self.verbose = verbose
+        self.pid = 0
+        self.graphs = 0
+        self.alive = False
+        self._on_exit = on_exit
+        self._proc: asyncio.subprocess.Process | None = None
+        self._pending: dict[int, asyncio.Future[Any]] = {}
+        self._ids = itertools.count(1)
+        self._reader: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        args = [sys.executable, "-m", "webapp.worker"] + (["--verbose"] if self.verbose else [])
+        self._proc = await asyncio.create_subprocess_exec(
+            *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
+        )
+        assert self._proc.stdout is not None
+        hello = await asyncio.wait_for(_read(self._proc.stdout), START_TIMEOUT)
+        if hello is None or hello[0] != "ready":
+            await self._proc.wait()
+            raise RuntimeError(f"worker {self.index} failed to start: {hello!r}")
+        self.pid = hello[1]
+        self.graphs = hello[2]["graphs"]
+        self.connections: dict[str, list[list[int]]] = hello[3]
+        self.alive = True
+        self._reader = asyncio.create_task(self._read_replies(), name=f"worker-{self.index}")
+        log.info("worker %d started, pid %d", self.index, self.pid)
+
+    async def call(self, op: str, *args: Any) -> Any:
+        if not self.alive or self._proc is None or self._proc.stdin is None:
+            raise WorkerCrashedError(f"inference worker {self.index} is not running")
+        job_id = next(self._ids)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending[job_id] = future
+        body = pickle.dumps((op, job_id, *args), protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            self._proc.stdin.write(HEADER.pack(len(body)) + body)
+            await self._proc.stdin.drain()
+        except (ConnectionError, RuntimeError) as exc:
+            self._pending.pop(job_id, None)
+            raise WorkerCrashedError(f"inference worker {self.index} is gone: {exc}") from None
+        return await future
+
+    async def _read_replies(self) -> None:
+        assert self._proc is not None
+        assert self._proc.stdout is not None
+        try:
+            while True:
+                reply = await _read(self._proc.stdout)
+                if reply is None:
+                    break
+                future = self._pending.pop(reply[0], None)
+                if future is None or future.done():
+                    continue
+                if reply[1] == "ok":
+                    future.set_result(reply[2])
+                else:
+                    error_type = BY_CODE.get(reply[2], ModelError)
+                    future.set_exception(error_type(reply[3]))
+        finally:
+            code = await self._proc.wait()
+            self.alive = False
+            crash = WorkerCrashedError(
+                f"inference worker {self.index} (pid {self.pid}) exited with code {code}"
+            )
+            for future in self._pending.values():
+                if not future.done():
+                    future.set_exception(crash)
+            self._pending.clear()
+            if code != 0:
+                log.error("%s", crash.detail)
+            self._on_exit(self)
+
+    def kill(self) -> None:
+        if self._proc is not None and self._proc.returncode is None:
+            self._proc.kill()
+
+    async def stop(self) -> None:
+        if self._proc is None:
+            return
+        if self._proc.stdin is not None and not self._proc.stdin.is_closing():
+            self._proc.stdin.close()
+        try:
+            await asyncio.wait_for(self._proc.wait(), 5.0)
+        except TimeoutError:
+            self._proc.kill()
+        if self._reader is not None:
+            with contextlib.suppress(asyncio.CancelledError, HolotrackError):
+                await self._reader
+
+
+async def _read(stream: asyncio.StreamReader) -> Any:
+    try:
+        head = await stream.readexactly(HEADER.size)
+        (size,) = HEADER.unpack(head)
+        return pickle.loads(await stream.readexactly(size))
+    except asyncio.IncompleteReadError:
+        return None
