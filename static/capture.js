@@ -1,0 +1,72 @@
+// The camera and the frame encoder: downsized JPEG frames from a playing <video>.
+
+export const JPEG_QUALITY = 0.7;
+
+export async function openCamera(video) {
+  if (!navigator.mediaDevices?.getUserMedia) {
+    throw new Error("this browser offers no camera access here (the page needs https or localhost)");
+  }
+  const stream = await navigator.mediaDevices.getUserMedia({
+    audio: false,
+    video: { width: { ideal: 640 }, height: { ideal: 480 }, facingMode: "user" },
+  });
+  video.srcObject = stream;
+  await video.play();
+  if (!video.videoWidth) {
+    await new Promise((resolve) => video.addEventListener("loadedmetadata", resolve, { once: true }));
+  }
+  return stream;
+}
+
+export function closeCamera(video, stream) {
+  for (const track of stream?.getTracks() ?? []) track.stop();
+  video.srcObject = null;
+}
+
+export function cameraError(error) {
+  const reasons = {
+    NotAllowedError: "camera permission was denied",
+    NotFoundError: "no camera was found",
+    NotReadableError: "the camera is in use by another program",
+    OverconstrainedError: "the camera cannot give the requested size",
+    SecurityError: "camera access is blocked on this page",
+  };
+  return `Cannot start the camera: ${reasons[error.name] || error.message || error.name}.`;
+}
+
+export class FrameEncoder {
+  constructor(width, quality = JPEG_QUALITY) {
+    this.width = width;
+    this.quality = quality;
+    this.canvas = typeof OffscreenCanvas === "function" ? new OffscreenCanvas(1, 1) : document.createElement("canvas");
+    this.ctx = this.canvas.getContext("2d", { alpha: false });
+  }
+
+  encode() {
+    if (this.canvas.convertToBlob) {
+      return this.canvas.convertToBlob({ type: "image/jpeg", quality: this.quality });
+    }
+    return new Promise((resolve, reject) => {
+      this.canvas.toBlob(
+        (blob) => (blob ? resolve(blob) : reject(new Error("the canvas gave no image"))),
+        "image/jpeg",
+        this.quality,
+      );
+    });
+  }
+
+  // The video's current frame at most `width` pixels wide; null until the video plays.
+  async grab(video) {
+    if (video.readyState < HTMLMediaElement.HAVE_CURRENT_DATA || !video.videoWidth) return null;
+    const width = Math.min(this.width, video.videoWidth);
+    const height = Math.round((width * video.videoHeight) / video.videoWidth);
+    if (this.canvas.width !== width || this.canvas.height !== height) {
+      this.canvas.width = width;
+      this.canvas.height = height;
+    }
+    const captureMs = performance.now();
+    this.ctx.drawImage(video, 0, 0, width, height);
+    const blob = await this.encode();
+    return { blob, captureMs, width, height };
+  }
+}

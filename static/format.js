@@ -1,0 +1,38 @@
+// Small text helpers for the page.
+
+function isFlat(value) {
+  return (
+    Array.isArray(value) &&
+    value.every((item) => item === null || typeof item !== "object")
+  );
+}
+
+// JSON.stringify with indentation, except that arrays of plain values (a landmark, a bone)
+// stay on one line: 543 points read as 543 lines, not 2,000.
+export function prettyJson(value, indent = "") {
+  if (value === null || typeof value !== "object") return JSON.stringify(value);
+  if (isFlat(value)) return `[${value.map((item) => JSON.stringify(item)).join(", ")}]`;
+  const inner = indent + "  ";
+  if (Array.isArray(value)) {
+    if (value.length === 0) return "[]";
+    const items = value.map((item) => inner + prettyJson(item, inner));
+    return `[\n${items.join(",\n")}\n${indent}]`;
+  }
+  const entries = Object.entries(value);
+  if (entries.length === 0) return "{}";
+  const items = entries.map(([key, item]) => `${inner}${JSON.stringify(key)}: ${prettyJson(item, inner)}`);
+  return `{\n${items.join(",\n")}\n${indent}}`;
+}
+
+export function formatBytes(bytes) {
+  if (bytes >= 1024 * 1024) return `${(bytes / (1024 * 1024)).toFixed(bytes % (1024 * 1024) ? 1 : 0)} MB`;
+  if (bytes >= 1024) return `${Math.round(bytes / 1024)} KB`;
+  return `${bytes} bytes`;
+}
+
+// Shows a message in a status element; kind is "info", "busy", "ok" or "error".
+export function showStatus(element, text, kind = "info") {
+  element.textContent = text;
+  element.dataset.kind = kind;
+  element.hidden = text === "";
+}

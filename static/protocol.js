@@ -1,0 +1,80 @@
+// Live protocol v1 (docs/protocol.md): the frame header, close codes and what they mean.
+
+export const VERSION = 1;
+export const HEADER_BYTES = 12;
+
+export const CLOSE = Object.freeze({
+  NORMAL: 1000,
+  GOING_AWAY: 1001,
+  UNSUPPORTED_DATA: 1003,
+  ABNORMAL: 1006,
+  POLICY: 1008,
+  TOO_BIG: 1009,
+  INTERNAL: 1011,
+  TRY_AGAIN_LATER: 1013,
+  IDLE: 4000,
+  PROTOCOL: 4001,
+});
+
+// What each close means, and whether trying again can help.
+const CLOSES = {
+  [CLOSE.NORMAL]: { text: "The server ended the session", retry: false },
+  [CLOSE.GOING_AWAY]: { text: "The server is shutting down", retry: true },
+  [CLOSE.UNSUPPORTED_DATA]: { text: "The server refused a frame's data", retry: false },
+  [CLOSE.ABNORMAL]: { text: "The connection to the server was lost", retry: true },
+  [CLOSE.POLICY]: { text: "The server refused the session (policy)", retry: false },
+  [CLOSE.TOO_BIG]: { text: "A frame was too big for the server", retry: false },
+  [CLOSE.INTERNAL]: { text: "The server's tracker failed", retry: true },
+  [CLOSE.TRY_AGAIN_LATER]: { text: "The server is full", retry: true, minDelayMs: 3000 },
+  [CLOSE.IDLE]: { text: "The session timed out with no frames", retry: true },
+  [CLOSE.PROTOCOL]: { text: "The server reported a protocol error", retry: false },
+};
+
+export function describeClose(code, reason) {
+  const known = CLOSES[code];
+  const base = known ? known.text : `The connection closed (code ${code})`;
+  const why = reason ? `: ${reason}` : "";
+  return {
+    text: `${base}${why} (close ${code}).`,
+    // Unknown application codes (4000-4999) are the server's refusals; the rest are transport trouble.
+    retry: known ? known.retry : code < 4000,
+    minDelayMs: known?.minDelayMs ?? 0,
+  };
+}
+
+// Exponential backoff with a little jitter: 0.5 s, 1 s, 2 s ... up to 15 s.
+export function backoffMs(attempt, minDelayMs = 0) {
+  const base = Math.min(15000, 500 * 2 ** attempt);
+  return Math.max(minDelayMs, Math.round(base * (0.8 + 0.4 * Math.random())));
+}
+
+const FRAME_ERRORS = {
+  bad_frame: "the server could not decode a frame",
+  too_many_pixels: "a frame had more pixels than the server allows",
+  model_error: "the model failed on a frame",
+};
+
+export function describeError(message) {
+  const what = FRAME_ERRORS[message.code] || `error ${message.code}`;
+  const seq = message.seq === undefined ? "" : ` (frame ${message.seq})`;
+  return `${what[0].toUpperCase()}${what.slice(1)}${seq}: ${message.message}`;
+}
+
+export function hello(track, fps) {
+  return JSON.stringify({ type: "hello", version: VERSION, track, fps });
+}
+
+// uint32 seq, float64 capture_ms, little-endian, then the encoded image.
+export function encodeFrame(seq, captureMs, image) {
+  const bytes = new Uint8Array(HEADER_BYTES + image.byteLength);
+  const header = new DataView(bytes.buffer);
+  header.setUint32(0, seq >>> 0, true);
+  header.setFloat64(4, captureMs, true);
+  bytes.set(new Uint8Array(image), HEADER_BYTES);
+  return bytes.buffer;
+}
+
+export function socketUrl(location = window.location) {
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  return `${scheme}//${location.host}/ws`;
+}

@@ -1,0 +1,202 @@
+// One live session over GET /ws: hello, paced frames with at most MAX_IN_FLIGHT awaiting a
+// result, and reconnection with backoff when the close says trying again can help.
+
+import { backoffMs, describeClose, encodeFrame, hello } from "./protocol.js";
+
+export const MAX_IN_FLIGHT = 2;
+// A frame with no answer after this long is forgotten (the server drops stale frames).
+const STALE_MS = 4000;
+const MAX_ATTEMPTS = 8;
+
+const noop = () => {};
+
+export class LiveSession {
+  // grab(): Promise<{blob, captureMs} | null>, the newest camera frame, encoded.
+  // handlers: status(text, kind), ready(msg), sent(seq, bytes), result(msg, latencyMs),
+  //           stats(msg), error(msg), ended(text, kind).
+  constructor({ url, track, fps, grab, handlers }) {
+    this.url = url;
+    this.track = track;
+    this.wantedFps = fps;
+    this.grab = grab;
+    this.on = { status: noop, ready: noop, sent: noop, result: noop, stats: noop, error: noop, ended: noop, ...handlers };
+    this.socket = null;
+    this.seq = 0;
+    this.inFlight = new Map(); // seq -> performance.now() when sent
+    this.attempt = 0;
+    this.stopped = false;
+    this.timer = null;
+    this.housekeeping = null;
+    this.resetConnectionState();
+  }
+
+  resetConnectionState() {
+    this.ready = false;
+    this.fps = this.wantedFps;
+    this.maxFrameBytes = Infinity;
+    this.nextDue = 0;
+    this.sending = false;
+    this.inFlight.clear();
+    this.gotResult = false;
+  }
+
+  start() {
+    this.housekeeping = setInterval(() => this.pump(), 500);
+    this.connect();
+  }
+
+  // The user's stop: no reconnection, and no close event reported afterwards.
+  stop(text = "Stopped.") {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearTimeout(this.timer);
+    clearInterval(this.housekeeping);
+    if (this.socket) {
+      const socket = this.socket;
+      socket.onopen = socket.onmessage = socket.onclose = socket.onerror = null;
+      if (socket.readyState <= WebSocket.OPEN) socket.close(1000, "stopped by the user");
+      this.socket = null;
+    }
+    this.on.ended(text, "info");
+  }
+
+  connect() {
+    this.resetConnectionState();
+    this.on.status(this.attempt ? `Reconnecting (attempt ${this.attempt + 1})…` : "Connecting…", "busy");
+    let socket;
+    try {
+      socket = new WebSocket(this.url);
+    } catch (error) {
+      this.finish(`Could not open the connection: ${error.message}`);
+      return;
+    }
+    socket.binaryType = "arraybuffer";
+    this.socket = socket;
+    socket.onopen = () => {
+      socket.send(hello(this.track, this.wantedFps));
+      this.on.status("Connected; waiting for the server to accept the session…", "busy");
+    };
+    socket.onmessage = (event) => this.receive(event.data);
+    socket.onclose = (event) => this.closed(event.code, event.reason);
+  }
+
+  receive(data) {
+    if (typeof data !== "string") return;
+    let message;
+    try {
+      message = JSON.parse(data);
+    } catch {
+      return;
+    }
+    switch (message.type) {
+      case "ready":
+        this.ready = true;
+        this.setFps(message.fps);
+        if (Number.isFinite(message.max_frame_bytes)) this.maxFrameBytes = message.max_frame_bytes;
+        this.on.ready(message);
+        this.pump();
+        break;
+      case "result": {
+        this.settle(message.seq);
+        if (!this.gotResult) {
+          this.gotResult = true;
+          this.attempt = 0; // the session works: the next trouble starts the backoff afresh
+        }
+        this.on.result(message, performance.now() - message.capture_ms);
+        this.pump();
+        break;
+      }
+      case "stats":
+        this.setFps(message.fps);
+        this.on.stats(message);
+        break;
+      case "error":
+        if (message.seq !== undefined) this.settle(message.seq);
+        this.on.error(message);
+        this.pump();
+        break;
+      default:
+        break; // later protocol versions may add types; ignore them
+    }
+  }
+
+  setFps(fps) {
+    if (Number.isFinite(fps) && fps > 0) this.fps = fps;
+  }
+
+  // Results come back in order and older waiting frames are dropped, so an answer for
+  // `seq` settles every frame sent up to it.
+  settle(seq) {
+    for (const sent of this.inFlight.keys()) {
+      if (sent <= seq) this.inFlight.delete(sent);
+    }
+  }
+
+  pump() {
+    if (this.stopped || !this.ready || this.sending) return;
+    const now = performance.now();
+    for (const [seq, sentAt] of this.inFlight) {
+      if (now - sentAt > STALE_MS) this.inFlight.delete(seq);
+    }
+    if (this.inFlight.size >= MAX_IN_FLIGHT) return; // a result or the housekeeping calls again
+    if (now < this.nextDue) {
+      clearTimeout(this.timer);
+      this.timer = setTimeout(() => this.pump(), this.nextDue - now);
+      return;
+    }
+    this.nextDue = now + 1000 / this.fps;
+    this.sendFrame(this.socket);
+  }
+
+  async sendFrame(socket) {
+    this.sending = true;
+    try {
+      const frame = await this.grab();
+      if (frame === null) return;
+      const image = await frame.blob.arrayBuffer();
+      if (socket !== this.socket || socket.readyState !== WebSocket.OPEN || this.stopped) return;
+      if (image.byteLength > this.maxFrameBytes) {
+        this.on.error({ code: "too_big", message: `a ${image.byteLength}-byte frame is over the server's ${this.maxFrameBytes}-byte limit; not sent` });
+        return;
+      }
+      this.seq = (this.seq + 1) >>> 0;
+      socket.send(encodeFrame(this.seq, frame.captureMs, image));
+      this.inFlight.set(this.seq, performance.now());
+      this.on.sent(this.seq, image.byteLength);
+    } catch (error) {
+      this.on.error({ code: "capture", message: `could not capture a frame: ${error.message}` });
+    } finally {
+      this.sending = false;
+    }
+    this.pump();
+  }
+
+  closed(code, reason) {
+    this.socket = null;
+    this.resetConnectionState();
+    if (this.stopped) return;
+    const close = describeClose(code, reason);
+    if (!close.retry) {
+      this.finish(close.text);
+      return;
+    }
+    if (this.attempt >= MAX_ATTEMPTS) {
+      this.finish(`${close.text} Gave up after ${MAX_ATTEMPTS} attempts to reconnect.`);
+      return;
+    }
+    const delay = backoffMs(this.attempt, close.minDelayMs);
+    this.attempt += 1;
+    this.on.status(`${close.text} Reconnecting in ${(delay / 1000).toFixed(1)} s…`, "error");
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.connect(), delay);
+  }
+
+  // The session cannot go on: report why, once.
+  finish(text) {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearTimeout(this.timer);
+    clearInterval(this.housekeeping);
+    this.on.ended(text, "error");
+  }
+}

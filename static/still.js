@@ -1,0 +1,162 @@
+// The still-image view: pick or drop a photo, POST it to /predict, draw the skeleton over it
+// and show the JSON answer.
+
+import { drawSkeleton, exposeColors, loadSkeleton } from "./draw.js";
+import { describeHttpError } from "./errors.js";
+import { formatBytes, prettyJson, showStatus } from "./format.js";
+
+// Large photos are drawn at most this many pixels on their longest side.
+const MAX_CANVAS_SIDE = 1600;
+
+const page = document.body.dataset;
+const maxUploadBytes = Number(page.maxUploadBytes) || Infinity;
+
+const input = document.getElementById("file");
+const dropZone = document.getElementById("drop-zone");
+const status = document.getElementById("still-status");
+const result = document.getElementById("still-result");
+const canvas = document.getElementById("still-canvas");
+const jsonView = document.getElementById("json");
+const downloadButton = document.getElementById("download-json");
+
+let current = 0; // the newest upload; answers to older ones are ignored
+let download = null; // {name, text} of the answer on show
+
+async function decodeLocally(file) {
+  try {
+    return await createImageBitmap(file);
+  } catch {
+    return null; // e.g. TIFF: the server reads it, this browser cannot show it
+  }
+}
+
+async function post(file) {
+  const body = new FormData();
+  body.append("file", file, file.name);
+  let response;
+  try {
+    response = await fetch("/predict", { method: "POST", body });
+  } catch (error) {
+    return { ok: false, message: `Could not reach the server (${error.message}). Is it running?` };
+  }
+  let answer = null;
+  try {
+    answer = await response.json();
+  } catch {
+    // not JSON: a proxy's error page, a dropped connection
+  }
+  if (!response.ok || answer === null) {
+    return { ok: false, message: describeHttpError(response.status, answer, response.statusText) };
+  }
+  return { ok: true, answer };
+}
+
+function partsSummary(landmarks) {
+  const names = { pose: "pose", face: "face", left_hand: "left hand", right_hand: "right hand" };
+  const found = Object.entries(names)
+    .filter(([key]) => landmarks[key])
+    .map(([key, name]) => `${name} (${landmarks[key].length})`);
+  return found.length ? `Found ${found.join(", ")}` : "No person found";
+}
+
+function render(bitmap, answer, skeleton) {
+  const { width, height } = answer.image;
+  const sourceWidth = bitmap ? bitmap.width : width;
+  const sourceHeight = bitmap ? bitmap.height : height;
+  const scale = Math.min(1, MAX_CANVAS_SIDE / Math.max(sourceWidth, sourceHeight));
+  canvas.width = Math.max(1, Math.round(sourceWidth * scale));
+  canvas.height = Math.max(1, Math.round(sourceHeight * scale));
+  const ctx = canvas.getContext("2d");
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  if (bitmap) {
+    ctx.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+  } else {
+    ctx.fillStyle = "#30343b";
+    ctx.fillRect(0, 0, canvas.width, canvas.height);
+  }
+  drawSkeleton(ctx, answer.landmarks, skeleton, canvas.width, canvas.height);
+  canvas.dataset.drawn = String(Number(canvas.dataset.drawn || 0) + 1);
+}
+
+async function handleFile(file) {
+  const token = ++current;
+  result.hidden = true;
+  download = null;
+  downloadButton.disabled = true;
+  if (file.size > maxUploadBytes) {
+    showStatus(
+      status,
+      `${file.name} is ${formatBytes(file.size)}; the server accepts at most ${formatBytes(maxUploadBytes)}.`,
+      "error",
+    );
+    return;
+  }
+  showStatus(status, `Finding the landmarks in ${file.name} (${formatBytes(file.size)})…`, "busy");
+  const [bitmap, reply, skeleton] = await Promise.all([
+    decodeLocally(file),
+    post(file),
+    loadSkeleton().catch((error) => error),
+  ]);
+  if (token !== current) return;
+  if (!reply.ok) {
+    showStatus(status, reply.message, "error");
+    return;
+  }
+  if (skeleton instanceof Error) {
+    showStatus(status, `Could not load the bone tables: ${skeleton.message}`, "error");
+    return;
+  }
+  const { answer } = reply;
+  render(bitmap, answer, skeleton);
+  const text = prettyJson(answer);
+  jsonView.textContent = text;
+  download = { name: `${file.name.replace(/\.[^.]*$/, "") || "image"}.landmarks.json`, text };
+  downloadButton.disabled = false;
+  result.hidden = false;
+
+  const notes = [partsSummary(answer.landmarks)];
+  notes.push(`${answer.image.width}×${answer.image.height}`);
+  notes.push(answer.cached ? "from the cache" : `inference ${Math.round(answer.timing_ms.inference)} ms`);
+  for (const warning of answer.warnings) notes.push(warning.message);
+  if (!bitmap) notes.push("this browser cannot display the format, so the skeleton is drawn on a blank canvas");
+  const kind = answer.warnings.length || !bitmap ? "info" : "ok";
+  showStatus(status, `${file.name}: ${notes.join(" · ")}.`, kind);
+}
+
+input.addEventListener("change", () => {
+  const [file] = input.files;
+  if (file) handleFile(file);
+});
+
+for (const type of ["dragenter", "dragover"]) {
+  dropZone.addEventListener(type, (event) => {
+    event.preventDefault();
+    dropZone.classList.add("dragging");
+  });
+}
+for (const type of ["dragleave", "drop"]) {
+  dropZone.addEventListener(type, () => dropZone.classList.remove("dragging"));
+}
+dropZone.addEventListener("drop", (event) => {
+  event.preventDefault();
+  const [file] = event.dataTransfer.files;
+  if (file) handleFile(file);
+});
+// A file dropped beside the zone must not replace the page.
+window.addEventListener("dragover", (event) => event.preventDefault());
+window.addEventListener("drop", (event) => event.preventDefault());
+
+downloadButton.addEventListener("click", () => {
+  if (!download) return;
+  const url = URL.createObjectURL(new Blob([download.text], { type: "application/json" }));
+  const link = document.createElement("a");
+  link.href = url;
+  link.download = download.name;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 0);
+});
+
+exposeColors();
+document.body.dataset.stillReady = "true";

@@ -1,0 +1,181 @@
+"""Helpers for the real-browser tests: Debian's Chromium through Playwright, a fake camera
+fed from the shared footage, and canvas pixel counts."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import pytest
+from aiohttp import web
+from playwright.async_api import ConsoleMessage, Page, async_playwright
+
+from webapp.app import create_app
+from webapp.config import Config
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# Generous: the first request loads the model in a worker on a busy 2-core machine.
+TIMEOUT_MS = 120_000
+
+# Counts the pixels of `selector`'s canvas within `tolerance` of each named colour.
+COUNT_COLORS_JS = """
+([canvas, colors, tolerance]) => {
+  const { data } = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height);
+  const targets = Object.entries(colors).map(([name, hex]) => [
+    name, ...[1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16)),
+  ]);
+  const counts = Object.fromEntries(targets.map(([name]) => [name, 0]));
+  for (let i = 0; i < data.length; i += 4) {
+    if (data[i + 3] < 250) continue;
+    for (const [name, r, g, b] of targets) {
+      if (Math.abs(data[i] - r) <= tolerance && Math.abs(data[i + 1] - g) <= tolerance
+          && Math.abs(data[i + 2] - b) <= tolerance) {
+        counts[name] += 1;
+      }
+    }
+  }
+  return counts;
+}
+"""
+
+
+def ws_route_registered() -> bool:
+    """Whether the app being tested serves GET /ws (the live session endpoint)."""
+    app = create_app(Config(workers=1))
+    return any(
+        getattr(route.resource, "canonical", None) == "/ws" and route.method == "GET"
+        for route in app.router.routes()
+        if isinstance(route, web.AbstractRoute)
+    )
+
+
+def write_y4m(video: Path, out: Path, frames: int = 75) -> Path:
+    """Converts the first `frames` frames of `video` to a Y4M file Chromium's fake camera plays."""
+    capture = cv2.VideoCapture(str(video))
+    try:
+        width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
+        height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        fps = round(capture.get(cv2.CAP_PROP_FPS)) or 30
+        written = 0
+        with out.open("wb") as y4m:
+            y4m.write(f"YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+            while written < frames:
+                ok, bgr = capture.read()
+                if not ok:
+                    break
+                y4m.write(b"FRAME\n")
+                y4m.write(cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420).tobytes())
+                written += 1
+    finally:
+        capture.release()
+    if written == 0:
+        raise RuntimeError(f"no frames could be read from {video}")
+    return out
+
+
+def fake_camera_args(y4m: Path) -> list[str]:
+    return [
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-video-capture={y4m}",
+    ]
+
+
+@dataclass
+class BrowserPage:
+    page: Page
+    # Uncaught exceptions and console errors: a page that works logs none.
+    errors: list[str] = field(default_factory=list)
+
+    def record(self, message: ConsoleMessage) -> None:
+        # A 4xx answer is logged as a failed resource load; the page handles those itself.
+        if message.type == "error" and "Failed to load resource" not in message.text:
+            self.errors.append(f"console: {message.text}")
+
+    async def colors(self) -> dict[str, str]:
+        """The part colours the page draws with (draw.js COLORS)."""
+        colors: dict[str, str] = await self.page.evaluate(
+            "async () => ({ ...(await import('/static/draw.js')).COLORS })"
+        )
+        return colors
+
+    async def count_colors(
+        self, selector: str, colors: dict[str, str], tolerance: int = 12
+    ) -> dict[str, int]:
+        canvas = await self.page.query_selector(selector)
+        assert canvas is not None, selector
+        counts: dict[str, int] = await self.page.evaluate(
+            COUNT_COLORS_JS, [canvas, colors, tolerance]
+        )
+        return counts
+
+    async def wait_for_color(
+        self, selector: str, color: str, at_least: int, tolerance: int = 12
+    ) -> None:
+        """Waits until `selector`'s canvas holds at least `at_least` pixels of `color`."""
+        await self.page.wait_for_function(
+            f"""([selector, colors, tolerance, atLeast]) => {{
+                  const count = ({COUNT_COLORS_JS});
+                  const canvas = document.querySelector(selector);
+                  return count([canvas, colors, tolerance]).target >= atLeast;
+                }}""",
+            arg=[selector, {"target": color}, tolerance, at_least],
+        )
+
+    async def pixel(self, selector: str, x: float, y: float) -> list[int]:
+        """The RGBA pixel of a canvas at normalized (x, y)."""
+        rgba: list[int] = await self.page.eval_on_selector(
+            selector,
+            """(canvas, [x, y]) => Array.from(canvas.getContext("2d").getImageData(
+                 Math.min(canvas.width - 1, Math.floor(x * canvas.width)),
+                 Math.min(canvas.height - 1, Math.floor(y * canvas.height)), 1, 1).data)""",
+            [x, y],
+        )
+        return rgba
+
+
+def chromium() -> str:
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
+    return str(CHROMIUM)
+
+
+@asynccontextmanager
+async def open_page(extra_args: Sequence[str] = ()) -> AsyncIterator[BrowserPage]:
+    executable = chromium()
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=executable, args=[*CHROMIUM_ARGS, *extra_args]
+        )
+        try:
+            context = await browser.new_context(viewport={"width": 1280, "height": 900})
+            page = await context.new_page()
+            page.set_default_timeout(TIMEOUT_MS)
+            wrapped = BrowserPage(page)
+            page.on("pageerror", lambda error: wrapped.errors.append(f"page: {error}"))
+            page.on("console", wrapped.record)
+            yield wrapped
+        finally:
+            await browser.close()
+
+
+def hex_rgb(color: str) -> tuple[int, int, int]:
+    return int(color[1:3], 16), int(color[3:5], 16), int(color[5:7], 16)
+
+
+def close_to(rgba: Sequence[int], color: str, tolerance: int = 12) -> bool:
+    return rgba[3] >= 250 and all(
+        abs(a - b) <= tolerance for a, b in zip(rgba[:3], hex_rgb(color), strict=True)
+    )

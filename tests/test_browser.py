@@ -1,0 +1,195 @@
+"""The page in a real headless Chromium against the real app and model."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.browser import (
+    BrowserPage,
+    close_to,
+    fake_camera_args,
+    open_page,
+    write_y4m,
+    ws_route_registered,
+)
+from tests.conftest import Client, MakeClient
+from tests.media import ASL_VIDEO, PERSON_JPEG
+from webapp.config import Config
+
+pytestmark = pytest.mark.browser
+
+HAS_WS = ws_route_registered()
+# Pose points on the body itself; 15-22 (wrists and fingers) sit under the hand drawings.
+BODY_POINTS = [0, 11, 12, 13, 14, 23, 24, 25, 26, 27, 28]
+PLACEHOLDER = "\N{EN DASH}"  # what the readout shows before the first figure
+PARTS = ("pose", "left_hand", "right_hand", "face")
+
+# The same photo drawn on a canvas of the same size, without any overlay.
+BASELINE_JS = """
+async (canvas, data) => {
+  const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+  const bitmap = await createImageBitmap(new Blob([bytes], { type: "image/jpeg" }));
+  const plain = document.createElement("canvas");
+  plain.id = "baseline";
+  plain.width = canvas.width;
+  plain.height = canvas.height;
+  plain.hidden = true;
+  plain.getContext("2d").drawImage(bitmap, 0, 0, plain.width, plain.height);
+  document.body.append(plain);
+}
+"""
+
+
+@pytest.fixture
+async def client(make_client: MakeClient) -> Client:
+    return await make_client(Config(workers=1, no_cache=True))
+
+
+async def open_index(browser: BrowserPage, client: Client) -> None:
+    await browser.page.goto(str(client.make_url("/")))
+    await browser.page.wait_for_selector(
+        "body[data-still-ready][data-live-ready]", state="attached"
+    )
+
+
+async def upload(browser: BrowserPage, files: Any) -> str:
+    """Sets the file input and waits for the answer; returns the status kind."""
+    page = browser.page
+    await page.set_input_files("#file", files)
+    await page.wait_for_function(
+        """() => {
+             const status = document.getElementById("still-status");
+             return status.dataset.kind === "error" || status.dataset.kind === "ok"
+               || status.dataset.kind === "info";
+           }"""
+    )
+    kind: str = await page.eval_on_selector("#still-status", "el => el.dataset.kind")
+    return kind
+
+
+async def test_still_photo_shows_the_skeleton_and_the_json(client: Client) -> None:
+    async with open_page() as browser:
+        page = browser.page
+        await open_index(browser, client)
+        colors = await browser.colors()
+        assert len(set(colors.values())) == len(PARTS)
+
+        kind = await upload(browser, PERSON_JPEG)
+        status = await page.inner_text("#still-status")
+        assert kind == "ok", status
+        assert "pose (33)" in status
+        assert await page.is_visible("#still-canvas")
+
+        answer = json.loads(await page.inner_text("#json"))
+        pose = answer["landmarks"]["pose"]
+        assert len(pose) == 33
+        assert all(len(point) == 4 for point in pose)
+        assert len(answer["landmarks"]["face"]) == 468
+        assert len(answer["landmarks"]["left_hand"]) == 21
+        assert len(answer["landmarks"]["right_hand"]) == 21
+
+        # The drawn canvas against the bare photo: each part adds pixels of its own colour.
+        await page.eval_on_selector(
+            "#still-canvas", BASELINE_JS, base64.b64encode(PERSON_JPEG.read_bytes()).decode()
+        )
+        drawn = await browser.count_colors("#still-canvas", colors)
+        bare = await browser.count_colors("#baseline", colors)
+        for part in PARTS:
+            assert drawn[part] >= bare[part] + 100, (part, drawn, bare)
+
+        # And they are where the JSON says: points are filled dots of their part's colour.
+        body = [
+            pose[i]
+            for i in BODY_POINTS
+            if pose[i][3] >= 0.5 and 0.01 < pose[i][0] < 0.99 and 0.01 < pose[i][1] < 0.99
+        ]
+        assert len(body) >= 4
+        on_pose = [
+            close_to(await browser.pixel("#still-canvas", x, y), colors["pose"])
+            for x, y, _, _ in body
+        ]
+        assert sum(on_pose) >= len(body) // 2 + 1, on_pose
+        for hand in ("left_hand", "right_hand"):
+            points = answer["landmarks"][hand]
+            on_hand = [
+                close_to(await browser.pixel("#still-canvas", x, y), colors[hand])
+                for x, y, _ in points
+            ]
+            assert sum(on_hand) >= len(points) // 2, (hand, on_hand)
+
+        # Download JSON hands over the same answer.
+        async with page.expect_download() as info:
+            await page.click("#download-json")
+        download = await info.value
+        assert download.suggested_filename.endswith(".landmarks.json")
+        path = await download.path()
+        saved = await asyncio.to_thread(Path(path).read_text)
+        assert json.loads(saved)["landmarks"] == answer["landmarks"]
+        assert browser.errors == []
+
+
+@pytest.mark.parametrize(
+    ("name", "mime", "data"),
+    [
+        ("notes.txt", "text/plain", b"this is not a photo\n"),
+        ("fake.jpg", "image/jpeg", b"this is not a photo either\n" * 20),
+    ],
+    ids=["text_file", "text_named_jpg"],
+)
+async def test_a_refused_upload_is_shown_in_words(
+    client: Client, name: str, mime: str, data: bytes
+) -> None:
+    form = aiohttp.FormData()
+    form.add_field("file", data, filename=name, content_type=mime)
+    direct = await client.post("/predict", data=form)
+    expected = await direct.json()
+    assert direct.status in {400, 415}
+
+    async with open_page() as browser:
+        page = browser.page
+        await open_index(browser, client)
+        kind = await upload(browser, {"name": name, "mimeType": mime, "buffer": data})
+        assert kind == "error"
+        assert await page.is_visible("#still-status")
+        text = await page.inner_text("#still-status")
+        assert expected["detail"] in text
+        assert f"HTTP {direct.status}" in text
+        assert await page.is_hidden("#still-result")
+        assert browser.errors == []
+
+
+@pytest.mark.skipif(not HAS_WS, reason="the server has no GET /ws route yet (live sessions)")
+async def test_live_webcam_tracks_and_stops(client: Client, tmp_path: Path) -> None:
+    y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=75)
+    async with open_page(fake_camera_args(y4m)) as browser:
+        page = browser.page
+        await open_index(browser, client)
+        colors = await browser.colors()
+        await page.click("#live-start")
+        await page.wait_for_function(
+            """() => Number(document.getElementById("live-results").textContent) > 5
+                  || document.getElementById("live-status").dataset.kind === "error" """
+        )
+        assert await page.get_attribute("#live-status", "data-kind") != "error", (
+            await page.inner_text("#live-status")
+        )
+        # The overlay holds only the skeleton, so any pose-coloured pixel was drawn.
+        await browser.wait_for_color("#live-overlay", colors["pose"], at_least=100)
+        assert await page.inner_text("#live-session") != PLACEHOLDER
+        assert (await page.inner_text("#live-latency")).endswith(" ms")
+        assert float(await page.inner_text("#live-fps-granted")) > 0
+
+        await page.click("#live-stop")
+        await page.wait_for_function(
+            """() => document.getElementById("live-status").textContent.includes("Stopped")"""
+        )
+        assert await page.is_disabled("#live-stop")
+        assert await page.is_enabled("#live-start")
+        assert browser.errors == []
