@@ -1,0 +1,573 @@
+"""Benchmark of POST /predict (issue 2): the reference Locust scenario next to the raw model.
+
+1. Raw ceiling: one process per worker, each with its own StillEngine, looping decode +
+   static-mode Holistic over the same stills for a fixed time after a warm-up.
+2. The real server (`python -m webapp --no-cache`) in a subprocess, with as many workers.
+3. The reference locustfile, unchanged, headless at each user count; its CSV files give
+   every figure. Target: at 80 users, successful req/s >= 0.85 of the raw images/s, and
+   no failure other than an explicit 503.
+
+    .venv/bin/python -m bench.predict [--users 40,80] [--duration 60] [--workers N]
+
+Prints a table and writes bench/out/predict.json; Locust's CSV files and logs and the
+server's log land in bench/out/ too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import glob
+import json
+import multiprocessing
+import os
+import re
+import resource
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Barrier
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+LOCUSTFILE = SHARED / "reference" / "locustfile.py"
+OUT = ROOT / "bench" / "out"
+STILL_SUFFIXES = (".jpg", ".jpeg", ".png")
+# The server's default --max-pixels; every test still is far below it.
+MAX_PIXELS = 25_000_000
+TARGET_USERS = 80
+TARGET_EFFICIENCY = 0.85
+# The reference users wait between(1, 3) s after each answer.
+MEAN_WAIT_S = 2.0
+SERVER_START_TIMEOUT = 300.0
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+# Locust logs this when its own process saturates a core, which caps the load it offers.
+LOCUST_CPU_WARNING = "CPU usage above"
+
+
+def still_paths() -> list[Path]:
+    """The same images the locustfile uploads: $PREDICT_IMAGES or the shared media."""
+    pattern = os.environ.get("PREDICT_IMAGES", str(SHARED / "media" / "*"))
+    return [Path(p) for p in sorted(glob.glob(pattern)) if p.lower().endswith(STILL_SUFFIXES)]
+
+
+def loadavg() -> list[float]:
+    return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
+
+
+# -- CPU accounting from /proc ---------------------------------------------------------------
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(busy, total) clock ticks over all cores since boot."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    total = sum(fields[:8])  # guest time is already inside user time
+    return total - idle, total
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name may hold spaces and parentheses; the fields follow the last ')'.
+    return text[text.rindex(")") + 2 :].split()
+
+
+def process_ticks(pid: int) -> int:
+    fields = _stat_fields(pid)
+    return 0 if fields is None else int(fields[11]) + int(fields[12])
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            fields = _stat_fields(int(entry.name))
+            if fields is not None and int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+@dataclass(frozen=True)
+class CpuSnapshot:
+    wall: float
+    machine_busy: int
+    machine_total: int
+    server_main: int
+    server_workers: dict[int, int]
+    locust_seconds: float
+
+    @classmethod
+    def take(cls, server_pid: int) -> CpuSnapshot:
+        busy, total = machine_ticks()
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return cls(
+            wall=time.perf_counter(),
+            machine_busy=busy,
+            machine_total=total,
+            server_main=process_ticks(server_pid),
+            server_workers={pid: process_ticks(pid) for pid in children(server_pid)},
+            # Locust is the only child that exits during a run, so the growth of the reaped
+            # children's usage is Locust's own CPU time.
+            locust_seconds=usage.ru_utime + usage.ru_stime,
+        )
+
+
+def cpu_split(before: CpuSnapshot, after: CpuSnapshot, cores: int) -> dict[str, float]:
+    """Cores in use on average over the run, by who used them."""
+    wall = after.wall - before.wall
+    machine_seconds = (after.machine_total - before.machine_total) / CLOCK_TICKS
+    workers = sum(
+        ticks - before.server_workers.get(pid, 0) for pid, ticks in after.server_workers.items()
+    )
+    split = {
+        "server_main": (after.server_main - before.server_main) / CLOCK_TICKS / wall,
+        "server_workers": workers / CLOCK_TICKS / wall,
+        "locust": (after.locust_seconds - before.locust_seconds) / wall,
+    }
+    # /proc/stat counts every core, so this also shows what other people's jobs took.
+    busy = (after.machine_busy - before.machine_busy) / CLOCK_TICKS / machine_seconds * cores
+    split["other_processes"] = max(0.0, busy - sum(split.values()))
+    split["idle"] = max(0.0, cores - busy)
+    return {name: round(value, 2) for name, value in split.items()}
+
+
+# -- 1. raw in-process throughput -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RawShare:
+    images: int
+    seconds: float
+    cpu_seconds: float
+    decode_seconds: float
+    model_seconds: float
+
+
+def _raw_worker(
+    paths: list[str],
+    warmup: float,
+    duration: float,
+    barrier: Barrier,
+    results: Queue[RawShare],
+    log_path: str,
+) -> None:
+    # The same quieting the server's worker does, so native logging costs the same here.
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    log = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    os.dup2(log, 2)
+    from webapp import imaging, inference
+
+    images = [Path(p).read_bytes() for p in paths]
+    engine = inference.StillEngine()
+    count = 0
+    warm_until = time.perf_counter() + warmup
+    while count < len(images) or time.perf_counter() < warm_until:
+        engine.process(imaging.decode(images[count % len(images)], MAX_PIXELS))
+        count += 1
+    # Every process measures the same window, so the sum is a rate of the whole machine.
+    barrier.wait(timeout=SERVER_START_TIMEOUT)
+    count = 0
+    decode_seconds = model_seconds = 0.0
+    cpu_start = time.process_time()
+    start = time.perf_counter()
+    stop = start + duration
+    now = start
+    while now < stop:
+        rgb = imaging.decode(images[count % len(images)], MAX_PIXELS)
+        decoded = time.perf_counter()
+        engine.process(rgb)
+        count += 1
+        decode_seconds += decoded - now
+        now = time.perf_counter()
+        model_seconds += now - decoded
+    results.put(
+        RawShare(count, now - start, time.process_time() - cpu_start, decode_seconds, model_seconds)
+    )
+    engine.close()
+
+
+def run_raw(paths: Sequence[Path], workers: int, warmup: float, duration: float) -> dict[str, Any]:
+    # MediaPipe's graphs hold threads; a forked copy of a process that imported it can hang.
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(workers)
+    results: Queue[RawShare] = ctx.Queue()
+    log_path = str(OUT / "raw.log")
+    Path(log_path).write_text("")
+    load_before = loadavg()
+    busy_before, total_before = machine_ticks()
+    procs = [
+        ctx.Process(
+            target=_raw_worker,
+            args=([str(p) for p in paths], warmup, duration, barrier, results, log_path),
+        )
+        for _ in range(workers)
+    ]
+    for proc in procs:
+        proc.start()
+    shares: list[RawShare] = []
+    try:
+        for _ in procs:
+            shares.append(results.get(timeout=SERVER_START_TIMEOUT + warmup + duration))
+    except Exception as exc:
+        raise SystemExit(f"a raw worker failed ({exc!r}); see {log_path}") from None
+    finally:
+        for proc in procs:
+            proc.join(timeout=30)
+            if proc.is_alive():
+                proc.kill()
+    busy_after, total_after = machine_ticks()
+    images = sum(s.images for s in shares)
+    machine_busy = (busy_after - busy_before) / (total_after - total_before) * (os.cpu_count() or 1)
+    cpu = sum(s.cpu_seconds for s in shares)
+    return {
+        "workers": workers,
+        "images": [p.name for p in paths],
+        "warmup_s": warmup,
+        "duration_s": duration,
+        "images_per_s": round(sum(s.images / s.seconds for s in shares), 2),
+        "per_worker_images_per_s": [round(s.images / s.seconds, 2) for s in shares],
+        "decode_ms": round(1000.0 * sum(s.decode_seconds for s in shares) / images, 2),
+        "model_ms": round(1000.0 * sum(s.model_seconds for s in shares) / images, 2),
+        # Above 1 means MediaPipe runs threads of its own, so workers share cores.
+        "cores_per_worker": round(cpu / sum(s.seconds for s in shares), 2),
+        "machine_busy_cores": round(machine_busy, 2),
+        "cores_used_by_raw": round(cpu / duration, 2),
+        "loadavg_before": load_before,
+        "loadavg_after": loadavg(),
+    }
+
+
+# -- 2. the server --------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as reply:
+            return bool(reply.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+@contextlib.contextmanager
+def server(port: int, workers: int, extra: Sequence[str]) -> Iterator[subprocess.Popen[bytes]]:
+    log_path = OUT / "server.log"
+    command = [sys.executable, "-m", "webapp", "--port", str(port), "--no-cache"]
+    command += ["--workers", str(workers), *extra]
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT
+        # GET / answers only after cleanup_ctx started and warmed every worker.
+        while not _answers(f"http://127.0.0.1:{port}/"):
+            if proc.poll() is not None:
+                raise SystemExit(f"the server exited with {proc.returncode}; see {log_path}")
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the server did not answer GET / in time; see {log_path}")
+            time.sleep(0.5)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+# -- 3. Locust ------------------------------------------------------------------------------
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None  # Locust writes "N/A" where it has no sample
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def steady_ok_rps(history: list[dict[str, str]], users: int) -> dict[str, float] | None:
+    """Successful req/s once every user is running: ramp-up left out, from cumulative counts."""
+    full = [r for r in history if r["Name"] == "Aggregated" and int(r["User Count"]) >= users]
+    if len(full) < 2:
+        return None
+    first, last = full[0], full[-1]
+    seconds = float(last["Timestamp"]) - float(first["Timestamp"])
+    if seconds <= 0:
+        return None
+    requests = int(last["Total Request Count"]) - int(first["Total Request Count"])
+    failures = int(last["Total Failure Count"]) - int(first["Total Failure Count"])
+    return {
+        "window_s": seconds,
+        "ok_rps": round((requests - failures) / seconds, 2),
+        "rps": round(requests / seconds, 2),
+    }
+
+
+def parse_locust(prefix: Path, users: int) -> dict[str, Any]:
+    stats = _rows(Path(f"{prefix}_stats.csv"))
+    total = next(r for r in stats if r["Name"] == "Aggregated")
+    requests = int(total["Request Count"])
+    failures = int(total["Failure Count"])
+    rps = float(total["Requests/s"])
+    by_error: dict[str, int] = {}
+    for row in _rows(Path(f"{prefix}_failures.csv")):
+        by_error[row["Error"]] = by_error.get(row["Error"], 0) + int(row["Occurrences"])
+    busy = sum(n for error, n in by_error.items() if re.search(r"\bHTTP 503\b", error))
+    steady = steady_ok_rps(_rows(Path(f"{prefix}_stats_history.csv")), users)
+    return {
+        "requests": requests,
+        "failures": failures,
+        "failures_503": busy,
+        "failures_other": failures - busy,
+        "failures_by_error": by_error,
+        "error_rate": round(failures / requests, 4) if requests else None,
+        # Locust's own rate: every answer, 503s included, over the whole run with ramp-up.
+        "rps_whole_run": round(rps, 2),
+        "ok_rps_whole_run": round(rps * (requests - failures) / requests, 2) if requests else 0.0,
+        "ok_rps_steady": steady["ok_rps"] if steady else None,
+        "rps_steady": steady["rps"] if steady else None,
+        "steady_window_s": steady["window_s"] if steady else None,
+        # Over every answer, fast 503s included, as Locust computes them.
+        "avg_ms": _number(total["Average Response Time"]),
+        "p50_ms": _number(total["50%"]),
+        "p95_ms": _number(total["95%"]),
+        "p99_ms": _number(total["99%"]),
+    }
+
+
+def offered_ceiling(users: int, mean_wait: float, avg_ms: float | None) -> float:
+    """The most requests/s closed-loop users can send: each one waits, then its answer."""
+    return round(users / (mean_wait + (avg_ms or 0.0) / 1000.0), 2)
+
+
+def run_locust(
+    locustfile: Path, port: int, users: int, spawn_rate: float, duration: int
+) -> tuple[Path, bool]:
+    prefix = OUT / f"u{users}"
+    log_path = OUT / f"u{users}.log"
+    command = [
+        str(Path(sys.executable).parent / "locust"),
+        *("-f", str(locustfile), "--headless", "-u", str(users), "-r", f"{spawn_rate:g}"),
+        *("-t", f"{duration}s", "--host", f"http://127.0.0.1:{port}"),
+        *("--csv", str(prefix), "--only-summary"),
+    ]
+    with log_path.open("wb") as log:
+        # Exit code 1 only says some request failed; the CSV files say which and how.
+        subprocess.run(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, check=False)
+    if not Path(f"{prefix}_stats.csv").exists():
+        raise SystemExit(f"Locust wrote no statistics; see {log_path}")
+    return prefix, LOCUST_CPU_WARNING in log_path.read_text(errors="replace")
+
+
+# -- report ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Report:
+    settings: dict[str, Any]
+    raw: dict[str, Any] = field(default_factory=dict)
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    target: dict[str, Any] = field(default_factory=dict)
+
+
+COLUMNS = (
+    ("users", "users", "{}"),
+    ("ok/s steady", "ok_rps_steady", "{:.2f}"),
+    ("eff steady", "efficiency_steady", "{:.2f}"),
+    ("ok/s run", "ok_rps_whole_run", "{:.2f}"),
+    ("eff run", "efficiency_whole_run", "{:.2f}"),
+    ("all/s run", "rps_whole_run", "{:.2f}"),
+    ("ceiling/s", "offered_ceiling_rps", "{:.2f}"),
+    ("p50 ms", "p50_ms", "{:.0f}"),
+    ("p95 ms", "p95_ms", "{:.0f}"),
+    ("p99 ms", "p99_ms", "{:.0f}"),
+    ("503s", "failures_503", "{}"),
+    ("other", "failures_other", "{}"),
+    ("err rate", "error_rate", "{:.1%}"),
+)
+
+
+def table(runs: Sequence[dict[str, Any]]) -> list[str]:
+    heads = [head for head, _, _ in COLUMNS] + ["load 1m before -> after"]
+    rows = [
+        ["-" if run[key] is None else form.format(run[key]) for _, key, form in COLUMNS]
+        + [f"{run['loadavg_before'][0]:.2f} -> {run['loadavg_after'][0]:.2f}"]
+        for run in runs
+    ]
+    widths = [max(len(cell) for cell in column) for column in zip(heads, *rows, strict=True)]
+    return [
+        "  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in [heads, *rows]
+    ]
+
+
+def verdict(report: Report) -> dict[str, Any]:
+    run = next((r for r in report.runs if r["users"] == TARGET_USERS), None)
+    if run is None:
+        return {"users": TARGET_USERS, "met": None, "why": f"no run at {TARGET_USERS} users"}
+    efficiency = run["efficiency_steady"]
+    problems = []
+    if efficiency is None or efficiency < TARGET_EFFICIENCY:
+        problems.append(f"efficiency {efficiency} < {TARGET_EFFICIENCY}")
+    if run["failures_other"]:
+        problems.append(f"{run['failures_other']} failures other than 503")
+    needed = TARGET_EFFICIENCY * report.raw["images_per_s"]
+    if problems and run["offered_ceiling_rps"] < needed:
+        # No server can answer more than it is asked: the scenario caps the figure first.
+        problems.append(
+            f"the {TARGET_USERS} users cannot send more than {run['offered_ceiling_rps']:.1f} "
+            f"req/s at this latency, below the {needed:.1f} ok req/s the target needs"
+        )
+    return {
+        "users": TARGET_USERS,
+        "min_efficiency": TARGET_EFFICIENCY,
+        "efficiency": efficiency,
+        "failures_other": run["failures_other"],
+        "met": not problems,
+        "why": "; ".join(problems) or "efficiency and failures within target",
+    }
+
+
+def print_report(report: Report) -> None:
+    raw = report.raw
+    print(
+        f"\nraw in-process: {raw['images_per_s']:.2f} images/s with {raw['workers']} workers "
+        f"({raw['decode_ms']:.1f} ms decode + {raw['model_ms']:.1f} ms model per image, "
+        f"{raw['cores_per_worker']:.2f} cores per worker, machine busy "
+        f"{raw['machine_busy_cores']:.2f} cores; "
+        f"load {raw['loadavg_before'][0]:.2f} -> {raw['loadavg_after'][0]:.2f})"
+    )
+    print()
+    for line in table(report.runs):
+        print(line)
+    print(
+        "\nok/s: successful answers/s, steady (every user running) and over the whole run"
+        "\n  with ramp-up; eff: ok/s / raw images/s; all/s: every answer, 503s included;"
+        "\n  ceiling/s: users / (mean wait + mean latency), the most the users can ask for;"
+        "\n  percentiles: Locust's, over every answer, fast 503s included"
+    )
+    print(f"cores in use during each run (of {report.settings['cores']}):")
+    for r in report.runs:
+        split = ", ".join(f"{name} {value:.2f}" for name, value in r["cpu_cores"].items())
+        warning = "  [Locust warned its CPU was saturated]" if r["locust_cpu_warning"] else ""
+        print(f"  {r['users']:3d} users: {split}{warning}")
+    print("failures:")
+    for r in report.runs:
+        for error, count in r["failures_by_error"].items():
+            print(f"  {r['users']:3d} users: {count:6d} x {error}")
+    t = report.target
+    print(
+        f"\ntarget at {t['users']} users: efficiency >= {TARGET_EFFICIENCY} and only 503 "
+        f"failures: {'MET' if t['met'] else 'NOT MET'} ({t['why']})"
+    )
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.predict", description=__doc__)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--users", default="40,80", help="comma-separated Locust user counts")
+    parser.add_argument("--duration", type=int, default=60, help="seconds of each Locust run")
+    parser.add_argument("--spawn-rate", type=float, default=10.0, help="users started per s")
+    parser.add_argument("--raw-duration", type=float, default=30.0, help="seconds measured")
+    parser.add_argument("--warmup", type=float, default=5.0, help="raw warm-up seconds")
+    parser.add_argument(
+        "--mean-wait",
+        type=float,
+        default=MEAN_WAIT_S,
+        help="mean think time of the locustfile's users, for the offered-load ceiling",
+    )
+    parser.add_argument("--port", type=int, default=0, help="server port (0: a free one)")
+    parser.add_argument(
+        "--server-arg",
+        action="append",
+        default=[],
+        help="extra server flag for experiments, repeatable: --server-arg=--max-waiting=40",
+    )
+    parser.add_argument("--locustfile", type=Path, default=LOCUSTFILE)
+    parser.add_argument("--out", type=Path, default=OUT / "predict.json")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    users = [int(u) for u in args.users.split(",") if u.strip()]
+    paths = still_paths()
+    if not paths:
+        raise SystemExit("no *.jpg/*.png stills found; set PREDICT_IMAGES")
+    OUT.mkdir(parents=True, exist_ok=True)
+    cores = os.cpu_count() or 1
+    report = Report(
+        settings={
+            "cores": cores,
+            "workers": args.workers,
+            "users": users,
+            "duration_s": args.duration,
+            "spawn_rate": args.spawn_rate,
+            "server_args": args.server_arg,
+            "locustfile": str(args.locustfile),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+    )
+    print(f"raw: {args.workers} workers, {args.warmup:g} s warm-up, {args.raw_duration:g} s ...")
+    report.raw = run_raw(paths, args.workers, args.warmup, args.raw_duration)
+    raw_rate = report.raw["images_per_s"]
+    port = args.port or free_port()
+    with server(port, args.workers, args.server_arg) as proc:
+        for count in users:
+            print(f"locust: {count} users for {args.duration} s on port {port} ...")
+            load_before = loadavg()
+            before = CpuSnapshot.take(proc.pid)
+            prefix, cpu_warning = run_locust(
+                args.locustfile, port, count, args.spawn_rate, args.duration
+            )
+            after = CpuSnapshot.take(proc.pid)
+            figures = parse_locust(prefix, count)
+            steady = figures["ok_rps_steady"]
+            report.runs.append(
+                {
+                    "users": count,
+                    **figures,
+                    "efficiency_steady": round(steady / raw_rate, 3) if steady else None,
+                    "efficiency_whole_run": round(figures["ok_rps_whole_run"] / raw_rate, 3),
+                    "offered_ceiling_rps": offered_ceiling(
+                        count, args.mean_wait, figures["avg_ms"]
+                    ),
+                    "cpu_cores": cpu_split(before, after, cores),
+                    "locust_cpu_warning": cpu_warning,
+                    "loadavg_before": load_before,
+                    "loadavg_after": loadavg(),
+                }
+            )
+    report.target = verdict(report)
+    print_report(report)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(asdict(report), indent=2) + "\n")
+    print(f"\nwritten: {args.out}")
+    return 0 if report.target["met"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
