@@ -66,7 +66,6 @@ function showReadout() {
 
 function clearOverlay() {
   overlay.getContext("2d").clearRect(0, 0, overlay.width, overlay.height);
-  overlay.dataset.drawn = "0";
 }
 
 function draw(landmarks) {
@@ -77,7 +76,6 @@ function draw(landmarks) {
   const ctx = overlay.getContext("2d");
   ctx.clearRect(0, 0, overlay.width, overlay.height);
   drawSkeleton(ctx, landmarks, skeleton, overlay.width, overlay.height);
-  overlay.dataset.drawn = String(Number(overlay.dataset.drawn || 0) + 1);
 }
 
 function setRunning(running) {
@@ -109,7 +107,7 @@ function openSession() {
         figures.received.tick();
         figures.latency.add(latencyMs);
         draw(message.landmarks);
-        readout.results.textContent = String(figures.results);
+        showReadout();
       },
       stats: (message) => {
         figures.dropped = message.dropped;

@@ -52,6 +52,9 @@ const FRAME_ERRORS = {
   bad_frame: "the server could not decode a frame",
   too_many_pixels: "a frame had more pixels than the server allows",
   model_error: "the model failed on a frame",
+  // Raised by this page, not the server.
+  too_big: "a frame was too big to send",
+  capture: "a frame could not be captured",
 };
 
 export function describeError(message) {

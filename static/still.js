@@ -75,7 +75,6 @@ function render(bitmap, answer, skeleton) {
     ctx.fillRect(0, 0, canvas.width, canvas.height);
   }
   drawSkeleton(ctx, answer.landmarks, skeleton, canvas.width, canvas.height);
-  canvas.dataset.drawn = String(Number(canvas.dataset.drawn || 0) + 1);
 }
 
 async function handleFile(file) {

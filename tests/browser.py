@@ -121,17 +121,19 @@ class BrowserPage:
         )
         return counts
 
-    async def wait_for_color(
-        self, selector: str, color: str, at_least: int, tolerance: int = 12
+    async def wait_for_colors(
+        self, selector: str, bounds: dict[str, tuple[int, int]], tolerance: int = 12
     ) -> None:
-        """Waits until `selector`'s canvas holds at least `at_least` pixels of `color`."""
+        """Waits until the count of each colour on `selector`'s canvas is within its bounds."""
         await self.page.wait_for_function(
-            f"""([selector, colors, tolerance, atLeast]) => {{
+            f"""([selector, bounds, tolerance]) => {{
                   const count = ({COUNT_COLORS_JS});
-                  const canvas = document.querySelector(selector);
-                  return count([canvas, colors, tolerance]).target >= atLeast;
+                  const colors = Object.fromEntries(Object.keys(bounds).map((c) => [c, c]));
+                  const counts = count([document.querySelector(selector), colors, tolerance]);
+                  return Object.entries(bounds).every(
+                    ([color, [low, high]]) => low <= counts[color] && counts[color] <= high);
                 }}""",
-            arg=[selector, {"target": color}, tolerance, at_least],
+            arg=[selector, bounds, tolerance],
         )
 
     async def pixel(self, selector: str, x: float, y: float) -> list[int]:

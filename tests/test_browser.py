@@ -180,11 +180,30 @@ async def test_live_webcam_tracks_and_stops(client: Client, tmp_path: Path) -> N
         assert await page.get_attribute("#live-status", "data-kind") != "error", (
             await page.inner_text("#live-status")
         )
-        # The overlay holds only the skeleton, so any pose-coloured pixel was drawn.
-        await browser.wait_for_color("#live-overlay", colors["pose"], at_least=100)
-        assert await page.inner_text("#live-session") != PLACEHOLDER
+        # The overlay holds only the skeleton, so any pixel of a part's colour was drawn.
+        many = (100, 10**9)
+        await browser.wait_for_colors("#live-overlay", {colors["pose"]: many, colors["face"]: many})
+        first_session = await page.inner_text("#live-session")
+        assert first_session != PLACEHOLDER
         assert (await page.inner_text("#live-latency")).endswith(" ms")
         assert float(await page.inner_text("#live-fps-granted")) > 0
+
+        # Pose only needs a new hello, so the page starts a new session by itself.
+        await page.check("input[name=live-track][value=pose]")
+        await page.wait_for_function(
+            "(first) => document.getElementById('live-session').textContent !== first",
+            arg=first_session,
+        )
+        none = (0, 0)
+        await browser.wait_for_colors(
+            "#live-overlay",
+            {
+                colors["pose"]: many,
+                colors["face"]: none,
+                colors["left_hand"]: none,
+                colors["right_hand"]: none,
+            },
+        )
 
         await page.click("#live-stop")
         await page.wait_for_function(
@@ -193,3 +212,39 @@ async def test_live_webcam_tracks_and_stops(client: Client, tmp_path: Path) -> N
         assert await page.is_disabled("#live-stop")
         assert await page.is_enabled("#live-start")
         assert browser.errors == []
+
+
+@pytest.mark.skipif(not HAS_WS, reason="the server has no GET /ws route yet (live sessions)")
+async def test_live_refusal_is_shown_and_the_page_retries_when_a_slot_frees(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    client = await make_client(Config(workers=1, max_sessions=1))
+    y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=30)
+    holder = await client.ws_connect("/ws")
+    await holder.send_json({"type": "hello", "version": 1, "track": "pose", "fps": 1})
+    ready = await holder.receive_json()
+    assert ready["type"] == "ready"
+    async with open_page(fake_camera_args(y4m)) as browser:
+        page = browser.page
+        await open_index(browser, client)
+        await page.click("#live-start")
+        await page.wait_for_function(
+            "() => document.getElementById('live-status').textContent.includes('1013')"
+        )
+        text = await page.inner_text("#live-status")
+        assert "The server is full" in text
+        assert "Reconnecting in" in text
+        assert await page.get_attribute("#live-status", "data-kind") == "error"
+        assert await page.is_enabled("#live-stop")
+
+        await holder.close()
+        await page.wait_for_function(
+            "() => Number(document.getElementById('live-results').textContent) > 0"
+        )
+        assert await page.get_attribute("#live-status", "data-kind") == "ok"
+        await page.click("#live-stop")
+        await page.wait_for_function(
+            "() => document.getElementById('live-status').textContent === 'Stopped.'"
+        )
+        # Chromium logs the refused handshake's close itself; nothing else may be logged.
+        assert [e for e in browser.errors if "WebSocket" not in e] == []
