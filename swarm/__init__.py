@@ -1,0 +1,1 @@
+"""The swarm: many simulated browsers against one Holotrack server, one record per frame."""

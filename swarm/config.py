@@ -1,0 +1,237 @@
+"""Every setting of the swarm: one frozen dataclass, built from CLI flags with env-var twins."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+ENV_PREFIX = "HOLOTRACK_SWARM_"
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_VIDEO = "asl_signer_intel_640x480_30fps.mp4"
+# Refuse absurd runs outright: the swarm must stay bounded in time and count.
+MAX_STEP_SESSIONS = 5000
+MAX_STEPS = 100
+MODES = ("paced", "firehose")
+TRACKS = ("holistic", "pose")
+
+
+def default_source() -> str:
+    """The shared test media, found the way tests/media.py finds it."""
+    media = os.environ.get("HOLOTRACK_MEDIA", str(ROOT.parent / "shared" / "media"))
+    return str(Path(media) / DEFAULT_VIDEO)
+
+
+@dataclass(frozen=True)
+class SwarmConfig:
+    url: str = field(
+        default="ws://127.0.0.1:8080/ws", metadata={"help": "the /ws endpoint to load (only here)"}
+    )
+    sessions: str = field(
+        default="1,2,4,8", metadata={"help": "comma-separated session counts, one step each"}
+    )
+    ramp: str = field(
+        default="", metadata={"help": "START:STOP:STEP session counts; replaces --sessions"}
+    )
+    fps: float = field(default=15.0, metadata={"help": "target frames/s per session"})
+    track: str = field(
+        default="holistic", metadata={"help": "what each session asks for", "choices": TRACKS}
+    )
+    mode: str = field(
+        default="paced",
+        metadata={
+            "help": "paced: like the page (granted rate, bounded in flight); "
+            "firehose: the target rate whatever comes back",
+            "choices": MODES,
+        },
+    )
+    source: str = field(
+        default_factory=default_source,
+        metadata={"help": "video file or folder of images to cut frames from"},
+    )
+    width: int = field(default=480, metadata={"help": "frame width sent, like the page"})
+    quality: int = field(default=70, metadata={"help": "JPEG quality sent, like the page"})
+    max_frames: int = field(default=300, metadata={"help": "frames taken from the source"})
+    in_flight: int = field(
+        default=2, metadata={"help": "paced mode: frames sent without a result yet, at most"}
+    )
+    warmup: float = field(default=3.0, metadata={"help": "seconds of each step not measured"})
+    hold: float = field(default=10.0, metadata={"help": "seconds of each step measured"})
+    drain: float = field(
+        default=2.0, metadata={"help": "seconds to wait for outstanding results after a step"}
+    )
+    connect_timeout: float = field(
+        default=10.0, metadata={"help": "seconds for a session to connect and get ready"}
+    )
+    spawn_rate: float = field(
+        default=100.0, metadata={"help": "sessions opened per second at the start of a step"}
+    )
+    max_duration: float = field(
+        default=900.0, metadata={"help": "seconds the whole run may take; it stops there"}
+    )
+    stop_after: int = field(
+        default=2, metadata={"help": "stop after this many failing steps in a row"}
+    )
+    slo_fps_ratio: float = field(
+        default=0.9, metadata={"help": "SLO: a session is served at this fraction of --fps"}
+    )
+    slo_session_share: float = field(
+        default=0.95, metadata={"help": "SLO: fraction of sessions that must be served"}
+    )
+    slo_p95_ms: float = field(
+        default=250.0, metadata={"help": "SLO: p95 latency, capture to result, in ms"}
+    )
+    slo_max_errors: int = field(default=0, metadata={"help": "SLO: errors allowed in a step"})
+    calibrate: bool = field(
+        default=False, metadata={"help": "first measure the model in-process (raw frames/s)"}
+    )
+    calibrate_seconds: float = field(
+        default=8.0, metadata={"help": "seconds each calibration process runs the model"}
+    )
+    calibrate_workers: int = field(
+        default=0, metadata={"help": "calibration processes (0: one per core)"}
+    )
+    origin: str = field(default="", metadata={"help": "Origin header to send, if any"})
+    out: str = field(default="out/swarm", metadata={"help": "folder for the report"})
+
+    @property
+    def steps(self) -> tuple[int, ...]:
+        return parse_steps(self.sessions, self.ramp)
+
+
+def parse_steps(sessions: str, ramp: str) -> tuple[int, ...]:
+    if ramp.strip():
+        parts = ramp.split(":")
+        if len(parts) not in (2, 3):
+            raise ValueError(f"--ramp wants START:STOP:STEP, got {ramp!r}")
+        start, stop = int(parts[0]), int(parts[1])
+        step = int(parts[2]) if len(parts) == 3 else 1
+        if step < 1 or stop < start:
+            raise ValueError(f"--ramp {ramp!r} does not count upwards")
+        return tuple(range(start, stop + 1, step))
+    return tuple(int(p) for p in sessions.split(",") if p.strip())
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"not a boolean: {text!r}")
+
+
+def env_name(name: str) -> str:
+    return ENV_PREFIX + name.upper()
+
+
+_CONVERTERS: dict[str, Callable[[str], Any]] = {
+    "int": int,
+    "float": float,
+    "str": str,
+    "bool": _parse_bool,
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m swarm",
+        description="Plays many simulated browsers against a Holotrack server and finds how "
+        "many sessions it holds at a given quality. Every flag has an environment twin, "
+        "shown in brackets.",
+    )
+    defaults = SwarmConfig()
+    for f in dataclasses.fields(SwarmConfig):
+        flag = "--" + f.name.replace("_", "-")
+        env = env_name(f.name)
+        default = getattr(defaults, f.name)
+        help_text = f"{f.metadata['help']} [{env}] (default: {default})"
+        if f.type == "bool":
+            parser.add_argument(flag, action="store_true", default=None, help=help_text)
+            continue
+        parser.add_argument(
+            flag,
+            type=_CONVERTERS[str(f.type)],
+            default=None,
+            choices=f.metadata.get("choices"),
+            metavar=None if "choices" in f.metadata else f.name.upper(),
+            help=help_text,
+        )
+    return parser
+
+
+def load_config(
+    argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
+) -> SwarmConfig:
+    """Flags win over environment variables, which win over the defaults."""
+    env = os.environ if environ is None else environ
+    parser = build_parser()
+    args = vars(parser.parse_args(argv))
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(SwarmConfig):
+        given = args[f.name]
+        if given is not None:
+            values[f.name] = given
+            continue
+        raw = env.get(env_name(f.name))
+        if raw is None:
+            continue
+        try:
+            values[f.name] = _CONVERTERS[str(f.type)](raw)
+        except ValueError as exc:
+            parser.error(f"{env_name(f.name)}: {exc}")
+    config = SwarmConfig(**values)
+    problems = validate(config)
+    if problems:
+        parser.error("; ".join(problems))
+    return config
+
+
+def validate(config: SwarmConfig) -> list[str]:
+    problems = []
+    parts = urlsplit(config.url)
+    if parts.scheme not in ("ws", "wss") or not parts.netloc:
+        problems.append(f"--url must be a ws:// or wss:// address, got {config.url!r}")
+    try:
+        steps = config.steps
+    except ValueError as exc:
+        problems.append(str(exc))
+    else:
+        if not steps:
+            problems.append("no steps: give --sessions or --ramp")
+        elif min(steps) < 1 or max(steps) > MAX_STEP_SESSIONS:
+            problems.append(f"every step must have 1 to {MAX_STEP_SESSIONS} sessions")
+        elif len(steps) > MAX_STEPS:
+            problems.append(f"at most {MAX_STEPS} steps")
+    for name, choices in (("mode", MODES), ("track", TRACKS)):
+        if getattr(config, name) not in choices:
+            problems.append(f"--{name} must be one of {', '.join(choices)}")
+    if not 0.5 <= config.fps <= 60:
+        problems.append("--fps must be between 0.5 and 60, as the protocol allows")
+    if not 1 <= config.quality <= 100:
+        problems.append("--quality must be between 1 and 100")
+    for name in ("width", "max_frames", "in_flight", "stop_after"):
+        if getattr(config, name) < 1:
+            problems.append(f"--{name.replace('_', '-')} must be at least 1")
+    for name in ("hold", "connect_timeout", "spawn_rate", "max_duration", "calibrate_seconds"):
+        if getattr(config, name) <= 0:
+            problems.append(f"--{name.replace('_', '-')} must be positive")
+    for name in ("warmup", "drain", "slo_max_errors", "calibrate_workers"):
+        if getattr(config, name) < 0:
+            problems.append(f"--{name.replace('_', '-')} must not be negative")
+    for name in ("slo_fps_ratio", "slo_session_share"):
+        if not 0 < getattr(config, name) <= 1:
+            problems.append(f"--{name.replace('_', '-')} must be in (0, 1]")
+    if config.slo_p95_ms <= 0:
+        problems.append("--slo-p95-ms must be positive")
+    return problems
+
+
+def flags(config: SwarmConfig) -> dict[str, Any]:
+    """The settings as the report records them, flag names as typed on the command line."""
+    return {f.name.replace("_", "-"): getattr(config, f.name) for f in dataclasses.fields(config)}

@@ -1,0 +1,200 @@
+"""What a run leaves behind: report.json, frames.csv, sessions.csv, report.png and a table."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+from matplotlib.figure import Figure
+
+from swarm.calibrate import Calibration
+from swarm.config import SwarmConfig, flags
+from swarm.frames import FrameSet
+from swarm.records import CSV_FIELDS, csv_row
+from swarm.runner import RunResult
+from swarm.stats import CPU_WARN, LAG_WARN_MS, Slo, StepSummary, sustainable_sessions
+
+SESSION_FIELDS = (
+    "step",
+    "session",
+    "server_id",
+    "opened",
+    "ready",
+    "closed",
+    "granted_fps",
+    "refused",
+    "close_code",
+    "error",
+    "skipped",
+    "stats_mismatches",
+    "unmatched",
+    "reconciled",
+)
+
+
+def efficiency(delivered: float, raw_fps: float | None) -> float | None:
+    return round(delivered / raw_fps, 3) if raw_fps else None
+
+
+def swarm_warnings(steps: list[StepSummary]) -> list[str]:
+    return [
+        f"{s.sessions} sessions: the swarm used {s.swarm_cpu:.0%} of a core and its event "
+        f"loop woke {s.loop_lag_ms_p95} ms late at p95 (limits {CPU_WARN:.0%}, "
+        f"{LAG_WARN_MS:g} ms): the swarm may be the bottleneck; run it on another machine "
+        "or split the sessions over several swarms"
+        for s in steps
+        if s.swarm_limited
+    ]
+
+
+def build_report(
+    config: SwarmConfig, frames: FrameSet, run: RunResult, calibration: Calibration | None
+) -> dict[str, Any]:
+    raw_fps = calibration.raw_fps if calibration else None
+    slo = Slo.from_config(config)
+    best = sustainable_sessions(run.steps)
+    at_best = next((s for s in run.steps if s.sessions == best and s.passed), None)
+    steps = []
+    for step in run.steps:
+        body = dataclasses.asdict(step)
+        body["efficiency"] = efficiency(step.delivered_fps, raw_fps)
+        body["swarm_limited"] = step.swarm_limited
+        steps.append(body)
+    report: dict[str, Any] = {
+        "started_at": run.started_at,
+        "seconds": run.seconds,
+        "flags": flags(config),
+        "slo": {**dataclasses.asdict(slo), "served_fps": slo.served_fps},
+        "frames": {
+            "count": len(frames),
+            "width": frames.width,
+            "height": frames.height,
+            "mean_bytes": round(frames.mean_bytes),
+            "source_fps": frames.source_fps,
+        },
+        "steps": steps,
+        "sustainable_sessions": best,
+        "sustainable_fps": config.fps,
+        "stopped": run.stopped,
+        "interrupted": run.interrupted,
+        "warnings": swarm_warnings(run.steps),
+    }
+    if calibration is not None and raw_fps is not None:
+        report["raw_fps"] = round(raw_fps, 2)
+        report["calibration"] = dataclasses.asdict(calibration)
+        report["efficiency"] = efficiency(at_best.delivered_fps, raw_fps) if at_best else None
+    return report
+
+
+def write_all(
+    out: Path,
+    config: SwarmConfig,
+    frames: FrameSet,
+    run: RunResult,
+    calibration: Calibration | None = None,
+) -> dict[str, Any]:
+    out.mkdir(parents=True, exist_ok=True)
+    report = build_report(config, frames, run, calibration)
+    raw_fps = report.get("raw_fps")
+    (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+    with (out / "frames.csv").open("w", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(CSV_FIELDS)
+        writer.writerows(csv_row(r) for r in run.frames)
+    with (out / "sessions.csv").open("w", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(SESSION_FIELDS)
+        for s in run.sessions:
+            writer.writerow(getattr(s, name) for name in SESSION_FIELDS)
+    plot(out / "report.png", run.steps, Slo.from_config(config), raw_fps)
+    return report
+
+
+def plot(path: Path, steps: list[StepSummary], slo: Slo, raw_fps: float | None) -> None:
+    # Figure without pyplot: no global state, no GUI backend, Agg does the drawing.
+    fig = Figure(figsize=(15, 4.6), layout="constrained")
+    ax_fps, ax_sessions, ax_latency = fig.subplots(1, 3)
+    xs = [s.sessions for s in steps]
+    colours = ["tab:green" if s.passed else "tab:red" for s in steps]
+
+    ax_fps.plot(xs, [s.delivered_fps for s in steps], color="tab:blue", zorder=1)
+    ax_fps.scatter(xs, [s.delivered_fps for s in steps], c=colours, zorder=2)
+    ax_fps.plot(xs, [x * slo.fps for x in xs], "k:", label=f"every session at {slo.fps:g} fps")
+    if raw_fps:
+        ax_fps.axhline(raw_fps, color="tab:purple", ls="--", label=f"raw model {raw_fps:.0f} fps")
+    ax_fps.set(title="delivered frames/s", xlabel="sessions", ylabel="results/s")
+
+    for step, colour in zip(steps, colours, strict=True):
+        fps = [f.fps for f in step.per_session if not f.refused]
+        ax_sessions.scatter([step.sessions] * len(fps), fps, s=8, alpha=0.5, color=colour)
+    ax_sessions.plot(xs, [s.session_fps["median"] for s in steps], color="tab:blue", label="median")
+    ax_sessions.axhline(
+        slo.served_fps, color="k", ls="--", label=f"SLO {slo.served_fps:g} fps per session"
+    )
+    ax_sessions.set(title="per-session fps", xlabel="sessions", ylabel="results/s per session")
+
+    for q, style in (("p50", ":"), ("p95", "-"), ("p99", "--")):
+        ax_latency.plot(xs, [s.latency_ms[q] for s in steps], ls=style, color="tab:blue", label=q)
+    ax_latency.scatter(xs, [s.latency_ms["p95"] for s in steps], c=colours, zorder=2)
+    ax_latency.axhline(slo.p95_ms, color="k", ls="--", label=f"SLO p95 {slo.p95_ms:g} ms")
+    ax_latency.set(title="latency, capture to result", xlabel="sessions", ylabel="ms")
+
+    spread = max(xs) / min(xs) if xs else 1
+    for ax in (ax_fps, ax_sessions, ax_latency):
+        if spread >= 8:
+            ax.set_xscale("log", base=2)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    fig.savefig(path, dpi=100)
+
+
+def _cell(value: float | None, fmt: str = "g") -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+def table(report: dict[str, Any]) -> str:
+    head = (
+        "sessions",
+        "fps",
+        "eff",
+        "sess fps min/p5/med",
+        "latency p50/p95/p99 ms",
+        "fair",
+        "dropped",
+        "errors",
+        "refused",
+        "cpu",
+        "SLO",
+    )
+    rows = [head]
+    for s in report["steps"]:
+        sf, lat = s["session_fps"], s["latency_ms"]
+        rows.append(
+            (
+                str(s["sessions"]),
+                _cell(s["delivered_fps"], ".1f"),
+                _cell(s["efficiency"], ".0%"),
+                "/".join(_cell(sf[k], ".1f") for k in ("min", "p5", "median")),
+                "/".join(_cell(lat[k], ".0f") for k in ("p50", "p95", "p99")),
+                _cell(s["fairness"], ".3f"),
+                str(s["dropped"]),
+                str(s["errors"]),
+                str(s["refusals"]),
+                _cell(s["swarm_cpu"], ".0%"),
+                ("pass" if s["passed"] else "FAIL") + (" (cut short)" if s["interrupted"] else ""),
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    lines.append("")
+    best, fps = report["sustainable_sessions"], report["sustainable_fps"]
+    lines.append(f"sustainable sessions: {best} at {fps:g} fps")
+    if "raw_fps" in report:
+        lines.append(f"raw model throughput on this machine: {report['raw_fps']:g} frames/s")
+    if report["stopped"]:
+        lines.append(f"stopped early: {report['stopped']}")
+    lines.extend(f"warning: {w}" for w in report["warnings"])
+    return "\n".join(lines)
