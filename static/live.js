@@ -23,6 +23,7 @@ const readout = {
   received: $("live-fps-received"),
   latency: $("live-latency"),
   dropped: $("live-dropped"),
+  errors: $("live-errors"),
   results: $("live-results"),
   granted: $("live-fps-granted"),
   session: $("live-session"),
@@ -45,8 +46,10 @@ function newFigures() {
     received: new RateMeter(),
     latency: new Average(),
     results: 0,
+    // The server counts per session; sessions that ended are folded into `earlier`.
     dropped: 0,
     errors: 0,
+    earlier: { dropped: 0, errors: 0 },
     granted: null,
     session: "",
   };
@@ -58,7 +61,8 @@ function showReadout() {
   readout.sent.textContent = figures.sent.rate(now).toFixed(1);
   readout.received.textContent = figures.received.rate(now).toFixed(1);
   readout.latency.textContent = figures.latency.value === null ? "–" : `${Math.round(figures.latency.value)} ms`;
-  readout.dropped.textContent = String(figures.dropped);
+  readout.dropped.textContent = String(figures.earlier.dropped + figures.dropped);
+  readout.errors.textContent = String(figures.earlier.errors + figures.errors);
   readout.results.textContent = String(figures.results);
   readout.granted.textContent = figures.granted === null ? "–" : figures.granted.toFixed(1);
   readout.session.textContent = figures.session || "–";
@@ -96,6 +100,9 @@ function openSession() {
     handlers: {
       status: (text, kind) => showStatus(status, text, kind),
       ready: (message) => {
+        figures.earlier.dropped += figures.dropped;
+        figures.earlier.errors += figures.errors;
+        figures.dropped = figures.errors = 0;
         figures.granted = message.fps;
         figures.session = message.session;
         showStatus(status, `Tracking (${message.track}) at up to ${message.fps} fps.`, "ok");

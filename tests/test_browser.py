@@ -187,6 +187,7 @@ async def test_live_webcam_tracks_and_stops(client: Client, tmp_path: Path) -> N
         assert first_session != PLACEHOLDER
         assert (await page.inner_text("#live-latency")).endswith(" ms")
         assert float(await page.inner_text("#live-fps-granted")) > 0
+        assert int(await page.inner_text("#live-dropped")) >= 0
 
         # Pose only needs a new hello, so the page starts a new session by itself.
         await page.check("input[name=live-track][value=pose]")
