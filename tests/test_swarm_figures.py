@@ -28,7 +28,7 @@ def frames_for(
     session: int, fps: float, latency_ms: float, window: Window = WINDOW, step: int = 1
 ) -> list[FrameRecord]:
     """Frames sent at `fps` through the window, each answered after `latency_ms`."""
-    out = []
+    out: list[FrameRecord] = []
     for seq in itertools.count(1):
         sent = window.start + (seq - 1) / fps
         if sent >= window.end:
