@@ -46,6 +46,9 @@ STILL_SUFFIXES = (".jpg", ".jpeg", ".png")
 MAX_PIXELS = 25_000_000
 TARGET_USERS = 80
 TARGET_EFFICIENCY = 0.85
+# Cores other jobs may take, in the raw window or a run, before the verdict is flagged:
+# both sides of the ratio are wall-clock rates, so other jobs move it either way.
+SHARED_CORES = 0.25
 # The reference users wait between(1, 3) s after each answer.
 MEAN_WAIT_S = 2.0
 SERVER_START_TIMEOUT = 300.0
@@ -124,20 +127,33 @@ class CpuSnapshot:
         )
 
 
-def cpu_split(before: CpuSnapshot, after: CpuSnapshot, cores: int) -> dict[str, float]:
-    """Cores in use on average over the run, by who used them."""
-    wall = after.wall - before.wall
-    machine_seconds = (after.machine_total - before.machine_total) / CLOCK_TICKS
+def busy_cores(before: tuple[int, int], after: tuple[int, int], cores: int) -> float:
+    return (after[0] - before[0]) / max(1, after[1] - before[1]) * cores
+
+
+def server_cpu_seconds(before: CpuSnapshot, after: CpuSnapshot) -> tuple[float, float]:
+    """(main process, worker processes) CPU seconds between the two snapshots."""
     workers = sum(
         ticks - before.server_workers.get(pid, 0) for pid, ticks in after.server_workers.items()
     )
+    return (after.server_main - before.server_main) / CLOCK_TICKS, workers / CLOCK_TICKS
+
+
+def cpu_split(before: CpuSnapshot, after: CpuSnapshot, cores: int) -> dict[str, float]:
+    """Cores in use on average over the run, by who used them."""
+    wall = after.wall - before.wall
+    main, workers = server_cpu_seconds(before, after)
     split = {
-        "server_main": (after.server_main - before.server_main) / CLOCK_TICKS / wall,
-        "server_workers": workers / CLOCK_TICKS / wall,
+        "server_main": main / wall,
+        "server_workers": workers / wall,
         "locust": (after.locust_seconds - before.locust_seconds) / wall,
     }
-    # /proc/stat counts every core, so this also shows what other people's jobs took.
-    busy = (after.machine_busy - before.machine_busy) / CLOCK_TICKS / machine_seconds * cores
+    # /proc/stat counts every process, so this also shows what other people's jobs took.
+    busy = busy_cores(
+        (before.machine_busy, before.machine_total),
+        (after.machine_busy, after.machine_total),
+        cores,
+    )
     split["other_processes"] = max(0.0, busy - sum(split.values()))
     split["idle"] = max(0.0, cores - busy)
     return {name: round(value, 2) for name, value in split.items()}
@@ -202,12 +218,12 @@ def _raw_worker(
 def run_raw(paths: Sequence[Path], workers: int, warmup: float, duration: float) -> dict[str, Any]:
     # MediaPipe's graphs hold threads; a forked copy of a process that imported it can hang.
     ctx = multiprocessing.get_context("spawn")
-    barrier = ctx.Barrier(workers)
+    # This process waits too, to read the machine's CPU counters over the measured window.
+    barrier = ctx.Barrier(workers + 1)
     results: Queue[RawShare] = ctx.Queue()
     log_path = str(OUT / "raw.log")
     Path(log_path).write_text("")
     load_before = loadavg()
-    busy_before, total_before = machine_ticks()
     procs = [
         ctx.Process(
             target=_raw_worker,
@@ -219,6 +235,10 @@ def run_raw(paths: Sequence[Path], workers: int, warmup: float, duration: float)
         proc.start()
     shares: list[RawShare] = []
     try:
+        barrier.wait(timeout=SERVER_START_TIMEOUT + warmup)
+        window_start = machine_ticks()
+        time.sleep(duration)
+        window_end = machine_ticks()
         for _ in procs:
             shares.append(results.get(timeout=SERVER_START_TIMEOUT + warmup + duration))
     except Exception as exc:
@@ -228,9 +248,8 @@ def run_raw(paths: Sequence[Path], workers: int, warmup: float, duration: float)
             proc.join(timeout=30)
             if proc.is_alive():
                 proc.kill()
-    busy_after, total_after = machine_ticks()
     images = sum(s.images for s in shares)
-    machine_busy = (busy_after - busy_before) / (total_after - total_before) * (os.cpu_count() or 1)
+    machine_busy = busy_cores(window_start, window_end, os.cpu_count() or 1)
     cpu = sum(s.cpu_seconds for s in shares)
     return {
         "workers": workers,
@@ -241,10 +260,13 @@ def run_raw(paths: Sequence[Path], workers: int, warmup: float, duration: float)
         "per_worker_images_per_s": [round(s.images / s.seconds, 2) for s in shares],
         "decode_ms": round(1000.0 * sum(s.decode_seconds for s in shares) / images, 2),
         "model_ms": round(1000.0 * sum(s.model_seconds for s in shares) / images, 2),
+        # CPU, unlike wall time, barely changes when other jobs take cores away.
+        "cpu_ms_per_image": round(1000.0 * cpu / images, 2),
         # Above 1 means MediaPipe runs threads of its own, so workers share cores.
         "cores_per_worker": round(cpu / sum(s.seconds for s in shares), 2),
         "machine_busy_cores": round(machine_busy, 2),
         "cores_used_by_raw": round(cpu / duration, 2),
+        "other_processes_cores": round(max(0.0, machine_busy - cpu / duration), 2),
         "loadavg_before": load_before,
         "loadavg_after": loadavg(),
     }
@@ -383,6 +405,35 @@ def run_locust(
     return prefix, LOCUST_CPU_WARNING in log_path.read_text(errors="replace")
 
 
+def run_record(
+    users: int, figures: dict[str, Any], raw: dict[str, Any], mean_wait: float
+) -> dict[str, Any]:
+    raw_rate = raw["images_per_s"]
+    steady = figures["ok_rps_steady"]
+    return {
+        "users": users,
+        **figures,
+        "efficiency_steady": round(steady / raw_rate, 3) if steady else None,
+        "efficiency_whole_run": round(figures["ok_rps_whole_run"] / raw_rate, 3),
+        "offered_ceiling_rps": offered_ceiling(users, mean_wait, figures["avg_ms"]),
+    }
+
+
+def server_cpu(
+    before: CpuSnapshot, after: CpuSnapshot, cores: int, run: dict[str, Any], raw: dict[str, Any]
+) -> dict[str, Any]:
+    main, workers = server_cpu_seconds(before, after)
+    ok = run["requests"] - run["failures"]
+    per_ok = 1000.0 * (main + workers) / ok if ok else None
+    return {
+        "cpu_cores": cpu_split(before, after, cores),
+        # What one successful answer cost the server in CPU, 503s' share included; next to
+        # the raw CPU per image it is an efficiency that other jobs on the machine barely move.
+        "server_cpu_ms_per_ok": round(per_ok, 2) if per_ok else None,
+        "cpu_efficiency": round(raw["cpu_ms_per_image"] / per_ok, 3) if per_ok else None,
+    }
+
+
 # -- report ---------------------------------------------------------------------------------
 
 
@@ -441,6 +492,11 @@ def verdict(report: Report) -> dict[str, Any]:
             f"the {TARGET_USERS} users cannot send more than {run['offered_ceiling_rps']:.1f} "
             f"req/s at this latency, below the {needed:.1f} ok req/s the target needs"
         )
+    others = {
+        "raw": report.raw["other_processes_cores"],
+        **{f"{r['users']} users": r["cpu_cores"]["other_processes"] for r in report.runs},
+    }
+    shared = {phase: cores for phase, cores in others.items() if cores > SHARED_CORES}
     return {
         "users": TARGET_USERS,
         "min_efficiency": TARGET_EFFICIENCY,
@@ -448,6 +504,9 @@ def verdict(report: Report) -> dict[str, Any]:
         "failures_other": run["failures_other"],
         "met": not problems,
         "why": "; ".join(problems) or "efficiency and failures within target",
+        "cpu_efficiency": run["cpu_efficiency"],
+        # Cores that other processes on the machine took, where over SHARED_CORES.
+        "machine_shared": shared,
     }
 
 
@@ -456,8 +515,8 @@ def print_report(report: Report) -> None:
     print(
         f"\nraw in-process: {raw['images_per_s']:.2f} images/s with {raw['workers']} workers "
         f"({raw['decode_ms']:.1f} ms decode + {raw['model_ms']:.1f} ms model per image, "
-        f"{raw['cores_per_worker']:.2f} cores per worker, machine busy "
-        f"{raw['machine_busy_cores']:.2f} cores; "
+        f"{raw['cpu_ms_per_image']:.1f} ms CPU per image, {raw['cores_per_worker']:.2f} cores"
+        f" per worker, other processes {raw['other_processes_cores']:.2f} cores; "
         f"load {raw['loadavg_before'][0]:.2f} -> {raw['loadavg_after'][0]:.2f})"
     )
     print()
@@ -469,6 +528,12 @@ def print_report(report: Report) -> None:
         "\n  ceiling/s: users / (mean wait + mean latency), the most the users can ask for;"
         "\n  percentiles: Locust's, over every answer, fast 503s included"
     )
+    print("server CPU (main + workers) per ok answer; cpu efficiency = raw CPU per image / that:")
+    for r in report.runs:
+        print(
+            f"  {r['users']:3d} users: {r['server_cpu_ms_per_ok']} ms, cpu efficiency "
+            f"{r['cpu_efficiency']} (raw {raw['cpu_ms_per_image']:.1f} ms)"
+        )
     print(f"cores in use during each run (of {report.settings['cores']}):")
     for r in report.runs:
         split = ", ".join(f"{name} {value:.2f}" for name, value in r["cpu_cores"].items())
@@ -483,6 +548,16 @@ def print_report(report: Report) -> None:
         f"\ntarget at {t['users']} users: efficiency >= {TARGET_EFFICIENCY} and only 503 "
         f"failures: {'MET' if t['met'] else 'NOT MET'} ({t['why']})"
     )
+    if t.get("machine_shared"):
+        taken = ", ".join(
+            f"{cores:.2f} cores during {phase}" for phase, cores in t["machine_shared"].items()
+        )
+        print(
+            f"WARNING: the machine was shared ({taken} went to other processes); the verdict"
+            " compares two wall-clock rates measured under different contention. CPU"
+            f" efficiency at {t['users']} users, which contention barely moves: "
+            f"{t['cpu_efficiency']}"
+        )
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -533,7 +608,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(f"raw: {args.workers} workers, {args.warmup:g} s warm-up, {args.raw_duration:g} s ...")
     report.raw = run_raw(paths, args.workers, args.warmup, args.raw_duration)
-    raw_rate = report.raw["images_per_s"]
     port = args.port or free_port()
     with server(port, args.workers, args.server_arg) as proc:
         for count in users:
@@ -544,23 +618,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.locustfile, port, count, args.spawn_rate, args.duration
             )
             after = CpuSnapshot.take(proc.pid)
-            figures = parse_locust(prefix, count)
-            steady = figures["ok_rps_steady"]
-            report.runs.append(
-                {
-                    "users": count,
-                    **figures,
-                    "efficiency_steady": round(steady / raw_rate, 3) if steady else None,
-                    "efficiency_whole_run": round(figures["ok_rps_whole_run"] / raw_rate, 3),
-                    "offered_ceiling_rps": offered_ceiling(
-                        count, args.mean_wait, figures["avg_ms"]
-                    ),
-                    "cpu_cores": cpu_split(before, after, cores),
-                    "locust_cpu_warning": cpu_warning,
-                    "loadavg_before": load_before,
-                    "loadavg_after": loadavg(),
-                }
+            record = run_record(count, parse_locust(prefix, count), report.raw, args.mean_wait)
+            record.update(server_cpu(before, after, cores, record, report.raw))
+            record.update(
+                locust_cpu_warning=cpu_warning, loadavg_before=load_before, loadavg_after=loadavg()
             )
+            report.runs.append(record)
     report.target = verdict(report)
     print_report(report)
     args.out.parent.mkdir(parents=True, exist_ok=True)
