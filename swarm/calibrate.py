@@ -9,6 +9,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import queue
+import sys
 import time
 from dataclasses import dataclass
 from multiprocessing.queues import Queue
@@ -35,6 +36,14 @@ class Calibration:
         return sum(self.per_worker_fps)
 
 
+def _quiet_native_logs() -> None:
+    """MediaPipe's native code writes to fd 2 straight; keep Python's stderr, mute fd 2."""
+    sys.stderr = os.fdopen(os.dup(2), "w", buffering=1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+
+
 def _measure(
     jpegs: tuple[bytes, ...],
     track: str,
@@ -43,9 +52,7 @@ def _measure(
     barrier: Barrier,
     results: Queue[tuple[int, float]],
 ) -> None:
-    # glog and TFLite talk on fd 2 at import; the swarm's own output should stay readable.
-    os.environ.setdefault("GLOG_minloglevel", "2")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    _quiet_native_logs()
     from webapp.imaging import decode
     from webapp.inference import TrackEngine
     from webapp.protocol import Track

@@ -120,7 +120,7 @@ def plot(path: Path, steps: list[StepSummary], slo: Slo, raw_fps: float | None) 
     xs = [s.sessions for s in steps]
     colours = ["tab:green" if s.passed else "tab:red" for s in steps]
 
-    ax_fps.plot(xs, [s.delivered_fps for s in steps], color="tab:blue", zorder=1)
+    ax_fps.plot(xs, [s.delivered_fps for s in steps], color="tab:blue", zorder=1, label="delivered")
     ax_fps.scatter(xs, [s.delivered_fps for s in steps], c=colours, zorder=2)
     ax_fps.plot(xs, [x * slo.fps for x in xs], "k:", label=f"every session at {slo.fps:g} fps")
     if raw_fps:
@@ -129,7 +129,7 @@ def plot(path: Path, steps: list[StepSummary], slo: Slo, raw_fps: float | None) 
 
     for step, colour in zip(steps, colours, strict=True):
         fps = [f.fps for f in step.per_session if not f.refused]
-        ax_sessions.scatter([step.sessions] * len(fps), fps, s=8, alpha=0.5, color=colour)
+        ax_sessions.scatter([step.sessions] * len(fps), fps, s=14, alpha=0.5, color=colour)
     ax_sessions.plot(xs, [s.session_fps["median"] for s in steps], color="tab:blue", label="median")
     ax_sessions.axhline(
         slo.served_fps, color="k", ls="--", label=f"SLO {slo.served_fps:g} fps per session"
@@ -142,12 +142,19 @@ def plot(path: Path, steps: list[StepSummary], slo: Slo, raw_fps: float | None) 
     ax_latency.axhline(slo.p95_ms, color="k", ls="--", label=f"SLO p95 {slo.p95_ms:g} ms")
     ax_latency.set(title="latency, capture to result", xlabel="sessions", ylabel="ms")
 
+    best = sustainable_sessions(steps)
     spread = max(xs) / min(xs) if xs else 1
     for ax in (ax_fps, ax_sessions, ax_latency):
+        if best:
+            ax.axvline(best, color="tab:green", alpha=0.4, lw=6, label=f"sustainable: {best}")
         if spread >= 8:
             ax.set_xscale("log", base=2)
+        if xs:
+            ax.set_xticks(xs, [str(x) for x in xs])
+        ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
+    fig.suptitle("green: step meets the SLO, red: misses it", fontsize="small")
     fig.savefig(path, dpi=100)
 
 

@@ -51,6 +51,8 @@ class Runner:
         self.slo = Slo.from_config(config)
         self.clock = Clock()
         self.stop = asyncio.Event()
+        # Set while a step is in its measured hold; lets a caller act mid-step without sleeping.
+        self.holding = asyncio.Event()
         self.result = RunResult(datetime.now(UTC).isoformat(timespec="seconds"))
         self._rng = random.Random(0)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -140,7 +142,9 @@ class Runner:
             await self._wait_stop(asyncio.sleep(max(0.0, start - self.clock.now())))
             cpu_start, wall_start = time.process_time(), self.clock.now()
             end = min(window.end, deadline)
+            self.holding.set()
             await self._wait_stop(self._probe_loop(end, lags))
+            self.holding.clear()
             if self.clock.now() < window.end:
                 window = Window(start, max(start, self.clock.now()))
                 if not self.stop.is_set():
@@ -151,6 +155,7 @@ class Runner:
                 user.stop()
             await self._finish(users)
         finally:
+            self.holding.clear()
             for user in users:
                 user.stop()
             printer.cancel()

@@ -126,6 +126,9 @@ def session_figures(
 class StepSummary:
     sessions: int
     interrupted: bool
+    # The measured window on the run clock: frames.csv rows sent inside it make every figure.
+    window_start: float
+    window_end: float
     window_s: float
     sent: int
     results: int
@@ -193,6 +196,8 @@ def summarize_step(
     return StepSummary(
         sessions=sessions,
         interrupted=interrupted,
+        window_start=round(window.start, 6),
+        window_end=round(window.end, 6),
         window_s=round(window.seconds, 3),
         sent=len(measured),
         results=results,

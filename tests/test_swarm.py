@@ -1,0 +1,176 @@
+"""A short swarm against a live server running the real model, and the command line."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import dataclasses
+import functools
+import json
+import socket
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from swarm.__main__ import main
+from swarm.calibrate import calibrate
+from swarm.config import SwarmConfig
+from swarm.frames import FrameSet, load_frames
+from swarm.records import Outcome
+from swarm.report import write_all
+from swarm.runner import Runner, RunResult
+from swarm.stats import StepSummary, percentile
+from tests.conftest import MakeClient
+from tests.media import ASL_VIDEO
+from webapp.config import Config
+
+
+@functools.cache
+def frames() -> FrameSet:
+    return load_frames(ASL_VIDEO, width=480, quality=70, max_frames=60)
+
+
+# A few sessions at a low rate for a few seconds: enough to cross every path of the swarm,
+# light enough for a shared two-core machine.
+SHORT = SwarmConfig(fps=4.0, warmup=0.5, hold=2.5, drain=3.0)
+
+
+async def swarm_against(make_client: MakeClient, server: Config, **settings: Any) -> Runner:
+    client = await make_client(server)
+    url = f"ws://{client.host}:{client.port}/ws"
+    return Runner(dataclasses.replace(SHORT, url=url, **settings), frames())
+
+
+def assert_figures_agree_with_records(run: RunResult, summary: StepSummary) -> None:
+    """Recomputes a step's figures from the records alone, as anyone could from frames.csv."""
+    frames = [f for f in run.frames if f.step == summary.sessions]
+    assert all(f.outcome is not None for f in frames), "a frame was left without an outcome"
+    measured = [f for f in frames if summary.window_start <= f.sent < summary.window_end]
+    counted = Counter(f.outcome for f in measured)
+    assert summary.sent == len(measured)
+    assert summary.results == counted[Outcome.RESULT]
+    assert summary.dropped == counted[Outcome.DROPPED]
+    assert summary.results + summary.dropped + counted[Outcome.ERROR] == summary.sent
+    seconds = summary.window_end - summary.window_start
+    assert summary.delivered_fps == pytest.approx(summary.results / seconds, abs=0.01)
+    latencies = [
+        (f.received - f.sent) * 1000
+        for f in measured
+        if f.outcome is Outcome.RESULT and f.received is not None
+    ]
+    assert summary.latency_ms["p95"] == pytest.approx(percentile(latencies, 95), abs=0.01)
+    for session in summary.per_session:
+        own = [f for f in measured if f.session == session.session]
+        assert session.sent == len(own)
+        results = sum(1 for f in own if f.outcome is Outcome.RESULT)
+        assert session.fps == pytest.approx(results / seconds, rel=1e-3)
+
+
+async def test_every_frame_ends_as_result_drop_or_error_and_figures_agree(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    runner = await swarm_against(make_client, Config(workers=1, stats_interval=0.5), sessions="2,3")
+    run = await runner.run()
+    assert [s.sessions for s in run.steps] == [2, 3]
+    assert {f.outcome for f in run.frames} <= {Outcome.RESULT, Outcome.DROPPED, Outcome.ERROR}
+    for summary in run.steps:
+        assert summary.results > 0
+        assert (summary.errors, summary.refusals, summary.unmatched) == (0, 0, 0)
+        assert_figures_agree_with_records(run, summary)
+        # The server's own final counters equal the swarm's for every session.
+        assert summary.reconciled == summary.sessions
+        assert summary.stats_mismatches == 0
+        assert summary.server["received"] == sum(
+            1 for f in run.frames if f.step == summary.sessions
+        )
+
+    report = write_all(tmp_path, runner.config, runner.frames, run)
+    with (tmp_path / "frames.csv").open() as stream:
+        rows = list(csv.DictReader(stream))
+    assert len(rows) == len(run.frames)
+    assert Counter(r["outcome"] for r in rows) == Counter(f.outcome for f in run.frames)
+    assert json.loads((tmp_path / "report.json").read_text())["steps"][0]["sessions"] == 2
+    assert report["sustainable_sessions"] in (0, 2, 3)
+
+
+async def test_a_full_server_refuses_and_refusals_are_not_errors(
+    make_client: MakeClient,
+) -> None:
+    runner = await swarm_against(
+        make_client, Config(workers=1, max_sessions=1, stats_interval=0.5), sessions="3"
+    )
+    run = await runner.run()
+    (summary,) = run.steps
+    assert summary.refusals == 2
+    assert summary.errors == 0
+    assert summary.close_codes == {}
+    refused = [s for s in run.sessions if s.refused]
+    assert [s.close_code for s in refused] == [1013, 1013]
+    assert all(not s.error for s in run.sessions)
+    (served,) = [s for s in summary.per_session if not s.refused]
+    assert served.results > 0
+    # Two of three sessions were not held: the step cannot meet the SLO.
+    assert summary.served_share == pytest.approx(1 / 3, abs=1e-3)
+    assert not summary.passed
+
+
+async def test_the_firehose_exercises_the_stale_frame_path(make_client: MakeClient) -> None:
+    runner = await swarm_against(
+        make_client,
+        Config(workers=1, stats_interval=0.5),
+        sessions="2",
+        fps=40.0,
+        mode="firehose",
+    )
+    run = await runner.run()
+    (summary,) = run.steps
+    assert all(f.outcome is not None for f in run.frames)
+    assert summary.results > 0
+    # Whatever the server dropped, its counters and the records say the same.
+    assert summary.reconciled == 2
+    assert summary.server["dropped"] == sum(1 for f in run.frames if f.outcome is Outcome.DROPPED)
+
+
+async def test_an_interrupted_run_keeps_what_it_measured(make_client: MakeClient) -> None:
+    runner = await swarm_against(
+        make_client, Config(workers=1, stats_interval=0.5), sessions="1,2", hold=30.0
+    )
+    task = asyncio.create_task(runner.run())
+    await runner.holding.wait()
+    runner.interrupt()
+    run = await task
+    assert run.interrupted
+    assert run.stopped == "interrupted"
+    (summary,) = run.steps
+    assert summary.interrupted
+    assert not summary.passed
+    assert all(f.outcome is not None for f in run.frames)
+
+
+def test_the_command_line_writes_a_report_even_when_nothing_answers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    out = tmp_path / "out"
+    argv = ["--url", f"ws://127.0.0.1:{port}/ws", "--sessions", "2,4,8", "--hold", "0.2"]
+    argv += ["--warmup", "0", "--max-frames", "5", "--out", str(out)]
+    assert main(argv) == 0
+    report = json.loads((out / "report.json").read_text())
+    # Two failing steps in a row end the run.
+    assert [s["sessions"] for s in report["steps"]] == [2, 4]
+    assert report["stopped"] == "2 failing steps in a row"
+    assert report["steps"][0]["errors"] == 2
+    assert report["sustainable_sessions"] == 0
+    assert {p.name for p in out.iterdir()} >= {"report.json", "frames.csv", "report.png"}
+    assert "sustainable sessions: 0 at 15 fps" in capsys.readouterr().out
+
+
+def test_calibration_measures_the_model_in_process() -> None:
+    result = calibrate(frames().jpegs[:10], "pose", fps=15.0, seconds=1.0, workers=1)
+    assert result.workers == 1
+    assert len(result.per_worker_fps) == 1
+    assert result.raw_fps > 1.0
