@@ -23,7 +23,7 @@ from swarm.config import SwarmConfig
 from swarm.frames import FrameSet
 from swarm.records import FrameRecord, SessionRecord
 from swarm.stats import Slo, StepSummary, Window, summarize_step
-from swarm.user import Clock, User
+from swarm.user import FINAL_STATS_WAIT, Clock, User
 
 # Time a session gets to close its socket after the drain, before it is cancelled.
 CLOSE_GRACE = 5.0
@@ -104,7 +104,7 @@ class Runner:
 
     def step_seconds(self, sessions: int) -> float:
         c = self.config
-        return sessions / c.spawn_rate + c.warmup + c.hold + c.drain
+        return sessions / c.spawn_rate + c.warmup + c.hold + c.drain + FINAL_STATS_WAIT
 
     # -- one step --------------------------------------------------------------------------
     async def run_step(
@@ -188,7 +188,8 @@ class Runner:
     async def _finish(self, users: list[User]) -> None:
         tasks = [t for t in self._tasks if not t.done()]
         if tasks:
-            _, late = await asyncio.wait(tasks, timeout=self.config.drain + CLOSE_GRACE)
+            grace = self.config.drain + FINAL_STATS_WAIT + CLOSE_GRACE
+            _, late = await asyncio.wait(tasks, timeout=grace)
             for task in late:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)

@@ -26,6 +26,9 @@ _RESULT_HEAD = re.compile(r'\{\s*"type"\s*:\s*"result"\s*,\s*"seq"\s*:\s*(\d+)\s
 COUNTERS = ("received", "processed", "dropped", "errors", "pending")
 # The protocol keeps at most one frame waiting and one running per session.
 MAX_PENDING = 2
+# Longest wait for the stats message that closes the books on a session, whatever
+# stats_interval the server announces.
+FINAL_STATS_WAIT = 5.0
 
 
 class Clock:
@@ -258,7 +261,7 @@ class User:
                 return
         # Nothing is sent any more and everything is answered, so the next stats message
         # carries the server's final counts for this session.
-        deadline = self.clock.now() + self._stats_interval + 1.0
+        deadline = self.clock.now() + min(self._stats_interval + 1.0, FINAL_STATS_WAIT)
         self.record.server_stats = {}
         while not self.record.server_stats and not receiver.done():
             if not await self._wait_change(deadline):

@@ -9,11 +9,15 @@ import functools
 import json
 import socket
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
+from swarm import echo
 from swarm.__main__ import main
 from swarm.calibrate import calibrate
 from swarm.config import SwarmConfig
@@ -147,6 +151,20 @@ async def test_an_interrupted_run_keeps_what_it_measured(make_client: MakeClient
     assert summary.interrupted
     assert not summary.passed
     assert all(f.outcome is not None for f in run.frames)
+
+
+async def test_many_sessions_against_the_echo_server_all_reconcile(
+    aiohttp_server: Callable[[web.Application], Awaitable[TestServer]],
+) -> None:
+    server = await aiohttp_server(echo.create_app(stats_interval=0.3))
+    url = f"ws://{server.host}:{server.port}/ws"
+    config = dataclasses.replace(SHORT, url=url, sessions="40", fps=15.0, hold=1.0, spawn_rate=1e3)
+    run = await Runner(config, frames()).run()
+    (summary,) = run.steps
+    assert summary.results == summary.sent > 0
+    assert (summary.dropped, summary.errors, summary.refusals) == (0, 0, 0)
+    assert summary.reconciled == 40
+    assert summary.passed
 
 
 def test_the_command_line_writes_a_report_even_when_nothing_answers(
