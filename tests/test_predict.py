@@ -44,7 +44,8 @@ def assert_full_body(body: dict[str, Any]) -> None:
             # Pose points out of frame (legs below the edge) are extrapolated past [0, 1];
             # every face and hand point is in frame.
             low, high = (-3.0, 4.0) if part == "pose" else (-0.05, 1.05)
-            assert low <= point[0] <= high and low <= point[1] <= high, (part, point)
+            assert low <= point[0] <= high, (part, point)
+            assert low <= point[1] <= high, (part, point)
             if part == "pose":
                 assert 0.0 <= point[3] <= 1.0
 

@@ -12,9 +12,10 @@ from aiohttp import web
 from webapp.cache import AnswerCache
 from webapp.config import Config
 from webapp.http_errors import json_errors
-from webapp.keys import CACHE, CONFIG, CONNECTIONS, SCHEDULER
+from webapp.keys import CACHE, CONFIG, CONNECTIONS, SCHEDULER, SESSIONS
 from webapp.routes import setup_routes
 from webapp.scheduler import Scheduler
+from webapp.session import close_all
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 
@@ -33,6 +34,8 @@ def create_app(config: Config) -> web.Application:
     app[CONFIG] = config
     app[CACHE] = AnswerCache(0 if config.no_cache else config.cache_entries)
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True)
+    app[SESSIONS] = set()
     app.cleanup_ctx.append(scheduler_ctx)
+    app.on_shutdown.append(close_all)
     setup_routes(app)
     return app

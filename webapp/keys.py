@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -10,7 +10,11 @@ from webapp.cache import AnswerCache
 from webapp.config import Config
 from webapp.scheduler import Scheduler
 
+if TYPE_CHECKING:
+    from webapp.session import LiveSession
+
 CONFIG = web.AppKey("config", Config)
 SCHEDULER = web.AppKey("scheduler", Scheduler)
 CACHE = web.AppKey("cache", AnswerCache)
 CONNECTIONS = web.AppKey("connections", dict[str, Any])
+SESSIONS: web.AppKey[set[LiveSession]] = web.AppKey("sessions", set)

@@ -27,6 +27,7 @@ class ServerType(enum.StrEnum):
 
 
 class Close(enum.IntEnum):
+    NORMAL = 1000
     GOING_AWAY = 1001  # server shutting down
     UNSUPPORTED_DATA = 1003
     POLICY = 1008  # frame before hello, bad origin, too many sessions from one client

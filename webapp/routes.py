@@ -6,7 +6,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from webapp import views
+from webapp import session, views
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
@@ -15,4 +15,5 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/", views.index, name="index")
     app.router.add_get("/api/skeleton", views.skeleton, name="skeleton")
     app.router.add_post("/predict", views.predict, name="predict")
+    app.router.add_get("/ws", session.websocket, name="ws")
     app.router.add_static("/static", STATIC_DIR, name="static")

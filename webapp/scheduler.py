@@ -35,6 +35,7 @@ class Frame:
     capture_ms: float
     data: bytes
     received: float = field(default_factory=time.perf_counter)
+    started: float = 0.0
 
 
 class SessionSink(Protocol):
@@ -73,6 +74,8 @@ class Scheduler:
         self._idle: list[bool] = []
         self._still_turn: list[bool] = []
         self._stopping = False
+        # Set on shutdown: running sessions finish, new ones are refused.
+        self.draining = False
         self._busy_since: list[float | None] = []
         self.busy_seconds: list[float] = []
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -129,7 +132,7 @@ class Scheduler:
 
     # -- live sessions ---------------------------------------------------------------------
     def open_session(self, track: Track, sink: SessionSink) -> Slot:
-        if self._stopping:
+        if self._stopping or self.draining:
             raise CapacityError("the server is shutting down")
         if len(self.slots) >= self.config.max_sessions:
             raise CapacityError(
@@ -178,7 +181,7 @@ class Scheduler:
 
     def has_room(self) -> bool:
         return (
-            not self._stopping
+            not (self._stopping or self.draining)
             and len(self.slots) < self.config.max_sessions
             and any(w.alive for w in self.workers)
         )
@@ -207,6 +210,7 @@ class Scheduler:
             slot = ready.popleft()
             frame, slot.pending = slot.pending, None
             assert frame is not None
+            frame.started = time.perf_counter()
             slot.busy = True
             self._start(index, self._run_frame(index, slot, frame))
 

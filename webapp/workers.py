@@ -32,11 +32,17 @@ class WorkerProcess:
         self._pending: dict[int, asyncio.Future[Any]] = {}
         self._ids = itertools.count(1)
         self._reader: asyncio.Task[None] | None = None
+        self.stopping = False
 
     async def start(self) -> None:
         args = [sys.executable, "-m", "webapp.worker"] + (["--verbose"] if self.verbose else [])
         self._proc = await asyncio.create_subprocess_exec(
-            *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
+            *args,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            # A Ctrl-C in the terminal goes to the server alone, which then closes
+            # sessions before it stops its workers.
+            start_new_session=True,
         )
         assert self._proc.stdout is not None
         hello = await asyncio.wait_for(_read(self._proc.stdout), START_TIMEOUT)
@@ -91,7 +97,7 @@ class WorkerProcess:
                 if not future.done():
                     future.set_exception(crash)
             self._pending.clear()
-            if code != 0:
+            if not self.stopping:
                 log.error("%s", crash.detail)
             self._on_exit(self)
 
@@ -100,6 +106,7 @@ class WorkerProcess:
             self._proc.kill()
 
     async def stop(self) -> None:
+        self.stopping = True
         if self._proc is None:
             return
         if self._proc.stdin is not None and not self._proc.stdin.is_closing():

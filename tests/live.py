@@ -1,0 +1,95 @@
+"""A minimal protocol-v1 client for tests, and real frames cut from the shared videos."""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import cv2
+
+from tests.conftest import Client
+from webapp.protocol import FRAME_HEADER
+
+WIDTH = 480
+
+
+@functools.cache
+def video_frames(path: Path, count: int = 40, width: int = WIDTH) -> tuple[bytes, ...]:
+    """JPEGs as the page sends them: downsized to 480 px wide, quality 70."""
+    capture = cv2.VideoCapture(str(path))
+    frames: list[bytes] = []
+    try:
+        while len(frames) < count:
+            ok, bgr = capture.read()
+            if not ok:
+                break
+            height = round(bgr.shape[0] * width / bgr.shape[1])
+            small = cv2.resize(bgr, (width, height), interpolation=cv2.INTER_AREA)
+            ok, jpeg = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 70])
+            assert ok
+            frames.append(jpeg.tobytes())
+    finally:
+        capture.release()
+    assert len(frames) == count, f"{path} has fewer than {count} frames"
+    return tuple(frames)
+
+
+def frame_message(seq: int, capture_ms: float, image: bytes) -> bytes:
+    return FRAME_HEADER.pack(seq, capture_ms) + image
+
+
+class LiveClient:
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.ws = ws
+        self.stats: list[dict[str, Any]] = []
+        self.errors: list[dict[str, Any]] = []
+
+    @classmethod
+    async def connect(cls, client: Client) -> LiveClient:
+        return cls(await client.ws_connect("/ws", autoping=True))
+
+    async def hello(self, track: str = "holistic", fps: float = 15) -> dict[str, Any]:
+        await self.ws.send_json({"type": "hello", "version": 1, "track": track, "fps": fps})
+        return await self.next_of("ready")
+
+    async def send(self, seq: int, capture_ms: float, image: bytes) -> None:
+        await self.ws.send_bytes(frame_message(seq, capture_ms, image))
+
+    async def next_of(self, *types: str) -> dict[str, Any]:
+        """The next message of one of `types`; stats and errors are kept on the way."""
+        while True:
+            msg = await self.ws.receive()
+            if msg.type is not aiohttp.WSMsgType.TEXT:
+                raise AssertionError(f"session closed: {msg.type} {msg.data} {msg.extra}")
+            message: dict[str, Any] = json.loads(msg.data)
+            if message["type"] == "stats":
+                self.stats.append(message)
+            elif message["type"] == "error":
+                self.errors.append(message)
+            if message["type"] in types:
+                return message
+
+    async def closed(self) -> tuple[int, str]:
+        """Reads until the server closes; returns its close code and reason."""
+        while True:
+            msg = await self.ws.receive()
+            if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
+                break
+            if msg.type is aiohttp.WSMsgType.CLOSING:
+                continue
+        code = self.ws.close_code
+        assert code is not None
+        return code, str(msg.extra or "")
+
+    async def lockstep(self, frames: tuple[bytes, ...], step_ms: float = 1000 / 15) -> list[Any]:
+        """Sends each frame after the previous result: no drops, deterministic input."""
+        results: list[Any] = []
+        for seq, image in enumerate(frames):
+            await self.send(seq, seq * step_ms, image)
+            result = await self.next_of("result")
+            assert result["seq"] == seq
+            results.append(result)
+        return results

@@ -1,0 +1,233 @@
+"""The live protocol end to end with the real model and frames from the shared videos."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from typing import Any
+
+import pytest
+
+from tests.conftest import Client, MakeClient
+from tests.live import LiveClient, frame_message, video_frames
+from tests.media import ASL_VIDEO, GESTURE_VIDEO, PERSON_JPEG
+from webapp.config import Config
+from webapp.keys import SCHEDULER
+
+
+@pytest.fixture
+async def client(make_client: MakeClient) -> Client:
+    return await make_client(Config(workers=1, stats_interval=0.2))
+
+
+async def test_hello_ready_and_results_echo_seq_and_capture_time(client: Client) -> None:
+    live = await LiveClient.connect(client)
+    ready = await live.hello("holistic", fps=12)
+    assert ready["version"] == 1
+    assert ready["track"] == "holistic"
+    assert 0 < ready["fps"] <= 12
+    assert ready["max_frame_bytes"] == Config().max_frame_bytes
+    frames = video_frames(ASL_VIDEO)
+    for seq, capture_ms in ((7, 1000.5), (8, 1066.25), (40000, 1133.0)):
+        await live.send(seq, capture_ms, frames[seq % len(frames)])
+        result = await live.next_of("result")
+        assert result["seq"] == seq
+        assert result["capture_ms"] == capture_ms
+        assert result["image"] == {"width": 480, "height": 360}
+        landmarks = result["landmarks"]
+        assert len(landmarks["pose"]) == 33
+        assert len(landmarks["face"]) == 468
+        assert len(landmarks["left_hand"]) == 21
+        assert set(result["timing_ms"]) == {"wait", "decode", "inference"}
+
+
+async def test_pose_only_gives_null_face_and_hands(client: Client) -> None:
+    live = await LiveClient.connect(client)
+    await live.hello("pose")
+    results = await live.lockstep(video_frames(ASL_VIDEO)[:5])
+    for result in results:
+        assert len(result["landmarks"]["pose"]) == 33
+        assert result["landmarks"]["face"] is None
+        assert result["landmarks"]["left_hand"] is None
+        assert result["landmarks"]["right_hand"] is None
+
+
+def _adds_up(stats: dict[str, Any]) -> bool:
+    total = stats["processed"] + stats["dropped"] + stats["errors"] + stats["pending"]
+    return bool(stats["received"] == total)
+
+
+async def test_a_fast_sender_gets_only_fresh_results_and_every_frame_is_counted(
+    client: Client,
+) -> None:
+    live = await LiveClient.connect(client)
+    await live.hello("holistic")
+    frames = video_frames(ASL_VIDEO)
+    for seq, image in enumerate(frames):
+        await live.send(seq, seq * 10.0, image)
+    last = len(frames) - 1
+    seqs: list[int] = []
+    while not seqs or seqs[-1] != last:
+        seqs.append((await live.next_of("result"))["seq"])
+    # Results come in order, skip what went stale, and end on the newest frame.
+    assert seqs == sorted(seqs)
+    assert len(seqs) < len(frames)
+    # JPEG magic with a corrupt body: an error naming the seq, and the session survives.
+    await live.send(len(frames), len(frames) * 10.0, b"\xff\xd8\xff" + b"\x00" * 200)
+    error = await live.next_of("error")
+    assert error["code"] == "bad_frame"
+    assert error["seq"] == len(frames)
+    while True:
+        stats = await live.next_of("stats")
+        assert _adds_up(stats), stats
+        if stats["pending"] == 0 and stats["errors"] == 1:
+            break
+    assert stats["received"] == len(frames) + 1
+    assert stats["processed"] == len(seqs)
+    assert stats["dropped"] == len(frames) - len(seqs)
+    assert all(_adds_up(s) for s in live.stats)
+
+
+async def test_session_past_capacity_gets_1013_with_a_reason(make_client: MakeClient) -> None:
+    client = await make_client(Config(workers=1, max_sessions=1))
+    first = await LiveClient.connect(client)
+    await first.hello()
+    second = await LiveClient.connect(client)
+    await second.ws.send_json({"type": "hello", "version": 1, "track": "holistic", "fps": 15})
+    code, reason = await second.closed()
+    assert code == 1013
+    assert "full" in reason
+    results = await first.lockstep(video_frames(ASL_VIDEO)[:2])
+    assert len(results) == 2
+
+
+async def test_idle_session_closes_with_4000(make_client: MakeClient) -> None:
+    client = await make_client(Config(workers=1, idle_timeout=0.3))
+    live = await LiveClient.connect(client)
+    await live.hello()
+    code, reason = await live.closed()
+    assert code == 4000
+    assert "idle" in reason
+
+
+def _jpeg() -> bytes:
+    return video_frames(ASL_VIDEO)[0]
+
+
+HELLO = b'{"type": "hello", "version": 1, "track": "holistic", "fps": 15}'
+BAD_SESSIONS: list[tuple[str, list[str | bytes], int]] = [
+    ("frame-before-hello", [frame_message(0, 0.0, b"\xff\xd8\xff")], 1008),
+    ("bad-json", ["{not json"], 4001),
+    ("unknown-first-type", ['{"type": "start"}'], 4001),
+    ("wrong-version", ['{"type": "hello", "version": 2, "track": "holistic", "fps": 15}'], 4001),
+    ("bad-track", ['{"type": "hello", "version": 1, "track": "hands", "fps": 15}'], 4001),
+    ("bad-fps", ['{"type": "hello", "version": 1, "track": "pose", "fps": "fast"}'], 4001),
+    ("second-hello", [HELLO.decode(), HELLO.decode()], 4001),
+    ("unknown-type", [HELLO.decode(), '{"type": "pause"}'], 4001),
+    ("truncated-header", [HELLO.decode(), b"\x01\x02\x03"], 4001),
+    ("not-an-image", [HELLO.decode(), frame_message(1, 0.0, b"GIF89a" + b"\x00" * 64)], 1003),
+    ("too-big", [HELLO.decode(), frame_message(1, 0.0, b"\xff\xd8\xff" + b"\x00" * 4096)], 1009),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "messages", "code"), BAD_SESSIONS, ids=[b[0] for b in BAD_SESSIONS]
+)
+async def test_each_bad_message_gets_its_close_code_and_others_are_unaffected(
+    make_client: MakeClient, name: str, messages: list[str | bytes], code: int
+) -> None:
+    client = await make_client(Config(workers=1, max_frame_bytes=2048))
+    good = await LiveClient.connect(client)
+    await good.hello()
+    frames = video_frames(GESTURE_VIDEO)
+    small = [f for f in frames if len(f) <= 2048] or [frames[0]]
+    bad = await LiveClient.connect(client)
+    for message in messages:
+        if isinstance(message, bytes):
+            await bad.ws.send_bytes(message)
+        else:
+            await bad.ws.send_str(message)
+    got, reason = await bad.closed()
+    assert got == code, reason
+    assert reason
+    # The well-behaved session streams on, frame after frame, through the whole episode.
+    await good.send(1, 0.0, small[0] if len(small[0]) <= 2048 else b"\xff\xd8\xff")
+    reply = await good.next_of("result", "error")
+    assert reply["seq"] == 1
+
+
+async def _stream_alone(client: Client, frames: tuple[bytes, ...]) -> list[Any]:
+    live = await LiveClient.connect(client)
+    await live.hello("holistic")
+    results = await live.lockstep(frames)
+    await live.ws.close()
+    return [r["landmarks"] for r in results]
+
+
+def _max_difference(a: list[Any], b: list[Any]) -> float:
+    worst = 0.0
+    for frame_a, frame_b in zip(a, b, strict=True):
+        for part in ("pose", "face", "left_hand", "right_hand"):
+            pa, pb = frame_a[part], frame_b[part]
+            assert (pa is None) == (pb is None), part
+            if pa is None:
+                continue
+            for p, q in zip(pa, pb, strict=True):
+                worst = max(worst, max(abs(x - y) for x, y in zip(p[:3], q[:3], strict=True)))
+    return worst
+
+
+async def test_two_sessions_never_mix_their_landmarks(make_client: MakeClient) -> None:
+    client = await make_client(Config(workers=1))
+    asl = video_frames(ASL_VIDEO)[:20]
+    gesture = video_frames(GESTURE_VIDEO)[:20]
+    asl_alone = await _stream_alone(client, asl)
+    gesture_alone = await _stream_alone(client, gesture)
+    asl_together, gesture_together = await asyncio.gather(
+        _stream_alone(client, asl), _stream_alone(client, gesture)
+    )
+    assert _max_difference(asl_alone, asl_together) < 1e-3
+    assert _max_difference(gesture_alone, gesture_together) < 1e-3
+    # And the two videos really do give different skeletons.
+    nose_asl = [frame["pose"][0][:2] for frame in asl_alone]
+    nose_gesture = [frame["pose"][0][:2] for frame in gesture_alone]
+    assert (
+        max(
+            abs(a - b)
+            for p, q in zip(nose_asl, nose_gesture, strict=True)
+            for a, b in zip(p, q, strict=True)
+        )
+        > 0.05
+    )
+
+
+async def test_a_killed_worker_ends_only_its_sessions(make_client: MakeClient) -> None:
+    client = await make_client(Config(workers=2))
+    scheduler = client.app[SCHEDULER]
+    frames = video_frames(ASL_VIDEO)
+    first, second = await LiveClient.connect(client), await LiveClient.connect(client)
+    ready_first, ready_second = await first.hello(), await second.hello()
+    slot_first = scheduler.slots[ready_first["session"]]
+    slot_second = scheduler.slots[ready_second["session"]]
+    assert slot_first.worker != slot_second.worker
+    await first.lockstep(frames[:2])
+    os.kill(scheduler.workers[slot_first.worker].pid, signal.SIGKILL)
+    code, reason = await first.closed()
+    assert code == 1011
+    assert "worker" in reason
+    assert len(await second.lockstep(frames[:3])) == 3
+    third = await LiveClient.connect(client)
+    await third.hello()
+    assert len(await third.lockstep(frames[:2])) == 2
+
+
+async def test_predict_during_live_sessions(client: Client) -> None:
+    live = await LiveClient.connect(client)
+    await live.hello("pose")
+    await live.lockstep(video_frames(ASL_VIDEO)[:2])
+    response = await client.post(
+        "/predict", data=PERSON_JPEG.read_bytes(), headers={"Content-Type": "image/jpeg"}
+    )
+    assert response.status == 200
+    assert len(await live.lockstep(video_frames(ASL_VIDEO)[2:4])) == 2

@@ -1,0 +1,352 @@
+"""One live camera session over a WebSocket: the path of a frame, top to bottom.
+
+hello -> ready; then each binary frame: parse header -> check size and type -> the
+session's one-slot mailbox in the scheduler (a newer frame replaces a waiting one, which
+is counted as dropped) -> the worker that holds this session's graph -> a result (or an
+error naming the seq) through the session's writer, which also keeps only the newest
+unsent result so a client that reads slowly never makes the server buffer without bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from webapp import errors
+from webapp.config import Config
+from webapp.keys import CONFIG, SCHEDULER, SESSIONS
+from webapp.protocol import FRAME_HEADER, VERSION, ClientType, Close, ServerType, Track
+from webapp.scheduler import Frame, Scheduler, Slot
+
+log = logging.getLogger(__name__)
+MIN_FPS, MAX_WANTED_FPS = 0.5, 60.0
+MAX_CONTROL_BACKLOG = 16
+# Frames must be one of the encodings a browser canvas produces.
+MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")
+# Errors the session survives, as the code the client sees.
+FRAME_ERROR_CODES: dict[type[errors.HolotrackError], str] = {
+    errors.NotAnImageError: "bad_frame",
+    errors.EmptyInputError: "bad_frame",
+    errors.UnsupportedTypeError: "bad_frame",
+    errors.TooManyPixelsError: "too_many_pixels",
+    errors.ModelError: "model_error",
+}
+
+
+class SessionClosed(Exception):
+    """Ends a session with a WebSocket close code and a reason in words."""
+
+    def __init__(self, code: Close, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+@dataclass
+class Counters:
+    received: int = 0
+    processed: int = 0
+    dropped: int = 0
+    errors: int = 0
+
+    def pending(self) -> int:
+        return self.received - self.processed - self.dropped - self.errors
+
+
+@dataclass(frozen=True)
+class Hello:
+    track: Track
+    fps: float
+
+
+def parse_hello(text: str) -> Hello:
+    try:
+        message = json.loads(text)
+    except ValueError:
+        raise SessionClosed(Close.PROTOCOL, "the first message is not valid JSON") from None
+    if not isinstance(message, dict) or message.get("type") != ClientType.HELLO:
+        raise SessionClosed(Close.PROTOCOL, 'the first message must be {"type": "hello", ...}')
+    if message.get("version") != VERSION:
+        raise SessionClosed(
+            Close.PROTOCOL, f"protocol version {message.get('version')!r} is not supported; use 1"
+        )
+    try:
+        track = Track(message.get("track", Track.HOLISTIC))
+    except ValueError:
+        raise SessionClosed(Close.PROTOCOL, 'track must be "holistic" or "pose"') from None
+    fps = message.get("fps", 15)
+    if isinstance(fps, bool) or not isinstance(fps, int | float) or not math.isfinite(fps):
+        raise SessionClosed(Close.PROTOCOL, "fps must be a number")
+    if not MIN_FPS <= fps <= MAX_WANTED_FPS:
+        raise SessionClosed(Close.PROTOCOL, f"fps must be between {MIN_FPS} and {MAX_WANTED_FPS}")
+    return Hello(track, float(fps))
+
+
+def parse_frame(data: bytes, max_frame_bytes: int) -> Frame:
+    if len(data) < FRAME_HEADER.size:
+        raise SessionClosed(
+            Close.PROTOCOL, f"a frame needs a {FRAME_HEADER.size}-byte header; got {len(data)}"
+        )
+    seq, capture_ms = FRAME_HEADER.unpack_from(data)
+    image = data[FRAME_HEADER.size :]
+    if len(image) > max_frame_bytes:
+        raise SessionClosed(
+            Close.TOO_BIG, f"frame of {len(image)} bytes; the limit is {max_frame_bytes}"
+        )
+    if not math.isfinite(capture_ms):
+        raise SessionClosed(Close.PROTOCOL, "capture_ms must be a finite number")
+    if image and not (image.startswith(MAGIC) or (image[:4] == b"RIFF" and image[8:12] == b"WEBP")):
+        raise SessionClosed(Close.UNSUPPORTED_DATA, "frames must be JPEG, WebP or PNG images")
+    return Frame(seq, capture_ms, image)
+
+
+class LiveSession:
+    """A session's counters, its scheduler slot and its writer; also the scheduler's sink."""
+
+    def __init__(self, ws: web.WebSocketResponse, scheduler: Scheduler, config: Config) -> None:
+        self.ws = ws
+        self.scheduler = scheduler
+        self.config = config
+        self.counters = Counters()
+        self.slot: Slot | None = None
+        self.wanted_fps = 0.0
+        self.name = "-"
+        self._result: str | None = None
+        self._control: list[str] = []
+        self._wake = asyncio.Event()
+        self._ending: SessionClosed | None = None
+        self._closer: asyncio.Task[None] | None = None
+
+    # -- the path of a session ---------------------------------------------------------
+    async def run(self, peer: str) -> None:
+        started = time.monotonic()
+        close = SessionClosed(Close.NORMAL, "the client closed the session")
+        writer: asyncio.Task[None] | None = None
+        try:
+            hello = parse_hello(await self._receive_text_first())
+            self.slot = self._admit(hello)
+            self.name = self.slot.id
+            log.info("%s start track=%s fps=%g peer=%s", self.name, hello.track, hello.fps, peer)
+            await self.ws.send_json(self._ready(hello))
+            writer = asyncio.create_task(self._write(), name=f"writer-{self.name}")
+            await self._read_frames()
+        except SessionClosed as exc:
+            close = exc
+        finally:
+            if self._ending is not None:
+                close = self._ending
+            if self.slot is not None and self.scheduler.close_session(self.slot) is not None:
+                self.counters.dropped += 1
+            if writer is not None:
+                writer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await writer
+            if not self.ws.closed:
+                await self.ws.close(code=close.code, message=close.reason.encode()[:120])
+            c = self.counters
+            log.info(
+                "%s end code=%d reason=%r seconds=%.1f received=%d processed=%d dropped=%d "
+                "errors=%d",
+                self.name,
+                close.code,
+                close.reason,
+                time.monotonic() - started,
+                c.received,
+                c.processed,
+                c.dropped,
+                c.errors,
+            )
+
+    async def _receive_text_first(self) -> str:
+        msg = await self._receive()
+        if msg.type is WSMsgType.BINARY:
+            raise SessionClosed(Close.POLICY, "a frame arrived before hello")
+        if msg.type is not WSMsgType.TEXT:
+            raise SessionClosed(Close.PROTOCOL, "expected a hello message")
+        return str(msg.data)
+
+    def _admit(self, hello: Hello) -> Slot:
+        self.wanted_fps = hello.fps
+        try:
+            return self.scheduler.open_session(hello.track, self)
+        except errors.CapacityError as exc:
+            raise SessionClosed(Close.TRY_AGAIN_LATER, exc.detail) from None
+
+    def _ready(self, hello: Hello) -> dict[str, Any]:
+        assert self.slot is not None
+        return {
+            "type": ServerType.READY,
+            "version": VERSION,
+            "session": self.slot.id,
+            "track": hello.track,
+            "fps": self.scheduler.granted_fps(self.slot, hello.fps),
+            "max_frame_bytes": self.config.max_frame_bytes,
+            "idle_timeout": self.config.idle_timeout,
+            "stats_interval": self.config.stats_interval,
+        }
+
+    async def _read_frames(self) -> None:
+        assert self.slot is not None
+        while True:
+            msg = await self._receive()
+            if msg.type is WSMsgType.TEXT:
+                self._control_message(str(msg.data))
+                continue
+            if msg.type is not WSMsgType.BINARY:
+                return
+            frame = parse_frame(msg.data, self.config.max_frame_bytes)
+            self.counters.received += 1
+            if not frame.data:
+                self._frame_error(frame, "bad_frame", "the frame has no image after its header")
+                continue
+            if self.scheduler.offer(self.slot, frame) is not None:
+                self.counters.dropped += 1
+
+    async def _receive(self) -> Any:
+        try:
+            msg = await self.ws.receive(timeout=self.config.idle_timeout)
+        except TimeoutError:
+            raise SessionClosed(
+                Close.IDLE, f"no frame for {self.config.idle_timeout:g} s; closing idle session"
+            ) from None
+        if self._ending is not None:
+            raise self._ending
+        if msg.type is WSMsgType.ERROR:
+            exc = self.ws.exception()
+            if self.ws.close_code == Close.TOO_BIG:
+                raise SessionClosed(Close.TOO_BIG, f"message too big: {exc}")
+            raise SessionClosed(Close.PROTOCOL, f"WebSocket error: {exc}")
+        return msg
+
+    def _control_message(self, text: str) -> None:
+        try:
+            message = json.loads(text)
+        except ValueError:
+            raise SessionClosed(Close.PROTOCOL, "a text message is not valid JSON") from None
+        kind = message.get("type") if isinstance(message, dict) else None
+        if kind == ClientType.HELLO:
+            raise SessionClosed(Close.PROTOCOL, "hello was already received")
+        raise SessionClosed(Close.PROTOCOL, f"unknown message type {kind!r}")
+
+    # -- the scheduler's sink ----------------------------------------------------------
+    def frame_done(self, frame: Frame, result: dict[str, Any]) -> None:
+        message = {
+            "type": ServerType.RESULT,
+            "seq": frame.seq,
+            "capture_ms": frame.capture_ms,
+            "image": {"width": result["width"], "height": result["height"]},
+            "landmarks": result["landmarks"],
+            "timing_ms": {
+                "wait": round((frame.started - frame.received) * 1000.0, 2),
+                "decode": round(result["decode_ms"], 2),
+                "inference": round(result["inference_ms"], 2),
+            },
+        }
+        if self._result is not None:
+            # The client has not read the previous result yet: the newest one wins.
+            self.counters.dropped += 1
+        self._result = json.dumps(message)
+        self._wake.set()
+
+    def frame_failed(self, frame: Frame, error: errors.HolotrackError) -> None:
+        self._frame_error(frame, FRAME_ERROR_CODES.get(type(error), "model_error"), error.detail)
+
+    def lost(self, error: errors.HolotrackError) -> None:
+        self.end(SessionClosed(Close.INTERNAL, error.detail))
+
+    def end(self, close: SessionClosed) -> None:
+        """Ends the session from outside its reader (worker death, shutdown)."""
+        if self._ending is None:
+            self._ending = close
+            self._closer = asyncio.create_task(self._close_now(close))
+
+    async def _close_now(self, close: SessionClosed) -> None:
+        with contextlib.suppress(Exception):
+            await self.ws.close(code=close.code, message=close.reason.encode()[:120])
+
+    def _frame_error(self, frame: Frame, code: str, message: str) -> None:
+        self.counters.errors += 1
+        error = {"type": ServerType.ERROR, "code": code, "message": message, "seq": frame.seq}
+        self._queue_control(json.dumps(error))
+
+    def _queue_control(self, text: str) -> None:
+        # Error messages only inform: the counters in stats stay exact even when a client
+        # that sends garbage faster than it reads loses some of them.
+        if len(self._control) < MAX_CONTROL_BACKLOG:
+            self._control.append(text)
+        self._wake.set()
+
+    # -- the writer --------------------------------------------------------------------
+    async def _write(self) -> None:
+        next_stats = time.monotonic() + self.config.stats_interval
+        while not self.ws.closed:
+            timeout = max(0.0, next_stats - time.monotonic())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            self._wake.clear()
+            if time.monotonic() >= next_stats:
+                next_stats = time.monotonic() + self.config.stats_interval
+                self._control.append(json.dumps(self.stats()))
+            control, self._control = self._control, []
+            for text in control:
+                await self.ws.send_str(text)
+            result, self._result = self._result, None
+            if result is not None:
+                await self.ws.send_str(result)
+                self.counters.processed += 1
+
+    def stats(self) -> dict[str, Any]:
+        c = self.counters
+        fps = self.scheduler.granted_fps(self.slot, self.wanted_fps) if self.slot else 0.0
+        return {
+            "type": ServerType.STATS,
+            "received": c.received,
+            "processed": c.processed,
+            "dropped": c.dropped,
+            "errors": c.errors,
+            "pending": c.pending(),
+            "fps": fps,
+        }
+
+
+class _Socket(web.WebSocketResponse):
+    """aiohttp closes an over-limit message with 1009 and no words; add them."""
+
+    async def close(self, *, code: int = 1000, message: bytes = b"", drain: bool = True) -> bool:
+        if code == Close.TOO_BIG and not message:
+            message = f"message over the {self._max_msg_size}-byte limit".encode()
+        return await super().close(code=code, message=message, drain=drain)
+
+
+async def websocket(request: web.Request) -> web.WebSocketResponse:
+    config = request.app[CONFIG]
+    ws = _Socket(
+        compress=False,
+        heartbeat=config.heartbeat,
+        max_msg_size=config.max_frame_bytes + FRAME_HEADER.size + 1024,
+    )
+    await ws.prepare(request)
+    session = LiveSession(ws, request.app[SCHEDULER], config)
+    sessions = request.app[SESSIONS]
+    sessions.add(session)
+    try:
+        await session.run(request.remote or "-")
+    finally:
+        sessions.discard(session)
+    return ws
+
+
+async def close_all(app: web.Application) -> None:
+    """On shutdown: stop admitting, tell every live session why, and let them go."""
+    app[SCHEDULER].draining = True
+    sessions = app[SESSIONS]
+    for session in list(sessions):
+        session.end(SessionClosed(Close.GOING_AWAY, "the server is shutting down"))
