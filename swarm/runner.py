@@ -126,6 +126,7 @@ class Runner:
         ]
         printer = asyncio.create_task(self._print_progress(users, index, sessions))
         lags: list[float] = []
+        started: list[User] = []
         try:
             spawned = self.clock.now()
             for i, user in enumerate(users):
@@ -135,7 +136,8 @@ class Runner:
                 task = asyncio.create_task(user.run())
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
-            await self._wait_stop(asyncio.gather(*(u.settled.wait() for u in users)))
+                started.append(user)
+            await self._wait_stop(asyncio.gather(*(u.settled.wait() for u in started)))
             start = self.clock.now() + self.config.warmup
             window = Window(start, start + self.config.hold)
             self._window = window
@@ -153,7 +155,7 @@ class Runner:
             cpu = (time.process_time() - cpu_start) / wall if wall > 0 else 0.0
             for user in users:
                 user.stop()
-            await self._finish(users)
+            await self._finish()
         finally:
             self.holding.clear()
             for user in users:
@@ -161,8 +163,9 @@ class Runner:
             printer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await printer
-        frames = [record for user in users for record in user.sent]
-        records = [user.record for user in users]
+        # Sessions never started (Ctrl-C while spawning) have nothing to report.
+        frames = [record for user in started for record in user.sent]
+        records = [user.record for user in started]
         self.result.frames.extend(frames)
         self.result.sessions.extend(records)
         summary = summarize_step(
@@ -185,19 +188,16 @@ class Runner:
             await asyncio.sleep(nap)
             lags.append(max(0.0, self.clock.now() - now - nap) * 1000.0)
 
-    async def _finish(self, users: list[User]) -> None:
+    async def _finish(self) -> None:
+        """Lets every session drain and close; cancels the ones that overstay."""
         tasks = [t for t in self._tasks if not t.done()]
-        if tasks:
-            grace = self.config.drain + FINAL_STATS_WAIT + CLOSE_GRACE
-            _, late = await asyncio.wait(tasks, timeout=grace)
-            for task in late:
-                task.cancel()
-            await asyncio.gather(*late, return_exceptions=True)
-        for user in users:
-            # A session never started (Ctrl-C while spawning) still has a record: closed, empty.
-            if not user.settled.is_set():
-                user.record.error = user.record.error or "not started: the run was stopped"
-                user.record.closed = self.clock.now()
+        if not tasks:
+            return
+        grace = self.config.drain + FINAL_STATS_WAIT + CLOSE_GRACE
+        _, late = await asyncio.wait(tasks, timeout=grace)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
 
     async def _wait_stop(self, awaitable: Awaitable[Any]) -> bool:
         """Awaits `awaitable` unless Ctrl-C or the deadline comes first; True if it did."""
