@@ -22,7 +22,7 @@ from swarm.__main__ import main
 from swarm.calibrate import calibrate
 from swarm.config import SwarmConfig
 from swarm.frames import FrameSet, load_frames
-from swarm.records import Outcome
+from swarm.records import FrameRecord, Outcome
 from swarm.report import write_all
 from swarm.runner import Runner, RunResult
 from swarm.stats import StepSummary, percentile
@@ -72,6 +72,24 @@ def assert_figures_agree_with_records(run: RunResult, summary: StepSummary) -> N
         assert session.fps == pytest.approx(results / seconds, rel=1e-3)
 
 
+def assert_paced_like_the_page(run: RunResult, config: SwarmConfig) -> None:
+    """Never faster than the target rate, never more than `in_flight` frames unanswered."""
+    for summary in run.steps:
+        for session in summary.per_session:
+            assert session.sent <= config.fps * summary.window_s + 1
+    by_session: dict[tuple[int, int], list[FrameRecord]] = {}
+    for frame in run.frames:
+        by_session.setdefault((frame.step, frame.session), []).append(frame)
+    for frames in by_session.values():
+        for i, frame in enumerate(frames):
+            waiting = [
+                f
+                for f in frames[:i]
+                if f.outcome is Outcome.RESULT and (f.received or 0) > frame.sent
+            ]
+            assert len(waiting) < config.in_flight
+
+
 async def test_every_frame_ends_as_result_drop_or_error_and_figures_agree(
     make_client: MakeClient, tmp_path: Path
 ) -> None:
@@ -89,6 +107,8 @@ async def test_every_frame_ends_as_result_drop_or_error_and_figures_agree(
         assert summary.server["received"] == sum(
             1 for f in run.frames if f.step == summary.sessions
         )
+
+    assert_paced_like_the_page(run, runner.config)
 
     report = write_all(tmp_path, runner.config, runner.frames, run)
     with (tmp_path / "frames.csv").open() as stream:
@@ -185,6 +205,15 @@ def test_the_command_line_writes_a_report_even_when_nothing_answers(
     assert report["sustainable_sessions"] == 0
     assert {p.name for p in out.iterdir()} >= {"report.json", "frames.csv", "report.png"}
     assert "sustainable sessions: 0 at 15 fps" in capsys.readouterr().out
+
+
+def test_a_run_that_cannot_fit_in_max_duration_does_not_start(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    argv = ["--url", "ws://127.0.0.1:9/ws", "--hold", "10", "--max-duration", "5"]
+    assert main([*argv, "--max-frames", "2", "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["steps"] == []
+    assert report["stopped"] == "--max-duration 5 s"
 
 
 def test_calibration_measures_the_model_in_process() -> None:
