@@ -13,7 +13,7 @@ from tests.conftest import Client, MakeClient
 from tests.live import LiveClient, frame_message, video_frames
 from tests.media import ASL_VIDEO, GESTURE_VIDEO, PERSON_JPEG
 from webapp.config import Config
-from webapp.keys import SCHEDULER
+from webapp.keys import SCHEDULER, SESSIONS
 
 
 @pytest.fixture
@@ -231,3 +231,50 @@ async def test_predict_during_live_sessions(client: Client) -> None:
     )
     assert response.status == 200
     assert len(await live.lockstep(video_frames(ASL_VIDEO)[2:4])) == 2
+
+
+async def test_graphs_are_released_when_sessions_end(client: Client) -> None:
+    scheduler = client.app[SCHEDULER]
+    (baseline,) = await scheduler.graph_counts()
+    sessions = [await LiveClient.connect(client) for _ in range(5)]
+    for live in sessions:
+        await live.hello("holistic")
+        await live.lockstep(video_frames(ASL_VIDEO)[:1])
+    (busy,) = await scheduler.graph_counts()
+    assert busy["sessions"] == 5
+    assert busy["graphs"] >= baseline["graphs"] + 5 - 1
+    for live in sessions:
+        await live.ws.close()
+    await client.app[SESSIONS].wait_empty()
+    (after,) = await scheduler.graph_counts()
+    assert after["sessions"] == 0
+    # Ended graphs are reset and kept as spares, a few per track; the rest are closed.
+    assert after["graphs"] <= baseline["graphs"] + 2
+
+
+async def test_a_fast_sender_cannot_starve_a_paced_one(client: Client) -> None:
+    frames = video_frames(ASL_VIDEO)
+    flood, paced = await LiveClient.connect(client), await LiveClient.connect(client)
+    await flood.hello("holistic")
+    await paced.hello("pose")
+    stop = asyncio.Event()
+
+    async def firehose() -> int:
+        sent = 0
+        while not stop.is_set():
+            await flood.send(sent, sent * 5.0, frames[sent % len(frames)])
+            sent += 1
+            await asyncio.sleep(0.005)  # a sender outpacing the model several times over
+        return sent
+
+    flooding = asyncio.create_task(firehose())
+    await flood.next_of("result")
+    results = await paced.lockstep(frames[:12])
+    stop.set()
+    await flooding
+    # Round-robin turns: a paced frame waits at most for the one flood frame being run.
+    flood_result = await flood.next_of("result")
+    longest_run = flood_result["timing_ms"]["decode"] + flood_result["timing_ms"]["inference"]
+    waits = sorted(r["timing_ms"]["wait"] for r in results)
+    assert len(results) == 12
+    assert waits[len(waits) // 2] <= 3 * longest_run + 50

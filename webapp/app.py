@@ -15,7 +15,7 @@ from webapp.http_errors import json_errors
 from webapp.keys import CACHE, CONFIG, CONNECTIONS, SCHEDULER, SESSIONS
 from webapp.routes import setup_routes
 from webapp.scheduler import Scheduler
-from webapp.session import close_all
+from webapp.session import SessionRegistry, close_all
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 
@@ -34,7 +34,7 @@ def create_app(config: Config) -> web.Application:
     app[CONFIG] = config
     app[CACHE] = AnswerCache(0 if config.no_cache else config.cache_entries)
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True)
-    app[SESSIONS] = set()
+    app[SESSIONS] = SessionRegistry()
     app.cleanup_ctx.append(scheduler_ctx)
     app.on_shutdown.append(close_all)
     setup_routes(app)

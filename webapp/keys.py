@@ -11,10 +11,10 @@ from webapp.config import Config
 from webapp.scheduler import Scheduler
 
 if TYPE_CHECKING:
-    from webapp.session import LiveSession
+    from webapp.session import SessionRegistry
 
 CONFIG = web.AppKey("config", Config)
 SCHEDULER = web.AppKey("scheduler", Scheduler)
 CACHE = web.AppKey("cache", AnswerCache)
 CONNECTIONS = web.AppKey("connections", dict[str, Any])
-SESSIONS: web.AppKey[set[LiveSession]] = web.AppKey("sessions", set)
+SESSIONS: web.AppKey[SessionRegistry] = web.AppKey("sessions")

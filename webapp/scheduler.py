@@ -170,6 +170,11 @@ class Scheduler:
             self._spawn(self._end_graph(worker, slot.id))
         return waiting
 
+    async def graph_counts(self) -> list[dict[str, int]]:
+        """Graphs and sessions each live worker holds, after every earlier request to it."""
+        live = [w for w in self.workers if w.alive]
+        return list(await asyncio.gather(*(w.call("counts") for w in live)))
+
     def load_ms(self, worker: int) -> float:
         """Wall time of one round-robin turn over the sessions pinned to `worker`."""
         return sum(self.service_ms[s.track] for s in self.slots.values() if s.worker == worker)

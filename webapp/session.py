@@ -15,6 +15,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,7 @@ from webapp.scheduler import Frame, Scheduler, Slot
 log = logging.getLogger(__name__)
 MIN_FPS, MAX_WANTED_FPS = 0.5, 60.0
 MAX_CONTROL_BACKLOG = 16
+SHUTDOWN_GRACE_SECONDS = 3.0
 # Frames must be one of the encodings a browser canvas produces.
 MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")
 # Errors the session survives, as the code the client sees.
@@ -326,6 +328,33 @@ class _Socket(web.WebSocketResponse):
         return await super().close(code=code, message=message, drain=drain)
 
 
+class SessionRegistry:
+    """The live sessions, so shutdown can reach them all and wait for them to end."""
+
+    def __init__(self) -> None:
+        self._live: set[LiveSession] = set()
+        self._empty = asyncio.Event()
+        self._empty.set()
+
+    def add(self, session: LiveSession) -> None:
+        self._live.add(session)
+        self._empty.clear()
+
+    def discard(self, session: LiveSession) -> None:
+        self._live.discard(session)
+        if not self._live:
+            self._empty.set()
+
+    def __iter__(self) -> Iterator[LiveSession]:
+        return iter(list(self._live))
+
+    def __len__(self) -> int:
+        return len(self._live)
+
+    async def wait_empty(self) -> None:
+        await self._empty.wait()
+
+
 async def websocket(request: web.Request) -> web.WebSocketResponse:
     config = request.app[CONFIG]
     ws = _Socket(
@@ -348,5 +377,7 @@ async def close_all(app: web.Application) -> None:
     """On shutdown: stop admitting, tell every live session why, and let them go."""
     app[SCHEDULER].draining = True
     sessions = app[SESSIONS]
-    for session in list(sessions):
+    for session in sessions:
         session.end(SessionClosed(Close.GOING_AWAY, "the server is shutting down"))
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(sessions.wait_empty(), SHUTDOWN_GRACE_SECONDS)
