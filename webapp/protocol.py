@@ -24,6 +24,7 @@ class ServerType(enum.StrEnum):
     RESULT = "result"
     STATS = "stats"
     ERROR = "error"
+    TURN = "turn"
 
 
 class Close(enum.IntEnum):

@@ -1,9 +1,14 @@
 """Who runs next: a bounded pool of worker processes, fair turns, and admission control.
 
 Still images wait in one bounded line that any worker serves. A live session is pinned
-to the worker that holds its graph and keeps at most one waiting frame (the newest);
-each worker serves its ready sessions round-robin and alternates with the still-image
+to the worker that holds its graph and keeps at most one waiting frame (the newest).
+Each worker serves its ready sessions round-robin and alternates with the still-image
 line, so no sender can starve another and nothing queues without bound.
+
+To keep latency low when sessions outnumber what the model can do, the scheduler also
+invites frames: while a worker runs one frame it sends a `turn` to the next session in
+its rotation that is due one, so that session's freshest frame arrives just as the
+worker frees up, instead of a stale frame waiting a whole round.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ log = logging.getLogger(__name__)
 INITIAL_SERVICE_MS = {Track.HOLISTIC: 45.0, Track.POSE: 15.0}
 EWMA_WEIGHT = 0.1
 GRANT_HEADROOM = 0.9
+# An invited frame that has not arrived by then is given up on, and the next one invited.
+INVITE_PATIENCE = 0.5
 
 
 @dataclass
@@ -42,6 +49,7 @@ class SessionSink(Protocol):
     def frame_done(self, frame: Frame, result: dict[str, Any]) -> None: ...
     def frame_failed(self, frame: Frame, error: HolotrackError) -> None: ...
     def lost(self, error: HolotrackError) -> None: ...
+    def turn(self) -> None: ...
 
 
 @dataclass(eq=False)
@@ -52,9 +60,12 @@ class Slot:
     track: Track
     worker: int
     sink: SessionSink
+    interval: float  # seconds between frames at the rate the session asked for
     pending: Frame | None = None
     busy: bool = False
     closed: bool = False
+    invited: bool = False
+    last_arrival: float = 0.0
 
 
 @dataclass(eq=False)
@@ -63,41 +74,57 @@ class _StillJob:
     future: asyncio.Future[dict[str, Any]]
 
 
+@dataclass(eq=False)
+class Lane:
+    """One worker's share of the scheduler: whom it serves and whether it is free."""
+
+    worker: WorkerProcess
+    ready: collections.deque[Slot] = field(default_factory=collections.deque)
+    rotation: collections.deque[Slot] = field(default_factory=collections.deque)
+    idle: bool = False
+    still_next: bool = True
+    busy_since: float | None = None
+    busy_seconds: float = 0.0
+    invited: Slot | None = None
+    invited_at: float = 0.0
+    retry: asyncio.TimerHandle | None = None
+
+    def busy_total(self, now: float) -> float:
+        return self.busy_seconds + (now - self.busy_since if self.busy_since is not None else 0.0)
+
+
 class Scheduler:
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.workers: list[WorkerProcess] = []
+        self.lanes: list[Lane] = []
         self.slots: dict[str, Slot] = {}
         self.service_ms = dict(INITIAL_SERVICE_MS)
         self._still_line: collections.deque[_StillJob] = collections.deque()
-        self._ready: list[collections.deque[Slot]] = []
-        self._idle: list[bool] = []
-        self._still_turn: list[bool] = []
         self._stopping = False
         # Set on shutdown: running sessions finish, new ones are refused.
         self.draining = False
-        self._busy_since: list[float | None] = []
-        self.busy_seconds: list[float] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ids = itertools.count(1)
 
+    @property
+    def workers(self) -> list[WorkerProcess]:
+        return [lane.worker for lane in self.lanes]
+
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
-        count = self.config.workers
-        self._ready = [collections.deque() for _ in range(count)]
-        self._idle = [False] * count
-        self._still_turn = [True] * count
-        self._busy_since = [None] * count
-        self.busy_seconds = [0.0] * count
-        self.workers = [
-            WorkerProcess(i, self.config.verbose, self._worker_exited) for i in range(count)
+        self.lanes = [
+            Lane(WorkerProcess(i, self.config.verbose, self._worker_exited))
+            for i in range(self.config.workers)
         ]
-        await asyncio.gather(*(w.start() for w in self.workers))
-        for i in range(count):
-            self._idle[i] = True
+        await asyncio.gather(*(lane.worker.start() for lane in self.lanes))
+        for lane in self.lanes:
+            lane.idle = True
 
     async def stop(self) -> None:
         self._stopping = True
+        for lane in self.lanes:
+            if lane.retry is not None:
+                lane.retry.cancel()
         await asyncio.gather(*(w.stop() for w in self.workers), return_exceptions=True)
         for job in self._still_line:
             if not job.future.done():
@@ -115,12 +142,13 @@ class Scheduler:
             raise CapacityError("no inference worker is running")
         if len(self._still_line) >= self.config.waiting_limit:
             raise CapacityError(
-                f"all {len(self.workers)} workers are busy and "
+                f"all {len(self.lanes)} workers are busy and "
                 f"{len(self._still_line)} requests are already waiting"
             )
         job = _StillJob(data, asyncio.get_running_loop().create_future())
         self._still_line.append(job)
-        self._kick_all()
+        for index in range(len(self.lanes)):
+            self._kick(index)
         try:
             return await asyncio.wait_for(asyncio.shield(job.future), self.config.request_timeout)
         except TimeoutError:
@@ -131,28 +159,36 @@ class Scheduler:
             ) from None
 
     # -- live sessions ---------------------------------------------------------------------
-    def open_session(self, track: Track, sink: SessionSink) -> Slot:
+    def open_session(self, track: Track, sink: SessionSink, wanted_fps: float) -> Slot:
         if self._stopping or self.draining:
             raise CapacityError("the server is shutting down")
         if len(self.slots) >= self.config.max_sessions:
             raise CapacityError(
                 f"server full: {len(self.slots)} of {self.config.max_sessions} sessions in use"
             )
-        alive = [w.index for w in self.workers if w.alive]
+        alive = [i for i, lane in enumerate(self.lanes) if lane.worker.alive]
         if not alive:
             raise CapacityError("no inference worker is running")
-        worker = min(alive, key=self.load_ms)
-        slot = Slot(f"s{next(self._ids)}", track, worker, sink)
+        index = min(alive, key=self.load_ms)
+        wanted = min(wanted_fps, self.config.max_fps)
+        slot = Slot(f"s{next(self._ids)}", track, index, sink, interval=1.0 / wanted)
         self.slots[slot.id] = slot
+        self.lanes[index].rotation.append(slot)
+        self._invite(index)
         return slot
 
     def offer(self, slot: Slot, frame: Frame) -> Frame | None:
         """Makes `frame` the slot's waiting frame; returns the one it replaced, if any."""
         if slot.closed:
             return frame
+        lane = self.lanes[slot.worker]
+        slot.last_arrival = frame.received
+        slot.invited = False
+        if lane.invited is slot:
+            lane.invited = None
         displaced, slot.pending = slot.pending, frame
         if displaced is None and not slot.busy:
-            self._ready[slot.worker].append(slot)
+            lane.ready.append(slot)
             self._kick(slot.worker)
         return displaced
 
@@ -162,12 +198,16 @@ class Scheduler:
             return None
         slot.closed = True
         self.slots.pop(slot.id, None)
-        with contextlib.suppress(ValueError):
-            self._ready[slot.worker].remove(slot)
+        lane = self.lanes[slot.worker]
+        for line in (lane.ready, lane.rotation):
+            with contextlib.suppress(ValueError):
+                line.remove(slot)
+        if lane.invited is slot:
+            lane.invited = None
+            self._invite(slot.worker)
         waiting, slot.pending = slot.pending, None
-        worker = self.workers[slot.worker]
-        if worker.alive:
-            self._spawn(self._end_graph(worker, slot.id))
+        if lane.worker.alive:
+            self._spawn(self._end_graph(lane.worker, slot.id))
         return waiting
 
     async def graph_counts(self) -> list[dict[str, int]]:
@@ -177,7 +217,7 @@ class Scheduler:
 
     def load_ms(self, worker: int) -> float:
         """Wall time of one round-robin turn over the sessions pinned to `worker`."""
-        return sum(self.service_ms[s.track] for s in self.slots.values() if s.worker == worker)
+        return sum(self.service_ms[s.track] for s in self.lanes[worker].rotation)
 
     def granted_fps(self, slot: Slot, wanted: float) -> float:
         round_ms = max(self.load_ms(slot.worker), self.service_ms[slot.track])
@@ -191,51 +231,75 @@ class Scheduler:
             and any(w.alive for w in self.workers)
         )
 
-    def busy_ratio(self) -> float:
+    def busy_seconds(self) -> float:
         now = time.perf_counter()
-        total = sum(self.busy_seconds)
-        total += sum(now - t for t in self._busy_since if t is not None)
-        return total
+        return sum(lane.busy_total(now) for lane in self.lanes)
 
     # -- dispatch --------------------------------------------------------------------------
-    def _kick_all(self) -> None:
-        for i in range(len(self.workers)):
-            self._kick(i)
-
     def _kick(self, index: int) -> None:
-        if not self._idle[index] or not self.workers[index].alive:
+        lane = self.lanes[index]
+        if not lane.idle or not lane.worker.alive or self._stopping:
             return
-        ready = self._ready[index]
-        take_still = bool(self._still_line) and (self._still_turn[index] or not ready)
+        take_still = bool(self._still_line) and (lane.still_next or not lane.ready)
         if take_still:
-            self._still_turn[index] = False
-            self._start(index, self._run_still(index, self._still_line.popleft()))
-        elif ready:
-            self._still_turn[index] = True
-            slot = ready.popleft()
+            lane.still_next = False
+            self._start(lane, self._run_still(lane, self._still_line.popleft()))
+        elif lane.ready:
+            lane.still_next = True
+            slot = lane.ready.popleft()
             frame, slot.pending = slot.pending, None
             assert frame is not None
             frame.started = time.perf_counter()
             slot.busy = True
-            self._start(index, self._run_frame(index, slot, frame))
+            self._start(lane, self._run_frame(lane, slot, frame))
+        if not lane.ready:
+            self._invite(index)
 
-    def _start(self, index: int, work: Any) -> None:
-        self._idle[index] = False
-        self._busy_since[index] = time.perf_counter()
+    def _invite(self, index: int) -> None:
+        """Asks the next session in the rotation that is due a frame to send one now."""
+        lane = self.lanes[index]
+        if lane.retry is not None:
+            lane.retry.cancel()
+            lane.retry = None
+        now = time.perf_counter()
+        if lane.invited is not None and now - lane.invited_at < INVITE_PATIENCE:
+            return
+        if lane.invited is not None:
+            lane.invited.invited = False
+            lane.invited = None
+        soonest = float("inf")
+        for _ in range(len(lane.rotation)):
+            slot = lane.rotation[0]
+            lane.rotation.rotate(-1)
+            if slot.pending is not None or slot.busy or slot.invited:
+                continue
+            due = slot.last_arrival + slot.interval
+            if due > now:
+                soonest = min(soonest, due)
+                continue
+            slot.invited = True
+            lane.invited, lane.invited_at = slot, now
+            slot.sink.turn()
+            return
+        if soonest < float("inf") and not self._stopping:
+            loop = asyncio.get_running_loop()
+            lane.retry = loop.call_later(soonest - now, self._invite, index)
+
+    def _start(self, lane: Lane, work: Any) -> None:
+        lane.idle = False
+        lane.busy_since = time.perf_counter()
         self._spawn(work)
 
-    def _finish(self, index: int) -> None:
-        started = self._busy_since[index]
-        if started is not None:
-            self.busy_seconds[index] += time.perf_counter() - started
-        self._busy_since[index] = None
-        self._idle[index] = True
-        if not self._stopping:
-            self._kick(index)
+    def _finish(self, lane: Lane) -> None:
+        if lane.busy_since is not None:
+            lane.busy_seconds += time.perf_counter() - lane.busy_since
+        lane.busy_since = None
+        lane.idle = True
+        self._kick(lane.worker.index)
 
-    async def _run_still(self, index: int, job: _StillJob) -> None:
+    async def _run_still(self, lane: Lane, job: _StillJob) -> None:
         try:
-            result = await self.workers[index].call("predict", job.data, self.config.max_pixels)
+            result = await lane.worker.call("predict", job.data, self.config.max_pixels)
         except HolotrackError as exc:
             if not job.future.done():
                 job.future.set_exception(exc)
@@ -243,12 +307,12 @@ class Scheduler:
             if not job.future.done():
                 job.future.set_result(result)
         finally:
-            self._finish(index)
+            self._finish(lane)
 
-    async def _run_frame(self, index: int, slot: Slot, frame: Frame) -> None:
+    async def _run_frame(self, lane: Lane, slot: Slot, frame: Frame) -> None:
         started = time.perf_counter()
         try:
-            result = await self.workers[index].call(
+            result = await lane.worker.call(
                 "frame",
                 slot.id,
                 slot.track.value,
@@ -271,9 +335,9 @@ class Scheduler:
             if not slot.closed:
                 slot.sink.frame_done(frame, result)
         finally:
-            if slot.pending is not None and not slot.closed and slot not in self._ready[index]:
-                self._ready[index].append(slot)
-            self._finish(index)
+            if slot.pending is not None and not slot.closed and slot not in lane.ready:
+                lane.ready.append(slot)
+            self._finish(lane)
 
     async def _end_graph(self, worker: WorkerProcess, session: str) -> None:
         with contextlib.suppress(HolotrackError):
@@ -285,11 +349,16 @@ class Scheduler:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    # -- worker faults ---------------------------------------------------------------------
     def _worker_exited(self, worker: WorkerProcess) -> None:
-        index = worker.index
-        self._idle[index] = False
-        lost = [s for s in self.slots.values() if s.worker == index]
-        self._ready[index].clear()
+        lane = self.lanes[worker.index]
+        if lane.worker is not worker:
+            return
+        lane.idle = False
+        lane.ready.clear()
+        lane.invited = None
+        lost = list(lane.rotation)
+        lane.rotation.clear()
         error = WorkerCrashedError(
             f"the inference worker serving this session stopped (pid {worker.pid}); "
             "reconnect to start a new session"
@@ -299,14 +368,16 @@ class Scheduler:
             self.slots.pop(slot.id, None)
             slot.sink.lost(error)
         if not self._stopping:
-            self._spawn(self._replace(index))
+            self._spawn(self._replace(lane))
 
-    async def _replace(self, index: int) -> None:
-        replacement = WorkerProcess(index, self.config.verbose, self._worker_exited)
-        self.workers[index] = replacement
+    async def _replace(self, lane: Lane) -> None:
+        index = lane.worker.index
+        lane.worker = WorkerProcess(index, self.config.verbose, self._worker_exited)
         try:
-            await replacement.start()
+            await lane.worker.start()
         except Exception:
             log.exception("could not restart worker %d", index)
             return
-        self._finish(index)
+        lane.busy_since = None
+        lane.idle = True
+        self._kick(index)

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 MIN_FPS, MAX_WANTED_FPS = 0.5, 60.0
 MAX_CONTROL_BACKLOG = 16
 SHUTDOWN_GRACE_SECONDS = 3.0
+TURN_MESSAGE = json.dumps({"type": ServerType.TURN})
 # Frames must be one of the encodings a browser canvas produces.
 MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")
 # Errors the session survives, as the code the client sees.
@@ -178,7 +179,7 @@ class LiveSession:
     def _admit(self, hello: Hello) -> Slot:
         self.wanted_fps = hello.fps
         try:
-            return self.scheduler.open_session(hello.track, self)
+            return self.scheduler.open_session(hello.track, self, hello.fps)
         except errors.CapacityError as exc:
             raise SessionClosed(Close.TRY_AGAIN_LATER, exc.detail) from None
 
@@ -260,6 +261,9 @@ class LiveSession:
 
     def frame_failed(self, frame: Frame, error: errors.HolotrackError) -> None:
         self._frame_error(frame, FRAME_ERROR_CODES.get(type(error), "model_error"), error.detail)
+
+    def turn(self) -> None:
+        self._queue_control(TURN_MESSAGE)
 
     def lost(self, error: errors.HolotrackError) -> None:
         self.end(SessionClosed(Close.INTERNAL, error.detail))
