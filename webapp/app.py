@@ -12,7 +12,8 @@ from aiohttp import web
 from webapp.cache import AnswerCache
 from webapp.config import Config
 from webapp.http_errors import json_errors
-from webapp.keys import CACHE, CONFIG, CONNECTIONS, SCHEDULER, SESSIONS
+from webapp.keys import CACHE, CONFIG, CONNECTIONS, METRICS, SCHEDULER, SESSIONS
+from webapp.metrics import Metrics, count_predict, sampler_ctx
 from webapp.routes import setup_routes
 from webapp.scheduler import Scheduler
 from webapp.session import SessionRegistry, close_all
@@ -24,18 +25,21 @@ async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
     scheduler = Scheduler(app[CONFIG])
     await scheduler.start()
     app[SCHEDULER] = scheduler
+    app[METRICS].scheduler = scheduler
     app[CONNECTIONS] = scheduler.workers[0].connections
     yield
     await scheduler.stop()
 
 
 def create_app(config: Config) -> web.Application:
-    app = web.Application(middlewares=[json_errors])
+    app = web.Application(middlewares=[count_predict, json_errors])
     app[CONFIG] = config
     app[CACHE] = AnswerCache(0 if config.no_cache else config.cache_entries)
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True)
     app[SESSIONS] = SessionRegistry()
+    app[METRICS] = Metrics()
     app.cleanup_ctx.append(scheduler_ctx)
+    app.cleanup_ctx.append(sampler_ctx)
     app.on_shutdown.append(close_all)
     setup_routes(app)
     return app

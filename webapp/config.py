@@ -72,6 +72,9 @@ class Config:
     stats_interval: float = field(
         default=2.0, metadata={"help": "seconds between stats messages to each session"}
     )
+    log_format: str = field(
+        default="text", metadata={"help": "log line format: text or json (one object a line)"}
+    )
     verbose: bool = field(default=False, metadata={"help": "keep MediaPipe's native log output"})
 
     @property
@@ -156,6 +159,8 @@ def validate(config: Config) -> list[str]:
     for name in ("workers", "max_upload_bytes", "max_pixels", "max_sessions", "max_frame_bytes"):
         if getattr(config, name) < 1:
             problems.append(f"--{name.replace('_', '-')} must be at least 1")
+    if config.log_format not in {"text", "json"}:
+        problems.append("--log-format must be text or json")
     for name in ("request_timeout", "idle_timeout", "max_fps", "stats_interval"):
         if getattr(config, name) <= 0:
             problems.append(f"--{name.replace('_', '-')} must be positive")

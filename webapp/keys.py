@@ -11,6 +11,7 @@ from webapp.config import Config
 from webapp.scheduler import Scheduler
 
 if TYPE_CHECKING:
+    from webapp.metrics import Metrics
     from webapp.session import SessionRegistry
 
 CONFIG = web.AppKey("config", Config)
@@ -18,3 +19,4 @@ SCHEDULER = web.AppKey("scheduler", Scheduler)
 CACHE = web.AppKey("cache", AnswerCache)
 CONNECTIONS = web.AppKey("connections", dict[str, Any])
 SESSIONS: web.AppKey[SessionRegistry] = web.AppKey("sessions")
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics")

@@ -329,6 +329,7 @@ class Scheduler:
                 slot.sink.frame_failed(frame, exc)
         else:
             elapsed_ms = (time.perf_counter() - started) * 1000.0
+            lane.worker.graphs = result["graphs"]
             old = self.service_ms[slot.track]
             self.service_ms[slot.track] = old + EWMA_WEIGHT * (elapsed_ms - old)
             slot.busy = False

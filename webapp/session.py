@@ -20,10 +20,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import WSMsgType, web
+from prometheus_client import Counter
 
 from webapp import errors
 from webapp.config import Config
-from webapp.keys import CONFIG, SCHEDULER, SESSIONS
+from webapp.keys import CONFIG, METRICS, SCHEDULER, SESSIONS
+from webapp.metrics import Metrics
 from webapp.protocol import FRAME_HEADER, VERSION, ClientType, Close, ServerType, Track
 from webapp.scheduler import Frame, Scheduler, Slot
 
@@ -55,10 +57,17 @@ class SessionClosed(Exception):
 
 @dataclass
 class Counters:
+    """Where every received frame ended up; each count also feeds the server-wide metric."""
+
+    metric: Counter
     received: int = 0
     processed: int = 0
     dropped: int = 0
     errors: int = 0
+
+    def add(self, outcome: str) -> None:
+        setattr(self, outcome, getattr(self, outcome) + 1)
+        self.metric.labels(outcome).inc()
 
     def pending(self) -> int:
         return self.received - self.processed - self.dropped - self.errors
@@ -114,15 +123,18 @@ def parse_frame(data: bytes, max_frame_bytes: int) -> Frame:
 class LiveSession:
     """A session's counters, its scheduler slot and its writer; also the scheduler's sink."""
 
-    def __init__(self, ws: web.WebSocketResponse, scheduler: Scheduler, config: Config) -> None:
+    def __init__(
+        self, ws: web.WebSocketResponse, scheduler: Scheduler, config: Config, metrics: Metrics
+    ) -> None:
         self.ws = ws
         self.scheduler = scheduler
         self.config = config
-        self.counters = Counters()
+        self.metrics = metrics
+        self.counters = Counters(metrics.frames)
         self.slot: Slot | None = None
         self.wanted_fps = 0.0
         self.name = "-"
-        self._result: str | None = None
+        self._result: tuple[Frame, str] | None = None
         self._control: list[str] = []
         self._wake = asyncio.Event()
         self._ending: SessionClosed | None = None
@@ -137,7 +149,22 @@ class LiveSession:
             hello = parse_hello(await self._receive_text_first())
             self.slot = self._admit(hello)
             self.name = self.slot.id
-            log.info("%s start track=%s fps=%g peer=%s", self.name, hello.track, hello.fps, peer)
+            self.metrics.sessions_opened.inc()
+            self.metrics.sessions_live.inc()
+            log.info(
+                "%s start track=%s fps=%g peer=%s",
+                self.name,
+                hello.track,
+                hello.fps,
+                peer,
+                extra={
+                    "session": self.name,
+                    "event": "start",
+                    "track": hello.track,
+                    "fps": hello.fps,
+                    "peer": peer,
+                },
+            )
             await self.ws.send_json(self._ready(hello))
             writer = asyncio.create_task(self._write(), name=f"writer-{self.name}")
             await self._read_frames()
@@ -146,8 +173,13 @@ class LiveSession:
         finally:
             if self._ending is not None:
                 close = self._ending
-            if self.slot is not None and self.scheduler.close_session(self.slot) is not None:
-                self.counters.dropped += 1
+            if self.slot is not None:
+                if self.scheduler.close_session(self.slot) is not None:
+                    self.counters.add("dropped")
+                self.metrics.sessions_live.dec()
+            if close.code == Close.TRY_AGAIN_LATER:
+                self.metrics.sessions_refused.inc()
+            self.metrics.sessions_closed.labels(str(int(close.code))).inc()
             if writer is not None:
                 writer.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -155,17 +187,29 @@ class LiveSession:
             if not self.ws.closed:
                 await self.ws.close(code=close.code, message=close.reason.encode()[:120])
             c = self.counters
+            seconds = round(time.monotonic() - started, 1)
             log.info(
                 "%s end code=%d reason=%r seconds=%.1f received=%d processed=%d dropped=%d "
                 "errors=%d",
                 self.name,
                 close.code,
                 close.reason,
-                time.monotonic() - started,
+                seconds,
                 c.received,
                 c.processed,
                 c.dropped,
                 c.errors,
+                extra={
+                    "session": self.name,
+                    "event": "end",
+                    "code": int(close.code),
+                    "reason": close.reason,
+                    "seconds": seconds,
+                    "received": c.received,
+                    "processed": c.processed,
+                    "dropped": c.dropped,
+                    "errors": c.errors,
+                },
             )
 
     async def _receive_text_first(self) -> str:
@@ -206,12 +250,12 @@ class LiveSession:
             if msg.type is not WSMsgType.BINARY:
                 return
             frame = parse_frame(msg.data, self.config.max_frame_bytes)
-            self.counters.received += 1
+            self.counters.add("received")
             if not frame.data:
                 self._frame_error(frame, "bad_frame", "the frame has no image after its header")
                 continue
             if self.scheduler.offer(self.slot, frame) is not None:
-                self.counters.dropped += 1
+                self.counters.add("dropped")
 
     async def _receive(self) -> Any:
         try:
@@ -253,10 +297,13 @@ class LiveSession:
                 "inference": round(result["inference_ms"], 2),
             },
         }
+        track = self.slot.track if self.slot else "-"
+        self.metrics.wait.labels(track).observe(frame.started - frame.received)
+        self.metrics.inference.labels(track).observe(result["inference_ms"] / 1000.0)
         if self._result is not None:
             # The client has not read the previous result yet: the newest one wins.
-            self.counters.dropped += 1
-        self._result = json.dumps(message)
+            self.counters.add("dropped")
+        self._result = (frame, json.dumps(message))
         self._wake.set()
 
     def frame_failed(self, frame: Frame, error: errors.HolotrackError) -> None:
@@ -279,7 +326,7 @@ class LiveSession:
             await self.ws.close(code=close.code, message=close.reason.encode()[:120])
 
     def _frame_error(self, frame: Frame, code: str, message: str) -> None:
-        self.counters.errors += 1
+        self.counters.add("errors")
         error = {"type": ServerType.ERROR, "code": code, "message": message, "seq": frame.seq}
         self._queue_control(json.dumps(error))
 
@@ -306,8 +353,11 @@ class LiveSession:
                 await self.ws.send_str(text)
             result, self._result = self._result, None
             if result is not None:
-                await self.ws.send_str(result)
-                self.counters.processed += 1
+                frame, text = result
+                await self.ws.send_str(text)
+                self.counters.add("processed")
+                track = self.slot.track if self.slot else "-"
+                self.metrics.latency.labels(track).observe(time.perf_counter() - frame.received)
 
     def stats(self) -> dict[str, Any]:
         c = self.counters
@@ -367,7 +417,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         max_msg_size=config.max_frame_bytes + FRAME_HEADER.size + 1024,
     )
     await ws.prepare(request)
-    session = LiveSession(ws, request.app[SCHEDULER], config)
+    session = LiveSession(ws, request.app[SCHEDULER], config, request.app[METRICS])
     sessions = request.app[SESSIONS]
     sessions.add(session)
     try:

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from webapp import imaging, uploads
 from webapp.cache import digest
-from webapp.keys import CACHE, CONFIG, CONNECTIONS, SCHEDULER
+from webapp.keys import CACHE, CONFIG, CONNECTIONS, METRICS, SCHEDULER
 
 SCHEMA_VERSION = 1
 
@@ -28,6 +28,24 @@ async def skeleton(request: web.Request) -> web.Response:
     return web.json_response(request.app[CONNECTIONS])
 
 
+async def healthz(request: web.Request) -> web.Response:
+    """The process is alive and its event loop answers."""
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """503 when one more live session would be refused, so a balancer sends it elsewhere."""
+    scheduler = request.app[SCHEDULER]
+    body = {
+        "sessions": len(scheduler.slots),
+        "max_sessions": request.app[CONFIG].max_sessions,
+        "workers_alive": sum(1 for w in scheduler.workers if w.alive),
+    }
+    if scheduler.has_room():
+        return web.json_response({"status": "ready", **body})
+    return web.json_response({"status": "full", **body}, status=503)
+
+
 async def predict(request: web.Request) -> web.Response:
     started = time.perf_counter()
     config = request.app[CONFIG]
@@ -40,6 +58,7 @@ async def predict(request: web.Request) -> web.Response:
     if answer is not None:
         return _answer(answer, cached=True, decode_ms=0.0, inference_ms=0.0, started=started)
     result = await request.app[SCHEDULER].predict(data)
+    request.app[METRICS].inference.labels("still").observe(result["inference_ms"] / 1000.0)
     answer = {
         "image": {"width": result["width"], "height": result["height"]},
         "landmarks": result["landmarks"],

@@ -134,6 +134,7 @@ class Worker:
         landmarks = engine.process(rgb, capture_ms)
         done = time.perf_counter()
         return {
+            "graphs": self.counts()["graphs"],
             "width": int(rgb.shape[1]),
             "height": int(rgb.shape[0]),
             "landmarks": landmarks,

@@ -1,0 +1,71 @@
+"""What an operator reads: health, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+import re
+
+from tests.conftest import MakeClient
+from tests.live import LiveClient, video_frames
+from tests.media import ASL_VIDEO, PERSON_JPEG
+from webapp.config import Config
+from webapp.keys import SESSIONS
+
+
+def sample(text: str, name: str, labels: str = "") -> float:
+    pattern = re.escape(name) + (re.escape("{" + labels + "}") if labels else "") + r" (\S+)"
+    found = re.search("^" + pattern + "$", text, re.MULTILINE)
+    assert found, f"{name}{{{labels}}} not in metrics"
+    return float(found.group(1))
+
+
+async def test_health_and_readiness_follow_capacity(make_client: MakeClient) -> None:
+    client = await make_client(Config(workers=1, max_sessions=1))
+    health = await client.get("/healthz")
+    assert health.status == 200
+    assert (await health.json())["status"] == "ok"
+    ready = await client.get("/readyz")
+    assert ready.status == 200
+    live = await LiveClient.connect(client)
+    await live.hello("pose")
+    full = await client.get("/readyz")
+    assert full.status == 503
+    assert (await full.json())["status"] == "full"
+    await live.ws.close()
+    await client.app[SESSIONS].wait_empty()
+    again = await client.get("/readyz")
+    assert again.status == 200
+    assert (await again.json())["sessions"] == 0
+
+
+async def test_metrics_count_sessions_frames_and_uploads(make_client: MakeClient) -> None:
+    client = await make_client(Config(workers=1, max_sessions=1, no_cache=True))
+    live = await LiveClient.connect(client)
+    await live.hello("holistic")
+    await live.lockstep(video_frames(ASL_VIDEO)[:3])
+    refused = await LiveClient.connect(client)
+    await refused.ws.send_json({"type": "hello", "version": 1, "track": "pose", "fps": 5})
+    assert (await refused.closed())[0] == 1013
+    ok = await client.post(
+        "/predict", data=PERSON_JPEG.read_bytes(), headers={"Content-Type": "image/jpeg"}
+    )
+    assert ok.status == 200
+    bad = await client.post("/predict", data=b"nope", headers={"Content-Type": "text/plain"})
+    assert bad.status == 415
+    response = await client.get("/metrics")
+    assert response.status == 200
+    assert response.content_type == "text/plain"
+    text = await response.text()
+    assert sample(text, "holotrack_sessions_live") == 1
+    assert sample(text, "holotrack_sessions_refused_total") == 1
+    assert sample(text, "holotrack_sessions_closed_total", 'code="1013"') == 1
+    assert sample(text, "holotrack_frames_total", 'outcome="received"') == 3
+    assert sample(text, "holotrack_frames_total", 'outcome="processed"') == 3
+    assert sample(text, "holotrack_frame_wait_seconds_count", 'track="holistic"') == 3
+    assert sample(text, "holotrack_predict_requests_total", 'status="200"') == 1
+    assert sample(text, "holotrack_predict_requests_total", 'status="415"') == 1
+    assert sample(text, "holotrack_inference_seconds_count", 'kind="still"') == 1
+    assert sample(text, "holotrack_graphs") >= 2
+    assert sample(text, "holotrack_workers_alive") == 1
+    assert sample(text, "holotrack_session_room") == 0
+    assert 0 <= sample(text, "holotrack_pool_busy_ratio") <= 1
+    assert sample(text, "holotrack_process_resident_bytes", 'process="worker0"') > 100e6

@@ -1,0 +1,185 @@
+"""Prometheus metrics, one registry per application, scraped at GET /metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import os
+import time
+from collections.abc import AsyncIterator, Iterable
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from webapp.keys import METRICS
+from webapp.scheduler import Scheduler
+
+# Frame timings sit between a few and a few hundred milliseconds.
+BUCKETS = (0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0)
+BUSY_WINDOW_SECONDS = 10.0
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+
+
+class _SchedulerCollector(Collector):
+    """Values read from the scheduler and the worker processes at scrape time."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        scheduler = self.metrics.scheduler
+        if scheduler is None:
+            return
+        yield GaugeMetricFamily(
+            "holotrack_pool_busy_ratio",
+            f"Share of worker time spent running the model over the last "
+            f"{BUSY_WINDOW_SECONDS:g} s (0 to 1)",
+            value=self.metrics.busy_ratio(),
+        )
+        yield GaugeMetricFamily(
+            "holotrack_graphs",
+            "MediaPipe graphs held by the workers",
+            value=sum(w.graphs for w in scheduler.workers if w.alive),
+        )
+        yield GaugeMetricFamily(
+            "holotrack_workers_alive",
+            "Inference worker processes running",
+            value=sum(1 for w in scheduler.workers if w.alive),
+        )
+        yield GaugeMetricFamily(
+            "holotrack_session_room",
+            "1 when one more live session would be admitted",
+            value=1.0 if scheduler.has_room() else 0.0,
+        )
+        memory = GaugeMetricFamily(
+            "holotrack_process_resident_bytes",
+            "Resident memory per process",
+            labels=["process"],
+        )
+        memory.add_metric(["server"], _resident_bytes(os.getpid()))
+        for worker in scheduler.workers:
+            if worker.alive:
+                memory.add_metric([f"worker{worker.index}"], _resident_bytes(worker.pid))
+        yield memory
+
+
+def _resident_bytes(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/statm") as statm:
+            return float(int(statm.read().split()[1]) * PAGE_SIZE)
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.scheduler: Scheduler | None = None
+        r = self.registry
+        self.sessions_live = Gauge("holotrack_sessions_live", "Live WebSocket sessions", registry=r)
+        self.sessions_opened = Counter("holotrack_sessions_opened", "Sessions admitted", registry=r)
+        self.sessions_refused = Counter(
+            "holotrack_sessions_refused",
+            "Sessions refused (1013: full or shutting down)",
+            registry=r,
+        )
+        self.sessions_closed = Counter(
+            "holotrack_sessions_closed", "Sessions ended, by close code", ["code"], registry=r
+        )
+        self.frames = Counter(
+            "holotrack_frames",
+            "Live frames by outcome (received, processed, dropped, error)",
+            ["outcome"],
+            registry=r,
+        )
+        self.wait = Histogram(
+            "holotrack_frame_wait_seconds",
+            "Time a frame waited for a worker",
+            ["track"],
+            buckets=BUCKETS,
+            registry=r,
+        )
+        self.inference = Histogram(
+            "holotrack_inference_seconds",
+            "Model time per image (decode excluded)",
+            ["kind"],
+            buckets=BUCKETS,
+            registry=r,
+        )
+        self.latency = Histogram(
+            "holotrack_frame_latency_seconds",
+            "From a frame's arrival to its result being written (the client adds its "
+            "capture, encode and network time)",
+            ["track"],
+            buckets=BUCKETS,
+            registry=r,
+        )
+        self.predict_requests = Counter(
+            "holotrack_predict_requests",
+            "POST /predict answers by status",
+            ["status"],
+            registry=r,
+        )
+        self._busy_samples: collections.deque[tuple[float, float]] = collections.deque()
+        r.register(_SchedulerCollector(self))
+
+    def sample_busy(self) -> None:
+        if self.scheduler is None:
+            return
+        now = time.monotonic()
+        self._busy_samples.append((now, self.scheduler.busy_seconds()))
+        while self._busy_samples and now - self._busy_samples[0][0] > BUSY_WINDOW_SECONDS:
+            self._busy_samples.popleft()
+
+    def busy_ratio(self) -> float:
+        self.sample_busy()
+        if self.scheduler is None or len(self._busy_samples) < 2:
+            return 0.0
+        (t0, b0), (t1, b1) = self._busy_samples[0], self._busy_samples[-1]
+        workers = max(1, len(self.scheduler.lanes))
+        return max(0.0, min(1.0, (b1 - b0) / max(1e-9, t1 - t0) / workers))
+
+
+async def sampler_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Samples worker busy time every second, so the busy ratio covers a steady window."""
+
+    async def sample() -> None:
+        while True:
+            app[METRICS].sample_busy()
+            await asyncio.sleep(1.0)
+
+    task = asyncio.create_task(sample())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+@web.middleware
+async def count_predict(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.path != "/predict":
+        return await handler(request)
+    counter = request.app[METRICS].predict_requests
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        counter.labels(str(exc.status)).inc()
+        raise
+    counter.labels(str(response.status)).inc()
+    return response
+
+
+async def metrics_view(request: web.Request) -> web.Response:
+    body = generate_latest(request.app[METRICS].registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
