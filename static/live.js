@@ -46,6 +46,10 @@ function newFigures() {
     received: new RateMeter(),
     latency: new Average(),
     results: 0,
+    // Frames sent, turns received and frames sent on a turn; shown as data attributes only.
+    frames: 0,
+    turns: 0,
+    onTurn: 0,
     // The server counts per session; sessions that ended are folded into `earlier`.
     dropped: 0,
     errors: 0,
@@ -66,6 +70,9 @@ function showReadout() {
   readout.results.textContent = String(figures.results);
   readout.granted.textContent = figures.granted === null ? "–" : figures.granted.toFixed(1);
   readout.session.textContent = figures.session || "–";
+  stage.dataset.sent = String(figures.frames);
+  stage.dataset.turns = String(figures.turns);
+  stage.dataset.sentOnTurn = String(figures.onTurn);
 }
 
 function clearOverlay() {
@@ -108,7 +115,14 @@ function openSession() {
         showStatus(status, `Tracking (${message.track}) at up to ${message.fps} fps.`, "ok");
         showReadout();
       },
-      sent: () => figures.sent.tick(),
+      turn: () => {
+        figures.turns += 1;
+      },
+      sent: (seq, bytes, onTurn) => {
+        figures.sent.tick();
+        figures.frames += 1;
+        if (onTurn) figures.onTurn += 1;
+      },
       result: (message, latencyMs) => {
         figures.results += 1;
         figures.received.tick();

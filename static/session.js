@@ -1,4 +1,5 @@
-// One live session over GET /ws: hello, paced frames with at most MAX_IN_FLIGHT awaiting a
+// One live session over GET /ws: hello, then a fresh frame on each `turn` the server sends
+// (paced at the granted rate before the first turn), at most MAX_IN_FLIGHT awaiting a
 // result, and reconnection with backoff when the close says trying again can help.
 
 import { backoffMs, describeClose, encodeFrame, hello } from "./protocol.js";
@@ -7,19 +8,23 @@ export const MAX_IN_FLIGHT = 2;
 // A frame with no answer after this long is forgotten (the server drops stale frames).
 const STALE_MS = 4000;
 const MAX_ATTEMPTS = 8;
+// After the first turn, a frame goes without one only when none has come for
+// max(FALLBACK_MIN_MS, FALLBACK_PERIODS / fps).
+const FALLBACK_MIN_MS = 1000;
+const FALLBACK_PERIODS = 2;
 
 const noop = () => {};
 
 export class LiveSession {
   // grab(): Promise<{blob, captureMs} | null>, the newest camera frame, encoded.
-  // handlers: status(text, kind), ready(msg), sent(seq, bytes), result(msg, latencyMs),
-  //           stats(msg), error(msg), ended(text, kind).
+  // handlers: status(text, kind), ready(msg), turn(), sent(seq, bytes, onTurn),
+  //           result(msg, latencyMs), stats(msg), error(msg), ended(text, kind).
   constructor({ url, track, fps, grab, handlers }) {
     this.url = url;
     this.track = track;
     this.wantedFps = fps;
     this.grab = grab;
-    this.on = { status: noop, ready: noop, sent: noop, result: noop, stats: noop, error: noop, ended: noop, ...handlers };
+    this.on = { status: noop, ready: noop, turn: noop, sent: noop, result: noop, stats: noop, error: noop, ended: noop, ...handlers };
     this.socket = null;
     this.seq = 0;
     this.inFlight = new Map(); // seq -> performance.now() when sent
@@ -36,6 +41,11 @@ export class LiveSession {
     this.maxFrameBytes = Infinity;
     this.nextDue = 0;
     this.sending = false;
+    // Turns: when the last one came (null before the first), whether one awaits its frame,
+    // and when the last frame was sent, for the fallback.
+    this.lastTurn = null;
+    this.turnOwed = false;
+    this.lastSent = 0;
     this.inFlight.clear();
     this.gotResult = false;
   }
@@ -106,6 +116,13 @@ export class LiveSession {
         this.pump();
         break;
       }
+      case "turn":
+        this.lastTurn = performance.now();
+        // A frame being grabbed now left before the server saw it: it answers this turn.
+        if (!this.sending) this.turnOwed = true;
+        this.on.turn();
+        this.pump();
+        break;
       case "stats":
         this.setFps(message.fps);
         this.on.stats(message);
@@ -138,17 +155,31 @@ export class LiveSession {
     for (const [seq, sentAt] of this.inFlight) {
       if (now - sentAt > STALE_MS) this.inFlight.delete(seq);
     }
+    // A turn that finds MAX_IN_FLIGHT frames out stays owed until a result frees a place.
     if (this.inFlight.size >= MAX_IN_FLIGHT) return; // a result or the housekeeping calls again
-    if (now < this.nextDue) {
+    const due = this.dueAt();
+    if (now < due) {
       clearTimeout(this.timer);
-      this.timer = setTimeout(() => this.pump(), this.nextDue - now);
+      this.timer = setTimeout(() => this.pump(), due - now);
       return;
     }
+    const onTurn = this.turnOwed;
+    this.turnOwed = false;
     this.nextDue = now + 1000 / this.fps;
-    this.sendFrame(this.socket);
+    this.lastSent = now;
+    this.sendFrame(this.socket, onTurn);
   }
 
-  async sendFrame(socket) {
+  // When the next frame may go: now on a turn; after the first turn, only as a fallback
+  // when turns stop coming; before any turn, at the granted rate.
+  dueAt() {
+    if (this.turnOwed) return 0;
+    if (this.lastTurn === null) return this.nextDue;
+    const fallbackMs = Math.max(FALLBACK_MIN_MS, (FALLBACK_PERIODS * 1000) / this.fps);
+    return Math.max(this.lastTurn, this.lastSent) + fallbackMs;
+  }
+
+  async sendFrame(socket, onTurn) {
     this.sending = true;
     try {
       const frame = await this.grab();
@@ -162,7 +193,7 @@ export class LiveSession {
       this.seq = (this.seq + 1) >>> 0;
       socket.send(encodeFrame(this.seq, frame.captureMs, image));
       this.inFlight.set(this.seq, performance.now());
-      this.on.sent(this.seq, image.byteLength);
+      this.on.sent(this.seq, image.byteLength, onTurn);
     } catch (error) {
       this.on.error({ code: "capture", message: `could not capture a frame: ${error.message}` });
     } finally {

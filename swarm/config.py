@@ -45,8 +45,8 @@ class SwarmConfig:
     mode: str = field(
         default="paced",
         metadata={
-            "help": "paced: like the page (granted rate, bounded in flight); "
-            "firehose: the target rate whatever comes back",
+            "help": "paced: like the page (a frame on each turn, else the granted rate; "
+            "bounded in flight); firehose: the target rate whatever comes back",
             "choices": MODES,
         },
     )
@@ -59,6 +59,13 @@ class SwarmConfig:
     max_frames: int = field(default=300, metadata={"help": "frames taken from the source"})
     in_flight: int = field(
         default=2, metadata={"help": "paced mode: frames sent without a result yet, at most"}
+    )
+    ignore_turns: bool = field(
+        default=False,
+        metadata={
+            "help": "paced mode: keep to the granted rate and ignore the server's turn "
+            "messages, as clients did before turns (for comparison)"
+        },
     )
     warmup: float = field(default=3.0, metadata={"help": "seconds of each step not measured"})
     hold: float = field(default=10.0, metadata={"help": "seconds of each step measured"})

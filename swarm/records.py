@@ -17,7 +17,9 @@ class FrameRecord:
     """Times are seconds on the swarm's perf_counter clock, counted from the start of the run.
 
     `sent` is also the capture time the frame header carries: frames are encoded before the
-    run, so a simulated camera grabs and sends in the same instant.
+    run, so a simulated camera grabs and sends in the same instant. `turn` is when the
+    server's `turn` that this frame answers arrived; None for a frame sent on the client's
+    own schedule. The `*_ms` figures are the server's `timing_ms` of the result.
     """
 
     step: int
@@ -28,6 +30,10 @@ class FrameRecord:
     # None only while the frame is in flight; every frame is settled when its session ends.
     outcome: Outcome | None = None
     detail: str = ""
+    turn: float | None = None
+    wait_ms: float | None = None
+    decode_ms: float | None = None
+    inference_ms: float | None = None
 
     @property
     def latency_ms(self) -> float | None:
@@ -45,6 +51,10 @@ CSV_FIELDS = (
     "outcome",
     "latency_ms",
     "detail",
+    "turn",
+    "wait_ms",
+    "decode_ms",
+    "inference_ms",
 )
 
 
@@ -59,7 +69,15 @@ def csv_row(record: FrameRecord) -> tuple[object, ...]:
         "" if record.outcome is None else record.outcome.value,
         "" if latency is None else f"{latency:.3f}",
         record.detail,
+        "" if record.turn is None else f"{record.turn:.6f}",
+        _ms(record.wait_ms),
+        _ms(record.decode_ms),
+        _ms(record.inference_ms),
     )
+
+
+def _ms(value: float | None) -> str:
+    return "" if value is None else f"{value:.3f}"
 
 
 @dataclass(slots=True)
@@ -78,6 +96,9 @@ class SessionRecord:
     error: str = ""
     # Camera ticks with nothing sent: the in-flight limit was reached, or the swarm woke late.
     skipped: int = 0
+    # `turn` messages received, and frames sent because none had come for a while.
+    turns: int = 0
+    fallbacks: int = 0
     # The last stats message, for cross-checking the server's counters against ours.
     server_stats: dict[str, float] = field(default_factory=dict)
     # Stats messages whose counters contradict our records or themselves.

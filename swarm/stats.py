@@ -134,6 +134,8 @@ class StepSummary:
     results: int
     delivered_fps: float
     latency_ms: dict[str, float | None]
+    # The server's own `timing_ms.wait`: how long frames waited there for a worker.
+    server_wait_ms: dict[str, float | None]
     session_fps: dict[str, float | None]
     served_share: float
     fairness: float | None
@@ -142,6 +144,9 @@ class StepSummary:
     refusals: int
     close_codes: dict[str, int]
     skipped: int
+    # Frames sent in answer to a `turn`, and turns received over the whole step.
+    on_turn: int
+    turns: int
     swarm_cpu: float
     loop_lag_ms_p95: float | None
     server: dict[str, float]
@@ -203,6 +208,7 @@ def summarize_step(
         results=results,
         delivered_fps=round(results / window.seconds, 2) if window.seconds > 0 else 0.0,
         latency_ms=latency,
+        server_wait_ms=spread([w for f in measured if (w := f.wait_ms) is not None]),
         session_fps={
             "min": round(min(admitted), 2) if admitted else None,
             "p5": round(percentile(admitted, 5), 2) if admitted else None,
@@ -217,6 +223,8 @@ def summarize_step(
             Counter(str(s.close_code) for s in session_records if s.error and s.close_code)
         ),
         skipped=sum(s.skipped for s in session_records),
+        on_turn=sum(1 for f in measured if f.turn is not None),
+        turns=sum(s.turns for s in session_records),
         swarm_cpu=round(swarm_cpu, 3),
         loop_lag_ms_p95=round(percentile(loop_lags_ms, 95), 2) if loop_lags_ms else None,
         server=server_totals(session_records),

@@ -1,5 +1,6 @@
-"""One simulated browser, doing what static/session.js does: hello, then frames on a fixed
-schedule at the granted rate, never more than `in_flight` without an answer."""
+"""One simulated browser, doing what static/session.js does: hello, then a frame on each
+`turn` the server sends (before the first turn, or with a server that sends none, on a fixed
+schedule at the granted rate), never more than `in_flight` without an answer."""
 
 from __future__ import annotations
 
@@ -22,10 +23,16 @@ from webapp.protocol import FRAME_HEADER, VERSION, ClientType, Close, ServerType
 # the head spares a full JSON parse per result, which would make the swarm the bottleneck
 # at hundreds of sessions; anything not shaped exactly like this falls back to json.loads.
 _RESULT_HEAD = re.compile(r'\{\s*"type"\s*:\s*"result"\s*,\s*"seq"\s*:\s*(\d+)\s*[,}]')
+# The server writes timing_ms last; read it from the tail, or go without.
+_RESULT_TIMING = re.compile(r'"timing_ms"\s*:\s*(\{[^{}]*\})\s*\}\s*$')
+TIMING_TAIL = 240
 # Counters a stats message carries that the swarm can check against its own records.
 COUNTERS = ("received", "processed", "dropped", "errors", "pending")
 # The protocol keeps at most one frame waiting and one running per session.
 MAX_PENDING = 2
+# After the first turn, a frame goes without one only when none has come for this long.
+FALLBACK_MIN_SECONDS = 1.0
+FALLBACK_PERIODS = 2.0
 # Longest wait for the stats message that closes the books on a session, whatever
 # stats_interval the server announces.
 FINAL_STATS_WAIT = 5.0
@@ -51,7 +58,9 @@ class Message:
 def parse_message(text: str) -> Message:
     head = _RESULT_HEAD.match(text)
     if head is not None:
-        return Message(ServerType.RESULT, int(head.group(1)), {})
+        timing = _RESULT_TIMING.search(text, max(0, len(text) - TIMING_TAIL))
+        body = {"timing_ms": json.loads(timing.group(1))} if timing is not None else {}
+        return Message(ServerType.RESULT, int(head.group(1)), body)
     body = json.loads(text)
     if not isinstance(body, dict):
         raise ValueError("a message that is not a JSON object")
@@ -91,6 +100,12 @@ class User:
         self._nap: asyncio.Future[None] | None = None
         self._changed = asyncio.Event()  # a frame settled, a stats message came, or stop()
         self._stats_interval = 2.0
+        # Turns: when the last one came, whether one awaits its frame (and since when),
+        # and whether a frame is being sent (a turn that comes meanwhile is answered by it).
+        self._last_turn: float | None = None
+        self._turn_owed: float | None = None
+        self._last_sent = 0.0
+        self._sending = False
 
     # -- lifecycle -------------------------------------------------------------------------
     def stop(self) -> None:
@@ -192,6 +207,13 @@ class User:
             return self.config.fps
         return min(self.config.fps, granted)
 
+    def follows_turns(self) -> bool:
+        return self.config.mode == "paced" and not self.config.ignore_turns
+
+    def fallback_gap(self) -> float:
+        """After the first turn, frames without one go at most this often."""
+        return max(FALLBACK_MIN_SECONDS, FALLBACK_PERIODS / self.rate())
+
     def _may_send(self) -> bool:
         return self.config.mode == "firehose" or len(self._outstanding) < self.config.in_flight
 
@@ -202,17 +224,29 @@ class User:
         due = began
         while not self._stopping and not receiver.done():
             now = self.clock.now()
-            if due > now:
-                await self._sleep(due - now)
+            turn = self._turn_owed
+            if turn is not None:
+                wanted = now
+            elif self._last_turn is not None:
+                wanted = max(self._last_turn, self._last_sent) + self.fallback_gap()
+            else:
+                wanted = due
+            if wanted > now:
+                await self._sleep(wanted - now)
                 continue
             if not self._may_send():
-                # Like the page: wait for an answer, then send at once if the frame is due.
+                # Like the page: wait for an answer, then send at once if a frame is due.
+                # A turn that comes meanwhile is kept and answered then.
                 self._changed.clear()
                 await self._changed.wait()
                 continue
+            if turn is None and self._last_turn is not None:
+                self.record.fallbacks += 1
             index = self.frames.at(self.first_frame, now - began, len(self.sent))
-            if not await self._send(ws, self.frames.jpegs[index]):
+            if not await self._send(ws, self.frames.jpegs[index], turn):
                 return
+            if self._last_turn is not None:
+                continue
             # A fixed schedule rather than sleep(period), so the rate does not drift with
             # the time each send takes; but after a stall (no answer, late wake-up) it
             # restarts from now instead of sending a burst to catch up.
@@ -239,18 +273,25 @@ class User:
         if self._nap is not None:
             _resolve(self._nap)
 
-    async def _send(self, ws: aiohttp.ClientWebSocketResponse, jpeg: bytes) -> bool:
+    async def _send(
+        self, ws: aiohttp.ClientWebSocketResponse, jpeg: bytes, turn: float | None
+    ) -> bool:
         # Seqs start at 1, as the page's do; frames are encoded already, so the capture
         # time in the header is also the moment the frame is sent.
         seq = len(self.sent) + 1
         sent = self.clock.now()
-        record = FrameRecord(self.record.step, self.record.session, seq, sent)
+        record = FrameRecord(self.record.step, self.record.session, seq, sent, turn=turn)
         self.sent.append(record)
         self._outstanding[seq] = record
+        self._turn_owed = None
+        self._last_sent = sent
+        self._sending = True
         try:
             await ws.send_bytes(FRAME_HEADER.pack(seq, sent * 1000.0) + jpeg)
         except (ConnectionError, aiohttp.ClientError):
             return False  # the receiver sees the close and says why
+        finally:
+            self._sending = False
         return True
 
     async def _drain(self, receiver: asyncio.Task[None]) -> None:
@@ -304,7 +345,9 @@ class User:
     def _on_text(self, message: Message) -> None:
         now = self.clock.now()
         if message.type == ServerType.RESULT and message.seq is not None:
-            self._settle_result(message.seq, now)
+            self._settle_result(message.seq, now, message.body.get("timing_ms"))
+        elif message.type == ServerType.TURN:
+            self._on_turn(now)
         elif message.type == ServerType.ERROR:
             code = str(message.body.get("code", "error"))
             if message.seq is None:
@@ -316,10 +359,21 @@ class User:
         # Other types are ignored, as protocol v1 asks of clients.
         self._wake()
 
-    def _settle_result(self, seq: int, now: float) -> None:
+    def _on_turn(self, now: float) -> None:
+        self.record.turns += 1
+        if not self.follows_turns():
+            return
+        self._last_turn = now
+        # The server asked before the frame being written reached it: that frame answers.
+        if not self._sending:
+            self._turn_owed = now
+
+    def _settle_result(self, seq: int, now: float, timing: object = None) -> None:
         record = self._outstanding.get(seq)
         if record is None:
-            self._settle_late(seq, now, Outcome.RESULT, "")
+            record = self._settle_late(seq, now, Outcome.RESULT, "")
+            if record is not None:
+                _add_timing(record, timing)
             return
         # Results come back in order and only the newest waiting frame survives, so frames
         # sent before this one and still unanswered were replaced and dropped. (Errors may
@@ -332,6 +386,7 @@ class User:
             first.outcome, first.detail = Outcome.DROPPED, "superseded"
             self.dropped += 1
         record.received, record.outcome = now, Outcome.RESULT
+        _add_timing(record, timing)
         self.results += 1
 
     def _settle_error(self, seq: int, now: float, code: str) -> None:
@@ -342,18 +397,21 @@ class User:
         record.received, record.outcome, record.detail = now, Outcome.ERROR, code
         self.errors += 1
 
-    def _settle_late(self, seq: int, now: float, outcome: Outcome, detail: str) -> None:
+    def _settle_late(
+        self, seq: int, now: float, outcome: Outcome, detail: str
+    ) -> FrameRecord | None:
         """An answer for a frame already taken as superseded: the record follows the server."""
         record = self.sent[seq - 1] if 1 <= seq <= len(self.sent) else None
         if record is None or record.outcome is not Outcome.DROPPED:
             self.record.unmatched += 1
-            return
+            return None
         self.dropped -= 1
         if outcome is Outcome.RESULT:
             self.results += 1
         else:
             self.errors += 1
         record.received, record.outcome, record.detail = now, outcome, detail
+        return record
 
     def _on_stats(self, body: dict[str, Any]) -> None:
         counters = {k: float(v) for k, v in body.items() if isinstance(v, int | float)}
@@ -398,6 +456,13 @@ class User:
 def _resolve(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
+
+
+def _add_timing(record: FrameRecord, timing: object) -> None:
+    if isinstance(timing, dict):
+        record.wait_ms = _number(timing.get("wait"))
+        record.decode_ms = _number(timing.get("decode"))
+        record.inference_ms = _number(timing.get("inference"))
 
 
 def _number(value: object) -> float | None:

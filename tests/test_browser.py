@@ -188,6 +188,15 @@ async def test_live_webcam_tracks_and_stops(client: Client, tmp_path: Path) -> N
         assert (await page.inner_text("#live-latency")).endswith(" ms")
         assert float(await page.inner_text("#live-fps-granted")) > 0
         assert int(await page.inner_text("#live-dropped")) >= 0
+        # The server invites frames with turns, and the page sends most of its frames on one.
+        await page.wait_for_function("() => document.getElementById('live-stage').dataset.turns")
+        counts = await page.eval_on_selector(
+            "#live-stage",
+            "el => [el.dataset.turns, el.dataset.sentOnTurn, el.dataset.sent].map(Number)",
+        )
+        turns, on_turn, sent = counts
+        assert turns > 0, counts
+        assert sent >= on_turn >= sent // 2 > 0, counts
 
         # Pose only needs a new hello, so the page starts a new session by itself.
         await page.check("input[name=live-track][value=pose]")

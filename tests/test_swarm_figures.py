@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 
 import numpy as np
 import pytest
@@ -183,7 +184,22 @@ def test_results_are_read_from_their_head_and_everything_else_in_full() -> None:
     assert (error.type, error.seq, error.body["code"]) == ("error", 3, "bad_frame")
     stats = parse_message('{"type": "stats", "received": 1, "fps": 14.5}')
     assert (stats.type, stats.seq, stats.body["fps"]) == ("stats", None, 14.5)
+    turn = parse_message('{"type": "turn"}')
+    assert (turn.type, turn.seq) == ("turn", None)
     with pytest.raises(ValueError, match="not a JSON object"):
         parse_message("[1, 2]")
     with pytest.raises(ValueError, match="Expecting value"):
         parse_message("not json")
+
+
+def test_a_result_brings_the_server_timing_from_its_tail() -> None:
+    landmarks = json.dumps({"pose": [[0.5, 0.5, 0.0, 1.0]] * 33, "face": None})
+    timing = '"timing_ms": {"wait": 3.1, "decode": 1.2, "inference": 28.4}'
+    text = f'{{"type": "result", "seq": 4, "landmarks": {landmarks}, {timing}}}'
+    message = parse_message(text)
+    assert (message.type, message.seq) == ("result", 4)
+    assert message.body == {"timing_ms": {"wait": 3.1, "decode": 1.2, "inference": 28.4}}
+    # Without timing, or with its fields elsewhere, the result is still read.
+    assert parse_message('{"type": "result", "seq": 5, "capture_ms": 1}').body == {}
+    reordered = parse_message('{"seq": 6, "type": "result", "timing_ms": {"wait": 1}}')
+    assert reordered.body["timing_ms"] == {"wait": 1}
