@@ -28,6 +28,11 @@ $(VENV)/.installed-test: $(VENV)/.installed
 run: $(VENV)/.installed
 	$(PY) -m webapp $(ARGS)
 
+# Two single-worker replicas behind Debian's nginx on http://127.0.0.1:8000, until Ctrl-C
+# (deploy/README.md). Server flags go after --: make cluster ARGS="-- --max-sessions 4".
+cluster: $(VENV)/.installed
+	$(PY) -m deploy.cluster $(ARGS)
+
 test: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
