@@ -1,0 +1,154 @@
+"""The deployment files agree with the code: what the image copies exists, the manifests
+point at each other, and every dashboard query names metrics and labels the server exposes.
+
+No Docker engine or Kubernetes cluster runs here; these checks are what can be proven
+without one (deploy/README.md says what was not).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from deploy.cluster import render_site
+from tests.conftest import MakeClient
+from tests.live import LiveClient, video_frames
+from tests.media import ASL_VIDEO, PERSON_JPEG
+from webapp.config import Config
+
+ROOT = Path(__file__).resolve().parent.parent
+DEPLOY = ROOT / "deploy"
+DASHBOARD = DEPLOY / "grafana" / "dashboards" / "holotrack.json"
+# Labels Prometheus adds to every scraped series.
+TARGET_LABELS = {"instance", "job"}
+
+
+def load_yaml(path: Path) -> list[Any]:
+    yaml = pytest.importorskip("yaml", reason="PyYAML checks the YAML files (the test extra)")
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc is not None]
+
+
+def dockerfile_instructions() -> list[str]:
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    return [line.strip() for line in text.splitlines() if line.strip() and line[0] != "#"]
+
+
+def test_the_image_copies_files_that_exist_and_are_sent_to_the_builder() -> None:
+    allowed = {
+        line[1:].strip("/")
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.startswith("!")
+    }
+    copies = [i.split()[1:] for i in dockerfile_instructions() if i.startswith("COPY ")]
+    sources = [src for args in copies if not args[0].startswith("--") for src in args[:-1]]
+    assert {"pyproject.toml", "webapp/", "static/", "templates/"} <= set(sources)
+    for source in sources:
+        assert (ROOT / source).exists(), source
+        assert source.strip("/").split("/")[0] in allowed, f"{source} is in .dockerignore"
+    instructions = dockerfile_instructions()
+    assert any(i.startswith("USER ") and "root" not in i for i in instructions)
+    assert any(i.startswith("HEALTHCHECK ") and "/healthz" in i for i in instructions)
+    assert instructions[-1].startswith('CMD ["python", "-m", "webapp"')
+
+
+def test_compose_mounts_files_of_the_repository() -> None:
+    (compose,) = load_yaml(ROOT / "docker-compose.yml")
+    for name, service in compose["services"].items():
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("./"):
+                assert (ROOT / source).exists(), f"{name} mounts {source}"
+    nginx_env = compose["services"]["nginx"]["environment"]
+    site = render_site(nginx_env["HOLOTRACK_LISTEN"], ["holotrack:8080"])
+    assert "least_conn;" in site
+    assert "server holotrack:8080 " in site
+    assert "$http_upgrade" in site, "nginx's own variables must survive the rendering"
+    (prometheus,) = load_yaml(DEPLOY / "prometheus" / "prometheus.yml")
+    (job,) = prometheus["scrape_configs"]
+    assert job["dns_sd_configs"][0]["names"] == ["holotrack"]
+    for path in (DEPLOY / "grafana" / "provisioning").rglob("*.yml"):
+        assert load_yaml(path)[0]["apiVersion"] == 1
+
+
+def test_kubernetes_objects_point_at_each_other() -> None:
+    objects: dict[tuple[str, str], dict[str, Any]] = {}
+    for name in ("deployment.yaml", "service.yaml", "ingress.yaml", "hpa.yaml"):
+        for doc in load_yaml(DEPLOY / "k8s" / name):
+            objects[doc["kind"], doc["metadata"]["name"]] = doc
+    deployment = objects["Deployment", "holotrack"]
+    pod = deployment["spec"]["template"]
+    labels = pod["metadata"]["labels"]
+    assert deployment["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    (container,) = pod["spec"]["containers"]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    port_names = {p["name"] for p in container["ports"]}
+    services = {name: doc for (kind, name), doc in objects.items() if kind == "Service"}
+    for service in services.values():
+        assert service["spec"]["selector"].items() <= labels.items()
+        assert {p["targetPort"] for p in service["spec"]["ports"]} <= port_names
+    assert services["holotrack-http"]["spec"]["publishNotReadyAddresses"] is True
+    ingress = objects["Ingress", "holotrack"]
+    backends = {
+        path["path"]: path["backend"]["service"]["name"]
+        for rule in ingress["spec"]["rules"]
+        for path in rule["http"]["paths"]
+    }
+    assert backends == {"/ws": "holotrack", "/": "holotrack-http"}
+    annotations = ingress["metadata"]["annotations"]
+    assert int(annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"]) >= 3600
+    hpa = objects["HorizontalPodAutoscaler", "holotrack"]
+    assert hpa["spec"]["scaleTargetRef"]["name"] == "holotrack"
+    scaled_on = {m["pods"]["metric"]["name"] for m in hpa["spec"]["metrics"] if m["type"] == "Pods"}
+    assert scaled_on == {"holotrack_pool_busy_ratio", "holotrack_sessions_live"}
+
+
+def dashboard_queries() -> list[tuple[str, str, str]]:
+    """(panel title, expression, legend) for every query of the dashboard."""
+    dashboard = json.loads(DASHBOARD.read_text())
+    return [
+        (panel["title"], target["expr"], target.get("legendFormat", ""))
+        for panel in dashboard["panels"]
+        for target in panel.get("targets", [])
+    ]
+
+
+async def test_the_dashboard_asks_for_metrics_and_labels_the_server_exposes(
+    make_client: MakeClient,
+) -> None:
+    client = await make_client(Config(workers=1, max_sessions=1, no_cache=True))
+    # Every labelled metric gets a sample: a live frame, a refusal, an upload.
+    live = await LiveClient.connect(client)
+    await live.hello("holistic")
+    await live.lockstep(video_frames(ASL_VIDEO)[:1])
+    refused = await LiveClient.connect(client)
+    await refused.ws.send_json({"type": "hello", "version": 1, "track": "pose", "fps": 5})
+    assert (await refused.closed())[0] == 1013
+    upload = await client.post(
+        "/predict", data=PERSON_JPEG.read_bytes(), headers={"Content-Type": "image/jpeg"}
+    )
+    assert upload.status == 200
+    exposition = await (await client.get("/metrics")).text()
+    labels: dict[str, set[str]] = {}
+    for family in text_string_to_metric_families(exposition):
+        for sample in family.samples:
+            labels.setdefault(sample.name, set()).update(sample.labels)
+
+    queries = dashboard_queries()
+    used = {name for _, expr, _ in queries for name in re.findall(r"holotrack_\w+", expr)}
+    assert used - labels.keys() == set(), "the dashboard names metrics the server lacks"
+    for title, expr, legend in queries:
+        known = TARGET_LABELS.union(*(labels[n] for n in re.findall(r"holotrack_\w+", expr)))
+        grouped = {
+            label.strip()
+            for group in re.findall(r"by \(([^)]*)\)", expr)
+            for label in group.split(",")
+        }
+        matched = set(re.findall(r"(\w+)=~?\"", expr))
+        shown = set(re.findall(r"\{\{(\w+)\}\}", legend))
+        assert grouped | matched | shown <= known, f"{title}: {expr} / {legend}"
