@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import functools
 import json
+import os
+import socket
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -93,3 +98,38 @@ class LiveClient:
             assert result["seq"] == seq
             results.append(result)
         return results
+
+
+def ws_frame(opcode: int, payload: bytes) -> bytes:
+    """One masked client frame, FIN set (RFC 6455 5.2), for clients aiohttp will not fake."""
+    mask = os.urandom(4)
+    size = len(payload)
+    if size < 126:
+        head = struct.pack("!BB", 0x80 | opcode, 0x80 | size)
+    elif size < 1 << 16:
+        head = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, size)
+    else:
+        head = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, size)
+    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return head + mask + masked
+
+
+async def raw_ws_connect(
+    host: str, port: int, receive_buffer: int = 4096
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A WebSocket over a socket with a tiny receive buffer, upgraded by hand."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, (host, port))
+    reader, writer = await asyncio.open_connection(sock=sock)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write(
+        f"GET /ws HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    await writer.drain()
+    head = await reader.readuntil(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return reader, writer

@@ -69,6 +69,30 @@ class Config:
     heartbeat: float = field(
         default=15.0, metadata={"help": "seconds between WebSocket pings that find dead peers"}
     )
+    max_session_seconds: float = field(
+        default=4 * 3600.0, metadata={"help": "longest a live session may last before 1008"}
+    )
+    max_sessions_per_client: int = field(
+        default=16, metadata={"help": "live sessions one client address may hold (0: no limit)"}
+    )
+    allowed_origins: str = field(
+        default="",
+        metadata={
+            "help": "WebSocket Origins allowed, comma-separated; empty: same origin only "
+            "(clients sending no Origin, like scripts, are allowed); *: any"
+        },
+    )
+    trust_proxy: bool = field(
+        default=False,
+        metadata={"help": "take the client address from X-Forwarded-For (behind nginx)"},
+    )
+    send_timeout: float = field(
+        default=10.0,
+        metadata={"help": "seconds a result may wait for a client that stopped reading"},
+    )
+    upload_timeout: float = field(
+        default=30.0, metadata={"help": "seconds an upload body may take to arrive before 408"}
+    )
     stats_interval: float = field(
         default=2.0, metadata={"help": "seconds between stats messages to each session"}
     )
@@ -161,7 +185,17 @@ def validate(config: Config) -> list[str]:
             problems.append(f"--{name.replace('_', '-')} must be at least 1")
     if config.log_format not in {"text", "json"}:
         problems.append("--log-format must be text or json")
-    for name in ("request_timeout", "idle_timeout", "max_fps", "stats_interval"):
+    if config.max_sessions_per_client < 0:
+        problems.append("--max-sessions-per-client must be 0 (no limit) or more")
+    for name in (
+        "request_timeout",
+        "idle_timeout",
+        "max_fps",
+        "stats_interval",
+        "max_session_seconds",
+        "send_timeout",
+        "upload_timeout",
+    ):
         if getattr(config, name) <= 0:
             problems.append(f"--{name.replace('_', '-')} must be positive")
     return problems

@@ -33,6 +33,10 @@ class TooManyPixelsError(HolotrackError):
     code = "too_many_pixels"
 
 
+class UploadTimeoutError(HolotrackError):
+    code = "upload_timeout"
+
+
 class CapacityError(HolotrackError):
     code = "busy"
 

@@ -13,6 +13,7 @@ STATUS: dict[type[errors.HolotrackError], int] = {
     errors.UnsupportedTypeError: 415,
     errors.TooLargeError: 413,
     errors.TooManyPixelsError: 413,
+    errors.UploadTimeoutError: 408,
     errors.CapacityError: 503,
     errors.DeadlineError: 504,
     errors.WorkerCrashedError: 500,

@@ -10,10 +10,10 @@ unsent result so a client that reads slowly never makes the server buffer withou
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import logging
-import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,20 +22,18 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from prometheus_client import Counter
 
-from webapp import errors
+from webapp import errors, guard
 from webapp.config import Config
 from webapp.keys import CONFIG, METRICS, SCHEDULER, SESSIONS
+from webapp.messages import Hello, SessionClosed, parse_control, parse_frame, parse_hello
 from webapp.metrics import Metrics
-from webapp.protocol import FRAME_HEADER, VERSION, ClientType, Close, ServerType, Track
+from webapp.protocol import FRAME_HEADER, VERSION, Close, ServerType
 from webapp.scheduler import Frame, Scheduler, Slot
 
 log = logging.getLogger(__name__)
-MIN_FPS, MAX_WANTED_FPS = 0.5, 60.0
 MAX_CONTROL_BACKLOG = 16
 SHUTDOWN_GRACE_SECONDS = 3.0
 TURN_MESSAGE = json.dumps({"type": ServerType.TURN})
-# Frames must be one of the encodings a browser canvas produces.
-MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")
 # Errors the session survives, as the code the client sees.
 FRAME_ERROR_CODES: dict[type[errors.HolotrackError], str] = {
     errors.NotAnImageError: "bad_frame",
@@ -44,15 +42,6 @@ FRAME_ERROR_CODES: dict[type[errors.HolotrackError], str] = {
     errors.TooManyPixelsError: "too_many_pixels",
     errors.ModelError: "model_error",
 }
-
-
-class SessionClosed(Exception):
-    """Ends a session with a WebSocket close code and a reason in words."""
-
-    def __init__(self, code: Close, reason: str) -> None:
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
 
 
 @dataclass
@@ -73,60 +62,19 @@ class Counters:
         return self.received - self.processed - self.dropped - self.errors
 
 
-@dataclass(frozen=True)
-class Hello:
-    track: Track
-    fps: float
-
-
-def parse_hello(text: str) -> Hello:
-    try:
-        message = json.loads(text)
-    except ValueError:
-        raise SessionClosed(Close.PROTOCOL, "the first message is not valid JSON") from None
-    if not isinstance(message, dict) or message.get("type") != ClientType.HELLO:
-        raise SessionClosed(Close.PROTOCOL, 'the first message must be {"type": "hello", ...}')
-    if message.get("version") != VERSION:
-        raise SessionClosed(
-            Close.PROTOCOL, f"protocol version {message.get('version')!r} is not supported; use 1"
-        )
-    try:
-        track = Track(message.get("track", Track.HOLISTIC))
-    except ValueError:
-        raise SessionClosed(Close.PROTOCOL, 'track must be "holistic" or "pose"') from None
-    fps = message.get("fps", 15)
-    if isinstance(fps, bool) or not isinstance(fps, int | float) or not math.isfinite(fps):
-        raise SessionClosed(Close.PROTOCOL, "fps must be a number")
-    if not MIN_FPS <= fps <= MAX_WANTED_FPS:
-        raise SessionClosed(Close.PROTOCOL, f"fps must be between {MIN_FPS} and {MAX_WANTED_FPS}")
-    return Hello(track, float(fps))
-
-
-def parse_frame(data: bytes, max_frame_bytes: int) -> Frame:
-    if len(data) < FRAME_HEADER.size:
-        raise SessionClosed(
-            Close.PROTOCOL, f"a frame needs a {FRAME_HEADER.size}-byte header; got {len(data)}"
-        )
-    seq, capture_ms = FRAME_HEADER.unpack_from(data)
-    image = data[FRAME_HEADER.size :]
-    if len(image) > max_frame_bytes:
-        raise SessionClosed(
-            Close.TOO_BIG, f"frame of {len(image)} bytes; the limit is {max_frame_bytes}"
-        )
-    if not math.isfinite(capture_ms):
-        raise SessionClosed(Close.PROTOCOL, "capture_ms must be a finite number")
-    if image and not (image.startswith(MAGIC) or (image[:4] == b"RIFF" and image[8:12] == b"WEBP")):
-        raise SessionClosed(Close.UNSUPPORTED_DATA, "frames must be JPEG, WebP or PNG images")
-    return Frame(seq, capture_ms, image)
-
-
 class LiveSession:
     """A session's counters, its scheduler slot and its writer; also the scheduler's sink."""
 
     def __init__(
-        self, ws: web.WebSocketResponse, scheduler: Scheduler, config: Config, metrics: Metrics
+        self,
+        ws: web.WebSocketResponse,
+        scheduler: Scheduler,
+        config: Config,
+        metrics: Metrics,
+        transport: asyncio.Transport | None = None,
     ) -> None:
         self.ws = ws
+        self.transport = transport
         self.scheduler = scheduler
         self.config = config
         self.metrics = metrics
@@ -139,13 +87,16 @@ class LiveSession:
         self._wake = asyncio.Event()
         self._ending: SessionClosed | None = None
         self._closer: asyncio.Task[None] | None = None
+        self._deadline = time.monotonic() + config.max_session_seconds
 
     # -- the path of a session ---------------------------------------------------------
-    async def run(self, peer: str) -> None:
+    async def run(self, peer: str, refusal: str | None = None) -> None:
         started = time.monotonic()
         close = SessionClosed(Close.NORMAL, "the client closed the session")
         writer: asyncio.Task[None] | None = None
         try:
+            if refusal is not None:
+                raise SessionClosed(Close.POLICY, refusal)
             hello = parse_hello(await self._receive_text_first())
             self.slot = self._admit(hello)
             self.name = self.slot.id
@@ -184,8 +135,7 @@ class LiveSession:
                 writer.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await writer
-            if not self.ws.closed:
-                await self.ws.close(code=close.code, message=close.reason.encode()[:120])
+            await self._close_socket(close)
             c = self.counters
             seconds = round(time.monotonic() - started, 1)
             log.info(
@@ -220,6 +170,10 @@ class LiveSession:
             raise SessionClosed(Close.PROTOCOL, "expected a hello message")
         return str(msg.data)
 
+    def _too_long(self) -> str:
+        limit = self.config.max_session_seconds
+        return f"sessions last at most {limit:g} s; reconnect to go on"
+
     def _admit(self, hello: Hello) -> Slot:
         self.wanted_fps = hello.fps
         try:
@@ -245,7 +199,7 @@ class LiveSession:
         while True:
             msg = await self._receive()
             if msg.type is WSMsgType.TEXT:
-                self._control_message(str(msg.data))
+                parse_control(str(msg.data))
                 continue
             if msg.type is not WSMsgType.BINARY:
                 return
@@ -258,12 +212,17 @@ class LiveSession:
                 self.counters.add("dropped")
 
     async def _receive(self) -> Any:
+        left = self._deadline - time.monotonic()
         try:
-            msg = await self.ws.receive(timeout=self.config.idle_timeout)
+            msg = await self.ws.receive(timeout=max(0.0, min(self.config.idle_timeout, left)))
         except TimeoutError:
+            if time.monotonic() >= self._deadline:
+                raise SessionClosed(Close.POLICY, self._too_long()) from None
             raise SessionClosed(
                 Close.IDLE, f"no frame for {self.config.idle_timeout:g} s; closing idle session"
             ) from None
+        if time.monotonic() >= self._deadline:
+            raise SessionClosed(Close.POLICY, self._too_long())
         if self._ending is not None:
             raise self._ending
         if msg.type is WSMsgType.ERROR:
@@ -272,16 +231,6 @@ class LiveSession:
                 raise SessionClosed(Close.TOO_BIG, f"message too big: {exc}")
             raise SessionClosed(Close.PROTOCOL, f"WebSocket error: {exc}")
         return msg
-
-    def _control_message(self, text: str) -> None:
-        try:
-            message = json.loads(text)
-        except ValueError:
-            raise SessionClosed(Close.PROTOCOL, "a text message is not valid JSON") from None
-        kind = message.get("type") if isinstance(message, dict) else None
-        if kind == ClientType.HELLO:
-            raise SessionClosed(Close.PROTOCOL, "hello was already received")
-        raise SessionClosed(Close.PROTOCOL, f"unknown message type {kind!r}")
 
     # -- the scheduler's sink ----------------------------------------------------------
     def frame_done(self, frame: Frame, result: dict[str, Any]) -> None:
@@ -322,8 +271,20 @@ class LiveSession:
             self._closer = asyncio.create_task(self._close_now(close))
 
     async def _close_now(self, close: SessionClosed) -> None:
-        with contextlib.suppress(Exception):
-            await self.ws.close(code=close.code, message=close.reason.encode()[:120])
+        await self._close_socket(close)
+
+    async def _close_socket(self, close: SessionClosed) -> None:
+        """Sends the close frame; a peer too stuck to take even that is cut off."""
+        if self.ws.closed:
+            return
+        try:
+            await asyncio.wait_for(
+                self.ws.close(code=close.code, message=close.reason.encode()[:120]),
+                self.config.send_timeout,
+            )
+        except (TimeoutError, ConnectionError, RuntimeError):
+            if self.transport is not None:
+                self.transport.abort()
 
     def _frame_error(self, frame: Frame, code: str, message: str) -> None:
         self.counters.add("errors")
@@ -350,14 +311,31 @@ class LiveSession:
                 self._control.append(json.dumps(self.stats()))
             control, self._control = self._control, []
             for text in control:
-                await self.ws.send_str(text)
+                if not await self._send(text):
+                    return
             result, self._result = self._result, None
             if result is not None:
                 frame, text = result
-                await self.ws.send_str(text)
+                if not await self._send(text):
+                    return
                 self.counters.add("processed")
                 track = self.slot.track if self.slot else "-"
                 self.metrics.latency.labels(track).observe(time.perf_counter() - frame.received)
+
+    async def _send(self, text: str) -> bool:
+        """aiohttp buffers up to its writer limit, then waits; a client that stopped
+        reading is ended rather than allowed to hold the buffer forever."""
+        try:
+            await asyncio.wait_for(self.ws.send_str(text), self.config.send_timeout)
+            return True
+        except TimeoutError:
+            self.end(
+                SessionClosed(
+                    Close.POLICY,
+                    f"the client read no result for {self.config.send_timeout:g} s",
+                )
+            )
+            return False
 
     def stats(self) -> dict[str, Any]:
         c = self.counters
@@ -386,18 +364,27 @@ class SessionRegistry:
     """The live sessions, so shutdown can reach them all and wait for them to end."""
 
     def __init__(self) -> None:
-        self._live: set[LiveSession] = set()
+        self._live: dict[LiveSession, str] = {}
+        self._per_client: collections.Counter[str] = collections.Counter()
         self._empty = asyncio.Event()
         self._empty.set()
 
-    def add(self, session: LiveSession) -> None:
-        self._live.add(session)
+    def add(self, session: LiveSession, client: str) -> None:
+        self._live[session] = client
+        self._per_client[client] += 1
         self._empty.clear()
 
     def discard(self, session: LiveSession) -> None:
-        self._live.discard(session)
+        client = self._live.pop(session, None)
+        if client is not None:
+            self._per_client[client] -= 1
+            if self._per_client[client] <= 0:
+                del self._per_client[client]
         if not self._live:
             self._empty.set()
+
+    def count(self, client: str) -> int:
+        return self._per_client[client]
 
     def __iter__(self) -> Iterator[LiveSession]:
         return iter(list(self._live))
@@ -417,11 +404,18 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         max_msg_size=config.max_frame_bytes + FRAME_HEADER.size + 1024,
     )
     await ws.prepare(request)
-    session = LiveSession(ws, request.app[SCHEDULER], config, request.app[METRICS])
+    client = guard.client_address(request, config)
+    session = LiveSession(
+        ws, request.app[SCHEDULER], config, request.app[METRICS], request.transport
+    )
     sessions = request.app[SESSIONS]
-    sessions.add(session)
+    refusal = guard.origin_refusal(request, config)
+    limit = config.max_sessions_per_client
+    if refusal is None and limit and sessions.count(client) >= limit:
+        refusal = f"this client already has {limit} live sessions, the most allowed"
+    sessions.add(session, client)
     try:
-        await session.run(request.remote or "-")
+        await session.run(client, refusal)
     finally:
         sessions.discard(session)
     return ws

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -10,6 +11,7 @@ from aiohttp import web
 
 from webapp import imaging, uploads
 from webapp.cache import digest
+from webapp.errors import UploadTimeoutError
 from webapp.keys import CACHE, CONFIG, CONNECTIONS, METRICS, SCHEDULER
 
 SCHEMA_VERSION = 1
@@ -49,7 +51,13 @@ async def readyz(request: web.Request) -> web.Response:
 async def predict(request: web.Request) -> web.Response:
     started = time.perf_counter()
     config = request.app[CONFIG]
-    data = await uploads.read_image(request, config.max_upload_bytes)
+    try:
+        async with asyncio.timeout(config.upload_timeout):
+            data = await uploads.read_image(request, config.max_upload_bytes)
+    except TimeoutError:
+        raise UploadTimeoutError(
+            f"the upload did not arrive within {config.upload_timeout:g} s"
+        ) from None
     # Header only: a bomb or a wrong type is refused before it takes a worker's turn.
     imaging.probe(data, config.max_pixels)
     cache = None if config.no_cache else request.app[CACHE]

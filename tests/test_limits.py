@@ -1,0 +1,119 @@
+"""Every limit a hostile or broken client meets, each with its documented refusal."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+
+from tests.conftest import MakeClient
+from tests.live import LiveClient, frame_message, raw_ws_connect, video_frames, ws_frame
+from tests.media import ASL_VIDEO
+from webapp.config import Config
+from webapp.keys import SESSIONS
+
+HELLO = {"type": "hello", "version": 1, "track": "pose", "fps": 10}
+
+
+async def test_cross_site_origin_is_refused_and_same_origin_allowed(
+    make_client: MakeClient,
+) -> None:
+    client = await make_client(Config(workers=1))
+    evil = LiveClient(await client.ws_connect("/ws", origin="https://evil.example"))
+    code, reason = await evil.closed()
+    assert code == 1008
+    assert "origin" in reason
+    host = f"http://{client.host}:{client.port}"
+    same = LiveClient(await client.ws_connect("/ws", origin=host))
+    assert (await same.hello("pose"))["type"] == "ready"
+
+
+async def test_listed_origins_are_the_only_ones_allowed(make_client: MakeClient) -> None:
+    client = await make_client(Config(workers=1, allowed_origins="https://app.example"))
+    listed = LiveClient(await client.ws_connect("/ws", origin="https://app.example"))
+    assert (await listed.hello("pose"))["type"] == "ready"
+    host = f"http://{client.host}:{client.port}"
+    other = LiveClient(await client.ws_connect("/ws", origin=host))
+    assert (await other.closed())[0] == 1008
+
+
+async def test_sessions_per_client_address_are_capped(make_client: MakeClient) -> None:
+    client = await make_client(Config(workers=1, max_sessions_per_client=2))
+    first, second = await LiveClient.connect(client), await LiveClient.connect(client)
+    await first.hello("pose")
+    await second.hello("pose")
+    third = await LiveClient.connect(client)
+    code, reason = await third.closed()
+    assert code == 1008
+    assert "2 live sessions" in reason
+    await first.ws.close()
+    for _ in range(50):  # the server may not have ended `first` yet: try again on 1008
+        fourth = await LiveClient.connect(client)
+        await fourth.ws.send_json(HELLO)
+        reply = await fourth.ws.receive()
+        if reply.type.name == "TEXT":
+            assert json.loads(reply.data)["type"] == "ready"
+            break
+        assert fourth.ws.close_code == 1008
+    else:
+        raise AssertionError("a freed place was never given to a new session")
+
+
+async def test_session_length_is_capped(make_client: MakeClient) -> None:
+    client = await make_client(Config(workers=1, max_session_seconds=0.5, idle_timeout=30))
+    live = await LiveClient.connect(client)
+    await live.hello("pose")
+    code, reason = await live.closed()
+    assert code == 1008
+    assert "at most" in reason
+
+
+async def test_a_client_that_never_reads_is_cut_off(make_client: MakeClient) -> None:
+    client = await make_client(Config(workers=1, send_timeout=1.0))
+    sessions = client.app[SESSIONS]
+    assert client.port is not None
+    _, writer = await raw_ws_connect(client.host, client.port)
+    writer.write(ws_frame(0x1, json.dumps({**HELLO, "track": "holistic", "fps": 60}).encode()))
+    frames = video_frames(ASL_VIDEO)
+    ended = asyncio.create_task(sessions.wait_empty())
+    sent = 0
+    # Frames go out, results (~17 KB each) come back into a 4 KB receive buffer that is
+    # never read; once the server's writer has waited send_timeout, it ends the session.
+    while not ended.done() and sent < 3000:
+        try:
+            writer.write(ws_frame(0x2, frame_message(sent, sent * 10.0, frames[sent % 40])))
+            await asyncio.wait_for(writer.drain(), 5)
+        except (ConnectionError, TimeoutError):
+            break
+        sent += 1
+        await asyncio.sleep(0.02)  # paced like a camera; what matters is the reads never made
+    try:
+        await asyncio.wait_for(ended, 90)
+        assert len(sessions) == 0
+        assert sent < 3000
+    finally:
+        writer.transport.abort()  # its unsent frames would keep a graceful close waiting
+
+
+async def test_an_upload_that_stalls_gets_408(make_client: MakeClient) -> None:
+    client = await make_client(Config(workers=1, upload_timeout=0.5))
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    writer.write(
+        b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
+        b"Content-Length: 100000\r\n\r\n\xff\xd8\xff"
+    )
+    await writer.drain()
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+    assert head.startswith(b"HTTP/1.1 408")
+    length = int(
+        next(
+            line.split(b":")[1]
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length")
+        )
+    )
+    body = json.loads(await reader.readexactly(length))
+    assert body["error"] == "upload_timeout"
+    writer.close()
+    with contextlib.suppress(ConnectionError):
+        await writer.wait_closed()

@@ -1,0 +1,82 @@
+"""Parsing what a client sends on /ws: every rejection is a close code with a reason."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+
+from webapp.protocol import FRAME_HEADER, VERSION, ClientType, Close, Track
+from webapp.scheduler import Frame
+
+MIN_FPS, MAX_WANTED_FPS = 0.5, 60.0
+# Frames must be one of the encodings a browser canvas produces.
+MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")
+
+
+class SessionClosed(Exception):
+    """Ends a session with a WebSocket close code and a reason in words."""
+
+    def __init__(self, code: Close, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Hello:
+    track: Track
+    fps: float
+
+
+def parse_hello(text: str) -> Hello:
+    try:
+        message = json.loads(text)
+    except ValueError:
+        raise SessionClosed(Close.PROTOCOL, "the first message is not valid JSON") from None
+    if not isinstance(message, dict) or message.get("type") != ClientType.HELLO:
+        raise SessionClosed(Close.PROTOCOL, 'the first message must be {"type": "hello", ...}')
+    if message.get("version") != VERSION:
+        raise SessionClosed(
+            Close.PROTOCOL, f"protocol version {message.get('version')!r} is not supported; use 1"
+        )
+    try:
+        track = Track(message.get("track", Track.HOLISTIC))
+    except ValueError:
+        raise SessionClosed(Close.PROTOCOL, 'track must be "holistic" or "pose"') from None
+    fps = message.get("fps", 15)
+    if isinstance(fps, bool) or not isinstance(fps, int | float) or not math.isfinite(fps):
+        raise SessionClosed(Close.PROTOCOL, "fps must be a number")
+    if not MIN_FPS <= fps <= MAX_WANTED_FPS:
+        raise SessionClosed(Close.PROTOCOL, f"fps must be between {MIN_FPS} and {MAX_WANTED_FPS}")
+    return Hello(track, float(fps))
+
+
+def parse_frame(data: bytes, max_frame_bytes: int) -> Frame:
+    if len(data) < FRAME_HEADER.size:
+        raise SessionClosed(
+            Close.PROTOCOL, f"a frame needs a {FRAME_HEADER.size}-byte header; got {len(data)}"
+        )
+    seq, capture_ms = FRAME_HEADER.unpack_from(data)
+    image = data[FRAME_HEADER.size :]
+    if len(image) > max_frame_bytes:
+        raise SessionClosed(
+            Close.TOO_BIG, f"frame of {len(image)} bytes; the limit is {max_frame_bytes}"
+        )
+    if not math.isfinite(capture_ms):
+        raise SessionClosed(Close.PROTOCOL, "capture_ms must be a finite number")
+    if image and not (image.startswith(MAGIC) or (image[:4] == b"RIFF" and image[8:12] == b"WEBP")):
+        raise SessionClosed(Close.UNSUPPORTED_DATA, "frames must be JPEG, WebP or PNG images")
+    return Frame(seq, capture_ms, image)
+
+
+def parse_control(text: str) -> None:
+    """Protocol v1 has no client message after hello; anything sent is an error."""
+    try:
+        message = json.loads(text)
+    except ValueError:
+        raise SessionClosed(Close.PROTOCOL, "a text message is not valid JSON") from None
+    kind = message.get("type") if isinstance(message, dict) else None
+    if kind == ClientType.HELLO:
+        raise SessionClosed(Close.PROTOCOL, "hello was already received")
+    raise SessionClosed(Close.PROTOCOL, f"unknown message type {kind!r}")
