@@ -39,8 +39,14 @@ class Config:
         metadata={"help": "inference worker processes (one graph runs at a time in each)"},
     )
     max_waiting: int = field(
-        default=0,
-        metadata={"help": "POST /predict requests that may wait for a worker (0: 4 per worker)"},
+        default=64, metadata={"help": "most POST /predict requests that may wait for a worker"}
+    )
+    max_queue_seconds: float = field(
+        default=1.5,
+        metadata={
+            "help": "a POST /predict is refused (503) when the work already waiting would "
+            "take longer than this to clear"
+        },
     )
     request_timeout: float = field(
         default=10.0, metadata={"help": "seconds a POST /predict may take before 504"}
@@ -100,10 +106,6 @@ class Config:
         default="text", metadata={"help": "log line format: text or json (one object a line)"}
     )
     verbose: bool = field(default=False, metadata={"help": "keep MediaPipe's native log output"})
-
-    @property
-    def waiting_limit(self) -> int:
-        return self.max_waiting if self.max_waiting > 0 else 4 * self.workers
 
 
 def _parse_bool(text: str) -> bool:
@@ -180,7 +182,14 @@ def load_config(
 
 def validate(config: Config) -> list[str]:
     problems = []
-    for name in ("workers", "max_upload_bytes", "max_pixels", "max_sessions", "max_frame_bytes"):
+    for name in (
+        "workers",
+        "max_upload_bytes",
+        "max_pixels",
+        "max_sessions",
+        "max_frame_bytes",
+        "max_waiting",
+    ):
         if getattr(config, name) < 1:
             problems.append(f"--{name.replace('_', '-')} must be at least 1")
     if config.log_format not in {"text", "json"}:
@@ -195,6 +204,7 @@ def validate(config: Config) -> list[str]:
         "max_session_seconds",
         "send_timeout",
         "upload_timeout",
+        "max_queue_seconds",
     ):
         if getattr(config, name) <= 0:
             problems.append(f"--{name.replace('_', '-')} must be positive")

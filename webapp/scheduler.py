@@ -27,13 +27,18 @@ from webapp.errors import CapacityError, DeadlineError, HolotrackError, WorkerCr
 from webapp.protocol import Track
 from webapp.workers import WorkerProcess
 
+STILL = "still"
+
 log = logging.getLogger(__name__)
 # First guesses of the wall time one frame takes, corrected by measurement as frames run.
-INITIAL_SERVICE_MS = {Track.HOLISTIC: 45.0, Track.POSE: 15.0}
+INITIAL_SERVICE_MS = {Track.HOLISTIC: 45.0, Track.POSE: 15.0, STILL: 75.0}
 EWMA_WEIGHT = 0.1
 GRANT_HEADROOM = 0.9
 # An invited frame that has not arrived by then is given up on, and the next one invited.
 INVITE_PATIENCE = 0.5
+# How long before a worker frees up the next frame is invited: the client's time to grab,
+# encode and send it.
+INVITE_LEAD_MS = 20.0
 
 
 @dataclass
@@ -98,7 +103,7 @@ class Scheduler:
         self.config = config
         self.lanes: list[Lane] = []
         self.slots: dict[str, Slot] = {}
-        self.service_ms = dict(INITIAL_SERVICE_MS)
+        self.service_ms: dict[str, float] = dict(INITIAL_SERVICE_MS)
         self._still_line: collections.deque[_StillJob] = collections.deque()
         self._stopping = False
         # Set on shutdown: running sessions finish, new ones are refused.
@@ -135,16 +140,23 @@ class Scheduler:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     # -- still images ----------------------------------------------------------------------
-    async def predict(self, data: bytes) -> dict[str, Any]:
+    def check_still_room(self) -> None:
+        """Refuses a still image at once when it could not be served within the line's budget."""
         if self._stopping:
             raise CapacityError("the server is shutting down")
-        if not any(w.alive for w in self.workers):
+        alive = sum(1 for w in self.workers if w.alive)
+        if not alive:
             raise CapacityError("no inference worker is running")
-        if len(self._still_line) >= self.config.waiting_limit:
+        waiting = len(self._still_line)
+        expected_s = (waiting + 1) * self.service_ms[STILL] / 1000.0 / alive
+        if waiting >= self.config.max_waiting or expected_s > self.config.max_queue_seconds:
             raise CapacityError(
-                f"all {len(self.lanes)} workers are busy and "
-                f"{len(self._still_line)} requests are already waiting"
+                f"all {len(self.lanes)} workers are busy and {waiting} requests are already "
+                f"waiting (about {expected_s:.1f} s of work)"
             )
+
+    async def predict(self, data: bytes) -> dict[str, Any]:
+        self.check_still_room()
         job = _StillJob(data, asyncio.get_running_loop().create_future())
         self._still_line.append(job)
         for index in range(len(self.lanes)):
@@ -252,8 +264,19 @@ class Scheduler:
             frame.started = time.perf_counter()
             slot.busy = True
             self._start(lane, self._run_frame(lane, slot, frame))
+            if not lane.ready:
+                # Invite the next frame to arrive just before this one is done.
+                delay = max(0.0, self.service_ms[slot.track] - INVITE_LEAD_MS) / 1000.0
+                self._invite_later(index, delay)
+            return
         if not lane.ready:
             self._invite(index)
+
+    def _invite_later(self, index: int, delay: float) -> None:
+        lane = self.lanes[index]
+        if lane.retry is not None:
+            lane.retry.cancel()
+        lane.retry = asyncio.get_running_loop().call_later(delay, self._invite, index)
 
     def _invite(self, index: int) -> None:
         """Asks the next session in the rotation that is due a frame to send one now."""
@@ -263,6 +286,7 @@ class Scheduler:
             lane.retry = None
         now = time.perf_counter()
         if lane.invited is not None and now - lane.invited_at < INVITE_PATIENCE:
+            self._invite_later(index, lane.invited_at + INVITE_PATIENCE - now)
             return
         if lane.invited is not None:
             lane.invited.invited = False
@@ -282,8 +306,7 @@ class Scheduler:
             slot.sink.turn()
             return
         if soonest < float("inf") and not self._stopping:
-            loop = asyncio.get_running_loop()
-            lane.retry = loop.call_later(soonest - now, self._invite, index)
+            self._invite_later(index, soonest - now)
 
     def _start(self, lane: Lane, work: Any) -> None:
         lane.idle = False
@@ -298,12 +321,14 @@ class Scheduler:
         self._kick(lane.worker.index)
 
     async def _run_still(self, lane: Lane, job: _StillJob) -> None:
+        started = time.perf_counter()
         try:
             result = await lane.worker.call("predict", job.data, self.config.max_pixels)
         except HolotrackError as exc:
             if not job.future.done():
                 job.future.set_exception(exc)
         else:
+            self._measure(STILL, started)
             if not job.future.done():
                 job.future.set_result(result)
         finally:
@@ -328,10 +353,8 @@ class Scheduler:
             if not slot.closed:
                 slot.sink.frame_failed(frame, exc)
         else:
-            elapsed_ms = (time.perf_counter() - started) * 1000.0
             lane.worker.graphs = result["graphs"]
-            old = self.service_ms[slot.track]
-            self.service_ms[slot.track] = old + EWMA_WEIGHT * (elapsed_ms - old)
+            self._measure(slot.track, started)
             slot.busy = False
             if not slot.closed:
                 slot.sink.frame_done(frame, result)
@@ -339,6 +362,11 @@ class Scheduler:
             if slot.pending is not None and not slot.closed and slot not in lane.ready:
                 lane.ready.append(slot)
             self._finish(lane)
+
+    def _measure(self, kind: str, started: float) -> None:
+        elapsed_ms = (time.perf_counter() - started) * 1000.0
+        old = self.service_ms[kind]
+        self.service_ms[kind] = old + EWMA_WEIGHT * (elapsed_ms - old)
 
     async def _end_graph(self, worker: WorkerProcess, session: str) -> None:
         with contextlib.suppress(HolotrackError):
