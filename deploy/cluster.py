@@ -215,7 +215,9 @@ class Cluster:
         self.port = port
         self.echo = echo
         self.nginx_path = nginx
-        env = {**os.environ, "HOLOTRACK_TRUST_PROXY": "1"}
+        # Behind nginx: client addresses come from X-Forwarded-For, and a full replica
+        # refuses the upgrade with 503 so nginx tries the next one.
+        env = {**os.environ, "HOLOTRACK_TRUST_PROXY": "1", "HOLOTRACK_REFUSE_WHEN_FULL": "1"}
         self.replicas = [
             Child(
                 f"replica{i + 1}",

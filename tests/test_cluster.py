@@ -162,11 +162,6 @@ async def test_swarm_spreads_over_replicas_and_moves_when_one_stops(
         await kept.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a full replica accepts the WebSocket upgrade and closes with 1013 after hello, "
-    "too late for nginx to try another replica; it must refuse the handshake with 503",
-)
 async def test_a_full_replica_refuses_the_handshake_so_nginx_uses_another(
     http: aiohttp.ClientSession,
 ) -> None:

@@ -6,6 +6,9 @@ import asyncio
 import contextlib
 import json
 
+import aiohttp
+import pytest
+
 from tests.conftest import MakeClient
 from tests.live import LiveClient, frame_message, raw_ws_connect, video_frames, ws_frame
 from tests.media import ASL_VIDEO
@@ -117,3 +120,16 @@ async def test_an_upload_that_stalls_gets_408(make_client: MakeClient) -> None:
     writer.close()
     with contextlib.suppress(ConnectionError):
         await writer.wait_closed()
+
+
+async def test_behind_a_balancer_a_full_server_refuses_the_upgrade(
+    make_client: MakeClient,
+) -> None:
+    client = await make_client(Config(workers=1, max_sessions=1, refuse_when_full=True))
+    first = await LiveClient.connect(client)
+    await first.hello("pose")
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await client.ws_connect("/ws")
+    assert refused.value.status == 503
+    assert refused.value.headers is not None
+    assert refused.value.headers["Retry-After"] == "1"

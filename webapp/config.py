@@ -88,6 +88,14 @@ class Config:
             "(clients sending no Origin, like scripts, are allowed); *: any"
         },
     )
+    refuse_when_full: bool = field(
+        default=False,
+        metadata={
+            "help": "answer a WebSocket upgrade with HTTP 503 when no session can be admitted, "
+            "so a load balancer tries another replica (off: 1013 after hello, with a reason "
+            "the page shows)"
+        },
+    )
     trust_proxy: bool = field(
         default=False,
         metadata={"help": "take the client address from X-Forwarded-For (behind nginx)"},

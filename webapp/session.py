@@ -396,8 +396,17 @@ class SessionRegistry:
         await self._empty.wait()
 
 
-async def websocket(request: web.Request) -> web.WebSocketResponse:
+async def websocket(request: web.Request) -> web.StreamResponse:
     config = request.app[CONFIG]
+    scheduler = request.app[SCHEDULER]
+    if config.refuse_when_full and not scheduler.has_room():
+        # Before the upgrade, so a proxy can still send this session to another replica.
+        request.app[METRICS].sessions_refused.inc()
+        return web.json_response(
+            {"error": "busy", "detail": "no room for another live session on this server"},
+            status=503,
+            headers={"Retry-After": "1"},
+        )
     ws = _Socket(
         compress=False,
         heartbeat=config.heartbeat,
@@ -405,9 +414,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     )
     await ws.prepare(request)
     client = guard.client_address(request, config)
-    session = LiveSession(
-        ws, request.app[SCHEDULER], config, request.app[METRICS], request.transport
-    )
+    session = LiveSession(ws, scheduler, config, request.app[METRICS], request.transport)
     sessions = request.app[SESSIONS]
     refusal = guard.origin_refusal(request, config)
     limit = config.max_sessions_per_client
