@@ -1,0 +1,107 @@
+"""The README's Capacity figures: the swarm against one server, holistic and pose-only, at
+15 and 5 fps, each calibrated against the model's raw throughput on the same frames.
+
+    .venv/bin/python -m bench.capacity        # about 10 minutes on 2 cores
+
+Plots go to docs/capacity/, reports to bench/out/capacity/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from bench.live import free_port, loadavg, start_server
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "out" / "capacity"
+PLOTS = ROOT / "docs" / "capacity"
+# Session steps bracketing what 2 cores sustain; larger machines want --scale.
+RAMPS = {
+    ("holistic", 15.0): "1:7:1",
+    ("holistic", 5.0): "4:22:3",
+    ("pose", 15.0): "2:12:2",
+    ("pose", 5.0): "6:36:5",
+}
+
+
+async def one(track: str, fps: float, ramp: str, args: argparse.Namespace) -> dict[str, Any]:
+    port = free_port()
+    server = await start_server(port, args.workers)
+    out = OUT / f"{track}-{fps:g}fps"
+    before = loadavg()
+    try:
+        swarm = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "swarm",
+            "--url",
+            f"ws://127.0.0.1:{port}/ws",
+            "--ramp",
+            ramp,
+            "--fps",
+            str(fps),
+            "--track",
+            track,
+            "--hold",
+            str(args.hold),
+            "--warmup",
+            "3",
+            "--calibrate",
+            "--calibrate-seconds",
+            "8",
+            "--out",
+            str(out),
+        )
+        await swarm.wait()
+    finally:
+        server.terminate()
+        await server.wait()
+    report = json.loads((out / "report.json").read_text())
+    PLOTS.mkdir(parents=True, exist_ok=True)
+    shutil.copy(out / "report.png", PLOTS / f"{track}-{fps:g}fps.png")
+    best = max(report["steps"], key=lambda s: s["delivered_fps"])
+    return {
+        "track": track,
+        "fps": fps,
+        "sustainable": report["sustainable_sessions"],
+        "raw_fps": report.get("raw_fps"),
+        "best_delivered_fps": best["delivered_fps"],
+        "efficiency": best["delivered_fps"] / report["raw_fps"] if report.get("raw_fps") else None,
+        "load": [before, loadavg()],
+    }
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    rows = []
+    for (track, fps), ramp in RAMPS.items():
+        rows.append(await one(track, fps, ramp, args))
+        print(json.dumps(rows[-1]), flush=True)
+    (OUT / "summary.json").write_text(json.dumps(rows, indent=2))
+    print(
+        "\n| track | fps | sustainable sessions | raw frames/s | best delivered/s | "
+        "efficiency | load |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        eff = f"{r['efficiency']:.2f}" if r["efficiency"] is not None else "-"
+        print(
+            f"| {r['track']} | {r['fps']:g} | {r['sustainable']} | {r['raw_fps']:.1f} | "
+            f"{r['best_delivered_fps']:.1f} | {eff} | {r['load'][0]} -> {r['load'][1]} |"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.capacity", description=__doc__)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--hold", type=float, default=10.0)
+    asyncio.run(main_async(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
