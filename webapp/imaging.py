@@ -50,9 +50,13 @@ def probe(data: bytes, max_pixels: int) -> ImageInfo:
     if not data:
         raise EmptyInputError("the image is empty (0 bytes)")
     try:
-        with Image.open(io.BytesIO(data)) as img:
-            fmt = img.format or "unknown"
-            width, height = img.size
+        # Pillow warns about malformed metadata (TIFF tags, EXIF) while opening; as in
+        # decode, that is not the client's to write into the server's log.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(data)) as img:
+                fmt = img.format or "unknown"
+                width, height = img.size
     except UnidentifiedImageError:
         raise NotAnImageError("the bytes are not an image in any known format") from None
     except (OSError, ValueError, SyntaxError) as exc:

@@ -94,6 +94,17 @@ class TrackEngine:
     def reset(self) -> None:
         """Forget the previous session so this graph can serve the next one."""
         self._graph.reset()
+        self._forget_clock()
+
+    def prime(self) -> None:
+        """Runs one blank frame, so a fresh or reset graph is fast on its first real one.
+
+        Nothing is found in a blank frame, so no tracking state carries over.
+        """
+        self.process(np.zeros((64, 64, 3), dtype=np.uint8), 0.0)
+        self._forget_clock()
+
+    def _forget_clock(self) -> None:
         self._origin_us = self._last_us + _SIMULATED_STEP_US
         self._first_capture_us = None
 
@@ -117,9 +128,7 @@ def connections() -> dict[str, list[list[int]]]:
 
 def warm(engine: StillEngine | TrackEngine) -> None:
     """Runs one blank frame so the models are loaded before the first real request."""
-    blank = np.zeros((64, 64, 3), dtype=np.uint8)
     if isinstance(engine, StillEngine):
-        engine.process(blank)
+        engine.process(np.zeros((64, 64, 3), dtype=np.uint8))
     else:
-        engine.process(blank, 0.0)
-        engine.reset()
+        engine.prime()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import reprlib
 from dataclasses import dataclass
+from typing import Any
 
 from webapp.protocol import FRAME_HEADER, VERSION, ClientType, Close, Track
 from webapp.scheduler import Frame
@@ -23,6 +25,20 @@ class SessionClosed(Exception):
         self.reason = reason
 
 
+def _loads(text: str, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        # RecursionError: arrays or objects nested deeper than the parser's stack.
+        raise SessionClosed(Close.PROTOCOL, f"{what} is not valid JSON") from None
+
+
+def _shown(value: object) -> str:
+    """A client's value in a close reason: short and ASCII, so cutting the reason to the
+    close frame's size never splits a UTF-8 character."""
+    return reprlib.repr(value).encode("ascii", "backslashreplace").decode("ascii")
+
+
 @dataclass(frozen=True)
 class Hello:
     track: Track
@@ -30,22 +46,24 @@ class Hello:
 
 
 def parse_hello(text: str) -> Hello:
-    try:
-        message = json.loads(text)
-    except ValueError:
-        raise SessionClosed(Close.PROTOCOL, "the first message is not valid JSON") from None
+    message = _loads(text, "the first message")
     if not isinstance(message, dict) or message.get("type") != ClientType.HELLO:
         raise SessionClosed(Close.PROTOCOL, 'the first message must be {"type": "hello", ...}')
-    if message.get("version") != VERSION:
+    version = message.get("version")
+    if isinstance(version, bool) or version != VERSION:
         raise SessionClosed(
-            Close.PROTOCOL, f"protocol version {message.get('version')!r} is not supported; use 1"
+            Close.PROTOCOL, f"protocol version {_shown(version)} is not supported; use 1"
         )
     try:
         track = Track(message.get("track", Track.HOLISTIC))
     except ValueError:
         raise SessionClosed(Close.PROTOCOL, 'track must be "holistic" or "pose"') from None
     fps = message.get("fps", 15)
-    if isinstance(fps, bool) or not isinstance(fps, int | float) or not math.isfinite(fps):
+    if (
+        isinstance(fps, bool)
+        or not isinstance(fps, int | float)
+        or (isinstance(fps, float) and not math.isfinite(fps))
+    ):
         raise SessionClosed(Close.PROTOCOL, "fps must be a number")
     if not MIN_FPS <= fps <= MAX_WANTED_FPS:
         raise SessionClosed(Close.PROTOCOL, f"fps must be between {MIN_FPS} and {MAX_WANTED_FPS}")
@@ -72,11 +90,8 @@ def parse_frame(data: bytes, max_frame_bytes: int) -> Frame:
 
 def parse_control(text: str) -> None:
     """Protocol v1 has no client message after hello; anything sent is an error."""
-    try:
-        message = json.loads(text)
-    except ValueError:
-        raise SessionClosed(Close.PROTOCOL, "a text message is not valid JSON") from None
+    message = _loads(text, "a text message")
     kind = message.get("type") if isinstance(message, dict) else None
     if kind == ClientType.HELLO:
         raise SessionClosed(Close.PROTOCOL, "hello was already received")
-    raise SessionClosed(Close.PROTOCOL, f"unknown message type {kind!r}")
+    raise SessionClosed(Close.PROTOCOL, f"unknown message type {_shown(kind)}")

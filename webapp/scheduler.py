@@ -71,6 +71,7 @@ class Slot:
     closed: bool = False
     invited: bool = False
     last_arrival: float = 0.0
+    ready: bool = False  # its graph is built and primed in the worker
 
 
 @dataclass(eq=False)
@@ -185,9 +186,32 @@ class Scheduler:
         wanted = min(wanted_fps, self.config.max_fps)
         slot = Slot(f"s{next(self._ids)}", track, index, sink, interval=1.0 / wanted)
         self.slots[slot.id] = slot
-        self.lanes[index].rotation.append(slot)
-        self._invite(index)
+        self._spawn(self._open_graph(self.lanes[index], slot))
         return slot
+
+    async def _open_graph(self, lane: Lane, slot: Slot) -> None:
+        """The worker builds the session's graph beside the frames it is running."""
+        try:
+            await lane.worker.call("open", slot.id, slot.track.value)
+        except WorkerCrashedError:
+            return  # _worker_exited ends every session on this worker, this one included
+        except HolotrackError as exc:
+            if not slot.closed:
+                self.close_session(slot)
+                slot.sink.lost(exc)
+            return
+        if slot.closed:
+            # Closed while its graph was being built: only now can the worker free it.
+            if lane.worker.alive:
+                self._spawn(self._end_graph(lane.worker, slot.id))
+            return
+        slot.ready = True
+        lane.rotation.append(slot)
+        if slot.pending is not None:
+            lane.ready.append(slot)
+            self._kick(slot.worker)
+        else:
+            self._invite(slot.worker)
 
     def offer(self, slot: Slot, frame: Frame) -> Frame | None:
         """Makes `frame` the slot's waiting frame; returns the one it replaced, if any."""
@@ -199,7 +223,7 @@ class Scheduler:
         if lane.invited is slot:
             lane.invited = None
         displaced, slot.pending = slot.pending, frame
-        if displaced is None and not slot.busy:
+        if displaced is None and not slot.busy and slot.ready:
             lane.ready.append(slot)
             self._kick(slot.worker)
         return displaced
@@ -218,7 +242,7 @@ class Scheduler:
             lane.invited = None
             self._invite(slot.worker)
         waiting, slot.pending = slot.pending, None
-        if lane.worker.alive:
+        if lane.worker.alive and slot.ready:
             self._spawn(self._end_graph(lane.worker, slot.id))
         return waiting
 
@@ -229,7 +253,7 @@ class Scheduler:
 
     def load_ms(self, worker: int) -> float:
         """Wall time of one round-robin turn over the sessions pinned to `worker`."""
-        return sum(self.service_ms[s.track] for s in self.lanes[worker].rotation)
+        return sum(self.service_ms[s.track] for s in self.slots.values() if s.worker == worker)
 
     def granted_fps(self, slot: Slot, wanted: float) -> float:
         round_ms = max(self.load_ms(slot.worker), self.service_ms[slot.track])
@@ -386,8 +410,8 @@ class Scheduler:
         lane.idle = False
         lane.ready.clear()
         lane.invited = None
-        lost = list(lane.rotation)
         lane.rotation.clear()
+        lost = [slot for slot in self.slots.values() if slot.worker == worker.index]
         error = WorkerCrashedError(
             f"the inference worker serving this session stopped (pid {worker.pid}); "
             "reconnect to start a new session"

@@ -12,7 +12,10 @@ import os
 import pickle
 import struct
 import sys
+import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, BinaryIO
 
 from webapp.protocol import Track
@@ -52,10 +55,17 @@ def _quiet_native_logs(verbose: bool) -> None:
 
 
 class Worker:
-    def __init__(self) -> None:
+    """Owns the graphs. Requests run one at a time on the main thread, except that graphs
+    for new sessions are built and primed, and ended ones reset, on a preparer thread, so
+    a burst of new sessions does not stall the frames of those already running."""
+
+    def __init__(self, send: Callable[[tuple[Any, ...]], None]) -> None:
         from webapp import inference
 
         self._inference = inference
+        self._send = send
+        self._lock = threading.Lock()  # sessions and spares, shared with the preparer
+        self._preparer = ThreadPoolExecutor(1, thread_name_prefix="prepare")
         self.still = inference.StillEngine()
         inference.warm(self.still)
         self.sessions: dict[str, inference.TrackEngine] = {}
@@ -65,13 +75,17 @@ class Worker:
             inference.warm(engine)
             self.spares[track].append(engine)
 
-    def handle(self, request: tuple[Any, ...]) -> tuple[Any, ...]:
+    def handle(self, request: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        """The reply, or None when the preparer thread will send it."""
         op, job_id = request[0], request[1]
         try:
             if op == "predict":
                 return (job_id, "ok", self.predict(*request[2:]))
             if op == "frame":
                 return (job_id, "ok", self.frame(*request[2:]))
+            if op == "open":
+                self._preparer.submit(self._guarded, job_id, self.open, *request[2:])
+                return None
             if op == "end":
                 self.end(*request[2:])
                 return (job_id, "ok", self.counts())
@@ -81,12 +95,21 @@ class Worker:
                 os.abort()
             return (job_id, "err", "internal", f"unknown operation {op!r}")
         except Exception as exc:  # every failure goes back to the caller, never kills the loop
-            from webapp.errors import HolotrackError
+            return self._failure(job_id, op, exc)
 
-            if isinstance(exc, HolotrackError):
-                return (job_id, "err", exc.code, exc.detail)
-            log.exception("job %s (%s) failed", job_id, op)
-            return (job_id, "err", "model_error", f"{type(exc).__name__}: {exc}")
+    def _guarded(self, job_id: int, work: Callable[..., Any], *args: Any) -> None:
+        try:
+            self._send((job_id, "ok", work(*args)))
+        except Exception as exc:
+            self._send(self._failure(job_id, work.__name__, exc))
+
+    def _failure(self, job_id: int, op: str, exc: Exception) -> tuple[Any, ...]:
+        from webapp.errors import HolotrackError
+
+        if isinstance(exc, HolotrackError):
+            return (job_id, "err", exc.code, exc.detail)
+        log.exception("job %s (%s) failed", job_id, op)
+        return (job_id, "err", "model_error", f"{type(exc).__name__}: {exc}")
 
     def predict(self, data: bytes, max_pixels: int) -> dict[str, Any]:
         from webapp import imaging
@@ -117,6 +140,18 @@ class Worker:
             "inference_ms": (done - decoded) * 1000.0,
         }
 
+    def open(self, session: str, track: str) -> dict[str, int]:
+        """A primed graph for a new session: a spare if one is ready, else a new one."""
+        kind = Track(track)
+        with self._lock:
+            engine = self.spares[kind].pop() if self.spares[kind] else None
+        if engine is None:
+            engine = self._inference.TrackEngine(kind)
+            engine.prime()
+        with self._lock:
+            self.sessions[session] = engine
+        return self.counts()
+
     def frame(
         self, session: str, track: str, data: bytes, capture_ms: float, max_pixels: int
     ) -> dict[str, Any]:
@@ -125,12 +160,11 @@ class Worker:
         started = time.perf_counter()
         rgb = imaging.decode(data, max_pixels)
         decoded = time.perf_counter()
-        engine = self.sessions.get(session)
+        with self._lock:
+            engine = self.sessions.get(session)
         if engine is None:
-            kind = Track(track)
-            engine = self.spares[kind].pop() if self.spares[kind] else None
-            engine = engine or self._inference.TrackEngine(kind)
-            self.sessions[session] = engine
+            self.open(session, track)
+            engine = self.sessions[session]
         landmarks = engine.process(rgb, capture_ms)
         done = time.perf_counter()
         return {
@@ -143,21 +177,27 @@ class Worker:
         }
 
     def end(self, session: str) -> None:
-        engine = self.sessions.pop(session, None)
-        if engine is None:
-            return
-        spares = self.spares[engine.track]
-        if len(spares) < MAX_SPARES:
-            engine.reset()
-            spares.append(engine)
-        else:
+        with self._lock:
+            engine = self.sessions.pop(session, None)
+        if engine is not None:
+            self._preparer.submit(self._recycle, engine)
+
+    def _recycle(self, engine: Any) -> None:
+        """Reset and primed off the main thread; kept as a spare, or closed if enough are."""
+        with self._lock:
+            keep = len(self.spares[engine.track]) < MAX_SPARES
+        if not keep:
             engine.close()
+            return
+        engine.reset()
+        engine.prime()
+        with self._lock:
+            self.spares[engine.track].append(engine)
 
     def counts(self) -> dict[str, int]:
-        return {
-            "graphs": 1 + len(self.sessions) + sum(len(s) for s in self.spares.values()),
-            "sessions": len(self.sessions),
-        }
+        with self._lock:
+            spares = sum(len(s) for s in self.spares.values())
+            return {"graphs": 1 + len(self.sessions) + spares, "sessions": len(self.sessions)}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -170,15 +210,23 @@ def main(argv: list[str] | None = None) -> None:
     replies = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     _quiet_native_logs(args.verbose)
-    worker = Worker()
+    write_lock = threading.Lock()
+
+    def send(message: tuple[Any, ...]) -> None:
+        with write_lock:
+            write_message(replies, message)
+
+    worker = Worker(send)
     from webapp.inference import connections
 
-    write_message(replies, ("ready", os.getpid(), worker.counts(), connections()))
+    send(("ready", os.getpid(), worker.counts(), connections()))
     while True:
         request = read_message(requests)
         if request is None:
             return
-        write_message(replies, worker.handle(request))
+        reply = worker.handle(request)
+        if reply is not None:
+            send(reply)
 
 
 if __name__ == "__main__":
