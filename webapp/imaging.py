@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import struct
 import warnings
 from dataclasses import dataclass
 
@@ -36,6 +37,19 @@ MIME_TYPES = {
 # score in the hundreds, a strong blur falls well below this.
 BLUR_THRESHOLD = 40.0
 RGBImage = NDArray[np.uint8]
+# What Pillow's plugins raise on malformed data: the usual I/O and value errors, and the
+# four its own Image.open takes to mean "not this format" (a corrupt TIFF tag, for one,
+# gives a TypeError from deep inside load()).
+CORRUPT = (
+    OSError,
+    ValueError,
+    SyntaxError,
+    EOFError,
+    TypeError,
+    IndexError,
+    KeyError,
+    struct.error,
+)
 
 
 @dataclass(frozen=True)
@@ -59,7 +73,7 @@ def probe(data: bytes, max_pixels: int) -> ImageInfo:
                 width, height = img.size
     except UnidentifiedImageError:
         raise NotAnImageError("the bytes are not an image in any known format") from None
-    except (OSError, ValueError, SyntaxError) as exc:
+    except CORRUPT as exc:
         raise NotAnImageError(f"the image header is corrupt: {exc}") from None
     if fmt not in SUPPORTED_FORMATS:
         raise UnsupportedTypeError(
@@ -85,7 +99,7 @@ def decode(data: bytes, max_pixels: int) -> RGBImage:
                 img.seek(0)
                 upright = ImageOps.exif_transpose(img)
                 rgb = _to_rgb(upright)
-    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+    except CORRUPT as exc:
         raise NotAnImageError(f"the image data is corrupt or truncated: {exc}") from None
     return rgb
 

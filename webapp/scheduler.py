@@ -208,6 +208,7 @@ class Scheduler:
         slot.ready = True
         lane.rotation.append(slot)
         if slot.pending is not None:
+            # Answered even though it waited for the graph: a client may be waiting on it.
             lane.ready.append(slot)
             self._kick(slot.worker)
         else:
