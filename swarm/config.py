@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from webapp import flags as settings
 
 ENV_PREFIX = "HOLOTRACK_SWARM_"
 ROOT = Path(__file__).resolve().parent.parent
@@ -124,79 +126,33 @@ def parse_steps(sessions: str, ramp: str) -> tuple[int, ...]:
     return tuple(int(p) for p in sessions.split(",") if p.strip())
 
 
-def _parse_bool(text: str) -> bool:
-    lowered = text.strip().lower()
-    if lowered in {"1", "true", "yes", "on"}:
-        return True
-    if lowered in {"0", "false", "no", "off", ""}:
-        return False
-    raise ValueError(f"not a boolean: {text!r}")
+DESCRIPTION = (
+    "Plays many simulated browsers against a Holotrack server and finds how many sessions "
+    "it holds at a given quality. Every flag has an environment twin, shown in brackets."
+)
 
 
 def env_name(name: str) -> str:
-    return ENV_PREFIX + name.upper()
-
-
-_CONVERTERS: dict[str, Callable[[str], Any]] = {
-    "int": int,
-    "float": float,
-    "str": str,
-    "bool": _parse_bool,
-}
+    return settings.env_name(ENV_PREFIX, name)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m swarm",
-        description="Plays many simulated browsers against a Holotrack server and finds how "
-        "many sessions it holds at a given quality. Every flag has an environment twin, "
-        "shown in brackets.",
-    )
-    defaults = SwarmConfig()
-    for f in dataclasses.fields(SwarmConfig):
-        flag = "--" + f.name.replace("_", "-")
-        env = env_name(f.name)
-        default = getattr(defaults, f.name)
-        help_text = f"{f.metadata['help']} [{env}] (default: {default})"
-        if f.type == "bool":
-            parser.add_argument(flag, action="store_true", default=None, help=help_text)
-            continue
-        parser.add_argument(
-            flag,
-            type=_CONVERTERS[str(f.type)],
-            default=None,
-            choices=f.metadata.get("choices"),
-            metavar=None if "choices" in f.metadata else f.name.upper(),
-            help=help_text,
-        )
-    return parser
+    return settings.build_parser(SwarmConfig, ENV_PREFIX, "python -m swarm", DESCRIPTION)
 
 
 def load_config(
     argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
 ) -> SwarmConfig:
     """Flags win over environment variables, which win over the defaults."""
-    env = os.environ if environ is None else environ
-    parser = build_parser()
-    args = vars(parser.parse_args(argv))
-    values: dict[str, Any] = {}
-    for f in dataclasses.fields(SwarmConfig):
-        given = args[f.name]
-        if given is not None:
-            values[f.name] = given
-            continue
-        raw = env.get(env_name(f.name))
-        if raw is None:
-            continue
-        try:
-            values[f.name] = _CONVERTERS[str(f.type)](raw)
-        except ValueError as exc:
-            parser.error(f"{env_name(f.name)}: {exc}")
-    config = SwarmConfig(**values)
-    problems = validate(config)
-    if problems:
-        parser.error("; ".join(problems))
-    return config
+    return settings.load(
+        SwarmConfig,
+        prefix=ENV_PREFIX,
+        prog="python -m swarm",
+        description=DESCRIPTION,
+        validate=validate,
+        argv=argv,
+        environ=environ,
+    )
 
 
 def validate(config: SwarmConfig) -> list[str]:

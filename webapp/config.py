@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+
+from webapp import flags
 
 ENV_PREFIX = "HOLOTRACK_"
 # A live Holistic graph holds about 200-300 MB once it has run; keep half the
@@ -116,76 +116,30 @@ class Config:
     verbose: bool = field(default=False, metadata={"help": "keep MediaPipe's native log output"})
 
 
-def _parse_bool(text: str) -> bool:
-    lowered = text.strip().lower()
-    if lowered in {"1", "true", "yes", "on"}:
-        return True
-    if lowered in {"0", "false", "no", "off", ""}:
-        return False
-    raise ValueError(f"not a boolean: {text!r}")
+DESCRIPTION = "Holotrack server. Every flag has an environment twin, shown in brackets."
 
 
 def env_name(name: str) -> str:
-    return ENV_PREFIX + name.upper()
-
-
-_CONVERTERS: dict[str, Callable[[str], Any]] = {
-    "int": int,
-    "float": float,
-    "str": str,
-    "bool": _parse_bool,
-}
+    return flags.env_name(ENV_PREFIX, name)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m webapp",
-        description="Holotrack server. Every flag has an environment twin, shown in brackets.",
-    )
-    defaults = Config()
-    for f in dataclasses.fields(Config):
-        flag = "--" + f.name.replace("_", "-")
-        env = env_name(f.name)
-        default = getattr(defaults, f.name)
-        help_text = f"{f.metadata['help']} [{env}] (default: {default})"
-        if f.type == "bool":
-            parser.add_argument(flag, action="store_true", default=None, help=help_text)
-            continue
-        parser.add_argument(
-            flag,
-            type=_CONVERTERS[str(f.type)],
-            default=None,
-            metavar=f.name.upper(),
-            help=help_text,
-        )
-    return parser
+    return flags.build_parser(Config, ENV_PREFIX, "python -m webapp", DESCRIPTION)
 
 
 def load_config(
     argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
 ) -> Config:
     """Flags win over environment variables, which win over the defaults."""
-    env = os.environ if environ is None else environ
-    parser = build_parser()
-    args = vars(parser.parse_args(argv))
-    values: dict[str, Any] = {}
-    for f in dataclasses.fields(Config):
-        given = args[f.name]
-        if given is not None:
-            values[f.name] = given
-            continue
-        raw = env.get(env_name(f.name))
-        if raw is None:
-            continue
-        try:
-            values[f.name] = _CONVERTERS[str(f.type)](raw)
-        except ValueError as exc:
-            parser.error(f"{env_name(f.name)}: {exc}")
-    config = Config(**values)
-    problems = validate(config)
-    if problems:
-        parser.error("; ".join(problems))
-    return config
+    return flags.load(
+        Config,
+        prefix=ENV_PREFIX,
+        prog="python -m webapp",
+        description=DESCRIPTION,
+        validate=validate,
+        argv=argv,
+        environ=environ,
+    )
 
 
 def validate(config: Config) -> list[str]:

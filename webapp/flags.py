@@ -1,0 +1,97 @@
+"""A frozen settings dataclass from CLI flags, each with an environment-variable twin.
+
+Every field needs `metadata={"help": ...}` (and may give `"choices"`); its type, written
+as a string annotation, is one of int, float, str or bool. Flags win over the
+environment, which wins over the defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+S = TypeVar("S", bound="DataclassInstance")
+
+
+def parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"not a boolean: {text!r}")
+
+
+CONVERTERS: dict[str, Callable[[str], Any]] = {
+    "int": int,
+    "float": float,
+    "str": str,
+    "bool": parse_bool,
+}
+
+
+def env_name(prefix: str, name: str) -> str:
+    return prefix + name.upper()
+
+
+def build_parser(cls: type[S], prefix: str, prog: str, description: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    defaults = cls()
+    for f in dataclasses.fields(cls):
+        flag = "--" + f.name.replace("_", "-")
+        help_text = (
+            f"{f.metadata['help']} [{env_name(prefix, f.name)}] "
+            f"(default: {getattr(defaults, f.name)})"
+        )
+        if f.type == "bool":
+            parser.add_argument(flag, action="store_true", default=None, help=help_text)
+            continue
+        choices = f.metadata.get("choices")
+        parser.add_argument(
+            flag,
+            type=CONVERTERS[str(f.type)],
+            default=None,
+            choices=choices,
+            metavar=None if choices else f.name.upper(),
+            help=help_text,
+        )
+    return parser
+
+
+def load(
+    cls: type[S],
+    *,
+    prefix: str,
+    prog: str,
+    description: str,
+    validate: Callable[[S], list[str]],
+    argv: Sequence[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> S:
+    env = os.environ if environ is None else environ
+    parser = build_parser(cls, prefix, prog, description)
+    args = vars(parser.parse_args(argv))
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        given = args[f.name]
+        if given is not None:
+            values[f.name] = given
+            continue
+        raw = env.get(env_name(prefix, f.name))
+        if raw is None:
+            continue
+        try:
+            values[f.name] = CONVERTERS[str(f.type)](raw)
+        except ValueError as exc:
+            parser.error(f"{env_name(prefix, f.name)}: {exc}")
+    settings = cls(**values)
+    problems = validate(settings)
+    if problems:
+        parser.error("; ".join(problems))
+    return settings
