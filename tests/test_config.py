@@ -1,0 +1,60 @@
+"""Settings: every flag has an environment twin, flags win, bad values are refused."""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import importlib.metadata
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import pytest
+
+from webapp.config import Config, env_name, load_config
+
+
+def test_help_lists_every_setting_with_its_environment_twin() -> None:
+    shown = subprocess.run(
+        [sys.executable, "-m", "webapp", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    flat = " ".join(shown.split())
+    for f in dataclasses.fields(Config):
+        assert "--" + f.name.replace("_", "-") in flat
+        assert env_name(f.name) in flat
+
+
+def test_flags_win_over_environment_over_defaults() -> None:
+    env = {"HOLOTRACK_PORT": "9001", "HOLOTRACK_WORKERS": "3", "HOLOTRACK_NO_CACHE": "1"}
+    config = load_config(["--port", "9002"], environ=env)
+    assert config.port == 9002
+    assert config.workers == 3
+    assert config.no_cache is True
+    assert load_config([], environ={}).port == Config().port
+
+
+@pytest.mark.parametrize(
+    ("argv", "env"),
+    [
+        (["--workers", "0"], {}),
+        ([], {"HOLOTRACK_MAX_PIXELS": "many"}),
+        ([], {"HOLOTRACK_NO_CACHE": "perhaps"}),
+        (["--log-format", "xml"], {}),
+    ],
+)
+def test_bad_values_are_refused_with_exit_code_2(argv: list[str], env: dict[str, str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        load_config(argv, environ=env)
+    assert exited.value.code == 2
+
+
+@pytest.mark.skipif(shutil.which("ldd") is None, reason="needs ldd to list linked libraries")
+def test_cv2_is_the_headless_build_that_needs_no_libgl() -> None:
+    names = {(d.metadata["Name"] or "").lower() for d in importlib.metadata.distributions()}
+    assert "opencv-python-headless" in names
+    assert "opencv-contrib-python" not in names
+    (binary,) = glob.glob(str(Path(cv2.__file__).parent / "cv2*.so"))
+    linked = subprocess.run(["ldd", binary], capture_output=True, text=True, check=True).stdout
+    assert "libGL" not in linked
