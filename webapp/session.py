@@ -100,67 +100,59 @@ class LiveSession:
             hello = parse_hello(await self._receive_text_first())
             self.slot = self._admit(hello)
             self.name = self.slot.id
-            self.metrics.sessions_opened.inc()
-            self.metrics.sessions_live.inc()
-            log.info(
-                "%s start track=%s fps=%g peer=%s",
-                self.name,
-                hello.track,
-                hello.fps,
-                peer,
-                extra={
-                    "session": self.name,
-                    "event": "start",
-                    "track": hello.track,
-                    "fps": hello.fps,
-                    "peer": peer,
-                },
-            )
+            self._opened(hello, peer)
             await self.ws.send_json(self._ready(hello))
             writer = asyncio.create_task(self._write(), name=f"writer-{self.name}")
             await self._read_frames()
         except SessionClosed as exc:
             close = exc
         finally:
-            if self._ending is not None:
-                close = self._ending
-            if self.slot is not None:
-                if self.scheduler.close_session(self.slot) is not None:
-                    self.counters.add("dropped")
-                self.metrics.sessions_live.dec()
-            if close.code == Close.TRY_AGAIN_LATER:
-                self.metrics.sessions_refused.inc()
-            self.metrics.sessions_closed.labels(str(int(close.code))).inc()
-            if writer is not None:
-                writer.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await writer
-            await self._close_socket(close)
-            c = self.counters
-            seconds = round(time.monotonic() - started, 1)
-            log.info(
-                "%s end code=%d reason=%r seconds=%.1f received=%d processed=%d dropped=%d "
-                "errors=%d",
-                self.name,
-                close.code,
-                close.reason,
-                seconds,
-                c.received,
-                c.processed,
-                c.dropped,
-                c.errors,
-                extra={
-                    "session": self.name,
-                    "event": "end",
-                    "code": int(close.code),
-                    "reason": close.reason,
-                    "seconds": seconds,
-                    "received": c.received,
-                    "processed": c.processed,
-                    "dropped": c.dropped,
-                    "errors": c.errors,
-                },
-            )
+            close = self._ending or close
+            await self._release(close, writer)
+            self._log_end(close, time.monotonic() - started)
+
+    async def _release(self, close: SessionClosed, writer: asyncio.Task[None] | None) -> None:
+        if self.slot is not None:
+            if self.scheduler.close_session(self.slot) is not None:
+                self.counters.add("dropped")
+            self.metrics.sessions_live.dec()
+        if close.code == Close.TRY_AGAIN_LATER:
+            self.metrics.sessions_refused.inc()
+        self.metrics.sessions_closed.labels(str(int(close.code))).inc()
+        if writer is not None:
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
+        await self._close_socket(close)
+
+    def _opened(self, hello: Hello, peer: str) -> None:
+        self.metrics.sessions_opened.inc()
+        self.metrics.sessions_live.inc()
+        fields = {"track": str(hello.track), "fps": hello.fps, "peer": peer}
+        log.info(
+            "%s start %s",
+            self.name,
+            " ".join(f"{k}={v}" for k, v in fields.items()),
+            extra={"session": self.name, "event": "start", **fields},
+        )
+
+    def _log_end(self, close: SessionClosed, seconds: float) -> None:
+        c = self.counters
+        fields = {
+            "code": int(close.code),
+            "reason": close.reason,
+            "seconds": round(seconds, 1),
+            "received": c.received,
+            "processed": c.processed,
+            "dropped": c.dropped,
+            "errors": c.errors,
+        }
+        log.info(
+            "%s end %s",
+            self.name,
+            " ".join(f"{k}={v!r}" if k == "reason" else f"{k}={v}" for k, v in fields.items()),
+            extra={"session": self.name, "event": "end", **fields},
+        )
 
     async def _receive_text_first(self) -> str:
         msg = await self._receive()
