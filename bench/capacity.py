@@ -80,10 +80,14 @@ async def one(track: str, fps: float, ramp: str, args: argparse.Namespace) -> di
 
 async def main_async(args: argparse.Namespace) -> None:
     rows = []
+    wanted = {tuple(c.split(":")) for c in args.only.split(",") if c}
     for (track, fps), ramp in RAMPS.items():
+        if wanted and (track, f"{fps:g}") not in wanted:
+            continue
         rows.append(await one(track, fps, ramp, args))
         print(json.dumps(rows[-1]), flush=True)
-    (OUT / "summary.json").write_text(json.dumps(rows, indent=2))
+    name = "summary.json" if not wanted else f"summary-{args.only.replace(':', '-')}.json"
+    (OUT / name).write_text(json.dumps(rows, indent=2))
     print(
         "\n| track | fps | sustainable sessions | raw frames/s | best delivered/s | "
         "efficiency | load |"
@@ -101,6 +105,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.capacity", description=__doc__)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--hold", type=float, default=10.0)
+    parser.add_argument("--only", default="", help="e.g. holistic:5,pose:15 (default: all)")
     asyncio.run(main_async(parser.parse_args()))
 
 

@@ -70,8 +70,17 @@ class Slot:
     busy: bool = False
     closed: bool = False
     invited: bool = False
-    last_arrival: float = 0.0
+    # When the session may next be invited: a fixed schedule at the rate it asked for,
+    # so a frame served late is followed by one invited sooner, not by a later schedule.
+    next_due: float = 0.0
     ready: bool = False  # its graph is built and primed in the worker
+
+
+def _next_due(due: float, arrived: float, interval: float) -> float:
+    """One interval on from the previous due time, so lateness is caught up, but never
+    more than one interval behind (no burst after a stall) nor ahead of the arrival."""
+    base = max(due, arrived - interval) if due else arrived
+    return min(base, arrived) + interval
 
 
 @dataclass(eq=False)
@@ -219,7 +228,7 @@ class Scheduler:
         if slot.closed:
             return frame
         lane = self.lanes[slot.worker]
-        slot.last_arrival = frame.received
+        slot.next_due = _next_due(slot.next_due, frame.received, slot.interval)
         slot.invited = False
         if lane.invited is slot:
             lane.invited = None
@@ -322,7 +331,7 @@ class Scheduler:
             lane.rotation.rotate(-1)
             if slot.pending is not None or slot.busy or slot.invited:
                 continue
-            due = slot.last_arrival + slot.interval
+            due = slot.next_due
             if due > now:
                 soonest = min(soonest, due)
                 continue
