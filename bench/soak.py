@@ -400,8 +400,11 @@ async def main_async(args: argparse.Namespace) -> int:
     report: dict[str, Any] = json.loads((swarm_out / "report.json").read_text())
     step = report["steps"][0] if report.get("steps") else {}
     windows = latency_windows(swarm_out / "frames.csv")
-    # The trend is taken once every session is streaming: after the swarm's warm-up.
-    steady = [s for s in samples if s.t >= args.swarm_warmup + 5.0] or samples
+    # The trend is taken while every session is streaming: after the swarm's warm-up and
+    # before its sessions end (their graphs are recycled then, which moves memory).
+    steady = [
+        s for s in samples if s.t >= args.swarm_warmup + 5.0 and s.sessions == args.sessions
+    ] or samples
     trend = memory_trend(steady)
     summary: dict[str, Any] = {
         "settings": vars(args),
