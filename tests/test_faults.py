@@ -268,12 +268,6 @@ LIMITS_WITHOUT_FRAMES = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="session.py passes its timeouts to ws.receive(), which restarts them for every "
-    "pong it swallows: a client that answers the server's pings and sends nothing else is "
-    "never idle and never too long",
-)
 @pytest.mark.parametrize("limit", sorted(LIMITS_WITHOUT_FRAMES))
 async def test_a_client_that_only_answers_pings_still_meets_the_limits(
     make_client: MakeClient, limit: str

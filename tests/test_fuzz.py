@@ -457,6 +457,8 @@ def check_answer(status: int, body: dict[str, Any], expected: tuple[int, str | N
         assert body["detail"]
 
 
+HOSTILE_CONFIG = Config(workers=1, no_cache=True, max_frame_bytes=64 * 1024, max_pixels=4_000_000)
+SESSION_DEADLINE = 30.0
 HELLOS = [
     {"type": "hello", "version": 1, "track": "pose", "fps": 10},
     {"type": "hello", "version": 1, "track": "holistic", "fps": 60},
@@ -586,32 +588,9 @@ RAW_FRAMES = [
 ]
 
 
-@pytest.mark.timeout(600)
-async def test_hostile_uploads_and_sessions_against_one_app(make_client: MakeClient) -> None:
-    config = Config(workers=1, no_cache=True, max_frame_bytes=64 * 1024, max_pixels=4_000_000)
-    client = await make_client(config)
-    rng = random.Random(20261125)
-    uploads_sent = hostile_uploads(rng, 60)
-    for data, content_type, multipart in uploads_sent:
-        # The server reads a multipart part's header as sent, a body's through aiohttp's
-        # parser (which takes an unparsable type for application/octet-stream).
-        declared = (content_type or NEUTRAL) if multipart else parse_content_type(content_type)[0]
-        expected = expected_upload(data, declared, config.max_pixels)
-        status, body = await post(client, data, content_type, multipart)
-        check_answer(status, body, expected)
-    sessions = [hostile_session(rng, config.max_frame_bytes) for _ in range(40)]
-    for messages in sessions:
-        await play(client, messages, config)
-    assert client.port is not None
-    for name, frame, code in RAW_FRAMES:
-        reader, writer = await raw_ws_connect(client.host, client.port)
-        writer.write(ws_frame(0x1, json.dumps(HELLOS[0]).encode()) + frame)
-        await writer.drain()
-        assert await read_close(reader) == code, name
-        writer.close()
+async def server_still_answers(client: Client) -> None:
     await client.app[SESSIONS].wait_empty()
     assert client.app[SCHEDULER].slots == {}
-    # And ordinary requests are served as if nothing had happened.
     status, body = await post(client, PERSON_JPEG.read_bytes(), "image/jpeg", True)
     assert status == 200
     assert body["landmarks"]["pose"] is not None
@@ -619,6 +598,48 @@ async def test_hostile_uploads_and_sessions_against_one_app(make_client: MakeCli
     await live.hello("holistic")
     results = await live.lockstep(video_frames(ASL_VIDEO)[:3])
     assert all(r["landmarks"]["pose"] is not None for r in results)
+
+
+async def test_hostile_uploads(make_client: MakeClient) -> None:
+    client = await make_client(HOSTILE_CONFIG)
+    rng = random.Random(20261125)
+    for data, content_type, multipart in hostile_uploads(rng, 60):
+        # The server reads a multipart part's header as sent, a body's through aiohttp's
+        # parser (which takes an unparsable type for application/octet-stream).
+        declared = (content_type or NEUTRAL) if multipart else parse_content_type(content_type)[0]
+        expected = expected_upload(data, declared, HOSTILE_CONFIG.max_pixels)
+        status, body = await post(client, data, content_type, multipart)
+        check_answer(status, body, expected)
+    await server_still_answers(client)
+
+
+async def test_malformed_websocket_framing(make_client: MakeClient) -> None:
+    client = await make_client(HOSTILE_CONFIG)
+    assert client.port is not None
+    for name, frame, code in RAW_FRAMES:
+        reader, writer = await raw_ws_connect(client.host, client.port)
+        writer.write(ws_frame(0x1, json.dumps(HELLOS[0]).encode()) + frame)
+        await writer.drain()
+        assert await read_close(reader) == code, name
+        writer.close()
+    await server_still_answers(client)
+
+
+class StuckSession(Exception):
+    """A hostile session got neither its reply nor its close within SESSION_DEADLINE."""
+
+
+async def test_hostile_sessions(make_client: MakeClient) -> None:
+    client = await make_client(HOSTILE_CONFIG)
+    rng = random.Random(20261126)
+    for n in range(40):
+        messages = hostile_session(rng, HOSTILE_CONFIG.max_frame_bytes)
+        try:
+            async with asyncio.timeout(SESSION_DEADLINE):
+                await play(client, messages, HOSTILE_CONFIG)
+        except TimeoutError:
+            raise StuckSession(f"session {n}: {[m[:40] for m in messages]}") from None
+    await server_still_answers(client)
 
 
 # A capture clock near the end of MediaPipe's int64 microseconds: still a finite number.

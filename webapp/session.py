@@ -87,6 +87,7 @@ class LiveSession:
         self._wake = asyncio.Event()
         self._ending: SessionClosed | None = None
         self._closer: asyncio.Task[None] | None = None
+        self._stopped = False
         self._deadline = time.monotonic() + config.max_session_seconds
 
     # -- the path of a session ---------------------------------------------------------
@@ -120,9 +121,12 @@ class LiveSession:
             self.metrics.sessions_refused.inc()
         self.metrics.sessions_closed.labels(str(int(close.code))).inc()
         if writer is not None:
+            # The flag ends the writer's loop even if Python 3.11 loses the cancellation
+            # (it can, when a send finishes at the same moment); the wait is bounded too.
+            self._stopped = True
+            self._wake.set()
             writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await writer
+            await asyncio.wait({writer}, timeout=self.config.send_timeout)
         await self._close_socket(close)
 
     def _opened(self, hello: Hello, peer: str) -> None:
@@ -205,8 +209,11 @@ class LiveSession:
 
     async def _receive(self) -> Any:
         left = self._deadline - time.monotonic()
+        # One deadline for the whole wait: ws.receive(timeout=) would restart its timer on
+        # every pong it handles, so a client answering pings would never count as idle.
         try:
-            msg = await self.ws.receive(timeout=max(0.0, min(self.config.idle_timeout, left)))
+            async with asyncio.timeout(max(0.0, min(self.config.idle_timeout, left))):
+                msg = await self.ws.receive()
         except TimeoutError:
             if time.monotonic() >= self._deadline:
                 raise SessionClosed(Close.POLICY, self._too_long()) from None
@@ -270,10 +277,8 @@ class LiveSession:
         if self.ws.closed:
             return
         try:
-            await asyncio.wait_for(
-                self.ws.close(code=close.code, message=close.reason.encode()[:120]),
-                self.config.send_timeout,
-            )
+            async with asyncio.timeout(self.config.send_timeout):
+                await self.ws.close(code=close.code, message=close.reason.encode()[:120])
         except (TimeoutError, ConnectionError, RuntimeError):
             if self.transport is not None:
                 self.transport.abort()
@@ -293,10 +298,11 @@ class LiveSession:
     # -- the writer --------------------------------------------------------------------
     async def _write(self) -> None:
         next_stats = time.monotonic() + self.config.stats_interval
-        while not self.ws.closed:
+        while not self.ws.closed and not self._stopped:
             timeout = max(0.0, next_stats - time.monotonic())
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
             self._wake.clear()
             if time.monotonic() >= next_stats:
                 next_stats = time.monotonic() + self.config.stats_interval
@@ -318,7 +324,8 @@ class LiveSession:
         """aiohttp buffers up to its writer limit, then waits; a client that stopped
         reading is ended rather than allowed to hold the buffer forever."""
         try:
-            await asyncio.wait_for(self.ws.send_str(text), self.config.send_timeout)
+            async with asyncio.timeout(self.config.send_timeout):
+                await self.ws.send_str(text)
             return True
         except TimeoutError:
             self.end(
