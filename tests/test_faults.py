@@ -37,21 +37,6 @@ SPARES_FULL = MAX_SPARES + 1
 HELLO = {"type": "hello", "version": 1, "track": "holistic", "fps": 15}
 
 
-@pytest.fixture(autouse=True)
-def workers_return_freed_memory(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Workers started here keep glibc's mmap threshold fixed at its default 128 KiB.
-
-    glibc raises the threshold each time a large mmapped block is freed, so after a few
-    graphs have been closed their big buffers come from the heap instead, and freed heap
-    stays resident: with the defaults a worker's RSS climbs to the high-water mark of
-    all the graphs it has ever held at once and stays there, and no check "memory is back
-    where it was" can pass. Until the worker fixes the threshold itself (mallopt at start,
-    or malloc_trim after closing a graph), the tests set it through the environment the
-    workers inherit; bench/soak.py measures the server as it ships.
-    """
-    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", str(128 * 1024))
-
-
 def resident_bytes(pid: int) -> int:
     fields = Path(f"/proc/{pid}/statm").read_text().split()
     return int(fields[1]) * PAGE_SIZE
