@@ -646,11 +646,6 @@ async def test_hostile_sessions(make_client: MakeClient) -> None:
 NEAR_THE_END_MS = (2**63 - 10**7) / 1000.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="inference.TrackEngine.reset() keeps counting from the last session's timestamps, "
-    "so a client's clock can leave a spare graph near int64's end for the next session",
-)
 async def test_a_clients_clock_cannot_spoil_the_graph_the_next_session_gets(
     make_client: MakeClient,
 ) -> None:
@@ -673,11 +668,6 @@ async def test_a_clients_clock_cannot_spoil_the_graph_the_next_session_gets(
         assert reply["type"] == "result", reply
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="session.py cuts close reasons to 120 bytes, which can split a UTF-8 character "
-    "of a client's Origin quoted in guard.py's refusal",
-)
 async def test_a_refusal_quoting_the_origin_stays_valid_utf8(make_client: MakeClient) -> None:
     client = await make_client(Config(workers=1))
     origin = "https://a" + "\u00e9" * 80 + ".example"  # an odd count of ASCII bytes first

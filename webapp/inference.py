@@ -16,6 +16,7 @@ from webapp.protocol import Track
 
 # SolutionBase.process() adds this before every call to fake a 30 fps clock.
 _SIMULATED_STEP_US = 33333
+MAX_GAP_US = 10_000_000
 PARTS = ("pose", "face", "left_hand", "right_hand")
 Point = list[float]
 Landmarks = dict[str, list[Point] | None]
@@ -82,7 +83,9 @@ class TrackEngine:
         if self._first_capture_us is None:
             self._first_capture_us = capture_us
         wanted = self._origin_us + (capture_us - self._first_capture_us)
-        return max(wanted, self._last_us + 1)
+        # A client's clock may jump anywhere; a graph's clock moves at most MAX_GAP_US a
+        # frame, so it can never run toward int64's end for the sessions that reuse it.
+        return min(max(wanted, self._last_us + 1), self._last_us + MAX_GAP_US)
 
     def process(self, rgb: RGBImage, capture_ms: float) -> Landmarks:
         stamp = self.timestamp_for(capture_ms)

@@ -278,7 +278,7 @@ class LiveSession:
             return
         try:
             async with asyncio.timeout(self.config.send_timeout):
-                await self.ws.close(code=close.code, message=close.reason.encode()[:120])
+                await self.ws.close(code=close.code, message=_reason_bytes(close.reason))
         except (TimeoutError, ConnectionError, RuntimeError):
             if self.transport is not None:
                 self.transport.abort()
@@ -348,6 +348,11 @@ class LiveSession:
             "pending": c.pending(),
             "fps": fps,
         }
+
+
+def _reason_bytes(reason: str) -> bytes:
+    """A close reason fits in 123 bytes; cut on a character boundary, never inside one."""
+    return reason.encode()[:120].decode("utf-8", "ignore").encode()
 
 
 class _Socket(web.WebSocketResponse):
