@@ -499,9 +499,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--malloc-mmap-threshold",
         type=int,
         default=0,
-        help="start the server with MALLOC_MMAP_THRESHOLD_ set to this many bytes (131072 "
-        "keeps glibc from raising it, so workers return the memory of closed graphs); "
-        "default: glibc's own behaviour",
+        help="start the server with MALLOC_MMAP_THRESHOLD_ set to this many bytes, to "
+        "compare allocator settings; default: unset, so the workers use their own 131072",
     )
     args = parser.parse_args(argv)
     args.sessions = args.sessions or 3 * args.workers
