@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from typing import Any
 
 import aiohttp
 import pytest
@@ -106,20 +107,44 @@ async def test_an_upload_that_stalls_gets_408(make_client: MakeClient) -> None:
         b"Content-Length: 100000\r\n\r\n\xff\xd8\xff"
     )
     await writer.drain()
-    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
-    assert head.startswith(b"HTTP/1.1 408")
-    length = int(
-        next(
-            line.split(b":")[1]
-            for line in head.split(b"\r\n")
-            if line.lower().startswith(b"content-length")
-        )
-    )
-    body = json.loads(await reader.readexactly(length))
+    status, _, body = await read_response(reader)
+    assert status == 408
     assert body["error"] == "upload_timeout"
     writer.close()
     with contextlib.suppress(ConnectionError):
         await writer.wait_closed()
+
+
+async def test_a_full_line_refuses_an_upload_before_its_body_arrives(
+    make_client: MakeClient,
+) -> None:
+    # Any still would wait longer than this budget, so every upload is refused; the long
+    # upload timeout means only a refusal made before reading the body can answer in time.
+    client = await make_client(Config(workers=1, max_queue_seconds=0.001, upload_timeout=120))
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    writer.write(
+        b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
+        b"Content-Length: 100000\r\n\r\n\xff\xd8\xff"
+    )
+    await writer.drain()
+    status, headers, body = await read_response(reader)
+    assert status == 503
+    assert headers["retry-after"] == "1"
+    assert body["error"] == "busy"
+    writer.close()
+    with contextlib.suppress(ConnectionError):
+        await writer.wait_closed()
+
+
+async def read_response(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], Any]:
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+    status_line, *lines = head.decode("latin-1").strip().split("\r\n")
+    headers = {
+        name.strip().lower(): value.strip()
+        for name, value in (line.split(":", 1) for line in lines)
+    }
+    body = json.loads(await reader.readexactly(int(headers["content-length"])))
+    return int(status_line.split()[1]), headers, body
 
 
 async def test_behind_a_balancer_a_full_server_refuses_the_upgrade(

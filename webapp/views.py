@@ -51,6 +51,8 @@ async def readyz(request: web.Request) -> web.Response:
 async def predict(request: web.Request) -> web.Response:
     started = time.perf_counter()
     config = request.app[CONFIG]
+    # A full line refuses before the body is read, so a refused client wastes no upload.
+    request.app[SCHEDULER].check_still_room()
     try:
         async with asyncio.timeout(config.upload_timeout):
             data = await uploads.read_image(request, config.max_upload_bytes)
