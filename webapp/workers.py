@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import os
 import pickle
 import sys
 from collections.abc import Callable
@@ -17,7 +16,6 @@ from webapp.worker import HEADER
 
 log = logging.getLogger(__name__)
 START_TIMEOUT = 120.0
-MMAP_THRESHOLD_BYTES = 128 * 1024
 
 
 class WorkerProcess:
@@ -45,7 +43,6 @@ class WorkerProcess:
             # A Ctrl-C in the terminal goes to the server alone, which then closes
             # sessions before it stops its workers.
             start_new_session=True,
-            env=_worker_environment(),
         )
         assert self._proc.stdout is not None
         hello = await asyncio.wait_for(_read(self._proc.stdout), START_TIMEOUT)
@@ -121,15 +118,6 @@ class WorkerProcess:
         if self._reader is not None:
             with contextlib.suppress(asyncio.CancelledError, HolotrackError):
                 await self._reader
-
-
-def _worker_environment() -> dict[str, str]:
-    """glibc keeps freed graph memory in its heap arenas: after 1000 sessions came and went
-    a worker held 38% more than before (bench/soak.py). Large blocks served by mmap go back
-    to the system when freed; with this threshold the same run ended within 7%."""
-    env = dict(os.environ)
-    env.setdefault("MALLOC_MMAP_THRESHOLD_", str(MMAP_THRESHOLD_BYTES))
-    return env
 
 
 async def _read(stream: asyncio.StreamReader) -> Any:
