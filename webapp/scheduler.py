@@ -103,6 +103,8 @@ class Lane:
     invited: Slot | None = None
     invited_at: float = 0.0
     retry: asyncio.TimerHandle | None = None
+    # Set while `worker` is up; a dead worker's lane clears it until its replacement is.
+    serving: asyncio.Event = field(default_factory=asyncio.Event)
 
     def busy_total(self, now: float) -> float:
         return self.busy_seconds + (now - self.busy_since if self.busy_since is not None else 0.0)
@@ -134,6 +136,7 @@ class Scheduler:
         await asyncio.gather(*(lane.worker.start() for lane in self.lanes))
         for lane in self.lanes:
             lane.idle = True
+            lane.serving.set()
 
     async def stop(self) -> None:
         self._stopping = True
@@ -255,6 +258,12 @@ class Scheduler:
         if lane.worker.alive and slot.ready:
             self._spawn(self._end_graph(lane.worker, slot.id))
         return waiting
+
+    async def serving_worker(self, index: int) -> WorkerProcess:
+        """Worker `index` once it is up: at once, or when a dead one's replacement is."""
+        lane = self.lanes[index]
+        await lane.serving.wait()
+        return lane.worker
 
     async def graph_counts(self) -> list[dict[str, int]]:
         """Graphs and sessions each live worker holds, after every earlier request to it."""
@@ -418,6 +427,7 @@ class Scheduler:
         if lane.worker is not worker:
             return
         lane.idle = False
+        lane.serving.clear()
         lane.ready.clear()
         lane.invited = None
         lane.rotation.clear()
@@ -443,4 +453,5 @@ class Scheduler:
             return
         lane.busy_since = None
         lane.idle = True
+        lane.serving.set()
         self._kick(index)

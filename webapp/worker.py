@@ -92,7 +92,10 @@ class Worker:
                 self.end(*request[2:])
                 return (job_id, "ok", self.counts())
             if op == "counts":
-                return (job_id, "ok", self.counts())
+                # On the preparer thread, so graphs still being reset or closed for ended
+                # sessions are counted where they end up.
+                self._preparer.submit(self._guarded, job_id, self.counts)
+                return None
             if op == "crash":
                 os.abort()
             return (job_id, "err", "internal", f"unknown operation {op!r}")
@@ -197,6 +200,17 @@ class Worker:
         with self._lock:
             self.spares[engine.track].append(engine)
 
+    def close(self) -> None:
+        self._preparer.shutdown(wait=True)
+        with self._lock:
+            engines = [*self.sessions.values(), *(e for s in self.spares.values() for e in s)]
+            self.sessions.clear()
+            for spares in self.spares.values():
+                spares.clear()
+        for engine in engines:
+            engine.close()
+        self.still.close()
+
     def counts(self) -> dict[str, int]:
         with self._lock:
             spares = sum(len(s) for s in self.spares.values())
@@ -214,9 +228,10 @@ _malloc_trim = _find_malloc_trim()
 
 def _return_freed_memory() -> None:
     """glibc keeps a closed graph's memory in its heap arenas: after 1000 sessions came and
-    went a worker held 38% more than before (bench/soak.py). Trimming after each close hands
-    it back; fixing MALLOC_MMAP_THRESHOLD_ instead did too, but made every frame ~13% slower.
-    Runs on the preparer thread, where its 15-60 ms delay no frame."""
+    went a worker held 38% more than before (bench/soak.py), and 500 sessions took one from
+    2.0 to 2.5 GB even with two arenas. Trimming after each close hands it back; fixing
+    MALLOC_MMAP_THRESHOLD_ instead did too, but made every frame ~13% slower. Runs on the
+    preparer thread, where its 15-60 ms delay no frame."""
     if _malloc_trim is not None:
         _malloc_trim(0)
 
@@ -244,6 +259,7 @@ def main(argv: list[str] | None = None) -> None:
     while True:
         request = read_message(requests)
         if request is None:
+            worker.close()
             return
         reply = worker.handle(request)
         if reply is not None:
