@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import os
 import pickle
 import sys
 from collections.abc import Callable
@@ -43,6 +44,7 @@ class WorkerProcess:
             # A Ctrl-C in the terminal goes to the server alone, which then closes
             # sessions before it stops its workers.
             start_new_session=True,
+            env=_worker_environment(),
         )
         assert self._proc.stdout is not None
         hello = await asyncio.wait_for(_read(self._proc.stdout), START_TIMEOUT)
@@ -118,6 +120,17 @@ class WorkerProcess:
         if self._reader is not None:
             with contextlib.suppress(asyncio.CancelledError, HolotrackError):
                 await self._reader
+
+
+def _worker_environment() -> dict[str, str]:
+    """Each graph brings its own threads, and glibc gives threads their own heap arenas
+    (up to 8 a core), so a closed graph's memory was spread over arenas that other graphs
+    then kept half-used: with the worker's malloc_trim alone, 1000 sessions left a worker
+    within 5-20% of where it started, varying run to run. With two arenas the same runs
+    stayed within 2% over 3000 sessions, for ~2% more time a frame."""
+    env = dict(os.environ)
+    env.setdefault("MALLOC_ARENA_MAX", "2")
+    return env
 
 
 async def _read(stream: asyncio.StreamReader) -> Any:
