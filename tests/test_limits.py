@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.conftest import MakeClient
+from tests.conftest import Client, MakeClient
 from tests.live import LiveClient
 from webapp.config import Config
 
@@ -72,18 +72,9 @@ async def test_session_length_is_capped(make_client: MakeClient) -> None:
 
 async def test_an_upload_that_stalls_gets_408(make_client: MakeClient) -> None:
     client = await make_client(Config(workers=1, upload_timeout=0.5))
-    reader, writer = await asyncio.open_connection(client.host, client.port)
-    writer.write(
-        b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
-        b"Content-Length: 100000\r\n\r\n\xff\xd8\xff"
-    )
-    await writer.drain()
-    status, _, body = await read_response(reader)
+    status, _, body = await unfinished_upload(client)
     assert status == 408
     assert body["error"] == "upload_timeout"
-    writer.close()
-    with contextlib.suppress(ConnectionError):
-        await writer.wait_closed()
 
 
 async def test_a_full_line_refuses_an_upload_before_its_body_arrives(
@@ -92,30 +83,33 @@ async def test_a_full_line_refuses_an_upload_before_its_body_arrives(
     # Any still would wait longer than this budget, so every upload is refused; the long
     # upload timeout means only a refusal made before reading the body can answer in time.
     client = await make_client(Config(workers=1, max_queue_seconds=0.001, upload_timeout=120))
-    reader, writer = await asyncio.open_connection(client.host, client.port)
-    writer.write(
-        b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
-        b"Content-Length: 100000\r\n\r\n\xff\xd8\xff"
-    )
-    await writer.drain()
-    status, headers, body = await read_response(reader)
+    status, headers, body = await unfinished_upload(client)
     assert status == 503
     assert headers["retry-after"] == "1"
     assert body["error"] == "busy"
-    writer.close()
-    with contextlib.suppress(ConnectionError):
-        await writer.wait_closed()
 
 
-async def read_response(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], Any]:
-    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
-    status_line, *lines = head.decode("latin-1").strip().split("\r\n")
-    headers = {
-        name.strip().lower(): value.strip()
-        for name, value in (line.split(":", 1) for line in lines)
-    }
-    body = json.loads(await reader.readexactly(int(headers["content-length"])))
-    return int(status_line.split()[1]), headers, body
+async def unfinished_upload(client: Client) -> tuple[int, dict[str, str], Any]:
+    """The answer to an upload that declares 100 000 bytes and sends three."""
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    try:
+        writer.write(
+            b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
+            b"Content-Length: 100000\r\n\r\n\xff\xd8\xff"
+        )
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+        status_line, *lines = head.decode("latin-1").strip().split("\r\n")
+        headers = {
+            name.strip().lower(): value.strip()
+            for name, value in (line.split(":", 1) for line in lines)
+        }
+        body = json.loads(await reader.readexactly(int(headers["content-length"])))
+        return int(status_line.split()[1]), headers, body
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
 
 
 async def test_behind_a_balancer_a_full_server_refuses_the_upgrade(
