@@ -42,9 +42,11 @@ def test_counts_include_graphs_still_being_recycled(
         ask(worker, replies, "open", job, session, "pose")
     opened = ask(worker, replies, "counts", 10)
     assert opened["sessions"] == len(sessions)
-    for job, session in enumerate(sessions, 20):
-        ask(worker, replies, "end", job, session)
-    # Asked at once: the ended graphs are still being reset or closed on the preparer.
+    # Each answer comes at once, while the ended graphs would still be being reset or
+    # closed on the preparer if the counts were taken on the main thread.
+    ended = [ask(worker, replies, "end", job, session) for job, session in enumerate(sessions, 20)]
     after = ask(worker, replies, "counts", 30)
     still, holistic_spare = 1, 1
-    assert after == {"graphs": still + holistic_spare + MAX_SPARES, "sessions": 0}
+    settled = {"graphs": still + holistic_spare + MAX_SPARES, "sessions": 0}
+    assert ended[-1] == settled
+    assert after == settled

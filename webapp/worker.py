@@ -90,10 +90,9 @@ class Worker:
                 return None
             if op == "end":
                 self.end(*request[2:])
-                return (job_id, "ok", self.counts())
-            if op == "counts":
-                # On the preparer thread, so graphs still being reset or closed for ended
-                # sessions are counted where they end up.
+            if op in ("end", "counts"):
+                # On the preparer thread, after every reset or close asked before, so
+                # graphs of ended sessions are counted where they end up.
                 self._preparer.submit(self._guarded, job_id, self.counts)
                 return None
             if op == "crash":
@@ -219,8 +218,7 @@ class Worker:
 
 def _find_malloc_trim() -> Callable[[int], int] | None:
     library = ctypes.util.find_library("c")
-    trim = getattr(ctypes.CDLL(library), "malloc_trim", None) if library else None
-    return trim
+    return getattr(ctypes.CDLL(library), "malloc_trim", None) if library else None
 
 
 _malloc_trim = _find_malloc_trim()
@@ -231,7 +229,7 @@ def _return_freed_memory() -> None:
     went a worker held 38% more than before (bench/soak.py), and 500 sessions took one from
     2.0 to 2.5 GB even with two arenas. Trimming after each close hands it back; fixing
     MALLOC_MMAP_THRESHOLD_ instead did too, but made every frame ~13% slower. Runs on the
-    preparer thread, where its 15-60 ms delay no frame."""
+    preparer thread, where its 15-60 ms delays no frame."""
     if _malloc_trim is not None:
         _malloc_trim(0)
 

@@ -127,7 +127,7 @@ def _worker_environment() -> dict[str, str]:
     (up to 8 a core), so a closed graph's memory was spread over arenas that other graphs
     then kept half-used: with the worker's malloc_trim alone, 1000 sessions left a worker
     within 5-20% of where it started, varying run to run. With two arenas the same runs
-    stayed within 2% over 3000 sessions, for ~2% more time a frame."""
+    stayed within 2% over 3000 sessions, for under 2% more time a frame."""
     env = dict(os.environ)
     env.setdefault("MALLOC_ARENA_MAX", "2")
     return env
