@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from swarm.calibrate import calibrate
+from swarm.config import default_source
 from swarm.frames import load_frames
 
 ROOT = Path(__file__).resolve().parent.parent
-MEDIA = Path(os.environ.get("HOLOTRACK_MEDIA", ROOT.parent / "shared" / "media"))
 OUT = ROOT / "bench" / "out" / "live"
 
 
@@ -93,7 +93,7 @@ async def run_swarm(port: int, args: argparse.Namespace, steps: list[int]) -> di
 
 
 async def main_async(args: argparse.Namespace) -> int:
-    frames = load_frames(MEDIA / "asl_signer_intel_640x480_30fps.mp4", 480, 70, 300)
+    frames = load_frames(default_source(), 480, 70, 300)
     jpegs = frames.jpegs
     print(f"load {loadavg()}: calibrating {args.track} on {len(jpegs)} frames ...", flush=True)
     raw = calibrate(jpegs, args.track, args.fps, args.raw_seconds, args.workers).raw_fps

@@ -38,8 +38,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
-LOCUSTFILE = SHARED / "reference" / "locustfile.py"
+# The reference scenario as it was handed to us, unchanged (it finds media/ beside bench/).
+LOCUSTFILE = ROOT / "bench" / "reference_locustfile.py"
 OUT = ROOT / "bench" / "out"
 STILL_SUFFIXES = (".jpg", ".jpeg", ".png")
 # The server's default --max-pixels; every test still is far below it.
@@ -58,8 +58,8 @@ LOCUST_CPU_WARNING = "CPU usage above"
 
 
 def still_paths() -> list[Path]:
-    """The same images the locustfile uploads: $PREDICT_IMAGES or the shared media."""
-    pattern = os.environ.get("PREDICT_IMAGES", str(SHARED / "media" / "*"))
+    """The same images the locustfile uploads: $PREDICT_IMAGES or media/."""
+    pattern = os.environ.get("PREDICT_IMAGES", str(ROOT / "media" / "*"))
     return [Path(p) for p in sorted(glob.glob(pattern)) if p.lower().endswith(STILL_SUFFIXES)]
 
 

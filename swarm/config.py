@@ -23,10 +23,13 @@ MODES = ("paced", "firehose")
 TRACKS = ("holistic", "pose")
 
 
+def media_dir() -> Path:
+    """The test media that ships in the repository's media/, or $HOLOTRACK_MEDIA."""
+    return Path(os.environ.get("HOLOTRACK_MEDIA", str(ROOT / "media")))
+
+
 def default_source() -> str:
-    """The shared test media, found the way tests/media.py finds it."""
-    media = os.environ.get("HOLOTRACK_MEDIA", str(ROOT.parent / "shared" / "media"))
-    return str(Path(media) / DEFAULT_VIDEO)
+    return str(media_dir() / DEFAULT_VIDEO)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The shared test media (real people) and awkward inputs built from them."""
+"""The test media in media/ (real people) and awkward inputs built from them."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from pathlib import Path
 
 from PIL import Image
 
+from swarm.config import media_dir
+
 ROOT = Path(__file__).resolve().parent.parent
-MEDIA = Path(os.environ.get("HOLOTRACK_MEDIA", ROOT.parent / "shared" / "media"))
+MEDIA = media_dir()
 STILLS = sorted(p for p in MEDIA.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
 ASL_VIDEO = MEDIA / "asl_signer_intel_640x480_30fps.mp4"
 GESTURE_VIDEO = MEDIA / "gesture_mpsamples_640x360_25fps.mp4"
