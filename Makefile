@@ -7,7 +7,12 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 ARGS ?=
 
-.PHONY: run test lint bench cluster clean
+.PHONY: run test lint bench cluster clean system-deps
+
+# Debian packages the tests drive (Chromium, nginx, Prometheus, buildah...): installed when
+# run as root, otherwise one line naming the apt-get command. deploy/system-deps.sh lists them.
+system-deps:
+	@bash deploy/system-deps.sh test
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,7 +38,7 @@ run: $(VENV)/.installed
 cluster: $(VENV)/.installed
 	$(PY) -m deploy.cluster $(ARGS)
 
-test: $(VENV)/.installed-test
+test: system-deps $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(PY) -m pytest $(ARGS)
