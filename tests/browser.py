@@ -10,11 +10,7 @@ from pathlib import Path
 
 import cv2
 import pytest
-from aiohttp import web
 from playwright.async_api import ConsoleMessage, Page, async_playwright
-
-from webapp.app import create_app
-from webapp.config import Config
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -49,16 +45,6 @@ COUNT_COLORS_JS = """
   return counts;
 }
 """
-
-
-def ws_route_registered() -> bool:
-    """Whether the app being tested serves GET /ws (the live session endpoint)."""
-    app = create_app(Config(workers=1))
-    return any(
-        getattr(route.resource, "canonical", None) == "/ws" and route.method == "GET"
-        for route in app.router.routes()
-        if isinstance(route, web.AbstractRoute)
-    )
 
 
 def write_y4m(video: Path, out: Path, frames: int = 75) -> Path:

@@ -17,7 +17,6 @@ from tests.browser import (
     fake_camera_args,
     open_page,
     write_y4m,
-    ws_route_registered,
 )
 from tests.conftest import Client, MakeClient
 from tests.media import ASL_VIDEO, PERSON_JPEG
@@ -25,7 +24,6 @@ from webapp.config import Config
 
 pytestmark = pytest.mark.browser
 
-HAS_WS = ws_route_registered()
 # Pose points on the body itself; 15-22 (wrists and fingers) sit under the hand drawings.
 BODY_POINTS = [0, 11, 12, 13, 14, 23, 24, 25, 26, 27, 28]
 PLACEHOLDER = "\N{EN DASH}"  # what the readout shows before the first figure
@@ -165,7 +163,6 @@ async def test_a_refused_upload_is_shown_in_words(
         assert browser.errors == []
 
 
-@pytest.mark.skipif(not HAS_WS, reason="the server has no GET /ws route yet (live sessions)")
 async def test_live_webcam_tracks_and_stops(client: Client, tmp_path: Path) -> None:
     y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=75)
     async with open_page(fake_camera_args(y4m)) as browser:
@@ -224,7 +221,6 @@ async def test_live_webcam_tracks_and_stops(client: Client, tmp_path: Path) -> N
         assert browser.errors == []
 
 
-@pytest.mark.skipif(not HAS_WS, reason="the server has no GET /ws route yet (live sessions)")
 async def test_live_refusal_is_shown_and_the_page_retries_when_a_slot_frees(
     make_client: MakeClient, tmp_path: Path
 ) -> None:
