@@ -3,6 +3,8 @@
 # installs what is missing; run as anyone else it names the exact command and stops.
 # Usage: deploy/system-deps.sh test|run
 set -euo pipefail
+# nginx and debootstrap live in /usr/sbin, which an ordinary user's PATH leaves out.
+export PATH="$PATH:/usr/sbin:/sbin"
 
 # Commands the tests run, each with the Debian package that brings it.
 declare -A TEST_NEEDS=(
