@@ -1,0 +1,120 @@
+"""VMC out: what reaches a real OSC receiver, the operator's allow list, the axes."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from tests.vmc_receiver import vmc_receiver
+from webapp.analysis.skeleton import BONES
+from webapp.vmc.encode import (
+    MAX_DATAGRAM,
+    bundles,
+    frame_messages,
+    to_unity_position,
+    to_unity_rotation,
+    unity_bone,
+)
+from webapp.vmc.sender import Target, VmcSender, allowed, parse_allow, parse_target
+
+# Unity's HumanBodyBones, the names every VMC receiver looks bones up by.
+HUMAN_BODY_BONES = {
+    "Hips", "LeftUpperLeg", "RightUpperLeg", "LeftLowerLeg", "RightLowerLeg", "LeftFoot",
+    "RightFoot", "Spine", "Chest", "UpperChest", "Neck", "Head", "LeftShoulder",
+    "RightShoulder", "LeftUpperArm", "RightUpperArm", "LeftLowerArm", "RightLowerArm",
+    "LeftHand", "RightHand", "LeftToes", "RightToes", "LeftEye", "RightEye", "Jaw",
+    *(f"{side}{finger}{joint}" for side in ("Left", "Right")
+      for finger in ("Thumb", "Index", "Middle", "Ring", "Little")
+      for joint in ("Proximal", "Intermediate", "Distal")),
+}  # fmt: skip
+
+# A rig of the shape the solver sends: a quarter turn about Y for the left upper arm.
+HALF = math.sqrt(0.5)
+RIG = {
+    "bones": {
+        "hips": [0.0, 0.0, 0.0, 1.0],
+        "leftUpperArm": [0.0, HALF, 0.0, HALF],
+        "leftThumbMetacarpal": [0.0, 0.0, 0.0, 1.0],
+        "notABone": [0.0, 0.0, 0.0, 1.0],
+    },
+    "hips_position": [0.1, 0.9, 0.2],
+    "expressions": {"aa": 0.5, "blinkLeft": 1.0, "lookUp": 0.25},
+}
+
+
+def test_every_vrm_bone_has_a_unity_name() -> None:
+    assert {unity_bone(b) for b in BONES} <= HUMAN_BODY_BONES
+    assert len({unity_bone(b) for b in BONES}) == len(BONES)
+    assert unity_bone("leftThumbMetacarpal") == "LeftThumbProximal"
+    assert unity_bone("rightThumbDistal") == "RightThumbDistal"
+    assert unity_bone("upperChest") == "UpperChest"
+
+
+def test_axes_flip_x_for_unity() -> None:
+    assert to_unity_position([0.3, 1.0, 0.5]) == (-0.3, 1.0, 0.5)
+    # A turn about Y reverses its sense in a mirrored frame; one about X keeps it.
+    assert to_unity_rotation([0.0, HALF, 0.0, HALF]) == (0.0, -HALF, 0.0, HALF)
+    assert to_unity_rotation([HALF, 0.0, 0.0, HALF]) == (HALF, 0.0, 0.0, HALF)
+
+
+def test_a_frame_is_ordered_and_bundles_fit_a_datagram() -> None:
+    addresses = [m.address for m in frame_messages(RIG, 1.5)]
+    assert addresses[:3] == ["/VMC/Ext/OK", "/VMC/Ext/T", "/VMC/Ext/Root/Pos"]
+    assert addresses[-1] == "/VMC/Ext/Blend/Apply"
+    assert addresses.count("/VMC/Ext/Bone/Pos") == 3  # the unknown bone is left out
+    many = {"bones": {b: [0.0, 0.0, 0.0, 1.0] for b in BONES}, "expressions": {}}
+    packed = bundles(frame_messages(many, 0.0))
+    assert len(packed) > 1
+    assert all(len(d) <= MAX_DATAGRAM and d.startswith(b"#bundle\x00") for d in packed)
+
+
+async def test_a_real_receiver_reads_the_frame() -> None:
+    async with vmc_receiver() as (port, received):
+        sender = await VmcSender.open(Target("127.0.0.1", port))
+        try:
+            sender.send(RIG, 2.0)
+            await received.wait_frames(1)
+        finally:
+            sender.close()
+    frame = received.last_frame()
+    by_address: dict[str, list[tuple[Any, ...]]] = {}
+    for address, args in frame:
+        by_address.setdefault(address, []).append(args)
+    assert by_address["/VMC/Ext/OK"] == [(1,)]
+    assert by_address["/VMC/Ext/T"] == [(2.0,)]
+    bones = {args[0]: args[1:] for args in by_address["/VMC/Ext/Bone/Pos"]}
+    assert set(bones) == {"Hips", "LeftUpperArm", "LeftThumbProximal"}
+    assert bones["Hips"][:3] == pytest.approx((-0.1, 0.9, 0.2))
+    assert bones["LeftUpperArm"][3:] == pytest.approx((0.0, -HALF, 0.0, HALF))
+    for values in bones.values():
+        assert math.fsum(v * v for v in values[3:]) == pytest.approx(1.0)
+    blends = {name: value for name, value in by_address["/VMC/Ext/Blend/Val"]}
+    assert blends["A"] == pytest.approx(0.5)
+    assert blends["aa"] == pytest.approx(0.5)
+    assert blends["Blink_L"] == pytest.approx(1.0)
+    assert blends["LookUp"] == pytest.approx(0.25)
+
+
+def test_the_allow_list_is_exact() -> None:
+    allow = parse_allow("127.0.0.1:39539, [::1]:39540,localhost:39541")
+    assert allowed(allow, "127.0.0.1", 39539) == Target("127.0.0.1", 39539)
+    assert allowed(allow, "0:0::1", 39540) == Target("::1", 39540)
+    assert allowed(allow, "LOCALHOST", 39541) == Target("localhost", 39541)
+    for host, port in [
+        ("127.0.0.1", 39540),
+        ("127.0.0.2", 39539),
+        ("127.0.0.1", "39539"),
+        ("127.0.0.1", True),
+        (None, 39539),
+        ("x" * 300, 39539),
+    ]:
+        assert allowed(allow, host, port) is None
+    assert allowed(parse_allow(""), "127.0.0.1", 39539) is None
+
+
+@pytest.mark.parametrize("text", ["127.0.0.1", ":39539", "host:0", "host:70000", "host:x"])
+def test_bad_allow_entries_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match=r"is not HOST:PORT|no port"):
+        parse_target(text)

@@ -1,0 +1,56 @@
+"""A real VMC receiver for tests: python-osc's own asyncio UDP server, recording each frame."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from pythonosc.dispatcher import Dispatcher
+from pythonosc.osc_server import AsyncIOOSCUDPServer
+
+
+@dataclass
+class Received:
+    """Messages as the receiver parsed them; a frame is complete at /VMC/Ext/Blend/Apply."""
+
+    messages: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
+    frames: int = 0
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def record(self, address: str, *args: Any) -> None:
+        self.messages.append((address, args))
+        if address == "/VMC/Ext/Blend/Apply":
+            self.frames += 1
+            self.changed.set()
+
+    async def wait_frames(self, count: int) -> None:
+        async with asyncio.timeout(60.0):
+            while self.frames < count:
+                self.changed.clear()
+                await self.changed.wait()
+
+    def last_frame(self) -> list[tuple[str, tuple[Any, ...]]]:
+        """The messages of the newest complete frame, from its /VMC/Ext/OK to its Apply."""
+        end = max(i for i, (a, _) in enumerate(self.messages) if a == "/VMC/Ext/Blend/Apply")
+        start = max(i for i, (a, _) in enumerate(self.messages[:end]) if a == "/VMC/Ext/OK")
+        return self.messages[start : end + 1]
+
+
+@asynccontextmanager
+async def vmc_receiver() -> AsyncIterator[tuple[int, Received]]:
+    """A receiver on a free loopback port: yields (port, what it received)."""
+    received = Received()
+    dispatcher = Dispatcher()
+    dispatcher.set_default_handler(received.record)
+    loop = asyncio.get_running_loop()
+    assert isinstance(loop, asyncio.BaseEventLoop)
+    server = AsyncIOOSCUDPServer(("127.0.0.1", 0), dispatcher, loop)
+    transport, _ = await server.create_serve_endpoint()
+    try:
+        port: int = transport.get_extra_info("sockname")[1]
+        yield port, received
+    finally:
+        transport.close()

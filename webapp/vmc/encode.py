@@ -1,0 +1,116 @@
+"""A rig as the VMC protocol's OSC packets, as VSeeFace, VNyan, Warudo and EVMC4U read them.
+
+The rig speaks VRM's normalized, right-handed axes (Y up, the avatar faces +Z, its left is
++X); VMC speaks Unity's left-handed ones, where the same avatar's left is -X. Flipping X
+maps one onto the other: positions negate x, quaternions negate y and z (a reflection
+turns a rotation's axis like a pseudo-vector). Bones go by Unity's HumanBodyBones names and
+expressions by VRM 0.x names first, since every VMC receiver knows those (the protocol's
+own advice); VRM 1.0 names follow for receivers that read them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
+from pythonosc.osc_message import OscMessage
+from pythonosc.osc_message_builder import OscMessageBuilder
+
+from webapp.analysis.skeleton import REST_OFFSET
+
+# Receivers read one datagram at a time; staying under a typical Ethernet MTU keeps a
+# bundle from being fragmented on a home network, where a lost fragment loses the bundle.
+MAX_DATAGRAM = 1400
+
+# VRM 1.0 renamed the thumb: its metacarpal is Unity's proximal, and so on down the chain.
+_THUMB = {"ThumbMetacarpal": "ThumbProximal", "ThumbProximal": "ThumbIntermediate"}
+
+VRM0_EXPRESSION = {
+    "neutral": "Neutral",
+    "aa": "A",
+    "ih": "I",
+    "ou": "U",
+    "ee": "E",
+    "oh": "O",
+    "blink": "Blink",
+    "blinkLeft": "Blink_L",
+    "blinkRight": "Blink_R",
+    "lookUp": "LookUp",
+    "lookDown": "LookDown",
+    "lookLeft": "LookLeft",
+    "lookRight": "LookRight",
+    "happy": "Joy",
+    "angry": "Angry",
+    "sad": "Sorrow",
+    "relaxed": "Fun",
+}
+
+
+def unity_bone(vrm_name: str) -> str:
+    """`leftUpperArm` -> `LeftUpperArm`; VRM 1.0 thumbs -> Unity's thumb names."""
+    for side in ("left", "right"):
+        if vrm_name.startswith(side):
+            part = vrm_name[len(side) :]
+            return side.capitalize() + _THUMB.get(part, part)
+    return vrm_name[:1].upper() + vrm_name[1:]
+
+
+def to_unity_position(p: Sequence[float]) -> tuple[float, float, float]:
+    return (-float(p[0]), float(p[1]), float(p[2]))
+
+
+def to_unity_rotation(q: Sequence[float]) -> tuple[float, float, float, float]:
+    return (float(q[0]), -float(q[1]), -float(q[2]), float(q[3]))
+
+
+def _message(address: str, *args: Any) -> OscMessage:
+    builder = OscMessageBuilder(address)
+    for arg in args:
+        builder.add_arg(arg)
+    return builder.build()
+
+
+def frame_messages(rig: Mapping[str, Any], seconds: float) -> list[OscMessage]:
+    """Every message of one frame, in the order receivers expect: state, time, root, bones,
+    expressions, then Apply, which tells the receiver the expressions are complete."""
+    messages = [_message("/VMC/Ext/OK", 1), _message("/VMC/Ext/T", float(seconds))]
+    messages.append(_message("/VMC/Ext/Root/Pos", "root", 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0))
+    bones: Mapping[str, Sequence[float]] = rig.get("bones", {})
+    for name, quaternion in bones.items():
+        if name not in REST_OFFSET:
+            continue
+        offset = rig.get("hips_position") if name == "hips" else None
+        position = to_unity_position(offset if offset is not None else REST_OFFSET[name])
+        rotation = to_unity_rotation(quaternion)
+        messages.append(_message("/VMC/Ext/Bone/Pos", unity_bone(name), *position, *rotation))
+    expressions: Mapping[str, float] = rig.get("expressions", {})
+    for name, value in expressions.items():
+        vrm0 = VRM0_EXPRESSION.get(name)
+        if vrm0 is not None:
+            messages.append(_message("/VMC/Ext/Blend/Val", vrm0, float(value)))
+    for name, value in expressions.items():
+        if VRM0_EXPRESSION.get(name) != name:
+            messages.append(_message("/VMC/Ext/Blend/Val", name, float(value)))
+    messages.append(_message("/VMC/Ext/Blend/Apply"))
+    return messages
+
+
+def bundles(messages: Iterable[OscMessage], limit: int = MAX_DATAGRAM) -> list[bytes]:
+    """Messages packed in order into as few bundles as fit `limit` bytes each."""
+    out: list[bytes] = []
+    builder, size = OscBundleBuilder(IMMEDIATELY), 16
+    for message in messages:
+        if size + 4 + message.size > limit and size > 16:
+            out.append(builder.build().dgram)
+            builder, size = OscBundleBuilder(IMMEDIATELY), 16
+        builder.add_content(message)
+        size += 4 + message.size
+    if size > 16:
+        out.append(builder.build().dgram)
+    return out
+
+
+def encode_frame(rig: Mapping[str, Any], seconds: float) -> list[bytes]:
+    """One frame's rig as the datagrams to send, in order."""
+    return bundles(frame_messages(rig, seconds))
