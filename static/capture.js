@@ -2,13 +2,14 @@
 
 export const JPEG_QUALITY = 0.7;
 
-export async function openCamera(video) {
+// facingMode: "user" (the front camera) or "environment" (the back one, on a phone).
+export async function openCamera(video, facingMode = "user") {
   if (!navigator.mediaDevices?.getUserMedia) {
     throw new Error("this browser offers no camera access here (the page needs https or localhost)");
   }
   const stream = await navigator.mediaDevices.getUserMedia({
     audio: false,
-    video: { width: { ideal: 640 }, height: { ideal: 480 }, facingMode: "user" },
+    video: { width: { ideal: 640 }, height: { ideal: 480 }, facingMode },
   });
   video.srcObject = stream;
   await video.play();

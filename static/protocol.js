@@ -63,8 +63,10 @@ export function describeError(message) {
   return `${what[0].toUpperCase()}${what.slice(1)}${seq}: ${message.message}`;
 }
 
-export function hello(track, fps) {
-  return JSON.stringify({ type: "hello", version: VERSION, track, fps });
+// `options`: extra hello fields a page asks for, e.g. the avatar page's {"rig": true,
+// "mirror": ..., "smoothing": ...}; the live page sends none.
+export function hello(track, fps, options = {}) {
+  return JSON.stringify({ type: "hello", version: VERSION, track, fps, ...options });
 }
 
 // uint32 seq, float64 capture_ms, little-endian, then the encoded image.

@@ -19,9 +19,11 @@ export class LiveSession {
   // grab(): Promise<{blob, captureMs} | null>, the newest camera frame, encoded.
   // handlers: status(text, kind), ready(msg), turn(), sent(seq, bytes, onTurn),
   //           result(msg, latencyMs), stats(msg), error(msg), ended(text, kind).
-  constructor({ url, track, fps, grab, handlers }) {
+  // options: extra hello fields (protocol.js hello()).
+  constructor({ url, track, fps, grab, handlers, options = {} }) {
     this.url = url;
     this.track = track;
+    this.options = options;
     this.wantedFps = fps;
     this.grab = grab;
     this.on = { status: noop, ready: noop, turn: noop, sent: noop, result: noop, stats: noop, error: noop, ended: noop, ...handlers };
@@ -83,7 +85,7 @@ export class LiveSession {
     socket.binaryType = "arraybuffer";
     this.socket = socket;
     socket.onopen = () => {
-      socket.send(hello(this.track, this.wantedFps));
+      socket.send(hello(this.track, this.wantedFps, this.options));
       this.on.status("Connected; waiting for the server to accept the session…", "busy");
     };
     socket.onmessage = (event) => this.receive(event.data);
