@@ -1,1 +1,19 @@
-"""Pure analysis of landmarks: smoothing, the avatar rig, fitness. Nothing here imports aiohttp."""
+"""Pure analysis of landmarks, per live session: smoothing and the avatar rig.
+
+Arrays and timestamps in, values out; nothing here knows aiohttp or MediaPipe.
+"""
+
+from webapp.analysis.avatar import AvatarOptions, AvatarSession
+from webapp.analysis.rig import Rig, mirrored, solve
+from webapp.analysis.smoothing import LandmarkSmoother, OneEuroFilter, SmoothingSettings
+
+__all__ = [
+    "AvatarOptions",
+    "AvatarSession",
+    "LandmarkSmoother",
+    "OneEuroFilter",
+    "Rig",
+    "SmoothingSettings",
+    "mirrored",
+    "solve",
+]

@@ -1,0 +1,76 @@
+"""A live session's analysis: its hello options and its smoothing state, one object each."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from webapp.analysis.rig import solve
+from webapp.analysis.smoothing import PARTS, LandmarkSmoother, SmoothingSettings
+
+JsonLandmarks = dict[str, list[list[float]] | None]
+
+
+@dataclass(frozen=True)
+class AvatarOptions:
+    """What a hello asks for: smoothing (None is "off"), a rig in each result, mirrored."""
+
+    smoothing: SmoothingSettings | None = field(default_factory=SmoothingSettings)
+    rig: bool = False
+    mirror: bool = False
+
+    @classmethod
+    def from_hello(cls, hello: Mapping[str, Any]) -> AvatarOptions:
+        """Reads "smoothing", "rig" and "mirror"; raises ValueError with the reason."""
+        for name in ("rig", "mirror"):
+            if not isinstance(hello.get(name, False), bool):
+                raise ValueError(f"{name} must be true or false")
+        return cls(
+            smoothing=SmoothingSettings.from_hello(hello.get("smoothing")),
+            rig=bool(hello.get("rig", False)),
+            mirror=bool(hello.get("mirror", False)),
+        )
+
+
+class AvatarSession:
+    """Turns each result's landmarks into smoothed landmarks and, if asked, a rig.
+
+    Holds only the smoothing filters; call reset() when the session's tracking restarts.
+    """
+
+    def __init__(self, options: AvatarOptions) -> None:
+        self.options = options
+        self._smoother = None if options.smoothing is None else LandmarkSmoother(options.smoothing)
+
+    def reset(self) -> None:
+        if self._smoother is not None:
+            self._smoother.reset()
+
+    def process(
+        self,
+        landmarks: Mapping[str, ArrayLike | None],
+        capture_ms: float,
+        width: int,
+        height: int,
+        pose_world: ArrayLike | None = None,
+    ) -> tuple[JsonLandmarks, dict[str, Any] | None]:
+        """(the result's "landmarks", its "rig" or None): JSON-ready, 5 decimals as the
+        model's own output. pose_world is used by the rig, unsmoothed, when given."""
+        if self._smoother is not None:
+            parts = self._smoother(landmarks, capture_ms, width, height)
+        else:
+            parts = {
+                p: None if landmarks.get(p) is None else np.asarray(landmarks[p]) for p in PARTS
+            }
+        rig = None
+        if self.options.rig:
+            solved = solve(parts, width, height, mirror=self.options.mirror, pose_world=pose_world)
+            rig = None if solved is None else solved.to_json()
+        smoothed: JsonLandmarks = {
+            p: None if a is None else np.round(a, 5).tolist() for p, a in parts.items()
+        }
+        return smoothed, rig

@@ -1,0 +1,140 @@
+"""One frame's landmarks in, a VRM pose out: local bone rotations, hips offset, expressions.
+
+Stateless: smoothing is the caller's (webapp.analysis.smoothing), done on the landmarks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from webapp.analysis.rig import arms, face, hands, legs, quat, torso
+from webapp.analysis.rig.bones import PARENT, SIDES, Pose, other_side
+from webapp.analysis.rig.quat import V3, Quat, Vec
+
+MIN_VISIBILITY = 0.5
+# Assumed shoulder width (m) that turns image distances into the hips offset's metres.
+SHOULDER_WIDTH_M = 0.36
+_TO_RIG = np.array([1.0, -1.0, -1.0])
+
+
+@dataclass(frozen=True)
+class Rig:
+    """bones: local rotations [x, y, z, w] relative to the parent, in VRM's normalized
+    T-pose; hips_position: metres from the image centre on the rig's axes (z is 0: one
+    camera gives no depth); expressions: VRM presets, 0..1 (all 0 without a face)."""
+
+    bones: dict[str, Quat]
+    hips_position: V3
+    expressions: dict[str, float]
+
+    def to_json(self, digits: int = 4) -> dict[str, Any]:
+        return {
+            "bones": {k: [round(float(c), digits) for c in q] for k, q in self.bones.items()},
+            "hips_position": [round(float(c), digits) for c in self.hips_position],
+            "expressions": {k: round(v, 3) for k, v in self.expressions.items()},
+        }
+
+
+def to_rig_space(points: ArrayLike, width: int, height: int) -> list[Vec]:
+    """MediaPipe normalized image points (x right, y down, z away from the camera, z on x's
+    scale) to pixels on the rig's axes: +X the image's right, +Y up, +Z toward the camera.
+    A person facing a camera whose image is not mirrored then has their left at +X, as
+    the avatar does."""
+    p = np.asarray(points, dtype=np.float64)[:, :3] * (np.array([width, height, width]) * _TO_RIG)
+    rows: list[Vec] = p.tolist()
+    return rows
+
+
+def _locals(world: dict[str, Quat]) -> dict[str, Quat]:
+    """A child's local rotation is inverse(parent's world rotation) * its own."""
+    out: dict[str, Quat] = {}
+    for bone, parent in PARENT.items():
+        if bone in world:
+            q = (
+                world[bone]
+                if parent is None
+                else quat.multiply(quat.inverse(world[parent]), world[bone])
+            )
+            out[bone] = quat.canonical(quat.normalize(q))
+    return out
+
+
+def solve(
+    landmarks: Mapping[str, ArrayLike | None],
+    width: int,
+    height: int,
+    *,
+    mirror: bool = False,
+    pose_world: ArrayLike | None = None,
+    min_visibility: float = MIN_VISIBILITY,
+) -> Rig | None:
+    """The rig for one result's landmarks (the protocol's parts, lists or arrays), or None
+    without a pose. width and height are the image's, which normalized points need.
+
+    pose_world, MediaPipe's pose_world_landmarks (metres, hips-centred), replaces the image
+    points for the body when given: its depth is better. mirror: the avatar moves like a
+    mirror image (left and right swapped).
+    """
+    pose_raw = landmarks.get("pose")
+    if pose_raw is None:
+        return None
+    pose = np.asarray(pose_raw, dtype=np.float64)
+    visible: list[bool] = (pose[:, 3] >= min_visibility).tolist()
+    image_points = to_rig_space(pose, width, height)
+    if pose_world is not None:
+        points: list[Vec] = (np.asarray(pose_world, dtype=np.float64)[:, :3] * _TO_RIG).tolist()
+    else:
+        points = image_points
+    face_raw = landmarks.get("face")
+    face_points = None if face_raw is None else to_rig_space(face_raw, width, height)
+
+    world = torso.torso(points, visible)
+    world.update(torso.head(points, face_points, world["chest"]))
+    for side in SIDES:
+        world[f"{side}Shoulder"] = world["upperChest"]
+        upper, lower = arms.arm(points, visible, side, world["chest"])
+        world[f"{side}UpperArm"], world[f"{side}LowerArm"] = upper, lower
+        hand_raw = landmarks.get(f"{side}_hand")
+        hand_points = None if hand_raw is None else to_rig_space(hand_raw, width, height)
+        world[f"{side}Hand"] = hands.hand(points, visible, hand_points, side, lower)
+        if hand_points is not None:
+            world.update(hands.fingers(hand_points, side, world[f"{side}Hand"]))
+        world.update(legs.leg(points, visible, side))
+
+    rig = Rig(
+        bones=_locals(world),
+        hips_position=_hips_position(image_points, width, height),
+        expressions=dict.fromkeys(face.EXPRESSIONS, 0.0)
+        if face_points is None
+        else face.expressions(face_points),
+    )
+    return mirrored(rig) if mirror else rig
+
+
+def _hips_position(points: list[Vec], width: int, height: int) -> V3:
+    hips = quat.mid(points[Pose.HIP["left"]], points[Pose.HIP["right"]])
+    shoulders = quat.norm(quat.sub(points[Pose.SHOULDER["left"]], points[Pose.SHOULDER["right"]]))
+    metres_per_px = SHOULDER_WIDTH_M / max(shoulders, 1.0)
+    return ((hips[0] - width / 2.0) * metres_per_px, (hips[1] + height / 2.0) * metres_per_px, 0.0)
+
+
+def mirrored(rig: Rig) -> Rig:
+    """The mirror image: left and right bones and expressions swapped, rotations reflected
+    across the YZ plane, the hips' x negated. mirrored(mirrored(r)) == r."""
+    return Rig(
+        bones={other_side(k): quat.mirror(q) for k, q in rig.bones.items()},
+        hips_position=(-rig.hips_position[0], rig.hips_position[1], rig.hips_position[2]),
+        expressions={_swap_expression(k): v for k, v in rig.expressions.items()},
+    )
+
+
+def _swap_expression(name: str) -> str:
+    for a, b in (("Left", "Right"), ("Right", "Left")):
+        if name.endswith(a):
+            return name[: -len(a)] + b
+    return name
