@@ -71,8 +71,110 @@ def test_compose_mounts_files_of_the_repository() -> None:
     (prometheus,) = load_yaml(DEPLOY / "prometheus" / "prometheus.yml")
     (job,) = prometheus["scrape_configs"]
     assert job["dns_sd_configs"][0]["names"] == ["holotrack"]
-    for path in (DEPLOY / "grafana" / "provisioning").rglob("*.yml"):
-        assert load_yaml(path)[0]["apiVersion"] == 1
+
+
+# Grafana's provisioning files have no published schema. These are the keys of apiVersion 1
+# as Grafana reads them (pkg/services/provisioning/datasources/types.go and
+# dashboards/types.go, documented in administration/provisioning). Grafana's YAML reader is
+# not strict: a misspelt key is ignored without a word, so the names are checked here.
+DATASOURCE_FILE_KEYS = {"apiVersion", "datasources", "deleteDatasources"}
+DATASOURCE_KEYS = {
+    "orgId", "orgName", "version", "name", "type", "access", "url", "user", "database",
+    "basicAuth", "basicAuthUser", "withCredentials", "isDefault", "correlations", "jsonData",
+    "secureJsonData", "editable", "uid",
+}  # fmt: skip
+PROVIDER_FILE_KEYS = {"apiVersion", "providers"}
+PROVIDER_KEYS = {
+    "name", "type", "orgId", "folder", "folderUid", "editable", "options", "disableDeletion",
+    "updateIntervalSeconds", "allowUiUpdates",
+}  # fmt: skip
+FILE_PROVIDER_OPTIONS = {"path", "foldersFromFilesStructure"}
+# Where the grafana/grafana image reads provisioning files (GF_PATHS_PROVISIONING).
+GRAFANA_PROVISIONING = "/etc/grafana/provisioning"
+
+
+def compose_mounts(service: dict[str, Any]) -> dict[str, str]:
+    """Container path -> repository path of a compose service's bind mounts."""
+    mounts = {}
+    for volume in service.get("volumes", []):
+        source, target = volume.split(":")[:2]
+        if source.startswith("./"):
+            mounts[target.rstrip("/")] = source[2:].rstrip("/")
+    return mounts
+
+
+def test_grafana_provisioning_follows_grafanas_schema_and_the_compose_mounts() -> None:
+    provisioning = DEPLOY / "grafana" / "provisioning"
+    files = sorted(p for p in provisioning.rglob("*") if p.is_file())
+    # Grafana reads only *.yaml and *.yml, one directory per kind; anything else is skipped.
+    assert {(p.parent.name, p.suffix) for p in files} <= {
+        ("datasources", ".yml"), ("datasources", ".yaml"),
+        ("dashboards", ".yml"), ("dashboards", ".yaml"),
+    }, files  # fmt: skip
+
+    datasources: list[dict[str, Any]] = []
+    for path in files:
+        if path.parent.name != "datasources":
+            continue
+        (doc,) = load_yaml(path)
+        assert doc["apiVersion"] == 1, path
+        assert doc.keys() <= DATASOURCE_FILE_KEYS, path
+        for source in doc["datasources"]:
+            assert source.keys() <= DATASOURCE_KEYS, (path, source.keys() - DATASOURCE_KEYS)
+            assert all(source.get(key) for key in ("name", "type", "url")), path
+            assert source["access"] in {"proxy", "direct"}, path
+            datasources.append(source)
+    assert sum(bool(s.get("isDefault")) for s in datasources) == 1
+    assert len({s["name"] for s in datasources}) == len(datasources)
+
+    providers: list[dict[str, Any]] = []
+    for path in files:
+        if path.parent.name != "dashboards":
+            continue
+        (doc,) = load_yaml(path)
+        assert doc["apiVersion"] == 1, path
+        assert doc.keys() <= PROVIDER_FILE_KEYS, path
+        for provider in doc["providers"]:
+            assert provider.keys() <= PROVIDER_KEYS, (path, provider.keys() - PROVIDER_KEYS)
+            assert provider["name"], path
+            assert provider.get("type", "file") == "file", path
+            assert provider["options"].keys() <= FILE_PROVIDER_OPTIONS, path
+            providers.append(provider)
+    assert len({p["name"] for p in providers}) == len(providers)
+    assert providers, "no dashboard provider"
+
+    # The files meet each other where compose mounts them.
+    (compose,) = load_yaml(ROOT / "docker-compose.yml")
+    grafana = compose["services"]["grafana"]
+    mounts = compose_mounts(grafana)
+    assert mounts[GRAFANA_PROVISIONING] == "deploy/grafana/provisioning"
+    for provider in providers:
+        path = provider["options"]["path"].rstrip("/")
+        assert path in mounts, f"provider {provider['name']} reads {path}, not mounted"
+        folder = mounts[path]
+        assert list((ROOT / folder).glob("*.json")), f"{folder} holds no dashboard"
+    home = grafana["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    home_dir, home_name = home.rsplit("/", 1)
+    assert (ROOT / mounts[home_dir] / home_name).is_file(), home
+
+    # The data source is the compose Prometheus, and Grafana's $__rate_interval is built
+    # on the scrape interval it is told (timeInterval).
+    (prometheus_source,) = [s for s in datasources if s["type"] == "prometheus"]
+    assert prometheus_source["url"] == "http://prometheus:9090"
+    assert "prometheus" in compose["services"]
+    assert "9090:9090" in compose["services"]["prometheus"]["ports"]
+    (prometheus,) = load_yaml(DEPLOY / "prometheus" / "prometheus.yml")
+    (job,) = prometheus["scrape_configs"]
+    scrape_interval = job.get("scrape_interval", prometheus["global"]["scrape_interval"])
+    assert prometheus_source["jsonData"]["timeInterval"] == scrape_interval
+
+    # Every panel, query and variable of the dashboards names a provisioned data source.
+    known = {(s["type"], s["uid"]) for s in datasources}
+    for dashboard_path in sorted((DEPLOY / "grafana" / "dashboards").glob("*.json")):
+        text = dashboard_path.read_text()
+        for ref in re.findall(r'"datasource":\s*(\{[^{}]*\})', text):
+            source = json.loads(ref)
+            assert (source["type"], source["uid"]) in known, (dashboard_path.name, source)
 
 
 def test_kubernetes_objects_point_at_each_other() -> None:
