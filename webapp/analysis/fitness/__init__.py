@@ -1,0 +1,13 @@
+"""Exercise rep counting and form cues from pose landmarks (issue 14). Pure: no aiohttp, no
+mediapipe. Exercises are data (exercises.toml); one counter serves them all."""
+
+from webapp.analysis.fitness.exercises import (
+    Exercise,
+    ExerciseDataError,
+    Phase,
+    UnknownExercise,
+    load_exercises,
+)
+from webapp.analysis.fitness.workout import Workout
+
+__all__ = ["Exercise", "ExerciseDataError", "Phase", "UnknownExercise", "Workout", "load_exercises"]

@@ -1,0 +1,217 @@
+"""One session's workout: the current exercise's counters, its sets, and their summary.
+
+Workout.update() takes one frame's pose landmarks (as a result message carries them) and
+returns the result's "fitness" object. It sees only pose landmarks, so the holistic and
+pose-only tracks count the same.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from webapp.analysis.fitness import angles
+from webapp.analysis.fitness.counter import Event, Rep, RepCounter
+from webapp.analysis.fitness.cues import CueTracker
+from webapp.analysis.fitness.exercises import Exercise, Phase, Sides, lookup
+
+Pose = Sequence[Sequence[float]]
+
+
+@dataclass
+class _Track:
+    """The combined sides (side None) or one side of an exercise counted per side."""
+
+    side: str | None
+    counter: RepCounter
+    cues: CueTracker
+
+
+@dataclass
+class _Set:
+    exercise: Exercise
+    started_ms: float | None = None
+    last_ms: float | None = None
+    tracks: list[_Track] = field(default_factory=list)
+    partial_reps: int = 0
+
+    def reps(self) -> list[Rep]:
+        return sorted((r for t in self.tracks for r in t.counter.reps), key=lambda r: r.end_ms)
+
+    def sides(self) -> dict[str, int] | None:
+        if self.exercise.sides is not Sides.EACH:
+            return None
+        return {str(t.side): t.counter.count for t in self.tracks}
+
+
+class Workout:
+    """Per session. switch() starts a new set; summary() is the whole workout so far."""
+
+    def __init__(self, exercises: Mapping[str, Exercise], name: str) -> None:
+        self._exercises = exercises
+        self._sets: list[_Set] = []
+        self._last_rep: tuple[Rep, str | None] | None = None
+        self.switch(name)
+
+    @property
+    def exercise(self) -> Exercise:
+        return self._sets[-1].exercise
+
+    @property
+    def reps(self) -> int:
+        """Reps in the current set (for stats messages)."""
+        return sum(t.counter.count for t in self._sets[-1].tracks)
+
+    def switch(self, name: str) -> None:
+        """Starts a new set of `name` (reps back to 0); UnknownExercise if there is none."""
+        ex = lookup(self._exercises, name)
+        sides: tuple[str | None, ...] = angles.SIDES if ex.sides is Sides.EACH else (None,)
+        tracks = [_Track(s, RepCounter(ex), CueTracker(ex)) for s in sides]
+        self._sets.append(_Set(ex, tracks=tracks))
+        self._last_rep = None
+
+    def update(
+        self, pose: Pose | None, image_size: tuple[int, int], capture_ms: float
+    ) -> dict[str, Any]:
+        """One frame (pose None: nobody found) -> the result's "fitness" object."""
+        current = self._sets[-1]
+        ex = current.exercise
+        if current.started_ms is None:
+            current.started_ms = capture_ms
+        current.last_ms = capture_ms
+        per_side, shared, seen_sides = _measure(ex, pose, image_size)
+        cues = []
+        for track in current.tracks:
+            values = _track_values(ex, track.side, per_side, shared, seen_sides)
+            angle = values.get(ex.angle.name)
+            ready = all(c.holds(values.get(c.measure, math.nan)) for c in ex.ready)
+            shown = track.cues.update(capture_ms, track.counter.phase, values)
+            event = track.counter.update(capture_ms, angle, ready, faulty=bool(shown))
+            if event is Event.REP:
+                self._last_rep = (track.counter.reps[-1], track.side)
+            elif event is Event.PARTIAL:
+                current.partial_reps += 1
+                track.cues.flag(ex.partial_cue, capture_ms)
+            elif event is Event.SWING:
+                track.cues.flag(ex.swing_cue, capture_ms)
+            cues += shown + track.cues.shown(capture_ms)
+        return {
+            "exercise": ex.name,
+            "reps": self.reps,
+            "phase": _phase(ex, [t.counter.phase for t in current.tracks]).value,
+            "angles": _joint_angles(ex, per_side, shared),
+            "cues": [c.as_json() for c in dict.fromkeys(cues)],
+            "last_rep": None if self._last_rep is None else _rep_json(*self._last_rep),
+            "sides": current.sides(),
+        }
+
+    def summary(self) -> dict[str, Any]:
+        """The workout: each set's reps, time and averages, and the totals."""
+        sets = [_set_json(s) for s in self._sets if s.started_ms is not None]
+        starts = [s.started_ms for s in self._sets if s.started_ms is not None]
+        ends = [s.last_ms for s in self._sets if s.last_ms is not None]
+        return {
+            "sets": sets,
+            "total_reps": sum(s["reps"] for s in sets),
+            "duration_ms": round(max(ends) - min(starts), 1) if starts else 0.0,
+        }
+
+
+def _measure(
+    ex: Exercise, pose: Pose | None, image_size: tuple[int, int]
+) -> tuple[dict[str, dict[str, float]], dict[str, float], list[str]]:
+    """Every measure the exercise uses, per side and shared, where its points are seen;
+    and the sides whose required landmarks are all seen."""
+    per_side: dict[str, dict[str, float]] = {s: {} for s in angles.SIDES}
+    shared: dict[str, float] = {}
+    if pose is None or len(pose) != len(angles.LANDMARKS):
+        return per_side, shared, []
+    seen = angles.seen(pose, ex.min_visibility)
+    points = angles.to_points(pose, image_size, ex.depth)
+    for m in ex.used:
+        for side in angles.SIDES if m.sided else (None,):
+            idx = m.indices(side)
+            if all(seen[i] for i in idx):
+                value = angles.measure(m.kind, [points[i] for i in idx])
+                if math.isfinite(value):
+                    (shared if side is None else per_side[side])[m.name] = value
+    if not all(seen[i] for i in ex.required_indices(None)):
+        return per_side, shared, []
+    seen_sides = [s for s in angles.SIDES if all(seen[i] for i in ex.required_indices(s))]
+    return per_side, shared, seen_sides
+
+
+def _track_values(
+    ex: Exercise,
+    side: str | None,
+    per_side: Mapping[str, Mapping[str, float]],
+    shared: Mapping[str, float],
+    seen_sides: Sequence[str],
+) -> dict[str, float]:
+    """The values one track judges by: its side's, or the mean of the sides seen."""
+    if side is not None:
+        sides = [side] if side in seen_sides else []
+    elif ex.sides is Sides.BOTH:
+        sides = list(seen_sides) if len(seen_sides) == len(angles.SIDES) else []
+    else:
+        sides = list(seen_sides)
+    values = dict(shared)
+    names = {n for s in sides for n in per_side[s]}
+    for name in names:
+        found = [per_side[s][name] for s in sides if name in per_side[s]]
+        values[name] = sum(found) / len(found)
+    if not sides:
+        values.pop(ex.angle.name, None)
+    return values
+
+
+def _phase(ex: Exercise, phases: Sequence[Phase]) -> Phase:
+    """One phase for the exercise: the furthest along of its tracks."""
+    for wanted in (ex.turn_phase, ex.start_phase, Phase.READY):
+        if wanted in phases:
+            return wanted
+    return Phase.OUT_OF_VIEW
+
+
+def _joint_angles(
+    ex: Exercise, per_side: Mapping[str, Mapping[str, float]], shared: Mapping[str, float]
+) -> dict[str, float]:
+    out = {}
+    for m in ex.joints:
+        if m.sided:
+            for side in angles.SIDES:
+                if m.name in per_side[side]:
+                    out[f"{side}_{m.name}"] = round(per_side[side][m.name], 1)
+        elif m.name in shared:
+            out[m.name] = round(shared[m.name], 2)
+    return out
+
+
+def _rep_json(rep: Rep, side: str | None) -> dict[str, Any]:
+    return {
+        "range_of_motion": round(rep.range_of_motion, 1),
+        "duration_ms": round(rep.duration_ms, 1),
+        "quality": round(rep.quality, 2),
+        "side": side,
+    }
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return round(sum(values) / len(values), 2) if values else None
+
+
+def _set_json(s: _Set) -> dict[str, Any]:
+    reps = s.reps()
+    started = s.started_ms or 0.0
+    return {
+        "exercise": s.exercise.name,
+        "reps": len(reps),
+        "sides": s.sides(),
+        "partial_reps": s.partial_reps,
+        "duration_ms": round((s.last_ms or started) - started, 1),
+        "range_of_motion": _mean([r.range_of_motion for r in reps]),
+        "rep_ms": _mean([r.duration_ms for r in reps]),
+        "quality": _mean([r.quality for r in reps]),
+    }
