@@ -8,7 +8,7 @@ same scale as x", so with depth it is scaled by the width.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 # MediaPipe Pose's 33 landmarks, in the model's order.
 LANDMARKS = (
@@ -32,16 +32,30 @@ Point = tuple[float, float, float]
 
 
 def to_points(
-    pose: Sequence[Sequence[float]], image_size: tuple[int, int], depth: bool
-) -> list[Point]:
+    pose: Sequence[Sequence[float]],
+    image_size: tuple[int, int],
+    depth: bool,
+    indices: Iterable[int],
+) -> dict[int, Point]:
+    """The landmarks `indices` in pixels (z scaled like x, or 0 without depth)."""
     width, height = image_size
-    return [(p[0] * width, p[1] * height, p[2] * width if depth else 0.0) for p in pose]
+    out = {}
+    for i in indices:
+        p = pose[i]
+        out[i] = (p[0] * width, p[1] * height, p[2] * width if depth else 0.0)
+    return out
 
 
-def seen(pose: Sequence[Sequence[float]], min_visibility: float) -> list[bool]:
-    """Per landmark: visible enough and inside the image."""
+def seen(
+    pose: Sequence[Sequence[float]], min_visibility: float, indices: Iterable[int]
+) -> set[int]:
+    """Those of `indices` that are visible enough and inside the image."""
     lo, hi = -_EDGE, 1.0 + _EDGE
-    return [p[3] >= min_visibility and lo <= p[0] <= hi and lo <= p[1] <= hi for p in pose]
+    return {
+        i
+        for i in indices
+        if pose[i][3] >= min_visibility and lo <= pose[i][0] <= hi and lo <= pose[i][1] <= hi
+    }
 
 
 def angle(a: Point, b: Point, c: Point) -> float:

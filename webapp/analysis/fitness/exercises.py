@@ -150,18 +150,37 @@ class Exercise:
     def beyond_partial(self, value: float) -> bool:
         return value > self.partial if self.rising else value < self.partial
 
-    @property
-    def used(self) -> tuple[Measure, ...]:
-        """The measures counting, ready, cues and reported angles need."""
+    @functools.cached_property
+    def used(self) -> tuple[tuple[Measure, str | None, tuple[int, ...]], ...]:
+        """(measure, side, landmark indices) for each measure counting, ready, cues and the
+        reported angles need."""
         names = {self.angle.name, *(m.name for m in self.joints)}
         names |= {c.measure for c in self.ready} | {r.condition.measure for r in self.rules}
-        return tuple(m for n, m in self.measures.items() if n in names)
+        return tuple(
+            (m, side, m.indices(side))
+            for n, m in self.measures.items()
+            if n in names
+            for side in (SIDES if m.sided else (None,))
+        )
+
+    @functools.cached_property
+    def landmarks(self) -> frozenset[int]:
+        """Every landmark the exercise looks at."""
+        found = {i for _, _, idx in self.used for i in idx}
+        return frozenset(found.union(*(self.required_indices(s) for s in (None, *SIDES))))
 
     def required_indices(self, side: str | None) -> tuple[int, ...]:
         """side None: the required landmarks of no side (nose); else that side's."""
-        if side is None:
-            return tuple(INDEX[p] for p in self.required if p in INDEX)
-        return tuple(INDEX[f"{side}_{p}"] for p in self.required if p not in INDEX)
+        return self._required[side]
+
+    @functools.cached_property
+    def _required(self) -> dict[str | None, tuple[int, ...]]:
+        out: dict[str | None, tuple[int, ...]] = {
+            None: tuple(INDEX[p] for p in self.required if p in INDEX)
+        }
+        for side in SIDES:
+            out[side] = tuple(INDEX[f"{side}_{p}"] for p in self.required if p not in INDEX)
+        return out
 
     def describe(self) -> dict[str, Any]:
         """The JSON of GET /api/exercises for this exercise."""

@@ -128,18 +128,16 @@ def _measure(
     shared: dict[str, float] = {}
     if pose is None or len(pose) != len(angles.LANDMARKS):
         return per_side, shared, []
-    seen = angles.seen(pose, ex.min_visibility)
-    points = angles.to_points(pose, image_size, ex.depth)
-    for m in ex.used:
-        for side in angles.SIDES if m.sided else (None,):
-            idx = m.indices(side)
-            if all(seen[i] for i in idx):
-                value = angles.measure(m.kind, [points[i] for i in idx])
-                if math.isfinite(value):
-                    (shared if side is None else per_side[side])[m.name] = value
-    if not all(seen[i] for i in ex.required_indices(None)):
+    seen = angles.seen(pose, ex.min_visibility, ex.landmarks)
+    points = angles.to_points(pose, image_size, ex.depth, seen)
+    for m, side, idx in ex.used:
+        if all(i in seen for i in idx):
+            value = angles.measure(m.kind, [points[i] for i in idx])
+            if math.isfinite(value):
+                (shared if side is None else per_side[side])[m.name] = value
+    if not all(i in seen for i in ex.required_indices(None)):
         return per_side, shared, []
-    seen_sides = [s for s in angles.SIDES if all(seen[i] for i in ex.required_indices(s))]
+    seen_sides = [s for s in angles.SIDES if all(i in seen for i in ex.required_indices(s))]
     return per_side, shared, seen_sides
 
 
