@@ -236,11 +236,6 @@ async def test_prometheus_scrapes_both_replicas_with_the_shipped_job(scraped: Sc
     assert per_instance == {i: values[FRAMES] for i, values in scraped.counted.items()}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a labelled counter's series starts at its first increment, which rate() and "
-    "increase() cannot see: webapp/metrics.py should create each known close code at 0",
-)
 @pytest.mark.asyncio(loop_scope="module")
 async def test_the_dashboard_sees_every_session_close(scraped: Scraped) -> None:
     """What "Sessions closed by reason" adds up over the run equals the sessions closed."""

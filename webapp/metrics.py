@@ -23,6 +23,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from webapp.keys import METRICS
+from webapp.protocol import Close
 from webapp.scheduler import Scheduler
 
 # Frame timings sit between a few and a few hundred milliseconds.
@@ -131,6 +132,15 @@ class Metrics:
             ["status"],
             registry=r,
         )
+        # A labelled series appears at its first increment, which rate() and increase()
+        # cannot see: every label the server can give starts at zero, so the first crash
+        # close, frame error or 503 shows on the dashboard.
+        for code in Close:
+            self.sessions_closed.labels(str(int(code)))
+        for outcome in ("received", "processed", "dropped", "errors"):
+            self.frames.labels(outcome)
+        for status in (200, 400, 408, 413, 415, 500, 503, 504):
+            self.predict_requests.labels(str(status))
         self._busy_samples: collections.deque[tuple[float, float]] = collections.deque()
         r.register(_SchedulerCollector(self))
 
