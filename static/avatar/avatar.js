@@ -1,0 +1,164 @@
+// Loading a VRM (0.x or 1.0) with three-vrm, and posing it from the server's rig:
+// {bones: {name: [x, y, z, w]}, hips_position: [x, y, z], expressions: {name: 0..1}}.
+
+import * as THREE from "three";
+import { GLTFLoader } from "three/addons/loaders/GLTFLoader.js";
+import { VRMLoaderPlugin, VRMUtils } from "@pixiv/three-vrm";
+
+// Results come at 10-30 fps and the page draws at 60: each bone eases toward its newest
+// rotation over about this long, which hides the steps without adding visible lag.
+const FOLLOW_S = 0.05;
+// A bone the rig stops sending (a leg out of view, a hand not found) eases back to rest
+// more slowly, so a flicker in detection does not snap the limb.
+const REST_S = 0.3;
+// The rig's hips_position is in metres for a person whose hips stand this high at rest
+// (webapp/analysis/skeleton.py); it is scaled to the avatar's own hips height.
+const RIG_HIPS_HEIGHT = 0.95;
+// When a model lacks an optional bone, its rotation is folded into the nearest parent
+// the model has, so the chain above the shoulders still turns.
+const FOLD_INTO = { upperChest: "chest", chest: "spine", neck: "upperChest" };
+
+export class AvatarFileError extends Error {}
+
+let loader = null;
+
+function gltfLoader() {
+  if (loader === null) {
+    loader = new GLTFLoader();
+    loader.register((parser) => new VRMLoaderPlugin(parser));
+  }
+  return loader;
+}
+
+// A URL or the bytes of a dropped file; throws AvatarFileError when it is not a VRM.
+export async function loadVrm(source) {
+  let gltf;
+  try {
+    gltf = typeof source === "string" ? await gltfLoader().loadAsync(source) : await gltfLoader().parseAsync(source, "");
+  } catch (error) {
+    throw new AvatarFileError(`it is not a glTF/VRM model (${error?.message || error})`);
+  }
+  const vrm = gltf.userData.vrm;
+  if (!vrm || !vrm.humanoid) {
+    throw new AvatarFileError("it is a glTF model without VRM humanoid data");
+  }
+  // The optimisations three-vrm's own examples apply once after loading.
+  VRMUtils.removeUnnecessaryVertices(gltf.scene);
+  VRMUtils.combineSkeletons(gltf.scene);
+  // VRM 0.x models face -Z; turn them to face +Z like VRM 1.0, toward the camera.
+  VRMUtils.rotateVRM0(vrm);
+  vrm.scene.traverse((object) => {
+    object.frustumCulled = false; // skinned meshes move past their rest bounding boxes
+  });
+  return new Avatar(vrm);
+}
+
+export class Avatar {
+  constructor(vrm) {
+    this.vrm = vrm;
+    // VRM 0.x keeps its own axes after rotateVRM0 (turned half a circle about Y), so a rig
+    // in VRM 1.0 axes needs x and z negated there, as three-vrm's own animation example does.
+    this.flip = vrm.meta?.metaVersion === "0";
+    // The rig drives look expressions itself; three-vrm's look-at would reset them.
+    if (vrm.lookAt) vrm.lookAt.autoUpdate = false;
+    this.targets = new Map(); // bone name -> THREE.Quaternion wanted now
+    this.hipsTarget = null;
+    this.expressions = {};
+    this.nodes = new Map(); // rig bone name -> the model's normalized node it drives
+    this.rest = this.measure();
+    this.hipsRest = this.node("hips")?.position.clone() ?? new THREE.Vector3();
+  }
+
+  get root() {
+    return this.vrm.scene;
+  }
+
+  // Node for a rig bone, or for the parent it folds into; null when the model has neither.
+  node(name) {
+    if (!this.nodes.has(name)) {
+      let node = this.vrm.humanoid.getNormalizedBoneNode(name);
+      let fold = FOLD_INTO[name];
+      while (!node && fold) {
+        node = this.vrm.humanoid.getNormalizedBoneNode(fold);
+        fold = FOLD_INTO[fold];
+      }
+      this.nodes.set(name, node ?? null);
+    }
+    return this.nodes.get(name);
+  }
+
+  // Heights at rest for the camera's framing: feet, hips, the top of the head.
+  measure() {
+    this.vrm.scene.updateMatrixWorld(true);
+    const box = new THREE.Box3().setFromObject(this.vrm.scene);
+    const at = (name) => this.vrm.humanoid.getNormalizedBoneNode(name)?.getWorldPosition(new THREE.Vector3());
+    const hips = at("hips");
+    return {
+      bottom: box.min.y,
+      top: box.max.y,
+      hips: hips ? hips.y : (box.min.y + box.max.y) / 2,
+      centreX: hips ? hips.x : 0,
+    };
+  }
+
+  // One result's rig. Missing bones ease back to rest in update().
+  apply(rig) {
+    if (!rig || typeof rig !== "object") return;
+    this.targets.clear();
+    const folded = new Map();
+    for (const [name, value] of Object.entries(rig.bones ?? {})) {
+      if (!Array.isArray(value) || value.length !== 4 || !value.every(Number.isFinite)) continue;
+      const node = this.node(name);
+      if (!node) continue;
+      const [x, y, z, w] = value;
+      const q = this.flip ? new THREE.Quaternion(-x, y, -z, w) : new THREE.Quaternion(x, y, z, w);
+      q.normalize();
+      // Parent first (the rig lists bones parent first), so a folded child composes after it.
+      const previous = folded.get(node);
+      folded.set(node, previous ? previous.multiply(q) : q);
+      this.targets.set(node, folded.get(node));
+    }
+    const hips = rig.hips_position;
+    if (Array.isArray(hips) && hips.length === 3 && hips.every(Number.isFinite)) {
+      const scale = this.hipsRest.y > 0 ? this.hipsRest.y / RIG_HIPS_HEIGHT : 1;
+      const [x, y, z] = hips;
+      const offset = new THREE.Vector3(x, y - RIG_HIPS_HEIGHT, z).multiplyScalar(scale);
+      if (this.flip) offset.set(-offset.x, offset.y, -offset.z);
+      this.hipsTarget = this.hipsRest.clone().add(offset);
+    } else {
+      this.hipsTarget = null;
+    }
+    this.expressions = {};
+    for (const [name, weight] of Object.entries(rig.expressions ?? {})) {
+      if (Number.isFinite(weight)) this.expressions[name] = Math.min(1, Math.max(0, weight));
+    }
+  }
+
+  // Every animation frame: ease toward the newest rig, then let three-vrm copy the
+  // normalized pose onto the model, run its spring bones and expressions.
+  update(delta) {
+    const follow = 1 - Math.exp(-delta / FOLLOW_S);
+    const settle = 1 - Math.exp(-delta / REST_S);
+    const identity = new THREE.Quaternion();
+    for (const node of new Set(this.nodes.values())) {
+      if (!node) continue;
+      const target = this.targets.get(node);
+      node.quaternion.slerp(target ?? identity, target ? follow : settle);
+    }
+    const hips = this.node("hips");
+    if (hips) hips.position.lerp(this.hipsTarget ?? this.hipsRest, this.hipsTarget ? follow : settle);
+    const manager = this.vrm.expressionManager;
+    if (manager) {
+      for (const expression of manager.expressions) {
+        const name = expression.expressionName;
+        const wanted = this.expressions[name] ?? 0;
+        manager.setValue(name, manager.getValue(name) + (wanted - manager.getValue(name)) * follow);
+      }
+    }
+    this.vrm.update(delta);
+  }
+
+  dispose() {
+    VRMUtils.deepDispose(this.vrm.scene);
+  }
+}

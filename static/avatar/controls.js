@@ -1,0 +1,78 @@
+// The page's controls as plain values, and the hello options they make (protocol issue 12):
+// {"rig": true, "mirror": bool, "smoothing": {"min_cutoff": Hz, "beta": float} | "off"}.
+
+// The slider runs 0 (snappy) to 10 (smooth) along a log scale between these One Euro
+// filter settings: a high cutoff follows quickly and jitters, a low one is calm and lags.
+export const SNAPPY = Object.freeze({ min_cutoff: 3.0, beta: 0.05 });
+export const SMOOTH = Object.freeze({ min_cutoff: 0.3, beta: 0.005 });
+const STEPS = 10;
+
+function logLerp(a, b, t) {
+  return a * (b / a) ** t;
+}
+
+export function smoothingFor(position) {
+  const t = Math.min(1, Math.max(0, position / STEPS));
+  // Three significant digits: the hello stays readable and the server's logs too.
+  const round = (x) => Number(x.toPrecision(3));
+  return {
+    min_cutoff: round(logLerp(SNAPPY.min_cutoff, SMOOTH.min_cutoff, t)),
+    beta: round(logLerp(SNAPPY.beta, SMOOTH.beta, t)),
+  };
+}
+
+export class Controls {
+  constructor(get) {
+    this.mirror = get("avatar-mirror");
+    this.smoothing = get("avatar-smoothing");
+    this.smoothingValue = get("avatar-smoothing-value");
+    this.smoothingOff = get("avatar-smoothing-off");
+    this.showCamera = get("avatar-show-camera");
+    this.facing = get("avatar-facing");
+    // Until the slider is moved the hello leaves smoothing out: the server's default,
+    // which the server side tunes, applies.
+    this.smoothingTouched = false;
+    this.smoothing.addEventListener("input", () => {
+      this.smoothingTouched = true;
+      this.showSmoothing();
+    });
+    this.smoothingOff.addEventListener("change", () => this.showSmoothing());
+    this.showSmoothing();
+  }
+
+  get framing() {
+    return document.querySelector('input[name="avatar-framing"]:checked').value;
+  }
+
+  get facingMode() {
+    return this.facing.value;
+  }
+
+  showSmoothing() {
+    this.smoothing.disabled = this.smoothingOff.checked;
+    const value = this.helloSmoothing();
+    this.smoothingValue.textContent =
+      value === undefined ? "server's default" : value === "off" ? "off" : `${value.min_cutoff} Hz, β ${value.beta}`;
+  }
+
+  helloSmoothing() {
+    if (this.smoothingOff.checked) return "off";
+    return this.smoothingTouched ? smoothingFor(Number(this.smoothing.value)) : undefined;
+  }
+
+  // Extra hello fields for LiveSession.
+  helloOptions() {
+    const options = { rig: true, mirror: this.mirror.checked };
+    const smoothing = this.helloSmoothing();
+    if (smoothing !== undefined) options.smoothing = smoothing;
+    return options;
+  }
+
+  // Fires `handler` when a control that the hello carries has settled on a new value
+  // (the slider on release, not on every step), so the page can start a new session.
+  onHelloChange(handler) {
+    this.mirror.addEventListener("change", handler);
+    this.smoothing.addEventListener("change", handler);
+    this.smoothingOff.addEventListener("change", handler);
+  }
+}

@@ -1,0 +1,57 @@
+// The view for OBS, GET /avatar?watch=<token>: only the avatar, on a transparent background,
+// posed by the results of the session it watches. Any machine that reaches the server can
+// show it; it says in words when the session ends and keeps trying the same link.
+
+import { showStatus } from "../format.js";
+import { socketUrl } from "../protocol.js";
+import { AvatarView } from "./view.js";
+import { WatchConnection } from "./watch.js";
+
+const status = document.getElementById("watch-status");
+const token = new URLSearchParams(window.location.search).get("watch") ?? "";
+const view = new AvatarView(document.getElementById("avatar-view"));
+window.holotrackAvatar = view.testHook();
+
+// The framing follows the link: ?watch=...&framing=full shows the legs too.
+view.scene.setFraming(new URLSearchParams(window.location.search).get("framing") ?? "upper");
+
+let results = 0;
+
+function say(text, kind) {
+  showStatus(status, text, kind);
+  document.body.dataset.watchState = kind;
+}
+
+try {
+  await view.load(document.body.dataset.defaultAvatar);
+  document.body.dataset.avatarReady = "true";
+} catch (error) {
+  say(`Cannot load the avatar: ${error.message}.`, "error");
+}
+
+if (!token) {
+  say("This link names no session to watch: copy the full link from the avatar page.", "error");
+} else {
+  const connection = new WatchConnection({
+    url: socketUrl(),
+    token,
+    handlers: {
+      status: (text, kind) => {
+        view.rest();
+        say(text, kind);
+      },
+      watching: (message) => {
+        document.body.dataset.session = message.session;
+        // Once it works, the view shows only the avatar: nothing to read on a stream.
+        say("", "ok");
+      },
+      result: (message) => {
+        results += 1;
+        document.body.dataset.results = String(results);
+        if (message.rig) view.apply(message.rig);
+      },
+    },
+  });
+  connection.start();
+  window.addEventListener("pagehide", () => connection.stop());
+}

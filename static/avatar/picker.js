@@ -1,0 +1,44 @@
+// Choosing an avatar: a file input, or a .vrm dropped on the view. The file is read in the
+// browser and never uploaded.
+
+import { showStatus } from "../format.js";
+import { AvatarFileError } from "./view.js";
+
+export function setupPicker({ view, input, dropTarget, status }) {
+  async function choose(file) {
+    showStatus(status, `Loading ${file.name}…`, "busy");
+    try {
+      const avatar = await view.load(file);
+      const name = avatar.vrm.meta?.name || avatar.vrm.meta?.title || file.name;
+      showStatus(status, `Showing ${name} (VRM ${avatar.vrm.meta?.metaVersion === "0" ? "0.x" : "1.0"}), from ${file.name}.`, "ok");
+    } catch (error) {
+      // The avatar on show stays; say why the file was refused.
+      const why = error instanceof AvatarFileError ? error.message : `it could not be loaded (${error.message})`;
+      showStatus(status, `${file.name} is not a VRM avatar this page can show: ${why}. The previous avatar stays.`, "error");
+    } finally {
+      input.value = ""; // choosing the same file again reloads it
+    }
+  }
+
+  input.addEventListener("change", () => {
+    const [file] = input.files;
+    if (file) choose(file);
+  });
+  for (const type of ["dragenter", "dragover"]) {
+    dropTarget.addEventListener(type, (event) => {
+      event.preventDefault();
+      dropTarget.classList.add("dragging");
+    });
+  }
+  for (const type of ["dragleave", "drop"]) {
+    dropTarget.addEventListener(type, () => dropTarget.classList.remove("dragging"));
+  }
+  dropTarget.addEventListener("drop", (event) => {
+    event.preventDefault();
+    const [file] = event.dataTransfer.files;
+    if (file) choose(file);
+  });
+  // A file dropped beside the view must not replace the page.
+  window.addEventListener("dragover", (event) => event.preventDefault());
+  window.addEventListener("drop", (event) => event.preventDefault());
+}

@@ -1,0 +1,70 @@
+// The avatar view both pages share: a scene, the avatar on show, and the draw loop, kept
+// apart from the network (results only set the pose; the loop draws at the screen's rate).
+
+import { Avatar, AvatarFileError, loadVrm } from "./avatar.js";
+import { AvatarScene } from "./scene.js";
+
+export { AvatarFileError };
+
+// Larger files are refused before parsing: a VRM avatar is rarely above a few tens of MB.
+export const MAX_VRM_BYTES = 100 * 1024 * 1024;
+
+export class AvatarView {
+  constructor(container) {
+    this.scene = new AvatarScene(container);
+    this.avatar = null;
+    this.lastRig = null;
+    this.generation = 0; // avatars loaded so far: the tests see a replacement happen
+    this.clock = performance.now();
+    this.loop = this.loop.bind(this);
+    requestAnimationFrame(this.loop);
+  }
+
+  loop(now) {
+    const delta = Math.min(0.1, Math.max(0, (now - this.clock) / 1000));
+    this.clock = now;
+    this.avatar?.update(delta);
+    this.scene.render();
+    requestAnimationFrame(this.loop);
+  }
+
+  // source: a URL or a File. The old avatar stays until the new one has loaded.
+  async load(source) {
+    let bytes = source;
+    if (typeof source !== "string") {
+      if (source.size > MAX_VRM_BYTES) {
+        throw new AvatarFileError(`it is ${Math.round(source.size / 1048576)} MB, over the ${MAX_VRM_BYTES / 1048576} MB this page accepts`);
+      }
+      bytes = await source.arrayBuffer();
+    }
+    const avatar = await loadVrm(bytes);
+    this.avatar?.dispose();
+    this.avatar = avatar;
+    this.generation += 1;
+    this.scene.show(avatar.root, avatar.rest);
+    // A new avatar takes up the pose the old one had, instead of waiting for the next result.
+    if (this.lastRig) avatar.apply(this.lastRig);
+    return avatar;
+  }
+
+  apply(rig) {
+    this.lastRig = rig;
+    this.avatar?.apply(rig);
+  }
+
+  // Back to rest: the session ended.
+  rest() {
+    this.apply({ bones: {}, expressions: {} });
+  }
+
+  // window.holotrackAvatar: lets the browser tests pose the avatar and read its pixels.
+  testHook() {
+    return {
+      apply: (rig) => this.apply(rig),
+      pixels: (size) => this.scene.pixels(size),
+      generation: () => this.generation,
+      name: () => this.avatar?.vrm.meta?.name ?? this.avatar?.vrm.meta?.title ?? null,
+      metaVersion: () => this.avatar?.vrm.meta?.metaVersion ?? null,
+    };
+  }
+}

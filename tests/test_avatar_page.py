@@ -1,0 +1,404 @@
+"""GET /avatar in a real headless Chromium (WebGL through SwiftShader): three.js and
+three-vrm from node_modules, the shipped VRM, your own .vrm, and the OBS watch view.
+
+The tests under "Needs the server's rig and watchers" drive the whole path (protocol issue
+12: hello "rig": true, ready's "watch", results' "rig", watcher connections). They fail, on
+purpose, against a server that does not provide those yet.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import struct
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp_jinja2
+import jinja2
+import pytest
+from aiohttp import web
+from PIL import Image
+from playwright.async_api import FilePayload, Page, WebSocket
+
+from tests.browser import BrowserPage, fake_camera_args, open_page, write_y4m
+from tests.conftest import Client
+from tests.media import ASL_VIDEO
+from webapp.app import TEMPLATES_DIR, create_app
+from webapp.avatar_page import (
+    DEFAULT_AVATAR_URL,
+    VENDOR_FILES,
+    AvatarPaths,
+    missing_files,
+    setup_avatar_routes,
+)
+from webapp.config import Config
+
+AVATAR = AvatarPaths().default_avatar
+# Pixels read back from the avatar canvas, scaled to SIZE x SIZE.
+SIZE = 64
+# A pixel counts as changed when one channel moved by more than this (of 255).
+CHANNEL_STEP = 24
+
+MakeAvatarClient = Callable[..., Awaitable[Client]]
+
+
+def about_z(degrees: float) -> list[float]:
+    """A quaternion [x, y, z, w] turning `degrees` about +Z (VRM 1.0 axes: the avatar's
+    left arm points along +X, so a negative angle lowers it)."""
+    half = math.radians(degrees) / 2
+    return [0.0, 0.0, math.sin(half), math.cos(half)]
+
+
+# Hand-written rigs for rendering checks only: arms lowered, then the left elbow bent 90 degrees.
+ARMS_DOWN: dict[str, Any] = {
+    "bones": {"leftUpperArm": about_z(-75), "rightUpperArm": about_z(75)},
+    "expressions": {},
+}
+ELBOW_BENT: dict[str, Any] = {
+    "bones": {**ARMS_DOWN["bones"], "leftLowerArm": about_z(90)},
+    "expressions": {"aa": 1.0},
+}
+
+# How many of the SIZE x SIZE pixels differ from the snapshot taken by snapshot().
+CHANGED_JS = f"""
+() => {{
+  const now = window.holotrackAvatar.pixels({SIZE});
+  const before = window.__avatarBefore;
+  let changed = 0;
+  for (let i = 0; i < now.length; i += 4) {{
+    const moved = [0, 1, 2, 3].some((c) => Math.abs(now[i + c] - before[i + c]) > {CHANNEL_STEP});
+    if (moved) changed += 1;
+  }}
+  return changed;
+}}
+"""
+
+
+@pytest.fixture
+def make_avatar_client(
+    aiohttp_client: Callable[[web.Application], Awaitable[Client]],
+) -> MakeAvatarClient:
+    """The real app with the avatar routes added, as the lead will wire them."""
+
+    async def build(config: Config | None = None, paths: AvatarPaths | None = None) -> Client:
+        app = create_app(config or Config(workers=1, no_cache=True))
+        setup_avatar_routes(app, paths)
+        return await aiohttp_client(app)
+
+    return build
+
+
+def needs_node_modules() -> None:
+    missing = missing_files(AvatarPaths())
+    if missing:
+        pytest.fail(f"run `make test` (npm ci) first; missing: {', '.join(missing)}")
+
+
+async def open_avatar(browser: BrowserPage, client: Client, path: str = "/avatar") -> None:
+    await browser.page.goto(str(client.make_url(path)))
+    await browser.page.wait_for_selector("body[data-avatar-ready]", state="attached")
+    ready = await browser.page.get_attribute("body", "data-avatar-ready")
+    assert ready == "true", await browser.page.inner_text("body")
+
+
+async def pixels(page: Page) -> list[int]:
+    data: list[int] = await page.evaluate("(size) => window.holotrackAvatar.pixels(size)", SIZE)
+    return data
+
+
+def opaque(rgba: list[int]) -> int:
+    return sum(1 for alpha in rgba[3::4] if alpha > 0)
+
+
+async def snapshot(page: Page) -> None:
+    await page.evaluate(
+        f"() => {{ window.__avatarBefore = window.holotrackAvatar.pixels({SIZE}); }}"
+    )
+
+
+async def wait_for_change(page: Page, least: int = 20) -> None:
+    """Waits until at least `least` pixels differ from the last snapshot()."""
+    await page.wait_for_function(f"() => ({CHANGED_JS})() >= {least}")
+
+
+def alpha_at(png: bytes, x: float, y: float) -> int:
+    """The alpha of a screenshot's pixel at normalized (x, y)."""
+    with Image.open(io.BytesIO(png)) as image:
+        rgba = image.convert("RGBA")
+    alpha = rgba.getchannel("A")
+    value = alpha.getpixel((int(x * (rgba.width - 1)), int(y * (rgba.height - 1))))
+    assert isinstance(value, int)
+    return value
+
+
+def plain_glb() -> bytes:
+    """A valid binary glTF with an empty scene and no VRM extension."""
+    doc = json.dumps({"asset": {"version": "2.0"}, "scene": 0, "scenes": [{"nodes": []}]}).encode()
+    doc += b" " * (-len(doc) % 4)
+    header = struct.pack("<III", 0x46546C67, 2, 12 + 8 + len(doc))
+    return header + struct.pack("<II", len(doc), 0x4E4F534A) + doc
+
+
+# --- What works without the server's rig ---------------------------------------------------
+
+
+async def test_vendored_files_and_the_default_avatar_are_served(
+    make_avatar_client: MakeAvatarClient,
+) -> None:
+    needs_node_modules()
+    client = await make_avatar_client()
+    for name in VENDOR_FILES:
+        response = await client.get(f"/vendor/{name}")
+        assert response.status == 200, name
+        assert response.content_type == "text/javascript", name
+    # Nothing else in node_modules is reachable.
+    for name in ("three/package.json", "three/build/three.cjs", "../package-lock.json"):
+        assert (await client.get(f"/vendor/{name}")).status == 404, name
+    response = await client.get(DEFAULT_AVATAR_URL)
+    assert response.status == 200
+    assert await response.read() == AVATAR.read_bytes()
+    page = await client.get("/avatar")
+    assert page.status == 200
+    text = await page.text()
+    assert '<script type="importmap">' in text
+    assert "/vendor/three/build/three.module.js" in text
+    assert '<button type="button" id="avatar-start" class="primary">Start</button>' in text
+    assert '<button type="button" id="avatar-stop" disabled>Stop</button>' in text
+
+
+async def test_without_node_modules_the_page_says_what_is_missing(
+    aiohttp_client: Callable[[web.Application], Awaitable[Client]], tmp_path: Path
+) -> None:
+    # A bare app: nothing else the server does depends on node_modules.
+    app = web.Application()
+    aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True)
+    setup_avatar_routes(app, AvatarPaths(node_modules=tmp_path / "node_modules"))
+    client = await aiohttp_client(app)
+    response = await client.get("/avatar")
+    assert response.status == 503
+    text = await response.text()
+    assert "three.js and three-vrm" in text
+    assert "node_modules/three/build/three.module.js" in text
+    assert "node_modules/@pixiv/three-vrm/lib/three-vrm.module.js" in text
+    assert "make run" in text
+    assert "importmap" not in text  # no script that would fail to load
+    vendor = await client.get("/vendor/three/build/three.module.js")
+    assert vendor.status == 404
+    assert "npm ci" in await vendor.text()
+
+
+async def test_the_default_avatar_renders_and_a_rig_poses_it(
+    make_avatar_client: MakeAvatarClient,
+) -> None:
+    needs_node_modules()
+    client = await make_avatar_client()
+    async with open_page() as browser:
+        page = browser.page
+        await open_avatar(browser, client)
+        assert await page.evaluate("window.holotrackAvatar.metaVersion()") == "0"
+        rest = await pixels(page)
+        # Not blank, and the background around the avatar is transparent.
+        assert opaque(rest) > SIZE * SIZE // 20, opaque(rest)
+        assert rest[3] == 0
+        assert rest[-1] == 0
+        await snapshot(page)
+        await page.evaluate("(rig) => window.holotrackAvatar.apply(rig)", ARMS_DOWN)
+        await wait_for_change(page)
+        await snapshot(page)
+        await page.evaluate("(rig) => window.holotrackAvatar.apply(rig)", ELBOW_BENT)
+        await wait_for_change(page)
+        # Bones the rig stops sending ease back to rest.
+        await snapshot(page)
+        await page.evaluate("(rig) => window.holotrackAvatar.apply(rig)", {"bones": {}})
+        await wait_for_change(page)
+        # Full body framing shows more of her, so she is drawn smaller: fewer pixels.
+        upper = opaque(await pixels(page))
+        await page.check("input[name=avatar-framing][value=full]")
+        await page.wait_for_function(
+            f"(upper) => window.holotrackAvatar.pixels({SIZE}).filter((v, i) => i % 4 === 3"
+            " && v > 0).length < upper * 0.8",
+            arg=upper,
+        )
+        assert browser.errors == []
+
+
+async def test_your_own_vrm_replaces_the_avatar_and_a_non_vrm_is_refused_in_words(
+    make_avatar_client: MakeAvatarClient,
+) -> None:
+    needs_node_modules()
+    client = await make_avatar_client()
+    async with open_page() as browser:
+        page = browser.page
+        await open_avatar(browser, client)
+        assert await page.evaluate("window.holotrackAvatar.generation()") == 1
+        status = "#avatar-file-status"
+
+        await page.set_input_files("#avatar-file", AVATAR)
+        await page.wait_for_function("() => window.holotrackAvatar.generation() === 2")
+        assert await page.get_attribute(status, "data-kind") == "ok"
+        assert "godette_avatar.vrm" in await page.inner_text(status)
+        assert opaque(await pixels(page)) > SIZE * SIZE // 20
+
+        refusals: list[tuple[FilePayload, str]] = [
+            (
+                {"name": "notes.vrm", "mimeType": "application/octet-stream", "buffer": b"no\n"},
+                "not a glTF/VRM model",
+            ),
+            (
+                {"name": "empty.glb", "mimeType": "model/gltf-binary", "buffer": plain_glb()},
+                "without VRM humanoid",
+            ),
+        ]
+        for refused, why in refusals:
+            await page.set_input_files("#avatar-file", refused)
+            await page.wait_for_function(
+                "(name) => document.getElementById('avatar-file-status').textContent"
+                ".startsWith(name + ' is not a VRM')",
+                arg=refused["name"],
+            )
+            text = await page.inner_text(status)
+            assert await page.get_attribute(status, "data-kind") == "error"
+            assert why in text, text
+            assert "The previous avatar stays" in text
+            assert await page.evaluate("window.holotrackAvatar.generation()") == 2
+            assert opaque(await pixels(page)) > SIZE * SIZE // 20
+        assert browser.errors == []
+
+
+async def test_the_watch_view_is_transparent_and_says_why_it_cannot_watch(
+    make_avatar_client: MakeAvatarClient,
+) -> None:
+    needs_node_modules()
+    client = await make_avatar_client()
+    async with open_page() as browser:
+        page = browser.page
+        await open_avatar(browser, client, "/avatar?watch=no-such-token")
+        await page.wait_for_selector("body[data-watch-state=error]", state="attached")
+        assert await page.is_visible("#watch-status")
+        assert "Waiting for this link" in await page.inner_text("#watch-status")
+        # The page itself has no background: OBS composites the avatar alone.
+        shot = await page.screenshot(omit_background=True)
+        assert alpha_at(shot, 0.01, 0.01) == 0
+        assert alpha_at(shot, 0.99, 0.3) == 0
+        assert opaque(await pixels(page)) > SIZE * SIZE // 20
+        # Chromium logs the refused watcher's close itself; nothing else may be logged.
+        assert [e for e in browser.errors if "WebSocket" not in e] == []
+
+
+# --- Needs the server's rig and watchers (protocol issue 12) ---------------------------------
+
+
+def record_hellos(page: Page) -> list[dict[str, Any]]:
+    """Every hello the page sends on a WebSocket, parsed."""
+    hellos: list[dict[str, Any]] = []
+
+    def on_socket(socket: WebSocket) -> None:
+        def sent(payload: str | bytes) -> None:
+            if isinstance(payload, str) and '"hello"' in payload:
+                hellos.append(json.loads(payload))
+
+        socket.on("framesent", sent)
+
+    page.on("websocket", on_socket)
+    return hellos
+
+
+async def start_session(browser: BrowserPage) -> None:
+    page = browser.page
+    await page.click("#avatar-start")
+    await page.wait_for_function(
+        """() => Number(document.getElementById("avatar-stage").dataset.results) > 5
+              || document.getElementById("avatar-status").dataset.kind === "error" """
+    )
+    assert await page.get_attribute("#avatar-status", "data-kind") != "error", (
+        await page.inner_text("#avatar-status")
+    )
+    rigs = await page.get_attribute("#avatar-stage", "data-rigs")
+    assert int(rigs or 0) > 0, "the server's results carry no rig (protocol issue 12)"
+
+
+async def test_start_drives_the_avatar_from_the_servers_rig(
+    make_avatar_client: MakeAvatarClient, tmp_path: Path
+) -> None:
+    needs_node_modules()
+    client = await make_avatar_client()
+    y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=90)
+    async with open_page(fake_camera_args(y4m)) as browser:
+        page = browser.page
+        hellos = record_hellos(page)
+        await open_avatar(browser, client)
+        await start_session(browser)
+        assert hellos[0]["rig"] is True
+        assert hellos[0]["mirror"] is True
+        assert hellos[0]["track"] == "holistic"
+        assert "smoothing" not in hellos[0]  # the server's default until the slider moves
+        assert (await page.inner_text("#avatar-latency")).endswith(" ms")
+        assert opaque(await pixels(page)) > SIZE * SIZE // 20
+        # The signer moves her arms and hands: the avatar follows.
+        await snapshot(page)
+        await wait_for_change(page)
+
+        # The smoothing slider, moved to "smooth", goes in a new session's hello.
+        first = await page.get_attribute("body", "data-session")
+        await page.eval_on_selector(
+            "#avatar-smoothing",
+            """(slider) => {
+                 slider.value = "10";
+                 slider.dispatchEvent(new Event("input"));
+                 slider.dispatchEvent(new Event("change"));
+               }""",
+        )
+        await page.wait_for_function(
+            "(first) => document.body.dataset.session && document.body.dataset.session !== first",
+            arg=first,
+        )
+        assert hellos[-1]["smoothing"] == {"min_cutoff": 0.3, "beta": 0.005}
+        await page.click("#avatar-stop")
+        await page.wait_for_function(
+            "() => document.getElementById('avatar-status').textContent === 'Stopped.'"
+        )
+        assert await page.is_enabled("#avatar-start")
+        assert await page.is_hidden("#watch-share")
+        assert browser.errors == []
+
+
+async def test_the_watch_link_shows_the_avatar_until_the_session_stops(
+    make_avatar_client: MakeAvatarClient, tmp_path: Path
+) -> None:
+    needs_node_modules()
+    client = await make_avatar_client()
+    y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=90)
+    async with open_page(fake_camera_args(y4m)) as streamer, open_page() as watcher:
+        await open_avatar(streamer, client)
+        await start_session(streamer)
+        link = await streamer.page.get_attribute("#watch-link", "href")
+        assert link, await streamer.page.inner_text("#watch-share")
+        token = await streamer.page.get_attribute("#watch-link", "data-token")
+        assert link == str(client.make_url(f"/avatar?watch={token}"))
+
+        view = watcher.page
+        await open_avatar(watcher, client, link.removeprefix(str(client.make_url(""))))
+        session = await streamer.page.get_attribute("body", "data-session")
+        await view.wait_for_function(
+            "(session) => document.body.dataset.session === session", arg=session
+        )
+        await view.wait_for_function("() => Number(document.body.dataset.results) > 3")
+        assert await view.is_hidden("#watch-status")
+        await snapshot(view)
+        await wait_for_change(view)
+        assert alpha_at(await view.screenshot(omit_background=True), 0.01, 0.01) == 0
+
+        await streamer.page.click("#avatar-stop")
+        await view.wait_for_selector("body[data-watch-state=error]", state="attached")
+        text = await view.inner_text("#watch-status")
+        assert "The session this view watches has ended" in text
+        assert "Waiting for this link" in text
+        # A watcher of a session that is gone is refused with 4003 on its next try.
+        await view.wait_for_function(
+            "() => document.getElementById('watch-status').textContent.includes('close 4003')"
+        )
+        assert streamer.errors == []
+        assert [e for e in watcher.errors if "WebSocket" not in e] == []
