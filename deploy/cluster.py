@@ -28,6 +28,7 @@ from pathlib import Path
 from types import TracebackType
 
 import aiohttp
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = Path(__file__).resolve().parent / "nginx" / "holotrack.conf.template"
@@ -98,14 +99,6 @@ def render_prometheus(
     metrics path, its labels, the intervals and any other job stay the shipped file's,
     so the cluster scrapes the replicas exactly as compose does.
     """
-    try:
-        # PyYAML comes with the test extra; `make cluster` alone installs only the server.
-        import yaml
-    except ImportError:
-        raise ClusterError(
-            "--prometheus reads deploy/prometheus/prometheus.yml with PyYAML: "
-            ".venv/bin/pip install pyyaml (make test installs it)"
-        ) from None
     config = yaml.safe_load(source.read_text())
     jobs = [j for j in config.get("scrape_configs") or [] if j.get("job_name") == PROMETHEUS_JOB]
     if len(jobs) != 1:
