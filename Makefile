@@ -45,3 +45,15 @@ test: system-deps $(VENV)/.installed-test
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+
+# The avatar page's JavaScript (three.js, three-vrm) from the npm registry, pinned by
+# package-lock.json; served from node_modules/, no build step. Without npm, system-deps.sh
+# installs Debian's npm as root or names it in one line, and the server still runs: /avatar
+# then says what is missing. A failed install leaves no stamp, so the next make tries again.
+node_modules/.installed: package.json package-lock.json
+	@if bash deploy/system-deps.sh run; then \
+	  npm ci --ignore-scripts --no-audit --no-fund --loglevel=error && touch $@ \
+	  || echo "npm ci failed; /avatar says what is missing, the rest of the server runs" >&2; \
+	fi
+
+run test: node_modules/.installed

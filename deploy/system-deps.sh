@@ -15,8 +15,10 @@ declare -A TEST_NEEDS=(
   [buildah]=buildah              # make image builds the Dockerfile without a Docker engine
   [debootstrap]=debootstrap      # the local base image when no registry is reachable
 )
-# What `make run` needs beyond Python: nothing yet.
-declare -A RUN_NEEDS=()
+# What `make run` needs beyond Python.
+declare -A RUN_NEEDS=(
+  [npm]=npm                      # npm ci installs the avatar page's three.js and three-vrm
+)
 
 case "${1:-}" in
   test) declare -n needs=TEST_NEEDS ;;
