@@ -19,17 +19,12 @@ from typing import Any
 import aiohttp
 import pytest
 
-from deploy.cluster import Cluster, ReplicaSpec, find_nginx
+from deploy.cluster import Cluster, ReplicaSpec
 from swarm.config import SwarmConfig
 from swarm.frames import FrameSet, load_frames
 from swarm.runner import Runner
 from tests.live import frame_message, video_frames
 from tests.media import ASL_VIDEO
-
-pytestmark = pytest.mark.skipif(
-    find_nginx() is None,
-    reason="nginx is not installed (apt-get install nginx-light; .ci/run installs it)",
-)
 
 # Long enough for a new session to be refused by a stopped replica and retried on the other,
 # short enough that a hang fails the test instead of stalling it.

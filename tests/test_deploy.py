@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-import pytest
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from deploy.cluster import render_site
@@ -29,7 +29,6 @@ TARGET_LABELS = {"instance", "job"}
 
 
 def load_yaml(path: Path) -> list[Any]:
-    yaml = pytest.importorskip("yaml", reason="PyYAML checks the YAML files (the test extra)")
     return [doc for doc in yaml.safe_load_all(path.read_text()) if doc is not None]
 
 

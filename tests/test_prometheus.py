@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 import aiohttp
 import pytest
 import pytest_asyncio
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from deploy.cluster import (
@@ -340,7 +341,6 @@ def test_promtool_accepts_the_shipped_config() -> None:
 
 
 def test_the_cluster_config_is_the_shipped_job_with_local_targets(tmp_path: Path) -> None:
-    yaml = pytest.importorskip("yaml")
     shipped = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
     text = render_prometheus(["127.0.0.1:8101", "127.0.0.1:8102"], "1s")
     rendered = yaml.safe_load(text)
