@@ -160,6 +160,8 @@ async def test_vendored_files_and_the_default_avatar_are_served(
     response = await client.get(DEFAULT_AVATAR_URL)
     assert response.status == 200
     assert await response.read() == AVATAR.read_bytes()
+    index = await client.get("/")
+    assert '<a href="/avatar">' in await index.text()
     page = await client.get("/avatar")
     assert page.status == 200
     text = await page.text()
