@@ -1,28 +1,33 @@
-# syntax=docker/dockerfile:1
 # Holotrack server image. The MediaPipe models ship inside the mediapipe 0.10.21 wheel, so
 # the image holds them and a container downloads nothing when it starts (the last build
-# step proves it by running every graph with no network). deploy/README.md tells how to run it.
+# step runs every graph with network access refused). deploy/README.md tells how to build
+# it with Docker, or with buildah where no Docker engine runs (`make image`).
+# No `# syntax=` line: it makes BuildKit fetch a parser from a registry, and Docker's
+# built-in one already knows everything this file uses.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
-# -- build: a virtualenv with the project's dependencies ------------------------------------
+# -- build: a virtualenv with the pinned dependencies -----------------------------------------
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
-RUN python -m venv /opt/holotrack
-# What `pip install .` reads: the metadata (with the README it names) and both packages.
-COPY pyproject.toml README.md ./
-COPY webapp/ webapp/
-COPY swarm/ swarm/
-# mediapipe depends on opencv-contrib-python, which needs libGL at import time; the headless
-# build offers the same cv2 without it (the Makefile does the same swap). The project itself
-# is removed again: the code runs from /app, next to the static/ and templates/ it serves.
-RUN /opt/holotrack/bin/pip install --upgrade pip \
- && /opt/holotrack/bin/pip install . \
- && /opt/holotrack/bin/pip uninstall -y opencv-contrib-python \
- && /opt/holotrack/bin/pip install --force-reinstall --no-deps opencv-python-headless==4.11.0.86 \
- && /opt/holotrack/bin/pip uninstall -y holotrack
+# Dependencies before code, so a code edit reuses this layer. The file pins every package
+# and pip itself (deploy/image/pin.py writes it from the project's .venv); --no-deps keeps
+# out what mediapipe declares but the server never imports (jax, jaxlib, scipy...), and the
+# headless OpenCV stands in for opencv-contrib-python, which needs libGL.
+COPY deploy/image/requirements.txt ./
+RUN python3 -m venv /opt/holotrack \
+ && /opt/holotrack/bin/pip install --no-deps "$(grep '^pip==' requirements.txt)" \
+ && /opt/holotrack/bin/pip install --no-deps -r requirements.txt
+# The pins must satisfy what pyproject.toml declares: a dependency added there but not
+# pinned fails the build here, not the container at run time.
+COPY pyproject.toml ./
+RUN /opt/holotrack/bin/python -c "import tomllib, importlib.metadata as md; \
+from packaging.requirements import Requirement; \
+deps = map(Requirement, tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']); \
+bad = [str(d) for d in deps if not d.specifier.contains(md.version(d.name), prereleases=True)]; \
+assert not bad, f'deploy/image/requirements.txt does not satisfy {bad}'"
 
 # -- runtime: the virtualenv, the code, an unprivileged user --------------------------------
 FROM ${PYTHON_IMAGE} AS runtime
@@ -31,10 +36,6 @@ RUN groupadd --system --gid 10001 holotrack \
         --home-dir /nonexistent --shell /usr/sbin/nologin holotrack \
  && install -d -o holotrack -g holotrack /var/cache/holotrack/matplotlib
 COPY --from=build /opt/holotrack /opt/holotrack
-WORKDIR /app
-COPY webapp/ webapp/
-COPY static/ static/
-COPY templates/ templates/
 ENV PATH=/opt/holotrack/bin:$PATH \
     PYTHONPATH=/app \
     PYTHONDONTWRITEBYTECODE=1 \
@@ -43,16 +44,29 @@ ENV PATH=/opt/holotrack/bin:$PATH \
     MPLCONFIGDIR=/var/cache/holotrack/matplotlib \
     HOLOTRACK_PORT=8080 \
     HOLOTRACK_LOG_FORMAT=json
-USER holotrack:holotrack
+# Numeric, so Kubernetes' runAsNonRoot can check it.
+USER 10001:10001
 # mediapipe imports matplotlib, which builds its font cache on first import: do it now, once.
-# Then every graph the server uses loads and runs a blank frame with no network at all.
-RUN --network=none python -c "import matplotlib.font_manager" \
- && python -c "from webapp.inference import StillEngine, TrackEngine, warm; \
+RUN python -c "import matplotlib.font_manager"
+WORKDIR /app
+COPY webapp/ webapp/
+COPY static/ static/
+COPY templates/ templates/
+# Every graph the server uses loads and runs a blank frame while any connection or name
+# lookup from Python ends the build (mediapipe fetches models with urllib). Docker's
+# `RUN --network=none` would say the same, but buildah 1.28 refuses it; tests/test_image.py
+# also starts the server with no network at all.
+RUN python -c "import sys; \
+sys.addaudithook(lambda event, args: event in ('socket.connect', 'socket.getaddrinfo', \
+'socket.gethostbyname', 'socket.sendto', 'urllib.Request') \
+and sys.exit(f'network access while loading the graphs: {event} {args}')); \
+from webapp.inference import StillEngine, TrackEngine, warm; \
 from webapp.protocol import Track; \
 [warm(e) for e in (StillEngine(), TrackEngine(Track.HOLISTIC), TrackEngine(Track.POSE))]"
 EXPOSE 8080
 # Liveness only: the process answers. Readiness (room for one more session) is /readyz,
 # for the balancer or the orchestrator; an unhealthy container is not a full one.
+# buildah and podman keep HEALTHCHECK only in Docker-format images (--format docker).
 HEALTHCHECK --interval=15s --timeout=5s --start-period=90s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('HOLOTRACK_PORT', '8080') + '/healthz', timeout=4)"]
 # SIGTERM closes every session with 1001 and a reason, then the server exits within seconds.
