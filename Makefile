@@ -57,3 +57,9 @@ node_modules/.installed: package.json package-lock.json
 	fi
 
 run test: node_modules/.installed
+
+# The server image, holotrack:0.1.0 (deploy/README.md): with Docker where an engine runs,
+# else with Debian's buildah on a Python base made here from Debian's packages.
+.PHONY: image
+image:
+	bash deploy/image/build.sh
