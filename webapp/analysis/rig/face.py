@@ -41,8 +41,8 @@ FOREHEAD, CHIN = 10, 152
 
 # Calibration: eyelid gap / eye width from shut to open; mouth gap and mouth width / outer
 # eye corner distance; iris offset from the eye's centre / eye width, full scale.
-EYE_SHUT, EYE_OPEN = 0.12, 0.26
-MOUTH_SHUT, MOUTH_OPEN = 0.03, 0.35
+EYE_SHUT, EYE_OPEN = 0.12, 0.28
+MOUTH_SHUT, MOUTH_OPEN = 0.02, 0.35
 MOUTH_NARROW, MOUTH_WIDE = 0.40, 0.70
 GAZE_SIDE = 0.10
 GAZE_UP, GAZE_DOWN = 0.06, 0.06

@@ -1,0 +1,510 @@
+"""Avatar quality (issue 12): smoothing, rig and expressions measured on the shared videos.
+
+    .venv/bin/python -m bench.avatar_quality            # ~3 min on 2 cores, first run
+    .venv/bin/python -m bench.avatar_quality --tune     # also a grid of smoothing settings
+
+Landmarks come from the real model (Holistic, video mode, model_complexity=1,
+refine_face_landmarks=True as the rig wants) over media/, cached in bench/out/*.npz.
+It prints and writes to bench/out/avatar_quality.json:
+
+1. Jitter on a still person: one real frame repeated with camera-like noise (Gaussian
+   sensor noise, sigma 4 levels, and a 1% flicker of the exposure), the standard deviation
+   over time in pixels of shoulders, elbows, wrists (pose) and the face mesh, smoothing off
+   (the model's own output) against the default. Target: default/off <= 0.5.
+2. Lag on moving footage: the peak of the cross-correlation of the wrists' trajectories,
+   default against off, in frames at 30 fps. Target: <= 1.
+3. The rig against the landmarks: the rotation angle of leftLowerArm and rightLowerArm
+   against 180 degrees minus the elbow angle (3D, and 2D from the image alone), blinks
+   against eye openings, aa against the mouth opening: Pearson correlations over the
+   frames where the part is seen, all three videos. Target: >= 0.9.
+4. Cost, one run over the same frames: the model alone against smoothing + rig +
+   expressions (AvatarSession.process on the model's output, as the worker would call it);
+   and refine_face_landmarks on against off, two graphs interleaved frame by frame.
+   Target: the analysis <= 3% of the model's time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from mediapipe.python.solutions import holistic as mp_holistic
+from numpy.typing import NDArray
+
+from swarm.config import media_dir
+from webapp.analysis import AvatarOptions, AvatarSession, LandmarkSmoother, SmoothingSettings
+from webapp.analysis.rig import face as face_expr
+from webapp.analysis.rig import quat, solve, to_rig_space
+from webapp.analysis.rig.bones import Pose
+
+STILL_FRAMES = 150
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "out"
+FloatArray = NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class Recording:
+    """The model's output over a clip, one row per frame; NaN where a part was not found."""
+
+    name: str
+    width: int
+    height: int
+    capture_ms: FloatArray  # (T,)
+    model_ms: FloatArray  # (T,) wall time of graph.process, per frame
+    pose: FloatArray  # (T, 33, 4): x, y, z, visibility
+    pose_world: FloatArray  # (T, 33, 4): metres, hips-centred
+    face: FloatArray  # (T, 478 or 468, 3)
+    left_hand: FloatArray  # (T, 21, 3)
+    right_hand: FloatArray  # (T, 21, 3)
+
+    def __len__(self) -> int:
+        return len(self.capture_ms)
+
+    def frame(self, i: int) -> dict[str, FloatArray | None]:
+        """Frame i in the result's shape: each part an array, or None when not found."""
+        parts = {
+            "pose": self.pose[i],
+            "face": self.face[i],
+            "left_hand": self.left_hand[i],
+            "right_hand": self.right_hand[i],
+        }
+        return {k: (None if np.isnan(v[0, 0]) else v) for k, v in parts.items()}
+
+    def world(self, i: int) -> FloatArray | None:
+        w = self.pose_world[i]
+        return None if np.isnan(w[0, 0]) else w
+
+
+def frames(path: Path, every: int = 1, limit: int | None = None) -> Iterator[tuple[float, Any]]:
+    """(capture_ms, RGB frame) from a video file, at the file's own frame rate."""
+    cap = cv2.VideoCapture(str(path))
+    fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
+    i = kept = 0
+    try:
+        while limit is None or kept < limit:
+            ok, bgr = cap.read()
+            if not ok:
+                break
+            if i % every == 0:
+                kept += 1
+                yield i * 1000.0 / fps, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            i += 1
+    finally:
+        cap.release()
+
+
+def _array(landmark_list: Any, n: int, width: int) -> FloatArray:
+    out = np.full((n, width), np.nan)
+    if landmark_list is not None:
+        pts = landmark_list.landmark
+        out[: len(pts), :3] = [(p.x, p.y, p.z) for p in pts]
+        if width == 4:
+            out[: len(pts), 3] = [p.visibility for p in pts]
+    return out
+
+
+def record(
+    name: str,
+    clip: Iterator[tuple[float, Any]],
+    refine: bool = True,
+    static: bool = False,
+    mp_smoothing: bool = True,
+) -> Recording:
+    """Runs Holistic (model_complexity=1, as the server does) over a clip, frame by frame."""
+    n_face = 478 if refine else 468
+    rows: dict[str, list[Any]] = {k: [] for k in Recording.__dataclass_fields__}
+    width = height = 0
+    with mp_holistic.Holistic(
+        static_image_mode=static,
+        model_complexity=1,
+        refine_face_landmarks=refine,
+        smooth_landmarks=mp_smoothing,
+    ) as graph:
+        for capture_ms, rgb in clip:
+            height, width = rgb.shape[:2]
+            graph._simulated_timestamp = int(capture_ms * 1000) - 33333
+            t0 = time.perf_counter()
+            res = graph.process(rgb)
+            rows["model_ms"].append((time.perf_counter() - t0) * 1000.0)
+            rows["capture_ms"].append(capture_ms)
+            rows["pose"].append(_array(res.pose_landmarks, 33, 4))
+            rows["pose_world"].append(_array(res.pose_world_landmarks, 33, 4))
+            rows["face"].append(_array(res.face_landmarks, n_face, 3))
+            rows["left_hand"].append(_array(res.left_hand_landmarks, 21, 3))
+            rows["right_hand"].append(_array(res.right_hand_landmarks, 21, 3))
+    arrays = {k: np.asarray(v, dtype=np.float64) for k, v in rows.items() if v}
+    return Recording(name=name, width=width, height=height, **arrays)
+
+
+def still_clip(path: Path, index: int, count: int, seed: int = 12) -> Iterator[tuple[float, Any]]:
+    """One real frame repeated at 30 fps with camera-like noise, fresh for every frame:
+    sensor noise (Gaussian, sigma 4 levels), a 1% flicker of the exposure, and the JPEG
+    encoding (quality 80) a browser applies before sending."""
+    frame = list(frames(path, limit=index + 1))[-1][1]
+    rng = np.random.default_rng(seed)
+    base = frame.astype(np.float32)
+    for i in range(count):
+        noisy = np.clip(base * rng.normal(1.0, 0.01) + rng.normal(0.0, 4.0, base.shape), 0, 255)
+        _, jpeg = cv2.imencode(".jpg", noisy.astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 80])
+        yield i * 1000.0 / 30.0, cv2.imdecode(jpeg, cv2.IMREAD_UNCHANGED)
+
+
+def cached(
+    path: Path, refine: bool = True, still: int | None = None, mp_smoothing: bool = True
+) -> Recording:
+    """record() over a whole video (or over still_clip(path, still, STILL_FRAMES)), kept in
+    bench/out/ so reruns skip the model."""
+    tag = ("" if still is None else f"_still{still}jpeg") + ("" if mp_smoothing else "_mpraw")
+    store = OUT / f"landmarks_{path.stem}{tag}_refine{int(refine)}.npz"
+    if store.exists():
+        data = np.load(store)
+        return Recording(
+            name=path.stem,
+            width=int(data["size"][0]),
+            height=int(data["size"][1]),
+            **{k: data[k] for k in Recording.__dataclass_fields__ if k in data.files},
+        )
+    clip = frames(path) if still is None else still_clip(path, still, STILL_FRAMES)
+    rec = record(path.stem, clip, refine=refine, mp_smoothing=mp_smoothing)
+    OUT.mkdir(parents=True, exist_ok=True)
+    fields = {k: getattr(rec, k) for k in Recording.__dataclass_fields__}
+    fields = {k: v for k, v in fields.items() if isinstance(v, np.ndarray)}
+    np.savez_compressed(store, size=np.array([rec.width, rec.height]), **fields)
+    return rec
+
+
+VIDEOS = (
+    media_dir() / "asl_signer_intel_640x480_30fps.mp4",
+    media_dir() / "gesture_mpsamples_640x360_25fps.mp4",
+    media_dir() / "pushups_tacofleur_320x240_30fps.mp4",
+)
+
+
+def smoothed(rec: Recording, settings: SmoothingSettings | None) -> Recording:
+    """The recording as a session with these settings would send it (None: unsmoothed)."""
+    if settings is None:
+        return rec
+    smoother = LandmarkSmoother(settings)
+    parts: dict[str, list[FloatArray]] = {"pose": [], "face": [], "left_hand": [], "right_hand": []}
+    for i in range(len(rec)):
+        out = smoother(rec.frame(i), float(rec.capture_ms[i]), rec.width, rec.height)
+        for part, rows in parts.items():
+            value = out[part]
+            rows.append(np.full_like(getattr(rec, part)[i], np.nan) if value is None else value)
+    arrays = {k: np.asarray(v) for k, v in parts.items()}
+    return Recording(
+        name=rec.name,
+        width=rec.width,
+        height=rec.height,
+        capture_ms=rec.capture_ms,
+        model_ms=rec.model_ms,
+        pose_world=rec.pose_world,
+        **arrays,
+    )
+
+
+def pixels(points: FloatArray, rec: Recording) -> FloatArray:
+    out: FloatArray = points[..., :2] * np.array([rec.width, rec.height])
+    return out
+
+
+JITTER_POSE = [Pose.SHOULDER[s] for s in ("left", "right")] + [
+    idx[s] for idx in (Pose.ELBOW, Pose.WRIST) for s in ("left", "right")
+]
+SETTLE = 30  # frames the tracker and the filter get before jitter is measured
+
+
+def jitter(rec: Recording) -> dict[str, float]:
+    """Mean over landmarks of the spread over time (px, the root of x and y variances)."""
+
+    def spread(points: FloatArray) -> float:
+        p = pixels(points[SETTLE:], rec)
+        p = p[~np.isnan(p[:, 0, 0])]
+        return float(np.mean(np.sqrt(np.var(p[..., 0], axis=0) + np.var(p[..., 1], axis=0))))
+
+    body = spread(rec.pose[:, JITTER_POSE])
+    face = spread(rec.face[:, :468])
+    return {"pose_px": body, "face_px": face, "all_px": (body * 6 + face) / 7}
+
+
+WRISTS = [Pose.WRIST["left"], Pose.WRIST["right"]]
+SHOULDERS = [Pose.SHOULDER["left"], Pose.SHOULDER["right"]]
+
+
+def lag_frames(off: Recording, on: Recording, idx: list[int] = WRISTS, max_lag: int = 8) -> float:
+    """Where the cross-correlation of the points' trajectories (off against on, each mean
+    removed) peaks, in the clip's frames, refined by a parabola; positive: on lags."""
+    a = pixels(off.pose[:, idx], off).reshape(len(off), -1)
+    b = pixels(on.pose[:, idx], on).reshape(len(on), -1)
+    ok = ~np.isnan(a).any(axis=1) & ~np.isnan(b).any(axis=1)
+    a, b = a[ok] - a[ok].mean(axis=0), b[ok] - b[ok].mean(axis=0)
+    lags = np.arange(-max_lag, max_lag + 1)
+    n = len(a)
+    corr = np.array(
+        [np.sum(a[max(0, -k) : n - max(0, k)] * b[max(0, k) : n - max(0, -k)]) for k in lags]
+    )
+    k = int(np.argmax(corr))
+    if 0 < k < len(lags) - 1:
+        y0, y1, y2 = corr[k - 1 : k + 2]
+        return float(lags[k] + 0.5 * (y0 - y2) / (y0 - 2 * y1 + y2))
+    return float(lags[k])
+
+
+def fps(rec: Recording) -> float:
+    return 1000.0 / float(np.median(np.diff(rec.capture_ms)))
+
+
+def smoothing_figures(
+    still: Recording,
+    moving: list[Recording],
+    settings: SmoothingSettings,
+    slow: Recording | None = None,
+) -> dict[str, Any]:
+    off, on = jitter(still), jitter(smoothed(still, settings))
+    lags = {}
+    for rec in moving:
+        lag = lag_frames(rec, smoothed(rec, settings))
+        lags[f"wrists, {rec.name}"] = lag * 30.0 / fps(rec)  # in frames at 30 fps
+    if slow is not None:
+        lags[f"shoulders, {slow.name}"] = lag_frames(slow, smoothed(slow, settings), SHOULDERS)
+    return {
+        "settings": {
+            "min_cutoff": settings.min_cutoff,
+            "beta": settings.beta,
+            "d_cutoff": settings.d_cutoff,
+        },
+        "jitter_off": off,
+        "jitter_on": on,
+        "jitter_ratio": {k: on[k] / off[k] for k in off},
+        "lag_frames_30fps": lags,
+        "lag_worst": max(lags.values()),
+    }
+
+
+def elbow_angle(a: FloatArray, b: FloatArray, c: FloatArray) -> float:
+    u, v = a - b, c - b
+    cos = float(np.dot(u, v) / (np.linalg.norm(u) * np.linalg.norm(v)))
+    return math.degrees(math.acos(max(-1.0, min(1.0, cos))))
+
+
+def rig_figures(recs: list[Recording]) -> dict[str, Any]:
+    """Correlations of the rig's values with the same quantities measured on the landmarks."""
+    pairs: dict[str, tuple[list[float], list[float]]] = {
+        k: ([], [])
+        for k in (
+            "leftLowerArm_3d",
+            "rightLowerArm_3d",
+            "leftLowerArm_2d",
+            "rightLowerArm_2d",
+            "blinkLeft",
+            "blinkRight",
+            "aa",
+        )
+    }
+    frames_with_rig = 0
+    for rec in recs:
+        for i in range(len(rec)):
+            lm = rec.frame(i)
+            rig = solve(lm, rec.width, rec.height)
+            if rig is None or lm["pose"] is None:
+                continue
+            frames_with_rig += 1
+            pose = lm["pose"]
+            pts3 = np.asarray(to_rig_space(pose, rec.width, rec.height))
+            pts2 = pts3 * np.array([1.0, 1.0, 0.0])
+            for side in ("left", "right"):
+                j = [Pose.SHOULDER[side], Pose.ELBOW[side], Pose.WRIST[side]]
+                if np.min(pose[j, 3]) < 0.5:
+                    continue
+                got = math.degrees(quat.angle(rig.bones[f"{side}LowerArm"]))
+                for dim, pts in (("3d", pts3), ("2d", pts2)):
+                    want = 180.0 - elbow_angle(*pts[j])
+                    pairs[f"{side}LowerArm_{dim}"][0].append(want)
+                    pairs[f"{side}LowerArm_{dim}"][1].append(got)
+            if lm["face"] is not None:
+                f = to_rig_space(lm["face"], rec.width, rec.height)
+                for side in ("left", "right"):
+                    name = f"blink{side.title()}"
+                    pairs[name][0].append(-face_expr.eye_opening(f, side))
+                    pairs[name][1].append(rig.expressions[name])
+                pairs["aa"][0].append(face_expr.mouth(f)[0])
+                pairs["aa"][1].append(rig.expressions["aa"])
+    out: dict[str, Any] = {"frames": frames_with_rig}
+    for k, (wanted, gotten) in pairs.items():
+        w, g = np.asarray(wanted), np.asarray(gotten)
+        ok = len(w) > 2 and np.std(g) > 0
+        inside = (g > 0.0) & (g < 1.0)
+        ok_inside = int(np.sum(inside)) > 2 and np.std(g[inside]) > 0
+        out[k] = {
+            "r": float(np.corrcoef(w, g)[0, 1]) if ok else float("nan"),
+            "frames": len(w),
+            "nonzero": float(np.mean(g > 0.01)) if len(g) else 0.0,
+            # Where the value is not clamped at 0 or 1 by its calibration range.
+            "r_in_range": float(np.corrcoef(w[inside], g[inside])[0, 1])
+            if ok_inside
+            else float("nan"),
+            "frames_in_range": int(np.sum(inside)),
+        }
+    return out
+
+
+def cost_figures(path: Path, count: int) -> dict[str, Any]:
+    """One run over the same frames: per frame, the refined graph (timed), the analysis on
+    its output (timed) and the unrefined graph (timed), the graphs in alternating order."""
+    session = AvatarSession(AvatarOptions(rig=True))
+    model: list[float] = []
+    analysis: list[float] = []
+    plain: list[float] = []
+    graphs = {
+        refine: mp_holistic.Holistic(model_complexity=1, refine_face_landmarks=refine)
+        for refine in (True, False)
+    }
+    try:
+        for n, (capture_ms, rgb) in enumerate(frames(path, limit=count)):
+            h, w = rgb.shape[:2]
+            for refine in (True, False) if n % 2 == 0 else (False, True):
+                graph = graphs[refine]
+                graph._simulated_timestamp = int(capture_ms * 1000) - 33333
+                t0 = time.perf_counter()
+                res = graph.process(rgb)
+                t1 = time.perf_counter()
+                (model if refine else plain).append((t1 - t0) * 1000.0)
+                if refine:
+                    lm = {
+                        "pose": _list(res.pose_landmarks, True),
+                        "face": _list(res.face_landmarks, False),
+                        "left_hand": _list(res.left_hand_landmarks, False),
+                        "right_hand": _list(res.right_hand_landmarks, False),
+                    }
+                    t2 = time.perf_counter()
+                    session.process(lm, capture_ms, w, h)
+                    analysis.append((time.perf_counter() - t2) * 1000.0)
+    finally:
+        for g in graphs.values():
+            g.close()
+    skip = 5  # the first frames load models
+    m, a, p = (float(np.mean(x[skip:])) for x in (model, analysis, plain))
+    return {
+        "frames": len(model) - skip,
+        "model_ms": m,
+        "analysis_ms": a,
+        "analysis_share": a / m,
+        "model_no_refine_ms": p,
+        "refine_extra_ms": m - p,
+        "refine_extra_share": (m - p) / p,
+    }
+
+
+def _list(landmark_list: Any, with_visibility: bool) -> list[list[float]] | None:
+    """The shape webapp.inference.extract gives the worker's results."""
+    if landmark_list is None:
+        return None
+    if with_visibility:
+        return [[p.x, p.y, p.z, p.visibility] for p in landmark_list.landmark]
+    return [[p.x, p.y, p.z] for p in landmark_list.landmark]
+
+
+def loadavg() -> list[float]:
+    return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
+
+
+STILL_FRAME = 0  # the ASL signer, arms down, before the first sign
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--tune", action="store_true", help="also print a grid of settings")
+    parser.add_argument("--d-cutoff", type=float, default=2.0, help="d_cutoff for --tune")
+    parser.add_argument("--cost-frames", type=int, default=150, help="frames for the cost run")
+    parser.add_argument("--out", type=Path, default=OUT / "avatar_quality.json")
+    args = parser.parse_args()
+    load_before = loadavg()
+    videos = [cached(v) for v in VIDEOS]
+    still = cached(VIDEOS[0], still=STILL_FRAME)
+    moving = videos[:2]  # people moving their arms; the push-ups are slow
+    report: dict[str, Any] = {"load_before": load_before, "cpus": os.cpu_count()}
+
+    if args.tune:
+        grid = []
+        print("min_cutoff  beta  jitter ratio (pose, face)  lag frames@30 (asl, gesture)")
+        for mc in (0.05, 0.1, 0.2, 0.5, 1.0):
+            for beta in (1.0, 2.0, 3.0, 10.0):
+                f = smoothing_figures(still, moving, SmoothingSettings(mc, beta, args.d_cutoff))
+                grid.append(f)
+                r, lags = f["jitter_ratio"], list(f["lag_frames_30fps"].values())
+                print(
+                    f"{mc:10.2f} {beta:5.1f}   {r['pose_px']:.2f}, {r['face_px']:.2f}   "
+                    f"{lags[0]:.2f}, {lags[1]:.2f}"
+                )
+        report["tune"] = grid
+
+    sm = smoothing_figures(still, moving, SmoothingSettings(), slow=videos[2])
+    report["smoothing"] = sm
+    report["rig"] = rig_figures([smoothed(v, SmoothingSettings()) for v in videos])
+    report["rig_unsmoothed"] = rig_figures(videos)
+    report["cost"] = cost_figures(VIDEOS[0], args.cost_frames)
+    report["load_after"] = loadavg()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2))
+    print_report(report)
+
+
+def print_report(r: dict[str, Any]) -> None:
+    sm, rig, cost = r["smoothing"], r["rig"], r["cost"]
+    s = sm["settings"]
+    print(
+        f"\nsmoothing default: min_cutoff {s['min_cutoff']} Hz, beta {s['beta']}, "
+        f"d_cutoff {s['d_cutoff']} Hz"
+    )
+    print("| figure | off | default | ratio or value | target |")
+    print("|---|---|---|---|---|")
+    for k, label in (
+        ("pose_px", "jitter, shoulders/elbows/wrists (px)"),
+        ("face_px", "jitter, face mesh (px)"),
+    ):
+        print(
+            f"| {label} | {sm['jitter_off'][k]:.2f} | {sm['jitter_on'][k]:.2f} | "
+            f"{sm['jitter_ratio'][k]:.2f} | <= 0.5 |"
+        )
+    for name, lag in sm["lag_frames_30fps"].items():
+        print(f"| lag, {name} (frames at 30 fps) | | | {lag:.2f} | <= 1 |")
+    for k in (
+        "leftLowerArm_3d",
+        "rightLowerArm_3d",
+        "leftLowerArm_2d",
+        "rightLowerArm_2d",
+        "blinkLeft",
+        "blinkRight",
+        "aa",
+    ):
+        v = rig[k]
+        label = f"r({k}), {v['frames']} frames, {v['nonzero']:.0%} nonzero"
+        print(f"| {label} | | | {v['r']:.3f} | >= 0.9 |")
+        if k.startswith(("blink", "aa")):
+            label = f"r({k}) where not clamped, {v['frames_in_range']} frames"
+            print(f"| {label} | | | {v['r_in_range']:.3f} | |")
+    print(f"| model, refine on (ms/frame) | | | {cost['model_ms']:.1f} | |")
+    print(
+        f"| smoothing + rig + expressions (ms/frame) | | | {cost['analysis_ms']:.2f} "
+        f"({cost['analysis_share']:.1%}) | <= 3% |"
+    )
+    print(
+        f"| refine_face_landmarks cost (ms/frame) | {cost['model_no_refine_ms']:.1f} | "
+        f"{cost['model_ms']:.1f} | +{cost['refine_extra_ms']:.1f} "
+        f"({cost['refine_extra_share']:+.1%}) | |"
+    )
+    print(f"load average before {r['load_before']}, after {r['load_after']}, {r['cpus']} cpus")
+
+
+if __name__ == "__main__":
+    main()
