@@ -1,0 +1,55 @@
+"""Real landmarks for the analysis tests: the real model over media/, once per test run."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from functools import cache
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from bench.avatar_quality import Recording, frames, record, still_clip
+from tests.media import ASL_VIDEO, GESTURE_VIDEO, MEDIA, STILLS
+
+PUSHUPS_VIDEO = MEDIA / "pushups_tacofleur_320x240_30fps.mp4"
+
+
+@cache
+def asl() -> Recording:
+    """The signer's first 2 s, video mode: both arms seen, the right hand lost and found."""
+    return record("asl", frames(ASL_VIDEO, limit=60))
+
+
+@cache
+def gesture() -> Recording:
+    """Head and shoulders, 25 fps: the elbows below the frame."""
+    return record("gesture", frames(GESTURE_VIDEO, limit=20))
+
+
+@cache
+def pushups() -> Recording:
+    """Every 100th frame of the push-ups, side-on, whole body (the left leg in view)."""
+    return record("pushups", frames(PUSHUPS_VIDEO, every=100), static=True)
+
+
+@cache
+def noisy_still() -> Recording:
+    """The signer's first frame repeated 45 times with camera noise and JPEG (1.5 s)."""
+    return record("still", still_clip(ASL_VIDEO, 0, 45))
+
+
+def _images(flip: bool) -> Iterator[tuple[float, Any]]:
+    for path in STILLS:
+        with Image.open(path) as img:
+            rgb = np.asarray(img.convert("RGB"))
+        yield 0.0, np.ascontiguousarray(rgb[:, ::-1]) if flip else rgb
+
+
+@cache
+def stills(flip: bool = False) -> list[Recording]:
+    """Each still, static mode, one recording each (they differ in size); flip: mirrored."""
+    return [
+        record(path.stem, iter([frame]), static=True)
+        for path, frame in zip(STILLS, _images(flip), strict=True)
+    ]

@@ -1,0 +1,277 @@
+"""The rig solver on real landmarks (the real model over media/), and its quaternion math."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from bench.avatar_quality import FloatArray
+from tests.landmarks import asl, gesture, pushups, stills
+from webapp.analysis.rig import EXPRESSIONS, Rig, mirrored, quat, solve, to_rig_space
+from webapp.analysis.rig.arms import RELAXED
+from webapp.analysis.rig.bones import Pose
+
+# VRM 1.0 humanoid bone names, written out from the specification (VRMC_vrm-1.0 humanoid).
+_SIDED = [
+    "UpperLeg", "LowerLeg", "Foot", "Toes", "Shoulder", "UpperArm", "LowerArm", "Hand", "Eye",
+    "ThumbMetacarpal", "ThumbProximal", "ThumbDistal",
+    "IndexProximal", "IndexIntermediate", "IndexDistal",
+    "MiddleProximal", "MiddleIntermediate", "MiddleDistal",
+    "RingProximal", "RingIntermediate", "RingDistal",
+    "LittleProximal", "LittleIntermediate", "LittleDistal",
+]  # fmt: skip
+VRM_BONES = {"hips", "spine", "chest", "upperChest", "neck", "head", "jaw"} | {
+    side + name for side in ("left", "right") for name in _SIDED
+}
+ALWAYS = {"hips", "spine", "chest", "neck", "head"} | {
+    f"{side}{bone}" for side in ("left", "right") for bone in ("UpperArm", "LowerArm", "Hand")
+}
+VRM_EXPRESSIONS = {
+    "happy", "angry", "sad", "relaxed", "surprised", "aa", "ih", "ou", "ee", "oh",
+    "blink", "blinkLeft", "blinkRight", "lookUp", "lookDown", "lookLeft", "lookRight", "neutral",
+}  # fmt: skip
+
+
+def all_rigs() -> list[tuple[str, Rig, dict[str, FloatArray | None]]]:
+    out = []
+    for rec in [asl(), gesture(), pushups(), *stills()]:
+        for i in range(len(rec)):
+            rig = solve(rec.frame(i), rec.width, rec.height)
+            if rig is not None:
+                out.append((f"{rec.name}[{i}]", rig, rec.frame(i)))
+    return out
+
+
+def angle_between(a: quat.Quat, b: quat.Quat) -> float:
+    return math.degrees(quat.angle(quat.multiply(quat.inverse(a), b)))
+
+
+def test_every_bone_is_a_vrm_bone_and_every_rotation_a_unit_quaternion() -> None:
+    rigs = all_rigs()
+    assert len(rigs) > 90
+    for name, rig, _ in rigs:
+        assert set(rig.bones) <= VRM_BONES, name
+        for bone, q in rig.bones.items():
+            assert len(q) == 4
+            assert all(math.isfinite(c) for c in q), (name, bone)
+            assert abs(math.hypot(*q) - 1.0) < 1e-9, (name, bone)
+            assert q[3] >= 0.0
+        assert set(rig.expressions) <= VRM_EXPRESSIONS
+        assert all(0.0 <= v <= 1.0 for v in rig.expressions.values()), name
+        assert all(math.isfinite(c) for c in rig.hips_position)
+
+
+def test_body_arms_and_hands_are_always_there_fingers_only_with_a_hand() -> None:
+    for name, rig, lm in all_rigs():
+        assert rig.bones.keys() >= ALWAYS, name
+        for side in ("left", "right"):
+            has_fingers = f"{side}IndexProximal" in rig.bones
+            assert has_fingers == (lm[f"{side}_hand"] is not None), name
+            if has_fingers:
+                assert sum(k.startswith(side) for k in rig.bones) >= 4 + 15
+
+
+def test_legs_only_when_they_are_in_view() -> None:
+    for rec in (asl(), pushups()):
+        for i in range(len(rec)):
+            lm = rec.frame(i)
+            rig = solve(lm, rec.width, rec.height)
+            assert rig is not None
+            assert lm["pose"] is not None
+            for side in ("left", "right"):
+                seen = (
+                    min(lm["pose"][[Pose.HIP[side], Pose.KNEE[side], Pose.ANKLE[side]], 3]) >= 0.5
+                )
+                assert (f"{side}UpperLeg" in rig.bones) == seen
+                assert (f"{side}LowerLeg" in rig.bones) == seen
+    # The signer's legs are below the frame; the push-ups show the left leg side-on.
+    signer = solve(asl().frame(0), 640, 480)
+    assert signer is not None
+    assert not any("UpperLeg" in k for k in signer.bones)
+    legs = [solve(pushups().frame(i), 320, 240) for i in range(len(pushups()))]
+    assert sum(rig is not None and "leftUpperLeg" in rig.bones for rig in legs) >= 10
+
+
+def test_lower_arm_rotation_is_180_minus_the_elbow_angle() -> None:
+    checked = 0
+    for rec in (asl(), pushups()):
+        for i in range(len(rec)):
+            lm = rec.frame(i)
+            rig = solve(lm, rec.width, rec.height)
+            assert rig is not None
+            assert lm["pose"] is not None
+            pts = np.asarray(to_rig_space(lm["pose"], rec.width, rec.height))
+            for side in ("left", "right"):
+                j = [Pose.SHOULDER[side], Pose.ELBOW[side], Pose.WRIST[side]]
+                if min(lm["pose"][j, 3]) < 0.5:
+                    continue
+                u, v = pts[j[0]] - pts[j[1]], pts[j[2]] - pts[j[1]]
+                elbow = math.degrees(
+                    math.acos(np.dot(u, v) / np.linalg.norm(u) / np.linalg.norm(v))
+                )
+                got = math.degrees(quat.angle(rig.bones[f"{side}LowerArm"]))
+                assert got == pytest.approx(180.0 - elbow, abs=1e-6)
+                checked += 1
+    assert checked > 80
+
+
+def test_arms_out_of_view_hang_relaxed_instead_of_flailing() -> None:
+    rec = gesture()
+    relaxed = 0
+    for i in range(len(rec)):
+        lm = rec.frame(i)
+        rig = solve(lm, rec.width, rec.height)
+        assert rig is not None
+        assert lm["pose"] is not None
+        for side in ("left", "right"):
+            if min(lm["pose"][[Pose.SHOULDER[side], Pose.ELBOW[side]], 3]) < 0.5:
+                assert rig.bones[f"{side}UpperArm"] == pytest.approx(RELAXED[side])
+                assert rig.bones[f"{side}LowerArm"] == pytest.approx(quat.IDENTITY)
+                relaxed += 1
+    assert relaxed >= 20
+
+
+def test_expressions_without_irises_do_not_look_anywhere() -> None:
+    rec = asl()
+    lm = rec.frame(0)
+    assert lm["face"] is not None
+    assert len(lm["face"]) == 478
+    full = solve(lm, rec.width, rec.height)
+    plain = solve({**lm, "face": lm["face"][:468]}, rec.width, rec.height)
+    assert full is not None
+    assert plain is not None
+    assert set(full.expressions) == set(plain.expressions) == set(EXPRESSIONS)
+    assert all(plain.expressions[k] == 0.0 for k in ("lookUp", "lookDown", "lookLeft", "lookRight"))
+    for k in ("blinkLeft", "blinkRight", "aa", "ih", "ou", "ee", "oh"):
+        assert plain.expressions[k] == pytest.approx(full.expressions[k], abs=1e-9)
+    # The signer's eyes are open and her mouth closed in the first frame.
+    assert full.expressions["blinkLeft"] < 0.3
+    assert full.expressions["blinkRight"] < 0.3
+    assert full.expressions["aa"] < 0.2
+
+
+def test_no_pose_no_rig_and_the_json_shape() -> None:
+    rec = asl()
+    assert solve({**rec.frame(0), "pose": None}, rec.width, rec.height) is None
+    rig = solve(rec.frame(10), rec.width, rec.height)
+    assert rig is not None
+    doc = json.loads(json.dumps(rig.to_json()))
+    assert set(doc) == {"bones", "hips_position", "expressions"}
+    assert all(len(q) == 4 for q in doc["bones"].values())
+    assert len(doc["hips_position"]) == 3
+
+
+def test_world_landmarks_give_the_same_kind_of_rig() -> None:
+    rec = asl()
+    world = rec.world(30)
+    assert world is not None
+    rig = solve(rec.frame(30), rec.width, rec.height, pose_world=world)
+    image = solve(rec.frame(30), rec.width, rec.height)
+    assert rig is not None
+    assert image is not None
+    assert rig.bones.keys() == image.bones.keys()
+    # Same person, same frame: the chest agrees within a few tens of degrees.
+    assert angle_between(rig.bones["chest"], image.bones["chest"]) < 30.0
+
+
+def test_mirror_swaps_sides_and_reflects() -> None:
+    rec = asl()
+    rig = solve(rec.frame(20), rec.width, rec.height)
+    mirror = solve(rec.frame(20), rec.width, rec.height, mirror=True)
+    assert rig is not None
+    assert mirror is not None
+    assert mirrored(mirror) == rig
+    for bone, q in rig.bones.items():
+        other = bone.replace("left", "@").replace("right", "left").replace("@", "right")
+        assert mirror.bones[other] == quat.mirror(q)
+    assert mirror.expressions["blinkLeft"] == rig.expressions["blinkRight"]
+    assert mirror.expressions["lookLeft"] == rig.expressions["lookRight"]
+    assert mirror.hips_position[0] == -rig.hips_position[0]
+
+
+def test_mirrored_rig_matches_the_rig_of_the_flipped_photo() -> None:
+    """A person's left arm in a photo is the right arm in the photo flipped left to right:
+    mirror=True on the photo must come closer to the flipped photo's rig than mirror=False."""
+    closer = 0
+    for plain, flipped in zip(stills(False), stills(True), strict=True):
+        if "000000000536" in plain.name:  # three people: the model may pick another one
+            continue
+        a = solve(plain.frame(0), plain.width, plain.height, mirror=True)
+        b = solve(plain.frame(0), plain.width, plain.height, mirror=False)
+        c = solve(flipped.frame(0), flipped.width, flipped.height)
+        assert a is not None
+        assert b is not None
+        assert c is not None
+        arms = [f"{s}{b}" for s in ("left", "right") for b in ("UpperArm", "LowerArm")]
+        with_mirror = sum(angle_between(a.bones[k], c.bones[k]) for k in arms)
+        without = sum(angle_between(b.bones[k], c.bones[k]) for k in arms)
+        closer += with_mirror < without
+        assert angle_between(a.bones["chest"], c.bones["chest"]) < 20.0
+    assert closer == 3
+
+
+def test_left_arm_raised_sideways_is_a_rotation_toward_plus_x() -> None:
+    """Conventions on a real photo: the person's left upper arm (image right) maps onto +X
+    rest directions; its rotated rest direction must point the way the landmarks do."""
+    for rec in stills():
+        lm = rec.frame(0)
+        rig = solve(lm, rec.width, rec.height)
+        assert rig is not None
+        assert lm["pose"] is not None
+        pts = to_rig_space(lm["pose"], rec.width, rec.height)
+        world = quat.multiply(
+            quat.multiply(rig.bones["hips"], rig.bones["spine"]), rig.bones["chest"]
+        )
+        for bone in ("upperChest", "leftShoulder", "leftUpperArm"):
+            world = quat.multiply(world, rig.bones[bone])
+        if min(lm["pose"][[11, 13], 3]) < 0.5:
+            continue
+        seen = quat.unit(quat.sub(pts[Pose.ELBOW["left"]], pts[Pose.SHOULDER["left"]]))
+        assert quat.dot(quat.rotate(world, (1.0, 0.0, 0.0)), seen) == pytest.approx(1.0, abs=1e-6)
+
+
+# Pure math, synthetic inputs.
+
+
+def test_between_takes_a_onto_b_even_when_opposite() -> None:
+    rng = np.random.default_rng(1)
+    for _ in range(50):
+        a, b = rng.normal(size=3).tolist(), rng.normal(size=3).tolist()
+        assert quat.rotate(quat.between(a, b), quat.unit(a)) == pytest.approx(quat.unit(b))
+    q = quat.between((1.0, 0.0, 0.0), (-1.0, 0.0, 0.0))
+    assert quat.rotate(q, (1.0, 0.0, 0.0)) == pytest.approx((-1.0, 0.0, 0.0))
+
+
+def test_from_frames_matches_both_directions() -> None:
+    rng = np.random.default_rng(2)
+    for _ in range(50):
+        p, s = rng.normal(size=3).tolist(), rng.normal(size=3).tolist()
+        q = quat.from_frames((1.0, 0.0, 0.0), (0.0, 0.0, 1.0), p, s)
+        assert quat.rotate(q, (1.0, 0.0, 0.0)) == pytest.approx(quat.unit(p))
+        side = quat.rotate(q, (0.0, 0.0, 1.0))
+        assert quat.dot(side, quat.unit(p)) == pytest.approx(0.0, abs=1e-9)
+        assert quat.dot(side, s) > 0.0
+
+
+def test_mirror_is_the_reflection_across_yz() -> None:
+    rng = np.random.default_rng(3)
+    flip = np.array([-1.0, 1.0, 1.0])
+    for _ in range(50):
+        x, y, z, w = rng.normal(size=4).tolist()
+        q = quat.normalize((x, y, z, w))
+        v = rng.normal(size=3)
+        want = quat.rotate(q, (v * flip).tolist())
+        assert quat.rotate(quat.mirror(q), v.tolist()) == pytest.approx(
+            (np.array(want) * flip).tolist()
+        )
+
+
+def test_slerp_ends_and_middle() -> None:
+    a = quat.IDENTITY
+    b = quat.from_axis_angle((0.0, 1.0, 0.0), math.radians(80.0))
+    assert quat.slerp(a, b, 0.0) == pytest.approx(a)
+    assert quat.slerp(a, b, 1.0) == pytest.approx(b)
+    assert math.degrees(quat.angle(quat.slerp(a, b, 0.5))) == pytest.approx(40.0)
