@@ -404,6 +404,13 @@ def test_a_clip_that_starts_in_position_counts_its_first_rep(clips: Clips) -> No
     assert from_bottom.reps == 5
 
 
+def test_a_clock_stepping_back_does_not_count_or_crash(clips: Clips) -> None:
+    """The real frames with the client's clock stepping back 5 s at 25 s (a bad client)."""
+    feed = [(ms - seconds(5) if ms >= seconds(25) else ms, p) for ms, p in frames(clips.pushups)]
+    workout, _ = run("push_up", feed, clips.pushups.image_size)
+    assert workout.reps == 6
+
+
 def test_result_shape(clips: Clips) -> None:
     _, results = run("push_up", frames(clips.pushups), clips.pushups.image_size)
     for r in results:

@@ -207,7 +207,8 @@ class Exercise:
                 }
                 for r in self.rules
             ]
-            + [self.partial_cue.as_json(), self.swing_cue.as_json()],
+            + [self.partial_cue.as_json()]
+            + ([self.swing_cue.as_json()] if self.min_travel_ms > 0 else []),
         }
 
 

@@ -53,6 +53,7 @@ class Workout:
         self._exercises = exercises
         self._sets: list[_Set] = []
         self._last_rep: tuple[Rep, str | None] | None = None
+        self._clock = -math.inf
         self.switch(name)
 
     @property
@@ -78,6 +79,9 @@ class Workout:
         """One frame (pose None: nobody found) -> the result's "fitness" object."""
         current = self._sets[-1]
         ex = current.exercise
+        # A client's clock may step back; time here never does.
+        capture_ms = max(capture_ms, self._clock)
+        self._clock = capture_ms
         if current.started_ms is None:
             current.started_ms = capture_ms
         current.last_ms = capture_ms
