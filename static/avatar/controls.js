@@ -2,9 +2,11 @@
 // {"rig": true, "mirror": bool, "smoothing": {"min_cutoff": Hz, "beta": float} | "off"}.
 
 // The slider runs 0 (snappy) to 10 (smooth) along a log scale between these One Euro
-// filter settings: a high cutoff follows quickly and jitters, a low one is calm and lags.
-export const SNAPPY = Object.freeze({ min_cutoff: 3.0, beta: 0.05 });
-export const SMOOTH = Object.freeze({ min_cutoff: 0.3, beta: 0.005 });
+// filter settings (webapp/analysis/smoothing.py: min_cutoff in Hz, beta per image height
+// per second): a high cutoff and beta follow quickly and jitter, low ones are calm and lag.
+// Its middle, 5, is the server's default today (0.1 Hz, beta 2, from bench/avatar_quality.py).
+export const SNAPPY = Object.freeze({ min_cutoff: 0.5, beta: 8 });
+export const SMOOTH = Object.freeze({ min_cutoff: 0.02, beta: 0.5 });
 const STEPS = 10;
 
 function logLerp(a, b, t) {
