@@ -59,6 +59,8 @@ ARMS_DOWN: dict[str, Any] = {
 }
 ELBOW_BENT: dict[str, Any] = {
     "bones": {**ARMS_DOWN["bones"], "leftLowerArm": about_z(90)},
+    # Metres from the image's centre: the avatar steps aside, and stays in view.
+    "hips_position": [0.1, -0.5, 0.0],
     "expressions": {"aa": 1.0},
 }
 

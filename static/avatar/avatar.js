@@ -11,9 +11,14 @@ const FOLLOW_S = 0.05;
 // A bone the rig stops sending (a leg out of view, a hand not found) eases back to rest
 // more slowly, so a flicker in detection does not snap the limb.
 const REST_S = 0.3;
-// The rig's hips_position is in metres for a person whose hips stand this high at rest
-// (webapp/analysis/skeleton.py); it is scaled to the avatar's own hips height.
+// The rig's hips_position is in metres from the image's centre (webapp/analysis/rig/solve.py),
+// for a person whose hips stand this high (webapp/analysis/skeleton.py); it is scaled to
+// the avatar's own hips height. Where the camera happens to sit says nothing about the
+// avatar's height, so the vertical part counts from the first value of a session: crouching
+// shows, a camera on a high shelf does not. Both parts stay within this share of the hips'
+// height, so the avatar never leaves the view.
 const RIG_HIPS_HEIGHT = 0.95;
+const MAX_HIPS_SHIFT = 0.5;
 // When a model lacks an optional bone, its rotation is folded into the nearest parent
 // the model has, so the chain above the shoulders still turns.
 const FOLD_INTO = { upperChest: "chest", chest: "spine", neck: "upperChest" };
@@ -63,6 +68,7 @@ export class Avatar {
     if (vrm.lookAt) vrm.lookAt.autoUpdate = false;
     this.targets = new Map(); // bone name -> THREE.Quaternion wanted now
     this.hipsTarget = null;
+    this.hipsBaseline = null; // the first vertical hips_position since rest
     this.expressions = {};
     this.nodes = new Map(); // rig bone name -> the model's normalized node it drives
     this.rest = this.measure();
@@ -118,20 +124,30 @@ export class Avatar {
       folded.set(node, previous ? previous.multiply(q) : q);
       this.targets.set(node, folded.get(node));
     }
-    const hips = rig.hips_position;
-    if (Array.isArray(hips) && hips.length === 3 && hips.every(Number.isFinite)) {
-      const scale = this.hipsRest.y > 0 ? this.hipsRest.y / RIG_HIPS_HEIGHT : 1;
-      const [x, y, z] = hips;
-      const offset = new THREE.Vector3(x, y - RIG_HIPS_HEIGHT, z).multiplyScalar(scale);
-      if (this.flip) offset.set(-offset.x, offset.y, -offset.z);
-      this.hipsTarget = this.hipsRest.clone().add(offset);
-    } else {
-      this.hipsTarget = null;
-    }
+    this.hipsTarget = this.hipsFrom(rig.hips_position);
     this.expressions = {};
     for (const [name, weight] of Object.entries(rig.expressions ?? {})) {
       if (Number.isFinite(weight)) this.expressions[name] = Math.min(1, Math.max(0, weight));
     }
+  }
+
+  hipsFrom(hips) {
+    if (!Array.isArray(hips) || hips.length !== 3 || !hips.every(Number.isFinite)) return null;
+    const height = this.hipsRest.y > 0 ? this.hipsRest.y : RIG_HIPS_HEIGHT;
+    const scale = height / RIG_HIPS_HEIGHT;
+    const [x, y, z] = hips;
+    this.hipsBaseline ??= y;
+    const limit = MAX_HIPS_SHIFT * height;
+    const clamp = (v) => Math.min(limit, Math.max(-limit, v * scale));
+    const offset = new THREE.Vector3(clamp(x), clamp(y - this.hipsBaseline), clamp(z));
+    if (this.flip) offset.set(-offset.x, offset.y, -offset.z);
+    return this.hipsRest.clone().add(offset);
+  }
+
+  // Back to rest: the next session's hips start a new baseline.
+  rest() {
+    this.apply({ bones: {}, expressions: {} });
+    this.hipsBaseline = null;
   }
 
   // Every animation frame: ease toward the newest rig, then let three-vrm copy the

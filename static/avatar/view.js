@@ -54,7 +54,8 @@ export class AvatarView {
 
   // Back to rest: the session ended.
   rest() {
-    this.apply({ bones: {}, expressions: {} });
+    this.lastRig = null;
+    this.avatar?.rest();
   }
 
   // window.holotrackAvatar: lets the browser tests pose the avatar and read its pixels.
