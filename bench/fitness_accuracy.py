@@ -58,7 +58,7 @@ def feedings(path: Path, seeds: Sequence[int]) -> list[tuple[str, str, list[int]
     n, fps = video_info(path)
     out: list[tuple[str, str, list[int] | None]] = [("all", f"{fps:g} fps", None)]
     out.append(("half", f"{fps / 2:g} fps", half_rate(n)))
-    out += [(f"drop{s}", f"1 in 3 dropped, seed {s}", drop_one_in_three(n, s)) for s in seeds]
+    out += [(f"drop3s{s}", f"1 in 3 dropped, seed {s}", drop_one_in_three(n, s)) for s in seeds]
     return out
 
 

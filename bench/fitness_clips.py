@@ -145,9 +145,8 @@ def half_rate(n_frames: int) -> list[int]:
 def drop_one_in_three(n_frames: int, seed: int) -> list[int]:
     """Each run of three frames loses one chosen at random: a server shedding load."""
     rng = np.random.default_rng(seed)
-    return [
-        i
-        for start in range(0, n_frames, 3)
-        for i in range(start, min(start + 3, n_frames))
-        if i != start + int(rng.integers(3))
-    ]
+    kept = []
+    for start in range(0, n_frames, 3):
+        dropped = start + int(rng.integers(3))
+        kept += [i for i in range(start, min(start + 3, n_frames)) if i != dropped]
+    return kept
