@@ -60,6 +60,11 @@ run test: node_modules/.installed
 
 # The server image, holotrack:0.1.0 (deploy/README.md): with Docker where an engine runs,
 # else with Debian's buildah on a Python base made here from Debian's packages.
-.PHONY: image
+# tests/test_image.py builds it the same way and serves from it; make test runs it with the
+# rest, make image-test runs only it.
+.PHONY: image image-test
 image:
 	bash deploy/image/build.sh
+
+image-test: system-deps $(VENV)/.installed-test
+	$(PY) -m pytest tests/test_image.py $(ARGS)
