@@ -424,7 +424,7 @@ STILL_FRAME = 0  # the ASL signer, arms down, before the first sign
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tune", action="store_true", help="also print a grid of settings")
-    parser.add_argument("--d-cutoff", type=float, default=2.0, help="d_cutoff for --tune")
+    parser.add_argument("--d-cutoff", type=float, default=4.0, help="d_cutoff for --tune")
     parser.add_argument("--cost-frames", type=int, default=150, help="frames for the cost run")
     parser.add_argument("--out", type=Path, default=OUT / "avatar_quality.json")
     args = parser.parse_args()

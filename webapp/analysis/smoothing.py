@@ -19,8 +19,8 @@ PARTS = ("pose", "face", "left_hand", "right_hand")
 # Defaults chosen by bench/avatar_quality.py on the shared videos (see bench/README.md):
 # jitter on a still person at most half of the model's own, lag at most a frame at 30 fps.
 DEFAULT_MIN_CUTOFF = 0.1
-DEFAULT_BETA = 2.0
-DEFAULT_D_CUTOFF = 2.0
+DEFAULT_BETA = 3.0
+DEFAULT_D_CUTOFF = 4.0
 # A longer pause between frames than this, or a clock going backwards, starts afresh.
 MAX_GAP_MS = 500.0
 LIMITS = {"min_cutoff": (0.01, 100.0), "beta": (0.0, 1000.0), "d_cutoff": (0.01, 100.0)}

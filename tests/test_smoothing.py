@@ -1,0 +1,161 @@
+"""One Euro smoothing: settings, the filter's response (synthetic steps), and real landmarks
+(the real model over media/)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+
+import numpy as np
+import pytest
+
+from bench.avatar_quality import FloatArray, jitter, smoothed
+from tests.landmarks import asl, noisy_still
+from webapp.analysis import AvatarOptions, AvatarSession, LandmarkSmoother, OneEuroFilter
+from webapp.analysis.smoothing import MAX_GAP_MS, SmoothingSettings
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"min_cutoff": math.nan},
+        {"min_cutoff": math.inf},
+        {"min_cutoff": -1.0},
+        {"min_cutoff": 0.0},
+        {"beta": -0.1},
+        {"beta": math.nan},
+        {"d_cutoff": 1e9},
+        {"beta": "1"},
+        {"beta": True},
+        {"speed": 1.0},
+        "on",
+        1.0,
+        [],
+    ],
+)
+def test_bad_settings_are_refused_with_a_reason(value: object) -> None:
+    with pytest.raises(ValueError, match="smoothing"):
+        SmoothingSettings.from_hello(value)
+
+
+def test_hello_values() -> None:
+    assert SmoothingSettings.from_hello(None) == SmoothingSettings()
+    assert SmoothingSettings.from_hello("off") is None
+    assert SmoothingSettings.from_hello({"min_cutoff": 2, "beta": 0}) == SmoothingSettings(2, 0)
+    assert AvatarOptions.from_hello({"rig": True, "mirror": True}).mirror
+    assert AvatarOptions.from_hello({}).smoothing == SmoothingSettings()
+    with pytest.raises(ValueError, match="rig"):
+        AvatarOptions.from_hello({"rig": 1})
+    with pytest.raises(ValueError, match="mirror"):
+        AvatarOptions.from_hello({"mirror": "yes"})
+
+
+def step(settings: SmoothingSettings, frames: int = 60, dt_ms: float = 1000 / 30) -> list[float]:
+    """The filter's output when one point jumps from 0 to 1 image height on frame 1."""
+    f = OneEuroFilter(settings)
+    out = []
+    for i in range(frames):
+        x = np.array([[0.0 if i == 0 else 1.0, 0.0, 0.0]])
+        out.append(float(f(x, i * dt_ms)[0, 0]))
+    return out
+
+
+def test_first_frame_passes_and_a_step_is_followed_monotonically() -> None:
+    out = step(SmoothingSettings())
+    assert out[0] == 0.0
+    assert all(b >= a for a, b in itertools.pairwise(out))
+    assert 0.0 < out[1] < 1.0
+    assert out[-1] == pytest.approx(1.0, abs=0.01)
+
+
+def test_beta_shortens_the_lag_and_min_cutoff_sets_the_still_smoothing() -> None:
+    slow, fast = step(SmoothingSettings(1.0, 0.0)), step(SmoothingSettings(1.0, 10.0))
+    assert fast[2] > slow[2]
+    # With beta 0 it is an exponential filter: alpha = 1 / (1 + 1 / (2 pi fc dt)).
+    alpha = 1.0 / (1.0 + 1.0 / (2.0 * math.pi * 1.0 / 30.0))
+    assert slow[1] == pytest.approx(alpha)
+
+
+def test_a_clock_that_stalls_goes_back_or_jumps_starts_afresh() -> None:
+    f = OneEuroFilter(SmoothingSettings())
+    f(np.zeros((1, 3)), 0.0)
+    f(np.zeros((1, 3)), 33.0)
+    for t in (33.0, 10.0, 10.0 + MAX_GAP_MS + 1.0):
+        x = np.full((1, 3), t)
+        assert f(x, t) == pytest.approx(x)
+
+
+def test_real_landmarks_keep_their_shape_and_visibility_and_never_overshoot() -> None:
+    """Each output lies between the smallest and largest input since the part was found:
+    the filter blends the previous output with the new input, it never extrapolates."""
+    rec = asl()
+    smoother = LandmarkSmoother(SmoothingSettings())
+    lows: dict[str, FloatArray] = {}
+    highs: dict[str, FloatArray] = {}
+    for i in range(len(rec)):
+        lm = rec.frame(i)
+        out = smoother(lm, float(rec.capture_ms[i]), rec.width, rec.height)
+        for part, raw in lm.items():
+            got = out[part]
+            if raw is None:
+                assert got is None
+                lows.pop(part, None)
+                highs.pop(part, None)
+                continue
+            assert got is not None
+            assert got.shape == raw.shape
+            if part == "pose":
+                assert np.array_equal(got[:, 3], raw[:, 3])
+            lows[part] = np.minimum(lows.get(part, raw), raw)
+            highs[part] = np.maximum(highs.get(part, raw), raw)
+            assert np.all(got >= lows[part] - 1e-12)
+            assert np.all(got <= highs[part] + 1e-12)
+
+
+def test_a_hand_lost_and_found_again_is_not_smoothed_across_the_gap() -> None:
+    rec = asl()
+    missing = np.isnan(rec.right_hand[:, 0, 0])
+    found_again = [i for i in range(1, len(rec)) if missing[i - 1] and not missing[i]]
+    assert found_again, "the clip loses the signer's right hand and finds it again"
+    smoother = LandmarkSmoother(SmoothingSettings())
+    for i in range(len(rec)):
+        lm = rec.frame(i)
+        got, raw = (
+            smoother(lm, float(rec.capture_ms[i]), rec.width, rec.height)["right_hand"],
+            lm["right_hand"],
+        )
+        if raw is None:
+            continue
+        assert got is not None
+        passed_through = np.allclose(got, raw, rtol=0.0, atol=1e-12)
+        assert passed_through == (i in found_again or i == 0)
+
+
+def test_the_default_halves_face_jitter_on_a_still_person() -> None:
+    """A real frame repeated with camera noise and JPEG: the face mesh's spread over time
+    falls by more than half. (The pose's does not: see bench/README.md.)"""
+    still = noisy_still()
+    off, on = jitter(still), jitter(smoothed(still, SmoothingSettings()))
+    assert on["face_px"] < 0.5 * off["face_px"]
+    assert on["pose_px"] < off["pose_px"]
+
+
+def test_session_off_returns_the_model_output_and_rig_on_request() -> None:
+    rec = asl()
+    off = AvatarSession(AvatarOptions(smoothing=None, rig=True))
+    on = AvatarSession(AvatarOptions())
+    for i in range(5):
+        lm = {k: None if v is None else v.tolist() for k, v in rec.frame(i).items()}
+        t = float(rec.capture_ms[i])
+        got, rig = off.process(lm, t, rec.width, rec.height)
+        for part, raw in lm.items():
+            if raw is None:
+                assert got[part] is None
+            else:
+                assert np.asarray(got[part]) == pytest.approx(np.asarray(raw), abs=6e-6)
+        assert rig is not None
+        assert set(rig) == {"bones", "hips_position", "expressions"}
+        json.dumps(rig)
+        _, no_rig = on.process(lm, t, rec.width, rec.height)
+        assert no_rig is None
