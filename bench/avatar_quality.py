@@ -13,8 +13,9 @@ It prints and writes to bench/out/avatar_quality.json:
    (the model's own output) against the default. Target: default/off <= 0.5.
 2. Lag on moving footage: the peak of the cross-correlation of the wrists' trajectories,
    default against off, in frames at 30 fps. Target: <= 1.
-3. The rig against the landmarks: the rotation angle of leftLowerArm and rightLowerArm
-   against 180 degrees minus the elbow angle (3D, and 2D from the image alone), blinks
+3. The rig against the landmarks: the rotation angle of leftLowerArm and rightLowerArm,
+   solved from the image points and from pose_world_landmarks, against 180 degrees minus
+   the elbow angle from the world landmarks (3D) and from the image alone (2D); blinks
    against eye openings, aa against the mouth opening: Pearson correlations over the
    frames where the part is seen, all three videos. Target: >= 0.9.
 4. Cost, one run over the same frames: the model alone against smoothing + rig +
@@ -297,40 +298,50 @@ def elbow_angle(a: FloatArray, b: FloatArray, c: FloatArray) -> float:
     return math.degrees(math.acos(max(-1.0, min(1.0, cos))))
 
 
+ELBOW_PAIRS = (
+    "image rig / world angle",
+    "image rig / 2d angle",
+    "world rig / world angle",
+    "world rig / 2d angle",
+)
+
+
 def rig_figures(recs: list[Recording]) -> dict[str, Any]:
-    """Correlations of the rig's values with the same quantities measured on the landmarks."""
+    """Correlations of the rig's values with the same quantities measured on the landmarks.
+
+    lowerArm: the rig solved from the image points (what the server has today) and from
+    pose_world_landmarks, each against 180 - the elbow angle from the world landmarks (3D)
+    and from the image alone (2D, x and y in pixels); frames with the arm in view.
+    """
+    keys = [f"{side}LowerArm: {pair}" for side in ("left", "right") for pair in ELBOW_PAIRS]
     pairs: dict[str, tuple[list[float], list[float]]] = {
-        k: ([], [])
-        for k in (
-            "leftLowerArm_3d",
-            "rightLowerArm_3d",
-            "leftLowerArm_2d",
-            "rightLowerArm_2d",
-            "blinkLeft",
-            "blinkRight",
-            "aa",
-        )
+        k: ([], []) for k in [*keys, "blinkLeft", "blinkRight", "aa"]
     }
     frames_with_rig = 0
     for rec in recs:
         for i in range(len(rec)):
             lm = rec.frame(i)
             rig = solve(lm, rec.width, rec.height)
-            if rig is None or lm["pose"] is None:
+            pose, world = lm["pose"], rec.world(i)
+            if rig is None or pose is None or world is None:
                 continue
             frames_with_rig += 1
-            pose = lm["pose"]
-            pts3 = np.asarray(to_rig_space(pose, rec.width, rec.height))
-            pts2 = pts3 * np.array([1.0, 1.0, 0.0])
+            world_rig = solve(lm, rec.width, rec.height, pose_world=world)
+            assert world_rig is not None
+            flat = pose[:, :2] * np.array([rec.width, rec.height])
             for side in ("left", "right"):
                 j = [Pose.SHOULDER[side], Pose.ELBOW[side], Pose.WRIST[side]]
                 if np.min(pose[j, 3]) < 0.5:
                     continue
-                got = math.degrees(quat.angle(rig.bones[f"{side}LowerArm"]))
-                for dim, pts in (("3d", pts3), ("2d", pts2)):
-                    want = 180.0 - elbow_angle(*pts[j])
-                    pairs[f"{side}LowerArm_{dim}"][0].append(want)
-                    pairs[f"{side}LowerArm_{dim}"][1].append(got)
+                bend = {
+                    "world angle": 180.0 - elbow_angle(*world[j, :3]),
+                    "2d angle": 180.0 - elbow_angle(*flat[j]),
+                }
+                for source, r in (("image rig", rig), ("world rig", world_rig)):
+                    got = math.degrees(quat.angle(r.bones[f"{side}LowerArm"]))
+                    for angle, want in bend.items():
+                        pairs[f"{side}LowerArm: {source} / {angle}"][0].append(want)
+                        pairs[f"{side}LowerArm: {source} / {angle}"][1].append(got)
             if lm["face"] is not None:
                 f = to_rig_space(lm["face"], rec.width, rec.height)
                 for side in ("left", "right"):
@@ -348,6 +359,7 @@ def rig_figures(recs: list[Recording]) -> dict[str, Any]:
         out[k] = {
             "r": float(np.corrcoef(w, g)[0, 1]) if ok else float("nan"),
             "frames": len(w),
+            "rms_deg": float(np.sqrt(np.mean((w - g) ** 2))) if "Arm" in k and ok else None,
             "nonzero": float(np.mean(g > 0.01)) if len(g) else 0.0,
             # Where the value is not clamped at 0 or 1 by its calibration range.
             "r_in_range": float(np.corrcoef(w[inside], g[inside])[0, 1])
@@ -478,15 +490,11 @@ def print_report(r: dict[str, Any]) -> None:
         )
     for name, lag in sm["lag_frames_30fps"].items():
         print(f"| lag, {name} (frames at 30 fps) | | | {lag:.2f} | <= 1 |")
-    for k in (
-        "leftLowerArm_3d",
-        "rightLowerArm_3d",
-        "leftLowerArm_2d",
-        "rightLowerArm_2d",
-        "blinkLeft",
-        "blinkRight",
-        "aa",
-    ):
+    for k in [f"{s}LowerArm: {p}" for s in ("left", "right") for p in ELBOW_PAIRS]:
+        v = rig[k]
+        label = f"r({k}), {v['frames']} frames"
+        print(f"| {label} | | | {v['r']:.3f} ({v['rms_deg']:.0f} deg rms) | >= 0.9 |")
+    for k in ("blinkLeft", "blinkRight", "aa"):
         v = rig[k]
         label = f"r({k}), {v['frames']} frames, {v['nonzero']:.0%} nonzero"
         print(f"| {label} | | | {v['r']:.3f} | >= 0.9 |")

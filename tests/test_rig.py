@@ -13,6 +13,7 @@ from tests.landmarks import asl, gesture, pushups, stills
 from webapp.analysis.rig import EXPRESSIONS, Rig, mirrored, quat, solve, to_rig_space
 from webapp.analysis.rig.arms import RELAXED
 from webapp.analysis.rig.bones import Pose
+from webapp.analysis.rig.solve import POSE_Z_SCALE
 
 # VRM 1.0 humanoid bone names, written out from the specification (VRMC_vrm-1.0 humanoid).
 _SIDED = [
@@ -103,7 +104,7 @@ def test_lower_arm_rotation_is_180_minus_the_elbow_angle() -> None:
             rig = solve(lm, rec.width, rec.height)
             assert rig is not None
             assert lm["pose"] is not None
-            pts = np.asarray(to_rig_space(lm["pose"], rec.width, rec.height))
+            pts = np.asarray(to_rig_space(lm["pose"], rec.width, rec.height, POSE_Z_SCALE))
             for side in ("left", "right"):
                 j = [Pose.SHOULDER[side], Pose.ELBOW[side], Pose.WRIST[side]]
                 if min(lm["pose"][j, 3]) < 0.5:
@@ -221,7 +222,7 @@ def test_left_arm_raised_sideways_is_a_rotation_toward_plus_x() -> None:
         rig = solve(lm, rec.width, rec.height)
         assert rig is not None
         assert lm["pose"] is not None
-        pts = to_rig_space(lm["pose"], rec.width, rec.height)
+        pts = to_rig_space(lm["pose"], rec.width, rec.height, POSE_Z_SCALE)
         world = quat.multiply(
             quat.multiply(rig.bones["hips"], rig.bones["spine"]), rig.bones["chest"]
         )

@@ -17,6 +17,9 @@ from webapp.analysis.rig.bones import PARENT, SIDES, Pose, other_side
 from webapp.analysis.rig.quat import V3, Quat, Vec
 
 MIN_VISIBILITY = 0.5
+# The pose's image z overstates depth: scaled by this, elbow angles from image points come
+# closest to those from pose_world_landmarks (bench/README.md: 12 degrees rms, 47 at 1.0).
+POSE_Z_SCALE = 0.4
 # Assumed shoulder width (m) that turns image distances into the hips offset's metres.
 SHOULDER_WIDTH_M = 0.36
 _TO_RIG = np.array([1.0, -1.0, -1.0])
@@ -40,12 +43,13 @@ class Rig:
         }
 
 
-def to_rig_space(points: ArrayLike, width: int, height: int) -> list[Vec]:
+def to_rig_space(points: ArrayLike, width: int, height: int, z_scale: float = 1.0) -> list[Vec]:
     """MediaPipe normalized image points (x right, y down, z away from the camera, z on x's
     scale) to pixels on the rig's axes: +X the image's right, +Y up, +Z toward the camera.
     A person facing a camera whose image is not mirrored then has their left at +X, as
     the avatar does."""
-    p = np.asarray(points, dtype=np.float64)[:, :3] * (np.array([width, height, width]) * _TO_RIG)
+    scale = np.array([width, height, width * z_scale]) * _TO_RIG
+    p = np.asarray(points, dtype=np.float64)[:, :3] * scale
     rows: list[Vec] = p.tolist()
     return rows
 
@@ -85,7 +89,7 @@ def solve(
         return None
     pose = np.asarray(pose_raw, dtype=np.float64)
     visible: list[bool] = (pose[:, 3] >= min_visibility).tolist()
-    image_points = to_rig_space(pose, width, height)
+    image_points = to_rig_space(pose, width, height, POSE_Z_SCALE)
     if pose_world is not None:
         points: list[Vec] = (np.asarray(pose_world, dtype=np.float64)[:, :3] * _TO_RIG).tolist()
     else:
