@@ -70,7 +70,7 @@ def retime(feed: Frames, factor: float) -> Frames:
 
 
 def elbow(pose: Pose, size: tuple[int, int]) -> float:
-    p = to_points(pose, size, False, range(len(LANDMARKS)))
+    p = to_points(pose, size, 0.0, range(len(LANDMARKS)))
     return angle(p[INDEX["left_shoulder"]], p[INDEX["left_elbow"]], p[INDEX["left_wrist"]])
 
 
@@ -133,6 +133,7 @@ def _raw() -> dict[str, Any]:
         ("angle", "torso"),  # an incline cannot drive the count
         ("sides", "some"),
         ("ready_ms", 900),  # the issue: half a second at most
+        ("depth", True),
         ("colour", "red"),
     ],
 )

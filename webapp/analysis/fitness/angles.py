@@ -2,7 +2,8 @@
 
 MediaPipe gives x and y as fractions of the image's width and height, so a 640x360 frame
 would squash every angle; multiplying back by the image size undoes that. z is "roughly the
-same scale as x", so with depth it is scaled by the width.
+same scale as x" but overstates depth: with depth, z is scaled by the width times the
+exercise's `depth` factor (0 = the image plane only).
 """
 
 from __future__ import annotations
@@ -34,15 +35,16 @@ Point = tuple[float, float, float]
 def to_points(
     pose: Sequence[Sequence[float]],
     image_size: tuple[int, int],
-    depth: bool,
+    depth: float,
     indices: Iterable[int],
 ) -> dict[int, Point]:
-    """The landmarks `indices` in pixels (z scaled like x, or 0 without depth)."""
+    """The landmarks `indices` in pixels, z times the width times `depth`."""
     width, height = image_size
+    zscale = width * depth
     out = {}
     for i in indices:
         p = pose[i]
-        out[i] = (p[0] * width, p[1] * height, p[2] * width if depth else 0.0)
+        out[i] = (p[0] * width, p[1] * height, p[2] * zscale)
     return out
 
 

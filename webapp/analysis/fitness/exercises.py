@@ -126,7 +126,7 @@ class Exercise:
     confirm_ms: float
     min_travel_ms: float
     cue_hold_ms: float
-    depth: bool
+    depth: float  # z's weight in angles: 0 = image plane (angles.to_points)
     partial_cue: Cue
     swing_cue: Cue
     rules: tuple[CueRule, ...]
@@ -319,9 +319,9 @@ def _exercise(
                 _number(item, "hold_ms", at, 0),
             )
         )
-    depth = merged.get("depth")
-    if not isinstance(depth, bool):
-        raise _fail(where, "depth must be true or false")
+    depth = _number(merged, "depth", where)
+    if not 0.0 <= depth <= 1.0:
+        raise _fail(where, "depth is a factor from 0 to 1")
     timing = {k: _number(merged, k, where) for k in _TIMES}
     if any(v < 0 for v in timing.values()) or timing["ready_ms"] > 500:
         raise _fail(where, "times are >= 0 ms; ready_ms is at most 500")
