@@ -36,9 +36,10 @@ class Rig:
     expressions: dict[str, float]
 
     def to_json(self, digits: int = 4) -> dict[str, Any]:
+        quats: list[list[float]] = np.round(list(self.bones.values()), digits).tolist()
         return {
-            "bones": {k: [round(float(c), digits) for c in q] for k, q in self.bones.items()},
-            "hips_position": [round(float(c), digits) for c in self.hips_position],
+            "bones": dict(zip(self.bones, quats, strict=True)),
+            "hips_position": np.round(self.hips_position, digits).tolist(),
             "expressions": {k: round(v, 3) for k, v in self.expressions.items()},
         }
 
