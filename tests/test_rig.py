@@ -12,7 +12,7 @@ from bench.avatar_quality import FloatArray
 from tests.landmarks import asl, gesture, pushups, stills
 from webapp.analysis.rig import EXPRESSIONS, Rig, mirrored, quat, solve, to_rig_space
 from webapp.analysis.rig.arms import RELAXED
-from webapp.analysis.rig.bones import Pose
+from webapp.analysis.rig.bones import PARENT, Pose
 from webapp.analysis.rig.solve import POSE_Z_SCALE
 
 # VRM 1.0 humanoid bone names, written out from the specification (VRMC_vrm-1.0 humanoid).
@@ -214,24 +214,52 @@ def test_mirrored_rig_matches_the_rig_of_the_flipped_photo() -> None:
     assert closer == 3
 
 
-def test_left_arm_raised_sideways_is_a_rotation_toward_plus_x() -> None:
-    """Conventions on a real photo: the person's left upper arm (image right) maps onto +X
-    rest directions; its rotated rest direction must point the way the landmarks do."""
-    for rec in stills():
-        lm = rec.frame(0)
-        rig = solve(lm, rec.width, rec.height)
-        assert rig is not None
-        assert lm["pose"] is not None
-        pts = to_rig_space(lm["pose"], rec.width, rec.height, POSE_Z_SCALE)
-        world = quat.multiply(
-            quat.multiply(rig.bones["hips"], rig.bones["spine"]), rig.bones["chest"]
-        )
-        for bone in ("upperChest", "leftShoulder", "leftUpperArm"):
-            world = quat.multiply(world, rig.bones[bone])
-        if min(lm["pose"][[11, 13], 3]) < 0.5:
-            continue
-        seen = quat.unit(quat.sub(pts[Pose.ELBOW["left"]], pts[Pose.SHOULDER["left"]]))
-        assert quat.dot(quat.rotate(world, (1.0, 0.0, 0.0)), seen) == pytest.approx(1.0, abs=1e-6)
+def world_rotations(rig: Rig) -> dict[str, quat.Quat]:
+    """Forward kinematics: each bone's world rotation from the local ones, root first."""
+    world: dict[str, quat.Quat] = {}
+    for bone, parent in PARENT.items():
+        if bone in rig.bones:
+            local = rig.bones[bone]
+            world[bone] = local if parent is None else quat.multiply(world[parent], local)
+    return world
+
+
+LIMBS = [
+    (f"{side}{bone}", rest, a[side], b[side])
+    for side in ("left", "right")
+    for bone, rest, a, b in (
+        ("UpperArm", (1.0 if side == "left" else -1.0, 0.0, 0.0), Pose.SHOULDER, Pose.ELBOW),
+        ("LowerArm", (1.0 if side == "left" else -1.0, 0.0, 0.0), Pose.ELBOW, Pose.WRIST),
+        ("UpperLeg", (0.0, -1.0, 0.0), Pose.HIP, Pose.KNEE),
+        ("LowerLeg", (0.0, -1.0, 0.0), Pose.KNEE, Pose.ANKLE),
+    )
+]
+
+
+def test_forward_kinematics_puts_each_limb_along_its_landmarks() -> None:
+    """Composing the local rotations from the hips down turns each limb's rest direction
+    onto the landmarks' direction: the hierarchy, the axes and the sides agree."""
+    checked = 0
+    for rec in [asl(), pushups(), *stills()]:
+        for i in range(len(rec)):
+            lm = rec.frame(i)
+            rig = solve(lm, rec.width, rec.height)
+            pose = lm["pose"]
+            assert rig is not None
+            assert pose is not None
+            pts = to_rig_space(pose, rec.width, rec.height, POSE_Z_SCALE)
+            world = world_rotations(rig)
+            for bone, rest, a, b in LIMBS:
+                if bone not in rig.bones or min(pose[[a, b], 3]) < 0.5:
+                    continue
+                if bone.endswith("LowerArm") and min(pose[[a - 2, a], 3]) < 0.5:
+                    continue
+                seen = quat.unit(quat.sub(pts[b], pts[a]))
+                assert quat.dot(quat.rotate(world[bone], rest), seen) == pytest.approx(
+                    1.0, abs=1e-6
+                )
+                checked += 1
+    assert checked > 300
 
 
 # Pure math, synthetic inputs.
