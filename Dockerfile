@@ -29,6 +29,30 @@ deps = map(Requirement, tomllib.load(open('pyproject.toml', 'rb'))['project']['d
 bad = [str(d) for d in deps if not d.specifier.contains(md.version(d.name), prereleases=True)]; \
 assert not bad, f'deploy/image/requirements.txt does not satisfy {bad}'"
 
+# -- vendor: the avatar page's npm modules (three.js, three-vrm) ------------------------------
+# Depends only on package.json and package-lock.json, so a code edit reuses it. Debian's npm,
+# since the base has no Node; this stage is thrown away, only the files below reach the image.
+FROM ${PYTHON_IMAGE} AS vendor
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends npm \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY package.json package-lock.json ./
+# Exactly the files webapp/avatar_page.py serves (VENDOR_FILES; tests/test_image.py checks the
+# image holds those and no other script), with each package's licence and package.json.
+RUN npm ci --ignore-scripts --no-audit --no-fund \
+ && cp --parents -t /opt \
+        node_modules/three/LICENSE \
+        node_modules/three/package.json \
+        node_modules/three/build/three.module.js \
+        node_modules/three/build/three.core.js \
+        node_modules/three/examples/jsm/loaders/GLTFLoader.js \
+        node_modules/three/examples/jsm/utils/BufferGeometryUtils.js \
+        node_modules/three/examples/jsm/utils/SkeletonUtils.js \
+        node_modules/@pixiv/three-vrm/LICENSE \
+        node_modules/@pixiv/three-vrm/package.json \
+        node_modules/@pixiv/three-vrm/lib/three-vrm.module.js
+
 # -- runtime: the virtualenv, the code, an unprivileged user --------------------------------
 FROM ${PYTHON_IMAGE} AS runtime
 RUN groupadd --system --gid 10001 holotrack \
@@ -49,6 +73,10 @@ USER 10001:10001
 # mediapipe imports matplotlib, which builds its font cache on first import: do it now, once.
 RUN python -c "import matplotlib.font_manager"
 WORKDIR /app
+# Before the code, so a code edit reuses them: /avatar's modules and its default avatar, where
+# webapp/avatar_page.py looks for them (/app/node_modules, /app/media).
+COPY --from=vendor /opt/node_modules/ node_modules/
+COPY media/godette_avatar.vrm media/
 COPY webapp/ webapp/
 COPY static/ static/
 COPY templates/ templates/

@@ -5,12 +5,14 @@ where an engine runs, else buildah with a base image made here from Debian's pac
 then starts the image's own command with buildah in a network namespace that holds only
 loopback: the server cannot download anything, so if it answers /predict and live sessions
 on every graph, nothing it needs is fetched at start. The test reaches the server by
-joining that namespace from a thread of its own.
+joining that namespace from a thread of its own. The avatar page (/avatar) starts from the
+image too: its npm modules, built in the Dockerfile's vendor stage, and its default avatar.
 
 Needs root (buildah's chroot isolation, namespaces) and buildah plus debootstrap, which
 `make test` installs (deploy/system-deps.sh). Measured on 2 cores: from nothing (no base
-image, no cached layers) 3 min 15 s, up to about 9 min when the machine is busy; with the
-layers cached, about 40 s. So `make test` runs it; `make image-test` runs only it.
+image, no cached layers) 3 min 15 s before the Dockerfile's npm stage (about 1.5 min more
+now), up to about 9 min when the machine is busy; with the layers cached, 25 s to 40 s. So
+`make test` runs it; `make image-test` runs only it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import struct
 import subprocess
 import time
 import tomllib
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -38,6 +41,7 @@ from packaging.requirements import Requirement
 
 from tests.live import LiveClient, video_frames
 from tests.media import ASL_VIDEO, PERSON_JPEG
+from webapp.avatar_page import DEFAULT_AVATAR_URL, VENDOR_FILES, VENDOR_PREFIX, AvatarPaths
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "deploy" / "image" / "build.sh"
@@ -122,6 +126,22 @@ def cmdline(pid: int) -> list[str]:
 def get_json(path: str) -> tuple[int, Any]:
     with urllib.request.urlopen(URL + path, timeout=10) as response:
         return response.status, json.loads(response.read())
+
+
+@dataclass
+class Got:
+    status: int
+    content_type: str
+    body: bytes
+
+
+def http_get(path: str) -> Got:
+    """GET on the server, whatever the status (urllib raises on 4xx and 5xx)."""
+    try:
+        with urllib.request.urlopen(URL + path, timeout=30) as response:
+            return Got(response.status, response.headers.get_content_type(), response.read())
+    except urllib.error.HTTPError as error:
+        return Got(error.code, error.headers.get_content_type(), error.read())
 
 
 @dataclass
@@ -322,3 +342,51 @@ def test_the_server_logged_no_error(server: Server) -> None:
             record = json.loads(line)
             assert record["levelname"] not in ("ERROR", "CRITICAL"), line
 
+
+def test_the_avatar_page_starts_from_the_image(server: Server) -> None:
+    page = in_netns(server.pid, lambda: http_get("/avatar"))
+    assert page.status != 404, "GET /avatar is not routed: create_app adds no avatar routes"
+    # 503 is the page that lists what is missing from the image.
+    assert page.status == 200, page.body.decode(errors="replace")
+    assert page.content_type == "text/html"
+    assert b'<script type="importmap">' in page.body
+
+
+def test_the_avatar_pages_modules_are_served_from_the_image(server: Server) -> None:
+    def get_all() -> dict[str, Got]:
+        return {name: http_get(VENDOR_PREFIX + name) for name in VENDOR_FILES}
+
+    got = in_netns(server.pid, get_all)
+    for name, module in got.items():
+        assert module.status == 200, (name, module.status, module.body[:200])
+        assert module.content_type == "text/javascript", (name, module.content_type)
+        assert module.body, name
+    # three.module.js imports the rest of three.js from its neighbour, served beside it.
+    assert b"from './three.core.js'" in got["three/build/three.module.js"].body
+
+
+def test_the_default_avatar_is_served_from_the_image(server: Server) -> None:
+    got = in_netns(server.pid, lambda: http_get(DEFAULT_AVATAR_URL))
+    assert got.status == 200, got.body[:200]
+    assert got.content_type == "model/gltf-binary"
+    assert got.body == AvatarPaths().default_avatar.read_bytes()
+
+
+def test_the_image_holds_only_the_scripts_the_avatar_page_serves(server: Server) -> None:
+    """The Dockerfile names the files it keeps from node_modules; they must be VENDOR_FILES,
+    plus each package's licence and package.json, and nothing more."""
+    listing = subprocess.run(
+        ["buildah", "run", "--isolation=chroot", server.container, "--", "python", "-c",
+         "import pathlib; root = pathlib.Path('/app/node_modules'); "
+         "print(*(p.relative_to(root) for p in root.rglob('*') if p.is_file()), sep='\\n')"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )  # fmt: skip
+    files = set(listing.stdout.split())
+    packages = {
+        "/".join(name.split("/")[: 2 if name[0] == "@" else 1]) for name in VENDOR_FILES.values()
+    }
+    extras = {f"{package}/{name}" for package in packages for name in ("LICENSE", "package.json")}
+    assert files == set(VENDOR_FILES.values()) | extras

@@ -8,7 +8,18 @@
 set -euo pipefail
 
 image=${1:-${HOLOTRACK_BASE_IMAGE:-localhost/holotrack-python:3.11-bookworm}}
+# This machine's certificate authorities, for pip and npm in the build (see below).
+ca=/usr/local/share/holotrack/build-ca.crt
 if buildah inspect --type image "$image" >/dev/null 2>&1; then
+  # A base made before the Dockerfile ran npm names the bundle for pip only: name it for Node
+  # too (a new configuration, same files; the build's cached layers are then rebuilt once).
+  env=$(buildah inspect --type image --format '{{.Docker.Config.Env}}' "$image")
+  if [[ $env != *NODE_EXTRA_CA_CERTS=* ]]; then
+    ctr=$(buildah from --pull-never --quiet "$image")
+    buildah config --env NODE_EXTRA_CA_CERTS="$ca" "$ctr"
+    buildah commit --quiet --rm --format docker "$ctr" "$image" >/dev/null
+    echo "base image $image: added NODE_EXTRA_CA_CERTS"
+  fi
   echo "base image $image exists"
   exit 0
 fi
@@ -41,9 +52,9 @@ rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/* \
   "$rootfs"/var/log/* "$rootfs"/tmp/*
 
 # This sandbox reaches PyPI through a proxy that re-signs TLS, so pip inside the build must
-# trust this machine's certificate authorities. That belongs to the machine, not to the
-# Dockerfile: the bundle goes into the base image here, named by PIP_CERT.
-ca=/usr/local/share/holotrack/build-ca.crt
+# trust this machine's certificate authorities, and so must npm (the Dockerfile's vendor stage).
+# That belongs to the machine, not to the Dockerfile: the bundle goes into the base image here,
+# named by PIP_CERT and NODE_EXTRA_CA_CERTS (Node adds it to its own authorities).
 install -D -m 0644 /etc/ssl/certs/ca-certificates.crt "$rootfs$ca"
 
 ctr=$(buildah from scratch)
@@ -54,6 +65,7 @@ buildah config \
   --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
   --env LANG=C.UTF-8 \
   --env PIP_CERT="$ca" \
+  --env NODE_EXTRA_CA_CERTS="$ca" \
   --cmd python3 \
   --label org.opencontainers.image.description="Debian bookworm minbase + python3.11, python3.11-venv (deploy/image/base.sh)" \
   "$ctr"
