@@ -184,7 +184,7 @@ def _raw_worker(
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     log = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
     os.dup2(log, 2)
-    from webapp import imaging, inference
+    from webapp.engine import imaging, inference
 
     images = [Path(p).read_bytes() for p in paths]
     engine = inference.StillEngine()

@@ -53,8 +53,8 @@ def _measure(
     results: Queue[tuple[int, float]],
 ) -> None:
     _quiet_native_logs()
-    from webapp.imaging import decode
-    from webapp.inference import TrackEngine
+    from webapp.engine.imaging import decode
+    from webapp.engine.inference import TrackEngine
     from webapp.protocol import Track
 
     engine = TrackEngine(Track(track))
