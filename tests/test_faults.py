@@ -21,7 +21,7 @@ from tests.live import LiveClient, frame_message, raw_ws_connect, video_frames, 
 from tests.media import ASL_VIDEO, PERSON_JPEG
 from webapp.config import Config
 from webapp.engine.graphs import MAX_SPARES
-from webapp.engine.process import WorkerProcess
+from webapp.engine.process import WorkerHandle
 from webapp.engine.scheduler import Scheduler
 from webapp.engine.wire import Job, RunFrame
 from webapp.keys import SCHEDULER, SESSIONS
@@ -114,7 +114,7 @@ async def new_sessions_work(client: Client) -> None:
     assert response.status == 200
 
 
-def spy_on_frames(worker: WorkerProcess, monkeypatch: pytest.MonkeyPatch) -> asyncio.Event:
+def spy_on_frames(worker: WorkerHandle, monkeypatch: pytest.MonkeyPatch) -> asyncio.Event:
     """An event set once a frame has been handed to `worker` (written to its stdin)."""
     handed = asyncio.Event()
     call: Callable[[Job[Any]], Awaitable[Any]] = worker.call
@@ -132,7 +132,7 @@ def spy_on_frames(worker: WorkerProcess, monkeypatch: pytest.MonkeyPatch) -> asy
     return handed
 
 
-async def replacement_of(scheduler: Scheduler, dead: WorkerProcess) -> WorkerProcess:
+async def replacement_of(scheduler: Scheduler, dead: WorkerHandle) -> WorkerHandle:
     worker = await scheduler.serving_worker(dead.index)
     assert worker is not dead
     assert worker.alive

@@ -17,7 +17,7 @@ import time
 from webapp.config import Config
 from webapp.engine.jobs import Frame, StillJob
 from webapp.engine.pacing import STILL, Invitations, ServiceTimes, next_due
-from webapp.engine.process import WorkerProcess
+from webapp.engine.process import WorkerFactory, WorkerHandle
 from webapp.engine.slot import Slot, SlotState
 from webapp.engine.wire import EndGraph, OpenGraph, RunFrame, RunStill
 from webapp.errors import HolotrackError, WorkerCrashedError
@@ -35,11 +35,17 @@ class LaneState(enum.Enum):
 
 class Lane:
     def __init__(
-        self, index: int, config: Config, stills: collections.deque[StillJob], times: ServiceTimes
+        self,
+        index: int,
+        config: Config,
+        stills: collections.deque[StillJob],
+        times: ServiceTimes,
+        new_worker: WorkerFactory,
     ) -> None:
         self.index = index
         self.config = config
-        self.worker = WorkerProcess(index, config.verbose, self._worker_exited)
+        self._new_worker = new_worker
+        self.worker = new_worker(index, config.verbose, self._worker_exited)
         self.state = LaneState.STARTING
         self.slots: dict[str, Slot] = {}  # every open session pinned here, graph or not
         self.invitations = Invitations()
@@ -207,7 +213,7 @@ class Lane:
         waiting, slot.pending = slot.pending, None
         return waiting, built
 
-    async def end_graph(self, worker: WorkerProcess, session: str) -> None:
+    async def end_graph(self, worker: WorkerHandle, session: str) -> None:
         try:
             counts = await worker.call(EndGraph(session))
         except HolotrackError:
@@ -220,7 +226,7 @@ class Lane:
         self.state = LaneState.IDLE
         self._serving.set()
 
-    async def serving_worker(self) -> WorkerProcess:
+    async def serving_worker(self) -> WorkerHandle:
         await self._serving.wait()
         return self.worker
 
@@ -238,7 +244,7 @@ class Lane:
         self.wake()
         await self.worker.stop()
 
-    def _worker_exited(self, worker: WorkerProcess) -> None:
+    def _worker_exited(self, worker: WorkerHandle) -> None:
         if worker is not self.worker:
             return
         if self.state is not LaneState.STOPPED:
@@ -257,7 +263,7 @@ class Lane:
         self.wake()
 
     async def _replace_worker(self) -> None:
-        self.worker = WorkerProcess(self.index, self.config.verbose, self._worker_exited)
+        self.worker = self._new_worker(self.index, self.config.verbose, self._worker_exited)
         try:
             await self.worker.start()
         except Exception:

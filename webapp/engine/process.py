@@ -9,7 +9,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from webapp.engine import wire
 from webapp.errors import BY_CODE, HolotrackError, ModelError, WorkerCrashedError
@@ -18,6 +18,24 @@ log = logging.getLogger(__name__)
 START_TIMEOUT = 120.0
 CHILD_MODULE = "webapp.engine.child"
 R = TypeVar("R")
+
+
+class WorkerHandle(Protocol):
+    """What a lane needs of its worker; tests drive the lanes with a fake one."""
+
+    index: int
+    pid: int
+    graphs: int
+    alive: bool
+    connections: dict[str, list[list[int]]]
+
+    async def start(self) -> None: ...
+    async def call(self, job: wire.Job[R]) -> R: ...
+    async def stop(self) -> None: ...
+
+
+# index, verbose, and what to call once the worker has exited
+WorkerFactory = Callable[[int, bool, Callable[[Any], None]], WorkerHandle]
 
 
 class WorkerProcess:

@@ -20,7 +20,7 @@ from webapp.config import Config
 from webapp.engine.jobs import Frame, StillJob
 from webapp.engine.lane import Lane, LaneState
 from webapp.engine.pacing import STILL, ServiceTimes, granted_fps
-from webapp.engine.process import WorkerProcess
+from webapp.engine.process import WorkerFactory, WorkerHandle, WorkerProcess
 from webapp.engine.slot import SessionSink, Slot
 from webapp.engine.wire import CountGraphs, StillResult
 from webapp.errors import CapacityError, DeadlineError
@@ -54,8 +54,9 @@ class PoolSnapshot:
 
 
 class Scheduler:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, new_worker: WorkerFactory = WorkerProcess) -> None:
         self.config = config
+        self._new_worker = new_worker
         self.times = ServiceTimes()
         self.lanes: list[Lane] = []
         self._stills: collections.deque[StillJob] = collections.deque()
@@ -65,7 +66,7 @@ class Scheduler:
         self._ids = itertools.count(1)
 
     @property
-    def workers(self) -> list[WorkerProcess]:
+    def workers(self) -> list[WorkerHandle]:
         return [lane.worker for lane in self.lanes]
 
     @property
@@ -75,7 +76,8 @@ class Scheduler:
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
         self.lanes = [
-            Lane(i, self.config, self._stills, self.times) for i in range(self.config.workers)
+            Lane(i, self.config, self._stills, self.times, self._new_worker)
+            for i in range(self.config.workers)
         ]
         await asyncio.gather(*(lane.start() for lane in self.lanes))
         for lane in self.lanes:
@@ -192,7 +194,7 @@ class Scheduler:
             ),
         )
 
-    async def serving_worker(self, index: int) -> WorkerProcess:
+    async def serving_worker(self, index: int) -> WorkerHandle:
         """Worker `index` once it is up: at once, or when a dead one's replacement is."""
         return await self.lanes[index].serving_worker()
 
