@@ -71,7 +71,7 @@ class Scheduler:
 
     @property
     def slots(self) -> dict[str, Slot]:
-        return {id_: slot for lane in self.lanes for id_, slot in lane.slots.items()}
+        return {id_: slot for lane in self.lanes for id_, slot in lane.sessions.slots.items()}
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -132,7 +132,7 @@ class Scheduler:
     def open_session(self, track: Track, sink: SessionSink, wanted_fps: float) -> Slot:
         if self._stopping or self._draining:
             raise CapacityError("the server is shutting down")
-        sessions = sum(len(lane.slots) for lane in self.lanes)
+        sessions = sum(len(lane.sessions) for lane in self.lanes)
         if sessions >= self.config.max_sessions:
             raise CapacityError(
                 f"server full: {sessions} of {self.config.max_sessions} sessions in use"
@@ -140,43 +140,43 @@ class Scheduler:
         alive = [lane for lane in self.lanes if lane.worker.alive]
         if not alive:
             raise CapacityError("no inference worker is running")
-        lane = min(alive, key=Lane.load_ms)
+        lane = min(alive, key=lambda lane: lane.sessions.load_ms())
         wanted = min(wanted_fps, self.config.max_fps)
         slot = Slot(f"s{next(self._ids)}", track, lane.index, sink, interval=1.0 / wanted)
-        lane.add(slot)
+        lane.sessions.add(slot)
         self._spawn(lane.open_graph(slot))
         return slot
 
     def offer(self, slot: Slot, frame: Frame) -> Frame | None:
         """Makes `frame` the slot's waiting frame; returns the one it replaced, if any."""
-        return self.lanes[slot.worker].offer(slot, frame)
+        return self.lanes[slot.worker].sessions.offer(slot, frame)
 
     def close_session(self, slot: Slot) -> Frame | None:
         """Frees the slot and its graph; returns a frame that was still waiting, if any."""
         if slot.closed:
             return None
         lane = self.lanes[slot.worker]
-        waiting, built = lane.close(slot)
+        waiting, built = lane.sessions.close(slot)
         if lane.worker.alive and built:
             self._spawn(lane.end_graph(lane.worker, slot.id))
         return waiting
 
     def granted_fps(self, slot: Slot, wanted: float) -> float:
-        round_ms = max(self.lanes[slot.worker].load_ms(), self.times[slot.track])
+        round_ms = max(self.lanes[slot.worker].sessions.load_ms(), self.times[slot.track])
         return granted_fps(round_ms, wanted, self.config.max_fps)
 
     # -- what others may read --------------------------------------------------------------
     def has_room(self) -> bool:
         return (
             not (self._stopping or self._draining)
-            and sum(len(lane.slots) for lane in self.lanes) < self.config.max_sessions
+            and sum(len(lane.sessions) for lane in self.lanes) < self.config.max_sessions
             and any(w.alive for w in self.workers)
         )
 
     def snapshot(self) -> PoolSnapshot:
         now = time.perf_counter()
         return PoolSnapshot(
-            sessions=sum(len(lane.slots) for lane in self.lanes),
+            sessions=sum(len(lane.sessions) for lane in self.lanes),
             max_sessions=self.config.max_sessions,
             room=self.has_room(),
             stills_waiting=len(self._stills),
@@ -188,7 +188,7 @@ class Scheduler:
                     lane.worker.alive,
                     lane.worker.graphs,
                     lane.state,
-                    len(lane.slots),
+                    len(lane.sessions),
                 )
                 for lane in self.lanes
             ),
