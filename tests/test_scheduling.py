@@ -364,3 +364,21 @@ async def test_a_frame_waiting_for_its_graph_is_run_once_it_opens(
 def test_the_fake_is_a_worker_handle() -> None:
     handle: WorkerHandle = FakeWorker(0, False, lambda worker: None)
     assert not handle.alive
+
+
+async def test_a_still_for_an_idle_worker_leaves_the_line_at_once(
+    pool: Callable[..., Any],
+) -> None:
+    scheduler = await pool(max_waiting=1)
+    first = asyncio.ensure_future(scheduler.predict(b"still"))
+    await until(lambda: scheduler.snapshot().workers[0].state is LaneState.BUSY)
+    assert scheduler.snapshot().stills_waiting == 0
+    scheduler.check_still_room()  # the one place in the line is still free
+    second = asyncio.ensure_future(scheduler.predict(b"still"))
+    await until(lambda: scheduler.snapshot().stills_waiting == 1)
+    with pytest.raises(CapacityError):
+        scheduler.check_still_room()
+    worker = fake(scheduler)
+    await worker.answer()
+    await worker.answer()
+    assert [r.width for r in await asyncio.gather(first, second)] == [64, 64]

@@ -53,7 +53,8 @@ class Lane:
         self._new_worker = new_worker
         self._stills = stills  # one line, shared by every lane
         self._times = times
-        self._still_next = True
+        self._still_next = True  # stills and frames alternate while both wait
+        self._claimed: LaneJob | None = None
         self._wake = asyncio.Event()
         self._serving = asyncio.Event()  # set while `worker` is up
         self._busy_seconds = 0.0
@@ -84,49 +85,66 @@ class Lane:
 
     async def _next_job(self) -> LaneJob | None:
         """The next job, once there is one; None when the worker is no longer up."""
-        while self.state is LaneState.IDLE:
-            if self.worker.alive:
-                if self._stills and (self._still_next or not self.sessions.waiting):
-                    self._still_next = False
-                    if not self.sessions.waiting:
-                        self.sessions.invitations.now()
-                    return self._stills.popleft()
-                if self.sessions.waiting:
-                    self._still_next = True
-                    return self.sessions.take()
-                self.sessions.invitations.now()
+        while True:
+            self._claim()
+            if self._claimed is not None:
+                job, self._claimed = self._claimed, None
+                return job
+            if self.state is not LaneState.IDLE:
+                return None
             self._wake.clear()
             await self._wake.wait()
-        return None
+
+    def wake(self) -> None:
+        """Work arrived. An idle lane claims it at once, so the still line's length and a
+        frame's start time never wait for the loop's next turn."""
+        self._claim()
+        self._wake.set()
+
+    def _claim(self) -> None:
+        if self.state is not LaneState.IDLE or self._claimed is not None:
+            return
+        if not self.worker.alive:
+            return
+        if self._stills and (self._still_next or not self.sessions.waiting):
+            self._still_next = False
+            self._claimed = self._stills.popleft()
+            if not self.sessions.waiting:
+                self.sessions.invitations.now()
+        elif self.sessions.waiting:
+            self._still_next = True
+            self._claimed = self.sessions.take()
+        else:
+            self.sessions.invitations.now()
+            return
+        self.state, self._busy_since = LaneState.BUSY, time.perf_counter()
 
     async def _run(self, job: Job[Any], kind: str) -> Any | HolotrackError:
         """The worker's answer to `job`, or the error it ended with; the time is measured."""
-        self.state, self._busy_since = LaneState.BUSY, time.perf_counter()
+        started = time.perf_counter()
         try:
             result = await self.worker.call(job)
-            self._times.measure(kind, self._busy_since)
+            self._times.measure(kind, started)
             return result
         except HolotrackError as exc:
             return exc
         finally:
-            self._busy_seconds += time.perf_counter() - self._busy_since
+            if self._busy_since is not None:
+                self._busy_seconds += time.perf_counter() - self._busy_since
             self._busy_since = None
             if self.state is LaneState.BUSY:
                 self.state = LaneState.IDLE
 
     def _deliver_frame(self, slot: Slot, frame: Frame, outcome: Any) -> None:
-        self.sessions.settle(slot)
         if isinstance(outcome, FrameResult):
             self.worker.graphs = outcome.graphs
-        if slot.closed or isinstance(outcome, WorkerCrashedError):
-            return  # closed by its client, or ended with every session of a dead worker
-        if isinstance(outcome, HolotrackError):
-            slot.sink.frame_failed(frame, outcome)
-        else:
-            slot.sink.frame_done(frame, outcome)
-
-    def wake(self) -> None:
-        self._wake.set()
+        # Not to a session closed by its client, or ended with every session of a dead worker.
+        if not slot.closed and not isinstance(outcome, WorkerCrashedError):
+            if isinstance(outcome, HolotrackError):
+                slot.sink.frame_failed(frame, outcome)
+            else:
+                slot.sink.frame_done(frame, outcome)
+        self.sessions.settle(slot)
 
     # -- graphs, built and freed beside the running frames ---------------------------------
     async def open_graph(self, slot: Slot) -> None:
@@ -170,8 +188,16 @@ class Lane:
     async def stop(self) -> None:
         self.state = LaneState.STOPPED
         self.sessions.invitations.stop()
+        self._drop_claimed()
         self.wake()
         await self.worker.stop()
+
+    def _drop_claimed(self) -> None:
+        """A job claimed for a worker that is gone will not run: a still is told so."""
+        claimed, self._claimed = self._claimed, None
+        if isinstance(claimed, StillJob):
+            error = WorkerCrashedError(f"inference worker {self.index} is not running")
+            _deliver_still(claimed, error)
 
     def _worker_exited(self, worker: WorkerHandle) -> None:
         if worker is not self.worker:
@@ -179,6 +205,7 @@ class Lane:
         if self.state is not LaneState.STOPPED:
             self.state = LaneState.DOWN
         self._serving.clear()
+        self._drop_claimed()
         self.sessions.lose_all(
             WorkerCrashedError(
                 f"the inference worker serving this session stopped (pid {worker.pid}); "
@@ -195,6 +222,7 @@ class Lane:
             log.exception("could not restart worker %d", self.index)
             self.state = LaneState.STOPPED
             return
+        self._busy_since = None
         if self.state is LaneState.DOWN:
             self.state = LaneState.IDLE
         self._serving.set()
