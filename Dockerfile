@@ -88,7 +88,7 @@ RUN python -c "import sys; \
 sys.addaudithook(lambda event, args: event in ('socket.connect', 'socket.getaddrinfo', \
 'socket.gethostbyname', 'socket.sendto', 'urllib.Request') \
 and sys.exit(f'network access while loading the graphs: {event} {args}')); \
-from webapp.inference import StillEngine, TrackEngine, warm; \
+from webapp.engine.inference import StillEngine, TrackEngine, warm; \
 from webapp.protocol import Track; \
 [warm(e) for e in (StillEngine(), TrackEngine(Track.HOLISTIC), TrackEngine(Track.POSE))]"
 EXPOSE 8080

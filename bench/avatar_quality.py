@@ -418,7 +418,7 @@ def cost_figures(path: Path, count: int) -> dict[str, Any]:
 
 
 def _list(landmark_list: Any, with_visibility: bool) -> list[list[float]] | None:
-    """The shape webapp.inference.extract gives the worker's results."""
+    """The shape webapp.engine.inference.extract gives the worker's results."""
     if landmark_list is None:
         return None
     if with_visibility:

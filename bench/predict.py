@@ -1,7 +1,8 @@
 """Benchmark of POST /predict (issue 2): the reference Locust scenario next to the raw model.
 
-1. Raw ceiling: one process per worker, each with its own StillEngine, looping decode +
-   static-mode Holistic over the same stills for a fixed time after a warm-up.
+1. Raw ceiling: swarm.calibrate, the swarm's own code, through the static-image graph: one
+   process per worker looping decode + static-mode Holistic over the same stills for a
+   fixed time after a warm-up.
 2. The real server (`python -m webapp --no-cache`) in a subprocess, with as many workers.
 3. The reference locustfile, unchanged, headless at each user count; its CSV files give
    every figure. Target: at 80 users, successful req/s >= 0.85 of the raw images/s, and
@@ -16,34 +17,28 @@ server's log land in bench/out/ too.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import glob
 import json
-import multiprocessing
 import os
 import re
 import resource
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from multiprocessing.queues import Queue
-from multiprocessing.synchronize import Barrier
 from pathlib import Path
 from typing import Any
+
+from bench.common import free_port, loadavg, server
+from swarm.calibrate import STILL, CalibrationError, calibrate, machine_ticks
 
 ROOT = Path(__file__).resolve().parent.parent
 # The reference scenario as it was handed to us, unchanged (it finds media/ beside bench/).
 LOCUSTFILE = ROOT / "bench" / "reference_locustfile.py"
 OUT = ROOT / "bench" / "out"
 STILL_SUFFIXES = (".jpg", ".jpeg", ".png")
-# The server's default --max-pixels; every test still is far below it.
-MAX_PIXELS = 25_000_000
 TARGET_USERS = 80
 TARGET_EFFICIENCY = 0.85
 # Cores other jobs may take, in the raw window or a run, before the verdict is flagged:
@@ -51,7 +46,6 @@ TARGET_EFFICIENCY = 0.85
 SHARED_CORES = 0.25
 # The reference users wait between(1, 3) s after each answer.
 MEAN_WAIT_S = 2.0
-SERVER_START_TIMEOUT = 300.0
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # Locust logs this when its own process saturates a core, which caps the load it offers.
 LOCUST_CPU_WARNING = "CPU usage above"
@@ -63,19 +57,7 @@ def still_paths() -> list[Path]:
     return [Path(p) for p in sorted(glob.glob(pattern)) if p.lower().endswith(STILL_SUFFIXES)]
 
 
-def loadavg() -> list[float]:
-    return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
-
-
 # -- CPU accounting from /proc ---------------------------------------------------------------
-
-
-def machine_ticks() -> tuple[int, int]:
-    """(busy, total) clock ticks over all cores since boot."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    idle = fields[3] + fields[4]  # idle + iowait
-    total = sum(fields[:8])  # guest time is already inside user time
-    return total - idle, total
 
 
 def _stat_fields(pid: int) -> list[str] | None:
@@ -162,158 +144,39 @@ def cpu_split(before: CpuSnapshot, after: CpuSnapshot, cores: int) -> dict[str, 
 # -- 1. raw in-process throughput -----------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class RawShare:
-    images: int
-    seconds: float
-    cpu_seconds: float
-    decode_seconds: float
-    model_seconds: float
-
-
-def _raw_worker(
-    paths: list[str],
-    warmup: float,
-    duration: float,
-    barrier: Barrier,
-    results: Queue[RawShare],
-    log_path: str,
-) -> None:
-    # The same quieting the server's worker does, so native logging costs the same here.
-    os.environ.setdefault("GLOG_minloglevel", "2")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    log = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
-    os.dup2(log, 2)
-    from webapp import imaging, inference
-
-    images = [Path(p).read_bytes() for p in paths]
-    engine = inference.StillEngine()
-    count = 0
-    warm_until = time.perf_counter() + warmup
-    while count < len(images) or time.perf_counter() < warm_until:
-        engine.process(imaging.decode(images[count % len(images)], MAX_PIXELS))
-        count += 1
-    # Every process measures the same window, so the sum is a rate of the whole machine.
-    barrier.wait(timeout=SERVER_START_TIMEOUT)
-    count = 0
-    decode_seconds = model_seconds = 0.0
-    cpu_start = time.process_time()
-    start = time.perf_counter()
-    stop = start + duration
-    now = start
-    while now < stop:
-        rgb = imaging.decode(images[count % len(images)], MAX_PIXELS)
-        decoded = time.perf_counter()
-        engine.process(rgb)
-        count += 1
-        decode_seconds += decoded - now
-        now = time.perf_counter()
-        model_seconds += now - decoded
-    results.put(
-        RawShare(count, now - start, time.process_time() - cpu_start, decode_seconds, model_seconds)
-    )
-    engine.close()
-
-
 def run_raw(paths: Sequence[Path], workers: int, warmup: float, duration: float) -> dict[str, Any]:
-    # MediaPipe's graphs hold threads; a forked copy of a process that imported it can hang.
-    ctx = multiprocessing.get_context("spawn")
-    # This process waits too, to read the machine's CPU counters over the measured window.
-    barrier = ctx.Barrier(workers + 1)
-    results: Queue[RawShare] = ctx.Queue()
-    log_path = str(OUT / "raw.log")
-    Path(log_path).write_text("")
+    """The swarm's calibration, through the static-image graph POST /predict runs."""
+    images = tuple(p.read_bytes() for p in paths)
     load_before = loadavg()
-    procs = [
-        ctx.Process(
-            target=_raw_worker,
-            args=([str(p) for p in paths], warmup, duration, barrier, results, log_path),
-        )
-        for _ in range(workers)
-    ]
-    for proc in procs:
-        proc.start()
-    shares: list[RawShare] = []
     try:
-        barrier.wait(timeout=SERVER_START_TIMEOUT + warmup)
-        window_start = machine_ticks()
-        time.sleep(duration)
-        window_end = machine_ticks()
-        for _ in procs:
-            shares.append(results.get(timeout=SERVER_START_TIMEOUT + warmup + duration))
-    except Exception as exc:
-        raise SystemExit(f"a raw worker failed ({exc!r}); see {log_path}") from None
-    finally:
-        for proc in procs:
-            proc.join(timeout=30)
-            if proc.is_alive():
-                proc.kill()
-    images = sum(s.images for s in shares)
-    machine_busy = busy_cores(window_start, window_end, os.cpu_count() or 1)
+        result = calibrate(images, STILL, 1.0, duration, workers, warmup=warmup)
+    except CalibrationError as exc:
+        raise SystemExit(f"raw calibration failed: {exc}") from None
+    shares = result.shares
+    done = sum(s.images for s in shares)
     cpu = sum(s.cpu_seconds for s in shares)
     return {
         "workers": workers,
         "images": [p.name for p in paths],
         "warmup_s": warmup,
         "duration_s": duration,
-        "images_per_s": round(sum(s.images / s.seconds for s in shares), 2),
-        "per_worker_images_per_s": [round(s.images / s.seconds, 2) for s in shares],
-        "decode_ms": round(1000.0 * sum(s.decode_seconds for s in shares) / images, 2),
-        "model_ms": round(1000.0 * sum(s.model_seconds for s in shares) / images, 2),
+        "images_per_s": round(result.raw_fps, 2),
+        "per_worker_images_per_s": list(result.per_worker_fps),
+        "decode_ms": round(1000.0 * sum(s.decode_seconds for s in shares) / done, 2),
+        "model_ms": round(1000.0 * sum(s.model_seconds for s in shares) / done, 2),
         # CPU, unlike wall time, barely changes when other jobs take cores away.
-        "cpu_ms_per_image": round(1000.0 * cpu / images, 2),
+        "cpu_ms_per_image": round(1000.0 * cpu / done, 2),
         # Above 1 means MediaPipe runs threads of its own, so workers share cores.
         "cores_per_worker": round(cpu / sum(s.seconds for s in shares), 2),
-        "machine_busy_cores": round(machine_busy, 2),
+        "machine_busy_cores": result.machine_busy_cores,
         "cores_used_by_raw": round(cpu / duration, 2),
-        "other_processes_cores": round(max(0.0, machine_busy - cpu / duration), 2),
+        "other_processes_cores": round(max(0.0, result.machine_busy_cores - cpu / duration), 2),
         "loadavg_before": load_before,
         "loadavg_after": loadavg(),
     }
 
 
 # -- 2. the server --------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as reply:
-            return bool(reply.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-@contextlib.contextmanager
-def server(port: int, workers: int, extra: Sequence[str]) -> Iterator[subprocess.Popen[bytes]]:
-    log_path = OUT / "server.log"
-    command = [sys.executable, "-m", "webapp", "--port", str(port), "--no-cache"]
-    command += ["--workers", str(workers), *extra]
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT
-        # GET / answers only after cleanup_ctx started and warmed every worker.
-        while not _answers(f"http://127.0.0.1:{port}/"):
-            if proc.poll() is not None:
-                raise SystemExit(f"the server exited with {proc.returncode}; see {log_path}")
-            if time.monotonic() > deadline:
-                raise SystemExit(f"the server did not answer GET / in time; see {log_path}")
-            time.sleep(0.5)
-        yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 # -- 3. Locust ------------------------------------------------------------------------------
@@ -613,7 +476,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"raw: {args.workers} workers, {args.warmup:g} s warm-up, {args.raw_duration:g} s ...")
     report.raw = run_raw(paths, args.workers, args.warmup, args.raw_duration)
     port = args.port or free_port()
-    with server(port, args.workers, args.server_arg) as proc:
+    server_args = ["--no-cache", *args.server_arg]
+    with server(port, args.workers, server_args, log=OUT / "server.log") as proc:
         for count in users:
             print(f"locust: {count} users for {args.duration} s on port {port} ...")
             load_before = loadavg()

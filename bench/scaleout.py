@@ -15,18 +15,17 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deploy.cluster import SERVING, Child, Cluster, ReplicaSpec
+from bench.common import free_port, loadavg, server
+from deploy.cluster import Cluster, ReplicaSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out" / "scaleout"
-START_TIMEOUT = 300.0
 
 
 @dataclass(frozen=True)
@@ -47,13 +46,6 @@ class Outcome:
     @property
     def best_delivered(self) -> float:
         return max((float(s["delivered_fps"]) for s in self.report.get("steps", [])), default=0.0)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def swarm_argv(url: str, out: Path, args: argparse.Namespace) -> list[str]:
@@ -89,29 +81,19 @@ async def run_swarm(url: str, out: Path, args: argparse.Namespace) -> dict[str, 
 
 async def one_replica(args: argparse.Namespace) -> Outcome:
     port = free_port()
-    server = Child(
-        "replica",
-        [sys.executable, "-m", "webapp", "--port", str(port), "--workers", "1"],
-        echo=None,
-        ready_line=SERVING,
-    )
-    await server.start()
-    try:
-        async with asyncio.timeout(START_TIMEOUT):
-            await server.wait_ready()
-        before = os.getloadavg()
+    OUT.mkdir(parents=True, exist_ok=True)
+    with server(port, 1, log=OUT / "one-server.log"):
+        before = loadavg()
         report = await run_swarm(f"ws://127.0.0.1:{port}/ws", OUT / "one", args)
-        return Outcome("1 replica, direct", 1, report, before, os.getloadavg())
-    finally:
-        await server.stop()
+        return Outcome("1 replica, direct", 1, report, before, loadavg())
 
 
 async def two_replicas(args: argparse.Namespace) -> Outcome:
     replicas = [ReplicaSpec(free_port()), ReplicaSpec(free_port())]
     async with Cluster(replicas, port=free_port(), echo=None) as cluster:
-        before = os.getloadavg()
+        before = loadavg()
         report = await run_swarm(cluster.ws_url, OUT / "two", args)
-        return Outcome("2 replicas, nginx", 2, report, before, os.getloadavg())
+        return Outcome("2 replicas, nginx", 2, report, before, loadavg())
 
 
 def print_outcomes(outcomes: Sequence[Outcome], args: argparse.Namespace) -> None:

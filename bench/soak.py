@@ -28,7 +28,6 @@ import csv
 import itertools
 import json
 import os
-import socket
 import sys
 import time
 from collections.abc import Sequence
@@ -40,14 +39,13 @@ import aiohttp
 import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
 
-from deploy.cluster import SERVING, Child
+from bench.common import free_port, loadavg, server
 from swarm.config import default_source
 from swarm.frames import load_frames
-from webapp.protocol import FRAME_HEADER
+from swarm.probe import with_result
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
-START_TIMEOUT = 300.0
 WARMUP_CYCLES = 50
 # Memory "grew" when the fitted trend adds more than this share of the starting memory
 # over the run, or the last minute is this much above the first.
@@ -73,13 +71,6 @@ class Sample:
     @property
     def total_rss(self) -> float:
         return sum(self.rss.values())
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 async def scrape(http: aiohttp.ClientSession, base: str, t: float) -> Sample:
@@ -129,20 +120,6 @@ async def no_sessions(http: aiohttp.ClientSession, base: str) -> Sample:
         if sample.sessions == 0 or time.monotonic() > deadline:
             return sample
         await asyncio.sleep(0.2)
-
-
-async def with_result(
-    http: aiohttp.ClientSession, url: str, track: str, frame: bytes
-) -> aiohttp.ClientWebSocketResponse:
-    """A session that has had the result of one frame, still open."""
-    ws = await http.ws_connect(url)
-    await ws.send_json({"type": "hello", "version": 1, "track": track, "fps": 15})
-    while (await ws.receive_json())["type"] != "ready":
-        pass
-    await ws.send_bytes(FRAME_HEADER.pack(0, 0.0) + frame)
-    while (await ws.receive_json())["type"] not in ("result", "error"):
-        pass
-    return ws
 
 
 async def one_cycle(http: aiohttp.ClientSession, url: str, frame: bytes) -> None:
@@ -353,28 +330,15 @@ async def main_async(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     port = args.port or free_port()
     base = f"http://127.0.0.1:{port}"
-    server = Child(
-        "server",
-        [
-            sys.executable,
-            "-m",
-            "webapp",
-            "--port",
-            str(port),
-            "--workers",
-            str(args.workers),
-            "--max-sessions-per-client",
-            "0",
-        ],
-        echo=None,
+    load_before = loadavg()
+    serving = server(
+        port,
+        args.workers,
+        ["--max-sessions-per-client", "0"],
+        log=out.with_name(out.name + "-server.log"),
         env=server_env(args),
-        ready_line=SERVING,
     )
-    load_before = os.getloadavg()
-    await server.start()
-    try:
-        async with asyncio.timeout(START_TIMEOUT):
-            await server.wait_ready()
+    with serving:
         async with aiohttp.ClientSession() as http:
             cycles: dict[str, Any] | None = None
             if args.cycles:
@@ -394,9 +358,7 @@ async def main_async(args: argparse.Namespace) -> int:
             swarm_out = out.with_name(out.name + "-swarm")
             swarm_out.mkdir(parents=True, exist_ok=True)
             samples, swarm_status = await swarm_phase(http, base, args, swarm_out)
-    finally:
-        await server.stop()
-    load_after = os.getloadavg()
+    load_after = loadavg()
     report: dict[str, Any] = json.loads((swarm_out / "report.json").read_text())
     step = report["steps"][0] if report.get("steps") else {}
     windows = latency_windows(swarm_out / "frames.csv")

@@ -1,7 +1,8 @@
-"""Raw model throughput on this machine: the same frames, in-process, one graph per core.
+"""Raw model throughput on this machine: the same images, in-process, one graph per process.
 
-It gives the ceiling the server's delivered frames/s is measured against (efficiency).
-The children import mediapipe; the swarm process itself never does.
+It gives the ceiling a server's delivered rate is measured against (efficiency): the
+swarm's frames/s through video-mode graphs (a track), and bench.predict's images/s through
+the static-image graph (STILL). The children import mediapipe; the caller never does.
 """
 
 from __future__ import annotations
@@ -11,14 +12,18 @@ import os
 import queue
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Barrier
+from pathlib import Path
 
-# Frames each child runs before the measured part: the first calls load the models.
+# Images each child runs before the measured part: the first calls load the models.
 WARM_FRAMES = 5
 START_TIMEOUT = 180.0
 MAX_PIXELS = 25_000_000
+# The track name that selects the static-image graph POST /predict runs.
+STILL = "still"
 
 
 class CalibrationError(Exception):
@@ -26,18 +31,46 @@ class CalibrationError(Exception):
 
 
 @dataclass(frozen=True)
+class Share:
+    """What one calibration process measured over the common window."""
+
+    images: int
+    seconds: float
+    cpu_seconds: float
+    decode_seconds: float
+    model_seconds: float
+
+    @property
+    def fps(self) -> float:
+        return round(self.images / self.seconds, 2)
+
+
+@dataclass(frozen=True)
 class Calibration:
     workers: int
     seconds: float
     per_worker_fps: tuple[float, ...]
+    shares: tuple[Share, ...] = ()
+    # Every core's use over the measured window, other people's processes included.
+    machine_busy_cores: float = 0.0
 
     @property
     def raw_fps(self) -> float:
         return sum(self.per_worker_fps)
 
 
+def machine_ticks() -> tuple[int, int]:
+    """(busy, total) clock ticks over all cores since boot."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    total = sum(fields[:8])  # guest time is already inside user time
+    return total - idle, total
+
+
 def _quiet_native_logs() -> None:
     """MediaPipe's native code writes to fd 2 straight; keep Python's stderr, mute fd 2."""
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     sys.stderr = os.fdopen(os.dup(2), "w", buffering=1)
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
@@ -49,50 +82,101 @@ def _measure(
     track: str,
     fps: float,
     seconds: float,
+    warmup: float,
     barrier: Barrier,
-    results: Queue[tuple[int, float]],
+    results: Queue[Share],
 ) -> None:
     _quiet_native_logs()
-    from webapp.imaging import decode
-    from webapp.inference import TrackEngine
+    from webapp.engine.imaging import decode
+    from webapp.engine.inference import StillEngine, TrackEngine
     from webapp.protocol import Track
 
-    engine = TrackEngine(Track(track))
+    engine = StillEngine() if track == STILL else TrackEngine(Track(track))
     step_ms = 1000.0 / fps
+
+    def run(index: int) -> None:
+        rgb = decode(jpegs[index % len(jpegs)], MAX_PIXELS)
+        if isinstance(engine, StillEngine):
+            engine.process(rgb)
+        else:
+            engine.process(rgb, index * step_ms)
+
     try:
-        for i in range(min(WARM_FRAMES, len(jpegs))):
-            engine.process(decode(jpegs[i], MAX_PIXELS), i * step_ms)
-        engine.reset()
+        warm_until = time.perf_counter() + warmup
+        count = 0
+        while count < min(WARM_FRAMES, len(jpegs)) or time.perf_counter() < warm_until:
+            run(count)
+            count += 1
+        if isinstance(engine, TrackEngine):
+            engine.reset()
         barrier.wait(START_TIMEOUT)
         count = 0
-        start = time.perf_counter()
-        while (elapsed := time.perf_counter() - start) < seconds:
-            # Decode included: the server decodes every frame it runs, too.
+        decode_seconds = model_seconds = 0.0
+        cpu_start = time.process_time()
+        start = now = time.perf_counter()
+        while now - start < seconds:
+            # Decode included: the server decodes every image it runs, too.
             rgb = decode(jpegs[count % len(jpegs)], MAX_PIXELS)
-            engine.process(rgb, count * step_ms)
+            decoded = time.perf_counter()
+            if isinstance(engine, StillEngine):
+                engine.process(rgb)
+            else:
+                engine.process(rgb, count * step_ms)
             count += 1
-        results.put((count, elapsed))
+            decode_seconds += decoded - now
+            now = time.perf_counter()
+            model_seconds += now - decoded
+        cpu = time.process_time() - cpu_start
+        results.put(Share(count, now - start, cpu, decode_seconds, model_seconds))
     finally:
         engine.close()
 
 
+def _wait_for_start(
+    barrier: Barrier,
+    children: Sequence[multiprocessing.process.BaseProcess],
+    count: int,
+    limit: float,
+) -> None:
+    """Joins the children at the barrier, or fails as soon as one of them has died."""
+    deadline = time.monotonic() + limit
+    while barrier.n_waiting < count:
+        failed = [c.exitcode for c in children if c.exitcode not in (None, 0)]
+        if failed:
+            raise CalibrationError(f"a calibration process died ({failed[0]})")
+        if time.monotonic() > deadline:
+            raise CalibrationError("the calibration processes did not start in time")
+        time.sleep(0.1)
+    barrier.wait(START_TIMEOUT)
+
+
 def calibrate(
-    jpegs: tuple[bytes, ...], track: str, fps: float, seconds: float, workers: int = 0
+    jpegs: tuple[bytes, ...],
+    track: str,
+    fps: float,
+    seconds: float,
+    workers: int = 0,
+    warmup: float = 0.0,
 ) -> Calibration:
     count = workers or os.cpu_count() or 1
     # spawn, not fork: mediapipe's threads and the parent's event loop must not be copied.
     ctx = multiprocessing.get_context("spawn")
-    barrier = ctx.Barrier(count)
-    results: Queue[tuple[int, float]] = ctx.Queue()
+    # This process waits too, to read the machine's CPU counters over the measured window.
+    barrier = ctx.Barrier(count + 1)
+    results: Queue[Share] = ctx.Queue()
     children = [
-        ctx.Process(target=_measure, args=(jpegs, track, fps, seconds, barrier, results))
+        ctx.Process(target=_measure, args=(jpegs, track, fps, seconds, warmup, barrier, results))
         for _ in range(count)
     ]
     for child in children:
         child.start()
-    measured: list[tuple[int, float]] = []
-    deadline = time.monotonic() + START_TIMEOUT + seconds
+    measured: list[Share] = []
+    deadline = time.monotonic() + START_TIMEOUT + warmup + seconds
     try:
+        _wait_for_start(barrier, children, count, START_TIMEOUT + warmup)
+        window_start = machine_ticks()
+        time.sleep(seconds)
+        window_end = machine_ticks()
         while len(measured) < count:
             try:
                 measured.append(results.get(timeout=1.0))
@@ -108,5 +192,7 @@ def calibrate(
             if child.is_alive():
                 child.kill()
                 child.join()
-    per_worker = tuple(round(frames / elapsed, 2) for frames, elapsed in measured)
-    return Calibration(count, seconds, per_worker)
+    busy = (window_end[0] - window_start[0]) / max(1, window_end[1] - window_start[1])
+    shares = tuple(measured)
+    per_worker = tuple(share.fps for share in shares)
+    return Calibration(count, seconds, per_worker, shares, round(busy * (os.cpu_count() or 1), 2))

@@ -83,12 +83,10 @@ CHANGED_JS = f"""
 def make_avatar_client(
     aiohttp_client: Callable[[web.Application], Awaitable[Client]],
 ) -> MakeAvatarClient:
-    """The real app with the avatar routes added, as the lead will wire them."""
+    """The real app, avatar routes included."""
 
-    async def build(config: Config | None = None, paths: AvatarPaths | None = None) -> Client:
-        app = create_app(config or Config(workers=1, no_cache=True))
-        setup_avatar_routes(app, paths)
-        return await aiohttp_client(app)
+    async def build(config: Config | None = None) -> Client:
+        return await aiohttp_client(create_app(config or Config(workers=1, no_cache=True)))
 
     return build
 

@@ -20,11 +20,12 @@ from tests.conftest import Client, MakeClient
 from tests.live import LiveClient, frame_message, raw_ws_connect, video_frames, ws_frame
 from tests.media import ASL_VIDEO, PERSON_JPEG
 from webapp.config import Config
+from webapp.engine.graphs import MAX_SPARES
+from webapp.engine.process import WorkerHandle
+from webapp.engine.scheduler import Scheduler
+from webapp.engine.wire import Job, RunFrame
 from webapp.keys import SCHEDULER, SESSIONS
 from webapp.protocol import Close
-from webapp.scheduler import Scheduler
-from webapp.worker import MAX_SPARES
-from webapp.workers import WorkerProcess
 
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 MEMORY_TOLERANCE = 0.10
@@ -113,15 +114,15 @@ async def new_sessions_work(client: Client) -> None:
     assert response.status == 200
 
 
-def spy_on_frames(worker: WorkerProcess, monkeypatch: pytest.MonkeyPatch) -> asyncio.Event:
+def spy_on_frames(worker: WorkerHandle, monkeypatch: pytest.MonkeyPatch) -> asyncio.Event:
     """An event set once a frame has been handed to `worker` (written to its stdin)."""
     handed = asyncio.Event()
-    call: Callable[..., Awaitable[Any]] = worker.call
+    call: Callable[[Job[Any]], Awaitable[Any]] = worker.call
 
-    async def spy(op: str, *args: Any) -> Any:
-        if op != "frame":
-            return await call(op, *args)
-        running = asyncio.ensure_future(call(op, *args))
+    async def spy(job: Job[Any]) -> Any:
+        if not isinstance(job, RunFrame):
+            return await call(job)
+        running = asyncio.ensure_future(call(job))
         # One turn of the loop: the call writes its request before its first await.
         await asyncio.sleep(0)
         handed.set()
@@ -131,7 +132,7 @@ def spy_on_frames(worker: WorkerProcess, monkeypatch: pytest.MonkeyPatch) -> asy
     return handed
 
 
-async def replacement_of(scheduler: Scheduler, dead: WorkerProcess) -> WorkerProcess:
+async def replacement_of(scheduler: Scheduler, dead: WorkerHandle) -> WorkerHandle:
     worker = await scheduler.serving_worker(dead.index)
     assert worker is not dead
     assert worker.alive

@@ -34,8 +34,9 @@ from tests.corpus import (
 )
 from tests.live import LiveClient, frame_message, raw_ws_connect, video_frames, ws_frame
 from tests.media import ASL_VIDEO, PERSON_JPEG, png_declaring
-from webapp import imaging, uploads
 from webapp.config import Config
+from webapp.engine import imaging
+from webapp.engine.jobs import Frame
 from webapp.errors import (
     EmptyInputError,
     HolotrackError,
@@ -43,11 +44,18 @@ from webapp.errors import (
     TooManyPixelsError,
     UnsupportedTypeError,
 )
-from webapp.http_errors import STATUS
 from webapp.keys import SCHEDULER, SESSIONS
-from webapp.messages import MAGIC, Hello, SessionClosed, parse_control, parse_frame, parse_hello
+from webapp.live.messages import (
+    MAGIC,
+    Hello,
+    SessionClosed,
+    parse_control,
+    parse_frame,
+    parse_hello,
+)
 from webapp.protocol import FRAME_HEADER, Close, Track
-from webapp.scheduler import Frame
+from webapp.still import uploads
+from webapp.still.http_errors import STATUS
 
 T = TypeVar("T")
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -9,14 +9,16 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from webapp.cache import AnswerCache
 from webapp.config import Config
-from webapp.http_errors import json_errors
+from webapp.engine.scheduler import Scheduler
 from webapp.keys import CACHE, CONFIG, CONNECTIONS, METRICS, SCHEDULER, SESSIONS
-from webapp.metrics import Metrics, count_predict, sampler_ctx
+from webapp.live.handler import close_all
+from webapp.live.registry import SessionRegistry
+from webapp.metrics import Metrics
+from webapp.ops import count_predict, sampler_ctx
 from webapp.routes import setup_routes
-from webapp.scheduler import Scheduler
-from webapp.session import SessionRegistry, close_all
+from webapp.still.cache import AnswerCache
+from webapp.still.http_errors import json_errors
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 
@@ -25,7 +27,7 @@ async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
     scheduler = Scheduler(app[CONFIG])
     await scheduler.start()
     app[SCHEDULER] = scheduler
-    app[METRICS].scheduler = scheduler
+    app[METRICS].snapshot = scheduler.snapshot
     app[CONNECTIONS] = scheduler.workers[0].connections
     yield
     await scheduler.stop()

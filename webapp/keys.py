@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from aiohttp import web
 
-from webapp.cache import AnswerCache
 from webapp.config import Config
-from webapp.scheduler import Scheduler
-
-if TYPE_CHECKING:
-    from webapp.metrics import Metrics
-    from webapp.session import SessionRegistry
+from webapp.engine.scheduler import Scheduler
+from webapp.live.registry import SessionRegistry
+from webapp.metrics import Metrics
+from webapp.still.cache import AnswerCache
 
 CONFIG = web.AppKey("config", Config)
 SCHEDULER = web.AppKey("scheduler", Scheduler)
 CACHE = web.AppKey("cache", AnswerCache)
-CONNECTIONS = web.AppKey("connections", dict[str, Any])
-SESSIONS: web.AppKey[SessionRegistry] = web.AppKey("sessions")
-METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
+# MediaPipe's bone tables, as the first worker reported them.
+CONNECTIONS = web.AppKey("connections", dict[str, list[list[int]]])
+SESSIONS = web.AppKey("sessions", SessionRegistry)
+METRICS = web.AppKey("metrics", Metrics)

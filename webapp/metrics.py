@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import collections
-import contextlib
 import os
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Callable, Iterable
 
-from aiohttp import web
-from aiohttp.typedefs import Handler
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-)
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from webapp.keys import METRICS
+from webapp.engine.scheduler import PoolSnapshot
 from webapp.protocol import Close
-from webapp.scheduler import Scheduler
 
 # Frame timings sit between a few and a few hundred milliseconds.
 BUCKETS = (0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -32,16 +20,16 @@ BUSY_WINDOW_SECONDS = 10.0
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 
-class _SchedulerCollector(Collector):
-    """Values read from the scheduler and the worker processes at scrape time."""
+class _PoolCollector(Collector):
+    """Values read from the engine's snapshot and the worker processes at scrape time."""
 
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
-        scheduler = self.metrics.scheduler
-        if scheduler is None:
+        if self.metrics.snapshot is None:
             return
+        pool = self.metrics.snapshot()
         yield GaugeMetricFamily(
             "holotrack_pool_busy_ratio",
             f"Share of worker time spent running the model over the last "
@@ -51,17 +39,17 @@ class _SchedulerCollector(Collector):
         yield GaugeMetricFamily(
             "holotrack_graphs",
             "MediaPipe graphs held by the workers",
-            value=sum(w.graphs for w in scheduler.workers if w.alive),
+            value=sum(w.graphs for w in pool.workers if w.alive),
         )
         yield GaugeMetricFamily(
             "holotrack_workers_alive",
             "Inference worker processes running",
-            value=sum(1 for w in scheduler.workers if w.alive),
+            value=pool.workers_alive,
         )
         yield GaugeMetricFamily(
             "holotrack_session_room",
             "1 when one more live session would be admitted",
-            value=1.0 if scheduler.has_room() else 0.0,
+            value=1.0 if pool.room else 0.0,
         )
         memory = GaugeMetricFamily(
             "holotrack_process_resident_bytes",
@@ -69,7 +57,7 @@ class _SchedulerCollector(Collector):
             labels=["process"],
         )
         memory.add_metric(["server"], _resident_bytes(os.getpid()))
-        for worker in scheduler.workers:
+        for worker in pool.workers:
             if worker.alive:
                 memory.add_metric([f"worker{worker.index}"], _resident_bytes(worker.pid))
         yield memory
@@ -86,7 +74,8 @@ def _resident_bytes(pid: int) -> float:
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.scheduler: Scheduler | None = None
+        # Set once the engine runs: how the collector and the busy sampler read it.
+        self.snapshot: Callable[[], PoolSnapshot] | None = None
         r = self.registry
         self.sessions_live = Gauge("holotrack_sessions_live", "Live WebSocket sessions", registry=r)
         self.sessions_opened = Counter("holotrack_sessions_opened", "Sessions admitted", registry=r)
@@ -142,54 +131,20 @@ class Metrics:
         for status in (200, 400, 408, 413, 415, 500, 503, 504):
             self.predict_requests.labels(str(status))
         self._busy_samples: collections.deque[tuple[float, float]] = collections.deque()
-        r.register(_SchedulerCollector(self))
+        r.register(_PoolCollector(self))
 
     def sample_busy(self) -> None:
-        if self.scheduler is None:
+        if self.snapshot is None:
             return
         now = time.monotonic()
-        self._busy_samples.append((now, self.scheduler.busy_seconds()))
+        self._busy_samples.append((now, self.snapshot().busy_seconds))
         while self._busy_samples and now - self._busy_samples[0][0] > BUSY_WINDOW_SECONDS:
             self._busy_samples.popleft()
 
     def busy_ratio(self) -> float:
         self.sample_busy()
-        if self.scheduler is None or len(self._busy_samples) < 2:
+        if self.snapshot is None or len(self._busy_samples) < 2:
             return 0.0
         (t0, b0), (t1, b1) = self._busy_samples[0], self._busy_samples[-1]
-        workers = max(1, len(self.scheduler.lanes))
+        workers = max(1, len(self.snapshot().workers))
         return max(0.0, min(1.0, (b1 - b0) / max(1e-9, t1 - t0) / workers))
-
-
-async def sampler_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Samples worker busy time every second, so the busy ratio covers a steady window."""
-
-    async def sample() -> None:
-        while True:
-            app[METRICS].sample_busy()
-            await asyncio.sleep(1.0)
-
-    task = asyncio.create_task(sample())
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-
-
-@web.middleware
-async def count_predict(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.path != "/predict":
-        return await handler(request)
-    counter = request.app[METRICS].predict_requests
-    try:
-        response = await handler(request)
-    except web.HTTPException as exc:
-        counter.labels(str(exc.status)).inc()
-        raise
-    counter.labels(str(response.status)).inc()
-    return response
-
-
-async def metrics_view(request: web.Request) -> web.Response:
-    body = generate_latest(request.app[METRICS].registry)
-    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -6,17 +6,21 @@ from pathlib import Path
 
 from aiohttp import web
 
-from webapp import metrics, session, views
+from webapp import ops, pages
+from webapp.avatar_page import setup_avatar_routes
+from webapp.live import handler
+from webapp.still import views
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
 
 def setup_routes(app: web.Application) -> None:
-    app.router.add_get("/", views.index, name="index")
-    app.router.add_get("/api/skeleton", views.skeleton, name="skeleton")
+    app.router.add_get("/", pages.index, name="index")
+    app.router.add_get("/api/skeleton", pages.skeleton, name="skeleton")
     app.router.add_post("/predict", views.predict, name="predict")
-    app.router.add_get("/ws", session.websocket, name="ws")
-    app.router.add_get("/healthz", views.healthz, name="healthz")
-    app.router.add_get("/readyz", views.readyz, name="readyz")
-    app.router.add_get("/metrics", metrics.metrics_view, name="metrics")
+    app.router.add_get("/ws", handler.websocket, name="ws")
+    app.router.add_get("/healthz", ops.healthz, name="healthz")
+    app.router.add_get("/readyz", ops.readyz, name="readyz")
+    app.router.add_get("/metrics", ops.metrics_view, name="metrics")
     app.router.add_static("/static", STATIC_DIR, name="static")
+    setup_avatar_routes(app)

@@ -1,4 +1,4 @@
-"""Pure analysis of landmarks, per live session: smoothing and the avatar rig.
+"""Pure analysis of landmarks, per live session: smoothing, the avatar rig and fitness.
 
 Arrays and timestamps in, values out; nothing here knows aiohttp or MediaPipe.
 """

@@ -7,20 +7,39 @@ import contextlib
 import itertools
 import logging
 import os
-import pickle
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
+from webapp.engine import wire
 from webapp.errors import BY_CODE, HolotrackError, ModelError, WorkerCrashedError
-from webapp.worker import HEADER
 
 log = logging.getLogger(__name__)
 START_TIMEOUT = 120.0
+CHILD_MODULE = "webapp.engine.child"
+R = TypeVar("R")
+
+
+class WorkerHandle(Protocol):
+    """What a lane needs of its worker; tests drive the lanes with a fake one."""
+
+    index: int
+    pid: int
+    graphs: int
+    alive: bool
+    connections: dict[str, list[list[int]]]
+
+    async def start(self) -> None: ...
+    async def call(self, job: wire.Job[R]) -> R: ...
+    async def stop(self) -> None: ...
+
+
+# index, verbose, and what to call once the worker has exited
+WorkerFactory = Callable[[int, bool, Callable[[Any], None]], WorkerHandle]
 
 
 class WorkerProcess:
-    """One child running `python -m webapp.worker`; replies come back in request order."""
+    """One child running `python -m webapp.engine.child`; replies are matched by job id."""
 
     def __init__(self, index: int, verbose: bool, on_exit: Callable[[WorkerProcess], None]):
         self.index = index
@@ -28,6 +47,7 @@ class WorkerProcess:
         self.pid = 0
         self.graphs = 0
         self.alive = False
+        self.connections: dict[str, list[list[int]]] = {}
         self._on_exit = on_exit
         self._proc: asyncio.subprocess.Process | None = None
         self._pending: dict[int, asyncio.Future[Any]] = {}
@@ -36,7 +56,7 @@ class WorkerProcess:
         self.stopping = False
 
     async def start(self) -> None:
-        args = [sys.executable, "-m", "webapp.worker"] + (["--verbose"] if self.verbose else [])
+        args = [sys.executable, "-m", CHILD_MODULE] + (["--verbose"] if self.verbose else [])
         self._proc = await asyncio.create_subprocess_exec(
             *args,
             stdin=asyncio.subprocess.PIPE,
@@ -47,26 +67,25 @@ class WorkerProcess:
             env=_worker_environment(),
         )
         assert self._proc.stdout is not None
-        hello = await asyncio.wait_for(_read(self._proc.stdout), START_TIMEOUT)
-        if hello is None or hello[0] != "ready":
+        hello = await asyncio.wait_for(wire.read_async(self._proc.stdout), START_TIMEOUT)
+        if not isinstance(hello, wire.Ready):
             await self._proc.wait()
             raise RuntimeError(f"worker {self.index} failed to start: {hello!r}")
-        self.pid = hello[1]
-        self.graphs = hello[2]["graphs"]
-        self.connections: dict[str, list[list[int]]] = hello[3]
+        self.pid = hello.pid
+        self.graphs = hello.counts.graphs
+        self.connections = hello.connections
         self.alive = True
         self._reader = asyncio.create_task(self._read_replies(), name=f"worker-{self.index}")
         log.info("worker %d started, pid %d", self.index, self.pid)
 
-    async def call(self, op: str, *args: Any) -> Any:
+    async def call(self, job: wire.Job[R]) -> R:
         if not self.alive or self._proc is None or self._proc.stdin is None:
             raise WorkerCrashedError(f"inference worker {self.index} is not running")
         job_id = next(self._ids)
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._pending[job_id] = future
-        body = pickle.dumps((op, job_id, *args), protocol=pickle.HIGHEST_PROTOCOL)
         try:
-            self._proc.stdin.write(HEADER.pack(len(body)) + body)
+            self._proc.stdin.write(wire.encode(wire.Request(job_id, job)))
             await self._proc.stdin.drain()
         except (ConnectionError, RuntimeError) as exc:
             self._pending.pop(job_id, None)
@@ -77,18 +96,16 @@ class WorkerProcess:
         assert self._proc is not None
         assert self._proc.stdout is not None
         try:
-            while True:
-                reply = await _read(self._proc.stdout)
-                if reply is None:
-                    break
-                future = self._pending.pop(reply[0], None)
+            while (reply := await wire.read_async(self._proc.stdout)) is not None:
+                if not isinstance(reply, wire.Done | wire.Failed):
+                    continue
+                future = self._pending.pop(reply.job_id, None)
                 if future is None or future.done():
                     continue
-                if reply[1] == "ok":
-                    future.set_result(reply[2])
+                if isinstance(reply, wire.Done):
+                    future.set_result(reply.value)
                 else:
-                    error_type = BY_CODE.get(reply[2], ModelError)
-                    future.set_exception(error_type(reply[3]))
+                    future.set_exception(BY_CODE.get(reply.code, ModelError)(reply.detail))
         finally:
             code = await self._proc.wait()
             self.alive = False
@@ -131,12 +148,3 @@ def _worker_environment() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("MALLOC_ARENA_MAX", "2")
     return env
-
-
-async def _read(stream: asyncio.StreamReader) -> Any:
-    try:
-        head = await stream.readexactly(HEADER.size)
-        (size,) = HEADER.unpack(head)
-        return pickle.loads(await stream.readexactly(size))
-    except asyncio.IncompleteReadError:
-        return None

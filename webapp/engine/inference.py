@@ -11,15 +11,13 @@ import numpy as np
 from mediapipe.python.solutions import holistic as mp_holistic
 from mediapipe.python.solutions import pose as mp_pose
 
-from webapp.imaging import RGBImage
+from webapp.engine.imaging import RGBImage
+from webapp.engine.wire import Landmarks, Point
 from webapp.protocol import Track
 
 # SolutionBase.process() adds this before every call to fake a 30 fps clock.
 _SIMULATED_STEP_US = 33333
 MAX_GAP_US = 10_000_000
-PARTS = ("pose", "face", "left_hand", "right_hand")
-Point = list[float]
-Landmarks = dict[str, list[Point] | None]
 
 
 def _points(landmark_list: Any, with_visibility: bool) -> list[Point] | None:
@@ -34,17 +32,13 @@ def _points(landmark_list: Any, with_visibility: bool) -> list[Point] | None:
 
 
 def extract(results: Any) -> Landmarks:
-    """MediaPipe's result namedtuple to the JSON shape of protocol v1 and POST /predict."""
-    return {
-        "pose": _points(results.pose_landmarks, with_visibility=True),
-        "face": _points(getattr(results, "face_landmarks", None), with_visibility=False),
-        "left_hand": _points(getattr(results, "left_hand_landmarks", None), False),
-        "right_hand": _points(getattr(results, "right_hand_landmarks", None), False),
-    }
-
-
-def found_anything(landmarks: Landmarks) -> bool:
-    return any(landmarks[part] is not None for part in PARTS)
+    """MediaPipe's result namedtuple to plain rounded numbers, ready to pickle and to send."""
+    return Landmarks(
+        pose=_points(results.pose_landmarks, with_visibility=True),
+        face=_points(getattr(results, "face_landmarks", None), with_visibility=False),
+        left_hand=_points(getattr(results, "left_hand_landmarks", None), False),
+        right_hand=_points(getattr(results, "right_hand_landmarks", None), False),
+    )
 
 
 class StillEngine:

@@ -6,8 +6,8 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import BodyPartReader, web
 
+from webapp.engine.imaging import MIME_TYPES
 from webapp.errors import EmptyInputError, TooLargeError, UnsupportedTypeError
-from webapp.imaging import MIME_TYPES
 
 FIELD = "file"
 CHUNK = 64 * 1024

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from webapp.scheduler import _next_due
+from webapp.engine.pacing import next_due
 
 
 @pytest.mark.parametrize(
@@ -18,4 +18,4 @@ from webapp.scheduler import _next_due
     ],
 )
 def test_next_due_keeps_a_fixed_schedule(due: float, arrived: float, expected: float) -> None:
-    assert _next_due(due, arrived, 0.2) == pytest.approx(expected)
+    assert next_due(due, arrived, 0.2) == pytest.approx(expected)

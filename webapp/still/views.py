@@ -1,4 +1,4 @@
-"""HTTP handlers: the page, the skeleton tables, and still-image prediction."""
+"""POST /predict: one still image in, its landmarks out."""
 
 from __future__ import annotations
 
@@ -6,46 +6,15 @@ import asyncio
 import time
 from typing import Any
 
-import aiohttp_jinja2
 from aiohttp import web
 
-from webapp import imaging, uploads
-from webapp.cache import digest
+from webapp.engine import imaging
 from webapp.errors import UploadTimeoutError
-from webapp.keys import CACHE, CONFIG, CONNECTIONS, METRICS, SCHEDULER
+from webapp.keys import CACHE, CONFIG, METRICS, SCHEDULER
+from webapp.still import uploads
+from webapp.still.cache import digest
 
 SCHEMA_VERSION = 1
-
-
-@aiohttp_jinja2.template("index.html")
-async def index(request: web.Request) -> dict[str, Any]:
-    config = request.app[CONFIG]
-    return {
-        "max_upload_bytes": config.max_upload_bytes,
-        "max_frame_bytes": config.max_frame_bytes,
-    }
-
-
-async def skeleton(request: web.Request) -> web.Response:
-    return web.json_response(request.app[CONNECTIONS])
-
-
-async def healthz(request: web.Request) -> web.Response:
-    """The process is alive and its event loop answers."""
-    return web.json_response({"status": "ok"})
-
-
-async def readyz(request: web.Request) -> web.Response:
-    """503 when one more live session would be refused, so a balancer sends it elsewhere."""
-    scheduler = request.app[SCHEDULER]
-    body = {
-        "sessions": len(scheduler.slots),
-        "max_sessions": request.app[CONFIG].max_sessions,
-        "workers_alive": sum(1 for w in scheduler.workers if w.alive),
-    }
-    if scheduler.has_room():
-        return web.json_response({"status": "ready", **body})
-    return web.json_response({"status": "full", **body}, status=503)
 
 
 async def predict(request: web.Request) -> web.Response:
@@ -68,19 +37,19 @@ async def predict(request: web.Request) -> web.Response:
     if answer is not None:
         return _answer(answer, cached=True, decode_ms=0.0, inference_ms=0.0, started=started)
     result = await request.app[SCHEDULER].predict(data)
-    request.app[METRICS].inference.labels("still").observe(result["inference_ms"] / 1000.0)
+    request.app[METRICS].inference.labels("still").observe(result.inference_ms / 1000.0)
     answer = {
-        "image": {"width": result["width"], "height": result["height"]},
-        "landmarks": result["landmarks"],
-        "warnings": result["warnings"],
+        "image": {"width": result.width, "height": result.height},
+        "landmarks": result.landmarks.as_json(),
+        "warnings": result.warnings,
     }
     if cache is not None:
         cache.put(key, answer)
     return _answer(
         answer,
         cached=False,
-        decode_ms=result["decode_ms"],
-        inference_ms=result["inference_ms"],
+        decode_ms=result.decode_ms,
+        inference_ms=result.inference_ms,
         started=started,
     )
 

@@ -1,4 +1,5 @@
-"""Parsing what a client sends on /ws: every rejection is a close code with a reason."""
+"""Protocol v1 both ways: parsing what a client sends on /ws (every rejection is a close code
+with a reason), and encoding what the server sends back."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import reprlib
 from dataclasses import dataclass
 from typing import Any
 
-from webapp.protocol import FRAME_HEADER, VERSION, ClientType, Close, Track
-from webapp.scheduler import Frame
+from webapp.config import Config
+from webapp.engine.jobs import Frame
+from webapp.engine.wire import FrameResult
+from webapp.protocol import FRAME_HEADER, VERSION, ClientType, Close, ServerType, Track
 
 MIN_FPS, MAX_WANTED_FPS = 0.5, 60.0
 # Frames must be one of the encodings a browser canvas produces.
@@ -95,3 +98,55 @@ def parse_control(text: str) -> None:
     if kind == ClientType.HELLO:
         raise SessionClosed(Close.PROTOCOL, "hello was already received")
     raise SessionClosed(Close.PROTOCOL, f"unknown message type {_shown(kind)}")
+
+
+# -- what the server sends -----------------------------------------------------------------
+TURN = json.dumps({"type": ServerType.TURN})
+
+
+def ready(session: str, hello: Hello, fps: float, config: Config) -> dict[str, Any]:
+    return {
+        "type": ServerType.READY,
+        "version": VERSION,
+        "session": session,
+        "track": hello.track,
+        "fps": fps,
+        "max_frame_bytes": config.max_frame_bytes,
+        "idle_timeout": config.idle_timeout,
+        "stats_interval": config.stats_interval,
+    }
+
+
+def result(frame: Frame, result: FrameResult) -> str:
+    return json.dumps(
+        {
+            "type": ServerType.RESULT,
+            "seq": frame.seq,
+            "capture_ms": frame.capture_ms,
+            "image": {"width": result.width, "height": result.height},
+            "landmarks": result.landmarks.as_json(),
+            "timing_ms": {
+                "wait": round((frame.started - frame.received) * 1000.0, 2),
+                "decode": round(result.decode_ms, 2),
+                "inference": round(result.inference_ms, 2),
+            },
+        }
+    )
+
+
+def error(code: str, message: str, seq: int) -> str:
+    return json.dumps({"type": ServerType.ERROR, "code": code, "message": message, "seq": seq})
+
+
+def stats(received: int, processed: int, dropped: int, errors: int, fps: float) -> str:
+    return json.dumps(
+        {
+            "type": ServerType.STATS,
+            "received": received,
+            "processed": processed,
+            "dropped": dropped,
+            "errors": errors,
+            "pending": received - processed - dropped - errors,
+            "fps": fps,
+        }
+    )

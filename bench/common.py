@@ -1,0 +1,82 @@
+"""What every benchmark needs: a free port, the load average, and a real server to load.
+
+`server()` starts `python -m webapp` the way an operator would and returns once GET
+/healthz answers, which is after every worker has started and warmed its graphs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+START_TIMEOUT = 300.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def loadavg() -> tuple[float, float, float]:
+    return os.getloadavg()
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as reply:
+            return bool(reply.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+@contextlib.contextmanager
+def server(
+    port: int,
+    workers: int,
+    extra: Sequence[str] = (),
+    *,
+    log: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A `python -m webapp` on 127.0.0.1:`port`, serving until the block ends.
+
+    Its output goes to `log`, or nowhere. The wait for /healthz blocks, which is fine
+    before any load starts.
+    """
+    command = [sys.executable, "-m", "webapp", "--port", str(port), "--workers", str(workers)]
+    with contextlib.ExitStack() as stack:
+        output = stack.enter_context(log.open("wb")) if log else subprocess.DEVNULL
+        proc = subprocess.Popen(
+            [*command, *extra],
+            cwd=ROOT,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env=dict(env) if env is not None else None,
+        )
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while not _healthy(f"http://127.0.0.1:{port}/healthz"):
+            if proc.poll() is not None:
+                raise SystemExit(f"the server exited with {proc.returncode}; see {log}")
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the server did not answer /healthz in time; see {log}")
+            time.sleep(0.5)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -1,0 +1,90 @@
+"""A session's outbox alone, with a fake socket: newest result, bounded backlog, timeouts."""
+
+from __future__ import annotations
+
+import asyncio
+
+from webapp.engine.jobs import Frame
+from webapp.live.outbox import MAX_CONTROL_BACKLOG, Outbox
+
+WAIT = 5.0
+
+
+class FakeSocket:
+    def __init__(self, *, stuck: bool = False) -> None:
+        self.sent: list[str] = []
+        self.closed = False
+        self.arrived = asyncio.Event()
+        self._stuck = stuck
+
+    async def send_str(self, data: str) -> None:
+        if self._stuck:
+            await asyncio.Event().wait()  # a peer that never reads
+        self.sent.append(data)
+        self.arrived.set()
+
+
+def outbox(
+    ws: FakeSocket, send_timeout: float = 5.0, stats_interval: float = 60.0
+) -> tuple[Outbox, list[Frame], asyncio.Event]:
+    sent: list[Frame] = []
+    stuck = asyncio.Event()
+    box = Outbox(
+        ws,
+        send_timeout=send_timeout,
+        stats_interval=stats_interval,
+        stats=lambda: "stats",
+        sent=sent.append,
+        stuck=stuck.set,
+    )
+    return box, sent, stuck
+
+
+async def until_sent(ws: FakeSocket, count: int) -> None:
+    while len(ws.sent) < count:
+        ws.arrived.clear()
+        await asyncio.wait_for(ws.arrived.wait(), WAIT)
+
+
+async def test_only_the_newest_unsent_result_goes_out() -> None:
+    ws = FakeSocket()
+    box, sent, _ = outbox(ws)
+    first, second = Frame(1, 0.0, b"a"), Frame(2, 0.0, b"b")
+    assert box.put_result(first, "one") is False
+    assert box.put_result(second, "two") is True
+    box.start("test")
+    await until_sent(ws, 1)
+    await box.stop()
+    assert ws.sent == ["two"]
+    assert sent == [second]
+
+
+async def test_control_messages_go_first_and_their_backlog_is_bounded() -> None:
+    ws = FakeSocket()
+    box, _, _ = outbox(ws)
+    box.put_result(Frame(1, 0.0, b"a"), "result")
+    for n in range(MAX_CONTROL_BACKLOG + 5):
+        box.put_control(f"control {n}")
+    box.start("test")
+    await until_sent(ws, MAX_CONTROL_BACKLOG + 1)
+    await box.stop()
+    assert ws.sent == [f"control {n}" for n in range(MAX_CONTROL_BACKLOG)] + ["result"]
+
+
+async def test_stats_go_out_on_their_interval() -> None:
+    ws = FakeSocket()
+    box, _, _ = outbox(ws, stats_interval=0.01)
+    box.start("test")
+    await until_sent(ws, 2)
+    await box.stop()
+    assert ws.sent[:2] == ["stats", "stats"]
+
+
+async def test_a_client_that_stops_reading_is_given_up_on() -> None:
+    ws = FakeSocket(stuck=True)
+    box, sent, stuck = outbox(ws, send_timeout=0.05)
+    box.put_result(Frame(1, 0.0, b"a"), "result")
+    box.start("test")
+    await asyncio.wait_for(stuck.wait(), WAIT)
+    await box.stop()
+    assert sent == []

@@ -1,0 +1,384 @@
+"""The scheduling policy alone: the real Scheduler and lanes, driven by fake workers.
+
+Each fake worker hands every still and frame it is given to the test, which answers it
+when it chooses; graphs open at once. Nothing here runs MediaPipe or sleeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import pytest
+
+from webapp.config import Config
+from webapp.engine.jobs import Frame
+from webapp.engine.lane import LaneState
+from webapp.engine.process import WorkerHandle
+from webapp.engine.scheduler import Scheduler
+from webapp.engine.slot import Slot, SlotState
+from webapp.engine.wire import (
+    CountGraphs,
+    EndGraph,
+    FrameResult,
+    GraphCounts,
+    Job,
+    Landmarks,
+    OpenGraph,
+    RunFrame,
+    StillResult,
+)
+from webapp.errors import CapacityError, HolotrackError, WorkerCrashedError
+from webapp.protocol import Track
+
+WAIT = 5.0  # seconds any awaited event may take before the test fails
+NOBODY = Landmarks(None, None, None, None)
+
+
+class FakeWorker:
+    """A worker whose stills and frames the test answers; every other job is answered at once."""
+
+    started = 0
+
+    def __init__(self, index: int, verbose: bool, on_exit: Callable[[Any], None]) -> None:
+        self.index = index
+        self.pid = 0
+        self.graphs = 1
+        self.alive = False
+        self.connections: dict[str, list[list[int]]] = {}
+        self.on_exit = on_exit
+        self.jobs: asyncio.Queue[tuple[Job[Any], asyncio.Future[Any]]] = asyncio.Queue()
+        self.log: list[Job[Any]] = []
+        self._running: set[asyncio.Future[Any]] = set()
+
+    async def start(self) -> None:
+        FakeWorker.started += 1
+        self.pid = 1000 + FakeWorker.started
+        self.alive = True
+
+    async def call(self, job: Job[Any]) -> Any:
+        if not self.alive:
+            raise WorkerCrashedError("not running")
+        self.log.append(job)
+        if isinstance(job, OpenGraph | EndGraph | CountGraphs):
+            return GraphCounts(self.graphs, 0)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._running.add(future)
+        await self.jobs.put((job, future))
+        try:
+            return await future
+        finally:
+            self._running.discard(future)
+
+    async def stop(self) -> None:
+        self.alive = False
+
+    async def next(self) -> tuple[Job[Any], asyncio.Future[Any]]:
+        return await asyncio.wait_for(self.jobs.get(), WAIT)
+
+    async def answer(self) -> Job[Any]:
+        """Runs the next still or frame handed to this worker; returns what it was."""
+        job, future = await self.next()
+        if isinstance(job, RunFrame):
+            future.set_result(FrameResult(self.graphs, 64, 48, NOBODY, 1.0, 2.0))
+        else:
+            future.set_result(StillResult(64, 48, NOBODY, [], 1.0, 2.0))
+        return job
+
+    def die(self) -> None:
+        """As the real handle does: calls in flight fail first, then the lane is told."""
+        self.alive = False
+        for future in self._running:
+            if not future.done():
+                future.set_exception(WorkerCrashedError(f"pid {self.pid} exited"))
+        self.on_exit(self)
+
+
+@dataclass(eq=False)
+class Sink:
+    """A session as the engine sees it: it records what it is told."""
+
+    results: list[int] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    turns: int = 0
+    lost_with: HolotrackError | None = None
+    turned: asyncio.Event = field(default_factory=asyncio.Event)
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def frame_done(self, frame: Frame, result: FrameResult) -> None:
+        self.results.append(frame.seq)
+
+    def frame_failed(self, frame: Frame, error: HolotrackError) -> None:
+        self.errors.append(error.code)
+
+    def lost(self, error: HolotrackError) -> None:
+        self.lost_with = error
+        self.ended.set()
+
+    def turn(self) -> None:
+        self.turns += 1
+        self.turned.set()
+
+
+def config(**changes: Any) -> Config:
+    return Config(**{"workers": 1, "max_sessions": 8, **changes})
+
+
+@pytest.fixture
+async def pool() -> AsyncIterator[Callable[..., Any]]:
+    started: list[Scheduler] = []
+
+    async def make(**changes: Any) -> Scheduler:
+        scheduler = Scheduler(config(**changes), new_worker=FakeWorker)
+        await scheduler.start()
+        started.append(scheduler)
+        return scheduler
+
+    yield make
+    for scheduler in started:
+        await scheduler.stop()
+
+
+def fake(scheduler: Scheduler, index: int = 0) -> FakeWorker:
+    return cast(FakeWorker, scheduler.workers[index])
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Until `condition` holds; the fakes answer within a few turns of the event loop."""
+    for _ in range(1000):
+        if condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("the condition never held")
+
+
+async def settled(slot: Slot) -> None:
+    await until(lambda: slot.state is not SlotState.PREPARING)
+
+
+async def open_ready(scheduler: Scheduler, track: Track = Track.HOLISTIC) -> tuple[Slot, Sink]:
+    sink = Sink()
+    slot = scheduler.open_session(track, sink, 30.0)
+    await settled(slot)
+    return slot, sink
+
+
+def frame(seq: int) -> Frame:
+    # Received long ago, so the session is already due its next turn.
+    return Frame(seq, float(seq), b"jpeg", received=time.perf_counter() - 60.0)
+
+
+def sessions_run(jobs: list[Job[Any]]) -> list[str]:
+    return [job.session if isinstance(job, RunFrame) else "still" for job in jobs]
+
+
+async def test_waiting_sessions_are_served_round_robin(pool: Callable[..., Any]) -> None:
+    scheduler = await pool()
+    worker = fake(scheduler)
+    (a, sink_a), (b, _), (c, _) = [await open_ready(scheduler) for _ in range(3)]
+    scheduler.offer(a, frame(1))
+    first, running = await worker.next()  # a's frame is in the worker
+    scheduler.offer(b, frame(1))
+    scheduler.offer(c, frame(1))
+    scheduler.offer(a, frame(2))  # a sent again: it goes behind b and c
+    running.set_result(FrameResult(1, 64, 48, NOBODY, 1.0, 2.0))
+    order = [first] + [await worker.answer() for _ in range(3)]
+    assert sessions_run(order) == [a.id, b.id, c.id, a.id]
+    await until(lambda: sink_a.results == [1, 2])
+
+
+async def test_the_newest_frame_replaces_the_waiting_one(pool: Callable[..., Any]) -> None:
+    scheduler = await pool()
+    worker = fake(scheduler)
+    slot, sink = await open_ready(scheduler)
+    assert scheduler.offer(slot, frame(1)) is None
+    _, running = await worker.next()
+    assert slot.state is SlotState.RUNNING
+    assert scheduler.offer(slot, frame(2)) is None
+    displaced = scheduler.offer(slot, frame(3))
+    assert displaced is not None
+    assert displaced.seq == 2
+    running.set_result(FrameResult(1, 64, 48, NOBODY, 1.0, 2.0))
+    job = await worker.answer()
+    assert isinstance(job, RunFrame)
+    assert job.capture_ms == 3.0
+    await until(lambda: sink.results == [1, 3])
+
+
+async def test_a_still_waits_its_turn_then_alternates(pool: Callable[..., Any]) -> None:
+    scheduler = await pool()
+    worker = fake(scheduler)
+    a, _ = await open_ready(scheduler)
+    b, _ = await open_ready(scheduler)
+    scheduler.offer(a, frame(1))
+    _, running = await worker.next()
+    stills = [asyncio.ensure_future(scheduler.predict(b"still")) for _ in range(2)]
+    await until(lambda: scheduler.snapshot().stills_waiting == 2)
+    scheduler.offer(b, frame(1))
+    scheduler.offer(a, frame(2))
+    running.set_result(FrameResult(1, 64, 48, NOBODY, 1.0, 2.0))
+    order = [await worker.answer() for _ in range(4)]
+    assert sessions_run(order) == ["still", b.id, "still", a.id]
+    results = await asyncio.gather(*stills)
+    assert all(r.width == 64 for r in results)
+
+
+async def test_a_turn_goes_to_one_due_session_at_a_time(pool: Callable[..., Any]) -> None:
+    scheduler = await pool()
+    worker = fake(scheduler)
+    a, sink_a = await open_ready(scheduler)
+    b, sink_b = await open_ready(scheduler)
+    # a was invited as its graph opened; b waits while a's turn is outstanding.
+    assert (sink_a.turns, sink_b.turns) == (1, 0)
+    assert (a.state, b.state) == (SlotState.INVITED, SlotState.IDLE)
+    scheduler.offer(a, frame(1))
+    await worker.next()
+    # With nothing else waiting, b is invited to send just before a's frame is done.
+    await asyncio.wait_for(sink_b.turned.wait(), WAIT)
+    assert b.state is SlotState.INVITED
+    assert sink_a.turns == 1
+
+
+async def test_a_turn_not_taken_is_given_up_and_another_sent(pool: Callable[..., Any]) -> None:
+    scheduler = await pool()
+    a, sink_a = await open_ready(scheduler)
+    b, sink_b = await open_ready(scheduler)
+    assert (sink_a.turns, sink_b.turns) == (1, 0)
+    sink_a.turned.clear()
+    # a never answers: after INVITE_PATIENCE its turn lapses and the rotation sends a new one.
+    turned = [asyncio.ensure_future(s.turned.wait()) for s in (sink_a, sink_b)]
+    done, pending = await asyncio.wait(turned, timeout=WAIT, return_when="FIRST_COMPLETED")
+    for waiter in pending:
+        waiter.cancel()
+    assert done
+    assert sink_a.turns + sink_b.turns == 2
+    assert [a.state, b.state].count(SlotState.INVITED) == 1
+
+
+async def test_sessions_beyond_the_limit_are_refused(pool: Callable[..., Any]) -> None:
+    scheduler = await pool(max_sessions=2)
+    await open_ready(scheduler)
+    await open_ready(scheduler)
+    assert not scheduler.has_room()
+    with pytest.raises(CapacityError, match="server full: 2 of 2"):
+        scheduler.open_session(Track.POSE, Sink(), 15.0)
+
+
+async def test_a_draining_scheduler_refuses_new_sessions(pool: Callable[..., Any]) -> None:
+    scheduler = await pool()
+    await open_ready(scheduler)
+    scheduler.drain()
+    assert not scheduler.snapshot().room
+    with pytest.raises(CapacityError, match="shutting down"):
+        scheduler.open_session(Track.POSE, Sink(), 15.0)
+
+
+async def test_a_full_still_line_refuses_before_the_body(pool: Callable[..., Any]) -> None:
+    scheduler = await pool(max_waiting=2)
+    worker = fake(scheduler)
+    running = asyncio.ensure_future(scheduler.predict(b"still"))
+    await worker.next()  # the first is in the worker; the next two wait
+    waiting = [asyncio.ensure_future(scheduler.predict(b"still")) for _ in range(2)]
+    await until(lambda: scheduler.snapshot().stills_waiting == 2)
+    with pytest.raises(CapacityError, match="2 requests are already waiting"):
+        scheduler.check_still_room()
+    for task in (running, *waiting):
+        task.cancel()
+
+
+async def test_new_sessions_go_to_the_least_loaded_worker(pool: Callable[..., Any]) -> None:
+    scheduler = await pool(workers=2)
+    holistic, _ = await open_ready(scheduler, Track.HOLISTIC)
+    pose_1, _ = await open_ready(scheduler, Track.POSE)
+    pose_2, _ = await open_ready(scheduler, Track.POSE)
+    # One holistic frame costs about three pose frames: the two pose sessions share a worker.
+    assert (holistic.worker, pose_1.worker, pose_2.worker) == (0, 1, 1)
+
+
+async def test_a_dead_worker_ends_only_its_sessions_and_is_replaced(
+    pool: Callable[..., Any],
+) -> None:
+    scheduler = await pool(workers=2)
+    (a, sink_a), (b, sink_b) = await open_ready(scheduler), await open_ready(scheduler)
+    assert (a.worker, b.worker) == (0, 1)
+    dead = fake(scheduler, 0)
+    scheduler.offer(a, frame(1))
+    await dead.next()
+    dead.die()
+    assert isinstance(sink_a.lost_with, WorkerCrashedError)
+    assert a.closed
+    assert a.id not in scheduler.slots
+    assert sink_b.lost_with is None
+    assert b.id in scheduler.slots
+    replacement = await asyncio.wait_for(scheduler.serving_worker(0), WAIT)
+    assert replacement is not dead
+    assert replacement.alive
+    assert scheduler.snapshot().workers[0].state is LaneState.IDLE
+    c, sink_c = await open_ready(scheduler)
+    assert c.worker == 0
+    scheduler.offer(c, frame(1))
+    await fake(scheduler, 0).answer()
+    await until(lambda: sink_c.results == [1])
+
+
+async def test_a_still_in_a_dying_worker_fails(pool: Callable[..., Any]) -> None:
+    scheduler = await pool()
+    worker = fake(scheduler)
+    still = asyncio.ensure_future(scheduler.predict(b"still"))
+    await worker.next()
+    worker.die()
+    with pytest.raises(WorkerCrashedError):
+        await still
+
+
+async def test_a_session_closed_while_its_graph_opens_frees_it_after(
+    pool: Callable[..., Any],
+) -> None:
+    scheduler = await pool()
+    worker = fake(scheduler)
+    slot = scheduler.open_session(Track.POSE, Sink(), 15.0)
+    assert slot.state is SlotState.PREPARING
+    scheduler.close_session(slot)
+    await until(lambda: any(isinstance(job, EndGraph) for job in worker.log))
+    assert [type(job) for job in worker.log] == [OpenGraph, EndGraph]
+    assert scheduler.slots == {}
+
+
+async def test_a_frame_waiting_for_its_graph_is_run_once_it_opens(
+    pool: Callable[..., Any],
+) -> None:
+    scheduler = await pool()
+    worker = fake(scheduler)
+    sink = Sink()
+    slot = scheduler.open_session(Track.POSE, sink, 15.0)
+    scheduler.offer(slot, frame(7))
+    job = await worker.answer()
+    assert isinstance(job, RunFrame)
+    assert job.session == slot.id
+    await until(lambda: sink.results == [7])
+
+
+def test_the_fake_is_a_worker_handle() -> None:
+    handle: WorkerHandle = FakeWorker(0, False, lambda worker: None)
+    assert not handle.alive
+
+
+async def test_a_still_for_an_idle_worker_leaves_the_line_at_once(
+    pool: Callable[..., Any],
+) -> None:
+    scheduler = await pool(max_waiting=1)
+    first = asyncio.ensure_future(scheduler.predict(b"still"))
+    await until(lambda: scheduler.snapshot().workers[0].state is LaneState.BUSY)
+    assert scheduler.snapshot().stills_waiting == 0
+    scheduler.check_still_room()  # the one place in the line is still free
+    second = asyncio.ensure_future(scheduler.predict(b"still"))
+    await until(lambda: scheduler.snapshot().stills_waiting == 1)
+    with pytest.raises(CapacityError):
+        scheduler.check_still_room()
+    worker = fake(scheduler)
+    await worker.answer()
+    await worker.answer()
+    assert [r.width for r in await asyncio.gather(first, second)] == [64, 64]

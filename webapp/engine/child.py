@@ -1,0 +1,168 @@
+"""The inference worker: a child process that owns MediaPipe graphs and runs one job at a time.
+
+It reads `wire.Request`s from stdin and writes `wire.Reply`s to stdout. A crash here (even
+a native one) costs only the sessions whose graphs live here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from webapp.engine import imaging, wire
+from webapp.engine.graphs import GraphPool
+from webapp.engine.inference import StillEngine, connections, warm
+from webapp.errors import HolotrackError
+
+log = logging.getLogger("webapp.worker")
+
+
+class Worker:
+    """Stills and frames run on the main thread, one at a time; graphs are opened, and
+    counted, on the pool's preparer thread, which answers through `send` itself."""
+
+    def __init__(self, send: Callable[[wire.Reply], None]) -> None:
+        self._send = send
+        self.still = StillEngine()
+        warm(self.still)
+        self.pool = GraphPool()
+
+    def handle(self, request: wire.Request) -> wire.Reply | None:
+        """The reply, or None when the preparer thread will send it."""
+        job_id, job = request.job_id, request.job
+        try:
+            match job:
+                case wire.RunStill(data=data, max_pixels=max_pixels):
+                    return wire.Done(job_id, self.predict(data, max_pixels))
+                case wire.RunFrame():
+                    return wire.Done(job_id, self.frame(job))
+                case wire.OpenGraph(session=session, track=track):
+                    self._later(job_id, self.pool.open, session, track)
+                case wire.EndGraph(session=session):
+                    self.pool.end(session)
+                    # Counted after the recycling just queued, so graphs of ended sessions
+                    # are counted where they end up.
+                    self._later(job_id, self.pool.counts)
+                case wire.CountGraphs():
+                    self._later(job_id, self.pool.counts)
+                case _:
+                    return wire.Failed(job_id, "internal", f"unknown job {job!r}")
+        except Exception as exc:  # every failure goes back to the caller, never kills the loop
+            return _failure(job_id, type(job).__name__, exc)
+        return None
+
+    def _later(self, job_id: int, work: Callable[..., Any], *args: Any) -> None:
+        self.pool.prepare(self._answer, job_id, work, *args)
+
+    def _answer(self, job_id: int, work: Callable[..., Any], *args: Any) -> None:
+        try:
+            self._send(wire.Done(job_id, work(*args)))
+        except Exception as exc:
+            self._send(_failure(job_id, work.__name__, exc))
+
+    def predict(self, data: bytes, max_pixels: int) -> wire.StillResult:
+        started = time.perf_counter()
+        rgb = imaging.decode(data, max_pixels)
+        decoded = time.perf_counter()
+        landmarks = self.still.process(rgb)
+        done = time.perf_counter()
+        warnings = []
+        if not landmarks.found_anything():
+            warnings.append({"code": "no_person", "message": "no person was found in the image"})
+        score = imaging.sharpness(rgb)
+        if score < imaging.BLUR_THRESHOLD:
+            warnings.append(
+                {
+                    "code": "blurred",
+                    "message": f"the image is strongly blurred (sharpness {score:.1f} < "
+                    f"{imaging.BLUR_THRESHOLD:.0f}); landmarks may be inaccurate",
+                }
+            )
+        return wire.StillResult(
+            width=int(rgb.shape[1]),
+            height=int(rgb.shape[0]),
+            landmarks=landmarks,
+            warnings=warnings,
+            decode_ms=(decoded - started) * 1000.0,
+            inference_ms=(done - decoded) * 1000.0,
+        )
+
+    def frame(self, job: wire.RunFrame) -> wire.FrameResult:
+        started = time.perf_counter()
+        rgb = imaging.decode(job.data, job.max_pixels)
+        decoded = time.perf_counter()
+        engine = self.pool.get(job.session, job.track)
+        landmarks = engine.process(rgb, job.capture_ms)
+        done = time.perf_counter()
+        return wire.FrameResult(
+            graphs=self.pool.counts().graphs,
+            width=int(rgb.shape[1]),
+            height=int(rgb.shape[0]),
+            landmarks=landmarks,
+            decode_ms=(decoded - started) * 1000.0,
+            inference_ms=(done - decoded) * 1000.0,
+        )
+
+    def close(self) -> None:
+        self.pool.close()
+        self.still.close()
+
+
+def _failure(job_id: int, what: str, exc: Exception) -> wire.Failed:
+    if isinstance(exc, HolotrackError):
+        return wire.Failed(job_id, exc.code, exc.detail)
+    log.exception("job %s (%s) failed", job_id, what)
+    return wire.Failed(job_id, "model_error", f"{type(exc).__name__}: {exc}")
+
+
+def _quiet_native_logs(verbose: bool) -> None:
+    """glog and TFLite write straight to fd 2; send it to /dev/null unless asked."""
+    if verbose:
+        return
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    python_stderr = os.fdopen(os.dup(2), "w", buffering=1)
+    logging.basicConfig(stream=python_stderr, level=logging.WARNING)
+    sys.stderr = python_stderr
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m webapp.engine.child")
+    parser.add_argument("--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    # The protocol gets private copies of fds 0 and 1; fd 1 then points at stderr so a
+    # stray print from native code cannot corrupt a reply.
+    requests = os.fdopen(os.dup(0), "rb")
+    replies = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    _quiet_native_logs(args.verbose)
+    write_lock = threading.Lock()
+
+    def send(message: wire.Reply | wire.Ready) -> None:
+        with write_lock:
+            replies.write(wire.encode(message))
+            replies.flush()
+
+    worker = Worker(send)
+    send(wire.Ready(os.getpid(), worker.pool.counts(), connections()))
+    while True:
+        request = wire.read_from(requests)
+        if not isinstance(request, wire.Request):
+            worker.close()
+            return
+        reply = worker.handle(request)
+        if reply is not None:
+            send(reply)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,237 @@
+"""One worker's lane: the loop that feeds its worker one job at a time.
+
+The loop is the path of every job, top to bottom: take the next one (the still-image line
+and the live frames alternate while both wait; frames go round-robin over the sessions
+that have one), run it in the worker, deliver the result. Turns are timed as a frame is
+taken (sessions.py). A dead worker ends the lane's sessions and is replaced in the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import enum
+import logging
+import time
+from typing import Any
+
+from webapp.config import Config
+from webapp.engine.jobs import Frame, StillJob
+from webapp.engine.pacing import STILL, ServiceTimes
+from webapp.engine.process import WorkerFactory, WorkerHandle
+from webapp.engine.sessions import LaneSessions
+from webapp.engine.slot import Slot
+from webapp.engine.wire import EndGraph, FrameResult, Job, OpenGraph, RunFrame, RunStill
+from webapp.errors import HolotrackError, WorkerCrashedError
+
+log = logging.getLogger(__name__)
+LaneJob = StillJob | tuple[Slot, Frame]
+
+
+class LaneState(enum.Enum):
+    STARTING = "starting"
+    IDLE = "idle"  # waiting for a job
+    BUSY = "busy"  # a job is in the worker
+    DOWN = "down"  # the worker died; a replacement is on its way
+    STOPPED = "stopped"  # shutting down, or the replacement failed
+
+
+class Lane:
+    def __init__(
+        self,
+        index: int,
+        config: Config,
+        stills: collections.deque[StillJob],
+        times: ServiceTimes,
+        new_worker: WorkerFactory,
+    ) -> None:
+        self.index = index
+        self.config = config
+        self.state = LaneState.STARTING
+        self.sessions = LaneSessions(times, self.wake)
+        self.worker = new_worker(index, config.verbose, self._worker_exited)
+        self._new_worker = new_worker
+        self._stills = stills  # one line, shared by every lane
+        self._times = times
+        self._still_next = True  # stills and frames alternate while both wait
+        self._claimed: LaneJob | None = None
+        self._wake = asyncio.Event()
+        self._serving = asyncio.Event()  # set while `worker` is up
+        self._busy_seconds = 0.0
+        self._busy_since: float | None = None
+
+    # -- the loop ------------------------------------------------------------------------
+    async def run(self) -> None:
+        while self.state is not LaneState.STOPPED:
+            if self.state is LaneState.DOWN:
+                await self._replace_worker()
+                continue
+            job = await self._next_job()
+            if job is None:
+                continue
+            try:
+                if isinstance(job, StillJob):
+                    outcome = await self._run(RunStill(job.data, self.config.max_pixels), STILL)
+                    _deliver_still(job, outcome)
+                else:
+                    slot, frame = job
+                    work = RunFrame(
+                        slot.id, slot.track, frame.data, frame.capture_ms, self.config.max_pixels
+                    )
+                    outcome = await self._run(work, slot.track)
+                    self._deliver_frame(slot, frame, outcome)
+            except Exception:  # a bug in one delivery must not stop the lane
+                log.exception("lane %d: a job failed", self.index)
+
+    async def _next_job(self) -> LaneJob | None:
+        """The next job, once there is one; None when the worker is no longer up."""
+        while True:
+            self._claim()
+            if self._claimed is not None:
+                job, self._claimed = self._claimed, None
+                return job
+            if self.state is not LaneState.IDLE:
+                return None
+            self._wake.clear()
+            await self._wake.wait()
+
+    def wake(self) -> None:
+        """Work arrived. An idle lane claims it at once, so the still line's length and a
+        frame's start time never wait for the loop's next turn."""
+        self._claim()
+        self._wake.set()
+
+    def _claim(self) -> None:
+        if self.state is not LaneState.IDLE or self._claimed is not None:
+            return
+        if not self.worker.alive:
+            return
+        if self._stills and (self._still_next or not self.sessions.waiting):
+            self._still_next = False
+            self._claimed = self._stills.popleft()
+            if not self.sessions.waiting:
+                self.sessions.invitations.now()
+        elif self.sessions.waiting:
+            self._still_next = True
+            self._claimed = self.sessions.take()
+        else:
+            self.sessions.invitations.now()
+            return
+        self.state, self._busy_since = LaneState.BUSY, time.perf_counter()
+
+    async def _run(self, job: Job[Any], kind: str) -> Any | HolotrackError:
+        """The worker's answer to `job`, or the error it ended with; the time is measured."""
+        started = time.perf_counter()
+        try:
+            result = await self.worker.call(job)
+            self._times.measure(kind, started)
+            return result
+        except HolotrackError as exc:
+            return exc
+        finally:
+            if self._busy_since is not None:
+                self._busy_seconds += time.perf_counter() - self._busy_since
+            self._busy_since = None
+            if self.state is LaneState.BUSY:
+                self.state = LaneState.IDLE
+
+    def _deliver_frame(self, slot: Slot, frame: Frame, outcome: Any) -> None:
+        if isinstance(outcome, FrameResult):
+            self.worker.graphs = outcome.graphs
+        # Not to a session closed by its client, or ended with every session of a dead worker.
+        if not slot.closed and not isinstance(outcome, WorkerCrashedError):
+            if isinstance(outcome, HolotrackError):
+                slot.sink.frame_failed(frame, outcome)
+            else:
+                slot.sink.frame_done(frame, outcome)
+        self.sessions.settle(slot)
+
+    # -- graphs, built and freed beside the running frames ---------------------------------
+    async def open_graph(self, slot: Slot) -> None:
+        worker = self.worker
+        try:
+            await worker.call(OpenGraph(slot.id, slot.track))
+        except WorkerCrashedError:
+            return  # _worker_exited ends every session on this worker, this one included
+        except HolotrackError as exc:
+            if not slot.closed:
+                self.sessions.close(slot)
+                slot.sink.lost(exc)
+            return
+        if not slot.closed:
+            self.sessions.graph_ready(slot)
+        elif worker.alive:
+            # Closed while its graph was being built: only now can the worker free it.
+            await self.end_graph(worker, slot.id)
+
+    async def end_graph(self, worker: WorkerHandle, session: str) -> None:
+        try:
+            counts = await worker.call(EndGraph(session))
+        except HolotrackError:
+            return
+        worker.graphs = counts.graphs
+
+    # -- the worker's life ---------------------------------------------------------------
+    async def start(self) -> None:
+        await self.worker.start()
+        self.state = LaneState.IDLE
+        self._serving.set()
+
+    async def serving_worker(self) -> WorkerHandle:
+        await self._serving.wait()
+        return self.worker
+
+    def busy_seconds(self, now: float) -> float:
+        running = now - self._busy_since if self._busy_since is not None else 0.0
+        return self._busy_seconds + running
+
+    async def stop(self) -> None:
+        self.state = LaneState.STOPPED
+        self.sessions.invitations.stop()
+        self._drop_claimed()
+        self.wake()
+        await self.worker.stop()
+
+    def _drop_claimed(self) -> None:
+        """A job claimed for a worker that is gone will not run: a still is told so."""
+        claimed, self._claimed = self._claimed, None
+        if isinstance(claimed, StillJob):
+            error = WorkerCrashedError(f"inference worker {self.index} is not running")
+            _deliver_still(claimed, error)
+
+    def _worker_exited(self, worker: WorkerHandle) -> None:
+        if worker is not self.worker:
+            return
+        if self.state is not LaneState.STOPPED:
+            self.state = LaneState.DOWN
+        self._serving.clear()
+        self._drop_claimed()
+        self.sessions.lose_all(
+            WorkerCrashedError(
+                f"the inference worker serving this session stopped (pid {worker.pid}); "
+                "reconnect to start a new session"
+            )
+        )
+        self.wake()
+
+    async def _replace_worker(self) -> None:
+        self.worker = self._new_worker(self.index, self.config.verbose, self._worker_exited)
+        try:
+            await self.worker.start()
+        except Exception:
+            log.exception("could not restart worker %d", self.index)
+            self.state = LaneState.STOPPED
+            return
+        self._busy_since = None
+        if self.state is LaneState.DOWN:
+            self.state = LaneState.IDLE
+        self._serving.set()
+
+
+def _deliver_still(job: StillJob, outcome: Any) -> None:
+    if job.future.done():
+        return  # its client gave up waiting
+    if isinstance(outcome, HolotrackError):
+        job.future.set_exception(outcome)
+    else:
+        job.future.set_result(outcome)

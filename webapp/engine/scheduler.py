@@ -1,0 +1,210 @@
+"""The engine's front: admission of stills and sessions, a snapshot, drain and shutdown.
+
+Still images wait in one bounded line that any worker serves. A live session is pinned
+to the lane (and worker) that holds its graph and keeps at most one waiting frame, the
+newest. What each worker runs next is its lane's business (lane.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import itertools
+import time
+from collections.abc import Coroutine
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from webapp.config import Config
+from webapp.engine.jobs import Frame, StillJob
+from webapp.engine.lane import Lane, LaneState
+from webapp.engine.pacing import STILL, ServiceTimes, granted_fps
+from webapp.engine.process import WorkerFactory, WorkerHandle, WorkerProcess
+from webapp.engine.slot import SessionSink, Slot
+from webapp.engine.wire import CountGraphs, StillResult
+from webapp.errors import CapacityError, DeadlineError
+from webapp.protocol import Track
+
+
+@dataclass(frozen=True)
+class WorkerView:
+    index: int
+    pid: int
+    alive: bool
+    graphs: int
+    state: LaneState
+    sessions: int
+
+
+@dataclass(frozen=True)
+class PoolSnapshot:
+    """What the rest of the server may know about the engine, read at one moment."""
+
+    sessions: int
+    max_sessions: int
+    room: bool  # one more live session would be admitted
+    stills_waiting: int
+    busy_seconds: float  # worker time spent on jobs since start, summed over workers
+    workers: tuple[WorkerView, ...]
+
+    @property
+    def workers_alive(self) -> int:
+        return sum(1 for w in self.workers if w.alive)
+
+
+class Scheduler:
+    def __init__(self, config: Config, new_worker: WorkerFactory = WorkerProcess) -> None:
+        self.config = config
+        self._new_worker = new_worker
+        self.times = ServiceTimes()
+        self.lanes: list[Lane] = []
+        self._stills: collections.deque[StillJob] = collections.deque()
+        self._stopping = False
+        self._draining = False  # on shutdown: running sessions finish, new ones are refused
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._ids = itertools.count(1)
+
+    @property
+    def workers(self) -> list[WorkerHandle]:
+        return [lane.worker for lane in self.lanes]
+
+    @property
+    def slots(self) -> dict[str, Slot]:
+        return {id_: slot for lane in self.lanes for id_, slot in lane.sessions.slots.items()}
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        self.lanes = [
+            Lane(i, self.config, self._stills, self.times, self._new_worker)
+            for i in range(self.config.workers)
+        ]
+        await asyncio.gather(*(lane.start() for lane in self.lanes))
+        for lane in self.lanes:
+            self._spawn(lane.run())
+
+    def drain(self) -> None:
+        self._draining = True
+
+    async def stop(self) -> None:
+        self._stopping = True
+        await asyncio.gather(*(lane.stop() for lane in self.lanes), return_exceptions=True)
+        for job in self._stills:
+            if not job.future.done():
+                job.future.set_exception(CapacityError("the server is shutting down"))
+        self._stills.clear()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # -- still images ----------------------------------------------------------------------
+    def check_still_room(self) -> None:
+        """Refuses a still image at once when it could not be served within the line's budget."""
+        if self._stopping:
+            raise CapacityError("the server is shutting down")
+        alive = sum(1 for w in self.workers if w.alive)
+        if not alive:
+            raise CapacityError("no inference worker is running")
+        waiting = len(self._stills)
+        expected_s = (waiting + 1) * self.times[STILL] / 1000.0 / alive
+        if waiting >= self.config.max_waiting or expected_s > self.config.max_queue_seconds:
+            raise CapacityError(
+                f"all {len(self.lanes)} workers are busy and {waiting} requests are already "
+                f"waiting (about {expected_s:.1f} s of work)"
+            )
+
+    async def predict(self, data: bytes) -> StillResult:
+        self.check_still_room()
+        job = StillJob(data, asyncio.get_running_loop().create_future())
+        self._stills.append(job)
+        for lane in self.lanes:
+            lane.wake()
+        try:
+            return await asyncio.wait_for(asyncio.shield(job.future), self.config.request_timeout)
+        except TimeoutError:
+            with contextlib.suppress(ValueError):
+                self._stills.remove(job)
+            raise DeadlineError(
+                f"no answer within {self.config.request_timeout:g} s; the server is overloaded"
+            ) from None
+
+    # -- live sessions ---------------------------------------------------------------------
+    def open_session(self, track: Track, sink: SessionSink, wanted_fps: float) -> Slot:
+        if self._stopping or self._draining:
+            raise CapacityError("the server is shutting down")
+        sessions = sum(len(lane.sessions) for lane in self.lanes)
+        if sessions >= self.config.max_sessions:
+            raise CapacityError(
+                f"server full: {sessions} of {self.config.max_sessions} sessions in use"
+            )
+        alive = [lane for lane in self.lanes if lane.worker.alive]
+        if not alive:
+            raise CapacityError("no inference worker is running")
+        lane = min(alive, key=lambda lane: lane.sessions.load_ms())
+        wanted = min(wanted_fps, self.config.max_fps)
+        slot = Slot(f"s{next(self._ids)}", track, lane.index, sink, interval=1.0 / wanted)
+        lane.sessions.add(slot)
+        self._spawn(lane.open_graph(slot))
+        return slot
+
+    def offer(self, slot: Slot, frame: Frame) -> Frame | None:
+        """Makes `frame` the slot's waiting frame; returns the one it replaced, if any."""
+        return self.lanes[slot.worker].sessions.offer(slot, frame)
+
+    def close_session(self, slot: Slot) -> Frame | None:
+        """Frees the slot and its graph; returns a frame that was still waiting, if any."""
+        if slot.closed:
+            return None
+        lane = self.lanes[slot.worker]
+        waiting, built = lane.sessions.close(slot)
+        if lane.worker.alive and built:
+            self._spawn(lane.end_graph(lane.worker, slot.id))
+        return waiting
+
+    def granted_fps(self, slot: Slot, wanted: float) -> float:
+        round_ms = max(self.lanes[slot.worker].sessions.load_ms(), self.times[slot.track])
+        return granted_fps(round_ms, wanted, self.config.max_fps)
+
+    # -- what others may read --------------------------------------------------------------
+    def has_room(self) -> bool:
+        return (
+            not (self._stopping or self._draining)
+            and sum(len(lane.sessions) for lane in self.lanes) < self.config.max_sessions
+            and any(w.alive for w in self.workers)
+        )
+
+    def snapshot(self) -> PoolSnapshot:
+        now = time.perf_counter()
+        return PoolSnapshot(
+            sessions=sum(len(lane.sessions) for lane in self.lanes),
+            max_sessions=self.config.max_sessions,
+            room=self.has_room(),
+            stills_waiting=len(self._stills),
+            busy_seconds=sum(lane.busy_seconds(now) for lane in self.lanes),
+            workers=tuple(
+                WorkerView(
+                    lane.index,
+                    lane.worker.pid,
+                    lane.worker.alive,
+                    lane.worker.graphs,
+                    lane.state,
+                    len(lane.sessions),
+                )
+                for lane in self.lanes
+            ),
+        )
+
+    async def serving_worker(self, index: int) -> WorkerHandle:
+        """Worker `index` once it is up: at once, or when a dead one's replacement is."""
+        return await self.lanes[index].serving_worker()
+
+    async def graph_counts(self) -> list[dict[str, int]]:
+        """Graphs and sessions each live worker holds, after every earlier request to it."""
+        live = [w for w in self.workers if w.alive]
+        counts = await asyncio.gather(*(w.call(CountGraphs()) for w in live))
+        return [asdict(c) for c in counts]
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)

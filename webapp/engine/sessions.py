@@ -1,0 +1,102 @@
+"""The live sessions pinned to one lane: their one-slot mailboxes, the line of those with a
+frame waiting (round-robin: a session served goes to the back), and their turns."""
+
+from __future__ import annotations
+
+import collections
+import time
+from collections.abc import Callable
+
+from webapp.engine.jobs import Frame
+from webapp.engine.pacing import Invitations, ServiceTimes, next_due
+from webapp.engine.slot import Slot, SlotState
+from webapp.errors import HolotrackError
+
+
+class LaneSessions:
+    def __init__(self, times: ServiceTimes, wake: Callable[[], None]) -> None:
+        self.slots: dict[str, Slot] = {}  # every open session here, graph built or not
+        self.invitations = Invitations()
+        self._ready: collections.deque[Slot] = collections.deque()
+        self._times = times
+        self._wake = wake  # tells the lane a frame is waiting
+
+    def __len__(self) -> int:
+        return len(self.slots)
+
+    @property
+    def waiting(self) -> bool:
+        return bool(self._ready)
+
+    def load_ms(self) -> float:
+        """Wall time of one round-robin turn over these sessions."""
+        return sum(self._times[slot.track] for slot in self.slots.values())
+
+    def add(self, slot: Slot) -> None:
+        self.slots[slot.id] = slot
+
+    def graph_ready(self, slot: Slot) -> None:
+        self.invitations.add(slot)
+        if slot.pending is not None:
+            # Answered even though it waited for the graph: a client may be waiting on it.
+            self._queue(slot)
+        else:
+            slot.state = SlotState.IDLE
+            self.invitations.now()
+
+    def offer(self, slot: Slot, frame: Frame) -> Frame | None:
+        """Makes `frame` the slot's waiting frame; returns the one it replaced, if any."""
+        if slot.closed:
+            return frame
+        slot.next_due = next_due(slot.next_due, frame.received, slot.interval)
+        self.invitations.answered(slot)
+        displaced, slot.pending = slot.pending, frame
+        if slot.state is SlotState.IDLE:
+            self._queue(slot)
+        return displaced
+
+    def take(self) -> tuple[Slot, Frame]:
+        """The next session in line and its newest frame, which is now running."""
+        slot = self._ready.popleft()
+        frame, slot.pending = slot.pending, None
+        assert frame is not None
+        frame.started = time.perf_counter()
+        slot.state = SlotState.RUNNING
+        if not self._ready:
+            # Invite the next frame to arrive just before this one is done.
+            self.invitations.later(self._times.lead_time(slot.track))
+        return slot, frame
+
+    def settle(self, slot: Slot) -> None:
+        """After its frame: back in line if a newer frame came meanwhile."""
+        if slot.closed:
+            return
+        if slot.pending is not None:
+            self._queue(slot)
+        else:
+            slot.state = SlotState.IDLE
+
+    def close(self, slot: Slot) -> tuple[Frame | None, bool]:
+        """Frees the slot: the frame still waiting, if any, and whether its graph is built."""
+        built = slot.state is not SlotState.PREPARING
+        slot.state = SlotState.CLOSED
+        self.slots.pop(slot.id, None)
+        if slot in self._ready:
+            self._ready.remove(slot)
+        self.invitations.remove(slot)
+        waiting, slot.pending = slot.pending, None
+        return waiting, built
+
+    def lose_all(self, error: HolotrackError) -> None:
+        """Their worker died with their graphs: every session ends."""
+        self._ready.clear()
+        self.invitations.clear()
+        lost, self.slots = list(self.slots.values()), {}
+        for slot in lost:
+            slot.state = SlotState.CLOSED
+            slot.sink.lost(error)
+
+    def _queue(self, slot: Slot) -> None:
+        slot.state = SlotState.QUEUED
+        self._ready.append(slot)
+        self._wake()

@@ -1,0 +1,49 @@
+"""A live session's place in the engine: its worker, its state and its one waiting frame."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Protocol
+
+from webapp.engine.jobs import Frame
+from webapp.engine.wire import FrameResult
+from webapp.errors import HolotrackError
+from webapp.protocol import Track
+
+
+class SessionSink(Protocol):
+    """What the engine tells a session; each call returns at once."""
+
+    def frame_done(self, frame: Frame, result: FrameResult) -> None: ...
+    def frame_failed(self, frame: Frame, error: HolotrackError) -> None: ...
+    def lost(self, error: HolotrackError) -> None: ...
+    def turn(self) -> None: ...
+
+
+class SlotState(enum.Enum):
+    PREPARING = "preparing"  # its graph is being built in the worker
+    IDLE = "idle"  # ready, nothing to run and no turn outstanding
+    INVITED = "invited"  # sent a turn; its frame has not arrived yet
+    QUEUED = "queued"  # its waiting frame is in the lane's ready line
+    RUNNING = "running"  # a frame is in the worker; a newer one may wait in `pending`
+    CLOSED = "closed"
+
+
+@dataclass(eq=False)
+class Slot:
+    id: str
+    track: Track
+    worker: int  # the index of the lane, and of the worker, holding its graph
+    sink: SessionSink
+    interval: float  # seconds between frames at the rate the session asked for
+    # The one-slot mailbox: a newer frame replaces the waiting one, never queues behind it.
+    pending: Frame | None = None
+    state: SlotState = SlotState.PREPARING
+    # When the session may next be invited: a fixed schedule at the rate it asked for,
+    # so a frame served late is followed by one invited sooner, not by a later schedule.
+    next_due: float = 0.0
+
+    @property
+    def closed(self) -> bool:
+        return self.state is SlotState.CLOSED

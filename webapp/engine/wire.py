@@ -1,0 +1,164 @@
+"""What the server and its worker processes say to each other, and how it is framed.
+
+Every message is a frozen dataclass, pickled behind a 4-byte little-endian length. Both
+ends import this module, so the framing exists once and a message's shape is checked by
+mypy on both sides. A job class names the result it is answered with (`Job[R]`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import pickle
+import struct
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, Generic, TypeVar
+
+from webapp.protocol import Track
+
+HEADER = struct.Struct("<I")
+R = TypeVar("R", covariant=True)
+Point = list[float]
+
+
+# -- results -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Landmarks:
+    """Normalised points per body part, None where the part was not found."""
+
+    pose: list[Point] | None
+    face: list[Point] | None
+    left_hand: list[Point] | None
+    right_hand: list[Point] | None
+
+    def found_anything(self) -> bool:
+        return any(p is not None for p in (self.pose, self.face, self.left_hand, self.right_hand))
+
+    def as_json(self) -> dict[str, list[Point] | None]:
+        """The shape of protocol v1 and POST /predict; the lists are shared, not copied."""
+        return {
+            "pose": self.pose,
+            "face": self.face,
+            "left_hand": self.left_hand,
+            "right_hand": self.right_hand,
+        }
+
+
+@dataclass(frozen=True)
+class GraphCounts:
+    graphs: int  # every graph the worker holds: still, per-session and spares
+    sessions: int
+
+
+@dataclass(frozen=True)
+class StillResult:
+    width: int
+    height: int
+    landmarks: Landmarks
+    warnings: list[dict[str, str]]
+    decode_ms: float
+    inference_ms: float
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    graphs: int
+    width: int
+    height: int
+    landmarks: Landmarks
+    decode_ms: float
+    inference_ms: float
+
+
+# -- jobs: what the server asks ------------------------------------------------------------
+class Job(Generic[R]):
+    """A request to a worker, answered with an R."""
+
+
+@dataclass(frozen=True)
+class RunStill(Job[StillResult]):
+    data: bytes
+    max_pixels: int
+
+
+@dataclass(frozen=True)
+class RunFrame(Job[FrameResult]):
+    session: str
+    track: Track
+    data: bytes
+    capture_ms: float
+    max_pixels: int
+
+
+@dataclass(frozen=True)
+class OpenGraph(Job[GraphCounts]):
+    session: str
+    track: Track
+
+
+@dataclass(frozen=True)
+class EndGraph(Job[GraphCounts]):
+    session: str
+
+
+@dataclass(frozen=True)
+class CountGraphs(Job[GraphCounts]):
+    pass
+
+
+# -- envelopes -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Request:
+    job_id: int
+    job: Job[Any]
+
+
+@dataclass(frozen=True)
+class Done:
+    job_id: int
+    value: Any
+
+
+@dataclass(frozen=True)
+class Failed:
+    job_id: int
+    code: str  # a HolotrackError code; the server rebuilds the error from it
+    detail: str
+
+
+@dataclass(frozen=True)
+class Ready:
+    """The worker's first message, once its graphs are warm."""
+
+    pid: int
+    counts: GraphCounts
+    connections: dict[str, list[list[int]]] = field(default_factory=dict)
+
+
+Reply = Done | Failed
+
+
+# -- framing -------------------------------------------------------------------------------
+def encode(message: object) -> bytes:
+    body = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    return HEADER.pack(len(body)) + body
+
+
+def read_from(stream: BinaryIO) -> object | None:
+    """The next message from a blocking stream, or None at its end."""
+    head = stream.read(HEADER.size)
+    if len(head) < HEADER.size:
+        return None
+    (size,) = HEADER.unpack(head)
+    message: object = pickle.loads(stream.read(size))
+    return message
+
+
+async def read_async(stream: asyncio.StreamReader) -> object | None:
+    """The next message from an asyncio stream, or None at its end."""
+    try:
+        head = await stream.readexactly(HEADER.size)
+        (size,) = HEADER.unpack(head)
+        message: object = pickle.loads(await stream.readexactly(size))
+        return message
+    except asyncio.IncompleteReadError:
+        return None

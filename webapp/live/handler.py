@@ -1,0 +1,67 @@
+"""GET /ws: the upgrade, who may open a session, and closing them all on shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from aiohttp import web
+
+from webapp.keys import CONFIG, METRICS, SCHEDULER, SESSIONS
+from webapp.live import guard
+from webapp.live.messages import SessionClosed
+from webapp.live.session import LiveSession
+from webapp.protocol import FRAME_HEADER, Close
+
+SHUTDOWN_GRACE_SECONDS = 3.0
+
+
+class _Socket(web.WebSocketResponse):
+    """aiohttp closes an over-limit message with 1009 and no words; add them."""
+
+    async def close(self, *, code: int = 1000, message: bytes = b"", drain: bool = True) -> bool:
+        if code == Close.TOO_BIG and not message:
+            message = f"message over the {self._max_msg_size}-byte limit".encode()
+        return await super().close(code=code, message=message, drain=drain)
+
+
+async def websocket(request: web.Request) -> web.StreamResponse:
+    config = request.app[CONFIG]
+    scheduler = request.app[SCHEDULER]
+    if config.refuse_when_full and not scheduler.has_room():
+        # Before the upgrade, so a proxy can still send this session to another replica.
+        request.app[METRICS].sessions_refused.inc()
+        return web.json_response(
+            {"error": "busy", "detail": "no room for another live session on this server"},
+            status=503,
+            headers={"Retry-After": "1"},
+        )
+    ws = _Socket(
+        compress=False,
+        heartbeat=config.heartbeat,
+        max_msg_size=config.max_frame_bytes + FRAME_HEADER.size + 1024,
+    )
+    await ws.prepare(request)
+    client = guard.client_address(request, config)
+    session = LiveSession(ws, scheduler, config, request.app[METRICS], request.transport)
+    sessions = request.app[SESSIONS]
+    refusal = guard.origin_refusal(request, config)
+    limit = config.max_sessions_per_client
+    if refusal is None and limit and sessions.count(client) >= limit:
+        refusal = f"this client already has {limit} live sessions, the most allowed"
+    sessions.add(session, client)
+    try:
+        await session.run(client, refusal)
+    finally:
+        sessions.discard(session)
+    return ws
+
+
+async def close_all(app: web.Application) -> None:
+    """On shutdown: stop admitting, tell every live session why, and let them go."""
+    app[SCHEDULER].drain()
+    sessions = app[SESSIONS]
+    for session in sessions:
+        session.end(SessionClosed(Close.GOING_AWAY, "the server is shutting down"))
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(sessions.wait_empty(), SHUTDOWN_GRACE_SECONDS)

@@ -1,0 +1,109 @@
+"""What goes out to one client, and how fast: the newest result, a few control messages
+and the stats timer, written by one task that gives up on a client that stopped reading.
+
+Only the newest unsent result is kept, so a client that reads slowly never makes the
+server buffer without bound; control messages (turns, errors) wait in a short backlog.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from webapp.engine.jobs import Frame
+
+MAX_CONTROL_BACKLOG = 16
+
+
+class TextSocket(Protocol):
+    @property
+    def closed(self) -> bool: ...
+
+    async def send_str(self, data: str) -> None: ...
+
+
+class Outbox:
+    def __init__(
+        self,
+        ws: TextSocket,
+        *,
+        send_timeout: float,
+        stats_interval: float,
+        stats: Callable[[], str],
+        sent: Callable[[Frame], None],
+        stuck: Callable[[], None],
+    ) -> None:
+        self._ws = ws
+        self._send_timeout = send_timeout
+        self._stats_interval = stats_interval
+        self._stats = stats  # the stats message, built when it is due
+        self._sent = sent  # told once a result has been written
+        self._stuck = stuck  # told when a send waited send_timeout
+        self._result: tuple[Frame, str] | None = None
+        self._control: list[str] = []
+        self._wake = asyncio.Event()
+        self._stopped = False
+        self._writer: asyncio.Task[None] | None = None
+
+    def put_result(self, frame: Frame, text: str) -> bool:
+        """Queues a result; True when it replaced one the client had not read yet."""
+        replaced = self._result is not None
+        self._result = (frame, text)
+        self._wake.set()
+        return replaced
+
+    def put_control(self, text: str) -> None:
+        # Error messages only inform: the counters in stats stay exact even when a client
+        # that sends garbage faster than it reads loses some of them.
+        if len(self._control) < MAX_CONTROL_BACKLOG:
+            self._control.append(text)
+        self._wake.set()
+
+    def start(self, name: str) -> None:
+        self._writer = asyncio.create_task(self._write(), name=f"writer-{name}")
+
+    async def stop(self) -> None:
+        if self._writer is None:
+            return
+        # The flag ends the writer's loop even if Python 3.11 loses the cancellation (it
+        # can, when a send finishes at the same moment); the wait is bounded too.
+        self._stopped = True
+        self._wake.set()
+        self._writer.cancel()
+        await asyncio.wait({self._writer}, timeout=self._send_timeout)
+
+    async def _write(self) -> None:
+        next_stats = time.monotonic() + self._stats_interval
+        while not self._ws.closed and not self._stopped:
+            timeout = max(0.0, next_stats - time.monotonic())
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
+            self._wake.clear()
+            if time.monotonic() >= next_stats:
+                next_stats = time.monotonic() + self._stats_interval
+                self._control.append(self._stats())
+            control, self._control = self._control, []
+            for text in control:
+                if not await self._send(text):
+                    return
+            result, self._result = self._result, None
+            if result is not None:
+                frame, text = result
+                if not await self._send(text):
+                    return
+                self._sent(frame)
+
+    async def _send(self, text: str) -> bool:
+        """aiohttp buffers up to its writer limit, then waits; a client that stopped
+        reading is ended rather than allowed to hold the buffer forever."""
+        try:
+            async with asyncio.timeout(self._send_timeout):
+                await self._ws.send_str(text)
+            return True
+        except TimeoutError:
+            self._stuck()
+            return False

@@ -1,0 +1,253 @@
+"""One live camera session over a WebSocket: hello, then frames in and results out.
+
+The reader parses each binary frame and offers it to the engine, which keeps it in the
+session's one-slot mailbox (a newer frame replaces a waiting one, counted as dropped) until
+the worker holding the session's graph takes it. The engine calls back with the result
+(or an error naming the seq, or a turn invitation), which goes to the client through the
+session's outbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from webapp import errors
+from webapp.config import Config
+from webapp.engine.jobs import Frame
+from webapp.engine.scheduler import Scheduler
+from webapp.engine.slot import Slot
+from webapp.engine.wire import FrameResult
+from webapp.live import messages
+from webapp.live.counters import Counters
+from webapp.live.messages import Hello, SessionClosed, parse_control, parse_frame, parse_hello
+from webapp.live.outbox import Outbox
+from webapp.metrics import Metrics
+from webapp.protocol import Close
+
+log = logging.getLogger(__name__)
+# Errors the session survives, as the code the client sees.
+FRAME_ERROR_CODES: dict[type[errors.HolotrackError], str] = {
+    errors.NotAnImageError: "bad_frame",
+    errors.EmptyInputError: "bad_frame",
+    errors.UnsupportedTypeError: "bad_frame",
+    errors.TooManyPixelsError: "too_many_pixels",
+    errors.ModelError: "model_error",
+}
+
+
+class LiveSession:
+    """A session's counters, its engine slot and its outbox; also the engine's sink."""
+
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        scheduler: Scheduler,
+        config: Config,
+        metrics: Metrics,
+        transport: asyncio.Transport | None = None,
+    ) -> None:
+        self.ws = ws
+        self.transport = transport
+        self.scheduler = scheduler
+        self.config = config
+        self.metrics = metrics
+        self.counters = Counters(metrics.frames)
+        self.slot: Slot | None = None
+        self.wanted_fps = 0.0
+        self.name = "-"
+        self.outbox = Outbox(
+            ws,
+            send_timeout=config.send_timeout,
+            stats_interval=config.stats_interval,
+            stats=self.stats,
+            sent=self._result_sent,
+            stuck=self._reader_stuck,
+        )
+        self._ending: SessionClosed | None = None
+        self._closer: asyncio.Task[None] | None = None
+        self._deadline = time.monotonic() + config.max_session_seconds
+
+    # -- the path of a session ---------------------------------------------------------
+    async def run(self, peer: str, refusal: str | None = None) -> None:
+        started = time.monotonic()
+        close = SessionClosed(Close.NORMAL, "the client closed the session")
+        try:
+            if refusal is not None:
+                raise SessionClosed(Close.POLICY, refusal)
+            hello = parse_hello(await self._receive_text_first())
+            self.slot = self._admit(hello)
+            self.name = self.slot.id
+            self._opened(hello, peer)
+            fps = self.scheduler.granted_fps(self.slot, hello.fps)
+            await self.ws.send_json(messages.ready(self.slot.id, hello, fps, self.config))
+            self.outbox.start(self.name)
+            await self._read_frames(self.slot)
+        except SessionClosed as exc:
+            close = exc
+        finally:
+            close = self._ending or close
+            await self._release(close)
+            self._log_end(close, time.monotonic() - started)
+
+    def _admit(self, hello: Hello) -> Slot:
+        self.wanted_fps = hello.fps
+        try:
+            return self.scheduler.open_session(hello.track, self, hello.fps)
+        except errors.CapacityError as exc:
+            raise SessionClosed(Close.TRY_AGAIN_LATER, exc.detail) from None
+
+    async def _read_frames(self, slot: Slot) -> None:
+        while True:
+            msg = await self._receive()
+            if msg.type is WSMsgType.TEXT:
+                parse_control(str(msg.data))
+                continue
+            if msg.type is not WSMsgType.BINARY:
+                return
+            frame = parse_frame(msg.data, self.config.max_frame_bytes)
+            self.counters.add("received")
+            if not frame.data:
+                self._frame_error(frame, "bad_frame", "the frame has no image after its header")
+                continue
+            if self.scheduler.offer(slot, frame) is not None:
+                self.counters.add("dropped")
+
+    async def _release(self, close: SessionClosed) -> None:
+        if self.slot is not None:
+            if self.scheduler.close_session(self.slot) is not None:
+                self.counters.add("dropped")
+            self.metrics.sessions_live.dec()
+        if close.code == Close.TRY_AGAIN_LATER:
+            self.metrics.sessions_refused.inc()
+        self.metrics.sessions_closed.labels(str(int(close.code))).inc()
+        await self.outbox.stop()
+        await self._close_socket(close)
+
+    # -- the engine's sink -------------------------------------------------------------
+    def frame_done(self, frame: Frame, result: FrameResult) -> None:
+        track = self.slot.track if self.slot else "-"
+        self.metrics.wait.labels(track).observe(frame.started - frame.received)
+        self.metrics.inference.labels(track).observe(result.inference_ms / 1000.0)
+        if self.outbox.put_result(frame, messages.result(frame, result)):
+            # The client had not read the previous result yet: the newest one won.
+            self.counters.add("dropped")
+
+    def frame_failed(self, frame: Frame, error: errors.HolotrackError) -> None:
+        self._frame_error(frame, FRAME_ERROR_CODES.get(type(error), "model_error"), error.detail)
+
+    def turn(self) -> None:
+        self.outbox.put_control(messages.TURN)
+
+    def lost(self, error: errors.HolotrackError) -> None:
+        self.end(SessionClosed(Close.INTERNAL, error.detail))
+
+    def end(self, close: SessionClosed) -> None:
+        """Ends the session from outside its reader (worker death, shutdown, a stuck client)."""
+        if self._ending is None:
+            self._ending = close
+            self._closer = asyncio.create_task(self._close_socket(close))
+
+    # -- the outbox's callbacks --------------------------------------------------------
+    def stats(self) -> str:
+        c = self.counters
+        fps = self.scheduler.granted_fps(self.slot, self.wanted_fps) if self.slot else 0.0
+        return messages.stats(c.received, c.processed, c.dropped, c.errors, fps)
+
+    def _result_sent(self, frame: Frame) -> None:
+        self.counters.add("processed")
+        track = self.slot.track if self.slot else "-"
+        self.metrics.latency.labels(track).observe(time.perf_counter() - frame.received)
+
+    def _reader_stuck(self) -> None:
+        limit = self.config.send_timeout
+        self.end(SessionClosed(Close.POLICY, f"the client read no result for {limit:g} s"))
+
+    # -- details -----------------------------------------------------------------------
+    def _frame_error(self, frame: Frame, code: str, message: str) -> None:
+        self.counters.add("errors")
+        self.outbox.put_control(messages.error(code, message, frame.seq))
+
+    async def _receive_text_first(self) -> str:
+        msg = await self._receive()
+        if msg.type is WSMsgType.BINARY:
+            raise SessionClosed(Close.POLICY, "a frame arrived before hello")
+        if msg.type is not WSMsgType.TEXT:
+            raise SessionClosed(Close.PROTOCOL, "expected a hello message")
+        return str(msg.data)
+
+    async def _receive(self) -> Any:
+        left = self._deadline - time.monotonic()
+        # One deadline for the whole wait: ws.receive(timeout=) would restart its timer on
+        # every pong it handles, so a client answering pings would never count as idle.
+        try:
+            async with asyncio.timeout(max(0.0, min(self.config.idle_timeout, left))):
+                msg = await self.ws.receive()
+        except TimeoutError:
+            if time.monotonic() >= self._deadline:
+                raise SessionClosed(Close.POLICY, self._too_long()) from None
+            raise SessionClosed(
+                Close.IDLE, f"no frame for {self.config.idle_timeout:g} s; closing idle session"
+            ) from None
+        if time.monotonic() >= self._deadline:
+            raise SessionClosed(Close.POLICY, self._too_long())
+        if self._ending is not None:
+            raise self._ending
+        if msg.type is WSMsgType.ERROR:
+            exc = self.ws.exception()
+            if self.ws.close_code == Close.TOO_BIG:
+                raise SessionClosed(Close.TOO_BIG, f"message too big: {exc}")
+            raise SessionClosed(Close.PROTOCOL, f"WebSocket error: {exc}")
+        return msg
+
+    def _too_long(self) -> str:
+        return f"sessions last at most {self.config.max_session_seconds:g} s; reconnect to go on"
+
+    async def _close_socket(self, close: SessionClosed) -> None:
+        """Sends the close frame; a peer too stuck to take even that is cut off."""
+        if self.ws.closed:
+            return
+        try:
+            async with asyncio.timeout(self.config.send_timeout):
+                await self.ws.close(code=close.code, message=_reason_bytes(close.reason))
+        except (TimeoutError, ConnectionError, RuntimeError):
+            if self.transport is not None:
+                self.transport.abort()
+
+    def _opened(self, hello: Hello, peer: str) -> None:
+        self.metrics.sessions_opened.inc()
+        self.metrics.sessions_live.inc()
+        fields = {"track": str(hello.track), "fps": hello.fps, "peer": peer}
+        log.info(
+            "%s start %s",
+            self.name,
+            " ".join(f"{k}={v}" for k, v in fields.items()),
+            extra={"session": self.name, "event": "start", **fields},
+        )
+
+    def _log_end(self, close: SessionClosed, seconds: float) -> None:
+        c = self.counters
+        fields = {
+            "code": int(close.code),
+            "reason": close.reason,
+            "seconds": round(seconds, 1),
+            "received": c.received,
+            "processed": c.processed,
+            "dropped": c.dropped,
+            "errors": c.errors,
+        }
+        log.info(
+            "%s end %s",
+            self.name,
+            " ".join(f"{k}={v!r}" if k == "reason" else f"{k}={v}" for k, v in fields.items()),
+            extra={"session": self.name, "event": "end", **fields},
+        )
+
+
+def _reason_bytes(reason: str) -> bytes:
+    """A close reason fits in 123 bytes; cut on a character boundary, never inside one."""
+    return reason.encode()[:120].decode("utf-8", "ignore").encode()

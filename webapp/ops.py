@@ -1,0 +1,65 @@
+"""What operators and balancers read: /healthz, /readyz, /metrics and their samplers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from webapp.keys import CONFIG, METRICS, SCHEDULER
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """The process is alive and its event loop answers."""
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """503 when one more live session would be refused, so a balancer sends it elsewhere."""
+    pool = request.app[SCHEDULER].snapshot()
+    body = {
+        "sessions": pool.sessions,
+        "max_sessions": request.app[CONFIG].max_sessions,
+        "workers_alive": pool.workers_alive,
+    }
+    if pool.room:
+        return web.json_response({"status": "ready", **body})
+    return web.json_response({"status": "full", **body}, status=503)
+
+
+async def metrics_view(request: web.Request) -> web.Response:
+    body = generate_latest(request.app[METRICS].registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+@web.middleware
+async def count_predict(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.path != "/predict":
+        return await handler(request)
+    counter = request.app[METRICS].predict_requests
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        counter.labels(str(exc.status)).inc()
+        raise
+    counter.labels(str(response.status)).inc()
+    return response
+
+
+async def sampler_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Samples worker busy time every second, so the busy ratio covers a steady window."""
+
+    async def sample() -> None:
+        while True:
+            app[METRICS].sample_busy()
+            await asyncio.sleep(1.0)
+
+    task = asyncio.create_task(sample())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

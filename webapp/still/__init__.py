@@ -1,0 +1,1 @@
+"""Still images over POST /predict, and the page that offers both."""
