@@ -39,7 +39,7 @@ async def test_hello_ready_and_results_echo_seq_and_capture_time(client: Client)
         assert len(landmarks["pose"]) == 33
         assert len(landmarks["face"]) == 468
         assert len(landmarks["left_hand"]) == 21
-        assert set(result["timing_ms"]) == {"wait", "decode", "inference"}
+        assert set(result["timing_ms"]) == {"wait", "decode", "inference", "analysis"}
 
 
 async def test_pose_only_gives_null_face_and_hands(client: Client) -> None:

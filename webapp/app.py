@@ -11,9 +11,10 @@ from aiohttp import web
 
 from webapp.config import Config
 from webapp.engine.scheduler import Scheduler
-from webapp.keys import CACHE, CONFIG, CONNECTIONS, METRICS, SCHEDULER, SESSIONS
+from webapp.keys import CACHE, CONFIG, CONNECTIONS, LIVE, METRICS, SCHEDULER, SESSIONS
 from webapp.live.handler import close_all
 from webapp.live.registry import SessionRegistry
+from webapp.live.shared import LiveShared
 from webapp.metrics import Metrics
 from webapp.ops import count_predict, sampler_ctx
 from webapp.routes import setup_routes
@@ -39,6 +40,7 @@ def create_app(config: Config) -> web.Application:
     app[CACHE] = AnswerCache(0 if config.no_cache else config.cache_entries)
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True)
     app[SESSIONS] = SessionRegistry()
+    app[LIVE] = LiveShared.from_config(config)
     app[METRICS] = Metrics()
     app.cleanup_ctx.append(scheduler_ctx)
     app.cleanup_ctx.append(sampler_ctx)

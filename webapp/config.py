@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from webapp import flags
+from webapp.vmc.sender import parse_allow
 
 ENV_PREFIX = "HOLOTRACK_"
 # A live Holistic graph holds about 200-300 MB once it has run; keep half the
@@ -110,6 +111,16 @@ class Config:
     stats_interval: float = field(
         default=2.0, metadata={"help": "seconds between stats messages to each session"}
     )
+    vmc_allow: str = field(
+        default="",
+        metadata={
+            "help": "VMC receivers (HOST:PORT, comma-separated) a session may ask the server to "
+            "send its rig to over UDP; empty: none, the server sends no UDP at all"
+        },
+    )
+    max_watchers: int = field(
+        default=4, metadata={"help": "read-only watchers (watch links) one session may have"}
+    )
     log_format: str = field(
         default="text", metadata={"help": "log line format: text or json (one object a line)"}
     )
@@ -156,6 +167,12 @@ def validate(config: Config) -> list[str]:
             problems.append(f"--{name.replace('_', '-')} must be at least 1")
     if config.log_format not in {"text", "json"}:
         problems.append("--log-format must be text or json")
+    try:
+        parse_allow(config.vmc_allow)
+    except ValueError as exc:
+        problems.append(f"--vmc-allow: {exc}")
+    if config.max_watchers < 0:
+        problems.append("--max-watchers must be 0 (no watchers) or more")
     if config.max_sessions_per_client < 0:
         problems.append("--max-sessions-per-client must be 0 (no limit) or more")
     for name in (

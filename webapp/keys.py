@@ -7,6 +7,7 @@ from aiohttp import web
 from webapp.config import Config
 from webapp.engine.scheduler import Scheduler
 from webapp.live.registry import SessionRegistry
+from webapp.live.shared import LiveShared
 from webapp.metrics import Metrics
 from webapp.still.cache import AnswerCache
 
@@ -17,3 +18,4 @@ CACHE = web.AppKey("cache", AnswerCache)
 CONNECTIONS = web.AppKey("connections", dict[str, list[list[int]]])
 SESSIONS = web.AppKey("sessions", SessionRegistry)
 METRICS = web.AppKey("metrics", Metrics)
+LIVE = web.AppKey("live", LiveShared)

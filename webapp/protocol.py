@@ -17,6 +17,9 @@ class Track(enum.StrEnum):
 
 class ClientType(enum.StrEnum):
     HELLO = "hello"
+    WATCH = "watch"  # instead of hello: a read-only watcher of another session
+    EXERCISE = "exercise"  # switch exercise, starting a new set
+    SUMMARY = "summary"  # ask for the workout so far
 
 
 class ServerType(enum.StrEnum):
@@ -25,6 +28,8 @@ class ServerType(enum.StrEnum):
     STATS = "stats"
     ERROR = "error"
     TURN = "turn"
+    WATCHING = "watching"
+    WORKOUT = "workout"
 
 
 class Close(enum.IntEnum):
@@ -36,4 +41,5 @@ class Close(enum.IntEnum):
     INTERNAL = 1011  # the worker holding this session's graph died
     TRY_AGAIN_LATER = 1013  # server full
     IDLE = 4000
-    PROTOCOL = 4001  # bad JSON, unknown type, truncated header, wrong version
+    PROTOCOL = 4001  # bad JSON, unknown type, truncated header, wrong version, bad option
+    UNKNOWN_WATCH = 4003  # a watch token that names no live session

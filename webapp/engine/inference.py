@@ -18,6 +18,8 @@ from webapp.protocol import Track
 # SolutionBase.process() adds this before every call to fake a 30 fps clock.
 _SIMULATED_STEP_US = 33333
 MAX_GAP_US = 10_000_000
+# The face mesh the protocol promises; a refined mesh adds ten iris points after these.
+FACE_POINTS = 468
 
 
 def _points(landmark_list: Any, with_visibility: bool) -> list[Point] | None:
@@ -33,11 +35,14 @@ def _points(landmark_list: Any, with_visibility: bool) -> list[Point] | None:
 
 def extract(results: Any) -> Landmarks:
     """MediaPipe's result namedtuple to plain rounded numbers, ready to pickle and to send."""
+    face = _points(getattr(results, "face_landmarks", None), with_visibility=False)
     return Landmarks(
         pose=_points(results.pose_landmarks, with_visibility=True),
-        face=_points(getattr(results, "face_landmarks", None), with_visibility=False),
+        face=None if face is None else face[:FACE_POINTS],
         left_hand=_points(getattr(results, "left_hand_landmarks", None), False),
         right_hand=_points(getattr(results, "right_hand_landmarks", None), False),
+        pose_world=_points(getattr(results, "pose_world_landmarks", None), False),
+        irises=None if face is None or len(face) <= FACE_POINTS else face[FACE_POINTS:],
     )
 
 
@@ -64,7 +69,9 @@ class TrackEngine:
     def __init__(self, track: Track) -> None:
         self.track = track
         if track is Track.HOLISTIC:
-            self._graph: Any = mp_holistic.Holistic(model_complexity=1)
+            # Irises let the rig move the eyes (lookLeft...); the refined mesh ships in the
+            # wheel and cost no measurable time per frame here (bench/avatar_quality.py).
+            self._graph: Any = mp_holistic.Holistic(model_complexity=1, refine_face_landmarks=True)
         else:
             self._graph = mp_pose.Pose(model_complexity=1)
         self._last_us = 0

@@ -29,6 +29,10 @@ class Landmarks:
     face: list[Point] | None
     left_hand: list[Point] | None
     right_hand: list[Point] | None
+    # For the rig, not sent as landmarks: the pose in metres around the hips, and the ten
+    # iris points a refined face mesh adds after its 468.
+    pose_world: list[Point] | None = None
+    irises: list[Point] | None = None
 
     def found_anything(self) -> bool:
         return any(p is not None for p in (self.pose, self.face, self.left_hand, self.right_hand))

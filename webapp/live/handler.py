@@ -7,9 +7,9 @@ import contextlib
 
 from aiohttp import web
 
-from webapp.keys import CONFIG, METRICS, SCHEDULER, SESSIONS
+from webapp.keys import CONFIG, LIVE, METRICS, SCHEDULER, SESSIONS
 from webapp.live import guard
-from webapp.live.messages import SessionClosed
+from webapp.live.errors import SessionClosed
 from webapp.live.session import LiveSession
 from webapp.protocol import FRAME_HEADER, Close
 
@@ -43,7 +43,9 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     )
     await ws.prepare(request)
     client = guard.client_address(request, config)
-    session = LiveSession(ws, scheduler, config, request.app[METRICS], request.transport)
+    session = LiveSession(
+        ws, scheduler, config, request.app[METRICS], request.app[LIVE], request.transport
+    )
     sessions = request.app[SESSIONS]
     refusal = guard.origin_refusal(request, config)
     limit = config.max_sessions_per_client

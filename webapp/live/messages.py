@@ -5,27 +5,19 @@ from __future__ import annotations
 
 import json
 import math
-import reprlib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from webapp.config import Config
 from webapp.engine.jobs import Frame
 from webapp.engine.wire import FrameResult
+from webapp.live.errors import SessionClosed, shown
 from webapp.protocol import FRAME_HEADER, VERSION, ClientType, Close, ServerType, Track
 
 MIN_FPS, MAX_WANTED_FPS = 0.5, 60.0
 # Frames must be one of the encodings a browser canvas produces.
 MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")
-
-
-class SessionClosed(Exception):
-    """Ends a session with a WebSocket close code and a reason in words."""
-
-    def __init__(self, code: Close, reason: str) -> None:
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
 
 
 def _loads(text: str, what: str) -> Any:
@@ -36,16 +28,32 @@ def _loads(text: str, what: str) -> Any:
         raise SessionClosed(Close.PROTOCOL, f"{what} is not valid JSON") from None
 
 
-def _shown(value: object) -> str:
-    """A client's value in a close reason: short and ASCII, so cutting the reason to the
-    close frame's size never splits a UTF-8 character."""
-    return reprlib.repr(value).encode("ascii", "backslashreplace").decode("ascii")
-
-
 @dataclass(frozen=True)
 class Hello:
     track: Track
     fps: float
+    # The whole message, for the options the session reads with its own settings.
+    message: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Control:
+    """A text message after hello: switch exercise (name), or ask for the workout so far."""
+
+    type: ClientType
+    name: str | None = None
+
+
+def first_message(text: str) -> dict[str, Any]:
+    """The first message as an object: a hello, or a watch."""
+    message = _loads(text, "the first message")
+    if not isinstance(message, dict):
+        raise SessionClosed(Close.PROTOCOL, 'the first message must be {"type": "hello", ...}')
+    return message
+
+
+def first_type(text: str) -> object:
+    return first_message(text).get("type")
 
 
 def parse_hello(text: str) -> Hello:
@@ -55,7 +63,7 @@ def parse_hello(text: str) -> Hello:
     version = message.get("version")
     if isinstance(version, bool) or version != VERSION:
         raise SessionClosed(
-            Close.PROTOCOL, f"protocol version {_shown(version)} is not supported; use 1"
+            Close.PROTOCOL, f"protocol version {shown(version)} is not supported; use 1"
         )
     try:
         track = Track(message.get("track", Track.HOLISTIC))
@@ -70,7 +78,7 @@ def parse_hello(text: str) -> Hello:
         raise SessionClosed(Close.PROTOCOL, "fps must be a number")
     if not MIN_FPS <= fps <= MAX_WANTED_FPS:
         raise SessionClosed(Close.PROTOCOL, f"fps must be between {MIN_FPS} and {MAX_WANTED_FPS}")
-    return Hello(track, float(fps))
+    return Hello(track, float(fps), message)
 
 
 def parse_frame(data: bytes, max_frame_bytes: int) -> Frame:
@@ -91,20 +99,29 @@ def parse_frame(data: bytes, max_frame_bytes: int) -> Frame:
     return Frame(seq, capture_ms, image)
 
 
-def parse_control(text: str) -> None:
-    """Protocol v1 has no client message after hello; anything sent is an error."""
+def parse_control(text: str) -> Control:
+    """After hello a client may switch exercise or ask for its workout; nothing else."""
     message = _loads(text, "a text message")
     kind = message.get("type") if isinstance(message, dict) else None
     if kind == ClientType.HELLO:
         raise SessionClosed(Close.PROTOCOL, "hello was already received")
-    raise SessionClosed(Close.PROTOCOL, f"unknown message type {_shown(kind)}")
+    if kind == ClientType.SUMMARY:
+        return Control(ClientType.SUMMARY)
+    if kind == ClientType.EXERCISE:
+        name = message.get("name")
+        if not isinstance(name, str):
+            raise SessionClosed(Close.PROTOCOL, "an exercise message needs a name")
+        return Control(ClientType.EXERCISE, name)
+    raise SessionClosed(Close.PROTOCOL, f"unknown message type {shown(kind)}")
 
 
 # -- what the server sends -----------------------------------------------------------------
 TURN = json.dumps({"type": ServerType.TURN})
 
 
-def ready(session: str, hello: Hello, fps: float, config: Config) -> dict[str, Any]:
+def ready(
+    session: str, hello: Hello, fps: float, config: Config, watch: str
+) -> dict[str, Any]:
     return {
         "type": ServerType.READY,
         "version": VERSION,
@@ -114,39 +131,61 @@ def ready(session: str, hello: Hello, fps: float, config: Config) -> dict[str, A
         "max_frame_bytes": config.max_frame_bytes,
         "idle_timeout": config.idle_timeout,
         "stats_interval": config.stats_interval,
+        "watch": watch,
     }
 
 
-def result(frame: Frame, result: FrameResult) -> str:
+def result(
+    frame: Frame,
+    result: FrameResult,
+    landmarks: Mapping[str, Any],
+    extra: Mapping[str, Any],
+    analysis_ms: float,
+) -> str:
+    """`landmarks` as the session's analysis left them (smoothed or not); `extra` holds
+    what the hello asked for beyond them ("rig", "fitness")."""
     return json.dumps(
         {
             "type": ServerType.RESULT,
             "seq": frame.seq,
             "capture_ms": frame.capture_ms,
             "image": {"width": result.width, "height": result.height},
-            "landmarks": result.landmarks.as_json(),
+            "landmarks": landmarks,
+            **extra,
             "timing_ms": {
                 "wait": round((frame.started - frame.received) * 1000.0, 2),
                 "decode": round(result.decode_ms, 2),
                 "inference": round(result.inference_ms, 2),
+                "analysis": round(analysis_ms, 2),
             },
         }
     )
+
+
+def watching(session: str) -> str:
+    return json.dumps({"type": ServerType.WATCHING, "session": session})
+
+
+def workout(summary: Mapping[str, Any]) -> str:
+    return json.dumps({"type": ServerType.WORKOUT, **summary})
 
 
 def error(code: str, message: str, seq: int) -> str:
     return json.dumps({"type": ServerType.ERROR, "code": code, "message": message, "seq": seq})
 
 
-def stats(received: int, processed: int, dropped: int, errors: int, fps: float) -> str:
-    return json.dumps(
-        {
-            "type": ServerType.STATS,
-            "received": received,
-            "processed": processed,
-            "dropped": dropped,
-            "errors": errors,
-            "pending": received - processed - dropped - errors,
-            "fps": fps,
-        }
-    )
+def stats(
+    received: int, processed: int, dropped: int, errors: int, fps: float, reps: int | None
+) -> str:
+    fields: dict[str, Any] = {
+        "type": ServerType.STATS,
+        "received": received,
+        "processed": processed,
+        "dropped": dropped,
+        "errors": errors,
+        "pending": received - processed - dropped - errors,
+        "fps": fps,
+    }
+    if reps is not None:
+        fields["reps"] = reps
+    return json.dumps(fields)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections.abc import Callable
 from typing import Protocol
@@ -31,15 +32,15 @@ class Outbox:
         ws: TextSocket,
         *,
         send_timeout: float,
-        stats_interval: float,
-        stats: Callable[[], str],
         sent: Callable[[Frame], None],
         stuck: Callable[[], None],
+        stats: Callable[[], str] | None = None,
+        stats_interval: float = 0.0,
     ) -> None:
         self._ws = ws
         self._send_timeout = send_timeout
         self._stats_interval = stats_interval
-        self._stats = stats  # the stats message, built when it is due
+        self._stats = stats  # the stats message, built when it is due (watchers get none)
         self._sent = sent  # told once a result has been written
         self._stuck = stuck  # told when a send waited send_timeout
         self._result: tuple[Frame, str] | None = None
@@ -76,14 +77,14 @@ class Outbox:
         await asyncio.wait({self._writer}, timeout=self._send_timeout)
 
     async def _write(self) -> None:
-        next_stats = time.monotonic() + self._stats_interval
+        next_stats = time.monotonic() + self._stats_interval if self._stats else math.inf
         while not self._ws.closed and not self._stopped:
-            timeout = max(0.0, next_stats - time.monotonic())
+            timeout = None if math.isinf(next_stats) else max(0.0, next_stats - time.monotonic())
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout):
                     await self._wake.wait()
             self._wake.clear()
-            if time.monotonic() >= next_stats:
+            if self._stats is not None and time.monotonic() >= next_stats:
                 next_stats = time.monotonic() + self._stats_interval
                 self._control.append(self._stats())
             control, self._control = self._control, []

@@ -10,6 +10,7 @@ session's outbox.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import Any
@@ -23,11 +24,16 @@ from webapp.engine.scheduler import Scheduler
 from webapp.engine.slot import Slot
 from webapp.engine.wire import FrameResult
 from webapp.live import messages
+from webapp.live.analysis import SessionAnalysis, open_vmc, result_text
 from webapp.live.counters import Counters
-from webapp.live.messages import Hello, SessionClosed, parse_control, parse_frame, parse_hello
+from webapp.live.errors import SessionClosed
+from webapp.live.messages import Control, Hello, parse_control, parse_frame, parse_hello
+from webapp.live.options import exercise_name, parse_options
 from webapp.live.outbox import Outbox
+from webapp.live.shared import LiveShared
+from webapp.live.watch import Audience, serve_watcher
 from webapp.metrics import Metrics
-from webapp.protocol import Close
+from webapp.protocol import ClientType, Close
 
 log = logging.getLogger(__name__)
 # Errors the session survives, as the code the client sees.
@@ -49,9 +55,14 @@ class LiveSession:
         scheduler: Scheduler,
         config: Config,
         metrics: Metrics,
+        shared: LiveShared,
         transport: asyncio.Transport | None = None,
     ) -> None:
         self.ws = ws
+        self.shared = shared
+        self.analysis: SessionAnalysis | None = None
+        self.audience: Audience | None = None
+        self.watcher = False
         self.transport = transport
         self.scheduler = scheduler
         self.config = config
@@ -79,14 +90,28 @@ class LiveSession:
         try:
             if refusal is not None:
                 raise SessionClosed(Close.POLICY, refusal)
-            hello = parse_hello(await self._receive_text_first())
+            first = await self._receive_text_first()
+            if messages.first_type(first) == ClientType.WATCH:
+                close = await self._watch(first)
+                return
+            hello = parse_hello(first)
+            options = parse_options(hello.message, self.shared.vmc_allow, self.shared.exercises)
             self.slot = self._admit(hello)
             self.name = self.slot.id
             self._opened(hello, peer)
+            self.analysis = SessionAnalysis(
+                options, self.shared.exercises, await open_vmc(options.vmc)
+            )
+            self.audience = Audience(self.name)
+            token = self.shared.tokens.issue(self.audience)
             fps = self.scheduler.granted_fps(self.slot, hello.fps)
-            await self.ws.send_json(messages.ready(self.slot.id, hello, fps, self.config))
+            ready = messages.ready(self.slot.id, hello, fps, self.config, token)
+            await self.ws.send_json(ready)
             self.outbox.start(self.name)
-            await self._read_frames(self.slot)
+            try:
+                await self._read_frames(self.slot)
+            finally:
+                self.shared.tokens.revoke(token)
         except SessionClosed as exc:
             close = exc
         finally:
@@ -105,7 +130,7 @@ class LiveSession:
         while True:
             msg = await self._receive()
             if msg.type is WSMsgType.TEXT:
-                parse_control(str(msg.data))
+                self._control(parse_control(str(msg.data)))
                 continue
             if msg.type is not WSMsgType.BINARY:
                 return
@@ -118,6 +143,14 @@ class LiveSession:
                 self.counters.add("dropped")
 
     async def _release(self, close: SessionClosed) -> None:
+        if self.audience is not None:
+            self.audience.end_all(close.reason)
+        if self.analysis is not None:
+            self.analysis.close()
+            await self._send_workout()
+        if self.watcher:
+            await self._close_socket(close)
+            return
         if self.slot is not None:
             if self.scheduler.close_session(self.slot) is not None:
                 self.counters.add("dropped")
@@ -133,9 +166,15 @@ class LiveSession:
         track = self.slot.track if self.slot else "-"
         self.metrics.wait.labels(track).observe(frame.started - frame.received)
         self.metrics.inference.labels(track).observe(result.inference_ms / 1000.0)
-        if self.outbox.put_result(frame, messages.result(frame, result)):
+        text = self._result_text(frame, result)
+        if self.audience is not None:
+            self.audience.put(frame, text)
+        if self.outbox.put_result(frame, text):
             # The client had not read the previous result yet: the newest one won.
             self.counters.add("dropped")
+
+    def _result_text(self, frame: Frame, result: FrameResult) -> str:
+        return result_text(self.analysis, frame, result)
 
     def frame_failed(self, frame: Frame, error: errors.HolotrackError) -> None:
         self._frame_error(frame, FRAME_ERROR_CODES.get(type(error), "model_error"), error.detail)
@@ -156,7 +195,8 @@ class LiveSession:
     def stats(self) -> str:
         c = self.counters
         fps = self.scheduler.granted_fps(self.slot, self.wanted_fps) if self.slot else 0.0
-        return messages.stats(c.received, c.processed, c.dropped, c.errors, fps)
+        reps = None if self.analysis is None else self.analysis.reps()
+        return messages.stats(c.received, c.processed, c.dropped, c.errors, fps, reps)
 
     def _result_sent(self, frame: Frame) -> None:
         self.counters.add("processed")
@@ -166,6 +206,39 @@ class LiveSession:
     def _reader_stuck(self) -> None:
         limit = self.config.send_timeout
         self.end(SessionClosed(Close.POLICY, f"the client read no result for {limit:g} s"))
+
+    # -- beyond frames: controls, watchers, the workout --------------------------------
+    def _control(self, control: Control) -> None:
+        if self.analysis is None:
+            return
+        if control.type is ClientType.EXERCISE:
+            self.analysis.switch(exercise_name(control.name, self.shared.exercises))
+        summary = self.analysis.summary()
+        if summary is not None:
+            self.outbox.put_control(messages.workout(summary))
+
+    async def _watch(self, first: str) -> SessionClosed:
+        """This connection watches another session instead of sending frames."""
+        self.watcher = True
+        self.name = "watcher"
+        watched = await serve_watcher(
+            self.ws,
+            messages.first_message(first),
+            self.shared.tokens,
+            max_watchers=self.config.max_watchers,
+            send_timeout=self.config.send_timeout,
+            end=self.end,
+        )
+        return SessionClosed(Close.NORMAL, f"the watcher of {watched} left")
+
+    async def _send_workout(self) -> None:
+        """The workout summary, last, on a socket the client has not closed."""
+        summary = None if self.analysis is None else self.analysis.summary()
+        if summary is None or self.ws.closed:
+            return
+        with contextlib.suppress(TimeoutError, ConnectionError, RuntimeError):
+            async with asyncio.timeout(self.config.send_timeout):
+                await self.ws.send_str(messages.workout(summary))
 
     # -- details -----------------------------------------------------------------------
     def _frame_error(self, frame: Frame, code: str, message: str) -> None:

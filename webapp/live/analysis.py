@@ -1,0 +1,107 @@
+"""What a session does with each result beyond sending it: smoothing, the rig, reps, VMC.
+
+The analysis itself is pure code in webapp.analysis; this is the session's handle on it,
+holding its per-session state (filters, the workout) and its VMC socket.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from webapp.analysis import AvatarSession
+from webapp.analysis.fitness import Exercise, Workout
+from webapp.engine.jobs import Frame
+from webapp.engine.wire import FrameResult
+from webapp.live import messages
+from webapp.live.errors import SessionClosed
+from webapp.live.options import SessionOptions
+from webapp.protocol import Close
+from webapp.vmc.sender import Target, VmcSender
+
+log = logging.getLogger(__name__)
+
+FACE_POINTS = 468
+
+
+class SessionAnalysis:
+    def __init__(
+        self,
+        options: SessionOptions,
+        exercises: Mapping[str, Exercise],
+        vmc: VmcSender | None = None,
+    ) -> None:
+        self.options = options
+        self.exercises = exercises
+        self.vmc = vmc
+        self._avatar = AvatarSession(replace(options.avatar, rig=options.wants_rig))
+        self.workout = Workout(exercises, options.exercise) if options.exercise else None
+
+    def process(
+        self, frame: Frame, result: FrameResult
+    ) -> tuple[dict[str, Any], dict[str, Any], float]:
+        """(the result's landmarks, what else it carries, the milliseconds this took) for one
+        frame; frames come in capture order."""
+        started = time.perf_counter()
+        found = result.landmarks
+        parts: dict[str, Any] = dict(found.as_json())
+        if found.face is not None and found.irises is not None:
+            parts["face"] = found.face + found.irises
+        landmarks, rig = self._avatar.process(
+            parts, frame.capture_ms, result.width, result.height, pose_world=found.pose_world
+        )
+        if landmarks.get("face") is not None:
+            landmarks["face"] = landmarks["face"][:FACE_POINTS]  # type: ignore[index]
+        extra: dict[str, Any] = {}
+        if rig is not None and self.options.avatar.rig:
+            extra["rig"] = rig
+        if self.workout is not None:
+            # The counter was tuned and checked on the model's own points, not smoothed ones.
+            size = (result.width, result.height)
+            extra["fitness"] = self.workout.update(found.pose, size, frame.capture_ms)
+        if rig is not None and self.vmc is not None:
+            self.vmc.send(rig, frame.capture_ms / 1000.0)
+        return landmarks, extra, (time.perf_counter() - started) * 1000.0
+
+    def switch(self, exercise: str | None) -> None:
+        """A new set of `exercise`; a session that had none starts its workout here."""
+        if exercise is None:
+            return
+        if self.workout is None:
+            self.workout = Workout(self.exercises, exercise)
+        else:
+            self.workout.switch(exercise)
+
+    def summary(self) -> dict[str, Any] | None:
+        return None if self.workout is None else self.workout.summary()
+
+    def reps(self) -> int | None:
+        return None if self.workout is None else self.workout.reps
+
+    def close(self) -> None:
+        if self.vmc is not None:
+            self.vmc.close()
+
+
+def result_text(analysis: SessionAnalysis | None, frame: Frame, result: FrameResult) -> str:
+    """The result message; analysis that fails on some odd frame costs that frame its
+    extras, never the session (or the lane that delivered it)."""
+    if analysis is not None:
+        try:
+            landmarks, extra, ms = analysis.process(frame, result)
+            return messages.result(frame, result, landmarks, extra, ms)
+        except Exception:
+            log.exception("analysis failed on frame %d; sent without it", frame.seq)
+    return messages.result(frame, result, result.landmarks.as_json(), {}, 0.0)
+
+
+async def open_vmc(target: Target | None) -> VmcSender | None:
+    if target is None:
+        return None
+    try:
+        return await VmcSender.open(target)
+    except OSError as exc:
+        raise SessionClosed(Close.POLICY, f"cannot send VMC to {target}: {exc}") from None

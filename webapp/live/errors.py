@@ -1,0 +1,22 @@
+"""How a live session ends: a close code and a reason in words, and how to quote a client."""
+
+from __future__ import annotations
+
+import reprlib
+
+from webapp.protocol import Close
+
+
+class SessionClosed(Exception):
+    """Ends a session with a WebSocket close code and a reason in words."""
+
+    def __init__(self, code: Close, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+def shown(value: object) -> str:
+    """A client's value in a close reason: short and ASCII, so cutting the reason to the
+    close frame's size never splits a UTF-8 character."""
+    return reprlib.repr(value).encode("ascii", "backslashreplace").decode("ascii")

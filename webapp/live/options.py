@@ -1,0 +1,65 @@
+"""What a hello may ask for beyond track and fps: smoothing, a rig, mirroring, VMC out and an
+exercise. Each bad value ends the session with a close code and a reason in words."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from webapp.analysis import AvatarOptions
+from webapp.analysis.fitness import Exercise, UnknownExercise
+from webapp.live.errors import SessionClosed, shown
+from webapp.protocol import Close
+from webapp.vmc.sender import Target, allowed
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    avatar: AvatarOptions = field(default_factory=AvatarOptions)
+    vmc: Target | None = None
+    exercise: str | None = None
+
+    @property
+    def wants_rig(self) -> bool:
+        """VMC receivers move an avatar, so VMC out needs the rig even if results omit it."""
+        return self.avatar.rig or self.vmc is not None
+
+
+def parse_options(
+    message: Mapping[str, Any], vmc_allow: frozenset[Target], exercises: Mapping[str, Exercise]
+) -> SessionOptions:
+    try:
+        avatar = AvatarOptions.from_hello(message)
+    except (ValueError, TypeError) as exc:
+        raise SessionClosed(Close.PROTOCOL, str(exc)) from None
+    return SessionOptions(
+        avatar=avatar,
+        vmc=_vmc_target(message.get("vmc"), vmc_allow),
+        exercise=exercise_name(message.get("exercise"), exercises),
+    )
+
+
+def exercise_name(name: object, exercises: Mapping[str, Exercise]) -> str | None:
+    if name is None:
+        return None
+    if not isinstance(name, str) or name not in exercises:
+        reason = UnknownExercise(shown(name), tuple(exercises)).reason
+        raise SessionClosed(Close.PROTOCOL, reason)
+    return name
+
+
+def _vmc_target(value: object, allow: frozenset[Target]) -> Target | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise SessionClosed(Close.PROTOCOL, 'vmc must be {"host": "<ip>", "port": <int>}')
+    target = allowed(allow, value.get("host"), value.get("port"))
+    if target is None:
+        # The only way to make the server send UDP anywhere is the operator's own list.
+        raise SessionClosed(
+            Close.POLICY,
+            f"VMC to {shown(value.get('host'))}:{shown(value.get('port'))} is not allowed; "
+            "the server's operator lists receivers in --vmc-allow",
+        )
+    return target

@@ -1,0 +1,23 @@
+"""What every live session of one server shares beyond the engine: watch tokens, the
+exercises it knows and the VMC receivers its operator allows."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from webapp.analysis.fitness import Exercise, load_exercises
+from webapp.config import Config
+from webapp.live.watch import WatchTokens
+from webapp.vmc.sender import Target, parse_allow
+
+
+@dataclass(frozen=True)
+class LiveShared:
+    vmc_allow: frozenset[Target] = frozenset()
+    exercises: Mapping[str, Exercise] = field(default_factory=load_exercises)
+    tokens: WatchTokens = field(default_factory=WatchTokens)
+
+    @classmethod
+    def from_config(cls, config: Config) -> LiveShared:
+        return cls(vmc_allow=parse_allow(config.vmc_allow))
