@@ -56,8 +56,12 @@ class LiveClient:
     async def connect(cls, client: Client) -> LiveClient:
         return cls(await client.ws_connect("/ws", autoping=True))
 
-    async def hello(self, track: str = "holistic", fps: float = 15) -> dict[str, Any]:
-        await self.ws.send_json({"type": "hello", "version": 1, "track": track, "fps": fps})
+    async def hello(
+        self, track: str = "holistic", fps: float = 15, **options: Any
+    ) -> dict[str, Any]:
+        """Hello with any options (rig, smoothing, vmc, exercise...); returns ready."""
+        hello = {"type": "hello", "version": 1, "track": track, "fps": fps, **options}
+        await self.ws.send_json(hello)
         return await self.next_of("ready")
 
     async def send(self, seq: int, capture_ms: float, image: bytes) -> None:

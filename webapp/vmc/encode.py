@@ -64,6 +64,14 @@ def to_unity_rotation(q: Sequence[float]) -> tuple[float, float, float, float]:
     return (float(q[0]), -float(q[1]), -float(q[2]), float(q[3]))
 
 
+def _hips(rig: Mapping[str, Any]) -> tuple[float, float, float]:
+    """The rig's hips_position is measured from the image centre, with no depth; receivers
+    want the hips above their floor. Only the sideways sway carries over."""
+    x, y, z = REST_OFFSET["hips"]
+    moved = rig.get("hips_position")
+    return (x + float(moved[0]), y, z) if moved else (x, y, z)
+
+
 def _message(address: str, *args: Any) -> OscMessage:
     builder = OscMessageBuilder(address)
     for arg in args:
@@ -80,8 +88,7 @@ def frame_messages(rig: Mapping[str, Any], seconds: float) -> list[OscMessage]:
     for name, quaternion in bones.items():
         if name not in REST_OFFSET:
             continue
-        offset = rig.get("hips_position") if name == "hips" else None
-        position = to_unity_position(offset if offset is not None else REST_OFFSET[name])
+        position = to_unity_position(_hips(rig) if name == "hips" else REST_OFFSET[name])
         rotation = to_unity_rotation(quaternion)
         messages.append(_message("/VMC/Ext/Bone/Pos", unity_bone(name), *position, *rotation))
     expressions: Mapping[str, float] = rig.get("expressions", {})

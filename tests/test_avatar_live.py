@@ -1,0 +1,265 @@
+"""Avatar-ready sessions end to end with the real model: smoothing, the rig, watchers, VMC
+out and the relay, each on frames of the shared videos."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from typing import Any
+
+import aiohttp
+import numpy as np
+import pytest
+
+from tests.conftest import Client, MakeClient
+from tests.live import LiveClient, raw_ws_connect, video_frames, ws_frame
+from tests.media import ASL_VIDEO
+from tests.vmc_receiver import vmc_receiver
+from webapp.analysis.rig import BONES, EXPRESSIONS
+from webapp.config import Config
+from webapp.engine.imaging import decode
+from webapp.engine.inference import TrackEngine
+from webapp.protocol import Track
+from webapp.vmc.relay import RelayConfig
+from webapp.vmc.relay import run as run_relay
+from webapp.vmc.sender import Target
+
+FRAMES = 12
+STEP_MS = 1000 / 15
+# The bones the issue promises whenever the pose is found.
+ALWAYS = {"hips", "spine", "chest", "neck", "head"} | {
+    f"{side}{part}" for side in ("left", "right") for part in ("UpperArm", "LowerArm", "Hand")
+}
+
+
+async def open_session(client: Client, **options: Any) -> tuple[LiveClient, dict[str, Any]]:
+    live = await LiveClient.connect(client)
+    return live, await live.hello("holistic", 15, **options)
+
+
+async def watch(client: Client, token: object) -> aiohttp.ClientWebSocketResponse:
+    ws = await client.ws_connect("/ws")
+    await ws.send_json({"type": "watch", "version": 1, "token": token})
+    return ws
+
+
+async def closed(ws: aiohttp.ClientWebSocketResponse) -> tuple[int | None, str]:
+    async with asyncio.timeout(60):
+        while True:
+            msg = await ws.receive()
+            if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
+                return ws.close_code, str(msg.extra or "")
+
+
+def unit(q: list[float]) -> bool:
+    return abs(math.sqrt(sum(c * c for c in q)) - 1.0) < 1e-3
+
+
+async def test_rig_results_carry_valid_bones_and_expressions(make_client: MakeClient) -> None:
+    client = await make_client(Config(workers=1))
+    live, ready = await open_session(client, rig=True)
+    assert isinstance(ready["watch"], str)
+    assert len(ready["watch"]) >= 20
+    results = await live.lockstep(video_frames(ASL_VIDEO)[:FRAMES], STEP_MS)
+    for result in results:
+        rig = result["rig"]
+        assert ALWAYS <= set(rig["bones"]) <= set(BONES)
+        assert all(unit(q) for q in rig["bones"].values())
+        assert set(EXPRESSIONS) <= set(rig["expressions"])
+        assert all(0.0 <= v <= 1.0 for v in rig["expressions"].values())
+        assert len(rig["hips_position"]) == 3
+        assert len(result["landmarks"]["face"]) == 468
+        assert result["timing_ms"]["analysis"] >= 0.0
+    # The signer's hands are found in these frames, so the fingers are there too.
+    assert any("leftIndexProximal" in r["rig"]["bones"] for r in results)
+
+
+async def test_smoothing_off_is_the_models_own_output(make_client: MakeClient) -> None:
+    frames = video_frames(ASL_VIDEO)[:FRAMES]
+    client = await make_client(Config(workers=1))
+    off, _ = await open_session(client, smoothing="off")
+    on, _ = await open_session(client)
+    off_results = await off.lockstep(frames, STEP_MS)
+    on_results = await on.lockstep(frames, STEP_MS)
+    engine = TrackEngine(Track.HOLISTIC)
+    try:
+        expected = [
+            engine.process(decode(jpeg, 10**8), seq * STEP_MS).pose
+            for seq, jpeg in enumerate(frames)
+        ]
+    finally:
+        engine.close()
+    for result, model in zip(off_results, expected, strict=True):
+        assert model is not None
+        assert np.allclose(result["landmarks"]["pose"], model, atol=1e-4)
+    # Smoothing moves points a little, never a lot: it filters, it does not invent.
+    moved = [
+        np.abs(np.array(a["landmarks"]["pose"])[:, :2] - np.array(b["landmarks"]["pose"])[:, :2])
+        for a, b in zip(on_results, off_results, strict=True)
+    ]
+    assert moved[0].max() == pytest.approx(0.0, abs=1e-4)  # the first frame passes through
+    # At most a few per cent of the image, for the signer's fastest hand at 15 fps.
+    assert 0.0 < max(m.max() for m in moved) < 0.06
+    assert "rig" not in off_results[0]
+
+
+async def test_mirror_swaps_left_and_right(make_client: MakeClient) -> None:
+    frames = video_frames(ASL_VIDEO)[:6]
+    client = await make_client(Config(workers=1))
+    plain, _ = await open_session(client, rig=True, smoothing="off")
+    mirror, _ = await open_session(client, rig=True, smoothing="off", mirror=True)
+    a = (await plain.lockstep(frames, STEP_MS))[-1]["rig"]
+    b = (await mirror.lockstep(frames, STEP_MS))[-1]["rig"]
+    for name, q in a["bones"].items():
+        other = name.replace("left", "@").replace("right", "left").replace("@", "right")
+        x, y, z, w = b["bones"][other]
+        # A reflection across the YZ plane keeps x and negates y and z.
+        assert np.allclose(q, [x, -y, -z, w], atol=2e-3) or np.allclose(
+            q, [-x, y, z, -w], atol=2e-3
+        ), name
+    assert a["expressions"]["blinkLeft"] == pytest.approx(b["expressions"]["blinkRight"], abs=1e-3)
+
+
+async def test_bad_options_close_with_a_reason(make_client: MakeClient) -> None:
+    client = await make_client(Config(workers=1))
+    cases: list[tuple[dict[str, Any], int, str]] = [
+        ({"smoothing": {"min_cutoff": -1, "beta": 1}}, 4001, "min_cutoff"),
+        ({"smoothing": "jelly"}, 4001, "off"),
+        ({"rig": "yes"}, 4001, "rig"),
+        ({"vmc": {"host": "127.0.0.1", "port": 39539}}, 1008, "--vmc-allow"),
+        ({"vmc": "127.0.0.1:39539"}, 4001, "vmc"),
+        ({"exercise": "plank-dance"}, 4001, "squat"),
+    ]
+    for options, code, words in cases:
+        live = await LiveClient.connect(client)
+        await live.ws.send_json({"type": "hello", "version": 1} | options)
+        got, reason = await live.closed()
+        assert got == code, (options, reason)
+        assert words in reason, (options, reason)
+
+
+async def test_watchers_get_the_same_results_and_hear_the_end(make_client: MakeClient) -> None:
+    client = await make_client(Config(workers=1, max_watchers=2))
+    live, ready = await open_session(client, rig=True)
+    watchers = [await watch(client, ready["watch"]) for _ in range(2)]
+    for ws in watchers:
+        assert (await ws.receive_json())["type"] == "watching"
+    third = await watch(client, ready["watch"])
+    code, reason = await closed(third)
+    assert code == 1013
+    assert "2 watchers" in reason
+    results = await live.lockstep(video_frames(ASL_VIDEO)[:FRAMES], STEP_MS)
+    seen: list[list[int]] = []
+    for ws in watchers:
+        seqs: list[int] = []
+        while len(seqs) < FRAMES and (not seqs or seqs[-1] < FRAMES - 1):
+            message = await ws.receive_json(timeout=30)
+            assert message["type"] == "result"
+            assert "rig" in message
+            seqs.append(message["seq"])
+        seen.append(seqs)
+    for seqs in seen:
+        assert seqs == sorted(seqs)
+        assert set(seqs) <= {r["seq"] for r in results}
+        assert seqs[-1] == FRAMES - 1
+    await live.ws.close()
+    for ws in watchers:
+        code, reason = await closed(ws)
+        assert code == 1000
+        assert "watched session ended" in reason
+    late = await watch(client, ready["watch"])
+    code, reason = await closed(late)
+    assert code == 4003
+    assert "no live session" in reason
+
+
+async def test_a_watcher_over_the_limit_or_with_a_bad_token_is_refused(
+    make_client: MakeClient,
+) -> None:
+    client = await make_client(Config(workers=1, max_watchers=1))
+    _, ready = await open_session(client)
+    first = await watch(client, ready["watch"])
+    assert (await first.receive_json())["type"] == "watching"
+    code, reason = await closed(await watch(client, ready["watch"]))
+    assert code == 1013
+    assert "1 watchers" in reason
+    for token in ["nope", 12, None, ready["watch"] + "x", ""]:
+        code, reason = await closed(await watch(client, token))
+        assert code == 4003, token
+    bad_version = await client.ws_connect("/ws")
+    await bad_version.send_json({"type": "watch", "version": 2, "token": ready["watch"]})
+    assert (await closed(bad_version))[0] == 4001
+
+
+async def test_a_stalled_watcher_is_cut_and_the_session_keeps_its_pace(
+    make_client: MakeClient,
+) -> None:
+    client = await make_client(Config(workers=1, send_timeout=1.0))
+    live, ready = await open_session(client, rig=True)
+    assert client.port is not None
+    # A watcher with a 4 KB receive buffer that it never reads.
+    reader, writer = await raw_ws_connect(client.host, client.port)
+    token = ready["watch"]
+    writer.write(ws_frame(0x1, f'{{"type":"watch","version":1,"token":"{token}"}}'.encode()))
+    await writer.drain()
+    frames = video_frames(ASL_VIDEO)
+    try:
+        got = 0
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        for seq in range(120):
+            await live.send(seq, seq * STEP_MS, frames[seq % len(frames)])
+            await live.next_of("result")
+            got += 1
+        elapsed = loop.time() - started
+        # The stalled watcher was cut (its connection ends) while the camera went on.
+        async with asyncio.timeout(30):
+            while (await reader.read(65536)) != b"":
+                pass
+    finally:
+        writer.transport.abort()
+    assert got == 120
+    # Lockstep with one worker: the camera's pace is the model's, whatever the watcher does.
+    assert elapsed < 120 * 2.0
+
+
+async def test_vmc_reaches_a_real_receiver(make_client: MakeClient) -> None:
+    async with vmc_receiver() as (port, received):
+        client = await make_client(Config(workers=1, vmc_allow=f"127.0.0.1:{port}"))
+        live, _ = await open_session(client, vmc={"host": "127.0.0.1", "port": port})
+        results = await live.lockstep(video_frames(ASL_VIDEO)[:FRAMES], STEP_MS)
+        await received.wait_frames(FRAMES)
+    assert "rig" not in results[0]  # VMC needs the rig; the results did not ask for it
+    frame = received.last_frame()
+    addresses = [address for address, _ in frame]
+    assert addresses[:3] == ["/VMC/Ext/OK", "/VMC/Ext/T", "/VMC/Ext/Root/Pos"]
+    assert addresses[-1] == "/VMC/Ext/Blend/Apply"
+    bones = {args[0]: args[1:] for address, args in frame if address == "/VMC/Ext/Bone/Pos"}
+    assert {"Hips", "Spine", "Head", "LeftUpperArm", "RightLowerArm", "LeftHand"} <= set(bones)
+    assert all(unit(list(values[3:])) for values in bones.values())
+    blends = {args[0] for address, args in frame if address == "/VMC/Ext/Blend/Val"}
+    assert {"A", "Blink_L", "Blink_R", "LookUp", "aa", "blinkLeft"} <= blends
+    times = [args[0] for address, args in received.messages if address == "/VMC/Ext/T"]
+    assert times == sorted(times)
+
+
+async def test_the_relay_forwards_a_watched_session_as_vmc(make_client: MakeClient) -> None:
+    client = await make_client(Config(workers=1))
+    live, ready = await open_session(client, rig=True)
+    url = str(client.make_url("/ws")).replace("http", "ws", 1)
+    async with vmc_receiver() as (port, received):
+        config = RelayConfig(url, ready["watch"], Target("127.0.0.1", port), retry_max_s=0.5)
+        relay = asyncio.create_task(run_relay(config))
+        # The relay is watching once the server counts a watcher on the session.
+        frames = video_frames(ASL_VIDEO)
+        seq = 0
+        while received.frames < 5:
+            await live.send(seq, seq * STEP_MS, frames[seq % len(frames)])
+            await live.next_of("result")
+            seq += 1
+            assert seq < 300, "the relay forwarded nothing"
+        await live.ws.close()
+        # The watched session ended: the relay stops by itself (exit code 0).
+        assert await asyncio.wait_for(relay, 30) == 0
+    bones = {args[0] for address, args in received.messages if address == "/VMC/Ext/Bone/Pos"}
+    assert {"Hips", "LeftUpperArm", "RightUpperArm"} <= bones
