@@ -71,7 +71,7 @@ export class Avatar {
     this.hipsBaseline = null; // the first vertical hips_position since rest
     this.expressions = {};
     this.nodes = new Map(); // rig bone name -> the model's normalized node it drives
-    this.rest = this.measure();
+    this.heights = this.measure();
     this.hipsRest = this.node("hips")?.position.clone() ?? new THREE.Vector3();
   }
 

@@ -41,7 +41,7 @@ export class AvatarView {
     this.avatar?.dispose();
     this.avatar = avatar;
     this.generation += 1;
-    this.scene.show(avatar.root, avatar.rest);
+    this.scene.show(avatar.root, avatar.heights);
     // A new avatar takes up the pose the old one had, instead of waiting for the next result.
     if (this.lastRig) avatar.apply(this.lastRig);
     return avatar;
