@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import logging
+import ssl
+import sys
+from pathlib import Path
 
 from aiohttp import web
 from pythonjsonlogger.json import JsonFormatter
 
+from webapp import tls
 from webapp.app import create_app
 from webapp.config import Config, load_config
+
+log = logging.getLogger("webapp")
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -25,15 +31,51 @@ def setup_logging(config: Config) -> None:
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
 
+def tls_context(config: Config) -> ssl.SSLContext | None:
+    """The HTTPS context the flags ask for, or None for plain HTTP; raises tls.TlsError."""
+    if config.tls_cert:
+        return tls.server_context(Path(config.tls_cert), Path(config.tls_key))
+    if not config.self_signed:
+        return None
+    names = tls.machine_names()
+    made = tls.self_signed(Path(config.state_dir), names)
+    log.info(
+        "TLS: %s self-signed certificate %s, valid until %s, SHA-256 %s",
+        "reusing the" if made.reused else "made a new",
+        made.cert,
+        made.not_after.date().isoformat(),
+        made.fingerprint,
+    )
+    urls = tls.phone_urls(config.host, config.port, names)
+    if urls:
+        for url in urls:
+            log.info("open on the phone (accept the warning once): %s", url)
+    else:
+        log.info(
+            "listening on %s only: open https://%s:%d/ on this machine; a phone cannot "
+            "reach it, add --host 0.0.0.0",
+            config.host,
+            config.host,
+            config.port,
+        )
+    return tls.server_context(made.cert, made.key)
+
+
 def main() -> None:
     config = load_config()
     setup_logging(config)
+    try:
+        ssl_context = tls_context(config)
+    except tls.TlsError as exc:
+        print(f"python -m webapp: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     web.run_app(
         create_app(config),
         host=config.host,
         port=config.port,
+        ssl_context=ssl_context,
         shutdown_timeout=3.0,
-        print=lambda text: logging.getLogger("webapp").info("%s", text.strip()),
+        print=lambda text: log.info("%s", text.strip()),
     )
 
 

@@ -31,6 +31,15 @@ def default_max_sessions() -> int:
     return max(1, min(256, _memory_bytes() // 2 // GRAPH_BYTES))
 
 
+def default_state_dir() -> str:
+    """$XDG_STATE_HOME/holotrack, else ~/.local/state/holotrack: kept across starts and
+    across working folders, outside the checkout."""
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(
+        os.path.expanduser("~"), ".local", "state"
+    )
+    return os.path.join(base, "holotrack")
+
+
 @dataclass(frozen=True)
 class Config:
     host: str = field(default="127.0.0.1", metadata={"help": "address to listen on"})
@@ -121,6 +130,26 @@ class Config:
     max_watchers: int = field(
         default=4, metadata={"help": "read-only watchers (watch links) one session may have"}
     )
+    tls_cert: str = field(
+        default="",
+        metadata={
+            "help": "serve HTTPS (and wss:// for /ws) with this PEM certificate chain; "
+            "needs --tls-key"
+        },
+    )
+    tls_key: str = field(default="", metadata={"help": "the PEM private key of --tls-cert"})
+    self_signed: bool = field(
+        default=False,
+        metadata={
+            "help": "serve HTTPS with a self-signed certificate for this machine's names and "
+            "addresses, so a phone on the LAN may use its camera; made once, kept in "
+            "--state-dir and reused until it expires or the addresses change"
+        },
+    )
+    state_dir: str = field(
+        default_factory=default_state_dir,
+        metadata={"help": "folder for what is kept between starts (the --self-signed certificate)"},
+    )
     log_format: str = field(
         default="text", metadata={"help": "log line format: text or json (one object a line)"}
     )
@@ -171,6 +200,10 @@ def validate(config: Config) -> list[str]:
         parse_allow(config.vmc_allow)
     except ValueError as exc:
         problems.append(f"--vmc-allow: {exc}")
+    if bool(config.tls_cert) != bool(config.tls_key):
+        problems.append("--tls-cert and --tls-key go together: give both or neither")
+    if config.self_signed and (config.tls_cert or config.tls_key):
+        problems.append("--self-signed or --tls-cert/--tls-key, not both")
     if config.max_watchers < 0:
         problems.append("--max-watchers must be 0 (no watchers) or more")
     if config.max_sessions_per_client < 0:

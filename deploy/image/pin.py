@@ -37,8 +37,8 @@ UNUSED = {
     "scipy": "jax",
     "sentencepiece": "mediapipe's LLM bundler",
     "sounddevice": "mediapipe's audio recorder (it runs without it)",
-    "cffi": "sounddevice",
-    "pycparser": "cffi",
+    # cffi stays: cryptography (--self-signed) loads its compiled backend, never its parser.
+    "pycparser": "cffi's C parser",
 }
 SWAP = {"opencv-contrib-python": "opencv-python-headless"}
 

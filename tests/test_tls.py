@@ -1,0 +1,249 @@
+"""HTTPS and wss:// served by the server itself: --self-signed, --tls-cert/--tls-key.
+
+A phone's browser opens a camera only on a secure origin; these run the real server as an
+operator would (`python -m webapp`) and reach it over TLS like a phone would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import ipaddress
+import signal
+import ssl
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import aiohttp
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from tests.browser import fake_camera_args, open_page, write_y4m
+from tests.live import frame_message, video_frames
+from tests.media import ASL_VIDEO
+from tests.test_lifecycle import free_port, wait_until_serving
+from webapp import tls
+
+
+@asynccontextmanager
+async def serving(port: int, *flags: str) -> AsyncIterator[list[str]]:
+    """`python -m webapp` with `flags` on 127.0.0.1:`port`; yields its log up to "Running on".
+    Stopped with SIGTERM, after which it must exit with 0."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "webapp",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        *flags,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        lines = await wait_until_serving(proc)
+        yield [line.decode() for line in lines]
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 30) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+def trusting(cert: Path) -> ssl.SSLContext:
+    """A client context that trusts only `cert`, checking the host name as browsers do."""
+    return ssl.create_default_context(cafile=str(cert))
+
+
+def fingerprint(cert: Path) -> bytes:
+    return x509.load_pem_x509_certificate(cert.read_bytes()).fingerprint(hashes.SHA256())
+
+
+async def test_self_signed_serves_https_and_wss_and_is_reused(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    cert_path = state / tls.CERT_FILE
+    port = free_port()
+    async with serving(port, "--self-signed", "--state-dir", str(state)) as log:
+        assert any("made a new self-signed certificate" in line for line in log), log
+        assert any(f"https://127.0.0.1:{port}/" in line for line in log), log
+        context = trusting(cert_path)
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"https://127.0.0.1:{port}/healthz", ssl=context) as reply:
+                assert reply.status == 200
+            # The name, not only the address, is in the certificate.
+            async with http.get(
+                f"https://127.0.0.1:{port}/healthz", ssl=context, server_hostname="localhost"
+            ) as reply:
+                assert reply.status == 200
+            async with http.ws_connect(f"wss://127.0.0.1:{port}/ws", ssl=context) as ws:
+                await ws.send_json({"type": "hello", "version": 1, "track": "pose", "fps": 10})
+                assert (await ws.receive_json(timeout=60))["type"] == "ready"
+                frame = video_frames(ASL_VIDEO)[0]
+                await ws.send_bytes(frame_message(0, 0.0, frame))
+                while (message := await ws.receive_json(timeout=60))["type"] != "result":
+                    assert message["type"] in {"stats", "turn"}, message
+                assert message["seq"] == 0
+                assert len(message["landmarks"]["pose"]) == 33, message
+
+    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert ipaddress.ip_address("127.0.0.1") in san.get_values_for_type(x509.IPAddress)
+    assert ipaddress.ip_address("::1") in san.get_values_for_type(x509.IPAddress)
+    assert "localhost" in san.get_values_for_type(x509.DNSName)
+    assert (state / tls.KEY_FILE).stat().st_mode & 0o777 == 0o600
+    first = fingerprint(cert_path)
+
+    async with serving(port, "--self-signed", "--state-dir", str(state)) as log:
+        assert any("reusing the self-signed certificate" in line for line in log), log
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"https://127.0.0.1:{port}/healthz", ssl=trusting(cert_path)) as reply,
+        ):
+            assert reply.status == 200
+    assert fingerprint(cert_path) == first
+
+
+def test_the_kept_certificate_is_remade_when_it_expires_or_an_address_is_missing(
+    tmp_path: Path,
+) -> None:
+    names = tls.MachineNames(
+        frozenset({"localhost"}), frozenset({ipaddress.ip_address("127.0.0.1")})
+    )
+    made = tls.self_signed(tmp_path, names)
+    assert not made.reused
+    assert tls.self_signed(tmp_path, names).fingerprint == made.fingerprint
+    later = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=400)
+    expired = tls.self_signed(tmp_path, names, now=later)
+    assert not expired.reused
+    assert expired.fingerprint != made.fingerprint
+    moved = tls.MachineNames(names.dns, names.ips | {ipaddress.ip_address("192.0.2.7")})
+    remade = tls.self_signed(tmp_path, moved)
+    assert not remade.reused
+    assert remade.fingerprint != expired.fingerprint
+    assert tls.self_signed(tmp_path, moved).reused
+
+
+def test_machine_names_cover_the_loopback_names() -> None:
+    names = tls.machine_names()
+    assert {"localhost"} <= names.dns
+    assert {ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1")} <= names.ips
+    assert not any(a.version == 6 and a.is_link_local for a in names.ips)
+
+
+def make_pair(directory: Path, name: str) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, as an operator's CA would hand them out."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / f"{name}.crt", directory / f"{name}.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def refused(flags: Sequence[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "webapp", "--port", str(free_port()), "--workers", "1", *flags],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_unusable_certificate_files_stop_the_start_with_one_line(tmp_path: Path) -> None:
+    cert, key = make_pair(tmp_path, "ours")
+    _, other_key = make_pair(tmp_path, "other")
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("not a certificate\n")
+    for flags, expected in [
+        (["--tls-cert", str(cert), "--tls-key", str(other_key)], "does not match"),
+        (["--tls-cert", str(tmp_path / "absent.crt"), "--tls-key", str(key)], "absent.crt"),
+        (["--tls-cert", str(garbage), "--tls-key", str(key)], "garbage.pem"),
+    ]:
+        done = refused(flags)
+        assert done.returncode == 2, done.stderr
+        lines = done.stderr.splitlines()
+        assert len(lines) == 1, done.stderr
+        assert expected in lines[0]
+        assert lines[0].startswith("python -m webapp: error: ")
+    for flags in (["--tls-cert", str(cert)], ["--tls-key", str(key)]):
+        done = refused(flags)
+        assert done.returncode == 2, done.stderr
+        assert "--tls-cert and --tls-key go together" in done.stderr
+
+
+async def test_given_certificate_and_key_are_served(tmp_path: Path) -> None:
+    cert, key = make_pair(tmp_path, "ours")
+    port = free_port()
+    async with (
+        serving(port, "--tls-cert", str(cert), "--tls-key", str(key)),
+        aiohttp.ClientSession() as http,
+        http.get(f"https://127.0.0.1:{port}/healthz", ssl=trusting(cert)) as reply,
+    ):
+        assert reply.status == 200
+
+
+@pytest.mark.browser
+async def test_chromium_tracks_its_camera_over_https_and_wss(tmp_path: Path) -> None:
+    y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=75)
+    port = free_port()
+    args = [*fake_camera_args(y4m), "--ignore-certificate-errors"]
+    async with (
+        serving(port, "--self-signed", "--state-dir", str(tmp_path / "state")),
+        open_page(args) as browser,
+    ):
+        page = browser.page
+        await page.set_viewport_size({"width": 390, "height": 844})  # a phone
+        await page.goto(f"https://127.0.0.1:{port}/")
+        await page.wait_for_selector("body[data-live-ready]", state="attached")
+        assert await page.evaluate("() => window.isSecureContext")
+        await page.click("#live-start")
+        await page.wait_for_function(
+            """() => Number(document.getElementById("live-results").textContent) > 0
+                  || document.getElementById("live-status").dataset.kind === "error" """
+        )
+        assert await page.get_attribute("#live-status", "data-kind") != "error", (
+            await page.inner_text("#live-status")
+        )
+        assert (await page.inner_text("#live-latency")).endswith(" ms")
+        # On a phone's width, nothing sticks out sideways.
+        assert await page.evaluate(
+            "() => document.documentElement.scrollWidth <= window.innerWidth"
+        )
+        await page.click("#live-stop")
+
+        await page.goto(f"https://127.0.0.1:{port}/avatar")
+        await page.wait_for_load_state("load")
+        assert await page.evaluate(
+            "() => document.documentElement.scrollWidth <= window.innerWidth"
+        )
+        assert browser.errors == []
