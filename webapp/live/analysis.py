@@ -6,11 +6,15 @@ holding its per-session state (filters, the workout) and its VMC socket.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
+
+from aiohttp import web
 
 from webapp.analysis import AvatarSession
 from webapp.analysis.fitness import Exercise, Workout
@@ -105,3 +109,14 @@ async def open_vmc(target: Target | None) -> VmcSender | None:
         return await VmcSender.open(target)
     except OSError as exc:
         raise SessionClosed(Close.POLICY, f"cannot send VMC to {target}: {exc}") from None
+
+
+async def send_workout(
+    ws: web.WebSocketResponse, summary: Mapping[str, Any] | None, send_timeout: float
+) -> None:
+    """The workout summary, last, on a socket the client has not closed."""
+    if summary is None or ws.closed:
+        return
+    with contextlib.suppress(TimeoutError, ConnectionError, RuntimeError):
+        async with asyncio.timeout(send_timeout):
+            await ws.send_str(messages.workout(summary))

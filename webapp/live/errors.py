@@ -20,3 +20,8 @@ def shown(value: object) -> str:
     """A client's value in a close reason: short and ASCII, so cutting the reason to the
     close frame's size never splits a UTF-8 character."""
     return reprlib.repr(value).encode("ascii", "backslashreplace").decode("ascii")
+
+
+def reason_bytes(reason: str) -> bytes:
+    """A close reason fits in 123 bytes; cut on a character boundary, never inside one."""
+    return reason.encode()[:120].decode("utf-8", "ignore").encode()

@@ -10,10 +10,8 @@ session's outbox.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from typing import Any
 
 from aiohttp import WSMsgType, web
 
@@ -23,13 +21,14 @@ from webapp.engine.jobs import Frame
 from webapp.engine.scheduler import Scheduler
 from webapp.engine.slot import Slot
 from webapp.engine.wire import FrameResult
-from webapp.live import messages
-from webapp.live.analysis import SessionAnalysis, open_vmc, result_text
+from webapp.live import logbook, messages
+from webapp.live.analysis import SessionAnalysis, open_vmc, result_text, send_workout
 from webapp.live.counters import Counters
-from webapp.live.errors import SessionClosed
+from webapp.live.errors import SessionClosed, reason_bytes
 from webapp.live.messages import Control, Hello, parse_control, parse_frame, parse_hello
-from webapp.live.options import exercise_name, parse_options
+from webapp.live.options import SessionOptions, exercise_name, parse_options
 from webapp.live.outbox import Outbox
+from webapp.live.receiver import Receiver
 from webapp.live.shared import LiveShared
 from webapp.live.watch import Audience, serve_watcher
 from webapp.metrics import Metrics
@@ -81,7 +80,12 @@ class LiveSession:
         )
         self._ending: SessionClosed | None = None
         self._closer: asyncio.Task[None] | None = None
-        self._deadline = time.monotonic() + config.max_session_seconds
+        self.receiver = Receiver(
+            ws,
+            idle_timeout=config.idle_timeout,
+            max_session_seconds=config.max_session_seconds,
+            ending=lambda: self._ending,
+        )
 
     # -- the path of a session ---------------------------------------------------------
     async def run(self, peer: str, refusal: str | None = None) -> None:
@@ -90,7 +94,7 @@ class LiveSession:
         try:
             if refusal is not None:
                 raise SessionClosed(Close.POLICY, refusal)
-            first = await self._receive_text_first()
+            first = await self.receiver.text_first()
             if messages.first_type(first) == ClientType.WATCH:
                 close = await self._watch(first)
                 return
@@ -98,16 +102,10 @@ class LiveSession:
             options = parse_options(hello.message, self.shared.vmc_allow, self.shared.exercises)
             self.slot = self._admit(hello)
             self.name = self.slot.id
-            self._opened(hello, peer)
-            self.analysis = SessionAnalysis(
-                options, self.shared.exercises, await open_vmc(options.vmc)
-            )
-            self.audience = Audience(self.name)
-            token = self.shared.tokens.issue(self.audience)
-            fps = self.scheduler.granted_fps(self.slot, hello.fps)
-            ready = messages.ready(self.slot.id, hello, fps, self.config, token)
-            await self.ws.send_json(ready)
-            self.outbox.start(self.name)
+            self.metrics.sessions_opened.inc()
+            self.metrics.sessions_live.inc()
+            logbook.started(self.name, hello.track, hello.fps, peer)
+            token = await self._start(self.slot, hello, options)
             try:
                 await self._read_frames(self.slot)
             finally:
@@ -117,7 +115,20 @@ class LiveSession:
         finally:
             close = self._ending or close
             await self._release(close)
-            self._log_end(close, time.monotonic() - started)
+            summary = None if self.analysis is None else self.analysis.summary()
+            logbook.ended(self.name, close, time.monotonic() - started, self.counters, summary)
+
+    async def _start(self, slot: Slot, hello: Hello, options: SessionOptions) -> str:
+        """Analysis, watchers and VMC for an admitted session, then ready; returns its
+        watch token."""
+        vmc = await open_vmc(options.vmc)
+        self.analysis = SessionAnalysis(options, self.shared.exercises, vmc)
+        self.audience = Audience(self.name)
+        token = self.shared.tokens.issue(self.audience)
+        fps = self.scheduler.granted_fps(slot, hello.fps)
+        await self.ws.send_json(messages.ready(slot.id, hello, fps, self.config, token))
+        self.outbox.start(self.name)
+        return token
 
     def _admit(self, hello: Hello) -> Slot:
         self.wanted_fps = hello.fps
@@ -128,7 +139,7 @@ class LiveSession:
 
     async def _read_frames(self, slot: Slot) -> None:
         while True:
-            msg = await self._receive()
+            msg = await self.receiver.next()
             if msg.type is WSMsgType.TEXT:
                 self._control(parse_control(str(msg.data)))
                 continue
@@ -147,7 +158,7 @@ class LiveSession:
             self.audience.end_all(close.reason)
         if self.analysis is not None:
             self.analysis.close()
-            await self._send_workout()
+            await send_workout(self.ws, self.analysis.summary(), self.config.send_timeout)
         if self.watcher:
             await self._close_socket(close)
             return
@@ -166,15 +177,12 @@ class LiveSession:
         track = self.slot.track if self.slot else "-"
         self.metrics.wait.labels(track).observe(frame.started - frame.received)
         self.metrics.inference.labels(track).observe(result.inference_ms / 1000.0)
-        text = self._result_text(frame, result)
+        text = result_text(self.analysis, frame, result)
         if self.audience is not None:
             self.audience.put(frame, text)
         if self.outbox.put_result(frame, text):
             # The client had not read the previous result yet: the newest one won.
             self.counters.add("dropped")
-
-    def _result_text(self, frame: Frame, result: FrameResult) -> str:
-        return result_text(self.analysis, frame, result)
 
     def frame_failed(self, frame: Frame, error: errors.HolotrackError) -> None:
         self._frame_error(frame, FRAME_ERROR_CODES.get(type(error), "model_error"), error.detail)
@@ -231,54 +239,10 @@ class LiveSession:
         )
         return SessionClosed(Close.NORMAL, f"the watcher of {watched} left")
 
-    async def _send_workout(self) -> None:
-        """The workout summary, last, on a socket the client has not closed."""
-        summary = None if self.analysis is None else self.analysis.summary()
-        if summary is None or self.ws.closed:
-            return
-        with contextlib.suppress(TimeoutError, ConnectionError, RuntimeError):
-            async with asyncio.timeout(self.config.send_timeout):
-                await self.ws.send_str(messages.workout(summary))
-
     # -- details -----------------------------------------------------------------------
     def _frame_error(self, frame: Frame, code: str, message: str) -> None:
         self.counters.add("errors")
         self.outbox.put_control(messages.error(code, message, frame.seq))
-
-    async def _receive_text_first(self) -> str:
-        msg = await self._receive()
-        if msg.type is WSMsgType.BINARY:
-            raise SessionClosed(Close.POLICY, "a frame arrived before hello")
-        if msg.type is not WSMsgType.TEXT:
-            raise SessionClosed(Close.PROTOCOL, "expected a hello message")
-        return str(msg.data)
-
-    async def _receive(self) -> Any:
-        left = self._deadline - time.monotonic()
-        # One deadline for the whole wait: ws.receive(timeout=) would restart its timer on
-        # every pong it handles, so a client answering pings would never count as idle.
-        try:
-            async with asyncio.timeout(max(0.0, min(self.config.idle_timeout, left))):
-                msg = await self.ws.receive()
-        except TimeoutError:
-            if time.monotonic() >= self._deadline:
-                raise SessionClosed(Close.POLICY, self._too_long()) from None
-            raise SessionClosed(
-                Close.IDLE, f"no frame for {self.config.idle_timeout:g} s; closing idle session"
-            ) from None
-        if time.monotonic() >= self._deadline:
-            raise SessionClosed(Close.POLICY, self._too_long())
-        if self._ending is not None:
-            raise self._ending
-        if msg.type is WSMsgType.ERROR:
-            exc = self.ws.exception()
-            if self.ws.close_code == Close.TOO_BIG:
-                raise SessionClosed(Close.TOO_BIG, f"message too big: {exc}")
-            raise SessionClosed(Close.PROTOCOL, f"WebSocket error: {exc}")
-        return msg
-
-    def _too_long(self) -> str:
-        return f"sessions last at most {self.config.max_session_seconds:g} s; reconnect to go on"
 
     async def _close_socket(self, close: SessionClosed) -> None:
         """Sends the close frame; a peer too stuck to take even that is cut off."""
@@ -286,41 +250,7 @@ class LiveSession:
             return
         try:
             async with asyncio.timeout(self.config.send_timeout):
-                await self.ws.close(code=close.code, message=_reason_bytes(close.reason))
+                await self.ws.close(code=close.code, message=reason_bytes(close.reason))
         except (TimeoutError, ConnectionError, RuntimeError):
             if self.transport is not None:
                 self.transport.abort()
-
-    def _opened(self, hello: Hello, peer: str) -> None:
-        self.metrics.sessions_opened.inc()
-        self.metrics.sessions_live.inc()
-        fields = {"track": str(hello.track), "fps": hello.fps, "peer": peer}
-        log.info(
-            "%s start %s",
-            self.name,
-            " ".join(f"{k}={v}" for k, v in fields.items()),
-            extra={"session": self.name, "event": "start", **fields},
-        )
-
-    def _log_end(self, close: SessionClosed, seconds: float) -> None:
-        c = self.counters
-        fields = {
-            "code": int(close.code),
-            "reason": close.reason,
-            "seconds": round(seconds, 1),
-            "received": c.received,
-            "processed": c.processed,
-            "dropped": c.dropped,
-            "errors": c.errors,
-        }
-        log.info(
-            "%s end %s",
-            self.name,
-            " ".join(f"{k}={v!r}" if k == "reason" else f"{k}={v}" for k, v in fields.items()),
-            extra={"session": self.name, "event": "end", **fields},
-        )
-
-
-def _reason_bytes(reason: str) -> bytes:
-    """A close reason fits in 123 bytes; cut on a character boundary, never inside one."""
-    return reason.encode()[:120].decode("utf-8", "ignore").encode()

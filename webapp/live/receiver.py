@@ -1,0 +1,65 @@
+"""Reading a live session's next message within its limits: idle time and session length."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from webapp.live.errors import SessionClosed
+from webapp.protocol import Close
+
+
+class Receiver:
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        *,
+        idle_timeout: float,
+        max_session_seconds: float,
+        ending: Callable[[], SessionClosed | None],
+    ) -> None:
+        self._ws = ws
+        self._idle = idle_timeout
+        self._longest = max_session_seconds
+        self._deadline = time.monotonic() + max_session_seconds
+        self._ending = ending  # set when the session is ended from outside its reader
+
+    async def text_first(self) -> str:
+        msg = await self.next()
+        if msg.type is WSMsgType.BINARY:
+            raise SessionClosed(Close.POLICY, "a frame arrived before hello")
+        if msg.type is not WSMsgType.TEXT:
+            raise SessionClosed(Close.PROTOCOL, "expected a hello message")
+        return str(msg.data)
+
+    async def next(self) -> Any:
+        left = self._deadline - time.monotonic()
+        # One deadline for the whole wait: ws.receive(timeout=) would restart its timer on
+        # every pong it handles, so a client answering pings would never count as idle.
+        try:
+            async with asyncio.timeout(max(0.0, min(self._idle, left))):
+                msg = await self._ws.receive()
+        except TimeoutError:
+            if time.monotonic() >= self._deadline:
+                raise SessionClosed(Close.POLICY, self._too_long()) from None
+            raise SessionClosed(
+                Close.IDLE, f"no frame for {self._idle:g} s; closing idle session"
+            ) from None
+        if time.monotonic() >= self._deadline:
+            raise SessionClosed(Close.POLICY, self._too_long())
+        ending = self._ending()
+        if ending is not None:
+            raise ending
+        if msg.type is WSMsgType.ERROR:
+            exc = self._ws.exception()
+            if self._ws.close_code == Close.TOO_BIG:
+                raise SessionClosed(Close.TOO_BIG, f"message too big: {exc}")
+            raise SessionClosed(Close.PROTOCOL, f"WebSocket error: {exc}")
+        return msg
+
+    def _too_long(self) -> str:
+        return f"sessions last at most {self._longest:g} s; reconnect to go on"
