@@ -1,0 +1,126 @@
+// The coach's view: one card per pasted watch link, each fed by its own watcher connection.
+
+import { showStatus } from "../format.js";
+import { socketUrl } from "../protocol.js";
+import { tokenOf, Watcher } from "./watcher.js";
+import { loadExercises, phaseText, titleOf } from "./words.js";
+
+const $ = (id) => document.getElementById(id);
+const form = $("coach-form");
+const input = $("coach-links");
+const cards = $("coach-cards");
+const empty = $("coach-empty");
+const status = $("coach-status");
+
+let exercises = [];
+const watched = new Map(); // token -> {card, watcher}
+
+function field(card, name) {
+  return card.querySelector(`[data-field="${name}"]`);
+}
+
+function newCard(token) {
+  const card = document.createElement("article");
+  card.className = "coach-card";
+  card.dataset.token = token;
+  card.dataset.state = "connecting";
+  card.innerHTML = `
+    <h3 data-field="title"></h3>
+    <button type="button" class="remove">Remove</button>
+    <p><span data-field="exercise">–</span></p>
+    <p class="card-reps"><span data-field="reps">0</span> <span class="rep-unit">reps</span></p>
+    <p>Phase: <strong data-field="phase">–</strong></p>
+    <p class="card-cue" data-field="cue"></p>
+    <p class="status" role="status" data-field="status" data-kind="busy"></p>`;
+  field(card, "title").textContent = `Link …${token.slice(-6)}`;
+  showStatus(field(card, "status"), "Connecting…", "busy");
+  card.querySelector(".remove").addEventListener("click", () => remove(token));
+  return card;
+}
+
+function showResult(card, fitness) {
+  if (!fitness) {
+    field(card, "exercise").textContent = "No exercise chosen in this session";
+    return;
+  }
+  card.dataset.exercise = fitness.exercise;
+  card.dataset.reps = String(fitness.reps);
+  card.dataset.phase = fitness.phase;
+  field(card, "exercise").textContent = titleOf(exercises, fitness.exercise);
+  const sides = fitness.sides ? ` (${Object.entries(fitness.sides).map(([s, n]) => `${s} ${n}`).join(", ")})` : "";
+  field(card, "reps").textContent = `${fitness.reps}${sides}`;
+  field(card, "phase").textContent = phaseText(fitness.phase);
+  const cue = field(card, "cue");
+  if (fitness.cues?.length) {
+    cue.textContent = fitness.cues[0].message;
+    cue.dataset.fresh = "true";
+    card.dataset.cue = fitness.cues[0].code;
+  } else if (cue.dataset.fresh === "true") {
+    cue.textContent = `Last cue: ${cue.textContent}`;
+    cue.dataset.fresh = "false";
+  }
+}
+
+function watch(token) {
+  if (watched.has(token)) return false;
+  const card = newCard(token);
+  cards.append(card);
+  const watcher = new Watcher({
+    url: socketUrl(),
+    token,
+    handlers: {
+      watching: (message) => {
+        card.dataset.state = "watching";
+        card.dataset.session = message.session;
+        field(card, "title").textContent = `Session ${message.session}`;
+        showStatus(field(card, "status"), "Live: waiting for the next frame…", "ok");
+      },
+      result: (message) => {
+        if (card.dataset.state !== "watching") return;
+        showStatus(field(card, "status"), "Live.", "ok");
+        showResult(card, message.fitness);
+      },
+      status: (state, text) => {
+        card.dataset.state = state;
+        showStatus(field(card, "status"), text, state === "ended" ? "info" : "error");
+      },
+    },
+  });
+  watched.set(token, { card, watcher });
+  watcher.start();
+  empty.hidden = true;
+  return true;
+}
+
+function remove(token) {
+  const entry = watched.get(token);
+  if (!entry) return;
+  entry.watcher.stop();
+  entry.card.remove();
+  watched.delete(token);
+  empty.hidden = watched.size > 0;
+}
+
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const pieces = input.value.split(/\s+/).filter(Boolean);
+  const tokens = pieces.map(tokenOf);
+  const bad = pieces.filter((_, i) => tokens[i] === null);
+  const added = tokens.filter((token) => token !== null && watch(token)).length;
+  const words = [`Added ${added} session${added === 1 ? "" : "s"}.`];
+  if (bad.length) words.push(`No watch token in: ${bad.join(" ")}.`);
+  showStatus(status, pieces.length ? words.join(" ") : "Paste at least one watch link.", bad.length || !pieces.length ? "error" : "ok");
+  input.value = bad.join("\n");
+});
+window.addEventListener("pagehide", () => {
+  for (const { watcher } of watched.values()) watcher.stop();
+});
+
+try {
+  exercises = await loadExercises();
+} catch (error) {
+  showStatus(status, `Cannot load the exercises' names from the server (${error.message}); cards show their short names.`, "error");
+}
+// /coach?watch=A&watch=B opens those at once.
+for (const token of new URLSearchParams(window.location.search).getAll("watch")) watch(token);
+document.body.dataset.coachReady = "true";

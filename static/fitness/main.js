@@ -1,0 +1,215 @@
+// The fitness page: the live page's camera session with hello "exercise" counts reps on the
+// server; this page shows the count, the angles and the cues, times the set, keeps the
+// workout log and offers the coach's watch link.
+
+import { cameraError, closeCamera, FrameEncoder, openCamera } from "../capture.js";
+import { showStatus } from "../format.js";
+import { describeError, socketUrl } from "../protocol.js";
+import { FitnessSession } from "./connection.js";
+import { WorkoutLog } from "./log.js";
+import { RepReadout } from "./readout.js";
+import { CoachShare } from "./share.js";
+import { SetTimer } from "./timer.js";
+import { loadExercises, titleOf } from "./words.js";
+
+const FPS = 15;
+const FRAME_WIDTH = 480;
+// Stop asks for the workout first; this long without an answer, it stops anyway.
+const SUMMARY_WAIT_MS = 1500;
+
+const $ = (id) => document.getElementById(id);
+const startButton = $("fitness-start");
+const stopButton = $("fitness-stop");
+const newSetButton = $("fitness-new-set");
+const exerciseSelect = $("fitness-exercise");
+const status = $("fitness-status");
+const notice = $("fitness-notice");
+const stage = $("fitness-stage");
+const video = $("fitness-video");
+const setTitle = $("fitness-set-title");
+
+const readout = new RepReadout({
+  reps: $("fitness-reps"),
+  sides: $("fitness-sides"),
+  phase: $("fitness-phase"),
+  angles: $("fitness-angles"),
+  cues: $("fitness-cues"),
+  lastRep: $("fitness-last-rep"),
+});
+const timer = new SetTimer($("fitness-timer"));
+const share = new CoachShare({ box: $("coach-share"), link: $("coach-link"), button: $("coach-copy"), status: $("coach-share-status") });
+
+let exercises = [];
+let log = null;
+let stream = null;
+let session = null;
+let sessionId = "";
+let encoder = null;
+let results = 0;
+let reps = 0;
+let stopping = null; // the timer of a Stop waiting for its workout
+
+function track() {
+  return document.querySelector('input[name="fitness-track"]:checked')?.value ?? "pose";
+}
+
+function setRunning(running) {
+  startButton.disabled = running || exercises.length === 0;
+  stopButton.disabled = !running;
+  newSetButton.disabled = !running;
+  for (const choice of document.querySelectorAll('input[name="fitness-track"]')) choice.disabled = running;
+  document.body.dataset.running = String(running);
+}
+
+function showSet(name) {
+  setTitle.textContent = titleOf(exercises, name);
+  document.body.dataset.exercise = name;
+}
+
+// A new set has started on the server (reps 0): the page follows.
+function startSet(name) {
+  reps = 0;
+  readout.reset();
+  timer.reset();
+  showSet(name);
+}
+
+function onResult(message) {
+  results += 1;
+  stage.dataset.results = String(results);
+  const fitness = message.fitness;
+  if (!fitness) {
+    showStatus(notice, "The server's results carry no rep count: this server does not count exercises yet.", "error");
+    return;
+  }
+  timer.running();
+  readout.show(fitness);
+  if (fitness.exercise !== document.body.dataset.exercise) showSet(fitness.exercise);
+  if (fitness.reps !== reps) {
+    reps = fitness.reps;
+    session?.summary(); // the log follows each rep
+  }
+}
+
+function openSession() {
+  const own = new FitnessSession({
+    url: socketUrl(),
+    track: track(),
+    fps: FPS,
+    options: { exercise: exerciseSelect.value },
+    grab: () => encoder.grab(video),
+    handlers: {
+      status: (text, kind) => showStatus(status, text, kind),
+      ready: (message) => {
+        sessionId = message.session;
+        document.body.dataset.session = message.session;
+        showStatus(status, `Counting ${titleOf(exercises, exerciseSelect.value).toLowerCase()}s at up to ${message.fps} fps.`, "ok");
+        share.show(message.watch);
+      },
+      result: onResult,
+      workout: (message) => {
+        if (sessionId) log.update(sessionId, message);
+        if (stopping !== null && session === own) own.stop("Stopped.");
+      },
+      error: (message) => showStatus(notice, describeError(message), "error"),
+      ended: (text, kind) => {
+        if (session !== own) return;
+        session = null;
+        stopCamera();
+        if (text) showStatus(status, text, kind);
+      },
+    },
+  });
+  session = own;
+  own.start();
+}
+
+function stopCamera() {
+  clearTimeout(stopping);
+  stopping = null;
+  closeCamera(video, stream);
+  stream = null;
+  timer.stop();
+  share.hide();
+  delete document.body.dataset.session;
+  setRunning(false);
+}
+
+async function start() {
+  setRunning(true);
+  showStatus(notice, "");
+  showStatus(status, "Asking for the camera…", "busy");
+  results = 0;
+  stage.dataset.results = "0";
+  startSet(exerciseSelect.value);
+  try {
+    stream = await openCamera(video, "user");
+  } catch (error) {
+    closeCamera(video, video.srcObject);
+    setRunning(false);
+    showStatus(status, cameraError(error), "error");
+    return;
+  }
+  for (const camera of stream.getVideoTracks()) {
+    camera.addEventListener("ended", () => session?.stop("The camera stopped."));
+  }
+  encoder = new FrameEncoder(FRAME_WIDTH);
+  openSession();
+}
+
+// Asks for the workout first, so the log has the last set's final figures.
+function stop() {
+  if (!session) {
+    stopCamera();
+    showStatus(status, "Stopped.", "info");
+    return;
+  }
+  const own = session;
+  if (stopping !== null) return;
+  showStatus(status, "Stopping…", "busy");
+  if (own.summary()) {
+    stopping = setTimeout(() => own.stop("Stopped."), SUMMARY_WAIT_MS);
+  } else {
+    own.stop("Stopped.");
+  }
+}
+
+function newSet() {
+  if (session?.newSet(exerciseSelect.value)) startSet(exerciseSelect.value);
+}
+
+function fillExercises(list) {
+  exerciseSelect.replaceChildren(
+    ...list.map((e) => {
+      const option = document.createElement("option");
+      option.value = e.name;
+      option.textContent = e.title;
+      return option;
+    }),
+  );
+  const wanted = new URLSearchParams(window.location.search).get("exercise");
+  if (wanted && list.some((e) => e.name === wanted)) exerciseSelect.value = wanted;
+  exerciseSelect.disabled = false;
+  showSet(exerciseSelect.value);
+}
+
+startButton.addEventListener("click", start);
+stopButton.addEventListener("click", stop);
+newSetButton.addEventListener("click", newSet);
+// While running, another exercise is a new set of it; otherwise the next Start's.
+exerciseSelect.addEventListener("change", () => {
+  if (session) newSet();
+  else showSet(exerciseSelect.value);
+});
+window.addEventListener("pagehide", () => session?.stop(""));
+
+setRunning(false);
+try {
+  exercises = await loadExercises();
+  fillExercises(exercises);
+} catch (error) {
+  showStatus(status, `Cannot load the exercises from the server: ${error.message}.`, "error");
+}
+log = new WorkoutLog({ body: $("log-body"), empty: $("log-empty"), download: $("log-download"), exercises });
+setRunning(false);
+document.body.dataset.fitnessReady = "true";
