@@ -16,6 +16,7 @@ import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -29,6 +30,7 @@ from tests.live import frame_message, video_frames
 from tests.media import ASL_VIDEO
 from tests.test_lifecycle import free_port, wait_until_serving
 from webapp import tls
+from webapp.config import load_config
 
 
 @asynccontextmanager
@@ -67,11 +69,20 @@ def fingerprint(cert: Path) -> bytes:
     return x509.load_pem_x509_certificate(cert.read_bytes()).fingerprint(hashes.SHA256())
 
 
+async def next_result(ws: aiohttp.ClientWebSocketResponse) -> dict[str, Any]:
+    while True:
+        message: dict[str, Any] = await ws.receive_json(timeout=60)
+        if message["type"] == "result":
+            return message
+        assert message["type"] in {"stats", "turn"}, message
+
+
 async def test_self_signed_serves_https_and_wss_and_is_reused(tmp_path: Path) -> None:
     state = tmp_path / "state"
     cert_path = state / tls.CERT_FILE
-    port = free_port()
-    async with serving(port, "--self-signed", "--state-dir", str(state)) as log:
+    port, local_port = free_port(), free_port()
+    flags = ["--self-signed", "--state-dir", str(state)]
+    async with serving(port, *flags, "--local-http-port", str(local_port)) as log:
         assert any("made a new self-signed certificate" in line for line in log), log
         assert any(f"https://127.0.0.1:{port}/" in line for line in log), log
         context = trusting(cert_path)
@@ -83,15 +94,25 @@ async def test_self_signed_serves_https_and_wss_and_is_reused(tmp_path: Path) ->
                 f"https://127.0.0.1:{port}/healthz", ssl=context, server_hostname="localhost"
             ) as reply:
                 assert reply.status == 200
+            frames = video_frames(ASL_VIDEO)
             async with http.ws_connect(f"wss://127.0.0.1:{port}/ws", ssl=context) as ws:
                 await ws.send_json({"type": "hello", "version": 1, "track": "pose", "fps": 10})
-                assert (await ws.receive_json(timeout=60))["type"] == "ready"
-                frame = video_frames(ASL_VIDEO)[0]
-                await ws.send_bytes(frame_message(0, 0.0, frame))
-                while (message := await ws.receive_json(timeout=60))["type"] != "result":
-                    assert message["type"] in {"stats", "turn"}, message
-                assert message["seq"] == 0
-                assert len(message["landmarks"]["pose"]) == 33, message
+                ready = await ws.receive_json(timeout=60)
+                assert ready["type"] == "ready"
+                await ws.send_bytes(frame_message(0, 0.0, frames[0]))
+                result = await next_result(ws)
+                assert result["seq"] == 0
+                assert len(result["landmarks"]["pose"]) == 33, result
+                # OBS on this machine watches over plain HTTP on loopback.
+                async with http.get(f"http://127.0.0.1:{local_port}/avatar") as reply:
+                    assert reply.status == 200
+                async with http.ws_connect(f"ws://127.0.0.1:{local_port}/ws") as watcher:
+                    await watcher.send_json(
+                        {"type": "watch", "version": 1, "token": ready["watch"]}
+                    )
+                    assert (await watcher.receive_json(timeout=60))["type"] == "watching"
+                    await ws.send_bytes(frame_message(1, 100.0, frames[1]))
+                    assert (await next_result(watcher))["seq"] == 1
 
     cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
     san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
@@ -199,6 +220,20 @@ def test_unusable_certificate_files_stop_the_start_with_one_line(tmp_path: Path)
         done = refused(flags)
         assert done.returncode == 2, done.stderr
         assert "--tls-cert and --tls-key go together" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--local-http-port", "8081"],
+        ["--self-signed", "--port", "8081", "--local-http-port", "8081"],
+        ["--self-signed", "--tls-cert", "a.crt", "--tls-key", "a.key"],
+    ],
+)
+def test_flags_that_do_not_go_together_are_refused(argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        load_config(argv, environ={})
+    assert exited.value.code == 2
 
 
 async def test_given_certificate_and_key_are_served(tmp_path: Path) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
 import ssl
 import sys
 from pathlib import Path
@@ -61,6 +63,28 @@ def tls_context(config: Config) -> ssl.SSLContext | None:
     return tls.server_context(made.cert, made.key)
 
 
+async def serve(app: web.Application, config: Config, ssl_context: ssl.SSLContext | None) -> None:
+    """web.run_app's life, with room for a second listener: plain HTTP on loopback beside
+    HTTPS (--local-http-port). Serves until SIGINT or SIGTERM, then shuts down in full
+    (sessions told 1001, workers stopped) before anything is cancelled."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    runner = web.AppRunner(app, shutdown_timeout=3.0)
+    await runner.setup()
+    try:
+        sites = [web.TCPSite(runner, config.host, config.port, ssl_context=ssl_context)]
+        if config.local_http_port:
+            sites.append(web.TCPSite(runner, "127.0.0.1", config.local_http_port))
+        for site in sites:
+            await site.start()
+        log.info("======== Running on %s ========", ", ".join(site.name for site in sites))
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
 def main() -> None:
     config = load_config()
     setup_logging(config)
@@ -69,14 +93,7 @@ def main() -> None:
     except tls.TlsError as exc:
         print(f"python -m webapp: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    web.run_app(
-        create_app(config),
-        host=config.host,
-        port=config.port,
-        ssl_context=ssl_context,
-        shutdown_timeout=3.0,
-        print=lambda text: log.info("%s", text.strip()),
-    )
+    asyncio.run(serve(create_app(config), config, ssl_context))
 
 
 if __name__ == "__main__":

@@ -146,6 +146,14 @@ class Config:
             "--state-dir and reused until it expires or the addresses change"
         },
     )
+    local_http_port: int = field(
+        default=0,
+        metadata={
+            "help": "with HTTPS on, also serve plain HTTP on 127.0.0.1 at this port for this "
+            "machine's own browsers that refuse a self-signed certificate, like OBS's Browser "
+            "Source opening a watch link (0: off)"
+        },
+    )
     state_dir: str = field(
         default_factory=default_state_dir,
         metadata={"help": "folder for what is kept between starts (the --self-signed certificate)"},
@@ -204,6 +212,11 @@ def validate(config: Config) -> list[str]:
         problems.append("--tls-cert and --tls-key go together: give both or neither")
     if config.self_signed and (config.tls_cert or config.tls_key):
         problems.append("--self-signed or --tls-cert/--tls-key, not both")
+    if config.local_http_port:
+        if not (config.self_signed or config.tls_cert):
+            problems.append("--local-http-port is for HTTPS: add --self-signed or --tls-cert")
+        if config.local_http_port == config.port or not 0 < config.local_http_port < 65536:
+            problems.append("--local-http-port must be a free port other than --port")
     if config.max_watchers < 0:
         problems.append("--max-watchers must be 0 (no watchers) or more")
     if config.max_sessions_per_client < 0:
