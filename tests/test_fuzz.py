@@ -45,10 +45,10 @@ from webapp.errors import (
     UnsupportedTypeError,
 )
 from webapp.keys import SCHEDULER, SESSIONS
+from webapp.live.errors import SessionClosed
 from webapp.live.messages import (
     MAGIC,
     Hello,
-    SessionClosed,
     parse_control,
     parse_frame,
     parse_hello,
