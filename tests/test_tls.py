@@ -257,6 +257,8 @@ async def test_chromium_tracks_its_camera_over_https_and_wss(tmp_path: Path) -> 
         open_page(args) as browser,
     ):
         page = browser.page
+        sockets: list[str] = []
+        page.on("websocket", lambda ws: sockets.append(ws.url))
         await page.set_viewport_size({"width": 390, "height": 844})  # a phone
         await page.goto(f"https://127.0.0.1:{port}/")
         await page.wait_for_selector("body[data-live-ready]", state="attached")
@@ -270,6 +272,7 @@ async def test_chromium_tracks_its_camera_over_https_and_wss(tmp_path: Path) -> 
             await page.inner_text("#live-status")
         )
         assert (await page.inner_text("#live-latency")).endswith(" ms")
+        assert sockets == [f"wss://127.0.0.1:{port}/ws"]
         # On a phone's width, nothing sticks out sideways.
         assert await page.evaluate(
             "() => document.documentElement.scrollWidth <= window.innerWidth"
