@@ -27,27 +27,27 @@ RESULTS_BEFORE_SHOT = 40
 async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         y4m = write_y4m(ASL_VIDEO, Path(tmp) / "camera.y4m", frames=300)
-        async with TestClient(TestServer(create_app(Config(workers=1)))) as client:
-            async with open_page(fake_camera_args(y4m)) as camera:
-                page = camera.page
-                await page.goto(str(client.make_url("/avatar")))
-                await page.wait_for_selector("body[data-avatar-ready=true]", state="attached")
-                await page.click("#avatar-start")
-                await page.wait_for_function(
-                    "() => Number(document.getElementById('avatar-stage').dataset.results)"
-                    f" > {RESULTS_BEFORE_SHOT}"
+        server = TestServer(create_app(Config(workers=1)))
+        async with TestClient(server) as client, open_page(fake_camera_args(y4m)) as camera:
+            page = camera.page
+            await page.goto(str(client.make_url("/avatar")))
+            await page.wait_for_selector("body[data-avatar-ready=true]", state="attached")
+            await page.click("#avatar-start")
+            await page.wait_for_function(
+                "() => Number(document.getElementById('avatar-stage').dataset.results)"
+                f" > {RESULTS_BEFORE_SHOT}"
+            )
+            link = await page.get_attribute("#watch-link", "href")
+            assert link, "the page shows no watch link"
+            await page.screenshot(path=str(DOCS / "avatar.png"))
+            async with open_page() as viewer:
+                obs = viewer.page
+                await obs.set_viewport_size({"width": 640, "height": 720})
+                await obs.goto(link if link.startswith("http") else str(client.make_url(link)))
+                await obs.wait_for_function(
+                    f"() => Number(document.body.dataset.results) > {RESULTS_BEFORE_SHOT}"
                 )
-                link = await page.get_attribute("#watch-link", "href")
-                assert link, "the page shows no watch link"
-                await page.screenshot(path=str(DOCS / "avatar.png"))
-                async with open_page() as viewer:
-                    obs = viewer.page
-                    await obs.set_viewport_size({"width": 640, "height": 720})
-                    await obs.goto(link if link.startswith("http") else str(client.make_url(link)))
-                    await obs.wait_for_function(
-                        f"() => Number(document.body.dataset.results) > {RESULTS_BEFORE_SHOT}"
-                    )
-                    await obs.screenshot(path=str(DOCS / "avatar-obs.png"), omit_background=True)
+                await obs.screenshot(path=str(DOCS / "avatar-obs.png"), omit_background=True)
     print(f"wrote {DOCS / 'avatar.png'} and {DOCS / 'avatar-obs.png'}")
 
 
