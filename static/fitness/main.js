@@ -16,6 +16,8 @@ const FPS = 15;
 const FRAME_WIDTH = 480;
 // Stop asks for the workout first; this long without an answer, it stops anyway.
 const SUMMARY_WAIT_MS = 1500;
+// The log also asks for it this often, so the current set's time keeps up.
+const SUMMARY_EVERY_MS = 5000;
 
 const $ = (id) => document.getElementById(id);
 const startButton = $("fitness-start");
@@ -48,6 +50,7 @@ let encoder = null;
 let results = 0;
 let reps = 0;
 let stopping = null; // the timer of a Stop waiting for its workout
+let summaries = null;
 
 function track() {
   return document.querySelector('input[name="fitness-track"]:checked')?.value ?? "pose";
@@ -122,11 +125,15 @@ function openSession() {
   });
   session = own;
   own.start();
+  clearInterval(summaries);
+  summaries = setInterval(() => session?.summary(), SUMMARY_EVERY_MS);
 }
 
 function stopCamera() {
   clearTimeout(stopping);
   stopping = null;
+  clearInterval(summaries);
+  summaries = null;
   closeCamera(video, stream);
   stream = null;
   timer.stop();
