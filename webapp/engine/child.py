@@ -7,6 +7,7 @@ a native one) costs only the sessions whose graphs live here.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -148,7 +149,9 @@ def main(argv: list[str] | None = None) -> None:
     write_lock = threading.Lock()
 
     def send(message: wire.Reply | wire.Ready) -> None:
-        with write_lock:
+        # A parent that exited while a job ran has no one left to answer: the next read
+        # finds stdin closed and the worker ends there, without a traceback on the way.
+        with write_lock, contextlib.suppress(BrokenPipeError):
             replies.write(wire.encode(message))
             replies.flush()
 
