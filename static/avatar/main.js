@@ -9,7 +9,7 @@ import { describeError, socketUrl } from "../protocol.js";
 import { LiveSession } from "../session.js";
 import { Controls } from "./controls.js";
 import { setupPicker } from "./picker.js";
-import { WatchShare } from "./share.js";
+import { WatchShare } from "../share.js";
 import { AvatarView } from "./view.js";
 
 // Holistic: the rig's hands and face need the hand and face landmarks.

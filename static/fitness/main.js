@@ -8,7 +8,7 @@ import { describeError, socketUrl } from "../protocol.js";
 import { FitnessSession } from "./connection.js";
 import { WorkoutLog } from "./log.js";
 import { RepReadout } from "./readout.js";
-import { CoachShare } from "./share.js";
+import { WatchShare } from "../share.js";
 import { SetTimer } from "./timer.js";
 import { loadExercises, titleOf } from "./words.js";
 
@@ -39,7 +39,7 @@ const readout = new RepReadout({
   lastRep: $("fitness-last-rep"),
 });
 const timer = new SetTimer($("fitness-timer"));
-const share = new CoachShare({ box: $("coach-share"), link: $("coach-link"), button: $("coach-copy"), status: $("coach-share-status") });
+const share = new WatchShare({ box: $("coach-share"), link: $("coach-link"), button: $("coach-copy"), status: $("coach-share-status"), view: "/coach" });
 
 let exercises = [];
 let log = null;

@@ -1,9 +1,10 @@
-// The link for OBS: /avatar?watch=<token>, the token from `ready`'s "watch" field.
+// A session's watch link, from `ready`'s "watch" token: /avatar?watch=... for OBS,
+// /coach?watch=... for a coach. The page that shows it names the view.
 
-import { showStatus } from "../format.js";
+import { showStatus } from "./format.js";
 
-export function watchUrl(token, location = window.location) {
-  return `${location.origin}/avatar?watch=${encodeURIComponent(token)}`;
+export function watchUrl(token, view = "/avatar", location = window.location) {
+  return `${location.origin}${view}?watch=${encodeURIComponent(token)}`;
 }
 
 // navigator.clipboard needs a secure context; a phone on http://192.168... has none, so
@@ -35,7 +36,8 @@ async function copyText(text) {
 }
 
 export class WatchShare {
-  constructor({ box, link, button, status }) {
+  constructor({ box, link, button, status, view = "/avatar" }) {
+    this.view = view;
     this.box = box;
     this.link = link;
     this.status = status;
@@ -46,7 +48,7 @@ export class WatchShare {
   show(token) {
     this.box.hidden = false;
     if (typeof token === "string" && token) {
-      this.link.href = this.link.textContent = watchUrl(token);
+      this.link.href = this.link.textContent = watchUrl(token, this.view);
       this.link.dataset.token = token;
       this.link.removeAttribute("aria-disabled");
       showStatus(this.status, "");
