@@ -1,0 +1,76 @@
+"""Fitness over protocol v1 with the real model: results carry reps, the workout answers
+the summary and exercise messages, and the session's end says what was done."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from tests.conftest import MakeClient
+from tests.live import LiveClient, video_frames
+from tests.media import MEDIA
+from webapp.config import Config
+from webapp.keys import SESSIONS
+
+PUSHUPS = MEDIA / "pushups_tacofleur_320x240_30fps.mp4"
+
+
+async def test_results_stats_and_the_workout(
+    make_client: MakeClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = await make_client(Config(workers=1, stats_interval=0.2))
+    live = await LiveClient.connect(client)
+    await live.hello("pose", 30, exercise="push_up")
+    frames = video_frames(PUSHUPS, count=30, width=320)
+    results = await live.lockstep(frames, 1000 / 30)
+    for result in results:
+        fitness = result["fitness"]
+        assert fitness["exercise"] == "push_up"
+        assert fitness["reps"] == 0  # the first second holds no rep
+        assert fitness["phase"] in {"ready", "up", "down", "out_of_view"}
+        assert "landmarks" in result
+    assert any(r["fitness"]["angles"] for r in results)
+    assert live.stats
+    assert all(s["reps"] == 0 for s in live.stats)
+
+    await live.ws.send_json({"type": "summary"})
+    workout = await live.next_of("workout")
+    assert [s["exercise"] for s in workout["sets"]] == ["push_up"]
+
+    # A new set joins the workout with its first frame.
+    await live.ws.send_json({"type": "exercise", "name": "squat"})
+    await live.next_of("workout")
+    await live.send(100, 2000.0, frames[0])
+    assert (await live.next_of("result"))["fitness"]["exercise"] == "squat"
+    await live.ws.send_json({"type": "summary"})
+    workout = await live.next_of("workout")
+    assert [s["exercise"] for s in workout["sets"]] == ["push_up", "squat"]
+
+    with caplog.at_level(logging.INFO, logger="webapp.live.session"):
+        await live.ws.send_json({"type": "exercise", "name": "moonwalk"})
+        code, reason = await live.closed()
+        await client.app[SESSIONS].wait_empty()  # its end line is written as it goes
+    assert code == 4001
+    assert "known:" in reason
+    assert "squat" in reason
+    end = [r.getMessage() for r in caplog.records if " end " in r.getMessage()]
+    assert end
+    assert "sets=2" in end[-1]
+    assert "reps=0/0" in end[-1]
+
+
+async def test_a_session_without_an_exercise_can_start_one(make_client: MakeClient) -> None:
+    client = await make_client(Config(workers=1))
+    live = await LiveClient.connect(client)
+    await live.hello("pose", 15)
+    frame = video_frames(PUSHUPS, count=1, width=320)[0]
+    await live.send(0, 0.0, frame)
+    assert "fitness" not in await live.next_of("result")
+    await live.ws.send_json({"type": "exercise", "name": "lunge"})
+    await live.next_of("workout")
+    await live.send(1, 100.0, frame)
+    assert (await live.next_of("result"))["fitness"]["exercise"] == "lunge"
+    await live.ws.send_json({"type": "summary"})
+    workout = await live.next_of("workout")
+    assert [s["exercise"] for s in workout["sets"]] == ["lunge"]
