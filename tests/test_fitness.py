@@ -25,7 +25,7 @@ from webapp.analysis.fitness import (
     load_exercises,
 )
 from webapp.analysis.fitness.angles import INDEX, LANDMARKS, angle, to_points
-from webapp.analysis.fitness.exercises import DATA, parse
+from webapp.analysis.fitness.loader import DATA, parse
 from webapp.protocol import Track
 
 # media/PROVENANCE.md: six push-ups, bottoms at about these times (s).

@@ -6,8 +6,8 @@ from webapp.analysis.fitness.exercises import (
     ExerciseDataError,
     Phase,
     UnknownExercise,
-    load_exercises,
 )
+from webapp.analysis.fitness.loader import load_exercises
 from webapp.analysis.fitness.workout import Workout
 
 __all__ = ["Exercise", "ExerciseDataError", "Phase", "UnknownExercise", "Workout", "load_exercises"]

@@ -1,22 +1,16 @@
-"""exercises.toml, validated into frozen dataclasses. Every mistake in the file is an
-ExerciseDataError naming the exercise and the key, raised at load time, never mid-session."""
+"""What an exercise is: frozen dataclasses built from exercises.toml by loader.py."""
 
 from __future__ import annotations
 
 import enum
 import functools
 import math
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 from webapp.analysis.fitness.angles import INDEX, SIDES
 
-DATA = Path(__file__).with_name("exercises.toml")
-_KINDS = {"angle": 3, "incline": 2, "ratio": 4}
 # A WebSocket close reason holds at most 123 bytes.
 _MAX_REASON = 123
 
@@ -214,176 +208,3 @@ class Exercise:
 
 def _joint_names(joints: tuple[Measure, ...]) -> list[str]:
     return [n for m in joints for n in ([f"{s}_{m.name}" for s in SIDES] if m.sided else [m.name])]
-
-
-def _fail(where: str, what: str) -> ExerciseDataError:
-    return ExerciseDataError(f"exercises data, {where}: {what}")
-
-
-def _number(table: Mapping[str, Any], key: str, where: str, default: Any = None) -> float:
-    value = table.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise _fail(where, f"{key} must be a finite number, not {value!r}")
-    return float(value)
-
-
-def _text(table: Mapping[str, Any], key: str, where: str) -> str:
-    value = table.get(key)
-    if not isinstance(value, str) or not value:
-        raise _fail(where, f"{key} must be a non-empty string")
-    return value
-
-
-def _measure(name: str, table: Mapping[str, Any]) -> Measure:
-    where = f"measures.{name}"
-    kind = _text(table, "kind", where)
-    if kind not in _KINDS:
-        raise _fail(where, f"kind must be one of {sorted(_KINDS)}")
-    points = table.get("points")
-    if not isinstance(points, list) or len(points) != _KINDS[kind]:
-        raise _fail(where, f"a {kind} takes {_KINDS[kind]} points")
-    sided = table.get("sided")
-    if not isinstance(sided, bool):
-        raise _fail(where, "sided must be true or false")
-    for p in points:
-        full = [f"{s}_{p}" for s in SIDES] if sided else [p]
-        if not all(isinstance(p, str) and f in INDEX for f in full):
-            raise _fail(where, f"unknown landmark {p!r}")
-    return Measure(name, kind, tuple(points), sided)
-
-
-def _condition(item: Any, measures: Mapping[str, Measure], where: str) -> Condition:
-    if not isinstance(item, dict) or item.get("measure") not in measures:
-        raise _fail(where, f"a condition needs a known measure, got {item!r}")
-    above = _number(item, "above", where) if "above" in item else None
-    below = _number(item, "below", where) if "below" in item else None
-    if above is None and below is None:
-        raise _fail(where, "a condition needs above or below")
-    return Condition(item["measure"], above, below)
-
-
-def _cue(item: Any, where: str) -> Cue:
-    if not isinstance(item, dict):
-        raise _fail(where, "a cue is a table with code and message")
-    return Cue(_text(item, "code", where), _text(item, "message", where))
-
-
-def _exercise(
-    name: str,
-    table: Mapping[str, Any],
-    defaults: Mapping[str, Any],
-    measures: Mapping[str, Measure],
-) -> Exercise:
-    where = f"exercises.{name}"
-    known = set(Exercise.__dataclass_fields__) - {"rules", "measures"} | {"cues"}
-    if extra := set(table) - known:
-        raise _fail(where, f"unknown keys {sorted(extra)}")
-    merged = {**defaults, **table}
-    angle = measures.get(merged.get("angle", ""))
-    if angle is None or angle.kind != "angle" or not angle.sided:
-        raise _fail(where, "angle must name a sided angle measure")
-    joints = merged.get("joints", [])
-    if not isinstance(joints, list) or any(j not in measures for j in joints):
-        raise _fail(where, f"joints must name measures, got {joints!r}")
-    try:
-        sides = Sides(str(merged.get("sides")))
-        start_phase = Phase(str(merged.get("start_phase")))
-    except ValueError as exc:
-        raise _fail(where, str(exc)) from None
-    if start_phase not in (Phase.UP, Phase.DOWN):
-        raise _fail(where, "start_phase must be up or down")
-    start, turn, partial = (_number(merged, k, where) for k in ("start", "turn", "partial"))
-    if not min(start, turn) < partial < max(start, turn):
-        raise _fail(where, "partial must lie strictly between start and turn")
-    required = merged.get("required")
-    if not isinstance(required, list) or not required:
-        raise _fail(where, "required must list landmarks")
-    for p in required:
-        if not (p in INDEX or all(f"{s}_{p}" in INDEX for s in SIDES)):
-            raise _fail(where, f"unknown landmark {p!r} in required")
-    ready = merged.get("ready", [])
-    rules = merged.get("cues", [])
-    if not isinstance(ready, list) or not isinstance(rules, list):
-        raise _fail(where, "ready and cues are lists")
-    parsed_rules = []
-    for i, item in enumerate(rules):
-        at = f"{where}.cues[{i}]"
-        phases = item.get("phases", [start_phase.value]) if isinstance(item, dict) else None
-        if not isinstance(phases, list) or not set(phases) <= {"up", "down"}:
-            raise _fail(at, "phases must list up and/or down")
-        parsed_rules.append(
-            CueRule(
-                _cue(item, at),
-                _condition(item, measures, at),
-                tuple(Phase(p) for p in phases),
-                _number(item, "hold_ms", at, 0),
-            )
-        )
-    depth = _number(merged, "depth", where)
-    if not 0.0 <= depth <= 1.0:
-        raise _fail(where, "depth is a factor from 0 to 1")
-    timing = {k: _number(merged, k, where) for k in _TIMES}
-    if any(v < 0 for v in timing.values()) or timing["ready_ms"] > 500:
-        raise _fail(where, "times are >= 0 ms; ready_ms is at most 500")
-    min_visibility = _number(merged, "min_visibility", where)
-    if not 0.0 <= min_visibility <= 1.0:
-        raise _fail(where, "min_visibility is between 0 and 1")
-    return Exercise(
-        name=name,
-        title=_text(merged, "title", where),
-        joints=tuple(measures[j] for j in joints),
-        angle=angle,
-        sides=sides,
-        start_phase=start_phase,
-        start=start,
-        turn=turn,
-        partial=partial,
-        required=tuple(required),
-        ready=tuple(_condition(c, measures, f"{where}.ready") for c in ready),
-        min_visibility=min_visibility,
-        depth=depth,
-        partial_cue=_cue(merged.get("partial_cue", _DEFAULT_PARTIAL), f"{where}.partial_cue"),
-        swing_cue=_cue(merged.get("swing_cue", _DEFAULT_SWING), f"{where}.swing_cue"),
-        rules=tuple(parsed_rules),
-        measures=MappingProxyType(dict(measures)),
-        **timing,
-    )
-
-
-_TIMES = ("ready_ms", "grace_ms", "confirm_ms", "min_travel_ms", "cue_hold_ms")
-_DEFAULT_PARTIAL = {"code": "half_rep", "message": "Use the full range of motion"}
-_DEFAULT_SWING = {"code": "too_fast", "message": "Slow down and move under control"}
-
-
-def parse(data: Mapping[str, Any]) -> Mapping[str, Exercise]:
-    """The exercises of a parsed exercises file, by name, in the file's order."""
-    if data.get("version") != 1:
-        raise _fail("top", "version must be 1")
-    defaults, measures_t, exercises_t = (
-        data.get(k, {}) for k in ("defaults", "measures", "exercises")
-    )
-    if not all(isinstance(t, dict) for t in (defaults, measures_t, exercises_t)):
-        raise _fail("top", "defaults, measures and exercises are tables")
-    measures = {name: _measure(name, t) for name, t in measures_t.items()}
-    exercises = {name: _exercise(name, t, defaults, measures) for name, t in exercises_t.items()}
-    if not exercises:
-        raise _fail("top", "no exercises")
-    return MappingProxyType(exercises)
-
-
-@functools.cache
-def load_exercises(path: Path = DATA) -> Mapping[str, Exercise]:
-    """The exercises in `path` (default: the packaged exercises.toml), read once."""
-    with path.open("rb") as f:
-        try:
-            data = tomllib.load(f)
-        except tomllib.TOMLDecodeError as exc:
-            raise _fail(path.name, str(exc)) from None
-    return parse(data)
-
-
-def lookup(exercises: Mapping[str, Exercise], name: str) -> Exercise:
-    try:
-        return exercises[name]
-    except KeyError:
-        raise UnknownExercise(name, tuple(sorted(exercises))) from None

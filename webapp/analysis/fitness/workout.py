@@ -15,7 +15,8 @@ from typing import Any
 from webapp.analysis.fitness import angles
 from webapp.analysis.fitness.counter import Event, Rep, RepCounter
 from webapp.analysis.fitness.cues import CueTracker
-from webapp.analysis.fitness.exercises import Exercise, Phase, Sides, lookup
+from webapp.analysis.fitness.exercises import Exercise, Phase, Sides
+from webapp.analysis.fitness.loader import lookup
 
 Pose = Sequence[Sequence[float]]
 
