@@ -3,6 +3,10 @@
 
     .venv/bin/python -m bench.capacity        # about 10 minutes on 2 cores
 
+After each run it prints the load table per step (users, QPS, p50/p95, error rate, the
+server's CPU use, memory and busy share, the knee marked: swarm/load_table.py), then one
+summary line per track and rate.
+
 Plots go to docs/capacity/, reports to bench/out/capacity/.
 """
 
@@ -18,6 +22,7 @@ from typing import Any
 
 from bench.common import free_port, loadavg, server
 from bench.live import LIVE_SERVER_ARGS
+from swarm.load_table import markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out" / "capacity"
@@ -63,11 +68,13 @@ async def one(track: str, fps: float, ramp: str, args: argparse.Namespace) -> di
     report = json.loads((out / "report.json").read_text())
     PLOTS.mkdir(parents=True, exist_ok=True)
     shutil.copy(out / "report.png", PLOTS / f"{track}-{fps:g}fps.png")
+    print(f"\n{track}, {fps:g} fps a session, {args.workers} workers:\n{markdown(report)}\n")
     best = max(report["steps"], key=lambda s: s["delivered_fps"])
     return {
         "track": track,
         "fps": fps,
         "sustainable": report["sustainable_sessions"],
+        "knee": report["knee_sessions"],
         "raw_fps": report.get("raw_fps"),
         "best_delivered_fps": best["delivered_fps"],
         "efficiency": best["delivered_fps"] / report["raw_fps"] if report.get("raw_fps") else None,
@@ -86,14 +93,15 @@ async def main_async(args: argparse.Namespace) -> None:
     name = "summary.json" if not wanted else f"summary-{args.only.replace(':', '-')}.json"
     (OUT / name).write_text(json.dumps(rows, indent=2))
     print(
-        "\n| track | fps | sustainable sessions | raw frames/s | best delivered/s | "
+        "\n| track | fps | sustainable sessions | knee | raw frames/s | best delivered/s | "
         "efficiency | load |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         eff = f"{r['efficiency']:.2f}" if r["efficiency"] is not None else "-"
         print(
-            f"| {r['track']} | {r['fps']:g} | {r['sustainable']} | {r['raw_fps']:.1f} | "
+            f"| {r['track']} | {r['fps']:g} | {r['sustainable']} | {r['knee'] or '-'} | "
+            f"{r['raw_fps']:.1f} | "
             f"{r['best_delivered_fps']:.1f} | {eff} | "
             f"{r['load'][0][0]:.2f} -> {r['load'][1][0]:.2f} |"
         )

@@ -109,6 +109,14 @@ class SwarmConfig:
         default=0, metadata={"help": "calibration processes (0: one per core)"}
     )
     origin: str = field(default="", metadata={"help": "Origin header to send, if any"})
+    metrics_url: str = field(
+        default="",
+        metadata={
+            "help": "the server's /metrics, read at the start and end of each hold for its "
+            "CPU, memory and busy share; several replicas comma-separated (they add up); "
+            "default: /metrics on --url's host; none: do not read it"
+        },
+    )
     out: str = field(default="out/swarm", metadata={"help": "folder for the report"})
 
     @property
@@ -163,6 +171,11 @@ def validate(config: SwarmConfig) -> list[str]:
     parts = urlsplit(config.url)
     if parts.scheme not in ("ws", "wss") or not parts.netloc:
         problems.append(f"--url must be a ws:// or wss:// address, got {config.url!r}")
+    if config.metrics_url.strip().lower() != "none":
+        for url in filter(None, (u.strip() for u in config.metrics_url.split(","))):
+            target = urlsplit(url)
+            if target.scheme not in ("http", "https") or not target.netloc:
+                problems.append(f"--metrics-url wants http:// or https:// addresses, got {url!r}")
     try:
         steps = config.steps
     except ValueError as exc:

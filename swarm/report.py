@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 from swarm.calibrate import Calibration
 from swarm.config import SwarmConfig, flags
 from swarm.frames import FrameSet
+from swarm.knee import KNEE_GROWTH, knee, knee_line
 from swarm.records import CSV_FIELDS, csv_row
 from swarm.runner import RunResult
 from swarm.stats import CPU_WARN, LAG_WARN_MS, Slo, StepSummary, sustainable_sessions
@@ -59,11 +60,13 @@ def build_report(
     slo = Slo.from_config(config)
     best = sustainable_sessions(run.steps)
     at_best = next((s for s in run.steps if s.sessions == best and s.passed), None)
+    knee_sessions = knee(run.steps)
     steps = []
     for step in run.steps:
         body = dataclasses.asdict(step)
         body["efficiency"] = efficiency(step.delivered_fps, raw_fps)
         body["swarm_limited"] = step.swarm_limited
+        body["knee"] = step.sessions == knee_sessions
         steps.append(body)
     report: dict[str, Any] = {
         "started_at": run.started_at,
@@ -80,6 +83,9 @@ def build_report(
         "steps": steps,
         "sustainable_sessions": best,
         "sustainable_fps": config.fps,
+        "knee_sessions": knee_sessions,
+        "knee_growth": KNEE_GROWTH,
+        "metrics_problems": run.metrics_problems,
         "stopped": run.stopped,
         "interrupted": run.interrupted,
         "warnings": swarm_warnings(run.steps),
@@ -145,10 +151,13 @@ def plot(path: Path, steps: list[StepSummary], slo: Slo, raw_fps: float | None) 
     ax_latency.set(title="latency, capture to result", xlabel="sessions", ylabel="ms")
 
     best = sustainable_sessions(steps)
+    bend = knee(steps)
     spread = max(xs) / min(xs) if xs else 1
     for ax in (ax_fps, ax_sessions, ax_latency):
         if best:
             ax.axvline(best, color="tab:green", alpha=0.4, lw=6, label=f"sustainable: {best}")
+        if bend is not None:
+            ax.axvline(bend, color="tab:orange", ls="-.", label=f"knee: {bend}")
         if spread >= 8:
             ax.set_xscale("log", base=2)
         if xs:
@@ -162,6 +171,14 @@ def plot(path: Path, steps: list[StepSummary], slo: Slo, raw_fps: float | None) 
 
 def _cell(value: float | None, fmt: str = "g") -> str:
     return "-" if value is None else format(value, fmt)
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}%"
+
+
+def _megabytes(value: float | None) -> str:
+    return "-" if value is None else f"{value / 1e6:.0f}"
 
 
 def table(report: dict[str, Any]) -> str:
@@ -178,7 +195,11 @@ def table(report: dict[str, Any]) -> str:
         "errors",
         "refused",
         "cpu",
+        "server cpu",
+        "rss MB",
+        "busy",
         "SLO",
+        "",
     )
     rows = [head]
     for s in report["steps"]:
@@ -197,14 +218,24 @@ def table(report: dict[str, Any]) -> str:
                 str(s["errors"]),
                 str(s["refusals"]),
                 _cell(s["swarm_cpu"], ".0%"),
+                _percent(s.get("server_cpu_percent")),
+                _megabytes(s.get("server_rss_bytes")),
+                _cell(s.get("busy_ratio"), ".0%"),
                 ("pass" if s["passed"] else "FAIL") + (" (cut short)" if s["interrupted"] else ""),
+                "<- knee" if s.get("knee") else "",
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
-    lines = ["  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    lines = [
+        "  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
+    ]
     lines.append("")
     best, fps = report["sustainable_sessions"], report["sustainable_fps"]
     lines.append(f"sustainable sessions: {best} at {fps:g} fps")
+    lines.append(knee_line(report))
+    if report.get("metrics_problems"):
+        problems = "; ".join(report["metrics_problems"])
+        lines.append(f"server cpu, rss and busy unknown: /metrics could not be read ({problems})")
     if "raw_fps" in report:
         lines.append(f"raw model throughput on this machine: {report['raw_fps']:g} frames/s")
     if report["stopped"]:

@@ -22,6 +22,7 @@ import aiohttp
 from swarm.config import SwarmConfig
 from swarm.frames import FrameSet
 from swarm.records import FrameRecord, SessionRecord
+from swarm.server_load import Sample, Scraper, metrics_urls, server_load
 from swarm.stats import Slo, StepSummary, Window, summarize_step
 from swarm.user import FINAL_STATS_WAIT, Clock, User
 
@@ -37,6 +38,8 @@ class RunResult:
     frames: list[FrameRecord] = field(default_factory=list)
     sessions: list[SessionRecord] = field(default_factory=list)
     stopped: str = ""  # why the run ended before its last step, if it did
+    # Why the server's /metrics could not be read, when it could not.
+    metrics_problems: list[str] = field(default_factory=list)
     interrupted: bool = False
     seconds: float = 0.0
 
@@ -71,13 +74,15 @@ class Runner:
         connector = aiohttp.TCPConnector(limit=0, limit_per_host=0)
         try:
             async with aiohttp.ClientSession(connector=connector) as http:
+                scraper = Scraper(http, metrics_urls(self.config.metrics_url, self.config.url))
+                self.result.metrics_problems = scraper.problems
                 for index, sessions in enumerate(self.config.steps):
                     if self.stop.is_set():
                         break
                     if self.clock.now() + self.step_seconds(sessions) > deadline:
                         self.result.stopped = f"--max-duration {self.config.max_duration:g} s"
                         break
-                    summary = await self.run_step(http, sessions, index, deadline)
+                    summary = await self.run_step(http, scraper, sessions, index, deadline)
                     self.result.steps.append(summary)
                     if summary.interrupted:
                         break
@@ -108,7 +113,12 @@ class Runner:
 
     # -- one step --------------------------------------------------------------------------
     async def run_step(
-        self, http: aiohttp.ClientSession, sessions: int, index: int, deadline: float
+        self,
+        http: aiohttp.ClientSession,
+        scraper: Scraper,
+        sessions: int,
+        index: int,
+        deadline: float,
     ) -> StepSummary:
         users = [
             User(
@@ -127,6 +137,8 @@ class Runner:
         printer = asyncio.create_task(self._print_progress(users, index, sessions))
         lags: list[float] = []
         started: list[User] = []
+        server_before: list[Sample | None] = []
+        server_after: list[Sample | None] = []
         try:
             spawned = self.clock.now()
             for i, user in enumerate(users):
@@ -145,7 +157,10 @@ class Runner:
             cpu_start, wall_start = time.process_time(), self.clock.now()
             end = min(window.end, deadline)
             self.holding.set()
+            # Read inside the window, so the server's figures cover (almost) the same span.
+            server_before = await scraper.scrape(self.clock.now)
             await self._wait_stop(self._probe_loop(end, lags))
+            server_after = await scraper.scrape(self.clock.now)
             self.holding.clear()
             if self.clock.now() < window.end:
                 window = Window(start, max(start, self.clock.now()))
@@ -177,6 +192,7 @@ class Runner:
             swarm_cpu=cpu,
             loop_lags_ms=lags,
             interrupted=window.seconds < self.config.hold,
+            server_load=server_load(server_before, server_after) if server_after else None,
         )
         self._print_step(summary)
         return summary
@@ -260,10 +276,13 @@ class Runner:
         verdict = "meets the SLO" if summary.passed else "misses the SLO"
         if self.progress.isatty():
             self.progress.write("\r\x1b[2K")
+        server = ""
+        if summary.server_cpu_percent is not None and summary.busy_ratio is not None:
+            server = f", server cpu {summary.server_cpu_percent:.0f}% busy {summary.busy_ratio:.0%}"
         self.progress.write(
             f"{summary.sessions} sessions: {summary.delivered_fps:g} fps delivered, "
             f"p95 {summary.latency_ms['p95']} ms, {summary.errors} errors, "
-            f"{summary.refusals} refused: {verdict}\n"
+            f"{summary.refusals} refused{server}: {verdict}\n"
         )
         self.progress.flush()
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from swarm.config import SwarmConfig
 from swarm.records import FrameRecord, Outcome, SessionRecord
+from swarm.server_load import ServerLoad
 
 PERCENTILES = (50, 95, 99)
 # Above these the swarm itself may be what limits the figures: one asyncio loop runs on
@@ -157,6 +158,11 @@ class StepSummary:
     slo: dict[str, bool]
     passed: bool
     per_session: tuple[SessionFigures, ...]
+    # The server's own cost over the hold, from its /metrics; None when it was not read.
+    server_cpu_percent: float | None = None  # percent of one core: server and workers
+    server_rss_bytes: float | None = None  # server and workers, at the end of the hold
+    busy_ratio: float | None = None  # worker busy seconds / (workers x hold seconds)
+    server_processes: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def swarm_limited(self) -> bool:
@@ -173,6 +179,7 @@ def summarize_step(
     swarm_cpu: float = 0.0,
     loop_lags_ms: Sequence[float] = (),
     interrupted: bool = False,
+    server_load: ServerLoad | None = None,
 ) -> StepSummary:
     measured = [f for f in frames if window.holds(f)]
     by_session: dict[int, list[FrameRecord]] = {s.session: [] for s in session_records}
@@ -235,6 +242,10 @@ def summarize_step(
         slo=checks,
         passed=all(checks.values()) and not interrupted,
         per_session=per_session,
+        server_cpu_percent=server_load.cpu_percent if server_load else None,
+        server_rss_bytes=server_load.rss_bytes if server_load else None,
+        busy_ratio=server_load.busy_ratio if server_load else None,
+        server_processes=server_load.by_process if server_load else {},
     )
 
 

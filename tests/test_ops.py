@@ -69,3 +69,7 @@ async def test_metrics_count_sessions_frames_and_uploads(make_client: MakeClient
     assert sample(text, "holotrack_session_room") == 0
     assert 0 <= sample(text, "holotrack_pool_busy_ratio") <= 1
     assert sample(text, "holotrack_process_resident_bytes", 'process="worker0"') > 100e6
+    assert sample(text, "holotrack_process_cpu_seconds_total", 'process="worker0"') > 0
+    assert sample(text, "holotrack_process_cpu_seconds_total", 'process="server"') > 0
+    assert sample(text, "holotrack_pool_busy_seconds_total") > 0
+    assert sample(text, "holotrack_workers") == 1

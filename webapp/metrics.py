@@ -13,6 +13,7 @@ from prometheus_client.registry import Collector
 
 from webapp.engine.scheduler import PoolSnapshot
 from webapp.protocol import Close
+from webapp.usage import UsageCollector
 
 # Frame timings sit between a few and a few hundred milliseconds.
 BUCKETS = (0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -132,6 +133,7 @@ class Metrics:
             self.predict_requests.labels(str(status))
         self._busy_samples: collections.deque[tuple[float, float]] = collections.deque()
         r.register(_PoolCollector(self))
+        r.register(UsageCollector(lambda: self.snapshot() if self.snapshot else None))
 
     def sample_busy(self) -> None:
         if self.snapshot is None:

@@ -1,0 +1,44 @@
+"""The knee of a run: the step after which delivered fps stops growing."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from swarm.stats import StepSummary
+
+# The knee: a later step must deliver at least this much more to count as growth.
+KNEE_GROWTH = 0.05
+
+
+def knee(steps: Sequence[StepSummary]) -> int | None:
+    """The sessions of the step after which delivered fps stops growing.
+
+    That is the first step that no later step out-delivers by KNEE_GROWTH (5%) or more:
+    past it the workers are saturated (or the server refuses more sessions), and added
+    sessions only share the same frames. None when every step but the last still grew,
+    so the run never reached it; the last step cannot be one, nothing follows it to
+    compare. Steps cut short are left out.
+    """
+    done = [s for s in steps if not s.interrupted]
+    for i, step in enumerate(done[:-1]):
+        later = max(s.delivered_fps for s in done[i + 1 :])
+        if later < step.delivered_fps * (1 + KNEE_GROWTH):
+            return step.sessions
+    return None
+
+
+def knee_line(report: dict[str, Any]) -> str:
+    """The line under a report's table that says where the knee is, or that it was not seen."""
+    bend = report.get("knee_sessions")
+    growth = report.get("knee_growth", KNEE_GROWTH)
+    if bend is None:
+        return (
+            f"knee: not reached (a later step delivered {growth:.0%} more than each step "
+            "before the last): ramp further to find it"
+        )
+    at = next(s for s in report["steps"] if s["sessions"] == bend)
+    return (
+        f"knee: {bend} sessions, {at['delivered_fps']:.1f} fps delivered; no later step "
+        f"delivered {growth:.0%} more"
+    )

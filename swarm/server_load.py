@@ -1,0 +1,155 @@
+"""What the server spent on a step: its /metrics read at the start and end of the hold.
+
+CPU and busy time are counters, so a step's figures are differences over its hold window;
+resident memory is a gauge, read at the end. Several /metrics addresses (one per replica
+behind a balancer) add up: CPU and memory sum, busy time is shared over all their workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit, urlunsplit
+
+import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
+
+CPU = "holotrack_process_cpu_seconds_total"
+RSS = "holotrack_process_resident_bytes"
+BUSY = "holotrack_pool_busy_seconds_total"
+WORKERS = "holotrack_workers"
+SCRAPE_TIMEOUT = 5.0
+
+
+def metrics_urls(setting: str, ws_url: str) -> tuple[str, ...]:
+    """`--metrics-url`: empty derives the address from `--url`; "none" turns scraping off."""
+    if setting.strip().lower() == "none":
+        return ()
+    if setting.strip():
+        return tuple(u.strip() for u in setting.split(",") if u.strip())
+    parts = urlsplit(ws_url)
+    scheme = "https" if parts.scheme == "wss" else "http"
+    return (urlunsplit((scheme, parts.netloc, "/metrics", "", "")),)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One scrape of one server, on the swarm's clock."""
+
+    at: float
+    cpu_seconds: dict[str, float] = field(default_factory=dict)  # by process label
+    rss_bytes: dict[str, float] = field(default_factory=dict)
+    busy_seconds: float = 0.0
+    workers: int = 0
+
+
+def parse(text: str, at: float) -> Sample:
+    cpu: dict[str, float] = {}
+    rss: dict[str, float] = {}
+    busy, workers = 0.0, 0
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == CPU:
+                cpu[s.labels.get("process", "")] = s.value
+            elif s.name == RSS:
+                rss[s.labels.get("process", "")] = s.value
+            elif s.name == BUSY:
+                busy = s.value
+            elif s.name == WORKERS:
+                workers = int(s.value)
+    return Sample(at, cpu, rss, busy, workers)
+
+
+@dataclass(frozen=True)
+class ServerLoad:
+    """The server's figures for one step; None where its /metrics did not say."""
+
+    cpu_percent: float | None  # percent of one core, as top shows it: 2 busy cores are 200
+    rss_bytes: float | None
+    busy_ratio: float | None
+    by_process: dict[str, dict[str, float]]  # "cpu_percent" and "rss_bytes" per process
+
+
+def counter_delta(start: float | None, end: float) -> float:
+    """A counter's increase; one that went down restarted from zero (a new worker)."""
+    if start is None or end < start:
+        return end
+    return end - start
+
+
+def server_load(starts: list[Sample | None], ends: list[Sample | None]) -> ServerLoad | None:
+    """Sums over the servers scraped at both ends of the window; None if none was."""
+    pairs = [(a, b) for a, b in zip(starts, ends, strict=True) if a is not None and b is not None]
+    if not pairs:
+        return None
+    cpu_total = 0.0
+    rss_total = 0.0
+    busy_total = 0.0
+    worker_seconds = 0.0
+    by_process: dict[str, dict[str, float]] = {}
+    have_cpu = have_rss = have_busy = False
+    for index, (start, end) in enumerate(pairs):
+        wall = end.at - start.at
+        if wall <= 0:
+            continue
+        prefix = f"{index}/" if len(pairs) > 1 else ""
+        for name, seconds in end.cpu_seconds.items():
+            share = counter_delta(start.cpu_seconds.get(name), seconds) / wall * 100.0
+            by_process.setdefault(prefix + name, {})["cpu_percent"] = round(share, 1)
+            cpu_total += share
+            have_cpu = True
+        for name, resident in end.rss_bytes.items():
+            by_process.setdefault(prefix + name, {})["rss_bytes"] = resident
+            rss_total += resident
+            have_rss = True
+        if end.workers:
+            busy_total += counter_delta(start.busy_seconds, end.busy_seconds)
+            worker_seconds += end.workers * wall
+            have_busy = True
+    return ServerLoad(
+        cpu_percent=round(cpu_total, 1) if have_cpu else None,
+        rss_bytes=rss_total if have_rss else None,
+        busy_ratio=(
+            round(max(0.0, min(1.0, busy_total / worker_seconds)), 3)
+            if have_busy and worker_seconds > 0
+            else None
+        ),
+        by_process=by_process,
+    )
+
+
+class Scraper:
+    """Reads every /metrics address at once; a server that does not answer gives None."""
+
+    def __init__(self, http: aiohttp.ClientSession, urls: tuple[str, ...]) -> None:
+        self.http = http
+        self.urls = urls
+        self.problems: list[str] = []
+
+    async def scrape(self, clock: Callable[[], float]) -> list[Sample | None]:
+        return list(await asyncio.gather(*(self._one(url, clock) for url in self.urls)))
+
+    async def _one(self, url: str, clock: Callable[[], float]) -> Sample | None:
+        timeout = aiohttp.ClientTimeout(total=SCRAPE_TIMEOUT)
+        asked = clock()
+        try:
+            async with self.http.get(url, timeout=timeout) as response:
+                # The server reads its counters between our request and its headers.
+                at = (asked + clock()) / 2
+                if response.status != 200:
+                    self._note(f"{url} answered {response.status}")
+                    return None
+                text = await response.text()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            self._note(f"{url}: {exc.__class__.__name__} {exc}".strip())
+            return None
+        try:
+            return parse(text, at)
+        except ValueError as exc:
+            self._note(f"{url}: not Prometheus text ({exc})")
+            return None
+
+    def _note(self, problem: str) -> None:
+        if problem not in self.problems:
+            self.problems.append(problem)
