@@ -1,0 +1,114 @@
+"""POST /api/export?format=bvh|csv: a JSON-lines recording in, the file out.
+
+Nothing is kept: the body is read (bounded by --max-export-bytes), parsed and converted in
+a thread, so the event loop keeps serving live sessions meanwhile, and answered as an
+attachment. Errors go through still/http_errors.py: 400 bad format or recording (the detail
+names the line), 408 slow upload, 413 too big, 415 wrong type, 503 too many at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from webapp.errors import (
+    BadRecordingError,
+    BadRequestError,
+    CapacityError,
+    EmptyInputError,
+    TooLargeError,
+    UnsupportedTypeError,
+    UploadTimeoutError,
+)
+from webapp.export.bvh import to_bvh
+from webapp.export.gate import ExportGate
+from webapp.export.recording import RecordingError, parse_text
+from webapp.export.table import to_csv
+from webapp.keys import CONFIG, EXPORTS
+
+# Exports converting at once; each holds its parsed recording in memory.
+MAX_EXPORTS = 2
+CHUNK = 64 * 1024
+# Types a JSON-lines file goes by; "" and octet-stream say nothing, so the content decides.
+RECORDING_TYPES = frozenset(
+    {
+        "",
+        "application/x-ndjson",
+        "application/jsonl",
+        "application/json-lines",
+        "application/x-jsonlines",
+        "application/json",
+        "text/plain",
+        "application/octet-stream",
+    }
+)
+FORMATS = {
+    "bvh": ("application/octet-stream", "bvh"),
+    "csv": ("text/csv", "csv"),
+}
+
+
+def _convert(text: str, fmt: str) -> str:
+    try:
+        recording = parse_text(text)
+    except RecordingError as exc:
+        raise BadRecordingError(str(exc)) from None
+    return to_bvh(recording) if fmt == "bvh" else to_csv(recording)
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes:
+    if request.content_length is not None and request.content_length > limit:
+        raise TooLargeError(f"the body is {request.content_length} bytes; the limit is {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(CHUNK):
+        size += len(chunk)
+        if size > limit:
+            raise TooLargeError(f"the recording is over the {limit}-byte limit")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def export(request: web.Request) -> web.Response:
+    config = request.app[CONFIG]
+    fmt = request.query.get("format", "")
+    if fmt not in FORMATS:
+        raise BadRequestError("format must be bvh or csv (?format=bvh)")
+    declared = request.content_type.lower() if request.headers.get("Content-Type") else ""
+    if declared not in RECORDING_TYPES:
+        raise UnsupportedTypeError(
+            f"content type {declared!r} is not supported; send the recording as "
+            "application/x-ndjson (JSON lines)"
+        )
+    gate = request.app[EXPORTS]
+    if not gate.enter():
+        raise CapacityError(f"{gate.limit} exports are running; try again in a moment")
+    try:
+        try:
+            async with asyncio.timeout(config.upload_timeout):
+                data = await _read_body(request, config.max_export_bytes)
+        except TimeoutError:
+            raise UploadTimeoutError(
+                f"the upload did not arrive within {config.upload_timeout:g} s"
+            ) from None
+        if not data.strip():
+            raise EmptyInputError("the request body is empty; send a JSON-lines recording")
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadRecordingError("the recording is not UTF-8 text") from None
+        body = await asyncio.to_thread(_convert, text, fmt)
+    finally:
+        gate.leave()
+    content_type, suffix = FORMATS[fmt]
+    return web.Response(
+        text=body,
+        content_type=content_type,
+        headers={"Content-Disposition": f'attachment; filename="holotrack-recording.{suffix}"'},
+    )
+
+
+def setup_export_routes(app: web.Application) -> None:
+    app[EXPORTS] = ExportGate(MAX_EXPORTS)
+    app.router.add_post("/api/export", export, name="export")
