@@ -73,7 +73,7 @@ def _points(part: str, value: object) -> Points | None:
     if not isinstance(value, list) or len(value) != count:
         raise ValueError(f"landmarks.{part} must be null or a list of {count} points")
     for i, point in enumerate(value):
-        if not isinstance(point, list) or len(point) < width:
+        if not isinstance(point, list) or len(point) != width:
             raise ValueError(f"landmarks.{part}[{i}] must be a list of {width} numbers")
         if not all(_number(v) for v in point[:width]):
             raise ValueError(f"landmarks.{part}[{i}] holds something that is not a number")
