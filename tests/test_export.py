@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from bvh import Bvh
+from pybvh import read_bvh_file
 
 from tests.conftest import Client, MakeClient
 from tests.live import LiveClient, video_frames
@@ -181,6 +182,36 @@ async def test_bvh_elbows_bend_as_the_landmarks_say(recorded: list[Line]) -> Non
             assert got == pytest.approx(expected, abs=0.1), (i, side)
             compared += 1
     assert compared >= FRAMES
+
+
+async def test_bvh_bones_point_where_the_landmarks_do(recorded: list[Line], tmp_path: Path) -> None:
+    # Another library's forward kinematics (pybvh) walks the hierarchy with the file's Euler
+    # order, as an importer does: each arm bone must point from joint to joint as the
+    # landmarks do, on the rig's axes (x right, y up, z toward the camera, z times 0.4).
+    lines = landmarks_only(recorded)
+    path = tmp_path / "take.bvh"
+    path.write_text(to_bvh(parse_text(jsonl(lines))), encoding="utf-8")
+    mocap = read_bvh_file(path, world_up="+y")
+    positions, index = mocap.joint_positions(), mocap.joint_index
+    width, height = recorded[0]["image"]["width"], recorded[0]["image"]["height"]
+    scale = (width, -height, -width * POSE_Z_SCALE)
+    compared = 0
+    for f, line in enumerate(lines):
+        pose = line["landmarks"]["pose"]
+        at = [[p[k] * scale[k] for k in range(3)] for p in pose]
+        for side, (shoulder, elbow, wrist) in SIDE_POINTS.items():
+            if any(pose[i][3] < MIN_VISIBILITY for i in (shoulder, elbow, wrist)):
+                continue
+            for start, end, a, b in (
+                (f"{side}UpperArm", f"{side}LowerArm", shoulder, elbow),
+                (f"{side}LowerArm", f"{side}Hand", elbow, wrist),
+            ):
+                bone = [float(v) for v in positions[f, index[end]] - positions[f, index[start]]]
+                seen = quat.sub(at[b], at[a])
+                cos = quat.dot(bone, seen) / (quat.norm(bone) * quat.norm(seen))
+                assert math.degrees(math.acos(min(1.0, cos))) < 0.01, (f, start)
+                compared += 1
+    assert compared >= 2 * FRAMES
 
 
 async def test_bvh_holds_the_last_pose_through_frames_without_one(recorded: list[Line]) -> None:
