@@ -27,8 +27,10 @@ from webapp.export.recording import RecordingError, parse_text
 from webapp.export.table import to_csv
 from webapp.keys import CONFIG, EXPORTS
 
-# Exports converting at once; each holds its parsed recording in memory.
-MAX_EXPORTS = 2
+# Exports converting at once. A conversion runs in this process beside the event loop that
+# serves every live session, and a 32 MB recording holds about 240 MB while it is parsed
+# and takes seconds of CPU (docs/recordings.md): one at a time keeps both bounded.
+MAX_EXPORTS = 1
 CHUNK = 64 * 1024
 # Types a JSON-lines file goes by; "" and octet-stream say nothing, so the content decides.
 RECORDING_TYPES = frozenset(

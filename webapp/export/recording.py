@@ -16,6 +16,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 # Points per part and numbers per point (the pose's fourth is visibility).
 PARTS: dict[str, tuple[int, int]] = {
     "pose": (33, 4),
@@ -72,11 +74,15 @@ def _points(part: str, value: object) -> Points | None:
     count, width = PARTS[part]
     if not isinstance(value, list) or len(value) != count:
         raise ValueError(f"landmarks.{part} must be null or a list of {count} points")
-    for i, point in enumerate(value):
-        if not isinstance(point, list) or len(point) != width:
-            raise ValueError(f"landmarks.{part}[{i}] must be a list of {width} numbers")
-        if not all(_number(v) for v in point[:width]):
-            raise ValueError(f"landmarks.{part}[{i}] holds something that is not a number")
+    # numpy checks the shape and the types in C: a recording holds millions of numbers.
+    try:
+        array = np.array(value)
+    except ValueError:
+        array = np.array(0)
+    if array.shape != (count, width):
+        raise ValueError(f"landmarks.{part}: each point must be a list of {width} numbers")
+    if array.dtype.kind not in "fiu" or not np.isfinite(array).all():
+        raise ValueError(f"landmarks.{part} holds something that is not a finite number")
     return value
 
 
@@ -144,6 +150,11 @@ def parse_line(message: Mapping[str, Any]) -> Frame:
     )
 
 
+def _no_constant(name: str) -> None:
+    # NaN and Infinity are not JSON, though Python's json reads them by default.
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def parse(lines: Iterable[str], max_frames: int = 0) -> Recording:
     """The recording in `lines` (text split at newlines); RecordingError names the first bad
     line. Blank lines are skipped; time must not go backwards; max_frames 0: no limit."""
@@ -155,9 +166,11 @@ def parse(lines: Iterable[str], max_frames: int = 0) -> Recording:
         if summary is not None:
             raise RecordingError(number, "a frame after the summary line, which must be last")
         try:
-            message = json.loads(text)
-        except (ValueError, RecursionError):
-            raise RecordingError(number, "not valid JSON") from None
+            message = json.loads(text, parse_constant=_no_constant)
+        except ValueError as exc:
+            raise RecordingError(number, f"not valid JSON ({exc})") from None
+        except RecursionError:
+            raise RecordingError(number, "not valid JSON (nested too deep)") from None
         if not isinstance(message, dict):
             raise RecordingError(number, "each line must be a JSON object")
         if "summary" in message and "frame" not in message:

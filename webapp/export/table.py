@@ -40,14 +40,16 @@ def header(with_fitness: bool) -> list[str]:
     return ["time_ms", "frame", *landmark_columns(), *(f"{a}_deg" for a in ANGLES), *extra]
 
 
-def _coordinates(frame: Frame) -> Iterator[str]:
+def _coordinates(frame: Frame) -> list[str]:
+    cells: list[str] = []
     for part, (count, width) in PARTS.items():
         points = frame.landmarks.get(part)
         if points is None:
-            yield from [""] * (count * width)
+            cells.extend([""] * (count * width))
             continue
         for point in points:
-            yield from (repr(float(v)) for v in point[:width])
+            cells.extend(map(str, point))
+    return cells
 
 
 def joint_angles(pose: Sequence[Sequence[float]] | None, size: tuple[int, int]) -> list[str]:
