@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ProcessPoolExecutor
+
 from aiohttp import web
 
 from webapp.config import Config
@@ -21,3 +23,4 @@ SESSIONS = web.AppKey("sessions", SessionRegistry)
 METRICS = web.AppKey("metrics", Metrics)
 LIVE = web.AppKey("live", LiveShared)
 EXPORTS = web.AppKey("exports", ExportGate)
+EXPORT_POOL = web.AppKey("export_pool", ProcessPoolExecutor)
