@@ -7,11 +7,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from bvh import Bvh
 
 from bench.fitness_clips import PUSHUPS
@@ -20,6 +22,7 @@ from tests.conftest import Client, MakeClient
 from tests.media import ASL_VIDEO
 from webapp.avatar_page import AvatarPaths, missing_files
 from webapp.config import Config
+from webapp.routes import STATIC_DIR
 
 # Enough results to be a recording, few enough for a busy 2-core machine.
 RECORD_FRAMES = 8
@@ -119,3 +122,53 @@ async def test_the_pages_recording_is_what_export_accepts(
     rows = list(csv.reader(io.StringIO(await exported(client, text, "csv"))))
     assert len(rows) == 1 + len(lines)
     assert ("reps" in rows[0]) == (name == "fitness")
+
+
+@pytest.fixture
+async def static_client(aiohttp_client: Callable[[web.Application], Awaitable[Client]]) -> Client:
+    """Only /static and a blank page: the recorder's limit needs no server behind it."""
+
+    async def blank(request: web.Request) -> web.Response:
+        return web.Response(text="<!doctype html><title>blank</title>", content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/", blank)
+    app.router.add_static("/static", STATIC_DIR)
+    return await aiohttp_client(app)
+
+
+@pytest.mark.browser
+async def test_a_recording_stops_and_saves_itself_at_its_limit(static_client: Client) -> None:
+    async with open_page() as browser:
+        page = browser.page
+        await page.goto(str(static_client.make_url("/")))
+        async with page.expect_download() as info:
+            limit = await page.evaluate(
+                """async () => {
+                  const { Recorder, MAX_FRAMES } = await import("/static/record.js");
+                  const button = document.createElement("button");
+                  const status = document.createElement("p");
+                  status.id = "status";
+                  document.body.append(button, status);
+                  const recorder = new Recorder({ button, status, name: "test" });
+                  recorder.available(true);
+                  button.click();
+                  const landmarks = { pose: null, face: null, left_hand: null, right_hand: null };
+                  const image = { width: 4, height: 3 };
+                  for (let i = 0; i <= MAX_FRAMES + 5; i++) {
+                    recorder.add({ capture_ms: 1000 + i * 40, landmarks, image });
+                  }
+                  window.recorder = recorder;
+                  return MAX_FRAMES;
+                }"""
+            )
+        download = await info.value
+        text = Path(await download.path()).read_text(encoding="utf-8")
+        assert await page.evaluate("window.recorder.recording") is False
+        status = await page.text_content("#status")
+        assert status is not None
+        assert f"limit of {limit} frames" in status
+        assert browser.errors == []
+    lines = text.splitlines()
+    assert len(lines) == limit
+    assert json.loads(lines[-1])["time_ms"] == (limit - 1) * 40
