@@ -5,6 +5,7 @@ import { drawSkeleton, loadSkeleton } from "./draw.js";
 import { showStatus } from "./format.js";
 import { Average, RateMeter } from "./meter.js";
 import { describeError, socketUrl } from "./protocol.js";
+import { Recorder } from "./record.js";
 import { LiveSession } from "./session.js";
 
 const $ = (id) => document.getElementById(id);
@@ -28,6 +29,8 @@ const readout = {
   granted: $("live-fps-granted"),
   session: $("live-session"),
 };
+
+const recorder = new Recorder({ button: $("live-record"), status: $("live-record-status"), name: "live" });
 
 let stream = null;
 let session = null;
@@ -92,6 +95,7 @@ function draw(landmarks) {
 function setRunning(running) {
   startButton.disabled = running;
   stopButton.disabled = !running;
+  recorder.available(running);
   stage.dataset.running = String(running);
 }
 
@@ -128,6 +132,7 @@ function openSession() {
         figures.received.tick();
         figures.latency.add(latencyMs);
         draw(message.landmarks);
+        recorder.add(message);
         showReadout();
       },
       stats: (message) => {

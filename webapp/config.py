@@ -162,6 +162,10 @@ class Config:
         default="text", metadata={"help": "log line format: text or json (one object a line)"}
     )
     verbose: bool = field(default=False, metadata={"help": "keep MediaPipe's native log output"})
+    max_export_bytes: int = field(
+        default=32 * 1024 * 1024,
+        metadata={"help": "largest recording POST /api/export accepts, in bytes (413 beyond)"},
+    )
 
 
 DESCRIPTION = "Holotrack server. Every flag has an environment twin, shown in brackets."
@@ -199,6 +203,7 @@ def validate(config: Config) -> list[str]:
         "max_sessions",
         "max_frame_bytes",
         "max_waiting",
+        "max_export_bytes",
     ):
         if getattr(config, name) < 1:
             problems.append(f"--{name.replace('_', '-')} must be at least 1")

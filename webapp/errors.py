@@ -65,3 +65,13 @@ BY_CODE: dict[str, type[HolotrackError]] = {
         ModelError,
     )
 }
+
+
+class BadRecordingError(HolotrackError):
+    """A recording POST /api/export cannot read; the detail names the line."""
+
+    code = "bad_recording"
+
+
+class BadRequestError(HolotrackError):
+    code = "bad_request"

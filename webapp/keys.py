@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ProcessPoolExecutor
+
 from aiohttp import web
 
 from webapp.config import Config
 from webapp.engine.scheduler import Scheduler
+from webapp.export.gate import ExportGate
 from webapp.live.registry import SessionRegistry
 from webapp.live.shared import LiveShared
 from webapp.metrics import Metrics
@@ -19,3 +22,5 @@ CONNECTIONS = web.AppKey("connections", dict[str, list[list[int]]])
 SESSIONS = web.AppKey("sessions", SessionRegistry)
 METRICS = web.AppKey("metrics", Metrics)
 LIVE = web.AppKey("live", LiveShared)
+EXPORTS = web.AppKey("exports", ExportGate)
+EXPORT_POOL = web.AppKey("export_pool", ProcessPoolExecutor)

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from webapp import ops, pages
 from webapp.avatar_page import setup_avatar_routes
+from webapp.export_view import setup_export_routes
 from webapp.fitness_page import setup_fitness_routes
 from webapp.live import handler
 from webapp.still import views
@@ -26,3 +27,4 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_static("/static", STATIC_DIR, name="static")
     setup_avatar_routes(app)
     setup_fitness_routes(app)
+    setup_export_routes(app)

@@ -6,6 +6,7 @@ import { drawSkeleton, loadSkeleton } from "../draw.js";
 import { showStatus } from "../format.js";
 import { Average, RateMeter } from "../meter.js";
 import { describeError, socketUrl } from "../protocol.js";
+import { Recorder } from "../record.js";
 import { LiveSession } from "../session.js";
 import { Controls } from "./controls.js";
 import { setupPicker } from "./picker.js";
@@ -35,6 +36,8 @@ const readout = {
 const controls = new Controls($);
 const view = new AvatarView($("avatar-view"));
 const share = new WatchShare({ box: $("watch-share"), link: $("watch-link"), button: $("watch-copy"), status: $("watch-share-status") });
+
+const recorder = new Recorder({ button: $("avatar-record"), status: $("avatar-record-status"), name: "avatar" });
 
 let stream = null;
 let session = null;
@@ -73,6 +76,7 @@ function drawOverlay(landmarks) {
 function setRunning(running) {
   startButton.disabled = running;
   stopButton.disabled = !running;
+  recorder.available(running);
   stage.dataset.running = String(running);
 }
 
@@ -101,6 +105,7 @@ function openSession() {
         figures.received.tick();
         figures.latency.add(latencyMs);
         drawOverlay(message.landmarks);
+        recorder.add(message);
         if (message.rig) {
           figures.rigs += 1;
           view.apply(message.rig);

@@ -5,6 +5,7 @@
 import { cameraError, closeCamera, FrameEncoder, openCamera } from "../capture.js";
 import { showStatus } from "../format.js";
 import { describeError, socketUrl } from "../protocol.js";
+import { Recorder } from "../record.js";
 import { FitnessSession } from "./connection.js";
 import { WorkoutLog } from "./log.js";
 import { RepReadout } from "./readout.js";
@@ -41,6 +42,8 @@ const readout = new RepReadout({
 const timer = new SetTimer($("fitness-timer"));
 const share = new WatchShare({ box: $("coach-share"), link: $("coach-link"), button: $("coach-copy"), status: $("coach-share-status"), view: "/coach" });
 
+const recorder = new Recorder({ button: $("fitness-record"), status: $("fitness-record-status"), name: "fitness" });
+
 let exercises = [];
 let log = null;
 let stream = null;
@@ -60,6 +63,7 @@ function setRunning(running) {
   startButton.disabled = running || exercises.length === 0;
   stopButton.disabled = !running;
   newSetButton.disabled = !running;
+  recorder.available(running);
   for (const choice of document.querySelectorAll('input[name="fitness-track"]')) choice.disabled = running;
   document.body.dataset.running = String(running);
 }
@@ -80,6 +84,7 @@ function startSet(name) {
 function onResult(message) {
   results += 1;
   stage.dataset.results = String(results);
+  recorder.add(message);
   const fitness = message.fitness;
   if (!fitness) {
     showStatus(notice, "The server's results carry no rep count: this server does not count exercises yet.", "error");

@@ -18,6 +18,8 @@ STATUS: dict[type[errors.HolotrackError], int] = {
     errors.DeadlineError: 504,
     errors.WorkerCrashedError: 500,
     errors.ModelError: 500,
+    errors.BadRecordingError: 400,
+    errors.BadRequestError: 400,
 }
 RETRY_AFTER_SECONDS = 1
 

@@ -1,0 +1,512 @@
+"""Recordings out (issue 15): BVH, CSV and the VMC replay from a REAL recording (a live
+session fed the shared ASL video, its results kept as the pages' Record button keeps them),
+the command line, and POST /api/export's statuses."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import math
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from bvh import Bvh
+from pybvh import read_bvh_file
+
+from tests.conftest import Client, MakeClient
+from tests.live import LiveClient, video_frames
+from tests.media import ASL_VIDEO
+from tests.vmc_receiver import vmc_receiver
+from webapp.analysis.rig import quat
+from webapp.analysis.rig.solve import MIN_VISIBILITY, POSE_Z_SCALE
+from webapp.analysis.skeleton import PARENT, REST_OFFSET
+from webapp.config import Config
+from webapp.export import table
+from webapp.export.bvh import to_bvh
+from webapp.export.recording import RecordingError, parse, parse_text
+from webapp.export.replay import replay
+from webapp.export_view import MAX_EXPORTS, setup_export_routes
+from webapp.keys import CONFIG, EXPORTS
+from webapp.still.http_errors import json_errors
+from webapp.vmc.sender import Target
+
+FRAMES = 30
+ROOT = Path(__file__).resolve().parent.parent
+Line = dict[str, Any]
+_RECORDED: list[list[Line]] = []
+
+
+async def record_session(make_client: MakeClient) -> list[Line]:
+    """A live session with rig and fitness, fed real frames in lockstep; its results become
+    recording lines exactly as static/record.js makes them."""
+    client = await make_client(Config(workers=1, no_cache=True))
+    person = await LiveClient.connect(client)
+    await person.hello(track="holistic", rig=True, exercise="bicep_curl")
+    results = await person.lockstep(video_frames(ASL_VIDEO, FRAMES))
+    await person.ws.close()
+    start = results[0]["capture_ms"]
+    lines = []
+    for i, result in enumerate(results):
+        line = {
+            "frame": i,
+            "time_ms": result["capture_ms"] - start,
+            "landmarks": result["landmarks"],
+            "image": result["image"],
+        }
+        for extra in ("rig", "fitness"):
+            if extra in result:
+                line[extra] = result[extra]
+        lines.append(line)
+    return lines
+
+
+@pytest.fixture
+async def recorded(make_client: MakeClient) -> list[Line]:
+    # One session for the whole module: the model's start dominates, the lines do not change.
+    if not _RECORDED:
+        _RECORDED.append(await record_session(make_client))
+    return [dict(line) for line in _RECORDED[0]]
+
+
+def jsonl(lines: list[Line]) -> str:
+    return "".join(json.dumps(line) + "\n" for line in lines)
+
+
+def landmarks_only(lines: list[Line]) -> list[Line]:
+    """What POST /api/video writes without ?rig=1: no rig, no fitness, no image size."""
+    keep = ("frame", "time_ms", "landmarks")
+    return [{k: line[k] for k in keep} for line in lines]
+
+
+def from_euler_zxy(z: float, x: float, y: float) -> quat.Quat:
+    """Rz * Rx * Ry, composed independently of the exporter's conversion."""
+    rz = quat.from_axis_angle((0.0, 0.0, 1.0), math.radians(z))
+    rx = quat.from_axis_angle((1.0, 0.0, 0.0), math.radians(x))
+    ry = quat.from_axis_angle((0.0, 1.0, 0.0), math.radians(y))
+    return quat.multiply(quat.multiply(rz, rx), ry)
+
+
+def rotation(mocap: Bvh, frame: int, joint: str) -> quat.Quat:
+    z, x, y = mocap.frame_joint_channels(frame, joint, ["Zrotation", "Xrotation", "Yrotation"])
+    return from_euler_zxy(z, x, y)
+
+
+def dot4(a: quat.Quat, b: quat.Quat) -> float:
+    return sum(x * y for x, y in zip(a, b, strict=True))
+
+
+def turn_deg(q: quat.Quat) -> float:
+    return math.degrees(2.0 * math.acos(min(1.0, abs(q[3]))))
+
+
+SIDE_POINTS = {"left": (11, 13, 15), "right": (12, 14, 16)}
+
+
+def elbow_bend_deg(line: Line, side: str, size: tuple[int, int]) -> float | None:
+    """180 degrees minus the elbow's angle from the landmarks, on the rig's scales (pixels,
+    z times the width times POSE_Z_SCALE); None when the arm is not seen."""
+    pose = line["landmarks"]["pose"]
+    if pose is None or any(pose[i][3] < MIN_VISIBILITY for i in SIDE_POINTS[side]):
+        return None
+    width, height = size
+    s, e, w = (
+        (pose[i][0] * width, pose[i][1] * height, pose[i][2] * width * POSE_Z_SCALE)
+        for i in SIDE_POINTS[side]
+    )
+    u, v = quat.sub(s, e), quat.sub(w, e)
+    cos = quat.dot(u, v) / (quat.norm(u) * quat.norm(v))
+    return 180.0 - math.degrees(math.acos(max(-1.0, min(1.0, cos))))
+
+
+# -- BVH --------------------------------------------------------------------------------------
+
+
+async def test_bvh_has_the_vrm_skeleton_and_a_frame_per_line(recorded: list[Line]) -> None:
+    mocap = Bvh(to_bvh(parse_text(jsonl(recorded))))
+    names = mocap.get_joints_names()
+    assert names[0] == "hips"
+    assert set(names) == set(PARENT)
+    for name in names:
+        parent = mocap.joint_parent(name)
+        assert (None if parent is None else parent.value[1]) == PARENT[name], name
+        if PARENT[name] is not None:
+            assert mocap.joint_offset(name) == pytest.approx(REST_OFFSET[name], abs=1e-6)
+            assert mocap.joint_channels(name) == ["Zrotation", "Xrotation", "Yrotation"]
+    assert mocap.joint_channels("hips") == [
+        "Xposition", "Yposition", "Zposition", "Zrotation", "Xrotation", "Yrotation",
+    ]  # fmt: skip
+    for name in names:
+        joint = mocap.get_joint(name)
+        leaf = not list(joint.filter("JOINT"))
+        assert len(list(joint.filter("End"))) == (1 if leaf else 0), name
+    assert mocap.nframes == len(recorded)
+    assert len(mocap.frames) == len(recorded)
+    span_s = (recorded[-1]["time_ms"] - recorded[0]["time_ms"]) / 1000.0
+    assert mocap.frame_time == pytest.approx(span_s / (len(recorded) - 1), abs=1e-6)
+    assert all(len(row) == 6 + 3 * (len(names) - 1) for row in mocap.frames)
+
+
+async def test_bvh_rotations_are_the_recorded_rig(recorded: list[Line]) -> None:
+    mocap = Bvh(to_bvh(parse_text(jsonl(recorded))))
+    compared = 0
+    for i, line in enumerate(recorded):
+        for bone, q in line["rig"]["bones"].items():
+            if bone in PARENT:
+                # The same rotation (q and -q are one rotation; the rig's are rounded to 4
+                # digits, so not quite unit), to the file's 6 decimals of a degree.
+                unit = quat.normalize(tuple(q))
+                assert abs(dot4(rotation(mocap, i, bone), unit)) > 1.0 - 1e-9, (i, bone)
+                compared += 1
+    assert compared >= FRAMES * 20
+
+
+async def test_bvh_elbows_bend_as_the_landmarks_say(recorded: list[Line]) -> None:
+    # Landmarks only (as /api/video writes without ?rig=1): the exporter solves the rig from
+    # the image points, and each lower arm's turn is 180 degrees minus the elbow's angle.
+    lines = landmarks_only(recorded)
+    mocap = Bvh(to_bvh(parse_text(jsonl(lines))))
+    size = (recorded[0]["image"]["width"], recorded[0]["image"]["height"])
+    compared = 0
+    for i, line in enumerate(lines):
+        for side in ("left", "right"):
+            expected = elbow_bend_deg(line, side, size)
+            if expected is None:
+                continue
+            got = turn_deg(rotation(mocap, i, f"{side}LowerArm"))
+            assert got == pytest.approx(expected, abs=0.1), (i, side)
+            compared += 1
+    assert compared >= FRAMES
+
+
+async def test_bvh_bones_point_where_the_landmarks_do(recorded: list[Line], tmp_path: Path) -> None:
+    # Another library's forward kinematics (pybvh) walks the hierarchy with the file's Euler
+    # order, as an importer does: each arm bone must point from joint to joint as the
+    # landmarks do, on the rig's axes (x right, y up, z toward the camera, z times 0.4).
+    lines = landmarks_only(recorded)
+    path = tmp_path / "take.bvh"
+    path.write_text(to_bvh(parse_text(jsonl(lines))), encoding="utf-8")
+    mocap = read_bvh_file(path, world_up="+y")
+    positions, index = mocap.joint_positions(), mocap.joint_index
+    width, height = recorded[0]["image"]["width"], recorded[0]["image"]["height"]
+    scale = (width, -height, -width * POSE_Z_SCALE)
+    compared = 0
+    for f, line in enumerate(lines):
+        pose = line["landmarks"]["pose"]
+        at = [[p[k] * scale[k] for k in range(3)] for p in pose]
+        for side, (shoulder, elbow, wrist) in SIDE_POINTS.items():
+            if any(pose[i][3] < MIN_VISIBILITY for i in (shoulder, elbow, wrist)):
+                continue
+            for start, end, a, b in (
+                (f"{side}UpperArm", f"{side}LowerArm", shoulder, elbow),
+                (f"{side}LowerArm", f"{side}Hand", elbow, wrist),
+            ):
+                bone = [float(v) for v in positions[f, index[end]] - positions[f, index[start]]]
+                seen = quat.sub(at[b], at[a])
+                cos = quat.dot(bone, seen) / (quat.norm(bone) * quat.norm(seen))
+                assert math.degrees(math.acos(min(1.0, cos))) < 0.01, (f, start)
+                compared += 1
+    assert compared >= 2 * FRAMES
+
+
+async def test_bvh_holds_the_last_pose_through_frames_without_one(recorded: list[Line]) -> None:
+    # A frame where the model found nobody keeps its motion line, with the previous pose.
+    nobody = {"pose": None, "face": None, "left_hand": None, "right_hand": None}
+    last = recorded[-1]
+    lines = [
+        *recorded,
+        {"frame": len(recorded), "time_ms": last["time_ms"] + 66.7, "landmarks": nobody},
+    ]
+    mocap = Bvh(to_bvh(parse_text(jsonl(lines))))
+    assert mocap.nframes == len(lines)
+    assert mocap.frames[-1][3:] == mocap.frames[-2][3:]
+
+
+# -- CSV --------------------------------------------------------------------------------------
+
+
+async def test_csv_has_a_row_per_frame_with_every_coordinate(recorded: list[Line]) -> None:
+    rows = list(csv.reader(io.StringIO(table.to_csv(parse_text(jsonl(recorded))))))
+    header, body = rows[0], rows[1:]
+    assert len(body) == len(recorded)
+    assert len(header) == 2 + 33 * 4 + 468 * 3 + 2 * 21 * 3 + 8 + 2
+    assert header[:2] == ["time_ms", "frame"]
+    assert header[-2:] == ["exercise", "reps"]
+    for name in ("left_elbow_deg", "right_knee_deg", "left_shoulder_deg", "right_hip_deg"):
+        assert name in header
+    col = {name: i for i, name in enumerate(header)}
+    size = (recorded[0]["image"]["width"], recorded[0]["image"]["height"])
+    for line, row in zip(recorded, body, strict=True):
+        assert len(row) == len(header)
+        assert float(row[col["time_ms"]]) == pytest.approx(line["time_ms"], abs=1e-3)
+        marks = line["landmarks"]
+        assert float(row[col["pose_nose_x"]]) == marks["pose"][0][0]
+        assert float(row[col["pose_left_wrist_visibility"]]) == marks["pose"][15][3]
+        assert float(row[col["face_467_z"]]) == marks["face"][467][2]
+        hand = marks["right_hand"]
+        cell = row[col["right_hand_20_y"]]
+        assert cell == "" if hand is None else float(cell) == hand[20][1]
+        assert row[col["reps"]] == str(line["fitness"]["reps"])
+        assert row[col["exercise"]] == "bicep_curl"
+        # The elbow in the image plane: the rig's bend with no depth.
+        bend = elbow_bend_flat(line, "left", size)
+        cell = row[col["left_elbow_deg"]]
+        assert cell == "" if bend is None else float(cell) == pytest.approx(bend, abs=0.06)
+    assert any(row[col["left_elbow_deg"]] for row in body)
+
+
+def elbow_bend_flat(line: Line, side: str, size: tuple[int, int]) -> float | None:
+    pose = line["landmarks"]["pose"]
+    if any(not -0.02 <= pose[i][c] <= 1.02 for i in SIDE_POINTS[side] for c in (0, 1)):
+        return None
+    flat = [[*p[:2], 0.0, p[3]] for p in pose]
+    bend = elbow_bend_deg({"landmarks": {"pose": flat}}, side, size)
+    return None if bend is None else 180.0 - bend
+
+
+async def test_csv_without_fitness_has_no_reps_and_empty_missing_parts(
+    recorded: list[Line],
+) -> None:
+    lines = landmarks_only(recorded)
+    for line in lines:
+        line["landmarks"] = {**line["landmarks"], "face": None}
+    rows = list(csv.reader(io.StringIO(table.to_csv(parse_text(jsonl(lines))))))
+    assert "reps" not in rows[0]
+    start = rows[0].index("face_0_x")
+    assert all(cell == "" for row in rows[1:] for cell in row[start : start + 468 * 3])
+
+
+# -- the recording's checks ---------------------------------------------------------------
+
+
+def test_a_summary_line_ends_the_file_and_blank_lines_are_skipped() -> None:
+    nobody = {"pose": None, "face": None, "left_hand": None, "right_hand": None}
+    lines = [
+        json.dumps({"frame": 0, "time_ms": 0.0, "landmarks": nobody}),
+        "",
+        json.dumps({"frame": 1, "time_ms": 40.0, "landmarks": nobody}),
+        json.dumps({"summary": {"frames": 2}}),
+        "",
+    ]
+    recording = parse(lines)
+    assert [f.frame for f in recording.frames] == [0, 1]
+    assert recording.summary == {"frames": 2}
+
+
+GOOD = {"frame": 0, "time_ms": 0.0, "landmarks": {"pose": None}}
+
+
+@pytest.mark.parametrize(
+    ("second", "reason"),
+    [
+        ("{not json", "not valid JSON"),
+        ("[1, 2]", "JSON object"),
+        (json.dumps({**GOOD, "frame": True}), "frame must be an integer"),
+        (json.dumps({**GOOD, "frame": -1}), "frame must be an integer"),
+        (json.dumps({"frame": 1, "landmarks": {}}), "time_ms"),
+        ('{"frame": 1, "time_ms": NaN, "landmarks": {}}', "NaN is not a JSON number"),
+        ('{"frame": 1, "time_ms": 1e999, "landmarks": {}}', "time_ms must be a finite"),
+        (json.dumps({**GOOD, "time_ms": -5.0}), "backwards"),
+        (json.dumps({**GOOD, "landmarks": [1]}), "landmarks must be an object"),
+        (json.dumps({**GOOD, "landmarks": {"pose": [[0, 0, 0, 1]] * 32}}), "33 points"),
+        (json.dumps({**GOOD, "landmarks": {"face": [[0, 0]] * 468}}), "list of 3 numbers"),
+        (json.dumps({**GOOD, "landmarks": {"face": [[0, 0, 0]] * 467 + [[0, 0]]}}), "3 numbers"),
+        (json.dumps({**GOOD, "landmarks": {"left_hand": [["a", 0, 0]] * 21}}), "not a finite"),
+        (json.dumps({**GOOD, "landmarks": {"right_hand": [[None, 0, 0]] * 21}}), "not a finite"),
+        (
+            '{"frame": 0, "time_ms": 0, "landmarks": {"pose": ['
+            + ",".join(["[1e999, 0, 0, 1]"] * 33)
+            + "]}}",
+            "not a finite",
+        ),
+        (json.dumps({**GOOD, "rig": {"bones": {"hips": [0, 0, 1]}}}), "rig.bones.hips"),
+        (json.dumps({**GOOD, "rig": {}}), "rig must be"),
+        (json.dumps({**GOOD, "fitness": {"reps": 1.5}}), "fitness.reps"),
+        (json.dumps({**GOOD, "image": {"width": 0, "height": 3}}), "image must be"),
+    ],
+)
+def test_a_bad_line_is_named_with_its_reason(second: str, reason: str) -> None:
+    with pytest.raises(RecordingError) as caught:
+        parse([json.dumps(GOOD), second])
+    assert caught.value.line == 2
+    assert reason in str(caught.value)
+    assert str(caught.value).startswith("line 2: ")
+
+
+def test_frames_after_the_summary_and_empty_recordings_are_refused() -> None:
+    with pytest.raises(RecordingError, match="line 2: a frame after the summary"):
+        parse([json.dumps({"summary": {}}), json.dumps(GOOD)])
+    with pytest.raises(RecordingError, match="no frames"):
+        parse(["", json.dumps({"summary": {}})])
+
+
+# -- VMC replay -------------------------------------------------------------------------------
+
+
+async def test_the_replay_reaches_a_real_receiver_at_the_recordings_pace(
+    recorded: list[Line],
+) -> None:
+    recording = parse_text(jsonl(recorded))
+    loop = asyncio.get_running_loop()
+    async with vmc_receiver() as (port, received):
+        started = loop.time()
+        sent = await replay(recording, Target("127.0.0.1", port))
+        took = loop.time() - started
+        await received.wait_frames(sent)
+    assert sent == len(recorded)
+    assert received.frames == sent
+    # Real time: never faster than the recording (a lower bound cannot flake).
+    assert took >= recording.duration_ms / 1000.0
+    times = [args[0] for address, args in received.messages if address == "/VMC/Ext/T"]
+    assert times == pytest.approx([line["time_ms"] / 1000.0 for line in recorded], abs=1e-4)
+    bones = {args[0] for address, args in received.messages if address == "/VMC/Ext/Bone/Pos"}
+    assert {"Hips", "LeftLowerArm", "RightUpperArm", "Head"} <= bones
+
+
+# -- the command line -------------------------------------------------------------------------
+
+
+async def run_cli(*args: str, stdin: bytes = b"") -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "webapp.export", *args,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, cwd=ROOT,
+    )  # fmt: skip
+    out, err = await process.communicate(stdin)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_the_cli_writes_bvh_and_csv(recorded: list[Line], tmp_path: Path) -> None:
+    source = tmp_path / "take.jsonl"
+    source.write_text(jsonl(recorded), encoding="utf-8")
+    code, out, err = await run_cli(str(source), "--to", "bvh")
+    assert (code, err) == (0, "")
+    assert Bvh(out).nframes == len(recorded)
+    out_csv = tmp_path / "take.csv"
+    code, out, err = await run_cli(str(source), "--to", "csv", "-o", str(out_csv))
+    assert (code, out, err) == (0, "", "")
+    assert len(out_csv.read_text(encoding="utf-8").splitlines()) == 1 + len(recorded)
+    code, out, _ = await run_cli("-", "--to", "csv", stdin=source.read_bytes())
+    assert code == 0
+    assert out == out_csv.read_text(encoding="utf-8")
+
+
+async def test_the_cli_replays_vmc(recorded: list[Line], tmp_path: Path) -> None:
+    source = tmp_path / "take.jsonl"
+    source.write_text(jsonl(recorded[:10]), encoding="utf-8")
+    async with vmc_receiver() as (port, received):
+        code, _, err = await run_cli(str(source), "--to", "vmc", "--target", f"127.0.0.1:{port}")
+        await received.wait_frames(10)
+    assert code == 0
+    assert "sent 10 frames" in err
+
+
+async def test_the_cli_says_what_is_wrong(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps(GOOD) + "\n{oops\n", encoding="utf-8")
+    code, out, err = await run_cli(str(bad), "--to", "csv")
+    assert (code, out) == (1, "")
+    assert "line 2: not valid JSON" in err
+    code, _, err = await run_cli(str(tmp_path / "missing.jsonl"), "--to", "bvh")
+    assert code == 1
+    assert "cannot read" in err
+    code, _, err = await run_cli(str(bad), "--to", "fbx")
+    assert code == 2
+    assert "invalid choice" in err
+    code, _, err = await run_cli(str(bad), "--to", "vmc", "--target", "nowhere")
+    assert code == 2
+    assert "--target" in err
+
+
+# -- POST /api/export -------------------------------------------------------------------------
+
+ExportClient = Callable[..., Awaitable[Client]]
+
+
+@pytest.fixture
+def export_client(aiohttp_client: Callable[[web.Application], Awaitable[Client]]) -> ExportClient:
+    """The export route alone: it needs no workers."""
+
+    async def build(**settings: Any) -> Client:
+        app = web.Application(middlewares=[json_errors])
+        app[CONFIG] = Config(**settings)
+        setup_export_routes(app)
+        return await aiohttp_client(app)
+
+    return build
+
+
+NDJSON = {"Content-Type": "application/x-ndjson"}
+
+
+async def test_export_answers_bvh_and_csv(
+    export_client: ExportClient, recorded: list[Line]
+) -> None:
+    client = await export_client()
+    body = jsonl(recorded)
+    response = await client.post("/api/export?format=bvh", data=body, headers=NDJSON)
+    assert response.status == 200
+    assert response.content_type == "application/octet-stream"
+    assert response.headers["Content-Disposition"] == (
+        'attachment; filename="holotrack-recording.bvh"'
+    )
+    assert Bvh(await response.text()).nframes == len(recorded)
+    response = await client.post("/api/export?format=csv", data=body, headers=NDJSON)
+    assert response.status == 200
+    assert response.content_type == "text/csv"
+    assert 'filename="holotrack-recording.csv"' in response.headers["Content-Disposition"]
+    assert len((await response.text()).splitlines()) == 1 + len(recorded)
+
+
+async def test_export_refusals(export_client: ExportClient, recorded: list[Line]) -> None:
+    body = jsonl(recorded[:3])
+    client = await export_client(max_export_bytes=len(body))
+
+    async def refused(url: str, data: bytes | str, status: int, code: str, **headers: str) -> str:
+        response = await client.post(url, data=data, headers=headers or NDJSON)
+        assert response.status == status
+        answer = await response.json()
+        assert answer["error"] == code
+        detail: str = answer["detail"]
+        return detail
+
+    assert "bvh or csv" in await refused("/api/export", body, 400, "bad_request")
+    assert "bvh or csv" in await refused("/api/export?format=fbx", body, 400, "bad_request")
+    bad = body + '{"frame": 3, "time_ms": 1}\n'
+    client = await export_client(max_export_bytes=len(bad))
+    detail = await refused("/api/export?format=bvh", bad, 400, "bad_recording")
+    assert detail == "line 4: landmarks must be an object (the shape POST /predict returns)"
+    await refused("/api/export?format=csv", b"\xff\xfe" + b"x" * 10, 400, "bad_recording")
+    await refused("/api/export?format=csv", "", 400, "empty")
+    await refused(
+        "/api/export?format=csv", body, 415, "unsupported_type", **{"Content-Type": "image/png"}
+    )
+    await refused("/api/export?format=csv", bad + " ", 413, "too_large")
+
+    async def chunks() -> Any:
+        # No Content-Length: the limit holds on what arrives.
+        for _ in range(3):
+            yield bad.encode()
+
+    response = await client.post("/api/export?format=csv", data=chunks(), headers=NDJSON)
+    assert response.status == 413
+
+
+async def test_export_refuses_more_than_its_share_at_once(
+    export_client: ExportClient, recorded: list[Line]
+) -> None:
+    client = await export_client()
+    gate = client.app[EXPORTS]
+    gate.running = MAX_EXPORTS  # as if that many conversions were under way
+    response = await client.post("/api/export?format=csv", data=jsonl(recorded[:2]), headers=NDJSON)
+    assert response.status == 503
+    assert response.headers["Retry-After"] == "1"
+    gate.running = 0
+    response = await client.post("/api/export?format=csv", data=jsonl(recorded[:2]), headers=NDJSON)
+    assert response.status == 200

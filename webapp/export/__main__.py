@@ -1,0 +1,86 @@
+"""python -m webapp.export RECORDING --to bvh|csv|vmc [-o OUT] [--target HOST:PORT]
+
+Exit codes: 0 done, 1 the recording cannot be read or is not valid (the message names the
+line), 2 a bad command line (argparse's own), 3 VMC could not be sent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from webapp.export.bvh import to_bvh
+from webapp.export.recording import RecordingError, parse
+from webapp.export.replay import replay
+from webapp.export.table import to_csv
+from webapp.vmc.sender import parse_target
+
+FORMATS = ("bvh", "csv", "vmc")
+DEFAULT_TARGET = "127.0.0.1:39539"  # VMC's usual port (VSeeFace, VNyan, EVMC4U)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m webapp.export",
+        description="Export a Holotrack recording (JSON lines, from a page's Record button or "
+        "POST /api/video) as BVH or CSV, or replay it as VMC in real time.",
+    )
+    parser.add_argument("recording", help="the .jsonl recording; - reads standard input")
+    parser.add_argument("--to", required=True, choices=FORMATS, help="what to make of it")
+    parser.add_argument(
+        "-o", "--output", default="-", help="file to write (bvh, csv); default: standard output"
+    )
+    parser.add_argument(
+        "--target",
+        default=DEFAULT_TARGET,
+        help=f"the VMC receiver, HOST:PORT (vmc only; default {DEFAULT_TARGET})",
+    )
+    return parser
+
+
+def _read(source: str) -> list[str]:
+    if source == "-":
+        return sys.stdin.read().split("\n")
+    return Path(source).read_text(encoding="utf-8").split("\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        target = parse_target(args.target)
+    except ValueError as exc:
+        parser.error(f"--target: {exc}")
+    try:
+        recording = parse(_read(args.recording))
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"cannot read {args.recording}: {exc}", file=sys.stderr)
+        return 1
+    except RecordingError as exc:
+        print(f"{args.recording}: {exc}", file=sys.stderr)
+        return 1
+    if args.to == "vmc":
+        try:
+            sent = asyncio.run(replay(recording, target))
+        except OSError as exc:
+            print(f"cannot send VMC to {target}: {exc}", file=sys.stderr)
+            return 3
+        print(f"sent {sent} frames to {target}", file=sys.stderr)
+        return 0
+    text = to_bvh(recording) if args.to == "bvh" else to_csv(recording)
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        try:
+            Path(args.output).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            print(f"cannot write {args.output}: {exc}", file=sys.stderr)
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,146 @@
+"""A recording as BVH: the VRM humanoid skeleton, hips as root, one motion frame a line.
+
+Axes are the rig's (VRM normalized: Y up, the figure faces +Z, its left along +X), which are
+BVH's usual Y-up axes; Blender's importer turns them to Z-up itself. Units are metres, so
+Blender's default scale gives a figure about 1.6 m tall. Every joint's rest rotation is the
+identity (VRM's T-pose), so a joint's BVH rotation is exactly the rig's local quaternion,
+written as Euler angles in degrees in the order Z, X, Y (R = Rz * Rx * Ry), the same for
+every joint.
+
+A bone the rig leaves out on some frame (legs out of view, a hand not found) keeps its
+last rotation, or rests until it is first seen. The hips move sideways with the rig's
+sway and up and down relative to the first frame (one camera gives no depth). BVH has one
+frame time: the recording's mean interval, so the file lasts as long as the recording.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from webapp.analysis.skeleton import PARENT, REST_OFFSET, Vec3, children
+from webapp.export.recording import Recording
+from webapp.export.rigs import rig_of
+
+ROOT = "hips"
+ROTATION_CHANNELS = ("Zrotation", "Xrotation", "Yrotation")
+POSITION_CHANNELS = ("Xposition", "Yposition", "Zposition")
+# A recording of one frame has no interval; this is BVH's most common frame time (30 fps).
+SINGLE_FRAME_S = 1.0 / 30.0
+_HEAD_TOP = (0.0, 0.2, 0.0)
+# An End Site continues a leaf bone this far along its own offset.
+_TIP = 0.8
+
+Quat = Sequence[float]
+
+
+def euler_zxy(q: Quat) -> tuple[float, float, float]:
+    """(z, x, y) in degrees with R(q) = Rz(z) * Rx(x) * Ry(y)."""
+    x, y, z, w = (float(v) for v in q)
+    n = math.sqrt(x * x + y * y + z * z + w * w) or 1.0
+    x, y, z, w = x / n, y / n, z / n, w / n
+    r01 = 2.0 * (x * y - z * w)
+    r11 = 1.0 - 2.0 * (x * x + z * z)
+    r20 = 2.0 * (x * z - y * w)
+    r21 = 2.0 * (y * z + x * w)
+    r22 = 1.0 - 2.0 * (x * x + y * y)
+    sx = max(-1.0, min(1.0, r21))
+    ax = math.asin(sx)
+    if abs(sx) < 0.999999:
+        az = math.atan2(-r01, r11)
+        ay = math.atan2(-r20, r22)
+    else:
+        # Gimbal lock: only z + y (or z - y) is defined; put it all in z.
+        r00 = 1.0 - 2.0 * (y * y + z * z)
+        r10 = 2.0 * (x * y + z * w)
+        az = math.atan2(r10, r00)
+        ay = 0.0
+    return math.degrees(az), math.degrees(ax), math.degrees(ay)
+
+
+def joints() -> list[str]:
+    """Every joint in the order BVH lists them (depth first from the hips)."""
+    order: list[str] = []
+
+    def visit(bone: str) -> None:
+        order.append(bone)
+        for child in children(bone):
+            visit(child)
+
+    visit(ROOT)
+    return order
+
+
+def _scaled(v: Vec3, s: float) -> Vec3:
+    return (v[0] * s, v[1] * s, v[2] * s)
+
+
+def _fmt(values: Sequence[float]) -> str:
+    return " ".join(f"{v:.6f}" for v in values)
+
+
+def _hierarchy(bone: str, depth: int) -> Iterator[str]:
+    pad = "\t" * depth
+    if PARENT[bone] is None:
+        yield f"ROOT {bone}"
+        yield "{"
+        yield f"\tOFFSET {_fmt((0.0, 0.0, 0.0))}"
+        yield f"\tCHANNELS 6 {' '.join(POSITION_CHANNELS + ROTATION_CHANNELS)}"
+    else:
+        yield f"{pad}JOINT {bone}"
+        yield f"{pad}{{"
+        yield f"{pad}\tOFFSET {_fmt(REST_OFFSET[bone])}"
+        yield f"{pad}\tCHANNELS 3 {' '.join(ROTATION_CHANNELS)}"
+    kids = children(bone)
+    for child in kids:
+        yield from _hierarchy(child, depth + 1)
+    if not kids:
+        tip = _HEAD_TOP if bone == "head" else _scaled(REST_OFFSET[bone], _TIP)
+        yield f"{pad}\tEnd Site"
+        yield f"{pad}\t{{"
+        yield f"{pad}\t\tOFFSET {_fmt(tip)}"
+        yield f"{pad}\t}}"
+    yield f"{pad}}}"
+
+
+def frame_time_s(recording: Recording) -> float:
+    count = len(recording.frames)
+    if count < 2 or recording.duration_ms <= 0.0:
+        return SINGLE_FRAME_S
+    return recording.duration_ms / 1000.0 / (count - 1)
+
+
+def _hips_xy(rig: Mapping[str, Any] | None) -> tuple[float, float] | None:
+    moved = None if rig is None else rig.get("hips_position")
+    return None if not moved else (float(moved[0]), float(moved[1]))
+
+
+def motion(recording: Recording) -> Iterator[list[float]]:
+    """One row of channel values per frame, in the hierarchy's order."""
+    order = joints()
+    held: dict[str, Quat] = {}
+    rest = REST_OFFSET[ROOT]
+    first_y: float | None = None
+    sway = (0.0, 0.0)
+    for frame in recording.frames:
+        rig = rig_of(frame)
+        if rig is not None:
+            held.update(rig.get("bones", {}))
+        hips = _hips_xy(rig)
+        if hips is not None:
+            first_y = hips[1] if first_y is None else first_y
+            sway = (hips[0], hips[1] - first_y)
+        row = [rest[0] + sway[0], rest[1] + sway[1], rest[2]]
+        for bone in order:
+            q = held.get(bone)
+            row.extend((0.0, 0.0, 0.0) if q is None else euler_zxy(q))
+        yield row
+
+
+def to_bvh(recording: Recording) -> str:
+    lines = ["HIERARCHY", *_hierarchy(ROOT, 0), "MOTION"]
+    lines.append(f"Frames: {len(recording.frames)}")
+    lines.append(f"Frame Time: {frame_time_s(recording):.6f}")
+    lines.extend(_fmt(row) for row in motion(recording))
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,194 @@
+"""Reading a JSON-lines recording: one frame a line, checked, with the line number of the
+first thing wrong.
+
+The line shape is shared with POST /api/video and the pages' Record button:
+`{"frame": int, "time_ms": float, "landmarks": {...}, "rig": {...}?, "fitness": {...}?}`,
+landmarks as POST /predict shapes them; `image` ({"width", "height"}) is optional; a last
+line `{"summary": {...}}` is skipped. Fields not listed here are ignored, as the protocol's
+clients ignore fields they do not know.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+# Points per part and numbers per point (the pose's fourth is visibility).
+PARTS: dict[str, tuple[int, int]] = {
+    "pose": (33, 4),
+    "face": (468, 3),
+    "left_hand": (21, 3),
+    "right_hand": (21, 3),
+}
+# Without an `image` size, normalized points are taken as a 4:3 frame (a webcam's usual).
+DEFAULT_SIZE = (640, 480)
+
+Points = list[list[float]]
+
+
+class RecordingError(ValueError):
+    """What is wrong with a recording; `line` is 1-based, 0 for the recording as a whole."""
+
+    def __init__(self, line: int, reason: str) -> None:
+        super().__init__(f"line {line}: {reason}" if line else reason)
+        self.line = line
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Frame:
+    frame: int
+    time_ms: float
+    landmarks: dict[str, Points | None]
+    rig: Mapping[str, Any] | None
+    fitness: Mapping[str, Any] | None
+    size: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Recording:
+    frames: list[Frame]
+    summary: Mapping[str, Any] | None
+
+    @property
+    def duration_ms(self) -> float:
+        return self.frames[-1].time_ms - self.frames[0].time_ms
+
+
+def _number(value: object) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(float(value))
+    )
+
+
+def _points(part: str, value: object) -> Points | None:
+    if value is None:
+        return None
+    count, width = PARTS[part]
+    if not isinstance(value, list) or len(value) != count:
+        raise ValueError(f"landmarks.{part} must be null or a list of {count} points")
+    # numpy checks the shape and the types in C: a recording holds millions of numbers.
+    try:
+        array = np.array(value)
+    except ValueError:
+        array = np.array(0)
+    if array.shape != (count, width):
+        raise ValueError(f"landmarks.{part}: each point must be a list of {width} numbers")
+    if array.dtype.kind not in "fiu" or not np.isfinite(array).all():
+        raise ValueError(f"landmarks.{part} holds something that is not a finite number")
+    return value
+
+
+def _landmarks(value: object) -> dict[str, Points | None]:
+    if not isinstance(value, dict):
+        raise ValueError("landmarks must be an object (the shape POST /predict returns)")
+    return {part: _points(part, value.get(part)) for part in PARTS}
+
+
+def _rig(value: object) -> Mapping[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not isinstance(value.get("bones"), dict):
+        raise ValueError('rig must be an object with "bones"')
+    for name, q in value["bones"].items():
+        if not isinstance(q, list) or len(q) != 4 or not all(_number(v) for v in q):
+            raise ValueError(f"rig.bones.{name} must be a quaternion [x, y, z, w]")
+    hips = value.get("hips_position")
+    if hips is not None and (
+        not isinstance(hips, list) or len(hips) != 3 or not all(_number(v) for v in hips)
+    ):
+        raise ValueError("rig.hips_position must be [x, y, z]")
+    return value
+
+
+def _fitness(value: object) -> Mapping[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ValueError("fitness must be an object")
+    reps = value.get("reps")
+    if reps is not None and (isinstance(reps, bool) or not isinstance(reps, int)):
+        raise ValueError("fitness.reps must be an integer")
+    return value
+
+
+def _side(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError('image must be {"width": int, "height": int}')
+    return value
+
+
+def _size(value: object) -> tuple[int, int]:
+    if value is None:
+        return DEFAULT_SIZE
+    if not isinstance(value, dict):
+        raise ValueError('image must be {"width": int, "height": int}')
+    return _side(value.get("width")), _side(value.get("height"))
+
+
+def parse_line(message: Mapping[str, Any]) -> Frame:
+    frame = message.get("frame")
+    if isinstance(frame, bool) or not isinstance(frame, int) or frame < 0:
+        raise ValueError("frame must be an integer, 0 or more")
+    time_ms = message.get("time_ms")
+    if not _number(time_ms) or not isinstance(time_ms, int | float):
+        raise ValueError("time_ms must be a finite number")
+    return Frame(
+        frame=frame,
+        time_ms=float(time_ms),
+        landmarks=_landmarks(message.get("landmarks")),
+        rig=_rig(message.get("rig")),
+        fitness=_fitness(message.get("fitness")),
+        size=_size(message.get("image")),
+    )
+
+
+def _no_constant(name: str) -> None:
+    # NaN and Infinity are not JSON, though Python's json reads them by default.
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def parse(lines: Iterable[str], max_frames: int = 0) -> Recording:
+    """The recording in `lines` (text split at newlines); RecordingError names the first bad
+    line. Blank lines are skipped; time must not go backwards; max_frames 0: no limit."""
+    frames: list[Frame] = []
+    summary: Mapping[str, Any] | None = None
+    for number, text in enumerate(lines, start=1):
+        if not text.strip():
+            continue
+        if summary is not None:
+            raise RecordingError(number, "a frame after the summary line, which must be last")
+        try:
+            message = json.loads(text, parse_constant=_no_constant)
+        except ValueError as exc:
+            raise RecordingError(number, f"not valid JSON ({exc})") from None
+        except RecursionError:
+            raise RecordingError(number, "not valid JSON (nested too deep)") from None
+        if not isinstance(message, dict):
+            raise RecordingError(number, "each line must be a JSON object")
+        if "summary" in message and "frame" not in message:
+            summary = message["summary"] if isinstance(message["summary"], dict) else {}
+            continue
+        try:
+            frame = parse_line(message)
+        except ValueError as exc:
+            raise RecordingError(number, str(exc)) from None
+        if frames and frame.time_ms < frames[-1].time_ms:
+            raise RecordingError(number, "time_ms goes backwards")
+        frames.append(frame)
+        if max_frames and len(frames) > max_frames:
+            raise RecordingError(number, f"more than {max_frames} frames")
+    if not frames:
+        raise RecordingError(0, "the recording has no frames")
+    return Recording(frames, summary)
+
+
+def parse_text(text: str, max_frames: int = 0) -> Recording:
+    return parse(text.split("\n"), max_frames)

@@ -1,0 +1,36 @@
+"""A recording replayed as VMC in real time, to try a VSeeFace or VNyan setup without a camera.
+
+Each frame's rig (recorded, or solved from its landmarks) is sent when it is due: at the
+replay's start plus the frame's time_ms from the first frame's, on the event loop's
+monotonic clock, so the receiver sees the recording's own pace. A frame already late is
+sent at once, never skipped; frames without a pose send nothing (receivers hold the last).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from webapp.export.recording import Recording
+from webapp.export.rigs import rig_of
+from webapp.vmc.sender import Target, VmcSender
+
+
+async def replay(recording: Recording, target: Target) -> int:
+    """Sends the recording to `target`; returns the frames sent."""
+    sender = await VmcSender.open(target)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    first_ms = recording.frames[0].time_ms
+    try:
+        for frame in recording.frames:
+            rig = rig_of(frame)
+            if rig is None:
+                continue
+            due = start + (frame.time_ms - first_ms) / 1000.0
+            delay = due - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            sender.send(rig, frame.time_ms / 1000.0)
+    finally:
+        sender.close()
+    return sender.sent

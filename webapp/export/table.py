@@ -1,0 +1,88 @@
+"""A recording as CSV: a header row, then one row per frame, for a spreadsheet or a trainer.
+
+Columns: time_ms and frame; every landmark coordinate (pose by MediaPipe's names with
+visibility, face and hands by index), empty where the part was not found; the main joint
+angles in degrees, measured as the fitness counter measures them (in the image plane, in
+pixels; empty where a point is not seen); and exercise and reps when the recording has them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator, Sequence
+
+from webapp.analysis.fitness.angles import INDEX, LANDMARKS, SIDES, angle, seen, to_points
+from webapp.export.recording import PARTS, Frame, Recording
+
+MIN_VISIBILITY = 0.5
+# Each angle is at the middle point of three (exercises.toml's measures of the same names).
+JOINTS: dict[str, tuple[str, str, str]] = {
+    "elbow": ("shoulder", "elbow", "wrist"),
+    "shoulder": ("hip", "shoulder", "elbow"),
+    "hip": ("shoulder", "hip", "knee"),
+    "knee": ("hip", "knee", "ankle"),
+}
+ANGLES = [f"{side}_{joint}" for joint in JOINTS for side in SIDES]
+_AXES = ("x", "y", "z", "visibility")
+
+
+def landmark_columns() -> list[str]:
+    columns = [f"pose_{name}_{axis}" for name in LANDMARKS for axis in _AXES]
+    for part in ("face", "left_hand", "right_hand"):
+        count, width = PARTS[part]
+        columns += [f"{part}_{i}_{axis}" for i in range(count) for axis in _AXES[:width]]
+    return columns
+
+
+def header(with_fitness: bool) -> list[str]:
+    extra = ["exercise", "reps"] if with_fitness else []
+    return ["time_ms", "frame", *landmark_columns(), *(f"{a}_deg" for a in ANGLES), *extra]
+
+
+def _coordinates(frame: Frame) -> list[str]:
+    cells: list[str] = []
+    for part, (count, width) in PARTS.items():
+        points = frame.landmarks.get(part)
+        if points is None:
+            cells.extend([""] * (count * width))
+            continue
+        for point in points:
+            cells.extend(map(str, point))
+    return cells
+
+
+def joint_angles(pose: Sequence[Sequence[float]] | None, size: tuple[int, int]) -> list[str]:
+    """The ANGLES of one frame, rounded to 0.1 degree, "" where not all three points are seen."""
+    if pose is None:
+        return [""] * len(ANGLES)
+    cells = []
+    for name in ANGLES:
+        side, joint = name.split("_", 1)
+        indices = [INDEX[f"{side}_{point}"] for point in JOINTS[joint]]
+        if seen(pose, MIN_VISIBILITY, indices) != set(indices):
+            cells.append("")
+            continue
+        points = to_points(pose, size, 0.0, indices)
+        cells.append(f"{angle(*(points[i] for i in indices)):.1f}")
+    return cells
+
+
+def rows(recording: Recording) -> Iterator[list[str]]:
+    with_fitness = any(f.fitness is not None for f in recording.frames)
+    yield header(with_fitness)
+    for frame in recording.frames:
+        row = [f"{frame.time_ms:.3f}", str(frame.frame), *_coordinates(frame)]
+        row += joint_angles(frame.landmarks.get("pose"), frame.size)
+        if with_fitness:
+            fitness = frame.fitness or {}
+            reps = fitness.get("reps")
+            row += [str(fitness.get("exercise", "")), "" if reps is None else str(reps)]
+        yield row
+
+
+def to_csv(recording: Recording) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerows(rows(recording))
+    return out.getvalue()
