@@ -15,7 +15,13 @@ from webapp.analysis import AvatarOptions, AvatarSession
 from webapp.analysis.rig import EXPRESSIONS, Rig, face, mirrored, quat, solve, to_rig_space
 from webapp.analysis.rig.arms import RELAXED
 from webapp.analysis.rig.bones import PARENT, Pose
-from webapp.analysis.rig.calibration import WINDOW_FRAMES, EyeCalibration
+from webapp.analysis.rig.calibration import (
+    OPEN_MAX,
+    OPEN_MIN,
+    PRIOR_FRAMES,
+    WINDOW_FRAMES,
+    EyeCalibration,
+)
 from webapp.analysis.rig.solve import POSE_Z_SCALE
 
 # VRM 1.0 humanoid bone names, written out from the specification (VRMC_vrm-1.0 humanoid).
@@ -379,3 +385,16 @@ def test_a_session_calibrates_its_eyes_and_forgets_them_on_reset() -> None:
     session.reset()
     again = session_rig(session, rec, 0)["expressions"]
     assert {k: again[k] for k in want} == want
+
+
+def test_the_open_level_is_the_windows_90th_percentile() -> None:
+    rng = np.random.default_rng(12)
+    eyes = EyeCalibration(window=50)
+    seen = {side: [face.EYE_OPEN] * PRIOR_FRAMES for side in ("left", "right")}
+    for _ in range(400):
+        openings = {"left": float(rng.uniform(0.1, 0.5)), "right": float(rng.uniform(0.2, 0.3))}
+        levels = eyes.add(openings)
+        for side, opening in openings.items():
+            seen[side] = [*seen[side], opening][-50:]
+            want = min(OPEN_MAX, max(OPEN_MIN, float(np.percentile(seen[side], 90))))
+            assert levels[side][1] == pytest.approx(want, abs=1e-12)

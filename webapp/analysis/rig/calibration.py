@@ -12,10 +12,10 @@ point, and the shut level a fixed fraction of it, the ratio of the fixed calibra
 
 from __future__ import annotations
 
+import bisect
+import math
 from collections import deque
 from collections.abc import Mapping, Sequence
-
-import numpy as np
 
 from webapp.analysis.rig import face
 from webapp.analysis.rig.quat import Vec
@@ -42,13 +42,18 @@ class EyeCalibration:
     when the session's tracking restarts (a new person may sit down)."""
 
     def __init__(self, window: int = WINDOW_FRAMES) -> None:
-        self._openings = {side: deque[float](maxlen=window) for side in face.EYE_CORNERS}
+        self._window = window
+        # Each eye's openings in arrival order, and the same sorted (a percentile per frame
+        # is then an index, not a sort).
+        self._openings = {side: deque[float]() for side in face.EYE_CORNERS}
+        self._sorted: dict[str, list[float]] = {side: [] for side in face.EYE_CORNERS}
         self.reset()
 
     def reset(self) -> None:
-        for d in self._openings.values():
+        for side, d in self._openings.items():
             d.clear()
             d.extend([face.EYE_OPEN] * PRIOR_FRAMES)
+            self._sorted[side] = sorted(d)
 
     def update(self, face_points: Sequence[Vec]) -> dict[str, tuple[float, float]]:
         """Adds this face's eye openings; returns each eye's (shut, open) levels, this
@@ -59,9 +64,19 @@ class EyeCalibration:
         """update() on openings already measured (eyelid gap over eye width, per side)."""
         out: dict[str, tuple[float, float]] = {}
         for side, opening in openings.items():
-            window = self._openings[side]
+            window, ordered = self._openings[side], self._sorted[side]
             window.append(opening)
-            level = float(np.percentile(np.fromiter(window, float, len(window)), OPEN_PERCENTILE))
-            level = min(OPEN_MAX, max(OPEN_MIN, level))
+            bisect.insort(ordered, opening)
+            if len(window) > self._window:
+                del ordered[bisect.bisect_left(ordered, window.popleft())]
+            level = min(OPEN_MAX, max(OPEN_MIN, _percentile(ordered, OPEN_PERCENTILE)))
             out[side] = (level * SHUT_RATIO, level)
         return out
+
+
+def _percentile(ordered: list[float], q: float) -> float:
+    """numpy.percentile's default (linear) of a sorted, non-empty list."""
+    at = (len(ordered) - 1) * q / 100.0
+    lo = math.floor(at)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (at - lo)
