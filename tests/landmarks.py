@@ -35,8 +35,9 @@ def pushups() -> Recording:
 
 @cache
 def noisy_still() -> Recording:
-    """The signer's first frame repeated 45 times with camera noise and JPEG (1.5 s)."""
-    return record("still", still_clip(ASL_VIDEO, 0, 45))
+    """The signer's first frame repeated 150 times with camera noise and JPEG (5 s, as
+    bench/avatar_quality.py: what is left of the pose's jitter is a wander over seconds)."""
+    return record("still", still_clip(ASL_VIDEO, 0, 150))
 
 
 def _images(flip: bool) -> Iterator[tuple[float, Any]]:

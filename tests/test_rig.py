@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import json
 import math
+from typing import Any
 
 import numpy as np
 import pytest
 
-from bench.avatar_quality import FloatArray
+from bench.avatar_quality import FloatArray, Recording
 from tests.landmarks import asl, gesture, pushups, stills
-from webapp.analysis.rig import EXPRESSIONS, Rig, mirrored, quat, solve, to_rig_space
+from webapp.analysis import AvatarOptions, AvatarSession
+from webapp.analysis.rig import EXPRESSIONS, Rig, face, mirrored, quat, solve, to_rig_space
 from webapp.analysis.rig.arms import RELAXED
 from webapp.analysis.rig.bones import PARENT, Pose
+from webapp.analysis.rig.calibration import (
+    OPEN_MAX,
+    OPEN_MIN,
+    PRIOR_FRAMES,
+    WINDOW_FRAMES,
+    EyeCalibration,
+)
 from webapp.analysis.rig.solve import POSE_Z_SCALE
 
 # VRM 1.0 humanoid bone names, written out from the specification (VRMC_vrm-1.0 humanoid).
@@ -304,3 +313,88 @@ def test_slerp_ends_and_middle() -> None:
     assert quat.slerp(a, b, 0.0) == pytest.approx(a)
     assert quat.slerp(a, b, 1.0) == pytest.approx(b)
     assert math.degrees(quat.angle(quat.slerp(a, b, 0.5))) == pytest.approx(40.0)
+
+
+def blink_pairs(rec: Recording, eyes: EyeCalibration | None) -> dict[str, FloatArray]:
+    """Per eye, (minus its opening, the blink the rig gave) over the frames with a rig."""
+    rows: dict[str, list[tuple[float, float]]] = {"left": [], "right": []}
+    for i in range(len(rec)):
+        lm = rec.frame(i)
+        rig = solve(lm, rec.width, rec.height, eyes=eyes)
+        if rig is None or lm["face"] is None:
+            continue
+        f = to_rig_space(lm["face"], rec.width, rec.height)
+        for side, pairs in rows.items():
+            pairs.append((-face.eye_opening(f, side), rig.expressions[f"blink{side.title()}"]))
+    return {side: np.array(pairs) for side, pairs in rows.items()}
+
+
+def test_blinks_follow_each_eye_of_this_person_with_the_sessions_calibration() -> None:
+    """The signer's open eyes measure on both sides of the fixed "open" point (0.28): the
+    fixed calibration holds blinkRight at 0 on many frames, the session's own follows
+    each eye's opening."""
+    rec = asl()
+    calibrated, fixed = blink_pairs(rec, EyeCalibration()), blink_pairs(rec, None)
+    for side in ("left", "right"):
+        a = calibrated[side]
+        assert len(a) == len(rec)
+        assert np.corrcoef(a[:, 0], a[:, 1])[0, 1] >= 0.9
+        # Open eyes read as open: a little closed at most, on average.
+        assert np.mean(a[:, 1]) < 0.3
+    assert np.mean(fixed["right"][:, 1] == 0.0) > np.mean(calibrated["right"][:, 1] == 0.0)
+
+
+def test_eye_calibration_starts_fixed_learns_the_person_and_never_learns_shut_eyes() -> None:
+    eyes = EyeCalibration()
+    fixed = (face.EYE_SHUT, face.EYE_OPEN)
+    assert eyes.add({"left": 0.33, "right": 0.25})["left"] == pytest.approx(fixed)
+    for _ in range(150):  # five seconds, one eye wider than the fixed point, one narrower
+        levels = eyes.add({"left": 0.33, "right": 0.25})
+    assert levels["left"][1] == pytest.approx(0.33)
+    assert levels["right"][1] == pytest.approx(0.25)
+    assert face.blink_of(0.33, *levels["left"]) == 0.0
+    assert face.blink_of(0.25, *levels["right"]) == 0.0
+    for _ in range(WINDOW_FRAMES):  # then ten seconds with the eyes shut
+        levels = eyes.add({"left": 0.08, "right": 0.08})
+    for side in ("left", "right"):
+        assert face.blink_of(0.08, *levels[side]) > 0.8
+    eyes.reset()
+    assert eyes.add({"left": 0.33, "right": 0.33})["right"] == pytest.approx(fixed)
+
+
+def session_rig(session: AvatarSession, rec: Recording, i: int) -> dict[str, Any]:
+    lm = {k: None if v is None else v.tolist() for k, v in rec.frame(i).items()}
+    rig = session.process(lm, float(rec.capture_ms[i]), rec.width, rec.height)[1]
+    assert rig is not None
+    return rig
+
+
+def test_a_session_calibrates_its_eyes_and_forgets_them_on_reset() -> None:
+    rec = asl()
+    fixed = solve(rec.frame(0), rec.width, rec.height)
+    assert fixed is not None
+    want = {k: round(fixed.expressions[k], 3) for k in ("blinkLeft", "blinkRight")}
+    session = AvatarSession(AvatarOptions(smoothing=None, rig=True))
+    first = session_rig(session, rec, 0)["expressions"]
+    assert {k: first[k] for k in want} == want
+    # Unsmoothed, so the session's blinks differ from the stateless solver's only by the
+    # calibration: the signer's right eye opens wider than the fixed point.
+    calibrated = [session_rig(session, rec, i)["expressions"]["blinkRight"] for i in range(1, 60)]
+    stateless = [solve(rec.frame(i), rec.width, rec.height) for i in range(1, 60)]
+    assert sum(calibrated) > sum(r.expressions["blinkRight"] for r in stateless if r is not None)
+    session.reset()
+    again = session_rig(session, rec, 0)["expressions"]
+    assert {k: again[k] for k in want} == want
+
+
+def test_the_open_level_is_the_windows_90th_percentile() -> None:
+    rng = np.random.default_rng(12)
+    eyes = EyeCalibration(window=50)
+    seen = {side: [face.EYE_OPEN] * PRIOR_FRAMES for side in ("left", "right")}
+    for _ in range(400):
+        openings = {"left": float(rng.uniform(0.1, 0.5)), "right": float(rng.uniform(0.2, 0.3))}
+        levels = eyes.add(openings)
+        for side, opening in openings.items():
+            seen[side] = [*seen[side], opening][-50:]
+            want = min(OPEN_MAX, max(OPEN_MIN, float(np.percentile(seen[side], 90))))
+            assert levels[side][1] == pytest.approx(want, abs=1e-12)

@@ -26,6 +26,8 @@ from webapp.analysis.smoothing import MAX_GAP_MS, SmoothingSettings
         {"beta": -0.1},
         {"beta": math.nan},
         {"d_cutoff": 1e9},
+        {"min_speed": -0.1},
+        {"min_speed": math.inf},
         {"beta": "1"},
         {"beta": True},
         {"speed": 1.0},
@@ -43,6 +45,8 @@ def test_hello_values() -> None:
     assert SmoothingSettings.from_hello(None) == SmoothingSettings()
     assert SmoothingSettings.from_hello("off") is None
     assert SmoothingSettings.from_hello({"min_cutoff": 2, "beta": 0}) == SmoothingSettings(2, 0)
+    paper = SmoothingSettings.from_hello({"min_cutoff": 1, "beta": 0.5, "min_speed": 0})
+    assert paper == SmoothingSettings(1, 0.5, min_speed=0.0)
     assert AvatarOptions.from_hello({"rig": True, "mirror": True}).mirror
     assert AvatarOptions.from_hello({}).smoothing == SmoothingSettings()
     with pytest.raises(ValueError, match="rig"):
@@ -132,13 +136,59 @@ def test_a_hand_lost_and_found_again_is_not_smoothed_across_the_gap() -> None:
         assert passed_through == (i in found_again or i == 0)
 
 
-def test_the_default_halves_face_jitter_on_a_still_person() -> None:
-    """A real frame repeated with camera noise and JPEG: the face mesh's spread over time
-    falls by more than half. (The pose's does not: see bench/README.md.)"""
+def test_the_default_halves_pose_and_face_jitter_on_a_still_person() -> None:
+    """A real frame repeated with camera noise and JPEG: the spread over time of the
+    shoulders, elbows, wrists and face mesh falls by more than half."""
     still = noisy_still()
     off, on = jitter(still), jitter(smoothed(still, SmoothingSettings()))
     assert on["face_px"] < 0.5 * off["face_px"]
-    assert on["pose_px"] < off["pose_px"]
+    assert on["pose_px"] < 0.5 * off["pose_px"]
+
+
+def wobble(settings: SmoothingSettings, amplitude: float, hz: float = 0.5) -> list[float]:
+    """The filter's output for a point swaying sideways (image heights), 4 s at 30 fps,
+    on a part one image height tall."""
+    f = OneEuroFilter(settings)
+    out = []
+    for i in range(120):
+        x = np.array([[amplitude * math.sin(2.0 * math.pi * hz * i / 30.0), 0.0, 0.0]])
+        out.append(float(f(x, i * 1000.0 / 30.0)[0, 0]))
+    return out
+
+
+def test_speeds_under_min_speed_leave_the_cutoff_at_min_cutoff() -> None:
+    """A sway slower than min_speed (here 0.003 heights at 0.5 Hz: under 0.01 heights/s)
+    is filtered exactly as beta 0 would; a fast one still opens the cutoff."""
+    gated = SmoothingSettings(0.05, 3.0, 4.0, min_speed=0.1)
+    assert wobble(gated, 0.003) == pytest.approx(wobble(SmoothingSettings(0.05, 0.0, 4.0), 0.003))
+    assert np.std(wobble(gated, 0.003)) < np.std(
+        wobble(SmoothingSettings(0.05, 3.0, 4.0, 0), 0.003)
+    )
+    fast = wobble(gated, 0.3, hz=2.0)
+    assert np.std(fast) > 0.8 * np.std(wobble(SmoothingSettings(0.05, 3.0, 4.0, 0), 0.3, 2.0))
+
+
+def test_speed_is_in_the_parts_own_size_so_distance_does_not_matter() -> None:
+    """The signer shrunk to half her size about the image centre (as if twice as far away)
+    is smoothed into exactly her smoothed landmarks, shrunk the same way."""
+    rec = asl()
+    near, far = LandmarkSmoother(SmoothingSettings()), LandmarkSmoother(SmoothingSettings())
+    centre = np.array([0.5, 0.5, 0.0])
+    for i in range(len(rec)):
+        lm = rec.frame(i)
+        small = {
+            k: None if v is None else np.c_[(v[:, :3] - centre) * 0.5 + centre, v[:, 3:]]
+            for k, v in lm.items()
+        }
+        got_near = near(lm, float(rec.capture_ms[i]), rec.width, rec.height)
+        got_far = far(small, float(rec.capture_ms[i]), rec.width, rec.height)
+        for part, a in got_near.items():
+            b = got_far[part]
+            if a is None:
+                assert b is None
+                continue
+            assert b is not None
+            assert (b[:, :3] - centre) * 2.0 == pytest.approx(a[:, :3] - centre, abs=1e-9)
 
 
 def test_session_off_returns_the_model_output_and_rig_on_request() -> None:

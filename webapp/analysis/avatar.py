@@ -10,6 +10,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from webapp.analysis.rig import solve
+from webapp.analysis.rig.calibration import EyeCalibration
 from webapp.analysis.smoothing import PARTS, LandmarkSmoother, SmoothingSettings
 
 JsonLandmarks = dict[str, list[list[float]] | None]
@@ -39,14 +40,17 @@ class AvatarOptions:
 class AvatarSession:
     """Turns each result's landmarks into smoothed landmarks and, if asked, a rig.
 
-    Holds only the smoothing filters; call reset() when the session's tracking restarts.
+    Holds the smoothing filters and the eyes' calibration; call reset() when the session's
+    tracking restarts.
     """
 
     def __init__(self, options: AvatarOptions) -> None:
         self.options = options
         self._smoother = None if options.smoothing is None else LandmarkSmoother(options.smoothing)
+        self._eyes = EyeCalibration()
 
     def reset(self) -> None:
+        self._eyes.reset()
         if self._smoother is not None:
             self._smoother.reset()
 
@@ -68,7 +72,14 @@ class AvatarSession:
             }
         rig = None
         if self.options.rig:
-            solved = solve(parts, width, height, mirror=self.options.mirror, pose_world=pose_world)
+            solved = solve(
+                parts,
+                width,
+                height,
+                mirror=self.options.mirror,
+                pose_world=pose_world,
+                eyes=self._eyes,
+            )
             rig = None if solved is None else solved.to_json()
         smoothed: JsonLandmarks = {
             p: None if a is None else np.round(a, 5).tolist() for p, a in parts.items()

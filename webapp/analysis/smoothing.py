@@ -3,6 +3,18 @@
 The filter is a low-pass whose cutoff rises with speed: still landmarks get a low cutoff
 (less jitter), fast ones a high one (less lag). Here it runs on whole parts at once, an
 (n, 3) array per part, timed by the frames' own capture_ms.
+
+Two changes to the paper's filter, both measured by bench/avatar_quality.py:
+- Speed is in the part's own sizes per second, not image units: the model's noise scales
+  with the person's size in the image (it works on a crop around them), so a beta means
+  the same for the body, the face and the hands, near the camera or far.
+- Speeds under min_speed do not raise the cutoff. The filter's speed is the input's rate
+  of change from the previous *output*, so on a still person the slow wander Holistic
+  leaves in its own (already smoothed) pose, a pixel or two over seconds, reads as speed
+  and opened the cutoff enough to pass most of that wander (the jitter stayed at 0.6 of
+  the model's or more, for any setting lagging under a frame). A real move passes
+  min_speed within a frame or two; an offset of about min_speed / frame rate (a pixel or
+  two) before the filter follows is what it costs.
 """
 
 from __future__ import annotations
@@ -16,25 +28,35 @@ from numpy.typing import ArrayLike, NDArray
 
 FloatArray = NDArray[np.float64]
 PARTS = ("pose", "face", "left_hand", "right_hand")
-# Defaults chosen by bench/avatar_quality.py on the shared videos (see bench/README.md):
+# Defaults chosen by bench/avatar_quality.py --tune on the shared videos (bench/README.md):
 # jitter on a still person at most half of the model's own, lag at most a frame at 30 fps.
-DEFAULT_MIN_CUTOFF = 0.1
+DEFAULT_MIN_CUTOFF = 0.02
 DEFAULT_BETA = 3.0
 DEFAULT_D_CUTOFF = 4.0
+DEFAULT_MIN_SPEED = 0.1
 # A longer pause between frames than this, or a clock going backwards, starts afresh.
 MAX_GAP_MS = 500.0
-LIMITS = {"min_cutoff": (0.01, 100.0), "beta": (0.0, 1000.0), "d_cutoff": (0.01, 100.0)}
+# A part's size is floored (image heights) so a degenerate part cannot divide by zero.
+MIN_PART_SIZE = 0.01
+LIMITS = {
+    "min_cutoff": (0.001, 100.0),
+    "beta": (0.0, 1000.0),
+    "d_cutoff": (0.01, 100.0),
+    "min_speed": (0.0, 100.0),
+}
 
 
 @dataclass(frozen=True)
 class SmoothingSettings:
-    """min_cutoff (Hz): the cutoff when still, lower is smoother. beta (per image height per
-    second): how fast the cutoff rises with speed, higher is less lag. d_cutoff (Hz): the
-    cutoff of the speed estimate itself."""
+    """min_cutoff (Hz): the cutoff when still, lower is smoother. beta (Hz per part size
+    per second): how fast the cutoff rises with speed, higher is less lag. d_cutoff (Hz):
+    the cutoff of the speed estimate itself. min_speed (part sizes per second): speeds
+    under it leave the cutoff at min_cutoff; 0 is the paper's filter."""
 
     min_cutoff: float = DEFAULT_MIN_CUTOFF
     beta: float = DEFAULT_BETA
     d_cutoff: float = DEFAULT_D_CUTOFF
+    min_speed: float = DEFAULT_MIN_SPEED
 
     def __post_init__(self) -> None:
         for name, (lo, hi) in LIMITS.items():
@@ -47,7 +69,8 @@ class SmoothingSettings:
     @classmethod
     def from_hello(cls, value: object) -> SmoothingSettings | None:
         """The hello's "smoothing" option: absent (None) means the default, "off" means no
-        smoothing (None back), an object sets min_cutoff and beta (and d_cutoff)."""
+        smoothing (None back), an object sets min_cutoff and beta (and d_cutoff,
+        min_speed); what it leaves out keeps its default."""
         if value is None:
             return cls()
         if value == "off":
@@ -66,8 +89,8 @@ def _alpha(dt_s: float, cutoff_hz: float) -> float:
 
 
 class OneEuroFilter:
-    """One Euro filter over an (n, k) array of points, the first two columns in the same
-    unit as beta's (the speed that raises the cutoff is that of the first two columns)."""
+    """One Euro filter over an (n, k) array of points. The speed that raises the cutoff is
+    that of the first two columns divided by scale: beta is per that unit per second."""
 
     def __init__(self, settings: SmoothingSettings) -> None:
         self.settings = settings
@@ -78,7 +101,7 @@ class OneEuroFilter:
     def reset(self) -> None:
         self._x = self._dx = None
 
-    def __call__(self, x: FloatArray, t_ms: float) -> FloatArray:
+    def __call__(self, x: FloatArray, t_ms: float, scale: float = 1.0) -> FloatArray:
         """The filtered points. The first call, a changed shape, a clock that does not
         move forward or a gap over MAX_GAP_MS pass x through and start afresh."""
         prev = self._x
@@ -90,18 +113,27 @@ class OneEuroFilter:
         s = self.settings
         dt = dt_ms / 1000.0
         dx = self._dx + _alpha(dt, s.d_cutoff) * ((x - prev) / dt - self._dx)
-        speed = np.sqrt(dx[:, 0] ** 2 + dx[:, 1] ** 2)
-        cutoff = s.min_cutoff + s.beta * speed
+        speed = np.sqrt(dx[:, 0] ** 2 + dx[:, 1] ** 2) / scale
+        cutoff = s.min_cutoff + s.beta * np.maximum(speed - s.min_speed, 0.0)
         alpha = (1.0 / (1.0 + 1.0 / (2.0 * math.pi * dt * cutoff)))[:, None]
         out: FloatArray = prev + alpha * (x - prev)
         self._x, self._dx = out, dx
         return out
 
 
+def part_size(points: FloatArray) -> float:
+    """A part's size: the mean of its bounding box's width and height (MediaPipe's "object
+    scale"), in the points' unit. Speeds over it are the same for a near and a far person."""
+    span = np.ptp(points[:, :2], axis=0)
+    return max(float(span[0] + span[1]) / 2.0, MIN_PART_SIZE)
+
+
 class LandmarkSmoother:
-    """One session's filters: one per part, in units of the image's height (so a beta does
-    the same on any frame size); visibility passes through unfiltered. A part that is lost
-    and found again restarts its filter: nothing is smoothed across the gap."""
+    """One session's filters: one per part, on points in units of the image's height, the
+    speed that opens the cutoff in the part's own sizes per second (so a beta does the same
+    on any frame size and at any distance from the camera); visibility passes through
+    unfiltered. A part that is lost and found again restarts its filter: nothing is
+    smoothed across the gap."""
 
     def __init__(self, settings: SmoothingSettings) -> None:
         self.settings = settings
@@ -128,6 +160,8 @@ class LandmarkSmoother:
                 out[part] = None
                 continue
             points = np.array(raw, dtype=np.float64)
-            points[:, :3] = self._filters[part](points[:, :3] * to_units, capture_ms) / to_units
+            scaled = points[:, :3] * to_units
+            smooth = self._filters[part](scaled, capture_ms, part_size(scaled))
+            points[:, :3] = smooth / to_units
             out[part] = points
         return out

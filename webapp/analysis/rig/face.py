@@ -3,12 +3,13 @@
 Every measure is a ratio of distances inside the face (rig space, so the image's aspect
 ratio is already undone), divided by the distance between the outer eye corners where it
 needs a scale: it does not change with the face's size in the image. Each is mapped to
-0..1 linearly between two calibration points, clamped (see docs/rig.md).
+0..1 linearly between two calibration points, clamped (see docs/rig.md); a live session
+replaces the eyes' fixed points with its own running ones (calibration.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from webapp.analysis.rig import quat
 from webapp.analysis.rig.quat import Vec
@@ -87,8 +88,17 @@ def gaze(face: Sequence[Vec]) -> tuple[float, float]:
     return side_sum / 2.0, up_sum / 2.0
 
 
-def expressions(face: Sequence[Vec]) -> dict[str, float]:
-    """The eleven VRM presets from one face mesh in rig space (468 or 478 points)."""
+def blink_of(opening: float, shut: float = EYE_SHUT, open_: float = EYE_OPEN) -> float:
+    """1 with the eye shut, 0 open, linear between the eye's shut and open levels."""
+    return 1.0 - ramp(opening, shut, open_)
+
+
+def expressions(
+    face: Sequence[Vec], eyes: Mapping[str, tuple[float, float]] | None = None
+) -> dict[str, float]:
+    """The eleven VRM presets from one face mesh in rig space (468 or 478 points). eyes:
+    each eye's (shut, open) levels, a session's calibration; the fixed ones without."""
+    levels, fixed = eyes or {}, (EYE_SHUT, EYE_OPEN)
     gap, width = mouth(face)
     o = ramp(gap, MOUTH_SHUT, MOUTH_OPEN)
     w = ramp(width, MOUTH_NARROW, MOUTH_WIDE)
@@ -96,8 +106,8 @@ def expressions(face: Sequence[Vec]) -> dict[str, float]:
     narrow = ramp(0.5 - w, 0.0, 0.5)
     wide = ramp(w - 0.5, 0.0, 0.5)
     out = {
-        "blinkLeft": 1.0 - ramp(eye_opening(face, "left"), EYE_SHUT, EYE_OPEN),
-        "blinkRight": 1.0 - ramp(eye_opening(face, "right"), EYE_SHUT, EYE_OPEN),
+        "blinkLeft": blink_of(eye_opening(face, "left"), *levels.get("left", fixed)),
+        "blinkRight": blink_of(eye_opening(face, "right"), *levels.get("right", fixed)),
         "aa": o,
         "ih": parted * (1.0 - o) * (1.0 - narrow) * (1.0 - wide),
         "ou": parted * (1.0 - o) * narrow,

@@ -14,6 +14,7 @@ from numpy.typing import ArrayLike
 
 from webapp.analysis.rig import arms, face, hands, legs, quat, torso
 from webapp.analysis.rig.bones import PARENT, SIDES, Pose, other_side
+from webapp.analysis.rig.calibration import EyeCalibration
 from webapp.analysis.rig.quat import V3, Quat, Vec
 
 MIN_VISIBILITY = 0.5
@@ -77,13 +78,15 @@ def solve(
     mirror: bool = False,
     pose_world: ArrayLike | None = None,
     min_visibility: float = MIN_VISIBILITY,
+    eyes: EyeCalibration | None = None,
 ) -> Rig | None:
     """The rig for one result's landmarks (the protocol's parts, lists or arrays), or None
     without a pose. width and height are the image's, which normalized points need.
 
     pose_world, MediaPipe's pose_world_landmarks (metres, hips-centred), replaces the image
     points for the body when given: its depth is better. mirror: the avatar moves like a
-    mirror image (left and right swapped).
+    mirror image (left and right swapped). eyes: the session's eye calibration, updated
+    with this frame's face (the fixed calibration without).
     """
     pose_raw = landmarks.get("pose")
     if pose_raw is None:
@@ -116,7 +119,7 @@ def solve(
         hips_position=_hips_position(image_points, width, height),
         expressions=dict.fromkeys(face.EXPRESSIONS, 0.0)
         if face_points is None
-        else face.expressions(face_points),
+        else face.expressions(face_points, None if eyes is None else eyes.update(face_points)),
     )
     return mirrored(rig) if mirror else rig
 
