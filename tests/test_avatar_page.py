@@ -357,7 +357,7 @@ async def test_start_drives_the_avatar_from_the_servers_rig(
             "(first) => document.body.dataset.session && document.body.dataset.session !== first",
             arg=first,
         )
-        assert hellos[-1]["smoothing"] == {"min_cutoff": 0.02, "beta": 0.5}
+        assert hellos[-1]["smoothing"] == {"min_cutoff": 0.001, "beta": 0.9}
         await page.click("#avatar-stop")
         await page.wait_for_function(
             "() => document.getElementById('avatar-status').textContent === 'Stopped.'"

@@ -2,11 +2,12 @@
 // {"rig": true, "mirror": bool, "smoothing": {"min_cutoff": Hz, "beta": float} | "off"}.
 
 // The slider runs 0 (snappy) to 10 (smooth) along a log scale between these One Euro
-// filter settings (webapp/analysis/smoothing.py: min_cutoff in Hz, beta per image height
+// filter settings (webapp/analysis/smoothing.py: min_cutoff in Hz, beta per body-part size
 // per second): a high cutoff and beta follow quickly and jitter, low ones are calm and lag.
-// Its middle, 5, is the server's default today (0.1 Hz, beta 2, from bench/avatar_quality.py).
-export const SNAPPY = Object.freeze({ min_cutoff: 0.5, beta: 8 });
-export const SMOOTH = Object.freeze({ min_cutoff: 0.02, beta: 0.5 });
+// Its middle, 5, is the server's default today (0.02 Hz, beta 3, from bench/avatar_quality.py);
+// min_speed is left out, so the server's default floor applies at every position.
+export const SNAPPY = Object.freeze({ min_cutoff: 0.4, beta: 10 });
+export const SMOOTH = Object.freeze({ min_cutoff: 0.001, beta: 0.9 });
 const STEPS = 10;
 
 function logLerp(a, b, t) {
