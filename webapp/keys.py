@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from webapp.access.service import Access
 from webapp.config import Config
 from webapp.engine.scheduler import Scheduler
 from webapp.live.registry import SessionRegistry
@@ -19,3 +20,5 @@ CONNECTIONS = web.AppKey("connections", dict[str, list[list[int]]])
 SESSIONS = web.AppKey("sessions", SessionRegistry)
 METRICS = web.AppKey("metrics", Metrics)
 LIVE = web.AppKey("live", LiveShared)
+# Access keys and their quotas (an open server without --access-keys).
+ACCESS = web.AppKey("access", Access)

@@ -7,6 +7,7 @@ from pathlib import Path
 from aiohttp import web
 
 from webapp import ops, pages
+from webapp.access.http import setup_access_routes
 from webapp.avatar_page import setup_avatar_routes
 from webapp.fitness_page import setup_fitness_routes
 from webapp.live import handler
@@ -26,3 +27,4 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_static("/static", STATIC_DIR, name="static")
     setup_avatar_routes(app)
     setup_fitness_routes(app)
+    setup_access_routes(app)
