@@ -86,15 +86,15 @@ class Access:
         )
         return True
 
-    def identify(self, presented: str | None) -> str | None:
+    def identify(self, presented: object) -> str | None:
         """The name of the presented key; raises AccessDenied when keys are required and it
-        is missing or unknown."""
+        is missing or unknown (a hello's "key" may be any JSON value)."""
         if self._store is None:
             return None
-        if not presented:
+        if presented is None or presented == "":
             self.metrics.refusals.labels(NO_KEY, "missing_key").inc()
             raise AccessDenied("missing_key", "this server needs an access key")
-        entry = self._store.find(presented)
+        entry = self._store.find(presented) if isinstance(presented, str) else None
         if entry is None:
             self.metrics.refusals.labels(NO_KEY, "wrong_key").inc()
             raise AccessDenied("wrong_key", "the access key was not accepted")
