@@ -26,7 +26,7 @@ from tests.live import LiveClient, video_frames
 from tests.media import ASL_VIDEO, PERSON_JPEG
 from webapp.access.credentials import bearer
 from webapp.access.errors import AccessDenied, QuotaExceeded
-from webapp.access.http import PUBLIC_PATHS, charge_video_seconds
+from webapp.access.http import PUBLIC_ROUTES, charge_video_seconds
 from webapp.access.keyfile import parse_keys
 from webapp.access.metrics import AccessMetrics
 from webapp.access.service import Access
@@ -135,7 +135,7 @@ async def test_every_http_route_needs_a_good_key_except_the_public_ones(
         if path == "/ws":
             continue  # the key arrives in the hello: test_ws_* below
         bare = await client.request(route.method, path)
-        if path in PUBLIC_PATHS or path.startswith(("/static/", "/vendor/")):
+        if canonical in PUBLIC_ROUTES:
             assert bare.status != 401, path
             continue
         checked += 1
@@ -148,6 +148,10 @@ async def test_every_http_route_needs_a_good_key_except_the_public_ones(
     for method, path in (("POST", "/api/video"), ("POST", "/api/export"), ("GET", "/nothing")):
         await assert_refused(client, method, path)
         assert (await client.request(method, path, headers=auth(KEY_B))).status in {404, 405}
+    # A public prefix, an escape or a case change never reaches /predict without a key.
+    for path in ("/static/../predict", "/static%2F..%2Fpredict", "//predict", "/PREDICT"):
+        sneaky = await client.post(path, data=PERSON_JPEG.read_bytes(), headers=JPEG)
+        assert sneaky.status in {401, 403, 404, 405}, path
 
 
 async def assert_refused(client: Client, method: str, path: str) -> None:

@@ -17,10 +17,12 @@ from webapp.access.errors import AccessDenied, QuotaExceeded
 from webapp.access.quotas import HOUR, MINUTE
 from webapp.keys import ACCESS
 
-# The pages, their files and what they read before any session, and what operators and
-# balancers poll: none of them runs the model or shows anyone's data. /api/skeleton and
+# Routes by the canonical path of the resource the router matched, so what decides is the
+# handler that will run, never how a client spelled or escaped the path. Public: the pages,
+# their files and what they read before any session, and what operators and balancers
+# poll; none of them runs the model or shows anyone's data. /api/skeleton and
 # /api/exercises are constant tables that watch links (OBS, a coach) read without a key.
-PUBLIC_PATHS = frozenset(
+PUBLIC_ROUTES = frozenset(
     {
         "/",
         "/avatar",
@@ -33,18 +35,21 @@ PUBLIC_PATHS = frozenset(
         "/api/access",
         "/api/skeleton",
         "/api/exercises",
+        "/static",
+        "/vendor/{name}",
     }
 )
-PUBLIC_PREFIXES = ("/static/", "/vendor/")
-SOCKET_PATHS = frozenset({"/ws"})
-# Each request to these counts toward the key's predict_per_minute, cache hits included.
-METERED_PATHS = frozenset({"/predict", "/api/video"})
+SOCKET_ROUTES = frozenset({"/ws"})
+# Each POST to these counts toward the key's predict_per_minute, cache hits included.
+METERED_ROUTES = frozenset({"/predict", "/api/video"})
 REALM = 'Bearer realm="holotrack"'
 KEY_NAME = web.RequestKey("access_key_name", str)
 
 
-def is_public(path: str) -> bool:
-    return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
+def route_of(request: web.Request) -> str | None:
+    """The canonical path of the matched resource; None when nothing matched (404, 405)."""
+    resource = request.match_info.route.resource
+    return None if resource is None else resource.canonical
 
 
 def key_of(request: web.Request) -> str | None:
@@ -83,11 +88,12 @@ def too_many(exc: QuotaExceeded) -> web.Response:
 @web.middleware
 async def require_key(request: web.Request, handler: Handler) -> web.StreamResponse:
     access = request.app[ACCESS]
-    if not access.required or is_public(request.path) or request.path in SOCKET_PATHS:
+    route = route_of(request)
+    if not access.required or route in PUBLIC_ROUTES or route in SOCKET_ROUTES:
         return await handler(request)
     try:
         name = access.identify(bearer(request.headers.get("Authorization")))
-        if request.path in METERED_PATHS and request.method == "POST":
+        if route in METERED_ROUTES and request.method == "POST":
             access.charge_request(name)
     except AccessDenied as exc:
         return unauthorized(exc)
