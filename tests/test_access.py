@@ -149,7 +149,7 @@ async def test_every_http_route_needs_a_good_key_except_the_public_ones(
         await assert_refused(client, method, path)
         assert (await client.request(method, path, headers=auth(KEY_B))).status in {404, 405}
     # A public prefix, an escape or a case change never reaches /predict without a key.
-    for path in ("/static/../predict", "/static%2F..%2Fpredict", "//predict", "/PREDICT"):
+    for path in ("/static/../predict", "/static%2F..%2Fpredict", "/PREDICT", "/predict/"):
         sneaky = await client.post(path, data=PERSON_JPEG.read_bytes(), headers=JPEG)
         assert sneaky.status in {401, 403, 404, 405}, path
 
@@ -513,7 +513,8 @@ def test_a_bad_keys_file_stops_the_start_naming_the_line(
         load_config(["--access-keys", str(path)], environ={})
     assert stopped.value.code == 2
     error = capsys.readouterr().err
-    assert f"--access-keys: {path} {words}" in error or f"{path} {words}" in error, error
+    assert f"error: --access-keys: {path} " in error
+    assert words in error
     assert "k" * 20 not in error
 
 
