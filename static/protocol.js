@@ -14,6 +14,7 @@ export const CLOSE = Object.freeze({
   TRY_AGAIN_LATER: 1013,
   IDLE: 4000,
   PROTOCOL: 4001,
+  UNAUTHORIZED: 4401,
 });
 
 // What each close means, and whether trying again can help.
@@ -28,6 +29,7 @@ const CLOSES = {
   [CLOSE.TRY_AGAIN_LATER]: { text: "The server is full", retry: true, minDelayMs: 3000 },
   [CLOSE.IDLE]: { text: "The session timed out with no frames", retry: true },
   [CLOSE.PROTOCOL]: { text: "The server reported a protocol error", retry: false },
+  [CLOSE.UNAUTHORIZED]: { text: "The server refused the access key", retry: false },
 };
 
 export function describeClose(code, reason) {

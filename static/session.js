@@ -2,7 +2,8 @@
 // (paced at the granted rate before the first turn), at most MAX_IN_FLIGHT awaiting a
 // result, and reconnection with backoff when the close says trying again can help.
 
-import { backoffMs, describeClose, encodeFrame, hello } from "./protocol.js";
+import { helloKey, keyRefused } from "./access.js";
+import { backoffMs, CLOSE, describeClose, encodeFrame, hello } from "./protocol.js";
 
 export const MAX_IN_FLIGHT = 2;
 // A frame with no answer after this long is forgotten (the server drops stale frames).
@@ -85,7 +86,7 @@ export class LiveSession {
     socket.binaryType = "arraybuffer";
     this.socket = socket;
     socket.onopen = () => {
-      socket.send(hello(this.track, this.wantedFps, this.options));
+      socket.send(hello(this.track, this.wantedFps, { ...this.options, ...helloKey() }));
       this.on.status("Connected; waiting for the server to accept the session…", "busy");
     };
     socket.onmessage = (event) => this.receive(event.data);
@@ -209,6 +210,7 @@ export class LiveSession {
     this.resetConnectionState();
     if (this.stopped) return;
     const close = describeClose(code, reason);
+    if (code === CLOSE.UNAUTHORIZED) keyRefused(reason);
     if (!close.retry) {
       this.finish(close.text);
       return;

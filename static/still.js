@@ -1,6 +1,7 @@
 // The still-image view: pick or drop a photo, POST it to /predict, draw the skeleton over it
 // and show the JSON answer.
 
+import { authHeaders, keyRefused } from "./access.js";
 import { drawSkeleton, exposeColors, loadSkeleton } from "./draw.js";
 import { describeHttpError } from "./errors.js";
 import { formatBytes, prettyJson, showStatus } from "./format.js";
@@ -35,7 +36,7 @@ async function post(file) {
   body.append("file", file, file.name);
   let response;
   try {
-    response = await fetch("/predict", { method: "POST", body });
+    response = await fetch("/predict", { method: "POST", body, headers: authHeaders() });
   } catch (error) {
     return { ok: false, message: `Could not reach the server (${error.message}). Is it running?` };
   }
@@ -45,6 +46,7 @@ async function post(file) {
   } catch {
     // not JSON: a proxy's error page, a dropped connection
   }
+  if (response.status === 401) keyRefused(answer?.detail ?? "no key");
   if (!response.ok || answer === null) {
     return { ok: false, message: describeHttpError(response.status, answer, response.statusText) };
   }

@@ -9,9 +9,13 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from webapp.access.http import require_key
+from webapp.access.lifecycle import access_ctx
+from webapp.access.metrics import AccessMetrics
+from webapp.access.service import Access
 from webapp.config import Config
 from webapp.engine.scheduler import Scheduler
-from webapp.keys import CACHE, CONFIG, CONNECTIONS, LIVE, METRICS, SCHEDULER, SESSIONS
+from webapp.keys import ACCESS, CACHE, CONFIG, CONNECTIONS, LIVE, METRICS, SCHEDULER, SESSIONS
 from webapp.live.handler import close_all
 from webapp.live.registry import SessionRegistry
 from webapp.live.shared import LiveShared
@@ -35,13 +39,16 @@ async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(config: Config) -> web.Application:
-    app = web.Application(middlewares=[count_predict, json_errors])
+    app = web.Application(middlewares=[count_predict, json_errors, require_key])
     app[CONFIG] = config
     app[CACHE] = AnswerCache(0 if config.no_cache else config.cache_entries)
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True)
     app[SESSIONS] = SessionRegistry()
     app[LIVE] = LiveShared.from_config(config)
     app[METRICS] = Metrics()
+    keys_file = Path(config.access_keys) if config.access_keys else None
+    app[ACCESS] = Access.load(keys_file, AccessMetrics(app[METRICS].registry))
+    app.cleanup_ctx.append(access_ctx)
     app.cleanup_ctx.append(scheduler_ctx)
     app.cleanup_ctx.append(sampler_ctx)
     app.on_shutdown.append(close_all)

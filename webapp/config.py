@@ -6,8 +6,10 @@ import argparse
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from webapp import flags
+from webapp.access.keyfile import KeysFileError, read_keys
 from webapp.vmc.sender import parse_allow
 
 ENV_PREFIX = "HOLOTRACK_"
@@ -166,6 +168,14 @@ class Config:
         default=32 * 1024 * 1024,
         metadata={"help": "largest recording POST /api/export accepts, in bytes (413 beyond)"},
     )
+    access_keys: str = field(
+        default="",
+        metadata={
+            "help": "require an access key on every API and WebSocket route: a file of keys, "
+            'one JSON object a line ({"name", "key", "max_sessions", "predict_per_minute", '
+            '"video_seconds_per_hour"}), re-read on SIGHUP; empty: open to anyone'
+        },
+    )
 
 
 DESCRIPTION = "Holotrack server. Every flag has an environment twin, shown in brackets."
@@ -222,6 +232,11 @@ def validate(config: Config) -> list[str]:
             problems.append("--local-http-port is for HTTPS: add --self-signed or --tls-cert")
         if config.local_http_port == config.port or not 0 < config.local_http_port < 65536:
             problems.append("--local-http-port must be a free port other than --port")
+    if config.access_keys:
+        try:
+            read_keys(Path(config.access_keys))
+        except KeysFileError as exc:
+            problems.append(f"--access-keys: {exc}")
     if config.max_watchers < 0:
         problems.append("--max-watchers must be 0 (no watchers) or more")
     if config.max_sessions_per_client < 0:

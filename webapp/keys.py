@@ -6,6 +6,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 from aiohttp import web
 
+from webapp.access.service import Access
 from webapp.config import Config
 from webapp.engine.scheduler import Scheduler
 from webapp.export.gate import ExportGate
@@ -24,3 +25,5 @@ METRICS = web.AppKey("metrics", Metrics)
 LIVE = web.AppKey("live", LiveShared)
 EXPORTS = web.AppKey("exports", ExportGate)
 EXPORT_POOL = web.AppKey("export_pool", ProcessPoolExecutor)
+# Access keys and their quotas (an open server without --access-keys).
+ACCESS = web.AppKey("access", Access)

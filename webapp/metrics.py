@@ -131,6 +131,8 @@ class Metrics:
             self.frames.labels(outcome)
         for status in (200, 400, 408, 413, 415, 500, 503, 504):
             self.predict_requests.labels(str(status))
+        for status in (401, 429):  # --access-keys: no or wrong key, over quota
+            self.predict_requests.labels(str(status))
         self._busy_samples: collections.deque[tuple[float, float]] = collections.deque()
         r.register(_PoolCollector(self))
         r.register(UsageCollector(lambda: self.snapshot() if self.snapshot else None))

@@ -43,3 +43,4 @@ class Close(enum.IntEnum):
     IDLE = 4000
     PROTOCOL = 4001  # bad JSON, unknown type, truncated header, wrong version, bad option
     UNKNOWN_WATCH = 4003  # a watch token that names no live session
+    UNAUTHORIZED = 4401  # --access-keys: no key, or a key the server does not know

@@ -7,6 +7,7 @@ from pathlib import Path
 from aiohttp import web
 
 from webapp import ops, pages
+from webapp.access.http import setup_access_routes
 from webapp.avatar_page import setup_avatar_routes
 from webapp.export_view import setup_export_routes
 from webapp.fitness_page import setup_fitness_routes
@@ -28,3 +29,4 @@ def setup_routes(app: web.Application) -> None:
     setup_avatar_routes(app)
     setup_fitness_routes(app)
     setup_export_routes(app)
+    setup_access_routes(app)

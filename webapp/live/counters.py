@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from prometheus_client import Counter
@@ -16,7 +17,11 @@ class Counters:
     processed: int = 0
     dropped: int = 0
     errors: int = 0
+    # The same count for the session's access key (access/socket.py Gate.frame).
+    also: Callable[[str], None] | None = None
 
     def add(self, outcome: str) -> None:
         setattr(self, outcome, getattr(self, outcome) + 1)
         self.metric.labels(outcome).inc()
+        if self.also is not None:
+            self.also(outcome)

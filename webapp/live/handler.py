@@ -7,7 +7,9 @@ import contextlib
 
 from aiohttp import web
 
-from webapp.keys import CONFIG, LIVE, METRICS, SCHEDULER, SESSIONS
+from webapp.access.credentials import presented_key
+from webapp.access.socket import Gate
+from webapp.keys import ACCESS, CONFIG, LIVE, METRICS, SCHEDULER, SESSIONS
 from webapp.live import guard
 from webapp.live.errors import SessionClosed
 from webapp.live.session import LiveSession
@@ -43,8 +45,10 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     )
     await ws.prepare(request)
     client = guard.client_address(request, config)
+    access = request.app[ACCESS]
+    gate = Gate(access, presented_key(request)) if access.required else Gate()
     session = LiveSession(
-        ws, scheduler, config, request.app[METRICS], request.app[LIVE], request.transport
+        ws, scheduler, config, request.app[METRICS], request.app[LIVE], request.transport, gate
     )
     sessions = request.app[SESSIONS]
     refusal = guard.origin_refusal(request, config)

@@ -16,6 +16,7 @@ import time
 from aiohttp import WSMsgType, web
 
 from webapp import errors
+from webapp.access.socket import Gate
 from webapp.config import Config
 from webapp.engine.jobs import Frame
 from webapp.engine.scheduler import Scheduler
@@ -56,8 +57,11 @@ class LiveSession:
         metrics: Metrics,
         shared: LiveShared,
         transport: asyncio.Transport | None = None,
+        gate: Gate | None = None,
     ) -> None:
         self.ws = ws
+        # The access key's check and quotas; an open one without --access-keys.
+        self.gate = gate or Gate()
         self.shared = shared
         self.analysis: SessionAnalysis | None = None
         self.audience: Audience | None = None
@@ -66,7 +70,7 @@ class LiveSession:
         self.scheduler = scheduler
         self.config = config
         self.metrics = metrics
-        self.counters = Counters(metrics.frames)
+        self.counters = Counters(metrics.frames, also=self.gate.frame)
         self.slot: Slot | None = None
         self.wanted_fps = 0.0
         self.name = "-"
@@ -94,10 +98,13 @@ class LiveSession:
         try:
             if refusal is not None:
                 raise SessionClosed(Close.POLICY, refusal)
+            self.gate.check_presented()
             first = await self.receiver.text_first()
             if messages.first_type(first) == ClientType.WATCH:
                 close = await self._watch(first)
                 return
+            # The key first: a client without one learns nothing more about the server.
+            self.gate.admit(messages.first_message(first))
             hello = parse_hello(first)
             options = parse_options(hello.message, self.shared.vmc_allow, self.shared.exercises)
             self.slot = self._admit(hello)
@@ -123,7 +130,7 @@ class LiveSession:
         watch token."""
         vmc = await open_vmc(options.vmc)
         self.analysis = SessionAnalysis(options, self.shared.exercises, vmc)
-        self.audience = Audience(self.name)
+        self.audience = Audience(self.name, key=self.gate.name)
         token = self.shared.tokens.issue(self.audience)
         fps = self.scheduler.granted_fps(slot, hello.fps)
         await self.ws.send_json(messages.ready(slot.id, hello, fps, self.config, token))
@@ -154,6 +161,7 @@ class LiveSession:
                 self.counters.add("dropped")
 
     async def _release(self, close: SessionClosed) -> None:
+        self.gate.release()
         if self.audience is not None:
             self.audience.end_all(close.reason)
         if self.analysis is not None:
@@ -236,6 +244,7 @@ class LiveSession:
             max_watchers=self.config.max_watchers,
             send_timeout=self.config.send_timeout,
             end=self.end,
+            admit=self.gate.watcher,
         )
         return SessionClosed(Close.NORMAL, f"the watcher of {watched} left")
 

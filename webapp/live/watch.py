@@ -36,6 +36,8 @@ class Audience:
 
     session: str
     watchers: set[Watcher] = field(default_factory=set)
+    # The name of the access key the session was opened with; its watchers count against it.
+    key: str | None = None
 
     def put(self, frame: Frame, text: str) -> None:
         for watcher in self.watchers:
@@ -73,8 +75,11 @@ async def serve_watcher(
     max_watchers: int,
     send_timeout: float,
     end: Callable[[SessionClosed], None],
+    admit: Callable[[str | None], Callable[[], None]] = lambda key: lambda: None,
 ) -> str:
-    """Serves one watcher until it leaves or its session ends; returns the session's id."""
+    """Serves one watcher until it leaves or its session ends; returns the session's id.
+    `admit` counts it against the watched session's access key (1013 past its limit) and
+    returns what gives that place back."""
     version = message.get("version")
     if isinstance(version, bool) or version != VERSION:
         raise SessionClosed(Close.PROTOCOL, f"protocol version {shown(version)} is not supported")
@@ -96,18 +101,22 @@ async def serve_watcher(
         stuck=lambda: end(SessionClosed(Close.POLICY, limit)),
     )
     watcher = Watcher(outbox, end)
-    await ws.send_str(messages.watching(audience.session))
-    audience.watchers.add(watcher)
-    outbox.start(f"watch-{audience.session}")
+    release = admit(audience.key)
     try:
-        async for incoming in ws:
-            if incoming.type is WSMsgType.BINARY:
-                raise SessionClosed(Close.POLICY, "a watcher sends no frames")
-            if incoming.type is WSMsgType.TEXT:
-                _tolerate(str(incoming.data))
+        await ws.send_str(messages.watching(audience.session))
+        audience.watchers.add(watcher)
+        outbox.start(f"watch-{audience.session}")
+        try:
+            async for incoming in ws:
+                if incoming.type is WSMsgType.BINARY:
+                    raise SessionClosed(Close.POLICY, "a watcher sends no frames")
+                if incoming.type is WSMsgType.TEXT:
+                    _tolerate(str(incoming.data))
+        finally:
+            audience.watchers.discard(watcher)
+            await outbox.stop()
     finally:
-        audience.watchers.discard(watcher)
-        await outbox.stop()
+        release()
     return audience.session
 
 

@@ -1,0 +1,142 @@
+// Access keys (README "Access keys"): whether this server needs one, the key kept in this
+// browser's storage, and a small form that asks for it. A page that opens a camera session
+// or uploads imports this module; watch links need no key and never show the form.
+
+const STORAGE = "holotrack.accessKey";
+
+export function storedKey() {
+  try {
+    return localStorage.getItem(STORAGE) || "";
+  } catch {
+    return ""; // storage refused (private mode, a sandboxed frame): ask each time
+  }
+}
+
+function keep(key) {
+  try {
+    if (key) localStorage.setItem(STORAGE, key);
+    else localStorage.removeItem(STORAGE);
+  } catch {
+    // nothing to keep it in: it lives as long as the page
+  }
+  memory = key;
+}
+
+let memory = storedKey();
+
+export function currentKey() {
+  return storedKey() || memory;
+}
+
+// Headers for fetch(): Authorization when a key is kept.
+export function authHeaders(headers = {}) {
+  const key = currentKey();
+  return key ? { ...headers, Authorization: `Bearer ${key}` } : headers;
+}
+
+// Extra hello fields for GET /ws.
+export function helloKey() {
+  const key = currentKey();
+  return key ? { key } : {};
+}
+
+async function askServer(key) {
+  const headers = key ? { Authorization: `Bearer ${key}` } : {};
+  const response = await fetch("/api/access", { headers });
+  if (!response.ok) throw new Error(`GET /api/access answered ${response.status}`);
+  return response.json();
+}
+
+let form = null;
+
+function field(name) {
+  return form.querySelector(`[data-access="${name}"]`);
+}
+
+function say(text, kind) {
+  const status = field("status");
+  status.textContent = text;
+  status.dataset.kind = kind;
+  status.hidden = text === "";
+}
+
+function buildForm() {
+  form = document.createElement("form");
+  form.className = "card access-key";
+  form.id = "access-form";
+  form.setAttribute("aria-labelledby", "access-heading");
+  form.innerHTML = `
+    <h2 id="access-heading">Access key</h2>
+    <p>This server needs an access key. Ask whoever runs it for one; this browser keeps it.</p>
+    <div class="access-row">
+      <label>Key <input type="password" id="access-key" data-access="key" autocomplete="off" spellcheck="false" required></label>
+      <button type="submit" class="primary">Use this key</button>
+      <button type="button" data-access="forget">Forget the key</button>
+    </div>
+    <p class="status" data-access="status" role="alert" hidden></p>`;
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    tryKey(field("key").value.trim());
+  });
+  field("forget").addEventListener("click", () => {
+    keep("");
+    field("key").value = "";
+    say("The key is forgotten.", "info");
+  });
+  const main = document.querySelector("main") ?? document.body;
+  main.prepend(form);
+}
+
+async function tryKey(key) {
+  if (!key) return;
+  say("Checking the key…", "busy");
+  let answer;
+  try {
+    answer = await askServer(key);
+  } catch (error) {
+    say(`Could not check the key: ${error.message}.`, "error");
+    return;
+  }
+  if (!answer.key) {
+    say("The server refused this key: it is not one of its keys. Check it and try again.", "error");
+    return;
+  }
+  keep(key);
+  field("key").value = "";
+  say(`Key accepted (${answer.key.name}). Press Start again, or upload again.`, "ok");
+  document.body.dataset.accessKey = "accepted";
+}
+
+// Shows the form with why; `why` is the server's reason (a close reason or an HTTP detail).
+export function askForKey(why = "") {
+  if (!form) buildForm();
+  form.hidden = false;
+  document.body.dataset.accessKey = "asked";
+  if (why) say(why, "error");
+  field("key").focus();
+}
+
+// A session closed with 4401 or a request answered 401.
+export function keyRefused(reason) {
+  const kept = currentKey();
+  const words = kept
+    ? `The server refused the access key kept in this browser (${reason}). Enter another.`
+    : `This server needs an access key (${reason}).`;
+  askForKey(words);
+}
+
+// At load: ask now, rather than after the first refusal, when a key is needed and none is
+// kept or the kept one no longer works.
+async function checkAtLoad() {
+  let answer;
+  try {
+    answer = await askServer(currentKey());
+  } catch {
+    return; // an older server without /api/access: refusals will say what is needed
+  }
+  if (!answer.keys_required) return;
+  if (!currentKey()) askForKey("");
+  else if (!answer.key) keyRefused("it is no longer accepted");
+}
+
+checkAtLoad();

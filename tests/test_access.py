@@ -1,0 +1,556 @@
+"""Access keys and quotas (--access-keys): every route with no key, a wrong key and a good
+key; quotas reached and recovered on an injected clock; keys never in logs or metrics; a
+fuzz of the Authorization header and the hello's "key"; constant-time comparison."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import random
+import re
+import secrets
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry
+
+from tests.conftest import Client, MakeClient
+from tests.live import LiveClient, video_frames
+from tests.media import ASL_VIDEO, PERSON_JPEG
+from webapp.access.credentials import bearer
+from webapp.access.errors import AccessDenied, QuotaExceeded
+from webapp.access.http import PUBLIC_ROUTES, charge_video_seconds
+from webapp.access.keyfile import parse_keys
+from webapp.access.metrics import AccessMetrics
+from webapp.access.service import Access
+from webapp.access.socket import Gate
+from webapp.access.store import KeyStore
+from webapp.app import create_app
+from webapp.config import Config, load_config
+from webapp.keys import ACCESS, SESSIONS
+from webapp.live.errors import SessionClosed
+from webapp.protocol import Close
+
+FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Fresh secrets per run, so finding one in a log or a metric cannot be a coincidence.
+KEY_A = secrets.token_urlsafe(24)
+KEY_B = secrets.token_urlsafe(24)
+KEY_C = secrets.token_urlsafe(24)
+KEY_V = secrets.token_urlsafe(24)
+KEYS = (KEY_A, KEY_B, KEY_C, KEY_V)
+RECORDS: list[dict[str, Any]] = [
+    # A comment line and a field from the future are allowed (see keys_file).
+    {"name": "studio-a", "key": KEY_A, "max_sessions": 1, "predict_per_minute": 2},
+    {"name": "open-b", "key": KEY_B, "colour": "blue"},
+    {"name": "coach-c", "key": KEY_C, "max_sessions": 2},
+    {"name": "video-v", "key": KEY_V, "predict_per_minute": 100, "video_seconds_per_hour": 100},
+]
+WRONG = "Bearer " + "x" * 32
+JPEG = {"Content-Type": "image/jpeg"}
+
+
+def keys_file(folder: Path, records: list[dict[str, Any]] = RECORDS) -> Path:
+    path = folder / "keys.jsonl"
+    lines = ["# who may use this server", ""] + [json.dumps(r) for r in records]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+class Clock:
+    """Time that moves only when a test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(autouse=True)
+def no_key_in_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    caplog.set_level(logging.DEBUG)
+    yield
+    for key in KEYS:
+        assert key not in caplog.text
+
+
+@pytest.fixture
+def keyed(make_client: MakeClient, tmp_path: Path) -> Callable[[], Awaitable[Client]]:
+    async def build() -> Client:
+        return await make_client(Config(workers=1, access_keys=str(keys_file(tmp_path))))
+
+    return build
+
+
+def offline_access(clock: Clock | None = None) -> Access:
+    store = KeyStore(parse_keys("\n".join(json.dumps(r) for r in RECORDS), "test"))
+    return Access(None, AccessMetrics(CollectorRegistry()), store, clock or Clock())
+
+
+def sample(text: str, name: str, labels: str) -> float:
+    found = re.search("^" + re.escape(f"{name}{{{labels}}}") + r" (\S+)$", text, re.MULTILINE)
+    assert found, f"{name}{{{labels}}} not in metrics"
+    return float(found.group(1))
+
+
+async def closed_after(
+    client: Client, first: dict[str, Any] | None, url: str = "/ws", **kwargs: Any
+) -> tuple[int, str]:
+    live = LiveClient(await client.ws_connect(url, **kwargs))
+    if first is not None:
+        await live.ws.send_json(first)
+    return await live.closed()
+
+
+def hello(**fields: Any) -> dict[str, Any]:
+    return {"type": "hello", "version": 1, "track": "pose", "fps": 5, **fields}
+
+
+# -- every route -------------------------------------------------------------------------------
+async def test_every_http_route_needs_a_good_key_except_the_public_ones(
+    keyed: Callable[[], Awaitable[Client]], caplog: pytest.LogCaptureFixture
+) -> None:
+    client = await keyed()
+    assert "access keys: 4 keys from" in caplog.text
+    assert "studio-a, open-b, coach-c, video-v" in caplog.text
+    checked = 0
+    for route in client.app.router.routes():
+        if route.method not in {"GET", "POST"}:
+            continue
+        canonical = route.resource.canonical if route.resource else ""
+        path = re.sub(r"\{[^}]*\}", "x", canonical)
+        if canonical == "/static":
+            path = "/static/style.css"
+        if path == "/ws":
+            continue  # the key arrives in the hello: test_ws_* below
+        bare = await client.request(route.method, path)
+        if canonical in PUBLIC_ROUTES:
+            assert bare.status != 401, path
+            continue
+        checked += 1
+        await assert_refused(client, route.method, path)
+        body = PERSON_JPEG.read_bytes() if path == "/predict" else b""
+        good = await client.request(route.method, path, data=body, headers={**JPEG, **auth(KEY_B)})
+        assert good.status == 200, path
+    assert checked == 1  # POST /predict today; the loop covers whatever is added later
+    # Routes other branches are adding, and any path at all, are covered without a word.
+    for method, path in (("POST", "/api/video"), ("POST", "/api/export"), ("GET", "/nothing")):
+        await assert_refused(client, method, path)
+        assert (await client.request(method, path, headers=auth(KEY_B))).status in {404, 405}
+    # A public prefix, an escape or a case change never reaches /predict without a key.
+    for path in ("/static/../predict", "/static%2F..%2Fpredict", "/PREDICT", "/predict/"):
+        sneaky = await client.post(path, data=PERSON_JPEG.read_bytes(), headers=JPEG)
+        assert sneaky.status in {401, 403, 404, 405}, path
+
+
+async def assert_refused(client: Client, method: str, path: str) -> None:
+    bare = await client.request(method, path)
+    assert bare.status == 401, path
+    assert bare.headers["WWW-Authenticate"] == 'Bearer realm="holotrack"'
+    body = await bare.json()
+    assert body["error"] == "unauthorized"
+    assert body["reason"] == "missing_key"
+    assert "Authorization: Bearer" in body["detail"]
+    for header in (WRONG, "Basic " + KEY_B, KEY_B, "Bearer " + KEY_B + "x", "Bearer"):
+        wrong = await client.request(method, path, headers={"Authorization": header})
+        assert wrong.status == 401, (path, header)
+        reason = (await wrong.json())["reason"]
+        assert reason in {"missing_key", "wrong_key"}
+        if reason == "wrong_key":
+            assert 'error="invalid_token"' in wrong.headers["WWW-Authenticate"]
+
+
+async def test_ws_needs_a_good_key_in_the_hello_the_query_or_the_header(
+    keyed: Callable[[], Awaitable[Client]],
+) -> None:
+    client = await keyed()
+    code, reason = await closed_after(client, hello())
+    assert code == 4401
+    assert Close.UNAUTHORIZED.value == 4401
+    assert "needs an access key" in reason
+    assert '"key"' in reason
+    assert await closed_after(client, hello(key="y" * 30)) == (
+        4401,
+        "the access key was not accepted",
+    )
+    assert (await closed_after(client, hello(key=12345)))[0] == 4401
+    # A wrong key with the upgrade is refused before any message is read.
+    assert (await closed_after(client, None, f"/ws?key={'z' * 20}"))[0] == 4401
+    assert (await closed_after(client, None, headers={"Authorization": WRONG}))[0] == 4401
+    # A watcher needs no key, but a wrong one it sends is still wrong.
+    watch = {"type": "watch", "version": 1, "token": "nope"}
+    assert (await closed_after(client, watch, "/ws?key=wrongwrongwrong"))[0] == 4401
+    assert (await closed_after(client, watch))[0] == Close.UNKNOWN_WATCH
+    ways: list[tuple[str, dict[str, str], dict[str, str]]] = [
+        ("/ws", {}, {"key": KEY_B}),
+        (f"/ws?key={KEY_B}", {}, {}),
+        ("/ws", auth(KEY_B), {}),
+    ]
+    for url, headers, fields in ways:
+        live = LiveClient(await client.ws_connect(url, headers=headers))
+        ready = await live.hello("pose", 5, **fields)
+        assert ready["type"] == "ready"
+        await live.lockstep(video_frames(ASL_VIDEO)[:1])
+        await live.ws.close()
+    await client.app[SESSIONS].wait_empty()
+    metrics = await (await client.get("/metrics")).text()
+    assert sample(metrics, "holotrack_key_frames_total", 'key="open-b",outcome="processed"') == 3
+    assert sample(metrics, "holotrack_key_refusals_total", 'key="-",reason="missing_key"') == 1
+    assert sample(metrics, "holotrack_key_refusals_total", 'key="-",reason="wrong_key"') == 5
+    assert sample(metrics, "holotrack_sessions_closed_total", 'code="4401"') == 6
+    for key in KEYS:
+        assert key not in metrics
+
+
+# -- quotas --------------------------------------------------------------------------------------
+async def test_predict_per_minute_counts_cache_hits_and_recovers_after_the_window(
+    keyed: Callable[[], Awaitable[Client]],
+) -> None:
+    client = await keyed()
+    clock = Clock()
+    client.app[ACCESS].quotas.clock = clock
+    image = PERSON_JPEG.read_bytes()
+
+    async def predict() -> aiohttp.ClientResponse:
+        return await client.post("/predict", data=image, headers={**JPEG, **auth(KEY_A)})
+
+    first = await predict()
+    assert first.status == 200
+    assert (await first.json())["cached"] is False
+    clock.now += 10
+    second = await predict()
+    assert second.status == 200
+    assert (await second.json())["cached"] is True
+    clock.now += 10
+    over = await predict()
+    assert over.status == 429
+    assert over.headers["Retry-After"] == "40"  # the first request leaves the minute in 40 s
+    body = await over.json()
+    assert body["error"] == "quota"
+    assert body["quota"] == "predict_per_minute"
+    assert body["retry_after"] == 40
+    assert "studio-a" in body["detail"]
+    clock.now += 39.5
+    assert (await predict()).headers["Retry-After"] == "1"  # never 0: 0.5 s rounds up
+    clock.now += 0.5
+    assert (await predict()).status == 200  # recovered
+    clock.now += 1
+    again = await predict()
+    assert again.status == 429
+    assert again.headers["Retry-After"] == "9"
+    # Another key's minute is its own.
+    assert (
+        await client.post("/predict", data=image, headers={**JPEG, **auth(KEY_B)})
+    ).status == 200
+    metrics = await (await client.get("/metrics")).text()
+    refused = 'key="studio-a",reason="predict_per_minute"'
+    assert sample(metrics, "holotrack_key_refusals_total", refused) == 3
+    assert sample(metrics, "holotrack_key_requests_total", 'key="studio-a"') == 3
+    assert sample(metrics, "holotrack_predict_requests_total", 'status="429"') == 3
+
+
+async def test_max_sessions_counts_watchers_and_recovers_when_one_ends(
+    keyed: Callable[[], Awaitable[Client]],
+) -> None:
+    client = await keyed()
+    first = await LiveClient.connect(client)
+    ready = await first.hello("pose", 5, key=KEY_A)
+    code, reason = await closed_after(client, hello(key=KEY_A))
+    assert code == Close.TRY_AGAIN_LATER
+    assert reason.startswith("quota max_sessions: key studio-a already holds 1 live sessions")
+    # The watcher brings no key and counts as one of studio-a's sessions.
+    watch = {"type": "watch", "version": 1, "token": ready["watch"]}
+    code, reason = await closed_after(client, watch)
+    assert code == Close.TRY_AGAIN_LATER
+    assert "max_sessions" in reason
+    metrics = await (await client.get("/metrics")).text()
+    assert sample(metrics, "holotrack_key_sessions", 'key="studio-a"') == 1
+    await first.ws.close()
+    await client.app[SESSIONS].wait_empty()
+    recovered = await LiveClient.connect(client)
+    assert (await recovered.hello("pose", 5, key=KEY_A))["type"] == "ready"
+    await recovered.ws.close()
+    # coach-c allows two: its session and one watcher; the second watcher is one too many.
+    camera = await LiveClient.connect(client)
+    token = (await camera.hello("pose", 5, key=KEY_C))["watch"]
+    watcher = LiveClient(await client.ws_connect("/ws"))
+    await watcher.ws.send_json({"type": "watch", "version": 1, "token": token})
+    assert (await watcher.next_of("watching"))["session"]
+    code, reason = await closed_after(client, {"type": "watch", "version": 1, "token": token})
+    assert code == Close.TRY_AGAIN_LATER
+    assert "coach-c" in reason
+    assert "max_sessions" in reason
+    await camera.lockstep(video_frames(ASL_VIDEO)[:1])
+    assert (await watcher.next_of("result"))["seq"] == 0
+    await watcher.ws.close()
+    await camera.ws.close()
+    await client.app[SESSIONS].wait_empty()
+    metrics = await (await client.get("/metrics")).text()
+    assert sample(metrics, "holotrack_key_sessions", 'key="coach-c"') == 0
+    assert (
+        sample(metrics, "holotrack_key_refusals_total", 'key="studio-a",reason="max_sessions"') == 2
+    )
+    assert (
+        sample(metrics, "holotrack_key_refusals_total", 'key="coach-c",reason="max_sessions"') == 1
+    )
+
+
+async def video_route(request: web.Request) -> web.Response:
+    """What POST /api/video does with its key (README "Access keys", for its authors)."""
+    seconds = float(request.query["seconds"])
+    charge_video_seconds(request, seconds)
+    return web.json_response({"charged": seconds})
+
+
+async def test_video_seconds_per_hour_from_a_route_that_charges_them(
+    aiohttp_client: Callable[[web.Application], Awaitable[Client]], tmp_path: Path
+) -> None:
+    app = create_app(Config(workers=1, access_keys=str(keys_file(tmp_path))))
+    app.router.add_post("/api/video", video_route)
+    client = await aiohttp_client(app)
+    clock = Clock()
+    client.app[ACCESS].quotas.clock = clock
+
+    async def video(seconds: float, key: str = KEY_V) -> aiohttp.ClientResponse:
+        return await client.post(f"/api/video?seconds={seconds}", headers=auth(key))
+
+    assert (await client.post("/api/video?seconds=1")).status == 401
+    assert (await video(60)).status == 200
+    clock.now += 100
+    assert (await video(40)).status == 200
+    clock.now += 100
+    over = await video(1)
+    assert over.status == 429
+    assert over.headers["Retry-After"] == "3400"  # the 60 s charged first leave the hour then
+    body = await over.json()
+    assert body["quota"] == "video_seconds_per_hour"
+    assert "100" in body["detail"]
+    assert (await video(500)).headers["Retry-After"] == "3600"  # more than the whole hour holds
+    clock.now += 3400
+    assert (await video(60)).status == 200  # recovered
+    # /api/video counts toward predict_per_minute like /predict: studio-a allows 2.
+    assert (await video(1, KEY_A)).status == 200
+    assert (await video(1, KEY_A)).status == 200
+    third = await video(1, KEY_A)
+    assert third.status == 429
+    assert (await third.json())["quota"] == "predict_per_minute"
+    metrics = await (await client.get("/metrics")).text()
+    assert sample(metrics, "holotrack_key_video_seconds_total", 'key="video-v"') == 160
+
+
+def test_video_charges_are_all_or_nothing_and_bounded() -> None:
+    clock = Clock()
+    access = offline_access(clock)
+    for _ in range(5000):
+        clock.now += 0.25
+        access.charge_video_seconds("video-v", 0.01)
+    assert access.quotas.video_seconds("video-v") == pytest.approx(50.0)
+    # Charges a quarter second apart share entries: the window stays small.
+    assert len(access.quotas._usage["video-v"].video) <= 1300
+    with pytest.raises(QuotaExceeded) as refused:
+        access.charge_video_seconds("video-v", 50.5)
+    assert refused.value.quota == "video_seconds_per_hour"
+    assert access.quotas.video_seconds("video-v") == pytest.approx(50.0)
+    access.charge_video_seconds(None, 10**9)  # an open server charges nothing
+
+
+# -- keys never shown, compared in constant time ----------------------------------------------
+def test_every_stored_digest_is_compared_with_hmac_compare_digest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[tuple[bytes, bytes]] = []
+    real = hmac.compare_digest
+
+    def spy(a: bytes, b: bytes) -> bool:
+        calls.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(hmac, "compare_digest", spy)
+    access = offline_access()
+    assert access.identify(KEY_A) == "studio-a"
+    # No early exit at the first match: every key is compared, digests only.
+    assert len(calls) == len(RECORDS)
+    assert all(len(a) == len(b) == 32 for a, b in calls)
+    calls.clear()
+    with pytest.raises(AccessDenied):
+        access.identify("q" * 40)
+    assert len(calls) == len(RECORDS)
+    assert KEY_A not in repr(access.__dict__) + repr(access._store.__dict__)
+
+
+async def test_http_answers_use_the_constant_time_compare(
+    keyed: Callable[[], Awaitable[Client]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = await keyed()
+    calls: list[bytes] = []
+    real = hmac.compare_digest
+
+    def spy(a: bytes, b: bytes) -> bool:
+        calls.append(a)
+        return real(a, b)
+
+    monkeypatch.setattr(hmac, "compare_digest", spy)
+    assert (await client.post("/predict", headers={"Authorization": WRONG})).status == 401
+    assert len(calls) == len(RECORDS)
+    assert (await closed_after(client, hello(key="w" * 20)))[0] == 4401
+    assert len(calls) == 2 * len(RECORDS)
+
+
+# -- fuzz ------------------------------------------------------------------------------------------
+@FUZZ
+@given(header=st.one_of(st.text(), st.text().map(lambda t: "Bearer " + t)))
+def test_any_authorization_header_is_refused_as_missing_or_wrong(header: str) -> None:
+    access = offline_access()
+    with pytest.raises(AccessDenied) as refused:
+        access.identify(bearer(header))
+    assert refused.value.reason in {"missing_key", "wrong_key"}
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@FUZZ
+@given(key=JSON)
+def test_any_hello_key_closes_with_4401(key: object) -> None:
+    gate = Gate(offline_access())
+    with pytest.raises(SessionClosed) as closed:
+        gate.admit(hello(key=key))
+    assert closed.value.code == Close.UNAUTHORIZED
+    assert closed.value.reason.isascii()
+    assert len(closed.value.reason) < 120
+
+
+async def test_hostile_keys_against_the_server_get_401_and_4401(
+    keyed: Callable[[], Awaitable[Client]],
+) -> None:
+    client = await keyed()
+    rng = random.Random(17)
+    latin = "".join(chr(c) for c in [*range(0x20, 0x7F), *range(0xA0, 0x100)])
+    headers = [
+        "Bearer",
+        "Bearer ",
+        "bearer\t" + KEY_B,
+        "Bearer  ",
+        "Bearer " + "\u00ff" * 64,
+        "Bearer " + KEY_B[:-1],
+        "Bearer " + KEY_B.upper(),
+        "Bearer " + "a" * 8000,
+    ]
+    headers += ["".join(rng.choice(latin) for _ in range(rng.randint(0, 200))) for _ in range(40)]
+    headers += [
+        "Bearer " + "".join(rng.choice(latin) for _ in range(rng.randint(1, 80))) for _ in range(40)
+    ]
+    for header in headers:
+        response = await client.post("/predict", headers={"Authorization": header})
+        assert response.status == 401, header
+    keys: list[object] = [
+        "",
+        " ",
+        KEY_B + " ",
+        "\ud800",
+        "\x00" * 10,
+        "é" * 600,
+        [KEY_B],
+        {"key": KEY_B},
+        True,
+        1e308,
+        None,
+    ]
+    for key in keys:
+        assert (await closed_after(client, hello(key=key)))[0] == 4401, key
+    # The server is fine afterwards.
+    live = LiveClient(await client.ws_connect("/ws"))
+    assert (await live.hello("pose", 5, key=KEY_B))["type"] == "ready"
+    await live.ws.close()
+
+
+# -- the setting ---------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("lines", "words"),
+    [
+        (['{"name": "a", "key": "' + "k" * 20 + '"}', "not json"], "line 2: not a JSON object"),
+        (["[1, 2]"], "line 1: each line must be a JSON object"),
+        (['{"key": "' + "k" * 20 + '"}'], "line 1: name must be"),
+        (['{"name": "has space", "key": "' + "k" * 20 + '"}'], "line 1: name must be"),
+        (['{"name": "a", "key": "short"}'], "line 1: a: key must be 16 to 512"),
+        (['{"name": "a", "key": "' + "k k" * 8 + '"}'], "line 1: a: key must be a string"),
+        (['{"name": "a", "key": "' + "k" * 20 + '", "max_sessions": true}'], "max_sessions must"),
+        (['{"name": "a", "key": "' + "k" * 20 + '", "max_sessions": 1.5}'], "whole number"),
+        (['{"name": "a", "key": "' + "k" * 20 + '", "predict_per_minute": -1}'], "0 or more"),
+        (['{"name": "a", "key": "' + "k" * 20 + '", "video_seconds_per_hour": "9"}'], "video"),
+        (['{"name": "a", "key": "' + "k" * 20 + '"}'] * 2, "line 2: the name 'a' is used twice"),
+        (
+            [
+                '{"name": "a", "key": "' + "k" * 20 + '"}',
+                '{"name": "b", "key": "' + "k" * 20 + '"}',
+            ],
+            "line 2: this key is also given to another name",
+        ),
+        (["# nothing but a comment"], "holds no keys"),
+    ],
+)
+def test_a_bad_keys_file_stops_the_start_naming_the_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], lines: list[str], words: str
+) -> None:
+    path = tmp_path / "keys.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(SystemExit) as stopped:
+        load_config(["--access-keys", str(path)], environ={})
+    assert stopped.value.code == 2
+    error = capsys.readouterr().err
+    assert f"error: --access-keys: {path} " in error
+    assert words in error
+    assert "k" * 20 not in error
+
+
+def test_the_setting_has_an_environment_twin_and_a_missing_file_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = keys_file(tmp_path)
+    assert load_config([], environ={"HOLOTRACK_ACCESS_KEYS": str(path)}).access_keys == str(path)
+    with pytest.raises(SystemExit):
+        load_config(["--access-keys", str(tmp_path / "none.jsonl")], environ={})
+    assert "cannot read" in capsys.readouterr().err
+
+
+async def test_without_keys_the_server_is_open_and_says_so(
+    make_client: MakeClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = await make_client(Config(workers=1))
+    assert "access keys: off, anyone who reaches this server may use it" in caplog.text
+    assert await (await client.get("/api/access")).json() == {"keys_required": False}
+    live = LiveClient(await client.ws_connect("/ws?key=anything"))
+    assert (await live.hello("pose", 5, key="whatever"))["type"] == "ready"
+    await live.ws.close()
+    metrics = await (await client.get("/metrics")).text()
+    assert "holotrack_key_sessions{" not in metrics
+
+
+async def test_api_access_tells_the_page_whether_a_key_is_needed_and_if_it_works(
+    keyed: Callable[[], Awaitable[Client]],
+) -> None:
+    client = await keyed()
+    assert await (await client.get("/api/access")).json() == {"keys_required": True}
+    refused = await (await client.get("/api/access", headers={"Authorization": WRONG})).json()
+    assert refused == {"keys_required": True, "key": None, "refused": "wrong_key"}
+    mine = (await (await client.get("/api/access", headers=auth(KEY_A))).json())["key"]
+    assert mine["name"] == "studio-a"
+    assert mine["max_sessions"] == 1
+    assert mine["predict_per_minute"] == 2
+    assert mine["video_seconds_per_hour"] is None
+    assert mine["sessions"] == 0

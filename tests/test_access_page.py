@@ -1,0 +1,86 @@
+"""The page and access keys, in a real headless Chromium: it asks for a key when the server
+needs one, keeps it, sends it with uploads and in the hello, and says in words when it is
+refused."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from pathlib import Path
+
+import pytest
+
+from tests.browser import fake_camera_args, open_page, write_y4m
+from tests.conftest import MakeClient
+from tests.media import ASL_VIDEO, PERSON_JPEG
+from tests.test_browser import open_index, upload
+from webapp.config import Config
+
+pytestmark = pytest.mark.browser
+
+KEY = secrets.token_urlsafe(24)
+
+
+async def test_the_page_asks_for_a_key_keeps_it_and_says_when_it_is_refused(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    keys = tmp_path / "keys.jsonl"
+    keys.write_text(json.dumps({"name": "gym", "key": KEY}) + "\n")
+    client = await make_client(Config(workers=1, access_keys=str(keys)))
+    y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=30)
+    async with open_page(fake_camera_args(y4m)) as browser:
+        page = browser.page
+        await open_index(browser, client)
+        # No key kept: the form is there before anything is refused.
+        await page.wait_for_selector("#access-form", state="visible")
+        assert await page.get_attribute("body", "data-access-key") == "asked"
+        await page.fill("#access-key", "not-the-key-at-all")
+        await page.click("#access-form button[type=submit]")
+        await page.wait_for_function(
+            "() => document.querySelector('[data-access=status]').textContent.includes('refused')"
+        )
+        assert await page.evaluate("() => localStorage.getItem('holotrack.accessKey')") is None
+
+        await page.fill("#access-key", KEY)
+        await page.click("#access-form button[type=submit]")
+        await page.wait_for_selector("body[data-access-key=accepted]", state="attached")
+        assert "Key accepted (gym)" in await page.inner_text("#access-form")
+        assert await page.evaluate("() => localStorage.getItem('holotrack.accessKey')") == KEY
+        assert await upload(browser, str(PERSON_JPEG)) == "ok"
+
+        await page.click("#live-start")
+        await page.wait_for_function(
+            "() => Number(document.getElementById('live-results').textContent) > 0"
+        )
+        await page.click("#live-stop")
+
+        # A kept key the server no longer takes: asked again at load, and a session that is
+        # started anyway ends with the refusal in words.
+        await page.evaluate("() => localStorage.setItem('holotrack.accessKey', 'x'.repeat(30))")
+        await open_index(browser, client)
+        await page.wait_for_function(
+            "() => document.querySelector('[data-access=status]')?.textContent"
+            ".includes('no longer accepted')"
+        )
+        await page.click("#live-start")
+        await page.wait_for_function(
+            "() => document.getElementById('live-status').textContent.includes('4401')"
+        )
+        text = await page.inner_text("#live-status")
+        assert "The server refused the access key" in text
+        assert "not accepted" in text
+        assert "refused the access key kept in this browser" in await page.inner_text(
+            "#access-form"
+        )
+        assert await upload(browser, str(PERSON_JPEG)) == "error"
+        assert "HTTP 401" in await page.inner_text("#still-status")
+        assert [e for e in browser.errors if "WebSocket" not in e] == []
+
+
+async def test_an_open_server_never_shows_the_form(make_client: MakeClient) -> None:
+    client = await make_client(Config(workers=1))
+    async with open_page() as browser:
+        await open_index(browser, client)
+        assert await upload(browser, str(PERSON_JPEG)) == "ok"
+        assert await browser.page.query_selector("#access-form") is None
+        assert browser.errors == []

@@ -1,0 +1,121 @@
+"""Quotas per key name: live sessions at once, requests per minute, video seconds per hour.
+
+Windows slide: a request counts for exactly one minute after it was let through, a video
+second for one hour after it was charged, so a key over its limit is told precisely when
+it may ask again (Retry-After). Refused requests are not counted, so a client retrying
+too early does not push its own window further out. The clock is injected, so tests move
+time instead of waiting for it.
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from webapp.access.errors import QuotaExceeded
+from webapp.access.keyfile import Limits
+
+Clock = Callable[[], float]
+MINUTE = 60.0
+HOUR = 3600.0
+# Video charges closer together than this share one entry, so a key's window holds at
+# most HOUR / MERGE_SECONDS entries however finely a video is charged.
+MERGE_SECONDS = 1.0
+
+
+@dataclass
+class _Usage:
+    sessions: int = 0
+    requests: collections.deque[float] = field(default_factory=collections.deque)
+    # [when, seconds] pairs, oldest first.
+    video: collections.deque[list[float]] = field(default_factory=collections.deque)
+
+
+class Quotas:
+    def __init__(self, clock: Clock = time.monotonic) -> None:
+        self.clock = clock
+        self._usage: dict[str, _Usage] = collections.defaultdict(_Usage)
+
+    def sessions(self, name: str) -> int:
+        return self._usage[name].sessions if name in self._usage else 0
+
+    def open_session(self, name: str, limits: Limits) -> None:
+        usage = self._usage[name]
+        limit = limits.max_sessions
+        if limit is not None and usage.sessions >= limit:
+            raise QuotaExceeded(
+                "max_sessions",
+                f"key {name} already holds {usage.sessions} live sessions (watchers included); "
+                f"its max_sessions is {limit}",
+                retry_after=0.0,
+            )
+        usage.sessions += 1
+
+    def close_session(self, name: str) -> None:
+        usage = self._usage.get(name)
+        if usage is not None and usage.sessions > 0:
+            usage.sessions -= 1
+
+    def charge_request(self, name: str, limits: Limits) -> None:
+        """One /predict or /api/video request, answered from the cache or not."""
+        now = self.clock()
+        window = self._usage[name].requests
+        while window and window[0] <= now - MINUTE:
+            window.popleft()
+        limit = limits.predict_per_minute
+        if limit is not None and len(window) >= limit:
+            # Room opens when the entry that puts the window at the limit leaves it (a reload
+            # may have lowered the limit below what the window already holds).
+            frees = window[len(window) - limit] + MINUTE if limit else now + MINUTE
+            raise QuotaExceeded(
+                "predict_per_minute",
+                f"key {name} made {len(window)} requests in the last minute; "
+                f"its predict_per_minute is {limit}",
+                retry_after=frees - now,
+            )
+        window.append(now)
+
+    def video_seconds(self, name: str) -> float:
+        """Video seconds charged to `name` in the last hour."""
+        window = self._expire_video(name, self.clock())
+        return sum(seconds for _, seconds in window)
+
+    def charge_video_seconds(self, name: str, limits: Limits, seconds: float) -> None:
+        """All or nothing: either `seconds` fit in the key's hourly allowance and are
+        charged, or nothing is and QuotaExceeded says when they would fit."""
+        if not seconds > 0:
+            return
+        now = self.clock()
+        window = self._expire_video(name, now)
+        used = sum(amount for _, amount in window)
+        limit = limits.video_seconds_per_hour
+        if limit is not None and used + seconds > limit:
+            raise QuotaExceeded(
+                "video_seconds_per_hour",
+                f"key {name} used {used:g} of its {limit:g} video seconds in the last hour; "
+                f"{seconds:g} more do not fit",
+                retry_after=_when_fits(window, used + seconds - limit, now) - now,
+            )
+        if window and now - window[-1][0] < MERGE_SECONDS:
+            window[-1][1] += seconds
+        else:
+            window.append([now, seconds])
+
+    def _expire_video(self, name: str, now: float) -> collections.deque[list[float]]:
+        window = self._usage[name].video
+        while window and window[0][0] <= now - HOUR:
+            window.popleft()
+        return window
+
+
+def _when_fits(window: collections.deque[list[float]], excess: float, now: float) -> float:
+    """When enough of the oldest charges have left the hour to free `excess` seconds; a
+    request larger than the whole allowance never fits, so it is told to wait an hour."""
+    freed = 0.0
+    for when, amount in window:
+        freed += amount
+        if freed >= excess:
+            return when + HOUR
+    return now + HOUR

@@ -1,0 +1,148 @@
+"""The access layer as the rest of the server sees it: who a key is, and what it may still do.
+
+A key is known by its name from the moment it is accepted: quotas, logs and metrics hold
+the name, never the key. `None` as a name means the server is open (no --access-keys):
+every check passes and nothing is counted, so callers need no branch of their own.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from webapp.access.errors import AccessDenied, QuotaExceeded
+from webapp.access.keyfile import KeysFileError, Limits, read_keys
+from webapp.access.metrics import NO_KEY, AccessMetrics
+from webapp.access.quotas import Clock, Quotas
+from webapp.access.store import KeyStore
+
+log = logging.getLogger(__name__)
+UNLIMITED = Limits()
+
+
+class Hold:
+    """One live session (or watcher) counted against a key until released."""
+
+    def __init__(self, name: str | None, release: Callable[[], None]) -> None:
+        self.name = name
+        self._release: Callable[[], None] | None = release
+
+    def release(self) -> None:
+        if self._release is not None:
+            self._release()
+            self._release = None
+
+
+class Access:
+    def __init__(
+        self,
+        path: Path | None,
+        metrics: AccessMetrics,
+        store: KeyStore | None = None,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self.path = path
+        self.metrics = metrics
+        self.quotas = Quotas(clock)
+        self._store = store
+        if store is not None:
+            metrics.know(store.names)
+
+    @classmethod
+    def load(
+        cls, path: Path | None, metrics: AccessMetrics, clock: Clock = time.monotonic
+    ) -> Access:
+        """Raises KeysFileError, naming the line, when the file cannot be used."""
+        store = None if path is None else KeyStore(read_keys(path))
+        return cls(path, metrics, store, clock)
+
+    @property
+    def required(self) -> bool:
+        return self._store is not None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return () if self._store is None else self._store.names
+
+    def reload(self) -> bool:
+        """Re-reads the keys file. Live sessions keep their key's name, so they carry on and
+        the new limits apply to what they do next; a bad file keeps the old keys."""
+        if self.path is None:
+            return False
+        try:
+            store = KeyStore(read_keys(self.path))
+        except KeysFileError as exc:
+            log.error("access keys: reload refused, the old keys stay in force: %s", exc)
+            return False
+        self._store = store
+        self.metrics.know(store.names)
+        log.info(
+            "access keys: reloaded %d keys from %s: %s",
+            len(store.names),
+            self.path,
+            ", ".join(store.names),
+        )
+        return True
+
+    def identify(self, presented: object) -> str | None:
+        """The name of the presented key; raises AccessDenied when keys are required and it
+        is missing or unknown (a hello's "key" may be any JSON value)."""
+        if self._store is None:
+            return None
+        if presented is None or presented == "":
+            self.metrics.refusals.labels(NO_KEY, "missing_key").inc()
+            raise AccessDenied("missing_key", "this server needs an access key")
+        entry = self._store.find(presented) if isinstance(presented, str) else None
+        if entry is None:
+            self.metrics.refusals.labels(NO_KEY, "wrong_key").inc()
+            raise AccessDenied("wrong_key", "the access key was not accepted")
+        return entry.name
+
+    def limits(self, name: str) -> Limits:
+        """A name removed by a reload keeps no limits for the sessions it still holds."""
+        found = None if self._store is None else self._store.limits(name)
+        return found or UNLIMITED
+
+    def open_session(self, name: str | None) -> Hold:
+        """A live session or a watcher under `name`; raises QuotaExceeded at max_sessions."""
+        if name is None:
+            return Hold(None, lambda: None)
+        self._guard(name, lambda: self.quotas.open_session(name, self.limits(name)))
+        self.metrics.sessions.labels(name).inc()
+
+        def release() -> None:
+            self.quotas.close_session(name)
+            self.metrics.sessions.labels(name).dec()
+
+        return Hold(name, release)
+
+    def charge_request(self, name: str | None) -> None:
+        """One POST /predict or /api/video; raises QuotaExceeded past predict_per_minute."""
+        if name is None:
+            return
+        self._guard(name, lambda: self.quotas.charge_request(name, self.limits(name)))
+        self.metrics.requests.labels(name).inc()
+
+    def charge_video_seconds(self, name: str | None, seconds: float) -> None:
+        """Raises QuotaExceeded (nothing charged) when `seconds` do not fit in the hour."""
+        if name is None:
+            return
+        self._guard(
+            name, lambda: self.quotas.charge_video_seconds(name, self.limits(name), seconds)
+        )
+        self.metrics.video_seconds.labels(name).inc(max(0.0, seconds))
+
+    def frame(self, name: str | None, outcome: str) -> None:
+        if name is not None:
+            self.metrics.frames.labels(name, outcome).inc()
+
+    def _guard(self, name: str, charge: Callable[[], None]) -> None:
+        try:
+            charge()
+        except QuotaExceeded as exc:
+            self.metrics.refusals.labels(name, exc.quota).inc()
+            # Counted in the metrics; a line per refusal would let one client flood the log.
+            log.debug("access keys: %s refused: %s", name, exc.detail)
+            raise
