@@ -11,6 +11,7 @@ from webapp.avatar_page import setup_avatar_routes
 from webapp.fitness_page import setup_fitness_routes
 from webapp.live import handler
 from webapp.still import views
+from webapp.video import views as video_views
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
@@ -20,6 +21,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/api/skeleton", pages.skeleton, name="skeleton")
     app.router.add_post("/predict", views.predict, name="predict")
     app.router.add_get("/ws", handler.websocket, name="ws")
+    app.router.add_post("/api/video", video_views.video, name="video")
     app.router.add_get("/healthz", ops.healthz, name="healthz")
     app.router.add_get("/readyz", ops.readyz, name="readyz")
     app.router.add_get("/metrics", ops.metrics_view, name="metrics")
