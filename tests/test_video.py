@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from tests.media import ASL_VIDEO, GESTURE_VIDEO, PERSON_JPEG
 from tests.videos import decoded_frames, lines, post, served, write_clip
 from webapp.app import create_app
 from webapp.config import Config
-from webapp.keys import METRICS, SCHEDULER
+from webapp.keys import METRICS, SCHEDULER, VIDEOS
 
 PARTS = ("pose", "face", "left_hand", "right_hand")
 
@@ -224,3 +225,28 @@ async def test_503_at_once_when_full(make_client: MakeClient) -> None:
         )
         == 1
     )
+
+
+async def test_uploads_in_progress_count_against_capacity(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    client = await make_client(Config(workers=1, max_sessions=1))
+    clip = write_clip(GESTURE_VIDEO, tmp_path / "clip.mp4", 5).read_bytes()
+    go_on = asyncio.Event()
+
+    async def slow_body() -> AsyncIterator[bytes]:
+        yield clip[:1000]
+        await go_on.wait()
+        yield clip[1000:]
+
+    first = asyncio.create_task(
+        client.post("/api/video", data=slow_body(), headers={"Content-Type": "video/mp4"})
+    )
+    await until(lambda: client.app[VIDEOS].count == 1, "the first upload admitted")
+    second = await post(client, clip)
+    assert second.status == 503
+    assert (await second.json())["error"] == "busy"
+    go_on.set()
+    found = await lines(await first)
+    assert found[-1]["summary"]["frames"] == 5
+    assert client.app[VIDEOS].count == 0

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from webapp.config import Config
 from webapp.engine.scheduler import Scheduler
-from webapp.keys import CACHE, CONFIG, CONNECTIONS, LIVE, METRICS, SCHEDULER, SESSIONS
+from webapp.keys import CACHE, CONFIG, CONNECTIONS, LIVE, METRICS, SCHEDULER, SESSIONS, VIDEOS
 from webapp.live.handler import close_all
 from webapp.live.registry import SessionRegistry
 from webapp.live.shared import LiveShared
@@ -20,6 +20,7 @@ from webapp.ops import count_predict, sampler_ctx
 from webapp.routes import setup_routes
 from webapp.still.cache import AnswerCache
 from webapp.still.http_errors import json_errors
+from webapp.video.arrivals import Arrivals
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 
@@ -42,6 +43,7 @@ def create_app(config: Config) -> web.Application:
     app[SESSIONS] = SessionRegistry()
     app[LIVE] = LiveShared.from_config(config)
     app[METRICS] = Metrics()
+    app[VIDEOS] = Arrivals()
     app.cleanup_ctx.append(scheduler_ctx)
     app.cleanup_ctx.append(sampler_ctx)
     app.on_shutdown.append(close_all)

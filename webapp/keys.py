@@ -10,6 +10,7 @@ from webapp.live.registry import SessionRegistry
 from webapp.live.shared import LiveShared
 from webapp.metrics import Metrics
 from webapp.still.cache import AnswerCache
+from webapp.video.arrivals import Arrivals
 
 CONFIG = web.AppKey("config", Config)
 SCHEDULER = web.AppKey("scheduler", Scheduler)
@@ -19,3 +20,4 @@ CONNECTIONS = web.AppKey("connections", dict[str, list[list[int]]])
 SESSIONS = web.AppKey("sessions", SessionRegistry)
 METRICS = web.AppKey("metrics", Metrics)
 LIVE = web.AppKey("live", LiveShared)
+VIDEOS = web.AppKey("videos", Arrivals)

@@ -14,14 +14,13 @@ from aiohttp import web
 from webapp.analysis import AvatarOptions
 from webapp.analysis.fitness import Exercise, UnknownExercise
 from webapp.config import Config
-from webapp.engine.scheduler import Scheduler
-from webapp.errors import BadOptionError, CapacityError, HolotrackError, NotAVideoError
-from webapp.keys import CONFIG, LIVE, METRICS, SCHEDULER
+from webapp.errors import BadOptionError, HolotrackError, NotAVideoError
+from webapp.keys import CONFIG, LIVE, METRICS, SCHEDULER, VIDEOS
 from webapp.live.analysis import SessionAnalysis
 from webapp.live.options import SessionOptions
-from webapp.still.http_errors import RETRY_AFTER_SECONDS, STATUS
+from webapp.still.http_errors import STATUS
 from webapp.video import lines
-from webapp.video.decode import VideoReader
+from webapp.video.decode import VideoFrame, VideoReader
 from webapp.video.run import VideoRun
 from webapp.video.stream import VideoStream
 from webapp.video.upload import spooled_video
@@ -32,11 +31,10 @@ SWITCHES = {"1": True, "true": True, "yes": True, "0": False, "false": False, "n
 
 
 async def video(request: web.Request) -> web.StreamResponse:
-    metrics = request.app[METRICS]
     try:
         response = await _video(request)
     except HolotrackError as exc:
-        metrics.video_requests.labels(str(STATUS.get(type(exc), 500))).inc()
+        request.app[METRICS].video_requests.labels(str(STATUS.get(type(exc), 500))).inc()
         raise
     return response
 
@@ -45,46 +43,60 @@ async def _video(request: web.Request) -> web.StreamResponse:
     started = time.perf_counter()
     config = request.app[CONFIG]
     scheduler = request.app[SCHEDULER]
-    metrics = request.app[METRICS]
     options = parse_query(request.query, request.app[LIVE].exercises)
     # A full server refuses before the body is read, so a refused client wastes no upload.
-    check_room(scheduler)
-    async with spooled_video(request, config.video_max_bytes, config.upload_timeout) as path:
-        reader = await asyncio.to_thread(open_reader, path, config)
-        run = VideoRun(scheduler, config.request_timeout)
-        try:
-            # The first frame is decoded before the answer starts, so a file that opens but
-            # does not decode still gets its 400.
-            first = await asyncio.to_thread(reader.next)
-            if first is None:
-                raise NotAVideoError("the video has no frame within --video-max-seconds")
-            slot = run.open()
-            log.info("%s: video %s from %s", slot.id, reader.info.as_json(), request.remote)
-            response = web.StreamResponse(
-                headers={"Content-Type": lines.CONTENT_TYPE, "Cache-Control": "no-store"}
-            )
-            await response.prepare(request)
-            metrics.video_requests.labels("200").inc()
-            stream = VideoStream(
-                request,
-                response,
-                run,
-                reader,
-                SessionAnalysis(options, request.app[LIVE].exercises),
-                send_timeout=config.send_timeout,
-                metrics=metrics,
-            )
-            # A handler cancelled when its client left (aiohttp's handler_cancellation) ends
-            # here too.
-            outcome = "disconnected"
+    arrival = request.app[VIDEOS].admit(scheduler)
+    run = VideoRun(scheduler, config.request_timeout)
+    try:
+        async with spooled_video(request, config.video_max_bytes, config.upload_timeout) as path:
+            reader = await asyncio.to_thread(open_reader, path, config)
             try:
-                outcome = await stream.serve(first, started)
+                # The first frame is decoded before the answer starts, so a file that opens
+                # but does not decode still gets its 400.
+                first = await asyncio.to_thread(reader.next)
+                if first is None:
+                    raise NotAVideoError("the video has no frame within --video-max-seconds")
+                slot = run.open()
+                arrival.release()
+                log.info("%s: video %s from %s", slot.id, reader.info.as_json(), request.remote)
+                return await _stream(request, run, reader, options, first, started)
             finally:
-                metrics.videos_ended.labels(outcome).inc()
-            return response
-        finally:
-            run.close()
-            await asyncio.to_thread(reader.close)
+                await asyncio.to_thread(reader.close)
+    finally:
+        arrival.release()
+        run.close()
+
+
+async def _stream(
+    request: web.Request,
+    run: VideoRun,
+    reader: VideoReader,
+    options: SessionOptions,
+    first: VideoFrame,
+    started: float,
+) -> web.StreamResponse:
+    config, metrics = request.app[CONFIG], request.app[METRICS]
+    response = web.StreamResponse(
+        headers={"Content-Type": lines.CONTENT_TYPE, "Cache-Control": "no-store"}
+    )
+    await response.prepare(request)
+    metrics.video_requests.labels("200").inc()
+    stream = VideoStream(
+        request,
+        response,
+        run,
+        reader,
+        SessionAnalysis(options, request.app[LIVE].exercises),
+        send_timeout=config.send_timeout,
+        metrics=metrics,
+    )
+    # A handler cancelled when its client left (aiohttp's handler_cancellation) ends here too.
+    outcome = "disconnected"
+    try:
+        outcome = await stream.serve(first, started)
+    finally:
+        metrics.videos_ended.labels(outcome).inc()
+    return response
 
 
 def open_reader(path: Path, config: Config) -> VideoReader:
@@ -94,15 +106,6 @@ def open_reader(path: Path, config: Config) -> VideoReader:
         max_pixels=config.video_max_pixels,
         max_fps=config.video_max_fps,
     )
-
-
-def check_room(scheduler: Scheduler) -> None:
-    pool = scheduler.snapshot()
-    if not pool.room:
-        raise CapacityError(
-            f"server full: {pool.sessions} of {pool.max_sessions} sessions in use; "
-            f"try again in {RETRY_AFTER_SECONDS} s"
-        )
 
 
 def parse_query(query: Mapping[str, str], exercises: Mapping[str, Exercise]) -> SessionOptions:
