@@ -89,9 +89,9 @@ async def main(args: argparse.Namespace, frames: tuple[bytes, ...], body: bytes)
         stop, started, counts = asyncio.Event(), asyncio.Event(), {"frames": 0}
         video = asyncio.create_task(video_loop(url, body, stop, started, counts))
         await started.wait()
-        before = counts["frames"]
+        before, since = counts["frames"], time.perf_counter()
         beside = await live_phase(url, frames, args.fps, args.seconds)
-        video_fps = (counts["frames"] - before) / args.seconds
+        video_fps = (counts["frames"] - before) / (time.perf_counter() - since)
         stop.set()
         await video
     load = loadavg()
@@ -103,6 +103,8 @@ async def main(args: argparse.Namespace, frames: tuple[bytes, ...], body: bytes)
             f"p95 {phase['p95_ms']:.0f} ms"
         )
     print(f"video beside it: {video_fps:.2f} fps")
+    share = beside["delivered_fps"] / (beside["delivered_fps"] + video_fps)
+    print(f"live share of the frames run while both went: {share:.2f}")
     print(f"ratio live(beside)/live(alone): {beside['delivered_fps'] / alone['delivered_fps']:.2f}")
 
 
