@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -192,6 +193,37 @@ async def test_a_client_that_leaves_is_noticed_at_the_next_write() -> None:
             )
             or 0
         ) < 311
+
+
+async def test_a_client_that_stops_reading_holds_little_and_is_cut_off() -> None:
+    app = create_app(Config(workers=1, send_timeout=1.0))
+    body = ASL_VIDEO.read_bytes()  # 311 frames, about 6 MB of lines
+    loop = asyncio.get_running_loop()
+    async with served(app) as url:
+        host, port = url.removeprefix("http://").split(":")
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.setblocking(False)
+            await loop.sock_connect(sock, (host, int(port)))
+            head = (
+                f"POST /api/video HTTP/1.1\r\nHost: {host}\r\nContent-Type: video/mp4\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n"
+            )
+            await loop.sock_sendall(sock, head.encode() + body)
+            # Never read: the server's writes block once the socket's buffers are full.
+            await until(lambda: app[SCHEDULER].snapshot().sessions == 1, "the video started")
+            await until(
+                lambda: app[SCHEDULER].snapshot().sessions == 0, "the stuck client cut off", 60.0
+            )
+        registry = app[METRICS].registry
+        ran = registry.get_sample_value("holotrack_video_frames_total", {"outcome": "processed"})
+        assert ran is not None
+        # About 35 here: 512 KB of socket buffer and aiohttp's 64 KB at ~17 KB a line.
+        assert ran < 100, ran
+        ended = registry.get_sample_value(
+            "holotrack_videos_ended_total", {"outcome": "disconnected"}
+        )
+        assert ended == 1
 
 
 async def test_a_video_and_a_live_session_both_progress(make_client: MakeClient) -> None:
