@@ -57,6 +57,7 @@ class VideoRun:
             self._waiting = None
 
     def close(self) -> None:
+        """Frees the slot; closing it again does nothing."""
         if self.slot is not None:
             self.scheduler.close_session(self.slot)
 

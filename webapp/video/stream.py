@@ -82,6 +82,8 @@ class VideoStream:
             except HolotrackError as exc:
                 log.warning("%s: stopped after %d frames: %s", self.name, self.tally.frames, exc)
                 error = exc
+            # The slot is free before the client reads the summary, not after.
+            self.run.close()
             await self._write(lines.summary_line(self._summary(error, started, processing)))
             await self._write_eof()
         except ClientGone:
