@@ -298,6 +298,19 @@ def test_a_summary_line_ends_the_file_and_blank_lines_are_skipped() -> None:
     assert recording.summary == {"frames": 2}
 
 
+def test_a_frame_the_video_api_could_not_track_is_skipped() -> None:
+    nobody = {"pose": None, "face": None, "left_hand": None, "right_hand": None}
+    lines = [
+        json.dumps({"frame": 0, "time_ms": 0.0, "landmarks": nobody}),
+        json.dumps({"frame": 1, "time_ms": 33.3, "error": "worker_crashed", "detail": "lost"}),
+        json.dumps({"frame": 2, "time_ms": 66.7, "landmarks": nobody}),
+    ]
+    assert [f.frame for f in parse(lines).frames] == [0, 2]
+    # Without the error field, a line with no landmarks is still a bad line.
+    with pytest.raises(RecordingError, match="line 2"):
+        parse([lines[0], json.dumps({"frame": 1, "time_ms": 33.3}), lines[2]])
+
+
 GOOD = {"frame": 0, "time_ms": 0.0, "landmarks": {"pose": None}}
 
 

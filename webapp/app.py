@@ -15,7 +15,17 @@ from webapp.access.metrics import AccessMetrics
 from webapp.access.service import Access
 from webapp.config import Config
 from webapp.engine.scheduler import Scheduler
-from webapp.keys import ACCESS, CACHE, CONFIG, CONNECTIONS, LIVE, METRICS, SCHEDULER, SESSIONS
+from webapp.keys import (
+    ACCESS,
+    CACHE,
+    CONFIG,
+    CONNECTIONS,
+    LIVE,
+    METRICS,
+    SCHEDULER,
+    SESSIONS,
+    VIDEOS,
+)
 from webapp.live.handler import close_all
 from webapp.live.registry import SessionRegistry
 from webapp.live.shared import LiveShared
@@ -24,6 +34,7 @@ from webapp.ops import count_predict, sampler_ctx
 from webapp.routes import setup_routes
 from webapp.still.cache import AnswerCache
 from webapp.still.http_errors import json_errors
+from webapp.video.arrivals import Arrivals
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 
@@ -49,6 +60,7 @@ def create_app(config: Config) -> web.Application:
     keys_file = Path(config.access_keys) if config.access_keys else None
     app[ACCESS] = Access.load(keys_file, AccessMetrics(app[METRICS].registry))
     app.cleanup_ctx.append(access_ctx)
+    app[VIDEOS] = Arrivals()
     app.cleanup_ctx.append(scheduler_ctx)
     app.cleanup_ctx.append(sampler_ctx)
     app.on_shutdown.append(close_all)

@@ -176,6 +176,24 @@ class Config:
             '"video_seconds_per_hour"}), re-read on SIGHUP; empty: open to anyone'
         },
     )
+    video_max_bytes: int = field(
+        default=64 * 1024 * 1024,
+        metadata={"help": "largest video a POST /api/video may upload, in bytes (413)"},
+    )
+    video_max_seconds: float = field(
+        default=600.0, metadata={"help": "longest video POST /api/video accepts, in seconds (413)"}
+    )
+    video_max_pixels: int = field(
+        default=3840 * 2160,
+        metadata={"help": "largest video frame POST /api/video accepts, width x height (413)"},
+    )
+    video_max_fps: float = field(
+        default=30.0,
+        metadata={
+            "help": "frames per second of video POST /api/video processes; faster videos "
+            "are decimated to this rate, not refused"
+        },
+    )
 
 
 DESCRIPTION = "Holotrack server. Every flag has an environment twin, shown in brackets."
@@ -214,6 +232,8 @@ def validate(config: Config) -> list[str]:
         "max_frame_bytes",
         "max_waiting",
         "max_export_bytes",
+        "video_max_bytes",
+        "video_max_pixels",
     ):
         if getattr(config, name) < 1:
             problems.append(f"--{name.replace('_', '-')} must be at least 1")
@@ -250,6 +270,8 @@ def validate(config: Config) -> list[str]:
         "send_timeout",
         "upload_timeout",
         "max_queue_seconds",
+        "video_max_seconds",
+        "video_max_fps",
     ):
         if getattr(config, name) <= 0:
             problems.append(f"--{name.replace('_', '-')} must be positive")

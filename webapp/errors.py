@@ -33,6 +33,14 @@ class TooManyPixelsError(HolotrackError):
     code = "too_many_pixels"
 
 
+class NotAVideoError(HolotrackError):
+    code = "not_a_video"
+
+
+class BadOptionError(HolotrackError):
+    code = "bad_option"
+
+
 class UploadTimeoutError(HolotrackError):
     code = "upload_timeout"
 

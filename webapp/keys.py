@@ -14,6 +14,7 @@ from webapp.live.registry import SessionRegistry
 from webapp.live.shared import LiveShared
 from webapp.metrics import Metrics
 from webapp.still.cache import AnswerCache
+from webapp.video.arrivals import Arrivals
 
 CONFIG = web.AppKey("config", Config)
 SCHEDULER = web.AppKey("scheduler", Scheduler)
@@ -27,3 +28,4 @@ EXPORTS = web.AppKey("exports", ExportGate)
 EXPORT_POOL = web.AppKey("export_pool", ProcessPoolExecutor)
 # Access keys and their quotas (an open server without --access-keys).
 ACCESS = web.AppKey("access", Access)
+VIDEOS = web.AppKey("videos", Arrivals)

@@ -133,6 +133,31 @@ class Metrics:
             self.predict_requests.labels(str(status))
         for status in (401, 429):  # --access-keys: no or wrong key, over quota
             self.predict_requests.labels(str(status))
+        self.video_requests = Counter(
+            "holotrack_video_requests",
+            "POST /api/video answers by status (200: the stream started)",
+            ["status"],
+            registry=r,
+        )
+        self.video_frames = Counter(
+            "holotrack_video_frames",
+            "Frames of uploaded videos by outcome (processed, skipped to keep to "
+            "--video-max-fps, error)",
+            ["outcome"],
+            registry=r,
+        )
+        self.videos_ended = Counter(
+            "holotrack_videos_ended",
+            "Video streams by how they ended (complete, failed, disconnected)",
+            ["outcome"],
+            registry=r,
+        )
+        for status in (200, 400, 408, 413, 415, 429, 500, 503):
+            self.video_requests.labels(str(status))
+        for outcome in ("processed", "skipped", "error"):
+            self.video_frames.labels(outcome)
+        for outcome in ("complete", "failed", "disconnected"):
+            self.videos_ended.labels(outcome)
         self._busy_samples: collections.deque[tuple[float, float]] = collections.deque()
         r.register(_PoolCollector(self))
         r.register(UsageCollector(lambda: self.snapshot() if self.snapshot else None))

@@ -13,6 +13,7 @@ from webapp.export_view import setup_export_routes
 from webapp.fitness_page import setup_fitness_routes
 from webapp.live import handler
 from webapp.still import views
+from webapp.video import views as video_views
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
@@ -22,6 +23,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/api/skeleton", pages.skeleton, name="skeleton")
     app.router.add_post("/predict", views.predict, name="predict")
     app.router.add_get("/ws", handler.websocket, name="ws")
+    app.router.add_post("/api/video", video_views.video, name="video")
     app.router.add_get("/healthz", ops.healthz, name="healthz")
     app.router.add_get("/readyz", ops.readyz, name="readyz")
     app.router.add_get("/metrics", ops.metrics_view, name="metrics")

@@ -10,6 +10,8 @@ from webapp import errors
 STATUS: dict[type[errors.HolotrackError], int] = {
     errors.EmptyInputError: 400,
     errors.NotAnImageError: 400,
+    errors.NotAVideoError: 400,
+    errors.BadOptionError: 400,
     errors.UnsupportedTypeError: 415,
     errors.TooLargeError: 413,
     errors.TooManyPixelsError: 413,

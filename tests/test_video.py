@@ -1,0 +1,313 @@
+"""POST /api/video with the real model: one line per decoded frame, the same landmarks as a
+live session fed the same frames, each limit's status, a disconnect, fairness and 503."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.conftest import Client, MakeClient
+from tests.live import LiveClient, video_frames
+from tests.media import ASL_VIDEO, GESTURE_VIDEO, PERSON_JPEG
+from tests.videos import decoded_frames, lines, post, served, write_clip
+from webapp.app import create_app
+from webapp.config import Config
+from webapp.keys import METRICS, SCHEDULER, VIDEOS
+
+PARTS = ("pose", "face", "left_hand", "right_hand")
+
+
+def close_points(a: Any, b: Any, tolerance: float = 1e-4) -> bool:
+    if a is None or b is None:
+        return a is b
+    return len(a) == len(b) and all(
+        abs(x - y) <= tolerance
+        for p, q in zip(a, b, strict=True)
+        for x, y in zip(p, q, strict=True)
+    )
+
+
+def video_frames_run(client: Client) -> float:
+    value = client.app[METRICS].registry.get_sample_value(
+        "holotrack_video_frames_total", {"outcome": "processed"}
+    )
+    return value or 0.0
+
+
+async def until(condition: Any, what: str, within: float = 10.0) -> None:
+    """Polls a condition the server reaches on its own (a closed connection is noticed at the
+    next write); fails with `what` when it does not within `within` seconds."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"never: {what}")
+        await asyncio.sleep(0.02)
+
+
+async def test_one_line_per_decoded_frame_same_as_a_live_session(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    clip = write_clip(ASL_VIDEO, tmp_path / "clip.mp4", 24)
+    frames = decoded_frames(clip)
+    client = await make_client(Config(workers=1))
+    response = await post(client, clip.read_bytes(), "?smoothing=off&rig=1&exercise=squat")
+    found = await lines(response)
+    *rows, last = found
+    summary = last["summary"]
+    assert [row["frame"] for row in rows] == list(range(len(frames)))
+    assert [row["time_ms"] for row in rows] == pytest.approx([t for t, _ in frames], abs=1e-3)
+    assert summary["frames"] == summary["decoded"] == len(frames) == 24
+    assert summary["skipped"] == summary["errors"] == 0
+    assert summary["complete"] is True
+    assert summary["error"] is None
+    assert summary["reps"] == 0
+    assert summary["workout"]["sets"][0]["exercise"] == "squat"
+    assert summary["inference_ms_mean"] > 0
+    assert summary["video"]["width"] == 640
+    assert summary["video"]["height"] == 480
+    assert all(row["landmarks"]["pose"] is not None for row in rows)
+    assert all({"frame", "time_ms", "landmarks", "rig", "fitness"} == set(row) for row in rows)
+    assert client.app[SCHEDULER].snapshot().sessions == 0
+
+    # A live session fed the same JPEGs with the same capture times, one at a time.
+    live = await LiveClient.connect(client)
+    await live.hello("holistic", 30, smoothing="off", rig=True, exercise="squat")
+    for seq, (time_ms, jpeg) in enumerate(frames):
+        await live.send(seq, time_ms, jpeg)
+        result = await live.next_of("result")
+        row = rows[seq]
+        for part in PARTS:
+            assert close_points(row["landmarks"][part], result["landmarks"][part]), (seq, part)
+        assert row["fitness"] == result["fitness"]
+        assert row["rig"].keys() == result["rig"].keys()
+
+
+async def test_matroska_multipart_and_decimation(make_client: MakeClient, tmp_path: Path) -> None:
+    clip = write_clip(GESTURE_VIDEO, tmp_path / "clip.mkv", 25)  # one second at 25 fps
+    client = await make_client(Config(workers=1, video_max_fps=10.0))
+    form = aiohttp.FormData()
+    form.add_field("file", clip.read_bytes(), filename="clip.mkv", content_type="video/x-matroska")
+    found = await lines(await client.post("/api/video", data=form))
+    *rows, last = found
+    summary = last["summary"]
+    assert summary["decoded"] == 25
+    # One frame per 100 ms slot, the nearest: 0, 80, 160, 280, ... 880, 960 ms.
+    assert summary["frames"] == len(rows) == 11
+    assert summary["skipped"] == 14
+    times = [row["time_ms"] for row in rows]
+    assert all(b - a >= 80.0 for a, b in itertools.pairwise(times))
+    assert all("rig" not in row and "fitness" not in row for row in rows)
+    assert summary["reps"] is None
+
+
+async def test_every_limit_and_bad_input_has_its_status(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    client = await make_client(
+        Config(
+            workers=1,
+            video_max_bytes=300_000,
+            video_max_seconds=5.0,
+            video_max_pixels=640 * 480,
+        )
+    )
+    small = write_clip(GESTURE_VIDEO, tmp_path / "small.mp4", 10)
+    wide = write_clip(GESTURE_VIDEO, tmp_path / "wide.mp4", 5, size=(800, 600))
+    long = write_clip(GESTURE_VIDEO, tmp_path / "long.mp4", 10, fps=1.0)  # 10 s
+    whole = small.read_bytes()
+    cases: list[tuple[bytes, str, str, int, str]] = [
+        (ASL_VIDEO.read_bytes(), "", "video/mp4", 413, "too_large"),  # 629 KB
+        (long.read_bytes(), "", "video/mp4", 413, "too_large"),
+        (wide.read_bytes(), "", "video/mp4", 413, "too_many_pixels"),
+        (PERSON_JPEG.read_bytes(), "", "image/jpeg", 415, "unsupported_type"),
+        (PERSON_JPEG.read_bytes(), "", "video/mp4", 415, "unsupported_type"),
+        (whole, "", "text/plain", 415, "unsupported_type"),
+        (whole, "", "video/x-msvideo", 415, "unsupported_type"),
+        (whole[: len(whole) // 2], "", "video/mp4", 400, "not_a_video"),
+        (whole[:200], "", "video/mp4", 400, "not_a_video"),
+        (os.urandom(50_000), "", "video/mp4", 400, "not_a_video"),
+        (b"", "", "video/mp4", 400, "empty"),
+        (whole, "?exercise=moonwalk", "video/mp4", 400, "bad_option"),
+        (whole, "?smoothing=maybe", "video/mp4", 400, "bad_option"),
+        (whole, "?fps=5", "video/mp4", 400, "bad_option"),
+    ]
+    for body, query, content_type, status, code in cases:
+        response = await post(client, body, query, content_type)
+        answer = await response.json()
+        assert (response.status, answer["error"]) == (status, code), (query, content_type, answer)
+        assert answer["detail"]
+    # Limits refuse before a session is opened: nothing is left behind.
+    assert client.app[SCHEDULER].snapshot().sessions == 0
+    assert video_frames_run(client) == 0
+    # The same server takes a video within every limit.
+    found = await lines(await post(client, whole))
+    assert found[-1]["summary"]["frames"] == 10
+
+
+async def test_a_client_that_leaves_stops_the_work(make_client: MakeClient) -> None:
+    client = await make_client(Config(workers=1))
+    response = await post(client, ASL_VIDEO.read_bytes())  # 311 frames
+    assert response.status == 200
+    for _ in range(3):
+        assert (await response.content.readline()).startswith(b'{"frame":')
+    assert client.app[SCHEDULER].snapshot().sessions == 1
+    response.close()
+    await until(lambda: client.app[SCHEDULER].snapshot().sessions == 0, "the video's slot freed")
+    ran = video_frames_run(client)
+    assert ran < 311
+    # The lane goes on serving others, and no frame of the video runs any more.
+    live = await LiveClient.connect(client)
+    await live.hello("holistic", 15)
+    await live.lockstep(video_frames(GESTURE_VIDEO, count=5))
+    assert video_frames_run(client) == ran
+    ended = client.app[METRICS].registry.get_sample_value(
+        "holotrack_videos_ended_total", {"outcome": "disconnected"}
+    )
+    assert ended == 1
+
+
+async def test_a_client_that_leaves_is_noticed_at_the_next_write() -> None:
+    app = create_app(Config(workers=1))
+    async with served(app) as url, aiohttp.ClientSession() as http:
+        headers = {"Content-Type": "video/mp4"}
+        response = await http.post(url + "/api/video", data=ASL_VIDEO.read_bytes(), headers=headers)
+        assert response.status == 200
+        assert (await response.content.readline()).startswith(b'{"frame":')
+        response.close()
+        await until(lambda: app[SCHEDULER].snapshot().sessions == 0, "the video's slot freed")
+        ended = app[METRICS].registry.get_sample_value(
+            "holotrack_videos_ended_total", {"outcome": "disconnected"}
+        )
+        assert ended == 1
+        assert (
+            app[METRICS].registry.get_sample_value(
+                "holotrack_video_frames_total", {"outcome": "processed"}
+            )
+            or 0
+        ) < 311
+
+
+async def test_a_client_that_stops_reading_holds_little_and_is_cut_off() -> None:
+    app = create_app(Config(workers=1, send_timeout=1.0))
+    body = ASL_VIDEO.read_bytes()  # 311 frames, about 6 MB of lines
+    loop = asyncio.get_running_loop()
+    async with served(app) as url:
+        host, port = url.removeprefix("http://").split(":")
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.setblocking(False)
+            await loop.sock_connect(sock, (host, int(port)))
+            head = (
+                f"POST /api/video HTTP/1.1\r\nHost: {host}\r\nContent-Type: video/mp4\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n"
+            )
+            await loop.sock_sendall(sock, head.encode() + body)
+            # Never read: the server's writes block once the socket's buffers are full.
+            await until(lambda: app[SCHEDULER].snapshot().sessions == 1, "the video started")
+            await until(
+                lambda: app[SCHEDULER].snapshot().sessions == 0, "the stuck client cut off", 60.0
+            )
+        registry = app[METRICS].registry
+        ran = registry.get_sample_value("holotrack_video_frames_total", {"outcome": "processed"})
+        assert ran is not None
+        # About 35 here: 512 KB of socket buffer and aiohttp's 64 KB at ~17 KB a line.
+        assert ran < 100, ran
+        ended = registry.get_sample_value(
+            "holotrack_videos_ended_total", {"outcome": "disconnected"}
+        )
+        assert ended == 1
+
+
+async def test_a_video_and_a_live_session_both_progress(make_client: MakeClient) -> None:
+    client = await make_client(Config(workers=1))  # one lane: they take turns
+    response = await post(client, ASL_VIDEO.read_bytes())
+    assert response.status == 200
+    assert (await response.content.readline()).startswith(b'{"frame":')
+    live = await LiveClient.connect(client)
+    await live.hello("holistic", 30)
+    before = video_frames_run(client)
+    results = await live.lockstep(video_frames(GESTURE_VIDEO, count=10))
+    during = video_frames_run(client) - before
+    assert len(results) == 10
+    # Round robin: about one video frame per live frame, never none.
+    assert during >= 5, during
+    response.close()
+    await until(lambda: client.app[SCHEDULER].snapshot().sessions == 1, "the video ended")
+
+
+async def test_503_at_once_when_full(make_client: MakeClient) -> None:
+    client = await make_client(Config(workers=1, max_sessions=1))
+    live = await LiveClient.connect(client)
+    await live.hello("holistic", 15)
+    response = await post(client, GESTURE_VIDEO.read_bytes())
+    assert response.status == 503
+    assert response.headers["Retry-After"] == "1"
+    assert (await response.json())["error"] == "busy"
+    assert (
+        client.app[METRICS].registry.get_sample_value(
+            "holotrack_video_requests_total", {"status": "503"}
+        )
+        == 1
+    )
+
+
+async def test_uploads_in_progress_count_against_capacity(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    client = await make_client(Config(workers=1, max_sessions=1))
+    clip = write_clip(GESTURE_VIDEO, tmp_path / "clip.mp4", 5).read_bytes()
+    go_on = asyncio.Event()
+
+    async def slow_body() -> AsyncIterator[bytes]:
+        yield clip[:1000]
+        await go_on.wait()
+        yield clip[1000:]
+
+    first = asyncio.create_task(
+        client.post("/api/video", data=slow_body(), headers={"Content-Type": "video/mp4"})
+    )
+    await until(lambda: client.app[VIDEOS].count == 1, "the first upload admitted")
+    second = await post(client, clip)
+    assert second.status == 503
+    assert (await second.json())["error"] == "busy"
+    go_on.set()
+    found = await lines(await first)
+    assert found[-1]["summary"]["frames"] == 5
+    assert client.app[VIDEOS].count == 0
+
+
+async def test_a_keys_video_seconds_are_charged_and_refused_with_429(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """--access-keys: each upload charges its length to the key's video_seconds_per_hour
+    before the first line; the one that would pass the budget gets 429 with Retry-After."""
+    clip = write_clip(ASL_VIDEO, tmp_path / "clip.mp4", 20, fps=10.0)  # 2 s
+    key = "k-" + os.urandom(12).hex()
+    keys = tmp_path / "keys.jsonl"
+    keys.write_text(json.dumps({"name": "films", "key": key, "video_seconds_per_hour": 3}) + "\n")
+    client = await make_client(Config(workers=1, access_keys=str(keys)))
+    headers = {"Content-Type": "video/mp4", "Authorization": f"Bearer {key}"}
+
+    first = await client.post("/api/video", data=clip.read_bytes(), headers=headers)
+    assert (await lines(first))[-1]["summary"]["frames"] == 20
+    second = await client.post("/api/video", data=clip.read_bytes(), headers=headers)
+    assert second.status == 429
+    assert int(second.headers["Retry-After"]) > 3000  # the first upload frees in an hour
+    body = await second.json()
+    assert "video_seconds_per_hour" in json.dumps(body)
+    assert client.app[SCHEDULER].snapshot().sessions == 0
+    assert (
+        client.app[METRICS].registry.get_sample_value(
+            "holotrack_video_requests_total", {"status": "429"}
+        )
+        == 1.0
+    )

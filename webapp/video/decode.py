@@ -1,0 +1,138 @@
+"""Decoding a video file frame by frame with OpenCV's FFmpeg build, one JPEG per frame kept.
+
+OpenCV's wheel (opencv-python-headless, already pinned) carries FFmpeg, so MP4, MOV, MKV and
+WebM decode with no new dependency; it reads from a file, which is why uploads are spooled
+to a bounded temporary file first. Every call here blocks: the server runs them on a thread,
+one at a time, and only one decoded frame is held at once.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+from cv2.typing import MatLike
+
+from webapp.errors import NotAVideoError, TooLargeError, TooManyPixelsError
+
+# Frames go to the worker as JPEG, as a camera's do. The model sees at most 256 px a side
+# of the body and crops face and hands from the frame, so a larger frame costs encode and
+# decode time for nothing: bigger frames are scaled down to about 720p.
+WORK_PIXELS = 1280 * 720
+JPEG_QUALITY = 90
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    width: int
+    height: int
+    fps: float  # as the container states it; 0.0 when it does not
+    frames: int | None  # as the container states it, when it does
+    duration_ms: float | None
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "width": self.width,
+            "height": self.height,
+            "fps": round(self.fps, 3),
+            "frames": self.frames,
+            "duration_ms": None if self.duration_ms is None else round(self.duration_ms, 1),
+        }
+
+
+@dataclass(frozen=True)
+class VideoFrame:
+    decoded: int  # its index among every decoded frame, kept or not
+    time_ms: float  # its presentation time in the video
+    jpeg: bytes
+
+
+def encode(bgr: MatLike) -> bytes:
+    """The JPEG the worker gets for one decoded frame, scaled down to WORK_PIXELS."""
+    height, width = bgr.shape[:2]
+    if width * height > WORK_PIXELS:
+        scale = math.sqrt(WORK_PIXELS / (width * height))
+        size = (max(1, int(width * scale)), max(1, int(height * scale)))
+        bgr = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
+    ok, jpeg = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    if not ok:
+        raise NotAVideoError("a decoded frame could not be encoded as JPEG")
+    return bytes(jpeg.tobytes())
+
+
+class VideoReader:
+    """The frames of one file in order, decimated to at most `max_fps` a second."""
+
+    def __init__(self, path: Path, *, max_seconds: float, max_pixels: int, max_fps: float) -> None:
+        self.max_ms = max_seconds * 1000.0
+        self.max_pixels = max_pixels
+        self.max_fps = max_fps
+        self.decoded = 0
+        self.skipped = 0  # decimated to keep to max_fps
+        self.cut = False  # decoding stopped at the duration limit
+        self._last_slot = -1
+        self._capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+        try:
+            self.info = self._probe()
+        except Exception:
+            self._capture.release()
+            raise
+
+    def _probe(self) -> VideoInfo:
+        """The container's own figures, checked against the limits before any frame runs."""
+        capture = self._capture
+        if not capture.isOpened():
+            raise NotAVideoError("the file could not be opened as a video; it may be corrupt")
+        width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
+        height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        if width <= 0 or height <= 0:
+            raise NotAVideoError("the file has no video stream")
+        if width * height > self.max_pixels:
+            raise TooManyPixelsError(
+                f"the video is {width}x{height} ({width * height} pixels a frame); "
+                f"the limit is {self.max_pixels}"
+            )
+        fps = float(capture.get(cv2.CAP_PROP_FPS))
+        fps = fps if math.isfinite(fps) and fps > 0 else 0.0
+        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        frames = count if count > 0 else None
+        duration = frames * 1000.0 / fps if frames is not None and fps else None
+        if duration is not None and duration > self.max_ms:
+            raise TooLargeError(
+                f"the video lasts {duration / 1000.0:.1f} s; the limit is "
+                f"{self.max_ms / 1000.0:g} s"
+            )
+        return VideoInfo(width, height, fps, frames, duration)
+
+    def next(self) -> VideoFrame | None:
+        """The next frame to process, or None at the end (or at the duration limit)."""
+        while self._capture.grab():
+            time_ms = float(self._capture.get(cv2.CAP_PROP_POS_MSEC))
+            index = self.decoded
+            self.decoded += 1
+            if time_ms > self.max_ms:
+                # The container understated its length: stop where the limit is.
+                self.cut = True
+                return None
+            slot = round(time_ms * self.max_fps / 1000.0)
+            if slot <= self._last_slot:
+                self.skipped += 1
+                continue
+            ok, bgr = self._capture.retrieve()
+            if not ok:
+                raise NotAVideoError(f"frame {index} could not be decoded")
+            height, width = bgr.shape[:2]
+            if width * height > self.max_pixels:
+                raise TooManyPixelsError(
+                    f"frame {index} is {width}x{height}; the limit is {self.max_pixels} pixels"
+                )
+            self._last_slot = slot
+            return VideoFrame(index, time_ms, encode(bgr))
+        if self.decoded == 0:
+            raise NotAVideoError("no frame of the video could be decoded; it may be corrupt")
+        return None
+
+    def close(self) -> None:
+        self._capture.release()

@@ -1,0 +1,31 @@
+"""The lines POST /api/video streams: one per processed frame, then a summary.
+
+The frame line is also the line of a browser recording, so the export reads both alike.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+CONTENT_TYPE = "application/x-ndjson"
+
+
+def frame_line(index: int, time_ms: float, landmarks: Any, extra: Mapping[str, Any]) -> bytes:
+    """`extra` holds "rig" and "fitness" when asked for, as in a live result."""
+    line = {"frame": index, "time_ms": round(time_ms, 3), "landmarks": landmarks, **extra}
+    return _encode(line)
+
+
+def error_line(index: int, time_ms: float, code: str, detail: str) -> bytes:
+    """A frame the worker failed on: it has no landmarks, and the stream goes on."""
+    return _encode({"frame": index, "time_ms": round(time_ms, 3), "error": code, "detail": detail})
+
+
+def summary_line(summary: Mapping[str, Any]) -> bytes:
+    return _encode({"summary": summary})
+
+
+def _encode(line: Mapping[str, Any]) -> bytes:
+    return (json.dumps(line, separators=(",", ":")) + "\n").encode()

@@ -1,0 +1,192 @@
+"""One video's whole path, as one loop: decode a frame (on a thread, one ahead), run it on
+the engine, analyse it as a live session would, write its line; then the summary.
+
+Nothing piles up: one decoded frame waits while one runs, and a line is written (and its
+write awaited) before the next frame is offered, so a client that reads slowly slows the
+video down instead of filling memory, and one that leaves stops it at the next write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from webapp.engine.jobs import Frame
+from webapp.errors import DeadlineError, HolotrackError, WorkerCrashedError
+from webapp.live.analysis import SessionAnalysis
+from webapp.metrics import Metrics
+from webapp.video import lines
+from webapp.video.decode import VideoFrame, VideoReader
+from webapp.video.run import VideoRun
+
+log = logging.getLogger(__name__)
+# The kernel's share of what a client that stops reading holds: Linux lets a socket's send
+# buffer grow to 4 MB (about 240 lines) on its own. 256 KB (the kernel doubles it) is 1 s
+# of lines at 30 fps, and still 2.5 MB/s over a 100 ms round trip.
+SEND_BUFFER_BYTES = 256 * 1024
+# Errors after which no further frame can run; any other costs one frame its landmarks.
+FATAL = (WorkerCrashedError, DeadlineError)
+
+
+class ClientGone(Exception):
+    """The client closed the connection, or read nothing for send_timeout."""
+
+
+@dataclass
+class Tally:
+    frames: int = 0
+    errors: int = 0
+    inference_ms: list[float] = field(default_factory=list)
+    decode_ms: list[float] = field(default_factory=list)
+    wait_ms: list[float] = field(default_factory=list)
+
+
+class VideoStream:
+    def __init__(
+        self,
+        request: web.Request,
+        response: web.StreamResponse,
+        run: VideoRun,
+        reader: VideoReader,
+        analysis: SessionAnalysis,
+        *,
+        send_timeout: float,
+        metrics: Metrics,
+    ) -> None:
+        self.request = request
+        self.response = response
+        self.run = run
+        self.reader = reader
+        self.analysis = analysis
+        self.send_timeout = send_timeout
+        self.metrics = metrics
+        self.tally = Tally()
+        self.name = run.slot.id if run.slot is not None else "video"
+
+    async def serve(self, first: VideoFrame, started: float) -> str:
+        """Streams every frame and the summary; returns how it ended."""
+        error: HolotrackError | None = None
+        processing = time.perf_counter()
+        self._bound_send_buffer()
+        try:
+            try:
+                await self._frames(first)
+            except HolotrackError as exc:
+                log.warning("%s: stopped after %d frames: %s", self.name, self.tally.frames, exc)
+                error = exc
+            # The slot is free before the client reads the summary, not after.
+            self.run.close()
+            await self._write(lines.summary_line(self._summary(error, started, processing)))
+            await self._write_eof()
+        except ClientGone:
+            log.info("%s: the client left after %d frames", self.name, self.tally.frames)
+            return "disconnected"
+        finally:
+            self.metrics.video_frames.labels("skipped").inc(self.reader.skipped)
+        return "failed" if error is not None else "complete"
+
+    async def _frames(self, first: VideoFrame) -> None:
+        index = 0
+        ahead: asyncio.Future[VideoFrame | None] = asyncio.get_running_loop().create_future()
+        ahead.set_result(first)
+        try:
+            while (decoded := await ahead) is not None:
+                ahead = asyncio.ensure_future(asyncio.to_thread(self.reader.next))
+                await self._write(await self._one(index, decoded))
+                index += 1
+        finally:
+            # The decoder thread cannot be stopped mid-frame; the reader is closed only
+            # after it is done with it.
+            with contextlib.suppress(Exception):
+                await ahead
+
+    async def _one(self, index: int, decoded: VideoFrame) -> bytes:
+        transport = self.request.transport
+        if transport is None or transport.is_closing():
+            raise ClientGone()
+        frame = Frame(index, decoded.time_ms, decoded.jpeg)
+        try:
+            result = await self.run.process(frame)
+        except FATAL:
+            raise
+        except HolotrackError as exc:
+            self.tally.errors += 1
+            self.metrics.video_frames.labels("error").inc()
+            return lines.error_line(index, decoded.time_ms, exc.code, exc.detail)
+        self.tally.frames += 1
+        self.tally.inference_ms.append(result.inference_ms)
+        self.tally.decode_ms.append(result.decode_ms)
+        self.tally.wait_ms.append((frame.started - frame.received) * 1000.0)
+        self.metrics.video_frames.labels("processed").inc()
+        self.metrics.inference.labels("video").observe(result.inference_ms / 1000.0)
+        try:
+            landmarks, extra, _ = self.analysis.process(frame, result)
+        except Exception:  # an odd frame costs its extras, never the video
+            log.exception("%s: analysis failed on frame %d; sent without it", self.name, index)
+            landmarks, extra = result.landmarks.as_json(), {}
+        return lines.frame_line(index, decoded.time_ms, landmarks, extra)
+
+    async def _write(self, line: bytes) -> None:
+        try:
+            async with asyncio.timeout(self.send_timeout):
+                await self.response.write(line)
+        except TimeoutError:
+            # A client that reads nothing would hold its engine slot for ever.
+            if self.request.transport is not None:
+                self.request.transport.abort()
+            raise ClientGone() from None
+        except (ConnectionError, RuntimeError):
+            raise ClientGone() from None
+
+    def _bound_send_buffer(self) -> None:
+        transport = self.request.transport
+        sock = None if transport is None else transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
+
+    async def _write_eof(self) -> None:
+        try:
+            await self.response.write_eof()
+        except (ConnectionError, RuntimeError):
+            raise ClientGone() from None
+
+    def _summary(
+        self, error: HolotrackError | None, started: float, processing: float
+    ) -> dict[str, Any]:
+        now = time.perf_counter()
+        tally, reader = self.tally, self.reader
+        seconds = now - processing
+        summary: dict[str, Any] = {
+            "frames": tally.frames,
+            "errors": tally.errors,
+            "decoded": reader.decoded,
+            "skipped": reader.skipped,
+            "reps": self.analysis.reps(),
+            "elapsed_ms": round((now - started) * 1000.0, 1),
+            "processing_ms": round(seconds * 1000.0, 1),
+            "fps": round(tally.frames / seconds, 2) if seconds > 0 else 0.0,
+            "inference_ms_mean": _mean(tally.inference_ms),
+            "decode_ms_mean": _mean(tally.decode_ms),
+            "wait_ms_mean": _mean(tally.wait_ms),
+            "video": reader.info.as_json(),
+            "cut": reader.cut,
+            "complete": error is None and not reader.cut,
+            "error": None if error is None else {"error": error.code, "detail": error.detail},
+        }
+        workout = self.analysis.summary()
+        if workout is not None:
+            summary["workout"] = workout
+        return summary
+
+
+def _mean(values: list[float]) -> float | None:
+    return round(statistics.fmean(values), 2) if values else None

@@ -1,0 +1,142 @@
+"""POST /api/video: check the options and the room, spool the upload, probe it (every
+refusal is an HTTP status with a JSON reason, before the first line), then stream."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from aiohttp import web
+
+from webapp.access.errors import QuotaExceeded
+from webapp.access.http import charge_video_seconds
+from webapp.analysis import AvatarOptions
+from webapp.analysis.fitness import Exercise, UnknownExercise
+from webapp.config import Config
+from webapp.errors import BadOptionError, HolotrackError, NotAVideoError
+from webapp.keys import CONFIG, LIVE, METRICS, SCHEDULER, VIDEOS
+from webapp.live.analysis import SessionAnalysis
+from webapp.live.options import SessionOptions
+from webapp.still.http_errors import STATUS
+from webapp.video import lines
+from webapp.video.decode import VideoFrame, VideoReader
+from webapp.video.run import VideoRun
+from webapp.video.stream import VideoStream
+from webapp.video.upload import spooled_video
+
+log = logging.getLogger(__name__)
+OPTIONS = frozenset({"rig", "exercise", "smoothing"})
+SWITCHES = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+
+
+async def video(request: web.Request) -> web.StreamResponse:
+    try:
+        response = await _video(request)
+    except HolotrackError as exc:
+        status = 429 if isinstance(exc, QuotaExceeded) else STATUS.get(type(exc), 500)
+        request.app[METRICS].video_requests.labels(str(status)).inc()
+        raise
+    return response
+
+
+async def _video(request: web.Request) -> web.StreamResponse:
+    started = time.perf_counter()
+    config = request.app[CONFIG]
+    scheduler = request.app[SCHEDULER]
+    options = parse_query(request.query, request.app[LIVE].exercises)
+    # A full server refuses before the body is read, so a refused client wastes no upload.
+    arrival = request.app[VIDEOS].admit(scheduler)
+    run = VideoRun(scheduler, config.request_timeout)
+    try:
+        async with spooled_video(request, config.video_max_bytes, config.upload_timeout) as path:
+            reader = await asyncio.to_thread(open_reader, path, config)
+            try:
+                # The first frame is decoded before the answer starts, so a file that opens
+                # but does not decode still gets its 400.
+                first = await asyncio.to_thread(reader.next)
+                if first is None:
+                    raise NotAVideoError("the video has no frame within --video-max-seconds")
+                # A key's video_seconds_per_hour is charged whole before the first line; a
+                # container that does not say its length is charged the longest allowed.
+                charge_video_seconds(request, _seconds(reader, config))
+                slot = run.open()
+                arrival.release()
+                log.info("%s: video %s from %s", slot.id, reader.info.as_json(), request.remote)
+                return await _stream(request, run, reader, options, first, started)
+            finally:
+                await asyncio.to_thread(reader.close)
+    finally:
+        arrival.release()
+        run.close()
+
+
+async def _stream(
+    request: web.Request,
+    run: VideoRun,
+    reader: VideoReader,
+    options: SessionOptions,
+    first: VideoFrame,
+    started: float,
+) -> web.StreamResponse:
+    config, metrics = request.app[CONFIG], request.app[METRICS]
+    response = web.StreamResponse(
+        headers={"Content-Type": lines.CONTENT_TYPE, "Cache-Control": "no-store"}
+    )
+    await response.prepare(request)
+    metrics.video_requests.labels("200").inc()
+    stream = VideoStream(
+        request,
+        response,
+        run,
+        reader,
+        SessionAnalysis(options, request.app[LIVE].exercises),
+        send_timeout=config.send_timeout,
+        metrics=metrics,
+    )
+    # A handler cancelled when its client left (aiohttp's handler_cancellation) ends here too.
+    outcome = "disconnected"
+    try:
+        outcome = await stream.serve(first, started)
+    finally:
+        metrics.videos_ended.labels(outcome).inc()
+    return response
+
+
+def _seconds(reader: VideoReader, config: Config) -> float:
+    duration_ms = reader.info.duration_ms
+    if duration_ms is None:
+        return config.video_max_seconds
+    return min(duration_ms / 1000.0, config.video_max_seconds)
+
+
+def open_reader(path: Path, config: Config) -> VideoReader:
+    return VideoReader(
+        path,
+        max_seconds=config.video_max_seconds,
+        max_pixels=config.video_max_pixels,
+        max_fps=config.video_max_fps,
+    )
+
+
+def parse_query(query: Mapping[str, str], exercises: Mapping[str, Exercise]) -> SessionOptions:
+    """?rig=1, ?exercise=NAME (the live names), ?smoothing=off; anything else is a 400."""
+    unknown = sorted(set(query) - OPTIONS)
+    if unknown:
+        raise BadOptionError(
+            f"unknown query parameter {unknown[0]!r}; use rig, exercise or smoothing"
+        )
+    rig = SWITCHES.get(query.get("rig", "0").lower())
+    if rig is None:
+        raise BadOptionError("rig must be 1 or 0")
+    smoothing = query.get("smoothing", "on").lower()
+    if smoothing not in {"on", "off"}:
+        raise BadOptionError("smoothing must be on or off")
+    exercise = query.get("exercise")
+    if exercise is not None and exercise not in exercises:
+        raise BadOptionError(UnknownExercise(exercise, tuple(exercises)).reason)
+    defaults = AvatarOptions()
+    avatar = AvatarOptions(smoothing=defaults.smoothing if smoothing == "on" else None, rig=rig)
+    return SessionOptions(avatar=avatar, exercise=exercise)
