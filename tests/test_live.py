@@ -18,7 +18,8 @@ from webapp.keys import SCHEDULER, SESSIONS
 
 @pytest.fixture
 async def client(make_client: MakeClient) -> Client:
-    return await make_client(Config(workers=1, stats_interval=0.2))
+    # Several sessions share the one worker here on purpose: no admission by rate.
+    return await make_client(Config(workers=1, stats_interval=0.2, min_session_fps="0"))
 
 
 async def test_hello_ready_and_results_echo_seq_and_capture_time(client: Client) -> None:
