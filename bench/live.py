@@ -86,8 +86,9 @@ async def main_async(args: argparse.Namespace) -> int:
     raw = calibrate(jpegs, args.track, args.fps, args.raw_seconds, args.workers).raw_fps
     alone = calibrate(jpegs, args.track, args.fps, args.raw_seconds, 1).raw_fps
     single_ms = 1000.0 / alone
-    saturation = math.ceil(raw / args.fps) + 1
-    oversubscribed = round(10 * raw / args.fps)
+    # On a shared machine the calibration may say little; the steps can then be given.
+    saturation = args.saturation or math.ceil(raw / args.fps) + 1
+    oversubscribed = args.oversubscribed or round(10 * raw / args.fps)
     print(
         f"raw {raw:.1f} frames/s with {args.workers} workers; one graph alone "
         f"{alone:.1f} frames/s = {single_ms:.1f} ms a frame; load {loadavg()[0]:.2f}",
@@ -188,6 +189,8 @@ def main() -> None:
     parser.add_argument(
         "--baseline", default="", help="a checkout of an older commit to measure first"
     )
+    parser.add_argument("--saturation", type=int, default=0, help="sessions (default: from raw)")
+    parser.add_argument("--oversubscribed", type=int, default=0, help="sessions (default: 10x raw)")
     sys.exit(asyncio.run(main_async(parser.parse_args())))
 
 
