@@ -71,7 +71,7 @@ async def main_async(args: argparse.Namespace) -> None:
             "sustainable_sessions": report["sustainable_sessions"],
             "admitted_at_most": admitted,
             "steps": [
-                (s["sessions"], s["refusals"], s["delivered_fps"], s["session_fps"]["min"])
+                (s["sessions"], s["refusals"], s["delivered_fps"], s["session_fps"]["min"] or 0.0)
                 for s in report["steps"]
             ],
             "load": [before, after],
