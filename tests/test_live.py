@@ -180,7 +180,7 @@ def _max_difference(a: list[Any], b: list[Any]) -> float:
 
 
 async def test_two_sessions_never_mix_their_landmarks(make_client: MakeClient) -> None:
-    client = await make_client(Config(workers=1))
+    client = await make_client(Config(workers=1, min_session_fps="0"))
     asl = video_frames(ASL_VIDEO)[:20]
     gesture = video_frames(GESTURE_VIDEO)[:20]
     asl_alone = await _stream_alone(client, asl)
@@ -204,7 +204,7 @@ async def test_two_sessions_never_mix_their_landmarks(make_client: MakeClient) -
 
 
 async def test_a_killed_worker_ends_only_its_sessions(make_client: MakeClient) -> None:
-    client = await make_client(Config(workers=2))
+    client = await make_client(Config(workers=2, min_session_fps="0"))
     scheduler = client.app[SCHEDULER]
     frames = video_frames(ASL_VIDEO)
     first, second = await LiveClient.connect(client), await LiveClient.connect(client)

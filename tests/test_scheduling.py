@@ -510,3 +510,16 @@ async def test_a_client_sending_faster_than_granted_does_not_lower_the_grant(
     assert scheduler.granted_fps(b, 30.0) == granted
     running.set_result(FrameResult(1, 64, 48, NOBODY, 1.0, 2.0))
     await worker.answer()
+
+
+async def test_a_session_alone_on_a_worker_is_never_refused_by_rate(
+    pool: Callable[..., Any],
+) -> None:
+    # No worker gives 1000 fps, but a session alone gets all its worker can do.
+    scheduler = await pool(workers=2, min_session_fps="1000")
+    first = scheduler.open_session(Track.HOLISTIC, Sink(), 30.0)
+    second = scheduler.open_session(Track.POSE, Sink(), 30.0)
+    assert {first.worker, second.worker} == {0, 1}
+    # A third leaves someone under the 30 fps asked (1000 fps is more than anyone asks).
+    with pytest.raises(CapacityError, match="--min-session-fps 1000"):
+        scheduler.open_session(Track.HOLISTIC, Sink(), 30.0)

@@ -166,7 +166,8 @@ class Scheduler:
 
     def _admitting_lane(self, track: Track, wanted: float) -> Lane:
         """The least-loaded lane where one more session leaves every session there at
-        least --min-session-fps (or what it asked, if less); CapacityError if none."""
+        least --min-session-fps (or what it asked, if less), or an empty one;
+        CapacityError if none."""
         if self._stopping or self._draining:
             raise CapacityError("the server is shutting down")
         sessions = sum(len(lane.sessions) for lane in self.lanes)
@@ -181,7 +182,10 @@ class Scheduler:
         newcomer = (self.times[track], wanted)
         for lane in sorted(alive, key=lambda lane: lane.sessions.load_ms()):
             slots = lane.sessions.slots.values()
-            needed = max(min(1.0 / s.interval, floors[s.track]) for s in slots) if slots else 0.0
+            if not slots:
+                # Alone on a worker a session gets all it can do; refusing it helps no one.
+                return lane
+            needed = max(min(1.0 / s.interval, floors[s.track]) for s in slots)
             needed = max(needed, min(wanted, floors[track]))
             factor = min(1.0, lane.sessions.steer.factor)
             if lane.sessions.share(newcomer, factor) >= needed:
