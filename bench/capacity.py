@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import free_port, loadavg, server
-from bench.live import LIVE_SERVER_ARGS
+from bench.live import LIVE_SERVER_ARGS, LIVE_SERVER_ENV
 from swarm.load_table import markdown
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,7 +40,9 @@ RAMPS = {
 async def one(track: str, fps: float, ramp: str, args: argparse.Namespace) -> dict[str, Any]:
     port = free_port()
     out = OUT / f"{track}-{fps:g}fps"
-    with server(port, args.workers, LIVE_SERVER_ARGS):
+    # No admission by rate: the ramp finds what the hardware sustains (bench.admission
+    # compares that with what --min-session-fps admits).
+    with server(port, args.workers, LIVE_SERVER_ARGS, env=LIVE_SERVER_ENV):
         before = loadavg()
         swarm = await asyncio.create_subprocess_exec(
             sys.executable,

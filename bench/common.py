@@ -48,18 +48,19 @@ def server(
     *,
     log: Path | None = None,
     env: Mapping[str, str] | None = None,
+    cwd: Path = ROOT,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """A `python -m webapp` on 127.0.0.1:`port`, serving until the block ends.
 
-    Its output goes to `log`, or nowhere. The wait for /healthz blocks, which is fine
-    before any load starts.
+    Its output goes to `log`, or nowhere; `cwd` may be another checkout. The wait for
+    /healthz blocks, which is fine before any load starts.
     """
     command = [sys.executable, "-m", "webapp", "--port", str(port), "--workers", str(workers)]
     with contextlib.ExitStack() as stack:
         output = stack.enter_context(log.open("wb")) if log else subprocess.DEVNULL
         proc = subprocess.Popen(
             [*command, *extra],
-            cwd=ROOT,
+            cwd=cwd,
             stdout=output,
             stderr=subprocess.STDOUT,
             env=dict(env) if env is not None else None,

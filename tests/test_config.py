@@ -56,3 +56,32 @@ def test_cv2_is_the_headless_build_that_needs_no_libgl() -> None:
     (binary,) = glob.glob(str(Path(cv2.__file__).parent / "cv2*.so"))
     linked = subprocess.run(["ldd", binary], capture_output=True, text=True, check=True).stdout
     assert "libGL" not in linked
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("", {"holistic": 10.0, "pose": 15.0}),  # env var set but empty: the defaults
+        (None, {"holistic": 10.0, "pose": 15.0}),
+        ("8", {"holistic": 8.0, "pose": 8.0}),
+        ("0", {"holistic": 0.0, "pose": 0.0}),
+        ("pose=20", {"holistic": 10.0, "pose": 20.0}),
+        (" holistic = 6.5 , pose=12", {"holistic": 6.5, "pose": 12.0}),
+    ],
+)
+def test_min_session_fps_is_one_rate_or_one_per_track(
+    given: str | None, expected: dict[str, float]
+) -> None:
+    env = {} if given is None else {"HOLOTRACK_MIN_SESSION_FPS": given}
+    config = load_config([], environ=env)
+    assert {str(track): rate for track, rate in config.min_fps.items()} == expected
+
+
+@pytest.mark.parametrize("bad", ["hands=5", "fast", "pose=x", "pose=-1", "-2", "holistic=nan"])
+def test_a_bad_min_session_fps_is_refused_naming_the_flag(
+    bad: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        load_config(["--min-session-fps", bad], environ={})
+    assert exited.value.code == 2
+    assert "--min-session-fps" in capsys.readouterr().err

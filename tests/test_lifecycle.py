@@ -42,6 +42,8 @@ async def test_sigterm_closes_every_session_with_1001_and_exits() -> None:
         str(port),
         "--workers",
         "1",
+        "--min-session-fps",  # two sessions on one worker, whatever the host's speed
+        "0",
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
     )

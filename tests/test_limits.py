@@ -40,7 +40,7 @@ async def test_listed_origins_are_the_only_ones_allowed(make_client: MakeClient)
 
 
 async def test_sessions_per_client_address_are_capped(make_client: MakeClient) -> None:
-    client = await make_client(Config(workers=1, max_sessions_per_client=2))
+    client = await make_client(Config(workers=1, max_sessions_per_client=2, min_session_fps="0"))
     first, second = await LiveClient.connect(client), await LiveClient.connect(client)
     await first.hello("pose")
     await second.hello("pose")

@@ -18,7 +18,8 @@ from webapp.keys import SCHEDULER, SESSIONS
 
 @pytest.fixture
 async def client(make_client: MakeClient) -> Client:
-    return await make_client(Config(workers=1, stats_interval=0.2))
+    # Several sessions share the one worker here on purpose: no admission by rate.
+    return await make_client(Config(workers=1, stats_interval=0.2, min_session_fps="0"))
 
 
 async def test_hello_ready_and_results_echo_seq_and_capture_time(client: Client) -> None:
@@ -179,7 +180,7 @@ def _max_difference(a: list[Any], b: list[Any]) -> float:
 
 
 async def test_two_sessions_never_mix_their_landmarks(make_client: MakeClient) -> None:
-    client = await make_client(Config(workers=1))
+    client = await make_client(Config(workers=1, min_session_fps="0"))
     asl = video_frames(ASL_VIDEO)[:20]
     gesture = video_frames(GESTURE_VIDEO)[:20]
     asl_alone = await _stream_alone(client, asl)
@@ -203,7 +204,7 @@ async def test_two_sessions_never_mix_their_landmarks(make_client: MakeClient) -
 
 
 async def test_a_killed_worker_ends_only_its_sessions(make_client: MakeClient) -> None:
-    client = await make_client(Config(workers=2))
+    client = await make_client(Config(workers=2, min_session_fps="0"))
     scheduler = client.app[SCHEDULER]
     frames = video_frames(ASL_VIDEO)
     first, second = await LiveClient.connect(client), await LiveClient.connect(client)

@@ -124,7 +124,8 @@ class Sink:
 
 
 def config(**changes: Any) -> Config:
-    return Config(**{"workers": 1, "max_sessions": 8, **changes})
+    # Admission by rate is off unless a test is about it: the others open sessions freely.
+    return Config(**{"workers": 1, "max_sessions": 8, "min_session_fps": "0", **changes})
 
 
 @pytest.fixture
@@ -382,3 +383,143 @@ async def test_a_still_for_an_idle_worker_leaves_the_line_at_once(
     await worker.answer()
     await worker.answer()
     assert [r.width for r in await asyncio.gather(first, second)] == [64, 64]
+
+
+async def test_a_session_is_refused_when_it_would_push_any_below_the_minimum(
+    pool: Callable[..., Any],
+) -> None:
+    # One worker, a holistic frame estimated at 45 ms (nothing has run): two sessions at
+    # 30 fps get 11.1 fps each, a third would leave all three at 7.4.
+    scheduler = await pool(min_session_fps="holistic=10,pose=15")
+    await open_ready(scheduler)
+    await open_ready(scheduler)
+    assert scheduler.refusal() is not None
+    assert not scheduler.snapshot().room
+    with pytest.raises(CapacityError, match="--min-session-fps 10"):
+        scheduler.open_session(Track.HOLISTIC, Sink(), 30.0)
+    # A session asking 2 fps leaves the others 10.1 fps: it is let in. A second one is not.
+    low = scheduler.open_session(Track.HOLISTIC, Sink(), 2.0)
+    await settled(low)
+    assert scheduler.granted_fps(low, 2.0) == 2.0
+    with pytest.raises(CapacityError, match="--min-session-fps"):
+        scheduler.open_session(Track.HOLISTIC, Sink(), 2.0)
+    # A pose session (15 ms) asking 2 fps would still leave the others 9.8: refused too.
+    with pytest.raises(CapacityError, match="full for pose"):
+        scheduler.open_session(Track.POSE, Sink(), 2.0)
+    scheduler.close_session(low)
+    assert scheduler.open_session(Track.POSE, Sink(), 2.0).track is Track.POSE
+
+
+async def test_admission_looks_at_every_lane_before_refusing(pool: Callable[..., Any]) -> None:
+    scheduler = await pool(workers=2, min_session_fps="holistic=10,pose=30")
+    pose_1 = scheduler.open_session(Track.POSE, Sink(), 30.0)
+    slow = scheduler.open_session(Track.HOLISTIC, Sink(), 2.0)
+    pose_2 = scheduler.open_session(Track.POSE, Sink(), 30.0)
+    assert (pose_1.worker, slow.worker, pose_2.worker) == (0, 1, 0)
+    # Worker 0 carries less (30 ms a round against 45) but its pose sessions would fall
+    # to 13.3 fps, under their 30; worker 1 leaves the slow session its 2 fps.
+    newcomer = scheduler.open_session(Track.HOLISTIC, Sink(), 30.0)
+    assert newcomer.worker == 1
+    assert scheduler.granted_fps(newcomer, 30.0) == 20.2
+    # One more at 15 fps leaves worker 1's sessions 10.1 fps: still in, and then it is full.
+    assert scheduler.refusal() is None
+    assert scheduler.open_session(Track.HOLISTIC, Sink(), 15.0).worker == 1
+    refusal = scheduler.refusal()
+    assert refusal is not None
+    assert "full for holistic at --min-session-fps 10" in refusal
+
+
+async def test_the_minimum_zero_admits_up_to_max_sessions(pool: Callable[..., Any]) -> None:
+    scheduler = await pool(min_session_fps="0", max_sessions=6)
+    slots = [(await open_ready(scheduler))[0] for _ in range(6)]
+    assert {scheduler.granted_fps(slot, 30.0) for slot in slots} == {3.7}
+    with pytest.raises(CapacityError, match="server full: 6 of 6"):
+        scheduler.open_session(Track.HOLISTIC, Sink(), 30.0)
+
+
+async def test_grants_are_equal_in_a_lane_and_rise_while_its_worker_idles(
+    pool: Callable[..., Any],
+) -> None:
+    scheduler = await pool()
+    slots = [(await open_ready(scheduler))[0] for _ in range(3)]
+    # 1000 ms over three 45 ms frames: 7.4 fps each, no fixed headroom.
+    assert [scheduler.granted_fps(slot, 30.0) for slot in slots] == [7.4] * 3
+    now = time.perf_counter()
+    scheduler.steer_grants(now)
+    scheduler.steer_grants(now + 2.0)  # nothing ran: the worker idled the whole window
+    raised = [scheduler.granted_fps(slot, 30.0) for slot in slots]
+    assert raised == [8.0] * 3
+    # A session asking less than the share is granted what it asked, untouched.
+    low = scheduler.open_session(Track.HOLISTIC, Sink(), 2.0)
+    assert scheduler.granted_fps(low, 2.0) == 2.0
+
+
+async def test_an_idle_lane_whose_sessions_have_all_they_asked_keeps_its_grant(
+    pool: Callable[..., Any],
+) -> None:
+    scheduler = await pool()
+    slot = scheduler.open_session(Track.HOLISTIC, Sink(), 5.0)
+    await settled(slot)
+    assert scheduler.granted_fps(slot, 5.0) == 5.0
+    now = time.perf_counter()
+    scheduler.steer_grants(now)
+    scheduler.steer_grants(now + 2.0)
+    assert scheduler.lanes[0].sessions.steer.factor == 1.0
+
+
+async def test_a_frame_replaced_though_paced_to_its_grant_lowers_the_grant(
+    pool: Callable[..., Any],
+) -> None:
+    scheduler = await pool()
+    worker = fake(scheduler)
+    a, _ = await open_ready(scheduler)
+    b, _ = await open_ready(scheduler)
+    granted = scheduler.granted_fps(b, 30.0)
+    assert granted == 11.1
+    now = time.perf_counter()
+    scheduler.steer_grants(now)
+    scheduler.offer(a, Frame(1, 1.0, b"jpeg", received=now))
+    _, running = await worker.next()
+    # b sends at its grant, but its frame is still waiting when the next one comes.
+    scheduler.offer(b, Frame(1, 1.0, b"jpeg", received=now))
+    scheduler.offer(b, Frame(2, 2.0, b"jpeg", received=now + 1.0 / granted))
+    scheduler.steer_grants(now + 2.0)
+    assert scheduler.lanes[0].sessions.steer.factor == pytest.approx(0.95)
+    assert scheduler.granted_fps(b, 30.0) == 10.6
+    running.set_result(FrameResult(1, 64, 48, NOBODY, 1.0, 2.0))
+    await worker.answer()
+
+
+async def test_a_client_sending_faster_than_granted_does_not_lower_the_grant(
+    pool: Callable[..., Any],
+) -> None:
+    scheduler = await pool()
+    worker = fake(scheduler)
+    a, _ = await open_ready(scheduler)
+    b, _ = await open_ready(scheduler)
+    granted = scheduler.granted_fps(b, 30.0)
+    now = time.perf_counter()
+    scheduler.steer_grants(now)
+    scheduler.offer(a, Frame(1, 1.0, b"jpeg", received=now))
+    _, running = await worker.next()
+    # b ignores its grant: frames 10 ms apart replace each other, its own doing.
+    for seq in range(1, 5):
+        scheduler.offer(b, Frame(seq, float(seq), b"jpeg", received=now + seq * 0.01))
+    scheduler.steer_grants(now + 2.0)
+    assert scheduler.lanes[0].sessions.steer.factor == 1.0
+    assert scheduler.granted_fps(b, 30.0) == granted
+    running.set_result(FrameResult(1, 64, 48, NOBODY, 1.0, 2.0))
+    await worker.answer()
+
+
+async def test_a_session_alone_on_a_worker_is_never_refused_by_rate(
+    pool: Callable[..., Any],
+) -> None:
+    # No worker gives 1000 fps, but a session alone gets all its worker can do.
+    scheduler = await pool(workers=2, min_session_fps="1000")
+    first = scheduler.open_session(Track.HOLISTIC, Sink(), 30.0)
+    second = scheduler.open_session(Track.POSE, Sink(), 30.0)
+    assert {first.worker, second.worker} == {0, 1}
+    # A third leaves someone under the 30 fps asked (1000 fps is more than anyone asks).
+    with pytest.raises(CapacityError, match="--min-session-fps 1000"):
+        scheduler.open_session(Track.HOLISTIC, Sink(), 30.0)

@@ -40,6 +40,9 @@ def frames() -> FrameSet:
 
 # A few sessions at a low rate for a few seconds: enough to cross every path of the swarm,
 # light enough for a shared two-core machine.
+# One worker, and sessions beyond what it serves at a usable rate on purpose: no admission
+# by rate (--min-session-fps) in the way.
+SERVER = Config(workers=1, stats_interval=0.5, min_session_fps="0")
 SHORT = SwarmConfig(fps=4.0, warmup=0.5, hold=2.5, drain=3.0)
 
 
@@ -127,7 +130,7 @@ def assert_paced_like_the_page(run: RunResult, config: SwarmConfig) -> None:
 async def test_every_frame_ends_as_result_drop_or_error_and_figures_agree(
     make_client: MakeClient, tmp_path: Path
 ) -> None:
-    runner = await swarm_against(make_client, Config(workers=1, stats_interval=0.5), sessions="2,3")
+    runner = await swarm_against(make_client, SERVER, sessions="2,3")
     run = await runner.run()
     assert [s.sessions for s in run.steps] == [2, 3]
     assert {f.outcome for f in run.frames} <= {Outcome.RESULT, Outcome.DROPPED, Outcome.ERROR}
@@ -178,7 +181,7 @@ async def test_a_full_server_refuses_and_refusals_are_not_errors(
 async def test_the_firehose_exercises_the_stale_frame_path(make_client: MakeClient) -> None:
     runner = await swarm_against(
         make_client,
-        Config(workers=1, stats_interval=0.5),
+        SERVER,
         sessions="2",
         fps=40.0,
         mode="firehose",
@@ -205,7 +208,7 @@ async def test_following_turns_keeps_latency_low_when_sessions_outnumber_the_wor
     turns). Bounds are relative to the server's own measured time per frame and to the
     other run, never absolute: the machine is shared.
     """
-    server = Config(workers=1, stats_interval=0.5)
+    server = SERVER
     settings: dict[str, Any] = {"sessions": "6", "fps": 15.0, "warmup": 3.0, "hold": 6.0}
     following = await swarm_against(make_client, server, **settings)
     ignoring = await swarm_against(make_client, server, ignore_turns=True, **settings)
@@ -225,20 +228,21 @@ async def test_following_turns_keeps_latency_low_when_sessions_outnumber_the_wor
     work = [(f.decode_ms or 0.0) + (f.inference_ms or 0.0) for f in results]
     latency = [f.latency_ms or 0.0 for f in results]
     assert percentile(latency, 50) <= 3 * percentile(work, 50), (with_turns.latency_ms, work)
-    # Uninvited frames come at random moments and may wait a whole round. (The median may
-    # not show it: paced at the granted rate, frames often find the worker idle.)
+    # Uninvited frames come at random moments and wait behind others'. Granted what the
+    # worker really does (issue 16), they keep it busy, so the median shows it; the tail
+    # is as long for both on a loaded host.
     fast, slow = with_turns.latency_ms, without.latency_ms
-    assert fast["p95"] is not None
-    assert slow["p95"] is not None
-    assert fast["p95"] < slow["p95"], (fast, slow)
-    # And the worker, kept busy by invited frames, serves more of them.
-    assert with_turns.results > without.results, (with_turns.results, without.results)
+    assert fast["p50"] is not None
+    assert slow["p50"] is not None
+    assert fast["p50"] < slow["p50"], (fast, slow)
+    # Clients that ignore turns are granted what the worker really does (issue 16), so
+    # they are served a comparable amount; the grant is steered every 2 s, so in a window
+    # this short it may not have settled (bench.live measures it properly).
+    assert without.results >= 0.5 * with_turns.results, (with_turns.results, without.results)
 
 
 async def test_an_interrupted_run_keeps_what_it_measured(make_client: MakeClient) -> None:
-    runner = await swarm_against(
-        make_client, Config(workers=1, stats_interval=0.5), sessions="1,2", hold=30.0
-    )
+    runner = await swarm_against(make_client, SERVER, sessions="1,2", hold=30.0)
     task = asyncio.create_task(runner.run())
     await runner.holding.wait()
     runner.interrupt()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from webapp import flags
 from webapp.access.keyfile import KeysFileError, read_keys
+from webapp.protocol import Track
 from webapp.vmc.sender import parse_allow
 
 ENV_PREFIX = "HOLOTRACK_"
@@ -31,6 +32,37 @@ def default_workers() -> int:
 
 def default_max_sessions() -> int:
     return max(1, min(256, _memory_bytes() // 2 // GRAPH_BYTES))
+
+
+# Below these rates a session is not worth admitting: an avatar's face and hands step
+# visibly under 10 fps even smoothed, and a fast rep (a jumping jack) needs about 15 frames
+# a second to show its turning points.
+MIN_SESSION_FPS = "holistic=10,pose=15"
+
+
+def parse_min_fps(text: str) -> dict[Track, float]:
+    """`--min-session-fps`: one rate for every track, or TRACK=FPS pairs, comma-separated
+    (a track left out, or an empty value, keeps the default); 0 admits at any rate."""
+    rates = {Track(name): float(value) for name, value in _pairs(MIN_SESSION_FPS)}
+    if text.strip() and "=" not in text:
+        return dict.fromkeys(Track, _rate(text))
+    for name, value in _pairs(text):
+        if name not in set(Track):
+            raise ValueError(f"{name!r} is not a track (holistic or pose)")
+        rates[Track(name)] = _rate(value)
+    return rates
+
+
+def _rate(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"{text.strip()!r} is not a frame rate") from None
+
+
+def _pairs(text: str) -> list[tuple[str, str]]:
+    pairs = [item.partition("=") for item in text.split(",") if item.strip()]
+    return [(name.strip(), value.strip()) for name, _, value in pairs]
 
 
 def default_state_dir() -> str:
@@ -78,6 +110,14 @@ class Config:
         metadata={"help": "live WebSocket sessions before new ones get 1013"},
     )
     max_fps: float = field(default=30.0, metadata={"help": "highest frame rate granted"})
+    min_session_fps: str = field(
+        default=MIN_SESSION_FPS,
+        metadata={
+            "help": "a new session gets 1013 when admitting it would grant any session less "
+            "than this (or than it asked, if less), judged from the measured cost of a frame; "
+            "one rate for every track, or TRACK=FPS pairs; 0: admit up to --max-sessions"
+        },
+    )
     max_frame_bytes: int = field(
         default=1024 * 1024, metadata={"help": "largest WebSocket frame, in bytes"}
     )
@@ -195,6 +235,10 @@ class Config:
         },
     )
 
+    @property
+    def min_fps(self) -> dict[Track, float]:
+        return parse_min_fps(self.min_session_fps)
+
 
 DESCRIPTION = "Holotrack server. Every flag has an environment twin, shown in brackets."
 
@@ -257,6 +301,11 @@ def validate(config: Config) -> list[str]:
             read_keys(Path(config.access_keys))
         except KeysFileError as exc:
             problems.append(f"--access-keys: {exc}")
+    try:
+        if any(rate < 0 or rate != rate for rate in parse_min_fps(config.min_session_fps).values()):
+            problems.append("--min-session-fps must be 0 or more")
+    except ValueError as exc:
+        problems.append(f"--min-session-fps: {exc}")
     if config.max_watchers < 0:
         problems.append("--max-watchers must be 0 (no watchers) or more")
     if config.max_sessions_per_client < 0:

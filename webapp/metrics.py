@@ -52,6 +52,15 @@ class _PoolCollector(Collector):
             "1 when one more live session would be admitted",
             value=1.0 if pool.room else 0.0,
         )
+        grant = GaugeMetricFamily(
+            "holotrack_grant_factor",
+            "Share of each worker's second its sessions' granted fps add up to, steered by "
+            "its measured busy ratio (1: the measured cost of a frame, no headroom)",
+            labels=["worker"],
+        )
+        for worker in pool.workers:
+            grant.add_metric([str(worker.index)], worker.grant_factor)
+        yield grant
         memory = GaugeMetricFamily(
             "holotrack_process_resident_bytes",
             "Resident memory per process",

@@ -19,7 +19,8 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """503 when one more live session would be refused, so a balancer sends it elsewhere."""
+    """503 when one more live session would be refused (--max-sessions, --min-session-fps
+    for a session with the hello's defaults), so a balancer sends it elsewhere."""
     pool = request.app[SCHEDULER].snapshot()
     body = {
         "sessions": pool.sessions,
@@ -28,7 +29,7 @@ async def readyz(request: web.Request) -> web.Response:
     }
     if pool.room:
         return web.json_response({"status": "ready", **body})
-    return web.json_response({"status": "full", **body}, status=503)
+    return web.json_response({"status": "full", "reason": pool.refusal, **body}, status=503)
 
 
 async def metrics_view(request: web.Request) -> web.Response:

@@ -18,7 +18,6 @@ STILL = "still"
 # First guesses of the wall time one job takes, corrected by measurement as jobs run.
 INITIAL_SERVICE_MS = {"holistic": 45.0, "pose": 15.0, STILL: 75.0}
 EWMA_WEIGHT = 0.1
-GRANT_HEADROOM = 0.9
 # An invited frame that has not arrived by then is given up on, and the next one invited.
 INVITE_PATIENCE = 0.5
 # How long before a worker frees up the next frame is invited: the client's time to grab,
@@ -45,9 +44,8 @@ class ServiceTimes:
         return max(0.0, self._ms[kind] - INVITE_LEAD_MS) / 1000.0
 
 
-def granted_fps(round_ms: float, wanted: float, max_fps: float) -> float:
-    """The rate a session is told to send at, given one round over its worker's sessions."""
-    share = GRANT_HEADROOM * 1000.0 / round_ms
+def granted_fps(share: float, wanted: float, max_fps: float) -> float:
+    """The rate a session is told to send at, given its lane's fair share (grant.py)."""
     return round(max(0.5, min(wanted, max_fps, share)), 1)
 
 

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from webapp.config import Config
+from webapp.engine.grant import FACTOR_START, GRANT_WINDOW
 from webapp.engine.jobs import Frame, StillJob
 from webapp.engine.lane import Lane, LaneState
 from webapp.engine.pacing import STILL, ServiceTimes, granted_fps
@@ -25,6 +26,9 @@ from webapp.engine.slot import SessionSink, Slot
 from webapp.engine.wire import CountGraphs, StillResult
 from webapp.errors import CapacityError, DeadlineError
 from webapp.protocol import Track
+
+# /readyz asks whether a session with the hello's defaults (docs/protocol.md) would be let in.
+READY_PROBE = (Track.HOLISTIC, 15.0)
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,7 @@ class WorkerView:
     graphs: int
     state: LaneState
     sessions: int
+    grant_factor: float = 1.0  # the steered share of its worker's second (grant.py)
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,7 @@ class PoolSnapshot:
     stills_waiting: int
     busy_seconds: float  # worker time spent on jobs since start, summed over workers
     workers: tuple[WorkerView, ...]
+    refusal: str | None = None  # why one more session would be refused, when it would
 
     @property
     def workers_alive(self) -> int:
@@ -82,6 +88,7 @@ class Scheduler:
         await asyncio.gather(*(lane.start() for lane in self.lanes))
         for lane in self.lanes:
             self._spawn(lane.run())
+        self._spawn(self._steer_grants())
 
     def drain(self) -> None:
         self._draining = True
@@ -130,18 +137,8 @@ class Scheduler:
 
     # -- live sessions ---------------------------------------------------------------------
     def open_session(self, track: Track, sink: SessionSink, wanted_fps: float) -> Slot:
-        if self._stopping or self._draining:
-            raise CapacityError("the server is shutting down")
-        sessions = sum(len(lane.sessions) for lane in self.lanes)
-        if sessions >= self.config.max_sessions:
-            raise CapacityError(
-                f"server full: {sessions} of {self.config.max_sessions} sessions in use"
-            )
-        alive = [lane for lane in self.lanes if lane.worker.alive]
-        if not alive:
-            raise CapacityError("no inference worker is running")
-        lane = min(alive, key=lambda lane: lane.sessions.load_ms())
         wanted = min(wanted_fps, self.config.max_fps)
+        lane = self._admitting_lane(track, wanted)
         slot = Slot(f"s{next(self._ids)}", track, lane.index, sink, interval=1.0 / wanted)
         lane.sessions.add(slot)
         self._spawn(lane.open_graph(slot))
@@ -162,23 +159,79 @@ class Scheduler:
         return waiting
 
     def granted_fps(self, slot: Slot, wanted: float) -> float:
-        round_ms = max(self.lanes[slot.worker].sessions.load_ms(), self.times[slot.track])
-        return granted_fps(round_ms, wanted, self.config.max_fps)
+        sessions = self.lanes[slot.worker].sessions
+        newcomer = None if slot.id in sessions.slots else (self.times[slot.track], wanted)
+        slot.granted = granted_fps(sessions.share(newcomer), wanted, self.config.max_fps)
+        return slot.granted
+
+    def _admitting_lane(self, track: Track, wanted: float) -> Lane:
+        """The least-loaded lane where one more session leaves every session there at
+        least --min-session-fps (or what it asked, if less), or an empty one;
+        CapacityError if none."""
+        if self._stopping or self._draining:
+            raise CapacityError("the server is shutting down")
+        sessions = sum(len(lane.sessions) for lane in self.lanes)
+        if sessions >= self.config.max_sessions:
+            raise CapacityError(
+                f"server full: {sessions} of {self.config.max_sessions} sessions in use"
+            )
+        alive = [lane for lane in self.lanes if lane.worker.alive]
+        if not alive:
+            raise CapacityError("no inference worker is running")
+        floors = self.config.min_fps
+        newcomer = (self.times[track], wanted)
+        for lane in sorted(alive, key=lambda lane: lane.sessions.load_ms()):
+            slots = lane.sessions.slots.values()
+            if not slots:
+                # Alone on a worker a session gets all it can do; refusing it helps no one.
+                return lane
+            needed = max(min(1.0 / s.interval, floors[s.track]) for s in slots)
+            needed = max(needed, min(wanted, floors[track]))
+            factor = min(1.0, lane.sessions.steer.factor)
+            if lane.sessions.share(newcomer, factor) >= needed:
+                return lane
+        raise CapacityError(
+            f"full for {track} at --min-session-fps {floors[track]:g}: "
+            f"{sessions} sessions already share the workers"
+        )
+
+    async def _steer_grants(self) -> None:
+        while not self._stopping:
+            await asyncio.sleep(GRANT_WINDOW)
+            self.steer_grants(time.perf_counter())
+
+    def steer_grants(self, now: float) -> None:
+        """One steering step of every lane's grant (grant.py)."""
+        for lane in self.lanes:
+            sessions = lane.sessions
+            if not sessions.slots:
+                # The next sessions here start afresh, not from their predecessors' factor.
+                sessions.steer.factor = FACTOR_START
+                sessions.steer.step(now, lane.busy_seconds(now), False, 0.0)
+                continue
+            frame_ms = sessions.load_ms() / len(sessions)
+            wanting = sessions.share() < max(1.0 / s.interval for s in sessions.slots.values())
+            sessions.steer.step(now, lane.busy_seconds(now), wanting, frame_ms)
 
     # -- what others may read --------------------------------------------------------------
+    def refusal(self, track: Track = READY_PROBE[0], wanted: float = READY_PROBE[1]) -> str | None:
+        """Why a session (by default one with the hello's defaults) would be refused now."""
+        try:
+            self._admitting_lane(track, min(wanted, self.config.max_fps))
+        except CapacityError as exc:
+            return exc.detail
+        return None
+
     def has_room(self) -> bool:
-        return (
-            not (self._stopping or self._draining)
-            and sum(len(lane.sessions) for lane in self.lanes) < self.config.max_sessions
-            and any(w.alive for w in self.workers)
-        )
+        return self.refusal() is None
 
     def snapshot(self) -> PoolSnapshot:
         now = time.perf_counter()
+        refusal = self.refusal()
         return PoolSnapshot(
             sessions=sum(len(lane.sessions) for lane in self.lanes),
             max_sessions=self.config.max_sessions,
-            room=self.has_room(),
+            room=refusal is None,
             stills_waiting=len(self._stills),
             busy_seconds=sum(lane.busy_seconds(now) for lane in self.lanes),
             workers=tuple(
@@ -189,9 +242,11 @@ class Scheduler:
                     lane.worker.graphs,
                     lane.state,
                     len(lane.sessions),
+                    lane.sessions.steer.factor,
                 )
                 for lane in self.lanes
             ),
+            refusal=refusal,
         )
 
     async def serving_worker(self, index: int) -> WorkerHandle:

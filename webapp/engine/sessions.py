@@ -7,6 +7,7 @@ import collections
 import time
 from collections.abc import Callable
 
+from webapp.engine.grant import GrantSteer, fair_share
 from webapp.engine.jobs import Frame
 from webapp.engine.pacing import Invitations, ServiceTimes, next_due
 from webapp.engine.slot import Slot, SlotState
@@ -17,6 +18,7 @@ class LaneSessions:
     def __init__(self, times: ServiceTimes, wake: Callable[[], None]) -> None:
         self.slots: dict[str, Slot] = {}  # every open session here, graph built or not
         self.invitations = Invitations()
+        self.steer = GrantSteer()
         self._ready: collections.deque[Slot] = collections.deque()
         self._times = times
         self._wake = wake  # tells the lane a frame is waiting
@@ -31,6 +33,16 @@ class LaneSessions:
     def load_ms(self) -> float:
         """Wall time of one round-robin turn over these sessions."""
         return sum(self._times[slot.track] for slot in self.slots.values())
+
+    def share(
+        self, newcomer: tuple[float, float] | None = None, factor: float | None = None
+    ) -> float:
+        """The fair rate of these sessions (and of `newcomer`, cost and rate, if given) on
+        the lane's steered share of its worker, or on `factor` of it."""
+        demands = [(self._times[slot.track], 1.0 / slot.interval) for slot in self.slots.values()]
+        if newcomer is not None:
+            demands.append(newcomer)
+        return fair_share(demands, 1000.0 * (self.steer.factor if factor is None else factor))
 
     def add(self, slot: Slot) -> None:
         self.slots[slot.id] = slot
@@ -51,6 +63,8 @@ class LaneSessions:
         slot.next_due = next_due(slot.next_due, frame.received, slot.interval)
         self.invitations.answered(slot)
         displaced, slot.pending = slot.pending, frame
+        if displaced is not None:
+            self.steer.meter.replaced(frame.received - displaced.received, slot.granted)
         if slot.state is SlotState.IDLE:
             self._queue(slot)
         return displaced
@@ -61,6 +75,7 @@ class LaneSessions:
         frame, slot.pending = slot.pending, None
         assert frame is not None
         frame.started = time.perf_counter()
+        self.steer.meter.took(frame.started - frame.received)
         slot.state = SlotState.RUNNING
         if not self._ready:
             # Invite the next frame to arrive just before this one is done.

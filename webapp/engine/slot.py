@@ -43,6 +43,7 @@ class Slot:
     # When the session may next be invited: a fixed schedule at the rate it asked for,
     # so a frame served late is followed by one invited sooner, not by a later schedule.
     next_due: float = 0.0
+    granted: float = 0.0  # the rate it was last told to send at (ready, stats)
 
     @property
     def closed(self) -> bool:
