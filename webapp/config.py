@@ -162,6 +162,13 @@ class Config:
         default="text", metadata={"help": "log line format: text or json (one object a line)"}
     )
     verbose: bool = field(default=False, metadata={"help": "keep MediaPipe's native log output"})
+    overlap_frames: bool = field(
+        default=False,
+        metadata={
+            "help": "let a worker serving one live session alone take that session's next "
+            "frame before the previous one is out (two in its graph at once)"
+        },
+    )
 
 
 DESCRIPTION = "Holotrack server. Every flag has an environment twin, shown in brackets."
