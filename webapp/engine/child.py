@@ -24,6 +24,8 @@ from webapp.engine.inference import StillEngine, TrackEngine, connections, warm
 from webapp.errors import HolotrackError
 
 log = logging.getLogger("webapp.worker")
+# How often a quiet worker looks for graphs that stopped on an error with frames inside.
+GRAPH_CHECK_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,17 @@ class Worker:
         except Exception as exc:
             self._send(_failure(event.job_id, "RunFrame", exc))
         self._settle(flight.session)
+
+    def check_graphs(self) -> None:
+        """Frames in a graph that stopped on an error are answered with it, not awaited."""
+        for job_id, flight in list(self._flights.items()):
+            if job_id in self._flights and flight.engine.failed():
+                error = RuntimeError(flight.engine.error())
+                for other, lost in list(self._flights.items()):
+                    if lost.engine is flight.engine:
+                        del self._flights[other]
+                        self._send(_failure(other, "RunFrame", error))
+                self._settle(flight.session)
 
     def _settle(self, session: str) -> None:
         """An EndGraph that waited for this session's frames runs once the last is out."""
@@ -249,7 +262,11 @@ def main(argv: list[str] | None = None) -> None:
     send(wire.Ready(os.getpid(), worker.pool.counts(), connections()))
     threading.Thread(target=read, name="requests", daemon=True).start()
     while True:
-        event = events.get()
+        try:
+            event = events.get(timeout=GRAPH_CHECK_SECONDS)
+        except queue.Empty:
+            worker.check_graphs()
+            continue
         if isinstance(event, Through):
             worker.through(event)
         elif isinstance(event, wire.Request):

@@ -110,6 +110,13 @@ class TrackEngine:
             raise
         self._last_us = stamp
 
+    def failed(self) -> bool:
+        """The graph stopped on an error: frames submitted to it will never come out."""
+        return bool(self._graph._graph.has_error())
+
+    def error(self) -> str:
+        return str(self._graph._graph.get_combined_error_message())
+
     def landmarks(self, outputs: pipelined.Outputs) -> Landmarks:
         """A submitted frame's landmarks, from what `done` was given."""
         return extract(pipelined.results(self._graph, outputs))
