@@ -485,10 +485,13 @@ async def test_a_lone_running_session_is_invited_for_the_frame_that_joins_it(
     worker = fake(scheduler)
     slot, sink = await open_ready(scheduler)
     turns = sink.turns
+    sink.turned.clear()
     scheduler.offer(slot, frame(1))
     await worker.next()
-    # Its frame was received long ago, so its next one is due now, while this one runs.
-    await until(lambda: sink.turns == turns + 1)
+    # Its next frame is due (this one was received long ago): it is asked for once this
+    # one should be nearly through, while it still runs.
+    await asyncio.wait_for(sink.turned.wait(), WAIT)
+    assert sink.turns == turns + 1
     assert slot.state is SlotState.RUNNING
 
 

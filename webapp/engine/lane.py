@@ -60,8 +60,9 @@ class Lane:
         self._claimed: LaneJob | None = None
         # Jobs in the worker, oldest first: one, or two frames of one session (overlap.py).
         self._flights: collections.deque[overlap.Flight] = collections.deque()
-        self._beside = overlap.Beside(config.overlap_frames, self._flights, self.sessions, stills)
-        self._last_done = 0.0
+        self._beside = overlap.Beside(
+            config.overlap_frames, self._flights, self.sessions, stills, times
+        )
         self._wake = asyncio.Event()
         self._serving = asyncio.Event()  # set while `worker` is up
         self._busy_seconds = 0.0
@@ -152,13 +153,13 @@ class Lane:
 
     def _finish(self, flight: overlap.Flight) -> None:
         now = time.perf_counter()
-        # A job sent while another ran is timed from that one's end: the time it added.
-        started = max(flight.sent, self._last_done)
         outcome = flight.task.result()
         if not isinstance(outcome, HolotrackError):
-            self._times.measure(flight.kind, started)
-        self._last_done = now
-        if not self._flights:
+            # A job sent beside another is timed from that one's end: the time it added.
+            self._times.measure(flight.kind, flight.began)
+        if self._flights:
+            self._flights[0].began = max(self._flights[0].began, now)
+        else:
             if self._busy_since is not None:
                 self._busy_seconds += now - self._busy_since
             self._busy_since = None

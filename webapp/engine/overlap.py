@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from webapp.engine.jobs import StillJob
-from webapp.engine.pacing import INVITE_PATIENCE
+from webapp.engine.pacing import INVITE_PATIENCE, ServiceTimes
 from webapp.engine.sessions import LaneSessions
 from webapp.engine.slot import Slot
 
@@ -34,7 +34,9 @@ class Flight:
     job: LaneJob
     kind: str  # a track, or pacing.STILL
     task: asyncio.Future[Any]
-    sent: float = field(default_factory=time.perf_counter)
+    # When the worker began on it: when sent, or for one sent beside another, when that
+    # one came out.
+    began: float = field(default_factory=time.perf_counter)
 
     @property
     def slot(self) -> Slot | None:
@@ -50,8 +52,10 @@ class Beside:
         flights: collections.deque[Flight],
         sessions: LaneSessions,
         stills: collections.deque[StillJob],
+        times: ServiceTimes,
     ) -> None:
         self.enabled = enabled
+        self._times = times
         self._flights = flights
         self._sessions = sessions
         self._stills = stills
@@ -73,7 +77,10 @@ class Beside:
         return slot if slot is not None and slot.pending is not None else None
 
     def invite(self) -> None:
-        """Asks the lone session for the frame that would join its running one, when due."""
+        """Asks the lone session for the frame that would join its running one: when it is
+        due, and no sooner than the running one should be nearly through, as Invitations
+        times turns, so the new frame overlaps that frame's last stages instead of waiting
+        inside the graph (which would add its wait to the latency, not to the rate)."""
         self.cancel()
         slot = self._lone()
         if slot is None or slot.pending is not None:
@@ -84,8 +91,9 @@ class Beside:
             arrived = newest[1].received if not isinstance(newest, StillJob) else now
             if arrived < self._turned[1] and now - self._turned[1] < INVITE_PATIENCE:
                 return  # the frame it was asked for is on its way
-        if slot.next_due > now:
-            self._timer = asyncio.get_running_loop().call_later(slot.next_due - now, self.invite)
+        at = max(slot.next_due, self._flights[0].began + self._times.lead_time(slot.track))
+        if at > now:
+            self._timer = asyncio.get_running_loop().call_later(at - now, self.invite)
             return
         self._turned = (slot, now)
         slot.sink.turn()
