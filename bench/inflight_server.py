@@ -3,11 +3,12 @@
 
     .venv/bin/python -m bench.inflight_server --old /tmp/h16p-old   # a worktree of the old code
 
-Each round starts each server in turn (`python -m webapp --workers 1`), loads it with the
-real swarm (`python -m swarm --sessions 1 --fps 30`), and stops it, so only one runs at a
-time. One graph's in-process sequential rate (`swarm.calibrate`, one process, decode
-included) is measured before the first round and after the last, on the same frames; every
-rate is printed as a ratio to it and to the old server's.
+Each round (every other one in reverse order) starts each server in turn (`python -m
+webapp --workers 1`), loads it with the real swarm (`python -m swarm --sessions 1 --fps
+30`), and stops it, so only one runs at a time. One graph's in-process sequential rate
+(`swarm.calibrate`, one process, decode included) is measured before the first round and
+after the last, on the same frames; every rate is printed as a ratio to it and to the old
+server's.
 """
 
 from __future__ import annotations
@@ -108,7 +109,10 @@ def main() -> None:
     raw = [calibrate(jpegs, "holistic", args.fps, args.raw_seconds, 1).raw_fps]
     steps: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
     for round_ in range(args.rounds):
-        for index, (name, (tree, extra)) in enumerate(variants.items()):
+        # Every other round runs them in reverse, so a machine getting busier or quieter
+        # during the run favours none of them.
+        order = list(enumerate(variants.items()))
+        for index, (name, (tree, extra)) in order if round_ % 2 == 0 else order[::-1]:
             port = free_port()
             out = OUT / f"r{round_}-v{index}"
             with server(tree, port, extra, OUT / f"server-r{round_}-v{index}.log"):
