@@ -523,3 +523,154 @@ async def test_a_session_alone_on_a_worker_is_never_refused_by_rate(
     # A third leaves someone under the 30 fps asked (1000 fps is more than anyone asks).
     with pytest.raises(CapacityError, match="--min-session-fps 1000"):
         scheduler.open_session(Track.HOLISTIC, Sink(), 30.0)
+
+
+# -- two frames of a lone session in its worker (--overlap-frames) ---------------------------
+def result() -> FrameResult:
+    return FrameResult(1, 64, 48, NOBODY, 1.0, 2.0)
+
+
+async def test_a_lone_sessions_next_frame_joins_the_running_one(pool: Callable[..., Any]) -> None:
+    scheduler = await pool(overlap_frames=True)
+    worker = fake(scheduler)
+    slot, sink = await open_ready(scheduler)
+    scheduler.offer(slot, frame(1))
+    first, running_first = await worker.next()
+    scheduler.offer(slot, frame(2))
+    second, running_second = await worker.next()  # sent before the first is out
+    assert isinstance(first, RunFrame)
+    assert isinstance(second, RunFrame)
+    assert (first.overlap, second.overlap) == (True, True)
+    assert (first.capture_ms, second.capture_ms) == (1.0, 2.0)
+    # Never a third: it waits in the mailbox, and latest still wins there.
+    scheduler.offer(slot, frame(3))
+    displaced = scheduler.offer(slot, frame(4))
+    assert displaced is not None
+    assert displaced.seq == 3
+    assert slot.pending is not None
+    assert slot.pending.seq == 4
+    # The second answer, coming first, is held until the first is delivered.
+    running_second.set_result(result())
+    for _ in range(20):  # turns of the event loop in which a lane that delivered out of
+        await asyncio.sleep(0)  # order would have delivered it
+    assert sink.results == []
+    running_first.set_result(result())
+    third = await worker.answer()
+    assert isinstance(third, RunFrame)
+    assert third.capture_ms == 4.0
+    await until(lambda: sink.results == [1, 2, 4])
+    assert slot.state is SlotState.INVITED  # nothing in its worker: invited as before
+    assert scheduler.snapshot().workers[0].state is LaneState.IDLE
+
+
+async def test_without_the_flag_a_session_has_one_frame_in_its_worker(
+    pool: Callable[..., Any],
+) -> None:
+    scheduler = await pool()
+    worker = fake(scheduler)
+    slot, sink = await open_ready(scheduler)
+    scheduler.offer(slot, frame(1))
+    first, running = await worker.next()
+    scheduler.offer(slot, frame(2))
+    assert slot.pending is not None
+    assert slot.pending.seq == 2
+    assert isinstance(first, RunFrame)
+    assert not first.overlap
+    running.set_result(result())
+    second = await worker.answer()
+    assert isinstance(second, RunFrame)
+    assert second.capture_ms == 2.0
+    await until(lambda: sink.results == [1, 2])
+
+
+async def test_two_sessions_on_a_lane_take_turns_one_frame_at_a_time(
+    pool: Callable[..., Any],
+) -> None:
+    scheduler = await pool(overlap_frames=True)
+    worker = fake(scheduler)
+    (a, sink_a), (b, sink_b) = await open_ready(scheduler), await open_ready(scheduler)
+    scheduler.offer(a, frame(1))
+    _, running = await worker.next()
+    scheduler.offer(a, frame(2))
+    scheduler.offer(b, frame(1))
+    assert a.pending is not None
+    assert a.pending.seq == 2
+    running.set_result(result())
+    order = [await worker.answer() for _ in range(2)]
+    assert sessions_run(order) == [b.id, a.id]
+    await until(lambda: (sink_a.results, sink_b.results) == ([1, 2], [1]))
+
+
+async def test_a_waiting_still_keeps_a_lone_session_to_one_frame(
+    pool: Callable[..., Any],
+) -> None:
+    scheduler = await pool(overlap_frames=True)
+    worker = fake(scheduler)
+    slot, _ = await open_ready(scheduler)
+    scheduler.offer(slot, frame(1))
+    _, running = await worker.next()
+    still = asyncio.ensure_future(scheduler.predict(b"still"))
+    await until(lambda: scheduler.snapshot().stills_waiting == 1)
+    scheduler.offer(slot, frame(2))
+    assert slot.pending is not None  # the still goes next, then the frame
+    running.set_result(result())
+    order = [await worker.answer() for _ in range(2)]
+    assert sessions_run(order) == ["still", slot.id]
+    assert (await still).width == 64
+
+
+async def test_a_lone_running_session_is_invited_for_the_frame_that_joins_it(
+    pool: Callable[..., Any],
+) -> None:
+    scheduler = await pool(overlap_frames=True)
+    worker = fake(scheduler)
+    slot, sink = await open_ready(scheduler)
+    turns = sink.turns
+    sink.turned.clear()
+    scheduler.offer(slot, frame(1))
+    await worker.next()
+    # Its next frame is due (this one was received long ago): it is asked for once this
+    # one should be nearly through, while it still runs.
+    await asyncio.wait_for(sink.turned.wait(), WAIT)
+    assert sink.turns == turns + 1
+    assert slot.state is SlotState.RUNNING
+
+
+async def test_a_dying_worker_fails_both_frames_in_flight(pool: Callable[..., Any]) -> None:
+    scheduler = await pool(overlap_frames=True)
+    dead = fake(scheduler)
+    slot, sink = await open_ready(scheduler)
+    scheduler.offer(slot, frame(1))
+    await dead.next()
+    scheduler.offer(slot, frame(2))
+    await dead.next()
+    dead.die()
+    assert isinstance(sink.lost_with, WorkerCrashedError)
+    assert slot.closed
+    replacement = await asyncio.wait_for(scheduler.serving_worker(0), WAIT)
+    assert replacement is not dead
+    await until(lambda: scheduler.snapshot().workers[0].state is LaneState.IDLE)
+    assert sink.results == []
+    assert sink.errors == []
+    c, sink_c = await open_ready(scheduler)
+    scheduler.offer(c, frame(1))
+    await fake(scheduler).answer()
+    await until(lambda: sink_c.results == [1])
+
+
+async def test_a_session_closed_with_two_frames_in_flight_hears_of_neither(
+    pool: Callable[..., Any],
+) -> None:
+    scheduler = await pool(overlap_frames=True)
+    worker = fake(scheduler)
+    slot, sink = await open_ready(scheduler)
+    scheduler.offer(slot, frame(1))
+    _, first = await worker.next()
+    scheduler.offer(slot, frame(2))
+    _, second = await worker.next()
+    scheduler.close_session(slot)
+    await until(lambda: any(isinstance(job, EndGraph) for job in worker.log))
+    first.set_result(result())
+    second.set_result(result())
+    await until(lambda: scheduler.snapshot().workers[0].state is LaneState.IDLE)
+    assert sink.results == []

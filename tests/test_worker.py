@@ -8,12 +8,15 @@ from typing import Any
 
 import pytest
 
+from swarm.frames import load_frames
+from tests.media import ASL_VIDEO
 from webapp.engine import wire
-from webapp.engine.child import Worker
+from webapp.engine.child import Through, Worker
 from webapp.engine.graphs import MAX_SPARES
 from webapp.protocol import Track
 
 REPLY_TIMEOUT = 120.0
+PIXELS = 25_000_000
 
 
 @pytest.fixture(scope="module")
@@ -55,3 +58,44 @@ def test_counts_include_graphs_still_being_recycled(
     settled = wire.GraphCounts(graphs=still + holistic_spare + MAX_SPARES, sessions=0)
     assert ended[-1] == settled
     assert after == settled
+
+
+def test_two_frames_in_a_graph_come_out_in_order_as_one_at_a_time_would() -> None:
+    """Frames added with `overlap`, two in the graph at once, answered in order with the
+    landmarks the same graph gives one frame at a time: tracking state is intact. An
+    EndGraph sent meanwhile is answered after both."""
+    replies: queue.Queue[wire.Reply] = queue.Queue()
+    events: queue.SimpleQueue[Through] = queue.SimpleQueue()
+    worker = Worker(replies.put, events.put)
+    jpegs = load_frames(ASL_VIDEO, 480, 70, 24).jpegs
+    try:
+        alone = [
+            ask(worker, replies, i, wire.RunFrame("alone", Track.HOLISTIC, jpeg, i * 33.3, PIXELS))
+            for i, jpeg in enumerate(jpegs, 1)
+        ]
+        answered: list[wire.Reply] = []
+
+        def through_one() -> None:
+            worker.through(events.get(timeout=REPLY_TIMEOUT))
+            answered.append(replies.get(timeout=REPLY_TIMEOUT))
+
+        for i, jpeg in enumerate(jpegs, 1):
+            job = wire.RunFrame("paired", Track.HOLISTIC, jpeg, i * 33.3, PIXELS, overlap=True)
+            assert worker.handle(wire.Request(100 + i, job)) is None
+            if i == len(jpegs):
+                assert worker.handle(wire.Request(999, wire.EndGraph("paired"))) is None
+            while i - len(answered) >= 2:
+                through_one()
+        while len(answered) < len(jpegs):
+            through_one()
+        ended = replies.get(timeout=REPLY_TIMEOUT)
+    finally:
+        worker.close()
+    assert [reply.job_id for reply in answered] == [100 + i for i in range(1, len(jpegs) + 1)]
+    paired = [reply.value for reply in answered if isinstance(reply, wire.Done)]
+    assert len(paired) == len(jpegs)
+    assert sum(1 for result in alone if result.landmarks.face is not None) > len(jpegs) // 2
+    assert [r.landmarks for r in paired] == [r.landmarks for r in alone]
+    assert isinstance(ended, wire.Done)
+    assert ended.job_id == 999
+    assert ended.value.sessions == 1  # "alone" still holds its graph

@@ -234,6 +234,13 @@ class Config:
             "are decimated to this rate, not refused"
         },
     )
+    overlap_frames: bool = field(
+        default=False,
+        metadata={
+            "help": "let a worker serving one live session alone take that session's next "
+            "frame before the previous one is out (two in its graph at once)"
+        },
+    )
 
     @property
     def min_fps(self) -> dict[Track, float]:

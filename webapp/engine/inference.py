@@ -5,12 +5,14 @@ One engine object must never run two calls at once: callers own that rule.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from mediapipe.python.solutions import holistic as mp_holistic
 from mediapipe.python.solutions import pose as mp_pose
 
+from webapp.engine import pipelined
 from webapp.engine.imaging import RGBImage
 from webapp.engine.wire import Landmarks, Point
 from webapp.protocol import Track
@@ -77,6 +79,8 @@ class TrackEngine:
         self._last_us = 0
         self._origin_us = _SIMULATED_STEP_US
         self._first_capture_us: int | None = None
+        self._overlap = pipelined.install(self._graph, self._through)
+        self._callers: dict[int, Callable[[pipelined.Outputs], None]] = {}
 
     def timestamp_for(self, capture_ms: float) -> int:
         """Graph timestamps must rise strictly, whatever the client's clock does."""
@@ -88,7 +92,42 @@ class TrackEngine:
         # frame, so it can never run toward int64's end for the sessions that reuse it.
         return min(max(wanted, self._last_us + 1), self._last_us + MAX_GAP_US)
 
+    @property
+    def in_flight(self) -> int:
+        return len(self._overlap.waiting)
+
+    def submit(
+        self, rgb: RGBImage, capture_ms: float, done: Callable[[pipelined.Outputs], None]
+    ) -> None:
+        """Adds a frame without waiting for the graph; `done` gets its outputs, on one of
+        the graph's threads, after those of every frame submitted before it."""
+        stamp = self.timestamp_for(capture_ms)
+        self._callers[stamp] = done
+        try:
+            pipelined.add_frame(self._graph, self._overlap, rgb, stamp)
+        except Exception:
+            self._callers.clear()
+            raise
+        self._last_us = stamp
+
+    def failed(self) -> bool:
+        """The graph stopped on an error: frames submitted to it will never come out."""
+        return bool(self._graph._graph.has_error())
+
+    def error(self) -> str:
+        return str(self._graph._graph.get_combined_error_message())
+
+    def landmarks(self, outputs: pipelined.Outputs) -> Landmarks:
+        """A submitted frame's landmarks, from what `done` was given."""
+        return extract(pipelined.results(self._graph, outputs))
+
+    def _through(self, stamp: int, outputs: pipelined.Outputs) -> None:
+        done = self._callers.pop(stamp, None)
+        if done is not None:
+            done(outputs)
+
     def process(self, rgb: RGBImage, capture_ms: float) -> Landmarks:
+        """One frame, waiting for it; never while submitted frames are still in the graph."""
         stamp = self.timestamp_for(capture_ms)
         self._graph._simulated_timestamp = stamp - _SIMULATED_STEP_US
         results = self._graph.process(rgb)
@@ -98,6 +137,8 @@ class TrackEngine:
     def reset(self) -> None:
         """Forget the previous session so this graph can serve the next one."""
         self._graph.reset()
+        self._overlap.forget()
+        self._callers.clear()
         self._forget_clock()
 
     def prime(self) -> None:

@@ -4,6 +4,8 @@ The loop is the path of every job, top to bottom: take the next one (the still-i
 and the live frames alternate while both wait; frames go round-robin over the sessions
 that have one), run it in the worker, deliver the result. Turns are timed as a frame is
 taken (sessions.py). A dead worker ends the lane's sessions and is replaced in the loop.
+With `--overlap-frames`, a session alone on its lane may have a second frame in the worker
+beside the running one (overlap.py); results are still delivered in the order sent.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import time
 from typing import Any
 
 from webapp.config import Config
+from webapp.engine import overlap
 from webapp.engine.jobs import Frame, StillJob
 from webapp.engine.pacing import STILL, ServiceTimes
 from webapp.engine.process import WorkerFactory, WorkerHandle
@@ -55,6 +58,11 @@ class Lane:
         self._times = times
         self._still_next = True  # stills and frames alternate while both wait
         self._claimed: LaneJob | None = None
+        # Jobs in the worker, oldest first: one, or two frames of one session (overlap.py).
+        self._flights: collections.deque[overlap.Flight] = collections.deque()
+        self._beside = overlap.Beside(
+            config.overlap_frames, self._flights, self.sessions, stills, times
+        )
         self._wake = asyncio.Event()
         self._serving = asyncio.Event()  # set while `worker` is up
         self._busy_seconds = 0.0
@@ -62,36 +70,26 @@ class Lane:
 
     # -- the loop ------------------------------------------------------------------------
     async def run(self) -> None:
-        while self.state is not LaneState.STOPPED:
-            if self.state is LaneState.DOWN:
-                await self._replace_worker()
+        while self.state is not LaneState.STOPPED or self._flights:
+            if self._flights and self._flights[0].task.done():
+                self._finish(self._flights.popleft())
+                if self._flights and self._flights[0].task.done():
+                    # A session's outbox keeps only its newest unsent result: its writer
+                    # takes this one before the next is delivered.
+                    await asyncio.sleep(0)
                 continue
-            job = await self._next_job()
-            if job is None:
+            if self.state in (LaneState.DOWN, LaneState.STOPPED):
+                # A gone worker's calls fail at once; they are answered before anything else.
+                if self._flights:
+                    await asyncio.wait([f.task for f in self._flights])
+                elif self.state is LaneState.DOWN:
+                    await self._replace_worker()
                 continue
-            try:
-                if isinstance(job, StillJob):
-                    outcome = await self._run(RunStill(job.data, self.config.max_pixels), STILL)
-                    _deliver_still(job, outcome)
-                else:
-                    slot, frame = job
-                    work = RunFrame(
-                        slot.id, slot.track, frame.data, frame.capture_ms, self.config.max_pixels
-                    )
-                    outcome = await self._run(work, slot.track)
-                    self._deliver_frame(slot, frame, outcome)
-            except Exception:  # a bug in one delivery must not stop the lane
-                log.exception("lane %d: a job failed", self.index)
-
-    async def _next_job(self) -> LaneJob | None:
-        """The next job, once there is one; None when the worker is no longer up."""
-        while True:
             self._claim()
             if self._claimed is not None:
                 job, self._claimed = self._claimed, None
-                return job
-            if self.state is not LaneState.IDLE:
-                return None
+                self._send(job)
+                continue
             self._wake.clear()
             await self._wake.wait()
 
@@ -102,9 +100,14 @@ class Lane:
         self._wake.set()
 
     def _claim(self) -> None:
-        if self.state is not LaneState.IDLE or self._claimed is not None:
+        if self._claimed is not None or not self.worker.alive:
             return
-        if not self.worker.alive:
+        if self.state is LaneState.BUSY:
+            slot = self._beside.joining()
+            if slot is not None:
+                self._claimed = (slot, self.sessions.take_more(slot))
+            return
+        if self.state is not LaneState.IDLE:
             return
         if self._stills and (self._still_next or not self.sessions.waiting):
             self._still_next = False
@@ -119,21 +122,57 @@ class Lane:
             return
         self.state, self._busy_since = LaneState.BUSY, time.perf_counter()
 
-    async def _run(self, job: Job[Any], kind: str) -> Any | HolotrackError:
-        """The worker's answer to `job`, or the error it ended with; the time is measured."""
-        started = time.perf_counter()
+    def _send(self, job: LaneJob) -> None:
+        """Hands `job` to the worker; the loop delivers its outcome once it and every job
+        sent before it are done."""
+        if isinstance(job, StillJob):
+            work: Job[Any] = RunStill(job.data, self.config.max_pixels)
+            kind = STILL
+        else:
+            slot, frame = job
+            work = RunFrame(
+                slot.id,
+                slot.track,
+                frame.data,
+                frame.capture_ms,
+                self.config.max_pixels,
+                overlap=self.config.overlap_frames,
+            )
+            kind = slot.track
+        flight = overlap.Flight(job, kind, asyncio.ensure_future(self._call(work)))
+        flight.task.add_done_callback(lambda _: self._wake.set())
+        self._flights.append(flight)
+        self._beside.invite()
+
+    async def _call(self, job: Job[Any]) -> Any | HolotrackError:
+        """The worker's answer to `job`, or the error it ended with."""
         try:
-            result = await self.worker.call(job)
-            self._times.measure(kind, started)
-            return result
+            return await self.worker.call(job)
         except HolotrackError as exc:
             return exc
-        finally:
+
+    def _finish(self, flight: overlap.Flight) -> None:
+        now = time.perf_counter()
+        outcome = flight.task.result()
+        if not isinstance(outcome, HolotrackError):
+            # A job sent beside another is timed from that one's end: the time it added.
+            self._times.measure(flight.kind, flight.began)
+        if self._flights:
+            self._flights[0].began = max(self._flights[0].began, now)
+        else:
             if self._busy_since is not None:
-                self._busy_seconds += time.perf_counter() - self._busy_since
+                self._busy_seconds += now - self._busy_since
             self._busy_since = None
             if self.state is LaneState.BUSY:
                 self.state = LaneState.IDLE
+        try:
+            if isinstance(flight.job, StillJob):
+                _deliver_still(flight.job, outcome)
+            else:
+                slot, frame = flight.job
+                self._deliver_frame(slot, frame, outcome)
+        except Exception:  # a bug in one delivery must not stop the lane
+            log.exception("lane %d: a job failed", self.index)
 
     def _deliver_frame(self, slot: Slot, frame: Frame, outcome: Any) -> None:
         if isinstance(outcome, FrameResult):
@@ -144,7 +183,10 @@ class Lane:
                 slot.sink.frame_failed(frame, outcome)
             else:
                 slot.sink.frame_done(frame, outcome)
-        self.sessions.settle(slot)
+        if any(f.slot is slot for f in self._flights):
+            self._beside.invite()  # its other frame is still in the worker
+        else:
+            self.sessions.settle(slot)
 
     # -- graphs, built and freed beside the running frames ---------------------------------
     async def open_graph(self, slot: Slot) -> None:
@@ -188,6 +230,7 @@ class Lane:
     async def stop(self) -> None:
         self.state = LaneState.STOPPED
         self.sessions.invitations.stop()
+        self._beside.cancel()
         self._drop_claimed()
         self.wake()
         await self.worker.stop()

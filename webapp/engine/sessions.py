@@ -67,6 +67,8 @@ class LaneSessions:
             self.steer.meter.replaced(frame.received - displaced.received, slot.granted)
         if slot.state is SlotState.IDLE:
             self._queue(slot)
+        elif slot.state is SlotState.RUNNING:
+            self._wake()  # it may join the running frame (overlap.py)
         return displaced
 
     def take(self) -> tuple[Slot, Frame]:
@@ -81,6 +83,13 @@ class LaneSessions:
             # Invite the next frame to arrive just before this one is done.
             self.invitations.later(self._times.lead_time(slot.track))
         return slot, frame
+
+    def take_more(self, slot: Slot) -> Frame:
+        """A running session's newest frame, which now runs beside the other (overlap.py)."""
+        frame, slot.pending = slot.pending, None
+        assert frame is not None
+        frame.started = time.perf_counter()
+        return frame
 
     def settle(self, slot: Slot) -> None:
         """After its frame: back in line if a newer frame came meanwhile."""

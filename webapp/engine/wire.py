@@ -91,6 +91,9 @@ class RunFrame(Job[FrameResult]):
     data: bytes
     capture_ms: float
     max_pixels: int
+    # Added to the session's graph without waiting for it to go idle, so the next frame
+    # can go in before this one is out; the worker answers each when it is through.
+    overlap: bool = False
 
 
 @dataclass(frozen=True)
