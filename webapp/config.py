@@ -3,75 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from webapp import flags
-from webapp.access.keyfile import KeysFileError, read_keys
+from webapp.config_checks import problems
+from webapp.defaults import (
+    MIN_SESSION_FPS,
+    default_max_sessions,
+    default_state_dir,
+    default_workers,
+    parse_min_fps,
+)
 from webapp.protocol import Track
-from webapp.vmc.sender import parse_allow
 
 ENV_PREFIX = "HOLOTRACK_"
-# A live Holistic graph holds about 200-300 MB once it has run; keep half the
-# machine's memory for them by default.
-GRAPH_BYTES = 300 * 1024 * 1024
-
-
-def _memory_bytes() -> int:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError):
-        return 4 * 1024**3
-
-
-def default_workers() -> int:
-    return max(1, os.cpu_count() or 1)
-
-
-def default_max_sessions() -> int:
-    return max(1, min(256, _memory_bytes() // 2 // GRAPH_BYTES))
-
-
-# Below these rates a session is not worth admitting: an avatar's face and hands step
-# visibly under 10 fps even smoothed, and a fast rep (a jumping jack) needs about 15 frames
-# a second to show its turning points.
-MIN_SESSION_FPS = "holistic=10,pose=15"
-
-
-def parse_min_fps(text: str) -> dict[Track, float]:
-    """`--min-session-fps`: one rate for every track, or TRACK=FPS pairs, comma-separated
-    (a track left out, or an empty value, keeps the default); 0 admits at any rate."""
-    rates = {Track(name): float(value) for name, value in _pairs(MIN_SESSION_FPS)}
-    if text.strip() and "=" not in text:
-        return dict.fromkeys(Track, _rate(text))
-    for name, value in _pairs(text):
-        if name not in set(Track):
-            raise ValueError(f"{name!r} is not a track (holistic or pose)")
-        rates[Track(name)] = _rate(value)
-    return rates
-
-
-def _rate(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise ValueError(f"{text.strip()!r} is not a frame rate") from None
-
-
-def _pairs(text: str) -> list[tuple[str, str]]:
-    pairs = [item.partition("=") for item in text.split(",") if item.strip()]
-    return [(name.strip(), value.strip()) for name, _, value in pairs]
-
-
-def default_state_dir() -> str:
-    """$XDG_STATE_HOME/holotrack, else ~/.local/state/holotrack: kept across starts and
-    across working folders, outside the checkout."""
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(
-        os.path.expanduser("~"), ".local", "state"
-    )
-    return os.path.join(base, "holotrack")
 
 
 @dataclass(frozen=True)
@@ -267,68 +213,7 @@ def load_config(
         prefix=ENV_PREFIX,
         prog="python -m webapp",
         description=DESCRIPTION,
-        validate=validate,
+        validate=problems,
         argv=argv,
         environ=environ,
     )
-
-
-def validate(config: Config) -> list[str]:
-    problems = []
-    for name in (
-        "workers",
-        "max_upload_bytes",
-        "max_pixels",
-        "max_sessions",
-        "max_frame_bytes",
-        "max_waiting",
-        "max_export_bytes",
-        "video_max_bytes",
-        "video_max_pixels",
-    ):
-        if getattr(config, name) < 1:
-            problems.append(f"--{name.replace('_', '-')} must be at least 1")
-    if config.log_format not in {"text", "json"}:
-        problems.append("--log-format must be text or json")
-    try:
-        parse_allow(config.vmc_allow)
-    except ValueError as exc:
-        problems.append(f"--vmc-allow: {exc}")
-    if bool(config.tls_cert) != bool(config.tls_key):
-        problems.append("--tls-cert and --tls-key go together: give both or neither")
-    if config.self_signed and (config.tls_cert or config.tls_key):
-        problems.append("--self-signed or --tls-cert/--tls-key, not both")
-    if config.local_http_port:
-        if not (config.self_signed or config.tls_cert):
-            problems.append("--local-http-port is for HTTPS: add --self-signed or --tls-cert")
-        if config.local_http_port == config.port or not 0 < config.local_http_port < 65536:
-            problems.append("--local-http-port must be a free port other than --port")
-    if config.access_keys:
-        try:
-            read_keys(Path(config.access_keys))
-        except KeysFileError as exc:
-            problems.append(f"--access-keys: {exc}")
-    try:
-        if any(rate < 0 or rate != rate for rate in parse_min_fps(config.min_session_fps).values()):
-            problems.append("--min-session-fps must be 0 or more")
-    except ValueError as exc:
-        problems.append(f"--min-session-fps: {exc}")
-    if config.max_watchers < 0:
-        problems.append("--max-watchers must be 0 (no watchers) or more")
-    if config.max_sessions_per_client < 0:
-        problems.append("--max-sessions-per-client must be 0 (no limit) or more")
-    for name in (
-        "request_timeout",
-        "idle_timeout",
-        "max_fps",
-        "stats_interval",
-        "max_session_seconds",
-        "send_timeout",
-        "upload_timeout",
-        "max_queue_seconds",
-        "video_max_seconds",
-        "video_max_fps",
-    ):
-        if getattr(config, name) <= 0:
-            problems.append(f"--{name.replace('_', '-')} must be positive")
-    return problems

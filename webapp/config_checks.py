@@ -1,0 +1,75 @@
+"""What `Config` refuses: every flag's bounds and the combinations that do not go together,
+each as one line naming the flag (the server exits 2 with all of them)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from webapp.access.keyfile import KeysFileError, read_keys
+from webapp.defaults import parse_min_fps
+from webapp.vmc.sender import parse_allow
+
+if TYPE_CHECKING:
+    from webapp.config import Config
+
+
+def problems(config: Config) -> list[str]:
+    found = []
+    for name in (
+        "workers",
+        "max_upload_bytes",
+        "max_pixels",
+        "max_sessions",
+        "max_frame_bytes",
+        "max_waiting",
+        "max_export_bytes",
+        "video_max_bytes",
+        "video_max_pixels",
+    ):
+        if getattr(config, name) < 1:
+            found.append(f"--{name.replace('_', '-')} must be at least 1")
+    if config.log_format not in {"text", "json"}:
+        found.append("--log-format must be text or json")
+    try:
+        parse_allow(config.vmc_allow)
+    except ValueError as exc:
+        found.append(f"--vmc-allow: {exc}")
+    if bool(config.tls_cert) != bool(config.tls_key):
+        found.append("--tls-cert and --tls-key go together: give both or neither")
+    if config.self_signed and (config.tls_cert or config.tls_key):
+        found.append("--self-signed or --tls-cert/--tls-key, not both")
+    if config.local_http_port:
+        if not (config.self_signed or config.tls_cert):
+            found.append("--local-http-port is for HTTPS: add --self-signed or --tls-cert")
+        if config.local_http_port == config.port or not 0 < config.local_http_port < 65536:
+            found.append("--local-http-port must be a free port other than --port")
+    if config.access_keys:
+        try:
+            read_keys(Path(config.access_keys))
+        except KeysFileError as exc:
+            found.append(f"--access-keys: {exc}")
+    try:
+        if any(rate < 0 or rate != rate for rate in parse_min_fps(config.min_session_fps).values()):
+            found.append("--min-session-fps must be 0 or more")
+    except ValueError as exc:
+        found.append(f"--min-session-fps: {exc}")
+    if config.max_watchers < 0:
+        found.append("--max-watchers must be 0 (no watchers) or more")
+    if config.max_sessions_per_client < 0:
+        found.append("--max-sessions-per-client must be 0 (no limit) or more")
+    for name in (
+        "request_timeout",
+        "idle_timeout",
+        "max_fps",
+        "stats_interval",
+        "max_session_seconds",
+        "send_timeout",
+        "upload_timeout",
+        "max_queue_seconds",
+        "video_max_seconds",
+        "video_max_fps",
+    ):
+        if getattr(config, name) <= 0:
+            found.append(f"--{name.replace('_', '-')} must be positive")
+    return found
