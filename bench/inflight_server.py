@@ -14,51 +14,21 @@ server's.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import statistics
 import subprocess
 import sys
-import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bench.common import free_port
+from bench.common import free_port, server
 from swarm.calibrate import calibrate
 from swarm.config import default_source
 from swarm.frames import load_frames
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out" / "inflight"
-START_TIMEOUT = 300.0
-
-
-@contextlib.contextmanager
-def server(tree: Path, port: int, extra: list[str], log: Path) -> Iterator[None]:
-    command = [sys.executable, "-m", "webapp", "--port", str(port), "--workers", "1", *extra]
-    with log.open("wb") as output:
-        proc = subprocess.Popen(command, cwd=tree, stdout=output, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"the server in {tree} did not start; see {log}") from None
-                time.sleep(0.5)
-        yield
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def swarm(port: int, args: argparse.Namespace, out: Path) -> dict[str, Any]:
@@ -115,7 +85,8 @@ def main() -> None:
         for index, (name, (tree, extra)) in order if round_ % 2 == 0 else order[::-1]:
             port = free_port()
             out = OUT / f"r{round_}-v{index}"
-            with server(tree, port, extra, OUT / f"server-r{round_}-v{index}.log"):
+            log = OUT / f"server-r{round_}-v{index}.log"
+            with server(port, 1, extra, log=log, cwd=tree):
                 steps[name].append(swarm(port, args, out))
             loads.append(os.getloadavg())
     raw.append(calibrate(jpegs, "holistic", args.fps, args.raw_seconds, 1).raw_fps)
