@@ -16,11 +16,10 @@ import argparse
 import asyncio
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
-from bench.common import free_port, loadavg, server
+from bench.common import free_port, loadavg, run_swarm, server
 from bench.live import LIVE_SERVER_ARGS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,28 +27,12 @@ OUT = ROOT / "bench" / "out" / "admission"
 
 
 async def ramp(port: int, args: argparse.Namespace, out: Path) -> dict[str, Any]:
-    swarm = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "swarm",
-        "--url",
-        f"ws://127.0.0.1:{port}/ws",
-        "--ramp",
-        args.ramp,
-        "--fps",
-        str(args.fps),
-        "--track",
-        args.track,
-        "--warmup",
-        str(args.warmup),
-        "--hold",
-        str(args.hold),
-        "--out",
-        str(out),
+    return await run_swarm(
+        port,
+        out,
+        *("--ramp", args.ramp, "--fps", str(args.fps), "--track", args.track),
+        *("--warmup", str(args.warmup), "--hold", str(args.hold)),
     )
-    await swarm.wait()
-    report: dict[str, Any] = json.loads((out / "report.json").read_text())
-    return report
 
 
 async def main_async(args: argparse.Namespace) -> None:

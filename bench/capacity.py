@@ -16,11 +16,10 @@ import argparse
 import asyncio
 import json
 import shutil
-import sys
 from pathlib import Path
 from typing import Any
 
-from bench.common import free_port, loadavg, server
+from bench.common import free_port, loadavg, run_swarm, server
 from bench.live import LIVE_SERVER_ARGS, LIVE_SERVER_ENV
 from swarm.load_table import markdown
 
@@ -44,30 +43,12 @@ async def one(track: str, fps: float, ramp: str, args: argparse.Namespace) -> di
     # compares that with what --min-session-fps admits).
     with server(port, args.workers, LIVE_SERVER_ARGS, env=LIVE_SERVER_ENV):
         before = loadavg()
-        swarm = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "swarm",
-            "--url",
-            f"ws://127.0.0.1:{port}/ws",
-            "--ramp",
-            ramp,
-            "--fps",
-            str(fps),
-            "--track",
-            track,
-            "--hold",
-            str(args.hold),
-            "--warmup",
-            "12",
-            "--calibrate",
-            "--calibrate-seconds",
-            "8",
-            "--out",
-            str(out),
+        report = await run_swarm(
+            port,
+            out,
+            *("--ramp", ramp, "--fps", str(fps), "--track", track, "--hold", str(args.hold)),
+            *("--warmup", "12", "--calibrate", "--calibrate-seconds", "8"),
         )
-        await swarm.wait()
-    report = json.loads((out / "report.json").read_text())
     PLOTS.mkdir(parents=True, exist_ok=True)
     shutil.copy(out / "report.png", PLOTS / f"{track}-{fps:g}fps.png")
     print(f"\n{track}, {fps:g} fps a session, {args.workers} workers:\n{markdown(report)}\n")

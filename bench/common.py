@@ -6,7 +6,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -16,6 +18,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 300.0
@@ -81,3 +84,21 @@ def server(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+async def run_swarm(port: int, out: Path, *options: str) -> dict[str, Any]:
+    """`python -m swarm` against the server on `port`, with `options`, until it ends; the
+    report it wrote to `out`."""
+    swarm = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "swarm",
+        "--url",
+        f"ws://127.0.0.1:{port}/ws",
+        *options,
+        "--out",
+        str(out),
+    )
+    await swarm.wait()
+    report: dict[str, Any] = json.loads((out / "report.json").read_text())
+    return report

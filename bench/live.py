@@ -28,7 +28,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench.common import free_port, loadavg, server
+from bench.common import free_port, loadavg, run_swarm, server
 from swarm.calibrate import calibrate
 from swarm.config import default_source
 from swarm.frames import load_frames
@@ -45,35 +45,17 @@ DELIVERED_TARGET = 0.90
 KINDS = ("follow", "ignore")
 
 
-async def run_swarm(
+async def swarm_run(
     port: int, args: argparse.Namespace, steps: list[int], kind: str, out: Path
 ) -> dict[str, Any]:
     ignoring = ["--ignore-turns", "--in-flight", str(args.ignore_in_flight)]
-    swarm = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "swarm",
-        "--url",
-        f"ws://127.0.0.1:{port}/ws",
-        "--sessions",
-        ",".join(map(str, steps)),
-        "--fps",
-        str(args.fps),
-        "--track",
-        args.track,
-        "--hold",
-        str(args.hold),
-        "--warmup",
-        str(args.warmup),
-        "--stop-after",
-        "99",
-        "--out",
-        str(out),
+    return await run_swarm(
+        port,
+        out,
+        *("--sessions", ",".join(map(str, steps)), "--fps", str(args.fps), "--track", args.track),
+        *("--hold", str(args.hold), "--warmup", str(args.warmup), "--stop-after", "99"),
         *(ignoring if kind == "ignore" else []),
     )
-    await swarm.wait()
-    report: dict[str, Any] = json.loads((out / "report.json").read_text())
-    return report
 
 
 async def main_async(args: argparse.Namespace) -> int:
@@ -105,7 +87,7 @@ async def main_async(args: argparse.Namespace) -> int:
             for kind in kinds:
                 out = OUT / args.track / f"{label}-{kind}"
                 before = loadavg()
-                report = await run_swarm(port, args, [saturation, oversubscribed], kind, out)
+                report = await swarm_run(port, args, [saturation, oversubscribed], kind, out)
                 after = loadavg()
                 name = f"{label}/{kind}"
                 runs[name] = verdict(report, raw, single_ms, saturation, oversubscribed)
