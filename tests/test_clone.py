@@ -30,8 +30,12 @@ def run_in(clone: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_clone_finds_its_own_media(clone: Path) -> None:
-    done = run_in(clone, "-c", "import tests.media as m, swarm.config as s; "
-                  "print(m.MEDIA); print(len(m.STILLS)); print(s.default_source())")
+    done = run_in(
+        clone,
+        "-c",
+        "import tests.media as m, swarm.config as s; "
+        "print(m.MEDIA); print(len(m.STILLS)); print(s.default_source())",
+    )
     assert done.returncode == 0, done.stderr
     media, stills, video = done.stdout.split()
     assert Path(media) == clone / "media"
@@ -46,7 +50,12 @@ def test_clone_collects_the_whole_suite_and_runs_real_tests(clone: Path) -> None
     assert "error" not in collected.stdout.lower().splitlines()[-1]
     # The real model on the clone's own photos, and frames cut from the clone's own video.
     ran = run_in(
-        clone, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+        clone,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
         "tests/test_predict.py::test_every_still_gives_the_whole_body",
         "tests/test_swarm.py::test_calibration_measures_the_model_in_process",
     )

@@ -119,9 +119,7 @@ def parse_control(text: str) -> Control:
 TURN = json.dumps({"type": ServerType.TURN})
 
 
-def ready(
-    session: str, hello: Hello, fps: float, config: Config, watch: str
-) -> dict[str, Any]:
+def ready(session: str, hello: Hello, fps: float, config: Config, watch: str) -> dict[str, Any]:
     return {
         "type": ServerType.READY,
         "version": VERSION,

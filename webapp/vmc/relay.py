@@ -88,14 +88,24 @@ async def run(config: RelayConfig) -> int:
 
 
 def parse(argv: Sequence[str]) -> RelayConfig:
-    parser = argparse.ArgumentParser(prog="python -m webapp.vmc.relay", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m webapp.vmc.relay",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--watch", required=True, help="the server's /ws URL (ws:// or wss://)")
     parser.add_argument("--token", required=True, help="the watch token the page shows")
-    parser.add_argument("--to", default="127.0.0.1:39539",
-                        help="the local VMC receiver, HOST:PORT (default: %(default)s)")
-    parser.add_argument("--retry-max", type=float, default=10.0,
-                        help="longest wait between reconnects, seconds (default: %(default)s)")
+    parser.add_argument(
+        "--to",
+        default="127.0.0.1:39539",
+        help="the local VMC receiver, HOST:PORT (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--retry-max",
+        type=float,
+        default=10.0,
+        help="longest wait between reconnects, seconds (default: %(default)s)",
+    )
     args = parser.parse_args(argv)
     if not args.watch.startswith(("ws://", "wss://")):
         parser.error("--watch must be a ws:// or wss:// URL")
