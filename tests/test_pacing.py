@@ -112,6 +112,16 @@ def test_the_grant_falls_when_paced_frames_are_replaced_or_frames_queue() -> Non
     assert lane.steer.factor == FACTOR_MIN
 
 
+def test_frames_that_wait_while_the_worker_idles_raise_the_grant() -> None:
+    """Clients on their own clocks sending at the same moments: each frame waits for the
+    other's, then the worker idles until their next tick. Not too high a grant: too low."""
+    lane = Window()
+    risen = 1.0 + min(MAX_STEP_UP, GAIN * (TARGET_BUSY - 0.85))
+    assert lane.next(busy=0.85, waited_frames=1.5) == pytest.approx(risen)
+    # The same waits with the worker full: the lane was promised more than it runs.
+    assert lane.next(busy=1.0, waited_frames=1.5) == pytest.approx(risen * STEP_DOWN)
+
+
 def test_a_firehose_frame_replaced_is_no_overrun() -> None:
     meter = LaneMeter()
     meter.replaced(gap=0.01, granted_fps=5.0)  # sent 20x faster than granted
