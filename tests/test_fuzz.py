@@ -35,6 +35,7 @@ from tests.corpus import (
 from tests.live import LiveClient, frame_message, raw_ws_connect, video_frames, ws_frame
 from tests.media import ASL_VIDEO, PERSON_JPEG, png_declaring
 from webapp.config import Config
+from webapp.content_types import NEUTRAL_TYPES
 from webapp.engine import imaging
 from webapp.engine.jobs import Frame
 from webapp.errors import (
@@ -288,7 +289,7 @@ def test_deeply_nested_json_is_a_protocol_error(depth: int) -> None:
 
 # -- declared upload types ---------------------------------------------------------------
 
-ACCEPTED_TYPES = sorted(uploads.IMAGE_TYPES | uploads.NEUTRAL_TYPES)
+ACCEPTED_TYPES = sorted(uploads.IMAGE_TYPES | NEUTRAL_TYPES)
 
 
 def case_scrambled(text: str, flips: list[bool]) -> str:

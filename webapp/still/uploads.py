@@ -6,23 +6,20 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import BodyPartReader, web
 
+from webapp.content_types import check_declared
 from webapp.engine.imaging import MIME_TYPES
-from webapp.errors import EmptyInputError, TooLargeError, UnsupportedTypeError
+from webapp.errors import EmptyInputError, TooLargeError
 
 FIELD = "file"
 CHUNK = 64 * 1024
-# Types that say nothing about the content, so the bytes themselves decide.
-NEUTRAL_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream"})
 IMAGE_TYPES = frozenset(MIME_TYPES.values()) | {"image/jpg", "image/pjpeg", "image/x-ms-bmp"}
 
 
 def check_declared_type(content_type: str) -> None:
-    declared = content_type.split(";")[0].strip().lower()
-    if declared in NEUTRAL_TYPES or declared in IMAGE_TYPES:
-        return
-    raise UnsupportedTypeError(
-        f"content type {declared!r} is not supported; send image/jpeg, image/png, "
-        "image/webp, image/bmp, image/gif or image/tiff"
+    check_declared(
+        content_type,
+        IMAGE_TYPES,
+        "image/jpeg, image/png, image/webp, image/bmp, image/gif or image/tiff",
     )
 
 

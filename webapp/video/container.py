@@ -9,6 +9,7 @@ from __future__ import annotations
 import struct
 from typing import IO
 
+from webapp.content_types import check_declared
 from webapp.errors import NotAVideoError, UnsupportedTypeError
 
 SUPPORTED = "MP4, WebM, MOV or MKV"
@@ -23,7 +24,6 @@ VIDEO_TYPES = frozenset(
         "video/x-m4v",
     }
 )
-NEUTRAL_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream"})
 ISO_BOXES = frozenset({b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot", b"uuid"})
 EBML = b"\x1a\x45\xdf\xa3"
 # Files a client might send by mistake: refused as a wrong type (415), not as corrupt (400).
@@ -42,12 +42,10 @@ ISO_HEADER = struct.Struct(">I4s")
 
 
 def check_declared_type(content_type: str) -> None:
-    declared = content_type.split(";")[0].strip().lower()
-    if declared in NEUTRAL_TYPES or declared in VIDEO_TYPES:
-        return
-    raise UnsupportedTypeError(
-        f"content type {declared!r} is not supported; send {SUPPORTED} "
-        "(video/mp4, video/webm, video/quicktime or video/x-matroska)"
+    check_declared(
+        content_type,
+        VIDEO_TYPES,
+        f"{SUPPORTED} (video/mp4, video/webm, video/quicktime or video/x-matroska)",
     )
 
 
