@@ -13,10 +13,10 @@ frames queued for longer than a frame's work on average while the worker was ful
 Waits while the worker idles are not a sign of too high a grant. Clients on their own
 clocks at the same rate (a swarm, or people who joined together) send at the same moments:
 one frame waits a whole frame for the other, then the worker idles until their next tick.
-Lowering the grant there only widens the gaps (bench.live measured the factor sinking to
-its floor, 0.84 of the lane's frames delivered). Raising it lets each client send as soon
-as its answer is in (a client with one frame in flight cannot send faster), and the frames
-then interleave with no gap between them.
+Lowering the grant there only widens the gaps (in bench.live, 16 such clients on 2 workers
+left them 82% busy, 0.78 of raw delivered; 95% and 0.93 with this rule). Raising it lets
+each client send as soon as its answer is in (a client with one frame in flight cannot
+send faster), and the frames then interleave with no gap between them.
 """
 
 from __future__ import annotations
