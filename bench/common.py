@@ -88,7 +88,9 @@ def server(
 
 async def run_swarm(port: int, out: Path, *options: str) -> dict[str, Any]:
     """`python -m swarm` against the server on `port`, with `options`, until it ends; the
-    report it wrote to `out`."""
+    report it wrote to `out`. A report left there by an earlier run is removed first, so a
+    swarm that dies before writing one fails here instead of lending its old figures."""
+    (out / "report.json").unlink(missing_ok=True)
     swarm = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
