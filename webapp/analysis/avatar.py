@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -11,7 +11,7 @@ from numpy.typing import ArrayLike
 
 from webapp.analysis.rig import solve
 from webapp.analysis.rig.calibration import EyeCalibration
-from webapp.analysis.smoothing import PARTS, LandmarkSmoother, SmoothingSettings
+from webapp.analysis.smoothing import PARTS, LandmarkSmoother, SmoothingSettings, ValueSmoother
 
 JsonLandmarks = dict[str, list[list[float]] | None]
 
@@ -41,18 +41,23 @@ class AvatarSession:
     """Turns each result's landmarks into smoothed landmarks and, if asked, a rig.
 
     Holds the smoothing filters and the eyes' calibration; call reset() when the session's
-    tracking restarts.
+    tracking restarts. With smoothing on, the expressions are read from the unsmoothed face
+    and filtered as values (smoothing.EXPRESSION_SMOOTHING): the landmarks' filter would
+    blur a blink.
     """
 
     def __init__(self, options: AvatarOptions) -> None:
         self.options = options
-        self._smoother = None if options.smoothing is None else LandmarkSmoother(options.smoothing)
+        smoothing = options.smoothing
+        self._smoother = None if smoothing is None else LandmarkSmoother(smoothing)
+        self._expressions = None if smoothing is None else ValueSmoother()
         self._eyes = EyeCalibration()
 
     def reset(self) -> None:
         self._eyes.reset()
-        if self._smoother is not None:
-            self._smoother.reset()
+        for f in (self._smoother, self._expressions):
+            if f is not None:
+                f.reset()
 
     def process(
         self,
@@ -79,7 +84,11 @@ class AvatarSession:
                 mirror=self.options.mirror,
                 pose_world=pose_world,
                 eyes=self._eyes,
+                expression_face=landmarks.get("face"),
             )
+            if solved is not None and self._expressions is not None:
+                smooth = self._expressions(solved.expressions, capture_ms)
+                solved = replace(solved, expressions=smooth)
             rig = None if solved is None else solved.to_json()
         smoothed: JsonLandmarks = {
             p: None if a is None else np.round(a, 5).tolist() for p, a in parts.items()

@@ -89,8 +89,9 @@ def _alpha(dt_s: float, cutoff_hz: float) -> float:
 
 
 class OneEuroFilter:
-    """One Euro filter over an (n, k) array of points. The speed that raises the cutoff is
-    that of the first two columns divided by scale: beta is per that unit per second."""
+    """One Euro filter over an (n, k) array of points, or of values (k = 1). The speed that
+    raises the cutoff is that of the first two columns (or the one) divided by scale: beta
+    is per that unit per second."""
 
     def __init__(self, settings: SmoothingSettings) -> None:
         self.settings = settings
@@ -113,7 +114,7 @@ class OneEuroFilter:
         s = self.settings
         dt = dt_ms / 1000.0
         dx = self._dx + _alpha(dt, s.d_cutoff) * ((x - prev) / dt - self._dx)
-        speed = np.sqrt(dx[:, 0] ** 2 + dx[:, 1] ** 2) / scale
+        speed = np.sqrt(np.sum(dx[:, :2] ** 2, axis=1)) / scale
         cutoff = s.min_cutoff + s.beta * np.maximum(speed - s.min_speed, 0.0)
         alpha = (1.0 / (1.0 + 1.0 / (2.0 * math.pi * dt * cutoff)))[:, None]
         out: FloatArray = prev + alpha * (x - prev)
@@ -165,3 +166,33 @@ class LandmarkSmoother:
             points[:, :3] = smooth / to_units
             out[part] = points
         return out
+
+
+# A blink closes the eye in a frame or two and is over in four or five; filtered with the
+# landmarks (tuned to hold a still head within a pixel) it arrived late, half-shut and
+# dragged on for a third of a second (bench/README.md, "Blinks"). Expressions are therefore
+# read from the unsmoothed face and filtered as values (0..1, speeds in units per second)
+# with a cutoff of their own, high enough to pass a blink whole and low enough to still
+# the eyelids' flicker on an open eye.
+EXPRESSION_SMOOTHING = SmoothingSettings(min_cutoff=1.0, beta=10.0, d_cutoff=4.0, min_speed=2.0)
+
+
+class ValueSmoother:
+    """One session's filter over named values in 0..1 (the rig's expressions): the names of
+    the first call fix the order; a different set of names starts afresh."""
+
+    def __init__(self, settings: SmoothingSettings = EXPRESSION_SMOOTHING) -> None:
+        self._filter = OneEuroFilter(settings)
+        self._names: tuple[str, ...] = ()
+
+    def reset(self) -> None:
+        self._filter.reset()
+
+    def __call__(self, values: Mapping[str, float], capture_ms: float) -> dict[str, float]:
+        names = tuple(values)
+        if names != self._names:
+            self._names = names
+            self._filter.reset()
+        x = np.array([values[k] for k in names], dtype=np.float64)[:, None]
+        out = np.clip(self._filter(x, capture_ms)[:, 0], 0.0, 1.0)
+        return dict(zip(names, out.tolist(), strict=True))

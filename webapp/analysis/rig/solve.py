@@ -79,6 +79,7 @@ def solve(
     pose_world: ArrayLike | None = None,
     min_visibility: float = MIN_VISIBILITY,
     eyes: EyeCalibration | None = None,
+    expression_face: ArrayLike | None = None,
 ) -> Rig | None:
     """The rig for one result's landmarks (the protocol's parts, lists or arrays), or None
     without a pose. width and height are the image's, which normalized points need.
@@ -86,7 +87,9 @@ def solve(
     pose_world, MediaPipe's pose_world_landmarks (metres, hips-centred), replaces the image
     points for the body when given: its depth is better. mirror: the avatar moves like a
     mirror image (left and right swapped). eyes: the session's eye calibration, updated
-    with this frame's face (the fixed calibration without).
+    with this frame's face (the fixed calibration without). expression_face: the face the
+    expressions are read from when it is not landmarks["face"] (a smoothed session's
+    unsmoothed one); the head's rotation always comes from landmarks["face"].
     """
     pose_raw = landmarks.get("pose")
     if pose_raw is None:
@@ -100,6 +103,11 @@ def solve(
         points = image_points
     face_raw = landmarks.get("face")
     face_points = None if face_raw is None else to_rig_space(face_raw, width, height)
+    expression_points = (
+        face_points
+        if face_raw is None or expression_face is None
+        else to_rig_space(expression_face, width, height)
+    )
 
     world = torso.torso(points, visible)
     world.update(torso.head(points, face_points, world["chest"]))
@@ -118,8 +126,10 @@ def solve(
         bones=_locals(world),
         hips_position=_hips_position(image_points, width, height),
         expressions=dict.fromkeys(face.EXPRESSIONS, 0.0)
-        if face_points is None
-        else face.expressions(face_points, None if eyes is None else eyes.update(face_points)),
+        if expression_points is None
+        else face.expressions(
+            expression_points, None if eyes is None else eyes.update(expression_points)
+        ),
     )
     return mirrored(rig) if mirror else rig
 
