@@ -1,12 +1,10 @@
 // The live view: camera frames to GET /ws, skeletons drawn over the video, and a readout.
 
-import { cameraError, closeCamera, FrameEncoder, openCamera } from "./capture.js";
-import { drawSkeleton, loadSkeleton } from "./draw.js";
 import { showStatus } from "./format.js";
 import { Average, RateMeter } from "./meter.js";
-import { describeError, socketUrl } from "./protocol.js";
+import { VideoOverlay } from "./overlay.js";
 import { Recorder } from "./record.js";
-import { LiveSession } from "./session.js";
+import { CameraRun } from "./run.js";
 
 const $ = (id) => document.getElementById(id);
 const startButton = $("live-start");
@@ -16,7 +14,6 @@ const widthChoice = $("live-width");
 const fpsChoice = $("live-fps");
 const stage = $("live-stage");
 const video = $("live-video");
-const overlay = $("live-overlay");
 const status = $("live-status");
 const notice = $("live-notice");
 const readout = {
@@ -31,11 +28,9 @@ const readout = {
 };
 
 const recorder = new Recorder({ button: $("live-record"), status: $("live-record-status"), name: "live" });
+const overlay = new VideoOverlay($("live-overlay"), video);
+const run = new CameraRun({ video, status, notice, setRunning, cameraClosed });
 
-let stream = null;
-let session = null;
-let skeleton = null;
-let encoder = null;
 let figures = null;
 let refresh = null;
 
@@ -78,20 +73,6 @@ function showReadout() {
   stage.dataset.sentOnTurn = String(figures.onTurn);
 }
 
-function clearOverlay() {
-  overlay.getContext("2d").clearRect(0, 0, overlay.width, overlay.height);
-}
-
-function draw(landmarks) {
-  if (overlay.width !== video.videoWidth || overlay.height !== video.videoHeight) {
-    overlay.width = video.videoWidth;
-    overlay.height = video.videoHeight;
-  }
-  const ctx = overlay.getContext("2d");
-  ctx.clearRect(0, 0, overlay.width, overlay.height);
-  drawSkeleton(ctx, landmarks, skeleton, overlay.width, overlay.height);
-}
-
 function setRunning(running) {
   startButton.disabled = running;
   stopButton.disabled = !running;
@@ -100,16 +81,10 @@ function setRunning(running) {
 }
 
 function openSession() {
-  const previous = session;
-  session = null; // so its "ended" does not stop the camera
-  previous?.stop("");
-  const own = new LiveSession({
-    url: socketUrl(),
+  run.open({
     track: track(),
     fps: Number(fpsChoice.value),
-    grab: () => encoder.grab(video),
     handlers: {
-      status: (text, kind) => showStatus(status, text, kind),
       ready: (message) => {
         figures.earlier.dropped += figures.dropped;
         figures.earlier.errors += figures.errors;
@@ -131,7 +106,7 @@ function openSession() {
         figures.results += 1;
         figures.received.tick();
         figures.latency.add(latencyMs);
-        draw(message.landmarks);
+        overlay.draw(message.landmarks);
         recorder.add(message);
         showReadout();
       },
@@ -141,83 +116,44 @@ function openSession() {
         figures.granted = message.fps;
         showReadout();
       },
-      error: (message) => showStatus(notice, describeError(message), "error"),
-      ended: (text, kind) => {
-        if (session !== own) return; // replaced by a restart
-        session = null;
-        stopCamera();
-        if (text) showStatus(status, text, kind);
-      },
     },
   });
-  session = own;
-  own.start();
 }
 
-function stopCamera() {
+function cameraClosed() {
   clearInterval(refresh);
   refresh = null;
-  closeCamera(video, stream);
-  stream = null;
-  clearOverlay();
+  overlay.clear();
   setRunning(false);
   showReadout();
 }
 
 async function start() {
-  setRunning(true);
-  showStatus(notice, "");
-  showStatus(status, "Asking for the camera…", "busy");
+  run.begin();
   figures = newFigures();
   showReadout();
-  try {
-    skeleton = await loadSkeleton();
-  } catch (error) {
-    setRunning(false);
-    showStatus(status, `Cannot load the bone tables from the server: ${error.message}.`, "error");
-    return;
-  }
-  try {
-    stream = await openCamera(video);
-  } catch (error) {
-    closeCamera(video, video.srcObject);
-    setRunning(false);
-    showStatus(status, cameraError(error), "error");
-    return;
-  }
-  for (const camera of stream.getVideoTracks()) {
-    camera.addEventListener("ended", () => session?.stop("The camera stopped."));
-  }
-  encoder = new FrameEncoder(Number(widthChoice.value));
+  const refused = await overlay.load();
+  if (refused) return run.fail(refused);
+  if (!(await run.openCamera("user", Number(widthChoice.value)))) return;
   refresh = setInterval(showReadout, 500);
   openSession();
 }
 
-function stop() {
-  if (session) {
-    session.stop("Stopped.");
-  } else {
-    stopCamera();
-    showStatus(status, "Stopped.", "info");
-  }
-}
-
 // Track and frame rate are fixed by the hello, so changing them starts a new session.
 function restartIfRunning() {
-  if (session && stream) openSession();
+  if (run.session && run.stream) openSession();
 }
 
 startButton.addEventListener("click", start);
-stopButton.addEventListener("click", stop);
+stopButton.addEventListener("click", () => run.stop());
 mirror.addEventListener("change", () => stage.classList.toggle("mirrored", mirror.checked));
 widthChoice.addEventListener("change", () => {
-  if (encoder) encoder.width = Number(widthChoice.value);
+  if (run.encoder) run.encoder.width = Number(widthChoice.value);
 });
 fpsChoice.addEventListener("change", restartIfRunning);
 for (const choice of document.querySelectorAll('input[name="live-track"]')) {
   choice.addEventListener("change", restartIfRunning);
 }
-window.addEventListener("pagehide", () => session?.stop(""));
 
 stage.classList.toggle("mirrored", mirror.checked);
 setRunning(false);

@@ -1,13 +1,12 @@
 // The avatar page: the live page's camera session (protocol v1 with "rig": true) drives a
 // VRM avatar; the camera with its skeleton, the readout and the OBS link sit beside it.
 
-import { cameraError, closeCamera, FrameEncoder, openCamera } from "../capture.js";
-import { drawSkeleton, loadSkeleton } from "../draw.js";
+import { cameraError, closeCamera } from "../capture.js";
 import { showStatus } from "../format.js";
 import { Average, RateMeter } from "../meter.js";
-import { describeError, socketUrl } from "../protocol.js";
+import { VideoOverlay } from "../overlay.js";
 import { Recorder } from "../record.js";
-import { LiveSession } from "../session.js";
+import { CameraRun } from "../run.js";
 import { Controls } from "./controls.js";
 import { setupPicker } from "./picker.js";
 import { WatchShare } from "../share.js";
@@ -25,7 +24,6 @@ const status = $("avatar-status");
 const notice = $("avatar-notice");
 const stage = $("avatar-stage");
 const video = $("avatar-video");
-const overlay = $("avatar-overlay");
 const readout = {
   sent: $("avatar-fps-sent"),
   received: $("avatar-fps-received"),
@@ -38,11 +36,9 @@ const view = new AvatarView($("avatar-view"));
 const share = new WatchShare({ box: $("watch-share"), link: $("watch-link"), button: $("watch-copy"), status: $("watch-share-status") });
 
 const recorder = new Recorder({ button: $("avatar-record"), status: $("avatar-record-status"), name: "avatar" });
+const overlay = new VideoOverlay($("avatar-overlay"), video);
+const run = new CameraRun({ video, status, notice, setRunning, cameraClosed });
 
-let stream = null;
-let session = null;
-let skeleton = null;
-let encoder = null;
 let figures = null;
 let refresh = null;
 
@@ -62,17 +58,6 @@ function showReadout() {
   stage.dataset.rigs = String(figures.rigs);
 }
 
-function drawOverlay(landmarks) {
-  if (!controls.showCamera.checked) return;
-  if (overlay.width !== video.videoWidth || overlay.height !== video.videoHeight) {
-    overlay.width = video.videoWidth;
-    overlay.height = video.videoHeight;
-  }
-  const ctx = overlay.getContext("2d");
-  ctx.clearRect(0, 0, overlay.width, overlay.height);
-  drawSkeleton(ctx, landmarks, skeleton, overlay.width, overlay.height);
-}
-
 function setRunning(running) {
   startButton.disabled = running;
   stopButton.disabled = !running;
@@ -81,17 +66,11 @@ function setRunning(running) {
 }
 
 function openSession() {
-  const previous = session;
-  session = null; // so its "ended" does not stop the camera
-  previous?.stop("");
-  const own = new LiveSession({
-    url: socketUrl(),
+  run.open({
     track: TRACK,
     fps: FPS,
     options: controls.helloOptions(),
-    grab: () => encoder.grab(video),
     handlers: {
-      status: (text, kind) => showStatus(status, text, kind),
       ready: (message) => {
         figures.session = message.session;
         document.body.dataset.session = message.session;
@@ -104,7 +83,7 @@ function openSession() {
         figures.results += 1;
         figures.received.tick();
         figures.latency.add(latencyMs);
-        drawOverlay(message.landmarks);
+        if (controls.showCamera.checked) overlay.draw(message.landmarks);
         recorder.add(message);
         if (message.rig) {
           figures.rigs += 1;
@@ -114,25 +93,14 @@ function openSession() {
           showStatus(notice, "The server's results carry no rig, so the avatar cannot move: this server does not support the avatar page yet.", "error");
         }
       },
-      error: (message) => showStatus(notice, describeError(message), "error"),
-      ended: (text, kind) => {
-        if (session !== own) return; // replaced by a restart
-        session = null;
-        stopCamera();
-        if (text) showStatus(status, text, kind);
-      },
     },
   });
-  session = own;
-  own.start();
 }
 
-function stopCamera() {
+function cameraClosed() {
   clearInterval(refresh);
   refresh = null;
-  closeCamera(video, stream);
-  stream = null;
-  overlay.getContext("2d").clearRect(0, 0, overlay.width, overlay.height);
+  overlay.clear();
   view.rest();
   share.hide();
   delete document.body.dataset.session;
@@ -140,56 +108,25 @@ function stopCamera() {
   showReadout();
 }
 
-async function startCamera() {
-  stream = await openCamera(video, controls.facingMode);
-  for (const camera of stream.getVideoTracks()) {
-    camera.addEventListener("ended", () => session?.stop("The camera stopped."));
-  }
-}
-
 async function start() {
-  setRunning(true);
-  showStatus(notice, "");
-  showStatus(status, "Asking for the camera…", "busy");
+  run.begin();
   figures = newFigures();
   showReadout();
-  try {
-    skeleton = await loadSkeleton();
-  } catch (error) {
-    setRunning(false);
-    showStatus(status, `Cannot load the bone tables from the server: ${error.message}.`, "error");
-    return;
-  }
-  try {
-    await startCamera();
-  } catch (error) {
-    closeCamera(video, video.srcObject);
-    setRunning(false);
-    showStatus(status, cameraError(error), "error");
-    return;
-  }
-  encoder = new FrameEncoder(FRAME_WIDTH);
+  const refused = await overlay.load();
+  if (refused) return run.fail(refused);
+  if (!(await run.openCamera(controls.facingMode, FRAME_WIDTH))) return;
   refresh = setInterval(showReadout, 500);
   openSession();
 }
 
-function stop() {
-  if (session) {
-    session.stop("Stopped.");
-  } else {
-    stopCamera();
-    showStatus(status, "Stopped.", "info");
-  }
-}
-
 // Front or back camera: only the camera changes; the session goes on.
 async function switchCamera() {
-  if (!stream) return;
-  closeCamera(video, stream);
+  if (!run.stream) return;
+  closeCamera(video, run.stream);
   try {
-    await startCamera();
+    await run.startCamera(controls.facingMode);
   } catch (error) {
-    session?.stop(cameraError(error));
+    run.session?.stop(cameraError(error));
   }
 }
 
@@ -198,10 +135,10 @@ function showCamera() {
 }
 
 startButton.addEventListener("click", start);
-stopButton.addEventListener("click", stop);
+stopButton.addEventListener("click", () => run.stop());
 // Mirror and smoothing travel in the hello, so a change starts a new session.
 controls.onHelloChange(() => {
-  if (session && stream) openSession();
+  if (run.session && run.stream) openSession();
 });
 controls.mirror.addEventListener("change", () => stage.classList.toggle("mirrored", controls.mirror.checked));
 controls.showCamera.addEventListener("change", showCamera);
@@ -209,7 +146,6 @@ controls.facing.addEventListener("change", switchCamera);
 for (const choice of document.querySelectorAll('input[name="avatar-framing"]')) {
   choice.addEventListener("change", () => view.scene.setFraming(controls.framing));
 }
-window.addEventListener("pagehide", () => session?.stop(""));
 
 setupPicker({ view, input: $("avatar-file"), dropTarget: $("avatar-view"), status: $("avatar-file-status") });
 stage.classList.toggle("mirrored", controls.mirror.checked);

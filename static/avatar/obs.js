@@ -4,8 +4,9 @@
 
 import { showStatus } from "../format.js";
 import { socketUrl } from "../protocol.js";
+import { WatchSocket } from "../watch.js";
 import { AvatarView } from "./view.js";
-import { WatchConnection } from "./watch.js";
+import { afterClose } from "./watch.js";
 
 const status = document.getElementById("watch-status");
 const token = new URLSearchParams(window.location.search).get("watch") ?? "";
@@ -32,13 +33,20 @@ try {
 if (!token) {
   say("This link names no session to watch: copy the full link from the avatar page.", "error");
 } else {
-  const connection = new WatchConnection({
+  const lost = (text) => {
+    view.rest();
+    say(text, "error");
+  };
+  const connection = new WatchSocket({
     url: socketUrl(),
     token,
+    bye: "the view closed",
     handlers: {
-      status: (text, kind) => {
-        view.rest();
-        say(text, kind);
+      unopened: lost,
+      closed: (close) => {
+        const next = afterClose(close);
+        lost(next.text);
+        return next.delay;
       },
       watching: (message) => {
         document.body.dataset.session = message.session;

@@ -2,7 +2,8 @@
 
 import { showStatus } from "../format.js";
 import { socketUrl } from "../protocol.js";
-import { tokenOf, Watcher } from "./watcher.js";
+import { WatchSocket } from "../watch.js";
+import { afterClose, tokenOf } from "./watcher.js";
 import { loadExercises, phaseText, titleOf } from "./words.js";
 
 const $ = (id) => document.getElementById(id);
@@ -65,9 +66,14 @@ function watch(token) {
   if (watched.has(token)) return false;
   const card = newCard(token);
   cards.append(card);
-  const watcher = new Watcher({
+  const setState = (state, text) => {
+    card.dataset.state = state;
+    showStatus(field(card, "status"), text, state === "ended" ? "info" : "error");
+  };
+  const watcher = new WatchSocket({
     url: socketUrl(),
     token,
+    bye: "the coach closed the card",
     handlers: {
       watching: (message) => {
         card.dataset.state = "watching";
@@ -80,9 +86,11 @@ function watch(token) {
         showStatus(field(card, "status"), "Live.", "ok");
         showResult(card, message.fitness);
       },
-      status: (state, text) => {
-        card.dataset.state = state;
-        showStatus(field(card, "status"), text, state === "ended" ? "info" : "error");
+      unopened: (text) => setState("refused", text),
+      closed: (close) => {
+        const next = afterClose(close);
+        setState(next.state, next.text);
+        return next.delay;
       },
     },
   });

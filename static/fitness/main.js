@@ -2,10 +2,9 @@
 // server; this page shows the count, the angles and the cues, times the set, keeps the
 // workout log and offers the coach's watch link.
 
-import { cameraError, closeCamera, FrameEncoder, openCamera } from "../capture.js";
 import { showStatus } from "../format.js";
-import { describeError, socketUrl } from "../protocol.js";
 import { Recorder } from "../record.js";
+import { CameraRun } from "../run.js";
 import { FitnessSession } from "./connection.js";
 import { WorkoutLog } from "./log.js";
 import { RepReadout } from "./readout.js";
@@ -43,13 +42,11 @@ const timer = new SetTimer($("fitness-timer"));
 const share = new WatchShare({ box: $("coach-share"), link: $("coach-link"), button: $("coach-copy"), status: $("coach-share-status"), view: "/coach" });
 
 const recorder = new Recorder({ button: $("fitness-record"), status: $("fitness-record-status"), name: "fitness" });
+const run = new CameraRun({ video, status, notice, setRunning, cameraClosed, Session: FitnessSession });
 
 let exercises = [];
 let log = null;
-let stream = null;
-let session = null;
 let sessionId = "";
-let encoder = null;
 let results = 0;
 let reps = 0;
 let stopping = null; // the timer of a Stop waiting for its workout
@@ -95,19 +92,16 @@ function onResult(message) {
   if (fitness.exercise !== document.body.dataset.exercise) showSet(fitness.exercise);
   if (fitness.reps !== reps) {
     reps = fitness.reps;
-    session?.summary(); // the log follows each rep
+    run.session?.summary(); // the log follows each rep
   }
 }
 
 function openSession() {
-  const own = new FitnessSession({
-    url: socketUrl(),
+  const own = run.open({
     track: track(),
     fps: FPS,
     options: { exercise: exerciseSelect.value },
-    grab: () => encoder.grab(video),
     handlers: {
-      status: (text, kind) => showStatus(status, text, kind),
       ready: (message) => {
         sessionId = message.session;
         document.body.dataset.session = message.session;
@@ -117,30 +111,19 @@ function openSession() {
       result: onResult,
       workout: (message) => {
         if (sessionId) log.update(sessionId, message);
-        if (stopping !== null && session === own) own.stop("Stopped.");
-      },
-      error: (message) => showStatus(notice, describeError(message), "error"),
-      ended: (text, kind) => {
-        if (session !== own) return;
-        session = null;
-        stopCamera();
-        if (text) showStatus(status, text, kind);
+        if (stopping !== null && run.session === own) own.stop("Stopped.");
       },
     },
   });
-  session = own;
-  own.start();
   clearInterval(summaries);
-  summaries = setInterval(() => session?.summary(), SUMMARY_EVERY_MS);
+  summaries = setInterval(() => run.session?.summary(), SUMMARY_EVERY_MS);
 }
 
-function stopCamera() {
+function cameraClosed() {
   clearTimeout(stopping);
   stopping = null;
   clearInterval(summaries);
   summaries = null;
-  closeCamera(video, stream);
-  stream = null;
   timer.stop();
   share.hide();
   delete document.body.dataset.session;
@@ -148,35 +131,21 @@ function stopCamera() {
 }
 
 async function start() {
-  setRunning(true);
-  showStatus(notice, "");
-  showStatus(status, "Asking for the camera…", "busy");
+  run.begin();
   results = 0;
   stage.dataset.results = "0";
   startSet(exerciseSelect.value);
-  try {
-    stream = await openCamera(video, "user");
-  } catch (error) {
-    closeCamera(video, video.srcObject);
-    setRunning(false);
-    showStatus(status, cameraError(error), "error");
-    return;
-  }
-  for (const camera of stream.getVideoTracks()) {
-    camera.addEventListener("ended", () => session?.stop("The camera stopped."));
-  }
-  encoder = new FrameEncoder(FRAME_WIDTH);
+  if (!(await run.openCamera("user", FRAME_WIDTH))) return;
   openSession();
 }
 
 // Asks for the workout first, so the log has the last set's final figures.
 function stop() {
-  if (!session) {
-    stopCamera();
-    showStatus(status, "Stopped.", "info");
+  const own = run.session;
+  if (!own) {
+    run.stop();
     return;
   }
-  const own = session;
   if (stopping !== null) return;
   showStatus(status, "Stopping…", "busy");
   if (own.summary()) {
@@ -187,7 +156,7 @@ function stop() {
 }
 
 function newSet() {
-  if (session?.newSet(exerciseSelect.value)) startSet(exerciseSelect.value);
+  if (run.session?.newSet(exerciseSelect.value)) startSet(exerciseSelect.value);
 }
 
 function fillExercises(list) {
@@ -210,10 +179,9 @@ stopButton.addEventListener("click", stop);
 newSetButton.addEventListener("click", newSet);
 // While running, another exercise is a new set of it; otherwise the next Start's.
 exerciseSelect.addEventListener("change", () => {
-  if (session) newSet();
+  if (run.session) newSet();
   else showSet(exerciseSelect.value);
 });
-window.addEventListener("pagehide", () => session?.stop(""));
 
 setRunning(false);
 try {

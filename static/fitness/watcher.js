@@ -1,13 +1,10 @@
-// One watcher connection (docs/protocol.md): GET /ws, first message {"type": "watch",
-// "version": 1, "token": ...}; the server answers "watching", then relays the watched
-// session's results until it ends. It never sends frames.
+// What a close means to a coach's card, and which token a pasted link names; the connection
+// itself is ../watch.js.
 
-import { backoffMs, CLOSE, describeClose, VERSION } from "../protocol.js";
+import { backoffMs, CLOSE, describeClose } from "../protocol.js";
+import { CLOSE_UNKNOWN_TOKEN } from "../watch.js";
 
-export const CLOSE_UNKNOWN_TOKEN = 4003;
 const MAX_ATTEMPTS = 5;
-
-const noop = () => {};
 
 // What a close means for a watcher: {state, text, retry}. state: "ended" (the session is
 // over), "invalid" (no such session), "lost" (trying again may help) or "refused".
@@ -23,75 +20,15 @@ export function watchClose(code, reason, wasWatching) {
   return { state: close.retry ? "lost" : "refused", text: close.text, retry: close.retry };
 }
 
-export class Watcher {
-  // handlers: watching(msg), result(msg), status(state, text).
-  constructor({ url, token, handlers }) {
-    this.url = url;
-    this.token = token;
-    this.on = { watching: noop, result: noop, status: noop, ...handlers };
-    this.socket = null;
-    this.timer = null;
-    this.attempt = 0;
-    this.stopped = false;
+// A card's status after a close, {state, text, delay}; delay is null once the card gives up.
+export function afterClose({ code, reason, wasWatching, attempt }) {
+  const close = watchClose(code, reason, wasWatching);
+  if (!close.retry || attempt >= MAX_ATTEMPTS) {
+    const text = close.retry ? `${close.text} Gave up after ${MAX_ATTEMPTS} attempts.` : close.text;
+    return { state: close.state, text, delay: null };
   }
-
-  start() {
-    this.connect();
-  }
-
-  stop() {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    const socket = this.socket;
-    this.socket = null;
-    if (socket) {
-      socket.onopen = socket.onmessage = socket.onclose = null;
-      if (socket.readyState <= WebSocket.OPEN) socket.close(1000, "the coach closed the card");
-    }
-  }
-
-  connect() {
-    let watching = false;
-    let socket;
-    try {
-      socket = new WebSocket(this.url);
-    } catch (error) {
-      this.on.status("refused", `Cannot open the connection: ${error.message}.`);
-      return;
-    }
-    this.socket = socket;
-    socket.onopen = () => socket.send(JSON.stringify({ type: "watch", version: VERSION, token: this.token }));
-    socket.onmessage = (event) => {
-      if (typeof event.data !== "string") return;
-      let message;
-      try {
-        message = JSON.parse(event.data);
-      } catch {
-        return;
-      }
-      if (message.type === "watching") {
-        watching = true;
-        this.attempt = 0;
-        this.on.watching(message);
-      } else if (message.type === "result") {
-        this.on.result(message);
-      }
-    };
-    socket.onclose = (event) => {
-      this.socket = null;
-      if (this.stopped) return;
-      const close = watchClose(event.code, event.reason, watching);
-      if (!close.retry || this.attempt >= MAX_ATTEMPTS) {
-        this.stopped = true;
-        this.on.status(close.state, close.retry ? `${close.text} Gave up after ${MAX_ATTEMPTS} attempts.` : close.text);
-        return;
-      }
-      const delay = backoffMs(this.attempt, event.code === CLOSE.TRY_AGAIN_LATER ? 3000 : 0);
-      this.attempt += 1;
-      this.on.status("lost", `${close.text} Trying again in ${(delay / 1000).toFixed(1)} s…`);
-      this.timer = setTimeout(() => this.connect(), delay);
-    };
-  }
+  const delay = backoffMs(attempt, code === CLOSE.TRY_AGAIN_LATER ? 3000 : 0);
+  return { state: "lost", text: `${close.text} Trying again in ${(delay / 1000).toFixed(1)} s…`, delay };
 }
 
 // A pasted watch link (…/coach?watch=T or …/avatar?watch=T) or a bare token -> the token.

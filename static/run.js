@@ -1,0 +1,102 @@
+// One run of a camera page (live, avatar, fitness): the camera and the live session fed from
+// it start and end together. The session's end closes the camera, and the camera's end stops
+// the session, so neither outlives the other. The pages differ only in what they ask for in
+// the hello and what they do with the answers.
+
+import { cameraError, closeCamera, FrameEncoder, openCamera } from "./capture.js";
+import { showStatus } from "./format.js";
+import { describeError, socketUrl } from "./protocol.js";
+import { LiveSession } from "./session.js";
+
+export class CameraRun {
+  // setRunning(bool): the page's buttons follow. cameraClosed(): the page's own teardown, after
+  // the camera has closed. Session: LiveSession or a subclass of it.
+  constructor({ video, status, notice, setRunning, cameraClosed, Session = LiveSession }) {
+    this.video = video;
+    this.status = status;
+    this.notice = notice;
+    this.setRunning = setRunning;
+    this.cameraClosed = cameraClosed;
+    this.Session = Session;
+    this.stream = null;
+    this.session = null;
+    this.encoder = null;
+    window.addEventListener("pagehide", () => this.session?.stop(""));
+  }
+
+  begin() {
+    this.setRunning(true);
+    showStatus(this.notice, "");
+    showStatus(this.status, "Asking for the camera…", "busy");
+  }
+
+  // Before a session there is nothing to stop: the page just says why it cannot start.
+  fail(text) {
+    this.setRunning(false);
+    showStatus(this.status, text, "error");
+  }
+
+  async startCamera(facingMode) {
+    this.stream = await openCamera(this.video, facingMode);
+    for (const camera of this.stream.getVideoTracks()) {
+      camera.addEventListener("ended", () => this.session?.stop("The camera stopped."));
+    }
+  }
+
+  // false, said in words, when the camera cannot be had.
+  async openCamera(facingMode, width) {
+    try {
+      await this.startCamera(facingMode);
+    } catch (error) {
+      closeCamera(this.video, this.video.srcObject);
+      this.fail(cameraError(error));
+      return false;
+    }
+    this.encoder = new FrameEncoder(width);
+    return true;
+  }
+
+  // A new session replaces the running one, whose end must not close the camera.
+  // handlers: the Session's, but for status, error and ended, which this run handles.
+  open({ track, fps, options, handlers }) {
+    const previous = this.session;
+    this.session = null;
+    previous?.stop("");
+    const own = new this.Session({
+      url: socketUrl(),
+      track,
+      fps,
+      options,
+      grab: () => this.encoder.grab(this.video),
+      handlers: {
+        ...handlers,
+        status: (text, kind) => showStatus(this.status, text, kind),
+        error: (message) => showStatus(this.notice, describeError(message), "error"),
+        ended: (text, kind) => {
+          if (this.session !== own) return; // replaced by a restart
+          this.session = null;
+          this.closeCamera();
+          if (text) showStatus(this.status, text, kind);
+        },
+      },
+    });
+    this.session = own;
+    own.start();
+    return own;
+  }
+
+  closeCamera() {
+    closeCamera(this.video, this.stream);
+    this.stream = null;
+    this.cameraClosed();
+  }
+
+  stop() {
+    if (this.session) {
+      this.session.stop("Stopped.");
+    } else {
+      this.closeCamera();
+      showStatus(this.status, "Stopped.", "info");
+    }
+  }
+}

@@ -1,0 +1,85 @@
+// One watcher connection (docs/protocol.md, protocol issue 12): GET /ws, first message
+// {"type": "watch", "version": 1, "token": ...}; the server answers "watching", then relays
+// the watched session's results. It never sends frames. What a close means, and whether to
+// try the same token again, is the page's to say: an OBS view waits for hours, a coach's
+// card gives up.
+
+import { VERSION } from "./protocol.js";
+
+// An unknown or expired token.
+export const CLOSE_UNKNOWN_TOKEN = 4003;
+
+const noop = () => {};
+
+export class WatchSocket {
+  // handlers: watching(msg), result(msg), unopened(text), closed(close) -> the delay in ms
+  // before the next try, or null for none; close: {code, reason, wasWatching, attempt}, where
+  // attempt counts the tries since the last "watching".
+  // bye: the close reason the server is given when the page stops watching.
+  constructor({ url, token, bye, handlers }) {
+    this.url = url;
+    this.token = token;
+    this.bye = bye;
+    this.on = { watching: noop, result: noop, unopened: noop, closed: () => null, ...handlers };
+    this.socket = null;
+    this.timer = null;
+    this.attempt = 0;
+    this.stopped = false;
+  }
+
+  start() {
+    this.connect();
+  }
+
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    const socket = this.socket;
+    this.socket = null;
+    if (socket) {
+      socket.onopen = socket.onmessage = socket.onclose = null;
+      if (socket.readyState <= WebSocket.OPEN) socket.close(1000, this.bye);
+    }
+  }
+
+  connect() {
+    let watching = false;
+    let socket;
+    try {
+      socket = new WebSocket(this.url);
+    } catch (error) {
+      this.on.unopened(`Cannot open the connection: ${error.message}.`);
+      return;
+    }
+    this.socket = socket;
+    socket.onopen = () => socket.send(JSON.stringify({ type: "watch", version: VERSION, token: this.token }));
+    socket.onmessage = (event) => {
+      if (typeof event.data !== "string") return;
+      let message;
+      try {
+        message = JSON.parse(event.data);
+      } catch {
+        return;
+      }
+      if (message.type === "watching") {
+        watching = true;
+        this.attempt = 0;
+        this.on.watching(message);
+      } else if (message.type === "result") {
+        this.on.result(message);
+      }
+      // Anything else (stats, later types) is not for a watcher.
+    };
+    socket.onclose = (event) => {
+      this.socket = null;
+      if (this.stopped) return;
+      const delay = this.on.closed({ code: event.code, reason: event.reason, wasWatching: watching, attempt: this.attempt });
+      if (delay === null) {
+        this.stopped = true;
+        return;
+      }
+      this.attempt += 1;
+      this.timer = setTimeout(() => this.connect(), delay);
+    };
+  }
+}
