@@ -69,12 +69,13 @@ class AvatarSession:
     ) -> tuple[JsonLandmarks, dict[str, Any] | None]:
         """(the result's "landmarks", its "rig" or None): JSON-ready, 5 decimals as the
         model's own output. pose_world is used by the rig, unsmoothed, when given."""
-        if self._smoother is not None:
-            parts = self._smoother(landmarks, capture_ms, width, height)
-        else:
-            parts = {
-                p: None if landmarks.get(p) is None else np.asarray(landmarks[p]) for p in PARTS
-            }
+        # Each part from the worker's lists to an array once: the filter and the rig's
+        # expressions both read the unsmoothed face, and a conversion costs 0.2 ms.
+        raw = {
+            p: None if landmarks.get(p) is None else np.asarray(landmarks[p], dtype=np.float64)
+            for p in PARTS
+        }
+        parts = raw if self._smoother is None else self._smoother(raw, capture_ms, width, height)
         rig = None
         if self.options.rig:
             solved = solve(
@@ -84,7 +85,7 @@ class AvatarSession:
                 mirror=self.options.mirror,
                 pose_world=pose_world,
                 eyes=self._eyes,
-                expression_face=landmarks.get("face"),
+                expression_face=raw["face"],
             )
             if solved is not None and self._expressions is not None:
                 smooth = self._expressions(solved.expressions, capture_ms)
