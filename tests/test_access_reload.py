@@ -3,11 +3,9 @@ re-read on a real SIGHUP while sessions stay live."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import secrets
 import signal
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +13,7 @@ import aiohttp
 
 from tests.live import frame_message, video_frames
 from tests.media import ASL_VIDEO
-from tests.test_lifecycle import free_port
+from tests.test_lifecycle import free_port, serving
 
 KEY_A = secrets.token_urlsafe(24)
 KEY_B = secrets.token_urlsafe(24)
@@ -23,28 +21,6 @@ KEY_B = secrets.token_urlsafe(24)
 
 def write_keys(path: Path, *records: dict[str, Any]) -> None:
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
-
-
-class ServerLog:
-    """The server's stderr, read line by line up to the line a test waits for."""
-
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
-        assert proc.stderr is not None
-        self._stderr = proc.stderr
-        self.lines: list[str] = []
-
-    async def wait_for(self, words: str) -> str:
-        while True:
-            raw = await asyncio.wait_for(self._stderr.readline(), 120)
-            assert raw, "the server exited:\n" + "".join(self.lines)
-            line = raw.decode()
-            self.lines.append(line)
-            if words in line:
-                return line
-
-    async def rest(self) -> str:
-        self.lines.append((await self._stderr.read()).decode())
-        return "".join(self.lines)
 
 
 async def open_session(http: aiohttp.ClientSession, url: str, key: str) -> Any:
@@ -79,17 +55,11 @@ async def test_sighup_rereads_the_keys_keeps_sessions_and_applies_new_limits(
     keys = tmp_path / "keys.jsonl"
     write_keys(keys, {"name": "studio-a", "key": KEY_A, "max_sessions": 1})
     port = free_port()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        *("-m", "webapp", "--port", str(port), "--workers", "1", "--access-keys", str(keys)),
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    log = ServerLog(proc)
     url = f"http://127.0.0.1:{port}"
-    try:
-        assert "1 keys from" in await log.wait_for("access keys:")
-        await log.wait_for("Running on")
+    async with serving(port, "--access-keys", str(keys)) as server:
+        loaded = [line for line in server.lines if "access keys:" in line]
+        assert loaded, server.lines
+        assert "1 keys from" in loaded[0]
         async with aiohttp.ClientSession() as http:
             first = await open_session(http, f"{url}/ws", KEY_A)
             assert (await next_message(first))[0] == "ready"
@@ -105,8 +75,8 @@ async def test_sighup_rereads_the_keys_keeps_sessions_and_applies_new_limits(
                 {"name": "studio-a", "key": KEY_A, "max_sessions": 2},
                 {"name": "guest-b", "key": KEY_B, "predict_per_minute": 0},
             )
-            proc.send_signal(signal.SIGHUP)
-            assert "studio-a, guest-b" in await log.wait_for("access keys: reloaded 2 keys")
+            server.proc.send_signal(signal.SIGHUP)
+            assert "studio-a, guest-b" in await server.wait_for("access keys: reloaded 2 keys")
             await roundtrip(first, 1)  # the live session never noticed
             second = await open_session(http, f"{url}/ws", KEY_A)
             assert (await next_message(second))[0] == "ready"
@@ -117,8 +87,8 @@ async def test_sighup_rereads_the_keys_keeps_sessions_and_applies_new_limits(
 
             # A bad file is refused and the keys in force stay.
             keys.write_text('{"name": "studio-a", "key": "short"}\n')
-            proc.send_signal(signal.SIGHUP)
-            line = await log.wait_for("access keys: reload refused")
+            server.proc.send_signal(signal.SIGHUP)
+            line = await server.wait_for("access keys: reload refused")
             assert "line 1" in line
             access = await http.get(
                 f"{url}/api/access", headers={"Authorization": f"Bearer {KEY_B}"}
@@ -128,8 +98,8 @@ async def test_sighup_rereads_the_keys_keeps_sessions_and_applies_new_limits(
 
             # studio-a removed: its live sessions carry on, new ones are refused with 4401.
             write_keys(keys, {"name": "guest-b", "key": KEY_B})
-            proc.send_signal(signal.SIGHUP)
-            await log.wait_for("access keys: reloaded 1 keys")
+            server.proc.send_signal(signal.SIGHUP)
+            await server.wait_for("access keys: reloaded 1 keys")
             await roundtrip(first, 3)
             await roundtrip(second, 1)
             gone = await open_session(http, f"{url}/ws", KEY_A)
@@ -141,13 +111,7 @@ async def test_sighup_rereads_the_keys_keeps_sessions_and_applies_new_limits(
                 await ws.close()
             for key in (KEY_A, KEY_B):
                 assert key not in metrics
-        proc.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(proc.wait(), 15) == 0
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    text = await log.rest()
+    text = await server.rest()
     assert "Traceback" not in text, text[-2000:]
     for key in (KEY_A, KEY_B):
         assert key not in text

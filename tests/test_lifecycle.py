@@ -1,4 +1,6 @@
-"""The server as an operator runs it: a real process, stopped with SIGTERM."""
+"""The server as an operator runs it: a real process, stopped with SIGTERM.
+
+`serving` is how every test here and elsewhere (TLS, key reloads) starts one."""
 
 from __future__ import annotations
 
@@ -6,6 +8,8 @@ import asyncio
 import signal
 import socket
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import aiohttp
 
@@ -20,36 +24,62 @@ def free_port() -> int:
         return port
 
 
-async def wait_until_serving(proc: asyncio.subprocess.Process) -> list[bytes]:
-    """Reads the server's log until it says it is listening."""
-    assert proc.stderr is not None
-    lines: list[bytes] = []
-    while True:
-        line = await asyncio.wait_for(proc.stderr.readline(), 120)
-        assert line, b"".join(lines).decode()
-        lines.append(line)
-        if b"Running on" in line:
-            return lines
+def webapp_command(port: int, *flags: str) -> list[str]:
+    """`python -m webapp` with one worker on 127.0.0.1:`port`, and `flags`."""
+    return [sys.executable, "-m", "webapp", "--port", str(port), "--workers", "1", *flags]
 
 
-async def test_sigterm_closes_every_session_with_1001_and_exits() -> None:
-    port = free_port()
+class Server:
+    """A running server and its log (stderr), read line by line up to what a test waits for."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stderr is not None
+        self.proc = proc
+        self._stderr = proc.stderr
+        self.lines: list[str] = []
+
+    async def wait_for(self, words: str) -> str:
+        while True:
+            raw = await asyncio.wait_for(self._stderr.readline(), 120)
+            assert raw, "the server exited:\n" + "".join(self.lines)
+            line = raw.decode()
+            self.lines.append(line)
+            if words in line:
+                return line
+
+    async def rest(self) -> str:
+        """The whole log, once the server has exited."""
+        self.lines.append((await self._stderr.read()).decode())
+        return "".join(self.lines)
+
+
+@asynccontextmanager
+async def serving(port: int, *flags: str) -> AsyncIterator[Server]:
+    """`webapp_command(port, *flags)`, from the moment its log says it is listening. Stopped
+    with SIGTERM at the end unless the test stopped it, after which it must exit with 0."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "webapp",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-        "--min-session-fps",  # two sessions on one worker, whatever the host's speed
-        "0",
+        *webapp_command(port, *flags),
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
     )
     try:
+        server = Server(proc)
+        await server.wait_for("Running on")
+        yield server
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 30) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+async def test_sigterm_closes_every_session_with_1001_and_exits() -> None:
+    port = free_port()
+    # Two sessions on one worker, whatever the host's speed.
+    async with serving(port, "--min-session-fps", "0") as server:
         async with aiohttp.ClientSession() as http:
-            await wait_until_serving(proc)
             sockets = []
             for _ in range(2):
                 ws = await http.ws_connect(f"http://127.0.0.1:{port}/ws")
@@ -57,7 +87,7 @@ async def test_sigterm_closes_every_session_with_1001_and_exits() -> None:
                 assert (await ws.receive_json())["type"] == "ready"
                 await ws.send_bytes(frame_message(0, 0.0, video_frames(ASL_VIDEO)[0]))
                 sockets.append(ws)
-            proc.send_signal(signal.SIGTERM)
+            server.proc.send_signal(signal.SIGTERM)
             for ws in sockets:
                 while True:
                     msg = await ws.receive()
@@ -65,12 +95,6 @@ async def test_sigterm_closes_every_session_with_1001_and_exits() -> None:
                         break
                 assert ws.close_code == 1001
                 assert "shutting down" in str(msg.extra)
-        code = await asyncio.wait_for(proc.wait(), 15)
-        assert code == 0
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-        if proc.stderr is not None:
-            errors = await proc.stderr.read()
-            assert b"Traceback" not in errors, errors.decode()[-2000:]
+        assert await asyncio.wait_for(server.proc.wait(), 15) == 0
+    errors = await server.rest()
+    assert "Traceback" not in errors, errors[-2000:]

@@ -6,15 +6,11 @@ operator would (`python -m webapp`) and reach it over TLS like a phone would.
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import ipaddress
-import signal
 import ssl
 import subprocess
-import sys
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,36 +24,9 @@ from cryptography.x509.oid import NameOID
 from tests.browser import fake_camera_args, open_page, write_y4m
 from tests.live import frame_message, video_frames
 from tests.media import ASL_VIDEO
-from tests.test_lifecycle import free_port, wait_until_serving
+from tests.test_lifecycle import free_port, serving, webapp_command
 from webapp import tls
 from webapp.config import load_config
-
-
-@asynccontextmanager
-async def serving(port: int, *flags: str) -> AsyncIterator[list[str]]:
-    """`python -m webapp` with `flags` on 127.0.0.1:`port`; yields its log up to "Running on".
-    Stopped with SIGTERM, after which it must exit with 0."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "webapp",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-        *flags,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        lines = await wait_until_serving(proc)
-        yield [line.decode() for line in lines]
-        proc.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(proc.wait(), 30) == 0
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
 
 
 def trusting(cert: Path) -> ssl.SSLContext:
@@ -82,7 +51,8 @@ async def test_self_signed_serves_https_and_wss_and_is_reused(tmp_path: Path) ->
     cert_path = state / tls.CERT_FILE
     port, local_port = free_port(), free_port()
     flags = ["--self-signed", "--state-dir", str(state)]
-    async with serving(port, *flags, "--local-http-port", str(local_port)) as log:
+    async with serving(port, *flags, "--local-http-port", str(local_port)) as server:
+        log = server.lines
         assert any("made a new self-signed certificate" in line for line in log), log
         assert any(f"https://127.0.0.1:{port}/" in line for line in log), log
         context = trusting(cert_path)
@@ -122,7 +92,8 @@ async def test_self_signed_serves_https_and_wss_and_is_reused(tmp_path: Path) ->
     assert (state / tls.KEY_FILE).stat().st_mode & 0o777 == 0o600
     first = fingerprint(cert_path)
 
-    async with serving(port, "--self-signed", "--state-dir", str(state)) as log:
+    async with serving(port, "--self-signed", "--state-dir", str(state)) as server:
+        log = server.lines
         assert any("reusing the self-signed certificate" in line for line in log), log
         async with (
             aiohttp.ClientSession() as http,
@@ -192,7 +163,7 @@ def make_pair(directory: Path, name: str) -> tuple[Path, Path]:
 
 def refused(flags: Sequence[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "webapp", "--port", str(free_port()), "--workers", "1", *flags],
+        webapp_command(free_port(), *flags),
         capture_output=True,
         text=True,
         timeout=60,

@@ -11,8 +11,8 @@ import pytest
 from swarm.frames import load_frames
 from tests.media import ASL_VIDEO
 from webapp.engine import wire
-from webapp.engine.child import Through, Worker
 from webapp.engine.graphs import MAX_SPARES
+from webapp.engine.worker import Through, Worker
 from webapp.protocol import Track
 
 REPLY_TIMEOUT = 120.0

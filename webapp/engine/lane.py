@@ -6,6 +6,7 @@ that have one), run it in the worker, deliver the result. Turns are timed as a f
 taken (sessions.py). A dead worker ends the lane's sessions and is replaced in the loop.
 With `--overlap-frames`, a session alone on its lane may have a second frame in the worker
 beside the running one (overlap.py); results are still delivered in the order sent.
+What a job is on the wire, and a session's graph calls, are calls.py's.
 """
 
 from __future__ import annotations
@@ -19,16 +20,16 @@ from typing import Any
 
 from webapp.config import Config
 from webapp.engine import overlap
+from webapp.engine.calls import LaneJob, deliver_still, wire_job
 from webapp.engine.jobs import Frame, StillJob
-from webapp.engine.pacing import STILL, ServiceTimes
+from webapp.engine.pacing import ServiceTimes
 from webapp.engine.process import WorkerFactory, WorkerHandle
 from webapp.engine.sessions import LaneSessions
 from webapp.engine.slot import Slot
-from webapp.engine.wire import EndGraph, FrameResult, Job, OpenGraph, RunFrame, RunStill
+from webapp.engine.wire import FrameResult, Job
 from webapp.errors import HolotrackError, WorkerCrashedError
 
 log = logging.getLogger(__name__)
-LaneJob = StillJob | tuple[Slot, Frame]
 
 
 class LaneState(enum.Enum):
@@ -125,20 +126,7 @@ class Lane:
     def _send(self, job: LaneJob) -> None:
         """Hands `job` to the worker; the loop delivers its outcome once it and every job
         sent before it are done."""
-        if isinstance(job, StillJob):
-            work: Job[Any] = RunStill(job.data, self.config.max_pixels)
-            kind = STILL
-        else:
-            slot, frame = job
-            work = RunFrame(
-                slot.id,
-                slot.track,
-                frame.data,
-                frame.capture_ms,
-                self.config.max_pixels,
-                overlap=self.config.overlap_frames,
-            )
-            kind = slot.track
+        work, kind = wire_job(job, self.config)
         flight = overlap.Flight(job, kind, asyncio.ensure_future(self._call(work)))
         flight.task.add_done_callback(lambda _: self._wake.set())
         self._flights.append(flight)
@@ -167,7 +155,7 @@ class Lane:
                 self.state = LaneState.IDLE
         try:
             if isinstance(flight.job, StillJob):
-                _deliver_still(flight.job, outcome)
+                deliver_still(flight.job, outcome)
             else:
                 slot, frame = flight.job
                 self._deliver_frame(slot, frame, outcome)
@@ -187,31 +175,6 @@ class Lane:
             self._beside.invite()  # its other frame is still in the worker
         else:
             self.sessions.settle(slot)
-
-    # -- graphs, built and freed beside the running frames ---------------------------------
-    async def open_graph(self, slot: Slot) -> None:
-        worker = self.worker
-        try:
-            await worker.call(OpenGraph(slot.id, slot.track))
-        except WorkerCrashedError:
-            return  # _worker_exited ends every session on this worker, this one included
-        except HolotrackError as exc:
-            if not slot.closed:
-                self.sessions.close(slot)
-                slot.sink.lost(exc)
-            return
-        if not slot.closed:
-            self.sessions.graph_ready(slot)
-        elif worker.alive:
-            # Closed while its graph was being built: only now can the worker free it.
-            await self.end_graph(worker, slot.id)
-
-    async def end_graph(self, worker: WorkerHandle, session: str) -> None:
-        try:
-            counts = await worker.call(EndGraph(session))
-        except HolotrackError:
-            return
-        worker.graphs = counts.graphs
 
     # -- the worker's life ---------------------------------------------------------------
     async def start(self) -> None:
@@ -240,7 +203,7 @@ class Lane:
         claimed, self._claimed = self._claimed, None
         if isinstance(claimed, StillJob):
             error = WorkerCrashedError(f"inference worker {self.index} is not running")
-            _deliver_still(claimed, error)
+            deliver_still(claimed, error)
 
     def _worker_exited(self, worker: WorkerHandle) -> None:
         if worker is not self.worker:
@@ -269,12 +232,3 @@ class Lane:
         if self.state is LaneState.DOWN:
             self.state = LaneState.IDLE
         self._serving.set()
-
-
-def _deliver_still(job: StillJob, outcome: Any) -> None:
-    if job.future.done():
-        return  # its client gave up waiting
-    if isinstance(outcome, HolotrackError):
-        job.future.set_exception(outcome)
-    else:
-        job.future.set_result(outcome)

@@ -14,15 +14,13 @@ import asyncio
 import collections
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from webapp.engine.calls import LaneJob
 from webapp.engine.jobs import StillJob
 from webapp.engine.pacing import INVITE_PATIENCE, ServiceTimes
 from webapp.engine.sessions import LaneSessions
 from webapp.engine.slot import Slot
-
-if TYPE_CHECKING:
-    from webapp.engine.lane import LaneJob
 
 DEPTH = 2
 

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from webapp.config import Config
+from webapp.engine import calls
 from webapp.engine.grant import FACTOR_START, GRANT_WINDOW
 from webapp.engine.jobs import Frame, StillJob
 from webapp.engine.lane import Lane, LaneState
@@ -141,7 +142,7 @@ class Scheduler:
         lane = self._admitting_lane(track, wanted)
         slot = Slot(f"s{next(self._ids)}", track, lane.index, sink, interval=1.0 / wanted)
         lane.sessions.add(slot)
-        self._spawn(lane.open_graph(slot))
+        self._spawn(calls.open_graph(lane.worker, slot, lane.sessions))
         return slot
 
     def offer(self, slot: Slot, frame: Frame) -> Frame | None:
@@ -155,7 +156,7 @@ class Scheduler:
         lane = self.lanes[slot.worker]
         waiting, built = lane.sessions.close(slot)
         if lane.worker.alive and built:
-            self._spawn(lane.end_graph(lane.worker, slot.id))
+            self._spawn(calls.end_graph(lane.worker, slot.id))
         return waiting
 
     def granted_fps(self, slot: Slot, wanted: float) -> float:

@@ -1,0 +1,70 @@
+"""What a lane says to its worker and hands back, apart from when it says it (lane.py).
+
+A lane's job becomes a wire job; a still's outcome goes to the future its client waits on;
+a session's graph is opened and ended with calls of their own, beside the running frames.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from webapp.config import Config
+from webapp.engine.jobs import Frame, StillJob
+from webapp.engine.pacing import STILL
+from webapp.engine.process import WorkerHandle
+from webapp.engine.sessions import LaneSessions
+from webapp.engine.slot import Slot
+from webapp.engine.wire import EndGraph, Job, OpenGraph, RunFrame, RunStill
+from webapp.errors import HolotrackError, WorkerCrashedError
+
+LaneJob = StillJob | tuple[Slot, Frame]
+
+
+def wire_job(job: LaneJob, config: Config) -> tuple[Job[Any], str]:
+    """The request the worker runs for `job`, and the kind its service time counts under."""
+    if isinstance(job, StillJob):
+        return RunStill(job.data, config.max_pixels), STILL
+    slot, frame = job
+    work = RunFrame(
+        slot.id,
+        slot.track,
+        frame.data,
+        frame.capture_ms,
+        config.max_pixels,
+        overlap=config.overlap_frames,
+    )
+    return work, slot.track
+
+
+def deliver_still(job: StillJob, outcome: Any) -> None:
+    if job.future.done():
+        return  # its client gave up waiting
+    if isinstance(outcome, HolotrackError):
+        job.future.set_exception(outcome)
+    else:
+        job.future.set_result(outcome)
+
+
+async def open_graph(worker: WorkerHandle, slot: Slot, sessions: LaneSessions) -> None:
+    try:
+        await worker.call(OpenGraph(slot.id, slot.track))
+    except WorkerCrashedError:
+        return  # Lane._worker_exited ends every session on it, this one included
+    except HolotrackError as exc:
+        if not slot.closed:
+            sessions.close(slot)
+            slot.sink.lost(exc)
+        return
+    if not slot.closed:
+        sessions.graph_ready(slot)
+    elif worker.alive:
+        # Closed while its graph was being built: only now can the worker free it.
+        await end_graph(worker, slot.id)
+
+
+async def end_graph(worker: WorkerHandle, session: str) -> None:
+    try:
+        counts = await worker.call(EndGraph(session))
+    except HolotrackError:
+        return
+    worker.graphs = counts.graphs

@@ -1,0 +1,210 @@
+"""What the inference worker does with each request: runs a still or a frame, opens and
+ends a session's graph, and answers every job, or says why it failed.
+
+The child process (child.py) feeds it requests and the frames coming out of their graphs,
+one at a time, from its main loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from webapp.engine import imaging, pipelined, wire
+from webapp.engine.graphs import GraphPool
+from webapp.engine.inference import StillEngine, TrackEngine, warm
+from webapp.errors import HolotrackError
+
+log = logging.getLogger("webapp.worker")
+
+
+@dataclass(frozen=True)
+class Through:
+    """A frame added with `overlap` came out of its graph; posted from one of its threads."""
+
+    job_id: int
+    outputs: pipelined.Outputs
+
+
+@dataclass
+class _Flight:
+    session: str
+    engine: TrackEngine
+    started: float
+    decoded: float
+    size: tuple[int, int]
+
+
+class Worker:
+    """Stills and frames run on the main thread, one at a time; graphs are opened, and
+    counted, on the pool's preparer thread, which answers through `send` itself.
+
+    A frame sent with `overlap` is only decoded and added to its graph here; when it is
+    through, `post` hands a `Through` to the main loop, which answers it with `through`.
+    """
+
+    def __init__(
+        self, send: Callable[[wire.Reply], None], post: Callable[[Through], None] | None = None
+    ) -> None:
+        self._send = send
+        self._post = post
+        self._flights: dict[int, _Flight] = {}
+        self._ending: dict[str, int] = {}  # EndGraph's job id, held until its frames are out
+        self.still = StillEngine()
+        warm(self.still)
+        self.pool = GraphPool()
+
+    def handle(self, request: wire.Request) -> wire.Reply | None:
+        """The reply, or None when the preparer thread will send it."""
+        job_id, job = request.job_id, request.job
+        try:
+            match job:
+                case wire.RunStill(data=data, max_pixels=max_pixels):
+                    return wire.Done(job_id, self.predict(data, max_pixels))
+                case wire.RunFrame(overlap=True) if self._post is not None:
+                    self._add_frame(job_id, job)
+                case wire.RunFrame():
+                    return wire.Done(job_id, self.frame(job))
+                case wire.OpenGraph(session=session, track=track):
+                    self._later(job_id, self.pool.open, session, track)
+                case wire.EndGraph(session=session):
+                    if self._in_flight(session):
+                        self._ending[session] = job_id  # a graph is reset only once idle
+                    else:
+                        self._end(job_id, session)
+                case wire.CountGraphs():
+                    self._later(job_id, self.pool.counts)
+                case _:
+                    return wire.Failed(job_id, "internal", f"unknown job {job!r}")
+        except Exception as exc:  # every failure goes back to the caller, never kills the loop
+            return _failure(job_id, type(job).__name__, exc)
+        return None
+
+    def _end(self, job_id: int, session: str) -> None:
+        self.pool.end(session)
+        # Counted after the recycling just queued, so graphs of ended sessions are counted
+        # where they end up.
+        self._later(job_id, self.pool.counts)
+
+    def _in_flight(self, session: str) -> bool:
+        return any(flight.session == session for flight in self._flights.values())
+
+    def _add_frame(self, job_id: int, job: wire.RunFrame) -> None:
+        started = time.perf_counter()
+        rgb = imaging.decode(job.data, job.max_pixels)
+        decoded = time.perf_counter()
+        engine = self.pool.get(job.session, job.track)
+        size = (int(rgb.shape[1]), int(rgb.shape[0]))
+        self._flights[job_id] = _Flight(job.session, engine, started, decoded, size)
+        post = self._post
+        assert post is not None
+        try:
+            engine.submit(rgb, job.capture_ms, lambda outputs: post(Through(job_id, outputs)))
+        except Exception as exc:
+            # The graph failed: the frames already in it will never come out either.
+            for other, flight in list(self._flights.items()):
+                if flight.engine is engine:
+                    del self._flights[other]
+                    self._send(_failure(other, "RunFrame", exc))
+            self._settle(job.session)
+
+    def through(self, event: Through) -> None:
+        """Answers a frame added with `overlap`, now that its graph is done with it."""
+        flight = self._flights.pop(event.job_id, None)
+        if flight is None:
+            return
+        try:
+            result = wire.FrameResult(
+                graphs=self.pool.counts().graphs,
+                width=flight.size[0],
+                height=flight.size[1],
+                landmarks=flight.engine.landmarks(event.outputs),
+                decode_ms=(flight.decoded - flight.started) * 1000.0,
+                inference_ms=(time.perf_counter() - flight.decoded) * 1000.0,
+            )
+            self._send(wire.Done(event.job_id, result))
+        except Exception as exc:
+            self._send(_failure(event.job_id, "RunFrame", exc))
+        self._settle(flight.session)
+
+    def check_graphs(self) -> None:
+        """Frames in a graph that stopped on an error are answered with it, not awaited."""
+        for job_id, flight in list(self._flights.items()):
+            if job_id in self._flights and flight.engine.failed():
+                error = RuntimeError(flight.engine.error())
+                for other, lost in list(self._flights.items()):
+                    if lost.engine is flight.engine:
+                        del self._flights[other]
+                        self._send(_failure(other, "RunFrame", error))
+                self._settle(flight.session)
+
+    def _settle(self, session: str) -> None:
+        """An EndGraph that waited for this session's frames runs once the last is out."""
+        if session in self._ending and not self._in_flight(session):
+            self._end(self._ending.pop(session), session)
+
+    def _later(self, job_id: int, work: Callable[..., Any], *args: Any) -> None:
+        self.pool.prepare(self._answer, job_id, work, *args)
+
+    def _answer(self, job_id: int, work: Callable[..., Any], *args: Any) -> None:
+        try:
+            self._send(wire.Done(job_id, work(*args)))
+        except Exception as exc:
+            self._send(_failure(job_id, work.__name__, exc))
+
+    def predict(self, data: bytes, max_pixels: int) -> wire.StillResult:
+        started = time.perf_counter()
+        rgb = imaging.decode(data, max_pixels)
+        decoded = time.perf_counter()
+        landmarks = self.still.process(rgb)
+        done = time.perf_counter()
+        warnings = []
+        if not landmarks.found_anything():
+            warnings.append({"code": "no_person", "message": "no person was found in the image"})
+        score = imaging.sharpness(rgb)
+        if score < imaging.BLUR_THRESHOLD:
+            warnings.append(
+                {
+                    "code": "blurred",
+                    "message": f"the image is strongly blurred (sharpness {score:.1f} < "
+                    f"{imaging.BLUR_THRESHOLD:.0f}); landmarks may be inaccurate",
+                }
+            )
+        return wire.StillResult(
+            width=int(rgb.shape[1]),
+            height=int(rgb.shape[0]),
+            landmarks=landmarks,
+            warnings=warnings,
+            decode_ms=(decoded - started) * 1000.0,
+            inference_ms=(done - decoded) * 1000.0,
+        )
+
+    def frame(self, job: wire.RunFrame) -> wire.FrameResult:
+        started = time.perf_counter()
+        rgb = imaging.decode(job.data, job.max_pixels)
+        decoded = time.perf_counter()
+        engine = self.pool.get(job.session, job.track)
+        landmarks = engine.process(rgb, job.capture_ms)
+        done = time.perf_counter()
+        return wire.FrameResult(
+            graphs=self.pool.counts().graphs,
+            width=int(rgb.shape[1]),
+            height=int(rgb.shape[0]),
+            landmarks=landmarks,
+            decode_ms=(decoded - started) * 1000.0,
+            inference_ms=(done - decoded) * 1000.0,
+        )
+
+    def close(self) -> None:
+        self.pool.close()
+        self.still.close()
+
+
+def _failure(job_id: int, what: str, exc: Exception) -> wire.Failed:
+    if isinstance(exc, HolotrackError):
+        return wire.Failed(job_id, exc.code, exc.detail)
+    log.exception("job %s (%s) failed", job_id, what)
+    return wire.Failed(job_id, "model_error", f"{type(exc).__name__}: {exc}")
