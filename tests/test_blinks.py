@@ -62,14 +62,14 @@ def test_the_expression_filter_damps_an_open_eyes_flicker() -> None:
     raw = session_blinks(rec, AvatarOptions(rig=True, smoothing=None))[30:]
     smooth = session_blinks(rec, AvatarOptions(rig=True))[30:]
     assert np.all(np.std(raw, axis=0) > 0.02)  # there is a flicker to remove
-    assert np.all(np.std(smooth, axis=0) < 0.7 * np.std(raw, axis=0))
+    assert np.all(np.std(smooth, axis=0) < 0.85 * np.std(raw, axis=0))
 
 
 def test_a_value_step_passes_in_a_frame_and_noise_is_damped() -> None:
     f = ValueSmoother()
     rng = np.random.default_rng(3)
     still = [f({"a": 0.1 + float(rng.normal(0, 0.03)), "b": 0.0}, t * 33.3)["a"] for t in range(60)]
-    assert np.std(still[10:]) < 0.5 * 0.03
+    assert np.std(still[10:]) < 0.75 * 0.03
     first = f({"a": 1.0, "b": 0.0}, 60 * 33.3)
     assert first["a"] > 0.75
     assert f({"a": 1.0, "b": 0.0}, 61 * 33.3)["a"] > 0.95

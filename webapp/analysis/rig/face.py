@@ -9,10 +9,10 @@ replaces the eyes' fixed points with its own running ones (calibration.py).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 from webapp.analysis.rig import quat
-from webapp.analysis.rig.quat import Vec
+from webapp.analysis.rig.quat import Points
 
 EXPRESSIONS = (
     "blinkLeft",
@@ -58,24 +58,24 @@ def ramp(value: float, lo: float, hi: float) -> float:
     return min(1.0, max(0.0, (value - lo) / (hi - lo)))
 
 
-def _distance(face: Sequence[Vec], a: int, b: int) -> float:
+def _distance(face: Points, a: int, b: int) -> float:
     return quat.norm(quat.sub(face[a], face[b]))
 
 
-def eye_opening(face: Sequence[Vec], side: str) -> float:
+def eye_opening(face: Points, side: str) -> float:
     """Mean eyelid gap over the eye's width: about 0.3 open, under 0.1 shut."""
     width = max(_distance(face, *EYE_CORNERS[side]), 1e-9)
     gaps = [_distance(face, a, b) for a, b in zip(EYE_UPPER[side], EYE_LOWER[side], strict=True)]
     return sum(gaps) / len(gaps) / width
 
 
-def mouth(face: Sequence[Vec]) -> tuple[float, float]:
+def mouth(face: Points) -> tuple[float, float]:
     """(gap between the inner lips, width between the corners), over the eye corners' span."""
     span = max(_distance(face, *OUTER_CORNERS), 1e-9)
     return _distance(face, *LIPS_INNER) / span, _distance(face, *MOUTH_CORNERS) / span
 
 
-def gaze(face: Sequence[Vec]) -> tuple[float, float]:
+def gaze(face: Points) -> tuple[float, float]:
     """(toward the person's left, up): the irises' mean offset from their eyes' centres over
     the eyes' width, on the face's own axes."""
     up = quat.sub(face[FOREHEAD], face[CHIN])
@@ -96,11 +96,22 @@ def blink_of(opening: float, shut: float = EYE_SHUT, open_: float = EYE_OPEN) ->
     return 1.0 - ramp(opening, shut, open_)
 
 
+def points_read(irises: bool) -> tuple[int, ...]:
+    """The face mesh's points that expressions() reads."""
+    eyes = [*EYE_CORNERS.values(), *EYE_UPPER.values(), *EYE_LOWER.values()]
+    points = {i for group in eyes for i in group}
+    points |= {*OUTER_CORNERS, *LIPS_INNER, *MOUTH_CORNERS, FOREHEAD, CHIN}
+    if irises:
+        points |= set(IRIS.values())
+    return tuple(sorted(points))
+
+
 def expressions(
-    face: Sequence[Vec], eyes: Mapping[str, tuple[float, float]] | None = None
+    face: Points, eyes: Mapping[str, tuple[float, float]] | None = None, irises: bool = True
 ) -> dict[str, float]:
-    """The eleven VRM presets from one face mesh in rig space (468 or 478 points). eyes:
-    each eye's (shut, open) levels, a session's calibration; the fixed ones without."""
+    """The eleven VRM presets from one face mesh in rig space (the points_read(irises)).
+    eyes: each eye's (shut, open) levels, a session's calibration; the fixed ones without.
+    irises: whether the mesh has them (478 points, not 468); without, no gaze."""
     levels, fixed = eyes or {}, (EYE_SHUT, EYE_OPEN)
     gap, width = mouth(face)
     o = ramp(gap, MOUTH_SHUT, MOUTH_OPEN)
@@ -121,7 +132,7 @@ def expressions(
         "lookLeft": 0.0,
         "lookRight": 0.0,
     }
-    if len(face) >= IRIS_POINTS:
+    if irises:
         h, v = gaze(face)
         out["lookLeft"] = ramp(h, GAZE_DEAD, GAZE_SIDE)
         out["lookRight"] = ramp(-h, GAZE_DEAD, GAZE_SIDE)

@@ -8,12 +8,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Protocol
 
 # Inputs may be any sequence of three floats (rows of ndarray.tolist()); results are tuples.
 Vec = Sequence[float]
 V3 = tuple[float, float, float]
 Quat = tuple[float, float, float, float]
 IDENTITY: Quat = (0.0, 0.0, 0.0, 1.0)
+
+
+class Points(Protocol):
+    """Points by their landmark index: a list of all of them, or a dict of only those a
+    function reads (of the face mesh's 478, the head and the expressions read 40)."""
+
+    def __getitem__(self, index: int, /) -> Vec: ...
+
+
 _EPS = 1e-12
 
 

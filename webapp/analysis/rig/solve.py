@@ -5,7 +5,7 @@ Stateless: smoothing is the caller's (webapp.analysis.smoothing), done on the la
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +56,15 @@ def to_rig_space(points: ArrayLike, width: int, height: int, z_scale: float = 1.
     return rows
 
 
+def mesh_points(
+    points: ArrayLike, indices: Sequence[int], width: int, height: int
+) -> dict[int, Vec]:
+    """to_rig_space() of only these of the points, by index: the face mesh has 478 and a
+    frame reads 40 of them, and converting all cost a tenth of a millisecond, twice."""
+    rows = to_rig_space(np.asarray(points)[list(indices)], width, height)
+    return dict(zip(indices, rows, strict=True))
+
+
 def _locals(world: dict[str, Quat]) -> dict[str, Quat]:
     """A child's local rotation is inverse(parent's world rotation) * its own."""
     out: dict[str, Quat] = {}
@@ -102,12 +111,16 @@ def solve(
     else:
         points = image_points
     face_raw = landmarks.get("face")
-    face_points = None if face_raw is None else to_rig_space(face_raw, width, height)
-    expression_points = (
-        face_points
-        if face_raw is None or expression_face is None
-        else to_rig_space(expression_face, width, height)
-    )
+    face_points = None
+    expression_points = None
+    irises = False
+    if face_raw is not None:
+        mesh = np.asarray(face_raw, dtype=np.float64)
+        face_points = mesh_points(mesh, torso.HEAD_FACE_POINTS, width, height)
+        if expression_face is not None:
+            mesh = np.asarray(expression_face, dtype=np.float64)
+        irises = len(mesh) >= face.IRIS_POINTS
+        expression_points = mesh_points(mesh, face.points_read(irises), width, height)
 
     world = torso.torso(points, visible)
     world.update(torso.head(points, face_points, world["chest"]))
@@ -128,7 +141,9 @@ def solve(
         expressions=dict.fromkeys(face.EXPRESSIONS, 0.0)
         if expression_points is None
         else face.expressions(
-            expression_points, None if eyes is None else eyes.update(expression_points)
+            expression_points,
+            None if eyes is None else eyes.update(expression_points),
+            irises=irises,
         ),
     )
     return mirrored(rig) if mirror else rig

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from webapp.analysis.rig import quat
 from webapp.analysis.rig.bones import Pose
-from webapp.analysis.rig.quat import Quat, Vec
+from webapp.analysis.rig.quat import Points, Quat, Vec
 
 X = (1.0, 0.0, 0.0)
 Y = (0.0, 1.0, 0.0)
@@ -15,6 +15,7 @@ FACE_RIGHT_EYE_OUTER = 33
 FACE_LEFT_EYE_OUTER = 263
 FACE_FOREHEAD = 10
 FACE_CHIN = 152
+HEAD_FACE_POINTS = (FACE_FOREHEAD, FACE_RIGHT_EYE_OUTER, FACE_CHIN, FACE_LEFT_EYE_OUTER)
 
 
 def torso(points: Sequence[Vec], visible: Sequence[bool]) -> dict[str, Quat]:
@@ -38,7 +39,7 @@ def torso(points: Sequence[Vec], visible: Sequence[bool]) -> dict[str, Quat]:
     return {"hips": hips, "spine": spine, "chest": chest, "upperChest": chest}
 
 
-def head(points: Sequence[Vec], face: Sequence[Vec] | None, chest: Quat) -> dict[str, Quat]:
+def head(points: Sequence[Vec], face: Points | None, chest: Quat) -> dict[str, Quat]:
     """neck and head in the world: the head from the face mesh when there is one, else from
     the pose's ears, eyes and mouth; the neck takes half of the head's turn from the chest."""
     if face is not None:
