@@ -17,10 +17,10 @@ It prints and writes to bench/out/avatar_quality.json:
    default against off, in frames at 30 fps. Target: <= 1.
 3. The rig against the landmarks: the rotation angle of leftLowerArm and rightLowerArm,
    solved from the image points and from pose_world_landmarks, against 180 degrees minus
-   the elbow angle from the world landmarks (3D) and from the image alone (2D); blinks
-   against eye openings, aa against the mouth opening: Pearson correlations over the
-   frames where the part is seen, all three videos pooled and each video alone (each
-   video is one session, with its own eye calibration). Target: >= 0.9.
+   the elbow angle from the world landmarks (3D) and from the image alone (2D): Pearson
+   correlations over the frames where the arm is seen. Target: >= 0.9. Blinks against eye
+   openings and aa against the mouth opening, also on the videos with real blinks, as a
+   live session sends them: bench/expressions.py.
 4. Cost, one run over the same frames: the model alone against smoothing + rig +
    expressions (AvatarSession.process on the model's output, as the worker would call it);
    and refine_face_landmarks on against off, two graphs interleaved frame by frame.
