@@ -10,6 +10,7 @@ replaces the eyes' fixed points with its own running ones (calibration.py).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cache
 
 from webapp.analysis.rig import quat
 from webapp.analysis.rig.quat import Points
@@ -96,8 +97,9 @@ def blink_of(opening: float, shut: float = EYE_SHUT, open_: float = EYE_OPEN) ->
     return 1.0 - ramp(opening, shut, open_)
 
 
+@cache
 def points_read(irises: bool) -> tuple[int, ...]:
-    """The face mesh's points that expressions() reads."""
+    """The face mesh's points that expressions() reads (worked out once, read per frame)."""
     eyes = [*EYE_CORNERS.values(), *EYE_UPPER.values(), *EYE_LOWER.values()]
     points = {i for group in eyes for i in group}
     points |= {*OUTER_CORNERS, *LIPS_INNER, *MOUTH_CORNERS, FOREHEAD, CHIN}
