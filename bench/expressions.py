@@ -80,8 +80,8 @@ def blink_events(m: dict[str, FloatArray], shut: list[tuple[int, int]]) -> dict[
     both = (m["blinkLeft"] + m["blinkRight"]) / 2.0
     near = np.zeros(len(frame), dtype=bool)
     events = []
+    at = {int(f): j for j, f in enumerate(frame)}
     for first, last in shut:
-        at = {int(f): j for j, f in enumerate(frame)}
         inside = [at[f] for f in range(first, last + 1) if f in at]
         events.append(
             {

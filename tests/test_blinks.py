@@ -7,34 +7,26 @@ import numpy as np
 import pytest
 
 from bench.avatar_quality import FloatArray, Recording
+from bench.expressions import measured
 from tests.landmarks import BLINK_FROM, BLINK_SHUT, blink, noisy_still
-from webapp.analysis import AvatarOptions, AvatarSession
-from webapp.analysis.rig import face, to_rig_space
+from webapp.analysis import AvatarOptions
 from webapp.analysis.smoothing import ValueSmoother
 
-SIDES = ("Left", "Right")
+SIDES = ("blinkLeft", "blinkRight")
 
 
 def session_blinks(rec: Recording, options: AvatarOptions) -> FloatArray:
     """(frames, 2): blinkLeft and blinkRight of a live session over the recording."""
-    session = AvatarSession(options)
-    rows = []
-    for i in range(len(rec)):
-        rig = session.process(rec.frame(i), float(rec.capture_ms[i]), rec.width, rec.height)[1]
-        assert rig is not None
-        rows.append([rig["expressions"][f"blink{side}"] for side in SIDES])
-    return np.asarray(rows)
+    m = measured(rec, options)
+    assert len(m["frame"]) == len(rec)  # a face and a rig on every frame
+    return np.stack([m[k] for k in SIDES], axis=1)
 
 
 def openings(rec: Recording) -> FloatArray:
     """(frames, 2): the model's own eye openings, left and right."""
-    rows = []
-    for i in range(len(rec)):
-        mesh = rec.frame(i)["face"]
-        assert mesh is not None
-        points = to_rig_space(mesh, rec.width, rec.height)
-        rows.append([face.eye_opening(points, side.lower()) for side in SIDES])
-    return np.asarray(rows)
+    m = measured(rec, AvatarOptions(rig=True, smoothing=None))
+    assert len(m["frame"]) == len(rec)
+    return -np.stack([m[f"ref {k}"] for k in SIDES], axis=1)
 
 
 def test_a_real_blink_shows_at_once_and_ends_with_it_smoothing_on() -> None:
