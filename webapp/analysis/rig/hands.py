@@ -37,15 +37,16 @@ def hand(
 
 
 def fingers(hand_points: Sequence[Vec], side: str, hand_world: Quat) -> dict[str, Quat]:
-    """Each finger bone in the world: a swing, relative to its parent, from its rest
-    direction onto the segment between two hand landmarks."""
+    """Each finger bone's local rotation, relative to its parent: a swing from its rest
+    direction onto the segment between two hand landmarks, seen from the parent. (Local,
+    not world: the solver would only undo a world rotation into this swing again.)"""
     out: dict[str, Quat] = {}
     for finger, chain in FINGER_POINTS.items():
         rest = THUMB_REST[side] if finger == "Thumb" else ALONG[side]
         parent = hand_world
         for joint, a, b in zip(FINGER_JOINTS[finger], chain, chain[1:], strict=False):
             segment = quat.sub(hand_points[b], hand_points[a])
-            local_dir = quat.rotate(quat.inverse(parent), segment)
-            parent = quat.multiply(parent, quat.between(rest, local_dir))
-            out[f"{side}{finger}{joint}"] = parent
+            swing = quat.between(rest, quat.rotate(quat.inverse(parent), segment))
+            parent = quat.multiply(parent, swing)
+            out[f"{side}{finger}{joint}"] = swing
     return out

@@ -65,11 +65,14 @@ def mesh_points(
     return dict(zip(indices, rows, strict=True))
 
 
-def _locals(world: dict[str, Quat]) -> dict[str, Quat]:
-    """A child's local rotation is inverse(parent's world rotation) * its own."""
+def _locals(world: dict[str, Quat], local: dict[str, Quat]) -> dict[str, Quat]:
+    """Every bone's local rotation, parents first: those in `local` as they are, the others
+    from their world rotations (a child's is inverse(parent's world rotation) * its own)."""
     out: dict[str, Quat] = {}
     for bone, parent in PARENT.items():
-        if bone in world:
+        if bone in local:
+            out[bone] = local[bone]
+        elif bone in world:
             q = (
                 world[bone]
                 if parent is None
@@ -123,6 +126,7 @@ def solve(
         expression_points = mesh_points(mesh, face.points_read(irises), width, height)
 
     world = torso.torso(points, visible)
+    local: dict[str, Quat] = {}
     world.update(torso.head(points, face_points, world["chest"]))
     for side in SIDES:
         world[f"{side}Shoulder"] = world["upperChest"]
@@ -132,11 +136,11 @@ def solve(
         hand_points = None if hand_raw is None else to_rig_space(hand_raw, width, height)
         world[f"{side}Hand"] = hands.hand(points, visible, hand_points, side, lower)
         if hand_points is not None:
-            world.update(hands.fingers(hand_points, side, world[f"{side}Hand"]))
+            local.update(hands.fingers(hand_points, side, world[f"{side}Hand"]))
         world.update(legs.leg(points, visible, side))
 
     rig = Rig(
-        bones=_locals(world),
+        bones=_locals(world, local),
         hips_position=_hips_position(image_points, width, height),
         expressions=dict.fromkeys(face.EXPRESSIONS, 0.0)
         if expression_points is None
