@@ -31,7 +31,7 @@ from swarm.stats import StepSummary
 from tests.media import ASL_VIDEO
 from tests.test_swarm_report import _run
 from webapp.engine.lane import LaneState
-from webapp.engine.scheduler import PoolSnapshot, WorkerView
+from webapp.engine.snapshot import PoolSnapshot, WorkerView
 from webapp.metrics import Metrics
 from webapp.usage import cpu_seconds
 

@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from webapp.engine.scheduler import PoolSnapshot
+from webapp.engine.snapshot import PoolSnapshot
 from webapp.protocol import Close
 from webapp.usage import UsageCollector
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from webapp.engine.scheduler import PoolSnapshot
+from webapp.engine.snapshot import PoolSnapshot
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # /proc/<pid>/stat after the ")" closing the command name: field 3 (state) is index 0, so

@@ -13,51 +13,24 @@ import contextlib
 import itertools
 import time
 from collections.abc import Coroutine
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 from webapp.config import Config
 from webapp.engine import calls
 from webapp.engine.grant import FACTOR_START, GRANT_WINDOW
 from webapp.engine.jobs import Frame, StillJob
-from webapp.engine.lane import Lane, LaneState
+from webapp.engine.lane import Lane
 from webapp.engine.pacing import STILL, ServiceTimes, granted_fps
 from webapp.engine.process import WorkerFactory, WorkerHandle, WorkerProcess
 from webapp.engine.slot import SessionSink, Slot
+from webapp.engine.snapshot import PoolSnapshot, WorkerView
 from webapp.engine.wire import CountGraphs, StillResult
 from webapp.errors import CapacityError, DeadlineError
 from webapp.protocol import Track
 
 # /readyz asks whether a session with the hello's defaults (docs/protocol.md) would be let in.
 READY_PROBE = (Track.HOLISTIC, 15.0)
-
-
-@dataclass(frozen=True)
-class WorkerView:
-    index: int
-    pid: int
-    alive: bool
-    graphs: int
-    state: LaneState
-    sessions: int
-    grant_factor: float = 1.0  # the steered share of its worker's second (grant.py)
-
-
-@dataclass(frozen=True)
-class PoolSnapshot:
-    """What the rest of the server may know about the engine, read at one moment."""
-
-    sessions: int
-    max_sessions: int
-    room: bool  # one more live session would be admitted
-    stills_waiting: int
-    busy_seconds: float  # worker time spent on jobs since start, summed over workers
-    workers: tuple[WorkerView, ...]
-    refusal: str | None = None  # why one more session would be refused, when it would
-
-    @property
-    def workers_alive(self) -> int:
-        return sum(1 for w in self.workers if w.alive)
 
 
 class Scheduler:
