@@ -14,7 +14,8 @@ from mediapipe.python.solutions import pose as mp_pose
 
 from webapp.engine import pipelined
 from webapp.engine.imaging import RGBImage
-from webapp.engine.wire import Landmarks, Point
+from webapp.engine.points import part_array
+from webapp.engine.wire import Landmarks
 from webapp.protocol import Track
 
 # SolutionBase.process() adds this before every call to fake a 30 fps clock.
@@ -24,26 +25,15 @@ MAX_GAP_US = 10_000_000
 FACE_POINTS = 468
 
 
-def _points(landmark_list: Any, with_visibility: bool) -> list[Point] | None:
-    if landmark_list is None:
-        return None
-    if with_visibility:
-        return [
-            [round(p.x, 5), round(p.y, 5), round(p.z, 5), round(p.visibility, 4)]
-            for p in landmark_list.landmark
-        ]
-    return [[round(p.x, 5), round(p.y, 5), round(p.z, 5)] for p in landmark_list.landmark]
-
-
 def extract(results: Any) -> Landmarks:
-    """MediaPipe's result namedtuple to plain rounded numbers, ready to pickle and to send."""
-    face = _points(getattr(results, "face_landmarks", None), with_visibility=False)
+    """MediaPipe's result namedtuple to float arrays, ready to pickle; as_json() rounds them."""
+    face = part_array(getattr(results, "face_landmarks", None), 3)
     return Landmarks(
-        pose=_points(results.pose_landmarks, with_visibility=True),
+        pose=part_array(results.pose_landmarks, 4),
         face=None if face is None else face[:FACE_POINTS],
-        left_hand=_points(getattr(results, "left_hand_landmarks", None), False),
-        right_hand=_points(getattr(results, "right_hand_landmarks", None), False),
-        pose_world=_points(getattr(results, "pose_world_landmarks", None), False),
+        left_hand=part_array(getattr(results, "left_hand_landmarks", None), 3),
+        right_hand=part_array(getattr(results, "right_hand_landmarks", None), 3),
+        pose_world=part_array(getattr(results, "pose_world_landmarks", None), 3),
         irises=None if face is None or len(face) <= FACE_POINTS else face[FACE_POINTS:],
     )
 

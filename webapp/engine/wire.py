@@ -10,41 +10,73 @@ from __future__ import annotations
 import asyncio
 import pickle
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, BinaryIO, Generic, TypeVar
+
+import numpy as np
+from numpy.typing import NDArray
 
 from webapp.protocol import Track
 
 HEADER = struct.Struct("<I")
 R = TypeVar("R", covariant=True)
-Point = list[float]
+# One body part, a row a point: x, y, z (and the pose's visibility) as the model gave them.
+PartArray = NDArray[np.float64]
+JsonPart = list[list[float]]
 
 
 # -- results -----------------------------------------------------------------------------
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Landmarks:
-    """Normalised points per body part, None where the part was not found."""
+    """Normalised points per body part, None where the part was not found.
 
-    pose: list[Point] | None
-    face: list[Point] | None
-    left_hand: list[Point] | None
-    right_hand: list[Point] | None
-    # For the rig, not sent as landmarks: the pose in metres around the hips, and the ten
-    # iris points a refined face mesh adds after its 468.
-    pose_world: list[Point] | None = None
-    irises: list[Point] | None = None
+    pose is (33, 4), its last column the visibility; face (468, 3); each hand (21, 3).
+    """
+
+    pose: PartArray | None
+    face: PartArray | None
+    left_hand: PartArray | None
+    right_hand: PartArray | None
+    # For the rig, not sent as landmarks: the pose in metres around the hips (33, 3), and
+    # the ten iris points a refined face mesh adds after its 468 (10, 3).
+    pose_world: PartArray | None = None
+    irises: PartArray | None = None
 
     def found_anything(self) -> bool:
         return any(p is not None for p in (self.pose, self.face, self.left_hand, self.right_hand))
 
-    def as_json(self) -> dict[str, list[Point] | None]:
-        """The shape of protocol v1 and POST /predict; the lists are shared, not copied."""
+    def as_json(self) -> dict[str, JsonPart | None]:
+        """The shape of protocol v1 and POST /predict: new lists, x, y and z rounded to 5
+        decimals and visibility to 4, as the model's output has always been sent."""
         return {
-            "pose": self.pose,
-            "face": self.face,
-            "left_hand": self.left_hand,
-            "right_hand": self.right_hand,
+            "pose": _rounded(self.pose, visibility=True),
+            "face": _rounded(self.face),
+            "left_hand": _rounded(self.left_hand),
+            "right_hand": _rounded(self.right_hand),
         }
+
+    def __eq__(self, other: object) -> bool:
+        # The generated __eq__ compares tuples of fields, which asks an array of booleans
+        # for one truth value and raises; equal landmarks are the same points part by part.
+        if not isinstance(other, Landmarks):
+            return NotImplemented
+        return all(_same(getattr(self, f.name), getattr(other, f.name)) for f in fields(self))
+
+
+def _rounded(part: PartArray | None, visibility: bool = False) -> JsonPart | None:
+    if part is None:
+        return None
+    out = np.round(part, 5)
+    if visibility:
+        out[:, 3] = np.round(part[:, 3], 4)
+    rows: JsonPart = out.tolist()
+    return rows
+
+
+def _same(a: PartArray | None, b: PartArray | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return bool(np.array_equal(a, b))
 
 
 @dataclass(frozen=True)
