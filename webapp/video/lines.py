@@ -5,9 +5,10 @@ The frame line is also the line of a browser recording, so the export reads both
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
+
+import orjson
 
 CONTENT_TYPE = "application/x-ndjson"
 
@@ -28,4 +29,5 @@ def summary_line(summary: Mapping[str, Any]) -> bytes:
 
 
 def _encode(line: Mapping[str, Any]) -> bytes:
-    return (json.dumps(line, separators=(",", ":")) + "\n").encode()
+    # orjson for the same reason as live results (webapp/live/messages.py).
+    return orjson.dumps(line, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n"
