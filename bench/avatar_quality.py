@@ -21,9 +21,11 @@ It prints and writes to bench/out/avatar_quality.json:
    correlations over the frames where the arm is seen. Target: >= 0.9. Blinks against eye
    openings and aa against the mouth opening, also on the videos with real blinks, as a
    live session sends them: bench/expressions.py.
-4. Cost, one run over the same frames: the model alone against smoothing + rig +
-   expressions (AvatarSession.process on the model's output, as the worker would call it);
-   and refine_face_landmarks on against off, two graphs interleaved frame by frame.
+4. Cost, one run over the same frames: the model alone against what smoothing + rig +
+   expressions add to the live path, per frame: the result message a session with
+   {"rig": true} sends (live.analysis.result_text on the worker's answer, from the
+   worker's arrays to the JSON text) minus the one a session without analysis sends; and
+   refine_face_landmarks on against off, two graphs interleaved frame by frame.
    Target: the analysis <= 3% of the model's time.
 """
 
@@ -45,12 +47,17 @@ import numpy as np
 from mediapipe.python.solutions import holistic as mp_holistic
 from numpy.typing import NDArray
 
-from bench.expressions import BLINK_VIDEOS, expression_figures
+from bench.expressions import BLINK_VIDEOS, expression_figures, fixed_level_bound, print_bound
 from bench.expressions import print_rows as print_expression_rows
 from swarm.config import media_dir
-from webapp.analysis import AvatarOptions, AvatarSession, LandmarkSmoother, SmoothingSettings
+from webapp.analysis import AvatarOptions, LandmarkSmoother, SmoothingSettings
 from webapp.analysis.rig import quat, solve
 from webapp.analysis.rig.bones import Pose
+from webapp.engine.inference import extract
+from webapp.engine.jobs import Frame
+from webapp.engine.wire import FrameResult
+from webapp.live.analysis import SessionAnalysis, result_text
+from webapp.live.options import SessionOptions
 
 STILL_FRAMES = 150
 ROOT = Path(__file__).resolve().parent.parent
@@ -369,11 +376,14 @@ def rig_figures(recs: list[Recording]) -> dict[str, Any]:
 
 
 def cost_figures(path: Path, count: int) -> dict[str, Any]:
-    """One run over the same frames: per frame, the refined graph (timed), the analysis on
-    its output (timed) and the unrefined graph (timed), the graphs in alternating order."""
-    session = AvatarSession(AvatarOptions(rig=True))
+    """One run over the same frames: per frame, the refined graph (timed), then the live
+    path's result message built from the worker's answer (inference.extract) with a rig
+    session's analysis and without any (both timed, in alternating order), then the
+    unrefined graph (timed); the graphs also in alternating order."""
+    analysis = SessionAnalysis(SessionOptions(avatar=AvatarOptions(rig=True)), {})
     model: list[float] = []
-    analysis: list[float] = []
+    with_analysis: list[float] = []
+    without: list[float] = []
     plain: list[float] = []
     graphs = {
         refine: mp_holistic.Holistic(model_complexity=1, refine_face_landmarks=refine)
@@ -387,41 +397,31 @@ def cost_figures(path: Path, count: int) -> dict[str, Any]:
                 graph._simulated_timestamp = int(capture_ms * 1000) - 33333
                 t0 = time.perf_counter()
                 res = graph.process(rgb)
-                t1 = time.perf_counter()
-                (model if refine else plain).append((t1 - t0) * 1000.0)
+                (model if refine else plain).append((time.perf_counter() - t0) * 1000.0)
                 if refine:
-                    lm = {
-                        "pose": _list(res.pose_landmarks, True),
-                        "face": _list(res.face_landmarks, False),
-                        "left_hand": _list(res.left_hand_landmarks, False),
-                        "right_hand": _list(res.right_hand_landmarks, False),
-                    }
-                    t2 = time.perf_counter()
-                    session.process(lm, capture_ms, w, h)
-                    analysis.append((time.perf_counter() - t2) * 1000.0)
+                    frame = Frame(seq=n, capture_ms=capture_ms, data=b"")
+                    result = FrameResult(1, w, h, extract(res), 0.0, 0.0)
+                    for session in (analysis, None) if n % 2 == 0 else (None, analysis):
+                        t1 = time.perf_counter()
+                        result_text(session, frame, result)
+                        spent = (time.perf_counter() - t1) * 1000.0
+                        (without if session is None else with_analysis).append(spent)
     finally:
         for g in graphs.values():
             g.close()
     skip = 5  # the first frames load models
-    m, a, p = (float(np.mean(x[skip:])) for x in (model, analysis, plain))
+    m, a, b, p = (float(np.mean(x[skip:])) for x in (model, with_analysis, without, plain))
     return {
         "frames": len(model) - skip,
         "model_ms": m,
-        "analysis_ms": a,
-        "analysis_share": a / m,
+        "result_with_analysis_ms": a,
+        "result_without_ms": b,
+        "analysis_ms": a - b,
+        "analysis_share": (a - b) / m,
         "model_no_refine_ms": p,
         "refine_extra_ms": m - p,
         "refine_extra_share": (m - p) / p,
     }
-
-
-def _list(landmark_list: Any, with_visibility: bool) -> list[list[float]] | None:
-    """The shape webapp.engine.inference.extract gives the worker's results."""
-    if landmark_list is None:
-        return None
-    if with_visibility:
-        return [[p.x, p.y, p.z, p.visibility] for p in landmark_list.landmark]
-    return [[p.x, p.y, p.z] for p in landmark_list.landmark]
 
 
 def loadavg() -> list[float]:
@@ -480,6 +480,7 @@ def main() -> None:
     report["expressions_unsmoothed"] = expression_figures(
         faces, AvatarOptions(rig=True, smoothing=None)
     )
+    report["expressions_bound"] = fixed_level_bound(faces, AvatarOptions(rig=True))
     report["cost"] = cost_figures(VIDEOS[0], args.cost_frames)
     report["load_after"] = loadavg()
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -521,10 +522,15 @@ def print_report(r: dict[str, Any]) -> None:
         label = f"r({k}), {v['frames']} frames"
         print(f"| {label} | | | {v['r']:.3f} ({v['rms_deg']:.0f} deg rms) | >= 0.9 |")
     print_expression_rows(r["expressions"])
+    print_bound(r["expressions_bound"])
     print(
         f"| faces seen in frames without a rig (not counted) | | | {rig['faces_without_rig']} | |"
     )
     print(f"| model, refine on (ms/frame) | | | {cost['model_ms']:.1f} | |")
+    print(
+        f"| result message without / with the analysis (ms/frame) | "
+        f"{cost['result_without_ms']:.2f} | {cost['result_with_analysis_ms']:.2f} | | |"
+    )
     print(
         f"| smoothing + rig + expressions (ms/frame) | | | {cost['analysis_ms']:.2f} "
         f"({cost['analysis_share']:.1%}) | <= 3% |"
