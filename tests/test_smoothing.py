@@ -136,6 +136,31 @@ def test_a_hand_lost_and_found_again_is_not_smoothed_across_the_gap() -> None:
         assert passed_through == (i in found_again or i == 0)
 
 
+def test_each_part_is_smoothed_as_if_it_were_alone() -> None:
+    """The parts share one filter call, not their states: the pose smoothed beside a face
+    and hands that come and go is the pose smoothed alone, and so is each hand."""
+    rec = asl()
+    together = LandmarkSmoother(SmoothingSettings())
+    alone = {part: LandmarkSmoother(SmoothingSettings()) for part in ("pose", "right_hand")}
+    changes = 0
+    before: set[str] = set()
+    for i in range(len(rec)):
+        lm = rec.frame(i)
+        t = float(rec.capture_ms[i])
+        found = {p for p, v in lm.items() if v is not None}
+        changes += found != before
+        before = found
+        got = together(lm, t, rec.width, rec.height)
+        for part, smoother in alone.items():
+            only = {p: (v if p == part else None) for p, v in lm.items()}
+            want = smoother(only, t, rec.width, rec.height)[part]
+            if want is None:
+                assert got[part] is None
+            else:
+                assert np.array_equal(got[part], want)  # type: ignore[arg-type]
+    assert changes > 2, "the clip's parts come and go"
+
+
 def test_the_default_halves_pose_and_face_jitter_on_a_still_person() -> None:
     """A real frame repeated with camera noise and JPEG: the spread over time of the
     shoulders, elbows, wrists and face mesh falls by more than half."""

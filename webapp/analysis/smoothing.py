@@ -143,6 +143,10 @@ def part_size(points: FloatArray) -> float:
     return max(span / 2.0, MIN_PART_SIZE)
 
 
+# The parts stacked in a smoother's array, in order, with their numbers of points.
+Layout = tuple[tuple[str, int], ...]
+
+
 class LandmarkSmoother:
     """One session's filter over all its parts at once, on points in units of the image's
     height, the speed that opens the cutoff in each part's own sizes per second (so a beta
@@ -156,8 +160,7 @@ class LandmarkSmoother:
     def __init__(self, settings: SmoothingSettings) -> None:
         self.settings = settings
         self._filter = OneEuroFilter(settings)
-        # The parts in the filter's state, in order, with their row counts.
-        self._layout: tuple[tuple[str, int], ...] = ()
+        self._layout: Layout = ()  # the parts in the filter's state
 
     def reset(self) -> None:
         self._filter.reset()
@@ -183,44 +186,43 @@ class LandmarkSmoother:
         layout = tuple((p, len(a)) for p, a in found.items())
         if layout != self._layout:
             self._regroup(layout, scaled)
-        rows = [n for _, n in layout]
-        bounds = np.cumsum([0, *rows])
-        sizes = [part_size(scaled[a:b]) for a, b in itertools.pairwise(bounds)]
-        smooth = self._filter(scaled, capture_ms, np.repeat(sizes, rows)) / to_units
-        for (part, points), a, b in zip(found.items(), bounds, bounds[1:], strict=False):
+        rows = _rows(layout)
+        sizes = [part_size(scaled[r]) for r in rows.values()]
+        scale = np.repeat(sizes, [n for _, n in layout])
+        smooth = self._filter(scaled, capture_ms, scale) / to_units
+        for part, points in found.items():
             if points.shape[1] == 3:
-                out[part] = smooth[a:b]
+                out[part] = smooth[rows[part]]
             else:
                 kept = points.copy()
-                kept[:, :3] = smooth[a:b]
+                kept[:, :3] = smooth[rows[part]]
                 out[part] = kept
         return out
 
-    def _regroup(self, layout: tuple[tuple[str, int], ...], scaled: FloatArray) -> None:
+    def _regroup(self, layout: Layout, scaled: FloatArray) -> None:
         """The filter's state for a new set of parts: a part found before, with as many
         points, keeps its state; a new one starts at its points, standing still."""
         state = self._filter.state()
-        old = {}
-        if state is not None:
-            at = 0
-            for part, n in self._layout:
-                old[part] = (n, slice(at, at + n))
-                at += n
-        xs, dxs = [], []
-        at = 0
-        for part, n in layout:
-            here = scaled[at : at + n]
-            kept = old.get(part)
-            if state is not None and kept is not None and kept[0] == n:
-                xs.append(state[0][kept[1]])
-                dxs.append(state[1][kept[1]])
-            else:
-                xs.append(here)
-                dxs.append(np.zeros_like(here))
-            at += n
+        old = _rows(self._layout)
         self._layout = layout
-        if state is not None:
-            self._filter.restate(np.concatenate(xs), np.concatenate(dxs))
+        if state is None:
+            return
+        xs, dxs = [], []
+        for part, rows in _rows(layout).items():
+            before = old.get(part)
+            if before is not None and before.stop - before.start == rows.stop - rows.start:
+                xs.append(state[0][before])
+                dxs.append(state[1][before])
+            else:
+                xs.append(scaled[rows])
+                dxs.append(np.zeros_like(scaled[rows]))
+        self._filter.restate(np.concatenate(xs), np.concatenate(dxs))
+
+
+def _rows(layout: Layout) -> dict[str, slice]:
+    """Each part's rows in the stacked array."""
+    starts = itertools.accumulate((n for _, n in layout), initial=0)
+    return {part: slice(at, at + n) for (part, n), at in zip(layout, starts, strict=False)}
 
 
 # A blink closes the eye in a frame or two and is over in four or five; filtered with the
