@@ -10,7 +10,7 @@ from bench.avatar_quality import FloatArray, Recording
 from bench.expressions import measured
 from tests.landmarks import BLINK_FROM, BLINK_SHUT, blink, noisy_still
 from webapp.analysis import AvatarOptions
-from webapp.analysis.smoothing import ValueSmoother
+from webapp.analysis.expression_smoothing import ValueSmoother
 
 SIDES = ("blinkLeft", "blinkRight")
 

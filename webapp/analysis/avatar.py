@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from webapp.analysis.expression_smoothing import ValueSmoother
 from webapp.analysis.rig import solve
 from webapp.analysis.rig.calibration import EyeCalibration
 from webapp.analysis.smoothing import (
@@ -17,7 +18,6 @@ from webapp.analysis.smoothing import (
     FloatArray,
     LandmarkSmoother,
     SmoothingSettings,
-    ValueSmoother,
 )
 
 JsonLandmarks = dict[str, list[list[float]] | None]
@@ -49,7 +49,7 @@ class AvatarSession:
 
     Holds the smoothing filters and the eyes' calibration; call reset() when the session's
     tracking restarts. With smoothing on, the expressions are read from the unsmoothed face
-    and filtered as values (smoothing.EXPRESSION_SMOOTHING): the landmarks' filter would
+    and filtered as values (expression_smoothing.py): the landmarks' filter would
     blur a blink.
     """
 
