@@ -179,7 +179,7 @@ class Runner:
             with contextlib.suppress(asyncio.CancelledError):
                 await printer
         # Sessions never started (Ctrl-C while spawning) have nothing to report.
-        frames = [record for user in started for record in user.sent]
+        frames = [record for user in started for record in user.ledger.sent]
         records = [user.record for user in started]
         self.result.frames.extend(frames)
         self.result.sessions.extend(records)
@@ -239,16 +239,16 @@ class Runner:
             await asyncio.sleep(1.0)
             beat += 1
             now, cpu_now = self.clock.now(), time.process_time()
-            results = sum(u.results for u in users)
+            results = sum(u.ledger.results for u in users)
             rate = (results - last_results) / max(1e-9, now - last_time)
             cpu = (cpu_now - last_cpu) / max(1e-9, now - last_time)
             last_results, last_time, last_cpu = results, now, cpu_now
             phase = self._phase_name(now)
             line = (
                 f"step {index + 1}/{total}: {sessions} sessions, {phase} | "
-                f"sent {sum(len(u.sent) for u in users)} results {results} "
-                f"dropped {sum(u.dropped for u in users)} "
-                f"errors {sum(u.errors + bool(u.record.error) for u in users)} "
+                f"sent {sum(len(u.ledger.sent) for u in users)} results {results} "
+                f"dropped {sum(u.ledger.dropped for u in users)} "
+                f"errors {sum(u.ledger.errors + bool(u.record.error) for u in users)} "
                 f"refused {sum(u.record.refused for u in users)} | "
                 f"{rate:.1f} fps | swarm cpu {cpu:.0%}"
             )

@@ -7,29 +7,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import re
 import time
-from dataclasses import dataclass
-from typing import Any
 
 import aiohttp
 
 from swarm.config import SwarmConfig
 from swarm.frames import FrameSet
-from swarm.records import FrameRecord, Outcome, SessionRecord
+from swarm.ledger import Ledger
+from swarm.messages import Message, number, parse_message
+from swarm.records import SessionRecord
 from webapp.protocol import FRAME_HEADER, VERSION, ClientType, Close, ServerType
 
-# A result carries ~17 KB of landmarks the swarm never looks at. Reading type and seq from
-# the head spares a full JSON parse per result, which would make the swarm the bottleneck
-# at hundreds of sessions; anything not shaped exactly like this falls back to json.loads.
-_RESULT_HEAD = re.compile(r'\{\s*"type"\s*:\s*"result"\s*,\s*"seq"\s*:\s*(\d+)\s*[,}]')
-# The server writes timing_ms last; read it from the tail, or go without.
-_RESULT_TIMING = re.compile(r'"timing_ms"\s*:\s*(\{[^{}]*\})\s*\}\s*$')
-TIMING_TAIL = 240
-# Counters a stats message carries that the swarm can check against its own records.
-COUNTERS = ("received", "processed", "dropped", "errors", "pending")
-# The protocol keeps at most one frame waiting and one running per session.
-MAX_PENDING = 2
 # After the first turn, a frame goes without one only when none has come for this long.
 FALLBACK_MIN_SECONDS = 1.0
 FALLBACK_PERIODS = 2.0
@@ -46,26 +34,6 @@ class Clock:
 
     def now(self) -> float:
         return time.perf_counter() - self.origin
-
-
-@dataclass(frozen=True)
-class Message:
-    type: str
-    seq: int | None
-    body: dict[str, Any]
-
-
-def parse_message(text: str) -> Message:
-    head = _RESULT_HEAD.match(text)
-    if head is not None:
-        timing = _RESULT_TIMING.search(text, max(0, len(text) - TIMING_TAIL))
-        body = {"timing_ms": json.loads(timing.group(1))} if timing is not None else {}
-        return Message(ServerType.RESULT, int(head.group(1)), body)
-    body = json.loads(text)
-    if not isinstance(body, dict):
-        raise ValueError("a message that is not a JSON object")
-    seq = body.get("seq")
-    return Message(str(body.get("type")), seq if isinstance(seq, int) else None, body)
 
 
 class User:
@@ -87,14 +55,10 @@ class User:
         self.first_frame = first_frame
         self.phase = phase
         self.record = SessionRecord(step, session, opened=clock.now())
-        self.sent: list[FrameRecord] = []
-        self.results = 0
-        self.errors = 0
-        self.dropped = 0
+        self.ledger = Ledger(self.record)
         # Handshake over: ready, refused or failed. The runner starts a step's clock only
         # when every session has got this far.
         self.settled = asyncio.Event()
-        self._outstanding: dict[int, FrameRecord] = {}
         self._stopping = False
         self._closing = False
         self._nap: asyncio.Future[None] | None = None
@@ -131,7 +95,7 @@ class User:
                 with contextlib.suppress(asyncio.CancelledError):
                     await receiver
         finally:
-            self._settle_rest()
+            self.ledger.close()
             self.record.closed = self.clock.now()
             self.settled.set()
 
@@ -183,8 +147,8 @@ class User:
             if message.type == ServerType.READY:
                 self.record.ready = self.clock.now()
                 self.record.server_id = str(message.body.get("session", ""))
-                self.record.granted_fps = _number(message.body.get("fps"))
-                self._stats_interval = _number(message.body.get("stats_interval")) or 2.0
+                self.record.granted_fps = number(message.body.get("fps"))
+                self._stats_interval = number(message.body.get("stats_interval")) or 2.0
                 return True
             self.record.error = f"expected ready, got {reply.data[:80]!r}"
             return False
@@ -215,7 +179,7 @@ class User:
         return max(FALLBACK_MIN_SECONDS, FALLBACK_PERIODS / self.rate())
 
     def _may_send(self) -> bool:
-        return self.config.mode == "firehose" or len(self._outstanding) < self.config.in_flight
+        return self.config.mode == "firehose" or self.ledger.unanswered() < self.config.in_flight
 
     async def _send_loop(
         self, ws: aiohttp.ClientWebSocketResponse, receiver: asyncio.Task[None]
@@ -242,7 +206,7 @@ class User:
                 continue
             if turn is None and self._last_turn is not None:
                 self.record.fallbacks += 1
-            index = self.frames.at(self.first_frame, now - began, len(self.sent))
+            index = self.frames.at(self.first_frame, now - began, len(self.ledger.sent))
             if not await self._send(ws, self.frames.jpegs[index], turn):
                 return
             if self._last_turn is not None:
@@ -276,13 +240,10 @@ class User:
     async def _send(
         self, ws: aiohttp.ClientWebSocketResponse, jpeg: bytes, turn: float | None
     ) -> bool:
-        # Seqs start at 1, as the page's do; frames are encoded already, so the capture
-        # time in the header is also the moment the frame is sent.
-        seq = len(self.sent) + 1
+        # Frames are encoded already, so the capture time in the header is also the moment
+        # the frame is sent.
         sent = self.clock.now()
-        record = FrameRecord(self.record.step, self.record.session, seq, sent, turn=turn)
-        self.sent.append(record)
-        self._outstanding[seq] = record
+        seq = self.ledger.send(sent, turn).seq
         self._turn_owed = None
         self._last_sent = sent
         self._sending = True
@@ -297,7 +258,7 @@ class User:
     async def _drain(self, receiver: asyncio.Task[None]) -> None:
         """Waits for the frames still in flight, then for one stats message to reconcile."""
         deadline = self.clock.now() + self.config.drain
-        while self._outstanding and not receiver.done():
+        while self.ledger.unanswered() and not receiver.done():
             if not await self._wait_change(deadline):
                 return
         # Nothing is sent any more and everything is answered, so the next stats message
@@ -307,7 +268,7 @@ class User:
         while not self.record.server_stats and not receiver.done():
             if not await self._wait_change(deadline):
                 return
-        self.record.reconciled = self._reconcile(self.record.server_stats)
+        self.record.reconciled = self.ledger.reconcile(self.record.server_stats)
 
     async def _wait_change(self, until: float) -> bool:
         """Waits for a settled frame or a message until `until` on the run clock."""
@@ -345,7 +306,7 @@ class User:
     def _on_text(self, message: Message) -> None:
         now = self.clock.now()
         if message.type == ServerType.RESULT and message.seq is not None:
-            self._settle_result(message.seq, now, message.body.get("timing_ms"))
+            self.ledger.result(message.seq, now, message.body.get("timing_ms"))
         elif message.type == ServerType.TURN:
             self._on_turn(now)
         elif message.type == ServerType.ERROR:
@@ -353,9 +314,9 @@ class User:
             if message.seq is None:
                 self._fail(f"error for no frame: {code}")
             else:
-                self._settle_error(message.seq, now, code)
+                self.ledger.error(message.seq, now, code)
         elif message.type == ServerType.STATS:
-            self._on_stats(message.body)
+            self.ledger.stats(message.body)
         # Other types are ignored, as protocol v1 asks of clients.
         self._wake()
 
@@ -368,104 +329,11 @@ class User:
         if not self._sending:
             self._turn_owed = now
 
-    def _settle_result(self, seq: int, now: float, timing: object = None) -> None:
-        record = self._outstanding.get(seq)
-        if record is None:
-            record = self._settle_late(seq, now, Outcome.RESULT, "")
-            if record is not None:
-                _add_timing(record, timing)
-            return
-        # Results come back in order and only the newest waiting frame survives, so frames
-        # sent before this one and still unanswered were replaced and dropped. (Errors may
-        # overtake older results, so only a result settles the frames before it.)
-        while True:
-            first_seq, first = next(iter(self._outstanding.items()))
-            del self._outstanding[first_seq]
-            if first is record:
-                break
-            first.outcome, first.detail = Outcome.DROPPED, "superseded"
-            self.dropped += 1
-        record.received, record.outcome = now, Outcome.RESULT
-        _add_timing(record, timing)
-        self.results += 1
-
-    def _settle_error(self, seq: int, now: float, code: str) -> None:
-        record = self._outstanding.pop(seq, None)
-        if record is None:
-            self._settle_late(seq, now, Outcome.ERROR, code)
-            return
-        record.received, record.outcome, record.detail = now, Outcome.ERROR, code
-        self.errors += 1
-
-    def _settle_late(
-        self, seq: int, now: float, outcome: Outcome, detail: str
-    ) -> FrameRecord | None:
-        """An answer for a frame already taken as superseded: the record follows the server."""
-        record = self.sent[seq - 1] if 1 <= seq <= len(self.sent) else None
-        if record is None or record.outcome is not Outcome.DROPPED:
-            self.record.unmatched += 1
-            return None
-        self.dropped -= 1
-        if outcome is Outcome.RESULT:
-            self.results += 1
-        else:
-            self.errors += 1
-        record.received, record.outcome, record.detail = now, outcome, detail
-        return record
-
-    def _on_stats(self, body: dict[str, Any]) -> None:
-        counters = {k: float(v) for k, v in body.items() if isinstance(v, int | float)}
-        if counters.get("fps"):
-            self.record.granted_fps = counters["fps"]
-        self.record.server_stats = counters
-        # Checks that hold at any moment: the server cannot have received more than was
-        # sent, nor processed more than it answered (a result is written before the stats
-        # that count it), and keeps at most two frames pending.
-        pending = counters.get("pending", 0.0)
-        if (
-            counters.get("received", 0.0) > len(self.sent)
-            or counters.get("processed", 0.0) > self.results
-            or not 0 <= pending <= MAX_PENDING
-        ):
-            self.record.stats_mismatches += 1
-
-    def _reconcile(self, server: dict[str, float]) -> bool:
-        """Once all is answered, the server's counts and ours must be the same numbers."""
-        ours = {
-            "received": len(self.sent),
-            "processed": self.results,
-            "dropped": self.dropped,
-            "errors": self.errors,
-            "pending": 0,
-        }
-        return all(server.get(name) == ours[name] for name in COUNTERS)
-
     def _fail(self, reason: str) -> None:
         if not self.record.error:
             self.record.error = reason
-
-    def _settle_rest(self) -> None:
-        """Frames unanswered when the session ends: the server counts them as dropped."""
-        detail = "unanswered" if not self.record.error else "session failed"
-        for record in self._outstanding.values():
-            record.outcome, record.detail = Outcome.DROPPED, detail
-            self.dropped += 1
-        self._outstanding.clear()
 
 
 def _resolve(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
-
-
-def _add_timing(record: FrameRecord, timing: object) -> None:
-    if isinstance(timing, dict):
-        record.wait_ms = _number(timing.get("wait"))
-        record.decode_ms = _number(timing.get("decode"))
-        record.inference_ms = _number(timing.get("inference"))
-
-
-def _number(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)

@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pytest
 
+from swarm.messages import parse_message
 from swarm.records import FrameRecord, Outcome, SessionRecord
 from swarm.stats import (
     Slo,
@@ -19,7 +20,6 @@ from swarm.stats import (
     summarize_step,
     sustainable_sessions,
 )
-from swarm.user import parse_message
 
 SLO = Slo(fps=10.0, fps_ratio=0.9, session_share=0.95, p95_ms=250.0, max_errors=0)
 WINDOW = Window(10.0, 20.0)

@@ -123,8 +123,8 @@ async def test_a_frame_on_each_turn_and_a_turn_waits_while_two_are_in_flight(
         await script.result(2, wait_ms=1.5)
         assert await script.next_frame() == 3
 
-    first, second, third = user.sent
-    assert all(f.turn is not None for f in user.sent)
+    first, second, third = user.ledger.sent
+    assert all(f.turn is not None for f in user.ledger.sent)
     assert third.turn is not None
     assert third.sent > third.turn
     # The result for 2 settled 1 as replaced by it, and brought the server's timing.
@@ -143,7 +143,7 @@ async def test_after_the_first_turn_a_frame_goes_without_one_only_as_a_fallback(
         # No turn comes: the next frame waits max(1 s, 2 / fps) after the last turn.
         assert await script.next_frame() == 2
 
-    turned, fallback = user.sent
+    turned, fallback = user.ledger.sent
     assert turned.turn is not None
     assert fallback.turn is None
     assert fallback.sent - turned.turn >= FALLBACK_MIN_SECONDS
@@ -161,5 +161,5 @@ async def test_a_swarm_told_to_ignore_turns_counts_them_and_sends_none_on_them(
         for _ in range(3):
             await script.turn()
         assert await script.quiet()
-    assert user.sent == []
+    assert user.ledger.sent == []
     assert user.record.turns == 3
