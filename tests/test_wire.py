@@ -3,6 +3,7 @@ and what makes two results the same."""
 
 from __future__ import annotations
 
+import json
 import pickle
 from typing import Any
 
@@ -11,10 +12,16 @@ import pytest
 from mediapipe.framework.formats import landmark_pb2
 from PIL import Image
 
+from bench.avatar_quality import Recording
+from tests.landmarks import asl
 from tests.media import MEDIA
+from webapp.analysis import AvatarOptions
 from webapp.engine.inference import FACE_POINTS, extract
+from webapp.engine.jobs import Frame
 from webapp.engine.points import _from_bytes, part_array
 from webapp.engine.wire import FrameResult, Landmarks
+from webapp.live.analysis import SessionAnalysis, result_text
+from webapp.live.options import SessionOptions
 
 
 def landmark_list(rows: list[dict[str, float]]) -> Any:
@@ -134,6 +141,45 @@ def test_json_is_protocol_v1_rounded_as_before() -> None:
     assert np.array_equal(out["face"], np.round(found.face, 5))
     # New lists each time: a caller may change its copy.
     assert out["pose"] is not found.as_json()["pose"]
+
+
+def recorded(rec: Recording, i: int) -> Landmarks:
+    """Frame i of a recording as a worker sends it."""
+    parts = rec.frame(i)
+    face, world = parts["face"], rec.world(i)
+    return Landmarks(
+        pose=parts["pose"],
+        face=None if face is None else face[:FACE_POINTS],
+        left_hand=parts["left_hand"],
+        right_hand=parts["right_hand"],
+        pose_world=None if world is None else world[:, :3],
+        irises=None if face is None else face[FACE_POINTS:],
+    )
+
+
+def test_a_session_sends_the_same_landmarks_with_or_without_a_rig() -> None:
+    """Digit for digit: unsmoothed, as the plain result; smoothed, the same with a rig as
+    without. Equal floats are written with the same digits by the one encoder."""
+    rec = asl()
+    options = {
+        "off": AvatarOptions(smoothing=None),
+        "off_rig": AvatarOptions(smoothing=None, rig=True),
+        "on": AvatarOptions(),
+        "on_rig": AvatarOptions(rig=True),
+    }
+    sessions = {k: SessionAnalysis(SessionOptions(avatar=v), {}) for k, v in options.items()}
+    for i in range(len(rec)):
+        frame = Frame(i, float(rec.capture_ms[i]), b"")
+        result = FrameResult(1, rec.width, rec.height, recorded(rec, i), 0.0, 0.0)
+        plain = json.loads(result_text(None, frame, result))
+        sent = {k: json.loads(result_text(s, frame, result)) for k, s in sessions.items()}
+        assert "rig" in sent["off_rig"]
+        assert "rig" in sent["on_rig"]
+        assert sent["off"]["landmarks"] == sent["off_rig"]["landmarks"] == plain["landmarks"]
+        assert sent["on"]["landmarks"] == sent["on_rig"]["landmarks"]
+        pose = sent["on_rig"]["landmarks"]["pose"]
+        assert pose is not None
+        assert [p[3] for p in pose] == [p[3] for p in plain["landmarks"]["pose"]]
 
 
 def test_landmarks_are_equal_only_with_the_same_points() -> None:

@@ -13,8 +13,9 @@ from webapp.analysis.expression_smoothing import ValueSmoother
 from webapp.analysis.rig import solve
 from webapp.analysis.rig.calibration import EyeCalibration
 from webapp.analysis.smoothing import PARTS, LandmarkSmoother, SmoothingSettings
+from webapp.landmarks_json import JsonPart, json_part
 
-JsonLandmarks = dict[str, list[list[float]] | None]
+JsonLandmarks = dict[str, JsonPart | None]
 
 
 @dataclass(frozen=True)
@@ -68,8 +69,9 @@ class AvatarSession:
         height: int,
         pose_world: ArrayLike | None = None,
     ) -> tuple[JsonLandmarks, dict[str, Any] | None]:
-        """(the result's "landmarks", its "rig" or None): JSON-ready, 5 decimals as the
-        model's own output. pose_world is used by the rig, unsmoothed, when given."""
+        """(the result's "landmarks", its "rig" or None): JSON-ready, rounded as the model's
+        own output is sent (landmarks_json.py). pose_world is used by the rig, unsmoothed,
+        when given."""
         # Each part as an array once (the worker sends arrays; tests and tools may pass
         # lists): the filter and the rig's expressions both read the unsmoothed face.
         raw = {
@@ -92,7 +94,5 @@ class AvatarSession:
                 smooth = self._expressions(solved.expressions, capture_ms)
                 solved = replace(solved, expressions=smooth)
             rig = None if solved is None else solved.to_json()
-        smoothed: JsonLandmarks = {
-            p: None if a is None else np.round(a, 5).tolist() for p, a in parts.items()
-        }
+        smoothed: JsonLandmarks = {p: json_part(a) for p, a in parts.items()}
         return smoothed, rig

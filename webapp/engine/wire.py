@@ -16,13 +16,13 @@ from typing import Any, BinaryIO, Generic, TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
+from webapp.landmarks_json import JsonPart, json_part
 from webapp.protocol import Track
 
 HEADER = struct.Struct("<I")
 R = TypeVar("R", covariant=True)
 # One body part, a row a point: x, y, z (and the pose's visibility) as the model gave them.
 PartArray = NDArray[np.float64]
-JsonPart = list[list[float]]
 
 
 # -- results -----------------------------------------------------------------------------
@@ -49,10 +49,10 @@ class Landmarks:
         """The shape of protocol v1 and POST /predict: new lists, x, y and z rounded to 5
         decimals and visibility to 4, as the model's output has always been sent."""
         return {
-            "pose": _rounded(self.pose, visibility=True),
-            "face": _rounded(self.face),
-            "left_hand": _rounded(self.left_hand),
-            "right_hand": _rounded(self.right_hand),
+            "pose": json_part(self.pose),
+            "face": json_part(self.face),
+            "left_hand": json_part(self.left_hand),
+            "right_hand": json_part(self.right_hand),
         }
 
     def __eq__(self, other: object) -> bool:
@@ -61,16 +61,6 @@ class Landmarks:
         if not isinstance(other, Landmarks):
             return NotImplemented
         return all(_same(getattr(self, f.name), getattr(other, f.name)) for f in fields(self))
-
-
-def _rounded(part: PartArray | None, visibility: bool = False) -> JsonPart | None:
-    if part is None:
-        return None
-    out = np.round(part, 5)
-    if visibility:
-        out[:, 3] = np.round(part[:, 3], 4)
-    rows: JsonPart = out.tolist()
-    return rows
 
 
 def _same(a: PartArray | None, b: PartArray | None) -> bool:

@@ -94,17 +94,12 @@ class SessionAnalysis:
 
 def _parts(found: Landmarks) -> dict[str, PartArray | None]:
     """The model's parts as the analysis takes them: the face with its irises, which move
-    the rig's eyes, and the pose's visibility at the 4 decimals a result carries (the
-    session rounds every column to 5)."""
+    the rig's eyes."""
     face = found.face
     if face is not None and found.irises is not None:
         face = np.concatenate((face, found.irises))
-    pose = found.pose
-    if pose is not None:
-        pose = pose.copy()
-        pose[:, 3] = np.round(pose[:, 3], 4)
     return {
-        "pose": pose,
+        "pose": found.pose,
         "face": face,
         "left_hand": found.left_hand,
         "right_hand": found.right_hand,

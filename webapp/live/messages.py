@@ -9,8 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
+from webapp import json_text
 from webapp.config import Config
 from webapp.engine.jobs import Frame
 from webapp.engine.wire import FrameResult
@@ -118,15 +117,7 @@ def parse_control(text: str) -> Control:
 
 
 # -- what the server sends -----------------------------------------------------------------
-def _text(message: Mapping[str, Any]) -> str:
-    """A message as JSON text. orjson, not json: a result carries 1,600 floats, which the
-    standard encoder took 1.2 ms to write, on the event loop, for every frame of every
-    session; orjson takes a tenth of that. NaN, which the standard encoder wrote as invalid
-    JSON, becomes null."""
-    return orjson.dumps(message, option=orjson.OPT_SERIALIZE_NUMPY).decode()
-
-
-TURN = _text({"type": ServerType.TURN})
+TURN = json_text.as_text({"type": ServerType.TURN})
 
 
 def ready(session: str, hello: Hello, fps: float, config: Config, watch: str) -> dict[str, Any]:
@@ -152,7 +143,7 @@ def result(
 ) -> str:
     """`landmarks` as the session's analysis left them (smoothed or not); `extra` holds
     what the hello asked for beyond them ("rig", "fitness")."""
-    return _text(
+    return json_text.as_text(
         {
             "type": ServerType.RESULT,
             "seq": frame.seq,
@@ -171,15 +162,17 @@ def result(
 
 
 def watching(session: str) -> str:
-    return _text({"type": ServerType.WATCHING, "session": session})
+    return json_text.as_text({"type": ServerType.WATCHING, "session": session})
 
 
 def workout(summary: Mapping[str, Any]) -> str:
-    return _text({"type": ServerType.WORKOUT, **summary})
+    return json_text.as_text({"type": ServerType.WORKOUT, **summary})
 
 
 def error(code: str, message: str, seq: int) -> str:
-    return _text({"type": ServerType.ERROR, "code": code, "message": message, "seq": seq})
+    return json_text.as_text(
+        {"type": ServerType.ERROR, "code": code, "message": message, "seq": seq}
+    )
 
 
 def stats(
@@ -196,4 +189,4 @@ def stats(
     }
     if reps is not None:
         fields["reps"] = reps
-    return _text(fields)
+    return json_text.as_text(fields)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from webapp import errors
+from webapp import errors, json_text
 
 STATUS: dict[type[errors.HolotrackError], int] = {
     errors.EmptyInputError: 400,
@@ -30,7 +30,10 @@ def error_response(exc: errors.HolotrackError) -> web.Response:
     status = STATUS.get(type(exc), 500)
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else None
     return web.json_response(
-        {"error": exc.code, "detail": exc.detail}, status=status, headers=headers
+        {"error": exc.code, "detail": exc.detail},
+        status=status,
+        headers=headers,
+        dumps=json_text.as_text,
     )
 
 

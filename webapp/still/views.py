@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from webapp import json_text
 from webapp.engine import imaging
 from webapp.errors import UploadTimeoutError
 from webapp.keys import CACHE, CONFIG, METRICS, SCHEDULER
@@ -68,5 +69,6 @@ def _answer(
                 "inference": round(inference_ms, 2),
                 "total": round(total_ms, 2),
             },
-        }
+        },
+        dumps=json_text.as_text,
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
+from webapp import json_text
 
 CONTENT_TYPE = "application/x-ndjson"
 
@@ -29,5 +29,4 @@ def summary_line(summary: Mapping[str, Any]) -> bytes:
 
 
 def _encode(line: Mapping[str, Any]) -> bytes:
-    # orjson for the same reason as live results (webapp/live/messages.py).
-    return orjson.dumps(line, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n"
+    return json_text.as_bytes(line) + b"\n"
