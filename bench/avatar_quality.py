@@ -38,7 +38,7 @@ import math
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,7 @@ from swarm.config import media_dir
 from webapp.analysis import AvatarOptions, LandmarkSmoother, SmoothingSettings
 from webapp.analysis.rig import quat, solve
 from webapp.analysis.rig.bones import Pose
+from webapp.engine.blendshapes import BlendshapeModel
 from webapp.engine.inference import extract
 from webapp.engine.jobs import Frame
 from webapp.engine.wire import FrameResult
@@ -379,12 +380,18 @@ def cost_figures(path: Path, count: int) -> dict[str, Any]:
     """One run over the same frames: per frame, the refined graph (timed), then the live
     path's result message built from the worker's answer (inference.extract) with a rig
     session's analysis and without any (both timed, in alternating order), then the
-    unrefined graph (timed); the graphs also in alternating order."""
+    unrefined graph (timed); the graphs also in alternating order. Apart: ARKit's
+    blendshapes, which only sessions that ask for them pay: the worker's model run on the
+    face, and the result message of a session with them against the rig session's."""
     analysis = SessionAnalysis(SessionOptions(avatar=AvatarOptions(rig=True)), {})
+    shaped = SessionAnalysis(SessionOptions(avatar=AvatarOptions(rig=True, blendshapes=True)), {})
+    face_model = BlendshapeModel()
     model: list[float] = []
     with_analysis: list[float] = []
     without: list[float] = []
     plain: list[float] = []
+    shapes_model: list[float] = []
+    shapes_analysis: list[float] = []
     graphs = {
         refine: mp_holistic.Holistic(model_complexity=1, refine_face_landmarks=refine)
         for refine in (True, False)
@@ -406,6 +413,15 @@ def cost_figures(path: Path, count: int) -> dict[str, Any]:
                         result_text(session, frame, result)
                         spent = (time.perf_counter() - t1) * 1000.0
                         (without if session is None else with_analysis).append(spent)
+                    found = result.landmarks
+                    if found.face is not None and found.irises is not None:
+                        t2 = time.perf_counter()
+                        shapes = face_model(np.concatenate((found.face, found.irises)), w, h)
+                        shapes_model.append((time.perf_counter() - t2) * 1000.0)
+                        t3 = time.perf_counter()
+                        result_text(shaped, frame, replace(result, blendshapes=shapes))
+                        extra = (time.perf_counter() - t3) * 1000.0 - with_analysis[-1]
+                        shapes_analysis.append(extra)
     finally:
         for g in graphs.values():
             g.close()
@@ -421,6 +437,10 @@ def cost_figures(path: Path, count: int) -> dict[str, Any]:
         "model_no_refine_ms": p,
         "refine_extra_ms": m - p,
         "refine_extra_share": (m - p) / p,
+        "blendshapes_model_ms": float(np.mean(shapes_model[skip:])),
+        "blendshapes_analysis_ms": float(np.mean(shapes_analysis[skip:])),
+        "blendshapes_share": float(np.mean(shapes_model[skip:]) + np.mean(shapes_analysis[skip:]))
+        / m,
     }
 
 
@@ -539,6 +559,11 @@ def print_report(r: dict[str, Any]) -> None:
         f"| refine_face_landmarks cost (ms/frame) | {cost['model_no_refine_ms']:.1f} | "
         f"{cost['model_ms']:.1f} | +{cost['refine_extra_ms']:.1f} "
         f"({cost['refine_extra_share']:+.1%}) | |"
+    )
+    print(
+        f"| ARKit blendshapes, for sessions that ask (ms/frame): the worker's model + the "
+        f"session's analysis | | | {cost['blendshapes_model_ms']:.2f} + "
+        f"{cost['blendshapes_analysis_ms']:.2f} ({cost['blendshapes_share']:.1%}) | |"
     )
     print(f"load average before {r['load_before']}, after {r['load_after']}, {r['cpus']} cpus")
 

@@ -20,22 +20,29 @@ JsonLandmarks = dict[str, JsonPart | None]
 
 @dataclass(frozen=True)
 class AvatarOptions:
-    """What a hello asks for: smoothing (None is "off"), a rig in each result, mirrored."""
+    """What a hello asks for: smoothing (None is "off"), a rig in each result, mirrored,
+    ARKit's blendshapes in the rig."""
 
     smoothing: SmoothingSettings | None = field(default_factory=SmoothingSettings)
     rig: bool = False
     mirror: bool = False
+    blendshapes: bool = False
 
     @classmethod
     def from_hello(cls, hello: Mapping[str, Any]) -> AvatarOptions:
-        """Reads "smoothing", "rig" and "mirror"; raises ValueError with the reason."""
-        for name in ("rig", "mirror"):
+        """Reads "smoothing", "rig", "mirror" and "blendshapes"; raises ValueError with the
+        reason."""
+        for name in ("rig", "mirror", "blendshapes"):
             if not isinstance(hello.get(name, False), bool):
                 raise ValueError(f"{name} must be true or false")
+        blendshapes = bool(hello.get("blendshapes", False))
+        if blendshapes and hello.get("rig") is False:
+            raise ValueError('blendshapes come inside the rig: leave out "rig": false')
         return cls(
             smoothing=SmoothingSettings.from_hello(hello.get("smoothing")),
-            rig=bool(hello.get("rig", False)),
+            rig=bool(hello.get("rig", False)) or blendshapes,
             mirror=bool(hello.get("mirror", False)),
+            blendshapes=blendshapes,
         )
 
 
@@ -53,11 +60,12 @@ class AvatarSession:
         smoothing = options.smoothing
         self._smoother = None if smoothing is None else LandmarkSmoother(smoothing)
         self._expressions = None if smoothing is None else ValueSmoother()
+        self._blendshapes = None if smoothing is None else ValueSmoother()
         self._eyes = EyeCalibration()
 
     def reset(self) -> None:
         self._eyes.reset()
-        for f in (self._smoother, self._expressions):
+        for f in (self._smoother, self._expressions, self._blendshapes):
             if f is not None:
                 f.reset()
 
@@ -68,10 +76,12 @@ class AvatarSession:
         width: int,
         height: int,
         pose_world: ArrayLike | None = None,
+        blendshapes: Mapping[str, float] | None = None,
     ) -> tuple[JsonLandmarks, dict[str, Any] | None]:
         """(the result's "landmarks", its "rig" or None): JSON-ready, rounded as the model's
         own output is sent (landmarks_json.py). pose_world is used by the rig, unsmoothed,
-        when given."""
+        when given; blendshapes (ARKit's, from the unsmoothed face) go into the rig,
+        filtered like the expressions."""
         # Each part as an array once (the worker sends arrays; tests and tools may pass
         # lists): the filter and the rig's expressions both read the unsmoothed face.
         raw = {
@@ -81,6 +91,8 @@ class AvatarSession:
         parts = raw if self._smoother is None else self._smoother(raw, capture_ms, width, height)
         rig = None
         if self.options.rig:
+            if blendshapes and self._blendshapes is not None:
+                blendshapes = self._blendshapes(blendshapes, capture_ms)
             solved = solve(
                 parts,
                 width,
@@ -89,6 +101,7 @@ class AvatarSession:
                 pose_world=pose_world,
                 eyes=self._eyes,
                 expression_face=raw["face"],
+                blendshapes=blendshapes,
             )
             if solved is not None and self._expressions is not None:
                 smooth = self._expressions(solved.expressions, capture_ms)

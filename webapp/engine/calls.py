@@ -32,6 +32,7 @@ def wire_job(job: LaneJob, config: Config) -> tuple[Job[Any], str]:
         frame.capture_ms,
         config.max_pixels,
         overlap=config.overlap_frames,
+        blendshapes=slot.blendshapes,
     )
     return work, slot.track
 

@@ -110,10 +110,19 @@ class Scheduler:
             ) from None
 
     # -- live sessions ---------------------------------------------------------------------
-    def open_session(self, track: Track, sink: SessionSink, wanted_fps: float) -> Slot:
+    def open_session(
+        self, track: Track, sink: SessionSink, wanted_fps: float, blendshapes: bool = False
+    ) -> Slot:
         wanted = min(wanted_fps, self.config.max_fps)
         lane = self._admitting_lane(track, wanted)
-        slot = Slot(f"s{next(self._ids)}", track, lane.index, sink, interval=1.0 / wanted)
+        slot = Slot(
+            f"s{next(self._ids)}",
+            track,
+            lane.index,
+            sink,
+            interval=1.0 / wanted,
+            blendshapes=blendshapes,
+        )
         lane.sessions.add(slot)
         self._spawn(calls.open_graph(lane.worker, slot, lane.sessions))
         return slot

@@ -44,6 +44,7 @@ class Slot:
     # so a frame served late is followed by one invited sooner, not by a later schedule.
     next_due: float = 0.0
     granted: float = 0.0  # the rate it was last told to send at (ready, stats)
+    blendshapes: bool = False  # its frames' results carry ARKit's face blendshapes
 
     @property
     def closed(self) -> bool:

@@ -93,6 +93,9 @@ class FrameResult:
     landmarks: Landmarks
     decode_ms: float
     inference_ms: float
+    # ARKit's face blendshapes (blendshapes.NAMES' order, 0..1), for a frame whose job
+    # asked for them and whose face was found; inference_ms includes them.
+    blendshapes: NDArray[np.float64] | None = None
 
 
 # -- jobs: what the server asks ------------------------------------------------------------
@@ -116,6 +119,7 @@ class RunFrame(Job[FrameResult]):
     # Added to the session's graph without waiting for it to go idle, so the next frame
     # can go in before this one is out; the worker answers each when it is through.
     overlap: bool = False
+    blendshapes: bool = False
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
+
 from webapp.engine import imaging, pipelined, wire
+from webapp.engine.blendshapes import BlendshapeModel
 from webapp.engine.graphs import GraphPool
 from webapp.engine.inference import StillEngine, TrackEngine, warm
 from webapp.errors import HolotrackError
@@ -36,6 +40,7 @@ class _Flight:
     started: float
     decoded: float
     size: tuple[int, int]
+    blendshapes: bool
 
 
 class Worker:
@@ -56,6 +61,9 @@ class Worker:
         self.still = StillEngine()
         warm(self.still)
         self.pool = GraphPool()
+        # Loaded by the first frame that asks: most sessions never do. Used on this
+        # process's main thread only, where every frame is answered.
+        self._face_model: BlendshapeModel | None = None
 
     def handle(self, request: wire.Request) -> wire.Reply | None:
         """The reply, or None when the preparer thread will send it."""
@@ -98,7 +106,9 @@ class Worker:
         decoded = time.perf_counter()
         engine = self.pool.get(job.session, job.track)
         size = (int(rgb.shape[1]), int(rgb.shape[0]))
-        self._flights[job_id] = _Flight(job.session, engine, started, decoded, size)
+        self._flights[job_id] = _Flight(
+            job.session, engine, started, decoded, size, job.blendshapes
+        )
         post = self._post
         assert post is not None
         try:
@@ -117,13 +127,17 @@ class Worker:
         if flight is None:
             return
         try:
+            landmarks = flight.engine.landmarks(event.outputs)
+            width, height = flight.size
+            shapes = self._blendshapes(flight.blendshapes, landmarks, width, height)
             result = wire.FrameResult(
                 graphs=self.pool.counts().graphs,
-                width=flight.size[0],
-                height=flight.size[1],
-                landmarks=flight.engine.landmarks(event.outputs),
+                width=width,
+                height=height,
+                landmarks=landmarks,
                 decode_ms=(flight.decoded - flight.started) * 1000.0,
                 inference_ms=(time.perf_counter() - flight.decoded) * 1000.0,
+                blendshapes=shapes,
             )
             self._send(wire.Done(event.job_id, result))
         except Exception as exc:
@@ -188,15 +202,27 @@ class Worker:
         decoded = time.perf_counter()
         engine = self.pool.get(job.session, job.track)
         landmarks = engine.process(rgb, job.capture_ms)
+        width, height = int(rgb.shape[1]), int(rgb.shape[0])
+        shapes = self._blendshapes(job.blendshapes, landmarks, width, height)
         done = time.perf_counter()
         return wire.FrameResult(
             graphs=self.pool.counts().graphs,
-            width=int(rgb.shape[1]),
-            height=int(rgb.shape[0]),
+            width=width,
+            height=height,
             landmarks=landmarks,
             decode_ms=(decoded - started) * 1000.0,
             inference_ms=(done - decoded) * 1000.0,
+            blendshapes=shapes,
         )
+
+    def _blendshapes(
+        self, wanted: bool, found: wire.Landmarks, width: int, height: int
+    ) -> NDArray[np.float64] | None:
+        if not wanted or found.face is None or found.irises is None:
+            return None
+        if self._face_model is None:
+            self._face_model = BlendshapeModel()
+        return self._face_model(np.concatenate((found.face, found.irises)), width, height)
 
     def close(self) -> None:
         self.pool.close()

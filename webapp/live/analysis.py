@@ -19,6 +19,7 @@ from aiohttp import web
 
 from webapp.analysis import AvatarSession
 from webapp.analysis.fitness import Exercise, Workout
+from webapp.engine.blendshapes import NAMES
 from webapp.engine.jobs import Frame
 from webapp.engine.wire import FrameResult, Landmarks, PartArray
 from webapp.live import messages
@@ -53,8 +54,14 @@ class SessionAnalysis:
         started = time.perf_counter()
         found = result.landmarks
         parts = _parts(found)
+        shapes = result.blendshapes
         landmarks, rig = self._avatar.process(
-            parts, frame.capture_ms, result.width, result.height, pose_world=found.pose_world
+            parts,
+            frame.capture_ms,
+            result.width,
+            result.height,
+            pose_world=found.pose_world,
+            blendshapes=None if shapes is None else dict(zip(NAMES, shapes.tolist(), strict=True)),
         )
         if landmarks.get("face") is not None:
             landmarks["face"] = landmarks["face"][:FACE_POINTS]  # type: ignore[index]

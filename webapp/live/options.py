@@ -1,5 +1,6 @@
-"""What a hello may ask for beyond track and fps: smoothing, a rig, mirroring, VMC out and an
-exercise. Each bad value ends the session with a close code and a reason in words."""
+"""What a hello may ask for beyond track and fps: smoothing, a rig, mirroring, blendshapes,
+VMC out and an exercise. Each bad value ends the session with a close code and a reason in
+words."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 from webapp.analysis import AvatarOptions
 from webapp.analysis.fitness import Exercise, UnknownExercise
 from webapp.live.errors import SessionClosed, shown
-from webapp.protocol import Close
+from webapp.protocol import Close, Track
 from webapp.vmc.sender import Target, allowed
 
 
@@ -27,12 +28,19 @@ class SessionOptions:
 
 
 def parse_options(
-    message: Mapping[str, Any], vmc_allow: frozenset[Target], exercises: Mapping[str, Exercise]
+    message: Mapping[str, Any],
+    vmc_allow: frozenset[Target],
+    exercises: Mapping[str, Exercise],
+    track: Track = Track.HOLISTIC,
 ) -> SessionOptions:
     try:
         avatar = AvatarOptions.from_hello(message)
     except (ValueError, TypeError) as exc:
         raise SessionClosed(Close.PROTOCOL, str(exc)) from None
+    if avatar.blendshapes and track is not Track.HOLISTIC:
+        raise SessionClosed(
+            Close.PROTOCOL, 'blendshapes are read from the face: they need "track": "holistic"'
+        )
     return SessionOptions(
         avatar=avatar,
         vmc=_vmc_target(message.get("vmc"), vmc_allow),

@@ -106,8 +106,10 @@ class LiveSession:
             # The key first: a client without one learns nothing more about the server.
             self.gate.admit(messages.first_message(first))
             hello = parse_hello(first)
-            options = parse_options(hello.message, self.shared.vmc_allow, self.shared.exercises)
-            self.slot = self._admit(hello)
+            options = parse_options(
+                hello.message, self.shared.vmc_allow, self.shared.exercises, hello.track
+            )
+            self.slot = self._admit(hello, options)
             self.name = self.slot.id
             self.metrics.sessions_opened.inc()
             self.metrics.sessions_live.inc()
@@ -137,10 +139,12 @@ class LiveSession:
         self.outbox.start(self.name)
         return token
 
-    def _admit(self, hello: Hello) -> Slot:
+    def _admit(self, hello: Hello, options: SessionOptions) -> Slot:
         self.wanted_fps = hello.fps
         try:
-            return self.scheduler.open_session(hello.track, self, hello.fps)
+            return self.scheduler.open_session(
+                hello.track, self, hello.fps, options.avatar.blendshapes
+            )
         except errors.CapacityError as exc:
             raise SessionClosed(Close.TRY_AGAIN_LATER, exc.detail) from None
 

@@ -5,7 +5,10 @@ The rig speaks VRM's normalized, right-handed axes (Y up, the avatar faces +Z, i
 maps one onto the other: positions negate x, quaternions negate y and z (a reflection
 turns a rotation's axis like a pseudo-vector). Bones go by Unity's HumanBodyBones names and
 expressions by VRM 0.x names first, since every VMC receiver knows those (the protocol's
-own advice); VRM 1.0 names follow for receivers that read them.
+own advice); VRM 1.0 names follow for receivers that read them, then ARKit's blendshapes,
+when the session has them, spelled as ARKit spells them (eyeBlinkLeft): "perfect sync"
+avatars name their expressions after them, some with a capital first letter, which then
+needs the receiver's own mapping.
 """
 
 from __future__ import annotations
@@ -99,6 +102,9 @@ def frame_messages(rig: Mapping[str, Any], seconds: float) -> list[OscMessage]:
     for name, value in expressions.items():
         if VRM0_EXPRESSION.get(name) != name:
             messages.append(_message("/VMC/Ext/Blend/Val", name, float(value)))
+    blendshapes: Mapping[str, float] = rig.get("blendshapes", {})
+    for name, value in blendshapes.items():
+        messages.append(_message("/VMC/Ext/Blend/Val", name, float(value)))
     messages.append(_message("/VMC/Ext/Blend/Apply"))
     return messages
 

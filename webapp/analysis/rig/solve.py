@@ -6,7 +6,7 @@ Stateless: smoothing is the caller's (webapp.analysis.smoothing), done on the la
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -30,19 +30,24 @@ _TO_RIG = np.array([1.0, -1.0, -1.0])
 class Rig:
     """bones: local rotations [x, y, z, w] relative to the parent, in VRM's normalized
     T-pose; hips_position: metres from the image centre on the rig's axes (z is 0: one
-    camera gives no depth); expressions: VRM presets, 0..1 (all 0 without a face)."""
+    camera gives no depth); expressions: VRM presets, 0..1 (all 0 without a face);
+    blendshapes: ARKit's, 0..1, when the session asked for them and the face was found."""
 
     bones: dict[str, Quat]
     hips_position: V3
     expressions: dict[str, float]
+    blendshapes: dict[str, float] = field(default_factory=dict)
 
     def to_json(self, digits: int = 4) -> dict[str, Any]:
         quats: list[list[float]] = np.round(list(self.bones.values()), digits).tolist()
-        return {
+        out = {
             "bones": dict(zip(self.bones, quats, strict=True)),
             "hips_position": np.round(self.hips_position, digits).tolist(),
             "expressions": {k: round(v, 3) for k, v in self.expressions.items()},
         }
+        if self.blendshapes:
+            out["blendshapes"] = {k: round(v, 3) for k, v in self.blendshapes.items()}
+        return out
 
 
 def to_rig_space(points: ArrayLike, width: int, height: int, z_scale: float = 1.0) -> list[Vec]:
@@ -92,6 +97,7 @@ def solve(
     min_visibility: float = MIN_VISIBILITY,
     eyes: EyeCalibration | None = None,
     expression_face: ArrayLike | None = None,
+    blendshapes: Mapping[str, float] | None = None,
 ) -> Rig | None:
     """The rig for one result's landmarks (the protocol's parts, lists or arrays), or None
     without a pose. width and height are the image's, which normalized points need.
@@ -101,7 +107,8 @@ def solve(
     mirror image (left and right swapped). eyes: the session's eye calibration, updated
     with this frame's face (the fixed calibration without). expression_face: the face the
     expressions are read from when it is not landmarks["face"] (a smoothed session's
-    unsmoothed one); the head's rotation always comes from landmarks["face"].
+    unsmoothed one); the head's rotation always comes from landmarks["face"]. blendshapes:
+    ARKit's, as the worker read them from the face, passed through (and mirrored).
     """
     pose_raw = landmarks.get("pose")
     if pose_raw is None:
@@ -149,6 +156,7 @@ def solve(
             None if eyes is None else eyes.update(expression_points),
             irises=irises,
         ),
+        blendshapes=dict(blendshapes or {}),
     )
     return mirrored(rig) if mirror else rig
 
@@ -167,6 +175,7 @@ def mirrored(rig: Rig) -> Rig:
         bones={other_side(k): quat.mirror(q) for k, q in rig.bones.items()},
         hips_position=(-rig.hips_position[0], rig.hips_position[1], rig.hips_position[2]),
         expressions={_swap_expression(k): v for k, v in rig.expressions.items()},
+        blendshapes={_swap_expression(k): v for k, v in rig.blendshapes.items()},
     )
 
 
