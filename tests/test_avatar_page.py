@@ -216,6 +216,10 @@ async def test_the_default_avatar_renders_and_a_rig_poses_it(
         await snapshot(page)
         await page.evaluate("(rig) => window.holotrackAvatar.apply(rig)", {"bones": {}})
         await wait_for_change(page)
+        # She has VRM presets and no ARKit expressions: blendshapes leave her presets be.
+        faces = {"expressions": {"blinkLeft": 0.5, "aa": 2}, "blendshapes": {"eyeBlinkLeft": 0.9}}
+        wanted = await page.evaluate("(rig) => window.holotrackAvatar.expressionsFrom(rig)", faces)
+        assert wanted == {"blinkLeft": 0.5, "aa": 1}
         # Full body framing shows more of her, so she is drawn smaller: fewer pixels.
         upper = opaque(await pixels(page))
         await page.check("input[name=avatar-framing][value=full]")
@@ -358,6 +362,15 @@ async def test_start_drives_the_avatar_from_the_servers_rig(
             arg=first,
         )
         assert hellos[-1]["smoothing"] == {"min_cutoff": 0.001, "beta": 0.9}
+        assert "blendshapes" not in hellos[-1]
+        # So does asking for ARKit's blendshapes.
+        second = await page.get_attribute("body", "data-session")
+        await page.check("#avatar-blendshapes")
+        await page.wait_for_function(
+            "(second) => document.body.dataset.session && document.body.dataset.session !== second",
+            arg=second,
+        )
+        assert hellos[-1]["blendshapes"] is True
         await page.click("#avatar-stop")
         await page.wait_for_function(
             "() => document.getElementById('avatar-status').textContent === 'Stopped.'"

@@ -1,5 +1,6 @@
 // Loading a VRM (0.x or 1.0) with three-vrm, and posing it from the server's rig:
-// {bones: {name: [x, y, z, w]}, hips_position: [x, y, z], expressions: {name: 0..1}}.
+// {bones: {name: [x, y, z, w]}, hips_position: [x, y, z], expressions: {name: 0..1}}
+// and, for a session that asked for them, blendshapes: {ARKit name: 0..1}.
 
 import * as THREE from "three";
 import { GLTFLoader } from "three/addons/loaders/GLTFLoader.js";
@@ -22,6 +23,11 @@ const MAX_HIPS_SHIFT = 0.5;
 // When a model lacks an optional bone, its rotation is folded into the nearest parent
 // the model has, so the chain above the shoulders still turns.
 const FOLD_INTO = { upperChest: "chest", chest: "spine", neck: "upperChest" };
+// The VRM presets a "perfect sync" model's ARKit expressions take over when the rig carries
+// blendshapes: driving both would shut its eyes or open its mouth twice over.
+const TAKEN_BY_ARKIT = new Set(["blink", "blinkLeft", "blinkRight", "aa", "ih", "ou", "ee", "oh"]);
+
+const unitRange = (v) => Math.min(1, Math.max(0, v));
 
 export class AvatarFileError extends Error {}
 
@@ -70,6 +76,10 @@ export class Avatar {
     this.hipsTarget = null;
     this.hipsBaseline = null; // the first vertical hips_position since rest
     this.expressions = {};
+    // The model's expressions by lower-case name: perfect-sync models spell ARKit's names
+    // with a small or a capital first letter.
+    const own = vrm.expressionManager?.expressions ?? [];
+    this.byLowerName = new Map(own.map((e) => [e.expressionName.toLowerCase(), e.expressionName]));
     this.nodes = new Map(); // rig bone name -> the model's normalized node it drives
     this.heights = this.measure();
     this.hipsRest = this.node("hips")?.position.clone() ?? new THREE.Vector3();
@@ -125,10 +135,24 @@ export class Avatar {
       this.targets.set(node, folded.get(node));
     }
     this.hipsTarget = this.hipsFrom(rig.hips_position);
-    this.expressions = {};
-    for (const [name, weight] of Object.entries(rig.expressions ?? {})) {
-      if (Number.isFinite(weight)) this.expressions[name] = Math.min(1, Math.max(0, weight));
+    this.expressions = this.expressionsFrom(rig);
+  }
+
+  // The weight each of the model's expressions should reach: VRM presets, and ARKit
+  // blendshapes under the model's own spelling when it has them.
+  expressionsFrom(rig) {
+    const shapes = {};
+    for (const [name, weight] of Object.entries(rig.blendshapes ?? {})) {
+      const own = this.byLowerName.get(name.toLowerCase());
+      if (own && Number.isFinite(weight)) shapes[own] = unitRange(weight);
     }
+    const perfectSync = Object.keys(shapes).length > 0;
+    const out = {};
+    for (const [name, weight] of Object.entries(rig.expressions ?? {})) {
+      if (perfectSync && TAKEN_BY_ARKIT.has(name)) continue;
+      if (Number.isFinite(weight)) out[name] = unitRange(weight);
+    }
+    return Object.assign(out, shapes);
   }
 
   hipsFrom(hips) {

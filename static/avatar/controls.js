@@ -1,5 +1,6 @@
 // The page's controls as plain values, and the hello options they make (protocol issue 12):
-// {"rig": true, "mirror": bool, "smoothing": {"min_cutoff": Hz, "beta": float} | "off"}.
+// {"rig": true, "mirror": bool, "smoothing": {"min_cutoff": Hz, "beta": float} | "off",
+//  "blendshapes": true when asked for}.
 
 // The slider runs 0 (snappy) to 10 (smooth) along a log scale between these One Euro
 // filter settings (webapp/analysis/smoothing.py: min_cutoff in Hz, beta per body-part size
@@ -27,6 +28,7 @@ export function smoothingFor(position) {
 export class Controls {
   constructor(get) {
     this.mirror = get("avatar-mirror");
+    this.blendshapes = get("avatar-blendshapes");
     this.smoothing = get("avatar-smoothing");
     this.smoothingValue = get("avatar-smoothing-value");
     this.smoothingOff = get("avatar-smoothing-off");
@@ -68,6 +70,7 @@ export class Controls {
     const options = { rig: true, mirror: this.mirror.checked };
     const smoothing = this.helloSmoothing();
     if (smoothing !== undefined) options.smoothing = smoothing;
+    if (this.blendshapes.checked) options.blendshapes = true;
     return options;
   }
 
@@ -75,6 +78,7 @@ export class Controls {
   // (the slider on release, not on every step), so the page can start a new session.
   onHelloChange(handler) {
     this.mirror.addEventListener("change", handler);
+    this.blendshapes.addEventListener("change", handler);
     this.smoothing.addEventListener("change", handler);
     this.smoothingOff.addEventListener("change", handler);
   }

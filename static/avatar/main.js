@@ -136,7 +136,7 @@ function showCamera() {
 
 startButton.addEventListener("click", start);
 stopButton.addEventListener("click", () => run.stop());
-// Mirror and smoothing travel in the hello, so a change starts a new session.
+// Mirror, smoothing and blendshapes travel in the hello, so a change starts a new session.
 controls.onHelloChange(() => {
   if (run.session && run.stream) openSession();
 });

@@ -66,6 +66,7 @@ export class AvatarView {
       generation: () => this.generation,
       name: () => this.avatar?.vrm.meta?.name ?? this.avatar?.vrm.meta?.title ?? null,
       metaVersion: () => this.avatar?.vrm.meta?.metaVersion ?? null,
+      expressionsFrom: (rig) => this.avatar?.expressionsFrom(rig) ?? null,
     };
   }
 }
