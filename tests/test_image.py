@@ -325,7 +325,9 @@ def test_a_live_session_gets_results_with_no_network(server: Server, track: str)
             http.ws_connect(URL.replace("http", "ws") + "/ws") as ws,
         ):
             live = LiveClient(ws)
-            await live.hello(track)
+            # Holistic asks for the blendshapes too: their runtime and model must be in
+            # the image, working offline.
+            await live.hello(track, **({"blendshapes": True} if track == "holistic" else {}))
             return await live.lockstep(frames)
 
     results = in_netns(server.pid, lambda: asyncio.run(session()))
@@ -334,6 +336,8 @@ def test_a_live_session_gets_results_with_no_network(server: Server, track: str)
         landmarks = result["landmarks"]
         assert len(landmarks["pose"]) == 33, server.log_tail()
         assert (landmarks["face"] is not None) == (track == "holistic")
+        if track == "holistic":
+            assert len(result["rig"]["blendshapes"]) == 51, server.log_tail()
 
 
 def test_the_server_logged_no_error(server: Server) -> None:
