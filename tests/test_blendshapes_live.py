@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pytest
 
 from tests.conftest import MakeClient
 from tests.live import LiveClient, video_frames
@@ -58,9 +59,11 @@ async def test_mirror_swaps_the_sides_of_the_blendshapes(make_client: MakeClient
     options = {"blendshapes": True, "smoothing": "off"}
     a = (await session_rigs(client, frames, **options))[-1]["blendshapes"]
     b = (await session_rigs(client, frames, mirror=True, **options))[-1]["blendshapes"]
-    assert a["eyeBlinkLeft"] == b["eyeBlinkRight"]
-    assert a["mouthSmileRight"] == b["mouthSmileLeft"]
-    assert a["jawOpen"] == b["jawOpen"]
+    # Two sessions of the same frames: the same mesh, so the same values, sides swapped.
+    assert a["eyeBlinkLeft"] == pytest.approx(b["eyeBlinkRight"], abs=1e-3)
+    assert a["mouthSmileRight"] == pytest.approx(b["mouthSmileLeft"], abs=1e-3)
+    assert a["jawOpen"] == pytest.approx(b["jawOpen"], abs=1e-3)
+    assert a["eyeBlinkLeft"] != pytest.approx(a["eyeBlinkRight"], abs=1e-3)
 
 
 async def test_blendshapes_reach_a_real_vmc_receiver(make_client: MakeClient) -> None:
