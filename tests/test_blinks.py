@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.avatar_quality import FloatArray, Recording
 from bench.expressions import measured
+from bench.recordings import FloatArray, Recording
 from tests.landmarks import BLINK_FROM, BLINK_SHUT, blink, noisy_still
 from webapp.analysis import AvatarOptions
 from webapp.analysis.expression_smoothing import ValueSmoother

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bench.avatar_quality import FloatArray, Recording
+from bench.recordings import FloatArray, Recording
 from tests.landmarks import asl, gesture, pushups, stills
 from webapp.analysis import AvatarOptions, AvatarSession
 from webapp.analysis.rig import EXPRESSIONS, Rig, face, mirrored, quat, solve, to_rig_space

@@ -10,7 +10,8 @@ import math
 import numpy as np
 import pytest
 
-from bench.avatar_quality import FloatArray, jitter, smoothed
+from bench.avatar_quality import jitter, smoothed
+from bench.recordings import FloatArray
 from tests.landmarks import asl, noisy_still
 from webapp.analysis import AvatarOptions, AvatarSession, LandmarkSmoother, OneEuroFilter
 from webapp.analysis.smoothing import MAX_GAP_MS, SmoothingSettings

@@ -12,7 +12,7 @@ import pytest
 from mediapipe.framework.formats import landmark_pb2
 from PIL import Image
 
-from bench.avatar_quality import Recording
+from bench.recordings import Recording
 from tests.landmarks import asl
 from tests.media import MEDIA
 from webapp.analysis import AvatarOptions
