@@ -21,6 +21,7 @@ from tests.media import ASL_VIDEO, GESTURE_VIDEO, PERSON_JPEG
 from tests.videos import decoded_frames, lines, post, served, write_clip
 from webapp.app import create_app
 from webapp.config import Config
+from webapp.engine.blendshapes import NAMES
 from webapp.keys import METRICS, SCHEDULER, VIDEOS
 
 PARTS = ("pose", "face", "left_hand", "right_hand")
@@ -91,6 +92,22 @@ async def test_one_line_per_decoded_frame_same_as_a_live_session(
         assert row["rig"].keys() == result["rig"].keys()
 
 
+async def test_blendshapes_come_with_the_rig_on_every_frame_with_a_face(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    clip = write_clip(ASL_VIDEO, tmp_path / "clip.mp4", 6)
+    client = await make_client(Config(workers=1))
+    *rows, last = await lines(await post(client, clip.read_bytes(), "?blendshapes=1"))
+    assert last["summary"]["frames"] == len(rows) == 6
+    for row in rows:
+        assert row["landmarks"]["face"] is not None
+        shapes = row["rig"]["blendshapes"]
+        assert list(shapes) == list(NAMES)
+        assert all(0.0 <= v <= 1.0 for v in shapes.values())
+    *plain, _ = await lines(await post(client, clip.read_bytes(), "?rig=1"))
+    assert all("blendshapes" not in row["rig"] for row in plain)
+
+
 async def test_matroska_multipart_and_decimation(make_client: MakeClient, tmp_path: Path) -> None:
     clip = write_clip(GESTURE_VIDEO, tmp_path / "clip.mkv", 25)  # one second at 25 fps
     client = await make_client(Config(workers=1, video_max_fps=10.0))
@@ -138,6 +155,8 @@ async def test_every_limit_and_bad_input_has_its_status(
         (b"", "", "video/mp4", 400, "empty"),
         (whole, "?exercise=moonwalk", "video/mp4", 400, "bad_option"),
         (whole, "?smoothing=maybe", "video/mp4", 400, "bad_option"),
+        (whole, "?blendshapes=maybe", "video/mp4", 400, "bad_option"),
+        (whole, "?rig=0&blendshapes=1", "video/mp4", 400, "bad_option"),
         (whole, "?fps=5", "video/mp4", 400, "bad_option"),
     ]
     for body, query, content_type, status, code in cases:

@@ -32,9 +32,9 @@ class VideoRun:
         self._waiting: asyncio.Future[FrameResult] | None = None
         self._lost: HolotrackError | None = None
 
-    def open(self, track: Track = Track.HOLISTIC) -> Slot:
+    def open(self, track: Track = Track.HOLISTIC, blendshapes: bool = False) -> Slot:
         """Admits the video as a session (CapacityError when the server is full)."""
-        self.slot = self.scheduler.open_session(track, self, INVITATION_FPS)
+        self.slot = self.scheduler.open_session(track, self, INVITATION_FPS, blendshapes)
         return self.slot
 
     async def process(self, frame: Frame) -> FrameResult:

@@ -28,7 +28,7 @@ from webapp.video.stream import VideoStream
 from webapp.video.upload import spooled_video
 
 log = logging.getLogger(__name__)
-OPTIONS = frozenset({"rig", "exercise", "smoothing"})
+OPTIONS = frozenset({"rig", "blendshapes", "exercise", "smoothing"})
 SWITCHES = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
 
 
@@ -62,7 +62,7 @@ async def _video(request: web.Request) -> web.StreamResponse:
                 # A key's video_seconds_per_hour is charged whole before the first line; a
                 # container that does not say its length is charged the longest allowed.
                 charge_video_seconds(request, _seconds(reader, config))
-                slot = run.open()
+                slot = run.open(blendshapes=options.avatar.blendshapes)
                 arrival.release()
                 log.info("%s: video %s from %s", slot.id, reader.info.as_json(), request.remote)
                 return await _stream(request, run, reader, options, first, started)
@@ -122,15 +122,21 @@ def open_reader(path: Path, config: Config) -> VideoReader:
 
 
 def parse_query(query: Mapping[str, str], exercises: Mapping[str, Exercise]) -> SessionOptions:
-    """?rig=1, ?exercise=NAME (the live names), ?smoothing=off; anything else is a 400."""
+    """?rig=1, ?blendshapes=1 (with the rig), ?exercise=NAME (the live names),
+    ?smoothing=off; anything else is a 400."""
     unknown = sorted(set(query) - OPTIONS)
     if unknown:
         raise BadOptionError(
-            f"unknown query parameter {unknown[0]!r}; use rig, exercise or smoothing"
+            f"unknown query parameter {unknown[0]!r}; use rig, blendshapes, exercise or smoothing"
         )
     rig = SWITCHES.get(query.get("rig", "0").lower())
     if rig is None:
         raise BadOptionError("rig must be 1 or 0")
+    blendshapes = SWITCHES.get(query.get("blendshapes", "0").lower())
+    if blendshapes is None:
+        raise BadOptionError("blendshapes must be 1 or 0")
+    if blendshapes and "rig" in query and not rig:
+        raise BadOptionError("blendshapes come inside the rig: leave out rig=0")
     smoothing = query.get("smoothing", "on").lower()
     if smoothing not in {"on", "off"}:
         raise BadOptionError("smoothing must be on or off")
@@ -138,5 +144,9 @@ def parse_query(query: Mapping[str, str], exercises: Mapping[str, Exercise]) -> 
     if exercise is not None and exercise not in exercises:
         raise BadOptionError(UnknownExercise(exercise, tuple(exercises)).reason)
     defaults = AvatarOptions()
-    avatar = AvatarOptions(smoothing=defaults.smoothing if smoothing == "on" else None, rig=rig)
+    avatar = AvatarOptions(
+        smoothing=defaults.smoothing if smoothing == "on" else None,
+        rig=rig or blendshapes,
+        blendshapes=blendshapes,
+    )
     return SessionOptions(avatar=avatar, exercise=exercise)
