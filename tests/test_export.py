@@ -339,6 +339,8 @@ GOOD = {"frame": 0, "time_ms": 0.0, "landmarks": {"pose": None}}
         ),
         (json.dumps({**GOOD, "rig": {"bones": {"hips": [0, 0, 1]}}}), "rig.bones.hips"),
         (json.dumps({**GOOD, "rig": {}}), "rig must be"),
+        (json.dumps({**GOOD, "rig": {"bones": {}, "expressions": [1]}}), "rig.expressions"),
+        (json.dumps({**GOOD, "rig": {"bones": {}, "blendshapes": {"jawOpen": "x"}}}), "rig.blend"),
         (json.dumps({**GOOD, "fitness": {"reps": 1.5}}), "fitness.reps"),
         (json.dumps({**GOOD, "image": {"width": 0, "height": 3}}), "image must be"),
     ],

@@ -106,6 +106,11 @@ def _rig(value: object) -> Mapping[str, Any] | None:
         not isinstance(hips, list) or len(hips) != 3 or not all(_number(v) for v in hips)
     ):
         raise ValueError("rig.hips_position must be [x, y, z]")
+    # A replay sends these to a VMC receiver as floats, one message each.
+    for part in ("expressions", "blendshapes"):
+        weights = value.get(part, {})
+        if not isinstance(weights, dict) or not all(_number(v) for v in weights.values()):
+            raise ValueError(f"rig.{part} must be an object of names and numbers")
     return value
 
 
