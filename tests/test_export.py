@@ -27,6 +27,7 @@ from webapp.analysis.rig import quat
 from webapp.analysis.rig.solve import MIN_VISIBILITY, POSE_Z_SCALE
 from webapp.analysis.skeleton import PARENT, REST_OFFSET
 from webapp.config import Config
+from webapp.engine.blendshapes import NAMES
 from webapp.export import table
 from webapp.export.bvh import to_bvh
 from webapp.export.recording import RecordingError, parse, parse_text
@@ -43,11 +44,12 @@ _RECORDED: list[list[Line]] = []
 
 
 async def record_session(make_client: MakeClient) -> list[Line]:
-    """A live session with rig and fitness, fed real frames in lockstep; its results become
+    """A live session with rig, blendshapes and fitness, fed real frames in lockstep; its
+    results become
     recording lines exactly as static/record.js makes them."""
     client = await make_client(Config(workers=1, no_cache=True))
     person = await LiveClient.connect(client)
-    await person.hello(track="holistic", rig=True, exercise="bicep_curl")
+    await person.hello(track="holistic", blendshapes=True, exercise="bicep_curl")
     results = await person.lockstep(video_frames(ASL_VIDEO, FRAMES))
     await person.ws.close()
     start = results[0]["capture_ms"]
@@ -234,9 +236,9 @@ async def test_csv_has_a_row_per_frame_with_every_coordinate(recorded: list[Line
     rows = list(csv.reader(io.StringIO(table.to_csv(parse_text(jsonl(recorded))))))
     header, body = rows[0], rows[1:]
     assert len(body) == len(recorded)
-    assert len(header) == 2 + 33 * 4 + 468 * 3 + 2 * 21 * 3 + 8 + 2
+    assert len(header) == 2 + 33 * 4 + 468 * 3 + 2 * 21 * 3 + 8 + len(NAMES) + 2
     assert header[:2] == ["time_ms", "frame"]
-    assert header[-2:] == ["exercise", "reps"]
+    assert header[-2 - len(NAMES) :] == [*NAMES, "exercise", "reps"]
     for name in ("left_elbow_deg", "right_knee_deg", "left_shoulder_deg", "right_hip_deg"):
         assert name in header
     col = {name: i for i, name in enumerate(header)}
@@ -252,6 +254,8 @@ async def test_csv_has_a_row_per_frame_with_every_coordinate(recorded: list[Line
         cell = row[col["right_hand_20_y"]]
         assert cell == "" if hand is None else float(cell) == hand[20][1]
         assert row[col["reps"]] == str(line["fitness"]["reps"])
+        shapes = line["rig"]["blendshapes"]
+        assert [float(row[col[name]]) for name in NAMES] == [shapes[name] for name in NAMES]
         assert row[col["exercise"]] == "bicep_curl"
         # The elbow in the image plane: the rig's bend with no depth.
         bend = elbow_bend_flat(line, "left", size)
@@ -277,6 +281,7 @@ async def test_csv_without_fitness_has_no_reps_and_empty_missing_parts(
         line["landmarks"] = {**line["landmarks"], "face": None}
     rows = list(csv.reader(io.StringIO(table.to_csv(parse_text(jsonl(lines))))))
     assert "reps" not in rows[0]
+    assert "jawOpen" not in rows[0]  # no rig, so no blendshapes
     start = rows[0].index("face_0_x")
     assert all(cell == "" for row in rows[1:] for cell in row[start : start + 468 * 3])
 

@@ -3,7 +3,9 @@
 Columns: time_ms and frame; every landmark coordinate (pose by MediaPipe's names with
 visibility, face and hands by index), empty where the part was not found; the main joint
 angles in degrees, measured as the fitness counter measures them (in the image plane, in
-pixels; empty where a point is not seen); and exercise and reps when the recording has them.
+pixels; empty where a point is not seen); ARKit's blendshapes by their names when the
+recording's rigs carry them (a session or a video asked for them), empty on a frame
+without a face; and exercise and reps when the recording has them.
 """
 
 from __future__ import annotations
@@ -35,9 +37,18 @@ def landmark_columns() -> list[str]:
     return columns
 
 
-def header(with_fitness: bool) -> list[str]:
+def header(with_fitness: bool, blendshapes: Sequence[str] = ()) -> list[str]:
     extra = ["exercise", "reps"] if with_fitness else []
-    return ["time_ms", "frame", *landmark_columns(), *(f"{a}_deg" for a in ANGLES), *extra]
+    angles = [f"{a}_deg" for a in ANGLES]
+    return ["time_ms", "frame", *landmark_columns(), *angles, *blendshapes, *extra]
+
+
+def blendshape_names(recording: Recording) -> list[str]:
+    """Every blendshape name the recording's rigs carry, in the order first met."""
+    names: dict[str, None] = {}
+    for frame in recording.frames:
+        names.update(dict.fromkeys((frame.rig or {}).get("blendshapes", {})))
+    return list(names)
 
 
 def _coordinates(frame: Frame) -> list[str]:
@@ -70,10 +81,13 @@ def joint_angles(pose: Sequence[Sequence[float]] | None, size: tuple[int, int]) 
 
 def rows(recording: Recording) -> Iterator[list[str]]:
     with_fitness = any(f.fitness is not None for f in recording.frames)
-    yield header(with_fitness)
+    shapes = blendshape_names(recording)
+    yield header(with_fitness, shapes)
     for frame in recording.frames:
         row = [f"{frame.time_ms:.3f}", str(frame.frame), *_coordinates(frame)]
         row += joint_angles(frame.landmarks.get("pose"), frame.size)
+        weights = (frame.rig or {}).get("blendshapes", {})
+        row += [str(weights[name]) if name in weights else "" for name in shapes]
         if with_fitness:
             fitness = frame.fitness or {}
             reps = fitness.get("reps")
