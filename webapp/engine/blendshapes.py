@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from ai_edge_litert.interpreter import Interpreter
 from numpy.typing import NDArray
 
 MODEL = Path(__file__).with_name("models") / "face_blendshapes.tflite"
@@ -55,6 +54,10 @@ class BlendshapeModel:
     an instance belongs to one thread (a worker process makes its own)."""
 
     def __init__(self, model: Path = MODEL) -> None:
+        # Imported here, not with the module: every worker imports this module, and most
+        # never serve a session that asks (the runtime takes 0.2 s and a few MB to load).
+        from ai_edge_litert.interpreter import Interpreter
+
         # One thread: the worker pool already gives each process a core of its own.
         self._interpreter = Interpreter(model_path=str(model), num_threads=1)
         self._interpreter.allocate_tensors()
