@@ -274,9 +274,9 @@ def cost_figures(path: Path, count: int) -> dict[str, Any]:
                         spent = (time.perf_counter() - t1) * 1000.0
                         (without if session is None else with_analysis).append(spent)
                     found = result.landmarks
-                    if found.face is not None and found.irises is not None:
+                    if found.face is not None:
                         t2 = time.perf_counter()
-                        shapes = face_model(np.concatenate((found.face, found.irises)), w, h)
+                        shapes = face_model(found.face, w, h)
                         shapes_model.append((time.perf_counter() - t2) * 1000.0)
                         t3 = time.perf_counter()
                         result_text(shaped, frame, replace(result, blendshapes=shapes))

@@ -14,8 +14,9 @@ from bench.avatar_quality import jitter, smoothed
 from bench.recordings import FloatArray
 from tests.landmarks import asl, noisy_still
 from webapp.analysis import AvatarOptions, AvatarSession, LandmarkSmoother, OneEuroFilter
+from webapp.analysis.rig.face import IRIS_POINTS
 from webapp.analysis.smoothing import MAX_GAP_MS, SmoothingSettings
-from webapp.landmarks_json import json_part
+from webapp.landmarks_json import FACE_POINTS, json_part
 
 
 @pytest.mark.parametrize(
@@ -230,7 +231,11 @@ def test_session_off_returns_the_model_output_and_rig_on_request() -> None:
             if raw is None:
                 assert got[part] is None
             else:
-                assert got[part] == json_part(np.asarray(raw))
+                # The protocol's face is the mesh's first 468 points; the irises are the rig's.
+                rows = FACE_POINTS if part == "face" else None
+                assert got[part] == json_part(np.asarray(raw)[:rows])
+        assert len(lm["face"] or []) == IRIS_POINTS
+        assert len(got["face"] or []) == FACE_POINTS
         assert rig is not None
         assert set(rig) == {"bones", "hips_position", "expressions"}
         json.dumps(rig)

@@ -16,10 +16,12 @@ from bench.recordings import Recording
 from tests.landmarks import asl
 from tests.media import MEDIA
 from webapp.analysis import AvatarOptions
-from webapp.engine.inference import FACE_POINTS, extract
+from webapp.analysis.rig.face import IRIS_POINTS
+from webapp.engine.inference import extract
 from webapp.engine.jobs import Frame
 from webapp.engine.points import _from_bytes, part_array
 from webapp.engine.wire import FrameResult, Landmarks
+from webapp.landmarks_json import FACE_POINTS
 from webapp.live.analysis import SessionAnalysis, result_text
 from webapp.live.options import SessionOptions
 
@@ -87,10 +89,9 @@ def test_real_results_are_read_from_their_bytes() -> None:
     found = extract(results)
     assert found.pose is not None
     assert found.face is not None
-    assert found.irises is not None
     assert found.pose_world is not None
-    assert found.face.shape == (FACE_POINTS, 3)
-    assert found.irises.shape == (10, 3)
+    assert found.face.shape == (IRIS_POINTS, 3)  # the refined mesh, irises after the face
+    assert len(found.as_json()["face"] or []) == FACE_POINTS
     assert found.pose.shape == (33, 4)
     assert found.pose_world.shape == (33, 3)
     parts = {
@@ -115,11 +116,10 @@ def sample() -> Landmarks:
     pose = rng.random((33, 4))
     return Landmarks(
         pose=pose,
-        face=rng.random((FACE_POINTS, 3)),
+        face=rng.random((IRIS_POINTS, 3)),
         left_hand=None,
         right_hand=rng.random((21, 3)),
         pose_world=rng.random((33, 3)),
-        irises=rng.random((10, 3)),
     )
 
 
@@ -138,7 +138,7 @@ def test_json_is_protocol_v1_rounded_as_before() -> None:
     ]
     assert len(out["face"]) == FACE_POINTS
     assert found.face is not None
-    assert np.array_equal(out["face"], np.round(found.face, 5))
+    assert np.array_equal(out["face"], np.round(found.face[:FACE_POINTS], 5))
     # New lists each time: a caller may change its copy.
     assert out["pose"] is not found.as_json()["pose"]
 
@@ -146,14 +146,13 @@ def test_json_is_protocol_v1_rounded_as_before() -> None:
 def recorded(rec: Recording, i: int) -> Landmarks:
     """Frame i of a recording as a worker sends it."""
     parts = rec.frame(i)
-    face, world = parts["face"], rec.world(i)
+    world = rec.world(i)
     return Landmarks(
         pose=parts["pose"],
-        face=None if face is None else face[:FACE_POINTS],
+        face=parts["face"],
         left_hand=parts["left_hand"],
         right_hand=parts["right_hand"],
         pose_world=None if world is None else world[:, :3],
-        irises=None if face is None else face[FACE_POINTS:],
     )
 
 
@@ -191,12 +190,12 @@ def test_landmarks_are_equal_only_with_the_same_points() -> None:
     assert a != Landmarks(None, None, None, None)
     assert Landmarks(None, None, None, None) == Landmarks(None, None, None, None)
     assert a != object()
-    assert a.irises is not None
-    moved = a.irises.copy()
-    moved[9, 2] += 1e-9
-    assert a != Landmarks(a.pose, a.face, a.left_hand, a.right_hand, a.pose_world, moved)
+    assert a.face is not None
+    moved = a.face.copy()
+    moved[IRIS_POINTS - 1, 2] += 1e-9  # an iris point, which the JSON leaves out
+    assert a != Landmarks(a.pose, moved, a.left_hand, a.right_hand, a.pose_world)
     assert a.right_hand is not None
-    assert a != Landmarks(a.pose, a.face, a.right_hand, None, a.pose_world, a.irises)
+    assert a != Landmarks(a.pose, a.face, a.right_hand, None, a.pose_world)
 
 
 def test_a_frame_result_pickles_to_the_same_landmarks() -> None:

@@ -13,7 +13,7 @@ from webapp.analysis.expression_smoothing import ValueSmoother
 from webapp.analysis.rig import solve
 from webapp.analysis.rig.calibration import EyeCalibration
 from webapp.analysis.smoothing import PARTS, LandmarkSmoother, SmoothingSettings
-from webapp.landmarks_json import JsonPart, json_part
+from webapp.landmarks_json import JsonPart, json_landmarks
 
 JsonLandmarks = dict[str, JsonPart | None]
 
@@ -107,5 +107,4 @@ class AvatarSession:
                 smooth = self._expressions(solved.expressions, capture_ms)
                 solved = replace(solved, expressions=smooth)
             rig = None if solved is None else solved.to_json()
-        smoothed: JsonLandmarks = {p: json_part(a) for p, a in parts.items()}
-        return smoothed, rig
+        return json_landmarks(parts), rig

@@ -21,20 +21,16 @@ from webapp.protocol import Track
 # SolutionBase.process() adds this before every call to fake a 30 fps clock.
 _SIMULATED_STEP_US = 33333
 MAX_GAP_US = 10_000_000
-# The face mesh the protocol promises; a refined mesh adds ten iris points after these.
-FACE_POINTS = 468
 
 
 def extract(results: Any) -> Landmarks:
     """MediaPipe's result namedtuple to float arrays, ready to pickle; as_json() rounds them."""
-    face = part_array(getattr(results, "face_landmarks", None), 3)
     return Landmarks(
         pose=part_array(results.pose_landmarks, 4),
-        face=None if face is None else face[:FACE_POINTS],
+        face=part_array(getattr(results, "face_landmarks", None), 3),
         left_hand=part_array(getattr(results, "left_hand_landmarks", None), 3),
         right_hand=part_array(getattr(results, "right_hand_landmarks", None), 3),
         pose_world=part_array(getattr(results, "pose_world_landmarks", None), 3),
-        irises=None if face is None or len(face) <= FACE_POINTS else face[FACE_POINTS:],
     )
 
 

@@ -16,7 +16,7 @@ from typing import Any, BinaryIO, Generic, TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
-from webapp.landmarks_json import JsonPart, json_part
+from webapp.landmarks_json import JsonPart, json_landmarks
 from webapp.protocol import Track
 
 HEADER = struct.Struct("<I")
@@ -30,29 +30,33 @@ PartArray = NDArray[np.float64]
 class Landmarks:
     """Normalised points per body part, None where the part was not found.
 
-    pose is (33, 4), its last column the visibility; face (468, 3); each hand (21, 3).
+    pose is (33, 4), its last column the visibility; face (468, 3), or (478, 3) from a
+    refined mesh, which adds the irises; each hand (21, 3).
     """
 
     pose: PartArray | None
     face: PartArray | None
     left_hand: PartArray | None
     right_hand: PartArray | None
-    # For the rig, not sent as landmarks: the pose in metres around the hips (33, 3), and
-    # the ten iris points a refined face mesh adds after its 468 (10, 3).
+    # For the rig, not sent as landmarks: the pose in metres around the hips (33, 3).
     pose_world: PartArray | None = None
-    irises: PartArray | None = None
 
     def found_anything(self) -> bool:
         return any(p is not None for p in (self.pose, self.face, self.left_hand, self.right_hand))
 
     def as_json(self) -> dict[str, JsonPart | None]:
         """The shape of protocol v1 and POST /predict: new lists, x, y and z rounded to 5
-        decimals and visibility to 4, as the model's output has always been sent."""
+        decimals and visibility to 4, the face's 468 points, as the model's output has
+        always been sent."""
+        return json_landmarks(self.parts())
+
+    def parts(self) -> dict[str, PartArray | None]:
+        """The protocol's parts by name, the face with its irises where the mesh has them."""
         return {
-            "pose": json_part(self.pose),
-            "face": json_part(self.face),
-            "left_hand": json_part(self.left_hand),
-            "right_hand": json_part(self.right_hand),
+            "pose": self.pose,
+            "face": self.face,
+            "left_hand": self.left_hand,
+            "right_hand": self.right_hand,
         }
 
     def __eq__(self, other: object) -> bool:

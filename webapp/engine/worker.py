@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from webapp.engine import imaging, pipelined, wire
-from webapp.engine.blendshapes import BlendshapeModel
+from webapp.engine.blendshapes import MESH_POINTS, BlendshapeModel
 from webapp.engine.graphs import GraphPool
 from webapp.engine.inference import StillEngine, TrackEngine, warm
 from webapp.errors import HolotrackError
@@ -218,11 +218,11 @@ class Worker:
     def _blendshapes(
         self, wanted: bool, found: wire.Landmarks, width: int, height: int
     ) -> NDArray[np.float64] | None:
-        if not wanted or found.face is None or found.irises is None:
+        if not wanted or found.face is None or len(found.face) < MESH_POINTS:
             return None
         if self._face_model is None:
             self._face_model = BlendshapeModel()
-        return self._face_model(np.concatenate((found.face, found.irises)), width, height)
+        return self._face_model(found.face, width, height)
 
     def close(self) -> None:
         self.pool.close()

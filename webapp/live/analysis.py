@@ -14,14 +14,13 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-import numpy as np
 from aiohttp import web
 
 from webapp.analysis import AvatarSession
 from webapp.analysis.fitness import Exercise, Workout
 from webapp.engine.blendshapes import NAMES
 from webapp.engine.jobs import Frame
-from webapp.engine.wire import FrameResult, Landmarks, PartArray
+from webapp.engine.wire import FrameResult
 from webapp.live import messages
 from webapp.live.errors import SessionClosed
 from webapp.live.options import SessionOptions
@@ -29,8 +28,6 @@ from webapp.protocol import Close
 from webapp.vmc.sender import Target, VmcSender
 
 log = logging.getLogger(__name__)
-
-FACE_POINTS = 468
 
 
 class SessionAnalysis:
@@ -53,7 +50,7 @@ class SessionAnalysis:
         frame; frames come in capture order."""
         started = time.perf_counter()
         found = result.landmarks
-        parts = _parts(found)
+        parts = found.parts()
         shapes = result.blendshapes
         landmarks, rig = self._avatar.process(
             parts,
@@ -63,8 +60,6 @@ class SessionAnalysis:
             pose_world=found.pose_world,
             blendshapes=None if shapes is None else dict(zip(NAMES, shapes.tolist(), strict=True)),
         )
-        if landmarks.get("face") is not None:
-            landmarks["face"] = landmarks["face"][:FACE_POINTS]  # type: ignore[index]
         extra: dict[str, Any] = {}
         if rig is not None and self.options.avatar.rig:
             extra["rig"] = rig
@@ -97,20 +92,6 @@ class SessionAnalysis:
     def close(self) -> None:
         if self.vmc is not None:
             self.vmc.close()
-
-
-def _parts(found: Landmarks) -> dict[str, PartArray | None]:
-    """The model's parts as the analysis takes them: the face with its irises, which move
-    the rig's eyes."""
-    face = found.face
-    if face is not None and found.irises is not None:
-        face = np.concatenate((face, found.irises))
-    return {
-        "pose": found.pose,
-        "face": face,
-        "left_hand": found.left_hand,
-        "right_hand": found.right_hand,
-    }
 
 
 def result_text(analysis: SessionAnalysis | None, frame: Frame, result: FrameResult) -> str:
