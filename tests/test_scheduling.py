@@ -17,9 +17,10 @@ import pytest
 from webapp.config import Config
 from webapp.engine.jobs import Frame
 from webapp.engine.lane import LaneState
+from webapp.engine.pacing import BLENDSHAPES_GUESS
 from webapp.engine.process import WorkerHandle
 from webapp.engine.scheduler import Scheduler
-from webapp.engine.slot import Slot, SlotState
+from webapp.engine.slot import Slot, SlotState, service_kind
 from webapp.engine.wire import (
     CountGraphs,
     EndGraph,
@@ -674,3 +675,29 @@ async def test_a_session_closed_with_two_frames_in_flight_hears_of_neither(
     second.set_result(result())
     await until(lambda: scheduler.snapshot().workers[0].state is LaneState.IDLE)
     assert sink.results == []
+
+
+async def test_frames_with_blendshapes_are_timed_apart_from_their_track(
+    pool: Callable[..., Any],
+) -> None:
+    scheduler = await pool()
+    worker = fake(scheduler)
+    holistic = scheduler.times[Track.HOLISTIC]
+    kind = service_kind(Track.HOLISTIC, blendshapes=True)
+    # Before any such frame has run: the track's time and the face model's share.
+    guess = scheduler.times[kind]
+    assert guess == pytest.approx(holistic * BLENDSHAPES_GUESS)
+    plain, _ = await open_ready(scheduler)
+    sink = Sink()
+    shaped = scheduler.open_session(Track.HOLISTIC, sink, 30.0, blendshapes=True)
+    await settled(shaped)
+    assert (plain.kind, shaped.kind) == (str(Track.HOLISTIC), kind)
+    assert scheduler.lanes[0].sessions.load_ms() == pytest.approx(holistic + guess)
+    scheduler.offer(shaped, frame(1))
+    job = await worker.answer()
+    assert isinstance(job, RunFrame)
+    assert job.blendshapes
+    await until(lambda: sink.results == [1])
+    # The fake answered at once, far under the guess: only the blendshapes estimate moved.
+    assert scheduler.times[kind] < guess
+    assert scheduler.times[Track.HOLISTIC] == holistic

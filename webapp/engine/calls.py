@@ -34,7 +34,7 @@ def wire_job(job: LaneJob, config: Config) -> tuple[Job[Any], str]:
         overlap=config.overlap_frames,
         blendshapes=slot.blendshapes,
     )
-    return work, slot.track
+    return work, slot.kind
 
 
 def deliver_still(job: StillJob, outcome: Any) -> None:

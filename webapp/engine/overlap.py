@@ -89,7 +89,7 @@ class Beside:
             arrived = newest[1].received if not isinstance(newest, StillJob) else now
             if arrived < self._turned[1] and now - self._turned[1] < INVITE_PATIENCE:
                 return  # the frame it was asked for is on its way
-        at = max(slot.next_due, self._flights[0].began + self._times.lead_time(slot.track))
+        at = max(slot.next_due, self._flights[0].began + self._times.lead_time(slot.kind))
         if at > now:
             self._timer = asyncio.get_running_loop().call_later(at - now, self.invite)
             return

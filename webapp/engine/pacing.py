@@ -12,12 +12,15 @@ import asyncio
 import collections
 import time
 
-from webapp.engine.slot import Slot, SlotState
+from webapp.engine.slot import WITH_BLENDSHAPES, Slot, SlotState
 
 STILL = "still"
 # First guesses of the wall time one job takes, corrected by measurement as jobs run.
 INITIAL_SERVICE_MS = {"holistic": 45.0, "pose": 15.0, STILL: 75.0}
 EWMA_WEIGHT = 0.1
+# Until a session with blendshapes has run a frame, its frames are guessed at its track's
+# time times this: the face model's share of a holistic frame, measured (slot.py).
+BLENDSHAPES_GUESS = 1.03
 # An invited frame that has not arrived by then is given up on, and the next one invited.
 INVITE_PATIENCE = 0.5
 # How long before a worker frees up the next frame is invited: the client's time to grab,
@@ -26,22 +29,26 @@ INVITE_LEAD_MS = 20.0
 
 
 class ServiceTimes:
-    """Wall time of one job of each kind (a track, or STILL), as a moving average."""
+    """Wall time of one job of each kind (slot.service_kind(), or STILL), as a moving
+    average."""
 
     def __init__(self) -> None:
         self._ms = dict(INITIAL_SERVICE_MS)
 
     def __getitem__(self, kind: str) -> float:
-        return self._ms[kind]
+        if kind in self._ms:
+            return self._ms[kind]
+        # A track with blendshapes not yet measured: its track's time, as measured so far.
+        return self._ms[kind.removesuffix(WITH_BLENDSHAPES)] * BLENDSHAPES_GUESS
 
     def measure(self, kind: str, started: float) -> None:
         elapsed_ms = (time.perf_counter() - started) * 1000.0
-        old = self._ms[kind]
+        old = self[kind]
         self._ms[kind] = old + EWMA_WEIGHT * (elapsed_ms - old)
 
     def lead_time(self, kind: str) -> float:
         """Seconds from a frame's start to the moment the next one should be invited."""
-        return max(0.0, self._ms[kind] - INVITE_LEAD_MS) / 1000.0
+        return max(0.0, self[kind] - INVITE_LEAD_MS) / 1000.0
 
 
 def granted_fps(share: float, wanted: float, max_fps: float) -> float:

@@ -23,7 +23,7 @@ from webapp.engine.jobs import Frame, StillJob
 from webapp.engine.lane import Lane
 from webapp.engine.pacing import STILL, ServiceTimes, granted_fps
 from webapp.engine.process import WorkerFactory, WorkerHandle, WorkerProcess
-from webapp.engine.slot import SessionSink, Slot
+from webapp.engine.slot import SessionSink, Slot, service_kind
 from webapp.engine.snapshot import PoolSnapshot, WorkerView
 from webapp.engine.wire import CountGraphs, StillResult
 from webapp.errors import CapacityError, DeadlineError
@@ -114,7 +114,7 @@ class Scheduler:
         self, track: Track, sink: SessionSink, wanted_fps: float, blendshapes: bool = False
     ) -> Slot:
         wanted = min(wanted_fps, self.config.max_fps)
-        lane = self._admitting_lane(track, wanted)
+        lane = self._admitting_lane(track, wanted, service_kind(track, blendshapes))
         slot = Slot(
             f"s{next(self._ids)}",
             track,
@@ -143,14 +143,14 @@ class Scheduler:
 
     def granted_fps(self, slot: Slot, wanted: float) -> float:
         sessions = self.lanes[slot.worker].sessions
-        newcomer = None if slot.id in sessions.slots else (self.times[slot.track], wanted)
+        newcomer = None if slot.id in sessions.slots else (self.times[slot.kind], wanted)
         slot.granted = granted_fps(sessions.share(newcomer), wanted, self.config.max_fps)
         return slot.granted
 
-    def _admitting_lane(self, track: Track, wanted: float) -> Lane:
-        """The least-loaded lane where one more session leaves every session there at
-        least --min-session-fps (or what it asked, if less), or an empty one;
-        CapacityError if none."""
+    def _admitting_lane(self, track: Track, wanted: float, kind: str) -> Lane:
+        """The least-loaded lane where one more session (its frames timed as `kind`)
+        leaves every session there at least --min-session-fps (or what it asked, if less),
+        or an empty one; CapacityError if none."""
         if self._stopping or self._draining:
             raise CapacityError("the server is shutting down")
         sessions = sum(len(lane.sessions) for lane in self.lanes)
@@ -162,7 +162,7 @@ class Scheduler:
         if not alive:
             raise CapacityError("no inference worker is running")
         floors = self.config.min_fps
-        newcomer = (self.times[track], wanted)
+        newcomer = (self.times[kind], wanted)
         for lane in sorted(alive, key=lambda lane: lane.sessions.load_ms()):
             slots = lane.sessions.slots.values()
             if not slots:
@@ -200,7 +200,7 @@ class Scheduler:
     def refusal(self, track: Track = READY_PROBE[0], wanted: float = READY_PROBE[1]) -> str | None:
         """Why a session (by default one with the hello's defaults) would be refused now."""
         try:
-            self._admitting_lane(track, min(wanted, self.config.max_fps))
+            self._admitting_lane(track, min(wanted, self.config.max_fps), str(track))
         except CapacityError as exc:
             return exc.detail
         return None

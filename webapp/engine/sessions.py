@@ -32,14 +32,14 @@ class LaneSessions:
 
     def load_ms(self) -> float:
         """Wall time of one round-robin turn over these sessions."""
-        return sum(self._times[slot.track] for slot in self.slots.values())
+        return sum(self._times[slot.kind] for slot in self.slots.values())
 
     def share(
         self, newcomer: tuple[float, float] | None = None, factor: float | None = None
     ) -> float:
         """The fair rate of these sessions (and of `newcomer`, cost and rate, if given) on
         the lane's steered share of its worker, or on `factor` of it."""
-        demands = [(self._times[slot.track], 1.0 / slot.interval) for slot in self.slots.values()]
+        demands = [(self._times[slot.kind], 1.0 / slot.interval) for slot in self.slots.values()]
         if newcomer is not None:
             demands.append(newcomer)
         return fair_share(demands, 1000.0 * (self.steer.factor if factor is None else factor))
@@ -81,7 +81,7 @@ class LaneSessions:
         slot.state = SlotState.RUNNING
         if not self._ready:
             # Invite the next frame to arrive just before this one is done.
-            self.invitations.later(self._times.lead_time(slot.track))
+            self.invitations.later(self._times.lead_time(slot.kind))
         return slot, frame
 
     def take_more(self, slot: Slot) -> Frame:

@@ -11,6 +11,15 @@ from webapp.engine.wire import FrameResult
 from webapp.errors import HolotrackError
 from webapp.protocol import Track
 
+# A frame that also runs the blendshapes model costs its track's time and a few percent more
+# (2.4-2.8% of a holistic frame, bench.avatar_quality), so it is timed under a kind of its own.
+WITH_BLENDSHAPES = "+blendshapes"
+
+
+def service_kind(track: Track, blendshapes: bool) -> str:
+    """The kind a session's frames are timed under (pacing.ServiceTimes)."""
+    return f"{track}{WITH_BLENDSHAPES}" if blendshapes else str(track)
+
 
 class SessionSink(Protocol):
     """What the engine tells a session; each call returns at once."""
@@ -45,6 +54,10 @@ class Slot:
     next_due: float = 0.0
     granted: float = 0.0  # the rate it was last told to send at (ready, stats)
     blendshapes: bool = False  # its frames' results carry ARKit's face blendshapes
+
+    @property
+    def kind(self) -> str:
+        return service_kind(self.track, self.blendshapes)
 
     @property
     def closed(self) -> bool:
