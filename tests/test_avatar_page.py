@@ -142,6 +142,35 @@ def plain_glb() -> bytes:
     return header + struct.pack("<II", len(doc), 0x4E4F534A) + doc
 
 
+# Perfect-sync names as VSeeFace spells them (capitalised), on morphs Godette already has.
+PERFECT_SYNC = {"JawOpen": "A", "EyeBlinkLeft": "Blink_L", "EyeBlinkRight": "Blink_R"}
+
+
+def perfect_sync_vrm() -> bytes:
+    """The shipped avatar with PERFECT_SYNC added as VRM 0.x blend shape groups, each
+    moving the same morph targets as the group it names: a perfect-sync model in little."""
+    glb = AVATAR.read_bytes()
+    (size,) = struct.unpack_from("<I", glb, 12)
+    doc = json.loads(glb[20 : 20 + size])
+    groups = doc["extensions"]["VRM"]["blendShapeMaster"]["blendShapeGroups"]
+    binds = {g["name"]: g["binds"] for g in groups}
+    for name, like in PERFECT_SYNC.items():
+        groups.append(
+            {
+                "name": name,
+                "presetName": "unknown",
+                "binds": binds[like],
+                "materialValues": [],
+                "isBinary": False,
+            }
+        )
+    text = json.dumps(doc).encode()
+    text += b" " * (-len(text) % 4)
+    rest = glb[20 + size :]
+    header = struct.pack("<III", 0x46546C67, 2, 12 + 8 + len(text) + len(rest))
+    return header + struct.pack("<II", len(text), 0x4E4F534A) + text + rest
+
+
 # --- What works without the server's rig ---------------------------------------------------
 
 
@@ -417,3 +446,40 @@ async def test_the_watch_link_shows_the_avatar_until_the_session_stops(
         )
         assert streamer.errors == []
         assert [e for e in watcher.errors if "WebSocket" not in e] == []
+
+
+async def test_a_perfect_sync_avatar_follows_the_models_blendshapes(
+    make_avatar_client: MakeAvatarClient, tmp_path: Path
+) -> None:
+    needs_node_modules()
+    client = await make_avatar_client()
+    y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=90)
+    async with open_page(fake_camera_args(y4m)) as browser:
+        page = browser.page
+        hellos = record_hellos(page)
+        await open_avatar(browser, client)
+        model: FilePayload = {
+            "name": "perfect_sync.vrm",
+            "mimeType": "application/octet-stream",
+            "buffer": perfect_sync_vrm(),
+        }
+        await page.set_input_files("#avatar-file", model)
+        await page.wait_for_function("() => window.holotrackAvatar.generation() === 2")
+        names = await page.evaluate("window.holotrackAvatar.expressionNames()")
+        assert set(PERFECT_SYNC) | {"aa", "blinkLeft", "blinkRight"} <= set(names)
+        await page.check("#avatar-blendshapes")
+        await start_session(browser)
+        assert hellos[0]["blendshapes"] is True
+        # The signer's open eyes read 0.07-0.45 in the model's eyeBlink (0.16-0.29 median):
+        # they reach the model's ARKit-named expressions...
+        await page.wait_for_function(
+            "() => ['EyeBlinkLeft', 'EyeBlinkRight'].every("
+            "(n) => window.holotrackAvatar.expressionValue(n) > 0.05)"
+        )
+        # ... and the VRM presets they stand for stay at rest, not driven twice.
+        presets = await page.evaluate(
+            "['aa', 'blinkLeft', 'blinkRight'].map("
+            "(n) => window.holotrackAvatar.expressionValue(n))"
+        )
+        assert presets == [0, 0, 0]
+        assert browser.errors == []

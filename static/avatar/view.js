@@ -67,6 +67,9 @@ export class AvatarView {
       name: () => this.avatar?.vrm.meta?.name ?? this.avatar?.vrm.meta?.title ?? null,
       metaVersion: () => this.avatar?.vrm.meta?.metaVersion ?? null,
       expressionsFrom: (rig) => this.avatar?.expressionsFrom(rig) ?? null,
+      expressionNames: () =>
+        this.avatar?.vrm.expressionManager?.expressions.map((e) => e.expressionName) ?? [],
+      expressionValue: (name) => this.avatar?.vrm.expressionManager?.getValue(name) ?? null,
     };
   }
 }
