@@ -8,11 +8,12 @@ purpose, against a server that does not provide those yet.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import math
 import struct
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -355,16 +356,25 @@ async def start_session(browser: BrowserPage) -> None:
     assert int(rigs or 0) > 0, "the server's results carry no rig (protocol issue 12)"
 
 
+@contextlib.asynccontextmanager
+async def signer_on_camera(
+    client: Client, tmp_path: Path
+) -> AsyncIterator[tuple[BrowserPage, list[dict[str, Any]]]]:
+    """The avatar page in a browser whose camera plays the signer, and the hellos it sends."""
+    y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=90)
+    async with open_page(fake_camera_args(y4m)) as browser:
+        hellos = record_hellos(browser.page)
+        await open_avatar(browser, client)
+        yield browser, hellos
+
+
 async def test_start_drives_the_avatar_from_the_servers_rig(
     make_avatar_client: MakeAvatarClient, tmp_path: Path
 ) -> None:
     needs_node_modules()
     client = await make_avatar_client()
-    y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=90)
-    async with open_page(fake_camera_args(y4m)) as browser:
+    async with signer_on_camera(client, tmp_path) as (browser, hellos):
         page = browser.page
-        hellos = record_hellos(page)
-        await open_avatar(browser, client)
         await start_session(browser)
         assert hellos[0]["rig"] is True
         assert hellos[0]["mirror"] is True
@@ -453,11 +463,8 @@ async def test_a_perfect_sync_avatar_follows_the_models_blendshapes(
 ) -> None:
     needs_node_modules()
     client = await make_avatar_client()
-    y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=90)
-    async with open_page(fake_camera_args(y4m)) as browser:
+    async with signer_on_camera(client, tmp_path) as (browser, hellos):
         page = browser.page
-        hellos = record_hellos(page)
-        await open_avatar(browser, client)
         model: FilePayload = {
             "name": "perfect_sync.vrm",
             "mimeType": "application/octet-stream",
