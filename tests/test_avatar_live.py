@@ -247,13 +247,15 @@ async def test_the_relay_forwards_a_watched_session_as_vmc(make_client: MakeClie
     client = await make_client(Config(workers=1))
     live, ready = await open_session(client, rig=True)
     url = str(client.make_url("/ws")).replace("http", "ws", 1)
-    async with vmc_receiver() as (port, received):
-        config = RelayConfig(url, ready["watch"], Target("127.0.0.1", port), retry_max_s=0.5)
+    # Two apps on the user's machine (VSeeFace and VNyan, say), fed by one watcher.
+    async with vmc_receiver() as (port, received), vmc_receiver() as (port_2, received_2):
+        targets = (Target("127.0.0.1", port), Target("127.0.0.1", port_2))
+        config = RelayConfig(url, ready["watch"], targets, retry_max_s=0.5)
         relay = asyncio.create_task(run_relay(config))
         # The relay is watching once the server counts a watcher on the session.
         frames = video_frames(ASL_VIDEO)
         seq = 0
-        while received.frames < 5:
+        while min(received.frames, received_2.frames) < 5:
             await live.send(seq, seq * STEP_MS, frames[seq % len(frames)])
             await live.next_of("result")
             seq += 1
@@ -261,5 +263,8 @@ async def test_the_relay_forwards_a_watched_session_as_vmc(make_client: MakeClie
         await live.ws.close()
         # The watched session ended: the relay stops by itself (exit code 0).
         assert await asyncio.wait_for(relay, 30) == 0
-    bones = {args[0] for address, args in received.messages if address == "/VMC/Ext/Bone/Pos"}
-    assert {"Hips", "LeftUpperArm", "RightUpperArm"} <= bones
+    for got in (received, received_2):
+        bones = {args[0] for address, args in got.messages if address == "/VMC/Ext/Bone/Pos"}
+        assert {"Hips", "LeftUpperArm", "RightUpperArm"} <= bones
+    # Both were sent the same frames, in the same order.
+    assert received.messages[:200] == received_2.messages[:200]

@@ -17,6 +17,7 @@ from webapp.vmc.encode import (
     to_unity_rotation,
     unity_bone,
 )
+from webapp.vmc.relay import parse as relay_parse
 from webapp.vmc.sender import Target, VmcSender, allowed, parse_allow, parse_target
 
 # Unity's HumanBodyBones, the names every VMC receiver looks bones up by.
@@ -119,3 +120,35 @@ def test_the_allow_list_is_exact() -> None:
 def test_bad_allow_entries_are_refused(text: str) -> None:
     with pytest.raises(ValueError, match=r"is not HOST:PORT|no port"):
         parse_target(text)
+
+
+def test_the_relay_sends_to_every_receiver_named_once() -> None:
+    config = relay_parse(
+        [
+            "--watch",
+            "ws://h/ws",
+            "--token",
+            "t",
+            "--to",
+            "127.0.0.1:39539, [::1]:39540,127.0.0.1:39539",
+        ]
+    )
+    assert config.to == (Target("127.0.0.1", 39539), Target("::1", 39540))
+    assert relay_parse(["--watch", "ws://h/ws", "--token", "t"]).to == (Target("127.0.0.1", 39539),)
+
+
+@pytest.mark.parametrize(
+    ("argv", "reason"),
+    [
+        (["--to", ","], "name at least one receiver"),
+        (["--to", "127.0.0.1:1,nowhere"], "is not HOST:PORT"),
+        (["--watch", "http://h/ws"], "ws:// or wss://"),
+    ],
+)
+def test_the_relay_refuses_bad_arguments_in_words(
+    argv: list[str], reason: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        relay_parse(["--watch", "ws://h/ws", "--token", "t", *argv])
+    assert stopped.value.code == 2
+    assert reason in capsys.readouterr().err

@@ -4,8 +4,9 @@
 
 A server in the cloud cannot send UDP into a home network, and should not try; this relay
 runs next to VSeeFace (or VNyan, Warudo...), opens an ordinary outgoing WebSocket as a
-watcher, and sends each result's rig to the local receiver. When the connection drops it
-reconnects, waiting longer each time up to a limit, until the watched session ends.
+watcher, and sends each result's rig to the local receivers: `--to` takes several,
+comma-separated, so one watcher feeds every app on the machine. When the connection drops
+it reconnects, waiting longer each time up to a limit, until the watched session ends.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from webapp.vmc.sender import Target, VmcSender, parse_target
+from webapp.vmc.encode import encode_frame
+from webapp.vmc.sender import Target, VmcSender, parse_targets
 
 log = logging.getLogger("webapp.vmc.relay")
 # Close codes after which reconnecting cannot help: the token is unknown or has expired
@@ -33,7 +35,7 @@ FINAL_CLOSES = {4003, 1000}
 class RelayConfig:
     watch: str
     token: str
-    to: Target
+    to: tuple[Target, ...]
     retry_max_s: float = 10.0
 
 
@@ -41,7 +43,9 @@ class SessionOver(Exception):
     """The watched session is gone for good."""
 
 
-async def relay_once(config: RelayConfig, sender: VmcSender, http: aiohttp.ClientSession) -> int:
+async def relay_once(
+    config: RelayConfig, senders: Sequence[VmcSender], http: aiohttp.ClientSession
+) -> int:
     """One watcher connection, forwarding until it closes; returns how many rigs it sent."""
     forwarded = 0
     started = time.monotonic()
@@ -57,9 +61,12 @@ async def relay_once(config: RelayConfig, sender: VmcSender, http: aiohttp.Clien
                 continue
             data = json.loads(message.data)
             if data.get("type") == "watching":
-                log.info("watching session %s, sending VMC to %s", data.get("session"), config.to)
+                to = ", ".join(map(str, config.to))
+                log.info("watching session %s, sending VMC to %s", data.get("session"), to)
             elif data.get("type") == "result" and isinstance(data.get("rig"), dict):
-                sender.send(data["rig"], time.monotonic() - started)
+                datagrams = encode_frame(data["rig"], time.monotonic() - started)
+                for sender in senders:
+                    sender.send_encoded(datagrams)
                 forwarded += 1
         if ws.close_code in FINAL_CLOSES:
             raise SessionOver(f"closed with {ws.close_code}: {reason or 'no reason'}")
@@ -68,13 +75,15 @@ async def relay_once(config: RelayConfig, sender: VmcSender, http: aiohttp.Clien
 
 
 async def run(config: RelayConfig) -> int:
-    sender = await VmcSender.open(config.to)
+    senders: list[VmcSender] = []
     delay = 0.5
     try:
+        for target in config.to:
+            senders.append(await VmcSender.open(target))
         async with aiohttp.ClientSession() as http:
             while True:
                 try:
-                    if await relay_once(config, sender, http):
+                    if await relay_once(config, senders, http):
                         delay = 0.5
                 except SessionOver as over:
                     log.info("the watched session is over: %s", over)
@@ -84,7 +93,8 @@ async def run(config: RelayConfig) -> int:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, config.retry_max_s)
     finally:
-        sender.close()
+        for sender in senders:
+            sender.close()
 
 
 def parse(argv: Sequence[str]) -> RelayConfig:
@@ -98,7 +108,7 @@ def parse(argv: Sequence[str]) -> RelayConfig:
     parser.add_argument(
         "--to",
         default="127.0.0.1:39539",
-        help="the local VMC receiver, HOST:PORT (default: %(default)s)",
+        help="the local VMC receivers, HOST:PORT[,HOST:PORT...] (default: %(default)s)",
     )
     parser.add_argument(
         "--retry-max",
@@ -110,10 +120,12 @@ def parse(argv: Sequence[str]) -> RelayConfig:
     if not args.watch.startswith(("ws://", "wss://")):
         parser.error("--watch must be a ws:// or wss:// URL")
     try:
-        target = parse_target(args.to)
+        targets = parse_targets(args.to)
     except ValueError as error:
         parser.error(f"--to: {error}")
-    return RelayConfig(args.watch, args.token, target, args.retry_max)
+    if not targets:
+        parser.error("--to: name at least one receiver, HOST:PORT")
+    return RelayConfig(args.watch, args.token, targets, args.retry_max)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

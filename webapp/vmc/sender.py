@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,9 +41,14 @@ def parse_target(text: str) -> Target:
     return Target(_host(host), int(port))
 
 
+def parse_targets(text: str) -> tuple[Target, ...]:
+    """Comma-separated HOST:PORT, in their order and each once; empty for none."""
+    return tuple(dict.fromkeys(parse_target(item) for item in text.split(",") if item.strip()))
+
+
 def parse_allow(text: str) -> frozenset[Target]:
     """The operator's `--vmc-allow` list: comma-separated HOST:PORT, empty for none."""
-    return frozenset(parse_target(item) for item in text.split(",") if item.strip())
+    return frozenset(parse_targets(text))
 
 
 def allowed(allow: frozenset[Target], host: object, port: object) -> Target | None:
@@ -80,9 +85,13 @@ class VmcSender:
         return cls(transport, target)
 
     def send(self, rig: Mapping[str, Any], seconds: float) -> None:
+        self.send_encoded(encode_frame(rig, seconds))
+
+    def send_encoded(self, datagrams: Sequence[bytes]) -> None:
+        """A frame encode_frame() made, for a caller sending one frame to several."""
         if self._transport.is_closing():
             return
-        for datagram in encode_frame(rig, seconds):
+        for datagram in datagrams:
             self._transport.sendto(datagram)
         self.sent += 1
 
