@@ -121,13 +121,18 @@ async def test_mirror_swaps_left_and_right(make_client: MakeClient) -> None:
 
 
 async def test_bad_options_close_with_a_reason(make_client: MakeClient) -> None:
-    client = await make_client(Config(workers=1))
+    client = await make_client(Config(workers=1, vmc_allow="127.0.0.1:39540"))
+    allowed = {"host": "127.0.0.1", "port": 39540}
     cases: list[tuple[dict[str, Any], int, str]] = [
         ({"smoothing": {"min_cutoff": -1, "beta": 1}}, 4001, "min_cutoff"),
         ({"smoothing": "jelly"}, 4001, "off"),
         ({"rig": "yes"}, 4001, "rig"),
         ({"vmc": {"host": "127.0.0.1", "port": 39539}}, 1008, "--vmc-allow"),
+        ({"vmc": [allowed, {"host": "127.0.0.1", "port": 39539}]}, 1008, ":39539 is not allowed"),
         ({"vmc": "127.0.0.1:39539"}, 4001, "vmc"),
+        ({"vmc": []}, 4001, "a list of up to 8"),
+        ({"vmc": [allowed] * 9}, 4001, "a list of up to 8"),
+        ({"vmc": [allowed, "127.0.0.1:39540"]}, 4001, "vmc"),
         ({"exercise": "plank-dance"}, 4001, "squat"),
     ]
     for options, code, words in cases:
@@ -224,11 +229,17 @@ async def test_a_stalled_watcher_is_cut_and_the_session_keeps_its_pace(
 
 
 async def test_vmc_reaches_a_real_receiver(make_client: MakeClient) -> None:
-    async with vmc_receiver() as (port, received):
-        client = await make_client(Config(workers=1, vmc_allow=f"127.0.0.1:{port}"))
-        live, _ = await open_session(client, vmc={"host": "127.0.0.1", "port": port})
+    async with vmc_receiver() as (port, received), vmc_receiver() as (port_2, received_2):
+        allow = f"127.0.0.1:{port},127.0.0.1:{port_2}"
+        client = await make_client(Config(workers=1, vmc_allow=allow))
+        # Two apps at once (VSeeFace and VNyan, say); the first named twice is sent to once.
+        to = [{"host": "127.0.0.1", "port": p} for p in (port, port_2, port)]
+        live, _ = await open_session(client, vmc=to)
         results = await live.lockstep(video_frames(ASL_VIDEO)[:FRAMES], STEP_MS)
         await received.wait_frames(FRAMES)
+        await received_2.wait_frames(FRAMES)
+    assert received.messages == received_2.messages
+    assert received.frames == FRAMES
     assert "rig" not in results[0]  # VMC needs the rig; the results did not ask for it
     frame = received.last_frame()
     addresses = [address for address, _ in frame]

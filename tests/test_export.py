@@ -420,11 +420,14 @@ async def test_the_cli_writes_bvh_and_csv(recorded: list[Line], tmp_path: Path) 
 async def test_the_cli_replays_vmc(recorded: list[Line], tmp_path: Path) -> None:
     source = tmp_path / "take.jsonl"
     source.write_text(jsonl(recorded[:10]), encoding="utf-8")
-    async with vmc_receiver() as (port, received):
-        code, _, err = await run_cli(str(source), "--to", "vmc", "--target", f"127.0.0.1:{port}")
+    async with vmc_receiver() as (port, received), vmc_receiver() as (port_2, received_2):
+        to = f"127.0.0.1:{port},127.0.0.1:{port_2}"
+        code, _, err = await run_cli(str(source), "--to", "vmc", "--target", to)
         await received.wait_frames(10)
+        await received_2.wait_frames(10)
     assert code == 0
-    assert "sent 10 frames" in err
+    assert f"sent 10 frames to 127.0.0.1:{port}, 127.0.0.1:{port_2}" in err
+    assert received.messages == received_2.messages
 
 
 async def test_the_cli_says_what_is_wrong(tmp_path: Path) -> None:
@@ -442,6 +445,9 @@ async def test_the_cli_says_what_is_wrong(tmp_path: Path) -> None:
     code, _, err = await run_cli(str(bad), "--to", "vmc", "--target", "nowhere")
     assert code == 2
     assert "--target" in err
+    code, _, err = await run_cli(str(bad), "--to", "vmc", "--target", ",")
+    assert code == 2
+    assert "--target: name at least one receiver" in err
 
 
 # -- POST /api/export -------------------------------------------------------------------------

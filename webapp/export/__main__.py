@@ -1,4 +1,4 @@
-"""python -m webapp.export RECORDING --to bvh|csv|vmc [-o OUT] [--target HOST:PORT]
+"""python -m webapp.export RECORDING --to bvh|csv|vmc [-o OUT] [--target HOST:PORT[,...]]
 
 Exit codes: 0 done, 1 the recording cannot be read or is not valid (the message names the
 line), 2 a bad command line (argparse's own), 3 VMC could not be sent.
@@ -16,7 +16,7 @@ from webapp.export.bvh import to_bvh
 from webapp.export.recording import RecordingError, parse
 from webapp.export.replay import replay
 from webapp.export.table import to_csv
-from webapp.vmc.sender import parse_target
+from webapp.vmc.sender import parse_targets
 
 FORMATS = ("bvh", "csv", "vmc")
 DEFAULT_TARGET = "127.0.0.1:39539"  # VMC's usual port (VSeeFace, VNyan, EVMC4U)
@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--target",
         default=DEFAULT_TARGET,
-        help=f"the VMC receiver, HOST:PORT (vmc only; default {DEFAULT_TARGET})",
+        help=f"the VMC receivers, HOST:PORT[,HOST:PORT...] (vmc only; default {DEFAULT_TARGET})",
     )
     return parser
 
@@ -51,9 +51,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        target = parse_target(args.target)
+        targets = parse_targets(args.target)
     except ValueError as exc:
         parser.error(f"--target: {exc}")
+    if not targets:
+        parser.error("--target: name at least one receiver, HOST:PORT")
     try:
         recording = parse(_read(args.recording))
     except (OSError, UnicodeDecodeError) as exc:
@@ -63,12 +65,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{args.recording}: {exc}", file=sys.stderr)
         return 1
     if args.to == "vmc":
+        shown = ", ".join(map(str, targets))
         try:
-            sent = asyncio.run(replay(recording, target))
+            sent = asyncio.run(replay(recording, *targets))
         except OSError as exc:
-            print(f"cannot send VMC to {target}: {exc}", file=sys.stderr)
+            print(f"cannot send VMC to {shown}: {exc}", file=sys.stderr)
             return 3
-        print(f"sent {sent} frames to {target}", file=sys.stderr)
+        print(f"sent {sent} frames to {shown}", file=sys.stderr)
         return 0
     text = to_bvh(recording) if args.to == "bvh" else to_csv(recording)
     if args.output == "-":

@@ -15,9 +15,9 @@ from webapp.export.rigs import rig_of
 from webapp.vmc.sender import Target, VmcSender
 
 
-async def replay(recording: Recording, target: Target) -> int:
-    """Sends the recording to `target`; returns the frames sent."""
-    sender = await VmcSender.open(target)
+async def replay(recording: Recording, *targets: Target) -> int:
+    """Sends the recording to each of `targets`; returns the frames sent."""
+    sender = await VmcSender.open(*targets)
     loop = asyncio.get_running_loop()
     start = loop.time()
     first_ms = recording.frames[0].time_ms

@@ -106,13 +106,14 @@ def result_text(analysis: SessionAnalysis | None, frame: Frame, result: FrameRes
     return messages.result(frame, result, result.landmarks.as_json(), {}, 0.0)
 
 
-async def open_vmc(target: Target | None) -> VmcSender | None:
-    if target is None:
+async def open_vmc(targets: tuple[Target, ...]) -> VmcSender | None:
+    if not targets:
         return None
     try:
-        return await VmcSender.open(target)
+        return await VmcSender.open(*targets)
     except OSError as exc:
-        raise SessionClosed(Close.POLICY, f"cannot send VMC to {target}: {exc}") from None
+        shown = ", ".join(map(str, targets))
+        raise SessionClosed(Close.POLICY, f"cannot send VMC to {shown}: {exc}") from None
 
 
 async def send_workout(

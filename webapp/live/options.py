@@ -14,17 +14,24 @@ from webapp.live.errors import SessionClosed, shown
 from webapp.protocol import Close, Track
 from webapp.vmc.sender import Target, allowed
 
+# A hello may name several VMC receivers (VSeeFace and VNyan on one machine, say), each in
+# --vmc-allow; more than this is no setup anyone runs.
+MAX_VMC_TARGETS = 8
+VMC_SHAPE = (
+    f'vmc must be {{"host": "<ip>", "port": <int>}} or a list of up to {MAX_VMC_TARGETS} of them'
+)
+
 
 @dataclass(frozen=True)
 class SessionOptions:
     avatar: AvatarOptions = field(default_factory=AvatarOptions)
-    vmc: Target | None = None
+    vmc: tuple[Target, ...] = ()
     exercise: str | None = None
 
     @property
     def wants_rig(self) -> bool:
         """VMC receivers move an avatar, so VMC out needs the rig even if results omit it."""
-        return self.avatar.rig or self.vmc is not None
+        return self.avatar.rig or bool(self.vmc)
 
 
 def parse_options(
@@ -43,7 +50,7 @@ def parse_options(
         )
     return SessionOptions(
         avatar=avatar,
-        vmc=_vmc_target(message.get("vmc"), vmc_allow),
+        vmc=_vmc_targets(message.get("vmc"), vmc_allow),
         exercise=exercise_name(message.get("exercise"), exercises),
     )
 
@@ -57,17 +64,24 @@ def exercise_name(name: object, exercises: Mapping[str, Exercise]) -> str | None
     return name
 
 
-def _vmc_target(value: object, allow: frozenset[Target]) -> Target | None:
+def _vmc_targets(value: object, allow: frozenset[Target]) -> tuple[Target, ...]:
+    """The receivers a hello's "vmc" names, one or a list, each once."""
     if value is None:
-        return None
-    if not isinstance(value, dict):
-        raise SessionClosed(Close.PROTOCOL, 'vmc must be {"host": "<ip>", "port": <int>}')
-    target = allowed(allow, value.get("host"), value.get("port"))
-    if target is None:
-        # The only way to make the server send UDP anywhere is the operator's own list.
-        raise SessionClosed(
-            Close.POLICY,
-            f"VMC to {shown(value.get('host'))}:{shown(value.get('port'))} is not allowed; "
-            "the server's operator lists receivers in --vmc-allow",
-        )
-    return target
+        return ()
+    items: list[object] = value if isinstance(value, list) else [value]
+    if not 0 < len(items) <= MAX_VMC_TARGETS:
+        raise SessionClosed(Close.PROTOCOL, VMC_SHAPE)
+    targets: dict[Target, None] = {}
+    for item in items:
+        if not isinstance(item, dict):
+            raise SessionClosed(Close.PROTOCOL, VMC_SHAPE)
+        target = allowed(allow, item.get("host"), item.get("port"))
+        if target is None:
+            # The only way to make the server send UDP anywhere is the operator's own list.
+            raise SessionClosed(
+                Close.POLICY,
+                f"VMC to {shown(item.get('host'))}:{shown(item.get('port'))} is not allowed; "
+                "the server's operator lists receivers in --vmc-allow",
+            )
+        targets[target] = None
+    return tuple(targets)

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from webapp.vmc.encode import encode_frame
 from webapp.vmc.sender import Target, VmcSender, parse_targets
 
 log = logging.getLogger("webapp.vmc.relay")
@@ -43,9 +42,7 @@ class SessionOver(Exception):
     """The watched session is gone for good."""
 
 
-async def relay_once(
-    config: RelayConfig, senders: Sequence[VmcSender], http: aiohttp.ClientSession
-) -> int:
+async def relay_once(config: RelayConfig, sender: VmcSender, http: aiohttp.ClientSession) -> int:
     """One watcher connection, forwarding until it closes; returns how many rigs it sent."""
     forwarded = 0
     started = time.monotonic()
@@ -64,9 +61,7 @@ async def relay_once(
                 to = ", ".join(map(str, config.to))
                 log.info("watching session %s, sending VMC to %s", data.get("session"), to)
             elif data.get("type") == "result" and isinstance(data.get("rig"), dict):
-                datagrams = encode_frame(data["rig"], time.monotonic() - started)
-                for sender in senders:
-                    sender.send_encoded(datagrams)
+                sender.send(data["rig"], time.monotonic() - started)
                 forwarded += 1
         if ws.close_code in FINAL_CLOSES:
             raise SessionOver(f"closed with {ws.close_code}: {reason or 'no reason'}")
@@ -75,15 +70,13 @@ async def relay_once(
 
 
 async def run(config: RelayConfig) -> int:
-    senders: list[VmcSender] = []
+    sender = await VmcSender.open(*config.to)
     delay = 0.5
     try:
-        for target in config.to:
-            senders.append(await VmcSender.open(target))
         async with aiohttp.ClientSession() as http:
             while True:
                 try:
-                    if await relay_once(config, senders, http):
+                    if await relay_once(config, sender, http):
                         delay = 0.5
                 except SessionOver as over:
                     log.info("the watched session is over: %s", over)
@@ -93,8 +86,7 @@ async def run(config: RelayConfig) -> int:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, config.retry_max_s)
     finally:
-        for sender in senders:
-            sender.close()
+        sender.close()
 
 
 def parse(argv: Sequence[str]) -> RelayConfig:

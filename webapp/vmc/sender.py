@@ -69,31 +69,39 @@ class _Quiet(asyncio.DatagramProtocol):
 
 
 class VmcSender:
-    """One session's UDP socket towards one allowed receiver."""
+    """A UDP socket towards each of one or more receivers (several VMC apps on one machine,
+    say); each frame is encoded once and sent to all of them."""
 
-    def __init__(self, transport: asyncio.DatagramTransport, target: Target) -> None:
-        self._transport = transport
-        self.target = target
+    def __init__(self, transports: Sequence[asyncio.DatagramTransport]) -> None:
+        self._transports = tuple(transports)
         self.sent = 0
 
     @classmethod
-    async def open(cls, target: Target) -> VmcSender:
+    async def open(cls, *targets: Target) -> VmcSender:
         loop = asyncio.get_running_loop()
-        transport, _ = await loop.create_datagram_endpoint(
-            _Quiet, remote_addr=(target.host, target.port)
-        )
-        return cls(transport, target)
+        transports: list[asyncio.DatagramTransport] = []
+        try:
+            for target in targets:
+                transport, _ = await loop.create_datagram_endpoint(
+                    _Quiet, remote_addr=(target.host, target.port)
+                )
+                transports.append(transport)
+        except OSError:
+            for transport in transports:
+                transport.close()
+            raise
+        return cls(transports)
 
     def send(self, rig: Mapping[str, Any], seconds: float) -> None:
-        self.send_encoded(encode_frame(rig, seconds))
-
-    def send_encoded(self, datagrams: Sequence[bytes]) -> None:
-        """A frame encode_frame() made, for a caller sending one frame to several."""
-        if self._transport.is_closing():
+        open_ = [t for t in self._transports if not t.is_closing()]
+        if not open_:
             return
-        for datagram in datagrams:
-            self._transport.sendto(datagram)
+        datagrams = encode_frame(rig, seconds)
+        for transport in open_:
+            for datagram in datagrams:
+                transport.sendto(datagram)
         self.sent += 1
 
     def close(self) -> None:
-        self._transport.close()
+        for transport in self._transports:
+            transport.close()
