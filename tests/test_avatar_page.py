@@ -358,9 +358,12 @@ async def start_session(browser: BrowserPage) -> None:
 
 @contextlib.asynccontextmanager
 async def signer_on_camera(
-    client: Client, tmp_path: Path
+    make_avatar_client: MakeAvatarClient, tmp_path: Path
 ) -> AsyncIterator[tuple[BrowserPage, list[dict[str, Any]]]]:
-    """The avatar page in a browser whose camera plays the signer, and the hellos it sends."""
+    """The avatar page of a new server, in a browser whose camera plays the signer, and
+    the hellos it sends."""
+    needs_node_modules()
+    client = await make_avatar_client()
     y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=90)
     async with open_page(fake_camera_args(y4m)) as browser:
         hellos = record_hellos(browser.page)
@@ -371,9 +374,7 @@ async def signer_on_camera(
 async def test_start_drives_the_avatar_from_the_servers_rig(
     make_avatar_client: MakeAvatarClient, tmp_path: Path
 ) -> None:
-    needs_node_modules()
-    client = await make_avatar_client()
-    async with signer_on_camera(client, tmp_path) as (browser, hellos):
+    async with signer_on_camera(make_avatar_client, tmp_path) as (browser, hellos):
         page = browser.page
         await start_session(browser)
         assert hellos[0]["rig"] is True
@@ -461,9 +462,7 @@ async def test_the_watch_link_shows_the_avatar_until_the_session_stops(
 async def test_a_perfect_sync_avatar_follows_the_models_blendshapes(
     make_avatar_client: MakeAvatarClient, tmp_path: Path
 ) -> None:
-    needs_node_modules()
-    client = await make_avatar_client()
-    async with signer_on_camera(client, tmp_path) as (browser, hellos):
+    async with signer_on_camera(make_avatar_client, tmp_path) as (browser, hellos):
         page = browser.page
         model: FilePayload = {
             "name": "perfect_sync.vrm",
