@@ -79,6 +79,9 @@ async def test_blendshapes_reach_a_real_vmc_receiver(make_client: MakeClient) ->
     assert set(NAMES) <= set(values)
     assert {"Blink_L", "blinkLeft", "A"} <= set(values)  # the VRM expressions stay
     assert all(0.0 <= values[name] <= 1.0 for name in NAMES)
+    # Each also as perfect-sync VRM 0.x avatars spell their clips, with the same value.
+    assert all(values[name[0].upper() + name[1:]] == values[name] for name in NAMES)
+    assert values["JawOpen"] == values["jawOpen"]
     assert frame[-1][0] == "/VMC/Ext/Blend/Apply"
 
 

@@ -6,9 +6,10 @@ maps one onto the other: positions negate x, quaternions negate y and z (a refle
 turns a rotation's axis like a pseudo-vector). Bones go by Unity's HumanBodyBones names and
 expressions by VRM 0.x names first, since every VMC receiver knows those (the protocol's
 own advice); VRM 1.0 names follow for receivers that read them, then ARKit's blendshapes,
-when the session has them, spelled as ARKit spells them (eyeBlinkLeft): "perfect sync"
-avatars name their expressions after them, some with a capital first letter, which then
-needs the receiver's own mapping.
+when the session has them, likewise twice: "perfect sync" VRM 0.x avatars name their blend
+shape clips after them with a capital first letter (EyeBlinkLeft, as VMagicMirror and the
+tools that make such avatars spell them), others as ARKit does (eyeBlinkLeft), and some
+UniVRM versions match clip names exactly.
 """
 
 from __future__ import annotations
@@ -103,6 +104,8 @@ def frame_messages(rig: Mapping[str, Any], seconds: float) -> list[OscMessage]:
         if VRM0_EXPRESSION.get(name) != name:
             messages.append(_message("/VMC/Ext/Blend/Val", name, float(value)))
     blendshapes: Mapping[str, float] = rig.get("blendshapes", {})
+    for name, value in blendshapes.items():
+        messages.append(_message("/VMC/Ext/Blend/Val", name[:1].upper() + name[1:], float(value)))
     for name, value in blendshapes.items():
         messages.append(_message("/VMC/Ext/Blend/Val", name, float(value)))
     messages.append(_message("/VMC/Ext/Blend/Apply"))
