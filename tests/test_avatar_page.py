@@ -276,6 +276,7 @@ async def test_your_own_vrm_replaces_the_avatar_and_a_non_vrm_is_refused_in_word
         await page.wait_for_function("() => window.holotrackAvatar.generation() === 2")
         assert await page.get_attribute(status, "data-kind") == "ok"
         assert "godette_avatar.vrm" in await page.inner_text(status)
+        assert "no ARKit blendshapes" in await page.inner_text(status)
         assert opaque(await pixels(page)) > SIZE * SIZE // 20
 
         refusals: list[tuple[FilePayload, str]] = [
@@ -471,6 +472,8 @@ async def test_a_perfect_sync_avatar_follows_the_models_blendshapes(
         }
         await page.set_input_files("#avatar-file", model)
         await page.wait_for_function("() => window.holotrackAvatar.generation() === 2")
+        status = await page.inner_text("#avatar-file-status")
+        assert "Perfect sync: it has 3 of the 51 ARKit blendshapes" in status
         names = await page.evaluate("window.holotrackAvatar.expressionNames()")
         assert set(PERFECT_SYNC) | {"aa", "blinkLeft", "blinkRight"} <= set(names)
         await page.check("#avatar-blendshapes")

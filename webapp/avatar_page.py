@@ -16,6 +16,8 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
+from webapp.engine.blendshapes import NAMES as ARKIT_NAMES
+
 ROOT = Path(__file__).resolve().parent.parent
 VENDOR_PREFIX = "/vendor/"
 DEFAULT_AVATAR_URL = "/avatar/default.vrm"
@@ -75,6 +77,8 @@ def avatar_page(paths: AvatarPaths) -> Handler:
             "missing": missing,
             "import_map": IMPORT_MAP,
             "default_avatar": DEFAULT_AVATAR_URL,
+            # The page tells whether a chosen avatar has expressions these can drive.
+            "arkit_names": " ".join(ARKIT_NAMES),
             "watch": "watch" in request.query,
         }
         response = aiohttp_jinja2.render_template("avatar.html", request, context)

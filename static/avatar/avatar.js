@@ -89,6 +89,11 @@ export class Avatar {
     return this.vrm.scene;
   }
 
+  // How many of these (ARKit blendshape names) the model has as expressions, in any case.
+  countOwn(names) {
+    return names.filter((name) => this.byLowerName.has(name.toLowerCase())).length;
+  }
+
   // Node for a rig bone, or for the parent it folds into; null when the model has neither.
   node(name) {
     if (!this.nodes.has(name)) {

@@ -4,13 +4,24 @@
 import { showStatus } from "../format.js";
 import { AvatarFileError } from "./view.js";
 
+// What a chosen avatar makes of the server's ARKit blendshapes (the names the page was
+// rendered with): a perfect-sync model has expressions named after them.
+function perfectSync(avatar) {
+  const names = (document.body.dataset.arkitNames ?? "").split(" ").filter(Boolean);
+  const own = avatar.countOwn(names);
+  return own
+    ? ` Perfect sync: it has ${own} of the ${names.length} ARKit blendshapes, which tick "ARKit blendshapes" to drive.`
+    : " It has no ARKit blendshapes: its VRM expressions follow the face.";
+}
+
 export function setupPicker({ view, input, dropTarget, status }) {
   async function choose(file) {
     showStatus(status, `Loading ${file.name}…`, "busy");
     try {
       const avatar = await view.load(file);
       const name = avatar.vrm.meta?.name || avatar.vrm.meta?.title || file.name;
-      showStatus(status, `Showing ${name} (VRM ${avatar.vrm.meta?.metaVersion === "0" ? "0.x" : "1.0"}), from ${file.name}.`, "ok");
+      const version = avatar.vrm.meta?.metaVersion === "0" ? "0.x" : "1.0";
+      showStatus(status, `Showing ${name} (VRM ${version}), from ${file.name}.${perfectSync(avatar)}`, "ok");
     } catch (error) {
       // The avatar on show stays; say why the file was refused.
       const why = error instanceof AvatarFileError ? error.message : `it could not be loaded (${error.message})`;
