@@ -12,7 +12,6 @@ import contextlib
 import io
 import json
 import math
-import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from playwright.async_api import FilePayload, Page, WebSocket
 from tests.browser import BrowserPage, fake_camera_args, open_page, write_y4m
 from tests.conftest import Client
 from tests.media import ASL_VIDEO
+from tests.vrm_files import PERFECT_SYNC, eye_bones_vrm, perfect_sync_vrm, plain_glb
 from webapp.app import TEMPLATES_DIR, create_app
 from webapp.avatar_page import (
     DEFAULT_AVATAR_URL,
@@ -133,43 +133,6 @@ def alpha_at(png: bytes, x: float, y: float) -> int:
     value = alpha.getpixel((int(x * (rgba.width - 1)), int(y * (rgba.height - 1))))
     assert isinstance(value, int)
     return value
-
-
-def plain_glb() -> bytes:
-    """A valid binary glTF with an empty scene and no VRM extension."""
-    doc = json.dumps({"asset": {"version": "2.0"}, "scene": 0, "scenes": [{"nodes": []}]}).encode()
-    doc += b" " * (-len(doc) % 4)
-    header = struct.pack("<III", 0x46546C67, 2, 12 + 8 + len(doc))
-    return header + struct.pack("<II", len(doc), 0x4E4F534A) + doc
-
-
-# Perfect-sync names as VSeeFace spells them (capitalised), on morphs Godette already has.
-PERFECT_SYNC = {"JawOpen": "A", "EyeBlinkLeft": "Blink_L", "EyeBlinkRight": "Blink_R"}
-
-
-def perfect_sync_vrm() -> bytes:
-    """The shipped avatar with PERFECT_SYNC added as VRM 0.x blend shape groups, each
-    moving the same morph targets as the group it names: a perfect-sync model in little."""
-    glb = AVATAR.read_bytes()
-    (size,) = struct.unpack_from("<I", glb, 12)
-    doc = json.loads(glb[20 : 20 + size])
-    groups = doc["extensions"]["VRM"]["blendShapeMaster"]["blendShapeGroups"]
-    binds = {g["name"]: g["binds"] for g in groups}
-    for name, like in PERFECT_SYNC.items():
-        groups.append(
-            {
-                "name": name,
-                "presetName": "unknown",
-                "binds": binds[like],
-                "materialValues": [],
-                "isBinary": False,
-            }
-        )
-    text = json.dumps(doc).encode()
-    text += b" " * (-len(text) % 4)
-    rest = glb[20 + size :]
-    header = struct.pack("<III", 0x46546C67, 2, 12 + 8 + len(text) + len(rest))
-    return header + struct.pack("<II", len(text), 0x4E4F534A) + text + rest
 
 
 # --- What works without the server's rig ---------------------------------------------------
@@ -491,4 +454,61 @@ async def test_a_perfect_sync_avatar_follows_the_models_blendshapes(
             "(n) => window.holotrackAvatar.expressionValue(n))"
         )
         assert presets == [0, 0, 0]
+        assert browser.errors == []
+
+
+async def test_a_model_with_eye_bones_looks_with_them(
+    make_avatar_client: MakeAvatarClient,
+) -> None:
+    needs_node_modules()
+    client = await make_avatar_client()
+    async with open_page() as browser:
+        page = browser.page
+        await open_avatar(browser, client)
+        # The shipped avatar looks with blend shapes: the rig's look expressions drive them.
+        assert (await page.evaluate("window.holotrackAvatar.gaze()"))["bones"] is False
+        model: FilePayload = {
+            "name": "eye_bones.vrm",
+            "mimeType": "application/octet-stream",
+            "buffer": eye_bones_vrm(),
+        }
+        await page.set_input_files("#avatar-file", model)
+        await page.wait_for_function("() => window.holotrackAvatar.generation() === 2")
+        assert (await page.evaluate("window.holotrackAvatar.gaze()"))["bones"] is True
+        # three-vrm's own lookAt, for a point to the model's left (it faces +Z, its left is
+        # +X) and above its head: yaw positive, pitch negative, as gaze.js assumes.
+        toward = await page.evaluate(
+            """() => {
+                 const [x, y, z] = window.holotrackAvatar.headPosition();
+                 return window.holotrackAvatar.anglesToward(x + 1, y + 1, z + 1);
+               }"""
+        )
+        assert toward["yaw"] > 30
+        assert toward["pitch"] < -20
+        rest = await page.evaluate("window.holotrackAvatar.gaze()")
+        for looks, yaw, pitch in (
+            ({"lookLeft": 1.0, "lookUp": 1.0}, 14, -14),
+            ({"lookRight": 1.0, "lookDown": 1.0}, -14, 14),
+        ):
+            rig = {"bones": {}, "expressions": {**looks, "aa": 0.0}}
+            await page.evaluate("(rig) => window.holotrackAvatar.apply(rig)", rig)
+            await page.wait_for_function(
+                """([yaw, pitch]) => {
+                     const gaze = window.holotrackAvatar.gaze();
+                     return gaze.yaw * Math.sign(yaw) > Math.abs(yaw)
+                       && gaze.pitch * Math.sign(pitch) > Math.abs(pitch);
+                   }""",
+                arg=[yaw, pitch],
+            )
+            gaze = await page.evaluate("window.holotrackAvatar.gaze()")
+            # The eyes turned; the look blend shapes, which the bones replace, did not move.
+            assert gaze["leftEye"] != rest["leftEye"]
+            assert gaze["rightEye"] != rest["rightEye"]
+            for name in looks:
+                assert (
+                    await page.evaluate(
+                        "(name) => window.holotrackAvatar.expressionValue(name)", name
+                    )
+                    == 0
+                )
         assert browser.errors == []

@@ -5,6 +5,7 @@
 import * as THREE from "three";
 import { GLTFLoader } from "three/addons/loaders/GLTFLoader.js";
 import { VRMLoaderPlugin, VRMUtils } from "@pixiv/three-vrm";
+import { EyeBones, LOOKS } from "./gaze.js";
 
 // Results come at 10-30 fps and the page draws at 60: each bone eases toward its newest
 // rotation over about this long, which hides the steps without adding visible lag.
@@ -70,8 +71,9 @@ export class Avatar {
     // VRM 0.x keeps its own axes after rotateVRM0 (turned half a circle about Y), so a rig
     // in VRM 1.0 axes needs x and z negated there, as three-vrm's own animation example does.
     this.flip = vrm.meta?.metaVersion === "0";
-    // The rig drives look expressions itself; three-vrm's look-at would reset them.
+    // The rig drives the gaze itself; three-vrm's look-at would turn it toward a target.
     if (vrm.lookAt) vrm.lookAt.autoUpdate = false;
+    this.eyes = EyeBones.of(vrm); // null: the look expressions are driven directly
     this.targets = new Map(); // bone name -> THREE.Quaternion wanted now
     this.hipsTarget = null;
     this.hipsBaseline = null; // the first vertical hips_position since rest
@@ -141,6 +143,7 @@ export class Avatar {
     }
     this.hipsTarget = this.hipsFrom(rig.hips_position);
     this.expressions = this.expressionsFrom(rig);
+    this.eyes?.want(this.expressions);
   }
 
   // The weight each of the model's expressions should reach: VRM presets, and ARKit
@@ -196,10 +199,12 @@ export class Avatar {
     if (manager) {
       for (const expression of manager.expressions) {
         const name = expression.expressionName;
+        if (this.eyes && LOOKS.has(name)) continue; // the eye bones look instead
         const wanted = this.expressions[name] ?? 0;
         manager.setValue(name, manager.getValue(name) + (wanted - manager.getValue(name)) * follow);
       }
     }
+    this.eyes?.update(follow);
     this.vrm.update(delta);
   }
 

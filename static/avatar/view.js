@@ -1,6 +1,7 @@
 // The avatar view both pages share: a scene, the avatar on show, and the draw loop, kept
 // apart from the network (results only set the pose; the loop draws at the screen's rate).
 
+import * as THREE from "three";
 import { Avatar, AvatarFileError, loadVrm } from "./avatar.js";
 import { AvatarScene } from "./scene.js";
 
@@ -70,6 +71,29 @@ export class AvatarView {
       expressionNames: () =>
         this.avatar?.vrm.expressionManager?.expressions.map((e) => e.expressionName) ?? [],
       expressionValue: (name) => this.avatar?.vrm.expressionManager?.getValue(name) ?? null,
+      // The gaze as the model's lookAt holds it (degrees) and its eye bones' rotations.
+      gaze: () => {
+        const vrm = this.avatar?.vrm;
+        const eye = (name) => vrm?.humanoid.getNormalizedBoneNode(name)?.quaternion.toArray() ?? null;
+        return {
+          bones: Boolean(this.avatar?.eyes),
+          yaw: vrm?.lookAt?.yaw ?? null,
+          pitch: vrm?.lookAt?.pitch ?? null,
+          leftEye: eye("leftEye"),
+          rightEye: eye("rightEye"),
+        };
+      },
+      // The yaw and pitch three-vrm's own lookAt would give for a point in the world.
+      anglesToward: (x, y, z) => {
+        const lookAt = this.avatar?.vrm.lookAt;
+        if (!lookAt) return null;
+        const [yaw, pitch] = [lookAt.yaw, lookAt.pitch];
+        lookAt.lookAt(new THREE.Vector3(x, y, z));
+        const toward = { yaw: lookAt.yaw, pitch: lookAt.pitch };
+        [lookAt.yaw, lookAt.pitch] = [yaw, pitch];
+        return toward;
+      },
+      headPosition: () => this.avatar?.vrm.humanoid.getNormalizedBoneNode("head")?.getWorldPosition(new THREE.Vector3()).toArray() ?? null,
     };
   }
 }
