@@ -12,7 +12,7 @@ import contextlib
 import io
 import json
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +105,28 @@ async def open_avatar(browser: BrowserPage, client: Client, path: str = "/avatar
     assert ready == "true", await browser.page.inner_text("body")
 
 
+@contextlib.asynccontextmanager
+async def avatar_page(
+    make_avatar_client: MakeAvatarClient, path: str = "/avatar", args: Sequence[str] = ()
+) -> AsyncIterator[BrowserPage]:
+    """`path` of a new server's avatar page, open in a browser started with `args`."""
+    needs_node_modules()
+    client = await make_avatar_client()
+    async with open_page(args) as browser:
+        await open_avatar(browser, client, path)
+        yield browser
+
+
+async def load_model(page: Page, name: str, data: bytes) -> None:
+    """Chooses a .vrm made of `data` with the page's file picker, until it is on show."""
+    shown = await page.evaluate("window.holotrackAvatar.generation()")
+    model: FilePayload = {"name": name, "mimeType": "application/octet-stream", "buffer": data}
+    await page.set_input_files("#avatar-file", model)
+    await page.wait_for_function(
+        "(shown) => window.holotrackAvatar.generation() > shown", arg=shown
+    )
+
+
 async def pixels(page: Page) -> list[int]:
     data: list[int] = await page.evaluate("(size) => window.holotrackAvatar.pixels(size)", SIZE)
     return data
@@ -188,11 +210,8 @@ async def test_without_node_modules_the_page_says_what_is_missing(
 async def test_the_default_avatar_renders_and_a_rig_poses_it(
     make_avatar_client: MakeAvatarClient,
 ) -> None:
-    needs_node_modules()
-    client = await make_avatar_client()
-    async with open_page() as browser:
+    async with avatar_page(make_avatar_client) as browser:
         page = browser.page
-        await open_avatar(browser, client)
         assert await page.evaluate("window.holotrackAvatar.metaVersion()") == "0"
         rest = await pixels(page)
         # Not blank, and the background around the avatar is transparent.
@@ -227,11 +246,8 @@ async def test_the_default_avatar_renders_and_a_rig_poses_it(
 async def test_your_own_vrm_replaces_the_avatar_and_a_non_vrm_is_refused_in_words(
     make_avatar_client: MakeAvatarClient,
 ) -> None:
-    needs_node_modules()
-    client = await make_avatar_client()
-    async with open_page() as browser:
+    async with avatar_page(make_avatar_client) as browser:
         page = browser.page
-        await open_avatar(browser, client)
         assert await page.evaluate("window.holotrackAvatar.generation()") == 1
         status = "#avatar-file-status"
 
@@ -271,11 +287,8 @@ async def test_your_own_vrm_replaces_the_avatar_and_a_non_vrm_is_refused_in_word
 async def test_the_watch_view_is_transparent_and_says_why_it_cannot_watch(
     make_avatar_client: MakeAvatarClient,
 ) -> None:
-    needs_node_modules()
-    client = await make_avatar_client()
-    async with open_page() as browser:
+    async with avatar_page(make_avatar_client, "/avatar?watch=no-such-token") as browser:
         page = browser.page
-        await open_avatar(browser, client, "/avatar?watch=no-such-token")
         await page.wait_for_selector("body[data-watch-state=error]", state="attached")
         assert await page.is_visible("#watch-status")
         assert "Waiting for this link" in await page.inner_text("#watch-status")
@@ -326,13 +339,10 @@ async def signer_on_camera(
 ) -> AsyncIterator[tuple[BrowserPage, list[dict[str, Any]]]]:
     """The avatar page of a new server, in a browser whose camera plays the signer, and
     the hellos it sends."""
-    needs_node_modules()
-    client = await make_avatar_client()
     y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=90)
-    async with open_page(fake_camera_args(y4m)) as browser:
-        hellos = record_hellos(browser.page)
-        await open_avatar(browser, client)
-        yield browser, hellos
+    async with avatar_page(make_avatar_client, args=fake_camera_args(y4m)) as browser:
+        # The page opens its WebSocket on Start, so no hello has gone yet.
+        yield browser, record_hellos(browser.page)
 
 
 async def test_start_drives_the_avatar_from_the_servers_rig(
@@ -428,13 +438,7 @@ async def test_a_perfect_sync_avatar_follows_the_models_blendshapes(
 ) -> None:
     async with signer_on_camera(make_avatar_client, tmp_path) as (browser, hellos):
         page = browser.page
-        model: FilePayload = {
-            "name": "perfect_sync.vrm",
-            "mimeType": "application/octet-stream",
-            "buffer": perfect_sync_vrm(),
-        }
-        await page.set_input_files("#avatar-file", model)
-        await page.wait_for_function("() => window.holotrackAvatar.generation() === 2")
+        await load_model(page, "perfect_sync.vrm", perfect_sync_vrm())
         status = await page.inner_text("#avatar-file-status")
         assert "Perfect sync: it has 3 of the 51 ARKit blendshapes" in status
         names = await page.evaluate("window.holotrackAvatar.expressionNames()")
@@ -460,20 +464,11 @@ async def test_a_perfect_sync_avatar_follows_the_models_blendshapes(
 async def test_a_model_with_eye_bones_looks_with_them(
     make_avatar_client: MakeAvatarClient,
 ) -> None:
-    needs_node_modules()
-    client = await make_avatar_client()
-    async with open_page() as browser:
+    async with avatar_page(make_avatar_client) as browser:
         page = browser.page
-        await open_avatar(browser, client)
         # The shipped avatar looks with blend shapes: the rig's look expressions drive them.
         assert (await page.evaluate("window.holotrackAvatar.gaze()"))["bones"] is False
-        model: FilePayload = {
-            "name": "eye_bones.vrm",
-            "mimeType": "application/octet-stream",
-            "buffer": eye_bones_vrm(),
-        }
-        await page.set_input_files("#avatar-file", model)
-        await page.wait_for_function("() => window.holotrackAvatar.generation() === 2")
+        await load_model(page, "eye_bones.vrm", eye_bones_vrm())
         assert (await page.evaluate("window.holotrackAvatar.gaze()"))["bones"] is True
         # three-vrm's own lookAt, for a point to the model's left (it faces +Z, its left is
         # +X) and above its head: yaw positive, pitch negative, as gaze.js assumes.
