@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 from mediapipe.python.solutions import holistic as mp_holistic
 
+from bench.common import loadavg
 from bench.expressions import BLINK_VIDEOS, expression_figures, fixed_level_bound, print_bound
 from bench.expressions import print_rows as print_expression_rows
 from bench.recordings import OUT, FloatArray, Recording, cached, frames
@@ -302,10 +303,6 @@ def cost_figures(path: Path, count: int) -> dict[str, Any]:
         "blendshapes_share": float(np.mean(shapes_model[skip:]) + np.mean(shapes_analysis[skip:]))
         / m,
     }
-
-
-def loadavg() -> list[float]:
-    return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
 
 
 TUNE_MIN_CUTOFF = (0.01, 0.02, 0.05, 0.1)

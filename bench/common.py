@@ -32,7 +32,9 @@ def free_port() -> int:
 
 
 def loadavg() -> tuple[float, float, float]:
-    return os.getloadavg()
+    """The 1, 5 and 15 minute load averages, to two decimals as /proc/loadavg shows them."""
+    one, five, fifteen = os.getloadavg()
+    return round(one, 2), round(five, 2), round(fifteen, 2)
 
 
 def _healthy(url: str) -> bool:

@@ -20,7 +20,6 @@ also checks that both ways give the same landmarks for the same frames from a re
 from __future__ import annotations
 
 import argparse
-import os
 import queue
 import statistics
 import threading
@@ -28,6 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from bench.common import loadavg
 from swarm.calibrate import _quiet_native_logs
 from swarm.config import default_source
 from swarm.frames import load_frames
@@ -149,7 +149,7 @@ def main() -> None:
     jpegs = list(frames.jpegs)
     engine = TrackEngine(Track(args.track))
     sequential(engine, jpegs[:10], 0)  # loads the models
-    load_before = os.getloadavg()
+    load_before = loadavg()
     runs: dict[str, list[Run]] = {}
     plan = [
         ("sequential", sequential, 0.0),
@@ -160,7 +160,7 @@ def main() -> None:
     for _ in range(args.rounds):
         for name, run, fps in plan:
             runs.setdefault(name, []).append(run(engine, jpegs, fps))
-    load_after = os.getloadavg()
+    load_after = loadavg()
     print(
         f"{args.track}, {len(jpegs)} frames {frames.width}x{frames.height} from "
         f"{default_source()}, {args.rounds} rounds each, alternating; "
