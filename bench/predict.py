@@ -22,7 +22,6 @@ import glob
 import json
 import os
 import re
-import resource
 import subprocess
 import sys
 import time
@@ -32,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import free_port, loadavg, server
-from swarm.calibrate import STILL, CalibrationError, calibrate, machine_ticks
+from bench.cpu import CpuSnapshot, cpu_split, server_cpu_seconds
+from swarm.calibrate import STILL, CalibrationError, calibrate
 
 ROOT = Path(__file__).resolve().parent.parent
 # The reference scenario as it was handed to us, unchanged (it finds media/ beside bench/).
@@ -46,7 +46,6 @@ TARGET_EFFICIENCY = 0.85
 SHARED_CORES = 0.25
 # The reference users wait between(1, 3) s after each answer.
 MEAN_WAIT_S = 2.0
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # Locust logs this when its own process saturates a core, which caps the load it offers.
 LOCUST_CPU_WARNING = "CPU usage above"
 
@@ -55,90 +54,6 @@ def still_paths() -> list[Path]:
     """The same images the locustfile uploads: $PREDICT_IMAGES or media/."""
     pattern = os.environ.get("PREDICT_IMAGES", str(ROOT / "media" / "*"))
     return [Path(p) for p in sorted(glob.glob(pattern)) if p.lower().endswith(STILL_SUFFIXES)]
-
-
-# -- CPU accounting from /proc ---------------------------------------------------------------
-
-
-def _stat_fields(pid: int) -> list[str] | None:
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # The command name may hold spaces and parentheses; the fields follow the last ')'.
-    return text[text.rindex(")") + 2 :].split()
-
-
-def process_ticks(pid: int) -> int:
-    fields = _stat_fields(pid)
-    return 0 if fields is None else int(fields[11]) + int(fields[12])
-
-
-def children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            fields = _stat_fields(int(entry.name))
-            if fields is not None and int(fields[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
-@dataclass(frozen=True)
-class CpuSnapshot:
-    wall: float
-    machine_busy: int
-    machine_total: int
-    server_main: int
-    server_workers: dict[int, int]
-    locust_seconds: float
-
-    @classmethod
-    def take(cls, server_pid: int) -> CpuSnapshot:
-        busy, total = machine_ticks()
-        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-        return cls(
-            wall=time.perf_counter(),
-            machine_busy=busy,
-            machine_total=total,
-            server_main=process_ticks(server_pid),
-            server_workers={pid: process_ticks(pid) for pid in children(server_pid)},
-            # Locust is the only child that exits during a run, so the growth of the reaped
-            # children's usage is Locust's own CPU time.
-            locust_seconds=usage.ru_utime + usage.ru_stime,
-        )
-
-
-def busy_cores(before: tuple[int, int], after: tuple[int, int], cores: int) -> float:
-    return (after[0] - before[0]) / max(1, after[1] - before[1]) * cores
-
-
-def server_cpu_seconds(before: CpuSnapshot, after: CpuSnapshot) -> tuple[float, float]:
-    """(main process, worker processes) CPU seconds between the two snapshots."""
-    workers = sum(
-        ticks - before.server_workers.get(pid, 0) for pid, ticks in after.server_workers.items()
-    )
-    return (after.server_main - before.server_main) / CLOCK_TICKS, workers / CLOCK_TICKS
-
-
-def cpu_split(before: CpuSnapshot, after: CpuSnapshot, cores: int) -> dict[str, float]:
-    """Cores in use on average over the run, by who used them."""
-    wall = after.wall - before.wall
-    main, workers = server_cpu_seconds(before, after)
-    split = {
-        "server_main": main / wall,
-        "server_workers": workers / wall,
-        "locust": (after.locust_seconds - before.locust_seconds) / wall,
-    }
-    # /proc/stat counts every process, so this also shows what other people's jobs took.
-    busy = busy_cores(
-        (before.machine_busy, before.machine_total),
-        (after.machine_busy, after.machine_total),
-        cores,
-    )
-    split["other_processes"] = max(0.0, busy - sum(split.values()))
-    split["idle"] = max(0.0, cores - busy)
-    return {name: round(value, 2) for name, value in split.items()}
 
 
 # -- 1. raw in-process throughput -----------------------------------------------------------
