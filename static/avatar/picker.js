@@ -10,7 +10,7 @@ function perfectSync(avatar) {
   const names = (document.body.dataset.arkitNames ?? "").split(" ").filter(Boolean);
   const own = avatar.countOwn(names);
   return own
-    ? ` Perfect sync: it has ${own} of the ${names.length} ARKit blendshapes, which tick "ARKit blendshapes" to drive.`
+    ? ` Perfect sync: it has ${own} of the ${names.length} ARKit blendshapes; tick "ARKit blendshapes" to drive them.`
     : " It has no ARKit blendshapes: its VRM expressions follow the face.";
 }
 
