@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
+import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +23,8 @@ MAX_STEP_SESSIONS = 5000
 MAX_STEPS = 100
 MODES = ("paced", "firehose")
 TRACKS = ("holistic", "pose")
+# Hello fields with flags of their own.
+OWN_HELLO_FIELDS = ("type", "version", "track", "fps")
 
 
 def media_dir() -> Path:
@@ -46,6 +50,14 @@ class SwarmConfig:
     fps: float = field(default=15.0, metadata={"help": "target frames/s per session"})
     track: str = field(
         default="holistic", metadata={"help": "what each session asks for", "choices": TRACKS}
+    )
+    hello_options: str = field(
+        default="",
+        metadata={
+            "help": "a JSON object added to every hello, as a page sends it: "
+            '\'{"rig": true, "blendshapes": true}\' sizes the server for VTubers, '
+            '\'{"exercise": "squat"}\' for workouts (docs/protocol.md)'
+        },
     )
     mode: str = field(
         default="paced",
@@ -123,6 +135,27 @@ class SwarmConfig:
     def steps(self) -> tuple[int, ...]:
         return parse_steps(self.sessions, self.ramp)
 
+    @functools.cached_property
+    def extra_hello(self) -> dict[str, Any]:
+        """--hello-options parsed, once for all sessions."""
+        return parse_hello_options(self.hello_options)
+
+
+def parse_hello_options(text: str) -> dict[str, Any]:
+    """--hello-options as a dict; ValueError says what is wrong."""
+    if not text.strip():
+        return {}
+    try:
+        options = json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"--hello-options is not JSON: {exc}") from None
+    if not isinstance(options, dict):
+        raise ValueError("--hello-options must be a JSON object")
+    own = sorted(set(options) & set(OWN_HELLO_FIELDS))
+    if own:
+        raise ValueError(f"--hello-options may not set {', '.join(own)}: they have flags")
+    return options
+
 
 def parse_steps(sessions: str, ramp: str) -> tuple[int, ...]:
     if ramp.strip():
@@ -187,6 +220,10 @@ def validate(config: SwarmConfig) -> list[str]:
             problems.append(f"every step must have 1 to {MAX_STEP_SESSIONS} sessions")
         elif len(steps) > MAX_STEPS:
             problems.append(f"at most {MAX_STEPS} steps")
+    try:
+        parse_hello_options(config.hello_options)
+    except ValueError as exc:
+        problems.append(str(exc))
     for name, choices in (("mode", MODES), ("track", TRACKS)):
         if getattr(config, name) not in choices:
             problems.append(f"--{name} must be one of {', '.join(choices)}")

@@ -106,6 +106,7 @@ class User:
             "version": VERSION,
             "track": self.config.track,
             "fps": self.config.fps,
+            **self.config.extra_hello,
         }
         try:
             async with asyncio.timeout(self.config.connect_timeout):

@@ -167,6 +167,22 @@ async def test_every_frame_ends_as_result_drop_or_error_and_figures_agree(
     assert report["sustainable_sessions"] in (0, 2, 3)
 
 
+async def test_hello_options_size_the_server_for_what_sessions_ask(
+    make_client: MakeClient,
+) -> None:
+    # VTuber sessions: the rig and ARKit blendshapes in every result, served like any other.
+    shaped = '{"rig": true, "blendshapes": true}'
+    runner = await swarm_against(make_client, SERVER, sessions="2", hello_options=shaped)
+    (summary,) = (await runner.run()).steps
+    assert summary.results > 0
+    assert (summary.errors, summary.refusals) == (0, 0)
+    # The options reach the server, which judges them: a bad one ends every session at hello.
+    runner = await swarm_against(make_client, SERVER, sessions="2", hello_options='{"rig": 1}')
+    run = await runner.run()
+    assert [s.close_code for s in run.sessions] == [4001, 4001]
+    assert all("rig must be true or false" in s.error for s in run.sessions)
+
+
 async def test_a_full_server_refuses_and_refusals_are_not_errors(
     make_client: MakeClient,
 ) -> None:

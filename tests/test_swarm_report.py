@@ -68,12 +68,22 @@ def test_a_ramp_replaces_the_session_list() -> None:
         ["--mode", "flood"],
         ["--slo-session-share", "1.5"],
         ["--hold", "0"],
+        ["--hello-options", "{rig: true}"],
+        ["--hello-options", "[1, 2]"],
+        ["--hello-options", '{"fps": 30}'],
     ],
 )
 def test_bad_settings_are_refused(argv: list[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         load_config(argv, environ={})
     assert exit_info.value.code == 2
+
+
+def test_hello_options_go_into_every_hello_and_the_report() -> None:
+    env = {"HOLOTRACK_SWARM_HELLO_OPTIONS": '{"rig": true, "blendshapes": true}'}
+    config = load_config([], environ=env)
+    assert config.extra_hello == {"rig": True, "blendshapes": True}
+    assert load_config([], environ={}).extra_hello == {}
 
 
 def test_bad_env_values_are_refused() -> None:
