@@ -14,6 +14,7 @@ UniVRM versions match clip names exactly.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -76,6 +77,12 @@ def _hips(rig: Mapping[str, Any]) -> tuple[float, float, float]:
     return (x + float(moved[0]), y, z) if moved else (x, y, z)
 
 
+@functools.lru_cache(maxsize=128)
+def perfect_sync_clip(name: str) -> str:
+    """ARKit's eyeBlinkLeft as perfect-sync VRM 0.x avatars name the clip: EyeBlinkLeft."""
+    return name[:1].upper() + name[1:]
+
+
 def _message(address: str, *args: Any) -> OscMessage:
     builder = OscMessageBuilder(address)
     for arg in args:
@@ -105,7 +112,7 @@ def frame_messages(rig: Mapping[str, Any], seconds: float) -> list[OscMessage]:
             messages.append(_message("/VMC/Ext/Blend/Val", name, float(value)))
     blendshapes: Mapping[str, float] = rig.get("blendshapes", {})
     for name, value in blendshapes.items():
-        messages.append(_message("/VMC/Ext/Blend/Val", name[:1].upper() + name[1:], float(value)))
+        messages.append(_message("/VMC/Ext/Blend/Val", perfect_sync_clip(name), float(value)))
     for name, value in blendshapes.items():
         messages.append(_message("/VMC/Ext/Blend/Val", name, float(value)))
     messages.append(_message("/VMC/Ext/Blend/Apply"))
