@@ -26,6 +26,7 @@ from playwright.async_api import FilePayload, Page, WebSocket
 from tests.browser import BrowserPage, fake_camera_args, open_page, write_y4m
 from tests.conftest import Client
 from tests.media import ASL_VIDEO
+from tests.vmc_receiver import vmc_receiver
 from tests.vrm_files import PERFECT_SYNC, eye_bones_vrm, perfect_sync_vrm, plain_glb
 from webapp.app import TEMPLATES_DIR, create_app
 from webapp.avatar_page import (
@@ -107,11 +108,14 @@ async def open_avatar(browser: BrowserPage, client: Client, path: str = "/avatar
 
 @contextlib.asynccontextmanager
 async def avatar_page(
-    make_avatar_client: MakeAvatarClient, path: str = "/avatar", args: Sequence[str] = ()
+    make_avatar_client: MakeAvatarClient,
+    path: str = "/avatar",
+    args: Sequence[str] = (),
+    config: Config | None = None,
 ) -> AsyncIterator[BrowserPage]:
     """`path` of a new server's avatar page, open in a browser started with `args`."""
     needs_node_modules()
-    client = await make_avatar_client()
+    client = await make_avatar_client(config)
     async with open_page(args) as browser:
         await open_avatar(browser, client, path)
         yield browser
@@ -184,6 +188,7 @@ async def test_vendored_files_and_the_default_avatar_are_served(
     assert "/vendor/three/build/three.module.js" in text
     assert '<button type="button" id="avatar-start" class="primary">Start</button>' in text
     assert '<button type="button" id="avatar-stop" disabled>Stop</button>' in text
+    assert 'id="avatar-vmc"' not in text  # the server allows no VMC receiver
 
 
 async def test_without_node_modules_the_page_says_what_is_missing(
@@ -335,12 +340,14 @@ async def start_session(browser: BrowserPage) -> None:
 
 @contextlib.asynccontextmanager
 async def signer_on_camera(
-    make_avatar_client: MakeAvatarClient, tmp_path: Path
+    make_avatar_client: MakeAvatarClient, tmp_path: Path, config: Config | None = None
 ) -> AsyncIterator[tuple[BrowserPage, list[dict[str, Any]]]]:
     """The avatar page of a new server, in a browser whose camera plays the signer, and
     the hellos it sends."""
     y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=90)
-    async with avatar_page(make_avatar_client, args=fake_camera_args(y4m)) as browser:
+    async with avatar_page(
+        make_avatar_client, args=fake_camera_args(y4m), config=config
+    ) as browser:
         # The page opens its WebSocket on Start, so no hello has gone yet.
         yield browser, record_hellos(browser.page)
 
@@ -507,3 +514,26 @@ async def test_a_model_with_eye_bones_looks_with_them(
                     == 0
                 )
         assert browser.errors == []
+
+
+async def test_the_page_sends_vmc_to_the_receivers_the_server_allows(
+    make_avatar_client: MakeAvatarClient, tmp_path: Path
+) -> None:
+    async with vmc_receiver() as (port, received):
+        config = Config(workers=1, no_cache=True, vmc_allow=f"127.0.0.1:{port}")
+        async with signer_on_camera(make_avatar_client, tmp_path, config) as (browser, hellos):
+            page = browser.page
+            await page.fill("#avatar-vmc", f"127.0.0.1:{port}")
+            await start_session(browser)
+            assert hellos[0]["vmc"] == [{"host": "127.0.0.1", "port": port}]
+            await received.wait_frames(3)
+            # A receiver the operator did not list: the server closes the new session, and
+            # the page says why.
+            await page.fill("#avatar-vmc", "127.0.0.1:1")
+            await page.dispatch_event("#avatar-vmc", "change")
+            await page.wait_for_function(
+                "() => document.getElementById('avatar-status').textContent.includes('--vmc-allow')"
+            )
+            assert hellos[-1]["vmc"] == [{"host": "127.0.0.1", "port": 1}]
+    bones = {args[0] for address, args in received.messages if address == "/VMC/Ext/Bone/Pos"}
+    assert {"Hips", "Head", "LeftUpperArm"} <= bones

@@ -17,6 +17,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from webapp.engine.blendshapes import NAMES as ARKIT_NAMES
+from webapp.keys import CONFIG
 
 ROOT = Path(__file__).resolve().parent.parent
 VENDOR_PREFIX = "/vendor/"
@@ -79,6 +80,9 @@ def avatar_page(paths: AvatarPaths) -> Handler:
             "default_avatar": DEFAULT_AVATAR_URL,
             # The page tells whether a chosen avatar has expressions these can drive.
             "arkit_names": " ".join(ARKIT_NAMES),
+            # A field for VMC receivers only where the operator allows some; which ones is
+            # the operator's to tell, not the page's.
+            "vmc": CONFIG in request.app and bool(request.app[CONFIG].vmc_allow.strip()),
             "watch": "watch" in request.query,
         }
         response = aiohttp_jinja2.render_template("avatar.html", request, context)

@@ -1,6 +1,6 @@
 // The page's controls as plain values, and the hello options they make (protocol issue 12):
 // {"rig": true, "mirror": bool, "smoothing": {"min_cutoff": Hz, "beta": float} | "off",
-//  "blendshapes": true when asked for}.
+//  "blendshapes": true when asked for, "vmc": [{"host", "port"}...] when receivers are named}.
 
 // The slider runs 0 (snappy) to 10 (smooth) along a log scale between these One Euro
 // filter settings (webapp/analysis/smoothing.py: min_cutoff in Hz, beta per body-part size
@@ -25,10 +25,26 @@ export function smoothingFor(position) {
   };
 }
 
+// "HOST:PORT, HOST:PORT" as the hello's receivers; the server judges each against its
+// --vmc-allow and closes the session with the reason when one is not there.
+export function vmcTargets(text) {
+  return text
+    .split(",")
+    .map((item) => item.trim())
+    .filter(Boolean)
+    .map((item) => {
+      const at = item.lastIndexOf(":");
+      const host = (at > 0 ? item.slice(0, at) : item).replace(/^\[|\]$/g, "");
+      const port = at > 0 ? Number(item.slice(at + 1)) : null;
+      return { host, port: Number.isInteger(port) ? port : null };
+    });
+}
+
 export class Controls {
   constructor(get) {
     this.mirror = get("avatar-mirror");
     this.blendshapes = get("avatar-blendshapes");
+    this.vmc = get("avatar-vmc"); // null unless the server allows VMC out
     this.smoothing = get("avatar-smoothing");
     this.smoothingValue = get("avatar-smoothing-value");
     this.smoothingOff = get("avatar-smoothing-off");
@@ -71,6 +87,8 @@ export class Controls {
     const smoothing = this.helloSmoothing();
     if (smoothing !== undefined) options.smoothing = smoothing;
     if (this.blendshapes.checked) options.blendshapes = true;
+    const vmc = vmcTargets(this.vmc?.value ?? "");
+    if (vmc.length) options.vmc = vmc;
     return options;
   }
 
@@ -79,6 +97,7 @@ export class Controls {
   onHelloChange(handler) {
     this.mirror.addEventListener("change", handler);
     this.blendshapes.addEventListener("change", handler);
+    this.vmc?.addEventListener("change", handler);
     this.smoothing.addEventListener("change", handler);
     this.smoothingOff.addEventListener("change", handler);
   }
