@@ -16,10 +16,12 @@ from tests.live import LiveClient, raw_ws_connect, video_frames, ws_frame
 from tests.media import ASL_VIDEO
 from tests.vmc_receiver import vmc_receiver
 from webapp.analysis.rig import BONES, EXPRESSIONS
+from webapp.analysis.rig.eyes import LOOKS, eye_rotation
 from webapp.config import Config
 from webapp.engine.imaging import decode
 from webapp.engine.inference import TrackEngine
 from webapp.protocol import Track
+from webapp.vmc.encode import to_unity_rotation
 from webapp.vmc.relay import RelayConfig
 from webapp.vmc.relay import run as run_relay
 from webapp.vmc.sender import Target
@@ -248,8 +250,13 @@ async def test_vmc_reaches_a_real_receiver(make_client: MakeClient) -> None:
     bones = {args[0]: args[1:] for address, args in frame if address == "/VMC/Ext/Bone/Pos"}
     assert {"Hips", "Spine", "Head", "LeftUpperArm", "RightLowerArm", "LeftHand"} <= set(bones)
     assert all(unit(list(values[3:])) for values in bones.values())
-    blends = {args[0] for address, args in frame if address == "/VMC/Ext/Blend/Val"}
-    assert {"A", "Blink_L", "Blink_R", "LookUp", "aa", "blinkLeft"} <= blends
+    blends = {args[0]: args[1] for address, args in frame if address == "/VMC/Ext/Blend/Val"}
+    assert {"A", "Blink_L", "Blink_R", "LookUp", "aa", "blinkLeft"} <= set(blends)
+    # The gaze also turns the eye bones, for models that look with them.
+    eyes = eye_rotation({k: v for k, v in blends.items() if k in LOOKS})
+    assert eyes is not None
+    for eye in ("LeftEye", "RightEye"):
+        assert bones[eye][3:] == pytest.approx(to_unity_rotation(eyes), abs=1e-5)
     times = [args[0] for address, args in received.messages if address == "/VMC/Ext/T"]
     assert times == sorted(times)
 

@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 
 from tests.vmc_receiver import vmc_receiver
+from webapp.analysis.rig import quat
+from webapp.analysis.rig.eyes import FULL_TURN_DEGREES
 from webapp.analysis.skeleton import BONES
 from webapp.vmc.encode import (
     MAX_DATAGRAM,
@@ -64,7 +66,8 @@ def test_a_frame_is_ordered_and_bundles_fit_a_datagram() -> None:
     addresses = [m.address for m in frame_messages(RIG, 1.5)]
     assert addresses[:3] == ["/VMC/Ext/OK", "/VMC/Ext/T", "/VMC/Ext/Root/Pos"]
     assert addresses[-1] == "/VMC/Ext/Blend/Apply"
-    assert addresses.count("/VMC/Ext/Bone/Pos") == 3  # the unknown bone is left out
+    # The unknown bone is left out; the gaze adds the two eyes.
+    assert addresses.count("/VMC/Ext/Bone/Pos") == 5
     many = {"bones": {b: [0.0, 0.0, 0.0, 1.0] for b in BONES}, "expressions": {}}
     packed = bundles(frame_messages(many, 0.0))
     assert len(packed) > 1
@@ -86,7 +89,7 @@ async def test_a_real_receiver_reads_the_frame() -> None:
     assert by_address["/VMC/Ext/OK"] == [(1,)]
     assert by_address["/VMC/Ext/T"] == [(2.0,)]
     bones = {args[0]: args[1:] for args in by_address["/VMC/Ext/Bone/Pos"]}
-    assert set(bones) == {"Hips", "LeftUpperArm", "LeftThumbProximal"}
+    assert set(bones) == {"Hips", "LeftUpperArm", "LeftThumbProximal", "LeftEye", "RightEye"}
     # Sideways sway on the rest height: the rig's hips are measured from the image centre.
     assert bones["Hips"][:3] == pytest.approx((-0.1, 0.95, 0.0))
     assert bones["LeftUpperArm"][3:] == pytest.approx((0.0, -HALF, 0.0, HALF))
@@ -97,6 +100,43 @@ async def test_a_real_receiver_reads_the_frame() -> None:
     assert blends["aa"] == pytest.approx(0.5)
     assert blends["Blink_L"] == pytest.approx(1.0)
     assert blends["LookUp"] == pytest.approx(0.25)
+
+
+def _eyes(expressions: dict[str, float]) -> dict[str, tuple[Any, ...]]:
+    messages = frame_messages({"bones": {}, "expressions": expressions}, 0.0)
+    return {m.params[0]: tuple(m.params[1:]) for m in messages if m.address == "/VMC/Ext/Bone/Pos"}
+
+
+@pytest.mark.parametrize(
+    ("looks", "toward"),
+    [
+        # Unity's axes: the avatar faces +Z, its own left is -X.
+        ({"lookLeft": 1.0}, (-1, 0)),
+        ({"lookRight": 1.0}, (1, 0)),
+        ({"lookUp": 1.0}, (0, 1)),
+        ({"lookDown": 1.0}, (0, -1)),
+        ({"lookLeft": 1.0, "lookUp": 1.0}, (-1, 1)),
+    ],
+)
+def test_the_gaze_turns_both_eye_bones(looks: dict[str, float], toward: tuple[int, int]) -> None:
+    eyes = _eyes({"lookUp": 0.0, "lookDown": 0.0, "lookLeft": 0.0, "lookRight": 0.0, **looks})
+    assert set(eyes) == {"LeftEye", "RightEye"}
+    assert eyes["LeftEye"][3:] == eyes["RightEye"][3:]
+    # Each eye sits on its own side of the head: the left one at -X in Unity's axes.
+    assert eyes["LeftEye"][0] < 0 < eyes["RightEye"][0]
+    x, y, z, w = eyes["LeftEye"][3:]
+    gaze = quat.rotate((x, y, z, w), (0.0, 0.0, 1.0))
+    assert (int(math.copysign(1, gaze[0])) if abs(gaze[0]) > 1e-6 else 0) == toward[0]
+    assert (int(math.copysign(1, gaze[1])) if abs(gaze[1]) > 1e-6 else 0) == toward[1]
+    # A full look, one way, turns the eyes UniVRM's default range.
+    if sum(map(abs, toward)) == 1:
+        assert math.degrees(2 * math.acos(w)) == pytest.approx(FULL_TURN_DEGREES, abs=1e-3)
+
+
+def test_no_gaze_no_eye_bones_and_a_straight_look_is_identity() -> None:
+    assert _eyes({"aa": 0.5}) == {}
+    still = _eyes(dict.fromkeys(("lookUp", "lookDown", "lookLeft", "lookRight"), 0.0))
+    assert still["LeftEye"][3:] == pytest.approx((0.0, 0.0, 0.0, 1.0))
 
 
 def test_the_allow_list_is_exact() -> None:

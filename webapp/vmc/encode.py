@@ -3,7 +3,8 @@
 The rig speaks VRM's normalized, right-handed axes (Y up, the avatar faces +Z, its left is
 +X); VMC speaks Unity's left-handed ones, where the same avatar's left is -X. Flipping X
 maps one onto the other: positions negate x, quaternions negate y and z (a reflection
-turns a rotation's axis like a pseudo-vector). Bones go by Unity's HumanBodyBones names and
+turns a rotation's axis like a pseudo-vector). Bones go by Unity's HumanBodyBones names,
+the eyes' among them (the gaze, for models that look with eye bones; see rig/eyes.py), and
 expressions by VRM 0.x names first, since every VMC receiver knows those (the protocol's
 own advice); VRM 1.0 names follow for receivers that read them, then ARKit's blendshapes,
 when the session has them, likewise twice: "perfect sync" VRM 0.x avatars name their blend
@@ -22,6 +23,7 @@ from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import OscMessageBuilder
 
+from webapp.analysis.rig.eyes import EYE_OFFSET, eye_rotation
 from webapp.analysis.skeleton import REST_OFFSET
 
 # Receivers read one datagram at a time; staying under a typical Ethernet MTU keeps a
@@ -103,6 +105,12 @@ def frame_messages(rig: Mapping[str, Any], seconds: float) -> list[OscMessage]:
         rotation = to_unity_rotation(quaternion)
         messages.append(_message("/VMC/Ext/Bone/Pos", unity_bone(name), *position, *rotation))
     expressions: Mapping[str, float] = rig.get("expressions", {})
+    eyes = eye_rotation(expressions)
+    if eyes is not None:
+        rotation = to_unity_rotation(eyes)
+        for name, offset in EYE_OFFSET.items():
+            position = to_unity_position(offset)
+            messages.append(_message("/VMC/Ext/Bone/Pos", unity_bone(name), *position, *rotation))
     for name, value in expressions.items():
         vrm0 = VRM0_EXPRESSION.get(name)
         if vrm0 is not None:
