@@ -488,24 +488,29 @@ async def test_a_model_with_eye_bones_looks_with_them(
         assert toward["yaw"] > 30
         assert toward["pitch"] < -20
         rest = await page.evaluate("window.holotrackAvatar.gaze()")
+        # A full look turns the eyes the model's whole range (its ranges map 90 degrees of
+        # lookAt to 10 of eye turn), as a full look expression moves its whole blend shape.
         for looks, yaw, pitch in (
-            ({"lookLeft": 1.0, "lookUp": 1.0}, 14, -14),
-            ({"lookRight": 1.0, "lookDown": 1.0}, -14, 14),
+            ({"lookLeft": 1.0}, 90, 0),
+            ({"lookRight": 1.0, "lookDown": 1.0}, -90, 90),
         ):
             rig = {"bones": {}, "expressions": {**looks, "aa": 0.0}}
             await page.evaluate("(rig) => window.holotrackAvatar.apply(rig)", rig)
             await page.wait_for_function(
                 """([yaw, pitch]) => {
                      const gaze = window.holotrackAvatar.gaze();
-                     return gaze.yaw * Math.sign(yaw) > Math.abs(yaw)
-                       && gaze.pitch * Math.sign(pitch) > Math.abs(pitch);
+                     return Math.abs(gaze.yaw - yaw) < 0.5 && Math.abs(gaze.pitch - pitch) < 0.5;
                    }""",
                 arg=[yaw, pitch],
             )
             gaze = await page.evaluate("window.holotrackAvatar.gaze()")
-            # The eyes turned; the look blend shapes, which the bones replace, did not move.
-            assert gaze["leftEye"] != rest["leftEye"]
-            assert gaze["rightEye"] != rest["rightEye"]
+            for eye in ("leftEye", "rightEye"):
+                turned = math.degrees(2 * math.acos(min(1.0, abs(gaze[eye][3]))))
+                if pitch == 0:
+                    assert turned == pytest.approx(10, abs=0.2)
+                else:
+                    assert 13 < turned < 15  # ten degrees each way
+            # The look blend shapes, which the bones replace, did not move.
             for name in looks:
                 assert (
                     await page.evaluate(
@@ -513,6 +518,7 @@ async def test_a_model_with_eye_bones_looks_with_them(
                     )
                     == 0
                 )
+        assert rest["leftEye"] == pytest.approx([0, 0, 0, 1])
         assert browser.errors == []
 
 

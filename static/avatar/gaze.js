@@ -6,20 +6,24 @@
 
 import { VRMLookAtBoneApplier } from "@pixiv/three-vrm";
 
-// The rig's look expressions reach 1 with the iris a tenth of the eye's width off centre
-// (webapp/analysis/rig/face.py): about 3 mm on an eyeball of 12 mm radius, a turn of 15
-// degrees.
-export const FULL_TURN_DEGREES = 15;
 export const LOOKS = new Set(["lookUp", "lookDown", "lookLeft", "lookRight"]);
 
 export class EyeBones {
   // An EyeBones for `vrm`, or null when its lookAt is not made of bones.
   static of(vrm) {
-    return vrm.lookAt?.applier instanceof VRMLookAtBoneApplier ? new EyeBones(vrm.lookAt) : null;
+    const applier = vrm.lookAt?.applier;
+    return applier instanceof VRMLookAtBoneApplier ? new EyeBones(vrm.lookAt, applier) : null;
   }
 
-  constructor(lookAt) {
+  constructor(lookAt, applier) {
     this.lookAt = lookAt;
+    // A full look expression is its blend shape's whole movement; a full look here turns
+    // the eyes as far as the model's ranges let them (each range maps its input's maximum
+    // to its whole turn: 90 degrees to 10 on VRoid's and UniVRM's defaults, so passing the
+    // person's own angle of about 15 degrees would barely move them).
+    const most = (...maps) => Math.max(...maps.map((m) => m.inputMaxValue));
+    this.fullYaw = most(applier.rangeMapHorizontalInner, applier.rangeMapHorizontalOuter);
+    this.fullPitch = most(applier.rangeMapVerticalDown, applier.rangeMapVerticalUp);
     this.yaw = 0;
     this.pitch = 0;
   }
@@ -28,8 +32,8 @@ export class EyeBones {
   // model's own left, as lookLeft does; its pitch is negative upward.
   want(expressions) {
     const weight = (name) => expressions[name] ?? 0;
-    this.yaw = (weight("lookLeft") - weight("lookRight")) * FULL_TURN_DEGREES;
-    this.pitch = (weight("lookDown") - weight("lookUp")) * FULL_TURN_DEGREES;
+    this.yaw = (weight("lookLeft") - weight("lookRight")) * this.fullYaw;
+    this.pitch = (weight("lookDown") - weight("lookUp")) * this.fullPitch;
   }
 
   // Every animation frame, easing like the bones; the lookAt applies it in vrm.update().
