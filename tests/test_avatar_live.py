@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -14,6 +15,7 @@ import pytest
 from tests.conftest import Client, MakeClient
 from tests.live import LiveClient, raw_ws_connect, video_frames, ws_frame
 from tests.media import ASL_VIDEO
+from tests.tcp_proxy import tcp_proxy
 from tests.vmc_receiver import vmc_receiver
 from webapp.analysis.rig import BONES, EXPRESSIONS
 from webapp.analysis.rig.eyes import LOOKS, eye_rotation
@@ -286,3 +288,41 @@ async def test_the_relay_forwards_a_watched_session_as_vmc(make_client: MakeClie
         assert {"Hips", "LeftUpperArm", "RightUpperArm"} <= bones
     # Both were sent the same frames, in the same order.
     assert received.messages[:200] == received_2.messages[:200]
+
+
+async def test_the_relay_reconnects_when_the_connection_drops(make_client: MakeClient) -> None:
+    client = await make_client(Config(workers=1))
+    live, ready = await open_session(client, rig=True)
+    server = client.make_url("/ws")
+    assert server.host is not None
+    assert server.port is not None
+    frames = video_frames(ASL_VIDEO)
+    seq = 0
+
+    async def stream_until(done: Callable[[], bool]) -> None:
+        nonlocal seq
+        while not done():
+            await live.send(seq, seq * STEP_MS, frames[seq % len(frames)])
+            await live.next_of("result")
+            seq += 1
+            assert seq < 600, "the relay forwarded nothing"
+
+    async with (
+        tcp_proxy(server.host, server.port) as (port, proxy),
+        vmc_receiver() as (
+            vmc_port,
+            received,
+        ),
+    ):
+        url = f"ws://127.0.0.1:{port}/ws"
+        config = RelayConfig(url, ready["watch"], (Target("127.0.0.1", vmc_port),), 0.5)
+        relay = asyncio.create_task(run_relay(config))
+        await stream_until(lambda: received.frames >= 3)
+        # The network between the relay and the server fails; the session goes on.
+        proxy.drop()
+        before = received.frames
+        await stream_until(lambda: proxy.accepted >= 2 and received.frames >= before + 3)
+        assert not relay.done()
+        await live.ws.close()
+        assert await asyncio.wait_for(relay, 30) == 0
+    assert proxy.accepted == 2  # one watcher connection, then one after the drop
