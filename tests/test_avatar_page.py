@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import json
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -520,6 +521,43 @@ async def test_a_model_with_eye_bones_looks_with_them(
                 )
         assert rest["leftEye"] == pytest.approx([0, 0, 0, 1])
         assert browser.errors == []
+
+
+# A browser's animation frames as pace.js meets them: every 16.7 ms while nothing is drawn,
+# and `cost` ms after a drawing. Returns when each drawing began, over a simulated second.
+SIMULATED_FRAMES = """async (cost) => {
+  const { DrawPace } = await import("/static/avatar/pace.js");
+  const pace = new DrawPace();
+  const drawings = [];
+  for (let now = 0; now < 1000; ) {
+    if (pace.shouldDraw(now)) {
+      pace.drew(now);
+      drawings.push(now);
+      now += cost;
+    } else {
+      now += 1000 / 60;
+    }
+  }
+  return drawings;
+}"""
+
+
+@pytest.mark.parametrize("cost", [5.0, 16.7, 70.0])
+async def test_a_slow_drawing_is_followed_by_as_long_a_rest(
+    make_avatar_client: MakeAvatarClient, cost: float
+) -> None:
+    async with avatar_page(make_avatar_client) as browser:
+        drawings = await browser.page.evaluate(SIMULATED_FRAMES, cost)
+    gaps = [b - a for a, b in itertools.pairwise(drawings)]
+    if cost < 25:
+        # A GPU's pace: every frame is drawn.
+        assert gaps == pytest.approx([cost] * len(gaps))
+    else:
+        # Drawing in software: after each drawing the renderer rests at least as long,
+        # and the next drawing comes on the first frame after that rest.
+        assert all(2 * cost <= gap < 2 * cost + 1000 / 60 for gap in gaps), gaps
+        busy = cost * len(drawings) / (drawings[-1] + cost)
+        assert 0.4 < busy <= 0.5
 
 
 async def test_the_page_sends_vmc_to_the_receivers_the_server_allows(

@@ -1,0 +1,31 @@
+// When the avatar view draws. A screen's frame takes 16.7 ms at 60 Hz; a browser that
+// draws in software (no GPU: SwiftShader, some VMs and remote desktops) takes 50-80 ms
+// for this scene, and drawing on every frame then starves the camera's frames, which are
+// captured and encoded on the same renderer: 0.6 results a second instead of 9 (headless
+// Chromium on two cores, bench/avatar_page.py). So a drawing that held up the next frame
+// is followed by as long a rest, leaving the renderer half its time.
+
+export const SLOW_FRAME_MS = 25;
+
+export class DrawPace {
+  constructor() {
+    this.drawnAt = null; // when the last drawing began, until the next frame measures it
+    this.restUntil = 0;
+    this.drawn = 0;
+  }
+
+  // Called on every animation frame with its timestamp: whether to draw on this one.
+  shouldDraw(now) {
+    if (this.drawnAt !== null) {
+      const took = now - this.drawnAt;
+      this.restUntil = took > SLOW_FRAME_MS ? now + took : now;
+      this.drawnAt = null;
+    }
+    return now >= this.restUntil;
+  }
+
+  drew(now) {
+    this.drawnAt = now;
+    this.drawn += 1;
+  }
+}
