@@ -14,7 +14,6 @@ class TcpProxy:
     host: str
     port: int
     accepted: int = 0
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
     _writers: set[asyncio.StreamWriter] = field(default_factory=set)
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -22,7 +21,6 @@ class TcpProxy:
         pair = {writer, upstream_writer}
         self._writers |= pair
         self.accepted += 1
-        self.changed.set()
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(_pipe(reader, upstream_writer))
@@ -35,12 +33,6 @@ class TcpProxy:
     def drop(self) -> None:
         for writer in list(self._writers):
             writer.transport.abort()
-
-    async def wait_accepted(self, count: int) -> None:
-        async with asyncio.timeout(60.0):
-            while self.accepted < count:
-                self.changed.clear()
-                await self.changed.wait()
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
