@@ -560,6 +560,22 @@ async def test_a_slow_drawing_is_followed_by_as_long_a_rest(
         assert 0.4 < busy <= 0.5
 
 
+async def test_a_tab_shown_again_draws_at_once(make_avatar_client: MakeAvatarClient) -> None:
+    async with avatar_page(make_avatar_client) as browser:
+        drawn = await browser.page.evaluate(
+            """async () => {
+                 const { DrawPace, LONGEST_REST_MS } = await import("/static/avatar/pace.js");
+                 const pace = new DrawPace();
+                 pace.shouldDraw(0);
+                 pace.drew(0);
+                 // Hidden for ten seconds: no frames, then one; not a ten-second rest.
+                 const back = 10000;
+                 return [pace.shouldDraw(back), pace.shouldDraw(back + LONGEST_REST_MS)];
+               }"""
+        )
+    assert drawn == [False, True]
+
+
 async def test_the_page_sends_vmc_to_the_receivers_the_server_allows(
     make_avatar_client: MakeAvatarClient, tmp_path: Path
 ) -> None:

@@ -3,9 +3,12 @@
 // for this scene, and drawing on every frame then starves the camera's frames, which are
 // captured and encoded on the same renderer: 0.6 results a second instead of 9 (headless
 // Chromium on two cores, bench/avatar_page.py). So a drawing that held up the next frame
-// is followed by as long a rest, leaving the renderer half its time.
+// is followed by as long a rest (at most LONGEST_REST_MS), leaving the renderer half its time.
 
 export const SLOW_FRAME_MS = 25;
+// A hidden tab gets no animation frames at all; the gap when it comes back is not a
+// drawing's cost, so no rest is longer than this.
+export const LONGEST_REST_MS = 250;
 
 export class DrawPace {
   constructor() {
@@ -18,7 +21,7 @@ export class DrawPace {
   shouldDraw(now) {
     if (this.drawnAt !== null) {
       const took = now - this.drawnAt;
-      this.restUntil = took > SLOW_FRAME_MS ? now + took : now;
+      this.restUntil = took > SLOW_FRAME_MS ? now + Math.min(took, LONGEST_REST_MS) : now;
       this.drawnAt = null;
     }
     return now >= this.restUntil;
