@@ -560,6 +560,23 @@ async def test_a_slow_drawing_is_followed_by_as_long_a_rest(
         assert 0.4 < busy <= 0.5
 
 
+async def test_antialiasing_only_with_a_gpu(make_avatar_client: MakeAvatarClient) -> None:
+    async with avatar_page(make_avatar_client) as browser:
+        page = browser.page
+        renderer, antialias = await page.evaluate(
+            """() => {
+                 const gl = document.querySelector("canvas.avatar-canvas").getContext("webgl2");
+                 const info = gl.getExtension("WEBGL_debug_renderer_info");
+                 return [gl.getParameter(info.UNMASKED_RENDERER_WEBGL),
+                         gl.getContextAttributes().antialias];
+               }"""
+        )
+        software = await page.evaluate("window.holotrackAvatar.software()")
+    # Headless Chromium here draws with SwiftShader; a browser with a GPU names its GPU.
+    assert software == ("SwiftShader" in renderer), renderer
+    assert antialias is not software
+
+
 async def test_a_tab_shown_again_draws_at_once(make_avatar_client: MakeAvatarClient) -> None:
     async with avatar_page(make_avatar_client) as browser:
         drawn = await browser.page.evaluate(

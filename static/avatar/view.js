@@ -70,6 +70,7 @@ export class AvatarView {
       pixels: (size) => this.scene.pixels(size),
       generation: () => this.generation,
       drawn: () => this.pace.drawn,
+      software: () => this.scene.software,
       // bench/avatar_page.py's "before": draw on every animation frame.
       drawEveryFrame: () => {
         this.pace.shouldDraw = () => true;
