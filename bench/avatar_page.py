@@ -11,7 +11,8 @@ Its fake camera plays the shared ASL video. The modes, alternated round by round
 - `tracking page`: `/`, which draws only the landmarks: the rate the camera and the
   server allow.
 - `avatar page`: `/avatar` as it ships, resting after each slow drawing
-  (static/avatar/pace.js).
+  (static/avatar/pace.js), without antialiasing since the renderer is a software one
+  (static/avatar/scene.js).
 - `avatar, every frame`: the same page made to draw on every animation frame, as it did
   before pace.js.
 
