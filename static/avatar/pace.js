@@ -1,7 +1,7 @@
 // When the avatar view draws. A screen's frame takes 16.7 ms at 60 Hz; a browser that
 // draws in software (no GPU: SwiftShader, some VMs and remote desktops) takes 50-80 ms
 // for this scene, and drawing on every frame then starves the camera's frames, which are
-// captured and encoded on the same renderer: 0.7 results a second, against 7-8 paced (headless
+// captured and encoded on the same renderer: 0.8 results a second, against 7.5-10 paced (headless
 // Chromium on two cores, bench/avatar_page.py). So a drawing that held up the next frame
 // is followed by as long a rest (at most LONGEST_REST_MS), leaving the renderer half its time.
 
