@@ -71,6 +71,10 @@ def to_unity_rotation(q: Sequence[float]) -> tuple[float, float, float, float]:
     return (float(q[0]), -float(q[1]), -float(q[2]), float(q[3]))
 
 
+# The eye bones' Unity names and rest positions, the same on every frame.
+_EYES = {unity_bone(name): to_unity_position(offset) for name, offset in EYE_OFFSET.items()}
+
+
 def _hips(rig: Mapping[str, Any]) -> tuple[float, float, float]:
     """The rig's hips_position is measured from the image centre, with no depth; receivers
     want the hips above their floor. Only the sideways sway carries over."""
@@ -108,9 +112,8 @@ def frame_messages(rig: Mapping[str, Any], seconds: float) -> list[OscMessage]:
     eyes = eye_rotation(expressions)
     if eyes is not None:
         rotation = to_unity_rotation(eyes)
-        for name, offset in EYE_OFFSET.items():
-            position = to_unity_position(offset)
-            messages.append(_message("/VMC/Ext/Bone/Pos", unity_bone(name), *position, *rotation))
+        for name, position in _EYES.items():
+            messages.append(_message("/VMC/Ext/Bone/Pos", name, *position, *rotation))
     for name, value in expressions.items():
         vrm0 = VRM0_EXPRESSION.get(name)
         if vrm0 is not None:
