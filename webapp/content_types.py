@@ -1,9 +1,15 @@
 """What an upload's declared Content-Type may be: one of its own kind, or one that says
-nothing about the content (the bytes themselves then decide)."""
+nothing about the content (the bytes themselves then decide); and a multipart body that
+does not parse, said as such."""
 
 from __future__ import annotations
 
-from webapp.errors import UnsupportedTypeError
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from aiohttp.http_exceptions import BadHttpMessage
+
+from webapp.errors import BadRequestError, UnsupportedTypeError
 
 NEUTRAL_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream"})
 
@@ -15,3 +21,14 @@ def check_declared(content_type: str, accepted: frozenset[str], send: str) -> No
     if declared in NEUTRAL_TYPES or declared in accepted:
         return
     raise UnsupportedTypeError(f"content type {declared!r} is not supported; send {send}")
+
+
+@contextmanager
+def multipart_parsing() -> Iterator[None]:
+    """BadRequestError (400) for a multipart body aiohttp cannot parse: a missing or wrong
+    boundary, a part cut short, a part's header that is not a header."""
+    try:
+        yield
+    except (ValueError, BadHttpMessage) as exc:
+        what = exc.message if isinstance(exc, BadHttpMessage) else str(exc)
+        raise BadRequestError(f"the multipart body is malformed: {what}") from None

@@ -1,8 +1,11 @@
-"""The one place where domain errors become HTTP statuses with a JSON reason."""
+"""The one place where errors become HTTP statuses with a JSON reason: the domain's own,
+aiohttp's (no such path, a method not allowed), and any the server did not expect."""
 
 from __future__ import annotations
 
-from aiohttp import web
+import logging
+
+from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 
 from webapp import errors, json_text
@@ -25,16 +28,35 @@ STATUS: dict[type[errors.HolotrackError], int] = {
 }
 RETRY_AFTER_SECONDS = 1
 
+log = logging.getLogger(__name__)
+
+
+def _json(
+    code: str, detail: str, status: int, headers: dict[str, str] | None = None
+) -> web.Response:
+    return web.json_response(
+        {"error": code, "detail": detail}, status=status, headers=headers, dumps=json_text.as_text
+    )
+
 
 def error_response(exc: errors.HolotrackError) -> web.Response:
     status = STATUS.get(type(exc), 500)
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else None
-    return web.json_response(
-        {"error": exc.code, "detail": exc.detail},
-        status=status,
-        headers=headers,
-        dumps=json_text.as_text,
-    )
+    return _json(exc.code, exc.detail, status, headers)
+
+
+def _http_error(request: web.Request, exc: web.HTTPException) -> web.Response:
+    """aiohttp's own refusals (the router's 404 and 405, a static file's 403) in JSON."""
+    if isinstance(exc, web.HTTPMethodNotAllowed):
+        allowed = ", ".join(sorted(exc.allowed_methods))
+        detail = f"{request.method} is not allowed on {request.path}; use {allowed}"
+    elif isinstance(exc, web.HTTPNotFound) and exc.text == f"{exc.status}: {exc.reason}":
+        detail = f"nothing is served at {request.path}"
+    else:
+        detail = (exc.text or exc.reason).strip()
+    code = exc.reason.lower().replace(" ", "_")
+    headers = {k: v for k, v in exc.headers.items() if k != hdrs.CONTENT_TYPE}
+    return _json(code, detail, exc.status, headers)
 
 
 @web.middleware
@@ -43,3 +65,19 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return await handler(request)
     except errors.HolotrackError as exc:
         return error_response(exc)
+    except web.HTTPException as exc:
+        if exc.status < 400 or exc.content_type == "application/json":
+            raise
+        return _http_error(request, exc)
+    except Exception:
+        if _answered(request):
+            raise
+        log.exception("%s %s failed", request.method, request.path)
+        return _json("internal", "the server failed on this request; it has been logged", 500)
+
+
+def _answered(request: web.Request) -> bool:
+    """Whether the request already has its answer under way, which a status cannot follow:
+    a WebSocket (its own close codes) or a response whose first bytes are sent."""
+    upgraded = request.headers.get(hdrs.UPGRADE, "").lower() == "websocket"
+    return upgraded or request.writer.output_size > 0

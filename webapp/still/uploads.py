@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import BodyPartReader, web
 
-from webapp.content_types import check_declared
+from webapp.content_types import check_declared, multipart_parsing
 from webapp.engine.imaging import MIME_TYPES
 from webapp.errors import EmptyInputError, TooLargeError
 
@@ -36,15 +36,15 @@ async def read_image(request: web.Request, limit: int) -> bytes:
 
 
 async def _read_multipart(request: web.Request, limit: int) -> bytes:
-    reader = await request.multipart()
-    async for part in reader:
-        if not isinstance(part, BodyPartReader) or part.name != FIELD:
-            continue
-        check_declared_type(part.headers.get("Content-Type", ""))
-        data = await _read_limited(part.read_chunk, limit)
-        if not data:
-            raise EmptyInputError(f"the multipart field {FIELD!r} is empty")
-        return data
+    with multipart_parsing():
+        async for part in await request.multipart():
+            if not isinstance(part, BodyPartReader) or part.name != FIELD:
+                continue
+            check_declared_type(part.headers.get("Content-Type", ""))
+            data = await _read_limited(part.read_chunk, limit)
+            if not data:
+                raise EmptyInputError(f"the multipart field {FIELD!r} is empty")
+            return data
     raise EmptyInputError(f"no multipart field named {FIELD!r}; send the image as {FIELD!r}")
 
 

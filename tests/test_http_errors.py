@@ -1,0 +1,142 @@
+"""Errors that reach the edge from outside the domain's own: a multipart body aiohttp cannot
+parse, the router's 404 and 405, a failure nobody foresaw. Each is answered in JSON like
+every other refusal. (A client that leaves mid-upload: test_lifecycle.py, on the server as
+an operator runs it.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterator
+
+import pytest
+from aiohttp import web
+
+from tests.conftest import Client, MakeClient
+from tests.media import PERSON_JPEG
+from tests.test_ops import sample
+from webapp.app import create_app
+from webapp.config import Config
+
+MALFORMED_MULTIPART = [
+    ("no-boundary", "multipart/form-data", b"x"),
+    ("wrong-boundary", "multipart/form-data; boundary=XYZ", b"garbage"),
+    (
+        "part-header-not-a-header",
+        "multipart/form-data; boundary=XYZ",
+        b"--XYZ\r\nnot a header\r\n\r\nabc\r\n--XYZ--\r\n",
+    ),
+]
+
+
+@pytest.fixture
+async def client(make_client: MakeClient) -> Client:
+    return await make_client(Config(workers=1, no_cache=True))
+
+
+class Records(logging.Handler):
+    """Log records as they come, with an event for the first that matches."""
+
+    def __init__(self, wanted: Callable[[logging.LogRecord], bool]) -> None:
+        super().__init__(logging.INFO)
+        self.records: list[logging.LogRecord] = []
+        self.seen = asyncio.Event()
+        self._wanted = wanted
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+        if self._wanted(record):
+            self.seen.set()
+
+    def errors(self) -> list[str]:
+        return [r.getMessage() for r in self.records if r.levelno >= logging.ERROR]
+
+
+@pytest.fixture
+def records() -> Iterator[Callable[[Callable[[logging.LogRecord], bool]], Records]]:
+    root = logging.getLogger()
+    added: list[Records] = []
+    level = root.level
+    root.setLevel(logging.INFO)
+
+    def attach(wanted: Callable[[logging.LogRecord], bool]) -> Records:
+        handler = Records(wanted)
+        root.addHandler(handler)
+        added.append(handler)
+        return handler
+
+    yield attach
+    for handler in added:
+        root.removeHandler(handler)
+    root.setLevel(level)
+
+
+async def predict_works(client: Client) -> None:
+    ok = await client.post(
+        "/predict", data=PERSON_JPEG.read_bytes(), headers={"Content-Type": "image/jpeg"}
+    )
+    assert ok.status == 200
+    assert (await ok.json())["landmarks"]["pose"] is not None
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [(t, b) for _, t, b in MALFORMED_MULTIPART],
+    ids=[name for name, _, _ in MALFORMED_MULTIPART],
+)
+async def test_a_malformed_multipart_body_is_a_400(
+    client: Client, content_type: str, body: bytes
+) -> None:
+    response = await client.post("/predict", data=body, headers={"Content-Type": content_type})
+    assert response.status == 400
+    answer = await response.json()
+    assert answer["error"] == "bad_request"
+    assert answer["detail"].startswith("the multipart body is malformed: ")
+    await predict_works(client)
+
+
+async def test_no_such_path_and_a_method_not_allowed_answer_in_json(client: Client) -> None:
+    missing = await client.get("/api/nothing")
+    assert missing.status == 404
+    assert await missing.json() == {
+        "error": "not_found",
+        "detail": "nothing is served at /api/nothing",
+    }
+    wrong = await client.put("/predict")
+    assert wrong.status == 405
+    assert wrong.headers["Allow"] == "POST"
+    assert await wrong.json() == {
+        "error": "method_not_allowed",
+        "detail": "PUT is not allowed on /predict; use POST",
+    }
+    # Refusals with a sentence of their own keep it.
+    outside = await client.get("/vendor/three/package.json")
+    assert outside.status == 404
+    assert (await outside.json())["detail"] == "not a file the avatar page uses"
+    metrics = await (await client.get("/metrics")).text()
+    assert sample(metrics, "holotrack_predict_requests_total", 'status="405"') == 1
+
+
+async def test_a_failure_nobody_foresaw_is_a_json_500_and_logged(
+    aiohttp_client: Callable[[web.Application], Awaitable[Client]],
+    records: Callable[[Callable[[logging.LogRecord], bool]], Records],
+) -> None:
+    async def fails(request: web.Request) -> web.Response:
+        raise RuntimeError("a bug")
+
+    app = create_app(Config(workers=1, min_session_fps="0"))
+    app.router.add_get("/fails", fails)
+    client = await aiohttp_client(app)
+    log = records(lambda r: r.levelno >= logging.ERROR)
+    response = await client.get("/fails")
+    assert response.status == 500
+    assert await response.json() == {
+        "error": "internal",
+        "detail": "the server failed on this request; it has been logged",
+    }
+    assert log.seen.is_set()
+    assert log.errors() == ["GET /fails failed"]
+    (failed,) = [r for r in log.records if r.levelno >= logging.ERROR]
+    assert failed.exc_info is not None
+    await predict_works(client)
