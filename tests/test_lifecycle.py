@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 import aiohttp
 
 from tests.live import frame_message, video_frames
-from tests.media import ASL_VIDEO
+from tests.media import ASL_VIDEO, PERSON_JPEG
 
 
 def free_port() -> int:
@@ -98,3 +98,38 @@ async def test_sigterm_closes_every_session_with_1001_and_exits() -> None:
         assert await asyncio.wait_for(server.proc.wait(), 15) == 0
     errors = await server.rest()
     assert "Traceback" not in errors, errors[-2000:]
+
+
+async def abandon_upload(port: int, path: str, content_type: str) -> None:
+    """Starts an upload, waits until its handler reads the body (100 Continue), sends part
+    of it and leaves."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: holotrack\r\nContent-Type: {content_type}\r\n"
+        "Content-Length: 100000\r\nExpect: 100-continue\r\n\r\n"
+    )
+    writer.write(head.encode())
+    assert (await reader.readline()).startswith(b"HTTP/1.1 100")
+    await reader.readline()
+    writer.write(bytes(5000))
+    await writer.drain()
+    writer.close()
+    await writer.wait_closed()
+
+
+async def test_a_client_that_leaves_mid_upload_leaves_no_traceback() -> None:
+    port = free_port()
+    async with serving(port) as server:
+        await abandon_upload(port, "/predict", "image/jpeg")
+        await abandon_upload(port, "/api/video", "video/mp4")
+        await abandon_upload(port, "/api/export?format=csv", "application/x-ndjson")
+        async with aiohttp.ClientSession() as http:
+            ok = await http.post(
+                f"http://127.0.0.1:{port}/predict",
+                data=PERSON_JPEG.read_bytes(),
+                headers={"Content-Type": "image/jpeg"},
+            )
+            assert ok.status == 200
+    log = await server.rest()
+    assert "Traceback" not in log, log[-3000:]
+    assert "Error handling request" not in log, log[-3000:]

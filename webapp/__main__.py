@@ -71,7 +71,11 @@ async def serve(app: web.Application, config: Config, ssl_context: ssl.SSLContex
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    runner = web.AppRunner(app, shutdown_timeout=3.0)
+    # A client that leaves ends its handler (aiohttp's handler_cancellation): an upload it
+    # abandoned stops being read and waits for no worker. Without it the handler read on
+    # into a reset connection and logged a traceback for an everyday event; with it the
+    # server runs as every test's server (aiohttp's test server cancels) runs.
+    runner = web.AppRunner(app, shutdown_timeout=3.0, handler_cancellation=True)
     await runner.setup()
     try:
         sites = [web.TCPSite(runner, config.host, config.port, ssl_context=ssl_context)]
