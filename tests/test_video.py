@@ -18,7 +18,7 @@ import pytest
 from tests.conftest import Client, MakeClient
 from tests.live import LiveClient, video_frames
 from tests.media import ASL_VIDEO, GESTURE_VIDEO, PERSON_JPEG
-from tests.videos import decoded_frames, lines, post, served, write_clip
+from tests.videos import damaged, decoded_frames, lines, post, served, write_clip
 from webapp.app import create_app
 from webapp.config import Config
 from webapp.engine.blendshapes import NAMES
@@ -170,6 +170,28 @@ async def test_every_limit_and_bad_input_has_its_status(
     # The same server takes a video within every limit.
     found = await lines(await post(client, whole))
     assert found[-1]["summary"]["frames"] == 10
+
+
+async def test_a_video_that_ends_short_is_not_complete(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """FFmpeg stops early on a damaged file without an error of its own; the summary said
+    complete with 1 of 10, 12 of 300 frames."""
+    clip = write_clip(GESTURE_VIDEO, tmp_path / "clip.mp4", 20)
+    client = await make_client(Config(workers=1))
+    *rows, last = await lines(await post(client, damaged(clip, tmp_path / "bad.mp4").read_bytes()))
+    summary = last["summary"]
+    assert 0 < summary["frames"] == summary["decoded"] == len(rows) < 20
+    assert summary["video"]["frames"] == 20
+    assert summary["complete"] is False
+    assert summary["error"]["error"] == "not_a_video"
+    assert summary["error"]["detail"].startswith(
+        f"decoding ended after {len(rows)} of the 20 frames the container lists"
+    )
+    ended = client.app[METRICS].registry.get_sample_value(
+        "holotrack_videos_ended_total", {"outcome": "failed"}
+    )
+    assert ended == 1
 
 
 async def test_a_client_that_leaves_stops_the_work(make_client: MakeClient) -> None:

@@ -22,6 +22,10 @@ from webapp.errors import NotAVideoError, TooLargeError, TooManyPixelsError
 # decode time for nothing: bigger frames are scaled down to about 720p.
 WORK_PIXELS = 1280 * 720
 JPEG_QUALITY = 90
+# A decode that ends more than this short of the frames the container lists is reported
+# (a Matroska container's count is an estimate from its duration, off by a frame or so).
+SHORT_FRAMES = 2
+SHORT_SHARE = 0.01
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,7 @@ class VideoReader:
         self.decoded = 0
         self.skipped = 0  # decimated to keep to max_fps
         self.cut = False  # decoding stopped at the duration limit
+        self.last_ms: float | None = None  # the time of the last frame decoded
         self._last_slot = -1
         self._capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
         try:
@@ -112,6 +117,7 @@ class VideoReader:
             time_ms = float(self._capture.get(cv2.CAP_PROP_POS_MSEC))
             index = self.decoded
             self.decoded += 1
+            self.last_ms = time_ms
             if time_ms > self.max_ms:
                 # The container understated its length: stop where the limit is.
                 self.cut = True
@@ -132,7 +138,22 @@ class VideoReader:
             return VideoFrame(index, time_ms, encode(bgr))
         if self.decoded == 0:
             raise NotAVideoError("no frame of the video could be decoded; it may be corrupt")
+        self._check_whole()
         return None
+
+    def _check_whole(self) -> None:
+        """FFmpeg ends a damaged or truncated file early without an error of its own; a
+        decode well short of the frames the container lists is one, not a complete video."""
+        stated = self.info.frames
+        if stated is None or self.decoded >= stated - max(SHORT_FRAMES, stated * SHORT_SHARE):
+            return
+        where = "" if self.last_ms is None else f", the last at {self.last_ms:.0f} ms"
+        of = "" if self.info.duration_ms is None else f" of {self.info.duration_ms:.0f} ms"
+        raise NotAVideoError(
+            f"decoding ended after {self.decoded} of the {stated} frames the container "
+            f"lists{where}{of}; the file is truncated or corrupt (or its edit list hides "
+            "frames)"
+        )
 
     def close(self) -> None:
         self._capture.release()

@@ -1,0 +1,76 @@
+"""POST /api/video's decoder on its own (no model): every frame of a variable-rate video at
+its own time, and a decode that ends short reported as an error."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+
+from tests.media import ASL_VIDEO, GESTURE_VIDEO
+from tests.videos import damaged, retime, write_clip
+from webapp.errors import NotAVideoError
+from webapp.video.decode import VideoReader
+
+# 15 frames at 30 fps, 15 at 15 fps, 15 at 30 fps: 2 s, as a phone records a dim stretch.
+VFR_RUNS = [(15, 30.0), (15, 15.0), (15, 30.0)]
+VFR_TIMES = list(
+    itertools.accumulate((1000 / fps for n, fps in VFR_RUNS for _ in range(n)), initial=0.0)
+)[:-1]
+
+
+def read_all(path: Path, max_fps: float = 30.0) -> tuple[VideoReader, list[float]]:
+    reader = VideoReader(path, max_seconds=600.0, max_pixels=1920 * 1080, max_fps=max_fps)
+    times: list[float] = []
+    try:
+        while (frame := reader.next()) is not None:
+            times.append(frame.time_ms)
+    finally:
+        reader.close()
+    return reader, times
+
+
+@pytest.fixture(scope="module")
+def clip45(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_clip(ASL_VIDEO, tmp_path_factory.mktemp("vfr") / "clip.mp4", 45, fps=30.0)
+
+
+def test_a_variable_rate_video_gives_every_frame_at_its_own_time(
+    clip45: Path, tmp_path: Path
+) -> None:
+    vfr = retime(clip45, tmp_path / "vfr.mp4", VFR_RUNS, edit_list=True)
+    reader, times = read_all(vfr)
+    assert reader.info.frames == reader.decoded == len(times) == 45
+    assert reader.skipped == 0
+    assert times == pytest.approx(VFR_TIMES, abs=0.01)
+
+
+def test_frames_an_edit_list_hides_are_reported_not_passed_over(
+    clip45: Path, tmp_path: Path
+) -> None:
+    """The audit's vfr.mp4: the sample table says 2 s, the edit list still 1.5 s, and
+    FFmpeg presents only what the edit list shows."""
+    vfr = retime(clip45, tmp_path / "stale.mp4", VFR_RUNS, edit_list=False)
+    reader = VideoReader(vfr, max_seconds=600.0, max_pixels=1920 * 1080, max_fps=30.0)
+    try:
+        for _ in range(30):
+            assert reader.next() is not None
+        with pytest.raises(NotAVideoError) as caught:
+            reader.next()
+    finally:
+        reader.close()
+    assert caught.value.detail.startswith(
+        "decoding ended after 30 of the 45 frames the container lists, the last at 1433 ms "
+        "of 2000 ms"
+    )
+
+
+def test_a_damaged_file_is_an_error_at_its_end(tmp_path: Path) -> None:
+    clip = write_clip(GESTURE_VIDEO, tmp_path / "clip.mp4", 20)
+    with pytest.raises(NotAVideoError, match=r"^decoding ended after \d+ of the 20 frames"):
+        read_all(damaged(clip, tmp_path / "damaged.mp4"))
+    # A whole clip is not: a Matroska count (an estimate) and an MP4 one both match.
+    for whole in (clip, write_clip(GESTURE_VIDEO, tmp_path / "clip.mkv", 20)):
+        reader, times = read_all(whole)
+        assert len(times) == reader.decoded == 20
