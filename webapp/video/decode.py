@@ -9,6 +9,7 @@ one at a time, and only one decoded frame is held at once.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,12 @@ JPEG_QUALITY = 90
 # (a Matroska container's count is an estimate from its duration, off by a frame or so).
 SHORT_FRAMES = 2
 SHORT_SHARE = 0.01
+
+# FFmpeg writes every damaged macroblock of a corrupt file to fd 2, past the server's log
+# format (45,923 lines for one 1.4 MB upload); what went wrong reaches the client in the
+# summary instead. OpenCV reads this once, when it first opens its FFmpeg backend, so it is
+# set here, before any capture exists; an operator's own setting wins. -8 is AV_LOG_QUIET.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 
 @dataclass(frozen=True)
