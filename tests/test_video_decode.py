@@ -4,6 +4,7 @@ its own time, a decode that ends short reported as an error, and FFmpeg kept off
 from __future__ import annotations
 
 import itertools
+import os
 import subprocess
 import sys
 import textwrap
@@ -96,8 +97,15 @@ def test_ffmpeg_writes_nothing_to_stderr(tmp_path: Path) -> None:
             print("reported")
         """
     )
+    # Not inherited from this process, which imported the decoder already.
+    env = {k: v for k, v in os.environ.items() if k != "OPENCV_FFMPEG_LOGLEVEL"}
     done = subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "reported"
