@@ -1,5 +1,6 @@
 """POST /api/video's decoder on its own (no model): every frame of a variable-rate video at
-its own time, a decode that ends short reported as an error, and FFmpeg kept off stderr."""
+its own time, a decode that ends short reported as an error, FFmpeg kept off stderr, and
+decimation's kept times."""
 
 from __future__ import annotations
 
@@ -110,3 +111,31 @@ def test_ffmpeg_writes_nothing_to_stderr(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "reported"
     assert done.stderr == ""
+
+
+@pytest.mark.parametrize(
+    ("fps", "suffix", "max_fps", "count", "kept"),
+    [
+        # A 30 fps video at 5 fps: every 200 ms, not 0, 133, 300, 533, 700 ...
+        (30.0, ".mp4", 5.0, 60, [i * 200.0 for i in range(10)]),
+        # Matroska's times are whole milliseconds: 33, 67 ... stay in their own slots.
+        (30.0, ".mkv", 30.0, 30, [round(i * 1000 / 30) for i in range(30)]),
+        # 240 fps at 10: every 100 ms, never two frames 4 ms apart.
+        (240.0, ".mp4", 10.0, 96, [i * 100.0 for i in range(4)]),
+        # 25 fps at 10: the frame nearest each 100 ms mark, the earlier on a tie.
+        (
+            25.0,
+            ".mkv",
+            10.0,
+            25,
+            [0.0, 80.0, 200.0, 280.0, 400.0, 480.0, 600.0, 680.0, 800.0, 880.0],
+        ),
+    ],
+)
+def test_decimation_keeps_the_frames_nearest_each_slot(
+    tmp_path: Path, fps: float, suffix: str, max_fps: float, count: int, kept: list[float]
+) -> None:
+    clip = write_clip(ASL_VIDEO, tmp_path / f"clip{suffix}", count, fps=fps, size=(160, 120))
+    reader, times = read_all(clip, max_fps)
+    assert times == pytest.approx(kept, abs=0.01)
+    assert reader.skipped == count - len(kept)

@@ -27,6 +27,9 @@ JPEG_QUALITY = 90
 # (a Matroska container's count is an estimate from its duration, off by a frame or so).
 SHORT_FRAMES = 2
 SHORT_SHARE = 0.01
+# Times that differ by float error only (100.00000000000001 and 99.99999999999999 ms) fall
+# in one slot.
+SLOT_EPSILON = 1e-6
 
 # FFmpeg writes every damaged macroblock of a corrupt file to fd 2, past the server's log
 # format (45,923 lines for one 1.4 MB upload); what went wrong reaches the client in the
@@ -84,6 +87,7 @@ class VideoReader:
         self.skipped = 0  # decimated to keep to max_fps
         self.cut = False  # decoding stopped at the duration limit
         self.last_ms: float | None = None  # the time of the last frame decoded
+        self._first_ms: float | None = None
         self._last_slot = -1
         self._capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
         try:
@@ -91,6 +95,11 @@ class VideoReader:
         except Exception:
             self._capture.release()
             raise
+        # Slots start half a frame early, so each keeps the frame nearest its start (ties to
+        # the earlier), and a frame whose time is rounded (Matroska's whole milliseconds)
+        # stays in its own slot.
+        frame_ms = 1000.0 / self.info.fps if self.info.fps else 0.0
+        self._lead_ms = min(frame_ms, 1000.0 / max_fps) / 2.0
 
     def _probe(self) -> VideoInfo:
         """The container's own figures, checked against the limits before any frame runs."""
@@ -129,7 +138,7 @@ class VideoReader:
                 # The container understated its length: stop where the limit is.
                 self.cut = True
                 return None
-            slot = round(time_ms * self.max_fps / 1000.0)
+            slot = self._slot(time_ms)
             if slot <= self._last_slot:
                 self.skipped += 1
                 continue
@@ -147,6 +156,15 @@ class VideoReader:
             raise NotAVideoError("no frame of the video could be decoded; it may be corrupt")
         self._check_whole()
         return None
+
+    def _slot(self, time_ms: float) -> int:
+        """The 1/max_fps s slot a frame falls in, counted from the first frame. The first
+        frame of each slot is kept: at most max_fps a second, as near every 1/max_fps s as
+        the video's own frames allow."""
+        if self._first_ms is None:
+            self._first_ms = time_ms
+        since = time_ms - self._first_ms + self._lead_ms
+        return math.floor(since * self.max_fps / 1000.0 + SLOT_EPSILON)
 
     def _check_whole(self) -> None:
         """FFmpeg ends a damaged or truncated file early without an error of its own; a
