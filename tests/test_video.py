@@ -140,6 +140,10 @@ async def test_every_limit_and_bad_input_has_its_status(
     wide = write_clip(GESTURE_VIDEO, tmp_path / "wide.mp4", 5, size=(800, 600))
     long = write_clip(GESTURE_VIDEO, tmp_path / "long.mp4", 10, fps=1.0)  # 10 s
     whole = small.read_bytes()
+    # A part cut short, with no closing boundary: what arrived is a truncated MP4.
+    part = (
+        b'--XYZ\r\nContent-Disposition: form-data; name="file"\r\nContent-Type: video/mp4\r\n\r\n'
+    )
     cases: list[tuple[bytes, str, str, int, str]] = [
         (ASL_VIDEO.read_bytes(), "", "video/mp4", 413, "too_large"),  # 629 KB
         (long.read_bytes(), "", "video/mp4", 413, "too_large"),
@@ -157,6 +161,16 @@ async def test_every_limit_and_bad_input_has_its_status(
         (whole, "?blendshapes=maybe", "video/mp4", 400, "bad_option"),
         (whole, "?rig=0&blendshapes=1", "video/mp4", 400, "bad_option"),
         (whole, "?fps=5", "video/mp4", 400, "bad_option"),
+        (b"x", "", "multipart/form-data", 400, "bad_request"),
+        (b"garbage", "", "multipart/form-data; boundary=XYZ", 400, "bad_request"),
+        (part + whole[:1000], "", "multipart/form-data; boundary=XYZ", 400, "not_a_video"),
+        (
+            b"--XYZ\r\nno colon\r\n\r\nx\r\n--XYZ--\r\n",
+            "",
+            "multipart/form-data; boundary=XYZ",
+            400,
+            "bad_request",
+        ),
     ]
     for body, query, content_type, status, code in cases:
         response = await post(client, body, query, content_type)
