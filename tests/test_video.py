@@ -4,6 +4,8 @@ live session fed the same frames, each limit's status, a disconnect, fairness an
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import json
 import os
 import socket
@@ -21,6 +23,8 @@ from tests.videos import damaged, decoded_frames, lines, post, served, write_cli
 from webapp.app import create_app
 from webapp.config import Config
 from webapp.engine.blendshapes import NAMES
+from webapp.export import table
+from webapp.export.recording import parse_text
 from webapp.keys import METRICS, SCHEDULER, VIDEOS
 
 PARTS = ("pose", "face", "left_hand", "right_hand")
@@ -75,7 +79,9 @@ async def test_one_line_per_decoded_frame_same_as_a_live_session(
     assert summary["video"]["width"] == 640
     assert summary["video"]["height"] == 480
     assert all(row["landmarks"]["pose"] is not None for row in rows)
-    assert all({"frame", "time_ms", "landmarks", "rig", "fitness"} == set(row) for row in rows)
+    assert all(
+        {"frame", "time_ms", "landmarks", "image", "rig", "fitness"} == set(row) for row in rows
+    )
     assert client.app[SCHEDULER].snapshot().sessions == 0
 
     # A live session fed the same JPEGs with the same capture times, one at a time.
@@ -88,6 +94,7 @@ async def test_one_line_per_decoded_frame_same_as_a_live_session(
         for part in PARTS:
             assert close_points(row["landmarks"][part], result["landmarks"][part]), (seq, part)
         assert row["fitness"] == result["fitness"]
+        assert row["image"] == result["image"] == {"width": 640, "height": 480}
         assert row["rig"].keys() == result["rig"].keys()
 
 
@@ -183,6 +190,33 @@ async def test_every_limit_and_bad_input_has_its_status(
     # The same server takes a video within every limit.
     found = await lines(await post(client, whole))
     assert found[-1]["summary"]["frames"] == 10
+
+
+async def test_an_exported_video_keeps_its_aspect(make_client: MakeClient, tmp_path: Path) -> None:
+    """Each line says its frame's size, as a live recording's does, so POST /api/export
+    measures a 2:1 video at 2:1: without it the export took 640x480 and its shoulder angles
+    were 14.5 degrees against the video's own 21.5."""
+    clip = write_clip(ASL_VIDEO, tmp_path / "wide.mp4", 8, size=(960, 480))
+    client = await make_client(Config(workers=1))
+    answer = await post(client, clip.read_bytes(), "?exercise=bicep_curl&smoothing=off")
+    found = await lines(answer)
+    *rows, _ = found
+    assert len(rows) == 8
+    assert all(row["image"] == {"width": 960, "height": 480} for row in rows)
+    recording = parse_text("".join(json.dumps(line) + "\n" for line in found))
+    exported = list(csv.DictReader(io.StringIO(table.to_csv(recording))))
+    compared = 0
+    for row, cells in zip(rows, exported, strict=True):
+        pose = row["landmarks"]["pose"]
+        for name, value in row["fitness"]["angles"].items():
+            if value is None or not cells[f"{name}_deg"]:
+                continue
+            assert float(cells[f"{name}_deg"]) == pytest.approx(value, abs=0.051), name
+            compared += 1
+        as_4_3 = table.joint_angles(pose, (640, 480))
+        at_2_1 = table.joint_angles(pose, (960, 480))
+        assert as_4_3 != at_2_1  # the test tells the two apart
+    assert compared >= 8
 
 
 async def test_a_video_that_ends_short_is_not_complete(
