@@ -7,6 +7,7 @@ import asyncio
 import csv
 import io
 import json
+import logging
 import os
 import socket
 from collections.abc import AsyncIterator
@@ -282,6 +283,37 @@ async def test_a_client_that_leaves_is_noticed_at_the_next_write() -> None:
             )
             or 0
         ) < 311
+
+
+async def test_a_client_that_leaves_mid_upload_is_counted_not_logged_as_an_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The audit's abort_upload.py: 5 KB of a 100 KB body, then the socket closed. It gave
+    an ERROR 'Error handling request' with a ConnectionResetError traceback."""
+    caplog.set_level(logging.INFO, logger="webapp.video.views")
+    app = create_app(Config(workers=1))
+    loop = asyncio.get_running_loop()
+    registry = app[METRICS].registry
+    async with served(app) as url:
+        host, port = url.removeprefix("http://").split(":")
+        with socket.socket() as sock:
+            sock.setblocking(False)
+            await loop.sock_connect(sock, (host, int(port)))
+            head = (
+                f"POST /api/video HTTP/1.1\r\nHost: {host}\r\nContent-Type: video/mp4\r\n"
+                "Content-Length: 100000\r\n\r\n"
+            )
+            await loop.sock_sendall(sock, head.encode() + bytes(5000))
+            await until(lambda: app[VIDEOS].count == 1, "the upload admitted")
+        await until(
+            lambda: (
+                registry.get_sample_value("holotrack_video_requests_total", {"status": "499"}) == 1
+            ),
+            "the abandoned upload counted",
+        )
+        assert app[VIDEOS].count == 0
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert any("abandoned" in r.getMessage() for r in caplog.records)
 
 
 async def test_a_client_that_stops_reading_holds_little_and_is_cut_off() -> None:

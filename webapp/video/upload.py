@@ -25,6 +25,10 @@ ENVELOPE_BYTES = 64 * 1024
 MALFORMED = (ValueError, AssertionError, BadHttpMessage)
 
 
+class UploadAbandoned(Exception):
+    """The client closed the connection before its whole upload arrived."""
+
+
 @contextlib.asynccontextmanager
 async def spooled_video(
     request: web.Request, limit: int, upload_seconds: float
@@ -41,6 +45,8 @@ async def spooled_video(
             raise UploadTimeoutError(
                 f"the upload did not arrive within {upload_seconds:g} s"
             ) from None
+        except ConnectionResetError:
+            raise UploadAbandoned() from None
         file.flush()
         check_container(file, size)
         yield Path(file.name)
