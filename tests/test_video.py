@@ -399,10 +399,19 @@ async def test_uploads_in_progress_count_against_capacity(
     second = await post(client, clip)
     assert second.status == 503
     assert (await second.json())["error"] == "busy"
+    # /readyz says so too: it said ready while /api/video answered 503.
+    ready = await client.get("/readyz")
+    assert ready.status == 503
+    answer = await ready.json()
+    assert (answer["status"], answer["sessions"], answer["videos_arriving"]) == ("full", 0, 1)
+    assert answer["reason"] == "0 of 1 sessions in use and 1 videos arriving, each to take one"
     go_on.set()
     found = await lines(await first)
     assert found[-1]["summary"]["frames"] == 5
     assert client.app[VIDEOS].count == 0
+    ready = await client.get("/readyz")
+    assert ready.status == 200
+    assert (await ready.json())["videos_arriving"] == 0
 
 
 async def test_a_keys_video_seconds_are_charged_and_refused_with_429(
