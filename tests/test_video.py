@@ -4,8 +4,10 @@ live session fed the same frames, each limit's status, a disconnect, fairness an
 from __future__ import annotations
 
 import asyncio
-import itertools
+import csv
+import io
 import json
+import logging
 import os
 import socket
 from collections.abc import AsyncIterator
@@ -18,10 +20,12 @@ import pytest
 from tests.conftest import Client, MakeClient
 from tests.live import LiveClient, video_frames
 from tests.media import ASL_VIDEO, GESTURE_VIDEO, PERSON_JPEG
-from tests.videos import decoded_frames, lines, post, served, write_clip
+from tests.videos import damaged, decoded_frames, lines, post, served, write_clip
 from webapp.app import create_app
 from webapp.config import Config
 from webapp.engine.blendshapes import NAMES
+from webapp.export import table
+from webapp.export.recording import parse_text
 from webapp.keys import METRICS, SCHEDULER, VIDEOS
 
 PARTS = ("pose", "face", "left_hand", "right_hand")
@@ -76,7 +80,9 @@ async def test_one_line_per_decoded_frame_same_as_a_live_session(
     assert summary["video"]["width"] == 640
     assert summary["video"]["height"] == 480
     assert all(row["landmarks"]["pose"] is not None for row in rows)
-    assert all({"frame", "time_ms", "landmarks", "rig", "fitness"} == set(row) for row in rows)
+    assert all(
+        {"frame", "time_ms", "landmarks", "image", "rig", "fitness"} == set(row) for row in rows
+    )
     assert client.app[SCHEDULER].snapshot().sessions == 0
 
     # A live session fed the same JPEGs with the same capture times, one at a time.
@@ -89,6 +95,7 @@ async def test_one_line_per_decoded_frame_same_as_a_live_session(
         for part in PARTS:
             assert close_points(row["landmarks"][part], result["landmarks"][part]), (seq, part)
         assert row["fitness"] == result["fitness"]
+        assert row["image"] == result["image"] == {"width": 640, "height": 480}
         assert row["rig"].keys() == result["rig"].keys()
 
 
@@ -117,11 +124,11 @@ async def test_matroska_multipart_and_decimation(make_client: MakeClient, tmp_pa
     *rows, last = found
     summary = last["summary"]
     assert summary["decoded"] == 25
-    # One frame per 100 ms slot, the nearest: 0, 80, 160, 280, ... 880, 960 ms.
-    assert summary["frames"] == len(rows) == 11
-    assert summary["skipped"] == 14
+    # The frame nearest each 100 ms mark, the earlier on a tie: 0, 80, 200, 280 ... 880 ms.
+    assert summary["frames"] == len(rows) == 10
+    assert summary["skipped"] == 15
     times = [row["time_ms"] for row in rows]
-    assert all(b - a >= 80.0 for a, b in itertools.pairwise(times))
+    assert times == [0.0, 80.0, 200.0, 280.0, 400.0, 480.0, 600.0, 680.0, 800.0, 880.0]
     assert all("rig" not in row and "fitness" not in row for row in rows)
     assert summary["reps"] is None
 
@@ -141,6 +148,10 @@ async def test_every_limit_and_bad_input_has_its_status(
     wide = write_clip(GESTURE_VIDEO, tmp_path / "wide.mp4", 5, size=(800, 600))
     long = write_clip(GESTURE_VIDEO, tmp_path / "long.mp4", 10, fps=1.0)  # 10 s
     whole = small.read_bytes()
+    # A part cut short, with no closing boundary: what arrived is a truncated MP4.
+    part = (
+        b'--XYZ\r\nContent-Disposition: form-data; name="file"\r\nContent-Type: video/mp4\r\n\r\n'
+    )
     cases: list[tuple[bytes, str, str, int, str]] = [
         (ASL_VIDEO.read_bytes(), "", "video/mp4", 413, "too_large"),  # 629 KB
         (long.read_bytes(), "", "video/mp4", 413, "too_large"),
@@ -158,6 +169,16 @@ async def test_every_limit_and_bad_input_has_its_status(
         (whole, "?blendshapes=maybe", "video/mp4", 400, "bad_option"),
         (whole, "?rig=0&blendshapes=1", "video/mp4", 400, "bad_option"),
         (whole, "?fps=5", "video/mp4", 400, "bad_option"),
+        (b"x", "", "multipart/form-data", 400, "bad_request"),
+        (b"garbage", "", "multipart/form-data; boundary=XYZ", 400, "bad_request"),
+        (part + whole[:1000], "", "multipart/form-data; boundary=XYZ", 400, "not_a_video"),
+        (
+            b"--XYZ\r\nno colon\r\n\r\nx\r\n--XYZ--\r\n",
+            "",
+            "multipart/form-data; boundary=XYZ",
+            400,
+            "bad_request",
+        ),
     ]
     for body, query, content_type, status, code in cases:
         response = await post(client, body, query, content_type)
@@ -170,6 +191,55 @@ async def test_every_limit_and_bad_input_has_its_status(
     # The same server takes a video within every limit.
     found = await lines(await post(client, whole))
     assert found[-1]["summary"]["frames"] == 10
+
+
+async def test_an_exported_video_keeps_its_aspect(make_client: MakeClient, tmp_path: Path) -> None:
+    """Each line says its frame's size, as a live recording's does, so POST /api/export
+    measures a 2:1 video at 2:1: without it the export took 640x480 and its shoulder angles
+    were 14.5 degrees against the video's own 21.5."""
+    clip = write_clip(ASL_VIDEO, tmp_path / "wide.mp4", 8, size=(960, 480))
+    client = await make_client(Config(workers=1))
+    answer = await post(client, clip.read_bytes(), "?exercise=bicep_curl&smoothing=off")
+    found = await lines(answer)
+    *rows, _ = found
+    assert len(rows) == 8
+    assert all(row["image"] == {"width": 960, "height": 480} for row in rows)
+    recording = parse_text("".join(json.dumps(line) + "\n" for line in found))
+    exported = list(csv.DictReader(io.StringIO(table.to_csv(recording))))
+    compared = 0
+    for row, cells in zip(rows, exported, strict=True):
+        pose = row["landmarks"]["pose"]
+        for name, value in row["fitness"]["angles"].items():
+            if value is None or not cells[f"{name}_deg"]:
+                continue
+            assert float(cells[f"{name}_deg"]) == pytest.approx(value, abs=0.051), name
+            compared += 1
+        as_4_3 = table.joint_angles(pose, (640, 480))
+        at_2_1 = table.joint_angles(pose, (960, 480))
+        assert as_4_3 != at_2_1  # the test tells the two apart
+    assert compared >= 8
+
+
+async def test_a_video_that_ends_short_is_not_complete(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """FFmpeg stops early on a damaged file without an error of its own; the summary said
+    complete with 1 of 10, 12 of 300 frames."""
+    clip = write_clip(GESTURE_VIDEO, tmp_path / "clip.mp4", 20)
+    client = await make_client(Config(workers=1))
+    *rows, last = await lines(await post(client, damaged(clip, tmp_path / "bad.mp4").read_bytes()))
+    summary = last["summary"]
+    assert 0 < summary["frames"] == summary["decoded"] == len(rows) < 20
+    assert summary["video"]["frames"] == 20
+    assert summary["complete"] is False
+    assert summary["error"]["error"] == "not_a_video"
+    assert summary["error"]["detail"].startswith(
+        f"decoding ended after {len(rows)} of the 20 frames the container lists"
+    )
+    ended = client.app[METRICS].registry.get_sample_value(
+        "holotrack_videos_ended_total", {"outcome": "failed"}
+    )
+    assert ended == 1
 
 
 async def test_a_client_that_leaves_stops_the_work(make_client: MakeClient) -> None:
@@ -213,6 +283,37 @@ async def test_a_client_that_leaves_is_noticed_at_the_next_write() -> None:
             )
             or 0
         ) < 311
+
+
+async def test_a_client_that_leaves_mid_upload_is_counted_not_logged_as_an_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The audit's abort_upload.py: 5 KB of a 100 KB body, then the socket closed. It gave
+    an ERROR 'Error handling request' with a ConnectionResetError traceback."""
+    caplog.set_level(logging.INFO, logger="webapp.video.views")
+    app = create_app(Config(workers=1))
+    loop = asyncio.get_running_loop()
+    registry = app[METRICS].registry
+    async with served(app) as url:
+        host, port = url.removeprefix("http://").split(":")
+        with socket.socket() as sock:
+            sock.setblocking(False)
+            await loop.sock_connect(sock, (host, int(port)))
+            head = (
+                f"POST /api/video HTTP/1.1\r\nHost: {host}\r\nContent-Type: video/mp4\r\n"
+                "Content-Length: 100000\r\n\r\n"
+            )
+            await loop.sock_sendall(sock, head.encode() + bytes(5000))
+            await until(lambda: app[VIDEOS].count == 1, "the upload admitted")
+        await until(
+            lambda: (
+                registry.get_sample_value("holotrack_video_requests_total", {"status": "499"}) == 1
+            ),
+            "the abandoned upload counted",
+        )
+        assert app[VIDEOS].count == 0
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert any("abandoned" in r.getMessage() for r in caplog.records)
 
 
 async def test_a_client_that_stops_reading_holds_little_and_is_cut_off() -> None:
@@ -298,10 +399,19 @@ async def test_uploads_in_progress_count_against_capacity(
     second = await post(client, clip)
     assert second.status == 503
     assert (await second.json())["error"] == "busy"
+    # /readyz says so too: it said ready while /api/video answered 503.
+    ready = await client.get("/readyz")
+    assert ready.status == 503
+    answer = await ready.json()
+    assert (answer["status"], answer["sessions"], answer["videos_arriving"]) == ("full", 0, 1)
+    assert answer["reason"] == "0 of 1 sessions in use and 1 videos arriving, each to take one"
     go_on.set()
     found = await lines(await first)
     assert found[-1]["summary"]["frames"] == 5
     assert client.app[VIDEOS].count == 0
+    ready = await client.get("/readyz")
+    assert ready.status == 200
+    assert (await ready.json())["videos_arriving"] == 0
 
 
 async def test_a_keys_video_seconds_are_charged_and_refused_with_429(

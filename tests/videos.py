@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import struct
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -99,3 +100,65 @@ async def served(app: web.Application) -> AsyncIterator[str]:
         yield f"http://{host}:{port}"
     finally:
         await runner.cleanup()
+
+
+def _boxes(
+    data: bytes | bytearray, start: int, end: int, path: tuple[bytes, ...]
+) -> list[tuple[int, int]]:
+    """(offset, size) of each box on `path` (b"moov", b"trak"...), from the outermost."""
+    offset = start
+    while offset < end:
+        size, kind = struct.unpack_from(">I4s", data, offset)
+        if kind == path[0]:
+            if len(path) == 1:
+                return [(offset, size)]
+            return [(offset, size), *_boxes(data, offset + 8, offset + size, path[1:])]
+        offset += size
+    raise AssertionError(f"no {path[0]!r} box")
+
+
+TRACK = (b"moov", b"trak")
+MEDIA_BOXES = (*TRACK, b"mdia", b"minf", b"stbl")
+
+
+def retime(clip: Path, target: Path, runs: list[tuple[int, float]], *, edit_list: bool) -> Path:
+    """`clip` (one video track, as write_clip writes it) with its frames timed by `runs`:
+    (count, fps) stretches, as a phone records a dim scene. Its sample table (stts) says the
+    new times; with `edit_list` the container's durations (mvhd, tkhd, mdhd and the edit
+    list) are brought along, without it they keep saying the old length, so the edit list
+    hides the frames past it."""
+    data = bytearray(clip.read_bytes())
+    mdhd = _boxes(data, 0, len(data), (*TRACK, b"mdia", b"mdhd"))[-1][0]
+    mvhd = _boxes(data, 0, len(data), (b"moov", b"mvhd"))[-1][0]
+    assert data[mdhd + 8] == data[mvhd + 8] == 0, "version 0 boxes expected"
+    (media_scale,) = struct.unpack_from(">I", data, mdhd + 20)
+    (movie_scale,) = struct.unpack_from(">I", data, mvhd + 20)
+    deltas = [(count, round(media_scale / fps)) for count, fps in runs]
+    length = sum(count * delta for count, delta in deltas)
+    body = struct.pack(">II", 0, len(deltas)) + b"".join(struct.pack(">II", *d) for d in deltas)
+    stts = struct.pack(">I4s", 8 + len(body), b"stts") + body
+    *outer, (offset, size) = _boxes(data, 0, len(data), (*MEDIA_BOXES, b"stts"))
+    data[offset : offset + size] = stts
+    for box, box_size in outer:  # only moov follows mdat: no chunk offset moves
+        struct.pack_into(">I", data, box, box_size + len(stts) - size)
+    if edit_list:
+        movie_length = round(length * movie_scale / media_scale)
+        struct.pack_into(">I", data, mdhd + 24, length)
+        struct.pack_into(">I", data, mvhd + 24, movie_length)
+        tkhd = _boxes(data, 0, len(data), (*TRACK, b"tkhd"))[-1][0]
+        struct.pack_into(">I", data, tkhd + 28, movie_length)
+        elst = _boxes(data, 0, len(data), (*TRACK, b"edts", b"elst"))[-1][0]
+        struct.pack_into(">I", data, elst + 16, movie_length)
+    target.write_bytes(bytes(data))
+    return target
+
+
+def damaged(clip: Path, target: Path) -> Path:
+    """`clip` with the last two thirds of its frames' bytes scrambled: it opens, its first
+    frames decode, and FFmpeg gives up on the rest without an error of its own."""
+    data = bytearray(clip.read_bytes())
+    offset, size = _boxes(data, 0, len(data), (b"mdat",))[0]
+    for i in range(offset + 8 + (size - 8) // 3, offset + size, 7):
+        data[i] ^= 0x55
+    target.write_bytes(bytes(data))
+    return target

@@ -161,7 +161,7 @@ class Metrics:
             ["outcome"],
             registry=r,
         )
-        for status in (200, 400, 408, 413, 415, 429, 500, 503):
+        for status in (200, 400, 408, 413, 415, 429, 499, 500, 503):
             self.video_requests.labels(str(status))
         for outcome in ("processed", "skipped", "error"):
             self.video_frames.labels(outcome)

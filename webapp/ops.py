@@ -10,7 +10,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from webapp.keys import CONFIG, METRICS, SCHEDULER
+from webapp.keys import CONFIG, METRICS, SCHEDULER, VIDEOS
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -20,16 +20,20 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     """503 when one more live session would be refused (--max-sessions, --min-session-fps
-    for a session with the hello's defaults), so a balancer sends it elsewhere."""
+    for a session with the hello's defaults) or videos still uploading take the last
+    sessions, so a balancer sends it elsewhere."""
     pool = request.app[SCHEDULER].snapshot()
     body = {
         "sessions": pool.sessions,
         "max_sessions": request.app[CONFIG].max_sessions,
         "workers_alive": pool.workers_alive,
+        "videos_arriving": request.app[VIDEOS].count,
     }
-    if pool.room:
+    # Videos still uploading hold their session slot already (webapp/video/arrivals.py).
+    refusal = pool.refusal if not pool.room else request.app[VIDEOS].fill(pool)
+    if refusal is None:
         return web.json_response({"status": "ready", **body})
-    return web.json_response({"status": "full", "reason": pool.refusal, **body}, status=503)
+    return web.json_response({"status": "full", "reason": refusal, **body}, status=503)
 
 
 async def metrics_view(request: web.Request) -> web.Response:

@@ -8,6 +8,7 @@ many temporary files of --video-max-bytes are ever on disk.
 from __future__ import annotations
 
 from webapp.engine.scheduler import Scheduler
+from webapp.engine.snapshot import PoolSnapshot
 from webapp.errors import CapacityError
 from webapp.still.http_errors import RETRY_AFTER_SECONDS
 
@@ -31,10 +32,20 @@ class Arrivals:
     def admit(self, scheduler: Scheduler) -> Arrival:
         """A place for one more video; CapacityError (503) when there is none."""
         pool = scheduler.snapshot()
-        if not pool.room or pool.sessions + self.count >= pool.max_sessions:
+        if not pool.room or self.fill(pool):
             raise CapacityError(
                 f"server full: {pool.sessions} of {pool.max_sessions} sessions in use and "
                 f"{self.count} videos arriving; try again in {RETRY_AFTER_SECONDS} s"
             )
         self.count += 1
         return Arrival(self)
+
+    def fill(self, pool: PoolSnapshot) -> str | None:
+        """Why the videos arriving take the last free sessions, or None while they leave
+        one: /readyz says full then, as POST /api/video answers 503."""
+        if pool.sessions + self.count < pool.max_sessions:
+            return None
+        return (
+            f"{pool.sessions} of {pool.max_sessions} sessions in use and {self.count} videos "
+            "arriving, each to take one"
+        )

@@ -9,6 +9,7 @@ one at a time, and only one decoded frame is held at once.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,19 @@ from webapp.errors import NotAVideoError, TooLargeError, TooManyPixelsError
 # decode time for nothing: bigger frames are scaled down to about 720p.
 WORK_PIXELS = 1280 * 720
 JPEG_QUALITY = 90
+# A decode that ends more than this short of the frames the container lists is reported
+# (a Matroska container's count is an estimate from its duration, off by a frame or so).
+SHORT_FRAMES = 2
+SHORT_SHARE = 0.01
+# Times that differ by float error only (100.00000000000001 and 99.99999999999999 ms) fall
+# in one slot.
+SLOT_EPSILON = 1e-6
+
+# FFmpeg writes every damaged macroblock of a corrupt file to fd 2, past the server's log
+# format (45,923 lines for one 1.4 MB upload); what went wrong reaches the client in the
+# summary instead. OpenCV reads this once, when it first opens its FFmpeg backend, so it is
+# set here, before any capture exists; an operator's own setting wins. -8 is AV_LOG_QUIET.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 
 @dataclass(frozen=True)
@@ -72,6 +86,8 @@ class VideoReader:
         self.decoded = 0
         self.skipped = 0  # decimated to keep to max_fps
         self.cut = False  # decoding stopped at the duration limit
+        self.last_ms: float | None = None  # the time of the last frame decoded
+        self._first_ms: float | None = None
         self._last_slot = -1
         self._capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
         try:
@@ -79,6 +95,11 @@ class VideoReader:
         except Exception:
             self._capture.release()
             raise
+        # Slots start half a frame early, so each keeps the frame nearest its start (ties to
+        # the earlier), and a frame whose time is rounded (Matroska's whole milliseconds)
+        # stays in its own slot.
+        frame_ms = 1000.0 / self.info.fps if self.info.fps else 0.0
+        self._lead_ms = min(frame_ms, 1000.0 / max_fps) / 2.0
 
     def _probe(self) -> VideoInfo:
         """The container's own figures, checked against the limits before any frame runs."""
@@ -112,11 +133,12 @@ class VideoReader:
             time_ms = float(self._capture.get(cv2.CAP_PROP_POS_MSEC))
             index = self.decoded
             self.decoded += 1
+            self.last_ms = time_ms
             if time_ms > self.max_ms:
                 # The container understated its length: stop where the limit is.
                 self.cut = True
                 return None
-            slot = round(time_ms * self.max_fps / 1000.0)
+            slot = self._slot(time_ms)
             if slot <= self._last_slot:
                 self.skipped += 1
                 continue
@@ -132,7 +154,31 @@ class VideoReader:
             return VideoFrame(index, time_ms, encode(bgr))
         if self.decoded == 0:
             raise NotAVideoError("no frame of the video could be decoded; it may be corrupt")
+        self._check_whole()
         return None
+
+    def _slot(self, time_ms: float) -> int:
+        """The 1/max_fps s slot a frame falls in, counted from the first frame. The first
+        frame of each slot is kept: at most max_fps a second, as near every 1/max_fps s as
+        the video's own frames allow."""
+        if self._first_ms is None:
+            self._first_ms = time_ms
+        since = time_ms - self._first_ms + self._lead_ms
+        return math.floor(since * self.max_fps / 1000.0 + SLOT_EPSILON)
+
+    def _check_whole(self) -> None:
+        """FFmpeg ends a damaged or truncated file early without an error of its own; a
+        decode well short of the frames the container lists is one, not a complete video."""
+        stated = self.info.frames
+        if stated is None or self.decoded >= stated - max(SHORT_FRAMES, stated * SHORT_SHARE):
+            return
+        where = "" if self.last_ms is None else f", the last at {self.last_ms:.0f} ms"
+        of = "" if self.info.duration_ms is None else f" of {self.info.duration_ms:.0f} ms"
+        raise NotAVideoError(
+            f"decoding ended after {self.decoded} of the {stated} frames the container "
+            f"lists{where}{of}; the file is truncated or corrupt (or its edit list hides "
+            "frames)"
+        )
 
     def close(self) -> None:
         self._capture.release()

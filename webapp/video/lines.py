@@ -13,9 +13,20 @@ from webapp import json_text
 CONTENT_TYPE = "application/x-ndjson"
 
 
-def frame_line(index: int, time_ms: float, landmarks: Any, extra: Mapping[str, Any]) -> bytes:
-    """`extra` holds "rig" and "fitness" when asked for, as in a live result."""
-    line = {"frame": index, "time_ms": round(time_ms, 3), "landmarks": landmarks, **extra}
+def frame_line(
+    index: int, time_ms: float, size: tuple[int, int], landmarks: Any, extra: Mapping[str, Any]
+) -> bytes:
+    """`size` is the frame's (width, height) as the worker saw it, which the export needs to
+    measure angles and solve the rig at the video's aspect; `extra` holds "rig" and
+    "fitness" when asked for, as in a live result."""
+    width, height = size
+    line = {
+        "frame": index,
+        "time_ms": round(time_ms, 3),
+        "landmarks": landmarks,
+        "image": {"width": width, "height": height},
+        **extra,
+    }
     return _encode(line)
 
 

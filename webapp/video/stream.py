@@ -132,7 +132,8 @@ class VideoStream:
         except Exception:  # an odd frame costs its extras, never the video
             log.exception("%s: analysis failed on frame %d; sent without it", self.name, index)
             landmarks, extra = result.landmarks.as_json(), {}
-        return lines.frame_line(index, decoded.time_ms, landmarks, extra)
+        size = (result.width, result.height)
+        return lines.frame_line(index, decoded.time_ms, size, landmarks, extra)
 
     async def _write(self, line: bytes) -> None:
         try:

@@ -11,14 +11,22 @@ from pathlib import Path
 from typing import IO
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import BadHttpMessage
 
-from webapp.errors import EmptyInputError, TooLargeError, UploadTimeoutError
+from webapp.errors import BadRequestError, EmptyInputError, TooLargeError, UploadTimeoutError
 from webapp.video.container import check_container, check_declared_type
 
 FIELD = "file"
 CHUNK = 256 * 1024
 # Multipart headers and boundaries around the file itself.
 ENVELOPE_BYTES = 64 * 1024
+# What aiohttp's multipart reader raises on a body that is not multipart (no boundary, no
+# starting boundary, a part cut short, a bad part header): a 400, not a 500.
+MALFORMED = (ValueError, AssertionError, BadHttpMessage)
+
+
+class UploadAbandoned(Exception):
+    """The client closed the connection before its whole upload arrived."""
 
 
 @contextlib.asynccontextmanager
@@ -37,6 +45,8 @@ async def spooled_video(
             raise UploadTimeoutError(
                 f"the upload did not arrive within {upload_seconds:g} s"
             ) from None
+        except ConnectionResetError:
+            raise UploadAbandoned() from None
         file.flush()
         check_container(file, size)
         yield Path(file.name)
@@ -49,6 +59,13 @@ async def _receive(request: web.Request, file: IO[bytes], limit: int) -> int:
         if not size:
             raise EmptyInputError("the request body is empty; send a video")
         return size
+    try:
+        return await _receive_multipart(request, file, limit)
+    except MALFORMED as exc:
+        raise BadRequestError(f"the multipart body is malformed: {exc}") from None
+
+
+async def _receive_multipart(request: web.Request, file: IO[bytes], limit: int) -> int:
     reader = await request.multipart()
     async for part in reader:
         if not isinstance(part, BodyPartReader) or part.name != FIELD:

@@ -25,10 +25,13 @@ from webapp.video import lines
 from webapp.video.decode import VideoFrame, VideoReader
 from webapp.video.run import VideoRun
 from webapp.video.stream import VideoStream
-from webapp.video.upload import spooled_video
+from webapp.video.upload import UploadAbandoned, spooled_video
 
 log = logging.getLogger(__name__)
 OPTIONS = frozenset({"rig", "blendshapes", "exercise", "smoothing"})
+# nginx's status for a request whose client closed the connection first; only counted and
+# logged, as the client is not there to read it.
+CLIENT_CLOSED = 499
 SWITCHES = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
 
 
@@ -39,6 +42,11 @@ async def video(request: web.Request) -> web.StreamResponse:
         status = 429 if isinstance(exc, QuotaExceeded) else STATUS.get(type(exc), 500)
         request.app[METRICS].video_requests.labels(str(status)).inc()
         raise
+    except UploadAbandoned:
+        # No one is left to answer, and it is no server error: counted, one line at INFO.
+        log.info("video upload from %s abandoned: the client closed the connection", request.remote)
+        request.app[METRICS].video_requests.labels(str(CLIENT_CLOSED)).inc()
+        return web.Response(status=CLIENT_CLOSED)
     return response
 
 

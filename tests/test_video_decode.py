@@ -1,0 +1,141 @@
+"""POST /api/video's decoder on its own (no model): every frame of a variable-rate video at
+its own time, a decode that ends short reported as an error, FFmpeg kept off stderr, and
+decimation's kept times."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.media import ASL_VIDEO, GESTURE_VIDEO, ROOT
+from tests.videos import damaged, retime, write_clip
+from webapp.errors import NotAVideoError
+from webapp.video.decode import VideoReader
+
+# 15 frames at 30 fps, 15 at 15 fps, 15 at 30 fps: 2 s, as a phone records a dim stretch.
+VFR_RUNS = [(15, 30.0), (15, 15.0), (15, 30.0)]
+VFR_TIMES = list(
+    itertools.accumulate((1000 / fps for n, fps in VFR_RUNS for _ in range(n)), initial=0.0)
+)[:-1]
+
+
+def read_all(path: Path, max_fps: float = 30.0) -> tuple[VideoReader, list[float]]:
+    reader = VideoReader(path, max_seconds=600.0, max_pixels=1920 * 1080, max_fps=max_fps)
+    times: list[float] = []
+    try:
+        while (frame := reader.next()) is not None:
+            times.append(frame.time_ms)
+    finally:
+        reader.close()
+    return reader, times
+
+
+@pytest.fixture(scope="module")
+def clip45(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_clip(ASL_VIDEO, tmp_path_factory.mktemp("vfr") / "clip.mp4", 45, fps=30.0)
+
+
+def test_a_variable_rate_video_gives_every_frame_at_its_own_time(
+    clip45: Path, tmp_path: Path
+) -> None:
+    vfr = retime(clip45, tmp_path / "vfr.mp4", VFR_RUNS, edit_list=True)
+    reader, times = read_all(vfr)
+    assert reader.info.frames == reader.decoded == len(times) == 45
+    assert reader.skipped == 0
+    assert times == pytest.approx(VFR_TIMES, abs=0.01)
+
+
+def test_frames_an_edit_list_hides_are_reported_not_passed_over(
+    clip45: Path, tmp_path: Path
+) -> None:
+    """The audit's vfr.mp4: the sample table says 2 s, the edit list still 1.5 s, and
+    FFmpeg presents only what the edit list shows."""
+    vfr = retime(clip45, tmp_path / "stale.mp4", VFR_RUNS, edit_list=False)
+    reader = VideoReader(vfr, max_seconds=600.0, max_pixels=1920 * 1080, max_fps=30.0)
+    try:
+        for _ in range(30):
+            assert reader.next() is not None
+        with pytest.raises(NotAVideoError) as caught:
+            reader.next()
+    finally:
+        reader.close()
+    assert caught.value.detail.startswith(
+        "decoding ended after 30 of the 45 frames the container lists, the last at 1433 ms "
+        "of 2000 ms"
+    )
+
+
+def test_a_damaged_file_is_an_error_at_its_end(tmp_path: Path) -> None:
+    clip = write_clip(GESTURE_VIDEO, tmp_path / "clip.mp4", 20)
+    with pytest.raises(NotAVideoError, match=r"^decoding ended after \d+ of the 20 frames"):
+        read_all(damaged(clip, tmp_path / "damaged.mp4"))
+    # A whole clip is not: a Matroska count (an estimate) and an MP4 one both match.
+    for whole in (clip, write_clip(GESTURE_VIDEO, tmp_path / "clip.mkv", 20)):
+        reader, times = read_all(whole)
+        assert len(times) == reader.decoded == 20
+
+
+def test_ffmpeg_writes_nothing_to_stderr(tmp_path: Path) -> None:
+    """FFmpeg logged every damaged macroblock to fd 2: 45,923 lines for a 1.4 MB upload."""
+    clip = write_clip(GESTURE_VIDEO, tmp_path / "clip.mp4", 20)
+    bad = damaged(clip, tmp_path / "damaged.mp4")
+    script = textwrap.dedent(
+        f"""
+        from pathlib import Path
+        from webapp.errors import NotAVideoError
+        from webapp.video.decode import VideoReader
+        reader = VideoReader(Path({str(bad)!r}), max_seconds=60, max_pixels=10**7, max_fps=30)
+        try:
+            while reader.next() is not None:
+                pass
+        except NotAVideoError:
+            print("reported")
+        """
+    )
+    # Not inherited from this process, which imported the decoder already.
+    env = {k: v for k, v in os.environ.items() if k != "OPENCV_FFMPEG_LOGLEVEL"}
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "reported"
+    assert done.stderr == ""
+
+
+@pytest.mark.parametrize(
+    ("fps", "suffix", "max_fps", "count", "kept"),
+    [
+        # A 30 fps video at 5 fps: every 200 ms, not 0, 133, 300, 533, 700 ...
+        (30.0, ".mp4", 5.0, 60, [i * 200.0 for i in range(10)]),
+        # Matroska's times are whole milliseconds: 33, 67 ... stay in their own slots.
+        (30.0, ".mkv", 30.0, 30, [round(i * 1000 / 30) for i in range(30)]),
+        # 240 fps at 10: every 100 ms, never two frames 4 ms apart.
+        (240.0, ".mp4", 10.0, 96, [i * 100.0 for i in range(4)]),
+        # 25 fps at 10: the frame nearest each 100 ms mark, the earlier on a tie.
+        (
+            25.0,
+            ".mkv",
+            10.0,
+            25,
+            [0.0, 80.0, 200.0, 280.0, 400.0, 480.0, 600.0, 680.0, 800.0, 880.0],
+        ),
+    ],
+)
+def test_decimation_keeps_the_frames_nearest_each_slot(
+    tmp_path: Path, fps: float, suffix: str, max_fps: float, count: int, kept: list[float]
+) -> None:
+    clip = write_clip(ASL_VIDEO, tmp_path / f"clip{suffix}", count, fps=fps, size=(160, 120))
+    reader, times = read_all(clip, max_fps)
+    assert times == pytest.approx(kept, abs=0.01)
+    assert reader.skipped == count - len(kept)
