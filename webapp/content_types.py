@@ -26,9 +26,10 @@ def check_declared(content_type: str, accepted: frozenset[str], send: str) -> No
 @contextmanager
 def multipart_parsing() -> Iterator[None]:
     """BadRequestError (400) for a multipart body aiohttp cannot parse: a missing or wrong
-    boundary, a part cut short, a part's header that is not a header."""
+    boundary, a part cut short, a part's header that is not a header. aiohttp's reader
+    says some of these with an assert."""
     try:
         yield
-    except (ValueError, BadHttpMessage) as exc:
+    except (ValueError, AssertionError, BadHttpMessage) as exc:
         what = exc.message if isinstance(exc, BadHttpMessage) else str(exc)
         raise BadRequestError(f"the multipart body is malformed: {what}") from None

@@ -11,18 +11,15 @@ from pathlib import Path
 from typing import IO
 
 from aiohttp import BodyPartReader, web
-from aiohttp.http_exceptions import BadHttpMessage
 
-from webapp.errors import BadRequestError, EmptyInputError, TooLargeError, UploadTimeoutError
+from webapp.content_types import multipart_parsing
+from webapp.errors import EmptyInputError, TooLargeError, UploadTimeoutError
 from webapp.video.container import check_container, check_declared_type
 
 FIELD = "file"
 CHUNK = 256 * 1024
 # Multipart headers and boundaries around the file itself.
 ENVELOPE_BYTES = 64 * 1024
-# What aiohttp's multipart reader raises on a body that is not multipart (no boundary, no
-# starting boundary, a part cut short, a bad part header): a 400, not a 500.
-MALFORMED = (ValueError, AssertionError, BadHttpMessage)
 
 
 class UploadAbandoned(Exception):
@@ -59,10 +56,8 @@ async def _receive(request: web.Request, file: IO[bytes], limit: int) -> int:
         if not size:
             raise EmptyInputError("the request body is empty; send a video")
         return size
-    try:
+    with multipart_parsing():
         return await _receive_multipart(request, file, limit)
-    except MALFORMED as exc:
-        raise BadRequestError(f"the multipart body is malformed: {exc}") from None
 
 
 async def _receive_multipart(request: web.Request, file: IO[bytes], limit: int) -> int:
