@@ -348,6 +348,21 @@ GOOD = {"frame": 0, "time_ms": 0.0, "landmarks": {"pose": None}}
         (json.dumps({**GOOD, "rig": {"bones": {}, "blendshapes": {"jawOpen": "x"}}}), "rig.blend"),
         (json.dumps({**GOOD, "fitness": {"reps": 1.5}}), "fitness.reps"),
         (json.dumps({**GOOD, "image": {"width": 0, "height": 3}}), "image must be"),
+        # Integers of any length are JSON: float() of these overflowed (a 500, a traceback).
+        (json.dumps({**GOOD, "time_ms": 10**400}), "time_ms must be a finite number within"),
+        (json.dumps({**GOOD, "rig": {"bones": {"hips": [10**400, 0, 0, 1]}}}), "rig.bones.hips"),
+        (
+            json.dumps({**GOOD, "rig": {"bones": {}, "hips_position": [0, -(10**400), 0]}}),
+            "rig.hips_position",
+        ),
+        (json.dumps({**GOOD, "rig": {"bones": {}, "expressions": {"aa": 10**400}}}), "rig.expr"),
+        (json.dumps({**GOOD, "image": {"width": 10**400, "height": 3}}), "each 1 to 100000"),
+        (json.dumps({**GOOD, "fitness": {"reps": 10**400}}), "fitness.reps"),
+        # Finite but huge: they squared to inf in the rig and wrote inf and nan into the BVH.
+        (json.dumps({**GOOD, "landmarks": {"pose": [[1e300, -1e300, 0, 1]] * 33}}), "within"),
+        (json.dumps({**GOOD, "landmarks": {"pose": [[-(2**63), 0, 0, 1]] * 33}}), "within"),
+        (json.dumps({**GOOD, "rig": {"bones": {}, "hips_position": [1e308, 0, 0]}}), "within"),
+        (json.dumps({**GOOD, "rig": {"bones": {"hips": [0, 0, 1e300, 1]}}}), "within"),
     ],
 )
 def test_a_bad_line_is_named_with_its_reason(second: str, reason: str) -> None:
@@ -428,6 +443,25 @@ async def test_the_cli_replays_vmc(recorded: list[Line], tmp_path: Path) -> None
     assert code == 0
     assert f"sent 10 frames to 127.0.0.1:{port}, 127.0.0.1:{port_2}" in err
     assert received.messages == received_2.messages
+
+
+async def test_the_cli_names_the_line_of_a_huge_number_and_reads_a_bom(tmp_path: Path) -> None:
+    huge = tmp_path / "huge.jsonl"
+    huge.write_text(json.dumps(GOOD) + "\n" + json.dumps({**GOOD, "time_ms": 10**400}) + "\n")
+    for to in ("bvh", "csv"):
+        code, out, err = await run_cli(str(huge), "--to", to)
+        assert (code, out) == (1, "")
+        assert "line 2: time_ms must be a finite number within" in err
+        assert "Traceback" not in err
+    # A byte order mark, as some Windows editors write, before the first line.
+    marked = tmp_path / "marked.jsonl"
+    marked.write_bytes(b"\xef\xbb\xbf" + json.dumps(GOOD).encode() + b"\n")
+    code, out, err = await run_cli(str(marked), "--to", "csv")
+    assert (code, err) == (0, "")
+    assert len(out.splitlines()) == 2
+    code, out, err = await run_cli("-", "--to", "bvh", stdin=marked.read_bytes())
+    assert (code, err) == (0, "")
+    assert Bvh(out).nframes == 1
 
 
 async def test_the_cli_says_what_is_wrong(tmp_path: Path) -> None:
