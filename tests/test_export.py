@@ -8,7 +8,11 @@ import asyncio
 import csv
 import io
 import json
+import logging
 import math
+import multiprocessing
+import os
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -30,9 +34,10 @@ from webapp.config import Config
 from webapp.engine.blendshapes import NAMES
 from webapp.export import table
 from webapp.export.bvh import to_bvh
+from webapp.export.gate import Slots
 from webapp.export.recording import RecordingError, parse, parse_text
 from webapp.export.replay import replay
-from webapp.export_view import MAX_EXPORTS, setup_export_routes
+from webapp.export_view import MAX_EXPORTS, MAX_UPLOADS, setup_export_routes
 from webapp.keys import CONFIG, EXPORTS
 from webapp.still.http_errors import json_errors
 from webapp.vmc.sender import Target
@@ -512,14 +517,15 @@ async def test_export_answers_bvh_and_csv(
     body = jsonl(recorded)
     response = await client.post("/api/export?format=bvh", data=body, headers=NDJSON)
     assert response.status == 200
-    assert response.content_type == "application/octet-stream"
+    # Bytes, so no charset (it was "application/octet-stream; charset=utf-8").
+    assert response.headers["Content-Type"] == "application/octet-stream"
     assert response.headers["Content-Disposition"] == (
         'attachment; filename="holotrack-recording.bvh"'
     )
     assert Bvh(await response.text()).nframes == len(recorded)
     response = await client.post("/api/export?format=csv", data=body, headers=NDJSON)
     assert response.status == 200
-    assert response.content_type == "text/csv"
+    assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
     assert 'filename="holotrack-recording.csv"' in response.headers["Content-Disposition"]
     assert len((await response.text()).splitlines()) == 1 + len(recorded)
 
@@ -563,10 +569,169 @@ async def test_export_refuses_more_than_its_share_at_once(
 ) -> None:
     client = await export_client()
     gate = client.app[EXPORTS]
-    gate.running = MAX_EXPORTS  # as if that many conversions were under way
-    response = await client.post("/api/export?format=csv", data=jsonl(recorded[:2]), headers=NDJSON)
-    assert response.status == 503
-    assert response.headers["Retry-After"] == "1"
-    gate.running = 0
+    for slots, limit, doing in (
+        (gate.conversions, MAX_EXPORTS, "converting"),
+        (gate.uploads, MAX_UPLOADS, "uploading"),
+    ):
+        slots.running = limit  # as if that many were under way
+        response = await client.post(
+            "/api/export?format=csv", data=jsonl(recorded[:2]), headers=NDJSON
+        )
+        assert response.status == 503
+        assert response.headers["Retry-After"] == "1"
+        assert await response.json() == {
+            "error": "busy",
+            "detail": f"{limit} exports are {doing}; try again in a moment",
+        }
+        slots.running = 0
     response = await client.post("/api/export?format=csv", data=jsonl(recorded[:2]), headers=NDJSON)
     assert response.status == 200
+
+
+MINIMAL = json.dumps({"frame": 0, "time_ms": 0, "landmarks": {}}) + "\n"
+
+
+async def test_export_refuses_more_frames_than_its_limit(export_client: ExportClient) -> None:
+    # 2 MB of one-frame lines made a 90 MB CSV, 32 MB (within --max-export-bytes) a 1.4 GB
+    # one and 5.6 GB in the server: the frames, not the bytes, set the output's size.
+    client = await export_client(max_export_frames=3)
+    for fmt in ("bvh", "csv"):
+        response = await client.post(f"/api/export?format={fmt}", data=MINIMAL * 4, headers=NDJSON)
+        assert response.status == 413
+        assert await response.json() == {
+            "error": "too_large",
+            "detail": "the recording has more than 3 frames (at line 4); the limit is "
+            "--max-export-frames",
+        }
+    # Lines that are not frames (a summary, blank lines) do not count.
+    body = MINIMAL * 3 + "\n\n" + json.dumps({"summary": {}}) + "\n"
+    response = await client.post("/api/export?format=csv", data=body, headers=NDJSON)
+    assert response.status == 200
+    assert len((await response.text()).splitlines()) == 4
+
+
+async def test_export_reads_a_bom_and_names_the_line_of_a_huge_number(
+    export_client: ExportClient,
+) -> None:
+    client = await export_client()
+    response = await client.post(
+        "/api/export?format=bvh", data=b"\xef\xbb\xbf" + MINIMAL.encode() * 2, headers=NDJSON
+    )
+    assert response.status == 200
+    assert Bvh(await response.text()).nframes == 2
+    for line, start in (
+        ({**GOOD, "time_ms": 10**400}, "line 2: time_ms must be"),
+        ({**GOOD, "rig": {"bones": {"hips": [0, 0, -(10**400), 1]}}}, "line 2: rig.bones.hips"),
+        ({**GOOD, "image": {"width": 10**400, "height": 9}}, "line 2: image must be"),
+        ({**GOOD, "landmarks": {"pose": [[1e300, 0.5, 0, 1]] * 33}}, "line 2: landmarks.pose"),
+    ):
+        for fmt in ("bvh", "csv"):
+            body = MINIMAL + json.dumps(line) + "\n"
+            response = await client.post(f"/api/export?format={fmt}", data=body, headers=NDJSON)
+            assert response.status == 400, (line, fmt)
+            answer = await response.json()
+            assert answer["error"] == "bad_recording"
+            assert answer["detail"].startswith(start)
+
+
+async def test_export_runs_again_after_its_process_is_killed(
+    export_client: ExportClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    # As the OOM killer would: every later export answered 500 text/plain with a
+    # BrokenProcessPool traceback until the server restarted.
+    client = await export_client()
+    before = {child.pid for child in multiprocessing.active_children()}
+    response = await client.post("/api/export?format=csv", data=MINIMAL, headers=NDJSON)
+    assert response.status == 200
+    (child,) = [c for c in multiprocessing.active_children() if c.pid not in before]
+    assert child.pid is not None
+    os.kill(child.pid, signal.SIGKILL)
+    await asyncio.to_thread(child.join)
+    response = await client.post("/api/export?format=csv", data=MINIMAL, headers=NDJSON)
+    assert response.status == 500
+    assert await response.json() == {
+        "error": "worker_crashed",
+        "detail": "the export's process died during the conversion (killed, perhaps out of "
+        "memory); it has been restarted, so the next export can run",
+    }
+    assert "export: the conversion's process died" in caplog.text
+    for fmt in ("csv", "bvh"):
+        response = await client.post(f"/api/export?format={fmt}", data=MINIMAL, headers=NDJSON)
+        assert response.status == 200
+
+
+class WatchedSlots(Slots):
+    """The gate's upload slots, telling the test when a handler takes or gives one back."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(limit)
+        self.changed = asyncio.Event()
+
+    def enter(self) -> bool:
+        self.changed.set()
+        return super().enter()
+
+    def leave(self) -> None:
+        super().leave()
+        self.changed.set()
+
+    async def until(self, running: int) -> None:
+        async with asyncio.timeout(10):
+            while self.running != running:
+                self.changed.clear()
+                await self.changed.wait()
+
+
+async def test_a_slow_upload_does_not_hold_off_another_export(export_client: ExportClient) -> None:
+    # The conversion's slot was taken before the body was read: one client trickling its
+    # body kept every other export at 503 for the whole --upload-timeout.
+    client = await export_client(upload_timeout=60.0)
+    uploads = client.app[EXPORTS].uploads = WatchedSlots(MAX_UPLOADS)
+    _, writer = await asyncio.open_connection(client.server.host, client.server.port)
+    writer.write(
+        b"POST /api/export?format=csv HTTP/1.1\r\nHost: x\r\n"
+        b"Content-Type: application/x-ndjson\r\nContent-Length: 1000\r\n\r\n" + b'{"frame":0,'
+    )
+    await writer.drain()
+    await uploads.until(1)
+    response = await client.post("/api/export?format=csv", data=MINIMAL, headers=NDJSON)
+    assert response.status == 200
+    assert len((await response.text()).splitlines()) == 2
+    assert uploads.running == 1  # the slow one is still arriving
+    writer.close()
+    await writer.wait_closed()
+    await uploads.until(0)
+
+
+async def test_a_client_leaving_mid_upload_is_not_an_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # It logged "Error handling request" with a ConnectionResetError traceback. A runner of
+    # our own, as webapp/__main__.py starts one: the test server cancels a handler whose
+    # client leaves, where the real one lets it run on and read the error.
+    caplog.set_level(logging.INFO)
+    app = web.Application(middlewares=[json_errors])
+    app[CONFIG] = Config()
+    setup_export_routes(app)
+    uploads = app[EXPORTS].uploads = WatchedSlots(MAX_UPLOADS)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        _, writer = await asyncio.open_connection(host, port)
+        writer.write(
+            b"POST /api/export?format=csv HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: application/x-ndjson\r\nContent-Length: 100000\r\n\r\n"
+            + MINIMAL.encode()
+        )
+        await writer.drain()
+        await uploads.until(1)
+        writer.close()
+        await writer.wait_closed()
+        await uploads.until(0)
+    finally:
+        await runner.cleanup()
+    assert "export: the client closed the connection during the upload" in caplog.text
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
