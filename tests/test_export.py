@@ -30,7 +30,7 @@ from tests.vmc_receiver import vmc_receiver
 from webapp.analysis.rig import quat
 from webapp.analysis.rig.solve import MIN_VISIBILITY, POSE_Z_SCALE
 from webapp.analysis.skeleton import PARENT, REST_OFFSET
-from webapp.config import Config
+from webapp.config import Config, load_config
 from webapp.engine.blendshapes import NAMES
 from webapp.export import table
 from webapp.export.bvh import to_bvh
@@ -608,6 +608,16 @@ async def test_export_refuses_more_frames_than_its_limit(export_client: ExportCl
     response = await client.post("/api/export?format=csv", data=body, headers=NDJSON)
     assert response.status == 200
     assert len((await response.text()).splitlines()) == 4
+
+
+def test_the_frame_limit_is_a_flag_with_an_environment_twin() -> None:
+    assert load_config([], environ={}).max_export_frames == 18_000
+    env = {"HOLOTRACK_MAX_EXPORT_FRAMES": "500"}
+    assert load_config([], environ=env).max_export_frames == 500
+    assert load_config(["--max-export-frames", "40"], environ=env).max_export_frames == 40
+    with pytest.raises(SystemExit) as exited:
+        load_config(["--max-export-frames", "0"], environ={})
+    assert exited.value.code == 2
 
 
 async def test_export_reads_a_bom_and_names_the_line_of_a_huge_number(
