@@ -361,7 +361,7 @@ GOOD = {"frame": 0, "time_ms": 0.0, "landmarks": {"pose": None}}
             "rig.hips_position",
         ),
         (json.dumps({**GOOD, "rig": {"bones": {}, "expressions": {"aa": 10**400}}}), "rig.expr"),
-        (json.dumps({**GOOD, "image": {"width": 10**400, "height": 3}}), "each 1 to 100000"),
+        (json.dumps({**GOOD, "image": {"width": 10**400, "height": 3}}), "each 1 to 10000000"),
         (json.dumps({**GOOD, "fitness": {"reps": 10**400}}), "fitness.reps"),
         # Finite but huge: they squared to inf in the rig and wrote inf and nan into the BVH.
         (json.dumps({**GOOD, "landmarks": {"pose": [[1e300, -1e300, 0, 1]] * 33}}), "within"),

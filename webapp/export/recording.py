@@ -32,9 +32,10 @@ DEFAULT_SIZE = (640, 480)
 # integer may have any number of digits (float() of 10**400 overflows), and points of 1e300
 # pass as finite but square to inf in the rig solver, which wrote inf and nan into the BVH.
 # Real values are far inside: normalized points near 0-1, unit quaternions, metres, weights
-# 0-1, a recording's milliseconds (1e9 ms is 11 days).
+# 0-1, a recording's milliseconds (1e9 ms is 11 days). MAX_SIDE is above any frame
+# /api/video takes by default (--video-max-pixels, 8.3 million, even as one row).
 MAX_MAGNITUDE = 1e9
-MAX_SIDE = 100_000
+MAX_SIDE = 10_000_000
 _WITHIN = f"within ±{MAX_MAGNITUDE:,.0f}"
 
 # Kept as arrays: as JSON's lists of floats, 32 MB of holistic lines held 450 MB more.
