@@ -8,7 +8,11 @@ import asyncio
 import csv
 import io
 import json
+import logging
 import math
+import multiprocessing
+import os
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -26,13 +30,14 @@ from tests.vmc_receiver import vmc_receiver
 from webapp.analysis.rig import quat
 from webapp.analysis.rig.solve import MIN_VISIBILITY, POSE_Z_SCALE
 from webapp.analysis.skeleton import PARENT, REST_OFFSET
-from webapp.config import Config
+from webapp.config import Config, load_config
 from webapp.engine.blendshapes import NAMES
 from webapp.export import table
 from webapp.export.bvh import to_bvh
+from webapp.export.gate import Slots
 from webapp.export.recording import RecordingError, parse, parse_text
 from webapp.export.replay import replay
-from webapp.export_view import MAX_EXPORTS, setup_export_routes
+from webapp.export_view import MAX_EXPORTS, MAX_UPLOADS, setup_export_routes
 from webapp.keys import CONFIG, EXPORTS
 from webapp.still.http_errors import json_errors
 from webapp.vmc.sender import Target
@@ -348,6 +353,21 @@ GOOD = {"frame": 0, "time_ms": 0.0, "landmarks": {"pose": None}}
         (json.dumps({**GOOD, "rig": {"bones": {}, "blendshapes": {"jawOpen": "x"}}}), "rig.blend"),
         (json.dumps({**GOOD, "fitness": {"reps": 1.5}}), "fitness.reps"),
         (json.dumps({**GOOD, "image": {"width": 0, "height": 3}}), "image must be"),
+        # Integers of any length are JSON: float() of these overflowed (a 500, a traceback).
+        (json.dumps({**GOOD, "time_ms": 10**400}), "time_ms must be a finite number within"),
+        (json.dumps({**GOOD, "rig": {"bones": {"hips": [10**400, 0, 0, 1]}}}), "rig.bones.hips"),
+        (
+            json.dumps({**GOOD, "rig": {"bones": {}, "hips_position": [0, -(10**400), 0]}}),
+            "rig.hips_position",
+        ),
+        (json.dumps({**GOOD, "rig": {"bones": {}, "expressions": {"aa": 10**400}}}), "rig.expr"),
+        (json.dumps({**GOOD, "image": {"width": 10**400, "height": 3}}), "each 1 to 10000000"),
+        (json.dumps({**GOOD, "fitness": {"reps": 10**400}}), "fitness.reps"),
+        # Finite but huge: they squared to inf in the rig and wrote inf and nan into the BVH.
+        (json.dumps({**GOOD, "landmarks": {"pose": [[1e300, -1e300, 0, 1]] * 33}}), "within"),
+        (json.dumps({**GOOD, "landmarks": {"pose": [[-(2**63), 0, 0, 1]] * 33}}), "within"),
+        (json.dumps({**GOOD, "rig": {"bones": {}, "hips_position": [1e308, 0, 0]}}), "within"),
+        (json.dumps({**GOOD, "rig": {"bones": {"hips": [0, 0, 1e300, 1]}}}), "within"),
     ],
 )
 def test_a_bad_line_is_named_with_its_reason(second: str, reason: str) -> None:
@@ -430,6 +450,25 @@ async def test_the_cli_replays_vmc(recorded: list[Line], tmp_path: Path) -> None
     assert received.messages == received_2.messages
 
 
+async def test_the_cli_names_the_line_of_a_huge_number_and_reads_a_bom(tmp_path: Path) -> None:
+    huge = tmp_path / "huge.jsonl"
+    huge.write_text(json.dumps(GOOD) + "\n" + json.dumps({**GOOD, "time_ms": 10**400}) + "\n")
+    for to in ("bvh", "csv"):
+        code, out, err = await run_cli(str(huge), "--to", to)
+        assert (code, out) == (1, "")
+        assert "line 2: time_ms must be a finite number within" in err
+        assert "Traceback" not in err
+    # A byte order mark, as some Windows editors write, before the first line.
+    marked = tmp_path / "marked.jsonl"
+    marked.write_bytes(b"\xef\xbb\xbf" + json.dumps(GOOD).encode() + b"\n")
+    code, out, err = await run_cli(str(marked), "--to", "csv")
+    assert (code, err) == (0, "")
+    assert len(out.splitlines()) == 2
+    code, out, err = await run_cli("-", "--to", "bvh", stdin=marked.read_bytes())
+    assert (code, err) == (0, "")
+    assert Bvh(out).nframes == 1
+
+
 async def test_the_cli_says_what_is_wrong(tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps(GOOD) + "\n{oops\n", encoding="utf-8")
@@ -478,14 +517,15 @@ async def test_export_answers_bvh_and_csv(
     body = jsonl(recorded)
     response = await client.post("/api/export?format=bvh", data=body, headers=NDJSON)
     assert response.status == 200
-    assert response.content_type == "application/octet-stream"
+    # Bytes, so no charset (it was "application/octet-stream; charset=utf-8").
+    assert response.headers["Content-Type"] == "application/octet-stream"
     assert response.headers["Content-Disposition"] == (
         'attachment; filename="holotrack-recording.bvh"'
     )
     assert Bvh(await response.text()).nframes == len(recorded)
     response = await client.post("/api/export?format=csv", data=body, headers=NDJSON)
     assert response.status == 200
-    assert response.content_type == "text/csv"
+    assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
     assert 'filename="holotrack-recording.csv"' in response.headers["Content-Disposition"]
     assert len((await response.text()).splitlines()) == 1 + len(recorded)
 
@@ -529,10 +569,179 @@ async def test_export_refuses_more_than_its_share_at_once(
 ) -> None:
     client = await export_client()
     gate = client.app[EXPORTS]
-    gate.running = MAX_EXPORTS  # as if that many conversions were under way
-    response = await client.post("/api/export?format=csv", data=jsonl(recorded[:2]), headers=NDJSON)
-    assert response.status == 503
-    assert response.headers["Retry-After"] == "1"
-    gate.running = 0
+    for slots, limit, doing in (
+        (gate.conversions, MAX_EXPORTS, "converting"),
+        (gate.uploads, MAX_UPLOADS, "uploading"),
+    ):
+        slots.running = limit  # as if that many were under way
+        response = await client.post(
+            "/api/export?format=csv", data=jsonl(recorded[:2]), headers=NDJSON
+        )
+        assert response.status == 503
+        assert response.headers["Retry-After"] == "1"
+        assert await response.json() == {
+            "error": "busy",
+            "detail": f"{limit} exports are {doing}; try again in a moment",
+        }
+        slots.running = 0
     response = await client.post("/api/export?format=csv", data=jsonl(recorded[:2]), headers=NDJSON)
     assert response.status == 200
+
+
+MINIMAL = json.dumps({"frame": 0, "time_ms": 0, "landmarks": {}}) + "\n"
+
+
+async def test_export_refuses_more_frames_than_its_limit(export_client: ExportClient) -> None:
+    # 2 MB of one-frame lines made a 90 MB CSV, 32 MB (within --max-export-bytes) a 1.4 GB
+    # one and 5.6 GB in the server: the frames, not the bytes, set the output's size.
+    client = await export_client(max_export_frames=3)
+    for fmt in ("bvh", "csv"):
+        response = await client.post(f"/api/export?format={fmt}", data=MINIMAL * 4, headers=NDJSON)
+        assert response.status == 413
+        assert await response.json() == {
+            "error": "too_large",
+            "detail": "the recording has more than 3 frames (at line 4); the limit is "
+            "--max-export-frames",
+        }
+    # Lines that are not frames (a summary, blank lines) do not count.
+    body = MINIMAL * 3 + "\n\n" + json.dumps({"summary": {}}) + "\n"
+    response = await client.post("/api/export?format=csv", data=body, headers=NDJSON)
+    assert response.status == 200
+    assert len((await response.text()).splitlines()) == 4
+
+
+def test_the_frame_limit_is_a_flag_with_an_environment_twin() -> None:
+    assert load_config([], environ={}).max_export_frames == 18_000
+    env = {"HOLOTRACK_MAX_EXPORT_FRAMES": "500"}
+    assert load_config([], environ=env).max_export_frames == 500
+    assert load_config(["--max-export-frames", "40"], environ=env).max_export_frames == 40
+    with pytest.raises(SystemExit) as exited:
+        load_config(["--max-export-frames", "0"], environ={})
+    assert exited.value.code == 2
+
+
+async def test_export_reads_a_bom_and_names_the_line_of_a_huge_number(
+    export_client: ExportClient,
+) -> None:
+    client = await export_client()
+    response = await client.post(
+        "/api/export?format=bvh", data=b"\xef\xbb\xbf" + MINIMAL.encode() * 2, headers=NDJSON
+    )
+    assert response.status == 200
+    assert Bvh(await response.text()).nframes == 2
+    for line, start in (
+        ({**GOOD, "time_ms": 10**400}, "line 2: time_ms must be"),
+        ({**GOOD, "rig": {"bones": {"hips": [0, 0, -(10**400), 1]}}}, "line 2: rig.bones.hips"),
+        ({**GOOD, "image": {"width": 10**400, "height": 9}}, "line 2: image must be"),
+        ({**GOOD, "landmarks": {"pose": [[1e300, 0.5, 0, 1]] * 33}}, "line 2: landmarks.pose"),
+    ):
+        for fmt in ("bvh", "csv"):
+            body = MINIMAL + json.dumps(line) + "\n"
+            response = await client.post(f"/api/export?format={fmt}", data=body, headers=NDJSON)
+            assert response.status == 400, (line, fmt)
+            answer = await response.json()
+            assert answer["error"] == "bad_recording"
+            assert answer["detail"].startswith(start)
+
+
+async def test_export_runs_again_after_its_process_is_killed(
+    export_client: ExportClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    # As the OOM killer would: every later export answered 500 text/plain with a
+    # BrokenProcessPool traceback until the server restarted.
+    client = await export_client()
+    before = {child.pid for child in multiprocessing.active_children()}
+    response = await client.post("/api/export?format=csv", data=MINIMAL, headers=NDJSON)
+    assert response.status == 200
+    (child,) = [c for c in multiprocessing.active_children() if c.pid not in before]
+    assert child.pid is not None
+    os.kill(child.pid, signal.SIGKILL)
+    await asyncio.to_thread(child.join)
+    response = await client.post("/api/export?format=csv", data=MINIMAL, headers=NDJSON)
+    assert response.status == 500
+    assert await response.json() == {
+        "error": "worker_crashed",
+        "detail": "the export's process died during the conversion (killed, perhaps out of "
+        "memory); it has been restarted, so the next export can run",
+    }
+    assert "export: the conversion's process died" in caplog.text
+    for fmt in ("csv", "bvh"):
+        response = await client.post(f"/api/export?format={fmt}", data=MINIMAL, headers=NDJSON)
+        assert response.status == 200
+
+
+class WatchedSlots(Slots):
+    """The gate's upload slots, telling the test when a handler takes or gives one back."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(limit)
+        self.changed = asyncio.Event()
+
+    def enter(self) -> bool:
+        self.changed.set()
+        return super().enter()
+
+    def leave(self) -> None:
+        super().leave()
+        self.changed.set()
+
+    async def until(self, running: int) -> None:
+        async with asyncio.timeout(10):
+            while self.running != running:
+                self.changed.clear()
+                await self.changed.wait()
+
+
+async def test_a_slow_upload_does_not_hold_off_another_export(export_client: ExportClient) -> None:
+    # The conversion's slot was taken before the body was read: one client trickling its
+    # body kept every other export at 503 for the whole --upload-timeout.
+    client = await export_client(upload_timeout=60.0)
+    uploads = client.app[EXPORTS].uploads = WatchedSlots(MAX_UPLOADS)
+    _, writer = await asyncio.open_connection(client.server.host, client.server.port)
+    writer.write(
+        b"POST /api/export?format=csv HTTP/1.1\r\nHost: x\r\n"
+        b"Content-Type: application/x-ndjson\r\nContent-Length: 1000\r\n\r\n" + b'{"frame":0,'
+    )
+    await writer.drain()
+    await uploads.until(1)
+    response = await client.post("/api/export?format=csv", data=MINIMAL, headers=NDJSON)
+    assert response.status == 200
+    assert len((await response.text()).splitlines()) == 2
+    assert uploads.running == 1  # the slow one is still arriving
+    writer.close()
+    await writer.wait_closed()
+    await uploads.until(0)
+
+
+async def test_a_client_leaving_mid_upload_is_not_an_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # It logged "Error handling request" with a ConnectionResetError traceback. A runner of
+    # our own, as webapp/__main__.py starts one: the test server cancels a handler whose
+    # client leaves, where the real one lets it run on and read the error.
+    caplog.set_level(logging.INFO)
+    app = web.Application(middlewares=[json_errors])
+    app[CONFIG] = Config()
+    setup_export_routes(app)
+    uploads = app[EXPORTS].uploads = WatchedSlots(MAX_UPLOADS)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        _, writer = await asyncio.open_connection(host, port)
+        writer.write(
+            b"POST /api/export?format=csv HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: application/x-ndjson\r\nContent-Length: 100000\r\n\r\n"
+            + MINIMAL.encode()
+        )
+        await writer.drain()
+        await uploads.until(1)
+        writer.close()
+        await writer.wait_closed()
+        await uploads.until(0)
+    finally:
+        await runner.cleanup()
+    assert "export: the client closed the connection during the upload" in caplog.text
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []

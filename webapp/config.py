@@ -154,6 +154,13 @@ class Config:
         default=32 * 1024 * 1024,
         metadata={"help": "largest recording POST /api/export accepts, in bytes (413 beyond)"},
     )
+    max_export_frames: int = field(
+        default=18_000,
+        metadata={
+            "help": "most frames (lines) a recording POST /api/export converts (413 beyond); "
+            "the pages' Record limit, and 600 s of video at 30 fps"
+        },
+    )
     access_keys: str = field(
         default="",
         metadata={

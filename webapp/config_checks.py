@@ -24,6 +24,7 @@ def problems(config: Config) -> list[str]:
         "max_frame_bytes",
         "max_waiting",
         "max_export_bytes",
+        "max_export_frames",
         "video_max_bytes",
         "video_max_pixels",
     ):

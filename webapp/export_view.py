@@ -6,16 +6,16 @@ conversion took the event loop's GIL: a 32 MB CSV export made live round trips 1
 slower (bench/export.py); in its own niced process the loop and the workers come first.
 
 Errors go through still/http_errors.py: 400 bad format or recording (the detail names the
-line), 408 slow upload, 413 too big, 415 wrong type, 503 while another export converts.
+line), 408 slow upload, 413 too big (bytes or frames), 415 wrong type, 500 when the
+conversion's process died (the next export gets a new one), 503 while others upload or
+convert.
 """
 
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
-import os
+import logging
 from collections.abc import AsyncIterator
-from concurrent.futures import ProcessPoolExecutor
 
 from aiohttp import web
 
@@ -27,17 +27,24 @@ from webapp.errors import (
     TooLargeError,
     UnsupportedTypeError,
     UploadTimeoutError,
+    WorkerCrashedError,
 )
 from webapp.export.bvh import to_bvh
 from webapp.export.gate import ExportGate
-from webapp.export.recording import RecordingError, parse_text
+from webapp.export.pool import ExportPool, ExportProcessDied
+from webapp.export.recording import RecordingError, TooManyFramesError, parse_text
 from webapp.export.table import to_csv
 from webapp.keys import CONFIG, EXPORT_POOL, EXPORTS
 
-# Exports converting at once. A conversion runs in this process beside the event loop that
-# serves every live session, and a 32 MB recording holds about 240 MB while it is parsed
-# and takes seconds of CPU (docs/recordings.md): one at a time keeps both bounded.
+log = logging.getLogger(__name__)
+
+# Exports converting at once. A conversion takes seconds of CPU and a few hundred MB in the
+# export's process (docs/recordings.md): one at a time keeps both bounded.
 MAX_EXPORTS = 1
+# Bodies arriving at once, each up to --max-export-bytes in memory (4 x 32 MiB by default).
+# Counted apart from the conversion so that a slow upload does not hold the conversion's
+# slot; a few, so that a slow one does not hold off the next either.
+MAX_UPLOADS = 4
 # The conversion's process yields the CPU to the worker processes and the event loop.
 NICENESS = 10
 CHUNK = 64 * 1024
@@ -54,18 +61,35 @@ RECORDING_TYPES = frozenset(
         "application/octet-stream",
     }
 )
+# (content type, charset, file suffix)
 FORMATS = {
-    "bvh": ("application/octet-stream", "bvh"),
-    "csv": ("text/csv", "csv"),
+    "bvh": ("application/octet-stream", None, "bvh"),
+    "csv": ("text/csv", "utf-8", "csv"),
 }
 
 
-def _convert(text: str, fmt: str) -> str:
+def _convert(data: bytes, fmt: str, max_frames: int) -> bytes:
+    """In the export's process: the file, encoded there, so the server unpickles one bytes
+    object rather than a str it must encode again on the event loop."""
     try:
-        recording = parse_text(text)
+        # utf-8-sig: a leading byte order mark, as some editors write, is not a line's text.
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise BadRecordingError("the recording is not UTF-8 text") from None
+    try:
+        recording = parse_text(text, max_frames)
+    except TooManyFramesError as exc:
+        raise TooLargeError(
+            f"the recording has more than {max_frames} frames (at line {exc.line}); the "
+            "limit is --max-export-frames"
+        ) from None
     except RecordingError as exc:
         raise BadRecordingError(str(exc)) from None
-    return to_bvh(recording) if fmt == "bvh" else to_csv(recording)
+    try:
+        out = to_bvh(recording) if fmt == "bvh" else to_csv(recording)
+    except RecordingError as exc:
+        raise BadRecordingError(str(exc)) from None
+    return out.encode("utf-8")
 
 
 async def _read_body(request: web.Request, limit: int) -> bytes:
@@ -81,6 +105,22 @@ async def _read_body(request: web.Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+async def _receive(request: web.Request) -> bytes:
+    config = request.app[CONFIG]
+    try:
+        async with asyncio.timeout(config.upload_timeout):
+            return await _read_body(request, config.max_export_bytes)
+    except TimeoutError:
+        raise UploadTimeoutError(
+            f"the upload did not arrive within {config.upload_timeout:g} s"
+        ) from None
+    except ConnectionResetError:
+        # The client went away mid-upload (aiohttp's ClientConnectionResetError is one):
+        # nothing to convert and nobody to answer, so no traceback in the log either.
+        log.info("export: the client closed the connection during the upload")
+        raise BadRequestError("the connection closed before the recording arrived") from None
+
+
 async def export(request: web.Request) -> web.Response:
     config = request.app[CONFIG]
     fmt = request.query.get("format", "")
@@ -93,49 +133,46 @@ async def export(request: web.Request) -> web.Response:
             "application/x-ndjson (JSON lines)"
         )
     gate = request.app[EXPORTS]
-    if not gate.enter():
-        raise CapacityError(f"{gate.limit} exports are running; try again in a moment")
+    if not gate.uploads.enter():
+        raise CapacityError(f"{gate.uploads.limit} exports are uploading; try again in a moment")
     try:
-        try:
-            async with asyncio.timeout(config.upload_timeout):
-                data = await _read_body(request, config.max_export_bytes)
-        except TimeoutError:
-            raise UploadTimeoutError(
-                f"the upload did not arrive within {config.upload_timeout:g} s"
-            ) from None
-        if not data.strip():
-            raise EmptyInputError("the request body is empty; send a JSON-lines recording")
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            raise BadRecordingError("the recording is not UTF-8 text") from None
-        loop = asyncio.get_running_loop()
-        body = await loop.run_in_executor(request.app[EXPORT_POOL], _convert, text, fmt)
+        data = await _receive(request)
     finally:
-        gate.leave()
-    content_type, suffix = FORMATS[fmt]
+        gate.uploads.leave()
+    # isspace, not strip: no 32 MB copy to find out.
+    if not data or data.isspace():
+        raise EmptyInputError("the request body is empty; send a JSON-lines recording")
+    if not gate.conversions.enter():
+        raise CapacityError(
+            f"{gate.conversions.limit} exports are converting; try again in a moment"
+        )
+    try:
+        body = await request.app[EXPORT_POOL].run(_convert, data, fmt, config.max_export_frames)
+    except ExportProcessDied:
+        log.error("export: the conversion's process died (killed, out of memory?); replaced")
+        raise WorkerCrashedError(
+            "the export's process died during the conversion (killed, perhaps out of "
+            "memory); it has been restarted, so the next export can run"
+        ) from None
+    finally:
+        gate.conversions.leave()
+    content_type, charset, suffix = FORMATS[fmt]
     return web.Response(
-        text=body,
+        body=body,
         content_type=content_type,
+        charset=charset,
         headers={"Content-Disposition": f'attachment; filename="holotrack-recording.{suffix}"'},
     )
 
 
 async def export_pool_ctx(app: web.Application) -> AsyncIterator[None]:
-    # spawn: a fork would copy this process's threads and sockets; the process starts on
-    # the first export and then stays, so later exports do not pay its imports again.
-    pool = ProcessPoolExecutor(
-        max_workers=MAX_EXPORTS,
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=os.nice,
-        initargs=(NICENESS,),
-    )
+    pool = ExportPool(MAX_EXPORTS, NICENESS)
     app[EXPORT_POOL] = pool
     yield
-    await asyncio.to_thread(pool.shutdown, cancel_futures=True)
+    await asyncio.to_thread(pool.shutdown)
 
 
 def setup_export_routes(app: web.Application) -> None:
-    app[EXPORTS] = ExportGate(MAX_EXPORTS)
+    app[EXPORTS] = ExportGate(MAX_UPLOADS, MAX_EXPORTS)
     app.cleanup_ctx.append(export_pool_ctx)
     app.router.add_post("/api/export", export, name="export")

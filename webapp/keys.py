@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ProcessPoolExecutor
-
 from aiohttp import web
 
 from webapp.access.service import Access
 from webapp.config import Config
 from webapp.engine.scheduler import Scheduler
 from webapp.export.gate import ExportGate
+from webapp.export.pool import ExportPool
 from webapp.live.registry import SessionRegistry
 from webapp.live.shared import LiveShared
 from webapp.metrics import Metrics
@@ -25,7 +24,7 @@ SESSIONS = web.AppKey("sessions", SessionRegistry)
 METRICS = web.AppKey("metrics", Metrics)
 LIVE = web.AppKey("live", LiveShared)
 EXPORTS = web.AppKey("exports", ExportGate)
-EXPORT_POOL = web.AppKey("export_pool", ProcessPoolExecutor)
+EXPORT_POOL = web.AppKey("export_pool", ExportPool)
 # Access keys and their quotas (an open server without --access-keys).
 ACCESS = web.AppKey("access", Access)
 VIDEOS = web.AppKey("videos", Arrivals)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from webapp.export.bvh import to_bvh
-from webapp.export.recording import RecordingError, parse
+from webapp.export.recording import RecordingError, parse_text
 from webapp.export.replay import replay
 from webapp.export.table import to_csv
 from webapp.vmc.sender import parse_targets
@@ -41,10 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _read(source: str) -> list[str]:
-    if source == "-":
-        return sys.stdin.read().split("\n")
-    return Path(source).read_text(encoding="utf-8").split("\n")
+def _read(source: str) -> str:
+    # utf-8-sig: a leading byte order mark, as some editors write, is not a line's text.
+    data = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
+    return data.decode("utf-8-sig")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -57,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not targets:
         parser.error("--target: name at least one receiver, HOST:PORT")
     try:
-        recording = parse(_read(args.recording))
+        recording = parse_text(_read(args.recording))
     except (OSError, UnicodeDecodeError) as exc:
         print(f"cannot read {args.recording}: {exc}", file=sys.stderr)
         return 1

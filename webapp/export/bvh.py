@@ -20,7 +20,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from webapp.analysis.skeleton import PARENT, REST_OFFSET, Vec3, children
-from webapp.export.recording import Recording
+from webapp.export.recording import Recording, RecordingError
 from webapp.export.rigs import rig_of
 
 ROOT = "hips"
@@ -135,6 +135,12 @@ def motion(recording: Recording) -> Iterator[list[float]]:
         for bone in order:
             q = held.get(bone)
             row.extend((0.0, 0.0, 0.0) if q is None else euler_zxy(q))
+        # BVH readers refuse inf and nan; the recording's bounds keep them out, and this
+        # keeps them out of the file should a bound ever be loosened. The terms are degrees
+        # and positions within MAX_MAGNITUDE, so the sum itself cannot overflow.
+        if not math.isfinite(sum(row)):
+            reason = "the rig gives a rotation or position that is not finite"
+            raise RecordingError(0, f"frame {frame.frame}: {reason}")
         yield row
 
 

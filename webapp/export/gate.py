@@ -1,10 +1,11 @@
-"""How many exports run at once: parsing and writing a large recording takes a thread and
-its memory for a second or more, so a few at a time, and a clear refusal beyond."""
+"""How many exports run at once, counted apart for their two stages: bodies arriving (each
+up to --max-export-bytes in memory) and conversions (seconds of CPU and a few hundred MB in
+the export's process). A clear refusal beyond either."""
 
 from __future__ import annotations
 
 
-class ExportGate:
+class Slots:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.running = 0
@@ -17,3 +18,13 @@ class ExportGate:
 
     def leave(self) -> None:
         self.running -= 1
+
+
+class ExportGate:
+    """A slow upload holds only an upload slot: when the conversion's one slot was taken
+    before the body was read, an audit found one client trickling its body keeping every
+    other export at 503 for the whole --upload-timeout."""
+
+    def __init__(self, uploads: int, conversions: int) -> None:
+        self.uploads = Slots(uploads)
+        self.conversions = Slots(conversions)

@@ -12,12 +12,12 @@ ignored, as the protocol's clients ignore fields they do not know.
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 # Points per part and numbers per point (the pose's fourth is visibility).
 PARTS: dict[str, tuple[int, int]] = {
@@ -28,8 +28,18 @@ PARTS: dict[str, tuple[int, int]] = {
 }
 # Without an `image` size, normalized points are taken as a 4:3 frame (a webcam's usual).
 DEFAULT_SIZE = (640, 480)
+# Every number a line carries is within this, and an image side at most MAX_SIDE: a JSON
+# integer may have any number of digits (float() of 10**400 overflows), and points of 1e300
+# pass as finite but square to inf in the rig solver, which wrote inf and nan into the BVH.
+# Real values are far inside: normalized points near 0-1, unit quaternions, metres, weights
+# 0-1, a recording's milliseconds (1e9 ms is 11 days). MAX_SIDE is above any frame
+# /api/video takes by default (--video-max-pixels, 8.3 million, even as one row).
+MAX_MAGNITUDE = 1e9
+MAX_SIDE = 10_000_000
+_WITHIN = f"within ±{MAX_MAGNITUDE:,.0f}"
 
-Points = list[list[float]]
+# Kept as arrays: as JSON's lists of floats, 32 MB of holistic lines held 450 MB more.
+Points = npt.NDArray[np.float64]
 
 
 class RecordingError(ValueError):
@@ -39,6 +49,10 @@ class RecordingError(ValueError):
         super().__init__(f"line {line}: {reason}" if line else reason)
         self.line = line
         self.reason = reason
+
+
+class TooManyFramesError(RecordingError):
+    """The recording goes on past `max_frames`: valid, but more than this export converts."""
 
 
 @dataclass(frozen=True)
@@ -62,10 +76,11 @@ class Recording:
 
 
 def _number(value: object) -> bool:
+    # Compared, never converted: int and float compare exactly at any size, and NaN fails.
     return (
         isinstance(value, int | float)
         and not isinstance(value, bool)
-        and math.isfinite(float(value))
+        and -MAX_MAGNITUDE <= value <= MAX_MAGNITUDE
     )
 
 
@@ -82,9 +97,13 @@ def _points(part: str, value: object) -> Points | None:
         array = np.array(0)
     if array.shape != (count, width):
         raise ValueError(f"landmarks.{part}: each point must be a list of {width} numbers")
-    if array.dtype.kind not in "fiu" or not np.isfinite(array).all():
-        raise ValueError(f"landmarks.{part} holds something that is not a finite number")
-    return value
+    # Both sides compared, not abs(): abs(-2**63) is itself in int64, and negative.
+    if (
+        array.dtype.kind not in "fiu"
+        or not ((array >= -MAX_MAGNITUDE) & (array <= MAX_MAGNITUDE)).all()
+    ):
+        raise ValueError(f"landmarks.{part} holds something that is not a finite number {_WITHIN}")
+    return array.astype(np.float64)
 
 
 def _landmarks(value: object) -> dict[str, Points | None]:
@@ -100,17 +119,19 @@ def _rig(value: object) -> Mapping[str, Any] | None:
         raise ValueError('rig must be an object with "bones"')
     for name, q in value["bones"].items():
         if not isinstance(q, list) or len(q) != 4 or not all(_number(v) for v in q):
-            raise ValueError(f"rig.bones.{name} must be a quaternion [x, y, z, w]")
+            raise ValueError(
+                f"rig.bones.{name} must be a quaternion [x, y, z, w] of numbers {_WITHIN}"
+            )
     hips = value.get("hips_position")
     if hips is not None and (
         not isinstance(hips, list) or len(hips) != 3 or not all(_number(v) for v in hips)
     ):
-        raise ValueError("rig.hips_position must be [x, y, z]")
+        raise ValueError(f"rig.hips_position must be [x, y, z], numbers {_WITHIN}")
     # A replay sends these to a VMC receiver as floats, one message each.
     for part in ("expressions", "blendshapes"):
         weights = value.get(part, {})
         if not isinstance(weights, dict) or not all(_number(v) for v in weights.values()):
-            raise ValueError(f"rig.{part} must be an object of names and numbers")
+            raise ValueError(f"rig.{part} must be an object of names and numbers {_WITHIN}")
     return value
 
 
@@ -120,14 +141,17 @@ def _fitness(value: object) -> Mapping[str, Any] | None:
     if not isinstance(value, dict):
         raise ValueError("fitness must be an object")
     reps = value.get("reps")
-    if reps is not None and (isinstance(reps, bool) or not isinstance(reps, int)):
-        raise ValueError("fitness.reps must be an integer")
+    if reps is not None and (not isinstance(reps, int) or not _number(reps)):
+        raise ValueError(f"fitness.reps must be an integer {_WITHIN}")
     return value
 
 
+_BAD_SIZE = f'image must be {{"width": int, "height": int}}, each 1 to {MAX_SIDE}'
+
+
 def _side(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError('image must be {"width": int, "height": int}')
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_SIDE:
+        raise ValueError(_BAD_SIZE)
     return value
 
 
@@ -135,7 +159,7 @@ def _size(value: object) -> tuple[int, int]:
     if value is None:
         return DEFAULT_SIZE
     if not isinstance(value, dict):
-        raise ValueError('image must be {"width": int, "height": int}')
+        raise ValueError(_BAD_SIZE)
     return _side(value.get("width")), _side(value.get("height"))
 
 
@@ -145,7 +169,7 @@ def parse_line(message: Mapping[str, Any]) -> Frame:
         raise ValueError("frame must be an integer, 0 or more")
     time_ms = message.get("time_ms")
     if not _number(time_ms) or not isinstance(time_ms, int | float):
-        raise ValueError("time_ms must be a finite number")
+        raise ValueError(f"time_ms must be a finite number {_WITHIN}")
     return Frame(
         frame=frame,
         time_ms=float(time_ms),
@@ -192,11 +216,21 @@ def parse(lines: Iterable[str], max_frames: int = 0) -> Recording:
             raise RecordingError(number, "time_ms goes backwards")
         frames.append(frame)
         if max_frames and len(frames) > max_frames:
-            raise RecordingError(number, f"more than {max_frames} frames")
+            raise TooManyFramesError(number, f"more than {max_frames} frames")
     if not frames:
         raise RecordingError(0, "the recording has no frames")
     return Recording(frames, summary)
 
 
+def lines_of(text: str) -> Iterator[str]:
+    """The lines of `text` one at a time: split() made a list of every line first, 860 000
+    of them for 32 MB of one-frame lines, before max_frames could stop at the first 18 001."""
+    start = 0
+    while (end := text.find("\n", start)) != -1:
+        yield text[start:end]
+        start = end + 1
+    yield text[start:]
+
+
 def parse_text(text: str, max_frames: int = 0) -> Recording:
-    return parse(text.split("\n"), max_frames)
+    return parse(lines_of(text), max_frames)

@@ -1,0 +1,54 @@
+"""The export's own process, replaced when it dies.
+
+A ProcessPoolExecutor whose process is killed (the kernel's OOM killer, an operator's
+kill -9) is broken for good: every later submit raises BrokenProcessPool. An audit found
+every export failing that way until the server restarted. Here the call that meets a broken
+pool gets ExportProcessDied and the next one a fresh pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+class ExportProcessDied(Exception):
+    """The conversion's process died under this call (killed, perhaps out of memory)."""
+
+
+class ExportPool:
+    def __init__(self, processes: int, niceness: int) -> None:
+        self._processes = processes
+        self._niceness = niceness
+        self.executor = self._new()
+
+    def _new(self) -> ProcessPoolExecutor:
+        # spawn: a fork would copy this process's threads and sockets; the process starts on
+        # the first export and then stays, so later exports do not pay its imports again.
+        return ProcessPoolExecutor(
+            max_workers=self._processes,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=os.nice,
+            initargs=(self._niceness,),
+        )
+
+    async def run(self, fn: Callable[..., T], *args: object) -> T:
+        executor = self.executor
+        try:
+            return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)
+        except BrokenProcessPool:
+            # Calls that were under way together all land here; the first replaces it.
+            if self.executor is executor:
+                self.executor = self._new()
+                executor.shutdown(wait=False, cancel_futures=True)
+            raise ExportProcessDied from None
+
+    def shutdown(self) -> None:
+        self.executor.shutdown(cancel_futures=True)
