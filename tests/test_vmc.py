@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -79,7 +80,8 @@ async def test_a_real_receiver_reads_the_frame() -> None:
         sender = await VmcSender.open(Target("127.0.0.1", port))
         try:
             sender.send(RIG, 2.0)
-            await received.wait_frames(1)
+            sender.send(RIG, 2.5)
+            await received.wait_frames(2)
         finally:
             sender.close()
     frame = received.last_frame()
@@ -87,7 +89,8 @@ async def test_a_real_receiver_reads_the_frame() -> None:
     for address, args in frame:
         by_address.setdefault(address, []).append(args)
     assert by_address["/VMC/Ext/OK"] == [(1,)]
-    assert by_address["/VMC/Ext/T"] == [(2.0,)]
+    # The protocol's relative time: since the sender's first frame.
+    assert by_address["/VMC/Ext/T"] == [(0.5,)]
     bones = {args[0]: args[1:] for args in by_address["/VMC/Ext/Bone/Pos"]}
     assert set(bones) == {"Hips", "LeftUpperArm", "LeftThumbProximal", "LeftEye", "RightEye"}
     # Sideways sway on the rest height: the rig's hips are measured from the image centre.
@@ -100,6 +103,40 @@ async def test_a_real_receiver_reads_the_frame() -> None:
     assert blends["aa"] == pytest.approx(0.5)
     assert blends["Blink_L"] == pytest.approx(1.0)
     assert blends["LookUp"] == pytest.approx(0.25)
+
+
+async def test_the_time_stays_precise_on_a_long_running_clock() -> None:
+    # A capture clock 347 days into a monotonic clock (3e10 ms): float32 holds it only to
+    # the nearest 2 s, so its absolute value would give 15 fps frames one T between them.
+    start = 3.0e7
+    async with vmc_receiver() as (port, received):
+        sender = await VmcSender.open(Target("127.0.0.1", port))
+        try:
+            for i in range(30):
+                sender.send(RIG, start + i / 15)
+            await received.wait_frames(30)
+        finally:
+            sender.close()
+    times = [args[0] for address, args in received.messages if address == "/VMC/Ext/T"]
+    assert len(times) == 30
+    assert all(b > a for a, b in itertools.pairwise(times))
+    assert times[-1] == pytest.approx(29 / 15, abs=1e-4)
+
+
+@pytest.mark.parametrize("clocks", [(1e42, 1e42 + 1.0), (0.0, 1e42), (1e42, -1e42)])
+async def test_no_clock_breaks_the_encoding(clocks: tuple[float, float]) -> None:
+    async with vmc_receiver() as (port, received):
+        sender = await VmcSender.open(Target("127.0.0.1", port))
+        try:
+            for seconds in clocks:
+                sender.send(RIG, seconds)
+            await received.wait_frames(2)
+        finally:
+            sender.close()
+    times = [args[0] for address, args in received.messages if address == "/VMC/Ext/T"]
+    assert len(times) == 2
+    assert all(math.isfinite(t) for t in times)
+    assert frame_messages(RIG, math.inf)[1].params == [0.0]
 
 
 def _eyes(expressions: dict[str, float]) -> dict[str, tuple[Any, ...]]:

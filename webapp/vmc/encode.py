@@ -16,6 +16,7 @@ UniVRM versions match clip names exactly.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -29,6 +30,9 @@ from webapp.analysis.skeleton import REST_OFFSET
 # Receivers read one datagram at a time; staying under a typical Ethernet MTU keeps a
 # bundle from being fragmented on a home network, where a lost fragment loses the bundle.
 MAX_DATAGRAM = 1400
+
+# OSC's float is 32 bits: /VMC/Ext/T keeps within its range, or packing it fails.
+FLOAT32_MAX = 3.4028234663852886e38
 
 # VRM 1.0 renamed the thumb: its metacarpal is Unity's proximal, and so on down the chain.
 _THUMB = {"ThumbMetacarpal": "ThumbProximal", "ThumbProximal": "ThumbIntermediate"}
@@ -89,6 +93,15 @@ def perfect_sync_clip(name: str) -> str:
     return name[:1].upper() + name[1:]
 
 
+def vmc_time(seconds: float) -> float:
+    """/VMC/Ext/T's value: the protocol's relative time, in seconds, as a 32-bit float.
+    Senders pass the time since their first frame, which float32 resolves to a millisecond
+    for the first few hours; a clock no float32 can hold is clamped, never an error."""
+    if not math.isfinite(seconds):
+        return 0.0
+    return max(-FLOAT32_MAX, min(FLOAT32_MAX, float(seconds)))
+
+
 def _message(address: str, *args: Any) -> OscMessage:
     builder = OscMessageBuilder(address)
     for arg in args:
@@ -98,8 +111,9 @@ def _message(address: str, *args: Any) -> OscMessage:
 
 def frame_messages(rig: Mapping[str, Any], seconds: float) -> list[OscMessage]:
     """Every message of one frame, in the order receivers expect: state, time, root, bones,
-    expressions, then Apply, which tells the receiver the expressions are complete."""
-    messages = [_message("/VMC/Ext/OK", 1), _message("/VMC/Ext/T", float(seconds))]
+    expressions, then Apply, which tells the receiver the expressions are complete.
+    `seconds` is the frame's relative time (see vmc_time)."""
+    messages = [_message("/VMC/Ext/OK", 1), _message("/VMC/Ext/T", vmc_time(seconds))]
     messages.append(_message("/VMC/Ext/Root/Pos", "root", 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0))
     bones: Mapping[str, Sequence[float]] = rig.get("bones", {})
     for name, quaternion in bones.items():

@@ -7,27 +7,48 @@ runs next to VSeeFace (or VNyan, Warudo...), opens an ordinary outgoing WebSocke
 watcher, and sends each result's rig to the local receivers: `--to` takes several,
 comma-separated, so one watcher feeds every app on the machine. When the connection drops
 it reconnects, waiting longer each time up to a limit, until the watched session ends.
+
+Exit status: 0 when the watched session ends; 1 when watching cannot work (the server does
+not know the token, or answers the URL with an HTTP 4xx); 2 for bad arguments, a --to
+receiver that does not resolve among them.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import http
 import json
 import logging
+import math
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
+from yarl import URL
 
 from webapp.vmc.sender import Target, VmcSender, parse_targets
 
 log = logging.getLogger("webapp.vmc.relay")
-# Close codes after which reconnecting cannot help: the token is unknown or has expired
-# (4003), or the session it named ended normally (1000).
-FINAL_CLOSES = {4003, 1000}
+
+# The first wait before a reconnect, and the least any wait can be whatever --retry-max
+# says: a server that refuses at once must not be asked thousands of times a second.
+FIRST_RETRY_S = 0.5
+RETRY_FLOOR_S = 0.1
+# Close codes (docs/protocol.md) after which reconnecting cannot help.
+SESSION_ENDED = 1000
+UNKNOWN_WATCH = 4003
+# Answers to the upgrade that a later try may not get again; any other 4xx means the URL
+# is wrong (a wrong path is a 404), and asking again only repeats it.
+RETRYABLE_4XX = {http.HTTPStatus.REQUEST_TIMEOUT, http.HTTPStatus.TOO_MANY_REQUESTS}
+
+NO_RIG = (
+    'the watched session\'s results carry no rig: its camera must ask for "rig": true '
+    "(the avatar page does); nothing is sent until they do"
+)
 
 
 @dataclass(frozen=True)
@@ -38,55 +59,166 @@ class RelayConfig:
     retry_max_s: float = 10.0
 
 
-class SessionOver(Exception):
-    """The watched session is gone for good."""
+class Stop(Exception):
+    """The relay is done: `status` is its exit status, the message says why."""
+
+    def __init__(self, status: int, why: str) -> None:
+        super().__init__(why)
+        self.status = status
 
 
-async def relay_once(config: RelayConfig, sender: VmcSender, http: aiohttp.ClientSession) -> int:
-    """One watcher connection, forwarding until it closes; returns how many rigs it sent."""
-    forwarded = 0
-    started = time.monotonic()
-    async with http.ws_connect(config.watch, heartbeat=20.0) as ws:
-        await ws.send_json({"type": "watch", "version": 1, "token": config.token})
-        reason = ""
-        while True:
-            message = await ws.receive()
-            if message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
-                reason = str(message.extra or "")
-                break
-            if message.type != aiohttp.WSMsgType.TEXT:
-                continue
-            data = json.loads(message.data)
-            if data.get("type") == "watching":
-                to = ", ".join(map(str, config.to))
-                log.info("watching session %s, sending VMC to %s", data.get("session"), to)
-            elif data.get("type") == "result" and isinstance(data.get("rig"), dict):
-                sender.send(data["rig"], time.monotonic() - started)
-                forwarded += 1
-        if ws.close_code in FINAL_CLOSES:
-            raise SessionOver(f"closed with {ws.close_code}: {reason or 'no reason'}")
-        log.warning("connection closed (%s %s); reconnecting", ws.close_code, reason)
-    return forwarded
+def next_wait(wait: float, retry_max_s: float) -> float:
+    """The wait before the next reconnect: twice the last, at most --retry-max, and never
+    less than RETRY_FLOOR_S."""
+    return max(RETRY_FLOOR_S, min(wait * 2, retry_max_s))
+
+
+def first_wait(retry_max_s: float) -> float:
+    return max(RETRY_FLOOR_S, min(FIRST_RETRY_S, retry_max_s))
+
+
+def carries_pose_without_rig(result: Mapping[str, Any]) -> bool:
+    """A session that asked for the rig sends one with every result that found a pose
+    (docs/protocol.md); a pose without it means the session never asked."""
+    landmarks = result.get("landmarks")
+    return isinstance(landmarks, dict) and bool(landmarks.get("pose")) and "rig" not in result
+
+
+class Relay:
+    """One run of the relay: its receivers, and what it has learnt of the watched session."""
+
+    def __init__(self, config: RelayConfig, sender: VmcSender) -> None:
+        self.config = config
+        self.sender = sender
+        # The token has named a live session at least once: a 4003 after that means the
+        # session went while the relay was away, not that the token was never right.
+        self.watched = False
+        self.warned_no_rig = False
+
+    async def watch_once(self, session: aiohttp.ClientSession) -> int:
+        """One watcher connection, forwarding until it closes; returns how many rigs it
+        sent. Raises Stop when reconnecting cannot help."""
+        try:
+            return await self._watch(session)
+        except aiohttp.WSServerHandshakeError as error:
+            stop = refused(error, self.config.watch)
+            if stop is None:
+                raise
+            raise stop from None
+
+    async def _watch(self, session: aiohttp.ClientSession) -> int:
+        forwarded = 0
+        async with session.ws_connect(self.config.watch, heartbeat=20.0) as ws:
+            await ws.send_json({"type": "watch", "version": 1, "token": self.config.token})
+            reason = ""
+            while True:
+                message = await ws.receive()
+                if message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
+                    reason = str(message.extra or "")
+                    break
+                if message.type != aiohttp.WSMsgType.TEXT:
+                    continue
+                data = json.loads(message.data)
+                if data.get("type") == "watching":
+                    self.watched = True
+                    to = ", ".join(map(str, self.config.to))
+                    log.info("watching session %s, sending VMC to %s", data.get("session"), to)
+                elif data.get("type") == "result":
+                    forwarded += self._forward(data)
+            self._closed(ws.close_code, reason or "no reason")
+        return forwarded
+
+    def _forward(self, result: Mapping[str, Any]) -> int:
+        rig = result.get("rig")
+        if isinstance(rig, dict):
+            self.sender.send(rig, time.monotonic())
+            return 1
+        if not self.warned_no_rig and carries_pose_without_rig(result):
+            self.warned_no_rig = True
+            log.warning(NO_RIG)
+        return 0
+
+    def _closed(self, code: int | None, reason: str) -> None:
+        """Raises Stop for a close after which reconnecting cannot help."""
+        if code == SESSION_ENDED:
+            raise Stop(0, f"the watched session is over: {reason}")
+        if code == UNKNOWN_WATCH and self.watched:
+            raise Stop(
+                1,
+                f"the watch token no longer names a live session ({code}: {reason}); the "
+                "session ended while the relay was disconnected, or the server restarted "
+                "(a new session has a new token)",
+            )
+        if code == UNKNOWN_WATCH:
+            raise Stop(
+                1,
+                f"the server does not know this watch token ({code}, unknown or expired "
+                f"token: {reason}); check --token against the page's watch link, whose "
+                "session must be live",
+            )
+        log.warning("connection closed (%s %s); reconnecting", code, reason)
+
+
+def refused(error: aiohttp.WSServerHandshakeError, url: str) -> Stop | None:
+    """A Stop for an answer to the upgrade that asking again would only repeat."""
+    if not 400 <= error.status < 500 or error.status in RETRYABLE_4XX:
+        return None
+    try:
+        phrase = http.HTTPStatus(error.status).phrase
+    except ValueError:
+        phrase = error.message
+    return Stop(
+        1, f"{url} answered HTTP {error.status} {phrase}: --watch must be the server's /ws URL"
+    )
 
 
 async def run(config: RelayConfig) -> int:
-    sender = await VmcSender.open(*config.to)
-    delay = 0.5
+    """Relays until the watched session ends or watching cannot work; the exit status."""
     try:
-        async with aiohttp.ClientSession() as http:
+        sender = await VmcSender.open(*config.to)
+    except OSError as error:
+        log.error("cannot send VMC to %s: %s", ", ".join(map(str, config.to)), error)
+        return 2
+    relay = Relay(config, sender)
+    wait = first_wait(config.retry_max_s)
+    try:
+        async with aiohttp.ClientSession() as session:
             while True:
                 try:
-                    if await relay_once(config, sender, http):
-                        delay = 0.5
-                except SessionOver as over:
-                    log.info("the watched session is over: %s", over)
-                    return 0
+                    if await relay.watch_once(session):
+                        wait = first_wait(config.retry_max_s)
+                except Stop as stop:
+                    log.log(logging.INFO if stop.status == 0 else logging.ERROR, "%s", stop)
+                    return stop.status
                 except (aiohttp.ClientError, OSError, ValueError) as error:
-                    log.warning("cannot watch %s: %s; retry in %.1f s", config.watch, error, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, config.retry_max_s)
+                    log.warning("cannot watch %s: %s; retry in %.1f s", config.watch, error, wait)
+                await asyncio.sleep(wait)
+                wait = next_wait(wait, config.retry_max_s)
     finally:
         sender.close()
+
+
+def watch_url(text: str) -> str:
+    """--watch: a ws:// or wss:// URL with a host, or an error that says what is wrong."""
+    try:
+        url = URL(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a URL: {error}") from None
+    if url.scheme not in ("ws", "wss"):
+        raise argparse.ArgumentTypeError(f"{text!r}: must be a ws:// or wss:// URL")
+    if not url.host:
+        raise argparse.ArgumentTypeError(f"{text!r} names no host")
+    return text
+
+
+def positive_seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise argparse.ArgumentTypeError(f"{text!r}: must be a positive number of seconds")
+    return seconds
 
 
 def parse(argv: Sequence[str]) -> RelayConfig:
@@ -95,7 +227,9 @@ def parse(argv: Sequence[str]) -> RelayConfig:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--watch", required=True, help="the server's /ws URL (ws:// or wss://)")
+    parser.add_argument(
+        "--watch", required=True, type=watch_url, help="the server's /ws URL (ws:// or wss://)"
+    )
     parser.add_argument("--token", required=True, help="the watch token the page shows")
     parser.add_argument(
         "--to",
@@ -104,13 +238,13 @@ def parse(argv: Sequence[str]) -> RelayConfig:
     )
     parser.add_argument(
         "--retry-max",
-        type=float,
+        type=positive_seconds,
         default=10.0,
-        help="longest wait between reconnects, seconds (default: %(default)s)",
+        help="longest wait between reconnects, seconds (default: %(default)s; never under 0.1)",
     )
     args = parser.parse_args(argv)
-    if not args.watch.startswith(("ws://", "wss://")):
-        parser.error("--watch must be a ws:// or wss:// URL")
+    if not args.token.strip():
+        parser.error("--token is empty: give the watch token the page shows")
     try:
         targets = parse_targets(args.to)
     except ValueError as error:

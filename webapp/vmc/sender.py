@@ -75,6 +75,7 @@ class VmcSender:
     def __init__(self, transports: Sequence[asyncio.DatagramTransport]) -> None:
         self._transports = tuple(transports)
         self.sent = 0
+        self._first: float | None = None
 
     @classmethod
     async def open(cls, *targets: Target) -> VmcSender:
@@ -93,10 +94,16 @@ class VmcSender:
         return cls(transports)
 
     def send(self, rig: Mapping[str, Any], seconds: float) -> None:
+        """One frame to every receiver; `seconds` on any clock (a capture time, say): the
+        receivers are sent the time since the first frame this sender sent."""
         open_ = [t for t in self._transports if not t.is_closing()]
         if not open_:
             return
-        datagrams = encode_frame(rig, seconds)
+        if self._first is None:
+            self._first = seconds
+        # The protocol's time is relative and a 32-bit float: a clock's absolute value (a
+        # day of uptime is 8.6e7 ms) would cost it its precision, or overflow it.
+        datagrams = encode_frame(rig, seconds - self._first)
         for transport in open_:
             for datagram in datagrams:
                 transport.sendto(datagram)

@@ -1,0 +1,303 @@
+"""The VMC relay's failures, as its user meets them: a clear line and an exit status, or a
+warning, never a traceback and never a loop that cannot succeed."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from tests.conftest import Client, MakeClient
+from tests.live import LiveClient, video_frames
+from tests.media import ASL_VIDEO
+from tests.vmc_receiver import vmc_receiver
+from webapp.config import Config
+from webapp.vmc import relay
+from webapp.vmc.relay import RETRY_FLOOR_S, Relay, RelayConfig, Stop
+from webapp.vmc.relay import parse as relay_parse
+from webapp.vmc.relay import run as run_relay
+from webapp.vmc.sender import Target, VmcSender
+
+ROOT = Path(__file__).resolve().parents[1]
+STEP_MS = 1000 / 15
+# A port nothing listens on: the relay is refused there, or never gets that far.
+NOWHERE = "ws://127.0.0.1:9/ws"
+
+
+class RelayLog(logging.Handler):
+    """The relay's log records, with an event to wait on for the next one."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.records: list[logging.LogRecord] = []
+        self.changed = asyncio.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+        self.changed.set()
+
+    def lines(self, level: int) -> list[str]:
+        return [r.getMessage() for r in self.records if r.levelno == level]
+
+    async def wait_for(self, found: Callable[[], bool]) -> None:
+        async with asyncio.timeout(60):
+            while not found():
+                self.changed.clear()
+                await self.changed.wait()
+
+
+@pytest.fixture
+def relay_log() -> Iterator[RelayLog]:
+    handler = RelayLog()
+    relay.log.addHandler(handler)
+    relay.log.setLevel(logging.INFO)
+    try:
+        yield handler
+    finally:
+        relay.log.removeHandler(handler)
+        relay.log.setLevel(logging.NOTSET)
+
+
+async def relay_cli(*args: str) -> tuple[int, str]:
+    """`python -m webapp.vmc.relay *args` to its exit: (status, stderr)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "webapp.vmc.relay", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=ROOT,
+    )  # fmt: skip
+    try:
+        async with asyncio.timeout(60):
+            _, err = await process.communicate()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode is not None
+    return process.returncode, err.decode()
+
+
+def ws_url(client: Client, path: str = "/ws") -> str:
+    return str(client.make_url(path)).replace("http", "ws", 1)
+
+
+async def relay_until_done(config: RelayConfig) -> int:
+    async with asyncio.timeout(60):
+        return await run_relay(config)
+
+
+# -- arguments ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("to", ["999.1.1.1:39539", "nonexistent.invalid:39539"])
+async def test_a_receiver_that_does_not_resolve_is_one_line_and_status_2(to: str) -> None:
+    status, err = await relay_cli("--watch", NOWHERE, "--token", "t", "--to", to)
+    assert status == 2
+    assert "Traceback" not in err
+    [line] = err.strip().splitlines()
+    assert f"ERROR cannot send VMC to {to}: " in line
+
+
+@pytest.mark.parametrize(
+    ("argv", "reason"),
+    [
+        (["--watch", "ws://"], "'ws://' names no host"),
+        (["--watch", "ws://[::1"], "'ws://[::1' is not a URL"),
+        (["--watch", "ws://h:99999/ws"], "is not a URL"),
+        (["--watch", "http://h/ws"], "must be a ws:// or wss:// URL"),
+        (["--token", ""], "--token is empty"),
+        (["--token", "  "], "--token is empty"),
+        (["--retry-max", "0"], "'0': must be a positive number of seconds"),
+        (["--retry-max", "-1"], "'-1': must be a positive number of seconds"),
+        (["--retry-max", "nan"], "must be a positive number"),
+        (["--retry-max", "inf"], "must be a positive number"),
+        (["--retry-max", "soon"], "must be a positive number"),
+    ],
+)
+def test_bad_arguments_are_refused_at_parsing(
+    argv: list[str], reason: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        relay_parse(["--watch", "ws://h/ws", "--token", "t", *argv])
+    assert stopped.value.code == 2
+    assert reason in capsys.readouterr().err
+
+
+def test_good_arguments_still_parse() -> None:
+    config = relay_parse(["--watch", "wss://[::1]:8443/ws", "--token", "t", "--retry-max", "0.5"])
+    assert config.watch == "wss://[::1]:8443/ws"
+    assert config.retry_max_s == 0.5
+
+
+# -- reconnecting ---------------------------------------------------------------------------
+
+
+async def test_a_5xx_answer_is_retried_but_never_faster_than_the_floor() -> None:
+    loop = asyncio.get_running_loop()
+    hits: list[float] = []
+    fifth = asyncio.Event()
+
+    async def restarting(request: web.Request) -> web.Response:
+        hits.append(loop.time())
+        if len(hits) == 5:
+            fifth.set()
+        return web.Response(status=503, text="restarting")
+
+    app = web.Application()
+    app.router.add_get("/ws", restarting)
+    server = TestServer(app)
+    await server.start_server()
+    url = str(server.make_url("/ws")).replace("http", "ws", 1)
+    # A config from code, not the command line, with no wait at all: each retry still waits.
+    task = asyncio.create_task(run_relay(RelayConfig(url, "t", (Target("127.0.0.1", 9),), 0.0)))
+    try:
+        async with asyncio.timeout(30):
+            await fifth.wait()
+        assert not task.done()
+    finally:
+        task.cancel()
+        await server.close()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # Each wait at least the floor (the audit saw 4,400 tries in 3 s with --retry-max 0).
+    assert min(b - a for a, b in itertools.pairwise(hits)) >= RETRY_FLOOR_S * 0.95
+
+
+async def test_a_wrong_path_fails_at_once(make_client: MakeClient, relay_log: RelayLog) -> None:
+    client = await make_client(Config(workers=1))
+    url = ws_url(client, "/wss")
+    config = RelayConfig(url, "t", (Target("127.0.0.1", 9),), 0.2)
+    assert await relay_until_done(config) == 1
+    assert relay_log.lines(logging.ERROR) == [
+        f"{url} answered HTTP 404 Not Found: --watch must be the server's /ws URL"
+    ]
+    assert relay_log.lines(logging.WARNING) == []
+
+
+# -- the token --------------------------------------------------------------------------------
+
+
+async def test_a_bad_token_is_an_error_with_status_1(make_client: MakeClient) -> None:
+    client = await make_client(Config(workers=1))
+    await open_session(client, rig=True)
+    status, err = await relay_cli(
+        "--watch", ws_url(client), "--token", "nope", "--to", "127.0.0.1:9"
+    )
+    assert status == 1
+    assert "Traceback" not in err
+    assert "ERROR the server does not know this watch token (4003, unknown or expired" in err
+    assert "check --token" in err
+
+
+async def test_the_token_of_a_session_that_ended_is_an_error(
+    make_client: MakeClient, relay_log: RelayLog
+) -> None:
+    client = await make_client(Config(workers=1))
+    live, ready = await open_session(client, rig=True)
+    # A watcher hears the end once the token is revoked.
+    watcher = await client.ws_connect("/ws")
+    await watcher.send_json({"type": "watch", "version": 1, "token": ready["watch"]})
+    assert (await watcher.receive_json())["type"] == "watching"
+    await live.ws.close()
+    await watcher.receive()
+    assert watcher.close_code == 1000
+    config = RelayConfig(ws_url(client), ready["watch"], (Target("127.0.0.1", 9),), 0.2)
+    assert await relay_until_done(config) == 1
+    [line] = relay_log.lines(logging.ERROR)
+    assert line.startswith("the server does not know this watch token (4003")
+
+
+async def test_a_token_that_goes_while_the_relay_is_away_is_told_apart() -> None:
+    sender = await VmcSender.open(Target("127.0.0.1", 9))
+    try:
+        watcher = Relay(RelayConfig(NOWHERE, "t", (Target("127.0.0.1", 9),)), sender)
+        watcher.watched = True
+        with pytest.raises(Stop, match="no longer names a live session") as stopped:
+            watcher._closed(4003, "this watch link names no live session")
+        assert stopped.value.status == 1
+        with pytest.raises(Stop, match="the watched session is over") as ended:
+            watcher._closed(1000, "the watched session ended: the client left")
+        assert ended.value.status == 0
+    finally:
+        sender.close()
+
+
+# -- a session without a rig ------------------------------------------------------------------
+
+
+async def open_session(client: Client, **options: Any) -> tuple[LiveClient, dict[str, Any]]:
+    live = await LiveClient.connect(client)
+    return live, await live.hello("holistic", 15, **options)
+
+
+@asynccontextmanager
+async def relaying(client: Client, token: str, port: int) -> AsyncIterator[asyncio.Task[int]]:
+    config = RelayConfig(ws_url(client), token, (Target("127.0.0.1", port),), 0.2)
+    task = asyncio.create_task(run_relay(config))
+    try:
+        yield task
+    finally:
+        if not task.done():
+            task.cancel()
+
+
+def watching(log: RelayLog) -> Callable[[], bool]:
+    return lambda: any(line.startswith("watching session") for line in log.lines(logging.INFO))
+
+
+async def test_a_session_without_a_rig_is_warned_of_once(
+    make_client: MakeClient, relay_log: RelayLog
+) -> None:
+    client = await make_client(Config(workers=1))
+    live, ready = await open_session(client)  # no "rig": true
+    frames = video_frames(ASL_VIDEO)
+    async with vmc_receiver() as (port, received), relaying(client, ready["watch"], port) as task:
+        await relay_log.wait_for(watching(relay_log))
+        seq = 0
+        while not relay_log.lines(logging.WARNING):
+            await live.send(seq, seq * STEP_MS, frames[seq % len(frames)])
+            await live.next_of("result")
+            seq += 1
+            assert seq < 300, "the relay never said the results carry no rig"
+        for more in range(seq, seq + 5):
+            await live.send(more, more * STEP_MS, frames[more % len(frames)])
+            await live.next_of("result")
+        await live.ws.close()
+        async with asyncio.timeout(60):
+            assert await task == 0
+    assert relay_log.lines(logging.WARNING) == [relay.NO_RIG]
+    assert received.frames == 0
+
+
+async def test_results_with_no_one_in_view_are_no_reason_to_warn(
+    make_client: MakeClient, relay_log: RelayLog
+) -> None:
+    client = await make_client(Config(workers=1))
+    live, ready = await open_session(client, rig=True)
+    ok, empty = cv2.imencode(".jpg", np.zeros((360, 480, 3), np.uint8))
+    assert ok
+    person = video_frames(ASL_VIDEO)[0]
+    async with vmc_receiver() as (port, received), relaying(client, ready["watch"], port) as task:
+        await relay_log.wait_for(watching(relay_log))
+        for seq in range(5):
+            await live.send(seq, seq * STEP_MS, empty.tobytes())
+            result = await live.next_of("result")
+            assert result["landmarks"]["pose"] is None
+            assert "rig" not in result
+        # Results reach the relay in order: once a rig arrives, the empty ones were read.
+        await live.send(5, 5 * STEP_MS, person)
+        assert "rig" in await live.next_of("result")
+        await received.wait_frames(1)
+        await live.ws.close()
+        async with asyncio.timeout(60):
+            assert await task == 0
+    assert relay_log.lines(logging.WARNING) == []
