@@ -169,6 +169,7 @@ async def test_every_limit_and_bad_input_has_its_status(
         (whole, "?blendshapes=maybe", "video/mp4", 400, "bad_option"),
         (whole, "?rig=0&blendshapes=1", "video/mp4", 400, "bad_option"),
         (whole, "?fps=5", "video/mp4", 400, "bad_option"),
+        (whole, "?rig=1&rig=0", "video/mp4", 400, "bad_option"),
         (b"x", "", "multipart/form-data", 400, "bad_request"),
         (b"garbage", "", "multipart/form-data; boundary=XYZ", 400, "bad_request"),
         (part + whole[:1000], "", "multipart/form-data; boundary=XYZ", 400, "not_a_video"),

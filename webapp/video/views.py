@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from aiohttp import web
+from multidict import MultiMapping
 
 from webapp.access.errors import QuotaExceeded
 from webapp.access.http import charge_video_seconds
@@ -129,7 +130,7 @@ def open_reader(path: Path, config: Config) -> VideoReader:
     )
 
 
-def parse_query(query: Mapping[str, str], exercises: Mapping[str, Exercise]) -> SessionOptions:
+def parse_query(query: MultiMapping[str], exercises: Mapping[str, Exercise]) -> SessionOptions:
     """?rig=1, ?blendshapes=1 (with the rig), ?exercise=NAME (the live names),
     ?smoothing=off; anything else is a 400."""
     unknown = sorted(set(query) - OPTIONS)
@@ -137,6 +138,10 @@ def parse_query(query: Mapping[str, str], exercises: Mapping[str, Exercise]) -> 
         raise BadOptionError(
             f"unknown query parameter {unknown[0]!r}; use rig, blendshapes, exercise or smoothing"
         )
+    # ?rig=1&rig=0 would otherwise quietly mean whichever came first.
+    repeated = sorted(key for key in set(query) if len(query.getall(key)) > 1)
+    if repeated:
+        raise BadOptionError(f"query parameter {repeated[0]!r} is given more than once")
     rig = SWITCHES.get(query.get("rig", "0").lower())
     if rig is None:
         raise BadOptionError("rig must be 1 or 0")
