@@ -28,7 +28,7 @@ from webapp.live.counters import Counters
 from webapp.live.errors import SessionClosed, reason_bytes
 from webapp.live.messages import Control, Hello, parse_control, parse_frame, parse_hello
 from webapp.live.options import SessionOptions, exercise_name, parse_options
-from webapp.live.outbox import Outbox
+from webapp.live.outbox import Outbox, cancelling
 from webapp.live.receiver import Receiver
 from webapp.live.shared import LiveShared
 from webapp.live.watch import Audience, serve_watcher
@@ -258,12 +258,23 @@ class LiveSession:
         self.outbox.put_control(messages.error(code, message, frame.seq))
 
     async def _close_socket(self, close: SessionClosed) -> None:
-        """Sends the close frame; a peer too stuck to take even that is cut off."""
+        """Sends the close frame; a peer too stuck to take even that is cut off.
+
+        aiohttp has already called the transport's graceful close when its close fails,
+        and that waits forever to flush to a peer that does not read: only abort frees
+        the socket and its buffers."""
         if self.ws.closed:
             return
         try:
             async with asyncio.timeout(self.config.send_timeout):
                 await self.ws.close(code=close.code, message=reason_bytes(close.reason))
+        except asyncio.CancelledError:
+            self._abort()
+            if cancelling():
+                raise
         except (TimeoutError, ConnectionError, RuntimeError):
-            if self.transport is not None:
-                self.transport.abort()
+            self._abort()
+
+    def _abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
