@@ -121,6 +121,10 @@ class LiveSession:
                 self.shared.tokens.revoke(token)
         except SessionClosed as exc:
             close = exc
+        except Exception:
+            # A bug, not the client's doing: said as such, and logged once with its trace.
+            log.exception("%s failed", self.name)
+            close = SessionClosed(Close.INTERNAL, "the server failed on this session; see its log")
         finally:
             close = self._ending or close
             await self._release(close)

@@ -1,0 +1,66 @@
+"""How a live session ends when something is wrong: each bad value with 4001 and a reason
+naming it, and the server's own failures with 1011, never as a normal close."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import pytest
+
+from tests.conftest import MakeClient
+from tests.live import LiveClient
+from webapp.analysis.fitness import load_exercises
+from webapp.config import Config
+from webapp.keys import SESSIONS
+from webapp.live import session as live_session
+from webapp.live.errors import SessionClosed
+from webapp.live.options import parse_options
+from webapp.protocol import Close
+
+HELLO = {"type": "hello", "version": 1, "track": "pose", "fps": 15}
+
+
+def closed_by(message: dict[str, Any]) -> SessionClosed:
+    with pytest.raises(SessionClosed) as raised:
+        parse_options(message, frozenset(), load_exercises())
+    return raised.value
+
+
+@pytest.mark.parametrize("name", ["min_cutoff", "beta", "d_cutoff", "min_speed"])
+@pytest.mark.parametrize("value", [10**400, -(10**400), 10**309], ids=["1e400", "-1e400", "1e309"])
+def test_a_smoothing_value_too_big_for_a_float_is_a_protocol_error(name: str, value: int) -> None:
+    closed = closed_by({"smoothing": {name: value}})
+    assert closed.code == Close.PROTOCOL
+    assert name in closed.reason
+
+
+async def test_a_huge_smoothing_value_closes_with_4001_naming_it(make_client: MakeClient) -> None:
+    client = await make_client(Config(workers=1))
+    live = await LiveClient.connect(client)
+    await live.ws.send_str(json.dumps({**HELLO, "smoothing": {"beta": 10**400}}))
+    code, reason = await live.closed()
+    assert code == Close.PROTOCOL
+    assert "beta" in reason
+
+
+async def test_a_failure_of_the_server_closes_with_1011_and_is_logged_once(
+    make_client: MakeClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken(*args: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(live_session, "open_vmc", broken)
+    client = await make_client(Config(workers=1))
+    live = await LiveClient.connect(client)
+    with caplog.at_level(logging.INFO):
+        await live.ws.send_str(json.dumps(HELLO))
+        code, reason = await live.closed()
+        await client.app[SESSIONS].wait_empty()
+    assert code == Close.INTERNAL
+    assert reason == "the server failed on this session; see its log"
+    traces = [r for r in caplog.records if r.exc_info is not None]
+    assert len(traces) == 1
+    assert "a bug" in str(traces[0].exc_info[1] if traces[0].exc_info else None)
+    assert any("code=1011" in r.getMessage() for r in caplog.records)
