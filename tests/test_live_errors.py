@@ -13,11 +13,12 @@ from tests.conftest import MakeClient
 from tests.live import LiveClient
 from webapp.analysis.fitness import load_exercises
 from webapp.config import Config
-from webapp.keys import SESSIONS
+from webapp.keys import LIVE, SESSIONS
 from webapp.live import session as live_session
 from webapp.live.errors import SessionClosed
 from webapp.live.options import parse_options
 from webapp.protocol import Close
+from webapp.vmc.sender import Target
 
 HELLO = {"type": "hello", "version": 1, "track": "pose", "fps": 15}
 
@@ -64,3 +65,28 @@ async def test_a_failure_of_the_server_closes_with_1011_and_is_logged_once(
     assert len(traces) == 1
     assert "a bug" in str(traces[0].exc_info[1] if traces[0].exc_info else None)
     assert any("code=1011" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_client_that_hangs_up_right_after_hello_leaves_nothing_behind(
+    make_client: MakeClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = await make_client(Config(workers=1))
+    sessions = client.app[SESSIONS]
+
+    async def reset_first(targets: tuple[Target, ...]) -> None:
+        # The client's reset lands while its session is being set up, before ready.
+        for session in sessions:
+            assert session.transport is not None
+            session.transport.abort()
+
+    monkeypatch.setattr(live_session, "open_vmc", reset_first)
+    live = await LiveClient.connect(client)
+    with caplog.at_level(logging.INFO):
+        await live.ws.send_str(json.dumps(HELLO))
+        await live.ws.receive()
+        await sessions.wait_empty()
+    assert len(client.app[LIVE].tokens) == 0
+    assert [r.getMessage() for r in caplog.records if r.exc_info is not None] == []
+    ended = [r.getMessage() for r in caplog.records if " end " in r.getMessage()]
+    assert len(ended) == 1
+    assert "code=1000 reason='the client left before ready'" in ended[0]

@@ -65,6 +65,7 @@ class LiveSession:
         self.shared = shared
         self.analysis: SessionAnalysis | None = None
         self.audience: Audience | None = None
+        self.token: str | None = None  # the watch token, once issued
         self.watcher = False
         self.transport = transport
         self.scheduler = scheduler
@@ -114,11 +115,8 @@ class LiveSession:
             self.metrics.sessions_opened.inc()
             self.metrics.sessions_live.inc()
             logbook.started(self.name, hello.track, hello.fps, peer)
-            token = await self._start(self.slot, hello, options)
-            try:
-                await self._read_frames(self.slot)
-            finally:
-                self.shared.tokens.revoke(token)
+            await self._start(self.slot, hello, options)
+            await self._read_frames(self.slot)
         except SessionClosed as exc:
             close = exc
         except Exception:
@@ -131,17 +129,20 @@ class LiveSession:
             summary = None if self.analysis is None else self.analysis.summary()
             logbook.ended(self.name, close, time.monotonic() - started, self.counters, summary)
 
-    async def _start(self, slot: Slot, hello: Hello, options: SessionOptions) -> str:
-        """Analysis, watchers and VMC for an admitted session, then ready; returns its
-        watch token."""
+    async def _start(self, slot: Slot, hello: Hello, options: SessionOptions) -> None:
+        """Analysis, watchers and VMC for an admitted session, then ready."""
         vmc = await open_vmc(options.vmc)
         self.analysis = SessionAnalysis(options, self.shared.exercises, vmc)
         self.audience = Audience(self.name, key=self.gate.name)
-        token = self.shared.tokens.issue(self.audience)
+        self.token = self.shared.tokens.issue(self.audience)
         fps = self.scheduler.granted_fps(slot, hello.fps)
-        await self.ws.send_json(messages.ready(slot.id, hello, fps, self.config, token))
+        ready = messages.ready(slot.id, hello, fps, self.config, self.token)
+        try:
+            await self.ws.send_json(ready)
+        except ConnectionError:
+            # It said hello and hung up at once: nobody to tell, nothing went wrong here.
+            raise SessionClosed(Close.NORMAL, "the client left before ready") from None
         self.outbox.start(self.name)
-        return token
 
     def _admit(self, hello: Hello, options: SessionOptions) -> Slot:
         self.wanted_fps = hello.fps
@@ -170,6 +171,9 @@ class LiveSession:
 
     async def _release(self, close: SessionClosed) -> None:
         self.gate.release()
+        if self.token is not None:
+            # First, before any wait: a cancelled handler must not leave it issued.
+            self.shared.tokens.revoke(self.token)
         if self.audience is not None:
             self.audience.end_all(close.reason)
         if self.analysis is not None:

@@ -62,6 +62,9 @@ class WatchTokens:
     def revoke(self, token: str) -> None:
         self._audiences.pop(token, None)
 
+    def __len__(self) -> int:
+        return len(self._audiences)
+
     def find(self, token: object) -> Audience | None:
         # A dict lookup goes by the token's hash, not by comparing it with every token.
         return self._audiences.get(token) if isinstance(token, str) else None
