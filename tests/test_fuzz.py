@@ -100,7 +100,7 @@ def expected_frame_close(data: bytes, limit: int) -> Close | None:
     if len(image) > limit:
         return Close.TOO_BIG
     (capture_ms,) = struct.unpack_from("<d", data, 4)
-    if not math.isfinite(capture_ms):
+    if not math.isfinite(capture_ms) or abs(capture_ms) >= 2**63 / 1000:
         return Close.PROTOCOL
     if image and not is_image_signature(image):
         return Close.UNSUPPORTED_DATA
@@ -134,6 +134,9 @@ NAN_BITS = st.integers(1, (1 << 52) - 1).map(lambda m: (0x7FF << 52) | m)
 CAPTURE_MS = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
     st.sampled_from([0.0, -0.0, math.inf, -math.inf, 1e308, -1e308, 5e-324, 2.0**53]),
+    # Around the bound no real clock reaches (the end of int64 microseconds), and the
+    # sizes whose microseconds overflow a float.
+    st.sampled_from([2**63 / 1000, -(2**63) / 1000, math.nextafter(2**63 / 1000, 0), 1e306]),
     # NaNs with every payload and sign, as raw bits.
     st.tuples(NAN_BITS, st.booleans()).map(
         lambda t: struct.unpack("<d", struct.pack("<Q", t[0] | (t[1] << 63)))[0]

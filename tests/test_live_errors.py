@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import MakeClient
-from tests.live import LiveClient
+from tests.live import LiveClient, video_frames
+from tests.media import ASL_VIDEO
 from webapp.analysis.fitness import load_exercises
 from webapp.config import Config
 from webapp.keys import LIVE, SESSIONS
@@ -90,3 +91,16 @@ async def test_a_client_that_hangs_up_right_after_hello_leaves_nothing_behind(
     ended = [r.getMessage() for r in caplog.records if " end " in r.getMessage()]
     assert len(ended) == 1
     assert "code=1000 reason='the client left before ready'" in ended[0]
+
+
+@pytest.mark.parametrize("capture_ms", [1e306, -1e306, 2**63 / 1000, 1.8e305])
+async def test_a_capture_time_no_clock_reaches_closes_with_4001(
+    make_client: MakeClient, capture_ms: float
+) -> None:
+    client = await make_client(Config(workers=1))
+    live = await LiveClient.connect(client)
+    await live.hello("pose")
+    await live.send(0, capture_ms, video_frames(ASL_VIDEO)[0])
+    code, reason = await live.closed()
+    assert code == Close.PROTOCOL
+    assert reason.startswith("capture_ms must lie strictly between")
