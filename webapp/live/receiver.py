@@ -26,6 +26,8 @@ class Receiver:
         self._idle = idle_timeout
         self._longest = max_session_seconds
         self._deadline = time.monotonic() + max_session_seconds
+        # Idle means no frame: text messages (summary, exercise) do not keep a session.
+        self._last_frame = time.monotonic()
         self._ending = ending  # set when the session is ended from outside its reader
 
     async def text_first(self) -> str:
@@ -37,11 +39,12 @@ class Receiver:
         return str(msg.data)
 
     async def next(self) -> Any:
-        left = self._deadline - time.monotonic()
+        now = time.monotonic()
+        left = min(self._deadline, self._last_frame + self._idle) - now
         # One deadline for the whole wait: ws.receive(timeout=) would restart its timer on
         # every pong it handles, so a client answering pings would never count as idle.
         try:
-            async with asyncio.timeout(max(0.0, min(self._idle, left))):
+            async with asyncio.timeout(max(0.0, left)):
                 msg = await self._ws.receive()
         except TimeoutError:
             if time.monotonic() >= self._deadline:
@@ -54,6 +57,8 @@ class Receiver:
         ending = self._ending()
         if ending is not None:
             raise ending
+        if msg.type is WSMsgType.BINARY:
+            self._last_frame = time.monotonic()
         if msg.type is WSMsgType.ERROR:
             exc = self._ws.exception()
             if self._ws.close_code == Close.TOO_BIG:
