@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import reprlib
 
-from webapp.protocol import Close
-
 
 class SessionClosed(Exception):
     """Ends a session with a WebSocket close code and a reason in words."""
 
-    def __init__(self, code: Close, reason: str) -> None:
+    # Mostly a Close; aiohttp's own WSCloseCode when its reader ended the connection.
+    def __init__(self, code: int, reason: str) -> None:
         super().__init__(reason)
         self.code = code
         self.reason = reason

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WebSocketError, WSCloseCode, WSMsgType, web
 
 from webapp.live.errors import SessionClosed
 from webapp.protocol import Close
@@ -60,11 +60,23 @@ class Receiver:
         if msg.type is WSMsgType.BINARY:
             self._last_frame = time.monotonic()
         if msg.type is WSMsgType.ERROR:
-            exc = self._ws.exception()
-            if self._ws.close_code == Close.TOO_BIG:
-                raise SessionClosed(Close.TOO_BIG, f"message too big: {exc}")
-            raise SessionClosed(Close.PROTOCOL, f"WebSocket error: {exc}")
+            raise read_error(msg.data)
         return msg
 
     def _too_long(self) -> str:
         return f"sessions last at most {self._longest:g} s; reconnect to go on"
+
+
+def read_error(exc: object) -> SessionClosed:
+    """What aiohttp's own reader did about a connection it gave up on, as the code it
+    sent: the session logs and counts that, not a code of its own it never sent."""
+    if isinstance(exc, WebSocketError):
+        # Bad framing (1002), text not UTF-8 (1007), over the size limit (1009): aiohttp
+        # has already closed with exc.code.
+        if exc.code == Close.TOO_BIG:
+            return SessionClosed(exc.code, f"message too big: {exc}")
+        return SessionClosed(exc.code, f"WebSocket error: {exc}")
+    if isinstance(exc, TimeoutError):
+        # The heartbeat's "No PONG received": aiohttp drops the connection, no close frame.
+        return SessionClosed(WSCloseCode.ABNORMAL_CLOSURE, f"heartbeat: {exc}")
+    return SessionClosed(WSCloseCode.ABNORMAL_CLOSURE, f"the connection failed: {exc!r}")

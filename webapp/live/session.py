@@ -125,9 +125,13 @@ class LiveSession:
             close = SessionClosed(Close.INTERNAL, "the server failed on this session; see its log")
         finally:
             close = self._ending or close
-            await self._release(close)
-            summary = None if self.analysis is None else self.analysis.summary()
-            logbook.ended(self.name, close, time.monotonic() - started, self.counters, summary)
+            self._release(close)
+            try:
+                await self._say_goodbye(close)
+            finally:
+                # Logged even when the goodbye is cancelled (the handler of a lost connection).
+                summary = None if self.analysis is None else self.analysis.summary()
+                logbook.ended(self.name, close, time.monotonic() - started, self.counters, summary)
 
     async def _start(self, slot: Slot, hello: Hello, options: SessionOptions) -> None:
         """Analysis, watchers and VMC for an admitted session, then ready."""
@@ -169,18 +173,17 @@ class LiveSession:
             if self.scheduler.offer(slot, frame) is not None:
                 self.counters.add("dropped")
 
-    async def _release(self, close: SessionClosed) -> None:
+    def _release(self, close: SessionClosed) -> None:
+        """Everything the session holds, given back at once: nothing here waits, so a
+        cancelled handler cannot leave a place, a token or a count behind."""
         self.gate.release()
         if self.token is not None:
-            # First, before any wait: a cancelled handler must not leave it issued.
             self.shared.tokens.revoke(self.token)
         if self.audience is not None:
             self.audience.end_all(close.reason)
         if self.analysis is not None:
             self.analysis.close()
-            await send_workout(self.ws, self.analysis.summary(), self.config.send_timeout)
         if self.watcher:
-            await self._close_socket(close)
             return
         if self.slot is not None:
             if self.scheduler.close_session(self.slot) is not None:
@@ -189,6 +192,11 @@ class LiveSession:
         if close.code == Close.TRY_AGAIN_LATER:
             self.metrics.sessions_refused.inc()
         self.metrics.sessions_closed.labels(str(int(close.code))).inc()
+
+    async def _say_goodbye(self, close: SessionClosed) -> None:
+        """The workout, last, then the close frame."""
+        if self.analysis is not None:
+            await send_workout(self.ws, self.analysis.summary(), self.config.send_timeout)
         await self.outbox.stop()
         await self._close_socket(close)
 
