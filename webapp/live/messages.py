@@ -177,7 +177,8 @@ def workout(summary: Mapping[str, Any]) -> str:
     return json_text.as_text({"type": ServerType.WORKOUT, **summary})
 
 
-def error(code: str, message: str, seq: int) -> str:
+def error(code: str, message: str, seq: int | None) -> str:
+    """An error the session survives; seq is the frame's, None when no frame caused it."""
     return json_text.as_text(
         {"type": ServerType.ERROR, "code": code, "message": message, "seq": seq}
     )

@@ -45,6 +45,8 @@ FRAME_ERROR_CODES: dict[type[errors.HolotrackError], str] = {
     errors.ModelError: "model_error",
 }
 
+NO_EXERCISE = 'this session counts no exercise: name one in hello or send {"type": "exercise"}'
+
 
 class LiveSession:
     """A session's counters, its engine slot and its outbox; also the engine's sink."""
@@ -250,7 +252,9 @@ class LiveSession:
         if control.type is ClientType.EXERCISE:
             self.analysis.switch(exercise_name(control.name, self.shared.exercises))
         summary = self.analysis.summary()
-        if summary is not None:
+        if summary is None:
+            self.outbox.put_control(messages.error("no_exercise", NO_EXERCISE, None))
+        else:
             self.outbox.put_control(messages.workout(summary))
 
     async def _watch(self, first: str) -> SessionClosed:
