@@ -3,6 +3,7 @@ naming it, and the server's own failures with 1011, never as a normal close."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -16,7 +17,7 @@ from webapp.analysis.fitness import load_exercises
 from webapp.config import Config
 from webapp.keys import LIVE, SESSIONS
 from webapp.live import session as live_session
-from webapp.live.errors import SessionClosed
+from webapp.live.errors import MAX_REASON_BYTES, SessionClosed
 from webapp.live.options import parse_options
 from webapp.protocol import Close
 from webapp.vmc.sender import Target
@@ -104,3 +105,43 @@ async def test_a_capture_time_no_clock_reaches_closes_with_4001(
     code, reason = await live.closed()
     assert code == Close.PROTOCOL
     assert reason.startswith("capture_ms must lie strictly between")
+
+
+async def test_a_summary_without_an_exercise_is_answered_with_an_error(
+    make_client: MakeClient,
+) -> None:
+    client = await make_client(Config(workers=1))
+    live = await LiveClient.connect(client)
+    await live.hello("pose")
+    await live.ws.send_str('{"type": "summary"}')
+    async with asyncio.timeout(10):
+        error = await live.next_of("error")
+    assert error == {
+        "type": "error",
+        "code": "no_exercise",
+        "message": live_session.NO_EXERCISE,
+        "seq": None,
+    }
+    # The session goes on: a frame still gets its result.
+    await live.send(0, 0.0, video_frames(ASL_VIDEO)[0])
+    assert (await live.next_of("result"))["seq"] == 0
+
+
+def test_an_unknown_exercise_is_quoted_once_and_the_known_names_stay_whole() -> None:
+    known = ", ".join(load_exercises())
+    assert closed_by({"exercise": "zzz"}).reason == f"unknown exercise 'zzz'; known: {known}"
+    for name in ["z" * 60, "é" * 200, 12, ["squat"]]:
+        reason = closed_by({"exercise": name}).reason
+        assert len(reason.encode()) <= MAX_REASON_BYTES, name
+        assert reason.endswith(f"; known: {known}"), name
+        assert '"' not in reason, name
+
+
+async def test_a_watcher_with_another_version_is_told_which_to_use(
+    make_client: MakeClient,
+) -> None:
+    client = await make_client(Config(workers=1))
+    ws = await client.ws_connect("/ws")
+    await ws.send_json({"type": "watch", "version": 2, "token": "x"})
+    msg = await ws.receive()
+    assert (ws.close_code, msg.extra) == (4001, "protocol version 2 is not supported; use 1")

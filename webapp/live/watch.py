@@ -85,7 +85,9 @@ async def serve_watcher(
     returns what gives that place back."""
     version = message.get("version")
     if isinstance(version, bool) or version != VERSION:
-        raise SessionClosed(Close.PROTOCOL, f"protocol version {shown(version)} is not supported")
+        raise SessionClosed(
+            Close.PROTOCOL, f"protocol version {shown(version)} is not supported; use {VERSION}"
+        )
     audience = tokens.find(message.get("token"))
     if audience is None:
         raise SessionClosed(
