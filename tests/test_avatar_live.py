@@ -137,6 +137,18 @@ async def test_bad_options_close_with_a_reason(make_client: MakeClient) -> None:
         ({"vmc": []}, 4001, "a list of up to 8"),
         ({"vmc": [allowed] * 9}, 4001, "a list of up to 8"),
         ({"vmc": [allowed, "127.0.0.1:39540"]}, 4001, "vmc"),
+        # Malformed targets are bad values (4001), not refused addresses (1008).
+        ({"vmc": {}}, 4001, "vmc host"),
+        ({"vmc": {"port": 39540}}, 4001, "vmc host"),
+        ({"vmc": {"host": "", "port": 39540}}, 4001, "vmc host"),
+        ({"vmc": {"host": 2130706433, "port": 39540}}, 4001, "vmc host"),
+        ({"vmc": {"host": "127.0.0.1"}}, 4001, "vmc port"),
+        ({"vmc": {"host": "127.0.0.1", "port": "39540"}}, 4001, "vmc port"),
+        ({"vmc": {"host": "127.0.0.1", "port": 39540.0}}, 4001, "vmc port"),
+        ({"vmc": {"host": "127.0.0.1", "port": True}}, 4001, "vmc port"),
+        ({"vmc": {"host": "127.0.0.1", "port": 65536}}, 4001, "vmc port"),
+        ({"vmc": {"host": "127.0.0.1", "port": -1}}, 4001, "vmc port"),
+        ({"vmc": [allowed, {"host": "127.0.0.1", "port": 0}]}, 4001, "vmc port"),
         ({"exercise": "plank-dance"}, 4001, "squat"),
     ]
     for options, code, words in cases:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import logging
 import math
 import random
 import struct
@@ -19,6 +20,7 @@ from typing import Any, TypeVar
 import aiohttp
 import numpy as np
 import pytest
+from aiohttp import WebSocketError
 from aiohttp.helpers import parse_content_type
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -45,7 +47,7 @@ from webapp.errors import (
     TooManyPixelsError,
     UnsupportedTypeError,
 )
-from webapp.keys import SCHEDULER, SESSIONS
+from webapp.keys import METRICS, SCHEDULER, SESSIONS
 from webapp.live.errors import SessionClosed
 from webapp.live.messages import (
     MAGIC,
@@ -54,6 +56,7 @@ from webapp.live.messages import (
     parse_frame,
     parse_hello,
 )
+from webapp.live.receiver import read_error
 from webapp.protocol import FRAME_HEADER, Close, Track
 from webapp.still import uploads
 from webapp.still.http_errors import STATUS
@@ -100,7 +103,7 @@ def expected_frame_close(data: bytes, limit: int) -> Close | None:
     if len(image) > limit:
         return Close.TOO_BIG
     (capture_ms,) = struct.unpack_from("<d", data, 4)
-    if not math.isfinite(capture_ms):
+    if not math.isfinite(capture_ms) or abs(capture_ms) >= 2**63 / 1000:
         return Close.PROTOCOL
     if image and not is_image_signature(image):
         return Close.UNSUPPORTED_DATA
@@ -134,6 +137,9 @@ NAN_BITS = st.integers(1, (1 << 52) - 1).map(lambda m: (0x7FF << 52) | m)
 CAPTURE_MS = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
     st.sampled_from([0.0, -0.0, math.inf, -math.inf, 1e308, -1e308, 5e-324, 2.0**53]),
+    # Around the bound no real clock reaches (the end of int64 microseconds), and the
+    # sizes whose microseconds overflow a float.
+    st.sampled_from([2**63 / 1000, -(2**63) / 1000, math.nextafter(2**63 / 1000, 0), 1e306]),
     # NaNs with every payload and sign, as raw bits.
     st.tuples(NAN_BITS, st.booleans()).map(
         lambda t: struct.unpack("<d", struct.pack("<Q", t[0] | (t[1] << 63)))[0]
@@ -621,16 +627,42 @@ async def test_hostile_uploads(make_client: MakeClient) -> None:
     await server_still_answers(client)
 
 
-async def test_malformed_websocket_framing(make_client: MakeClient) -> None:
+async def test_malformed_websocket_framing(
+    make_client: MakeClient, caplog: pytest.LogCaptureFixture
+) -> None:
     client = await make_client(HOSTILE_CONFIG)
     assert client.port is not None
-    for name, frame, code in RAW_FRAMES:
+    too_big = ("too-big", ws_frame(0x2, bytes(HOSTILE_CONFIG.max_frame_bytes + 2048)), 1009)
+    for name, frame, code in [*RAW_FRAMES, too_big]:
+        caplog.clear()
         reader, writer = await raw_ws_connect(client.host, client.port)
-        writer.write(ws_frame(0x1, json.dumps(HELLOS[0]).encode()) + frame)
-        await writer.drain()
-        assert await read_close(reader) == code, name
-        writer.close()
+        with caplog.at_level(logging.INFO, logger="webapp.live.session"):
+            writer.write(ws_frame(0x1, json.dumps(HELLOS[0]).encode()) + frame)
+            await writer.drain()
+            assert await read_close(reader) == code, name
+            writer.close()
+            await client.app[SESSIONS].wait_empty()
+        # The log and the metrics say the code the client got, not one never sent.
+        (ended,) = [r.getMessage() for r in caplog.records if " end code=" in r.getMessage()]
+        assert f" end code={code} " in ended, name
+    closed = client.app[METRICS].sessions_closed
+    assert closed.labels("1002")._value.get() == 3
+    assert closed.labels("1007")._value.get() == 1
+    assert closed.labels("1009")._value.get() == 1
+    assert closed.labels("4001")._value.get() == 0
     await server_still_answers(client)
+
+
+def test_what_aiohttps_reader_gave_up_on_keeps_the_code_it_sent() -> None:
+    # The heartbeat's timeout drops the connection without a close frame: 1006.
+    heartbeat = read_error(TimeoutError("No PONG received after 0.2 seconds"))
+    assert (heartbeat.code, heartbeat.reason) == (
+        1006,
+        "heartbeat: No PONG received after 0.2 seconds",
+    )
+    for code in (1002, 1007, 1009):
+        assert read_error(WebSocketError(code, "bad")).code == code
+    assert read_error(ConnectionResetError("gone")).code == 1006
 
 
 class StuckSession(Exception):

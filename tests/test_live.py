@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 from typing import Any
@@ -110,6 +111,29 @@ async def test_idle_session_closes_with_4000(make_client: MakeClient) -> None:
     code, reason = await live.closed()
     assert code == 4000
     assert "idle" in reason
+
+
+async def test_text_messages_without_frames_do_not_keep_a_session_open(
+    make_client: MakeClient,
+) -> None:
+    client = await make_client(Config(workers=1, idle_timeout=1.0))
+    live = await LiveClient.connect(client)
+    await live.hello(exercise="squat")
+
+    async def chatter() -> None:
+        with contextlib.suppress(ConnectionError):
+            while not live.ws.closed:
+                await live.ws.send_str('{"type": "summary"}')
+                await asyncio.sleep(0.2)
+
+    talking = asyncio.create_task(chatter())
+    try:
+        async with asyncio.timeout(10):
+            code, reason = await live.closed()
+    finally:
+        talking.cancel()
+    assert code == 4000
+    assert "no frame for 1 s" in reason
 
 
 def _jpeg() -> bytes:

@@ -88,3 +88,33 @@ async def test_a_client_that_stops_reading_is_given_up_on() -> None:
     await asyncio.wait_for(stuck.wait(), WAIT)
     await box.stop()
     assert sent == []
+
+
+class StaleDrainSocket(FakeSocket):
+    """aiohttp after a timed-out send: the drain future it keeps is cancelled, so every
+    later send raises CancelledError at once, though nobody cancelled the writer."""
+
+    async def send_str(self, data: str) -> None:
+        drain: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        drain.cancel()
+        await drain
+
+
+async def test_a_stale_cancelled_drain_counts_as_stuck_not_as_our_cancellation() -> None:
+    ws = StaleDrainSocket()
+    box, sent, stuck = outbox(ws)
+    box.put_result(Frame(1, 0.0, b"a"), "result")
+    box.start("test")
+    await asyncio.wait_for(stuck.wait(), WAIT)
+    await box.stop()
+    assert sent == []
+
+
+async def test_stopping_a_writer_stuck_in_a_send_cancels_it() -> None:
+    ws = FakeSocket(stuck=True)
+    box, _, stuck = outbox(ws, send_timeout=60.0)
+    box.put_result(Frame(1, 0.0, b"a"), "result")
+    box.start("test")
+    await asyncio.sleep(0)
+    await asyncio.wait_for(box.stop(), WAIT)
+    assert not stuck.is_set()

@@ -64,7 +64,9 @@ class SmoothingSettings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ValueError(f"smoothing {name} must be a number")
-            if not (math.isfinite(value) and lo <= value <= hi):
+            # The range alone: it rejects NaN and inf too, and compares an int too big for
+            # a float exactly, where math.isfinite would raise OverflowError.
+            if not lo <= value <= hi:
                 raise ValueError(f"smoothing {name} must be between {lo} and {hi}")
 
     @classmethod

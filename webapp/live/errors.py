@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import reprlib
 
-from webapp.protocol import Close
+# What reason_bytes keeps of a close reason (a close frame has room for 123).
+MAX_REASON_BYTES = 120
 
 
 class SessionClosed(Exception):
     """Ends a session with a WebSocket close code and a reason in words."""
 
-    def __init__(self, code: Close, reason: str) -> None:
+    # Mostly a Close; aiohttp's own WSCloseCode when its reader ended the connection.
+    def __init__(self, code: int, reason: str) -> None:
         super().__init__(reason)
         self.code = code
         self.reason = reason
@@ -24,4 +26,4 @@ def shown(value: object) -> str:
 
 def reason_bytes(reason: str) -> bytes:
     """A close reason fits in 123 bytes; cut on a character boundary, never inside one."""
-    return reason.encode()[:120].decode("utf-8", "ignore").encode()
+    return reason.encode()[:MAX_REASON_BYTES].decode("utf-8", "ignore").encode()

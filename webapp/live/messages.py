@@ -19,6 +19,9 @@ from webapp.protocol import FRAME_HEADER, VERSION, ClientType, Close, ServerType
 MIN_FPS, MAX_WANTED_FPS = 0.5, 60.0
 # Frames must be one of the encodings a browser canvas produces.
 MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")
+# The end of a signed 64-bit clock in microseconds (about 292,000 years): no real clock
+# gets there, and past ~1.8e305 ms the worker's microseconds would overflow a float.
+MAX_CAPTURE_MS = 2**63 / 1000.0
 
 
 def _loads(text: str, what: str) -> Any:
@@ -95,6 +98,11 @@ def parse_frame(data: bytes, max_frame_bytes: int) -> Frame:
         )
     if not math.isfinite(capture_ms):
         raise SessionClosed(Close.PROTOCOL, "capture_ms must be a finite number")
+    if abs(capture_ms) >= MAX_CAPTURE_MS:
+        raise SessionClosed(
+            Close.PROTOCOL,
+            f"capture_ms must lie strictly between -{MAX_CAPTURE_MS:.4g} and {MAX_CAPTURE_MS:.4g}",
+        )
     if image and not (image.startswith(MAGIC) or (image[:4] == b"RIFF" and image[8:12] == b"WEBP")):
         raise SessionClosed(Close.UNSUPPORTED_DATA, "frames must be JPEG, WebP or PNG images")
     return Frame(seq, capture_ms, image)
@@ -169,7 +177,8 @@ def workout(summary: Mapping[str, Any]) -> str:
     return json_text.as_text({"type": ServerType.WORKOUT, **summary})
 
 
-def error(code: str, message: str, seq: int) -> str:
+def error(code: str, message: str, seq: int | None) -> str:
+    """An error the session survives; seq is the frame's, None when no frame caused it."""
     return json_text.as_text(
         {"type": ServerType.ERROR, "code": code, "message": message, "seq": seq}
     )

@@ -9,14 +9,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from webapp.analysis import AvatarOptions
-from webapp.analysis.fitness import Exercise, UnknownExercise
-from webapp.live.errors import SessionClosed, shown
+from webapp.analysis.fitness import Exercise
+from webapp.live.errors import MAX_REASON_BYTES, SessionClosed, shown
 from webapp.protocol import Close, Track
 from webapp.vmc.sender import Target, allowed
 
 # A hello may name several VMC receivers (VSeeFace and VNyan on one machine, say), each in
 # --vmc-allow; more than this is no setup anyone runs.
 MAX_VMC_TARGETS = 8
+MAX_HOST_CHARS = 255  # a DNS name's longest
+MAX_PORT = 65535
 VMC_SHAPE = (
     f'vmc must be {{"host": "<ip>", "port": <int>}} or a list of up to {MAX_VMC_TARGETS} of them'
 )
@@ -59,9 +61,20 @@ def exercise_name(name: object, exercises: Mapping[str, Exercise]) -> str | None
     if name is None:
         return None
     if not isinstance(name, str) or name not in exercises:
-        reason = UnknownExercise(shown(name), tuple(exercises)).reason
-        raise SessionClosed(Close.PROTOCOL, reason)
+        raise SessionClosed(Close.PROTOCOL, _unknown_exercise(name, tuple(exercises)))
     return name
+
+
+def _unknown_exercise(name: object, known: tuple[str, ...]) -> str:
+    """Fits a close frame: the asked name (quoted once) if there is room, and as many
+    known names as fit, each whole."""
+    tail = "; known: " + ", ".join(known)
+    head = f"unknown exercise {shown(name)}"
+    if len((head + tail).encode()) > MAX_REASON_BYTES:
+        head = "unknown exercise"
+    while len((head + tail).encode()) > MAX_REASON_BYTES:
+        tail = tail.rsplit(", ", 1)[0] if ", " in tail else ""
+    return head + tail
 
 
 def _vmc_targets(value: object, allow: frozenset[Target]) -> tuple[Target, ...]:
@@ -73,15 +86,31 @@ def _vmc_targets(value: object, allow: frozenset[Target]) -> tuple[Target, ...]:
         raise SessionClosed(Close.PROTOCOL, VMC_SHAPE)
     targets: dict[Target, None] = {}
     for item in items:
-        if not isinstance(item, dict):
-            raise SessionClosed(Close.PROTOCOL, VMC_SHAPE)
-        target = allowed(allow, item.get("host"), item.get("port"))
+        host, port = _vmc_address(item)
+        target = allowed(allow, host, port)
         if target is None:
             # The only way to make the server send UDP anywhere is the operator's own list.
             raise SessionClosed(
                 Close.POLICY,
-                f"VMC to {shown(item.get('host'))}:{shown(item.get('port'))} is not allowed; "
+                f"VMC to {shown(host)}:{port} is not allowed; "
                 "the server's operator lists receivers in --vmc-allow",
             )
         targets[target] = None
     return tuple(targets)
+
+
+def _vmc_address(item: object) -> tuple[str, int]:
+    """One target's host and port, well formed (4001 if not) before the allow-list judges
+    it (1008), so a malformed value is never reported as a refused address."""
+    if not isinstance(item, dict):
+        raise SessionClosed(Close.PROTOCOL, VMC_SHAPE)
+    host, port = item.get("host"), item.get("port")
+    if not isinstance(host, str) or not 0 < len(host) <= MAX_HOST_CHARS:
+        raise SessionClosed(
+            Close.PROTOCOL, f"vmc host must be a name or IP address; got {shown(host)}"
+        )
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port <= MAX_PORT:
+        raise SessionClosed(
+            Close.PROTOCOL, f"vmc port must be an integer 1-{MAX_PORT}; got {shown(port)}"
+        )
+    return host, port

@@ -108,3 +108,21 @@ class Outbox:
         except TimeoutError:
             self._stuck()
             return False
+        except ConnectionError:
+            return False  # the peer is gone: the session's reader sees it and ends it
+        except asyncio.CancelledError:
+            if cancelling():
+                raise
+            # The drain future a timed-out send (or close) left cancelled: still stuck.
+            self._stuck()
+            return False
+
+
+def cancelling() -> bool:
+    """Whether this task itself is being cancelled (shutdown, Outbox.stop, the handler).
+
+    A send that times out while aiohttp waits for the socket to drain cancels the drain
+    future, and aiohttp keeps that future: every later send or close on the socket awaits
+    it and raises CancelledError at once. That stale one is no cancellation of ours."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0

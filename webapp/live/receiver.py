@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WebSocketError, WSCloseCode, WSMsgType, web
 
 from webapp.live.errors import SessionClosed
 from webapp.protocol import Close
@@ -26,6 +26,8 @@ class Receiver:
         self._idle = idle_timeout
         self._longest = max_session_seconds
         self._deadline = time.monotonic() + max_session_seconds
+        # Idle means no frame: text messages (summary, exercise) do not keep a session.
+        self._last_frame = time.monotonic()
         self._ending = ending  # set when the session is ended from outside its reader
 
     async def text_first(self) -> str:
@@ -37,11 +39,12 @@ class Receiver:
         return str(msg.data)
 
     async def next(self) -> Any:
-        left = self._deadline - time.monotonic()
+        now = time.monotonic()
+        left = min(self._deadline, self._last_frame + self._idle) - now
         # One deadline for the whole wait: ws.receive(timeout=) would restart its timer on
         # every pong it handles, so a client answering pings would never count as idle.
         try:
-            async with asyncio.timeout(max(0.0, min(self._idle, left))):
+            async with asyncio.timeout(max(0.0, left)):
                 msg = await self._ws.receive()
         except TimeoutError:
             if time.monotonic() >= self._deadline:
@@ -54,12 +57,26 @@ class Receiver:
         ending = self._ending()
         if ending is not None:
             raise ending
+        if msg.type is WSMsgType.BINARY:
+            self._last_frame = time.monotonic()
         if msg.type is WSMsgType.ERROR:
-            exc = self._ws.exception()
-            if self._ws.close_code == Close.TOO_BIG:
-                raise SessionClosed(Close.TOO_BIG, f"message too big: {exc}")
-            raise SessionClosed(Close.PROTOCOL, f"WebSocket error: {exc}")
+            raise read_error(msg.data)
         return msg
 
     def _too_long(self) -> str:
         return f"sessions last at most {self._longest:g} s; reconnect to go on"
+
+
+def read_error(exc: object) -> SessionClosed:
+    """What aiohttp's own reader did about a connection it gave up on, as the code it
+    sent: the session logs and counts that, not a code of its own it never sent."""
+    if isinstance(exc, WebSocketError):
+        # Bad framing (1002), text not UTF-8 (1007), over the size limit (1009): aiohttp
+        # has already closed with exc.code.
+        if exc.code == Close.TOO_BIG:
+            return SessionClosed(exc.code, f"message too big: {exc}")
+        return SessionClosed(exc.code, f"WebSocket error: {exc}")
+    if isinstance(exc, TimeoutError):
+        # The heartbeat's "No PONG received": aiohttp drops the connection, no close frame.
+        return SessionClosed(WSCloseCode.ABNORMAL_CLOSURE, f"heartbeat: {exc}")
+    return SessionClosed(WSCloseCode.ABNORMAL_CLOSURE, f"the connection failed: {exc!r}")

@@ -28,7 +28,7 @@ from webapp.live.counters import Counters
 from webapp.live.errors import SessionClosed, reason_bytes
 from webapp.live.messages import Control, Hello, parse_control, parse_frame, parse_hello
 from webapp.live.options import SessionOptions, exercise_name, parse_options
-from webapp.live.outbox import Outbox
+from webapp.live.outbox import Outbox, cancelling
 from webapp.live.receiver import Receiver
 from webapp.live.shared import LiveShared
 from webapp.live.watch import Audience, serve_watcher
@@ -44,6 +44,8 @@ FRAME_ERROR_CODES: dict[type[errors.HolotrackError], str] = {
     errors.TooManyPixelsError: "too_many_pixels",
     errors.ModelError: "model_error",
 }
+
+NO_EXERCISE = 'this session counts no exercise: name one in hello or send {"type": "exercise"}'
 
 
 class LiveSession:
@@ -65,6 +67,7 @@ class LiveSession:
         self.shared = shared
         self.analysis: SessionAnalysis | None = None
         self.audience: Audience | None = None
+        self.token: str | None = None  # the watch token, once issued
         self.watcher = False
         self.transport = transport
         self.scheduler = scheduler
@@ -114,30 +117,38 @@ class LiveSession:
             self.metrics.sessions_opened.inc()
             self.metrics.sessions_live.inc()
             logbook.started(self.name, hello.track, hello.fps, peer)
-            token = await self._start(self.slot, hello, options)
-            try:
-                await self._read_frames(self.slot)
-            finally:
-                self.shared.tokens.revoke(token)
+            await self._start(self.slot, hello, options)
+            await self._read_frames(self.slot)
         except SessionClosed as exc:
             close = exc
+        except Exception:
+            # A bug, not the client's doing: said as such, and logged once with its trace.
+            log.exception("%s failed", self.name)
+            close = SessionClosed(Close.INTERNAL, "the server failed on this session; see its log")
         finally:
             close = self._ending or close
-            await self._release(close)
-            summary = None if self.analysis is None else self.analysis.summary()
-            logbook.ended(self.name, close, time.monotonic() - started, self.counters, summary)
+            self._release(close)
+            try:
+                await self._say_goodbye(close)
+            finally:
+                # Logged even when the goodbye is cancelled (the handler of a lost connection).
+                summary = None if self.analysis is None else self.analysis.summary()
+                logbook.ended(self.name, close, time.monotonic() - started, self.counters, summary)
 
-    async def _start(self, slot: Slot, hello: Hello, options: SessionOptions) -> str:
-        """Analysis, watchers and VMC for an admitted session, then ready; returns its
-        watch token."""
+    async def _start(self, slot: Slot, hello: Hello, options: SessionOptions) -> None:
+        """Analysis, watchers and VMC for an admitted session, then ready."""
         vmc = await open_vmc(options.vmc)
         self.analysis = SessionAnalysis(options, self.shared.exercises, vmc)
         self.audience = Audience(self.name, key=self.gate.name)
-        token = self.shared.tokens.issue(self.audience)
+        self.token = self.shared.tokens.issue(self.audience)
         fps = self.scheduler.granted_fps(slot, hello.fps)
-        await self.ws.send_json(messages.ready(slot.id, hello, fps, self.config, token))
+        ready = messages.ready(slot.id, hello, fps, self.config, self.token)
+        try:
+            await self.ws.send_json(ready)
+        except ConnectionError:
+            # It said hello and hung up at once: nobody to tell, nothing went wrong here.
+            raise SessionClosed(Close.NORMAL, "the client left before ready") from None
         self.outbox.start(self.name)
-        return token
 
     def _admit(self, hello: Hello, options: SessionOptions) -> Slot:
         self.wanted_fps = hello.fps
@@ -164,15 +175,17 @@ class LiveSession:
             if self.scheduler.offer(slot, frame) is not None:
                 self.counters.add("dropped")
 
-    async def _release(self, close: SessionClosed) -> None:
+    def _release(self, close: SessionClosed) -> None:
+        """Everything the session holds, given back at once: nothing here waits, so a
+        cancelled handler cannot leave a place, a token or a count behind."""
         self.gate.release()
+        if self.token is not None:
+            self.shared.tokens.revoke(self.token)
         if self.audience is not None:
             self.audience.end_all(close.reason)
         if self.analysis is not None:
             self.analysis.close()
-            await send_workout(self.ws, self.analysis.summary(), self.config.send_timeout)
         if self.watcher:
-            await self._close_socket(close)
             return
         if self.slot is not None:
             if self.scheduler.close_session(self.slot) is not None:
@@ -181,6 +194,11 @@ class LiveSession:
         if close.code == Close.TRY_AGAIN_LATER:
             self.metrics.sessions_refused.inc()
         self.metrics.sessions_closed.labels(str(int(close.code))).inc()
+
+    async def _say_goodbye(self, close: SessionClosed) -> None:
+        """The workout, last, then the close frame."""
+        if self.analysis is not None:
+            await send_workout(self.ws, self.analysis.summary(), self.config.send_timeout)
         await self.outbox.stop()
         await self._close_socket(close)
 
@@ -234,7 +252,9 @@ class LiveSession:
         if control.type is ClientType.EXERCISE:
             self.analysis.switch(exercise_name(control.name, self.shared.exercises))
         summary = self.analysis.summary()
-        if summary is not None:
+        if summary is None:
+            self.outbox.put_control(messages.error("no_exercise", NO_EXERCISE, None))
+        else:
             self.outbox.put_control(messages.workout(summary))
 
     async def _watch(self, first: str) -> SessionClosed:
@@ -258,12 +278,23 @@ class LiveSession:
         self.outbox.put_control(messages.error(code, message, frame.seq))
 
     async def _close_socket(self, close: SessionClosed) -> None:
-        """Sends the close frame; a peer too stuck to take even that is cut off."""
+        """Sends the close frame; a peer too stuck to take even that is cut off.
+
+        aiohttp has already called the transport's graceful close when its close fails,
+        and that waits forever to flush to a peer that does not read: only abort frees
+        the socket and its buffers."""
         if self.ws.closed:
             return
         try:
             async with asyncio.timeout(self.config.send_timeout):
                 await self.ws.close(code=close.code, message=reason_bytes(close.reason))
+        except asyncio.CancelledError:
+            self._abort()
+            if cancelling():
+                raise
         except (TimeoutError, ConnectionError, RuntimeError):
-            if self.transport is not None:
-                self.transport.abort()
+            self._abort()
+
+    def _abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()

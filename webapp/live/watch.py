@@ -62,6 +62,9 @@ class WatchTokens:
     def revoke(self, token: str) -> None:
         self._audiences.pop(token, None)
 
+    def __len__(self) -> int:
+        return len(self._audiences)
+
     def find(self, token: object) -> Audience | None:
         # A dict lookup goes by the token's hash, not by comparing it with every token.
         return self._audiences.get(token) if isinstance(token, str) else None
@@ -82,7 +85,9 @@ async def serve_watcher(
     returns what gives that place back."""
     version = message.get("version")
     if isinstance(version, bool) or version != VERSION:
-        raise SessionClosed(Close.PROTOCOL, f"protocol version {shown(version)} is not supported")
+        raise SessionClosed(
+            Close.PROTOCOL, f"protocol version {shown(version)} is not supported; use {VERSION}"
+        )
     audience = tokens.find(message.get("token"))
     if audience is None:
         raise SessionClosed(

@@ -1,0 +1,147 @@
+"""How a live session ends when something is wrong: each bad value with 4001 and a reason
+naming it, and the server's own failures with 1011, never as a normal close."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+import pytest
+
+from tests.conftest import MakeClient
+from tests.live import LiveClient, video_frames
+from tests.media import ASL_VIDEO
+from webapp.analysis.fitness import load_exercises
+from webapp.config import Config
+from webapp.keys import LIVE, SESSIONS
+from webapp.live import session as live_session
+from webapp.live.errors import MAX_REASON_BYTES, SessionClosed
+from webapp.live.options import parse_options
+from webapp.protocol import Close
+from webapp.vmc.sender import Target
+
+HELLO = {"type": "hello", "version": 1, "track": "pose", "fps": 15}
+
+
+def closed_by(message: dict[str, Any]) -> SessionClosed:
+    with pytest.raises(SessionClosed) as raised:
+        parse_options(message, frozenset(), load_exercises())
+    return raised.value
+
+
+@pytest.mark.parametrize("name", ["min_cutoff", "beta", "d_cutoff", "min_speed"])
+@pytest.mark.parametrize("value", [10**400, -(10**400), 10**309], ids=["1e400", "-1e400", "1e309"])
+def test_a_smoothing_value_too_big_for_a_float_is_a_protocol_error(name: str, value: int) -> None:
+    closed = closed_by({"smoothing": {name: value}})
+    assert closed.code == Close.PROTOCOL
+    assert name in closed.reason
+
+
+async def test_a_huge_smoothing_value_closes_with_4001_naming_it(make_client: MakeClient) -> None:
+    client = await make_client(Config(workers=1))
+    live = await LiveClient.connect(client)
+    await live.ws.send_str(json.dumps({**HELLO, "smoothing": {"beta": 10**400}}))
+    code, reason = await live.closed()
+    assert code == Close.PROTOCOL
+    assert "beta" in reason
+
+
+async def test_a_failure_of_the_server_closes_with_1011_and_is_logged_once(
+    make_client: MakeClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken(*args: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(live_session, "open_vmc", broken)
+    client = await make_client(Config(workers=1))
+    live = await LiveClient.connect(client)
+    with caplog.at_level(logging.INFO):
+        await live.ws.send_str(json.dumps(HELLO))
+        code, reason = await live.closed()
+        await client.app[SESSIONS].wait_empty()
+    assert code == Close.INTERNAL
+    assert reason == "the server failed on this session; see its log"
+    traces = [r for r in caplog.records if r.exc_info is not None]
+    assert len(traces) == 1
+    assert "a bug" in str(traces[0].exc_info[1] if traces[0].exc_info else None)
+    assert any("code=1011" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_client_that_hangs_up_right_after_hello_leaves_nothing_behind(
+    make_client: MakeClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = await make_client(Config(workers=1))
+    sessions = client.app[SESSIONS]
+
+    async def reset_first(targets: tuple[Target, ...]) -> None:
+        # The client's reset lands while its session is being set up, before ready.
+        for session in sessions:
+            assert session.transport is not None
+            session.transport.abort()
+
+    monkeypatch.setattr(live_session, "open_vmc", reset_first)
+    live = await LiveClient.connect(client)
+    with caplog.at_level(logging.INFO):
+        await live.ws.send_str(json.dumps(HELLO))
+        await live.ws.receive()
+        await sessions.wait_empty()
+    assert len(client.app[LIVE].tokens) == 0
+    assert [r.getMessage() for r in caplog.records if r.exc_info is not None] == []
+    ended = [r.getMessage() for r in caplog.records if " end " in r.getMessage()]
+    assert len(ended) == 1
+    assert "code=1000 reason='the client left before ready'" in ended[0]
+
+
+@pytest.mark.parametrize("capture_ms", [1e306, -1e306, 2**63 / 1000, 1.8e305])
+async def test_a_capture_time_no_clock_reaches_closes_with_4001(
+    make_client: MakeClient, capture_ms: float
+) -> None:
+    client = await make_client(Config(workers=1))
+    live = await LiveClient.connect(client)
+    await live.hello("pose")
+    await live.send(0, capture_ms, video_frames(ASL_VIDEO)[0])
+    code, reason = await live.closed()
+    assert code == Close.PROTOCOL
+    assert reason.startswith("capture_ms must lie strictly between")
+
+
+async def test_a_summary_without_an_exercise_is_answered_with_an_error(
+    make_client: MakeClient,
+) -> None:
+    client = await make_client(Config(workers=1))
+    live = await LiveClient.connect(client)
+    await live.hello("pose")
+    await live.ws.send_str('{"type": "summary"}')
+    async with asyncio.timeout(10):
+        error = await live.next_of("error")
+    assert error == {
+        "type": "error",
+        "code": "no_exercise",
+        "message": live_session.NO_EXERCISE,
+        "seq": None,
+    }
+    # The session goes on: a frame still gets its result.
+    await live.send(0, 0.0, video_frames(ASL_VIDEO)[0])
+    assert (await live.next_of("result"))["seq"] == 0
+
+
+def test_an_unknown_exercise_is_quoted_once_and_the_known_names_stay_whole() -> None:
+    known = ", ".join(load_exercises())
+    assert closed_by({"exercise": "zzz"}).reason == f"unknown exercise 'zzz'; known: {known}"
+    for name in ["z" * 60, "é" * 200, 12, ["squat"]]:
+        reason = closed_by({"exercise": name}).reason
+        assert len(reason.encode()) <= MAX_REASON_BYTES, name
+        assert reason.endswith(f"; known: {known}"), name
+        assert '"' not in reason, name
+
+
+async def test_a_watcher_with_another_version_is_told_which_to_use(
+    make_client: MakeClient,
+) -> None:
+    client = await make_client(Config(workers=1))
+    ws = await client.ws_connect("/ws")
+    await ws.send_json({"type": "watch", "version": 2, "token": "x"})
+    msg = await ws.receive()
+    assert (ws.close_code, msg.extra) == (4001, "protocol version 2 is not supported; use 1")
