@@ -219,7 +219,17 @@ def test_the_relay_sends_to_every_receiver_named_once() -> None:
     [
         (["--to", ","], "name at least one receiver"),
         (["--to", "127.0.0.1:1,nowhere"], "is not HOST:PORT"),
-        (["--watch", "http://h/ws"], "ws:// or wss://"),
+        (["--watch", "http://h/ws"], "must be a ws:// or wss:// URL"),
+        (["--watch", "ws://"], "'ws://' names no host"),
+        (["--watch", "ws://[::1"], "'ws://[::1' is not a URL"),
+        (["--watch", "ws://h:99999/ws"], "is not a URL"),
+        (["--token", ""], "--token is empty"),
+        (["--token", "  "], "--token is empty"),
+        (["--retry-max", "0"], "'0': must be a positive number of seconds"),
+        (["--retry-max", "-1"], "'-1': must be a positive number of seconds"),
+        (["--retry-max", "nan"], "must be a positive number"),
+        (["--retry-max", "inf"], "must be a positive number"),
+        (["--retry-max", "soon"], "must be a positive number"),
     ],
 )
 def test_the_relay_refuses_bad_arguments_in_words(
