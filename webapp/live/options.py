@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from webapp.analysis import AvatarOptions
-from webapp.analysis.fitness import Exercise
-from webapp.live.errors import MAX_REASON_BYTES, SessionClosed, shown
+from webapp.analysis.fitness import Exercise, UnknownExercise
+from webapp.live.errors import SessionClosed, shown
 from webapp.protocol import Close, Track
 from webapp.vmc.sender import Target, allowed
 
@@ -61,20 +61,8 @@ def exercise_name(name: object, exercises: Mapping[str, Exercise]) -> str | None
     if name is None:
         return None
     if not isinstance(name, str) or name not in exercises:
-        raise SessionClosed(Close.PROTOCOL, _unknown_exercise(name, tuple(exercises)))
+        raise SessionClosed(Close.PROTOCOL, UnknownExercise(name, tuple(exercises)).reason)
     return name
-
-
-def _unknown_exercise(name: object, known: tuple[str, ...]) -> str:
-    """Fits a close frame: the asked name (quoted once) if there is room, and as many
-    known names as fit, each whole."""
-    tail = "; known: " + ", ".join(known)
-    head = f"unknown exercise {shown(name)}"
-    if len((head + tail).encode()) > MAX_REASON_BYTES:
-        head = "unknown exercise"
-    while len((head + tail).encode()) > MAX_REASON_BYTES:
-        tail = tail.rsplit(", ", 1)[0] if ", " in tail else ""
-    return head + tail
 
 
 def _vmc_targets(value: object, allow: frozenset[Target]) -> tuple[Target, ...]:

@@ -5,14 +5,16 @@ from __future__ import annotations
 import enum
 import functools
 import math
+import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from webapp.analysis.fitness.angles import INDEX, SIDES
 
-# A WebSocket close reason holds at most 123 bytes.
-_MAX_REASON = 123
+# A WebSocket close frame holds 123 bytes of reason; the live edge keeps to 120
+# (webapp/live/errors.MAX_REASON_BYTES).
+_MAX_REASON = 120
 
 
 class Phase(enum.StrEnum):
@@ -35,19 +37,23 @@ class ExerciseDataError(ValueError):
 class UnknownExercise(KeyError):
     """A client named an exercise the server does not know (the edge closes with 4001)."""
 
-    def __init__(self, name: str, known: tuple[str, ...]) -> None:
+    def __init__(self, name: object, known: tuple[str, ...]) -> None:
         super().__init__(name)
         self.name = name
         self.known = known
 
     @property
     def reason(self) -> str:
-        """Fits a WebSocket close frame: the known names always, the asked name if room."""
+        """Fits a WebSocket close frame: the asked name (short, ASCII, quoted once) if there
+        is room, and as many known names as fit, each whole."""
         tail = "; known: " + ", ".join(self.known)
-        head = f"unknown exercise {self.name!r}"
+        asked = reprlib.repr(self.name).encode("ascii", "backslashreplace").decode("ascii")
+        head = f"unknown exercise {asked}"
         if len((head + tail).encode()) > _MAX_REASON:
             head = "unknown exercise"
-        return (head + tail)[:_MAX_REASON]
+        while len((head + tail).encode()) > _MAX_REASON:
+            tail = tail.rsplit(", ", 1)[0] if ", " in tail else ""
+        return head + tail
 
     def __str__(self) -> str:
         return self.reason
