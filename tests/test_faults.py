@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import signal
 import time
@@ -14,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from tests.conftest import Client, MakeClient
@@ -24,7 +26,7 @@ from webapp.engine.graphs import MAX_SPARES
 from webapp.engine.process import WorkerHandle
 from webapp.engine.scheduler import Scheduler
 from webapp.engine.wire import Job, RunFrame
-from webapp.keys import SCHEDULER, SESSIONS
+from webapp.keys import METRICS, SCHEDULER, SESSIONS
 from webapp.protocol import Close
 
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
@@ -291,3 +293,52 @@ async def test_a_client_that_only_answers_pings_still_meets_the_limits(
     await live.hello("pose")
     code, reason = await asyncio.wait_for(live.closed(), 6.0)
     assert code == expected, reason
+
+
+async def test_a_client_that_answers_no_ping_is_dropped_and_its_places_freed(
+    make_client: MakeClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="webapp.live.session")
+    client = await make_client(Config(workers=1, heartbeat=0.3, idle_timeout=30.0))
+    # Without autoping the client reads the server's pings and answers none.
+    ws = await client.ws_connect("/ws", autoping=False)
+    await ws.send_json(HELLO)
+    seen: list[str] = []
+    while True:
+        msg = await asyncio.wait_for(ws.receive(), 6.0)
+        if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
+            break
+        if msg.type is aiohttp.WSMsgType.TEXT:
+            seen.append(json.loads(msg.data)["type"])
+        else:
+            seen.append(msg.type.name)
+    assert seen[0] == "ready"
+    assert "PING" in seen
+    await client.app[SESSIONS].wait_empty()
+    # No close frame is sent on a heartbeat's timeout: 1006 is what the log and metrics say,
+    # though aiohttp cancels the handler rather than tell its reader.
+    assert_ended_lost(client, caplog, "heartbeat: No PONG received")
+    await new_sessions_work(client)
+
+
+async def test_a_connection_reset_mid_session_is_said_as_lost(
+    make_client: MakeClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="webapp.live.session")
+    client = await make_client(Config(workers=1))
+    live = await LiveClient.connect(client)
+    await live.hello("pose")
+    connection = live.ws._response.connection
+    assert connection is not None
+    assert connection.transport is not None
+    connection.transport.abort()
+    await client.app[SESSIONS].wait_empty()
+    assert_ended_lost(client, caplog, "the connection was lost")
+
+
+def assert_ended_lost(client: Client, caplog: pytest.LogCaptureFixture, reason: str) -> None:
+    (ended,) = [r.getMessage() for r in caplog.records if " end code=" in r.getMessage()]
+    assert f" end code=1006 reason='{reason}" in ended
+    closed = client.app[METRICS].sessions_closed
+    assert closed.labels("1006")._value.get() == 1
+    assert closed.labels("1000")._value.get() == 0

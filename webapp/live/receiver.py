@@ -80,3 +80,12 @@ def read_error(exc: object) -> SessionClosed:
         # The heartbeat's "No PONG received": aiohttp drops the connection, no close frame.
         return SessionClosed(WSCloseCode.ABNORMAL_CLOSURE, f"heartbeat: {exc}")
     return SessionClosed(WSCloseCode.ABNORMAL_CLOSURE, f"the connection failed: {exc!r}")
+
+
+def connection_lost(ws: web.WebSocketResponse) -> SessionClosed:
+    """Why a session's handler was cancelled: aiohttp cancels it when the connection is gone
+    (its heartbeat unanswered, a reset), whether or not the reader was waiting to hear it."""
+    exc = ws.exception()
+    if exc is not None:
+        return read_error(exc)
+    return SessionClosed(WSCloseCode.ABNORMAL_CLOSURE, "the connection was lost")

@@ -29,7 +29,7 @@ from webapp.live.errors import SessionClosed, reason_bytes
 from webapp.live.messages import Control, Hello, parse_control, parse_frame, parse_hello
 from webapp.live.options import SessionOptions, exercise_name, parse_options
 from webapp.live.outbox import Outbox, cancelling
-from webapp.live.receiver import Receiver
+from webapp.live.receiver import Receiver, connection_lost
 from webapp.live.shared import LiveShared
 from webapp.live.watch import Audience, serve_watcher
 from webapp.metrics import Metrics
@@ -121,6 +121,9 @@ class LiveSession:
             await self._read_frames(self.slot)
         except SessionClosed as exc:
             close = exc
+        except asyncio.CancelledError:
+            close = connection_lost(self.ws)
+            raise
         except Exception:
             # A bug, not the client's doing: said as such, and logged once with its trace.
             log.exception("%s failed", self.name)
