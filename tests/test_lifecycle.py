@@ -133,3 +133,36 @@ async def test_a_client_that_leaves_mid_upload_leaves_no_traceback() -> None:
     log = await server.rest()
     assert "Traceback" not in log, log[-3000:]
     assert "Error handling request" not in log, log[-3000:]
+
+
+async def raw_request(port: int, head: bytes) -> bytes:
+    """The status line the server answers `head` with."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(head)
+    await writer.drain()
+    status = await reader.readline()
+    writer.close()
+    await writer.wait_closed()
+    return status
+
+
+async def test_a_malformed_request_is_the_clients_error_in_the_log() -> None:
+    port = free_port()
+    malformed = {
+        "a header line over the limit": b"GET / HTTP/1.1\r\nX-Long: " + b"a" * 20000 + b"\r\n\r\n",
+        "a header without a colon": b"GET / HTTP/1.1\r\nHost: holotrack\r\nno colon\r\n\r\n",
+        "a bad request line": b"GET /\x00 HTTP/1.1\r\n\r\n",
+    }
+    async with serving(port) as server:
+        for name, head in malformed.items():
+            assert (await raw_request(port, head)).split(b" ")[1] == b"400", name
+        async with aiohttp.ClientSession() as http:
+            assert (await http.get(f"http://127.0.0.1:{port}/healthz")).status == 200
+    log = await server.rest()
+    said = [line for line in log.splitlines() if "malformed request" in line]
+    assert len(said) == len(malformed), log[-3000:]
+    assert all(" INFO " in line for line in said), said
+    # One line each: what aiohttp quoted and pointed at is folded into it.
+    assert "b'no colon' ^" in said[1]
+    assert "Traceback" not in log, log[-3000:]
+    assert " ERROR " not in log, log[-3000:]

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from pythonjsonlogger.json import JsonFormatter
 
 from webapp import tls
@@ -31,6 +32,21 @@ def setup_logging(config: Config) -> None:
         handler.setFormatter(logging.Formatter(TEXT_FORMAT))
     logging.basicConfig(level=logging.DEBUG if config.verbose else logging.INFO, handlers=[handler])
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    logging.getLogger("aiohttp.server").addFilter(client_mistakes)
+
+
+def client_mistakes(record: logging.LogRecord) -> bool:
+    """aiohttp logs a request it cannot parse (a header over its limit, a line that is not
+    HTTP) at ERROR with a traceback: on a public port that is a scanner or a broken client,
+    not the server failing. One INFO line says so instead; the client still gets its 400."""
+    exc = record.exc_info[1] if record.exc_info else None
+    if isinstance(exc, HttpProcessingError):
+        record.levelno, record.levelname = logging.INFO, "INFO"
+        # aiohttp quotes the offending line and points at it on lines of their own.
+        said = " ".join(str(exc.message).split())[:300]
+        record.msg, record.args = "%s: malformed request: %s", (record.getMessage(), said)
+        record.exc_info = record.exc_text = None
+    return True
 
 
 def tls_context(config: Config) -> ssl.SSLContext | None:
