@@ -238,3 +238,27 @@ def test_every_relative_link_resolves() -> None:
             elif anchor and linked.suffix == ".md" and anchor not in anchors(linked):
                 broken.append((where, target, "no such heading"))
     assert broken == []
+
+
+def module_file(dotted: str) -> Path | None:
+    base = ROOT.joinpath(*dotted.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def test_every_dotted_name_in_the_documents_exists() -> None:
+    # Read, not imported: a name its module defines or imports (`webapp.engine.inference.X`).
+    missing = []
+    for path in documents():
+        text = path.read_text(encoding="utf-8")
+        for dotted in re.findall(r"`((?:webapp|swarm|bench|deploy)(?:\.\w+)+)`", text):
+            module, _, name = dotted.rpartition(".")
+            if module_file(dotted) is not None:
+                continue
+            source = module_file(module)
+            defined = rf"^(?:def|class) {name}\b|^{name}\b.*=|^from .* import .*\b{name}\b"
+            if source is None or not re.search(defined, source.read_text(), re.MULTILINE):
+                missing.append((path.relative_to(ROOT).as_posix(), dotted))
+    assert missing == []
