@@ -313,7 +313,9 @@ STILL_FRAME = 0  # the ASL signer, arms down, before the first sign
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.avatar_quality", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--tune", action="store_true", help="also print a grid of settings")
     parser.add_argument("--cost-frames", type=int, default=150, help="frames for the cost run")
     parser.add_argument("--out", type=Path, default=OUT / "avatar_quality.json")

@@ -349,7 +349,10 @@ def cmd_ab(py_a: str, py_b: str, rounds: int, out_dir: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.mediapipe_build",
+        description=__doc__.split("\n")[0] if __doc__ else None,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="landmarks and times from this interpreter's mediapipe")
     run.add_argument("--out", type=Path, default=OUT / "run.npz")

@@ -3,6 +3,7 @@
 .venv/bin/python -m bench.rig_picture
 """
 
+import argparse
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.patches import Circle, FancyArrowPatch, Rectangle
+
+if __name__ == "__main__":
+    # Before any drawing: --help must not redraw the committed docs/rig.png.
+    argparse.ArgumentParser(prog="python -m bench.rig_picture", description=__doc__).parse_args()
 
 fig, axes = plt.subplots(1, 3, figsize=(15, 5.6))
 L, R = "#1f77b4", "#d62728"

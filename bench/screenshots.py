@@ -8,6 +8,7 @@ the page's Start opens a session with the rig, and a second page opens its watch
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import tempfile
 from pathlib import Path
@@ -52,4 +53,6 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
+    # --help must not overwrite the committed screenshots, as it did when no flag was parsed.
+    argparse.ArgumentParser(prog="python -m bench.screenshots", description=__doc__).parse_args()
     asyncio.run(main())

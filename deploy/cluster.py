@@ -30,6 +30,8 @@ from types import TracebackType
 import aiohttp
 import yaml
 
+from webapp.flags import parse_bool
+
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = Path(__file__).resolve().parent / "nginx" / "holotrack.conf.template"
 PROMETHEUS_CONFIG = Path(__file__).resolve().parent / "prometheus" / "prometheus.yml"
@@ -469,6 +471,14 @@ class Cluster:
 
 
 # -- the command line ------------------------------------------------------------------------
+def env_flag(parser: argparse.ArgumentParser, name: str) -> bool:
+    """A boolean twin read as the server reads its own: `false`, `no`, `off` and `0` are off."""
+    try:
+        return parse_bool(os.environ.get(name, ""))
+    except ValueError as exc:
+        parser.error(f"{name}: {exc}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     env = os.environ
 
@@ -519,7 +529,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--prometheus",
         action="store_true",
-        default=default("prometheus", "") not in ("", "0"),
+        default=env_flag(parser, ENV_PREFIX + "PROMETHEUS"),
         help=f"also run Prometheus on {PROMETHEUS_HOST}, scraping every replica with the job of "
         f"deploy/prometheus/prometheus.yml [{ENV_PREFIX}PROMETHEUS=1]",
     )

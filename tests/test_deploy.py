@@ -12,10 +12,11 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from deploy.cluster import render_site
+from deploy.cluster import build_parser, render_site
 from tests.conftest import MakeClient
 from tests.live import LiveClient, video_frames
 from tests.media import ASL_VIDEO, PERSON_JPEG
@@ -255,3 +256,23 @@ async def test_the_dashboard_asks_for_metrics_and_labels_the_server_exposes(
         matched = set(re.findall(r"(\w+)=~?\"", expr))
         shown = set(re.findall(r"\{\{(\w+)\}\}", legend))
         assert grouped | matched | shown <= known, f"{title}: {expr} / {legend}"
+
+
+@pytest.mark.parametrize(
+    ("value", "on"), [("1", True), ("yes", True), ("0", False), ("false", False), ("off", False)]
+)
+def test_the_clusters_prometheus_twin_reads_booleans_as_the_server_does(
+    monkeypatch: pytest.MonkeyPatch, value: str, on: bool
+) -> None:
+    monkeypatch.setenv("HOLOTRACK_CLUSTER_PROMETHEUS", value)
+    assert build_parser().parse_args([]).prometheus is on
+
+
+def test_the_clusters_prometheus_twin_refuses_what_is_not_a_boolean(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("HOLOTRACK_CLUSTER_PROMETHEUS", "maybe")
+    with pytest.raises(SystemExit) as stopped:
+        build_parser()
+    assert stopped.value.code == 2
+    assert "HOLOTRACK_CLUSTER_PROMETHEUS" in capsys.readouterr().err

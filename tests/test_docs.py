@@ -1,0 +1,264 @@
+"""The documents against the code: flags and their twins, close codes, message types,
+metrics, HTTP refusals, the commands they show, and the links between them.
+
+Text and imports only, no server and no model, so it runs in well under two seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import deploy.cluster
+import swarm.config
+import webapp.export.__main__ as export_cli
+from webapp import config, errors
+from webapp.access.errors import AccessDenied, QuotaExceeded
+from webapp.live.session import FRAME_ERROR_CODES
+from webapp.protocol import ClientType, Close, ServerType
+from webapp.still.http_errors import STATUS
+
+ROOT = Path(__file__).resolve().parent.parent
+# Folders that hold no documents of ours: tools' and benchmarks' output, installed packages.
+SKIPPED_DIRS = {".git", ".venv", "node_modules", "out", "__pycache__", ".mypy_cache"}
+# Close codes aiohttp's own reader sends (or reports) without the session: protocol.md lists
+# them beside the server's, and webapp/protocol.py has no name for them.
+AIOHTTP_CLOSES = {1002, 1006, 1007}
+# Refusals made outside webapp/still/http_errors.STATUS: aiohttp's router and the
+# catch-all (same module), and the access layer (webapp/access/http.py).
+OTHER_REFUSALS = {
+    (404, "not_found"),
+    (405, "method_not_allowed"),
+    (500, "internal"),
+    (401, AccessDenied.code),
+    (429, QuotaExceeded.code),
+}
+
+
+def read(relative: str) -> str:
+    return (ROOT / relative).read_text(encoding="utf-8")
+
+
+def documents() -> Iterator[Path]:
+    for folder, dirs, files in os.walk(ROOT):
+        dirs[:] = [d for d in dirs if d not in SKIPPED_DIRS]
+        for name in sorted(files):
+            if name.endswith(".md"):
+                yield Path(folder, name)
+
+
+def first_cells(text: str, cell: str) -> list[str]:
+    """The first cell of each Markdown table row it matches (`cell`: a regex, one group)."""
+    return re.findall(rf"^\| {cell} \|", text, re.MULTILINE)
+
+
+def first_two_cells(text: str, cells: str) -> list[tuple[str, str]]:
+    """The same for a row's first two cells (`cells`: a regex with two groups)."""
+    return re.findall(rf"^\| {cells} \|", text, re.MULTILINE)
+
+
+def options(parser: argparse.ArgumentParser) -> set[str]:
+    return {flag for action in parser._actions for flag in action.option_strings}
+
+
+def relay_options() -> set[str]:
+    # The relay parses inside parse(), which exits on --help; its flags are in its source.
+    source = read("webapp/vmc/relay.py")
+    return {"-h", "--help"} | set(re.findall(r'add_argument\(\s*"(--[a-z-]+)"', source))
+
+
+CLI_OPTIONS = {
+    "webapp": options(config.build_parser()),
+    "swarm": options(swarm.config.build_parser()),
+    "webapp.export": options(export_cli.build_parser()),
+    "webapp.vmc.relay": relay_options(),
+    "deploy.cluster": options(deploy.cluster.build_parser()),
+}
+
+
+def test_the_limits_table_lists_every_flag_with_its_twin() -> None:
+    listed = set(
+        first_two_cells(read("docs/SECURITY.md"), r"`(--[a-z-]+)` \| `(HOLOTRACK_[A-Z_]+)`")
+    )
+    flags = {
+        ("--" + f.name.replace("_", "-"), config.env_name(f.name))
+        for f in dataclasses.fields(config.Config)
+    }
+    assert flags - listed == set(), "flags of webapp/config.py missing from docs/SECURITY.md"
+    assert listed - flags == set(), "docs/SECURITY.md lists flags webapp/config.py lacks"
+
+
+def test_every_close_code_is_in_the_protocols_table() -> None:
+    documented = {int(code) for code in first_cells(read("docs/protocol.md"), r"(\d{4})")}
+    ours = {int(code) for code in Close}
+    assert ours - documented == set(), "close codes of webapp/protocol.py missing"
+    assert documented - ours == AIOHTTP_CLOSES
+
+
+def test_every_message_type_is_shown_in_the_protocol() -> None:
+    text = read("docs/protocol.md")
+    missing = [t.value for t in (*ClientType, *ServerType) if f'"type": "{t.value}"' not in text]
+    assert missing == []
+
+
+def test_the_session_error_codes_are_the_ones_sent() -> None:
+    text = read("docs/protocol.md")
+    section = text.split("## Errors the session survives", 1)[1].split("\n## ", 1)[0]
+    documented = set(first_cells(section, r"`([a-z_]+)`"))
+    assert documented == set(FRAME_ERROR_CODES.values()) | {"no_exercise"}
+
+
+def exposed_metrics() -> set[str]:
+    """Every series name /metrics can show, from the sources that register them."""
+    names: set[str] = set()
+    for path in (ROOT / "webapp").rglob("*.py"):
+        for kind, name in re.findall(r'(\w+)\(\s*"(holotrack_\w+)"', path.read_text()):
+            if kind.startswith("Counter"):
+                names.add(name + "_total")
+            elif kind.startswith("Histogram"):
+                names |= {name, name + "_bucket", name + "_count", name + "_sum"}
+            else:
+                names.add(name)
+    return names
+
+
+def test_every_metric_the_documents_name_is_exposed() -> None:
+    exposed = exposed_metrics()
+    assert {"holotrack_frames_total", "holotrack_sessions_live"} <= exposed
+    named = {
+        (path.relative_to(ROOT).as_posix(), name)
+        for path in documents()
+        for name in re.findall(r"\b(holotrack_[a-z_]+)", path.read_text(encoding="utf-8"))
+    }
+    assert sorted((doc, name) for doc, name in named if name not in exposed) == []
+
+
+@pytest.mark.parametrize("document", ["README.md", "docs/api.md", "docs/recordings.md"])
+def test_every_refusal_in_a_status_table_is_one_the_code_makes(document: str) -> None:
+    made = {(status, cls.code) for cls, status in STATUS.items()} | OTHER_REFUSALS
+    assert all(issubclass(cls, errors.HolotrackError) for cls in STATUS)
+    table = first_two_cells(read(document), r"(\d{3}) \| `([a-z_]+)`")
+    rows = {(int(status), code) for status, code in table}
+    assert rows, f"{document} has no status table"
+    assert sorted(rows - made) == []
+
+
+def commands(text: str) -> Iterator[tuple[str, str]]:
+    """(CLI, its arguments) for each command a document shows, continuation lines joined."""
+    text = text.replace("\\\n", " ")
+    for module, rest in re.findall(r"python -m ([A-Za-z_][\w.]*)([^`\n]*)", text):
+        yield module, rest.split(" #")[0]
+    for target, args in re.findall(r'make (run|cluster) ARGS="([^"]*)"', text):
+        if target == "run":
+            yield "webapp", args
+        else:
+            own, _, servers = args.partition("-- ")
+            yield "deploy.cluster", own
+            yield "webapp", servers
+
+
+def test_the_commands_shown_use_flags_their_cli_has() -> None:
+    wrong = []
+    for path in documents():
+        for module, rest in commands(path.read_text(encoding="utf-8")):
+            if module not in CLI_OPTIONS:
+                continue
+            for flag in re.findall(r"(?<!\S)(--[a-z][a-z0-9-]*)", rest):
+                if flag not in CLI_OPTIONS[module]:
+                    wrong.append((path.relative_to(ROOT).as_posix(), module, flag))
+    assert wrong == []
+
+
+def test_every_module_the_documents_run_exists() -> None:
+    missing = []
+    for path in documents():
+        for module, _ in commands(path.read_text(encoding="utf-8")):
+            parts = module.split(".")
+            if parts[0] not in {"webapp", "swarm", "bench", "deploy"} or parts[-1].isupper():
+                continue  # the standard library's (venv), or a placeholder (bench.X)
+            base = ROOT.joinpath(*parts)
+            if not (base.with_suffix(".py").is_file() or (base / "__main__.py").is_file()):
+                missing.append((path.relative_to(ROOT).as_posix(), module))
+    assert missing == []
+
+
+def test_every_bench_script_answers_help_with_its_own_command() -> None:
+    # bench/README.md: "python -m bench.X --help for the flags". A script that parses no
+    # command line runs instead, and overwrote committed pictures once.
+    wrong = []
+    for path in sorted((ROOT / "bench").glob("*.py")):
+        source = path.read_text()
+        command = f"python -m bench.{path.stem}"
+        if command in source and f'prog="{command}"' not in source:
+            wrong.append(path.name)
+    assert wrong == []
+
+
+def github_anchor(heading: str) -> str:
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def anchors(document: Path) -> set[str]:
+    found: set[str] = set()
+    in_code = False
+    for line in document.read_text(encoding="utf-8").splitlines():
+        if line.startswith("```"):
+            in_code = not in_code
+        heading = re.match(r"#{1,6} (.+)", line)
+        if heading and not in_code:
+            anchor = github_anchor(heading.group(1))
+            n = sum(1 for a in found if a == anchor or re.fullmatch(rf"{re.escape(anchor)}-\d+", a))
+            found.add(anchor if n == 0 else f"{anchor}-{n}")
+    return found
+
+
+def test_github_anchors_are_made_as_github_makes_them() -> None:
+    assert github_anchor("Video files: POST /api/video") == "video-files-post-apivideo"
+    assert github_anchor("Avatars: the rig") == "avatars-the-rig"
+
+
+def test_every_relative_link_resolves() -> None:
+    broken = []
+    for path in documents():
+        text = re.sub(r"```.*?```", "", path.read_text(encoding="utf-8"), flags=re.DOTALL)
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"[a-z]+:", target):
+                continue
+            file_part, _, anchor = target.partition("#")
+            linked = (path.parent / file_part).resolve() if file_part else path
+            where = path.relative_to(ROOT).as_posix()
+            if not linked.exists():
+                broken.append((where, target, "no such file"))
+            elif anchor and linked.suffix == ".md" and anchor not in anchors(linked):
+                broken.append((where, target, "no such heading"))
+    assert broken == []
+
+
+def module_file(dotted: str) -> Path | None:
+    base = ROOT.joinpath(*dotted.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def test_every_dotted_name_in_the_documents_exists() -> None:
+    # Read, not imported: a name its module defines or imports (`webapp.engine.inference.X`).
+    missing = []
+    for path in documents():
+        text = path.read_text(encoding="utf-8")
+        for dotted in re.findall(r"`((?:webapp|swarm|bench|deploy)(?:\.\w+)+)`", text):
+            module, _, name = dotted.rpartition(".")
+            if module_file(dotted) is not None:
+                continue
+            source = module_file(module)
+            defined = rf"^(?:def|class) {name}\b|^{name}\b.*=|^from .* import .*\b{name}\b"
+            if source is None or not re.search(defined, source.read_text(), re.MULTILINE):
+                missing.append((path.relative_to(ROOT).as_posix(), dotted))
+    assert missing == []
