@@ -20,7 +20,15 @@ import pytest
 from tests.conftest import Client, MakeClient
 from tests.live import LiveClient, video_frames
 from tests.media import ASL_VIDEO, GESTURE_VIDEO, PERSON_JPEG
-from tests.videos import damaged, decoded_frames, lines, post, served, write_clip
+from tests.videos import (
+    damaged,
+    decoded_frames,
+    lines,
+    post,
+    served,
+    stored_sideways,
+    write_clip,
+)
 from webapp.app import create_app
 from webapp.config import Config
 from webapp.engine.blendshapes import NAMES
@@ -219,6 +227,33 @@ async def test_an_exported_video_keeps_its_aspect(make_client: MakeClient, tmp_p
         at_2_1 = table.joint_angles(pose, (960, 480))
         assert as_4_3 != at_2_1  # the test tells the two apart
     assert compared >= 8
+
+
+async def test_a_phone_video_stored_sideways_is_tracked_upright(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """A phone stores its frames as its sensor lies, with a rotation for players to apply;
+    the model is given them upright, as the person filming saw them (without: the upper
+    body 0.65 of the frame away from where it is)."""
+    client = await make_client(Config(workers=1))
+    found = []
+    for clip in (
+        write_clip(ASL_VIDEO, tmp_path / "upright.mp4", 4),
+        stored_sideways(ASL_VIDEO, tmp_path / "sideways.mp4", 4),
+    ):
+        *rows, summary = await lines(await post(client, clip.read_bytes(), "?smoothing=off"))
+        assert summary["summary"]["complete"]
+        assert all(row["image"] == {"width": 640, "height": 480} for row in rows)
+        found.append([row["landmarks"]["pose"] for row in rows])
+    assert summary["summary"]["video"]["rotation"] == 90
+    for straight, turned in zip(*found, strict=True):
+        assert straight is not None
+        assert turned is not None
+        # Where the upper body is (x and y of the head, shoulders, arms and hands), up to
+        # the two encodings of the frames.
+        upper = zip(straight[:23], turned[:23], strict=True)
+        apart = max(abs(p[i] - q[i]) for p, q in upper for i in (0, 1))
+        assert apart < 0.02
 
 
 async def test_a_video_that_ends_short_is_not_complete(

@@ -11,10 +11,12 @@ import sys
 import textwrap
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 from tests.media import ASL_VIDEO, GESTURE_VIDEO, ROOT
-from tests.videos import damaged, retime, write_clip
+from tests.videos import damaged, retime, stored_sideways, write_clip
 from webapp.errors import NotAVideoError
 from webapp.video.decode import VideoReader
 
@@ -139,3 +141,25 @@ def test_decimation_keeps_the_frames_nearest_each_slot(
     reader, times = read_all(clip, max_fps)
     assert times == pytest.approx(kept, abs=0.01)
     assert reader.skipped == count - len(kept)
+
+
+def test_a_video_stored_sideways_is_read_upright(tmp_path: Path) -> None:
+    upright = write_clip(ASL_VIDEO, tmp_path / "upright.mp4", 3)
+    sideways = stored_sideways(ASL_VIDEO, tmp_path / "sideways.mp4", 3)
+    frames = []
+    for path in (upright, sideways):
+        reader = VideoReader(path, max_seconds=600.0, max_pixels=1920 * 1080, max_fps=30.0)
+        try:
+            frame = reader.next()
+            assert frame is not None
+            frames.append(cv2.imdecode(np.frombuffer(frame.jpeg, np.uint8), cv2.IMREAD_GRAYSCALE))
+            info = reader.info
+        finally:
+            reader.close()
+    assert (info.width, info.height, info.rotation) == (640, 480, 90)
+    straight, turned = frames
+    assert turned.shape == straight.shape == (480, 640)
+    # The same picture, up to two encodings: a frame turned the wrong way round (180
+    # degrees off) differs from it by far more.
+    assert np.mean(cv2.absdiff(straight, turned)) < 5.0
+    assert np.mean(cv2.absdiff(straight, cv2.rotate(turned, cv2.ROTATE_180))) > 20.0

@@ -25,9 +25,11 @@ def write_clip(
     size: tuple[int, int] | None = None,
     fps: float | None = None,
     fourcc: str = "mp4v",
+    turn: int | None = None,
 ) -> Path:
     """The first `count` frames of `source`, re-encoded (MPEG-4 part 2, which the wheel's
-    FFmpeg can write), resized to `size` and retimed to `fps` when given."""
+    FFmpeg can write), turned by `turn` (a cv2.ROTATE_ code), resized to `size` and retimed
+    to `fps` when given."""
     capture = cv2.VideoCapture(str(source))
     rate = fps or capture.get(cv2.CAP_PROP_FPS)
     writer: cv2.VideoWriter | None = None
@@ -37,6 +39,8 @@ def write_clip(
             ok, bgr = capture.read()
             if not ok:
                 break
+            if turn is not None:
+                bgr = cv2.rotate(bgr, turn)
             if size is not None:
                 bgr = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
             if writer is None:
@@ -160,5 +164,20 @@ def damaged(clip: Path, target: Path) -> Path:
     offset, size = _boxes(data, 0, len(data), (b"mdat",))[0]
     for i in range(offset + 8 + (size - 8) // 3, offset + size, 7):
         data[i] ^= 0x55
+    target.write_bytes(bytes(data))
+    return target
+
+
+def stored_sideways(source: Path, target: Path, count: int) -> Path:
+    """The first `count` frames of `source` as a phone stores a video filmed in portrait:
+    each frame lying on its side (a quarter turn counter-clockwise), and the track's display
+    matrix telling players to turn it a quarter clockwise, back upright."""
+    write_clip(source, target, count, turn=cv2.ROTATE_90_COUNTERCLOCKWISE)
+    data = bytearray(target.read_bytes())
+    tkhd = _boxes(data, 0, len(data), (*TRACK, b"tkhd"))[-1][0]
+    assert data[tkhd + 8] == 0, "a version 0 tkhd expected"
+    # ISO/IEC 14496-12's matrix {a b u, c d v, x y w}, 16.16 fixed point but w 2.30: what
+    # FFmpeg writes for a 90-degree rotation.
+    struct.pack_into(">9i", data, tkhd + 48, 0, 1 << 16, 0, -(1 << 16), 0, 0, 0, 0, 1 << 30)
     target.write_bytes(bytes(data))
     return target

@@ -45,6 +45,7 @@ class VideoInfo:
     fps: float  # as the container states it; 0.0 when it does not
     frames: int | None  # as the container states it, when it does
     duration_ms: float | None
+    rotation: int = 0  # degrees a player turns the stored frames (clockwise) to show them
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -53,6 +54,7 @@ class VideoInfo:
             "fps": round(self.fps, 3),
             "frames": self.frames,
             "duration_ms": None if self.duration_ms is None else round(self.duration_ms, 1),
+            "rotation": self.rotation,
         }
 
 
@@ -90,6 +92,10 @@ class VideoReader:
         self._first_ms: float | None = None
         self._last_slot = -1
         self._capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+        # A phone stores a portrait video sideways with a rotation for players to apply;
+        # this wheel's FFmpeg backend leaves it unapplied unless asked, and the model then
+        # saw a person lying on their side. Sizes read after this are the upright ones.
+        self._capture.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
         try:
             self.info = self._probe()
         except Exception:
@@ -125,7 +131,8 @@ class VideoReader:
                 f"the video lasts {duration / 1000.0:.1f} s; the limit is "
                 f"{self.max_ms / 1000.0:g} s"
             )
-        return VideoInfo(width, height, fps, frames, duration)
+        rotation = int(capture.get(cv2.CAP_PROP_ORIENTATION_META)) % 360
+        return VideoInfo(width, height, fps, frames, duration, rotation)
 
     def next(self) -> VideoFrame | None:
         """The next frame to process, or None at the end (or at the duration limit)."""
