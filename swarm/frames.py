@@ -42,6 +42,9 @@ class FrameSet:
 
 def _video_frames(path: Path) -> tuple[Generator[BGRImage, None, None], float]:
     capture = cv2.VideoCapture(str(path))
+    # A phone's portrait video is stored lying on its side: send it upright, as a browser
+    # shows it (OpenCV's FFmpeg backend leaves the rotation unapplied unless asked).
+    capture.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
     if not capture.isOpened():
         raise SourceError(f"cannot open {path} as a video")
     fps = float(capture.get(cv2.CAP_PROP_FPS)) or 30.0

@@ -18,6 +18,7 @@ from swarm.report import table, write_all
 from swarm.runner import RunResult
 from swarm.stats import Slo, Window, summarize_step
 from tests.media import ASL_VIDEO, STILLS
+from tests.videos import stored_sideways
 
 # -- settings ------------------------------------------------------------------------------
 
@@ -104,6 +105,18 @@ def test_video_frames_are_encoded_once_as_the_page_sends_them() -> None:
         assert image.shape[:2] == (360, 480)
     smaller = load_frames(ASL_VIDEO, width=480, quality=30, max_frames=12)
     assert smaller.mean_bytes < frames.mean_bytes
+
+
+def test_a_phone_video_stored_sideways_is_sent_upright(tmp_path: Path) -> None:
+    upright = load_frames(ASL_VIDEO, width=160, quality=90, max_frames=1)
+    sideways = stored_sideways(ASL_VIDEO, tmp_path / "sideways.mp4", 1)
+    turned = load_frames(sideways, width=160, quality=90, max_frames=1)
+    assert (turned.width, turned.height) == (upright.width, upright.height) == (160, 120)
+    first, second = (
+        cv2.imdecode(np.frombuffer(f.jpegs[0], np.uint8), cv2.IMREAD_GRAYSCALE)
+        for f in (upright, turned)
+    )
+    assert np.mean(cv2.absdiff(first, second)) < 5.0
 
 
 def test_a_session_walks_the_video_at_its_real_speed() -> None:
