@@ -34,6 +34,7 @@ export class LiveSession {
     this.attempt = 0;
     this.stopped = false;
     this.timer = null;
+    this.countdown = null;
     this.housekeeping = null;
     this.resetConnectionState();
   }
@@ -62,7 +63,7 @@ export class LiveSession {
   stop(text = "Stopped.") {
     if (this.stopped) return;
     this.stopped = true;
-    clearTimeout(this.timer);
+    this.clearTimers();
     clearInterval(this.housekeeping);
     if (this.socket) {
       const socket = this.socket;
@@ -221,16 +222,31 @@ export class LiveSession {
     }
     const delay = backoffMs(this.attempt, close.minDelayMs);
     this.attempt += 1;
-    this.on.status(`${close.text} Reconnecting in ${(delay / 1000).toFixed(1)} s…`, "error");
+    // The wait counts down: a figure that stood still for 15 s would look like a hang.
+    const retryAt = performance.now() + delay;
+    const say = () => {
+      const seconds = Math.max(1, Math.ceil((retryAt - performance.now()) / 1000));
+      this.on.status(`${close.text} Reconnecting in ${seconds} s…`, "error");
+    };
+    say();
+    this.clearTimers();
+    this.countdown = setInterval(say, 1000);
+    this.timer = setTimeout(() => {
+      clearInterval(this.countdown);
+      this.connect();
+    }, delay);
+  }
+
+  clearTimers() {
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.connect(), delay);
+    clearInterval(this.countdown);
   }
 
   // The session cannot go on: report why, once.
   finish(text) {
     if (this.stopped) return;
     this.stopped = true;
-    clearTimeout(this.timer);
+    this.clearTimers();
     clearInterval(this.housekeeping);
     this.on.ended(text, "error");
   }

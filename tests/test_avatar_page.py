@@ -460,7 +460,7 @@ async def test_the_watch_link_shows_the_avatar_until_the_session_stops(
         assert "Waiting for this link" in text
         # A watcher of a session that is gone is refused with 4003 on its next try.
         await view.wait_for_function(
-            "() => document.getElementById('watch-status').textContent.includes('close 4003')"
+            "() => document.getElementById('watch-status').textContent.includes('not valid')"
         )
         assert streamer.errors == []
         assert [e for e in watcher.errors if "WebSocket" not in e] == []

@@ -21,6 +21,7 @@ from tests.browser import (
 from tests.conftest import Client, MakeClient
 from tests.media import ASL_VIDEO, PERSON_JPEG
 from webapp.config import Config
+from webapp.protocol import Close
 
 pytestmark = pytest.mark.browser
 
@@ -163,6 +164,44 @@ async def test_a_refused_upload_is_shown_in_words(
         assert browser.errors == []
 
 
+async def test_every_close_the_server_sends_is_said_in_words(client: Client) -> None:
+    # Reasons as the server words them (webapp/live/); the page must not echo the code, nor
+    # repeat its own words, nor pass on a note meant for whoever runs the server.
+    reasons = {
+        Close.GOING_AWAY: "the server is shutting down",
+        Close.INTERNAL: "the server failed on this session; see its log",
+        Close.TRY_AGAIN_LATER: "server full: 1 of 1 sessions in use",
+        Close.IDLE: "no frame for 30 s; closing idle session",
+        Close.UNKNOWN_WATCH: "this watch link names no live session (it ended, or never was)",
+    }
+    codes = [int(code) for code in Close]
+    async with open_page() as browser:
+        await open_index(browser, client)
+        said: dict[str, str] = await browser.page.evaluate(
+            """async ([codes, reasons]) => {
+                 const { describeClose } = await import("/static/protocol.js");
+                 return Object.fromEntries(codes.map(
+                   (code) => [code, describeClose(code, reasons[code] ?? "a reason").text]));
+               }""",
+            [codes, {int(code): reason for code, reason in reasons.items()}],
+        )
+        unknown = await browser.page.evaluate(
+            "async () => (await import('/static/protocol.js')).describeClose(4999, '').text"
+        )
+    for code in codes:
+        text = said[str(code)]
+        assert str(code) not in text, text
+        assert "unexpectedly" not in text, text
+    assert "shutting down" in said[str(Close.GOING_AWAY)]
+    assert said[str(Close.GOING_AWAY)].count("shutting down") == 1
+    assert "log" not in said[str(Close.INTERNAL)]
+    assert said[str(Close.TRY_AGAIN_LATER)] == "The server is full (1 of 1 sessions in use)."
+    assert "idle session" not in said[str(Close.IDLE)]
+    assert said[str(Close.UNKNOWN_WATCH)].count("watch link") == 1
+    # A code the page has no words for is named, so that it can be looked up.
+    assert "4999" in unknown
+
+
 async def test_live_webcam_tracks_and_stops(client: Client, tmp_path: Path) -> None:
     y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=75)
     async with open_page(fake_camera_args(y4m)) as browser:
@@ -235,12 +274,19 @@ async def test_live_refusal_is_shown_and_the_page_retries_when_a_slot_frees(
         await open_index(browser, client)
         await page.click("#live-start")
         await page.wait_for_function(
-            "() => document.getElementById('live-status').textContent.includes('1013')"
+            "() => document.getElementById('live-status').textContent.includes('full')"
         )
         text = await page.inner_text("#live-status")
-        assert "The server is full" in text
-        assert "Reconnecting in" in text
+        # In words, once, with the server's count: no close code, no "server full" twice.
+        assert text.startswith("The server is full (1 of 1 sessions in use)."), text
+        assert "1013" not in text
+        assert "Reconnecting in 3 s" in text, text
         assert await page.get_attribute("#live-status", "data-kind") == "error"
+        # The wait counts down instead of standing still.
+        await page.wait_for_function(
+            "() => /Reconnecting in [12] s/"
+            ".test(document.getElementById('live-status').textContent)"
+        )
         assert await page.is_enabled("#live-stop")
 
         await holder.close()
