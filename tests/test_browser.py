@@ -260,6 +260,30 @@ async def test_live_webcam_tracks_and_stops(client: Client, tmp_path: Path) -> N
         assert browser.errors == []
 
 
+async def test_a_stalled_network_is_said_and_unsaid(client: Client, tmp_path: Path) -> None:
+    y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=30)
+    async with open_page(fake_camera_args(y4m)) as browser:
+        page = browser.page
+        await open_index(browser, client)
+        await page.click("#live-start")
+        await page.wait_for_function(
+            "() => Number(document.getElementById('live-results').textContent) > 0"
+        )
+        cdp = await page.context.new_cdp_session(page)
+        await cdp.send("Network.enable")
+        offline = {"latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}
+        await cdp.send("Network.emulateNetworkConditions", {**offline, "offline": True})
+        await page.wait_for_function(
+            "() => document.getElementById('live-notice').textContent.includes('No answer')"
+        )
+        assert await page.is_visible("#live-notice")
+        await cdp.send("Network.emulateNetworkConditions", {**offline, "offline": False})
+        await page.wait_for_selector("#live-notice", state="hidden")
+        assert await page.get_attribute("#live-status", "data-kind") == "ok"
+        await page.click("#live-stop")
+        assert browser.errors == []
+
+
 async def test_live_refusal_is_shown_and_the_page_retries_when_a_slot_frees(
     make_client: MakeClient, tmp_path: Path
 ) -> None:
