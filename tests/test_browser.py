@@ -260,6 +260,40 @@ async def test_live_webcam_tracks_and_stops(client: Client, tmp_path: Path) -> N
         assert browser.errors == []
 
 
+# A camera in use: Chromium's fake camera cannot be held, so getUserMedia fails as it does then.
+CAMERA_IN_USE_JS = """
+navigator.mediaDevices.getUserMedia = () =>
+  Promise.reject(new DOMException("Could not start video source", "NotReadableError"));
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "script", "advice"),
+    [
+        (["--use-fake-device-for-media-stream", "--deny-permission-prompts"], "", "Allow the"),
+        (["--use-fake-ui-for-media-stream"], "", "Connect one"),
+        (["--use-fake-ui-for-media-stream"], CAMERA_IN_USE_JS, "Close that program"),
+    ],
+    ids=["denied", "no_camera", "in_use"],
+)
+async def test_a_camera_that_cannot_start_says_what_to_do(
+    client: Client, args: list[str], script: str, advice: str
+) -> None:
+    async with open_page(args) as browser:
+        page = browser.page
+        if script:
+            await page.add_init_script(script)
+        await open_index(browser, client)
+        await page.click("#live-start")
+        await page.wait_for_selector("#live-status[data-kind=error]")
+        text = await page.inner_text("#live-status")
+        assert text.startswith("Cannot start the camera: "), text
+        assert advice in text
+        assert text.endswith("press Start."), text
+        assert await page.is_enabled("#live-start")
+        assert browser.errors == []
+
+
 async def test_a_stalled_network_is_said_and_unsaid(client: Client, tmp_path: Path) -> None:
     y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=30)
     async with open_page(fake_camera_args(y4m)) as browser:
