@@ -30,7 +30,9 @@ const CLOSES = {
   [CLOSE.POLICY]: { text: "The server stopped the session", retry: false, why: true },
   [CLOSE.TOO_BIG]: { text: "A camera picture was too large for the server", retry: false, why: true },
   [CLOSE.INTERNAL]: { text: "The tracker on the server failed", retry: true, why: false },
-  [CLOSE.TRY_AGAIN_LATER]: { text: "The server is full", retry: true, minDelayMs: 3000, why: true, trim: /^server full:\s*/i },
+  // The reasons: "server full: 1 of 1 sessions in use", "full for pose at --min-session-fps 15:
+  // ...", a quota, "the server is shutting down", "no inference worker is running".
+  [CLOSE.TRY_AGAIN_LATER]: { text: "The server is full or busy", retry: true, minDelayMs: 3000, why: true, trim: /^(server )?full( for \w+ at --[\w-]+ [\d.]+)?:\s*/i },
   [CLOSE.IDLE]: { text: "The server closed the session because no camera pictures arrived", retry: true, why: false },
   [CLOSE.PROTOCOL]: { text: "The server did not understand this page", retry: false, why: true, hint: " Reload the page: the server may have been updated." },
   [CLOSE.UNKNOWN_WATCH]: { text: "This watch link is not valid, or its session has ended", retry: false, why: false },

@@ -170,7 +170,9 @@ async def test_every_close_the_server_sends_is_said_in_words(client: Client) -> 
     reasons = {
         Close.GOING_AWAY: "the server is shutting down",
         Close.INTERNAL: "the server failed on this session; see its log",
-        Close.TRY_AGAIN_LATER: "server full: 1 of 1 sessions in use",
+        Close.TRY_AGAIN_LATER: (
+            "full for pose at --min-session-fps 15: 3 sessions already share the workers"
+        ),
         Close.IDLE: "no frame for 30 s; closing idle session",
         Close.UNKNOWN_WATCH: "this watch link names no live session (it ended, or never was)",
     }
@@ -195,7 +197,9 @@ async def test_every_close_the_server_sends_is_said_in_words(client: Client) -> 
     assert "shutting down" in said[str(Close.GOING_AWAY)]
     assert said[str(Close.GOING_AWAY)].count("shutting down") == 1
     assert "log" not in said[str(Close.INTERNAL)]
-    assert said[str(Close.TRY_AGAIN_LATER)] == "The server is full (1 of 1 sessions in use)."
+    assert said[str(Close.TRY_AGAIN_LATER)] == (
+        "The server is full or busy (3 sessions already share the workers)."
+    )
     assert "idle session" not in said[str(Close.IDLE)]
     assert said[str(Close.UNKNOWN_WATCH)].count("watch link") == 1
     # A code the page has no words for is named, so that it can be looked up.
@@ -336,7 +340,7 @@ async def test_live_refusal_is_shown_and_the_page_retries_when_a_slot_frees(
         )
         text = await page.inner_text("#live-status")
         # In words, once, with the server's count: no close code, no "server full" twice.
-        assert text.startswith("The server is full (1 of 1 sessions in use)."), text
+        assert text.startswith("The server is full or busy (1 of 1 sessions in use)."), text
         assert "1013" not in text
         assert "Reconnecting in 3 s" in text, text
         assert await page.get_attribute("#live-status", "data-kind") == "error"
