@@ -86,12 +86,14 @@ export class LiveSession {
     }
     socket.binaryType = "arraybuffer";
     this.socket = socket;
+    let opened = false;
     socket.onopen = () => {
+      opened = true;
       socket.send(hello(this.track, this.wantedFps, { ...this.options, ...helloKey() }));
       this.on.status("Connected; waiting for the server to accept the session…", "busy");
     };
     socket.onmessage = (event) => this.receive(event.data);
-    socket.onclose = (event) => this.closed(event.code, event.reason);
+    socket.onclose = (event) => this.closed(event.code, event.reason, opened);
   }
 
   receive(data) {
@@ -206,18 +208,20 @@ export class LiveSession {
     this.pump();
   }
 
-  closed(code, reason) {
+  // opened: whether the connection was made; a drop before that is a server not reached.
+  closed(code, reason, opened) {
     this.socket = null;
     this.resetConnectionState();
     if (this.stopped) return;
     const close = describeClose(code, reason);
+    if (code === CLOSE.ABNORMAL && !opened) close.text = "Cannot reach the server.";
     if (code === CLOSE.UNAUTHORIZED) keyRefused(reason);
     if (!close.retry) {
       this.finish(close.text);
       return;
     }
     if (this.attempt >= MAX_ATTEMPTS) {
-      this.finish(`${close.text} Gave up after ${MAX_ATTEMPTS} attempts to reconnect.`);
+      this.finish(`${close.text} Gave up after ${MAX_ATTEMPTS} attempts to reconnect; press Start to try again.`);
       return;
     }
     const delay = backoffMs(this.attempt, close.minDelayMs);

@@ -298,6 +298,45 @@ async def test_a_camera_that_cannot_start_says_what_to_do(
         assert browser.errors == []
 
 
+# The page's WebSocket goes to a port where nothing listens: a server that cannot be reached.
+UNREACHABLE_JS = """
+const Real = window.WebSocket;
+window.WebSocket = class extends Real {
+  constructor(url, protocols) {
+    super(url.replace(/\\/\\/[^/]+\\//, "//127.0.0.1:9/"), protocols);
+  }
+};
+"""
+
+
+async def test_a_server_that_cannot_be_reached_is_said_so_until_the_page_gives_up(
+    client: Client, tmp_path: Path
+) -> None:
+    y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=10)
+    async with open_page(fake_camera_args(y4m)) as browser:
+        page = browser.page
+        await page.add_init_script(UNREACHABLE_JS)
+        # The backoff's minute passes at once on the page's clock.
+        await page.clock.install()
+        await open_index(browser, client)
+        await page.click("#live-start")
+        await page.wait_for_function(
+            "() => document.getElementById('live-status').textContent.includes('Reconnecting')"
+        )
+        assert (await page.inner_text("#live-status")).startswith("Cannot reach the server."), (
+            await page.inner_text("#live-status")
+        )
+        # Eight tries wait at most 0.6 + 1.2 + ... + 18 s: under two minutes.
+        for _ in range(24):
+            if await page.is_enabled("#live-start"):
+                break
+            await page.clock.run_for(5000)
+        text = await page.inner_text("#live-status")
+        assert text.startswith("Cannot reach the server. Gave up after"), text
+        assert text.endswith("press Start to try again."), text
+        assert [e for e in browser.errors if "WebSocket" not in e] == []
+
+
 async def test_a_stalled_network_is_said_and_unsaid(client: Client, tmp_path: Path) -> None:
     y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=30)
     async with open_page(fake_camera_args(y4m)) as browser:
