@@ -229,7 +229,10 @@ async def test_live_webcam_tracks_and_stops(client: Client, tmp_path: Path) -> N
         assert float(await page.inner_text("#live-fps-granted")) > 0
         assert int(await page.inner_text("#live-dropped")) >= 0
         # The server invites frames with turns, and the page sends most of its frames on one.
-        await page.wait_for_function("() => document.getElementById('live-stage').dataset.turns")
+        # "0" is a truthy string: wait for a turn, not for the attribute.
+        await page.wait_for_function(
+            "() => Number(document.getElementById('live-stage').dataset.turns) > 0"
+        )
         counts = await page.eval_on_selector(
             "#live-stage",
             "el => [el.dataset.turns, el.dataset.sentOnTurn, el.dataset.sent].map(Number)",
