@@ -46,7 +46,7 @@ export class CameraRun {
   async startCamera(facingMode) {
     this.stream = await openCamera(this.video, facingMode);
     for (const camera of this.stream.getVideoTracks()) {
-      camera.addEventListener("ended", () => this.session?.stop("The camera stopped."));
+      camera.addEventListener("ended", () => this.session?.stop("The camera stopped (unplugged, or taken by another program): press Start to go on."));
     }
   }
 

@@ -301,6 +301,27 @@ async def test_a_camera_that_cannot_start_says_what_to_do(
         assert browser.errors == []
 
 
+async def test_a_camera_that_stops_mid_session_says_so(client: Client, tmp_path: Path) -> None:
+    y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=10)
+    async with open_page(fake_camera_args(y4m)) as browser:
+        page = browser.page
+        await open_index(browser, client)
+        await page.click("#live-start")
+        await page.wait_for_function(
+            "() => Number(document.getElementById('live-results').textContent) > 0"
+        )
+        # As the browser does when the camera is unplugged or another program takes it.
+        await page.evaluate(
+            """() => document.getElementById("live-video").srcObject.getVideoTracks()[0]
+                 .dispatchEvent(new Event("ended"))"""
+        )
+        await page.wait_for_selector("#live-start:enabled")
+        text = await page.inner_text("#live-status")
+        assert text.startswith("The camera stopped"), text
+        assert text.endswith("press Start to go on."), text
+        assert browser.errors == []
+
+
 # The page's WebSocket goes to a port where nothing listens: a server that cannot be reached.
 UNREACHABLE_JS = """
 const Real = window.WebSocket;
