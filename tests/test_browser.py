@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import cv2
+import numpy as np
 import pytest
 
 from tests.browser import (
@@ -204,6 +206,23 @@ async def test_every_close_the_server_sends_is_said_in_words(client: Client) -> 
     assert said[str(Close.UNKNOWN_WATCH)].count("watch link") == 1
     # A code the page has no words for is named, so that it can be looked up.
     assert "4999" in unknown
+
+
+async def test_a_photo_with_nobody_in_it_says_so_once(client: Client) -> None:
+    ramp = np.tile(np.linspace(0, 255, 320, dtype=np.uint8), (240, 1))
+    ok, encoded = cv2.imencode(".png", ramp)
+    assert ok
+    async with open_page() as browser:
+        page = browser.page
+        await open_index(browser, client)
+        kind = await upload(
+            browser, {"name": "wall.png", "mimeType": "image/png", "buffer": encoded.tobytes()}
+        )
+        text = await page.inner_text("#still-status")
+        assert kind == "info", text
+        assert text.startswith("wall.png: No person found: try a photo with a person"), text
+        assert text.lower().count("no person") == 1, text
+        assert browser.errors == []
 
 
 async def test_live_webcam_tracks_and_stops(client: Client, tmp_path: Path) -> None:
