@@ -24,11 +24,13 @@ export function closeCamera(video, stream) {
   video.srcObject = null;
 }
 
+// What went wrong, and what the person can do before pressing Start again: a browser keeps
+// a denial, so Start alone would only be refused again.
 export function cameraError(error) {
   const reasons = {
-    NotAllowedError: "camera permission was denied",
-    NotFoundError: "no camera was found",
-    NotReadableError: "the camera is in use by another program",
+    NotAllowedError: "camera permission was denied. Allow the camera for this site (the camera icon in the address bar or the site settings), then press Start",
+    NotFoundError: "no camera was found. Connect one, then press Start",
+    NotReadableError: "the camera is in use by another program, or failed. Close that program, then press Start",
     OverconstrainedError: "the camera cannot give the requested size",
     SecurityError: "camera access is blocked on this page",
   };

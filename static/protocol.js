@@ -14,33 +14,45 @@ export const CLOSE = Object.freeze({
   TRY_AGAIN_LATER: 1013,
   IDLE: 4000,
   PROTOCOL: 4001,
+  UNKNOWN_WATCH: 4003,
   UNAUTHORIZED: 4401,
 });
 
-// What each close means, and whether trying again can help.
+// What each close means to the person at the camera, and whether trying again can help.
+// `why`: whether the server's reason adds to the words (a reason that only repeats them, or
+// is meant for whoever runs the server, is left out); `trim`: its part that repeats them;
+// `hint`: what the person can do about it.
 const CLOSES = {
-  [CLOSE.NORMAL]: { text: "The server ended the session", retry: false },
-  [CLOSE.GOING_AWAY]: { text: "The server is shutting down", retry: true },
-  [CLOSE.UNSUPPORTED_DATA]: { text: "The server refused a frame's data", retry: false },
-  [CLOSE.ABNORMAL]: { text: "The connection to the server was lost", retry: true },
-  [CLOSE.POLICY]: { text: "The server refused the session (policy)", retry: false },
-  [CLOSE.TOO_BIG]: { text: "A frame was too big for the server", retry: false },
-  [CLOSE.INTERNAL]: { text: "The server's tracker failed", retry: true },
-  [CLOSE.TRY_AGAIN_LATER]: { text: "The server is full", retry: true, minDelayMs: 3000 },
-  [CLOSE.IDLE]: { text: "The session timed out with no frames", retry: true },
-  [CLOSE.PROTOCOL]: { text: "The server reported a protocol error", retry: false },
-  [CLOSE.UNAUTHORIZED]: { text: "The server refused the access key", retry: false },
+  [CLOSE.NORMAL]: { text: "The server ended the session", retry: false, why: true },
+  [CLOSE.GOING_AWAY]: { text: "The server is restarting or shutting down", retry: true, why: false },
+  [CLOSE.UNSUPPORTED_DATA]: { text: "The server could not read the camera's pictures", retry: false, why: true },
+  [CLOSE.ABNORMAL]: { text: "The connection to the server was lost", retry: true, why: false },
+  [CLOSE.POLICY]: { text: "The server stopped the session", retry: false, why: true },
+  [CLOSE.TOO_BIG]: { text: "A camera picture was too large for the server", retry: false, why: true },
+  [CLOSE.INTERNAL]: { text: "The tracker on the server failed", retry: true, why: false },
+  // The reasons: "server full: 1 of 1 sessions in use", "full for pose at --min-session-fps 15:
+  // ...", a quota, "the server is shutting down", "no inference worker is running".
+  [CLOSE.TRY_AGAIN_LATER]: { text: "The server is full or busy", retry: true, minDelayMs: 3000, why: true, trim: /^(server )?full( for \w+ at --[\w-]+ [\d.]+)?:\s*/i },
+  [CLOSE.IDLE]: { text: "The server closed the session because no camera pictures arrived", retry: true, why: false },
+  [CLOSE.PROTOCOL]: { text: "The server did not understand this page", retry: false, why: true, hint: " Reload the page: the server may have been updated." },
+  [CLOSE.UNKNOWN_WATCH]: { text: "This watch link is not valid, or its session has ended", retry: false, why: false },
+  [CLOSE.UNAUTHORIZED]: { text: "The server refused the access key", retry: false, why: true },
 };
 
+// {text, retry, minDelayMs}: text is a sentence in words; the number is said only for a
+// close this page has no words for.
 export function describeClose(code, reason) {
   const known = CLOSES[code];
-  const base = known ? known.text : `The connection closed (code ${code})`;
-  const why = reason ? `: ${reason}` : "";
-  return {
-    text: `${base}${why} (close ${code}).`,
+  if (!known) {
+    const why = reason ? `: ${reason}` : "";
     // Unknown application codes (4000-4999) are the server's refusals; the rest are transport trouble.
-    retry: known ? known.retry : code < 4000,
-    minDelayMs: known?.minDelayMs ?? 0,
+    return { text: `The connection closed unexpectedly (code ${code})${why}.`, retry: code < 4000, minDelayMs: 0 };
+  }
+  const detail = known.why && reason ? reason.replace(known.trim ?? /^$/, "") : "";
+  return {
+    text: `${known.text}${detail ? ` (${detail})` : ""}.${known.hint ?? ""}`,
+    retry: known.retry,
+    minDelayMs: known.minDelayMs ?? 0,
   };
 }
 

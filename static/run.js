@@ -8,6 +8,10 @@ import { showStatus } from "./format.js";
 import { describeError, socketUrl } from "./protocol.js";
 import { LiveSession } from "./session.js";
 
+// A running session with no answer for this long says so: on a stalled network the page
+// would otherwise go on saying "Tracking" over a frozen picture.
+export const STALL_MS = 5000;
+
 export class CameraRun {
   // setRunning(bool): the page's buttons follow. cameraClosed(): the page's own teardown, after
   // the camera has closed. Session: LiveSession or a subclass of it.
@@ -21,6 +25,9 @@ export class CameraRun {
     this.stream = null;
     this.session = null;
     this.encoder = null;
+    this.lastAnswer = 0;
+    this.stalled = false;
+    setInterval(() => this.checkStall(), 1000);
     window.addEventListener("pagehide", () => this.session?.stop(""));
   }
 
@@ -39,7 +46,7 @@ export class CameraRun {
   async startCamera(facingMode) {
     this.stream = await openCamera(this.video, facingMode);
     for (const camera of this.stream.getVideoTracks()) {
-      camera.addEventListener("ended", () => this.session?.stop("The camera stopped."));
+      camera.addEventListener("ended", () => this.session?.stop("The camera stopped (unplugged, or taken by another program): press Start to go on."));
     }
   }
 
@@ -70,6 +77,14 @@ export class CameraRun {
       grab: () => this.encoder.grab(this.video),
       handlers: {
         ...handlers,
+        ready: (message) => {
+          this.answered();
+          handlers.ready?.(message);
+        },
+        result: (message, latencyMs) => {
+          this.answered();
+          handlers.result?.(message, latencyMs);
+        },
         status: (text, kind) => showStatus(this.status, text, kind),
         error: (message) => showStatus(this.notice, describeError(message), "error"),
         ended: (text, kind) => {
@@ -85,7 +100,24 @@ export class CameraRun {
     return own;
   }
 
+  answered() {
+    this.lastAnswer = performance.now();
+    if (this.stalled) {
+      this.stalled = false;
+      showStatus(this.notice, "");
+    }
+  }
+
+  checkStall() {
+    const silent = performance.now() - this.lastAnswer;
+    if (!this.session?.ready || silent < STALL_MS) return;
+    this.stalled = true;
+    const seconds = Math.round(silent / 1000);
+    showStatus(this.notice, `No answer from the server for ${seconds} s: the network or the server is slow. Still trying…`, "error");
+  }
+
   closeCamera() {
+    if (this.stalled) this.answered();
     closeCamera(this.video, this.stream);
     this.stream = null;
     this.cameraClosed();

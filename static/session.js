@@ -34,6 +34,7 @@ export class LiveSession {
     this.attempt = 0;
     this.stopped = false;
     this.timer = null;
+    this.countdown = null;
     this.housekeeping = null;
     this.resetConnectionState();
   }
@@ -62,7 +63,7 @@ export class LiveSession {
   stop(text = "Stopped.") {
     if (this.stopped) return;
     this.stopped = true;
-    clearTimeout(this.timer);
+    this.clearTimers();
     clearInterval(this.housekeeping);
     if (this.socket) {
       const socket = this.socket;
@@ -85,12 +86,14 @@ export class LiveSession {
     }
     socket.binaryType = "arraybuffer";
     this.socket = socket;
+    let opened = false;
     socket.onopen = () => {
+      opened = true;
       socket.send(hello(this.track, this.wantedFps, { ...this.options, ...helloKey() }));
       this.on.status("Connected; waiting for the server to accept the session…", "busy");
     };
     socket.onmessage = (event) => this.receive(event.data);
-    socket.onclose = (event) => this.closed(event.code, event.reason);
+    socket.onclose = (event) => this.closed(event.code, event.reason, opened);
   }
 
   receive(data) {
@@ -205,32 +208,49 @@ export class LiveSession {
     this.pump();
   }
 
-  closed(code, reason) {
+  // opened: whether the connection was made; a drop before that is a server not reached.
+  closed(code, reason, opened) {
     this.socket = null;
     this.resetConnectionState();
     if (this.stopped) return;
     const close = describeClose(code, reason);
+    if (code === CLOSE.ABNORMAL && !opened) close.text = "Cannot reach the server.";
     if (code === CLOSE.UNAUTHORIZED) keyRefused(reason);
     if (!close.retry) {
       this.finish(close.text);
       return;
     }
     if (this.attempt >= MAX_ATTEMPTS) {
-      this.finish(`${close.text} Gave up after ${MAX_ATTEMPTS} attempts to reconnect.`);
+      this.finish(`${close.text} Gave up after ${MAX_ATTEMPTS} attempts to reconnect; press Start to try again.`);
       return;
     }
     const delay = backoffMs(this.attempt, close.minDelayMs);
     this.attempt += 1;
-    this.on.status(`${close.text} Reconnecting in ${(delay / 1000).toFixed(1)} s…`, "error");
+    // The wait counts down: a figure that stood still for 15 s would look like a hang.
+    const retryAt = performance.now() + delay;
+    const say = () => {
+      const seconds = Math.max(1, Math.ceil((retryAt - performance.now()) / 1000));
+      this.on.status(`${close.text} Reconnecting in ${seconds} s…`, "error");
+    };
+    say();
+    this.clearTimers();
+    this.countdown = setInterval(say, 1000);
+    this.timer = setTimeout(() => {
+      clearInterval(this.countdown);
+      this.connect();
+    }, delay);
+  }
+
+  clearTimers() {
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.connect(), delay);
+    clearInterval(this.countdown);
   }
 
   // The session cannot go on: report why, once.
   finish(text) {
     if (this.stopped) return;
     this.stopped = true;
-    clearTimeout(this.timer);
+    this.clearTimers();
     clearInterval(this.housekeeping);
     this.on.ended(text, "error");
   }

@@ -58,7 +58,7 @@ function partsSummary(landmarks) {
   const found = Object.entries(names)
     .filter(([key]) => landmarks[key])
     .map(([key, name]) => `${name} (${landmarks[key].length})`);
-  return found.length ? `Found ${found.join(", ")}` : "No person found";
+  return found.length ? `Found ${found.join(", ")}` : "No person found: try a photo with a person in clear view";
 }
 
 function render(bitmap, answer, skeleton) {
@@ -118,7 +118,8 @@ async function handleFile(file) {
   const notes = [partsSummary(answer.landmarks)];
   notes.push(`${answer.image.width}×${answer.image.height}`);
   notes.push(answer.cached ? "from the cache" : `inference ${Math.round(answer.timing_ms.inference)} ms`);
-  for (const warning of answer.warnings) notes.push(warning.message);
+  // The summary has said it already.
+  for (const warning of answer.warnings) if (warning.code !== "no_person") notes.push(warning.message);
   if (!bitmap) notes.push("this browser cannot display the format, so the skeleton is drawn on a blank canvas");
   const kind = answer.warnings.length || !bitmap ? "info" : "ok";
   showStatus(status, `${file.name}: ${notes.join(" · ")}.`, kind);

@@ -64,7 +64,7 @@ async def test_the_page_asks_for_a_key_keeps_it_and_says_when_it_is_refused(
         )
         await page.click("#live-start")
         await page.wait_for_function(
-            "() => document.getElementById('live-status').textContent.includes('4401')"
+            "() => document.getElementById('live-status').textContent.includes('access key')"
         )
         text = await page.inner_text("#live-status")
         assert "The server refused the access key" in text

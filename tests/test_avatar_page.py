@@ -307,6 +307,31 @@ async def test_the_watch_view_is_transparent_and_says_why_it_cannot_watch(
         assert [e for e in browser.errors if "WebSocket" not in e] == []
 
 
+async def test_without_webgl_both_views_say_so_and_the_camera_still_starts(
+    make_avatar_client: MakeAvatarClient, tmp_path: Path
+) -> None:
+    needs_node_modules()
+    client = await make_avatar_client()
+    y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=30)
+    async with open_page(["--disable-webgl", *fake_camera_args(y4m)]) as browser:
+        page = browser.page
+        await page.goto(str(client.make_url("/avatar")))
+        await page.wait_for_selector("body[data-avatar-ready=false]", state="attached")
+        assert "cannot draw 3D graphics" in await page.inner_text("#avatar-file-status")
+        assert await page.is_disabled("#avatar-file")
+        # The session needs no WebGL: it starts, and the words stay.
+        await page.click("#avatar-start")
+        await page.wait_for_selector("#avatar-status[data-kind=ok]")
+        assert "cannot draw 3D graphics" in await page.inner_text("#avatar-file-status")
+        await page.click("#avatar-stop")
+
+        await page.goto(str(client.make_url("/avatar?watch=no-such-token")))
+        await page.wait_for_selector("body[data-watch-state=error]", state="attached")
+        assert "cannot draw 3D graphics" in await page.inner_text("#watch-status")
+        # three.js logs the missing context itself; nothing else may be logged.
+        assert [e for e in browser.errors if "WebGL" not in e] == []
+
+
 # --- Needs the server's rig and watchers (protocol issue 12) ---------------------------------
 
 
@@ -435,7 +460,7 @@ async def test_the_watch_link_shows_the_avatar_until_the_session_stops(
         assert "Waiting for this link" in text
         # A watcher of a session that is gone is refused with 4003 on its next try.
         await view.wait_for_function(
-            "() => document.getElementById('watch-status').textContent.includes('close 4003')"
+            "() => document.getElementById('watch-status').textContent.includes('not valid')"
         )
         assert streamer.errors == []
         assert [e for e in watcher.errors if "WebSocket" not in e] == []

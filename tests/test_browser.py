@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import cv2
+import numpy as np
 import pytest
 
 from tests.browser import (
@@ -21,6 +23,7 @@ from tests.browser import (
 from tests.conftest import Client, MakeClient
 from tests.media import ASL_VIDEO, PERSON_JPEG
 from webapp.config import Config
+from webapp.protocol import Close
 
 pytestmark = pytest.mark.browser
 
@@ -163,6 +166,65 @@ async def test_a_refused_upload_is_shown_in_words(
         assert browser.errors == []
 
 
+async def test_every_close_the_server_sends_is_said_in_words(client: Client) -> None:
+    # Reasons as the server words them (webapp/live/); the page must not echo the code, nor
+    # repeat its own words, nor pass on a note meant for whoever runs the server.
+    reasons = {
+        Close.GOING_AWAY: "the server is shutting down",
+        Close.INTERNAL: "the server failed on this session; see its log",
+        Close.TRY_AGAIN_LATER: (
+            "full for pose at --min-session-fps 15: 3 sessions already share the workers"
+        ),
+        Close.IDLE: "no frame for 30 s; closing idle session",
+        Close.UNKNOWN_WATCH: "this watch link names no live session (it ended, or never was)",
+    }
+    codes = [int(code) for code in Close]
+    async with open_page() as browser:
+        await open_index(browser, client)
+        said: dict[str, str] = await browser.page.evaluate(
+            """async ([codes, reasons]) => {
+                 const { describeClose } = await import("/static/protocol.js");
+                 return Object.fromEntries(codes.map(
+                   (code) => [code, describeClose(code, reasons[code] ?? "a reason").text]));
+               }""",
+            [codes, {int(code): reason for code, reason in reasons.items()}],
+        )
+        unknown = await browser.page.evaluate(
+            "async () => (await import('/static/protocol.js')).describeClose(4999, '').text"
+        )
+    for code in codes:
+        text = said[str(code)]
+        assert str(code) not in text, text
+        assert "unexpectedly" not in text, text
+    assert "shutting down" in said[str(Close.GOING_AWAY)]
+    assert said[str(Close.GOING_AWAY)].count("shutting down") == 1
+    assert "log" not in said[str(Close.INTERNAL)]
+    assert said[str(Close.TRY_AGAIN_LATER)] == (
+        "The server is full or busy (3 sessions already share the workers)."
+    )
+    assert "idle session" not in said[str(Close.IDLE)]
+    assert said[str(Close.UNKNOWN_WATCH)].count("watch link") == 1
+    # A code the page has no words for is named, so that it can be looked up.
+    assert "4999" in unknown
+
+
+async def test_a_photo_with_nobody_in_it_says_so_once(client: Client) -> None:
+    ramp = np.tile(np.linspace(0, 255, 320, dtype=np.uint8), (240, 1))
+    ok, encoded = cv2.imencode(".png", ramp)
+    assert ok
+    async with open_page() as browser:
+        page = browser.page
+        await open_index(browser, client)
+        kind = await upload(
+            browser, {"name": "wall.png", "mimeType": "image/png", "buffer": encoded.tobytes()}
+        )
+        text = await page.inner_text("#still-status")
+        assert kind == "info", text
+        assert text.startswith("wall.png: No person found: try a photo with a person"), text
+        assert text.lower().count("no person") == 1, text
+        assert browser.errors == []
+
+
 async def test_live_webcam_tracks_and_stops(client: Client, tmp_path: Path) -> None:
     y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=75)
     async with open_page(fake_camera_args(y4m)) as browser:
@@ -186,7 +248,10 @@ async def test_live_webcam_tracks_and_stops(client: Client, tmp_path: Path) -> N
         assert float(await page.inner_text("#live-fps-granted")) > 0
         assert int(await page.inner_text("#live-dropped")) >= 0
         # The server invites frames with turns, and the page sends most of its frames on one.
-        await page.wait_for_function("() => document.getElementById('live-stage').dataset.turns")
+        # "0" is a truthy string: wait for a turn, not for the attribute.
+        await page.wait_for_function(
+            "() => Number(document.getElementById('live-stage').dataset.turns) > 0"
+        )
         counts = await page.eval_on_selector(
             "#live-stage",
             "el => [el.dataset.turns, el.dataset.sentOnTurn, el.dataset.sent].map(Number)",
@@ -221,6 +286,124 @@ async def test_live_webcam_tracks_and_stops(client: Client, tmp_path: Path) -> N
         assert browser.errors == []
 
 
+# A camera in use: Chromium's fake camera cannot be held, so getUserMedia fails as it does then.
+CAMERA_IN_USE_JS = """
+navigator.mediaDevices.getUserMedia = () =>
+  Promise.reject(new DOMException("Could not start video source", "NotReadableError"));
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "script", "advice"),
+    [
+        (["--use-fake-device-for-media-stream", "--deny-permission-prompts"], "", "Allow the"),
+        (["--use-fake-ui-for-media-stream"], "", "Connect one"),
+        (["--use-fake-ui-for-media-stream"], CAMERA_IN_USE_JS, "Close that program"),
+    ],
+    ids=["denied", "no_camera", "in_use"],
+)
+async def test_a_camera_that_cannot_start_says_what_to_do(
+    client: Client, args: list[str], script: str, advice: str
+) -> None:
+    async with open_page(args) as browser:
+        page = browser.page
+        if script:
+            await page.add_init_script(script)
+        await open_index(browser, client)
+        await page.click("#live-start")
+        await page.wait_for_selector("#live-status[data-kind=error]")
+        text = await page.inner_text("#live-status")
+        assert text.startswith("Cannot start the camera: "), text
+        assert advice in text
+        assert text.endswith("press Start."), text
+        assert await page.is_enabled("#live-start")
+        assert browser.errors == []
+
+
+async def test_a_camera_that_stops_mid_session_says_so(client: Client, tmp_path: Path) -> None:
+    y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=10)
+    async with open_page(fake_camera_args(y4m)) as browser:
+        page = browser.page
+        await open_index(browser, client)
+        await page.click("#live-start")
+        await page.wait_for_function(
+            "() => Number(document.getElementById('live-results').textContent) > 0"
+        )
+        # As the browser does when the camera is unplugged or another program takes it.
+        await page.evaluate(
+            """() => document.getElementById("live-video").srcObject.getVideoTracks()[0]
+                 .dispatchEvent(new Event("ended"))"""
+        )
+        await page.wait_for_selector("#live-start:enabled")
+        text = await page.inner_text("#live-status")
+        assert text.startswith("The camera stopped"), text
+        assert text.endswith("press Start to go on."), text
+        assert browser.errors == []
+
+
+# The page's WebSocket goes to a port where nothing listens: a server that cannot be reached.
+UNREACHABLE_JS = """
+const Real = window.WebSocket;
+window.WebSocket = class extends Real {
+  constructor(url, protocols) {
+    super(url.replace(/\\/\\/[^/]+\\//, "//127.0.0.1:9/"), protocols);
+  }
+};
+"""
+
+
+async def test_a_server_that_cannot_be_reached_is_said_so_until_the_page_gives_up(
+    client: Client, tmp_path: Path
+) -> None:
+    y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=10)
+    async with open_page(fake_camera_args(y4m)) as browser:
+        page = browser.page
+        await page.add_init_script(UNREACHABLE_JS)
+        # The backoff's minute passes at once on the page's clock.
+        await page.clock.install()
+        await open_index(browser, client)
+        await page.click("#live-start")
+        await page.wait_for_function(
+            "() => document.getElementById('live-status').textContent.includes('Reconnecting')"
+        )
+        assert (await page.inner_text("#live-status")).startswith("Cannot reach the server."), (
+            await page.inner_text("#live-status")
+        )
+        # Eight tries wait at most 0.6 + 1.2 + ... + 18 s: under two minutes.
+        for _ in range(24):
+            if await page.is_enabled("#live-start"):
+                break
+            await page.clock.run_for(5000)
+        text = await page.inner_text("#live-status")
+        assert text.startswith("Cannot reach the server. Gave up after"), text
+        assert text.endswith("press Start to try again."), text
+        assert [e for e in browser.errors if "WebSocket" not in e] == []
+
+
+async def test_a_stalled_network_is_said_and_unsaid(client: Client, tmp_path: Path) -> None:
+    y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=30)
+    async with open_page(fake_camera_args(y4m)) as browser:
+        page = browser.page
+        await open_index(browser, client)
+        await page.click("#live-start")
+        await page.wait_for_function(
+            "() => Number(document.getElementById('live-results').textContent) > 0"
+        )
+        cdp = await page.context.new_cdp_session(page)
+        await cdp.send("Network.enable")
+        offline = {"latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}
+        await cdp.send("Network.emulateNetworkConditions", {**offline, "offline": True})
+        await page.wait_for_function(
+            "() => document.getElementById('live-notice').textContent.includes('No answer')"
+        )
+        assert await page.is_visible("#live-notice")
+        await cdp.send("Network.emulateNetworkConditions", {**offline, "offline": False})
+        await page.wait_for_selector("#live-notice", state="hidden")
+        assert await page.get_attribute("#live-status", "data-kind") == "ok"
+        await page.click("#live-stop")
+        assert browser.errors == []
+
+
 async def test_live_refusal_is_shown_and_the_page_retries_when_a_slot_frees(
     make_client: MakeClient, tmp_path: Path
 ) -> None:
@@ -235,12 +418,19 @@ async def test_live_refusal_is_shown_and_the_page_retries_when_a_slot_frees(
         await open_index(browser, client)
         await page.click("#live-start")
         await page.wait_for_function(
-            "() => document.getElementById('live-status').textContent.includes('1013')"
+            "() => document.getElementById('live-status').textContent.includes('full')"
         )
         text = await page.inner_text("#live-status")
-        assert "The server is full" in text
-        assert "Reconnecting in" in text
+        # In words, once, with the server's count: no close code, no "server full" twice.
+        assert text.startswith("The server is full or busy (1 of 1 sessions in use)."), text
+        assert "1013" not in text
+        assert "Reconnecting in 3 s" in text, text
         assert await page.get_attribute("#live-status", "data-kind") == "error"
+        # The wait counts down instead of standing still.
+        await page.wait_for_function(
+            "() => /Reconnecting in [12] s/"
+            ".test(document.getElementById('live-status').textContent)"
+        )
         assert await page.is_enabled("#live-stop")
 
         await holder.close()

@@ -208,6 +208,39 @@ async def feed(person: LiveClient, frames: tuple[bytes, ...], fed: asyncio.Event
 
 
 @pytest.mark.browser
+async def test_a_coach_card_says_when_its_results_stop(make_client: MakeClient) -> None:
+    client = await make_client(Config(workers=1, no_cache=True, idle_timeout=300))
+    person = await LiveClient.connect(client)
+    token = (await person.hello(track="pose", exercise="push_up"))["watch"]
+    async with open_page() as browser:
+        page = browser.page
+        # The quiet seconds pass on the page's clock, not the test's.
+        await page.clock.install()
+        await page.goto(str(client.make_url(f"/coach?watch={token}")))
+        await card_state(browser, token, "watching")
+        frames = video_frames(PUSHUPS, 4)
+        await person.lockstep(frames[:3])
+        await page.wait_for_function(
+            "(token) => document.querySelector(`.coach-card[data-token='${token}']`)"
+            ".textContent.includes('Live.')",
+            arg=token,
+        )
+        await page.clock.run_for(7000)
+        text = await card_text(browser, token)
+        assert "No news for" in text, text
+        assert "Live." not in text
+        await person.send(3, 3000, frames[3])
+        await person.next_of("result")
+        await page.wait_for_function(
+            "(token) => document.querySelector(`.coach-card[data-token='${token}']`)"
+            ".textContent.includes('Live.')",
+            arg=token,
+        )
+        assert browser.errors == []
+    await person.ws.close()
+
+
+@pytest.mark.browser
 async def test_the_coach_follows_three_sessions(make_client: MakeClient) -> None:
     # Long enough that the squatter, fed few frames, is not ended as idle meanwhile.
     client = await make_client(Config(workers=1, no_cache=True, idle_timeout=300))

@@ -147,17 +147,23 @@ for (const choice of document.querySelectorAll('input[name="avatar-framing"]')) 
   choice.addEventListener("change", () => view.scene.setFraming(controls.framing));
 }
 
-setupPicker({ view, input: $("avatar-file"), dropTarget: $("avatar-view"), status: $("avatar-file-status") });
+if (!view.scene.failure) setupPicker({ view, input: $("avatar-file"), dropTarget: $("avatar-view"), status: $("avatar-file-status") });
 stage.classList.toggle("mirrored", controls.mirror.checked);
 showCamera();
 setRunning(false);
 view.scene.setFraming(controls.framing);
 window.holotrackAvatar = view.testHook();
 
-try {
-  await view.load(document.body.dataset.defaultAvatar);
-  document.body.dataset.avatarReady = "true";
-} catch (error) {
-  showStatus($("avatar-file-status"), `Cannot load the default avatar: ${error.message}. Load your own .vrm instead.`, "error");
+if (view.scene.failure) {
+  showStatus($("avatar-file-status"), view.scene.failure, "error");
+  $("avatar-file").disabled = true;
   document.body.dataset.avatarReady = "false";
+} else {
+  try {
+    await view.load(document.body.dataset.defaultAvatar);
+    document.body.dataset.avatarReady = "true";
+  } catch (error) {
+    showStatus($("avatar-file-status"), `Cannot load the default avatar: ${error.message}. Load your own .vrm instead.`, "error");
+    document.body.dataset.avatarReady = "false";
+  }
 }

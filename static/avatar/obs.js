@@ -23,14 +23,19 @@ function say(text, kind) {
   document.body.dataset.watchState = kind;
 }
 
-try {
-  await view.load(document.body.dataset.defaultAvatar);
-  document.body.dataset.avatarReady = "true";
-} catch (error) {
-  say(`Cannot load the avatar: ${error.message}.`, "error");
+if (!view.scene.failure) {
+  try {
+    await view.load(document.body.dataset.defaultAvatar);
+    document.body.dataset.avatarReady = "true";
+  } catch (error) {
+    say(`Cannot load the avatar: ${error.message}.`, "error");
+  }
 }
 
-if (!token) {
+if (view.scene.failure) {
+  // Watching would only clear the words: there is nothing this view could show.
+  say(view.scene.failure, "error");
+} else if (!token) {
   say("This link names no session to watch: copy the full link from the avatar page.", "error");
 } else {
   const lost = (text) => {

@@ -11,6 +11,9 @@ const FRAMINGS = {
   upper: { from: "hips", margin: 0.08, across: 0.8 },
 };
 const FOV = 30;
+export const NO_WEBGL =
+  "This browser cannot draw 3D graphics (WebGL is off or not available), so the avatar cannot be shown. " +
+  "Turn on hardware acceleration in the browser's settings, or try another browser.";
 
 // Whether this browser draws WebGL without a GPU, by its renderer's name: Chromium's
 // SwiftShader, Mesa's llvmpipe and softpipe, Windows' Basic Render Driver ("Microsoft
@@ -33,14 +36,6 @@ export class AvatarScene {
     // alpha: a cleared pixel is transparent, not black, on the page and in OBS.
     // antialias only with a GPU: drawn in software, it made each drawing 1.6 times as slow.
     this.software = drawsInSoftware();
-    this.renderer = new THREE.WebGLRenderer({ antialias: !this.software, alpha: true });
-    this.renderer.setClearColor(0x000000, 0);
-    this.renderer.setPixelRatio(Math.min(2, window.devicePixelRatio || 1));
-    this.renderer.outputColorSpace = THREE.SRGBColorSpace;
-    this.canvas = this.renderer.domElement;
-    this.canvas.classList.add("avatar-canvas");
-    container.append(this.canvas);
-
     this.scene = new THREE.Scene();
     this.camera = new THREE.PerspectiveCamera(FOV, 1, 0.05, 50);
     const light = new THREE.DirectionalLight(0xffffff, Math.PI);
@@ -50,12 +45,29 @@ export class AvatarScene {
     this.framing = "upper";
     this.target = null; // the avatar's root object
     this.bounds = null; // {bottom, hips, top, centreX, depth} at rest, metres
+    // Without WebGL the rest of the page still works (camera, session, VMC): the view draws
+    // nothing, and `failure` says why, for the page to show.
+    this.failure = null;
+    this.renderer = null;
+    try {
+      this.renderer = new THREE.WebGLRenderer({ antialias: !this.software, alpha: true });
+    } catch {
+      this.failure = NO_WEBGL;
+      return;
+    }
+    this.renderer.setClearColor(0x000000, 0);
+    this.renderer.setPixelRatio(Math.min(2, window.devicePixelRatio || 1));
+    this.renderer.outputColorSpace = THREE.SRGBColorSpace;
+    this.canvas = this.renderer.domElement;
+    this.canvas.classList.add("avatar-canvas");
+    container.append(this.canvas);
     this.resize();
     // The view fills whatever box the page gives it, on a phone too.
     new ResizeObserver(() => this.resize()).observe(container);
   }
 
   resize() {
+    if (!this.renderer) return;
     const width = Math.max(1, this.container.clientWidth);
     const height = Math.max(1, this.container.clientHeight);
     this.renderer.setSize(width, height, false);
@@ -95,7 +107,7 @@ export class AvatarScene {
   }
 
   render() {
-    this.renderer.render(this.scene, this.camera);
+    this.renderer?.render(this.scene, this.camera);
   }
 
   // For tests: the view rendered now and scaled to size x size, as RGBA bytes. Reading

@@ -8,10 +8,10 @@ import { CLOSE_UNKNOWN_TOKEN } from "../watch.js";
 const RETRY_MIN_MS = 3000;
 const RETRY_MAX_MS = 30000;
 
+// The server's reasons for these two only repeat the words, so they are left out.
 export function describeWatchClose(code, reason, wasWatching) {
-  const why = reason ? `: ${reason}` : "";
-  if (wasWatching) return `The session this view watches has ended${why} (close ${code}).`;
-  if (code === CLOSE_UNKNOWN_TOKEN) return `This watch link is not (or no longer) valid${why} (close ${code}).`;
+  if (wasWatching) return "The session this view watches has ended.";
+  if (code === CLOSE_UNKNOWN_TOKEN) return "This watch link is not valid, or its session has ended.";
   return describeClose(code, reason).text;
 }
 

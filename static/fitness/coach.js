@@ -13,8 +13,11 @@ const cards = $("coach-cards");
 const empty = $("coach-empty");
 const status = $("coach-status");
 
+// A card with no result for this long says so, instead of "Live." over old figures.
+const QUIET_MS = 5000;
+
 let exercises = [];
-const watched = new Map(); // token -> {card, watcher}
+const watched = new Map(); // token -> {card, watcher, lastResult}
 
 function field(card, name) {
   return card.querySelector(`[data-field="${name}"]`);
@@ -77,12 +80,14 @@ function watch(token) {
     handlers: {
       watching: (message) => {
         card.dataset.state = "watching";
+        entry.lastResult = null;
         card.dataset.session = message.session;
         field(card, "title").textContent = `Session ${message.session}`;
         showStatus(field(card, "status"), "Live: waiting for the next frame…", "ok");
       },
       result: (message) => {
         if (card.dataset.state !== "watching") return;
+        entry.lastResult = performance.now();
         showStatus(field(card, "status"), "Live.", "ok");
         showResult(card, message.fitness);
       },
@@ -94,7 +99,8 @@ function watch(token) {
       },
     },
   });
-  watched.set(token, { card, watcher });
+  const entry = { card, watcher, lastResult: null };
+  watched.set(token, entry);
   watcher.start();
   empty.hidden = true;
   return true;
@@ -120,6 +126,16 @@ form.addEventListener("submit", (event) => {
   showStatus(status, pieces.length ? words.join(" ") : "Paste at least one watch link.", bad.length || !pieces.length ? "error" : "ok");
   input.value = bad.join("\n");
 });
+// Before the first result the card already says it is waiting; after one, silence is news.
+setInterval(() => {
+  const now = performance.now();
+  for (const { card, lastResult } of watched.values()) {
+    if (card.dataset.state !== "watching" || lastResult === null || now - lastResult < QUIET_MS) continue;
+    const seconds = Math.round((now - lastResult) / 1000);
+    showStatus(field(card, "status"), `No news for ${seconds} s: they may have paused, or a network is slow.`, "busy");
+  }
+}, 1000);
+
 window.addEventListener("pagehide", () => {
   for (const { watcher } of watched.values()) watcher.stop();
 });

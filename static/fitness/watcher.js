@@ -8,13 +8,13 @@ const MAX_ATTEMPTS = 5;
 
 // What a close means for a watcher: {state, text, retry}. state: "ended" (the session is
 // over), "invalid" (no such session), "lost" (trying again may help) or "refused".
+// The server's reasons for an invalid link and an ended session only repeat the words.
 export function watchClose(code, reason, wasWatching) {
-  const why = reason ? `: ${reason}` : "";
   if (code === CLOSE_UNKNOWN_TOKEN) {
-    return { state: "invalid", text: `This link is not valid, or its session had already ended${why}.`, retry: false };
+    return { state: "invalid", text: "This link is not valid, or its session had already ended.", retry: false };
   }
   if (wasWatching && (code === CLOSE.NORMAL || code === CLOSE.GOING_AWAY)) {
-    return { state: "ended", text: `This session has ended${why}.`, retry: false };
+    return { state: "ended", text: "This session has ended.", retry: false };
   }
   const close = describeClose(code, reason);
   return { state: close.retry ? "lost" : "refused", text: close.text, retry: close.retry };
