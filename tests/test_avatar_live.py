@@ -4,6 +4,7 @@ out and the relay, each on frames of the shared videos."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 from collections.abc import Callable
 from typing import Any
@@ -22,6 +23,7 @@ from webapp.analysis.rig.eyes import LOOKS, eye_rotation
 from webapp.config import Config
 from webapp.engine.imaging import decode
 from webapp.engine.inference import TrackEngine
+from webapp.keys import LIVE
 from webapp.protocol import Track
 from webapp.vmc.encode import to_unity_rotation
 from webapp.vmc.relay import RelayConfig
@@ -192,6 +194,109 @@ async def test_watchers_get_the_same_results_and_hear_the_end(make_client: MakeC
     code, reason = await closed(late)
     assert code == 4003
     assert "no live session" in reason
+
+
+async def results_until(ws: aiohttp.ClientWebSocketResponse, seq: int) -> dict[str, Any]:
+    """Reads a watcher's messages up to the result with `seq`."""
+    while True:
+        message: dict[str, Any] = await ws.receive_json(timeout=30)
+        if message["type"] == "result" and message["seq"] == seq:
+            return message
+
+
+def lose_connection(live: LiveClient) -> None:
+    connection = live.ws._response.connection
+    assert connection is not None
+    assert connection.transport is not None
+    connection.transport.abort()
+
+
+@pytest.mark.parametrize("noticed", [True, False], ids=["lost", "not-yet-found-dead"])
+async def test_a_camera_that_reconnects_keeps_its_watch_link_and_watchers(
+    make_client: MakeClient,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    noticed: bool,
+) -> None:
+    """The page reconnects by itself with the resume string of its last ready. Whether the
+    server has seen the old connection go (a reset) or not (a network gone quiet, which only
+    the heartbeat finds, seconds later), the new session keeps the token and its watchers."""
+    caplog.set_level(logging.INFO, logger="webapp.live.session")
+    client = await make_client(Config(workers=1))
+    frames = video_frames(ASL_VIDEO)[:2]
+    tokens = client.app[LIVE].tokens
+    released: list[str] = []  # how the old session gave its token back, once it noticed
+    noticed_loss = asyncio.Event()
+
+    def spy(name: str) -> Callable[..., None]:
+        method = getattr(tokens, name)
+
+        def called(*args: Any) -> None:
+            method(*args)
+            released.append(name)
+            noticed_loss.set()
+
+        return called
+
+    for name in ("rest", "revoke"):
+        monkeypatch.setattr(tokens, name, spy(name))
+    live, ready = await open_session(client, rig=True)
+    assert ready["resume"] != ready["watch"]
+    watcher = await watch(client, ready["watch"])
+    assert (await watcher.receive_json())["type"] == "watching"
+    await live.lockstep(frames, STEP_MS)
+    await results_until(watcher, 1)
+    if noticed:
+        lose_connection(live)
+        await noticed_loss.wait()
+        assert released == ["rest"]
+    again, resumed = await open_session(client, rig=True, resume=ready["resume"])
+    assert resumed["watch"] == ready["watch"]
+    assert resumed["resume"] not in (ready["resume"], ready["watch"])
+    assert await watcher.receive_json(timeout=30) == {
+        "type": "watching",
+        "session": resumed["session"],
+    }
+    await again.lockstep(frames, STEP_MS)
+    assert "rig" in await results_until(watcher, 1)
+    if not noticed:
+        # The old connection still stood: its session is ended, and says why (the code its
+        # client reads depends on when it echoes the close: the log has the one sent).
+        _, reason = await live.closed()
+        assert reason == f"its camera reconnected as {resumed['session']}"
+        ended = [r.getMessage() for r in caplog.records if " end code=1000 " in r.getMessage()]
+        assert any(f"reason='{reason}'" in line for line in ended), ended
+    # A resume string works once, and a watcher's token is none.
+    for other in (ready["resume"], ready["watch"]):
+        stranger, fresh = await open_session(client, resume=other)
+        assert fresh["watch"] != ready["watch"]
+        await stranger.ws.close()
+    await again.ws.close()
+    code, reason = await closed(watcher)
+    assert code == 1000
+    assert "watched session ended" in reason
+
+
+async def test_a_lost_cameras_watchers_end_after_the_grace(make_client: MakeClient) -> None:
+    client = await make_client(Config(workers=1, watch_grace=0.3))
+    live, ready = await open_session(client)
+    watcher = await watch(client, ready["watch"])
+    assert (await watcher.receive_json())["type"] == "watching"
+    lose_connection(live)
+    code, reason = await closed(watcher)
+    assert (code, reason) == (1000, "the watched session ended: the connection was lost")
+    assert len(client.app[LIVE].tokens) == 0
+    _, fresh = await open_session(client, resume=ready["resume"])
+    assert fresh["watch"] != ready["watch"]
+    code, reason = await closed(await watch(client, ready["watch"]))
+    assert code == 4003
+    for bad in (5, "", "x" * 65):
+        refused = await LiveClient.connect(client)
+        await refused.ws.send_json({"type": "hello", "version": 1, "resume": bad})
+        assert await refused.closed() == (
+            4001,
+            "resume must be the resume string of an earlier session's ready",
+        )
 
 
 async def test_a_watcher_over_the_limit_or_with_a_bad_token_is_refused(

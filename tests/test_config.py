@@ -85,3 +85,13 @@ def test_a_bad_min_session_fps_is_refused_naming_the_flag(
         load_config(["--min-session-fps", bad], environ={})
     assert exited.value.code == 2
     assert "--min-session-fps" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad", ["-1", "nan", "3601"])
+def test_a_watch_grace_out_of_bounds_is_refused(
+    bad: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        load_config(["--watch-grace", bad], environ={})
+    assert exited.value.code == 2
+    assert "--watch-grace must be 0 to 3600 seconds" in capsys.readouterr().err

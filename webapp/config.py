@@ -118,6 +118,13 @@ class Config:
     max_watchers: int = field(
         default=4, metadata={"help": "read-only watchers (watch links) one session may have"}
     )
+    watch_grace: float = field(
+        default=60.0,
+        metadata={
+            "help": "seconds a session's watchers and watch link wait for its camera to "
+            "reconnect after its connection was lost (0: they end with the session)"
+        },
+    )
     tls_cert: str = field(
         default="",
         metadata={

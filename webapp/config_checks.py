@@ -13,6 +13,9 @@ from webapp.vmc.sender import parse_allow
 if TYPE_CHECKING:
     from webapp.config import Config
 
+# A lost camera's watchers wait at most an hour: longer keeps a dead link for nothing.
+MAX_WATCH_GRACE = 3600.0
+
 
 def problems(config: Config) -> list[str]:
     found = []
@@ -57,6 +60,8 @@ def problems(config: Config) -> list[str]:
         found.append(f"--min-session-fps: {exc}")
     if config.max_watchers < 0:
         found.append("--max-watchers must be 0 (no watchers) or more")
+    if not 0 <= config.watch_grace <= MAX_WATCH_GRACE:
+        found.append(f"--watch-grace must be 0 to {MAX_WATCH_GRACE:g} seconds")
     if config.max_sessions_per_client < 0:
         found.append("--max-sessions-per-client must be 0 (no limit) or more")
     for name in (

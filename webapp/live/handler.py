@@ -69,5 +69,6 @@ async def close_all(app: web.Application) -> None:
     sessions = app[SESSIONS]
     for session in sessions:
         session.end(SessionClosed(Close.GOING_AWAY, "the server is shutting down"))
+    app[LIVE].tokens.close()
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(sessions.wait_empty(), SHUTDOWN_GRACE_SECONDS)

@@ -128,7 +128,9 @@ def parse_control(text: str) -> Control:
 TURN = json_text.as_text({"type": ServerType.TURN})
 
 
-def ready(session: str, hello: Hello, fps: float, config: Config, watch: str) -> dict[str, Any]:
+def ready(
+    session: str, hello: Hello, fps: float, config: Config, watch: str, resume: str
+) -> dict[str, Any]:
     return {
         "type": ServerType.READY,
         "version": VERSION,
@@ -139,6 +141,7 @@ def ready(session: str, hello: Hello, fps: float, config: Config, watch: str) ->
         "idle_timeout": config.idle_timeout,
         "stats_interval": config.stats_interval,
         "watch": watch,
+        "resume": resume,
     }
 
 

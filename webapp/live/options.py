@@ -1,6 +1,6 @@
 """What a hello may ask for beyond track and fps: smoothing, a rig, mirroring, blendshapes,
-VMC out and an exercise. Each bad value ends the session with a close code and a reason in
-words."""
+VMC out, an exercise and its last session's watchers. Each bad value ends the session with
+a close code and a reason in words."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from webapp.vmc.sender import Target, allowed
 MAX_VMC_TARGETS = 8
 MAX_HOST_CHARS = 255  # a DNS name's longest
 MAX_PORT = 65535
+MAX_RESUME_CHARS = 64  # the server's are 22
 VMC_SHAPE = (
     f'vmc must be {{"host": "<ip>", "port": <int>}} or a list of up to {MAX_VMC_TARGETS} of them'
 )
@@ -29,6 +30,8 @@ class SessionOptions:
     avatar: AvatarOptions = field(default_factory=AvatarOptions)
     vmc: tuple[Target, ...] = ()
     exercise: str | None = None
+    # The resume string of the ready this camera's last session got: take its watchers over.
+    resume: str | None = None
 
     @property
     def wants_rig(self) -> bool:
@@ -54,7 +57,18 @@ def parse_options(
         avatar=avatar,
         vmc=_vmc_targets(message.get("vmc"), vmc_allow),
         exercise=exercise_name(message.get("exercise"), exercises),
+        resume=_resume(message.get("resume")),
     )
+
+
+def _resume(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_RESUME_CHARS:
+        raise SessionClosed(
+            Close.PROTOCOL, "resume must be the resume string of an earlier session's ready"
+        )
+    return value
 
 
 def exercise_name(name: object, exercises: Mapping[str, Exercise]) -> str | None:

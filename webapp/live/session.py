@@ -13,7 +13,7 @@ import asyncio
 import logging
 import time
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from webapp import errors
 from webapp.access.socket import Gate
@@ -31,7 +31,7 @@ from webapp.live.options import SessionOptions, exercise_name, parse_options
 from webapp.live.outbox import Outbox, cancelling
 from webapp.live.receiver import Receiver, connection_lost
 from webapp.live.shared import LiveShared
-from webapp.live.watch import Audience, serve_watcher
+from webapp.live.watch import Audience, Grant, serve_watcher
 from webapp.metrics import Metrics
 from webapp.protocol import ClientType, Close
 
@@ -46,6 +46,9 @@ FRAME_ERROR_CODES: dict[type[errors.HolotrackError], str] = {
 }
 
 NO_EXERCISE = 'this session counts no exercise: name one in hello or send {"type": "exercise"}'
+# Ends after which the page reconnects by itself (a lost connection, a dead worker, a camera
+# that sent nothing for a while): the session's watchers wait for its next one.
+RESUMABLE = frozenset({WSCloseCode.ABNORMAL_CLOSURE, Close.INTERNAL, Close.IDLE})
 
 
 class LiveSession:
@@ -68,6 +71,7 @@ class LiveSession:
         self.analysis: SessionAnalysis | None = None
         self.audience: Audience | None = None
         self.token: str | None = None  # the watch token, once issued
+        self.ready_sent = False  # so the client has the secret that resumes its watchers
         self.watcher = False
         self.transport = transport
         self.scheduler = scheduler
@@ -142,16 +146,33 @@ class LiveSession:
         """Analysis, watchers and VMC for an admitted session, then ready."""
         vmc = await open_vmc(options.vmc)
         self.analysis = SessionAnalysis(options, self.shared.exercises, vmc)
-        self.audience = Audience(self.name, key=self.gate.name)
-        self.token = self.shared.tokens.issue(self.audience)
+        grant = self._watch_grant(options.resume)
+        self.audience, self.token = grant.audience, grant.token
         fps = self.scheduler.granted_fps(slot, hello.fps)
-        ready = messages.ready(slot.id, hello, fps, self.config, self.token)
+        ready = messages.ready(slot.id, hello, fps, self.config, grant.token, grant.resume)
         try:
             await self.ws.send_json(ready)
         except ConnectionError:
             # It said hello and hung up at once: nobody to tell, nothing went wrong here.
             raise SessionClosed(Close.NORMAL, "the client left before ready") from None
+        self.ready_sent = True
         self.outbox.start(self.name)
+
+    def _watch_grant(self, resume: str | None) -> Grant:
+        """The last session's watch link and watchers when the hello resumes it in time,
+        else a new link."""
+        tokens = self.shared.tokens
+        grant = (
+            None if resume is None else tokens.resume(resume, self.name, self.gate.name, self.end)
+        )
+        if grant is not None:
+            log.info(
+                "%s keeps its last session's watch link and %d watchers",
+                self.name,
+                len(grant.audience.watchers),
+            )
+            return grant
+        return tokens.issue(Audience(self.name, key=self.gate.name), self.end)
 
     def _admit(self, hello: Hello, options: SessionOptions) -> Slot:
         self.wanted_fps = hello.fps
@@ -183,9 +204,10 @@ class LiveSession:
         cancelled handler cannot leave a place, a token or a count behind."""
         self.gate.release()
         if self.token is not None:
-            self.shared.tokens.revoke(self.token)
-        if self.audience is not None:
-            self.audience.end_all(close.reason)
+            if self.ready_sent and close.code in RESUMABLE:
+                self.shared.tokens.rest(self.token, self.end, close.reason)
+            else:
+                self.shared.tokens.revoke(self.token, self.end, close.reason)
         if self.analysis is not None:
             self.analysis.close()
         if self.watcher:
@@ -211,7 +233,8 @@ class LiveSession:
         self.metrics.wait.labels(track).observe(frame.started - frame.received)
         self.metrics.inference.labels(track).observe(result.inference_ms / 1000.0)
         text = result_text(self.analysis, frame, result)
-        if self.audience is not None:
+        # An ending session's watchers may already be its camera's next session's.
+        if self.audience is not None and self._ending is None:
             self.audience.put(frame, text)
         if self.outbox.put_result(frame, text):
             # The client had not read the previous result yet: the newest one won.

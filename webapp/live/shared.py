@@ -20,4 +20,4 @@ class LiveShared:
 
     @classmethod
     def from_config(cls, config: Config) -> LiveShared:
-        return cls(vmc_allow=parse_allow(config.vmc_allow))
+        return cls(vmc_allow=parse_allow(config.vmc_allow), tokens=WatchTokens(config.watch_grace))

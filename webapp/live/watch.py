@@ -4,6 +4,7 @@ is cut off like any slow reader and never slows the session it watches."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 from collections.abc import Callable, Mapping
@@ -43,31 +44,116 @@ class Audience:
         for watcher in self.watchers:
             watcher.outbox.put_result(frame, text)
 
+    def moved_to(self, session: str) -> None:
+        """The camera's next session took these watchers over: they hear its id again."""
+        self.session = session
+        for watcher in self.watchers:
+            watcher.outbox.put_control(messages.watching(session))
+
     def end_all(self, why: str) -> None:
         for watcher in list(self.watchers):
             watcher.end(SessionClosed(Close.NORMAL, f"the watched session ended: {why}"))
 
 
+@dataclass(frozen=True)
+class Grant:
+    """What ready tells a camera session: its watch token, and the secret that lets its
+    next session (after a lost connection) keep that token and its watchers."""
+
+    token: str
+    resume: str
+    audience: Audience
+
+
+Ender = Callable[[SessionClosed], None]
+
+
+@dataclass
+class _Entry:
+    audience: Audience
+    resume: str
+    owner: Ender  # ends the session feeding the audience, while one does
+    expiry: asyncio.TimerHandle | None = None  # set while it rests
+
+
 class WatchTokens:
-    """Token -> the audience of a live session, for as long as the session lives."""
+    """Token -> the audience of a live session, for as long as the session lives and, once
+    its connection is lost, `grace` seconds more: the camera page reconnects on its own, and
+    with the resume secret its new session keeps the token, so an OBS view, a coach's card
+    or the VMC relay watching it carries on instead of needing a new link. Only the camera
+    has the secret; a watcher, who knows the token, cannot take its place.
 
-    def __init__(self) -> None:
-        self._audiences: dict[str, Audience] = {}
+    Each session is known by its `end` (bound methods of one session compare equal): it
+    holds the token until another session resumes it, and after that what it does with the
+    token is ignored."""
 
-    def issue(self, audience: Audience) -> str:
-        token = secrets.token_urlsafe(TOKEN_BYTES)
-        self._audiences[token] = audience
-        return token
+    def __init__(self, grace: float = 60.0) -> None:
+        self.grace = grace
+        self._entries: dict[str, _Entry] = {}
+        self._resumes: dict[str, str] = {}  # resume secret -> token
 
-    def revoke(self, token: str) -> None:
-        self._audiences.pop(token, None)
+    def issue(self, audience: Audience, owner: Ender) -> Grant:
+        token, resume = secrets.token_urlsafe(TOKEN_BYTES), secrets.token_urlsafe(TOKEN_BYTES)
+        self._entries[token] = _Entry(audience, resume, owner)
+        self._resumes[resume] = token
+        return Grant(token, resume, audience)
+
+    def resume(self, secret: str, session: str, key: str | None, owner: Ender) -> Grant | None:
+        """The token of the session `secret` was given to, now `session`'s, with a new
+        secret; None when it names none (expired, or ended for good) or `session` comes
+        with another access key. A session still holding it is a connection the server has
+        not yet found dead (no ping missed yet): it is ended, its camera is here."""
+        token = self._resumes.get(secret)
+        entry = None if token is None else self._entries.get(token)
+        if token is None or entry is None or entry.audience.key != key:
+            return None
+        if entry.expiry is not None:
+            entry.expiry.cancel()
+            entry.expiry = None
+        else:
+            entry.owner(SessionClosed(Close.NORMAL, f"its camera reconnected as {session}"))
+        del self._resumes[secret]
+        entry.resume, entry.owner = secrets.token_urlsafe(TOKEN_BYTES), owner
+        self._resumes[entry.resume] = token
+        entry.audience.moved_to(session)
+        return Grant(token, entry.resume, entry.audience)
+
+    def rest(self, token: str, owner: Ender, why: str) -> None:
+        """`owner` lost its connection: its watchers wait `grace` seconds for the next."""
+        entry = self._entries.get(token)
+        if entry is None or entry.owner != owner:
+            return
+        if self.grace <= 0:
+            self.revoke(token, owner, why)
+            return
+        entry.expiry = asyncio.get_running_loop().call_later(
+            self.grace, self.revoke, token, owner, why
+        )
+
+    def revoke(self, token: str, owner: Ender, why: str) -> None:
+        """`owner` ended for good: the token names nothing any more, and its watchers are
+        told why and closed."""
+        entry = self._entries.get(token)
+        if entry is None or entry.owner != owner:
+            return
+        del self._entries[token]
+        self._resumes.pop(entry.resume, None)
+        if entry.expiry is not None:
+            entry.expiry.cancel()
+        entry.audience.end_all(why)
+
+    def close(self) -> None:
+        """On shutdown: no audience waits any more (its watchers are closed with the rest)."""
+        for token, entry in list(self._entries.items()):
+            self.revoke(token, entry.owner, "the server is shutting down")
 
     def __len__(self) -> int:
-        return len(self._audiences)
+        return len(self._entries)
 
     def find(self, token: object) -> Audience | None:
         # A dict lookup goes by the token's hash, not by comparing it with every token.
-        return self._audiences.get(token) if isinstance(token, str) else None
+        entry = self._entries.get(token) if isinstance(token, str) else None
+        return None if entry is None else entry.audience
 
 
 async def serve_watcher(
