@@ -36,6 +36,9 @@ export class LiveSession {
     this.timer = null;
     this.countdown = null;
     this.housekeeping = null;
+    // The last ready's resume string: our own reconnects send it, so the session's watch
+    // link (an OBS view, a coach, the VMC relay) carries on. A new Start makes a new link.
+    this.resume = null;
     this.resetConnectionState();
   }
 
@@ -89,7 +92,8 @@ export class LiveSession {
     let opened = false;
     socket.onopen = () => {
       opened = true;
-      socket.send(hello(this.track, this.wantedFps, { ...this.options, ...helloKey() }));
+      const resume = this.resume ? { resume: this.resume } : {};
+      socket.send(hello(this.track, this.wantedFps, { ...this.options, ...helloKey(), ...resume }));
       this.on.status("Connected; waiting for the server to accept the session…", "busy");
     };
     socket.onmessage = (event) => this.receive(event.data);
@@ -107,6 +111,7 @@ export class LiveSession {
     switch (message.type) {
       case "ready":
         this.ready = true;
+        this.resume = typeof message.resume === "string" ? message.resume : null;
         this.setFps(message.fps);
         if (Number.isFinite(message.max_frame_bytes)) this.maxFrameBytes = message.max_frame_bytes;
         this.on.ready(message);

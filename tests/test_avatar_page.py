@@ -38,6 +38,7 @@ from webapp.avatar_page import (
     setup_avatar_routes,
 )
 from webapp.config import Config
+from webapp.keys import SESSIONS
 
 AVATAR = AvatarPaths().default_avatar
 # Pixels read back from the avatar canvas, scaled to SIZE x SIZE.
@@ -435,6 +436,7 @@ async def test_the_watch_link_shows_the_avatar_until_the_session_stops(
     y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=90)
     async with open_page(fake_camera_args(y4m)) as streamer, open_page() as watcher:
         await open_avatar(streamer, client)
+        hellos = record_hellos(streamer.page)
         await start_session(streamer)
         link = await streamer.page.get_attribute("#watch-link", "href")
         assert link, await streamer.page.inner_text("#watch-share")
@@ -452,6 +454,25 @@ async def test_the_watch_link_shows_the_avatar_until_the_session_stops(
         await snapshot(view)
         await wait_for_change(view)
         assert alpha_at(await view.screenshot(omit_background=True), 0.01, 0.01) == 0
+
+        # The camera's connection is lost: the page reconnects by itself, keeps its link,
+        # and the view follows the new session without being touched.
+        (camera,) = [s for s in client.app[SESSIONS] if s.name == session]
+        assert camera.transport is not None
+        camera.transport.abort()
+        again = await streamer.page.wait_for_function(
+            "(old) => document.body.dataset.session !== old && document.body.dataset.session",
+            arg=session,
+        )
+        new_session = await again.json_value()
+        assert await streamer.page.get_attribute("#watch-link", "data-token") == token
+        assert "resume" not in hellos[0]
+        assert isinstance(hellos[-1]["resume"], str)
+        await view.wait_for_function(
+            "(session) => document.body.dataset.session === session", arg=new_session
+        )
+        await wait_for_change(view)
+        assert await view.is_hidden("#watch-status")
 
         await streamer.page.click("#avatar-stop")
         await view.wait_for_selector("body[data-watch-state=error]", state="attached")
