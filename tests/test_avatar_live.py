@@ -407,6 +407,30 @@ async def test_the_relay_forwards_a_watched_session_as_vmc(make_client: MakeClie
     assert received.messages[:200] == received_2.messages[:200]
 
 
+async def test_the_relay_carries_on_when_the_camera_reconnects(make_client: MakeClient) -> None:
+    client = await make_client(Config(workers=1))
+    live, ready = await open_session(client, rig=True)
+    url = str(client.make_url("/ws")).replace("http", "ws", 1)
+    frames = video_frames(ASL_VIDEO)
+    async with vmc_receiver() as (port, received):
+        config = RelayConfig(url, ready["watch"], (Target("127.0.0.1", port),), retry_max_s=0.5)
+        relay = asyncio.create_task(run_relay(config))
+        for camera in range(2):
+            seq, before = 0, received.frames
+            while received.frames < before + 3:
+                await live.send(seq, seq * STEP_MS, frames[seq % len(frames)])
+                await live.next_of("result")
+                seq += 1
+                assert seq < 300, f"the relay forwarded nothing from camera session {camera}"
+            if camera == 0:
+                lose_connection(live)
+                live, resumed = await open_session(client, rig=True, resume=ready["resume"])
+                assert resumed["watch"] == ready["watch"]
+        assert not relay.done()
+        await live.ws.close()
+        assert await asyncio.wait_for(relay, 30) == 0
+
+
 async def test_the_relay_reconnects_when_the_connection_drops(make_client: MakeClient) -> None:
     client = await make_client(Config(workers=1))
     live, ready = await open_session(client, rig=True)
