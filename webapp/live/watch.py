@@ -21,6 +21,9 @@ from webapp.protocol import VERSION, Close
 
 # 16 random bytes: unguessable, and short enough to paste into an OBS source.
 TOKEN_BYTES = 16
+# Audiences waiting for their camera at once, at most: a client that opens sessions and
+# drops them as fast as it can makes the oldest give up early, not the server grow.
+MAX_RESTING = 1024
 
 
 class Watcher:
@@ -91,6 +94,7 @@ class WatchTokens:
         self.grace = grace
         self._entries: dict[str, _Entry] = {}
         self._resumes: dict[str, str] = {}  # resume secret -> token
+        self._resting: dict[str, None] = {}  # tokens waiting for their camera, oldest first
 
     def issue(self, audience: Audience, owner: Ender) -> Grant:
         token, resume = secrets.token_urlsafe(TOKEN_BYTES), secrets.token_urlsafe(TOKEN_BYTES)
@@ -110,6 +114,7 @@ class WatchTokens:
         if entry.expiry is not None:
             entry.expiry.cancel()
             entry.expiry = None
+            del self._resting[token]
         else:
             entry.owner(SessionClosed(Close.NORMAL, f"its camera reconnected as {session}"))
         del self._resumes[secret]
@@ -129,6 +134,10 @@ class WatchTokens:
         entry.expiry = asyncio.get_running_loop().call_later(
             self.grace, self.revoke, token, owner, why
         )
+        self._resting[token] = None
+        if len(self._resting) > MAX_RESTING:
+            oldest = next(iter(self._resting))
+            self.revoke(oldest, self._entries[oldest].owner, "its camera did not come back")
 
     def revoke(self, token: str, owner: Ender, why: str) -> None:
         """`owner` ended for good: the token names nothing any more, and its watchers are
@@ -138,6 +147,7 @@ class WatchTokens:
             return
         del self._entries[token]
         self._resumes.pop(entry.resume, None)
+        self._resting.pop(token, None)
         if entry.expiry is not None:
             entry.expiry.cancel()
         entry.audience.end_all(why)

@@ -1,0 +1,91 @@
+"""Watch tokens on their own: who holds one, how long it rests, and how many may rest."""
+
+from __future__ import annotations
+
+import json
+from typing import cast
+
+import pytest
+
+from webapp.live import watch
+from webapp.live.errors import SessionClosed
+from webapp.live.outbox import Outbox
+from webapp.live.watch import Audience, Watcher, WatchTokens
+
+
+class Messages:
+    """What a watcher's outbox was given to send, besides results."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def put_control(self, text: str) -> None:
+        self.sent.append(text)
+
+
+def audience_with_a_watcher(name: str) -> tuple[Audience, list[SessionClosed], Messages]:
+    told: list[SessionClosed] = []
+    messages = Messages()
+    audience = Audience(name)
+    audience.watchers.add(Watcher(cast(Outbox, messages), told.append))
+    return audience, told, messages
+
+
+async def test_a_session_resumed_elsewhere_no_longer_holds_its_token() -> None:
+    tokens = WatchTokens(grace=60.0)
+    audience, told, messages = audience_with_a_watcher("s1")
+    first_ended: list[SessionClosed] = []
+    grant = tokens.issue(audience, first_ended.append)
+    second_ended: list[SessionClosed] = []
+    resumed = tokens.resume(grant.resume, "s2", None, second_ended.append)
+    assert resumed is not None
+    assert (resumed.token, resumed.audience) == (grant.token, audience)
+    assert [c.reason for c in first_ended] == ["its camera reconnected as s2"]
+    assert [json.loads(m) for m in messages.sent] == [{"type": "watching", "session": "s2"}]
+    assert audience.session == "s2"
+    # What the first session does with the token as it ends changes nothing.
+    tokens.revoke(grant.token, first_ended.append, "the client closed the session")
+    tokens.rest(grant.token, first_ended.append, "the connection was lost")
+    assert tokens.find(grant.token) is audience
+    assert told == []
+    tokens.revoke(grant.token, second_ended.append, "the client closed the session")
+    assert tokens.find(grant.token) is None
+    assert [c.reason for c in told] == ["the watched session ended: the client closed the session"]
+
+
+async def test_another_access_key_cannot_resume() -> None:
+    tokens = WatchTokens(grace=60.0)
+    grant = tokens.issue(Audience("s1", key="alice"), lambda close: None)
+    tokens.rest(grant.token, lambda close: None, "the connection was lost")
+    assert tokens.resume(grant.resume, "s2", "bob", lambda close: None) is None
+    assert tokens.resume(grant.resume, "s2", None, lambda close: None) is None
+    assert tokens.resume(grant.resume, "s2", "alice", lambda close: None) is not None
+
+
+async def test_the_oldest_resting_audience_gives_up_past_the_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(watch, "MAX_RESTING", 2)
+    tokens = WatchTokens(grace=60.0)
+    held = []
+    for name in ("s1", "s2", "s3"):
+        audience, told, _ = audience_with_a_watcher(name)
+
+        def owner(close: SessionClosed) -> None:
+            raise AssertionError("a resting session is not ended again")
+
+        grant = tokens.issue(audience, owner)
+        held.append((grant, told))
+        tokens.rest(grant.token, owner, "the connection was lost")
+    (first, first_told), *others = held
+    assert tokens.find(first.token) is None
+    assert [c.reason for c in first_told] == [
+        "the watched session ended: its camera did not come back"
+    ]
+    for grant, told in others:
+        assert tokens.find(grant.token) is grant.audience
+        assert told == []
+    assert len(tokens) == 2
+    tokens.close()
+    assert len(tokens) == 0
+    assert all(len(told) == 1 for _, told in others)
