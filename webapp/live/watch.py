@@ -25,11 +25,14 @@ TOKEN_BYTES = 16
 # drops them as fast as it can makes the oldest give up early, not the server grow.
 MAX_RESTING = 1024
 
+# Ends a session (a camera's or a watcher's) from outside, with its close code and reason.
+Ender = Callable[[SessionClosed], None]
+
 
 class Watcher:
     """One watcher's outbox; `end` closes its connection with a reason."""
 
-    def __init__(self, outbox: Outbox, end: Callable[[SessionClosed], None]) -> None:
+    def __init__(self, outbox: Outbox, end: Ender) -> None:
         self.outbox = outbox
         self.end = end
 
@@ -66,9 +69,6 @@ class Grant:
     token: str
     resume: str
     audience: Audience
-
-
-Ender = Callable[[SessionClosed], None]
 
 
 @dataclass
@@ -173,7 +173,7 @@ async def serve_watcher(
     *,
     max_watchers: int,
     send_timeout: float,
-    end: Callable[[SessionClosed], None],
+    end: Ender,
     admit: Callable[[str | None], Callable[[], None]] = lambda key: lambda: None,
 ) -> str:
     """Serves one watcher until it leaves or its session ends; returns the session's id.
