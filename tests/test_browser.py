@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -320,15 +322,22 @@ async def test_a_camera_that_cannot_start_says_what_to_do(
         assert browser.errors == []
 
 
-async def test_a_camera_that_stops_mid_session_says_so(client: Client, tmp_path: Path) -> None:
-    y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=10)
+@contextlib.asynccontextmanager
+async def tracking(client: Client, camera: Path, frames: int) -> AsyncIterator[BrowserPage]:
+    """The live page with `frames` of the ASL video as its camera, once a result is in."""
+    y4m = write_y4m(ASL_VIDEO, camera, frames=frames)
     async with open_page(fake_camera_args(y4m)) as browser:
-        page = browser.page
         await open_index(browser, client)
-        await page.click("#live-start")
-        await page.wait_for_function(
+        await browser.page.click("#live-start")
+        await browser.page.wait_for_function(
             "() => Number(document.getElementById('live-results').textContent) > 0"
         )
+        yield browser
+
+
+async def test_a_camera_that_stops_mid_session_says_so(client: Client, tmp_path: Path) -> None:
+    async with tracking(client, tmp_path / "camera.y4m", frames=10) as browser:
+        page = browser.page
         # As the browser does when the camera is unplugged or another program takes it.
         await page.evaluate(
             """() => document.getElementById("live-video").srcObject.getVideoTracks()[0]
@@ -381,14 +390,8 @@ async def test_a_server_that_cannot_be_reached_is_said_so_until_the_page_gives_u
 
 
 async def test_a_stalled_network_is_said_and_unsaid(client: Client, tmp_path: Path) -> None:
-    y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=30)
-    async with open_page(fake_camera_args(y4m)) as browser:
+    async with tracking(client, tmp_path / "camera.y4m", frames=30) as browser:
         page = browser.page
-        await open_index(browser, client)
-        await page.click("#live-start")
-        await page.wait_for_function(
-            "() => Number(document.getElementById('live-results').textContent) > 0"
-        )
         cdp = await page.context.new_cdp_session(page)
         await cdp.send("Network.enable")
         offline = {"latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}
