@@ -93,15 +93,26 @@ class LiveClient:
         assert code is not None
         return code, str(msg.extra or "")
 
-    async def lockstep(self, frames: tuple[bytes, ...], step_ms: float = 1000 / 15) -> list[Any]:
-        """Sends each frame after the previous result: no drops, deterministic input."""
+    async def lockstep(
+        self, frames: tuple[bytes, ...], step_ms: float = 1000 / 15, first: int = 0
+    ) -> list[Any]:
+        """Sends each frame after the previous result: no drops, deterministic input. The
+        frames are numbered from `first`, each captured at its number times `step_ms`."""
         results: list[Any] = []
-        for seq, image in enumerate(frames):
+        for seq, image in enumerate(frames, start=first):
             await self.send(seq, seq * step_ms, image)
             result = await self.next_of("result")
             assert result["seq"] == seq
             results.append(result)
         return results
+
+
+def lose_connection(live: LiveClient) -> None:
+    """The network drops: the socket is reset under the client, with no close frame."""
+    connection = live.ws._response.connection
+    assert connection is not None
+    assert connection.transport is not None
+    connection.transport.abort()
 
 
 def ws_frame(opcode: int, payload: bytes) -> bytes:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import Client, MakeClient
-from tests.live import LiveClient, raw_ws_connect, video_frames, ws_frame
+from tests.live import LiveClient, lose_connection, raw_ws_connect, video_frames, ws_frame
 from tests.media import ASL_VIDEO
 from tests.tcp_proxy import tcp_proxy
 from tests.vmc_receiver import vmc_receiver
@@ -202,13 +202,6 @@ async def results_until(ws: aiohttp.ClientWebSocketResponse, seq: int) -> dict[s
         message: dict[str, Any] = await ws.receive_json(timeout=30)
         if message["type"] == "result" and message["seq"] == seq:
             return message
-
-
-def lose_connection(live: LiveClient) -> None:
-    connection = live.ws._response.connection
-    assert connection is not None
-    assert connection.transport is not None
-    connection.transport.abort()
 
 
 @pytest.mark.parametrize("noticed", [True, False], ids=["lost", "not-yet-found-dead"])

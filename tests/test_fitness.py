@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -392,6 +392,57 @@ def test_switching_exercise_starts_a_new_set(clips: Clips) -> None:
     assert summary["duration_ms"] == pytest.approx(clips.pushups.capture_ms[-1], abs=1)
     assert seen[-1]["exercise"] == "push_up"
     assert seen[-1]["reps"] == 3
+
+
+def carried_over_a_reconnect(
+    clips: Clips, cut_s: float, back_in: Callable[[float], float], then: str = "push_up"
+) -> Workout:
+    """The push-ups until `cut_s`, when the camera's connection drops; the rest through the
+    same workout going on in the next session, each capture time `back_in(ms)`."""
+    feed = frames(clips.pushups)
+    size = clips.pushups.image_size
+    workout, _ = run("push_up", [f for f in feed if f[0] < seconds(cut_s)], size)
+    workout.go_on(then)
+    for ms, pose in feed:
+        if ms >= seconds(cut_s):
+            workout.update(pose, size, back_in(ms))
+    return workout
+
+
+@pytest.mark.parametrize("clock", ["goes_on", "starts_again"])
+def test_a_reconnect_between_reps_loses_none(clips: Clips, clock: str) -> None:
+    """Cut at 11.5 s (he is up between the first and second bottom), back 3 s later: one
+    set of six. A client whose clock starts again at 0 on its new connection counts the
+    same, its time going on from the last frame it sent."""
+    cut = seconds(11.5)
+    last_before = max(ms for ms in clips.pushups.capture_ms if ms < cut)
+    if clock == "goes_on":
+        workout = carried_over_a_reconnect(clips, 11.5, lambda ms: ms + 3000)
+        gap = 3000.0
+    else:
+        workout = carried_over_a_reconnect(clips, 11.5, lambda ms: ms - cut)
+        first_after = min(ms for ms in clips.pushups.capture_ms if ms >= cut)
+        gap = last_before - first_after
+    [pushups] = workout.summary()["sets"]
+    assert pushups["reps"] == 6
+    span = clips.pushups.capture_ms[-1] - clips.pushups.capture_ms[0]
+    assert pushups["duration_ms"] == pytest.approx(span + gap, abs=1)
+
+
+def test_a_rep_cut_by_a_reconnect_is_not_counted(clips: Clips) -> None:
+    """Cut at 14 s, on his way down to the second bottom. Nothing was seen for 3 s, longer
+    than the grace: as when he leaves the frame, he is looked for in the top position
+    again, and that rep, half of it unseen, does not count (it did, 5.8 s long, when the
+    counter carried on across the gap)."""
+    workout = carried_over_a_reconnect(clips, 14, lambda ms: ms + 3000)
+    [pushups] = workout.summary()["sets"]
+    assert pushups["reps"] == 5
+
+
+def test_a_reconnect_with_another_exercise_starts_its_set(clips: Clips) -> None:
+    workout = carried_over_a_reconnect(clips, 11.5, lambda ms: ms + 3000, then="squat")
+    sets = workout.summary()["sets"]
+    assert [(s["exercise"], s["reps"]) for s in sets] == [("push_up", 1), ("squat", 0)]
 
 
 def test_a_clip_that_starts_in_position_counts_its_first_rep(clips: Clips) -> None:

@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from tests.conftest import MakeClient
-from tests.live import LiveClient, video_frames
+from tests.live import LiveClient, lose_connection, video_frames
 from tests.media import MEDIA
 from webapp.config import Config
 from webapp.keys import SESSIONS
@@ -74,3 +74,30 @@ async def test_a_session_without_an_exercise_can_start_one(make_client: MakeClie
     await live.ws.send_json({"type": "summary"})
     workout = await live.next_of("workout")
     assert [s["exercise"] for s in workout["sets"]] == ["lunge"]
+
+
+async def test_a_reconnect_carries_the_workout_on(
+    make_client: MakeClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The page loses its connection at 11.5 s of the push-ups, between the first and second
+    rep, and reconnects with its resume string: the second rep is counted in the same set,
+    as the second, not as a new set's first. The frames go at 15 fps."""
+    caplog.set_level(logging.INFO, logger="webapp.live.session")
+    client = await make_client(Config(workers=1))
+    frames = video_frames(PUSHUPS, count=585, width=320)[::2]
+    cut = round(11.5 * 15)
+    live = await LiveClient.connect(client)
+    ready = await live.hello("pose", 15, exercise="push_up")
+    before = await live.lockstep(frames[:cut], 1000 / 15)
+    assert before[-1]["fitness"]["reps"] == 1
+    lose_connection(live)
+    await client.app[SESSIONS].wait_empty()
+    again = await LiveClient.connect(client)
+    resumed = await again.hello("pose", 15, exercise="push_up", resume=ready["resume"])
+    after = await again.lockstep(frames[cut:], 1000 / 15, first=cut)
+    assert [r["fitness"]["reps"] for r in after][:: len(after) - 1] == [1, 2]
+    await again.ws.send_json({"type": "summary"})
+    workout = await again.next_of("workout")
+    assert [(s["exercise"], s["reps"]) for s in workout["sets"]] == [("push_up", 2)]
+    kept = f"{resumed['session']} keeps its last session's watch link and 0 watchers, and its"
+    assert any(r.getMessage().startswith(kept) for r in caplog.records)

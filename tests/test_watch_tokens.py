@@ -7,10 +7,13 @@ from typing import cast
 
 import pytest
 
+from webapp.analysis.fitness import Workout, load_exercises
 from webapp.live import watch
 from webapp.live.errors import SessionClosed
 from webapp.live.outbox import Outbox
 from webapp.live.watch import Audience, Watcher, WatchTokens
+
+EXERCISES = load_exercises()
 
 
 class Messages:
@@ -51,6 +54,23 @@ async def test_a_session_resumed_elsewhere_no_longer_holds_its_token() -> None:
     tokens.revoke(grant.token, second_ended.append, "the client closed the session")
     assert tokens.find(grant.token) is None
     assert [c.reason for c in told] == ["the watched session ended: the client closed the session"]
+
+
+async def test_the_next_session_takes_over_what_the_last_one_hands_on() -> None:
+    """Asked when it resumes, not when the last session ended: a session that has not yet
+    noticed its connection is dead is still counting."""
+    tokens = WatchTokens(grace=60.0)
+    workouts = [Workout(EXERCISES, "squat"), Workout(EXERCISES, "lunge")]
+    handed: list[Workout | None] = [None]
+    grant = tokens.issue(Audience("s1"), lambda close: None, lambda: handed[0])
+    assert grant.workout is None
+    handed[0] = workouts[0]
+    second = tokens.resume(grant.resume, "s2", None, lambda close: None, lambda: workouts[1])
+    assert second is not None
+    assert second.workout is workouts[0]
+    third = tokens.resume(second.resume, "s3", None, lambda close: None)
+    assert third is not None
+    assert third.workout is workouts[1]
 
 
 async def test_another_access_key_cannot_resume() -> None:

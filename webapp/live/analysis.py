@@ -36,12 +36,14 @@ class SessionAnalysis:
         options: SessionOptions,
         exercises: Mapping[str, Exercise],
         vmc: VmcSender | None = None,
+        carried: Workout | None = None,
     ) -> None:
+        """`carried`: the workout of the camera's last session, when this one resumed it."""
         self.options = options
         self.exercises = exercises
         self.vmc = vmc
         self._avatar = AvatarSession(replace(options.avatar, rig=options.wants_rig))
-        self.workout = Workout(exercises, options.exercise) if options.exercise else None
+        self.workout = _workout(exercises, options.exercise, carried)
 
     def process(
         self, frame: Frame, result: FrameResult
@@ -92,6 +94,19 @@ class SessionAnalysis:
     def close(self) -> None:
         if self.vmc is not None:
             self.vmc.close()
+
+
+def _workout(
+    exercises: Mapping[str, Exercise], name: str | None, carried: Workout | None
+) -> Workout | None:
+    """The session's workout: none without an exercise; the last session's going on when
+    there was one (a reconnect must not take the person's count back to 0); else a new one."""
+    if name is None:
+        return None
+    if carried is None:
+        return Workout(exercises, name)
+    carried.go_on(name)
+    return carried
 
 
 def result_text(analysis: SessionAnalysis | None, frame: Frame, result: FrameResult) -> str:

@@ -17,6 +17,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from webapp import errors
 from webapp.access.socket import Gate
+from webapp.analysis.fitness import Workout
 from webapp.config import Config
 from webapp.engine.jobs import Frame
 from webapp.engine.scheduler import Scheduler
@@ -145,9 +146,9 @@ class LiveSession:
     async def _start(self, slot: Slot, hello: Hello, options: SessionOptions) -> None:
         """Analysis, watchers and VMC for an admitted session, then ready."""
         vmc = await open_vmc(options.vmc)
-        self.analysis = SessionAnalysis(options, self.shared.exercises, vmc)
         grant = self._watch_grant(options.resume)
         self.audience, self.token = grant.audience, grant.token
+        self.analysis = SessionAnalysis(options, self.shared.exercises, vmc, grant.workout)
         fps = self.scheduler.granted_fps(slot, hello.fps)
         ready = messages.ready(slot.id, hello, fps, self.config, grant.token, grant.resume)
         try:
@@ -161,18 +162,25 @@ class LiveSession:
     def _watch_grant(self, resume: str | None) -> Grant:
         """The last session's watch link and watchers when the hello resumes it in time,
         else a new link."""
-        tokens = self.shared.tokens
+        tokens, key = self.shared.tokens, self.gate.name
         grant = (
-            None if resume is None else tokens.resume(resume, self.name, self.gate.name, self.end)
+            None
+            if resume is None
+            else tokens.resume(resume, self.name, key, self.end, self._workout)
         )
         if grant is not None:
             log.info(
-                "%s keeps its last session's watch link and %d watchers",
+                "%s keeps its last session's watch link and %d watchers%s",
                 self.name,
                 len(grant.audience.watchers),
+                "" if grant.workout is None else ", and its workout",
             )
             return grant
-        return tokens.issue(Audience(self.name, key=self.gate.name), self.end)
+        return tokens.issue(Audience(self.name, key=key), self.end, self._workout)
+
+    def _workout(self) -> Workout | None:
+        """What this session hands on to its camera's next one."""
+        return None if self.analysis is None else self.analysis.workout
 
     def _admit(self, hello: Hello, options: SessionOptions) -> Slot:
         self.wanted_fps = hello.fps

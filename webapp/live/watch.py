@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from webapp.analysis.fitness import Workout
 from webapp.engine.jobs import Frame
 from webapp.live import messages
 from webapp.live.errors import SessionClosed, shown
@@ -27,6 +28,12 @@ MAX_RESTING = 1024
 
 # Ends a session (a camera's or a watcher's) from outside, with its close code and reason.
 Ender = Callable[[SessionClosed], None]
+# What a camera session hands on to its next one besides its watchers: its workout, if any.
+Carry = Callable[[], Workout | None]
+
+
+def _nothing() -> Workout | None:
+    return None
 
 
 class Watcher:
@@ -64,11 +71,13 @@ class Audience:
 @dataclass(frozen=True)
 class Grant:
     """What ready tells a camera session: its watch token, and the secret that lets its
-    next session (after a lost connection) keep that token and its watchers."""
+    next session (after a lost connection) keep that token and its watchers; and the
+    workout its last session handed on, when it resumed one."""
 
     token: str
     resume: str
     audience: Audience
+    workout: Workout | None = None
 
 
 @dataclass
@@ -76,6 +85,7 @@ class _Entry:
     audience: Audience
     resume: str
     owner: Ender  # ends the session feeding the audience, while one does
+    carry: Carry  # and what it hands on
     expiry: asyncio.TimerHandle | None = None  # set while it rests
 
 
@@ -83,8 +93,9 @@ class WatchTokens:
     """Token -> the audience of a live session, for as long as the session lives and, once
     its connection is lost, `grace` seconds more: the camera page reconnects on its own, and
     with the resume secret its new session keeps the token, so an OBS view, a coach's card
-    or the VMC relay watching it carries on instead of needing a new link. Only the camera
-    has the secret; a watcher, who knows the token, cannot take its place.
+    or the VMC relay watching it carries on instead of needing a new link, and a workout
+    goes on counting where it was. Only the camera has the secret; a watcher, who knows the
+    token, cannot take its place.
 
     Each session is known by its `end` (bound methods of one session compare equal): it
     holds the token until another session resumes it, and after that what it does with the
@@ -96,17 +107,20 @@ class WatchTokens:
         self._resumes: dict[str, str] = {}  # resume secret -> token
         self._resting: dict[str, None] = {}  # tokens waiting for their camera, oldest first
 
-    def issue(self, audience: Audience, owner: Ender) -> Grant:
+    def issue(self, audience: Audience, owner: Ender, carry: Carry = _nothing) -> Grant:
         token, resume = secrets.token_urlsafe(TOKEN_BYTES), secrets.token_urlsafe(TOKEN_BYTES)
-        self._entries[token] = _Entry(audience, resume, owner)
+        self._entries[token] = _Entry(audience, resume, owner, carry)
         self._resumes[resume] = token
         return Grant(token, resume, audience)
 
-    def resume(self, secret: str, session: str, key: str | None, owner: Ender) -> Grant | None:
+    def resume(
+        self, secret: str, session: str, key: str | None, owner: Ender, carry: Carry = _nothing
+    ) -> Grant | None:
         """The token of the session `secret` was given to, now `session`'s, with a new
-        secret; None when it names none (expired, or ended for good) or `session` comes
-        with another access key. A session still holding it is a connection the server has
-        not yet found dead (no ping missed yet): it is ended, its camera is here."""
+        secret and what that session handed on; None when it names none (expired, or ended
+        for good) or `session` comes with another access key. A session still holding it is
+        a connection the server has not yet found dead (no ping missed yet): it is ended,
+        its camera is here."""
         token = self._resumes.get(secret)
         entry = None if token is None else self._entries.get(token)
         if token is None or entry is None or entry.audience.key != key:
@@ -118,10 +132,11 @@ class WatchTokens:
         else:
             entry.owner(SessionClosed(Close.NORMAL, f"its camera reconnected as {session}"))
         del self._resumes[secret]
-        entry.resume, entry.owner = secrets.token_urlsafe(TOKEN_BYTES), owner
+        handed_on = entry.carry()
+        entry.resume, entry.owner, entry.carry = secrets.token_urlsafe(TOKEN_BYTES), owner, carry
         self._resumes[entry.resume] = token
         entry.audience.moved_to(session)
-        return Grant(token, entry.resume, entry.audience)
+        return Grant(token, entry.resume, entry.audience, handed_on)
 
     def rest(self, token: str, owner: Ender, why: str) -> None:
         """`owner` lost its connection: its watchers wait `grace` seconds for the next."""

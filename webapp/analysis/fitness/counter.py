@@ -63,7 +63,7 @@ class RepCounter:
         ready conditions hold; `faulty` when a form cue shows (it lowers the rep's quality)."""
         if angle is None:
             if self._last_seen is None or t - self._last_seen > self.ex.grace_ms:
-                self._lose_sight()
+                self.lose_sight()
             return None
         prev, self._prev = self._prev, (t, angle)
         self._last_seen = t
@@ -76,7 +76,8 @@ class RepCounter:
             return self._in_start(t, angle, ready, prev)
         return self._in_turn(t, angle, prev)
 
-    def _lose_sight(self) -> None:
+    def lose_sight(self) -> None:
+        """Out of view: counting starts again from the ready position."""
         self.phase = Phase.OUT_OF_VIEW
         self._disarm()
         self._prev = None

@@ -55,6 +55,8 @@ class Workout:
         self._sets: list[_Set] = []
         self._last_rep: tuple[Rep, str | None] | None = None
         self._clock = -math.inf
+        # Added to a session's capture times; None until its first frame has set it.
+        self._shift: float | None = 0.0
         self.switch(name)
 
     @property
@@ -74,14 +76,30 @@ class Workout:
         self._sets.append(_Set(ex, tracks=tracks))
         self._last_rep = None
 
+    def go_on(self, name: str) -> None:
+        """The workout carries on in a new session (the camera reconnected): the same
+        exercise goes on in its set, another starts a new one. What happened in between is
+        unknown, so counting starts again from the ready position."""
+        if lookup(self._exercises, name) is not self.exercise:
+            self.switch(name)
+        current = self._sets[-1]
+        for track in current.tracks:
+            track.counter.lose_sight()
+            track.cues = CueTracker(current.exercise)
+        # A client that starts its clock again with each connection would otherwise stop
+        # time here until its clock caught up.
+        self._shift = None
+
     def update(
         self, pose: Pose | None, image_size: tuple[int, int], capture_ms: float
     ) -> dict[str, Any]:
         """One frame (pose None: nobody found) -> the result's "fitness" object."""
         current = self._sets[-1]
         ex = current.exercise
+        if self._shift is None:
+            self._shift = max(0.0, self._clock - capture_ms)
         # A client's clock may step back; time here never does.
-        capture_ms = max(capture_ms, self._clock)
+        capture_ms = max(capture_ms + self._shift, self._clock)
         self._clock = capture_ms
         if current.started_ms is None:
             current.started_ms = capture_ms
