@@ -47,10 +47,12 @@ COUNT_COLORS_JS = """
 """
 
 
-def write_y4m(video: Path, out: Path, frames: int = 75) -> Path:
-    """Converts the first `frames` frames of `video` to a Y4M file Chromium's fake camera plays."""
+def write_y4m(video: Path, out: Path, frames: int = 75, start: int = 0) -> Path:
+    """Converts `frames` frames of `video`, from frame `start`, to a Y4M file Chromium's fake
+    camera plays (in a loop)."""
     capture = cv2.VideoCapture(str(video))
     try:
+        capture.set(cv2.CAP_PROP_POS_FRAMES, start)
         width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
         height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
         fps = round(capture.get(cv2.CAP_PROP_FPS)) or 30

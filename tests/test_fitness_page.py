@@ -23,7 +23,7 @@ from tests.live import LiveClient, video_frames
 from webapp.app import TEMPLATES_DIR
 from webapp.config import Config
 from webapp.fitness_page import setup_fitness_routes
-from webapp.keys import LIVE
+from webapp.keys import LIVE, SESSIONS
 from webapp.live.shared import LiveShared
 
 ISSUE_EXERCISES = ("squat", "push_up", "bicep_curl", "jumping_jack", "lunge", "shoulder_press")
@@ -177,6 +177,45 @@ async def test_the_workout_log_downloads_as_csv(client: Client, tmp_path: Path) 
         assert len(row) == len(CSV_HEADER)
         assert int(row[3]) >= 0
         assert float(row[5]) >= 0
+
+
+@pytest.mark.browser
+async def test_a_reconnect_keeps_the_count_and_the_log_row(client: Client, tmp_path: Path) -> None:
+    """The camera plays 4.8-9.5 s of the push-ups in a loop: up, one rep, up again. The
+    server cuts the page's session after the first rep; the page reconnects by itself, and
+    its workout goes on: the next rep is the second, in the same row of the log."""
+    y4m = write_y4m(PUSHUPS, tmp_path / "one_rep.y4m", frames=141, start=144)
+    async with open_page(fake_camera_args(y4m)) as browser:
+        page = browser.page
+        await open_fitness(browser, client, "push_up")
+        await page.click("#fitness-start")
+        await page.wait_for_function(
+            "() => document.getElementById('fitness-reps').textContent === '1'",
+            timeout=PUSHUPS_TIMEOUT_MS,
+        )
+        session = await page.get_attribute("body", "data-session")
+        (camera,) = [s for s in client.app[SESSIONS] if s.name == session]
+        assert camera.transport is not None
+        camera.transport.abort()
+        await page.wait_for_function(
+            "(old) => document.body.dataset.session !== old && document.body.dataset.session",
+            arg=session,
+        )
+        await page.wait_for_function(
+            "() => document.getElementById('fitness-reps').textContent === '2'",
+            timeout=PUSHUPS_TIMEOUT_MS,
+        )
+        await page.click("#fitness-stop")
+        await page.wait_for_selector("body[data-running=false]", state="attached")
+        rows = await log_rows(browser)
+        async with page.expect_download() as info:
+            await page.click("#log-download")
+        text = Path(await (await info.value).path()).read_text(encoding="utf-8")
+        assert browser.errors == []
+    assert [row[:2] for row in rows] == [["1", "Push-up"]]
+    assert int(rows[0][2]) >= 2
+    [record] = list(csv.DictReader(io.StringIO(text)))
+    assert record["session"] == session
 
 
 # -- the coach's view -----------------------------------------------------------------------

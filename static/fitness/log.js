@@ -1,5 +1,6 @@
-// The workout log: every set of this page's sessions, from the server's `workout` messages
-// (each one the whole workout of its session so far), as a table and as a CSV file.
+// The workout log: every set of this page's workouts, from the server's `workout` messages
+// (each one the whole workout so far), as a table and as a CSV file. A workout is known by
+// its watch link: a reconnect that keeps the link keeps the workout, in its next session.
 
 import { clock, titleOf } from "./words.js";
 
@@ -12,9 +13,10 @@ function fixed(value, digits) {
 }
 
 // One record per set, in order: what the table shows and the CSV holds.
+// workouts: {session, sets} each, the session being the one the workout began in.
 export function setRecords(workouts) {
   const records = [];
-  for (const [session, sets] of workouts) {
+  for (const { session, sets } of workouts) {
     for (const set of sets) {
       records.push({
         set: records.length + 1,
@@ -59,19 +61,21 @@ export class WorkoutLog {
     this.empty = empty;
     this.download = download;
     this.exercises = exercises; // [{name, title}], for the titles
-    this.workouts = new Map(); // session id -> its sets, in the order sessions started
+    this.workouts = new Map(); // watch link -> {session, sets}, in the order they began
     download.addEventListener("click", () => this.save());
     this.render();
   }
 
-  update(session, message) {
+  // The workout `message` of session `session`, whose watch link is `link`.
+  update(link, session, message) {
     if (!Array.isArray(message.sets)) return;
-    this.workouts.set(session, message.sets);
+    const began = this.workouts.get(link)?.session ?? session;
+    this.workouts.set(link, { session: began, sets: message.sets });
     this.render();
   }
 
   records() {
-    return setRecords(this.workouts);
+    return setRecords(this.workouts.values());
   }
 
   render() {

@@ -47,6 +47,7 @@ const run = new CameraRun({ video, status, notice, setRunning, cameraClosed, Ses
 let exercises = [];
 let log = null;
 let sessionId = "";
+let link = ""; // the session's watch link, which its workout keeps across reconnects
 let results = 0;
 let reps = 0;
 let stopping = null; // the timer of a Stop waiting for its workout
@@ -104,13 +105,14 @@ function openSession() {
     handlers: {
       ready: (message) => {
         sessionId = message.session;
+        link = typeof message.watch === "string" ? message.watch : message.session;
         document.body.dataset.session = message.session;
         showStatus(status, `Counting ${titleOf(exercises, exerciseSelect.value).toLowerCase()}s at up to ${message.fps} fps.`, "ok");
         share.show(message.watch);
       },
       result: onResult,
       workout: (message) => {
-        if (sessionId) log.update(sessionId, message);
+        if (sessionId) log.update(link, sessionId, message);
         if (stopping !== null && run.session === own) own.stop("Stopped.");
       },
     },
