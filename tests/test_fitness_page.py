@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import aiohttp_jinja2
 import jinja2
 import pytest
 from aiohttp import web
+from playwright.async_api import Dialog
 
 from bench.fitness_clips import PUSHUPS
 from tests.browser import BrowserPage, fake_camera_args, open_page, write_y4m
@@ -32,7 +34,7 @@ PUSHUP_FRAMES = 1543
 PUSHUP_REPS = 6
 # The model's first frames, a busy machine, and 51 s of footage played in real time.
 PUSHUPS_TIMEOUT_MS = 200_000
-CSV_HEADER = ["set", "session", "exercise", "reps", "partial_reps", "time_s"]
+CSV_HEADER = ["date", "set", "session", "exercise", "reps", "partial_reps", "time_s"]
 CSV_HEADER += ["range_of_motion_deg", "rep_s", "quality"]
 
 PagesClient = Callable[[], Awaitable[Client]]
@@ -136,8 +138,9 @@ async def test_the_page_counts_the_six_pushups(client: Client, tmp_path: Path) -
         # The log holds the set, from the workout Stop asked for.
         await page.wait_for_function("() => document.querySelectorAll('#log-body tr').length === 1")
         [row] = await log_rows(browser)
-        assert row[:3] == ["1", "Push-up", str(PUSHUP_REPS)]
-        assert row[4].endswith("°")
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", row[0]), row
+        assert row[1:4] == ["1", "Push-up", str(PUSHUP_REPS)]
+        assert row[5].endswith("°")
         assert await page.text_content("#fitness-set-title") == "Push-up"
         assert browser.errors == []
 
@@ -170,13 +173,83 @@ async def test_the_workout_log_downloads_as_csv(client: Client, tmp_path: Path) 
     rows = list(csv.reader(io.StringIO(text)))
     assert rows[0] == CSV_HEADER
     assert len(rows) == 1 + 3
-    assert [r[0] for r in rows[1:]] == ["1", "2", "3"]
-    assert [r[2] for r in rows[1:]] == ["push_up", "squat", "squat"]
-    assert len({r[1] for r in rows[1:]}) == 1  # one session
-    for row in rows[1:]:
-        assert len(row) == len(CSV_HEADER)
-        assert int(row[3]) >= 0
-        assert float(row[5]) >= 0
+    records = [dict(zip(CSV_HEADER, row, strict=True)) for row in rows[1:]]
+    assert [r["set"] for r in records] == ["1", "2", "3"]
+    assert [r["exercise"] for r in records] == ["push_up", "squat", "squat"]
+    assert len({r["session"] for r in records}) == 1
+    assert len({r["date"] for r in records}) == 1  # one workout
+    for record in records:
+        assert int(record["reps"]) >= 0
+        assert float(record["time_s"]) >= 0
+
+
+async def one_short_set(browser: BrowserPage, exercise: str) -> None:
+    """Start, a few results, Stop, and the log has the set's workout."""
+    page = browser.page
+    await page.select_option("#fitness-exercise", exercise)
+    rows = len(await log_rows(browser))
+    await page.click("#fitness-start")
+    await wait_for_results(browser, await results(browser) + 2)
+    await page.click("#fitness-stop")
+    await page.wait_for_selector("body[data-running=false]", state="attached")
+    await page.wait_for_function(
+        "n => document.querySelectorAll('#log-body tr').length === n", arg=rows + 1
+    )
+
+
+async def reload(browser: BrowserPage) -> None:
+    await browser.page.reload()
+    await browser.page.wait_for_selector("body[data-fitness-ready]", state="attached")
+
+
+@pytest.mark.browser
+async def test_the_log_outlives_a_reload_until_it_is_cleared(
+    client: Client, tmp_path: Path
+) -> None:
+    """Kept in the browser's storage, newest workout first; Clear asks, then empties it;
+    what is stored but not the page's own (a hand edit, another version) is left out."""
+    y4m = write_y4m(PUSHUPS, tmp_path / "pushups.y4m", frames=45)
+    async with open_page(fake_camera_args(y4m)) as browser:
+        page = browser.page
+        await open_fitness(browser, client, "push_up")
+        await one_short_set(browser, "push_up")
+        assert await page.get_attribute("#log-kept", "data-kept") == "true"
+        await reload(browser)
+        [row] = await log_rows(browser)
+        assert row[1:3] == ["1", "Push-up"]
+        await one_short_set(browser, "squat")
+        await reload(browser)
+        assert [r[1:3] for r in await log_rows(browser)] == [["1", "Squat"], ["1", "Push-up"]]
+        async with page.expect_download() as info:
+            await page.click("#log-download")
+        text = Path(await (await info.value).path()).read_text(encoding="utf-8")
+        assert [r["exercise"] for r in csv.DictReader(io.StringIO(text))] == ["push_up", "squat"]
+
+        asked: list[str] = []
+
+        async def answer(dialog: Dialog) -> None:
+            asked.append(dialog.message)
+            await dialog.accept()
+
+        page.once("dialog", answer)
+        await page.click("#log-clear")
+        await page.wait_for_function("() => !document.querySelector('#log-body tr')")
+        [question] = asked
+        assert "Download it first" in question
+        await reload(browser)
+        assert await log_rows(browser) == []
+        assert await page.is_disabled("#log-clear")
+
+        await page.evaluate(
+            """() => localStorage.setItem('holotrack.workoutLog.v1',
+                JSON.stringify([{id: 5, sets: 'many'}, 'x', null]))"""
+        )
+        await reload(browser)
+        assert await log_rows(browser) == []
+        await page.evaluate("() => localStorage.setItem('holotrack.workoutLog.v1', '{not json')")
+        await reload(browser)
+        assert await log_rows(browser) == []
+        assert browser.errors == []
 
 
 @pytest.mark.browser
@@ -212,8 +285,8 @@ async def test_a_reconnect_keeps_the_count_and_the_log_row(client: Client, tmp_p
             await page.click("#log-download")
         text = Path(await (await info.value).path()).read_text(encoding="utf-8")
         assert browser.errors == []
-    assert [row[:2] for row in rows] == [["1", "Push-up"]]
-    assert int(rows[0][2]) >= 2
+    assert [row[1:3] for row in rows] == [["1", "Push-up"]]
+    assert int(rows[0][3]) >= 2
     [record] = list(csv.DictReader(io.StringIO(text)))
     assert record["session"] == session
 

@@ -1,25 +1,37 @@
-// The workout log: every set of this page's workouts, from the server's `workout` messages
-// (each one the whole workout so far), as a table and as a CSV file. A workout is known by
-// its watch link: a reconnect that keeps the link keeps the workout, in its next session.
+// The workout log: every set of this browser's workouts, from the server's `workout`
+// messages (each one the whole workout so far), as a table and as a CSV file. It is kept in
+// the browser's storage, so a reload or tomorrow's visit still shows it; nothing about it is
+// kept on the server. A workout is known by its watch link while it runs: a reconnect that
+// keeps the link keeps the workout, in its next session.
 
 import { clock, titleOf } from "./words.js";
 
 export const CSV_COLUMNS = [
-  "set", "session", "exercise", "reps", "partial_reps", "time_s", "range_of_motion_deg", "rep_s", "quality",
+  "date", "set", "session", "exercise", "reps", "partial_reps", "time_s", "range_of_motion_deg", "rep_s", "quality",
 ];
+const STORAGE = "holotrack.workoutLog.v1";
+// Older workouts give way: storage is small (about 5 MB) and a log this long is a CSV's job.
+export const KEPT_WORKOUTS = 200;
 
 function fixed(value, digits) {
   return Number.isFinite(value) ? value.toFixed(digits) : "";
 }
 
-// One record per set, in order: what the table shows and the CSV holds.
-// workouts: {session, sets} each, the session being the one the workout began in.
+// 2026-12-02 17:05, in the browser's own time zone.
+function localTime(ms) {
+  const d = new Date(ms);
+  const two = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ${two(d.getHours())}:${two(d.getMinutes())}`;
+}
+
+// workouts: {began, session, sets}, in order; one record per set, numbered in its workout.
 export function setRecords(workouts) {
   const records = [];
-  for (const { session, sets } of workouts) {
-    for (const set of sets) {
+  for (const { began, session, sets } of workouts) {
+    sets.forEach((set, i) => {
       records.push({
-        set: records.length + 1,
+        date: localTime(began),
+        set: i + 1,
         session,
         exercise: set.exercise,
         reps: set.reps,
@@ -30,7 +42,7 @@ export function setRecords(workouts) {
         rep_ms: set.rep_ms,
         quality: set.quality,
       });
-    }
+    });
   }
   return records;
 }
@@ -42,6 +54,7 @@ function csvField(value) {
 
 export function toCsv(records) {
   const rows = records.map((r) => [
+    r.date,
     r.set,
     r.session,
     r.exercise,
@@ -55,36 +68,105 @@ export function toCsv(records) {
   return [CSV_COLUMNS, ...rows].map((row) => row.map(csvField).join(",")).join("\r\n") + "\r\n";
 }
 
+// A stored workout as this page wrote it; anything else (another version, a hand edit) is
+// left out rather than trusted.
+function valid(entry) {
+  return (
+    typeof entry?.id === "string" &&
+    typeof entry.session === "string" &&
+    Number.isFinite(entry.began) &&
+    Array.isArray(entry.sets) &&
+    entry.sets.every((s) => typeof s?.exercise === "string" && Number.isInteger(s.reps))
+  );
+}
+
+function stored() {
+  try {
+    const list = JSON.parse(localStorage.getItem(STORAGE) ?? "[]");
+    return Array.isArray(list) ? list.filter(valid) : [];
+  } catch {
+    return []; // unreadable or refused: the log starts empty
+  }
+}
+
+function newId() {
+  return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
+}
+
 export class WorkoutLog {
-  constructor({ body, empty, download, exercises }) {
+  constructor({ body, empty, download, clear, kept, exercises }) {
     this.body = body;
     this.empty = empty;
     this.download = download;
+    this.clearButton = clear;
+    this.kept = kept;
     this.exercises = exercises; // [{name, title}], for the titles
-    this.workouts = new Map(); // watch link -> {session, sets}, in the order they began
+    this.workouts = stored(); // {id, began, session, sets}, oldest first
+    this.running = new Map(); // watch link -> its workout, for this page's sessions
     download.addEventListener("click", () => this.save());
+    clear.addEventListener("click", () => this.clear());
+    this.say(true);
     this.render();
   }
 
   // The workout `message` of session `session`, whose watch link is `link`.
   update(link, session, message) {
     if (!Array.isArray(message.sets)) return;
-    const began = this.workouts.get(link)?.session ?? session;
-    this.workouts.set(link, { session: began, sets: message.sets });
+    let workout = this.running.get(link);
+    if (!workout) {
+      workout = { id: newId(), began: Date.now(), session, sets: [] };
+      this.running.set(link, workout);
+      this.workouts.push(workout);
+    }
+    workout.sets = message.sets;
+    this.keep(workout);
+    this.render();
+  }
+
+  // Written back merged with what other tabs kept meanwhile, by id, newest last.
+  keep(workout) {
+    const others = stored().filter((w) => w.id !== workout.id);
+    const all = [...others, workout].sort((a, b) => a.began - b.began).slice(-KEPT_WORKOUTS);
+    try {
+      localStorage.setItem(STORAGE, JSON.stringify(all));
+      this.say(true);
+    } catch {
+      this.say(false);
+    }
+  }
+
+  say(kept) {
+    this.kept.textContent = kept
+      ? `Kept in this browser (its last ${KEPT_WORKOUTS} workouts); the server keeps none of it.`
+      : "This browser does not let the page keep the log: download it before you leave.";
+    this.kept.dataset.kept = String(kept);
+  }
+
+  clear() {
+    if (!window.confirm("Clear the workout log in this browser? Download it first to keep a copy.")) return;
+    try {
+      localStorage.removeItem(STORAGE);
+    } catch {
+      // nothing was kept
+    }
+    this.workouts = [];
+    this.running.clear();
     this.render();
   }
 
   records() {
-    return setRecords(this.workouts.values());
+    return setRecords(this.workouts);
   }
 
   render() {
-    const records = this.records();
+    // The newest workout on top, its sets in the order they were done.
+    const records = setRecords([...this.workouts].reverse());
     this.body.replaceChildren(
       ...records.map((r) => {
         const row = document.createElement("tr");
         const sides = r.sides ? ` (${Object.entries(r.sides).map(([s, n]) => `${s} ${n}`).join(", ")})` : "";
         const cells = [
+          r.date,
           String(r.set),
           titleOf(this.exercises, r.exercise),
           `${r.reps}${sides}${r.partial_reps ? `, ${r.partial_reps} partial` : ""}`,
@@ -102,6 +184,7 @@ export class WorkoutLog {
     );
     this.empty.hidden = records.length > 0;
     this.download.disabled = records.length === 0;
+    this.clearButton.disabled = records.length === 0;
   }
 
   save() {

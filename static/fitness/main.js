@@ -192,6 +192,13 @@ try {
 } catch (error) {
   showStatus(status, `Cannot load the exercises from the server: ${error.message}.`, "error");
 }
-log = new WorkoutLog({ body: $("log-body"), empty: $("log-empty"), download: $("log-download"), exercises });
+log = new WorkoutLog({
+  body: $("log-body"),
+  empty: $("log-empty"),
+  download: $("log-download"),
+  clear: $("log-clear"),
+  kept: $("log-kept"),
+  exercises,
+});
 setRunning(false);
 document.body.dataset.fitnessReady = "true";
