@@ -23,7 +23,7 @@ from webapp.analysis.rig.eyes import LOOKS, eye_rotation
 from webapp.config import Config
 from webapp.engine.imaging import decode
 from webapp.engine.inference import TrackEngine
-from webapp.keys import LIVE
+from webapp.keys import LIVE, METRICS, SESSIONS
 from webapp.protocol import Track
 from webapp.vmc.encode import to_unity_rotation
 from webapp.vmc.relay import RelayConfig
@@ -243,9 +243,12 @@ async def test_a_camera_that_reconnects_keeps_its_watch_link_and_watchers(
         lose_connection(live)
         await noticed_loss.wait()
         assert released == ["rest"]
+    metric = client.app[METRICS].registry.get_sample_value
+    assert metric("holotrack_watchers_live") == 1
     again, resumed = await open_session(client, rig=True, resume=ready["resume"])
     assert resumed["watch"] == ready["watch"]
     assert resumed["resume"] not in (ready["resume"], ready["watch"])
+    assert metric("holotrack_watchers_live") == 1
     assert await watcher.receive_json(timeout=30) == {
         "type": "watching",
         "session": resumed["session"],
@@ -268,6 +271,9 @@ async def test_a_camera_that_reconnects_keeps_its_watch_link_and_watchers(
     code, reason = await closed(watcher)
     assert code == 1000
     assert "watched session ended" in reason
+    await client.app[SESSIONS].wait_empty()
+    assert metric("holotrack_sessions_resumed_total") == 1
+    assert metric("holotrack_watchers_live") == 0
 
 
 async def test_a_lost_cameras_watchers_end_after_the_grace(make_client: MakeClient) -> None:

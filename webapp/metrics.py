@@ -97,6 +97,19 @@ class Metrics:
         self.sessions_closed = Counter(
             "holotrack_sessions_closed", "Sessions ended, by close code", ["code"], registry=r
         )
+        self.sessions_resumed = Counter(
+            "holotrack_sessions_resumed",
+            "Camera sessions that took over their last session's watch link, watchers and "
+            "workout after its connection was lost (a network that drops now and then)",
+            registry=r,
+        )
+        # Set once the live sessions' shared state exists: it counts them at scrape time.
+        self.watchers_live = Gauge(
+            "holotrack_watchers_live",
+            "Watcher connections (an OBS view, a coach, the VMC relay), those waiting for "
+            "their camera to reconnect included",
+            registry=r,
+        )
         self.frames = Counter(
             "holotrack_frames",
             "Live frames by outcome (received, processed, dropped, error)",

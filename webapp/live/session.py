@@ -169,6 +169,7 @@ class LiveSession:
             else tokens.resume(resume, self.name, key, self.end, self._workout)
         )
         if grant is not None:
+            self.metrics.sessions_resumed.inc()
             log.info(
                 "%s keeps its last session's watch link and %d watchers%s",
                 self.name,

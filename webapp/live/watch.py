@@ -175,6 +175,10 @@ class WatchTokens:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def watching(self) -> int:
+        """Watchers connected, of live and of resting sessions."""
+        return sum(len(entry.audience.watchers) for entry in self._entries.values())
+
     def find(self, token: object) -> Audience | None:
         # A dict lookup goes by the token's hash, not by comparing it with every token.
         entry = self._entries.get(token) if isinstance(token, str) else None
