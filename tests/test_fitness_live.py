@@ -4,7 +4,9 @@ the summary and exercise messages, and the session's end says what was done."""
 from __future__ import annotations
 
 import logging
+from typing import Any
 
+import aiohttp
 import pytest
 
 from tests.conftest import MakeClient
@@ -101,3 +103,37 @@ async def test_a_reconnect_carries_the_workout_on(
     assert [(s["exercise"], s["reps"]) for s in workout["sets"]] == [("push_up", 2)]
     kept = f"{resumed['session']} keeps its last session's watch link and 0 watchers, and its"
     assert any(r.getMessage().startswith(kept) for r in caplog.records)
+
+
+async def test_watchers_hear_the_workout_as_it_moves_on(make_client: MakeClient) -> None:
+    """A coach's card lists the sets: watchers get the workout when it begins, at each rep
+    and new set, without the camera asking; one who joins later gets it after watching."""
+    client = await make_client(Config(workers=1))
+    frames = video_frames(PUSHUPS, count=3, width=320)
+    live = await LiveClient.connect(client)
+    ready = await live.hello("pose", 15, exercise="push_up")
+    first = await client.ws_connect("/ws")
+    await first.send_json({"type": "watch", "version": 1, "token": ready["watch"]})
+    assert (await first.receive_json())["type"] == "watching"
+    await live.lockstep(frames[:2])
+    heard = [await next_workout(first)]
+    await live.ws.send_json({"type": "exercise", "name": "squat"})
+    await live.next_of("workout")
+    await live.lockstep(frames[2:], first=2)
+    heard.append(await next_workout(first))
+    sets = [[s["exercise"] for s in workout["sets"]] for workout in heard]
+    assert sets == [["push_up"], ["push_up", "squat"]]
+
+    later = await client.ws_connect("/ws")
+    await later.send_json({"type": "watch", "version": 1, "token": ready["watch"]})
+    assert (await later.receive_json())["type"] == "watching"
+    assert await later.receive_json() == heard[-1]
+    for ws in (first, later, live.ws):
+        await ws.close()
+
+
+async def next_workout(ws: aiohttp.ClientWebSocketResponse) -> dict[str, Any]:
+    while True:
+        message: dict[str, Any] = await ws.receive_json(timeout=30)
+        if message["type"] == "workout":
+            return message

@@ -396,6 +396,13 @@ async def test_the_coach_follows_three_sessions(make_client: MakeClient) -> None
             text = await card_text(browser, token)
             assert "Push-up" in text
             assert "1 reps" in text
+            # The sets line follows the workout the server pushes at each rep.
+            await page.wait_for_function(
+                "(token) => document.querySelector(`.coach-card[data-token='${token}'] "
+                "[data-field=sets]`).textContent.endsWith('1 reps in all')",
+                arg=token,
+            )
+            assert "Sets: Push-up 1 (now)" in await card_text(browser, token)
         await page.wait_for_selector(
             f'.coach-card[data-token="{tokens[2]}"][data-exercise="squat"]', state="attached"
         )

@@ -35,6 +35,7 @@ function newCard(token) {
     <p class="card-reps"><span data-field="reps">0</span> <span class="rep-unit">reps</span></p>
     <p>Phase: <strong data-field="phase">–</strong></p>
     <p class="card-cue" data-field="cue"></p>
+    <p class="card-sets" data-field="sets" hidden></p>
     <p class="status" role="status" data-field="status" data-kind="busy"></p>`;
   field(card, "title").textContent = `Link …${token.slice(-6)}`;
   showStatus(field(card, "status"), "Connecting…", "busy");
@@ -65,6 +66,16 @@ function showResult(card, fitness) {
   }
 }
 
+// "Sets: Push-up 6 · Squat 3 (now) · 9 reps in all", from the session's workout.
+function showSets(card, workout) {
+  const sets = Array.isArray(workout.sets) ? workout.sets : [];
+  const line = field(card, "sets");
+  line.hidden = sets.length === 0;
+  card.dataset.sets = String(sets.length);
+  const done = sets.map((s, i) => `${titleOf(exercises, s.exercise)} ${s.reps}${i === sets.length - 1 ? " (now)" : ""}`);
+  line.textContent = `Sets: ${done.join(" · ")} · ${workout.total_reps ?? 0} reps in all`;
+}
+
 function watch(token) {
   if (watched.has(token)) return false;
   const card = newCard(token);
@@ -91,6 +102,7 @@ function watch(token) {
         showStatus(field(card, "status"), "Live.", "ok");
         showResult(card, message.fitness);
       },
+      workout: (message) => showSets(card, message),
       unopened: (text) => setState("refused", text),
       closed: (close) => {
         const next = afterClose(close);

@@ -44,6 +44,7 @@ class SessionAnalysis:
         self.vmc = vmc
         self._avatar = AvatarSession(replace(options.avatar, rig=options.wants_rig))
         self.workout = _workout(exercises, options.exercise, carried)
+        self._told: tuple[int, int] | None = None  # the workout's progress when last told
 
     def process(
         self, frame: Frame, result: FrameResult
@@ -87,6 +88,13 @@ class SessionAnalysis:
 
     def summary(self) -> dict[str, Any] | None:
         return None if self.workout is None else self.workout.summary()
+
+    def news(self) -> dict[str, Any] | None:
+        """The workout, when it has begun or moved on (a rep, a set) since last asked."""
+        if self.workout is None or self.workout.progress == self._told:
+            return None
+        self._told = self.workout.progress
+        return self.workout.summary()
 
     def reps(self) -> int | None:
         return None if self.workout is None else self.workout.reps

@@ -245,6 +245,9 @@ class LiveSession:
         # An ending session's watchers may already be its camera's next session's.
         if self.audience is not None and self._ending is None:
             self.audience.put(frame, text)
+            news = None if self.analysis is None else self.analysis.news()
+            if news is not None:
+                self.audience.put_workout(messages.workout(news))
         if self.outbox.put_result(frame, text):
             # The client had not read the previous result yet: the newest one won.
             self.counters.add("dropped")

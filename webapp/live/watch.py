@@ -52,10 +52,17 @@ class Audience:
     watchers: set[Watcher] = field(default_factory=set)
     # The name of the access key the session was opened with; its watchers count against it.
     key: str | None = None
+    # The session's last workout message, for a watcher who joins after it (a coach's card).
+    workout: str | None = None
 
     def put(self, frame: Frame, text: str) -> None:
         for watcher in self.watchers:
             watcher.outbox.put_result(frame, text)
+
+    def put_workout(self, text: str) -> None:
+        self.workout = text
+        for watcher in self.watchers:
+            watcher.outbox.put_control(text)
 
     def moved_to(self, session: str) -> None:
         """The camera's next session took these watchers over: they hear its id again."""
@@ -225,6 +232,8 @@ async def serve_watcher(
     try:
         await ws.send_str(messages.watching(audience.session))
         audience.watchers.add(watcher)
+        if audience.workout is not None:
+            outbox.put_control(audience.workout)
         outbox.start(f"watch-{audience.session}")
         try:
             async for incoming in ws:

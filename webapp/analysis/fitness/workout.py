@@ -68,6 +68,12 @@ class Workout:
         """Reps in the current set (for stats messages)."""
         return sum(t.counter.count for t in self._sets[-1].tracks)
 
+    @property
+    def progress(self) -> tuple[int, int]:
+        """(sets, reps in the current set): it changes when the summary's figures that
+        matter to someone following along do."""
+        return len(self._sets), self.reps
+
     def switch(self, name: str) -> None:
         """Starts a new set of `name` (reps back to 0); UnknownExercise if there is none."""
         ex = lookup(self._exercises, name)
