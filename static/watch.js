@@ -1,9 +1,8 @@
 // One watcher connection (docs/protocol.md, protocol issue 12): GET /ws, first message
 // {"type": "watch", "version": 1, "token": ...}; the server answers "watching", then relays
 // the watched session's results, and its workout whenever that moves on (a rep, a set). It
-// never sends frames. What a close means, and whether to
-// try the same token again, is the page's to say: an OBS view waits for hours, a coach's
-// card gives up.
+// never sends frames. What a close means, and whether to try the same token again, is the
+// page's to say: an OBS view waits for hours, a coach's card gives up.
 
 import { VERSION } from "./protocol.js";
 
@@ -13,9 +12,9 @@ export const CLOSE_UNKNOWN_TOKEN = 4003;
 const noop = () => {};
 
 export class WatchSocket {
-  // handlers: watching(msg), result(msg), workout(msg), unopened(text), closed(close) -> the delay in ms
-  // before the next try, or null for none; close: {code, reason, wasWatching, attempt}, where
-  // attempt counts the tries since the last "watching".
+  // handlers: watching(msg), result(msg), workout(msg), unopened(text), closed(close) -> the
+  // delay in ms before the next try, or null for none; close: {code, reason, wasWatching,
+  // attempt}, where attempt counts the tries since the last "watching".
   // bye: the close reason the server is given when the page stops watching.
   constructor({ url, token, bye, handlers }) {
     this.url = url;
