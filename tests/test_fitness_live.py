@@ -78,12 +78,15 @@ async def test_a_session_without_an_exercise_can_start_one(make_client: MakeClie
     assert [s["exercise"] for s in workout["sets"]] == ["lunge"]
 
 
+@pytest.mark.parametrize("noticed", [True, False], ids=["lost", "not-yet-found-dead"])
 async def test_a_reconnect_carries_the_workout_on(
-    make_client: MakeClient, caplog: pytest.LogCaptureFixture
+    make_client: MakeClient, caplog: pytest.LogCaptureFixture, noticed: bool
 ) -> None:
     """The page loses its connection at 11.5 s of the push-ups, between the first and second
     rep, and reconnects with its resume string: the second rep is counted in the same set,
-    as the second, not as a new set's first. The frames go at 15 fps."""
+    as the second, not as a new set's first. The frames go at 15 fps. When the server has
+    not yet seen the old connection go, the resume ends it, and the workout is no longer
+    its: its end line has none."""
     caplog.set_level(logging.INFO, logger="webapp.live.session")
     client = await make_client(Config(workers=1))
     frames = video_frames(PUSHUPS, count=585, width=320)[::2]
@@ -92,8 +95,9 @@ async def test_a_reconnect_carries_the_workout_on(
     ready = await live.hello("pose", 15, exercise="push_up")
     before = await live.lockstep(frames[:cut], 1000 / 15)
     assert before[-1]["fitness"]["reps"] == 1
-    lose_connection(live)
-    await client.app[SESSIONS].wait_empty()
+    if noticed:
+        lose_connection(live)
+        await client.app[SESSIONS].wait_empty()
     again = await LiveClient.connect(client)
     resumed = await again.hello("pose", 15, exercise="push_up", resume=ready["resume"])
     after = await again.lockstep(frames[cut:], 1000 / 15, first=cut)
@@ -103,6 +107,16 @@ async def test_a_reconnect_carries_the_workout_on(
     assert [(s["exercise"], s["reps"]) for s in workout["sets"]] == [("push_up", 2)]
     kept = f"{resumed['session']} keeps its last session's watch link and 0 watchers, and its"
     assert any(r.getMessage().startswith(kept) for r in caplog.records)
+    if not noticed:
+        # The code its client reads depends on when it echoes the close; the log has 1000.
+        _, reason = await live.closed()
+        assert reason == f"its camera reconnected as {resumed['session']}"
+        await again.ws.close()
+        await client.app[SESSIONS].wait_empty()
+        lines = [r.getMessage() for r in caplog.records]
+        [old_end] = [line for line in lines if line.startswith(f"{ready['session']} end ")]
+        assert "code=1000" in old_end
+        assert "sets=" not in old_end
 
 
 async def test_watchers_hear_the_workout_as_it_moves_on(make_client: MakeClient) -> None:

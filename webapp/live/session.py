@@ -166,7 +166,7 @@ class LiveSession:
         grant = (
             None
             if resume is None
-            else tokens.resume(resume, self.name, key, self.end, self._workout)
+            else tokens.resume(resume, self.name, key, self.end, self._hand_on)
         )
         if grant is not None:
             self.metrics.sessions_resumed.inc()
@@ -177,11 +177,15 @@ class LiveSession:
                 "" if grant.workout is None else ", and its workout",
             )
             return grant
-        return tokens.issue(Audience(self.name, key=key), self.end, self._workout)
+        return tokens.issue(Audience(self.name, key=key), self.end, self._hand_on)
 
-    def _workout(self) -> Workout | None:
-        """What this session hands on to its camera's next one."""
-        return None if self.analysis is None else self.analysis.workout
+    def _hand_on(self) -> Workout | None:
+        """The workout, for the camera's next session; this one counts no more (a session
+        not yet found dead may still have a frame in a worker)."""
+        if self.analysis is None:
+            return None
+        workout, self.analysis.workout = self.analysis.workout, None
+        return workout
 
     def _admit(self, hello: Hello, options: SessionOptions) -> Slot:
         self.wanted_fps = hello.fps
