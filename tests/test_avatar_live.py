@@ -18,7 +18,7 @@ from tests.live import LiveClient, lose_connection, raw_ws_connect, video_frames
 from tests.media import ASL_VIDEO
 from tests.tcp_proxy import tcp_proxy
 from tests.vmc_receiver import vmc_receiver
-from webapp.analysis.rig import BONES, EXPRESSIONS
+from webapp.analysis.rig import BONES, EXPRESSIONS, quat
 from webapp.analysis.rig.eyes import LOOKS, eye_rotation
 from webapp.config import Config
 from webapp.engine.imaging import decode
@@ -124,6 +124,70 @@ async def test_mirror_swaps_left_and_right(make_client: MakeClient) -> None:
             q, [-x, y, z, -w], atol=2e-3
         ), name
     assert a["expressions"]["blinkLeft"] == pytest.approx(b["expressions"]["blinkRight"], abs=1e-3)
+
+
+def head_turn_degrees(rig: dict[str, Any]) -> float:
+    """How far the head is turned from straight ahead, in the chest."""
+    neck, head = (tuple(rig["bones"][name]) for name in ("neck", "head"))
+    return math.degrees(quat.angle(quat.multiply(neck, head)))
+
+
+async def test_calibrate_sets_the_heads_straight_ahead(make_client: MakeClient) -> None:
+    """The last result's head becomes straight ahead; the answer gives it, for the client
+    to send again (the page keeps it); null clears it. The same frame, sent again, is
+    measured from it."""
+    frame = video_frames(ASL_VIDEO)[0]
+    client = await make_client(Config(workers=1))
+    live, _ = await open_session(client, rig=True, smoothing="off")
+    await live.ws.send_json({"type": "calibrate"})
+    error = await live.next_of("error")
+    assert (error["code"], error["seq"]) == ("no_pose", None)
+    [plain] = await live.lockstep((frame,), STEP_MS)
+    assert head_turn_degrees(plain["rig"]) > 10.0  # 16.5: the signer looks a little aside
+    await live.ws.send_json({"type": "calibrate"})
+    head = (await live.next_of("calibrated"))["head"]
+    assert unit(head)
+    [straight] = await live.lockstep((frame,), STEP_MS, first=1)
+    # The model itself reads one frame 1.4 degrees apart on its first and second time.
+    assert head_turn_degrees(straight["rig"]) < 3.0
+    await live.ws.send_json({"type": "calibrate", "head": None})
+    assert (await live.next_of("calibrated"))["head"] is None
+    [again] = await live.lockstep((frame,), STEP_MS, first=2)
+    assert head_turn_degrees(again["rig"]) == pytest.approx(head_turn_degrees(plain["rig"]), abs=3)
+    # Given back (as the page does after a reconnect), rounded: the same straight ahead.
+    await live.ws.send_json({"type": "calibrate", "head": [c * 1.005 for c in head]})
+    assert (await live.next_of("calibrated"))["head"] == pytest.approx(head, abs=1e-6)
+    [given] = await live.lockstep((frame,), STEP_MS, first=3)
+    assert head_turn_degrees(given["rig"]) < 3.0
+    assert live.errors == [error]
+
+    without_rig, _ = await open_session(client)
+    await without_rig.ws.send_json({"type": "calibrate"})
+    assert (await without_rig.next_of("error"))["code"] == "no_rig"
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        "[0, 0, 0]",
+        "[0, 0, 0, 0]",
+        "[0, 0, 0, 2]",
+        '"up"',
+        "[true, 0, 0, 0]",
+        "[NaN, 0, 0, 1]",
+        "[Infinity, 0, 0, 1]",
+        "[" + "9" * 400 + ", 0, 0, 1]",
+        "{}",
+    ],
+)
+async def test_a_bad_calibration_closes_with_a_reason(make_client: MakeClient, head: str) -> None:
+    client = await make_client(Config(workers=1))
+    live, _ = await open_session(client, rig=True)
+    await live.ws.send_str('{"type": "calibrate", "head": ' + head + "}")
+    assert await live.closed() == (
+        4001,
+        "head must be a unit quaternion [x, y, z, w], or null to clear it",
+    )
 
 
 async def test_bad_options_close_with_a_reason(make_client: MakeClient) -> None:

@@ -111,7 +111,14 @@ def test_the_session_error_codes_are_the_ones_sent() -> None:
     text = read("docs/protocol.md")
     section = text.split("## Errors the session survives", 1)[1].split("\n## ", 1)[0]
     documented = set(first_cells(section, r"`([a-z_]+)`"))
-    assert documented == set(FRAME_ERROR_CODES.values()) | {"no_exercise"}
+    # Besides a frame's errors, those the session's code sends by name.
+    named = {
+        code
+        for path in (ROOT / "webapp" / "live").glob("*.py")
+        for code in re.findall(r'messages\.error\(\s*"([a-z_]+)"', path.read_text())
+    }
+    assert {"no_exercise", "no_rig", "no_pose"} <= named
+    assert documented == set(FRAME_ERROR_CODES.values()) | named
 
 
 def exposed_metrics() -> set[str]:

@@ -20,6 +20,7 @@ class ClientType(enum.StrEnum):
     WATCH = "watch"  # instead of hello: a read-only watcher of another session
     EXERCISE = "exercise"  # switch exercise, starting a new set
     SUMMARY = "summary"  # ask for the workout so far
+    CALIBRATE = "calibrate"  # the head's straight ahead: now, given, or none
 
 
 class ServerType(enum.StrEnum):
@@ -30,6 +31,7 @@ class ServerType(enum.StrEnum):
     TURN = "turn"
     WATCHING = "watching"
     WORKOUT = "workout"
+    CALIBRATED = "calibrated"
 
 
 class Close(enum.IntEnum):

@@ -12,6 +12,8 @@ from numpy.typing import ArrayLike
 from webapp.analysis.expression_smoothing import ValueSmoother
 from webapp.analysis.rig import solve
 from webapp.analysis.rig.calibration import EyeCalibration
+from webapp.analysis.rig.head_calibration import from_rest, head_in_chest
+from webapp.analysis.rig.quat import Quat
 from webapp.analysis.smoothing import PARTS, LandmarkSmoother, SmoothingSettings
 from webapp.landmarks_json import JsonPart, json_landmarks
 
@@ -49,10 +51,10 @@ class AvatarOptions:
 class AvatarSession:
     """Turns each result's landmarks into smoothed landmarks and, if asked, a rig.
 
-    Holds the smoothing filters and the eyes' calibration; call reset() when the session's
-    tracking restarts. With smoothing on, the expressions are read from the unsmoothed face
-    and filtered as values (expression_smoothing.py): the landmarks' filter would
-    blur a blink.
+    Holds the smoothing filters, the eyes' calibration and the head's rest (its straight
+    ahead, kept through reset()); call reset() when the session's tracking restarts. With
+    smoothing on, the expressions are read from the unsmoothed face and filtered as values
+    (expression_smoothing.py): the landmarks' filter would blur a blink.
     """
 
     def __init__(self, options: AvatarOptions) -> None:
@@ -62,6 +64,15 @@ class AvatarSession:
         self._expressions = None if smoothing is None else ValueSmoother()
         self._blendshapes = None if smoothing is None else ValueSmoother()
         self._eyes = EyeCalibration()
+        self.head_rest: Quat | None = None  # straight ahead for the head, once calibrated
+        self._last_head: Quat | None = None  # the last rig's head, for calibrate_now()
+
+    def calibrate_now(self) -> Quat | None:
+        """The last rig's head becomes straight ahead; returns it, or None when the last
+        frame had no one in it (or no rig was asked for)."""
+        if self._last_head is not None:
+            self.head_rest = self._last_head
+        return self._last_head
 
     def reset(self) -> None:
         self._eyes.reset()
@@ -103,6 +114,10 @@ class AvatarSession:
                 expression_face=raw["face"],
                 blendshapes=blendshapes,
             )
+            mirror = self.options.mirror
+            self._last_head = None if solved is None else head_in_chest(solved.bones, mirror)
+            if solved is not None and self.head_rest is not None:
+                solved = replace(solved, bones=from_rest(solved.bones, self.head_rest, mirror))
             if solved is not None and self._expressions is not None:
                 smooth = self._expressions(solved.expressions, capture_ms)
                 solved = replace(solved, expressions=smooth)

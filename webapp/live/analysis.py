@@ -23,11 +23,14 @@ from webapp.engine.jobs import Frame
 from webapp.engine.wire import FrameResult
 from webapp.live import messages
 from webapp.live.errors import SessionClosed
+from webapp.live.messages import Control
 from webapp.live.options import SessionOptions
 from webapp.protocol import Close
 from webapp.vmc.sender import Target, VmcSender
 
 log = logging.getLogger(__name__)
+NO_RIG = 'this session makes no rig to calibrate: ask for one with "rig": true in hello'
+NO_POSE = "nobody was found in the last frame: calibrate while the camera sees you"
 
 
 class SessionAnalysis:
@@ -88,6 +91,19 @@ class SessionAnalysis:
 
     def summary(self) -> dict[str, Any] | None:
         return None if self.workout is None else self.workout.summary()
+
+    def calibrate(self, control: Control) -> str:
+        """The answer to a calibrate message: the head's straight ahead as it now is."""
+        avatar = self._avatar
+        if not avatar.options.rig:
+            return messages.error("no_rig", NO_RIG, None)
+        if control.clear:
+            avatar.head_rest = None
+        elif control.head is not None:
+            avatar.head_rest = control.head
+        elif avatar.calibrate_now() is None:
+            return messages.error("no_pose", NO_POSE, None)
+        return messages.calibrated(avatar.head_rest)
 
     def news(self) -> dict[str, Any] | None:
         """The workout, when it has begun or moved on (a rep, a set) since last asked."""

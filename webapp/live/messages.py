@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from webapp import json_text
+from webapp.analysis.rig.quat import Quat
 from webapp.config import Config
 from webapp.engine.jobs import Frame
 from webapp.engine.wire import FrameResult
@@ -42,10 +43,13 @@ class Hello:
 
 @dataclass(frozen=True)
 class Control:
-    """A text message after hello: switch exercise (name), or ask for the workout so far."""
+    """A text message after hello: switch exercise (name), ask for the workout so far, or
+    calibrate the head: to the last frame's (head None), to `head`, or clear it."""
 
     type: ClientType
     name: str | None = None
+    head: Quat | None = None
+    clear: bool = False
 
 
 def first_message(text: str) -> dict[str, Any]:
@@ -121,7 +125,32 @@ def parse_control(text: str) -> Control:
         if not isinstance(name, str):
             raise SessionClosed(Close.PROTOCOL, "an exercise message needs a name")
         return Control(ClientType.EXERCISE, name)
+    if kind == ClientType.CALIBRATE:
+        if "head" not in message:
+            return Control(ClientType.CALIBRATE)
+        if message["head"] is None:
+            return Control(ClientType.CALIBRATE, clear=True)
+        return Control(ClientType.CALIBRATE, head=_unit_quaternion(message["head"]))
     raise SessionClosed(Close.PROTOCOL, f"unknown message type {shown(kind)}")
+
+
+def _unit_quaternion(value: object) -> Quat:
+    """[x, y, z, w] of length 1 (within rounding: a calibrated message's, sent back)."""
+    wrong = SessionClosed(
+        Close.PROTOCOL, "head must be a unit quaternion [x, y, z, w], or null to clear it"
+    )
+    if not isinstance(value, list) or len(value) != 4:
+        raise wrong
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value):
+        raise wrong
+    try:
+        x, y, z, w = (float(v) for v in value)
+    except OverflowError:  # an integer with hundreds of digits
+        raise wrong from None
+    length = math.hypot(x, y, z, w)
+    if not 0.99 <= length <= 1.01:  # NaN and infinity fail this too
+        raise wrong
+    return (x / length, y / length, z / length, w / length)
 
 
 # -- what the server sends -----------------------------------------------------------------
@@ -174,6 +203,11 @@ def result(
 
 def watching(session: str) -> str:
     return json_text.as_text({"type": ServerType.WATCHING, "session": session})
+
+
+def calibrated(head: Quat | None) -> str:
+    rounded = None if head is None else [round(v, 6) for v in head]
+    return json_text.as_text({"type": ServerType.CALIBRATED, "head": rounded})
 
 
 def workout(summary: Mapping[str, Any]) -> str:

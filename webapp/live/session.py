@@ -287,9 +287,12 @@ class LiveSession:
         limit = self.config.send_timeout
         self.end(SessionClosed(Close.POLICY, f"the client read no result for {limit:g} s"))
 
-    # -- beyond frames: controls, watchers, the workout --------------------------------
+    # -- beyond frames: controls (workout, calibration), watchers ---------------------
     def _control(self, control: Control) -> None:
         if self.analysis is None:
+            return
+        if control.type is ClientType.CALIBRATE:
+            self.outbox.put_control(self.analysis.calibrate(control))
             return
         if control.type is ClientType.EXERCISE:
             self.analysis.switch(exercise_name(control.name, self.shared.exercises))
