@@ -148,6 +148,14 @@ export class LiveSession {
     }
   }
 
+  // A text message after hello (exercise, summary, calibrate); false when there is no
+  // open, accepted connection to send it on.
+  control(message) {
+    if (this.stopped || !this.ready || this.socket?.readyState !== WebSocket.OPEN) return false;
+    this.socket.send(JSON.stringify(message));
+    return true;
+  }
+
   setFps(fps) {
     if (Number.isFinite(fps) && fps > 0) this.fps = fps;
   }

@@ -15,6 +15,7 @@ import json
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 import aiohttp_jinja2
@@ -29,6 +30,7 @@ from tests.conftest import Client
 from tests.media import ASL_VIDEO
 from tests.vmc_receiver import vmc_receiver
 from tests.vrm_files import PERFECT_SYNC, eye_bones_vrm, perfect_sync_vrm, plain_glb
+from webapp.analysis.rig import quat
 from webapp.app import TEMPLATES_DIR, create_app
 from webapp.avatar_page import (
     DEFAULT_AVATAR_URL,
@@ -485,6 +487,100 @@ async def test_the_watch_link_shows_the_avatar_until_the_session_stops(
         )
         assert streamer.errors == []
         assert [e for e in watcher.errors if "WebSocket" not in e] == []
+
+
+def record_text(page: Page) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Every text message the page sends and receives on its WebSockets, parsed."""
+    sent: list[dict[str, Any]] = []
+    received: list[dict[str, Any]] = []
+
+    def on_socket(socket: WebSocket) -> None:
+        def keep(into: list[dict[str, Any]]) -> Callable[[str | bytes], None]:
+            def kept(payload: str | bytes) -> None:
+                if isinstance(payload, str):
+                    into.append(json.loads(payload))
+
+            return kept
+
+        socket.on("framesent", keep(sent))
+        socket.on("framereceived", keep(received))
+
+    page.on("websocket", on_socket)
+    return sent, received
+
+
+def head_turn(result: dict[str, Any]) -> float:
+    """Degrees the rig's head is turned in the chest."""
+    neck, head = (tuple(result["rig"]["bones"][name]) for name in ("neck", "head"))
+    return math.degrees(quat.angle(quat.multiply(neck, head)))
+
+
+def after_each_hello(sent: list[dict[str, Any]]) -> list[dict[str, Any] | None]:
+    """The first text message the page sent after each of its hellos (None: none)."""
+    starts = [i for i, m in enumerate(sent) if m["type"] == "hello"]
+    return [sent[i + 1] if i + 1 < len(sent) else None for i in starts]
+
+
+async def test_calibrate_straightens_the_head_and_the_browser_keeps_it(
+    make_avatar_client: MakeAvatarClient, tmp_path: Path
+) -> None:
+    needs_node_modules()
+    client = await make_avatar_client()
+    y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=90)
+    async with open_page(fake_camera_args(y4m)) as browser:
+        page = browser.page
+        await open_avatar(browser, client)
+        sent, received = record_text(page)
+        assert await page.get_attribute("body", "data-calibrated") == "false"
+        assert await page.is_disabled("#avatar-uncalibrate")
+        await start_session(browser)
+        await page.click("#avatar-calibrate")
+        await page.wait_for_selector("body[data-calibrated=true]", state="attached")
+        [answer] = [m for m in received if m["type"] == "calibrated"]
+        stored = await page.evaluate("() => localStorage.getItem('holotrack.avatar.head')")
+        assert json.loads(stored) == answer["head"]
+        assert "Calibrated" in await page.inner_text("#avatar-calibration")
+        # The results after it are measured from the rest it took.
+        shown = int(await page.get_attribute("#avatar-stage", "data-results") or 0)
+        await page.wait_for_function(
+            "(n) => Number(document.getElementById('avatar-stage').dataset.results) > n",
+            arg=shown + 20,
+        )
+        split = received.index(answer)
+        before = [head_turn(m) for m in received[:split] if m["type"] == "result"]
+        after = [head_turn(m) for m in received[split:] if m["type"] == "result"]
+        assert median(after) < median(before) / 2, (before, after)
+
+        # A reconnect sends the kept rest before any frame, and so does a Start after a
+        # reload.
+        session = await page.get_attribute("body", "data-session")
+        (camera,) = [s for s in client.app[SESSIONS] if s.name == session]
+        assert camera.transport is not None
+        camera.transport.abort()
+        await page.wait_for_function(
+            "(old) => document.body.dataset.session !== old && document.body.dataset.session",
+            arg=session,
+        )
+        await page.click("#avatar-stop")
+        await page.reload()
+        await page.wait_for_selector("body[data-avatar-ready]", state="attached")
+        assert await page.get_attribute("body", "data-calibrated") == "true"
+        await start_session(browser)
+        first, *later = after_each_hello(sent)
+        assert first == {"type": "calibrate"}  # the click: no rest was kept before
+        assert len(later) == 2
+        for message in later:
+            assert message is not None
+            assert message["type"] == "calibrate"
+            # Sent back as the server answered it, renormalized and rounded each time.
+            assert message["head"] == pytest.approx(answer["head"], abs=1e-5)
+
+        await page.click("#avatar-uncalibrate")
+        await page.wait_for_selector("body[data-calibrated=false]", state="attached")
+        assert sent[-1] == {"type": "calibrate", "head": None}
+        assert await page.evaluate("() => localStorage.getItem('holotrack.avatar.head')") is None
+        assert await page.is_disabled("#avatar-uncalibrate")
+        assert browser.errors == []
 
 
 async def test_a_perfect_sync_avatar_follows_the_models_blendshapes(

@@ -7,6 +7,7 @@ import { Average, RateMeter } from "../meter.js";
 import { VideoOverlay } from "../overlay.js";
 import { Recorder } from "../record.js";
 import { CameraRun } from "../run.js";
+import { AvatarSession, forgetHead, storedHead } from "./connection.js";
 import { Controls } from "./controls.js";
 import { setupPicker } from "./picker.js";
 import { WatchShare } from "../share.js";
@@ -16,10 +17,15 @@ import { AvatarView } from "./view.js";
 const TRACK = "holistic";
 const FPS = 15;
 const FRAME_WIDTH = 480;
+const CALIBRATED = "Calibrated: where you looked is straight ahead for the avatar's head (kept in this browser).";
+const UNCALIBRATED = "Calibration reset: the head moves as the camera sees it.";
 
 const $ = (id) => document.getElementById(id);
 const startButton = $("avatar-start");
 const stopButton = $("avatar-stop");
+const calibrateButton = $("avatar-calibrate");
+const uncalibrateButton = $("avatar-uncalibrate");
+const calibration = $("avatar-calibration");
 const status = $("avatar-status");
 const notice = $("avatar-notice");
 const stage = $("avatar-stage");
@@ -37,7 +43,7 @@ const share = new WatchShare({ box: $("watch-share"), link: $("watch-link"), but
 
 const recorder = new Recorder({ button: $("avatar-record"), status: $("avatar-record-status"), name: "avatar" });
 const overlay = new VideoOverlay($("avatar-overlay"), video);
-const run = new CameraRun({ video, status, notice, setRunning, cameraClosed });
+const run = new CameraRun({ video, status, notice, setRunning, cameraClosed, Session: AvatarSession });
 
 let figures = null;
 let refresh = null;
@@ -61,8 +67,16 @@ function showReadout() {
 function setRunning(running) {
   startButton.disabled = running;
   stopButton.disabled = !running;
+  calibrateButton.disabled = !running;
   recorder.available(running);
   stage.dataset.running = String(running);
+}
+
+// Whether the head has a rest kept in this browser, in words and for the tests.
+function showCalibration(head, text) {
+  document.body.dataset.calibrated = String(head !== null);
+  uncalibrateButton.disabled = head === null;
+  if (text) showStatus(calibration, text, head === null ? "info" : "ok");
 }
 
 function openSession() {
@@ -78,6 +92,8 @@ function openSession() {
         share.show(message.watch);
         showReadout();
       },
+      calibrated: (head) => showCalibration(head, head ? CALIBRATED : UNCALIBRATED),
+      notCalibrated: (text) => showStatus(calibration, `Not calibrated: ${text}.`, "error"),
       sent: () => figures.sent.tick(),
       result: (message, latencyMs) => {
         figures.results += 1;
@@ -136,6 +152,13 @@ function showCamera() {
 
 startButton.addEventListener("click", start);
 stopButton.addEventListener("click", () => run.stop());
+calibrateButton.addEventListener("click", () => {
+  if (!run.session?.calibrate()) showStatus(calibration, "Not calibrated: wait until the avatar moves, then press Calibrate.", "error");
+});
+uncalibrateButton.addEventListener("click", () => {
+  forgetHead();
+  if (!run.session?.uncalibrate()) showCalibration(null, UNCALIBRATED);
+});
 // Mirror, smoothing and blendshapes travel in the hello, so a change starts a new session.
 controls.onHelloChange(() => {
   if (run.session && run.stream) openSession();
@@ -150,6 +173,7 @@ for (const choice of document.querySelectorAll('input[name="avatar-framing"]')) 
 if (!view.scene.failure) setupPicker({ view, input: $("avatar-file"), dropTarget: $("avatar-view"), status: $("avatar-file-status") });
 stage.classList.toggle("mirrored", controls.mirror.checked);
 showCamera();
+showCalibration(storedHead(), "");
 setRunning(false);
 view.scene.setFraming(controls.framing);
 window.holotrackAvatar = view.testHook();

@@ -26,13 +26,6 @@ export class FitnessSession extends LiveSession {
     super.receive(data);
   }
 
-  // false when there is no open, accepted connection to send on.
-  control(message) {
-    if (this.stopped || !this.ready || this.socket?.readyState !== WebSocket.OPEN) return false;
-    this.socket.send(JSON.stringify(message));
-    return true;
-  }
-
   // A new set of `name` (the same exercise again, or another); answered with a workout.
   newSet(name) {
     // A reconnection's hello asks for the exercise in use.
