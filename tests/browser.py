@@ -10,7 +10,10 @@ from pathlib import Path
 
 import cv2
 import pytest
+from aiohttp import web
 from playwright.async_api import ConsoleMessage, Page, async_playwright
+
+from webapp.keys import SESSIONS
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -71,6 +74,20 @@ def write_y4m(video: Path, out: Path, frames: int = 75, start: int = 0) -> Path:
     if written == 0:
         raise RuntimeError(f"no frames could be read from {video}")
     return out
+
+
+async def cut_camera_session(page: Page, app: web.Application) -> str:
+    """Resets the connection of the page's camera session (body's data-session) under it,
+    as a network does, and waits for the page to reconnect by itself; the new session's id."""
+    session = await page.get_attribute("body", "data-session")
+    (camera,) = [s for s in app[SESSIONS] if s.name == session]
+    assert camera.transport is not None
+    camera.transport.abort()
+    again = await page.wait_for_function(
+        "(old) => document.body.dataset.session !== old && document.body.dataset.session",
+        arg=session,
+    )
+    return str(await again.json_value())
 
 
 def fake_camera_args(y4m: Path) -> list[str]:

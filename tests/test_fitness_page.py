@@ -19,13 +19,19 @@ from aiohttp import web
 from playwright.async_api import Dialog
 
 from bench.fitness_clips import PUSHUPS
-from tests.browser import BrowserPage, fake_camera_args, open_page, write_y4m
+from tests.browser import (
+    BrowserPage,
+    cut_camera_session,
+    fake_camera_args,
+    open_page,
+    write_y4m,
+)
 from tests.conftest import Client, MakeClient
 from tests.live import LiveClient, video_frames
 from webapp.app import TEMPLATES_DIR
 from webapp.config import Config
 from webapp.fitness_page import setup_fitness_routes
-from webapp.keys import LIVE, SESSIONS
+from webapp.keys import LIVE
 from webapp.live.shared import LiveShared
 
 ISSUE_EXERCISES = ("squat", "push_up", "bicep_curl", "jumping_jack", "lunge", "shoulder_press")
@@ -267,13 +273,7 @@ async def test_a_reconnect_keeps_the_count_and_the_log_row(client: Client, tmp_p
             timeout=PUSHUPS_TIMEOUT_MS,
         )
         session = await page.get_attribute("body", "data-session")
-        (camera,) = [s for s in client.app[SESSIONS] if s.name == session]
-        assert camera.transport is not None
-        camera.transport.abort()
-        await page.wait_for_function(
-            "(old) => document.body.dataset.session !== old && document.body.dataset.session",
-            arg=session,
-        )
+        await cut_camera_session(page, client.app)
         await page.wait_for_function(
             "() => document.getElementById('fitness-reps').textContent === '2'",
             timeout=PUSHUPS_TIMEOUT_MS,
