@@ -51,6 +51,7 @@ from webapp.keys import METRICS, SCHEDULER, SESSIONS
 from webapp.live.errors import SessionClosed
 from webapp.live.messages import (
     MAGIC,
+    Control,
     Hello,
     parse_control,
     parse_frame,
@@ -284,6 +285,42 @@ def test_arbitrary_json_as_hello_and_control(message: Any) -> None:
     text = json.dumps(message)
     check_hello(text, message)
     check_control(text)
+
+
+def control_or_close(text: str) -> Control | SessionClosed:
+    try:
+        return parse_control(text)
+    except SessionClosed as closed:
+        return closed
+
+
+NUMBERS = st.one_of(st.floats(), st.integers(-(10**400), 10**400), st.booleans())
+
+
+@FUZZ
+@given(
+    head=st.one_of(
+        JSON_VALUES, st.lists(NUMBERS, max_size=6), st.lists(NUMBERS, min_size=4, max_size=4)
+    )
+)
+@example(head=[0.0, 0.0, 0.0, 1.00999])
+@example(head=[0.5, -0.5, 0.5, 0.5])
+@example(head=[math.nan, 0.0, 0.0, 1.0])
+@example(head=[0.0, 0.0, 0.0, 1.01001])
+def test_arbitrary_calibrate_heads(head: Any) -> None:
+    """A calibrate's head is a unit quaternion (to 1%), made exactly unit, or null; any
+    other value closes with a clean reason."""
+    control = control_or_close(json.dumps({"type": "calibrate", "head": head}))
+    if isinstance(control, SessionClosed):
+        assert control.code == Close.PROTOCOL
+        assert_clean_reason(control)
+        return
+    if head is None:
+        assert control.clear
+        return
+    assert control.head is not None
+    assert all(math.isfinite(c) for c in control.head)
+    assert math.hypot(*control.head) == pytest.approx(1.0, abs=1e-12)
 
 
 @pytest.mark.parametrize("depth", [10, 900, 1000, 5000, 100_000])
