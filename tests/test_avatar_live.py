@@ -126,16 +126,21 @@ async def test_mirror_swaps_left_and_right(make_client: MakeClient) -> None:
     assert a["expressions"]["blinkLeft"] == pytest.approx(b["expressions"]["blinkRight"], abs=1e-3)
 
 
+def looks(rig: dict[str, Any]) -> float:
+    """The strongest of the rig's look expressions."""
+    return max(float(rig["expressions"][name]) for name in LOOKS)
+
+
 def head_turn_degrees(rig: dict[str, Any]) -> float:
     """How far the head is turned from straight ahead, in the chest."""
     neck, head = (tuple(rig["bones"][name]) for name in ("neck", "head"))
     return math.degrees(quat.angle(quat.multiply(neck, head)))
 
 
-async def test_calibrate_sets_the_heads_straight_ahead(make_client: MakeClient) -> None:
-    """The last result's head becomes straight ahead; the answer gives it, for the client
-    to send again (the page keeps it); null clears it. The same frame, sent again, is
-    measured from it."""
+async def test_calibrate_sets_straight_ahead(make_client: MakeClient) -> None:
+    """The last result's head and gaze become straight ahead; the answer gives them, for
+    the client to send again (the page keeps them); null clears them. The same frame, sent
+    again, is measured from them."""
     frame = video_frames(ASL_VIDEO)[0]
     client = await make_client(Config(workers=1))
     live, _ = await open_session(client, rig=True, smoothing="off")
@@ -145,20 +150,30 @@ async def test_calibrate_sets_the_heads_straight_ahead(make_client: MakeClient) 
     [plain] = await live.lockstep((frame,), STEP_MS)
     assert head_turn_degrees(plain["rig"]) > 10.0  # 16.5: the signer looks a little aside
     await live.ws.send_json({"type": "calibrate"})
-    head = (await live.next_of("calibrated"))["head"]
+    answer = await live.next_of("calibrated")
+    head, gaze = answer["head"], answer["gaze"]
     assert unit(head)
+    assert len(gaze) == 2
     [straight] = await live.lockstep((frame,), STEP_MS, first=1)
     # The model itself reads one frame 1.4 degrees apart on its first and second time.
     assert head_turn_degrees(straight["rig"]) < 3.0
+    # His eyes look up and aside of the camera (a full look, 0.975); from the rest, nowhere.
+    assert looks(plain["rig"]) > 0.5
+    assert looks(straight["rig"]) < 0.2
     await live.ws.send_json({"type": "calibrate", "head": None})
-    assert (await live.next_of("calibrated"))["head"] is None
+    assert await live.next_of("calibrated") == {"type": "calibrated", "head": None, "gaze": None}
     [again] = await live.lockstep((frame,), STEP_MS, first=2)
     assert head_turn_degrees(again["rig"]) == pytest.approx(head_turn_degrees(plain["rig"]), abs=3)
+    assert looks(again["rig"]) > 0.5
     # Given back (as the page does after a reconnect), rounded: the same straight ahead.
-    await live.ws.send_json({"type": "calibrate", "head": [c * 1.005 for c in head]})
-    assert (await live.next_of("calibrated"))["head"] == pytest.approx(head, abs=1e-6)
+    rounded = {"head": [c * 1.005 for c in head], "gaze": gaze}
+    await live.ws.send_json({"type": "calibrate", **rounded})
+    again_answer = await live.next_of("calibrated")
+    assert again_answer["head"] == pytest.approx(head, abs=1e-6)
+    assert again_answer["gaze"] == gaze
     [given] = await live.lockstep((frame,), STEP_MS, first=3)
     assert head_turn_degrees(given["rig"]) < 3.0
+    assert looks(given["rig"]) < 0.2
     assert live.errors == [error]
 
     without_rig, _ = await open_session(client)
@@ -188,6 +203,34 @@ async def test_a_bad_calibration_closes_with_a_reason(make_client: MakeClient, h
         4001,
         "head must be a unit quaternion [x, y, z, w], or null to clear it",
     )
+
+
+@pytest.mark.parametrize(
+    ("message", "reason"),
+    [
+        (
+            '"head": [0, 0, 0, 1], "gaze": [0.1]',
+            "gaze must be [left, up], two numbers from -1 to 1",
+        ),
+        (
+            '"head": [0, 0, 0, 1], "gaze": [2, 0]',
+            "gaze must be [left, up], two numbers from -1 to 1",
+        ),
+        (
+            '"head": [0, 0, 0, 1], "gaze": [NaN, 0]',
+            "gaze must be [left, up], two numbers from -1 to 1",
+        ),
+        ('"head": null, "gaze": [0, 0]', "a calibrate's gaze comes with its head"),
+        ('"gaze": [0, 0]', "a calibrate's gaze comes with its head"),
+    ],
+)
+async def test_a_bad_gaze_closes_with_a_reason(
+    make_client: MakeClient, message: str, reason: str
+) -> None:
+    client = await make_client(Config(workers=1))
+    live, _ = await open_session(client, rig=True)
+    await live.ws.send_str('{"type": "calibrate", ' + message + "}")
+    assert await live.closed() == (4001, reason)
 
 
 async def test_bad_options_close_with_a_reason(make_client: MakeClient) -> None:

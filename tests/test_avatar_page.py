@@ -36,8 +36,8 @@ from tests.media import ASL_VIDEO
 from tests.vmc_receiver import vmc_receiver
 from tests.vrm_files import PERFECT_SYNC, eye_bones_vrm, perfect_sync_vrm, plain_glb
 from webapp.analysis.rig import quat
-from webapp.analysis.rig.head_calibration import head_in_chest
 from webapp.analysis.rig.quat import Quat
+from webapp.analysis.rig.straight_ahead import head_in_chest
 from webapp.app import TEMPLATES_DIR, create_app
 from webapp.avatar_page import (
     DEFAULT_AVATAR_URL,
@@ -522,7 +522,7 @@ def after_each_hello(sent: list[dict[str, Any]]) -> list[dict[str, Any] | None]:
     return [sent[i + 1] if i + 1 < len(sent) else None for i in starts]
 
 
-async def test_calibrate_straightens_the_head_and_the_browser_keeps_it(
+async def test_calibrate_sets_straight_ahead_and_the_browser_keeps_it(
     make_avatar_client: MakeAvatarClient, tmp_path: Path
 ) -> None:
     needs_node_modules()
@@ -538,8 +538,10 @@ async def test_calibrate_straightens_the_head_and_the_browser_keeps_it(
         await page.click("#avatar-calibrate")
         await page.wait_for_selector("body[data-calibrated=true]", state="attached")
         [answer] = [m for m in received if m["type"] == "calibrated"]
-        stored = await page.evaluate("() => localStorage.getItem('holotrack.avatar.head')")
-        assert json.loads(stored) == answer["head"]
+        stored = await page.evaluate("() => localStorage.getItem('holotrack.avatar.rest')")
+        assert json.loads(stored) == {"head": answer["head"], "gaze": answer["gaze"]}
+        # A gaze when that result's face was found with its irises (holistic), else null.
+        assert answer["gaze"] is None or len(answer["gaze"]) == 2
         assert "Calibrated" in await page.inner_text("#avatar-calibration")
         # The rest is the head of the last result the server had made (the person's own
         # rotation: the page mirrors), sent just before its answer or just after; the
@@ -567,11 +569,12 @@ async def test_calibrate_straightens_the_head_and_the_browser_keeps_it(
             assert message["type"] == "calibrate"
             # Sent back as the server answered it, renormalized and rounded each time.
             assert message["head"] == pytest.approx(answer["head"], abs=1e-5)
+            assert message["gaze"] == answer["gaze"]
 
         await page.click("#avatar-uncalibrate")
         await page.wait_for_selector("body[data-calibrated=false]", state="attached")
         assert sent[-1] == {"type": "calibrate", "head": None}
-        assert await page.evaluate("() => localStorage.getItem('holotrack.avatar.head')") is None
+        assert await page.evaluate("() => localStorage.getItem('holotrack.avatar.rest')") is None
         assert await page.is_disabled("#avatar-uncalibrate")
         assert browser.errors == []
 

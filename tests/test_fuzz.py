@@ -297,30 +297,47 @@ def control_or_close(text: str) -> Control | SessionClosed:
 NUMBERS = st.one_of(st.floats(), st.integers(-(10**400), 10**400), st.booleans())
 
 
+MISSING = object()  # the key left out
+
+
 @FUZZ
 @given(
     head=st.one_of(
         JSON_VALUES, st.lists(NUMBERS, max_size=6), st.lists(NUMBERS, min_size=4, max_size=4)
-    )
+    ),
+    gaze=st.one_of(st.just(MISSING), JSON_VALUES, st.lists(NUMBERS, min_size=2, max_size=2)),
 )
-@example(head=[0.0, 0.0, 0.0, 1.00999])
-@example(head=[0.5, -0.5, 0.5, 0.5])
-@example(head=[math.nan, 0.0, 0.0, 1.0])
-@example(head=[0.0, 0.0, 0.0, 1.01001])
-def test_arbitrary_calibrate_heads(head: Any) -> None:
-    """A calibrate's head is a unit quaternion (to 1%), made exactly unit, or null; any
-    other value closes with a clean reason."""
-    control = control_or_close(json.dumps({"type": "calibrate", "head": head}))
+@example(head=[0.0, 0.0, 0.0, 1.00999], gaze=MISSING)
+@example(head=[0.5, -0.5, 0.5, 0.5], gaze=[0.03, -1])
+@example(head=[0.5, -0.5, 0.5, 0.5], gaze=[0.03, 10**400])
+@example(head=[0.5, -0.5, 0.5, 0.5], gaze=[math.nan, 0.0])
+@example(head=None, gaze=[0.0, 0.0])
+@example(head=[math.nan, 0.0, 0.0, 1.0], gaze=None)
+@example(head=[0.0, 0.0, 0.0, 1.01001], gaze=MISSING)
+def test_arbitrary_calibrate_rests(head: Any, gaze: Any) -> None:
+    """A calibrate's head is a unit quaternion (to 1%), made exactly unit, or null; its
+    gaze two numbers from -1 to 1, or null or left out; anything else closes with a clean
+    reason."""
+    message = {"type": "calibrate", "head": head}
+    if gaze is not MISSING:
+        message["gaze"] = gaze
+    control = control_or_close(json.dumps(message))
     if isinstance(control, SessionClosed):
         assert control.code == Close.PROTOCOL
         assert_clean_reason(control)
         return
     if head is None:
         assert control.clear
+        assert gaze in (None, MISSING)
         return
-    assert control.head is not None
-    assert all(math.isfinite(c) for c in control.head)
-    assert math.hypot(*control.head) == pytest.approx(1.0, abs=1e-12)
+    assert control.rest is not None
+    assert all(math.isfinite(c) for c in control.rest.head)
+    assert math.hypot(*control.rest.head) == pytest.approx(1.0, abs=1e-12)
+    if gaze in (None, MISSING):
+        assert control.rest.gaze is None
+    else:
+        assert control.rest.gaze == tuple(gaze)
+        assert all(-1.0 <= v <= 1.0 for v in control.rest.gaze)
 
 
 @pytest.mark.parametrize("depth", [10, 900, 1000, 5000, 100_000])

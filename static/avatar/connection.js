@@ -1,34 +1,39 @@
-// The avatar page's live session: the live page's, plus the head's calibration
-// (docs/protocol.md, "Calibrating the head"). The rest the server answers with is kept in
-// this browser and sent again on every new connection (a reconnect, Start, a reload), so
-// the avatar does not look aside again each time.
+// The avatar page's live session: the live page's, plus calibrating straight ahead for the
+// head and the eyes (docs/protocol.md, "Calibrating straight ahead"). The rest the server
+// answers with is kept in this browser and sent again on every new connection (a
+// reconnect, Start, a reload), so the avatar does not look aside again each time.
 
 import { LiveSession } from "../session.js";
 
-const STORAGE = "holotrack.avatar.head";
+const STORAGE = "holotrack.avatar.rest";
 // The server's refusals of a calibrate; the session goes on.
 const NOT_CALIBRATED = new Set(["no_pose", "no_rig"]);
 
-function isHead(value) {
-  return Array.isArray(value) && value.length === 4 && value.every(Number.isFinite);
+function numbers(value, count) {
+  return Array.isArray(value) && value.length === count && value.every(Number.isFinite);
 }
 
-export function storedHead() {
+// {head: [x, y, z, w], gaze: [left, up] or null}, as a calibrated message gives them.
+function isRest(value) {
+  return numbers(value?.head, 4) && (value.gaze === null || numbers(value.gaze, 2));
+}
+
+export function storedRest() {
   try {
-    const head = JSON.parse(localStorage.getItem(STORAGE));
-    return isHead(head) ? head : null;
+    const rest = JSON.parse(localStorage.getItem(STORAGE));
+    return isRest(rest) ? rest : null;
   } catch {
     return null;
   }
 }
 
-export function forgetHead() {
-  keepHead(null);
+export function forgetRest() {
+  keepRest(null);
 }
 
-function keepHead(head) {
+function keepRest(rest) {
   try {
-    if (isHead(head)) localStorage.setItem(STORAGE, JSON.stringify(head));
+    if (rest) localStorage.setItem(STORAGE, JSON.stringify(rest));
     else localStorage.removeItem(STORAGE);
   } catch {
     // storage refused: the calibration lasts as long as the connection
@@ -36,7 +41,7 @@ function keepHead(head) {
 }
 
 export class AvatarSession extends LiveSession {
-  // handlers: LiveSession's, plus calibrated(head or null) and notCalibrated(text).
+  // handlers: LiveSession's, plus calibrated(rest or null) and notCalibrated(text).
   constructor({ handlers, ...rest }) {
     super({ handlers, ...rest });
     this.on.calibrated = handlers.calibrated ?? (() => {});
@@ -53,8 +58,9 @@ export class AvatarSession extends LiveSession {
       }
     }
     if (message?.type === "calibrated") {
-      keepHead(message.head);
-      this.on.calibrated(isHead(message.head) ? message.head : null);
+      const rest = isRest(message) ? { head: message.head, gaze: message.gaze } : null;
+      keepRest(rest);
+      this.on.calibrated(rest);
       return;
     }
     if (message?.type === "error" && NOT_CALIBRATED.has(message.code)) {
@@ -63,17 +69,17 @@ export class AvatarSession extends LiveSession {
     }
     super.receive(data);
     // Each connection starts with no rest: the kept one goes first, before any result.
-    const head = message?.type === "ready" ? storedHead() : null;
-    if (head) this.control({ type: "calibrate", head });
+    const rest = message?.type === "ready" ? storedRest() : null;
+    if (rest) this.control({ type: "calibrate", ...rest });
   }
 
-  // The head of the last result becomes straight ahead; false when not connected.
+  // The head and gaze of the last result become straight ahead; false when not connected.
   calibrate() {
     return this.control({ type: "calibrate" });
   }
 
   uncalibrate() {
-    forgetHead();
+    forgetRest();
     return this.control({ type: "calibrate", head: null });
   }
 }

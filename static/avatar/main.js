@@ -7,7 +7,7 @@ import { Average, RateMeter } from "../meter.js";
 import { VideoOverlay } from "../overlay.js";
 import { Recorder } from "../record.js";
 import { CameraRun } from "../run.js";
-import { AvatarSession, forgetHead, storedHead } from "./connection.js";
+import { AvatarSession, forgetRest, storedRest } from "./connection.js";
 import { Controls } from "./controls.js";
 import { setupPicker } from "./picker.js";
 import { WatchShare } from "../share.js";
@@ -17,8 +17,8 @@ import { AvatarView } from "./view.js";
 const TRACK = "holistic";
 const FPS = 15;
 const FRAME_WIDTH = 480;
-const CALIBRATED = "Calibrated: where you looked is straight ahead for the avatar's head (kept in this browser).";
-const UNCALIBRATED = "Calibration reset: the head moves as the camera sees it.";
+const CALIBRATED = "Calibrated: where you looked is straight ahead for the avatar's head and eyes (kept in this browser).";
+const UNCALIBRATED = "Calibration reset: head and eyes move as the camera sees them.";
 
 const $ = (id) => document.getElementById(id);
 const startButton = $("avatar-start");
@@ -72,11 +72,11 @@ function setRunning(running) {
   stage.dataset.running = String(running);
 }
 
-// Whether the head has a rest kept in this browser, in words and for the tests.
-function showCalibration(head, text) {
-  document.body.dataset.calibrated = String(head !== null);
-  uncalibrateButton.disabled = head === null;
-  if (text) showStatus(calibration, text, head === null ? "info" : "ok");
+// Whether a rest is kept in this browser, in words and for the tests.
+function showCalibration(rest, text) {
+  document.body.dataset.calibrated = String(rest !== null);
+  uncalibrateButton.disabled = rest === null;
+  if (text) showStatus(calibration, text, rest === null ? "info" : "ok");
 }
 
 function openSession() {
@@ -92,7 +92,7 @@ function openSession() {
         share.show(message.watch);
         showReadout();
       },
-      calibrated: (head) => showCalibration(head, head ? CALIBRATED : UNCALIBRATED),
+      calibrated: (rest) => showCalibration(rest, rest ? CALIBRATED : UNCALIBRATED),
       notCalibrated: (text) => showStatus(calibration, `Not calibrated: ${text}.`, "error"),
       sent: () => figures.sent.tick(),
       result: (message, latencyMs) => {
@@ -156,7 +156,7 @@ calibrateButton.addEventListener("click", () => {
   if (!run.session?.calibrate()) showStatus(calibration, "Not calibrated: wait until the avatar moves, then press Calibrate.", "error");
 });
 uncalibrateButton.addEventListener("click", () => {
-  forgetHead();
+  forgetRest();
   if (!run.session?.uncalibrate()) showCalibration(null, UNCALIBRATED);
 });
 // Mirror, smoothing and blendshapes travel in the hello, so a change starts a new session.
@@ -173,7 +173,7 @@ for (const choice of document.querySelectorAll('input[name="avatar-framing"]')) 
 if (!view.scene.failure) setupPicker({ view, input: $("avatar-file"), dropTarget: $("avatar-view"), status: $("avatar-file-status") });
 stage.classList.toggle("mirrored", controls.mirror.checked);
 showCamera();
-showCalibration(storedHead(), "");
+showCalibration(storedRest(), "");
 setRunning(false);
 view.scene.setFraming(controls.framing);
 window.holotrackAvatar = view.testHook();

@@ -12,8 +12,7 @@ from numpy.typing import ArrayLike
 from webapp.analysis.expression_smoothing import ValueSmoother
 from webapp.analysis.rig import solve
 from webapp.analysis.rig.calibration import EyeCalibration
-from webapp.analysis.rig.head_calibration import from_rest, head_in_chest
-from webapp.analysis.rig.quat import Quat
+from webapp.analysis.rig.straight_ahead import Rest, from_rest, head_in_chest
 from webapp.analysis.smoothing import PARTS, LandmarkSmoother, SmoothingSettings
 from webapp.landmarks_json import JsonPart, json_landmarks
 
@@ -51,8 +50,8 @@ class AvatarOptions:
 class AvatarSession:
     """Turns each result's landmarks into smoothed landmarks and, if asked, a rig.
 
-    Holds the smoothing filters, the eyes' calibration and the head's rest (its straight
-    ahead, kept through reset()); call reset() when the session's tracking restarts. With
+    Holds the smoothing filters, the eyes' calibration and the rest of head and gaze (their
+    straight ahead, kept through reset()); call reset() when the session's tracking restarts. With
     smoothing on, the expressions are read from the unsmoothed face and filtered as values
     (expression_smoothing.py): the landmarks' filter would blur a blink.
     """
@@ -64,15 +63,15 @@ class AvatarSession:
         self._expressions = None if smoothing is None else ValueSmoother()
         self._blendshapes = None if smoothing is None else ValueSmoother()
         self._eyes = EyeCalibration()
-        self.head_rest: Quat | None = None  # straight ahead for the head, once calibrated
-        self._last_head: Quat | None = None  # the last rig's head, for calibrate_now()
+        self.rest: Rest | None = None  # straight ahead for head and gaze, once calibrated
+        self._last: Rest | None = None  # the last rig's, for calibrate_now()
 
-    def calibrate_now(self) -> Quat | None:
-        """The last rig's head becomes straight ahead; returns it, or None when the last
-        frame had no one in it (or no rig was asked for)."""
-        if self._last_head is not None:
-            self.head_rest = self._last_head
-        return self._last_head
+    def calibrate_now(self) -> Rest | None:
+        """The last rig's head and gaze become straight ahead; returns them, or None when
+        the last frame had no one in it (or no rig was asked for)."""
+        if self._last is not None:
+            self.rest = self._last
+        return self._last
 
     def reset(self) -> None:
         self._eyes.reset()
@@ -104,20 +103,22 @@ class AvatarSession:
         if self.options.rig:
             if blendshapes and self._blendshapes is not None:
                 blendshapes = self._blendshapes(blendshapes, capture_ms)
+            mirror, rest = self.options.mirror, self.rest
             solved = solve(
                 parts,
                 width,
                 height,
-                mirror=self.options.mirror,
+                mirror=mirror,
                 pose_world=pose_world,
                 eyes=self._eyes,
                 expression_face=raw["face"],
                 blendshapes=blendshapes,
+                gaze_rest=(0.0, 0.0) if rest is None or rest.gaze is None else rest.gaze,
             )
-            mirror = self.options.mirror
-            self._last_head = None if solved is None else head_in_chest(solved.bones, mirror)
-            if solved is not None and self.head_rest is not None:
-                solved = replace(solved, bones=from_rest(solved.bones, self.head_rest, mirror))
+            head = None if solved is None else head_in_chest(solved.bones, mirror)
+            self._last = None if solved is None or head is None else Rest(head, solved.gaze)
+            if solved is not None and rest is not None:
+                solved = replace(solved, bones=from_rest(solved.bones, rest.head, mirror))
             if solved is not None and self._expressions is not None:
                 smooth = self._expressions(solved.expressions, capture_ms)
                 solved = replace(solved, expressions=smooth)

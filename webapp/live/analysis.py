@@ -93,17 +93,17 @@ class SessionAnalysis:
         return None if self.workout is None else self.workout.summary()
 
     def calibrate(self, control: Control) -> str:
-        """The answer to a calibrate message: the head's straight ahead as it now is."""
+        """The answer to a calibrate message: straight ahead as it now is."""
         avatar = self._avatar
         if not avatar.options.rig:
             return messages.error("no_rig", NO_RIG, None)
         if control.clear:
-            avatar.head_rest = None
-        elif control.head is not None:
-            avatar.head_rest = control.head
+            avatar.rest = None
+        elif control.rest is not None:
+            avatar.rest = control.rest
         elif avatar.calibrate_now() is None:
             return messages.error("no_pose", NO_POSE, None)
-        return messages.calibrated(avatar.head_rest)
+        return messages.calibrated(avatar.rest)
 
     def news(self) -> dict[str, Any] | None:
         """The workout, when it has begun or moved on (a rep, a set) since last asked."""

@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from webapp import json_text
+from webapp.analysis.rig.face import Gaze
 from webapp.analysis.rig.quat import Quat
+from webapp.analysis.rig.straight_ahead import Rest
 from webapp.config import Config
 from webapp.engine.jobs import Frame
 from webapp.engine.wire import FrameResult
@@ -44,11 +46,11 @@ class Hello:
 @dataclass(frozen=True)
 class Control:
     """A text message after hello: switch exercise (name), ask for the workout so far, or
-    calibrate the head: to the last frame's (head None), to `head`, or clear it."""
+    calibrate straight ahead: to the last frame's (rest None), to `rest`, or clear it."""
 
     type: ClientType
     name: str | None = None
-    head: Quat | None = None
+    rest: Rest | None = None
     clear: bool = False
 
 
@@ -126,12 +128,32 @@ def parse_control(text: str) -> Control:
             raise SessionClosed(Close.PROTOCOL, "an exercise message needs a name")
         return Control(ClientType.EXERCISE, name)
     if kind == ClientType.CALIBRATE:
-        if "head" not in message:
-            return Control(ClientType.CALIBRATE)
-        if message["head"] is None:
-            return Control(ClientType.CALIBRATE, clear=True)
-        return Control(ClientType.CALIBRATE, head=_unit_quaternion(message["head"]))
+        return _calibrate(message)
     raise SessionClosed(Close.PROTOCOL, f"unknown message type {shown(kind)}")
+
+
+def _calibrate(message: Mapping[str, Any]) -> Control:
+    """{"type": "calibrate"}, with "head" (and "gaze") as a calibrated message gave them,
+    or with "head": null."""
+    if "head" not in message or message["head"] is None:
+        if message.get("gaze") is not None:
+            raise SessionClosed(Close.PROTOCOL, "a calibrate's gaze comes with its head")
+        return Control(ClientType.CALIBRATE, clear="head" in message)
+    gaze = message.get("gaze")
+    rest = Rest(_unit_quaternion(message["head"]), None if gaze is None else _gaze(gaze))
+    return Control(ClientType.CALIBRATE, rest=rest)
+
+
+def _gaze(value: object) -> Gaze:
+    """[left, up]: two numbers between -1 and 1 (the irises' offsets over the eyes' width)."""
+    if (
+        isinstance(value, list)
+        and len(value) == 2
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+        and all(-1.0 <= v <= 1.0 for v in value)  # NaN and huge integers fail this too
+    ):
+        return float(value[0]), float(value[1])
+    raise SessionClosed(Close.PROTOCOL, "gaze must be [left, up], two numbers from -1 to 1")
 
 
 def _unit_quaternion(value: object) -> Quat:
@@ -205,9 +227,10 @@ def watching(session: str) -> str:
     return json_text.as_text({"type": ServerType.WATCHING, "session": session})
 
 
-def calibrated(head: Quat | None) -> str:
-    rounded = None if head is None else [round(v, 6) for v in head]
-    return json_text.as_text({"type": ServerType.CALIBRATED, "head": rounded})
+def calibrated(rest: Rest | None) -> str:
+    head = None if rest is None else [round(v, 6) for v in rest.head]
+    gaze = None if rest is None or rest.gaze is None else [round(v, 6) for v in rest.gaze]
+    return json_text.as_text({"type": ServerType.CALIBRATED, "head": head, "gaze": gaze})
 
 
 def workout(summary: Mapping[str, Any]) -> str:

@@ -52,6 +52,8 @@ MOUTH_NARROW, MOUTH_WIDE = 0.40, 0.70
 GAZE_SIDE = 0.10
 GAZE_UP, GAZE_DOWN = 0.06, 0.06
 GAZE_DEAD = 0.015
+# (toward the person's left, up): see gaze().
+Gaze = tuple[float, float]
 
 
 def ramp(value: float, lo: float, hi: float) -> float:
@@ -76,7 +78,7 @@ def mouth(face: Points) -> tuple[float, float]:
     return _distance(face, *LIPS_INNER) / span, _distance(face, *MOUTH_CORNERS) / span
 
 
-def gaze(face: Points) -> tuple[float, float]:
+def gaze(face: Points) -> Gaze:
     """(toward the person's left, up): the irises' mean offset from their eyes' centres over
     the eyes' width, on the face's own axes."""
     up = quat.sub(face[FOREHEAD], face[CHIN])
@@ -109,11 +111,14 @@ def points_read(irises: bool) -> tuple[int, ...]:
 
 
 def expressions(
-    face: Points, eyes: Mapping[str, tuple[float, float]] | None = None, irises: bool = True
+    face: Points,
+    eyes: Mapping[str, tuple[float, float]] | None = None,
+    gaze: Gaze | None = None,
 ) -> dict[str, float]:
     """The eleven VRM presets from one face mesh in rig space (the points_read(irises)).
     eyes: each eye's (shut, open) levels, a session's calibration; the fixed ones without.
-    irises: whether the mesh has them (478 points, not 468); without, no gaze."""
+    gaze: the look to show, gaze() less any calibrated rest; None (a mesh without irises,
+    468 points not 478): no look."""
     levels, fixed = eyes or {}, (EYE_SHUT, EYE_OPEN)
     gap, width = mouth(face)
     o = ramp(gap, MOUTH_SHUT, MOUTH_OPEN)
@@ -134,8 +139,8 @@ def expressions(
         "lookLeft": 0.0,
         "lookRight": 0.0,
     }
-    if irises:
-        h, v = gaze(face)
+    if gaze is not None:
+        h, v = gaze
         out["lookLeft"] = ramp(h, GAZE_DEAD, GAZE_SIDE)
         out["lookRight"] = ramp(-h, GAZE_DEAD, GAZE_SIDE)
         out["lookUp"] = ramp(v, GAZE_DEAD, GAZE_UP)

@@ -15,6 +15,7 @@ from numpy.typing import ArrayLike
 from webapp.analysis.rig import arms, face, hands, legs, quat, torso
 from webapp.analysis.rig.bones import PARENT, SIDES, Pose, other_side
 from webapp.analysis.rig.calibration import EyeCalibration
+from webapp.analysis.rig.face import Gaze
 from webapp.analysis.rig.quat import V3, Quat, Vec
 
 MIN_VISIBILITY = 0.5
@@ -31,12 +32,15 @@ class Rig:
     """bones: local rotations [x, y, z, w] relative to the parent, in VRM's normalized
     T-pose; hips_position: metres from the image centre on the rig's axes (z is 0: one
     camera gives no depth); expressions: VRM presets, 0..1 (all 0 without a face);
-    blendshapes: ARKit's, 0..1, when the session asked for them and the face was found."""
+    blendshapes: ARKit's, 0..1, when the session asked for them and the face was found;
+    gaze: the irises' face.gaze() as seen (the person's own, mirror or not, no rest taken
+    off), None without irises, for calibrating; not sent."""
 
     bones: dict[str, Quat]
     hips_position: V3
     expressions: dict[str, float]
     blendshapes: dict[str, float] = field(default_factory=dict)
+    gaze: Gaze | None = None
 
     def to_json(self, digits: int = 4) -> dict[str, Any]:
         quats: list[list[float]] = np.round(list(self.bones.values()), digits).tolist()
@@ -98,6 +102,7 @@ def solve(
     eyes: EyeCalibration | None = None,
     expression_face: ArrayLike | None = None,
     blendshapes: Mapping[str, float] | None = None,
+    gaze_rest: Gaze = (0.0, 0.0),
 ) -> Rig | None:
     """The rig for one result's landmarks (the protocol's parts, lists or arrays), or None
     without a pose. width and height are the image's, which normalized points need.
@@ -109,6 +114,7 @@ def solve(
     expressions are read from when it is not landmarks["face"] (a smoothed session's
     unsmoothed one); the head's rotation always comes from landmarks["face"]. blendshapes:
     ARKit's, as the worker read them from the face, passed through (and mirrored).
+    gaze_rest: the gaze that reads as looking straight ahead (a session's calibration).
     """
     pose_raw = landmarks.get("pose")
     if pose_raw is None:
@@ -146,6 +152,7 @@ def solve(
             local.update(hands.fingers(hand_points, side, world[f"{side}Hand"]))
         world.update(legs.leg(points, visible, side))
 
+    seen = face.gaze(expression_points) if expression_points is not None and irises else None
     rig = Rig(
         bones=_locals(world, local),
         hips_position=_hips_position(image_points, width, height),
@@ -154,9 +161,10 @@ def solve(
         else face.expressions(
             expression_points,
             None if eyes is None else eyes.update(expression_points),
-            irises=irises,
+            None if seen is None else (seen[0] - gaze_rest[0], seen[1] - gaze_rest[1]),
         ),
         blendshapes=dict(blendshapes or {}),
+        gaze=seen,
     )
     return mirrored(rig) if mirror else rig
 
@@ -176,6 +184,7 @@ def mirrored(rig: Rig) -> Rig:
         hips_position=(-rig.hips_position[0], rig.hips_position[1], rig.hips_position[2]),
         expressions={_swap_expression(k): v for k, v in rig.expressions.items()},
         blendshapes={_swap_expression(k): v for k, v in rig.blendshapes.items()},
+        gaze=rig.gaze,
     )
 
 

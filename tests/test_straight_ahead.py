@@ -1,4 +1,4 @@
-"""The head's straight ahead (webapp/analysis/rig/head_calibration.py), on the rigs of the
+"""The head's straight ahead (webapp/analysis/rig/straight_ahead.py), on the rigs of the
 real model's landmarks of the shared videos."""
 
 from __future__ import annotations
@@ -9,9 +9,10 @@ import pytest
 
 from tests.landmarks import asl, gesture
 from webapp.analysis import AvatarOptions, AvatarSession
-from webapp.analysis.rig import quat, solve
-from webapp.analysis.rig.head_calibration import from_rest, head_in_chest
+from webapp.analysis.rig import face, quat, solve
+from webapp.analysis.rig.eyes import LOOKS
 from webapp.analysis.rig.quat import Quat
+from webapp.analysis.rig.straight_ahead import from_rest, head_in_chest
 
 UP = (0.0, 1.0, 0.0)
 
@@ -90,13 +91,38 @@ def test_a_session_calibrates_on_its_last_frame_and_keeps_it() -> None:
     assert before is not None
     rest = session.calibrate_now()
     assert rest is not None
-    assert session.head_rest == rest
+    assert session.rest == rest
+    assert rest.gaze is not None  # the mesh has its irises
     _, after = session.process(rec.frame(3), 40.0, rec.width, rec.height)
     assert after is not None
     bones = {k: tuple(v) for k, v in after["bones"].items()}
     assert degrees_between(turn(bones), quat.IDENTITY) < 0.05  # rounded to 4 digits
+    assert max(after["expressions"][look] for look in LOOKS) == 0.0
     session.reset()  # the tracking restarts; the person is the same
-    assert session.head_rest == rest
-    session.head_rest = None
+    assert session.rest == rest
+    session.rest = None
     _, again = session.process(rec.frame(3), 80.0, rec.width, rec.height)
     assert again == before
+
+
+def test_the_gaze_calibrated_on_reads_straight_ahead_and_others_from_it() -> None:
+    """On the gesture clip, where she looks about: calibrated on one frame, that frame
+    looks nowhere, and every frame's gaze is its own less the rest (before the dead zone)."""
+    rec = gesture()
+    rigs = [solve(rec.frame(i), rec.width, rec.height) for i in range(len(rec))]
+    gazes = [r.gaze for r in rigs if r is not None and r.gaze is not None]
+    assert len(gazes) == len(rec)
+    looking = [i for i, r in enumerate(rigs) if r and max(r.expressions[k] for k in LOOKS) > 0.2]
+    assert looking  # she does look aside or up in some frames
+    rest = gazes[looking[0]]
+    calibrated = solve(rec.frame(looking[0]), rec.width, rec.height, gaze_rest=rest)
+    assert calibrated is not None
+    assert max(calibrated.expressions[k] for k in LOOKS) == 0.0
+    assert calibrated.gaze == rest  # what was seen, for the next calibration
+    for i in range(len(rec)):
+        plain = solve(rec.frame(i), rec.width, rec.height, gaze_rest=rest)
+        assert plain is not None
+        assert plain.gaze is not None
+        left, up = plain.gaze[0] - rest[0], plain.gaze[1] - rest[1]
+        assert plain.expressions["lookLeft"] == face.ramp(left, face.GAZE_DEAD, face.GAZE_SIDE)
+        assert plain.expressions["lookDown"] == face.ramp(-up, face.GAZE_DEAD, face.GAZE_DOWN)
