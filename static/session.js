@@ -108,12 +108,14 @@ export class LiveSession {
     } catch {
       return;
     }
+    if (this.handle(message)) return;
     switch (message.type) {
       case "ready":
         this.ready = true;
         this.resume = typeof message.resume === "string" ? message.resume : null;
         this.setFps(message.fps);
         if (Number.isFinite(message.max_frame_bytes)) this.maxFrameBytes = message.max_frame_bytes;
+        this.accepted();
         this.on.ready(message);
         this.pump();
         break;
@@ -147,6 +149,14 @@ export class LiveSession {
         break; // later protocol versions may add types; ignore them
     }
   }
+
+  // For subclasses: a look at each message first; true when it was theirs alone.
+  handle(_message) {
+    return false;
+  }
+
+  // For subclasses: the server accepted this connection (each ready, before any frame).
+  accepted() {}
 
   // A text message after hello (exercise, summary, calibrate); false when there is no
   // open, accepted connection to send it on.

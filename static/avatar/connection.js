@@ -48,28 +48,23 @@ export class AvatarSession extends LiveSession {
     this.on.notCalibrated = handlers.notCalibrated ?? (() => {});
   }
 
-  receive(data) {
-    let message = null;
-    if (typeof data === "string") {
-      try {
-        message = JSON.parse(data);
-      } catch {
-        // LiveSession ignores it too
-      }
-    }
+  handle(message) {
     if (message?.type === "calibrated") {
       const rest = isRest(message) ? { head: message.head, gaze: message.gaze } : null;
       keepRest(rest);
       this.on.calibrated(rest);
-      return;
+      return true;
     }
     if (message?.type === "error" && NOT_CALIBRATED.has(message.code)) {
       this.on.notCalibrated(message.message);
-      return;
+      return true;
     }
-    super.receive(data);
-    // Each connection starts with no rest: the kept one goes first, before any result.
-    const rest = message?.type === "ready" ? storedRest() : null;
+    return false;
+  }
+
+  // Each connection starts with no rest: the kept one goes first, before any frame.
+  accepted() {
+    const rest = storedRest();
     if (rest) this.control({ type: "calibrate", ...rest });
   }
 
@@ -78,8 +73,8 @@ export class AvatarSession extends LiveSession {
     return this.control({ type: "calibrate" });
   }
 
+  // The answer forgets the kept rest; false when not connected.
   uncalibrate() {
-    forgetRest();
     return this.control({ type: "calibrate", head: null });
   }
 }

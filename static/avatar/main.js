@@ -156,8 +156,9 @@ calibrateButton.addEventListener("click", () => {
   if (!run.session?.calibrate()) showStatus(calibration, "Not calibrated: wait until the avatar moves, then press Calibrate.", "error");
 });
 uncalibrateButton.addEventListener("click", () => {
+  if (run.session?.uncalibrate()) return; // the server's answer forgets it
   forgetRest();
-  if (!run.session?.uncalibrate()) showCalibration(null, UNCALIBRATED);
+  showCalibration(null, UNCALIBRATED);
 });
 // Mirror, smoothing and blendshapes travel in the hello, so a change starts a new session.
 controls.onHelloChange(() => {

@@ -10,20 +10,10 @@ export class FitnessSession extends LiveSession {
     this.on.workout = handlers.workout ?? (() => {});
   }
 
-  receive(data) {
-    if (typeof data === "string") {
-      let message = null;
-      try {
-        message = JSON.parse(data);
-      } catch {
-        // LiveSession ignores it too
-      }
-      if (message?.type === "workout") {
-        this.on.workout(message);
-        return;
-      }
-    }
-    super.receive(data);
+  handle(message) {
+    if (message?.type !== "workout") return false;
+    this.on.workout(message);
+    return true;
   }
 
   // A new set of `name` (the same exercise again, or another); answered with a workout.
