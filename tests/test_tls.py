@@ -250,9 +250,10 @@ async def test_chromium_tracks_its_camera_over_https_and_wss(tmp_path: Path) -> 
         )
         await page.click("#live-stop")
 
-        await page.goto(f"https://127.0.0.1:{port}/avatar")
-        await page.wait_for_load_state("load")
-        assert await page.evaluate(
-            "() => document.documentElement.scrollWidth <= window.innerWidth"
-        )
+        for path in ("/avatar", "/fitness", "/coach"):
+            await page.goto(f"https://127.0.0.1:{port}{path}")
+            await page.wait_for_load_state("load")
+            assert await page.evaluate(
+                "() => document.documentElement.scrollWidth <= window.innerWidth"
+            ), path
         assert browser.errors == []
