@@ -14,6 +14,7 @@ export const CLOSE = Object.freeze({
   TRY_AGAIN_LATER: 1013,
   IDLE: 4000,
   PROTOCOL: 4001,
+  PAUSED: 4002, // the page's own close: its watch link waits for the next session
   UNKNOWN_WATCH: 4003,
   UNAUTHORIZED: 4401,
 });

@@ -6,6 +6,7 @@
 import { cameraError, closeCamera, FrameEncoder, openCamera } from "./capture.js";
 import { showStatus } from "./format.js";
 import { describeError, socketUrl } from "./protocol.js";
+import { KeptLink } from "./kept_link.js";
 import { LiveSession } from "./session.js";
 
 // A running session with no answer for this long says so: on a stalled network the page
@@ -14,8 +15,9 @@ export const STALL_MS = 5000;
 
 export class CameraRun {
   // setRunning(bool): the page's buttons follow. cameraClosed(): the page's own teardown, after
-  // the camera has closed. Session: LiveSession or a subclass of it.
-  constructor({ video, status, notice, setRunning, cameraClosed, Session = LiveSession }) {
+  // the camera has closed. Session: LiveSession or a subclass of it. keepLink: the watch
+  // link outlives a session (kept_link.js); `link` holds it between them.
+  constructor({ video, status, notice, setRunning, cameraClosed, Session = LiveSession, keepLink = false }) {
     this.video = video;
     this.status = status;
     this.notice = notice;
@@ -27,8 +29,12 @@ export class CameraRun {
     this.encoder = null;
     this.lastAnswer = 0;
     this.stalled = false;
+    this.link = keepLink ? new KeptLink() : null;
     setInterval(() => this.checkStall(), 1000);
-    window.addEventListener("pagehide", () => this.session?.stop(""));
+    window.addEventListener("pagehide", () => {
+      this.session?.stop("");
+      this.link?.save();
+    });
   }
 
   begin() {
@@ -69,11 +75,14 @@ export class CameraRun {
     const previous = this.session;
     this.session = null;
     previous?.stop("");
+    this.link?.keep(previous);
     const own = new this.Session({
       url: socketUrl(),
       track,
       fps,
       options,
+      resume: this.link?.take() ?? null,
+      keepLink: this.link !== null,
       grab: () => this.encoder.grab(this.video),
       handlers: {
         ...handlers,
@@ -90,6 +99,7 @@ export class CameraRun {
         ended: (text, kind) => {
           if (this.session !== own) return; // replaced by a restart
           this.session = null;
+          this.link?.keep(own);
           this.closeCamera();
           if (text) showStatus(this.status, text, kind);
         },

@@ -21,7 +21,10 @@ export class LiveSession {
   // handlers: status(text, kind), ready(msg), turn(), sent(seq, bytes, onTurn),
   //           result(msg, latencyMs), stats(msg), error(msg), ended(text, kind).
   // options: extra hello fields (protocol.js hello()).
-  constructor({ url, track, fps, grab, handlers, options = {} }) {
+  // resume: the resume string of an earlier session whose watch link this one takes over.
+  // keepLink: this session's stop pauses (close 4002), so its watch link waits for the next
+  // session, which passes `resume` on; otherwise a stop ends the link with the session.
+  constructor({ url, track, fps, grab, handlers, options = {}, resume = null, keepLink = false }) {
     this.url = url;
     this.track = track;
     this.options = options;
@@ -37,8 +40,11 @@ export class LiveSession {
     this.countdown = null;
     this.housekeeping = null;
     // The last ready's resume string: our own reconnects send it, so the session's watch
-    // link (an OBS view, a coach, the VMC relay) carries on. A new Start makes a new link.
-    this.resume = null;
+    // link (an OBS view, a coach, the VMC relay) carries on.
+    this.resume = resume;
+    this.keepLink = keepLink;
+    // How long the server keeps a paused or lost session's link (ready's watch_grace).
+    this.watchGrace = 0;
     this.resetConnectionState();
   }
 
@@ -71,7 +77,10 @@ export class LiveSession {
     if (this.socket) {
       const socket = this.socket;
       socket.onopen = socket.onmessage = socket.onclose = socket.onerror = null;
-      if (socket.readyState <= WebSocket.OPEN) socket.close(1000, "stopped by the user");
+      if (socket.readyState <= WebSocket.OPEN) {
+        if (this.keepLink) socket.close(CLOSE.PAUSED, "paused");
+        else socket.close(CLOSE.NORMAL, "stopped by the user");
+      }
       this.socket = null;
     }
     this.on.ended(text, "info");
@@ -113,6 +122,7 @@ export class LiveSession {
       case "ready":
         this.ready = true;
         this.resume = typeof message.resume === "string" ? message.resume : null;
+        this.watchGrace = Number.isFinite(message.watch_grace) ? message.watch_grace : 0;
         this.setFps(message.fps);
         if (Number.isFinite(message.max_frame_bytes)) this.maxFrameBytes = message.max_frame_bytes;
         this.accepted();

@@ -46,6 +46,7 @@ export class WatchShare {
 
   // token: the ready message's "watch", or undefined from a server without watchers.
   show(token) {
+    clearTimeout(this.expiry);
     this.box.hidden = false;
     if (typeof token === "string" && token) {
       this.link.href = this.link.textContent = watchUrl(token, this.view);
@@ -62,7 +63,19 @@ export class WatchShare {
   }
 
   hide() {
+    clearTimeout(this.expiry);
     this.box.hidden = true;
+  }
+
+  // The session stopped but the server keeps its link `seconds` more for the next Start.
+  pause(seconds) {
+    if (!seconds || !this.link.dataset.token) {
+      this.hide();
+      return;
+    }
+    clearTimeout(this.expiry);
+    showStatus(this.status, `Stopped: this link stays valid for ${seconds} s more. Press Start before then to go on with it; after that, Start gives a new link.`, "info");
+    this.expiry = setTimeout(() => this.hide(), seconds * 1000);
   }
 
   async copy() {

@@ -383,14 +383,63 @@ async def test_a_camera_that_reconnects_keeps_its_watch_link_and_watchers(
     assert metric("holotrack_watchers_live") == 0
 
 
-async def test_a_lost_cameras_watchers_end_after_the_grace(make_client: MakeClient) -> None:
+async def test_a_paused_camera_keeps_its_watch_link_and_watchers(
+    make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stop, a change of settings or a reload on the avatar page closes with 4002: the
+    watchers stay and the next session that resumes gets the same link, as after a lost
+    connection; a plain close (1000) ends them at once (the test above)."""
+    client = await make_client(Config(workers=1))
+    tokens = client.app[LIVE].tokens
+    rested = asyncio.Event()
+    rest = tokens.rest
+
+    def resting(*args: Any) -> None:
+        rest(*args)
+        rested.set()
+
+    monkeypatch.setattr(tokens, "rest", resting)
+    frames = video_frames(ASL_VIDEO)[:2]
+    live, ready = await open_session(client, rig=True)
+    assert ready["watch_grace"] == 60
+    watcher = await watch(client, ready["watch"])
+    assert (await watcher.receive_json())["type"] == "watching"
+    await live.lockstep(frames, STEP_MS)
+    await results_until(watcher, 1)
+    await live.ws.close(code=4002, message=b"paused")
+    async with asyncio.timeout(30):
+        await rested.wait()
+    metric = client.app[METRICS].registry.get_sample_value
+    assert metric("holotrack_sessions_closed_total", {"code": "4002"}) == 1
+    assert len(tokens) == 1
+    assert metric("holotrack_watchers_live") == 1
+    again, resumed = await open_session(client, rig=True, resume=ready["resume"])
+    assert resumed["watch"] == ready["watch"]
+    assert await watcher.receive_json(timeout=30) == {
+        "type": "watching",
+        "session": resumed["session"],
+    }
+    await again.lockstep(frames, STEP_MS)
+    assert "rig" in await results_until(watcher, 1)
+    assert metric("holotrack_sessions_resumed_total") == 1
+
+
+@pytest.mark.parametrize(
+    ("how", "why"), [("lost", "the connection was lost"), ("paused", "its camera paused")]
+)
+async def test_a_cameras_watchers_end_after_the_grace(
+    make_client: MakeClient, how: str, why: str
+) -> None:
     client = await make_client(Config(workers=1, watch_grace=0.3))
     live, ready = await open_session(client)
     watcher = await watch(client, ready["watch"])
     assert (await watcher.receive_json())["type"] == "watching"
-    lose_connection(live)
+    if how == "lost":
+        lose_connection(live)
+    else:
+        await live.ws.close(code=4002, message=b"paused")
     code, reason = await closed(watcher)
-    assert (code, reason) == (1000, "the watched session ended: the connection was lost")
+    assert (code, reason) == (1000, f"the watched session ended: {why}")
     assert len(client.app[LIVE].tokens) == 0
     _, fresh = await open_session(client, resume=ready["resume"])
     assert fresh["watch"] != ready["watch"]

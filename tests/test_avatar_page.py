@@ -432,15 +432,34 @@ async def test_start_drives_the_avatar_from_the_servers_rig(
             "() => document.getElementById('avatar-status').textContent === 'Stopped.'"
         )
         assert await page.is_enabled("#avatar-start")
-        assert await page.is_hidden("#watch-share")
+        # The link waits for the next Start (the server's --watch-grace, 60 s).
+        assert "stays valid for 60 s more" in await page.inner_text("#watch-share-status")
         assert browser.errors == []
 
 
-async def test_the_watch_link_shows_the_avatar_until_the_session_stops(
+async def same_link_new_session(streamer: Page, view: Page, token: str | None) -> None:
+    """The streamer's page shows `token` again, and the view follows its new session."""
+    await streamer.wait_for_function(
+        "(token) => document.getElementById('watch-link').dataset.token === token && "
+        "!document.getElementById('watch-share').hidden",
+        arg=token,
+    )
+    session = await streamer.get_attribute("body", "data-session")
+    await view.wait_for_function(
+        "(session) => document.body.dataset.session === session", arg=session
+    )
+    await wait_for_change(view)
+    assert await view.is_hidden("#watch-status")
+
+
+async def test_the_watch_link_outlives_reconnects_restarts_and_reloads(
     make_avatar_client: MakeAvatarClient, tmp_path: Path
 ) -> None:
+    """The link pasted into OBS stays the same until the camera is away longer than the
+    server's --watch-grace: through a lost connection, a change of settings, Stop and
+    Start, and a reload of the page."""
     needs_node_modules()
-    client = await make_avatar_client()
+    client = await make_avatar_client(Config(workers=1, no_cache=True, watch_grace=20))
     y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=90)
     async with open_page(fake_camera_args(y4m)) as streamer, open_page() as watcher:
         await open_avatar(streamer, client)
@@ -475,6 +494,26 @@ async def test_the_watch_link_shows_the_avatar_until_the_session_stops(
         await wait_for_change(view)
         assert await view.is_hidden("#watch-status")
 
+        # A setting that travels in the hello starts a new session: the link stays.
+        await streamer.page.check("#avatar-blendshapes")
+        await streamer.page.wait_for_function(
+            "(old) => document.body.dataset.session && document.body.dataset.session !== old",
+            arg=new_session,
+        )
+        assert hellos[-1]["blendshapes"] is True
+        await same_link_new_session(streamer.page, view, token)
+        # So do Stop and Start, and a reload (the page's camera restarts the video).
+        await streamer.page.click("#avatar-stop")
+        await streamer.page.wait_for_selector("#avatar-start:enabled")
+        await start_session(streamer)
+        await same_link_new_session(streamer.page, view, token)
+        await streamer.page.reload()
+        await streamer.page.wait_for_selector("body[data-avatar-ready=true]", state="attached")
+        await start_session(streamer)
+        await same_link_new_session(streamer.page, view, token)
+        assert all(isinstance(hello.get("resume"), str) for hello in hellos[1:]), hellos
+
+        # Away longer than the grace, the link ends.
         await streamer.page.click("#avatar-stop")
         await view.wait_for_selector("body[data-watch-state=error]", state="attached")
         text = await view.inner_text("#watch-status")

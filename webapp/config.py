@@ -122,7 +122,7 @@ class Config:
         default=60.0,
         metadata={
             "help": "seconds a session's watchers and watch link wait for its camera to "
-            "reconnect after its connection was lost (0: they end with the session)"
+            "reconnect after its connection was lost or it paused (0: they end with the session)"
         },
     )
     tls_cert: str = field(

@@ -44,5 +44,8 @@ class Close(enum.IntEnum):
     TRY_AGAIN_LATER = 1013  # server full
     IDLE = 4000
     PROTOCOL = 4001  # bad JSON, unknown type, truncated header, wrong version, bad option
+    # The client's, not the server's: its camera stops for now and its watch link waits
+    # --watch-grace seconds for the camera's next session.
+    PAUSED = 4002
     UNKNOWN_WATCH = 4003  # a watch token that names no live session
     UNAUTHORIZED = 4401  # --access-keys: no key, or a key the server does not know

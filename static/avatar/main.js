@@ -43,7 +43,7 @@ const share = new WatchShare({ box: $("watch-share"), link: $("watch-link"), but
 
 const recorder = new Recorder({ button: $("avatar-record"), status: $("avatar-record-status"), name: "avatar" });
 const overlay = new VideoOverlay($("avatar-overlay"), video);
-const run = new CameraRun({ video, status, notice, setRunning, cameraClosed, Session: AvatarSession });
+const run = new CameraRun({ video, status, notice, setRunning, cameraClosed, Session: AvatarSession, keepLink: true });
 
 let figures = null;
 let refresh = null;
@@ -118,7 +118,7 @@ function cameraClosed() {
   refresh = null;
   overlay.clear();
   view.rest();
-  share.hide();
+  share.pause(run.link.secondsLeft());
   delete document.body.dataset.session;
   setRunning(false);
   showReadout();

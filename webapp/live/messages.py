@@ -193,6 +193,7 @@ def ready(
         "stats_interval": config.stats_interval,
         "watch": watch,
         "resume": resume,
+        "watch_grace": config.watch_grace,
     }
 
 

@@ -48,8 +48,9 @@ FRAME_ERROR_CODES: dict[type[errors.HolotrackError], str] = {
 
 NO_EXERCISE = 'this session counts no exercise: name one in hello or send {"type": "exercise"}'
 # Ends after which the page reconnects by itself (a lost connection, a dead worker, a camera
-# that sent nothing for a while): the session's watchers wait for its next one.
-RESUMABLE = frozenset({WSCloseCode.ABNORMAL_CLOSURE, Close.INTERNAL, Close.IDLE})
+# that sent nothing for a while), or goes on when its person says so (a pause): the
+# session's watchers wait for its next one.
+RESUMABLE = frozenset({WSCloseCode.ABNORMAL_CLOSURE, Close.INTERNAL, Close.IDLE, Close.PAUSED})
 
 
 class LiveSession:
@@ -203,6 +204,8 @@ class LiveSession:
                 self._control(parse_control(str(msg.data)))
                 continue
             if msg.type is not WSMsgType.BINARY:
+                if msg.type is WSMsgType.CLOSE and msg.data == Close.PAUSED:
+                    raise SessionClosed(Close.PAUSED, "its camera paused")
                 return
             frame = parse_frame(msg.data, self.config.max_frame_bytes)
             self.counters.add("received")

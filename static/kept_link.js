@@ -1,0 +1,56 @@
+// A watch link that outlives its sessions (the avatar page's: an OBS view, the VMC relay).
+// Stop and Start, a change of settings and a reload each end the session paused (close 4002)
+// and the next one resumes the link, for as long as the server keeps it (ready's
+// watch_grace, 60 s by default). A reload carries it in sessionStorage: this tab only.
+
+const STORAGE = "holotrack.keptLink";
+
+export class KeptLink {
+  constructor() {
+    this.resume = null;
+    this.until = 0; // Date.now() when the server lets go of the link
+    this.load();
+  }
+
+  // session: the LiveSession that just ended (paused).
+  keep(session) {
+    if (typeof session?.resume !== "string") return;
+    this.resume = session.resume;
+    // A session that was never accepted passed its resume on unused: the old deadline holds.
+    if (session.watchGrace > 0) this.until = Date.now() + session.watchGrace * 1000;
+  }
+
+  // The resume string for the next session, once; null when there is none or it expired.
+  take() {
+    const resume = this.secondsLeft() > 0 ? this.resume : null;
+    this.resume = null;
+    return resume;
+  }
+
+  secondsLeft() {
+    return this.resume ? Math.max(0, Math.ceil((this.until - Date.now()) / 1000)) : 0;
+  }
+
+  save() {
+    if (!this.secondsLeft()) return;
+    try {
+      sessionStorage.setItem(STORAGE, JSON.stringify({ resume: this.resume, until: this.until }));
+    } catch {
+      // storage refused: a reload makes a new link
+    }
+  }
+
+  load() {
+    let kept = null;
+    try {
+      kept = JSON.parse(sessionStorage.getItem(STORAGE));
+      sessionStorage.removeItem(STORAGE);
+    } catch {
+      return;
+    }
+    if (typeof kept?.resume === "string" && Number.isFinite(kept.until)) {
+      this.resume = kept.resume;
+      this.until = kept.until;
+    }
+  }
+}
