@@ -36,6 +36,8 @@ const CLOSES = {
   [CLOSE.TRY_AGAIN_LATER]: { text: "The server is full or busy", retry: true, minDelayMs: 3000, why: true, trim: /^(server )?full( for \w+ at --[\w-]+ [\d.]+)?:\s*/i },
   [CLOSE.IDLE]: { text: "The server closed the session because no camera pictures arrived", retry: true, why: false },
   [CLOSE.PROTOCOL]: { text: "The server did not understand this page", retry: false, why: true, hint: " Reload the page: the server may have been updated." },
+  // The page's own close, not the server's; said should a server ever echo it.
+  [CLOSE.PAUSED]: { text: "The session was paused", retry: false, why: false },
   [CLOSE.UNKNOWN_WATCH]: { text: "This watch link is not valid, or its session has ended", retry: false, why: false },
   [CLOSE.UNAUTHORIZED]: { text: "The server refused the access key", retry: false, why: true },
 };
