@@ -452,6 +452,26 @@ async def same_link_new_session(streamer: Page, view: Page, token: str | None) -
     assert await view.is_hidden("#watch-status")
 
 
+async def test_nobody_in_the_picture_is_no_error_and_the_avatar_rests(
+    make_avatar_client: MakeAvatarClient,
+) -> None:
+    """Chromium's own fake camera shows a test pattern: results come, with no pose and so no
+    rig. That is someone not yet in front of the camera, not a server without rigs."""
+    async with avatar_page(
+        make_avatar_client,
+        args=["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"],
+    ) as browser:
+        page = browser.page
+        await page.click("#avatar-start")
+        await page.wait_for_function(
+            "() => Number(document.getElementById('avatar-stage').dataset.results) > 5"
+        )
+        assert await page.get_attribute("#avatar-stage", "data-rigs") == "0"
+        assert await page.inner_text("#avatar-notice") == ""
+        assert not await page.evaluate("window.holotrackAvatar.posed()")
+        assert browser.errors == []
+
+
 async def test_the_watch_link_outlives_reconnects_restarts_and_reloads(
     make_avatar_client: MakeAvatarClient, tmp_path: Path
 ) -> None:
@@ -502,9 +522,12 @@ async def test_the_watch_link_outlives_reconnects_restarts_and_reloads(
         )
         assert hellos[-1]["blendshapes"] is True
         await same_link_new_session(streamer.page, view, token)
-        # So do Stop and Start, and a reload (the page's camera restarts the video).
+        # So do Stop and Start, and a reload (the page's camera restarts the video). While
+        # the camera is stopped the view's avatar, no longer fed, goes back to rest.
         await streamer.page.click("#avatar-stop")
         await streamer.page.wait_for_selector("#avatar-start:enabled")
+        await view.wait_for_function("() => !window.holotrackAvatar.posed()")
+        assert await view.is_hidden("#watch-status")
         await start_session(streamer)
         await same_link_new_session(streamer.page, view, token)
         await streamer.page.reload()

@@ -104,7 +104,8 @@ function openSession() {
         if (message.rig) {
           figures.rigs += 1;
           view.apply(message.rig);
-        } else if (!figures.warnedNoRig) {
+        } else if (message.landmarks?.pose && !figures.warnedNoRig) {
+          // Found, the pose brings a rig; nobody in the picture brings none, and says nothing.
           figures.warnedNoRig = true;
           showStatus(notice, "The server's results carry no rig, so the avatar cannot move: this server does not support the avatar page yet.", "error");
         }

@@ -10,12 +10,17 @@ export { AvatarFileError };
 
 // Larger files are refused before parsing: a VRM avatar is rarely above a few tens of MB.
 export const MAX_VRM_BYTES = 100 * 1024 * 1024;
+// With no rig for this long (the person left the picture, the camera stopped or its
+// connection dropped) the avatar eases back to rest instead of standing frozen mid-gesture
+// on a stream. Results come at 5 fps or more: this is many of them missed, not one late.
+export const UNSEEN_MS = 2000;
 
 export class AvatarView {
   constructor(container) {
     this.scene = new AvatarScene(container);
     this.avatar = null;
     this.lastRig = null;
+    this.rigAt = 0; // when lastRig came; a pose set by hand (the tests') has none: it stays
     this.generation = 0; // avatars loaded so far: the tests see a replacement happen
     this.clock = performance.now();
     this.pace = new DrawPace();
@@ -25,6 +30,7 @@ export class AvatarView {
 
   loop(now) {
     requestAnimationFrame(this.loop);
+    if (this.lastRig && this.rigAt && now - this.rigAt > UNSEEN_MS) this.rest();
     if (!this.pace.shouldDraw(now)) return;
     const delta = Math.min(0.1, Math.max(0, (now - this.clock) / 1000));
     this.clock = now;
@@ -52,12 +58,13 @@ export class AvatarView {
     return avatar;
   }
 
-  apply(rig) {
+  apply(rig, at = performance.now()) {
     this.lastRig = rig;
+    this.rigAt = at;
     this.avatar?.apply(rig);
   }
 
-  // Back to rest: the session ended.
+  // Back to rest: the session ended, or nobody was seen for UNSEEN_MS.
   rest() {
     this.lastRig = null;
     this.avatar?.rest();
@@ -66,7 +73,8 @@ export class AvatarView {
   // window.holotrackAvatar: lets the browser tests pose the avatar and read its pixels.
   testHook() {
     return {
-      apply: (rig) => this.apply(rig),
+      apply: (rig) => this.apply(rig, 0),
+      posed: () => this.lastRig !== null,
       pixels: (size) => this.scene.pixels(size),
       generation: () => this.generation,
       drawn: () => this.pace.drawn,
