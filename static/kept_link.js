@@ -1,9 +1,12 @@
 // A watch link that outlives its sessions (the avatar page's: an OBS view, the VMC relay).
 // Stop and Start, a change of settings and a reload each end the session paused (close 4002)
 // and the next one resumes the link, for as long as the server keeps it (ready's
-// watch_grace, 60 s by default). A reload carries it in sessionStorage: this tab only.
+// watch_grace, 60 s by default). A reload carries it in sessionStorage: this tab and this
+// page only (the fitness page must not go on with the avatar page's link).
 
-const STORAGE = "holotrack.keptLink";
+function storageKey() {
+  return `holotrack.keptLink:${window.location.pathname}`;
+}
 
 export class KeptLink {
   constructor() {
@@ -34,7 +37,7 @@ export class KeptLink {
   save() {
     if (!this.secondsLeft()) return;
     try {
-      sessionStorage.setItem(STORAGE, JSON.stringify({ resume: this.resume, until: this.until }));
+      sessionStorage.setItem(storageKey(), JSON.stringify({ resume: this.resume, until: this.until }));
     } catch {
       // storage refused: a reload makes a new link
     }
@@ -43,8 +46,8 @@ export class KeptLink {
   load() {
     let kept = null;
     try {
-      kept = JSON.parse(sessionStorage.getItem(STORAGE));
-      sessionStorage.removeItem(STORAGE);
+      kept = JSON.parse(sessionStorage.getItem(storageKey()));
+      sessionStorage.removeItem(storageKey());
     } catch {
       return;
     }

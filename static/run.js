@@ -16,8 +16,9 @@ export const STALL_MS = 5000;
 export class CameraRun {
   // setRunning(bool): the page's buttons follow. cameraClosed(): the page's own teardown, after
   // the camera has closed. Session: LiveSession or a subclass of it. keepLink: the watch
-  // link outlives a session (kept_link.js); `link` holds it between them.
-  constructor({ video, status, notice, setRunning, cameraClosed, Session = LiveSession, keepLink = false }) {
+  // link outlives a reload of the page and a session replaced (kept_link.js); `link` holds
+  // it between sessions. stopKeepsLink: Stop pauses too, and Start goes on with the link.
+  constructor({ video, status, notice, setRunning, cameraClosed, Session = LiveSession, keepLink = false, stopKeepsLink = keepLink }) {
     this.video = video;
     this.status = status;
     this.notice = notice;
@@ -30,8 +31,10 @@ export class CameraRun {
     this.lastAnswer = 0;
     this.stalled = false;
     this.link = keepLink ? new KeptLink() : null;
+    this.stopKeepsLink = keepLink && stopKeepsLink;
     setInterval(() => this.checkStall(), 1000);
     window.addEventListener("pagehide", () => {
+      if (this.session && this.link) this.session.pauses = true;
       this.session?.stop("");
       this.link?.save();
     });
@@ -74,6 +77,7 @@ export class CameraRun {
   open({ track, fps, options, handlers }) {
     const previous = this.session;
     this.session = null;
+    if (previous && this.link) previous.pauses = true;
     previous?.stop("");
     this.link?.keep(previous);
     const own = new this.Session({
@@ -82,7 +86,7 @@ export class CameraRun {
       fps,
       options,
       resume: this.link?.take() ?? null,
-      keepLink: this.link !== null,
+      pauses: this.stopKeepsLink,
       grab: () => this.encoder.grab(this.video),
       handlers: {
         ...handlers,
@@ -99,7 +103,7 @@ export class CameraRun {
         ended: (text, kind) => {
           if (this.session !== own) return; // replaced by a restart
           this.session = null;
-          this.link?.keep(own);
+          if (own.pauses) this.link?.keep(own);
           this.closeCamera();
           if (text) showStatus(this.status, text, kind);
         },

@@ -22,9 +22,9 @@ export class LiveSession {
   //           result(msg, latencyMs), stats(msg), error(msg), ended(text, kind).
   // options: extra hello fields (protocol.js hello()).
   // resume: the resume string of an earlier session whose watch link this one takes over.
-  // keepLink: this session's stop pauses (close 4002), so its watch link waits for the next
+  // pauses: this session's stop pauses (close 4002), so its watch link waits for the next
   // session, which passes `resume` on; otherwise a stop ends the link with the session.
-  constructor({ url, track, fps, grab, handlers, options = {}, resume = null, keepLink = false }) {
+  constructor({ url, track, fps, grab, handlers, options = {}, resume = null, pauses = false }) {
     this.url = url;
     this.track = track;
     this.options = options;
@@ -42,7 +42,7 @@ export class LiveSession {
     // The last ready's resume string: our own reconnects send it, so the session's watch
     // link (an OBS view, a coach, the VMC relay) carries on.
     this.resume = resume;
-    this.keepLink = keepLink;
+    this.pauses = pauses;
     // How long the server keeps a paused or lost session's link (ready's watch_grace).
     this.watchGrace = 0;
     this.resetConnectionState();
@@ -78,7 +78,7 @@ export class LiveSession {
       const socket = this.socket;
       socket.onopen = socket.onmessage = socket.onclose = socket.onerror = null;
       if (socket.readyState <= WebSocket.OPEN) {
-        if (this.keepLink) socket.close(CLOSE.PAUSED, "paused");
+        if (this.pauses) socket.close(CLOSE.PAUSED, "paused");
         else socket.close(CLOSE.NORMAL, "stopped by the user");
       }
       this.socket = null;

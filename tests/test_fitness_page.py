@@ -291,6 +291,42 @@ async def test_a_reconnect_keeps_the_count_and_the_log_row(client: Client, tmp_p
     assert record["session"] == session
 
 
+@pytest.mark.browser
+async def test_a_reload_mid_set_keeps_the_count_the_coach_link_and_the_log_row(
+    client: Client, tmp_path: Path
+) -> None:
+    """Reloaded mid-workout, the page pauses its session (close 4002) and its next Start
+    resumes it: the next rep is the second, the coach's link is the same, one row. Stop, by
+    contrast, ends the workout and its link."""
+    y4m = write_y4m(PUSHUPS, tmp_path / "one_rep.y4m", frames=141, start=144)
+    async with open_page(fake_camera_args(y4m)) as browser:
+        page = browser.page
+        await open_fitness(browser, client, "push_up")
+        await page.click("#fitness-start")
+        await page.wait_for_function(
+            "() => document.getElementById('fitness-reps').textContent === '1'",
+            timeout=PUSHUPS_TIMEOUT_MS,
+        )
+        token = await page.get_attribute("#coach-link", "data-token")
+        await reload(browser)
+        await page.select_option("#fitness-exercise", "push_up")
+        await page.click("#fitness-start")
+        await page.wait_for_function(
+            "() => document.getElementById('fitness-reps').textContent === '2'",
+            timeout=PUSHUPS_TIMEOUT_MS,
+        )
+        assert await page.get_attribute("#coach-link", "data-token") == token
+        await page.click("#fitness-stop")
+        await page.wait_for_selector("body[data-running=false]", state="attached")
+        rows = await log_rows(browser)
+        await page.click("#fitness-start")
+        await wait_for_results(browser, 0)
+        assert await page.get_attribute("#coach-link", "data-token") != token
+        assert browser.errors == []
+    assert [row[1:3] for row in rows] == [["1", "Push-up"]]
+    assert int(rows[0][3]) >= 2
+
+
 # -- the coach's view -----------------------------------------------------------------------
 
 

@@ -1,8 +1,8 @@
 // The workout log: every set of this browser's workouts, from the server's `workout`
 // messages (each one the whole workout so far), as a table and as a CSV file. It is kept in
 // the browser's storage, so a reload or tomorrow's visit still shows it; nothing about it is
-// kept on the server. A workout is known by its watch link while it runs: a reconnect that
-// keeps the link keeps the workout, in its next session.
+// kept on the server. A workout is known by its watch link while it runs: a reconnect or a
+// reload that keeps the link keeps the workout, in its next session.
 
 import { clock, titleOf } from "./words.js";
 
@@ -74,6 +74,7 @@ function valid(entry) {
   return (
     typeof entry?.id === "string" &&
     typeof entry.session === "string" &&
+    (entry.link === undefined || typeof entry.link === "string") &&
     Number.isFinite(entry.began) &&
     Array.isArray(entry.sets) &&
     entry.sets.every((s) => typeof s?.exercise === "string" && Number.isInteger(s.reps))
@@ -101,7 +102,7 @@ export class WorkoutLog {
     this.clearButton = clear;
     this.kept = kept;
     this.exercises = exercises; // [{name, title}], for the titles
-    this.workouts = stored(); // {id, began, session, sets}, oldest first
+    this.workouts = stored(); // {id, began, session, link, sets}, oldest first
     this.running = new Map(); // watch link -> its workout, for this page's sessions
     download.addEventListener("click", () => this.save());
     clear.addEventListener("click", () => this.clear());
@@ -112,12 +113,13 @@ export class WorkoutLog {
   // The workout `message` of session `session`, whose watch link is `link`.
   update(link, session, message) {
     if (!Array.isArray(message.sets)) return;
-    let workout = this.running.get(link);
+    // A reload forgot which workouts run; the stored one with this link goes on.
+    let workout = this.running.get(link) ?? this.workouts.find((w) => w.link === link);
     if (!workout) {
-      workout = { id: newId(), began: Date.now(), session, sets: [] };
-      this.running.set(link, workout);
+      workout = { id: newId(), began: Date.now(), session, link, sets: [] };
       this.workouts.push(workout);
     }
+    this.running.set(link, workout);
     workout.sets = message.sets;
     this.keep(workout);
     this.render();

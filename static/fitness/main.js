@@ -42,7 +42,8 @@ const timer = new SetTimer($("fitness-timer"));
 const share = new WatchShare({ box: $("coach-share"), link: $("coach-link"), button: $("coach-copy"), status: $("coach-share-status"), view: "/coach" });
 
 const recorder = new Recorder({ button: $("fitness-record"), status: $("fitness-record-status"), name: "fitness" });
-const run = new CameraRun({ video, status, notice, setRunning, cameraClosed, Session: FitnessSession });
+// A reload mid-workout goes on with the workout and the coach's link; Stop ends both.
+const run = new CameraRun({ video, status, notice, setRunning, cameraClosed, Session: FitnessSession, keepLink: true, stopKeepsLink: false });
 
 let exercises = [];
 let log = null;
