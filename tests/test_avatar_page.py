@@ -76,6 +76,14 @@ ELBOW_BENT: dict[str, Any] = {
     "expressions": {"aa": 1.0},
 }
 
+# How far her left hand hangs below her left shoulder, in metres: about 0.3 with her arms
+# by her sides, 0 in VRM's T-pose.
+HAND_DROP_JS = """() => {
+  const avatar = window.holotrackAvatar;
+  return avatar.position("leftUpperArm")[1] - avatar.position("leftHand")[1];
+}"""
+ARMS_HANG = 0.2
+
 # How many of the SIZE x SIZE pixels differ from the snapshot taken by snapshot().
 CHANGED_JS = f"""
 () => {{
@@ -233,13 +241,20 @@ async def test_the_default_avatar_renders_and_a_rig_poses_it(
         assert opaque(rest) > SIZE * SIZE // 20, opaque(rest)
         assert rest[3] == 0
         assert rest[-1] == 0
+        # At rest her arms hang by her sides: VRM's own rest, the T-pose, holds them out,
+        # which on a stream looks like the tracking broke.
+        assert await page.evaluate(HAND_DROP_JS) > ARMS_HANG
+        await snapshot(page)
+        await page.evaluate("(rig) => window.holotrackAvatar.apply(rig)", {"bones": {}})
+        await page.wait_for_function(f"() => ({HAND_DROP_JS})() < 0.05")
+        await wait_for_change(page)
         await snapshot(page)
         await page.evaluate("(rig) => window.holotrackAvatar.apply(rig)", ARMS_DOWN)
         await wait_for_change(page)
         await snapshot(page)
         await page.evaluate("(rig) => window.holotrackAvatar.apply(rig)", ELBOW_BENT)
         await wait_for_change(page)
-        # Bones the rig stops sending ease back to rest.
+        # Bones the rig stops sending ease back to VRM's rest.
         await snapshot(page)
         await page.evaluate("(rig) => window.holotrackAvatar.apply(rig)", {"bones": {}})
         await wait_for_change(page)
@@ -469,6 +484,7 @@ async def test_nobody_in_the_picture_is_no_error_and_the_avatar_rests(
         assert await page.get_attribute("#avatar-stage", "data-rigs") == "0"
         assert await page.inner_text("#avatar-notice") == ""
         assert not await page.evaluate("window.holotrackAvatar.posed()")
+        assert await page.evaluate(HAND_DROP_JS) > ARMS_HANG
         assert browser.errors == []
 
 
@@ -527,6 +543,7 @@ async def test_the_watch_link_outlives_reconnects_restarts_and_reloads(
         await streamer.page.click("#avatar-stop")
         await streamer.page.wait_for_selector("#avatar-start:enabled")
         await view.wait_for_function("() => !window.holotrackAvatar.posed()")
+        await view.wait_for_function(f"() => ({HAND_DROP_JS})() > {ARMS_HANG}")
         assert await view.is_hidden("#watch-status")
         await start_session(streamer)
         await same_link_new_session(streamer.page, view, token)
@@ -682,7 +699,7 @@ async def test_a_model_with_eye_bones_looks_with_them(
         # +X) and above its head: yaw positive, pitch negative, as gaze.js assumes.
         toward = await page.evaluate(
             """() => {
-                 const [x, y, z] = window.holotrackAvatar.headPosition();
+                 const [x, y, z] = window.holotrackAvatar.position("head");
                  return window.holotrackAvatar.anglesToward(x + 1, y + 1, z + 1);
                }"""
         )

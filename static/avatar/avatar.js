@@ -30,6 +30,29 @@ const TAKEN_BY_ARKIT = new Set(["blink", "blinkLeft", "blinkRight", "aa", "ih", 
 
 const unitRange = (v) => Math.min(1, Math.max(0, v));
 
+// Quaternion [x, y, z, w] turning `degrees` about one axis (0: x, 1: y, 2: z).
+function about(axis, degrees) {
+  const half = (degrees * Math.PI) / 360;
+  const q = [0, 0, 0, Math.cos(half)];
+  q[axis] = Math.sin(half);
+  return q;
+}
+
+// The pose at rest (before the first result, and when nobody has been seen for a while):
+// arms down by the sides, elbows a little bent. VRM's own rest is a T-pose, arms held out,
+// which on a stream looks like the tracking broke. A rig like the server's, so the VRM 0.x
+// flip applies to it too: in VRM 1.0's axes the left arm points along +X, and turning it
+// about Z toward -Y lowers it.
+export const IDLE_RIG = Object.freeze({
+  bones: {
+    leftUpperArm: about(2, -70),
+    rightUpperArm: about(2, 70),
+    leftLowerArm: about(1, -10),
+    rightLowerArm: about(1, 10),
+  },
+  expressions: {},
+});
+
 export class AvatarFileError extends Error {}
 
 let loader = null;
@@ -83,8 +106,11 @@ export class Avatar {
     const own = vrm.expressionManager?.expressions ?? [];
     this.byLowerName = new Map(own.map((e) => [e.expressionName.toLowerCase(), e.expressionName]));
     this.nodes = new Map(); // rig bone name -> the model's normalized node it drives
-    this.heights = this.measure();
+    this.heights = this.measure(); // in the T-pose, before anything moves
     this.hipsRest = this.node("hips")?.position.clone() ?? new THREE.Vector3();
+    // It appears at rest at once, not lowering its arms from the T-pose.
+    this.rest();
+    for (const [node, rotation] of this.targets) node.quaternion.copy(rotation);
   }
 
   get root() {
@@ -178,7 +204,7 @@ export class Avatar {
 
   // Back to rest: the next session's hips start a new baseline.
   rest() {
-    this.apply({ bones: {}, expressions: {} });
+    this.apply(IDLE_RIG);
     this.hipsBaseline = null;
   }
 

@@ -111,7 +111,7 @@ export class AvatarView {
         [lookAt.yaw, lookAt.pitch] = [yaw, pitch];
         return toward;
       },
-      headPosition: () => this.avatar?.vrm.humanoid.getNormalizedBoneNode("head")?.getWorldPosition(new THREE.Vector3()).toArray() ?? null,
+      position: (bone) => this.avatar?.vrm.humanoid.getNormalizedBoneNode(bone)?.getWorldPosition(new THREE.Vector3()).toArray() ?? null,
     };
   }
 }
