@@ -4,12 +4,14 @@ out and the relay, each on frames of the shared videos."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 from collections.abc import Callable
 from typing import Any
 
 import aiohttp
+import cv2
 import numpy as np
 import pytest
 
@@ -17,9 +19,10 @@ from tests.conftest import Client, MakeClient
 from tests.live import LiveClient, lose_connection, raw_ws_connect, video_frames, ws_frame
 from tests.media import ASL_VIDEO
 from tests.tcp_proxy import tcp_proxy
-from tests.vmc_receiver import vmc_receiver
+from tests.vmc_receiver import Received, vmc_receiver
 from webapp.analysis.rig import BONES, EXPRESSIONS, quat
 from webapp.analysis.rig.eyes import LOOKS, eye_rotation
+from webapp.analysis.rig.idle import IDLE_BONES
 from webapp.config import Config
 from webapp.engine.imaging import decode
 from webapp.engine.inference import TrackEngine
@@ -535,6 +538,47 @@ async def test_vmc_reaches_a_real_receiver(make_client: MakeClient) -> None:
     assert times == sorted(times)
 
 
+def rests(received: Received, idle: tuple[float, ...]) -> bool:
+    """Whether the receiver's newest frame has the left arm at rest."""
+    return bool(arms(received.last_frame()) == pytest.approx(idle, abs=1e-4))
+
+
+def arms(frame: list[tuple[str, tuple[Any, ...]]]) -> tuple[Any, ...]:
+    """The left upper arm's rotation in one VMC frame."""
+    (rotation,) = [
+        a[4:] for address, a in frame if address == "/VMC/Ext/Bone/Pos" and a[0] == "LeftUpperArm"
+    ]
+    return rotation
+
+
+async def test_vmc_rests_when_nobody_is_seen_and_when_the_session_ends(
+    make_client: MakeClient,
+) -> None:
+    """VSeeFace keeps the last pose it was sent: the signer walks off (frames of an empty
+    room, by their capture times 2 s and more after the last pose) and the receiver is sent
+    the rest pose; the session ends and it is sent it again."""
+    ok, empty = cv2.imencode(".jpg", np.full((360, 480, 3), 128, np.uint8))
+    assert ok
+    async with vmc_receiver() as (port, received):
+        client = await make_client(Config(workers=1, vmc_allow=f"127.0.0.1:{port}"))
+        live, _ = await open_session(client, vmc={"host": "127.0.0.1", "port": port})
+        signer = video_frames(ASL_VIDEO)[:3]
+        await live.lockstep(signer, STEP_MS)
+        await received.wait_frames(3)
+        # The last pose was captured at 133 ms; the empty room at 1.5 s to 4.5 s, a frame
+        # every half second: the five from 2.5 s on are 2 s or more after it.
+        room = await live.lockstep((empty.tobytes(),) * 7, 500.0, first=3)
+        assert all(not r["landmarks"]["pose"] for r in room)
+        await received.wait_frames(3 + 5)
+        await live.ws.close()
+        await received.wait_frames(3 + 5 + 1)
+    idle = to_unity_rotation(IDLE_BONES["leftUpperArm"])
+    frames = received.complete_frames()
+    assert all(arms(f) != pytest.approx(idle, abs=1e-3) for f in frames[:3])
+    assert all(arms(f) == pytest.approx(idle, abs=1e-4) for f in frames[3:])
+    assert len(frames) == 9
+
+
 async def test_the_relay_forwards_a_watched_session_as_vmc(make_client: MakeClient) -> None:
     client = await make_client(Config(workers=1))
     live, ready = await open_session(client, rig=True)
@@ -553,8 +597,12 @@ async def test_the_relay_forwards_a_watched_session_as_vmc(make_client: MakeClie
             seq += 1
             assert seq < 300, "the relay forwarded nothing"
         await live.ws.close()
-        # The watched session ended: the relay stops by itself (exit code 0).
+        # The watched session ended: the relay stops by itself (exit code 0), leaving the
+        # receivers' avatars at rest rather than mid-gesture.
         assert await asyncio.wait_for(relay, 30) == 0
+        idle = to_unity_rotation(IDLE_BONES["leftUpperArm"])
+        for got in (received, received_2):
+            await got.wait_until(functools.partial(rests, got, idle))
     for got in (received, received_2):
         bones = {args[0] for address, args in got.messages if address == "/VMC/Ext/Bone/Pos"}
         assert {"Hips", "LeftUpperArm", "RightUpperArm"} <= bones

@@ -36,6 +36,7 @@ from tests.media import ASL_VIDEO
 from tests.vmc_receiver import vmc_receiver
 from tests.vrm_files import PERFECT_SYNC, eye_bones_vrm, perfect_sync_vrm, plain_glb
 from webapp.analysis.rig import quat
+from webapp.analysis.rig.idle import IDLE_BONES
 from webapp.analysis.rig.quat import Quat
 from webapp.analysis.rig.straight_ahead import head_in_chest
 from webapp.app import TEMPLATES_DIR, create_app
@@ -244,6 +245,13 @@ async def test_the_default_avatar_renders_and_a_rig_poses_it(
         # At rest her arms hang by her sides: VRM's own rest, the T-pose, holds them out,
         # which on a stream looks like the tracking broke.
         assert await page.evaluate(HAND_DROP_JS) > ARMS_HANG
+        # The same rest as VMC receivers are sent (webapp/analysis/rig/idle.py).
+        page_idle = await page.evaluate(
+            "async () => (await import('/static/avatar/avatar.js')).IDLE_RIG.bones"
+        )
+        assert page_idle.keys() == IDLE_BONES.keys()
+        for name, rotation in IDLE_BONES.items():
+            assert page_idle[name] == pytest.approx(rotation, abs=1e-6)
         await snapshot(page)
         await page.evaluate("(rig) => window.holotrackAvatar.apply(rig)", {"bones": {}})
         await page.wait_for_function(f"() => ({HAND_DROP_JS})() < 0.05")

@@ -10,8 +10,10 @@ import pytest
 
 from tests.vmc_receiver import vmc_receiver
 from webapp.analysis.rig import quat
+from webapp.analysis.rig.bones import PARENT
 from webapp.analysis.rig.eyes import FULL_TURN_DEGREES
-from webapp.analysis.skeleton import BONES
+from webapp.analysis.rig.idle import IDLE_BONES, UNSEEN_SECONDS
+from webapp.analysis.skeleton import BONES, REST_OFFSET
 from webapp.vmc.encode import (
     MAX_DATAGRAM,
     bundles,
@@ -239,3 +241,43 @@ def test_the_relay_refuses_bad_arguments_in_words(
         relay_parse(["--watch", "ws://h/ws", "--token", "t", *argv])
     assert stopped.value.code == 2
     assert reason in capsys.readouterr().err
+
+
+def _pose(frame: list[tuple[str, tuple[Any, ...]]]) -> dict[str, tuple[Any, ...]]:
+    return {args[0]: args[4:] for address, args in frame if address == "/VMC/Ext/Bone/Pos"}
+
+
+async def test_nobody_seen_for_a_while_and_the_end_leave_the_receiver_at_rest() -> None:
+    """A receiver keeps the last pose it was sent: the avatar would stand frozen mid-gesture
+    in VSeeFace while its person is away. Frames without a rig, once none has come for
+    UNSEEN_SECONDS, and rest() at the session's end, send the rest pose: every bone (a head
+    left turned would stay turned), the arms down, every expression and blendshape 0."""
+    shaped = {**RIG, "blendshapes": {"jawOpen": 0.7, "eyeBlinkLeft": 0.4}}
+    async with vmc_receiver() as (port, received):
+        sender = await VmcSender.open(Target("127.0.0.1", port))
+        try:
+            sender.rest()  # nothing sent yet: nothing to undo
+            sender.send(shaped, 10.0)
+            sender.unseen(10.0 + UNSEEN_SECONDS / 2)  # a moment's miss is not away
+            await received.wait_frames(1)
+            sender.unseen(10.0 + UNSEEN_SECONDS)
+            await received.wait_frames(2)
+            sender.send(shaped, 13.0)
+            sender.rest()
+            await received.wait_frames(4)
+        finally:
+            sender.close()
+    assert (sender.sent, sender.rested) == (2, 2)
+    moving, resting, again, ended = received.complete_frames()
+    assert _pose(moving)["LeftUpperArm"] == pytest.approx((0.0, -HALF, 0.0, HALF))
+    for frame in (resting, ended):
+        pose = _pose(frame)
+        assert set(pose) >= {unity_bone(name) for name in PARENT if name in REST_OFFSET}
+        assert pose["LeftUpperArm"] == pytest.approx(to_unity_rotation(IDLE_BONES["leftUpperArm"]))
+        assert pose["Head"] == pytest.approx((0.0, 0.0, 0.0, 1.0))
+        blends = {args[0]: args[1] for address, args in frame if address == "/VMC/Ext/Blend/Val"}
+        assert {"A", "Blink_L", "jawOpen", "JawOpen", "eyeBlinkLeft"} <= set(blends)
+        assert set(blends.values()) == {0.0}
+    times = [args[0] for frame in (resting, ended) for a, args in frame if a == "/VMC/Ext/T"]
+    assert times == pytest.approx([UNSEEN_SECONDS, 3.0])
+    assert again != resting

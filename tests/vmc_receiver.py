@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,10 +27,23 @@ class Received:
             self.changed.set()
 
     async def wait_frames(self, count: int) -> None:
+        await self.wait_until(lambda: self.frames >= count)
+
+    async def wait_until(self, done: Callable[[], bool]) -> None:
+        """Until `done()` holds, checked at each complete frame."""
         async with asyncio.timeout(60.0):
-            while self.frames < count:
+            while not done():
                 self.changed.clear()
                 await self.changed.wait()
+
+    def complete_frames(self) -> list[list[tuple[str, tuple[Any, ...]]]]:
+        """Each complete frame's messages, in order."""
+        frames: list[list[tuple[str, tuple[Any, ...]]]] = [[]]
+        for message in self.messages:
+            frames[-1].append(message)
+            if message[0] == "/VMC/Ext/Blend/Apply":
+                frames.append([])
+        return frames[:-1]
 
     def last_frame(self) -> list[tuple[str, tuple[Any, ...]]]:
         """The messages of the newest complete frame, from its /VMC/Ext/OK to its Apply."""

@@ -76,8 +76,11 @@ class SessionAnalysis:
             rows = None if pose is None else pose.tolist()
             size = (result.width, result.height)
             extra["fitness"] = self.workout.update(rows, size, frame.capture_ms)
-        if rig is not None and self.vmc is not None:
-            self.vmc.send(rig, frame.capture_ms / 1000.0)
+        if self.vmc is not None:
+            if rig is not None:
+                self.vmc.send(rig, frame.capture_ms / 1000.0)
+            else:
+                self.vmc.unseen(frame.capture_ms / 1000.0)
         return landmarks, extra, (time.perf_counter() - started) * 1000.0
 
     def switch(self, exercise: str | None) -> None:
@@ -117,6 +120,7 @@ class SessionAnalysis:
 
     def close(self) -> None:
         if self.vmc is not None:
+            self.vmc.rest()
             self.vmc.close()
 
 

@@ -30,6 +30,7 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
+from webapp.analysis.rig.idle import UNSEEN_SECONDS
 from webapp.vmc.sender import Target, VmcSender, parse_targets
 
 log = logging.getLogger("webapp.vmc.relay")
@@ -112,7 +113,12 @@ class Relay:
             await ws.send_json({"type": "watch", "version": 1, "token": self.config.token})
             reason = ""
             while True:
-                message = await ws.receive()
+                try:
+                    message = await ws.receive(timeout=UNSEEN_SECONDS)
+                except TimeoutError:
+                    # Nothing comes while the camera is away (paused, reconnecting).
+                    self.sender.unseen(time.monotonic())
+                    continue
                 if message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
                     reason = str(message.extra or "")
                     break
@@ -133,6 +139,7 @@ class Relay:
         if isinstance(rig, dict):
             self.sender.send(rig, time.monotonic())
             return 1
+        self.sender.unseen(time.monotonic())
         if not self.warned_no_rig and carries_pose_without_rig(result):
             self.warned_no_rig = True
             log.warning(NO_RIG)
@@ -193,8 +200,10 @@ async def run(config: RelayConfig) -> int:
                 except (aiohttp.ClientError, OSError, ValueError) as error:
                     log.warning("cannot watch %s: %s; retry in %.1f s", config.watch, error, wait)
                 await asyncio.sleep(wait)
+                sender.unseen(time.monotonic())
                 wait = next_wait(wait, config.retry_max_s)
     finally:
+        sender.rest()
         sender.close()
 
 

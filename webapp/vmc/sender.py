@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from webapp.analysis.rig.idle import UNSEEN_SECONDS, idle_rig
 from webapp.vmc.encode import encode_frame
 
 log = logging.getLogger(__name__)
@@ -70,12 +72,19 @@ class _Quiet(asyncio.DatagramProtocol):
 
 class VmcSender:
     """A UDP socket towards each of one or more receivers (several VMC apps on one machine,
-    say); each frame is encoded once and sent to all of them."""
+    say); each frame is encoded once and sent to all of them. A receiver holds the last
+    pose it was sent: when nobody has been seen for a while, and when its session ends
+    (rest()), it is sent the rest pose (webapp/analysis/rig/idle.py) instead of a frozen
+    gesture."""
 
     def __init__(self, transports: Sequence[asyncio.DatagramTransport]) -> None:
         self._transports = tuple(transports)
-        self.sent = 0
+        self.sent = 0  # frames of a rig
+        self.rested = 0  # frames of the rest pose
         self._first: float | None = None
+        self._last_rig: float | None = None  # the time of the last rig sent
+        self._latest = -math.inf  # the newest frame's time
+        self._idle: dict[str, Any] | None = None  # the rest pose, with the shapes last sent
 
     @classmethod
     async def open(cls, *targets: Target) -> VmcSender:
@@ -96,19 +105,48 @@ class VmcSender:
     def send(self, rig: Mapping[str, Any], seconds: float) -> None:
         """One frame to every receiver; `seconds` on any clock (a capture time, say): the
         receivers are sent the time since the first frame this sender sent."""
+        if not self._send(rig, seconds):
+            return
+        self.sent += 1
+        self._last_rig = seconds
+        shapes = rig.get("blendshapes")
+        if shapes and (
+            self._idle is None or self._idle.get("blendshapes", {}).keys() != shapes.keys()
+        ):
+            self._idle = idle_rig(shapes)
+
+    def unseen(self, seconds: float) -> None:
+        """A frame without a rig (nobody in the picture), or a moment without any: once no
+        rig has come for UNSEEN_SECONDS, the rest pose, each time (UDP may lose one)."""
+        if self._last_rig is not None and seconds - self._last_rig >= UNSEEN_SECONDS:
+            self.rest(seconds)
+
+    def rest(self, seconds: float | None = None) -> None:
+        """The rest pose, now (at `seconds`, or just after the last frame): the session
+        feeding the receivers is over, or nobody is in its picture. Only after a rig: a
+        receiver never sent one has nothing to undo."""
+        if self._last_rig is None:
+            return
+        if self._idle is None:
+            self._idle = idle_rig()
+        if self._send(self._idle, self._latest if seconds is None else seconds):
+            self.rested += 1
+
+    def close(self) -> None:
+        for transport in self._transports:
+            transport.close()
+
+    def _send(self, rig: Mapping[str, Any], seconds: float) -> bool:
         open_ = [t for t in self._transports if not t.is_closing()]
         if not open_:
-            return
+            return False
         if self._first is None:
             self._first = seconds
+        self._latest = max(self._latest, seconds)
         # The protocol's time is relative and a 32-bit float: a clock's absolute value (a
         # day of uptime is 8.6e7 ms) would cost it its precision, or overflow it.
         datagrams = encode_frame(rig, seconds - self._first)
         for transport in open_:
             for datagram in datagrams:
                 transport.sendto(datagram)
-        self.sent += 1
-
-    def close(self) -> None:
-        for transport in self._transports:
-            transport.close()
+        return True
