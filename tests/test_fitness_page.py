@@ -5,10 +5,11 @@ playing the push-up footage, the coach's view watching protocol clients fed real
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import io
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
@@ -16,7 +17,7 @@ import aiohttp_jinja2
 import jinja2
 import pytest
 from aiohttp import web
-from playwright.async_api import Dialog
+from playwright.async_api import Dialog, Page
 
 from bench.fitness_clips import PUSHUPS
 from tests.browser import (
@@ -258,26 +259,35 @@ async def test_the_log_outlives_a_reload_until_it_is_cleared(
         assert browser.errors == []
 
 
-@pytest.mark.browser
-async def test_a_reconnect_keeps_the_count_and_the_log_row(client: Client, tmp_path: Path) -> None:
-    """The camera plays 4.8-9.5 s of the push-ups in a loop: up, one rep, up again. The
-    server cuts the page's session after the first rep; the page reconnects by itself, and
-    its workout goes on: the next rep is the second, in the same row of the log."""
+async def wait_for_reps(page: Page, reps: int) -> None:
+    await page.wait_for_function(
+        "(n) => document.getElementById('fitness-reps').textContent === String(n)",
+        arg=reps,
+        timeout=PUSHUPS_TIMEOUT_MS,
+    )
+
+
+@contextlib.asynccontextmanager
+async def first_rep_of_a_loop(client: Client, tmp_path: Path) -> AsyncIterator[BrowserPage]:
+    """The fitness page counting push-ups from a camera that plays 4.8-9.5 s of the video in
+    a loop (up, one rep, up again), once it has counted the first rep."""
     y4m = write_y4m(PUSHUPS, tmp_path / "one_rep.y4m", frames=141, start=144)
     async with open_page(fake_camera_args(y4m)) as browser:
-        page = browser.page
         await open_fitness(browser, client, "push_up")
-        await page.click("#fitness-start")
-        await page.wait_for_function(
-            "() => document.getElementById('fitness-reps').textContent === '1'",
-            timeout=PUSHUPS_TIMEOUT_MS,
-        )
+        await browser.page.click("#fitness-start")
+        await wait_for_reps(browser.page, 1)
+        yield browser
+
+
+@pytest.mark.browser
+async def test_a_reconnect_keeps_the_count_and_the_log_row(client: Client, tmp_path: Path) -> None:
+    """The server cuts the page's session after the first rep; the page reconnects by
+    itself, and its workout goes on: the next rep is the second, in the same row of the log."""
+    async with first_rep_of_a_loop(client, tmp_path) as browser:
+        page = browser.page
         session = await page.get_attribute("body", "data-session")
         await cut_camera_session(page, client.app)
-        await page.wait_for_function(
-            "() => document.getElementById('fitness-reps').textContent === '2'",
-            timeout=PUSHUPS_TIMEOUT_MS,
-        )
+        await wait_for_reps(page, 2)
         await page.click("#fitness-stop")
         await page.wait_for_selector("body[data-running=false]", state="attached")
         rows = await log_rows(browser)
@@ -298,23 +308,13 @@ async def test_a_reload_mid_set_keeps_the_count_the_coach_link_and_the_log_row(
     """Reloaded mid-workout, the page pauses its session (close 4002) and its next Start
     resumes it: the next rep is the second, the coach's link is the same, one row. Stop, by
     contrast, ends the workout and its link."""
-    y4m = write_y4m(PUSHUPS, tmp_path / "one_rep.y4m", frames=141, start=144)
-    async with open_page(fake_camera_args(y4m)) as browser:
+    async with first_rep_of_a_loop(client, tmp_path) as browser:
         page = browser.page
-        await open_fitness(browser, client, "push_up")
-        await page.click("#fitness-start")
-        await page.wait_for_function(
-            "() => document.getElementById('fitness-reps').textContent === '1'",
-            timeout=PUSHUPS_TIMEOUT_MS,
-        )
         token = await page.get_attribute("#coach-link", "data-token")
         await reload(browser)
         await page.select_option("#fitness-exercise", "push_up")
         await page.click("#fitness-start")
-        await page.wait_for_function(
-            "() => document.getElementById('fitness-reps').textContent === '2'",
-            timeout=PUSHUPS_TIMEOUT_MS,
-        )
+        await wait_for_reps(page, 2)
         assert await page.get_attribute("#coach-link", "data-token") == token
         await page.click("#fitness-stop")
         await page.wait_for_selector("body[data-running=false]", state="attached")
