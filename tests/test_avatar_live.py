@@ -391,40 +391,46 @@ async def test_a_paused_camera_keeps_its_watch_link_and_watchers(
 ) -> None:
     """Stop, a change of settings or a reload on the avatar page closes with 4002: the
     watchers stay and the next session that resumes gets the same link, as after a lost
-    connection; a plain close (1000) ends them at once (the test above)."""
-    client = await make_client(Config(workers=1))
-    tokens = client.app[LIVE].tokens
-    rested = asyncio.Event()
-    rest = tokens.rest
+    connection; a plain close (1000) ends them at once (the test above). Its VMC receiver
+    is not sent the rest pose at once: the next session's first rig takes it over."""
+    async with vmc_receiver() as (port, received):
+        client = await make_client(Config(workers=1, vmc_allow=f"127.0.0.1:{port}"))
+        vmc = {"host": "127.0.0.1", "port": port}
+        tokens, rest_later = client.app[LIVE].tokens, client.app[LIVE].vmc_rest
+        rested = asyncio.Event()
+        rest = tokens.rest
 
-    def resting(*args: Any) -> None:
-        rest(*args)
-        rested.set()
+        def resting(*args: Any) -> None:
+            rest(*args)
+            rested.set()
 
-    monkeypatch.setattr(tokens, "rest", resting)
-    frames = video_frames(ASL_VIDEO)[:2]
-    live, ready = await open_session(client, rig=True)
-    assert ready["watch_grace"] == 60
-    watcher = await watch(client, ready["watch"])
-    assert (await watcher.receive_json())["type"] == "watching"
-    await live.lockstep(frames, STEP_MS)
-    await results_until(watcher, 1)
-    await live.ws.close(code=4002, message=b"paused")
-    async with asyncio.timeout(30):
-        await rested.wait()
-    metric = client.app[METRICS].registry.get_sample_value
-    assert metric("holotrack_sessions_closed_total", {"code": "4002"}) == 1
-    assert len(tokens) == 1
-    assert metric("holotrack_watchers_live") == 1
-    again, resumed = await open_session(client, rig=True, resume=ready["resume"])
-    assert resumed["watch"] == ready["watch"]
-    assert await watcher.receive_json(timeout=30) == {
-        "type": "watching",
-        "session": resumed["session"],
-    }
-    await again.lockstep(frames, STEP_MS)
-    assert "rig" in await results_until(watcher, 1)
-    assert metric("holotrack_sessions_resumed_total") == 1
+        monkeypatch.setattr(tokens, "rest", resting)
+        frames = video_frames(ASL_VIDEO)[:2]
+        live, ready = await open_session(client, rig=True, vmc=vmc)
+        assert ready["watch_grace"] == 60
+        watcher = await watch(client, ready["watch"])
+        assert (await watcher.receive_json())["type"] == "watching"
+        await live.lockstep(frames, STEP_MS)
+        await results_until(watcher, 1)
+        await live.ws.close(code=4002, message=b"paused")
+        async with asyncio.timeout(30):
+            await rested.wait()
+        metric = client.app[METRICS].registry.get_sample_value
+        assert metric("holotrack_sessions_closed_total", {"code": "4002"}) == 1
+        assert len(tokens) == 1
+        assert metric("holotrack_watchers_live") == 1
+        assert len(rest_later) == 1
+        again, resumed = await open_session(client, rig=True, resume=ready["resume"], vmc=vmc)
+        assert resumed["watch"] == ready["watch"]
+        assert await watcher.receive_json(timeout=30) == {
+            "type": "watching",
+            "session": resumed["session"],
+        }
+        await again.lockstep(frames, STEP_MS)
+        assert "rig" in await results_until(watcher, 1)
+        assert metric("holotrack_sessions_resumed_total") == 1
+        assert len(rest_later) == 0
+        await received.wait_frames(4)
 
 
 @pytest.mark.parametrize(

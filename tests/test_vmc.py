@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from typing import Any
@@ -23,6 +24,7 @@ from webapp.vmc.encode import (
     unity_bone,
 )
 from webapp.vmc.relay import parse as relay_parse
+from webapp.vmc.rest_later import RestLater
 from webapp.vmc.sender import Target, VmcSender, allowed, parse_allow, parse_target
 
 # Unity's HumanBodyBones, the names every VMC receiver looks bones up by.
@@ -281,3 +283,32 @@ async def test_nobody_seen_for_a_while_and_the_end_leave_the_receiver_at_rest() 
     times = [args[0] for frame in (resting, ended) for a, args in frame if a == "/VMC/Ext/T"]
     assert times == pytest.approx([UNSEEN_SECONDS, 3.0])
     assert again != resting
+
+
+async def test_a_camera_back_at_once_takes_over_without_a_rest_in_between() -> None:
+    """A paused or lost session's sender is put down; a new session's first rig to the same
+    receivers takes over before the rest goes out (no flash to rest and back in VSeeFace);
+    with nobody taking over, the receivers rest after the delay."""
+    later = RestLater(delay=0.2)
+    async with vmc_receiver() as (port, received):
+        target = (Target("127.0.0.1", port),)
+        old = await VmcSender.open(*target)
+        old.send(RIG, 1.0)
+        later.put_down(target, old)
+        new = await VmcSender.open(*target)
+        new.on_first_rig = functools.partial(later.taken, target)
+        new.send(RIG, 5.0)
+        assert len(later) == 0
+        assert old.rested == 0
+        await received.wait_frames(2)
+        # Put down again with nobody to take over: it rests, by itself.
+        later.put_down(target, new)
+        await received.wait_frames(3)
+        assert (new.rested, len(later)) == (1, 0)
+        frames = received.complete_frames()
+    assert [_pose(f)["LeftUpperArm"] for f in frames[:2]] == [
+        pytest.approx((0.0, -HALF, 0.0, HALF))
+    ] * 2
+    assert _pose(frames[2])["LeftUpperArm"] == pytest.approx(
+        to_unity_rotation(IDLE_BONES["leftUpperArm"])
+    )

@@ -26,6 +26,7 @@ from webapp.live.errors import SessionClosed
 from webapp.live.messages import Control
 from webapp.live.options import SessionOptions
 from webapp.protocol import Close
+from webapp.vmc.rest_later import RestLater
 from webapp.vmc.sender import Target, VmcSender
 
 log = logging.getLogger(__name__)
@@ -118,10 +119,16 @@ class SessionAnalysis:
     def reps(self) -> int | None:
         return None if self.workout is None else self.workout.reps
 
-    def close(self) -> None:
-        if self.vmc is not None:
-            self.vmc.rest()
-            self.vmc.close()
+    def close(self, later: RestLater | None = None) -> None:
+        """`later`: the camera may come straight back (a pause, a lost connection), so its
+        VMC receivers rest only if it has not within a moment; else they rest now."""
+        if self.vmc is None:
+            return
+        if later is not None:
+            later.put_down(self.options.vmc, self.vmc)
+            return
+        self.vmc.rest()
+        self.vmc.close()
 
 
 def _workout(

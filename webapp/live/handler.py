@@ -70,5 +70,6 @@ async def close_all(app: web.Application) -> None:
     for session in sessions:
         session.end(SessionClosed(Close.GOING_AWAY, "the server is shutting down"))
     app[LIVE].tokens.close()
+    app[LIVE].vmc_rest.close()
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(sessions.wait_empty(), SHUTDOWN_GRACE_SECONDS)

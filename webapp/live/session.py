@@ -10,6 +10,7 @@ session's outbox.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 
@@ -147,6 +148,8 @@ class LiveSession:
     async def _start(self, slot: Slot, hello: Hello, options: SessionOptions) -> None:
         """Analysis, watchers and VMC for an admitted session, then ready."""
         vmc = await open_vmc(options.vmc)
+        if vmc is not None:
+            vmc.on_first_rig = functools.partial(self.shared.vmc_rest.taken, options.vmc)
         grant = self._watch_grant(options.resume)
         self.audience, self.token = grant.audience, grant.token
         self.analysis = SessionAnalysis(options, self.shared.exercises, vmc, grant.workout)
@@ -219,13 +222,14 @@ class LiveSession:
         """Everything the session holds, given back at once: nothing here waits, so a
         cancelled handler cannot leave a place, a token or a count behind."""
         self.gate.release()
+        may_come_back = self.ready_sent and close.code in RESUMABLE
         if self.token is not None:
-            if self.ready_sent and close.code in RESUMABLE:
+            if may_come_back:
                 self.shared.tokens.rest(self.token, self.end, close.reason)
             else:
                 self.shared.tokens.revoke(self.token, self.end, close.reason)
         if self.analysis is not None:
-            self.analysis.close()
+            self.analysis.close(self.shared.vmc_rest if may_come_back else None)
         if self.watcher:
             return
         if self.slot is not None:

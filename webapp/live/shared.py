@@ -1,5 +1,5 @@
 """What every live session of one server shares beyond the engine: watch tokens, the
-exercises it knows and the VMC receivers its operator allows."""
+exercises it knows, the VMC receivers its operator allows and those about to rest."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from webapp.analysis.fitness import Exercise, load_exercises
 from webapp.config import Config
 from webapp.live.watch import WatchTokens
+from webapp.vmc.rest_later import RestLater
 from webapp.vmc.sender import Target, parse_allow
 
 
@@ -17,6 +18,8 @@ class LiveShared:
     vmc_allow: frozenset[Target] = frozenset()
     exercises: Mapping[str, Exercise] = field(default_factory=load_exercises)
     tokens: WatchTokens = field(default_factory=WatchTokens)
+    # VMC receivers of sessions that may come straight back, resting in a moment.
+    vmc_rest: RestLater = field(default_factory=RestLater)
 
     @classmethod
     def from_config(cls, config: Config) -> LiveShared:

@@ -6,7 +6,7 @@ import asyncio
 import ipaddress
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,6 +85,8 @@ class VmcSender:
         self._last_rig: float | None = None  # the time of the last rig sent
         self._latest = -math.inf  # the newest frame's time
         self._idle: dict[str, Any] | None = None  # the rest pose, with the shapes last sent
+        # Called once, at the first rig: the receivers are this sender's from then on.
+        self.on_first_rig: Callable[[], None] | None = None
 
     @classmethod
     async def open(cls, *targets: Target) -> VmcSender:
@@ -109,6 +111,8 @@ class VmcSender:
             return
         self.sent += 1
         self._last_rig = seconds
+        if self.sent == 1 and self.on_first_rig is not None:
+            self.on_first_rig()
         shapes = rig.get("blendshapes")
         if shapes and (
             self._idle is None or self._idle.get("blendshapes", {}).keys() != shapes.keys()
