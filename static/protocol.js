@@ -16,6 +16,7 @@ export const CLOSE = Object.freeze({
   PROTOCOL: 4001,
   PAUSED: 4002, // the page's own close: its watch link waits for the next session
   UNKNOWN_WATCH: 4003,
+  RENEW: 4004, // a session at the server's length limit: reconnect at once, link kept
   UNAUTHORIZED: 4401,
 });
 
@@ -38,6 +39,7 @@ const CLOSES = {
   [CLOSE.PROTOCOL]: { text: "The server did not understand this page", retry: false, why: true, hint: " Reload the page: the server may have been updated." },
   // The page's own close, not the server's; said should a server ever echo it.
   [CLOSE.PAUSED]: { text: "The session was paused", retry: false, why: false },
+  [CLOSE.RENEW]: { text: "The session reached the server's time limit", retry: true, why: false },
   [CLOSE.UNKNOWN_WATCH]: { text: "This watch link is not valid, or its session has ended", retry: false, why: false },
   [CLOSE.UNAUTHORIZED]: { text: "The server refused the access key", retry: false, why: true },
 };

@@ -471,6 +471,7 @@ async def same_link_new_session(streamer: Page, view: Page, token: str | None) -
     await view.wait_for_function(
         "(session) => document.body.dataset.session === session", arg=session
     )
+    await snapshot(view)
     await wait_for_change(view)
     assert await view.is_hidden("#watch-status")
 
@@ -571,6 +572,48 @@ async def test_the_watch_link_outlives_reconnects_restarts_and_reloads(
         await view.wait_for_function(
             "() => document.getElementById('watch-status').textContent.includes('not valid')"
         )
+        assert streamer.errors == []
+        assert [e for e in watcher.errors if "WebSocket" not in e] == []
+
+
+async def test_a_stream_outlasts_the_servers_session_limit(
+    make_avatar_client: MakeAvatarClient, tmp_path: Path
+) -> None:
+    """A camera session is renewed after --max-session-seconds (4004): the page reconnects
+    by itself with the same link, and the OBS view (a watcher, bound by the life of its
+    link, not by the limit) follows without a word on the stream."""
+    needs_node_modules()
+    client = await make_avatar_client(Config(workers=1, no_cache=True, max_session_seconds=4))
+    y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=90)
+    async with open_page(fake_camera_args(y4m)) as streamer, open_page() as watcher:
+        await open_avatar(streamer, client)
+        await start_session(streamer)
+        token = await streamer.page.get_attribute("#watch-link", "data-token")
+        link = await streamer.page.get_attribute("#watch-link", "href")
+        assert token
+        assert link
+        view = watcher.page
+        await open_avatar(watcher, client, link.removeprefix(str(client.make_url(""))))
+        await view.wait_for_function("() => Number(document.body.dataset.results) > 3")
+        said: list[str] = []
+
+        def heard(text: str) -> None:
+            said.append(text)
+
+        await view.expose_function("said", heard)
+        await view.evaluate(
+            """() => new MutationObserver(() => window.said(
+                 document.getElementById("watch-status").textContent)).observe(
+                 document.getElementById("watch-status"), {childList: true, subtree: true})"""
+        )
+        first = await streamer.page.get_attribute("body", "data-session")
+        await streamer.page.wait_for_function(
+            "(old) => document.body.dataset.session && document.body.dataset.session !== old",
+            arg=first,
+            timeout=30_000,
+        )
+        await same_link_new_session(streamer.page, view, token)
+        assert [text for text in said if text] == []
         assert streamer.errors == []
         assert [e for e in watcher.errors if "WebSocket" not in e] == []
 

@@ -278,7 +278,7 @@ LIMITS_WITHOUT_FRAMES = {
     "idle": (Config(workers=1, idle_timeout=1.0, heartbeat=0.4), Close.IDLE),
     "session-length": (
         Config(workers=1, max_session_seconds=1.0, idle_timeout=30.0, heartbeat=0.4),
-        Close.POLICY,
+        Close.RENEW,
     ),
 }
 

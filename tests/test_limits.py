@@ -13,6 +13,7 @@ import pytest
 from tests.conftest import Client, MakeClient
 from tests.live import LiveClient
 from webapp.config import Config
+from webapp.protocol import Close
 
 HELLO = {"type": "hello", "version": 1, "track": "pose", "fps": 10}
 
@@ -61,13 +62,20 @@ async def test_sessions_per_client_address_are_capped(make_client: MakeClient) -
         raise AssertionError("a freed place was never given to a new session")
 
 
-async def test_session_length_is_capped(make_client: MakeClient) -> None:
+async def test_session_length_is_capped_and_the_next_session_keeps_the_link(
+    make_client: MakeClient,
+) -> None:
+    """A session lasts at most --max-session-seconds, then is closed with 4004: its client
+    reconnects at once, and with the resume string of its last ready keeps its watch link
+    (a stream longer than the limit must not lose its OBS view)."""
     client = await make_client(Config(workers=1, max_session_seconds=0.5, idle_timeout=30))
     live = await LiveClient.connect(client)
-    await live.hello("pose")
+    ready = await live.hello("pose")
     code, reason = await live.closed()
-    assert code == 1008
-    assert "at most" in reason
+    assert (code, reason) == (Close.RENEW, "sessions last at most 0.5 s; reconnect to go on")
+    again = await LiveClient.connect(client)
+    renewed = await again.hello("pose", resume=ready["resume"])
+    assert renewed["watch"] == ready["watch"]
 
 
 async def test_an_upload_that_stalls_gets_408(make_client: MakeClient) -> None:

@@ -48,4 +48,7 @@ class Close(enum.IntEnum):
     # --watch-grace seconds for the camera's next session.
     PAUSED = 4002
     UNKNOWN_WATCH = 4003  # a watch token that names no live session
+    # The session reached --max-session-seconds: the client reconnects at once, and with
+    # its resume string keeps its watch link, watchers and workout.
+    RENEW = 4004
     UNAUTHORIZED = 4401  # --access-keys: no key, or a key the server does not know

@@ -48,12 +48,12 @@ class Receiver:
                 msg = await self._ws.receive()
         except TimeoutError:
             if time.monotonic() >= self._deadline:
-                raise SessionClosed(Close.POLICY, self._too_long()) from None
+                raise SessionClosed(Close.RENEW, self._too_long()) from None
             raise SessionClosed(
                 Close.IDLE, f"no frame for {self._idle:g} s; closing idle session"
             ) from None
         if time.monotonic() >= self._deadline:
-            raise SessionClosed(Close.POLICY, self._too_long())
+            raise SessionClosed(Close.RENEW, self._too_long())
         ending = self._ending()
         if ending is not None:
             raise ending

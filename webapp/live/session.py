@@ -49,9 +49,11 @@ FRAME_ERROR_CODES: dict[type[errors.HolotrackError], str] = {
 
 NO_EXERCISE = 'this session counts no exercise: name one in hello or send {"type": "exercise"}'
 # Ends after which the page reconnects by itself (a lost connection, a dead worker, a camera
-# that sent nothing for a while), or goes on when its person says so (a pause): the
-# session's watchers wait for its next one.
-RESUMABLE = frozenset({WSCloseCode.ABNORMAL_CLOSURE, Close.INTERNAL, Close.IDLE, Close.PAUSED})
+# that sent nothing for a while, a session at the length limit), or goes on when its person
+# says so (a pause): the session's watchers wait for its next one.
+RESUMABLE = frozenset(
+    {WSCloseCode.ABNORMAL_CLOSURE, Close.INTERNAL, Close.IDLE, Close.PAUSED, Close.RENEW}
+)
 
 
 class LiveSession:
