@@ -1,7 +1,7 @@
-// A watch link that outlives its sessions (the avatar page's: an OBS view, the VMC relay).
-// Stop and Start, a change of settings and a reload each end the session paused (close 4002)
-// and the next one resumes the link, for as long as the server keeps it (ready's
-// watch_grace, 60 s by default). A reload carries it in sessionStorage: this tab and this
+// A watch link that outlives its sessions (the avatar page's, for an OBS view or the VMC
+// relay; the fitness page's, for a coach). Stop and Start (avatar page), a change of
+// settings and a reload each end the session paused (close 4002) and the next one resumes
+// the link, for as long as the server keeps it (ready's watch_grace, 60 s by default). A reload carries it in sessionStorage: this tab and this
 // page only (the fitness page must not go on with the avatar page's link).
 
 function storageKey() {

@@ -250,6 +250,7 @@ export class LiveSession {
     if (code === CLOSE.ABNORMAL && !opened) close.text = "Cannot reach the server.";
     if (code === CLOSE.UNAUTHORIZED) keyRefused(reason);
     if (!close.retry) {
+      this.pauses = false; // the server ended it for good: no link waits for a next session
       this.finish(close.text);
       return;
     }
