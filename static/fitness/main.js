@@ -180,8 +180,12 @@ function fillExercises(list) {
 startButton.addEventListener("click", start);
 stopButton.addEventListener("click", stop);
 newSetButton.addEventListener("click", newSet);
-// While running, another exercise is a new set of it; otherwise the next Start's.
+// While running, another exercise is a new set of it; otherwise the next Start's. The
+// address names it (?exercise=), so a reload or a bookmark comes back to it.
 exerciseSelect.addEventListener("change", () => {
+  const address = new URL(window.location.href);
+  address.searchParams.set("exercise", exerciseSelect.value);
+  history.replaceState(null, "", address);
   if (run.session) newSet();
   else showSet(exerciseSelect.value);
 });
