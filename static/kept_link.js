@@ -1,8 +1,10 @@
 // A watch link that outlives its sessions (the avatar page's, for an OBS view or the VMC
 // relay; the fitness page's, for a coach). Stop and Start (avatar page), a change of
 // settings and a reload each end the session paused (close 4002) and the next one resumes
-// the link, for as long as the server keeps it (ready's watch_grace, 60 s by default). A reload carries it in sessionStorage: this tab and this
-// page only (the fitness page must not go on with the avatar page's link).
+// the link, for as long as the server keeps it (ready's watch_grace, 60 s by default). A
+// reload carries it in sessionStorage: this tab and this page only (the fitness page must
+// not go on with the avatar page's link). The avatar page's link outlives that too
+// (link_key.js); its pauses still keep the watchers connected through a short break.
 
 function storageKey() {
   return `holotrack.keptLink:${window.location.pathname}`;

@@ -74,10 +74,11 @@ export class CameraRun {
 
   // A new session replaces the running one, whose end must not close the camera.
   // handlers: the Session's, but for status, error and ended, which this run handles.
-  open({ track, fps, options, handlers }) {
+  // endLink: the running one ends for good (1000), its watchers with it, not paused.
+  open({ track, fps, options, handlers, endLink = false }) {
     const previous = this.session;
     this.session = null;
-    if (previous && this.link) previous.pauses = true;
+    if (previous && this.link) previous.pauses = !endLink;
     previous?.stop("");
     this.link?.keep(previous);
     const own = new this.Session({

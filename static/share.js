@@ -46,7 +46,6 @@ export class WatchShare {
 
   // token: the ready message's "watch", or undefined from a server without watchers.
   show(token) {
-    clearTimeout(this.expiry);
     this.box.hidden = false;
     if (typeof token === "string" && token) {
       this.link.href = this.link.textContent = watchUrl(token, this.view);
@@ -63,19 +62,16 @@ export class WatchShare {
   }
 
   hide() {
-    clearTimeout(this.expiry);
     this.box.hidden = true;
   }
 
-  // The session stopped but the server keeps its link `seconds` more for the next Start.
-  pause(seconds) {
-    if (!seconds || !this.link.dataset.token) {
+  // The session stopped, and its link is kept (link_key.js): the next Start brings it back.
+  kept() {
+    if (!this.link.dataset.token) {
       this.hide();
       return;
     }
-    clearTimeout(this.expiry);
-    showStatus(this.status, `Stopped: this link stays valid for ${seconds} s more. Press Start before then to go on with it; after that, Start gives a new link.`, "info");
-    this.expiry = setTimeout(() => this.hide(), seconds * 1000);
+    showStatus(this.status, "Stopped. This link stays the same: your next Start brings it back, after a reload or a restart of the server too. Leave it in OBS, which shows the avatar at rest meanwhile.", "info");
   }
 
   async copy() {

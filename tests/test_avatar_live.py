@@ -7,6 +7,7 @@ import asyncio
 import functools
 import logging
 import math
+import secrets
 from collections.abc import Callable
 from typing import Any
 
@@ -433,6 +434,50 @@ async def test_a_paused_camera_keeps_its_watch_link_and_watchers(
         await received.wait_frames(4)
 
 
+async def test_a_link_key_keeps_one_watch_link_across_sessions_and_servers(
+    make_client: MakeClient,
+) -> None:
+    """The avatar page's OBS link, set up once: each session whose hello names the page's
+    link key gets the same token, after its last one ended for good, while it still lives
+    (the newer takes it over) and on another server (a restart)."""
+    config = Config(workers=1, watch_grace=0)
+    client, restarted = await make_client(config), await make_client(config)
+    key = secrets.token_urlsafe(32)
+    live, ready = await open_session(client, rig=True, link_key=key)
+    watcher = await watch(client, ready["watch"])
+    assert (await watcher.receive_json())["type"] == "watching"
+    await live.ws.close()
+    assert (await closed(watcher))[0] == 1000
+    assert (await closed(await watch(client, ready["watch"])))[0] == 4003
+    # Ended for good, and no resume string: the key alone brings the link back.
+    again, same = await open_session(client, rig=True, link_key=key)
+    assert same["watch"] == ready["watch"]
+    assert same["resume"] != ready["resume"]
+    watcher = await watch(client, ready["watch"])
+    assert (await watcher.receive_json())["type"] == "watching"
+    newer, taken = await open_session(client, rig=True, link_key=key)
+    assert taken["watch"] == ready["watch"]
+    assert await again.closed() == (1000, f"its camera reconnected as {taken['session']}")
+    assert await watcher.receive_json(timeout=30) == {
+        "type": "watching",
+        "session": taken["session"],
+    }
+    await newer.lockstep(video_frames(ASL_VIDEO)[:2], STEP_MS)
+    assert "rig" in await results_until(watcher, 1)
+    metric = client.app[METRICS].registry.get_sample_value
+    assert metric("holotrack_sessions_resumed_total") == 1
+    _, elsewhere = await open_session(restarted, link_key=key)
+    assert elsewhere["watch"] == ready["watch"]
+    _, another = await open_session(client, link_key=secrets.token_urlsafe(32))
+    assert another["watch"] != ready["watch"]
+    for bad in (5, "short", "x" * 65, "a key with spaces in it, long enough"):
+        refused = await LiveClient.connect(client)
+        await refused.ws.send_json({"type": "hello", "version": 1, "link_key": bad})
+        code, reason = await refused.closed()
+        assert code == 4001
+        assert reason.startswith("link_key must be 22 to 64 characters"), reason
+
+
 @pytest.mark.parametrize(
     ("how", "why"), [("lost", "the connection was lost"), ("paused", "its camera paused")]
 )
@@ -638,6 +683,38 @@ async def test_the_relay_carries_on_when_the_camera_reconnects(make_client: Make
         assert not relay.done()
         await live.ws.close()
         assert await asyncio.wait_for(relay, 30) == 0
+
+
+async def test_the_relay_waits_for_a_kept_link_through_the_sessions_end(
+    make_client: MakeClient,
+) -> None:
+    """With --wait the relay outlasts its camera's sessions: tonight's stream, on the same
+    kept link as last night's, is forwarded by the relay still running since then."""
+    client = await make_client(Config(workers=1, watch_grace=0))
+    key = secrets.token_urlsafe(32)
+    url = str(client.make_url("/ws")).replace("http", "ws", 1)
+    frames = video_frames(ASL_VIDEO)
+    async with vmc_receiver() as (port, received):
+        live, ready = await open_session(client, rig=True, link_key=key)
+        target = (Target("127.0.0.1", port),)
+        relay = asyncio.create_task(run_relay(RelayConfig(url, ready["watch"], target, 0.5, True)))
+        watchers = client.app[LIVE].tokens.watching
+        for camera in range(2):
+            seq, before = 0, received.frames
+            while received.frames < before + 3:
+                await live.send(seq, seq * STEP_MS, frames[seq % len(frames)])
+                await live.next_of("result")
+                seq += 1
+                assert seq < 300, f"the relay forwarded nothing from camera session {camera}"
+            await live.ws.close()
+            await client.app[SESSIONS].wait_empty()
+            assert watchers() == 0  # the watched session ended: its watchers were closed
+            assert not relay.done()
+            live, again = await open_session(client, rig=True, link_key=key)
+            assert again["watch"] == ready["watch"]
+        relay.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await relay
 
 
 async def test_the_relay_reconnects_when_the_connection_drops(make_client: MakeClient) -> None:

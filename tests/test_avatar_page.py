@@ -455,8 +455,8 @@ async def test_start_drives_the_avatar_from_the_servers_rig(
             "() => document.getElementById('avatar-status').textContent === 'Stopped.'"
         )
         assert await page.is_enabled("#avatar-start")
-        # The link waits for the next Start (the server's --watch-grace, 60 s).
-        assert "stays valid for 60 s more" in await page.inner_text("#watch-share-status")
+        # The link is kept for the next Start.
+        assert "This link stays the same" in await page.inner_text("#watch-share-status")
         assert browser.errors == []
 
 
@@ -500,9 +500,9 @@ async def test_nobody_in_the_picture_is_no_error_and_the_avatar_rests(
 async def test_the_watch_link_outlives_reconnects_restarts_and_reloads(
     make_avatar_client: MakeAvatarClient, tmp_path: Path
 ) -> None:
-    """The link pasted into OBS stays the same until the camera is away longer than the
-    server's --watch-grace: through a lost connection, a change of settings, Stop and
-    Start, and a reload of the page."""
+    """The link pasted into OBS stays the same through a lost connection, a change of
+    settings, Stop and Start, and a reload of the page; its watchers stay connected until
+    the camera is away longer than the server's --watch-grace, and come back with it."""
     needs_node_modules()
     client = await make_avatar_client(Config(workers=1, no_cache=True, watch_grace=20))
     y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=90)
@@ -572,6 +572,21 @@ async def test_the_watch_link_outlives_reconnects_restarts_and_reloads(
         await view.wait_for_function(
             "() => document.getElementById('watch-status').textContent.includes('not valid')"
         )
+        # The next Start brings the same link back all the same (the page's kept key, in
+        # every hello): the view, still trying, follows it untouched.
+        await start_session(streamer)
+        await same_link_new_session(streamer.page, view, token)
+        keys = {hello["link_key"] for hello in hellos}
+        assert len(keys) == 1, hellos
+        # New link: another key, another link, and the old one ends at once.
+        await streamer.page.click("#watch-new")
+        await streamer.page.wait_for_function(
+            "(token) => !['', undefined, token].includes("
+            "document.getElementById('watch-link').dataset.token)",
+            arg=token,
+        )
+        assert hellos[-1]["link_key"] not in keys
+        await view.wait_for_selector("body[data-watch-state=error]", state="attached")
         assert streamer.errors == []
         assert [e for e in watcher.errors if "WebSocket" not in e] == []
 

@@ -82,6 +82,48 @@ async def test_another_access_key_cannot_resume() -> None:
     assert tokens.resume(grant.resume, "s2", "alice", lambda close: None) is not None
 
 
+async def test_a_link_key_names_the_same_token_on_every_server_and_only_its_camera() -> None:
+    """Two WatchTokens are two servers, or one before and after a restart."""
+    key, other = "k" * 22, "K" * 22
+    here, there = WatchTokens(grace=60.0), WatchTokens(grace=60.0)
+    first = here.claim(key, "s1", None, lambda close: None)
+    assert not first.taken_over
+    assert there.claim(key, "t1", None, lambda close: None).token == first.token
+    assert here.claim(other, "s2", None, lambda close: None).token != first.token
+    assert key not in first.token
+    # A watcher knows the token: as a key it names another link, not this one.
+    assert here.claim(first.token + "-", "s3", None, lambda close: None).token != first.token
+    assert here.find(first.token) is first.audience
+
+
+async def test_a_link_key_takes_its_link_over_from_a_live_or_resting_session() -> None:
+    tokens = WatchTokens(grace=60.0)
+    key = "k" * 30
+    first_ended: list[SessionClosed] = []
+    first = tokens.claim(key, "s1", "alice", first_ended.append)
+    audience = first.audience
+    told: list[SessionClosed] = []
+    messages = Messages()
+    audience.watchers.add(Watcher(cast(Outbox, messages), told.append))
+    second_ended: list[SessionClosed] = []
+    second = tokens.claim(key, "s2", "alice", second_ended.append)
+    assert (second.token, second.audience, second.taken_over) == (first.token, audience, True)
+    assert second.resume != first.resume
+    assert [c.reason for c in first_ended] == ["its camera reconnected as s2"]
+    assert [json.loads(m) for m in messages.sent] == [{"type": "watching", "session": "s2"}]
+    # The old resume string names nothing now; the new one works.
+    assert tokens.resume(first.resume, "x", "alice", lambda close: None) is None
+    tokens.rest(second.token, second_ended.append, "its camera paused")
+    third = tokens.claim(key, "s3", "alice", lambda close: None)
+    assert (third.token, third.taken_over) == (first.token, True)
+    assert second_ended == []
+    assert told == []
+    with pytest.raises(SessionClosed) as refused:
+        tokens.claim(key, "s4", "bob", lambda close: None)
+    assert refused.value.code == 1008
+    assert "another access key" in refused.value.reason
+
+
 async def test_the_oldest_resting_audience_gives_up_past_the_limit(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -6,6 +6,7 @@ import { showStatus } from "../format.js";
 import { Average, RateMeter } from "../meter.js";
 import { VideoOverlay } from "../overlay.js";
 import { Recorder } from "../record.js";
+import { LinkKey } from "../link_key.js";
 import { CameraRun } from "../run.js";
 import { AvatarSession, forgetRest, storedRest } from "./connection.js";
 import { Controls } from "./controls.js";
@@ -44,6 +45,8 @@ const share = new WatchShare({ box: $("watch-share"), link: $("watch-link"), but
 const recorder = new Recorder({ button: $("avatar-record"), status: $("avatar-record-status"), name: "avatar" });
 const overlay = new VideoOverlay($("avatar-overlay"), video);
 const run = new CameraRun({ video, status, notice, setRunning, cameraClosed, Session: AvatarSession, keepLink: true });
+// The OBS link stays the same from one Start, reload or server restart to the next.
+const linkKey = new LinkKey("avatar");
 
 let figures = null;
 let refresh = null;
@@ -79,11 +82,12 @@ function showCalibration(rest, text) {
   if (text) showStatus(calibration, text, rest === null ? "info" : "ok");
 }
 
-function openSession() {
+function openSession(endLink = false) {
   run.open({
     track: TRACK,
     fps: FPS,
-    options: controls.helloOptions(),
+    options: { ...controls.helloOptions(), link_key: linkKey.value },
+    endLink,
     handlers: {
       ready: (message) => {
         figures.session = message.session;
@@ -119,7 +123,7 @@ function cameraClosed() {
   refresh = null;
   overlay.clear();
   view.rest();
-  share.pause(run.link.secondsLeft());
+  share.kept();
   delete document.body.dataset.session;
   setRunning(false);
   showReadout();
@@ -160,6 +164,16 @@ uncalibrateButton.addEventListener("click", () => {
   if (run.session?.uncalibrate()) return; // the server's answer forgets it
   forgetRest();
   showCalibration(null, UNCALIBRATED);
+});
+// A link shared by mistake: another key, and the session holding the old link ends it.
+$("watch-new").addEventListener("click", () => {
+  linkKey.renew();
+  if (run.session && run.stream) {
+    openSession(true);
+    showStatus($("watch-share-status"), "A new link: the old one no longer works.", "info");
+  } else {
+    share.hide();
+  }
 });
 // Mirror, smoothing and blendshapes travel in the hello, so a change starts a new session.
 controls.onHelloChange(() => {

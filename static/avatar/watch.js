@@ -20,6 +20,6 @@ export function afterClose({ code, reason, wasWatching, attempt }) {
   const delay = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** attempt);
   const text =
     `${describeWatchClose(code, reason, wasWatching)} Waiting for this link to come back ` +
-    `(next try in ${Math.round(delay / 1000)} s); for a new session, open its new link from the avatar page.`;
+    `(next try in ${Math.round(delay / 1000)} s): the avatar page's next Start brings it back, unless it made a new link.`;
   return { text, delay };
 }

@@ -4,6 +4,7 @@ a close code and a reason in words."""
 
 from __future__ import annotations
 
+import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,10 @@ MAX_VMC_TARGETS = 8
 MAX_HOST_CHARS = 255  # a DNS name's longest
 MAX_PORT = 65535
 MAX_RESUME_CHARS = 64  # the server's are 22
+# A link key is the client's own secret: long enough that nobody guesses it (22 characters
+# of base64url are 128 bits), short enough for a hello.
+LINK_KEY_CHARS = (22, 64)
+LINK_KEY_ALPHABET = frozenset(string.ascii_letters + string.digits + "-_")
 VMC_SHAPE = (
     f'vmc must be {{"host": "<ip>", "port": <int>}} or a list of up to {MAX_VMC_TARGETS} of them'
 )
@@ -32,6 +37,9 @@ class SessionOptions:
     exercise: str | None = None
     # The resume string of the ready this camera's last session got: take its watchers over.
     resume: str | None = None
+    # The page's own secret for a watch link that stays the same across its sessions and
+    # the server's restarts (an OBS source set up once); with it, resume is not needed.
+    link_key: str | None = None
 
     @property
     def wants_rig(self) -> bool:
@@ -58,6 +66,7 @@ def parse_options(
         vmc=_vmc_targets(message.get("vmc"), vmc_allow),
         exercise=exercise_name(message.get("exercise"), exercises),
         resume=_resume(message.get("resume")),
+        link_key=_link_key(message.get("link_key")),
     )
 
 
@@ -67,6 +76,23 @@ def _resume(value: object) -> str | None:
     if not isinstance(value, str) or not 0 < len(value) <= MAX_RESUME_CHARS:
         raise SessionClosed(
             Close.PROTOCOL, "resume must be the resume string of an earlier session's ready"
+        )
+    return value
+
+
+def _link_key(value: object) -> str | None:
+    if value is None:
+        return None
+    shortest, longest = LINK_KEY_CHARS
+    if (
+        not isinstance(value, str)
+        or not shortest <= len(value) <= longest
+        or not LINK_KEY_ALPHABET.issuperset(value)
+    ):
+        raise SessionClosed(
+            Close.PROTOCOL,
+            f"link_key must be {shortest} to {longest} characters of A-Z, a-z, 0-9, - and _ "
+            "(a random secret the client keeps)",
         )
     return value
 

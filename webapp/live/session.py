@@ -150,9 +150,14 @@ class LiveSession:
     async def _start(self, slot: Slot, hello: Hello, options: SessionOptions) -> None:
         """Analysis, watchers and VMC for an admitted session, then ready."""
         vmc = await open_vmc(options.vmc)
+        try:
+            grant = self._watch_grant(options)
+        except SessionClosed:
+            if vmc is not None:
+                vmc.close()  # it sent nothing: no rest pose to send
+            raise
         if vmc is not None:
             vmc.on_first_rig = functools.partial(self.shared.vmc_rest.taken, options.vmc)
-        grant = self._watch_grant(options.resume)
         self.audience, self.token = grant.audience, grant.token
         self.analysis = SessionAnalysis(options, self.shared.exercises, vmc, grant.workout)
         fps = self.scheduler.granted_fps(slot, hello.fps)
@@ -165,16 +170,18 @@ class LiveSession:
         self.ready_sent = True
         self.outbox.start(self.name)
 
-    def _watch_grant(self, resume: str | None) -> Grant:
-        """The last session's watch link and watchers when the hello resumes it in time,
-        else a new link."""
+    def _watch_grant(self, options: SessionOptions) -> Grant:
+        """The watch link: the page's kept link when the hello names its key, else the last
+        session's link and watchers when the hello resumes it in time, else a new link."""
         tokens, key = self.shared.tokens, self.gate.name
-        grant = (
-            None
-            if resume is None
-            else tokens.resume(resume, self.name, key, self.end, self._hand_on)
-        )
-        if grant is not None:
+        grant: Grant | None = None
+        if options.link_key is not None:
+            grant = tokens.claim(options.link_key, self.name, key, self.end, self._hand_on)
+        elif options.resume is not None:
+            grant = tokens.resume(options.resume, self.name, key, self.end, self._hand_on)
+        if grant is None:
+            return tokens.issue(Audience(self.name, key=key), self.end, self._hand_on)
+        if grant.taken_over:
             self.metrics.sessions_resumed.inc()
             log.info(
                 "%s keeps its last session's watch link and %d watchers%s",
@@ -182,8 +189,7 @@ class LiveSession:
                 len(grant.audience.watchers),
                 "" if grant.workout is None else ", and its workout",
             )
-            return grant
-        return tokens.issue(Audience(self.name, key=key), self.end, self._hand_on)
+        return grant
 
     def _hand_on(self) -> Workout | None:
         """The workout, for the camera's next session; this one counts no more (a session

@@ -5,6 +5,8 @@ is cut off like any slow reader and never slows the session it watches."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import json
 import secrets
 from collections.abc import Callable, Mapping
@@ -25,6 +27,10 @@ TOKEN_BYTES = 16
 # Audiences waiting for their camera at once, at most: a client that opens sessions and
 # drops them as fast as it can makes the oldest give up early, not the server grow.
 MAX_RESTING = 1024
+
+# What a link key's token is the hash of, besides the key: a token is never a plain hash of
+# a string some other program might also hash.
+KEPT_LINK_SALT = b"holotrack kept watch link\0"
 
 # Ends a session (a camera's or a watcher's) from outside, with its close code and reason.
 Ender = Callable[[SessionClosed], None]
@@ -85,6 +91,15 @@ class Grant:
     resume: str
     audience: Audience
     workout: Workout | None = None
+    taken_over: bool = False  # from an earlier session of the same camera
+
+
+def kept_token(link_key: str) -> str:
+    """The watch token of a link key (a secret the camera's page keeps): its hash, the same
+    on every server and after a restart, from which a watcher, who knows the token, cannot
+    work the key back."""
+    digest = hashlib.sha256(KEPT_LINK_SALT + link_key.encode()).digest()[:TOKEN_BYTES]
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 @dataclass
@@ -114,11 +129,30 @@ class WatchTokens:
         self._resumes: dict[str, str] = {}  # resume secret -> token
         self._resting: dict[str, None] = {}  # tokens waiting for their camera, oldest first
 
-    def issue(self, audience: Audience, owner: Ender, carry: Carry = _nothing) -> Grant:
-        token, resume = secrets.token_urlsafe(TOKEN_BYTES), secrets.token_urlsafe(TOKEN_BYTES)
+    def issue(
+        self, audience: Audience, owner: Ender, carry: Carry = _nothing, token: str | None = None
+    ) -> Grant:
+        token = token or secrets.token_urlsafe(TOKEN_BYTES)
+        resume = secrets.token_urlsafe(TOKEN_BYTES)
         self._entries[token] = _Entry(audience, resume, owner, carry)
         self._resumes[resume] = token
         return Grant(token, resume, audience)
+
+    def claim(
+        self, link_key: str, session: str, key: str | None, owner: Ender, carry: Carry = _nothing
+    ) -> Grant:
+        """The kept link of `link_key` for `session`: taken over from the key's last session
+        while that one lives or rests, else opened anew under the same token, today or after
+        a restart. Whoever has the key is that camera; a watcher has only the token."""
+        token = kept_token(link_key)
+        entry = self._entries.get(token)
+        if entry is None:
+            return self.issue(Audience(session, key=key), owner, carry, token)
+        if entry.audience.key != key:
+            raise SessionClosed(
+                Close.POLICY, "this link_key's watch link is in use under another access key"
+            )
+        return self._take_over(token, entry, session, owner, carry)
 
     def resume(
         self, secret: str, session: str, key: str | None, owner: Ender, carry: Carry = _nothing
@@ -132,18 +166,23 @@ class WatchTokens:
         entry = None if token is None else self._entries.get(token)
         if token is None or entry is None or entry.audience.key != key:
             return None
+        return self._take_over(token, entry, session, owner, carry)
+
+    def _take_over(
+        self, token: str, entry: _Entry, session: str, owner: Ender, carry: Carry
+    ) -> Grant:
         if entry.expiry is not None:
             entry.expiry.cancel()
             entry.expiry = None
             del self._resting[token]
         else:
             entry.owner(SessionClosed(Close.NORMAL, f"its camera reconnected as {session}"))
-        del self._resumes[secret]
+        del self._resumes[entry.resume]
         handed_on = entry.carry()
         entry.resume, entry.owner, entry.carry = secrets.token_urlsafe(TOKEN_BYTES), owner, carry
         self._resumes[entry.resume] = token
         entry.audience.moved_to(session)
-        return Grant(token, entry.resume, entry.audience, handed_on)
+        return Grant(token, entry.resume, entry.audience, handed_on, taken_over=True)
 
     def rest(self, token: str, owner: Ender, why: str) -> None:
         """`owner` lost its connection: its watchers wait `grace` seconds for the next."""

@@ -7,10 +7,14 @@ runs next to VSeeFace (or VNyan, Warudo...), opens an ordinary outgoing WebSocke
 watcher, and sends each result's rig to the local receivers: `--to` takes several,
 comma-separated, so one watcher feeds every app on the machine. When the connection drops
 it reconnects, waiting longer each time up to a limit, until the watched session ends.
+With --wait it waits for the link instead, through the session's end and a token the
+server does not know yet: the avatar page's link is kept (the same every Start, and after
+the server restarts), so a relay started once follows every stream.
 
 Exit status: 0 when the watched session ends; 1 when watching cannot work (the server does
 not know the token, or answers the URL with an HTTP 4xx); 2 for bad arguments, a --to
-receiver that does not resolve among them.
+receiver that does not resolve among them. With --wait, only the HTTP answer and the
+arguments end it.
 """
 
 from __future__ import annotations
@@ -58,6 +62,8 @@ class RelayConfig:
     token: str
     to: tuple[Target, ...]
     retry_max_s: float = 10.0
+    # Through the end of the watched session and an unknown token: a kept link comes back.
+    wait: bool = False
 
 
 class Stop(Exception):
@@ -147,6 +153,9 @@ class Relay:
 
     def _closed(self, code: int | None, reason: str) -> None:
         """Raises Stop for a close after which reconnecting cannot help."""
+        if self.config.wait and code in (SESSION_ENDED, UNKNOWN_WATCH):
+            log.info("the link names no live session now (%s: %s); waiting for it", code, reason)
+            return
         if code == SESSION_ENDED:
             raise Stop(0, f"the watched session is over: {reason}")
         if code == UNKNOWN_WATCH and self.watched:
@@ -154,7 +163,7 @@ class Relay:
                 1,
                 f"the watch token no longer names a live session ({code}: {reason}); the "
                 "session ended while the relay was disconnected, or the server restarted "
-                "(a new session has a new token)",
+                "(a new session has a new token; a kept link and --wait outlast both)",
             )
         if code == UNKNOWN_WATCH:
             raise Stop(
@@ -251,6 +260,12 @@ def parse(argv: Sequence[str]) -> RelayConfig:
         default=10.0,
         help="longest wait between reconnects, seconds (default: %(default)s; never under 0.1)",
     )
+    parser.add_argument(
+        "--wait",
+        action="store_true",
+        help="keep waiting when the watched session ends or the server does not know the "
+        "token: for a kept link (the avatar page's), which comes back with its camera",
+    )
     args = parser.parse_args(argv)
     if not args.token.strip():
         parser.error("--token is empty: give the watch token the page shows")
@@ -260,7 +275,7 @@ def parse(argv: Sequence[str]) -> RelayConfig:
         parser.error(f"--to: {error}")
     if not targets:
         parser.error("--to: name at least one receiver, HOST:PORT")
-    return RelayConfig(args.watch, args.token, targets, args.retry_max)
+    return RelayConfig(args.watch, args.token, targets, args.retry_max, args.wait)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
