@@ -12,9 +12,18 @@ function randomKey() {
   return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }
 
+// Even reading window.localStorage throws where storage is blocked (a sandboxed frame).
+function browserStorage() {
+  try {
+    return globalThis.localStorage ?? null;
+  } catch {
+    return null;
+  }
+}
+
 export class LinkKey {
   // page: whose key (the avatar page's); storage: localStorage, or a stand-in.
-  constructor(page, storage = globalThis.localStorage) {
+  constructor(page, storage = browserStorage()) {
     this.name = STORAGE_PREFIX + page;
     this.storage = storage;
     this.value = this.load() ?? this.renew();
@@ -22,7 +31,7 @@ export class LinkKey {
 
   load() {
     try {
-      const kept = this.storage.getItem(this.name);
+      const kept = this.storage?.getItem(this.name);
       return VALID.test(kept ?? "") ? kept : null;
     } catch {
       return null;
@@ -33,7 +42,7 @@ export class LinkKey {
   renew() {
     this.value = randomKey();
     try {
-      this.storage.setItem(this.name, this.value);
+      this.storage?.setItem(this.name, this.value);
     } catch {
       // storage refused (a private window's quota): the link is kept for this page's life
     }

@@ -4,9 +4,11 @@
 import { describeClose } from "../protocol.js";
 import { CLOSE_UNKNOWN_TOKEN } from "../watch.js";
 
-// An OBS browser source may wait for hours: retry the same token, gently.
+// An OBS browser source may wait for hours: retry the same token, gently, but often enough
+// that a streamer's Start shows on the stream within seconds (the link is kept: its camera
+// comes back). A refused try costs the server one upgrade and one close.
 const RETRY_MIN_MS = 3000;
-const RETRY_MAX_MS = 30000;
+const RETRY_MAX_MS = 10000;
 
 // The server's reasons for these two only repeat the words, so they are left out.
 export function describeWatchClose(code, reason, wasWatching) {
