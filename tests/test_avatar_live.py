@@ -661,21 +661,26 @@ async def test_the_relay_forwards_a_watched_session_as_vmc(make_client: MakeClie
     assert received.messages[:200] == received_2.messages[:200]
 
 
+async def stream_until_relayed(live: LiveClient, received: Received, camera: int) -> None:
+    """Streams the camera session until the relay has forwarded three more frames."""
+    frames = video_frames(ASL_VIDEO)
+    seq, before = 0, received.frames
+    while received.frames < before + 3:
+        await live.send(seq, seq * STEP_MS, frames[seq % len(frames)])
+        await live.next_of("result")
+        seq += 1
+        assert seq < 300, f"the relay forwarded nothing from camera session {camera}"
+
+
 async def test_the_relay_carries_on_when_the_camera_reconnects(make_client: MakeClient) -> None:
     client = await make_client(Config(workers=1))
     live, ready = await open_session(client, rig=True)
     url = str(client.make_url("/ws")).replace("http", "ws", 1)
-    frames = video_frames(ASL_VIDEO)
     async with vmc_receiver() as (port, received):
         config = RelayConfig(url, ready["watch"], (Target("127.0.0.1", port),), retry_max_s=0.5)
         relay = asyncio.create_task(run_relay(config))
         for camera in range(2):
-            seq, before = 0, received.frames
-            while received.frames < before + 3:
-                await live.send(seq, seq * STEP_MS, frames[seq % len(frames)])
-                await live.next_of("result")
-                seq += 1
-                assert seq < 300, f"the relay forwarded nothing from camera session {camera}"
+            await stream_until_relayed(live, received, camera)
             if camera == 0:
                 lose_connection(live)
                 live, resumed = await open_session(client, rig=True, resume=ready["resume"])
@@ -693,19 +698,13 @@ async def test_the_relay_waits_for_a_kept_link_through_the_sessions_end(
     client = await make_client(Config(workers=1, watch_grace=0))
     key = secrets.token_urlsafe(32)
     url = str(client.make_url("/ws")).replace("http", "ws", 1)
-    frames = video_frames(ASL_VIDEO)
     async with vmc_receiver() as (port, received):
         live, ready = await open_session(client, rig=True, link_key=key)
         target = (Target("127.0.0.1", port),)
         relay = asyncio.create_task(run_relay(RelayConfig(url, ready["watch"], target, 0.5, True)))
         watchers = client.app[LIVE].tokens.watching
         for camera in range(2):
-            seq, before = 0, received.frames
-            while received.frames < before + 3:
-                await live.send(seq, seq * STEP_MS, frames[seq % len(frames)])
-                await live.next_of("result")
-                seq += 1
-                assert seq < 300, f"the relay forwarded nothing from camera session {camera}"
+            await stream_until_relayed(live, received, camera)
             await live.ws.close()
             await client.app[SESSIONS].wait_empty()
             assert watchers() == 0  # the watched session ended: its watchers were closed
