@@ -586,6 +586,7 @@ async def test_the_watch_link_outlives_reconnects_restarts_and_reloads(
             arg=token,
         )
         assert hellos[-1]["link_key"] not in keys
+        assert "A new link" in await streamer.page.inner_text("#watch-share-status")
         await view.wait_for_selector("body[data-watch-state=error]", state="attached")
         assert streamer.errors == []
         assert [e for e in watcher.errors if "WebSocket" not in e] == []

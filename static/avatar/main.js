@@ -50,6 +50,7 @@ const linkKey = new LinkKey("avatar");
 
 let figures = null;
 let refresh = null;
+let renewed = false; // New link while running: its ready says so, once the link is there
 
 function newFigures() {
   return { sent: new RateMeter(), received: new RateMeter(), latency: new Average(), results: 0, rigs: 0, session: "", warnedNoRig: false };
@@ -94,6 +95,8 @@ function openSession(endLink = false) {
         document.body.dataset.session = message.session;
         showStatus(status, `Driving the avatar at up to ${message.fps} fps.`, "ok");
         share.show(message.watch);
+        if (renewed) showStatus($("watch-share-status"), "A new link: the old one no longer works.", "info");
+        renewed = false;
         showReadout();
       },
       calibrated: (rest) => showCalibration(rest, rest ? CALIBRATED : UNCALIBRATED),
@@ -169,8 +172,8 @@ uncalibrateButton.addEventListener("click", () => {
 $("watch-new").addEventListener("click", () => {
   linkKey.renew();
   if (run.session && run.stream) {
+    renewed = true;
     openSession(true);
-    showStatus($("watch-share-status"), "A new link: the old one no longer works.", "info");
   } else {
     share.hide();
   }
