@@ -317,6 +317,17 @@ def test_slerp_ends_and_middle() -> None:
     assert math.degrees(quat.angle(quat.slerp(a, b, 0.5))) == pytest.approx(40.0)
 
 
+def test_angle_holds_for_quaternions_rounded_off_unit_length() -> None:
+    # A calibrated message's head has six digits: w can be 1e-6 off, which acos read as a
+    # tenth of a degree of rotation where there was none.
+    for degrees in (0.0, 0.05, 40.0, 179.0):
+        q = quat.from_axis_angle((0.6, 0.0, 0.8), math.radians(degrees))
+        for scale in (1.0 - 1e-6, 1.0 + 1e-6):
+            x, y, z, w = (c * scale for c in q)
+            got = math.degrees(quat.angle((x, y, z, w)))
+            assert got == pytest.approx(degrees, abs=1e-3)
+
+
 def blink_pairs(rec: Recording, eyes: EyeCalibration | None) -> dict[str, FloatArray]:
     """Per eye, (minus its opening, the blink the rig gave) over the frames with a rig."""
     rows: dict[str, list[tuple[float, float]]] = {"left": [], "right": []}

@@ -187,7 +187,9 @@ def slerp(a: Quat, b: Quat, t: float) -> Quat:
 
 def angle(q: Quat) -> float:
     """The rotation angle in radians, 0 to pi."""
-    return 2.0 * math.acos(min(abs(q[3]), 1.0))
+    # Not acos(w): near no rotation it turns a quaternion's rounding (1e-6 off unit length,
+    # as a calibrated message's six digits) into a tenth of a degree; atan2 does not.
+    return 2.0 * math.atan2(math.hypot(q[0], q[1], q[2]), abs(q[3]))
 
 
 def canonical(q: Quat) -> Quat:
