@@ -28,12 +28,13 @@ from tests.live import LiveClient, video_frames
 from tests.media import ASL_VIDEO
 from tests.vmc_receiver import vmc_receiver
 from webapp.analysis.rig import quat
+from webapp.analysis.rig.eyes import eye_rotation
 from webapp.analysis.rig.solve import MIN_VISIBILITY, POSE_Z_SCALE
 from webapp.analysis.skeleton import PARENT, REST_OFFSET
 from webapp.config import Config, load_config
 from webapp.engine.blendshapes import NAMES
 from webapp.export import table
-from webapp.export.bvh import to_bvh
+from webapp.export.bvh import JOINT_OFFSET, JOINT_PARENT, to_bvh
 from webapp.export.gate import Slots
 from webapp.export.recording import RecordingError, parse, parse_text
 from webapp.export.replay import replay
@@ -138,12 +139,19 @@ async def test_bvh_has_the_vrm_skeleton_and_a_frame_per_line(recorded: list[Line
     mocap = Bvh(to_bvh(parse_text(jsonl(recorded))))
     names = mocap.get_joints_names()
     assert names[0] == "hips"
-    assert set(names) == set(PARENT)
+    # VRM's skeleton, and its eye bones under the head.
+    assert set(names) == set(PARENT) | {"leftEye", "rightEye"}
+    assert {n: p for n, p in JOINT_PARENT.items() if n not in PARENT} == {
+        "leftEye": "head",
+        "rightEye": "head",
+    }
     for name in names:
         parent = mocap.joint_parent(name)
-        assert (None if parent is None else parent.value[1]) == PARENT[name], name
-        if PARENT[name] is not None:
+        assert (None if parent is None else parent.value[1]) == JOINT_PARENT[name], name
+        if PARENT.get(name) is not None:
             assert mocap.joint_offset(name) == pytest.approx(REST_OFFSET[name], abs=1e-6)
+        if JOINT_PARENT[name] is not None:
+            assert mocap.joint_offset(name) == pytest.approx(JOINT_OFFSET[name], abs=1e-6)
             assert mocap.joint_channels(name) == ["Zrotation", "Xrotation", "Yrotation"]
     assert mocap.joint_channels("hips") == [
         "Xposition", "Yposition", "Zposition", "Zrotation", "Xrotation", "Yrotation",
@@ -171,6 +179,30 @@ async def test_bvh_rotations_are_the_recorded_rig(recorded: list[Line]) -> None:
                 assert abs(dot4(rotation(mocap, i, bone), unit)) > 1.0 - 1e-9, (i, bone)
                 compared += 1
     assert compared >= FRAMES * 20
+
+
+async def test_bvh_eyes_look_where_the_rig_looks(recorded: list[Line]) -> None:
+    # The signer's irises move: her eye bones turn with the rig's look expressions, as a
+    # VMC receiver's do (rig/eyes.py), both eyes alike.
+    mocap = Bvh(to_bvh(parse_text(jsonl(recorded))))
+    turns = []
+    for i, line in enumerate(recorded):
+        looks = {k: v for k, v in line["rig"]["expressions"].items() if k.startswith("look")}
+        assert set(looks) == {"lookUp", "lookDown", "lookLeft", "lookRight"}
+        want = eye_rotation(looks)
+        assert want is not None
+        for eye in ("leftEye", "rightEye"):
+            assert abs(dot4(rotation(mocap, i, eye), want)) > 1.0 - 1e-9, (i, eye)
+        turns.append(turn_deg(want))
+    assert max(turns) > 1.0  # not straight ahead throughout
+    # A rig that names no look (a recording made elsewhere) keeps the last gaze.
+    last = recorded[-1]
+    blind = {**last, "frame": len(recorded), "time_ms": last["time_ms"] + 66.7}
+    blind["rig"] = {**last["rig"], "expressions": {"aa": 0.0}}
+    held = Bvh(to_bvh(parse_text(jsonl([*recorded, blind]))))
+    assert held.frame_joint_channels(len(recorded), "leftEye", ["Zrotation"]) == (
+        held.frame_joint_channels(len(recorded) - 1, "leftEye", ["Zrotation"])
+    )
 
 
 async def test_bvh_elbows_bend_as_the_landmarks_say(recorded: list[Line]) -> None:

@@ -7,6 +7,11 @@ identity (VRM's T-pose), so a joint's BVH rotation is exactly the rig's local qu
 written as Euler angles in degrees in the order Z, X, Y (R = Rz * Rx * Ry), the same for
 every joint.
 
+The eyes are VRM's leftEye and rightEye under the head, turned by the rig's gaze (its look
+expressions, as VMC turns them: rig/eyes.py), for figures whose eyes are bones; a face
+without irises looks straight ahead. The rest of the face (blinks, the mouth) has no place
+in BVH: the CSV and the recording keep it.
+
 A bone the rig leaves out on some frame (legs out of view, a hand not found) keeps its
 last rotation, or rests until it is first seen. The hips move sideways with the rig's
 sway and up and down relative to the first frame (one camera gives no depth). BVH has one
@@ -19,7 +24,8 @@ import math
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from webapp.analysis.skeleton import PARENT, REST_OFFSET, Vec3, children
+from webapp.analysis.rig.eyes import EYE_OFFSET, eye_rotation
+from webapp.analysis.skeleton import PARENT, REST_OFFSET, Vec3
 from webapp.export.recording import Recording, RecordingError
 from webapp.export.rigs import rig_of
 
@@ -28,7 +34,11 @@ ROTATION_CHANNELS = ("Zrotation", "Xrotation", "Yrotation")
 POSITION_CHANNELS = ("Xposition", "Yposition", "Zposition")
 # A recording of one frame has no interval; this is BVH's most common frame time (30 fps).
 SINGLE_FRAME_S = 1.0 / 30.0
-_HEAD_TOP = (0.0, 0.2, 0.0)
+# The skeleton written out: VRM's, with its eye bones.
+JOINT_PARENT: dict[str, str | None] = {**PARENT, **{eye: "head" for eye in EYE_OFFSET}}
+JOINT_OFFSET: dict[str, Vec3] = {**REST_OFFSET, **EYE_OFFSET}
+# An eye's End Site is straight ahead of it, so its bone shows where it looks.
+_EYE_TIP = (0.0, 0.0, 0.02)
 # An End Site continues a leaf bone this far along its own offset.
 _TIP = 0.8
 
@@ -72,6 +82,10 @@ def joints() -> list[str]:
     return order
 
 
+def children(bone: str) -> list[str]:
+    return [name for name, parent in JOINT_PARENT.items() if parent == bone]
+
+
 def _scaled(v: Vec3, s: float) -> Vec3:
     return (v[0] * s, v[1] * s, v[2] * s)
 
@@ -82,7 +96,7 @@ def _fmt(values: Sequence[float]) -> str:
 
 def _hierarchy(bone: str, depth: int) -> Iterator[str]:
     pad = "\t" * depth
-    if PARENT[bone] is None:
+    if JOINT_PARENT[bone] is None:
         yield f"ROOT {bone}"
         yield "{"
         yield f"\tOFFSET {_fmt((0.0, 0.0, 0.0))}"
@@ -90,13 +104,13 @@ def _hierarchy(bone: str, depth: int) -> Iterator[str]:
     else:
         yield f"{pad}JOINT {bone}"
         yield f"{pad}{{"
-        yield f"{pad}\tOFFSET {_fmt(REST_OFFSET[bone])}"
+        yield f"{pad}\tOFFSET {_fmt(JOINT_OFFSET[bone])}"
         yield f"{pad}\tCHANNELS 3 {' '.join(ROTATION_CHANNELS)}"
     kids = children(bone)
     for child in kids:
         yield from _hierarchy(child, depth + 1)
     if not kids:
-        tip = _HEAD_TOP if bone == "head" else _scaled(REST_OFFSET[bone], _TIP)
+        tip = _EYE_TIP if bone in EYE_OFFSET else _scaled(JOINT_OFFSET[bone], _TIP)
         yield f"{pad}\tEnd Site"
         yield f"{pad}\t{{"
         yield f"{pad}\t\tOFFSET {_fmt(tip)}"
@@ -127,6 +141,9 @@ def motion(recording: Recording) -> Iterator[list[float]]:
         rig = rig_of(frame)
         if rig is not None:
             held.update(rig.get("bones", {}))
+            eyes = eye_rotation(rig.get("expressions", {}))
+            if eyes is not None:
+                held.update(dict.fromkeys(EYE_OFFSET, eyes))
         hips = _hips_xy(rig)
         if hips is not None:
             first_y = hips[1] if first_y is None else first_y

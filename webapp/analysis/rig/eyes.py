@@ -23,7 +23,7 @@ LOOKS = frozenset({"lookUp", "lookDown", "lookLeft", "lookRight"})
 FULL_TURN_DEGREES = 10.0
 
 # Where eyes sit on the skeleton's head (VRM's normalized axes, metres). Not part of the
-# skeleton itself: BVH, which writes that skeleton out, carries no gaze.
+# skeleton itself, whose bones the rig turns: VMC and BVH add them.
 EYE_OFFSET: dict[str, Vec3] = {"leftEye": (0.03, 0.06, 0.08), "rightEye": (-0.03, 0.06, 0.08)}
 
 _UP: Vec3 = (0.0, 1.0, 0.0)
@@ -34,9 +34,9 @@ def eye_rotation(
     expressions: Mapping[str, float], full_turn_degrees: float = FULL_TURN_DEGREES
 ) -> Quat | None:
     """Both eyes' local rotation (VRM's normalized axes) for a rig's look expressions, or
-    None for a rig with no gaze (no face). Yaw about +Y turns the gaze toward the model's
-    own left (+X), pitch about +X turns it down; yaw is applied after pitch, as in
-    three-vrm's lookAt."""
+    None when they name no look (a rig's always do: 0 without irises or a face). Yaw about
+    +Y turns the gaze toward the model's own left (+X), pitch about +X turns it down; yaw
+    is applied after pitch, as in three-vrm's lookAt."""
     if not LOOKS & expressions.keys():
         return None
 
