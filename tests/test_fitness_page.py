@@ -134,6 +134,10 @@ async def test_the_page_counts_the_six_pushups(client: Client, tmp_path: Path) -
         await open_fitness(browser, client, "push_up")
         await page.click("#fitness-start")
         await page.wait_for_selector("#coach-link[data-token]")
+        # The skeleton the counter sees is drawn over the video: the pose's (pose only).
+        colors = await browser.colors()
+        pose_only = {colors["pose"]: (100, 10**9), colors["face"]: (0, 0)}
+        await browser.wait_for_colors("#fitness-overlay", pose_only)
         await page.wait_for_function(
             "n => Number(document.getElementById('fitness-reps').textContent) >= n",
             arg=PUSHUP_REPS,
@@ -142,6 +146,7 @@ async def test_the_page_counts_the_six_pushups(client: Client, tmp_path: Path) -
         assert await page.text_content("#fitness-reps") == str(PUSHUP_REPS)
         await page.click("#fitness-stop")
         await page.wait_for_selector("body[data-running=false]", state="attached")
+        await browser.wait_for_colors("#fitness-overlay", {colors["pose"]: (0, 0)})
         # The log holds the set, from the workout Stop asked for.
         await page.wait_for_function("() => document.querySelectorAll('#log-body tr').length === 1")
         [row] = await log_rows(browser)
@@ -280,6 +285,23 @@ async def first_rep_of_a_loop(client: Client, tmp_path: Path) -> AsyncIterator[B
         await browser.page.click("#fitness-start")
         await wait_for_reps(browser.page, 1)
         yield browser
+
+
+@pytest.mark.browser
+async def test_without_the_bone_tables_the_count_goes_on(client: Client, tmp_path: Path) -> None:
+    y4m = write_y4m(PUSHUPS, tmp_path / "one_rep.y4m", frames=141, start=144)
+    async with open_page(fake_camera_args(y4m)) as browser:
+        page = browser.page
+        await open_fitness(browser, client, "push_up")
+        await page.route("**/api/skeleton", lambda route: route.fulfill(status=503, body="{}"))
+        await page.click("#fitness-start")
+        await wait_for_reps(page, 1)
+        notice = await page.inner_text("#fitness-notice")
+        assert "GET /api/skeleton answered 503" in notice
+        assert "Counting goes on without the skeleton." in notice
+        colors = await browser.colors()
+        drawn = await browser.count_colors("#fitness-overlay", {"pose": colors["pose"]})
+        assert drawn == {"pose": 0}
 
 
 @pytest.mark.browser

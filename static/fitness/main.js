@@ -3,6 +3,7 @@
 // workout log and offers the coach's watch link.
 
 import { showStatus } from "../format.js";
+import { VideoOverlay } from "../overlay.js";
 import { Recorder } from "../record.js";
 import { CameraRun } from "../run.js";
 import { FitnessSession } from "./connection.js";
@@ -29,6 +30,9 @@ const notice = $("fitness-notice");
 const stage = $("fitness-stage");
 const video = $("fitness-video");
 const setTitle = $("fitness-set-title");
+// The skeleton over the video shows what the counter sees (a limb out of view, a wrong pose).
+const overlay = new VideoOverlay($("fitness-overlay"), video);
+let overlayReady = false;
 
 const readout = new RepReadout({
   reps: $("fitness-reps"),
@@ -84,6 +88,7 @@ function onResult(message) {
   results += 1;
   stage.dataset.results = String(results);
   recorder.add(message);
+  if (overlayReady) overlay.draw(message.landmarks);
   const fitness = message.fitness;
   if (!fitness) {
     showStatus(notice, "The server's results carry no rep count: this server does not count exercises yet.", "error");
@@ -128,6 +133,7 @@ function cameraClosed() {
   clearInterval(summaries);
   summaries = null;
   timer.stop();
+  overlay.clear();
   share.hide();
   delete document.body.dataset.session;
   setRunning(false);
@@ -138,7 +144,11 @@ async function start() {
   results = 0;
   stage.dataset.results = "0";
   startSet(exerciseSelect.value);
+  // Without the bone tables the count goes on; only the drawing is missing, and said so.
+  const refused = overlayReady ? null : await overlay.load();
+  overlayReady = refused === null;
   if (!(await run.openCamera("user", FRAME_WIDTH))) return;
+  if (refused) showStatus(notice, `${refused} Counting goes on without the skeleton.`, "error");
   openSession();
 }
 
