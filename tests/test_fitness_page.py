@@ -468,6 +468,15 @@ async def test_the_coach_follows_three_sessions(make_client: MakeClient) -> None
             f'.coach-card[data-token="{tokens[2]}"][data-exercise="squat"]', state="attached"
         )
         assert "Squat" in await card_text(browser, tokens[2])
+        # Each card draws the person's pose (no face, no video), shaped as their 4:3 frames.
+        colors = await browser.colors()
+        for token in tokens:
+            figure = f'.coach-card[data-token="{token}"] canvas.card-figure'
+            await browser.wait_for_colors(
+                figure, {colors["pose"]: (50, 10**9), colors["face"]: (0, 0)}
+            )
+            size = await page.eval_on_selector(figure, "c => [c.width, c.height, c.hidden]")
+            assert size == [240, 180, False]
 
         await people[1].ws.close()
         await card_state(browser, tokens[1], "ended")

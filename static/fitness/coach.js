@@ -1,5 +1,6 @@
 // The coach's view: one card per pasted watch link, each fed by its own watcher connection.
 
+import { drawSkeleton, loadSkeleton } from "../draw.js";
 import { showStatus } from "../format.js";
 import { socketUrl } from "../protocol.js";
 import { WatchSocket } from "../watch.js";
@@ -15,6 +16,11 @@ const status = $("coach-status");
 
 // A card with no result for this long says so, instead of "Live." over old figures.
 const QUIET_MS = 5000;
+// Each card's figure: the pose alone (form is the body's; no face mesh on a coach's screen),
+// as the camera sees the person, this wide in canvas pixels.
+const FIGURE_WIDTH = 240;
+
+let skeleton = null; // the bone tables, once loaded; without them the cards have no figure
 
 let exercises = [];
 const watched = new Map(); // token -> {card, watcher, lastResult}
@@ -35,6 +41,7 @@ function newCard(token) {
     <p class="card-reps"><span data-field="reps">0</span> <span class="rep-unit">reps</span></p>
     <p>Phase: <strong data-field="phase">–</strong></p>
     <p class="card-cue" data-field="cue"></p>
+    <canvas class="card-figure" data-field="figure" width="${FIGURE_WIDTH}" height="${FIGURE_WIDTH}" aria-label="Their pose, as their camera sees it" hidden></canvas>
     <p class="card-sets" data-field="sets" hidden></p>
     <p class="status" role="status" data-field="status" data-kind="busy"></p>`;
   field(card, "title").textContent = `Link …${token.slice(-6)}`;
@@ -64,6 +71,19 @@ function showResult(card, fitness) {
     cue.textContent = `Last cue: ${cue.textContent}`;
     cue.dataset.fresh = "false";
   }
+}
+
+function drawFigure(card, message) {
+  const canvas = field(card, "figure");
+  const pose = message.landmarks?.pose;
+  if (!skeleton || !pose) return;
+  const { width, height } = message.image ?? {};
+  const fitted = width > 0 && height > 0 ? Math.round((FIGURE_WIDTH * height) / width) : canvas.height;
+  if (canvas.height !== fitted) canvas.height = fitted;
+  canvas.hidden = false;
+  const ctx = canvas.getContext("2d");
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  drawSkeleton(ctx, { pose }, skeleton, canvas.width, canvas.height);
 }
 
 // "Sets: Push-up 6 · Squat 3 (now) · 9 reps in all", from the session's workout.
@@ -101,6 +121,7 @@ function watch(token) {
         entry.lastResult = performance.now();
         showStatus(field(card, "status"), "Live.", "ok");
         showResult(card, message.fitness);
+        drawFigure(card, message);
       },
       workout: (message) => showSets(card, message),
       unopened: (text) => setState("refused", text),
@@ -152,11 +173,18 @@ window.addEventListener("pagehide", () => {
   for (const { watcher } of watched.values()) watcher.stop();
 });
 
+const problems = [];
 try {
   exercises = await loadExercises();
 } catch (error) {
-  showStatus(status, `Cannot load the exercises' names from the server (${error.message}); cards show their short names.`, "error");
+  problems.push(`Cannot load the exercises' names from the server (${error.message}); cards show their short names.`);
 }
+try {
+  skeleton = await loadSkeleton();
+} catch (error) {
+  problems.push(`Cannot load the bone tables from the server (${error.message}); cards show no figure.`);
+}
+if (problems.length) showStatus(status, problems.join(" "), "error");
 // /coach?watch=A&watch=B opens those at once.
 for (const token of new URLSearchParams(window.location.search).getAll("watch")) watch(token);
 document.body.dataset.coachReady = "true";
