@@ -10,7 +10,7 @@ every joint.
 The eyes are VRM's leftEye and rightEye under the head, turned by the rig's gaze (its look
 expressions, as VMC turns them: rig/eyes.py), for figures whose eyes are bones; a face
 without irises looks straight ahead. The rest of the face (blinks, the mouth) has no place
-in BVH: the CSV and the recording keep it.
+in BVH: the recording keeps it.
 
 A bone the rig leaves out on some frame (legs out of view, a hand not found) keeps its
 last rotation, or rests until it is first seen. The hips move sideways with the rig's
