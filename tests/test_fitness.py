@@ -116,6 +116,11 @@ def test_every_issue_exercise_is_defined_and_described() -> None:
         assert d["required"]
         assert d["ready"]["hold_ms"] <= 500
         assert all(c["code"] and c["message"] for c in d["cues"])
+        # The counting angle's three landmarks on each side, that side's own.
+        assert set(d["angle_points"]) == {"left", "right"}
+        for side, points in d["angle_points"].items():
+            assert len(set(points)) == 3
+            assert all(LANDMARKS[i].startswith(f"{side}_") for i in points), (name, side)
 
 
 def _raw() -> dict[str, Any]:

@@ -82,6 +82,8 @@ async def test_exercises_are_described(pages_client: PagesClient) -> None:
         assert isinstance(exercise["joints"], list)
         assert exercise["joints"]
     assert described["push_up"]["title"] == "Push-up"
+    # Shoulder, elbow, wrist: MediaPipe Pose's 11, 13, 15 (left) and 12, 14, 16 (right).
+    assert described["push_up"]["angle_points"] == {"left": [11, 13, 15], "right": [12, 14, 16]}
 
 
 @pytest.mark.parametrize(
@@ -138,6 +140,11 @@ async def test_the_page_counts_the_six_pushups(client: Client, tmp_path: Path) -
         colors = await browser.colors()
         pose_only = {colors["pose"]: (100, 10**9), colors["face"]: (0, 0)}
         await browser.wait_for_colors("#fitness-overlay", pose_only)
+        # The counting angle (an elbow, side-on) is marked on the arm with its value.
+        mark = await page.evaluate(
+            "async () => (await import('/static/fitness/angle_marks.js')).MARK_COLOR"
+        )
+        await browser.wait_for_colors("#fitness-overlay", {mark: (100, 10**9)})
         await page.wait_for_function(
             "n => Number(document.getElementById('fitness-reps').textContent) >= n",
             arg=PUSHUP_REPS,
@@ -146,7 +153,7 @@ async def test_the_page_counts_the_six_pushups(client: Client, tmp_path: Path) -
         assert await page.text_content("#fitness-reps") == str(PUSHUP_REPS)
         await page.click("#fitness-stop")
         await page.wait_for_selector("body[data-running=false]", state="attached")
-        await browser.wait_for_colors("#fitness-overlay", {colors["pose"]: (0, 0)})
+        await browser.wait_for_colors("#fitness-overlay", {colors["pose"]: (0, 0), mark: (0, 0)})
         # The log holds the set, from the workout Stop asked for.
         await page.wait_for_function("() => document.querySelectorAll('#log-body tr').length === 1")
         [row] = await log_rows(browser)

@@ -6,6 +6,7 @@ import { showStatus } from "../format.js";
 import { VideoOverlay } from "../overlay.js";
 import { Recorder } from "../record.js";
 import { CameraRun } from "../run.js";
+import { markCountedAngle } from "./angle_marks.js";
 import { FitnessSession } from "./connection.js";
 import { WorkoutLog } from "./log.js";
 import { RepReadout } from "./readout.js";
@@ -88,8 +89,12 @@ function onResult(message) {
   results += 1;
   stage.dataset.results = String(results);
   recorder.add(message);
-  if (overlayReady) overlay.draw(message.landmarks);
   const fitness = message.fitness;
+  if (overlayReady) {
+    overlay.draw(message.landmarks);
+    const exercise = exercises.find((e) => e.name === fitness?.exercise);
+    markCountedAngle(overlay.canvas, message.landmarks, fitness, exercise);
+  }
   if (!fitness) {
     showStatus(notice, "The server's results carry no rep count: this server does not count exercises yet.", "error");
     return;

@@ -193,6 +193,9 @@ class Exercise:
             "title": self.title,
             "joints": _joint_names(self.joints),
             "angle": self.angle.name,
+            # The counting angle's pose landmarks per side (first, vertex, last), for a page
+            # that marks it on the person.
+            "angle_points": {side: list(self.angle.indices(side)) for side in SIDES},
             "sides": self.sides.value,
             "start_phase": self.start_phase.value,
             "thresholds": {"start": self.start, "turn": self.turn, "partial": self.partial},
