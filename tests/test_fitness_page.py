@@ -475,13 +475,19 @@ async def test_the_coach_follows_three_sessions(make_client: MakeClient) -> None
             f'.coach-card[data-token="{tokens[2]}"][data-exercise="squat"]', state="attached"
         )
         assert "Squat" in await card_text(browser, tokens[2])
-        # Each card draws the person's pose (no face, no video), shaped as their 4:3 frames.
+        # Each card draws the person's pose (no face, no video), shaped as their 4:3 frames,
+        # with the angle that counts marked (the push-ups' elbows, seen side-on).
         colors = await browser.colors()
-        for token in tokens:
+        mark = await page.evaluate(
+            "async () => (await import('/static/fitness/angle_marks.js')).MARK_COLOR"
+        )
+        for token, exercise in zip(tokens, exercises, strict=True):
             figure = f'.coach-card[data-token="{token}"] canvas.card-figure'
             await browser.wait_for_colors(
                 figure, {colors["pose"]: (50, 10**9), colors["face"]: (0, 0)}
             )
+            if exercise == "push_up":
+                await browser.wait_for_colors(figure, {mark: (20, 10**9)})
             size = await page.eval_on_selector(figure, "c => [c.width, c.height, c.hidden]")
             assert size == [240, 180, False]
 

@@ -17,36 +17,48 @@ export function markCountedAngle(canvas, landmarks, fitness, exercise) {
   const points = exercise?.angle_points;
   if (!pose || !fitness?.angles || !points) return;
   const { width, height } = canvas;
+  const marks = [];
+  for (const [side, indices] of Object.entries(points)) {
+    const value = fitness.angles[`${side}_${exercise.angle}`];
+    const limbs = indices.map((i) => pose[i]);
+    if (Number.isFinite(value) && limbs.every(seen)) {
+      marks.push({ label: measureValue(exercise.angle, value), at: limbs.map((p) => [p[0] * width, p[1] * height]) });
+    }
+  }
   const s = strokeScale(width, height);
   const ctx = canvas.getContext("2d");
-  // The stage mirrors the canvas with CSS; its words must read the right way round.
-  const mirrored = canvas.closest(".mirrored") !== null;
   ctx.save();
   ctx.lineCap = "round";
   ctx.lineJoin = "round";
+  ctx.strokeStyle = MARK_COLOR;
+  ctx.lineWidth = 5 * s;
+  for (const { at } of marks) {
+    ctx.beginPath();
+    ctx.moveTo(...at[0]);
+    ctx.lineTo(...at[1]);
+    ctx.lineTo(...at[2]);
+    ctx.stroke();
+  }
+  // The stage mirrors the canvas with CSS; its words must read the right way round.
+  const mirror = canvas.closest(".mirrored") !== null ? -1 : 1;
   ctx.font = `bold ${Math.round(16 * s)}px system-ui, sans-serif`;
   ctx.textBaseline = "middle";
-  for (const [side, indices] of Object.entries(points)) {
-    const value = fitness.angles[`${side}_${exercise.angle}`];
-    const [a, b, c] = indices.map((i) => pose[i]);
-    if (!Number.isFinite(value) || ![a, b, c].every(seen)) continue;
-    ctx.strokeStyle = MARK_COLOR;
-    ctx.lineWidth = 5 * s;
-    ctx.beginPath();
-    ctx.moveTo(a[0] * width, a[1] * height);
-    ctx.lineTo(b[0] * width, b[1] * height);
-    ctx.lineTo(c[0] * width, c[1] * height);
-    ctx.stroke();
-    const label = measureValue(exercise.angle, value);
-    ctx.save();
-    ctx.translate(b[0] * width, b[1] * height);
-    if (mirrored) ctx.scale(-1, 1);
-    ctx.lineWidth = 4 * s;
-    ctx.strokeStyle = "#000000";
-    ctx.strokeText(label, 10 * s, 0);
-    ctx.fillStyle = MARK_COLOR;
-    ctx.fillText(label, 10 * s, 0);
-    ctx.restore();
+  ctx.fillStyle = MARK_COLOR;
+  ctx.strokeStyle = "#000000";
+  ctx.lineWidth = 4 * s;
+  const gap = 10 * s;
+  const lineHeight = 20 * s;
+  const placed = []; // [x, y, width] of each label drawn: side-on, the two joints are close
+  for (const { label, at } of marks) {
+    const [x] = at[1];
+    let [, y] = at[1];
+    const w = ctx.measureText(label).width + gap;
+    const overlaps = () => placed.some(([px, py, pw]) => Math.abs(px - x) < Math.max(pw, w) && Math.abs(py - y) < lineHeight);
+    while (overlaps()) y += lineHeight;
+    placed.push([x, y, w]);
+    ctx.setTransform(mirror, 0, 0, 1, x, y);
+    ctx.strokeText(label, gap, 0);
+    ctx.fillText(label, gap, 0);
   }
   ctx.restore();
 }
