@@ -116,6 +116,12 @@ def test_every_issue_exercise_is_defined_and_described() -> None:
         assert d["required"]
         assert d["ready"]["hold_ms"] <= 500
         assert all(c["code"] and c["message"] for c in d["cues"])
+        # Each form cue with a measure has lines to light up, of landmarks it reads.
+        assert set(d["cue_lines"]) == {r.cue.code for r in ex.rules}
+        for code, lines in d["cue_lines"].items():
+            assert lines, (name, code)
+            assert all(len(line) >= 2 for line in lines), (name, code)
+            assert {i for line in lines for i in line} <= ex.landmarks, (name, code)
         # The counting angle's three landmarks on each side, that side's own.
         assert set(d["angle_points"]) == {"left", "right"}
         for side, points in d["angle_points"].items():

@@ -21,6 +21,7 @@ from playwright.async_api import Dialog, Page
 
 from bench.fitness_clips import PUSHUPS
 from tests.browser import (
+    COUNT_COLORS_JS,
     BrowserPage,
     cut_camera_session,
     fake_camera_args,
@@ -84,6 +85,10 @@ async def test_exercises_are_described(pages_client: PagesClient) -> None:
     assert described["push_up"]["title"] == "Push-up"
     # Shoulder, elbow, wrist: MediaPipe Pose's 11, 13, 15 (left) and 12, 14, 16 (right).
     assert described["push_up"]["angle_points"] == {"left": [11, 13, 15], "right": [12, 14, 16]}
+    # A straight body: shoulder, hip, ankle on each side. Knees caving in: the distance
+    # between the knees, and between the ankles, it compares.
+    assert described["push_up"]["cue_lines"] == {"body_line": [[11, 23, 27], [12, 24, 28]]}
+    assert described["squat"]["cue_lines"]["knees_caving"] == [[25, 26], [27, 28]]
 
 
 @pytest.mark.parametrize(
@@ -142,7 +147,7 @@ async def test_the_page_counts_the_six_pushups(client: Client, tmp_path: Path) -
         await browser.wait_for_colors("#fitness-overlay", pose_only)
         # The counting angle (an elbow, side-on) is marked on the arm with its value.
         mark = await page.evaluate(
-            "async () => (await import('/static/fitness/angle_marks.js')).MARK_COLOR"
+            "async () => (await import('/static/fitness/marks.js')).MARK_COLOR"
         )
         await browser.wait_for_colors("#fitness-overlay", {mark: (100, 10**9)})
         await page.wait_for_function(
@@ -309,6 +314,33 @@ async def test_without_the_bone_tables_the_count_goes_on(client: Client, tmp_pat
         colors = await browser.colors()
         drawn = await browser.count_colors("#fitness-overlay", {"pose": colors["pose"]})
         assert drawn == {"pose": 0}
+
+
+@pytest.mark.browser
+async def test_a_form_cue_lights_up_the_limbs_it_is_about(client: Client, tmp_path: Path) -> None:
+    """The end of the push-up video, from 45 s: a last rep, then he bends at the hips to
+    stand up while still at the top (body line 131-142 degrees). The straight-line cue shows
+    and, on the same result, his shoulder-hip-ankle lines are drawn in the cue's colour."""
+    start = 45 * 30
+    y4m = write_y4m(PUSHUPS, tmp_path / "getting_up.y4m", frames=PUSHUP_FRAMES - start, start=start)
+    async with open_page(fake_camera_args(y4m)) as browser:
+        page = browser.page
+        await open_fitness(browser, client, "push_up")
+        cue = await page.evaluate(
+            "async () => (await import('/static/fitness/marks.js')).CUE_COLOR"
+        )
+        await page.click("#fitness-start")
+        await page.wait_for_function(
+            f"""([cue]) => {{
+                  const count = ({COUNT_COLORS_JS});
+                  const shown = document.querySelector('#fitness-cues li[data-code=body_line]');
+                  const canvas = document.getElementById('fitness-overlay');
+                  return shown !== null && count([canvas, {{cue}}, 12]).cue > 100;
+                }}""",
+            arg=[cue],
+            timeout=PUSHUPS_TIMEOUT_MS,
+        )
+        assert browser.errors == []
 
 
 @pytest.mark.browser
@@ -479,7 +511,7 @@ async def test_the_coach_follows_three_sessions(make_client: MakeClient) -> None
         # with the angle that counts marked (the push-ups' elbows, seen side-on).
         colors = await browser.colors()
         mark = await page.evaluate(
-            "async () => (await import('/static/fitness/angle_marks.js')).MARK_COLOR"
+            "async () => (await import('/static/fitness/marks.js')).MARK_COLOR"
         )
         for token, exercise in zip(tokens, exercises, strict=True):
             figure = f'.coach-card[data-token="{token}"] canvas.card-figure'

@@ -6,7 +6,7 @@ import { showStatus } from "../format.js";
 import { VideoOverlay } from "../overlay.js";
 import { Recorder } from "../record.js";
 import { CameraRun } from "../run.js";
-import { markCountedAngle } from "./angle_marks.js";
+import { markCountedAngle, markCues } from "./marks.js";
 import { FitnessSession } from "./connection.js";
 import { WorkoutLog } from "./log.js";
 import { RepReadout } from "./readout.js";
@@ -93,6 +93,7 @@ function onResult(message) {
   if (overlayReady) {
     overlay.draw(message.landmarks);
     const exercise = exercises.find((e) => e.name === fitness?.exercise);
+    markCues(overlay.canvas, message.landmarks, fitness, exercise);
     markCountedAngle(overlay.canvas, message.landmarks, fitness, exercise);
   }
   if (!fitness) {

@@ -73,6 +73,14 @@ class Measure:
             raise ValueError(f"{self.name} is sided")
         return tuple(INDEX[f"{side}_{p}"] for p in self.points)
 
+    def lines(self) -> list[list[int]]:
+        """The pose landmarks that show this measure on a person, as polylines: an angle's
+        two limbs and an incline's segment on each side, a ratio's two distances."""
+        if self.kind == "ratio":
+            a, b, c, d = self.indices(None)
+            return [[a, b], [c, d]]
+        return [list(self.indices(side)) for side in (SIDES if self.sided else (None,))]
+
 
 @dataclass(frozen=True)
 class Condition:
@@ -196,6 +204,10 @@ class Exercise:
             # The counting angle's pose landmarks per side (first, vertex, last), for a page
             # that marks it on the person.
             "angle_points": {side: list(self.angle.indices(side)) for side in SIDES},
+            # What each form cue with a measure is about, as lines to light up while it shows.
+            "cue_lines": {
+                r.cue.code: self.measures[r.condition.measure].lines() for r in self.rules
+            },
             "sides": self.sides.value,
             "start_phase": self.start_phase.value,
             "thresholds": {"start": self.start, "turn": self.turn, "partial": self.partial},

@@ -1,13 +1,44 @@
-// The angle that counts the reps, marked on the person: its two limbs drawn over the
-// skeleton and its value beside the joint, so the number in the readout has a place.
+// What the counter measures, marked on the person over the skeleton: the angle that counts
+// the reps (its two limbs, its value beside the joint), so the number in the readout has a
+// place; and while a form cue shows, the limbs it is about, in the cue's colour.
 
 import { MIN_VISIBILITY, strokeScale } from "../draw.js";
 import { measureValue } from "./words.js";
 
 export const MARK_COLOR = "#ffd400";
+export const CUE_COLOR = "#ff2d2d";
 
 function seen(point) {
   return Array.isArray(point) && (point.length < 4 || point[3] >= MIN_VISIBILITY);
+}
+
+function polyline(ctx, points) {
+  ctx.beginPath();
+  ctx.moveTo(...points[0]);
+  for (const p of points.slice(1)) ctx.lineTo(...p);
+  ctx.stroke();
+}
+
+// canvas: the overlay, already holding this result's skeleton; exercise: its entry of
+// GET /api/exercises (cue_lines).
+export function markCues(canvas, landmarks, fitness, exercise) {
+  const pose = landmarks?.pose;
+  const lines = exercise?.cue_lines;
+  if (!pose || !lines || !fitness?.cues?.length) return;
+  const { width, height } = canvas;
+  const ctx = canvas.getContext("2d");
+  ctx.save();
+  ctx.lineCap = "round";
+  ctx.lineJoin = "round";
+  ctx.strokeStyle = CUE_COLOR;
+  ctx.lineWidth = 7 * strokeScale(width, height);
+  for (const cue of fitness.cues) {
+    for (const indices of lines[cue.code] ?? []) {
+      const points = indices.map((i) => pose[i]);
+      if (points.every(seen)) polyline(ctx, points.map((p) => [p[0] * width, p[1] * height]));
+    }
+  }
+  ctx.restore();
 }
 
 // canvas: the overlay, already holding this result's skeleton; exercise: its entry of
@@ -32,13 +63,7 @@ export function markCountedAngle(canvas, landmarks, fitness, exercise) {
   ctx.lineJoin = "round";
   ctx.strokeStyle = MARK_COLOR;
   ctx.lineWidth = 5 * s;
-  for (const { at } of marks) {
-    ctx.beginPath();
-    ctx.moveTo(...at[0]);
-    ctx.lineTo(...at[1]);
-    ctx.lineTo(...at[2]);
-    ctx.stroke();
-  }
+  for (const { at } of marks) polyline(ctx, at);
   // The stage mirrors the canvas with CSS; its words must read the right way round.
   const mirror = canvas.closest(".mirrored") !== null ? -1 : 1;
   ctx.font = `bold ${Math.round(16 * s)}px system-ui, sans-serif`;
