@@ -453,6 +453,44 @@ async def test_a_coach_card_says_when_its_results_stop(make_client: MakeClient) 
 
 
 @pytest.mark.browser
+async def test_a_coach_card_lights_up_what_a_cue_is_about(client: Client) -> None:
+    # The end of the push-up video at 15 fps: a last rep, then he gets up bending at the
+    # hips while at the top, and the straight-line cue shows on his card and on its figure.
+    frames = video_frames(PUSHUPS, PUSHUP_FRAMES)[45 * 30 :: 2]
+    person = await LiveClient.connect(client)
+    token = (await person.hello(track="pose", exercise="push_up"))["watch"]
+    async with open_page() as browser:
+        page = browser.page
+        await page.goto(str(client.make_url(f"/coach?watch={token}")))
+        await card_state(browser, token, "watching")
+        cue = await page.evaluate(
+            "async () => (await import('/static/fitness/marks.js')).CUE_COLOR"
+        )
+        seen = asyncio.create_task(
+            page.wait_for_function(
+                f"""([cue, token]) => {{
+                  const count = ({COUNT_COLORS_JS});
+                  const card = document.querySelector(`.coach-card[data-token='${{token}}']`);
+                  const canvas = card.querySelector('canvas.card-figure');
+                  return card.dataset.cue === 'body_line'
+                    && card.querySelector('[data-field=cue]').dataset.fresh === 'true'
+                    && count([canvas, {{cue}}, 12]).cue > 20;
+                }}""",
+                arg=[cue, token],
+                polling=10,
+                timeout=60_000,
+            )
+        )
+        fed = asyncio.Event()
+        feeding = asyncio.create_task(feed(person, frames, fed))
+        await seen
+        await fed.wait()
+        assert browser.errors == []
+    await person.ws.close()
+    await feeding
+
+
+@pytest.mark.browser
 async def test_the_coach_follows_three_sessions(make_client: MakeClient) -> None:
     # Long enough that the squatter, fed few frames, is not ended as idle meanwhile.
     client = await make_client(Config(workers=1, no_cache=True, idle_timeout=300))
