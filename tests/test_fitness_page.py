@@ -106,6 +106,16 @@ async def test_pages_are_served(pages_client: PagesClient, path: str, script: st
 # -- the fitness page in Chromium -----------------------------------------------------------
 
 
+async def mark_colors(page: Page) -> dict[str, str]:
+    """The colours static/fitness/marks.js draws with: MARK_COLOR (the counting angle) and
+    CUE_COLOR (a form cue's limbs)."""
+    colors: dict[str, str] = await page.evaluate(
+        "async () => { const m = await import('/static/fitness/marks.js');"
+        " return { MARK_COLOR: m.MARK_COLOR, CUE_COLOR: m.CUE_COLOR }; }"
+    )
+    return colors
+
+
 async def open_fitness(browser: BrowserPage, client: Client, exercise: str) -> None:
     page = browser.page
     await page.goto(str(client.make_url("/fitness")))
@@ -146,9 +156,7 @@ async def test_the_page_counts_the_six_pushups(client: Client, tmp_path: Path) -
         pose_only = {colors["pose"]: (100, 10**9), colors["face"]: (0, 0)}
         await browser.wait_for_colors("#fitness-overlay", pose_only)
         # The counting angle (an elbow, side-on) is marked on the arm with its value.
-        mark = await page.evaluate(
-            "async () => (await import('/static/fitness/marks.js')).MARK_COLOR"
-        )
+        mark = (await mark_colors(page))["MARK_COLOR"]
         await browser.wait_for_colors("#fitness-overlay", {mark: (100, 10**9)})
         await page.wait_for_function(
             "n => Number(document.getElementById('fitness-reps').textContent) >= n",
@@ -326,9 +334,7 @@ async def test_a_form_cue_lights_up_the_limbs_it_is_about(client: Client, tmp_pa
     async with open_page(fake_camera_args(y4m)) as browser:
         page = browser.page
         await open_fitness(browser, client, "push_up")
-        cue = await page.evaluate(
-            "async () => (await import('/static/fitness/marks.js')).CUE_COLOR"
-        )
+        cue = (await mark_colors(page))["CUE_COLOR"]
         await page.click("#fitness-start")
         await page.wait_for_function(
             f"""([cue]) => {{
@@ -463,9 +469,7 @@ async def test_a_coach_card_lights_up_what_a_cue_is_about(client: Client) -> Non
         page = browser.page
         await page.goto(str(client.make_url(f"/coach?watch={token}")))
         await card_state(browser, token, "watching")
-        cue = await page.evaluate(
-            "async () => (await import('/static/fitness/marks.js')).CUE_COLOR"
-        )
+        cue = (await mark_colors(page))["CUE_COLOR"]
         seen = asyncio.create_task(
             page.wait_for_function(
                 f"""([cue, token]) => {{
@@ -548,9 +552,7 @@ async def test_the_coach_follows_three_sessions(make_client: MakeClient) -> None
         # Each card draws the person's pose (no face, no video), shaped as their 4:3 frames,
         # with the angle that counts marked (the push-ups' elbows, seen side-on).
         colors = await browser.colors()
-        mark = await page.evaluate(
-            "async () => (await import('/static/fitness/marks.js')).MARK_COLOR"
-        )
+        mark = (await mark_colors(page))["MARK_COLOR"]
         for token, exercise in zip(tokens, exercises, strict=True):
             figure = f'.coach-card[data-token="{token}"] canvas.card-figure'
             await browser.wait_for_colors(

@@ -4,7 +4,7 @@ import { drawSkeleton, loadSkeleton } from "../draw.js";
 import { showStatus } from "../format.js";
 import { socketUrl } from "../protocol.js";
 import { WatchSocket } from "../watch.js";
-import { markCountedAngle, markCues } from "./marks.js";
+import { markExercise } from "./marks.js";
 import { afterClose, tokenOf } from "./watcher.js";
 import { loadExercises, phaseText, titleOf } from "./words.js";
 
@@ -85,9 +85,7 @@ function drawFigure(card, message) {
   const ctx = canvas.getContext("2d");
   ctx.clearRect(0, 0, canvas.width, canvas.height);
   drawSkeleton(ctx, { pose }, skeleton, canvas.width, canvas.height);
-  const exercise = exercises.find((e) => e.name === message.fitness?.exercise);
-  markCues(canvas, { pose }, message.fitness, exercise);
-  markCountedAngle(canvas, { pose }, message.fitness, exercise);
+  markExercise(canvas, { pose }, message.fitness, exercises);
 }
 
 // "Sets: Push-up 6 · Squat 3 (now) · 9 reps in all", from the session's workout.

@@ -6,7 +6,7 @@ import { showStatus } from "../format.js";
 import { VideoOverlay } from "../overlay.js";
 import { Recorder } from "../record.js";
 import { CameraRun } from "../run.js";
-import { markCountedAngle, markCues } from "./marks.js";
+import { markExercise } from "./marks.js";
 import { FitnessSession } from "./connection.js";
 import { WorkoutLog } from "./log.js";
 import { RepReadout } from "./readout.js";
@@ -92,9 +92,7 @@ function onResult(message) {
   const fitness = message.fitness;
   if (overlayReady) {
     overlay.draw(message.landmarks);
-    const exercise = exercises.find((e) => e.name === fitness?.exercise);
-    markCues(overlay.canvas, message.landmarks, fitness, exercise);
-    markCountedAngle(overlay.canvas, message.landmarks, fitness, exercise);
+    markExercise(overlay.canvas, message.landmarks, fitness, exercises);
   }
   if (!fitness) {
     showStatus(notice, "The server's results carry no rep count: this server does not count exercises yet.", "error");

@@ -19,9 +19,16 @@ function polyline(ctx, points) {
   ctx.stroke();
 }
 
-// canvas: the overlay, already holding this result's skeleton; exercise: its entry of
-// GET /api/exercises (cue_lines).
-export function markCues(canvas, landmarks, fitness, exercise) {
+// Both marks for one result, over the skeleton already on `canvas`; exercises: the list of
+// GET /api/exercises, in which the result's exercise is looked up.
+export function markExercise(canvas, landmarks, fitness, exercises) {
+  const exercise = exercises.find((e) => e.name === fitness?.exercise);
+  markCues(canvas, landmarks, fitness, exercise);
+  markCountedAngle(canvas, landmarks, fitness, exercise);
+}
+
+// exercise: its entry of GET /api/exercises (cue_lines).
+function markCues(canvas, landmarks, fitness, exercise) {
   const pose = landmarks?.pose;
   const lines = exercise?.cue_lines;
   if (!pose || !lines || !fitness?.cues?.length) return;
@@ -41,9 +48,8 @@ export function markCues(canvas, landmarks, fitness, exercise) {
   ctx.restore();
 }
 
-// canvas: the overlay, already holding this result's skeleton; exercise: its entry of
-// GET /api/exercises (angle, angle_points).
-export function markCountedAngle(canvas, landmarks, fitness, exercise) {
+// exercise: its entry of GET /api/exercises (angle, angle_points).
+function markCountedAngle(canvas, landmarks, fitness, exercise) {
   const pose = landmarks?.pose;
   const points = exercise?.angle_points;
   if (!pose || !fitness?.angles || !points) return;
