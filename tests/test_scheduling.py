@@ -17,7 +17,7 @@ import pytest
 from webapp.config import Config
 from webapp.engine.jobs import Frame
 from webapp.engine.lane import LaneState
-from webapp.engine.pacing import BLENDSHAPES_GUESS
+from webapp.engine.pacing import BLENDSHAPES_GUESS, Invitations
 from webapp.engine.process import WorkerHandle
 from webapp.engine.scheduler import Scheduler
 from webapp.engine.slot import Slot, SlotState, service_kind
@@ -258,6 +258,30 @@ async def test_a_turn_not_taken_is_given_up_and_another_sent(pool: Callable[...,
     assert done
     assert sink_a.turns + sink_b.turns == 2
     assert [a.state, b.state].count(SlotState.INVITED) == 1
+
+
+async def test_a_session_passed_over_while_busy_is_the_next_invited() -> None:
+    """A session pacing itself at its share of the worker sends about once a rotation; had
+    it gone to the back each time its own frame was waiting as its place came, it could
+    stay in step with the rotation and never hear a turn (seen once in CI: one of six
+    sessions heard none in 13 s)."""
+    invitations = Invitations()
+    sinks = [Sink() for _ in range(3)]
+    paced, a, b = (Slot(f"s{i}", Track.HOLISTIC, 0, sink, 1 / 30) for i, sink in enumerate(sinks))
+    for slot in (paced, a, b):
+        slot.state = SlotState.IDLE
+        invitations.add(slot)
+    paced.state = SlotState.QUEUED  # its own frame waits when its place comes
+    invitations.now()
+    assert [sink.turns for sink in sinks] == [0, 1, 0]
+    invitations.answered(a)
+    a.state, paced.state = SlotState.QUEUED, SlotState.IDLE
+    invitations.now()
+    assert [sink.turns for sink in sinks] == [1, 1, 0]
+    invitations.answered(paced)
+    paced.state = SlotState.QUEUED
+    invitations.now()
+    assert [sink.turns for sink in sinks] == [1, 1, 1]
 
 
 async def test_sessions_beyond_the_limit_are_refused(pool: Callable[..., Any]) -> None:

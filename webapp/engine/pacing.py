@@ -114,20 +114,25 @@ class Invitations:
                 self.invited.state = SlotState.IDLE
             self.invited = None
         soonest = float("inf")
-        for _ in range(len(self.rotation)):
-            slot = self.rotation[0]
-            self.rotation.rotate(-1)
+        for slot in self.rotation:
             if slot.state is not SlotState.IDLE:
                 continue  # a frame waits or runs, or it already has a turn
             if slot.next_due > now:
                 soonest = min(soonest, slot.next_due)
                 continue
-            slot.state = SlotState.INVITED
-            self.invited, self._invited_at = slot, now
-            slot.sink.turn()
+            break
+        else:
+            if soonest < float("inf") and not self.stopped:
+                self.later(soonest - now)
             return
-        if soonest < float("inf") and not self.stopped:
-            self.later(soonest - now)
+        # Only the invited session goes to the back. One passed over keeps its place: a
+        # session that paces itself at its share of the worker, about one rotation, could
+        # otherwise be busy each time its place came and never hear a turn.
+        self.rotation.remove(slot)
+        self.rotation.append(slot)
+        slot.state = SlotState.INVITED
+        self.invited, self._invited_at = slot, now
+        slot.sink.turn()
 
     def _cancel(self) -> None:
         if self._timer is not None:
