@@ -113,6 +113,31 @@ async def test_idle_session_closes_with_4000(make_client: MakeClient) -> None:
     assert "idle" in reason
 
 
+async def test_a_session_waiting_for_its_answer_is_not_idle(make_client: MakeClient) -> None:
+    """The client sent a frame and waits for it: however long the server takes, that is
+    not idleness. A burst of new sessions can keep a graph unbuilt for longer than
+    --idle-timeout (26 opened at once on two workers: the last graphs opened after 29 s,
+    and the sessions waiting on them were closed as idle)."""
+    client = await make_client(Config(workers=1, idle_timeout=0.5, stats_interval=0.2))
+    worker = client.app[SCHEDULER].workers[0]
+    live = await LiveClient.connect(client)
+    os.kill(worker.pid, signal.SIGSTOP)  # it can neither build the graph nor run the frame
+    try:
+        await live.hello()
+        await live.send(0, 0.0, video_frames(ASL_VIDEO)[0])
+        # The server's own clock: a stats message every 0.2 s, three idle timeouts' worth.
+        for _ in range(8):
+            await live.next_of("stats")
+    finally:
+        os.kill(worker.pid, signal.SIGCONT)
+    result = await live.next_of("result")
+    assert result["seq"] == 0
+    # Answered, the session is the client's again to keep busy.
+    code, reason = await live.closed()
+    assert code == 4000
+    assert "no frame for 0.5 s" in reason
+
+
 async def test_text_messages_without_frames_do_not_keep_a_session_open(
     make_client: MakeClient,
 ) -> None:

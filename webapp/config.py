@@ -68,7 +68,11 @@ class Config:
         default=1024 * 1024, metadata={"help": "largest WebSocket frame, in bytes"}
     )
     idle_timeout: float = field(
-        default=30.0, metadata={"help": "seconds without a frame before a session closes (4000)"}
+        default=30.0,
+        metadata={
+            "help": "seconds without a frame, while the server holds none of its frames, "
+            "before a session closes (4000)"
+        },
     )
     heartbeat: float = field(
         default=15.0, metadata={"help": "seconds between WebSocket pings that find dead peers"}

@@ -62,3 +62,8 @@ class Slot:
     @property
     def closed(self) -> bool:
         return self.state is SlotState.CLOSED
+
+    @property
+    def holds_frame(self) -> bool:
+        """A frame of it waits for its graph or its turn, or runs: its client waits on us."""
+        return self.pending is not None or self.state is SlotState.RUNNING

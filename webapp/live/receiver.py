@@ -21,6 +21,7 @@ class Receiver:
         idle_timeout: float,
         max_session_seconds: float,
         ending: Callable[[], SessionClosed | None],
+        holding: Callable[[], bool] = lambda: False,
     ) -> None:
         self._ws = ws
         self._idle = idle_timeout
@@ -29,6 +30,9 @@ class Receiver:
         # Idle means no frame: text messages (summary, exercise) do not keep a session.
         self._last_frame = time.monotonic()
         self._ending = ending  # set when the session is ended from outside its reader
+        # Whether the server holds one of its frames: a client waiting for its answer is
+        # not idle, however long a burst of new sessions keeps its graph unbuilt.
+        self._holding = holding
 
     async def text_first(self) -> str:
         msg = await self.next()
@@ -39,19 +43,23 @@ class Receiver:
         return str(msg.data)
 
     async def next(self) -> Any:
-        now = time.monotonic()
-        left = min(self._deadline, self._last_frame + self._idle) - now
-        # One deadline for the whole wait: ws.receive(timeout=) would restart its timer on
-        # every pong it handles, so a client answering pings would never count as idle.
-        try:
-            async with asyncio.timeout(max(0.0, left)):
-                msg = await self._ws.receive()
-        except TimeoutError:
-            if time.monotonic() >= self._deadline:
-                raise SessionClosed(Close.RENEW, self._too_long()) from None
-            raise SessionClosed(
-                Close.IDLE, f"no frame for {self._idle:g} s; closing idle session"
-            ) from None
+        while True:
+            now = time.monotonic()
+            left = min(self._deadline, self._last_frame + self._idle) - now
+            # One deadline for the whole wait: ws.receive(timeout=) would restart its timer
+            # on every pong it handles, so a client answering pings would never be idle.
+            try:
+                async with asyncio.timeout(max(0.0, left)):
+                    msg = await self._ws.receive()
+                break
+            except TimeoutError:
+                if time.monotonic() >= self._deadline:
+                    raise SessionClosed(Close.RENEW, self._too_long()) from None
+                if not self._holding():
+                    raise SessionClosed(
+                        Close.IDLE, f"no frame for {self._idle:g} s; closing idle session"
+                    ) from None
+                self._last_frame = time.monotonic()
         if time.monotonic() >= self._deadline:
             raise SessionClosed(Close.RENEW, self._too_long())
         ending = self._ending()

@@ -101,6 +101,7 @@ class LiveSession:
             idle_timeout=config.idle_timeout,
             max_session_seconds=config.max_session_seconds,
             ending=lambda: self._ending,
+            holding=lambda: self.slot is not None and self.slot.holds_frame,
         )
 
     # -- the path of a session ---------------------------------------------------------
