@@ -157,8 +157,8 @@ def main() -> None:
     parser.add_argument("--fps", type=float, default=15.0)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--hold", type=float, default=20.0)
-    # Sessions opened at once wait for their graphs to be built (about 0.1-0.6 s each,
-    # one at a time per worker); the warm-up lets the 10x step reach its steady state.
+    # The swarm's warm-up starts once every session's graph is built (one at a time per
+    # worker, 0.2-2 s each); it then lets the 10x step's grants reach their steady state.
     parser.add_argument("--warmup", type=float, default=25.0)
     parser.add_argument("--raw-seconds", type=float, default=10.0)
     parser.add_argument(

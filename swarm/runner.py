@@ -56,11 +56,14 @@ class Runner:
         self.stop = asyncio.Event()
         # Set while a step is in its measured hold; lets a caller act mid-step without sleeping.
         self.holding = asyncio.Event()
+        # Set while a step, its sessions open, waits for the first answer of each.
+        self.answering = asyncio.Event()
         self.result = RunResult(datetime.now(UTC).isoformat(timespec="seconds"))
         self._rng = random.Random(0)
         self._tasks: set[asyncio.Task[None]] = set()
         self._signals = 0
         self._window: Window | None = None  # the step being measured, for the progress line
+        self._phase = "connecting"  # what the progress line says before the window
 
     # -- the whole run ---------------------------------------------------------------------
     async def run(self, handle_signals: bool = False) -> RunResult:
@@ -150,6 +153,15 @@ class Runner:
                 task.add_done_callback(self._tasks.discard)
                 started.append(user)
             await self._wait_stop(asyncio.gather(*(u.settled.wait() for u in started)))
+            # The warm-up starts once every session has had its first answer: a burst of new
+            # sessions waits for graphs built one at a time per worker, seconds apart on a
+            # loaded host, and a window opened before the last is built would measure that.
+            self._phase = "waiting for every session's first answer"
+            self.answering.set()
+            latest = deadline - self.config.warmup - self.config.hold
+            await self._wait_stop(first_answers(started, latest - self.clock.now()))
+            self.answering.clear()
+            all_answered = self.clock.now() - spawned
             start = self.clock.now() + self.config.warmup
             window = Window(start, start + self.config.hold)
             self._window = window
@@ -172,6 +184,7 @@ class Runner:
                 user.stop()
             await self._finish()
         finally:
+            self.answering.clear()
             self.holding.clear()
             for user in users:
                 user.stop()
@@ -193,6 +206,7 @@ class Runner:
             loop_lags_ms=lags,
             interrupted=window.seconds < self.config.hold,
             server_load=server_load(server_before, server_after) if server_after else None,
+            all_answered_s=round(all_answered, 3),
         )
         self._print_step(summary)
         return summary
@@ -262,7 +276,7 @@ class Runner:
     def _phase_name(self, now: float) -> str:
         window = self._window
         if window is None:
-            return "connecting"
+            return self._phase
         if now < window.start:
             return f"warm-up {window.start - now:.0f} s left"
         if now < window.end:
@@ -271,20 +285,31 @@ class Runner:
 
     def _print_step(self, summary: StepSummary) -> None:
         self._window = None
+        self._phase = "connecting"
         if self.progress is None:
             return
         verdict = "meets the SLO" if summary.passed else "misses the SLO"
         if self.progress.isatty():
             self.progress.write("\r\x1b[2K")
-        server = ""
+        details = ""
         if summary.server_cpu_percent is not None and summary.busy_ratio is not None:
-            server = f", server cpu {summary.server_cpu_percent:.0f}% busy {summary.busy_ratio:.0%}"
+            cpu, busy = summary.server_cpu_percent, summary.busy_ratio
+            details = f", server cpu {cpu:.0f}% busy {busy:.0%}"
+        if summary.all_answered_s is not None:
+            details += f", every session answered by {summary.all_answered_s:g} s"
         self.progress.write(
             f"{summary.sessions} sessions: {summary.delivered_fps:g} fps delivered, "
             f"p95 {summary.latency_ms['p95']} ms, {summary.errors} errors, "
-            f"{summary.refusals} refused{server}: {verdict}\n"
+            f"{summary.refusals} refused{details}: {verdict}\n"
         )
         self.progress.flush()
+
+
+async def first_answers(users: list[User], seconds: float) -> None:
+    """Until every one of `users` has had its first answer, or for `seconds` at most."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(max(0.0, seconds)):
+            await asyncio.gather(*(u.answered.wait() for u in users))
 
 
 def raise_fd_limit(wanted: int) -> None:

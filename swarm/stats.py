@@ -163,6 +163,9 @@ class StepSummary:
     server_rss_bytes: float | None = None  # server and workers, at the end of the hold
     busy_ratio: float | None = None  # worker busy seconds / (workers x hold seconds)
     server_processes: dict[str, dict[str, float]] = field(default_factory=dict)
+    # From the step's first session opening to the last one's first answer (its graph
+    # built): the warm-up, and the window, start after it.
+    all_answered_s: float | None = None
 
     @property
     def swarm_limited(self) -> bool:
@@ -180,6 +183,7 @@ def summarize_step(
     loop_lags_ms: Sequence[float] = (),
     interrupted: bool = False,
     server_load: ServerLoad | None = None,
+    all_answered_s: float | None = None,
 ) -> StepSummary:
     measured = [f for f in frames if window.holds(f)]
     by_session: dict[int, list[FrameRecord]] = {s.session: [] for s in session_records}
@@ -246,6 +250,7 @@ def summarize_step(
         server_rss_bytes=server_load.rss_bytes if server_load else None,
         busy_ratio=server_load.busy_ratio if server_load else None,
         server_processes=server_load.by_process if server_load else {},
+        all_answered_s=all_answered_s,
     )
 
 

@@ -59,6 +59,9 @@ class User:
         # Handshake over: ready, refused or failed. The runner starts a step's clock only
         # when every session has got this far.
         self.settled = asyncio.Event()
+        # Set at its first answer (a result, or an error for a frame) or at its end: until
+        # then the server is still building its graph, or never will.
+        self.answered = asyncio.Event()
         self._stopping = False
         self._closing = False
         self._nap: asyncio.Future[None] | None = None
@@ -98,6 +101,7 @@ class User:
             self.ledger.close()
             self.record.closed = self.clock.now()
             self.settled.set()
+            self.answered.set()
 
     async def _connect(self) -> aiohttp.ClientWebSocketResponse | None:
         ws: aiohttp.ClientWebSocketResponse | None = None
@@ -308,6 +312,7 @@ class User:
         now = self.clock.now()
         if message.type == ServerType.RESULT and message.seq is not None:
             self.ledger.result(message.seq, now, message.body.get("timing_ms"))
+            self.answered.set()
         elif message.type == ServerType.TURN:
             self._on_turn(now)
         elif message.type == ServerType.ERROR:
@@ -316,6 +321,7 @@ class User:
                 self._fail(f"error for no frame: {code}")
             else:
                 self.ledger.error(message.seq, now, code)
+                self.answered.set()
         elif message.type == ServerType.STATS:
             self.ledger.stats(message.body)
         # Other types are ignored, as protocol v1 asks of clients.

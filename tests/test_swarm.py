@@ -8,6 +8,8 @@ import dataclasses
 import functools
 import json
 import math
+import os
+import signal
 import socket
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -31,6 +33,7 @@ from swarm.user import FALLBACK_MIN_SECONDS
 from tests.conftest import MakeClient
 from tests.media import ASL_VIDEO
 from webapp.config import Config
+from webapp.keys import SCHEDULER
 
 
 @functools.cache
@@ -237,8 +240,8 @@ async def test_following_turns_keeps_latency_low_when_sessions_outnumber_the_wor
     The warm-up is long enough for every session to have heard its first turn: a lane
     invites only a session with no frame waiting, so on a slow host one that paces itself
     can go a few seconds uninvited (once, with a 3-second warm-up, one of six heard none).
-    A session passed over so keeps its place in the rotation (test_scheduling): before it
-    did, one of six once heard no turn in 13 s.
+    It starts once every session has had its first answer (its graph built): in CI one of
+    six once heard no turn in 13 s, on a host where graphs were built seconds apart.
     """
     server = SERVER
     settings: dict[str, Any] = {"sessions": "6", "fps": 15.0, "warmup": 6.0, "hold": 6.0}
@@ -271,6 +274,37 @@ async def test_following_turns_keeps_latency_low_when_sessions_outnumber_the_wor
     # they are served a comparable amount; the grant is steered every 2 s, so in a window
     # this short it may not have settled (bench.live measures it properly).
     assert without.results >= 0.5 * with_turns.results, (with_turns.results, without.results)
+
+
+async def test_the_window_opens_once_every_session_has_had_its_first_answer(
+    make_client: MakeClient,
+) -> None:
+    """Graphs are built one at a time per worker, seconds apart on a loaded host (26
+    sessions on two workers: the last first results 27-29 s after opening), so a window
+    opened on the clock alone can measure sessions not yet served. Here the worker is
+    stopped until the step waits for answers; with no warm-up the window would otherwise
+    open before any."""
+    client = await make_client(SERVER)
+    worker = client.app[SCHEDULER].workers[0]
+    url = f"ws://{client.host}:{client.port}/ws"
+    runner = Runner(dataclasses.replace(SHORT, url=url, sessions="3", warmup=0.0), frames())
+    os.kill(worker.pid, signal.SIGSTOP)
+    try:
+        task = asyncio.create_task(runner.run())
+        await runner.answering.wait()
+    finally:
+        os.kill(worker.pid, signal.SIGCONT)
+    run = await task
+    (summary,) = run.steps
+    first: dict[int, float] = {}
+    for f in run.frames:
+        if f.received is not None:
+            first[f.session] = min(first.get(f.session, f.received), f.received)
+    assert sorted(first) == [0, 1, 2]
+    assert max(first.values()) <= summary.window_start
+    assert summary.all_answered_s is not None
+    assert summary.all_answered_s >= max(first.values()) - min(s.opened for s in run.sessions)
+    assert summary.results > 0
 
 
 async def test_an_interrupted_run_keeps_what_it_measured(make_client: MakeClient) -> None:
