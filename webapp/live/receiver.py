@@ -21,7 +21,7 @@ class Receiver:
         idle_timeout: float,
         max_session_seconds: float,
         ending: Callable[[], SessionClosed | None],
-        holding: Callable[[], bool] = lambda: False,
+        holding: Callable[[], bool],
     ) -> None:
         self._ws = ws
         self._idle = idle_timeout
