@@ -29,6 +29,8 @@ export class CameraRun {
     this.session = null;
     this.encoder = null;
     this.lastAnswer = 0;
+    this.lastStats = 0;
+    this.served = false; // the running session has had a result
     this.stalled = false;
     this.link = keepLink ? new KeptLink() : null;
     this.stopKeepsLink = keepLink && stopKeepsLink;
@@ -92,12 +94,18 @@ export class CameraRun {
       handlers: {
         ...handlers,
         ready: (message) => {
+          this.served = false;
           this.answered();
           handlers.ready?.(message);
         },
         result: (message, latencyMs) => {
+          this.served = true;
           this.answered();
           handlers.result?.(message, latencyMs);
+        },
+        stats: (message) => {
+          this.lastStats = performance.now();
+          handlers.stats?.(message);
         },
         status: (text, kind) => showStatus(this.status, text, kind),
         error: (message) => showStatus(this.notice, describeError(message), "error"),
@@ -124,10 +132,17 @@ export class CameraRun {
   }
 
   checkStall() {
-    const silent = performance.now() - this.lastAnswer;
+    const now = performance.now();
+    const silent = now - this.lastAnswer;
     if (!this.session?.ready || silent < STALL_MS) return;
     this.stalled = true;
     const seconds = Math.round(silent / 1000);
+    // Its stats still come, so the network is fine: before the first result, the server is
+    // building this session's tracker, one at a time per worker when many start together.
+    if (!this.served && now - this.lastStats < STALL_MS) {
+      showStatus(this.notice, `The server is still starting your tracker (${seconds} s): many sessions started at once, and it builds them one at a time. Your frames wait for it.`, "busy");
+      return;
+    }
     showStatus(this.notice, `No answer from the server for ${seconds} s: the network or the server is slow. Still trying…`, "error");
   }
 
