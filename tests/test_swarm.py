@@ -301,9 +301,11 @@ async def test_the_window_opens_once_every_session_has_had_its_first_answer(
         if f.received is not None:
             first[f.session] = min(first.get(f.session, f.received), f.received)
     assert sorted(first) == [0, 1, 2]
-    assert max(first.values()) <= summary.window_start
+    # The summary rounds the window's times to 6 digits and all_answered_s to 3.
+    assert max(first.values()) <= summary.window_start + 1e-6
     assert summary.all_answered_s is not None
-    assert summary.all_answered_s >= max(first.values()) - min(s.opened for s in run.sessions)
+    answered = max(first.values()) - min(s.opened for s in run.sessions)
+    assert summary.all_answered_s >= answered - 1e-3
     assert summary.results > 0
 
 
