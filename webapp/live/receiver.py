@@ -28,7 +28,8 @@ class Receiver:
         self._longest = max_session_seconds
         self._deadline = time.monotonic() + max_session_seconds
         # Idle means no frame: text messages (summary, exercise) do not keep a session.
-        self._last_frame = time.monotonic()
+        # Since the last frame came, or since the server last held one of the session's.
+        self._idle_since = time.monotonic()
         self._ending = ending  # set when the session is ended from outside its reader
         # Whether the server holds one of its frames: a client waiting for its answer is
         # not idle, however long a burst of new sessions keeps its graph unbuilt.
@@ -45,7 +46,7 @@ class Receiver:
     async def next(self) -> Any:
         while True:
             now = time.monotonic()
-            left = min(self._deadline, self._last_frame + self._idle) - now
+            left = min(self._deadline, self._idle_since + self._idle) - now
             # One deadline for the whole wait: ws.receive(timeout=) would restart its timer
             # on every pong it handles, so a client answering pings would never be idle.
             try:
@@ -59,14 +60,14 @@ class Receiver:
                     raise SessionClosed(
                         Close.IDLE, f"no frame for {self._idle:g} s; closing idle session"
                     ) from None
-                self._last_frame = time.monotonic()
+                self._idle_since = time.monotonic()
         if time.monotonic() >= self._deadline:
             raise SessionClosed(Close.RENEW, self._too_long())
         ending = self._ending()
         if ending is not None:
             raise ending
         if msg.type is WSMsgType.BINARY:
-            self._last_frame = time.monotonic()
+            self._idle_since = time.monotonic()
         if msg.type is WSMsgType.ERROR:
             raise read_error(msg.data)
         return msg
