@@ -44,7 +44,14 @@ import numpy as np
 from mediapipe.python.solutions import holistic as mp_holistic
 
 from bench.common import loadavg
-from bench.expressions import BLINK_VIDEOS, expression_figures, fixed_level_bound, print_bound
+from bench.expressions import (
+    BLINK_VIDEOS,
+    expression_figures,
+    fixed_level_bound,
+    mediapipe_blinks,
+    print_bound,
+    print_mediapipe_rows,
+)
 from bench.expressions import print_rows as print_expression_rows
 from bench.recordings import OUT, FloatArray, Recording, cached, frames
 from swarm.config import media_dir
@@ -360,6 +367,7 @@ def main() -> None:
         faces, AvatarOptions(rig=True, smoothing=None)
     )
     report["expressions_bound"] = fixed_level_bound(faces, AvatarOptions(rig=True))
+    report["expressions_mediapipe"] = mediapipe_blinks(faces, AvatarOptions(rig=True))
     report["cost"] = cost_figures(VIDEOS[0], args.cost_frames)
     report["load_after"] = loadavg()
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -402,6 +410,7 @@ def print_report(r: dict[str, Any]) -> None:
         print(f"| {label} | | | {v['r']:.3f} ({v['rms_deg']:.0f} deg rms) | >= 0.9 |")
     print_expression_rows(r["expressions"])
     print_bound(r["expressions_bound"])
+    print_mediapipe_rows(r["expressions_mediapipe"])
     print(
         f"| faces seen in frames without a rig (not counted) | | | {rig['faces_without_rig']} | |"
     )

