@@ -140,3 +140,31 @@ async def test_a_failure_nobody_foresaw_is_a_json_500_and_logged(
     (failed,) = [r for r in log.records if r.levelno >= logging.ERROR]
     assert failed.exc_info is not None
     await predict_works(client)
+
+
+UNPARSABLE = [
+    ("bad-method", b"GARBAGE / HTTP/1.1\r\nHost: x\r\n\r\n", b"Invalid method"),
+    ("bad-length", b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", b"Content-Length"),
+    ("tls-on-plain", b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03" + bytes(40), b"HTTPS traffic"),
+]
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"), [(r, why) for _, r, why in UNPARSABLE], ids=[n for n, _, _ in UNPARSABLE]
+)
+async def test_a_request_http_cannot_parse_is_a_400_with_its_reason(
+    client: Client, raw: bytes, reason: bytes
+) -> None:
+    # aiohttp's parser answers these before any handler or middleware of ours runs, so the
+    # reason is its text, not JSON (docs/SECURITY.md); what matters is a status, a reason,
+    # the connection closed, and nobody else affected.
+    assert client.server.host is not None
+    assert client.server.port is not None
+    reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
+    writer.write(raw)
+    answer = await asyncio.wait_for(reader.read(), 10)  # to EOF: the server closes
+    writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.split(b"\r\n")[0].split(b" ")[1] == b"400"
+    assert reason in body
+    await predict_works(client)
