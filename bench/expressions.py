@@ -21,6 +21,7 @@ output frame by frame; the references are measured on the model's own face mesh:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -99,13 +100,22 @@ def blink_events(m: dict[str, FloatArray], shut: list[tuple[int, int]]) -> dict[
     return {"events": events, "open_eye_median": float(np.median(both[~near]))}
 
 
-def expression_figures(recs: list[Recording], options: AvatarOptions) -> dict[str, Any]:
-    pooled: dict[str, tuple[list[FloatArray], list[FloatArray]]] = {k: ([], []) for k in KEYS}
+def expression_figures(
+    recs: list[Recording],
+    options: AvatarOptions,
+    keys: tuple[str, ...] = KEYS,
+    values: Callable[[Recording, dict[str, FloatArray]], None] | None = None,
+) -> dict[str, Any]:
+    """Per video and pooled: r of each key against its reference, and the real blinks.
+    values, if given, puts other values in place of the session's (same frames)."""
+    pooled: dict[str, tuple[list[FloatArray], list[FloatArray]]] = {k: ([], []) for k in keys}
     out: dict[str, Any] = {"videos": {}}
     for rec in recs:
         m = measured(rec, options)
+        if values is not None:
+            values(rec, m)
         video: dict[str, Any] = {"frames": len(m["frame"])}
-        for k in KEYS:
+        for k in keys:
             video[k] = _r(m[f"ref {k}"], m[k])
             pooled[k][0].append(m[f"ref {k}"])
             pooled[k][1].append(m[k])
@@ -123,25 +133,13 @@ def mediapipe_blinks(recs: list[Recording], options: AvatarOptions) -> dict[str,
     session's blinks: same frames, same references."""
     model = BlendshapeModel()
     eyes = {key: NAMES.index(f"eyeB{key[1:]}") for key in ("blinkLeft", "blinkRight")}
-    pooled: dict[str, tuple[list[FloatArray], list[FloatArray]]] = {k: ([], []) for k in eyes}
-    out: dict[str, Any] = {"videos": {}}
-    for rec in recs:
-        m = measured(rec, options)
+
+    def model_blinks(rec: Recording, m: dict[str, FloatArray]) -> None:
         shapes = np.array([model(rec.face[int(i)], rec.width, rec.height) for i in m["frame"]])
         for key, j in eyes.items():
             m[key] = shapes[:, j]
-        video: dict[str, Any] = {"frames": len(m["frame"])}
-        for key in eyes:
-            video[key] = _r(m[f"ref {key}"], m[key])
-            pooled[key][0].append(m[f"ref {key}"])
-            pooled[key][1].append(m[key])
-        if rec.name in SHUT:
-            video["blinks"] = blink_events(m, SHUT[rec.name])
-        out["videos"][rec.name] = video
-    out["pooled"] = {
-        k: _r(np.concatenate(ref), np.concatenate(v)) for k, (ref, v) in pooled.items()
-    }
-    return out
+
+    return expression_figures(recs, options, tuple(eyes), model_blinks)
 
 
 def print_mediapipe_rows(fig: dict[str, Any]) -> None:
