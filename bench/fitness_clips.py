@@ -23,6 +23,7 @@ from webapp.protocol import Track
 
 OUT = Path(__file__).resolve().parent / "out"
 PUSHUPS = media_dir() / "pushups_tacofleur_320x240_30fps.mp4"
+SQUATS = media_dir() / "squat_everkinetic_640x360_30fps.mp4"
 ASL = media_dir() / "asl_signer_intel_640x480_30fps.mp4"
 GESTURE = media_dir() / "gesture_mpsamples_640x360_25fps.mp4"
 # A bump here invalidates every stored recording.

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from bench.fitness_clips import ASL, GESTURE, PUSHUPS, Clip, cached, drop_one_in_three
+from bench.fitness_clips import ASL, GESTURE, PUSHUPS, SQUATS, Clip, cached, drop_one_in_three
 from webapp.analysis.fitness import (
     ExerciseDataError,
     UnknownExercise,
@@ -30,6 +30,10 @@ from webapp.protocol import Track
 
 # media/PROVENANCE.md: six push-ups, bottoms at about these times (s).
 PUSHUP_BOTTOMS = (7.2, 15.5, 23.5, 31.8, 39.6, 47.3)
+# Two squats, seen from behind: the bottoms, from about 2.0 to 2.8 s and 5.2 to 6.0 s.
+SQUAT_BOTTOMS = (2.4, 5.6)
+# Each real exercise video: its clip's name in Clips, the exercise, the true count.
+TRUE_COUNTS = [("pushups", "push_up", 6), ("squats", "squat", 2)]
 EXERCISES = load_exercises()
 Pose = list[list[float]]
 Frames = list[tuple[float, Pose | None]]
@@ -39,6 +43,8 @@ Frames = list[tuple[float, Pose | None]]
 class Clips:
     pushups: Clip
     pushups_holistic: Clip
+    squats: Clip
+    squats_holistic: Clip
     asl: Clip
     gesture: Clip
 
@@ -49,6 +55,8 @@ def clips() -> Clips:
     return Clips(
         pushups=cached(PUSHUPS, Track.POSE),
         pushups_holistic=cached(PUSHUPS, Track.HOLISTIC),
+        squats=cached(SQUATS, Track.POSE),
+        squats_holistic=cached(SQUATS, Track.HOLISTIC),
         asl=cached(ASL, Track.POSE),
         gesture=cached(GESTURE, Track.POSE),
     )
@@ -202,26 +210,53 @@ def test_pushups_count_six_each_around_a_true_bottom(clips: Clips) -> None:
     assert 3000 < clips.pushups.capture_ms[armed] < 5500
 
 
-def test_pose_only_and_holistic_count_the_same(clips: Clips) -> None:
+def test_squats_from_behind_count_two_each_around_a_true_bottom(clips: Clips) -> None:
+    workout, results = run("squat", frames(clips.squats), clips.squats.image_size)
+    assert workout.reps == 2
+    assert workout.summary()["sets"][0]["partial_reps"] == 0
+    counted = [i for i in range(1, len(results)) if results[i]["reps"] > results[i - 1]["reps"]]
+    for i, bottom in zip(counted, SQUAT_BOTTOMS, strict=True):
+        end = clips.squats.capture_ms[i]
+        rep = results[i]["last_rep"]
+        assert end - rep["duration_ms"] < seconds(bottom) < end
+        assert rep["range_of_motion"] > 60
+    # He stands for over a second before the first squat: counting is armed by then.
+    armed = next(i for i, r in enumerate(results) if r["phase"] == "up")
+    assert clips.squats.capture_ms[armed] < 1300
+
+
+@pytest.mark.parametrize(("video", "exercise", "true"), TRUE_COUNTS)
+def test_pose_only_and_holistic_count_the_same(
+    clips: Clips, video: str, exercise: str, true: int
+) -> None:
     """The counter sees only pose landmarks; both real tracks give the true count."""
-    pose, _ = run("push_up", frames(clips.pushups), clips.pushups.image_size)
-    holistic, _ = run("push_up", frames(clips.pushups_holistic), clips.pushups.image_size)
-    assert pose.reps == holistic.reps == 6
+    clip: Clip = getattr(clips, video)
+    pose, _ = run(exercise, frames(clip), clip.image_size)
+    holistic, _ = run(exercise, frames(getattr(clips, f"{video}_holistic")), clip.image_size)
+    assert pose.reps == holistic.reps == true
 
 
-def test_half_frame_rate_counts_the_same(clips: Clips) -> None:
+@pytest.mark.parametrize(("video", "exercise", "true"), TRUE_COUNTS)
+def test_half_frame_rate_counts_the_same(
+    clips: Clips, video: str, exercise: str, true: int
+) -> None:
     """Every other real frame (15 fps); bench/fitness_accuracy.py reruns the model at 15 fps."""
-    workout, _ = run("push_up", frames(clips.pushups)[::2], clips.pushups.image_size)
-    assert workout.reps == 6
+    clip: Clip = getattr(clips, video)
+    workout, _ = run(exercise, frames(clip)[::2], clip.image_size)
+    assert workout.reps == true
 
 
 @pytest.mark.parametrize("seed", range(5))
-def test_one_frame_in_three_dropped_counts_the_same(clips: Clips, seed: int) -> None:
+@pytest.mark.parametrize(("video", "exercise", "true"), TRUE_COUNTS)
+def test_one_frame_in_three_dropped_counts_the_same(
+    clips: Clips, video: str, exercise: str, true: int, seed: int
+) -> None:
     """Real frames with one in three removed at random, as a loaded server sheds them."""
-    feed = frames(clips.pushups)
+    clip: Clip = getattr(clips, video)
+    feed = frames(clip)
     kept = [feed[i] for i in drop_one_in_three(len(feed), seed)]
-    workout, _ = run("push_up", kept, clips.pushups.image_size)
-    assert workout.reps == 6
+    workout, _ = run(exercise, kept, clip.image_size)
+    assert workout.reps == true
 
 
 @pytest.mark.parametrize("fps", [2, 5, 60])
