@@ -154,6 +154,8 @@ def _raw() -> dict[str, Any]:
         ("ready_ms", 900),  # the issue: half a second at most
         ("depth", True),
         ("colour", "red"),
+        ("camera", ""),  # optional, but when given it says something
+        ("camera", 5),
     ],
 )
 def test_bad_exercise_data_is_refused_at_load(key: str, value: Any) -> None:
@@ -166,8 +168,11 @@ def test_bad_exercise_data_is_refused_at_load(key: str, value: Any) -> None:
 def test_a_new_exercise_needs_no_code(clips: Clips) -> None:
     """A knee push-up variant added as data only counts the real push-ups like push_up."""
     data = _raw()
-    data["exercises"]["incline_push_up"] = {**data["exercises"]["push_up"], "title": "Incline"}
+    variant = {k: v for k, v in data["exercises"]["push_up"].items() if k != "camera"}
+    data["exercises"]["incline_push_up"] = {**variant, "title": "Incline"}
     exercises = parse(data)
+    # With no camera line of its own it gets the general advice.
+    assert exercises["incline_push_up"].camera == "Stand where the camera sees the whole movement."
     workout = Workout(exercises, "incline_push_up")
     for ms, pose in frames(clips.pushups):
         workout.update(pose, clips.pushups.image_size, ms)

@@ -82,7 +82,11 @@ async def test_exercises_are_described(pages_client: PagesClient) -> None:
         assert exercise["title"]
         assert isinstance(exercise["joints"], list)
         assert exercise["joints"]
+        # Where to put the camera, a sentence of its own for each.
+        assert isinstance(exercise["camera"], str)
+    assert len({e["camera"] for e in described.values()}) == len(described)
     assert described["push_up"]["title"] == "Push-up"
+    assert described["push_up"]["camera"].startswith("Side-on")
     # Shoulder, elbow, wrist: MediaPipe Pose's 11, 13, 15 (left) and 12, 14, 16 (right).
     assert described["push_up"]["angle_points"] == {"left": [11, 13, 15], "right": [12, 14, 16]}
     # A straight body: shoulder, hip, ankle on each side. Knees caving in: the distance
@@ -244,6 +248,12 @@ async def test_the_log_outlives_a_reload_until_it_is_cleared(
     async with open_page(fake_camera_args(y4m)) as browser:
         page = browser.page
         await open_fitness(browser, client, "push_up")
+        # The chosen exercise's camera placement shows before Start, and follows the choice.
+        tip = await page.text_content("#fitness-camera")
+        assert tip is not None
+        assert tip.startswith("Camera: Side-on at floor level")
+        await page.select_option("#fitness-exercise", "shoulder_press")
+        assert (await page.text_content("#fitness-camera") or "").startswith("Camera: In front")
         await one_short_set(browser, "push_up")
         assert await page.get_attribute("#log-kept", "data-kept") == "true"
         await reload(browser)
@@ -254,6 +264,7 @@ async def test_the_log_outlives_a_reload_until_it_is_cleared(
         # The address keeps the exercise last chosen (without it, the list's first).
         assert await page.input_value("#fitness-exercise") == "squat"
         assert page.url.endswith("/fitness?exercise=squat")
+        assert (await page.text_content("#fitness-camera") or "").startswith("Camera: Side-on,")
         assert [r[1:3] for r in await log_rows(browser)] == [["1", "Squat"], ["1", "Push-up"]]
         async with page.expect_download() as info:
             await page.click("#log-download")

@@ -31,6 +31,7 @@ const notice = $("fitness-notice");
 const stage = $("fitness-stage");
 const video = $("fitness-video");
 const setTitle = $("fitness-set-title");
+const cameraTip = $("fitness-camera");
 // The skeleton over the video shows what the counter sees (a limb out of view, a wrong pose).
 const overlay = new VideoOverlay($("fitness-overlay"), video);
 let overlayReady = false;
@@ -75,6 +76,8 @@ function setRunning(running) {
 function showSet(name) {
   setTitle.textContent = titleOf(exercises, name);
   document.body.dataset.exercise = name;
+  const camera = exercises.find((e) => e.name === name)?.camera;
+  cameraTip.textContent = camera ? `Camera: ${camera}` : "";
 }
 
 // A new set has started on the server (reps 0): the page follows.

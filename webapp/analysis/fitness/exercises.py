@@ -119,6 +119,7 @@ class CueRule:
 class Exercise:
     name: str
     title: str
+    camera: str  # where to put the camera, in a sentence for the page
     joints: tuple[Measure, ...]  # reported in "angles"
     angle: Measure  # drives the count
     sides: Sides
@@ -199,6 +200,7 @@ class Exercise:
         return {
             "name": self.name,
             "title": self.title,
+            "camera": self.camera,
             "joints": _joint_names(self.joints),
             "angle": self.angle.name,
             # The counting angle's pose landmarks per side (first, vertex, last), for a page

@@ -143,6 +143,7 @@ def _exercise(
     return Exercise(
         name=name,
         title=_text(merged, "title", where),
+        camera=_text(merged, "camera", where) if "camera" in merged else _DEFAULT_CAMERA,
         joints=tuple(measures[j] for j in joints),
         angle=angle,
         sides=sides,
@@ -163,6 +164,7 @@ def _exercise(
 
 
 _TIMES = ("ready_ms", "grace_ms", "confirm_ms", "min_travel_ms", "cue_hold_ms")
+_DEFAULT_CAMERA = "Stand where the camera sees the whole movement."
 _DEFAULT_PARTIAL = {"code": "half_rep", "message": "Use the full range of motion"}
 _DEFAULT_SWING = {"code": "too_fast", "message": "Slow down and move under control"}
 
