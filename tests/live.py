@@ -15,7 +15,9 @@ from typing import Any
 import aiohttp
 import cv2
 
+from swarm.frames import FrameSet, load_frames
 from tests.conftest import Client
+from tests.media import ASL_VIDEO
 from webapp.protocol import FRAME_HEADER
 
 WIDTH = 480
@@ -40,6 +42,12 @@ def video_frames(path: Path, count: int = 40, width: int = WIDTH) -> tuple[bytes
         capture.release()
     assert len(frames) == count, f"{path} has fewer than {count} frames"
     return tuple(frames)
+
+
+@functools.cache
+def swarm_frames() -> FrameSet:
+    """The swarm's frames for tests that run it: 60 of the ASL video, 480 wide."""
+    return load_frames(ASL_VIDEO, width=480, quality=70, max_frames=60)
 
 
 def frame_message(seq: int, capture_ms: float, image: bytes) -> bytes:

@@ -11,9 +11,10 @@ from typing import Any
 
 import aiohttp
 
+from bench.common import free_port
 from tests.live import frame_message, video_frames
 from tests.media import ASL_VIDEO
-from tests.test_lifecycle import free_port, serving
+from tests.test_lifecycle import serving
 
 KEY_A = secrets.token_urlsafe(24)
 KEY_B = secrets.token_urlsafe(24)

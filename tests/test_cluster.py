@@ -9,21 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import functools
 import json
 import re
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
 
+from bench.common import free_port
 from deploy.cluster import Cluster, ReplicaSpec
 from swarm.config import SwarmConfig
-from swarm.frames import FrameSet, load_frames
 from swarm.runner import Runner
-from tests.live import frame_message, video_frames
+from tests.live import frame_message, swarm_frames, video_frames
 from tests.media import ASL_VIDEO
 
 # Long enough for a new session to be refused by a stopped replica and retried on the other,
@@ -31,18 +29,6 @@ from tests.media import ASL_VIDEO
 READY_WITHIN = 15.0
 OPENED = "holotrack_sessions_opened_total"
 LIVE = "holotrack_sessions_live"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@functools.cache
-def frames() -> FrameSet:
-    return load_frames(ASL_VIDEO, width=480, quality=70, max_frames=60)
 
 
 def cluster_of(*replica_args: tuple[str, ...]) -> Cluster:
@@ -121,7 +107,7 @@ async def test_swarm_spreads_over_replicas_and_moves_when_one_stops(
         config = dataclasses.replace(
             SwarmConfig(), url=cluster.ws_url, sessions="4", fps=4.0, warmup=0.5, hold=2.5
         )
-        result = await Runner(config, frames()).run()
+        result = await Runner(config, swarm_frames()).run()
         (step,) = result.steps
         assert (step.errors, step.refusals) == (0, 0), [s.error for s in result.sessions]
         assert step.results > 0

@@ -6,22 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import aiohttp
 
+from bench.common import free_port
 from tests.live import frame_message, video_frames
 from tests.media import ASL_VIDEO, PERSON_JPEG
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def webapp_command(port: int, *flags: str) -> list[str]:

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import functools
 import json
 import math
 import re
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -28,6 +26,7 @@ import pytest_asyncio
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench.common import free_port
 from deploy.cluster import (
     PROMETHEUS_CONFIG,
     PROMETHEUS_JOB,
@@ -38,9 +37,8 @@ from deploy.cluster import (
     render_prometheus,
 )
 from swarm.config import SwarmConfig
-from swarm.frames import FrameSet, load_frames
 from swarm.runner import Runner
-from tests.media import ASL_VIDEO
+from tests.live import swarm_frames
 
 pytestmark = [
     pytest.mark.skipif(find_nginx() is None, reason="nginx is not installed (make system-deps)"),
@@ -70,18 +68,6 @@ STEP = 1
 # Grafana's $__rate_interval: max($__interval + scrape interval, 4 x scrape interval), the
 # scrape interval being the data source's timeInterval, set to Prometheus's own.
 RATE_INTERVAL = max(STEP + SCRAPE_INTERVAL, 4 * SCRAPE_INTERVAL)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@functools.cache
-def frames() -> FrameSet:
-    return load_frames(ASL_VIDEO, width=480, quality=70, max_frames=60)
 
 
 async def until(check: Callable[[], Awaitable[T | None]], within: float, what: str) -> T:
@@ -179,7 +165,7 @@ async def scraped() -> AsyncIterator[Scraped]:
         config = dataclasses.replace(
             SwarmConfig(), url=cluster.ws_url, sessions="4", fps=4.0, warmup=0.5, hold=2.5
         )
-        result = await Runner(config, frames()).run()
+        result = await Runner(config, swarm_frames()).run()
         (step,) = result.steps
         assert (step.errors, step.refusals) == (0, 0), [s.error for s in result.sessions]
 

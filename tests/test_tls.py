@@ -21,10 +21,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from bench.common import free_port
 from tests.browser import fake_camera_args, open_page, write_y4m
 from tests.live import frame_message, video_frames
 from tests.media import ASL_VIDEO
-from tests.test_lifecycle import free_port, serving, webapp_command
+from tests.test_lifecycle import serving, webapp_command
 from webapp import tls
 from webapp.config import load_config
 
