@@ -155,15 +155,19 @@ def print_mediapipe_rows(fig: dict[str, Any]) -> None:
     )
     for name, v in fig["videos"].items():
         if "blinks" in v:
-            b = v["blinks"]
-            events = ", ".join(
-                f"{e['frames'][0]}: {e['first_shut_frame']:.2f} (peak {e['peak']:.2f})"
-                for e in b["events"]
-            )
             print(
-                f"| its blinks of {_short(name)}, first shut frame (peak) | | | {events}; "
-                f"open eye median {b['open_eye_median']:.2f} | |"
+                f"| its blinks of {_short(name)}, first shut frame (peak) | | | "
+                f"{_events(v['blinks'])} | |"
             )
+
+
+def _events(blinks: dict[str, Any]) -> str:
+    """blink_events() in a table cell: each blink's frames, first shut frame and peak."""
+    shown = ", ".join(
+        f"{e['frames'][0]}-{e['frames'][1]}: {e['first_shut_frame']:.2f} (peak {e['peak']:.2f})"
+        for e in blinks["events"]
+    )
+    return f"{shown}; open eye median {blinks['open_eye_median']:.2f}"
 
 
 BOUND_KS = (1.1, 1.2, 1.3)
@@ -220,16 +224,7 @@ def print_rows(fig: dict[str, Any], target: str = ">= 0.9") -> None:
             f"{v['blinkLeft']:.3f} / {v['blinkRight']:.3f}{aa} | {target} |"
         )
         if "blinks" in v:
-            b = v["blinks"]
-            shown = ", ".join(
-                f"{e['frames'][0]}-{e['frames'][1]}: {e['first_shut_frame']:.2f} "
-                f"(peak {e['peak']:.2f})"
-                for e in b["events"]
-            )
-            print(
-                f"| blinks of {name}, first shut frame (peak) | | | {shown}; "
-                f"open eye median {b['open_eye_median']:.2f} | |"
-            )
+            print(f"| blinks of {name}, first shut frame (peak) | | | {_events(v['blinks'])} | |")
     p = fig["pooled"]
     print(
         f"| r(blinkLeft / blinkRight / aa), pooled | | | "

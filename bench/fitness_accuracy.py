@@ -56,6 +56,14 @@ def count(clip: Clip, exercise: str) -> int:
     return workout.reps
 
 
+def counts(path: Path, leave_out: str | None = None) -> dict[str, int]:
+    """What every exercise (but `leave_out`) counts on the video at its real rate, printed."""
+    clip = cached(path, Track.POSE)
+    out = {name: count(clip, name) for name in load_exercises() if name != leave_out}
+    print(f"{path.name:40} " + " ".join(f"{k}={v}" for k, v in out.items()))
+    return out
+
+
 def feedings(path: Path, seeds: Sequence[int]) -> list[tuple[str, str, list[int] | None]]:
     """(name, what it is, frames kept) for each way of feeding the video."""
     n, fps = video_info(path)
@@ -145,19 +153,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"{got:7} {true:4}{mark}")  # fmt: skip
 
     print("\nexercise videos x the other exercises -> counted (for information), pose track")
-    others: dict[str, dict[str, int]] = {}
-    for path, (exercise, _) in TRUE_REPS.items():
-        clip = cached(path, Track.POSE)
-        others[path.name] = {n: count(clip, n) for n in load_exercises() if n != exercise}
-        print(f"{path.name:40} " + " ".join(f"{k}={v}" for k, v in others[path.name].items()))
+    others = {p.name: counts(p, leave_out=exercise) for p, (exercise, _) in TRUE_REPS.items()}
 
     print("\nnon-exercise videos x every exercise -> counted (must be 0), real fps, pose track")
-    zeros: dict[str, dict[str, int]] = {}
-    for path in NON_EXERCISE:
-        clip = cached(path, Track.POSE)
-        zeros[path.name] = {name: count(clip, name) for name in load_exercises()}
-        ok &= not any(zeros[path.name].values())
-        print(f"{path.name:40} " + " ".join(f"{k}={v}" for k, v in zeros[path.name].items()))
+    zeros = {path.name: counts(path) for path in NON_EXERCISE}
+    ok &= not any(n for by_exercise in zeros.values() for n in by_exercise.values())
 
     print(f"\ncost, {args.cost_frames} frames of {PUSHUPS.name}, model and counting interleaved")
     costs = cost(PUSHUPS, "push_up", args.cost_frames)
