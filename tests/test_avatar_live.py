@@ -20,7 +20,7 @@ from tests.conftest import Client, MakeClient
 from tests.live import LiveClient, lose_connection, raw_ws_connect, video_frames, ws_frame
 from tests.media import ASL_VIDEO
 from tests.tcp_proxy import tcp_proxy
-from tests.vmc_receiver import Received, vmc_receiver
+from tests.vmc_receiver import VMC_TYPE_TAGS, Received, vmc_receiver
 from webapp.analysis.rig import BONES, EXPRESSIONS, quat
 from webapp.analysis.rig.eyes import LOOKS, eye_rotation
 from webapp.analysis.rig.idle import IDLE_BONES
@@ -570,6 +570,8 @@ async def test_vmc_reaches_a_real_receiver(make_client: MakeClient) -> None:
         await received_2.wait_frames(FRAMES)
     assert received.messages == received_2.messages
     assert received.frames == FRAMES
+    # Every argument of the type the protocol gives it: what Unity receivers check.
+    assert received.type_tags == {a: {tags} for a, tags in VMC_TYPE_TAGS.items()}
     assert "rig" not in results[0]  # VMC needs the rig; the results did not ask for it
     frame = received.last_frame()
     addresses = [address for address, _ in frame]
@@ -657,6 +659,8 @@ async def test_the_relay_forwards_a_watched_session_as_vmc(make_client: MakeClie
     for got in (received, received_2):
         bones = {args[0] for address, args in got.messages if address == "/VMC/Ext/Bone/Pos"}
         assert {"Hips", "LeftUpperArm", "RightUpperArm"} <= bones
+        # The rig came through JSON: its numbers still go out as OSC floats.
+        assert got.type_tags == {a: {tags} for a, tags in VMC_TYPE_TAGS.items()}
     # Both were sent the same frames, in the same order.
     assert received.messages[:200] == received_2.messages[:200]
 

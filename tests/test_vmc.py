@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.vmc_receiver import vmc_receiver
+from tests.vmc_receiver import VMC_TYPE_TAGS, vmc_receiver
 from webapp.analysis.rig import quat
 from webapp.analysis.rig.bones import PARENT
 from webapp.analysis.rig.eyes import FULL_TURN_DEGREES
@@ -88,6 +88,7 @@ async def test_a_real_receiver_reads_the_frame() -> None:
             await received.wait_frames(2)
         finally:
             sender.close()
+    assert received.type_tags == {a: {tags} for a, tags in VMC_TYPE_TAGS.items()}
     frame = received.last_frame()
     by_address: dict[str, list[tuple[Any, ...]]] = {}
     for address, args in frame:
