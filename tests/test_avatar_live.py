@@ -571,7 +571,7 @@ async def test_vmc_reaches_a_real_receiver(make_client: MakeClient) -> None:
     assert received.messages == received_2.messages
     assert received.frames == FRAMES
     # Every argument of the type the protocol gives it: what Unity receivers check.
-    assert received.type_tags == {a: {tags} for a, tags in VMC_TYPE_TAGS.items()}
+    assert received.type_tags == VMC_TYPE_TAGS
     assert "rig" not in results[0]  # VMC needs the rig; the results did not ask for it
     frame = received.last_frame()
     addresses = [address for address, _ in frame]
@@ -660,7 +660,7 @@ async def test_the_relay_forwards_a_watched_session_as_vmc(make_client: MakeClie
         bones = {args[0] for address, args in got.messages if address == "/VMC/Ext/Bone/Pos"}
         assert {"Hips", "LeftUpperArm", "RightUpperArm"} <= bones
         # The rig came through JSON: its numbers still go out as OSC floats.
-        assert got.type_tags == {a: {tags} for a, tags in VMC_TYPE_TAGS.items()}
+        assert got.type_tags == VMC_TYPE_TAGS
     # Both were sent the same frames, in the same order.
     assert received.messages[:200] == received_2.messages[:200]
 

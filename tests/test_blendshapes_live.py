@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import MakeClient
 from tests.live import LiveClient, video_frames
 from tests.media import ASL_VIDEO, MEDIA
-from tests.vmc_receiver import vmc_receiver
+from tests.vmc_receiver import VMC_TYPE_TAGS, vmc_receiver
 from webapp.config import Config
 from webapp.engine.blendshapes import NAMES
 
@@ -83,6 +83,7 @@ async def test_blendshapes_reach_a_real_vmc_receiver(make_client: MakeClient) ->
     assert all(values[name[0].upper() + name[1:]] == values[name] for name in NAMES)
     assert values["JawOpen"] == values["jawOpen"]
     assert frame[-1][0] == "/VMC/Ext/Blend/Apply"
+    assert received.type_tags == VMC_TYPE_TAGS
 
 
 async def test_bad_blendshape_options_close_with_a_reason(make_client: MakeClient) -> None:

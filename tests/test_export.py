@@ -26,7 +26,7 @@ from pybvh import read_bvh_file
 from tests.conftest import Client, MakeClient
 from tests.live import LiveClient, video_frames
 from tests.media import ASL_VIDEO
-from tests.vmc_receiver import vmc_receiver
+from tests.vmc_receiver import VMC_TYPE_TAGS, vmc_receiver
 from webapp.analysis.rig import quat
 from webapp.analysis.rig.eyes import eye_rotation
 from webapp.analysis.rig.solve import MIN_VISIBILITY, POSE_Z_SCALE
@@ -438,6 +438,7 @@ async def test_the_replay_reaches_a_real_receiver_at_the_recordings_pace(
     assert times == pytest.approx([line["time_ms"] / 1000.0 for line in recorded], abs=1e-4)
     bones = {args[0] for address, args in received.messages if address == "/VMC/Ext/Bone/Pos"}
     assert {"Hips", "LeftLowerArm", "RightUpperArm", "Head"} <= bones
+    assert received.type_tags == VMC_TYPE_TAGS
 
 
 # -- the command line -------------------------------------------------------------------------

@@ -18,13 +18,13 @@ from pythonosc.parsing.osc_types import get_string
 # built like it) take a message only if each argument `is float` or `is string` as listed
 # and skip it silently otherwise: an int or a double where a float belongs is lost there,
 # though python-osc reads either as a number.
-VMC_TYPE_TAGS = {
-    "/VMC/Ext/OK": ",i",
-    "/VMC/Ext/T": ",f",
-    "/VMC/Ext/Root/Pos": ",sfffffff",
-    "/VMC/Ext/Bone/Pos": ",sfffffff",
-    "/VMC/Ext/Blend/Val": ",sf",
-    "/VMC/Ext/Blend/Apply": ",",
+VMC_TYPE_TAGS: dict[str, set[str]] = {
+    "/VMC/Ext/OK": {",i"},
+    "/VMC/Ext/T": {",f"},
+    "/VMC/Ext/Root/Pos": {",sfffffff"},
+    "/VMC/Ext/Bone/Pos": {",sfffffff"},
+    "/VMC/Ext/Blend/Val": {",sf"},
+    "/VMC/Ext/Blend/Apply": {","},
 }
 
 
