@@ -14,7 +14,7 @@ import aiohttp
 
 from bench.common import free_port
 from tests.live import frame_message, video_frames
-from tests.media import ASL_VIDEO, PERSON_JPEG
+from tests.media import ASL_VIDEO, GESTURE_VIDEO, PERSON_JPEG
 
 
 def webapp_command(port: int, *flags: str) -> list[str]:
@@ -126,6 +126,44 @@ async def test_a_client_that_leaves_mid_upload_leaves_no_traceback() -> None:
     log = await server.rest()
     assert "Traceback" not in log, log[-3000:]
     assert "Error handling request" not in log, log[-3000:]
+
+
+async def leave_a_video(port: int, body: bytes, after_s: float) -> None:
+    """Uploads the whole of `body` to /api/video and leaves `after_s` after it is sent."""
+    _, writer = await asyncio.open_connection("127.0.0.1", port)
+    head = (
+        "POST /api/video HTTP/1.1\r\nHost: holotrack\r\nContent-Type: video/mp4\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    writer.write(head.encode() + body)
+    await writer.drain()
+    await asyncio.sleep(after_s)
+    writer.close()
+    await writer.wait_closed()
+
+
+async def test_clients_that_leave_as_their_videos_start_leave_the_server_up() -> None:
+    """A client that leaves cancels its handler wherever it is: often while the first frame
+    or the one ahead decodes on its thread, and the cleanup then closes the reader. Until
+    the reader waited for its frame, FFmpeg aborted the whole server within a few of these
+    (2026-12-03). The sleep is not a wait: it sweeps the moment of leaving across the
+    spooling, the opening and the first frames (0 to 15 ms after the upload)."""
+    port = free_port()
+    body = GESTURE_VIDEO.read_bytes()
+    async with serving(port) as server:
+        async with aiohttp.ClientSession() as http:
+            for step in range(31):
+                await leave_a_video(port, body, step * 0.0005)
+                assert (await http.get(f"http://127.0.0.1:{port}/healthz")).status == 200
+            ok = await http.post(
+                f"http://127.0.0.1:{port}/predict",
+                data=PERSON_JPEG.read_bytes(),
+                headers={"Content-Type": "image/jpeg"},
+            )
+            assert ok.status == 200
+        assert server.proc.returncode is None
+    log = await server.rest()
+    assert "Traceback" not in log, log[-3000:]
 
 
 async def raw_request(port: int, head: bytes) -> bytes:

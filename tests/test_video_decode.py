@@ -9,7 +9,11 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
+from concurrent import futures
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -163,3 +167,56 @@ def test_a_video_stored_sideways_is_read_upright(tmp_path: Path) -> None:
     # degrees off) differs from it by far more.
     assert np.mean(cv2.absdiff(straight, turned)) < 5.0
     assert np.mean(cv2.absdiff(straight, cv2.rotate(turned, cv2.ROTATE_180))) > 20.0
+
+
+class HeldCapture:
+    """A reader's capture whose next grab() waits until the test lets it go, recording
+    the order of grabs and the release."""
+
+    def __init__(self, capture: cv2.VideoCapture) -> None:
+        self._capture = capture
+        self.grabbing = threading.Event()
+        self.go_on = threading.Event()
+        self.calls: list[str] = []
+
+    def grab(self) -> bool:
+        self.calls.append("grab")
+        self.grabbing.set()
+        assert self.go_on.wait(60)
+        grabbed = self._capture.grab()
+        self.calls.append("grabbed")
+        return bool(grabbed)
+
+    def release(self) -> None:
+        self.calls.append("release")
+        self._capture.release()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._capture, name)
+
+
+def test_close_waits_for_the_frame_being_decoded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A client that leaves cancels its handler mid-decode, and the handler's cleanup closes
+    the reader on another thread: FFmpeg aborted the whole server when the capture was
+    released under a running grab()."""
+    reader = VideoReader(GESTURE_VIDEO, max_seconds=600.0, max_pixels=1920 * 1080, max_fps=30.0)
+    held = HeldCapture(reader._capture)
+    monkeypatch.setattr(reader, "_capture", held)
+    with ThreadPoolExecutor(2) as pool:
+        decoding = pool.submit(reader.next)
+        try:
+            assert held.grabbing.wait(60)
+            closing = pool.submit(reader.close)
+            # Not released while the grab runs (a release would have come at once).
+            done, _ = futures.wait([closing], timeout=0.5)
+            assert not done
+        finally:
+            held.go_on.set()
+        frame = decoding.result(60)
+        closing.result(60)
+    assert frame is not None
+    assert frame.decoded == 0
+    assert held.calls == ["grab", "grabbed", "release"]
+    # Closed: no frame, and no decoder touched.
+    assert reader.next() is None
+    assert held.calls == ["grab", "grabbed", "release"]

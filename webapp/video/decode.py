@@ -3,13 +3,14 @@
 OpenCV's wheel (opencv-python-headless, already pinned) carries FFmpeg, so MP4, MOV, MKV and
 WebM decode with no new dependency; it reads from a file, which is why uploads are spooled
 to a bounded temporary file first. Every call here blocks: the server runs them on a thread,
-one at a time, and only one decoded frame is held at once.
+and only one decoded frame is held at once.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,6 +92,11 @@ class VideoReader:
         self.last_ms: float | None = None  # the time of the last frame decoded
         self._first_ms: float | None = None
         self._last_slot = -1
+        # A client that leaves cancels the handler while a decode runs on its thread, and
+        # the handler's cleanup then closes the reader: FFmpeg aborted the whole server when
+        # its capture was released under a running grab(). close() waits for the frame.
+        self._lock = threading.Lock()
+        self._closed = False
         self._capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
         # A phone stores a portrait video sideways with a rotation for players to apply;
         # this wheel's FFmpeg backend leaves it unapplied unless asked, and the model then
@@ -135,7 +141,12 @@ class VideoReader:
         return VideoInfo(width, height, fps, frames, duration, rotation)
 
     def next(self) -> VideoFrame | None:
-        """The next frame to process, or None at the end (or at the duration limit)."""
+        """The next frame to process, or None at the end (or at the duration limit, or once
+        closed)."""
+        with self._lock:
+            return None if self._closed else self._next()
+
+    def _next(self) -> VideoFrame | None:
         while self._capture.grab():
             time_ms = float(self._capture.get(cv2.CAP_PROP_POS_MSEC))
             index = self.decoded
@@ -188,4 +199,7 @@ class VideoReader:
         )
 
     def close(self) -> None:
-        self._capture.release()
+        """Releases the decoder once no frame is being decoded; next() then returns None."""
+        with self._lock:
+            self._closed = True
+            self._capture.release()

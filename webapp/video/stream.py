@@ -103,8 +103,8 @@ class VideoStream:
                 await self._write(await self._one(index, decoded))
                 index += 1
         finally:
-            # The decoder thread cannot be stopped mid-frame; the reader is closed only
-            # after it is done with it.
+            # A frame still decoding ends first (its error, if any, is not the story); if
+            # this is cancelled instead, the reader's close() waits for it.
             with contextlib.suppress(Exception):
                 await ahead
 
