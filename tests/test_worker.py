@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import queue
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 
 from swarm.frames import load_frames
 from tests.media import ASL_VIDEO
-from webapp.engine import wire
+from webapp.engine import graphs, wire
 from webapp.engine.graphs import MAX_SPARES
+from webapp.engine.inference import TrackEngine
 from webapp.engine.worker import Through, Worker
 from webapp.protocol import Track
 
@@ -99,3 +102,64 @@ def test_two_frames_in_a_graph_come_out_in_order_as_one_at_a_time_would() -> Non
     assert isinstance(ended, wire.Done)
     assert ended.job_id == 999
     assert ended.value.sessions == 1  # "alone" still holds its graph
+
+
+def test_sessions_ended_before_their_graphs_are_built_get_none(
+    worker: Worker, replies: queue.Queue[wire.Reply], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client opening and closing sessions faster than graphs build: each ended session's
+    queued graph is never built (they were, all at once, before any was recycled: 5 GB from
+    100 hellos each closed at once)."""
+    built: list[Track] = []
+
+    def counted(track: Track) -> TrackEngine:
+        built.append(track)
+        return TrackEngine(track)
+
+    monkeypatch.setattr(graphs, "TrackEngine", counted)
+    before = ask(worker, replies, 100, wire.CountGraphs())
+    preparing = threading.Event()
+    worker.pool.prepare(preparing.wait, REPLY_TIMEOUT)  # the preparer busy, as in a burst
+    sessions = [f"flood{i}" for i in range(8)]
+    try:
+        for job, session in enumerate(sessions, 200):
+            assert worker.handle(wire.Request(job, wire.OpenGraph(session, Track.HOLISTIC))) is None
+        for job, session in enumerate(sessions, 300):
+            assert worker.handle(wire.Request(job, wire.EndGraph(session))) is None
+    finally:
+        preparing.set()
+    answered = [replies.get(timeout=REPLY_TIMEOUT) for _ in range(2 * len(sessions))]
+    assert all(isinstance(reply, wire.Done) for reply in answered), answered
+    assert built == []
+    assert ask(worker, replies, 400, wire.CountGraphs()) == before
+
+
+def test_a_graph_built_for_a_session_that_ended_meanwhile_is_recycled(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pool = graphs.GraphPool()
+    building, go_on = threading.Event(), threading.Event()
+
+    def slowly(track: Track) -> TrackEngine:
+        building.set()
+        assert go_on.wait(REPLY_TIMEOUT)
+        return TrackEngine(track)
+
+    try:
+        pool.open("first", Track.POSE)  # takes the pool's one pose spare
+        monkeypatch.setattr(graphs, "TrackEngine", slowly)
+        pool.expect("second")
+        with ThreadPoolExecutor(1) as thread:
+            opening = thread.submit(pool.open, "second", Track.POSE)
+            try:
+                assert building.wait(REPLY_TIMEOUT)
+                pool.end("second")
+            finally:
+                go_on.set()
+            counts = opening.result(REPLY_TIMEOUT)
+        assert set(pool.sessions) == {"first"}
+        assert counts.sessions == 1
+        # Kept as a spare for the next session instead.
+        assert len(pool.spares[Track.POSE]) == 1
+    finally:
+        pool.close()

@@ -58,9 +58,6 @@ async def open_graph(worker: WorkerHandle, slot: Slot, sessions: LaneSessions) -
         return
     if not slot.closed:
         sessions.graph_ready(slot)
-    elif worker.alive:
-        # Closed while its graph was being built: only now can the worker free it.
-        await end_graph(worker, slot.id)
 
 
 async def end_graph(worker: WorkerHandle, session: str) -> None:

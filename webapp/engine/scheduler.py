@@ -136,8 +136,10 @@ class Scheduler:
         if slot.closed:
             return None
         lane = self.lanes[slot.worker]
-        waiting, built = lane.sessions.close(slot)
-        if lane.worker.alive and built:
+        waiting = lane.sessions.close(slot)
+        if lane.worker.alive:
+            # Sent at once even while its graph is still queued to be built: the worker
+            # then builds none (graphs.py).
             self._spawn(calls.end_graph(lane.worker, slot.id))
         return waiting
 

@@ -100,16 +100,15 @@ class LaneSessions:
         else:
             slot.state = SlotState.IDLE
 
-    def close(self, slot: Slot) -> tuple[Frame | None, bool]:
-        """Frees the slot: the frame still waiting, if any, and whether its graph is built."""
-        built = slot.state is not SlotState.PREPARING
+    def close(self, slot: Slot) -> Frame | None:
+        """Frees the slot; returns the frame still waiting, if any."""
         slot.state = SlotState.CLOSED
         self.slots.pop(slot.id, None)
         if slot in self._ready:
             self._ready.remove(slot)
         self.invitations.remove(slot)
         waiting, slot.pending = slot.pending, None
-        return waiting, built
+        return waiting
 
     def lose_all(self, error: HolotrackError) -> None:
         """Their worker died with their graphs: every session ends."""

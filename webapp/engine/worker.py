@@ -77,6 +77,7 @@ class Worker:
                 case wire.RunFrame():
                     return wire.Done(job_id, self.frame(job))
                 case wire.OpenGraph(session=session, track=track):
+                    self.pool.expect(session)
                     self._later(job_id, self.pool.open, session, track)
                 case wire.EndGraph(session=session):
                     if self._in_flight(session):
