@@ -168,3 +168,40 @@ async def test_a_request_http_cannot_parse_is_a_400_with_its_reason(
     assert head.split(b"\r\n")[0].split(b" ")[1] == b"400"
     assert reason in body
     await predict_works(client)
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type"),
+    [
+        ("/predict", "image/jpeg"),
+        ("/api/video", "video/mp4"),
+        ("/api/export?format=csv", "application/x-ndjson"),
+    ],
+)
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+async def test_a_body_its_content_encoding_does_not_decode_is_a_400(
+    client: Client,
+    records: Callable[[Callable[[logging.LogRecord], bool]], Records],
+    path: str,
+    content_type: str,
+    encoding: str,
+) -> None:
+    log = records(lambda r: r.levelno >= logging.ERROR)
+    response = await client.post(
+        path,
+        data=b"\x00not compressed" * 10,
+        headers={"Content-Type": content_type, "Content-Encoding": encoding},
+    )
+    assert response.status == 400
+    assert await response.json() == {
+        "error": "bad_request",
+        "detail": "the request body could not be read: "
+        f"Can not decode content-encoding: {encoding}",
+    }
+    # The rest of the body cannot be told from a next request.
+    assert response.headers["Connection"] == "close"
+    await predict_works(client)
+    assert log.errors() == []
+    if path == "/api/video":
+        metrics = await (await client.get("/metrics")).text()
+        assert sample(metrics, "holotrack_video_requests_total", 'status="400"') == 1

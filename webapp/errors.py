@@ -83,3 +83,7 @@ class BadRecordingError(HolotrackError):
 
 class BadRequestError(HolotrackError):
     code = "bad_request"
+
+
+class UnreadableBodyError(BadRequestError):
+    """A body that is not what its headers say; its connection cannot carry another request."""

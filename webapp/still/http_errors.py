@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 from aiohttp import hdrs, web
+from aiohttp.http_exceptions import BadHttpMessage
 from aiohttp.typedefs import Handler
 
 from webapp import errors, json_text
@@ -25,6 +26,7 @@ STATUS: dict[type[errors.HolotrackError], int] = {
     errors.ModelError: 500,
     errors.BadRecordingError: 400,
     errors.BadRequestError: 400,
+    errors.UnreadableBodyError: 400,
 }
 RETRY_AFTER_SECONDS = 1
 
@@ -64,16 +66,37 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     try:
         return await handler(request)
     except errors.HolotrackError as exc:
-        return error_response(exc)
+        response = error_response(exc)
+        if isinstance(exc, errors.UnreadableBodyError):
+            response.force_close()
+        return response
     except web.HTTPException as exc:
         if exc.status < 400 or exc.content_type == "application/json":
             raise
         return _http_error(request, exc)
+    except web.RequestPayloadError as exc:
+        response = error_response(unreadable_body(request, exc))
+        response.force_close()
+        return response
     except Exception:
         if _answered(request):
             raise
         log.exception("%s %s failed", request.method, request.path)
         return _json("internal", "the server failed on this request; it has been logged", 500)
+
+
+def unreadable_body(
+    request: web.Request, exc: web.RequestPayloadError
+) -> errors.UnreadableBodyError:
+    """A body that is not what its headers say (a Content-Encoding that does not decode, a
+    chunk that does not parse) is the client's error, whichever handler was reading it. Its
+    connection closes after the answer (force_close on the response), and the body is
+    marked as ended: aiohttp would otherwise read on to keep the connection open, hit the
+    same error and log it as a server fault."""
+    request.content.feed_eof()
+    cause = exc.__cause__
+    what = cause.message if isinstance(cause, BadHttpMessage) else str(exc)
+    return errors.UnreadableBodyError(f"the request body could not be read: {what}")
 
 
 def _answered(request: web.Request) -> bool:

@@ -21,7 +21,7 @@ from webapp.errors import BadOptionError, HolotrackError, NotAVideoError
 from webapp.keys import CONFIG, LIVE, METRICS, SCHEDULER, VIDEOS
 from webapp.live.analysis import SessionAnalysis
 from webapp.live.options import SessionOptions
-from webapp.still.http_errors import STATUS
+from webapp.still.http_errors import STATUS, unreadable_body
 from webapp.video import lines
 from webapp.video.decode import VideoFrame, VideoReader
 from webapp.video.run import VideoRun
@@ -43,6 +43,9 @@ async def video(request: web.Request) -> web.StreamResponse:
         status = 429 if isinstance(exc, QuotaExceeded) else STATUS.get(type(exc), 500)
         request.app[METRICS].video_requests.labels(str(status)).inc()
         raise
+    except web.RequestPayloadError as exc:
+        request.app[METRICS].video_requests.labels("400").inc()
+        raise unreadable_body(request, exc) from None
     except UploadAbandoned:
         # No one is left to answer, and it is no server error: counted, one line at INFO.
         log.info("video upload from %s abandoned: the client closed the connection", request.remote)
