@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from bvh import Bvh
 from pybvh import read_bvh_file
 
@@ -39,7 +40,7 @@ from webapp.export.gate import Slots
 from webapp.export.recording import RecordingError, parse, parse_text
 from webapp.export.replay import replay
 from webapp.export_view import MAX_EXPORTS, MAX_UPLOADS, setup_export_routes
-from webapp.keys import CONFIG, EXPORTS
+from webapp.keys import CONFIG, EXPORT_POOL, EXPORTS
 from webapp.still.http_errors import json_errors
 from webapp.vmc.sender import Target
 
@@ -779,3 +780,55 @@ async def test_a_client_leaving_mid_upload_is_not_an_error(
         await runner.cleanup()
     assert "export: the client closed the connection during the upload" in caplog.text
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+async def test_a_conversion_whose_client_left_holds_its_slot_until_it_ends(
+    aiohttp_client: Callable[[web.Application], Awaitable[Client]],
+) -> None:
+    """The process cannot be stopped mid-conversion: when its client left, the slot was
+    freed at once and the next export queued behind it instead of a 503 (a review: a
+    1-line export waited 21 s after five clients had left theirs)."""
+    handled = asyncio.Event()
+
+    @web.middleware
+    async def note_the_end(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        finally:
+            handled.set()
+
+    app = web.Application(middlewares=[json_errors, note_the_end])
+    app[CONFIG] = Config()
+    setup_export_routes(app)
+    client = await aiohttp_client(app)
+    conversions = app[EXPORTS].conversions = WatchedSlots(MAX_EXPORTS)
+    pool = app[EXPORT_POOL]
+    converting, finish = asyncio.Event(), asyncio.Event()
+    run = pool.run
+
+    async def the_first_held(fn: Callable[..., Any], *args: object) -> Any:
+        if not converting.is_set():
+            converting.set()
+            await finish.wait()
+        return await run(fn, *args)
+
+    pool.run = the_first_held  # type: ignore[method-assign]
+    _, writer = await asyncio.open_connection(client.server.host, client.server.port)
+    body = MINIMAL.encode()
+    writer.write(
+        b"POST /api/export?format=csv HTTP/1.1\r\nHost: x\r\nContent-Type: "
+        b"application/x-ndjson\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    )
+    await writer.drain()
+    async with asyncio.timeout(30):
+        await converting.wait()
+    writer.close()
+    await writer.wait_closed()
+    async with asyncio.timeout(30):
+        await handled.wait()  # its handler cancelled, its conversion still running
+    refused = await client.post("/api/export?format=csv", data=MINIMAL, headers=NDJSON)
+    assert refused.status == 503
+    finish.set()
+    await conversions.until(0)
+    response = await client.post("/api/export?format=csv", data=MINIMAL, headers=NDJSON)
+    assert response.status == 200

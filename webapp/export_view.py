@@ -30,7 +30,7 @@ from webapp.errors import (
     WorkerCrashedError,
 )
 from webapp.export.bvh import to_bvh
-from webapp.export.gate import ExportGate
+from webapp.export.gate import ExportGate, Slots
 from webapp.export.pool import ExportPool, ExportProcessDied
 from webapp.export.recording import RecordingError, TooManyFramesError, parse_text
 from webapp.export.table import to_csv
@@ -146,16 +146,22 @@ async def export(request: web.Request) -> web.Response:
         raise CapacityError(
             f"{gate.conversions.limit} exports are converting; try again in a moment"
         )
+    conversion = asyncio.ensure_future(
+        request.app[EXPORT_POOL].run(_convert, data, fmt, config.max_export_frames)
+    )
+    # A process cannot be stopped mid-conversion: a client that leaves (its handler
+    # cancelled) leaves it running, so the slot is freed when the conversion ends, not
+    # when the handler does; otherwise clients that leave could queue conversions behind
+    # one another without a 503 (a review found a 1-line export waiting 21 s after 5).
+    conversion.add_done_callback(lambda done: _converted(gate.conversions, done))
     try:
-        body = await request.app[EXPORT_POOL].run(_convert, data, fmt, config.max_export_frames)
+        body = await asyncio.shield(conversion)
     except ExportProcessDied:
         log.error("export: the conversion's process died (killed, out of memory?); replaced")
         raise WorkerCrashedError(
             "the export's process died during the conversion (killed, perhaps out of "
             "memory); it has been restarted, so the next export can run"
         ) from None
-    finally:
-        gate.conversions.leave()
     content_type, charset, suffix = FORMATS[fmt]
     return web.Response(
         body=body,
@@ -163,6 +169,12 @@ async def export(request: web.Request) -> web.Response:
         charset=charset,
         headers={"Content-Disposition": f'attachment; filename="holotrack-recording.{suffix}"'},
     )
+
+
+def _converted(slots: Slots, conversion: asyncio.Future[bytes]) -> None:
+    slots.leave()
+    if not conversion.cancelled():
+        conversion.exception()  # retrieved: the client that would have read it may be gone
 
 
 async def export_pool_ctx(app: web.Application) -> AsyncIterator[None]:
