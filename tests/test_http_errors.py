@@ -205,3 +205,28 @@ async def test_a_body_its_content_encoding_does_not_decode_is_a_400(
     if path == "/api/video":
         metrics = await (await client.get("/metrics")).text()
         assert sample(metrics, "holotrack_video_requests_total", 'status="400"') == 1
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "nothing.js",
+        "avatar",  # a directory
+        "%2e%2e/webapp/config.py",  # outside static/
+        "a" * 5000,  # longer than a file name may be: was a 500 with a traceback
+    ],
+    ids=["missing", "directory", "outside", "too-long"],
+)
+async def test_a_static_file_that_is_not_there_is_a_json_404(
+    client: Client,
+    records: Callable[[Callable[[logging.LogRecord], bool]], Records],
+    name: str,
+) -> None:
+    log = records(lambda r: r.levelno >= logging.ERROR)
+    missing = await client.get(f"/static/{name}")
+    assert missing.status == 404
+    assert (await missing.json())["error"] == "not_found"
+    assert log.errors() == []
+    served = await client.get("/static/live.js")
+    assert served.status == 200
+    assert served.headers["ETag"]

@@ -23,6 +23,7 @@ from tests.media import ASL_VIDEO
 from webapp.avatar_page import AvatarPaths, missing_files
 from webapp.config import Config
 from webapp.routes import STATIC_DIR
+from webapp.static_files import static_files
 
 # Enough results to be a recording, few enough for a busy 2-core machine.
 RECORD_FRAMES = 8
@@ -133,7 +134,7 @@ async def static_client(aiohttp_client: Callable[[web.Application], Awaitable[Cl
 
     app = web.Application()
     app.router.add_get("/", blank)
-    app.router.add_static("/static", STATIC_DIR)
+    app.router.add_get("/static/{name:.+}", static_files(STATIC_DIR))
     return await aiohttp_client(app)
 
 

@@ -12,6 +12,7 @@ from webapp.avatar_page import setup_avatar_routes
 from webapp.export_view import setup_export_routes
 from webapp.fitness_page import setup_fitness_routes
 from webapp.live import handler
+from webapp.static_files import static_files
 from webapp.still import views
 from webapp.video import views as video_views
 
@@ -27,7 +28,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/healthz", ops.healthz, name="healthz")
     app.router.add_get("/readyz", ops.readyz, name="readyz")
     app.router.add_get("/metrics", ops.metrics_view, name="metrics")
-    app.router.add_static("/static", STATIC_DIR, name="static")
+    app.router.add_get("/static/{name:.+}", static_files(STATIC_DIR), name="static")
     setup_avatar_routes(app)
     setup_fitness_routes(app)
     setup_export_routes(app)

@@ -35,7 +35,7 @@ PUBLIC_ROUTES = frozenset(
         "/api/access",
         "/api/skeleton",
         "/api/exercises",
-        "/static",
+        "/static/{name}",
         "/vendor/{name}",
     }
 )
