@@ -57,8 +57,9 @@ class Outbox:
         return replaced
 
     def put_control(self, text: str) -> None:
-        # Error messages only inform: the counters in stats stay exact even when a client
-        # that sends garbage faster than it reads loses some of them.
+        # Replies past the backlog are dropped (docs/protocol.md says so): a client that
+        # asks faster than it reads would otherwise grow the queue without bound. Errors
+        # only inform, and the counters in stats stay exact whatever is dropped.
         if len(self._control) < MAX_CONTROL_BACKLOG:
             self._control.append(text)
         self._wake.set()
