@@ -3,7 +3,9 @@
 export const JPEG_QUALITY = 0.7;
 
 // facingMode: "user" (the front camera) or "environment" (the back one, on a phone).
-export async function openCamera(video, facingMode = "user") {
+// wanted(): false once the camera is no longer wanted (Stop pressed on the permission prompt,
+// or while the video starts). A stream that arrives then is stopped, not shown: null.
+export async function openCamera(video, facingMode = "user", wanted = () => true) {
   if (!navigator.mediaDevices?.getUserMedia) {
     throw new Error("this browser offers no camera access here (the page needs https or localhost)");
   }
@@ -11,12 +13,32 @@ export async function openCamera(video, facingMode = "user") {
     audio: false,
     video: { width: { ideal: 640 }, height: { ideal: 480 }, facingMode },
   });
+  if (!wanted()) return dropStream(video, stream);
   video.srcObject = stream;
-  await video.play();
-  if (!video.videoWidth) {
-    await new Promise((resolve) => video.addEventListener("loadedmetadata", resolve, { once: true }));
+  try {
+    await video.play();
+    if (!video.videoWidth && wanted()) {
+      // A video cleared by a Stop has no size to wait for.
+      await new Promise((resolve, reject) => {
+        video.addEventListener("loadedmetadata", resolve, { once: true });
+        video.addEventListener("emptied", () => reject(new Error("the video was closed before it started")), { once: true });
+      });
+    }
+  } catch (error) {
+    // A Stop clears the video under play(), which then rejects: that is no camera failure.
+    dropStream(video, stream);
+    if (!wanted()) return null;
+    throw error;
   }
+  if (!wanted()) return dropStream(video, stream);
   return stream;
+}
+
+// The video may already show a newer stream: only this one is taken off it.
+function dropStream(video, stream) {
+  for (const track of stream.getTracks()) track.stop();
+  if (video.srcObject === stream) video.srcObject = null;
+  return null;
 }
 
 export function closeCamera(video, stream) {

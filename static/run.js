@@ -32,6 +32,10 @@ export class CameraRun {
     this.lastStats = 0;
     this.served = false; // the running session has had a result
     this.stalled = false;
+    // Each Start and each Stop is a new turn; a camera asked for in a turn that is over
+    // (Stop pressed, or Start again, while the browser still asks for it) must not run.
+    this.turn = 0;
+    this.begun = null; // the turn whose Start has not asked for its camera yet
     this.link = keepLink ? new KeptLink() : null;
     this.stopKeepsLink = keepLink && stopKeepsLink;
     setInterval(() => this.checkStall(), 1000);
@@ -43,6 +47,8 @@ export class CameraRun {
   }
 
   begin() {
+    this.turn += 1;
+    this.begun = this.turn;
     this.setRunning(true);
     showStatus(this.notice, "");
     showStatus(this.status, "Asking for the camera…", "busy");
@@ -54,20 +60,28 @@ export class CameraRun {
     showStatus(this.status, text, "error");
   }
 
+  // false when the turn ended while the camera opened: it is closed again.
   async startCamera(facingMode) {
-    this.stream = await openCamera(this.video, facingMode);
+    const turn = this.turn;
+    const stream = await openCamera(this.video, facingMode, () => this.turn === turn);
+    if (!stream) return false;
+    this.stream = stream;
     for (const camera of this.stream.getVideoTracks()) {
       camera.addEventListener("ended", () => this.session?.stop("The camera stopped (unplugged, or taken by another program): press Start to go on."));
     }
+    return true;
   }
 
-  // false, said in words, when the camera cannot be had.
+  // false, said in words, when the camera cannot be had; false, unsaid, when the Start that
+  // wants it was stopped or started again before, or while, the camera opened.
   async openCamera(facingMode, width) {
+    if (this.begun !== this.turn) return false;
+    this.begun = null;
+    const turn = this.turn;
     try {
-      await this.startCamera(facingMode);
+      if (!(await this.startCamera(facingMode))) return false;
     } catch (error) {
-      closeCamera(this.video, this.video.srcObject);
-      this.fail(cameraError(error));
+      if (this.turn === turn) this.fail(cameraError(error));
       return false;
     }
     this.encoder = new FrameEncoder(width);
@@ -147,6 +161,7 @@ export class CameraRun {
   }
 
   closeCamera() {
+    this.turn += 1; // a camera still opening (a switch to the back one) must not outlive it
     if (this.stalled) this.answered();
     closeCamera(this.video, this.stream);
     this.stream = null;
@@ -154,6 +169,7 @@ export class CameraRun {
   }
 
   stop() {
+    this.turn += 1;
     if (this.session) {
       this.session.stop("Stopped.");
     } else {

@@ -127,6 +127,7 @@ async function handleFile(file) {
 
 input.addEventListener("change", () => {
   const [file] = input.files;
+  input.value = ""; // choosing the same photo again (a retry) must send it again
   if (file) handleFile(file);
 });
 
