@@ -190,8 +190,11 @@ async def test_the_workout_log_downloads_as_csv(client: Client, tmp_path: Path) 
         await page.click("#fitness-start")
         await wait_for_results(browser, 2)
         # Another exercise while running is a new set of it; "New set" one more of the same.
+        assert "push-ups" in await page.inner_text("#fitness-status")
         await page.select_option("#fitness-exercise", "squat")
         await page.wait_for_function("() => document.body.dataset.exercise === 'squat'")
+        counting = await page.inner_text("#fitness-status")
+        assert counting.startswith("Counting squats at up to "), counting
         seen = await results(browser)
         await wait_for_results(browser, seen + 2)
         await page.click("#fitness-new-set")
@@ -217,6 +220,63 @@ async def test_the_workout_log_downloads_as_csv(client: Client, tmp_path: Path) 
     for record in records:
         assert int(record["reps"]) >= 0
         assert float(record["time_s"]) >= 0
+
+
+# A workout as the server's `workout` message gives it: a set without a rep has no rep time.
+NO_REP_CSV_JS = """
+async () => {
+  const { setRecords, toCsv } = await import("/static/fitness/log.js");
+  const sets = [
+    { exercise: "squat", reps: 0, duration_ms: 4000, range_of_motion: null, rep_ms: null,
+      quality: null },
+    { exercise: "squat", reps: 2, duration_ms: 9000, range_of_motion: 80, rep_ms: 2500,
+      quality: 0.9 },
+  ];
+  return toCsv(setRecords([{ began: Date.now(), session: "s1", sets }]));
+}
+"""
+
+
+@pytest.mark.browser
+async def test_a_set_without_reps_leaves_its_figures_empty_in_the_csv(client: Client) -> None:
+    async with open_page() as browser:
+        page = browser.page
+        await page.goto(str(client.make_url("/fitness")))
+        await page.wait_for_selector("body[data-fitness-ready]", state="attached")
+        text = await page.evaluate(NO_REP_CSV_JS)
+        assert browser.errors == []
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[0] == CSV_HEADER
+    none, two = (dict(zip(CSV_HEADER, row, strict=True)) for row in rows[1:])
+    assert (none["reps"], none["time_s"]) == ("0", "4.0")
+    # As the table's dash: no figure, not a zero one.
+    assert (none["rep_s"], none["range_of_motion_deg"], none["quality"]) == ("", "", "")
+    assert (two["rep_s"], two["range_of_motion_deg"], two["quality"]) == ("2.50", "80.0", "0.90")
+
+
+# Each button, link and field that sticks out of its card, with the two edges.
+OUT_OF_CARD_JS = """
+() => [...document.querySelectorAll(".card")].flatMap((card) => {
+  const box = card.getBoundingClientRect();
+  return [...card.querySelectorAll("button, a, input, select")]
+    .filter((e) => !e.closest(".table-scroll"))
+    .map((e) => [e, e.getBoundingClientRect()])
+    .filter(([, r]) => r.width && (r.left < box.left - 0.5 || r.right > box.right + 0.5))
+    .map(([e, r]) => `${e.id || e.textContent}: ${r.left}-${r.right}, card ends at ${box.right}`);
+})
+"""
+
+
+@pytest.mark.browser
+async def test_on_a_phone_every_button_lies_inside_its_card(client: Client) -> None:
+    async with open_page() as browser:
+        page = browser.page
+        await page.set_viewport_size({"width": 390, "height": 844})
+        await page.goto(str(client.make_url("/fitness")))
+        await page.wait_for_selector("body[data-fitness-ready]", state="attached")
+        assert await page.is_visible("#log-clear")
+        assert await page.evaluate(OUT_OF_CARD_JS) == []
+        assert browser.errors == []
 
 
 async def one_short_set(browser: BrowserPage, exercise: str) -> None:

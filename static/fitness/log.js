@@ -13,8 +13,9 @@ const STORAGE = "holotrack.workoutLog.v1";
 // Older workouts give way: storage is small (about 5 MB) and a log this long is a CSV's job.
 export const KEPT_WORKOUTS = 200;
 
-function fixed(value, digits) {
-  return Number.isFinite(value) ? value.toFixed(digits) : "";
+// per: a unit to divide by first, so that a missing figure (null) stays empty, not 0.
+function fixed(value, digits, per = 1) {
+  return Number.isFinite(value) ? (value / per).toFixed(digits) : "";
 }
 
 // 2026-12-02 17:05, in the browser's own time zone.
@@ -60,9 +61,9 @@ export function toCsv(records) {
     r.exercise,
     r.reps,
     r.partial_reps,
-    fixed(r.time_ms / 1000, 1),
+    fixed(r.time_ms, 1, 1000),
     fixed(r.range_of_motion, 1),
-    fixed(r.rep_ms / 1000, 2),
+    fixed(r.rep_ms, 2, 1000),
     fixed(r.quality, 2),
   ]);
   return [CSV_COLUMNS, ...rows].map((row) => row.map(csvField).join(",")).join("\r\n") + "\r\n";

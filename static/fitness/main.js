@@ -57,6 +57,7 @@ let sessionId = "";
 let link = ""; // the session's watch link, which its workout keeps across reconnects
 let results = 0;
 let reps = 0;
+let grantedFps = 0; // the running session's frame rate, as its ready said
 let stopping = null; // the timer of a Stop waiting for its workout
 let summaries = null;
 
@@ -120,7 +121,8 @@ function openSession() {
         sessionId = message.session;
         link = typeof message.watch === "string" ? message.watch : message.session;
         document.body.dataset.session = message.session;
-        showStatus(status, `Counting ${titleOf(exercises, exerciseSelect.value).toLowerCase()}s at up to ${message.fps} fps.`, "ok");
+        grantedFps = message.fps;
+        showCounting();
         share.show(message.watch);
       },
       result: onResult,
@@ -175,8 +177,15 @@ function stop() {
   }
 }
 
+function showCounting() {
+  showStatus(status, `Counting ${titleOf(exercises, exerciseSelect.value).toLowerCase()}s at up to ${grantedFps} fps.`, "ok");
+}
+
 function newSet() {
-  if (run.session?.newSet(exerciseSelect.value)) startSet(exerciseSelect.value);
+  if (!run.session?.newSet(exerciseSelect.value)) return; // a reconnection's hello asks for it
+  startSet(exerciseSelect.value);
+  // The status named the exercise the session began with; a Stop under way says so instead.
+  if (stopping === null) showCounting();
 }
 
 function fillExercises(list) {
