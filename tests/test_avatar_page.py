@@ -208,6 +208,8 @@ async def test_vendored_files_and_the_default_avatar_are_served(
     assert '<button type="button" id="avatar-start" class="primary">Start</button>' in text
     assert '<button type="button" id="avatar-stop" disabled>Stop</button>' in text
     assert 'id="avatar-vmc"' not in text  # the server allows no VMC receiver
+    # An own .vrm never leaves the browser, so the OBS view cannot show it: the page says so.
+    assert "default avatar, even when you loaded your own .vrm here" in text
 
 
 async def test_without_node_modules_the_page_says_what_is_missing(
@@ -888,6 +890,31 @@ async def test_the_page_sends_vmc_to_the_receivers_the_server_allows(
             await start_session(browser)
             assert hellos[0]["vmc"] == [{"host": "127.0.0.1", "port": port}]
             await received.wait_frames(3)
+            # A receiver written without its port: the page says so next to the box, and the
+            # running session goes on, still sending, rather than the server ending it.
+            session = await page.get_attribute("body", "data-session")
+            sent = len(hellos)
+            await page.fill("#avatar-vmc", "127.0.0.1")
+            await page.dispatch_event("#avatar-vmc", "change")
+            await page.wait_for_function(
+                """() => !document.getElementById("avatar-vmc-status")?.hidden
+                      || document.getElementById("avatar-status").dataset.kind === "error" """
+            )
+            # Without a word next to the box, what the page said instead.
+            problem = await page.evaluate(
+                """() => (document.getElementById("avatar-vmc-status")
+                          ?? document.getElementById("avatar-status")).textContent"""
+            )
+            assert problem.startswith("127.0.0.1 has no port. Write HOST:PORT"), problem
+            results = int(await page.get_attribute("#avatar-stage", "data-results") or 0)
+            await page.wait_for_function(
+                "n => Number(document.getElementById('avatar-stage').dataset.results) > n + 3",
+                arg=results,
+            )
+            assert await page.get_attribute("body", "data-session") == session
+            assert len(hellos) == sent
+            assert await page.get_attribute("#avatar-status", "data-kind") == "ok"
+            assert await page.is_enabled("#avatar-stop")
             # A receiver the operator did not list: the server closes the new session, and
             # the page says why.
             await page.fill("#avatar-vmc", "127.0.0.1:1")
@@ -895,6 +922,7 @@ async def test_the_page_sends_vmc_to_the_receivers_the_server_allows(
             await page.wait_for_function(
                 "() => document.getElementById('avatar-status').textContent.includes('--vmc-allow')"
             )
+            assert await page.is_hidden("#avatar-vmc-status")
             assert hellos[-1]["vmc"] == [{"host": "127.0.0.1", "port": 1}]
     bones = {args[0] for address, args in received.messages if address == "/VMC/Ext/Bone/Pos"}
     assert {"Hips", "Head", "LeftUpperArm"} <= bones

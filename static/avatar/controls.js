@@ -26,18 +26,23 @@ export function smoothingFor(position) {
 }
 
 // "HOST:PORT, HOST:PORT" as the hello's receivers; the server judges each against its
-// --vmc-allow and closes the session with the reason when one is not there.
+// --vmc-allow and closes the session with the reason when one is not there. A receiver the
+// server could not even read would end the session over a typo: problem says what is wrong
+// with the first such one instead, and then there are no targets.
 export function vmcTargets(text) {
-  return text
-    .split(",")
-    .map((item) => item.trim())
-    .filter(Boolean)
-    .map((item) => {
-      const at = item.lastIndexOf(":");
-      const host = (at > 0 ? item.slice(0, at) : item).replace(/^\[|\]$/g, "");
-      const port = at > 0 ? Number(item.slice(at + 1)) : null;
-      return { host, port: Number.isInteger(port) ? port : null };
-    });
+  const targets = [];
+  for (const item of text.split(",").map((part) => part.trim()).filter(Boolean)) {
+    const at = item.lastIndexOf(":");
+    const host = at > 0 ? item.slice(0, at).replace(/^\[|\]$/g, "") : "";
+    const port = item.slice(at + 1);
+    let problem = "";
+    if (at < 0) problem = `${item} has no port`;
+    else if (!host) problem = `${item} has no host`;
+    else if (!/^\d{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535) problem = `${item}: the port must be a number from 1 to 65535`;
+    if (problem) return { targets: [], problem: `${problem}. Write HOST:PORT, such as 192.168.1.30:39539.` };
+    targets.push({ host, port: Number(port) });
+  }
+  return { targets, problem: "" };
 }
 
 export class Controls {
@@ -45,6 +50,7 @@ export class Controls {
     this.mirror = get("avatar-mirror");
     this.blendshapes = get("avatar-blendshapes");
     this.vmc = get("avatar-vmc"); // null unless the server allows VMC out
+    this.vmcStatus = get("avatar-vmc-status");
     this.smoothing = get("avatar-smoothing");
     this.smoothingValue = get("avatar-smoothing-value");
     this.smoothingOff = get("avatar-smoothing-off");
@@ -87,9 +93,19 @@ export class Controls {
     const smoothing = this.helloSmoothing();
     if (smoothing !== undefined) options.smoothing = smoothing;
     if (this.blendshapes.checked) options.blendshapes = true;
-    const vmc = vmcTargets(this.vmc?.value ?? "");
-    if (vmc.length) options.vmc = vmc;
+    const { targets } = this.checkVmc();
+    if (targets.length) options.vmc = targets;
     return options;
+  }
+
+  // The receivers in the box; what is wrong with them is said next to it.
+  checkVmc() {
+    if (!this.vmc) return { targets: [], problem: "" };
+    const checked = vmcTargets(this.vmc.value);
+    this.vmcStatus.textContent = checked.problem;
+    this.vmcStatus.hidden = !checked.problem;
+    this.vmc.setAttribute("aria-invalid", String(Boolean(checked.problem)));
+    return checked;
   }
 
   // Fires `handler` when a control that the hello carries has settled on a new value
@@ -97,7 +113,10 @@ export class Controls {
   onHelloChange(handler) {
     this.mirror.addEventListener("change", handler);
     this.blendshapes.addEventListener("change", handler);
-    this.vmc?.addEventListener("change", handler);
+    // A receiver written wrong is said next to the box, and the running session goes on.
+    this.vmc?.addEventListener("change", () => {
+      if (!this.checkVmc().problem) handler();
+    });
     this.smoothing.addEventListener("change", handler);
     this.smoothingOff.addEventListener("change", handler);
   }
