@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import glob
 import importlib.metadata
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -95,3 +96,43 @@ def test_a_watch_grace_out_of_bounds_is_refused(
         load_config(["--watch-grace", bad], environ={})
     assert exited.value.code == 2
     assert "--watch-grace must be 0 to 3600 seconds" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("flag", "bad", "said"),
+    [
+        ("--heartbeat", "-1", "--heartbeat must be a positive number of seconds"),
+        ("--heartbeat", "nan", "--heartbeat must be a positive number of seconds"),
+        ("--idle-timeout", "nan", "--idle-timeout must be a positive number"),
+        ("--request-timeout", "inf", "--request-timeout must be a positive number"),
+        ("--max-fps", "nan", "--max-fps must be a positive number"),
+        ("--port", "70000", "--port must be 1 to 65535"),
+        ("--port", "-5", "--port must be 1 to 65535"),
+    ],
+)
+def test_numbers_no_server_can_run_with_are_refused(
+    flag: str, bad: str, said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A review: a negative heartbeat ended every session at once (1006), a NaN idle timeout
+    put NaN (not JSON) in every ready and turned the limit off, a port out of range was a
+    traceback after the workers had started."""
+    with pytest.raises(SystemExit) as exited:
+        load_config([flag, bad], environ={})
+    assert exited.value.code == 2
+    assert said in capsys.readouterr().err
+
+
+def test_a_port_in_use_is_one_line_and_exit_code_2() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        ran = subprocess.run(
+            [sys.executable, "-m", "webapp", "--port", str(port), "--workers", "1"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert ran.returncode == 2
+    assert f"python -m webapp: error: cannot listen on http://127.0.0.1:{port}" in ran.stderr
+    assert "Traceback" not in ran.stderr

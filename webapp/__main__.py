@@ -79,6 +79,10 @@ def tls_context(config: Config) -> ssl.SSLContext | None:
     return tls.server_context(made.cert, made.key)
 
 
+class ListenError(Exception):
+    """A listening socket could not be opened: said in one line, exit status 2."""
+
+
 async def serve(app: web.Application, config: Config, ssl_context: ssl.SSLContext | None) -> None:
     """web.run_app's life, with room for a second listener: plain HTTP on loopback beside
     HTTPS (--local-http-port). Serves until SIGINT or SIGTERM, then shuts down in full
@@ -98,7 +102,10 @@ async def serve(app: web.Application, config: Config, ssl_context: ssl.SSLContex
         if config.local_http_port:
             sites.append(web.TCPSite(runner, "127.0.0.1", config.local_http_port))
         for site in sites:
-            await site.start()
+            try:
+                await site.start()
+            except OSError as exc:  # in use, not this machine's address, a name not found
+                raise ListenError(f"cannot listen on {site.name}: {exc.strerror or exc}") from None
         log.info("======== Running on %s ========", ", ".join(site.name for site in sites))
         await stop.wait()
     finally:
@@ -113,7 +120,11 @@ def main() -> None:
     except tls.TlsError as exc:
         print(f"python -m webapp: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    asyncio.run(serve(create_app(config), config, ssl_context))
+    try:
+        asyncio.run(serve(create_app(config), config, ssl_context))
+    except ListenError as exc:
+        print(f"python -m webapp: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

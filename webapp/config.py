@@ -78,7 +78,8 @@ class Config:
         default=15.0, metadata={"help": "seconds between WebSocket pings that find dead peers"}
     )
     max_session_seconds: float = field(
-        default=4 * 3600.0, metadata={"help": "longest a live session may last before 4004 (reconnect to go on)"}
+        default=4 * 3600.0,
+        metadata={"help": "longest a live session may last before 4004 (reconnect to go on)"},
     )
     max_sessions_per_client: int = field(
         default=16, metadata={"help": "live sessions one client address may hold (0: no limit)"}

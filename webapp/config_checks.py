@@ -3,6 +3,7 @@ each as one line naming the flag (the server exits 2 with all of them)."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -76,6 +77,13 @@ def problems(config: Config) -> list[str]:
         "video_max_seconds",
         "video_max_fps",
     ):
-        if getattr(config, name) <= 0:
-            found.append(f"--{name.replace('_', '-')} must be positive")
+        # Written so that NaN fails too: "nan" and "inf" parse as floats, and a NaN timeout
+        # turned off the idle limit and put NaN (not JSON) in every ready message.
+        if not 0 < getattr(config, name) < math.inf:
+            found.append(f"--{name.replace('_', '-')} must be a positive number")
+    if not 0 < config.heartbeat < math.inf:
+        # aiohttp takes a negative interval: every session then died at once (1006).
+        found.append("--heartbeat must be a positive number of seconds")
+    if not 0 < config.port < 65536:
+        found.append("--port must be 1 to 65535")
     return found
