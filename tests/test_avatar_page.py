@@ -47,7 +47,7 @@ from webapp.avatar_page import (
     missing_files,
     setup_avatar_routes,
 )
-from webapp.config import Config
+from webapp.config import Config, load_config
 
 AVATAR = AvatarPaths().default_avatar
 # Pixels read back from the avatar canvas, scaled to SIZE x SIZE.
@@ -210,6 +210,39 @@ async def test_vendored_files_and_the_default_avatar_are_served(
     assert 'id="avatar-vmc"' not in text  # the server allows no VMC receiver
     # An own .vrm never leaves the browser, so the OBS view cannot show it: the page says so.
     assert "default avatar, even when you loaded your own .vrm here" in text
+
+
+async def test_the_operators_avatar_is_the_default_the_obs_view_shows(
+    make_avatar_client: MakeAvatarClient, tmp_path: Path
+) -> None:
+    """--avatar: the one way a VTuber's own avatar reaches the OBS view, whose browser can
+    never have the file they loaded on the page."""
+    own = tmp_path / "mine.vrm"
+    own.write_bytes(perfect_sync_vrm())
+    client = await make_avatar_client(Config(workers=1, no_cache=True, avatar=str(own)))
+    response = await client.get(DEFAULT_AVATAR_URL)
+    assert response.status == 200
+    assert await response.read() == own.read_bytes() != AVATAR.read_bytes()
+    assert "<code>--avatar your.vrm</code>" in await (await client.get("/avatar")).text()
+
+
+@pytest.mark.parametrize(
+    ("write", "said"),
+    [
+        (lambda path: None, "cannot read"),
+        (lambda path: path.write_bytes(b"PK\x03\x04 a zip"), "is not a .vrm (a binary glTF file)"),
+    ],
+    ids=["missing", "not-glb"],
+)
+def test_an_avatar_that_is_no_vrm_is_refused_at_start(
+    write: Callable[[Path], object], said: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "avatar.vrm"
+    write(path)
+    with pytest.raises(SystemExit) as exited:
+        load_config(["--avatar", str(path)], environ={})
+    assert exited.value.code == 2
+    assert said in capsys.readouterr().err
 
 
 async def test_without_node_modules_the_page_says_what_is_missing(

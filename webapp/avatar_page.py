@@ -123,9 +123,12 @@ def default_avatar(paths: AvatarPaths) -> Handler:
 
 
 def setup_avatar_routes(app: web.Application, paths: AvatarPaths | None = None) -> None:
-    """Adds GET /avatar, /avatar/default.vrm and /vendor/{name}. The page's own modules
-    and stylesheet are under /static/avatar/, served by the existing /static route."""
-    paths = paths or AvatarPaths()
+    """Adds GET /avatar, /avatar/default.vrm (the operator's --avatar, if set) and
+    /vendor/{name}. The page's own modules and stylesheet are under /static/avatar/, served
+    by the existing /static route."""
+    if paths is None:
+        chosen = app[CONFIG].avatar if CONFIG in app else ""
+        paths = AvatarPaths(default_avatar=Path(chosen)) if chosen else AvatarPaths()
     app.router.add_get("/avatar", avatar_page(paths), name="avatar")
     app.router.add_get(DEFAULT_AVATAR_URL, default_avatar(paths), name="avatar_default")
     app.router.add_get(VENDOR_PREFIX + "{name:.+}", vendor_file(paths), name="vendor")

@@ -173,6 +173,13 @@ class Config:
             "the pages' Record limit, and 600 s of video at 30 fps"
         },
     )
+    avatar: str = field(
+        default="",
+        metadata={
+            "help": "a .vrm file to serve as the avatar pages' default, the one the OBS view "
+            "shows; empty: the bundled media/godette_avatar.vrm"
+        },
+    )
     access_keys: str = field(
         default="",
         metadata={

@@ -49,6 +49,10 @@ def problems(config: Config) -> list[str]:
             found.append("--local-http-port is for HTTPS: add --self-signed or --tls-cert")
         if config.local_http_port == config.port or not 0 < config.local_http_port < 65536:
             found.append("--local-http-port must be a free port other than --port")
+    if config.avatar:
+        problem = avatar_problem(Path(config.avatar))
+        if problem:
+            found.append(f"--avatar: {problem}")
     if config.access_keys:
         try:
             read_keys(Path(config.access_keys))
@@ -87,3 +91,16 @@ def problems(config: Config) -> list[str]:
     if not 0 < config.port < 65536:
         found.append("--port must be 1 to 65535")
     return found
+
+
+def avatar_problem(path: Path) -> str:
+    """Why `path` cannot be the default avatar, or "": a VRM is a binary glTF (GLB), which
+    opens with its magic word; anything else would fail in every visitor's browser."""
+    try:
+        with path.open("rb") as file:
+            magic = file.read(4)
+    except OSError as exc:
+        return f"cannot read {path}: {exc.strerror or exc}"
+    if magic != b"glTF":
+        return f"{path} is not a .vrm (a binary glTF file)"
+    return ""
