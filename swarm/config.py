@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import functools
 import json
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +26,9 @@ MODES = ("paced", "firehose")
 TRACKS = ("holistic", "pose")
 # Hello fields with flags of their own.
 OWN_HELLO_FIELDS = ("type", "version", "track", "fps")
+# Longest wait for the stats message that closes the books on a session, whatever
+# stats_interval the server announces.
+FINAL_STATS_WAIT = 5.0
 
 
 def media_dir() -> Path:
@@ -135,6 +139,10 @@ class SwarmConfig:
     def steps(self) -> tuple[int, ...]:
         return parse_steps(self.sessions, self.ramp)
 
+    def step_seconds(self, sessions: int) -> float:
+        """The longest a step of `sessions` takes once its sessions have had their first answer."""
+        return sessions / self.spawn_rate + self.warmup + self.hold + self.drain + FINAL_STATS_WAIT
+
     @functools.cached_property
     def extra_hello(self) -> dict[str, Any]:
         """--hello-options parsed, once for all sessions."""
@@ -201,6 +209,17 @@ def load_config(
 
 def validate(config: SwarmConfig) -> list[str]:
     problems = []
+    # NaN and infinity slip through every comparison below, and would run steps that
+    # never fit --max-duration or write NaN into report.json.
+    infinite = [
+        f.name
+        for f in dataclasses.fields(config)
+        if f.type == "float" and not math.isfinite(getattr(config, f.name))
+    ]
+    for name in infinite:
+        problems.append(
+            f"--{name.replace('_', '-')} must be a finite number, got {getattr(config, name)}"
+        )
     parts = urlsplit(config.url)
     if parts.scheme not in ("ws", "wss") or not parts.netloc:
         problems.append(f"--url must be a ws:// or wss:// address, got {config.url!r}")
@@ -245,6 +264,16 @@ def validate(config: SwarmConfig) -> list[str]:
             problems.append(f"--{name.replace('_', '-')} must be in (0, 1]")
     if config.slo_p95_ms <= 0:
         problems.append("--slo-p95-ms must be positive")
+    if not problems:
+        # Otherwise the run stops before its first step and reports a verdict of nothing.
+        first = config.steps[0]
+        need = config.step_seconds(first)
+        if need > config.max_duration:
+            problems.append(
+                f"--max-duration {config.max_duration:g} s cannot hold one step: {first} "
+                f"sessions take {need:g} s (spawning, --warmup, --hold, --drain and up to "
+                f"{FINAL_STATS_WAIT:g} s for the final stats)"
+            )
     return problems
 
 

@@ -19,12 +19,12 @@ from typing import Any, TextIO
 
 import aiohttp
 
-from swarm.config import SwarmConfig
+from swarm.config import FINAL_STATS_WAIT, SwarmConfig
 from swarm.frames import FrameSet
 from swarm.records import FrameRecord, SessionRecord
 from swarm.server_load import Sample, Scraper, metrics_urls, server_load
 from swarm.stats import Slo, StepSummary, Window, summarize_step
-from swarm.user import FINAL_STATS_WAIT, Clock, User
+from swarm.user import Clock, User
 
 # Time a session gets to close its socket after the drain, before it is cancelled.
 CLOSE_GRACE = 5.0
@@ -82,7 +82,7 @@ class Runner:
                 for index, sessions in enumerate(self.config.steps):
                     if self.stop.is_set():
                         break
-                    if self.clock.now() + self.step_seconds(sessions) > deadline:
+                    if self.clock.now() + self.config.step_seconds(sessions) > deadline:
                         self.result.stopped = f"--max-duration {self.config.max_duration:g} s"
                         break
                     summary = await self.run_step(http, scraper, sessions, index, deadline)
@@ -109,10 +109,6 @@ class Runner:
         if self._signals > 1:
             for task in self._tasks:
                 task.cancel()
-
-    def step_seconds(self, sessions: int) -> float:
-        c = self.config
-        return sessions / c.spawn_rate + c.warmup + c.hold + c.drain + FINAL_STATS_WAIT
 
     # -- one step --------------------------------------------------------------------------
     async def run_step(

@@ -11,7 +11,7 @@ import time
 
 import aiohttp
 
-from swarm.config import SwarmConfig
+from swarm.config import FINAL_STATS_WAIT, SwarmConfig
 from swarm.frames import FrameSet
 from swarm.ledger import Ledger
 from swarm.messages import Message, number, parse_message
@@ -21,9 +21,6 @@ from webapp.protocol import FRAME_HEADER, VERSION, ClientType, Close, ServerType
 # After the first turn, a frame goes without one only when none has come for this long.
 FALLBACK_MIN_SECONDS = 1.0
 FALLBACK_PERIODS = 2.0
-# Longest wait for the stats message that closes the books on a session, whatever
-# stats_interval the server announces.
-FINAL_STATS_WAIT = 5.0
 
 
 class Clock:

@@ -357,13 +357,16 @@ def test_the_command_line_writes_a_report_even_when_nothing_answers(
     assert "sustainable sessions: 0 at 15 fps" in capsys.readouterr().out
 
 
-def test_a_run_that_cannot_fit_in_max_duration_does_not_start(tmp_path: Path) -> None:
+def test_a_run_that_cannot_fit_one_step_in_max_duration_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "out"
     argv = ["--url", "ws://127.0.0.1:9/ws", "--hold", "10", "--max-duration", "5"]
-    assert main([*argv, "--max-frames", "2", "--out", str(out)]) == 0
-    report = json.loads((out / "report.json").read_text())
-    assert report["steps"] == []
-    assert report["stopped"] == "--max-duration 5 s"
+    with pytest.raises(SystemExit) as exit_info:
+        main([*argv, "--max-frames", "2", "--out", str(out)])
+    assert exit_info.value.code == 2
+    assert "--max-duration 5 s cannot hold one step" in capsys.readouterr().err
+    assert not out.exists()
 
 
 def test_calibration_measures_the_model_in_process() -> None:

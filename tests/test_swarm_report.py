@@ -80,6 +80,45 @@ def test_bad_settings_are_refused(argv: list[str]) -> None:
     assert exit_info.value.code == 2
 
 
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["--hold", "inf"], "--hold"),
+        (["--hold", "nan"], "--hold"),
+        (["--warmup", "nan"], "--warmup"),
+        (["--drain", "inf"], "--drain"),
+        (["--spawn-rate", "nan"], "--spawn-rate"),
+        (["--max-duration", "inf"], "--max-duration"),
+        (["--slo-p95-ms", "nan"], "--slo-p95-ms"),
+        (["--slo-fps-ratio", "nan"], "--slo-fps-ratio"),
+        (["--calibrate-seconds", "inf"], "--calibrate-seconds"),
+        (["--connect-timeout", "nan"], "--connect-timeout"),
+        # One step of 1 session: 0.01 s to spawn, 3 s warm-up, 1000 s hold, 2 s drain, 5 s
+        # for the final stats, past the 900 s the run may take.
+        (["--sessions", "1", "--hold", "1000"], "--max-duration"),
+        (["--warmup", "8", "--hold", "8", "--max-duration", "20"], "--max-duration"),
+    ],
+)
+def test_a_number_that_is_not_finite_or_a_step_longer_than_the_run_is_refused(
+    argv: list[str], named: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        load_config(argv, environ={})
+    assert exit_info.value.code == 2
+    assert named in capsys.readouterr().err.splitlines()[-1]
+
+
+def test_a_number_that_is_not_finite_is_refused_from_the_environment_too() -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        load_config([], environ={"HOLOTRACK_SWARM_WARMUP": "nan"})
+    assert exit_info.value.code == 2
+
+
+def test_a_step_that_just_fits_the_run_is_accepted() -> None:
+    # 1 / 100 s to spawn + 3 + 10 + 2 + 5 s for the final stats.
+    assert load_config(["--sessions", "1", "--max-duration", "20.01"], environ={})
+
+
 def test_hello_options_go_into_every_hello_and_the_report() -> None:
     env = {"HOLOTRACK_SWARM_HELLO_OPTIONS": '{"rig": true, "blendshapes": true}'}
     config = load_config([], environ=env)
