@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -21,9 +22,11 @@ from aiohttp.test_utils import TestServer
 from tests.conftest import Client, MakeClient
 from tests.live import LiveClient, video_frames
 from tests.media import ASL_VIDEO
-from tests.vmc_receiver import vmc_receiver
+from tests.vmc_receiver import Received, vmc_receiver
+from webapp.analysis.rig.idle import IDLE_BONES
 from webapp.config import Config
 from webapp.vmc import relay
+from webapp.vmc.encode import to_unity_rotation
 from webapp.vmc.relay import RETRY_FLOOR_S, Relay, RelayConfig, Stop
 from webapp.vmc.relay import parse as relay_parse
 from webapp.vmc.relay import run as run_relay
@@ -276,3 +279,61 @@ async def test_results_with_no_one_in_view_are_no_reason_to_warn(
         async with asyncio.timeout(60):
             assert await task == 0
     assert relay_log.lines(logging.WARNING) == []
+
+
+# -- stopping ---------------------------------------------------------------------------------
+
+
+def default_signals() -> None:
+    # As from a terminal or a service manager: a test run as a shell's background job would
+    # otherwise hand the relay its ignored SIGINT.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def left_arm(received: Received) -> tuple[Any, ...]:
+    (rotation,) = [
+        args[4:]
+        for address, args in received.last_frame()
+        if address == "/VMC/Ext/Bone/Pos" and args[0] == "LeftUpperArm"
+    ]
+    return rotation
+
+
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+async def test_a_signal_stops_the_relay_with_the_receivers_at_rest(
+    make_client: MakeClient, signum: signal.Signals, status: int
+) -> None:
+    """kill, systemd and docker stop send SIGTERM, Ctrl-C SIGINT: either way the avatar is
+    left at rest, not frozen mid-gesture, and the relay says why it stopped."""
+    client = await make_client(Config(workers=1))
+    live, ready = await open_session(client, rig=True)
+    frames = video_frames(ASL_VIDEO)
+    idle = to_unity_rotation(IDLE_BONES["leftUpperArm"])
+    async with vmc_receiver() as (port, received):
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "webapp.vmc.relay", "--watch", ws_url(client),
+            "--token", ready["watch"], "--to", f"127.0.0.1:{port}",
+            stderr=asyncio.subprocess.PIPE, cwd=ROOT, preexec_fn=default_signals,
+        )  # fmt: skip
+        try:
+            seq = 0
+            while received.frames < 3:
+                await live.send(seq, seq * STEP_MS, frames[seq % len(frames)])
+                await live.next_of("result")
+                seq += 1
+                assert seq < 300, "the relay forwarded nothing"
+            assert left_arm(received) != pytest.approx(idle, abs=1e-3)
+            process.send_signal(signum)
+            async with asyncio.timeout(30):
+                _, err = await process.communicate()
+            await received.wait_until(lambda: left_arm(received) == pytest.approx(idle, abs=1e-4))
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+    assert process.returncode == status
+    lines = err.decode().strip().splitlines()
+    assert "Traceback" not in err.decode()
+    assert lines[-1].endswith(f"INFO stopped by {signum.name}")
+    assert sum("stopped by" in line for line in lines) == 1

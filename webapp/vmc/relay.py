@@ -13,8 +13,9 @@ the server restarts), so a relay started once follows every stream.
 
 Exit status: 0 when the watched session ends; 1 when watching cannot work (the server does
 not know the token, or answers the URL with an HTTP 4xx); 2 for bad arguments, a --to
-receiver that does not resolve among them. With --wait, only the HTTP answer and the
-arguments end it.
+receiver that does not resolve among them; 130 for Ctrl-C (SIGINT), 143 for SIGTERM (kill,
+systemd, docker stop), after the receivers are sent the rest pose. With --wait, only the
+HTTP answer, the arguments and a signal end it.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ import http
 import json
 import logging
 import math
+import signal
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -278,13 +280,50 @@ def parse(argv: Sequence[str]) -> RelayConfig:
     return RelayConfig(args.watch, args.token, targets, args.retry_max, args.wait)
 
 
+async def until_signal(work: Awaitable[int]) -> int:
+    """`work`'s status, or 128 + the signal's number when SIGINT or SIGTERM stops it first:
+    the signal cancels it, so its cleanup (the rest pose) runs before the process ends.
+    SIGTERM's default would end the process at once, the receivers holding a frozen pose."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    received: list[signal.Signals] = []
+
+    def stop(signum: signal.Signals) -> None:
+        if not received:
+            received.append(signum)
+            task.cancel()
+
+    installed = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        # A signal the caller ignores (SIGINT, for a shell's background job) stays ignored.
+        if signal.getsignal(signum) is signal.SIG_IGN:
+            continue
+        try:
+            loop.add_signal_handler(signum, stop, signum)
+        except (NotImplementedError, RuntimeError):
+            continue  # Windows: asyncio.run's own Ctrl-C handling is what there is
+        installed.append(signum)
+    try:
+        return await work
+    except asyncio.CancelledError:
+        if not received or task.uncancel() > 0:
+            raise
+        log.info("stopped by %s", received[0].name)
+        return 128 + received[0]
+    finally:
+        for signum in installed:
+            loop.remove_signal_handler(signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     config = parse(sys.argv[1:] if argv is None else argv)
     try:
-        return asyncio.run(run(config))
+        return asyncio.run(until_signal(run(config)))
     except KeyboardInterrupt:
-        return 130
+        log.info("stopped by SIGINT")
+        return 128 + signal.SIGINT
 
 
 if __name__ == "__main__":
