@@ -10,10 +10,12 @@ from pathlib import Path
 from swarm.calibrate import Calibration, CalibrationError, calibrate
 from swarm.config import SwarmConfig, load_config
 from swarm.frames import FrameSet, SourceError, load_frames
-from swarm.report import table, write_all
+from swarm.report import build_report, check_writable, table, write_files
 from swarm.runner import Runner
 
 INTERRUPTED = 130
+# Calibration failed, or the report could not be written.
+FAILED = 1
 
 
 def _calibrate(config: SwarmConfig, frames: FrameSet) -> Calibration:
@@ -32,6 +34,12 @@ def _calibrate(config: SwarmConfig, frames: FrameSet) -> Calibration:
 
 def main(argv: Sequence[str] | None = None) -> int:
     config = load_config(argv)
+    out = Path(config.out)
+    try:
+        check_writable(out)
+    except OSError as exc:
+        print(f"swarm: --out {out} cannot take the report: {exc}", file=sys.stderr)
+        return 2
     try:
         frames = load_frames(config.source, config.width, config.quality, config.max_frames)
     except SourceError as exc:
@@ -45,6 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         file=sys.stderr,
     )
     calibration = None
+    status = 0
     runner = Runner(config, frames, progress=sys.stderr)
     try:
         if config.calibrate:
@@ -55,13 +64,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         runner.result.stopped = runner.result.stopped or "interrupted"
     except CalibrationError as exc:
         print(f"swarm: {exc}", file=sys.stderr)
-        return 1
+        status = FAILED
     finally:
-        out = Path(config.out)
-        report = write_all(out, config, frames, runner.result, calibration)
+        report = build_report(config, frames, runner.result, calibration)
+        try:
+            write_files(out, report, config, runner.result)
+        except OSError as exc:
+            # The figures are on screen below, so the run is not lost with its files.
+            written = f"swarm: the report could not be written to {out}: {exc}"
+            status = status or FAILED
+        else:
+            written = f"report: {out}/report.json, frames.csv, sessions.csv, report.png"
         print(table(report))
-        print(f"report: {out}/report.json, frames.csv, sessions.csv, report.png", file=sys.stderr)
-    return INTERRUPTED if runner.result.interrupted else 0
+        print(written, file=sys.stderr)
+    if runner.result.interrupted:
+        return INTERRUPTED
+    return status
 
 
 if __name__ == "__main__":

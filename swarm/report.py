@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -104,8 +105,21 @@ def write_all(
     run: RunResult,
     calibration: Calibration | None = None,
 ) -> dict[str, Any]:
-    out.mkdir(parents=True, exist_ok=True)
     report = build_report(config, frames, run, calibration)
+    write_files(out, report, config, run)
+    return report
+
+
+def check_writable(out: Path) -> None:
+    """Raises OSError now if `out` cannot take the report, rather than after the whole run."""
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryFile(dir=out):
+        pass
+
+
+def write_files(out: Path, report: dict[str, Any], config: SwarmConfig, run: RunResult) -> None:
+    """report.json, frames.csv, sessions.csv and report.png into `out`; OSError if it cannot."""
+    out.mkdir(parents=True, exist_ok=True)
     raw_fps = report.get("raw_fps")
     (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
     with (out / "frames.csv").open("w", newline="") as stream:
@@ -118,7 +132,6 @@ def write_all(
         for s in run.sessions:
             writer.writerow(getattr(s, name) for name in SESSION_FIELDS)
     plot(out / "report.png", run.steps, Slo.from_config(config), raw_fps)
-    return report
 
 
 def plot(path: Path, steps: list[StepSummary], slo: Slo, raw_fps: float | None) -> None:

@@ -357,6 +357,33 @@ def test_the_command_line_writes_a_report_even_when_nothing_answers(
     assert "sustainable sessions: 0 at 15 fps" in capsys.readouterr().out
 
 
+def test_an_out_folder_that_cannot_be_written_is_refused_before_the_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    argv = ["--url", "ws://127.0.0.1:9/ws", "--sessions", "1", "--hold", "0.2", "--warmup", "0"]
+    assert main([*argv, "--max-frames", "2", "--out", str(afile / "x")]) == 2
+    captured = capsys.readouterr()
+    (line,) = captured.err.splitlines()
+    assert line.startswith(f"swarm: --out {afile / 'x'} cannot take the report")
+    assert not captured.out
+
+
+def test_a_report_that_cannot_be_written_at_the_end_is_still_printed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    # The folder takes files, but not report.json: the check before the run passes.
+    (out / "report.json").mkdir(parents=True)
+    argv = ["--url", "ws://127.0.0.1:9/ws", "--sessions", "1", "--hold", "0.2", "--warmup", "0"]
+    assert main([*argv, "--max-frames", "2", "--out", str(out)]) == 1
+    captured = capsys.readouterr()
+    assert "sustainable sessions: 0 at 15 fps" in captured.out
+    assert f"swarm: the report could not be written to {out}: " in captured.err
+    assert "Traceback" not in captured.err
+
+
 def test_a_run_that_cannot_fit_one_step_in_max_duration_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
