@@ -156,7 +156,25 @@ async def test_a_wrong_path_fails_at_once(make_client: MakeClient, relay_log: Re
     config = RelayConfig(url, "t", (Target("127.0.0.1", 9),), 0.2)
     assert await relay_until_done(config) == 1
     assert relay_log.lines(logging.ERROR) == [
-        f"{url} answered HTTP 404 Not Found: --watch must be the server's /ws URL"
+        f"{url} answered HTTP 404 Not Found: --watch must be the server's /ws URL, "
+        "ws(s)://HOST:PORT/ws"
+    ]
+    assert relay_log.lines(logging.WARNING) == []
+
+
+@pytest.mark.parametrize("path", ["/", "/healthz", "/avatar?watch=t"])
+async def test_a_page_instead_of_the_websocket_fails_at_once(
+    make_client: MakeClient, relay_log: RelayLog, path: str
+) -> None:
+    """A page answers the upgrade with 200 (the avatar page's own URL, pasted from the
+    browser, say): no later try can become a WebSocket."""
+    client = await make_client(Config(workers=1))
+    url = ws_url(client, path)
+    config = RelayConfig(url, "t", (Target("127.0.0.1", 9),), 0.2)
+    assert await relay_until_done(config) == 1
+    assert relay_log.lines(logging.ERROR) == [
+        f"{url} answered HTTP 200 OK, a page, not a WebSocket: --watch must be the server's "
+        "/ws URL, ws(s)://HOST:PORT/ws"
     ]
     assert relay_log.lines(logging.WARNING) == []
 

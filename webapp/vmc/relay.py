@@ -12,10 +12,10 @@ server does not know yet: the avatar page's link is kept (the same every Start, 
 the server restarts), so a relay started once follows every stream.
 
 Exit status: 0 when the watched session ends; 1 when watching cannot work (the server does
-not know the token, or answers the URL with an HTTP 4xx); 2 for bad arguments, a --to
-receiver that does not resolve among them; 130 for Ctrl-C (SIGINT), 143 for SIGTERM (kill,
-systemd, docker stop), after the receivers are sent the rest pose. With --wait, only the
-HTTP answer, the arguments and a signal end it.
+not know the token, or answers the URL with an HTTP 4xx or with a page); 2 for bad
+arguments, a --to receiver that does not resolve among them; 130 for Ctrl-C (SIGINT), 143
+for SIGTERM (kill, systemd, docker stop), after the receivers are sent the rest pose. With
+--wait, only the HTTP answer, the arguments and a signal end it.
 """
 
 from __future__ import annotations
@@ -49,7 +49,8 @@ RETRY_FLOOR_S = 0.1
 SESSION_ENDED = 1000
 UNKNOWN_WATCH = 4003
 # Answers to the upgrade that a later try may not get again; any other 4xx means the URL
-# is wrong (a wrong path is a 404), and asking again only repeats it.
+# is wrong (a wrong path is a 404), as does a 2xx or 3xx (a page's URL, not /ws), and asking
+# again only repeats it.
 RETRYABLE_4XX = {http.HTTPStatus.REQUEST_TIMEOUT, http.HTTPStatus.TOO_MANY_REQUESTS}
 
 NO_RIG = (
@@ -178,15 +179,20 @@ class Relay:
 
 
 def refused(error: aiohttp.WSServerHandshakeError, url: str) -> Stop | None:
-    """A Stop for an answer to the upgrade that asking again would only repeat."""
-    if not 400 <= error.status < 500 or error.status in RETRYABLE_4XX:
+    """A Stop for an answer to the upgrade that asking again would only repeat: a 4xx, or
+    a page (2xx, or a redirect to one) where the WebSocket endpoint should be."""
+    status = error.status
+    if not 200 <= status < 500 or status in RETRYABLE_4XX:
         return None
     try:
-        phrase = http.HTTPStatus(error.status).phrase
+        phrase = http.HTTPStatus(status).phrase
     except ValueError:
         phrase = error.message
+    page = ", a page, not a WebSocket" if status < 400 else ""
     return Stop(
-        1, f"{url} answered HTTP {error.status} {phrase}: --watch must be the server's /ws URL"
+        1,
+        f"{url} answered HTTP {status} {phrase}{page}: --watch must be the server's /ws URL, "
+        "ws(s)://HOST:PORT/ws",
     )
 
 
