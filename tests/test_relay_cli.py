@@ -150,6 +150,40 @@ async def test_a_5xx_answer_is_retried_but_never_faster_than_the_floor() -> None
     assert min(b - a for a, b in itertools.pairwise(hits)) >= RETRY_FLOOR_S * 0.95
 
 
+async def test_a_server_that_never_answers_the_upgrade_is_retried(
+    relay_log: RelayLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It accepts the connection and says nothing: each try gives up after the handshake
+    timeout, with a warning, and the next one comes."""
+    # raising=False: a relay without a handshake timeout must fail on the hang, not here.
+    monkeypatch.setattr(relay, "HANDSHAKE_S", 0.3, raising=False)
+    accepted: list[asyncio.StreamWriter] = []
+    second = asyncio.Event()
+
+    async def mute(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)
+        if len(accepted) == 2:
+            second.set()
+
+    server = await asyncio.start_server(mute, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    url = f"ws://127.0.0.1:{port}/ws"
+    task = asyncio.create_task(run_relay(RelayConfig(url, "t", (Target("127.0.0.1", 9),), 0.2)))
+    try:
+        async with asyncio.timeout(30):
+            await second.wait()
+    finally:
+        task.cancel()
+        for writer in accepted:
+            writer.close()
+        server.close()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert relay_log.lines(logging.WARNING)[0] == (
+        f"cannot watch {url}: no answer to the WebSocket upgrade within 0.3 s; retry in 0.2 s"
+    )
+
+
 async def test_a_wrong_path_fails_at_once(make_client: MakeClient, relay_log: RelayLog) -> None:
     client = await make_client(Config(workers=1))
     url = ws_url(client, "/wss")

@@ -53,6 +53,10 @@ UNKNOWN_WATCH = 4003
 # again only repeats it.
 RETRYABLE_4XX = {http.HTTPStatus.REQUEST_TIMEOUT, http.HTTPStatus.TOO_MANY_REQUESTS}
 
+# The longest a connection and its upgrade may take: a server (or a proxy) that accepts the
+# connection and never answers would otherwise hold each try for aiohttp's 300 s, silently.
+HANDSHAKE_S = 10.0
+
 NO_RIG = (
     'the watched session\'s results carry no rig: its camera must ask for "rig": true '
     "(the avatar page does); nothing is sent until they do"
@@ -118,7 +122,16 @@ class Relay:
 
     async def _watch(self, session: aiohttp.ClientSession) -> int:
         forwarded = 0
-        async with session.ws_connect(self.config.watch, heartbeat=20.0) as ws:
+        try:
+            async with asyncio.timeout(HANDSHAKE_S) as handshake:
+                ws = await session.ws_connect(self.config.watch, heartbeat=20.0)
+        except TimeoutError:
+            if not handshake.expired():
+                raise
+            raise aiohttp.ServerTimeoutError(
+                f"no answer to the WebSocket upgrade within {HANDSHAKE_S:g} s"
+            ) from None
+        async with ws:
             await ws.send_json({"type": "watch", "version": 1, "token": self.config.token})
             reason = ""
             while True:
