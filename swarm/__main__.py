@@ -16,6 +16,8 @@ from swarm.runner import Runner
 INTERRUPTED = 130
 # Calibration failed, or the report could not be written.
 FAILED = 1
+# Sessions ran but the server answered none: a verdict of 0 would measure nothing.
+NO_ANSWER = 3
 
 
 def _calibrate(config: SwarmConfig, frames: FrameSet) -> Calibration:
@@ -79,6 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(written, file=sys.stderr)
     if runner.result.interrupted:
         return INTERRUPTED
+    if report["no_answer"]:
+        return status or NO_ANSWER
     return status
 
 

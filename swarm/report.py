@@ -6,6 +6,7 @@ import csv
 import dataclasses
 import json
 import tempfile
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from swarm.calibrate import Calibration
 from swarm.config import SwarmConfig, flags
 from swarm.frames import FrameSet
 from swarm.knee import KNEE_GROWTH, knee, knee_line
-from swarm.records import CSV_FIELDS, csv_row
+from swarm.records import CSV_FIELDS, Outcome, csv_row
 from swarm.runner import RunResult
 from swarm.stats import CPU_WARN, LAG_WARN_MS, Slo, StepSummary, sustainable_sessions
 
@@ -90,12 +91,31 @@ def build_report(
         "stopped": run.stopped,
         "interrupted": run.interrupted,
         "warnings": swarm_warnings(run.steps),
+        "no_answer": no_answer(run),
     }
     if calibration is not None and raw_fps is not None:
         report["raw_fps"] = round(raw_fps, 2)
         report["calibration"] = dataclasses.asdict(calibration)
         report["efficiency"] = efficiency(at_best.delivered_fps, raw_fps) if at_best else None
     return report
+
+
+def no_answer(run: RunResult) -> str:
+    """Why not one session of the run was answered; empty when one was, or none ran."""
+    sessions = run.sessions
+    if not sessions or any(s.refused for s in sessions):
+        return ""
+    if any(f.outcome in (Outcome.RESULT, Outcome.ERROR) for f in run.frames):
+        return ""
+    errors = Counter(s.error for s in sessions if s.error)
+    cause = f": {errors.most_common(1)[0][0]}" if errors else ""
+    connected = sum(1 for s in sessions if s.ready is not None)
+    if not connected:
+        return f"no session connected ({len(sessions)} tried){cause}"
+    return (
+        f"no session was answered ({connected} of {len(sessions)} connected, "
+        f"none got a result){cause}"
+    )
 
 
 def write_all(
@@ -245,6 +265,8 @@ def table(report: dict[str, Any]) -> str:
     lines.append("")
     best, fps = report["sustainable_sessions"], report["sustainable_fps"]
     lines.append(f"sustainable sessions: {best} at {fps:g} fps")
+    if report.get("no_answer"):
+        lines.append(report["no_answer"])
     lines.append(knee_line(report))
     if report.get("metrics_problems"):
         problems = "; ".join(report["metrics_problems"])

@@ -157,7 +157,9 @@ class Runner:
             latest = deadline - self.config.warmup - self.config.hold
             await self._wait_stop(first_answers(started, latest - self.clock.now()))
             self.answering.clear()
-            all_answered = self.clock.now() - spawned
+            # A session that failed or closed also ends that wait: it was not answered.
+            unheard = sum(1 for u in started if not u.heard)
+            all_answered = None if unheard else round(self.clock.now() - spawned, 3)
             start = self.clock.now() + self.config.warmup
             window = Window(start, start + self.config.hold)
             self._window = window
@@ -202,9 +204,9 @@ class Runner:
             loop_lags_ms=lags,
             interrupted=window.seconds < self.config.hold,
             server_load=server_load(server_before, server_after) if server_after else None,
-            all_answered_s=round(all_answered, 3),
+            all_answered_s=all_answered,
         )
-        self._print_step(summary)
+        self._print_step(summary, unheard)
         return summary
 
     async def _probe_loop(self, until: float, lags: list[float]) -> None:
@@ -279,7 +281,7 @@ class Runner:
             return f"hold {now - window.start:.0f}/{window.seconds:.0f} s"
         return "draining"
 
-    def _print_step(self, summary: StepSummary) -> None:
+    def _print_step(self, summary: StepSummary, unheard: int) -> None:
         self._window = None
         self._phase = "connecting"
         if self.progress is None:
@@ -293,6 +295,8 @@ class Runner:
             details = f", server cpu {cpu:.0f}% busy {busy:.0%}"
         if summary.all_answered_s is not None:
             details += f", every session answered by {summary.all_answered_s:g} s"
+        elif unheard:
+            details += f", {unheard} of {summary.sessions} sessions never answered"
         self.progress.write(
             f"{summary.sessions} sessions: {summary.delivered_fps:g} fps delivered, "
             f"p95 {summary.latency_ms['p95']} ms, {summary.errors} errors, "

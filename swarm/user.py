@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import time
 
 import aiohttp
@@ -71,6 +72,11 @@ class User:
         self._last_sent = 0.0
         self._sending = False
 
+    @property
+    def heard(self) -> bool:
+        """The server answered: a result, an error for a frame, or a refusal at hello."""
+        return self.ledger.results > 0 or self.ledger.errors > 0 or self.record.refused
+
     # -- lifecycle -------------------------------------------------------------------------
     def stop(self) -> None:
         """Ends sending now; the session then drains and closes on its own."""
@@ -129,6 +135,8 @@ class User:
             return None
         except TimeoutError:
             self.record.error = f"no ready within {self.config.connect_timeout:g} s"
+        except aiohttp.ClientConnectorError as exc:
+            self.record.error = f"cannot connect to {exc.host}:{exc.port}: {_reason(exc.os_error)}"
         except (aiohttp.ClientError, OSError) as exc:
             self.record.error = f"cannot connect: {exc!r}"
         else:
@@ -336,6 +344,13 @@ class User:
     def _fail(self, reason: str) -> None:
         if not self.record.error:
             self.record.error = reason
+
+
+def _reason(error: OSError) -> str:
+    """ "Connection refused" rather than asyncio's "Connect call failed (...)"."""
+    if error.errno is not None and error.errno > 0:
+        return os.strerror(error.errno)
+    return error.strerror or str(error)
 
 
 def _resolve(future: asyncio.Future[None]) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import csv
 import dataclasses
 import functools
+import io
 import json
 import math
 import os
@@ -21,12 +22,12 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from swarm import echo
-from swarm.__main__ import main
+from swarm.__main__ import NO_ANSWER, main
 from swarm.calibrate import calibrate
 from swarm.config import SwarmConfig
 from swarm.frames import FrameSet, load_frames
 from swarm.records import FrameRecord, Outcome
-from swarm.report import write_all
+from swarm.report import build_report, write_all
 from swarm.runner import Runner, RunResult
 from swarm.stats import StepSummary, percentile
 from swarm.user import FALLBACK_MIN_SECONDS
@@ -346,15 +347,53 @@ def test_the_command_line_writes_a_report_even_when_nothing_answers(
     out = tmp_path / "out"
     argv = ["--url", f"ws://127.0.0.1:{port}/ws", "--sessions", "2,4,8", "--hold", "0.2"]
     argv += ["--warmup", "0", "--max-frames", "5", "--out", str(out)]
-    assert main(argv) == 0
+    assert main(argv) == NO_ANSWER != 0
     report = json.loads((out / "report.json").read_text())
     # Two failing steps in a row end the run.
     assert [s["sessions"] for s in report["steps"]] == [2, 4]
     assert report["stopped"] == "2 failing steps in a row"
     assert report["steps"][0]["errors"] == 2
     assert report["sustainable_sessions"] == 0
+    assert all(s["all_answered_s"] is None for s in report["steps"])
+    cause = f"no session connected (6 tried): cannot connect to 127.0.0.1:{port}: "
+    assert report["no_answer"] == cause + "Connection refused"
+    assert report["knee_sessions"] is None
     assert {p.name for p in out.iterdir()} >= {"report.json", "frames.csv", "report.png"}
-    assert "sustainable sessions: 0 at 15 fps" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "sustainable sessions: 0 at 15 fps" in captured.out
+    assert report["no_answer"] in captured.out.splitlines()
+    assert "knee: unknown, no step delivered a result" in captured.out.splitlines()
+    assert "ramp further" not in captured.out
+    assert "every session answered" not in captured.err
+    assert "2 of 2 sessions never answered" in captured.err
+
+
+async def test_sessions_that_connect_but_get_no_answer_are_said_to(
+    aiohttp_server: Callable[[web.Application], Awaitable[TestServer]],
+) -> None:
+    async def ready_then_close(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.receive()
+        await ws.send_json({"type": "ready", "version": 1, "session": "s", "fps": 4.0})
+        await ws.receive()  # the first frame
+        await ws.close(code=1011)
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/ws", ready_then_close)
+    server = await aiohttp_server(app)
+    url = f"ws://{server.host}:{server.port}/ws"
+    progress = io.StringIO()
+    config = dataclasses.replace(SHORT, url=url, sessions="2", hold=0.5, drain=0.5)
+    run = await Runner(config, frames(), progress=progress).run()
+    report = build_report(config, frames(), run, None)
+    assert report["no_answer"] == (
+        "no session was answered (2 of 2 connected, none got a result): "
+        "server closed the session: 1011"
+    )
+    assert run.steps[0].all_answered_s is None
+    assert "2 of 2 sessions never answered" in progress.getvalue()
 
 
 def test_an_out_folder_that_cannot_be_written_is_refused_before_the_run(
