@@ -10,6 +10,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import queue
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -168,8 +169,16 @@ def calibrate(
         ctx.Process(target=_measure, args=(jpegs, track, fps, seconds, warmup, barrier, results))
         for _ in range(count)
     ]
-    for child in children:
-        child.start()
+    # A terminal's Ctrl-C goes to the whole process group: each child would die with a
+    # KeyboardInterrupt traceback of its own. The children inherit SIGINT blocked, from
+    # their first instruction on; this process handles it and stops them. Blocked rather
+    # than ignored here, so a Ctrl-C during the starts still reaches this process after.
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        for child in children:
+            child.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
     measured: list[Share] = []
     deadline = time.monotonic() + START_TIMEOUT + warmup + seconds
     try:
@@ -186,6 +195,11 @@ def calibrate(
                     raise CalibrationError(f"a calibration process died ({failed[0]})") from None
                 if time.monotonic() > deadline:
                     raise CalibrationError("calibration did not finish in time") from None
+    except BaseException:
+        # Ctrl-C or a failed child: the others would wait at the barrier or go on measuring.
+        for child in children:
+            child.terminate()
+        raise
     finally:
         for child in children:
             child.join(timeout=10)

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import _thread
 import asyncio
+import concurrent.futures
 import csv
 import dataclasses
 import functools
 import io
 import json
 import math
+import multiprocessing
+import multiprocessing.process
 import os
 import signal
 import socket
+import threading
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -440,3 +446,44 @@ def test_calibration_measures_the_model_in_process() -> None:
     assert result.workers == 1
     assert len(result.per_worker_fps) == 1
     assert result.raw_fps > 1.0
+
+
+def started_child(deadline: float = 60.0) -> multiprocessing.process.BaseProcess:
+    """The calibration process, once calibrate() (in another thread) has started it."""
+    limit = time.monotonic() + deadline
+    while not (children := multiprocessing.active_children()):
+        assert time.monotonic() < limit, "no calibration process started"
+        time.sleep(0.01)
+    (child,) = children
+    return child
+
+
+def test_ctrl_c_reaches_the_calibration_but_not_its_processes() -> None:
+    # A terminal's Ctrl-C goes to the whole process group, children included.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        running = pool.submit(calibrate, frames().jpegs[:10], "pose", 15.0, 1.0, 1)
+        child = started_child()
+        assert child.pid is not None
+        os.kill(child.pid, signal.SIGINT)
+        result = running.result(timeout=120)
+    assert child.exitcode == 0
+    assert result.raw_fps > 1.0
+
+
+def test_an_interrupted_calibration_stops_its_processes_at_once() -> None:
+    interrupted: list[float] = []
+
+    def interrupt() -> None:
+        started_child()
+        interrupted.append(time.monotonic())
+        _thread.interrupt_main()
+
+    helper = threading.Thread(target=interrupt)
+    helper.start()
+    with pytest.raises(KeyboardInterrupt):
+        calibrate(frames().jpegs[:10], "pose", fps=15.0, seconds=60.0, workers=1)
+    (start,) = interrupted
+    # Left to itself the process would wait at the barrier or measure on, and join() 10 s.
+    assert time.monotonic() - start < 5.0
+    helper.join()
+    assert not multiprocessing.active_children()
