@@ -30,6 +30,7 @@ from tests.media import ASL_VIDEO
 from tests.vmc_receiver import VMC_TYPE_TAGS, vmc_receiver
 from webapp.analysis.rig import quat
 from webapp.analysis.rig.eyes import eye_rotation
+from webapp.analysis.rig.idle import IDLE_BONES
 from webapp.analysis.rig.solve import MIN_VISIBILITY, POSE_Z_SCALE
 from webapp.analysis.skeleton import PARENT, REST_OFFSET
 from webapp.config import Config, load_config
@@ -42,6 +43,7 @@ from webapp.export.replay import replay
 from webapp.export_view import MAX_EXPORTS, MAX_UPLOADS, setup_export_routes
 from webapp.keys import CONFIG, EXPORT_POOL, EXPORTS
 from webapp.still.http_errors import json_errors
+from webapp.vmc.encode import to_unity_rotation
 from webapp.vmc.sender import Target
 
 FRAMES = 30
@@ -430,16 +432,31 @@ async def test_the_replay_reaches_a_real_receiver_at_the_recordings_pace(
         started = loop.time()
         sent = await replay(recording, Target("127.0.0.1", port))
         took = loop.time() - started
-        await received.wait_frames(sent)
+        await received.wait_frames(sent + 1)
     assert sent == len(recorded)
-    assert received.frames == sent
+    # Then the rest pose, as the server's VMC out sends at a session's end: a receiver
+    # would hold the last frame's gesture.
+    assert received.frames == sent + 1
+    assert at_rest(received.last_frame())
+    assert not at_rest(received.complete_frames()[-2])
     # Real time: never faster than the recording (a lower bound cannot flake).
     assert took >= recording.duration_ms / 1000.0
     times = [args[0] for address, args in received.messages if address == "/VMC/Ext/T"]
-    assert times == pytest.approx([line["time_ms"] / 1000.0 for line in recorded], abs=1e-4)
+    due = [line["time_ms"] / 1000.0 for line in recorded]
+    assert times == pytest.approx([*due, due[-1]], abs=1e-4)
     bones = {args[0] for address, args in received.messages if address == "/VMC/Ext/Bone/Pos"}
     assert {"Hips", "LeftLowerArm", "RightUpperArm", "Head"} <= bones
     assert received.type_tags == VMC_TYPE_TAGS
+
+
+def at_rest(frame: list[tuple[str, tuple[Any, ...]]]) -> bool:
+    """Whether a VMC frame is the rest pose: the left arm down, every expression 0."""
+    (arm,) = [
+        a[4:] for address, a in frame if address == "/VMC/Ext/Bone/Pos" and a[0] == "LeftUpperArm"
+    ]
+    blends = {args[1] for address, args in frame if address == "/VMC/Ext/Blend/Val"}
+    idle = to_unity_rotation(IDLE_BONES["leftUpperArm"])
+    return bool(arm == pytest.approx(idle, abs=1e-4)) and blends == {0.0}
 
 
 # -- the command line -------------------------------------------------------------------------
@@ -482,6 +499,45 @@ async def test_the_cli_replays_vmc(recorded: list[Line], tmp_path: Path) -> None
     assert code == 0
     assert f"sent 10 frames to 127.0.0.1:{port}, 127.0.0.1:{port_2}" in err
     assert received.messages == received_2.messages
+
+
+def default_signals() -> None:
+    # As from a terminal or a service manager: a test run as a shell's background job would
+    # otherwise hand the CLI its ignored SIGINT.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+async def test_a_stopped_replay_says_so_and_leaves_the_receiver_at_rest(
+    recorded: list[Line], tmp_path: Path, signum: signal.Signals, status: int
+) -> None:
+    """Ctrl-C (or kill) halfway through a replay: one line, 128 + the signal, and the
+    avatar at rest rather than frozen in the last frame's gesture."""
+    source = tmp_path / "take.jsonl"
+    # A frame a second: the signal comes long before the end.
+    source.write_text(jsonl([{**line, "time_ms": i * 1000} for i, line in enumerate(recorded)]))
+    async with vmc_receiver() as (port, received):
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "webapp.export", str(source), "--to", "vmc",
+            "--target", f"127.0.0.1:{port}",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=ROOT,
+            preexec_fn=default_signals,
+        )  # fmt: skip
+        try:
+            await received.wait_frames(2)
+            assert not at_rest(received.last_frame())
+            process.send_signal(signum)
+            async with asyncio.timeout(30):
+                out, err = await process.communicate()
+            await received.wait_until(lambda: at_rest(received.last_frame()))
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+    assert process.returncode == status
+    assert (out.decode(), err.decode()) == ("", f"stopped by {signum.name}\n")
+    assert received.frames < len(recorded)
 
 
 async def test_the_cli_names_the_line_of_a_huge_number_and_reads_a_bom(tmp_path: Path) -> None:

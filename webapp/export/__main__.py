@@ -1,16 +1,20 @@
 """python -m webapp.export RECORDING --to bvh|csv|vmc [-o OUT] [--target HOST:PORT[,...]]
 
 Exit codes: 0 done, 1 the recording cannot be read or is not valid (the message names the
-line), 2 a bad command line (argparse's own), 3 VMC could not be sent.
+line), or the output cannot be written, 2 a bad command line (argparse's own), 3 VMC could
+not be sent; 130 for Ctrl-C (SIGINT), 143 for SIGTERM, after a VMC replay's receivers are
+sent the rest pose.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from webapp.export.bvh import to_bvh
 from webapp.export.recording import RecordingError, parse_text
@@ -20,6 +24,7 @@ from webapp.vmc.sender import parse_targets
 
 FORMATS = ("bvh", "csv", "vmc")
 DEFAULT_TARGET = "127.0.0.1:39539"  # VMC's usual port (VSeeFace, VNyan, EVMC4U)
+T = TypeVar("T")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,7 +52,59 @@ def _read(source: str) -> str:
     return data.decode("utf-8-sig")
 
 
+class Stopped(Exception):
+    """SIGINT or SIGTERM stopped the work: the exit status is 128 + its number."""
+
+    def __init__(self, signum: signal.Signals) -> None:
+        super().__init__(f"stopped by {signum.name}")
+        self.status = 128 + signum
+
+
+async def until_signal(work: Awaitable[T]) -> T:
+    """`work`'s result, or Stopped when SIGINT or SIGTERM comes first: the signal cancels
+    it, so its cleanup (the rest pose) runs before the process ends.
+    SIGTERM's default would end the process at once, the receivers holding a frozen pose."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    received: list[signal.Signals] = []
+
+    def stop(signum: signal.Signals) -> None:
+        if not received:
+            received.append(signum)
+            task.cancel()
+
+    installed = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        # A signal the caller ignores (SIGINT, for a shell's background job) stays ignored.
+        if signal.getsignal(signum) is signal.SIG_IGN:
+            continue
+        try:
+            loop.add_signal_handler(signum, stop, signum)
+        except (NotImplementedError, RuntimeError):
+            continue  # Windows: asyncio.run's own Ctrl-C handling is what there is
+        installed.append(signum)
+    try:
+        return await work
+    except asyncio.CancelledError:
+        if not received or task.uncancel() > 0:
+            raise
+        raise Stopped(received[0]) from None
+    finally:
+        for signum in installed:
+            loop.remove_signal_handler(signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        # Ctrl-C where no handler of ours runs: reading the recording, writing a file.
+        print("stopped by SIGINT", file=sys.stderr)
+        return 128 + signal.SIGINT
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -67,10 +124,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.to == "vmc":
         shown = ", ".join(map(str, targets))
         try:
-            sent = asyncio.run(replay(recording, *targets))
+            sent = asyncio.run(until_signal(replay(recording, *targets)))
         except OSError as exc:
             print(f"cannot send VMC to {shown}: {exc}", file=sys.stderr)
             return 3
+        except Stopped as stop:
+            print(stop, file=sys.stderr)
+            return stop.status
         print(f"sent {sent} frames to {shown}", file=sys.stderr)
         return 0
     text = to_bvh(recording) if args.to == "bvh" else to_csv(recording)

@@ -4,6 +4,8 @@ Each frame's rig (recorded, or solved from its landmarks) is sent when it is due
 replay's start plus the frame's time_ms from the first frame's, on the event loop's
 monotonic clock, so the receiver sees the recording's own pace. A frame already late is
 sent at once, never skipped; frames without a pose send nothing (receivers hold the last).
+At the end, and when the replay is cancelled (Ctrl-C), the receivers are sent the rest pose,
+as the server's VMC out does when its session ends: a receiver would hold the last pose.
 """
 
 from __future__ import annotations
@@ -32,5 +34,6 @@ async def replay(recording: Recording, *targets: Target) -> int:
                 await asyncio.sleep(delay)
             sender.send(rig, frame.time_ms / 1000.0)
     finally:
+        sender.rest()
         sender.close()
     return sender.sent
