@@ -540,6 +540,25 @@ async def test_a_stopped_replay_says_so_and_leaves_the_receiver_at_rest(
     assert received.frames < len(recorded)
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs Linux's /dev/full")
+@pytest.mark.parametrize(("lines", "to"), [(FRAMES, "csv"), (1, "bvh")])
+async def test_a_full_standard_output_is_one_line(
+    recorded: list[Line], tmp_path: Path, lines: int, to: str
+) -> None:
+    """A full disk under `> take.csv` is said as -o's is, whether the text fails on its way
+    out (the long CSV) or would sit in the buffer until the interpreter's exit (one frame)."""
+    source = tmp_path / "take.jsonl"
+    source.write_text(jsonl(recorded[:lines]), encoding="utf-8")
+    with open("/dev/full", "wb") as full:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "webapp.export", str(source), "--to", to,
+            stdout=full, stderr=asyncio.subprocess.PIPE, cwd=ROOT,
+        )  # fmt: skip
+        _, err = await process.communicate()
+    assert process.returncode == 1
+    assert err.decode() == "cannot write standard output: [Errno 28] No space left on device\n"
+
+
 async def test_the_cli_names_the_line_of_a_huge_number_and_reads_a_bom(tmp_path: Path) -> None:
     huge = tmp_path / "huge.jsonl"
     huge.write_text(json.dumps(GOOD) + "\n" + json.dumps({**GOOD, "time_ms": 10**400}) + "\n")

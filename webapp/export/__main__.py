@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Sequence
@@ -134,15 +135,30 @@ def _main(argv: Sequence[str] | None) -> int:
         print(f"sent {sent} frames to {shown}", file=sys.stderr)
         return 0
     text = to_bvh(recording) if args.to == "bvh" else to_csv(recording)
-    if args.output == "-":
-        sys.stdout.write(text)
-    else:
-        try:
+    try:
+        if args.output == "-":
+            _write_stdout(text)
+        else:
             Path(args.output).write_text(text, encoding="utf-8")
-        except OSError as exc:
-            print(f"cannot write {args.output}: {exc}", file=sys.stderr)
-            return 1
+    except OSError as exc:
+        shown = "standard output" if args.output == "-" else args.output
+        print(f"cannot write {shown}: {exc}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _write_stdout(text: str) -> None:
+    """`text` to standard output, flushed here: a full disk or a closed pipe is an OSError
+    now, not one at the interpreter's exit, which would print its own traceback."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except OSError:
+        # What is still buffered would fail again at exit; it has nowhere to go.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        raise
 
 
 if __name__ == "__main__":
