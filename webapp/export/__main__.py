@@ -13,19 +13,18 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TypeVar
 
 from webapp.export.bvh import to_bvh
 from webapp.export.recording import RecordingError, parse_text
 from webapp.export.replay import replay
 from webapp.export.table import to_csv
+from webapp.signals import Stopped, until_signal
 from webapp.vmc.sender import parse_targets
 
 FORMATS = ("bvh", "csv", "vmc")
 DEFAULT_TARGET = "127.0.0.1:39539"  # VMC's usual port (VSeeFace, VNyan, EVMC4U)
-T = TypeVar("T")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,49 +50,6 @@ def _read(source: str) -> str:
     # utf-8-sig: a leading byte order mark, as some editors write, is not a line's text.
     data = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
     return data.decode("utf-8-sig")
-
-
-class Stopped(Exception):
-    """SIGINT or SIGTERM stopped the work: the exit status is 128 + its number."""
-
-    def __init__(self, signum: signal.Signals) -> None:
-        super().__init__(f"stopped by {signum.name}")
-        self.status = 128 + signum
-
-
-async def until_signal(work: Awaitable[T]) -> T:
-    """`work`'s result, or Stopped when SIGINT or SIGTERM comes first: the signal cancels
-    it, so its cleanup (the rest pose) runs before the process ends.
-    SIGTERM's default would end the process at once, the receivers holding a frozen pose."""
-    loop = asyncio.get_running_loop()
-    task = asyncio.current_task()
-    assert task is not None
-    received: list[signal.Signals] = []
-
-    def stop(signum: signal.Signals) -> None:
-        if not received:
-            received.append(signum)
-            task.cancel()
-
-    installed = []
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        # A signal the caller ignores (SIGINT, for a shell's background job) stays ignored.
-        if signal.getsignal(signum) is signal.SIG_IGN:
-            continue
-        try:
-            loop.add_signal_handler(signum, stop, signum)
-        except (NotImplementedError, RuntimeError):
-            continue  # Windows: asyncio.run's own Ctrl-C handling is what there is
-        installed.append(signum)
-    try:
-        return await work
-    except asyncio.CancelledError:
-        if not received or task.uncancel() > 0:
-            raise
-        raise Stopped(received[0]) from None
-    finally:
-        for signum in installed:
-            loop.remove_signal_handler(signum)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -29,7 +29,7 @@ import math
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +37,7 @@ import aiohttp
 from yarl import URL
 
 from webapp.analysis.rig.idle import UNSEEN_SECONDS
+from webapp.signals import Stopped, until_signal
 from webapp.vmc.sender import Target, VmcSender, parse_targets
 
 log = logging.getLogger("webapp.vmc.relay")
@@ -299,47 +300,14 @@ def parse(argv: Sequence[str]) -> RelayConfig:
     return RelayConfig(args.watch, args.token, targets, args.retry_max, args.wait)
 
 
-async def until_signal(work: Awaitable[int]) -> int:
-    """`work`'s status, or 128 + the signal's number when SIGINT or SIGTERM stops it first:
-    the signal cancels it, so its cleanup (the rest pose) runs before the process ends.
-    SIGTERM's default would end the process at once, the receivers holding a frozen pose."""
-    loop = asyncio.get_running_loop()
-    task = asyncio.current_task()
-    assert task is not None
-    received: list[signal.Signals] = []
-
-    def stop(signum: signal.Signals) -> None:
-        if not received:
-            received.append(signum)
-            task.cancel()
-
-    installed = []
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        # A signal the caller ignores (SIGINT, for a shell's background job) stays ignored.
-        if signal.getsignal(signum) is signal.SIG_IGN:
-            continue
-        try:
-            loop.add_signal_handler(signum, stop, signum)
-        except (NotImplementedError, RuntimeError):
-            continue  # Windows: asyncio.run's own Ctrl-C handling is what there is
-        installed.append(signum)
-    try:
-        return await work
-    except asyncio.CancelledError:
-        if not received or task.uncancel() > 0:
-            raise
-        log.info("stopped by %s", received[0].name)
-        return 128 + received[0]
-    finally:
-        for signum in installed:
-            loop.remove_signal_handler(signum)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     config = parse(sys.argv[1:] if argv is None else argv)
     try:
         return asyncio.run(until_signal(run(config)))
+    except Stopped as stop:
+        log.info("%s", stop)
+        return stop.status
     except KeyboardInterrupt:
         log.info("stopped by SIGINT")
         return 128 + signal.SIGINT
