@@ -44,7 +44,10 @@ def _json(
 def error_response(exc: errors.HolotrackError) -> web.Response:
     status = STATUS.get(type(exc), 500)
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else None
-    return _json(exc.code, exc.detail, status, headers)
+    response = _json(exc.code, exc.detail, status, headers)
+    if isinstance(exc, errors.UnreadableBodyError):
+        response.force_close()  # the rest of its body cannot be told from a next request
+    return response
 
 
 def _http_error(request: web.Request, exc: web.HTTPException) -> web.Response:
@@ -66,18 +69,13 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     try:
         return await handler(request)
     except errors.HolotrackError as exc:
-        response = error_response(exc)
-        if isinstance(exc, errors.UnreadableBodyError):
-            response.force_close()
-        return response
+        return error_response(exc)
     except web.HTTPException as exc:
         if exc.status < 400 or exc.content_type == "application/json":
             raise
         return _http_error(request, exc)
     except web.RequestPayloadError as exc:
-        response = error_response(unreadable_body(request, exc))
-        response.force_close()
-        return response
+        return error_response(unreadable_body(request, exc))
     except Exception:
         if _answered(request):
             raise
@@ -90,9 +88,9 @@ def unreadable_body(
 ) -> errors.UnreadableBodyError:
     """A body that is not what its headers say (a Content-Encoding that does not decode, a
     chunk that does not parse) is the client's error, whichever handler was reading it. Its
-    connection closes after the answer (force_close on the response), and the body is
-    marked as ended: aiohttp would otherwise read on to keep the connection open, hit the
-    same error and log it as a server fault."""
+    connection closes after the answer (error_response), and the body is marked as ended:
+    aiohttp would otherwise read on to keep the connection open, hit the same error and log
+    it as a server fault."""
     request.content.feed_eof()
     cause = exc.__cause__
     what = cause.message if isinstance(cause, BadHttpMessage) else str(exc)
