@@ -25,8 +25,7 @@ class Stopped(Exception):
 
 async def until_signal(work: Awaitable[T]) -> T:
     """`work`'s result, or Stopped when SIGINT or SIGTERM comes first: the signal cancels
-    it, so its cleanup (the rest pose) runs before the process ends.
-    SIGTERM's default would end the process at once, the receivers holding a frozen pose."""
+    it, so its cleanup (the rest pose) runs before the process ends."""
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     assert task is not None
