@@ -445,6 +445,23 @@ def test_switching_exercise_starts_a_new_set(clips: Clips) -> None:
     assert seen[-1]["reps"] == 3
 
 
+def test_the_answer_to_a_switch_shows_the_new_set_before_its_first_frame(clips: Clips) -> None:
+    """A client or coach reading the answer to a switch sees what is counted now (a review:
+    the new set appeared only after its first frame); a set left before any frame is not
+    listed."""
+    size = clips.pushups.image_size
+    workout = Workout(EXERCISES, "squat")
+    assert [(s["exercise"], s["reps"]) for s in workout.summary()["sets"]] == [("squat", 0)]
+    for ms, pose in frames(clips.pushups)[:900]:  # its first 30 s
+        workout.update(pose, size, ms)
+    workout.switch("lunge")
+    workout.switch("squat")
+    sets = workout.summary()["sets"]
+    assert [s["exercise"] for s in sets] == ["squat", "squat"]
+    assert sets[-1]["reps"] == 0
+    assert sets[-1]["duration_ms"] == 0.0
+
+
 def carried_over_a_reconnect(
     clips: Clips, cut_s: float, back_in: Callable[[float], float], then: str = "push_up"
 ) -> Workout:

@@ -137,8 +137,13 @@ class Workout:
         }
 
     def summary(self) -> dict[str, Any]:
-        """The workout: each set's reps, time and averages, and the totals."""
-        sets = [_set_json(s) for s in self._sets if s.started_ms is not None]
+        """The workout: each set's reps, time and averages, and the totals. The set being
+        counted is listed before its first frame too, so the answer to a switch of exercise
+        shows the new set (a set left before any frame is not)."""
+        last = len(self._sets) - 1
+        sets = [
+            _set_json(s) for i, s in enumerate(self._sets) if s.started_ms is not None or i == last
+        ]
         starts = [s.started_ms for s in self._sets if s.started_ms is not None]
         ends = [s.last_ms for s in self._sets if s.last_ms is not None]
         return {
