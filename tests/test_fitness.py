@@ -531,6 +531,23 @@ def test_a_clock_stepping_back_does_not_count_or_crash(clips: Clips) -> None:
     assert workout.reps == 6
 
 
+@pytest.mark.parametrize("at_s", [27.0, 30.5])
+def test_a_clock_stepping_back_a_minute_mid_set_goes_on_counting(clips: Clips, at_s: float) -> None:
+    """The client's clock steps back 60 s at 27 s (he is up between reps 3 and 4) or at
+    30.5 s (on his way down to the fourth bottom): the reps after the step count, and the
+    set's time goes on with the client's clock (it stood still at the step, and the last
+    three reps were lost, until a clock that never caught up did)."""
+    jump = seconds(60)
+    feed = [(ms - jump if ms >= seconds(at_s) else ms, p) for ms, p in frames(clips.pushups)]
+    workout, results = run("push_up", feed, clips.pushups.image_size)
+    assert workout.reps == 6
+    [pushups] = workout.summary()["sets"]
+    span = clips.pushups.capture_ms[-1] - clips.pushups.capture_ms[0]
+    frame_ms = 1000 / 30
+    assert span - frame_ms < pushups["duration_ms"] <= span
+    assert 1500 < results[-1]["last_rep"]["duration_ms"] < 4000
+
+
 def test_result_shape(clips: Clips) -> None:
     _, results = run("push_up", frames(clips.pushups), clips.pushups.image_size)
     for r in results:

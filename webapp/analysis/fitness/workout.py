@@ -102,9 +102,12 @@ class Workout:
         """One frame (pose None: nobody found) -> the result's "fitness" object."""
         current = self._sets[-1]
         ex = current.exercise
-        if self._shift is None:
+        if self._shift is None or capture_ms + self._shift < self._clock:
+            # A client's clock may step back; time here never does. Re-based, it goes on
+            # with the client's clock from where it was: held instead, it stood still (and
+            # nothing counted) until the client's clock caught up.
             self._shift = max(0.0, self._clock - capture_ms)
-        # A client's clock may step back; time here never does.
+        # max: the re-based sum may round a hair below the last time.
         capture_ms = max(capture_ms + self._shift, self._clock)
         self._clock = capture_ms
         if current.started_ms is None:
