@@ -110,6 +110,13 @@ class Metrics:
             "their camera to reconnect included",
             registry=r,
         )
+        # Set with watchers_live: the store of the links' avatars reports it at scrape time.
+        self.link_avatar_bytes = Gauge(
+            "holotrack_link_avatar_bytes",
+            "Bytes of the avatars cameras gave their watch links for the OBS view, held in "
+            "memory while each link lives (--avatar-memory-mb bounds them)",
+            registry=r,
+        )
         self.frames = Counter(
             "holotrack_frames",
             "Live frames by outcome (received, processed, dropped, error)",
