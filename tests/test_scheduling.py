@@ -321,7 +321,7 @@ async def test_new_sessions_go_to_the_least_loaded_worker(pool: Callable[..., An
     pose_1, _ = await open_ready(scheduler, Track.POSE)
     pose_2, _ = await open_ready(scheduler, Track.POSE)
     # One holistic frame costs about three pose frames: the two pose sessions share a worker.
-    assert (holistic.worker, pose_1.worker, pose_2.worker) == (0, 1, 1)
+    assert (holistic.lane, pose_1.lane, pose_2.lane) == (0, 1, 1)
 
 
 async def test_a_dead_worker_ends_only_its_sessions_and_is_replaced(
@@ -329,7 +329,7 @@ async def test_a_dead_worker_ends_only_its_sessions_and_is_replaced(
 ) -> None:
     scheduler = await pool(workers=2)
     (a, sink_a), (b, sink_b) = await open_ready(scheduler), await open_ready(scheduler)
-    assert (a.worker, b.worker) == (0, 1)
+    assert (a.lane, b.lane) == (0, 1)
     dead = fake(scheduler, 0)
     scheduler.offer(a, frame(1))
     await dead.next()
@@ -344,7 +344,7 @@ async def test_a_dead_worker_ends_only_its_sessions_and_is_replaced(
     assert replacement.alive
     assert scheduler.snapshot().workers[0].state is LaneState.IDLE
     c, sink_c = await open_ready(scheduler)
-    assert c.worker == 0
+    assert c.lane == 0
     scheduler.offer(c, frame(1))
     await fake(scheduler, 0).answer()
     await until(lambda: sink_c.results == [1])
@@ -440,15 +440,15 @@ async def test_admission_looks_at_every_lane_before_refusing(pool: Callable[...,
     pose_1 = scheduler.open_session(Track.POSE, Sink(), 30.0)
     slow = scheduler.open_session(Track.HOLISTIC, Sink(), 2.0)
     pose_2 = scheduler.open_session(Track.POSE, Sink(), 30.0)
-    assert (pose_1.worker, slow.worker, pose_2.worker) == (0, 1, 0)
+    assert (pose_1.lane, slow.lane, pose_2.lane) == (0, 1, 0)
     # Worker 0 carries less (30 ms a round against 45) but its pose sessions would fall
     # to 13.3 fps, under their 30; worker 1 leaves the slow session its 2 fps.
     newcomer = scheduler.open_session(Track.HOLISTIC, Sink(), 30.0)
-    assert newcomer.worker == 1
+    assert newcomer.lane == 1
     assert scheduler.granted_fps(newcomer, 30.0) == 20.2
     # One more at 15 fps leaves worker 1's sessions 10.1 fps: still in, and then it is full.
     assert scheduler.refusal() is None
-    assert scheduler.open_session(Track.HOLISTIC, Sink(), 15.0).worker == 1
+    assert scheduler.open_session(Track.HOLISTIC, Sink(), 15.0).lane == 1
     refusal = scheduler.refusal()
     assert refusal is not None
     assert "full for holistic at --min-session-fps 10" in refusal
@@ -544,7 +544,7 @@ async def test_a_session_alone_on_a_worker_is_never_refused_by_rate(
     scheduler = await pool(workers=2, min_session_fps="1000")
     first = scheduler.open_session(Track.HOLISTIC, Sink(), 30.0)
     second = scheduler.open_session(Track.POSE, Sink(), 30.0)
-    assert {first.worker, second.worker} == {0, 1}
+    assert {first.lane, second.lane} == {0, 1}
     # A third leaves someone under the 30 fps asked (1000 fps is more than anyone asks).
     with pytest.raises(CapacityError, match="--min-session-fps 1000"):
         scheduler.open_session(Track.HOLISTIC, Sink(), 30.0)

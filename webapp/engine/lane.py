@@ -1,9 +1,11 @@
 """One worker's lane: the loop that feeds its worker one job at a time.
 
-The loop is the path of every job, top to bottom: take the next one (the still-image line
-and the live frames alternate while both wait; frames go round-robin over the sessions
-that have one), run it in the worker, deliver the result. Turns are timed as a frame is
-taken (sessions.py). A dead worker ends the lane's sessions and is replaced in the loop.
+The loop is the path of every job: deliver what the worker finished (oldest first), then
+take the next job (the still-image line and the live frames alternate while both wait;
+frames go round-robin over the sessions that have one) and send it to the worker. An idle
+lane takes a job in `wake()`, the moment it arrives, so the loop may find it already
+taken. Turns are timed as a frame is taken (sessions.py). A dead worker ends the lane's
+sessions and is replaced in the loop.
 With `--overlap-frames`, a session alone on its lane may have a second frame in the worker
 beside the running one (overlap.py); results are still delivered in the order sent.
 What a job is on the wire, and a session's graph calls, are calls.py's.

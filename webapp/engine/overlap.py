@@ -22,15 +22,14 @@ from webapp.engine.pacing import INVITE_PATIENCE, ServiceTimes
 from webapp.engine.sessions import LaneSessions
 from webapp.engine.slot import Slot
 
-DEPTH = 2
-
 
 @dataclass(eq=False)
 class Flight:
-    """A job handed to the worker; `task` ends with its outcome (a result or an error)."""
+    """A job the lane handed to its worker (every job, not only overlapped frames); `task`
+    ends with its outcome (a result or an error)."""
 
     job: LaneJob
-    kind: str  # a track, or pacing.STILL
+    kind: str  # what ServiceTimes measures it as: slot.service_kind, or pacing.STILL
     task: asyncio.Future[Any]
     # When the worker began on it: when sent, or for one sent beside another, when that
     # one came out.

@@ -129,13 +129,13 @@ class Scheduler:
 
     def offer(self, slot: Slot, frame: Frame) -> Frame | None:
         """Makes `frame` the slot's waiting frame; returns the one it replaced, if any."""
-        return self.lanes[slot.worker].sessions.offer(slot, frame)
+        return self.lanes[slot.lane].sessions.offer(slot, frame)
 
     def close_session(self, slot: Slot) -> Frame | None:
         """Frees the slot and its graph; returns a frame that was still waiting, if any."""
         if slot.closed:
             return None
-        lane = self.lanes[slot.worker]
+        lane = self.lanes[slot.lane]
         waiting = lane.sessions.close(slot)
         if lane.worker.alive:
             # Sent at once even while its graph is still queued to be built: the worker
@@ -144,7 +144,7 @@ class Scheduler:
         return waiting
 
     def granted_fps(self, slot: Slot, wanted: float) -> float:
-        sessions = self.lanes[slot.worker].sessions
+        sessions = self.lanes[slot.lane].sessions
         newcomer = None if slot.id in sessions.slots else (self.times[slot.kind], wanted)
         slot.granted = granted_fps(sessions.share(newcomer), wanted, self.config.max_fps)
         return slot.granted

@@ -43,7 +43,7 @@ class SlotState(enum.Enum):
 class Slot:
     id: str
     track: Track
-    worker: int  # the index of the lane, and of the worker, holding its graph
+    lane: int  # the index of the lane, and so of the worker, holding its graph
     sink: SessionSink
     interval: float  # seconds between frames at the rate the session asked for
     # The one-slot mailbox: a newer frame replaces the waiting one, never queues behind it.

@@ -22,7 +22,7 @@ from webapp.engine.graphs import GraphPool
 from webapp.engine.inference import StillEngine, TrackEngine, warm
 from webapp.errors import HolotrackError
 
-log = logging.getLogger("webapp.worker")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class Through:
 
 
 @dataclass
-class _Flight:
+class _Pending:
     session: str
     engine: TrackEngine
     started: float
@@ -56,7 +56,7 @@ class Worker:
     ) -> None:
         self._send = send
         self._post = post
-        self._flights: dict[int, _Flight] = {}
+        self._flights: dict[int, _Pending] = {}
         self._ending: dict[str, int] = {}  # EndGraph's job id, held until its frames are out
         self.still = StillEngine()
         warm(self.still)
@@ -107,7 +107,7 @@ class Worker:
         decoded = time.perf_counter()
         engine = self.pool.get(job.session, job.track)
         size = (int(rgb.shape[1]), int(rgb.shape[0]))
-        self._flights[job_id] = _Flight(
+        self._flights[job_id] = _Pending(
             job.session, engine, started, decoded, size, job.blendshapes
         )
         post = self._post
@@ -116,10 +116,7 @@ class Worker:
             engine.submit(rgb, job.capture_ms, lambda outputs: post(Through(job_id, outputs)))
         except Exception as exc:
             # The graph failed: the frames already in it will never come out either.
-            for other, flight in list(self._flights.items()):
-                if flight.engine is engine:
-                    del self._flights[other]
-                    self._send(_failure(other, "RunFrame", exc))
+            self._fail_graph(engine, exc)
             self._settle(job.session)
 
     def through(self, event: Through) -> None:
@@ -149,12 +146,14 @@ class Worker:
         """Frames in a graph that stopped on an error are answered with it, not awaited."""
         for job_id, flight in list(self._flights.items()):
             if job_id in self._flights and flight.engine.failed():
-                error = RuntimeError(flight.engine.error())
-                for other, lost in list(self._flights.items()):
-                    if lost.engine is flight.engine:
-                        del self._flights[other]
-                        self._send(_failure(other, "RunFrame", error))
+                self._fail_graph(flight.engine, RuntimeError(flight.engine.error()))
                 self._settle(flight.session)
+
+    def _fail_graph(self, engine: TrackEngine, error: Exception) -> None:
+        for job_id, flight in list(self._flights.items()):
+            if flight.engine is engine:
+                del self._flights[job_id]
+                self._send(_failure(job_id, "RunFrame", error))
 
     def _settle(self, session: str) -> None:
         """An EndGraph that waited for this session's frames runs once the last is out."""
