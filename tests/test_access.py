@@ -151,7 +151,7 @@ async def test_every_http_route_needs_a_good_key_except_the_public_ones(
     # A public prefix, an escape or a case change never reaches /predict without a key.
     for path in ("/static/../predict", "/static%2F..%2Fpredict", "/PREDICT", "/predict/"):
         sneaky = await client.post(path, data=PERSON_JPEG.read_bytes(), headers=JPEG)
-        assert sneaky.status in {401, 403, 404, 405}, path
+        assert sneaky.status == 401, path
 
 
 async def assert_refused(client: Client, method: str, path: str) -> None:

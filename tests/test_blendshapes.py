@@ -4,7 +4,6 @@ model's output over media/ (real blinks, a real mouth opening and shutting)."""
 from __future__ import annotations
 
 import itertools
-import time
 from collections.abc import Callable
 from functools import cache
 
@@ -143,13 +142,3 @@ def test_a_mesh_without_irises_raises() -> None:
     with pytest.raises(ValueError, match="irises"):
         model()(rec.face[0][:468], rec.width, rec.height)
 
-
-def test_cost_per_call() -> None:
-    """Printed, not judged: a machine's speed is no behaviour (1.2 to 1.3 ms here, one
-    thread, 2 cores)."""
-    rec = cap13()
-    m = model()
-    t0 = time.perf_counter()
-    for mesh in rec.face:
-        m(mesh, rec.width, rec.height)
-    print(f"blendshapes: {(time.perf_counter() - t0) * 1000 / len(rec):.2f} ms a call")

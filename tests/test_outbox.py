@@ -15,9 +15,11 @@ class FakeSocket:
         self.sent: list[str] = []
         self.closed = False
         self.arrived = asyncio.Event()
+        self.sending = asyncio.Event()
         self._stuck = stuck
 
     async def send_str(self, data: str) -> None:
+        self.sending.set()
         if self._stuck:
             await asyncio.Event().wait()  # a peer that never reads
         self.sent.append(data)
@@ -115,6 +117,6 @@ async def test_stopping_a_writer_stuck_in_a_send_cancels_it() -> None:
     box, _, stuck = outbox(ws, send_timeout=60.0)
     box.put_result(Frame(1, 0.0, b"a"), "result")
     box.start("test")
-    await asyncio.sleep(0)
+    await asyncio.wait_for(ws.sending.wait(), WAIT)
     await asyncio.wait_for(box.stop(), WAIT)
     assert not stuck.is_set()

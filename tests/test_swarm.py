@@ -174,7 +174,9 @@ async def test_every_frame_ends_as_result_drop_or_error_and_figures_agree(
     assert len(rows) == len(run.frames)
     assert Counter(r["outcome"] for r in rows) == Counter(f.outcome for f in run.frames)
     assert json.loads((tmp_path / "report.json").read_text())["steps"][0]["sessions"] == 2
-    assert report["sustainable_sessions"] in (0, 2, 3)
+    # How many passed depends on the machine; the verdict is the largest step that did.
+    passed = [s.sessions for s in run.steps if s.passed]
+    assert report["sustainable_sessions"] == max(passed, default=0)
 
 
 async def test_hello_options_size_the_server_for_what_sessions_ask(
