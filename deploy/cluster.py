@@ -39,6 +39,9 @@ PROMETHEUS_CONFIG = Path(__file__).resolve().parent / "prometheus" / "prometheus
 PROMETHEUS_JOB = "holotrack"
 # Prometheus has no authentication and its API can be asked for anything it holds.
 PROMETHEUS_HOST = "127.0.0.1"
+# The replicas trust X-Forwarded-For (HOLOTRACK_TRUST_PROXY): reachable by anyone but nginx,
+# a client could claim any address and slip its per-client limits. Only nginx takes --host.
+REPLICA_HOST = "127.0.0.1"
 PROMETHEUS_READY = "Server is ready to receive web requests."
 PROMETHEUS_START_TIMEOUT = 60.0
 ENV_PREFIX = "HOLOTRACK_CLUSTER_"
@@ -246,7 +249,7 @@ class Child:
 
 
 class Cluster:
-    """Replicas of the server and one nginx in front of them, all on `host`."""
+    """Replicas of the server on loopback and one nginx in front of them on `host`."""
 
     def __init__(
         self,
@@ -275,7 +278,7 @@ class Cluster:
                     "-m",
                     "webapp",
                     "--host",
-                    host,
+                    REPLICA_HOST,
                     "--port",
                     str(spec.port),
                     "--workers",
@@ -304,12 +307,12 @@ class Cluster:
         return f"ws://{self.host}:{self.port}/ws"
 
     def replica_url(self, index: int) -> str:
-        return f"http://{self.host}:{self.replica_ports[index]}"
+        return f"http://{REPLICA_HOST}:{self.replica_ports[index]}"
 
     @property
     def replica_targets(self) -> list[str]:
         """host:port of each replica, as nginx and Prometheus address them."""
-        return [f"{self.host}:{port}" for port in self.replica_ports]
+        return [f"{REPLICA_HOST}:{port}" for port in self.replica_ports]
 
     @property
     def prometheus_url(self) -> str:
@@ -494,7 +497,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--host",
         default=default("host", "127.0.0.1"),
-        help=f"address nginx and the replicas listen on [{ENV_PREFIX}HOST] (default: %(default)s)",
+        help=f"address nginx listens on; the replicas listen on {REPLICA_HOST} only "
+        f"[{ENV_PREFIX}HOST] (default: %(default)s)",
     )
     parser.add_argument(
         "--port",

@@ -22,13 +22,26 @@ from deploy.cluster import Cluster, ReplicaSpec
 from swarm.config import SwarmConfig
 from swarm.runner import Runner
 from tests.live import frame_message, swarm_frames, video_frames
-from tests.media import ASL_VIDEO
+from tests.media import ASL_VIDEO, PERSON_JPEG
 
 # Long enough for a new session to be refused by a stopped replica and retried on the other,
 # short enough that a hang fails the test instead of stalling it.
 READY_WITHIN = 15.0
 OPENED = "holotrack_sessions_opened_total"
 LIVE = "holotrack_sessions_live"
+
+
+def test_only_nginx_listens_where_host_says_the_replicas_stay_on_loopback() -> None:
+    """The replicas trust X-Forwarded-For: on any other address, a client could connect
+    to one directly and claim to be anyone."""
+    cluster = Cluster([ReplicaSpec(8101), ReplicaSpec(8102)], port=8000, host="0.0.0.0")
+    for replica in cluster.replicas:
+        assert replica.env is not None
+        assert replica.env["HOLOTRACK_TRUST_PROXY"] == "1"
+        host = replica.argv[replica.argv.index("--host") + 1]
+        assert host == "127.0.0.1", replica.argv
+    assert cluster.replica_targets == ["127.0.0.1:8101", "127.0.0.1:8102"]
+    assert cluster.url == "http://0.0.0.0:8000"
 
 
 def cluster_of(*replica_args: tuple[str, ...]) -> Cluster:
@@ -155,9 +168,21 @@ async def test_a_full_replica_refuses_the_handshake_so_nginx_uses_another(
                 # Whichever way least_conn breaks ties, one of these lands on the full replica.
                 assert reply == "ready"
             # Both full: the refusal reaches the client as HTTP 503, which means what 1013 does.
-            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
-                await asyncio.wait_for(open_session(http, cluster), READY_WITHIN)
-            assert refused.value.status == 503
+            # A page retries; each retry is refused by both replicas again.
+            for _ in range(3):
+                with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                    await asyncio.wait_for(open_session(http, cluster), READY_WITHIN)
+                assert refused.value.status == 503
+            # Full of sessions is not down: the page, its files and images are still served.
+            for path in ("/", "/healthz", "/static/favicon.svg"):
+                async with http.get(cluster.url + path) as page:
+                    assert page.status == 200, (path, await page.text())
+            upload = await http.post(
+                cluster.url + "/predict",
+                data=PERSON_JPEG.read_bytes(),
+                headers={"Content-Type": "image/jpeg"},
+            )
+            assert upload.status == 200, await upload.text()
         finally:
             for ws in sockets:
                 await ws.close()

@@ -75,6 +75,39 @@ def test_compose_mounts_files_of_the_repository() -> None:
     assert job["dns_sd_configs"][0]["names"] == ["holotrack"]
 
 
+def size_bytes(value: str) -> int:
+    """nginx's size syntax: a number of bytes, or of KiB or MiB with k or m."""
+    number, unit = re.fullmatch(r"(\d+)([km]?)", value.lower()).groups()  # type: ignore[union-attr]
+    return int(number) * {"": 1, "k": 1024, "m": 1024 * 1024}[unit]
+
+
+def nginx_body_limits(site: str) -> dict[str, int]:
+    """client_max_body_size of each exact location, the server's own under "*"."""
+    site = re.sub(r"#.*", "", site)
+    server_level = re.sub(r"location[^{]*\{[^{}]*\}", "", site)
+    (default,) = re.findall(r"client_max_body_size (\w+);", server_level)
+    limits = {"*": size_bytes(default)}
+    for path, body in re.findall(r"location = (\S+) \{([^{}]*)\}", site):
+        found = re.search(r"client_max_body_size (\w+);", body)
+        limits[path] = size_bytes(found.group(1)) if found else limits["*"]
+    return limits
+
+
+# Each upload route and the server's default limit for it: the proxy in front must let
+# through every body the server accepts, and leave its JSON 413 to the server.
+UPLOAD_LIMITS = {
+    "/predict": Config().max_upload_bytes,
+    "/api/video": Config().video_max_bytes,
+    "/api/export": Config().max_export_bytes,
+}
+
+
+def test_nginx_lets_through_every_upload_the_server_accepts() -> None:
+    limits = nginx_body_limits(render_site("127.0.0.1:8000", ["127.0.0.1:8101"]))
+    for path, server_limit in UPLOAD_LIMITS.items():
+        assert limits.get(path, limits["*"]) > server_limit, (path, limits)
+
+
 # Grafana's provisioning files have no published schema. These are the keys of apiVersion 1
 # as Grafana reads them (pkg/services/provisioning/datasources/types.go and
 # dashboards/types.go, documented in administration/provisioning). Grafana's YAML reader is
