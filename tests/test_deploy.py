@@ -245,6 +245,54 @@ def test_kubernetes_objects_point_at_each_other() -> None:
     assert scaled_on == {"holotrack_pool_busy_ratio", "holotrack_sessions_live"}
 
 
+def ingress_route(ingresses: list[dict[str, Any]], path: str) -> tuple[dict[str, Any], str]:
+    """The Ingress and service that serve `path`: an Exact path over any Prefix, then the
+    longest Prefix, as ingress-nginx chooses."""
+    routes = [
+        (path_rule["pathType"] == "Exact", len(path_rule["path"]), ingress, path_rule)
+        for ingress in ingresses
+        for rule in ingress["spec"]["rules"]
+        for path_rule in rule["http"]["paths"]
+        if path_rule["path"] == path
+        or (path_rule["pathType"] == "Prefix" and path.startswith(path_rule["path"].rstrip("/")))
+    ]
+    assert routes, f"no Ingress serves {path}"
+    *_, ingress, path_rule = max(routes, key=lambda route: route[:2])
+    return ingress, path_rule["backend"]["service"]["name"]
+
+
+def test_the_ingress_hides_metrics_and_lets_through_every_upload_the_server_accepts() -> None:
+    ingresses = load_yaml(DEPLOY / "k8s" / "ingress.yaml")
+    prefix = "nginx.ingress.kubernetes.io/"
+    ingress, _ = ingress_route(ingresses, "/metrics")
+    annotations = ingress["metadata"]["annotations"]
+    for name in ("allowlist-source-range", "whitelist-source-range"):
+        assert annotations.get(prefix + name) == "127.0.0.1/32", ingress["metadata"]["name"]
+    for path, server_limit in UPLOAD_LIMITS.items():
+        ingress, service = ingress_route(ingresses, path)
+        assert service == "holotrack-http"
+        body = ingress["metadata"]["annotations"][prefix + "proxy-body-size"]
+        assert size_bytes(body) > server_limit, (path, body)
+
+
+def cpus(quantity: str) -> float:
+    return float(quantity[:-1]) / 1000 if quantity.endswith("m") else float(quantity)
+
+
+# What one worker takes at full load, the server process's share included (README, "How
+# capacity grows with replicas": a single-worker replica uses more than one core).
+CORES_PER_WORKER = 1.4
+
+
+def test_the_pods_cpu_request_covers_its_workers() -> None:
+    (deployment,) = load_yaml(DEPLOY / "k8s" / "deployment.yaml")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    env = {item["name"]: item["value"] for item in container["env"]}
+    workers = int(env["HOLOTRACK_WORKERS"])
+    requested = cpus(str(container["resources"]["requests"]["cpu"]))
+    assert requested >= CORES_PER_WORKER * workers, (workers, requested)
+
+
 def dashboard_queries() -> list[tuple[str, str, str]]:
     """(panel title, expression, legend) for every query of the dashboard."""
     dashboard = json.loads(DASHBOARD.read_text())
