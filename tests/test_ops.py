@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import re
 
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
 from tests.conftest import MakeClient
 from tests.live import LiveClient, video_frames
 from tests.media import ASL_VIDEO, PERSON_JPEG
 from webapp.config import Config
 from webapp.keys import SESSIONS
+from webapp.metrics import Metrics
 
 
 def sample(text: str, name: str, labels: str = "") -> float:
@@ -73,3 +77,13 @@ async def test_metrics_count_sessions_frames_and_uploads(make_client: MakeClient
     assert sample(text, "holotrack_process_cpu_seconds_total", 'process="server"') > 0
     assert sample(text, "holotrack_pool_busy_seconds_total") > 0
     assert sample(text, "holotrack_workers") == 1
+
+
+def test_each_outcome_the_frames_help_names_is_a_label_value() -> None:
+    """Operators write their queries from HELP: `outcome="error"` would match nothing."""
+    text = generate_latest(Metrics().registry).decode()
+    (family,) = [f for f in text_string_to_metric_families(text) if f.name == "holotrack_frames"]
+    named = re.search(r"\(([^)]*)\)", family.documentation)
+    assert named, family.documentation
+    outcomes = {s.labels["outcome"] for s in family.samples if s.name.endswith("_total")}
+    assert set(named.group(1).split(", ")) == outcomes

@@ -119,7 +119,7 @@ class Metrics:
         )
         self.frames = Counter(
             "holotrack_frames",
-            "Live frames by outcome (received, processed, dropped, error)",
+            "Live frames by outcome (received, processed, dropped, errors)",
             ["outcome"],
             registry=r,
         )
