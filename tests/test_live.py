@@ -260,9 +260,9 @@ async def test_a_killed_worker_ends_only_its_sessions(make_client: MakeClient) -
     ready_first, ready_second = await first.hello(), await second.hello()
     slot_first = scheduler.slots[ready_first["session"]]
     slot_second = scheduler.slots[ready_second["session"]]
-    assert slot_first.worker != slot_second.worker
+    assert slot_first.lane != slot_second.lane
     await first.lockstep(frames[:2])
-    os.kill(scheduler.workers[slot_first.worker].pid, signal.SIGKILL)
+    os.kill(scheduler.workers[slot_first.lane].pid, signal.SIGKILL)
     code, reason = await first.closed()
     assert code == 1011
     assert "worker" in reason
