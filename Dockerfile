@@ -96,7 +96,7 @@ EXPOSE 8080
 # for the balancer or the orchestrator; an unhealthy container is not a full one.
 # buildah and podman keep HEALTHCHECK only in Docker-format images (--format docker).
 HEALTHCHECK --interval=15s --timeout=5s --start-period=90s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('HOLOTRACK_PORT', '8080') + '/healthz', timeout=4)"]
+    CMD ["python", "-m", "webapp.healthcheck"]
 # SIGTERM closes every session with 1001 and a reason, then the server exits within seconds.
 STOPSIGNAL SIGTERM
 CMD ["python", "-m", "webapp", "--host", "0.0.0.0"]

@@ -269,7 +269,7 @@ def test_the_pins_satisfy_pyproject() -> None:
 
 def test_the_image_runs_as_10001_with_a_docker_healthcheck(built: Built) -> None:
     assert built.config["User"] == f"{UID}:{UID}"
-    assert "/healthz" in " ".join(built.config["Healthcheck"]["Test"])
+    assert built.config["Healthcheck"]["Test"] == ["CMD", "python", "-m", "webapp.healthcheck"]
     assert built.config["Cmd"][:3] == ["python", "-m", "webapp"]
 
 

@@ -1,0 +1,62 @@
+"""`python -m webapp.healthcheck`, the image's HEALTHCHECK, against real servers."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.common import free_port
+from tests.test_lifecycle import serving
+from webapp.config import load_config
+from webapp.healthcheck import health_url
+
+
+async def check(environ: dict[str, str]) -> tuple[int, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "webapp.healthcheck",
+        env={**os.environ, **environ},
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode is not None
+    return proc.returncode, err.decode()
+
+
+async def test_a_server_with_a_certificate_is_healthy(tmp_path: Path) -> None:
+    port = free_port()
+    state = str(tmp_path / "state")
+    async with serving(port, "--self-signed", "--state-dir", state):
+        environ = {
+            "HOLOTRACK_PORT": str(port),
+            "HOLOTRACK_SELF_SIGNED": "1",
+            "HOLOTRACK_STATE_DIR": state,
+        }
+        assert await check(environ) == (0, "")
+
+
+async def test_a_plain_server_is_healthy_and_no_server_is_not() -> None:
+    port = free_port()
+    async with serving(port):
+        assert await check({"HOLOTRACK_PORT": str(port)}) == (0, "")
+    status, said = await check({"HOLOTRACK_PORT": str(port)})
+    assert status == 1
+    assert f"http://127.0.0.1:{port}/healthz" in said
+
+
+@pytest.mark.parametrize(
+    ("argv", "url"),
+    [
+        (["--host", "0.0.0.0"], "http://127.0.0.1:8080/healthz"),
+        (["--host", "::", "--port", "9000"], "http://127.0.0.1:9000/healthz"),
+        (["--host", "::1", "--self-signed"], "https://[::1]:8080/healthz"),
+        (["--self-signed", "--local-http-port", "8081"], "http://127.0.0.1:8081/healthz"),
+    ],
+)
+def test_the_url_follows_where_the_server_listens(argv: list[str], url: str) -> None:
+    assert health_url(load_config(argv, environ={})) == url

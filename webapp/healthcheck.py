@@ -1,0 +1,51 @@
+"""`python -m webapp.healthcheck`: exit 0 when the server on this machine answers /healthz.
+
+The image's HEALTHCHECK runs it in the server's own environment, so it reads the same
+settings (`HOLOTRACK_*`, and any flags given to it) and asks where that server listens:
+over HTTPS when it serves HTTPS, else over plain HTTP. A fixed http:// URL marked every
+server started with a certificate unhealthy for ever.
+"""
+
+from __future__ import annotations
+
+import ssl
+import sys
+import urllib.request
+from collections.abc import Sequence
+
+from webapp.config import Config, load_config
+
+TIMEOUT = 4.0
+# Addresses that mean "every interface": the server is reached on loopback there.
+EVERYWHERE = {"", "0.0.0.0", "::"}
+
+
+def health_url(config: Config) -> str:
+    if config.local_http_port:
+        return f"http://127.0.0.1:{config.local_http_port}/healthz"
+    host = "127.0.0.1" if config.host in EVERYWHERE else config.host
+    if ":" in host:
+        host = f"[{host}]"
+    scheme = "https" if config.tls_cert or config.self_signed else "http"
+    return f"{scheme}://{host}:{config.port}/healthz"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    config = load_config(argv)
+    url = health_url(config)
+    # The certificate names the machine for phones; this asks whether the server is up,
+    # not whether a client would trust it.
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        with urllib.request.urlopen(url, timeout=TIMEOUT, context=context) as reply:
+            status = int(reply.status)
+    except OSError as exc:  # refused, timed out, or an HTTP error status (HTTPError)
+        print(f"{url}: {exc}", file=sys.stderr)
+        return 1
+    return 0 if status == 200 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
