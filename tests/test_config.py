@@ -50,6 +50,13 @@ def test_bad_values_are_refused_with_exit_code_2(argv: list[str], env: dict[str,
     assert exited.value.code == 2
 
 
+def test_the_avatar_limits_have_their_environment_twins() -> None:
+    env = {"HOLOTRACK_MAX_AVATAR_MB": "8", "HOLOTRACK_AVATAR_MEMORY_MB": "0"}
+    config = load_config([], environ=env)
+    assert (config.max_avatar_mb, config.avatar_memory_mb) == (8, 0)
+    assert (Config().max_avatar_mb, Config().avatar_memory_mb) == (32, 256)
+
+
 def test_cv2_is_the_headless_build_that_needs_no_libgl() -> None:
     names = {(d.metadata["Name"] or "").lower() for d in importlib.metadata.distributions()}
     assert "opencv-python-headless" in names
@@ -108,6 +115,8 @@ def test_a_watch_grace_out_of_bounds_is_refused(
         ("--max-fps", "nan", "--max-fps must be a positive number"),
         ("--port", "70000", "--port must be 1 to 65535"),
         ("--port", "-5", "--port must be 1 to 65535"),
+        ("--max-avatar-mb", "0", "--max-avatar-mb must be at least 1"),
+        ("--avatar-memory-mb", "-1", "--avatar-memory-mb must be 0 (no uploaded avatars) or more"),
     ],
 )
 def test_numbers_no_server_can_run_with_are_refused(

@@ -180,6 +180,21 @@ class Config:
             "shows; empty: the bundled media/godette_avatar.vrm"
         },
     )
+    max_avatar_mb: int = field(
+        default=32,
+        metadata={
+            "help": "largest avatar a camera may give its watch link for the OBS view "
+            "(PUT /api/avatar/TOKEN), in MiB (413 beyond)"
+        },
+    )
+    avatar_memory_mb: int = field(
+        default=256,
+        metadata={
+            "help": "memory the avatars cameras gave their watch links may hold together, "
+            "in MiB (503 beyond); kept only while each link lives, never on disk; 0: the "
+            "server keeps none, and the OBS view shows only the default avatar"
+        },
+    )
     access_keys: str = field(
         default="",
         metadata={

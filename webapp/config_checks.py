@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from webapp.access.keyfile import KeysFileError, read_keys
 from webapp.defaults import parse_min_fps
+from webapp.live.avatars import GLB_MAGIC
 from webapp.vmc.sender import parse_allow
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ def problems(config: Config) -> list[str]:
         "max_export_frames",
         "video_max_bytes",
         "video_max_pixels",
+        "max_avatar_mb",
     ):
         if getattr(config, name) < 1:
             found.append(f"--{name.replace('_', '-')} must be at least 1")
@@ -63,6 +65,8 @@ def problems(config: Config) -> list[str]:
             found.append("--min-session-fps must be 0 or more")
     except ValueError as exc:
         found.append(f"--min-session-fps: {exc}")
+    if config.avatar_memory_mb < 0:
+        found.append("--avatar-memory-mb must be 0 (no uploaded avatars) or more")
     if config.max_watchers < 0:
         found.append("--max-watchers must be 0 (no watchers) or more")
     if not 0 <= config.watch_grace <= MAX_WATCH_GRACE:
@@ -101,6 +105,6 @@ def avatar_problem(path: Path) -> str:
             magic = file.read(4)
     except OSError as exc:
         return f"cannot read {path}: {exc.strerror or exc}"
-    if magic != b"glTF":
+    if magic != GLB_MAGIC:
         return f"{path} is not a .vrm (a binary glTF file)"
     return ""

@@ -32,6 +32,7 @@ class ServerType(enum.StrEnum):
     WATCHING = "watching"
     WORKOUT = "workout"
     CALIBRATED = "calibrated"
+    AVATAR = "avatar"  # to watchers: the avatar the camera gave its link, or none
 
 
 class Close(enum.IntEnum):

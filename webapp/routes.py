@@ -8,6 +8,7 @@ from aiohttp import web
 
 from webapp import ops, pages
 from webapp.access.http import setup_access_routes
+from webapp.avatar_link import setup_avatar_link_routes
 from webapp.avatar_page import setup_avatar_routes
 from webapp.export_view import setup_export_routes
 from webapp.fitness_page import setup_fitness_routes
@@ -30,6 +31,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/metrics", ops.metrics_view, name="metrics")
     app.router.add_get("/static/{name:.+}", static_files(STATIC_DIR), name="static")
     setup_avatar_routes(app)
+    setup_avatar_link_routes(app)
     setup_fitness_routes(app)
     setup_export_routes(app)
     setup_access_routes(app)

@@ -27,6 +27,8 @@ PUBLIC_ROUTES = frozenset(
         "/",
         "/avatar",
         "/avatar/default.vrm",
+        # A watch link's own avatar: its OBS view has the link and no key, like a watcher.
+        "/avatar/link/{token}.vrm",
         "/fitness",
         "/coach",
         "/healthz",

@@ -180,8 +180,16 @@ TURN = json_text.as_text({"type": ServerType.TURN})
 
 
 def ready(
-    session: str, hello: Hello, fps: float, config: Config, watch: str, resume: str
+    session: str,
+    hello: Hello,
+    fps: float,
+    config: Config,
+    watch: str,
+    resume: str,
+    avatar: str | None = None,
 ) -> dict[str, Any]:
+    # "avatar" only when the link has one: the camera page then need not send it again.
+    own = {} if avatar is None else {"avatar": avatar}
     return {
         "type": ServerType.READY,
         "version": VERSION,
@@ -194,6 +202,7 @@ def ready(
         "watch": watch,
         "resume": resume,
         "watch_grace": config.watch_grace,
+        **own,
     }
 
 
@@ -224,8 +233,14 @@ def result(
     )
 
 
-def watching(session: str) -> str:
-    return json_text.as_text({"type": ServerType.WATCHING, "session": session})
+def watching(session: str, avatar: str | None = None) -> str:
+    # "avatar" only when the link has one, so a link without stays as it always was.
+    own = {} if avatar is None else {"avatar": avatar}
+    return json_text.as_text({"type": ServerType.WATCHING, "session": session, **own})
+
+
+def avatar(url: str | None) -> str:
+    return json_text.as_text({"type": ServerType.AVATAR, "url": url})
 
 
 def calibrated(rest: Rest | None) -> str:

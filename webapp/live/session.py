@@ -162,7 +162,9 @@ class LiveSession:
         self.audience, self.token = grant.audience, grant.token
         self.analysis = SessionAnalysis(options, self.shared.exercises, vmc, grant.workout)
         fps = self.scheduler.granted_fps(slot, hello.fps)
-        ready = messages.ready(slot.id, hello, fps, self.config, grant.token, grant.resume)
+        ready = messages.ready(
+            slot.id, hello, fps, self.config, grant.token, grant.resume, grant.audience.avatar
+        )
         try:
             await self.ws.send_json(ready)
         except ConnectionError:

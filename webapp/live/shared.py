@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from webapp.analysis.fitness import Exercise, load_exercises
 from webapp.config import Config
+from webapp.live.avatars import MB
 from webapp.live.watch import WatchTokens
 from webapp.vmc.rest_later import RestLater
 from webapp.vmc.sender import Target, parse_allow
@@ -23,4 +24,5 @@ class LiveShared:
 
     @classmethod
     def from_config(cls, config: Config) -> LiveShared:
-        return cls(vmc_allow=parse_allow(config.vmc_allow), tokens=WatchTokens(config.watch_grace))
+        tokens = WatchTokens(config.watch_grace, config.avatar_memory_mb * MB)
+        return cls(vmc_allow=parse_allow(config.vmc_allow), tokens=tokens)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import hmac
 import json
 import secrets
 from collections.abc import Callable, Mapping
@@ -18,6 +19,7 @@ from aiohttp import WSMsgType, web
 from webapp.analysis.fitness import Workout
 from webapp.engine.jobs import Frame
 from webapp.live import messages
+from webapp.live.avatars import LinkAvatar, LinkAvatars, avatar_url
 from webapp.live.errors import SessionClosed, shown
 from webapp.live.outbox import Outbox
 from webapp.protocol import VERSION, Close
@@ -60,6 +62,8 @@ class Audience:
     key: str | None = None
     # The session's last workout message, for a watcher who joins after it (a coach's card).
     workout: str | None = None
+    # Where the avatar its camera gave the link is, while it has one (LinkAvatars).
+    avatar: str | None = None
 
     def put(self, frame: Frame, text: str) -> None:
         for watcher in self.watchers:
@@ -74,7 +78,12 @@ class Audience:
         """The camera's next session took these watchers over: they hear its id again."""
         self.session = session
         for watcher in self.watchers:
-            watcher.outbox.put_control(messages.watching(session))
+            watcher.outbox.put_control(messages.watching(session, self.avatar))
+
+    def show_avatar(self, url: str | None) -> None:
+        self.avatar = url
+        for watcher in self.watchers:
+            watcher.outbox.put_control(messages.avatar(url))
 
     def end_all(self, why: str) -> None:
         for watcher in list(self.watchers):
@@ -123,8 +132,10 @@ class WatchTokens:
     holds the token until another session resumes it, and after that what it does with the
     token is ignored."""
 
-    def __init__(self, grace: float = 60.0) -> None:
+    def __init__(self, grace: float = 60.0, avatar_budget: int = 0) -> None:
         self.grace = grace
+        # The links' own avatars live and die with their entries here.
+        self.avatars = LinkAvatars(avatar_budget)
         self._entries: dict[str, _Entry] = {}
         self._resumes: dict[str, str] = {}  # resume secret -> token
         self._resting: dict[str, None] = {}  # tokens waiting for their camera, oldest first
@@ -209,6 +220,7 @@ class WatchTokens:
         del self._entries[token]
         self._resumes.pop(entry.resume, None)
         self._resting.pop(token, None)
+        self.avatars.drop(token)
         if entry.expiry is not None:
             entry.expiry.cancel()
         entry.audience.end_all(why)
@@ -224,6 +236,34 @@ class WatchTokens:
     def watching(self) -> int:
         """Watchers connected, of live and of resting sessions."""
         return sum(len(entry.audience.watchers) for entry in self._entries.values())
+
+    def camera(self, token: str, secret: str, key: str | None) -> Audience | None:
+        """The audience of `token` when `secret` is the resume string of the last ready its
+        camera got (and `key` the access key it was opened with): the proof that a request
+        comes from that camera, which a watcher, who knows only the token, cannot give."""
+        entry = self._entries.get(token)
+        if entry is None or entry.audience.key != key:
+            return None
+        if not hmac.compare_digest(entry.resume.encode(), secret.encode("utf-8", "replace")):
+            return None
+        return entry.audience
+
+    def give_avatar(self, token: str, data: bytes) -> LinkAvatar | None:
+        """`data`, reserved in `avatars` first, becomes `token`'s avatar and its watchers
+        are told where it is; None when the link ended while it arrived."""
+        audience = self.find(token)
+        if audience is None:
+            self.avatars.cancel(token)
+            return None
+        avatar = self.avatars.keep(token, data)
+        audience.show_avatar(avatar_url(token, avatar.version))
+        return avatar
+
+    def take_avatar(self, token: str) -> None:
+        """The link shows the default avatar again."""
+        audience = self.find(token)
+        if audience is not None and self.avatars.drop(token):
+            audience.show_avatar(None)
 
     def find(self, token: object) -> Audience | None:
         # A dict lookup goes by the token's hash, not by comparing it with every token.
@@ -269,7 +309,7 @@ async def serve_watcher(
     watcher = Watcher(outbox, end)
     release = admit(audience.key)
     try:
-        await ws.send_str(messages.watching(audience.session))
+        await ws.send_str(messages.watching(audience.session, audience.avatar))
         audience.watchers.add(watcher)
         if audience.workout is not None:
             outbox.put_control(audience.workout)

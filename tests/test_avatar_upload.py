@@ -1,0 +1,268 @@
+"""A watch link's own avatar (PUT /api/avatar/{token}): only its camera may give it, within
+--max-avatar-mb and --avatar-memory-mb; its watchers are told; it lives exactly as long as
+the link, in memory."""
+
+from __future__ import annotations
+
+import io
+import json
+import secrets
+import struct
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from tests.conftest import Client, MakeClient
+from tests.live import LiveClient, lose_connection
+from tests.test_access import KEY_A, KEY_B, auth, keys_file
+from tests.vrm_files import AVATAR
+from webapp.config import Config
+from webapp.keys import LIVE
+from webapp.live.avatars import MB
+from webapp.protocol import Close
+
+DEFAULT_TITLE = "Low-Poly Godette"
+
+
+def renamed_vrm(title: str) -> bytes:
+    """The shipped avatar with another title in its VRM meta: what the view shows is told
+    apart by its name, the rest of the model unchanged."""
+    glb = AVATAR.read_bytes()
+    (size,) = struct.unpack_from("<I", glb, 12)
+    doc = json.loads(glb[20 : 20 + size])
+    doc["extensions"]["VRM"]["meta"]["title"] = title
+    text = json.dumps(doc).encode()
+    text += b" " * (-len(text) % 4)
+    binary = glb[20 + size :]
+    header = struct.pack("<III", 0x46546C67, 2, 12 + 8 + len(text) + len(binary))
+    return header + struct.pack("<II", len(text), 0x4E4F534A) + text + binary
+
+
+def glb_of(size: int) -> bytes:
+    """`size` bytes that open as a binary glTF does: all the server looks at."""
+    return b"glTF" + b"\0" * (size - 4)
+
+
+async def camera(client: Client, **hello: Any) -> tuple[LiveClient, dict[str, Any]]:
+    live = await LiveClient.connect(client)
+    return live, await live.hello(rig=True, **hello)
+
+
+async def watch(client: Client, token: str) -> tuple[aiohttp.ClientWebSocketResponse, Any]:
+    ws = await client.ws_connect("/ws")
+    await ws.send_json({"type": "watch", "version": 1, "token": token})
+    return ws, await ws.receive_json()
+
+
+async def next_avatar_message(ws: aiohttp.ClientWebSocketResponse) -> Any:
+    while True:
+        message = await ws.receive_json()
+        if message["type"] in ("avatar", "watching"):
+            return message
+
+
+async def put(
+    client: Client, ready: dict[str, Any], data: Any, proof: str | None = None, **headers: str
+) -> aiohttp.ClientResponse:
+    proof = ready["resume"] if proof is None else proof
+    # A file-like body: aiohttp warns about large bytes, and sends its Content-Length all the same.
+    body = io.BytesIO(data) if isinstance(data, bytes) else data
+    return await client.put(
+        f"/api/avatar/{ready['watch']}", data=body, headers={"Holotrack-Resume": proof, **headers}
+    )
+
+
+def held(client: Client) -> int:
+    return client.app[LIVE].tokens.avatars.held()
+
+
+async def gauge(client: Client) -> float:
+    text = await (await client.get("/metrics")).text()
+    (line,) = [x for x in text.splitlines() if x.startswith("holotrack_link_avatar_bytes ")]
+    return float(line.split()[1])
+
+
+async def test_only_the_camera_gives_its_link_an_avatar_and_its_watchers_hear_of_it(
+    make_client: MakeClient,
+) -> None:
+    client = await make_client(Config(workers=1, no_cache=True))
+    live, ready = await camera(client)
+    assert "avatar" not in ready
+    watcher, watching = await watch(client, ready["watch"])
+    assert watching == {"type": "watching", "session": ready["session"]}
+
+    first = renamed_vrm("First upload")
+    # A watcher knows the token, not the resume string: nothing else proves the camera.
+    for wrong in ("", ready["watch"], secrets.token_urlsafe(16), ready["resume"] + "x"):
+        refused = await put(client, ready, first, proof=wrong)
+        assert refused.status == 403, wrong
+        body = await refused.json()
+        assert body["error"] == "not_the_camera"
+        assert "Holotrack-Resume" in body["detail"]
+    unknown = await client.put(
+        "/api/avatar/" + secrets.token_urlsafe(16), data=first, headers={"Holotrack-Resume": "x"}
+    )
+    assert unknown.status == 404
+    assert (await unknown.json())["error"] == "unknown_link"
+    assert held(client) == 0
+
+    answer = await put(client, ready, first)
+    assert answer.status == 200, await answer.text()
+    url = (await answer.json())["url"]
+    assert url.startswith(f"/avatar/link/{ready['watch']}.vrm?v=")
+    assert await next_avatar_message(watcher) == {"type": "avatar", "url": url}
+    served = await client.get(url)
+    assert served.status == 200
+    assert served.content_type == "model/gltf-binary"
+    assert served.headers["Cache-Control"] == "no-store"
+    assert await served.read() == first
+    assert held(client) == len(first) == await gauge(client)
+    # A watcher who joins now is told in its watching.
+    late, late_watching = await watch(client, ready["watch"])
+    assert late_watching == {"type": "watching", "session": ready["session"], "avatar": url}
+
+    # A new upload replaces the old one, at a new address.
+    second = renamed_vrm("Second upload")
+    answer = await put(client, ready, second)
+    assert answer.status == 200
+    new_url = (await answer.json())["url"]
+    assert new_url != url
+    assert await next_avatar_message(watcher) == {"type": "avatar", "url": new_url}
+    assert await (await client.get(url)).read() == second
+    assert held(client) == len(second)
+
+    # DELETE: back to the default; the link's address answers 404 in JSON.
+    assert (await client.delete(f"/api/avatar/{ready['watch']}")).status == 403
+    gone = await client.delete(
+        f"/api/avatar/{ready['watch']}", headers={"Holotrack-Resume": ready["resume"]}
+    )
+    assert gone.status == 204
+    assert await next_avatar_message(watcher) == {"type": "avatar", "url": None}
+    missing = await client.get(new_url)
+    assert missing.status == 404
+    assert (await missing.json())["error"] == "no_avatar"
+    assert held(client) == 0 == await gauge(client)
+    for ws in (watcher, late, live.ws):
+        await ws.close()
+
+
+async def test_the_avatar_lives_as_long_as_the_link(make_client: MakeClient) -> None:
+    """Through a lost connection (resume) and a takeover by the link's key, then gone with
+    the link: the grace over, a plain end, and the server's shutdown."""
+    client = await make_client(Config(workers=1, no_cache=True, watch_grace=2.0))
+    link_key = secrets.token_urlsafe(32)
+    first, ready = await camera(client, link_key=link_key)
+    watcher, _ = await watch(client, ready["watch"])
+    data = renamed_vrm("Kept")
+    url = (await (await put(client, ready, data)).json())["url"]
+    assert await next_avatar_message(watcher) == {"type": "avatar", "url": url}
+
+    lose_connection(first)
+    second, resumed = await camera(client, resume=ready["resume"])
+    assert (resumed["watch"], resumed["avatar"]) == (ready["watch"], url)
+    assert await next_avatar_message(watcher) == {
+        "type": "watching",
+        "session": resumed["session"],
+        "avatar": url,
+    }
+    # The old resume string proves nothing any more; the new one does.
+    assert (await put(client, ready, data)).status == 403
+    third, taken = await camera(client, link_key=link_key)
+    assert (taken["watch"], taken["avatar"]) == (ready["watch"], url)
+    assert (await second.closed())[0] == Close.NORMAL
+    assert await next_avatar_message(watcher) == {
+        "type": "watching",
+        "session": taken["session"],
+        "avatar": url,
+    }
+    assert await (await client.get(url)).read() == data
+
+    # The camera pauses and stays away past the grace: the link ends, and its avatar.
+    await third.ws.close(code=Close.PAUSED, message=b"paused")
+    assert held(client) == len(data)  # resting, within the grace
+    closed = await watcher.receive()
+    assert closed.type is aiohttp.WSMsgType.CLOSE
+    assert "its camera paused" in str(closed.extra)
+    assert (await client.get(url)).status == 404
+    assert held(client) == 0 == await gauge(client)
+
+    # A link that ends at once (the camera closed with 1000) drops its avatar at once.
+    fourth, again = await camera(client, link_key=link_key)
+    assert again["watch"] == ready["watch"]
+    assert "avatar" not in again
+    watcher, _ = await watch(client, ready["watch"])
+    assert (await put(client, again, data)).status == 200
+    assert (await next_avatar_message(watcher))["type"] == "avatar"
+    await fourth.ws.close()
+    assert (await watcher.receive()).type is aiohttp.WSMsgType.CLOSE
+    assert held(client) == 0
+
+    # So does the server's shutdown.
+    _, last = await camera(client, link_key=link_key)
+    assert (await put(client, last, data)).status == 200
+    tokens = client.app[LIVE].tokens
+    await client.close()
+    assert tokens.avatars.held() == 0
+
+
+async def test_too_big_not_a_vrm_and_a_full_budget_are_refused(make_client: MakeClient) -> None:
+    client = await make_client(
+        Config(workers=1, no_cache=True, max_avatar_mb=1, avatar_memory_mb=2)
+    )
+    (_, a), (_, b), (_, c) = [await camera(client) for _ in range(3)]
+
+    too_big = await put(client, a, glb_of(MB + 1))
+    assert too_big.status == 413
+    assert "--max-avatar-mb" in (await too_big.json())["detail"]
+
+    async def chunked() -> AsyncIterator[bytes]:
+        # No Content-Length: the server finds out by reading, and stops a byte past it.
+        for _ in range(20):
+            yield glb_of(64 * 1024)
+
+    assert (await put(client, a, chunked())).status == 413
+    zip_file = await put(client, a, b"PK\x03\x04" + b"\0" * 100)
+    assert zip_file.status == 415
+    assert "binary glTF" in (await zip_file.json())["detail"]
+    assert held(client) == 0
+
+    assert (await put(client, a, glb_of(MB))).status == 200
+    assert (await put(client, b, glb_of(MB))).status == 200
+    # A replacement needs no room beside the avatar it replaces.
+    assert (await put(client, a, glb_of(MB))).status == 200
+    full = await put(client, c, glb_of(1000))
+    assert full.status == 503
+    body = await full.json()
+    assert body["error"] == "avatar_memory_full"
+    assert "--avatar-memory-mb 2" in body["detail"]
+    assert held(client) == 2 * MB
+
+
+async def test_uploads_are_off_with_no_memory_for_them(make_client: MakeClient) -> None:
+    client = await make_client(Config(workers=1, no_cache=True, avatar_memory_mb=0))
+    _, ready = await camera(client)
+    refused = await put(client, ready, renamed_vrm("Nowhere"))
+    assert refused.status == 403
+    body = await refused.json()
+    assert body["error"] == "avatar_uploads_off"
+    assert "--avatar-memory-mb is 0" in body["detail"]
+    assert held(client) == 0
+
+
+async def test_under_access_keys_the_upload_needs_the_cameras_key(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    keys = str(keys_file(tmp_path))
+    client = await make_client(Config(workers=1, no_cache=True, access_keys=keys))
+    _, ready = await camera(client, key=KEY_A)
+    data = renamed_vrm("Keyed")
+    keyless = await put(client, ready, data)
+    assert keyless.status == 401
+    # A key of this server, but not the one the camera's session was opened with.
+    assert (await put(client, ready, data, **auth(KEY_B))).status == 403
+    answer = await put(client, ready, data, **auth(KEY_A))
+    assert answer.status == 200
+    # Its OBS view has the link and no key, like any watcher.
+    assert await (await client.get((await answer.json())["url"])).read() == data

@@ -1,0 +1,153 @@
+"""A watch link's own avatar: PUT and DELETE /api/avatar/{token} by the link's camera, and
+GET /avatar/link/{token}.vrm for its OBS view, whose browser can never have the file the
+streamer chose on the avatar page.
+
+The proof that a request comes from the camera is the resume string of its last ready,
+sent as the Holotrack-Resume header: a watcher knows only the token. Under --access-keys
+PUT and DELETE also need the key the camera's session was opened with (access/http.py
+checks a key; WatchTokens.camera that it is the session's). Nothing is written to disk:
+the avatar lives in memory as long as the link (live/watch.py), within --avatar-memory-mb.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+
+from webapp.access.http import key_of
+from webapp.errors import TooLargeError, UnsupportedTypeError, UploadTimeoutError
+from webapp.keys import CONFIG, LIVE
+from webapp.live.avatars import (
+    GLB_MAGIC,
+    LINK_AVATAR_PATH,
+    MB,
+    AvatarMemoryFull,
+    UploadUnderWay,
+)
+from webapp.live.watch import Audience
+
+log = logging.getLogger(__name__)
+
+PROOF_HEADER = "Holotrack-Resume"
+UPLOAD_PATH = "/api/avatar/{token}"
+CHUNK = 64 * 1024
+
+
+def _refusal(status: int, code: str, detail: str) -> web.Response:
+    headers = {"Retry-After": "60"} if status == 503 else None
+    return web.json_response({"error": code, "detail": detail}, status=status, headers=headers)
+
+
+def _camera(request: web.Request) -> Audience | web.Response:
+    """The link's audience when the request comes from its camera, else the refusal."""
+    tokens = request.app[LIVE].tokens
+    if not tokens.avatars.budget:
+        return _refusal(
+            403,
+            "avatar_uploads_off",
+            "this server keeps no avatars for watch links (--avatar-memory-mb is 0): "
+            "the OBS view shows the server's default avatar",
+        )
+    token = request.match_info["token"]
+    if tokens.find(token) is None:
+        return _refusal(
+            404, "unknown_link", "this watch link names no live session (it ended, or never was)"
+        )
+    audience = tokens.camera(token, request.headers.get(PROOF_HEADER, ""), key_of(request))
+    if audience is None:
+        return _refusal(
+            403,
+            "not_the_camera",
+            f"only the link's camera may set its avatar: send the resume string of its "
+            f"session's last ready as {PROOF_HEADER}",
+        )
+    return audience
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    # Never past limit + 1 bytes: that one byte is enough to know the body is too big.
+    while chunk := await request.content.read(min(CHUNK, limit + 1 - size)):
+        size += len(chunk)
+        if size > limit:
+            raise TooLargeError(f"the avatar is over the {limit}-byte limit (--max-avatar-mb)")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def put_avatar(request: web.Request) -> web.Response:
+    """PUT /api/avatar/{token}: a .vrm (binary glTF) for the link's OBS view."""
+    camera = _camera(request)
+    if isinstance(camera, web.Response):
+        return camera
+    config = request.app[CONFIG]
+    tokens = request.app[LIVE].tokens
+    token = request.match_info["token"]
+    limit = config.max_avatar_mb * MB
+    if request.content_length is not None and request.content_length > limit:
+        raise TooLargeError(
+            f"the avatar is {request.content_length} bytes; the limit is {limit} (--max-avatar-mb)"
+        )
+    try:
+        # Before a byte is read: an upload the budget cannot hold costs the server nothing.
+        size = request.content_length
+        tokens.avatars.reserve(token, limit if size is None else size)
+    except AvatarMemoryFull as exc:
+        return _refusal(
+            503,
+            "avatar_memory_full",
+            f"the server's memory for watch links' avatars is full ({exc.free} bytes free of "
+            f"--avatar-memory-mb {config.avatar_memory_mb}): try again once other links end",
+        )
+    except UploadUnderWay:
+        return _refusal(409, "upload_under_way", "an avatar is already uploading to this link")
+    try:
+        try:
+            async with asyncio.timeout(config.upload_timeout):
+                data = await _read_body(request, limit)
+        except TimeoutError:
+            raise UploadTimeoutError(
+                f"the avatar did not arrive within {config.upload_timeout:g} s"
+            ) from None
+        if not data.startswith(GLB_MAGIC):
+            raise UnsupportedTypeError("the avatar is not a .vrm (a binary glTF file)")
+        avatar = tokens.give_avatar(token, data)
+    finally:
+        tokens.avatars.cancel(token)
+    if avatar is None:
+        return _refusal(404, "unknown_link", "the watch link ended while its avatar arrived")
+    log.info("%s: its watch link shows an avatar of its own (%d bytes)", camera.session, len(data))
+    return web.json_response({"url": camera.avatar, "bytes": len(data)})
+
+
+async def delete_avatar(request: web.Request) -> web.Response:
+    """DELETE /api/avatar/{token}: the link's OBS view goes back to the default avatar."""
+    camera = _camera(request)
+    if isinstance(camera, web.Response):
+        return camera
+    request.app[LIVE].tokens.take_avatar(request.match_info["token"])
+    return web.Response(status=204)
+
+
+async def link_avatar(request: web.Request) -> web.Response:
+    """GET /avatar/link/{token}.vrm: the link's own avatar, for whoever has the link."""
+    avatar = request.app[LIVE].tokens.avatars.get(request.match_info["token"])
+    if avatar is None:
+        return _refusal(
+            404, "no_avatar", "this watch link has no avatar of its own: show the default one"
+        )
+    # Replaced or dropped at any moment, and maybe a private model: no cache keeps a copy.
+    return web.Response(
+        body=avatar.data,
+        content_type="model/gltf-binary",
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+def setup_avatar_link_routes(app: web.Application) -> None:
+    app.router.add_put(UPLOAD_PATH, put_avatar, name="avatar_upload")
+    app.router.add_delete(UPLOAD_PATH, delete_avatar, name="avatar_forget")
+    app.router.add_get(LINK_AVATAR_PATH, link_avatar, name="avatar_link")
