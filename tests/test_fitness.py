@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import tracemalloc
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,7 @@ from webapp.analysis.fitness import (
     Workout,
     load_exercises,
 )
+from webapp.analysis.fitness import workout as workout_module
 from webapp.analysis.fitness.angles import INDEX, LANDMARKS, angle, to_points
 from webapp.analysis.fitness.loader import DATA, parse
 from webapp.protocol import Track
@@ -460,6 +462,48 @@ def test_the_answer_to_a_switch_shows_the_new_set_before_its_first_frame(clips: 
     assert [s["exercise"] for s in sets] == ["squat", "squat"]
     assert sets[-1]["reps"] == 0
     assert sets[-1]["duration_ms"] == 0.0
+
+
+def test_a_flood_of_exercise_messages_keeps_the_workout_small(clips: Clips) -> None:
+    """A client naming an exercise 5,000 times between two frames (a review: 30,000 such
+    messages, 1.2 MB, kept 30,000 sets, and the summary each is answered with walked them
+    all, which held the server's event loop for 23 s): a set never begun is replaced, not
+    kept, so the workout, its summary and the memory it takes stay as they were."""
+    size = clips.pushups.image_size
+    feed = frames(clips.pushups)
+    workout, _ = run("push_up", feed[:900], size)  # 30 s: three push-ups
+    before, told = workout.summary(), workout.progress
+    tracemalloc.start()
+    try:
+        for i in range(5000):
+            workout.switch(("squat", "lunge")[i % 2])
+        grown, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert grown < 100_000
+    after = workout.summary()
+    assert [s["exercise"] for s in after["sets"]] == ["push_up", "lunge"]
+    assert after["sets"][0] == before["sets"][0]
+    assert workout.progress != told  # its watchers hear of the switch
+
+
+def test_a_workout_lists_its_last_sets_and_counts_them_all(
+    clips: Clips, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new set after each real push-up, with room for three: the last three sets are
+    listed (the two last reps and the set under way), the totals count all six reps and
+    the whole time."""
+    monkeypatch.setattr(workout_module, "MAX_SETS", 3)
+    size = clips.pushups.image_size
+    workout = Workout(EXERCISES, "push_up")
+    for ms, pose in frames(clips.pushups):
+        if workout.update(pose, size, ms)["reps"]:
+            workout.switch("push_up")
+    summary = workout.summary()
+    assert [s["reps"] for s in summary["sets"]] == [1, 1, 0]
+    assert summary["total_reps"] == 6
+    span = clips.pushups.capture_ms[-1] - clips.pushups.capture_ms[0]
+    assert summary["duration_ms"] == pytest.approx(span, abs=1)
 
 
 def carried_over_a_reconnect(

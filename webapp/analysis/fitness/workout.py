@@ -19,6 +19,9 @@ from webapp.analysis.fitness.exercises import Exercise, Phase, Sides
 from webapp.analysis.fitness.loader import lookup
 
 Pose = Sequence[Sequence[float]]
+# A workout lists its last sets only: a client naming an exercise before every frame grew it,
+# and each summary with it (one a frame, to its watchers), for as long as it cared to.
+MAX_SETS = 100
 
 
 @dataclass
@@ -53,6 +56,9 @@ class Workout:
     def __init__(self, exercises: Mapping[str, Exercise], name: str) -> None:
         self._exercises = exercises
         self._sets: list[_Set] = []
+        self._switches = 0
+        self._earlier_reps = 0  # in sets no longer listed
+        self._began: float | None = None  # the workout's first frame
         self._last_rep: tuple[Rep, str | None] | None = None
         self._clock = -math.inf
         # Added to a session's capture times; None until its first frame has set it.
@@ -70,16 +76,22 @@ class Workout:
 
     @property
     def progress(self) -> tuple[int, int]:
-        """(sets, reps in the current set): it changes when the summary's figures that
-        matter to someone following along do."""
-        return len(self._sets), self.reps
+        """(sets begun, reps in the current set): it changes when the summary's figures
+        that matter to someone following along do."""
+        return self._switches, self.reps
 
     def switch(self, name: str) -> None:
         """Starts a new set of `name` (reps back to 0); UnknownExercise if there is none."""
         ex = lookup(self._exercises, name)
         sides: tuple[str | None, ...] = angles.SIDES if ex.sides is Sides.EACH else (None,)
         tracks = [_Track(s, RepCounter(ex), CueTracker(ex)) for s in sides]
+        if self._sets and self._sets[-1].started_ms is None:
+            # Never begun, so never listed: kept, a flood of exercise messages piled them up.
+            self._sets.pop()
+        elif len(self._sets) == MAX_SETS:
+            self._earlier_reps += len(self._sets.pop(0).reps())
         self._sets.append(_Set(ex, tracks=tracks))
+        self._switches += 1
         self._last_rep = None
 
     def go_on(self, name: str) -> None:
@@ -112,6 +124,8 @@ class Workout:
         self._clock = capture_ms
         if current.started_ms is None:
             current.started_ms = capture_ms
+        if self._began is None:
+            self._began = capture_ms
         current.last_ms = capture_ms
         per_side, shared, seen_sides = _measure(ex, pose, image_size)
         cues = []
@@ -140,19 +154,16 @@ class Workout:
         }
 
     def summary(self) -> dict[str, Any]:
-        """The workout: each set's reps, time and averages, and the totals. The set being
-        counted is listed before its first frame too, so the answer to a switch of exercise
-        shows the new set (a set left before any frame is not)."""
-        last = len(self._sets) - 1
-        sets = [
-            _set_json(s) for i, s in enumerate(self._sets) if s.started_ms is not None or i == last
-        ]
-        starts = [s.started_ms for s in self._sets if s.started_ms is not None]
-        ends = [s.last_ms for s in self._sets if s.last_ms is not None]
+        """The workout: its last MAX_SETS sets' reps, time and averages, and the totals of
+        all. The set being counted is listed before its first frame too, so the answer to a
+        switch of exercise shows the new set (a set left before any frame is not kept)."""
+        sets = [_set_json(s) for s in self._sets]
+        # Time never goes back, so the last frame's is the latest of all.
+        began = self._began
         return {
             "sets": sets,
-            "total_reps": sum(s["reps"] for s in sets),
-            "duration_ms": round(max(ends) - min(starts), 1) if starts else 0.0,
+            "total_reps": self._earlier_reps + sum(s["reps"] for s in sets),
+            "duration_ms": 0.0 if began is None else round(self._clock - began, 1),
         }
 
 
