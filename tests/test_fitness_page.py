@@ -358,6 +358,12 @@ async def test_the_log_outlives_a_reload_until_it_is_cleared(
         assert browser.errors == []
 
 
+def seconds(clock: str) -> int:
+    """The page's "m:ss" in seconds."""
+    minutes, secs = clock.split(":")
+    return int(minutes) * 60 + int(secs)
+
+
 async def wait_for_reps(page: Page, reps: int) -> None:
     await page.wait_for_function(
         "(n) => document.getElementById('fitness-reps').textContent === String(n)",
@@ -447,8 +453,9 @@ async def test_a_reload_mid_set_keeps_the_count_the_coach_link_and_the_log_row(
     client: Client, tmp_path: Path
 ) -> None:
     """Reloaded mid-workout, the page pauses its session (close 4002) and its next Start
-    resumes it: the next rep is the second, the coach's link is the same, one row. Stop, by
-    contrast, ends the workout and its link."""
+    resumes it: the next rep is the second, the coach's link is the same, one row, and the
+    set's timer goes on from the set's time (it began again at 0:00, behind the log's time
+    of the same set). Stop, by contrast, ends the workout and its link."""
     async with first_rep_of_a_loop(client, tmp_path) as browser:
         page = browser.page
         token = await page.get_attribute("#coach-link", "data-token")
@@ -457,6 +464,14 @@ async def test_a_reload_mid_set_keeps_the_count_the_coach_link_and_the_log_row(
         await page.click("#fitness-start")
         await wait_for_reps(page, 2)
         assert await page.get_attribute("#coach-link", "data-token") == token
+        await page.wait_for_function(
+            "() => document.querySelector('#log-body td:nth-child(4)')?.textContent === '2'"
+        )
+        timer, logged = await page.evaluate(
+            """() => [document.getElementById('fitness-timer').textContent,
+                      document.querySelector('#log-body td:nth-child(5)').textContent]"""
+        )
+        assert seconds(timer) >= seconds(logged) - 1 >= 2, (timer, logged)
         await page.click("#fitness-stop")
         await page.wait_for_selector("body[data-running=false]", state="attached")
         rows = await log_rows(browser)

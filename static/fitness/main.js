@@ -60,6 +60,8 @@ let reps = 0;
 let grantedFps = 0; // the running session's frame rate, as its ready said
 let stopping = null; // the timer of a Stop waiting for its workout
 let summaries = null;
+// A Start's first workout sets the timer: the set may be one a reload left going.
+let timeFromWorkout = false;
 
 function track() {
   return document.querySelector('input[name="fitness-track"]:checked')?.value ?? "pose";
@@ -83,6 +85,7 @@ function showSet(name) {
 
 // A new set has started on the server (reps 0): the page follows.
 function startSet(name) {
+  timeFromWorkout = false;
   reps = 0;
   readout.reset();
   timer.reset();
@@ -128,6 +131,10 @@ function openSession() {
       result: onResult,
       workout: (message) => {
         if (sessionId) log.update(link, sessionId, message);
+        if (timeFromWorkout && run.session === own && Array.isArray(message.sets)) {
+          timeFromWorkout = false;
+          timer.atLeast(message.sets.at(-1)?.duration_ms);
+        }
         if (stopping !== null && run.session === own) own.stop("Stopped.");
       },
     },
@@ -153,6 +160,7 @@ async function start() {
   results = 0;
   stage.dataset.results = "0";
   startSet(exerciseSelect.value);
+  timeFromWorkout = true;
   // Without the bone tables the count goes on; only the drawing is missing, and said so.
   const refused = overlayReady ? null : await overlay.load();
   overlayReady = refused === null;

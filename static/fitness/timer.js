@@ -20,6 +20,15 @@ export class SetTimer {
     this.show();
   }
 
+  // The set began before this page saw it (a reload mid-set resumed it): `ms`, the
+  // server's time of the set so far, is the least the clock shows.
+  atLeast(ms) {
+    if (!Number.isFinite(ms) || this.stoppedAt !== null) return;
+    this.running();
+    this.started = Math.min(this.started, performance.now() - ms);
+    this.show();
+  }
+
   // A new set: the clock waits for its first result.
   reset() {
     clearInterval(this.ticker);
