@@ -6,6 +6,7 @@
 // recording stops by itself and the file downloads, with a note saying so.
 
 import { formatBytes, showStatus } from "./format.js";
+import { saveFile } from "./save.js";
 
 export const MAX_FRAMES = 18000; // 20 minutes at 15 fps
 export const MAX_CHARS = 32 * 1024 * 1024;
@@ -93,14 +94,7 @@ export class Recorder {
 
   download(lines) {
     const blob = new Blob([lines.join("\n") + "\n"], { type: "application/x-ndjson" });
-    const url = URL.createObjectURL(blob);
-    const link = document.createElement("a");
-    link.href = url;
     const stamp = new Date().toISOString().slice(0, 19).replaceAll(":", "-");
-    link.download = `holotrack-${this.name}-${stamp}.jsonl`;
-    document.body.append(link);
-    link.click();
-    link.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 10000);
+    saveFile(`holotrack-${this.name}-${stamp}.jsonl`, blob);
   }
 }

@@ -5,6 +5,7 @@ import { authHeaders, keyRefused } from "./access.js";
 import { drawSkeleton, exposeColors, loadSkeleton } from "./draw.js";
 import { describeHttpError } from "./errors.js";
 import { formatBytes, prettyJson, showStatus } from "./format.js";
+import { saveFile } from "./save.js";
 
 // Large photos are drawn at most this many pixels on their longest side.
 const MAX_CANVAS_SIDE = 1600;
@@ -151,14 +152,7 @@ window.addEventListener("drop", (event) => event.preventDefault());
 
 downloadButton.addEventListener("click", () => {
   if (!download) return;
-  const url = URL.createObjectURL(new Blob([download.text], { type: "application/json" }));
-  const link = document.createElement("a");
-  link.href = url;
-  link.download = download.name;
-  document.body.append(link);
-  link.click();
-  link.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 0);
+  saveFile(download.name, new Blob([download.text], { type: "application/json" }));
 });
 
 exposeColors();

@@ -5,6 +5,7 @@
 // reload that keeps the link keeps the workout, in its next session.
 
 import { clock, titleOf } from "./words.js";
+import { saveFile } from "../save.js";
 
 export const CSV_COLUMNS = [
   "date", "set", "session", "exercise", "reps", "partial_reps", "time_s", "range_of_motion_deg", "rep_s", "quality",
@@ -194,13 +195,6 @@ export class WorkoutLog {
     const records = this.records();
     if (!records.length) return;
     const blob = new Blob([toCsv(records)], { type: "text/csv;charset=utf-8" });
-    const url = URL.createObjectURL(blob);
-    const link = document.createElement("a");
-    link.href = url;
-    link.download = `holotrack-workout-${new Date().toISOString().slice(0, 10)}.csv`;
-    document.body.append(link);
-    link.click();
-    link.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 10000);
+    saveFile(`holotrack-workout-${new Date().toISOString().slice(0, 10)}.csv`, blob);
   }
 }
