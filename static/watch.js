@@ -1,8 +1,9 @@
 // One watcher connection (docs/protocol.md, protocol issue 12): GET /ws, first message
 // {"type": "watch", "version": 1, "token": ...}; the server answers "watching", then relays
-// the watched session's results, and its workout whenever that moves on (a rep, a set). It
-// never sends frames. What a close means, and whether to try the same token again, is the
-// page's to say: an OBS view waits for hours, a coach's card gives up.
+// the watched session's results, its workout whenever that moves on (a rep, a set), and
+// the avatar its camera gives the link (for the OBS view). It never sends frames. What a
+// close means, and whether to try the same token again, is the page's to say: an OBS view
+// waits for hours, a coach's card gives up.
 
 import { VERSION } from "./protocol.js";
 
@@ -12,7 +13,7 @@ export const CLOSE_UNKNOWN_TOKEN = 4003;
 const noop = () => {};
 
 export class WatchSocket {
-  // handlers: watching(msg), result(msg), workout(msg), unopened(text), closed(close) -> the
+  // handlers: watching(msg), result(msg), workout(msg), avatar(msg), unopened(text), closed(close) -> the
   // delay in ms before the next try, or null for none; close: {code, reason, wasWatching,
   // attempt}, where attempt counts the tries since the last "watching".
   // bye: the close reason the server is given when the page stops watching.
@@ -20,7 +21,7 @@ export class WatchSocket {
     this.url = url;
     this.token = token;
     this.bye = bye;
-    this.on = { watching: noop, result: noop, workout: noop, unopened: noop, closed: () => null, ...handlers };
+    this.on = { watching: noop, result: noop, workout: noop, avatar: noop, unopened: noop, closed: () => null, ...handlers };
     this.socket = null;
     this.timer = null;
     this.attempt = 0;
@@ -69,6 +70,8 @@ export class WatchSocket {
         this.on.result(message);
       } else if (message.type === "workout") {
         this.on.workout(message);
+      } else if (message.type === "avatar") {
+        this.on.avatar(message);
       }
       // Anything else (stats, later types) is not for a watcher.
     };

@@ -208,8 +208,8 @@ async def test_vendored_files_and_the_default_avatar_are_served(
     assert '<button type="button" id="avatar-start" class="primary">Start</button>' in text
     assert '<button type="button" id="avatar-stop" disabled>Stop</button>' in text
     assert 'id="avatar-vmc"' not in text  # the server allows no VMC receiver
-    # An own .vrm never leaves the browser, so the OBS view cannot show it: the page says so.
-    assert "default avatar, even when you loaded your own .vrm here" in text
+    # An own .vrm reaches the OBS view only if the user ticks the box: the page says so.
+    assert "or your own .vrm once you load it here and tick “Show it in OBS too”" in text
 
 
 async def test_the_operators_avatar_is_the_default_the_obs_view_shows(

@@ -13,10 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from playwright.async_api import Page
 
+from tests.browser import open_page
 from tests.conftest import Client, MakeClient
 from tests.live import LiveClient, lose_connection
 from tests.test_access import KEY_A, KEY_B, auth, keys_file
+from tests.test_avatar_page import load_model, needs_node_modules
 from tests.vrm_files import AVATAR
 from webapp.config import Config
 from webapp.keys import LIVE
@@ -249,6 +252,10 @@ async def test_uploads_are_off_with_no_memory_for_them(make_client: MakeClient) 
     assert body["error"] == "avatar_uploads_off"
     assert "--avatar-memory-mb is 0" in body["detail"]
     assert held(client) == 0
+    # The page offers no "Show it in OBS too" and says why the OBS view shows the default.
+    page = await (await client.get("/avatar")).text()
+    assert 'id="avatar-obs"' not in page
+    assert "<code>--avatar-memory-mb 0</code>" in page
 
 
 async def test_under_access_keys_the_upload_needs_the_cameras_key(
@@ -266,3 +273,84 @@ async def test_under_access_keys_the_upload_needs_the_cameras_key(
     assert answer.status == 200
     # Its OBS view has the link and no key, like any watcher.
     assert await (await client.get((await answer.json())["url"])).read() == data
+
+
+# --- In real Chromium: the OBS view and the avatar page's opt-in ------------------------------
+
+FAKE_CAMERA = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
+
+
+async def open_view(page: Page, client: Client, token: str) -> None:
+    await page.goto(str(client.make_url(f"/avatar?watch={token}")))
+    await page.wait_for_selector("body[data-avatar-ready=true]", state="attached")
+
+
+async def shows(page: Page, name: str, source: str) -> None:
+    """Waits until the view shows the avatar named `name`, from the link or the default."""
+    await page.wait_for_function(
+        "([name, source]) => window.holotrackAvatar.name() === name"
+        " && document.body.dataset.avatarSource === source",
+        arg=[name, source],
+    )
+
+
+async def test_the_obs_view_shows_the_links_avatar_and_follows_it(
+    make_client: MakeClient,
+) -> None:
+    needs_node_modules()
+    client = await make_client(Config(workers=1, no_cache=True))
+    _, ready = await camera(client, link_key=secrets.token_urlsafe(32))
+    assert (await put(client, ready, renamed_vrm("Uploaded Godette"))).status == 200
+    async with open_page() as browser:
+        view = browser.page
+        await open_view(view, client, ready["watch"])
+        await shows(view, "Uploaded Godette", "link")
+        # Replaced while on show: the view switches without a reload.
+        assert (await put(client, ready, renamed_vrm("Second Godette"))).status == 200
+        await shows(view, "Second Godette", "link")
+        # Taken back: the default again.
+        gone = await client.delete(
+            f"/api/avatar/{ready['watch']}", headers={"Holotrack-Resume": ready["resume"]}
+        )
+        assert gone.status == 204
+        await shows(view, DEFAULT_TITLE, "default")
+        assert browser.errors == []
+
+
+async def test_the_page_sends_its_own_vrm_only_once_ticked(make_client: MakeClient) -> None:
+    needs_node_modules()
+    client = await make_client(Config(workers=1, no_cache=True))
+    async with open_page(FAKE_CAMERA) as browser:
+        page = browser.page
+        await page.goto(str(client.make_url("/avatar")))
+        await page.wait_for_selector("body[data-avatar-ready=true]", state="attached")
+        # Nothing to send yet: the option appears with the user's own .vrm.
+        assert await page.is_hidden("#avatar-obs-box")
+        await page.click("#avatar-start")
+        await page.wait_for_selector("body[data-session]", state="attached")
+        token = await page.get_attribute("#watch-link", "data-token")
+        assert token
+
+        data = renamed_vrm("Page Godette")
+        await load_model(page, "mine.vrm", data)
+        assert await page.is_visible("#avatar-obs-box")
+        assert not await page.is_checked("#avatar-obs")
+        note = await page.inner_text("#avatar-obs-note")
+        assert "never on disk" in note
+        assert "Anyone with the OBS link can download it" in note
+        await page.wait_for_selector("body[data-obs-avatar=off]", state="attached")
+        assert held(client) == 0  # chosen, not ticked: it stayed in the browser
+
+        view = await page.context.new_page()
+        await open_view(view, client, token)
+        await shows(view, DEFAULT_TITLE, "default")
+        await page.check("#avatar-obs")
+        await page.wait_for_selector("body[data-obs-avatar=sent]", state="attached")
+        assert held(client) == len(data)
+        await shows(view, "Page Godette", "link")
+
+        await page.uncheck("#avatar-obs")
+        await page.wait_for_function("() => document.body.dataset.obsAvatar === 'off'")
+        assert held(client) == 0
+        await shows(view, DEFAULT_TITLE, "default")
+        assert browser.errors == []

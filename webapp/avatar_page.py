@@ -18,6 +18,7 @@ from aiohttp import web
 
 from webapp.engine.blendshapes import NAMES as ARKIT_NAMES
 from webapp.keys import CONFIG
+from webapp.live.avatars import MB
 
 ROOT = Path(__file__).resolve().parent.parent
 VENDOR_PREFIX = "/vendor/"
@@ -74,6 +75,7 @@ def avatar_page(paths: AvatarPaths) -> Handler:
     async def handler(request: web.Request) -> web.StreamResponse:
         # Checked on every request, so `npm ci` run beside a live server takes effect at once.
         missing = missing_files(paths)
+        uploads = request.app[CONFIG].avatar_memory_mb if CONFIG in request.app else 0
         context: dict[str, Any] = {
             "missing": missing,
             "import_map": IMPORT_MAP,
@@ -84,6 +86,9 @@ def avatar_page(paths: AvatarPaths) -> Handler:
             # the operator's to tell, not the page's.
             "vmc": CONFIG in request.app and bool(request.app[CONFIG].vmc_allow.strip()),
             "watch": "watch" in request.query,
+            # "Show it in OBS too" only where the server keeps avatars for watch links.
+            "avatar_uploads": uploads > 0,
+            "max_avatar_bytes": request.app[CONFIG].max_avatar_mb * MB if uploads else 0,
         }
         response = aiohttp_jinja2.render_template("avatar.html", request, context)
         if missing:

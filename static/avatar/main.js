@@ -10,6 +10,7 @@ import { LinkKey } from "../link_key.js";
 import { CameraRun } from "../run.js";
 import { AvatarSession, forgetRest, storedRest } from "./connection.js";
 import { Controls } from "./controls.js";
+import { ObsAvatar } from "./obs_avatar.js";
 import { setupPicker } from "./picker.js";
 import { WatchShare } from "../share.js";
 import { AvatarView } from "./view.js";
@@ -40,6 +41,10 @@ const readout = {
 
 const controls = new Controls($);
 const view = new AvatarView($("avatar-view"));
+// Only on a server that keeps avatars for watch links (--avatar-memory-mb above 0).
+const obsAvatar = $("avatar-obs")
+  ? new ObsAvatar({ box: $("avatar-obs-box"), checkbox: $("avatar-obs"), status: $("avatar-obs-status") })
+  : null;
 const share = new WatchShare({ box: $("watch-share"), link: $("watch-link"), button: $("watch-copy"), status: $("watch-share-status") });
 
 const recorder = new Recorder({ button: $("avatar-record"), status: $("avatar-record-status"), name: "avatar" });
@@ -95,6 +100,7 @@ function openSession(endLink = false) {
         document.body.dataset.session = message.session;
         showStatus(status, `Driving the avatar at up to ${message.fps} fps.`, "ok");
         share.show(message.watch);
+        obsAvatar?.ready(message);
         if (renewed) showStatus($("watch-share-status"), "A new link: the old one no longer works.", "info");
         renewed = false;
         showReadout();
@@ -189,7 +195,9 @@ for (const choice of document.querySelectorAll('input[name="avatar-framing"]')) 
   choice.addEventListener("change", () => view.scene.setFraming(controls.framing));
 }
 
-if (!view.scene.failure) setupPicker({ view, input: $("avatar-file"), dropTarget: $("avatar-view"), status: $("avatar-file-status") });
+if (!view.scene.failure) {
+  setupPicker({ view, input: $("avatar-file"), dropTarget: $("avatar-view"), status: $("avatar-file-status"), chosen: (file) => obsAvatar?.chosen(file) });
+}
 stage.classList.toggle("mirrored", controls.mirror.checked);
 showCamera();
 showCalibration(storedRest(), "");

@@ -1,6 +1,8 @@
 // The view for OBS, GET /avatar?watch=<token>: only the avatar, on a transparent background,
 // posed by the results of the session it watches. Any machine that reaches the server can
-// show it; it says in words when the session ends and keeps trying the same link.
+// show it; it says in words when the session ends and keeps trying the same link. The
+// avatar is the server's default, or the .vrm the camera's page gave the link
+// ("Show it in OBS too"), switched as the server announces it.
 
 import { showStatus } from "../format.js";
 import { socketUrl } from "../protocol.js";
@@ -17,6 +19,27 @@ window.holotrackAvatar = view.testHook();
 view.scene.setFraming(new URLSearchParams(window.location.search).get("framing") ?? "upper");
 
 let results = 0;
+// The link's own avatar, when its camera gave it one; null: the server's default.
+let wanted = null;
+let loading = Promise.resolve();
+
+// Follows the link's avatar as the server announces it, one load at a time, the latest
+// winning; one that cannot be loaded leaves the default on show rather than nothing.
+function follow(url) {
+  if (url === wanted) return;
+  wanted = url;
+  loading = loading.then(async () => {
+    if (wanted !== url) return; // a newer announcement is queued behind this one
+    try {
+      await view.load(url ?? document.body.dataset.defaultAvatar);
+    } catch (error) {
+      if (url === null) throw error;
+      console.warn(`The link's own avatar could not be loaded (${error.message}): showing the default.`);
+      await view.load(document.body.dataset.defaultAvatar);
+    }
+    document.body.dataset.avatarSource = url === null ? "default" : "link";
+  }).catch((error) => say(`Cannot load the avatar: ${error.message}.`, "error"));
+}
 
 function say(text, kind) {
   showStatus(status, text, kind);
@@ -27,6 +50,7 @@ if (!view.scene.failure) {
   try {
     await view.load(document.body.dataset.defaultAvatar);
     document.body.dataset.avatarReady = "true";
+    document.body.dataset.avatarSource = "default";
   } catch (error) {
     say(`Cannot load the avatar: ${error.message}.`, "error");
   }
@@ -57,7 +81,9 @@ if (view.scene.failure) {
         document.body.dataset.session = message.session;
         // Once it works, the view shows only the avatar: nothing to read on a stream.
         say("", "ok");
+        follow(typeof message.avatar === "string" ? message.avatar : null);
       },
+      avatar: (message) => follow(typeof message.url === "string" ? message.url : null),
       result: (message) => {
         results += 1;
         document.body.dataset.results = String(results);

@@ -1,5 +1,6 @@
 // Choosing an avatar: a file input, or a .vrm dropped on the view. The file is read in the
-// browser and never uploaded.
+// browser; nothing here sends it anywhere. Only "Show it in OBS too" (obs_avatar.js), off
+// until the user ticks it, sends it to the server, which gets `chosen` for that.
 
 import { showStatus } from "../format.js";
 import { AvatarFileError } from "./view.js";
@@ -14,7 +15,8 @@ function perfectSync(avatar) {
     : " It has no ARKit blendshapes: its VRM expressions follow the face.";
 }
 
-export function setupPicker({ view, input, dropTarget, status }) {
+// chosen(file): the file is on show (not called for one that was refused).
+export function setupPicker({ view, input, dropTarget, status, chosen = () => {} }) {
   async function choose(file) {
     showStatus(status, `Loading ${file.name}…`, "busy");
     try {
@@ -22,6 +24,7 @@ export function setupPicker({ view, input, dropTarget, status }) {
       const name = avatar.vrm.meta?.name || avatar.vrm.meta?.title || file.name;
       const version = avatar.vrm.meta?.metaVersion === "0" ? "0.x" : "1.0";
       showStatus(status, `Showing ${name} (VRM ${version}), from ${file.name}.${perfectSync(avatar)}`, "ok");
+      chosen(file);
     } catch (error) {
       // The avatar on show stays; say why the file was refused.
       const why = error instanceof AvatarFileError ? error.message : `it could not be loaded (${error.message})`;

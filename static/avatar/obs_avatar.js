@@ -1,0 +1,128 @@
+// "Show it in OBS too": the one way a .vrm chosen on this page reaches the OBS view, whose
+// browser can never have the file. Off by default; ticked, it sends the file to this
+// server (PUT /api/avatar/<watch token>, proved by the session's resume string), which
+// keeps it in memory while the watch link lives. Unticked, the server forgets it.
+
+import { authHeaders, keyRefused } from "../access.js";
+import { formatBytes, showStatus } from "../format.js";
+
+export class ObsAvatar {
+  // box: what is hidden until there is something to show; checkbox: the opt-in.
+  constructor({ box, checkbox, status }) {
+    this.box = box;
+    this.checkbox = checkbox;
+    this.status = status;
+    this.limit = Number(document.body.dataset.maxAvatarBytes ?? 0);
+    this.file = null; // the .vrm on show here, when it is the user's own
+    this.link = null; // {token, resume} from the last ready
+    this.sent = null; // {token, file} the server holds; file null: sent before a reload
+    this.queue = Promise.resolve();
+    checkbox.checked = false;
+    checkbox.addEventListener("change", () => this.sync());
+  }
+
+  // The user's own .vrm is on show (null: the default again).
+  chosen(file) {
+    this.file = file;
+    this.box.hidden = !file && !this.sent;
+    this.sync();
+  }
+
+  // Each ready: the link and the proof of being its camera change with sessions; its
+  // "avatar" says whether the server still holds what was sent (a restart forgets it).
+  ready(message) {
+    if (typeof message.watch !== "string" || typeof message.resume !== "string") return;
+    this.link = { token: message.watch, resume: message.resume };
+    if (!message.avatar) {
+      this.sent = null;
+    } else if (this.sent?.token !== message.watch) {
+      // Sent from this browser before a reload: the file is gone from the page, not from
+      // the server, so the box says so and unticking still takes it back.
+      this.sent = { token: message.watch, file: null };
+      this.checkbox.checked = true;
+      this.box.hidden = false;
+      this.say("OBS shows the .vrm you sent earlier, kept while this link lives. Untick to show the default there.", "ok", "sent");
+    }
+    this.sync();
+  }
+
+  sync() {
+    this.queue = this.queue.then(() => this.step()).catch((error) => this.say(`Could not reach the server: ${error.message}.`, "error", "error"));
+  }
+
+  async step() {
+    const wanted = this.checkbox.checked;
+    if (!wanted) {
+      if (this.sent && this.link?.token === this.sent.token) await this.forget();
+      else this.say("", "info", "off");
+      return;
+    }
+    if (!this.file) return; // ticked after a reload: what the server holds stays
+    if (!this.link) {
+      this.say("It goes to the server with your next Start.", "info", "waiting");
+      return;
+    }
+    if (this.sent?.token === this.link.token && this.sent.file === this.file) return;
+    if (this.limit && this.file.size > this.limit) {
+      this.say(`${this.file.name} is ${formatBytes(this.file.size)}, over the ${formatBytes(this.limit)} this server keeps for OBS.`, "error", "error");
+      return;
+    }
+    await this.send();
+  }
+
+  request(method, body) {
+    const { token, resume } = this.link;
+    return fetch(`/api/avatar/${encodeURIComponent(token)}`, {
+      method,
+      body,
+      headers: authHeaders({ "Holotrack-Resume": resume, "Content-Type": "model/gltf-binary" }),
+    });
+  }
+
+  async send() {
+    const { token } = this.link;
+    const file = this.file;
+    this.say(`Sending ${file.name} to the server for OBS…`, "busy", "sending");
+    const response = await this.request("PUT", file);
+    if (response.ok) {
+      this.sent = { token, file };
+      this.say(`OBS shows ${file.name} too: the server keeps it in memory while this link lives.`, "ok", "sent");
+      return;
+    }
+    await this.refused(response);
+  }
+
+  async forget() {
+    const response = await this.request("DELETE");
+    // 404: the link ended already, and the server forgot the avatar with it.
+    if (response.ok || response.status === 404) {
+      this.sent = null;
+      this.box.hidden = !this.file;
+      this.say("OBS shows the default avatar; the server no longer has yours.", "info", "off");
+      return;
+    }
+    await this.refused(response);
+  }
+
+  async refused(response) {
+    let detail = `the server answered ${response.status}`;
+    try {
+      detail = (await response.json()).detail ?? detail;
+    } catch {
+      // not JSON: the status says enough
+    }
+    if (response.status === 401) keyRefused(detail);
+    if (response.status === 404) {
+      // The link ended (the camera was away past the grace): the next Start opens it again.
+      this.link = null;
+      this.say("It goes to the server with your next Start.", "info", "waiting");
+      return;
+    }
+    this.say(`Not shown in OBS: ${detail}.`, "error", "error");
+  }
+
+  say(text, kind, state) {
+    showStatus(this.status, text, kind);
+    document.body.dataset.obsAvatar = state;
+  }
+}
