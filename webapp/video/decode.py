@@ -18,6 +18,7 @@ import cv2
 from cv2.typing import MatLike
 
 from webapp.errors import NotAVideoError, TooLargeError, TooManyPixelsError
+from webapp.video.container import EBML
 
 # Frames go to the worker as JPEG, as a camera's do. The model sees at most 256 px a side
 # of the body and crops face and hands from the frame, so a larger frame costs encode and
@@ -44,7 +45,7 @@ class VideoInfo:
     width: int
     height: int
     fps: float  # as the container states it; 0.0 when it does not
-    frames: int | None  # as the container states it, when it does
+    frames: int | None  # as the container states it, when it does (Matroska never does)
     duration_ms: float | None
     rotation: int = 0  # degrees a player turns the stored frames (clockwise) to show them
 
@@ -90,6 +91,7 @@ class VideoReader:
         self.skipped = 0  # decimated to keep to max_fps
         self.cut = False  # decoding stopped at the duration limit
         self.last_ms: float | None = None  # the time of the last frame decoded
+        self._previous_ms: float | None = None
         self._first_ms: float | None = None
         self._last_slot = -1
         # A client that leaves cancels the handler while a decode runs on its thread, and
@@ -97,6 +99,8 @@ class VideoReader:
         # its capture was released under a running grab(). close() waits for the frame.
         self._lock = threading.Lock()
         self._closed = False
+        with path.open("rb") as file:
+            self._matroska = file.read(len(EBML)) == EBML
         self._capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
         # A phone stores a portrait video sideways with a rotation for players to apply;
         # this wheel's FFmpeg backend leaves it unapplied unless asked, and the model then
@@ -130,8 +134,10 @@ class VideoReader:
         fps = float(capture.get(cv2.CAP_PROP_FPS))
         fps = fps if math.isfinite(fps) and fps > 0 else 0.0
         count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-        frames = count if count > 0 else None
-        duration = frames * 1000.0 / fps if frames is not None and fps else None
+        duration = count * 1000.0 / fps if count > 0 and fps else None
+        # Matroska lists no frame count: FFmpeg's is its duration times a rate guessed from
+        # the first frames, twice the real count for a phone's video that slows in the dark.
+        frames = count if count > 0 and not self._matroska else None
         if duration is not None and duration > self.max_ms:
             raise TooLargeError(
                 f"the video lasts {duration / 1000.0:.1f} s; the limit is "
@@ -151,7 +157,7 @@ class VideoReader:
             time_ms = float(self._capture.get(cv2.CAP_PROP_POS_MSEC))
             index = self.decoded
             self.decoded += 1
-            self.last_ms = time_ms
+            self._previous_ms, self.last_ms = self.last_ms, time_ms
             if time_ms > self.max_ms:
                 # The container understated its length: stop where the limit is.
                 self.cut = True
@@ -186,7 +192,12 @@ class VideoReader:
 
     def _check_whole(self) -> None:
         """FFmpeg ends a damaged or truncated file early without an error of its own; a
-        decode well short of the frames the container lists is one, not a complete video."""
+        decode well short of the frames the container lists is one, not a complete video.
+        A Matroska file lists no frames, so there the last frame's time must reach near the
+        duration it states."""
+        if self._matroska:
+            self._check_reached_end()
+            return
         stated = self.info.frames
         if stated is None or self.decoded >= stated - max(SHORT_FRAMES, stated * SHORT_SHARE):
             return
@@ -196,6 +207,22 @@ class VideoReader:
             f"decoding ended after {self.decoded} of the {stated} frames the container "
             f"lists{where}{of}; the file is truncated or corrupt (or its edit list hides "
             "frames)"
+        )
+
+    def _check_reached_end(self) -> None:
+        duration, last = self.info.duration_ms, self.last_ms
+        if duration is None or last is None:
+            return
+        # The last frame starts up to one of its own intervals before the end, and the
+        # stated duration is rounded to the guessed rate's frames.
+        stated_ms = 1000.0 / self.info.fps if self.info.fps else 0.0
+        own_ms = 0.0 if self._previous_ms is None else last - self._previous_ms
+        allowed = max(SHORT_FRAMES * max(stated_ms, own_ms), SHORT_SHARE * duration)
+        if duration - last <= allowed:
+            return
+        raise NotAVideoError(
+            f"decoding ended after {self.decoded} frames, the last at {last:.0f} ms of the "
+            f"{duration:.0f} ms the container states; the file is truncated or corrupt"
         )
 
     def close(self) -> None:
