@@ -26,7 +26,8 @@ from pybvh import read_bvh_file
 
 from tests.conftest import Client, MakeClient
 from tests.live import LiveClient, video_frames
-from tests.media import ASL_VIDEO
+from tests.media import ASL_VIDEO, MEDIA
+from tests.videos import lines, post, write_clip
 from tests.vmc_receiver import VMC_TYPE_TAGS, vmc_receiver
 from webapp.analysis.rig import quat
 from webapp.analysis.rig.eyes import eye_rotation
@@ -324,6 +325,28 @@ async def test_csv_without_fitness_has_no_reps_and_empty_missing_parts(
     assert "jawOpen" not in rows[0]  # no rig, so no blendshapes
     start = rows[0].index("face_0_x")
     assert all(cell == "" for row in rows[1:] for cell in row[start : start + 468 * 3])
+
+
+async def test_csv_angles_are_the_counters_for_an_exercise_that_weighs_depth(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """The squat's counter adds z to its angles (its knee bends toward a camera in front);
+    the CSV measured in the image plane only, 20 degrees off the line's own fitness angles
+    on this clip (41 over the whole video). Unsmoothed, the two are the same landmarks."""
+    clip = write_clip(MEDIA / "squat_everkinetic_640x360_30fps.mp4", tmp_path / "squat.mp4", 60)
+    client = await make_client(Config(workers=1, video_max_fps=10.0))
+    found = await lines(await post(client, clip.read_bytes(), "?exercise=squat&smoothing=off"))
+    rows = list(csv.reader(io.StringIO(table.to_csv(parse_text(jsonl(found))))))
+    col = {name: i for i, name in enumerate(rows[0])}
+    compared = []
+    for line, row in zip(found[:-1], rows[1:], strict=True):
+        for name, degrees in line["fitness"]["angles"].items():
+            if f"{name}_deg" in col:
+                compared.append((float(row[col[f"{name}_deg"]]), degrees))
+    assert len(compared) >= 40
+    assert [csv_deg for csv_deg, _ in compared] == pytest.approx(
+        [fitness_deg for _, fitness_deg in compared], abs=0.11
+    )
 
 
 # -- the recording's checks ---------------------------------------------------------------

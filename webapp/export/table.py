@@ -2,10 +2,11 @@
 
 Columns: time_ms and frame; every landmark coordinate (pose by MediaPipe's names with
 visibility, face and hands by index), empty where the part was not found; the main joint
-angles in degrees, measured as the fitness counter measures them (in the image plane, in
-pixels; empty where a point is not seen); ARKit's blendshapes by their names when the
-recording's rigs carry them (a session or a video asked for them), empty on a frame
-without a face; and exercise and reps when the recording has them.
+angles in degrees, measured as the fitness counter measures them (in pixels, in the image
+plane unless the line's exercise weighs depth in; empty where a point is not seen); ARKit's
+blendshapes by their names when the recording's rigs carry them (a session or a video asked
+for them), empty on a frame without a face; and exercise and reps when the recording has
+them.
 """
 
 from __future__ import annotations
@@ -14,10 +15,13 @@ import csv
 import io
 from collections.abc import Iterator, Sequence
 
+from webapp.analysis.fitness import load_exercises
 from webapp.analysis.fitness.angles import INDEX, LANDMARKS, SIDES, angle, seen, to_points
 from webapp.export.recording import PARTS, Frame, Recording
 
+# A line without a known exercise is measured as the exercises' defaults measure.
 MIN_VISIBILITY = 0.5
+DEPTH = 0.0
 # Each angle is at the middle point of three (exercises.toml's measures of the same names).
 JOINTS: dict[str, tuple[str, str, str]] = {
     "elbow": ("shoulder", "elbow", "wrist"),
@@ -63,20 +67,38 @@ def _coordinates(frame: Frame) -> list[str]:
     return cells
 
 
-def joint_angles(pose: Sequence[Sequence[float]] | None, size: tuple[int, int]) -> list[str]:
-    """The ANGLES of one frame, rounded to 0.1 degree, "" where not all three points are seen."""
+def joint_angles(
+    pose: Sequence[Sequence[float]] | None,
+    size: tuple[int, int],
+    *,
+    depth: float = DEPTH,
+    min_visibility: float = MIN_VISIBILITY,
+) -> list[str]:
+    """The ANGLES of one frame, rounded to 0.1 degree, "" where not all three points are seen.
+    `depth` weighs z in, as an exercise that sets it does (angles.to_points)."""
     if pose is None:
         return [""] * len(ANGLES)
     cells = []
     for name in ANGLES:
         side, joint = name.split("_", 1)
         indices = [INDEX[f"{side}_{point}"] for point in JOINTS[joint]]
-        if seen(pose, MIN_VISIBILITY, indices) != set(indices):
+        if seen(pose, min_visibility, indices) != set(indices):
             cells.append("")
             continue
-        points = to_points(pose, size, 0.0, indices)
+        points = to_points(pose, size, depth, indices)
         cells.append(f"{angle(*(points[i] for i in indices)):.1f}")
     return cells
+
+
+def _measured_as(frame: Frame) -> tuple[float, float]:
+    """(depth, min_visibility) of the counter for this line: a squat's knee bends toward a
+    camera in front, so its counter adds z, and the image plane alone read up to 40 degrees
+    off the line's own fitness angles."""
+    name = (frame.fitness or {}).get("exercise")
+    exercise = load_exercises().get(name) if isinstance(name, str) else None
+    if exercise is None:
+        return DEPTH, MIN_VISIBILITY
+    return exercise.depth, exercise.min_visibility
 
 
 def rows(recording: Recording) -> Iterator[list[str]]:
@@ -86,7 +108,13 @@ def rows(recording: Recording) -> Iterator[list[str]]:
     for frame in recording.frames:
         row = [f"{frame.time_ms:.3f}", str(frame.frame), *_coordinates(frame)]
         pose = frame.landmarks.get("pose")
-        row += joint_angles(None if pose is None else pose.tolist(), frame.size)
+        depth, min_visibility = _measured_as(frame)
+        row += joint_angles(
+            None if pose is None else pose.tolist(),
+            frame.size,
+            depth=depth,
+            min_visibility=min_visibility,
+        )
         weights = (frame.rig or {}).get("blendshapes", {})
         row += [str(weights[name]) if name in weights else "" for name in shapes]
         if with_fitness:
