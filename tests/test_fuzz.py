@@ -53,6 +53,7 @@ from webapp.live.messages import (
     MAGIC,
     Control,
     Hello,
+    first_message,
     parse_control,
     parse_frame,
     parse_hello,
@@ -240,7 +241,7 @@ def expected_hello(message: Any) -> Hello | None:
 
 def check_hello(text: str, message: Any) -> None:
     expected = expected_hello(message)
-    hello = attempt(lambda: parse_hello(text), (SessionClosed,))
+    hello = attempt(lambda: parse_hello(first_message(text)), (SessionClosed,))
     if isinstance(hello, SessionClosed):
         assert hello.code == Close.PROTOCOL
         assert_clean_reason(hello)
@@ -601,7 +602,7 @@ async def play(client: Client, messages: list[str | bytes], config: Config) -> N
         closing = Close.POLICY
     else:
         try:
-            parse_hello(first)
+            parse_hello(first_message(first))
         except SessionClosed as closed:
             closing = closed.code
     await (live.ws.send_bytes(first) if isinstance(first, bytes) else live.ws.send_str(first))

@@ -62,19 +62,20 @@ def first_message(text: str) -> dict[str, Any]:
     return message
 
 
-def first_type(text: str) -> object:
-    return first_message(text).get("type")
-
-
-def parse_hello(text: str) -> Hello:
-    message = _loads(text, "the first message")
-    if not isinstance(message, dict) or message.get("type") != ClientType.HELLO:
-        raise SessionClosed(Close.PROTOCOL, 'the first message must be {"type": "hello", ...}')
+def check_version(message: Mapping[str, Any]) -> None:
+    """A hello's or a watch's `version`: 1, and not `true` (which equals 1 in Python)."""
     version = message.get("version")
     if isinstance(version, bool) or version != VERSION:
         raise SessionClosed(
-            Close.PROTOCOL, f"protocol version {shown(version)} is not supported; use 1"
+            Close.PROTOCOL, f"protocol version {shown(version)} is not supported; use {VERSION}"
         )
+
+
+def parse_hello(message: Mapping[str, Any]) -> Hello:
+    """The first message (`first_message`), which must be a hello."""
+    if message.get("type") != ClientType.HELLO:
+        raise SessionClosed(Close.PROTOCOL, 'the first message must be {"type": "hello", ...}')
+    check_version(message)
     try:
         track = Track(message.get("track", Track.HOLISTIC))
     except ValueError:
@@ -115,7 +116,8 @@ def parse_frame(data: bytes, max_frame_bytes: int) -> Frame:
 
 
 def parse_control(text: str) -> Control:
-    """After hello a client may switch exercise or ask for its workout; nothing else."""
+    """After hello a client may switch exercise, ask for its workout, or calibrate straight
+    ahead; nothing else."""
     message = _loads(text, "a text message")
     kind = message.get("type") if isinstance(message, dict) else None
     if kind == ClientType.HELLO:

@@ -13,6 +13,8 @@ import asyncio
 import functools
 import logging
 import time
+from collections.abc import Mapping
+from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
@@ -112,12 +114,12 @@ class LiveSession:
             if refusal is not None:
                 raise SessionClosed(Close.POLICY, refusal)
             self.gate.check_presented()
-            first = await self.receiver.text_first()
-            if messages.first_type(first) == ClientType.WATCH:
+            first = messages.first_message(await self.receiver.text_first())
+            if first.get("type") == ClientType.WATCH:
                 close = await self._watch(first)
                 return
             # The key first: a client without one learns nothing more about the server.
-            self.gate.admit(messages.first_message(first))
+            self.gate.admit(first)
             hello = parse_hello(first)
             options = parse_options(
                 hello.message, self.shared.vmc_allow, self.shared.exercises, hello.track
@@ -320,13 +322,13 @@ class LiveSession:
         else:
             self.outbox.put_control(messages.workout(summary))
 
-    async def _watch(self, first: str) -> SessionClosed:
+    async def _watch(self, first: Mapping[str, Any]) -> SessionClosed:
         """This connection watches another session instead of sending frames."""
         self.watcher = True
         self.name = "watcher"
         watched = await serve_watcher(
             self.ws,
-            messages.first_message(first),
+            first,
             self.shared.tokens,
             max_watchers=self.config.max_watchers,
             send_timeout=self.config.send_timeout,

@@ -20,9 +20,9 @@ from webapp.analysis.fitness import Workout
 from webapp.engine.jobs import Frame
 from webapp.live import messages
 from webapp.live.avatars import LinkAvatar, LinkAvatars, avatar_url
-from webapp.live.errors import SessionClosed, shown
+from webapp.live.errors import SessionClosed
 from webapp.live.outbox import Outbox
-from webapp.protocol import VERSION, Close
+from webapp.protocol import Close
 
 # 16 random bytes: unguessable, and short enough to paste into an OBS source.
 TOKEN_BYTES = 16
@@ -284,11 +284,7 @@ async def serve_watcher(
     """Serves one watcher until it leaves or its session ends; returns the session's id.
     `admit` counts it against the watched session's access key (1013 past its limit) and
     returns what gives that place back."""
-    version = message.get("version")
-    if isinstance(version, bool) or version != VERSION:
-        raise SessionClosed(
-            Close.PROTOCOL, f"protocol version {shown(version)} is not supported; use {VERSION}"
-        )
+    messages.check_version(message)
     audience = tokens.find(message.get("token"))
     if audience is None:
         raise SessionClosed(
