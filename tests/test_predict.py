@@ -111,6 +111,8 @@ def truncated_jpeg() -> bytes:
     return data[: len(data) // 3]
 
 
+# The ftyp box an iPhone's HEIC photo starts with.
+HEIC_HEADER = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic"
 BAD_INPUTS = [
     ("empty-file", b"", "image/jpeg", 400, "empty"),
     ("text-as-jpeg", b"this is not an image at all", "image/jpeg", 400, "not_an_image"),
@@ -119,6 +121,14 @@ BAD_INPUTS = [
     ("text-plain", b"hello", "text/plain", 415, "unsupported_type"),
     ("svg", b"<svg xmlns='http://www.w3.org/2000/svg'/>", "image/svg+xml", 415, "unsupported_type"),
     ("ico", None, "application/octet-stream", 415, "unsupported_type"),
+    # An iPhone's photo (its header; the rest does not matter): a format, not a damaged file.
+    (
+        "heic",
+        HEIC_HEADER + bytes(range(256)) * 8,
+        "application/octet-stream",
+        415,
+        "unsupported_type",
+    ),
     ("bomb-png", png_declaring(30000, 30000), "image/png", 413, "too_many_pixels"),
 ]
 

@@ -8,11 +8,15 @@ from aiohttp import BodyPartReader, web
 
 from webapp.content_types import check_declared, multipart_parsing
 from webapp.engine.imaging import MIME_TYPES
-from webapp.errors import EmptyInputError, TooLargeError
+from webapp.errors import EmptyInputError, TooLargeError, UnsupportedTypeError
 
 FIELD = "file"
 CHUNK = 64 * 1024
 IMAGE_TYPES = frozenset(MIME_TYPES.values()) | {"image/jpg", "image/pjpeg", "image/x-ms-bmp"}
+# HEIF's major brands (ISO/IEC 23008-12): an iPhone's photos are HEIC unless set otherwise.
+HEIF_BRANDS = frozenset(
+    {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1"}
+)
 
 
 def check_declared_type(content_type: str) -> None:
@@ -21,6 +25,16 @@ def check_declared_type(content_type: str) -> None:
         IMAGE_TYPES,
         "image/jpeg, image/png, image/webp, image/bmp, image/gif or image/tiff",
     )
+
+
+def check_not_heif(data: bytes) -> None:
+    """Pillow does not know HEIF, so a phone's photo was a 400 "not an image in any known
+    format", as if it were damaged; it is an image of a format outside the list (415)."""
+    if data[4:8] == b"ftyp" and data[8:12] in HEIF_BRANDS:
+        raise UnsupportedTypeError(
+            "HEIC/HEIF images (an iPhone's default) are not supported; send JPEG, PNG, WebP, "
+            "BMP, GIF or TIFF"
+        )
 
 
 async def read_image(request: web.Request, limit: int) -> bytes:

@@ -31,6 +31,7 @@ async def predict(request: web.Request) -> web.Response:
             f"the upload did not arrive within {config.upload_timeout:g} s"
         ) from None
     # Header only: a bomb or a wrong type is refused before it takes a worker's turn.
+    uploads.check_not_heif(data)
     imaging.probe(data, config.max_pixels)
     cache = None if config.no_cache else request.app[CACHE]
     key = digest(data) if cache is not None else ""
