@@ -97,6 +97,7 @@ class LiveSession:
             stuck=self._reader_stuck,
         )
         self._ending: SessionClosed | None = None
+        # Held only so the event loop's weak reference is not the closing task's last one.
         self._closer: asyncio.Task[None] | None = None
         self.receiver = Receiver(
             ws,
