@@ -278,7 +278,7 @@ def cost_figures(path: Path, count: int) -> dict[str, Any]:
                     result = FrameResult(1, w, h, extract(res), 0.0, 0.0)
                     for session in (analysis, None) if n % 2 == 0 else (None, analysis):
                         t1 = time.perf_counter()
-                        result_text(session, frame, result)
+                        result_text(session, frame, result, "bench")
                         spent = (time.perf_counter() - t1) * 1000.0
                         (without if session is None else with_analysis).append(spent)
                     found = result.landmarks
@@ -287,7 +287,7 @@ def cost_figures(path: Path, count: int) -> dict[str, Any]:
                         shapes = face_model(found.face, w, h)
                         shapes_model.append((time.perf_counter() - t2) * 1000.0)
                         t3 = time.perf_counter()
-                        result_text(shaped, frame, replace(result, blendshapes=shapes))
+                        result_text(shaped, frame, replace(result, blendshapes=shapes), "bench")
                         extra = (time.perf_counter() - t3) * 1000.0 - with_analysis[-1]
                         shapes_analysis.append(extra)
     finally:

@@ -170,8 +170,8 @@ def test_a_session_sends_the_same_landmarks_with_or_without_a_rig() -> None:
     for i in range(len(rec)):
         frame = Frame(i, float(rec.capture_ms[i]), b"")
         result = FrameResult(1, rec.width, rec.height, recorded(rec, i), 0.0, 0.0)
-        plain = json.loads(result_text(None, frame, result))
-        sent = {k: json.loads(result_text(s, frame, result)) for k, s in sessions.items()}
+        plain = json.loads(result_text(None, frame, result, "s1"))
+        sent = {k: json.loads(result_text(s, frame, result, k)) for k, s in sessions.items()}
         assert "rig" in sent["off_rig"]
         assert "rig" in sent["on_rig"]
         assert sent["off"]["landmarks"] == sent["off_rig"]["landmarks"] == plain["landmarks"]

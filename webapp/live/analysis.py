@@ -144,15 +144,17 @@ def _workout(
     return carried
 
 
-def result_text(analysis: SessionAnalysis | None, frame: Frame, result: FrameResult) -> str:
-    """The result message; analysis that fails on some odd frame costs that frame its
-    extras, never the session (or the lane that delivered it)."""
+def result_text(
+    analysis: SessionAnalysis | None, frame: Frame, result: FrameResult, name: str
+) -> str:
+    """Session `name`'s result message; analysis that fails on some odd frame costs that
+    frame its extras, never the session (or the lane that delivered it)."""
     if analysis is not None:
         try:
             landmarks, extra, ms = analysis.process(frame, result)
             return messages.result(frame, result, landmarks, extra, ms)
         except Exception:
-            log.exception("analysis failed on frame %d; sent without it", frame.seq)
+            log.exception("%s: analysis failed on frame %d; sent without it", name, frame.seq)
     return messages.result(frame, result, result.landmarks.as_json(), {}, 0.0)
 
 

@@ -266,7 +266,7 @@ class LiveSession:
         track = self.slot.track if self.slot else "-"
         self.metrics.wait.labels(track).observe(frame.started - frame.received)
         self.metrics.inference.labels(track).observe(result.inference_ms / 1000.0)
-        text = result_text(self.analysis, frame, result)
+        text = result_text(self.analysis, frame, result, self.name)
         # An ending session's watchers may already be its camera's next session's.
         if self.audience is not None and self._ending is None:
             self.audience.put(frame, text)
