@@ -21,6 +21,8 @@ from tests.conftest import Client, MakeClient
 from tests.live import LiveClient, video_frames
 from tests.media import ASL_VIDEO, GESTURE_VIDEO, PERSON_JPEG
 from tests.videos import (
+    TRACK,
+    _boxes,
     damaged,
     decoded_frames,
     lines,
@@ -200,6 +202,42 @@ async def test_every_limit_and_bad_input_has_its_status(
     # The same server takes a video within every limit.
     found = await lines(await post(client, whole))
     assert found[-1]["summary"]["frames"] == 10
+
+
+def audio_only(clip: Path, target: Path) -> Path:
+    """`clip` with its one track marked as sound, as an .m4a or an Opus WebM holds its
+    audio: an MP4's handler (moov/trak/mdia/hdlr) says "soun", a Matroska TrackType 2."""
+    data = bytearray(clip.read_bytes())
+    if clip.suffix == ".mp4":
+        hdlr = _boxes(data, 0, len(data), (*TRACK, b"mdia", b"hdlr"))[-1][0]
+        assert data[hdlr + 16 : hdlr + 20] == b"vide"
+        data[hdlr + 16 : hdlr + 20] = b"soun"
+    else:
+        # TrackType (0x83), one byte long, 1 (video), inside Tracks (0x1654AE6B).
+        at = data.index(b"\x83\x81\x01", data.index(b"\x16\x54\xae\x6b"))
+        data[at + 2] = 2
+    target.write_bytes(bytes(data))
+    return target
+
+
+async def test_a_file_with_only_audio_is_refused_as_such(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """FFmpeg finds no video in it and the answer was 400 'the file could not be opened as a
+    video; it may be corrupt', which sends a developer looking for corruption."""
+    client = await make_client(Config(workers=1))
+    for suffix in (".mp4", ".mkv"):
+        clip = write_clip(GESTURE_VIDEO, tmp_path / f"clip{suffix}", 3, size=(160, 90))
+        sound = audio_only(clip, tmp_path / f"sound{suffix}")
+        response = await post(client, sound.read_bytes(), "", "application/octet-stream")
+        answer = await response.json()
+        assert (response.status, answer["error"]) == (415, "unsupported_type"), suffix
+        assert answer["detail"] == (
+            "the file has no video track, only audio; send a video: MP4, WebM, MOV or MKV"
+        )
+        # The same file with its video track is taken.
+        found = await lines(await post(client, clip.read_bytes(), "", "application/octet-stream"))
+        assert found[-1]["summary"]["frames"] == 3
 
 
 async def test_an_exported_video_keeps_its_aspect(make_client: MakeClient, tmp_path: Path) -> None:
