@@ -7,9 +7,6 @@
 
 import { VERSION } from "./protocol.js";
 
-// An unknown or expired token.
-export const CLOSE_UNKNOWN_TOKEN = 4003;
-
 const noop = () => {};
 
 export class WatchSocket {

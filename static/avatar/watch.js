@@ -1,8 +1,7 @@
 // What a close means to the OBS view (GET /avatar?watch=<token>); the connection itself is
 // ../watch.js.
 
-import { describeClose } from "../protocol.js";
-import { CLOSE_UNKNOWN_TOKEN } from "../watch.js";
+import { CLOSE, describeClose } from "../protocol.js";
 
 // An OBS browser source may wait for hours: retry the same token, gently, but often enough
 // that a streamer's Start shows on the stream within seconds (the link is kept: its camera
@@ -13,7 +12,7 @@ const RETRY_MAX_MS = 10000;
 // The server's reasons for these two only repeat the words, so they are left out.
 export function describeWatchClose(code, reason, wasWatching) {
   if (wasWatching) return "The session this view watches has ended.";
-  if (code === CLOSE_UNKNOWN_TOKEN) return "This watch link is not valid, or its session has ended.";
+  if (code === CLOSE.UNKNOWN_WATCH) return "This watch link is not valid, or its session has ended.";
   return describeClose(code, reason).text;
 }
 

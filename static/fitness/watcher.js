@@ -2,7 +2,6 @@
 // itself is ../watch.js.
 
 import { backoffMs, CLOSE, describeClose } from "../protocol.js";
-import { CLOSE_UNKNOWN_TOKEN } from "../watch.js";
 
 const MAX_ATTEMPTS = 5;
 
@@ -10,7 +9,7 @@ const MAX_ATTEMPTS = 5;
 // over), "invalid" (no such session), "lost" (trying again may help) or "refused".
 // The server's reasons for an invalid link and an ended session only repeat the words.
 export function watchClose(code, reason, wasWatching) {
-  if (code === CLOSE_UNKNOWN_TOKEN) {
+  if (code === CLOSE.UNKNOWN_WATCH) {
     return { state: "invalid", text: "This link is not valid, or its session had already ended.", retry: false };
   }
   if (wasWatching && (code === CLOSE.NORMAL || code === CLOSE.GOING_AWAY)) {
