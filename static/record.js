@@ -6,7 +6,7 @@
 // recording stops by itself and the file downloads, with a note saying so.
 
 import { formatBytes, showStatus } from "./format.js";
-import { saveFile } from "./save.js";
+import { saveFile } from "./files.js";
 
 export const MAX_FRAMES = 18000; // 20 minutes at 15 fps
 export const MAX_CHARS = 32 * 1024 * 1024;

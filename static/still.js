@@ -5,7 +5,7 @@ import { authHeaders, keyRefused } from "./access.js";
 import { drawSkeleton, exposeColors, loadSkeleton } from "./draw.js";
 import { describeHttpError } from "./errors.js";
 import { formatBytes, prettyJson, showStatus } from "./format.js";
-import { saveFile } from "./save.js";
+import { acceptFiles, saveFile } from "./files.js";
 
 // Large photos are drawn at most this many pixels on their longest side.
 const MAX_CANVAS_SIDE = 1600;
@@ -126,29 +126,7 @@ async function handleFile(file) {
   showStatus(status, `${file.name}: ${notes.join(" · ")}.`, kind);
 }
 
-input.addEventListener("change", () => {
-  const [file] = input.files;
-  input.value = ""; // choosing the same photo again (a retry) must send it again
-  if (file) handleFile(file);
-});
-
-for (const type of ["dragenter", "dragover"]) {
-  dropZone.addEventListener(type, (event) => {
-    event.preventDefault();
-    dropZone.classList.add("dragging");
-  });
-}
-for (const type of ["dragleave", "drop"]) {
-  dropZone.addEventListener(type, () => dropZone.classList.remove("dragging"));
-}
-dropZone.addEventListener("drop", (event) => {
-  event.preventDefault();
-  const [file] = event.dataTransfer.files;
-  if (file) handleFile(file);
-});
-// A file dropped beside the zone must not replace the page.
-window.addEventListener("dragover", (event) => event.preventDefault());
-window.addEventListener("drop", (event) => event.preventDefault());
+acceptFiles(input, dropZone, handleFile);
 
 downloadButton.addEventListener("click", () => {
   if (!download) return;

@@ -157,6 +157,48 @@ async def test_the_same_photo_chosen_again_after_an_error_is_sent_again(client: 
         assert browser.errors == []
 
 
+async def test_a_photo_dropped_on_the_zone_is_sent_and_the_page_stays(client: Client) -> None:
+    async with open_page() as browser:
+        page = browser.page
+        await open_index(browser, client)
+        photo = list(PERSON_JPEG.read_bytes())
+        async with page.expect_request("**/predict", timeout=10_000):
+            await page.evaluate(
+                """(bytes) => {
+                     const data = new DataTransfer();
+                     const file = new File([new Uint8Array(bytes)], "person.jpg",
+                                           { type: "image/jpeg" });
+                     data.items.add(file);
+                     const zone = document.getElementById("drop-zone");
+                     zone.dispatchEvent(new DragEvent("dragover", { dataTransfer: data,
+                                                                   cancelable: true }));
+                     window.droppedWhileDragging = zone.classList.contains("dragging");
+                     zone.dispatchEvent(new DragEvent("drop", { dataTransfer: data,
+                                                               cancelable: true }));
+                   }""",
+                photo,
+            )
+        await page.wait_for_selector("#still-status[data-kind=ok]")
+        assert await page.evaluate("window.droppedWhileDragging") is True
+        assert not await page.eval_on_selector(
+            "#drop-zone", "z => z.classList.contains('dragging')"
+        )
+        assert await page.is_visible("#still-result")
+        # A file dropped beside the zone is refused by the page, not opened in its place.
+        prevented = await page.evaluate(
+            """() => {
+                 const data = new DataTransfer();
+                 data.items.add(new File(["x"], "x.txt", { type: "text/plain" }));
+                 const drop = new DragEvent("drop", {
+                   dataTransfer: data, cancelable: true, bubbles: true });
+                 document.body.dispatchEvent(drop);
+                 return drop.defaultPrevented;
+               }"""
+        )
+        assert prevented is True
+        assert browser.errors == []
+
+
 @pytest.mark.parametrize(
     ("name", "mime", "data", "status"),
     [

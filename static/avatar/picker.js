@@ -2,6 +2,7 @@
 // browser; nothing here sends it anywhere. Only "Show it in OBS too" (obs_avatar.js), off
 // until the user ticks it, sends it to the server, which gets `chosen` for that.
 
+import { acceptFiles } from "../files.js";
 import { showStatus } from "../format.js";
 import { AvatarFileError } from "./view.js";
 
@@ -29,30 +30,8 @@ export function setupPicker({ view, input, dropTarget, status, chosen = () => {}
       // The avatar on show stays; say why the file was refused.
       const why = error instanceof AvatarFileError ? error.message : `it could not be loaded (${error.message})`;
       showStatus(status, `${file.name} is not a VRM avatar this page can show: ${why}. The previous avatar stays.`, "error");
-    } finally {
-      input.value = ""; // choosing the same file again reloads it
     }
   }
 
-  input.addEventListener("change", () => {
-    const [file] = input.files;
-    if (file) choose(file);
-  });
-  for (const type of ["dragenter", "dragover"]) {
-    dropTarget.addEventListener(type, (event) => {
-      event.preventDefault();
-      dropTarget.classList.add("dragging");
-    });
-  }
-  for (const type of ["dragleave", "drop"]) {
-    dropTarget.addEventListener(type, () => dropTarget.classList.remove("dragging"));
-  }
-  dropTarget.addEventListener("drop", (event) => {
-    event.preventDefault();
-    const [file] = event.dataTransfer.files;
-    if (file) choose(file);
-  });
-  // A file dropped beside the view must not replace the page.
-  window.addEventListener("dragover", (event) => event.preventDefault());
-  window.addEventListener("drop", (event) => event.preventDefault());
+  acceptFiles(input, dropTarget, choose);
 }

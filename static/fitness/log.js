@@ -5,7 +5,7 @@
 // reload that keeps the link keeps the workout, in its next session.
 
 import { clock, titleOf } from "./words.js";
-import { saveFile } from "../save.js";
+import { saveFile } from "../files.js";
 
 export const CSV_COLUMNS = [
   "date", "set", "session", "exercise", "reps", "partial_reps", "time_s", "range_of_motion_deg", "rep_s", "quality",
