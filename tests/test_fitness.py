@@ -167,6 +167,39 @@ def test_bad_exercise_data_is_refused_at_load(key: str, value: Any) -> None:
         parse(data)
 
 
+@pytest.mark.parametrize(
+    "apart",
+    [
+        [{"points": ["left_shoulder", "right_shoulder"], "torso": 0}],  # always holds
+        [{"points": ["left_shoulder", "right_shoulder"], "torso": -0.4}],
+        [{"points": ["left_shoulder", "right_shoulder"], "torso": 4}],  # never holds
+        [{"points": ["left_shoulder", "right_shoulder"], "torso": "0.4"}],
+        [{"points": ["left_shoulder", "right_shoulder"], "torso": True}],
+        [{"points": ["left_shoulder", "right_shoulder"], "torso": math.nan}],
+        [{"points": ["left_shoulder", "right_shoulder"]}],
+        [{"points": ["shoulder", "hip"], "torso": 0.4}],  # sided names, not full ones
+        [{"points": ["left_ankle"], "torso": 0.4}],
+        [{"points": ["left_ankle", "left_ankle"], "torso": 0.4}],
+        [{"points": ["left_ankle", "right_ankle"], "torso": 0.4, "below": 1}],
+        {"points": ["left_ankle", "right_ankle"], "torso": 0.4},  # not a list
+        ["left_ankle", "right_ankle"],
+    ],
+)
+def test_bad_apart_rule_is_refused_at_load(apart: Any) -> None:
+    data = _raw()
+    data["measures"]["knee_spread"]["apart"] = apart
+    with pytest.raises(ExerciseDataError, match=r"measures\.knee_spread.*(apart|torso|points)"):
+        parse(data)
+
+
+def test_an_unknown_measure_key_is_refused_at_load() -> None:
+    """A misspelt `apart` would leave the measure judged from any side, silently."""
+    data = _raw()
+    data["measures"]["knee_spread"]["aprat"] = data["measures"]["knee_spread"].pop("apart")
+    with pytest.raises(ExerciseDataError, match=r"measures\.knee_spread: unknown keys \['aprat'\]"):
+        parse(data)
+
+
 def test_a_new_exercise_needs_no_code(clips: Clips) -> None:
     """A knee push-up variant added as data only counts the real push-ups like push_up."""
     data = _raw()
@@ -615,6 +648,66 @@ def test_form_cue_when_he_gets_up(clips: Clips) -> None:
     assert all(
         not r["cues"] for ms, r in zip(clips.pushups.capture_ms, results, strict=True) if ms < 48000
     )
+
+
+SPREADS = ("knee_spread", "feet_spread")
+SPREAD_CUES = {"knees_caving", "feet_together"}
+
+
+def spread_squat(below: float | None = None) -> Workout:
+    """The squat as data only, reporting both spreads in `angles` (where judged), with its
+    knees_caving cue (threshold `below` if given) and jumping_jack's feet_together cue
+    holding in both phases, and no standing check before counting: through real push-ups
+    it is armed (knees straight), so the cues are judged on every frame."""
+    data = _raw()
+    squat = data["exercises"]["squat"]
+    squat["joints"] = [*squat["joints"], *SPREADS]
+    squat["ready"] = []
+    knees = {**squat["cues"][0], **({} if below is None else {"below": below})}
+    feet = data["exercises"]["jumping_jack"]["cues"][0]
+    squat["cues"] = [{**c, "phases": ["up", "down"]} for c in (knees, feet)]
+    return Workout(parse(data), "squat")
+
+
+def test_spreads_are_unjudged_side_on(clips: Clips) -> None:
+    """Side-on, the gaps across his body are a few pixels: knee_spread read 0.39-0.76 with
+    his feet side by side (3.2-3.5 s) and 0.07-0.79 standing (50.3-50.8 s), and the knees
+    caving cue showed (49.7-50.8 s). Now neither spread has a value while he is side-on, so
+    no cue of them shows over the whole clip, and the squat as filed cues nothing either."""
+    size = clips.pushups.image_size
+    workout = spread_squat()
+    results = [(ms, workout.update(pose, size, ms)) for ms, pose in frames(clips.pushups)]
+    assert max(ms for ms, _ in results) > seconds(51.3)
+    # Until he turns to face the camera at 51.1 s (his shoulders 0.36 torso lengths apart
+    # and growing), every frame.
+    side_on = [r for ms, r in results if ms < seconds(51.1)]
+    assert len(side_on) > 1500
+    assert all(not set(SPREADS) & set(r["angles"]) for r in side_on)
+    # The counter was armed (up) nearly all along, so the cues were judged on every frame.
+    assert sum(r["phase"] == "up" for _, r in results) > 1400
+    assert not [ms for ms, r in results if SPREAD_CUES & {c["code"] for c in r["cues"]}]
+    _, filed = run("squat", frames(clips.pushups), size)
+    assert not any(r["cues"] for r in filed)
+
+
+def test_spreads_are_still_judged_where_the_feet_are_seen_apart(clips: Clips) -> None:
+    """The squat clip, from behind and to his right: both spreads are judged wherever his
+    knees and ankles are seen (169 and 193 of 213 frames), in both phases, and a knees
+    caving threshold above his readings (1.5; he reads 0.65-1.43) cues him in the down
+    phase: the cue still works from there. With the file's 0.8 it shows nowhere (his knees
+    are out at the bottoms)."""
+    size = clips.squats.image_size
+    workout = spread_squat(below=1.5)
+    results = [workout.update(pose, size, ms) for ms, pose in frames(clips.squats)]
+    judged = [r for r in results if "knee_spread" in r["angles"]]
+    assert len(judged) == 169
+    assert sum("feet_spread" in r["angles"] for r in results) == 193
+    assert {"up", "down"} <= {r["phase"] for r in judged}
+    assert any(
+        c["code"] == "knees_caving" for r in results if r["phase"] == "down" for c in r["cues"]
+    )
+    _, filed = run("squat", frames(clips.squats), size)
+    assert not any(c["code"] == "knees_caving" for r in filed for c in r["cues"])
 
 
 def test_counting_costs_little_next_to_the_model(clips: Clips) -> None:

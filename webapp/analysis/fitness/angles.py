@@ -9,7 +9,7 @@ exercise's `depth` factor (0 = the image plane only).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 # MediaPipe Pose's 33 landmarks, in the model's order.
 LANDMARKS = (
@@ -26,6 +26,9 @@ LANDMARKS = (
 )  # fmt: skip
 INDEX = {name: i for i, name in enumerate(LANDMARKS)}
 SIDES = ("left", "right")
+# The torso's ends, shoulders then hips: a body length the camera sees from any side, the unit
+# of a measure's `apart` rules (exercises.toml).
+TORSO = tuple(INDEX[f"{s}_{p}"] for p in ("shoulder", "hip") for s in SIDES)
 # A landmark this far outside the image is MediaPipe's guess, whatever its visibility says.
 _EDGE = 0.02
 
@@ -85,6 +88,17 @@ def ratio(a: Point, b: Point, c: Point, d: Point) -> float:
     """distance(a, b) / distance(c, d), in the image plane."""
     den = math.hypot(c[0] - d[0], c[1] - d[1])
     return math.nan if den == 0.0 else math.hypot(a[0] - b[0], a[1] - b[1]) / den
+
+
+def torso(points: Mapping[int, Point]) -> float:
+    """The torso's length in the image: shoulder-mid to hip-mid (all four in `points`)."""
+    ls, rs, lh, rh = (points[i] for i in TORSO)
+    return math.hypot((ls[0] + rs[0] - lh[0] - rh[0]) / 2, (ls[1] + rs[1] - lh[1] - rh[1]) / 2)
+
+
+def gap(a: Point, b: Point) -> float:
+    """distance(a, b) in the image plane."""
+    return math.hypot(a[0] - b[0], a[1] - b[1])
 
 
 def measure(kind: str, points: Sequence[Point]) -> float:

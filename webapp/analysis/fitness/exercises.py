@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from webapp.analysis.fitness.angles import INDEX, SIDES
+from webapp.analysis.fitness.angles import INDEX, SIDES, TORSO
 
 # A WebSocket close frame holds 123 bytes of reason; the live edge keeps to 120
 # (webapp/live/errors.MAX_REASON_BYTES).
@@ -60,11 +60,32 @@ class UnknownExercise(KeyError):
 
 
 @dataclass(frozen=True)
+class Apart:
+    """A measure is judged only while landmarks `points` are at least `torso` torso lengths
+    apart in the image: below, the camera does not see them apart (side-on)."""
+
+    points: tuple[str, str]
+    torso: float
+
+    @property
+    def indices(self) -> tuple[int, int]:
+        return INDEX[self.points[0]], INDEX[self.points[1]]
+
+
+@dataclass(frozen=True)
 class Measure:
     name: str
     kind: str  # "angle", "incline" or "ratio" (angles.measure)
     points: tuple[str, ...]
     sided: bool
+    apart: tuple[Apart, ...] = ()  # unjudged (no value) unless each holds
+
+    @property
+    def guard_indices(self) -> tuple[int, ...]:
+        """The landmarks its `apart` rules read: their pairs and the torso's ends."""
+        if not self.apart:
+            return ()
+        return tuple(dict.fromkeys(i for a in self.apart for i in a.indices)) + TORSO
 
     def indices(self, side: str | None) -> tuple[int, ...]:
         if not self.sided:
@@ -175,7 +196,7 @@ class Exercise:
     @functools.cached_property
     def landmarks(self) -> frozenset[int]:
         """Every landmark the exercise looks at."""
-        found = {i for _, _, idx in self.used for i in idx}
+        found = {i for m, _, idx in self.used for i in (*idx, *m.guard_indices)}
         return frozenset(found.union(*(self.required_indices(s) for s in (None, *SIDES))))
 
     def required_indices(self, side: str | None) -> tuple[int, ...]:

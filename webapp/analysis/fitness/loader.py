@@ -13,6 +13,7 @@ from typing import Any
 
 from webapp.analysis.fitness.angles import INDEX, SIDES
 from webapp.analysis.fitness.exercises import (
+    Apart,
     Condition,
     Cue,
     CueRule,
@@ -48,6 +49,8 @@ def _text(table: Mapping[str, Any], key: str, where: str) -> str:
 
 def _measure(name: str, table: Mapping[str, Any]) -> Measure:
     where = f"measures.{name}"
+    if extra := set(table) - {"kind", "points", "sided", "apart"}:
+        raise _fail(where, f"unknown keys {sorted(extra)}")
     kind = _text(table, "kind", where)
     if kind not in _KINDS:
         raise _fail(where, f"kind must be one of {sorted(_KINDS)}")
@@ -61,7 +64,36 @@ def _measure(name: str, table: Mapping[str, Any]) -> Measure:
         full = [f"{s}_{p}" for s in SIDES] if sided else [p]
         if not all(isinstance(p, str) and f in INDEX for f in full):
             raise _fail(where, f"unknown landmark {p!r}")
-    return Measure(name, kind, tuple(points), sided)
+    apart = table.get("apart", [])
+    if not isinstance(apart, list):
+        raise _fail(where, "apart is a list of {points, torso} tables")
+    return Measure(
+        name,
+        kind,
+        tuple(points),
+        sided,
+        tuple(_apart(a, f"{where}.apart[{i}]") for i, a in enumerate(apart)),
+    )
+
+
+def _apart(item: Any, where: str) -> Apart:
+    if not isinstance(item, dict) or set(item) != {"points", "torso"}:
+        raise _fail(where, f"an apart rule is a table of points and torso, got {item!r}")
+    points = item["points"]
+    if (
+        not isinstance(points, list)
+        or len(points) != 2
+        or not all(isinstance(p, str) and p in INDEX for p in points)
+    ):
+        raise _fail(where, f"points must name two landmarks in full (left_ankle), got {points!r}")
+    if points[0] == points[1]:
+        raise _fail(where, f"points must be two different landmarks, got {points!r}")
+    torso = _number(item, "torso", where)
+    if not 0.0 < torso <= 1.0:
+        raise _fail(
+            where, f"torso is a share of the torso's length, over 0 and at most 1, not {torso}"
+        )
+    return Apart((points[0], points[1]), torso)
 
 
 def _condition(item: Any, measures: Mapping[str, Measure], where: str) -> Condition:

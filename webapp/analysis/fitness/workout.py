@@ -8,14 +8,14 @@ pose-only tracks count the same.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from typing import Any
 
 from webapp.analysis.fitness import angles
 from webapp.analysis.fitness.counter import Event, Rep, RepCounter
 from webapp.analysis.fitness.cues import CueTracker
-from webapp.analysis.fitness.exercises import Exercise, Phase, Sides
+from webapp.analysis.fitness.exercises import Exercise, Measure, Phase, Sides
 from webapp.analysis.fitness.loader import lookup
 
 Pose = Sequence[Sequence[float]]
@@ -179,7 +179,7 @@ def _measure(
     seen = angles.seen(pose, ex.min_visibility, ex.landmarks)
     points = angles.to_points(pose, image_size, ex.depth, seen)
     for m, side, idx in ex.used:
-        if all(i in seen for i in idx):
+        if all(i in seen for i in idx) and _judged(m, seen, points):
             value = angles.measure(m.kind, [points[i] for i in idx])
             if math.isfinite(value):
                 (shared if side is None else per_side[side])[m.name] = value
@@ -187,6 +187,19 @@ def _measure(
         return per_side, shared, []
     seen_sides = [s for s in angles.SIDES if all(i in seen for i in ex.required_indices(s))]
     return per_side, shared, seen_sides
+
+
+def _judged(m: Measure, seen: Set[int], points: Mapping[int, angles.Point]) -> bool:
+    """Whether the measure is judged on this frame: each of its `apart` rules holds, with
+    the landmarks it reads seen. Unjudged, it has no value and no cue of it can show."""
+    if not m.apart:
+        return True
+    if not all(i in seen for i in m.guard_indices):
+        return False
+    torso = angles.torso(points)
+    return all(
+        angles.gap(*(points[i] for i in rule.indices)) >= rule.torso * torso for rule in m.apart
+    )
 
 
 def _track_values(
