@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from tests.media import ASL_VIDEO, GESTURE_VIDEO, ROOT
-from tests.videos import damaged, retime, stored_sideways, write_clip
+from tests.videos import MEDIA_BOXES, _boxes, damaged, retime, stored_sideways, write_clip
 from webapp.errors import NotAVideoError
 from webapp.video.decode import VideoReader
 
@@ -261,6 +261,46 @@ def test_a_video_stored_sideways_is_read_upright(tmp_path: Path) -> None:
     # degrees off) differs from it by far more.
     assert np.mean(cv2.absdiff(straight, turned)) < 5.0
     assert np.mean(cv2.absdiff(straight, cv2.rotate(turned, cv2.ROTATE_180))) > 20.0
+
+
+def with_pixel_aspect(clip: Path, target: Path, wide: int, tall: int) -> Path:
+    """`clip` (one video track, as write_clip writes it) with a pasp box in its sample entry:
+    each stored pixel is shown `wide`:`tall`, as a DVD's or an HDV camera's are."""
+    data = bytearray(clip.read_bytes())
+    *outer, (stsd, _) = _boxes(data, 0, len(data), (*MEDIA_BOXES, b"stsd"))
+    entry = stsd + 16  # after its version, flags and entry count
+    (entry_size,) = struct.unpack_from(">I", data, entry)
+    pasp = struct.pack(">I4sII", 16, b"pasp", wide, tall)
+    data[entry + entry_size : entry + entry_size] = pasp
+    for box in (*(offset for offset, _ in outer), stsd, entry):
+        (size,) = struct.unpack_from(">I", data, box)
+        struct.pack_into(">I", data, box, size + len(pasp))  # only moov follows mdat
+    target.write_bytes(bytes(data))
+    return target
+
+
+def test_pixels_that_are_not_square_are_shown_as_a_player_shows_them(tmp_path: Path) -> None:
+    """A 640x360 picture stored 320x360 with pixels twice as wide: the model saw everyone
+    squeezed to half their width, and the lines said 320x360, so the export measured angles
+    and solved the rig on a squeezed body."""
+    shown = write_clip(GESTURE_VIDEO, tmp_path / "shown.mp4", 3)
+    squeezed = write_clip(GESTURE_VIDEO, tmp_path / "squeezed.mp4", 3, size=(320, 360))
+    stored = with_pixel_aspect(squeezed, tmp_path / "anamorphic.mp4", 2, 1)
+    frames = []
+    for path in (shown, stored):
+        reader = VideoReader(path, max_seconds=600.0, max_pixels=1920 * 1080, max_fps=30.0)
+        try:
+            frame = reader.next()
+            assert frame is not None
+            frames.append(cv2.imdecode(np.frombuffer(frame.jpeg, np.uint8), cv2.IMREAD_GRAYSCALE))
+            info = reader.info
+        finally:
+            reader.close()
+    assert (info.width, info.height) == (640, 360)
+    straight, stretched = frames
+    assert stretched.shape == straight.shape == (360, 640)
+    # The same picture, up to the lost half of its columns and two encodings.
+    assert np.mean(cv2.absdiff(straight, stretched)) < 6.0
 
 
 class HeldCapture:

@@ -80,6 +80,17 @@ def encode(bgr: MatLike) -> bytes:
     return bytes(jpeg.tobytes())
 
 
+def _stretch(capture: cv2.VideoCapture, *, sideways: bool) -> tuple[float, float]:
+    """(across, along): the factors that make an upright frame's pixels square. The stored
+    frames' pixels are SAR wide for 1 tall (FFmpeg gives 0/1 when unknown: square); the
+    narrower side is stretched, so no detail is lost, and a frame turned upright from its side
+    is stretched along its height."""
+    num, den = capture.get(cv2.CAP_PROP_SAR_NUM), capture.get(cv2.CAP_PROP_SAR_DEN)
+    sar = num / den if num > 0 and den > 0 and math.isfinite(num / den) else 1.0
+    stored = (sar, 1.0) if sar >= 1.0 else (1.0, 1.0 / sar)
+    return (stored[1], stored[0]) if sideways else stored
+
+
 class VideoReader:
     """The frames of one file in order, decimated to at most `max_fps` a second."""
 
@@ -92,6 +103,7 @@ class VideoReader:
         self.cut = False  # decoding stopped at the duration limit
         self.last_ms: float | None = None  # the time of the last frame decoded
         self._previous_ms: float | None = None
+        self._across = self._along = 1.0  # the stretch that squares the pixels (_stretch)
         self._first_ms: float | None = None
         self._last_slot = -1
         # A client that leaves cancels the handler while a decode runs on its thread, and
@@ -144,6 +156,8 @@ class VideoReader:
                 f"{self.max_ms / 1000.0:g} s"
             )
         rotation = int(capture.get(cv2.CAP_PROP_ORIENTATION_META)) % 360
+        self._across, self._along = _stretch(capture, sideways=rotation in (90, 270))
+        width, height = round(width * self._across), round(height * self._along)
         return VideoInfo(width, height, fps, frames, duration, rotation)
 
     def next(self) -> VideoFrame | None:
@@ -175,11 +189,20 @@ class VideoReader:
                     f"frame {index} is {width}x{height}; the limit is {self.max_pixels} pixels"
                 )
             self._last_slot = slot
-            return VideoFrame(index, time_ms, encode(bgr))
+            return VideoFrame(index, time_ms, encode(self._shown(bgr)))
         if self.decoded == 0:
             raise NotAVideoError("no frame of the video could be decoded; it may be corrupt")
         self._check_whole()
         return None
+
+    def _shown(self, bgr: MatLike) -> MatLike:
+        """The frame in the shape a player shows it: pixels that are not square (a sample
+        aspect ratio other than 1) stretched along the axis they are wide or tall in."""
+        if self._across == self._along == 1.0:
+            return bgr
+        height, width = bgr.shape[:2]
+        size = (round(width * self._across), round(height * self._along))
+        return cv2.resize(bgr, size, interpolation=cv2.INTER_LINEAR)
 
     def _slot(self, time_ms: float) -> int:
         """The 1/max_fps s slot a frame falls in, counted from the first frame. The first
