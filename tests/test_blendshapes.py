@@ -141,4 +141,3 @@ def test_a_mesh_without_irises_raises() -> None:
     rec = asl()
     with pytest.raises(ValueError, match="irises"):
         model()(rec.face[0][:468], rec.width, rec.height)
-
