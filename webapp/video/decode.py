@@ -133,7 +133,12 @@ class VideoReader:
         """The container's own figures, checked against the limits before any frame runs."""
         capture = self._capture
         if not capture.isOpened():
-            raise NotAVideoError("the file could not be opened as a video; it may be corrupt")
+            # FFmpeg says no more than this; a sound file in a video container (an .m4a,
+            # an Opus WebM) fails here too, and should not send anyone looking for damage.
+            raise NotAVideoError(
+                "the file could not be opened as a video: it may be corrupt, or hold "
+                "no video track (sound only)"
+            )
         width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
         height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
         if width <= 0 or height <= 0:
