@@ -20,9 +20,9 @@ import swarm.config
 import webapp.export.__main__ as export_cli
 from webapp import config, errors
 from webapp.access.errors import AccessDenied, QuotaExceeded
+from webapp.http_errors import STATUS
 from webapp.live.session import FRAME_ERROR_CODES
 from webapp.protocol import ClientType, Close, ServerType
-from webapp.still.http_errors import STATUS
 
 ROOT = Path(__file__).resolve().parent.parent
 # Folders that hold no documents of ours: tools' and benchmarks' output, installed packages.
@@ -30,7 +30,7 @@ SKIPPED_DIRS = {".git", ".venv", "node_modules", "out", "__pycache__", ".mypy_ca
 # Close codes aiohttp's own reader sends (or reports) without the session: protocol.md lists
 # them beside the server's, and webapp/protocol.py has no name for them.
 AIOHTTP_CLOSES = {1002, 1006, 1007}
-# Refusals made outside webapp/still/http_errors.STATUS: aiohttp's router and the
+# Refusals made outside webapp/http_errors.STATUS: aiohttp's router and the
 # catch-all (same module), and the access layer (webapp/access/http.py).
 OTHER_REFUSALS = {
     (404, "not_found"),

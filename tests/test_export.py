@@ -42,8 +42,8 @@ from webapp.export.gate import Slots
 from webapp.export.recording import RecordingError, parse, parse_text
 from webapp.export.replay import replay
 from webapp.export_view import MAX_EXPORTS, MAX_UPLOADS, setup_export_routes
+from webapp.http_errors import json_errors
 from webapp.keys import CONFIG, EXPORT_POOL, EXPORTS
-from webapp.still.http_errors import json_errors
 from webapp.vmc.encode import to_unity_rotation
 from webapp.vmc.sender import Target
 

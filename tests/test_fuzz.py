@@ -47,6 +47,7 @@ from webapp.errors import (
     TooManyPixelsError,
     UnsupportedTypeError,
 )
+from webapp.http_errors import STATUS
 from webapp.keys import METRICS, SCHEDULER, SESSIONS
 from webapp.live.errors import SessionClosed
 from webapp.live.messages import (
@@ -61,7 +62,6 @@ from webapp.live.messages import (
 from webapp.live.receiver import read_error
 from webapp.protocol import FRAME_HEADER, Close, Track
 from webapp.still import uploads
-from webapp.still.http_errors import STATUS
 
 T = TypeVar("T")
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

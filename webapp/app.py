@@ -15,6 +15,7 @@ from webapp.access.metrics import AccessMetrics
 from webapp.access.service import Access
 from webapp.config import Config
 from webapp.engine.scheduler import Scheduler
+from webapp.http_errors import json_errors
 from webapp.keys import (
     ACCESS,
     CACHE,
@@ -33,7 +34,6 @@ from webapp.metrics import Metrics
 from webapp.ops import count_predict, sampler_ctx
 from webapp.routes import setup_routes
 from webapp.still.cache import AnswerCache
-from webapp.still.http_errors import json_errors
 from webapp.video.arrivals import Arrivals
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"

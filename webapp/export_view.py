@@ -5,7 +5,7 @@ a process of its own at a low priority, and answered as an attachment. In a thre
 conversion took the event loop's GIL: a 32 MB CSV export made live round trips 1.6 times
 slower (bench/export.py); in its own niced process the loop and the workers come first.
 
-Errors go through still/http_errors.py: 400 bad format or recording (the detail names the
+Errors go through http_errors.py: 400 bad format or recording (the detail names the
 line), 408 slow upload, 413 too big (bytes or frames), 415 wrong type, 500 when the
 conversion's process died (the next export gets a new one), 503 while others upload or
 convert.

@@ -10,7 +10,7 @@ from __future__ import annotations
 from webapp.engine.scheduler import Scheduler
 from webapp.engine.snapshot import PoolSnapshot
 from webapp.errors import CapacityError
-from webapp.still.http_errors import RETRY_AFTER_SECONDS
+from webapp.http_errors import RETRY_AFTER_SECONDS
 
 
 class Arrival:

@@ -18,10 +18,10 @@ from webapp.analysis import AvatarOptions
 from webapp.analysis.fitness import Exercise, UnknownExercise
 from webapp.config import Config
 from webapp.errors import BadOptionError, HolotrackError, NotAVideoError
+from webapp.http_errors import STATUS, unreadable_body
 from webapp.keys import CONFIG, LIVE, METRICS, SCHEDULER, VIDEOS
 from webapp.live.analysis import SessionAnalysis
 from webapp.live.options import SessionOptions
-from webapp.still.http_errors import STATUS, unreadable_body
 from webapp.video import lines
 from webapp.video.decode import VideoFrame, VideoReader
 from webapp.video.run import VideoRun
