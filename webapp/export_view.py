@@ -26,7 +26,6 @@ from webapp.errors import (
     EmptyInputError,
     TooLargeError,
     UnsupportedTypeError,
-    UploadTimeoutError,
     WorkerCrashedError,
 )
 from webapp.export.bvh import to_bvh
@@ -35,6 +34,7 @@ from webapp.export.pool import ExportPool, ExportProcessDied
 from webapp.export.recording import RecordingError, TooManyFramesError, parse_text
 from webapp.export.table import to_csv
 from webapp.keys import CONFIG, EXPORT_POOL, EXPORTS
+from webapp.uploads import arriving_within, read_limited, refuse_declared_size
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,6 @@ MAX_EXPORTS = 1
 MAX_UPLOADS = 4
 # The conversion's process yields the CPU to the worker processes and the event loop.
 NICENESS = 10
-CHUNK = 64 * 1024
 # Types a JSON-lines file goes by; "" and octet-stream say nothing, so the content decides.
 RECORDING_TYPES = frozenset(
     {
@@ -92,28 +91,12 @@ def _convert(data: bytes, fmt: str, max_frames: int) -> bytes:
     return out.encode("utf-8")
 
 
-async def _read_body(request: web.Request, limit: int) -> bytes:
-    if request.content_length is not None and request.content_length > limit:
-        raise TooLargeError(f"the body is {request.content_length} bytes; the limit is {limit}")
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := await request.content.read(CHUNK):
-        size += len(chunk)
-        if size > limit:
-            raise TooLargeError(f"the recording is over the {limit}-byte limit")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 async def _receive(request: web.Request) -> bytes:
     config = request.app[CONFIG]
+    refuse_declared_size(request, config.max_export_bytes)
     try:
-        async with asyncio.timeout(config.upload_timeout):
-            return await _read_body(request, config.max_export_bytes)
-    except TimeoutError:
-        raise UploadTimeoutError(
-            f"the upload did not arrive within {config.upload_timeout:g} s"
-        ) from None
+        async with arriving_within(config.upload_timeout):
+            return await read_limited(request.content.read, config.max_export_bytes, "recording")
     except ConnectionResetError:
         # The client went away mid-upload (aiohttp's ClientConnectionResetError is one):
         # nothing to convert and nobody to answer, so no traceback in the log either.

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from aiohttp import BodyPartReader, web
 
 from webapp.content_types import check_declared, multipart_parsing
 from webapp.engine.imaging import MIME_TYPES
-from webapp.errors import EmptyInputError, TooLargeError, UnsupportedTypeError
+from webapp.errors import EmptyInputError, UnsupportedTypeError
+from webapp.uploads import read_limited, refuse_declared_size
 
 FIELD = "file"
-CHUNK = 64 * 1024
+# Multipart headers and boundaries around the file itself.
+ENVELOPE_BYTES = 64 * 1024
 IMAGE_TYPES = frozenset(MIME_TYPES.values()) | {"image/jpg", "image/pjpeg", "image/x-ms-bmp"}
 # HEIF's major brands (ISO/IEC 23008-12): an iPhone's photos are HEIC unless set otherwise.
 HEIF_BRANDS = frozenset(
@@ -38,12 +38,11 @@ def check_not_heif(data: bytes) -> None:
 
 
 async def read_image(request: web.Request, limit: int) -> bytes:
-    if request.content_length is not None and request.content_length > limit + 64 * 1024:
-        raise TooLargeError(f"the body is {request.content_length} bytes; the limit is {limit}")
+    refuse_declared_size(request, limit, ENVELOPE_BYTES)
     if request.content_type.startswith("multipart/"):
         return await _read_multipart(request, limit)
     check_declared_type(request.content_type)
-    data = await _read_limited(request.content.read, limit)
+    data = await read_limited(request.content.read, limit, "image")
     if not data:
         raise EmptyInputError("the request body is empty; send an image")
     return data
@@ -55,22 +54,8 @@ async def _read_multipart(request: web.Request, limit: int) -> bytes:
             if not isinstance(part, BodyPartReader) or part.name != FIELD:
                 continue
             check_declared_type(part.headers.get("Content-Type", ""))
-            data = await _read_limited(part.read_chunk, limit)
+            data = await read_limited(part.read_chunk, limit, "image")
             if not data:
                 raise EmptyInputError(f"the multipart field {FIELD!r} is empty")
             return data
     raise EmptyInputError(f"no multipart field named {FIELD!r}; send the image as {FIELD!r}")
-
-
-async def _read_limited(read: Callable[[int], Awaitable[bytes]], limit: int) -> bytes:
-    """Reads at most `limit` bytes and fails on the first byte past it."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        chunk = await read(CHUNK)
-        if not chunk:
-            return b"".join(chunks)
-        size += len(chunk)
-        if size > limit:
-            raise TooLargeError(f"the image is over the {limit}-byte limit")
-        chunks.append(chunk)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
@@ -10,10 +9,10 @@ from aiohttp import web
 
 from webapp import json_text
 from webapp.engine import imaging
-from webapp.errors import UploadTimeoutError
 from webapp.keys import CACHE, CONFIG, METRICS, SCHEDULER
 from webapp.still import uploads
 from webapp.still.cache import digest
+from webapp.uploads import arriving_within
 
 SCHEMA_VERSION = 1
 
@@ -23,13 +22,8 @@ async def predict(request: web.Request) -> web.Response:
     config = request.app[CONFIG]
     # A full line refuses before the body is read, so a refused client wastes no upload.
     request.app[SCHEDULER].check_still_room()
-    try:
-        async with asyncio.timeout(config.upload_timeout):
-            data = await uploads.read_image(request, config.max_upload_bytes)
-    except TimeoutError:
-        raise UploadTimeoutError(
-            f"the upload did not arrive within {config.upload_timeout:g} s"
-        ) from None
+    async with arriving_within(config.upload_timeout):
+        data = await uploads.read_image(request, config.max_upload_bytes)
     # Header only: a bomb or a wrong type is refused before it takes a worker's turn.
     uploads.check_not_heif(data)
     imaging.probe(data, config.max_pixels)

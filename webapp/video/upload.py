@@ -3,20 +3,21 @@ body with a video Content-Type. The decoder reads from that file, never from mem
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import IO
 
 from aiohttp import BodyPartReader, web
 
 from webapp.content_types import multipart_parsing
-from webapp.errors import EmptyInputError, TooLargeError, UploadTimeoutError
+from webapp.errors import EmptyInputError
+from webapp.uploads import arriving_within, copy_limited, refuse_declared_size
 from webapp.video.container import check_container, check_declared_type
 
 FIELD = "file"
+# The writes go to the page cache in pieces this size, short enough to stay on the loop.
 CHUNK = 256 * 1024
 # Multipart headers and boundaries around the file itself.
 ENVELOPE_BYTES = 64 * 1024
@@ -32,16 +33,11 @@ async def spooled_video(
 ) -> AsyncIterator[Path]:
     """The file, checked to be MP4/MOV or Matroska, for the duration of the block; it is
     always removed."""
-    if request.content_length is not None and request.content_length > limit + ENVELOPE_BYTES:
-        raise TooLargeError(f"the body is {request.content_length} bytes; the limit is {limit}")
+    refuse_declared_size(request, limit, ENVELOPE_BYTES)
     with tempfile.NamedTemporaryFile(prefix="holotrack-video-", suffix=".bin") as file:
         try:
-            async with asyncio.timeout(upload_seconds):
+            async with arriving_within(upload_seconds):
                 size = await _receive(request, file, limit)
-        except TimeoutError:
-            raise UploadTimeoutError(
-                f"the upload did not arrive within {upload_seconds:g} s"
-            ) from None
         except ConnectionResetError:
             raise UploadAbandoned() from None
         file.flush()
@@ -52,7 +48,7 @@ async def spooled_video(
 async def _receive(request: web.Request, file: IO[bytes], limit: int) -> int:
     if not request.content_type.startswith("multipart/"):
         check_declared_type(request.content_type)
-        size = await _copy(request.content.read, file, limit)
+        size = await copy_limited(request.content.read, file.write, limit, "video", CHUNK)
         if not size:
             raise EmptyInputError("the request body is empty; send a video")
         return size
@@ -66,20 +62,8 @@ async def _receive_multipart(request: web.Request, file: IO[bytes], limit: int) 
         if not isinstance(part, BodyPartReader) or part.name != FIELD:
             continue
         check_declared_type(part.headers.get("Content-Type", ""))
-        size = await _copy(part.read_chunk, file, limit)
+        size = await copy_limited(part.read_chunk, file.write, limit, "video", CHUNK)
         if not size:
             raise EmptyInputError(f"the multipart field {FIELD!r} is empty")
         return size
     raise EmptyInputError(f"no multipart field named {FIELD!r}; send the video as {FIELD!r}")
-
-
-async def _copy(read: Callable[[int], Awaitable[bytes]], file: IO[bytes], limit: int) -> int:
-    """Copies at most `limit` bytes and fails on the first byte past it. The writes go to
-    the page cache in CHUNK pieces, short enough to stay on the event loop."""
-    size = 0
-    while chunk := await read(CHUNK):
-        size += len(chunk)
-        if size > limit:
-            raise TooLargeError(f"the video is over the {limit}-byte limit")
-        file.write(chunk)
-    return size

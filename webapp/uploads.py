@@ -1,0 +1,56 @@
+"""Reading an upload within a size and a time limit: how every endpoint that takes a file
+(a photo, a video, a recording) reads its body."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+
+from webapp.errors import TooLargeError, UploadTimeoutError
+
+CHUNK = 64 * 1024
+
+
+def refuse_declared_size(request: web.Request, limit: int, envelope: int = 0) -> None:
+    """413 before a byte is read when the Content-Length alone is over `limit` (plus the
+    multipart `envelope` around the file)."""
+    if request.content_length is not None and request.content_length > limit + envelope:
+        raise TooLargeError(f"the body is {request.content_length} bytes; the limit is {limit}")
+
+
+async def copy_limited(
+    read: Callable[[int], Awaitable[bytes]],
+    write: Callable[[bytes], object],
+    limit: int,
+    what: str,
+    chunk: int = CHUNK,
+) -> int:
+    """Copies at most `limit` bytes and fails on the first byte past it, never having read
+    more than that one byte: a body of any size costs at most `limit` + 1 bytes."""
+    size = 0
+    while piece := await read(min(chunk, limit + 1 - size)):
+        size += len(piece)
+        if size > limit:
+            raise TooLargeError(f"the {what} is over the {limit}-byte limit")
+        write(piece)
+    return size
+
+
+async def read_limited(read: Callable[[int], Awaitable[bytes]], limit: int, what: str) -> bytes:
+    chunks: list[bytes] = []
+    await copy_limited(read, chunks.append, limit, what)
+    return b"".join(chunks)
+
+
+@contextlib.asynccontextmanager
+async def arriving_within(seconds: float, what: str = "upload") -> AsyncIterator[None]:
+    """What the block reads must arrive within `seconds`, else 408: a client that sends
+    slowly, or stops, holds nothing for longer."""
+    try:
+        async with asyncio.timeout(seconds):
+            yield
+    except TimeoutError:
+        raise UploadTimeoutError(f"the {what} did not arrive within {seconds:g} s") from None
