@@ -34,7 +34,13 @@ from tests.browser import (
 from tests.conftest import Client
 from tests.media import ASL_VIDEO
 from tests.vmc_receiver import vmc_receiver
-from tests.vrm_files import PERFECT_SYNC, eye_bones_vrm, perfect_sync_vrm, plain_glb
+from tests.vrm_files import (
+    PERFECT_SYNC,
+    _edited,
+    eye_bones_vrm,
+    perfect_sync_vrm,
+    plain_glb,
+)
 from webapp.analysis.rig import quat
 from webapp.analysis.rig.idle import IDLE_BONES
 from webapp.analysis.rig.quat import Quat
@@ -48,6 +54,7 @@ from webapp.avatar_page import (
     setup_avatar_routes,
 )
 from webapp.config import Config, load_config
+from webapp.keys import LIVE
 
 AVATAR = AvatarPaths().default_avatar
 # Pixels read back from the avatar canvas, scaled to SIZE x SIZE.
@@ -354,6 +361,219 @@ async def test_your_own_vrm_replaces_the_avatar_and_a_non_vrm_is_refused_in_word
             assert "The previous avatar stays" in text
             assert await page.evaluate("window.holotrackAvatar.generation()") == 2
             assert opaque(await pixels(page)) > SIZE * SIZE // 20
+        assert browser.errors == []
+
+
+# --- The browser remembers the user's own .vrm (static/avatar/kept_avatar.js) ----------------
+
+DEFAULT_TITLE = "Low-Poly Godette"
+FILE_STATUS = "#avatar-file-status"
+FORGET = "#avatar-forget"
+
+# Reads or writes the one record kept_avatar.js keeps, behind the page's back: what a
+# corrupted disk or another version of the page might leave.
+KEPT_RECORD_JS = """(record) => new Promise((resolve, reject) => {
+  const opening = indexedDB.open("holotrack-avatar", 1);
+  opening.onupgradeneeded = () => opening.result.createObjectStore("avatar");
+  opening.onerror = () => reject(opening.error);
+  opening.onsuccess = () => {
+    const database = opening.result;
+    const transaction = database.transaction("avatar", record === null ? "readonly" : "readwrite");
+    const store = transaction.objectStore("avatar");
+    const request = record === null ? store.get("last") : store.put(record, "last");
+    transaction.oncomplete = () => {
+      database.close();
+      const kept = request.result;
+      resolve(record === null ? (kept === undefined ? null : { name: kept.name }) : true);
+    };
+    transaction.onerror = () => reject(transaction.error);
+  };
+})"""
+
+# The record as the page writes it, but its bytes no longer a VRM.
+CORRUPT_JS = """() => ({
+  bytes: new TextEncoder().encode("glTF, cut short by a full disk").buffer,
+  name: "mine.vrm",
+  type: "application/octet-stream",
+})"""
+# A record that is not a file at all.
+NOT_A_FILE_JS = """() => ({ bytes: "not bytes", name: 42 })"""
+
+
+def titled_vrm(title: str) -> bytes:
+    """The shipped avatar under another title: the view's name() tells it from the default."""
+
+    def edit(doc: dict[str, Any]) -> None:
+        doc["extensions"]["VRM"]["meta"]["title"] = title
+
+    return _edited(edit)
+
+
+async def reload_avatar(page: Page) -> None:
+    await page.reload()
+    await page.wait_for_selector("body[data-avatar-ready]", state="attached")
+    assert await page.get_attribute("body", "data-avatar-ready") == "true"
+
+
+async def choose_and_keep(page: Page, name: str, data: bytes) -> None:
+    """Chooses a .vrm with the picker, until the browser has kept it."""
+    await load_model(page, name, data)
+    await page.wait_for_function(
+        "() => document.getElementById('avatar-file-status').textContent"
+        ".includes('remembers it for your next visit')"
+    )
+    assert await page.is_visible(FORGET)
+
+
+async def test_the_chosen_vrm_is_shown_again_after_a_reload_until_forgotten(
+    make_avatar_client: MakeAvatarClient,
+) -> None:
+    async with avatar_page(make_avatar_client) as browser:
+        page = browser.page
+        assert await page.is_hidden(FORGET)
+        assert await page.evaluate("window.holotrackAvatar.name()") == DEFAULT_TITLE
+        await choose_and_keep(page, "mine.vrm", titled_vrm("Kept Godette"))
+        assert await page.evaluate(KEPT_RECORD_JS, None) == {"name": "mine.vrm"}
+
+        # The next visit opens with it, not with the default first.
+        await reload_avatar(page)
+        assert await page.evaluate("window.holotrackAvatar.name()") == "Kept Godette"
+        assert await page.evaluate("window.holotrackAvatar.generation()") == 1
+        text = await page.inner_text(FILE_STATUS)
+        assert text.startswith(
+            "Showing Kept Godette (VRM 0.x), mine.vrm, remembered from your last visit."
+        ), text
+        assert await page.get_attribute(FILE_STATUS, "data-kind") == "ok"
+        assert await page.is_visible(FORGET)
+
+        # Another choice replaces it.
+        await choose_and_keep(page, "other.vrm", titled_vrm("Second Godette"))
+        await reload_avatar(page)
+        assert await page.evaluate("window.holotrackAvatar.name()") == "Second Godette"
+        assert "other.vrm, remembered from your last visit" in await page.inner_text(FILE_STATUS)
+
+        # Forget: the default at once, and on the next visit.
+        shown = await page.evaluate("window.holotrackAvatar.generation()")
+        await page.click(FORGET)
+        await page.wait_for_function(
+            "(shown) => window.holotrackAvatar.generation() > shown", arg=shown
+        )
+        await page.wait_for_selector(f"{FILE_STATUS}[data-kind=info]")
+        assert await page.evaluate("window.holotrackAvatar.name()") == DEFAULT_TITLE
+        assert "this browser no longer keeps your .vrm" in await page.inner_text(FILE_STATUS)
+        assert await page.is_hidden(FORGET)
+        assert await page.evaluate(KEPT_RECORD_JS, None) is None
+        await reload_avatar(page)
+        assert await page.evaluate("window.holotrackAvatar.name()") == DEFAULT_TITLE
+        assert await page.is_hidden(FILE_STATUS)
+        assert await page.is_hidden(FORGET)
+        assert browser.errors == []
+
+
+@pytest.mark.parametrize(
+    ("record_js", "said"),
+    [
+        (CORRUPT_JS, "mine.vrm, remembered from your last visit, no longer loads"),
+        (NOT_A_FILE_JS, "The avatar remembered from your last visit could not be read"),
+    ],
+    ids=["corrupt-bytes", "not-a-file"],
+)
+async def test_a_remembered_vrm_that_no_longer_loads_is_forgotten(
+    make_avatar_client: MakeAvatarClient, record_js: str, said: str
+) -> None:
+    async with avatar_page(make_avatar_client) as browser:
+        page = browser.page
+        await choose_and_keep(page, "mine.vrm", titled_vrm("Kept Godette"))
+        await page.evaluate(f"async () => ({KEPT_RECORD_JS})(({record_js})())")
+
+        await reload_avatar(page)
+        assert await page.evaluate("window.holotrackAvatar.name()") == DEFAULT_TITLE
+        text = await page.inner_text(FILE_STATUS)
+        assert text.startswith(said), text
+        assert "forgot it" in text
+        assert "showing the default avatar" in text.lower()
+        assert await page.get_attribute(FILE_STATUS, "data-kind") == "error"
+        assert await page.is_hidden(FORGET)
+        assert await page.evaluate(KEPT_RECORD_JS, None) is None
+        # Forgotten for good: the next visit is a plain one.
+        await reload_avatar(page)
+        assert await page.evaluate("window.holotrackAvatar.name()") == DEFAULT_TITLE
+        assert await page.is_hidden(FILE_STATUS)
+        assert browser.errors == []
+
+
+async def test_a_browser_that_will_not_store_it_still_shows_the_chosen_vrm(
+    make_avatar_client: MakeAvatarClient,
+) -> None:
+    async with avatar_page(make_avatar_client) as browser:
+        page = browser.page
+        # A full disk: IndexedDB refuses every write, as it does past the quota.
+        await page.add_init_script(
+            """IDBObjectStore.prototype.put = function () {
+                 throw new DOMException("the quota is used up", "QuotaExceededError");
+               };"""
+        )
+        await reload_avatar(page)
+        await load_model(page, "mine.vrm", titled_vrm("Unkept Godette"))
+        await page.wait_for_function(
+            "() => document.getElementById('avatar-file-status').textContent"
+            ".includes('will not be remembered')"
+        )
+        text = await page.inner_text(FILE_STATUS)
+        assert text.startswith("Showing Unkept Godette (VRM 0.x), from mine.vrm."), text
+        assert "the quota is used up" in text
+        assert await page.evaluate("window.holotrackAvatar.name()") == "Unkept Godette"
+        assert await page.is_hidden(FORGET)
+        await reload_avatar(page)
+        assert await page.evaluate("window.holotrackAvatar.name()") == DEFAULT_TITLE
+        assert browser.errors == []
+
+
+async def test_after_a_reload_show_it_in_obs_too_has_the_remembered_vrm(
+    make_avatar_client: MakeAvatarClient,
+) -> None:
+    """Before, a reload left the opt-in with no file: ticked again it could send nothing."""
+    needs_node_modules()
+    client = await make_avatar_client()
+    avatars = client.app[LIVE].tokens.avatars
+    data = titled_vrm("OBS Godette")
+    fake_camera = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
+    async with open_page(fake_camera) as browser:
+        page = browser.page
+        await open_avatar(browser, client)
+        await page.click("#avatar-start")
+        await page.wait_for_selector("body[data-session]", state="attached")
+        await choose_and_keep(page, "mine.vrm", data)
+        await page.check("#avatar-obs")
+        await page.wait_for_selector("body[data-obs-avatar=sent]", state="attached")
+        assert avatars.held() == len(data)
+
+        # Within the link's grace the server still holds it: ticked again, and the
+        # remembered file is what OBS shows, as after a fresh choice.
+        await reload_avatar(page)
+        assert not await page.is_checked("#avatar-obs")  # nothing said it was sent yet
+        await page.click("#avatar-start")
+        await page.wait_for_function(
+            "() => document.getElementById('avatar-obs-status').textContent"
+            ".startsWith('OBS shows mine.vrm too')"
+        )
+        assert await page.is_checked("#avatar-obs")
+        assert avatars.held() == len(data)
+
+        # Unticked, the server forgets it; after a reload the box is off, and ticking it
+        # sends the remembered file.
+        await page.uncheck("#avatar-obs")
+        await page.wait_for_function("() => document.body.dataset.obsAvatar === 'off'")
+        assert avatars.held() == 0
+        await reload_avatar(page)
+        await page.click("#avatar-start")
+        await page.wait_for_selector("body[data-session]", state="attached")
+        assert await page.is_visible("#avatar-obs-box")
+        assert not await page.is_checked("#avatar-obs")
+        assert avatars.held() == 0
+        await page.check("#avatar-obs")
+        await page.wait_for_selector("body[data-obs-avatar=sent]", state="attached")
+        assert avatars.held() == len(data)
         assert browser.errors == []
 
 

@@ -195,9 +195,17 @@ for (const choice of document.querySelectorAll('input[name="avatar-framing"]')) 
   choice.addEventListener("change", () => view.scene.setFraming(controls.framing));
 }
 
-if (!view.scene.failure) {
-  setupPicker({ view, input: $("avatar-file"), dropTarget: $("avatar-view"), status: $("avatar-file-status"), chosen: (file) => obsAvatar?.chosen(file) });
-}
+const picker = view.scene.failure
+  ? null
+  : setupPicker({
+      view,
+      input: $("avatar-file"),
+      dropTarget: $("avatar-view"),
+      status: $("avatar-file-status"),
+      forget: $("avatar-forget"),
+      defaultAvatar: document.body.dataset.defaultAvatar,
+      chosen: (file) => obsAvatar?.chosen(file),
+    });
 stage.classList.toggle("mirrored", controls.mirror.checked);
 showCamera();
 showCalibration(storedRest(), "");
@@ -210,11 +218,5 @@ if (view.scene.failure) {
   $("avatar-file").disabled = true;
   document.body.dataset.avatarReady = "false";
 } else {
-  try {
-    await view.load(document.body.dataset.defaultAvatar);
-    document.body.dataset.avatarReady = "true";
-  } catch (error) {
-    showStatus($("avatar-file-status"), `Cannot load the default avatar: ${error.message}. Load your own .vrm instead.`, "error");
-    document.body.dataset.avatarReady = "false";
-  }
+  document.body.dataset.avatarReady = String(await picker.showFirst());
 }

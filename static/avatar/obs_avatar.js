@@ -36,8 +36,10 @@ export class ObsAvatar {
     if (!message.avatar) {
       this.sent = null;
     } else if (this.sent?.token !== message.watch) {
-      // Sent from this browser before a reload: the file is gone from the page, not from
-      // the server, so the box says so and unticking still takes it back.
+      // Sent from this browser before a reload: the server still holds it, so the box says
+      // so and unticking still takes it back. With the .vrm the browser remembered on show
+      // again (picker.js), step() sends that, as for a fresh choice: the server's copy may be
+      // an older one, if the last choice never reached it.
       this.sent = { token: message.watch, file: null };
       this.checkbox.checked = true;
       this.box.hidden = false;
@@ -57,7 +59,7 @@ export class ObsAvatar {
       else this.say("", "info", "off");
       return;
     }
-    if (!this.file) return; // ticked after a reload: what the server holds stays
+    if (!this.file) return; // ticked after a reload with nothing remembered: what the server holds stays
     if (!this.link) {
       this.say("It goes to the server with your next Start.", "info", "waiting");
       return;
