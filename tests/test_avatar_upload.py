@@ -4,11 +4,14 @@ the link, in memory."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import io
 import json
 import secrets
+import socket
 import struct
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -273,6 +276,75 @@ async def test_under_access_keys_the_upload_needs_the_cameras_key(
     assert answer.status == 200
     # Its OBS view has the link and no key, like any watcher.
     assert await (await client.get((await answer.json())["url"])).read() == data
+
+
+async def until(condition: Callable[[], bool], what: str, within: float = 10.0) -> None:
+    """Polls a state the server reaches on its own; fails with `what` past `within` s."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"never: {what}")
+        await asyncio.sleep(0.02)
+
+
+async def test_a_reader_who_stops_reading_holds_no_copy_of_the_avatar(
+    make_client: MakeClient,
+) -> None:
+    """GET is public: written whole, the file waited in the socket's buffer, a copy for
+    each reader that did not read, for as long as it stayed connected, outside the budget
+    (20 such readers of a 32 MiB avatar took the server 616 MiB up). Now the server holds a
+    piece at a time, and cuts off after --send-timeout a reader who reads nothing."""
+    client = await make_client(Config(workers=1, no_cache=True, send_timeout=1.0))
+    _, ready = await camera(client)
+    size = 16 * MB  # well past what the two sockets' kernel buffers take in
+    url = (await (await put(client, ready, glb_of(size))).json())["url"]
+    assert client.server.runner is not None
+    server = client.server.runner.server
+    assert server is not None
+    before = set(server.connections)
+
+    reader = socket.socket()
+    reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    reader.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(reader, ("127.0.0.1", client.server.port))
+    try:
+        reader.sendall(f"GET {url} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        await until(lambda: len(set(server.connections) - before) == 1, "the GET is served")
+        (handler,) = set(server.connections) - before
+        await until(lambda: handler.writing_paused, "the socket is full")
+        assert handler.transport is not None
+        assert handler.transport.get_write_buffer_size() < MB
+        await until(lambda: handler not in server.connections, "the reader is cut off")
+    finally:
+        reader.close()
+
+
+async def test_a_download_of_an_avatar_taken_back_stops(make_client: MakeClient) -> None:
+    """No reader keeps a replaced or dropped avatar alive outside the budget: its download
+    stops at the next piece (its watchers were told where the new one is)."""
+    client = await make_client(Config(workers=1, no_cache=True, send_timeout=60.0))
+    _, ready = await camera(client)
+    size = 16 * MB
+    url = (await (await put(client, ready, glb_of(size))).json())["url"]
+    loop = asyncio.get_running_loop()
+    reader = socket.socket()
+    reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    reader.setblocking(False)
+    await loop.sock_connect(reader, ("127.0.0.1", client.server.port))
+    try:
+        await loop.sock_sendall(reader, f"GET {url} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        received = len(await loop.sock_recv(reader, 4096))
+        gone = await client.delete(
+            f"/api/avatar/{ready['watch']}", headers={"Holotrack-Resume": ready["resume"]}
+        )
+        assert gone.status == 204
+        with contextlib.suppress(ConnectionResetError):
+            async with asyncio.timeout(30):
+                while received < size and (chunk := await loop.sock_recv(reader, 1 << 20)):
+                    received += len(chunk)
+        assert received < size  # the headers and part of the body, then the end
+    finally:
+        reader.close()
 
 
 # --- In real Chromium: the OBS view and the avatar page's opt-in ------------------------------

@@ -132,19 +132,47 @@ async def delete_avatar(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-async def link_avatar(request: web.Request) -> web.Response:
+async def link_avatar(request: web.Request) -> web.StreamResponse:
     """GET /avatar/link/{token}.vrm: the link's own avatar, for whoever has the link."""
-    avatar = request.app[LIVE].tokens.avatars.get(request.match_info["token"])
+    tokens = request.app[LIVE].tokens
+    token = request.match_info["token"]
+    avatar = tokens.avatars.get(token)
     if avatar is None:
         return _refusal(
             404, "no_avatar", "this watch link has no avatar of its own: show the default one"
         )
     # Replaced or dropped at any moment, and maybe a private model: no cache keeps a copy.
-    return web.Response(
-        body=avatar.data,
-        content_type="model/gltf-binary",
-        headers={"Cache-Control": "no-store"},
-    )
+    response = web.StreamResponse(headers={"Cache-Control": "no-store"})
+    response.content_type = "model/gltf-binary"
+    response.content_length = len(avatar.data)
+    await response.prepare(request)
+    if request.method == "HEAD":
+        return response
+    # A piece at a time, each within --send-timeout: written whole, the file would wait in
+    # the socket's buffer, a copy per reader that does not read, outside --avatar-memory-mb.
+    # A reader of a replaced or dropped avatar is cut off too, so no reader keeps an old
+    # one alive: the watchers were told where the new one is.
+    send_timeout = request.app[CONFIG].send_timeout
+    data = memoryview(avatar.data)
+    for start in range(0, len(data), CHUNK):
+        if tokens.avatars.get(token) is not avatar:
+            return _cut_off(request, response)
+        try:
+            async with asyncio.timeout(send_timeout):
+                await response.write(data[start : start + CHUNK])
+        except TimeoutError:
+            log.info("a watch link's avatar: its reader read nothing for %g s", send_timeout)
+            return _cut_off(request, response)
+        except ConnectionResetError:
+            break  # the reader left: nobody to answer
+    return response
+
+
+def _cut_off(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
+    """Ends a download half sent: the connection closes, and its client sees a short body."""
+    if request.transport is not None:
+        request.transport.abort()
+    return response
 
 
 def setup_avatar_link_routes(app: web.Application) -> None:
