@@ -347,6 +347,37 @@ async def test_a_download_of_an_avatar_taken_back_stops(make_client: MakeClient)
         reader.close()
 
 
+async def test_an_upload_to_a_link_that_ended_is_not_given_to_the_next(
+    make_client: MakeClient,
+) -> None:
+    """A kept link ends mid-upload (Stop) and the same link_key opens it again: the token
+    is the same, the link is not; the avatar sent to the one that ended is not kept."""
+    client = await make_client(Config(workers=1, no_cache=True))
+    tokens = client.app[LIVE].tokens
+    link_key = secrets.token_urlsafe(32)
+    first, ready = await camera(client, link_key=link_key)
+    go_on = asyncio.Event()
+
+    async def body() -> AsyncIterator[bytes]:
+        yield glb_of(64 * 1024)
+        await go_on.wait()
+        yield b"\0" * 1024
+
+    upload = asyncio.create_task(put(client, ready, body()))
+    await until(lambda: ready["watch"] in tokens.avatars._arriving, "the upload is under way")
+    await first.ws.close()  # 1000: the link ends
+    await until(lambda: len(tokens) == 0, "the link ended")
+    second, again = await camera(client, link_key=link_key)
+    assert again["watch"] == ready["watch"]
+    go_on.set()
+    answer = await upload
+    assert answer.status == 404
+    assert (await answer.json())["error"] == "unknown_link"
+    assert held(client) == 0
+    assert (await client.get(f"/avatar/link/{ready['watch']}.vrm")).status == 404
+    await second.ws.close()
+
+
 # --- In real Chromium: the OBS view and the avatar page's opt-in ------------------------------
 
 FAKE_CAMERA = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]

@@ -114,7 +114,7 @@ async def put_avatar(request: web.Request) -> web.Response:
             ) from None
         if not data.startswith(GLB_MAGIC):
             raise UnsupportedTypeError("the avatar is not a .vrm (a binary glTF file)")
-        avatar = tokens.give_avatar(token, data)
+        avatar = tokens.give_avatar(token, data, camera)
     finally:
         tokens.avatars.cancel(token)
     if avatar is None:

@@ -248,11 +248,12 @@ class WatchTokens:
             return None
         return entry.audience
 
-    def give_avatar(self, token: str, data: bytes) -> LinkAvatar | None:
+    def give_avatar(self, token: str, data: bytes, audience: Audience) -> LinkAvatar | None:
         """`data`, reserved in `avatars` first, becomes `token`'s avatar and its watchers
-        are told where it is; None when the link ended while it arrived."""
-        audience = self.find(token)
-        if audience is None:
+        are told where it is; None when the link ended while it arrived. `audience` is the
+        link the camera proved it holds: a link opened again under the same token (a kept
+        one) since then is another, and gets no avatar sent to the one that ended."""
+        if self.find(token) is not audience:
             self.avatars.cancel(token)
             return None
         avatar = self.avatars.keep(token, data)
