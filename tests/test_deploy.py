@@ -54,7 +54,8 @@ def test_the_image_copies_files_that_exist_and_are_sent_to_the_builder() -> None
         assert sent, f"{source} is in .dockerignore"
     instructions = dockerfile_instructions()
     assert any(i.startswith("USER ") and "root" not in i for i in instructions)
-    assert any(i.startswith("HEALTHCHECK ") and "/healthz" in i for i in instructions)
+    # webapp.healthcheck fetches /healthz where the server listens (tests/test_healthcheck.py).
+    assert any(i.startswith("HEALTHCHECK ") and "webapp.healthcheck" in i for i in instructions)
     assert instructions[-1].startswith('CMD ["python", "-m", "webapp"')
 
 
@@ -291,6 +292,40 @@ def test_the_pods_cpu_request_covers_its_workers() -> None:
     workers = int(env["HOLOTRACK_WORKERS"])
     requested = cpus(str(container["resources"]["requests"]["cpu"]))
     assert requested >= CORES_PER_WORKER * workers, (workers, requested)
+
+
+# Memory a replica needs, in MiB, as deploy/README.md sizes it from bench/memory.py: the
+# server process, each worker with its still-image graph, spares and blendshapes model,
+# and each live session (its graph, about 200 steady, and the peaks of graphs being built
+# and recycled, 23.5 MP stills and videos beside the sessions). The limit keeps the
+# measured peak under 85% of it.
+SERVER_MIB = 150
+WORKER_MIB = 650
+MEMORY_HEADROOM = 0.85
+
+
+def memory_mib(quantity: str) -> float:
+    units = {"Ki": 1 / 1024, "Mi": 1, "Gi": 1024, "K": 1e3 / 2**20, "M": 1e6 / 2**20}
+    units["G"] = 1e9 / 2**20
+    number, unit = re.fullmatch(r"(\d+)([KMG]i?)", quantity).groups()  # type: ignore[union-attr]
+    return int(number) * units[unit]
+
+
+def test_the_pods_memory_limit_covers_its_sessions() -> None:
+    (deployment,) = load_yaml(DEPLOY / "k8s" / "deployment.yaml")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    env = {item["name"]: item["value"] for item in container["env"]}
+    workers, sessions = int(env["HOLOTRACK_WORKERS"]), int(env["HOLOTRACK_MAX_SESSIONS"])
+    # The per-session figure operators are told to size with.
+    text = (DEPLOY / "README.md").read_text()
+    found = re.search(r"about\s+(\d+)\s+MB\s+of\s+memory\s+a\s+session", text)
+    assert found, "deploy/README.md no longer gives the memory of a session"
+    per_session = int(found.group(1))
+    needed = (SERVER_MIB + WORKER_MIB * workers + per_session * sessions) / MEMORY_HEADROOM
+    resources = container["resources"]
+    limit = memory_mib(str(resources["limits"]["memory"]))
+    assert limit >= needed, (workers, sessions, limit, needed)
+    assert memory_mib(str(resources["requests"]["memory"])) <= limit
 
 
 def dashboard_queries() -> list[tuple[str, str, str]]:
