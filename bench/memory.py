@@ -247,25 +247,6 @@ def summary(sampler: Sampler) -> dict[str, Any]:
 # -- the load -------------------------------------------------------------------------------
 
 
-def jpeg_frames(path: Path, count: int, width: int = 480) -> list[bytes]:
-    """The page's frames: 480 px wide, JPEG quality 70."""
-    import cv2
-
-    capture = cv2.VideoCapture(str(path))
-    frames: list[bytes] = []
-    try:
-        while len(frames) < count:
-            ok, bgr = capture.read()
-            if not ok:
-                break
-            height = round(bgr.shape[0] * width / bgr.shape[1])
-            small = cv2.resize(bgr, (width, height), interpolation=cv2.INTER_AREA)
-            frames.append(cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 70])[1].tobytes())
-    finally:
-        capture.release()
-    return frames
-
-
 def still_uploads(variants: int) -> list[bytes]:
     """Each still at `variants` JPEG qualities, and one in every LARGE_EVERY the third still
     at 23.5 MP."""
@@ -434,7 +415,10 @@ async def load(
 
     base = f"http://127.0.0.1:{port}"
     url = f"ws://127.0.0.1:{port}/ws"
-    clips = [jpeg_frames(MEDIA / name, args.frames) for name in VIDEOS]
+    # The tests' frames are the page's: 480 px wide, JPEG quality 70.
+    from tests.live import video_frames
+
+    clips = [list(video_frames(MEDIA / name, args.frames)) for name in VIDEOS]
     uploads = await asyncio.to_thread(still_uploads, 4)
     video = (MEDIA / UPLOAD_VIDEO).read_bytes()
     record: dict[str, Any] = {}
