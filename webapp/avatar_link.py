@@ -17,7 +17,7 @@ import logging
 from aiohttp import web
 
 from webapp.access.http import key_of
-from webapp.errors import TooLargeError, UnsupportedTypeError, UploadTimeoutError
+from webapp.errors import UnsupportedTypeError
 from webapp.keys import CONFIG, LIVE
 from webapp.live.avatars import (
     GLB_MAGIC,
@@ -27,10 +27,12 @@ from webapp.live.avatars import (
     UploadUnderWay,
 )
 from webapp.live.watch import Audience
+from webapp.uploads import arriving_within, read_limited, refuse_declared_size
 
 log = logging.getLogger(__name__)
 
 PROOF_HEADER = "Holotrack-Resume"
+LIMIT_FLAG = "--max-avatar-mb"
 UPLOAD_PATH = "/api/avatar/{token}"
 CHUNK = 64 * 1024
 
@@ -66,18 +68,6 @@ def _camera(request: web.Request) -> Audience | web.Response:
     return audience
 
 
-async def _read_body(request: web.Request, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    # Never past limit + 1 bytes: that one byte is enough to know the body is too big.
-    while chunk := await request.content.read(min(CHUNK, limit + 1 - size)):
-        size += len(chunk)
-        if size > limit:
-            raise TooLargeError(f"the avatar is over the {limit}-byte limit (--max-avatar-mb)")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 async def put_avatar(request: web.Request) -> web.Response:
     """PUT /api/avatar/{token}: a .vrm (binary glTF) for the link's OBS view."""
     camera = _camera(request)
@@ -87,10 +77,7 @@ async def put_avatar(request: web.Request) -> web.Response:
     tokens = request.app[LIVE].tokens
     token = request.match_info["token"]
     limit = config.max_avatar_mb * MB
-    if request.content_length is not None and request.content_length > limit:
-        raise TooLargeError(
-            f"the avatar is {request.content_length} bytes; the limit is {limit} (--max-avatar-mb)"
-        )
+    refuse_declared_size(request, limit, setting=LIMIT_FLAG)
     try:
         # Before a byte is read: an upload the budget cannot hold costs the server nothing.
         size = request.content_length
@@ -105,13 +92,8 @@ async def put_avatar(request: web.Request) -> web.Response:
     except UploadUnderWay:
         return _refusal(409, "upload_under_way", "an avatar is already uploading to this link")
     try:
-        try:
-            async with asyncio.timeout(config.upload_timeout):
-                data = await _read_body(request, limit)
-        except TimeoutError:
-            raise UploadTimeoutError(
-                f"the avatar did not arrive within {config.upload_timeout:g} s"
-            ) from None
+        async with arriving_within(config.upload_timeout, "avatar"):
+            data = await read_limited(request.content.read, limit, "avatar", LIMIT_FLAG)
         if not data.startswith(GLB_MAGIC):
             raise UnsupportedTypeError("the avatar is not a .vrm (a binary glTF file)")
         avatar = tokens.give_avatar(token, data, camera)

@@ -14,11 +14,19 @@ from webapp.errors import TooLargeError, UploadTimeoutError
 CHUNK = 64 * 1024
 
 
-def refuse_declared_size(request: web.Request, limit: int, envelope: int = 0) -> None:
+def _named(setting: str) -> str:
+    return f" ({setting})" if setting else ""
+
+
+def refuse_declared_size(
+    request: web.Request, limit: int, envelope: int = 0, setting: str = ""
+) -> None:
     """413 before a byte is read when the Content-Length alone is over `limit` (plus the
-    multipart `envelope` around the file)."""
+    multipart `envelope` around the file); `setting` names the flag that sets the limit."""
     if request.content_length is not None and request.content_length > limit + envelope:
-        raise TooLargeError(f"the body is {request.content_length} bytes; the limit is {limit}")
+        raise TooLargeError(
+            f"the body is {request.content_length} bytes; the limit is {limit}{_named(setting)}"
+        )
 
 
 async def copy_limited(
@@ -27,6 +35,7 @@ async def copy_limited(
     limit: int,
     what: str,
     chunk: int = CHUNK,
+    setting: str = "",
 ) -> int:
     """Copies at most `limit` bytes and fails on the first byte past it, never having read
     more than that one byte: a body of any size costs at most `limit` + 1 bytes."""
@@ -34,14 +43,16 @@ async def copy_limited(
     while piece := await read(min(chunk, limit + 1 - size)):
         size += len(piece)
         if size > limit:
-            raise TooLargeError(f"the {what} is over the {limit}-byte limit")
+            raise TooLargeError(f"the {what} is over the {limit}-byte limit{_named(setting)}")
         write(piece)
     return size
 
 
-async def read_limited(read: Callable[[int], Awaitable[bytes]], limit: int, what: str) -> bytes:
+async def read_limited(
+    read: Callable[[int], Awaitable[bytes]], limit: int, what: str, setting: str = ""
+) -> bytes:
     chunks: list[bytes] = []
-    await copy_limited(read, chunks.append, limit, what)
+    await copy_limited(read, chunks.append, limit, what, setting=setting)
     return b"".join(chunks)
 
 
