@@ -20,11 +20,12 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+from cv2.typing import MatLike
 
 from tests.media import ASL_VIDEO, GESTURE_VIDEO, ROOT
 from tests.videos import MEDIA_BOXES, _boxes, damaged, retime, stored_sideways, write_clip
 from webapp.errors import NotAVideoError
-from webapp.video.decode import VideoReader
+from webapp.video.decode import VideoInfo, VideoReader
 
 # 15 frames at 30 fps, 15 at 15 fps, 15 at 30 fps: 2 s, as a phone records a dim stretch.
 VFR_RUNS = [(15, 30.0), (15, 15.0), (15, 30.0)]
@@ -241,21 +242,25 @@ def test_decimation_keeps_the_frames_nearest_each_slot(
     assert reader.skipped == count - len(kept)
 
 
+def first_frame(path: Path) -> tuple[MatLike, VideoInfo]:
+    """The first frame as the worker gets it (grey, decoded from its JPEG), and the video's
+    figures."""
+    reader = VideoReader(path, max_seconds=600.0, max_pixels=1920 * 1080, max_fps=30.0)
+    try:
+        frame = reader.next()
+        assert frame is not None
+        image = cv2.imdecode(np.frombuffer(frame.jpeg, np.uint8), cv2.IMREAD_GRAYSCALE)
+        return image, reader.info
+    finally:
+        reader.close()
+
+
 def test_a_video_stored_sideways_is_read_upright(tmp_path: Path) -> None:
     upright = write_clip(ASL_VIDEO, tmp_path / "upright.mp4", 3)
     sideways = stored_sideways(ASL_VIDEO, tmp_path / "sideways.mp4", 3)
-    frames = []
-    for path in (upright, sideways):
-        reader = VideoReader(path, max_seconds=600.0, max_pixels=1920 * 1080, max_fps=30.0)
-        try:
-            frame = reader.next()
-            assert frame is not None
-            frames.append(cv2.imdecode(np.frombuffer(frame.jpeg, np.uint8), cv2.IMREAD_GRAYSCALE))
-            info = reader.info
-        finally:
-            reader.close()
+    straight, _ = first_frame(upright)
+    turned, info = first_frame(sideways)
     assert (info.width, info.height, info.rotation) == (640, 480, 90)
-    straight, turned = frames
     assert turned.shape == straight.shape == (480, 640)
     # The same picture, up to two encodings: a frame turned the wrong way round (180
     # degrees off) differs from it by far more.
@@ -286,18 +291,9 @@ def test_pixels_that_are_not_square_are_shown_as_a_player_shows_them(tmp_path: P
     shown = write_clip(GESTURE_VIDEO, tmp_path / "shown.mp4", 3)
     squeezed = write_clip(GESTURE_VIDEO, tmp_path / "squeezed.mp4", 3, size=(320, 360))
     stored = with_pixel_aspect(squeezed, tmp_path / "anamorphic.mp4", 2, 1)
-    frames = []
-    for path in (shown, stored):
-        reader = VideoReader(path, max_seconds=600.0, max_pixels=1920 * 1080, max_fps=30.0)
-        try:
-            frame = reader.next()
-            assert frame is not None
-            frames.append(cv2.imdecode(np.frombuffer(frame.jpeg, np.uint8), cv2.IMREAD_GRAYSCALE))
-            info = reader.info
-        finally:
-            reader.close()
+    straight, _ = first_frame(shown)
+    stretched, info = first_frame(stored)
     assert (info.width, info.height) == (640, 360)
-    straight, stretched = frames
     assert stretched.shape == straight.shape == (360, 640)
     # The same picture, up to the lost half of its columns and two encodings.
     assert np.mean(cv2.absdiff(straight, stretched)) < 6.0
