@@ -213,9 +213,14 @@ async def test_the_avatar_lives_as_long_as_the_link(make_client: MakeClient) -> 
     assert tokens.avatars.held() == 0
 
 
+def came_from(address: str) -> dict[str, str]:
+    """Headers that make an upload come from `address` on a server with --trust-proxy."""
+    return {"X-Forwarded-For": address}
+
+
 async def test_too_big_not_a_vrm_and_a_full_budget_are_refused(make_client: MakeClient) -> None:
     client = await make_client(
-        Config(workers=1, no_cache=True, max_avatar_mb=1, avatar_memory_mb=2)
+        Config(workers=1, no_cache=True, max_avatar_mb=1, avatar_memory_mb=2, trust_proxy=True)
     )
     (_, a), (_, b), (_, c) = [await camera(client) for _ in range(3)]
 
@@ -234,16 +239,68 @@ async def test_too_big_not_a_vrm_and_a_full_budget_are_refused(make_client: Make
     assert "binary glTF" in (await zip_file.json())["detail"]
     assert held(client) == 0
 
-    assert (await put(client, a, glb_of(MB))).status == 200
-    assert (await put(client, b, glb_of(MB))).status == 200
+    # Three addresses: the budget, not one address's share of it, is what runs out.
+    assert (await put(client, a, glb_of(MB), **came_from("10.0.0.1"))).status == 200
+    assert (await put(client, b, glb_of(MB), **came_from("10.0.0.2"))).status == 200
     # A replacement needs no room beside the avatar it replaces.
-    assert (await put(client, a, glb_of(MB))).status == 200
-    full = await put(client, c, glb_of(1000))
+    assert (await put(client, a, glb_of(MB), **came_from("10.0.0.1"))).status == 200
+    full = await put(client, c, glb_of(1000), **came_from("10.0.0.3"))
     assert full.status == 503
     body = await full.json()
     assert body["error"] == "avatar_memory_full"
     assert "--avatar-memory-mb 2" in body["detail"]
     assert held(client) == 2 * MB
+
+
+async def test_one_address_holds_at_most_a_quarter_of_the_avatars_memory(
+    make_client: MakeClient,
+) -> None:
+    """Its sessions' uploads, kept or still arriving (a slow one reserves --max-avatar-mb
+    until it ends), count against one share; other addresses upload meanwhile."""
+    client = await make_client(
+        Config(workers=1, no_cache=True, max_avatar_mb=1, avatar_memory_mb=8, trust_proxy=True)
+    )
+    avatars = client.app[LIVE].tokens.avatars
+    assert avatars.share == 2 * MB
+    (_, a), (_, b), (_, c), (_, d) = [await camera(client) for _ in range(4)]
+    one, other = came_from("10.0.0.1"), came_from("10.0.0.2")
+
+    assert (await put(client, a, glb_of(MB), **one)).status == 200
+    # A body still arriving, with no length: the whole --max-avatar-mb is reserved for it.
+    reserved = asyncio.Event()
+    release = asyncio.Event()
+
+    async def slow() -> AsyncIterator[bytes]:
+        yield glb_of(1000)
+        reserved.set()
+        await release.wait()
+
+    slow_upload = asyncio.create_task(put(client, b, slow(), **one))
+    await reserved.wait()
+    await until(lambda: avatars.used_by("10.0.0.1") == 2 * MB, "the slow upload's reservation")
+
+    refused = await put(client, c, glb_of(1000), **one)
+    assert refused.status == 429
+    assert refused.headers["Retry-After"] == "60"
+    body = await refused.json()
+    assert body["error"] == "avatar_share_full"
+    assert "a quarter of --avatar-memory-mb 8" in body["detail"]
+    # Replacing its own avatar needs no more than it has.
+    assert (await put(client, a, glb_of(MB), **one)).status == 200
+    # Another address is not held back by the first one's.
+    assert (await put(client, c, glb_of(MB), **other)).status == 200
+    assert (await put(client, d, glb_of(MB), **other)).status == 200
+    assert avatars.used_by("10.0.0.2") == 2 * MB
+
+    release.set()
+    assert (await slow_upload).status == 200
+    assert avatars.used_by("10.0.0.1") == MB + 1000
+    gone = await client.delete(
+        f"/api/avatar/{a['watch']}", headers={"Holotrack-Resume": a["resume"]}
+    )
+    assert gone.status == 204
+    assert avatars.used_by("10.0.0.1") == 1000
+    assert held(client) == 1000 + 2 * MB
 
 
 async def test_uploads_are_off_with_no_memory_for_them(make_client: MakeClient) -> None:

@@ -24,8 +24,10 @@ from webapp.live.avatars import (
     LINK_AVATAR_PATH,
     MB,
     AvatarMemoryFull,
+    ClientShareFull,
     UploadUnderWay,
 )
+from webapp.live.guard import client_address
 from webapp.live.watch import Audience
 from webapp.uploads import arriving_within, read_limited, refuse_declared_size
 
@@ -38,7 +40,7 @@ CHUNK = 64 * 1024
 
 
 def _refusal(status: int, code: str, detail: str) -> web.Response:
-    headers = {"Retry-After": "60"} if status == 503 else None
+    headers = {"Retry-After": "60"} if status in (429, 503) else None
     return web.json_response({"error": code, "detail": detail}, status=status, headers=headers)
 
 
@@ -80,14 +82,23 @@ async def put_avatar(request: web.Request) -> web.Response:
     refuse_declared_size(request, limit, setting=LIMIT_FLAG)
     try:
         # Before a byte is read: an upload the budget cannot hold costs the server nothing.
-        size = request.content_length
-        tokens.avatars.reserve(token, limit if size is None else size)
+        size = limit if request.content_length is None else request.content_length
+        tokens.avatars.reserve(token, size, client_address(request, config))
     except AvatarMemoryFull as exc:
         return _refusal(
             503,
             "avatar_memory_full",
             f"the server's memory for watch links' avatars is full ({exc.free} bytes free of "
             f"--avatar-memory-mb {config.avatar_memory_mb}): try again once other links end",
+        )
+    except ClientShareFull as exc:
+        return _refusal(
+            429,
+            "avatar_share_full",
+            f"the avatars this address's links hold or are uploading leave {exc.free} of "
+            f"the {tokens.avatars.share} bytes one address may have (a quarter of "
+            f"--avatar-memory-mb {config.avatar_memory_mb}, at least one --max-avatar-mb "
+            f"avatar): end or clear one of its links first",
         )
     except UploadUnderWay:
         return _refusal(409, "upload_under_way", "an avatar is already uploading to this link")

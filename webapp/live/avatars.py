@@ -4,6 +4,7 @@ and all of them within one budget for the whole server."""
 
 from __future__ import annotations
 
+import collections
 import itertools
 from dataclasses import dataclass
 
@@ -14,6 +15,14 @@ GLB_MAGIC = b"glTF"
 
 class AvatarMemoryFull(Exception):
     """The budget cannot hold one more avatar of this size now."""
+
+    def __init__(self, free: int) -> None:
+        super().__init__(free)
+        self.free = free
+
+
+class ClientShareFull(Exception):
+    """One client address already holds (or is uploading) its share of the budget."""
 
     def __init__(self, free: int) -> None:
         super().__init__(free)
@@ -31,61 +40,92 @@ class LinkAvatar:
     version: int
 
 
+def client_share(budget: int, largest: int) -> int:
+    """What one client address may hold of `budget`: a quarter, so one client's sessions
+    uploading slowly leave three quarters to everyone else, and never less than one
+    avatar of the largest size allowed."""
+    return max(budget // 4, min(largest, budget))
+
+
 class LinkAvatars:
     """Token -> its avatar. Bytes still arriving are reserved against the budget before
-    they are read, so uploads at once cannot take the server past it between them."""
+    they are read, so uploads at once cannot take the server past it between them; and
+    against the share of the client address sending them, so one client's sessions cannot
+    take it all."""
 
-    def __init__(self, budget: int) -> None:
+    def __init__(self, budget: int, share: int | None = None) -> None:
         self.budget = budget
-        self._kept: dict[str, LinkAvatar] = {}
-        self._arriving: dict[str, int] = {}  # token -> bytes reserved for its upload
+        self.share = budget if share is None else share
+        self._kept: dict[str, tuple[str, LinkAvatar]] = {}  # token -> (client, avatar)
+        self._arriving: dict[str, tuple[str, int]] = {}  # token -> (client, bytes reserved)
         self._held = 0
         self._reserved = 0
+        self._used: collections.Counter[str] = collections.Counter()  # client -> bytes
         self._versions = itertools.count(1)
 
     def held(self) -> int:
         """Bytes of the avatars kept, those still arriving left out."""
         return self._held
 
-    def get(self, token: str) -> LinkAvatar | None:
-        return self._kept.get(token)
+    def used_by(self, client: str) -> int:
+        """Bytes `client` holds and is uploading."""
+        return self._used[client]
 
-    def reserve(self, token: str, size: int) -> None:
-        """Room for an upload of at most `size` bytes to `token`. The avatar it replaces
-        counts as free: a streamer swapping one avatar for another does not need both."""
+    def get(self, token: str) -> LinkAvatar | None:
+        kept = self._kept.get(token)
+        return None if kept is None else kept[1]
+
+    def reserve(self, token: str, size: int, client: str) -> None:
+        """Room for an upload of at most `size` bytes to `token` from `client`. The avatar
+        it replaces counts as free: a streamer swapping one avatar for another does not
+        need both."""
         if token in self._arriving:
             raise UploadUnderWay
-        old = self._kept.get(token)
-        free = self.budget - self._held - self._reserved + (len(old.data) if old else 0)
+        owner, old = self._kept.get(token, (None, None))
+        replaced = 0 if old is None else len(old.data)
+        free = self.budget - self._held - self._reserved + replaced
         if size > free:
             raise AvatarMemoryFull(max(0, free))
-        self._arriving[token] = size
+        mine = self._used[client] - (replaced if owner == client else 0)
+        if mine + size > self.share:
+            raise ClientShareFull(max(0, self.share - mine))
+        self._arriving[token] = (client, size)
         self._reserved += size
+        self._count(client, size)
 
     def cancel(self, token: str) -> None:
         """The upload to `token` failed or was refused: its reservation is given back."""
-        self._reserved -= self._arriving.pop(token, 0)
+        arriving = self._arriving.pop(token, None)
+        if arriving is not None:
+            client, size = arriving
+            self._reserved -= size
+            self._count(client, -size)
 
     def keep(self, token: str, data: bytes) -> LinkAvatar:
         """The upload reserved for `token` arrived: it replaces the link's last avatar."""
+        client, _ = self._arriving[token]
         self.cancel(token)
         self.drop(token)
         avatar = LinkAvatar(data, next(self._versions))
-        self._kept[token] = avatar
+        self._kept[token] = (client, avatar)
         self._held += len(data)
+        self._count(client, len(data))
         return avatar
 
     def drop(self, token: str) -> bool:
         """Forgets `token`'s avatar; whether it had one."""
-        old = self._kept.pop(token, None)
-        if old is None:
+        kept = self._kept.pop(token, None)
+        if kept is None:
             return False
+        client, old = kept
         self._held -= len(old.data)
+        self._count(client, -len(old.data))
         return True
 
-    def clear(self) -> None:
-        self._kept.clear()
-        self._held = 0
+    def _count(self, client: str, size: int) -> None:
+        self._used[client] += size
+        if self._used[client] <= 0:
+            del self._used[client]
 
 
 # The path GET serves a link's avatar at (webapp/avatar_link.py); the query changes with

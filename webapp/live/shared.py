@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from webapp.analysis.fitness import Exercise, load_exercises
 from webapp.config import Config
-from webapp.live.avatars import MB
+from webapp.live.avatars import MB, LinkAvatars, client_share
 from webapp.live.watch import WatchTokens
 from webapp.vmc.rest_later import RestLater
 from webapp.vmc.sender import Target, parse_allow
@@ -24,5 +24,7 @@ class LiveShared:
 
     @classmethod
     def from_config(cls, config: Config) -> LiveShared:
-        tokens = WatchTokens(config.watch_grace, config.avatar_memory_mb * MB)
+        budget = config.avatar_memory_mb * MB
+        share = client_share(budget, config.max_avatar_mb * MB)
+        tokens = WatchTokens(config.watch_grace, LinkAvatars(budget, share))
         return cls(vmc_allow=parse_allow(config.vmc_allow), tokens=tokens)

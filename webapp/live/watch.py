@@ -132,10 +132,10 @@ class WatchTokens:
     holds the token until another session resumes it, and after that what it does with the
     token is ignored."""
 
-    def __init__(self, grace: float = 60.0, avatar_budget: int = 0) -> None:
+    def __init__(self, grace: float = 60.0, avatars: LinkAvatars | None = None) -> None:
         self.grace = grace
         # The links' own avatars live and die with their entries here.
-        self.avatars = LinkAvatars(avatar_budget)
+        self.avatars = LinkAvatars(0) if avatars is None else avatars
         self._entries: dict[str, _Entry] = {}
         self._resumes: dict[str, str] = {}  # resume secret -> token
         self._resting: dict[str, None] = {}  # tokens waiting for their camera, oldest first
