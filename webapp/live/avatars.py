@@ -13,20 +13,20 @@ MB = 1024 * 1024
 GLB_MAGIC = b"glTF"
 
 
-class AvatarMemoryFull(Exception):
+class NoRoom(Exception):
+    """An upload of this size does not fit now; `free` bytes would."""
+
+    def __init__(self, free: int) -> None:
+        super().__init__(free)
+        self.free = free
+
+
+class AvatarMemoryFull(NoRoom):
     """The budget cannot hold one more avatar of this size now."""
 
-    def __init__(self, free: int) -> None:
-        super().__init__(free)
-        self.free = free
 
-
-class ClientShareFull(Exception):
+class ClientShareFull(NoRoom):
     """One client address already holds (or is uploading) its share of the budget."""
-
-    def __init__(self, free: int) -> None:
-        super().__init__(free)
-        self.free = free
 
 
 class UploadUnderWay(Exception):
