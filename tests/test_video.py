@@ -27,6 +27,7 @@ from tests.videos import (
     decoded_frames,
     lines,
     post,
+    retime_matroska,
     served,
     stored_sideways,
     write_clip,
@@ -312,6 +313,24 @@ async def test_a_video_that_ends_short_is_not_complete(
         "holotrack_videos_ended_total", {"outcome": "failed"}
     )
     assert ended == 1
+
+
+async def test_a_matroska_file_cut_from_later_in_a_recording_is_taken_whole(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """One second cut from 25 s into a recording with FFmpeg's -copyts: its first frame is
+    stamped 25000 ms and its stated duration is 26000 ms. It was refused as longer than
+    --video-max-seconds, and under a higher limit ended 'truncated or corrupt'."""
+    clip = write_clip(GESTURE_VIDEO, tmp_path / "clip.mkv", 25, size=(160, 90))
+    times = [25000.0 + i * 40 for i in range(25)]
+    late = retime_matroska(clip, tmp_path / "late.mkv", times, 26000.0)
+    client = await make_client(Config(workers=1, video_max_seconds=10.0))
+    *rows, last = await lines(await post(client, late.read_bytes(), "", "video/x-matroska"))
+    summary = last["summary"]
+    assert summary["complete"] is True, summary["error"]
+    assert [row["time_ms"] for row in rows] == [i * 40.0 for i in range(25)]
+    assert summary["video"]["start_ms"] == 25000.0
+    assert summary["video"]["duration_ms"] == 1000.0
 
 
 async def test_a_client_that_leaves_stops_the_work(make_client: MakeClient) -> None:

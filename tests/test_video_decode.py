@@ -23,7 +23,15 @@ import pytest
 from cv2.typing import MatLike
 
 from tests.media import ASL_VIDEO, GESTURE_VIDEO, ROOT
-from tests.videos import MEDIA_BOXES, _boxes, damaged, retime, stored_sideways, write_clip
+from tests.videos import (
+    MEDIA_BOXES,
+    _boxes,
+    damaged,
+    retime,
+    retime_matroska,
+    stored_sideways,
+    write_clip,
+)
 from webapp.errors import NotAVideoError
 from webapp.video.decode import VideoInfo, VideoReader
 
@@ -95,66 +103,6 @@ def test_a_damaged_file_is_an_error_at_its_end(tmp_path: Path) -> None:
 SLOWING_TIMES = [i * 1000 / 30 for i in range(30)] + [1000.0 + i * 100 for i in range(30)]
 
 
-def _vint(data: bytes | bytearray, at: int, *, marker: bool = False) -> tuple[int, int]:
-    """An EBML variable-length integer at `at`: (value, length); an element id keeps its
-    length marker."""
-    length = 1
-    while not data[at] & (0x80 >> (length - 1)):
-        length += 1
-        assert length <= 8, f"no EBML integer at byte {at}"
-    value = data[at] if marker else data[at] & ((0x80 >> (length - 1)) - 1)
-    for byte in data[at + 1 : at + length]:
-        value = (value << 8) | byte
-    return value, length
-
-
-def _elements(data: bytes | bytearray, start: int, end: int) -> list[tuple[int, int, int]]:
-    """(id, body offset, body size) of each EBML element in data[start:end]."""
-    found = []
-    while start < end:
-        ident, id_length = _vint(data, start, marker=True)
-        size, size_length = _vint(data, start + id_length)
-        body = start + id_length + size_length
-        found.append((ident, body, size))
-        start = body + size
-    return found
-
-
-SEGMENT, INFO, DURATION, CLUSTER, TIMESTAMP, SIMPLE_BLOCK = (
-    0x18538067,
-    0x1549A966,
-    0x4489,
-    0x1F43B675,
-    0xE7,
-    0xA3,
-)
-
-
-def retime_matroska(clip: Path, target: Path, times_ms: list[float], duration_ms: float) -> Path:
-    """`clip` (a Matroska file as write_clip writes it: millisecond timestamps, no B-frames)
-    with its frames at `times_ms` and its Info's duration `duration_ms`; every size stays."""
-    data = bytearray(clip.read_bytes())
-    blocks: list[tuple[int, int]] = []  # (offset, its cluster's timestamp)
-    ((_, segment, segment_size),) = (e for e in _elements(data, 0, len(data)) if e[0] == SEGMENT)
-    for ident, body, size in _elements(data, segment, segment + segment_size):
-        if ident not in (INFO, CLUSTER):
-            continue  # not every element holds elements: a Void is zeros
-        children = _elements(data, body, body + size)
-        if ident == INFO:
-            ((_, at, width),) = (c for c in children if c[0] == DURATION)
-            struct.pack_into(">d" if width == 8 else ">f", data, at, duration_ms)
-        elif ident == CLUSTER:
-            ((_, at, width),) = (c for c in children if c[0] == TIMESTAMP)
-            base = int.from_bytes(data[at : at + width], "big")
-            blocks += [(at, base) for kind, at, _ in children if kind == SIMPLE_BLOCK]
-    assert len(blocks) == len(times_ms)
-    for (at, base), time_ms in zip(blocks, times_ms, strict=True):
-        _, track_length = _vint(data, at)
-        struct.pack_into(">h", data, at + track_length, round(time_ms) - base)
-    target.write_bytes(bytes(data))
-    return target
-
-
 def test_a_matroska_file_that_slows_down_is_whole(tmp_path: Path) -> None:
     """Its frame count is FFmpeg's guess (duration times the first frames' rate): it was
     taken as listed, and a whole video ended 'truncated or corrupt' at half of it."""
@@ -180,6 +128,29 @@ def test_a_matroska_file_cut_short_is_an_error_at_its_end(tmp_path: Path) -> Non
         r"states; the file is truncated or corrupt",
         caught.value.detail,
     )
+
+
+# 25 frames at 25 fps, stamped as FFmpeg's -output_ts_offset 5 stamps them, and the duration
+# it then states: to the last frame's end on that clock.
+LATE_TIMES = [5000.0 + i * 40 for i in range(25)]
+
+
+def test_a_matroska_file_that_starts_late_is_whole(tmp_path: Path) -> None:
+    """A file cut with -copyts, or written with -output_ts_offset, starts its clock late:
+    its stated 6000 ms were taken as its length, and the whole second of video ended
+    'truncated or corrupt' at 960 ms."""
+    clip = write_clip(GESTURE_VIDEO, tmp_path / "clip.mkv", 25, size=(160, 90))
+    late = retime_matroska(clip, tmp_path / "late.mkv", LATE_TIMES, 6000.0)
+    reader, times = read_all(late)
+    # Counted from the first frame, as in a file that starts at 0.
+    assert times == pytest.approx([i * 40.0 for i in range(25)], abs=0.01)
+    assert reader.info.start_ms == pytest.approx(5000.0)
+    assert reader.info.duration_ms == pytest.approx(1000.0)
+    # Cut short, it is still found out.
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(late.read_bytes()[: late.stat().st_size // 2])
+    with pytest.raises(NotAVideoError, match=r"of the 1000 ms the container states; the file"):
+        read_all(cut)
 
 
 def test_ffmpeg_writes_nothing_to_stderr(tmp_path: Path) -> None:

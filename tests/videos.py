@@ -181,3 +181,63 @@ def stored_sideways(source: Path, target: Path, count: int) -> Path:
     struct.pack_into(">9i", data, tkhd + 48, 0, 1 << 16, 0, -(1 << 16), 0, 0, 0, 0, 1 << 30)
     target.write_bytes(bytes(data))
     return target
+
+
+def _vint(data: bytes | bytearray, at: int, *, marker: bool = False) -> tuple[int, int]:
+    """An EBML variable-length integer at `at`: (value, length); an element id keeps its
+    length marker."""
+    length = 1
+    while not data[at] & (0x80 >> (length - 1)):
+        length += 1
+        assert length <= 8, f"no EBML integer at byte {at}"
+    value = data[at] if marker else data[at] & ((0x80 >> (length - 1)) - 1)
+    for byte in data[at + 1 : at + length]:
+        value = (value << 8) | byte
+    return value, length
+
+
+def _elements(data: bytes | bytearray, start: int, end: int) -> list[tuple[int, int, int]]:
+    """(id, body offset, body size) of each EBML element in data[start:end]."""
+    found = []
+    while start < end:
+        ident, id_length = _vint(data, start, marker=True)
+        size, size_length = _vint(data, start + id_length)
+        body = start + id_length + size_length
+        found.append((ident, body, size))
+        start = body + size
+    return found
+
+
+SEGMENT, INFO, DURATION, CLUSTER, TIMESTAMP, SIMPLE_BLOCK = (
+    0x18538067,
+    0x1549A966,
+    0x4489,
+    0x1F43B675,
+    0xE7,
+    0xA3,
+)
+
+
+def retime_matroska(clip: Path, target: Path, times_ms: list[float], duration_ms: float) -> Path:
+    """`clip` (a Matroska file as write_clip writes it: millisecond timestamps, no B-frames)
+    with its frames at `times_ms` and its Info's duration `duration_ms`; every size stays."""
+    data = bytearray(clip.read_bytes())
+    blocks: list[tuple[int, int]] = []  # (offset, its cluster's timestamp)
+    ((_, segment, segment_size),) = (e for e in _elements(data, 0, len(data)) if e[0] == SEGMENT)
+    for ident, body, size in _elements(data, segment, segment + segment_size):
+        if ident not in (INFO, CLUSTER):
+            continue  # not every element holds elements: a Void is zeros
+        children = _elements(data, body, body + size)
+        if ident == INFO:
+            ((_, at, width),) = (c for c in children if c[0] == DURATION)
+            struct.pack_into(">d" if width == 8 else ">f", data, at, duration_ms)
+        elif ident == CLUSTER:
+            ((_, at, width),) = (c for c in children if c[0] == TIMESTAMP)
+            base = int.from_bytes(data[at : at + width], "big")
+            blocks += [(at, base) for kind, at, _ in children if kind == SIMPLE_BLOCK]
+    assert len(blocks) == len(times_ms)
+    for (at, base), time_ms in zip(blocks, times_ms, strict=True):
+        _, track_length = _vint(data, at)
+        struct.pack_into(">h", data, at + track_length, round(time_ms) - base)
+    target.write_bytes(bytes(data))
+    return target

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -46,8 +46,9 @@ class VideoInfo:
     height: int
     fps: float  # as the container states it; 0.0 when it does not
     frames: int | None  # as the container states it, when it does (Matroska never does)
-    duration_ms: float | None
+    duration_ms: float | None  # from the first frame to the end
     rotation: int = 0  # degrees a player turns the stored frames (clockwise) to show them
+    start_ms: float = 0.0  # the container's clock at the first frame (to the nearest frame)
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -57,13 +58,14 @@ class VideoInfo:
             "frames": self.frames,
             "duration_ms": None if self.duration_ms is None else round(self.duration_ms, 1),
             "rotation": self.rotation,
+            "start_ms": round(self.start_ms, 1),
         }
 
 
 @dataclass(frozen=True)
 class VideoFrame:
     decoded: int  # its index among every decoded frame, kept or not
-    time_ms: float  # its presentation time in the video
+    time_ms: float  # its presentation time, from the first frame's (FFmpeg's own count)
     jpeg: bytes
 
 
@@ -155,11 +157,6 @@ class VideoReader:
         # Matroska lists no frame count: FFmpeg's is its duration times a rate guessed from
         # the first frames, twice the real count for a phone's video that slows in the dark.
         frames = count if count > 0 and not self._matroska else None
-        if duration is not None and duration > self.max_ms:
-            raise TooLargeError(
-                f"the video lasts {duration / 1000.0:.1f} s; the limit is "
-                f"{self.max_ms / 1000.0:g} s"
-            )
         rotation = int(capture.get(cv2.CAP_PROP_ORIENTATION_META)) % 360
         self._across, self._along = _stretch(capture, sideways=rotation in (90, 270))
         width, height = round(width * self._across), round(height * self._along)
@@ -173,6 +170,8 @@ class VideoReader:
 
     def _next(self) -> VideoFrame | None:
         while self._capture.grab():
+            if self.decoded == 0:
+                self._start()
             time_ms = float(self._capture.get(cv2.CAP_PROP_POS_MSEC))
             index = self.decoded
             self.decoded += 1
@@ -199,6 +198,30 @@ class VideoReader:
             raise NotAVideoError("no frame of the video could be decoded; it may be corrupt")
         self._check_whole()
         return None
+
+    def _start(self) -> None:
+        """At the first frame: where the container's clock starts, and so how long the
+        video lasts. A file cut with FFmpeg's -copyts, or written with -output_ts_offset,
+        stamps its first frame late (5000 ms), and a Matroska file then states its duration
+        up to its end on that clock (7000 ms for 2 s): taken as the length, a whole video
+        was 'truncated or corrupt', and one cut from ten minutes in was too long. FFmpeg
+        already counts each frame's time from the first."""
+        info = self.info
+        # The first frame's time on the container's clock, in frames at info.fps: the one
+        # figure of it OpenCV gives.
+        frames = float(self._capture.get(cv2.CAP_PROP_PTS))
+        start_ms = frames * 1000.0 / info.fps if info.fps and math.isfinite(frames) else 0.0
+        start_ms = max(0.0, start_ms)
+        duration = info.duration_ms
+        if self._matroska and duration is not None:
+            # An MP4's duration comes from the frames it lists: it is a length already.
+            duration = max(0.0, duration - start_ms)
+        self.info = replace(info, duration_ms=duration, start_ms=start_ms)
+        if duration is not None and duration > self.max_ms:
+            raise TooLargeError(
+                f"the video lasts {duration / 1000.0:.1f} s; the limit is "
+                f"{self.max_ms / 1000.0:g} s"
+            )
 
     def _shown(self, bgr: MatLike) -> MatLike:
         """The frame in the shape a player shows it: pixels that are not square (a sample
