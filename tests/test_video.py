@@ -9,6 +9,7 @@ import io
 import json
 import logging
 import os
+import signal
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -453,6 +454,56 @@ async def test_a_video_and_a_live_session_both_progress(make_client: MakeClient)
     assert during >= 5, during
     response.close()
     await until(lambda: client.app[SCHEDULER].snapshot().sessions == 1, "the video ended")
+
+
+async def test_the_wait_for_its_graph_is_not_the_first_frames_timeout(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """Graphs are built one at a time per worker, so a burst of new sessions keeps the last
+    ones' unbuilt for seconds (23 at once on two busy cores: up to 29 s): the video's first
+    frame timed out ('frame 0 got no result within 10 s') while its graph waited. Here
+    the worker is stopped where it would build it."""
+    clip = write_clip(GESTURE_VIDEO, tmp_path / "clip.mp4", 5, size=(160, 90))
+    client = await make_client(Config(workers=1, request_timeout=1.0))
+    worker = client.app[SCHEDULER].workers[0]
+    os.kill(worker.pid, signal.SIGSTOP)
+    try:
+        response = await post(client, clip.read_bytes())
+        assert response.status == 200
+        # Two and a half of the first frame's timeouts, and no line: neither a frame nor a
+        # failure.
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(response.content.readline(), 2.5)
+    finally:
+        os.kill(worker.pid, signal.SIGCONT)
+    *rows, last = await lines(response)
+    assert last["summary"]["complete"] is True, last["summary"]["error"]
+    assert len(rows) == 5
+
+
+async def test_a_graph_never_built_still_ends_the_video(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """The graph's wait has an allowance of its own (6 --request-timeout): a stuck worker
+    does not hold the request and its session for ever."""
+    clip = write_clip(GESTURE_VIDEO, tmp_path / "clip.mp4", 5, size=(160, 90))
+    client = await make_client(Config(workers=1, request_timeout=1.0))
+    scheduler = client.app[SCHEDULER]
+    worker = scheduler.workers[0]
+    os.kill(worker.pid, signal.SIGSTOP)
+    try:
+        (last,) = await lines(await post(client, clip.read_bytes()))
+        assert scheduler.snapshot().sessions == 0
+    finally:
+        os.kill(worker.pid, signal.SIGCONT)
+    summary = last["summary"]
+    assert (summary["frames"], summary["complete"]) == (0, False)
+    assert summary["error"] == {
+        "error": "timeout",
+        "detail": "the video's tracking graph was not built within 6 s; the server is overloaded",
+    }
+    # Ended before it was built, the graph is never built (graphs.py): nothing is left.
+    assert await scheduler.graph_counts() == [{"graphs": 3, "sessions": 0}]
 
 
 async def test_503_at_once_when_full(make_client: MakeClient) -> None:

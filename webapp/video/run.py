@@ -11,7 +11,7 @@ import asyncio
 
 from webapp.engine.jobs import Frame
 from webapp.engine.scheduler import Scheduler
-from webapp.engine.slot import Slot
+from webapp.engine.slot import Slot, SlotState
 from webapp.engine.wire import FrameResult
 from webapp.errors import DeadlineError, HolotrackError
 from webapp.protocol import Track
@@ -20,6 +20,16 @@ from webapp.protocol import Track
 # waits for (it sends each frame as the last returns); a low rate keeps it from being
 # invited, and so from holding the lane's one outstanding invitation, while it writes.
 INVITATION_FPS = 0.5
+# The first frame also waits for the session's graph, and graphs are built one at a time
+# per worker: a burst of sessions keeps the last ones' waiting for seconds (23 opened at
+# once on two busy cores: up to 29 s, README). That wait is not the frame's; it has an
+# allowance of its own, this many --request-timeout (60 s by default), so a stuck worker
+# still ends the video.
+GRAPH_WAIT_FACTOR = 6.0
+# The engine tells a session nothing when its graph is built (a live one need not know),
+# so the wait looks at the slot this often meanwhile; the frame's own time starts when it
+# is seen built, never before.
+GRAPH_CHECK_SECONDS = 0.05
 
 
 class VideoRun:
@@ -28,6 +38,7 @@ class VideoRun:
     def __init__(self, scheduler: Scheduler, frame_timeout: float) -> None:
         self.scheduler = scheduler
         self.frame_timeout = frame_timeout
+        self.graph_timeout = GRAPH_WAIT_FACTOR * frame_timeout
         self.slot: Slot | None = None
         self._waiting: asyncio.Future[FrameResult] | None = None
         self._lost: HolotrackError | None = None
@@ -46,6 +57,7 @@ class VideoRun:
         self._waiting = waiting
         self.scheduler.offer(self.slot, frame)
         try:
+            await self._graph_built(self.slot, waiting)
             async with asyncio.timeout(self.frame_timeout):
                 return await waiting
         except TimeoutError:
@@ -55,6 +67,19 @@ class VideoRun:
             ) from None
         finally:
             self._waiting = None
+
+    async def _graph_built(self, slot: Slot, waiting: asyncio.Future[FrameResult]) -> None:
+        """Returns once the slot's graph is built (or its frame answered, or the session
+        lost), within the graph's allowance."""
+        try:
+            async with asyncio.timeout(self.graph_timeout):
+                while slot.state is SlotState.PREPARING and not waiting.done():
+                    await asyncio.wait([waiting], timeout=GRAPH_CHECK_SECONDS)
+        except TimeoutError:
+            raise DeadlineError(
+                f"the video's tracking graph was not built within {self.graph_timeout:g} s; "
+                "the server is overloaded"
+            ) from None
 
     def close(self) -> None:
         """Frees the slot; closing it again does nothing."""
