@@ -27,6 +27,7 @@ from tests.videos import (
     MEDIA_BOXES,
     _boxes,
     damaged,
+    fragmented,
     retime,
     retime_matroska,
     stored_sideways,
@@ -151,6 +152,23 @@ def test_a_matroska_file_that_starts_late_is_whole(tmp_path: Path) -> None:
     cut.write_bytes(late.read_bytes()[: late.stat().st_size // 2])
     with pytest.raises(NotAVideoError, match=r"of the 1000 ms the container states; the file"):
         read_all(cut)
+
+
+def test_a_fragmented_mp4_saved_from_a_live_stream_is_whole(tmp_path: Path) -> None:
+    """A segment of an HLS or DASH stream (or a browser's MediaRecorder MP4) lists no
+    frames in its moov; FFmpeg's count is its duration, on a clock that starts where the
+    stream was, times the rate: 125 for 25 frames 4 s in, and the whole segment ended
+    'decoding ended after 25 of the 125 frames the container lists'."""
+    clip = write_clip(GESTURE_VIDEO, tmp_path / "clip.mp4", 25, size=(160, 90))
+    segment = fragmented(clip, tmp_path / "segment.mp4", 4000.0)
+    reader, times = read_all(segment)
+    assert times == pytest.approx([i * 40.0 for i in range(25)], abs=0.01)
+    assert reader.info.frames is None  # not FFmpeg's guess, as if listed
+    assert reader.info.start_ms == pytest.approx(4000.0)
+    assert reader.info.duration_ms == pytest.approx(1000.0)
+    # Damaged, it is still found out, by where its last frame is.
+    with pytest.raises(NotAVideoError, match=r"of the 1000 ms the container states; the file"):
+        read_all(damaged(segment, tmp_path / "damaged.mp4"))
 
 
 def test_ffmpeg_writes_nothing_to_stderr(tmp_path: Path) -> None:

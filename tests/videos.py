@@ -241,3 +241,80 @@ def retime_matroska(clip: Path, target: Path, times_ms: list[float], duration_ms
         struct.pack_into(">h", data, at + track_length, round(time_ms) - base)
     target.write_bytes(bytes(data))
     return target
+
+
+def _box(kind: bytes, *parts: bytes) -> bytes:
+    body = b"".join(parts)
+    return struct.pack(">I4s", 8 + len(body), kind) + body
+
+
+def fragmented(clip: Path, target: Path, start_ms: float = 0.0) -> Path:
+    """`clip` (one video track in one chunk, as write_clip writes it) as a fragmented MP4,
+    as a browser's MediaRecorder or a live stream writes one: its moov lists no frame, and
+    one moof lists them all, from `start_ms` on the track's clock (its tfdt: a segment saved
+    from a stream starts where the stream was)."""
+    data = clip.read_bytes()
+
+    def raw(path: tuple[bytes, ...]) -> bytes:
+        offset, size = _boxes(data, 0, len(data), path)[-1]
+        return data[offset : offset + size]
+
+    def no_duration(box: bytes, at: int) -> bytes:  # a version 0 box's duration field
+        assert box[8] == 0, "a version 0 box expected"
+        return box[:at] + bytes(4) + box[at + 4 :]
+
+    mdhd, tkhd = raw((*TRACK, b"mdia", b"mdhd")), raw((*TRACK, b"tkhd"))
+    (timescale,) = struct.unpack_from(">I", mdhd, 20)
+    (track,) = struct.unpack_from(">I", tkhd, 20)
+    stts = raw((*MEDIA_BOXES, b"stts"))
+    runs = struct.iter_unpack(">II", stts[16 : 16 + 8 * struct.unpack_from(">I", stts, 12)[0]])
+    deltas = [delta for count, delta in runs for _ in range(count)]
+    stsz = raw((*MEDIA_BOXES, b"stsz"))
+    assert struct.unpack_from(">I", stsz, 12) == (0,), "one size a sample expected"
+    sizes = list(struct.unpack_from(f">{len(deltas)}I", stsz, 20))
+    stss = raw((*MEDIA_BOXES, b"stss"))
+    sync = set(struct.unpack_from(f">{struct.unpack_from('>I', stss, 12)[0]}I", stss, 16))
+    stco = raw((*MEDIA_BOXES, b"stco"))
+    assert struct.unpack_from(">II", stco, 12)[0] == 1, "one chunk expected"
+    (chunk,) = struct.unpack_from(">I", stco, 16)
+    empty = bytes(8)  # version, flags and no entries
+    stbl = _box(
+        b"stbl",
+        raw((*MEDIA_BOXES, b"stsd")),
+        _box(b"stts", empty),
+        _box(b"stsc", empty),
+        _box(b"stsz", bytes(12)),
+        _box(b"stco", empty),
+    )
+    minf = _box(
+        b"minf",
+        raw((*TRACK, b"mdia", b"minf", b"vmhd")),
+        raw((*TRACK, b"mdia", b"minf", b"dinf")),
+        stbl,
+    )
+    mdia = _box(b"mdia", no_duration(mdhd, 24), raw((*TRACK, b"mdia", b"hdlr")), minf)
+    trex = _box(b"trex", struct.pack(">IIIIII", 0, track, 1, 0, 0, 0))
+    moov = _box(
+        b"moov",
+        no_duration(raw((b"moov", b"mvhd")), 24),
+        _box(b"trak", no_duration(tkhd, 28), mdia),
+        _box(b"mvex", trex),
+    )
+
+    def moof(data_offset: int) -> bytes:
+        samples = b"".join(
+            struct.pack(">III", delta, size, 0x02000000 if n in sync else 0x01010000)
+            for n, (delta, size) in enumerate(zip(deltas, sizes, strict=True), start=1)
+        )
+        # trun: data offset, and each sample's duration, size and flags (a key frame or not)
+        trun = _box(b"trun", struct.pack(">IIi", 0x000701, len(sizes), data_offset), samples)
+        tfhd = _box(b"tfhd", struct.pack(">II", 0x020000, track))  # base: the moof
+        tfdt = _box(b"tfdt", struct.pack(">IQ", 1 << 24, round(start_ms * timescale / 1000)))
+        return _box(
+            b"moof", _box(b"mfhd", struct.pack(">II", 0, 1)), _box(b"traf", tfhd, tfdt, trun)
+        )
+
+    fragment = moof(len(moof(0)) + 8)
+    mdat = _box(b"mdat", data[chunk : chunk + sum(sizes)])
+    target.write_bytes(raw((b"ftyp",)) + moov + fragment + mdat)
+    return target

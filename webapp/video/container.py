@@ -64,6 +64,30 @@ def check_container(file: IO[bytes], size: int) -> str:
     raise NotAVideoError("the file is not a video: it has neither an MP4/MOV nor a Matroska header")
 
 
+def lists_frames(file: IO[bytes]) -> bool:
+    """Whether the container lists its frames before them: an MP4/MOV's sample tables do.
+    A Matroska file never does, nor a fragmented MP4 (moof boxes: a browser's
+    MediaRecorder, a segment saved from a live stream), whose moov holds none: FFmpeg's
+    count of either is its duration times a rate guessed from the first frames."""
+    file.seek(0)
+    head = file.read(16)
+    if head.startswith(EBML):
+        return False
+    offset = 0
+    while len(head) >= ISO_HEADER.size:
+        length, kind = ISO_HEADER.unpack_from(head)
+        if kind == b"moof":
+            return False
+        if length == 1 and len(head) == 16:
+            (length,) = struct.unpack_from(">Q", head, 8)
+        if length < ISO_HEADER.size:
+            return True  # to the end of the file, or damage check_container reports
+        offset += length
+        file.seek(offset)
+        head = file.read(16)
+    return True
+
+
 def _check_iso_boxes(file: IO[bytes], size: int) -> None:
     """A truncated MP4 still opens and decodes up to where it was cut; its top-level boxes
     say how long it should be, so it is refused here, before any line is streamed."""

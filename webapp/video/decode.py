@@ -18,7 +18,7 @@ import cv2
 from cv2.typing import MatLike
 
 from webapp.errors import NotAVideoError, TooLargeError, TooManyPixelsError
-from webapp.video.container import EBML
+from webapp.video.container import lists_frames
 
 # Frames go to the worker as JPEG, as a camera's do. The model sees at most 256 px a side
 # of the body and crops face and hands from the frame, so a larger frame costs encode and
@@ -45,7 +45,7 @@ class VideoInfo:
     width: int
     height: int
     fps: float  # as the container states it; 0.0 when it does not
-    frames: int | None  # as the container states it, when it does (Matroska never does)
+    frames: int | None  # as the container lists them (Matroska, fragmented MP4: never)
     duration_ms: float | None  # from the first frame to the end
     rotation: int = 0  # degrees a player turns the stored frames (clockwise) to show them
     start_ms: float = 0.0  # the container's clock at the first frame (to the nearest frame)
@@ -114,7 +114,7 @@ class VideoReader:
         self._lock = threading.Lock()
         self._closed = False
         with path.open("rb") as file:
-            self._matroska = file.read(len(EBML)) == EBML
+            self._listed = lists_frames(file)
         self._capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
         # A phone stores a portrait video sideways with a rotation for players to apply;
         # this wheel's FFmpeg backend leaves it unapplied unless asked, and the model then
@@ -154,9 +154,10 @@ class VideoReader:
         fps = fps if math.isfinite(fps) and fps > 0 else 0.0
         count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
         duration = count * 1000.0 / fps if count > 0 and fps else None
-        # Matroska lists no frame count: FFmpeg's is its duration times a rate guessed from
-        # the first frames, twice the real count for a phone's video that slows in the dark.
-        frames = count if count > 0 and not self._matroska else None
+        # Matroska and fragmented MP4 list no frame count: FFmpeg's is their duration times
+        # a rate guessed from the first frames, twice the real count for a phone's video
+        # that slows in the dark.
+        frames = count if count > 0 and self._listed else None
         rotation = int(capture.get(cv2.CAP_PROP_ORIENTATION_META)) % 360
         self._across, self._along = _stretch(capture, sideways=rotation in (90, 270))
         width, height = round(width * self._across), round(height * self._along)
@@ -213,8 +214,8 @@ class VideoReader:
         start_ms = frames * 1000.0 / info.fps if info.fps and math.isfinite(frames) else 0.0
         start_ms = max(0.0, start_ms)
         duration = info.duration_ms
-        if self._matroska and duration is not None:
-            # An MP4's duration comes from the frames it lists: it is a length already.
+        if not self._listed and duration is not None:
+            # Where the frames are listed, the duration comes from them: a length already.
             duration = max(0.0, duration - start_ms)
         self.info = replace(info, duration_ms=duration, start_ms=start_ms)
         if duration is not None and duration > self.max_ms:
@@ -244,9 +245,9 @@ class VideoReader:
     def _check_whole(self) -> None:
         """FFmpeg ends a damaged or truncated file early without an error of its own; a
         decode well short of the frames the container lists is one, not a complete video.
-        A Matroska file lists no frames, so there the last frame's time must reach near the
-        duration it states."""
-        if self._matroska:
+        A Matroska file or a fragmented MP4 lists no frames, so there the last frame's time
+        must reach near the duration it states."""
+        if not self._listed:
             self._check_reached_end()
             return
         stated = self.info.frames
