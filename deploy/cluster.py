@@ -4,7 +4,8 @@ Starts N `python -m webapp --workers 1` processes, waits until each one says it 
 serving, renders deploy/nginx/holotrack.conf.template into a temporary prefix and runs
 Debian's nginx from there in the foreground, so nothing under /etc or /var is touched.
 With --prometheus it also runs Debian's Prometheus on loopback, with the scrape job of
-deploy/prometheus/prometheus.yml pointed at the replicas and a temporary TSDB.
+deploy/prometheus/prometheus.yml pointed at the replicas, its alerting rules
+(deploy/prometheus/alerts.yml) and a temporary TSDB.
 Ctrl-C, SIGTERM or SIGHUP stops the replicas first (their sessions get 1001 through
 nginx), then nginx, then Prometheus. Every child runs in its own process group: the
 terminal's Ctrl-C reaches only this launcher, which stops them in that order.
@@ -75,6 +76,8 @@ class PrometheusSpec:
     binary: str = "prometheus"
     # None keeps the shipped file's interval; tests shorten it to see scrapes sooner.
     scrape_interval: str | None = None
+    # Likewise for the alerting rules, so a test sees an alert become pending sooner.
+    evaluation_interval: str | None = None
 
 
 def find_nginx(name: str = "nginx") -> str | None:
@@ -97,14 +100,21 @@ def render_prometheus(
     targets: Sequence[str],
     scrape_interval: str | None = None,
     source: Path = PROMETHEUS_CONFIG,
+    evaluation_interval: str | None = None,
 ) -> str:
     """The repository's Prometheus config with its holotrack job scraping `targets`.
 
     Only the job's service discovery (compose's DNS names) becomes a static list; its
-    metrics path, its labels, the intervals and any other job stay the shipped file's,
-    so the cluster scrapes the replicas exactly as compose does.
+    metrics path, its labels, the intervals, the alerting rules and any other job stay
+    the shipped file's, so the cluster scrapes and alerts exactly as compose does.
     """
     config = yaml.safe_load(source.read_text())
+    # The copy is written to a temporary directory, and Prometheus reads rule files
+    # relative to the config's own: point them at the repository's files.
+    if config.get("rule_files"):
+        config["rule_files"] = [str(source.parent / rules) for rules in config["rule_files"]]
+    if evaluation_interval is not None:
+        config.setdefault("global", {})["evaluation_interval"] = evaluation_interval
     jobs = [j for j in config.get("scrape_configs") or [] if j.get("job_name") == PROMETHEUS_JOB]
     if len(jobs) != 1:
         raise ClusterError(f"{source} has no scrape job named {PROMETHEUS_JOB!r}")
@@ -356,7 +366,12 @@ class Cluster:
                     f"{self.prometheus_spec.binary!r} is not installed; "
                     "on Debian: apt-get install prometheus"
                 )
-            config = render_prometheus(self.replica_targets, self.prometheus_spec.scrape_interval)
+            spec = self.prometheus_spec
+            config = render_prometheus(
+                self.replica_targets,
+                spec.scrape_interval,
+                evaluation_interval=spec.evaluation_interval,
+            )
             prometheus = (binary, config)
         for replica in self.replicas:
             await replica.start()
