@@ -1,17 +1,37 @@
 // One run of a camera page (live, avatar, fitness): the camera and the live session fed from
-// it start and end together. The session's end closes the camera, and the camera's end stops
-// the session, so neither outlives the other. The pages differ only in what they ask for in
-// the hello and what they do with the answers.
+// it start and end together. The session's end closes the camera, and a camera that cannot
+// be had again stops the session, so neither outlives the other. The pages differ only in
+// what they ask for in the hello and what they do with the answers.
+//
+// A phone propped up as the camera is left alone for an hour: the run keeps its screen on
+// (wake.js), and what a phone does to a page it hides (the camera muted or taken, the page
+// frozen) pauses the session rather than ending it. It goes on by itself when the page is
+// shown again, with the same watch link, and the page says what happened.
 
 import { cameraError, closeCamera, FrameEncoder, openCamera } from "./capture.js";
 import { showStatus } from "./format.js";
 import { describeError, socketUrl } from "./protocol.js";
 import { KeptLink } from "./kept_link.js";
+import { pausable } from "./pausable.js";
 import { LiveSession } from "./session.js";
+import { ScreenWake } from "./wake.js";
 
 // A running session with no answer for this long says so: on a stalled network the page
 // would otherwise go on saying "Tracking" over a frozen picture.
 export const STALL_MS = 5000;
+
+// Why a session waits, in words for the status; it goes on once no reason is left.
+const PAUSED = {
+  muted: "Paused: the camera gives no picture (the screen locked, or another app has the camera). Tracking goes on by itself when the picture is back.",
+  frozen: "Paused: the browser suspended this page while it was hidden. Tracking goes on by itself when you come back to it.",
+  camera: "Paused: the camera stopped (another app took it, or it was unplugged). It opens again by itself when you come back to this page.",
+};
+// What the pause was, once it is over.
+const WAS = {
+  muted: "the camera gave no picture",
+  frozen: "the browser suspended the hidden page",
+  camera: "the camera stopped and was opened again",
+};
 
 export class CameraRun {
   // setRunning(bool): the page's buttons follow. cameraClosed(): the page's own teardown, after
@@ -24,7 +44,7 @@ export class CameraRun {
     this.notice = notice;
     this.setRunning = setRunning;
     this.cameraClosed = cameraClosed;
-    this.Session = Session;
+    this.Session = pausable(Session);
     this.stream = null;
     this.session = null;
     this.encoder = null;
@@ -38,7 +58,23 @@ export class CameraRun {
     this.begun = null; // the turn whose Start has not asked for its camera yet
     this.link = keepLink ? new KeptLink() : null;
     this.stopKeepsLink = keepLink && stopKeepsLink;
+    this.facingMode = "user";
+    this.holds = new Set(); // the PAUSED reasons in force
+    this.pausedAt = 0;
+    this.was = new Set(); // every reason of the pause in force, for the words after it
+    this.reopening = false;
+    const wakeNote = document.createElement("p");
+    wakeNote.className = "status wake-note";
+    wakeNote.setAttribute("role", "status");
+    wakeNote.hidden = true;
+    notice.after(wakeNote);
+    this.wake = new ScreenWake(wakeNote);
     setInterval(() => this.checkStall(), 1000);
+    document.addEventListener("visibilitychange", () => this.shown());
+    // Page Lifecycle (Chromium): a hidden page may be frozen, its timers and socket with
+    // it, and the server would time the session out. Paused first, the link waits instead.
+    document.addEventListener("freeze", () => this.hold("frozen"));
+    document.addEventListener("resume", () => this.shown());
     window.addEventListener("pagehide", () => {
       if (this.session && this.link) this.session.pauses = true;
       this.session?.stop("");
@@ -62,14 +98,82 @@ export class CameraRun {
 
   // false when the turn ended while the camera opened: it is closed again.
   async startCamera(facingMode) {
+    this.facingMode = facingMode;
     const turn = this.turn;
     const stream = await openCamera(this.video, facingMode, () => this.turn === turn);
     if (!stream) return false;
     this.stream = stream;
     for (const camera of this.stream.getVideoTracks()) {
-      camera.addEventListener("ended", () => this.session?.stop("The camera stopped (unplugged, or taken by another program): press Start to go on."));
+      // A camera switched or closed by the page is stopped, which fires none of these.
+      camera.addEventListener("ended", () => this.cameraEnded(stream));
+      camera.addEventListener("mute", () => this.stream === stream && this.hold("muted"));
+      camera.addEventListener("unmute", () => this.stream === stream && this.letGo("muted"));
     }
+    this.wake.hold();
     return true;
+  }
+
+  // The OS took the camera, or it was unplugged: the session waits while the camera is
+  // opened again, now if the page is shown, else when it is.
+  cameraEnded(stream) {
+    if (this.stream !== stream) return;
+    for (const track of stream.getTracks()) track.stop(); // nothing of it may hold the camera
+    this.holds.delete("muted"); // an ended track is never unmuted
+    this.hold("camera");
+    if (document.visibilityState === "visible") this.reopenCamera();
+  }
+
+  async reopenCamera() {
+    if (!this.holds.has("camera") || this.reopening) return;
+    this.reopening = true;
+    const turn = this.turn;
+    showStatus(this.status, "The camera stopped: opening it again…", "busy");
+    try {
+      if (await this.startCamera(this.facingMode)) this.letGo("camera");
+    } catch (error) {
+      if (this.turn !== turn) return;
+      // Asking again and again would not help (no camera, permission withdrawn).
+      if (this.session) this.session.stop(cameraError(error));
+      else this.closeCamera();
+    } finally {
+      this.reopening = false;
+    }
+  }
+
+  // A reason for the session to wait: it pauses (close 4002) until none is left.
+  hold(reason) {
+    if (!this.stream) return;
+    if (this.holds.size === 0) {
+      this.pausedAt = performance.now();
+      this.was.clear();
+    }
+    this.holds.add(reason);
+    this.was.add(reason);
+    this.session?.pause();
+    showStatus(this.status, PAUSED[reason], "info");
+    document.body.dataset.paused = [...this.holds].join(" ");
+  }
+
+  letGo(reason) {
+    if (!this.holds.delete(reason)) return;
+    document.body.dataset.paused = [...this.holds].join(" ");
+    if (this.holds.size > 0) {
+      showStatus(this.status, PAUSED[[...this.holds].at(-1)], "info");
+      return;
+    }
+    delete document.body.dataset.paused;
+    const seconds = Math.max(1, Math.round((performance.now() - this.pausedAt) / 1000));
+    const what = [...this.was].map((r) => WAS[r]).join("; ");
+    showStatus(this.notice, `Tracking went on by itself after a pause of ${duration(seconds)}: ${what}.`, "info");
+    this.session?.carryOn();
+  }
+
+  // The page is seen again, or unfrozen: whatever waited for that goes on.
+  shown() {
+    if (document.visibilityState !== "visible") return;
+    this.letGo("frozen");
+    if (this.holds.has("camera")) this.reopenCamera();
+    this.session?.hurry();
   }
 
   // false, said in words, when the camera cannot be had; false, unsaid, when the Start that
@@ -134,6 +238,7 @@ export class CameraRun {
     });
     this.session = own;
     own.start();
+    if (this.holds.size > 0) own.pause();
     return own;
   }
 
@@ -165,6 +270,9 @@ export class CameraRun {
     if (this.stalled) this.answered();
     closeCamera(this.video, this.stream);
     this.stream = null;
+    this.holds.clear();
+    delete document.body.dataset.paused;
+    this.wake.release();
     this.cameraClosed();
   }
 
@@ -177,4 +285,10 @@ export class CameraRun {
       showStatus(this.status, "Stopped.", "info");
     }
   }
+}
+
+function duration(seconds) {
+  if (seconds < 60) return `${seconds} s`;
+  const minutes = Math.floor(seconds / 60);
+  return seconds % 60 ? `${minutes} min ${seconds % 60} s` : `${minutes} min`;
 }

@@ -186,3 +186,57 @@ def close_to(rgba: Sequence[int], color: str, tolerance: int = 12) -> bool:
     return rgba[3] >= 250 and all(
         abs(a - b) <= tolerance for a, b in zip(rgba[:3], hex_rgb(color), strict=True)
     )
+
+
+# Headless Chromium never hides a page (another tab brought to the front, a minimized
+# window and Page.setWebLifecycleState all leave it "visible", and it fires no freeze), so
+# the tests give the page the visibility a phone would and fire the events it would.
+SET_VISIBILITY_JS = """(state) => {
+  Object.defineProperty(document, "visibilityState", { configurable: true, get: () => state });
+  Object.defineProperty(document, "hidden", { configurable: true, get: () => state === "hidden" });
+  document.dispatchEvent(new Event("visibilitychange"));
+}"""
+
+
+async def hide_page(page: Page, freeze: bool = False) -> None:
+    """The page is hidden (another app, the screen locked); with `freeze`, the browser
+    then freezes it as Chromium does a hidden tab."""
+    await page.evaluate(SET_VISIBILITY_JS, "hidden")
+    if freeze:
+        await page.evaluate("() => document.dispatchEvent(new Event('freeze'))")
+
+
+async def show_page(page: Page, frozen: bool = False) -> None:
+    """The page is shown again; `frozen`: it was frozen, and is resumed first."""
+    if frozen:
+        await page.evaluate("() => document.dispatchEvent(new Event('resume'))")
+    await page.evaluate(SET_VISIBILITY_JS, "visible")
+
+
+@asynccontextmanager
+async def open_phone(
+    viewport: tuple[int, int] = (390, 844), extra_args: Sequence[str] = ()
+) -> AsyncIterator[BrowserPage]:
+    """A page as a phone's browser shows it: its viewport, touch, a mobile viewport meta
+    honoured, three device pixels to a CSS pixel."""
+    executable = chromium()
+    width, height = viewport
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=executable, args=[*CHROMIUM_ARGS, *extra_args]
+        )
+        try:
+            context = await browser.new_context(
+                viewport={"width": width, "height": height},
+                is_mobile=True,
+                has_touch=True,
+                device_scale_factor=3,
+            )
+            page = await context.new_page()
+            page.set_default_timeout(TIMEOUT_MS)
+            wrapped = BrowserPage(page)
+            page.on("pageerror", lambda error: wrapped.errors.append(f"page: {error}"))
+            page.on("console", wrapped.record)
+            yield wrapped
+        finally:
+            await browser.close()

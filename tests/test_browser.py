@@ -475,18 +475,47 @@ async def tracking(client: Client, camera: Path, frames: int) -> AsyncIterator[B
         yield browser
 
 
-async def test_a_camera_that_stops_mid_session_says_so(client: Client, tmp_path: Path) -> None:
+async def test_a_camera_that_stops_mid_session_is_opened_again(
+    client: Client, tmp_path: Path
+) -> None:
+    """The OS takes the camera (or it is unplugged): the session waits while the page opens
+    the camera again, then goes on by itself; a camera that cannot be had is said in words."""
     async with tracking(client, tmp_path / "camera.y4m", frames=10) as browser:
         page = browser.page
+        first = await page.evaluate(
+            "() => document.getElementById('live-video').srcObject.getVideoTracks()[0].id"
+        )
         # As the browser does when the camera is unplugged or another program takes it.
         await page.evaluate(
             """() => document.getElementById("live-video").srcObject.getVideoTracks()[0]
                  .dispatchEvent(new Event("ended"))"""
         )
+        await page.wait_for_function(
+            """(first) => {
+                 const track = document.getElementById("live-video").srcObject?.getVideoTracks()[0];
+                 return track && track.id !== first && track.readyState === "live"
+                   && document.getElementById("live-status").textContent.startsWith("Tracking");
+               }""",
+            arg=first,
+        )
+        notice = await page.inner_text("#live-notice")
+        assert notice.endswith("the camera stopped and was opened again."), notice
+        assert await page.is_disabled("#live-start")
+
+        # Unplugged for good: no camera to open again.
+        await page.evaluate(
+            """() => {
+                 navigator.mediaDevices.getUserMedia = () =>
+                   Promise.reject(new DOMException("Requested device not found", "NotFoundError"));
+                 document.getElementById("live-video").srcObject.getVideoTracks()[0]
+                   .dispatchEvent(new Event("ended"));
+               }"""
+        )
         await page.wait_for_selector("#live-start:enabled")
         text = await page.inner_text("#live-status")
-        assert text.startswith("The camera stopped"), text
-        assert text.endswith("press Start to go on."), text
+        assert (
+            text == "Cannot start the camera: no camera was found. Connect one, then press Start."
+        )
         assert browser.errors == []
 
 

@@ -1,0 +1,291 @@
+"""A phone propped up as the camera for an hour: the pages keep its screen on, and what a
+phone does to a hidden page (the camera muted or taken, the page frozen) pauses the session
+instead of ending it; it goes on by itself when the page is shown again, with its link.
+
+Headless Chromium never hides a page, so the tests give the page the visibility a phone
+would and fire the events it would (tests/browser.py hide_page, show_page); the camera,
+the wake lock, the server and the model are real."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.async_api import Page, WebSocket
+
+from tests.browser import (
+    BrowserPage,
+    fake_camera_args,
+    hide_page,
+    open_page,
+    show_page,
+    write_y4m,
+)
+from tests.conftest import Client, MakeClient
+from tests.media import ASL_VIDEO
+from webapp.config import Config
+from webapp.keys import SESSIONS
+
+pytestmark = pytest.mark.browser
+
+# Every Screen Wake Lock the page is given, in window.__wakeLocks, to see which it holds.
+RECORD_WAKE_LOCKS_JS = """
+window.__wakeLocks = [];
+const request = WakeLock.prototype.request;
+WakeLock.prototype.request = async function (type) {
+  const sentinel = await request.call(this, type);
+  window.__wakeLocks.push(sentinel);
+  return sentinel;
+};
+"""
+HELD_JS = "() => window.__wakeLocks.filter((s) => !s.released).length"
+# As the browser does on hiding a page: it lets go of the page's lock.
+BROWSER_RELEASES_JS = "() => Promise.all(window.__wakeLocks.map((s) => s.release()))"
+
+NO_WAKE_LOCK_JS = """
+Object.defineProperty(Navigator.prototype, "wakeLock", {
+  configurable: true, get: () => undefined,
+});
+"""
+# As a phone on battery saver answers.
+REFUSED_WAKE_LOCK_JS = """
+WakeLock.prototype.request = async () => {
+  throw new DOMException("Wake Lock permission request denied", "NotAllowedError");
+};
+"""
+
+CAMERA_TRACK_JS = "document.getElementById('live-video').srcObject?.getVideoTracks()[0]"
+
+
+@pytest.fixture
+async def client(make_client: MakeClient) -> Client:
+    return await make_client(Config(workers=1, no_cache=True))
+
+
+def record_text(page: Page) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The JSON messages the page sends and those it receives, on every WebSocket."""
+    sent: list[dict[str, Any]] = []
+    received: list[dict[str, Any]] = []
+
+    def on_socket(socket: WebSocket) -> None:
+        def keep(into: list[dict[str, Any]]) -> Any:
+            def kept(payload: str | bytes) -> None:
+                if isinstance(payload, str):
+                    into.append(json.loads(payload))
+
+            return kept
+
+        socket.on("framesent", keep(sent))
+        socket.on("framereceived", keep(received))
+
+    page.on("websocket", on_socket)
+    return sent, received
+
+
+async def results(page: Page) -> int:
+    return int(await page.inner_text("#live-results"))
+
+
+async def wait_for_results(page: Page, more_than: int) -> None:
+    await page.wait_for_function(
+        "(n) => Number(document.getElementById('live-results').textContent) > n",
+        arg=more_than,
+    )
+
+
+@asynccontextmanager
+async def tracking(
+    client: Client, tmp_path: Path, init_js: str = RECORD_WAKE_LOCKS_JS
+) -> AsyncIterator[BrowserPage]:
+    """The live page, its camera playing the signer, tracking."""
+    y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=30)
+    async with open_page(fake_camera_args(y4m)) as browser:
+        page = browser.page
+        await page.add_init_script(init_js)
+        await page.goto(str(client.make_url("/")))
+        await page.wait_for_selector("body[data-live-ready]", state="attached")
+        await page.click("#live-start")
+        await wait_for_results(page, 2)
+        yield browser
+
+
+async def until_paused_on_the_server(client: Client, within: float = 10.0) -> None:
+    """Polls the server's count of sessions ended with 4002 (paused) until it is 1."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        response = await client.get("/metrics")
+        paused = [
+            float(line.split()[-1])
+            for line in (await response.text()).splitlines()
+            if line.startswith('holotrack_sessions_closed_total{code="4002"}')
+        ]
+        if paused == [1.0]:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"the server saw no pause: {paused}")
+        await asyncio.sleep(0.05)
+
+
+async def test_the_screen_stays_on_while_the_camera_runs(client: Client, tmp_path: Path) -> None:
+    async with tracking(client, tmp_path) as browser:
+        page = browser.page
+        await page.wait_for_selector("body[data-wake=held]", state="attached")
+        assert await page.evaluate(HELD_JS) == 1
+        # Hidden, the browser lets go of the lock; the page asks for none while hidden...
+        await hide_page(page)
+        await page.evaluate(BROWSER_RELEASES_JS)
+        await page.wait_for_selector("body[data-wake=released]", state="attached")
+        assert await page.evaluate("window.__wakeLocks.length") == 1
+        # ...and holds a new one as soon as it is shown again.
+        await show_page(page)
+        await page.wait_for_selector("body[data-wake=held]", state="attached")
+        assert await page.evaluate("window.__wakeLocks.length") == 2
+        assert await page.evaluate(HELD_JS) == 1
+        assert await page.is_hidden(".wake-note")
+        # Stop lets the screen sleep again.
+        await page.click("#live-stop")
+        await page.wait_for_selector("body[data-wake=off]", state="attached")
+        assert await page.evaluate(HELD_JS) == 0
+        assert browser.errors == []
+
+
+@pytest.mark.parametrize(
+    ("init_js", "state"),
+    [(NO_WAKE_LOCK_JS, "unavailable"), (REFUSED_WAKE_LOCK_JS, "refused")],
+    ids=["missing", "refused"],
+)
+async def test_without_a_wake_lock_a_note_says_what_to_do_and_tracking_goes_on(
+    client: Client, tmp_path: Path, init_js: str, state: str
+) -> None:
+    async with tracking(client, tmp_path, init_js) as browser:
+        page = browser.page
+        await page.wait_for_selector(f"body[data-wake={state}]", state="attached")
+        note = await page.inner_text(".wake-note")
+        assert "keep the screen on" in note, note
+        assert "screen timeout longer" in note, note
+        # A note, not an error: the camera runs and results come.
+        assert await page.get_attribute("#live-status", "data-kind") == "ok"
+        assert await page.is_hidden("#live-notice")
+        await wait_for_results(page, await results(page) + 2)
+        await page.click("#live-stop")
+        await page.wait_for_selector("body[data-wake=off]", state="attached")
+        assert await page.is_hidden(".wake-note")
+        assert browser.errors == []
+
+
+async def test_a_frozen_page_pauses_and_goes_on_by_itself_when_shown(
+    client: Client, tmp_path: Path
+) -> None:
+    """Frozen while hidden, the page pauses its session (4002: the server keeps its link)
+    and says so; shown again, it resumes that session by itself and says what happened."""
+    async with tracking(client, tmp_path) as browser:
+        page = browser.page
+        sent, received = record_text(page)
+        # The socket of the running session was opened before the recording began.
+        await page.select_option("#live-fps", "10")
+        await page.wait_for_function(
+            "() => document.getElementById('live-status').textContent.startsWith('Tracking')"
+        )
+        await wait_for_results(page, await results(page) + 2)
+        await hide_page(page, freeze=True)
+        await page.wait_for_selector("body[data-paused=frozen]", state="attached")
+        assert "suspended this page" in await page.inner_text("#live-status")
+        await until_paused_on_the_server(client)
+        assert not client.app[SESSIONS]
+        assert await page.is_disabled("#live-start")
+
+        before = await results(page)
+        await show_page(page, frozen=True)
+        await wait_for_results(page, before + 2)
+        assert await page.get_attribute("body", "data-paused") is None
+        readies = [m for m in received if m["type"] == "ready"]
+        hellos = [m for m in sent if m["type"] == "hello"]
+        assert len(hellos) == 2
+        assert hellos[1]["resume"] == readies[0]["resume"]
+        assert hellos[1]["fps"] == 10
+        notice = await page.inner_text("#live-notice")
+        assert notice.startswith("Tracking went on by itself after a pause of "), notice
+        assert "suspended the hidden page" in notice, notice
+        assert await page.get_attribute("#live-notice", "data-kind") == "info"
+        assert await page.is_disabled("#live-start")
+        assert browser.errors == []
+
+
+async def test_a_muted_camera_pauses_the_session_until_its_picture_is_back(
+    client: Client, tmp_path: Path
+) -> None:
+    """A phone's browser mutes the camera while the screen is locked or another app has it:
+    no picture to track, so the session pauses rather than sending the last one again."""
+    async with tracking(client, tmp_path) as browser:
+        page = browser.page
+        sent, received = record_text(page)
+        await page.select_option("#live-fps", "10")
+        await page.wait_for_function(
+            "() => document.getElementById('live-status').textContent.startsWith('Tracking')"
+        )
+        await page.evaluate(f"() => {CAMERA_TRACK_JS}.dispatchEvent(new Event('mute'))")
+        await page.wait_for_selector("body[data-paused=muted]", state="attached")
+        assert "gives no picture" in await page.inner_text("#live-status")
+        await until_paused_on_the_server(client)
+        # Shown again with the camera still muted: the session still waits for a picture.
+        await hide_page(page)
+        await show_page(page)
+        assert await page.get_attribute("body", "data-paused") == "muted"
+
+        before = await results(page)
+        await page.evaluate(f"() => {CAMERA_TRACK_JS}.dispatchEvent(new Event('unmute'))")
+        await wait_for_results(page, before + 2)
+        hellos = [m for m in sent if m["type"] == "hello"]
+        readies = [m for m in received if m["type"] == "ready"]
+        assert [h.get("resume") for h in hellos[1:]] == [readies[0]["resume"]]
+        notice = await page.inner_text("#live-notice")
+        assert notice.endswith(": the camera gave no picture."), notice
+        assert browser.errors == []
+
+
+async def test_a_camera_taken_while_hidden_is_opened_again_when_shown(
+    client: Client, tmp_path: Path
+) -> None:
+    """Hidden, the page cannot have the camera back (a browser gives it only to a page on
+    screen): it says so, and opens it again by itself when it is shown."""
+    async with tracking(client, tmp_path) as browser:
+        page = browser.page
+        sent, received = record_text(page)
+        await page.select_option("#live-fps", "10")
+        await page.wait_for_function(
+            "() => document.getElementById('live-status').textContent.startsWith('Tracking')"
+        )
+        first = await page.evaluate(f"() => {CAMERA_TRACK_JS}.id")
+        await hide_page(page)
+        await page.evaluate(
+            f"""() => {{
+                  const track = {CAMERA_TRACK_JS};
+                  track.stop();
+                  track.dispatchEvent(new Event("ended"));
+                }}"""
+        )
+        await page.wait_for_selector("body[data-paused=camera]", state="attached")
+        status = await page.inner_text("#live-status")
+        assert status.startswith("Paused: the camera stopped"), status
+        assert "when you come back to this page" in status, status
+        await until_paused_on_the_server(client)
+        assert await page.evaluate(f"() => {CAMERA_TRACK_JS}.readyState") == "ended"
+
+        before = await results(page)
+        await show_page(page)
+        await wait_for_results(page, before + 2)
+        again = await page.evaluate(f"() => [{CAMERA_TRACK_JS}.id, {CAMERA_TRACK_JS}.readyState]")
+        assert again[0] != first
+        assert again[1] == "live"
+        hellos = [m for m in sent if m["type"] == "hello"]
+        readies = [m for m in received if m["type"] == "ready"]
+        assert [h.get("resume") for h in hellos[1:]] == [readies[0]["resume"]]
+        notice = await page.inner_text("#live-notice")
+        assert notice.endswith(": the camera stopped and was opened again."), notice
+        assert await page.is_disabled("#live-start")
+        assert browser.errors == []
