@@ -392,3 +392,15 @@ def test_the_clusters_prometheus_twin_refuses_what_is_not_a_boolean(
         build_parser()
     assert stopped.value.code == 2
     assert "HOLOTRACK_CLUSTER_PROMETHEUS" in capsys.readouterr().err
+
+
+def test_kustomize_applies_files_that_exist_and_leaves_the_helm_values_out() -> None:
+    (kustomization,) = load_yaml(DEPLOY / "k8s" / "kustomization.yaml")
+    resources = kustomization["resources"]
+    assert len(resources) == len(set(resources))
+    for name in resources:
+        for doc in load_yaml(DEPLOY / "k8s" / name):
+            assert {"apiVersion", "kind", "metadata"} <= doc.keys(), name
+    # Helm values for prometheus-adapter, not a Kubernetes object.
+    assert "prometheus-adapter-rules.yaml" not in resources
+    assert "prometheusrule.yaml" in resources
