@@ -28,6 +28,7 @@ from tests.videos import (
     decoded_frames,
     lines,
     post,
+    relabelled,
     retime_matroska,
     served,
     stored_sideways,
@@ -159,6 +160,9 @@ async def test_every_limit_and_bad_input_has_its_status(
     small = write_clip(GESTURE_VIDEO, tmp_path / "small.mp4", 10)
     wide = write_clip(GESTURE_VIDEO, tmp_path / "wide.mp4", 5, size=(800, 600))
     long = write_clip(GESTURE_VIDEO, tmp_path / "long.mp4", 10, fps=1.0)  # 10 s
+    av1 = relabelled(
+        write_clip(GESTURE_VIDEO, tmp_path / "clip.mkv", 3), tmp_path / "av1.webm", b"V_AV1"
+    )
     whole = small.read_bytes()
     # A part cut short, with no closing boundary: what arrived is a truncated MP4.
     part = (
@@ -172,6 +176,7 @@ async def test_every_limit_and_bad_input_has_its_status(
         (PERSON_JPEG.read_bytes(), "", "video/mp4", 415, "unsupported_type"),
         (whole, "", "text/plain", 415, "unsupported_type"),
         (whole, "", "video/x-msvideo", 415, "unsupported_type"),
+        (av1.read_bytes(), "", "video/webm", 415, "unsupported_type"),
         (whole[: len(whole) // 2], "", "video/mp4", 400, "not_a_video"),
         (whole[:200], "", "video/mp4", 400, "not_a_video"),
         (os.urandom(50_000), "", "video/mp4", 400, "not_a_video"),

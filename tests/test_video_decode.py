@@ -28,12 +28,13 @@ from tests.videos import (
     _boxes,
     damaged,
     fragmented,
+    relabelled,
     retime,
     retime_matroska,
     stored_sideways,
     write_clip,
 )
-from webapp.errors import NotAVideoError
+from webapp.errors import NotAVideoError, UnsupportedTypeError
 from webapp.video.decode import VideoInfo, VideoReader
 
 # 15 frames at 30 fps, 15 at 15 fps, 15 at 30 fps: 2 s, as a phone records a dim stretch.
@@ -169,6 +170,16 @@ def test_a_fragmented_mp4_saved_from_a_live_stream_is_whole(tmp_path: Path) -> N
     # Damaged, it is still found out, by where its last frame is.
     with pytest.raises(NotAVideoError, match=r"of the 1000 ms the container states; the file"):
         read_all(damaged(segment, tmp_path / "damaged.mp4"))
+
+
+def test_an_av1_video_is_said_to_be_one_this_decoder_cannot_read(tmp_path: Path) -> None:
+    """The wheel's FFmpeg decodes AV1 only with hardware acceleration: an AV1 file (made by
+    ffmpeg 5.1's libaom-av1, in MP4 and in WebM) opened with its size and rate, decoded no
+    frame, and was answered 'it may be corrupt'. Here an MPEG-4 track labelled AV1 goes to
+    the same decoder, with the same outcome."""
+    clip = write_clip(GESTURE_VIDEO, tmp_path / "clip.mkv", 3, size=(160, 90))
+    with pytest.raises(UnsupportedTypeError, match=r"^the video is AV1, which this server"):
+        read_all(relabelled(clip, tmp_path / "av1.webm", b"V_AV1"))
 
 
 def test_ffmpeg_writes_nothing_to_stderr(tmp_path: Path) -> None:

@@ -318,3 +318,15 @@ def fragmented(clip: Path, target: Path, start_ms: float = 0.0) -> Path:
     mdat = _box(b"mdat", data[chunk : chunk + sum(sizes)])
     target.write_bytes(raw((b"ftyp",)) + moov + fragment + mdat)
     return target
+
+
+def relabelled(clip: Path, target: Path, codec_id: bytes) -> Path:
+    """`clip` (a Matroska file as write_clip writes it: MPEG-4 part 2) with its track's
+    CodecID `codec_id` (b"V_AV1"...), zero-padded as Matroska allows: FFmpeg opens it, with
+    its size and rate, and hands its frames to that codec's decoder."""
+    data = bytearray(clip.read_bytes())
+    written = b"V_MPEG4/ISO/ASP"
+    at = data.index(b"\x86" + bytes([0x80 | len(written)]) + written) + 2  # CodecID, 15 bytes
+    data[at : at + len(written)] = codec_id.ljust(len(written), b"\0")
+    target.write_bytes(bytes(data))
+    return target

@@ -17,7 +17,12 @@ from pathlib import Path
 import cv2
 from cv2.typing import MatLike
 
-from webapp.errors import NotAVideoError, TooLargeError, TooManyPixelsError
+from webapp.errors import (
+    NotAVideoError,
+    TooLargeError,
+    TooManyPixelsError,
+    UnsupportedTypeError,
+)
 from webapp.video.container import lists_frames
 
 # Frames go to the worker as JPEG, as a camera's do. The model sees at most 256 px a side
@@ -38,6 +43,9 @@ SLOT_EPSILON = 1e-6
 # summary instead. OpenCV reads this once, when it first opens its FFmpeg backend, so it is
 # set here, before any capture exists; an operator's own setting wins. -8 is AV_LOG_QUIET.
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+# The wheel's FFmpeg has only its own AV1 decoder, which needs hardware acceleration: an
+# AV1 video (a browser's or YouTube's) opens, with its size and rate, and no frame decodes.
+UNDECODABLE = {b"AV01": "AV1"}
 
 
 @dataclass(frozen=True)
@@ -196,9 +204,22 @@ class VideoReader:
             self._last_slot = slot
             return VideoFrame(index, time_ms, encode(self._shown(bgr)))
         if self.decoded == 0:
-            raise NotAVideoError("no frame of the video could be decoded; it may be corrupt")
+            raise self._undecodable()
         self._check_whole()
         return None
+
+    def _undecodable(self) -> NotAVideoError | UnsupportedTypeError:
+        """Why no frame decoded: a codec this FFmpeg cannot decode is named, not taken for
+        damage."""
+        fourcc = int(self._capture.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little")
+        codec = UNDECODABLE.get(fourcc.upper())
+        if codec is not None:
+            return UnsupportedTypeError(
+                f"the video is {codec}, which this server's decoder (the FFmpeg inside "
+                "OpenCV) cannot decode; send H.264, HEVC, VP8 or VP9 (ffmpeg -i IN -c:v "
+                "libx264 OUT.mp4 re-encodes it)"
+            )
+        return NotAVideoError("no frame of the video could be decoded; it may be corrupt")
 
     def _start(self) -> None:
         """At the first frame: where the container's clock starts, and so how long the
