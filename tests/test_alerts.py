@@ -1,6 +1,7 @@
 """The alerting rules (deploy/prometheus/alerts.yml): promtool accepts them and their unit
 tests, every way of deploying loads the same rules, and a real Prometheus scraping `make
-cluster` with them raises the matching alert when a worker is killed and a replica stops.
+cluster` with them raises the matching alert when the cluster is full and refuses a session,
+when a worker is killed under a live session, and when a replica stops.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import yaml
 from bench.common import free_port
 from deploy.cluster import (
     PROMETHEUS_CONFIG,
+    PROMETHEUS_JOB,
     Cluster,
     PrometheusSpec,
     ReplicaSpec,
@@ -52,6 +54,7 @@ INTERVAL = "1s"
 UP_WITHIN = 60.0
 ALERT_WITHIN = 30.0
 WORKER_MODULE = "webapp.engine.child"
+FULL_AT_ONE = ("--max-sessions", "1")
 
 
 def promtool(*args: str) -> subprocess.CompletedProcess[str]:
@@ -171,12 +174,15 @@ async def cluster() -> AsyncIterator[Cluster]:
     if find_nginx() is None:
         pytest.skip("nginx is not installed (make system-deps)")
     prometheus = PrometheusSpec(free_port(), scrape_interval=INTERVAL, evaluation_interval=INTERVAL)
-    replicas = [ReplicaSpec(free_port()), ReplicaSpec(free_port())]
+    # One session fills a replica, so two fill the cluster.
+    replicas = [ReplicaSpec(free_port(), FULL_AT_ONE), ReplicaSpec(free_port(), FULL_AT_ONE)]
     async with Cluster(replicas, port=free_port(), echo=None, prometheus=prometheus) as running:
         yield running
 
 
-async def test_a_killed_worker_and_a_stopped_replica_raise_their_alerts(cluster: Cluster) -> None:
+async def test_a_full_cluster_a_killed_worker_and_a_stopped_replica_raise_their_alerts(
+    cluster: Cluster,
+) -> None:
     crashed, stopped = cluster.replica_targets
     async with aiohttp.ClientSession() as http:
         api = PrometheusAPI(http, cluster.prometheus_url)
@@ -200,17 +206,24 @@ async def test_a_killed_worker_and_a_stopped_replica_raise_their_alerts(cluster:
             (r["name"], r["health"], r["lastError"]) for r in loaded if r["health"] != "ok"
         ] == []
 
-        # A live session on the first replica, then its worker is killed under it.
-        ws = await http.ws_connect(cluster.replica_url(0).replace("http", "ws", 1) + "/ws")
-        live = LiveClient(ws)
+        sockets = [cluster.replica_url(i).replace("http", "ws", 1) + "/ws" for i in (0, 1)]
+        # A live session on each replica fills the cluster; one more is refused.
+        live = LiveClient(await http.ws_connect(sockets[0]))
         await live.hello("holistic", fps=5)
-        # 40 frames: the worker's CPU time then stands clearly above what its replacement
-        # spends starting (measured here: 1.7-2.2 s at start, 3.8 s after the frames).
+        other = LiveClient(await http.ws_connect(sockets[1]))
+        await other.hello("pose", fps=5)
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await http.ws_connect(sockets[0])
+        assert refused.value.status == 503
+        await wait_for_alert(api, "HolotrackNoRoom", PROMETHEUS_JOB)
+
+        # Then the first session's worker is killed under it. 40 frames first: the
+        # worker's CPU time then stands clearly above what its replacement spends starting
+        # (measured here: 1.7-2.2 s at start, 3.8 s after the frames).
         await live.lockstep(video_frames(ASL_VIDEO))
         (worker,) = worker_pids(cluster.replicas[0].pid)
         os.kill(worker, signal.SIGKILL)
         assert (await live.closed())[0] == Close.INTERNAL
-        await ws.close()
         await wait_for_alert(api, "HolotrackWorkerCrashed", crashed)
         # Both of its traces saw this crash: the 1011 close and the worker's CPU counter
         # starting again, which alone tells a crash with no session on the worker.
