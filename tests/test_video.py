@@ -587,3 +587,37 @@ async def test_a_keys_video_seconds_are_charged_and_refused_with_429(
         )
         == 1.0
     )
+
+
+async def test_a_video_refused_503_after_its_upload_is_not_charged(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """A live session may take the last slot while a video uploads, and the video then gets
+    its 503 after the upload: its key was charged the video's seconds all the same, and a
+    retry once the slot was free was refused 429 for an hour."""
+    clip = write_clip(ASL_VIDEO, tmp_path / "clip.mp4", 20, fps=10.0).read_bytes()  # 2 s
+    key = "k-" + os.urandom(12).hex()
+    keys = tmp_path / "keys.jsonl"
+    keys.write_text(json.dumps({"name": "films", "key": key, "video_seconds_per_hour": 3}) + "\n")
+    client = await make_client(Config(workers=1, max_sessions=1, access_keys=str(keys)))
+    headers = {"Content-Type": "video/mp4", "Authorization": f"Bearer {key}"}
+    go_on = asyncio.Event()
+
+    async def slow_body() -> AsyncIterator[bytes]:
+        yield clip[:1000]
+        await go_on.wait()
+        yield clip[1000:]
+
+    first = asyncio.create_task(client.post("/api/video", data=slow_body(), headers=headers))
+    await until(lambda: client.app[VIDEOS].count == 1, "the upload admitted")
+    live = await LiveClient.connect(client)
+    await live.hello("holistic", 15, key=key)
+    go_on.set()
+    refused = await first
+    assert refused.status == 503
+    assert (await refused.json())["error"] == "busy"
+    await live.ws.close()
+    await until(lambda: client.app[SCHEDULER].snapshot().sessions == 0, "the live session gone")
+    # None of its 2 s was charged: the retry's fit in the key's 3.
+    retry = await client.post("/api/video", data=clip, headers=headers)
+    assert (await lines(retry))[-1]["summary"]["frames"] == 20

@@ -71,10 +71,13 @@ async def _video(request: web.Request) -> web.StreamResponse:
                 first = await asyncio.to_thread(reader.next)
                 if first is None:
                     raise NotAVideoError("the video has no frame within --video-max-seconds")
+                # A live session may have taken the last slot during the upload: the 503
+                # comes before any charge. Nothing is awaited between the two, so the slot
+                # is still this video's when the key is charged (or refused, and it closes).
+                slot = run.open(blendshapes=options.avatar.blendshapes)
                 # A key's video_seconds_per_hour is charged whole before the first line; a
                 # container that does not say its length is charged the longest allowed.
                 charge_video_seconds(request, _seconds(reader, config))
-                slot = run.open(blendshapes=options.avatar.blendshapes)
                 arrival.release()
                 log.info("%s: video %s from %s", slot.id, reader.info.as_json(), request.remote)
                 return await _stream(request, run, reader, options, first, started)
