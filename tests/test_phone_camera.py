@@ -23,11 +23,19 @@ from tests.browser import (
     fake_camera_args,
     hide_page,
     open_page,
+    open_phone,
     show_page,
     write_y4m,
 )
 from tests.conftest import Client, MakeClient
 from tests.media import ASL_VIDEO
+from tests.test_avatar_page import (
+    needs_node_modules,
+    open_avatar,
+    record_hellos,
+    same_link_new_session,
+    start_session,
+)
 from webapp.config import Config
 from webapp.keys import SESSIONS
 
@@ -289,3 +297,49 @@ async def test_a_camera_taken_while_hidden_is_opened_again_when_shown(
         assert notice.endswith(": the camera stopped and was opened again."), notice
         assert await page.is_disabled("#live-start")
         assert browser.errors == []
+
+
+async def test_a_vtubers_phone_frozen_in_a_pocket_keeps_the_obs_view_on_the_same_session(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """The avatar page on a phone, its OBS view on the PC: frozen while hidden, the phone's
+    page pauses; the view stays connected, and when the phone's page is shown again it goes
+    on by itself with the same link, which the view follows untouched."""
+    needs_node_modules()
+    client = await make_client(Config(workers=1, no_cache=True))
+    y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=90)
+    async with open_phone(extra_args=fake_camera_args(y4m)) as phone, open_page() as obs:
+        streamer = phone.page
+        await open_avatar(phone, client)
+        hellos = record_hellos(streamer)
+        await start_session(phone)
+        await streamer.wait_for_selector("body[data-wake=held]", state="attached")
+        token = await streamer.get_attribute("#watch-link", "data-token")
+        link = await streamer.get_attribute("#watch-link", "href")
+        assert token
+        assert link
+        view = obs.page
+        await open_avatar(obs, client, link.removeprefix(str(client.make_url(""))))
+        first = await streamer.get_attribute("body", "data-session")
+        await view.wait_for_function(
+            "(session) => document.body.dataset.session === session", arg=first
+        )
+
+        await hide_page(streamer, freeze=True)
+        await streamer.wait_for_selector("body[data-paused=frozen]", state="attached")
+        await until_paused_on_the_server(client)
+        assert await view.get_attribute("body", "data-watch-state") != "error"
+
+        await show_page(streamer, frozen=True)
+        await streamer.wait_for_function(
+            "(first) => document.body.dataset.session && document.body.dataset.session !== first",
+            arg=first,
+        )
+        await same_link_new_session(streamer, view, token)
+        assert [h.get("resume") is not None for h in hellos] == [False, True]
+        assert await streamer.is_disabled("#avatar-start")
+        assert await streamer.get_attribute("body", "data-wake") == "held"
+        notice = await streamer.inner_text("#avatar-notice")
+        assert "suspended the hidden page" in notice, notice
+        assert phone.errors == []
+        assert [e for e in obs.errors if "WebSocket" not in e] == []
