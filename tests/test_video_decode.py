@@ -26,6 +26,7 @@ from tests.media import ASL_VIDEO, GESTURE_VIDEO, ROOT
 from tests.videos import (
     MEDIA_BOXES,
     _boxes,
+    cut_by_edit_list,
     damaged,
     fragmented,
     relabelled,
@@ -88,6 +89,18 @@ def test_frames_an_edit_list_hides_are_reported_not_passed_over(
         "decoding ended after 30 of the 45 frames the container lists, the last at 1433 ms "
         "of 2000 ms"
     )
+
+
+def test_a_cut_made_without_re_encoding_is_whole(clip45: Path, tmp_path: Path) -> None:
+    """ffmpeg -ss 3.5 -i IN -t 2 -c copy OUT.mp4 keeps the frames from the key frame before
+    the cut, for the decoder, and an edit list that shows 2 s: FFmpeg presents 62 of its
+    167 frames, and the whole clip ended 'decoding ended after 62 of the 167 frames the
+    container lists ... truncated or corrupt', its length taken as 5.6 s."""
+    cut = cut_by_edit_list(clip45, tmp_path / "cut.mp4", 20)  # from 667 ms, past a key frame
+    reader, times = read_all(cut)
+    assert times == pytest.approx([i * 1000 / 30 for i in range(25)], abs=0.01)
+    assert reader.info.frames == reader.decoded == 25
+    assert reader.info.duration_ms == pytest.approx(25 * 1000 / 30)
 
 
 def test_a_damaged_file_is_an_error_at_its_end(tmp_path: Path) -> None:

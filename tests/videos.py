@@ -330,3 +330,28 @@ def relabelled(clip: Path, target: Path, codec_id: bytes) -> Path:
     data[at : at + len(written)] = codec_id.ljust(len(written), b"\0")
     target.write_bytes(bytes(data))
     return target
+
+
+def cut_by_edit_list(clip: Path, target: Path, skip: int) -> Path:
+    """`clip` (one video track, as write_clip writes it: a key frame every 12 frames) as
+    a cut made without re-encoding (ffmpeg -ss 3.5 -i IN -t 2 -c copy OUT.mp4) lays it out:
+    every frame kept, and an edit list that shows the track from frame `skip` on. The
+    frames before it stay for the decoder, which needs the key frame they start with."""
+    data = bytearray(clip.read_bytes())
+    mdhd = _boxes(data, 0, len(data), (*TRACK, b"mdia", b"mdhd"))[-1][0]
+    mvhd = _boxes(data, 0, len(data), (b"moov", b"mvhd"))[-1][0]
+    (media_scale,) = struct.unpack_from(">I", data, mdhd + 20)
+    (movie_scale,) = struct.unpack_from(">I", data, mvhd + 20)
+    stts = _boxes(data, 0, len(data), (*MEDIA_BOXES, b"stts"))[-1][0]
+    assert struct.unpack_from(">I", data, stts + 12) == (1,), "one frame rate expected"
+    count, delta = struct.unpack_from(">II", data, stts + 16)
+    shown = round((count - skip) * delta * movie_scale / media_scale)
+    elst = _boxes(data, 0, len(data), (*TRACK, b"edts", b"elst"))[-1][0]
+    assert data[elst + 8] == 0, "a version 0 elst expected"
+    assert struct.unpack_from(">I", data, elst + 12) == (1,), "one edit expected"
+    struct.pack_into(">Ii", data, elst + 16, shown, skip * delta)
+    tkhd = _boxes(data, 0, len(data), (*TRACK, b"tkhd"))[-1][0]
+    struct.pack_into(">I", data, tkhd + 28, shown)
+    struct.pack_into(">I", data, mvhd + 24, shown)
+    target.write_bytes(bytes(data))
+    return target

@@ -39,6 +39,9 @@ OTHER_FORMATS = (
     (b"PK\x03\x04", "a ZIP archive"),
 )
 ISO_HEADER = struct.Struct(">I4s")
+# More samples than any video within the limits has (600 s at 240 fps is 144,000): a sample
+# table claiming more is not read, so a crafted one cannot make the server list billions.
+MOST_SAMPLES = 1_000_000
 
 
 def check_declared_type(content_type: str) -> None:
@@ -86,6 +89,109 @@ def lists_frames(file: IO[bytes]) -> bool:
         file.seek(offset)
         head = file.read(16)
     return True
+
+
+def frames_before_edit(file: IO[bytes]) -> int:
+    """Frames of an MP4/MOV's video track before the time its edit list starts showing it:
+    a cut made without re-encoding (ffmpeg -ss 3.5 -i IN -t 2 -c copy OUT.mp4) keeps the
+    frames from the key frame before 3.5 s, which the decoder needs, and an edit list that
+    shows from 3.5 s on. FFmpeg decodes them and presents none, yet counts them among the
+    track's frames. 0 for Matroska, without such an edit, or when the boxes do not read."""
+    try:
+        moov = _top_level(file, b"moov")
+        if moov is None:
+            return 0
+        for trak in _children(moov, b"trak"):
+            mdia = _child(trak, b"mdia")
+            if mdia is None or _child(mdia, b"hdlr", 8, 12) != b"vide":
+                continue
+            start = _edit_start(trak)
+            table = _child(_child(mdia, b"minf") or b"", b"stbl")
+            return 0 if start <= 0 or table is None else _before(table, start)
+    except (struct.error, ValueError, IndexError):
+        pass  # damaged boxes: FFmpeg's own reading, and the checks on it, decide
+    return 0
+
+
+def _top_level(file: IO[bytes], kind: bytes) -> bytes | None:
+    """The body of the first top-level box of `kind`."""
+    offset = 0
+    file.seek(0)
+    while len(head := file.read(16)) >= ISO_HEADER.size:
+        length, found = ISO_HEADER.unpack_from(head)
+        skip = ISO_HEADER.size
+        if length == 1 and len(head) == 16:
+            (length,) = struct.unpack_from(">Q", head, 8)
+            skip = 16
+        if length < skip:
+            return None
+        if found == kind:
+            file.seek(offset + skip)
+            return file.read(length - skip)
+        offset += length
+        file.seek(offset)
+    return None
+
+
+def _children(body: bytes, kind: bytes) -> list[bytes]:
+    """The bodies of the boxes of `kind` directly inside `body`."""
+    found, offset = [], 0
+    while offset + ISO_HEADER.size <= len(body):
+        length, child = ISO_HEADER.unpack_from(body, offset)
+        if length < ISO_HEADER.size:
+            break  # a 64-bit or to-the-end size: no box this one needs is that large
+        if child == kind:
+            found.append(body[offset + ISO_HEADER.size : offset + length])
+        offset += length
+    return found
+
+
+def _child(body: bytes, kind: bytes, start: int = 0, end: int | None = None) -> bytes | None:
+    """The first `kind` box's body inside `body` (or its bytes start:end)."""
+    found = _children(body, kind)
+    return found[0][start:end] if found else None
+
+
+def _edit_start(trak: bytes) -> int:
+    """Where the track's first edit that shows media starts, in its media's units."""
+    elst = _child(_child(trak, b"edts") or b"", b"elst")
+    if elst is None:
+        return 0
+    version, count = elst[0], struct.unpack_from(">I", elst, 4)[0]
+    entry = struct.Struct(">Qq4x" if version == 1 else ">Ii4x")
+    for index in range(count):
+        _, media_time = entry.unpack_from(elst, 8 + index * entry.size)
+        if media_time >= 0:  # -1 is an empty edit: a late start, not a cut
+            return int(media_time)
+    return 0
+
+
+def _before(table: bytes, start: int) -> int:
+    """Samples of a sample table presented before `start`: decoding times from stts, each
+    moved by its composition offset (ctts) where frames are reordered."""
+    stts = _child(table, b"stts")
+    if stts is None:
+        return 0
+    runs = list(struct.iter_unpack(">II", stts[8 : 8 + 8 * _entries(stts)]))
+    if sum(count for count, _ in runs) > MOST_SAMPLES:
+        return 0
+    times: list[int] = []
+    clock = 0
+    for count, delta in runs:
+        times.extend(range(clock, clock + count * delta, delta) if delta else [clock] * count)
+        clock += count * delta
+    ctts = _child(table, b"ctts")
+    if ctts is not None:
+        runs = list(struct.iter_unpack(">Ii", ctts[8 : 8 + 8 * _entries(ctts)]))
+        if sum(count for count, _ in runs) > MOST_SAMPLES:
+            return 0
+        offsets = [offset for count, offset in runs for _ in range(count)]
+        times = [time + offset for time, offset in zip(times, offsets, strict=False)]
+    return sum(1 for time in times if time < start)
+
+
+def _entries(box: bytes) -> int:
+    return int(struct.unpack_from(">I", box, 4)[0])
 
 
 def _check_iso_boxes(file: IO[bytes], size: int) -> None:

@@ -23,7 +23,7 @@ from webapp.errors import (
     TooManyPixelsError,
     UnsupportedTypeError,
 )
-from webapp.video.container import lists_frames
+from webapp.video.container import frames_before_edit, lists_frames
 
 # Frames go to the worker as JPEG, as a camera's do. The model sees at most 256 px a side
 # of the body and crops face and hands from the frame, so a larger frame costs encode and
@@ -123,6 +123,7 @@ class VideoReader:
         self._closed = False
         with path.open("rb") as file:
             self._listed = lists_frames(file)
+            self._hidden = frames_before_edit(file)
         self._capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
         # A phone stores a portrait video sideways with a rotation for players to apply;
         # this wheel's FFmpeg backend leaves it unapplied unless asked, and the model then
@@ -160,7 +161,8 @@ class VideoReader:
             )
         fps = float(capture.get(cv2.CAP_PROP_FPS))
         fps = fps if math.isfinite(fps) and fps > 0 else 0.0
-        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        # Frames a cut's edit list starts after are decoded but never shown (container.py).
+        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) - self._hidden
         duration = count * 1000.0 / fps if count > 0 and fps else None
         # Matroska and fragmented MP4 list no frame count: FFmpeg's is their duration times
         # a rate guessed from the first frames, twice the real count for a phone's video
