@@ -36,6 +36,7 @@ from tests.test_avatar_page import (
     same_link_new_session,
     start_session,
 )
+from tests.test_fitness_page import first_rep_of_a_loop, log_rows, wait_for_reps
 from webapp.config import Config
 from webapp.keys import SESSIONS
 
@@ -343,3 +344,28 @@ async def test_a_vtubers_phone_frozen_in_a_pocket_keeps_the_obs_view_on_the_same
         assert "suspended the hidden page" in notice, notice
         assert phone.errors == []
         assert [e for e in obs.errors if "WebSocket" not in e] == []
+
+
+async def test_a_workout_paused_by_a_locked_screen_keeps_its_count_and_coach_link(
+    client: Client, tmp_path: Path
+) -> None:
+    """The screen locks mid-set: the camera is muted and the page pauses; unlocked, the
+    workout goes on by itself: the next rep is the second, the coach's link and the log's
+    row are the same."""
+    track = "document.getElementById('fitness-video').srcObject.getVideoTracks()[0]"
+    async with first_rep_of_a_loop(client, tmp_path) as browser:
+        page = browser.page
+        token = await page.get_attribute("#coach-link", "data-token")
+        assert token
+        await hide_page(page)
+        await page.evaluate(f"() => {track}.dispatchEvent(new Event('mute'))")
+        await page.wait_for_selector("body[data-paused=muted]", state="attached")
+        await until_paused_on_the_server(client)
+        await show_page(page)
+        await page.evaluate(f"() => {track}.dispatchEvent(new Event('unmute'))")
+        await wait_for_reps(page, 2)
+        assert await page.get_attribute("#coach-link", "data-token") == token
+        assert await page.is_visible("#coach-share")
+        rows = await log_rows(browser)
+        assert [row[1:3] for row in rows] == [["1", "Push-up"]]
+        assert browser.errors == []
