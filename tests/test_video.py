@@ -177,6 +177,16 @@ async def test_every_limit_and_bad_input_has_its_status(
         (whole, "", "text/plain", 415, "unsupported_type"),
         (whole, "", "video/x-msvideo", 415, "unsupported_type"),
         (av1.read_bytes(), "", "video/webm", 415, "unsupported_type"),
+        *(
+            (
+                write_clip(GESTURE_VIDEO, tmp_path / name, 3, fourcc=fourcc).read_bytes(),
+                "",
+                "application/octet-stream",
+                415,
+                "unsupported_type",
+            )
+            for name, fourcc in (("ts.ts", "PIM1"), ("ps.mpg", "mpg1"), ("asf.wmv", "WMV2"))
+        ),
         (whole[: len(whole) // 2], "", "video/mp4", 400, "not_a_video"),
         (whole[:200], "", "video/mp4", 400, "not_a_video"),
         (os.urandom(50_000), "", "video/mp4", 400, "not_a_video"),

@@ -34,11 +34,19 @@ OTHER_FORMATS = (
     (b"RIFF", "a RIFF file (AVI or WAV)"),
     (b"ID3", "an MP3 file"),
     (b"FLV", "an FLV video"),
+    (b"\x00\x00\x01\xba", "an MPEG program stream (.mpg, .vob)"),
+    (b"\x30\x26\xb2\x75\x8e\x66\xcf\x11", "an ASF file (.wmv)"),
     (b"OggS", "an Ogg file"),
     (b"%PDF", "a PDF document"),
     (b"PK\x03\x04", "a ZIP archive"),
 )
 ISO_HEADER = struct.Struct(">I4s")
+# An MPEG transport stream (a screen recorder's or a TV capture's .ts, an HLS segment) has
+# no header: a sync byte starts each 188-byte packet (192 in a Blu-ray .m2ts, after a
+# 4-byte time code): three in a row tell it from noise.
+TS_SYNC = 0x47
+TS_PACKETS = ((0, 188), (4, 192))
+TS_SEEN = 3
 # More samples than any video within the limits has (600 s at 240 fps is 144,000): a sample
 # table claiming more is not read, so a crafted one cannot make the server list billions.
 MOST_SAMPLES = 1_000_000
@@ -55,7 +63,7 @@ def check_declared_type(content_type: str) -> None:
 def check_container(file: IO[bytes], size: int) -> str:
     """ "iso" or "matroska"; a known other format is 415, anything else 400."""
     file.seek(0)
-    head = file.read(16)
+    head = file.read(TS_SEEN * max(packet for _, packet in TS_PACKETS))
     if head.startswith(EBML):
         return "matroska"
     if len(head) >= 8 and head[4:8] in ISO_BOXES:
@@ -64,6 +72,12 @@ def check_container(file: IO[bytes], size: int) -> str:
     for magic, what in OTHER_FORMATS:
         if head.startswith(magic):
             raise UnsupportedTypeError(f"the file is {what}; send {SUPPORTED}")
+    syncs = bytes([TS_SYNC] * TS_SEEN)
+    if any(head[at::packet][:TS_SEEN] == syncs for at, packet in TS_PACKETS):
+        raise UnsupportedTypeError(
+            f"the file is an MPEG transport stream (.ts, .m2ts); send {SUPPORTED} "
+            "(ffmpeg -i IN.ts -c copy OUT.mp4 rewraps it)"
+        )
     raise NotAVideoError("the file is not a video: it has neither an MP4/MOV nor a Matroska header")
 
 
