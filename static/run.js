@@ -162,9 +162,14 @@ export class CameraRun {
       return;
     }
     delete document.body.dataset.paused;
-    const seconds = Math.max(1, Math.round((performance.now() - this.pausedAt) / 1000));
+    const elapsed = (performance.now() - this.pausedAt) / 1000;
+    const seconds = Math.max(1, Math.round(elapsed));
     const what = [...this.was].map((r) => WAS[r]).join("; ");
-    showStatus(this.notice, `Tracking went on by itself after a pause of ${duration(seconds)}: ${what}.`, "info");
+    // Past the grace the server has let go of the session: a workout starts again at 0,
+    // which the words must not leave to be found out.
+    const grace = this.session?.watchGrace ?? 0;
+    const lost = grace > 0 && elapsed > grace ? ` That is longer than the ${duration(Math.round(grace))} the server keeps a paused session: this is a new one.` : "";
+    showStatus(this.notice, `Tracking went on by itself after a pause of ${duration(seconds)}: ${what}.${lost}`, "info");
     this.session?.carryOn();
   }
 

@@ -38,7 +38,7 @@ from tests.test_avatar_page import (
 )
 from tests.test_fitness_page import first_rep_of_a_loop, log_rows, wait_for_reps
 from webapp.config import Config
-from webapp.keys import SESSIONS
+from webapp.keys import LIVE, SESSIONS
 
 pytestmark = pytest.mark.browser
 
@@ -137,6 +137,15 @@ async def until_paused_on_the_server(client: Client, within: float = 10.0) -> No
             return
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"the server saw no pause: {paused}")
+        await asyncio.sleep(0.05)
+
+
+async def until_the_server_lets_go(client: Client, within: float = 10.0) -> None:
+    """Polls the server's watch links until the paused session's has ended (its grace)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while len(client.app[LIVE].tokens):
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("the server kept the paused session's link")
         await asyncio.sleep(0.05)
 
 
@@ -368,4 +377,26 @@ async def test_a_workout_paused_by_a_locked_screen_keeps_its_count_and_coach_lin
         assert await page.is_visible("#coach-share")
         rows = await log_rows(browser)
         assert [row[1:3] for row in rows] == [["1", "Push-up"]]
+        assert browser.errors == []
+
+
+async def test_a_pause_longer_than_the_grace_is_said_to_be_a_new_session(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """Back after the server let go of the paused session (--watch-grace): the page goes on
+    all the same, in a new session, and says so (a workout would start again at 0)."""
+    client = await make_client(Config(workers=1, no_cache=True, watch_grace=1))
+    async with tracking(client, tmp_path) as browser:
+        page = browser.page
+        await hide_page(page, freeze=True)
+        await page.wait_for_selector("body[data-paused=frozen]", state="attached")
+        await until_paused_on_the_server(client)
+        await until_the_server_lets_go(client)
+        before = await results(page)
+        await show_page(page, frozen=True)
+        await wait_for_results(page, before + 2)
+        notice = await page.inner_text("#live-notice")
+        assert notice.endswith(
+            "That is longer than the 1 s the server keeps a paused session: this is a new one."
+        ), notice
         assert browser.errors == []
