@@ -219,6 +219,10 @@ async def test_every_limit_and_bad_input_has_its_status(
     # The same server takes a video within every limit.
     found = await lines(await post(client, whole))
     assert found[-1]["summary"]["frames"] == 10
+    # And an Android phone's 3GP (H.263), declared as a browser declares it: it was 415.
+    phone = write_clip(GESTURE_VIDEO, tmp_path / "phone.3gp", 4, size=(176, 144), fourcc="H263")
+    found = await lines(await post(client, phone.read_bytes(), "", "video/3gpp"))
+    assert found[-1]["summary"]["frames"] == 4
 
 
 def audio_only(clip: Path, target: Path) -> Path:

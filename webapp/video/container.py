@@ -22,6 +22,9 @@ VIDEO_TYPES = frozenset(
         "video/x-matroska",
         "video/matroska",
         "video/x-m4v",
+        # An Android phone's .3gp (and .3g2) is an ISO file too, as a browser labels it.
+        "video/3gpp",
+        "video/3gpp2",
     }
 )
 ISO_BOXES = frozenset({b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot", b"uuid"})
