@@ -213,7 +213,8 @@ class VideoReader:
     def _undecodable(self) -> NotAVideoError | UnsupportedTypeError:
         """Why no frame decoded: a codec this FFmpeg cannot decode is named, not taken for
         damage."""
-        fourcc = int(self._capture.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little")
+        tag = int(self._capture.get(cv2.CAP_PROP_FOURCC)) & 0xFFFFFFFF  # any double fits
+        fourcc = tag.to_bytes(4, "little")
         codec = UNDECODABLE.get(fourcc.upper())
         if codec is not None:
             return UnsupportedTypeError(
