@@ -26,6 +26,7 @@ from tests.videos import (
     _boxes,
     damaged,
     decoded_frames,
+    fragmented,
     lines,
     post,
     relabelled,
@@ -213,6 +214,13 @@ async def test_every_limit_and_bad_input_has_its_status(
         answer = await response.json()
         assert (response.status, answer["error"]) == (status, code), (query, content_type, answer)
         assert answer["detail"]
+    # A segment saved from an HLS or DASH stream (.m4s) without its init segment: it was
+    # 'the file is not a video: it has neither an MP4/MOV nor a Matroska header'.
+    stream = fragmented(small, tmp_path / "stream.mp4").read_bytes()
+    response = await post(client, stream[stream.index(b"moof") - 4 :])
+    answer = await response.json()
+    assert (response.status, answer["error"]) == (400, "not_a_video")
+    assert answer["detail"].startswith("the file is a segment of an MP4 stream (.m4s)")
     # Limits refuse before a session is opened: nothing is left behind.
     assert client.app[SCHEDULER].snapshot().sessions == 0
     assert video_frames_run(client) == 0

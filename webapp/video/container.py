@@ -29,6 +29,9 @@ VIDEO_TYPES = frozenset(
 )
 ISO_BOXES = frozenset({b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot", b"uuid"})
 EBML = b"\x1a\x45\xdf\xa3"
+# A segment of an HLS or DASH stream (.m4s) starts with one of these, and holds frames
+# that only its stream's initialization segment (init.mp4: ftyp and moov) describes.
+SEGMENT_BOXES = frozenset({b"styp", b"sidx", b"moof"})
 # Files a client might send by mistake: refused as a wrong type (415), not as corrupt (400).
 OTHER_FORMATS = (
     (b"\xff\xd8\xff", "a JPEG image"),
@@ -72,6 +75,12 @@ def check_container(file: IO[bytes], size: int) -> str:
     if len(head) >= 8 and head[4:8] in ISO_BOXES:
         _check_iso_boxes(file, size)
         return "iso"
+    if len(head) >= 8 and head[4:8] in SEGMENT_BOXES:
+        raise NotAVideoError(
+            "the file is a segment of an MP4 stream (.m4s) without its initialization "
+            "segment, which says how to decode it: send them joined (cat init.mp4 "
+            "segment.m4s > video.mp4)"
+        )
     for magic, what in OTHER_FORMATS:
         if head.startswith(magic):
             raise UnsupportedTypeError(f"the file is {what}; send {SUPPORTED}")
