@@ -3,6 +3,7 @@ body with a video Content-Type. The decoder reads from that file, never from mem
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import tempfile
 from collections.abc import AsyncIterator
@@ -41,7 +42,8 @@ async def spooled_video(
         except ConnectionResetError:
             raise UploadAbandoned() from None
         file.flush()
-        check_container(file, size)
+        # Off the event loop: a file of a million boxes takes most of a second to walk.
+        await asyncio.to_thread(check_container, file, size)
         yield Path(file.name)
 
 
