@@ -61,6 +61,9 @@ MOST_SAMPLES = 1_000_000
 # frame, 10 minutes at 240 fps, has under 300,000); walking 8 million 8-byte boxes (a
 # 64 MiB upload) took 6.1 s.
 MOST_BOXES = 1_000_000
+# A moov larger than a video within the limits needs (10 minutes at 240 fps: about 3 MB
+# of sample tables) is not read into memory for its edit list.
+MOST_MOOV_BYTES = 16 * 1024 * 1024
 
 
 def check_declared_type(content_type: str) -> None:
@@ -154,9 +157,9 @@ def _top_boxes(file: IO[bytes]) -> Iterator[tuple[bytes, int, int]]:
 
 
 def _top_level(file: IO[bytes], kind: bytes) -> bytes | None:
-    """The body of the first top-level box of `kind`."""
+    """The body of the first top-level box of `kind`, when under MOST_MOOV_BYTES."""
     for found, offset, length in _top_boxes(file):
-        if found == kind:
+        if found == kind and length <= MOST_MOOV_BYTES:
             file.seek(offset)
             return file.read(length)
     return None
