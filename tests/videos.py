@@ -93,9 +93,10 @@ async def lines(response: aiohttp.ClientResponse) -> list[dict[str, Any]]:
 
 @contextlib.asynccontextmanager
 async def served(app: web.Application) -> AsyncIterator[str]:
-    """The app on a free port the way `python -m webapp` runs it: aiohttp does not cancel a
-    handler whose client left (the test client's server does)."""
-    runner = web.AppRunner(app)
+    """The app on a free port the way `python -m webapp` runs it: a handler whose client
+    left is cancelled (handler_cancellation, as the test client's server does too), and
+    the client is a real socket that can leave mid-upload."""
+    runner = web.AppRunner(app, handler_cancellation=True)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

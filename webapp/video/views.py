@@ -47,11 +47,15 @@ async def video(request: web.Request) -> web.StreamResponse:
         request.app[METRICS].video_requests.labels("400").inc()
         raise unreadable_body(request, exc) from None
     except UploadAbandoned:
-        # No one is left to answer, and it is no server error: counted, one line at INFO.
-        log.info("video upload from %s abandoned: the client closed the connection", request.remote)
-        request.app[METRICS].video_requests.labels(str(CLIENT_CLOSED)).inc()
+        _abandoned(request)
         return web.Response(status=CLIENT_CLOSED)
     return response
+
+
+def _abandoned(request: web.Request) -> None:
+    # No one is left to answer, and it is no server error: counted, one line at INFO.
+    log.info("video upload from %s abandoned: the client closed the connection", request.remote)
+    request.app[METRICS].video_requests.labels(str(CLIENT_CLOSED)).inc()
 
 
 async def _video(request: web.Request) -> web.StreamResponse:
@@ -62,6 +66,7 @@ async def _video(request: web.Request) -> web.StreamResponse:
     # A full server refuses before the body is read, so a refused client wastes no upload.
     arrival = request.app[VIDEOS].admit(scheduler)
     run = VideoRun(scheduler, config.request_timeout)
+    answering = False
     try:
         async with spooled_video(request, config.video_max_bytes, config.upload_timeout) as path:
             reader = await asyncio.to_thread(open_reader, path, config)
@@ -80,9 +85,17 @@ async def _video(request: web.Request) -> web.StreamResponse:
                 charge_video_seconds(request, _seconds(reader, config))
                 arrival.release()
                 log.info("%s: video %s from %s", slot.id, reader.info.as_json(), request.remote)
+                answering = True
                 return await _stream(request, run, reader, options, first, started)
             finally:
                 await asyncio.to_thread(reader.close)
+    except asyncio.CancelledError:
+        # python -m webapp cancels the handler of a client that left (handler_cancellation):
+        # before the answer began, that is an upload abandoned, as a reset one is; after,
+        # _stream counts a video that ended disconnected.
+        if not answering:
+            _abandoned(request)
+        raise
     finally:
         arrival.release()
         run.close()
