@@ -105,9 +105,13 @@ class Sink:
     results: list[int] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     turns: int = 0
+    built: int = 0
     lost_with: HolotrackError | None = None
     turned: asyncio.Event = field(default_factory=asyncio.Event)
     ended: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def graph_built(self) -> None:
+        self.built += 1
 
     def frame_done(self, frame: Frame, result: FrameResult) -> None:
         self.results.append(frame.seq)
@@ -358,6 +362,19 @@ async def test_a_still_in_a_dying_worker_fails(pool: Callable[..., Any]) -> None
     worker.die()
     with pytest.raises(WorkerCrashedError):
         await still
+
+
+async def test_a_session_is_told_once_when_its_graph_is_built_and_never_if_closed_first(
+    pool: Callable[..., Any],
+) -> None:
+    scheduler = await pool()
+    slot, sink = await open_ready(scheduler)
+    assert (sink.built, sink.turns) == (1, 1)  # told before its first turn
+    early = Sink()
+    scheduler.close_session(scheduler.open_session(Track.POSE, early, 15.0))
+    await scheduler.graph_counts()  # answered after the OpenGraph before it
+    assert early.built == 0
+    scheduler.close_session(slot)
 
 
 async def test_a_session_closed_while_its_graph_opens_frees_it_after(

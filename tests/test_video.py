@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +39,13 @@ from tests.videos import (
 from webapp.app import create_app
 from webapp.config import Config
 from webapp.engine.blendshapes import NAMES
+from webapp.engine.jobs import Frame
+from webapp.engine.wire import FrameResult
+from webapp.errors import HolotrackError
 from webapp.export import table
 from webapp.export.recording import parse_text
 from webapp.keys import METRICS, SCHEDULER, VIDEOS
+from webapp.protocol import Track
 
 PARTS = ("pose", "face", "left_hand", "right_hand")
 
@@ -532,6 +537,61 @@ async def test_a_graph_never_built_still_ends_the_video(
     }
     # Ended before it was built, the graph is never built (graphs.py): nothing is left.
     assert await scheduler.graph_counts() == before
+
+
+@dataclass(eq=False)
+class Told:
+    """A session as the engine sees it: what it is told, in order."""
+
+    said: list[str] = field(default_factory=list)
+    built: asyncio.Event = field(default_factory=asyncio.Event)
+    answered: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def graph_built(self) -> None:
+        self.said.append("graph_built")
+        self.built.set()
+
+    def frame_done(self, frame: Frame, result: FrameResult) -> None:
+        self.said.append("frame_done")
+        self.answered.set()
+
+    def frame_failed(self, frame: Frame, error: HolotrackError) -> None:
+        self.said.append(f"frame_failed {error.code}")
+        self.answered.set()
+
+    def lost(self, error: HolotrackError) -> None:
+        self.said.append(f"lost {error.code}")
+
+    def turn(self) -> None:
+        pass
+
+
+async def test_the_engine_says_when_a_sessions_graph_is_built(make_client: MakeClient) -> None:
+    """A video learnt that its graph was built by looking at its slot every 50 ms; the
+    worker's answer to OpenGraph is now passed on to the session as graph_built, which it
+    waits on. Here the worker is stopped where it would build the graph."""
+    client = await make_client(Config(workers=1))
+    scheduler = client.app[SCHEDULER]
+    worker = scheduler.workers[0]
+    told = Told()
+    (jpeg,) = video_frames(GESTURE_VIDEO, count=1)
+    os.kill(worker.pid, signal.SIGSTOP)
+    try:
+        slot = scheduler.open_session(Track.HOLISTIC, told, 1.0)
+        scheduler.offer(slot, Frame(0, 0.0, jpeg))
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(told.built.wait(), 1.0)
+        assert told.said == []
+    finally:
+        os.kill(worker.pid, signal.SIGCONT)
+    await asyncio.wait_for(told.answered.wait(), 60.0)
+    assert told.said == ["graph_built", "frame_done"]
+    # A session closed before its graph is built is never told it was.
+    early = Told()
+    scheduler.close_session(scheduler.open_session(Track.HOLISTIC, early, 1.0))
+    await scheduler.graph_counts()  # answered after the OpenGraph sent before it
+    assert early.said == []
+    scheduler.close_session(slot)
 
 
 async def test_503_at_once_when_full(make_client: MakeClient) -> None:

@@ -48,6 +48,7 @@ class LaneSessions:
         self.slots[slot.id] = slot
 
     def graph_ready(self, slot: Slot) -> None:
+        slot.sink.graph_built()
         self.invitations.add(slot)
         if slot.pending is not None:
             # Answered even though it waited for the graph: a client may be waiting on it.

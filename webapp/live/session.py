@@ -262,6 +262,10 @@ class LiveSession:
         await self._close_socket(close)
 
     # -- the engine's sink -------------------------------------------------------------
+    def graph_built(self) -> None:
+        """Nothing to do: its frames waited in its mailbox meanwhile, and its first turn
+        says the rest."""
+
     def frame_done(self, frame: Frame, result: FrameResult) -> None:
         track = self.slot.track if self.slot else "-"
         self.metrics.wait.labels(track).observe(frame.started - frame.received)

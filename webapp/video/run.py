@@ -8,10 +8,12 @@ more: a long video cannot starve the live sessions beside it, and no frame is dr
 from __future__ import annotations
 
 import asyncio
+from asyncio import FIRST_COMPLETED
+from typing import Any
 
 from webapp.engine.jobs import Frame
 from webapp.engine.scheduler import Scheduler
-from webapp.engine.slot import Slot, SlotState
+from webapp.engine.slot import Slot
 from webapp.engine.wire import FrameResult
 from webapp.errors import DeadlineError, HolotrackError
 from webapp.protocol import Track
@@ -24,12 +26,9 @@ INVITATION_FPS = 0.5
 # per worker: a burst of sessions keeps the last ones' waiting for seconds (23 opened at
 # once on two busy cores: up to 29 s, README). That wait is not the frame's; it has an
 # allowance of its own, this many --request-timeout (60 s by default), so a stuck worker
-# still ends the video.
+# still ends the video. The frame's own time starts when the engine says the graph is
+# built (graph_built), never before.
 GRAPH_WAIT_FACTOR = 6.0
-# The engine tells a session nothing when its graph is built (a live one need not know),
-# so the wait looks at the slot this often meanwhile; the frame's own time starts when it
-# is seen built, never before.
-GRAPH_CHECK_SECONDS = 0.05
 
 
 class VideoRun:
@@ -41,6 +40,7 @@ class VideoRun:
         self.graph_timeout = GRAPH_WAIT_FACTOR * frame_timeout
         self.slot: Slot | None = None
         self._waiting: asyncio.Future[FrameResult] | None = None
+        self._built: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._lost: HolotrackError | None = None
 
     def open(self, track: Track = Track.HOLISTIC, blendshapes: bool = False) -> Slot:
@@ -57,7 +57,7 @@ class VideoRun:
         self._waiting = waiting
         self.scheduler.offer(self.slot, frame)
         try:
-            await self._graph_built(self.slot, waiting)
+            await self._graph_built(waiting)
             async with asyncio.timeout(self.frame_timeout):
                 return await waiting
         except TimeoutError:
@@ -68,18 +68,20 @@ class VideoRun:
         finally:
             self._waiting = None
 
-    async def _graph_built(self, slot: Slot, waiting: asyncio.Future[FrameResult]) -> None:
-        """Returns once the slot's graph is built (or its frame answered, or the session
-        lost), within the graph's allowance."""
-        try:
-            async with asyncio.timeout(self.graph_timeout):
-                while slot.state is SlotState.PREPARING and not waiting.done():
-                    await asyncio.wait([waiting], timeout=GRAPH_CHECK_SECONDS)
-        except TimeoutError:
+    async def _graph_built(self, waiting: asyncio.Future[FrameResult]) -> None:
+        """Returns once the slot's graph is built (or its frame failed, as when the session
+        is lost), within the graph's allowance."""
+        if self._built.done():
+            return
+        either: list[asyncio.Future[Any]] = [self._built, waiting]
+        done, _ = await asyncio.wait(
+            either, timeout=self.graph_timeout, return_when=FIRST_COMPLETED
+        )
+        if not done:
             raise DeadlineError(
                 f"the video's tracking graph was not built within {self.graph_timeout:g} s; "
                 "the server is overloaded"
-            ) from None
+            )
 
     def close(self) -> None:
         """Frees the slot; closing it again does nothing."""
@@ -87,6 +89,10 @@ class VideoRun:
             self.scheduler.close_session(self.slot)
 
     # -- the engine's sink -------------------------------------------------------------
+    def graph_built(self) -> None:
+        if not self._built.done():
+            self._built.set_result(None)
+
     def frame_done(self, frame: Frame, result: FrameResult) -> None:
         if self._waiting is not None and not self._waiting.done():
             self._waiting.set_result(result)
