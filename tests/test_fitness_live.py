@@ -3,17 +3,18 @@ the summary and exercise messages, and the session's end says what was done."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 import aiohttp
 import pytest
 
-from tests.conftest import MakeClient
+from tests.conftest import Client, MakeClient
 from tests.live import LiveClient, lose_connection, video_frames
 from tests.media import MEDIA
 from webapp.config import Config
-from webapp.keys import SESSIONS
+from webapp.keys import LIVE, METRICS, SESSIONS
 
 PUSHUPS = MEDIA / "pushups_tacofleur_320x240_30fps.mp4"
 
@@ -151,3 +152,105 @@ async def next_workout(ws: aiohttp.ClientWebSocketResponse) -> dict[str, Any]:
         message: dict[str, Any] = await ws.receive_json(timeout=30)
         if message["type"] == "workout":
             return message
+
+
+async def end_by_resume(client: Client, message: dict[str, Any]) -> aiohttp.ClientWebSocketResponse:
+    ws = await client.ws_connect("/ws")
+    await ws.send_json({"type": "end", "version": 1, **message})
+    return ws
+
+
+async def next_close(ws: aiohttp.ClientWebSocketResponse) -> tuple[int | None, str]:
+    """Reads up to the server's close, within 10 s (far inside the tests' watch grace)."""
+    async with asyncio.timeout(10):
+        while True:
+            msg = await ws.receive()
+            if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
+                return ws.close_code, str(msg.extra or "")
+
+
+@pytest.mark.parametrize("paused", [True, False], ids=["paused", "pause-not-yet-read"])
+async def test_an_end_after_a_pause_ends_the_workout_and_its_watchers_at_once(
+    make_client: MakeClient,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    paused: bool,
+) -> None:
+    """Stop on a paused fitness page: it has no connection to close with 1000, so it opens
+    one that sends end with its resume string. The coach's card is closed as after a Stop,
+    now and not when the 10-minute grace runs out, and the page gets the workout for its
+    log. When the server has not yet read the pause, the end ends the live session too."""
+    caplog.set_level(logging.INFO, logger="webapp.live.session")
+    client = await make_client(Config(workers=1, watch_grace=600))
+    tokens = client.app[LIVE].tokens
+    rested = asyncio.Event()
+    rest = tokens.rest
+
+    def resting(*args: Any) -> None:
+        rest(*args)
+        rested.set()
+
+    monkeypatch.setattr(tokens, "rest", resting)
+    live = await LiveClient.connect(client)
+    ready = await live.hello("pose", 15, exercise="push_up")
+    coach = await client.ws_connect("/ws")
+    await coach.send_json({"type": "watch", "version": 1, "token": ready["watch"]})
+    assert (await coach.receive_json())["type"] == "watching"
+    await live.lockstep(video_frames(PUSHUPS, count=2, width=320))
+    assert [s["exercise"] for s in (await next_workout(coach))["sets"]] == ["push_up"]
+    if paused:
+        await live.ws.close(code=4002, message=b"paused")
+        async with asyncio.timeout(30):
+            await rested.wait()
+        assert len(tokens) == 1
+
+    ender = await end_by_resume(client, {"resume": ready["resume"]})
+    workout = await ender.receive_json(timeout=30)
+    assert workout["type"] == "workout"
+    assert [(s["exercise"], s["reps"]) for s in workout["sets"]] == [("push_up", 0)]
+    assert workout["sets"][0]["duration_ms"] > 0
+    assert await next_close(ender) == (1000, f"{ready['session']} ended")
+    assert await next_close(coach) == (
+        1000,
+        "the watched session ended: the client closed the session",
+    )
+    if not paused:
+        assert await live.closed() == (1000, "its camera ended it from another connection")
+    assert len(tokens) == 0
+    ended = f"{ready['session']} ended for good by its camera after a pause"
+    assert ended in [r.getMessage() for r in caplog.records]
+    # The resume string ended it: it names nothing any more.
+    again = await end_by_resume(client, {"resume": ready["resume"]})
+    code, reason = await next_close(again)
+    assert code == 4003
+    assert reason.startswith("this resume string names no paused session"), reason
+    fresh = await LiveClient.connect(client)
+    assert (await fresh.hello("pose", 15, resume=ready["resume"]))["watch"] != ready["watch"]
+
+
+async def test_an_end_without_a_workout_or_with_a_bad_resume(make_client: MakeClient) -> None:
+    """A session without an exercise ends with no workout said; an end whose resume string
+    is missing or not one, or whose version is wrong, is a protocol error (4001)."""
+    client = await make_client(Config(workers=1, watch_grace=600))
+    live = await LiveClient.connect(client)
+    ready = await live.hello("pose", 15)
+    await live.ws.close(code=4002, message=b"paused")
+    await client.app[SESSIONS].wait_empty()
+    ender = await end_by_resume(client, {"resume": ready["resume"]})
+    assert await next_close(ender) == (1000, f"{ready['session']} ended")
+    assert len(client.app[LIVE].tokens) == 0
+    words = "an end needs the resume string of the paused session's last ready"
+    bad: list[dict[str, Any]] = [{}, {"resume": 5}, {"resume": ""}, {"resume": None}]
+    for message in bad:
+        refused = await end_by_resume(client, message)
+        assert await next_close(refused) == (4001, words), message
+    wrong = await client.ws_connect("/ws")
+    await wrong.send_json({"type": "end", "version": 2, "resume": ready["resume"]})
+    assert await next_close(wrong) == (4001, "protocol version 2 is not supported; use 1")
+    metric = client.app[METRICS].registry.get_sample_value
+    # Ends are no sessions: only the camera's pause is counted.
+    closes = {
+        code: metric("holotrack_sessions_closed_total", {"code": code})
+        for code in ["1000", "4001", "4002"]
+    }
+    assert closes == {"1000": 0, "4001": 0, "4002": 1}

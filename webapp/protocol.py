@@ -18,6 +18,7 @@ class Track(enum.StrEnum):
 class ClientType(enum.StrEnum):
     HELLO = "hello"
     WATCH = "watch"  # instead of hello: a read-only watcher of another session
+    END = "end"  # instead of hello: its camera ends a paused session for good (its Stop)
     EXERCISE = "exercise"  # switch exercise, starting a new set
     SUMMARY = "summary"  # ask for the workout so far
     CALIBRATE = "calibrate"  # the head's straight ahead: now, given, or none

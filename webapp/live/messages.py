@@ -55,7 +55,7 @@ class Control:
 
 
 def first_message(text: str) -> dict[str, Any]:
-    """The first message as an object: a hello, or a watch."""
+    """The first message as an object: a hello, a watch or an end."""
     message = _loads(text, "the first message")
     if not isinstance(message, dict):
         raise SessionClosed(Close.PROTOCOL, 'the first message must be {"type": "hello", ...}')
@@ -90,6 +90,17 @@ def parse_hello(message: Mapping[str, Any]) -> Hello:
     if not MIN_FPS <= fps <= MAX_WANTED_FPS:
         raise SessionClosed(Close.PROTOCOL, f"fps must be between {MIN_FPS} and {MAX_WANTED_FPS}")
     return Hello(track, float(fps), message)
+
+
+def parse_end(message: Mapping[str, Any]) -> str:
+    """The first message (`first_message`), an end: the resume string it names."""
+    check_version(message)
+    resume = message.get("resume")
+    if not isinstance(resume, str) or not resume:
+        raise SessionClosed(
+            Close.PROTOCOL, "an end needs the resume string of the paused session's last ready"
+        )
+    return resume
 
 
 def parse_frame(data: bytes, max_frame_bytes: int) -> Frame:

@@ -49,6 +49,8 @@ FRAME_ERROR_CODES: dict[type[errors.HolotrackError], str] = {
     errors.ModelError: "model_error",
 }
 
+# Why a session its client ended (a close 1000, or an end after a pause) is over.
+CLIENT_CLOSED = "the client closed the session"
 NO_EXERCISE = 'this session counts no exercise: name one in hello or send {"type": "exercise"}'
 # Ends after which the page reconnects by itself (a lost connection, a dead worker, a camera
 # that sent nothing for a while, a session at the length limit), or goes on when its person
@@ -80,6 +82,7 @@ class LiveSession:
         self.token: str | None = None  # the watch token, once issued
         self.ready_sent = False  # so the client has the secret that resumes its watchers
         self.watcher = False
+        self.ender = False  # a connection that only ends a paused session (an end message)
         self.transport = transport
         self.scheduler = scheduler
         self.config = config
@@ -110,7 +113,7 @@ class LiveSession:
     # -- the path of a session ---------------------------------------------------------
     async def run(self, peer: str, refusal: str | None = None) -> None:
         started = time.monotonic()
-        close = SessionClosed(Close.NORMAL, "the client closed the session")
+        close = SessionClosed(Close.NORMAL, CLIENT_CLOSED)
         try:
             if refusal is not None:
                 raise SessionClosed(Close.POLICY, refusal)
@@ -118,6 +121,9 @@ class LiveSession:
             first = messages.first_message(await self.receiver.text_first())
             if first.get("type") == ClientType.WATCH:
                 close = await self._watch(first)
+                return
+            if first.get("type") == ClientType.END:
+                close = await self._end_paused(first)
                 return
             # The key first: a client without one learns nothing more about the server.
             self.gate.admit(first)
@@ -244,7 +250,7 @@ class LiveSession:
                 self.shared.tokens.revoke(self.token, self.end, close.reason)
         if self.analysis is not None:
             self.analysis.close(self.shared.vmc_rest if may_come_back else None)
-        if self.watcher:
+        if self.watcher or self.ender:
             return
         if self.slot is not None:
             if self.scheduler.close_session(self.slot) is not None:
@@ -341,6 +347,19 @@ class LiveSession:
             admit=self.gate.watcher,
         )
         return SessionClosed(Close.NORMAL, f"the watcher of {watched} left")
+
+    async def _end_paused(self, first: Mapping[str, Any]) -> SessionClosed:
+        """This connection ends its camera's paused session for good (the page's Stop while
+        paused has no connection to close with 1000): the watchers now, not after the
+        grace, and the workout back to the camera, last, for its log."""
+        self.ender = True
+        self.name = "ender"
+        secret = messages.parse_end(first)
+        session, workout = self.shared.tokens.end(secret, CLIENT_CLOSED)
+        log.info("%s ended for good by its camera after a pause", session)
+        if workout is not None:
+            await send_workout(self.ws, workout.summary(), self.config.send_timeout)
+        return SessionClosed(Close.NORMAL, f"{session} ended")
 
     # -- details -----------------------------------------------------------------------
     def _frame_error(self, frame: Frame, code: str, message: str) -> None:

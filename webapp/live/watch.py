@@ -179,6 +179,27 @@ class WatchTokens:
             return None
         return self._take_over(token, entry, session, owner, carry)
 
+    def end(self, secret: str, why: str) -> tuple[str, Workout | None]:
+        """Its camera ends for good the session `secret` was given to, paused (or lost) and
+        waiting out its grace, or live still when the server has not yet read its pause:
+        its watchers are told `why` and closed now, not when the grace runs out. Returns
+        that session's id and its workout, for the camera's log. The secret is the proof
+        that the camera asks: a watcher knows only the token."""
+        token = self._resumes.get(secret)
+        entry = None if token is None else self._entries.get(token)
+        if token is None or entry is None:
+            raise SessionClosed(
+                Close.UNKNOWN_WATCH,
+                "this resume string names no paused session (it ended, its grace ran out,"
+                " or it was resumed)",
+            )
+        if entry.expiry is None:
+            entry.owner(SessionClosed(Close.NORMAL, "its camera ended it from another connection"))
+        workout = entry.carry()
+        session = entry.audience.session
+        self.revoke(token, entry.owner, why)
+        return session, workout
+
     def _take_over(
         self, token: str, entry: _Entry, session: str, owner: Ender, carry: Carry
     ) -> Grant:
