@@ -20,10 +20,16 @@ FAILED = 1
 NO_ANSWER = 3
 
 
+def processes(workers: int) -> str:
+    """--calibrate-workers in words: 0 is one process per core."""
+    if not workers:
+        return "one process per core"
+    return f"{workers} process" if workers == 1 else f"{workers} processes"
+
+
 def _calibrate(config: SwarmConfig, frames: FrameSet) -> Calibration:
-    workers = config.calibrate_workers or "one per core"
     print(
-        f"calibrating: the model in-process, {workers} processes, "
+        f"calibrating: the model in-process, {processes(config.calibrate_workers)}, "
         f"{config.calibrate_seconds:g} s ...",
         file=sys.stderr,
     )

@@ -297,9 +297,11 @@ class Runner:
             details += f", every session answered by {summary.all_answered_s:g} s"
         elif unheard:
             details += f", {unheard} of {summary.sessions} sessions never answered"
+        p95 = summary.latency_ms["p95"]
+        latency = "no latency (no result)" if p95 is None else f"p95 {p95:g} ms"
         self.progress.write(
             f"{summary.sessions} sessions: {summary.delivered_fps:g} fps delivered, "
-            f"p95 {summary.latency_ms['p95']} ms, {summary.errors} errors, "
+            f"{latency}, {summary.errors} errors, "
             f"{summary.refusals} refused{details}: {verdict}\n"
         )
         self.progress.flush()

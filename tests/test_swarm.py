@@ -28,7 +28,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from swarm import echo
-from swarm.__main__ import NO_ANSWER, main
+from swarm.__main__ import NO_ANSWER, main, processes
 from swarm.calibrate import calibrate
 from swarm.config import SwarmConfig
 from swarm.frames import FrameSet, load_frames
@@ -374,6 +374,8 @@ def test_the_command_line_writes_a_report_even_when_nothing_answers(
     assert "ramp further" not in captured.out
     assert "every session answered" not in captured.err
     assert "2 of 2 sessions never answered" in captured.err
+    assert "2 sessions: 0 fps delivered, no latency (no result), 2 errors" in captured.err
+    assert "None" not in captured.err
 
 
 async def test_sessions_that_connect_but_get_no_answer_are_said_to(
@@ -441,6 +443,12 @@ def test_a_run_that_cannot_fit_one_step_in_max_duration_is_refused(
     assert exit_info.value.code == 2
     assert "--max-duration 5 s cannot hold one step" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_the_calibration_line_names_its_processes_in_words() -> None:
+    assert processes(0) == "one process per core"
+    assert processes(1) == "1 process"
+    assert processes(3) == "3 processes"
 
 
 def test_calibration_measures_the_model_in_process() -> None:
