@@ -117,6 +117,7 @@ def test_a_watch_grace_out_of_bounds_is_refused(
         ("--port", "-5", "--port must be 1 to 65535"),
         ("--max-avatar-mb", "0", "--max-avatar-mb must be at least 1"),
         ("--avatar-memory-mb", "-1", "--avatar-memory-mb must be 0 (no uploaded avatars) or more"),
+        ("--video-waiting-seconds", "nan", "--video-waiting-seconds must be 0 (no waiting lines)"),
     ],
 )
 def test_numbers_no_server_can_run_with_are_refused(

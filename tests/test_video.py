@@ -513,6 +513,43 @@ async def test_the_wait_for_its_graph_is_not_the_first_frames_timeout(
     assert len(rows) == 5
 
 
+async def test_a_video_waiting_for_its_graph_keeps_a_proxy_reading(tmp_path: Path) -> None:
+    """Nothing was sent while the first frame waited for its graph (up to 6 x
+    --request-timeout, 60 s by default, behind a burst of sessions), so nginx's
+    proxy_read_timeout (60 s) could cut the answer. This client reads as such a proxy does,
+    giving up after 1 s without a byte; the worker is stopped where it would build the
+    graph until six waiting lines (1.5 s) have come."""
+    clip = write_clip(GESTURE_VIDEO, tmp_path / "clip.mp4", 5, size=(160, 90))
+    app = create_app(Config(workers=1, request_timeout=2.0, video_waiting_seconds=0.25))
+    proxy_like = aiohttp.ClientTimeout(sock_read=1.0)
+    async with served(app) as url, aiohttp.ClientSession(timeout=proxy_like) as http:
+        worker = app[SCHEDULER].workers[0]
+        os.kill(worker.pid, signal.SIGSTOP)
+        try:
+            response = await http.post(
+                url + "/api/video", data=clip.read_bytes(), headers={"Content-Type": "video/mp4"}
+            )
+            assert response.status == 200
+            waiting = [json.loads(await response.content.readline()) for _ in range(6)]
+        finally:
+            os.kill(worker.pid, signal.SIGCONT)
+        found = await lines(response)
+        sent = app[METRICS].registry.get_sample_value("holotrack_video_waiting_lines_total")
+    assert [set(line) for line in waiting] == [{"waiting"}] * 6
+    assert {line["waiting"]["for"] for line in waiting} == {"graph"}
+    waited = [line["waiting"]["waited_ms"] for line in waiting]
+    assert waited == sorted(waited)
+    assert waited[0] >= 250.0
+    *rows, last = [line for line in found if "waiting" not in line]
+    assert [row["frame"] for row in rows] == list(range(5))
+    assert last["summary"]["complete"] is True, last["summary"]["error"]
+    assert sent is not None
+    assert sent >= 6
+    # The whole answer, waiting lines and all, is a recording POST /api/export reads.
+    recording = parse_text("".join(json.dumps(line) + "\n" for line in waiting + found))
+    assert len(recording.frames) == 5
+
+
 async def test_a_graph_never_built_still_ends_the_video(
     make_client: MakeClient, tmp_path: Path
 ) -> None:

@@ -221,6 +221,14 @@ class Config:
             "are decimated to this rate, not refused"
         },
     )
+    video_waiting_seconds: float = field(
+        default=10.0,
+        metadata={
+            "help": "while a POST /api/video answer waits longer than this for its graph or "
+            "a frame's result, it sends a waiting line every this many seconds, so a proxy "
+            "(nginx's proxy_read_timeout: 60 s) does not cut the silent answer; 0: none"
+        },
+    )
     overlap_frames: bool = field(
         default=False,
         metadata={

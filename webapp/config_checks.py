@@ -71,6 +71,8 @@ def problems(config: Config) -> list[str]:
         found.append("--max-watchers must be 0 (no watchers) or more")
     if not 0 <= config.watch_grace <= MAX_WATCH_GRACE:
         found.append(f"--watch-grace must be 0 to {MAX_WATCH_GRACE:g} seconds")
+    if not 0 <= config.video_waiting_seconds < math.inf:
+        found.append("--video-waiting-seconds must be 0 (no waiting lines) or more")
     if config.max_sessions_per_client < 0:
         found.append("--max-sessions-per-client must be 0 (no limit) or more")
     for name in (

@@ -181,6 +181,12 @@ class Metrics:
             ["outcome"],
             registry=r,
         )
+        self.video_waiting_lines = Counter(
+            "holotrack_video_waiting_lines",
+            "Waiting lines sent by video streams whose frame's answer was slow to come "
+            "(--video-waiting-seconds): mostly first frames waiting for their graph",
+            registry=r,
+        )
         for status in (200, 400, 408, 413, 415, 429, 499, 500, 503):
             self.video_requests.labels(str(status))
         for outcome in ("processed", "skipped", "error"):

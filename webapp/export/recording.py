@@ -4,9 +4,10 @@ first thing wrong.
 The line shape is shared with POST /api/video and the pages' Record button:
 `{"frame": int, "time_ms": float, "landmarks": {...}, "rig": {...}?, "fitness": {...}?}`,
 landmarks as POST /predict shapes them; `image` ({"width", "height"}) is optional; a last
-line `{"summary": {...}}` is skipped, and so is a frame POST /api/video could not track
-(`{"frame", "time_ms", "error", "detail"}`, no landmarks). Fields not listed here are
-ignored, as the protocol's clients ignore fields they do not know.
+line `{"summary": {...}}` is skipped, and so are a frame POST /api/video could not track
+(`{"frame", "time_ms", "error", "detail"}`, no landmarks) and its `{"waiting": {...}}`
+lines. Fields not listed here are ignored, as the protocol's clients ignore fields they
+do not know.
 """
 
 from __future__ import annotations
@@ -207,6 +208,8 @@ def parse(lines: Iterable[str], max_frames: int = 0) -> Recording:
             summary = message["summary"] if isinstance(message["summary"], dict) else {}
             continue
         if "error" in message and "landmarks" not in message:
+            continue
+        if "waiting" in message and "frame" not in message:
             continue
         try:
             frame = parse_line(message)

@@ -1,4 +1,5 @@
-"""The lines POST /api/video streams: one per processed frame, then a summary.
+"""The lines POST /api/video streams: one per processed frame, then a summary; a waiting
+line now and then while a frame's answer is slow to come (before the first, in practice).
 
 The frame line is also the line of a browser recording, so the export reads both alike.
 """
@@ -33,6 +34,12 @@ def frame_line(
 def error_line(index: int, time_ms: float, code: str, detail: str) -> bytes:
     """A frame the worker failed on: it has no landmarks, and the stream goes on."""
     return _encode({"frame": index, "time_ms": round(time_ms, 3), "error": code, "detail": detail})
+
+
+def waiting_line(waiting_for: str, waited_ms: float) -> bytes:
+    """The stream is alive: a proxy that cuts answers silent for a minute keeps it. One key,
+    as the summary has, so a client that reads frame lines by "frame" passes over it."""
+    return _encode({"waiting": {"for": waiting_for, "waited_ms": round(waited_ms, 1)}})
 
 
 def summary_line(summary: Mapping[str, Any]) -> bytes:

@@ -68,6 +68,11 @@ class VideoRun:
         finally:
             self._waiting = None
 
+    @property
+    def built(self) -> bool:
+        """The engine has said the video's graph is built."""
+        return self._built.done()
+
     async def _graph_built(self, waiting: asyncio.Future[FrameResult]) -> None:
         """Returns once the slot's graph is built (or its frame failed, as when the session
         is lost), within the graph's allowance."""

@@ -20,6 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from webapp.engine.jobs import Frame
+from webapp.engine.wire import FrameResult
 from webapp.errors import DeadlineError, HolotrackError, WorkerCrashedError
 from webapp.live.analysis import SessionAnalysis
 from webapp.metrics import Metrics
@@ -59,6 +60,7 @@ class VideoStream:
         analysis: SessionAnalysis,
         *,
         send_timeout: float,
+        waiting_seconds: float,
         metrics: Metrics,
     ) -> None:
         self.request = request
@@ -67,6 +69,7 @@ class VideoStream:
         self.reader = reader
         self.analysis = analysis
         self.send_timeout = send_timeout
+        self.waiting_seconds = waiting_seconds
         self.metrics = metrics
         self.tally = Tally()
         self.name = run.slot.id if run.slot is not None else "video"
@@ -114,7 +117,7 @@ class VideoStream:
             raise ClientGone()
         frame = Frame(index, decoded.time_ms, decoded.jpeg)
         try:
-            result = await self.run.process(frame)
+            result = await self._result(frame)
         except FATAL:
             raise
         except HolotrackError as exc:
@@ -134,6 +137,26 @@ class VideoStream:
             landmarks, extra = result.landmarks.as_json(), {}
         size = (result.width, result.height)
         return lines.frame_line(index, decoded.time_ms, size, landmarks, extra)
+
+    async def _result(self, frame: Frame) -> FrameResult:
+        """The engine's result for `frame`. While it is slow to come (the first frame waits
+        for its graph, up to 6 x --request-timeout, behind a burst of sessions), a waiting
+        line every waiting_seconds keeps the answer from looking dead to a proxy."""
+        if not self.waiting_seconds:
+            return await self.run.process(frame)
+        began = time.perf_counter()
+        result = asyncio.ensure_future(self.run.process(frame))
+        try:
+            while not (await asyncio.wait([result], timeout=self.waiting_seconds))[0]:
+                waiting_for = "frame" if self.run.built else "graph"
+                waited_ms = (time.perf_counter() - began) * 1000.0
+                await self._write(lines.waiting_line(waiting_for, waited_ms))
+                self.metrics.video_waiting_lines.inc()
+            return result.result()
+        finally:
+            if not result.done():  # the client left while it waited
+                result.cancel()
+                await asyncio.wait([result])
 
     async def _write(self, line: bytes) -> None:
         try:

@@ -122,6 +122,7 @@ async def _stream(
         reader,
         SessionAnalysis(options, request.app[LIVE].exercises),
         send_timeout=config.send_timeout,
+        waiting_seconds=config.video_waiting_seconds,
         metrics=metrics,
     )
     # A handler cancelled when its client left (aiohttp's handler_cancellation) ends here too.
