@@ -33,9 +33,13 @@ def knee_line(report: dict[str, Any]) -> str:
     bend = report.get("knee_sessions")
     growth = report.get("knee_growth", KNEE_GROWTH)
     done = [s for s in report["steps"] if not s["interrupted"]]
+    if not done:
+        return "knee: unknown, no step ran to its end"
     if not any(s["delivered_fps"] for s in done):
         # Nothing grew, nor stopped growing: ramping further would not find a knee.
         return "knee: unknown, no step delivered a result"
+    if bend is None and len(done) == 1:
+        return "knee: unknown, one step cannot show it: ramp over several"
     if bend is None:
         return (
             f"knee: not reached (a later step delivered {growth:.0%} more than each step "

@@ -22,7 +22,7 @@ from bench.common import free_port, server
 from bench.live import LIVE_SERVER_ARGS
 from swarm.__main__ import main
 from swarm.frames import load_frames
-from swarm.knee import knee
+from swarm.knee import knee, knee_line
 from swarm.load_table import error_rate, markdown
 from swarm.report import table, write_all
 from swarm.runner import RunResult
@@ -225,6 +225,20 @@ def test_the_report_table_and_plot_mark_the_knee(tmp_path: Path) -> None:
     assert "| 1 | 10.0 | 100 | 100 | 0.00% | 0 | 120% | 900 | 62% | knee |" in seed
     assert "| 2 | 10.2 | 100 | 100 | 0.00% | 0 | 190% | 1100 | 97% |  |" in seed
     assert (tmp_path / "report.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_the_knee_line_says_why_a_short_run_shows_no_knee() -> None:
+    def step(sessions: int, fps: float, interrupted: bool = False) -> dict[str, object]:
+        return {"sessions": sessions, "delivered_fps": fps, "interrupted": interrupted}
+
+    cut = {"steps": [step(2, 30.3, interrupted=True)], "knee_sessions": None}
+    assert knee_line(cut) == "knee: unknown, no step ran to its end"
+    silent = {"steps": [step(2, 0.0)], "knee_sessions": None}
+    assert knee_line(silent) == "knee: unknown, no step delivered a result"
+    one = {"steps": [step(2, 30.0), step(4, 31.0, interrupted=True)], "knee_sessions": None}
+    assert knee_line(one) == "knee: unknown, one step cannot show it: ramp over several"
+    growing = {"steps": [step(2, 30.0), step(4, 60.0)], "knee_sessions": None}
+    assert knee_line(growing).startswith("knee: not reached")
 
 
 def test_the_error_rate_is_errors_over_frames_sent() -> None:
