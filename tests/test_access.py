@@ -352,6 +352,43 @@ async def test_video_seconds_per_hour_from_a_route_that_charges_them(
     assert sample(metrics, "holotrack_key_video_seconds_total", 'key="video-v"') == 160
 
 
+def test_a_video_charge_is_settled_to_what_the_video_used() -> None:
+    """A video is charged up front (its container's length, else --video-max-seconds) and
+    settled when it ends: the 600 s charged for a WebM that states no length stayed
+    charged for its 1 s."""
+    clock, registry = Clock(), CollectorRegistry()
+    store = KeyStore(parse_keys("\n".join(json.dumps(r) for r in RECORDS), "test"))
+    access = Access(None, AccessMetrics(registry), store, clock)
+    quotas = access.quotas
+    reserved = access.charge_video_seconds("video-v", 60)
+    clock.now += 0.5
+    other = access.charge_video_seconds("video-v", 30)  # merged into the same entry
+    assert len(quotas._usage["video-v"].video) == 1
+    reserved.settle(1.5)
+    reserved.settle(0.0)  # once only
+    assert quotas.video_seconds("video-v") == pytest.approx(31.5)
+    # Used more than charged (a container that understated its length): charged now, past
+    # the limit if need be, as the seconds are spent.
+    clock.now += 10
+    other.settle(99.0)
+    assert quotas.video_seconds("video-v") == pytest.approx(100.5)
+    with pytest.raises(QuotaExceeded):
+        access.charge_video_seconds("video-v", 1)
+    clock.now += 3599
+    assert quotas.video_seconds("video-v") == pytest.approx(69.0)  # the 69 charged later
+    # A video that outlasts its charge's hour has nothing left to give back.
+    long = access.charge_video_seconds("video-v", 20)
+    clock.now += 3600
+    long.settle(0.0)
+    assert quotas.video_seconds("video-v") == 0.0
+    key = {"key": "video-v"}
+    charged = registry.get_sample_value("holotrack_key_video_seconds_total", key)
+    refunded = registry.get_sample_value("holotrack_key_video_seconds_refunded_total", key)
+    assert charged == pytest.approx(60 + 30 + 69 + 20)
+    assert refunded == pytest.approx(58.5)
+    access.charge_video_seconds(None, 10**9).settle(0.0)  # an open server: nothing at all
+
+
 def test_video_charges_are_all_or_nothing_and_bounded() -> None:
     clock = Clock()
     access = offline_access(clock)

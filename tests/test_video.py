@@ -34,6 +34,7 @@ from tests.videos import (
     retime_matroska,
     served,
     stored_sideways,
+    without_duration,
     write_clip,
 )
 from webapp.app import create_app
@@ -44,7 +45,7 @@ from webapp.engine.wire import FrameResult
 from webapp.errors import HolotrackError
 from webapp.export import table
 from webapp.export.recording import parse_text
-from webapp.keys import METRICS, SCHEDULER, VIDEOS
+from webapp.keys import ACCESS, METRICS, SCHEDULER, VIDEOS
 from webapp.protocol import Track
 
 PARTS = ("pose", "face", "left_hand", "right_hand")
@@ -707,6 +708,57 @@ async def test_a_keys_video_seconds_are_charged_and_refused_with_429(
         )
         == 1.0
     )
+
+
+async def test_a_keys_video_seconds_are_settled_to_what_was_decoded(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """A WebM from a browser's MediaRecorder states no duration, so it is charged
+    --video-max-seconds (600 s) up front: the key stayed 600 s down for a 1 s clip, and a
+    key of 700 s an hour got 429 for the second. The charge is now settled to the seconds
+    decoded: before the summary, or once a client that left is noticed; and a container
+    that understates its length is charged what it held."""
+    clip = write_clip(GESTURE_VIDEO, tmp_path / "clip.webm", 25, size=(160, 90), fourcc="VP80")
+    live = without_duration(clip, tmp_path / "live.webm").read_bytes()  # 1 s, says nothing
+    key = "k-" + os.urandom(12).hex()
+    keys = tmp_path / "keys.jsonl"
+    keys.write_text(json.dumps({"name": "films", "key": key, "video_seconds_per_hour": 700}))
+    client = await make_client(Config(workers=1, access_keys=str(keys)))
+    auth = {"Authorization": f"Bearer {key}"}
+    quotas = client.app[ACCESS].quotas
+    for used in range(2):
+        response = await client.post(
+            "/api/video", data=live, headers={**auth, "Content-Type": "video/webm"}
+        )
+        assert response.status == 200, await response.text()
+        assert json.loads(await response.content.readline())["frame"] == 0
+        assert quotas.video_seconds("films") == pytest.approx(used + 600.0)  # while it runs
+        *rows, last = await lines(response)
+        assert (len(rows), last["summary"]["video"]["duration_ms"]) == (24, None)
+        assert quotas.video_seconds("films") == pytest.approx(used + 1.0)
+    # A client that leaves 3 lines into 10.4 s of video is charged what was decoded by then.
+    response = await client.post(
+        "/api/video", data=ASL_VIDEO.read_bytes(), headers={**auth, "Content-Type": "video/mp4"}
+    )
+    for _ in range(3):
+        assert (await response.content.readline()).startswith(b'{"frame":')
+    assert quotas.video_seconds("films") == pytest.approx(2.0 + 311 / 30)
+    response.close()
+    await until(lambda: quotas.video_seconds("films") < 3.0, "the key's charge settled")
+    # A Matroska file that says 0.4 s and holds 1 s: charged 0.4 s, settled to 1 s.
+    mkv = write_clip(GESTURE_VIDEO, tmp_path / "clip.mkv", 25, size=(160, 90))
+    short = retime_matroska(mkv, tmp_path / "short.mkv", [i * 40.0 for i in range(25)], 400.0)
+    before = quotas.video_seconds("films")
+    response = await client.post(
+        "/api/video", data=short.read_bytes(), headers={**auth, "Content-Type": "video/webm"}
+    )
+    assert (await lines(response))[-1]["summary"]["frames"] == 25
+    assert quotas.video_seconds("films") == pytest.approx(before + 1.0)
+    refunded = client.app[METRICS].registry.get_sample_value(
+        "holotrack_key_video_seconds_refunded_total", {"key": "films"}
+    )
+    assert refunded is not None
+    assert refunded > 2 * 599 + 9
 
 
 async def test_a_video_refused_503_after_its_upload_is_not_charged(

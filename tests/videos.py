@@ -244,6 +244,25 @@ def retime_matroska(clip: Path, target: Path, times_ms: list[float], duration_ms
     return target
 
 
+VOID = 0xEC
+
+
+def without_duration(clip: Path, target: Path) -> Path:
+    """`clip` (a Matroska or WebM file as write_clip writes it) as a browser's MediaRecorder
+    writes a live WebM: no Duration in its Info, the element blanked to a Void of the same
+    length, so every size and offset stays."""
+    data = bytearray(clip.read_bytes())
+    ((_, segment, segment_size),) = (e for e in _elements(data, 0, len(data)) if e[0] == SEGMENT)
+    children = _elements(data, segment, segment + segment_size)
+    ((_, info, info_size),) = (e for e in children if e[0] == INFO)
+    ((_, body, size),) = (e for e in _elements(data, info, info + info_size) if e[0] == DURATION)
+    start = body - 3  # its two-byte id and a one-byte size
+    assert data[start : start + 3] == bytes([0x44, 0x89, 0x80 | size])
+    data[start : body + size] = bytes([VOID, 0x80 | (size + 1)]) + bytes(size + 1)
+    target.write_bytes(bytes(data))
+    return target
+
+
 def _box(kind: bytes, *parts: bytes) -> bytes:
     body = b"".join(parts)
     return struct.pack(">I4s", 8 + len(body), kind) + body

@@ -15,6 +15,7 @@ from aiohttp.typedefs import Handler
 from webapp.access.credentials import bearer
 from webapp.access.errors import AccessDenied, QuotaExceeded
 from webapp.access.quotas import HOUR, MINUTE
+from webapp.access.service import VideoSeconds
 from webapp.keys import ACCESS
 
 # Routes by the canonical path of the resource the router matched, so what decides is the
@@ -59,10 +60,11 @@ def key_of(request: web.Request) -> str | None:
     return request.get(KEY_NAME)
 
 
-def charge_video_seconds(request: web.Request, seconds: float) -> None:
-    """For POST /api/video: charge `seconds` to the request's key, all or nothing. Raises
-    QuotaExceeded; raised before the response is prepared, it becomes 429 + Retry-After."""
-    request.app[ACCESS].charge_video_seconds(key_of(request), seconds)
+def charge_video_seconds(request: web.Request, seconds: float) -> VideoSeconds:
+    """For POST /api/video: charge `seconds` to the request's key, all or nothing, to be
+    settled when the video ends. Raises QuotaExceeded; raised before the response is
+    prepared, it becomes 429 + Retry-After."""
+    return request.app[ACCESS].charge_video_seconds(key_of(request), seconds)
 
 
 def unauthorized(exc: AccessDenied) -> web.Response:

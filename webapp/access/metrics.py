@@ -41,6 +41,13 @@ class AccessMetrics:
             ["key"],
             registry=r,
         )
+        self.video_seconds_refunded = Counter(
+            "holotrack_key_video_seconds_refunded",
+            "Video seconds given back to each key when a video used fewer than it was charged "
+            "up front (a container that states no length is charged --video-max-seconds)",
+            ["key"],
+            registry=r,
+        )
         self.refusals = Counter(
             "holotrack_key_refusals",
             "Requests and sessions refused by the access layer, by key name and reason "
@@ -57,6 +64,7 @@ class AccessMetrics:
             self.sessions.labels(name)
             self.requests.labels(name)
             self.video_seconds.labels(name)
+            self.video_seconds_refunded.labels(name)
             for outcome in FRAME_OUTCOMES:
                 self.frames.labels(name, outcome)
             for reason in QUOTA_REASONS:

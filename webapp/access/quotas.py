@@ -26,6 +26,15 @@ MERGE_SECONDS = 1.0
 
 
 @dataclass
+class VideoCharge:
+    """One video's seconds, charged up front and settled when it ends (settle_video)."""
+
+    seconds: float
+    # Its [when, seconds] entry in the key's window, shared with charges merged into it.
+    entry: list[float] | None = None
+
+
+@dataclass
 class _Usage:
     sessions: int = 0
     requests: collections.deque[float] = field(default_factory=collections.deque)
@@ -82,11 +91,11 @@ class Quotas:
         window = self._expire_video(name, self.clock())
         return sum(seconds for _, seconds in window)
 
-    def charge_video_seconds(self, name: str, limits: Limits, seconds: float) -> None:
+    def charge_video_seconds(self, name: str, limits: Limits, seconds: float) -> VideoCharge:
         """All or nothing: either `seconds` fit in the key's hourly allowance and are
         charged, or nothing is and QuotaExceeded says when they would fit."""
         if not seconds > 0:
-            return
+            return VideoCharge(0.0)
         now = self.clock()
         window = self._expire_video(name, now)
         used = sum(amount for _, amount in window)
@@ -98,10 +107,37 @@ class Quotas:
                 f"{seconds:g} more do not fit",
                 retry_after=_when_fits(window, used + seconds - limit, now) - now,
             )
+        return VideoCharge(seconds, self._add_video(window, now, seconds))
+
+    def settle_video(self, name: str, charge: VideoCharge, used: float) -> float:
+        """Brings `charge` to the `used` seconds of its video. What it did not use is given
+        back to the hour it was charged in (nothing once that charge has left the hour);
+        what it used past it (a container that understated its length) is charged now,
+        over the limit if need be, as it is spent already. Returns the change."""
+        used = max(0.0, used)
+        now = self.clock()
+        window = self._expire_video(name, now)
+        change = used - charge.seconds
+        entry = charge.entry
+        if change < 0 and entry is not None and entry[0] > now - HOUR:
+            given = min(-change, entry[1])
+            entry[1] -= given
+            change = -given
+        elif change > 0:
+            charge.entry = self._add_video(window, now, change)
+        else:
+            change = 0.0
+        charge.seconds = used
+        return change
+
+    def _add_video(
+        self, window: collections.deque[list[float]], now: float, seconds: float
+    ) -> list[float]:
         if window and now - window[-1][0] < MERGE_SECONDS:
             window[-1][1] += seconds
         else:
             window.append([now, seconds])
+        return window[-1]
 
     def _expire_video(self, name: str, now: float) -> collections.deque[list[float]]:
         window = self._usage[name].video

@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from webapp.access.errors import AccessDenied, QuotaExceeded
 from webapp.access.keyfile import KeysFileError, Limits, read_keys
@@ -20,6 +21,7 @@ from webapp.access.store import KeyStore
 
 log = logging.getLogger(__name__)
 UNLIMITED = Limits()
+T = TypeVar("T")
 
 
 class Hold:
@@ -33,6 +35,19 @@ class Hold:
         if self._release is not None:
             self._release()
             self._release = None
+
+
+class VideoSeconds:
+    """One video's seconds charged to a key before its first line, settled once when it
+    ends to the seconds it really used."""
+
+    def __init__(self, settle: Callable[[float], None] | None = None) -> None:
+        self._settle = settle
+
+    def settle(self, used: float) -> None:
+        if self._settle is not None:
+            self._settle(used)
+            self._settle = None
 
 
 class Access:
@@ -125,22 +140,31 @@ class Access:
         self._guard(name, lambda: self.quotas.charge_request(name, self.limits(name)))
         self.metrics.requests.labels(name).inc()
 
-    def charge_video_seconds(self, name: str | None, seconds: float) -> None:
+    def charge_video_seconds(self, name: str | None, seconds: float) -> VideoSeconds:
         """Raises QuotaExceeded (nothing charged) when `seconds` do not fit in the hour."""
         if name is None:
-            return
-        self._guard(
+            return VideoSeconds()
+        charge = self._guard(
             name, lambda: self.quotas.charge_video_seconds(name, self.limits(name), seconds)
         )
-        self.metrics.video_seconds.labels(name).inc(max(0.0, seconds))
+        self.metrics.video_seconds.labels(name).inc(charge.seconds)
+
+        def settle(used: float) -> None:
+            change = self.quotas.settle_video(name, charge, used)
+            if change > 0:
+                self.metrics.video_seconds.labels(name).inc(change)
+            elif change < 0:
+                self.metrics.video_seconds_refunded.labels(name).inc(-change)
+
+        return VideoSeconds(settle)
 
     def frame(self, name: str | None, outcome: str) -> None:
         if name is not None:
             self.metrics.frames.labels(name, outcome).inc()
 
-    def _guard(self, name: str, charge: Callable[[], None]) -> None:
+    def _guard(self, name: str, charge: Callable[[], T]) -> T:
         try:
-            charge()
+            return charge()
         except QuotaExceeded as exc:
             self.metrics.refusals.labels(name, exc.quota).inc()
             # Counted in the metrics; a line per refusal would let one client flood the log.

@@ -173,6 +173,19 @@ class VideoReader:
         width, height = round(width * self._across), round(height * self._along)
         return VideoInfo(width, height, fps, frames, duration, rotation)
 
+    @property
+    def decoded_seconds(self) -> float:
+        """The length of video decoded so far: from the first frame to the end of the last
+        one (its start and one frame interval), at most max_seconds. A key's video seconds
+        are settled to it."""
+        if self.last_ms is None or self._first_ms is None:
+            return 0.0
+        if self.info.fps:
+            frame_ms = 1000.0 / self.info.fps
+        else:
+            frame_ms = 0.0 if self._previous_ms is None else self.last_ms - self._previous_ms
+        return min(self.last_ms - self._first_ms + frame_ms, self.max_ms) / 1000.0
+
     def next(self) -> VideoFrame | None:
         """The next frame to process, or None at the end (or at the duration limit, or once
         closed)."""

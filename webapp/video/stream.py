@@ -19,6 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
+from webapp.access.service import VideoSeconds
 from webapp.engine.jobs import Frame
 from webapp.engine.wire import FrameResult
 from webapp.errors import DeadlineError, HolotrackError, WorkerCrashedError
@@ -62,6 +63,7 @@ class VideoStream:
         send_timeout: float,
         waiting_seconds: float,
         metrics: Metrics,
+        charge: VideoSeconds,
     ) -> None:
         self.request = request
         self.response = response
@@ -71,6 +73,7 @@ class VideoStream:
         self.send_timeout = send_timeout
         self.waiting_seconds = waiting_seconds
         self.metrics = metrics
+        self.charge = charge
         self.tally = Tally()
         self.name = run.slot.id if run.slot is not None else "video"
 
@@ -85,8 +88,10 @@ class VideoStream:
             except HolotrackError as exc:
                 log.warning("%s: stopped after %d frames: %s", self.name, self.tally.frames, exc)
                 error = exc
-            # The slot is free before the client reads the summary, not after.
+            # The slot is free, and the key charged what the video used, before the client
+            # reads the summary, not after.
             self.run.close()
+            self.charge.settle(self.reader.decoded_seconds)
             await self._write(lines.summary_line(self._summary(error, started, processing)))
             await self._write_eof()
         except ClientGone:

@@ -14,6 +14,7 @@ from multidict import MultiMapping
 
 from webapp.access.errors import QuotaExceeded
 from webapp.access.http import charge_video_seconds
+from webapp.access.service import VideoSeconds
 from webapp.analysis import AvatarOptions
 from webapp.analysis.fitness import Exercise, UnknownExercise
 from webapp.config import Config
@@ -70,6 +71,7 @@ async def _video(request: web.Request) -> web.StreamResponse:
     try:
         async with spooled_video(request, config.video_max_bytes, config.upload_timeout) as path:
             reader = await asyncio.to_thread(open_reader, path, config)
+            charge: VideoSeconds | None = None
             try:
                 # The first frame is decoded before the answer starts, so a file that opens
                 # but does not decode still gets its 400.
@@ -82,13 +84,19 @@ async def _video(request: web.Request) -> web.StreamResponse:
                 slot = run.open(blendshapes=options.avatar.blendshapes)
                 # A key's video_seconds_per_hour is charged whole before the first line; a
                 # container that does not say its length is charged the longest allowed.
-                charge_video_seconds(request, _seconds(reader, config))
+                # Settled to the seconds decoded when the video ends (stream.py), or here
+                # when it ends otherwise (a client gone, a failure).
+                charge = charge_video_seconds(request, _seconds(reader, config))
                 arrival.release()
                 log.info("%s: video %s from %s", slot.id, reader.info.as_json(), request.remote)
                 answering = True
-                return await _stream(request, run, reader, options, first, started)
+                return await _stream(request, run, reader, options, first, started, charge)
             finally:
-                await asyncio.to_thread(reader.close)
+                try:
+                    await asyncio.to_thread(reader.close)
+                finally:
+                    if charge is not None:
+                        charge.settle(reader.decoded_seconds)
     except asyncio.CancelledError:
         # python -m webapp cancels the handler of a client that left (handler_cancellation):
         # before the answer began, that is an upload abandoned, as a reset one is; after,
@@ -108,6 +116,7 @@ async def _stream(
     options: SessionOptions,
     first: VideoFrame,
     started: float,
+    charge: VideoSeconds,
 ) -> web.StreamResponse:
     config, metrics = request.app[CONFIG], request.app[METRICS]
     response = web.StreamResponse(
@@ -124,6 +133,7 @@ async def _stream(
         send_timeout=config.send_timeout,
         waiting_seconds=config.video_waiting_seconds,
         metrics=metrics,
+        charge=charge,
     )
     # A handler cancelled when its client left (aiohttp's handler_cancellation) ends here too.
     outcome = "disconnected"
