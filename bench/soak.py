@@ -2,7 +2,8 @@
 
     .venv/bin/python -m bench.soak [--minutes 10] [--workers 1] [--sessions 3] [--cycles 1000]
 
-Starts `python -m webapp --max-sessions-per-client 0` on a free port, then:
+Starts `python -m webapp --max-sessions-per-client 0` on a free port, admission by rate off
+(`HOLOTRACK_MIN_SESSION_FPS=0`, so every session of the swarm is admitted), then:
 
 1. **Cycles** (`--cycles`, 0 to skip): connect / hello (pose) / one frame / result /
    disconnect, `--cycle-concurrency` at a time, after 50 warm-up cycles that create the
@@ -318,11 +319,14 @@ def plot(path: Path, samples: Sequence[Sample], windows: Sequence[dict[str, floa
     plt.close(fig)
 
 
-def server_env(args: argparse.Namespace) -> dict[str, str] | None:
-    """The environment the server (and so its workers) starts with."""
-    if not args.malloc_mmap_threshold:
-        return None
-    return dict(os.environ, MALLOC_MMAP_THRESHOLD_=str(args.malloc_mmap_threshold))
+def server_env(args: argparse.Namespace) -> dict[str, str]:
+    """The environment the server (and so its workers) starts with. Admission by rate is
+    off: the soak holds --sessions at one worker's capacity whatever a frame costs that day,
+    where --min-session-fps would refuse the third session on a slow or busy host."""
+    env = dict(os.environ, HOLOTRACK_MIN_SESSION_FPS="0")
+    if args.malloc_mmap_threshold:
+        env["MALLOC_MMAP_THRESHOLD_"] = str(args.malloc_mmap_threshold)
+    return env
 
 
 async def main_async(args: argparse.Namespace) -> int:

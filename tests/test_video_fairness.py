@@ -17,6 +17,7 @@ from webapp.protocol import Track
 def test_the_benchs_server_admits_the_live_session_beside_the_video() -> None:
     # With admission by rate, a worker that cannot give both the video and the live session
     # --min-session-fps refuses the live one (1013), on any slow or busy machine.
+    assert SERVER_ENV["HOLOTRACK_MIN_SESSION_FPS"] == "0"  # not only conftest's default
     config = load_config([], SERVER_ENV)
     assert config.min_fps == {Track.HOLISTIC: 0.0, Track.POSE: 0.0}
 
