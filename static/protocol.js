@@ -88,6 +88,12 @@ export function hello(track, fps, options = {}) {
   return JSON.stringify({ type: "hello", version: VERSION, track, fps, ...options });
 }
 
+// The first message of a connection that ends a paused session for good: its Stop, when it
+// has no connection of its own to close with 1000. `resume`: its last ready's.
+export function end(resume) {
+  return JSON.stringify({ type: "end", version: VERSION, resume });
+}
+
 // uint32 seq, float64 capture_ms, little-endian, then the encoded image.
 export function encodeFrame(seq, captureMs, image) {
   const bytes = new Uint8Array(HEADER_BYTES + image.byteLength);

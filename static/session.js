@@ -3,7 +3,7 @@
 // result, and reconnection with backoff when the close says trying again can help.
 
 import { helloKey, keyRefused } from "./access.js";
-import { backoffMs, CLOSE, describeClose, encodeFrame, hello } from "./protocol.js";
+import { backoffMs, CLOSE, describeClose, encodeFrame, end, hello } from "./protocol.js";
 
 export const MAX_IN_FLIGHT = 2;
 // A frame with no answer after this long is forgotten (the server drops stale frames).
@@ -74,16 +74,44 @@ export class LiveSession {
     this.stopped = true;
     this.clearTimers();
     clearInterval(this.housekeeping);
-    if (this.socket) {
-      const socket = this.socket;
+    const socket = this.socket;
+    this.socket = null;
+    // Its hello went out: the server reads this close after it, whatever the hello resumed.
+    const said = socket?.readyState === WebSocket.OPEN;
+    if (socket) {
       socket.onopen = socket.onmessage = socket.onclose = socket.onerror = null;
       if (socket.readyState <= WebSocket.OPEN) {
         if (this.pauses) socket.close(CLOSE.PAUSED, "paused");
         else socket.close(CLOSE.NORMAL, "stopped by the user");
       }
-      this.socket = null;
     }
+    // Paused, or between two connections: the server keeps the last session's link for its
+    // grace, so ending it for good takes a connection of its own.
+    if (!said && !this.pauses && this.resume) this.endPaused(this.resume);
     this.on.ended(text, "info");
+  }
+
+  // Ends for good the session `resume` names, as a close 1000 would: its watchers now, not
+  // when the server's grace runs out. Its last workout comes back to handle(), for the log;
+  // should this connection fail, the grace ends the session all the same.
+  endPaused(resume) {
+    let socket;
+    try {
+      socket = new WebSocket(this.url);
+    } catch {
+      return;
+    }
+    socket.onopen = () => socket.send(end(resume));
+    socket.onmessage = (event) => {
+      if (typeof event.data !== "string") return;
+      let message;
+      try {
+        message = JSON.parse(event.data);
+      } catch {
+        return;
+      }
+      this.handle(message);
+    };
   }
 
   connect() {

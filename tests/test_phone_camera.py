@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import WSMsgType
 from playwright.async_api import Page, WebSocket
 
 from tests.browser import (
@@ -399,4 +400,75 @@ async def test_a_pause_longer_than_the_grace_is_said_to_be_a_new_session(
         assert notice.endswith(
             "That is longer than the 1 s the server keeps a paused session: this is a new one."
         ), notice
+        assert browser.errors == []
+
+
+async def test_stop_on_a_paused_workout_ends_it_and_its_coach_link_at_once(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """The screen locked mid-set and the person presses Stop: the paused page has no
+    connection to close with 1000, so it sends an end with its resume string. The coach's
+    card is closed as after any Stop, now and not when the 10-minute grace runs out, and
+    the log's row gets the workout the end answers with."""
+    client = await make_client(Config(workers=1, no_cache=True, watch_grace=600))
+    track = "document.getElementById('fitness-video').srcObject.getVideoTracks()[0]"
+    async with first_rep_of_a_loop(client, tmp_path) as browser:
+        page = browser.page
+        token = await page.get_attribute("#coach-link", "data-token")
+        coach = await client.ws_connect("/ws")
+        await coach.send_json({"type": "watch", "version": 1, "token": token})
+        assert (await coach.receive_json(timeout=30))["type"] == "watching"
+        sent, received = record_text(page)
+        await hide_page(page)
+        await page.evaluate(f"() => {track}.dispatchEvent(new Event('mute'))")
+        await page.wait_for_selector("body[data-paused=muted]", state="attached")
+        await until_paused_on_the_server(client)
+        await show_page(page)  # to press Stop; the camera is still muted, the page paused
+
+        async with page.expect_event("websocket") as opened:
+            await page.click("#fitness-stop")
+        ender = await opened.value
+        async with asyncio.timeout(10):
+            while (message := await coach.receive()).type is WSMsgType.TEXT:
+                pass
+        assert (message.type, message.data, message.extra) == (
+            WSMsgType.CLOSE,
+            1000,
+            "the watched session ended: the client closed the session",
+        )
+        await page.wait_for_selector("body[data-running=false]", state="attached")
+        assert len(client.app[LIVE].tokens) == 0
+        if not ender.is_closed():
+            await ender.wait_for_event("close")
+        [end] = sent
+        assert end["type"] == "end"
+        [workout] = received
+        assert workout["type"] == "workout"
+        [(exercise, reps)] = [(s["exercise"], s["reps"]) for s in workout["sets"]]
+        assert exercise == "push_up"
+        assert reps >= 1
+        rows = await log_rows(browser)
+        seconds = int(workout["sets"][0]["duration_ms"] // 1000)
+        time = f"{seconds // 60}:{seconds % 60:02d}"
+        assert [row[1:5] for row in rows] == [["1", "Push-up", str(reps), time]]
+        assert await page.inner_text("#fitness-status") == "Stopped."
+        assert browser.errors == []
+
+
+async def test_stop_on_a_paused_live_page_ends_its_session_at_once(
+    client: Client, tmp_path: Path
+) -> None:
+    """The live page ends its session on Stop (1000); paused, it ends it with an end, and
+    the server lets go of its link now rather than after the grace (60 s here)."""
+    async with tracking(client, tmp_path) as browser:
+        page = browser.page
+        sent, _ = record_text(page)
+        await hide_page(page, freeze=True)
+        await page.wait_for_selector("body[data-paused=frozen]", state="attached")
+        await until_paused_on_the_server(client)
+        assert len(client.app[LIVE].tokens) == 1
+        await page.click("#live-stop")
+        await until_the_server_lets_go(client)
+        assert [m["type"] for m in sent] == ["end"]
+        assert await page.get_attribute("body", "data-paused") is None
         assert browser.errors == []
