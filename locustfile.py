@@ -1,7 +1,7 @@
 """Locust scenarios for Holotrack: still images on POST /predict, live sessions on /ws.
 
-    locust -f locustfile.py --host http://127.0.0.1:8080                # web UI on :8089
-    locust -f locustfile.py --headless -u 4 -r 4 -t 60s --host http://127.0.0.1:8080 \\
+    .venv/bin/locust -f locustfile.py --host http://127.0.0.1:8080                # web UI on :8089
+    .venv/bin/locust -f locustfile.py --headless -u 4 -r 4 -t 60s --host http://127.0.0.1:8080 \\
         LiveUser --live-track pose --live-fps 10
 
 `PredictUser` is the seed article's scenario (bench/reference_locustfile.py): it uploads a

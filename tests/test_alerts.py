@@ -95,6 +95,19 @@ def test_every_alert_has_unit_tests_that_see_it_fire_and_not_fire() -> None:
         assert any(not case["exp_alerts"] for case in mine), f"{name} is never seen quiet"
 
 
+def test_the_rule_writer_explains_itself_without_writing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "prometheusrule.yaml"
+    monkeypatch.setattr(rule, "PROMETHEUS_RULE", target)
+    with pytest.raises(SystemExit) as helped:
+        rule.main(["--help"])
+    assert helped.value.code == 0
+    assert not target.exists()
+    assert rule.main([]) == 0
+    assert target.read_text() == rule.render()
+
+
 def test_every_deployment_loads_the_one_rules_file(tmp_path: Path) -> None:
     shipped = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
     assert shipped["rule_files"] == [ALERTS.name]

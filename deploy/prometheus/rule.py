@@ -8,6 +8,7 @@ tests/test_alerts.py fails while the written file differs from what this renders
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -36,7 +37,13 @@ def render(rules: Path = ALERTS) -> str:
     return HEADER + "".join("  " + line if line.strip() else line for line in lines)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    # An argument parser for no arguments: so that --help explains and writes nothing.
+    argparse.ArgumentParser(
+        prog="python -m deploy.prometheus.rule",
+        description="Writes deploy/k8s/prometheusrule.yaml from deploy/prometheus/alerts.yml; "
+        "takes no arguments.",
+    ).parse_args(argv)
     PROMETHEUS_RULE.write_text(render())
     print(f"wrote {PROMETHEUS_RULE}")
     return 0
