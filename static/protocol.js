@@ -94,6 +94,18 @@ export function end(resume) {
   return JSON.stringify({ type: "end", version: VERSION, resume });
 }
 
+// A server message from a WebSocket event's data, or null: the server sends only JSON text,
+// so anything else is a proxy's or a stranger's and is passed over rather than thrown.
+export function readMessage(data) {
+  if (typeof data !== "string") return null;
+  try {
+    const message = JSON.parse(data);
+    return message !== null && typeof message === "object" ? message : null;
+  } catch {
+    return null;
+  }
+}
+
 // uint32 seq, float64 capture_ms, little-endian, then the encoded image.
 export function encodeFrame(seq, captureMs, image) {
   const bytes = new Uint8Array(HEADER_BYTES + image.byteLength);

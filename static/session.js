@@ -3,7 +3,7 @@
 // result, and reconnection with backoff when the close says trying again can help.
 
 import { helloKey, keyRefused } from "./access.js";
-import { backoffMs, CLOSE, describeClose, encodeFrame, end, hello } from "./protocol.js";
+import { backoffMs, CLOSE, describeClose, encodeFrame, end, hello, readMessage } from "./protocol.js";
 
 export const MAX_IN_FLIGHT = 2;
 // A frame with no answer after this long is forgotten (the server drops stale frames).
@@ -103,14 +103,8 @@ export class LiveSession {
     }
     socket.onopen = () => socket.send(end(resume));
     socket.onmessage = (event) => {
-      if (typeof event.data !== "string") return;
-      let message;
-      try {
-        message = JSON.parse(event.data);
-      } catch {
-        return;
-      }
-      this.handle(message);
+      const message = readMessage(event.data);
+      if (message) this.handle(message);
     };
   }
 
@@ -138,14 +132,8 @@ export class LiveSession {
   }
 
   receive(data) {
-    if (typeof data !== "string") return;
-    let message;
-    try {
-      message = JSON.parse(data);
-    } catch {
-      return;
-    }
-    if (this.handle(message)) return;
+    const message = readMessage(data);
+    if (!message || this.handle(message)) return;
     switch (message.type) {
       case "ready":
         this.ready = true;

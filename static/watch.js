@@ -5,7 +5,7 @@
 // close means, and whether to try the same token again, is the page's to say: an OBS view
 // waits for hours, a coach's card gives up.
 
-import { VERSION } from "./protocol.js";
+import { readMessage, VERSION } from "./protocol.js";
 
 const noop = () => {};
 
@@ -52,13 +52,8 @@ export class WatchSocket {
     this.socket = socket;
     socket.onopen = () => socket.send(JSON.stringify({ type: "watch", version: VERSION, token: this.token }));
     socket.onmessage = (event) => {
-      if (typeof event.data !== "string") return;
-      let message;
-      try {
-        message = JSON.parse(event.data);
-      } catch {
-        return;
-      }
+      const message = readMessage(event.data);
+      if (!message) return;
       if (message.type === "watching") {
         watching = true;
         this.attempt = 0;
