@@ -3,15 +3,17 @@ fed from the shared footage, and canvas pixel counts."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import json
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cv2
 import pytest
 from aiohttp import web
-from playwright.async_api import ConsoleMessage, Page, async_playwright
+from playwright.async_api import ConsoleMessage, Page, WebSocket, async_playwright
 
 from webapp.keys import SESSIONS
 
@@ -161,14 +163,22 @@ def chromium() -> str:
 
 @asynccontextmanager
 async def open_page(extra_args: Sequence[str] = ()) -> AsyncIterator[BrowserPage]:
+    async with _open_browser(extra_args, viewport={"width": 1280, "height": 900}) as page:
+        yield page
+
+
+@asynccontextmanager
+async def _open_browser(extra_args: Sequence[str], **context: Any) -> AsyncIterator[BrowserPage]:
+    """A page in a fresh Chromium whose context is made with `context`; its errors and
+    console kept."""
     executable = chromium()
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
             executable_path=executable, args=[*CHROMIUM_ARGS, *extra_args]
         )
         try:
-            context = await browser.new_context(viewport={"width": 1280, "height": 900})
-            page = await context.new_page()
+            made = await browser.new_context(**context)
+            page = await made.new_page()
             page.set_default_timeout(TIMEOUT_MS)
             wrapped = BrowserPage(page)
             page.on("pageerror", lambda error: wrapped.errors.append(f"page: {error}"))
@@ -176,6 +186,27 @@ async def open_page(extra_args: Sequence[str] = ()) -> AsyncIterator[BrowserPage
             yield wrapped
         finally:
             await browser.close()
+
+
+def record_text(page: Page) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Every text message the page sends and receives on its WebSockets from now on,
+    parsed."""
+    sent: list[dict[str, Any]] = []
+    received: list[dict[str, Any]] = []
+
+    def on_socket(socket: WebSocket) -> None:
+        def keep(into: list[dict[str, Any]]) -> Callable[[str | bytes], None]:
+            def kept(payload: str | bytes) -> None:
+                if isinstance(payload, str):
+                    into.append(json.loads(payload))
+
+            return kept
+
+        socket.on("framesent", keep(sent))
+        socket.on("framereceived", keep(received))
+
+    page.on("websocket", on_socket)
+    return sent, received
 
 
 def hex_rgb(color: str) -> tuple[int, int, int]:
@@ -219,24 +250,12 @@ async def open_phone(
 ) -> AsyncIterator[BrowserPage]:
     """A page as a phone's browser shows it: its viewport, touch, a mobile viewport meta
     honoured, three device pixels to a CSS pixel."""
-    executable = chromium()
     width, height = viewport
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=executable, args=[*CHROMIUM_ARGS, *extra_args]
-        )
-        try:
-            context = await browser.new_context(
-                viewport={"width": width, "height": height},
-                is_mobile=True,
-                has_touch=True,
-                device_scale_factor=3,
-            )
-            page = await context.new_page()
-            page.set_default_timeout(TIMEOUT_MS)
-            wrapped = BrowserPage(page)
-            page.on("pageerror", lambda error: wrapped.errors.append(f"page: {error}"))
-            page.on("console", wrapped.record)
-            yield wrapped
-        finally:
-            await browser.close()
+    async with _open_browser(
+        extra_args,
+        viewport={"width": width, "height": height},
+        is_mobile=True,
+        has_touch=True,
+        device_scale_factor=3,
+    ) as page:
+        yield page

@@ -14,6 +14,7 @@ from typing import Any
 
 import aiohttp
 import cv2
+import pytest
 
 from swarm.frames import FrameSet, load_frames
 from tests.conftest import Client
@@ -113,6 +114,31 @@ class LiveClient:
             assert result["seq"] == seq
             results.append(result)
         return results
+
+
+async def read_to_close(
+    ws: aiohttp.ClientWebSocketResponse, within: float = 60
+) -> tuple[int | None, str]:
+    """Reads a socket up to the server's close; its code and reason."""
+    async with asyncio.timeout(within):
+        while True:
+            msg = await ws.receive()
+            if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
+                return ws.close_code, str(msg.extra or "")
+
+
+def when_resting(tokens: Any, monkeypatch: pytest.MonkeyPatch) -> asyncio.Event:
+    """An event set each time the watch tokens put a session's link to rest (its camera
+    gone, its grace begun)."""
+    rested = asyncio.Event()
+    rest = tokens.rest
+
+    def resting(*args: Any) -> None:
+        rest(*args)
+        rested.set()
+
+    monkeypatch.setattr(tokens, "rest", resting)
+    return rested
 
 
 def lose_connection(live: LiveClient) -> None:

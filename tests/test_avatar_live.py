@@ -17,7 +17,15 @@ import numpy as np
 import pytest
 
 from tests.conftest import Client, MakeClient
-from tests.live import LiveClient, lose_connection, raw_ws_connect, video_frames, ws_frame
+from tests.live import (
+    LiveClient,
+    lose_connection,
+    raw_ws_connect,
+    read_to_close,
+    video_frames,
+    when_resting,
+    ws_frame,
+)
 from tests.media import ASL_VIDEO
 from tests.tcp_proxy import tcp_proxy
 from tests.vmc_receiver import VMC_TYPE_TAGS, Received, vmc_receiver
@@ -54,11 +62,7 @@ async def watch(client: Client, token: object) -> aiohttp.ClientWebSocketRespons
 
 
 async def closed(ws: aiohttp.ClientWebSocketResponse) -> tuple[int | None, str]:
-    async with asyncio.timeout(60):
-        while True:
-            msg = await ws.receive()
-            if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
-                return ws.close_code, str(msg.extra or "")
+    return await read_to_close(ws)
 
 
 def unit(q: list[float]) -> bool:
@@ -398,14 +402,7 @@ async def test_a_paused_camera_keeps_its_watch_link_and_watchers(
         client = await make_client(Config(workers=1, vmc_allow=f"127.0.0.1:{port}"))
         vmc = {"host": "127.0.0.1", "port": port}
         tokens, rest_later = client.app[LIVE].tokens, client.app[LIVE].vmc_rest
-        rested = asyncio.Event()
-        rest = tokens.rest
-
-        def resting(*args: Any) -> None:
-            rest(*args)
-            rested.set()
-
-        monkeypatch.setattr(tokens, "rest", resting)
+        rested = when_resting(tokens, monkeypatch)
         frames = video_frames(ASL_VIDEO)[:2]
         live, ready = await open_session(client, rig=True, vmc=vmc)
         assert ready["watch_grace"] == 60

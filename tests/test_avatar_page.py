@@ -29,6 +29,7 @@ from tests.browser import (
     cut_camera_session,
     fake_camera_args,
     open_page,
+    record_text,
     write_y4m,
 )
 from tests.conftest import Client
@@ -887,26 +888,6 @@ async def test_a_stream_outlasts_the_servers_session_limit(
         assert [text for text in said if text] == []
         assert streamer.errors == []
         assert [e for e in watcher.errors if "WebSocket" not in e] == []
-
-
-def record_text(page: Page) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Every text message the page sends and receives on its WebSockets, parsed."""
-    sent: list[dict[str, Any]] = []
-    received: list[dict[str, Any]] = []
-
-    def on_socket(socket: WebSocket) -> None:
-        def keep(into: list[dict[str, Any]]) -> Callable[[str | bytes], None]:
-            def kept(payload: str | bytes) -> None:
-                if isinstance(payload, str):
-                    into.append(json.loads(payload))
-
-            return kept
-
-        socket.on("framesent", keep(sent))
-        socket.on("framereceived", keep(received))
-
-    page.on("websocket", on_socket)
-    return sent, received
 
 
 def bones(result: dict[str, Any]) -> dict[str, Quat]:

@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 
 from tests.conftest import Client, MakeClient
-from tests.live import LiveClient, lose_connection, video_frames
+from tests.live import LiveClient, lose_connection, read_to_close, video_frames, when_resting
 from tests.media import MEDIA
 from webapp.config import Config
 from webapp.keys import LIVE, METRICS, SESSIONS
@@ -162,11 +162,7 @@ async def end_by_resume(client: Client, message: dict[str, Any]) -> aiohttp.Clie
 
 async def next_close(ws: aiohttp.ClientWebSocketResponse) -> tuple[int | None, str]:
     """Reads up to the server's close, within 10 s (far inside the tests' watch grace)."""
-    async with asyncio.timeout(10):
-        while True:
-            msg = await ws.receive()
-            if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
-                return ws.close_code, str(msg.extra or "")
+    return await read_to_close(ws, within=10)
 
 
 @pytest.mark.parametrize("paused", [True, False], ids=["paused", "pause-not-yet-read"])
@@ -183,14 +179,7 @@ async def test_an_end_after_a_pause_ends_the_workout_and_its_watchers_at_once(
     caplog.set_level(logging.INFO, logger="webapp.live.session")
     client = await make_client(Config(workers=1, watch_grace=600))
     tokens = client.app[LIVE].tokens
-    rested = asyncio.Event()
-    rest = tokens.rest
-
-    def resting(*args: Any) -> None:
-        rest(*args)
-        rested.set()
-
-    monkeypatch.setattr(tokens, "rest", resting)
+    rested = when_resting(tokens, monkeypatch)
     live = await LiveClient.connect(client)
     ready = await live.hello("pose", 15, exercise="push_up")
     coach = await client.ws_connect("/ws")

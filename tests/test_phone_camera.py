@@ -9,15 +9,13 @@ the wake lock, the server and the model are real."""
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 from aiohttp import WSMsgType
-from playwright.async_api import Page, WebSocket
+from playwright.async_api import Page
 
 from tests.browser import (
     BrowserPage,
@@ -25,6 +23,7 @@ from tests.browser import (
     hide_page,
     open_page,
     open_phone,
+    record_text,
     show_page,
     write_y4m,
 )
@@ -77,24 +76,12 @@ async def client(make_client: MakeClient) -> Client:
     return await make_client(Config(workers=1, no_cache=True))
 
 
-def record_text(page: Page) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The JSON messages the page sends and those it receives, on every WebSocket."""
-    sent: list[dict[str, Any]] = []
-    received: list[dict[str, Any]] = []
-
-    def on_socket(socket: WebSocket) -> None:
-        def keep(into: list[dict[str, Any]]) -> Any:
-            def kept(payload: str | bytes) -> None:
-                if isinstance(payload, str):
-                    into.append(json.loads(payload))
-
-            return kept
-
-        socket.on("framesent", keep(sent))
-        socket.on("framereceived", keep(received))
-
-    page.on("websocket", on_socket)
-    return sent, received
+async def track_at_ten_fps(page: Page) -> None:
+    """Asks the running live page for 10 fps and waits for it to be tracking again."""
+    await page.select_option("#live-fps", "10")
+    await page.wait_for_function(
+        "() => document.getElementById('live-status').textContent.startsWith('Tracking')"
+    )
 
 
 async def results(page: Page) -> int:
@@ -206,10 +193,7 @@ async def test_a_frozen_page_pauses_and_goes_on_by_itself_when_shown(
         page = browser.page
         sent, received = record_text(page)
         # The socket of the running session was opened before the recording began.
-        await page.select_option("#live-fps", "10")
-        await page.wait_for_function(
-            "() => document.getElementById('live-status').textContent.startsWith('Tracking')"
-        )
+        await track_at_ten_fps(page)
         await wait_for_results(page, await results(page) + 2)
         await hide_page(page, freeze=True)
         await page.wait_for_selector("body[data-paused=frozen]", state="attached")
@@ -243,10 +227,7 @@ async def test_a_muted_camera_pauses_the_session_until_its_picture_is_back(
     async with tracking(client, tmp_path) as browser:
         page = browser.page
         sent, received = record_text(page)
-        await page.select_option("#live-fps", "10")
-        await page.wait_for_function(
-            "() => document.getElementById('live-status').textContent.startsWith('Tracking')"
-        )
+        await track_at_ten_fps(page)
         await page.evaluate(f"() => {CAMERA_TRACK_JS}.dispatchEvent(new Event('mute'))")
         await page.wait_for_selector("body[data-paused=muted]", state="attached")
         assert "gives no picture" in await page.inner_text("#live-status")
@@ -275,10 +256,7 @@ async def test_a_camera_taken_while_hidden_is_opened_again_when_shown(
     async with tracking(client, tmp_path) as browser:
         page = browser.page
         sent, received = record_text(page)
-        await page.select_option("#live-fps", "10")
-        await page.wait_for_function(
-            "() => document.getElementById('live-status').textContent.startsWith('Tracking')"
-        )
+        await track_at_ten_fps(page)
         first = await page.evaluate(f"() => {CAMERA_TRACK_JS}.id")
         await hide_page(page)
         await page.evaluate(
