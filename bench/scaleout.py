@@ -26,6 +26,9 @@ from deploy.cluster import Cluster, ReplicaSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out" / "scaleout"
+# No admission by rate, as in bench.capacity: the swarm finds what one and two replicas
+# sustain, and past that the figures show the fps falling rather than sessions refused.
+REPLICA_ARGS = ("--min-session-fps", "0")
 
 
 @dataclass(frozen=True)
@@ -82,14 +85,14 @@ async def run_swarm(url: str, out: Path, args: argparse.Namespace) -> dict[str, 
 async def one_replica(args: argparse.Namespace) -> Outcome:
     port = free_port()
     OUT.mkdir(parents=True, exist_ok=True)
-    with server(port, 1, log=OUT / "one-server.log"):
+    with server(port, 1, REPLICA_ARGS, log=OUT / "one-server.log"):
         before = loadavg()
         report = await run_swarm(f"ws://127.0.0.1:{port}/ws", OUT / "one", args)
         return Outcome("1 replica, direct", 1, report, before, loadavg())
 
 
 async def two_replicas(args: argparse.Namespace) -> Outcome:
-    replicas = [ReplicaSpec(free_port()), ReplicaSpec(free_port())]
+    replicas = [ReplicaSpec(free_port(), REPLICA_ARGS), ReplicaSpec(free_port(), REPLICA_ARGS)]
     async with Cluster(replicas, port=free_port(), echo=None) as cluster:
         before = loadavg()
         report = await run_swarm(cluster.ws_url, OUT / "two", args)
