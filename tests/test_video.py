@@ -761,6 +761,68 @@ async def test_a_keys_video_seconds_are_settled_to_what_was_decoded(
     assert refunded > 2 * 599 + 9
 
 
+async def test_a_video_of_unstated_length_is_cut_where_its_keys_hour_runs_out(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """A key allowed fewer than --video-max-seconds an hour was refused every video whose
+    container states no length (a browser's WebM), as the 600 s charged up front never fit.
+    Now such a video is charged what the hour has left and cut there, the summary says by
+    what; under a second left is refused."""
+    live = unstated_three_seconds(tmp_path)
+    key = "k-" + os.urandom(12).hex()
+    keys = tmp_path / "keys.jsonl"
+    keys.write_text(json.dumps({"name": "films", "key": key, "video_seconds_per_hour": 4}))
+    client = await make_client(Config(workers=1, access_keys=str(keys)))
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "video/webm"}
+    quotas = client.app[ACCESS].quotas
+
+    response = await client.post("/api/video", data=live, headers=headers)
+    assert response.status == 200, await response.text()
+    summary = (await lines(response))[-1]["summary"]
+    assert (summary["frames"], summary["cut"], summary["cut_by"]) == (75, False, None)
+    assert summary["complete"] is True
+    assert quotas.video_seconds("films") == pytest.approx(3.0)
+
+    response = await client.post("/api/video", data=live, headers=headers)
+    assert response.status == 200, await response.text()
+    rows, summary = await cut_by(response, "video_seconds_per_hour")
+    # The key's last second at 25 fps: frames at 0 to 1000 ms, as --video-max-seconds cuts.
+    assert len(rows) == summary["frames"] == 26
+    assert rows[-1]["time_ms"] == pytest.approx(1000.0)
+    assert quotas.video_seconds("films") == pytest.approx(4.0)
+
+    response = await client.post("/api/video", data=live, headers=headers)
+    assert response.status == 429
+    assert (await response.json())["quota"] == "video_seconds_per_hour"
+
+
+def unstated_three_seconds(tmp_path: Path) -> bytes:
+    """3 s of WebM that, as a browser's recording, says nothing of its length."""
+    clip = write_clip(GESTURE_VIDEO, tmp_path / "clip.webm", 75, size=(160, 90), fourcc="VP80")
+    return without_duration(clip, tmp_path / "live.webm").read_bytes()
+
+
+async def cut_by(
+    response: aiohttp.ClientResponse, setting: str
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The frame lines and summary of an answer cut short by `setting`."""
+    *rows, last = await lines(response)
+    summary = last["summary"]
+    assert (summary["cut"], summary["cut_by"], summary["complete"]) == (True, setting, False)
+    return rows, summary
+
+
+async def test_a_video_of_unstated_length_is_cut_at_the_servers_limit(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    live = unstated_three_seconds(tmp_path)
+    client = await make_client(Config(workers=1, video_max_seconds=2.0))
+    response = await client.post("/api/video", data=live, headers={"Content-Type": "video/webm"})
+    assert response.status == 200, await response.text()
+    rows, _ = await cut_by(response, "video_max_seconds")
+    assert rows[-1]["time_ms"] == pytest.approx(2000.0)
+
+
 async def test_a_video_refused_503_after_its_upload_is_not_charged(
     make_client: MakeClient, tmp_path: Path
 ) -> None:

@@ -60,6 +60,11 @@ def key_of(request: web.Request) -> str | None:
     return request.get(KEY_NAME)
 
 
+def video_seconds_left(request: web.Request) -> float | None:
+    """The video seconds the request's key may still use this hour; None: no limit."""
+    return request.app[ACCESS].video_seconds_left(key_of(request))
+
+
 def charge_video_seconds(request: web.Request, seconds: float) -> VideoSeconds:
     """For POST /api/video: charge `seconds` to the request's key, all or nothing, to be
     settled when the video ends. Raises QuotaExceeded; raised before the response is

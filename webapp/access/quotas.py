@@ -91,6 +91,11 @@ class Quotas:
         window = self._expire_video(name, self.clock())
         return sum(seconds for _, seconds in window)
 
+    def video_seconds_left(self, name: str, limits: Limits) -> float | None:
+        """What `name` may still charge in this hour; None: no limit."""
+        limit = limits.video_seconds_per_hour
+        return None if limit is None else max(0.0, limit - self.video_seconds(name))
+
     def charge_video_seconds(self, name: str, limits: Limits, seconds: float) -> VideoCharge:
         """All or nothing: either `seconds` fit in the key's hourly allowance and are
         charged, or nothing is and QuotaExceeded says when they would fit."""

@@ -133,6 +133,10 @@ class Access:
 
         return Hold(name, release)
 
+    def video_seconds_left(self, name: str | None) -> float | None:
+        """Video seconds `name` may still charge this hour; None: unlimited (or no key)."""
+        return None if name is None else self.quotas.video_seconds_left(name, self.limits(name))
+
     def charge_request(self, name: str | None) -> None:
         """One POST /predict or /api/video; raises QuotaExceeded past predict_per_minute."""
         if name is None:

@@ -111,6 +111,7 @@ class VideoReader:
         self.decoded = 0
         self.skipped = 0  # decimated to keep to max_fps
         self.cut = False  # decoding stopped at the duration limit
+        self.limited_by = "video_max_seconds"  # the setting behind that limit
         self.last_ms: float | None = None  # the time of the last frame decoded
         self._previous_ms: float | None = None
         self._across = self._along = 1.0  # the stretch that squares the pixels (_stretch)
@@ -185,6 +186,12 @@ class VideoReader:
         else:
             frame_ms = 0.0 if self._previous_ms is None else self.last_ms - self._previous_ms
         return min(self.last_ms - self._first_ms + frame_ms, self.max_ms) / 1000.0
+
+    def limit(self, seconds: float, by: str) -> None:
+        """Decoding stops `seconds` from the first frame, lowered by the setting `by`."""
+        with self._lock:
+            if seconds * 1000.0 < self.max_ms:
+                self.max_ms, self.limited_by = seconds * 1000.0, by
 
     def next(self) -> VideoFrame | None:
         """The next frame to process, or None at the end (or at the duration limit, or once

@@ -208,6 +208,7 @@ class VideoStream:
             "wait_ms_mean": _mean(tally.wait_ms),
             "video": reader.info.as_json(),
             "cut": reader.cut,
+            "cut_by": reader.limited_by if reader.cut else None,
             "complete": error is None and not reader.cut,
             "error": None if error is None else {"error": error.code, "detail": error.detail},
         }

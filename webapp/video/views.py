@@ -13,7 +13,7 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from webapp.access.errors import QuotaExceeded
-from webapp.access.http import charge_video_seconds
+from webapp.access.http import charge_video_seconds, video_seconds_left
 from webapp.access.service import VideoSeconds
 from webapp.analysis import AvatarOptions
 from webapp.analysis.fitness import Exercise, UnknownExercise
@@ -35,6 +35,8 @@ OPTIONS = frozenset({"rig", "blendshapes", "exercise", "smoothing"})
 # logged, as the client is not there to read it.
 CLIENT_CLOSED = 499
 SWITCHES = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+# A video of unstated length is cut at what its key has left of the hour, but not shorter.
+MIN_UNSTATED_SECONDS = 1.0
 
 
 async def video(request: web.Request) -> web.StreamResponse:
@@ -86,7 +88,7 @@ async def _video(request: web.Request) -> web.StreamResponse:
                 # container that does not say its length is charged the longest allowed.
                 # Settled to the seconds decoded when the video ends (stream.py), or here
                 # when it ends otherwise (a client gone, a failure).
-                charge = charge_video_seconds(request, _seconds(reader, config))
+                charge = charge_video_seconds(request, _seconds(request, reader, config))
                 arrival.release()
                 log.info("%s: video %s from %s", slot.id, reader.info.as_json(), request.remote)
                 answering = True
@@ -144,11 +146,19 @@ async def _stream(
     return response
 
 
-def _seconds(reader: VideoReader, config: Config) -> float:
+def _seconds(request: web.Request, reader: VideoReader, config: Config) -> float:
+    """The seconds to charge the key before the first line."""
     duration_ms = reader.info.duration_ms
-    if duration_ms is None:
+    if duration_ms is not None:
+        return min(duration_ms / 1000.0, config.video_max_seconds)
+    # Of a length nobody knows, the key's hour pays what is left of it and the video is cut
+    # there: a key allowed less than --video-max-seconds could otherwise never send one.
+    # Under a second left is refused with the rest, rather than cut after a frame or two.
+    left = video_seconds_left(request)
+    if left is None or not MIN_UNSTATED_SECONDS <= left < config.video_max_seconds:
         return config.video_max_seconds
-    return min(duration_ms / 1000.0, config.video_max_seconds)
+    reader.limit(left, "video_seconds_per_hour")
+    return left
 
 
 def open_reader(path: Path, config: Config) -> VideoReader:
