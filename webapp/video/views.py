@@ -85,10 +85,14 @@ async def _video(request: web.Request) -> web.StreamResponse:
                 # is still this video's when the key is charged (or refused, and it closes).
                 slot = run.open(blendshapes=options.avatar.blendshapes)
                 # A key's video_seconds_per_hour is charged whole before the first line; a
-                # container that does not say its length is charged the longest allowed.
+                # container that does not say its length is charged the longest allowed,
+                # or what its key has left of the hour, and is cut there.
                 # Settled to the seconds decoded when the video ends (stream.py), or here
                 # when it ends otherwise (a client gone, a failure).
-                charge = charge_video_seconds(request, _seconds(request, reader, config))
+                seconds = _seconds(request, reader, config)
+                if seconds < config.video_max_seconds and reader.info.duration_ms is None:
+                    reader.limit(seconds, "video_seconds_per_hour")
+                charge = charge_video_seconds(request, seconds)
                 arrival.release()
                 log.info("%s: video %s from %s", slot.id, reader.info.as_json(), request.remote)
                 answering = True
@@ -157,7 +161,6 @@ def _seconds(request: web.Request, reader: VideoReader, config: Config) -> float
     left = video_seconds_left(request)
     if left is None or not MIN_UNSTATED_SECONDS <= left < config.video_max_seconds:
         return config.video_max_seconds
-    reader.limit(left, "video_seconds_per_hour")
     return left
 
 
