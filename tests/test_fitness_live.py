@@ -243,3 +243,71 @@ async def test_an_end_without_a_workout_or_with_a_bad_resume(make_client: MakeCl
         for code in ["1000", "4001", "4002"]
     }
     assert closes == {"1000": 0, "4001": 0, "4002": 1}
+
+
+async def test_an_end_over_http_does_what_the_sockets_end_does(
+    make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page being unloaded cannot count on a new WebSocket getting its end out, so it
+    posts the resume string to /api/end (a fetch with keepalive outlives the page): the
+    coach's card is closed at once, and the answer carries the workout."""
+    client = await make_client(Config(workers=1, watch_grace=600))
+    tokens = client.app[LIVE].tokens
+    rested = when_resting(tokens, monkeypatch)
+    live = await LiveClient.connect(client)
+    ready = await live.hello("pose", 15, exercise="push_up")
+    coach = await client.ws_connect("/ws")
+    await coach.send_json({"type": "watch", "version": 1, "token": ready["watch"]})
+    assert (await coach.receive_json())["type"] == "watching"
+    await live.lockstep(video_frames(PUSHUPS, count=2, width=320))
+    await live.ws.close(code=4002, message=b"paused")
+    async with asyncio.timeout(30):
+        await rested.wait()
+    assert len(tokens) == 1
+
+    ended = await client.post("/api/end", json={"resume": ready["resume"]})
+    assert ended.status == 200
+    body = await ended.json()
+    assert body["ended"] == ready["session"]
+    assert [(s["exercise"], s["reps"]) for s in body["workout"]["sets"]] == [("push_up", 0)]
+    assert await next_close(coach) == (
+        1000,
+        "the watched session ended: the client closed the session",
+    )
+    assert len(tokens) == 0
+    again = await client.post("/api/end", json={"resume": ready["resume"]})
+    assert again.status == 404
+    refusal = await again.json()
+    assert refusal["error"] == "unknown_resume"
+    assert refusal["detail"].startswith("this resume string names no paused session")
+
+
+async def test_an_end_over_http_without_a_workout_or_with_a_bad_body(
+    make_client: MakeClient,
+) -> None:
+    client = await make_client(Config(workers=1, watch_grace=600))
+    live = await LiveClient.connect(client)
+    ready = await live.hello("pose", 15)
+    await live.ws.close(code=4002, message=b"paused")
+    await client.app[SESSIONS].wait_empty()
+    # What the page's fetch sends: a string body, no JSON content type needed.
+    ended = await client.post("/api/end", data=f'{{"resume": "{ready["resume"]}"}}')
+    assert await ended.json() == {"ended": ready["session"], "workout": None}
+    bodies: list[bytes] = [
+        b"",
+        b"resume",
+        b"\xff\xfe",
+        b"[]",
+        b"{}",
+        b'{"resume": 5}',
+        b'{"resume": ""}',
+    ]
+    for body in bodies:
+        refused = await client.post("/api/end", data=body)
+        assert refused.status == 400, body
+        assert (await refused.json())["error"] == "bad_request", body
+    big = await client.post("/api/end", data=b" " * 1025)
+    assert big.status == 413
+    assert (await big.json())["error"] == "too_large"
+    wrong = await client.get("/api/end")
+    assert wrong.status == 405

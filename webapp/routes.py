@@ -13,6 +13,7 @@ from webapp.avatar_page import setup_avatar_routes
 from webapp.export_view import setup_export_routes
 from webapp.fitness_page import setup_fitness_routes
 from webapp.live import handler
+from webapp.live.end_view import setup_end_route
 from webapp.static_files import static_files
 from webapp.still import views
 from webapp.video import views as video_views
@@ -32,6 +33,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/static/{name:.+}", static_files(STATIC_DIR), name="static")
     setup_avatar_routes(app)
     setup_avatar_link_routes(app)
+    setup_end_route(app)
     setup_fitness_routes(app)
     setup_export_routes(app)
     setup_access_routes(app)

@@ -38,6 +38,8 @@ PUBLIC_ROUTES = frozenset(
         "/api/access",
         "/api/skeleton",
         "/api/exercises",
+        # A paused session's end: its resume string is the proof, as for the socket's end.
+        "/api/end",
         "/static/{name}",
         "/vendor/{name}",
     }

@@ -1,0 +1,64 @@
+"""POST /api/end: a camera ends its paused session for good over HTTP.
+
+The same as an `end` first message on GET /ws, for a page that is going away: a page being
+unloaded cannot count on a new WebSocket getting its message out, while a `fetch` with
+`keepalive` is made to outlive it. The resume string is the proof that the camera asks, so
+like the socket's `end` it needs no access key and no origin check: a page elsewhere cannot
+know it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from webapp import json_text
+from webapp.errors import BadRequestError
+from webapp.keys import CONFIG, LIVE
+from webapp.live.errors import SessionClosed
+from webapp.live.session import CLIENT_CLOSED
+from webapp.uploads import arriving_within, read_limited
+
+END_PATH = "/api/end"
+# A resume string is 22 characters: room for it, the JSON around it and some spaces.
+MAX_BODY_BYTES = 1024
+
+log = logging.getLogger(__name__)
+
+
+async def end_paused(request: web.Request) -> web.Response:
+    """Ends the session whose last `ready` gave the body's resume string: its watchers are
+    closed now rather than when --watch-grace runs out, and its workout comes back."""
+    async with arriving_within(request.app[CONFIG].upload_timeout, "body"):
+        body = await read_limited(request.content.read, MAX_BODY_BYTES, "body")
+    resume = _resume(body)
+    try:
+        session, workout = request.app[LIVE].tokens.end(resume, CLIENT_CLOSED)
+    except SessionClosed as exc:
+        return web.json_response(
+            {"error": "unknown_resume", "detail": exc.reason}, status=404, dumps=json_text.as_text
+        )
+    log.info("%s ended for good by its camera after a pause (over HTTP)", session)
+    summary = None if workout is None else workout.summary()
+    return web.json_response({"ended": session, "workout": summary}, dumps=json_text.as_text)
+
+
+def _resume(body: bytes) -> str:
+    try:
+        message: Any = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise BadRequestError('the body must be JSON: {"resume": "<resume string>"}') from None
+    resume = message.get("resume") if isinstance(message, dict) else None
+    if not isinstance(resume, str) or not resume:
+        raise BadRequestError(
+            "the body needs the resume string of the paused session's last ready"
+            ' ({"resume": "..."})'
+        )
+    return resume
+
+
+def setup_end_route(app: web.Application) -> None:
+    app.router.add_post(END_PATH, end_paused, name="end")
