@@ -88,11 +88,10 @@ export function hello(track, fps, options = {}) {
   return JSON.stringify({ type: "hello", version: VERSION, track, fps, ...options });
 }
 
-// The first message of a connection that ends a paused session for good: its Stop, when it
-// has no connection of its own to close with 1000. `resume`: its last ready's.
-export function end(resume) {
-  return JSON.stringify({ type: "end", version: VERSION, resume });
-}
+// Where a camera ends its paused session for good (POST {"resume": <its last ready's>}),
+// when it has no connection of its own to close with 1000. Over HTTP rather than a new
+// WebSocket's `end`: a fetch with keepalive gets out even while the page is unloaded.
+export const END_PATH = "/api/end";
 
 // A server message from a WebSocket event's data, or null: the server sends only JSON text,
 // so anything else is a proxy's or a stranger's and is passed over rather than thrown.

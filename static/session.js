@@ -3,7 +3,7 @@
 // result, and reconnection with backoff when the close says trying again can help.
 
 import { helloKey, keyRefused } from "./access.js";
-import { backoffMs, CLOSE, describeClose, encodeFrame, end, hello, readMessage } from "./protocol.js";
+import { backoffMs, CLOSE, describeClose, encodeFrame, END_PATH, hello, readMessage } from "./protocol.js";
 
 export const MAX_IN_FLIGHT = 2;
 // A frame with no answer after this long is forgotten (the server drops stale frames).
@@ -93,19 +93,14 @@ export class LiveSession {
 
   // Ends for good the session `resume` names, as a close 1000 would: its watchers now, not
   // when the server's grace runs out. Its last workout comes back to handle(), for the log;
-  // should this connection fail, the grace ends the session all the same.
+  // should the request fail, the grace ends the session all the same.
   endPaused(resume) {
-    let socket;
-    try {
-      socket = new WebSocket(this.url);
-    } catch {
-      return;
-    }
-    socket.onopen = () => socket.send(end(resume));
-    socket.onmessage = (event) => {
-      const message = readMessage(event.data);
-      if (message) this.handle(message);
-    };
+    fetch(END_PATH, { method: "POST", body: JSON.stringify({ resume }), keepalive: true })
+      .then((response) => (response.ok ? response.json() : null))
+      .then((answer) => {
+        if (answer?.workout) this.handle({ type: "workout", ...answer.workout });
+      })
+      .catch(() => {});
   }
 
   connect() {

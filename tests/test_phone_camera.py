@@ -68,6 +68,8 @@ WakeLock.prototype.request = async () => {
 };
 """
 
+# What a page posts to end a paused session for good (its Stop, or leaving, while paused).
+END_URL = "**/api/end"
 CAMERA_TRACK_JS = "document.getElementById('live-video').srcObject?.getVideoTracks()[0]"
 
 
@@ -396,16 +398,16 @@ async def test_stop_on_a_paused_workout_ends_it_and_its_coach_link_at_once(
         coach = await client.ws_connect("/ws")
         await coach.send_json({"type": "watch", "version": 1, "token": token})
         assert (await coach.receive_json(timeout=30))["type"] == "watching"
-        sent, received = record_text(page)
+        sent, _ = record_text(page)
         await hide_page(page)
         await page.evaluate(f"() => {track}.dispatchEvent(new Event('mute'))")
         await page.wait_for_selector("body[data-paused=muted]", state="attached")
         await until_paused_on_the_server(client)
         await show_page(page)  # to press Stop; the camera is still muted, the page paused
 
-        async with page.expect_event("websocket") as opened:
+        async with page.expect_response(END_URL) as answered:
             await page.click("#fitness-stop")
-        ender = await opened.value
+        end = await answered.value
         async with asyncio.timeout(10):
             while (message := await coach.receive()).type is WSMsgType.TEXT:
                 pass
@@ -416,12 +418,13 @@ async def test_stop_on_a_paused_workout_ends_it_and_its_coach_link_at_once(
         )
         await page.wait_for_selector("body[data-running=false]", state="attached")
         assert len(client.app[LIVE].tokens) == 0
-        if not ender.is_closed():
-            await ender.wait_for_event("close")
-        [end] = sent
-        assert end["type"] == "end"
-        [workout] = received
-        assert workout["type"] == "workout"
+        assert sent == []  # no socket: the end went over HTTP
+        # The resume string of its last ready: the server found the session by it.
+        posted = end.request.post_data_json
+        assert isinstance(posted, dict)
+        assert list(posted) == ["resume"]
+        answer = await end.json()
+        workout = answer["workout"]
         [(exercise, reps)] = [(s["exercise"], s["reps"]) for s in workout["sets"]]
         assert exercise == "push_up"
         assert reps >= 1
@@ -440,19 +443,32 @@ async def test_stop_on_a_paused_live_page_ends_its_session_at_once(
     the server lets go of its link now rather than after the grace (60 s here)."""
     async with tracking(client, tmp_path) as browser:
         page = browser.page
-        sent, _ = record_text(page)
         await hide_page(page, freeze=True)
         await page.wait_for_selector("body[data-paused=frozen]", state="attached")
         await until_paused_on_the_server(client)
         assert len(client.app[LIVE].tokens) == 1
-        async with page.expect_event("websocket") as opened:
+        async with page.expect_response(END_URL) as answered:
             await page.click("#live-stop")
-        ender = await opened.value
+        end = await answered.value
         await until_the_server_lets_go(client)
-        # Playwright reports the page's frames after the server may have acted on them; the
-        # socket's close comes after its frames in that report.
-        if not ender.is_closed():
-            await ender.wait_for_event("close")
-        assert [m["type"] for m in sent] == ["end"]
+        assert end.status == 200
+        assert (await end.json())["workout"] is None
         assert await page.get_attribute("body", "data-paused") is None
+        assert browser.errors == []
+
+
+async def test_leaving_a_paused_live_page_ends_its_session_at_once(
+    client: Client, tmp_path: Path
+) -> None:
+    """Closed or navigated away while paused, the page has no socket to close with 1000;
+    its end goes out as it unloads (a fetch with keepalive), and the server lets go of the
+    link now rather than after the grace."""
+    async with tracking(client, tmp_path) as browser:
+        page = browser.page
+        await hide_page(page, freeze=True)
+        await page.wait_for_selector("body[data-paused=frozen]", state="attached")
+        await until_paused_on_the_server(client)
+        assert len(client.app[LIVE].tokens) == 1
+        await page.goto(str(client.make_url("/fitness")))  # on to the workout
+        await until_the_server_lets_go(client)
         assert browser.errors == []
