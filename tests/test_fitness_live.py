@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -309,5 +310,13 @@ async def test_an_end_over_http_without_a_workout_or_with_a_bad_body(
     big = await client.post("/api/end", data=b" " * 1025)
     assert big.status == 413
     assert (await big.json())["error"] == "too_large"
+
+    async def endless() -> AsyncIterator[bytes]:
+        while True:
+            yield b" " * 1024
+
+    # Chunked, so no length to judge it by: cut at the first byte past the limit.
+    streamed = await client.post("/api/end", data=endless())
+    assert streamed.status == 413
     wrong = await client.get("/api/end")
     assert wrong.status == 405
