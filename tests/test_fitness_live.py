@@ -302,6 +302,7 @@ async def test_an_end_over_http_without_a_workout_or_with_a_bad_body(
         b"{}",
         b'{"resume": 5}',
         b'{"resume": ""}',
+        b"[" * 1024,
     ]
     for body in bodies:
         refused = await client.post("/api/end", data=body)

@@ -50,7 +50,8 @@ async def end_paused(request: web.Request) -> web.Response:
 def _resume(body: bytes) -> str:
     try:
         message: Any = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    # RecursionError: arrays nested deeper than the parser's stack fit in 1024 bytes.
+    except (ValueError, RecursionError):
         raise BadRequestError('the body must be JSON: {"resume": "<resume string>"}') from None
     resume = message.get("resume") if isinstance(message, dict) else None
     if not isinstance(resume, str) or not resume:
