@@ -41,6 +41,7 @@ from webapp.content_types import NEUTRAL_TYPES
 from webapp.engine import imaging
 from webapp.engine.jobs import Frame
 from webapp.errors import (
+    BadRequestError,
     EmptyInputError,
     HolotrackError,
     NotAnImageError,
@@ -49,6 +50,7 @@ from webapp.errors import (
 )
 from webapp.http_errors import STATUS
 from webapp.keys import METRICS, SCHEDULER, SESSIONS
+from webapp.live.end_view import resume_of
 from webapp.live.errors import SessionClosed
 from webapp.live.messages import (
     MAGIC,
@@ -346,6 +348,34 @@ def test_deeply_nested_json_is_a_protocol_error(depth: int) -> None:
     for text in ("[" * depth + "]" * depth, '{"type": ' + "[" * depth + "]" * depth + "}"):
         check_hello(text, None)
         check_control(text)
+
+
+@FUZZ
+@given(
+    body=st.one_of(
+        st.binary(max_size=1024),
+        st.one_of(JSON_VALUES, st.fixed_dictionaries({"resume": JSON_VALUES})).map(
+            lambda value: json.dumps(value).encode()
+        ),
+    )
+)
+@example(body=b"[" * 1024)
+@example(body=b'{"resume": "\\ud800"}')
+def test_arbitrary_bodies_of_an_end_over_http(body: bytes) -> None:
+    """POST /api/end's body: a resume string, or a 400 saying what the body should be."""
+    resume = resume_or_refusal(body)
+    if isinstance(resume, BadRequestError):
+        assert resume.detail.startswith("the body ")
+    else:
+        assert resume
+        assert json.loads(body)["resume"] == resume
+
+
+def resume_or_refusal(body: bytes) -> str | BadRequestError:
+    try:
+        return resume_of(body)
+    except BadRequestError as refused:
+        return refused
 
 
 # -- declared upload types ---------------------------------------------------------------

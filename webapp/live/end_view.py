@@ -35,7 +35,7 @@ async def end_paused(request: web.Request) -> web.Response:
     refuse_declared_size(request, MAX_BODY_BYTES)
     async with arriving_within(request.app[CONFIG].upload_timeout, "body"):
         body = await read_limited(request.content.read, MAX_BODY_BYTES, "body")
-    resume = _resume(body)
+    resume = resume_of(body)
     try:
         session, workout = request.app[LIVE].tokens.end(resume, CLIENT_CLOSED)
     except SessionClosed as exc:
@@ -47,7 +47,8 @@ async def end_paused(request: web.Request) -> web.Response:
     return web.json_response({"ended": session, "workout": summary}, dumps=json_text.as_text)
 
 
-def _resume(body: bytes) -> str:
+def resume_of(body: bytes) -> str:
+    """The resume string an end's body names, or 400 saying what the body should be."""
     try:
         message: Any = json.loads(body)
     # RecursionError: arrays nested deeper than the parser's stack fit in 1024 bytes.
