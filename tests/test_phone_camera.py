@@ -457,17 +457,19 @@ async def test_stop_on_a_paused_live_page_ends_its_session_at_once(
         assert browser.errors == []
 
 
-async def test_leaving_a_paused_live_page_ends_its_session_at_once(
-    client: Client, tmp_path: Path
+@pytest.mark.parametrize("paused", [True, False], ids=["paused", "running"])
+async def test_leaving_the_live_page_ends_its_session_at_once(
+    client: Client, tmp_path: Path, paused: bool
 ) -> None:
-    """Closed or navigated away while paused, the page has no socket to close with 1000;
-    its end goes out as it unloads (a fetch with keepalive), and the server lets go of the
-    link now rather than after the grace."""
+    """Left while running, the page closes its socket with 1000 as it unloads. Left while
+    paused, it has no socket to close: its end goes out as it unloads (a fetch with
+    keepalive). Either way the server lets go of the link now rather than after the grace."""
     async with tracking(client, tmp_path) as browser:
         page = browser.page
-        await hide_page(page, freeze=True)
-        await page.wait_for_selector("body[data-paused=frozen]", state="attached")
-        await until_paused_on_the_server(client)
+        if paused:
+            await hide_page(page, freeze=True)
+            await page.wait_for_selector("body[data-paused=frozen]", state="attached")
+            await until_paused_on_the_server(client)
         assert len(client.app[LIVE].tokens) == 1
         await page.goto(str(client.make_url("/fitness")))  # on to the workout
         await until_the_server_lets_go(client)
