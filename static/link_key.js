@@ -4,12 +4,27 @@
 // key is not the link: who has the link can watch, who has the key can be the camera.
 
 const STORAGE_PREFIX = "holotrack.linkKey:";
+// The server's token of a key is the first 16 bytes of SHA-256(SALT + key), base64url
+// (webapp/live/watch.py kept_token): the page knows its link before its first connection.
+const SALT = "holotrack kept watch link\0";
+const TOKEN_BYTES = 16;
 const KEY_BYTES = 32; // 43 characters of base64url
 const VALID = /^[A-Za-z0-9_-]{22,64}$/;
 
-function randomKey() {
-  const bytes = crypto.getRandomValues(new Uint8Array(KEY_BYTES));
+function base64url(bytes) {
   return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+function randomKey() {
+  return base64url(crypto.getRandomValues(new Uint8Array(KEY_BYTES)));
+}
+
+// The watch token the server makes of `key`; null where the browser has no SubtleCrypto
+// (a page over plain http on another machine, which cannot open a camera either).
+export async function keptToken(key) {
+  if (!globalThis.crypto?.subtle) return null;
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(SALT + key));
+  return base64url(new Uint8Array(digest, 0, TOKEN_BYTES));
 }
 
 // Even reading window.localStorage throws where storage is blocked (a sandboxed frame).
@@ -27,6 +42,11 @@ export class LinkKey {
     this.name = STORAGE_PREFIX + page;
     this.storage = storage;
     this.value = this.load() ?? this.renew();
+  }
+
+  // The link's watch token, before any session has said it (keptToken).
+  token() {
+    return keptToken(this.value).catch(() => null);
   }
 
   load() {

@@ -115,6 +115,13 @@ export function encodeFrame(seq, captureMs, image) {
   return bytes.buffer;
 }
 
+// `address` with the watch token of the link it is about, so that a balancer in front of
+// several replicas sends a camera, its reconnects, its watchers and its end to the one
+// replica that holds the link (deploy/nginx hashes on ?link=); a single server ignores it.
+export function routed(address, link) {
+  return link ? `${address}?link=${encodeURIComponent(link)}` : address;
+}
+
 export function socketUrl(location = window.location) {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   return `${scheme}//${location.host}/ws`;

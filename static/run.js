@@ -200,7 +200,8 @@ export class CameraRun {
   // A new session replaces the running one, whose end must not close the camera.
   // handlers: the Session's, but for status, error and ended, which this run handles.
   // endLink: the running one ends for good (1000), its watchers with it, not paused.
-  open({ track, fps, options, handlers, endLink = false }) {
+  // link: the watch token (or a promise of it) of a kept link, known before connecting.
+  open({ track, fps, options, handlers, endLink = false, link = null }) {
     const previous = this.session;
     this.session = null;
     if (previous && this.link) previous.pauses = !endLink;
@@ -211,6 +212,7 @@ export class CameraRun {
       track,
       fps,
       options,
+      link,
       resume: this.link?.take() ?? null,
       pauses: this.stopKeepsLink,
       grab: () => this.encoder.grab(this.video),

@@ -3,7 +3,7 @@
 // result, and reconnection with backoff when the close says trying again can help.
 
 import { helloKey, keyRefused } from "./access.js";
-import { backoffMs, CLOSE, describeClose, encodeFrame, END_PATH, hello, readMessage } from "./protocol.js";
+import { backoffMs, CLOSE, describeClose, encodeFrame, END_PATH, hello, readMessage, routed } from "./protocol.js";
 
 export const MAX_IN_FLIGHT = 2;
 // A frame with no answer after this long is forgotten (the server drops stale frames).
@@ -24,8 +24,11 @@ export class LiveSession {
   // resume: the resume string of an earlier session whose watch link this one takes over.
   // pauses: this session's stop pauses (close 4002), so its watch link waits for the next
   // session, which passes `resume` on; otherwise a stop ends the link with the session.
-  constructor({ url, track, fps, grab, handlers, options = {}, resume = null, pauses = false }) {
+  // link: the watch token its link will have, when known before connecting (a kept link),
+  // or a promise of it; it routes every connection (protocol.js routed()).
+  constructor({ url, track, fps, grab, handlers, options = {}, resume = null, pauses = false, link = null }) {
     this.url = url;
+    this.link = link;
     this.track = track;
     this.options = options;
     this.wantedFps = fps;
@@ -65,7 +68,15 @@ export class LiveSession {
 
   start() {
     this.housekeeping = setInterval(() => this.pump(), 500);
-    this.connect();
+    if (this.link === null) {
+      this.connect();
+      return;
+    }
+    Promise.resolve(this.link).then((link) => {
+      this.link = link ?? null;
+      this.url = routed(this.url, this.link);
+      if (!this.stopped) this.connect();
+    });
   }
 
   // The user's stop: no reconnection, and no close event reported afterwards.
@@ -95,7 +106,7 @@ export class LiveSession {
   // when the server's grace runs out. Its last workout comes back to handle(), for the log;
   // should the request fail, the grace ends the session all the same.
   endPaused(resume) {
-    fetch(END_PATH, { method: "POST", body: JSON.stringify({ resume }), keepalive: true })
+    fetch(routed(END_PATH, typeof this.link === "string" ? this.link : null), { method: "POST", body: JSON.stringify({ resume }), keepalive: true })
       .then((response) => (response.ok ? response.json() : null))
       .then((answer) => {
         if (answer?.workout) this.handle({ type: "workout", ...answer.workout });

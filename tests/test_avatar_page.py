@@ -638,6 +638,13 @@ def record_hellos(page: Page) -> list[dict[str, Any]]:
     return hellos
 
 
+def record_socket_urls(page: Page) -> list[str]:
+    """The address of every WebSocket the page opens from now on, reloads included."""
+    urls: list[str] = []
+    page.on("websocket", lambda socket: urls.append(socket.url))
+    return urls
+
+
 async def start_session(browser: BrowserPage) -> None:
     page = browser.page
     await page.click("#avatar-start")
@@ -765,6 +772,8 @@ async def test_the_watch_link_outlives_reconnects_restarts_and_reloads(
     async with open_page(fake_camera_args(y4m)) as streamer, open_page() as watcher:
         await open_avatar(streamer, client)
         hellos = record_hellos(streamer.page)
+        camera_sockets = record_socket_urls(streamer.page)
+        view_sockets = record_socket_urls(watcher.page)
         await start_session(streamer)
         link = await streamer.page.get_attribute("#watch-link", "href")
         assert link, await streamer.page.inner_text("#watch-share")
@@ -834,6 +843,11 @@ async def test_the_watch_link_outlives_reconnects_restarts_and_reloads(
         await same_link_new_session(streamer.page, view, token)
         keys = {hello["link_key"] for hello in hellos}
         assert len(keys) == 1, hellos
+        # Every connection of the camera and of its view named the link, the camera's first
+        # included (the page knew its token from its key): a balancer sends them all to the
+        # replica that holds the link (tests/test_cluster.py).
+        routed = "ws" + str(client.make_url(f"/ws?link={token}")).removeprefix("http")
+        assert set(camera_sockets) == set(view_sockets) == {routed}
         # New link: another key, another link, and the old one ends at once.
         await streamer.page.click("#watch-new")
         await streamer.page.wait_for_function(
@@ -842,6 +856,8 @@ async def test_the_watch_link_outlives_reconnects_restarts_and_reloads(
             arg=token,
         )
         assert hellos[-1]["link_key"] not in keys
+        new_token = await streamer.page.get_attribute("#watch-link", "data-token")
+        assert camera_sockets[-1].endswith(f"/ws?link={new_token}")
         assert "A new link" in await streamer.page.inner_text("#watch-share-status")
         await view.wait_for_selector("body[data-watch-state=error]", state="attached")
         assert streamer.errors == []

@@ -122,10 +122,12 @@ def test_good_arguments_still_parse() -> None:
 async def test_a_5xx_answer_is_retried_but_never_faster_than_the_floor() -> None:
     loop = asyncio.get_running_loop()
     hits: list[float] = []
+    links: list[str | None] = []
     fifth = asyncio.Event()
 
     async def restarting(request: web.Request) -> web.Response:
         hits.append(loop.time())
+        links.append(request.query.get("link"))
         if len(hits) == 5:
             fifth.set()
         return web.Response(status=503, text="restarting")
@@ -148,6 +150,8 @@ async def test_a_5xx_answer_is_retried_but_never_faster_than_the_floor() -> None
         await task
     # Each wait at least the floor (the audit saw 4,400 tries in 3 s with --retry-max 0).
     assert min(b - a for a, b in itertools.pairwise(hits)) >= RETRY_FLOOR_S * 0.95
+    # Each try names the link, so a balancer sends it to the replica that holds it.
+    assert set(links) == {"t"}
 
 
 async def test_a_server_that_never_answers_the_upgrade_is_retried(

@@ -93,6 +93,7 @@ function openSession(endLink = false) {
     track: TRACK,
     fps: FPS,
     options: { ...controls.helloOptions(), link_key: linkKey.value },
+    link: linkKey.token(),
     endLink,
     handlers: {
       ready: (message) => {

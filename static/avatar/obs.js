@@ -5,7 +5,7 @@
 // ("Show it in OBS too"), switched as the server announces it.
 
 import { showStatus } from "../format.js";
-import { socketUrl } from "../protocol.js";
+import { routed, socketUrl } from "../protocol.js";
 import { WatchSocket } from "../watch.js";
 import { AvatarView } from "./view.js";
 import { afterClose } from "./watch.js";
@@ -67,7 +67,7 @@ if (view.scene.failure) {
     say(text, "error");
   };
   const connection = new WatchSocket({
-    url: socketUrl(),
+    url: routed(socketUrl(), token),
     token,
     bye: "the view closed",
     handlers: {

@@ -2,7 +2,7 @@
 
 import { drawSkeleton, loadSkeleton } from "../draw.js";
 import { showStatus } from "../format.js";
-import { socketUrl } from "../protocol.js";
+import { routed, socketUrl } from "../protocol.js";
 import { WatchSocket } from "../watch.js";
 import { markExercise } from "./marks.js";
 import { afterClose, tokenOf } from "./watcher.js";
@@ -107,7 +107,7 @@ function watch(token) {
     showStatus(field(card, "status"), text, state === "ended" ? "info" : "error");
   };
   const watcher = new WatchSocket({
-    url: socketUrl(),
+    url: routed(socketUrl(), token),
     token,
     bye: "the coach closed the card",
     handlers: {

@@ -125,7 +125,10 @@ class Relay:
         forwarded = 0
         try:
             async with asyncio.timeout(HANDSHAKE_S) as handshake:
-                ws = await session.ws_connect(self.config.watch, heartbeat=20.0)
+                # ?link= sends it, behind a balancer, to the replica that holds the link.
+                ws = await session.ws_connect(
+                    self.config.watch, heartbeat=20.0, params={"link": self.config.token}
+                )
         except TimeoutError:
             if not handshake.expired():
                 raise
