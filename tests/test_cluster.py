@@ -23,6 +23,7 @@ from swarm.config import SwarmConfig
 from swarm.runner import Runner
 from tests.live import frame_message, swarm_frames, video_frames
 from tests.media import ASL_VIDEO, PERSON_JPEG
+from webapp.live.watch import kept_token
 
 # Long enough for a new session to be refused by a stopped replica and retried on the other,
 # short enough that a hang fails the test instead of stalling it.
@@ -186,3 +187,50 @@ async def test_a_full_replica_refuses_the_handshake_so_nginx_uses_another(
         finally:
             for ws in sockets:
                 await ws.close()
+
+
+async def test_a_watch_link_reaches_the_replica_that_holds_it(
+    http: aiohttp.ClientSession,
+) -> None:
+    """A link's watchers, resume string and avatar live on its camera's replica only. With
+    least_conn alone, a watcher went to the other, idle replica and was told 4003 every
+    time; routed by the link's token (?link=, or the avatar's path), a camera, its watchers,
+    its avatar and its end all reach the same replica."""
+    async with cluster_of((), ()) as cluster:
+        # One plain session on each replica, so least_conn has a replica to prefer.
+        plain = [(await open_session(http, cluster))[0] for _ in range(2)]
+        assert await per_replica(http, cluster, LIVE) == [1, 1]
+        key = "pQ0vXw0lH4mEy5xkTzB2bq4J8s3ZcN1uR7dVfYaGhLo"
+        token = kept_token(key)
+        route = {"link": token}
+        camera = await http.ws_connect(cluster.ws_url, origin=cluster.url, params=route)
+        await camera.send_json(
+            {"type": "hello", "version": 1, "track": "pose", "fps": 5, "link_key": key}
+        )
+        ready = await camera.receive_json(timeout=READY_WITHIN)
+        assert (ready["type"], ready["watch"]) == ("ready", token)
+        for _ in range(4):
+            watcher = await http.ws_connect(cluster.ws_url, origin=cluster.url, params=route)
+            await watcher.send_json({"type": "watch", "version": 1, "token": token})
+            watching = await watcher.receive_json(timeout=READY_WITHIN)
+            assert watching == {"type": "watching", "session": ready["session"]}
+            await watcher.close()
+
+        avatar = b"glTF" + bytes(60)
+        upload = await http.put(
+            f"{cluster.url}/api/avatar/{token}",
+            data=avatar,
+            headers={"Holotrack-Resume": ready["resume"], "Content-Type": "model/gltf-binary"},
+        )
+        assert upload.status == 200, await upload.text()
+        for _ in range(3):
+            async with http.get(cluster.url + (await upload.json())["url"]) as shown:
+                assert (shown.status, await shown.read()) == (200, avatar)
+
+        await camera.close(code=4002, message=b"paused")
+        ended = await http.post(
+            cluster.url + "/api/end", params=route, json={"resume": ready["resume"]}
+        )
+        assert (await ended.json())["ended"] == ready["session"]
+        for ws in plain:
+            await ws.close()
