@@ -166,6 +166,30 @@ async def next_close(ws: aiohttp.ClientWebSocketResponse) -> tuple[int | None, s
     return await read_to_close(ws, within=10)
 
 
+async def coached_push_ups(
+    make_client: MakeClient,
+) -> tuple[Client, LiveClient, dict[str, Any], aiohttp.ClientWebSocketResponse]:
+    """Two frames of push-ups with a coach watching, on a server that keeps a paused
+    session's link for 10 minutes: the server, the camera, its ready and the coach."""
+    client = await make_client(Config(workers=1, watch_grace=600))
+    live = await LiveClient.connect(client)
+    ready = await live.hello("pose", 15, exercise="push_up")
+    coach = await client.ws_connect("/ws")
+    await coach.send_json({"type": "watch", "version": 1, "token": ready["watch"]})
+    assert (await coach.receive_json())["type"] == "watching"
+    await live.lockstep(video_frames(PUSHUPS, count=2, width=320))
+    return client, live, ready, coach
+
+
+async def pause(live: LiveClient, tokens: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The camera pauses (4002), and the server has put its link to rest."""
+    rested = when_resting(tokens, monkeypatch)
+    await live.ws.close(code=4002, message=b"paused")
+    async with asyncio.timeout(30):
+        await rested.wait()
+    assert len(tokens) == 1
+
+
 @pytest.mark.parametrize("paused", [True, False], ids=["paused", "pause-not-yet-read"])
 async def test_an_end_after_a_pause_ends_the_workout_and_its_watchers_at_once(
     make_client: MakeClient,
@@ -173,26 +197,16 @@ async def test_an_end_after_a_pause_ends_the_workout_and_its_watchers_at_once(
     caplog: pytest.LogCaptureFixture,
     paused: bool,
 ) -> None:
-    """Stop on a paused fitness page: it has no connection to close with 1000, so it opens
-    one that sends end with its resume string. The coach's card is closed as after a Stop,
-    now and not when the 10-minute grace runs out, and the page gets the workout for its
+    """Stop on a paused camera: it has no connection to close with 1000, so it sends end
+    with its resume string on a new one. The coach's card is closed as after a Stop, now
+    and not when the 10-minute grace runs out, and the camera gets the workout for its
     log. When the server has not yet read the pause, the end ends the live session too."""
     caplog.set_level(logging.INFO, logger="webapp.live.session")
-    client = await make_client(Config(workers=1, watch_grace=600))
+    client, live, ready, coach = await coached_push_ups(make_client)
     tokens = client.app[LIVE].tokens
-    rested = when_resting(tokens, monkeypatch)
-    live = await LiveClient.connect(client)
-    ready = await live.hello("pose", 15, exercise="push_up")
-    coach = await client.ws_connect("/ws")
-    await coach.send_json({"type": "watch", "version": 1, "token": ready["watch"]})
-    assert (await coach.receive_json())["type"] == "watching"
-    await live.lockstep(video_frames(PUSHUPS, count=2, width=320))
     assert [s["exercise"] for s in (await next_workout(coach))["sets"]] == ["push_up"]
     if paused:
-        await live.ws.close(code=4002, message=b"paused")
-        async with asyncio.timeout(30):
-            await rested.wait()
-        assert len(tokens) == 1
+        await pause(live, tokens, monkeypatch)
 
     ender = await end_by_resume(client, {"resume": ready["resume"]})
     workout = await ender.receive_json(timeout=30)
@@ -252,19 +266,9 @@ async def test_an_end_over_http_does_what_the_sockets_end_does(
     """A page being unloaded cannot count on a new WebSocket getting its end out, so it
     posts the resume string to /api/end (a fetch with keepalive outlives the page): the
     coach's card is closed at once, and the answer carries the workout."""
-    client = await make_client(Config(workers=1, watch_grace=600))
+    client, live, ready, coach = await coached_push_ups(make_client)
     tokens = client.app[LIVE].tokens
-    rested = when_resting(tokens, monkeypatch)
-    live = await LiveClient.connect(client)
-    ready = await live.hello("pose", 15, exercise="push_up")
-    coach = await client.ws_connect("/ws")
-    await coach.send_json({"type": "watch", "version": 1, "token": ready["watch"]})
-    assert (await coach.receive_json())["type"] == "watching"
-    await live.lockstep(video_frames(PUSHUPS, count=2, width=320))
-    await live.ws.close(code=4002, message=b"paused")
-    async with asyncio.timeout(30):
-        await rested.wait()
-    assert len(tokens) == 1
+    await pause(live, tokens, monkeypatch)
 
     ended = await client.post("/api/end", json={"resume": ready["resume"]})
     assert ended.status == 200
