@@ -406,6 +406,7 @@ async def test_a_paused_camera_keeps_its_watch_link_and_watchers(
         frames = video_frames(ASL_VIDEO)[:2]
         live, ready = await open_session(client, rig=True, vmc=vmc)
         assert ready["watch_grace"] == 60
+        assert ready["resumed"] is False
         watcher = await watch(client, ready["watch"])
         assert (await watcher.receive_json())["type"] == "watching"
         await live.lockstep(frames, STEP_MS)
@@ -420,6 +421,7 @@ async def test_a_paused_camera_keeps_its_watch_link_and_watchers(
         assert len(rest_later) == 1
         again, resumed = await open_session(client, rig=True, resume=ready["resume"], vmc=vmc)
         assert resumed["watch"] == ready["watch"]
+        assert resumed["resumed"] is True
         assert await watcher.receive_json(timeout=30) == {
             "type": "watching",
             "session": resumed["session"],
@@ -450,10 +452,12 @@ async def test_a_link_key_keeps_one_watch_link_across_sessions_and_servers(
     again, same = await open_session(client, rig=True, link_key=key)
     assert same["watch"] == ready["watch"]
     assert same["resume"] != ready["resume"]
+    assert same["resumed"] is False  # the same link, opened again: nothing carried over
     watcher = await watch(client, ready["watch"])
     assert (await watcher.receive_json())["type"] == "watching"
     newer, taken = await open_session(client, rig=True, link_key=key)
     assert taken["watch"] == ready["watch"]
+    assert taken["resumed"] is True
     assert await again.closed() == (1000, f"its camera reconnected as {taken['session']}")
     assert await watcher.receive_json(timeout=30) == {
         "type": "watching",
@@ -494,6 +498,7 @@ async def test_a_cameras_watchers_end_after_the_grace(
     assert len(client.app[LIVE].tokens) == 0
     _, fresh = await open_session(client, resume=ready["resume"])
     assert fresh["watch"] != ready["watch"]
+    assert fresh["resumed"] is False
     code, reason = await closed(await watch(client, ready["watch"]))
     assert code == 4003
     for bad in (5, "", "x" * 65):

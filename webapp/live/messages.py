@@ -200,6 +200,7 @@ def ready(
     watch: str,
     resume: str,
     avatar: str | None = None,
+    resumed: bool = False,
 ) -> dict[str, Any]:
     # "avatar" only when the link has one: the camera page then need not send it again.
     own = {} if avatar is None else {"avatar": avatar}
@@ -215,6 +216,9 @@ def ready(
         "watch": watch,
         "resume": resume,
         "watch_grace": config.watch_grace,
+        # The link, its watchers and a workout come from an earlier session of this camera;
+        # false for a new link, or a kept link opened again with nothing carried over.
+        "resumed": resumed,
         **own,
     }
 

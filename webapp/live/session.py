@@ -172,7 +172,14 @@ class LiveSession:
         self.analysis = SessionAnalysis(options, self.shared.exercises, vmc, grant.workout)
         fps = self.scheduler.granted_fps(slot, hello.fps)
         ready = messages.ready(
-            slot.id, hello, fps, self.config, grant.token, grant.resume, grant.audience.avatar
+            slot.id,
+            hello,
+            fps,
+            self.config,
+            grant.token,
+            grant.resume,
+            grant.audience.avatar,
+            resumed=grant.taken_over,
         )
         try:
             await self.ws.send_json(ready)
