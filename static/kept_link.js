@@ -5,6 +5,12 @@
 // reload carries it in sessionStorage: this tab and this page only (the fitness page must
 // not go on with the avatar page's link). The avatar page's link outlives that too
 // (link_key.js); its pauses still keep the watchers connected through a short break.
+//
+// A page with no kept key of its own (the fitness page) has a key made for each new link
+// (run.js), kept here with the link: the page then knows its watch token before it
+// connects, and a balancer sends the camera and its coach to the same replica.
+
+import { newLinkKey } from "./link_key.js";
 
 function storageKey() {
   return `holotrack.keptLink:${window.location.pathname}`;
@@ -13,6 +19,7 @@ function storageKey() {
 export class KeptLink {
   constructor() {
     this.resume = null;
+    this.key = null; // the link key its sessions sent, when they sent one
     this.until = 0; // Date.now() when the server lets go of the link
     this.load();
   }
@@ -21,6 +28,7 @@ export class KeptLink {
   keep(session) {
     if (typeof session?.resume !== "string") return;
     this.resume = session.resume;
+    this.key = session.options?.link_key ?? null;
     // A session that was never accepted passed its resume on unused: the old deadline holds.
     if (session.watchGrace > 0) this.until = Date.now() + session.watchGrace * 1000;
   }
@@ -32,6 +40,12 @@ export class KeptLink {
     return resume;
   }
 
+  // The key of the next session's link: the kept one while the server still holds the
+  // link, else a new one (a new link). Asked before take(), which forgets the link.
+  nextKey() {
+    return (this.secondsLeft() > 0 && this.key) || newLinkKey();
+  }
+
   secondsLeft() {
     return this.resume ? Math.max(0, Math.ceil((this.until - Date.now()) / 1000)) : 0;
   }
@@ -39,7 +53,7 @@ export class KeptLink {
   save() {
     if (!this.secondsLeft()) return;
     try {
-      sessionStorage.setItem(storageKey(), JSON.stringify({ resume: this.resume, until: this.until }));
+      sessionStorage.setItem(storageKey(), JSON.stringify({ resume: this.resume, key: this.key, until: this.until }));
     } catch {
       // storage refused: a reload makes a new link
     }
@@ -56,6 +70,7 @@ export class KeptLink {
     if (typeof kept?.resume === "string" && Number.isFinite(kept.until)) {
       this.resume = kept.resume;
       this.until = kept.until;
+      this.key = typeof kept.key === "string" ? kept.key : null;
     }
   }
 }

@@ -15,7 +15,7 @@ function base64url(bytes) {
   return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }
 
-function randomKey() {
+export function newLinkKey() {
   return base64url(crypto.getRandomValues(new Uint8Array(KEY_BYTES)));
 }
 
@@ -60,7 +60,7 @@ export class LinkKey {
 
   // Another key, so another link: the old one ends with the session that holds it.
   renew() {
-    this.value = randomKey();
+    this.value = newLinkKey();
     try {
       this.storage?.setItem(this.name, this.value);
     } catch {

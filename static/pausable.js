@@ -26,12 +26,17 @@ export function pausable(Session) {
       this.resetConnectionState();
     }
 
-    // The backoff starts afresh: the pause was no failure of the server's.
-    carryOn() {
+    // The backoff starts afresh: the pause was no failure of the server's. key: a new link
+    // key, when the link this session had is gone.
+    carryOn(key = null) {
       if (this.stopped || !this.paused) return;
       this.paused = false;
       this.attempt = 0;
-      this.connect();
+      if (key) {
+        this.relink(key);
+      } else {
+        this.connect();
+      }
     }
 
     // A reconnection waiting out its backoff goes now: a page shown again after minutes in

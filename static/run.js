@@ -12,6 +12,7 @@ import { cameraError, closeCamera, FrameEncoder, openCamera } from "./capture.js
 import { showStatus } from "./format.js";
 import { describeError, socketUrl } from "./protocol.js";
 import { KeptLink } from "./kept_link.js";
+import { keptToken, newLinkKey } from "./link_key.js";
 import { pausable } from "./pausable.js";
 import { LiveSession } from "./session.js";
 import { ScreenWake } from "./wake.js";
@@ -170,7 +171,8 @@ export class CameraRun {
     const grace = this.session?.watchGrace ?? 0;
     const lost = grace > 0 && elapsed > grace ? ` That is longer than the ${duration(Math.round(grace))} the server keeps a paused session: this is a new one.` : "";
     showStatus(this.notice, `Tracking went on by itself after a pause of ${duration(seconds)}: ${what}.${lost}`, "info");
-    this.session?.carryOn();
+    // The server let go of the link: a key made for it would open the same link again.
+    this.session?.carryOn(lost && this.makesKeys ? newLinkKey() : null);
   }
 
   // The page is seen again, or unfrozen: whatever waited for that goes on.
@@ -207,6 +209,13 @@ export class CameraRun {
     if (previous && this.link) previous.pauses = !endLink;
     previous?.stop("");
     this.link?.keep(previous);
+    // A page that keeps its link but has no key of its own gets one per link.
+    this.makesKeys = Boolean(this.link && !options.link_key);
+    if (this.makesKeys) {
+      const key = this.link.nextKey();
+      options = { ...options, link_key: key };
+      link = keptToken(key).catch(() => null);
+    }
     const own = new this.Session({
       url: socketUrl(),
       track,

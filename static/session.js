@@ -3,6 +3,7 @@
 // result, and reconnection with backoff when the close says trying again can help.
 
 import { helloKey, keyRefused } from "./access.js";
+import { keptToken } from "./link_key.js";
 import { backoffMs, CLOSE, describeClose, encodeFrame, END_PATH, hello, readMessage, routed } from "./protocol.js";
 
 export const MAX_IN_FLIGHT = 2;
@@ -70,13 +71,25 @@ export class LiveSession {
     this.housekeeping = setInterval(() => this.pump(), 500);
     if (this.link === null) {
       this.connect();
-      return;
+    } else {
+      this.connectRouted();
     }
+  }
+
+  // Connects once the link's token is known (it may still be a promise).
+  connectRouted() {
     Promise.resolve(this.link).then((link) => {
       this.link = link ?? null;
-      this.url = routed(this.url, this.link);
-      if (!this.stopped) this.connect();
+      if (!this.stopped && !this.paused) this.connect();
     });
+  }
+
+  // The next connection opens another link, with `key` (the old one is gone).
+  relink(key) {
+    this.options = { ...this.options, link_key: key };
+    this.resume = null;
+    this.link = keptToken(key).catch(() => null);
+    this.connectRouted();
   }
 
   // The user's stop: no reconnection, and no close event reported afterwards.
@@ -119,7 +132,7 @@ export class LiveSession {
     this.on.status(this.attempt ? `Reconnecting (attempt ${this.attempt + 1})…` : "Connecting…", "busy");
     let socket;
     try {
-      socket = new WebSocket(this.url);
+      socket = new WebSocket(routed(this.url, typeof this.link === "string" ? this.link : null));
     } catch (error) {
       this.finish(`Could not open the connection: ${error.message}`);
       return;

@@ -188,6 +188,13 @@ async def _open_browser(extra_args: Sequence[str], **context: Any) -> AsyncItera
             await browser.close()
 
 
+def record_socket_urls(page: Page) -> list[str]:
+    """The address of every WebSocket the page opens from now on, reloads included."""
+    urls: list[str] = []
+    page.on("websocket", lambda socket: urls.append(socket.url))
+    return urls
+
+
 def record_text(page: Page) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Every text message the page sends and receives on its WebSockets from now on,
     parsed."""

@@ -29,6 +29,7 @@ from tests.browser import (
     cut_camera_session,
     fake_camera_args,
     open_page,
+    record_socket_urls,
     record_text,
     write_y4m,
 )
@@ -636,13 +637,6 @@ def record_hellos(page: Page) -> list[dict[str, Any]]:
 
     page.on("websocket", on_socket)
     return hellos
-
-
-def record_socket_urls(page: Page) -> list[str]:
-    """The address of every WebSocket the page opens from now on, reloads included."""
-    urls: list[str] = []
-    page.on("websocket", lambda socket: urls.append(socket.url))
-    return urls
 
 
 async def start_session(browser: BrowserPage) -> None:

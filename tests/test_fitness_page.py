@@ -26,6 +26,7 @@ from tests.browser import (
     cut_camera_session,
     fake_camera_args,
     open_page,
+    record_socket_urls,
     write_y4m,
 )
 from tests.conftest import Client, MakeClient
@@ -459,6 +460,7 @@ async def test_a_reload_mid_set_keeps_the_count_the_coach_link_and_the_log_row(
     async with first_rep_of_a_loop(client, tmp_path) as browser:
         page = browser.page
         token = await page.get_attribute("#coach-link", "data-token")
+        sockets = record_socket_urls(page)
         await reload(browser)
         assert await page.input_value("#fitness-exercise") == "push_up"
         await page.click("#fitness-start")
@@ -477,7 +479,12 @@ async def test_a_reload_mid_set_keeps_the_count_the_coach_link_and_the_log_row(
         rows = await log_rows(browser)
         await page.click("#fitness-start")
         await wait_for_results(browser, 0)
-        assert await page.get_attribute("#coach-link", "data-token") != token
+        new_token = await page.get_attribute("#coach-link", "data-token")
+        assert new_token != token
+        # Each Start named its link before the server said it (the workout's key, kept
+        # through the reload): a balancer sends it where the coach's card looks.
+        ws = "ws" + str(client.make_url("/ws")).removeprefix("http")
+        assert sockets == [f"{ws}?link={token}", f"{ws}?link={new_token}"]
         assert browser.errors == []
     assert [row[1:3] for row in rows] == [["1", "Push-up"]]
     assert int(rows[0][3]) >= 2
@@ -520,8 +527,10 @@ async def test_a_coach_card_says_when_its_results_stop(make_client: MakeClient) 
         page = browser.page
         # The quiet seconds pass on the page's clock, not the test's.
         await page.clock.install()
+        sockets = record_socket_urls(page)
         await page.goto(str(client.make_url(f"/coach?watch={token}")))
         await card_state(browser, token, "watching")
+        assert sockets == ["ws" + str(client.make_url(f"/ws?link={token}")).removeprefix("http")]
         frames = video_frames(PUSHUPS, 4)
         await person.lockstep(frames[:3])
         await page.wait_for_function(

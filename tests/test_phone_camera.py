@@ -12,10 +12,11 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from aiohttp import WSMsgType
-from playwright.async_api import Page
+from playwright.async_api import Page, Response
 
 from tests.browser import (
     BrowserPage,
@@ -23,6 +24,7 @@ from tests.browser import (
     hide_page,
     open_page,
     open_phone,
+    record_socket_urls,
     record_text,
     show_page,
     write_y4m,
@@ -68,8 +70,13 @@ WakeLock.prototype.request = async () => {
 };
 """
 
-# What a page posts to end a paused session for good (its Stop, or leaving, while paused).
-END_URL = "**/api/end"
+
+def is_end(response: Response) -> bool:
+    """What a page posts to end a paused session for good (its Stop, or leaving, while
+    paused), with or without the ?link= that routes it."""
+    return urlsplit(response.url).path == "/api/end"
+
+
 CAMERA_TRACK_JS = "document.getElementById('live-video').srcObject?.getVideoTracks()[0]"
 
 
@@ -383,6 +390,42 @@ async def test_a_pause_longer_than_the_grace_is_said_to_be_a_new_session(
         assert browser.errors == []
 
 
+async def test_a_workout_paused_longer_than_the_grace_goes_on_as_a_new_one(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """Back after the server let go of the paused workout: the page goes on with a new
+    link (its key of the workout would open the old one again, empty) and a new row in the
+    log, so the first workout's row keeps its rep."""
+    client = await make_client(Config(workers=1, no_cache=True, watch_grace=1))
+    track = "document.getElementById('fitness-video').srcObject.getVideoTracks()[0]"
+    async with first_rep_of_a_loop(client, tmp_path) as browser:
+        page = browser.page
+        token = await page.get_attribute("#coach-link", "data-token")
+        sockets = record_socket_urls(page)
+        await page.evaluate(f"() => {track}.dispatchEvent(new Event('mute'))")
+        await page.wait_for_selector("body[data-paused=muted]", state="attached")
+        await until_paused_on_the_server(client)
+        await until_the_server_lets_go(client)
+        await page.evaluate(f"() => {track}.dispatchEvent(new Event('unmute'))")
+        await page.wait_for_function(
+            "(token) => !['', undefined, token].includes("
+            "document.getElementById('coach-link').dataset.token)",
+            arg=token,
+        )
+        new_token = await page.get_attribute("#coach-link", "data-token")
+        assert sockets == [
+            "ws" + str(client.make_url(f"/ws?link={new_token}")).removeprefix("http")
+        ]
+        notice = await page.inner_text("#fitness-notice")
+        assert notice.endswith("this is a new one."), notice
+        await page.wait_for_function("() => document.querySelectorAll('#log-body tr').length === 2")
+        rows = await log_rows(browser)
+        first = rows[-1]  # the newest workout is on top
+        assert first[2] == "Push-up"
+        assert int(first[3]) >= 1  # the first workout's reps stay in its own row
+        assert browser.errors == []
+
+
 async def test_stop_on_a_paused_workout_ends_it_and_its_coach_link_at_once(
     make_client: MakeClient, tmp_path: Path
 ) -> None:
@@ -405,7 +448,7 @@ async def test_stop_on_a_paused_workout_ends_it_and_its_coach_link_at_once(
         await until_paused_on_the_server(client)
         await show_page(page)  # to press Stop; the camera is still muted, the page paused
 
-        async with page.expect_response(END_URL) as answered:
+        async with page.expect_response(is_end) as answered:
             await page.click("#fitness-stop")
         end = await answered.value
         async with asyncio.timeout(10):
@@ -419,6 +462,7 @@ async def test_stop_on_a_paused_workout_ends_it_and_its_coach_link_at_once(
         await page.wait_for_selector("body[data-running=false]", state="attached")
         assert len(client.app[LIVE].tokens) == 0
         assert sent == []  # no socket: the end went over HTTP
+        assert urlsplit(end.url).query == f"link={token}"  # routed where the link lives
         # The resume string of its last ready: the server found the session by it.
         posted = end.request.post_data_json
         assert isinstance(posted, dict)
@@ -447,7 +491,7 @@ async def test_stop_on_a_paused_live_page_ends_its_session_at_once(
         await page.wait_for_selector("body[data-paused=frozen]", state="attached")
         await until_paused_on_the_server(client)
         assert len(client.app[LIVE].tokens) == 1
-        async with page.expect_response(END_URL) as answered:
+        async with page.expect_response(is_end) as answered:
             await page.click("#live-stop")
         end = await answered.value
         await until_the_server_lets_go(client)

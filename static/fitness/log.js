@@ -106,17 +106,25 @@ export class WorkoutLog {
     this.exercises = exercises; // [{name, title}], for the titles
     this.workouts = stored(); // {id, began, session, link, sets}, oldest first
     this.running = new Map(); // watch link -> its workout, for this page's sessions
+    this.fresh = new Set(); // links whose next workout is a new one (begin())
     download.addEventListener("click", () => this.save());
     clear.addEventListener("click", () => this.clear());
     this.say(true);
     this.render();
   }
 
+  // A session whose ready says it carries nothing over: its next workout is a new row,
+  // though its link may be one a row has (a link opened again after the server's grace).
+  begin(link) {
+    this.running.delete(link);
+    this.fresh.add(link);
+  }
+
   // The workout `message` of session `session`, whose watch link is `link`.
   update(link, session, message) {
     if (!Array.isArray(message.sets)) return;
-    // A reload forgot which workouts run; the stored one with this link goes on.
-    let workout = this.running.get(link) ?? this.workouts.find((w) => w.link === link);
+    // A reload forgot which workouts run; the last stored one with this link goes on.
+    let workout = this.fresh.delete(link) ? null : (this.running.get(link) ?? this.workouts.findLast((w) => w.link === link));
     if (!workout) {
       workout = { id: newId(), began: Date.now(), session, link, sets: [] };
       this.workouts.push(workout);

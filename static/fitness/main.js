@@ -123,6 +123,7 @@ function openSession() {
       ready: (message) => {
         sessionId = message.session;
         link = typeof message.watch === "string" ? message.watch : message.session;
+        if (message.resumed === false) log?.begin(link);
         document.body.dataset.session = message.session;
         grantedFps = message.fps;
         showCounting();
