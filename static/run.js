@@ -58,6 +58,7 @@ export class CameraRun {
     this.turn = 0;
     this.begun = null; // the turn whose Start has not asked for its camera yet
     this.link = keepLink ? new KeptLink() : null;
+    this.makesKeys = false; // the running session's link key is one this run made
     this.stopKeepsLink = keepLink && stopKeepsLink;
     this.facingMode = "user";
     this.holds = new Set(); // the PAUSED reasons in force
@@ -209,7 +210,7 @@ export class CameraRun {
     if (previous && this.link) previous.pauses = !endLink;
     previous?.stop("");
     this.link?.keep(previous);
-    // A page that keeps its link but has no key of its own gets one per link.
+    // A page that keeps its link but has no key of its own gets one per link (kept_link.js).
     this.makesKeys = Boolean(this.link && !options.link_key);
     if (this.makesKeys) {
       const key = this.link.nextKey();
