@@ -9,6 +9,7 @@ the wake lock, the server and the model are real."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -16,7 +17,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from aiohttp import WSMsgType
-from playwright.async_api import Page, Response
+from playwright.async_api import Page, Response, WebSocketRoute
 
 from tests.browser import (
     BrowserPage,
@@ -424,6 +425,47 @@ async def test_a_workout_paused_longer_than_the_grace_goes_on_as_a_new_one(
         assert first[2] == "Push-up"
         assert int(first[3]) >= 1  # the first workout's reps stay in its own row
         assert browser.errors == []
+
+
+async def test_a_workout_cut_off_longer_than_the_grace_goes_on_in_a_new_row(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """The Wi-Fi gone for longer than the server keeps a lost session: the page's tries
+    fail until the network is back, then it goes on in a session that carries nothing over
+    (ready's resumed false), and the log starts a new row rather than counting the new
+    workout's reps into the first one's."""
+    client = await make_client(Config(workers=1, no_cache=True, watch_grace=1))
+    async with first_rep_of_a_loop(client, tmp_path) as browser:
+        page = browser.page
+        first = await page.get_attribute("body", "data-session")
+        network_down = True
+        refused = asyncio.Event()
+
+        async def network(socket: WebSocketRoute) -> None:
+            if network_down:
+                refused.set()
+                await socket.close(code=1006)
+            else:
+                socket.connect_to_server()
+
+        # Only sockets opened from now on go through it: the running one is cut below.
+        await page.route_web_socket(re.compile(r"/ws(\?|$)"), network)
+        (camera,) = client.app[SESSIONS]
+        assert camera.transport is not None
+        camera.transport.abort()
+        await refused.wait()
+        await until_the_server_lets_go(client)
+        network_down = False
+        back = await page.wait_for_function(
+            "(old) => document.body.dataset.session !== old && document.body.dataset.session",
+            arg=first,
+        )
+        assert await back.json_value() != first
+        await page.wait_for_function("() => document.querySelectorAll('#log-body tr').length === 2")
+        rows = await log_rows(browser)
+        assert [row[2] for row in rows] == ["Push-up", "Push-up"]
+        assert int(rows[-1][3]) >= 1  # the first workout keeps its reps in its own row
+        assert [e for e in browser.errors if "WebSocket" not in e] == []
 
 
 async def test_stop_on_a_paused_workout_ends_it_and_its_coach_link_at_once(
