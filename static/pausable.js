@@ -43,7 +43,9 @@ export function pausable(Session) {
     // a pocket should not wait up to 15 s more, and a backoff that ran while the page was
     // frozen says nothing about the server.
     hurry() {
-      if (this.stopped || this.paused || this.socket) return;
+      // A connection waiting for its link's token goes as soon as it has it: a second one
+      // now would open the link twice.
+      if (this.stopped || this.paused || this.socket || this.routing) return;
       this.clearTimers();
       this.attempt = 0;
       this.connect();

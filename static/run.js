@@ -204,16 +204,18 @@ export class CameraRun {
   // handlers: the Session's, but for status, error and ended, which this run handles.
   // endLink: the running one ends for good (1000), its watchers with it, not paused.
   // link: the watch token (or a promise of it) of a kept link, known before connecting.
-  open({ track, fps, options, handlers, endLink = false, link = null }) {
+  open({ track, fps, options = {}, handlers, endLink = false, link = null }) {
     const previous = this.session;
     this.session = null;
     if (previous && this.link) previous.pauses = !endLink;
     previous?.stop("");
     this.link?.keep(previous);
-    // A page that keeps its link but has no key of its own gets one per link (kept_link.js).
-    this.makesKeys = Boolean(this.link && !options.link_key);
+    // A page with no key of its own gets one per link (kept with the link when the page
+    // keeps it, kept_link.js): it knows its watch token before it connects, and a balancer
+    // sends all of the link's connections (resumes, its watchers) to one replica.
+    this.makesKeys = !options.link_key;
     if (this.makesKeys) {
-      const key = this.link.nextKey();
+      const key = this.link?.nextKey() ?? newLinkKey();
       options = { ...options, link_key: key };
       link = keptToken(key).catch(() => null);
     }

@@ -49,6 +49,7 @@ export class LiveSession {
     this.pauses = pauses;
     // How long the server keeps a paused or lost session's link (ready's watch_grace).
     this.watchGrace = 0;
+    this.routing = null; // the connection that waits for the link's token (connectRouted)
     this.resetConnectionState();
   }
 
@@ -78,10 +79,13 @@ export class LiveSession {
 
   // Connects once the link's token is known (it may still be a promise).
   connectRouted() {
-    Promise.resolve(this.link).then((link) => {
+    const routing = Promise.resolve(this.link).then((link) => {
+      if (this.routing !== routing) return;
+      this.routing = null;
       this.link = link ?? null;
       if (!this.stopped && !this.paused) this.connect();
     });
+    this.routing = routing;
   }
 
   // The next connection opens another link, with `key` (the old one is gone).

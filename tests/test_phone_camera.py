@@ -377,6 +377,8 @@ async def test_a_pause_longer_than_the_grace_is_said_to_be_a_new_session(
     client = await make_client(Config(workers=1, no_cache=True, watch_grace=1))
     async with tracking(client, tmp_path) as browser:
         page = browser.page
+        sockets = record_socket_urls(page)
+        sent, received = record_text(page)
         await hide_page(page, freeze=True)
         await page.wait_for_selector("body[data-paused=frozen]", state="attached")
         await until_paused_on_the_server(client)
@@ -388,6 +390,48 @@ async def test_a_pause_longer_than_the_grace_is_said_to_be_a_new_session(
         assert notice.endswith(
             "That is longer than the 1 s the server keeps a paused session: this is a new one."
         ), notice
+        # A new link, with a key of its own, named on the connection that opens it.
+        [hello] = [m for m in sent if m["type"] == "hello"]
+        assert "resume" not in hello
+        [ready] = [m for m in received if m["type"] == "ready"]
+        assert ready["resumed"] is False
+        assert sockets == [routed_socket(client, ready["watch"])]
+        assert browser.errors == []
+
+
+def routed_socket(client: Client, token: str) -> str:
+    return "ws" + str(client.make_url(f"/ws?link={token}")).removeprefix("http")
+
+
+async def test_every_connection_of_the_live_page_names_its_link(
+    client: Client, tmp_path: Path
+) -> None:
+    """The live page makes a link key per session (run.js), so it knows its watch token
+    before it connects: behind several replicas its first connection and the one that
+    resumes it after a pause reach the replica that holds its link (?link=,
+    deploy/README.md "Watch links on several replicas")."""
+    y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=30)
+    async with open_page(fake_camera_args(y4m)) as browser:
+        page = browser.page
+        await page.goto(str(client.make_url("/")))
+        await page.wait_for_selector("body[data-live-ready]", state="attached")
+        sockets = record_socket_urls(page)
+        sent, received = record_text(page)
+        await page.click("#live-start")
+        await wait_for_results(page, 2)
+        await hide_page(page, freeze=True)
+        await page.wait_for_selector("body[data-paused=frozen]", state="attached")
+        await until_paused_on_the_server(client)
+        before = await results(page)
+        await show_page(page, frozen=True)
+        await wait_for_results(page, before + 2)
+        first, again = [m for m in received if m["type"] == "ready"]
+        assert (first["resumed"], again["resumed"]) == (False, True)
+        assert again["watch"] == first["watch"]
+        assert sockets == [routed_socket(client, first["watch"])] * 2
+        hellos = [m for m in sent if m["type"] == "hello"]
+        assert [h.get("resume") for h in hellos] == [None, first["resume"]]
+        assert hellos[0]["link_key"] == hellos[1]["link_key"]
         assert browser.errors == []
 
 
@@ -414,9 +458,7 @@ async def test_a_workout_paused_longer_than_the_grace_goes_on_as_a_new_one(
             arg=token,
         )
         new_token = await page.get_attribute("#coach-link", "data-token")
-        assert sockets == [
-            "ws" + str(client.make_url(f"/ws?link={new_token}")).removeprefix("http")
-        ]
+        assert sockets == [routed_socket(client, str(new_token))]
         notice = await page.inner_text("#fitness-notice")
         assert notice.endswith("this is a new one."), notice
         await page.wait_for_function("() => document.querySelectorAll('#log-body tr').length === 2")
