@@ -195,22 +195,28 @@ def record_socket_urls(page: Page) -> list[str]:
     return urls
 
 
-def record_text(page: Page) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def record_text(
+    page: Page, heard: Callable[[dict[str, Any]], None] = lambda message: None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Every text message the page sends and receives on its WebSockets from now on,
-    parsed."""
+    parsed; `heard` is called with each one received, for a test to wait on (Playwright
+    may report a message after the page has acted on it)."""
     sent: list[dict[str, Any]] = []
     received: list[dict[str, Any]] = []
 
     def on_socket(socket: WebSocket) -> None:
-        def keep(into: list[dict[str, Any]]) -> Callable[[str | bytes], None]:
+        def keep(
+            into: list[dict[str, Any]], then: Callable[[dict[str, Any]], None]
+        ) -> Callable[[str | bytes], None]:
             def kept(payload: str | bytes) -> None:
                 if isinstance(payload, str):
                     into.append(json.loads(payload))
+                    then(into[-1])
 
             return kept
 
-        socket.on("framesent", keep(sent))
-        socket.on("framereceived", keep(received))
+        socket.on("framesent", keep(sent, lambda message: None))
+        socket.on("framereceived", keep(received, heard))
 
     page.on("websocket", on_socket)
     return sent, received

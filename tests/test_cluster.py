@@ -12,6 +12,7 @@ import dataclasses
 import json
 import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -21,6 +22,14 @@ from bench.common import free_port
 from deploy.cluster import Cluster, ReplicaSpec
 from swarm.config import SwarmConfig
 from swarm.runner import Runner
+from tests.browser import (
+    fake_camera_args,
+    hide_page,
+    open_page,
+    record_text,
+    show_page,
+    write_y4m,
+)
 from tests.live import frame_message, swarm_frames, video_frames
 from tests.media import ASL_VIDEO, PERSON_JPEG
 from webapp.live.watch import kept_token
@@ -233,4 +242,72 @@ async def test_a_watch_link_reaches_the_replica_that_holds_it(
         )
         assert (await ended.json())["ended"] == ready["session"]
         for ws in plain:
+            await ws.close()
+
+
+async def until_live(
+    http: aiohttp.ClientSession, cluster: Cluster, wanted: list[float]
+) -> list[float]:
+    """Polls the replicas' live sessions, every 50 ms for at most 30 s, until they are
+    `wanted` in some order; the counts as they are then."""
+    for _ in range(600):
+        live = await per_replica(http, cluster, LIVE)
+        if sorted(live) == sorted(wanted):
+            return live
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"live sessions per replica {live}, not {wanted}")
+
+
+@pytest.mark.browser
+async def test_the_live_page_resumes_on_the_replica_that_holds_its_link(
+    http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    """The live page paused (its camera muted on a phone) and back: its resume reaches the
+    replica that kept its session, even when least_conn would pick the other one. Before
+    the live page made a link key it had no ?link= and went by least_conn, to a replica
+    that knew no such session: a new one."""
+    y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=30)
+    async with cluster_of((), ()) as cluster, open_page(fake_camera_args(y4m)) as browser:
+        plain = [(await open_session(http, cluster))[0] for _ in range(2)]
+        assert await per_replica(http, cluster, LIVE) == [1, 1]
+        page = browser.page
+        await page.goto(cluster.url + "/")
+        await page.wait_for_selector("body[data-live-ready]", state="attached")
+        readies: list[dict[str, Any]] = []
+        resumed = asyncio.Event()  # its second ready, the resume's answer
+
+        def heard(message: dict[str, Any]) -> None:
+            if message.get("type") == "ready":
+                readies.append(message)
+                if len(readies) == 2:
+                    resumed.set()
+
+        record_text(page, heard)
+        await page.click("#live-start")
+        await page.wait_for_function(
+            "() => Number(document.getElementById('live-results').textContent) > 2"
+        )
+        holder = (await until_live(http, cluster, [2, 1])).index(2)
+        await hide_page(page, freeze=True)
+        await page.wait_for_selector("body[data-paused=frozen]", state="attached")
+        await until_live(http, cluster, [1, 1])
+        # Two more sessions on the link's replica: least_conn would now send a new
+        # connection to the other one.
+        direct = cluster.replica_url(holder)
+        crowd = [
+            await http.ws_connect(direct.replace("http", "ws", 1) + "/ws", origin=direct)
+            for _ in range(2)
+        ]
+        for ws in crowd:
+            await ws.send_json({"type": "hello", "version": 1, "track": "pose", "fps": 5})
+            assert (await ws.receive_json(timeout=READY_WITHIN))["type"] == "ready"
+        await show_page(page, frozen=True)
+        async with asyncio.timeout(READY_WITHIN):
+            await resumed.wait()
+        first, again = readies
+        assert again["resumed"] is True, again
+        assert again["watch"] == first["watch"]
+        live = await per_replica(http, cluster, LIVE)
+        assert live[holder] == 4, live
+        for ws in plain + crowd:
             await ws.close()
