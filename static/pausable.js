@@ -16,6 +16,7 @@ export function pausable(Session) {
     pause() {
       if (this.stopped || this.paused) return;
       this.paused = true;
+      this.lostAt = null; // what comes back is said by the pause's own words
       this.clearTimers(); // a reconnection waiting in its backoff must not open meanwhile
       const socket = this.socket;
       this.socket = null;

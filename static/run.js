@@ -246,6 +246,10 @@ export class CameraRun {
         },
         status: (text, kind) => showStatus(this.status, text, kind),
         error: (message) => showStatus(this.notice, describeError(message), "error"),
+        forgotten: (lostMs) => {
+          const grace = duration(Math.round(own.watchGrace));
+          showStatus(this.notice, `The connection was back after ${duration(Math.max(1, Math.round(lostMs / 1000)))}, longer than the ${grace} the server keeps a lost session: this is a new one.`, "info");
+        },
         ended: (text, kind) => {
           if (this.session !== own) return; // replaced by a restart
           this.session = null;

@@ -20,7 +20,8 @@ const noop = () => {};
 export class LiveSession {
   // grab(): Promise<{blob, captureMs} | null>, the newest camera frame, encoded.
   // handlers: status(text, kind), ready(msg), turn(), sent(seq, bytes, onTurn),
-  //           result(msg, latencyMs), stats(msg), error(msg), ended(text, kind).
+  //           result(msg, latencyMs), stats(msg), error(msg), ended(text, kind),
+  //           forgotten(lostMs): back after a loss, in a session that carries nothing over.
   // options: extra hello fields (protocol.js hello()).
   // resume: the resume string of an earlier session whose watch link this one takes over.
   // pauses: this session's stop pauses (close 4002), so its watch link waits for the next
@@ -34,7 +35,7 @@ export class LiveSession {
     this.options = options;
     this.wantedFps = fps;
     this.grab = grab;
-    this.on = { status: noop, ready: noop, turn: noop, sent: noop, result: noop, stats: noop, error: noop, ended: noop, ...handlers };
+    this.on = { status: noop, ready: noop, turn: noop, sent: noop, result: noop, stats: noop, error: noop, ended: noop, forgotten: noop, ...handlers };
     this.socket = null;
     this.seq = 0;
     this.inFlight = new Map(); // seq -> performance.now() when sent
@@ -50,6 +51,10 @@ export class LiveSession {
     // How long the server keeps a paused or lost session's link (ready's watch_grace).
     this.watchGrace = 0;
     this.routing = null; // the connection that waits for the link's token (connectRouted)
+    // When the session's connection was lost, until a ready answers a new one; and whether
+    // that one's hello asked to resume it.
+    this.lostAt = null;
+    this.askedResume = false;
     this.resetConnectionState();
   }
 
@@ -147,6 +152,7 @@ export class LiveSession {
     socket.onopen = () => {
       opened = true;
       const resume = this.resume ? { resume: this.resume } : {};
+      this.askedResume = Boolean(this.resume);
       socket.send(hello(this.track, this.wantedFps, { ...this.options, ...helloKey(), ...resume }));
       this.on.status("Connected; waiting for the server to accept the session…", "busy");
     };
@@ -166,6 +172,12 @@ export class LiveSession {
         if (Number.isFinite(message.max_frame_bytes)) this.maxFrameBytes = message.max_frame_bytes;
         this.accepted();
         this.on.ready(message);
+        // Back after the server let go (a connection lost for longer than its grace): a
+        // workout starts again at 0, which the page must say.
+        if (this.lostAt !== null && this.askedResume && message.resumed === false) {
+          this.on.forgotten(performance.now() - this.lostAt);
+        }
+        this.lostAt = null;
         this.pump();
         break;
       case "result": {
@@ -297,6 +309,7 @@ export class LiveSession {
       this.finish(`${close.text} Gave up after ${MAX_ATTEMPTS} attempts to reconnect; press Start to try again.`);
       return;
     }
+    this.lostAt ??= performance.now();
     const delay = backoffMs(this.attempt, close.minDelayMs);
     this.attempt += 1;
     // The wait counts down: a figure that stood still for 15 s would look like a hang.

@@ -436,6 +436,7 @@ async def test_a_reconnect_keeps_the_count_and_the_log_row(client: Client, tmp_p
         session = await page.get_attribute("body", "data-session")
         await cut_camera_session(page, client.app)
         await wait_for_reps(page, 2)
+        assert await page.is_hidden("#fitness-notice")  # nothing was lost to say so
         await page.click("#fitness-stop")
         await page.wait_for_selector("body[data-running=false]", state="attached")
         rows = await log_rows(browser)

@@ -474,8 +474,8 @@ async def test_a_workout_cut_off_longer_than_the_grace_goes_on_in_a_new_row(
 ) -> None:
     """The Wi-Fi gone for longer than the server keeps a lost session: the page's tries
     fail until the network is back, then it goes on in a session that carries nothing over
-    (ready's resumed false), and the log starts a new row rather than counting the new
-    workout's reps into the first one's."""
+    (ready's resumed false), says so, and the log starts a new row rather than counting the
+    new workout's reps into the first one's."""
     client = await make_client(Config(workers=1, no_cache=True, watch_grace=1))
     async with first_rep_of_a_loop(client, tmp_path) as browser:
         page = browser.page
@@ -503,6 +503,12 @@ async def test_a_workout_cut_off_longer_than_the_grace_goes_on_in_a_new_row(
             arg=first,
         )
         assert await back.json_value() != first
+        notice = await page.inner_text("#fitness-notice")
+        assert re.fullmatch(
+            r"The connection was back after \d+ s, longer than the 1 s the server keeps a lost"
+            r" session: this is a new one\.",
+            notice,
+        ), notice
         await page.wait_for_function("() => document.querySelectorAll('#log-body tr').length === 2")
         rows = await log_rows(browser)
         assert [row[2] for row in rows] == ["Push-up", "Push-up"]
