@@ -16,7 +16,7 @@ export function pausable(Session) {
     pause() {
       if (this.stopped || this.paused) return;
       this.paused = true;
-      this.lostAt = null; // what comes back is said by the pause's own words
+      this.lostAt ??= performance.now();
       this.clearTimers(); // a reconnection waiting in its backoff must not open meanwhile
       const socket = this.socket;
       this.socket = null;
@@ -28,10 +28,12 @@ export function pausable(Session) {
     }
 
     // The backoff starts afresh: the pause was no failure of the server's. key: a new link
-    // key, when the link this session had is gone.
-    carryOn(key = null) {
+    // key, when the link this session had is gone. said: the page has said that the
+    // session is gone (a pause longer than the grace), so the ready need not.
+    carryOn(key = null, said = false) {
       if (this.stopped || !this.paused) return;
       this.paused = false;
+      if (said) this.lostAt = null;
       this.attempt = 0;
       if (key) {
         this.relink(key);

@@ -173,7 +173,7 @@ export class CameraRun {
     const lost = grace > 0 && elapsed > grace ? ` That is longer than the ${duration(Math.round(grace))} the server keeps a paused session: this is a new one.` : "";
     showStatus(this.notice, `Tracking went on by itself after a pause of ${duration(seconds)}: ${what}.${lost}`, "info");
     // The server let go of the link: a key made for it would open the same link again.
-    this.session?.carryOn(lost && this.makesKeys ? newLinkKey() : null);
+    this.session?.carryOn(lost && this.makesKeys ? newLinkKey() : null, Boolean(lost));
   }
 
   // The page is seen again, or unfrozen: whatever waited for that goes on.
@@ -204,18 +204,18 @@ export class CameraRun {
   // handlers: the Session's, but for status, error and ended, which this run handles.
   // endLink: the running one ends for good (1000), its watchers with it, not paused.
   // link: the watch token (or a promise of it) of a kept link, known before connecting.
-  open({ track, fps, options = {}, handlers, endLink = false, link = null }) {
+  open({ track, fps, options, handlers, endLink = false, link = null }) {
     const previous = this.session;
     this.session = null;
     if (previous && this.link) previous.pauses = !endLink;
     previous?.stop("");
     this.link?.keep(previous);
-    // A page with no key of its own gets one per link (kept with the link when the page
-    // keeps it, kept_link.js): it knows its watch token before it connects, and a balancer
-    // sends all of the link's connections (resumes, its watchers) to one replica.
-    this.makesKeys = !options.link_key;
+    // A page that keeps its link but has no key of its own gets one per link (kept_link.js).
+    // (The live page makes none: nobody watches it, and a balancer's least_conn spreads its
+    // sessions better than a hash of their links would.)
+    this.makesKeys = Boolean(this.link && !options.link_key);
     if (this.makesKeys) {
-      const key = this.link?.nextKey() ?? newLinkKey();
+      const key = this.link.nextKey();
       options = { ...options, link_key: key };
       link = keptToken(key).catch(() => null);
     }
@@ -246,9 +246,12 @@ export class CameraRun {
         },
         status: (text, kind) => showStatus(this.status, text, kind),
         error: (message) => showStatus(this.notice, describeError(message), "error"),
+        // Not said why: the grace ran out, the server restarted, or (the live page, behind
+        // a balancer) another replica answered; the page cannot tell them apart.
         forgotten: (lostMs) => {
+          const away = duration(Math.max(1, Math.round(lostMs / 1000)));
           const grace = duration(Math.round(own.watchGrace));
-          showStatus(this.notice, `The connection was back after ${duration(Math.max(1, Math.round(lostMs / 1000)))}, longer than the ${grace} the server keeps a lost session: this is a new one.`, "info");
+          showStatus(this.notice, `The connection was back after ${away}, but the server no longer had the session (it keeps a lost one ${grace}): this is a new one.`, "info");
         },
         ended: (text, kind) => {
           if (this.session !== own) return; // replaced by a restart

@@ -21,7 +21,8 @@ export class LiveSession {
   // grab(): Promise<{blob, captureMs} | null>, the newest camera frame, encoded.
   // handlers: status(text, kind), ready(msg), turn(), sent(seq, bytes, onTurn),
   //           result(msg, latencyMs), stats(msg), error(msg), ended(text, kind),
-  //           forgotten(lostMs): back after a loss, in a session that carries nothing over.
+  //           forgotten(lostMs): back after a loss or a pause, in a session that carries
+  //           nothing over.
   // options: extra hello fields (protocol.js hello()).
   // resume: the resume string of an earlier session whose watch link this one takes over.
   // pauses: this session's stop pauses (close 4002), so its watch link waits for the next
@@ -51,8 +52,8 @@ export class LiveSession {
     // How long the server keeps a paused or lost session's link (ready's watch_grace).
     this.watchGrace = 0;
     this.routing = null; // the connection that waits for the link's token (connectRouted)
-    // When the session's connection was lost, until a ready answers a new one; and whether
-    // that one's hello asked to resume it.
+    // When the session's connection was lost or paused, until a ready answers a new one;
+    // and whether that one's hello asked to resume it.
     this.lostAt = null;
     this.askedResume = false;
     this.resetConnectionState();
@@ -172,8 +173,8 @@ export class LiveSession {
         if (Number.isFinite(message.max_frame_bytes)) this.maxFrameBytes = message.max_frame_bytes;
         this.accepted();
         this.on.ready(message);
-        // Back after the server let go (a connection lost for longer than its grace): a
-        // workout starts again at 0, which the page must say.
+        // Back after the server let go (a connection lost for longer than its grace, a
+        // restart, another replica): a workout starts again at 0, which the page must say.
         if (this.lostAt !== null && this.askedResume && message.resumed === false) {
           this.on.forgotten(performance.now() - this.lostAt);
         }

@@ -19,19 +19,19 @@ import aiohttp
 import pytest
 
 from bench.common import free_port
+from bench.fitness_clips import PUSHUPS
 from deploy.cluster import Cluster, ReplicaSpec
 from swarm.config import SwarmConfig
 from swarm.runner import Runner
 from tests.browser import (
     fake_camera_args,
-    hide_page,
     open_page,
     record_text,
-    show_page,
     write_y4m,
 )
 from tests.live import frame_message, swarm_frames, video_frames
 from tests.media import ASL_VIDEO, PERSON_JPEG
+from tests.test_fitness_page import wait_for_reps
 from webapp.live.watch import kept_token
 
 # Long enough for a new session to be refused by a stopped replica and retried on the other,
@@ -259,20 +259,23 @@ async def until_live(
 
 
 @pytest.mark.browser
-async def test_the_live_page_resumes_on_the_replica_that_holds_its_link(
+async def test_a_paused_workout_resumes_on_the_replica_that_holds_its_link(
     http: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
-    """The live page paused (its camera muted on a phone) and back: its resume reaches the
-    replica that kept its session, even when least_conn would pick the other one. Before
-    the live page made a link key it had no ?link= and went by least_conn, to a replica
-    that knew no such session: a new one."""
-    y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=30)
+    """The fitness page paused (its camera muted, as a phone's screen lock does) and back:
+    its resume reaches the replica that kept its workout, even when least_conn would pick
+    the other one, and the count goes on from where it was. Without ?link= on the page's
+    connections (the old config, or the live page, which keeps no link) it went by
+    least_conn, to a replica that knew no such session: a new one, at 0."""
+    y4m = write_y4m(PUSHUPS, tmp_path / "one_rep.y4m", frames=141, start=144)
+    track = "document.getElementById('fitness-video').srcObject.getVideoTracks()[0]"
     async with cluster_of((), ()) as cluster, open_page(fake_camera_args(y4m)) as browser:
         plain = [(await open_session(http, cluster))[0] for _ in range(2)]
         assert await per_replica(http, cluster, LIVE) == [1, 1]
         page = browser.page
-        await page.goto(cluster.url + "/")
-        await page.wait_for_selector("body[data-live-ready]", state="attached")
+        await page.goto(cluster.url + "/fitness")
+        await page.wait_for_selector("body[data-fitness-ready]", state="attached")
+        await page.select_option("#fitness-exercise", "push_up")
         readies: list[dict[str, Any]] = []
         resumed = asyncio.Event()  # its second ready, the resume's answer
 
@@ -283,13 +286,11 @@ async def test_the_live_page_resumes_on_the_replica_that_holds_its_link(
                     resumed.set()
 
         record_text(page, heard)
-        await page.click("#live-start")
-        await page.wait_for_function(
-            "() => Number(document.getElementById('live-results').textContent) > 2"
-        )
+        await page.click("#fitness-start")
+        await wait_for_reps(page, 1)
         holder = (await until_live(http, cluster, [2, 1])).index(2)
-        await hide_page(page, freeze=True)
-        await page.wait_for_selector("body[data-paused=frozen]", state="attached")
+        await page.evaluate(f"() => {track}.dispatchEvent(new Event('mute'))")
+        await page.wait_for_selector("body[data-paused=muted]", state="attached")
         await until_live(http, cluster, [1, 1])
         # Two more sessions on the link's replica: least_conn would now send a new
         # connection to the other one.
@@ -301,13 +302,19 @@ async def test_the_live_page_resumes_on_the_replica_that_holds_its_link(
         for ws in crowd:
             await ws.send_json({"type": "hello", "version": 1, "track": "pose", "fps": 5})
             assert (await ws.receive_json(timeout=READY_WITHIN))["type"] == "ready"
-        await show_page(page, frozen=True)
+        await page.evaluate(f"() => {track}.dispatchEvent(new Event('unmute'))")
         async with asyncio.timeout(READY_WITHIN):
             await resumed.wait()
         first, again = readies
         assert again["resumed"] is True, again
         assert again["watch"] == first["watch"]
-        live = await per_replica(http, cluster, LIVE)
-        assert live[holder] == 4, live
+        assert (await per_replica(http, cluster, LIVE))[holder] == 4
+        # Results of the resumed session, and the count carried over rather than back at 0.
+        shown = await page.eval_on_selector("#fitness-stage", "el => Number(el.dataset.results)")
+        await page.wait_for_function(
+            "n => Number(document.getElementById('fitness-stage').dataset.results) > n + 3",
+            arg=shown,
+        )
+        assert int(await page.inner_text("#fitness-reps")) >= 1
         for ws in plain + crowd:
             await ws.close()
