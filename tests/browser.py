@@ -3,6 +3,7 @@ fed from the shared footage, and canvas pixel counts."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -220,6 +221,29 @@ def record_text(
 
     page.on("websocket", on_socket)
     return sent, received
+
+
+class Readies:
+    """Each `ready` the page receives from now on, in order, for a test to wait for the
+    nth: Playwright may report a message after the page has acted on it."""
+
+    def __init__(self, page: Page) -> None:
+        self.seen: list[dict[str, Any]] = []
+        self._more = asyncio.Event()
+        record_text(page, self._heard)
+
+    def _heard(self, message: dict[str, Any]) -> None:
+        if message.get("type") == "ready":
+            self.seen.append(message)
+            self._more.set()
+
+    async def first(self, count: int, within: float = 30.0) -> list[dict[str, Any]]:
+        """The first `count` readies, once they have come."""
+        async with asyncio.timeout(within):
+            while len(self.seen) < count:
+                self._more.clear()
+                await self._more.wait()
+        return self.seen[:count]
 
 
 def hex_rgb(color: str) -> tuple[int, int, int]:

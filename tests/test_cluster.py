@@ -23,12 +23,7 @@ from bench.fitness_clips import PUSHUPS
 from deploy.cluster import Cluster, ReplicaSpec
 from swarm.config import SwarmConfig
 from swarm.runner import Runner
-from tests.browser import (
-    fake_camera_args,
-    open_page,
-    record_text,
-    write_y4m,
-)
+from tests.browser import Readies, fake_camera_args, open_page, write_y4m
 from tests.live import frame_message, swarm_frames, video_frames
 from tests.media import ASL_VIDEO, PERSON_JPEG
 from tests.test_fitness_page import wait_for_reps
@@ -276,16 +271,7 @@ async def test_a_paused_workout_resumes_on_the_replica_that_holds_its_link(
         await page.goto(cluster.url + "/fitness")
         await page.wait_for_selector("body[data-fitness-ready]", state="attached")
         await page.select_option("#fitness-exercise", "push_up")
-        readies: list[dict[str, Any]] = []
-        resumed = asyncio.Event()  # its second ready, the resume's answer
-
-        def heard(message: dict[str, Any]) -> None:
-            if message.get("type") == "ready":
-                readies.append(message)
-                if len(readies) == 2:
-                    resumed.set()
-
-        record_text(page, heard)
+        readies = Readies(page)
         await page.click("#fitness-start")
         await wait_for_reps(page, 1)
         holder = (await until_live(http, cluster, [2, 1])).index(2)
@@ -303,9 +289,7 @@ async def test_a_paused_workout_resumes_on_the_replica_that_holds_its_link(
             await ws.send_json({"type": "hello", "version": 1, "track": "pose", "fps": 5})
             assert (await ws.receive_json(timeout=READY_WITHIN))["type"] == "ready"
         await page.evaluate(f"() => {track}.dispatchEvent(new Event('unmute'))")
-        async with asyncio.timeout(READY_WITHIN):
-            await resumed.wait()
-        first, again = readies
+        first, again = await readies.first(2, within=READY_WITHIN)
         assert again["resumed"] is True, again
         assert again["watch"] == first["watch"]
         assert (await per_replica(http, cluster, LIVE))[holder] == 4

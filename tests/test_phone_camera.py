@@ -13,7 +13,6 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -22,6 +21,7 @@ from playwright.async_api import Page, Response, WebSocketRoute
 
 from tests.browser import (
     BrowserPage,
+    Readies,
     fake_camera_args,
     hide_page,
     open_page,
@@ -404,19 +404,19 @@ async def test_back_from_a_pause_to_a_server_that_forgot_the_session_says_so(
         page = browser.page
         await page.goto(str(client.make_url("/")))
         await page.wait_for_selector("body[data-live-ready]", state="attached")
-        readies: list[dict[str, Any]] = []
-        record_text(page, lambda m: readies.append(m) if m["type"] == "ready" else None)
+        readies = Readies(page)
         await page.click("#live-start")
         await wait_for_results(page, 2)
         await page.evaluate(f"() => {CAMERA_TRACK_JS}.dispatchEvent(new Event('mute'))")
         await page.wait_for_selector("body[data-paused=muted]", state="attached")
         await until_paused_on_the_server(client)
-        [ready] = readies
+        [ready] = await readies.first(1)
         client.app[LIVE].tokens.end(ready["resume"], "forgotten by the test")
         before = await results(page)
         await page.evaluate(f"() => {CAMERA_TRACK_JS}.dispatchEvent(new Event('unmute'))")
         await wait_for_results(page, before + 2)
-        assert readies[-1]["resumed"] is False
+        _, again = await readies.first(2)
+        assert again["resumed"] is False
         notice = await page.inner_text("#live-notice")
         assert re.fullmatch(
             r"The connection was back after \d+ s, but the server no longer had the session"
