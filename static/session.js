@@ -52,10 +52,8 @@ export class LiveSession {
     // How long the server keeps a paused or lost session's link (ready's watch_grace).
     this.watchGrace = 0;
     this.routing = null; // the connection that waits for the link's token (connectRouted)
-    // When the session's connection was lost or paused, until a ready answers a new one;
-    // and whether that one's hello asked to resume it.
+    // When the session's connection was lost or paused, until a ready answers a new one.
     this.lostAt = null;
-    this.askedResume = false;
     this.resetConnectionState();
   }
 
@@ -153,7 +151,6 @@ export class LiveSession {
     socket.onopen = () => {
       opened = true;
       const resume = this.resume ? { resume: this.resume } : {};
-      this.askedResume = Boolean(this.resume);
       socket.send(hello(this.track, this.wantedFps, { ...this.options, ...helloKey(), ...resume }));
       this.on.status("Connected; waiting for the server to accept the session…", "busy");
     };
@@ -165,7 +162,9 @@ export class LiveSession {
     const message = readMessage(data);
     if (!message || this.handle(message)) return;
     switch (message.type) {
-      case "ready":
+      case "ready": {
+        // What this connection's hello sent, before the ready replaces it.
+        const askedResume = Boolean(this.resume);
         this.ready = true;
         this.resume = typeof message.resume === "string" ? message.resume : null;
         this.watchGrace = Number.isFinite(message.watch_grace) ? message.watch_grace : 0;
@@ -175,12 +174,13 @@ export class LiveSession {
         this.on.ready(message);
         // Back after the server let go (a connection lost for longer than its grace, a
         // restart, another replica): a workout starts again at 0, which the page must say.
-        if (this.lostAt !== null && this.askedResume && message.resumed === false) {
+        if (this.lostAt !== null && askedResume && message.resumed === false) {
           this.on.forgotten(performance.now() - this.lostAt);
         }
         this.lostAt = null;
         this.pump();
         break;
+      }
       case "result": {
         this.settle(message.seq);
         if (!this.gotResult) {
