@@ -18,6 +18,7 @@ from aiohttp import web
 
 from webapp.access.http import key_of
 from webapp.errors import UnsupportedTypeError
+from webapp.http_errors import json_error
 from webapp.keys import CONFIG, LIVE
 from webapp.live.avatars import (
     GLB_MAGIC,
@@ -41,7 +42,7 @@ CHUNK = 64 * 1024
 
 def _refusal(status: int, code: str, detail: str) -> web.Response:
     headers = {"Retry-After": "60"} if status in (429, 503) else None
-    return web.json_response({"error": code, "detail": detail}, status=status, headers=headers)
+    return json_error(code, detail, status, headers)
 
 
 def _camera(request: web.Request) -> Audience | web.Response:

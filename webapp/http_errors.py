@@ -33,9 +33,10 @@ RETRY_AFTER_SECONDS = 1
 log = logging.getLogger(__name__)
 
 
-def _json(
+def json_error(
     code: str, detail: str, status: int, headers: dict[str, str] | None = None
 ) -> web.Response:
+    """For a handler that answers a refusal of its own rather than raising one."""
     return web.json_response(
         {"error": code, "detail": detail}, status=status, headers=headers, dumps=json_text.as_text
     )
@@ -44,7 +45,7 @@ def _json(
 def error_response(exc: errors.HolotrackError) -> web.Response:
     status = STATUS.get(type(exc), 500)
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else None
-    response = _json(exc.code, exc.detail, status, headers)
+    response = json_error(exc.code, exc.detail, status, headers)
     if isinstance(exc, errors.UnreadableBodyError):
         response.force_close()  # the rest of its body cannot be told from a next request
     return response
@@ -61,7 +62,7 @@ def _http_error(request: web.Request, exc: web.HTTPException) -> web.Response:
         detail = (exc.text or exc.reason).strip()
     code = exc.reason.lower().replace(" ", "_")
     headers = {k: v for k, v in exc.headers.items() if k != hdrs.CONTENT_TYPE}
-    return _json(code, detail, exc.status, headers)
+    return json_error(code, detail, exc.status, headers)
 
 
 @web.middleware
@@ -80,7 +81,7 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         if _answered(request):
             raise
         log.exception("%s %s failed", request.method, request.path)
-        return _json("internal", "the server failed on this request; it has been logged", 500)
+        return json_error("internal", "the server failed on this request; it has been logged", 500)
 
 
 def unreadable_body(

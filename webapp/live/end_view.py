@@ -17,6 +17,7 @@ from aiohttp import web
 
 from webapp import json_text
 from webapp.errors import BadRequestError
+from webapp.http_errors import json_error
 from webapp.keys import CONFIG, LIVE
 from webapp.live.errors import SessionClosed
 from webapp.live.session import CLIENT_CLOSED
@@ -39,9 +40,7 @@ async def end_paused(request: web.Request) -> web.Response:
     try:
         session, workout = request.app[LIVE].tokens.end(resume, CLIENT_CLOSED)
     except SessionClosed as exc:
-        return web.json_response(
-            {"error": "unknown_resume", "detail": exc.reason}, status=404, dumps=json_text.as_text
-        )
+        return json_error("unknown_resume", exc.reason, 404)
     log.info("%s ended for good by its camera after a pause (over HTTP)", session)
     summary = None if workout is None else workout.summary()
     return web.json_response({"ended": session, "workout": summary}, dumps=json_text.as_text)

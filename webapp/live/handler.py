@@ -9,6 +9,7 @@ from aiohttp import web
 
 from webapp.access.credentials import presented_key
 from webapp.access.socket import Gate
+from webapp.http_errors import RETRY_AFTER_SECONDS, json_error
 from webapp.keys import ACCESS, CONFIG, LIVE, METRICS, SCHEDULER, SESSIONS
 from webapp.live import guard
 from webapp.live.errors import SessionClosed
@@ -33,10 +34,11 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     if config.refuse_when_full and not scheduler.has_room():
         # Before the upgrade, so a proxy can still send this session to another replica.
         request.app[METRICS].sessions_refused.inc()
-        return web.json_response(
-            {"error": "busy", "detail": "no room for another live session on this server"},
-            status=503,
-            headers={"Retry-After": "1"},
+        return json_error(
+            "busy",
+            "no room for another live session on this server",
+            503,
+            {"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
     ws = _Socket(
         compress=False,
