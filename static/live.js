@@ -91,7 +91,8 @@ function openSession() {
         figures.dropped = figures.errors = 0;
         figures.granted = message.fps;
         figures.session = message.session;
-        showStatus(status, `Tracking (${message.track}) at up to ${message.fps} fps.`, "ok");
+        // No rate here: the server changes it every few seconds; the readout shows it.
+        showStatus(status, `Tracking (${message.track}).`, "ok");
         showReadout();
       },
       turn: () => {

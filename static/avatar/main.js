@@ -99,7 +99,8 @@ function openSession(endLink = false) {
       ready: (message) => {
         figures.session = message.session;
         document.body.dataset.session = message.session;
-        showStatus(status, `Driving the avatar at up to ${message.fps} fps.`, "ok");
+        // No rate here: the server changes it every few seconds; the readout shows the one received.
+        showStatus(status, "Driving the avatar.", "ok");
         share.show(message.watch);
         obsAvatar?.ready(message);
         if (renewed) showStatus($("watch-share-status"), "A new link: the old one no longer works.", "info");

@@ -57,7 +57,6 @@ let sessionId = "";
 let link = ""; // the session's watch link, which its workout keeps across reconnects
 let results = 0;
 let reps = 0;
-let grantedFps = 0; // the running session's frame rate, as its ready said
 let stopping = null; // the timer of a Stop waiting for its workout
 let summaries = null;
 // A Start's first workout sets the timer: the set may be one a reload left going.
@@ -125,7 +124,6 @@ function openSession() {
         link = typeof message.watch === "string" ? message.watch : message.session;
         if (message.resumed === false) log?.begin(link);
         document.body.dataset.session = message.session;
-        grantedFps = message.fps;
         showCounting();
         share.show(message.watch);
       },
@@ -187,7 +185,8 @@ function stop() {
 }
 
 function showCounting() {
-  showStatus(status, `Counting ${titleOf(exercises, exerciseSelect.value).toLowerCase()}s at up to ${grantedFps} fps.`, "ok");
+  // No rate: the server changes it every few seconds, and a figure only the ready set would go stale.
+  showStatus(status, `Counting ${titleOf(exercises, exerciseSelect.value).toLowerCase()}s.`, "ok");
 }
 
 function newSet() {
