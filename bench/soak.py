@@ -7,11 +7,14 @@ Starts `python -m webapp --max-sessions-per-client 0` on a free port, admission 
 
 1. **Cycles** (`--cycles`, 0 to skip): connect / hello (pose) / one frame / result /
    disconnect, `--cycle-concurrency` at a time, after 50 warm-up cycles that create the
-   graph spares. Memory (server + worker RSS from /metrics) and graphs before and after.
+   graph spares. With `--hello-options` the cycles' hellos carry them, on `--track`.
+   Memory (server + worker RSS from /metrics) and graphs before and after.
 2. **Swarm**: `python -m swarm`, holistic by default, `--sessions` sessions (default three
    per worker, about what one worker sustains at 15 fps) paced like the page for
-   `--minutes`. Every `--sample-seconds` the server's /metrics is read: resident memory of
-   the server and each worker, graphs, live sessions, and the frame-latency histogram.
+   `--minutes`, their hellos with `--hello-options` ('{"rig": true, "blendshapes": true}'
+   soaks what a VTuber's session adds). Every `--sample-seconds` the server's /metrics is
+   read: resident memory of the server and each worker, graphs, live sessions, and the
+   frame-latency histogram.
 
 Writes bench/out/soak.json and bench/out/soak.png (memory and p95 latency over time;
 `--out` for another path) and prints the memory trend (a linear fit over the swarm phase,
@@ -41,7 +44,7 @@ import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.common import free_port, loadavg, server
-from swarm.config import default_source
+from swarm.config import default_source, parse_hello_options
 from swarm.frames import load_frames
 from swarm.probe import with_result
 
@@ -123,8 +126,12 @@ async def no_sessions(http: aiohttp.ClientSession, base: str) -> Sample:
         await asyncio.sleep(0.2)
 
 
-async def one_cycle(http: aiohttp.ClientSession, url: str, frame: bytes) -> None:
-    ws = await with_result(http, url, "pose", frame)
+async def one_cycle(
+    http: aiohttp.ClientSession, url: str, frame: bytes, args: argparse.Namespace
+) -> None:
+    # Pose is the cheapest session; a soak of what hello options add runs the track they need.
+    track = args.track if args.hello_options else "pose"
+    ws = await with_result(http, url, track, frame, args.hello_options)
     await ws.close()
 
 
@@ -152,25 +159,29 @@ async def settle(http: aiohttp.ClientSession, base: str, frame: bytes) -> tuple[
 
 
 async def run_cycles(
-    http: aiohttp.ClientSession, base: str, count: int, concurrency: int, frames: Sequence[bytes]
+    http: aiohttp.ClientSession,
+    base: str,
+    count: int,
+    args: argparse.Namespace,
+    frames: Sequence[bytes],
 ) -> None:
     url = base.replace("http://", "ws://") + "/ws"
     left = iter(range(count))
 
     async def runner() -> None:
         for n in left:
-            await one_cycle(http, url, frames[n % len(frames)])
+            await one_cycle(http, url, frames[n % len(frames)], args)
 
-    await asyncio.gather(*(runner() for _ in range(concurrency)))
+    await asyncio.gather(*(runner() for _ in range(args.cycle_concurrency)))
 
 
 async def cycles_phase(
     http: aiohttp.ClientSession, base: str, args: argparse.Namespace, frames: Sequence[bytes]
 ) -> dict[str, Any]:
-    await run_cycles(http, base, WARMUP_CYCLES, args.cycle_concurrency, frames)
+    await run_cycles(http, base, WARMUP_CYCLES, args, frames)
     graphs_before, before = await settle(http, base, frames[0])
     started = time.monotonic()
-    await run_cycles(http, base, args.cycles, args.cycle_concurrency, frames)
+    await run_cycles(http, base, args.cycles, args, frames)
     seconds = time.monotonic() - started
     graphs_after, after = await settle(http, base, frames[0])
     change = (after.total_rss - before.total_rss) / before.total_rss
@@ -189,6 +200,13 @@ async def cycles_phase(
     }
 
 
+def hello_options(text: str) -> dict[str, Any]:
+    try:
+        return parse_hello_options(text)
+    except ValueError as error:  # argparse would say only "invalid value"
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def swarm_argv(url: str, out: Path, args: argparse.Namespace) -> list[str]:
     hold = args.minutes * 60.0
     return [
@@ -203,6 +221,7 @@ def swarm_argv(url: str, out: Path, args: argparse.Namespace) -> list[str]:
         f"--hold={hold}",
         f"--max-duration={hold + args.swarm_warmup + 300}",
         f"--out={out}",
+        *([f"--hello-options={json.dumps(args.hello_options)}"] if args.hello_options else []),
     ]
 
 
@@ -357,7 +376,8 @@ async def main_async(args: argparse.Namespace) -> int:
                 )
             print(
                 f"soak: swarm, {args.sessions} {args.track} sessions at {args.fps:g} fps, "
-                f"{args.minutes:g} min, {args.workers} worker(s) ..."
+                f"{args.minutes:g} min, {args.workers} worker(s), hello options "
+                f"{json.dumps(args.hello_options)} ..."
             )
             swarm_out = out.with_name(out.name + "-swarm")
             swarm_out.mkdir(parents=True, exist_ok=True)
@@ -436,7 +456,7 @@ def print_summary(summary: dict[str, Any]) -> None:
     print("written: " + ", ".join(summary["written"]))
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bench.soak",
         description=__doc__,
@@ -452,6 +472,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--swarm-warmup", type=float, default=10.0, help="seconds (default 10)")
     parser.add_argument(
         "--sample-seconds", type=float, default=5.0, help="metrics every (default 5)"
+    )
+    parser.add_argument(
+        "--hello-options",
+        type=hello_options,
+        default={},
+        help="a JSON object added to every hello of the cycles and the swarm "
+        """(e.g. '{"rig": true, "blendshapes": true}'); default: none""",
     )
     parser.add_argument("--cycles", type=int, default=1000, help="0 to skip (default 1000)")
     parser.add_argument("--cycle-concurrency", type=int, default=10, help="(default 10)")
@@ -469,7 +496,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "compare allocator settings (131072 costs ~13%% a frame); default: glibc's own, "
         "with the workers trimming their heap after each closed graph",
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     args.sessions = args.sessions or 3 * args.workers
     return asyncio.run(main_async(args))
 
