@@ -1,7 +1,7 @@
 """The camera pages on a phone (390x844 portrait and on its side, touch, three device
 pixels to a CSS pixel) in the real Chromium, running: nothing wider than the screen,
-every control big enough for a finger and not covered, the camera and the avatar within
-the screen."""
+every control big enough for a finger and not covered, a slider's end words beside it,
+the camera and the avatar within the screen."""
 
 from __future__ import annotations
 
@@ -68,6 +68,15 @@ OUTSIDE_JS = """(ids) => ids.map((id) => {
   return [id, Math.max(0, r.width - innerWidth), Math.max(0, r.height - innerHeight)];
 })"""
 
+# A slider's end words ("snappy", "smooth") that are not on the slider's own line.
+RANGE_ENDS_JS = """() => [...document.querySelectorAll("input[type=range]")].flatMap((range) => {
+  const r = range.getBoundingClientRect();
+  return [...range.parentElement.querySelectorAll(".range-end")]
+    .map((end) => [end, end.getBoundingClientRect()])
+    .filter(([, e]) => e.top + e.height / 2 < r.top || e.top + e.height / 2 > r.bottom)
+    .map(([end]) => `${range.id}: "${end.textContent}"`);
+})"""
+
 PAGES = {
     "/": ("body[data-live-ready]", "#live-start", "#live-results", ["live-stage"]),
     "/avatar": (
@@ -110,4 +119,5 @@ async def test_a_running_page_fits_a_phone_and_every_control_a_finger(
         assert await page.evaluate(WIDE_JS) == []
         assert await page.evaluate(SMALL_JS, FINGER) == []
         assert await page.evaluate(OUTSIDE_JS, boxes) == [[box, 0, 0] for box in boxes]
+        assert await page.evaluate(RANGE_ENDS_JS) == []
         assert browser.errors == []
