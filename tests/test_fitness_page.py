@@ -169,6 +169,7 @@ async def test_the_page_counts_the_six_pushups(client: Client, tmp_path: Path) -
             timeout=PUSHUPS_TIMEOUT_MS,
         )
         assert await page.text_content("#fitness-reps") == str(PUSHUP_REPS)
+        assert await page.text_content("#fitness-rep-unit") == "reps"
         await page.click("#fitness-stop")
         await page.wait_for_selector("body[data-running=false]", state="attached")
         await browser.wait_for_colors("#fitness-overlay", {colors["pose"]: (0, 0), mark: (0, 0)})
@@ -366,8 +367,11 @@ def seconds(clock: str) -> int:
 
 
 async def wait_for_reps(page: Page, reps: int) -> None:
+    """The counter shows `reps`, with its word: "1 rep", "2 reps"."""
     await page.wait_for_function(
-        "(n) => document.getElementById('fitness-reps').textContent === String(n)",
+        """(n) => document.getElementById('fitness-reps').textContent === String(n)
+              && document.getElementById('fitness-rep-unit').textContent
+                 === (n === 1 ? 'rep' : 'reps')""",
         arg=reps,
         timeout=PUSHUPS_TIMEOUT_MS,
     )
@@ -633,11 +637,11 @@ async def test_the_coach_follows_three_sessions(make_client: MakeClient) -> None
             )
             text = await card_text(browser, token)
             assert "Push-up" in text
-            assert "1 reps" in text
+            assert "Push-up 1 rep Phase:" in text
             # The sets line follows the workout the server pushes at each rep.
             await page.wait_for_function(
                 "(token) => document.querySelector(`.coach-card[data-token='${token}'] "
-                "[data-field=sets]`).textContent.endsWith('1 reps in all')",
+                "[data-field=sets]`).textContent.endsWith(' 1 rep in all')",
                 arg=token,
             )
             assert "Sets: Push-up 1 (now)" in await card_text(browser, token)

@@ -6,7 +6,7 @@ import { routed, socketUrl } from "../protocol.js";
 import { WatchSocket } from "../watch.js";
 import { markExercise } from "./marks.js";
 import { afterClose, tokenOf } from "./watcher.js";
-import { loadExercises, phaseText, titleOf } from "./words.js";
+import { loadExercises, phaseText, repsWord, titleOf } from "./words.js";
 
 const $ = (id) => document.getElementById(id);
 const form = $("coach-form");
@@ -62,6 +62,7 @@ function showResult(card, fitness) {
   field(card, "exercise").textContent = titleOf(exercises, fitness.exercise);
   const sides = fitness.sides ? ` (${Object.entries(fitness.sides).map(([s, n]) => `${s} ${n}`).join(", ")})` : "";
   field(card, "reps").textContent = `${fitness.reps}${sides}`;
+  card.querySelector(".rep-unit").textContent = repsWord(fitness.reps);
   field(card, "phase").textContent = phaseText(fitness.phase);
   const cue = field(card, "cue");
   if (fitness.cues?.length) {
@@ -88,14 +89,15 @@ function drawFigure(card, message) {
   markExercise(canvas, { pose }, message.fitness, exercises);
 }
 
-// "Sets: Push-up 6 · Squat 3 (now) · 9 reps in all", from the session's workout.
+// "Sets: Push-up 6 · Squat 3 (now) · 9 reps in all" (1 rep), from the session's workout.
 function showSets(card, workout) {
   const sets = Array.isArray(workout.sets) ? workout.sets : [];
   const line = field(card, "sets");
   line.hidden = sets.length === 0;
   card.dataset.sets = String(sets.length);
   const done = sets.map((s, i) => `${titleOf(exercises, s.exercise)} ${s.reps}${i === sets.length - 1 ? " (now)" : ""}`);
-  line.textContent = `Sets: ${done.join(" · ")} · ${workout.total_reps ?? 0} reps in all`;
+  const total = workout.total_reps ?? 0;
+  line.textContent = `Sets: ${done.join(" · ")} · ${total} ${repsWord(total)} in all`;
 }
 
 function watch(token) {

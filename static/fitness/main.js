@@ -38,6 +38,7 @@ let overlayReady = false;
 
 const readout = new RepReadout({
   reps: $("fitness-reps"),
+  unit: $("fitness-rep-unit"),
   sides: $("fitness-sides"),
   phase: $("fitness-phase"),
   angles: $("fitness-angles"),

@@ -1,16 +1,17 @@
 // The big rep counter, the phase, the live angles and the cues in words, from each
 // result's "fitness" object.
 
-import { measureLabel, measureValue, phaseText } from "./words.js";
+import { measureLabel, measureValue, phaseText, repsWord } from "./words.js";
 
 export class RepReadout {
-  constructor({ reps, sides, phase, angles, cues, lastRep }) {
-    this.el = { reps, sides, phase, angles, cues, lastRep };
+  constructor({ reps, unit, sides, phase, angles, cues, lastRep }) {
+    this.el = { reps, unit, sides, phase, angles, cues, lastRep };
     this.angleRows = new Map();
   }
 
   reset() {
     this.el.reps.textContent = "0";
+    this.el.unit.textContent = repsWord(0);
     this.el.sides.textContent = "";
     this.el.phase.textContent = "–";
     this.el.phase.dataset.phase = "";
@@ -22,6 +23,7 @@ export class RepReadout {
 
   show(fitness) {
     this.el.reps.textContent = String(fitness.reps);
+    this.el.unit.textContent = repsWord(fitness.reps);
     this.el.sides.textContent = fitness.sides
       ? Object.entries(fitness.sides).map(([side, n]) => `${side} ${n}`).join(" · ")
       : "";

@@ -23,6 +23,11 @@ export function measureValue(name, value) {
   return name.endsWith("_spread") ? `${value.toFixed(2)}×` : `${Math.round(value)}°`;
 }
 
+// 1 -> "rep", anything else -> "reps"
+export function repsWord(count) {
+  return count === 1 ? "rep" : "reps";
+}
+
 // 65400 -> "1:05"
 export function clock(ms) {
   if (!Number.isFinite(ms) || ms < 0) return "0:00";
