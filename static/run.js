@@ -204,7 +204,7 @@ export class CameraRun {
   // handlers: the Session's, but for status, error and ended, which this run handles.
   // endLink: the running one ends for good (1000), its watchers with it, not paused.
   // link: the watch token (or a promise of it) of a kept link, known before connecting.
-  open({ track, fps, options, handlers, endLink = false, link = null }) {
+  open({ track, fps, options = {}, handlers, endLink = false, link = null }) {
     const previous = this.session;
     this.session = null;
     if (previous && this.link) previous.pauses = !endLink;
