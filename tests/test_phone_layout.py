@@ -1,7 +1,7 @@
 """The camera pages on a phone (390x844 portrait and on its side, touch, three device
 pixels to a CSS pixel) in the real Chromium, running: nothing wider than the screen,
 every control big enough for a finger and not covered, a slider's end words beside it,
-the camera and the avatar within the screen."""
+the camera and the avatar within the screen, the workout log's figures readable on it."""
 
 from __future__ import annotations
 
@@ -77,6 +77,17 @@ RANGE_ENDS_JS = """() => [...document.querySelectorAll("input[type=range]")].fla
     .map(([end]) => `${range.id}: "${end.textContent}"`);
 })"""
 
+# The workout log's cells that reach past the screen (hidden off the side) or break their
+# words over lines (a date in three pieces).
+LOG_JS = """() => [...document.querySelectorAll("#log-body td")].flatMap((td) => {
+  const r = td.getBoundingClientRect();
+  const text = document.createRange();
+  text.selectNodeContents(td);
+  const lines = new Set([...text.getClientRects()].map((line) => Math.round(line.top))).size;
+  return r.right > innerWidth + 0.5 || lines > 1
+    ? [`${td.dataset.label}: "${td.textContent}" ${r.left}-${r.right}, ${lines} lines`] : [];
+})"""
+
 PAGES = {
     "/": ("body[data-live-ready]", "#live-start", "#live-results", ["live-stage"]),
     "/avatar": (
@@ -120,4 +131,7 @@ async def test_a_running_page_fits_a_phone_and_every_control_a_finger(
         assert await page.evaluate(SMALL_JS, FINGER) == []
         assert await page.evaluate(OUTSIDE_JS, boxes) == [[box, 0, 0] for box in boxes]
         assert await page.evaluate(RANGE_ENDS_JS) == []
+        if path == "/fitness":
+            await page.wait_for_selector("#log-body td", state="attached")
+            assert await page.evaluate(LOG_JS) == []
         assert browser.errors == []

@@ -104,6 +104,8 @@ export class WorkoutLog {
     this.clearButton = clear;
     this.kept = kept;
     this.exercises = exercises; // [{name, title}], for the titles
+    // Each cell carries its column's name: on a phone the rows stack and say it themselves.
+    this.labels = [...body.closest("table").tHead.rows[0].cells].map((th) => th.textContent);
     this.workouts = stored(); // {id, began, session, link, sets}, oldest first
     this.running = new Map(); // watch link -> its workout, for this page's sessions
     this.fresh = new Set(); // links whose next workout is a new one (begin())
@@ -186,11 +188,12 @@ export class WorkoutLog {
           Number.isFinite(r.range_of_motion) ? `${Math.round(r.range_of_motion)}°` : "–",
           Number.isFinite(r.rep_ms) ? `${(r.rep_ms / 1000).toFixed(1)} s` : "–",
         ];
-        for (const text of cells) {
+        cells.forEach((text, i) => {
           const cell = document.createElement("td");
           cell.textContent = text;
+          cell.dataset.label = this.labels[i];
           row.append(cell);
-        }
+        });
         return row;
       }),
     );
