@@ -139,6 +139,13 @@ async def wait_for_results(browser: BrowserPage, more_than: int) -> None:
     )
 
 
+async def exercise_joints(client: Client, name: str) -> list[str]:
+    response = await client.get("/api/exercises")
+    [exercise] = [e for e in (await response.json())["exercises"] if e["name"] == name]
+    joints: list[str] = exercise["joints"]
+    return joints
+
+
 async def log_rows(browser: BrowserPage) -> list[list[str]]:
     rows: list[list[str]] = await browser.page.eval_on_selector_all(
         "#log-body tr", "rows => rows.map((r) => [...r.cells].map((c) => c.textContent))"
@@ -170,6 +177,12 @@ async def test_the_page_counts_the_six_pushups(client: Client, tmp_path: Path) -
         )
         assert await page.text_content("#fitness-reps") == str(PUSHUP_REPS)
         assert await page.text_content("#fitness-rep-unit") == "reps"
+        # The angles keep the exercise's order (the far elbow may be seen late, or never).
+        shown = await page.eval_on_selector_all(
+            "#fitness-angles > div", "rows => rows.map((r) => r.dataset.measure)"
+        )
+        joints = await exercise_joints(client, "push_up")
+        assert shown == [j for j in joints if j in shown]
         await page.click("#fitness-stop")
         await page.wait_for_selector("body[data-running=false]", state="attached")
         await browser.wait_for_colors("#fitness-overlay", {colors["pose"]: (0, 0), mark: (0, 0)})
@@ -237,6 +250,40 @@ async () => {
   return toCsv(setRecords([{ began: Date.now(), session: "s1", sets }]));
 }
 """
+
+
+# A side-on push-up: the far elbow comes into view after the rest, then goes again.
+ANGLES_IN_ORDER_JS = """async (joints) => {
+  const { RepReadout } = await import("/static/fitness/readout.js");
+  const el = (tag) => document.createElement(tag);
+  const angles = el("dl");
+  const readout = new RepReadout({
+    reps: el("output"), unit: el("span"), sides: el("p"), phase: el("strong"),
+    angles, cues: el("ul"), lastRep: el("p"),
+  });
+  readout.reset(joints);
+  const seen = [];
+  for (const shown of [joints.filter((j) => j !== "right_elbow"), joints, ["left_elbow"]]) {
+    readout.show({ reps: 0, phase: "up", angles: Object.fromEntries(shown.map((j) => [j, 90])) });
+    const rows = [...angles.children];
+    seen.push(rows.map((row) => [row.dataset.measure, row.querySelector("dd").textContent]));
+  }
+  return seen;
+}"""
+
+
+@pytest.mark.browser
+async def test_the_angles_keep_the_exercises_order(client: Client) -> None:
+    joints = await exercise_joints(client, "push_up")
+    assert joints.index("right_elbow") < len(joints) - 1  # else the order could not go wrong
+    async with open_page() as browser:
+        await open_fitness(browser, client, "push_up")
+        first, all_seen, one = await browser.page.evaluate(ANGLES_IN_ORDER_JS, joints)
+    assert first == [[j, "90°"] for j in joints if j != "right_elbow"]
+    assert all_seen == [[j, "90°"] for j in joints]
+    # A measure once seen keeps its row and its place, with a dash while unseen.
+    assert one == [[j, "90°" if j == "left_elbow" else "\u2013"] for j in joints]
+    assert browser.errors == []
 
 
 @pytest.mark.browser

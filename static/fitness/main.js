@@ -87,7 +87,7 @@ function showSet(name) {
 function startSet(name) {
   timeFromWorkout = false;
   reps = 0;
-  readout.reset();
+  readout.reset(exercises.find((e) => e.name === name)?.joints);
   timer.reset();
   showSet(name);
 }

@@ -7,9 +7,13 @@ export class RepReadout {
   constructor({ reps, unit, sides, phase, angles, cues, lastRep }) {
     this.el = { reps, unit, sides, phase, angles, cues, lastRep };
     this.angleRows = new Map();
+    this.order = [];
   }
 
-  reset() {
+  // order: the exercise's measures as /api/exercises lists them, the order the rows keep
+  // whichever the camera sees first.
+  reset(order = []) {
+    this.order = order;
     this.el.reps.textContent = "0";
     this.el.unit.textContent = repsWord(0);
     this.el.sides.textContent = "";
@@ -40,8 +44,8 @@ export class RepReadout {
 
   // One row per measure ever seen this set; a measure not seen now shows a dash.
   showAngles(angles) {
-    for (const name of Object.keys(angles)) {
-      if (this.angleRows.has(name)) continue;
+    const fresh = Object.keys(angles).filter((name) => !this.angleRows.has(name));
+    for (const name of fresh) {
       const row = document.createElement("div");
       const label = document.createElement("dt");
       const value = document.createElement("dd");
@@ -51,7 +55,16 @@ export class RepReadout {
       this.el.angles.append(row);
       this.angleRows.set(name, value);
     }
+    if (fresh.length) this.sortAngles();
     for (const [name, value] of this.angleRows) value.textContent = measureValue(name, angles[name]);
+  }
+
+  sortAngles() {
+    const rank = (row) => {
+      const i = this.order.indexOf(row.dataset.measure);
+      return i < 0 ? this.order.length : i;
+    };
+    this.el.angles.append(...[...this.el.angles.children].sort((a, b) => rank(a) - rank(b)));
   }
 
   showCues(cues) {
