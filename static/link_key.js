@@ -3,6 +3,8 @@
 // any day and after it restarts, so an OBS source or the VMC relay is set up once. The
 // key is not the link: who has the link can watch, who has the key can be the camera.
 
+import { browserStorage } from "./storage.js";
+
 const STORAGE_PREFIX = "holotrack.linkKey:";
 // The server's token of a key is the first 16 bytes of SHA-256(SALT + key), base64url
 // (webapp/live/watch.py kept_token): the page knows its link before its first connection.
@@ -25,15 +27,6 @@ export async function keptToken(key) {
   if (!globalThis.crypto?.subtle) return null;
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(SALT + key));
   return base64url(new Uint8Array(digest, 0, TOKEN_BYTES));
-}
-
-// Even reading window.localStorage throws where storage is blocked (a sandboxed frame).
-function browserStorage() {
-  try {
-    return globalThis.localStorage ?? null;
-  } catch {
-    return null;
-  }
 }
 
 export class LinkKey {

@@ -160,7 +160,9 @@ async def test_the_page_counts_the_six_pushups(client: Client, tmp_path: Path) -
     y4m = write_y4m(PUSHUPS, tmp_path / "pushups.y4m", frames=PUSHUP_FRAMES)
     async with open_page(fake_camera_args(y4m)) as browser:
         page = browser.page
+        await page.add_init_script(SPOKEN_JS)
         await open_fitness(browser, client, "push_up")
+        await page.check("#fitness-voice")
         await page.click("#fitness-start")
         await page.wait_for_selector("#coach-link[data-token]")
         # The skeleton the counter sees is drawn over the video: the pose's (pose only).
@@ -177,6 +179,11 @@ async def test_the_page_counts_the_six_pushups(client: Client, tmp_path: Path) -
         )
         assert await page.text_content("#fitness-reps") == str(PUSHUP_REPS)
         assert await page.text_content("#fitness-rep-unit") == "reps"
+        # Said aloud as counted, each once, the form cues between them.
+        spoken: list[str] = await page.evaluate("window.spoken")
+        assert [text for text in spoken if text.isdigit()] == [
+            str(n) for n in range(1, PUSHUP_REPS + 1)
+        ], spoken
         # The angles keep the exercise's order (the far elbow may be seen late, or never).
         shown = await page.eval_on_selector_all(
             "#fitness-angles > div", "rows => rows.map((r) => r.dataset.measure)"
@@ -250,6 +257,75 @@ async () => {
   return toCsv(setRecords([{ began: Date.now(), session: "s1", sets }]));
 }
 """
+
+
+# What the page gives the browser's speech to say, in window.spoken; said as well.
+SPOKEN_JS = """window.spoken = [];
+const speak = speechSynthesis.speak.bind(speechSynthesis);
+speechSynthesis.speak = (words) => { window.spoken.push(words.text); speak(words); };"""
+
+# A set's results as the voice hears them, in a page with a speech that only listens, at
+# the times given (ms); then what a second voice, made as a reload would, finds ticked.
+VOICE_JS = """async ({ results, times }) => {
+  const { Voice } = await import("/static/fitness/voice.js");
+  const spoken = [];
+  const synth = { speak: (words) => spoken.push(words.text), cancel: () => spoken.push("(hush)") };
+  const kept = new Map();
+  const storage = { getItem: (k) => kept.get(k) ?? null, setItem: (k, v) => kept.set(k, v) };
+  const box = document.createElement("input");
+  box.type = "checkbox";
+  const note = document.createElement("p");
+  let t = 0;
+  const voice = new Voice({ box, note, synth, storage, now: () => t });
+  const silent = box.checked;
+  box.checked = true;
+  box.dispatchEvent(new Event("change"));
+  voice.reset();
+  results.forEach((fitness, i) => { t = times[i]; voice.show(fitness); });
+  voice.stop();
+  const again = document.createElement("input");
+  new Voice({ box: again, note, synth, storage });
+  return { silent, spoken, remembered: again.checked, note: note.textContent };
+}"""
+
+
+@pytest.mark.browser
+async def test_the_voice_says_each_rep_once_and_a_held_cue_every_ten_seconds(
+    client: Client,
+) -> None:
+    sag = {"code": "body_line", "message": "Keep your body in one straight line"}
+    # A resumed set's first result (3 reps) is not news; a count going down (a new set) is
+    # not said; a cue held from 1 s is said again only at 11 s.
+    results = [
+        {"reps": 3, "cues": []},
+        {"reps": 4, "cues": [sag]},
+        {"reps": 4, "cues": [sag]},
+        {"reps": 5, "cues": [sag]},
+        {"reps": 5, "cues": [sag]},
+        {"reps": 0, "cues": []},
+        {"reps": 1, "cues": []},
+    ]
+    times = [0, 1000, 2000, 10000, 11000, 12000, 13000]
+    async with open_page() as browser:
+        await open_fitness(browser, client, "push_up")
+        heard = await browser.page.evaluate(VOICE_JS, {"results": results, "times": times})
+    assert heard["silent"] is False  # off until asked for
+    assert heard["spoken"] == ["4", sag["message"], "5", sag["message"], "1", "(hush)"]
+    assert heard["remembered"] is True
+    assert heard["note"] == ""
+    assert browser.errors == []
+
+
+@pytest.mark.browser
+async def test_without_speech_the_box_is_off_and_says_why(client: Client) -> None:
+    async with open_page() as browser:
+        page = browser.page
+        await page.add_init_script("delete window.speechSynthesis;")
+        await open_fitness(browser, client, "push_up")
+        assert await page.is_disabled("#fitness-voice")
+        assert not await page.is_checked("#fitness-voice")
+        assert "cannot speak" in (await page.text_content("#fitness-voice-note") or "")
+        assert browser.errors == []
 
 
 # A side-on push-up: the far elbow comes into view after the rest, then goes again.

@@ -12,6 +12,7 @@ import { WorkoutLog } from "./log.js";
 import { RepReadout } from "./readout.js";
 import { WatchShare } from "../share.js";
 import { SetTimer } from "./timer.js";
+import { Voice } from "./voice.js";
 import { loadExercises, titleOf } from "./words.js";
 
 const FPS = 15;
@@ -46,6 +47,7 @@ const readout = new RepReadout({
   lastRep: $("fitness-last-rep"),
 });
 const timer = new SetTimer($("fitness-timer"));
+const voice = new Voice({ box: $("fitness-voice"), note: $("fitness-voice-note") });
 const share = new WatchShare({ box: $("coach-share"), link: $("coach-link"), button: $("coach-copy"), status: $("coach-share-status"), view: "/coach" });
 
 const recorder = new Recorder({ button: $("fitness-record"), status: $("fitness-record-status"), name: "fitness" });
@@ -89,6 +91,7 @@ function startSet(name) {
   reps = 0;
   readout.reset(exercises.find((e) => e.name === name)?.joints);
   timer.reset();
+  voice.reset();
   showSet(name);
 }
 
@@ -107,6 +110,7 @@ function onResult(message) {
   }
   timer.running();
   readout.show(fitness);
+  voice.show(fitness);
   if (fitness.exercise !== document.body.dataset.exercise) showSet(fitness.exercise);
   if (fitness.reps !== reps) {
     reps = fitness.reps;
@@ -149,6 +153,7 @@ function cameraClosed() {
   clearInterval(summaries);
   summaries = null;
   timer.stop();
+  voice.stop();
   overlay.clear();
   share.hide();
   delete document.body.dataset.session;

@@ -1,0 +1,83 @@
+// Reps and form cues said aloud by the browser's own speech (the Web Speech API): side-on at
+// floor level, two metres away, a person in the middle of a set cannot read the screen.
+
+import { browserStorage } from "../storage.js";
+
+const STORAGE = "holotrack.fitness.voice";
+// A fault that holds over several reps (a sagging body line) is said again, but no sooner.
+export const CUE_REPEAT_MS = 10000;
+
+export class Voice {
+  // box: the "Say reps aloud" checkbox; note: where the page says the browser cannot speak.
+  constructor({ box, note, synth = globalThis.speechSynthesis, storage = browserStorage(), now = () => performance.now() }) {
+    this.box = box;
+    this.synth = synth ?? null;
+    this.storage = storage;
+    this.now = now;
+    this.said = new Map(); // cue code -> when it was last said
+    this.reps = null; // the count last seen; null until a set's first result
+    if (!this.synth || typeof globalThis.SpeechSynthesisUtterance !== "function") {
+      box.checked = false;
+      box.disabled = true;
+      note.textContent = "This browser cannot speak: the count is on the screen only.";
+      return;
+    }
+    box.checked = this.load();
+    box.addEventListener("change", () => {
+      this.keep(box.checked);
+      if (!box.checked) this.synth.cancel();
+    });
+  }
+
+  get on() {
+    return this.box.checked && !this.box.disabled;
+  }
+
+  load() {
+    try {
+      return this.storage?.getItem(STORAGE) === "on";
+    } catch {
+      return false;
+    }
+  }
+
+  keep(on) {
+    try {
+      this.storage?.setItem(STORAGE, on ? "on" : "off");
+    } catch {
+      // not kept: the box still works on this visit
+    }
+  }
+
+  // A new set: its first result is the count to go on from (0, or a resumed set's count,
+  // which is not news).
+  reset() {
+    this.reps = null;
+    this.said.clear();
+  }
+
+  show(fitness) {
+    const before = this.reps;
+    this.reps = fitness.reps;
+    if (!this.on) return;
+    if (before !== null && fitness.reps > before) this.say(String(fitness.reps));
+    const t = this.now();
+    for (const cue of fitness.cues ?? []) {
+      const last = this.said.get(cue.code);
+      if (last !== undefined && t - last < CUE_REPEAT_MS) continue;
+      this.said.set(cue.code, t);
+      this.say(cue.message);
+    }
+  }
+
+  say(text) {
+    const words = new SpeechSynthesisUtterance(text);
+    words.lang = document.documentElement.lang || "en";
+    this.synth.speak(words);
+  }
+
+  stop() {
+    this.synth?.cancel();
+    this.reset();
+  }
+}
