@@ -161,6 +161,7 @@ function cameraClosed() {
 }
 
 async function start() {
+  voice.prime();
   run.begin();
   results = 0;
   stage.dataset.results = "0";

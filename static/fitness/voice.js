@@ -6,6 +6,7 @@ import { browserStorage } from "../storage.js";
 const STORAGE = "holotrack.fitness.voice";
 // A fault that holds over several reps (a sagging body line) is said again, but no sooner.
 export const CUE_REPEAT_MS = 10000;
+export const TICKED = "Reps will be said aloud.";
 
 export class Voice {
   // box: the "Say reps aloud" checkbox; note: where the page says the browser cannot speak.
@@ -25,8 +26,16 @@ export class Voice {
     box.checked = this.load();
     box.addEventListener("change", () => {
       this.keep(box.checked);
-      if (!box.checked) this.synth.cancel();
+      // Heard now, the voice can be turned up before the set; and a phone's browser lets a
+      // page speak only once it has spoken from a tap.
+      if (box.checked) this.say(TICKED);
+      else this.synth.cancel();
     });
+  }
+
+  // From Start's tap, for a phone's browser whose box was ticked on an earlier visit.
+  prime() {
+    if (this.on) this.say("");
   }
 
   get on() {
