@@ -361,14 +361,15 @@ async def test_a_signal_stops_the_relay_with_the_receivers_at_rest(
     make_client: MakeClient, signum: signal.Signals, status: int
 ) -> None:
     """kill, systemd and docker stop send SIGTERM, Ctrl-C SIGINT: either way the avatar is
-    left at rest, not frozen mid-gesture, and the relay says why it stopped."""
+    left at rest, not frozen mid-gesture, and the relay says why it stopped. The relay runs
+    with only its light install importable, as on a PC at home (tests/light_relay.py)."""
     client = await make_client(Config(workers=1))
     live, ready = await open_session(client, rig=True)
     frames = video_frames(ASL_VIDEO)
     idle = to_unity_rotation(IDLE_BONES["leftUpperArm"])
     async with vmc_receiver() as (port, received):
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "webapp.vmc.relay", "--watch", ws_url(client),
+            sys.executable, str(ROOT / "tests" / "light_relay.py"), "--watch", ws_url(client),
             "--token", ready["watch"], "--to", f"127.0.0.1:{port}",
             stderr=asyncio.subprocess.PIPE, cwd=ROOT, preexec_fn=default_signals,
         )  # fmt: skip
