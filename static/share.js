@@ -9,7 +9,7 @@ export function watchUrl(token, view = "/avatar", location = window.location) {
 
 // navigator.clipboard needs a secure context; a phone on http://192.168... has none, so
 // fall back to selecting the text and the old copy command.
-async function copyText(text) {
+export async function copyText(text) {
   if (navigator.clipboard?.writeText) {
     try {
       await navigator.clipboard.writeText(text);

@@ -8,11 +8,14 @@ purpose, against a server that does not provide those yet.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import itertools
 import json
 import math
+import shlex
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -58,6 +61,7 @@ from webapp.avatar_page import (
 from webapp.config import Config, load_config
 from webapp.keys import LIVE
 
+ROOT = Path(__file__).resolve().parents[1]
 AVATAR = AvatarPaths().default_avatar
 # Pixels read back from the avatar canvas, scaled to SIZE x SIZE.
 SIZE = 64
@@ -1121,6 +1125,50 @@ async def test_a_tab_shown_again_draws_at_once(make_avatar_client: MakeAvatarCli
                }"""
         )
     assert drawn == [False, True]
+
+
+async def test_the_relay_command_the_page_shows_feeds_a_vmc_app_across_stop_and_start(
+    make_avatar_client: MakeAvatarClient, tmp_path: Path
+) -> None:
+    """What a VTuber pastes on the PC with VSeeFace: the page's command, run as written (in
+    the relay's light install, tests/light_relay.py), with a receiver's port added."""
+    async with (
+        vmc_receiver() as (port, received),
+        signer_on_camera(make_avatar_client, tmp_path) as (browser, _),
+    ):
+        page = browser.page
+        assert await page.is_hidden("#relay-share")
+        await start_session(browser)
+        command = shlex.split(await page.inner_text("#relay-command"))
+        token = await page.get_attribute("#watch-link", "data-token")
+        origin = await page.evaluate("location.host")
+        assert command[:3] == ["python", "-m", "webapp.vmc.relay"]
+        assert command[3:] == ["--watch", f"ws://{origin}/ws", "--token", token, "--wait"]
+        relay = await asyncio.create_subprocess_exec(
+            sys.executable, str(ROOT / "tests" / "light_relay.py"), *command[3:],
+            "--to", f"127.0.0.1:{port}", stderr=asyncio.subprocess.PIPE, cwd=ROOT,
+        )  # fmt: skip
+        try:
+            await asyncio.wait_for(received.wait_frames(3), 90)
+            # Stop and Start: the link is kept, and the relay (--wait) forwards the next stream.
+            await page.click("#avatar-stop")
+            await page.wait_for_selector("#avatar-start:enabled")
+            before = received.frames
+            await start_session(browser)
+            await asyncio.wait_for(received.wait_frames(before + 3), 90)
+            assert relay.returncode is None
+            # Copy command puts it on the clipboard, as shown.
+            await page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+            await page.click("#relay-copy")
+            await page.wait_for_selector("#relay-status:not([hidden])")
+            assert await page.inner_text("#relay-status") == "Command copied."
+            assert await page.evaluate("navigator.clipboard.readText()") == shlex.join(command)
+        finally:
+            if relay.returncode is None:
+                relay.terminate()
+            _, err = await relay.communicate()
+        assert "Traceback" not in err.decode(), err.decode()
+        assert browser.errors == []
 
 
 async def test_the_page_sends_vmc_to_the_receivers_the_server_allows(

@@ -13,6 +13,7 @@ import { Controls } from "./controls.js";
 import { ObsAvatar } from "./obs_avatar.js";
 import { setupPicker } from "./picker.js";
 import { WatchShare } from "../share.js";
+import { RelayShare } from "./relay_share.js";
 import { AvatarView } from "./view.js";
 
 // Holistic: the rig's hands and face need the hand and face landmarks.
@@ -46,6 +47,7 @@ const obsAvatar = $("avatar-obs")
   ? new ObsAvatar({ box: $("avatar-obs-box"), checkbox: $("avatar-obs"), status: $("avatar-obs-status") })
   : null;
 const share = new WatchShare({ box: $("watch-share"), link: $("watch-link"), button: $("watch-copy"), status: $("watch-share-status") });
+const relayShare = new RelayShare({ box: $("relay-share"), command: $("relay-command"), button: $("relay-copy"), status: $("relay-status") });
 
 const recorder = new Recorder({ button: $("avatar-record"), status: $("avatar-record-status"), name: "avatar" });
 const overlay = new VideoOverlay($("avatar-overlay"), video);
@@ -102,6 +104,7 @@ function openSession(endLink = false) {
         // No rate here: the server changes it every few seconds; the readout shows the one received.
         showStatus(status, "Driving the avatar.", "ok");
         share.show(message.watch);
+        relayShare.show(message.watch);
         obsAvatar?.ready(message);
         if (renewed) showStatus($("watch-share-status"), "A new link: the old one no longer works.", "info");
         renewed = false;

@@ -1,0 +1,35 @@
+// The VMC relay's command for this page's watch link, to paste on the PC that runs
+// VSeeFace, VNyan or Warudo (README, "VSeeFace, VNyan, Warudo"): the relay watches the
+// session from there and sends it as VMC to the app, wherever this server is. The link is
+// kept (link_key.js), so the command is too, and --wait lets the relay outlast a Stop.
+
+import { showStatus } from "../format.js";
+import { copyText } from "../share.js";
+
+export function relayCommand(token, location = window.location) {
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  return `python -m webapp.vmc.relay --watch ${scheme}//${location.host}/ws --token ${token} --wait`;
+}
+
+export class RelayShare {
+  constructor({ box, command, button, status }) {
+    this.box = box;
+    this.command = command;
+    this.status = status;
+    button.addEventListener("click", () => this.copy());
+  }
+
+  // token: the ready message's "watch"; without one there is nothing to relay.
+  show(token) {
+    const known = typeof token === "string" && token !== "";
+    this.box.hidden = !known;
+    this.command.textContent = known ? relayCommand(token) : "";
+  }
+
+  async copy() {
+    const text = this.command.textContent;
+    if (!text) return;
+    const copied = await copyText(text);
+    showStatus(this.status, copied ? "Command copied." : "Could not copy; select the command and copy it by hand.", copied ? "ok" : "error");
+  }
+}
