@@ -4,11 +4,11 @@
 // kept (link_key.js), so the command is too, and --wait lets the relay outlast a Stop.
 
 import { showStatus } from "../format.js";
+import { socketUrl } from "../protocol.js";
 import { copyText } from "../share.js";
 
 export function relayCommand(token, location = window.location) {
-  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-  return `python -m webapp.vmc.relay --watch ${scheme}//${location.host}/ws --token ${token} --wait`;
+  return `python -m webapp.vmc.relay --watch ${socketUrl(location)} --token ${token} --wait`;
 }
 
 export class RelayShare {
