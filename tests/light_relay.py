@@ -37,8 +37,11 @@ def light_site_packages() -> Path:
         for entry in site.iterdir():
             # numpy.libs (numpy's own shared libraries) goes with numpy; metadata stays out.
             name = entry.name.removesuffix(".libs")
-            if name.partition(".")[0] in LIGHT and not name.endswith((".dist-info", ".pth")):
-                (light / entry.name).symlink_to(entry)
+            wanted = name.partition(".")[0] in LIGHT and not name.endswith((".dist-info", ".pth"))
+            link = light / entry.name
+            # The first site-packages on the path wins, as it does for imports.
+            if wanted and not link.exists():
+                link.symlink_to(entry)
     return light
 
 
