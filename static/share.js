@@ -9,7 +9,7 @@ export function watchUrl(token, view = "/avatar", location = window.location) {
 
 // navigator.clipboard needs a secure context; a phone on http://192.168... has none, so
 // fall back to selecting the text and the old copy command.
-export async function copyText(text) {
+async function copyText(text) {
   if (navigator.clipboard?.writeText) {
     try {
       await navigator.clipboard.writeText(text);
@@ -33,6 +33,13 @@ export async function copyText(text) {
   }
   area.remove();
   return copied;
+}
+
+// Copies `text` and says in `status` that it did, or how to copy the `thing` by hand.
+export async function copyAndSay(text, status, thing) {
+  const copied = await copyText(text);
+  const done = `${thing[0].toUpperCase()}${thing.slice(1)} copied.`;
+  showStatus(status, copied ? done : `Could not copy; select the ${thing} and copy it by hand.`, copied ? "ok" : "error");
 }
 
 export class WatchShare {
@@ -77,7 +84,6 @@ export class WatchShare {
   async copy() {
     const url = this.link.getAttribute("href");
     if (!url) return;
-    const copied = await copyText(url);
-    showStatus(this.status, copied ? "Link copied." : "Could not copy; select the link and copy it by hand.", copied ? "ok" : "error");
+    await copyAndSay(url, this.status, "link");
   }
 }

@@ -1163,6 +1163,12 @@ async def test_the_relay_command_the_page_shows_feeds_a_vmc_app_across_stop_and_
             await page.wait_for_selector("#relay-status:not([hidden])")
             assert await page.inner_text("#relay-status") == "Command copied."
             assert await page.evaluate("navigator.clipboard.readText()") == shlex.join(command)
+            # So does Copy link with the OBS link, in the same words.
+            await page.click("#watch-copy")
+            await page.wait_for_selector("#watch-share-status:not([hidden])")
+            assert await page.inner_text("#watch-share-status") == "Link copied."
+            link = await page.get_attribute("#watch-link", "href")
+            assert await page.evaluate("navigator.clipboard.readText()") == link
         finally:
             if relay.returncode is None:
                 relay.terminate()

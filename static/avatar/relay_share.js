@@ -3,9 +3,8 @@
 // session from there and sends it as VMC to the app, wherever this server is. The link is
 // kept (link_key.js), so the command is too, and --wait lets the relay outlast a Stop.
 
-import { showStatus } from "../format.js";
 import { socketUrl } from "../protocol.js";
-import { copyText } from "../share.js";
+import { copyAndSay } from "../share.js";
 
 export function relayCommand(token, location = window.location) {
   return `python -m webapp.vmc.relay --watch ${socketUrl(location)} --token ${token} --wait`;
@@ -29,7 +28,6 @@ export class RelayShare {
   async copy() {
     const text = this.command.textContent;
     if (!text) return;
-    const copied = await copyText(text);
-    showStatus(this.status, copied ? "Command copied." : "Could not copy; select the command and copy it by hand.", copied ? "ok" : "error");
+    await copyAndSay(text, this.status, "command");
   }
 }
