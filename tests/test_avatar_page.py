@@ -1143,7 +1143,7 @@ async def test_the_relay_command_the_page_shows_feeds_a_vmc_app_across_stop_and_
         token = await page.get_attribute("#watch-link", "data-token")
         origin = await page.evaluate("location.host")
         assert command[:3] == ["python", "-m", "webapp.vmc.relay"]
-        assert command[3:] == ["--watch", f"ws://{origin}/ws", "--token", token, "--wait"]
+        assert command[3:] == ["--watch", f"ws://{origin}/ws", f"--token={token}", "--wait"]
         relay = await asyncio.create_subprocess_exec(
             sys.executable, str(ROOT / "tests" / "light_relay.py"), *command[3:],
             "--to", f"127.0.0.1:{port}", stderr=asyncio.subprocess.PIPE, cwd=ROOT,

@@ -370,7 +370,7 @@ async def test_a_signal_stops_the_relay_with_the_receivers_at_rest(
     async with vmc_receiver() as (port, received):
         process = await asyncio.create_subprocess_exec(
             sys.executable, str(ROOT / "tests" / "light_relay.py"), "--watch", ws_url(client),
-            "--token", ready["watch"], "--to", f"127.0.0.1:{port}",
+            f"--token={ready['watch']}", "--to", f"127.0.0.1:{port}",
             stderr=asyncio.subprocess.PIPE, cwd=ROOT, preexec_fn=default_signals,
         )  # fmt: skip
         try:

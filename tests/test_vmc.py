@@ -217,6 +217,8 @@ def test_the_relay_sends_to_every_receiver_named_once() -> None:
     )
     assert config.to == (Target("127.0.0.1", 39539), Target("::1", 39540))
     assert relay_parse(["--watch", "ws://h/ws", "--token", "t"]).to == (Target("127.0.0.1", 39539),)
+    # A token is base64url: one in 64 begins with "-", which only the = form can pass.
+    assert relay_parse(["--watch", "ws://h/ws", "--token=-Ab3"]).token == "-Ab3"
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,9 @@
 import { socketUrl } from "../protocol.js";
 import { copyAndSay } from "../share.js";
 
+// --token=: a token may begin with "-", which argparse would take for an option.
 export function relayCommand(token, location = window.location) {
-  return `python -m webapp.vmc.relay --watch ${socketUrl(location)} --token ${token} --wait`;
+  return `python -m webapp.vmc.relay --watch ${socketUrl(location)} --token=${token} --wait`;
 }
 
 export class RelayShare {
