@@ -29,7 +29,7 @@ deps = map(Requirement, tomllib.load(open('pyproject.toml', 'rb'))['project']['d
 bad = [str(d) for d in deps if not d.specifier.contains(md.version(d.name), prereleases=True)]; \
 assert not bad, f'deploy/image/requirements.txt does not satisfy {bad}'"
 
-# -- vendor: the avatar page's npm modules (three.js, three-vrm) ------------------------------
+# -- vendor: the avatar page's npm modules (three.js, three-vrm, qrcode-generator) --------------
 # Depends only on package.json and package-lock.json, so a code edit reuses it. Debian's npm,
 # since the base has no Node; this stage is thrown away, only the files below reach the image.
 FROM ${PYTHON_IMAGE} AS vendor
@@ -39,7 +39,8 @@ RUN apt-get update \
 WORKDIR /src
 COPY package.json package-lock.json ./
 # Exactly the files webapp/avatar_page.py serves (VENDOR_FILES; tests/test_image.py checks the
-# image holds those and no other script), with each package's licence and package.json.
+# image holds those and no other script), with each package's licence and package.json
+# (qrcode-generator's licence is the head of its one file).
 RUN npm ci --ignore-scripts --no-audit --no-fund \
  && cp --parents -t /opt \
         node_modules/three/LICENSE \
@@ -51,7 +52,9 @@ RUN npm ci --ignore-scripts --no-audit --no-fund \
         node_modules/three/examples/jsm/utils/SkeletonUtils.js \
         node_modules/@pixiv/three-vrm/LICENSE \
         node_modules/@pixiv/three-vrm/package.json \
-        node_modules/@pixiv/three-vrm/lib/three-vrm.module.js
+        node_modules/@pixiv/three-vrm/lib/three-vrm.module.js \
+        node_modules/qrcode-generator/package.json \
+        node_modules/qrcode-generator/dist/qrcode.mjs
 
 # -- runtime: the virtualenv, the code, an unprivileged user --------------------------------
 FROM ${PYTHON_IMAGE} AS runtime

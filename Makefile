@@ -46,7 +46,7 @@ test: system-deps $(VENV)/.installed-test
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
 
-# The avatar page's JavaScript (three.js, three-vrm) from the npm registry, pinned by
+# The avatar page's JavaScript (three.js, three-vrm, qrcode-generator) from the npm registry, pinned by
 # package-lock.json; served from node_modules/, no build step. Without npm, system-deps.sh
 # installs Debian's npm as root or names it in one line, and the server still runs: /avatar
 # then says what is missing. A failed install leaves no stamp, so the next make tries again.

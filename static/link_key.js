@@ -29,6 +29,17 @@ export async function keptToken(key) {
   return base64url(new Uint8Array(digest, 0, TOKEN_BYTES));
 }
 
+// A key handed to this page in its address, #link_key=KEY (another page's QR code: the
+// phone becomes the camera of that page's link): the key, null for one cut short or
+// mangled, undefined when none was handed. The fragment is wiped from the address at
+// once, so the key is not bookmarked, shared or seen on a screen later.
+export function handedKey(location = window.location, history = window.history) {
+  const handed = /^#link_key=(.*)$/.exec(location.hash);
+  if (!handed) return undefined;
+  history.replaceState(history.state, "", `${location.pathname}${location.search}`);
+  return VALID.test(handed[1]) ? handed[1] : null;
+}
+
 export class LinkKey {
   // page: whose key (the avatar page's); storage: localStorage, or a stand-in.
   constructor(page, storage = browserStorage()) {
@@ -53,7 +64,12 @@ export class LinkKey {
 
   // Another key, so another link: the old one ends with the session that holds it.
   renew() {
-    this.value = newLinkKey();
+    return this.adopt(newLinkKey());
+  }
+
+  // `key` from now on (a handed one, handedKey), kept like one made here.
+  adopt(key) {
+    this.value = key;
     try {
       this.storage?.setItem(this.name, this.value);
     } catch {

@@ -283,10 +283,13 @@ async def show_page(page: Page, frozen: bool = False) -> None:
 
 @asynccontextmanager
 async def open_phone(
-    viewport: tuple[int, int] = (390, 844), extra_args: Sequence[str] = ()
+    viewport: tuple[int, int] = (390, 844),
+    extra_args: Sequence[str] = (),
+    accept_certificate: bool = False,
 ) -> AsyncIterator[BrowserPage]:
     """A page as a phone's browser shows it: its viewport, touch, a mobile viewport meta
-    honoured, three device pixels to a CSS pixel."""
+    honoured, three device pixels to a CSS pixel. `accept_certificate`: as after the
+    person pressed "Proceed" on a self-signed certificate's warning."""
     width, height = viewport
     async with _open_browser(
         extra_args,
@@ -294,5 +297,6 @@ async def open_phone(
         is_mobile=True,
         has_touch=True,
         device_scale_factor=3,
+        ignore_https_errors=accept_certificate,
     ) as page:
         yield page

@@ -269,9 +269,10 @@ async def test_without_node_modules_the_page_says_what_is_missing(
     response = await client.get("/avatar")
     assert response.status == 503
     text = await response.text()
-    assert "three.js and three-vrm" in text
+    assert "three.js, three-vrm and qrcode-generator" in text
     assert "node_modules/three/build/three.module.js" in text
     assert "node_modules/@pixiv/three-vrm/lib/three-vrm.module.js" in text
+    assert "node_modules/qrcode-generator/dist/qrcode.mjs" in text
     assert "make run" in text
     assert "importmap" not in text  # no script that would fail to load
     vendor = await client.get("/vendor/three/build/three.module.js")

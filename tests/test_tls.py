@@ -131,8 +131,11 @@ def test_machine_names_cover_the_loopback_names() -> None:
     assert not any(a.version == 6 and a.is_link_local for a in names.ips)
 
 
-def make_pair(directory: Path, name: str) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 and its key, as an operator's CA would hand them out."""
+def make_pair(
+    directory: Path, name: str, alt_names: Sequence[x509.GeneralName] = ()
+) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 (and `alt_names`) and its key, as an operator's CA
+    would hand them out."""
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = datetime.datetime.now(datetime.UTC)
@@ -145,7 +148,9 @@ def make_pair(directory: Path, name: str) -> tuple[Path, Path]:
         .not_valid_before(now - datetime.timedelta(hours=1))
         .not_valid_after(now + datetime.timedelta(days=2))
         .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), *alt_names]
+            ),
             critical=False,
         )
         .sign(key, hashes.SHA256())
@@ -160,6 +165,26 @@ def make_pair(directory: Path, name: str) -> tuple[Path, Path]:
         )
     )
     return cert_path, key_path
+
+
+@pytest.mark.parametrize(("port", "suffix"), [(8443, ":8443"), (443, "")])
+def test_a_given_certificates_names_are_where_a_phone_opens_the_avatar_page(
+    tmp_path: Path, port: int, suffix: str
+) -> None:
+    names: list[x509.GeneralName] = [
+        x509.DNSName("*.example.org"),  # no one host to open
+        x509.DNSName("localhost"),  # the phone itself
+        x509.DNSName("holotrack.example.org"),
+        x509.IPAddress(ipaddress.ip_address("2001:db8::1")),
+        x509.IPAddress(ipaddress.ip_address("192.0.2.9")),
+    ]
+    cert, _ = make_pair(tmp_path, "named", names)
+    assert tls.certificate_urls(cert, port) == [
+        f"https://holotrack.example.org{suffix}/avatar",
+        f"https://192.0.2.9{suffix}/avatar",
+        f"https://[2001:db8::1]{suffix}/avatar",
+    ]
+    assert tls.certificate_urls(tmp_path / "gone.crt", port) == []
 
 
 def refused(flags: Sequence[str]) -> subprocess.CompletedProcess[str]:

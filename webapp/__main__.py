@@ -49,12 +49,15 @@ def client_mistakes(record: logging.LogRecord) -> bool:
     return True
 
 
-def tls_context(config: Config) -> ssl.SSLContext | None:
-    """The HTTPS context the flags ask for, or None for plain HTTP; raises tls.TlsError."""
+def tls_context(config: Config) -> tuple[ssl.SSLContext | None, tuple[str, ...]]:
+    """The HTTPS context the flags ask for (None for plain HTTP), and the avatar page's
+    https URLs a phone on the network may open; raises tls.TlsError."""
     if config.tls_cert:
-        return tls.server_context(Path(config.tls_cert), Path(config.tls_key))
+        cert = Path(config.tls_cert)
+        context = tls.server_context(cert, Path(config.tls_key))
+        return context, tuple(tls.certificate_urls(cert, config.port))
     if not config.self_signed:
-        return None
+        return None, ()
     names = tls.machine_names()
     made = tls.self_signed(Path(config.state_dir), names)
     log.info(
@@ -76,7 +79,7 @@ def tls_context(config: Config) -> ssl.SSLContext | None:
             config.host,
             config.port,
         )
-    return tls.server_context(made.cert, made.key)
+    return tls.server_context(made.cert, made.key), tuple(urls)
 
 
 class ListenError(Exception):
@@ -116,12 +119,12 @@ def main() -> None:
     config = load_config()
     setup_logging(config)
     try:
-        ssl_context = tls_context(config)
+        ssl_context, phone_pages = tls_context(config)
     except tls.TlsError as exc:
         print(f"python -m webapp: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     try:
-        asyncio.run(serve(create_app(config), config, ssl_context))
+        asyncio.run(serve(create_app(config, phone_pages), config, ssl_context))
     except ListenError as exc:
         print(f"python -m webapp: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

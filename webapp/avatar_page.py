@@ -8,6 +8,7 @@ page answers in words what is missing, and every other route works as before.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from webapp.engine.blendshapes import NAMES as ARKIT_NAMES
-from webapp.keys import CONFIG
+from webapp.keys import CONFIG, PHONE_PAGES
 from webapp.live.avatars import MB
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,6 +36,8 @@ VENDOR_FILES: dict[str, str] = {
     ),
     "three/examples/jsm/utils/SkeletonUtils.js": "three/examples/jsm/utils/SkeletonUtils.js",
     "three-vrm/lib/three-vrm.module.js": "@pixiv/three-vrm/lib/three-vrm.module.js",
+    # The QR code that hands this page's link to a phone (static/avatar/phone_share.js).
+    "qrcode-generator/dist/qrcode.mjs": "qrcode-generator/dist/qrcode.mjs",
 }
 
 # The page's bare imports, resolved to the files above (the template's <script type=importmap>).
@@ -43,6 +46,7 @@ IMPORT_MAP: dict[str, dict[str, str]] = {
         "three": VENDOR_PREFIX + "three/build/three.module.js",
         "three/addons/": VENDOR_PREFIX + "three/examples/jsm/",
         "@pixiv/three-vrm": VENDOR_PREFIX + "three-vrm/lib/three-vrm.module.js",
+        "qrcode-generator": VENDOR_PREFIX + "qrcode-generator/dist/qrcode.mjs",
     }
 }
 
@@ -89,6 +93,7 @@ def avatar_page(paths: AvatarPaths) -> Handler:
             # "Show it in OBS too" only where the server keeps avatars for watch links.
             "avatar_uploads": uploads > 0,
             "max_avatar_bytes": request.app[CONFIG].max_avatar_mb * MB if uploads else 0,
+            "phone_pages": phone_pages(request),
         }
         response = aiohttp_jinja2.render_template("avatar.html", request, context)
         if missing:
@@ -99,6 +104,21 @@ def avatar_page(paths: AvatarPaths) -> Handler:
         return response
 
     return handler
+
+
+def phone_pages(request: web.Request) -> list[str]:
+    """Where a phone on the network opens this page, for a page opened on the server's own
+    machine (its QR code hands the link to the phone). A page opened by any other address
+    is reached by a phone at that same address, and is not told the machine's others."""
+    host = request.url.host or ""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback or PHONE_PAGES not in request.app:
+        return []
+    pages: tuple[str, ...] = request.app[PHONE_PAGES]
+    return list(pages)
 
 
 def vendor_file(paths: AvatarPaths) -> Handler:

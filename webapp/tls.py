@@ -253,3 +253,29 @@ def phone_urls(host: str, port: int, names: MachineNames) -> list[str]:
         wanted = [] if address.is_loopback else [address]
     ordered = sorted(wanted, key=lambda a: (a.version, a))
     return [f"https://{a if a.version == 4 else f'[{a}]'}:{port}/avatar" for a in ordered]
+
+
+def certificate_urls(cert: Path, port: int) -> list[str]:
+    """The https URLs of the avatar page under the names a given certificate (--tls-cert)
+    vouches for: its DNS names but wildcards and localhost, then its non-loopback addresses."""
+    try:
+        loaded = x509.load_pem_x509_certificate(cert.read_bytes())
+        san = loaded.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except (OSError, ValueError, x509.ExtensionNotFound):
+        return []
+    hosts = [
+        name
+        for name in san.get_values_for_type(x509.DNSName)
+        if "*" not in name and name != "localhost"
+    ]
+    addresses = sorted(
+        (
+            a
+            for a in san.get_values_for_type(x509.IPAddress)
+            if isinstance(a, ipaddress.IPv4Address | ipaddress.IPv6Address) and not a.is_loopback
+        ),
+        key=lambda a: (a.version, a),
+    )
+    hosts += [str(a) if a.version == 4 else f"[{a}]" for a in addresses]
+    suffix = "" if port == 443 else f":{port}"
+    return [f"https://{host}{suffix}/avatar" for host in hosts]

@@ -6,11 +6,12 @@ import { showStatus } from "../format.js";
 import { Average, RateMeter } from "../meter.js";
 import { VideoOverlay } from "../overlay.js";
 import { Recorder } from "../record.js";
-import { LinkKey } from "../link_key.js";
+import { handedKey, LinkKey } from "../link_key.js";
 import { CameraRun } from "../run.js";
 import { AvatarSession, forgetRest, storedRest } from "./connection.js";
 import { Controls } from "./controls.js";
 import { ObsAvatar } from "./obs_avatar.js";
+import { PhoneShare } from "./phone_share.js";
 import { setupPicker } from "./picker.js";
 import { WatchShare } from "../share.js";
 import { RelayShare } from "./relay_share.js";
@@ -54,6 +55,43 @@ const overlay = new VideoOverlay($("avatar-overlay"), video);
 const run = new CameraRun({ video, status, notice, setRunning, cameraClosed, Session: AvatarSession, keepLink: true });
 // The OBS link stays the same from one Start, reload or server restart to the next.
 const linkKey = new LinkKey("avatar");
+// Opened from another page's QR code: this page is the camera of that page's link.
+const handed = handedKey();
+if (handed) {
+  linkKey.adopt(handed);
+  showStatus(status, "This page now drives the link of the page whose code you scanned: press Start. (This browser's own link before it is replaced.)", "info");
+  document.body.dataset.handedLink = "true";
+} else if (handed === null) {
+  showStatus(notice, "The address carried a link key that is cut short or not one, so this page keeps its own link: scan the code again.", "error");
+}
+let phoneResults = 0;
+const phoneShare = new PhoneShare({
+  box: $("phone-share"),
+  code: $("phone-code"),
+  page: $("phone-page"),
+  address: $("phone-address"),
+  status: $("phone-status"),
+  linkKey,
+  handlers: {
+    token: (token) => {
+      share.show(token);
+      relayShare.show(token);
+    },
+    watching: (message) => {
+      readout.session.textContent = message.session;
+    },
+    // The phone's results pose this page's avatar while this page's own camera is off.
+    result: (message) => {
+      phoneResults += 1;
+      document.body.dataset.phoneResults = String(phoneResults);
+      if (message.rig && !run.stream) view.apply(message.rig);
+    },
+    lost: () => {
+      if (!run.stream) view.rest();
+      readout.session.textContent = "–";
+    },
+  },
+});
 
 let figures = null;
 let refresh = null;
@@ -81,6 +119,7 @@ function setRunning(running) {
   calibrateButton.disabled = !running;
   recorder.available(running);
   stage.dataset.running = String(running);
+  phoneShare.pause(running);
 }
 
 // Whether a rest is kept in this browser, in words and for the tests.
@@ -188,6 +227,7 @@ $("watch-new").addEventListener("click", () => {
   } else {
     share.hide();
   }
+  phoneShare.renewed();
 });
 // Mirror, smoothing and blendshapes travel in the hello, so a change starts a new session.
 controls.onHelloChange(() => {

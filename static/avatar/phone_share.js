@@ -1,0 +1,166 @@
+// A phone as the camera for this page's link (README, "Phone as the camera"): a QR code
+// that opens the avatar page on the phone with this page's link key, so the phone's
+// tracking drives the link this page knows (its OBS link and relay command, ready to
+// paste on this machine). This page then watches the link and moves its own avatar with
+// it, saying whether the phone is there. The code carries the key, not the watch link:
+// whoever scans it can be the camera, so it shows only when asked for.
+
+import qrcode from "qrcode-generator";
+import { showStatus } from "../format.js";
+import { CLOSE, routed, socketUrl } from "../protocol.js";
+import { WatchSocket } from "../watch.js";
+import { describeWatchClose } from "./watch.js";
+
+const SVG = "http://www.w3.org/2000/svg";
+const QUIET_MODULES = 4; // the white border a reader needs around the code
+// Whole pixels per module: a module drawn 5.85 pixels wide blurs its edges, and readers
+// fail more often on it (OpenCV's detector missed one such code in 8, none of 12 at 6).
+const MODULE_PX = 6;
+// Someone is between scanning and pressing Start on the phone: look often.
+const RETRY_MS = 3000;
+const WAITING = "Waiting for the phone: scan the code with it (same network), accept the certificate warning once if it shows one, then press Start there.";
+
+function isLoopback(hostname) {
+  return hostname === "localhost" || hostname === "[::1]" || /^127\./.test(hostname);
+}
+
+// Where a phone opens the avatar page: the server's own list for a page opened on the
+// server's machine (data-pages), else this page's own address when a phone can use it
+// (https: a camera needs a secure origin). Empty when a phone cannot have a camera here.
+export function phonePages(listed, location = window.location) {
+  if (listed.length) return listed;
+  if (location.protocol === "https:" && !isLoopback(location.hostname)) return [`${location.origin}/avatar`];
+  return [];
+}
+
+// The address the code carries: the key rides in the fragment, which browsers never send
+// to a server (nor in an access log), and the phone's page wipes it once read.
+export function handoverUrl(page, key) {
+  return `${page}#link_key=${key}`;
+}
+
+// The code for `text` as an SVG: dark modules as one path on white, the quiet zone included.
+export function qrSvg(text) {
+  const code = qrcode(0, "M");
+  code.addData(text);
+  code.make();
+  const count = code.getModuleCount();
+  const size = count + 2 * QUIET_MODULES;
+  let d = "";
+  for (let row = 0; row < count; row += 1) {
+    for (let column = 0; column < count; column += 1) {
+      if (code.isDark(row, column)) d += `M${column + QUIET_MODULES} ${row + QUIET_MODULES}h1v1h-1z`;
+    }
+  }
+  const svg = document.createElementNS(SVG, "svg");
+  svg.setAttribute("viewBox", `0 0 ${size} ${size}`);
+  svg.setAttribute("width", String(size * MODULE_PX));
+  svg.setAttribute("height", String(size * MODULE_PX));
+  svg.setAttribute("shape-rendering", "crispEdges");
+  const background = document.createElementNS(SVG, "rect");
+  background.setAttribute("width", String(size));
+  background.setAttribute("height", String(size));
+  background.setAttribute("fill", "#fff");
+  const modules = document.createElementNS(SVG, "path");
+  modules.setAttribute("d", d);
+  modules.setAttribute("fill", "#000");
+  svg.append(background, modules);
+  return svg;
+}
+
+export class PhoneShare {
+  // box: the <details>; code: where the QR code goes; page: its words on where it leads;
+  // address: the <select> of addresses, shown when there are several;
+  // linkKey: this page's (link_key.js); handlers: token(token) when the link is known,
+  // watching(message), result(message), lost() when the phone's session is not there.
+  constructor({ box, code, page, address, status, linkKey, handlers }) {
+    this.box = box;
+    this.code = code;
+    this.page = page;
+    this.address = address;
+    this.status = status;
+    this.linkKey = linkKey;
+    this.on = handlers;
+    this.pages = phonePages((box.dataset.pages ?? "").split(" ").filter(Boolean));
+    this.watcher = null;
+    this.paused = false;
+    box.addEventListener("toggle", () => (box.open ? this.open() : this.close()));
+    address.addEventListener("change", () => this.draw());
+  }
+
+  async open() {
+    if (!this.pages.length) {
+      this.code.replaceChildren();
+      this.page.textContent = "";
+      this.address.parentElement.hidden = true;
+      showStatus(this.status, "A phone’s browser opens its camera only over https: start the server with --host 0.0.0.0 --self-signed --local-http-port 8081, then open this page on this machine at http://127.0.0.1:8081/avatar (README, “Phone as the camera”).", "info");
+      return;
+    }
+    this.address.replaceChildren(...this.pages.map((page) => new Option(new URL(page).host, page)));
+    this.address.parentElement.hidden = this.pages.length < 2;
+    this.draw();
+    const token = await this.linkKey.token();
+    if (!token || !this.box.open) return;
+    this.on.token(token);
+    if (!this.paused) this.watch(token);
+  }
+
+  // The key changed (New link): a new code, and the new link watched.
+  renewed() {
+    if (!this.box.open) return;
+    this.close();
+    this.open();
+  }
+
+  close() {
+    this.watcher?.stop();
+    this.watcher = null;
+  }
+
+  // This page's own camera runs (its Start takes the link over): it stops watching.
+  pause(paused) {
+    this.paused = paused;
+    if (paused) {
+      this.close();
+      if (this.box.open) showStatus(this.status, "This page’s own camera drives the link now; Stop it to let the phone drive it again.", "info");
+    } else if (this.box.open) {
+      this.open();
+    }
+  }
+
+  draw() {
+    const page = this.address.value || this.pages[0];
+    this.code.replaceChildren(qrSvg(handoverUrl(page, this.linkKey.value)));
+    // The key is left out of the words: they may be read aloud or shown.
+    this.page.textContent = `It opens ${page} on the phone.` + (this.pages.length > 1 ? " This machine has several addresses: choose the one the phone’s network reaches." : "");
+  }
+
+  watch(token) {
+    showStatus(this.status, WAITING, "busy");
+    this.box.dataset.phone = "waiting";
+    this.watcher = new WatchSocket({
+      url: routed(socketUrl(), token),
+      token,
+      bye: "the phone's code was closed",
+      handlers: {
+        watching: (message) => {
+          this.box.dataset.phone = "watching";
+          showStatus(this.status, "The phone is the camera: it moves the avatar here, in the OBS view and in the relay.", "ok");
+          this.on.watching(message);
+        },
+        result: (message) => this.on.result(message),
+        unopened: (text) => showStatus(this.status, text, "error"),
+        closed: ({ code, reason, wasWatching }) => {
+          this.on.lost();
+          this.box.dataset.phone = "waiting";
+          // An unknown link is the phone not started yet: the everyday case, not news.
+          const news = wasWatching || code !== CLOSE.UNKNOWN_WATCH;
+          const why = news ? `${describeWatchClose(code, reason, wasWatching)} ` : "";
+          showStatus(this.status, why + WAITING, news && !wasWatching ? "error" : "busy");
+          return RETRY_MS;
+        },
+      },
+    });
+    this.watcher.start();
+  }
+}

@@ -1,0 +1,160 @@
+"""A phone as the camera of the PC's avatar page: the PC page's QR code opens the avatar
+page on the phone with the PC page's link key, so the phone drives the link whose OBS
+address the PC already shows on its loopback port (README, "Phone as the camera").
+
+The end-to-end test runs the server as the README says (`--host 0.0.0.0 --self-signed
+--local-http-port`), reads the code off the PC page's pixels as a phone's camera would,
+and opens what it says in a phone's browser that accepted the certificate.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from bench.common import free_port
+from tests.browser import fake_camera_args, open_page, open_phone, write_y4m
+from tests.media import ASL_VIDEO
+from tests.test_avatar_page import needs_node_modules, snapshot, start_session, wait_for_change
+from tests.test_lifecycle import serving
+from webapp.app import create_app
+from webapp.config import Config
+
+Client = TestClient[web.Request, web.Application]
+
+OFFERED = re.compile(r"open on the phone \(accept the warning once\): (\S+)")
+PAGES = re.compile(r'id="phone-share" data-pages="([^"]*)"')
+KEY_JS = "() => localStorage.getItem('holotrack.linkKey:avatar')"
+
+
+def read_code(png: bytes) -> str:
+    """What a QR code in a screenshot says, read by OpenCV's two detectors as phones' camera
+    apps, which differ, would: the first that reads it."""
+    image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_GRAYSCALE)
+    for detector in (cv2.QRCodeDetector(), cv2.QRCodeDetectorAruco()):
+        text, _, _ = detector.detectAndDecode(image)
+        if text:
+            return str(text)
+    raise AssertionError("no QR code could be read off the page")
+
+
+@pytest.mark.browser
+async def test_the_pc_pages_code_makes_the_phone_the_camera_of_its_obs_link(
+    tmp_path: Path,
+) -> None:
+    needs_node_modules()
+    y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=90)
+    port, local_port = free_port(), free_port()
+    flags = ["--host", "0.0.0.0", "--self-signed", "--state-dir", str(tmp_path / "state")]
+    async with serving(port, *flags, "--local-http-port", str(local_port)) as server:
+        offered = [found[1] for line in server.lines if (found := OFFERED.search(line))]
+        assert offered, f"no address of this machine a phone could reach: {server.lines}"
+        async with (
+            open_page() as pc,
+            open_phone(extra_args=fake_camera_args(y4m), accept_certificate=True) as phone,
+        ):
+            # The PC: the avatar page on the loopback port, where OBS will look too.
+            await pc.page.goto(f"http://127.0.0.1:{local_port}/avatar")
+            await pc.page.wait_for_selector("body[data-avatar-ready=true]", state="attached")
+            key = await pc.page.evaluate(KEY_JS)
+            assert await pc.page.is_hidden("#phone-code"), "the code shows before it is asked for"
+            await pc.page.click("#phone-share summary")
+            await pc.page.wait_for_selector("#phone-code svg")
+            handover = read_code(await pc.page.locator("#phone-code").screenshot())
+            assert handover == f"{offered[0]}#link_key={key}"
+            words = await pc.page.inner_text("#phone-page")
+            assert offered[0] in words
+            assert key not in words
+            # The OBS link is there before the phone's first frame, on the loopback port.
+            await pc.page.wait_for_selector("#watch-share:not([hidden])")
+            token = await pc.page.get_attribute("#watch-link", "data-token")
+            obs = await pc.page.get_attribute("#watch-link", "href")
+            assert obs == f"http://127.0.0.1:{local_port}/avatar?watch={token}"
+            assert token
+            assert token in await pc.page.inner_text("#relay-command")
+            await pc.page.wait_for_selector("#phone-share[data-phone=waiting]")
+            assert "Waiting for the phone" in await pc.page.inner_text("#phone-status")
+
+            # The phone: opens what the code says, and the key leaves its address at once.
+            await phone.page.goto(handover)
+            await phone.page.wait_for_selector("body[data-avatar-ready=true]", state="attached")
+            assert await phone.page.evaluate("() => window.location.href") == offered[0]
+            assert await phone.page.evaluate(KEY_JS) == key
+            assert await phone.page.get_attribute("body", "data-handed-link") == "true"
+            assert "drives the link" in await phone.page.inner_text("#avatar-status")
+            await snapshot(pc.page)
+            await start_session(phone)
+            assert await phone.page.get_attribute("#watch-link", "data-token") == token
+
+            # The PC page sees the phone and its avatar moves with the phone's tracking.
+            await pc.page.wait_for_selector("#phone-share[data-phone=watching]")
+            assert "The phone is the camera" in await pc.page.inner_text("#phone-status")
+            await pc.page.wait_for_function("() => Number(document.body.dataset.phoneResults) > 5")
+            await wait_for_change(pc.page)
+            session = await phone.page.get_attribute("body", "data-session")
+            assert await pc.page.inner_text("#avatar-session") == session
+
+            # The phone stops: the PC page says so and waits for it again.
+            await phone.page.click("#avatar-stop")
+            await pc.page.wait_for_selector("#phone-share[data-phone=waiting]")
+            assert "has ended" in await pc.page.inner_text("#phone-status")
+            assert pc.errors == []
+            assert phone.errors == []
+
+
+@pytest.fixture
+async def plain_server(aiohttp_client: Callable[[web.Application], Awaitable[Client]]) -> Client:
+    """A server without TLS that found where phones reach it, as one with TLS would."""
+    pages = ("https://192.0.2.7:8443/avatar",)
+    return await aiohttp_client(create_app(Config(workers=1, no_cache=True), pages))
+
+
+@pytest.mark.parametrize(
+    ("host", "told"),
+    [
+        ("127.0.0.1:8081", ["https://192.0.2.7:8443/avatar"]),
+        ("localhost:8081", ["https://192.0.2.7:8443/avatar"]),
+        ("[::1]:8081", ["https://192.0.2.7:8443/avatar"]),
+        ("192.0.2.7:8443", []),
+        ("holotrack.example:443", []),
+    ],
+)
+async def test_only_a_page_on_the_servers_machine_is_told_its_phone_addresses(
+    plain_server: Client, host: str, told: list[str]
+) -> None:
+    reply = await plain_server.get("/avatar", headers={"Host": host})
+    found = PAGES.search(await reply.text())
+    assert (found[1].split() if found else []) == told
+
+
+@pytest.mark.browser
+async def test_without_https_the_code_says_how_and_a_mangled_key_is_not_taken(
+    aiohttp_client: Callable[[web.Application], Awaitable[Client]],
+) -> None:
+    needs_node_modules()
+    client = await aiohttp_client(create_app(Config(workers=1, no_cache=True)))
+    async with open_page() as browser:
+        page = browser.page
+        await page.goto(str(client.make_url("/avatar")))
+        await page.wait_for_selector("body[data-avatar-ready=true]", state="attached")
+        key = await page.evaluate(KEY_JS)
+        await page.click("#phone-share summary")
+        await page.wait_for_selector("#phone-status:not([hidden])")
+        assert "--self-signed" in await page.inner_text("#phone-status")
+        assert await page.locator("#phone-code svg").count() == 0
+
+        # A key cut short on its way: refused in words, the page's own key kept.
+        await page.goto("about:blank")  # else only the fragment changes, and nothing loads
+        await page.goto(str(client.make_url("/avatar")) + "#link_key=" + key[:10])
+        await page.wait_for_selector("body[data-avatar-ready=true]", state="attached")
+        assert "cut short" in await page.inner_text("#avatar-notice")
+        assert await page.evaluate(KEY_JS) == key
+        assert await page.evaluate("() => window.location.hash") == ""
+        assert browser.errors == []
