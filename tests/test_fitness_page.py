@@ -371,6 +371,53 @@ async def test_the_angles_keep_the_exercises_order(client: Client) -> None:
     assert browser.errors == []
 
 
+# A bicep curl's count (each arm on its own) as the readout and the workout log show it.
+SIDES_SHOWN_JS = """async () => {
+  const { RepReadout } = await import("/static/fitness/readout.js");
+  const { WorkoutLog } = await import("/static/fitness/log.js");
+  const el = (tag) => document.createElement(tag);
+  const sides = el("p");
+  const readout = new RepReadout({
+    reps: el("output"), unit: el("span"), sides, phase: el("strong"),
+    angles: el("dl"), cues: el("ul"), lastRep: el("p"),
+  });
+  readout.show({ reps: 5, sides: { left: 3, right: 2 }, phase: "down", angles: {} });
+  const before = sides.textContent;
+  readout.show({ reps: 4, phase: "down", angles: {} });  // a one-sided exercise: none
+  localStorage.clear();
+  const table = el("table");
+  table.createTHead().insertRow().append(...["When", "Set", "Exercise", "Reps"].map((t) => {
+    const th = el("th");
+    th.textContent = t;
+    return th;
+  }));
+  const body = table.createTBody();
+  const log = new WorkoutLog({
+    body, empty: el("p"), download: el("button"), clear: el("button"), kept: el("p"),
+    exercises: [{ name: "bicep_curl", title: "Bicep curl" }],
+  });
+  log.update("link", "s1", { sets: [
+    { exercise: "bicep_curl", reps: 5, sides: { left: 3, right: 2 }, partial_reps: 1,
+      duration_ms: 20000, range_of_motion: 90, rep_ms: 2000, quality: 1 },
+  ] });
+  return [before, sides.textContent, body.rows[0].cells[3].textContent];
+}"""
+
+
+@pytest.mark.browser
+async def test_each_arms_count_reads_the_same_in_the_readout_and_the_log(
+    client: Client,
+) -> None:
+    async with open_page() as browser:
+        await open_fitness(browser, client, "bicep_curl")
+        assert await browser.page.evaluate(SIDES_SHOWN_JS) == [
+            "left 3 · right 2",
+            "",
+            "5 (left 3 · right 2), 1 partial",
+        ]
+        assert browser.errors == []
+
+
 @pytest.mark.browser
 async def test_a_set_without_reps_leaves_its_figures_empty_in_the_csv(client: Client) -> None:
     async with open_page() as browser:

@@ -6,7 +6,7 @@ import { routed, socketUrl } from "../protocol.js";
 import { WatchSocket } from "../watch.js";
 import { markExercise } from "./marks.js";
 import { afterClose, tokenOf } from "./watcher.js";
-import { loadExercises, phaseText, repsWord, titleOf } from "./words.js";
+import { loadExercises, phaseText, repsAndSides, repsWord, titleOf } from "./words.js";
 
 const $ = (id) => document.getElementById(id);
 const form = $("coach-form");
@@ -60,8 +60,7 @@ function showResult(card, fitness) {
   card.dataset.reps = String(fitness.reps);
   card.dataset.phase = fitness.phase;
   field(card, "exercise").textContent = titleOf(exercises, fitness.exercise);
-  const sides = fitness.sides ? ` (${Object.entries(fitness.sides).map(([s, n]) => `${s} ${n}`).join(", ")})` : "";
-  field(card, "reps").textContent = `${fitness.reps}${sides}`;
+  field(card, "reps").textContent = repsAndSides(fitness.reps, fitness.sides);
   card.querySelector(".rep-unit").textContent = repsWord(fitness.reps);
   field(card, "phase").textContent = phaseText(fitness.phase);
   const cue = field(card, "cue");

@@ -4,7 +4,7 @@
 // kept on the server. A workout is known by its watch link while it runs: a reconnect or a
 // reload that keeps the link keeps the workout, in its next session.
 
-import { clock, titleOf } from "./words.js";
+import { clock, repsAndSides, titleOf } from "./words.js";
 import { saveFile } from "../files.js";
 
 export const CSV_COLUMNS = [
@@ -178,12 +178,11 @@ export class WorkoutLog {
     this.body.replaceChildren(
       ...records.map((r) => {
         const row = document.createElement("tr");
-        const sides = r.sides ? ` (${Object.entries(r.sides).map(([s, n]) => `${s} ${n}`).join(", ")})` : "";
         const cells = [
           r.date,
           String(r.set),
           titleOf(this.exercises, r.exercise),
-          `${r.reps}${sides}${r.partial_reps ? `, ${r.partial_reps} partial` : ""}`,
+          `${repsAndSides(r.reps, r.sides)}${r.partial_reps ? `, ${r.partial_reps} partial` : ""}`,
           clock(r.time_ms),
           Number.isFinite(r.range_of_motion) ? `${Math.round(r.range_of_motion)}°` : "–",
           Number.isFinite(r.rep_ms) ? `${(r.rep_ms / 1000).toFixed(1)} s` : "–",

@@ -1,7 +1,7 @@
 // The big rep counter, the phase, the live angles and the cues in words, from each
 // result's "fitness" object.
 
-import { measureLabel, measureValue, phaseText, repsWord } from "./words.js";
+import { measureLabel, measureValue, phaseText, repsWord, sidesText } from "./words.js";
 
 export class RepReadout {
   constructor({ reps, unit, sides, phase, angles, cues, lastRep }) {
@@ -28,9 +28,7 @@ export class RepReadout {
   show(fitness) {
     this.el.reps.textContent = String(fitness.reps);
     this.el.unit.textContent = repsWord(fitness.reps);
-    this.el.sides.textContent = fitness.sides
-      ? Object.entries(fitness.sides).map(([side, n]) => `${side} ${n}`).join(" · ")
-      : "";
+    this.el.sides.textContent = sidesText(fitness.sides);
     this.el.phase.textContent = phaseText(fitness.phase);
     this.el.phase.dataset.phase = fitness.phase;
     this.showAngles(fitness.angles ?? {});

@@ -23,6 +23,18 @@ export function measureValue(name, value) {
   return name.endsWith("_spread") ? `${value.toFixed(2)}×` : `${Math.round(value)}°`;
 }
 
+// A two-sided exercise's count of each side, {left: 3, right: 2} -> "left 3 · right 2";
+// "" for a one-sided one (no sides).
+export function sidesText(sides) {
+  return sides ? Object.entries(sides).map(([side, n]) => `${side} ${n}`).join(" · ") : "";
+}
+
+// 5 and {left: 3, right: 2} -> "5 (left 3 · right 2)"; 5 alone for a one-sided exercise.
+export function repsAndSides(reps, sides) {
+  const each = sidesText(sides);
+  return each ? `${reps} (${each})` : String(reps);
+}
+
 // 1 -> "rep", anything else -> "reps"
 export function repsWord(count) {
   return count === 1 ? "rep" : "reps";
