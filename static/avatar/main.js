@@ -59,7 +59,7 @@ const linkKey = new LinkKey("avatar");
 const handed = handedKey();
 if (handed) {
   linkKey.adopt(handed);
-  showStatus(status, "This page now drives the link of the page whose code you scanned: press Start. (This browser's own link before it is replaced.)", "info");
+  showStatus(status, "This page now drives the link of the page whose code you scanned, in place of its own: press Start.", "info");
   document.body.dataset.handedLink = "true";
 } else if (handed === null) {
   showStatus(notice, "The address carried a link key that is cut short or not one, so this page keeps its own link: scan the code again.", "error");
