@@ -109,19 +109,22 @@ async def test_the_pc_pages_code_makes_the_phone_the_camera_of_its_obs_link(
             assert phone.errors == []
 
 
+# Two addresses, as a PC on Wi-Fi and a cable has; nothing listens on them.
+TWO_PAGES = ("https://192.0.2.7:8443/avatar", "https://[2001:db8::7]:8443/avatar")
+
+
 @pytest.fixture
 async def plain_server(aiohttp_client: Callable[[web.Application], Awaitable[Client]]) -> Client:
     """A server without TLS that found where phones reach it, as one with TLS would."""
-    pages = ("https://192.0.2.7:8443/avatar",)
-    return await aiohttp_client(create_app(Config(workers=1, no_cache=True), pages))
+    return await aiohttp_client(create_app(Config(workers=1, no_cache=True), TWO_PAGES))
 
 
 @pytest.mark.parametrize(
     ("host", "told"),
     [
-        ("127.0.0.1:8081", ["https://192.0.2.7:8443/avatar"]),
-        ("localhost:8081", ["https://192.0.2.7:8443/avatar"]),
-        ("[::1]:8081", ["https://192.0.2.7:8443/avatar"]),
+        ("127.0.0.1:8081", list(TWO_PAGES)),
+        ("localhost:8081", list(TWO_PAGES)),
+        ("[::1]:8081", list(TWO_PAGES)),
         ("192.0.2.7:8443", []),
         ("holotrack.example:443", []),
     ],
@@ -132,6 +135,36 @@ async def test_only_a_page_on_the_servers_machine_is_told_its_phone_addresses(
     reply = await plain_server.get("/avatar", headers={"Host": host})
     found = PAGES.search(await reply.text())
     assert (found[1].split() if found else []) == told
+
+
+@pytest.mark.browser
+async def test_with_several_addresses_the_code_follows_the_one_chosen(
+    plain_server: Client,
+) -> None:
+    needs_node_modules()
+    async with open_page() as browser:
+        page = browser.page
+        await page.goto(str(plain_server.make_url("/avatar")))
+        await page.wait_for_selector("body[data-avatar-ready=true]", state="attached")
+        key = await page.evaluate(KEY_JS)
+        await page.click("#phone-share summary")
+        await page.wait_for_selector("#phone-address:visible")
+        assert await page.locator("#phone-address option").all_inner_texts() == [
+            "192.0.2.7:8443",
+            "[2001:db8::7]:8443",
+        ]
+        first = read_code(await page.locator("#phone-code").screenshot())
+        assert first == f"{TWO_PAGES[0]}#link_key={key}"
+        await page.select_option("#phone-address", TWO_PAGES[1])
+        second = read_code(await page.locator("#phone-code").screenshot())
+        assert second == f"{TWO_PAGES[1]}#link_key={key}"
+        assert TWO_PAGES[1] in await page.inner_text("#phone-page")
+        # Closed and opened again (the person's Stop and Start do the same), the choice holds.
+        await page.click("#phone-share summary")
+        await page.click("#phone-share summary")
+        assert await page.input_value("#phone-address") == TWO_PAGES[1]
+        assert read_code(await page.locator("#phone-code").screenshot()) == second
+        assert browser.errors == []
 
 
 @pytest.mark.browser

@@ -18,6 +18,7 @@ const QUIET_MODULES = 4; // the white border a reader needs around the code
 const MODULE_PX = 6;
 // Someone is between scanning and pressing Start on the phone: look often.
 const RETRY_MS = 3000;
+const PAUSED = "This page’s own camera drives the link now; Stop it to let the phone drive it again.";
 const WAITING = "Waiting for the phone: scan the code with it (same network), accept the certificate warning once if it shows one, then press Start there.";
 
 function isLoopback(hostname) {
@@ -84,25 +85,23 @@ export class PhoneShare {
     this.pages = phonePages((box.dataset.pages ?? "").split(" ").filter(Boolean));
     this.watcher = null;
     this.paused = false;
+    address.replaceChildren(...this.pages.map((page) => new Option(new URL(page).host, page)));
+    address.parentElement.hidden = this.pages.length < 2;
     box.addEventListener("toggle", () => (box.open ? this.open() : this.close()));
     address.addEventListener("change", () => this.draw());
   }
 
   async open() {
     if (!this.pages.length) {
-      this.code.replaceChildren();
-      this.page.textContent = "";
-      this.address.parentElement.hidden = true;
       showStatus(this.status, "A phone’s browser opens its camera only over https: start the server with --host 0.0.0.0 --self-signed --local-http-port 8081, then open this page on this machine at http://127.0.0.1:8081/avatar (README, “Phone as the camera”).", "info");
       return;
     }
-    this.address.replaceChildren(...this.pages.map((page) => new Option(new URL(page).host, page)));
-    this.address.parentElement.hidden = this.pages.length < 2;
     this.draw();
     const token = await this.linkKey.token();
     if (!token || !this.box.open) return;
     this.on.token(token);
-    if (!this.paused) this.watch(token);
+    if (this.paused) showStatus(this.status, PAUSED, "info");
+    else this.watch(token);
   }
 
   // The key changed (New link): a new code, and the new link watched.
@@ -122,7 +121,7 @@ export class PhoneShare {
     this.paused = paused;
     if (paused) {
       this.close();
-      if (this.box.open) showStatus(this.status, "This page’s own camera drives the link now; Stop it to let the phone drive it again.", "info");
+      if (this.box.open) showStatus(this.status, PAUSED, "info");
     } else if (this.box.open) {
       this.open();
     }
@@ -136,6 +135,7 @@ export class PhoneShare {
   }
 
   watch(token) {
+    this.close(); // a code closed and opened again while its token was being worked out
     showStatus(this.status, WAITING, "busy");
     this.box.dataset.phone = "waiting";
     this.watcher = new WatchSocket({
