@@ -30,7 +30,7 @@ from webapp.config import Config
 Client = TestClient[web.Request, web.Application]
 
 OFFERED = re.compile(r"open on the phone \(accept the warning once\): (\S+)")
-PAGES = re.compile(r'id="phone-share" data-pages="([^"]*)"')
+ORIGINS = re.compile(r'id="phone-share" data-origins="([^"]*)"')
 KEY_JS = "() => localStorage.getItem('holotrack.linkKey:avatar')"
 
 
@@ -110,21 +110,22 @@ async def test_the_pc_pages_code_makes_the_phone_the_camera_of_its_obs_link(
 
 
 # Two addresses, as a PC on Wi-Fi and a cable has; nothing listens on them.
-TWO_PAGES = ("https://192.0.2.7:8443/avatar", "https://[2001:db8::7]:8443/avatar")
+TWO_ORIGINS = ("https://192.0.2.7:8443", "https://[2001:db8::7]:8443")
+TWO_PAGES = tuple(f"{origin}/avatar" for origin in TWO_ORIGINS)
 
 
 @pytest.fixture
 async def plain_server(aiohttp_client: Callable[[web.Application], Awaitable[Client]]) -> Client:
     """A server without TLS that found where phones reach it, as one with TLS would."""
-    return await aiohttp_client(create_app(Config(workers=1, no_cache=True), TWO_PAGES))
+    return await aiohttp_client(create_app(Config(workers=1, no_cache=True), TWO_ORIGINS))
 
 
 @pytest.mark.parametrize(
     ("host", "told"),
     [
-        ("127.0.0.1:8081", list(TWO_PAGES)),
-        ("localhost:8081", list(TWO_PAGES)),
-        ("[::1]:8081", list(TWO_PAGES)),
+        ("127.0.0.1:8081", list(TWO_ORIGINS)),
+        ("localhost:8081", list(TWO_ORIGINS)),
+        ("[::1]:8081", list(TWO_ORIGINS)),
         ("192.0.2.7:8443", []),
         ("holotrack.example:443", []),
     ],
@@ -133,7 +134,7 @@ async def test_only_a_page_on_the_servers_machine_is_told_its_phone_addresses(
     plain_server: Client, host: str, told: list[str]
 ) -> None:
     reply = await plain_server.get("/avatar", headers={"Host": host})
-    found = PAGES.search(await reply.text())
+    found = ORIGINS.search(await reply.text())
     assert (found[1].split() if found else []) == told
 
 

@@ -168,7 +168,7 @@ def make_pair(
 
 
 @pytest.mark.parametrize(("port", "suffix"), [(8443, ":8443"), (443, "")])
-def test_a_given_certificates_names_are_where_a_phone_opens_the_avatar_page(
+def test_a_given_certificates_names_are_where_a_phone_opens_the_pages(
     tmp_path: Path, port: int, suffix: str
 ) -> None:
     names: list[x509.GeneralName] = [
@@ -179,12 +179,12 @@ def test_a_given_certificates_names_are_where_a_phone_opens_the_avatar_page(
         x509.IPAddress(ipaddress.ip_address("192.0.2.9")),
     ]
     cert, _ = make_pair(tmp_path, "named", names)
-    assert tls.certificate_urls(cert, port) == [
-        f"https://holotrack.example.org{suffix}/avatar",
-        f"https://192.0.2.9{suffix}/avatar",
-        f"https://[2001:db8::1]{suffix}/avatar",
+    assert tls.certificate_origins(cert, port) == [
+        f"https://holotrack.example.org{suffix}",
+        f"https://192.0.2.9{suffix}",
+        f"https://[2001:db8::1]{suffix}",
     ]
-    assert tls.certificate_urls(tmp_path / "gone.crt", port) == []
+    assert tls.certificate_origins(tmp_path / "gone.crt", port) == []
 
 
 def refused(flags: Sequence[str]) -> subprocess.CompletedProcess[str]:

@@ -50,12 +50,12 @@ def client_mistakes(record: logging.LogRecord) -> bool:
 
 
 def tls_context(config: Config) -> tuple[ssl.SSLContext | None, tuple[str, ...]]:
-    """The HTTPS context the flags ask for (None for plain HTTP), and the avatar page's
-    https URLs a phone on the network may open; raises tls.TlsError."""
+    """The HTTPS context the flags ask for (None for plain HTTP), and the https origins a
+    phone on the network may open; raises tls.TlsError."""
     if config.tls_cert:
         cert = Path(config.tls_cert)
         context = tls.server_context(cert, Path(config.tls_key))
-        return context, tuple(tls.certificate_urls(cert, config.port))
+        return context, tuple(tls.certificate_origins(cert, config.port))
     if not config.self_signed:
         return None, ()
     names = tls.machine_names()
@@ -67,10 +67,10 @@ def tls_context(config: Config) -> tuple[ssl.SSLContext | None, tuple[str, ...]]
         made.not_after.date().isoformat(),
         made.fingerprint,
     )
-    urls = tls.phone_urls(config.host, config.port, names)
-    if urls:
-        for url in urls:
-            log.info("open on the phone (accept the warning once): %s", url)
+    origins = tls.phone_origins(config.host, config.port, names)
+    if origins:
+        for origin in origins:
+            log.info("open on the phone (accept the warning once): %s/avatar", origin)
     else:
         log.info(
             "listening on %s only: open https://%s:%d/ on this machine; a phone cannot "
@@ -79,7 +79,7 @@ def tls_context(config: Config) -> tuple[ssl.SSLContext | None, tuple[str, ...]]
             config.host,
             config.port,
         )
-    return tls.server_context(made.cert, made.key), tuple(urls)
+    return tls.server_context(made.cert, made.key), tuple(origins)
 
 
 class ListenError(Exception):
@@ -119,12 +119,12 @@ def main() -> None:
     config = load_config()
     setup_logging(config)
     try:
-        ssl_context, phone_pages = tls_context(config)
+        ssl_context, phone_origins = tls_context(config)
     except tls.TlsError as exc:
         print(f"python -m webapp: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     try:
-        asyncio.run(serve(create_app(config, phone_pages), config, ssl_context))
+        asyncio.run(serve(create_app(config, phone_origins), config, ssl_context))
     except ListenError as exc:
         print(f"python -m webapp: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -23,7 +23,7 @@ from webapp.keys import (
     CONNECTIONS,
     LIVE,
     METRICS,
-    PHONE_PAGES,
+    PHONE_ORIGINS,
     SCHEDULER,
     SESSIONS,
     VIDEOS,
@@ -50,12 +50,12 @@ async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
     await scheduler.stop()
 
 
-def create_app(config: Config, phone_pages: tuple[str, ...] = ()) -> web.Application:
-    """The server for `config`; `phone_pages`: where a phone reaches its avatar page, as
-    the TLS set-up found them (the avatar page's QR code offers one)."""
+def create_app(config: Config, phone_origins: tuple[str, ...] = ()) -> web.Application:
+    """The server for `config`; `phone_origins`: where a phone on the network reaches it,
+    as the TLS set-up found them (the pages' QR codes lead there)."""
     app = web.Application(middlewares=[count_predict, json_errors, require_key])
     app[CONFIG] = config
-    app[PHONE_PAGES] = phone_pages
+    app[PHONE_ORIGINS] = phone_origins
     app[CACHE] = AnswerCache(0 if config.no_cache else config.cache_entries)
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True)
     app[SESSIONS] = SessionRegistry()

@@ -8,7 +8,6 @@ page answers in words what is missing, and every other route works as before.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,8 +17,9 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from webapp.engine.blendshapes import NAMES as ARKIT_NAMES
-from webapp.keys import CONFIG, PHONE_PAGES
+from webapp.keys import CONFIG
 from webapp.live.avatars import MB
+from webapp.reach import phone_origins
 
 ROOT = Path(__file__).resolve().parent.parent
 VENDOR_PREFIX = "/vendor/"
@@ -36,19 +36,22 @@ VENDOR_FILES: dict[str, str] = {
     ),
     "three/examples/jsm/utils/SkeletonUtils.js": "three/examples/jsm/utils/SkeletonUtils.js",
     "three-vrm/lib/three-vrm.module.js": "@pixiv/three-vrm/lib/three-vrm.module.js",
-    # The QR code that hands this page's link to a phone (static/avatar/phone_share.js).
+    # The QR codes: the avatar page's link to a phone, the fitness page's coach link (qr.js).
     "qrcode-generator/dist/qrcode.mjs": "qrcode-generator/dist/qrcode.mjs",
 }
 
 # The page's bare imports, resolved to the files above (the template's <script type=importmap>).
+QR_IMPORTS = {"qrcode-generator": VENDOR_PREFIX + "qrcode-generator/dist/qrcode.mjs"}
 IMPORT_MAP: dict[str, dict[str, str]] = {
     "imports": {
         "three": VENDOR_PREFIX + "three/build/three.module.js",
         "three/addons/": VENDOR_PREFIX + "three/examples/jsm/",
         "@pixiv/three-vrm": VENDOR_PREFIX + "three-vrm/lib/three-vrm.module.js",
-        "qrcode-generator": VENDOR_PREFIX + "qrcode-generator/dist/qrcode.mjs",
+        **QR_IMPORTS,
     }
 }
+# The fitness page draws only the coach link's QR code.
+QR_IMPORT_MAP: dict[str, dict[str, str]] = {"imports": QR_IMPORTS}
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -93,7 +96,8 @@ def avatar_page(paths: AvatarPaths) -> Handler:
             # "Show it in OBS too" only where the server keeps avatars for watch links.
             "avatar_uploads": uploads > 0,
             "max_avatar_bytes": request.app[CONFIG].max_avatar_mb * MB if uploads else 0,
-            "phone_pages": phone_pages(request),
+            # Where the QR code of "Use a phone as the camera" may lead.
+            "phone_origins": phone_origins(request),
         }
         response = aiohttp_jinja2.render_template("avatar.html", request, context)
         if missing:
@@ -104,21 +108,6 @@ def avatar_page(paths: AvatarPaths) -> Handler:
         return response
 
     return handler
-
-
-def phone_pages(request: web.Request) -> list[str]:
-    """Where a phone on the network opens this page, for a page opened on the server's own
-    machine (its QR code hands the link to the phone). A page opened by any other address
-    is reached by a phone at that same address, and is not told the machine's others."""
-    host = request.url.host or ""
-    try:
-        loopback = host == "localhost" or ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback or PHONE_PAGES not in request.app:
-        return []
-    pages: tuple[str, ...] = request.app[PHONE_PAGES]
-    return list(pages)
 
 
 def vendor_file(paths: AvatarPaths) -> Handler:

@@ -28,5 +28,5 @@ EXPORT_POOL = web.AppKey("export_pool", ExportPool)
 # Access keys and their quotas (an open server without --access-keys).
 ACCESS = web.AppKey("access", Access)
 VIDEOS = web.AppKey("videos", Arrivals)
-# The avatar page's https URLs a phone on the network may open (--self-signed, --tls-cert).
-PHONE_PAGES = web.AppKey("phone_pages", tuple[str, ...])
+# The https origins a phone on the network may open (--self-signed, --tls-cert).
+PHONE_ORIGINS = web.AppKey("phone_origins", tuple[str, ...])

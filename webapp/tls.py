@@ -238,9 +238,9 @@ def _described(
     )
 
 
-def phone_urls(host: str, port: int, names: MachineNames) -> list[str]:
-    """The https URLs of the avatar page that a phone may open on a server bound to `host`:
-    one per address it listens on; none when it listens on loopback only."""
+def phone_origins(host: str, port: int, names: MachineNames) -> list[str]:
+    """The https origins a phone may open on a server bound to `host`: one per address it
+    listens on; none when it listens on loopback only."""
     if host in {"", "0.0.0.0", "::"}:
         wanted = [a for a in names.ips if not a.is_loopback and (host == "::" or a.version == 4)]
     elif host == "localhost":
@@ -249,15 +249,15 @@ def phone_urls(host: str, port: int, names: MachineNames) -> list[str]:
         try:
             address = ipaddress.ip_address(host)
         except ValueError:
-            return [f"https://{host}:{port}/avatar"]
+            return [f"https://{host}:{port}"]
         wanted = [] if address.is_loopback else [address]
     ordered = sorted(wanted, key=lambda a: (a.version, a))
-    return [f"https://{a if a.version == 4 else f'[{a}]'}:{port}/avatar" for a in ordered]
+    return [f"https://{a if a.version == 4 else f'[{a}]'}:{port}" for a in ordered]
 
 
-def certificate_urls(cert: Path, port: int) -> list[str]:
-    """The https URLs of the avatar page under the names a given certificate (--tls-cert)
-    vouches for: its DNS names but wildcards and localhost, then its non-loopback addresses."""
+def certificate_origins(cert: Path, port: int) -> list[str]:
+    """The https origins under the names a given certificate (--tls-cert) vouches for: its
+    DNS names but wildcards and localhost, then its non-loopback addresses."""
     try:
         loaded = x509.load_pem_x509_certificate(cert.read_bytes())
         san = loaded.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
@@ -278,4 +278,4 @@ def certificate_urls(cert: Path, port: int) -> list[str]:
     )
     hosts += [str(a) if a.version == 4 else f"[{a}]" for a in addresses]
     suffix = "" if port == 443 else f":{port}"
-    return [f"https://{host}{suffix}/avatar" for host in hosts]
+    return [f"https://{host}{suffix}" for host in hosts]

@@ -5,68 +5,22 @@
 // it, saying whether the phone is there. The code carries the key, not the watch link:
 // whoever scans it can be the camera, so it shows only when asked for.
 
-import qrcode from "qrcode-generator";
 import { showStatus } from "../format.js";
+import { qrSvg } from "../qr.js";
+import { phoneOrigins } from "../reach.js";
 import { CLOSE, routed, socketUrl } from "../protocol.js";
 import { WatchSocket } from "../watch.js";
 import { describeWatchClose } from "./watch.js";
 
-const SVG = "http://www.w3.org/2000/svg";
-const QUIET_MODULES = 4; // the white border a reader needs around the code
-// Whole pixels per module: a module drawn 5.85 pixels wide blurs its edges, and readers
-// fail more often on it (OpenCV's detector missed one such code in 8, none of 12 at 6).
-const MODULE_PX = 6;
 // Someone is between scanning and pressing Start on the phone: look often.
 const RETRY_MS = 3000;
 const PAUSED = "This page’s own camera drives the link now; Stop it to let the phone drive it again.";
 const WAITING = "Waiting for the phone: scan the code with it (same network), accept the certificate warning once if it shows one, then press Start there.";
 
-function isLoopback(hostname) {
-  return hostname === "localhost" || hostname === "[::1]" || /^127\./.test(hostname);
-}
-
-// Where a phone opens the avatar page: the server's own list for a page opened on the
-// server's machine (data-pages), else this page's own address when a phone can use it
-// (https: a camera needs a secure origin). Empty when a phone cannot have a camera here.
-export function phonePages(listed, location = window.location) {
-  if (listed.length) return listed;
-  if (location.protocol === "https:" && !isLoopback(location.hostname)) return [`${location.origin}/avatar`];
-  return [];
-}
-
 // The address the code carries: the key rides in the fragment, which browsers never send
 // to a server (nor in an access log), and the phone's page wipes it once read.
 export function handoverUrl(page, key) {
   return `${page}#link_key=${key}`;
-}
-
-// The code for `text` as an SVG: dark modules as one path on white, the quiet zone included.
-export function qrSvg(text) {
-  const code = qrcode(0, "M");
-  code.addData(text);
-  code.make();
-  const count = code.getModuleCount();
-  const size = count + 2 * QUIET_MODULES;
-  let d = "";
-  for (let row = 0; row < count; row += 1) {
-    for (let column = 0; column < count; column += 1) {
-      if (code.isDark(row, column)) d += `M${column + QUIET_MODULES} ${row + QUIET_MODULES}h1v1h-1z`;
-    }
-  }
-  const svg = document.createElementNS(SVG, "svg");
-  svg.setAttribute("viewBox", `0 0 ${size} ${size}`);
-  svg.setAttribute("width", String(size * MODULE_PX));
-  svg.setAttribute("height", String(size * MODULE_PX));
-  svg.setAttribute("shape-rendering", "crispEdges");
-  const background = document.createElementNS(SVG, "rect");
-  background.setAttribute("width", String(size));
-  background.setAttribute("height", String(size));
-  background.setAttribute("fill", "#fff");
-  const modules = document.createElementNS(SVG, "path");
-  modules.setAttribute("d", d);
-  modules.setAttribute("fill", "#000");
-  svg.append(background, modules);
-  return svg;
 }
 
 export class PhoneShare {
@@ -82,7 +36,7 @@ export class PhoneShare {
     this.status = status;
     this.linkKey = linkKey;
     this.on = handlers;
-    this.pages = phonePages((box.dataset.pages ?? "").split(" ").filter(Boolean));
+    this.pages = phoneOrigins(box).map((origin) => `${origin}/avatar`);
     this.watcher = null;
     this.paused = false;
     address.replaceChildren(...this.pages.map((page) => new Option(new URL(page).host, page)));
