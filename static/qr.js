@@ -38,3 +38,32 @@ export function qrSvg(text) {
   svg.append(background, modules);
   return svg;
 }
+
+// A code that leads a phone to this server at one of its origins (reach.js), with the
+// <select> of them shown when there are several (Wi-Fi and a cable, a VPN), and words
+// saying where it leads. link(origin) -> {url: what the code says, shown: what the words
+// say, without any secret}.
+export class OriginCode {
+  constructor({ code, words, address, origins, link }) {
+    this.code = code;
+    this.words = words;
+    this.address = address;
+    this.origins = origins;
+    this.link = link;
+    address.replaceChildren(...origins.map((origin) => new Option(new URL(origin).host, origin)));
+    address.parentElement.hidden = origins.length < 2;
+    address.addEventListener("change", () => this.draw());
+  }
+
+  draw() {
+    const { url, shown } = this.link(this.address.value || this.origins[0]);
+    this.code.replaceChildren(qrSvg(url));
+    const several = this.origins.length > 1 ? " This machine has several addresses: choose the one the phone’s network reaches." : "";
+    this.words.textContent = `It opens ${shown} on the phone.${several}`;
+  }
+
+  clear() {
+    this.code.replaceChildren();
+    this.words.textContent = "";
+  }
+}

@@ -1,10 +1,11 @@
-"""A phone as the camera of the PC's avatar page: the PC page's QR code opens the avatar
+"""QR codes that hand a link to a phone. The PC's avatar page: its code opens the avatar
 page on the phone with the PC page's link key, so the phone drives the link whose OBS
-address the PC already shows on its loopback port (README, "Phone as the camera").
+address the PC already shows on its loopback port (README, "Phone as the camera"). The
+fitness page: its code opens the coach's view on a coach's phone.
 
-The end-to-end test runs the server as the README says (`--host 0.0.0.0 --self-signed
---local-http-port`), reads the code off the PC page's pixels as a phone's camera would,
-and opens what it says in a phone's browser that accepted the certificate.
+The end-to-end tests run the server as the README says (`--host 0.0.0.0 --self-signed`),
+read each code off the page's pixels as a phone's camera would, and open what it says in a
+phone's browser that accepted the certificate.
 """
 
 from __future__ import annotations
@@ -156,14 +157,14 @@ async def test_with_several_addresses_the_code_follows_the_one_chosen(
         ]
         first = read_code(await page.locator("#phone-code").screenshot())
         assert first == f"{TWO_PAGES[0]}#link_key={key}"
-        await page.select_option("#phone-address", TWO_PAGES[1])
+        await page.select_option("#phone-address", TWO_ORIGINS[1])
         second = read_code(await page.locator("#phone-code").screenshot())
         assert second == f"{TWO_PAGES[1]}#link_key={key}"
         assert TWO_PAGES[1] in await page.inner_text("#phone-page")
         # Closed and opened again (the person's Stop and Start do the same), the choice holds.
         await page.click("#phone-share summary")
         await page.click("#phone-share summary")
-        assert await page.input_value("#phone-address") == TWO_PAGES[1]
+        assert await page.input_value("#phone-address") == TWO_ORIGINS[1]
         assert read_code(await page.locator("#phone-code").screenshot()) == second
         assert browser.errors == []
 
@@ -191,4 +192,66 @@ async def test_without_https_the_code_says_how_and_a_mangled_key_is_not_taken(
         assert "cut short" in await page.inner_text("#avatar-notice")
         assert await page.evaluate(KEY_JS) == key
         assert await page.evaluate("() => window.location.hash") == ""
+        assert browser.errors == []
+
+
+@pytest.mark.browser
+async def test_a_coach_in_the_room_opens_the_coach_view_from_the_athletes_code(
+    tmp_path: Path,
+) -> None:
+    y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=90)
+    port = free_port()
+    flags = ["--host", "0.0.0.0", "--self-signed", "--state-dir", str(tmp_path / "state")]
+    async with serving(port, *flags) as server:
+        offered = [found[1] for line in server.lines if (found := OFFERED.search(line))]
+        assert offered, f"no address of this machine a phone could reach: {server.lines}"
+        origin = offered[0].removesuffix("/avatar")
+        async with (
+            open_phone(extra_args=fake_camera_args(y4m), accept_certificate=True) as athlete,
+            open_phone(accept_certificate=True) as coach,
+        ):
+            page = athlete.page
+            await page.goto(f"{origin}/fitness")
+            await page.wait_for_selector("body[data-fitness-ready]", state="attached")
+            await page.click("#fitness-start")
+            await page.wait_for_selector("#coach-share:not([hidden])")
+            token = await page.get_attribute("#coach-link", "data-token")
+            assert token
+            await page.click("#coach-code-box summary")
+            await page.wait_for_selector("#coach-code svg")
+            link = read_code(await page.locator("#coach-code").screenshot())
+            assert link == f"{origin}/coach?watch={token}"
+            host = origin.removeprefix("https://")
+            assert f"view at {host} on the phone" in await page.inner_text("#coach-code-words")
+
+            await coach.page.goto(link)
+            card = f'.coach-card[data-token="{token}"]'
+            await coach.page.wait_for_selector(f'{card}[data-state="watching"]', state="attached")
+            await coach.page.wait_for_function(
+                "(card) => document.querySelector(card)?.dataset.reps !== undefined", arg=card
+            )
+            assert athlete.errors == []
+            assert coach.errors == []
+
+
+@pytest.mark.browser
+async def test_on_the_servers_machine_the_coach_code_leads_to_its_network_address(
+    plain_server: Client, tmp_path: Path
+) -> None:
+    y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=60)
+    async with open_page(fake_camera_args(y4m)) as browser:
+        page = browser.page
+        await page.goto(str(plain_server.make_url("/fitness")))
+        await page.wait_for_selector("body[data-fitness-ready]", state="attached")
+        await page.click("#fitness-start")
+        await page.wait_for_selector("#coach-share:not([hidden])")
+        token = await page.get_attribute("#coach-link", "data-token")
+        await page.click("#coach-code-box summary")
+        await page.wait_for_selector("#coach-code svg")
+        link = read_code(await page.locator("#coach-code").screenshot())
+        # Not 127.0.0.1, which on the coach's phone is the phone itself.
+        assert link == f"{TWO_ORIGINS[0]}/coach?watch={token}"
+        await page.select_option("#coach-address", TWO_ORIGINS[1])
+        link = read_code(await page.locator("#coach-code").screenshot())
+        assert link == f"{TWO_ORIGINS[1]}/coach?watch={token}"
         assert browser.errors == []

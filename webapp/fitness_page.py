@@ -9,7 +9,9 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
+from webapp.avatar_page import QR_IMPORT_MAP
 from webapp.keys import LIVE
+from webapp.reach import phone_origins
 
 
 async def exercises(request: web.Request) -> web.Response:
@@ -20,7 +22,8 @@ async def exercises(request: web.Request) -> web.Response:
 
 @aiohttp_jinja2.template("fitness.html")
 async def fitness_page(request: web.Request) -> dict[str, Any]:
-    return {}
+    # The coach link's QR code: its encoder, and where another device reaches this server.
+    return {"import_map": QR_IMPORT_MAP, "phone_origins": phone_origins(request)}
 
 
 @aiohttp_jinja2.template("coach.html")

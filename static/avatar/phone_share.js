@@ -6,7 +6,7 @@
 // whoever scans it can be the camera, so it shows only when asked for.
 
 import { showStatus } from "../format.js";
-import { qrSvg } from "../qr.js";
+import { OriginCode } from "../qr.js";
 import { phoneOrigins } from "../reach.js";
 import { CLOSE, routed, socketUrl } from "../protocol.js";
 import { WatchSocket } from "../watch.js";
@@ -30,27 +30,28 @@ export class PhoneShare {
   // watching(message), result(message), lost() when the phone's session is not there.
   constructor({ box, code, page, address, status, linkKey, handlers }) {
     this.box = box;
-    this.code = code;
-    this.page = page;
-    this.address = address;
     this.status = status;
     this.linkKey = linkKey;
     this.on = handlers;
-    this.pages = phoneOrigins(box).map((origin) => `${origin}/avatar`);
     this.watcher = null;
     this.paused = false;
-    address.replaceChildren(...this.pages.map((page) => new Option(new URL(page).host, page)));
-    address.parentElement.hidden = this.pages.length < 2;
+    // The key is left out of the words: they may be read aloud or shown.
+    this.qr = new OriginCode({
+      code,
+      words: page,
+      address,
+      origins: phoneOrigins(box),
+      link: (origin) => ({ url: handoverUrl(`${origin}/avatar`, linkKey.value), shown: `${origin}/avatar` }),
+    });
     box.addEventListener("toggle", () => (box.open ? this.open() : this.close()));
-    address.addEventListener("change", () => this.draw());
   }
 
   async open() {
-    if (!this.pages.length) {
+    if (!this.qr.origins.length) {
       showStatus(this.status, "A phone’s browser opens its camera only over https: start the server with --host 0.0.0.0 --self-signed --local-http-port 8081, then open this page on this machine at http://127.0.0.1:8081/avatar (README, “Phone as the camera”).", "info");
       return;
     }
-    this.draw();
+    this.qr.draw();
     const token = await this.linkKey.token();
     if (!token || !this.box.open) return;
     this.on.token(token);
@@ -79,13 +80,6 @@ export class PhoneShare {
     } else if (this.box.open) {
       this.open();
     }
-  }
-
-  draw() {
-    const page = this.address.value || this.pages[0];
-    this.code.replaceChildren(qrSvg(handoverUrl(page, this.linkKey.value)));
-    // The key is left out of the words: they may be read aloud or shown.
-    this.page.textContent = `It opens ${page} on the phone.` + (this.pages.length > 1 ? " This machine has several addresses: choose the one the phone’s network reaches." : "");
   }
 
   watch(token) {

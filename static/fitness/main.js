@@ -6,6 +6,7 @@ import { showStatus } from "../format.js";
 import { VideoOverlay } from "../overlay.js";
 import { Recorder } from "../record.js";
 import { CameraRun } from "../run.js";
+import { CoachCode } from "./coach_code.js";
 import { markExercise } from "./marks.js";
 import { FitnessSession } from "./connection.js";
 import { WorkoutLog } from "./log.js";
@@ -49,6 +50,7 @@ const readout = new RepReadout({
 const timer = new SetTimer($("fitness-timer"));
 const voice = new Voice({ box: $("fitness-voice"), note: $("fitness-voice-note") });
 const share = new WatchShare({ box: $("coach-share"), link: $("coach-link"), button: $("coach-copy"), status: $("coach-share-status"), view: "/coach" });
+const coachCode = new CoachCode({ box: $("coach-code-box"), code: $("coach-code"), words: $("coach-code-words"), address: $("coach-address") });
 
 const recorder = new Recorder({ button: $("fitness-record"), status: $("fitness-record-status"), name: "fitness" });
 // A reload mid-workout goes on with the workout and the coach's link; Stop ends both.
@@ -131,6 +133,7 @@ function openSession() {
         document.body.dataset.session = message.session;
         showCounting();
         share.show(message.watch);
+        coachCode.show(typeof message.watch === "string" ? message.watch : null);
       },
       result: onResult,
       workout: (message) => {
@@ -156,6 +159,7 @@ function cameraClosed() {
   voice.stop();
   overlay.clear();
   share.hide();
+  coachCode.show(null);
   delete document.body.dataset.session;
   setRunning(false);
 }
