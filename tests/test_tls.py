@@ -131,6 +131,20 @@ def test_machine_names_cover_the_loopback_names() -> None:
     assert not any(a.version == 6 and a.is_link_local for a in names.ips)
 
 
+def test_a_phone_is_offered_the_home_network_first() -> None:
+    """The pages' QR codes lead to the first origin: not Docker's bridge (172.17.0.1)."""
+    ips = ["127.0.0.1", "::1", "172.17.0.1", "203.0.113.5", "10.88.0.1", "192.168.1.20"]
+    names = tls.MachineNames(frozenset({"localhost"}), frozenset(map(ipaddress.ip_address, ips)))
+    assert tls.phone_origins("0.0.0.0", 8443, names) == [
+        "https://192.168.1.20:8443",
+        "https://10.88.0.1:8443",
+        "https://172.17.0.1:8443",
+        "https://203.0.113.5:8443",
+    ]
+    assert tls.phone_origins("127.0.0.1", 8443, names) == []
+    assert tls.phone_origins("192.168.1.20", 8443, names) == ["https://192.168.1.20:8443"]
+
+
 def make_pair(
     directory: Path, name: str, alt_names: Sequence[x509.GeneralName] = ()
 ) -> tuple[Path, Path]:

@@ -251,8 +251,20 @@ def phone_origins(host: str, port: int, names: MachineNames) -> list[str]:
         except ValueError:
             return [f"https://{host}:{port}"]
         wanted = [] if address.is_loopback else [address]
-    ordered = sorted(wanted, key=lambda a: (a.version, a))
+    ordered = sorted(wanted, key=lambda a: (a.version, _home_rank(a), a))
     return [f"https://{a if a.version == 4 else f'[{a}]'}:{port}" for a in ordered]
+
+
+# Where a home network most likely is, first: the pages' QR codes lead to the first origin
+# unless the person chooses another, and a PC with Docker has 172.17.0.1 (docker0) too.
+_HOME_NETWORKS = [
+    ipaddress.ip_network(n) for n in ("192.168.0.0/16", "10.0.0.0/8", "172.16.0.0/12")
+]
+
+
+def _home_rank(address: IPAddress) -> int:
+    ranks = (i for i, net in enumerate(_HOME_NETWORKS) if address in net)
+    return next(ranks, len(_HOME_NETWORKS))
 
 
 def certificate_origins(cert: Path, port: int) -> list[str]:
