@@ -24,6 +24,12 @@ function keep(key) {
 
 let memory = storedKey();
 
+// A key handed over by another page of this person's (the avatar page's QR code), kept as
+// one typed in the form would be.
+export function adoptKey(key) {
+  keep(key);
+}
+
 export function currentKey() {
   return storedKey() || memory;
 }
@@ -128,12 +134,15 @@ export function keyRefused(reason) {
 // At load: ask now, rather than after the first refusal, when a key is needed and none is
 // kept or the kept one no longer works.
 async function checkAtLoad() {
+  const asked = currentKey();
   let answer;
   try {
-    answer = await askServer(currentKey());
+    answer = await askServer(asked);
   } catch {
     return; // an older server without /api/access: refusals will say what is needed
   }
+  // A key handed over meanwhile (the avatar page's, from a scanned code): ask about that one.
+  if (currentKey() !== asked) return checkAtLoad();
   if (!answer.keys_required) return;
   if (!currentKey()) askForKey("");
   else if (!answer.key) keyRefused("it is no longer accepted");

@@ -29,15 +29,17 @@ export async function keptToken(key) {
   return base64url(new Uint8Array(digest, 0, TOKEN_BYTES));
 }
 
-// A key handed to this page in its address, #link_key=KEY (another page's QR code: the
-// phone becomes the camera of that page's link): the key, null for one cut short or
-// mangled, undefined when none was handed. The fragment is wiped from the address at
-// once, so the key is not bookmarked, shared or seen on a screen later.
-export function handedKey(location = window.location, history = window.history) {
-  const handed = /^#link_key=(.*)$/.exec(location.hash);
-  if (!handed) return undefined;
+// Keys handed to this page in its address, #link_key=KEY[&key=ACCESS_KEY] (another page's
+// QR code: the phone becomes the camera of that page's link). link: the link key, null for
+// one cut short or mangled, undefined when none was handed; access: the access key that
+// page used (the link stays with it, under --access-keys), or null. The fragment is wiped
+// from the address at once, so no key is bookmarked, shared or seen on a screen later.
+export function handedKeys(location = window.location, history = window.history) {
+  if (!location.hash.startsWith("#link_key=")) return { link: undefined, access: null };
+  const fields = new URLSearchParams(location.hash.slice(1));
   history.replaceState(history.state, "", `${location.pathname}${location.search}`);
-  return VALID.test(handed[1]) ? handed[1] : null;
+  const link = fields.get("link_key") ?? "";
+  return { link: VALID.test(link) ? link : null, access: fields.get("key") || null };
 }
 
 export class LinkKey {
@@ -67,7 +69,7 @@ export class LinkKey {
     return this.adopt(newLinkKey());
   }
 
-  // `key` from now on (a handed one, handedKey), kept like one made here.
+  // `key` from now on (a handed one, handedKeys), kept like one made here.
   adopt(key) {
     this.value = key;
     try {

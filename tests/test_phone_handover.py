@@ -10,7 +10,9 @@ phone's browser that accepted the certificate.
 
 from __future__ import annotations
 
+import json
 import re
+import secrets
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -33,6 +35,7 @@ Client = TestClient[web.Request, web.Application]
 OFFERED = re.compile(r"open on the phone \(accept the warning once\): (\S+)")
 ORIGINS = re.compile(r'id="phone-share" data-origins="([^"]*)"')
 KEY_JS = "() => localStorage.getItem('holotrack.linkKey:avatar')"
+ACCESS_JS = "() => localStorage.getItem('holotrack.accessKey')"
 
 
 def read_code(png: bytes) -> str:
@@ -255,3 +258,48 @@ async def test_on_the_servers_machine_the_coach_code_leads_to_its_network_addres
         link = read_code(await page.locator("#coach-code").screenshot())
         assert link == f"{TWO_ORIGINS[1]}/coach?watch={token}"
         assert browser.errors == []
+
+
+@pytest.mark.browser
+async def test_on_a_server_with_access_keys_the_code_hands_over_the_access_key_too(
+    tmp_path: Path,
+) -> None:
+    """Under --access-keys a link stays with the access key it was opened with: a phone that
+    had to type another would be refused the PC's link, and typing one on a phone is a chore."""
+    needs_node_modules()
+    access = secrets.token_urlsafe(24) + "+/"  # characters a URL must escape
+    keys = tmp_path / "keys.jsonl"
+    keys.write_text(json.dumps({"name": "vtuber", "key": access}) + "\n")
+    y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=90)
+    port, local_port = free_port(), free_port()
+    flags = ["--host", "0.0.0.0", "--self-signed", "--state-dir", str(tmp_path / "state")]
+    flags += ["--access-keys", str(keys), "--local-http-port", str(local_port)]
+    async with serving(port, *flags) as server:
+        offered = [found[1] for line in server.lines if (found := OFFERED.search(line))]
+        assert offered, f"no address of this machine a phone could reach: {server.lines}"
+        async with (
+            open_page() as pc,
+            open_phone(extra_args=fake_camera_args(y4m), accept_certificate=True) as phone,
+        ):
+            await pc.page.add_init_script(
+                f"localStorage.setItem('holotrack.accessKey', {json.dumps(access)})"
+            )
+            await pc.page.goto(f"http://127.0.0.1:{local_port}/avatar")
+            await pc.page.wait_for_selector("body[data-avatar-ready=true]", state="attached")
+            key = await pc.page.evaluate(KEY_JS)
+            await pc.page.click("#phone-share summary")
+            await pc.page.wait_for_selector("#phone-code svg")
+            handover = read_code(await pc.page.locator("#phone-code").screenshot())
+            assert handover.startswith(f"{offered[0]}#link_key={key}&key=")
+            assert access not in await pc.page.inner_text("#phone-share")
+
+            await phone.page.goto(handover)
+            await phone.page.wait_for_selector("body[data-avatar-ready=true]", state="attached")
+            assert await phone.page.evaluate(ACCESS_JS) == access
+            assert await phone.page.evaluate(KEY_JS) == key
+            assert await phone.page.evaluate("() => window.location.href") == offered[0]
+            await start_session(phone)  # no key asked for, none refused
+            assert await phone.page.is_hidden("#access-form")
+            await pc.page.wait_for_selector("#phone-share[data-phone=watching]")
+            assert pc.errors == []
+            assert phone.errors == []

@@ -6,7 +6,8 @@ import { showStatus } from "../format.js";
 import { Average, RateMeter } from "../meter.js";
 import { VideoOverlay } from "../overlay.js";
 import { Recorder } from "../record.js";
-import { handedKey, LinkKey } from "../link_key.js";
+import { adoptKey } from "../access.js";
+import { handedKeys, LinkKey } from "../link_key.js";
 import { CameraRun } from "../run.js";
 import { AvatarSession, forgetRest, storedRest } from "./connection.js";
 import { Controls } from "./controls.js";
@@ -56,12 +57,13 @@ const run = new CameraRun({ video, status, notice, setRunning, cameraClosed, Ses
 // The OBS link stays the same from one Start, reload or server restart to the next.
 const linkKey = new LinkKey("avatar");
 // Opened from another page's QR code: this page is the camera of that page's link.
-const handed = handedKey();
-if (handed) {
-  linkKey.adopt(handed);
+const handed = handedKeys();
+if (handed.link) {
+  linkKey.adopt(handed.link);
+  if (handed.access) adoptKey(handed.access);
   showStatus(status, "This page now drives the link of the page whose code you scanned, in place of its own: press Start.", "info");
   document.body.dataset.handedLink = "true";
-} else if (handed === null) {
+} else if (handed.link === null) {
   showStatus(notice, "The address carried a link key that is cut short or not one, so this page keeps its own link: scan the code again.", "error");
 }
 let phoneResults = 0;

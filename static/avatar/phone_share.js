@@ -5,6 +5,7 @@
 // it, saying whether the phone is there. The code carries the key, not the watch link:
 // whoever scans it can be the camera, so it shows only when asked for.
 
+import { currentKey } from "../access.js";
 import { showStatus } from "../format.js";
 import { OriginCode } from "../qr.js";
 import { phoneOrigins } from "../reach.js";
@@ -17,10 +18,11 @@ const RETRY_MS = 3000;
 const PAUSED = "This page’s own camera drives the link now; Stop it to let the phone drive it again.";
 const WAITING = "Waiting for the phone: scan the code with it (same network), accept the certificate warning once if it shows one, then press Start there.";
 
-// The address the code carries: the key rides in the fragment, which browsers never send
-// to a server (nor in an access log), and the phone's page wipes it once read.
-export function handoverUrl(page, key) {
-  return `${page}#link_key=${key}`;
+// The address the code carries: the keys ride in the fragment, which browsers never send
+// to a server (nor in an access log), and the phone's page wipes it once read. The access
+// key goes along where this page has one: the link stays with it (--access-keys).
+export function handoverUrl(page, key, accessKey = "") {
+  return `${page}#link_key=${key}${accessKey ? `&key=${encodeURIComponent(accessKey)}` : ""}`;
 }
 
 export class PhoneShare {
@@ -41,7 +43,7 @@ export class PhoneShare {
       words: page,
       address,
       origins: phoneOrigins(box),
-      link: (origin) => ({ url: handoverUrl(`${origin}/avatar`, linkKey.value), shown: `${origin}/avatar` }),
+      link: (origin) => ({ url: handoverUrl(`${origin}/avatar`, linkKey.value, currentKey()), shown: `${origin}/avatar` }),
     });
     box.addEventListener("toggle", () => (box.open ? this.open() : this.close()));
   }
