@@ -60,12 +60,14 @@ async def test_the_pc_pages_code_makes_the_phone_the_camera_of_its_obs_link(
     async with serving(port, *flags, "--local-http-port", str(local_port)) as server:
         offered = [found[1] for line in server.lines if (found := OFFERED.search(line))]
         assert offered, f"no address of this machine a phone could reach: {server.lines}"
+        pc_page = f"http://127.0.0.1:{local_port}/avatar"
+        assert any(f"open {pc_page} and scan its code" in line for line in server.lines)
         async with (
             open_page() as pc,
             open_phone(extra_args=fake_camera_args(y4m), accept_certificate=True) as phone,
         ):
             # The PC: the avatar page on the loopback port, where OBS will look too.
-            await pc.page.goto(f"http://127.0.0.1:{local_port}/avatar")
+            await pc.page.goto(pc_page)
             await pc.page.wait_for_selector("body[data-avatar-ready=true]", state="attached")
             key = await pc.page.evaluate(KEY_JS)
             assert await pc.page.is_hidden("#phone-code"), "the code shows before it is asked for"
