@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from playwright.async_api import Page
 
 from bench.common import free_port
 from tests.browser import fake_camera_args, open_page, open_phone, write_y4m
@@ -49,6 +50,16 @@ def read_code(png: bytes) -> str:
     raise AssertionError("no QR code could be read off the page")
 
 
+async def open_code(page: Page, url: str) -> str:
+    """Opens the avatar page at `url` and its "Use a phone as the camera"; its link key."""
+    await page.goto(url)
+    await page.wait_for_selector("body[data-avatar-ready=true]", state="attached")
+    assert await page.is_hidden("#phone-code"), "the code shows before it is asked for"
+    await page.click("#phone-share summary")
+    key: str = await page.evaluate(KEY_JS)
+    return key
+
+
 @pytest.mark.browser
 async def test_the_pc_pages_code_makes_the_phone_the_camera_of_its_obs_link(
     tmp_path: Path,
@@ -67,11 +78,7 @@ async def test_the_pc_pages_code_makes_the_phone_the_camera_of_its_obs_link(
             open_phone(extra_args=fake_camera_args(y4m), accept_certificate=True) as phone,
         ):
             # The PC: the avatar page on the loopback port, where OBS will look too.
-            await pc.page.goto(pc_page)
-            await pc.page.wait_for_selector("body[data-avatar-ready=true]", state="attached")
-            key = await pc.page.evaluate(KEY_JS)
-            assert await pc.page.is_hidden("#phone-code"), "the code shows before it is asked for"
-            await pc.page.click("#phone-share summary")
+            key = await open_code(pc.page, pc_page)
             await pc.page.wait_for_selector("#phone-code svg")
             handover = read_code(await pc.page.locator("#phone-code").screenshot())
             assert handover == f"{offered[0]}#link_key={key}"
@@ -151,10 +158,7 @@ async def test_with_several_addresses_the_code_follows_the_one_chosen(
     needs_node_modules()
     async with open_page() as browser:
         page = browser.page
-        await page.goto(str(plain_server.make_url("/avatar")))
-        await page.wait_for_selector("body[data-avatar-ready=true]", state="attached")
-        key = await page.evaluate(KEY_JS)
-        await page.click("#phone-share summary")
+        key = await open_code(page, str(plain_server.make_url("/avatar")))
         await page.wait_for_selector("#phone-address:visible")
         assert await page.locator("#phone-address option").all_inner_texts() == [
             "192.0.2.7:8443",
@@ -182,10 +186,7 @@ async def test_without_https_the_code_says_how_and_a_mangled_key_is_not_taken(
     client = await aiohttp_client(create_app(Config(workers=1, no_cache=True)))
     async with open_page() as browser:
         page = browser.page
-        await page.goto(str(client.make_url("/avatar")))
-        await page.wait_for_selector("body[data-avatar-ready=true]", state="attached")
-        key = await page.evaluate(KEY_JS)
-        await page.click("#phone-share summary")
+        key = await open_code(page, str(client.make_url("/avatar")))
         await page.wait_for_selector("#phone-status:not([hidden])")
         assert "--self-signed" in await page.inner_text("#phone-status")
         assert await page.locator("#phone-code svg").count() == 0
@@ -286,10 +287,7 @@ async def test_on_a_server_with_access_keys_the_code_hands_over_the_access_key_t
             await pc.page.add_init_script(
                 f"localStorage.setItem('holotrack.accessKey', {json.dumps(access)})"
             )
-            await pc.page.goto(f"http://127.0.0.1:{local_port}/avatar")
-            await pc.page.wait_for_selector("body[data-avatar-ready=true]", state="attached")
-            key = await pc.page.evaluate(KEY_JS)
-            await pc.page.click("#phone-share summary")
+            key = await open_code(pc.page, f"http://127.0.0.1:{local_port}/avatar")
             await pc.page.wait_for_selector("#phone-code svg")
             handover = read_code(await pc.page.locator("#phone-code").screenshot())
             assert handover.startswith(f"{offered[0]}#link_key={key}&key=")
