@@ -151,6 +151,17 @@ async def test_only_a_page_on_the_servers_machine_is_told_its_phone_addresses(
     assert (found[1].split() if found else []) == told
 
 
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1:99999", "::1", "[::1]:x", "[::1", "a b", "%00", "", "127.0.0.1:"]
+)
+@pytest.mark.parametrize("path", ["/avatar", "/fitness"])
+async def test_a_host_header_no_url_can_hold_still_gets_the_page(
+    plain_server: Client, path: str, host: str
+) -> None:
+    reply = await plain_server.get(path, headers={"Host": host})
+    assert reply.status == 200, await reply.text()
+
+
 @pytest.mark.browser
 async def test_with_several_addresses_the_code_follows_the_one_chosen(
     plain_server: Client,
