@@ -318,6 +318,35 @@ async def test_uploads_are_off_with_no_memory_for_them(make_client: MakeClient) 
     assert "<code>--avatar-memory-mb 0</code>" in page
 
 
+async def test_the_holder_of_a_kept_links_key_gives_it_an_avatar_too(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """The avatar page on a PC whose phone is the camera: it holds the link's key (it handed
+    it to the phone), not the phone's resume string."""
+    keys = str(keys_file(tmp_path))
+    client = await make_client(Config(workers=1, no_cache=True, access_keys=keys))
+    link_key = secrets.token_urlsafe(32)
+    phone, ready = await camera(client, key=KEY_A, link_key=link_key)
+    data = renamed_vrm("From the PC")
+    pc = {"Holotrack-Link-Key": link_key, **auth(KEY_A)}
+    # Another key, however close, proves nothing; nor does the right one under another
+    # access key than the link's.
+    for wrong in (link_key[:-1] + ("A" if link_key[-1] != "A" else "B"), ready["watch"], "x"):
+        refused = await put(client, ready, data, proof="", **{**pc, "Holotrack-Link-Key": wrong})
+        assert refused.status == 403, wrong
+        assert "Holotrack-Link-Key" in (await refused.json())["detail"]
+    assert (await put(client, ready, data, proof="", **{**pc, **auth(KEY_B)})).status == 403
+
+    answer = await put(client, ready, data, proof="", **pc)
+    assert answer.status == 200, await answer.text()
+    url = (await answer.json())["url"]
+    assert await (await client.get(url)).read() == data
+    gone = await client.delete(f"/api/avatar/{ready['watch']}", headers=pc)
+    assert gone.status == 204
+    assert (await client.get(url)).status == 404
+    await phone.ws.close()
+
+
 async def test_under_access_keys_the_upload_needs_the_cameras_key(
     make_client: MakeClient, tmp_path: Path
 ) -> None:

@@ -16,6 +16,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import aiohttp
 import cv2
 import numpy as np
 import pytest
@@ -26,7 +27,14 @@ from playwright.async_api import Page
 from bench.common import free_port
 from tests.browser import fake_camera_args, open_page, open_phone, write_y4m
 from tests.media import ASL_VIDEO
-from tests.test_avatar_page import needs_node_modules, snapshot, start_session, wait_for_change
+from tests.test_avatar_page import (
+    load_model,
+    needs_node_modules,
+    snapshot,
+    start_session,
+    wait_for_change,
+)
+from tests.test_avatar_upload import renamed_vrm
 from tests.test_lifecycle import serving
 from webapp.app import create_app
 from webapp.config import Config
@@ -113,6 +121,19 @@ async def test_the_pc_pages_code_makes_the_phone_the_camera_of_its_obs_link(
             await wait_for_change(pc.page)
             session = await phone.page.get_attribute("body", "data-session")
             assert await pc.page.inner_text("#avatar-session") == session
+
+            # The .vrm on the PC reaches the OBS view though the phone is the camera: the PC
+            # page proves the link is its own by the key it handed over.
+            data = renamed_vrm("The PC's own")
+            await load_model(pc.page, "mine.vrm", data)
+            await pc.page.check("#avatar-obs")
+            await pc.page.wait_for_selector("body[data-obs-avatar=sent]", state="attached")
+            async with (
+                aiohttp.ClientSession() as http,
+                http.get(f"http://127.0.0.1:{local_port}/avatar/link/{token}.vrm") as got,
+            ):
+                assert got.status == 200
+                assert await got.read() == data
 
             # The phone stops: the PC page says so and waits for it again.
             await phone.page.click("#avatar-stop")

@@ -3,7 +3,9 @@ GET /avatar/link/{token}.vrm for its OBS view, whose browser can never have the 
 streamer chose on the avatar page.
 
 The proof that a request comes from the camera is the resume string of its last ready,
-sent as the Holotrack-Resume header: a watcher knows only the token. Under --access-keys
+sent as the Holotrack-Resume header, or the key a kept link is made of, as
+Holotrack-Link-Key (the avatar page on a PC whose phone is the camera holds the key, not
+the phone's resume string): a watcher knows only the token. Under --access-keys
 PUT and DELETE also need the key the camera's session was opened with (access/http.py
 checks a key; WatchTokens.camera that it is the session's). Nothing is written to disk:
 the avatar lives in memory as long as the link (live/watch.py), within --avatar-memory-mb.
@@ -35,6 +37,7 @@ from webapp.uploads import arriving_within, read_limited, refuse_declared_size
 log = logging.getLogger(__name__)
 
 PROOF_HEADER = "Holotrack-Resume"
+LINK_KEY_HEADER = "Holotrack-Link-Key"
 LIMIT_FLAG = "--max-avatar-mb"
 UPLOAD_PATH = "/api/avatar/{token}"
 CHUNK = 64 * 1024
@@ -60,13 +63,15 @@ def _camera(request: web.Request) -> Audience | web.Response:
         return _refusal(
             404, "unknown_link", "this watch link names no live session (it ended, or never was)"
         )
-    audience = tokens.camera(token, request.headers.get(PROOF_HEADER, ""), key_of(request))
+    headers = request.headers
+    proof, link_key = headers.get(PROOF_HEADER, ""), headers.get(LINK_KEY_HEADER, "")
+    audience = tokens.camera(token, proof, key_of(request), link_key)
     if audience is None:
         return _refusal(
             403,
             "not_the_camera",
             f"only the link's camera may set its avatar: send the resume string of its "
-            f"session's last ready as {PROOF_HEADER}",
+            f"session's last ready as {PROOF_HEADER}, or the link's key as {LINK_KEY_HEADER}",
         )
     return audience
 

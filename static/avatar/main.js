@@ -79,8 +79,9 @@ const phoneShare = new PhoneShare({
       share.show(token);
       relayShare.show(token);
     },
-    watching: (message) => {
+    watching: (message, token) => {
       readout.session.textContent = message.session;
+      obsAvatar?.watched(token, linkKey.value, message);
     },
     // The phone's results pose this page's avatar while this page's own camera is off.
     result: (message) => {

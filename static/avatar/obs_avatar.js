@@ -1,10 +1,13 @@
 // "Show it in OBS too": the one way a .vrm chosen on this page reaches the OBS view, whose
 // browser can never have the file. Off by default; ticked, it sends the file to this
-// server (PUT /api/avatar/<watch token>, proved by the session's resume string), which
-// keeps it in memory while the watch link lives. Unticked, the server forgets it.
+// server (PUT /api/avatar/<watch token>, proved by the session's resume string, or by the
+// link's key while a phone that scanned this page's code is the camera), which keeps it in
+// memory while the watch link lives. Unticked, the server forgets it.
 
 import { authHeaders, keyRefused } from "../access.js";
 import { formatBytes, showStatus } from "../format.js";
+
+const WAITING = "It goes to the server with your next Start, or once a phone that scanned this page’s code is the camera.";
 
 export class ObsAvatar {
   // box: what is hidden until there is something to show; checkbox: the opt-in.
@@ -14,7 +17,7 @@ export class ObsAvatar {
     this.status = status;
     this.limit = Number(document.body.dataset.maxAvatarBytes ?? 0);
     this.file = null; // the .vrm on show here, when it is the user's own
-    this.link = null; // {token, resume} from the last ready
+    this.link = null; // {token, resume} from the last ready, or {token, linkKey} (watched)
     this.sent = null; // {token, file} the server holds; file null: sent before a reload
     this.queue = Promise.resolve();
     checkbox.checked = false;
@@ -32,15 +35,26 @@ export class ObsAvatar {
   // "avatar" says whether the server still holds what was sent (a restart forgets it).
   ready(message) {
     if (typeof message.watch !== "string" || typeof message.resume !== "string") return;
-    this.link = { token: message.watch, resume: message.resume };
-    if (!message.avatar) {
+    this.follow({ token: message.watch, resume: message.resume }, message.avatar);
+  }
+
+  // This page's link, watched while another device (a phone that scanned this page's code)
+  // is its camera: this page holds the key the link is made of, which proves as much as
+  // the camera's resume string. message: the watcher's "watching".
+  watched(token, linkKey, message) {
+    this.follow({ token, linkKey }, message.avatar);
+  }
+
+  follow(link, avatar) {
+    this.link = link;
+    if (!avatar) {
       this.sent = null;
-    } else if (this.sent?.token !== message.watch) {
+    } else if (this.sent?.token !== link.token) {
       // Sent from this browser before a reload: the server still holds it, so the box says
       // so and unticking still takes it back. With the .vrm the browser remembered on show
       // again (picker.js), step() sends that, as for a fresh choice: the server's copy may be
       // an older one, if the last choice never reached it.
-      this.sent = { token: message.watch, file: null };
+      this.sent = { token: link.token, file: null };
       this.checkbox.checked = true;
       this.box.hidden = false;
       this.say("OBS shows the .vrm you sent earlier, kept while this link lives. Untick to show the default there.", "ok", "sent");
@@ -61,7 +75,7 @@ export class ObsAvatar {
     }
     if (!this.file) return; // ticked after a reload with nothing remembered: what the server holds stays
     if (!this.link) {
-      this.say("It goes to the server with your next Start.", "info", "waiting");
+      this.say(WAITING, "info", "waiting");
       return;
     }
     if (this.sent?.token === this.link.token && this.sent.file === this.file) return;
@@ -73,11 +87,12 @@ export class ObsAvatar {
   }
 
   request(method, body) {
-    const { token, resume } = this.link;
+    const { token, resume, linkKey } = this.link;
+    const proof = resume ? { "Holotrack-Resume": resume } : { "Holotrack-Link-Key": linkKey };
     return fetch(`/api/avatar/${encodeURIComponent(token)}`, {
       method,
       body,
-      headers: authHeaders({ "Holotrack-Resume": resume, "Content-Type": "model/gltf-binary" }),
+      headers: authHeaders({ ...proof, "Content-Type": "model/gltf-binary" }),
     });
   }
 
@@ -117,7 +132,7 @@ export class ObsAvatar {
     if (response.status === 404) {
       // The link ended (the camera was away past the grace): the next Start opens it again.
       this.link = null;
-      this.say("It goes to the server with your next Start.", "info", "waiting");
+      this.say(WAITING, "info", "waiting");
       return;
     }
     this.say(`Not shown in OBS: ${detail}.`, "error", "error");

@@ -29,7 +29,7 @@ export class PhoneShare {
   // box: the <details>; code: where the QR code goes; page: its words on where it leads;
   // address: the <select> of addresses, shown when there are several;
   // linkKey: this page's (link_key.js); handlers: token(token) when the link is known,
-  // watching(message), result(message), lost() when the phone's session is not there.
+  // watching(message, token), result(message), lost() when the phone's session is not there.
   constructor({ box, code, page, address, status, linkKey, handlers }) {
     this.box = box;
     this.status = status;
@@ -96,7 +96,7 @@ export class PhoneShare {
         watching: (message) => {
           this.box.dataset.phone = "watching";
           showStatus(this.status, "The phone is the camera: it moves the avatar here, in the OBS view and in the relay.", "ok");
-          this.on.watching(message);
+          this.on.watching(message, token);
         },
         result: (message) => this.on.result(message),
         unopened: (text) => showStatus(this.status, text, "error"),

@@ -258,14 +258,22 @@ class WatchTokens:
         """Watchers connected, of live and of resting sessions."""
         return sum(len(entry.audience.watchers) for entry in self._entries.values())
 
-    def camera(self, token: str, secret: str, key: str | None) -> Audience | None:
-        """The audience of `token` when `secret` is the resume string of the last ready its
-        camera got (and `key` the access key it was opened with): the proof that a request
-        comes from that camera, which a watcher, who knows only the token, cannot give."""
+    def camera(
+        self, token: str, secret: str, key: str | None, link_key: str = ""
+    ) -> Audience | None:
+        """The audience of `token` when the request proves it comes from the link's camera,
+        which a watcher, who knows only the token, cannot: `secret` is the resume string of
+        the last ready its camera got, or `link_key` the key the kept link is made of (whose
+        holder may be its camera: the avatar page on a PC whose phone is the camera). And
+        `key` is the access key the link was opened with."""
         entry = self._entries.get(token)
         if entry is None or entry.audience.key != key:
             return None
-        if not hmac.compare_digest(entry.resume.encode(), secret.encode("utf-8", "replace")):
+        if link_key:
+            proof, expected = kept_token(link_key), token
+        else:
+            proof, expected = secret, entry.resume
+        if not hmac.compare_digest(expected.encode(), proof.encode("utf-8", "replace")):
             return None
         return entry.audience
 
