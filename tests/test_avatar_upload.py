@@ -336,6 +336,16 @@ async def test_the_holder_of_a_kept_links_key_gives_it_an_avatar_too(
         assert refused.status == 403, wrong
         assert "Holotrack-Link-Key" in (await refused.json())["detail"]
     assert (await put(client, ready, data, proof="", **{**pc, **auth(KEY_B)})).status == 403
+    # Bytes no key has, raw on the wire as any client may send them: a refusal, not a fault.
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    writer.write(
+        f"PUT /api/avatar/{ready['watch']} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+        f"{KEY_A}\r\nContent-Length: 0\r\nConnection: close\r\n".encode()
+        + b"Holotrack-Link-Key: \xff\xfe" + b"A" * 30 + b"\r\n\r\n"
+    )
+    status = (await reader.readline()).split()[1]
+    writer.close()
+    assert status == b"403"
 
     answer = await put(client, ready, data, proof="", **pc)
     assert answer.status == 200, await answer.text()

@@ -31,6 +31,7 @@ from webapp.live.avatars import (
     UploadUnderWay,
 )
 from webapp.live.guard import client_address
+from webapp.live.options import is_link_key
 from webapp.live.watch import Audience
 from webapp.uploads import arriving_within, read_limited, refuse_declared_size
 
@@ -63,9 +64,15 @@ def _camera(request: web.Request) -> Audience | web.Response:
         return _refusal(
             404, "unknown_link", "this watch link names no live session (it ended, or never was)"
         )
-    headers = request.headers
-    proof, link_key = headers.get(PROOF_HEADER, ""), headers.get(LINK_KEY_HEADER, "")
-    audience = tokens.camera(token, proof, key_of(request), link_key)
+    link_key = request.headers.get(LINK_KEY_HEADER)
+    if link_key is not None and not is_link_key(link_key):
+        return _refusal(
+            403,
+            "not_the_camera",
+            f"{LINK_KEY_HEADER} is not a link key: 22 to 64 characters of A-Z, a-z, 0-9, - and _",
+        )
+    proof = request.headers.get(PROOF_HEADER, "")
+    audience = tokens.camera(token, proof, key_of(request), link_key or "")
     if audience is None:
         return _refusal(
             403,

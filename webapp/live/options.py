@@ -7,7 +7,7 @@ from __future__ import annotations
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 from webapp.analysis import AvatarOptions
 from webapp.analysis.fitness import Exercise, UnknownExercise
@@ -80,15 +80,21 @@ def _resume(value: object) -> str | None:
     return value
 
 
+def is_link_key(value: object) -> TypeGuard[str]:
+    """Whether `value` has a link key's form (a hello's link_key, a Holotrack-Link-Key)."""
+    shortest, longest = LINK_KEY_CHARS
+    return (
+        isinstance(value, str)
+        and shortest <= len(value) <= longest
+        and LINK_KEY_ALPHABET.issuperset(value)
+    )
+
+
 def _link_key(value: object) -> str | None:
     if value is None:
         return None
     shortest, longest = LINK_KEY_CHARS
-    if (
-        not isinstance(value, str)
-        or not shortest <= len(value) <= longest
-        or not LINK_KEY_ALPHABET.issuperset(value)
-    ):
+    if not is_link_key(value):
         raise SessionClosed(
             Close.PROTOCOL,
             f"link_key must be {shortest} to {longest} characters of A-Z, a-z, 0-9, - and _ "
