@@ -341,7 +341,9 @@ async def test_the_holder_of_a_kept_links_key_gives_it_an_avatar_too(
     writer.write(
         f"PUT /api/avatar/{ready['watch']} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
         f"{KEY_A}\r\nContent-Length: 0\r\nConnection: close\r\n".encode()
-        + b"Holotrack-Link-Key: \xff\xfe" + b"A" * 30 + b"\r\n\r\n"
+        + b"Holotrack-Link-Key: \xff\xfe"
+        + b"A" * 30
+        + b"\r\n\r\n"
     )
     status = (await reader.readline()).split()[1]
     writer.close()
