@@ -335,3 +335,41 @@ async def test_on_a_server_with_access_keys_the_code_hands_over_the_access_key_t
             await pc.page.wait_for_selector("#phone-share[data-phone=watching]")
             assert pc.errors == []
             assert phone.errors == []
+
+
+# The page's width and a code's right edge, in CSS pixels: a phone's browser widens its
+# layout to content that sticks out (innerWidth with it), so they are held to the screen's.
+EDGES_JS = """(selector) => [
+  document.documentElement.scrollWidth,
+  Math.ceil(document.querySelector(selector).getBoundingClientRect().right),
+]"""
+
+
+@pytest.mark.browser
+async def test_the_codes_fit_a_small_phones_screen(plain_server: Client, tmp_path: Path) -> None:
+    needs_node_modules()
+    viewport = (320, 640)  # the narrowest phones in use (iPhone SE, first generation)
+    y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=60)
+    async with open_phone(viewport, fake_camera_args(y4m)) as browser:
+        page = browser.page
+        # An access key makes the code's address long, and the code larger than the screen.
+        await page.goto(str(plain_server.make_url("/static/style.css")))
+        await page.evaluate("localStorage.setItem('holotrack.accessKey', 'k'.repeat(64))")
+        await open_code(page, str(plain_server.make_url("/avatar")))
+        await page.wait_for_selector("#phone-code svg")
+        width = await page.get_attribute("#phone-code svg", "width")
+        assert int(width or 0) > viewport[0]
+        width_now, right = await page.evaluate(EDGES_JS, "#phone-code svg")
+        assert width_now == viewport[0]
+        assert right <= viewport[0]
+        await page.evaluate("localStorage.removeItem('holotrack.accessKey')")
+        await page.goto(str(plain_server.make_url("/fitness")))
+        await page.wait_for_selector("body[data-fitness-ready]", state="attached")
+        await page.tap("#fitness-start")
+        await page.wait_for_selector("#coach-share:not([hidden])")
+        await page.tap("#coach-code-box summary")
+        await page.wait_for_selector("#coach-code svg")
+        width_now, right = await page.evaluate(EDGES_JS, "#coach-code svg")
+        assert width_now == viewport[0]
+        assert right <= viewport[0]
+        assert browser.errors == []
