@@ -109,6 +109,7 @@ async def test_the_pc_pages_code_makes_the_phone_the_camera_of_its_obs_link(
             assert await phone.page.evaluate("() => window.location.href") == offered[0]
             assert await phone.page.evaluate(KEY_JS) == key
             assert await phone.page.get_attribute("body", "data-handed-link") == "true"
+            assert await phone.page.is_hidden("#phone-share")  # no code of its own to offer
             assert "drives the link" in await phone.page.inner_text("#avatar-status")
             await snapshot(pc.page)
             await start_session(phone)

@@ -63,6 +63,8 @@ if (handed.link) {
   if (handed.access) adoptKey(handed.access);
   showStatus(status, "This page now drives the link of the page whose code you scanned, in place of its own: press Start.", "info");
   document.body.dataset.handedLink = "true";
+  // This is the phone the code was for: its own code would only confuse.
+  $("phone-share").hidden = true;
 } else if (handed.link === null) {
   showStatus(notice, "The address carried a link key that is cut short or not one, so this page keeps its own link: scan the code again.", "error");
 }
