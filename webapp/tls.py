@@ -251,8 +251,13 @@ def phone_origins(host: str, port: int, names: MachineNames) -> list[str]:
         except ValueError:
             return [f"https://{host}:{port}"]
         wanted = [] if address.is_loopback else [address]
-    ordered = sorted(wanted, key=lambda a: (a.version, _home_rank(a), a))
-    return [f"https://{a if a.version == 4 else f'[{a}]'}:{port}" for a in ordered]
+    return [f"https://{host}:{port}" for host in _url_hosts(wanted)]
+
+
+def _url_hosts(addresses: Iterable[IPAddress]) -> list[str]:
+    """`addresses` as a URL names them (IPv6 in brackets), home networks first."""
+    ordered = sorted(addresses, key=lambda a: (a.version, _home_rank(a), a))
+    return [str(a) if a.version == 4 else f"[{a}]" for a in ordered]
 
 
 # Where a home network most likely is, first: the pages' QR codes lead to the first origin
@@ -280,14 +285,10 @@ def certificate_origins(cert: Path, port: int) -> list[str]:
         for name in san.get_values_for_type(x509.DNSName)
         if "*" not in name and name != "localhost"
     ]
-    addresses = sorted(
-        (
-            a
-            for a in san.get_values_for_type(x509.IPAddress)
-            if isinstance(a, ipaddress.IPv4Address | ipaddress.IPv6Address) and not a.is_loopback
-        ),
-        key=lambda a: (a.version, a),
+    hosts += _url_hosts(
+        a
+        for a in san.get_values_for_type(x509.IPAddress)
+        if isinstance(a, ipaddress.IPv4Address | ipaddress.IPv6Address) and not a.is_loopback
     )
-    hosts += [str(a) if a.version == 4 else f"[{a}]" for a in addresses]
     suffix = "" if port == 443 else f":{port}"
     return [f"https://{host}{suffix}" for host in hosts]

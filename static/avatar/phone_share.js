@@ -63,9 +63,7 @@ export class PhoneShare {
 
   // The key changed (New link): a new code, and the new link watched.
   renewed() {
-    if (!this.box.open) return;
-    this.close();
-    this.open();
+    if (this.box.open) this.open(); // its watch() lets go of the old link first
   }
 
   close() {
