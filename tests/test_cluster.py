@@ -11,6 +11,7 @@ import asyncio
 import dataclasses
 import json
 import re
+import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from tests.browser import Readies, fake_camera_args, open_page, write_y4m
 from tests.live import frame_message, swarm_frames, video_frames
 from tests.media import ASL_VIDEO, PERSON_JPEG
 from tests.test_fitness_page import wait_for_reps
+from webapp.live.pairing import ALPHABET, LENGTH
 from webapp.live.watch import kept_token
 
 # Long enough for a new session to be refused by a stopped replica and retried on the other,
@@ -199,7 +201,8 @@ async def test_a_watch_link_reaches_the_replica_that_holds_it(
     """A link's watchers, resume string and avatar live on its camera's replica only. With
     least_conn alone, a watcher went to the other, idle replica and was told 4003 every
     time; routed by the link's token (?link=, or the avatar's path), a camera, its watchers,
-    its avatar and its end all reach the same replica."""
+    its avatar and its end all reach the same replica, as a pairing code's claim reaches
+    its offer's."""
     async with cluster_of((), ()) as cluster:
         # One plain session on each replica, so least_conn has a replica to prefer.
         plain = [(await open_session(http, cluster))[0] for _ in range(2)]
@@ -230,6 +233,15 @@ async def test_a_watch_link_reaches_the_replica_that_holds_it(
         for _ in range(3):
             async with http.get(cluster.url + (await upload.json())["url"]) as shown:
                 assert (shown.status, await shown.read()) == (200, avatar)
+
+        # A pairing code is kept by the replica its offer reached: each claim finds it.
+        for _ in range(6):
+            code = "".join(secrets.choice(ALPHABET) for _ in range(LENGTH))
+            offered = await http.put(f"{cluster.url}/api/pair/{code}", json={"link_key": key})
+            assert offered.status == 201, await offered.text()
+            claimed = await http.post(f"{cluster.url}/api/pair/{code}/claim")
+            answer = await claimed.json()
+            assert (claimed.status, answer) == (200, {"link_key": key, "key": None})
 
         await camera.close(code=4002, message=b"paused")
         ended = await http.post(

@@ -61,6 +61,7 @@ from webapp.live.messages import (
     parse_frame,
     parse_hello,
 )
+from webapp.live.pairing import ALPHABET, LENGTH, normalized
 from webapp.live.receiver import read_error
 from webapp.protocol import FRAME_HEADER, Close, Track
 from webapp.still import uploads
@@ -376,6 +377,20 @@ def resume_or_refusal(body: bytes) -> str | BadRequestError:
         return resume_of(body)
     except BadRequestError as refused:
         return refused
+
+
+@given(
+    text=st.one_of(st.text(max_size=24), st.text(alphabet=ALPHABET + "-  abcdxyz0", max_size=12))
+)
+@example(text="k7qm-2xda")
+def test_arbitrary_text_typed_as_a_pairing_code(text: str) -> None:
+    """Whatever is typed is a code of the alphabet or no code; a code reads as itself."""
+    code = normalized(text)
+    if code is not None:
+        assert len(code) == LENGTH
+        assert set(code) <= set(ALPHABET)
+        assert normalized(code) == code
+        assert code == text.upper().replace("-", "").replace(" ", "")
 
 
 # -- declared upload types ---------------------------------------------------------------

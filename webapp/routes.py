@@ -14,6 +14,7 @@ from webapp.export_view import setup_export_routes
 from webapp.fitness_page import setup_fitness_routes
 from webapp.live import handler
 from webapp.live.end_view import setup_end_route
+from webapp.pairing_view import setup_pairing_routes
 from webapp.static_files import static_files
 from webapp.still import views
 from webapp.video import views as video_views
@@ -37,3 +38,4 @@ def setup_routes(app: web.Application) -> None:
     setup_fitness_routes(app)
     setup_export_routes(app)
     setup_access_routes(app)
+    setup_pairing_routes(app)

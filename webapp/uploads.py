@@ -1,15 +1,17 @@
 """Reading an upload within a size and a time limit: how every endpoint that takes a file
-(a photo, a video, a recording) reads its body."""
+(a photo, a video, a recording) or a small JSON body reads it."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
-from webapp.errors import TooLargeError, UploadTimeoutError
+from webapp.errors import BadRequestError, TooLargeError, UploadTimeoutError
 
 CHUNK = 64 * 1024
 
@@ -65,3 +67,14 @@ async def arriving_within(seconds: float, what: str = "upload") -> AsyncIterator
             yield
     except TimeoutError:
         raise UploadTimeoutError(f"the {what} did not arrive within {seconds:g} s") from None
+
+
+def json_field(body: bytes, name: str) -> object:
+    """Field `name` of a JSON object `body`, or None when the object has none; 400 when the
+    body is no JSON, saying the object it should be."""
+    try:
+        message: Any = json.loads(body)
+    # RecursionError: arrays nested deeper than the parser's stack fit in a small body.
+    except (ValueError, RecursionError):
+        raise BadRequestError(f'the body must be JSON: {{"{name}": "..."}}') from None
+    return message.get(name) if isinstance(message, dict) else None

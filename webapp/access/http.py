@@ -40,6 +40,9 @@ PUBLIC_ROUTES = frozenset(
         "/api/exercises",
         # A paused session's end: its resume string is the proof, as for the socket's end.
         "/api/end",
+        # A pairing code's claim: the device has no key yet; the code is the proof, and it
+        # hands on the key of the page that offered it (pairing_view.py).
+        "/api/pair/{code}/claim",
         "/static/{name}",
         "/vendor/{name}",
     }

@@ -9,9 +9,7 @@ know it.
 
 from __future__ import annotations
 
-import json
 import logging
-from typing import Any
 
 from aiohttp import web
 
@@ -21,7 +19,7 @@ from webapp.http_errors import json_error
 from webapp.keys import CONFIG, LIVE
 from webapp.live.errors import SessionClosed
 from webapp.live.session import CLIENT_CLOSED
-from webapp.uploads import arriving_within, read_limited, refuse_declared_size
+from webapp.uploads import arriving_within, json_field, read_limited, refuse_declared_size
 
 END_PATH = "/api/end"
 # A resume string is 22 characters: room for it, the JSON around it and some spaces.
@@ -48,12 +46,7 @@ async def end_paused(request: web.Request) -> web.Response:
 
 def resume_of(body: bytes) -> str:
     """The resume string an end's body names, or 400 saying what the body should be."""
-    try:
-        message: Any = json.loads(body)
-    # RecursionError: arrays nested deeper than the parser's stack fit in 1024 bytes.
-    except (ValueError, RecursionError):
-        raise BadRequestError('the body must be JSON: {"resume": "<resume string>"}') from None
-    resume = message.get("resume") if isinstance(message, dict) else None
+    resume = json_field(body, "resume")
     if not isinstance(resume, str) or not resume:
         raise BadRequestError(
             "the body needs the resume string of the paused session's last ready"

@@ -1,5 +1,6 @@
 """What every live session of one server shares beyond the engine: watch tokens, the
-exercises it knows, the VMC receivers its operator allows and those about to rest."""
+exercises it knows, the VMC receivers its operator allows and those about to rest, and
+the pairing codes that hand a link to another device."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import dataclass, field
 from webapp.analysis.fitness import Exercise, load_exercises
 from webapp.config import Config
 from webapp.live.avatars import MB, LinkAvatars, client_share
+from webapp.live.pairing import PairingCodes
 from webapp.live.watch import WatchTokens
 from webapp.vmc.rest_later import RestLater
 from webapp.vmc.sender import Target, parse_allow
@@ -21,6 +23,8 @@ class LiveShared:
     tokens: WatchTokens = field(default_factory=WatchTokens)
     # VMC receivers of sessions that may come straight back, resting in a moment.
     vmc_rest: RestLater = field(default_factory=RestLater)
+    # Codes typed on another device to hand it a page's link key.
+    pairing: PairingCodes = field(default_factory=PairingCodes)
 
     @classmethod
     def from_config(cls, config: Config) -> LiveShared:

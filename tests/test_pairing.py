@@ -1,0 +1,247 @@
+"""Pairing codes: a page's link key handed to a device that types a short code instead of
+scanning a QR code (webapp/live/pairing.py, webapp/pairing_view.py). The store on its own
+clock, then the routes of a real server."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import MakeClient
+from tests.live import LiveClient
+from tests.test_access import KEY_A, auth, keys_file
+from webapp.config import Config
+from webapp.keys import LIVE
+from webapp.live.pairing import (
+    ALPHABET,
+    LENGTH,
+    MAX_CODES,
+    PER_ADDRESS,
+    WRONG_TRIES,
+    Handed,
+    PairingCodes,
+    TooMany,
+    normalized,
+)
+from webapp.live.watch import kept_token
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def a_code() -> str:
+    return "".join(secrets.choice(ALPHABET) for _ in range(LENGTH))
+
+
+def a_link() -> Handed:
+    return Handed(secrets.token_urlsafe(32), None)
+
+
+@pytest.mark.parametrize(
+    ("typed", "code"),
+    [
+        ("K7QM2XDA", "K7QM2XDA"),
+        ("k7qm-2xda", "K7QM2XDA"),
+        (" K7QM 2XDA ", "K7QM2XDA"),
+        ("K7QM2XD", None),  # one short
+        ("K7QM2XDAB", None),  # one long
+        ("K7QM2XD0", None),  # 0 is not in it: it reads as O
+        ("K7QM2XDI", None),
+        ("K7QM_2XDA", None),
+        ("K7QM2XDÄ", None),
+        ("", None),
+    ],
+)
+def test_a_code_is_read_as_typed(typed: str, code: str | None) -> None:
+    assert normalized(typed) == code
+
+
+def test_a_code_hands_its_keys_over_once() -> None:
+    codes = PairingCodes(clock=Clock())
+    code, handed = a_code(), Handed(secrets.token_urlsafe(32), "the page's access key")
+    codes.offer(code, handed, "192.0.2.1")
+    assert codes.claim(code, "192.0.2.9") == handed
+    assert codes.claim(code, "192.0.2.9") is None
+    assert len(codes) == 0
+
+
+def test_a_code_ends_with_its_lifetime() -> None:
+    clock = Clock()
+    codes = PairingCodes(lifetime=600, clock=clock)
+    early, late = a_code(), a_code()
+    codes.offer(early, a_link(), "192.0.2.1")
+    clock.now += 300
+    codes.offer(late, a_link(), "192.0.2.2")
+    clock.now += 300
+    assert codes.claim(early, "192.0.2.9") is None
+    assert codes.claim(late, "192.0.2.9") is not None
+
+
+def test_only_the_newest_code_of_a_link_works() -> None:
+    codes = PairingCodes(clock=Clock())
+    link = a_link()
+    first, second = a_code(), a_code()
+    codes.offer(first, link, "192.0.2.1")
+    codes.offer(second, link, "192.0.2.1")
+    assert len(codes) == 1
+    assert codes.claim(first, "192.0.2.9") is None
+    assert codes.claim(second, "192.0.2.9") == link
+
+
+def test_only_the_key_a_code_hands_over_ends_it_early() -> None:
+    codes = PairingCodes(clock=Clock())
+    code, link = a_code(), a_link()
+    codes.offer(code, link, "192.0.2.1")
+    assert not codes.withdraw(code, secrets.token_urlsafe(32))
+    assert not codes.withdraw(a_code(), link.link_key)
+    assert len(codes) == 1
+    assert codes.withdraw(code, link.link_key)
+    assert codes.claim(code, "192.0.2.9") is None
+
+
+def test_an_address_fills_only_its_share_of_the_table() -> None:
+    clock = Clock()
+    codes = PairingCodes(lifetime=600, clock=clock)
+    for _ in range(PER_ADDRESS):
+        codes.offer(a_code(), a_link(), "192.0.2.1")
+        clock.now += 10
+    with pytest.raises(TooMany) as refused:
+        codes.offer(a_code(), a_link(), "192.0.2.1")
+    # Until its oldest code ends: offered 40 s ago, of 600.
+    assert refused.value.retry_after == 560
+    codes.offer(a_code(), a_link(), "192.0.2.2")  # another address is not held up
+    clock.now += 560
+    codes.offer(a_code(), a_link(), "192.0.2.1")
+
+
+def test_the_table_is_bounded() -> None:
+    codes = PairingCodes(clock=Clock())
+    for number in range(MAX_CODES):
+        codes.offer(
+            a_code() if number else "K7QM2XDA", a_link(), f"10.0.{number // 256}.{number % 256}"
+        )
+    with pytest.raises(TooMany):
+        codes.offer(a_code(), a_link(), "192.0.2.1")
+    assert codes.claim("K7QM2XDA", "192.0.2.9") is not None
+    codes.offer(a_code(), a_link(), "192.0.2.1")
+
+
+def test_wrong_codes_from_one_address_are_stopped_for_a_lifetime() -> None:
+    clock = Clock()
+    codes = PairingCodes(lifetime=600, clock=clock)
+    right = a_code()
+    codes.offer(right, a_link(), "192.0.2.1")
+    for _ in range(WRONG_TRIES):
+        wrong = a_code()
+        assert wrong == right or codes.claim(wrong, "203.0.113.5") is None
+    # Now even the right code is refused to that address, and only to it.
+    with pytest.raises(TooMany) as refused:
+        codes.claim(right, "203.0.113.5")
+    assert refused.value.retry_after == 600
+    assert codes.claim(a_code(), "192.0.2.9") is None
+    clock.now += 600  # the right code is over too by then: the page shows another
+    fresh = a_code()
+    codes.offer(fresh, a_link(), "192.0.2.1")
+    assert codes.claim(fresh, "203.0.113.5") is not None
+
+
+async def test_a_typed_code_makes_a_device_the_camera_of_the_pages_link(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """Under --access-keys: the page offers with its key, the device claims with none and
+    gets the link key and that access key, and its session drives the page's link."""
+    keys = str(keys_file(tmp_path))
+    client = await make_client(Config(workers=1, no_cache=True, access_keys=keys))
+    link_key = secrets.token_urlsafe(32)
+    code = a_code()
+    body = {"link_key": link_key}
+    keyless = await client.put(f"/api/pair/{code}", json=body)
+    assert keyless.status == 401
+    offered = await client.put(f"/api/pair/{code}", json=body, headers=auth(KEY_A))
+    assert offered.status == 201, await offered.text()
+    assert await offered.json() == {"code": code, "expires_in": 600}
+    assert offered.headers["Cache-Control"] == "no-store"
+    again = await client.put(f"/api/pair/{code}", json=body, headers=auth(KEY_A))
+    assert (again.status, (await again.json())["error"]) == (409, "code_taken")
+
+    # As typed: lower case, with a dash.
+    typed = f"{code[:4]}-{code[4:]}".lower()
+    claimed = await client.post(f"/api/pair/{typed}/claim")
+    assert claimed.status == 200, await claimed.text()
+    assert await claimed.json() == {"link_key": link_key, "key": KEY_A}
+    assert claimed.headers["Cache-Control"] == "no-store"
+    twice = await client.post(f"/api/pair/{code}/claim")
+    assert (twice.status, (await twice.json())["error"]) == (404, "unknown_code")
+
+    device = await LiveClient.connect(client)
+    ready = await device.hello(track="pose", fps=5, key=KEY_A, link_key=link_key)
+    assert ready["watch"] == kept_token(link_key)
+    await device.ws.close()
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "detail"),
+    [
+        ("/api/pair/K7QM2XD0", {"link_key": "x" * 43}, 400, "pairing code is 8 characters"),
+        ("/api/pair/K7QM2XDA", {"link_key": "short"}, 400, '"link_key" must be a link key'),
+        ("/api/pair/K7QM2XDA", {"link_key": "x" * 42 + "é"}, 400, '"link_key" must be'),
+        ("/api/pair/K7QM2XDA", {"key": "x" * 43}, 400, '"link_key" must be'),
+        ("/api/pair/K7QM2XDA", ["x" * 43], 400, '"link_key" must be'),
+        ("/api/pair/K7QM2XDA", b"{", 400, "the body must be JSON"),
+        ("/api/pair/K7QM2XDA", b"[" * 1000, 400, "the body must be JSON"),
+        ("/api/pair/K7QM2XDA", b"x" * 2000, 413, "body"),
+    ],
+)
+async def test_a_bad_offer_is_refused_in_words(
+    make_client: MakeClient, path: str, body: object, status: int, detail: str
+) -> None:
+    client = await make_client(Config(workers=1, no_cache=True))
+    if isinstance(body, bytes):
+        answer = await client.put(path, data=body)
+    else:
+        answer = await client.put(path, json=body)
+    assert answer.status == status
+    assert detail in (await answer.json())["detail"]
+    assert len(client.app[LIVE].pairing) == 0
+
+
+async def test_guessing_codes_is_stopped_and_says_when_to_come_back(
+    make_client: MakeClient,
+) -> None:
+    client = await make_client(Config(workers=1, no_cache=True, trust_proxy=True))
+    link_key = secrets.token_urlsafe(32)
+    code = a_code()
+    assert (await client.put(f"/api/pair/{code}", json={"link_key": link_key})).status == 201
+    guesser = {"X-Forwarded-For": "203.0.113.5"}
+    for _ in range(WRONG_TRIES):
+        guess = a_code()
+        if guess != code:
+            answer = await client.post(f"/api/pair/{guess}/claim", headers=guesser)
+            assert answer.status == 404
+    refused = await client.post(f"/api/pair/{code}/claim", headers=guesser)
+    assert refused.status == 429
+    assert (await refused.json())["error"] == "too_many_tries"
+    assert int(refused.headers["Retry-After"]) > 0
+    # Ended early only with the key it hands over; 204 either way, as a code used is gone.
+    other, other_key = a_code(), secrets.token_urlsafe(32)
+    assert (await client.put(f"/api/pair/{other}", json={"link_key": other_key})).status == 201
+    for wrong in ({}, {"Holotrack-Link-Key": "not one"}):
+        assert (await client.delete(f"/api/pair/{other}", headers=wrong)).status == 400
+    stranger = {"Holotrack-Link-Key": secrets.token_urlsafe(32)}
+    assert (await client.delete(f"/api/pair/{other}", headers=stranger)).status == 204
+    assert len(client.app[LIVE].pairing) == 2
+    owner = {"Holotrack-Link-Key": other_key}
+    assert (await client.delete(f"/api/pair/{other}", headers=owner)).status == 204
+    assert (await client.post(f"/api/pair/{other}/claim")).status == 404
+    # A code that is no code's form is no guess, and the code still works elsewhere.
+    assert (await client.post("/api/pair/nonsense/claim")).status == 400
+    person = {"X-Forwarded-For": "192.0.2.9"}
+    answer = await client.post(f"/api/pair/{code}/claim", headers=person)
+    assert (await answer.json())["link_key"] == link_key

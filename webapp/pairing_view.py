@@ -1,0 +1,135 @@
+"""Pairing codes over HTTP (live/pairing.py): PUT /api/pair/{code} by the page whose link
+it hands over (DELETE to end it early), POST /api/pair/{code}/claim by the device that
+typed it.
+
+The offer needs an access key where the server wants one, and the code hands that key on
+with the link key, as the QR code's address does. The claim is public (access/http.py):
+the device claiming has no key yet, and the code is its proof.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from webapp.access.credentials import bearer
+from webapp.avatar_link import LINK_KEY_HEADER
+from webapp.errors import BadRequestError
+from webapp.http_errors import json_error
+from webapp.keys import ACCESS, CONFIG, LIVE
+from webapp.live.guard import client_address
+from webapp.live.options import is_link_key
+from webapp.live.pairing import (
+    ALPHABET,
+    LENGTH,
+    LIFETIME_SECONDS,
+    CodeTaken,
+    Handed,
+    TooMany,
+    normalized,
+)
+from webapp.uploads import arriving_within, json_field, read_limited, refuse_declared_size
+
+OFFER_PATH = "/api/pair/{code}"
+CLAIM_PATH = "/api/pair/{code}/claim"
+# A link key is at most 64 characters: room for it, the JSON around it and some spaces.
+MAX_BODY_BYTES = 1024
+NO_STORE = {"Cache-Control": "no-store"}
+MINUTES = round(LIFETIME_SECONDS / 60)
+
+log = logging.getLogger(__name__)
+
+
+def _code(request: web.Request) -> str:
+    code = normalized(request.match_info["code"])
+    if code is None:
+        raise BadRequestError(
+            f"a pairing code is {LENGTH} characters of {ALPHABET} (dashes and spaces aside)"
+        )
+    return code
+
+
+def _too_many(exc: TooMany, code: str, detail: str) -> web.Response:
+    return json_error(code, detail, 429, {"Retry-After": str(exc.retry_after)})
+
+
+async def offer(request: web.Request) -> web.Response:
+    """PUT /api/pair/{code} {"link_key": KEY}: the code hands KEY to whoever claims it
+    first, within its lifetime."""
+    code = _code(request)
+    refuse_declared_size(request, MAX_BODY_BYTES)
+    async with arriving_within(request.app[CONFIG].upload_timeout, "body"):
+        body = await read_limited(request.content.read, MAX_BODY_BYTES, "body")
+    access = request.app[ACCESS]
+    access_key = bearer(request.headers.get("Authorization")) if access.required else None
+    handed = Handed(_link_key_of(body), access_key)
+    address = client_address(request, request.app[CONFIG])
+    try:
+        lifetime = request.app[LIVE].pairing.offer(code, handed, address)
+    except CodeTaken:
+        return json_error("code_taken", "this code is alive already: draw another", 409)
+    except TooMany as exc:
+        return _too_many(
+            exc, "too_many_codes", "too many pairing codes are alive: wait for one to end"
+        )
+    return web.json_response(
+        {"code": code, "expires_in": round(lifetime)}, status=201, headers=NO_STORE
+    )
+
+
+async def claim(request: web.Request) -> web.Response:
+    """POST /api/pair/{code}/claim: the link key the code was offered with (and the
+    offering page's access key, or null), once."""
+    code = _code(request)
+    address = client_address(request, request.app[CONFIG])
+    try:
+        handed = request.app[LIVE].pairing.claim(code, address)
+    except TooMany as exc:
+        return _too_many(
+            exc,
+            "too_many_tries",
+            "too many wrong pairing codes from this address: wait, then ask for a new code",
+        )
+    if handed is None:
+        return json_error(
+            "unknown_code",
+            f"no such pairing code: it was used already, or is over {MINUTES} minutes old, "
+            "or mistyped; ask the other page for a new one",
+            404,
+        )
+    log.info("a pairing code handed a link key to %s", address)
+    return web.json_response(
+        {"link_key": handed.link_key, "key": handed.access_key}, headers=NO_STORE
+    )
+
+
+async def withdraw(request: web.Request) -> web.Response:
+    """DELETE /api/pair/{code} with the key it hands over as Holotrack-Link-Key: the code
+    ends now (the page's code was closed, used, or its link renewed). 204 whether or not
+    it was alive, as a code used or over is gone as well."""
+    code = _code(request)
+    link_key = request.headers.get(LINK_KEY_HEADER, "")
+    if not is_link_key(link_key):
+        raise BadRequestError(
+            f"{LINK_KEY_HEADER} must be the link key the code hands over: 22 to 64 "
+            "characters of A-Z, a-z, 0-9, - and _"
+        )
+    request.app[LIVE].pairing.withdraw(code, link_key)
+    return web.Response(status=204)
+
+
+def _link_key_of(body: bytes) -> str:
+    link_key = json_field(body, "link_key")
+    if not is_link_key(link_key):
+        raise BadRequestError(
+            '"link_key" must be a link key: 22 to 64 characters of A-Z, a-z, 0-9, - and _'
+        )
+    return link_key
+
+
+def setup_pairing_routes(app: web.Application) -> None:
+    code = app.router.add_resource(OFFER_PATH, name="pair")
+    code.add_route("PUT", offer)
+    code.add_route("DELETE", withdraw)
+    app.router.add_post(CLAIM_PATH, claim, name="pair_claim")
