@@ -55,8 +55,13 @@ export class OriginCode {
     address.addEventListener("change", () => this.draw());
   }
 
+  // The origin the code leads to: the one chosen, or the only one.
+  current() {
+    return this.address.value || this.origins[0];
+  }
+
   draw() {
-    const { url, shown } = this.link(this.address.value || this.origins[0]);
+    const { url, shown } = this.link(this.current());
     this.code.replaceChildren(qrSvg(url));
     const several = this.origins.length > 1 ? " This machine has several addresses: choose the one the phone’s network reaches." : "";
     this.words.textContent = `It opens ${shown} on the phone.${several}`;

@@ -163,8 +163,13 @@ def chromium() -> str:
 
 
 @asynccontextmanager
-async def open_page(extra_args: Sequence[str] = ()) -> AsyncIterator[BrowserPage]:
-    async with _open_browser(extra_args, viewport={"width": 1280, "height": 900}) as page:
+async def open_page(
+    extra_args: Sequence[str] = (), accept_certificate: bool = False
+) -> AsyncIterator[BrowserPage]:
+    """A page in a computer's browser; `accept_certificate` as open_phone's."""
+    async with _open_browser(
+        extra_args, viewport={"width": 1280, "height": 900}, ignore_https_errors=accept_certificate
+    ) as page:
         yield page
 
 

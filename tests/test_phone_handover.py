@@ -10,10 +10,11 @@ phone's browser that accepted the certificate.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
@@ -58,6 +59,21 @@ def read_code(png: bytes) -> str:
     raise AssertionError("no QR code could be read off the page")
 
 
+@contextlib.asynccontextmanager
+async def on_the_network(
+    tmp_path: Path, *flags: str
+) -> AsyncIterator[tuple[int, list[str], list[str]]]:
+    """The server as the README starts it for a phone (`--host 0.0.0.0 --self-signed
+    --local-http-port`, and `flags`): its loopback port, the addresses it offers a phone
+    (at least one) and its log."""
+    port, local_port = free_port(), free_port()
+    flags = ("--host", "0.0.0.0", "--self-signed", "--state-dir", str(tmp_path / "state"), *flags)
+    async with serving(port, *flags, "--local-http-port", str(local_port)) as server:
+        offered = [found[1] for line in server.lines if (found := OFFERED.search(line))]
+        assert offered, f"no address of this machine a phone could reach: {server.lines}"
+        yield local_port, offered, server.lines
+
+
 async def open_code(page: Page, url: str) -> str:
     """Opens the avatar page at `url` and its "Use a phone as the camera"; its link key."""
     await page.goto(url)
@@ -74,13 +90,9 @@ async def test_the_pc_pages_code_makes_the_phone_the_camera_of_its_obs_link(
 ) -> None:
     needs_node_modules()
     y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=90)
-    port, local_port = free_port(), free_port()
-    flags = ["--host", "0.0.0.0", "--self-signed", "--state-dir", str(tmp_path / "state")]
-    async with serving(port, *flags, "--local-http-port", str(local_port)) as server:
-        offered = [found[1] for line in server.lines if (found := OFFERED.search(line))]
-        assert offered, f"no address of this machine a phone could reach: {server.lines}"
+    async with on_the_network(tmp_path) as (local_port, offered, lines):
         pc_page = f"http://127.0.0.1:{local_port}/avatar"
-        assert any(f"open {pc_page} and scan its code" in line for line in server.lines)
+        assert any(f"open {pc_page} and scan its code" in line for line in lines)
         async with (
             open_page() as pc,
             open_phone(extra_args=fake_camera_args(y4m), accept_certificate=True) as phone,
@@ -239,11 +251,7 @@ async def test_a_coach_in_the_room_opens_the_coach_view_from_the_athletes_code(
     tmp_path: Path,
 ) -> None:
     y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=90)
-    port = free_port()
-    flags = ["--host", "0.0.0.0", "--self-signed", "--state-dir", str(tmp_path / "state")]
-    async with serving(port, *flags) as server:
-        offered = [found[1] for line in server.lines if (found := OFFERED.search(line))]
-        assert offered, f"no address of this machine a phone could reach: {server.lines}"
+    async with on_the_network(tmp_path) as (_, offered, _):
         origin = offered[0].removesuffix("/avatar")
         async with (
             open_phone(extra_args=fake_camera_args(y4m), accept_certificate=True) as athlete,
@@ -307,35 +315,30 @@ async def test_on_a_server_with_access_keys_the_code_hands_over_the_access_key_t
     keys = tmp_path / "keys.jsonl"
     keys.write_text(json.dumps({"name": "vtuber", "key": access}) + "\n")
     y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=90)
-    port, local_port = free_port(), free_port()
-    flags = ["--host", "0.0.0.0", "--self-signed", "--state-dir", str(tmp_path / "state")]
-    flags += ["--access-keys", str(keys), "--local-http-port", str(local_port)]
-    async with serving(port, *flags) as server:
-        offered = [found[1] for line in server.lines if (found := OFFERED.search(line))]
-        assert offered, f"no address of this machine a phone could reach: {server.lines}"
-        async with (
-            open_page() as pc,
-            open_phone(extra_args=fake_camera_args(y4m), accept_certificate=True) as phone,
-        ):
-            await pc.page.add_init_script(
-                f"localStorage.setItem('holotrack.accessKey', {json.dumps(access)})"
-            )
-            key = await open_code(pc.page, f"http://127.0.0.1:{local_port}/avatar")
-            await pc.page.wait_for_selector("#phone-code svg")
-            handover = read_code(await pc.page.locator("#phone-code").screenshot())
-            assert handover.startswith(f"{offered[0]}#link_key={key}&key=")
-            assert access not in await pc.page.inner_text("#phone-share")
+    async with (
+        on_the_network(tmp_path, "--access-keys", str(keys)) as (local_port, offered, _),
+        open_page() as pc,
+        open_phone(extra_args=fake_camera_args(y4m), accept_certificate=True) as phone,
+    ):
+        await pc.page.add_init_script(
+            f"localStorage.setItem('holotrack.accessKey', {json.dumps(access)})"
+        )
+        key = await open_code(pc.page, f"http://127.0.0.1:{local_port}/avatar")
+        await pc.page.wait_for_selector("#phone-code svg")
+        handover = read_code(await pc.page.locator("#phone-code").screenshot())
+        assert handover.startswith(f"{offered[0]}#link_key={key}&key=")
+        assert access not in await pc.page.inner_text("#phone-share")
 
-            await phone.page.goto(handover)
-            await phone.page.wait_for_selector("body[data-avatar-ready=true]", state="attached")
-            assert await phone.page.evaluate(ACCESS_JS) == access
-            assert await phone.page.evaluate(KEY_JS) == key
-            assert await phone.page.evaluate("() => window.location.href") == offered[0]
-            await start_session(phone)  # no key asked for, none refused
-            assert await phone.page.is_hidden("#access-form")
-            await pc.page.wait_for_selector("#phone-share[data-phone=watching]")
-            assert pc.errors == []
-            assert phone.errors == []
+        await phone.page.goto(handover)
+        await phone.page.wait_for_selector("body[data-avatar-ready=true]", state="attached")
+        assert await phone.page.evaluate(ACCESS_JS) == access
+        assert await phone.page.evaluate(KEY_JS) == key
+        assert await phone.page.evaluate("() => window.location.href") == offered[0]
+        await start_session(phone)  # no key asked for, none refused
+        assert await phone.page.is_hidden("#access-form")
+        await pc.page.wait_for_selector("#phone-share[data-phone=watching]")
+        assert pc.errors == []
+        assert phone.errors == []
 
 
 # The page's width and a code's right edge, in CSS pixels: a phone's browser widens its
@@ -363,6 +366,14 @@ async def test_the_codes_fit_a_small_phones_screen(plain_server: Client, tmp_pat
         width_now, right = await page.evaluate(EDGES_JS, "#phone-code svg")
         assert width_now == viewport[0]
         assert right <= viewport[0]
+        # The pairing code and where to type one, with the longer of the two addresses.
+        await page.select_option("#phone-address", TWO_ORIGINS[1])
+        await page.tap("#pair-offer")
+        await page.wait_for_selector("#pair-code[data-code]")
+        await page.tap("#pair-join summary")
+        for part in ("#pair-offered", "#pair-code", "#pair-form", "#pair-use"):
+            width_now, right = await page.evaluate(EDGES_JS, part)
+            assert (width_now, right <= viewport[0]) == (viewport[0], True), part
         await page.evaluate("localStorage.removeItem('holotrack.accessKey')")
         await page.goto(str(plain_server.make_url("/fitness")))
         await page.wait_for_selector("body[data-fitness-ready]", state="attached")
@@ -374,3 +385,69 @@ async def test_the_codes_fit_a_small_phones_screen(plain_server: Client, tmp_pat
         assert width_now == viewport[0]
         assert right <= viewport[0]
         assert browser.errors == []
+
+
+@pytest.mark.browser
+async def test_a_computer_that_cannot_scan_types_the_pc_pages_code(tmp_path: Path) -> None:
+    """A spare computer with a webcam as the camera: it reads the PC page's pairing code off
+    the screen and types it, as it cannot scan the QR code, and drives the PC page's link."""
+    needs_node_modules()
+    y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=90)
+    async with (
+        on_the_network(tmp_path) as (local_port, offered, _),
+        open_page() as pc,
+        open_page(extra_args=fake_camera_args(y4m), accept_certificate=True) as spare,
+    ):
+        key = await open_code(pc.page, f"http://127.0.0.1:{local_port}/avatar")
+        await pc.page.wait_for_selector("#phone-share[data-phone=waiting]")
+        assert await pc.page.is_hidden("#pair-offered")
+        await pc.page.click("#pair-offer")
+        await pc.page.wait_for_selector("#pair-code[data-code]")
+        shown = await pc.page.inner_text("#pair-code")
+        assert re.fullmatch(r"[2-9A-HJKMNP-Z]{4}-[2-9A-HJKMNP-Z]{4}", shown), shown
+        assert await pc.page.inner_text("#pair-page") == offered[0]
+        assert key not in await pc.page.inner_text("#phone-share")
+        token = await pc.page.get_attribute("#watch-link", "data-token")
+
+        # The spare computer: the address it was told, then the code as a person types
+        # it, a typo first.
+        await spare.page.goto(offered[0])
+        await spare.page.wait_for_selector("body[data-avatar-ready=true]", state="attached")
+        own_key = await spare.page.evaluate(KEY_JS)
+        await spare.page.click("#pair-join summary")
+        typo = shown[:-1] + ("2" if shown[-1] != "2" else "3")
+        await spare.page.fill("#pair-input", typo)
+        await spare.page.click("#pair-use")
+        await spare.page.wait_for_selector("#pair-status[data-kind=error]")
+        assert "no such pairing code" in await spare.page.inner_text("#pair-status")
+        assert await spare.page.evaluate(KEY_JS) == own_key
+        await spare.page.fill("#pair-input", shown.lower().replace("-", " "))
+        await spare.page.click("#pair-use")
+        await spare.page.wait_for_selector("body[data-handed-link=true]", state="attached")
+        assert await spare.page.evaluate(KEY_JS) == key
+        assert await spare.page.is_hidden("#phone-share")
+        assert "drives the link" in await spare.page.inner_text("#avatar-status")
+        await snapshot(pc.page)
+        await start_session(spare)
+        assert await spare.page.get_attribute("#watch-link", "data-token") == token
+
+        await pc.page.wait_for_selector("#phone-share[data-phone=watching]")
+        await pc.page.wait_for_function("() => Number(document.body.dataset.phoneResults) > 5")
+        await wait_for_change(pc.page)
+        assert await pc.page.is_hidden("#pair-offered")  # done with, once the device came
+
+        async with aiohttp.ClientSession() as http:
+            # Used once: the same code again is no code.
+            claim = f"http://127.0.0.1:{local_port}/api/pair/{{}}/claim"
+            async with http.post(claim.format(shown)) as again:
+                assert again.status == 404
+            # New link: the code on show led to the old one, so it goes, on the server too.
+            await pc.page.click("#pair-offer")
+            await pc.page.wait_for_selector("#pair-code[data-code]")
+            code = await pc.page.get_attribute("#pair-code", "data-code")
+            await pc.page.click("#watch-new")
+            assert await pc.page.is_hidden("#pair-offered")
+            async with http.post(claim.format(code)) as withdrawn:
+                assert withdrawn.status == 404
+        assert pc.errors == []
+        assert spare.errors == []

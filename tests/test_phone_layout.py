@@ -40,7 +40,10 @@ WIDE_JS = """() => {
 
 # Controls a finger cannot hit: smaller than `finger` either way, or covered where it
 # would tap. A box or a radio is tapped by its label; links inside sentences are exempt.
+# Every section is opened first, so the controls folded away are measured too.
 SMALL_JS = """async (finger) => {
+  for (const details of document.querySelectorAll("details")) details.open = true;
+  await new Promise((shown) => requestAnimationFrame(() => requestAnimationFrame(shown)));
   const controls = document.querySelectorAll(
     "button, select, input:not([type=hidden]), .share-row a");
   const out = [];

@@ -12,6 +12,7 @@ import { CameraRun } from "../run.js";
 import { AvatarSession, forgetRest, storedRest } from "./connection.js";
 import { Controls } from "./controls.js";
 import { ObsAvatar } from "./obs_avatar.js";
+import { PairJoin } from "./pairing.js";
 import { PhoneShare } from "./phone_share.js";
 import { setupPicker } from "./picker.js";
 import { WatchShare } from "../share.js";
@@ -56,24 +57,40 @@ const overlay = new VideoOverlay($("avatar-overlay"), video);
 const run = new CameraRun({ video, status, notice, setRunning, cameraClosed, Session: AvatarSession, keepLink: true });
 // The OBS link stays the same from one Start, reload or server restart to the next.
 const linkKey = new LinkKey("avatar");
-// Opened from another page's QR code: this page is the camera of that page's link.
+// Handed another page's keys (its QR code, or its pairing code typed here): this page is
+// the camera of that page's link, in place of its own.
+function takeLink({ link, access }, how) {
+  linkKey.adopt(link);
+  if (access) adoptKey(access);
+  showStatus(status, `This page now drives the link of the page whose code you ${how}, in place of its own: press Start.`, "info");
+  document.body.dataset.handedLink = "true";
+  // This page's own OBS link and relay command, if shown, are not the link driven now.
+  share.hide();
+  relayShare.show("");
+  // This is the device the code was for: its own code would only confuse.
+  $("phone-share").hidden = true;
+  $("pair-join").open = false;
+}
 const handed = handedKeys();
 if (handed.link) {
-  linkKey.adopt(handed.link);
-  if (handed.access) adoptKey(handed.access);
-  showStatus(status, "This page now drives the link of the page whose code you scanned, in place of its own: press Start.", "info");
-  document.body.dataset.handedLink = "true";
-  // This is the phone the code was for: its own code would only confuse.
-  $("phone-share").hidden = true;
+  takeLink(handed, "scanned");
 } else if (handed.link === null) {
   showStatus(notice, "The address carried a link key that is cut short or not one, so this page keeps its own link: scan the code again.", "error");
 }
+const pairJoin = new PairJoin({
+  form: $("pair-form"),
+  input: $("pair-input"),
+  button: $("pair-use"),
+  status: $("pair-status"),
+  handed: (keys) => takeLink(keys, "typed"),
+});
 let phoneResults = 0;
 const phoneShare = new PhoneShare({
   box: $("phone-share"),
   code: $("phone-code"),
   page: $("phone-page"),
   address: $("phone-address"),
+  pair: { button: $("pair-offer"), box: $("pair-offered"), code: $("pair-code"), page: $("pair-page"), status: $("pair-offer-status") },
   status: $("phone-status"),
   linkKey,
   handlers: {
@@ -125,6 +142,7 @@ function setRunning(running) {
   recorder.available(running);
   stage.dataset.running = String(running);
   phoneShare.pause(running);
+  pairJoin.pause(running);
 }
 
 // Whether a rest is kept in this browser, in words and for the tests.

@@ -11,6 +11,7 @@ import { OriginCode } from "../qr.js";
 import { phoneOrigins } from "../reach.js";
 import { CLOSE, routed, socketUrl } from "../protocol.js";
 import { WatchSocket } from "../watch.js";
+import { PairOffer } from "./pairing.js";
 import { describeWatchClose } from "./watch.js";
 
 // Someone is between scanning and pressing Start on the phone: look often.
@@ -27,10 +28,11 @@ export function handoverUrl(page, key, accessKey = "") {
 
 export class PhoneShare {
   // box: the <details>; code: where the QR code goes; page: its words on where it leads;
-  // address: the <select> of addresses, shown when there are several;
+  // address: the <select> of addresses, shown when there are several; pair: the pairing
+  // code's elements (PairOffer), for a device that cannot scan the code;
   // linkKey: this page's (link_key.js); handlers: token(token) when the link is known,
   // watching(message, token), result(message), lost() when the phone's session is not there.
-  constructor({ box, code, page, address, status, linkKey, handlers }) {
+  constructor({ box, code, page, address, pair, status, linkKey, handlers }) {
     this.box = box;
     this.status = status;
     this.linkKey = linkKey;
@@ -45,15 +47,19 @@ export class PhoneShare {
       origins: phoneOrigins(box),
       link: (origin) => ({ url: handoverUrl(`${origin}/avatar`, linkKey.value, currentKey()), shown: `${origin}/avatar` }),
     });
+    this.pair = new PairOffer({ ...pair, linkKey, where: () => this.qr.current() });
+    address.addEventListener("change", () => this.pair.moved());
     box.addEventListener("toggle", () => (box.open ? this.open() : this.close()));
   }
 
   async open() {
     if (!this.qr.origins.length) {
       showStatus(this.status, "A phone’s browser opens its camera only over https: start the server with --host 0.0.0.0 --self-signed --local-http-port 8081, then open this page on this machine at http://127.0.0.1:8081/avatar (README, “Phone as the camera”).", "info");
+      this.pair.available(false);
       return;
     }
     this.qr.draw();
+    this.pair.available(true);
     const token = await this.linkKey.token();
     if (!token || !this.box.open) return;
     this.on.token(token);
@@ -63,10 +69,16 @@ export class PhoneShare {
 
   // The key changed (New link): a new code, and the new link watched.
   renewed() {
+    this.pair.withdraw(); // it leads to the old link
     if (this.box.open) this.open(); // its watch() lets go of the old link first
   }
 
   close() {
+    this.stopWatching();
+    this.pair.withdraw();
+  }
+
+  stopWatching() {
     this.watcher?.stop();
     this.watcher = null;
   }
@@ -75,7 +87,7 @@ export class PhoneShare {
   pause(paused) {
     this.paused = paused;
     if (paused) {
-      this.close();
+      this.stopWatching();
       if (this.box.open) showStatus(this.status, PAUSED, "info");
     } else if (this.box.open) {
       this.open();
@@ -83,7 +95,7 @@ export class PhoneShare {
   }
 
   watch(token) {
-    this.close(); // a code closed and opened again while its token was being worked out
+    this.stopWatching(); // a code closed and opened again while its token was being worked out
     showStatus(this.status, WAITING, "busy");
     this.box.dataset.phone = "waiting";
     this.watcher = new WatchSocket({
@@ -93,6 +105,7 @@ export class PhoneShare {
       handlers: {
         watching: (message) => {
           this.box.dataset.phone = "watching";
+          this.pair.withdraw(); // the device is here: its code, used or not, is done
           showStatus(this.status, "The phone is the camera: it moves the avatar here, in the OBS view and in the relay.", "ok");
           this.on.watching(message, token);
         },

@@ -1,0 +1,81 @@
+// Pairing codes (README "Phone as the camera"; webapp/live/pairing.py): eight characters a
+// person reads off one page and types on a device that cannot scan its QR code. The server
+// trades them, once and within ten minutes, for that page's link key (and access key).
+
+import { authHeaders, keyRefused } from "./access.js";
+
+// Neither 0 and O nor 1, I and L: what is read off one screen is typed on another.
+const ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ";
+const LENGTH = 8;
+// The largest multiple of 31 below 256: bytes above it would favour the first letters.
+const FAIR_BYTES = 248;
+const DRAWS = 3; // codes tried when the server already has one (409)
+
+// Drawn by the page, not the server, so the offer and the claim name the code in their
+// paths and reach the same replica behind nginx (deploy/nginx), as a watch token does.
+export function drawCode() {
+  const letters = [];
+  while (letters.length < LENGTH) {
+    for (const byte of crypto.getRandomValues(new Uint8Array(LENGTH))) {
+      if (byte < FAIR_BYTES && letters.length < LENGTH) letters.push(ALPHABET[byte % ALPHABET.length]);
+    }
+  }
+  return letters.join("");
+}
+
+// The code `text` spells as typed (any case, with spaces or a dash), or null.
+export function normalizeCode(text) {
+  const code = text.toUpperCase().replace(/[\s-]/g, "");
+  return code.length === LENGTH && [...code].every((letter) => ALPHABET.includes(letter)) ? code : null;
+}
+
+// Two groups of four, easier to read out and to type.
+export function shownCode(code) {
+  return `${code.slice(0, LENGTH / 2)}-${code.slice(LENGTH / 2)}`;
+}
+
+async function refusal(response) {
+  try {
+    return new Error((await response.json()).detail);
+  } catch {
+    return new Error(`the server answered ${response.status}`);
+  }
+}
+
+// Offers `linkKey` under a new code: { code, expiresIn } (seconds); throws the server's reason.
+export async function offerCode(linkKey) {
+  for (let draw = 1; ; draw += 1) {
+    const code = drawCode();
+    const response = await fetch(`/api/pair/${code}`, {
+      method: "PUT",
+      headers: authHeaders({ "Content-Type": "application/json" }),
+      body: JSON.stringify({ link_key: linkKey }),
+    });
+    if (response.status === 409 && draw < DRAWS) continue;
+    if (!response.ok) {
+      const error = await refusal(response);
+      if (response.status === 401) keyRefused(error.message); // the form asks for one
+      throw error;
+    }
+    return { code, expiresIn: (await response.json()).expires_in };
+  }
+}
+
+// Ends `code` before its time; `linkKey`, the key it hands over, proves it is this page's.
+// Nothing to say if it fails: the code ends in minutes anyway.
+export function withdrawCode(code, linkKey) {
+  fetch(`/api/pair/${code}`, {
+    method: "DELETE",
+    headers: authHeaders({ "Holotrack-Link-Key": linkKey }),
+    keepalive: true,
+  }).catch(() => {});
+}
+
+// What a typed code hands over: { link, access } (the access key or null); throws the
+// server's reason (no such code, too many wrong ones).
+export async function claimCode(code) {
+  const response = await fetch(`/api/pair/${code}/claim`, { method: "POST" });
+  if (!response.ok) throw await refusal(response);
+  const body = await response.json();
+  return { link: body.link_key, access: body.key };
+}
