@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import MakeClient
+from tests.conftest import Client, MakeClient
 from tests.live import LiveClient
 from tests.test_access import KEY_A, auth, keys_file
 from webapp.config import Config
@@ -243,5 +243,16 @@ async def test_guessing_codes_is_stopped_and_says_when_to_come_back(
     # A code that is no code's form is no guess, and the code still works elsewhere.
     assert (await client.post("/api/pair/nonsense/claim")).status == 400
     person = {"X-Forwarded-For": "192.0.2.9"}
+    assert await metric(client, "holotrack_pairing_codes_live") == 1
     answer = await client.post(f"/api/pair/{code}/claim", headers=person)
     assert (await answer.json())["link_key"] == link_key
+    assert await metric(client, "holotrack_pairing_codes_live") == 0
+    for outcome, count in (("handed", 1), ("unknown", WRONG_TRIES + 1), ("refused", 1)):
+        series = f'holotrack_pairing_claims_total{{outcome="{outcome}"}}'
+        assert await metric(client, series) == count, outcome
+
+
+async def metric(client: Client, series: str) -> float:
+    text = await (await client.get("/metrics")).text()
+    (line,) = [x for x in text.splitlines() if x.startswith(series + " ")]
+    return float(line.split()[-1])

@@ -63,6 +63,7 @@ def create_app(config: Config, phone_origins: tuple[str, ...] = ()) -> web.Appli
     app[METRICS] = Metrics()
     app[METRICS].watchers_live.set_function(app[LIVE].tokens.watching)
     app[METRICS].link_avatar_bytes.set_function(app[LIVE].tokens.avatars.held)
+    app[METRICS].pairing_codes_live.set_function(app[LIVE].pairing.__len__)
     keys_file = Path(config.access_keys) if config.access_keys else None
     app[ACCESS] = Access.load(keys_file, AccessMetrics(app[METRICS].registry))
     app.cleanup_ctx.append(access_ctx)

@@ -117,6 +117,22 @@ class Metrics:
             "memory while each link lives (--avatar-memory-mb bounds them)",
             registry=r,
         )
+        # Set with watchers_live: the pairing codes' store counts them at scrape time.
+        self.pairing_codes_live = Gauge(
+            "holotrack_pairing_codes_live",
+            "Pairing codes offered and not yet claimed, withdrawn or over",
+            registry=r,
+        )
+        # Many unknown or refused claims are someone guessing codes.
+        self.pairing_claims = Counter(
+            "holotrack_pairing_claims",
+            "Claims of pairing codes by outcome (handed: the code was alive; unknown: no "
+            "such code; refused: the address made too many wrong ones)",
+            ["outcome"],
+            registry=r,
+        )
+        for outcome in ("handed", "unknown", "refused"):
+            self.pairing_claims.labels(outcome)
         self.frames = Counter(
             "holotrack_frames",
             "Live frames by outcome (received, processed, dropped, errors)",

@@ -17,7 +17,7 @@ from webapp.access.credentials import bearer
 from webapp.avatar_link import LINK_KEY_HEADER
 from webapp.errors import BadRequestError
 from webapp.http_errors import json_error
-from webapp.keys import ACCESS, CONFIG, LIVE
+from webapp.keys import ACCESS, CONFIG, LIVE, METRICS
 from webapp.live.guard import client_address
 from webapp.live.options import is_link_key
 from webapp.live.pairing import (
@@ -83,21 +83,25 @@ async def claim(request: web.Request) -> web.Response:
     offering page's access key, or null), once."""
     code = _code(request)
     address = client_address(request, request.app[CONFIG])
+    claims = request.app[METRICS].pairing_claims
     try:
         handed = request.app[LIVE].pairing.claim(code, address)
     except TooMany as exc:
+        claims.labels("refused").inc()
         return _too_many(
             exc,
             "too_many_tries",
             "too many wrong pairing codes from this address: wait, then ask for a new code",
         )
     if handed is None:
+        claims.labels("unknown").inc()
         return json_error(
             "unknown_code",
             f"no such pairing code: it was used already, or is over {MINUTES} minutes old, "
             "or mistyped; ask the other page for a new one",
             404,
         )
+    claims.labels("handed").inc()
     log.info("a pairing code handed a link key to %s", address)
     return web.json_response(
         {"link_key": handed.link_key, "key": handed.access_key}, headers=NO_STORE
