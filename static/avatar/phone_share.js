@@ -17,7 +17,7 @@ import { describeWatchClose } from "./watch.js";
 // Someone is between scanning and pressing Start on the phone: look often.
 const RETRY_MS = 3000;
 const PAUSED = "This page’s own camera drives the link now; Stop it to let the phone drive it again.";
-const WAITING = "Waiting for the phone: scan the code with it (same network), accept the certificate warning once if it shows one, then press Start there.";
+const WAITING = "Waiting for the phone (or computer): scan the code with it, or type the pairing code on it (same network); accept the certificate warning once if it shows one, then press Start there.";
 
 // The address the code carries: the keys ride in the fragment, which browsers never send
 // to a server (nor in an access log), and the phone's page wipes it once read. The access
