@@ -17,6 +17,7 @@ from webapp.keys import LIVE
 from webapp.live.pairing import (
     ALPHABET,
     LENGTH,
+    MAX_ADDRESSES,
     MAX_CODES,
     PER_ADDRESS,
     WRONG_TRIES,
@@ -150,6 +151,20 @@ def test_wrong_codes_from_one_address_are_stopped_for_a_lifetime() -> None:
     fresh = a_code()
     codes.offer(fresh, a_link(), "192.0.2.1")
     assert codes.claim(fresh, "203.0.113.5") is not None
+
+
+def test_the_table_of_wrong_claims_is_bounded_and_forgets_the_quietest_first() -> None:
+    clock = Clock()
+    codes = PairingCodes(lifetime=600, clock=clock)
+    for _ in range(WRONG_TRIES):
+        assert codes.claim(a_code(), "203.0.113.5") is None
+    with pytest.raises(TooMany):
+        codes.claim(a_code(), "203.0.113.5")
+    for number in range(MAX_ADDRESSES):
+        clock.now += 0.001
+        assert codes.claim(a_code(), f"10.1.{number // 256}.{number % 256}") is None
+    # Pushed out by as many addresses erring since: it starts again from nothing.
+    assert codes.claim(a_code(), "203.0.113.5") is None
 
 
 async def test_a_typed_code_makes_a_device_the_camera_of_the_pages_link(

@@ -71,12 +71,18 @@ class TooMany(Exception):
 
 
 class PairingCodes:
+    """Every request does work bounded by the per-address limits, not by the table: each
+    expires only what is over, oldest first, so a flood of claims costs no scans."""
+
     def __init__(self, lifetime: float = LIFETIME_SECONDS, clock: Clock = time.monotonic) -> None:
         self.lifetime = lifetime
         self.clock = clock
+        # Oldest first: with one lifetime for all, also the order in which they end.
         self._offers: dict[str, _Offer] = {}
+        self._by_address: dict[str, list[str]] = {}
         # The times of each address's wrong claims, oldest first; addresses in the order
-        # they last erred, so the one erring longest ago goes when the table is full.
+        # they last erred, so the one erring longest ago goes first, when over or when
+        # the table is full.
         self._wrong: collections.OrderedDict[str, collections.deque[float]] = (
             collections.OrderedDict()
         )
@@ -93,17 +99,17 @@ class PairingCodes:
         self._expire(now)
         if code in self._offers:
             raise CodeTaken(code)
-        mine = {c: o for c, o in self._offers.items() if o.address == address}
-        for old, offer in mine.items():
-            if offer.handed.link_key == handed.link_key:
-                del self._offers[old]
-                del mine[old]
+        for old in self._by_address.get(address, []):
+            if self._offers[old].handed.link_key == handed.link_key:
+                self._drop(old)
                 break
+        mine = self._by_address.get(address, [])
         if len(mine) >= PER_ADDRESS:
-            raise TooMany(min(o.expires for o in mine.values()) - now)
+            raise TooMany(self._offers[mine[0]].expires - now)
         if len(self._offers) >= MAX_CODES:
-            raise TooMany(min(o.expires for o in self._offers.values()) - now)
+            raise TooMany(next(iter(self._offers.values())).expires - now)
         self._offers[code] = _Offer(handed, address, now + self.lifetime)
+        self._by_address.setdefault(address, []).append(code)
         return self.lifetime
 
     def claim(self, code: str, address: str) -> Handed | None:
@@ -113,11 +119,13 @@ class PairingCodes:
         now = self.clock()
         self._expire(now)
         wrong = self._wrong.get(address)
-        if wrong is not None and len(wrong) >= WRONG_TRIES:
-            raise TooMany(wrong[0] + self.lifetime - now)
-        offer = self._offers.pop(code, None)
-        if offer is not None:
-            return offer.handed
+        if wrong is not None:
+            while wrong[0] + self.lifetime <= now:  # its newest is younger (_expire)
+                wrong.popleft()
+            if len(wrong) >= WRONG_TRIES:
+                raise TooMany(wrong[0] + self.lifetime - now)
+        if code in self._offers:
+            return self._drop(code).handed
         if wrong is None:
             if len(self._wrong) >= MAX_ADDRESSES:
                 self._wrong.popitem(last=False)
@@ -133,15 +141,25 @@ class PairingCodes:
         offer = self._offers.get(code)
         if offer is None or not hmac.compare_digest(offer.handed.link_key, link_key):
             return False
-        del self._offers[code]
+        self._drop(code)
         return True
 
+    def _drop(self, code: str) -> _Offer:
+        offer = self._offers.pop(code)
+        codes = self._by_address[offer.address]
+        codes.remove(code)
+        if not codes:
+            del self._by_address[offer.address]
+        return offer
+
     def _expire(self, now: float) -> None:
-        for code in [c for c, o in self._offers.items() if o.expires <= now]:
-            del self._offers[code]
-        for address in list(self._wrong):
-            tries = self._wrong[address]
-            while tries and tries[0] + self.lifetime <= now:
-                tries.popleft()
-            if not tries:
-                del self._wrong[address]
+        while self._offers:
+            code, offer = next(iter(self._offers.items()))
+            if offer.expires > now:
+                break
+            self._drop(code)
+        while self._wrong:
+            address, tries = next(iter(self._wrong.items()))
+            if tries[-1] + self.lifetime > now:
+                break
+            del self._wrong[address]
