@@ -20,10 +20,11 @@ from webapp.live.pairing import (
     MAX_ADDRESSES,
     MAX_CODES,
     PER_ADDRESS,
-    WRONG_TRIES,
+    TRIES,
     Handed,
     PairingCodes,
     TooMany,
+    TooManyTries,
     normalized,
 )
 from webapp.live.watch import kept_token
@@ -139,7 +140,7 @@ def test_wrong_codes_from_one_address_are_stopped_for_a_lifetime() -> None:
     codes = PairingCodes(lifetime=600, clock=clock)
     right = a_code()
     codes.offer(right, a_link(), "192.0.2.1")
-    for _ in range(WRONG_TRIES):
+    for _ in range(TRIES):
         wrong = a_code()
         assert wrong == right or codes.claim(wrong, "203.0.113.5") is None
     # Now even the right code is refused to that address, and only to it.
@@ -153,10 +154,30 @@ def test_wrong_codes_from_one_address_are_stopped_for_a_lifetime() -> None:
     assert codes.claim(fresh, "203.0.113.5") is not None
 
 
+def test_offers_are_guesses_too_and_draw_on_the_same_budget() -> None:
+    """An offer's 409 says a code is alive: offering one code after another with the same
+    key (each replacing the last, so the four per address never fill) was a way to guess
+    without a wrong claim."""
+    clock = Clock()
+    codes = PairingCodes(lifetime=600, clock=clock)
+    link = a_link()
+    for _ in range(TRIES - 2):
+        codes.offer(a_code(), link, "203.0.113.5")
+    assert codes.claim(a_code(), "203.0.113.5") is None
+    codes.offer(a_code(), link, "203.0.113.5")
+    with pytest.raises(TooManyTries):
+        codes.offer(a_code(), link, "203.0.113.5")
+    with pytest.raises(TooManyTries):
+        codes.claim(a_code(), "203.0.113.5")
+    codes.offer(a_code(), link, "192.0.2.1")  # another address has its own
+    clock.now += 600
+    codes.offer(a_code(), link, "203.0.113.5")
+
+
 def test_the_table_of_wrong_claims_is_bounded_and_forgets_the_quietest_first() -> None:
     clock = Clock()
     codes = PairingCodes(lifetime=600, clock=clock)
-    for _ in range(WRONG_TRIES):
+    for _ in range(TRIES):
         assert codes.claim(a_code(), "203.0.113.5") is None
     with pytest.raises(TooMany):
         codes.claim(a_code(), "203.0.113.5")
@@ -183,7 +204,9 @@ async def test_a_typed_code_makes_a_device_the_camera_of_the_pages_link(
     assert offered.status == 201, await offered.text()
     assert await offered.json() == {"code": code, "expires_in": 600}
     assert offered.headers["Cache-Control"] == "no-store"
-    again = await client.put(f"/api/pair/{code}", json=body, headers=auth(KEY_A))
+    # Another page that drew the same code draws again.
+    other = {"link_key": secrets.token_urlsafe(32)}
+    again = await client.put(f"/api/pair/{code}", json=other, headers=auth(KEY_A))
     assert (again.status, (await again.json())["error"]) == (409, "code_taken")
 
     # As typed: lower case, with a dash.
@@ -235,7 +258,7 @@ async def test_guessing_codes_is_stopped_and_says_when_to_come_back(
     code = a_code()
     assert (await client.put(f"/api/pair/{code}", json={"link_key": link_key})).status == 201
     guesser = {"X-Forwarded-For": "203.0.113.5"}
-    for _ in range(WRONG_TRIES):
+    for _ in range(TRIES):
         guess = a_code()
         if guess != code:
             answer = await client.post(f"/api/pair/{guess}/claim", headers=guesser)
@@ -262,7 +285,7 @@ async def test_guessing_codes_is_stopped_and_says_when_to_come_back(
     answer = await client.post(f"/api/pair/{code}/claim", headers=person)
     assert (await answer.json())["link_key"] == link_key
     assert await metric(client, "holotrack_pairing_codes_live") == 0
-    for outcome, count in (("handed", 1), ("unknown", WRONG_TRIES + 1), ("refused", 1)):
+    for outcome, count in (("handed", 1), ("unknown", TRIES + 1), ("refused", 1)):
         series = f'holotrack_pairing_claims_total{{outcome="{outcome}"}}'
         assert await metric(client, series) == count, outcome
 

@@ -27,6 +27,7 @@ from webapp.live.pairing import (
     CodeTaken,
     Handed,
     TooMany,
+    TooManyTries,
     normalized,
 )
 from webapp.uploads import arriving_within, json_field, read_limited, refuse_declared_size
@@ -37,6 +38,10 @@ CLAIM_PATH = "/api/pair/{code}/claim"
 MAX_BODY_BYTES = 1024
 NO_STORE = {"Cache-Control": "no-store"}
 MINUTES = round(LIFETIME_SECONDS / 60)
+TRIES_DETAIL = (
+    f"too many pairing codes offered or mistyped from this address in {MINUTES} minutes: "
+    "wait, then ask for a new code"
+)
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +74,8 @@ async def offer(request: web.Request) -> web.Response:
         lifetime = request.app[LIVE].pairing.offer(code, handed, address)
     except CodeTaken:
         return json_error("code_taken", "this code is alive already: draw another", 409)
+    except TooManyTries as exc:
+        return _too_many(exc, "too_many_tries", TRIES_DETAIL)
     except TooMany as exc:
         return _too_many(
             exc, "too_many_codes", "too many pairing codes are alive: wait for one to end"
@@ -86,13 +93,9 @@ async def claim(request: web.Request) -> web.Response:
     claims = request.app[METRICS].pairing_claims
     try:
         handed = request.app[LIVE].pairing.claim(code, address)
-    except TooMany as exc:
+    except TooManyTries as exc:
         claims.labels("refused").inc()
-        return _too_many(
-            exc,
-            "too_many_tries",
-            "too many wrong pairing codes from this address: wait, then ask for a new code",
-        )
+        return _too_many(exc, "too_many_tries", TRIES_DETAIL)
     if handed is None:
         claims.labels("unknown").inc()
         return json_error(

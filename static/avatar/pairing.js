@@ -15,6 +15,8 @@ export class PairOffer {
     this.offered = null; // { code, key }: the code on show and the link key it hands over
     this.asking = 0; // the latest ask: an older answer (New link meanwhile) is dropped
     button.addEventListener("click", () => this.ask());
+    // A page closed or left: its code would otherwise wait out its minutes on the server.
+    addEventListener("pagehide", () => this.withdraw());
   }
 
   available(yes) {

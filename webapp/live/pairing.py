@@ -5,9 +5,10 @@ computer with a webcam, a phone with no QR reader).
 The page that offers the link makes the code itself (static/pair_code.js), so the code can
 route a request to the replica that holds it, as a watch token does (deploy/nginx). A code
 is good for one claim within its lifetime. Eight characters of a 31-letter alphabet are
-about 2^39.6 codes, against at most MAX_CODES alive and WRONG_TRIES wrong claims per
-address and lifetime: a guesser's chance is about one in ten million per address and code
-lifetime.
+about 2^39.6 codes, against at most MAX_CODES alive and TRIES guesses per address and
+lifetime: a guesser's chance is about one in ten million per address and code lifetime.
+An offer is a guess too (its 409 says a code is alive), so offers and wrong claims draw on
+one budget.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ LIFETIME_SECONDS = 600.0
 # for a new link; more is someone filling the table.
 PER_ADDRESS = 4
 MAX_CODES = 4096
-WRONG_TRIES = 20
+# Offers and wrong claims one address may make within a lifetime: a page offers a code
+# when asked and a person mistypes a few; more is guessing.
+TRIES = 20
 MAX_ADDRESSES = 4096
 
 Clock = Callable[[], float]
@@ -62,12 +65,16 @@ class CodeTaken(Exception):
 
 
 class TooMany(Exception):
-    """Over a limit: too many codes alive for an address or the server, or too many wrong
-    claims from one address; a code's lifetime ends it."""
+    """Over a limit: too many codes alive for an address or the server; a code's lifetime
+    ends it."""
 
     def __init__(self, retry_after: float) -> None:
         super().__init__(retry_after)
         self.retry_after = max(1, round(retry_after))
+
+
+class TooManyTries(TooMany):
+    """An address made TRIES offers and wrong claims within a lifetime."""
 
 
 class PairingCodes:
@@ -80,10 +87,10 @@ class PairingCodes:
         # Oldest first: with one lifetime for all, also the order in which they end.
         self._offers: dict[str, _Offer] = {}
         self._by_address: dict[str, list[str]] = {}
-        # The times of each address's wrong claims, oldest first; addresses in the order
-        # they last erred, so the one erring longest ago goes first, when over or when
-        # the table is full.
-        self._wrong: collections.OrderedDict[str, collections.deque[float]] = (
+        # The times of each address's tries (offers, wrong claims), oldest first;
+        # addresses in the order they last tried, so the quietest goes first, when over
+        # or when the table is full.
+        self._tries: collections.OrderedDict[str, collections.deque[float]] = (
             collections.OrderedDict()
         )
 
@@ -94,11 +101,10 @@ class PairingCodes:
     def offer(self, code: str, handed: Handed, address: str) -> float:
         """Keeps `code` for `handed` until claimed or its lifetime ends; its lifetime in
         seconds. The address's earlier code for the same link key ends: only the newest of
-        a page's codes works. Raises CodeTaken, TooMany."""
+        a page's codes works. Raises TooManyTries, TooMany, CodeTaken."""
         now = self.clock()
         self._expire(now)
-        if code in self._offers:
-            raise CodeTaken(code)
+        self._try(address, now)
         for old in self._by_address.get(address, []):
             if self._offers[old].handed.link_key == handed.link_key:
                 self._drop(old)
@@ -108,30 +114,26 @@ class PairingCodes:
             raise TooMany(self._offers[mine[0]].expires - now)
         if len(self._offers) >= MAX_CODES:
             raise TooMany(next(iter(self._offers.values())).expires - now)
+        if code in self._offers:
+            raise CodeTaken(code)
         self._offers[code] = _Offer(handed, address, now + self.lifetime)
         self._by_address.setdefault(address, []).append(code)
         return self.lifetime
 
     def claim(self, code: str, address: str) -> Handed | None:
         """What `code` hands over, once; None for a code not alive (never offered, claimed
-        already, or too old), which counts against `address`. Raises TooMany for an address
-        with WRONG_TRIES wrong claims within a lifetime, right code or not."""
+        already, or too old). Raises TooManyTries for an address with TRIES offers and
+        wrong claims within a lifetime, right code or not."""
         now = self.clock()
         self._expire(now)
-        wrong = self._wrong.get(address)
-        if wrong is not None:
-            while wrong[0] + self.lifetime <= now:  # its newest is younger (_expire)
-                wrong.popleft()
-            if len(wrong) >= WRONG_TRIES:
-                raise TooMany(wrong[0] + self.lifetime - now)
+        tries = self._tries.get(address)
+        if tries is not None:
+            self._prune(tries, now)
+            if len(tries) >= TRIES:
+                raise TooManyTries(tries[0] + self.lifetime - now)
         if code in self._offers:
             return self._drop(code).handed
-        if wrong is None:
-            if len(self._wrong) >= MAX_ADDRESSES:
-                self._wrong.popitem(last=False)
-            wrong = self._wrong[address] = collections.deque()
-        wrong.append(now)
-        self._wrong.move_to_end(address)
+        self._try(address, now, wrong=True)
         return None
 
     def withdraw(self, code: str, link_key: str) -> bool:
@@ -152,14 +154,32 @@ class PairingCodes:
             del self._by_address[offer.address]
         return offer
 
+    def _try(self, address: str, now: float, wrong: bool = False) -> None:
+        """Counts a try of `address`: an offer, checked first (TooManyTries), or a wrong
+        claim, checked already."""
+        tries = self._tries.get(address)
+        if tries is None:
+            if len(self._tries) >= MAX_ADDRESSES:
+                self._tries.popitem(last=False)
+            tries = self._tries[address] = collections.deque()
+        self._prune(tries, now)
+        if not wrong and len(tries) >= TRIES:
+            raise TooManyTries(tries[0] + self.lifetime - now)
+        tries.append(now)
+        self._tries.move_to_end(address)
+
+    def _prune(self, tries: collections.deque[float], now: float) -> None:
+        while tries and tries[0] + self.lifetime <= now:
+            tries.popleft()
+
     def _expire(self, now: float) -> None:
         while self._offers:
             code, offer = next(iter(self._offers.items()))
             if offer.expires > now:
                 break
             self._drop(code)
-        while self._wrong:
-            address, tries = next(iter(self._wrong.items()))
-            if tries[-1] + self.lifetime > now:
+        while self._tries:
+            address, tries = next(iter(self._tries.items()))
+            if tries and tries[-1] + self.lifetime > now:
                 break
-            del self._wrong[address]
+            del self._tries[address]
