@@ -127,7 +127,7 @@ class Metrics:
         self.pairing_claims = Counter(
             "holotrack_pairing_claims",
             "Claims of pairing codes by outcome (handed: the code was alive; unknown: no "
-            "such code; refused: the address made too many wrong ones)",
+            "such code; refused: the address made too many offers and wrong claims)",
             ["outcome"],
             registry=r,
         )
