@@ -449,5 +449,12 @@ async def test_a_computer_that_cannot_scan_types_the_pc_pages_code(tmp_path: Pat
             assert await pc.page.is_hidden("#pair-offered")
             async with http.post(claim.format(code)) as withdrawn:
                 assert withdrawn.status == 404
+        # The QR code now hands over the new key, and the page waits on the new link (the
+        # spare computer drives the old one until it stops).
+        new_key = await pc.page.evaluate(KEY_JS)
+        assert new_key != key
+        handover = read_code(await pc.page.locator("#phone-code").screenshot())
+        assert handover == f"{offered[0]}#link_key={new_key}"
+        await pc.page.wait_for_selector("#phone-share[data-phone=waiting]")
         assert pc.errors == []
         assert spare.errors == []
