@@ -1,6 +1,6 @@
 """Pairing codes: a page's link key handed to a device that types a short code instead of
-scanning a QR code (webapp/live/pairing.py, webapp/pairing_view.py). The store on its own
-clock, then the routes of a real server."""
+scanning a QR code, or a workout's watch token to a coach's laptop (webapp/live/pairing.py,
+webapp/pairing_view.py). The store on its own clock, then the routes of a real server."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import Client, MakeClient
 from tests.live import LiveClient
-from tests.test_access import KEY_A, auth, keys_file
+from tests.test_access import KEY_A, KEY_C, auth, keys_file
 from webapp.config import Config
 from webapp.keys import LIVE
 from webapp.live.pairing import (
@@ -21,10 +21,11 @@ from webapp.live.pairing import (
     MAX_CODES,
     PER_ADDRESS,
     TRIES,
-    Handed,
+    Link,
     PairingCodes,
     TooMany,
     TooManyTries,
+    Watch,
     normalized,
 )
 from webapp.live.watch import kept_token
@@ -49,8 +50,8 @@ def a_code() -> str:
     return code
 
 
-def a_link() -> Handed:
-    return Handed(secrets.token_urlsafe(32), None)
+def a_link() -> Link:
+    return Link(secrets.token_urlsafe(32), None)
 
 
 @pytest.mark.parametrize(
@@ -74,7 +75,7 @@ def test_a_code_is_read_as_typed(typed: str, code: str | None) -> None:
 
 def test_a_code_hands_its_keys_over_once() -> None:
     codes = PairingCodes(clock=Clock())
-    code, handed = a_code(), Handed(secrets.token_urlsafe(32), "the page's access key")
+    code, handed = a_code(), Link(secrets.token_urlsafe(32), "the page's access key")
     codes.offer(code, handed, "192.0.2.1")
     assert codes.claim(code, "192.0.2.9") == handed
     assert codes.claim(code, "192.0.2.9") is None
@@ -109,10 +110,26 @@ def test_only_the_key_a_code_hands_over_ends_it_early() -> None:
     code, link = a_code(), a_link()
     codes.offer(code, link, "192.0.2.1")
     assert not codes.withdraw(code, secrets.token_urlsafe(32))
-    assert not codes.withdraw(a_code(), link.link_key)
+    assert not codes.withdraw(a_code(), link.key)
     assert len(codes) == 1
-    assert codes.withdraw(code, link.link_key)
+    assert codes.withdraw(code, link.key)
     assert codes.claim(code, "192.0.2.9") is None
+
+
+def test_a_watch_tokens_code_is_a_code_like_any_other() -> None:
+    """The same page may offer its link and its coach's view at once; each newest code of
+    a secret replaces its own older one only, and only its secret withdraws it."""
+    codes = PairingCodes(clock=Clock())
+    link, watch = a_link(), Watch(secrets.token_urlsafe(16))
+    first, second, link_code = a_code(), a_code(), a_code()
+    codes.offer(first, watch, "192.0.2.1")
+    codes.offer(link_code, link, "192.0.2.1")
+    codes.offer(second, watch, "192.0.2.1")
+    assert len(codes) == 2
+    assert codes.claim(first, "192.0.2.9") is None
+    assert not codes.withdraw(second, link.key)
+    assert codes.claim(second, "192.0.2.9") == watch
+    assert codes.withdraw(link_code, link.key)
 
 
 def test_an_address_fills_only_its_share_of_the_table() -> None:
@@ -230,14 +247,58 @@ async def test_a_typed_code_makes_a_device_the_camera_of_the_pages_link(
     await device.ws.close()
 
 
+async def test_a_typed_code_opens_a_coachs_view_of_the_workout(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """Under --access-keys, the fitness page offers its workout's watch token with its key;
+    the coach's laptop claims it with none, gets the token alone (no access key: watching
+    needs none), and watches the workout with it (counted against the athlete's key: KEY_C
+    holds two sessions)."""
+    keys = str(keys_file(tmp_path))
+    client = await make_client(Config(workers=1, no_cache=True, access_keys=keys))
+    athlete = await LiveClient.connect(client)
+    ready = await athlete.hello(track="pose", fps=5, key=KEY_C, exercise="squat")
+    code = a_code()
+    body = {"watch": ready["watch"]}
+    assert (await client.put(f"/api/pair/{code}", json=body)).status == 401
+    offered = await client.put(f"/api/pair/{code}", json=body, headers=auth(KEY_C))
+    assert offered.status == 201, await offered.text()
+
+    claimed = await client.post(f"/api/pair/{code.lower()}/claim")
+    assert claimed.status == 200, await claimed.text()
+    assert await claimed.json() == {"watch": ready["watch"]}
+    assert claimed.headers["Cache-Control"] == "no-store"
+    coach = await client.ws_connect("/ws")
+    await coach.send_json({"type": "watch", "version": 1, "token": ready["watch"]})
+    watching = await coach.receive_json()
+    assert watching == {"type": "watching", "session": ready["session"]}
+    await coach.close()
+    await athlete.ws.close()
+    # Withdrawn by the token it hands over, in its own header.
+    again = a_code()
+    assert (await client.put(f"/api/pair/{again}", json=body, headers=auth(KEY_C))).status == 201
+    stranger = {"Holotrack-Watch-Token": secrets.token_urlsafe(16)} | auth(KEY_C)
+    assert (await client.delete(f"/api/pair/{again}", headers=stranger)).status == 204
+    assert len(client.app[LIVE].pairing) == 1
+    token_header = {"Holotrack-Watch-Token": ready["watch"]} | auth(KEY_C)
+    assert (await client.delete(f"/api/pair/{again}", headers=token_header)).status == 204
+    assert (await client.post(f"/api/pair/{again}/claim")).status == 404
+
+
+ONE_OF = 'the body must be {"link_key": KEY} or {"watch": TOKEN}, one of them'
+
+
 @pytest.mark.parametrize(
     ("path", "body", "status", "detail"),
     [
         ("/api/pair/K7QM2XD0", {"link_key": "x" * 43}, 400, "pairing code is 8 characters"),
-        ("/api/pair/K7QM2XDA", {"link_key": "short"}, 400, '"link_key" must be a link key'),
-        ("/api/pair/K7QM2XDA", {"link_key": "x" * 42 + "é"}, 400, '"link_key" must be'),
-        ("/api/pair/K7QM2XDA", {"key": "x" * 43}, 400, '"link_key" must be'),
-        ("/api/pair/K7QM2XDA", ["x" * 43], 400, '"link_key" must be'),
+        ("/api/pair/K7QM2XDA", {"link_key": "short"}, 400, ONE_OF),
+        ("/api/pair/K7QM2XDA", {"link_key": "x" * 42 + "é"}, 400, ONE_OF),
+        ("/api/pair/K7QM2XDA", {"watch": "x" * 21}, 400, ONE_OF),
+        ("/api/pair/K7QM2XDA", {"watch": 12345678901234567890123}, 400, ONE_OF),
+        ("/api/pair/K7QM2XDA", {"link_key": "x" * 43, "watch": "y" * 22}, 400, ONE_OF),
+        ("/api/pair/K7QM2XDA", {"key": "x" * 43}, 400, ONE_OF),
+        ("/api/pair/K7QM2XDA", ["x" * 43], 400, ONE_OF),
         ("/api/pair/K7QM2XDA", b"{", 400, "the body must be JSON"),
         ("/api/pair/K7QM2XDA", b"[" * 1000, 400, "the body must be JSON"),
         ("/api/pair/K7QM2XDA", b"x" * 2000, 413, "body"),
@@ -274,7 +335,7 @@ async def test_guessing_codes_is_stopped_and_says_when_to_come_back(
     # Ended early only with the key it hands over; 204 either way, as a code used is gone.
     other, other_key = a_code(), secrets.token_urlsafe(32)
     assert (await client.put(f"/api/pair/{other}", json={"link_key": other_key})).status == 201
-    for wrong in ({}, {"Holotrack-Link-Key": "not one"}):
+    for wrong in ({}, {"Holotrack-Link-Key": "not one"}, {"Holotrack-Watch-Token": "nor"}):
         assert (await client.delete(f"/api/pair/{other}", headers=wrong)).status == 400
     stranger = {"Holotrack-Link-Key": secrets.token_urlsafe(32)}
     assert (await client.delete(f"/api/pair/{other}", headers=stranger)).status == 204

@@ -1,10 +1,11 @@
 """Pairing codes over HTTP (live/pairing.py): PUT /api/pair/{code} by the page whose link
-it hands over (DELETE to end it early), POST /api/pair/{code}/claim by the device that
-typed it.
+key or watch token it hands over (DELETE to end it early), POST /api/pair/{code}/claim by
+the device that typed it.
 
-The offer needs an access key where the server wants one, and the code hands that key on
-with the link key, as the QR code's address does. The claim is public (access/http.py):
-the device claiming has no key yet, and the code is its proof.
+The offer needs an access key where the server wants one, and a link key's code hands that
+key on with it, as the QR code's address does; a watch token's needs none (a watcher shows
+no key). The claim is public (access/http.py): the device claiming has no key yet, and the
+code is its proof.
 """
 
 from __future__ import annotations
@@ -26,14 +27,19 @@ from webapp.live.pairing import (
     LIFETIME_SECONDS,
     CodeTaken,
     Handed,
+    Link,
     TooMany,
     TooManyTries,
+    Watch,
     normalized,
 )
-from webapp.uploads import arriving_within, json_field, read_limited, refuse_declared_size
+from webapp.uploads import arriving_within, json_fields, read_limited, refuse_declared_size
 
 OFFER_PATH = "/api/pair/{code}"
 CLAIM_PATH = "/api/pair/{code}/claim"
+# The withdrawal's proof for a watch token's code, as Holotrack-Link-Key is for a link's.
+WATCH_TOKEN_HEADER = "Holotrack-Watch-Token"
+KEY_FORM = "22 to 64 characters of A-Z, a-z, 0-9, - and _"
 # A link key is at most 64 characters: room for it, the JSON around it and some spaces.
 MAX_BODY_BYTES = 1024
 NO_STORE = {"Cache-Control": "no-store"}
@@ -60,15 +66,15 @@ def _too_many(exc: TooMany, code: str, detail: str) -> web.Response:
 
 
 async def offer(request: web.Request) -> web.Response:
-    """PUT /api/pair/{code} {"link_key": KEY}: the code hands KEY to whoever claims it
-    first, within its lifetime."""
+    """PUT /api/pair/{code} {"link_key": KEY} or {"watch": TOKEN}: the code hands KEY or
+    TOKEN to whoever claims it first, within its lifetime."""
     code = _code(request)
     refuse_declared_size(request, MAX_BODY_BYTES)
     async with arriving_within(request.app[CONFIG].upload_timeout, "body"):
         body = await read_limited(request.content.read, MAX_BODY_BYTES, "body")
     access = request.app[ACCESS]
     access_key = bearer(request.headers.get("Authorization")) if access.required else None
-    handed = Handed(_link_key_of(body), access_key)
+    handed = _handed_of(body, access_key)
     address = client_address(request, request.app[CONFIG])
     try:
         lifetime = request.app[LIVE].pairing.offer(code, handed, address)
@@ -87,7 +93,7 @@ async def offer(request: web.Request) -> web.Response:
 
 async def claim(request: web.Request) -> web.Response:
     """POST /api/pair/{code}/claim: the link key the code was offered with (and the
-    offering page's access key, or null), once."""
+    offering page's access key, or null), or its watch token, once."""
     code = _code(request)
     address = client_address(request, request.app[CONFIG])
     claims = request.app[METRICS].pairing_claims
@@ -105,34 +111,40 @@ async def claim(request: web.Request) -> web.Response:
             404,
         )
     claims.labels("handed").inc()
+    if isinstance(handed, Watch):
+        log.info("a pairing code handed a watch token to %s", address)
+        return web.json_response({"watch": handed.token}, headers=NO_STORE)
     log.info("a pairing code handed a link key to %s", address)
-    return web.json_response(
-        {"link_key": handed.link_key, "key": handed.access_key}, headers=NO_STORE
-    )
+    return web.json_response({"link_key": handed.key, "key": handed.access_key}, headers=NO_STORE)
 
 
 async def withdraw(request: web.Request) -> web.Response:
-    """DELETE /api/pair/{code} with the key it hands over as Holotrack-Link-Key: the code
-    ends now (the page's code was closed, used, or its link renewed). 204 whether or not
-    it was alive, as a code used or over is gone as well."""
+    """DELETE /api/pair/{code} with what it hands over, as Holotrack-Link-Key or
+    Holotrack-Watch-Token: the code ends now (the page's code was closed, used, or its link
+    renewed). 204 whether or not it was alive, as a code used or over is gone as well."""
     code = _code(request)
-    link_key = request.headers.get(LINK_KEY_HEADER, "")
-    if not is_link_key(link_key):
+    headers = request.headers
+    name = WATCH_TOKEN_HEADER if WATCH_TOKEN_HEADER in headers else LINK_KEY_HEADER
+    secret = headers.get(name, "")
+    if not is_link_key(secret):
         raise BadRequestError(
-            f"{LINK_KEY_HEADER} must be the link key the code hands over: 22 to 64 "
-            "characters of A-Z, a-z, 0-9, - and _"
+            f"{LINK_KEY_HEADER} or {WATCH_TOKEN_HEADER} must be the link key or watch token "
+            f"the code hands over: {KEY_FORM}"
         )
-    request.app[LIVE].pairing.withdraw(code, link_key)
+    request.app[LIVE].pairing.withdraw(code, secret)
     return web.Response(status=204)
 
 
-def _link_key_of(body: bytes) -> str:
-    link_key = json_field(body, "link_key")
-    if not is_link_key(link_key):
-        raise BadRequestError(
-            '"link_key" must be a link key: 22 to 64 characters of A-Z, a-z, 0-9, - and _'
-        )
-    return link_key
+def _handed_of(body: bytes, access_key: str | None) -> Handed:
+    """A watch token has a link key's form (token_urlsafe(16), or a kept link's digest)."""
+    link_key, watch = json_fields(body, "link_key", "watch")
+    if watch is None and is_link_key(link_key):
+        return Link(link_key, access_key)
+    if link_key is None and is_link_key(watch):
+        return Watch(watch)
+    raise BadRequestError(
+        f'the body must be {{"link_key": KEY}} or {{"watch": TOKEN}}, one of them, each {KEY_FORM}'
+    )
 
 
 def setup_pairing_routes(app: web.Application) -> None:

@@ -69,12 +69,15 @@ async def arriving_within(seconds: float, what: str = "upload") -> AsyncIterator
         raise UploadTimeoutError(f"the {what} did not arrive within {seconds:g} s") from None
 
 
-def json_field(body: bytes, name: str) -> object:
-    """Field `name` of a JSON object `body`, or None when the object has none; 400 when the
-    body is no JSON, saying the object it should be."""
+def json_fields(body: bytes, *names: str) -> tuple[object, ...]:
+    """Fields `names` of a JSON object `body`, each None when the object has none; 400 when
+    the body is no JSON, saying the object it should be (one of `names`, for more)."""
     try:
         message: Any = json.loads(body)
     # RecursionError: arrays nested deeper than the parser's stack fit in a small body.
     except (ValueError, RecursionError):
-        raise BadRequestError(f'the body must be JSON: {{"{name}": "..."}}') from None
-    return message.get(name) if isinstance(message, dict) else None
+        shapes = " or ".join(f'{{"{name}": "..."}}' for name in names)
+        raise BadRequestError(f"the body must be JSON: {shapes}") from None
+    if not isinstance(message, dict):
+        return (None,) * len(names)
+    return tuple(message.get(name) for name in names)

@@ -19,7 +19,7 @@ from webapp.http_errors import json_error
 from webapp.keys import CONFIG, LIVE
 from webapp.live.errors import SessionClosed
 from webapp.live.session import CLIENT_CLOSED
-from webapp.uploads import arriving_within, json_field, read_limited, refuse_declared_size
+from webapp.uploads import arriving_within, json_fields, read_limited, refuse_declared_size
 
 END_PATH = "/api/end"
 # A resume string is 22 characters: room for it, the JSON around it and some spaces.
@@ -46,7 +46,7 @@ async def end_paused(request: web.Request) -> web.Response:
 
 def resume_of(body: bytes) -> str:
     """The resume string an end's body names, or 400 saying what the body should be."""
-    resume = json_field(body, "resume")
+    (resume,) = json_fields(body, "resume")
     if not isinstance(resume, str) or not resume:
         raise BadRequestError(
             "the body needs the resume string of the paused session's last ready"

@@ -1,6 +1,7 @@
 """Pairing codes: eight characters a person types on another device, in place of the QR
 code that hands a page's link key to a phone, for a device that cannot scan one (a spare
-computer with a webcam, a phone with no QR reader).
+computer with a webcam, a phone with no QR reader), or a workout's watch token to a coach's
+laptop in the room.
 
 The page that offers the link makes the code itself (static/pair_code.js), so the code can
 route a request to the replica that holds it, as a watch token does (deploy/nginx). A code
@@ -45,12 +46,33 @@ def normalized(text: str) -> str | None:
 
 
 @dataclass(frozen=True)
-class Handed:
-    """What a claimed code hands over: the link key, and the access key of the page that
-    offered it (the link stays with that access key under --access-keys), if any."""
+class Link:
+    """A page's link key, for a device to be its camera, and the access key of the page
+    that offered it (the link stays with that access key under --access-keys), if any."""
 
-    link_key: str
+    key: str
     access_key: str | None
+
+    @property
+    def secret(self) -> str:
+        return self.key
+
+
+@dataclass(frozen=True)
+class Watch:
+    """A session's watch token, for a coach's view on another device (watching needs no
+    access key)."""
+
+    token: str
+
+    @property
+    def secret(self) -> str:
+        return self.token
+
+
+# What a claimed code hands over. Its secret proves a withdrawal, and names the page's
+# code that a newer one replaces.
+Handed = Link | Watch
 
 
 @dataclass(frozen=True)
@@ -100,13 +122,13 @@ class PairingCodes:
 
     def offer(self, code: str, handed: Handed, address: str) -> float:
         """Keeps `code` for `handed` until claimed or its lifetime ends; its lifetime in
-        seconds. The address's earlier code for the same link key ends: only the newest of
-        a page's codes works. Raises TooManyTries, TooMany, CodeTaken."""
+        seconds. The address's earlier code for the same secret ends: only the newest of a
+        page's codes works. Raises TooManyTries, TooMany, CodeTaken."""
         now = self.clock()
         self._expire(now)
         self._try(address, now)
         for old in self._by_address.get(address, []):
-            if self._offers[old].handed.link_key == handed.link_key:
+            if self._offers[old].handed.secret == handed.secret:
                 self._drop(old)
                 break
         mine = self._by_address.get(address, [])
@@ -136,12 +158,12 @@ class PairingCodes:
         self._try(address, now, wrong=True)
         return None
 
-    def withdraw(self, code: str, link_key: str) -> bool:
+    def withdraw(self, code: str, secret: str) -> bool:
         """Ends `code` before its time, for the page that offered it (which proves it by the
-        key the code hands over); whether it was alive."""
+        key or token the code hands over); whether it was alive."""
         self._expire(self.clock())
         offer = self._offers.get(code)
-        if offer is None or not hmac.compare_digest(offer.handed.link_key, link_key):
+        if offer is None or not hmac.compare_digest(offer.handed.secret, secret):
             return False
         self._drop(code)
         return True
