@@ -1,6 +1,7 @@
 // Pairing codes (README "Phone as the camera"; webapp/live/pairing.py): eight characters a
 // person reads off one page and types on a device that cannot scan its QR code. The server
-// trades them, once and within ten minutes, for that page's link key (and access key).
+// trades them, once and within ten minutes, for that page's link key (and access key), or
+// for a workout's watch token (a coach's view).
 
 import { authHeaders, keyRefused } from "./access.js";
 
@@ -42,14 +43,15 @@ async function refusal(response) {
   }
 }
 
-// Offers `linkKey` under a new code: { code, expiresIn } (seconds); throws the server's reason.
-export async function offerCode(linkKey) {
+// Offers `handed`, { link_key } or { watch }, under a new code: { code, expiresIn }
+// (seconds); throws the server's reason.
+export async function offerCode(handed) {
   for (let draw = 1; ; draw += 1) {
     const code = drawCode();
     const response = await fetch(`/api/pair/${code}`, {
       method: "PUT",
       headers: authHeaders({ "Content-Type": "application/json" }),
-      body: JSON.stringify({ link_key: linkKey }),
+      body: JSON.stringify(handed),
     });
     if (response.status === 409 && draw < DRAWS) continue;
     if (!response.ok) {
@@ -61,21 +63,22 @@ export async function offerCode(linkKey) {
   }
 }
 
-// Ends `code` before its time; `linkKey`, the key it hands over, proves it is this page's.
-// Nothing to say if it fails: the code ends in minutes anyway.
-export function withdrawCode(code, linkKey) {
+// Ends `code` before its time; what it hands over proves it is this page's. Nothing to say
+// if it fails: the code ends in minutes anyway.
+export function withdrawCode(code, handed) {
+  const proof = handed.watch ? { "Holotrack-Watch-Token": handed.watch } : { "Holotrack-Link-Key": handed.link_key };
   fetch(`/api/pair/${code}`, {
     method: "DELETE",
-    headers: authHeaders({ "Holotrack-Link-Key": linkKey }),
+    headers: authHeaders(proof),
     keepalive: true,
   }).catch(() => {});
 }
 
-// What a typed code hands over: { link, access } (the access key or null); throws the
-// server's reason (no such code, too many wrong ones).
+// What a typed code hands over: { link, access } (the access key or null), or { watch };
+// throws the server's reason (no such code, too many wrong ones).
 export async function claimCode(code) {
   const response = await fetch(`/api/pair/${code}/claim`, { method: "POST" });
   if (!response.ok) throw await refusal(response);
   const body = await response.json();
-  return { link: body.link_key, access: body.key };
+  return body.watch ? { watch: body.watch } : { link: body.link_key, access: body.key };
 }

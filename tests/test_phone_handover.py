@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
-from playwright.async_api import Page
+from playwright.async_api import Page, Response
 
 from bench.common import free_port
 from tests.browser import fake_camera_args, open_page, open_phone, write_y4m
@@ -39,6 +39,7 @@ from tests.test_avatar_upload import renamed_vrm
 from tests.test_lifecycle import serving
 from webapp.app import create_app
 from webapp.config import Config
+from webapp.live.pairing import ALPHABET, LENGTH
 
 Client = TestClient[web.Request, web.Application]
 
@@ -59,6 +60,26 @@ def read_code(png: bytes) -> str:
     raise AssertionError("no QR code could be read off the page")
 
 
+SAYS = "([selector, words]) => document.querySelector(selector).textContent.includes(words)"
+
+
+async def offer_code(port: int, handed: dict[str, str]) -> str:
+    """A pairing code offered as another page would (PUT /api/pair/CODE), on the server's
+    loopback port."""
+    code = "".join(secrets.choice(ALPHABET) for _ in range(LENGTH))
+    async with (
+        aiohttp.ClientSession() as http,
+        http.put(f"http://127.0.0.1:{port}/api/pair/{code}", json=handed) as answer,
+    ):
+        assert answer.status == 201, await answer.text()
+    return code
+
+
+def is_withdrawal(response: Response) -> bool:
+    """A page ending its pairing code: its keepalive DELETE, answered."""
+    return response.request.method == "DELETE" and "/api/pair/" in response.url
+
+
 @contextlib.asynccontextmanager
 async def on_the_network(
     tmp_path: Path, *flags: str
@@ -72,6 +93,19 @@ async def on_the_network(
         offered = [found[1] for line in server.lines if (found := OFFERED.search(line))]
         assert offered, f"no address of this machine a phone could reach: {server.lines}"
         yield local_port, offered, server.lines
+
+
+async def start_workout(page: Page, url: str) -> str:
+    """Opens the fitness page at `url`, starts a workout and opens the coach's codes; the
+    workout's watch token."""
+    await page.goto(url)
+    await page.wait_for_selector("body[data-fitness-ready]", state="attached")
+    await page.click("#fitness-start")
+    await page.wait_for_selector("#coach-share:not([hidden])")
+    token = await page.get_attribute("#coach-link", "data-token")
+    assert token
+    await page.click("#coach-code-box summary")
+    return token
 
 
 async def open_code(page: Page, url: str) -> str:
@@ -258,13 +292,7 @@ async def test_a_coach_in_the_room_opens_the_coach_view_from_the_athletes_code(
             open_phone(accept_certificate=True) as coach,
         ):
             page = athlete.page
-            await page.goto(f"{origin}/fitness")
-            await page.wait_for_selector("body[data-fitness-ready]", state="attached")
-            await page.click("#fitness-start")
-            await page.wait_for_selector("#coach-share:not([hidden])")
-            token = await page.get_attribute("#coach-link", "data-token")
-            assert token
-            await page.click("#coach-code-box summary")
+            token = await start_workout(page, f"{origin}/fitness")
             await page.wait_for_selector("#coach-code svg")
             link = read_code(await page.locator("#coach-code").screenshot())
             assert link == f"{origin}/coach?watch={token}"
@@ -288,12 +316,7 @@ async def test_on_the_servers_machine_the_coach_code_leads_to_its_network_addres
     y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=60)
     async with open_page(fake_camera_args(y4m)) as browser:
         page = browser.page
-        await page.goto(str(plain_server.make_url("/fitness")))
-        await page.wait_for_selector("body[data-fitness-ready]", state="attached")
-        await page.click("#fitness-start")
-        await page.wait_for_selector("#coach-share:not([hidden])")
-        token = await page.get_attribute("#coach-link", "data-token")
-        await page.click("#coach-code-box summary")
+        token = await start_workout(page, str(plain_server.make_url("/fitness")))
         await page.wait_for_selector("#coach-code svg")
         link = read_code(await page.locator("#coach-code").screenshot())
         # Not 127.0.0.1, which on the coach's phone is the phone itself.
@@ -384,6 +407,11 @@ async def test_the_codes_fit_a_small_phones_screen(plain_server: Client, tmp_pat
         width_now, right = await page.evaluate(EDGES_JS, "#coach-code svg")
         assert width_now == viewport[0]
         assert right <= viewport[0]
+        await page.tap("#coach-pair-offer")
+        await page.wait_for_selector("#coach-pair-code[data-code]")
+        for part in ("#coach-pair-offer", "#coach-pair-offered", "#coach-pair-code"):
+            width_now, right = await page.evaluate(EDGES_JS, part)
+            assert (width_now, right <= viewport[0]) == (viewport[0], True), part
         assert browser.errors == []
 
 
@@ -421,6 +449,12 @@ async def test_a_computer_that_cannot_scan_types_the_pc_pages_code(tmp_path: Pat
         await spare.page.wait_for_selector("#pair-status[data-kind=error]")
         assert "no such pairing code" in await spare.page.inner_text("#pair-status")
         assert await spare.page.evaluate(KEY_JS) == own_key
+        # A workout's code for a coach's view, typed here by mistake: said so, key kept.
+        workout_code = await offer_code(local_port, {"watch": secrets.token_urlsafe(16)})
+        await spare.page.fill("#pair-input", workout_code)
+        await spare.page.click("#pair-use")
+        await spare.page.wait_for_function(SAYS, arg=["#pair-status", "for a coach"])
+        assert await spare.page.evaluate(KEY_JS) == own_key
         await spare.page.fill("#pair-input", shown.lower().replace("-", " "))
         await spare.page.click("#pair-use")
         await spare.page.wait_for_selector("body[data-handed-link=true]", state="attached")
@@ -445,7 +479,8 @@ async def test_a_computer_that_cannot_scan_types_the_pc_pages_code(tmp_path: Pat
             await pc.page.click("#pair-offer")
             await pc.page.wait_for_selector("#pair-code[data-code]")
             code = await pc.page.get_attribute("#pair-code", "data-code")
-            await pc.page.click("#watch-new")
+            async with pc.page.expect_response(is_withdrawal):
+                await pc.page.click("#watch-new")
             assert await pc.page.is_hidden("#pair-offered")
             async with http.post(claim.format(code)) as withdrawn:
                 assert withdrawn.status == 404
@@ -458,3 +493,64 @@ async def test_a_computer_that_cannot_scan_types_the_pc_pages_code(tmp_path: Pat
         await pc.page.wait_for_selector("#phone-share[data-phone=waiting]")
         assert pc.errors == []
         assert spare.errors == []
+
+
+@pytest.mark.browser
+async def test_a_coachs_laptop_types_the_athletes_code(tmp_path: Path) -> None:
+    """A coach in the room with a laptop, which cannot scan the QR code: the athlete's page
+    shows a code, the coach types it into the coach's view, and the workout's card comes."""
+    y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=90)
+    async with (
+        on_the_network(tmp_path) as (local_port, offered, _),
+        open_page(extra_args=fake_camera_args(y4m)) as athlete,
+        open_page(accept_certificate=True) as coach,
+    ):
+        page = athlete.page
+        origin = offered[0].removesuffix("/avatar")
+        token = await start_workout(page, f"http://127.0.0.1:{local_port}/fitness")
+        await page.click("#coach-pair-offer")
+        await page.wait_for_selector("#coach-pair-code[data-code]")
+        shown = await page.inner_text("#coach-pair-code")
+        first = await page.get_attribute("#coach-pair-code", "data-code")
+        assert re.fullmatch(r"[2-9A-HJKMNP-Z]{4}-[2-9A-HJKMNP-Z]{4}", shown), shown
+        # Where the coach reaches the server, not this machine's loopback.
+        assert await page.inner_text("#coach-pair-page") == f"{origin}/coach"
+
+        await coach.page.goto(f"{origin}/coach")
+        await coach.page.wait_for_selector("body[data-coach-ready]", state="attached")
+        typo = shown[:-1] + ("2" if shown[-1] != "2" else "3")
+        await coach.page.fill("#coach-links", typo)
+        await coach.page.click("#coach-add")
+        await coach.page.wait_for_selector("#coach-status[data-kind=error]")
+        assert "no such pairing code" in await coach.page.inner_text("#coach-status")
+        assert await coach.page.input_value("#coach-links") == typo  # kept, to be mended
+        # An avatar page's code, for a camera, typed here by mistake: said so, no card.
+        camera_code = await offer_code(local_port, {"link_key": secrets.token_urlsafe(32)})
+        await coach.page.fill("#coach-links", camera_code)
+        await coach.page.click("#coach-add")
+        await coach.page.wait_for_function(SAYS, arg=["#coach-status", "for a camera"])
+        assert await coach.page.locator(".coach-card").count() == 0
+        await coach.page.fill("#coach-links", shown.lower().replace("-", " "))
+        await coach.page.click("#coach-add")
+        card = f'.coach-card[data-token="{token}"]'
+        await coach.page.wait_for_selector(f'{card}[data-state="watching"]', state="attached")
+        await coach.page.wait_for_function(
+            "(card) => document.querySelector(card)?.dataset.reps !== undefined", arg=card
+        )
+        assert "Added 1 session." in await coach.page.inner_text("#coach-status")
+
+        async with aiohttp.ClientSession() as http:
+            claim = f"http://127.0.0.1:{local_port}/api/pair/{{}}/claim"
+            async with http.post(claim.format(shown)) as again:
+                assert again.status == 404  # used once
+            # Another code, then Stop: the workout is over, and so is the code.
+            await page.click("#coach-pair-offer")
+            await page.wait_for_selector(f"#coach-pair-code[data-code]:not([data-code='{first}'])")
+            code = await page.get_attribute("#coach-pair-code", "data-code")
+            async with page.expect_response(is_withdrawal):
+                await page.click("#fitness-stop")
+            assert await page.is_hidden("#coach-pair-offered")
+            async with http.post(claim.format(code)) as withdrawn:
+                assert withdrawn.status == 404
+        assert athlete.errors == []
+        assert coach.errors == []

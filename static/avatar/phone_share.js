@@ -7,11 +7,11 @@
 
 import { currentKey } from "../access.js";
 import { showStatus } from "../format.js";
+import { PairOffer } from "../pair_offer.js";
 import { OriginCode } from "../qr.js";
 import { phoneOrigins } from "../reach.js";
 import { CLOSE, routed, socketUrl } from "../protocol.js";
 import { WatchSocket } from "../watch.js";
-import { PairOffer } from "./pairing.js";
 import { describeWatchClose } from "./watch.js";
 
 // Someone is between scanning and pressing Start on the phone: look often.
@@ -47,7 +47,12 @@ export class PhoneShare {
       origins: phoneOrigins(box),
       link: (origin) => ({ url: handoverUrl(`${origin}/avatar`, linkKey.value, currentKey()), shown: `${origin}/avatar` }),
     });
-    this.pair = new PairOffer({ ...pair, linkKey, where: () => this.qr.current() });
+    this.pair = new PairOffer({
+      ...pair,
+      handed: () => ({ link_key: linkKey.value }),
+      where: () => `${this.qr.current()}/avatar`,
+      warning: "Whoever types it can move your avatar: keep it off your stream.",
+    });
     address.addEventListener("change", () => this.pair.moved());
     box.addEventListener("toggle", () => (box.open ? this.open() : this.close()));
   }

@@ -1,7 +1,9 @@
-// The coach's view: one card per pasted watch link, each fed by its own watcher connection.
+// The coach's view: one card per pasted watch link (or typed pairing code), each fed by its
+// own watcher connection.
 
 import { drawSkeleton, loadSkeleton } from "../draw.js";
 import { showStatus } from "../format.js";
+import { claimCode, normalizeCode, shownCode } from "../pair_code.js";
 import { routed, socketUrl } from "../protocol.js";
 import { WatchSocket } from "../watch.js";
 import { markExercise } from "./marks.js";
@@ -11,6 +13,7 @@ import { loadExercises, phaseText, repsAndSides, repsWord, titleOf } from "./wor
 const $ = (id) => document.getElementById(id);
 const form = $("coach-form");
 const input = $("coach-links");
+const addButton = $("coach-add");
 const cards = $("coach-cards");
 const empty = $("coach-empty");
 const status = $("coach-status");
@@ -151,15 +154,47 @@ function remove(token) {
   empty.hidden = watched.size > 0;
 }
 
-form.addEventListener("submit", (event) => {
+// A pasted link or token adds its card; a typed pairing code (the fitness page's "code to
+// type", pair_code.js) is traded for its token first. A whole entry may be one code typed
+// with a space in it ("K7QM 2XDA").
+async function tokensOf(text) {
+  const pieces = normalizeCode(text) ? [text] : text.split(/\s+/).filter(Boolean);
+  const found = [];
+  const bad = [];
+  const refused = [];
+  for (const piece of pieces) {
+    const code = normalizeCode(piece);
+    if (code === null) {
+      const token = tokenOf(piece);
+      if (token === null) bad.push(piece);
+      else found.push(token);
+      continue;
+    }
+    try {
+      const handed = await claimCode(code);
+      if (handed.watch) found.push(handed.watch);
+      // Used up by this claim: the avatar page that made it makes another.
+      else refused.push(`${shownCode(code)} was an avatar page’s code, for a camera: type it on the avatar page, after asking that page for another.`);
+    } catch (error) {
+      bad.push(piece);
+      refused.push(`${shownCode(code)}: ${error.message}.`);
+    }
+  }
+  return { pieces, found, bad, refused };
+}
+
+form.addEventListener("submit", async (event) => {
   event.preventDefault();
-  const pieces = input.value.split(/\s+/).filter(Boolean);
-  const tokens = pieces.map(tokenOf);
-  const bad = pieces.filter((_, i) => tokens[i] === null);
-  const added = tokens.filter((token) => token !== null && watch(token)).length;
+  addButton.disabled = true;
+  const { pieces, found, bad, refused } = await tokensOf(input.value.trim());
+  addButton.disabled = false;
+  const added = found.filter((token) => watch(token)).length;
   const words = [`Added ${added} session${added === 1 ? "" : "s"}.`];
-  if (bad.length) words.push(`No watch token in: ${bad.join(" ")}.`);
-  showStatus(status, pieces.length ? words.join(" ") : "Paste at least one watch link.", bad.length || !pieces.length ? "error" : "ok");
+  const unread = bad.filter((piece) => normalizeCode(piece) === null);
+  if (unread.length) words.push(`No watch token in: ${unread.join(" ")}.`);
+  words.push(...refused);
+  const wrong = bad.length > 0 || refused.length > 0 || !pieces.length;
+  showStatus(status, pieces.length ? words.join(" ") : "Paste at least one watch link, or type a code.", wrong ? "error" : "ok");
   input.value = bad.join("\n");
 });
 // Before the first result the card already says it is waiting; after one, silence is news.

@@ -50,7 +50,13 @@ const readout = new RepReadout({
 const timer = new SetTimer($("fitness-timer"));
 const voice = new Voice({ box: $("fitness-voice"), note: $("fitness-voice-note") });
 const share = new WatchShare({ box: $("coach-share"), link: $("coach-link"), button: $("coach-copy"), status: $("coach-share-status"), view: "/coach" });
-const coachCode = new CoachCode({ box: $("coach-code-box"), code: $("coach-code"), words: $("coach-code-words"), address: $("coach-address") });
+const coachCode = new CoachCode({
+  box: $("coach-code-box"),
+  code: $("coach-code"),
+  words: $("coach-code-words"),
+  address: $("coach-address"),
+  pair: { button: $("coach-pair-offer"), box: $("coach-pair-offered"), code: $("coach-pair-code"), page: $("coach-pair-page"), status: $("coach-pair-status") },
+});
 
 const recorder = new Recorder({ button: $("fitness-record"), status: $("fitness-record-status"), name: "fitness" });
 // A reload mid-workout goes on with the workout and the coach's link; Stop ends both.
