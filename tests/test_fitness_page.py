@@ -737,6 +737,61 @@ async def test_a_coach_card_says_when_its_results_stop(make_client: MakeClient) 
     await person.ws.close()
 
 
+CARD_LAYOUT_JS = """(token) => {
+  const card = document.querySelector(`.coach-card[data-token='${token}']`);
+  const reps = card.querySelector('.card-reps').getBoundingClientRect();
+  const figure = card.querySelector('canvas.card-figure');
+  const box = figure.getBoundingClientRect();
+  return {
+    reps: parseFloat(getComputedStyle(card.querySelector('.card-reps')).fontSize),
+    besideReps: box.left >= reps.right,
+    drawn: [figure.width, figure.height],
+    shown: Math.round(figure.clientWidth * devicePixelRatio),
+    bottom: box.bottom,
+    aboveForm: card.getBoundingClientRect().bottom <= document.querySelector('#coach-form')
+      .getBoundingClientRect().top,
+  };
+}"""
+
+
+@pytest.mark.browser
+async def test_a_card_alone_fills_a_big_screen(make_client: MakeClient) -> None:
+    """A phone on the floor as the camera, the count on a laptop or TV across the room:
+    the coach's view with one card shows the reps large and the figure beside them, drawn
+    at the size it shows; with a second card both are cards in the grid again."""
+    client = await make_client(Config(workers=1, no_cache=True, idle_timeout=300))
+    person = await LiveClient.connect(client)
+    token = (await person.hello(track="pose", exercise="push_up"))["watch"]
+    async with open_page() as browser:
+        page = browser.page
+        await page.goto(str(client.make_url(f"/coach?watch={token}")))
+        await card_state(browser, token, "watching")
+        await person.lockstep(video_frames(PUSHUPS, 3))
+        await page.wait_for_function(
+            "(token) => document.querySelector(`.coach-card[data-token='${token}'] "
+            "canvas.card-figure`).width > 240",
+            arg=token,
+        )
+        alone = await page.evaluate(CARD_LAYOUT_JS, token)
+        assert alone["reps"] >= 4 * 16, alone
+        assert alone["besideReps"], alone
+        width, height = alone["drawn"]
+        assert width == alone["shown"], alone
+        assert abs(height / width - 240 / 320) < 0.01, alone  # the footage's 4:3
+        assert alone["bottom"] <= 900, alone  # within the screen
+        assert alone["aboveForm"], alone  # what the screen shows first
+
+        await page.fill("#coach-links", "no-such-session")
+        await page.click("#coach-add")
+        await card_state(browser, "no-such-session", "invalid")
+        together = await page.evaluate(CARD_LAYOUT_JS, token)
+        assert together["reps"] == 3 * 16, together
+        assert not together["besideReps"], together
+        assert not together["aboveForm"], together
+        assert browser.errors == []
+    await person.ws.close()
+
+
 @pytest.mark.browser
 async def test_a_coach_card_lights_up_what_a_cue_is_about(client: Client) -> None:
     # The end of the push-up video at 15 fps: a last rep, then he gets up bending at the
@@ -839,8 +894,10 @@ async def test_the_coach_follows_three_sessions(make_client: MakeClient) -> None
             )
             if exercise == "push_up":
                 await browser.wait_for_colors(figure, {mark: (20, 10**9)})
-            size = await page.eval_on_selector(figure, "c => [c.width, c.height, c.hidden]")
-            assert size == [240, 180, False]
+            width, height, hidden = await page.eval_on_selector(
+                figure, "c => [c.width, c.height, c.hidden]"
+            )
+            assert (width >= 240, round(height / width, 2), hidden) == (True, 0.75, False)
 
         await people[1].ws.close()
         await card_state(browser, tokens[1], "ended")

@@ -21,8 +21,10 @@ const status = $("coach-status");
 // A card with no result for this long says so, instead of "Live." over old figures.
 const QUIET_MS = 5000;
 // Each card's figure: the pose alone (form is the body's; no face mesh on a coach's screen),
-// as the camera sees the person, this wide in canvas pixels.
+// as the camera sees the person, at least this wide in canvas pixels; drawn as wide as it
+// shows (a card alone fills a big screen), up to the most.
 const FIGURE_WIDTH = 240;
+const FIGURE_MOST = 1600;
 
 let skeleton = null; // the bone tables, once loaded; without them the cards have no figure
 
@@ -82,7 +84,10 @@ function drawFigure(card, message) {
   const pose = message.landmarks?.pose;
   if (!skeleton || !pose) return;
   const { width, height } = message.image ?? {};
-  const fitted = width > 0 && height > 0 ? Math.round((FIGURE_WIDTH * height) / width) : canvas.height;
+  const wide = Math.round(canvas.clientWidth * devicePixelRatio);
+  const across = Math.min(FIGURE_MOST, Math.max(FIGURE_WIDTH, wide));
+  const fitted = width > 0 && height > 0 ? Math.round((across * height) / width) : canvas.height;
+  if (canvas.width !== across) canvas.width = across;
   if (canvas.height !== fitted) canvas.height = fitted;
   canvas.hidden = false;
   const ctx = canvas.getContext("2d");
