@@ -298,6 +298,10 @@ async def test_a_coach_in_the_room_opens_the_coach_view_from_the_athletes_code(
             assert link == f"{origin}/coach?watch={token}"
             host = origin.removeprefix("https://")
             assert f"view at {host} on the phone" in await page.inner_text("#coach-code-words")
+            # The code to type on a laptop leads to the same place: the phone's own origin.
+            await page.tap("#coach-pair-offer")
+            await page.wait_for_selector("#coach-pair-code[data-code]")
+            assert await page.inner_text("#coach-pair-page") == f"{origin}/coach"
 
             await coach.page.goto(link)
             card = f'.coach-card[data-token="{token}"]'
