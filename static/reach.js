@@ -14,11 +14,3 @@ export function phoneOrigins(element, location = window.location) {
   if (location.protocol === "https:" && !isLoopback(location.hostname)) return [location.origin];
   return [];
 }
-
-// Where another device opens a page that needs no camera (the coach's view): as for a
-// phone, or this page's own origin, plain http or not, when it is not this machine's.
-export function viewerOrigins(element, location = window.location) {
-  const origins = phoneOrigins(element, location);
-  if (origins.length || isLoopback(location.hostname)) return origins;
-  return [location.origin];
-}

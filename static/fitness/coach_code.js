@@ -3,14 +3,14 @@
 // type a link on), and as a pairing code (../pair_offer.js) for a coach's laptop, which
 // cannot scan one: typed into the coach's view, it adds this workout's card. Both lead
 // where another device reaches this server (reach.js): on a PC page opened at 127.0.0.1,
-// the server's address on the network; elsewhere, this page's own.
+// the server's address on the network.
 //
 // The encoder is loaded when the code is first asked for, so a server without the npm
 // modules (the avatar page says what is missing) still counts reps here, and still gives
 // a code to type.
 
 import { PairOffer } from "../pair_offer.js";
-import { viewerOrigins } from "../reach.js";
+import { phoneOrigins } from "../reach.js";
 
 export class CoachCode {
   // box: the <details> (data-origins); code, words, address: as qr.js's OriginCode takes;
@@ -18,7 +18,7 @@ export class CoachCode {
   constructor({ box, code, words, address, pair }) {
     this.box = box;
     this.parts = { code, words, address };
-    this.origins = viewerOrigins(box);
+    this.origins = phoneOrigins(box);
     this.token = null;
     this.qr = null;
     this.pair = new PairOffer({
