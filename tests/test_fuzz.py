@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import random
+import string
 import struct
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -61,8 +62,10 @@ from webapp.live.messages import (
     parse_frame,
     parse_hello,
 )
-from webapp.live.pairing import ALPHABET, LENGTH, normalized
+from webapp.live.options import is_link_key
+from webapp.live.pairing import ALPHABET, LENGTH, Handed, Link, normalized
 from webapp.live.receiver import read_error
+from webapp.pairing_view import handed_of
 from webapp.protocol import FRAME_HEADER, Close, Track
 from webapp.still import uploads
 
@@ -375,6 +378,44 @@ def test_arbitrary_bodies_of_an_end_over_http(body: bytes) -> None:
 def resume_or_refusal(body: bytes) -> str | BadRequestError:
     try:
         return resume_of(body)
+    except BadRequestError as refused:
+        return refused
+
+
+KEYLIKE = st.text(alphabet=string.ascii_letters + string.digits + "-_é", min_size=20, max_size=66)
+
+
+@FUZZ
+@given(
+    body=st.one_of(
+        st.binary(max_size=1024),
+        st.fixed_dictionaries(
+            {}, optional={"link_key": KEYLIKE | JSON_VALUES, "watch": KEYLIKE | JSON_VALUES}
+        ).map(lambda value: json.dumps(value).encode()),
+    )
+)
+@example(body=b'{"watch": "\\ud800' + b"x" * 30 + b'"}')
+@example(body=b"[" * 100_000)
+def test_arbitrary_bodies_of_a_pairing_codes_offer(body: bytes) -> None:
+    """PUT /api/pair/CODE's body: exactly one of a link key and a watch token, each of a
+    link key's form, or a 400 saying what the body should be."""
+    handed = handed_or_refusal(body)
+    if isinstance(handed, BadRequestError):
+        assert handed.detail.startswith("the body must be ")
+        return
+    sent = json.loads(body)
+    assert is_link_key(handed.secret)
+    if isinstance(handed, Link):
+        assert (handed.key, handed.access_key) == (sent["link_key"], "the page's access key")
+        assert "watch" not in sent or sent["watch"] is None
+    else:
+        assert handed.token == sent["watch"]
+        assert "link_key" not in sent or sent["link_key"] is None
+
+
+def handed_or_refusal(body: bytes) -> Handed | BadRequestError:
+    try:
+        return handed_of(body, "the page's access key")
     except BadRequestError as refused:
         return refused
 

@@ -74,7 +74,7 @@ async def offer(request: web.Request) -> web.Response:
         body = await read_limited(request.content.read, MAX_BODY_BYTES, "body")
     access = request.app[ACCESS]
     access_key = bearer(request.headers.get("Authorization")) if access.required else None
-    handed = _handed_of(body, access_key)
+    handed = handed_of(body, access_key)
     address = client_address(request, request.app[CONFIG])
     try:
         lifetime = request.app[LIVE].pairing.offer(code, handed, address)
@@ -135,7 +135,7 @@ async def withdraw(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-def _handed_of(body: bytes, access_key: str | None) -> Handed:
+def handed_of(body: bytes, access_key: str | None) -> Handed:
     """A watch token has a link key's form (token_urlsafe(16), or a kept link's digest)."""
     link_key, watch = json_fields(body, "link_key", "watch")
     if watch is None and is_link_key(link_key):
