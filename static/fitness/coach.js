@@ -161,46 +161,49 @@ function remove(token) {
 
 // A pasted link or token adds its card; a typed pairing code (the fitness page's "code to
 // type", pair_code.js) is traded for its token first. A whole entry may be one code typed
-// with a space in it ("K7QM 2XDA").
+// with a space in it ("K7QM 2XDA"). Returns the tokens, the pieces that name none, the
+// codes the server refused (kept in the box to be mended) and what it said of each code
+// that added no card.
 async function tokensOf(text) {
   const pieces = normalizeCode(text) ? [text] : text.split(/\s+/).filter(Boolean);
-  const found = [];
-  const bad = [];
-  const refused = [];
+  const found = { tokens: [], unread: [], refused: [], said: [] };
   for (const piece of pieces) {
     const code = normalizeCode(piece);
     if (code === null) {
       const token = tokenOf(piece);
-      if (token === null) bad.push(piece);
-      else found.push(token);
+      if (token === null) found.unread.push(piece);
+      else found.tokens.push(token);
       continue;
     }
     try {
       const handed = await claimCode(code);
-      if (handed.watch) found.push(handed.watch);
+      if (handed.watch) found.tokens.push(handed.watch);
       // Used up by this claim: the avatar page that made it makes another.
-      else refused.push(`${shownCode(code)} was an avatar page’s code, for a camera: type it on the avatar page, after asking that page for another.`);
+      else found.said.push(`${shownCode(code)} was an avatar page’s code, for a camera: type it on the avatar page, after asking that page for another.`);
     } catch (error) {
-      bad.push(piece);
-      refused.push(`${shownCode(code)}: ${error.message}.`);
+      found.refused.push(piece);
+      found.said.push(`${shownCode(code)}: ${error.message}.`);
     }
   }
-  return { pieces, found, bad, refused };
+  return found;
 }
 
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
+  const text = input.value.trim();
+  if (!text) {
+    showStatus(status, "Paste at least one watch link, or type a code.", "error");
+    return;
+  }
   addButton.disabled = true;
-  const { pieces, found, bad, refused } = await tokensOf(input.value.trim());
+  const { tokens, unread, refused, said } = await tokensOf(text);
   addButton.disabled = false;
-  const added = found.filter((token) => watch(token)).length;
+  const added = tokens.filter((token) => watch(token)).length;
   const words = [`Added ${added} session${added === 1 ? "" : "s"}.`];
-  const unread = bad.filter((piece) => normalizeCode(piece) === null);
   if (unread.length) words.push(`No watch token in: ${unread.join(" ")}.`);
-  words.push(...refused);
-  const wrong = bad.length > 0 || refused.length > 0 || !pieces.length;
-  showStatus(status, pieces.length ? words.join(" ") : "Paste at least one watch link, or type a code.", wrong ? "error" : "ok");
-  input.value = bad.join("\n");
+  words.push(...said);
+  showStatus(status, words.join(" "), unread.length || said.length ? "error" : "ok");
+  input.value = [...unread, ...refused].join("\n");
 });
 // Before the first result the card already says it is waiting; after one, silence is news.
 setInterval(() => {
