@@ -28,6 +28,13 @@ const FIGURE_MOST = 1600;
 
 let skeleton = null; // the bone tables, once loaded; without them the cards have no figure
 
+// Each figure's width on screen, in CSS pixels, as a ResizeObserver reports it: reading it
+// in every result's draw would force a layout per card and frame.
+const shownWidth = new WeakMap();
+const resized = new ResizeObserver((entries) => {
+  for (const entry of entries) shownWidth.set(entry.target, entry.contentRect.width);
+});
+
 let exercises = [];
 const watched = new Map(); // token -> {card, watcher, lastResult}
 
@@ -53,6 +60,7 @@ function newCard(token) {
   field(card, "title").textContent = `Link …${token.slice(-6)}`;
   showStatus(field(card, "status"), "Connecting…", "busy");
   card.querySelector(".remove").addEventListener("click", () => remove(token));
+  resized.observe(field(card, "figure"));
   return card;
 }
 
@@ -84,7 +92,7 @@ function drawFigure(card, message) {
   const pose = message.landmarks?.pose;
   if (!skeleton || !pose) return;
   const { width, height } = message.image ?? {};
-  const wide = Math.round(canvas.clientWidth * devicePixelRatio);
+  const wide = Math.round((shownWidth.get(canvas) ?? 0) * devicePixelRatio);
   const across = Math.min(FIGURE_MOST, Math.max(FIGURE_WIDTH, wide));
   const fitted = width > 0 && height > 0 ? Math.round((across * height) / width) : canvas.height;
   if (canvas.width !== across) canvas.width = across;
@@ -154,6 +162,7 @@ function remove(token) {
   const entry = watched.get(token);
   if (!entry) return;
   entry.watcher.stop();
+  resized.unobserve(field(entry.card, "figure"));
   entry.card.remove();
   watched.delete(token);
   empty.hidden = watched.size > 0;
