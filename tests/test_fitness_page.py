@@ -683,6 +683,16 @@ async def card_state(browser: BrowserPage, token: str, state: str) -> None:
     )
 
 
+async def a_coach_watching(client: Client, browser: BrowserPage) -> tuple[LiveClient, str]:
+    """A person's push-up session, pose-only, and the coach's view of it open on `browser`
+    and watching; the person's client and the watch token."""
+    person = await LiveClient.connect(client)
+    token = (await person.hello(track="pose", exercise="push_up"))["watch"]
+    await browser.page.goto(str(client.make_url(f"/coach?watch={token}")))
+    await card_state(browser, token, "watching")
+    return person, token
+
+
 async def card_text(browser: BrowserPage, token: str) -> str:
     text = await browser.page.text_content(f'.coach-card[data-token="{token}"]')
     assert text is not None
@@ -761,12 +771,9 @@ async def test_a_card_alone_fills_a_big_screen(make_client: MakeClient) -> None:
     at the size it shows; with a second card both are cards in the grid again, sharing
     the width."""
     client = await make_client(Config(workers=1, no_cache=True, idle_timeout=300))
-    person = await LiveClient.connect(client)
-    token = (await person.hello(track="pose", exercise="push_up"))["watch"]
     async with open_page() as browser:
         page = browser.page
-        await page.goto(str(client.make_url(f"/coach?watch={token}")))
-        await card_state(browser, token, "watching")
+        person, token = await a_coach_watching(client, browser)
         await person.lockstep(video_frames(PUSHUPS, 3))
         await page.wait_for_function(
             "(token) => document.querySelector(`.coach-card[data-token='${token}'] "
@@ -800,12 +807,9 @@ async def test_a_coach_card_lights_up_what_a_cue_is_about(client: Client) -> Non
     # The end of the push-up video at 15 fps: a last rep, then he gets up bending at the
     # hips while at the top, and the straight-line cue shows on his card and on its figure.
     frames = video_frames(PUSHUPS, PUSHUP_FRAMES)[45 * 30 :: 2]
-    person = await LiveClient.connect(client)
-    token = (await person.hello(track="pose", exercise="push_up"))["watch"]
     async with open_page() as browser:
         page = browser.page
-        await page.goto(str(client.make_url(f"/coach?watch={token}")))
-        await card_state(browser, token, "watching")
+        person, token = await a_coach_watching(client, browser)
         cue = (await mark_colors(page))["CUE_COLOR"]
         seen = asyncio.create_task(
             page.wait_for_function(
