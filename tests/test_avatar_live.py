@@ -30,6 +30,7 @@ from tests.media import ASL_VIDEO
 from tests.tcp_proxy import tcp_proxy
 from tests.vmc_receiver import VMC_TYPE_TAGS, Received, vmc_receiver
 from webapp.analysis.rig import BONES, EXPRESSIONS, quat
+from webapp.analysis.rig.emotion import EMOTIONS
 from webapp.analysis.rig.eyes import LOOKS, eye_rotation
 from webapp.analysis.rig.idle import IDLE_BONES
 from webapp.config import Config
@@ -238,6 +239,101 @@ async def test_a_bad_gaze_closes_with_a_reason(
     client = await make_client(Config(workers=1))
     live, _ = await open_session(client, rig=True)
     await live.ws.send_str('{"type": "calibrate", ' + message + "}")
+    assert await live.closed() == (4001, reason)
+
+
+def emotions(result: dict[str, Any]) -> dict[str, float]:
+    return {k: v for k, v in result["rig"]["expressions"].items() if k in EMOTIONS}
+
+
+def blends(frame: list[tuple[str, tuple[Any, ...]]]) -> dict[str, float]:
+    return {args[0]: args[1] for address, args in frame if address == "/VMC/Ext/Blend/Val"}
+
+
+async def test_a_held_emotion_reaches_the_rig_its_watchers_vmc_and_the_next_session(
+    make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Until one is held the rig and VMC carry no emotion (a receiver's own hotkeys keep
+    working); held, it fades in over a quarter of a second, to the camera, its watchers and
+    its VMC receiver alike; the camera's next session holds it from its first frame."""
+    frames = video_frames(ASL_VIDEO)[:8]
+    async with vmc_receiver() as (port, received):
+        client = await make_client(Config(workers=1, vmc_allow=f"127.0.0.1:{port}"))
+        vmc = {"host": "127.0.0.1", "port": port}
+        rested = when_resting(client.app[LIVE].tokens, monkeypatch)
+        live, ready = await open_session(client, rig=True, vmc=vmc)
+        watcher = await watch(client, ready["watch"])
+        assert (await watcher.receive_json())["type"] == "watching"
+        before = await live.lockstep(frames[:2], STEP_MS)
+        assert all(emotions(r) == {} for r in before)
+        await received.wait_frames(2)
+        assert not {"Joy", "happy", "Sorrow"} & set(blends(received.last_frame()))
+
+        await live.ws.send_json({"type": "emotion", "name": "happy"})
+        assert await live.next_of("emotion") == {"type": "emotion", "name": "happy", "weight": 1.0}
+        held = await live.lockstep(frames[2:], STEP_MS, first=2)
+        happy = [emotions(r)["happy"] for r in held]
+        # From the frame after the answer: 0, then a step per frame's 67 ms, then whole.
+        assert happy == pytest.approx([0.0, 0.267, 0.533, 0.8, 1.0, 1.0], abs=2e-3)
+        assert all(emotions(r) == {**dict.fromkeys(EMOTIONS, 0.0), "happy": 1.0} for r in held[4:])
+        assert emotions(await results_until(watcher, 7)) == emotions(held[-1])
+        await received.wait_frames(8)
+        last = blends(received.last_frame())
+        assert (last["Joy"], last["happy"], last["Sorrow"], last["Surprised"]) == (1, 1, 0, 0)
+
+        # Paused and resumed (the page's Stop and Start, a reload): still happy, at once.
+        await live.ws.close(code=4002, message=b"paused")
+        async with asyncio.timeout(30):
+            await rested.wait()
+        again, _ = await open_session(client, rig=True, resume=ready["resume"], vmc=vmc)
+        [first] = await again.lockstep(frames[:1], STEP_MS, first=20)
+        assert emotions(first)["happy"] == 1.0
+        await again.ws.send_json({"type": "emotion", "name": None})
+        assert await again.next_of("emotion") == {"type": "emotion", "name": None, "weight": 0.0}
+        let_go = await again.lockstep(frames[1:6], STEP_MS, first=21)
+        assert [emotions(r)["happy"] for r in let_go] == pytest.approx(
+            [0.733, 0.467, 0.2, 0.0, 0.0], abs=2e-3
+        )
+        await received.wait_until(lambda: blends(received.last_frame()).get("Joy") == 0.0)
+    assert live.errors == again.errors == []
+
+
+async def test_an_emotion_needs_a_rig(make_client: MakeClient) -> None:
+    client = await make_client(Config(workers=1))
+    live, _ = await open_session(client)
+    await live.ws.send_json({"type": "emotion", "name": "sad"})
+    error = await live.next_of("error")
+    assert error == {
+        "type": "error",
+        "code": "no_rig",
+        "message": 'this session makes no rig to hold an emotion: ask for one with "rig": true'
+        " in hello",
+        "seq": None,
+    }
+    [result] = await live.lockstep(video_frames(ASL_VIDEO)[:1], STEP_MS)
+    assert "rig" not in result
+
+
+@pytest.mark.parametrize(
+    ("message", "reason"),
+    [
+        (
+            '{"type": "emotion", "name": "joy"}',
+            "an emotion's name must be one of happy, angry, sad, relaxed, surprised, or null"
+            " for none",
+        ),
+        (
+            '{"type": "emotion", "name": "happy", "weight": 2}',
+            "an emotion's weight must be a number above 0, at most 1",
+        ),
+    ],
+)
+async def test_a_bad_emotion_closes_with_a_reason(
+    make_client: MakeClient, message: str, reason: str
+) -> None:
+    client = await make_client(Config(workers=1))
+    live, _ = await open_session(client, rig=True)
+    await live.ws.send_str(message)
     assert await live.closed() == (4001, reason)
 
 

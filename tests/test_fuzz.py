@@ -37,6 +37,7 @@ from tests.corpus import (
 )
 from tests.live import LiveClient, frame_message, raw_ws_connect, video_frames, ws_frame
 from tests.media import ASL_VIDEO, PERSON_JPEG, png_declaring
+from webapp.analysis.rig.emotion import EMOTIONS
 from webapp.config import Config
 from webapp.content_types import NEUTRAL_TYPES
 from webapp.engine import imaging
@@ -345,6 +346,37 @@ def test_arbitrary_calibrate_rests(head: Any, gaze: Any) -> None:
     else:
         assert control.rest.gaze == tuple(gaze)
         assert all(-1.0 <= v <= 1.0 for v in control.rest.gaze)
+
+
+@FUZZ
+@given(
+    name=st.one_of(st.just(MISSING), st.sampled_from(EMOTIONS), st.none(), JSON_VALUES),
+    weight=st.one_of(st.just(MISSING), NUMBERS, JSON_VALUES),
+)
+@example(name="happy", weight=1)
+@example(name="sad", weight=5e-324)
+@example(name="angry", weight=1.0000000000000002)
+@example(name=None, weight="heavy")
+@example(name="Surprised", weight=MISSING)
+def test_arbitrary_emotions(name: Any, weight: Any) -> None:
+    """An emotion is one of VRM's five or null, at a weight above 0 and at most 1 (left
+    out: 1); anything else closes with a clean reason."""
+    message: dict[str, Any] = {"type": "emotion"}
+    for key, value in (("name", name), ("weight", weight)):
+        if value is not MISSING:
+            message[key] = value
+    control = control_or_close(json.dumps(message))
+    if isinstance(control, SessionClosed):
+        assert control.code == Close.PROTOCOL
+        assert_clean_reason(control)
+        return
+    held = control.emotion
+    assert held is not None
+    assert name is None or name in EMOTIONS
+    assert held.name == name
+    if name is not None:
+        assert 0.0 < held.weight <= 1.0
+        assert held.weight == (1.0 if weight is MISSING else weight)
 
 
 @pytest.mark.parametrize("depth", [10, 900, 1000, 5000, 100_000])

@@ -22,6 +22,7 @@ class ClientType(enum.StrEnum):
     EXERCISE = "exercise"  # switch exercise, starting a new set
     SUMMARY = "summary"  # ask for the workout so far
     CALIBRATE = "calibrate"  # the head's straight ahead: now, given, or none
+    EMOTION = "emotion"  # hold one of VRM's emotion presets, or none
 
 
 class ServerType(enum.StrEnum):
@@ -33,6 +34,7 @@ class ServerType(enum.StrEnum):
     WATCHING = "watching"
     WORKOUT = "workout"
     CALIBRATED = "calibrated"
+    EMOTION = "emotion"  # the emotion the rig now holds
     AVATAR = "avatar"  # to watchers: the avatar the camera gave its link, or none
 
 

@@ -12,6 +12,7 @@ from numpy.typing import ArrayLike
 from webapp.analysis.expression_smoothing import ValueSmoother
 from webapp.analysis.rig import solve
 from webapp.analysis.rig.calibration import EyeCalibration
+from webapp.analysis.rig.emotion import Emotion, EmotionFader
 from webapp.analysis.rig.straight_ahead import Rest, from_rest, head_in_chest
 from webapp.analysis.smoothing import PARTS, LandmarkSmoother, SmoothingSettings
 from webapp.landmarks_json import JsonPart, json_landmarks
@@ -56,13 +57,15 @@ class AvatarSession:
     (expression_smoothing.py): the landmarks' filter would blur a blink.
     """
 
-    def __init__(self, options: AvatarOptions) -> None:
+    def __init__(self, options: AvatarOptions, emotion: Emotion | None = None) -> None:
+        """`emotion`: the one held from the first frame (see EmotionFader)."""
         self.options = options
         smoothing = options.smoothing
         self._smoother = None if smoothing is None else LandmarkSmoother(smoothing)
         self._expressions = None if smoothing is None else ValueSmoother()
         self._blendshapes = None if smoothing is None else ValueSmoother()
         self._eyes = EyeCalibration()
+        self._emotion = EmotionFader(emotion)
         self.rest: Rest | None = None  # straight ahead for head and gaze, once calibrated
         self._last: Rest | None = None  # the last rig's, for calibrate_now()
 
@@ -87,11 +90,13 @@ class AvatarSession:
         height: int,
         pose_world: ArrayLike | None = None,
         blendshapes: Mapping[str, float] | None = None,
+        emotion: Emotion | None = None,
     ) -> tuple[JsonLandmarks, dict[str, Any] | None]:
         """(the result's "landmarks", its "rig" or None): JSON-ready, rounded as the model's
         own output is sent (landmarks_json.py). pose_world is used by the rig, unsmoothed,
         when given; blendshapes (ARKit's, from the unsmoothed face) go into the rig,
-        filtered like the expressions."""
+        filtered like the expressions; `emotion`, the one the person holds (None: never
+        one), joins the expressions, faded (rig/emotion.py)."""
         # Each part as an array once (the worker sends arrays; tests and tools may pass
         # lists): the filter and the rig's expressions both read the unsmoothed face.
         raw = {
@@ -122,5 +127,7 @@ class AvatarSession:
             if solved is not None and self._expressions is not None:
                 smooth = self._expressions(solved.expressions, capture_ms)
                 solved = replace(solved, expressions=smooth)
+            if solved is not None and (held := self._emotion(emotion, capture_ms)):
+                solved = replace(solved, expressions=solved.expressions | held)
             rig = None if solved is None else solved.to_json()
         return json_landmarks(parts), rig

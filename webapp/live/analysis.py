@@ -18,6 +18,7 @@ from aiohttp import web
 
 from webapp.analysis import AvatarSession
 from webapp.analysis.fitness import Exercise, Workout
+from webapp.analysis.rig.emotion import Emotion
 from webapp.engine.blendshapes import NAMES
 from webapp.engine.jobs import Frame
 from webapp.engine.wire import FrameResult
@@ -25,12 +26,13 @@ from webapp.live import messages
 from webapp.live.errors import SessionClosed
 from webapp.live.messages import Control
 from webapp.live.options import SessionOptions
+from webapp.live.watch import Audience
 from webapp.protocol import Close
 from webapp.vmc.rest_later import RestLater
 from webapp.vmc.sender import Target, VmcSender
 
 log = logging.getLogger(__name__)
-NO_RIG = 'this session makes no rig to calibrate: ask for one with "rig": true in hello'
+NO_RIG = 'this session makes no rig to {}: ask for one with "rig": true in hello'
 NO_POSE = "nobody was found in the last frame: calibrate while the camera sees you"
 
 
@@ -41,12 +43,18 @@ class SessionAnalysis:
         exercises: Mapping[str, Exercise],
         vmc: VmcSender | None = None,
         carried: Workout | None = None,
+        audience: Audience | None = None,
     ) -> None:
-        """`carried`: the workout of the camera's last session, when this one resumed it."""
+        """`carried`: the workout of the camera's last session, when this one resumed it;
+        `audience`: its watch link, which holds the emotion the person chose (a session that
+        takes the link over holds it too)."""
         self.options = options
+        self.audience = audience or Audience("-")
         self.exercises = exercises
         self.vmc = vmc
-        self._avatar = AvatarSession(replace(options.avatar, rig=options.wants_rig))
+        self._avatar = AvatarSession(
+            replace(options.avatar, rig=options.wants_rig), self.audience.emotion
+        )
         self.workout = _workout(exercises, options.exercise, carried)
         self._told: tuple[int, int] | None = None  # the workout's progress when last told
 
@@ -66,6 +74,7 @@ class SessionAnalysis:
             result.height,
             pose_world=found.pose_world,
             blendshapes=None if shapes is None else dict(zip(NAMES, shapes.tolist(), strict=True)),
+            emotion=self.audience.emotion,
         )
         extra: dict[str, Any] = {}
         if rig is not None and self.options.avatar.rig:
@@ -100,7 +109,7 @@ class SessionAnalysis:
         """The answer to a calibrate message: straight ahead as it now is."""
         avatar = self._avatar
         if not avatar.options.rig:
-            return messages.error("no_rig", NO_RIG, None)
+            return messages.error("no_rig", NO_RIG.format("calibrate"), None)
         if control.clear:
             avatar.rest = None
         elif control.rest is not None:
@@ -108,6 +117,13 @@ class SessionAnalysis:
         elif avatar.calibrate_now() is None:
             return messages.error("no_pose", NO_POSE, None)
         return messages.calibrated(avatar.rest)
+
+    def hold(self, emotion: Emotion) -> str:
+        """The answer to an emotion message: the emotion the rig holds from the next frame."""
+        if not self._avatar.options.rig:
+            return messages.error("no_rig", NO_RIG.format("hold an emotion"), None)
+        self.audience.emotion = emotion
+        return messages.emotion(emotion)
 
     def news(self) -> dict[str, Any] | None:
         """The workout, when it has begun or moved on (a rep, a set) since last asked."""

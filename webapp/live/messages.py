@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from webapp import json_text
+from webapp.analysis.rig.emotion import Emotion
 from webapp.analysis.rig.face import Gaze
 from webapp.analysis.rig.quat import Quat
 from webapp.analysis.rig.straight_ahead import Rest
@@ -45,13 +46,15 @@ class Hello:
 
 @dataclass(frozen=True)
 class Control:
-    """A text message after hello: switch exercise (name), ask for the workout so far, or
-    calibrate straight ahead: to the last frame's (rest None), to `rest`, or clear it."""
+    """A text message after hello: switch exercise (name), ask for the workout so far,
+    calibrate straight ahead (to the last frame's when rest is None, to `rest`, or clear
+    it), or hold an emotion."""
 
     type: ClientType
     name: str | None = None
     rest: Rest | None = None
     clear: bool = False
+    emotion: Emotion | None = None
 
 
 def first_message(text: str) -> dict[str, Any]:
@@ -127,8 +130,8 @@ def parse_frame(data: bytes, max_frame_bytes: int) -> Frame:
 
 
 def parse_control(text: str) -> Control:
-    """After hello a client may switch exercise, ask for its workout, or calibrate straight
-    ahead; nothing else."""
+    """After hello a client may switch exercise, ask for its workout, calibrate straight
+    ahead, or hold an emotion; nothing else."""
     message = _loads(text, "a text message")
     kind = message.get("type") if isinstance(message, dict) else None
     if kind == ClientType.HELLO:
@@ -142,6 +145,11 @@ def parse_control(text: str) -> Control:
         return Control(ClientType.EXERCISE, name)
     if kind == ClientType.CALIBRATE:
         return _calibrate(message)
+    if kind == ClientType.EMOTION:
+        try:
+            return Control(ClientType.EMOTION, emotion=Emotion.from_json(message))
+        except ValueError as exc:
+            raise SessionClosed(Close.PROTOCOL, str(exc)) from None
     raise SessionClosed(Close.PROTOCOL, f"unknown message type {shown(kind)}")
 
 
@@ -264,6 +272,10 @@ def calibrated(rest: Rest | None) -> str:
     head = None if rest is None else [round(v, 6) for v in rest.head]
     gaze = None if rest is None or rest.gaze is None else [round(v, 6) for v in rest.gaze]
     return json_text.as_text({"type": ServerType.CALIBRATED, "head": head, "gaze": gaze})
+
+
+def emotion(held: Emotion) -> str:
+    return json_text.as_text({"type": ServerType.EMOTION, **held.to_json()})
 
 
 def workout(summary: Mapping[str, Any]) -> str:

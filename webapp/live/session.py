@@ -169,7 +169,9 @@ class LiveSession:
         if vmc is not None:
             vmc.on_first_rig = functools.partial(self.shared.vmc_rest.taken, options.vmc)
         self.audience, self.token = grant.audience, grant.token
-        self.analysis = SessionAnalysis(options, self.shared.exercises, vmc, grant.workout)
+        self.analysis = SessionAnalysis(
+            options, self.shared.exercises, vmc, grant.workout, grant.audience
+        )
         fps = self.scheduler.granted_fps(slot, hello.fps)
         ready = messages.ready(
             slot.id,
@@ -325,12 +327,15 @@ class LiveSession:
         limit = self.config.send_timeout
         self.end(SessionClosed(Close.POLICY, f"the client read no result for {limit:g} s"))
 
-    # -- beyond frames: controls (workout, calibration), watchers ---------------------
+    # -- beyond frames: controls (workout, calibration, emotion), watchers ---------------------
     def _control(self, control: Control) -> None:
         if self.analysis is None:
             return
         if control.type is ClientType.CALIBRATE:
             self.outbox.put_control(self.analysis.calibrate(control))
+            return
+        if control.emotion is not None:
+            self.outbox.put_control(self.analysis.hold(control.emotion))
             return
         if control.type is ClientType.EXERCISE:
             self.analysis.switch(exercise_name(control.name, self.shared.exercises))

@@ -17,6 +17,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from webapp.analysis.fitness import Workout
+from webapp.analysis.rig.emotion import Emotion
 from webapp.engine.jobs import Frame
 from webapp.live import messages
 from webapp.live.avatars import LinkAvatar, LinkAvatars, avatar_url
@@ -64,6 +65,8 @@ class Audience:
     workout: str | None = None
     # Where the avatar its camera gave the link is, while it has one (LinkAvatars).
     avatar: str | None = None
+    # The emotion its camera holds (None: never one), kept for the camera's next session.
+    emotion: Emotion | None = None
 
     def put(self, frame: Frame, text: str) -> None:
         for watcher in self.watchers:

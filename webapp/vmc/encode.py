@@ -55,6 +55,8 @@ VRM0_EXPRESSION = {
     "angry": "Angry",
     "sad": "Sorrow",
     "relaxed": "Fun",
+    # VRM 0.x has no preset for it: avatars made for VSeeFace carry a clip of this name.
+    "surprised": "Surprised",
 }
 
 
