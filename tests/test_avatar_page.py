@@ -976,6 +976,62 @@ async def test_calibrate_sets_straight_ahead_and_the_browser_keeps_it(
         assert browser.errors == []
 
 
+def expression_above(name: str, least: float) -> str:
+    return f"() => window.holotrackAvatar.expressionValue('{name}') > {least}"
+
+
+def expression_below(name: str, most: float) -> str:
+    return f"() => window.holotrackAvatar.expressionValue('{name}') < {most}"
+
+
+async def test_an_emotion_button_holds_it_on_the_avatar_and_through_a_reconnect(
+    make_avatar_client: MakeAvatarClient, tmp_path: Path
+) -> None:
+    """Chosen before Start it goes with the session; another replaces it; the server's
+    answer presses the button; a reconnect sends it again; None lets go."""
+    needs_node_modules()
+    client = await make_avatar_client()
+    y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=90)
+    async with open_page(fake_camera_args(y4m)) as browser:
+        page = browser.page
+        await open_avatar(browser, client)
+        sent, received = record_text(page)
+        assert await page.get_attribute("body", "data-emotion") == "none"
+        assert await page.get_attribute("[data-emotion='']", "aria-pressed") == "true"
+        await page.click("button[data-emotion=sad]")
+        assert await page.get_attribute("button[data-emotion=sad]", "aria-pressed") == "true"
+        await start_session(browser)
+        assert after_each_hello(sent) == [{"type": "emotion", "name": "sad"}]
+        # The Godette's Sorrow (VRM 0.x), which three-vrm calls sad.
+        await page.wait_for_function(expression_above("sad", 0.95))
+        await page.click("button[data-emotion=happy]")
+        await page.wait_for_function(expression_above("happy", 0.95))
+        await page.wait_for_function(expression_below("sad", 0.05))
+        assert sent[-1] == {"type": "emotion", "name": "happy"}
+        answers = [m for m in received if m["type"] == "emotion"]
+        assert answers == [
+            {"type": "emotion", "name": "sad", "weight": 1.0},
+            {"type": "emotion", "name": "happy", "weight": 1.0},
+        ]
+        pressed = await page.eval_on_selector_all(
+            "#avatar-emotions button[aria-pressed=true]", "(all) => all.map((b) => b.textContent)"
+        )
+        assert pressed == ["Happy"]
+
+        await cut_camera_session(page, client.app)
+        await page.wait_for_function(
+            "() => Number(document.getElementById('avatar-stage').dataset.results) > 8"
+        )
+        assert after_each_hello(sent)[1] == {"type": "emotion", "name": "happy"}
+        assert await page.evaluate(expression_above("happy", 0.95))
+
+        await page.click("[data-emotion='']")
+        await page.wait_for_function(expression_below("happy", 0.05))
+        assert sent[-1] == {"type": "emotion", "name": None}
+        assert await page.get_attribute("body", "data-emotion") == "none"
+        assert browser.errors == []
+
+
 async def test_a_perfect_sync_avatar_follows_the_models_blendshapes(
     make_avatar_client: MakeAvatarClient, tmp_path: Path
 ) -> None:

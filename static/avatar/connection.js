@@ -1,7 +1,8 @@
 // The avatar page's live session: the live page's, plus calibrating straight ahead for the
-// head and the eyes (docs/protocol.md, "Calibrating straight ahead"). The rest the server
-// answers with is kept in this browser and sent again on every new connection (a
-// reconnect, Start, a reload), so the avatar does not look aside again each time.
+// head and the eyes (docs/protocol.md, "Calibrating straight ahead"), and held emotions.
+// The rest the server answers with is kept in this browser and sent again on every new
+// connection (a reconnect, Start, a reload), so the avatar does not look aside again each
+// time.
 
 import { LiveSession } from "../session.js";
 
@@ -41,11 +42,15 @@ function keepRest(rest) {
 }
 
 export class AvatarSession extends LiveSession {
-  // handlers: LiveSession's, plus calibrated(rest or null) and notCalibrated(text).
+  // handlers: LiveSession's, plus calibrated(rest or null), notCalibrated(text),
+  // emotion(message), the emotion the avatar now holds, and connected(send), with what
+  // sends a control on this connection, at each ready before any frame.
   constructor({ handlers, ...rest }) {
     super({ handlers, ...rest });
     this.on.calibrated = handlers.calibrated ?? (() => {});
     this.on.notCalibrated = handlers.notCalibrated ?? (() => {});
+    this.on.emotion = handlers.emotion ?? (() => {});
+    this.on.connected = handlers.connected ?? (() => {});
   }
 
   handle(message) {
@@ -59,6 +64,10 @@ export class AvatarSession extends LiveSession {
       this.on.notCalibrated(message.message);
       return true;
     }
+    if (message?.type === "emotion") {
+      this.on.emotion(message);
+      return true;
+    }
     return false;
   }
 
@@ -66,6 +75,7 @@ export class AvatarSession extends LiveSession {
   accepted() {
     const rest = storedRest();
     if (rest) this.control({ type: "calibrate", ...rest });
+    this.on.connected((message) => this.control(message));
   }
 
   // The head and gaze of the last result become straight ahead; false when not connected.

@@ -11,6 +11,7 @@ import { handedKeys, LinkKey } from "../link_key.js";
 import { CameraRun } from "../run.js";
 import { AvatarSession, forgetRest, storedRest } from "./connection.js";
 import { Controls } from "./controls.js";
+import { EmotionButtons } from "./emotion.js";
 import { ObsAvatar } from "./obs_avatar.js";
 import { PairJoin } from "./pairing.js";
 import { PhoneShare } from "./phone_share.js";
@@ -44,6 +45,8 @@ const readout = {
 };
 
 const controls = new Controls($);
+// Chosen before Start, an emotion goes with the session's first frame.
+const emotions = new EmotionButtons({ box: $("avatar-emotions"), send: (message) => run.session?.control(message) ?? false });
 const view = new AvatarView($("avatar-view"));
 // Only on a server that keeps avatars for watch links (--avatar-memory-mb above 0).
 const obsAvatar = $("avatar-obs")
@@ -174,6 +177,8 @@ function openSession(endLink = false) {
       },
       calibrated: (rest) => showCalibration(rest, rest ? CALIBRATED : UNCALIBRATED),
       notCalibrated: (text) => showStatus(calibration, `Not calibrated: ${text}.`, "error"),
+      emotion: (message) => emotions.held(message),
+      connected: (send) => emotions.resend(send),
       sent: () => figures.sent.tick(),
       result: (message, latencyMs) => {
         figures.results += 1;
