@@ -255,7 +255,8 @@ async def test_a_held_emotion_reaches_the_rig_its_watchers_vmc_and_the_next_sess
 ) -> None:
     """Until one is held the rig and VMC carry no emotion (a receiver's own hotkeys keep
     working); held, it fades in over a quarter of a second, to the camera, its watchers and
-    its VMC receiver alike; the camera's next session holds it from its first frame."""
+    its VMC receiver alike; the camera's next session holds it from its first frame, and
+    says so."""
     frames = video_frames(ASL_VIDEO)[:8]
     async with vmc_receiver() as (port, received):
         client = await make_client(Config(workers=1, vmc_allow=f"127.0.0.1:{port}"))
@@ -286,8 +287,11 @@ async def test_a_held_emotion_reaches_the_rig_its_watchers_vmc_and_the_next_sess
         async with asyncio.timeout(30):
             await rested.wait()
         again, _ = await open_session(client, rig=True, resume=ready["resume"], vmc=vmc)
-        [first] = await again.lockstep(frames[:1], STEP_MS, first=20)
-        assert emotions(first)["happy"] == 1.0
+        # The camera is told what it holds (a reloaded page's buttons know nothing of it).
+        await again.send(20, 20 * STEP_MS, frames[0])
+        told = await again.next_of("emotion", "result")
+        assert told == {"type": "emotion", "name": "happy", "weight": 1.0}
+        assert emotions(await again.next_of("result"))["happy"] == 1.0
         await again.ws.send_json({"type": "emotion", "name": None})
         assert await again.next_of("emotion") == {"type": "emotion", "name": None, "weight": 0.0}
         let_go = await again.lockstep(frames[1:6], STEP_MS, first=21)

@@ -200,9 +200,9 @@ async def test_a_watch_link_reaches_the_replica_that_holds_it(
 ) -> None:
     """A link's watchers, resume string and avatar live on its camera's replica only. With
     least_conn alone, a watcher went to the other, idle replica and was told 4003 every
-    time; routed by the link's token (?link=, or the avatar's path), a camera, its watchers,
-    its avatar and its end all reach the same replica, as a pairing code's claim reaches
-    its offer's."""
+    time; routed by the link's token (?link=, or the avatar's or emotion's path), a camera,
+    its watchers, its avatar, its emotion and its end all reach the same replica, as a
+    pairing code's claim reaches its offer's."""
     async with cluster_of((), ()) as cluster:
         # One plain session on each replica, so least_conn has a replica to prefer.
         plain = [(await open_session(http, cluster))[0] for _ in range(2)]
@@ -233,6 +233,15 @@ async def test_a_watch_link_reaches_the_replica_that_holds_it(
         for _ in range(3):
             async with http.get(cluster.url + (await upload.json())["url"]) as shown:
                 assert (shown.status, await shown.read()) == (200, avatar)
+
+        # So does the emotion a stream deck's button holds on the link.
+        for _ in range(3):
+            held = await http.put(
+                f"{cluster.url}/api/emotion/{token}",
+                json={"name": "happy"},
+                headers={"Holotrack-Link-Key": key},
+            )
+            assert (held.status, await held.json()) == (200, {"name": "happy", "weight": 1.0})
 
         # A pairing code is kept by the replica its offer reached: each claim finds it.
         for _ in range(6):

@@ -2,13 +2,9 @@
 GET /avatar/link/{token}.vrm for its OBS view, whose browser can never have the file the
 streamer chose on the avatar page.
 
-The proof that a request comes from the camera is the resume string of its last ready,
-sent as the Holotrack-Resume header, or the key a kept link is made of, as
-Holotrack-Link-Key (the avatar page on a PC whose phone is the camera holds the key, not
-the phone's resume string): a watcher knows only the token. Under --access-keys
-PUT and DELETE also need the key the camera's session was opened with (access/http.py
-checks a key; WatchTokens.camera that it is the session's). Nothing is written to disk:
-the avatar lives in memory as long as the link (live/watch.py), within --avatar-memory-mb.
+Only the link's camera may give or take its avatar (camera_proof.py says how it proves
+it). Nothing is written to disk: the avatar lives in memory as long as the link
+(live/watch.py), within --avatar-memory-mb.
 """
 
 from __future__ import annotations
@@ -18,7 +14,7 @@ import logging
 
 from aiohttp import web
 
-from webapp.access.http import key_of
+from webapp.camera_proof import camera_of
 from webapp.errors import UnsupportedTypeError
 from webapp.http_errors import json_error
 from webapp.keys import CONFIG, LIVE
@@ -31,14 +27,11 @@ from webapp.live.avatars import (
     UploadUnderWay,
 )
 from webapp.live.guard import client_address
-from webapp.live.options import is_link_key
 from webapp.live.watch import Audience
 from webapp.uploads import arriving_within, read_limited, refuse_declared_size
 
 log = logging.getLogger(__name__)
 
-PROOF_HEADER = "Holotrack-Resume"
-LINK_KEY_HEADER = "Holotrack-Link-Key"
 LIMIT_FLAG = "--max-avatar-mb"
 UPLOAD_PATH = "/api/avatar/{token}"
 CHUNK = 64 * 1024
@@ -51,36 +44,14 @@ def _refusal(status: int, code: str, detail: str) -> web.Response:
 
 def _camera(request: web.Request) -> Audience | web.Response:
     """The link's audience when the request comes from its camera, else the refusal."""
-    tokens = request.app[LIVE].tokens
-    if not tokens.avatars.budget:
+    if not request.app[LIVE].tokens.avatars.budget:
         return _refusal(
             403,
             "avatar_uploads_off",
             "this server keeps no avatars for watch links (--avatar-memory-mb is 0): "
             "the OBS view shows the server's default avatar",
         )
-    token = request.match_info["token"]
-    if tokens.find(token) is None:
-        return _refusal(
-            404, "unknown_link", "this watch link names no live session (it ended, or never was)"
-        )
-    link_key = request.headers.get(LINK_KEY_HEADER)
-    if link_key is not None and not is_link_key(link_key):
-        return _refusal(
-            403,
-            "not_the_camera",
-            f"{LINK_KEY_HEADER} is not a link key: 22 to 64 characters of A-Z, a-z, 0-9, - and _",
-        )
-    proof = request.headers.get(PROOF_HEADER, "")
-    audience = tokens.camera(token, proof, key_of(request), link_key or "")
-    if audience is None:
-        return _refusal(
-            403,
-            "not_the_camera",
-            f"only the link's camera may set its avatar: send the resume string of its "
-            f"session's last ready as {PROOF_HEADER}, or the link's key as {LINK_KEY_HEADER}",
-        )
-    return audience
+    return camera_of(request, "set its avatar")
 
 
 async def put_avatar(request: web.Request) -> web.Response:

@@ -15,7 +15,7 @@ import logging
 from aiohttp import web
 
 from webapp.access.credentials import bearer
-from webapp.avatar_link import LINK_KEY_HEADER
+from webapp.camera_proof import LINK_KEY_HEADER
 from webapp.errors import BadRequestError
 from webapp.http_errors import json_error
 from webapp.keys import ACCESS, CONFIG, LIVE, METRICS

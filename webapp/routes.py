@@ -10,6 +10,7 @@ from webapp import ops, pages
 from webapp.access.http import setup_access_routes
 from webapp.avatar_link import setup_avatar_link_routes
 from webapp.avatar_page import setup_avatar_routes
+from webapp.emotion_view import setup_emotion_route
 from webapp.export_view import setup_export_routes
 from webapp.fitness_page import setup_fitness_routes
 from webapp.live import handler
@@ -35,6 +36,7 @@ def setup_routes(app: web.Application) -> None:
     setup_avatar_routes(app)
     setup_avatar_link_routes(app)
     setup_end_route(app)
+    setup_emotion_route(app)
     setup_fitness_routes(app)
     setup_export_routes(app)
     setup_access_routes(app)

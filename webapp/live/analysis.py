@@ -57,6 +57,7 @@ class SessionAnalysis:
         )
         self.workout = _workout(exercises, options.exercise, carried)
         self._told: tuple[int, int] | None = None  # the workout's progress when last told
+        self._told_emotion: Emotion | None = None
 
     def process(
         self, frame: Frame, result: FrameResult
@@ -119,11 +120,24 @@ class SessionAnalysis:
         return messages.calibrated(avatar.rest)
 
     def hold(self, emotion: Emotion) -> str:
-        """The answer to an emotion message: the emotion the rig holds from the next frame."""
+        """The answer to an emotion message: the emotion the rig holds from the next frame,
+        which the watchers hear too (a PC's page whose phone is the camera shows it)."""
         if not self._avatar.options.rig:
             return messages.error("no_rig", NO_RIG.format("hold an emotion"), None)
-        self.audience.emotion = emotion
-        return messages.emotion(emotion)
+        self.audience.emotion = self._told_emotion = emotion
+        answer = messages.emotion(emotion)
+        self.audience.tell(answer)
+        return answer
+
+    def emotion_news(self) -> str | None:
+        """The emotion held, when this session's client has not been told it: one its
+        camera held in an earlier session of the link (a reload keeps the link, not the
+        page's buttons), or one held over HTTP (emotion_view.py)."""
+        held = self.audience.emotion
+        if held is None or held == self._told_emotion:
+            return None
+        self._told_emotion = held
+        return messages.emotion(held)
 
     def news(self) -> dict[str, Any] | None:
         """The workout, when it has begun or moved on (a rep, a set) since last asked."""

@@ -292,6 +292,10 @@ class LiveSession:
             news = None if self.analysis is None else self.analysis.news()
             if news is not None:
                 self.audience.put_workout(messages.workout(news))
+            said = None if self.analysis is None else self.analysis.emotion_news()
+            if said is not None:
+                self.outbox.put_control(said)
+                self.audience.tell(said)
         if self.outbox.put_result(frame, text):
             # The client had not read the previous result yet: the newest one won.
             self.counters.add("dropped")

@@ -77,6 +77,11 @@ class Audience:
         for watcher in self.watchers:
             watcher.outbox.put_control(text)
 
+    def tell(self, text: str) -> None:
+        """A message for the watchers alone, besides the results (the emotion held)."""
+        for watcher in self.watchers:
+            watcher.outbox.put_control(text)
+
     def moved_to(self, session: str) -> None:
         """The camera's next session took these watchers over: they hear its id again."""
         self.session = session
@@ -342,6 +347,8 @@ async def serve_watcher(
         audience.watchers.add(watcher)
         if audience.workout is not None:
             outbox.put_control(audience.workout)
+        if audience.emotion is not None:
+            outbox.put_control(messages.emotion(audience.emotion))
         outbox.start(f"watch-{audience.session}")
         try:
             async for incoming in ws:
