@@ -10,7 +10,7 @@ import { readMessage, VERSION } from "./protocol.js";
 const noop = () => {};
 
 export class WatchSocket {
-  // handlers: watching(msg), result(msg), workout(msg), avatar(msg), unopened(text), closed(close) -> the
+  // handlers: watching(msg), result(msg), workout(msg), avatar(msg), emotion(msg), unopened(text), closed(close) -> the
   // delay in ms before the next try, or null for none; close: {code, reason, wasWatching,
   // attempt}, where attempt counts the tries since the last "watching".
   // bye: the close reason the server is given when the page stops watching.
@@ -18,7 +18,7 @@ export class WatchSocket {
     this.url = url;
     this.token = token;
     this.bye = bye;
-    this.on = { watching: noop, result: noop, workout: noop, avatar: noop, unopened: noop, closed: () => null, ...handlers };
+    this.on = { watching: noop, result: noop, workout: noop, avatar: noop, emotion: noop, unopened: noop, closed: () => null, ...handlers };
     this.socket = null;
     this.timer = null;
     this.attempt = 0;
@@ -64,6 +64,8 @@ export class WatchSocket {
         this.on.workout(message);
       } else if (message.type === "avatar") {
         this.on.avatar(message);
+      } else if (message.type === "emotion") {
+        this.on.emotion(message);
       }
       // Anything else (stats, later types) is not for a watcher.
     };

@@ -988,7 +988,8 @@ async def test_an_emotion_button_holds_it_on_the_avatar_and_through_a_reconnect(
     make_avatar_client: MakeAvatarClient, tmp_path: Path
 ) -> None:
     """Chosen before Start it goes with the session; another replaces it; the server's
-    answer presses the button; a reconnect sends it again; None lets go."""
+    answer presses the button; a reconnect sends it again, and after a reload the server
+    says what the link holds; None lets go."""
     needs_node_modules()
     client = await make_avatar_client()
     y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=90)
@@ -1025,8 +1026,20 @@ async def test_an_emotion_button_holds_it_on_the_avatar_and_through_a_reconnect(
         assert after_each_hello(sent)[1] == {"type": "emotion", "name": "happy"}
         assert await page.evaluate(expression_above("happy", 0.95))
 
+        # A reload forgets the buttons, not the link's emotion: the server tells the page.
+        await page.click("button[data-emotion=angry]")
+        await page.wait_for_function(expression_above("angry", 0.95))
+        await page.click("#avatar-stop")
+        await page.reload()
+        await page.wait_for_selector("body[data-avatar-ready]", state="attached")
+        assert await page.get_attribute("body", "data-emotion") == "none"
+        await start_session(browser)
+        await page.wait_for_selector("body[data-emotion=angry]", state="attached")
+        assert await page.get_attribute("button[data-emotion=angry]", "aria-pressed") == "true"
+        assert await page.evaluate(expression_above("angry", 0.95))
+
         await page.click("[data-emotion='']")
-        await page.wait_for_function(expression_below("happy", 0.05))
+        await page.wait_for_function(expression_below("angry", 0.05))
         assert sent[-1] == {"type": "emotion", "name": None}
         assert await page.get_attribute("body", "data-emotion") == "none"
         assert browser.errors == []

@@ -336,7 +336,8 @@ async def test_on_a_server_with_access_keys_the_code_hands_over_the_access_key_t
     tmp_path: Path,
 ) -> None:
     """Under --access-keys a link stays with the access key it was opened with: a phone that
-    had to type another would be refused the PC's link, and typing one on a phone is a chore."""
+    had to type another would be refused the PC's link, and typing one on a phone is a chore.
+    The PC holds the link's expression with both keys."""
     needs_node_modules()
     access = secrets.token_urlsafe(24) + "+/"  # characters a URL must escape
     keys = tmp_path / "keys.jsonl"
@@ -364,6 +365,21 @@ async def test_on_a_server_with_access_keys_the_code_hands_over_the_access_key_t
         await start_session(phone)  # no key asked for, none refused
         assert await phone.page.is_hidden("#access-form")
         await pc.page.wait_for_selector("#phone-share[data-phone=watching]")
+
+        # The PC holds an expression on the phone's link (over HTTP, proved by the link's
+        # key, with the access key): the phone's rig carries it and its page is told.
+        await pc.page.click("button[data-emotion=happy]")
+        await phone.page.wait_for_selector("body[data-emotion=happy]", state="attached")
+        await pc.page.wait_for_function(
+            "() => window.holotrackAvatar.expressionValue('happy') > 0.95"
+        )
+        assert await pc.page.get_attribute("button[data-emotion=happy]", "aria-pressed") == "true"
+        # The phone's own buttons reach the PC's page through its watcher.
+        await phone.page.click("button[data-emotion=sad]")
+        await pc.page.wait_for_selector("body[data-emotion=sad]", state="attached")
+        await pc.page.wait_for_function(
+            "() => window.holotrackAvatar.expressionValue('sad') > 0.95"
+        )
         assert pc.errors == []
         assert phone.errors == []
 

@@ -1,7 +1,12 @@
 // Held emotions (docs/protocol.md, "Held emotions"): a row of buttons that hold one of
 // VRM's five emotion presets on the avatar, here, in the OBS view and in VMC apps, until
-// another is pressed or None. The choice outlives a reconnect, Stop and Start: it is sent
-// again on every new connection. It does not outlive a reload: a stream starts neutral.
+// another is pressed or None. The link keeps it: a reconnect, Stop and Start or a reload
+// carry on with it, and the server tells the page what it holds. While a phone that was
+// handed this page's link is the camera, the buttons hold it over HTTP
+// (PUT /api/emotion/<watch token>, proved by the link's key).
+
+import { authHeaders, keyRefused } from "../access.js";
+import { showStatus } from "../format.js";
 
 // The names the server takes (webapp/analysis/rig/emotion.py).
 export const EMOTIONS = Object.freeze(["happy", "angry", "sad", "relaxed", "surprised"]);
@@ -13,11 +18,14 @@ export function emotionMessage(name) {
 
 export class EmotionButtons {
   // box holds buttons with data-emotion="happy" and so on, and one with data-emotion=""
-  // (None); send(message) sends on the connected session and says whether there was one.
-  constructor({ box, send }) {
+  // (None); send(message) sends on this page's own session and says whether it could;
+  // status says what went wrong over HTTP.
+  constructor({ box, send, status }) {
     this.buttons = [...box.querySelectorAll("button[data-emotion]")];
     this.send = send;
+    this.status = status;
     this.chosen = undefined; // undefined: never chosen here, so nothing is sent
+    this.phone = null; // {token, linkKey} while a phone is this page's link's camera
     for (const button of this.buttons) {
       button.addEventListener("click", () => this.choose(button.dataset.emotion || null));
     }
@@ -27,7 +35,7 @@ export class EmotionButtons {
   choose(name) {
     this.chosen = name;
     this.show(name);
-    this.send(emotionMessage(name));
+    if (!this.send(emotionMessage(name)) && this.phone) this.put(name, this.phone);
   }
 
   // A new connection (each ready): what was chosen here goes first, before any frame.
@@ -35,10 +43,37 @@ export class EmotionButtons {
     if (this.chosen !== undefined) send(emotionMessage(this.chosen));
   }
 
-  // The server's answer: what the avatar now holds, and what a new connection sends.
+  // The server's word (an answer, or news of what the link holds): what the avatar holds.
   held(message) {
     this.chosen = EMOTIONS.includes(message?.name) ? message.name : null;
     this.show(this.chosen);
+  }
+
+  // A phone moves this page's link (null: no longer).
+  phoneIs(phone) {
+    this.phone = phone;
+  }
+
+  async put(name, { token, linkKey }) {
+    let response;
+    try {
+      response = await fetch(`/api/emotion/${encodeURIComponent(token)}`, {
+        method: "PUT",
+        body: JSON.stringify({ name }),
+        headers: authHeaders({ "Holotrack-Link-Key": linkKey, "Content-Type": "application/json" }),
+      });
+    } catch {
+      showStatus(this.status, "The expression did not reach the server: check the connection and press it again.", "error");
+      return;
+    }
+    const answer = await response.json().catch(() => null);
+    if (response.ok) {
+      this.status.hidden = true;
+      this.held(answer);
+      return;
+    }
+    if (response.status === 401) keyRefused(answer?.detail ?? "");
+    showStatus(this.status, `The expression was not held: ${answer?.detail ?? `the server answered ${response.status}`}.`, "error");
   }
 
   show(name) {

@@ -46,7 +46,11 @@ const readout = {
 
 const controls = new Controls($);
 // Chosen before Start, an emotion goes with the session's first frame.
-const emotions = new EmotionButtons({ box: $("avatar-emotions"), send: (message) => run.session?.control(message) ?? false });
+const emotions = new EmotionButtons({
+  box: $("avatar-emotions"),
+  send: (message) => run.session?.control(message) ?? false,
+  status: $("avatar-emotion-status"),
+});
 const view = new AvatarView($("avatar-view"));
 // Only on a server that keeps avatars for watch links (--avatar-memory-mb above 0).
 const obsAvatar = $("avatar-obs")
@@ -104,7 +108,9 @@ const phoneShare = new PhoneShare({
     watching: (message, token) => {
       readout.session.textContent = message.session;
       obsAvatar?.watched(token, linkKey.value, message);
+      emotions.phoneIs({ token, linkKey: linkKey.value });
     },
+    emotion: (message) => emotions.held(message),
     // The phone's results pose this page's avatar while this page's own camera is off.
     result: (message) => {
       phoneResults += 1;
@@ -112,6 +118,7 @@ const phoneShare = new PhoneShare({
       if (message.rig && !run.stream) view.apply(message.rig);
     },
     lost: () => {
+      emotions.phoneIs(null);
       if (!run.stream) view.rest();
       readout.session.textContent = "–";
     },

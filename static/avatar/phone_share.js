@@ -31,7 +31,8 @@ export class PhoneShare {
   // address: the <select> of addresses, shown when there are several; pair: the pairing
   // code's elements (PairOffer), for a device that cannot scan the code;
   // linkKey: this page's (link_key.js); handlers: token(token) when the link is known,
-  // watching(message, token), result(message), lost() when the phone's session is not there.
+  // watching(message, token), result(message), emotion(message), the emotion the link holds,
+  // lost() when the phone's session is not there.
   constructor({ box, code, page, address, pair, status, linkKey, handlers }) {
     this.box = box;
     this.status = status;
@@ -115,6 +116,7 @@ export class PhoneShare {
           this.on.watching(message, token);
         },
         result: (message) => this.on.result(message),
+        emotion: (message) => this.on.emotion(message),
         unopened: (text) => showStatus(this.status, text, "error"),
         closed: ({ code, reason, wasWatching }) => {
           this.on.lost();
