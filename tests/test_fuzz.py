@@ -40,6 +40,7 @@ from tests.media import ASL_VIDEO, PERSON_JPEG, png_declaring
 from webapp.analysis.rig.emotion import EMOTIONS
 from webapp.config import Config
 from webapp.content_types import NEUTRAL_TYPES
+from webapp.emotion_view import emotion_of
 from webapp.engine import imaging
 from webapp.engine.jobs import Frame
 from webapp.errors import (
@@ -412,6 +413,33 @@ def resume_or_refusal(body: bytes) -> str | BadRequestError:
         return resume_of(body)
     except BadRequestError as refused:
         return refused
+
+
+@FUZZ
+@given(
+    body=st.one_of(
+        st.binary(max_size=256),
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "name": st.sampled_from(EMOTIONS) | st.none() | JSON_VALUES,
+                "weight": NUMBERS | JSON_VALUES,
+            },
+        ).map(lambda value: json.dumps(value).encode()),
+    )
+)
+@example(body=b"[" * 100_000)
+@example(body=b'{"name": "happy", "weight": 1e400}')
+def test_arbitrary_bodies_of_an_emotion_over_http(body: bytes) -> None:
+    """PUT /api/emotion's body: an emotion, or a 400 saying what is wrong with it."""
+    held = attempt(lambda: emotion_of(body), (BadRequestError,))
+    if isinstance(held, Exception):
+        assert isinstance(held, BadRequestError)
+        assert held.detail.startswith(("the body must be", "an emotion's"))
+        return
+    message = json.loads(body)
+    assert held.name == message["name"]
+    assert held.name is None or 0.0 < held.weight <= 1.0
 
 
 KEYLIKE = st.text(alphabet=string.ascii_letters + string.digits + "-_é", min_size=20, max_size=66)
