@@ -919,16 +919,31 @@ def after_each_hello(sent: list[dict[str, Any]]) -> list[dict[str, Any] | None]:
     return [sent[i + 1] if i + 1 < len(sent) else None for i in starts]
 
 
-async def test_calibrate_sets_straight_ahead_and_the_browser_keeps_it(
+@contextlib.asynccontextmanager
+async def recorded_signer_page(
     make_avatar_client: MakeAvatarClient, tmp_path: Path
-) -> None:
+) -> AsyncIterator[tuple[BrowserPage, Client, list[dict[str, Any]], list[dict[str, Any]]]]:
+    """The avatar page of a new server, its camera the signer, not yet started; the page,
+    the server, and the text messages the page sends and receives from now on."""
     needs_node_modules()
     client = await make_avatar_client()
     y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=90)
     async with open_page(fake_camera_args(y4m)) as browser:
-        page = browser.page
         await open_avatar(browser, client)
-        sent, received = record_text(page)
+        sent, received = record_text(browser.page)
+        yield browser, client, sent, received
+
+
+async def test_calibrate_sets_straight_ahead_and_the_browser_keeps_it(
+    make_avatar_client: MakeAvatarClient, tmp_path: Path
+) -> None:
+    async with recorded_signer_page(make_avatar_client, tmp_path) as (
+        browser,
+        client,
+        sent,
+        received,
+    ):
+        page = browser.page
         assert await page.get_attribute("body", "data-calibrated") == "false"
         assert await page.is_disabled("#avatar-uncalibrate")
         await start_session(browser)
@@ -990,13 +1005,13 @@ async def test_an_emotion_button_holds_it_on_the_avatar_and_through_a_reconnect(
     """Chosen before Start it goes with the session; another replaces it; the server's
     answer presses the button; a reconnect sends it again, and after a reload the server
     says what the link holds; None lets go."""
-    needs_node_modules()
-    client = await make_avatar_client()
-    y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=90)
-    async with open_page(fake_camera_args(y4m)) as browser:
+    async with recorded_signer_page(make_avatar_client, tmp_path) as (
+        browser,
+        client,
+        sent,
+        received,
+    ):
         page = browser.page
-        await open_avatar(browser, client)
-        sent, received = record_text(page)
         assert await page.get_attribute("body", "data-emotion") == "none"
         assert await page.get_attribute("[data-emotion='']", "aria-pressed") == "true"
         await page.click("button[data-emotion=sad]")
