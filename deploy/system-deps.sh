@@ -14,6 +14,7 @@ declare -A TEST_NEEDS=(
   [promtool]=prometheus          # checks the shipped scrape configuration
   [buildah]=buildah              # make image builds the Dockerfile without a Docker engine
   [debootstrap]=debootstrap      # the local base image when no registry is reachable
+  [curl]=curl                    # the avatar page's expression command is run as shown
 )
 # What `make run` needs beyond Python.
 declare -A RUN_NEEDS=(

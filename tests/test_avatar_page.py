@@ -1060,6 +1060,64 @@ async def test_an_emotion_button_holds_it_on_the_avatar_and_through_a_reconnect(
         assert browser.errors == []
 
 
+async def words_of(command: str) -> list[str]:
+    """The words bash makes of `command`, as the program it runs would get them."""
+    shell = await asyncio.create_subprocess_exec(
+        "bash", "-c", f'set -- {command}; printf "%s\\0" "$@"', stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await shell.communicate()
+    return out.decode().split("\0")[:-1]
+
+
+async def test_the_expression_command_the_page_shows_holds_it_as_written(
+    make_avatar_client: MakeAvatarClient, tmp_path: Path
+) -> None:
+    """What a stream deck or a script sends: the page's command, run by a shell as shown,
+    holds the expression on the avatar; the page is told and presses the button."""
+    async with signer_on_camera(make_avatar_client, tmp_path) as (browser, _):
+        page = browser.page
+        assert await page.is_hidden("#emotion-share")
+        await start_session(browser)
+        assert await page.is_hidden("#emotion-command")  # folded away: it carries the key
+        await page.click("#emotion-share summary")
+        command = await page.inner_text("#emotion-command")
+        token = await page.get_attribute("#watch-link", "data-token")
+        key = await page.evaluate("localStorage.getItem('holotrack.linkKey:avatar')")
+        origin = await page.evaluate("location.origin")
+        assert await words_of(command) == [
+            "curl",
+            "-X",
+            "PUT",
+            f"{origin}/api/emotion/{token}",
+            "-H",
+            f"Holotrack-Link-Key: {key}",
+            "-d",
+            '{"name":"happy"}',
+        ]
+        curl = await asyncio.create_subprocess_exec(
+            "bash", "-c", command + " --silent --show-error", stdout=asyncio.subprocess.PIPE
+        )
+        out, _ = await curl.communicate()
+        assert curl.returncode == 0
+        assert json.loads(out) == {"name": "happy", "weight": 1.0}
+        await page.wait_for_selector("body[data-emotion=happy]", state="attached")
+        await page.wait_for_function(expression_above("happy", 0.95))
+        # An access key, whatever it holds, is quoted so the shell passes it whole.
+        odd = 'a"b$c`d\\e'
+        under_keys = await page.evaluate(
+            """async (key) => (await import("/static/avatar/emotion_share.js"))
+                 .emotionCommand("T", "K", key, "sad")""",
+            odd,
+        )
+        assert (await words_of(under_keys))[-4:] == [
+            "-H",
+            f"Authorization: Bearer {odd}",
+            "-d",
+            '{"name":"sad"}',
+        ]
+        assert browser.errors == []
+
+
 async def test_a_perfect_sync_avatar_follows_the_models_blendshapes(
     make_avatar_client: MakeAvatarClient, tmp_path: Path
 ) -> None:

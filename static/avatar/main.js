@@ -12,6 +12,7 @@ import { CameraRun } from "../run.js";
 import { AvatarSession, forgetRest, storedRest } from "./connection.js";
 import { Controls } from "./controls.js";
 import { EmotionButtons } from "./emotion.js";
+import { EmotionShare } from "./emotion_share.js";
 import { ObsAvatar } from "./obs_avatar.js";
 import { PairJoin } from "./pairing.js";
 import { PhoneShare } from "./phone_share.js";
@@ -58,6 +59,7 @@ const obsAvatar = $("avatar-obs")
   : null;
 const share = new WatchShare({ box: $("watch-share"), link: $("watch-link"), button: $("watch-copy"), status: $("watch-share-status") });
 const relayShare = new RelayShare({ box: $("relay-share"), command: $("relay-command"), button: $("relay-copy"), status: $("relay-status") });
+const emotionShare = new EmotionShare({ box: $("emotion-share"), command: $("emotion-command"), button: $("emotion-copy"), status: $("emotion-share-status") });
 
 const recorder = new Recorder({ button: $("avatar-record"), status: $("avatar-record-status"), name: "avatar" });
 const overlay = new VideoOverlay($("avatar-overlay"), video);
@@ -74,6 +76,7 @@ function takeLink({ link, access }, how) {
   // This page's own OBS link and relay command, if shown, are not the link driven now.
   share.hide();
   relayShare.show("");
+  emotionShare.show("");
   // This is the device the code was for: its own code would only confuse.
   $("phone-share").hidden = true;
   $("pair-join").open = false;
@@ -104,6 +107,7 @@ const phoneShare = new PhoneShare({
     token: (token) => {
       share.show(token);
       relayShare.show(token);
+      emotionShare.show(token, linkKey.value);
     },
     watching: (message, token) => {
       readout.session.textContent = message.session;
@@ -177,6 +181,7 @@ function openSession(endLink = false) {
         showStatus(status, "Driving the avatar.", "ok");
         share.show(message.watch);
         relayShare.show(message.watch);
+        emotionShare.show(message.watch, linkKey.value);
         obsAvatar?.ready(message);
         if (renewed) showStatus($("watch-share-status"), "A new link: the old one no longer works.", "info");
         renewed = false;
