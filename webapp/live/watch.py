@@ -74,11 +74,10 @@ class Audience:
 
     def put_workout(self, text: str) -> None:
         self.workout = text
-        for watcher in self.watchers:
-            watcher.outbox.put_control(text)
+        self.tell(text)
 
     def tell(self, text: str) -> None:
-        """A message for the watchers alone, besides the results (the emotion held)."""
+        """A message for the watchers, besides the results (the workout, the emotion)."""
         for watcher in self.watchers:
             watcher.outbox.put_control(text)
 
