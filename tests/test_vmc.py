@@ -256,8 +256,13 @@ async def test_nobody_seen_for_a_while_and_the_end_leave_the_receiver_at_rest() 
     """A receiver keeps the last pose it was sent: the avatar would stand frozen mid-gesture
     in VSeeFace while its person is away. Frames without a rig, once none has come for
     UNSEEN_SECONDS, and rest() at the session's end, send the rest pose: every bone (a head
-    left turned would stay turned), the arms down, every expression and blendshape 0."""
-    shaped = {**RIG, "blendshapes": {"jawOpen": 0.7, "eyeBlinkLeft": 0.4}}
+    left turned would stay turned), the arms down, every expression (a held emotion's too)
+    and blendshape 0."""
+    shaped = {
+        **RIG,
+        "expressions": {"aa": 0.5, "blinkLeft": 1.0, "lookUp": 0.25, "happy": 0.8},
+        "blendshapes": {"jawOpen": 0.7, "eyeBlinkLeft": 0.4},
+    }
     async with vmc_receiver() as (port, received):
         sender = await VmcSender.open(Target("127.0.0.1", port))
         try:
@@ -281,7 +286,7 @@ async def test_nobody_seen_for_a_while_and_the_end_leave_the_receiver_at_rest() 
         assert pose["LeftUpperArm"] == pytest.approx(to_unity_rotation(IDLE_BONES["leftUpperArm"]))
         assert pose["Head"] == pytest.approx((0.0, 0.0, 0.0, 1.0))
         blends = {args[0]: args[1] for address, args in frame if address == "/VMC/Ext/Blend/Val"}
-        assert {"A", "Blink_L", "jawOpen", "JawOpen", "eyeBlinkLeft"} <= set(blends)
+        assert {"A", "Blink_L", "Joy", "happy", "jawOpen", "JawOpen", "eyeBlinkLeft"} <= set(blends)
         assert set(blends.values()) == {0.0}
     times = [args[0] for frame in (resting, ended) for a, args in frame if a == "/VMC/Ext/T"]
     assert times == pytest.approx([UNSEEN_SECONDS, 3.0])

@@ -85,6 +85,7 @@ class VmcSender:
         self._last_rig: float | None = None  # the time of the last rig sent
         self._latest = -math.inf  # the newest frame's time
         self._idle: dict[str, Any] | None = None  # the rest pose, with the shapes last sent
+        self._idle_names: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
         # Called once, at the first rig: the receivers are this sender's from then on.
         self.on_first_rig: Callable[[], None] | None = None
 
@@ -113,11 +114,10 @@ class VmcSender:
         self._last_rig = seconds
         if self.sent == 1 and self.on_first_rig is not None:
             self.on_first_rig()
-        shapes = rig.get("blendshapes")
-        if shapes and (
-            self._idle is None or self._idle.get("blendshapes", {}).keys() != shapes.keys()
-        ):
-            self._idle = idle_rig(shapes)
+        # The rest pose undoes every value the receiver was sent (it keeps the last).
+        names = (tuple(rig.get("blendshapes") or ()), tuple(rig.get("expressions") or ()))
+        if names != self._idle_names:
+            self._idle, self._idle_names = idle_rig(*names), names
 
     def unseen(self, seconds: float) -> None:
         """A frame without a rig (nobody in the picture), or a moment without any: once no

@@ -41,14 +41,15 @@ IDLE_BONES: dict[str, list[float]] = {
 }
 
 
-def idle_rig(blendshapes: Iterable[str] = ()) -> dict[str, Any]:
-    """A rig as solve() makes one (docs/protocol.md): the rest pose, every expression and
-    the named blendshapes 0. It names every bone, VRM's rest where not above: a VMC
-    receiver keeps a bone it is not sent where it was (a head turned, a fist)."""
+def idle_rig(blendshapes: Iterable[str] = (), expressions: Iterable[str] = ()) -> dict[str, Any]:
+    """A rig as solve() makes one (docs/protocol.md): the rest pose, every expression, the
+    named ones beyond the face's own (a held emotion's) and the named blendshapes 0. It
+    names every bone, VRM's rest where not above: a VMC receiver keeps a bone it is not
+    sent where it was (a head turned, a fist), and an expression likewise (a smile)."""
     rig: dict[str, Any] = {
         "bones": {name: list(IDLE_BONES.get(name, IDENTITY)) for name in PARENT},
         "hips_position": [0.0, 0.0, 0.0],
-        "expressions": dict.fromkeys(EXPRESSIONS, 0.0),
+        "expressions": dict.fromkeys((*EXPRESSIONS, *expressions), 0.0),
     }
     shapes = dict.fromkeys(blendshapes, 0.0)
     if shapes:
