@@ -362,9 +362,12 @@ async def test_on_a_server_with_access_keys_the_code_hands_over_the_access_key_t
         assert await phone.page.evaluate(ACCESS_JS) == access
         assert await phone.page.evaluate(KEY_JS) == key
         assert await phone.page.evaluate("() => window.location.href") == offered[0]
+        # Chosen on the PC before the phone starts: it goes with the phone's session.
+        await pc.page.click("button[data-emotion=relaxed]")
         await start_session(phone)  # no key asked for, none refused
         assert await phone.page.is_hidden("#access-form")
         await pc.page.wait_for_selector("#phone-share[data-phone=watching]")
+        await phone.page.wait_for_selector("body[data-emotion=relaxed]", state="attached")
 
         # The PC holds an expression on the phone's link (over HTTP, proved by the link's
         # key, with the access key): the phone's rig carries it and its page is told.

@@ -26,6 +26,7 @@ export class EmotionButtons {
     this.status = status;
     this.chosen = undefined; // undefined: never chosen here, so nothing is sent
     this.phone = null; // {token, linkKey} while a phone is this page's link's camera
+    this.unsent = false; // chosen while no camera was there: it goes to the next
     for (const button of this.buttons) {
       button.addEventListener("click", () => this.choose(button.dataset.emotion || null));
     }
@@ -35,16 +36,21 @@ export class EmotionButtons {
   choose(name) {
     this.chosen = name;
     this.show(name);
-    if (!this.send(emotionMessage(name)) && this.phone) this.put(name, this.phone);
+    this.unsent = false;
+    if (this.send(emotionMessage(name))) return;
+    if (this.phone) this.put(name, this.phone);
+    else this.unsent = true;
   }
 
   // A new connection (each ready): what was chosen here goes first, before any frame.
   resend(send) {
-    if (this.chosen !== undefined) send(emotionMessage(this.chosen));
+    if (this.chosen !== undefined && send(emotionMessage(this.chosen))) this.unsent = false;
   }
 
   // The server's word (an answer, or news of what the link holds): what the avatar holds.
+  // A choice not yet sent wins: it is newer, and goes with the camera when it comes.
   held(message) {
+    if (this.unsent) return;
     this.chosen = EMOTIONS.includes(message?.name) ? message.name : null;
     this.show(this.chosen);
   }
@@ -52,6 +58,10 @@ export class EmotionButtons {
   // A phone moves this page's link (null: no longer).
   phoneIs(phone) {
     this.phone = phone;
+    if (phone && this.unsent) {
+      this.unsent = false;
+      this.put(this.chosen, phone);
+    }
   }
 
   async put(name, { token, linkKey }) {
