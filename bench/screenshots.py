@@ -3,7 +3,8 @@
     .venv/bin/python -m bench.screenshots     # writes docs/avatar.png and docs/avatar-obs.png
 
 A real server (one worker) and real Chromium, whose fake camera plays the shared ASL video;
-the page's Start opens a session with the rig, and a second page opens its watch link.
+the page's Start opens a session with the rig, Happy is held, and a second page opens its
+watch link.
 """
 
 from __future__ import annotations
@@ -37,6 +38,11 @@ async def main() -> None:
             await page.wait_for_function(
                 "() => Number(document.getElementById('avatar-stage').dataset.results)"
                 f" > {RESULTS_BEFORE_SHOT}"
+            )
+            # An expression held, so the pictures show the row of them in use.
+            await page.click("button[data-emotion=happy]")
+            await page.wait_for_function(
+                "() => window.holotrackAvatar.expressionValue('happy') > 0.95"
             )
             link = await page.get_attribute("#watch-link", "href")
             assert link, "the page shows no watch link"

@@ -1014,6 +1014,13 @@ async def test_an_emotion_button_holds_it_on_the_avatar_and_through_a_reconnect(
         page = browser.page
         assert await page.get_attribute("body", "data-emotion") == "none"
         assert await page.get_attribute("[data-emotion='']", "aria-pressed") == "true"
+        # The Godette (VRM 0.x) has no Surprised: its button says so, and still works.
+        missing = await page.eval_on_selector_all(
+            "#avatar-emotions button.missing", "(all) => all.map((b) => b.dataset.emotion)"
+        )
+        assert missing == ["surprised"]
+        title = await page.get_attribute("button[data-emotion=surprised]", "title")
+        assert "The avatar here has no Surprised expression" in (title or "")
         await page.click("button[data-emotion=sad]")
         assert await page.get_attribute("button[data-emotion=sad]", "aria-pressed") == "true"
         await start_session(browser)

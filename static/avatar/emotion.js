@@ -86,6 +86,18 @@ export class EmotionButtons {
     showStatus(this.status, `The expression was not held: ${answer?.detail ?? `the server answered ${response.status}`}.`, "error");
   }
 
+  // The expressions the avatar on show has: a button for one it lacks says so, and still
+  // works, for an avatar in a VMC app or a browser elsewhere may have it.
+  modelHas(names) {
+    for (const button of this.buttons) {
+      const missing = Boolean(button.dataset.emotion) && !names.includes(button.dataset.emotion);
+      button.classList.toggle("missing", missing);
+      button.title = missing
+        ? `The avatar here has no ${button.textContent} expression, so it shows nothing; an avatar in a VMC app or in OBS may have one`
+        : "";
+    }
+  }
+
   show(name) {
     for (const button of this.buttons) {
       button.setAttribute("aria-pressed", String((button.dataset.emotion || null) === name));

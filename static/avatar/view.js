@@ -19,6 +19,7 @@ export class AvatarView {
   constructor(container) {
     this.scene = new AvatarScene(container);
     this.avatar = null;
+    this.loaded = () => {}; // called with each avatar once it shows
     this.lastRig = null;
     this.rigAt = 0; // when lastRig came; a pose set by hand (the tests') has none: it stays
     this.generation = 0; // avatars loaded so far: the tests see a replacement happen
@@ -55,6 +56,7 @@ export class AvatarView {
     this.scene.show(avatar.root, avatar.heights);
     // A new avatar takes up the pose the old one had, instead of waiting for the next result.
     if (this.lastRig) avatar.apply(this.lastRig);
+    this.loaded(avatar);
     return avatar;
   }
 
