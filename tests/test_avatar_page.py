@@ -919,10 +919,13 @@ def after_each_hello(sent: list[dict[str, Any]]) -> list[dict[str, Any] | None]:
     return [sent[i + 1] if i + 1 < len(sent) else None for i in starts]
 
 
+Recorded = tuple[BrowserPage, Client, list[dict[str, Any]], list[dict[str, Any]]]
+
+
 @contextlib.asynccontextmanager
 async def recorded_signer_page(
     make_avatar_client: MakeAvatarClient, tmp_path: Path
-) -> AsyncIterator[tuple[BrowserPage, Client, list[dict[str, Any]], list[dict[str, Any]]]]:
+) -> AsyncIterator[Recorded]:
     """The avatar page of a new server, its camera the signer, not yet started; the page,
     the server, and the text messages the page sends and receives from now on."""
     needs_node_modules()
@@ -937,12 +940,8 @@ async def recorded_signer_page(
 async def test_calibrate_sets_straight_ahead_and_the_browser_keeps_it(
     make_avatar_client: MakeAvatarClient, tmp_path: Path
 ) -> None:
-    async with recorded_signer_page(make_avatar_client, tmp_path) as (
-        browser,
-        client,
-        sent,
-        received,
-    ):
+    async with recorded_signer_page(make_avatar_client, tmp_path) as signer:
+        browser, client, sent, received = signer
         page = browser.page
         assert await page.get_attribute("body", "data-calibrated") == "false"
         assert await page.is_disabled("#avatar-uncalibrate")
@@ -1005,12 +1004,8 @@ async def test_an_emotion_button_holds_it_on_the_avatar_and_through_a_reconnect(
     """Chosen before Start it goes with the session; another replaces it; the server's
     answer presses the button; a reconnect sends it again, and after a reload the server
     says what the link holds; None lets go."""
-    async with recorded_signer_page(make_avatar_client, tmp_path) as (
-        browser,
-        client,
-        sent,
-        received,
-    ):
+    async with recorded_signer_page(make_avatar_client, tmp_path) as signer:
+        browser, client, sent, received = signer
         page = browser.page
         assert await page.get_attribute("body", "data-emotion") == "none"
         assert await page.get_attribute("[data-emotion='']", "aria-pressed") == "true"
