@@ -75,24 +75,22 @@ def test_nothing_until_an_emotion_is_held_then_all_five_always() -> None:
     assert fader(None, 2000.0 + FADE_MS * 5) == dict.fromkeys(EMOTIONS, 0.0)
 
 
+def happy_and_sad(fader: EmotionFader, held: Emotion, ms: float) -> list[float]:
+    values = fader(held, ms)
+    assert values is not None
+    return [values["happy"], values["sad"]]
+
+
 def test_one_emotion_fades_out_as_the_next_fades_in_to_its_weight() -> None:
     fader = EmotionFader()
     fader(HAPPY, 0.0)
     fader(HAPPY, FADE_MS)
     sad = Emotion("sad", 0.6)
-    mid = fader(sad, FADE_MS * 1.4)
-    assert mid is not None
-    assert [mid["happy"], mid["sad"]] == pytest.approx([0.6, 0.4])
-    end = fader(sad, FADE_MS * 3)
-    assert end is not None
-    assert [end["happy"], end["sad"]] == pytest.approx([0.0, 0.6])
+    assert happy_and_sad(fader, sad, FADE_MS * 1.4) == pytest.approx([0.6, 0.4])
+    assert happy_and_sad(fader, sad, FADE_MS * 3) == pytest.approx([0.0, 0.6])
     # A client's clock that runs back holds the fade where it is, and goes on from there.
-    held = fader(HAPPY, FADE_MS * 2)
-    assert held is not None
-    assert [held["happy"], held["sad"]] == pytest.approx([0.0, 0.6])
-    on = fader(HAPPY, FADE_MS * 2.5)
-    assert on is not None
-    assert [on["happy"], on["sad"]] == pytest.approx([0.5, 0.1])
+    assert happy_and_sad(fader, HAPPY, FADE_MS * 2) == pytest.approx([0.0, 0.6])
+    assert happy_and_sad(fader, HAPPY, FADE_MS * 2.5) == pytest.approx([0.5, 0.1])
 
 
 def test_an_emotion_held_before_the_session_began_is_there_from_its_first_frame() -> None:
