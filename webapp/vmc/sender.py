@@ -84,7 +84,7 @@ class VmcSender:
         self._first: float | None = None
         self._last_rig: float | None = None  # the time of the last rig sent
         self._latest = -math.inf  # the newest frame's time
-        self._idle: dict[str, Any] | None = None  # the rest pose, with the shapes last sent
+        self._idle: dict[str, Any] | None = None  # the rest pose, zeroing each name last sent
         self._idle_names: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
         # Called once, at the first rig: the receivers are this sender's from then on.
         self.on_first_rig: Callable[[], None] | None = None
