@@ -117,6 +117,11 @@ export class Avatar {
     return this.vrm.scene;
   }
 
+  // The model's expressions, by their own names.
+  get expressionNames() {
+    return (this.vrm.expressionManager?.expressions ?? []).map((e) => e.expressionName);
+  }
+
   // How many of these (ARKit blendshape names) the model has as expressions, in any case.
   countOwn(names) {
     return names.filter((name) => this.byLowerName.has(name.toLowerCase())).length;

@@ -54,7 +54,7 @@ const emotions = new EmotionButtons({
 });
 const view = new AvatarView($("avatar-view"));
 // Each avatar shown: which of the Expression buttons it can show.
-view.loaded = (avatar) => emotions.modelHas(avatar.vrm.expressionManager?.expressions.map((e) => e.expressionName) ?? []);
+view.loaded = (avatar) => emotions.modelHas(avatar.expressionNames);
 // Only on a server that keeps avatars for watch links (--avatar-memory-mb above 0).
 const obsAvatar = $("avatar-obs")
   ? new ObsAvatar({ box: $("avatar-obs-box"), checkbox: $("avatar-obs"), status: $("avatar-obs-status") })

@@ -88,8 +88,7 @@ export class AvatarView {
       name: () => this.avatar?.vrm.meta?.name ?? this.avatar?.vrm.meta?.title ?? null,
       metaVersion: () => this.avatar?.vrm.meta?.metaVersion ?? null,
       expressionsFrom: (rig) => this.avatar?.expressionsFrom(rig) ?? null,
-      expressionNames: () =>
-        this.avatar?.vrm.expressionManager?.expressions.map((e) => e.expressionName) ?? [],
+      expressionNames: () => this.avatar?.expressionNames ?? [],
       expressionValue: (name) => this.avatar?.vrm.expressionManager?.getValue(name) ?? null,
       // The gaze as the model's lookAt holds it (degrees) and its eye bones' rotations.
       gaze: () => {
