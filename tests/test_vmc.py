@@ -257,7 +257,8 @@ async def test_nobody_seen_for_a_while_and_the_end_leave_the_receiver_at_rest() 
     in VSeeFace while its person is away. Frames without a rig, once none has come for
     UNSEEN_SECONDS, and rest() at the session's end, send the rest pose: every bone (a head
     left turned would stay turned), the arms down, every expression (a held emotion's too)
-    and blendshape 0."""
+    and blendshape 0: every one ever sent, though the last frame before the end no longer
+    carried them (its face was lost first)."""
     shaped = {
         **RIG,
         "expressions": {"aa": 0.5, "blinkLeft": 1.0, "lookUp": 0.25, "happy": 0.8},
@@ -273,12 +274,16 @@ async def test_nobody_seen_for_a_while_and_the_end_leave_the_receiver_at_rest() 
             sender.unseen(10.0 + UNSEEN_SECONDS)
             await received.wait_frames(2)
             sender.send(shaped, 13.0)
+            sender.send(RIG, 13.1)
             sender.rest()
-            await received.wait_frames(4)
+            await received.wait_frames(5)
         finally:
             sender.close()
-    assert (sender.sent, sender.rested) == (2, 2)
-    moving, resting, again, ended = received.complete_frames()
+    assert (sender.sent, sender.rested) == (3, 2)
+    moving, resting, again, faceless, ended = received.complete_frames()
+    faceless_names = {args[0] for address, args in faceless if address == "/VMC/Ext/Blend/Val"}
+    assert "A" in faceless_names
+    assert "jawOpen" not in faceless_names
     assert _pose(moving)["LeftUpperArm"] == pytest.approx((0.0, -HALF, 0.0, HALF))
     for frame in (resting, ended):
         pose = _pose(frame)
@@ -289,7 +294,7 @@ async def test_nobody_seen_for_a_while_and_the_end_leave_the_receiver_at_rest() 
         assert {"A", "Blink_L", "Joy", "happy", "jawOpen", "JawOpen", "eyeBlinkLeft"} <= set(blends)
         assert set(blends.values()) == {0.0}
     times = [args[0] for frame in (resting, ended) for a, args in frame if a == "/VMC/Ext/T"]
-    assert times == pytest.approx([UNSEEN_SECONDS, 3.0])
+    assert times == pytest.approx([UNSEEN_SECONDS, 3.1])
     assert again != resting
 
 

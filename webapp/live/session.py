@@ -338,7 +338,7 @@ class LiveSession:
         if control.type is ClientType.CALIBRATE:
             self.outbox.put_control(self.analysis.calibrate(control))
             return
-        if control.emotion is not None:
+        if control.type is ClientType.EMOTION and control.emotion is not None:
             self.outbox.put_control(self.analysis.hold(control.emotion))
             return
         if control.type is ClientType.EXERCISE:

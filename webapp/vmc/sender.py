@@ -84,8 +84,12 @@ class VmcSender:
         self._first: float | None = None
         self._last_rig: float | None = None  # the time of the last rig sent
         self._latest = -math.inf  # the newest frame's time
-        self._idle: dict[str, Any] | None = None  # the rest pose, zeroing each name last sent
-        self._idle_names: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
+        self._idle: dict[str, Any] | None = None  # the rest pose, once built
+        # Every blendshape and expression name ever sent: a receiver keeps each value until
+        # told otherwise, so the rest pose zeroes them all (a face lost before the person
+        # left took its blendshapes out of the rig, not out of the receiver).
+        self._blendshapes: set[str] = set()
+        self._expressions: set[str] = set()
         # Called once, at the first rig: the receivers are this sender's from then on.
         self.on_first_rig: Callable[[], None] | None = None
 
@@ -114,10 +118,15 @@ class VmcSender:
         self._last_rig = seconds
         if self.sent == 1 and self.on_first_rig is not None:
             self.on_first_rig()
-        # The rest pose undoes every value the receiver was sent (it keeps the last).
-        names = (tuple(rig.get("blendshapes") or ()), tuple(rig.get("expressions") or ()))
-        if names != self._idle_names:
-            self._idle, self._idle_names = idle_rig(*names), names
+        # Key views compare as sets without copying: a frame's names are nearly always
+        # ones already sent, and then nothing is built.
+        for known, sent in (
+            (self._blendshapes, rig.get("blendshapes") or {}),
+            (self._expressions, rig.get("expressions") or {}),
+        ):
+            if not sent.keys() <= known:
+                known.update(sent)
+                self._idle = None
 
     def unseen(self, seconds: float) -> None:
         """A frame without a rig (nobody in the picture), or a moment without any: once no
@@ -132,7 +141,7 @@ class VmcSender:
         if self._last_rig is None:
             return
         if self._idle is None:
-            self._idle = idle_rig()
+            self._idle = idle_rig(sorted(self._blendshapes), sorted(self._expressions))
         if self._send(self._idle, self._latest if seconds is None else seconds):
             self.rested += 1
 
