@@ -1062,6 +1062,70 @@ async def test_an_emotion_button_holds_it_on_the_avatar_and_through_a_reconnect(
         assert browser.errors == []
 
 
+def expression_near(name: str, value: float) -> str:
+    return f"() => Math.abs(window.holotrackAvatar.expressionValue('{name}') - {value}) < 0.01"
+
+
+async def slide(page: Page, selector: str, value: int) -> None:
+    """A range input moved to `value` and let go: its input events, then its change."""
+    await page.eval_on_selector(
+        selector,
+        """(input, value) => {
+             input.value = String(value);
+             input.dispatchEvent(new Event("input", { bubbles: true }));
+             input.dispatchEvent(new Event("change", { bubbles: true }));
+           }""",
+        value,
+    )
+
+
+async def test_the_strength_holds_an_emotion_at_part_of_its_weight(
+    make_avatar_client: MakeAvatarClient, tmp_path: Path
+) -> None:
+    """Set before a button, the strength goes with it; moved while one is held, it holds
+    that one at the new weight; one held over HTTP at a weight moves the slider there; None
+    keeps it for the next button."""
+    async with recorded_signer_page(make_avatar_client, tmp_path) as signer:
+        browser, client, sent, received = signer
+        page = browser.page
+        assert await page.input_value("#avatar-emotion-weight") == "100"
+        await slide(page, "#avatar-emotion-weight", 40)
+        assert await page.inner_text("#avatar-emotion-weight-value") == "40%"
+        await page.click("button[data-emotion=happy]")
+        await start_session(browser)
+        assert after_each_hello(sent) == [{"type": "emotion", "name": "happy", "weight": 0.4}]
+        await page.wait_for_function(expression_near("happy", 0.4))
+
+        await slide(page, "#avatar-emotion-weight", 70)
+        assert sent[-1] == {"type": "emotion", "name": "happy", "weight": 0.7}
+        await page.wait_for_function(expression_near("happy", 0.7))
+        answers = [m for m in received if m["type"] == "emotion"]
+        assert [m["weight"] for m in answers] == [0.4, 0.7]
+
+        # A stream deck holds Sad at a quarter: the page's slider shows it.
+        token = await page.get_attribute("#watch-link", "data-token")
+        key = await page.evaluate("localStorage.getItem('holotrack.linkKey:avatar')")
+        response = await client.put(
+            f"/api/emotion/{token}",
+            json={"name": "sad", "weight": 0.25},
+            headers={"Holotrack-Link-Key": key},
+        )
+        assert response.status == 200, await response.text()
+        await page.wait_for_selector("body[data-emotion=sad]", state="attached")
+        assert await page.input_value("#avatar-emotion-weight") == "25"
+        assert await page.inner_text("#avatar-emotion-weight-value") == "25%"
+        await page.wait_for_function(expression_near("sad", 0.25))
+
+        await page.click("[data-emotion='']")
+        assert sent[-1] == {"type": "emotion", "name": None}
+        await page.wait_for_function(expression_below("sad", 0.01))
+        assert await page.input_value("#avatar-emotion-weight") == "25"
+        await page.click("button[data-emotion=angry]")
+        assert sent[-1] == {"type": "emotion", "name": "angry", "weight": 0.25}
+        await page.wait_for_function(expression_near("angry", 0.25))
+        assert browser.errors == []
+
+
 async def words_of(command: str) -> list[str]:
     """The words bash makes of `command`, as the program it runs would get them."""
     shell = await asyncio.create_subprocess_exec(
@@ -1075,13 +1139,15 @@ async def test_the_expression_command_the_page_shows_holds_it_as_written(
     make_avatar_client: MakeAvatarClient, tmp_path: Path
 ) -> None:
     """What a stream deck or a script sends: the page's command, run by a shell as shown,
-    holds the expression on the avatar; the page is told and presses the button."""
+    holds the expression on the avatar; the page is told and presses the button. The
+    command holds what the Expression row shows, at its strength."""
     async with signer_on_camera(make_avatar_client, tmp_path) as (browser, _):
         page = browser.page
         assert await page.is_hidden("#emotion-share")
         await start_session(browser)
         assert await page.is_hidden("#emotion-command")  # folded away: it carries the key
         await page.click("#emotion-share summary")
+        assert await page.inner_text("#emotion-named") == "Happy"  # until one is chosen
         command = await page.inner_text("#emotion-command")
         token = await page.get_attribute("#watch-link", "data-token")
         key = await page.evaluate("localStorage.getItem('holotrack.linkKey:avatar')")
@@ -1104,6 +1170,23 @@ async def test_the_expression_command_the_page_shows_holds_it_as_written(
         assert json.loads(out) == {"name": "happy", "weight": 1.0}
         await page.wait_for_selector("body[data-emotion=happy]", state="attached")
         await page.wait_for_function(expression_above("happy", 0.95))
+        # The command follows the Expression row and its strength: set up a stream deck's
+        # buttons one by one, choosing each on the page and copying.
+        await page.click("button[data-emotion=sad]")
+        await slide(page, "#avatar-emotion-weight", 50)
+        assert await page.inner_text("#emotion-named") == "Sad at 50%"
+        sad = await page.inner_text("#emotion-command")
+        assert (await words_of(sad))[-1] == '{"name":"sad","weight":0.5}'
+        await page.click("[data-emotion='']")
+        assert await page.inner_text("#emotion-named") == "no expression (None)"
+        assert (await words_of(await page.inner_text("#emotion-command")))[-1] == '{"name":null}'
+        curl = await asyncio.create_subprocess_exec(
+            "bash", "-c", sad + " --silent --show-error", stdout=asyncio.subprocess.PIPE
+        )
+        out, _ = await curl.communicate()
+        assert json.loads(out) == {"name": "sad", "weight": 0.5}
+        await page.wait_for_selector("body[data-emotion=sad]", state="attached")
+        await page.wait_for_function(expression_near("sad", 0.5))
         # An access key, whatever it holds, is quoted so the shell passes it whole.
         odd = 'a"b$c`d\\e'
         under_keys = await page.evaluate(

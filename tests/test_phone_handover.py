@@ -29,8 +29,10 @@ from bench.common import free_port
 from tests.browser import fake_camera_args, open_page, open_phone, write_y4m
 from tests.media import ASL_VIDEO
 from tests.test_avatar_page import (
+    expression_near,
     load_model,
     needs_node_modules,
+    slide,
     snapshot,
     start_session,
     wait_for_change,
@@ -337,7 +339,7 @@ async def test_on_a_server_with_access_keys_the_code_hands_over_the_access_key_t
 ) -> None:
     """Under --access-keys a link stays with the access key it was opened with: a phone that
     had to type another would be refused the PC's link, and typing one on a phone is a chore.
-    The PC holds the link's expression with both keys."""
+    The PC holds the link's expression with both keys, at the strength it chose."""
     needs_node_modules()
     access = secrets.token_urlsafe(24) + "+/"  # characters a URL must escape
     keys = tmp_path / "keys.jsonl"
@@ -383,6 +385,13 @@ async def test_on_a_server_with_access_keys_the_code_hands_over_the_access_key_t
         await pc.page.wait_for_function(
             "() => window.holotrackAvatar.expressionValue('sad') > 0.95"
         )
+        # The PC's Strength holds it at half, over HTTP: the phone's slider shows it.
+        await slide(pc.page, "#avatar-emotion-weight", 50)
+        await phone.page.wait_for_function(
+            "() => document.getElementById('avatar-emotion-weight').value === '50'"
+        )
+        await pc.page.wait_for_function(expression_near("sad", 0.5))
+        assert await phone.page.inner_text("#avatar-emotion-weight-value") == "50%"
         assert pc.errors == []
         assert phone.errors == []
 

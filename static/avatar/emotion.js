@@ -3,7 +3,8 @@
 // another is pressed or None. The link keeps it: a reconnect, Stop and Start or a reload
 // carry on with it, and the server tells the page what it holds. While a phone that was
 // handed this page's link is the camera, the buttons hold it over HTTP
-// (PUT /api/emotion/<watch token>, proved by the link's key).
+// (PUT /api/emotion/<watch token>, proved by the link's key). Strength is the weight the
+// emotion is held at: a full smile is more than many streamers mean.
 
 import { authHeaders, keyRefused } from "../access.js";
 import { showStatus } from "../format.js";
@@ -11,25 +12,43 @@ import { showStatus } from "../format.js";
 // The names the server takes (webapp/analysis/rig/emotion.py).
 export const EMOTIONS = Object.freeze(["happy", "angry", "sad", "relaxed", "surprised"]);
 
-// The message holding `name` (null: none, the face's own expressions only).
-export function emotionMessage(name) {
-  return { type: "emotion", name };
+// `name` held at `weight` (0..1; whole when left out, as the server takes it) or, for a
+// null name, none: the face's own expressions only. The body of PUT /api/emotion/TOKEN.
+export function emotionBody(name, weight = 1) {
+  return name !== null && weight < 1 ? { name, weight } : { name };
+}
+
+export function emotionMessage(name, weight = 1) {
+  return { type: "emotion", ...emotionBody(name, weight) };
 }
 
 export class EmotionButtons {
-  // box holds buttons with data-emotion="happy" and so on, and one with data-emotion=""
-  // (None); send(message) sends on this page's own session and says whether it could;
-  // status says what went wrong over HTTP.
+  // box holds buttons with data-emotion="happy" and so on, one with data-emotion=""
+  // (None), and a range input (5-100 percent) with its output, the strength; send(message)
+  // sends on this page's own session and says whether it could; status says what went
+  // wrong over HTTP.
   constructor({ box, send, status }) {
     this.buttons = [...box.querySelectorAll("button[data-emotion]")];
+    this.strength = box.querySelector("input[type=range]");
+    this.strengthShown = box.querySelector("output");
+    // Exact, as the server holds it: the slider's steps would round one held over HTTP.
+    this.weight = Number(this.strength.value) / 100;
     this.send = send;
     this.status = status;
     this.chosen = undefined; // undefined: never chosen here, so nothing is sent
     this.phone = null; // {token, linkKey} while a phone is this page's link's camera
     this.unsent = false; // chosen while no camera was there: it goes to the next
+    this.shown = null; // (name, weight) => ..., told each choice and strength shown
     for (const button of this.buttons) {
       button.addEventListener("click", () => this.choose(button.dataset.emotion || null));
     }
+    this.strength.addEventListener("input", () => this.showStrength(Number(this.strength.value) / 100));
+    // On release (or each arrow key): one message, not one for every pixel of a drag.
+    this.strength.addEventListener("change", () => {
+      this.weight = Number(this.strength.value) / 100;
+      if (this.chosen) this.choose(this.chosen);
+      else this.shown?.(this.chosen, this.weight);
+    });
     this.show(null);
   }
 
@@ -37,14 +56,14 @@ export class EmotionButtons {
     this.chosen = name;
     this.show(name);
     this.unsent = false;
-    if (this.send(emotionMessage(name))) return;
+    if (this.send(emotionMessage(name, this.weight))) return;
     if (this.phone) this.put(name, this.phone);
     else this.unsent = true;
   }
 
   // A new connection (each ready): what was chosen here goes first, before any frame.
   resend(send) {
-    if (this.chosen !== undefined && send(emotionMessage(this.chosen))) this.unsent = false;
+    if (this.chosen !== undefined && send(emotionMessage(this.chosen, this.weight))) this.unsent = false;
   }
 
   // The server's word (an answer, or news of what the link holds): what the avatar holds.
@@ -52,6 +71,13 @@ export class EmotionButtons {
   held(message) {
     if (this.unsent) return;
     this.chosen = EMOTIONS.includes(message?.name) ? message.name : null;
+    // None keeps the strength: the next button pressed is held at it.
+    const weight = message?.weight;
+    if (this.chosen && typeof weight === "number" && weight > 0 && weight <= 1) {
+      this.weight = weight;
+      this.strength.value = String(Math.round(weight * 100));
+      this.showStrength(weight);
+    }
     this.show(this.chosen);
   }
 
@@ -69,7 +95,7 @@ export class EmotionButtons {
     try {
       response = await fetch(`/api/emotion/${encodeURIComponent(token)}`, {
         method: "PUT",
-        body: JSON.stringify({ name }),
+        body: JSON.stringify(emotionBody(name, this.weight)),
         headers: authHeaders({ "Holotrack-Link-Key": linkKey, "Content-Type": "application/json" }),
       });
     } catch {
@@ -103,5 +129,10 @@ export class EmotionButtons {
       button.setAttribute("aria-pressed", String((button.dataset.emotion || null) === name));
     }
     document.body.dataset.emotion = name ?? "none";
+    this.shown?.(this.chosen, this.weight);
+  }
+
+  showStrength(weight) {
+    this.strengthShown.textContent = `${Math.round(weight * 100)}%`;
   }
 }
