@@ -73,7 +73,7 @@ export class EmotionButtons {
     this.chosen = EMOTIONS.includes(message?.name) ? message.name : null;
     // None keeps the strength: the next button pressed is held at it.
     const weight = message?.weight;
-    if (this.chosen && typeof weight === "number" && weight > 0 && weight <= 1) {
+    if (this.chosen && typeof weight === "number") {
       this.weight = weight;
       this.strength.value = String(Math.round(weight * 100));
       this.showStrength(weight);
