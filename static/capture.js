@@ -2,17 +2,25 @@
 
 export const JPEG_QUALITY = 0.7;
 
-// facingMode: "user" (the front camera) or "environment" (the back one, on a phone).
-// wanted(): false once the camera is no longer wanted (Stop pressed on the permission prompt,
-// or while the video starts). A stream that arrives then is stopped, not shown: null.
-export async function openCamera(video, facingMode = "user", wanted = () => true) {
+// A camera choice is "user" (the front camera), "environment" (the back one, on a phone),
+// or DEVICE and a deviceId: one camera of several, chosen by name (camera_choice.js).
+export const DEVICE = "device:";
+
+// Exact: Chromium opens its first camera for a deviceId that is only ideal.
+export function videoConstraints(choice) {
+  const size = { width: { ideal: 640 }, height: { ideal: 480 } };
+  if (choice.startsWith(DEVICE)) return { ...size, deviceId: { exact: choice.slice(DEVICE.length) } };
+  return { ...size, facingMode: choice };
+}
+
+// choice: as above. wanted(): false once the camera is no longer wanted (Stop pressed on
+// the permission prompt, or while the video starts). A stream that arrives then is
+// stopped, not shown: null.
+export async function openCamera(video, choice = "user", wanted = () => true) {
   if (!navigator.mediaDevices?.getUserMedia) {
     throw new Error("this browser offers no camera access here (the page needs https or localhost)");
   }
-  const stream = await navigator.mediaDevices.getUserMedia({
-    audio: false,
-    video: { width: { ideal: 640 }, height: { ideal: 480 }, facingMode },
-  });
+  const stream = await askForCamera(choice);
   if (!wanted()) return dropStream(video, stream);
   video.srcObject = stream;
   try {
@@ -32,6 +40,18 @@ export async function openCamera(video, facingMode = "user", wanted = () => true
   }
   if (!wanted()) return dropStream(video, stream);
   return stream;
+}
+
+// A camera chosen by name and since unplugged: the browser's default one rather than none
+// (the page says which it is, camera_choice.js).
+async function askForCamera(choice) {
+  try {
+    return await navigator.mediaDevices.getUserMedia({ audio: false, video: videoConstraints(choice) });
+  } catch (error) {
+    const gone = error.name === "OverconstrainedError" || error.name === "NotFoundError";
+    if (!choice.startsWith(DEVICE) || !gone) throw error;
+    return navigator.mediaDevices.getUserMedia({ audio: false, video: videoConstraints("user") });
+  }
 }
 
 // The video may already show a newer stream: only this one is taken off it.

@@ -1,5 +1,6 @@
 // The live view: camera frames to GET /ws, skeletons drawn over the video, and a readout.
 
+import { CameraChoice } from "./camera_choice.js";
 import { showStatus } from "./format.js";
 import { Average, RateMeter } from "./meter.js";
 import { VideoOverlay } from "./overlay.js";
@@ -29,7 +30,7 @@ const readout = {
 
 const recorder = new Recorder({ button: $("live-record"), status: $("live-record-status"), name: "live" });
 const overlay = new VideoOverlay($("live-overlay"), video);
-const run = new CameraRun({ video, status, notice, setRunning, cameraClosed });
+const run = new CameraRun({ video, status, notice, setRunning, cameraClosed, camera: new CameraChoice($("live-camera")) });
 
 let figures = null;
 let refresh = null;
@@ -135,7 +136,7 @@ async function start() {
   showReadout();
   const refused = await overlay.load();
   if (refused) return run.fail(refused);
-  if (!(await run.openCamera("user", Number(widthChoice.value)))) return;
+  if (!(await run.openCamera(Number(widthChoice.value)))) return;
   refresh = setInterval(showReadout, 500);
   openSession();
 }

@@ -39,7 +39,9 @@ export class CameraRun {
   // the camera has closed. Session: LiveSession or a subclass of it. keepLink: the watch
   // link outlives a reload of the page and a session replaced (kept_link.js); `link` holds
   // it between sessions. stopKeepsLink: Stop pauses too, and Start goes on with the link.
-  constructor({ video, status, notice, setRunning, cameraClosed, Session = LiveSession, keepLink = false, stopKeepsLink = keepLink }) {
+  // camera: the page's CameraChoice (camera_choice.js), or null for the front camera; a
+  // camera chosen while running replaces the one open, and the session goes on.
+  constructor({ video, status, notice, setRunning, cameraClosed, Session = LiveSession, keepLink = false, stopKeepsLink = keepLink, camera = null }) {
     this.video = video;
     this.status = status;
     this.notice = notice;
@@ -60,7 +62,8 @@ export class CameraRun {
     this.link = keepLink ? new KeptLink() : null;
     this.makesKeys = false; // the running session's link key is one this run made
     this.stopKeepsLink = keepLink && stopKeepsLink;
-    this.facingMode = "user";
+    this.camera = camera;
+    if (camera) camera.changed = () => this.switchCamera();
     this.holds = new Set(); // the PAUSED reasons in force
     this.pausedAt = 0;
     this.was = new Set(); // every reason of the pause in force, for the words after it
@@ -99,12 +102,13 @@ export class CameraRun {
   }
 
   // false when the turn ended while the camera opened: it is closed again.
-  async startCamera(facingMode) {
-    this.facingMode = facingMode;
+  async startCamera() {
     const turn = this.turn;
-    const stream = await openCamera(this.video, facingMode, () => this.turn === turn);
+    const stream = await openCamera(this.video, this.camera?.value ?? "user", () => this.turn === turn);
     if (!stream) return false;
     this.stream = stream;
+    const instead = this.camera?.opened(stream);
+    if (instead) showStatus(this.notice, instead, "info");
     for (const camera of this.stream.getVideoTracks()) {
       // A camera switched or closed by the page is stopped, which fires none of these.
       camera.addEventListener("ended", () => this.cameraEnded(stream));
@@ -131,7 +135,7 @@ export class CameraRun {
     const turn = this.turn;
     showStatus(this.status, "The camera stopped: opening it again…", "busy");
     try {
-      if (await this.startCamera(this.facingMode)) this.letGo("camera");
+      if (await this.startCamera()) this.letGo("camera");
     } catch (error) {
       if (this.turn !== turn) return;
       // Asking again and again would not help (no camera, permission withdrawn).
@@ -139,6 +143,18 @@ export class CameraRun {
       else this.closeCamera();
     } finally {
       this.reopening = false;
+    }
+  }
+
+  // Another camera chosen while running (or the chosen one plugged back in): only the
+  // camera changes; the session goes on.
+  async switchCamera() {
+    if (!this.stream) return;
+    closeCamera(this.video, this.stream);
+    try {
+      await this.startCamera();
+    } catch (error) {
+      this.session?.stop(cameraError(error));
     }
   }
 
@@ -186,12 +202,12 @@ export class CameraRun {
 
   // false, said in words, when the camera cannot be had; false, unsaid, when the Start that
   // wants it was stopped or started again before, or while, the camera opened.
-  async openCamera(facingMode, width) {
+  async openCamera(width) {
     if (this.begun !== this.turn) return false;
     this.begun = null;
     const turn = this.turn;
     try {
-      if (!(await this.startCamera(facingMode))) return false;
+      if (!(await this.startCamera())) return false;
     } catch (error) {
       if (this.turn === turn) this.fail(cameraError(error));
       return false;

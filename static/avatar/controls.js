@@ -55,7 +55,6 @@ export class Controls {
     this.smoothingValue = get("avatar-smoothing-value");
     this.smoothingOff = get("avatar-smoothing-off");
     this.showCamera = get("avatar-show-camera");
-    this.facing = get("avatar-facing");
     // Until the slider is moved the hello leaves smoothing out: the server's default,
     // which the server side tunes, applies.
     this.smoothingTouched = false;
@@ -69,10 +68,6 @@ export class Controls {
 
   get framing() {
     return document.querySelector('input[name="avatar-framing"]:checked').value;
-  }
-
-  get facingMode() {
-    return this.facing.value;
   }
 
   showSmoothing() {

@@ -1,7 +1,7 @@
 // The avatar page: the live page's camera session (protocol v1 with "rig": true) drives a
 // VRM avatar; the camera with its skeleton, the readout and the OBS link sit beside it.
 
-import { cameraError, closeCamera } from "../capture.js";
+import { CameraChoice } from "../camera_choice.js";
 import { showStatus } from "../format.js";
 import { Average, RateMeter } from "../meter.js";
 import { VideoOverlay } from "../overlay.js";
@@ -66,7 +66,7 @@ emotions.shown = (name, weight) => emotionShare.follow(name, weight);
 
 const recorder = new Recorder({ button: $("avatar-record"), status: $("avatar-record-status"), name: "avatar" });
 const overlay = new VideoOverlay($("avatar-overlay"), video);
-const run = new CameraRun({ video, status, notice, setRunning, cameraClosed, Session: AvatarSession, keepLink: true });
+const run = new CameraRun({ video, status, notice, setRunning, cameraClosed, Session: AvatarSession, keepLink: true, camera: new CameraChoice($("avatar-facing")) });
 // The OBS link stays the same from one Start, reload or server restart to the next.
 const linkKey = new LinkKey("avatar");
 // Handed another page's keys (its QR code, or its pairing code typed here): this page is
@@ -231,20 +231,9 @@ async function start() {
   showReadout();
   const refused = await overlay.load();
   if (refused) return run.fail(refused);
-  if (!(await run.openCamera(controls.facingMode, FRAME_WIDTH))) return;
+  if (!(await run.openCamera(FRAME_WIDTH))) return;
   refresh = setInterval(showReadout, 500);
   openSession();
-}
-
-// Front or back camera: only the camera changes; the session goes on.
-async function switchCamera() {
-  if (!run.stream) return;
-  closeCamera(video, run.stream);
-  try {
-    await run.startCamera(controls.facingMode);
-  } catch (error) {
-    run.session?.stop(cameraError(error));
-  }
 }
 
 function showCamera() {
@@ -278,7 +267,6 @@ controls.onHelloChange(() => {
 });
 controls.mirror.addEventListener("change", () => stage.classList.toggle("mirrored", controls.mirror.checked));
 controls.showCamera.addEventListener("change", showCamera);
-controls.facing.addEventListener("change", switchCamera);
 for (const choice of document.querySelectorAll('input[name="avatar-framing"]')) {
   choice.addEventListener("change", () => view.scene.setFraming(controls.framing));
 }

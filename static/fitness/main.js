@@ -2,6 +2,7 @@
 // server; this page shows the count, the angles and the cues, times the set, keeps the
 // workout log and offers the coach's watch link.
 
+import { CameraChoice } from "../camera_choice.js";
 import { showStatus } from "../format.js";
 import { VideoOverlay } from "../overlay.js";
 import { Recorder } from "../record.js";
@@ -60,7 +61,7 @@ const coachCode = new CoachCode({
 
 const recorder = new Recorder({ button: $("fitness-record"), status: $("fitness-record-status"), name: "fitness" });
 // A reload mid-workout goes on with the workout and the coach's link; Stop ends both.
-const run = new CameraRun({ video, status, notice, setRunning, cameraClosed, Session: FitnessSession, keepLink: true, stopKeepsLink: false });
+const run = new CameraRun({ video, status, notice, setRunning, cameraClosed, Session: FitnessSession, keepLink: true, stopKeepsLink: false, camera: new CameraChoice($("fitness-camera")) });
 
 let exercises = [];
 let log = null;
@@ -180,7 +181,7 @@ async function start() {
   // Without the bone tables the count goes on; only the drawing is missing, and said so.
   const refused = overlayReady ? null : await overlay.load();
   overlayReady = refused === null;
-  if (!(await run.openCamera("user", FRAME_WIDTH))) return;
+  if (!(await run.openCamera(FRAME_WIDTH))) return;
   if (refused) showStatus(notice, `${refused} Counting goes on without the skeleton.`, "error");
   openSession();
 }
