@@ -1066,6 +1066,17 @@ def expression_near(name: str, value: float) -> str:
     return f"() => Math.abs(window.holotrackAvatar.expressionValue('{name}') - {value}) < 0.01"
 
 
+# Every strength the page shows from now on, in order.
+RECORD_STRENGTH_JS = """() => {
+  window.strengthsShown = [];
+  new MutationObserver((records) => {
+    for (const record of records) {
+      for (const node of record.addedNodes) window.strengthsShown.push(node.textContent);
+    }
+  }).observe(document.getElementById("avatar-emotion-weight-value"), { childList: true });
+}"""
+
+
 async def slide(page: Page, selector: str, value: int) -> None:
     """A range input moved to `value` and let go: its input events, then its change."""
     await page.eval_on_selector(
@@ -1101,6 +1112,26 @@ async def test_the_strength_holds_an_emotion_at_part_of_its_weight(
         await page.wait_for_function(expression_near("happy", 0.7))
         answers = [m for m in received if m["type"] == "emotion"]
         assert [m["weight"] for m in answers] == [0.4, 0.7]
+
+        # Moved three times before any answer comes (arrow keys pressed quickly): the
+        # answers to the older two, which come after, do not move it back.
+        await page.evaluate(RECORD_STRENGTH_JS)
+        await page.evaluate(
+            """() => {
+                 const input = document.getElementById("avatar-emotion-weight");
+                 for (const value of ["60", "50", "40"]) {
+                   input.value = value;
+                   input.dispatchEvent(new Event("input"));
+                   input.dispatchEvent(new Event("change"));
+                 }
+               }"""
+        )
+        await page.wait_for_function(expression_near("happy", 0.4))
+        strengths = await page.evaluate("window.strengthsShown")
+        assert strengths[:3] == ["60%", "50%", "40%"]
+        assert set(strengths[3:]) <= {"40%"}
+        assert await page.input_value("#avatar-emotion-weight") == "40"
+        assert [m["weight"] for m in received if m["type"] == "emotion"][2:] == [0.6, 0.5, 0.4]
 
         # A stream deck holds Sad at a quarter: the page's slider shows it.
         token = await page.get_attribute("#watch-link", "data-token")

@@ -38,6 +38,9 @@ export class EmotionButtons {
     this.chosen = undefined; // undefined: never chosen here, so nothing is sent
     this.phone = null; // {token, linkKey} while a phone is this page's link's camera
     this.unsent = false; // chosen while no camera was there: it goes to the next
+    // Choices sent and not yet answered: the server's word on an older one (a slider's
+    // arrow key pressed again before the answer) must not undo the newer on the page.
+    this.unanswered = 0;
     this.shown = null; // (name, weight) => ..., told each choice and strength shown
     for (const button of this.buttons) {
       button.addEventListener("click", () => this.choose(button.dataset.emotion || null));
@@ -56,20 +59,28 @@ export class EmotionButtons {
     this.chosen = name;
     this.show(name);
     this.unsent = false;
-    if (this.send(emotionMessage(name, this.weight))) return;
-    if (this.phone) this.put(name, this.phone);
+    if (this.send(emotionMessage(name, this.weight))) this.unanswered += 1;
+    else if (this.phone) this.put(name, this.phone);
     else this.unsent = true;
   }
 
-  // A new connection (each ready): what was chosen here goes first, before any frame.
+  // A new connection (each ready): what was chosen here goes first, before any frame. What
+  // went on the last one is answered no more.
   resend(send) {
-    if (this.chosen !== undefined && send(emotionMessage(this.chosen, this.weight))) this.unsent = false;
+    this.unanswered = 0;
+    if (this.chosen !== undefined && send(emotionMessage(this.chosen, this.weight))) {
+      this.unsent = false;
+      this.unanswered = 1;
+    }
   }
 
   // The server's word (an answer, or news of what the link holds): what the avatar holds.
-  // A choice not yet sent wins: it is newer, and goes with the camera when it comes.
+  // A choice not yet sent wins: it is newer, and goes with the camera when it comes. So
+  // does one not yet answered; the last word is still always shown (the server answers in
+  // order, and news of a choice made elsewhere counts down with the answers).
   held(message) {
     if (this.unsent) return;
+    if (this.unanswered > 0 && --this.unanswered > 0) return;
     this.chosen = EMOTIONS.includes(message?.name) ? message.name : null;
     // None keeps the strength: the next button pressed is held at it.
     const weight = message?.weight;
@@ -92,6 +103,7 @@ export class EmotionButtons {
 
   async put(name, { token, linkKey }) {
     let response;
+    this.unanswered += 1;
     try {
       response = await fetch(`/api/emotion/${encodeURIComponent(token)}`, {
         method: "PUT",
@@ -99,6 +111,7 @@ export class EmotionButtons {
         headers: authHeaders({ "Holotrack-Link-Key": linkKey, "Content-Type": "application/json" }),
       });
     } catch {
+      this.unanswered = Math.max(0, this.unanswered - 1);
       showStatus(this.status, "The expression did not reach the server: check the connection and press it again.", "error");
       return;
     }
@@ -108,6 +121,7 @@ export class EmotionButtons {
       this.held(answer);
       return;
     }
+    this.unanswered = Math.max(0, this.unanswered - 1);
     if (response.status === 401) keyRefused(answer?.detail ?? "");
     showStatus(this.status, `The expression was not held: ${answer?.detail ?? `the server answered ${response.status}`}.`, "error");
   }
