@@ -9,6 +9,7 @@ import pytest
 
 from tests.browser import open_page
 from tests.conftest import Client, MakeClient
+from tests.test_avatar_page import needs_node_modules
 from tests.test_browser import open_index
 from webapp.config import Config
 
@@ -96,4 +97,26 @@ async def test_a_camera_chosen_before_and_gone_gives_way_to_the_default_in_words
         assert await page.input_value("#live-camera") == "user"
         kept = await page.evaluate("localStorage.getItem('holotrack.camera')")
         assert kept == "device:unplugged"
+        assert browser.errors == []
+
+
+@pytest.mark.parametrize(
+    ("page", "chooser"),
+    [("/", "#live-camera"), ("/avatar", "#avatar-facing"), ("/fitness", "#fitness-camera-choice")],
+)
+async def test_each_camera_page_lists_the_cameras_by_name(
+    client: Client, page: str, chooser: str
+) -> None:
+    """Allowed already (as a site given the camera before), the page names them at once."""
+    if page == "/avatar":
+        needs_node_modules()
+    async with open_page(["--use-fake-ui-for-media-stream", THREE_CAMERAS]) as browser:
+        await browser.page.goto(str(client.make_url(page)))
+        await browser.page.wait_for_selector(f"{chooser} optgroup", state="attached")
+        names = await browser.page.eval_on_selector_all(
+            f"{chooser} option", "(all) => all.map((o) => o.textContent)"
+        )
+        assert names == ["Front", "Back", "fake_device_0", "fake_device_1", "fake_device_2"]
+        # No options went anywhere but into a chooser.
+        assert await browser.page.locator(":not(select):not(optgroup) > option").count() == 0
         assert browser.errors == []

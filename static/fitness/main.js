@@ -61,7 +61,7 @@ const coachCode = new CoachCode({
 
 const recorder = new Recorder({ button: $("fitness-record"), status: $("fitness-record-status"), name: "fitness" });
 // A reload mid-workout goes on with the workout and the coach's link; Stop ends both.
-const run = new CameraRun({ video, status, notice, setRunning, cameraClosed, Session: FitnessSession, keepLink: true, stopKeepsLink: false, camera: new CameraChoice($("fitness-camera")) });
+const run = new CameraRun({ video, status, notice, setRunning, cameraClosed, Session: FitnessSession, keepLink: true, stopKeepsLink: false, camera: new CameraChoice($("fitness-camera-choice")) });
 
 let exercises = [];
 let log = null;
