@@ -7,7 +7,7 @@ export const JPEG_QUALITY = 0.7;
 export const DEVICE = "device:";
 
 // Exact: Chromium opens its first camera for a deviceId that is only ideal.
-export function videoConstraints(choice) {
+function videoConstraints(choice) {
   const size = { width: { ideal: 640 }, height: { ideal: 480 } };
   if (choice.startsWith(DEVICE)) return { ...size, deviceId: { exact: choice.slice(DEVICE.length) } };
   return { ...size, facingMode: choice };
