@@ -52,12 +52,12 @@ export class EmotionButtons {
       if (this.chosen) this.choose(this.chosen);
       else this.shown?.(this.chosen, this.weight);
     });
-    this.show(null);
+    this.show();
   }
 
   choose(name) {
     this.chosen = name;
-    this.show(name);
+    this.show();
     this.unsent = false;
     if (this.send(emotionMessage(name, this.weight))) this.unanswered += 1;
     else if (this.phone) this.put(name, this.phone);
@@ -89,7 +89,7 @@ export class EmotionButtons {
       this.strength.value = String(Math.round(weight * 100));
       this.showStrength(weight);
     }
-    this.show(this.chosen);
+    this.show();
   }
 
   // A phone moves this page's link (null: no longer).
@@ -138,7 +138,9 @@ export class EmotionButtons {
     }
   }
 
-  show(name) {
+  // What is chosen (none until a choice), pressed; and to whoever follows it.
+  show() {
+    const name = this.chosen ?? null;
     for (const button of this.buttons) {
       button.setAttribute("aria-pressed", String((button.dataset.emotion || null) === name));
     }
