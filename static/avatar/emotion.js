@@ -50,7 +50,7 @@ export class EmotionButtons {
     this.strength.addEventListener("change", () => {
       this.weight = Number(this.strength.value) / 100;
       if (this.chosen) this.choose(this.chosen);
-      else this.shown?.(this.chosen, this.weight);
+      else this.show();
     });
     this.show();
   }
