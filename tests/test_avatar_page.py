@@ -690,14 +690,7 @@ async def test_start_drives_the_avatar_from_the_servers_rig(
 
         # The smoothing slider, moved to "smooth", goes in a new session's hello.
         first = await page.get_attribute("body", "data-session")
-        await page.eval_on_selector(
-            "#avatar-smoothing",
-            """(slider) => {
-                 slider.value = "10";
-                 slider.dispatchEvent(new Event("input"));
-                 slider.dispatchEvent(new Event("change"));
-               }""",
-        )
+        await slide(page, "#avatar-smoothing", 10)
         await page.wait_for_function(
             "(first) => document.body.dataset.session && document.body.dataset.session !== first",
             arg=first,
