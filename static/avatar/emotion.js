@@ -138,6 +138,11 @@ export class EmotionButtons {
     }
   }
 
+  // The page's own words for an emotion (null: None's), as its button says them.
+  label(name) {
+    return this.buttons.find((button) => (button.dataset.emotion || null) === name)?.textContent ?? String(name);
+  }
+
   // What is chosen (none until a choice), pressed; and to whoever follows it.
   show() {
     const name = this.chosen ?? null;

@@ -19,10 +19,12 @@ export function emotionCommand(token, linkKey, accessKey = "", name = "happy", w
 }
 
 export class EmotionShare {
-  constructor({ box, command, named, button, status }) {
+  // labelOf(name): the Expression row's words for an emotion (null: None).
+  constructor({ box, command, named, button, status, labelOf }) {
     this.box = box;
     this.command = command;
     this.named = named; // where the text names the expression the command holds
+    this.labelOf = labelOf;
     this.status = status;
     this.link = null; // [token, linkKey]
     this.emotion = ["happy", 1]; // Happy, whole, until the page chooses
@@ -47,6 +49,7 @@ export class EmotionShare {
   write() {
     const [name, weight] = this.emotion;
     this.command.textContent = this.link ? emotionCommand(...this.link, currentKey(), name, weight) : "";
-    this.named.textContent = name === null ? "no expression (None)" : `${name[0].toUpperCase()}${name.slice(1)}${weight < 1 ? ` at ${Math.round(weight * 100)}%` : ""}`;
+    const label = this.labelOf(name);
+    this.named.textContent = name === null ? `no expression (${label})` : `${label}${weight < 1 ? ` at ${Math.round(weight * 100)}%` : ""}`;
   }
 }

@@ -61,7 +61,7 @@ const obsAvatar = $("avatar-obs")
   : null;
 const share = new WatchShare({ box: $("watch-share"), link: $("watch-link"), button: $("watch-copy"), status: $("watch-share-status") });
 const relayShare = new RelayShare({ box: $("relay-share"), command: $("relay-command"), button: $("relay-copy"), status: $("relay-status") });
-const emotionShare = new EmotionShare({ box: $("emotion-share"), command: $("emotion-command"), named: $("emotion-named"), button: $("emotion-copy"), status: $("emotion-share-status") });
+const emotionShare = new EmotionShare({ box: $("emotion-share"), command: $("emotion-command"), named: $("emotion-named"), button: $("emotion-copy"), status: $("emotion-share-status"), labelOf: (name) => emotions.label(name) });
 emotions.shown = (name, weight) => emotionShare.follow(name, weight);
 
 const recorder = new Recorder({ button: $("avatar-record"), status: $("avatar-record-status"), name: "avatar" });
