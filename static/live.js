@@ -2,6 +2,7 @@
 
 import { CameraChoice } from "./camera_choice.js";
 import { showStatus } from "./format.js";
+import { keepInputs } from "./kept_inputs.js";
 import { Average, RateMeter } from "./meter.js";
 import { VideoOverlay } from "./overlay.js";
 import { Recorder } from "./record.js";
@@ -17,6 +18,8 @@ const stage = $("live-stage");
 const video = $("live-video");
 const status = $("live-status");
 const notice = $("live-notice");
+const trackChoices = [...document.querySelectorAll('input[name="live-track"]')];
+keepInputs("holotrack.live.controls", [mirror, widthChoice, fpsChoice, ...trackChoices]);
 const readout = {
   sent: $("live-fps-sent"),
   received: $("live-fps-received"),
@@ -153,9 +156,7 @@ widthChoice.addEventListener("change", () => {
   if (run.encoder) run.encoder.width = Number(widthChoice.value);
 });
 fpsChoice.addEventListener("change", restartIfRunning);
-for (const choice of document.querySelectorAll('input[name="live-track"]')) {
-  choice.addEventListener("change", restartIfRunning);
-}
+for (const choice of trackChoices) choice.addEventListener("change", restartIfRunning);
 
 stage.classList.toggle("mirrored", mirror.checked);
 setRunning(false);

@@ -1476,3 +1476,93 @@ async def test_the_page_sends_vmc_to_the_receivers_the_server_allows(
             assert hellos[-1]["vmc"] == [{"host": "127.0.0.1", "port": 1}]
     bones = {args[0] for address, args in received.messages if address == "/VMC/Ext/Bone/Pos"}
     assert {"Hips", "Head", "LeftUpperArm"} <= bones
+
+
+async def test_the_pages_settings_come_back_on_the_next_visit(
+    make_avatar_client: MakeAvatarClient, tmp_path: Path
+) -> None:
+    """A streamer opens the page before each stream: Mirror, the smoothing, ARKit
+    blendshapes, the VMC receivers, Show camera, the framing and the strength are as they
+    were left, and the next Start's hello carries them."""
+    async with vmc_receiver() as (port, received):
+        config = Config(workers=1, no_cache=True, vmc_allow=f"127.0.0.1:{port}")
+        async with signer_on_camera(make_avatar_client, tmp_path, config) as (browser, hellos):
+            page = browser.page
+            await page.uncheck("#avatar-mirror")
+            await slide(page, "#avatar-smoothing", 8)
+            await page.check("#avatar-blendshapes")
+            await page.fill("#avatar-vmc", f"127.0.0.1:{port}")
+            await page.dispatch_event("#avatar-vmc", "change")
+            await page.uncheck("#avatar-show-camera")
+            await page.check("input[name=avatar-framing][value=full]")
+            await slide(page, "#avatar-emotion-weight", 40)
+            smoothing = await page.inner_text("#avatar-smoothing-value")
+            assert smoothing.endswith(" Hz, β 1.46"), smoothing
+
+            await page.reload()
+            await page.wait_for_selector("body[data-avatar-ready=true]", state="attached")
+            assert not await page.is_checked("#avatar-mirror")
+            assert await page.input_value("#avatar-smoothing") == "8"
+            assert await page.inner_text("#avatar-smoothing-value") == smoothing
+            assert await page.is_checked("#avatar-blendshapes")
+            assert await page.input_value("#avatar-vmc") == f"127.0.0.1:{port}"
+            assert not await page.is_checked("#avatar-show-camera")
+            assert await page.is_hidden("#avatar-stage")
+            assert await page.is_checked("input[name=avatar-framing][value=full]")
+            assert await page.evaluate("window.holotrackAvatar.framing()") == "full"
+            assert await page.input_value("#avatar-emotion-weight") == "40"
+            assert await page.inner_text("#avatar-emotion-weight-value") == "40%"
+
+            sent, _ = record_text(page)
+            await start_session(browser)
+            hello = hellos[-1]
+            assert hello["mirror"] is False
+            min_cutoff, beta = hello["smoothing"]["min_cutoff"], hello["smoothing"]["beta"]
+            assert smoothing == f"{min_cutoff} Hz, β {beta}"
+            assert hello["blendshapes"] is True
+            assert hello["vmc"] == [{"host": "127.0.0.1", "port": port}]
+            await received.wait_frames(3)
+            # Kept from the last visit, the strength goes with the next button pressed.
+            await page.click("button[data-emotion=happy]")
+            await page.wait_for_function(expression_near("happy", 0.4))
+            emotions = [m for m in sent if m["type"] == "emotion"]
+            assert emotions == [{"type": "emotion", "name": "happy", "weight": 0.4}]
+            assert browser.errors == []
+
+
+async def test_settings_the_browser_will_not_keep_hold_for_the_visit(
+    make_avatar_client: MakeAvatarClient,
+) -> None:
+    """Storage refused (a sandboxed frame, a full disk) or holding something else under the
+    page's name: the page opens with its defaults and its controls still work."""
+    async with avatar_page(make_avatar_client) as browser:
+        page = browser.page
+        await page.evaluate(
+            """() => {
+                 localStorage.setItem("holotrack.avatar.controls", "[not json");
+                 localStorage.setItem("holotrack.avatar.strength",
+                                      JSON.stringify({"avatar-emotion-weight": true}));
+               }"""
+        )
+        await page.reload()
+        await page.wait_for_selector("body[data-avatar-ready=true]", state="attached")
+        assert await page.is_checked("#avatar-mirror")
+        assert await page.input_value("#avatar-emotion-weight") == "100"
+        assert await page.inner_text("#avatar-smoothing-value") == "server's default"
+        await page.add_init_script(
+            """Storage.prototype.setItem = () => {
+                 throw new DOMException("full", "QuotaExceededError");
+               };"""
+        )
+        await page.reload()
+        await page.wait_for_selector("body[data-avatar-ready=true]", state="attached")
+        await page.uncheck("#avatar-mirror")
+        assert (
+            await page.evaluate(
+                "document.getElementById('avatar-stage').classList.contains('mirrored')"
+            )
+            is False
+        )
+        await slide(page, "#avatar-smoothing", 2)
+        assert (await page.inner_text("#avatar-smoothing-value")).endswith(" Hz, β 6.18")
+        assert browser.errors == []

@@ -22,6 +22,7 @@ from tests.browser import (
     close_to,
     fake_camera_args,
     open_page,
+    record_text,
     write_y4m,
 )
 from tests.conftest import Client, MakeClient
@@ -353,6 +354,40 @@ async def test_live_webcam_tracks_and_stops(client: Client, tmp_path: Path) -> N
         )
         assert await page.is_disabled("#live-stop")
         assert await page.is_enabled("#live-start")
+        assert browser.errors == []
+
+
+async def test_the_live_settings_come_back_on_the_next_visit(
+    client: Client, tmp_path: Path
+) -> None:
+    """Mirror, the track, the frame width and the rate asked for are as they were left, and
+    the next Start's hello asks for them."""
+    y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=30)
+    async with open_page(fake_camera_args(y4m)) as browser:
+        page = browser.page
+        await open_index(browser, client)
+        await page.uncheck("#live-mirror")
+        await page.check("input[name=live-track][value=pose]")
+        await page.select_option("#live-width", "320")
+        await page.select_option("#live-fps", "10")
+
+        await page.reload()
+        await page.wait_for_selector("body[data-still-ready][data-live-ready]", state="attached")
+        assert not await page.is_checked("#live-mirror")
+        assert not await page.eval_on_selector(
+            "#live-stage", "el => el.classList.contains('mirrored')"
+        )
+        assert await page.is_checked("input[name=live-track][value=pose]")
+        assert await page.input_value("#live-width") == "320"
+        assert await page.input_value("#live-fps") == "10"
+        sent, _ = record_text(page)
+        await page.click("#live-start")
+        await page.wait_for_function(
+            "() => Number(document.getElementById('live-results').textContent) > 2"
+        )
+        [hello] = [m for m in sent if m["type"] == "hello"]
+        assert (hello["track"], hello["fps"]) == ("pose", 10)
+        assert await page.inner_text("#live-status") == "Tracking (pose)."
         assert browser.errors == []
 
 

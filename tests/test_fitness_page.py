@@ -204,6 +204,24 @@ async def test_the_page_counts_the_six_pushups(client: Client, tmp_path: Path) -
 
 
 @pytest.mark.browser
+async def test_the_track_and_the_exercise_come_back_on_the_next_visit(client: Client) -> None:
+    """Holistic chosen once stays chosen (the browser keeps it); the exercise is in the
+    address, so a reload or a bookmark comes back to it."""
+    async with open_page() as browser:
+        page = browser.page
+        await open_fitness(browser, client, "squat")
+        await page.check('input[name="fitness-track"][value="holistic"]')
+        await page.reload()
+        await page.wait_for_selector("body[data-fitness-ready]", state="attached")
+        assert await page.is_checked('input[name="fitness-track"][value="holistic"]')
+        assert await page.input_value("#fitness-exercise") == "squat"
+        await page.goto(str(client.make_url("/fitness")))
+        await page.wait_for_selector("body[data-fitness-ready]", state="attached")
+        assert await page.is_checked('input[name="fitness-track"][value="holistic"]')
+        assert browser.errors == []
+
+
+@pytest.mark.browser
 async def test_the_workout_log_downloads_as_csv(client: Client, tmp_path: Path) -> None:
     y4m = write_y4m(PUSHUPS, tmp_path / "pushups.y4m", frames=75)
     async with open_page(fake_camera_args(y4m)) as browser:

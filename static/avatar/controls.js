@@ -1,6 +1,10 @@
 // The page's controls as plain values, and the hello options they make (protocol issue 12):
 // {"rig": true, "mirror": bool, "smoothing": {"min_cutoff": Hz, "beta": float} | "off",
 //  "blendshapes": true when asked for, "vmc": [{"host", "port"}...] when receivers are named}.
+// The controls are kept in this browser (../kept_inputs.js): the next visit starts as this
+// one was left.
+
+import { keepInputs } from "../kept_inputs.js";
 
 // The slider runs 0 (snappy) to 10 (smooth) along a log scale between these One Euro
 // filter settings (webapp/analysis/smoothing.py: min_cutoff in Hz, beta per body-part size
@@ -45,6 +49,8 @@ export function vmcTargets(text) {
   return { targets, problem: "" };
 }
 
+const KEPT = "holotrack.avatar.controls";
+
 export class Controls {
   constructor(get) {
     this.mirror = get("avatar-mirror");
@@ -55,9 +61,13 @@ export class Controls {
     this.smoothingValue = get("avatar-smoothing-value");
     this.smoothingOff = get("avatar-smoothing-off");
     this.showCamera = get("avatar-show-camera");
-    // Until the slider is moved the hello leaves smoothing out: the server's default,
-    // which the server side tunes, applies.
-    this.smoothingTouched = false;
+    const framing = [...document.querySelectorAll('input[name="avatar-framing"]')];
+    const kept = keepInputs(KEPT, [
+      this.mirror, this.blendshapes, this.vmc, this.smoothing, this.smoothingOff, this.showCamera, ...framing,
+    ].filter(Boolean));
+    // Until the slider is moved (on this visit or an earlier one) the hello leaves
+    // smoothing out: the server's default, which the server side tunes, applies.
+    this.smoothingTouched = kept.has(this.smoothing.id);
     this.smoothing.addEventListener("input", () => {
       this.smoothingTouched = true;
       this.showSmoothing();

@@ -8,6 +8,10 @@
 
 import { authHeaders, keyRefused } from "../access.js";
 import { showStatus } from "../format.js";
+import { keepInputs } from "../kept_inputs.js";
+
+// The strength set here is kept in this browser; what is held is the server's to say.
+const KEPT = "holotrack.avatar.strength";
 
 // The names the server takes (webapp/analysis/rig/emotion.py).
 export const EMOTIONS = Object.freeze(["happy", "angry", "sad", "relaxed", "surprised"]);
@@ -31,8 +35,10 @@ export class EmotionButtons {
     this.buttons = [...box.querySelectorAll("button[data-emotion]")];
     this.strength = box.querySelector("input[type=range]");
     this.strengthShown = box.querySelector("output");
+    keepInputs(KEPT, [this.strength]);
     // Exact, as the server holds it: the slider's steps would round one held over HTTP.
     this.weight = Number(this.strength.value) / 100;
+    this.showStrength(this.weight);
     this.send = send;
     this.status = status;
     this.chosen = undefined; // undefined: never chosen here, so nothing is sent

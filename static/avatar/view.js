@@ -81,6 +81,7 @@ export class AvatarView {
       generation: () => this.generation,
       drawn: () => this.pace.drawn,
       software: () => this.scene.software,
+      framing: () => this.scene.framing,
       // bench/avatar_page.py's "before": draw on every animation frame.
       drawEveryFrame: () => {
         this.pace.shouldDraw = () => true;

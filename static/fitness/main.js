@@ -4,6 +4,7 @@
 
 import { CameraChoice } from "../camera_choice.js";
 import { showStatus } from "../format.js";
+import { keepInputs } from "../kept_inputs.js";
 import { VideoOverlay } from "../overlay.js";
 import { Recorder } from "../record.js";
 import { CameraRun } from "../run.js";
@@ -35,6 +36,9 @@ const stage = $("fitness-stage");
 const video = $("fitness-video");
 const setTitle = $("fitness-set-title");
 const cameraTip = $("fitness-camera");
+const trackChoices = [...document.querySelectorAll('input[name="fitness-track"]')];
+// The exercise is kept by the address (?exercise=), the rest by the browser.
+keepInputs("holotrack.fitness.controls", trackChoices);
 // The skeleton over the video shows what the counter sees (a limb out of view, a wrong pose).
 const overlay = new VideoOverlay($("fitness-overlay"), video);
 let overlayReady = false;
@@ -75,7 +79,7 @@ let summaries = null;
 let timeFromWorkout = false;
 
 function track() {
-  return document.querySelector('input[name="fitness-track"]:checked')?.value ?? "pose";
+  return trackChoices.find((choice) => choice.checked)?.value ?? "pose";
 }
 
 function setRunning(running) {
@@ -83,7 +87,7 @@ function setRunning(running) {
   stopButton.disabled = !running;
   newSetButton.disabled = !running;
   recorder.available(running);
-  for (const choice of document.querySelectorAll('input[name="fitness-track"]')) choice.disabled = running;
+  for (const choice of trackChoices) choice.disabled = running;
   document.body.dataset.running = String(running);
 }
 
