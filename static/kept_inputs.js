@@ -52,9 +52,10 @@ export function keepInputs(key, inputs, storage = browserStorage()) {
     const name = nameOf(input);
     if (Object.hasOwn(kept, name) && write(input, kept[name])) restored.add(name);
     input.addEventListener("change", () => {
-      kept[name] = read(input);
+      // Read again: the same page in another tab may have kept other settings since.
+      const now = { ...load(key, storage), [name]: read(input) };
       try {
-        storage?.setItem(key, JSON.stringify(kept));
+        storage?.setItem(key, JSON.stringify(now));
       } catch {
         // Storage full or refused: the setting holds for this visit.
       }

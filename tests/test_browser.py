@@ -360,16 +360,21 @@ async def test_live_webcam_tracks_and_stops(client: Client, tmp_path: Path) -> N
 async def test_the_live_settings_come_back_on_the_next_visit(
     client: Client, tmp_path: Path
 ) -> None:
-    """Mirror, the track, the frame width and the rate asked for are as they were left, and
-    the next Start's hello asks for them."""
+    """Mirror, the track, the frame width and the rate asked for are as they were left (in
+    whichever tab), and the next Start's hello asks for them."""
     y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=30)
     async with open_page(fake_camera_args(y4m)) as browser:
         page = browser.page
         await open_index(browser, client)
         await page.uncheck("#live-mirror")
         await page.check("input[name=live-track][value=pose]")
+        # Set in another tab of the page meanwhile: neither tab undoes the other's.
+        other = await page.context.new_page()
+        await other.goto(page.url)
+        await other.wait_for_selector("body[data-live-ready]", state="attached")
+        await other.select_option("#live-fps", "10")
+        await other.close()
         await page.select_option("#live-width", "320")
-        await page.select_option("#live-fps", "10")
 
         await page.reload()
         await page.wait_for_selector("body[data-still-ready][data-live-ready]", state="attached")

@@ -302,6 +302,7 @@ VOICE_JS = """async ({ results, times }) => {
   results.forEach((fitness, i) => { t = times[i]; voice.show(fitness); });
   voice.stop();
   const again = document.createElement("input");
+  again.type = "checkbox";
   new Voice({ box: again, note, synth, storage });
   return { silent, spoken, remembered: again.checked, note: note.textContent, ticked: TICKED };
 }"""

@@ -1,9 +1,10 @@
 // Reps and form cues said aloud by the browser's own speech (the Web Speech API): side-on at
 // floor level, two metres away, a person in the middle of a set cannot read the screen.
 
+import { keepInputs } from "../kept_inputs.js";
 import { browserStorage } from "../storage.js";
 
-const STORAGE = "holotrack.fitness.voice";
+const KEPT = "holotrack.fitness.voice";
 // A fault that holds over several reps (a sagging body line) is said again, but no sooner.
 export const CUE_REPEAT_MS = 10000;
 export const TICKED = "Reps will be said aloud.";
@@ -13,7 +14,6 @@ export class Voice {
   constructor({ box, note, synth = globalThis.speechSynthesis, storage = browserStorage(), now = () => performance.now() }) {
     this.box = box;
     this.synth = synth ?? null;
-    this.storage = storage;
     this.now = now;
     this.said = new Map(); // cue code -> when it was last said
     this.reps = null; // the count last seen; null until a set's first result
@@ -23,9 +23,8 @@ export class Voice {
       note.textContent = "This browser cannot speak: the count is on the screen only.";
       return;
     }
-    box.checked = this.load();
+    keepInputs(KEPT, [box], storage);
     box.addEventListener("change", () => {
-      this.keep(box.checked);
       // Heard now, the voice can be turned up before the set; and a phone's browser lets a
       // page speak only once it has spoken from a tap.
       if (box.checked) this.say(TICKED);
@@ -40,22 +39,6 @@ export class Voice {
 
   get on() {
     return this.box.checked && !this.box.disabled;
-  }
-
-  load() {
-    try {
-      return this.storage?.getItem(STORAGE) === "on";
-    } catch {
-      return false;
-    }
-  }
-
-  keep(on) {
-    try {
-      this.storage?.setItem(STORAGE, on ? "on" : "off");
-    } catch {
-      // not kept: the box still works on this visit
-    }
   }
 
   // A new set: its first result is the count to go on from (0, or a resumed set's count,
