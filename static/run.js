@@ -63,11 +63,12 @@ export class CameraRun {
     this.makesKeys = false; // the running session's link key is one this run made
     this.stopKeepsLink = keepLink && stopKeepsLink;
     this.camera = camera;
-    if (camera) camera.changed = () => this.switchCamera();
+    if (camera) camera.changed = () => this.replaceCamera();
+    this.replacements = 0;
+    this.replacing = Promise.resolve();
     this.holds = new Set(); // the PAUSED reasons in force
     this.pausedAt = 0;
     this.was = new Set(); // every reason of the pause in force, for the words after it
-    this.reopening = false;
     const wakeNote = document.createElement("p");
     wakeNote.className = "status wake-note";
     wakeNote.setAttribute("role", "status");
@@ -109,12 +110,16 @@ export class CameraRun {
     this.stream = stream;
     const instead = this.camera?.opened(stream);
     if (instead) showStatus(this.notice, instead, "info");
+    // The choice this stream answers: the default, when the one chosen was not there.
+    this.openFor = this.camera?.value;
     for (const camera of this.stream.getVideoTracks()) {
       // A camera switched or closed by the page is stopped, which fires none of these.
       camera.addEventListener("ended", () => this.cameraEnded(stream));
       camera.addEventListener("mute", () => this.stream === stream && this.hold("muted"));
       camera.addEventListener("unmute", () => this.stream === stream && this.letGo("muted"));
     }
+    // Which camera is open and watched, for the tests to wait on.
+    this.video.dataset.opened = stream.getVideoTracks()[0]?.label ?? "";
     this.wake.hold();
     return true;
   }
@@ -129,33 +134,35 @@ export class CameraRun {
     if (document.visibilityState === "visible") this.reopenCamera();
   }
 
-  async reopenCamera() {
-    if (!this.holds.has("camera") || this.reopening) return;
-    this.reopening = true;
-    const turn = this.turn;
+  reopenCamera() {
+    if (!this.holds.has("camera")) return;
     showStatus(this.status, "The camera stopped: opening it again…", "busy");
-    try {
-      if (await this.startCamera()) this.letGo("camera");
-    } catch (error) {
-      if (this.turn !== turn) return;
-      // Asking again and again would not help (no camera, permission withdrawn).
-      if (this.session) this.session.stop(cameraError(error));
-      else this.closeCamera();
-    } finally {
-      this.reopening = false;
-    }
+    this.replaceCamera(() => this.holds.has("camera"));
   }
 
-  // Another camera chosen while running (or the chosen one plugged back in): only the
-  // camera changes; the session goes on.
-  async switchCamera() {
-    if (!this.stream) return;
-    closeCamera(this.video, this.stream);
-    try {
-      await this.startCamera();
-    } catch (error) {
-      this.session?.stop(cameraError(error));
-    }
+  // Another camera chosen while running (or the chosen one unplugged, or plugged back in)
+  // or the camera ended: the chosen one opens in place of the one there; the session goes
+  // on. One at a time, and only the last asked for: closing the camera while another still
+  // opens would leave none (an unplugged camera ends as the browser's list changes).
+  // wanted: whether it is still needed when its turn comes.
+  replaceCamera(wanted = () => true) {
+    const asked = ++this.replacements;
+    this.replacing = this.replacing.then(async () => {
+      if (asked !== this.replacements || !this.stream || !wanted()) return;
+      // Already open: the camera that ended was opened again in place of one now gone.
+      const live = this.stream.getVideoTracks().some((track) => track.readyState === "live");
+      if (live && this.openFor === this.camera?.value) return;
+      const turn = this.turn;
+      closeCamera(this.video, this.stream);
+      try {
+        if (await this.startCamera()) this.letGo("camera");
+      } catch (error) {
+        if (this.turn !== turn) return;
+        // Asking again and again would not help (no camera, permission withdrawn).
+        if (this.session) this.session.stop(cameraError(error));
+        else this.closeCamera();
+      }
+    });
   }
 
   // A reason for the session to wait: it pauses (close 4002) until none is left.

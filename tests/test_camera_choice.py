@@ -22,6 +22,38 @@ SHOWN_JS = (
 )
 
 
+# Chromium's fake cameras cannot be unplugged. Here the browser's list leaves out those
+# in window.unplugged, and asked for by id one of them is not found; plug() does what a
+# browser does as a camera comes and goes: the one in use ends, and the cameras changed.
+UNPLUGGABLE_JS = """
+window.unplugged = new Map(); // label -> deviceId
+window.allDevices = MediaDevices.prototype.enumerateDevices;
+MediaDevices.prototype.enumerateDevices = async function () {
+  const devices = await window.allDevices.call(this);
+  return devices.filter((device) => !window.unplugged.has(device.label));
+};
+const getUserMedia = MediaDevices.prototype.getUserMedia;
+MediaDevices.prototype.getUserMedia = async function (constraints) {
+  const id = constraints?.video?.deviceId?.exact;
+  if (id && [...window.unplugged.values()].includes(id)) {
+    throw new DOMException("Requested device not found", "NotFoundError");
+  }
+  return getUserMedia.call(this, constraints);
+};
+"""
+PLUG_JS = """async ([label, out]) => {
+  if (out) {
+    const devices = await window.allDevices.call(navigator.mediaDevices);
+    window.unplugged.set(label, devices.find((device) => device.label === label).deviceId);
+    const track = document.getElementById("live-video").srcObject?.getVideoTracks()[0];
+    if (track?.label === label) track.dispatchEvent(new Event("ended"));
+  } else {
+    window.unplugged.delete(label);
+  }
+  navigator.mediaDevices.dispatchEvent(new Event("devicechange"));
+}"""
+
+
 def results_above(count: int) -> str:
     return f"() => Number(document.getElementById('live-results').textContent) > {count}"
 
@@ -70,6 +102,51 @@ async def test_several_cameras_are_listed_by_name_and_the_one_chosen_is_opened(
         await page.click("#live-start")
         await page.wait_for_function(results_above(0))
         assert await page.evaluate(SHOWN_JS) == "fake_device_2"
+        assert browser.errors == []
+
+
+async def test_the_chosen_camera_unplugged_and_plugged_in_again_is_followed(
+    client: Client,
+) -> None:
+    """Unplugged while running, the chosen camera gives way to the default, as any camera
+    that stops does (a pause, then tracking goes on by itself); plugged in again, it is
+    taken up by itself, the session going on."""
+    async with open_page(["--use-fake-ui-for-media-stream", THREE_CAMERAS]) as browser:
+        page = browser.page
+        await page.add_init_script(UNPLUGGABLE_JS)
+        await open_index(browser, client)
+        await page.click("#live-start")
+        await page.wait_for_function(results_above(2))
+        await page.wait_for_selector("#live-camera optgroup", state="attached")
+        await page.select_option("#live-camera", label="fake_device_2")
+        await page.wait_for_selector("#live-video[data-opened=fake_device_2]", state="attached")
+        kept = await page.input_value("#live-camera")
+
+        # The camera in use ends as it goes: the page says so once another is open.
+        await page.evaluate(PLUG_JS, ["fake_device_2", True])
+        await page.wait_for_function(
+            "() => document.getElementById('live-notice').textContent"
+            ".endsWith('the camera stopped and was opened again.')"
+        )
+        assert await page.evaluate(SHOWN_JS) == "fake_device_0"
+        assert await page.input_value("#live-camera") == "user"
+        names = await page.eval_on_selector_all(
+            "#live-camera option", "(all) => all.map((o) => o.textContent)"
+        )
+        assert names == ["Front", "Back", "fake_device_0", "fake_device_1"]
+        now = int(await page.inner_text("#live-results"))
+        await page.wait_for_function(results_above(now + 3))
+        assert await page.get_attribute("#live-status", "data-kind") == "ok"
+
+        session = await page.inner_text("#live-session")
+        await page.evaluate(PLUG_JS, ["fake_device_2", False])
+        await page.wait_for_function(shown_is("fake_device_2"))
+        assert await page.input_value("#live-camera") == kept
+        now = int(await page.inner_text("#live-results"))
+        await page.wait_for_function(results_above(now + 3))
+        assert await page.inner_text("#live-session") == session
+        assert await page.evaluate("localStorage.getItem('holotrack.camera')") == kept
+        assert await page.get_attribute("#live-status", "data-kind") != "error"
         assert browser.errors == []
 
 
