@@ -66,6 +66,8 @@ export class CameraRun {
     if (camera) camera.changed = () => this.replaceCamera();
     this.replacements = 0;
     this.replacing = Promise.resolve();
+    // The choice the open camera answers: the default, when the one chosen was not there.
+    this.openFor = null;
     this.holds = new Set(); // the PAUSED reasons in force
     this.pausedAt = 0;
     this.was = new Set(); // every reason of the pause in force, for the words after it
@@ -110,7 +112,6 @@ export class CameraRun {
     this.stream = stream;
     const instead = this.camera?.opened(stream);
     if (instead) showStatus(this.notice, instead, "info");
-    // The choice this stream answers: the default, when the one chosen was not there.
     this.openFor = this.camera?.value;
     for (const camera of this.stream.getVideoTracks()) {
       // A camera switched or closed by the page is stopped, which fires none of these.
@@ -137,19 +138,19 @@ export class CameraRun {
   reopenCamera() {
     if (!this.holds.has("camera")) return;
     showStatus(this.status, "The camera stopped: opening it again…", "busy");
-    this.replaceCamera(() => this.holds.has("camera"));
+    this.replaceCamera();
   }
 
   // Another camera chosen while running (or the chosen one unplugged, or plugged back in)
   // or the camera ended: the chosen one opens in place of the one there; the session goes
   // on. One at a time, and only the last asked for: closing the camera while another still
   // opens would leave none (an unplugged camera ends as the browser's list changes).
-  // wanted: whether it is still needed when its turn comes.
-  replaceCamera(wanted = () => true) {
+  replaceCamera() {
     const asked = ++this.replacements;
     this.replacing = this.replacing.then(async () => {
-      if (asked !== this.replacements || !this.stream || !wanted()) return;
-      // Already open: the camera that ended was opened again in place of one now gone.
+      if (asked !== this.replacements || !this.stream) return;
+      // Already open (the camera that ended was opened again in place of one now gone,
+      // or a reopening asked for twice): nothing to replace.
       const live = this.stream.getVideoTracks().some((track) => track.readyState === "live");
       if (live && this.openFor === this.camera?.value) return;
       const turn = this.turn;
