@@ -71,6 +71,7 @@ export class CameraRun {
     this.holds = new Set(); // the PAUSED reasons in force
     this.pausedAt = 0;
     this.was = new Set(); // every reason of the pause in force, for the words after it
+    this.lostCamera = ""; // the name of the camera that last ended
     const wakeNote = document.createElement("p");
     wakeNote.className = "status wake-note";
     wakeNote.setAttribute("role", "status");
@@ -129,6 +130,7 @@ export class CameraRun {
   // opened again, now if the page is shown, else when it is.
   cameraEnded(stream) {
     if (this.stream !== stream) return;
+    this.lostCamera = stream.getVideoTracks()[0]?.label ?? "";
     for (const track of stream.getTracks()) track.stop(); // nothing of it may hold the camera
     this.holds.delete("muted"); // an ended track is never unmuted
     this.hold("camera");
@@ -190,7 +192,7 @@ export class CameraRun {
     delete document.body.dataset.paused;
     const elapsed = (performance.now() - this.pausedAt) / 1000;
     const seconds = Math.max(1, Math.round(elapsed));
-    const what = [...this.was].map((r) => WAS[r]).join("; ");
+    const what = [...this.was].map((r) => (r === "camera" ? this.reopenedWords() : WAS[r])).join("; ");
     // Past the grace the server has let go of the session: a workout starts again at 0,
     // which the words must not leave to be found out.
     const grace = this.session?.watchGrace ?? 0;
@@ -198,6 +200,14 @@ export class CameraRun {
     showStatus(this.notice, `Tracking went on by itself after a pause of ${duration(seconds)}: ${what}.${lost}`, "info");
     // The server let go of the link: a key made for it would open the same link again.
     this.session?.carryOn(lost && this.makesKeys ? newLinkKey() : null, Boolean(lost));
+  }
+
+  // A camera unplugged gives way to another (the default, or one plugged in meanwhile):
+  // the words name both, as the chooser alone would leave it to be noticed.
+  reopenedWords() {
+    const now = this.stream?.getVideoTracks()[0]?.label;
+    if (!now || !this.lostCamera || now === this.lostCamera) return WAS.camera;
+    return `the camera “${this.lostCamera}” stopped, and ${now} was opened in its place`;
   }
 
   // The page is seen again, or unfrozen: whatever waited for that goes on.

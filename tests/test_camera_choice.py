@@ -125,8 +125,8 @@ async def test_the_chosen_camera_unplugged_and_plugged_in_again_is_followed(
         # The camera in use ends as it goes: the page says so once another is open.
         await page.evaluate(PLUG_JS, ["fake_device_2", True])
         await page.wait_for_function(
-            "() => document.getElementById('live-notice').textContent"
-            ".endsWith('the camera stopped and was opened again.')"
+            "() => document.getElementById('live-notice').textContent.endsWith("
+            "'the camera “fake_device_2” stopped, and fake_device_0 was opened in its place.')"
         )
         assert await page.evaluate(SHOWN_JS) == "fake_device_0"
         assert await page.input_value("#live-camera") == "user"
