@@ -283,7 +283,8 @@ const speak = speechSynthesis.speak.bind(speechSynthesis);
 speechSynthesis.speak = (words) => { window.spoken.push(words.text); speak(words); };"""
 
 # A set's results as the voice hears them, in a page with a speech that only listens, at
-# the times given (ms); then what a second voice, made as a reload would, finds ticked.
+# the times given (ms); then what a second voice, made as a reload would, finds ticked, and
+# what one finds from a box kept the old way.
 VOICE_JS = """async ({ results, times }) => {
   const { TICKED, Voice } = await import("/static/fitness/voice.js");
   const spoken = [];
@@ -304,7 +305,16 @@ VOICE_JS = """async ({ results, times }) => {
   const again = document.createElement("input");
   again.type = "checkbox";
   new Voice({ box: again, note, synth, storage });
-  return { silent, spoken, remembered: again.checked, note: note.textContent, ticked: TICKED };
+  // Ticked before the pages kept their settings together.
+  const old = new Map([["holotrack.fitness.voice", "on"]]);
+  const oldBox = document.createElement("input");
+  oldBox.type = "checkbox";
+  const oldStorage = { getItem: (k) => old.get(k) ?? null, setItem: (k, v) => old.set(k, v) };
+  new Voice({ box: oldBox, note, synth, storage: oldStorage });
+  return {
+    silent, spoken, remembered: again.checked, note: note.textContent, ticked: TICKED,
+    carried: oldBox.checked,
+  };
 }"""
 
 
@@ -340,6 +350,7 @@ async def test_the_voice_says_each_rep_once_and_a_held_cue_every_ten_seconds(
         "(hush)",
     ]
     assert heard["remembered"] is True
+    assert heard["carried"] is True
     assert heard["note"] == ""
     assert browser.errors == []
 

@@ -9,6 +9,16 @@ const KEPT = "holotrack.fitness.voice";
 export const CUE_REPEAT_MS = 10000;
 export const TICKED = "Reps will be said aloud.";
 
+// Before the pages kept their settings together, a ticked box was kept as "on": it stays
+// ticked.
+function carryOver(storage, box) {
+  try {
+    if (storage?.getItem(KEPT) === "on") storage.setItem(KEPT, JSON.stringify({ [box.id]: true }));
+  } catch {
+    // Storage refused: the box starts unticked, as with nothing kept.
+  }
+}
+
 export class Voice {
   // box: the "Say reps aloud" checkbox; note: where the page says the browser cannot speak.
   constructor({ box, note, synth = globalThis.speechSynthesis, storage = browserStorage(), now = () => performance.now() }) {
@@ -23,6 +33,7 @@ export class Voice {
       note.textContent = "This browser cannot speak: the count is on the screen only.";
       return;
     }
+    carryOver(storage, box);
     keepInputs(KEPT, [box], storage);
     box.addEventListener("change", () => {
       // Heard now, the voice can be turned up before the set; and a phone's browser lets a
