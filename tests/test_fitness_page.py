@@ -163,6 +163,7 @@ async def test_the_page_counts_the_six_pushups(client: Client, tmp_path: Path) -
         await page.add_init_script(SPOKEN_JS)
         await open_fitness(browser, client, "push_up")
         await page.check("#fitness-voice")
+        await page.fill("#fitness-target", str(PUSHUP_REPS - 1))
         await page.click("#fitness-start")
         await page.wait_for_selector("#coach-link[data-token]")
         # The skeleton the counter sees is drawn over the video: the pose's (pose only).
@@ -184,6 +185,16 @@ async def test_the_page_counts_the_six_pushups(client: Client, tmp_path: Path) -
         assert [text for text in spoken if text.isdigit()] == [
             str(n) for n in range(1, PUSHUP_REPS + 1)
         ], spoken
+        # The target (one short of the video's reps) is said once, as its rep is counted,
+        # and shows as reached after it.
+        reached = await page.evaluate(
+            "async () => (await import('/static/fitness/voice.js')).REACHED"
+        )
+        assert spoken.count(reached) == 1, spoken
+        assert spoken[spoken.index(reached) - 1] == str(PUSHUP_REPS - 1), spoken
+        assert (
+            await page.text_content("#fitness-to-go") == f"Target reached: {PUSHUP_REPS - 1} reps"
+        )
         # The angles keep the exercise's order (the far elbow may be seen late, or never).
         shown = await page.eval_on_selector_all(
             "#fitness-angles > div", "rows => rows.map((r) => r.dataset.measure)"
@@ -205,16 +216,20 @@ async def test_the_page_counts_the_six_pushups(client: Client, tmp_path: Path) -
 
 @pytest.mark.browser
 async def test_the_track_and_the_exercise_come_back_on_the_next_visit(client: Client) -> None:
-    """Holistic chosen once stays chosen (the browser keeps it); the exercise is in the
-    address, so a reload or a bookmark comes back to it."""
+    """Holistic chosen once stays chosen, and the target typed once (the browser keeps
+    them); the exercise is in the address, so a reload or a bookmark comes back to it."""
     async with open_page() as browser:
         page = browser.page
         await open_fitness(browser, client, "squat")
         await page.check('input[name="fitness-track"][value="holistic"]')
+        await page.fill("#fitness-target", "12")
+        await page.press("#fitness-target", "Tab")  # a typed number is kept once it is left
         await page.reload()
         await page.wait_for_selector("body[data-fitness-ready]", state="attached")
         assert await page.is_checked('input[name="fitness-track"][value="holistic"]')
         assert await page.input_value("#fitness-exercise") == "squat"
+        assert await page.input_value("#fitness-target") == "12"
+        assert await page.text_content("#fitness-to-go") == "12 to go of 12"
         await page.goto(str(client.make_url("/fitness")))
         await page.wait_for_selector("body[data-fitness-ready]", state="attached")
         assert await page.is_checked('input[name="fitness-track"][value="holistic"]')
@@ -352,6 +367,65 @@ async def test_the_voice_says_each_rep_once_and_a_held_cue_every_ten_seconds(
     assert heard["remembered"] is True
     assert heard["carried"] is True
     assert heard["note"] == ""
+    assert browser.errors == []
+
+
+# The reps to go as a set's counts come in, and which count reached the target.
+TARGET_JS = """async (steps) => {
+  const { RepTarget } = await import("/static/fitness/target.js");
+  const input = document.createElement("input");
+  input.type = "number";
+  const line = document.createElement("p");
+  const target = new RepTarget({ input, line });
+  const seen = [];
+  for (const [typed, reps] of steps) {
+    if (typed === "new set") target.reset();
+    else if (typed !== null) {
+      input.value = typed;
+      input.dispatchEvent(new Event("input"));
+    }
+    const reached = reps === null ? null : target.show(reps);
+    seen.push([line.textContent, line.dataset.reached, reached]);
+  }
+  return seen;
+}"""
+
+
+@pytest.mark.browser
+async def test_the_target_counts_down_and_is_reached_once(client: Client) -> None:
+    steps = [
+        (None, 0),  # no target: nothing shows
+        ("3", None),  # typed mid-set: shows at once
+        (None, 1),
+        (None, 2),
+        (None, 3),  # this count reaches it
+        (None, 4),  # past it: still reached, not again
+        ("5", None),  # raised past the count: to go again
+        (None, 5),
+        ("new set", None),
+        (None, 7),  # a resumed set's first count: reached before the reload
+        ("0", 8),  # not a target
+        ("2.5", 9),
+        ("", 10),
+    ]
+    async with open_page() as browser:
+        await open_fitness(browser, client, "push_up")
+        seen = await browser.page.evaluate(TARGET_JS, steps)
+    assert seen == [
+        ["", "false", False],
+        ["3 to go of 3", "false", None],
+        ["2 to go of 3", "false", False],
+        ["1 to go of 3", "false", False],
+        ["Target reached: 3 reps", "true", True],
+        ["Target reached: 3 reps", "true", False],
+        ["1 to go of 5", "false", None],
+        ["Target reached: 5 reps", "true", True],
+        ["5 to go of 5", "false", None],
+        ["Target reached: 5 reps", "true", False],
+        ["", "false", False],
+        ["", "false", False],
+        ["", "false", False],
+    ]
     assert browser.errors == []
 
 

@@ -14,6 +14,7 @@ import { FitnessSession } from "./connection.js";
 import { WorkoutLog } from "./log.js";
 import { RepReadout } from "./readout.js";
 import { WatchShare } from "../share.js";
+import { RepTarget } from "./target.js";
 import { SetTimer } from "./timer.js";
 import { Voice } from "./voice.js";
 import { loadExercises, titleOf } from "./words.js";
@@ -37,8 +38,9 @@ const video = $("fitness-video");
 const setTitle = $("fitness-set-title");
 const cameraTip = $("fitness-camera");
 const trackChoices = [...document.querySelectorAll('input[name="fitness-track"]')];
+const targetInput = $("fitness-target");
 // The exercise is kept by the address (?exercise=), the rest by the browser.
-keepInputs("holotrack.fitness.controls", trackChoices);
+keepInputs("holotrack.fitness.controls", [...trackChoices, targetInput]);
 // The skeleton over the video shows what the counter sees (a limb out of view, a wrong pose).
 const overlay = new VideoOverlay($("fitness-overlay"), video);
 let overlayReady = false;
@@ -52,6 +54,7 @@ const readout = new RepReadout({
   cues: $("fitness-cues"),
   lastRep: $("fitness-last-rep"),
 });
+const target = new RepTarget({ input: targetInput, line: $("fitness-to-go") });
 const timer = new SetTimer($("fitness-timer"));
 const voice = new Voice({ box: $("fitness-voice"), note: $("fitness-voice-note") });
 const share = new WatchShare({ box: $("coach-share"), link: $("coach-link"), button: $("coach-copy"), status: $("coach-share-status"), view: "/coach" });
@@ -103,6 +106,7 @@ function startSet(name) {
   timeFromWorkout = false;
   reps = 0;
   readout.reset(exercises.find((e) => e.name === name)?.joints);
+  target.reset();
   timer.reset();
   voice.reset();
   showSet(name);
@@ -123,7 +127,7 @@ function onResult(message) {
   }
   timer.running();
   readout.show(fitness);
-  voice.show(fitness);
+  voice.show(fitness, target.show(fitness.reps));
   if (fitness.exercise !== document.body.dataset.exercise) showSet(fitness.exercise);
   if (fitness.reps !== reps) {
     reps = fitness.reps;

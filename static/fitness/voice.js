@@ -8,6 +8,7 @@ const KEPT = "holotrack.fitness.voice";
 // A fault that holds over several reps (a sagging body line) is said again, but no sooner.
 export const CUE_REPEAT_MS = 10000;
 export const TICKED = "Reps will be said aloud.";
+export const REACHED = "Target reached.";
 
 // Before the pages kept their settings together, a ticked box was kept as "on": it stays
 // ticked.
@@ -59,11 +60,13 @@ export class Voice {
     this.said.clear();
   }
 
-  show(fitness) {
+  // reached: this count is the one that reached the set's target (RepTarget.show).
+  show(fitness, reached = false) {
     const before = this.reps;
     this.reps = fitness.reps;
     if (!this.on) return;
     if (before !== null && fitness.reps > before) this.say(String(fitness.reps));
+    if (reached) this.say(REACHED);
     const t = this.now();
     for (const cue of fitness.cues ?? []) {
       const last = this.said.get(cue.code);
