@@ -31,6 +31,21 @@ async def test_cross_site_origin_is_refused_and_same_origin_allowed(
     assert (await same.hello("pose"))["type"] == "ready"
 
 
+@pytest.mark.parametrize("origin", ["http://[", "http://[x]", "http://a]b"])
+async def test_an_origin_that_is_no_url_is_refused_in_words(
+    make_client: MakeClient, origin: str
+) -> None:
+    """What Python's URL parser raises on (an unclosed or bad IPv6 bracket) is refused as
+    any foreign origin is, and the server goes on."""
+    client = await make_client(Config(workers=1))
+    odd = LiveClient(await client.ws_connect("/ws", origin=origin))
+    code, reason = await odd.closed()
+    assert (code, reason) == (1008, f"origin {origin!r} is not an origin")
+    host = f"http://{client.host}:{client.port}"
+    same = LiveClient(await client.ws_connect("/ws", origin=host))
+    assert (await same.hello("pose"))["type"] == "ready"
+
+
 async def test_listed_origins_are_the_only_ones_allowed(make_client: MakeClient) -> None:
     client = await make_client(Config(workers=1, allowed_origins="https://app.example"))
     listed = LiveClient(await client.ws_connect("/ws", origin="https://app.example"))

@@ -29,6 +29,10 @@ def origin_refusal(request: web.Request, config: Config) -> str | None:
         if origin.rstrip("/") in allowed:
             return None
         return f"origin {origin!r} is not allowed"
-    if urlsplit(origin).netloc.lower() == request.host.lower():
+    try:
+        netloc = urlsplit(origin).netloc
+    except ValueError:  # "http://[x": any client may send it, and it must not end the handler
+        return f"origin {origin!r} is not an origin"
+    if netloc.lower() == request.host.lower():
         return None
     return f"origin {origin!r} is not this server ({request.host}); cross-site sessions are refused"
