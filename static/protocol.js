@@ -118,8 +118,10 @@ export function encodeFrame(seq, captureMs, image) {
 // `address` with the watch token of the link it is about, so that a balancer in front of
 // several replicas sends a camera, its reconnects, its watchers and its end to the one
 // replica that holds the link (deploy/nginx hashes on ?link=); a single server ignores it.
-export function routed(address, link) {
-  return link ? `${address}?link=${encodeURIComponent(link)}` : address;
+// watcher: the connection only watches the link (a full server must not send it away).
+export function routed(address, link, { watcher = false } = {}) {
+  if (!link) return address;
+  return `${address}?link=${encodeURIComponent(link)}${watcher ? "&watcher=1" : ""}`;
 }
 
 export function socketUrl(location = window.location) {

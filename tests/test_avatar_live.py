@@ -735,7 +735,9 @@ async def test_vmc_rests_when_nobody_is_seen_and_when_the_session_ends(
 
 
 async def test_the_relay_forwards_a_watched_session_as_vmc(make_client: MakeClient) -> None:
-    client = await make_client(Config(workers=1))
+    # A replica behind a balancer, full with the camera's session: the relay, a watcher,
+    # is let in still (it says it watches), where a camera would be sent elsewhere.
+    client = await make_client(Config(workers=1, max_sessions=1, refuse_when_full=True))
     live, ready = await open_session(client, rig=True)
     url = str(client.make_url("/ws")).replace("http", "ws", 1)
     # Two apps on the user's machine (VSeeFace and VNyan, say), fed by one watcher.

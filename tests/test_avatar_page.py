@@ -837,9 +837,10 @@ async def test_the_watch_link_outlives_reconnects_restarts_and_reloads(
         assert len(keys) == 1, hellos
         # Every connection of the camera and of its view named the link, the camera's first
         # included (the page knew its token from its key): a balancer sends them all to the
-        # replica that holds the link (tests/test_cluster.py).
+        # replica that holds the link (tests/test_cluster.py). The view's say it watches.
         routed = "ws" + str(client.make_url(f"/ws?link={token}")).removeprefix("http")
-        assert set(camera_sockets) == set(view_sockets) == {routed}
+        assert set(camera_sockets) == {routed}
+        assert set(view_sockets) == {f"{routed}&watcher=1"}
         # New link: another key, another link, and the old one ends at once.
         await streamer.page.click("#watch-new")
         await streamer.page.wait_for_function(

@@ -828,7 +828,8 @@ async def test_a_coach_card_says_when_its_results_stop(make_client: MakeClient) 
         sockets = record_socket_urls(page)
         await page.goto(str(client.make_url(f"/coach?watch={token}")))
         await card_state(browser, token, "watching")
-        assert sockets == ["ws" + str(client.make_url(f"/ws?link={token}")).removeprefix("http")]
+        watcher = "ws" + str(client.make_url(f"/ws?link={token}&watcher=1")).removeprefix("http")
+        assert sockets == [watcher]
         frames = video_frames(PUSHUPS, 4)
         await person.lockstep(frames[:3])
         await page.wait_for_function(

@@ -11,7 +11,8 @@ import aiohttp
 import pytest
 
 from tests.conftest import Client, MakeClient
-from tests.live import LiveClient
+from tests.live import LiveClient, video_frames
+from tests.media import ASL_VIDEO
 from webapp.config import Config
 from webapp.protocol import Close
 
@@ -146,3 +147,28 @@ async def test_behind_a_balancer_a_full_server_refuses_the_upgrade(
     assert refused.value.status == 503
     assert refused.value.headers is not None
     assert refused.value.headers["Retry-After"] == "1"
+
+
+async def test_behind_a_balancer_a_full_server_still_takes_its_sessions_watchers(
+    make_client: MakeClient,
+) -> None:
+    """A watcher takes no room: sent away with 503 it would reach a replica without its
+    link. It says it watches (watcher=1), and watches; a camera saying so is still
+    refused after its hello, as on a server without the setting."""
+    client = await make_client(Config(workers=1, max_sessions=1, refuse_when_full=True))
+    camera = await LiveClient.connect(client)
+    ready = await camera.hello("pose")
+    token = ready["watch"]
+    params = {"link": token, "watcher": "1"}
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await client.ws_connect("/ws", params={"link": token})
+    assert refused.value.status == 503
+    watcher = LiveClient(await client.ws_connect("/ws", params=params))
+    await watcher.ws.send_json({"type": "watch", "version": 1, "token": token})
+    assert (await watcher.next_of("watching"))["session"] == ready["session"]
+    [result] = await camera.lockstep(video_frames(ASL_VIDEO)[:1])
+    assert (await watcher.next_of("result"))["seq"] == result["seq"]
+    pretender = LiveClient(await client.ws_connect("/ws", params=params))
+    await pretender.ws.send_json(HELLO)
+    code, reason = await pretender.closed()
+    assert code == Close.TRY_AGAIN_LATER, reason

@@ -96,7 +96,7 @@ class Config:
         metadata={
             "help": "answer a WebSocket upgrade with HTTP 503 when no session can be admitted, "
             "so a load balancer tries another replica (off: 1013 after hello, with a reason "
-            "the page shows)"
+            "the page shows); never a watcher's (?watcher=1), which takes no room"
         },
     )
     trust_proxy: bool = field(

@@ -67,7 +67,7 @@ if (view.scene.failure) {
     say(text, "error");
   };
   const connection = new WatchSocket({
-    url: routed(socketUrl(), token),
+    url: routed(socketUrl(), token, { watcher: true }),
     token,
     bye: "the view closed",
     handlers: {

@@ -105,7 +105,7 @@ export class PhoneShare {
     showStatus(this.status, WAITING, "busy");
     this.box.dataset.phone = "waiting";
     this.watcher = new WatchSocket({
-      url: routed(socketUrl(), token),
+      url: routed(socketUrl(), token, { watcher: true }),
       token,
       bye: "the phone's code was closed",
       handlers: {

@@ -124,7 +124,7 @@ function watch(token) {
     showStatus(field(card, "status"), text, state === "ended" ? "info" : "error");
   };
   const watcher = new WatchSocket({
-    url: routed(socketUrl(), token),
+    url: routed(socketUrl(), token, { watcher: true }),
     token,
     bye: "the coach closed the card",
     handlers: {

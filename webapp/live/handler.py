@@ -31,7 +31,9 @@ class _Socket(web.WebSocketResponse):
 async def websocket(request: web.Request) -> web.StreamResponse:
     config = request.app[CONFIG]
     scheduler = request.app[SCHEDULER]
-    if config.refuse_when_full and not scheduler.has_room():
+    # A watcher takes no room: refused, a balancer would send it where its link is not.
+    watcher = request.query.get("watcher") == "1"
+    if config.refuse_when_full and not watcher and not scheduler.has_room():
         # Before the upgrade, so a proxy can still send this session to another replica.
         request.app[METRICS].sessions_refused.inc()
         return json_error(

@@ -125,9 +125,12 @@ class Relay:
         forwarded = 0
         try:
             async with asyncio.timeout(HANDSHAKE_S) as handshake:
-                # ?link= sends it, behind a balancer, to the replica that holds the link.
+                # ?link= sends it, behind a balancer, to the replica that holds the link;
+                # watcher=1 keeps a full one from sending it elsewhere.
                 ws = await session.ws_connect(
-                    self.config.watch, heartbeat=20.0, params={"link": self.config.token}
+                    self.config.watch,
+                    heartbeat=20.0,
+                    params={"link": self.config.token, "watcher": "1"},
                 )
         except TimeoutError:
             if not handshake.expired():
