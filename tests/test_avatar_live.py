@@ -533,6 +533,32 @@ async def test_a_paused_camera_keeps_its_watch_link_and_watchers(
         await received.wait_frames(4)
 
 
+async def test_a_camera_taken_over_by_its_next_connection_leaves_it_its_receiver(
+    make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page reconnected before the server found its old connection dead (a network
+    gone quiet): the old session ends as the new one takes its link over, and its VMC
+    receiver is not sent the rest pose in between (VSeeFace's avatar would drop its arms and
+    raise them again): the new session's first rig takes it over, as after a pause."""
+    async with vmc_receiver() as (port, received):
+        client = await make_client(Config(workers=1, vmc_allow=f"127.0.0.1:{port}"))
+        rest_later = client.app[LIVE].vmc_rest
+        # However long the new session's first rig takes here, nothing rests meanwhile.
+        monkeypatch.setattr(rest_later, "_delay", 600.0)
+        vmc = {"host": "127.0.0.1", "port": port}
+        frames = video_frames(ASL_VIDEO)[:3]
+        live, ready = await open_session(client, rig=True, vmc=vmc)
+        await live.lockstep(frames, STEP_MS)
+        await received.wait_frames(3)
+        again, resumed = await open_session(client, rig=True, resume=ready["resume"], vmc=vmc)
+        assert await live.closed() == (1000, f"its camera reconnected as {resumed['session']}")
+        await again.lockstep(frames, STEP_MS)
+        await received.wait_frames(6)
+        assert len(rest_later) == 0  # the new session's rig took the receiver over
+    idle = to_unity_rotation(IDLE_BONES["leftUpperArm"])
+    assert all(arms(f) != pytest.approx(idle, abs=1e-3) for f in received.complete_frames())
+
+
 async def test_a_link_key_keeps_one_watch_link_across_sessions_and_servers(
     make_client: MakeClient,
 ) -> None:

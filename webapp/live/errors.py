@@ -18,6 +18,11 @@ class SessionClosed(Exception):
         self.reason = reason
 
 
+class TakenOver(SessionClosed):
+    """The camera's next connection took the session's link over (it reconnected before
+    this one was found dead): what this session drove, the next one drives on."""
+
+
 def shown(value: object) -> str:
     """A client's value in a close reason: short and ASCII, so cutting the reason to the
     close frame's size never splits a UTF-8 character."""

@@ -29,7 +29,7 @@ from webapp.engine.wire import FrameResult
 from webapp.live import logbook, messages
 from webapp.live.analysis import SessionAnalysis, open_vmc, result_text, send_workout
 from webapp.live.counters import Counters
-from webapp.live.errors import SessionClosed, reason_bytes
+from webapp.live.errors import SessionClosed, TakenOver, reason_bytes
 from webapp.live.messages import Control, Hello, parse_control, parse_frame, parse_hello
 from webapp.live.options import SessionOptions, exercise_name, parse_options
 from webapp.live.outbox import Outbox, cancelling
@@ -258,7 +258,10 @@ class LiveSession:
             else:
                 self.shared.tokens.revoke(self.token, self.end, close.reason)
         if self.analysis is not None:
-            self.analysis.close(self.shared.vmc_rest if may_come_back else None)
+            # Taken over, its receivers are the next session's to move: they rest only if
+            # it sends them nothing, as after a pause.
+            goes_on = may_come_back or isinstance(close, TakenOver)
+            self.analysis.close(self.shared.vmc_rest if goes_on else None)
         if self.watcher or self.ender:
             return
         if self.slot is not None:

@@ -21,7 +21,7 @@ from webapp.analysis.rig.emotion import Emotion
 from webapp.engine.jobs import Frame
 from webapp.live import messages
 from webapp.live.avatars import LinkAvatar, LinkAvatars, avatar_url
-from webapp.live.errors import SessionClosed
+from webapp.live.errors import SessionClosed, TakenOver
 from webapp.live.outbox import Outbox
 from webapp.protocol import Close
 
@@ -215,7 +215,7 @@ class WatchTokens:
             entry.expiry = None
             del self._resting[token]
         else:
-            entry.owner(SessionClosed(Close.NORMAL, f"its camera reconnected as {session}"))
+            entry.owner(TakenOver(Close.NORMAL, f"its camera reconnected as {session}"))
         del self._resumes[entry.resume]
         handed_on = entry.carry()
         entry.resume, entry.owner, entry.carry = secrets.token_urlsafe(TOKEN_BYTES), owner, carry
