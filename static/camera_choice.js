@@ -57,17 +57,19 @@ export class CameraChoice {
     if (this.select.value !== chosen) this.changed?.();
   }
 
-  // The stream a Start opened: for a camera chosen by name that is not there, the words
-  // saying which the browser opened instead; null when it is the one chosen.
-  // The choice shows the default meanwhile, and the chosen one again when it is plugged in.
-  opened(stream) {
-    const chosen = this.select.selectedOptions[0];
+  // The stream opened for `choice` (the value chosen when it was asked for): for a camera
+  // chosen by name that is not there, the words saying which the browser opened instead;
+  // null when it is the one chosen. The choice shows the default meanwhile (unless another
+  // was chosen while it opened), and the chosen one again when it is plugged in.
+  opened(stream, choice) {
+    const chosen = [...this.select.options].find((option) => option.value === choice);
     const track = stream.getVideoTracks()[0];
-    const missed = Boolean(chosen?.value.startsWith(DEVICE)) && chosen.value !== DEVICE + track?.getSettings().deviceId;
-    if (missed) this.select.value = this.default;
+    const missed = choice.startsWith(DEVICE) && choice !== DEVICE + track?.getSettings().deviceId;
+    if (missed && this.select.value === choice) this.select.value = this.default;
     this.list();
     if (!missed) return null;
-    const which = chosen.textContent === LAST_TIME ? LAST_TIME : `The camera “${chosen.textContent}”`;
+    const label = chosen?.textContent ?? LAST_TIME;
+    const which = label === LAST_TIME ? LAST_TIME : `The camera “${label}”`;
     return `${which} is not connected: this is ${track?.label || "the browser's default camera"}.`;
   }
 

@@ -108,12 +108,14 @@ export class CameraRun {
   // false when the turn ended while the camera opened: it is closed again.
   async startCamera() {
     const turn = this.turn;
-    const stream = await openCamera(this.video, this.camera?.value ?? "user", () => this.turn === turn);
+    // The choice may change while the browser opens the camera (its prompt still up).
+    const choice = this.camera?.value ?? "user";
+    const stream = await openCamera(this.video, choice, () => this.turn === turn);
     if (!stream) return false;
     this.stream = stream;
-    const instead = this.camera?.opened(stream);
+    const instead = this.camera?.opened(stream, choice);
     if (instead) showStatus(this.notice, instead, "info");
-    this.openFor = this.camera?.value;
+    this.openFor = instead ? this.camera.default : choice;
     for (const camera of this.stream.getVideoTracks()) {
       // A camera switched or closed by the page is stopped, which fires none of these.
       camera.addEventListener("ended", () => this.cameraEnded(stream));
@@ -123,6 +125,8 @@ export class CameraRun {
     // Which camera is open and watched, for the tests to wait on.
     this.video.dataset.opened = stream.getVideoTracks()[0]?.label ?? "";
     this.wake.hold();
+    // Another camera chosen while this one opened: it takes this one's place now.
+    if (this.camera && this.camera.value !== this.openFor) this.replaceCamera();
     return true;
   }
 

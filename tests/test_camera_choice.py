@@ -6,6 +6,7 @@ fake cameras standing for a webcam, a capture card and OBS's virtual camera."""
 from __future__ import annotations
 
 import pytest
+from playwright.async_api import Page
 
 from tests.browser import open_page
 from tests.conftest import Client, MakeClient
@@ -147,6 +148,65 @@ async def test_the_chosen_camera_unplugged_and_plugged_in_again_is_followed(
         assert await page.inner_text("#live-session") == session
         assert await page.evaluate("localStorage.getItem('holotrack.camera')") == kept
         assert await page.get_attribute("#live-status", "data-kind") != "error"
+        assert browser.errors == []
+
+
+# The browser's prompt standing open: while window.holding, a camera asked for opens only
+# at window.openHeld().
+HOLD_JS = """
+window.holding = false;
+window.held = [];
+const open = MediaDevices.prototype.getUserMedia;
+MediaDevices.prototype.getUserMedia = function (constraints) {
+  if (!window.holding) return open.call(this, constraints);
+  return new Promise((resolve, reject) => {
+    window.held.push(() => open.call(this, constraints).then(resolve, reject));
+  });
+};
+window.openHeld = () => {
+  window.holding = false;
+  for (const opening of window.held.splice(0)) opening();
+};
+"""
+
+
+async def choose_while_opening(page: Page, first: str, then: str) -> None:
+    """Chooses `first`, or presses Start for it, and `then` while the browser opens it."""
+    await page.evaluate("window.holding = true")
+    if first == "start":
+        await page.click("#live-start")
+    else:
+        await page.select_option("#live-camera", label=first)
+    await page.wait_for_function("() => window.held.length === 1")
+    await page.select_option("#live-camera", label=then)
+    await page.evaluate("window.openHeld()")
+
+
+async def test_a_camera_chosen_while_another_opens_is_the_one_left_open(
+    client: Client,
+) -> None:
+    """A phone's back camera chosen while the prompt for the front one is still up, or a
+    second camera chosen before the first has opened: the last chosen is the one open."""
+    async with open_page(["--use-fake-ui-for-media-stream", THREE_CAMERAS]) as browser:
+        page = browser.page
+        await page.add_init_script(HOLD_JS)
+        await open_index(browser, client)
+        await page.wait_for_selector("#live-camera optgroup", state="attached")
+        await page.select_option("#live-camera", label="fake_device_1")
+        await choose_while_opening(page, "start", "fake_device_2")
+        await page.wait_for_function(results_above(2))
+        await page.wait_for_selector("#live-video[data-opened=fake_device_2]", state="attached")
+        session = await page.inner_text("#live-session")
+
+        await choose_while_opening(page, "fake_device_0", "fake_device_1")
+        await page.wait_for_selector("#live-video[data-opened=fake_device_1]", state="attached")
+        now = int(await page.inner_text("#live-results"))
+        await page.wait_for_function(results_above(now + 3))
+        assert await page.evaluate(SHOWN_JS) == "fake_device_1"
+        chosen = await page.eval_on_selector("#live-camera", "(s) => s.selectedOptions[0].text")
+        assert chosen == "fake_device_1"
+        assert await page.inner_text("#live-session") == session
+        assert await page.inner_text("#live-notice") == ""
         assert browser.errors == []
 
 
