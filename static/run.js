@@ -302,7 +302,11 @@ export class CameraRun {
     });
     this.session = own;
     own.start();
-    if (this.holds.size > 0) own.pause();
+    // Begun while paused (its track or rate changed meanwhile): it waits too, saying why.
+    if (this.holds.size > 0) {
+      own.pause();
+      showStatus(this.status, PAUSED[[...this.holds].at(-1)], "info");
+    }
     return own;
   }
 

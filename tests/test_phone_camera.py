@@ -256,6 +256,16 @@ async def test_a_muted_camera_pauses_the_session_until_its_picture_is_back(
         assert [h.get("resume") for h in hellos[1:]] == [readies[0]["resume"]]
         notice = await page.inner_text("#live-notice")
         assert notice.endswith(": the camera gave no picture."), notice
+
+        # The rate changed while paused: a new session, which waits as well, saying why.
+        await page.evaluate(f"() => {CAMERA_TRACK_JS}.dispatchEvent(new Event('mute'))")
+        await page.wait_for_selector("body[data-paused=muted]", state="attached")
+        await page.select_option("#live-fps", "5")
+        assert "gives no picture" in await page.inner_text("#live-status")
+        before = await results(page)
+        await page.evaluate(f"() => {CAMERA_TRACK_JS}.dispatchEvent(new Event('unmute'))")
+        await wait_for_results(page, before + 2)
+        assert [m for m in sent if m["type"] == "hello"][-1]["fps"] == 5
         assert browser.errors == []
 
 
