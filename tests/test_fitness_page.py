@@ -907,6 +907,40 @@ async def test_a_card_alone_fills_a_big_screen(make_client: MakeClient) -> None:
     await person.ws.close()
 
 
+CARD_TOKENS_JS = "() => [...document.querySelectorAll('.coach-card')].map((c) => c.dataset.token)"
+
+
+@pytest.mark.browser
+async def test_a_card_that_gave_up_is_tried_again_when_pasted_again(client: Client) -> None:
+    """A card no longer trying (its network was gone for its five tries, or its link was
+    not valid) is tried again in its place when its link is pasted again; one watching
+    is not added twice."""
+    async with open_page() as browser:
+        page = browser.page
+        person, token = await a_coach_watching(client, browser)
+        await page.fill("#coach-links", "no-such-session another-one")
+        await page.click("#coach-add")
+        await card_state(browser, "no-such-session", "invalid")
+        await card_state(browser, "another-one", "invalid")
+        cards = [token, "no-such-session", "another-one"]
+        assert await page.evaluate(CARD_TOKENS_JS) == cards
+        said = await page.text_content("#coach-status")
+        sockets = record_socket_urls(page)
+        await page.fill("#coach-links", f"{token}\nno-such-session")
+        await page.click("#coach-add")
+        await page.wait_for_function(
+            "(said) => document.getElementById('coach-status').textContent !== said", arg=said
+        )
+        assert await page.text_content("#coach-status") == "Added 1 session. 1 was shown already."
+        assert len(sockets) == 1, sockets  # the card given up, and only it
+        assert sockets[0].endswith("?link=no-such-session&watcher=1")
+        assert await page.evaluate(CARD_TOKENS_JS) == cards
+        await card_state(browser, "no-such-session", "invalid")
+        await card_state(browser, token, "watching")
+        assert browser.errors == []
+    await person.ws.close()
+
+
 @pytest.mark.browser
 async def test_a_coach_card_lights_up_what_a_cue_is_about(client: Client) -> None:
     # The end of the push-up video at 15 fps: a last rep, then he gets up bending at the

@@ -115,10 +115,19 @@ function showSets(card, workout) {
   line.textContent = `Sets: ${done.join(" · ")} · ${total} ${repsWord(total)} in all`;
 }
 
+// false when the token's card is already watching, or still trying to. A card that has
+// given up (its session's link pasted again once the network is back) is tried again in
+// its place.
 function watch(token) {
-  if (watched.has(token)) return false;
+  const shown = watched.get(token);
+  if (shown && !shown.over) return false;
   const card = newCard(token);
-  cards.append(card);
+  if (shown) {
+    shown.card.before(card);
+    remove(token);
+  } else {
+    cards.append(card);
+  }
   const setState = (state, text) => {
     card.dataset.state = state;
     showStatus(field(card, "status"), text, state === "ended" ? "info" : "error");
@@ -143,15 +152,19 @@ function watch(token) {
         drawFigure(card, message);
       },
       workout: (message) => showSets(card, message),
-      unopened: (text) => setState("refused", text),
+      unopened: (text) => {
+        entry.over = true;
+        setState("refused", text);
+      },
       closed: (close) => {
         const next = afterClose(close);
+        entry.over = next.delay === null;
         setState(next.state, next.text);
         return next.delay;
       },
     },
   });
-  const entry = { card, watcher, lastResult: null };
+  const entry = { card, watcher, lastResult: null, over: false };
   watched.set(token, entry);
   watcher.start();
   empty.hidden = true;
@@ -209,6 +222,8 @@ form.addEventListener("submit", async (event) => {
   addButton.disabled = false;
   const added = tokens.filter((token) => watch(token)).length;
   const words = [`Added ${added} session${added === 1 ? "" : "s"}.`];
+  const already = new Set(tokens).size - added;
+  if (already) words.push(`${already} ${already === 1 ? "was" : "were"} shown already.`);
   if (unread.length) words.push(`No watch token in: ${unread.join(" ")}.`);
   words.push(...said);
   showStatus(status, words.join(" "), unread.length || said.length ? "error" : "ok");
