@@ -477,6 +477,48 @@ async def test_the_chosen_vrm_is_shown_again_after_a_reload_until_forgotten(
         assert browser.errors == []
 
 
+# A file named slow.vrm is read only at window.readSlow(): a large file on a slow disk.
+SLOW_READ_JS = """() => {
+  const read = File.prototype.arrayBuffer;
+  let release;
+  const released = new Promise((resolve) => { release = resolve; });
+  window.readSlow = release;
+  File.prototype.arrayBuffer = async function () {
+    if (this.name === "slow.vrm") await released;
+    return read.call(this);
+  };
+}"""
+
+
+async def test_of_two_files_chosen_quickly_the_last_one_shows_and_is_kept(
+    make_avatar_client: MakeAvatarClient,
+) -> None:
+    """A large file chosen, then a small one before the first has loaded: the small one
+    stays on show and is the one remembered, though the large one loads last."""
+    async with avatar_page(make_avatar_client) as browser:
+        page = browser.page
+        await page.evaluate(SLOW_READ_JS)
+        slow: FilePayload = {
+            "name": "slow.vrm",
+            "mimeType": "application/octet-stream",
+            "buffer": titled_vrm("Slow Godette"),
+        }
+        await page.set_input_files("#avatar-file", slow)
+        await page.wait_for_function(
+            "() => document.getElementById('avatar-file-status').textContent"
+            " === 'Loading slow.vrm…'"
+        )
+        await choose_and_keep(page, "fast.vrm", titled_vrm("Fast Godette"))
+        await page.evaluate("window.readSlow()")
+        await page.wait_for_function("() => window.holotrackAvatar.overtaken() === 1")
+        assert await page.evaluate("window.holotrackAvatar.name()") == "Fast Godette"
+        text = await page.inner_text(FILE_STATUS)
+        assert text.startswith("Showing Fast Godette (VRM 0.x), from fast.vrm."), text
+        assert await page.evaluate(KEPT_RECORD_JS, None) == {"name": "fast.vrm"}
+        assert await page.evaluate("window.holotrackAvatar.generation()") == 2
+        assert browser.errors == []
+
+
 @pytest.mark.parametrize(
     ("record_js", "said"),
     [

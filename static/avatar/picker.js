@@ -45,6 +45,7 @@ export function setupPicker({ view, input, dropTarget, status, forget, defaultAv
       showStatus(status, `${file.name} is not a VRM avatar this page can show: ${whyRefused(error)}. The previous avatar stays.`, "error");
       return;
     }
+    if (!avatar) return; // another chosen meanwhile: its own words follow
     const shown = describe(avatar, file, `from ${file.name}`);
     showStatus(status, shown, "ok");
     chosen(file);
@@ -79,6 +80,7 @@ export function setupPicker({ view, input, dropTarget, status, forget, defaultAv
     showStatus(status, `Loading ${file.name}, ${REMEMBERED}…`, "busy");
     try {
       const avatar = await view.load(file);
+      if (!avatar) return true; // the user chose another while it loaded
       showStatus(status, describe(avatar, file, `${file.name}, ${REMEMBERED}`), "ok");
       forget.hidden = false;
       chosen(file);
@@ -114,7 +116,7 @@ export function setupPicker({ view, input, dropTarget, status, forget, defaultAv
     forget.hidden = true;
     showStatus(status, "Forgotten: this browser no longer keeps your .vrm. Loading the default avatar…", "busy");
     try {
-      await view.load(defaultAvatar);
+      if (!(await view.load(defaultAvatar))) return; // another chosen meanwhile
     } catch (error) {
       showStatus(status, `Forgotten, but the default avatar cannot load: ${error.message}. Yours stays on show until you reload.`, "error");
       return;

@@ -23,6 +23,8 @@ export class AvatarView {
     this.lastRig = null;
     this.rigAt = 0; // when lastRig came; a pose set by hand (the tests') has none: it stays
     this.generation = 0; // avatars loaded so far: the tests see a replacement happen
+    this.asked = 0; // loads asked for so far: only the last one asked for shows
+    this.overtaken = 0; // loads dropped as a later one was asked for: the tests see one
     this.clock = performance.now();
     this.pace = new DrawPace();
     this.loop = this.loop.bind(this);
@@ -40,8 +42,11 @@ export class AvatarView {
     this.pace.drew(now);
   }
 
-  // source: a URL or a File. The old avatar stays until the new one has loaded.
+  // source: a URL or a File. The old avatar stays until the new one has loaded. null: a
+  // later load was asked for meanwhile (a large file dropped, then a small one), and this
+  // one is not shown, as the one chosen last must not be replaced by an earlier one.
   async load(source) {
+    const asked = ++this.asked;
     let bytes = source;
     if (typeof source !== "string") {
       if (source.size > MAX_VRM_BYTES) {
@@ -50,6 +55,11 @@ export class AvatarView {
       bytes = await source.arrayBuffer();
     }
     const avatar = await loadVrm(bytes);
+    if (asked !== this.asked) {
+      avatar.dispose();
+      this.overtaken += 1;
+      return null;
+    }
     this.avatar?.dispose();
     this.avatar = avatar;
     this.generation += 1;
@@ -79,6 +89,7 @@ export class AvatarView {
       posed: () => this.lastRig !== null,
       pixels: (size) => this.scene.pixels(size),
       generation: () => this.generation,
+      overtaken: () => this.overtaken,
       drawn: () => this.pace.drawn,
       software: () => this.scene.software,
       framing: () => this.scene.framing,
