@@ -10,6 +10,7 @@ phone's browser that accepted the certificate.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import re
@@ -23,7 +24,7 @@ import numpy as np
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
-from playwright.async_api import Page, Response
+from playwright.async_api import Page, Response, Route
 
 from bench.common import free_port
 from tests.browser import fake_camera_args, open_page, open_phone, write_y4m
@@ -525,6 +526,51 @@ async def test_a_computer_that_cannot_scan_types_the_pc_pages_code(tmp_path: Pat
         await pc.page.wait_for_selector("#phone-share[data-phone=waiting]")
         assert pc.errors == []
         assert spare.errors == []
+
+
+@pytest.mark.browser
+async def test_a_code_claimed_as_start_is_pressed_is_taken_at_the_stop(
+    plain_server: Client, tmp_path: Path
+) -> None:
+    """Use, then Start before the server has answered the code: the session runs on the
+    page's own link, which stays, and the other page's link is taken once it stops."""
+    needs_node_modules()
+    y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=60)
+    other = secrets.token_urlsafe(24)
+    assert plain_server.port is not None
+    code = await offer_code(plain_server.port, {"link_key": other})
+    async with open_page(extra_args=fake_camera_args(y4m)) as browser:
+        page = browser.page
+        claiming, answered = asyncio.Event(), asyncio.Event()
+
+        async def hold(route: Route) -> None:
+            claiming.set()
+            await answered.wait()
+            await route.continue_()
+
+        await page.route("**/api/pair/*/claim", hold)
+        await page.goto(str(plain_server.make_url("/avatar")))
+        await page.wait_for_selector("body[data-avatar-ready=true]", state="attached")
+        own_key = await page.evaluate(KEY_JS)
+        await page.click("#pair-join summary")
+        await page.fill("#pair-input", code)
+        await page.click("#pair-use")
+        await claiming.wait()
+        await start_session(browser)
+        token = await page.get_attribute("#watch-link", "data-token")
+        answered.set()
+        await page.wait_for_function(SAYS, arg=["#pair-status", "press Stop"])
+        assert await page.evaluate(KEY_JS) == own_key
+        assert await page.get_attribute("body", "data-handed-link") is None
+        assert await page.is_visible("#watch-share")
+        assert await page.get_attribute("#watch-link", "data-token") == token
+
+        await page.click("#avatar-stop")
+        await page.wait_for_selector("body[data-handed-link=true]", state="attached")
+        assert await page.evaluate(KEY_JS) == other
+        assert "drives the link" in await page.inner_text("#avatar-status")
+        assert await page.is_hidden("#pair-status")
+        assert browser.errors == []
 
 
 @pytest.mark.browser

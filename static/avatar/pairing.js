@@ -10,16 +10,24 @@ export class PairJoin {
   constructor({ form, input, button, status, handed }) {
     Object.assign(this, { form, input, button, status, handed });
     this.running = false;
+    this.claimed = null; // keys claimed as this page's own camera started: taken at its stop
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       this.join();
     });
   }
 
-  // This page's own camera runs: a new link would wait for its next Start, so none is taken.
+  // This page's own camera runs: a new link would wait for its next Start, so none is taken
+  // until the camera stops.
   pause(running) {
     this.running = running;
     this.button.disabled = running;
+    if (running || !this.claimed) return;
+    const keys = this.claimed;
+    this.claimed = null;
+    this.status.hidden = true;
+    // After the Stop under way has had its say ("Stopped."), so that these words stay.
+    queueMicrotask(() => this.handed(keys));
   }
 
   async join() {
@@ -35,6 +43,13 @@ export class PairJoin {
       if (keys.watch) {
         // Claimed, so used up: the other page makes another where it is wanted.
         showStatus(this.status, "That code was a workout’s, for a coach’s view: it opens at /coach, typed there. Ask for another one for that.", "error");
+        return;
+      }
+      if (this.running) {
+        // Start was pressed while the code was on its way: the session runs on this page's
+        // own link, and the code is used up, so its keys wait for the Stop.
+        this.claimed = keys;
+        showStatus(this.status, "Claimed while this page’s camera started, on its own link: press Stop, and this page takes the other page’s link.", "info");
         return;
       }
       this.status.hidden = true;
