@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import io
 import json
 import secrets
@@ -301,6 +302,30 @@ async def test_one_address_holds_at_most_a_quarter_of_the_avatars_memory(
     assert gone.status == 204
     assert avatars.used_by("10.0.0.1") == 1000
     assert held(client) == 1000 + 2 * MB
+
+
+async def test_a_compressed_upload_counts_as_what_it_unpacks_to(make_client: MakeClient) -> None:
+    """A gzip body's length says nothing of what it unpacks to (a few kB for a megabyte of
+    zeros): it reserves the whole --max-avatar-mb, so an address's share and the budget
+    hold however its avatars come."""
+    client = await make_client(
+        Config(workers=1, no_cache=True, max_avatar_mb=1, avatar_memory_mb=8, trust_proxy=True)
+    )
+    avatars = client.app[LIVE].tokens.avatars
+    (_, a), (_, b), (_, c) = [await camera(client) for _ in range(3)]
+    one = came_from("10.0.0.1")
+    packed = gzip.compress(glb_of(MB - 1000))
+    assert len(packed) < 2000
+    gzipped = {**one, "Content-Encoding": "gzip"}
+    assert (await put(client, a, glb_of(MB // 2), **one)).status == 200
+    assert (await put(client, b, packed, **gzipped)).status == 200
+    held_now = MB // 2 + MB - 1000
+    assert avatars.used_by("10.0.0.1") == held_now  # of its share of 2 MB
+    # Counted as its 2 kB, it would fit, and the address would hold 2.5 MB.
+    refused = await put(client, c, packed, **gzipped)
+    assert refused.status == 429
+    assert (await refused.json())["error"] == "avatar_share_full"
+    assert avatars.used_by("10.0.0.1") == held_now
 
 
 async def test_uploads_are_off_with_no_memory_for_them(make_client: MakeClient) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from webapp.camera_proof import camera_of
 from webapp.errors import UnsupportedTypeError
@@ -66,7 +66,10 @@ async def put_avatar(request: web.Request) -> web.Response:
     refuse_declared_size(request, limit, setting=LIMIT_FLAG)
     try:
         # Before a byte is read: an upload the budget cannot hold costs the server nothing.
-        size = limit if request.content_length is None else request.content_length
+        # A compressed body's length says nothing of what it unpacks to: the limit, then.
+        declared = request.content_length
+        compressed = hdrs.CONTENT_ENCODING in request.headers
+        size = limit if declared is None or compressed else declared
         tokens.avatars.reserve(token, size, client_address(request, config))
     except AvatarMemoryFull as exc:
         return _refusal(
