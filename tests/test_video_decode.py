@@ -115,6 +115,20 @@ def test_a_damaged_file_is_an_error_at_its_end(tmp_path: Path) -> None:
         assert len(times) == reader.decoded == 20
 
 
+def test_a_container_that_misstates_the_frame_width_is_not_a_video(tmp_path: Path) -> None:
+    """A WebM saying its frames are 121 pixels wide where they are 64: OpenCV's own check
+    of the frame it made raised out of the reader, and POST /api/video answered 500."""
+    clip = write_clip(GESTURE_VIDEO, tmp_path / "clip.webm", 5, size=(64, 36), fourcc="VP80")
+    data = clip.read_bytes()
+    width = b"\xb0\x81\x40"  # Matroska's PixelWidth element: one byte, 64
+    assert data.count(width) == 1
+    wrong = tmp_path / "wrong.webm"
+    wrong.write_bytes(data.replace(width, b"\xb0\x81\x79"))
+    with pytest.raises(NotAVideoError, match=r"^frame 0 could not be decoded$"):
+        read_all(wrong)
+    assert len(read_all(clip)[1]) == 5
+
+
 # 30 frames at 30 fps, then 30 at 10 fps, as a phone slows in a dim room: 4 s. FFmpeg
 # guesses a Matroska file's rate from its first frames (30 fps) and counts 120 frames.
 SLOWING_TIMES = [i * 1000 / 30 for i in range(30)] + [1000.0 + i * 100 for i in range(30)]

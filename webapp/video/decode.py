@@ -215,7 +215,10 @@ class VideoReader:
             if slot <= self._last_slot:
                 self.skipped += 1
                 continue
-            ok, bgr = self._capture.retrieve()
+            try:
+                ok, bgr = self._capture.retrieve()
+            except cv2.error:  # a container whose stated size is not its frames'
+                ok = False
             if not ok:
                 raise NotAVideoError(f"frame {index} could not be decoded")
             height, width = bgr.shape[:2]
