@@ -409,6 +409,13 @@ GOOD = {"frame": 0, "time_ms": 0.0, "landmarks": {"pose": None}}
         (json.dumps({**GOOD, "rig": {}}), "rig must be"),
         (json.dumps({**GOOD, "rig": {"bones": {}, "expressions": [1]}}), "rig.expressions"),
         (json.dumps({**GOOD, "rig": {"bones": {}, "blendshapes": {"jawOpen": "x"}}}), "rig.blend"),
+        # Each blendshape is a CSV column on every row: 8000 made-up names grew a 0.9 MB
+        # recording into 174 MB of CSV.
+        (
+            json.dumps({**GOOD, "rig": {"bones": {}, "blendshapes": {"jawOpen": 1, "n0": 0}}}),
+            "rig.blendshapes.n0 is not one of ARKit's 52 blendshapes",
+        ),
+        (json.dumps({**GOOD, "rig": {"bones": {"\ud800": [1]}}}), "rig.bones.'\\ud800' must"),
         (json.dumps({**GOOD, "fitness": {"reps": 1.5}}), "fitness.reps"),
         (json.dumps({**GOOD, "image": {"width": 0, "height": 3}}), "image must be"),
         # Integers of any length are JSON: float() of these overflowed (a 500, a traceback).
@@ -681,6 +688,15 @@ async def test_export_refusals(export_client: ExportClient, recorded: list[Line]
     detail = await refused("/api/export?format=bvh", bad, 400, "bad_recording")
     assert detail == "line 4: landmarks must be an object (the shape POST /predict returns)"
     await refused("/api/export?format=csv", b"\xff\xfe" + b"x" * 10, 400, "bad_recording")
+    # A client's text with a lone surrogate (a JSON escape), quoted in the refusal or written
+    # into the CSV, as an escape: it broke the error's JSON, and the CSV's UTF-8 (500s).
+    odd = json.dumps({**GOOD, "rig": {"bones": {"\ud800": [1]}}})
+    detail = await refused("/api/export?format=bvh", odd, 400, "bad_recording")
+    assert detail.startswith("line 1: rig.bones.'\\ud800' must be"), detail
+    odd = json.dumps({**GOOD, "fitness": {"exercise": "\ud800", "reps": 1}})
+    response = await client.post("/api/export?format=csv", data=odd, headers=NDJSON)
+    assert response.status == 200
+    assert (await response.text()).splitlines()[1].endswith(",\\ud800,1")
     await refused("/api/export?format=csv", "", 400, "empty")
     await refused(
         "/api/export?format=csv", body, 415, "unsupported_type", **{"Content-Type": "image/png"}

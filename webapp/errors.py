@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+import reprlib
+
+
+def shown(value: object) -> str:
+    """A client's value quoted in an error: short and ASCII, so it is valid UTF-8 whatever
+    it held (a lone surrogate), and cutting a close reason to the close frame's size never
+    splits a character."""
+    return reprlib.repr(value).encode("ascii", "backslashreplace").decode("ascii")
+
 
 class HolotrackError(Exception):
     """An error a client can be told about: a stable code and a human sentence."""

@@ -88,7 +88,8 @@ def _convert(data: bytes, fmt: str, max_frames: int) -> bytes:
         out = to_bvh(recording) if fmt == "bvh" else to_csv(recording)
     except RecordingError as exc:
         raise BadRecordingError(str(exc)) from None
-    return out.encode("utf-8")
+    # A recording's own text (an exercise's name) may hold a lone surrogate.
+    return out.encode("utf-8", "backslashreplace")
 
 
 async def _receive(request: web.Request) -> bytes:

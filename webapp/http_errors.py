@@ -37,6 +37,8 @@ def json_error(
     code: str, detail: str, status: int, headers: dict[str, str] | None = None
 ) -> web.Response:
     """For a handler that answers a refusal of its own rather than raising one."""
+    # A detail quoting a client's text may hold a lone surrogate, which JSON cannot carry.
+    detail = detail.encode("utf-8", "backslashreplace").decode("utf-8")
     return web.json_response(
         {"error": code, "detail": detail}, status=status, headers=headers, dumps=json_text.as_text
     )

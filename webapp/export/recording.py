@@ -20,6 +20,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from webapp.engine.blendshapes import NAMES as ARKIT_NAMES
+from webapp.errors import shown
+
 # Points per part and numbers per point (the pose's fourth is visibility).
 PARTS: dict[str, tuple[int, int]] = {
     "pose": (33, 4),
@@ -113,6 +116,11 @@ def _landmarks(value: object) -> dict[str, Points | None]:
     return {part: _points(part, value.get(part)) for part in PARTS}
 
 
+def _key(name: str) -> str:
+    """A name from the line, as its error quotes it: plain when it is plain."""
+    return name if name.isascii() and name.isprintable() and len(name) <= 40 else shown(name)
+
+
 def _rig(value: object) -> Mapping[str, Any] | None:
     if value is None:
         return None
@@ -121,7 +129,7 @@ def _rig(value: object) -> Mapping[str, Any] | None:
     for name, q in value["bones"].items():
         if not isinstance(q, list) or len(q) != 4 or not all(_number(v) for v in q):
             raise ValueError(
-                f"rig.bones.{name} must be a quaternion [x, y, z, w] of numbers {_WITHIN}"
+                f"rig.bones.{_key(name)} must be a quaternion [x, y, z, w] of numbers {_WITHIN}"
             )
     hips = value.get("hips_position")
     if hips is not None and (
@@ -133,6 +141,12 @@ def _rig(value: object) -> Mapping[str, Any] | None:
         weights = value.get(part, {})
         if not isinstance(weights, dict) or not all(_number(v) for v in weights.values()):
             raise ValueError(f"rig.{part} must be an object of names and numbers {_WITHIN}")
+    # Each name is a CSV column on every row: names of any making would grow the table by
+    # frames times names, far past what the frame limit bounds.
+    unknown = set(value.get("blendshapes", {})) - set(ARKIT_NAMES)
+    if unknown:
+        name = _key(min(unknown))
+        raise ValueError(f"rig.blendshapes.{name} is not one of ARKit's 52 blendshapes")
     return value
 
 

@@ -1,8 +1,6 @@
-"""How a live session ends: a close code and a reason in words, and how to quote a client."""
+"""How a live session ends: a close code and a reason in words."""
 
 from __future__ import annotations
-
-import reprlib
 
 # What reason_bytes keeps of a close reason (a close frame has room for 123).
 MAX_REASON_BYTES = 120
@@ -21,12 +19,6 @@ class SessionClosed(Exception):
 class TakenOver(SessionClosed):
     """The camera's next connection took the session's link over (it reconnected before
     this one was found dead): what this session drove, the next one drives on."""
-
-
-def shown(value: object) -> str:
-    """A client's value in a close reason: short and ASCII, so cutting the reason to the
-    close frame's size never splits a UTF-8 character."""
-    return reprlib.repr(value).encode("ascii", "backslashreplace").decode("ascii")
 
 
 def reason_bytes(reason: str) -> bytes:

@@ -17,7 +17,8 @@ from webapp.analysis.rig.straight_ahead import Rest
 from webapp.config import Config
 from webapp.engine.jobs import Frame
 from webapp.engine.wire import FrameResult
-from webapp.live.errors import SessionClosed, shown
+from webapp.errors import shown
+from webapp.live.errors import SessionClosed
 from webapp.protocol import FRAME_HEADER, VERSION, ClientType, Close, ServerType, Track
 
 MIN_FPS, MAX_WANTED_FPS = 0.5, 60.0

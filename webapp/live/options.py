@@ -11,7 +11,8 @@ from typing import Any, TypeGuard
 
 from webapp.analysis import AvatarOptions
 from webapp.analysis.fitness import Exercise, UnknownExercise
-from webapp.live.errors import SessionClosed, shown
+from webapp.errors import shown
+from webapp.live.errors import SessionClosed
 from webapp.protocol import Close, Track
 from webapp.vmc.sender import Target, allowed
 
