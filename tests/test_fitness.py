@@ -27,6 +27,7 @@ from webapp.analysis.fitness import (
 )
 from webapp.analysis.fitness import workout as workout_module
 from webapp.analysis.fitness.angles import INDEX, LANDMARKS, angle, to_points
+from webapp.analysis.fitness.counter import RepCounter
 from webapp.analysis.fitness.loader import DATA, parse
 from webapp.protocol import Track
 
@@ -369,6 +370,29 @@ def test_a_short_visibility_dip_does_not_reset(clips: Clips) -> None:
     feed = [(ms, masked(p, LANDMARKS) if i in dips else p) for i, (ms, p) in enumerate(feed)]
     workout, _ = run("push_up", feed, clips.pushups.image_size)
     assert workout.reps == 6
+
+
+def test_a_ready_condition_flickering_at_the_top_loses_no_rep(clips: Clips) -> None:
+    """A push-up's body line hovering at its threshold at the top, so that the ready
+    conditions hold every other frame there (from the first rep on: the start is held
+    still). Each unready frame at the top is a moment, never a spell of over grace_ms; but
+    one just before a rep was still counted from when he came back up, a whole rep later,
+    and taken as such a spell: counting stopped until he held the ready position again,
+    which the flicker never allowed."""
+    ex = EXERCISES["push_up"]
+    size = clips.pushups.image_size
+    seen = [(ms, elbow(p, size)) for ms, p in frames(clips.pushups) if p is not None]
+
+    def count(flicker: bool) -> int:
+        counter = RepCounter(ex)
+        for i, (ms, a) in enumerate(seen):
+            at_top = ex.beyond_start(a)
+            ready = not (flicker and at_top and ms > seconds(PUSHUP_BOTTOMS[0]) and i % 2)
+            counter.update(ms, a, ready, faulty=False)
+        return counter.count
+
+    assert count(flicker=False) == 6
+    assert count(flicker=True) == 6
 
 
 def test_leaving_and_reentering_the_frame(clips: Clips) -> None:

@@ -131,6 +131,9 @@ class RepCounter:
                 self._disarm()
                 self.phase = Phase.READY
             return event
+        # Out of the start position: a spell of not ready there is over, so one frame
+        # unready at the top before a rep and one after it are not taken for one spell.
+        self._unready_since = None
         if self._left_ms is None:
             self._left_ms = _crossing(prev, (t, angle), ex.start)
             start_angle = angle if prev is None else prev[1]
