@@ -11,7 +11,8 @@ bench/out/*.npz). It prints and writes to bench/out/avatar_quality.json:
    over time in pixels of shoulders, elbows, wrists (pose) and the face mesh, smoothing off
    (the model's own output) against the default. Target: default/off <= 0.5. Also a
    second person (the gesture video's first frame), not used to choose the defaults, over
-   all six joints and over those in view.
+   all six joints and over those in view; and the rig's four arm bones as a session
+   solves them from the world points (degrees), for information.
 2. Lag on moving footage: the peak of the cross-correlation of the wrists' trajectories,
    default against off, in frames at 30 fps. Target: <= 1.
 3. The rig against the landmarks: the rotation angle of leftLowerArm and rightLowerArm,
@@ -55,7 +56,7 @@ from bench.expressions import (
 from bench.expressions import print_rows as print_expression_rows
 from bench.recordings import OUT, FloatArray, Recording, cached, frames
 from swarm.config import media_dir
-from webapp.analysis import AvatarOptions, LandmarkSmoother, SmoothingSettings
+from webapp.analysis import AvatarOptions, AvatarSession, LandmarkSmoother, SmoothingSettings
 from webapp.analysis.rig import quat, solve
 from webapp.analysis.rig.bones import Pose
 from webapp.engine.blendshapes import BlendshapeModel
@@ -126,6 +127,30 @@ def jitter(rec: Recording) -> dict[str, float]:
     }
 
 
+ARM_BONES = ("leftUpperArm", "leftLowerArm", "rightUpperArm", "rightLowerArm")
+
+
+def arm_jitter(rec: Recording, settings: SmoothingSettings | None) -> float:
+    """The rig's arms as a session with these settings solves them (from pose_world, as
+    the server does): each bone's rms angle from its mean rotation over time, in degrees,
+    summed over the arms' four bones."""
+    session = AvatarSession(AvatarOptions(smoothing=settings, rig=True))
+    bones: dict[str, list[list[float]]] = {b: [] for b in ARM_BONES}
+    for i in range(len(rec)):
+        t = float(rec.capture_ms[i])
+        _, rig = session.process(rec.frame(i), t, rec.width, rec.height, rec.world(i))
+        if i >= SETTLE and rig is not None:
+            for b in ARM_BONES:
+                bones[b].append(rig["bones"][b])
+    total = 0.0
+    for rotations in bones.values():
+        q = np.asarray(rotations)
+        mean = q.mean(axis=0) / np.linalg.norm(q.mean(axis=0))
+        apart = np.degrees(2.0 * np.arccos(np.clip(np.abs(q @ mean), 0.0, 1.0)))
+        total += float(np.sqrt(np.mean(apart**2)))
+    return total
+
+
 WRISTS = [Pose.WRIST["left"], Pose.WRIST["right"]]
 SHOULDERS = [Pose.SHOULDER["left"], Pose.SHOULDER["right"]]
 
@@ -176,6 +201,7 @@ def smoothing_figures(
         "jitter_off": off,
         "jitter_on": on,
         "jitter_ratio": {k: on[k] / off[k] for k in off},
+        "arm_jitter_deg": {"off": arm_jitter(still, None), "on": arm_jitter(still, settings)},
         "lag_frames_30fps": lags,
         "lag_worst": max(lags.values()),
     }
@@ -392,6 +418,11 @@ def print_report(r: dict[str, Any]) -> None:
             f"| {label} | {sm['jitter_off'][k]:.2f} | {sm['jitter_on'][k]:.2f} | "
             f"{sm['jitter_ratio'][k]:.2f} | <= 0.5 |"
         )
+    arms = sm["arm_jitter_deg"]
+    print(
+        f"| jitter, the rig's four arm bones (deg) | {arms['off']:.2f} | {arms['on']:.2f} | "
+        f"{arms['on'] / arms['off']:.2f} | |"
+    )
     o = sm["other_still"]
     for k, label in (
         ("pose_px", "shoulders/elbows/wrists"),

@@ -14,7 +14,14 @@ from webapp.analysis.rig import solve
 from webapp.analysis.rig.calibration import EyeCalibration
 from webapp.analysis.rig.emotion import Emotion, EmotionFader
 from webapp.analysis.rig.straight_ahead import Rest, from_rest, head_in_chest
-from webapp.analysis.smoothing import PARTS, LandmarkSmoother, SmoothingSettings
+from webapp.analysis.smoothing import (
+    PARTS,
+    FloatArray,
+    LandmarkSmoother,
+    OneEuroFilter,
+    SmoothingSettings,
+    part_size,
+)
 from webapp.landmarks_json import JsonPart, json_landmarks
 
 JsonLandmarks = dict[str, JsonPart | None]
@@ -62,6 +69,8 @@ class AvatarSession:
         self.options = options
         smoothing = options.smoothing
         self._smoother = None if smoothing is None else LandmarkSmoother(smoothing)
+        # The body's bones are solved from pose_world: the same settings smooth it.
+        self._world = None if smoothing is None else OneEuroFilter(smoothing)
         self._expressions = None if smoothing is None else ValueSmoother()
         self._blendshapes = None if smoothing is None else ValueSmoother()
         self._eyes = EyeCalibration()
@@ -78,7 +87,7 @@ class AvatarSession:
 
     def reset(self) -> None:
         self._eyes.reset()
-        for f in (self._smoother, self._expressions, self._blendshapes):
+        for f in (self._smoother, self._world, self._expressions, self._blendshapes):
             if f is not None:
                 f.reset()
 
@@ -93,10 +102,10 @@ class AvatarSession:
         emotion: Emotion | None = None,
     ) -> tuple[JsonLandmarks, dict[str, Any] | None]:
         """(the result's "landmarks", its "rig" or None): JSON-ready, rounded as the model's
-        own output is sent (landmarks_json.py). pose_world is used by the rig, unsmoothed,
-        when given; blendshapes (ARKit's, from the unsmoothed face) go into the rig,
-        filtered like the expressions; `emotion`, the one the person holds (None: never
-        one), joins the expressions, faded (rig/emotion.py)."""
+        own output is sent (landmarks_json.py). pose_world is used by the rig, smoothed
+        as the landmarks are, when given; blendshapes (ARKit's, from the unsmoothed face)
+        go into the rig, filtered like the expressions; `emotion`, the one the person
+        holds (None: never one), joins the expressions, faded (rig/emotion.py)."""
         # Each part as an array once (the worker sends arrays; tests and tools may pass
         # lists): the filter and the rig's expressions both read the unsmoothed face.
         raw = {
@@ -114,7 +123,7 @@ class AvatarSession:
                 width,
                 height,
                 mirror=mirror,
-                pose_world=pose_world,
+                pose_world=self._smooth_world(pose_world, capture_ms),
                 eyes=self._eyes,
                 expression_face=raw["face"],
                 blendshapes=blendshapes,
@@ -131,3 +140,18 @@ class AvatarSession:
                 solved = replace(solved, expressions=solved.expressions | held)
             rig = None if solved is None else solved.to_json()
         return json_landmarks(parts), rig
+
+    def _smooth_world(self, pose_world: ArrayLike | None, capture_ms: float) -> FloatArray | None:
+        """pose_world (metres) through its own filter, its speeds in its own size as the
+        image parts' are; lost, its filter starts afresh when it is found again."""
+        if pose_world is None:
+            if self._world is not None:
+                self._world.reset()
+            return None
+        world = np.asarray(pose_world, dtype=np.float64)
+        if self._world is None:
+            return world
+        points = world[:, :3]
+        smooth = self._world(points, capture_ms, part_size(points))
+        out: FloatArray = np.concatenate([smooth, world[:, 3:]], axis=1)
+        return out
