@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import signal
+import struct
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -196,6 +197,30 @@ async def test_a_client_that_vanishes_mid_frame(
     assert graphs_after == graphs
     assert_memory_near(memory, memory_after)
     assert scheduler.workers[0].alive
+
+
+async def test_a_frame_and_a_close_in_one_packet_leave_no_graph(make_client: MakeClient) -> None:
+    """Stop pressed just after a turn: the frame and the close frame arrive together. The
+    lane claimed the frame as it came and the session closed before the frame was sent:
+    the worker was told to end the session's graph first, and the frame then built a new
+    one under the ended session, kept for good (about 220 MB each)."""
+    client = await make_client(Config(workers=1))
+    graphs, memory = await warmed_baseline(client)
+    frame = video_frames(ASL_VIDEO)[0]
+    assert client.port is not None
+    for _ in range(3):
+        reader, writer = await raw_ws_connect(client.host, client.port)
+        writer.write(ws_frame(0x1, json.dumps(HELLO).encode()))
+        writer.write(ws_frame(0x2, frame_message(0, 0.0, frame)))
+        await reader.readuntil(b'"result"')  # the graph is built, the lane idle
+        last = ws_frame(0x2, frame_message(1, 66.7, frame))
+        writer.write(last + ws_frame(0x8, struct.pack("!H", 1000)))
+        await writer.drain()
+        await client.app[SESSIONS].wait_empty()
+        writer.close()
+    graphs_after, memory_after = await settled(client)
+    assert graphs_after == graphs
+    assert_memory_near(memory, memory_after)
 
 
 async def test_a_client_that_never_reads(make_client: MakeClient) -> None:

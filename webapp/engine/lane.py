@@ -91,7 +91,10 @@ class Lane:
             self._claim()
             if self._claimed is not None:
                 job, self._claimed = self._claimed, None
-                self._send(job)
+                if isinstance(job, StillJob) or not job[0].closed:
+                    self._send(job)
+                else:
+                    self._unclaim()
                 continue
             self._wake.clear()
             await self._wake.wait()
@@ -124,6 +127,13 @@ class Lane:
             self.sessions.invitations.now()
             return
         self.state, self._busy_since = LaneState.BUSY, time.perf_counter()
+
+    def _unclaim(self) -> None:
+        """A frame claimed as it came, of a session closed before it was sent: the worker
+        has been told to end its graph, and the frame would build another under the ended
+        session, for good. Not sent, it leaves the lane as it found it."""
+        if not self._flights:
+            self.state, self._busy_since = LaneState.IDLE, None
 
     def _send(self, job: LaneJob) -> None:
         """Hands `job` to the worker; the loop delivers its outcome once it and every job
