@@ -319,6 +319,24 @@ async def test_a_full_still_line_refuses_before_the_body(pool: Callable[..., Any
         task.cancel()
 
 
+async def test_a_still_whose_client_left_leaves_the_line(pool: Callable[..., Any]) -> None:
+    """A client that posts and hangs up (its handler cancelled) gave up its answer, and its
+    place in the line with it: it held it until the worker ran it for nobody, and a line
+    of them refused the next clients with 503."""
+    scheduler = await pool(max_waiting=2)
+    worker = fake(scheduler)
+    running = asyncio.ensure_future(scheduler.predict(b"still"))
+    await worker.next()
+    waiting = [asyncio.ensure_future(scheduler.predict(b"still")) for _ in range(2)]
+    await until(lambda: scheduler.snapshot().stills_waiting == 2)
+    for task in waiting:
+        task.cancel()
+    await asyncio.gather(*waiting, return_exceptions=True)
+    assert scheduler.snapshot().stills_waiting == 0
+    scheduler.check_still_room()
+    running.cancel()
+
+
 async def test_new_sessions_go_to_the_least_loaded_worker(pool: Callable[..., Any]) -> None:
     scheduler = await pool(workers=2)
     holistic, _ = await open_ready(scheduler, Track.HOLISTIC)

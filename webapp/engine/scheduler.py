@@ -103,11 +103,14 @@ class Scheduler:
         try:
             return await asyncio.wait_for(asyncio.shield(job.future), self.config.request_timeout)
         except TimeoutError:
-            with contextlib.suppress(ValueError):
-                self._stills.remove(job)
             raise DeadlineError(
                 f"no answer within {self.config.request_timeout:g} s; the server is overloaded"
             ) from None
+        finally:
+            # Not yet taken by a lane: timed out, or its client gone (the handler cancelled),
+            # it leaves the line rather than hold a place and a worker's turn for nobody.
+            with contextlib.suppress(ValueError):
+                self._stills.remove(job)
 
     # -- live sessions ---------------------------------------------------------------------
     def open_session(
