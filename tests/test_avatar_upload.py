@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from playwright.async_api import Page
+from playwright.async_api import Page, Route
 
 from tests.browser import open_page
 from tests.conftest import Client, MakeClient
@@ -541,6 +541,31 @@ async def test_the_obs_view_shows_the_links_avatar_and_follows_it(
         assert gone.status == 204
         await shows(view, DEFAULT_TITLE, "default")
         assert browser.errors == []
+
+
+async def test_the_obs_view_tries_an_avatar_that_failed_again(make_client: MakeClient) -> None:
+    """A network blip as OBS opens the view: the default avatar did not load, and once
+    watching the view stayed empty and silent for good (the same avatar announced again
+    was taken as on show). Watching, it tries again."""
+    needs_node_modules()
+    client = await make_client(Config(workers=1, no_cache=True))
+    _, ready = await camera(client)
+    async with open_page() as browser:
+        view = browser.page
+        failed = asyncio.Event()
+
+        async def fail_once(route: Route) -> None:
+            if failed.is_set():
+                await route.continue_()
+                return
+            failed.set()
+            await route.abort()
+
+        await view.route("**/*.vrm", fail_once)
+        await view.goto(str(client.make_url(f"/avatar?watch={ready['watch']}")))
+        await shows(view, DEFAULT_TITLE, "default")
+        assert failed.is_set()
+        assert await view.get_attribute("body", "data-watch-state") == "ok"
 
 
 async def test_the_page_sends_its_own_vrm_only_once_ticked(make_client: MakeClient) -> None:

@@ -19,7 +19,9 @@ window.holotrackAvatar = view.testHook();
 view.scene.setFraming(new URLSearchParams(window.location.search).get("framing") ?? "upper");
 
 let results = 0;
-// The link's own avatar, when its camera gave it one; null: the server's default.
+// The link's own avatar, when its camera gave it one; null: the server's default;
+// undefined: the one wanted could not be loaded, and is tried again when next announced
+// (each time the view is watching again), not left to a stream for good.
 let wanted = null;
 let loading = Promise.resolve();
 
@@ -30,14 +32,18 @@ function follow(url) {
   wanted = url;
   loading = loading.then(async () => {
     if (wanted !== url) return; // a newer announcement is queued behind this one
+    let source = url === null ? "default" : "link";
     try {
       await view.load(url ?? document.body.dataset.defaultAvatar);
     } catch (error) {
+      if (wanted === url) wanted = undefined;
       if (url === null) throw error;
       console.warn(`The link's own avatar could not be loaded (${error.message}): showing the default.`);
       await view.load(document.body.dataset.defaultAvatar);
+      source = "default";
     }
-    document.body.dataset.avatarSource = url === null ? "default" : "link";
+    document.body.dataset.avatarReady = "true";
+    document.body.dataset.avatarSource = source;
   }).catch((error) => say(`Cannot load the avatar: ${error.message}.`, "error"));
 }
 
@@ -52,6 +58,7 @@ if (!view.scene.failure) {
     document.body.dataset.avatarReady = "true";
     document.body.dataset.avatarSource = "default";
   } catch (error) {
+    wanted = undefined;
     say(`Cannot load the avatar: ${error.message}.`, "error");
   }
 }
