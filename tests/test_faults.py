@@ -6,6 +6,7 @@ The same cycles with a swarm running for ten minutes after them: `bench/soak.py`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -170,6 +171,35 @@ async def test_a_worker_killed_mid_frame(
     graphs_after, memory_after = await settled(client)
     assert graphs_after == graphs
     assert_memory_near(memory, memory_after)
+
+
+async def test_a_hung_worker_is_killed_and_replaced(
+    make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker that answers nothing (stopped by SIGSTOP here: a frozen container, a
+    deadlock) held its sessions until --max-session-seconds (4 h) and took new ones. After
+    three --request-timeouts without an answer it is killed as hung: its sessions end as a
+    dead worker's do, and another starts."""
+    client = await make_client(Config(workers=1, request_timeout=2.0))
+    scheduler = client.app[SCHEDULER]
+    live = await LiveClient.connect(client)
+    await live.hello("holistic")
+    frames = video_frames(ASL_VIDEO)
+    await live.lockstep(frames[:1])
+    worker = scheduler.workers[0]
+    handed = spy_on_frames(worker, monkeypatch)
+    os.kill(worker.pid, signal.SIGSTOP)
+    try:
+        await live.send(1, 66.7, frames[1])
+        await handed.wait()
+        code, reason = await live.closed()
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(worker.pid, signal.SIGCONT)
+    assert code == Close.INTERNAL
+    assert f"pid {worker.pid}" in reason
+    await replacement_of(scheduler, worker)
+    await new_sessions_work(client)
 
 
 @pytest.mark.parametrize("when", ["as-sent", "in-the-worker"])

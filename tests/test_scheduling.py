@@ -89,6 +89,9 @@ class FakeWorker:
             future.set_result(StillResult(64, 48, NOBODY, [], 1.0, 2.0))
         return job
 
+    def kill(self) -> None:
+        self.die()
+
     def die(self) -> None:
         """As the real handle does: calls in flight fail first, then the lane is told."""
         self.alive = False

@@ -32,6 +32,9 @@ from webapp.engine.wire import FrameResult, Job
 from webapp.errors import HolotrackError, WorkerCrashedError
 
 log = logging.getLogger(__name__)
+# A job unanswered for this many --request-timeouts has a hung worker (stopped,
+# deadlocked), not a slow one: a frame takes well under a second even at load 10.
+HUNG_AFTER_TIMEOUTS = 3.0
 
 
 class LaneState(enum.Enum):
@@ -145,9 +148,22 @@ class Lane:
         self._beside.invite()
 
     async def _call(self, job: Job[Any]) -> Any | HolotrackError:
-        """The worker's answer to `job`, or the error it ended with."""
+        """The worker's answer to `job`, or the error it ended with. A worker that does
+        not answer at all is killed: its sessions end as a dead worker's do (1011) and
+        another starts, where they waited for it until --max-session-seconds."""
+        worker = self.worker
         try:
-            return await self.worker.call(job)
+            async with asyncio.timeout(HUNG_AFTER_TIMEOUTS * self.config.request_timeout):
+                return await worker.call(job)
+        except TimeoutError:
+            log.error(
+                "worker %d (pid %d) answered nothing for %.0f s: killed as hung",
+                worker.index,
+                worker.pid,
+                HUNG_AFTER_TIMEOUTS * self.config.request_timeout,
+            )
+            worker.kill()
+            return WorkerCrashedError(f"inference worker {worker.index} hung and was killed")
         except HolotrackError as exc:
             return exc
 
