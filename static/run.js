@@ -166,7 +166,7 @@ export class CameraRun {
       } catch (error) {
         if (this.turn !== turn) return;
         // Asking again and again would not help (no camera, permission withdrawn).
-        if (this.session) this.session.stop(cameraError(error));
+        if (this.session) this.session.stop(cameraError(error), "error");
         else this.closeCamera();
       }
     });

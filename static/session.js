@@ -100,8 +100,9 @@ export class LiveSession {
     this.connectRouted();
   }
 
-  // The user's stop: no reconnection, and no close event reported afterwards.
-  stop(text = "Stopped.") {
+  // The user's stop, or the page's when it cannot go on (kind "error": the camera cannot be
+  // had again): no reconnection, and no close event reported afterwards.
+  stop(text = "Stopped.", kind = "info") {
     if (this.stopped) return;
     this.stopped = true;
     this.clearTimers();
@@ -120,7 +121,7 @@ export class LiveSession {
     // Paused, or between two connections: the server keeps the last session's link for its
     // grace, so ending it for good takes a connection of its own.
     if (!said && !this.pauses && this.resume) this.endPaused(this.resume);
-    this.on.ended(text, "info");
+    this.on.ended(text, kind);
   }
 
   // Ends for good the session `resume` names, as a close 1000 would: its watchers now, not

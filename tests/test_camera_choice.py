@@ -210,6 +210,40 @@ async def test_a_camera_chosen_while_another_opens_is_the_one_left_open(
         assert browser.errors == []
 
 
+# The browser refusing every camera from window.refused on (permission taken back).
+REFUSED_JS = """
+const asked = MediaDevices.prototype.getUserMedia;
+MediaDevices.prototype.getUserMedia = function (constraints) {
+  if (window.refused) {
+    return Promise.reject(new DOMException("Permission denied", "NotAllowedError"));
+  }
+  return asked.call(this, constraints);
+};
+"""
+
+
+async def test_a_camera_that_cannot_be_had_again_ends_the_session_as_an_error(
+    client: Client,
+) -> None:
+    """The camera stopped and the browser refuses it now: the session ends, and the page
+    says why as the error it is (it was styled as an ordinary Stop)."""
+    async with open_page(["--use-fake-ui-for-media-stream", THREE_CAMERAS]) as browser:
+        page = browser.page
+        await page.add_init_script(REFUSED_JS)
+        await open_index(browser, client)
+        await page.click("#live-start")
+        await page.wait_for_function(results_above(2))
+        await page.evaluate(
+            "() => { window.refused = true; document.getElementById('live-video')"
+            ".srcObject.getVideoTracks()[0].dispatchEvent(new Event('ended')); }"
+        )
+        await page.wait_for_selector("#live-status[data-kind=error]")
+        text = await page.inner_text("#live-status")
+        assert text.startswith("Cannot start the camera: "), text
+        assert not await page.is_disabled("#live-start")
+        assert browser.errors == []
+
+
 async def test_a_camera_chosen_before_and_gone_gives_way_to_the_default_in_words(
     client: Client,
 ) -> None:
