@@ -125,9 +125,10 @@ export function askForKey(why = "") {
 // A session closed with 4401 or a request answered 401.
 export function keyRefused(reason) {
   const kept = currentKey();
+  // Without a kept key none was sent: the server's words for that are meant for scripts.
   const words = kept
     ? `The server refused the access key kept in this browser (${reason}). Enter another.`
-    : `This server needs an access key (${reason}).`;
+    : "This server needs an access key.";
   askForKey(words);
 }
 

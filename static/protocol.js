@@ -41,7 +41,9 @@ const CLOSES = {
   [CLOSE.PAUSED]: { text: "The session was paused", retry: false, why: false },
   [CLOSE.RENEW]: { text: "The session reached the server's time limit", retry: true, why: false },
   [CLOSE.UNKNOWN_WATCH]: { text: "This watch link is not valid, or its session has ended", retry: false, why: false },
-  [CLOSE.UNAUTHORIZED]: { text: "The server refused the access key", retry: false, why: true },
+  // The reasons: "the access key was not accepted", or, none sent, "this server needs an
+  // access key: send it in the hello..." (words for API clients, which the text says).
+  [CLOSE.UNAUTHORIZED]: { text: "The server refused this session: it needs an access key", retry: false, why: true, trim: /^this server needs an access key.*$/ },
 };
 
 // {text, retry, minDelayMs}: text is a sentence in words; the number is said only for a

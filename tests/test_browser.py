@@ -27,6 +27,7 @@ from tests.browser import (
 )
 from tests.conftest import Client, MakeClient
 from tests.media import ASL_VIDEO, PERSON_JPEG
+from webapp.access.socket import ASK as ACCESS_ASK
 from webapp.config import Config
 from webapp.keys import SCHEDULER
 from webapp.protocol import Close
@@ -241,6 +242,8 @@ async def test_every_close_the_server_sends_is_said_in_words(client: Client) -> 
         ),
         Close.IDLE: "no frame for 30 s; closing idle session",
         Close.UNKNOWN_WATCH: "this watch link names no live session (it ended, or never was)",
+        # No key sent: the words for API clients are not the page's.
+        Close.UNAUTHORIZED: f"this server needs an access key: {ACCESS_ASK}",
     }
     codes = [int(code) for code in Close]
     async with open_page() as browser:
@@ -268,6 +271,9 @@ async def test_every_close_the_server_sends_is_said_in_words(client: Client) -> 
     )
     assert "idle session" not in said[str(Close.IDLE)]
     assert said[str(Close.UNKNOWN_WATCH)].count("watch link") == 1
+    assert said[str(Close.UNAUTHORIZED)] == (
+        "The server refused this session: it needs an access key."
+    )
     # A code the page has no words for is named, so that it can be looked up.
     assert "4999" in unknown
 
