@@ -429,6 +429,59 @@ async def test_the_target_counts_down_and_is_reached_once(client: Client) -> Non
     assert browser.errors == []
 
 
+# New set pressed while the session reconnects: what each FitnessSession sends once its
+# next connection is accepted (its hello already names the exercise asked for).
+NEW_SET_AWAY_JS = """async () => {
+  const { FitnessSession } = await import("/static/fitness/connection.js");
+  const sent = [];
+  const session = (name) => {
+    const s = new FitnessSession({
+      url: "ws://127.0.0.1:9/ws", track: "pose", fps: 15, grab: async () => null,
+      handlers: {}, options: { exercise: "squat" },
+    });
+    s.open = () => {
+      s.socket = { readyState: WebSocket.OPEN, send: (m) => sent.push([name, JSON.parse(m)]) };
+      s.ready = true;
+      s.accepted();
+    };
+    s.away = () => { s.ready = false; s.socket = null; };
+    s.open();
+    return s;
+  };
+  const again = session("same exercise");
+  again.away();
+  const taken = again.newSet("squat");
+  again.open();
+  const other = session("another exercise");
+  other.away();
+  other.newSet("push_up");
+  other.open();
+  const back = session("another, then back");
+  back.away();
+  back.newSet("push_up");
+  back.newSet("squat");
+  back.open();
+  const now = session("connected");
+  now.newSet("push_up");
+  return { taken, sent };
+}"""
+
+
+@pytest.mark.browser
+async def test_a_new_set_asked_for_while_reconnecting_starts_once_back(client: Client) -> None:
+    """It was dropped without a word: the hello resumed the set going on."""
+    async with open_page() as browser:
+        await open_fitness(browser, client, "squat")
+        got = await browser.page.evaluate(NEW_SET_AWAY_JS)
+    assert got["taken"] is True  # the page starts the set at once
+    assert got["sent"] == [
+        ["same exercise", {"type": "exercise", "name": "squat"}],
+        ["another, then back", {"type": "exercise", "name": "squat"}],
+        ["connected", {"type": "exercise", "name": "push_up"}],
+    ]
+    assert browser.errors == []
+
+
 @pytest.mark.browser
 async def test_without_speech_the_box_is_off_and_says_why(client: Client) -> None:
     async with open_page() as browser:

@@ -8,6 +8,8 @@ export class FitnessSession extends LiveSession {
   constructor({ handlers, ...rest }) {
     super({ handlers, ...rest });
     this.on.workout = handlers.workout ?? (() => {});
+    this.setOf = this.options.exercise ?? null; // the exercise of the server's set going on
+    this.newSetOwed = false; // asked for while no connection was open
   }
 
   handle(message) {
@@ -16,11 +18,21 @@ export class FitnessSession extends LiveSession {
     return true;
   }
 
-  // A new set of `name` (the same exercise again, or another); answered with a workout.
+  // A new set of `name` (the same exercise again, or another); answered with a workout,
+  // now or, asked while reconnecting, once the next connection is accepted. Its hello
+  // names `name`: another exercise than the set's starts the new set by itself, the same
+  // one goes on with the set, so a new one is asked for then.
   newSet(name) {
-    // A reconnection's hello asks for the exercise in use.
     this.options = { ...this.options, exercise: name };
-    return this.control({ type: "exercise", name });
+    const sent = this.control({ type: "exercise", name });
+    if (sent) this.setOf = name;
+    this.newSetOwed = !sent && name === this.setOf;
+    return !this.stopped;
+  }
+
+  accepted() {
+    this.setOf = this.options.exercise ?? null;
+    if (this.newSetOwed) this.newSetOwed = !this.control({ type: "exercise", name: this.setOf });
   }
 
   summary() {

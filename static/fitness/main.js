@@ -216,7 +216,8 @@ function showCounting() {
 }
 
 function newSet() {
-  if (!run.session?.newSet(exerciseSelect.value)) return; // a reconnection's hello asks for it
+  // While reconnecting, the set starts once the connection is back (connection.js).
+  if (!run.session?.newSet(exerciseSelect.value)) return;
   startSet(exerciseSelect.value);
   // The status named the exercise the session began with; a Stop under way says so instead.
   if (stopping === null) showCounting();
