@@ -152,15 +152,16 @@ class Lane:
         not answer at all is killed: its sessions end as a dead worker's do (1011) and
         another starts, where they waited for it until --max-session-seconds."""
         worker = self.worker
+        hung_after = HUNG_AFTER_TIMEOUTS * self.config.request_timeout
         try:
-            async with asyncio.timeout(HUNG_AFTER_TIMEOUTS * self.config.request_timeout):
+            async with asyncio.timeout(hung_after):
                 return await worker.call(job)
         except TimeoutError:
             log.error(
                 "worker %d (pid %d) answered nothing for %.0f s: killed as hung",
                 worker.index,
                 worker.pid,
-                HUNG_AFTER_TIMEOUTS * self.config.request_timeout,
+                hung_after,
             )
             worker.kill()
             return WorkerCrashedError(f"inference worker {worker.index} hung and was killed")

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from webapp.engine.blendshapes import NAMES as ARKIT_NAMES
+from webapp.engine.blendshapes import NAMES
 from webapp.errors import shown
 
 # Points per part and numbers per point (the pose's fourth is visibility).
@@ -41,6 +41,8 @@ DEFAULT_SIZE = (640, 480)
 MAX_MAGNITUDE = 1e9
 MAX_SIDE = 10_000_000
 _WITHIN = f"within ±{MAX_MAGNITUDE:,.0f}"
+# The blendshapes a rig may carry: each is a CSV column (table.py).
+ARKIT_NAMES = frozenset(NAMES)
 
 # Kept as arrays: as JSON's lists of floats, 32 MB of holistic lines held 450 MB more.
 Points = npt.NDArray[np.float64]
@@ -143,7 +145,7 @@ def _rig(value: object) -> Mapping[str, Any] | None:
             raise ValueError(f"rig.{part} must be an object of names and numbers {_WITHIN}")
     # Each name is a CSV column on every row: names of any making would grow the table by
     # frames times names, far past what the frame limit bounds.
-    unknown = set(value.get("blendshapes", {})) - set(ARKIT_NAMES)
+    unknown = value.get("blendshapes", {}).keys() - ARKIT_NAMES
     if unknown:
         name = _key(min(unknown))
         raise ValueError(f"rig.blendshapes.{name} is not one of ARKit's 52 blendshapes")
