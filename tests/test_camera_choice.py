@@ -5,10 +5,13 @@ fake cameras standing for a webcam, a capture card and OBS's virtual camera."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 import pytest
 from playwright.async_api import Page
 
-from tests.browser import open_page
+from tests.browser import BrowserPage, open_page
 from tests.conftest import Client, MakeClient
 from tests.test_avatar_page import needs_node_modules
 from tests.test_browser import open_index
@@ -68,14 +71,24 @@ async def client(make_client: MakeClient) -> Client:
     return await make_client(Config(workers=1, no_cache=True))
 
 
+@contextlib.asynccontextmanager
+async def tracking(client: Client, script: str = "") -> AsyncIterator[BrowserPage]:
+    """The live page on three fake cameras, allowed, with `script` run first in it,
+    tracking (some results in)."""
+    async with open_page(["--use-fake-ui-for-media-stream", THREE_CAMERAS]) as browser:
+        if script:
+            await browser.page.add_init_script(script)
+        await open_index(browser, client)
+        await browser.page.click("#live-start")
+        await browser.page.wait_for_function(results_above(2))
+        yield browser
+
+
 async def test_several_cameras_are_listed_by_name_and_the_one_chosen_is_opened(
     client: Client,
 ) -> None:
-    async with open_page(["--use-fake-ui-for-media-stream", THREE_CAMERAS]) as browser:
+    async with tracking(client) as browser:
         page = browser.page
-        await open_index(browser, client)
-        await page.click("#live-start")
-        await page.wait_for_function(results_above(2))
         assert await page.evaluate(SHOWN_JS) == "fake_device_0"
         await page.wait_for_selector("#live-camera optgroup", state="attached")
         names = await page.eval_on_selector_all(
@@ -112,12 +125,8 @@ async def test_the_chosen_camera_unplugged_and_plugged_in_again_is_followed(
     """Unplugged while running, the chosen camera gives way to the default, as any camera
     that stops does (a pause, then tracking goes on by itself); plugged in again, it is
     taken up by itself, the session going on."""
-    async with open_page(["--use-fake-ui-for-media-stream", THREE_CAMERAS]) as browser:
+    async with tracking(client, UNPLUGGABLE_JS) as browser:
         page = browser.page
-        await page.add_init_script(UNPLUGGABLE_JS)
-        await open_index(browser, client)
-        await page.click("#live-start")
-        await page.wait_for_function(results_above(2))
         await page.wait_for_selector("#live-camera optgroup", state="attached")
         await page.select_option("#live-camera", label="fake_device_2")
         await page.wait_for_selector("#live-video[data-opened=fake_device_2]", state="attached")
@@ -227,12 +236,8 @@ async def test_a_camera_that_cannot_be_had_again_ends_the_session_as_an_error(
 ) -> None:
     """The camera stopped and the browser refuses it now: the session ends, and the page
     says why as the error it is (it was styled as an ordinary Stop)."""
-    async with open_page(["--use-fake-ui-for-media-stream", THREE_CAMERAS]) as browser:
+    async with tracking(client, REFUSED_JS) as browser:
         page = browser.page
-        await page.add_init_script(REFUSED_JS)
-        await open_index(browser, client)
-        await page.click("#live-start")
-        await page.wait_for_function(results_above(2))
         await page.evaluate(
             "() => { window.refused = true; document.getElementById('live-video')"
             ".srcObject.getVideoTracks()[0].dispatchEvent(new Event('ended')); }"
