@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import signal
+import time
 from typing import Any
 
 import pytest
@@ -328,6 +330,36 @@ async def test_a_fast_sender_cannot_starve_a_paced_one(client: Client) -> None:
     waits = sorted(r["timing_ms"]["wait"] for r in results)
     assert len(results) == 12
     assert waits[len(waits) // 2] <= 3 * longest_run + 50
+
+
+async def test_a_session_sending_faster_than_it_asked_takes_no_more(client: Client) -> None:
+    """Admission counted it at the 2 fps it asked for: sending faster while another session
+    shares the worker gets it 2 fps (and a frame of jitter), not a round-robin share."""
+    frames = video_frames(ASL_VIDEO)
+    greedy, paced = await LiveClient.connect(client), await LiveClient.connect(client)
+    await greedy.hello("holistic", fps=2)
+    await paced.hello("holistic", fps=15)
+    served: list[int] = []
+
+    async def flood() -> None:
+        for sent in itertools.count():
+            await greedy.send(sent, sent * 5.0, frames[sent % len(frames)])
+            await asyncio.sleep(0.005)
+
+    async def read() -> None:
+        while True:
+            served.append((await greedy.next_of("result"))["seq"])
+
+    started = time.perf_counter()
+    tasks = [asyncio.create_task(flood()), asyncio.create_task(read())]
+    results = await paced.lockstep(frames[:20])
+    elapsed = time.perf_counter() - started
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    assert len(results) == 20
+    # Two back to back, then one each half second (one more may be on its way out).
+    assert 0 < len(served) <= 2 + 2 * elapsed + 1, (len(served), elapsed)
 
 
 async def test_two_frames_in_flight_give_the_landmarks_of_one_at_a_time(

@@ -588,6 +588,76 @@ async def test_a_session_alone_on_a_worker_is_never_refused_by_rate(
         scheduler.open_session(Track.HOLISTIC, Sink(), 30.0)
 
 
+# -- a session's frames start no faster than it asked while others share its worker -------
+async def test_a_session_sending_faster_than_it_asked_is_held_to_that_rate(
+    pool: Callable[..., Any],
+) -> None:
+    scheduler = await pool()
+    worker = fake(scheduler)
+    sink = Sink()
+    greedy = scheduler.open_session(Track.HOLISTIC, sink, 2.0)  # counted at 2 fps
+    other, _ = await open_ready(scheduler)
+    await settled(greedy)
+    for seq in (1, 2):  # two back to back: its allowance for a client's jitter
+        scheduler.offer(greedy, frame(seq))
+        assert sessions_run([await worker.answer()]) == [greedy.id]
+    await until(lambda: sink.results == [1, 2])
+    held_at = time.perf_counter()
+    scheduler.offer(greedy, frame(3))
+    assert greedy.state is SlotState.HELD
+    displaced = scheduler.offer(greedy, frame(4))  # the newest still wins
+    assert displaced is not None
+    assert displaced.seq == 3
+    scheduler.offer(other, frame(1))
+    assert sessions_run([await worker.answer()]) == [other.id]  # the other's runs meanwhile
+    job = await worker.answer()
+    assert isinstance(job, RunFrame)
+    assert (job.session, job.capture_ms) == (greedy.id, 4.0)
+    # Its third frame in a row started one interval (0.5 s) after the first two.
+    assert time.perf_counter() - held_at >= 0.4
+    await until(lambda: sink.results == [1, 2, 4])
+
+
+async def test_a_lone_session_is_never_held_to_the_rate_it_asked(
+    pool: Callable[..., Any],
+) -> None:
+    # Alone, its frames take no one's share: it gets all its worker can do.
+    scheduler = await pool()
+    worker = fake(scheduler)
+    sink = Sink()
+    slot = scheduler.open_session(Track.HOLISTIC, sink, 0.5)
+    await settled(slot)
+    for seq in range(1, 6):
+        scheduler.offer(slot, frame(seq))
+        assert slot.state is SlotState.RUNNING
+        await worker.answer()
+        await until(lambda: slot.state is not SlotState.RUNNING)  # delivered; nothing waits
+    assert sink.results == [1, 2, 3, 4, 5]
+
+
+async def test_a_held_session_closed_leaves_nothing_to_run(pool: Callable[..., Any]) -> None:
+    scheduler = await pool()
+    worker = fake(scheduler)
+    sink = Sink()
+    greedy = scheduler.open_session(Track.HOLISTIC, sink, 0.5)
+    other, other_sink = await open_ready(scheduler)
+    await settled(greedy)
+    for seq in (1, 2):
+        scheduler.offer(greedy, frame(seq))
+        await worker.answer()
+    await until(lambda: sink.results == [1, 2])
+    scheduler.offer(greedy, frame(3))
+    assert greedy.state is SlotState.HELD
+    waiting = scheduler.close_session(greedy)
+    assert waiting is not None
+    assert waiting.seq == 3
+    assert greedy.hold is None
+    scheduler.offer(other, frame(1))
+    assert sessions_run([await worker.answer()]) == [other.id]
+    await until(lambda: other_sink.results == [1])
+    assert worker.jobs.empty()
+
+
 # -- two frames of a lone session in its worker (--overlap-frames) ---------------------------
 def result() -> FrameResult:
     return FrameResult(1, 64, 48, NOBODY, 1.0, 2.0)

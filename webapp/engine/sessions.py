@@ -3,6 +3,7 @@ frame waiting (round-robin: a session served goes to the back), and their turns.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import time
 from collections.abc import Callable
@@ -67,7 +68,7 @@ class LaneSessions:
         if displaced is not None:
             self.steer.meter.replaced(frame.received - displaced.received, slot.granted)
         if slot.state is SlotState.IDLE:
-            self._queue(slot)
+            self._line_up(slot)
         elif slot.state is SlotState.RUNNING:
             self._wake()  # it may join the running frame (overlap.py)
         return displaced
@@ -78,7 +79,8 @@ class LaneSessions:
         frame, slot.pending = slot.pending, None
         assert frame is not None
         frame.started = time.perf_counter()
-        self.steer.meter.took(frame.started - frame.received)
+        slot.allowance.spend(frame.started)
+        self.steer.meter.took(frame.started - max(frame.received, slot.released))
         slot.state = SlotState.RUNNING
         if not self._ready:
             # Invite the next frame to arrive just before this one is done.
@@ -90,6 +92,7 @@ class LaneSessions:
         frame, slot.pending = slot.pending, None
         assert frame is not None
         frame.started = time.perf_counter()
+        slot.allowance.spend(frame.started)
         return frame
 
     def settle(self, slot: Slot) -> None:
@@ -97,13 +100,14 @@ class LaneSessions:
         if slot.closed:
             return
         if slot.pending is not None:
-            self._queue(slot)
+            self._line_up(slot)
         else:
             slot.state = SlotState.IDLE
 
     def close(self, slot: Slot) -> Frame | None:
         """Frees the slot; returns the frame still waiting, if any."""
         slot.state = SlotState.CLOSED
+        _unhold(slot)
         self.slots.pop(slot.id, None)
         if slot in self._ready:
             self._ready.remove(slot)
@@ -118,9 +122,32 @@ class LaneSessions:
         lost, self.slots = list(self.slots.values()), {}
         for slot in lost:
             slot.state = SlotState.CLOSED
+            _unhold(slot)
             slot.sink.lost(error)
+
+    def _line_up(self, slot: Slot) -> None:
+        """Into the ready line with its frame, unless others share the worker and it sends
+        faster than it asked (allowance.py): then held until it may start one."""
+        wait = slot.allowance.wait(time.perf_counter()) if len(self.slots) > 1 else 0.0
+        if wait <= 0.0:
+            self._queue(slot)
+            return
+        slot.state = SlotState.HELD
+        slot.hold = asyncio.get_running_loop().call_later(wait, self._release, slot)
+
+    def _release(self, slot: Slot) -> None:
+        slot.hold = None
+        if slot.state is SlotState.HELD:
+            slot.released = time.perf_counter()
+            self._queue(slot)
 
     def _queue(self, slot: Slot) -> None:
         slot.state = SlotState.QUEUED
         self._ready.append(slot)
         self._wake()
+
+
+def _unhold(slot: Slot) -> None:
+    if slot.hold is not None:
+        slot.hold.cancel()
+        slot.hold = None

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
+from webapp.engine.allowance import Allowance
 from webapp.engine.jobs import Frame
 from webapp.engine.wire import FrameResult
 from webapp.errors import HolotrackError
@@ -36,6 +38,9 @@ class SlotState(enum.Enum):
     PREPARING = "preparing"  # its graph is being built in the worker
     IDLE = "idle"  # ready, nothing to run and no turn outstanding
     INVITED = "invited"  # sent a turn; its frame has not arrived yet
+    # Its waiting frame came sooner than the rate it asked for allows, while others share
+    # its worker: it joins the ready line when the allowance refills (allowance.py).
+    HELD = "held"
     QUEUED = "queued"  # its waiting frame is in the lane's ready line
     RUNNING = "running"  # a frame is in the worker; a newer one may wait in `pending`
     CLOSED = "closed"
@@ -56,6 +61,14 @@ class Slot:
     next_due: float = 0.0
     granted: float = 0.0  # the rate it was last told to send at (ready, stats)
     blendshapes: bool = False  # its frames' results carry ARKit's face blendshapes
+    allowance: Allowance = field(init=False)
+    hold: asyncio.TimerHandle | None = None  # ends a HELD spell
+    # When it last left a HELD spell: the wait the grant steering reads starts there, as a
+    # frame held back is the client's doing, not a full worker's.
+    released: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.allowance = Allowance(self.interval)
 
     @property
     def kind(self) -> str:
