@@ -107,6 +107,9 @@ async def _receive(request: web.Request) -> bytes:
 
 async def export(request: web.Request) -> web.Response:
     config = request.app[CONFIG]
+    if len(request.query.getall("format", [])) > 1:
+        # Which one was meant is a guess either way: the first, or the last a proxy added.
+        raise BadRequestError("give format once (?format=bvh or ?format=csv)")
     fmt = request.query.get("format", "")
     if fmt not in FORMATS:
         raise BadRequestError("format must be bvh or csv (?format=bvh)")
