@@ -425,6 +425,18 @@ def test_leaving_and_reentering_the_frame(clips: Clips) -> None:
     assert back[0] == "ready"
 
 
+def test_a_pause_through_a_rep_loses_that_rep(clips: Clips) -> None:
+    """No frame at all for 3 s through the bottom of rep 5 (the page paused, the network
+    stalled): that rep is not counted with the pause in its time; the others count."""
+    feed = [(ms, p) for ms, p in frames(clips.pushups) if not seconds(38.5) <= ms < seconds(41.5)]
+    workout, _ = run("push_up", feed, clips.pushups.image_size)
+    whole, _ = run("push_up", frames(clips.pushups), clips.pushups.image_size)
+    assert workout.reps == 5
+    paused, unpaused = workout.summary()["sets"][0], whole.summary()["sets"][0]
+    # The five left are five of the six: their mean time is theirs, not stretched by 3 s.
+    assert paused["rep_ms"] <= 1.05 * unpaused["rep_ms"]
+
+
 def test_one_side_only_for_side_on_push_ups(clips: Clips) -> None:
     """Side-on, MediaPipe sees the near (left) side; the far side masked to visibility 0
     changes nothing. With the near side masked, the far side is too unsure to count."""

@@ -14,6 +14,12 @@ from dataclasses import dataclass
 
 from webapp.analysis.fitness.exercises import Exercise, Phase
 
+# Capture time with no frame at all (the session paused, the tab hidden, the network
+# stalled) after which counting starts again from the ready position, as after losing
+# sight: what happened meanwhile is unknown, and a rep across it would count the gap in its
+# duration. Longer than the widest gap between frames the server grants (0.5 fps: 2 s).
+PAUSE_MS = 2500.0
+
 
 @dataclass(frozen=True)
 class Rep:
@@ -65,6 +71,8 @@ class RepCounter:
             if self._last_seen is None or t - self._last_seen > self.ex.grace_ms:
                 self.lose_sight()
             return None
+        if self._prev is not None and t - self._prev[0] > PAUSE_MS:
+            self.lose_sight()
         prev, self._prev = self._prev, (t, angle)
         self._last_seen = t
         if faulty and prev is not None and self._left_ms is not None:
