@@ -47,6 +47,7 @@ from webapp.export import table
 from webapp.export.recording import parse_text
 from webapp.keys import ACCESS, METRICS, SCHEDULER, VIDEOS
 from webapp.protocol import Track
+from webapp.video import views
 
 PARTS = ("pose", "face", "left_hand", "right_hand")
 
@@ -646,6 +647,24 @@ async def test_503_at_once_when_full(make_client: MakeClient) -> None:
         )
         == 1
     )
+
+
+async def test_a_fault_of_the_servers_is_a_500_and_counted(
+    make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug in the handler (here: the option parser raising) answers 500 with a JSON
+    reason, and counts in the metric the server-errors alert reads."""
+
+    def broken(*_: Any) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(views, "parse_query", broken)
+    client = await make_client(Config(workers=1))
+    response = await post(client, GESTURE_VIDEO.read_bytes())
+    assert response.status == 500
+    assert (await response.json())["error"] == "internal"
+    registry = client.app[METRICS].registry
+    assert registry.get_sample_value("holotrack_video_requests_total", {"status": "500"}) == 1
 
 
 async def test_uploads_in_progress_count_against_capacity(

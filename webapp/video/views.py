@@ -52,6 +52,11 @@ async def video(request: web.Request) -> web.StreamResponse:
     except UploadAbandoned:
         _abandoned(request)
         return web.Response(status=CLIENT_CLOSED)
+    except Exception:
+        # A fault of ours, answered 500 by json_errors: counted too, so that the alert on
+        # server errors (deploy/prometheus/alerts.yml) sees it as it sees /predict's.
+        request.app[METRICS].video_requests.labels("500").inc()
+        raise
     return response
 
 
