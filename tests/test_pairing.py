@@ -240,6 +240,12 @@ async def test_a_typed_code_makes_a_device_the_camera_of_the_pages_link(
     assert claimed.headers["Cache-Control"] == "no-store"
     twice = await client.post(f"/api/pair/{code}/claim")
     assert (twice.status, (await twice.json())["error"]) == (404, "unknown_code")
+    assert "capitals" not in (await twice.json())["detail"]
+    # Behind several replicas nginx routes a code by its text: lower case may have gone
+    # to another replica than the offer's, and the refusal says what to do.
+    lower = await client.post(f"/api/pair/{typed}/claim")
+    assert lower.status == 404
+    assert "send it in capitals as shown" in (await lower.json())["detail"]
 
     device = await LiveClient.connect(client)
     ready = await device.hello(track="pose", fps=5, key=KEY_A, link_key=link_key)

@@ -104,10 +104,18 @@ async def claim(request: web.Request) -> web.Response:
         return _too_many(exc, "too_many_tries", TRIES_DETAIL)
     if handed is None:
         claims.labels("unknown").inc()
+        typed = request.match_info["code"]
+        # A proxy in front of several replicas routes a code by its text and cannot fold
+        # case (deploy/nginx): one typed in lower case may have reached the wrong replica.
+        cased = (
+            ""
+            if typed == typed.upper()
+            else "; if it was typed in lower case, send it in capitals as shown"
+        )
         return json_error(
             "unknown_code",
             f"no such pairing code: it was used already, or is over {MINUTES} minutes old, "
-            "or mistyped; ask the other page for a new one",
+            f"or mistyped; ask the other page for a new one{cased}",
             404,
         )
     claims.labels("handed").inc()
