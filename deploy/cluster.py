@@ -186,6 +186,7 @@ class Child:
         return self.proc is not None and self.proc.returncode is None
 
     async def start(self) -> None:
+        self.ready.clear()
         self.proc = await asyncio.create_subprocess_exec(
             *self.argv,
             cwd=ROOT,
@@ -309,12 +310,18 @@ class Cluster:
         self._prometheus_dir: Path | None = None
 
     @property
+    def listen(self) -> str:
+        """Where nginx listens, as nginx and URLs write it (an IPv6 address in brackets)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+    @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"http://{self.listen}"
 
     @property
     def ws_url(self) -> str:
-        return f"ws://{self.host}:{self.port}/ws"
+        return f"ws://{self.listen}/ws"
 
     def replica_url(self, index: int) -> str:
         return f"http://{REPLICA_HOST}:{self.replica_ports[index]}"
@@ -388,7 +395,7 @@ class Cluster:
         # nginx's workers may run as another user (nobody, when started as root).
         self._prefix.chmod(0o755)
         site = self._prefix / "holotrack.conf"
-        site.write_text(render_site(f"{self.host}:{self.port}", self.replica_targets))
+        site.write_text(render_site(self.listen, self.replica_targets))
         conf = self._prefix / "nginx.conf"
         conf.write_text(render_main(self._prefix, site))
         self.nginx = Child(
@@ -460,6 +467,51 @@ class Cluster:
         """SIGTERM to one replica, as an orchestrator would send; returns its exit status."""
         return await self.replicas[index].stop(signal.SIGTERM)
 
+    async def supervise(self, stop: asyncio.Event) -> int:
+        """Until `stop` is set (0), starts again a replica that exits on its own, as an
+        orchestrator would: its sessions have ended, and nginx sends new ones to the others
+        meanwhile. 1 when nginx or Prometheus exits; ClusterError when a replica started
+        again exits before it serves (a crash at start would otherwise loop)."""
+        stopping = asyncio.create_task(stop.wait())
+        try:
+            while True:
+                exited = asyncio.create_task(self.wait_any_exit())
+                await asyncio.wait({exited, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                if stop.is_set():
+                    exited.cancel()
+                    return 0
+                child = exited.result()
+                if child not in self.replicas:
+                    print(f"{child.name} stopped on its own; stopping the cluster", file=sys.stderr)
+                    return 1
+                restarting = asyncio.create_task(self._restart(child))
+                await asyncio.wait({restarting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                if not restarting.done():
+                    restarting.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await restarting
+                    return 0
+                restarting.result()
+        finally:
+            stopping.cancel()
+
+    async def _restart(self, replica: Child) -> None:
+        await replica._flush()
+        assert replica.proc is not None
+        print(
+            f"{replica.name} exited with status {replica.proc.returncode}; starting it again",
+            file=sys.stderr,
+            flush=True,
+        )
+        await replica.start()
+        try:
+            async with asyncio.timeout(START_TIMEOUT):
+                await replica.wait_ready()
+        except TimeoutError:
+            raise ClusterError(
+                replica.failure(f"did not print {SERVING!r} within {START_TIMEOUT:g} s")
+            ) from None
+
     async def wait_any_exit(self) -> Child:
         """Returns the first child that ends on its own."""
         waits = {
@@ -501,6 +553,8 @@ def build_parser() -> argparse.ArgumentParser:
     env = os.environ
 
     def default(name: str, value: str) -> str:
+        # Left a string: argparse converts it with the flag's type once the command line is
+        # read, so a bad twin is a usage error naming the flag, and --help still answers.
         return env.get(ENV_PREFIX + name.upper(), value)
 
     parser = argparse.ArgumentParser(
@@ -518,26 +572,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--port",
         type=int,
-        default=int(default("port", "8000")),
+        default=default("port", "8000"),
         help=f"port nginx listens on [{ENV_PREFIX}PORT] (default: %(default)s)",
     )
     parser.add_argument(
         "--replicas",
         type=int,
-        default=int(default("replicas", "2")),
+        default=default("replicas", "2"),
         help=f"server processes [{ENV_PREFIX}REPLICAS] (default: %(default)s)",
     )
     parser.add_argument(
         "--base-port",
         type=int,
-        default=int(default("base_port", "8101")),
+        default=default("base_port", "8101"),
         help=f"first replica's port; the next ones follow [{ENV_PREFIX}BASE_PORT] "
         "(default: %(default)s)",
     )
     parser.add_argument(
         "--workers",
         type=int,
-        default=int(default("workers", "1")),
+        default=default("workers", "1"),
         help=f"inference workers per replica [{ENV_PREFIX}WORKERS] (default: %(default)s)",
     )
     parser.add_argument(
@@ -555,7 +609,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--prometheus-port",
         type=int,
-        default=int(default("prometheus_port", "9090")),
+        default=default("prometheus_port", "9090"),
         help=f"port Prometheus listens on [{ENV_PREFIX}PROMETHEUS_PORT] (default: %(default)s)",
     )
     parser.add_argument(
@@ -598,13 +652,7 @@ async def serve(args: argparse.Namespace) -> int:
         if prometheus is not None:
             url = cluster.prometheus_url
             print(f"prometheus: {url}/ (scrape targets: {url}/targets)", flush=True)
-        exited = asyncio.create_task(cluster.wait_any_exit())
-        await asyncio.wait({exited, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        if not stop.is_set():
-            child = exited.result()
-            print(f"{child.name} stopped on its own; stopping the cluster", file=sys.stderr)
-            status = 1
-        exited.cancel()
+        status = await cluster.supervise(stop)
     except ClusterError as exc:
         print(f"cluster: {exc}", file=sys.stderr)
         status = 1

@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import os
 import re
 import secrets
+import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,7 @@ import pytest
 
 from bench.common import free_port
 from bench.fitness_clips import PUSHUPS
-from deploy.cluster import Cluster, ReplicaSpec
+from deploy.cluster import Cluster, ReplicaSpec, render_site
 from swarm.config import SwarmConfig
 from swarm.runner import Runner
 from tests.browser import Readies, fake_camera_args, open_page, write_y4m
@@ -49,6 +51,16 @@ def test_only_nginx_listens_where_host_says_the_replicas_stay_on_loopback() -> N
         assert host == "127.0.0.1", replica.argv
     assert cluster.replica_targets == ["127.0.0.1:8101", "127.0.0.1:8102"]
     assert cluster.url == "http://0.0.0.0:8000"
+
+
+def test_nginx_listens_on_an_ipv6_host_in_brackets() -> None:
+    cluster = Cluster([ReplicaSpec(8101)], port=8000, host="::")
+    assert (cluster.listen, cluster.url, cluster.ws_url) == (
+        "[::]:8000",
+        "http://[::]:8000",
+        "ws://[::]:8000/ws",
+    )
+    assert "listen [::]:8000;" in render_site(cluster.listen, cluster.replica_targets)
 
 
 def cluster_of(*replica_args: tuple[str, ...]) -> Cluster:
@@ -161,6 +173,34 @@ async def test_swarm_spreads_over_replicas_and_moves_when_one_stops(
         async with http.get(cluster.url + "/healthz") as health:
             assert health.status == 200
         await kept.close()
+
+
+async def test_a_replica_that_dies_is_started_again_while_the_other_serves_on(
+    http: aiohttp.ClientSession,
+) -> None:
+    """`make cluster` used to stop every replica, and end their sessions, when one died."""
+    async with cluster_of((), ()) as cluster:
+        stop = asyncio.Event()
+        supervising = asyncio.create_task(cluster.supervise(stop))
+        kept, _ = await open_session(http, cluster)
+        victim = 1 - (await per_replica(http, cluster, LIVE)).index(1)
+        dead = cluster.replicas[victim].pid
+        os.kill(dead, signal.SIGKILL)
+        answer = await asyncio.wait_for(result_for_one_frame(kept), READY_WITHIN)
+        assert answer["seq"] == 0
+        # Started again: a new process that serves, and the cluster still runs.
+        replica = cluster.replicas[victim]
+        for _ in range(600):  # every 50 ms for at most 30 s, until the new one is spawned
+            if replica.pid != dead:
+                break
+            await asyncio.sleep(0.05)
+        assert replica.pid != dead
+        await asyncio.wait_for(replica.ready.wait(), 180.0)
+        assert await metric(http, cluster.replica_url(victim), LIVE) == 0
+        assert not supervising.done()
+        await kept.close()
+        stop.set()
+        assert await supervising == 0
 
 
 async def test_a_full_replica_refuses_the_handshake_so_nginx_uses_another(

@@ -399,6 +399,19 @@ def test_the_clusters_prometheus_twin_refuses_what_is_not_a_boolean(
     assert "HOLOTRACK_CLUSTER_PROMETHEUS" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("twin", ["PORT", "REPLICAS", "BASE_PORT", "WORKERS", "PROMETHEUS_PORT"])
+def test_a_clusters_number_twin_that_is_no_number_is_a_usage_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], twin: str
+) -> None:
+    monkeypatch.setenv(f"HOLOTRACK_CLUSTER_{twin}", "abc")
+    parser = build_parser()  # and so --help still answers
+    with pytest.raises(SystemExit) as stopped:
+        parser.parse_args([])
+    assert stopped.value.code == 2
+    flag = "--" + twin.lower().replace("_", "-")
+    assert f"argument {flag}: invalid int value: 'abc'" in capsys.readouterr().err
+
+
 def test_kustomize_applies_files_that_exist_and_leaves_the_helm_values_out() -> None:
     (kustomization,) = load_yaml(DEPLOY / "k8s" / "kustomization.yaml")
     resources = kustomization["resources"]
