@@ -23,10 +23,11 @@ import signal
 import string
 import sys
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import aiohttp
 import yaml
@@ -259,6 +260,20 @@ class Child:
                 await asyncio.wait_for(asyncio.shield(self._pump), 5.0)
 
 
+async def unless_stopped(work: Coroutine[Any, Any, None], stopping: asyncio.Task[Any]) -> bool:
+    """Runs `work` to its end (True; its exception raised) unless `stopping` ends first
+    (False: `work` is cancelled)."""
+    task = asyncio.create_task(work)
+    await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return False
+    task.result()
+    return True
+
+
 class Cluster:
     """Replicas of the server on loopback and one nginx in front of them on `host`."""
 
@@ -484,14 +499,8 @@ class Cluster:
                 if child not in self.replicas:
                     print(f"{child.name} stopped on its own; stopping the cluster", file=sys.stderr)
                     return 1
-                restarting = asyncio.create_task(self._restart(child))
-                await asyncio.wait({restarting, stopping}, return_when=asyncio.FIRST_COMPLETED)
-                if not restarting.done():
-                    restarting.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await restarting
+                if not await unless_stopped(self._restart(child), stopping):
                     return 0
-                restarting.result()
         finally:
             stopping.cancel()
 
@@ -635,14 +644,8 @@ async def serve(args: argparse.Namespace) -> int:
     stopping = asyncio.create_task(stop.wait())
     status = 0
     try:
-        starting = asyncio.create_task(cluster.start())
-        await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        if not starting.done():
-            starting.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await starting
+        if not await unless_stopped(cluster.start(), stopping):
             return 130
-        starting.result()
         backends = ", ".join(cluster.replica_url(i) for i in range(len(specs)))
         print(
             f"holotrack cluster: {cluster.url}/ (WebSocket {cluster.ws_url}) -> {backends}; "
