@@ -220,14 +220,7 @@ def validate(config: SwarmConfig) -> list[str]:
         problems.append(
             f"--{name.replace('_', '-')} must be a finite number, got {getattr(config, name)}"
         )
-    parts = urlsplit(config.url)
-    if parts.scheme not in ("ws", "wss") or not parts.netloc:
-        problems.append(f"--url must be a ws:// or wss:// address, got {config.url!r}")
-    if config.metrics_url.strip().lower() != "none":
-        for url in filter(None, (u.strip() for u in config.metrics_url.split(","))):
-            target = urlsplit(url)
-            if target.scheme not in ("http", "https") or not target.netloc:
-                problems.append(f"--metrics-url wants http:// or https:// addresses, got {url!r}")
+    problems.extend(address_problems(config))
     try:
         steps = config.steps
     except ValueError as exc:
@@ -275,6 +268,31 @@ def validate(config: SwarmConfig) -> list[str]:
                 f"{FINAL_STATS_WAIT:g} s for the final stats)"
             )
     return problems
+
+
+def address_problems(config: SwarmConfig) -> list[str]:
+    """What is wrong with --url and every --metrics-url address."""
+    problems = [address_problem("--url", config.url, ("ws", "wss"))]
+    if config.metrics_url.strip().lower() != "none":
+        for url in filter(None, (u.strip() for u in config.metrics_url.split(","))):
+            problems.append(address_problem("--metrics-url", url, ("http", "https")))
+    return [problem for problem in problems if problem]
+
+
+def address_problem(flag: str, url: str, schemes: tuple[str, ...]) -> str:
+    """What is wrong with `url` as an address of one of `schemes` for `flag`; "" if nothing."""
+    try:
+        parts = urlsplit(url)
+        # Read for its check alone: it raises for a port that is not a number from 0 to
+        # 65535, as urlsplit does for a malformed host ("ws://[::1/ws"). Uncaught, either
+        # would end the swarm with a traceback rather than refuse the flag.
+        _ = parts.port
+    except ValueError as exc:
+        return f"{flag} {url!r} is not a valid address: {exc}"
+    if parts.scheme not in schemes or not parts.netloc:
+        wanted = " or ".join(f"{scheme}://" for scheme in schemes)
+        return f"{flag} wants {wanted} addresses, got {url!r}"
+    return ""
 
 
 def flags(config: SwarmConfig) -> dict[str, Any]:

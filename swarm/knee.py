@@ -11,8 +11,8 @@ from swarm.stats import StepSummary
 KNEE_GROWTH = 0.05
 
 
-def knee(steps: Sequence[StepSummary]) -> int | None:
-    """The sessions of the step after which delivered fps stops growing.
+def knee_index(steps: Sequence[StepSummary]) -> int | None:
+    """Where in `steps` the step after which delivered fps stops growing is.
 
     That is the first step that no later step out-delivers by KNEE_GROWTH (5%) or more:
     past it the workers are saturated (or the server refuses more sessions), and added
@@ -20,12 +20,18 @@ def knee(steps: Sequence[StepSummary]) -> int | None:
     so the run never reached it; the last step cannot be one, nothing follows it to
     compare. Steps cut short are left out.
     """
-    done = [s for s in steps if not s.interrupted]
-    for i, step in enumerate(done[:-1]):
-        later = max(s.delivered_fps for s in done[i + 1 :])
-        if later < step.delivered_fps * (1 + KNEE_GROWTH):
-            return step.sessions
+    done = [i for i, s in enumerate(steps) if not s.interrupted]
+    for at, index in enumerate(done[:-1]):
+        later = max(steps[i].delivered_fps for i in done[at + 1 :])
+        if later < steps[index].delivered_fps * (1 + KNEE_GROWTH):
+            return index
     return None
+
+
+def knee(steps: Sequence[StepSummary]) -> int | None:
+    """The sessions of the knee's step (knee_index), or None."""
+    index = knee_index(steps)
+    return None if index is None else steps[index].sessions
 
 
 def knee_line(report: dict[str, Any]) -> str:
@@ -45,7 +51,8 @@ def knee_line(report: dict[str, Any]) -> str:
             f"knee: not reached (a later step delivered {growth:.0%} more than each step "
             "before the last): ramp further to find it"
         )
-    at = next(s for s in report["steps"] if s["sessions"] == bend)
+    # By its mark, not its sessions: a run may repeat a count (--sessions 2,2).
+    at = next(s for s in report["steps"] if s.get("knee"))
     return (
         f"knee: {bend} sessions, {at['delivered_fps']:.1f} fps delivered; no later step "
         f"delivered {growth:.0%} more"

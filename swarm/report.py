@@ -15,9 +15,10 @@ from matplotlib.figure import Figure
 from swarm.calibrate import Calibration
 from swarm.config import SwarmConfig, flags
 from swarm.frames import FrameSet
-from swarm.knee import KNEE_GROWTH, knee, knee_line
+from swarm.knee import KNEE_GROWTH, knee, knee_index, knee_line
 from swarm.records import CSV_FIELDS, Outcome, csv_row
 from swarm.runner import RunResult
+from swarm.server_load import metrics_urls
 from swarm.stats import CPU_WARN, LAG_WARN_MS, Slo, StepSummary, sustainable_sessions
 
 SESSION_FIELDS = (
@@ -62,13 +63,15 @@ def build_report(
     slo = Slo.from_config(config)
     best = sustainable_sessions(run.steps)
     at_best = next((s for s in run.steps if s.sessions == best and s.passed), None)
-    knee_sessions = knee(run.steps)
+    bend = knee_index(run.steps)
+    knee_sessions = None if bend is None else run.steps[bend].sessions
     steps = []
-    for step in run.steps:
+    for index, step in enumerate(run.steps):
         body = dataclasses.asdict(step)
         body["efficiency"] = efficiency(step.delivered_fps, raw_fps)
         body["swarm_limited"] = step.swarm_limited
-        body["knee"] = step.sessions == knee_sessions
+        # The step, not its count: a run may repeat a count (--sessions 2,2).
+        body["knee"] = index == bend
         steps.append(body)
     report: dict[str, Any] = {
         "started_at": run.started_at,
@@ -269,11 +272,24 @@ def table(report: dict[str, Any]) -> str:
         lines.append(report["no_answer"])
     lines.append(knee_line(report))
     if report.get("metrics_problems"):
-        problems = "; ".join(report["metrics_problems"])
-        lines.append(f"server cpu, rss and busy unknown: /metrics could not be read ({problems})")
+        lines.append(metrics_note(report))
     if "raw_fps" in report:
         lines.append(f"raw model throughput on this machine: {report['raw_fps']:g} frames/s")
     if report["stopped"]:
         lines.append(f"stopped early: {report['stopped']}")
     lines.extend(f"warning: {w}" for w in report["warnings"])
     return "\n".join(lines)
+
+
+def metrics_note(report: dict[str, Any]) -> str:
+    """Why the server's figures are unknown ("-") in the table."""
+    problems = "; ".join(report["metrics_problems"])
+    flags = report["flags"]
+    replicas = len(metrics_urls(flags["metrics-url"], flags["url"]))
+    if replicas < 2:
+        return f"server cpu, rss and busy unknown: /metrics could not be read ({problems})"
+    return (
+        f"server cpu, rss and busy unknown: the /metrics of {replicas} replicas could not all "
+        f"be read ({problems}), and the sum of the others is not the total; report.json's "
+        "server_processes has the processes of those read"
+    )

@@ -172,10 +172,7 @@ class Runner:
             await self._wait_stop(self._probe_loop(end, lags))
             server_after = await scraper.scrape(self.clock.now)
             self.holding.clear()
-            if self.clock.now() < window.end:
-                window = Window(start, max(start, self.clock.now()))
-                if not self.stop.is_set():
-                    self.result.stopped = f"--max-duration {self.config.max_duration:g} s"
+            window, cut = self._close_window(window)
             wall = self.clock.now() - wall_start
             cpu = (time.process_time() - cpu_start) / wall if wall > 0 else 0.0
             for user in users:
@@ -202,12 +199,27 @@ class Runner:
             self.slo,
             swarm_cpu=cpu,
             loop_lags_ms=lags,
-            interrupted=window.seconds < self.config.hold,
+            interrupted=cut,
             server_load=server_load(server_before, server_after) if server_after else None,
             all_answered_s=all_answered,
         )
         self._print_step(summary, unheard)
         return summary
+
+    def _close_window(self, window: Window) -> tuple[Window, bool]:
+        """The window as measured, and whether the step was cut short of it.
+
+        Cut short means the clock stopped before the window's end: Ctrl-C or the deadline
+        ended the hold, whose loop otherwise runs until the clock reads that very end.
+        Comparing the window's length with --hold instead marks whole holds as cut short,
+        since (start + hold) - start can come out one rounding step below hold.
+        """
+        now = self.clock.now()
+        if now >= window.end:
+            return window, False
+        if not self.stop.is_set():
+            self.result.stopped = f"--max-duration {self.config.max_duration:g} s"
+        return Window(window.start, max(window.start, now)), True
 
     async def _probe_loop(self, until: float, lags: list[float]) -> None:
         """How late the event loop wakes: every session's sends wait on the same loop."""

@@ -2,7 +2,8 @@
 
 CPU and busy time are counters, so a step's figures are differences over its hold window;
 resident memory is a gauge, read at the end. Several /metrics addresses (one per replica
-behind a balancer) add up: CPU and memory sum, busy time is shared over all their workers.
+behind a balancer) add up: CPU and memory sum, busy time is shared over all their workers;
+a figure is unknown unless every replica gave its part.
 """
 
 from __future__ import annotations
@@ -78,41 +79,76 @@ def counter_delta(start: float | None, end: float) -> float:
     return end - start
 
 
-def server_load(starts: list[Sample | None], ends: list[Sample | None]) -> ServerLoad | None:
-    """Sums over the servers scraped at both ends of the window; None if none was."""
-    pairs = [(a, b) for a, b in zip(starts, ends, strict=True) if a is not None and b is not None]
-    if not pairs:
+@dataclass(frozen=True)
+class ReplicaLoad:
+    """One server's part of a step; None where its /metrics did not say."""
+
+    cpu_percent: float | None
+    rss_bytes: float | None
+    busy_seconds: float | None
+    worker_seconds: float | None  # workers x the span between its two scrapes
+    by_process: dict[str, dict[str, float]]
+
+
+def replica_load(start: Sample | None, end: Sample | None) -> ReplicaLoad | None:
+    """One server's figures between two scrapes; None unless both were read."""
+    if start is None or end is None or end.at <= start.at:
         return None
-    cpu_total = 0.0
-    rss_total = 0.0
-    busy_total = 0.0
-    worker_seconds = 0.0
+    wall = end.at - start.at
+    cpu = {
+        name: counter_delta(start.cpu_seconds.get(name), seconds) / wall * 100.0
+        for name, seconds in end.cpu_seconds.items()
+    }
     by_process: dict[str, dict[str, float]] = {}
-    have_cpu = have_rss = have_busy = False
-    for index, (start, end) in enumerate(pairs):
-        wall = end.at - start.at
-        if wall <= 0:
+    for name, share in cpu.items():
+        by_process.setdefault(name, {})["cpu_percent"] = round(share, 1)
+    for name, resident in end.rss_bytes.items():
+        by_process.setdefault(name, {})["rss_bytes"] = resident
+    return ReplicaLoad(
+        cpu_percent=sum(cpu.values()) if cpu else None,
+        rss_bytes=sum(end.rss_bytes.values()) if end.rss_bytes else None,
+        busy_seconds=counter_delta(start.busy_seconds, end.busy_seconds) if end.workers else None,
+        worker_seconds=end.workers * wall if end.workers else None,
+        by_process=by_process,
+    )
+
+
+def whole(parts: list[float | None]) -> float | None:
+    """The sum of every server's part, or None if one is missing.
+
+    The sum of the servers that were read would pass for the whole: one replica of two
+    unread would halve the CPU and memory shown, as if they were all.
+    """
+    if not parts or any(part is None for part in parts):
+        return None
+    return sum(part for part in parts if part is not None)
+
+
+def server_load(starts: list[Sample | None], ends: list[Sample | None]) -> ServerLoad | None:
+    """Every server's figures added up; None if none was scraped at both ends of the window.
+
+    A total is None unless every server gave its part (whole()); the processes of those
+    that did are listed all the same, prefixed with their place in the list when several.
+    """
+    parts = [replica_load(a, b) for a, b in zip(starts, ends, strict=True)]
+    if all(part is None for part in parts):
+        return None
+    by_process: dict[str, dict[str, float]] = {}
+    for index, part in enumerate(parts):
+        if part is None:
             continue
-        prefix = f"{index}/" if len(pairs) > 1 else ""
-        for name, seconds in end.cpu_seconds.items():
-            share = counter_delta(start.cpu_seconds.get(name), seconds) / wall * 100.0
-            by_process.setdefault(prefix + name, {})["cpu_percent"] = round(share, 1)
-            cpu_total += share
-            have_cpu = True
-        for name, resident in end.rss_bytes.items():
-            by_process.setdefault(prefix + name, {})["rss_bytes"] = resident
-            rss_total += resident
-            have_rss = True
-        if end.workers:
-            busy_total += counter_delta(start.busy_seconds, end.busy_seconds)
-            worker_seconds += end.workers * wall
-            have_busy = True
+        prefix = f"{index}/" if len(parts) > 1 else ""
+        for name, figures in part.by_process.items():
+            by_process[prefix + name] = figures
+    cpu = whole([p.cpu_percent if p else None for p in parts])
+    busy = whole([p.busy_seconds if p else None for p in parts])
+    worker_seconds = whole([p.worker_seconds if p else None for p in parts])
     return ServerLoad(
-        cpu_percent=round(cpu_total, 1) if have_cpu else None,
-        rss_bytes=rss_total if have_rss else None,
+        cpu_percent=None if cpu is None else round(cpu, 1),
+        rss_bytes=whole([p.rss_bytes if p else None for p in parts]),
         busy_ratio=(
-            round(max(0.0, min(1.0, busy_total / worker_seconds)), 3)
-            if have_busy and worker_seconds > 0
+            round(max(0.0, min(1.0, busy / worker_seconds)), 3)
+            if busy is not None and worker_seconds
             else None
         ),
         by_process=by_process,

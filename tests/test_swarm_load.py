@@ -117,7 +117,7 @@ def test_a_restarted_worker_counts_from_zero_and_busy_stays_a_share() -> None:
     assert load.busy_ratio == 1.0  # 9 s in 4 s of one worker: clamped
 
 
-def test_replicas_add_up_and_a_server_not_read_is_left_out() -> None:
+def test_replicas_add_up_and_one_not_read_leaves_the_totals_unknown() -> None:
     a0 = _sample(0.0, {"server": 0.0, "worker0": 0.0}, busy=0.0, workers=1)
     a1 = _sample(10.0, {"server": 1.0, "worker0": 9.0}, busy=9.0, workers=1)
     b0 = _sample(0.0, {"server": 0.0, "worker0": 0.0}, busy=0.0, workers=1)
@@ -125,12 +125,27 @@ def test_replicas_add_up_and_a_server_not_read_is_left_out() -> None:
     load = server_load([a0, b0], [a1, b1])
     assert load is not None
     assert load.cpu_percent == 150.0
+    assert load.rss_bytes == 800e6
     assert load.busy_ratio == 0.6
     assert set(load.by_process) == {"0/server", "0/worker0", "1/server", "1/worker0"}
-    only_a = server_load([a0, None], [a1, b1])
-    assert only_a is not None
-    assert only_a.cpu_percent == 100.0
+    # The sum of the replicas read would pass for the total: it is unknown instead, and
+    # the processes read keep their replica's place.
+    only_b = server_load([None, b0], [a1, b1])
+    assert only_b is not None
+    assert (only_b.cpu_percent, only_b.rss_bytes, only_b.busy_ratio) == (None, None, None)
+    assert only_b.by_process["1/worker0"] == {"cpu_percent": 40.0, "rss_bytes": 200e6}
+    assert set(only_b.by_process) == {"1/server", "1/worker0"}
     assert server_load([None], [a1]) is None
+
+
+def test_a_figure_one_replica_does_not_expose_is_unknown_for_all() -> None:
+    new = _sample(0.0, {"server": 0.0}, busy=0.0, workers=1)
+    new_end = _sample(10.0, {"server": 5.0}, busy=5.0, workers=1)
+    old = Sample(0.0, {}, {"server": 150e6}, 0.0, 0)
+    old_end = Sample(10.0, {}, {"server": 160e6}, 0.0, 0)
+    load = server_load([new, old], [new_end, old_end])
+    assert load is not None
+    assert (load.cpu_percent, load.rss_bytes, load.busy_ratio) == (None, 360e6, None)
 
 
 def test_an_old_server_without_the_counters_gives_memory_only() -> None:
