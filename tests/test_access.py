@@ -533,6 +533,16 @@ async def test_hostile_keys_against_the_server_get_401_and_4401(
         (['{"name": "a", "key": "' + "k" * 20 + '", "max_sessions": 1.5}'], "whole number"),
         (['{"name": "a", "key": "' + "k" * 20 + '", "predict_per_minute": -1}'], "0 or more"),
         (['{"name": "a", "key": "' + "k" * 20 + '", "video_seconds_per_hour": "9"}'], "video"),
+        (
+            [
+                '{"name": "a", "key": "'
+                + "k" * 20
+                + '", "video_seconds_per_hour": 1'
+                + "0" * 400
+                + "}"
+            ],
+            "line 1: a: video_seconds_per_hour must be finite",
+        ),
         (['{"name": "a", "key": "' + "k" * 20 + '"}'] * 2, "line 2: the name 'a' is used twice"),
         (
             [
@@ -556,6 +566,12 @@ def test_a_bad_keys_file_stops_the_start_naming_the_line(
     assert f"error: --access-keys: {path} " in error
     assert words in error
     assert "k" * 20 not in error
+
+
+def test_a_keys_file_saved_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "keys.jsonl"
+    path.write_text('{"name": "a", "key": "' + "k" * 20 + '"}\n', encoding="utf-8-sig")
+    assert load_config(["--access-keys", str(path)], environ={}).access_keys == str(path)
 
 
 def test_the_setting_has_an_environment_twin_and_a_missing_file_is_named(

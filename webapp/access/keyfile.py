@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,7 +57,8 @@ class KeyEntry:
 
 def read_keys(path: Path) -> tuple[KeyEntry, ...]:
     try:
-        text = path.read_text(encoding="utf-8")
+        # utf-8-sig: an editor on Windows may begin the file with a byte-order mark.
+        text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise KeysFileError(f"cannot read {path}: {exc}") from None
     return parse_keys(text, str(path))
@@ -126,7 +128,11 @@ def _limit(record: dict[str, Any], name: str, field: str, kind: type) -> Any:
     if isinstance(value, bool) or not isinstance(value, allowed) or not value >= 0:
         whole = "a whole number" if kind is int else "a number"
         raise ValueError(f"{name}: {field} must be {whole}, 0 or more (or left out: unlimited)")
-    if value == float("inf"):
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # a whole number past what a float holds
+        finite = False
+    if not finite:
         raise ValueError(f"{name}: {field} must be finite (leave it out for unlimited)")
     return value
 
