@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import logging
 import signal
 import sys
@@ -23,7 +24,7 @@ from tests.conftest import Client, MakeClient
 from tests.live import LiveClient, video_frames
 from tests.media import ASL_VIDEO
 from tests.vmc_receiver import Received, vmc_receiver
-from webapp.analysis.rig.idle import IDLE_BONES
+from webapp.analysis.rig.idle import IDLE_BONES, idle_rig
 from webapp.config import Config
 from webapp.vmc import relay
 from webapp.vmc.encode import to_unity_rotation
@@ -114,6 +115,8 @@ def test_good_arguments_still_parse() -> None:
     config = relay_parse(["--watch", "wss://[::1]:8443/ws", "--token", "t", "--retry-max", "0.5"])
     assert config.watch == "wss://[::1]:8443/ws"
     assert config.retry_max_s == 0.5
+    for watch in ("ws://studio-pc.local:8080/ws", "wss://bücher.example/ws", "ws://10.0.0.2/ws"):
+        assert relay_parse(["--watch", watch, "--token", "t"]).watch == watch
 
 
 # -- reconnecting ---------------------------------------------------------------------------
@@ -263,6 +266,53 @@ async def test_a_token_that_goes_while_the_relay_is_away_is_told_apart() -> None
         assert ended.value.status == 0
     finally:
         sender.close()
+
+
+# -- what the relay cannot read ---------------------------------------------------------------
+
+
+async def test_messages_the_relay_cannot_read_cost_a_frame_each_not_the_relay(
+    relay_log: RelayLog,
+) -> None:
+    """A server of another version, or a proxy that mangles, sent messages that ended the
+    relay with a traceback; each now costs its frame, with one warning, and the next
+    rig goes out."""
+    rest = idle_rig()
+    unreadable = [
+        "[1, 2]",
+        "not json",
+        json.dumps({"type": "result", "rig": {"bones": {"hips": [0, 0, 1]}}}),
+        json.dumps({"type": "result", "rig": {"bones": None}}),
+        json.dumps({"type": "result", "rig": {**rest, "expressions": {"aa": 1e300}}}),
+    ]
+
+    async def serve(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.receive_json()  # the watch
+        await ws.send_json({"type": "watching", "session": "s1"})
+        for text in unreadable:
+            await ws.send_str(text)
+        await ws.send_json({"type": "result", "rig": rest})
+        await ws.receive()  # open until the test is done
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/ws", serve)
+    server = TestServer(app)
+    await server.start_server()
+    url = str(server.make_url("/ws")).replace("http", "ws", 1)
+    async with vmc_receiver() as (port, received):
+        task = asyncio.create_task(run_relay(RelayConfig(url, "t", (Target("127.0.0.1", port),))))
+        try:
+            await received.wait_frames(1)
+            assert not task.done()
+        finally:
+            task.cancel()
+            await server.close()
+    warnings = relay_log.lines(logging.WARNING)
+    assert len(warnings) == 1, warnings
+    assert "the relay cannot read" in warnings[0]
 
 
 # -- a session without a rig ------------------------------------------------------------------

@@ -23,9 +23,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import http
+import ipaddress
 import json
 import logging
 import math
+import re
 import signal
 import sys
 import time
@@ -58,6 +60,14 @@ RETRYABLE_4XX = {http.HTTPStatus.REQUEST_TIMEOUT, http.HTTPStatus.TOO_MANY_REQUE
 # connection and never answers would otherwise hold each try for aiohttp's 300 s, silently.
 HANDSHAKE_S = 10.0
 
+HOSTNAME = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?")
+# What a message the relay cannot read raises on its way to VMC: a list where an object
+# should be, a quaternion of three numbers, a weight past what OSC's float32 holds.
+UNREADABLE = (AttributeError, IndexError, KeyError, OverflowError, TypeError, ValueError)
+UNREADABLE_NOTE = (
+    "a message from the server the relay cannot read (%s: %s); skipped, as the next ones it "
+    "cannot read will be: is the server a Holotrack of another version?"
+)
 NO_RIG = (
     'the watched session\'s results carry no rig: its camera must ask for "rig": true '
     "(the avatar page does); nothing is sent until they do"
@@ -109,6 +119,7 @@ class Relay:
         # session went while the relay was away, not that the token was never right.
         self.watched = False
         self.warned_no_rig = False
+        self.warned_unreadable = False
 
     async def watch_once(self, session: aiohttp.ClientSession) -> int:
         """One watcher connection, forwarding until it closes; returns how many rigs it
@@ -153,15 +164,26 @@ class Relay:
                     break
                 if message.type != aiohttp.WSMsgType.TEXT:
                     continue
-                data = json.loads(message.data)
-                if data.get("type") == "watching":
-                    self.watched = True
-                    to = ", ".join(map(str, self.config.to))
-                    log.info("watching session %s, sending VMC to %s", data.get("session"), to)
-                elif data.get("type") == "result":
-                    forwarded += self._forward(data)
+                try:
+                    forwarded += self._read(message.data)
+                except UNREADABLE as error:
+                    # One frame lost, not the relay: the next may be fine.
+                    if not self.warned_unreadable:
+                        self.warned_unreadable = True
+                        log.warning(UNREADABLE_NOTE, type(error).__name__, error)
             self._closed(ws.close_code, reason or "no reason")
         return forwarded
+
+    def _read(self, text: str) -> int:
+        """One text message; how many rigs it forwarded."""
+        data = json.loads(text)
+        if data.get("type") == "watching":
+            self.watched = True
+            to = ", ".join(map(str, self.config.to))
+            log.info("watching session %s, sending VMC to %s", data.get("session"), to)
+        elif data.get("type") == "result":
+            return self._forward(data)
+        return 0
 
     def _forward(self, result: Mapping[str, Any]) -> int:
         rig = result.get("rig")
@@ -252,9 +274,23 @@ def watch_url(text: str) -> str:
         raise argparse.ArgumentTypeError(f"{text!r} is not a URL: {error}") from None
     if url.scheme not in ("ws", "wss"):
         raise argparse.ArgumentTypeError(f"{text!r}: must be a ws:// or wss:// URL")
-    if not url.host:
+    if not url.raw_host:
         raise argparse.ArgumentTypeError(f"{text!r} names no host")
+    if not _is_host(url.raw_host):
+        raise argparse.ArgumentTypeError(f"{text!r}: {url.host!r} is not a host name or address")
+    if url.explicit_port == 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: port 0 is no server's port")
     return text
+
+
+def _is_host(host: str) -> bool:
+    """An IP address or a DNS name (IDNs as yarl encodes them): anything else would only
+    be retried until killed, each try failing to resolve."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return HOSTNAME.fullmatch(host) is not None
+    return True
 
 
 def positive_seconds(text: str) -> float:
