@@ -191,7 +191,9 @@ async def test_ws_needs_a_good_key_in_the_hello_the_query_or_the_header(
     # A watcher needs no key, but a wrong one it sends is still wrong.
     watch = {"type": "watch", "version": 1, "token": "nope"}
     assert (await closed_after(client, watch, "/ws?key=wrongwrongwrong"))[0] == 4401
+    assert (await closed_after(client, {**watch, "key": "wrongwrongwrong"}))[0] == 4401
     assert (await closed_after(client, watch))[0] == Close.UNKNOWN_WATCH
+    assert (await closed_after(client, {**watch, "key": KEY_B}))[0] == Close.UNKNOWN_WATCH
     ways: list[tuple[str, dict[str, str], dict[str, str]]] = [
         ("/ws", {}, {"key": KEY_B}),
         (f"/ws?key={KEY_B}", {}, {}),
@@ -207,7 +209,7 @@ async def test_ws_needs_a_good_key_in_the_hello_the_query_or_the_header(
     metrics = await (await client.get("/metrics")).text()
     assert sample(metrics, "holotrack_key_frames_total", 'key="open-b",outcome="processed"') == 3
     assert sample(metrics, "holotrack_key_refusals_total", 'key="-",reason="missing_key"') == 1
-    assert sample(metrics, "holotrack_key_refusals_total", 'key="-",reason="wrong_key"') == 5
+    assert sample(metrics, "holotrack_key_refusals_total", 'key="-",reason="wrong_key"') == 6
     assert sample(metrics, "holotrack_sessions_closed_total", 'code="4401"') == 6
     for key in KEYS:
         assert key not in metrics

@@ -48,6 +48,12 @@ class Gate:
         self.name = self._identify(presented)
         self._hold = self._open(self.name)
 
+    def check_offered(self, message: Mapping[str, Any]) -> None:
+        """A key in a message that needs none (a watcher's) must still be right: a wrong
+        one is a mistake the client should hear of, as with the upgrade."""
+        if self._access is not None and self._presented is None and "key" in message:
+            self._identify(message["key"])
+
     def watcher(self, watched_key: str | None) -> Callable[[], None]:
         """Counts a watcher against the key of the session it watches; returns the release."""
         if self._access is None:

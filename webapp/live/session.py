@@ -356,6 +356,7 @@ class LiveSession:
         """This connection watches another session instead of sending frames."""
         self.watcher = True
         self.name = "watcher"
+        self.gate.check_offered(first)
         watched = await serve_watcher(
             self.ws,
             first,
