@@ -301,6 +301,34 @@ async def test_nobody_seen_for_a_while_and_the_end_leave_the_receiver_at_rest() 
     assert again != resting
 
 
+async def test_a_camera_back_with_a_receiver_fewer_rests_only_the_one_it_left() -> None:
+    """A session sending to two receivers pauses; the camera's next one sends to one of
+    them only (the other removed on the avatar page). The one it kept must not get the
+    last sender's rest pose in the middle of the new session's frames (a flash to rest and
+    back); the one it left rests as it would have."""
+    later = RestLater(delay=0.2)
+    async with vmc_receiver() as (kept_port, kept), vmc_receiver() as (left_port, left):
+        both = (Target("127.0.0.1", kept_port), Target("127.0.0.1", left_port))
+        old = await VmcSender.open(*both)
+        old.send(RIG, 1.0)
+        later.put_down(both, old)
+        new = await VmcSender.open(both[0])
+        new.on_first_rig = functools.partial(later.taken, both[:1])
+        new.send(RIG, 5.0)
+        assert len(later) == 1  # the one left still waits for its rest
+        await left.wait_frames(2)  # its frame, then the rest pose after the delay
+        assert (old.rested, len(later)) == (1, 0)
+        new.send(RIG, 5.1)
+        await kept.wait_frames(3)  # the old frame and the new session's two
+        new.close()
+    assert _pose(left.complete_frames()[1])["LeftUpperArm"] == pytest.approx(
+        to_unity_rotation(IDLE_BONES["leftUpperArm"])
+    )
+    assert [_pose(f)["LeftUpperArm"] for f in kept.complete_frames()] == [
+        pytest.approx((0.0, -HALF, 0.0, HALF))
+    ] * 3
+
+
 async def test_a_camera_back_at_once_takes_over_without_a_rest_in_between() -> None:
     """A paused or lost session's sender is put down; a new session's first rig to the same
     receivers takes over before the rest goes out (no flash to rest and back in VSeeFace);

@@ -15,40 +15,50 @@ import asyncio
 from webapp.analysis.rig.idle import UNSEEN_SECONDS
 from webapp.vmc.sender import Target, VmcSender
 
-Receivers = frozenset[Target]
-
 
 class RestLater:
     def __init__(self, delay: float = UNSEEN_SECONDS) -> None:
         self._delay = delay
-        self._waiting: dict[Receivers, tuple[VmcSender, asyncio.TimerHandle]] = {}
+        self._waiting: dict[VmcSender, asyncio.TimerHandle] = {}
+        # Each receiver's waiting sender, one at most. Kept per receiver, not per set: a
+        # session back at once with one receiver fewer (removed on the avatar page) takes
+        # the ones it kept, which must not rest, while the one it left still does.
+        self._holder: dict[Target, VmcSender] = {}
 
     def put_down(self, targets: tuple[Target, ...], sender: VmcSender) -> None:
-        key = frozenset(targets)
-        self._drop(key)  # an older one for the same receivers: the newer one speaks for it
-        handle = asyncio.get_running_loop().call_later(self._delay, self._rest, key)
-        self._waiting[key] = (sender, handle)
+        for target in targets:
+            self._hand_over(target)  # an older sender for it: the newer one speaks for it
+        for target in targets:
+            self._holder[target] = sender
+        self._waiting[sender] = asyncio.get_running_loop().call_later(
+            self._delay, self._rest, sender
+        )
 
     def taken(self, targets: tuple[Target, ...]) -> None:
-        """A new session sent these receivers a rig: the last one's sender goes quietly."""
-        self._drop(frozenset(targets))
+        """A new session sent these receivers a rig: the last one's sender leaves them be."""
+        for target in targets:
+            self._hand_over(target)
 
     def close(self) -> None:
         """On shutdown: every waiting receiver rests now."""
-        for key in list(self._waiting):
-            self._rest(key)
+        for sender in list(self._waiting):
+            self._rest(sender)
 
     def __len__(self) -> int:
         return len(self._waiting)
 
-    def _rest(self, key: Receivers) -> None:
-        sender, handle = self._waiting.pop(key)
-        handle.cancel()
+    def _rest(self, sender: VmcSender) -> None:
+        self._waiting.pop(sender).cancel()
+        for target in [t for t, holder in self._holder.items() if holder is sender]:
+            del self._holder[target]
         sender.rest()
         sender.close()
 
-    def _drop(self, key: Receivers) -> None:
-        waiting = self._waiting.pop(key, None)
-        if waiting is not None:
-            waiting[1].cancel()
-            waiting[0].close()
+    def _hand_over(self, target: Target) -> None:
+        sender = self._holder.pop(target, None)
+        if sender is None:
+            return
+        sender.drop(target)
+        if not sender.targets:
+            self._waiting.pop(sender).cancel()
+            sender.close()

@@ -6,7 +6,7 @@ import asyncio
 import ipaddress
 import logging
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,8 +77,8 @@ class VmcSender:
     (rest()), it is sent the rest pose (webapp/analysis/rig/idle.py) instead of a frozen
     gesture."""
 
-    def __init__(self, transports: Sequence[asyncio.DatagramTransport]) -> None:
-        self._transports = tuple(transports)
+    def __init__(self, transports: Mapping[Target, asyncio.DatagramTransport]) -> None:
+        self._transports = dict(transports)
         self.sent = 0  # frames of a rig
         self.rested = 0  # frames of the rest pose
         self._first: float | None = None
@@ -96,18 +96,31 @@ class VmcSender:
     @classmethod
     async def open(cls, *targets: Target) -> VmcSender:
         loop = asyncio.get_running_loop()
-        transports: list[asyncio.DatagramTransport] = []
+        transports: dict[Target, asyncio.DatagramTransport] = {}
         try:
             for target in targets:
                 transport, _ = await loop.create_datagram_endpoint(
                     _Quiet, remote_addr=(target.host, target.port)
                 )
-                transports.append(transport)
+                transports[target] = transport
         except OSError:
-            for transport in transports:
+            for transport in transports.values():
                 transport.close()
             raise
         return cls(transports)
+
+    @property
+    def targets(self) -> frozenset[Target]:
+        """The receivers it still sends to."""
+        return frozenset(
+            t for t, transport in self._transports.items() if not transport.is_closing()
+        )
+
+    def drop(self, target: Target) -> None:
+        """Sends `target` nothing more (another sender has it now)."""
+        transport = self._transports.get(target)
+        if transport is not None:
+            transport.close()
 
     def send(self, rig: Mapping[str, Any], seconds: float) -> None:
         """One frame to every receiver; `seconds` on any clock (a capture time, say): the
@@ -146,11 +159,11 @@ class VmcSender:
             self.rested += 1
 
     def close(self) -> None:
-        for transport in self._transports:
+        for transport in self._transports.values():
             transport.close()
 
     def _send(self, rig: Mapping[str, Any], seconds: float) -> bool:
-        open_ = [t for t in self._transports if not t.is_closing()]
+        open_ = [t for t in self._transports.values() if not t.is_closing()]
         if not open_:
             return False
         if self._first is None:
