@@ -273,6 +273,15 @@ CORPUS: Sequence[Awkward] = (
         Ws.RESULT,
         size=(4000, 3000),
     ),
+    # 198 bytes of real pixels, far under the pixel limit: MediaPipe aborted its whole
+    # worker process (SIGABRT) on a side this long, every session there with it.
+    Awkward(
+        "png-1x40000",
+        lambda: encode(Image.new("RGB", (40000, 1), (128, 128, 128)), "PNG"),
+        413,
+        "too_many_pixels",
+        Ws.TOO_MANY_PIXELS,
+    ),
 )
 
 

@@ -37,6 +37,10 @@ MIME_TYPES = {
 # score in the hundreds, a strong blur falls well below this.
 BLUR_THRESHOLD = 40.0
 RGBImage = NDArray[np.uint8]
+# The longest side an image may have, whatever its pixel count: MediaPipe aborts its whole
+# worker process (SIGABRT, every session there ended) on a side of 32767 px or more; a
+# 198-byte PNG of 1x40000 did it. No camera or phone makes a side of this.
+MAX_SIDE = 16384
 # What Pillow's plugins raise on malformed data: the usual I/O and value errors, and the
 # four its own Image.open takes to mean "not this format" (a corrupt TIFF tag, for one,
 # gives a TypeError from deep inside load()).
@@ -81,6 +85,10 @@ def probe(data: bytes, max_pixels: int) -> ImageInfo:
         )
     if width < 1 or height < 1:
         raise NotAnImageError(f"the image declares an empty size {width}x{height}")
+    if max(width, height) > MAX_SIDE:
+        raise TooManyPixelsError(
+            f"the image declares {width}x{height}; the longest side may be {MAX_SIDE} px"
+        )
     if width * height > max_pixels:
         raise TooManyPixelsError(
             f"the image declares {width}x{height} = {width * height} pixels; "
