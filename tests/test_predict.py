@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import math
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -178,6 +179,26 @@ async def test_body_over_the_byte_limit_is_413(make_client: MakeClient) -> None:
         response = await send
         assert response.status == 413
         assert (await response.json())["error"] == "too_large"
+
+
+async def test_multipart_parts_besides_the_file_are_bounded_too(make_client: MakeClient) -> None:
+    """Sent chunked (no Content-Length), a part named otherwise was read to its end, of any
+    size (a reviewer's 3 GB), before the answer 'no multipart field named file'."""
+    client = await make_client(Config(workers=1, max_upload_bytes=100_000))
+    boundary = "holotrack-test-boundary"
+
+    async def body() -> AsyncIterator[bytes]:
+        yield f'--{boundary}\r\nContent-Disposition: form-data; name="junk"\r\n\r\n'.encode()
+        for _ in range(64):  # 4 MiB, where the limit is 100 kB
+            yield b"x" * 65536
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    response = await client.post("/predict", data=body(), headers=headers)
+    assert response.status == 413
+    detail = await response.json()
+    assert detail["error"] == "too_large"
+    assert "besides the field 'file'" in detail["detail"]
 
 
 async def test_pixel_limit_is_413(make_client: MakeClient) -> None:

@@ -9,11 +9,15 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 from webapp.errors import BadRequestError, TooLargeError, UploadTimeoutError
 
 CHUNK = 64 * 1024
+# The least a read asks for: aiohttp's multipart reader refuses a read shorter than its
+# boundary + 2 ("Chunk size must be greater or equal than boundary length + 2"), which a
+# read sized to what is left of a limit could be. RFC 2046 boundaries are at most 70.
+MIN_READ = 1024
 
 
 def _named(setting: str) -> str:
@@ -40,9 +44,9 @@ async def copy_limited(
     setting: str = "",
 ) -> int:
     """Copies at most `limit` bytes and fails on the first byte past it, never having read
-    more than that one byte: a body of any size costs at most `limit` + 1 bytes."""
+    more than MIN_READ bytes past it: a body of any size costs at most `limit` + MIN_READ."""
     size = 0
-    while piece := await read(min(chunk, limit + 1 - size)):
+    while piece := await read(max(MIN_READ, min(chunk, limit + 1 - size))):
         size += len(piece)
         if size > limit:
             raise TooLargeError(f"the {what} is over the {limit}-byte limit{_named(setting)}")
@@ -56,6 +60,29 @@ async def read_limited(
     chunks: list[bytes] = []
     await copy_limited(read, chunks.append, limit, what, setting=setting)
     return b"".join(chunks)
+
+
+async def file_part(request: web.Request, field: str, others_limit: int) -> BodyPartReader | None:
+    """The multipart part named `field`, or None. The parts before it are read and dropped,
+    at most `others_limit` bytes of them in all: skipped by `async for`, aiohttp drains a
+    part to its end, so a 3 GB part named otherwise was read whole (--max-upload-bytes
+    bounded only the file's own part)."""
+    left = others_limit
+    async for part in await request.multipart():
+        if not isinstance(part, BodyPartReader):
+            raise BadRequestError(
+                f"a multipart body inside a part is not taken; send the file as {field!r}"
+            )
+        if part.name == field:
+            return part
+        left -= await copy_limited(
+            part.read_chunk, _drop, left, f"multipart body besides the field {field!r}"
+        )
+    return None
+
+
+def _drop(_: bytes) -> None:
+    pass
 
 
 @contextlib.asynccontextmanager

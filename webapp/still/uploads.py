@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from aiohttp import BodyPartReader, web
+from aiohttp import web
 
 from webapp.content_types import check_declared, multipart_parsing
 from webapp.engine.imaging import MIME_TYPES
 from webapp.errors import EmptyInputError, UnsupportedTypeError
-from webapp.uploads import read_limited, refuse_declared_size
+from webapp.uploads import file_part, read_limited, refuse_declared_size
 
 FIELD = "file"
 # Multipart headers and boundaries around the file itself.
@@ -50,12 +50,13 @@ async def read_image(request: web.Request, limit: int) -> bytes:
 
 async def _read_multipart(request: web.Request, limit: int) -> bytes:
     with multipart_parsing():
-        async for part in await request.multipart():
-            if not isinstance(part, BodyPartReader) or part.name != FIELD:
-                continue
-            check_declared_type(part.headers.get("Content-Type", ""))
-            data = await read_limited(part.read_chunk, limit, "image")
-            if not data:
-                raise EmptyInputError(f"the multipart field {FIELD!r} is empty")
-            return data
-    raise EmptyInputError(f"no multipart field named {FIELD!r}; send the image as {FIELD!r}")
+        part = await file_part(request, FIELD, ENVELOPE_BYTES)
+        if part is None:
+            raise EmptyInputError(
+                f"no multipart field named {FIELD!r}; send the image as {FIELD!r}"
+            )
+        check_declared_type(part.headers.get("Content-Type", ""))
+        data = await read_limited(part.read_chunk, limit, "image")
+    if not data:
+        raise EmptyInputError(f"the multipart field {FIELD!r} is empty")
+    return data
