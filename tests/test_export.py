@@ -41,6 +41,7 @@ from webapp.export.bvh import JOINT_OFFSET, JOINT_PARENT, to_bvh
 from webapp.export.gate import Slots
 from webapp.export.recording import RecordingError, parse, parse_text
 from webapp.export.replay import replay
+from webapp.export.table import joint_angles
 from webapp.export_view import MAX_EXPORTS, MAX_UPLOADS, setup_export_routes
 from webapp.http_errors import json_errors
 from webapp.keys import CONFIG, EXPORT_POOL, EXPORTS
@@ -325,6 +326,15 @@ async def test_csv_without_fitness_has_no_reps_and_empty_missing_parts(
     assert "jawOpen" not in rows[0]  # no rig, so no blendshapes
     start = rows[0].index("face_0_x")
     assert all(cell == "" for row in rows[1:] for cell in row[start : start + 468 * 3])
+
+
+def test_an_angle_of_coinciding_points_is_an_empty_cell_not_nan() -> None:
+    """A recording line whose pose points all coincide (a made-up or broken one) has no
+    angles: the cells are empty, as where a point is not seen, not the text "nan"."""
+    pose = [[0.5, 0.5, 0.0, 1.0]] * 33
+    cells = joint_angles(pose, (640, 480))
+    assert cells == [""] * len(cells)
+    assert len(cells) == 8
 
 
 async def test_csv_angles_are_the_counters_for_an_exercise_that_weighs_depth(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from collections.abc import Iterator, Sequence
 
 from webapp.analysis.fitness import load_exercises
@@ -74,7 +75,8 @@ def joint_angles(
     depth: float = DEPTH,
     min_visibility: float = MIN_VISIBILITY,
 ) -> list[str]:
-    """The ANGLES of one frame, rounded to 0.1 degree, "" where not all three points are seen.
+    """The ANGLES of one frame, rounded to 0.1 degree, "" where not all three points are seen
+    or two of them coincide (no angle: a spreadsheet would read "nan" as text).
     `depth` weighs z in, as an exercise that sets it does (angles.to_points)."""
     if pose is None:
         return [""] * len(ANGLES)
@@ -86,7 +88,8 @@ def joint_angles(
             cells.append("")
             continue
         points = to_points(pose, size, depth, indices)
-        cells.append(f"{angle(*(points[i] for i in indices)):.1f}")
+        degrees = angle(*(points[i] for i in indices))
+        cells.append(f"{degrees:.1f}" if math.isfinite(degrees) else "")
     return cells
 
 
