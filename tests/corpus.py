@@ -47,6 +47,16 @@ def truncated_jpeg() -> bytes:
     return data[: len(data) // 2]
 
 
+def jpeg_of_many_scans(scans: int = 500) -> bytes:
+    """The person, small, as a progressive JPEG, its last scan repeated until it has `scans`: each
+    scan makes a decoder walk every block of the image again (a scan bomb)."""
+    data = encode(small(), "JPEG", progressive=True, quality=80)
+    last = data.rindex(b"\xff\xda")
+    end = data.rindex(b"\xff\xd9")
+    have = data.count(b"\xff\xda")
+    return data[:end] + data[last:end] * (scans - have) + data[end:]
+
+
 def random_bytes() -> bytes:
     # A leading NUL keeps it from starting with any image signature by chance.
     return b"\x00" + random.Random(6).randbytes(4095)
@@ -273,6 +283,7 @@ CORPUS: Sequence[Awkward] = (
         Ws.RESULT,
         size=(4000, 3000),
     ),
+    Awkward("jpeg-500-scans", jpeg_of_many_scans, 400, "not_an_image", Ws.BAD_FRAME),
     # 198 bytes of real pixels, far under the pixel limit: MediaPipe aborted its whole
     # worker process (SIGABRT) on a side this long, every session there with it.
     Awkward(
