@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -24,14 +25,16 @@ async def predict(request: web.Request) -> web.Response:
     request.app[SCHEDULER].check_still_room()
     async with arriving_within(config.upload_timeout):
         data = await uploads.read_image(request, config.max_upload_bytes)
-    # Header only: a bomb or a wrong type is refused before it takes a worker's turn.
     uploads.check_not_heif(data)
-    imaging.probe(data, config.max_pixels)
     cache = None if config.no_cache else request.app[CACHE]
     key = digest(data) if cache is not None else ""
     answer = cache.get(key) if cache is not None else None
-    if answer is not None:
+    if answer is not None:  # these bytes passed the probe when they were answered
         return _answer(answer, cached=True, decode_ms=0.0, inference_ms=0.0, started=started)
+    # Header only: a bomb or a wrong type is refused before it takes a worker's turn. Off
+    # the loop: Pillow walks every marker or chunk before the pixels, and a file of
+    # millions of them (COM markers, PNG chunks, a TIFF tag's values) took it seconds.
+    await asyncio.to_thread(imaging.probe, data, config.max_pixels)
     result = await request.app[SCHEDULER].predict(data)
     request.app[METRICS].inference.labels("still").observe(result.inference_ms / 1000.0)
     answer = {
