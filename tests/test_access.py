@@ -262,6 +262,31 @@ async def test_predict_per_minute_counts_cache_hits_and_recovers_after_the_windo
     assert sample(metrics, "holotrack_predict_requests_total", 'status="429"') == 3
 
 
+async def test_a_camera_back_at_its_keys_max_sessions_takes_its_own_session_over(
+    keyed: Callable[[], Awaitable[Client]],
+) -> None:
+    """studio-a may hold one session. Its camera's next connection (a network blip not yet
+    found dead, a second tab) names the same link: it was refused 1013 max_sessions until
+    the old connection was found dead; it takes the old one over, which ends."""
+    client = await keyed()
+    link_key = secrets.token_urlsafe(32)
+    first = await LiveClient.connect(client)
+    ready = await first.hello("pose", 5, key=KEY_A, link_key=link_key)
+    second = await LiveClient.connect(client)
+    again = await second.hello("pose", 5, key=KEY_A, link_key=link_key)
+    assert (again["watch"], again["resumed"]) == (ready["watch"], True)
+    code, reason = await first.closed()
+    assert (code, reason) == (Close.NORMAL, f"its camera reconnected as {again['session']}")
+    # Still one at a time: a session of the key that takes nothing over is refused.
+    code, reason = await closed_after(client, hello(key=KEY_A))
+    assert code == Close.TRY_AGAIN_LATER
+    assert "max_sessions" in reason
+    await second.ws.close()
+    await client.app[SESSIONS].wait_empty()
+    metrics = await (await client.get("/metrics")).text()
+    assert sample(metrics, "holotrack_key_sessions", 'key="studio-a"') == 0
+
+
 async def test_max_sessions_counts_watchers_and_recovers_when_one_ends(
     keyed: Callable[[], Awaitable[Client]],
 ) -> None:
@@ -471,7 +496,7 @@ JSON = st.recursive(
 def test_any_hello_key_closes_with_4401(key: object) -> None:
     gate = Gate(offline_access())
     with pytest.raises(SessionClosed) as closed:
-        gate.admit(hello(key=key))
+        gate.identify(hello(key=key))
     assert closed.value.code == Close.UNAUTHORIZED
     assert closed.value.reason.isascii()
     assert len(closed.value.reason) < 120

@@ -8,6 +8,8 @@ tests/test_scheduling.py covers the rule itself.
 
 from __future__ import annotations
 
+import secrets
+
 from tests.conftest import MakeClient
 from tests.live import LiveClient
 from webapp.config import Config
@@ -43,3 +45,26 @@ async def test_a_session_that_would_push_others_below_the_minimum_gets_1013(
     await modest.ws.close()
     await client.app[SESSIONS].wait_empty()
     assert (await client.get("/readyz")).status == 200
+
+
+async def test_a_camera_back_at_a_full_server_takes_its_own_session_over(
+    make_client: MakeClient,
+) -> None:
+    """Full with the camera's own session, its next connection (the old one not yet found
+    dead) is let in, one over --max-sessions for a moment: the old one ends as it starts."""
+    client = await make_client(Config(workers=1, max_sessions=1))
+    link_key = secrets.token_urlsafe(32)
+    first = await LiveClient.connect(client)
+    ready = await first.hello("holistic", fps=15, link_key=link_key)
+    second = await LiveClient.connect(client)
+    again = await second.hello("holistic", fps=15, link_key=link_key)
+    assert (again["watch"], again["resumed"]) == (ready["watch"], True)
+    assert await first.closed() == (Close.NORMAL, f"its camera reconnected as {again['session']}")
+    # A session that takes nothing over is still refused.
+    other = await LiveClient.connect(client)
+    await other.ws.send_json({"type": "hello", "version": 1, "track": "holistic", "fps": 15})
+    code, reason = await other.closed()
+    assert code == Close.TRY_AGAIN_LATER
+    assert reason.startswith("server full: 1 of 1 sessions")
+    await second.ws.close()
+    await client.app[SESSIONS].wait_empty()

@@ -50,10 +50,12 @@ class Quotas:
     def sessions(self, name: str) -> int:
         return self._usage[name].sessions if name in self._usage else 0
 
-    def open_session(self, name: str, limits: Limits) -> None:
+    def open_session(self, name: str, limits: Limits, replacing: bool = False) -> None:
+        """`replacing`: the session takes over one of the key's own, which ends as it
+        starts: one over the limit for that moment."""
         usage = self._usage[name]
         limit = limits.max_sessions
-        if limit is not None and usage.sessions >= limit:
+        if limit is not None and usage.sessions >= limit + replacing:
             raise QuotaExceeded(
                 "max_sessions",
                 f"key {name} already holds {usage.sessions} live sessions (watchers included); "

@@ -120,11 +120,12 @@ class Access:
         found = None if self._store is None else self._store.limits(name)
         return found or UNLIMITED
 
-    def open_session(self, name: str | None) -> Hold:
-        """A live session or a watcher under `name`; raises QuotaExceeded at max_sessions."""
+    def open_session(self, name: str | None, replacing: bool = False) -> Hold:
+        """A live session or a watcher under `name`; raises QuotaExceeded at max_sessions
+        (one over, when it takes over one of the key's own sessions)."""
         if name is None:
             return Hold(None, lambda: None)
-        self._guard(name, lambda: self.quotas.open_session(name, self.limits(name)))
+        self._guard(name, lambda: self.quotas.open_session(name, self.limits(name), replacing))
         self.metrics.sessions.labels(name).inc()
 
         def release() -> None:

@@ -40,13 +40,18 @@ class Gate:
         if self._access is not None and self._presented is not None:
             self._identify(self._presented)
 
-    def admit(self, hello: Mapping[str, Any]) -> None:
-        """Checks the key of a session's hello and counts the session against it."""
+    def identify(self, hello: Mapping[str, Any]) -> None:
+        """Checks the key of a session's hello (or of its upgrade)."""
         if self._access is None:
             return
         presented = hello.get("key") if self._presented is None else self._presented
         self.name = self._identify(presented)
-        self._hold = self._open(self.name)
+
+    def admit(self, replacing: bool = False) -> None:
+        """Counts the identified session against its key; `replacing`: it takes over one of
+        the key's own sessions, which ends as it starts."""
+        if self._access is not None:
+            self._hold = self._open(self.name, replacing)
 
     def check_offered(self, message: Mapping[str, Any]) -> None:
         """A key in a message that needs none (a watcher's) must still be right: a wrong
@@ -77,9 +82,9 @@ class Gate:
         except AccessDenied as exc:
             raise refusal(exc) from None
 
-    def _open(self, name: str | None) -> Hold:
+    def _open(self, name: str | None, replacing: bool = False) -> Hold:
         assert self._access is not None
         try:
-            return self._access.open_session(name)
+            return self._access.open_session(name, replacing)
         except QuotaExceeded as exc:
             raise refusal(exc) from None

@@ -114,10 +114,19 @@ class Scheduler:
 
     # -- live sessions ---------------------------------------------------------------------
     def open_session(
-        self, track: Track, sink: SessionSink, wanted_fps: float, blendshapes: bool = False
+        self,
+        track: Track,
+        sink: SessionSink,
+        wanted_fps: float,
+        blendshapes: bool = False,
+        replacing: bool = False,
     ) -> Slot:
+        """`replacing`: the session takes over one that ends as it starts (its camera's
+        next connection), so it is admitted one over --max-sessions and not by rate: the
+        one it replaces leaves its place and its share."""
         wanted = min(wanted_fps, self.config.max_fps)
-        lane = self._admitting_lane(track, wanted, service_kind(track, blendshapes))
+        kind = service_kind(track, blendshapes)
+        lane = self._admitting_lane(track, wanted, kind, replacing)
         slot = Slot(
             f"s{next(self._ids)}",
             track,
@@ -152,20 +161,25 @@ class Scheduler:
         slot.granted = granted_fps(sessions.share(newcomer), wanted, self.config.max_fps)
         return slot.granted
 
-    def _admitting_lane(self, track: Track, wanted: float, kind: str) -> Lane:
+    def _admitting_lane(
+        self, track: Track, wanted: float, kind: str, replacing: bool = False
+    ) -> Lane:
         """The least-loaded lane where one more session (its frames timed as `kind`)
         leaves every session there at least --min-session-fps (or what it asked, if less),
-        or an empty one; CapacityError if none."""
+        or an empty one; CapacityError if none. One `replacing` another goes to the least
+        loaded, one over --max-sessions at most."""
         if self._stopping or self._draining:
             raise CapacityError("the server is shutting down")
         sessions = sum(len(lane.sessions) for lane in self.lanes)
-        if sessions >= self.config.max_sessions:
+        if sessions >= self.config.max_sessions + replacing:
             raise CapacityError(
                 f"server full: {sessions} of {self.config.max_sessions} sessions in use"
             )
         alive = [lane for lane in self.lanes if lane.worker.alive]
         if not alive:
             raise CapacityError("no inference worker is running")
+        if replacing:
+            return min(alive, key=lambda lane: lane.sessions.load_ms())
         floors = self.config.min_fps
         newcomer = (self.times[kind], wanted)
         for lane in sorted(alive, key=lambda lane: lane.sessions.load_ms()):

@@ -126,12 +126,16 @@ class LiveSession:
                 close = await self._end_paused(first)
                 return
             # The key first: a client without one learns nothing more about the server.
-            self.gate.admit(first)
+            self.gate.identify(first)
             hello = parse_hello(first)
             options = parse_options(
                 hello.message, self.shared.vmc_allow, self.shared.exercises, hello.track
             )
-            self.slot = self._admit(hello, options)
+            replacing = self.shared.tokens.takes_over(
+                options.link_key, options.resume, self.gate.name
+            )
+            self.gate.admit(replacing)
+            self.slot = self._admit(hello, options, replacing)
             self.name = self.slot.id
             self.metrics.sessions_opened.inc()
             self.metrics.sessions_live.inc()
@@ -220,11 +224,11 @@ class LiveSession:
         workout, self.analysis.workout = self.analysis.workout, None
         return workout
 
-    def _admit(self, hello: Hello, options: SessionOptions) -> Slot:
+    def _admit(self, hello: Hello, options: SessionOptions, replacing: bool) -> Slot:
         self.wanted_fps = hello.fps
         try:
             return self.scheduler.open_session(
-                hello.track, self, hello.fps, options.avatar.blendshapes
+                hello.track, self, hello.fps, options.avatar.blendshapes, replacing
             )
         except errors.CapacityError as exc:
             raise SessionClosed(Close.TRY_AGAIN_LATER, exc.detail) from None

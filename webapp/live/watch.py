@@ -186,6 +186,20 @@ class WatchTokens:
             return None
         return self._take_over(token, entry, session, owner, carry)
 
+    def takes_over(self, link_key: str | None, resume: str | None, key: str | None) -> bool:
+        """Whether a hello with this link key or resume string (and access key) would take
+        over a session still live: the camera's connection not yet found dead, or its
+        second tab. That session ends as this one starts, so it does not count against
+        the limits this one is admitted by."""
+        if link_key is not None:
+            token: str | None = kept_token(link_key)
+        elif resume is not None:
+            token = self._resumes.get(resume)
+        else:
+            return False
+        entry = None if token is None else self._entries.get(token)
+        return entry is not None and entry.audience.key == key and entry.expiry is None
+
     def end(self, secret: str, why: str) -> tuple[str, Workout | None]:
         """Its camera ends for good the session `secret` was given to, paused (or lost) and
         waiting out its grace, or live still when the server has not yet read its pause:
