@@ -42,7 +42,12 @@ from webapp.export.gate import Slots
 from webapp.export.recording import RecordingError, parse, parse_text
 from webapp.export.replay import replay
 from webapp.export.table import joint_angles
-from webapp.export_view import MAX_EXPORTS, MAX_UPLOADS, setup_export_routes
+from webapp.export_view import (
+    MAX_EXPORTS,
+    MAX_UPLOADS,
+    MAX_UPLOADS_PER_CLIENT,
+    setup_export_routes,
+)
 from webapp.http_errors import json_errors
 from webapp.keys import CONFIG, EXPORT_POOL, EXPORTS
 from webapp.vmc.encode import to_unity_rotation
@@ -833,16 +838,16 @@ async def test_export_runs_again_after_its_process_is_killed(
 class WatchedSlots(Slots):
     """The gate's upload slots, telling the test when a handler takes or gives one back."""
 
-    def __init__(self, limit: int) -> None:
-        super().__init__(limit)
+    def __init__(self, limit: int, per_client: int = 0) -> None:
+        super().__init__(limit, per_client)
         self.changed = asyncio.Event()
 
-    def enter(self) -> bool:
+    def enter(self, client: str = "") -> bool:
         self.changed.set()
-        return super().enter()
+        return super().enter(client)
 
-    def leave(self) -> None:
-        super().leave()
+    def leave(self, client: str = "") -> None:
+        super().leave(client)
         self.changed.set()
 
     async def until(self, running: int) -> None:
@@ -852,17 +857,23 @@ class WatchedSlots(Slots):
                 await self.changed.wait()
 
 
-async def test_a_slow_upload_does_not_hold_off_another_export(export_client: ExportClient) -> None:
-    # The conversion's slot was taken before the body was read: one client trickling its
-    # body kept every other export at 503 for the whole --upload-timeout.
-    client = await export_client(upload_timeout=60.0)
-    uploads = client.app[EXPORTS].uploads = WatchedSlots(MAX_UPLOADS)
+async def slow_upload(client: Client) -> asyncio.StreamWriter:
+    """An export whose body arrives no further than its first bytes."""
     _, writer = await asyncio.open_connection(client.server.host, client.server.port)
     writer.write(
         b"POST /api/export?format=csv HTTP/1.1\r\nHost: x\r\n"
         b"Content-Type: application/x-ndjson\r\nContent-Length: 1000\r\n\r\n" + b'{"frame":0,'
     )
     await writer.drain()
+    return writer
+
+
+async def test_a_slow_upload_does_not_hold_off_another_export(export_client: ExportClient) -> None:
+    # The conversion's slot was taken before the body was read: one client trickling its
+    # body kept every other export at 503 for the whole --upload-timeout.
+    client = await export_client(upload_timeout=60.0)
+    uploads = client.app[EXPORTS].uploads = WatchedSlots(MAX_UPLOADS)
+    writer = await slow_upload(client)
     await uploads.until(1)
     response = await client.post("/api/export?format=csv", data=MINIMAL, headers=NDJSON)
     assert response.status == 200
@@ -871,6 +882,29 @@ async def test_a_slow_upload_does_not_hold_off_another_export(export_client: Exp
     writer.close()
     await writer.wait_closed()
     await uploads.until(0)
+
+
+async def test_one_address_trickling_uploads_leaves_the_others_room(
+    export_client: ExportClient,
+) -> None:
+    """Four sockets of one client, each trickling its body, kept every export at 503 for
+    the whole --upload-timeout; one address now holds at most two upload slots."""
+    client = await export_client(upload_timeout=60.0)
+    uploads = client.app[EXPORTS].uploads = WatchedSlots(MAX_UPLOADS, MAX_UPLOADS_PER_CLIENT)
+    slow = [await slow_upload(client) for _ in range(MAX_UPLOADS_PER_CLIENT)]
+    await uploads.until(MAX_UPLOADS_PER_CLIENT)
+    response = await client.post("/api/export?format=csv", data=MINIMAL, headers=NDJSON)
+    assert response.status == 503
+    assert (await response.json())["detail"] == (
+        "this address has 2 exports uploading, the most one may; try again when one is in"
+    )
+    assert uploads.running == MAX_UPLOADS_PER_CLIENT < MAX_UPLOADS  # room for others
+    for writer in slow:
+        writer.close()
+        await writer.wait_closed()
+    await uploads.until(0)
+    response = await client.post("/api/export?format=csv", data=MINIMAL, headers=NDJSON)
+    assert response.status == 200
 
 
 async def test_a_client_leaving_mid_upload_is_not_an_error(

@@ -34,6 +34,7 @@ from webapp.export.pool import ExportPool, ExportProcessDied
 from webapp.export.recording import RecordingError, TooManyFramesError, parse_text
 from webapp.export.table import to_csv
 from webapp.keys import CONFIG, EXPORT_POOL, EXPORTS
+from webapp.live.guard import client_address
 from webapp.uploads import arriving_within, read_limited, refuse_declared_size
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,9 @@ MAX_EXPORTS = 1
 # Counted apart from the conversion so that a slow upload does not hold the conversion's
 # slot; a few, so that a slow one does not hold off the next either.
 MAX_UPLOADS = 4
+# Of them, one client address may have this many: four sockets trickling their bodies kept
+# every other client's export at 503 for the whole --upload-timeout (an audit's).
+MAX_UPLOADS_PER_CLIENT = 2
 # The conversion's process yields the CPU to the worker processes and the event loop.
 NICENESS = 10
 # Types a JSON-lines file goes by; "" and octet-stream say nothing, so the content decides.
@@ -120,12 +124,13 @@ async def export(request: web.Request) -> web.Response:
             "application/x-ndjson (JSON lines)"
         )
     gate = request.app[EXPORTS]
-    if not gate.uploads.enter():
-        raise CapacityError(f"{gate.uploads.limit} exports are uploading; try again in a moment")
+    client = client_address(request, config)
+    if not gate.uploads.enter(client):
+        raise CapacityError(_uploads_full(gate.uploads, client))
     try:
         data = await _receive(request)
     finally:
-        gate.uploads.leave()
+        gate.uploads.leave(client)
     # isspace, not strip: no 32 MB copy to find out.
     if not data or data.isspace():
         raise EmptyInputError("the request body is empty; send a JSON-lines recording")
@@ -171,7 +176,16 @@ async def export_pool_ctx(app: web.Application) -> AsyncIterator[None]:
     await asyncio.to_thread(pool.shutdown)
 
 
+def _uploads_full(uploads: Slots, client: str) -> str:
+    if uploads.running < uploads.limit:
+        return (
+            f"this address has {uploads.held_by(client)} exports uploading, the most one "
+            "may; try again when one is in"
+        )
+    return f"{uploads.limit} exports are uploading; try again in a moment"
+
+
 def setup_export_routes(app: web.Application) -> None:
-    app[EXPORTS] = ExportGate(MAX_UPLOADS, MAX_EXPORTS)
+    app[EXPORTS] = ExportGate(MAX_UPLOADS, MAX_EXPORTS, MAX_UPLOADS_PER_CLIENT)
     app.cleanup_ctx.append(export_pool_ctx)
     app.router.add_post("/api/export", export, name="export")
