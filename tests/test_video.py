@@ -701,6 +701,37 @@ async def test_uploads_in_progress_count_against_capacity(
     assert (await ready.json())["videos_arriving"] == 0
 
 
+async def test_one_address_has_at_most_its_share_of_videos_arriving(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """One address with 40 sockets trickling their bodies held every place for the whole
+    --upload-timeout (others 503, /readyz full); it has --max-sessions-per-client now."""
+    client = await make_client(Config(workers=1, max_sessions=4, max_sessions_per_client=2))
+    clip = write_clip(GESTURE_VIDEO, tmp_path / "clip.mp4", 5).read_bytes()
+    go_on = asyncio.Event()
+
+    async def slow_body() -> AsyncIterator[bytes]:
+        yield clip[:1000]
+        await go_on.wait()
+        yield clip[1000:]
+
+    slow = [
+        asyncio.create_task(
+            client.post("/api/video", data=slow_body(), headers={"Content-Type": "video/mp4"})
+        )
+        for _ in range(2)
+    ]
+    await until(lambda: client.app[VIDEOS].count == 2, "both slow uploads admitted")
+    third = await post(client, clip)
+    assert third.status == 503
+    assert (await third.json())["detail"].startswith("this address has 2 videos arriving")
+    assert (await client.get("/readyz")).status == 200  # places left for other addresses
+    go_on.set()
+    for task in slow:
+        assert (await lines(await task))[-1]["summary"]["frames"] == 5
+    assert client.app[VIDEOS].count == 0
+
+
 async def test_a_keys_video_seconds_are_charged_and_refused_with_429(
     make_client: MakeClient, tmp_path: Path
 ) -> None:

@@ -82,7 +82,11 @@ class Config:
         metadata={"help": "longest a live session may last before 4004 (reconnect to go on)"},
     )
     max_sessions_per_client: int = field(
-        default=16, metadata={"help": "live sessions one client address may hold (0: no limit)"}
+        default=16,
+        metadata={
+            "help": "live sessions one client address may hold, and videos it may have "
+            "arriving at once (0: no limit)"
+        },
     )
     allowed_origins: str = field(
         default="",

@@ -7,6 +7,8 @@ many temporary files of --video-max-bytes are ever on disk.
 
 from __future__ import annotations
 
+import collections
+
 from webapp.engine.scheduler import Scheduler
 from webapp.engine.snapshot import PoolSnapshot
 from webapp.errors import CapacityError
@@ -14,31 +16,47 @@ from webapp.http_errors import RETRY_AFTER_SECONDS
 
 
 class Arrival:
-    def __init__(self, arrivals: Arrivals) -> None:
+    def __init__(self, arrivals: Arrivals, client: str) -> None:
         self._arrivals = arrivals
+        self._client = client
         self._held = True
 
     def release(self) -> None:
         """Once the video has its session, or has failed; a second call does nothing."""
         if self._held:
             self._held = False
-            self._arrivals.count -= 1
+            self._arrivals.leave(self._client)
 
 
 class Arrivals:
     def __init__(self) -> None:
         self.count = 0
+        self._by_client: collections.Counter[str] = collections.Counter()
 
-    def admit(self, scheduler: Scheduler) -> Arrival:
-        """A place for one more video; CapacityError (503) when there is none."""
+    def admit(self, scheduler: Scheduler, client: str = "", per_client: int = 0) -> Arrival:
+        """A place for one more video, `client`'s `per_client`-th at most (0: no limit);
+        CapacityError (503) when there is none. Without the second bound, one address
+        with 40 sockets trickling their bodies held every place for --upload-timeout."""
         pool = scheduler.snapshot()
         if not pool.room or self.fill(pool):
             raise CapacityError(
                 f"server full: {pool.sessions} of {pool.max_sessions} sessions in use and "
                 f"{self.count} videos arriving; try again in {RETRY_AFTER_SECONDS} s"
             )
+        if 0 < per_client <= self._by_client[client]:
+            raise CapacityError(
+                f"this address has {self._by_client[client]} videos arriving, the most one "
+                "may (--max-sessions-per-client); try again when one is in"
+            )
         self.count += 1
-        return Arrival(self)
+        self._by_client[client] += 1
+        return Arrival(self, client)
+
+    def leave(self, client: str) -> None:
+        self.count -= 1
+        self._by_client[client] -= 1
+        if self._by_client[client] <= 0:
+            del self._by_client[client]
 
     def fill(self, pool: PoolSnapshot) -> str | None:
         """Why the videos arriving take the last free sessions, or None while they leave

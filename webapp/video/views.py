@@ -22,6 +22,7 @@ from webapp.errors import BadOptionError, HolotrackError, NotAVideoError
 from webapp.http_errors import STATUS, unreadable_body
 from webapp.keys import CONFIG, LIVE, METRICS, SCHEDULER, VIDEOS
 from webapp.live.analysis import SessionAnalysis
+from webapp.live.guard import client_address
 from webapp.live.options import SessionOptions
 from webapp.video import lines
 from webapp.video.decode import VideoFrame, VideoReader
@@ -72,7 +73,8 @@ async def _video(request: web.Request) -> web.StreamResponse:
     scheduler = request.app[SCHEDULER]
     options = parse_query(request.query, request.app[LIVE].exercises)
     # A full server refuses before the body is read, so a refused client wastes no upload.
-    arrival = request.app[VIDEOS].admit(scheduler)
+    client = client_address(request, config)
+    arrival = request.app[VIDEOS].admit(scheduler, client, config.max_sessions_per_client)
     run = VideoRun(scheduler, config.request_timeout)
     answering = False
     try:
