@@ -701,6 +701,23 @@ async def test_uploads_in_progress_count_against_capacity(
     assert (await ready.json())["videos_arriving"] == 0
 
 
+async def test_multipart_parts_besides_the_video_are_bounded_too(make_client: MakeClient) -> None:
+    """Sent chunked, a part named otherwise was read to its end, of any size."""
+    client = await make_client(Config(workers=1))
+    boundary = "holotrack-test-boundary"
+
+    async def body() -> AsyncIterator[bytes]:
+        yield f'--{boundary}\r\nContent-Disposition: form-data; name="junk"\r\n\r\n'.encode()
+        for _ in range(64):  # 4 MiB, where the parts besides the file may have 64 KiB
+            yield b"x" * 65536
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    response = await client.post("/api/video", data=body(), headers=headers)
+    assert response.status == 413
+    assert "besides the field 'file'" in (await response.json())["detail"]
+
+
 async def test_one_address_has_at_most_its_share_of_videos_arriving(
     make_client: MakeClient, tmp_path: Path
 ) -> None:

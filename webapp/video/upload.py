@@ -10,11 +10,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import IO
 
-from aiohttp import BodyPartReader, web
+from aiohttp import web
 
 from webapp.content_types import multipart_parsing
 from webapp.errors import EmptyInputError
-from webapp.uploads import arriving_within, copy_limited, refuse_declared_size
+from webapp.uploads import arriving_within, copy_limited, file_part, refuse_declared_size
 from webapp.video.container import check_container, check_declared_type
 
 FIELD = "file"
@@ -59,13 +59,11 @@ async def _receive(request: web.Request, file: IO[bytes], limit: int) -> int:
 
 
 async def _receive_multipart(request: web.Request, file: IO[bytes], limit: int) -> int:
-    reader = await request.multipart()
-    async for part in reader:
-        if not isinstance(part, BodyPartReader) or part.name != FIELD:
-            continue
-        check_declared_type(part.headers.get("Content-Type", ""))
-        size = await copy_limited(part.read_chunk, file.write, limit, "video", CHUNK)
-        if not size:
-            raise EmptyInputError(f"the multipart field {FIELD!r} is empty")
-        return size
-    raise EmptyInputError(f"no multipart field named {FIELD!r}; send the video as {FIELD!r}")
+    part = await file_part(request, FIELD, ENVELOPE_BYTES)
+    if part is None:
+        raise EmptyInputError(f"no multipart field named {FIELD!r}; send the video as {FIELD!r}")
+    check_declared_type(part.headers.get("Content-Type", ""))
+    size = await copy_limited(part.read_chunk, file.write, limit, "video", CHUNK)
+    if not size:
+        raise EmptyInputError(f"the multipart field {FIELD!r} is empty")
+    return size
