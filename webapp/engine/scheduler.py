@@ -18,6 +18,7 @@ from typing import Any
 
 from webapp.config import Config
 from webapp.engine import calls
+from webapp.engine.allowance import Allowance
 from webapp.engine.grant import FACTOR_START, GRANT_WINDOW
 from webapp.engine.jobs import Frame, StillJob
 from webapp.engine.lane import Lane
@@ -120,10 +121,12 @@ class Scheduler:
         wanted_fps: float,
         blendshapes: bool = False,
         replacing: bool = False,
+        held_to_rate: bool = True,
     ) -> Slot:
         """`replacing`: the session takes over one that ends as it starts (its camera's
         next connection), so it is admitted one over --max-sessions and not by rate: the
-        one it replaces leaves its place and its share."""
+        one it replaces leaves its place and its share. `held_to_rate`: its frames start
+        no faster than `wanted_fps` while others share its worker (allowance.py)."""
         wanted = min(wanted_fps, self.config.max_fps)
         kind = service_kind(track, blendshapes)
         lane = self._admitting_lane(track, wanted, kind, replacing)
@@ -134,6 +137,7 @@ class Scheduler:
             sink,
             interval=1.0 / wanted,
             blendshapes=blendshapes,
+            allowance=Allowance(1.0 / wanted) if held_to_rate else None,
         )
         lane.sessions.add(slot)
         self._spawn(calls.open_graph(lane.worker, slot, lane.sessions))

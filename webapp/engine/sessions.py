@@ -79,7 +79,8 @@ class LaneSessions:
         frame, slot.pending = slot.pending, None
         assert frame is not None
         frame.started = time.perf_counter()
-        slot.allowance.spend(frame.started)
+        if slot.allowance is not None:
+            slot.allowance.spend(frame.started)
         self.steer.meter.took(frame.started - max(frame.received, slot.released))
         slot.state = SlotState.RUNNING
         if not self._ready:
@@ -92,7 +93,8 @@ class LaneSessions:
         frame, slot.pending = slot.pending, None
         assert frame is not None
         frame.started = time.perf_counter()
-        slot.allowance.spend(frame.started)
+        if slot.allowance is not None:
+            slot.allowance.spend(frame.started)
         return frame
 
     def settle(self, slot: Slot) -> None:
@@ -128,7 +130,8 @@ class LaneSessions:
     def _line_up(self, slot: Slot) -> None:
         """Into the ready line with its frame, unless others share the worker and it sends
         faster than it asked (allowance.py): then held until it may start one."""
-        wait = slot.allowance.wait(time.perf_counter()) if len(self.slots) > 1 else 0.0
+        allowance = slot.allowance if len(self.slots) > 1 else None
+        wait = allowance.wait(time.perf_counter()) if allowance is not None else 0.0
         if wait <= 0.0:
             self._queue(slot)
             return

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from webapp.engine.allowance import Allowance
@@ -61,14 +61,12 @@ class Slot:
     next_due: float = 0.0
     granted: float = 0.0  # the rate it was last told to send at (ready, stats)
     blendshapes: bool = False  # its frames' results carry ARKit's face blendshapes
-    allowance: Allowance = field(init=False)
+    # None: never held to the rate asked (a video: one round-robin turn per round).
+    allowance: Allowance | None = None
     hold: asyncio.TimerHandle | None = None  # ends a HELD spell
     # When it last left a HELD spell: the wait the grant steering reads starts there, as a
     # frame held back is the client's doing, not a full worker's.
     released: float = 0.0
-
-    def __post_init__(self) -> None:
-        self.allowance = Allowance(self.interval)
 
     @property
     def kind(self) -> str:

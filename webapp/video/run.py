@@ -45,7 +45,11 @@ class VideoRun:
 
     def open(self, track: Track = Track.HOLISTIC, blendshapes: bool = False) -> Slot:
         """Admits the video as a session (CapacityError when the server is full)."""
-        self.slot = self.scheduler.open_session(track, self, INVITATION_FPS, blendshapes)
+        # Not held to that rate: a video takes one round-robin turn per round, as live
+        # sessions do (bench.video_fairness), sending each frame as the last returns.
+        self.slot = self.scheduler.open_session(
+            track, self, INVITATION_FPS, blendshapes, held_to_rate=False
+        )
         return self.slot
 
     async def process(self, frame: Frame) -> FrameResult:
