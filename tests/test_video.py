@@ -25,6 +25,7 @@ from tests.media import ASL_VIDEO, GESTURE_VIDEO, PERSON_JPEG
 from tests.videos import (
     TRACK,
     _boxes,
+    claiming_samples,
     damaged,
     decoded_frames,
     fragmented,
@@ -34,6 +35,7 @@ from tests.videos import (
     retime_matroska,
     served,
     stored_sideways,
+    with_pixel_aspect,
     without_duration,
     write_clip,
 )
@@ -228,6 +230,20 @@ async def test_every_limit_and_bad_input_has_its_status(
     answer = await response.json()
     assert (response.status, answer["error"]) == (400, "not_a_video")
     assert answer["detail"].startswith("the file is a segment of an MP4 stream (.m4s)")
+    # Each frame stretched to 64000x360 by its pixel aspect: it was streamed, every frame
+    # refused by the worker.
+    stretched = with_pixel_aspect(small, tmp_path / "stretched.mp4", 100, 1).read_bytes()
+    # 2 million samples claimed in a few KB: FFmpeg indexed them all (48 MB) before the
+    # duration they add up to was refused.
+    claiming = claiming_samples(small, tmp_path / "claiming.mp4", 2_000_000).read_bytes()
+    for body, code, detail in (
+        (stretched, "too_many_pixels", "the video is 640x360, shown 64000x360 for its pixel"),
+        (claiming, "too_large", "the file's sample tables list 2,000,000 samples"),
+    ):
+        response = await post(client, body)
+        answer = await response.json()
+        assert (response.status, answer["error"]) == (413, code), answer
+        assert answer["detail"].startswith(detail), answer
     # Limits refuse before a session is opened: nothing is left behind.
     assert client.app[SCHEDULER].snapshot().sessions == 0
     assert video_frames_run(client) == 0

@@ -25,8 +25,6 @@ from cv2.typing import MatLike
 
 from tests.media import ASL_VIDEO, GESTURE_VIDEO, ROOT
 from tests.videos import (
-    MEDIA_BOXES,
-    _boxes,
     cut_by_edit_list,
     damaged,
     fragmented,
@@ -34,6 +32,7 @@ from tests.videos import (
     retime,
     retime_matroska,
     stored_sideways,
+    with_pixel_aspect,
     write_clip,
 )
 from webapp.errors import NotAVideoError, UnsupportedTypeError
@@ -303,22 +302,6 @@ def test_a_video_stored_sideways_is_read_upright(tmp_path: Path) -> None:
     # degrees off) differs from it by far more.
     assert np.mean(cv2.absdiff(straight, turned)) < 5.0
     assert np.mean(cv2.absdiff(straight, cv2.rotate(turned, cv2.ROTATE_180))) > 20.0
-
-
-def with_pixel_aspect(clip: Path, target: Path, wide: int, tall: int) -> Path:
-    """`clip` (one video track, as write_clip writes it) with a pasp box in its sample entry:
-    each stored pixel is shown `wide`:`tall`, as a DVD's or an HDV camera's are."""
-    data = bytearray(clip.read_bytes())
-    *outer, (stsd, _) = _boxes(data, 0, len(data), (*MEDIA_BOXES, b"stsd"))
-    entry = stsd + 16  # after its version, flags and entry count
-    (entry_size,) = struct.unpack_from(">I", data, entry)
-    pasp = struct.pack(">I4sII", 16, b"pasp", wide, tall)
-    data[entry + entry_size : entry + entry_size] = pasp
-    for box in (*(offset for offset, _ in outer), stsd, entry):
-        (size,) = struct.unpack_from(">I", data, box)
-        struct.pack_into(">I", data, box, size + len(pasp))  # only moov follows mdat
-    target.write_bytes(bytes(data))
-    return target
 
 
 def test_pixels_that_are_not_square_are_shown_as_a_player_shows_them(tmp_path: Path) -> None:

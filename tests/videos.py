@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import struct
+import zlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -374,4 +375,158 @@ def cut_by_edit_list(clip: Path, target: Path, skip: int) -> Path:
     struct.pack_into(">I", data, tkhd + 28, shown)
     struct.pack_into(">I", data, mvhd + 24, shown)
     target.write_bytes(bytes(data))
+    return target
+
+
+def with_pixel_aspect(clip: Path, target: Path, wide: int, tall: int) -> Path:
+    """`clip` (one video track, as write_clip writes it) with a pasp box in its sample entry:
+    each stored pixel is shown `wide`:`tall`, as a DVD's or an HDV camera's are."""
+    data = bytearray(clip.read_bytes())
+    *outer, (stsd, _) = _boxes(data, 0, len(data), (*MEDIA_BOXES, b"stsd"))
+    entry = stsd + 16  # after its version, flags and entry count
+    (entry_size,) = struct.unpack_from(">I", data, entry)
+    pasp = struct.pack(">I4sII", 16, b"pasp", wide, tall)
+    data[entry + entry_size : entry + entry_size] = pasp
+    for box in (*(offset for offset, _ in outer), stsd, entry):
+        (size,) = struct.unpack_from(">I", data, box)
+        struct.pack_into(">I", data, box, size + len(pasp))  # only moov follows mdat
+    target.write_bytes(bytes(data))
+    return target
+
+
+def _resized(data: bytes, path: tuple[bytes, ...], at: int, cut: int, new: bytes) -> bytes:
+    """`data` with `cut` bytes at `at`, inside the last box on `path`, replaced by `new`, and
+    the sizes of the boxes on `path` brought along. In a clip as write_clip writes it only
+    moov follows mdat, so no chunk offset moves."""
+    out = bytearray(data[:at] + new + data[at + cut :])
+    for box, size in _boxes(data, 0, len(data), path):
+        struct.pack_into(">I", out, box, size + len(new) - cut)
+    return bytes(out)
+
+
+def _with_box(data: bytes, parent: tuple[bytes, ...], box: bytes) -> bytes:
+    """`data` with `box` (a whole box) in place of the parent's child of its type."""
+    *_, (offset, size) = _boxes(data, 0, len(data), (*parent, box[4:8]))
+    return _resized(data, parent, offset, size, box)
+
+
+def _appended(data: bytes, parent: tuple[bytes, ...], box: bytes) -> bytes:
+    """`data` with `box` (a whole box) added at the end of the parent."""
+    return _resized(data, parent, sum(_boxes(data, 0, len(data), parent)[-1]), 0, box)
+
+
+def claiming_samples(clip: Path, target: Path, count: int) -> Path:
+    """`clip` (one video track, as write_clip writes it) with its sample table claiming
+    `count` samples the size of its first, all in its first chunk, as the reviewer's 1.2 KB
+    MP4 claims 89 million (stts, stsc and stsz rewritten): FFmpeg indexes every one, 24
+    bytes each, as it opens the file."""
+    data = clip.read_bytes()
+    *_, (stsz, _) = _boxes(data, 0, len(data), (*MEDIA_BOXES, b"stsz"))
+    first = struct.unpack_from(">I", data, stsz + 20)[0]  # after a 0, "each its own size"
+    *_, (stts, _) = _boxes(data, 0, len(data), (*MEDIA_BOXES, b"stts"))
+    delta = struct.unpack_from(">I", data, stts + 20)[0]
+    for box in (
+        _box(b"stts", struct.pack(">IIII", 0, 1, count, delta)),
+        _box(b"stsc", struct.pack(">IIIII", 0, 1, 1, count, 1)),
+        _box(b"stsz", struct.pack(">III", 0, first, count)),
+    ):
+        data = _with_box(data, MEDIA_BOXES, box)
+    target.write_bytes(data)
+    return target
+
+
+def hiding_samples(clip: Path, target: Path, count: int) -> Path:
+    """claiming_samples, with the stsz moved into the sample description, after the codec's
+    own boxes: FFmpeg reads a table wherever in a track it meets one."""
+    data = claiming_samples(clip, target, count).read_bytes()
+    *_, (stsz, stsz_size) = _boxes(data, 0, len(data), (*MEDIA_BOXES, b"stsz"))
+    moved = data[stsz : stsz + stsz_size]
+    data = _resized(data, MEDIA_BOXES, stsz, stsz_size, b"")
+    *_, (stsd, _) = _boxes(data, 0, len(data), (*MEDIA_BOXES, b"stsd"))
+    entry = stsd + 16  # after its version, flags and entry count
+    (entry_size,) = struct.unpack_from(">I", data, entry)
+    data = _resized(data, (*MEDIA_BOXES, b"stsd"), entry + entry_size, 0, moved)
+    out = bytearray(data)
+    struct.pack_into(">I", out, entry, entry_size + len(moved))
+    target.write_bytes(bytes(out))
+    return target
+
+
+def with_edits(clip: Path, target: Path, count: int) -> Path:
+    """`clip` (as write_clip writes it: one edit showing it all) with that edit `count`
+    times over: FFmpeg copies the track's index for each."""
+    data = clip.read_bytes()
+    *_, (elst, size) = _boxes(data, 0, len(data), (*TRACK, b"edts", b"elst"))
+    edit = data[elst + 16 : elst + 28]
+    box = _box(b"elst", struct.pack(">II", 0, count), edit * count)
+    target.write_bytes(_resized(data, (*TRACK, b"edts"), elst, size, box))
+    return target
+
+
+def fragment_claiming(clip: Path, target: Path, count: int) -> Path:
+    """`clip` as a fragmented MP4 whose one trun claims `count` samples and describes none:
+    each takes the defaults of the movie's trex, so the box stays 20 bytes, and FFmpeg
+    indexes every one."""
+    data = fragmented(clip, target).read_bytes()
+    *_, (trex, _) = _boxes(data, 0, len(data), (b"moov", b"mvex", b"trex"))
+    data = data[: trex + 20] + struct.pack(">II", 512, 100) + data[trex + 28 :]
+    *_, (trun, size) = _boxes(data, 0, len(data), (b"moof", b"traf", b"trun"))
+    box = _box(b"trun", struct.pack(">IIi", 0x000001, count, 0))  # a data offset only
+    target.write_bytes(_resized(data, (b"moof", b"traf"), trun, size, box))
+    return target
+
+
+def with_pcm_sound(clip: Path, target: Path, *, chunks: int, per_chunk: int) -> Path:
+    """`clip` with a second track of 16-bit stereo sound at 48 kHz, stored uncompressed as
+    a camera's MOV stores it ('twos'): one stts run of 1-unit samples, one size for all,
+    `chunks` chunks of `per_chunk` samples, every chunk at the clip's first byte of media.
+    FFmpeg indexes such a track by chunk (in pieces of up to 1024 samples), not by sample."""
+    data = clip.read_bytes()
+    media = _boxes(data, 0, len(data), (b"mdat",))[0][0] + 8
+    samples = min(chunks * per_chunk, 0xFFFFFFFF)
+    entry = _box(
+        b"twos", bytes(6), struct.pack(">HHHIHHHHI", 1, 0, 0, 0, 2, 16, 0, 0, 48_000 << 16)
+    )
+    table = _box(
+        b"stbl",
+        _box(b"stsd", struct.pack(">II", 0, 1), entry),
+        _box(b"stts", struct.pack(">IIII", 0, 1, samples, 1)),
+        _box(b"stsc", struct.pack(">IIIII", 0, 1, 1, per_chunk, 1)),
+        _box(b"stsz", struct.pack(">III", 0, 4, samples)),
+        _box(b"stco", struct.pack(">II", 0, chunks), struct.pack(">I", media) * chunks),
+    )
+    dref = _box(b"dref", struct.pack(">II", 0, 1), _box(b"url ", struct.pack(">I", 1)))
+    minf = _box(b"minf", _box(b"smhd", bytes(8)), _box(b"dinf", dref), table)
+    mdhd = _box(b"mdhd", struct.pack(">IIIIIHH", 0, 0, 0, 48_000, samples, 0x55C4, 0))
+    hdlr = _box(b"hdlr", struct.pack(">II4s12x", 0, 0, b"soun"), b"SoundHandler\0")
+    matrix = struct.pack(">9i", 1 << 16, 0, 0, 0, 1 << 16, 0, 0, 0, 1 << 30)
+    # Track 2, enabled, full volume, no width or height.
+    head = struct.pack(">IIIIII8xhhHH", 7, 0, 0, 2, 0, 0, 0, 0, 0x0100, 0)
+    tkhd = _box(b"tkhd", head, matrix, bytes(8))
+    trak = _box(b"trak", tkhd, _box(b"mdia", mdhd, hdlr, minf))
+    target.write_bytes(_appended(data, (b"moov",), trak))
+    return target
+
+
+def compressed_moov(clip: Path, target: Path) -> Path:
+    """`clip` with its moov compressed, as QuickTime 3 could: a cmov box (zlib) that FFmpeg
+    inflates and reads as the moov."""
+    data = clip.read_bytes()
+    offset, size = _boxes(data, 0, len(data), (b"moov",))[0]
+    moov = data[offset : offset + size]
+    packed = _box(b"cmvd", struct.pack(">I", len(moov)), zlib.compress(moov))
+    cmov = _box(b"moov", _box(b"cmov", _box(b"dcom", b"zlib"), packed))
+    target.write_bytes(data[:offset] + cmov + data[offset + size :])
+    return target
+
+
+def encrypted(clip: Path, target: Path, samples: int) -> Path:
+    """`clip` (one video track, as write_clip writes it) marked as encrypted with Common
+    Encryption: a tenc box (no IV of each sample's own: one constant IV) and a senc box
+    listing `samples` samples' key information, which is then 8 bytes, whatever the count."""
+    data = clip.read_bytes()
+    # Version 0; protected; no per-sample IV; a zero key ID; an 8-byte constant IV.
+    tenc = _box(b"tenc", bytes(4), bytes([0, 0, 1, 0]), bytes(16), bytes([8]), bytes(8))
+    senc = _box(b"senc", struct.pack(">II", 0, samples))
+    target.write_bytes(_appended(_appended(data, MEDIA_BOXES, tenc), MEDIA_BOXES, senc))
     return target

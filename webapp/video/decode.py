@@ -17,13 +17,19 @@ from pathlib import Path
 import cv2
 from cv2.typing import MatLike
 
+from webapp.engine.imaging import MAX_SIDE
 from webapp.errors import (
     NotAVideoError,
     TooLargeError,
     TooManyPixelsError,
     UnsupportedTypeError,
 )
-from webapp.video.container import frames_before_edit, lists_frames
+from webapp.video.container import (
+    check_sample_tables,
+    frames_before_edit,
+    lists_frames,
+    most_samples,
+)
 
 # Frames go to the worker as JPEG, as a camera's do. The model sees at most 256 px a side
 # of the body and crops face and hands from the frame, so a larger frame costs encode and
@@ -123,6 +129,9 @@ class VideoReader:
         self._lock = threading.Lock()
         self._closed = False
         with path.open("rb") as file:
+            # FFmpeg indexes every sample a file lists as it opens it, before any limit here
+            # is looked at: 1.2 KB claiming 89 million samples took 2.2 GB.
+            check_sample_tables(file, most_samples(max_seconds))
             self._listed = lists_frames(file)
             self._hidden = frames_before_edit(file)
         self._capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
@@ -155,11 +164,6 @@ class VideoReader:
         height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
         if width <= 0 or height <= 0:
             raise NotAVideoError("the file has no video stream")
-        if width * height > self.max_pixels:
-            raise TooManyPixelsError(
-                f"the video is {width}x{height} ({width * height} pixels a frame); "
-                f"the limit is {self.max_pixels}"
-            )
         fps = float(capture.get(cv2.CAP_PROP_FPS))
         fps = fps if math.isfinite(fps) and fps > 0 else 0.0
         # Frames a cut's edit list starts after are decoded but never shown (container.py).
@@ -171,8 +175,28 @@ class VideoReader:
         frames = count if count > 0 and self._listed else None
         rotation = int(capture.get(cv2.CAP_PROP_ORIENTATION_META)) % 360
         self._across, self._along = _stretch(capture, sideways=rotation in (90, 270))
-        width, height = round(width * self._across), round(height * self._along)
+        width, height = self._shown_size(width, height, "the video")
         return VideoInfo(width, height, fps, frames, duration, rotation)
+
+    def _shown_size(self, width: int, height: int, what: str) -> tuple[int, int]:
+        """The upright width x height of `what`, stretched as a player shows it, refused over
+        the limits before any frame is stretched to it: a pixel aspect of 1000:1 made each
+        320x240 frame 320000x240, which no limit had looked at, and the main process grew
+        by 250 MB (1 GB at 4000:1) while every frame was stretched, encoded and refused."""
+        shown = round(width * self._across), round(height * self._along)
+        size = f"{width}x{height}"
+        if shown != (width, height):
+            size += f", shown {shown[0]}x{shown[1]} for its pixel aspect"
+        pixels = shown[0] * shown[1]
+        if pixels > self.max_pixels:
+            raise TooManyPixelsError(
+                f"{what} is {size} ({pixels} pixels a frame); the limit is {self.max_pixels}"
+            )
+        # Nor a side longer than a still image may have, whatever its pixel count: the
+        # model's worker aborts on a side of 32767 px (imaging.MAX_SIDE).
+        if max(shown) > MAX_SIDE:
+            raise TooManyPixelsError(f"{what} is {size}; the longest side may be {MAX_SIDE} px")
+        return shown
 
     @property
     def decoded_seconds(self) -> float:
@@ -222,12 +246,10 @@ class VideoReader:
             if not ok:
                 raise NotAVideoError(f"frame {index} could not be decoded")
             height, width = bgr.shape[:2]
-            if width * height > self.max_pixels:
-                raise TooManyPixelsError(
-                    f"frame {index} is {width}x{height}; the limit is {self.max_pixels} pixels"
-                )
+            # A container's stated size need not be its frames': each is checked as well.
+            shown = self._shown_size(width, height, f"frame {index}")
             self._last_slot = slot
-            return VideoFrame(index, time_ms, encode(self._shown(bgr)))
+            return VideoFrame(index, time_ms, encode(self._shown(bgr, shown)))
         if self.decoded == 0:
             raise self._undecodable()
         self._check_whole()
@@ -271,13 +293,13 @@ class VideoReader:
                 f"{self.max_ms / 1000.0:g} s"
             )
 
-    def _shown(self, bgr: MatLike) -> MatLike:
-        """The frame in the shape a player shows it: pixels that are not square (a sample
-        aspect ratio other than 1) stretched along the axis they are wide or tall in."""
-        if self._across == self._along == 1.0:
-            return bgr
+    def _shown(self, bgr: MatLike, size: tuple[int, int]) -> MatLike:
+        """The frame in the shape a player shows it (`size`, from _shown_size): pixels that
+        are not square (a sample aspect ratio other than 1) stretched along the axis they
+        are wide or tall in."""
         height, width = bgr.shape[:2]
-        size = (round(width * self._across), round(height * self._along))
+        if (width, height) == size:
+            return bgr
         return cv2.resize(bgr, size, interpolation=cv2.INTER_LINEAR)
 
     def _slot(self, time_ms: float) -> int:
