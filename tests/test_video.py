@@ -683,21 +683,28 @@ async def test_a_fault_of_the_servers_is_a_500_and_counted(
     assert registry.get_sample_value("holotrack_video_requests_total", {"status": "500"}) == 1
 
 
-async def test_uploads_in_progress_count_against_capacity(
-    make_client: MakeClient, tmp_path: Path
-) -> None:
-    client = await make_client(Config(workers=1, max_sessions=1))
-    clip = write_clip(GESTURE_VIDEO, tmp_path / "clip.mp4", 5).read_bytes()
-    go_on = asyncio.Event()
+def held_upload(
+    client: Client, clip: bytes, go_on: asyncio.Event
+) -> asyncio.Task[aiohttp.ClientResponse]:
+    """An upload of `clip` whose first kilobyte arrives at once and the rest at `go_on`."""
 
     async def slow_body() -> AsyncIterator[bytes]:
         yield clip[:1000]
         await go_on.wait()
         yield clip[1000:]
 
-    first = asyncio.create_task(
+    return asyncio.create_task(
         client.post("/api/video", data=slow_body(), headers={"Content-Type": "video/mp4"})
     )
+
+
+async def test_uploads_in_progress_count_against_capacity(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    client = await make_client(Config(workers=1, max_sessions=1))
+    clip = write_clip(GESTURE_VIDEO, tmp_path / "clip.mp4", 5).read_bytes()
+    go_on = asyncio.Event()
+    first = held_upload(client, clip, go_on)
     await until(lambda: client.app[VIDEOS].count == 1, "the first upload admitted")
     second = await post(client, clip)
     assert second.status == 503
@@ -742,18 +749,7 @@ async def test_one_address_has_at_most_its_share_of_videos_arriving(
     client = await make_client(Config(workers=1, max_sessions=4, max_sessions_per_client=2))
     clip = write_clip(GESTURE_VIDEO, tmp_path / "clip.mp4", 5).read_bytes()
     go_on = asyncio.Event()
-
-    async def slow_body() -> AsyncIterator[bytes]:
-        yield clip[:1000]
-        await go_on.wait()
-        yield clip[1000:]
-
-    slow = [
-        asyncio.create_task(
-            client.post("/api/video", data=slow_body(), headers={"Content-Type": "video/mp4"})
-        )
-        for _ in range(2)
-    ]
+    slow = [held_upload(client, clip, go_on) for _ in range(2)]
     await until(lambda: client.app[VIDEOS].count == 2, "both slow uploads admitted")
     third = await post(client, clip)
     assert third.status == 503
