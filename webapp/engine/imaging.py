@@ -91,9 +91,10 @@ def probe(data: bytes, max_pixels: int) -> ImageInfo:
         )
     if width < 1 or height < 1:
         raise NotAnImageError(f"the image declares an empty size {width}x{height}")
-    if fmt in ("JPEG", "MPO") and data.count(SOS) > MAX_JPEG_SCANS:
+    scans = data.count(SOS) if fmt in ("JPEG", "MPO") else 0
+    if scans > MAX_JPEG_SCANS:
         raise NotAnImageError(
-            f"the JPEG has {data.count(SOS)} scans; a photo has a few, and more than "
+            f"the JPEG has {scans} scans; a photo has a few, and more than "
             f"{MAX_JPEG_SCANS} are refused"
         )
     if max(width, height) > MAX_SIDE:
