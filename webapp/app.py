@@ -67,7 +67,7 @@ def create_app(config: Config, phone_origins: tuple[str, ...] = ()) -> web.Appli
     keys_file = Path(config.access_keys) if config.access_keys else None
     app[ACCESS] = Access.load(keys_file, AccessMetrics(app[METRICS].registry))
     app.cleanup_ctx.append(access_ctx)
-    app[VIDEOS] = Arrivals()
+    app[VIDEOS] = Arrivals(config.max_sessions_per_client)
     app.cleanup_ctx.append(scheduler_ctx)
     app.cleanup_ctx.append(sampler_ctx)
     app.on_shutdown.append(close_all)

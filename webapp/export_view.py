@@ -179,7 +179,7 @@ async def export_pool_ctx(app: web.Application) -> AsyncIterator[None]:
 def _uploads_full(uploads: Slots, client: str) -> str:
     if uploads.running < uploads.limit:
         return (
-            f"this address has {uploads.held_by(client)} exports uploading, the most one "
+            f"this address has {uploads.by_client.held(client)} exports uploading, the most one "
             "may; try again when one is in"
         )
     return f"{uploads.limit} exports are uploading; try again in a moment"

@@ -4,31 +4,25 @@ the export's process). A clear refusal beyond either."""
 
 from __future__ import annotations
 
-import collections
+from webapp.per_address import PerAddress
 
 
 class Slots:
     def __init__(self, limit: int, per_client: int = 0) -> None:
         self.limit = limit
-        self.per_client = per_client  # of the slots one client address may hold; 0: all
         self.running = 0
-        self._held: collections.Counter[str] = collections.Counter()
+        self.by_client = PerAddress(per_client)
 
     def enter(self, client: str = "") -> bool:
-        if self.running >= self.limit or 0 < self.per_client <= self._held[client]:
+        if self.running >= self.limit or self.by_client.full(client):
             return False
         self.running += 1
-        self._held[client] += 1
+        self.by_client.enter(client)
         return True
 
     def leave(self, client: str = "") -> None:
         self.running -= 1
-        self._held[client] -= 1
-        if self._held[client] <= 0:
-            del self._held[client]
-
-    def held_by(self, client: str) -> int:
-        return self._held[client]
+        self.by_client.leave(client)
 
 
 class ExportGate:

@@ -7,12 +7,11 @@ many temporary files of --video-max-bytes are ever on disk.
 
 from __future__ import annotations
 
-import collections
-
 from webapp.engine.scheduler import Scheduler
 from webapp.engine.snapshot import PoolSnapshot
 from webapp.errors import CapacityError
 from webapp.http_errors import RETRY_AFTER_SECONDS
+from webapp.per_address import PerAddress
 
 
 class Arrival:
@@ -29,34 +28,33 @@ class Arrival:
 
 
 class Arrivals:
-    def __init__(self) -> None:
+    def __init__(self, per_client: int = 0) -> None:
         self.count = 0
-        self._by_client: collections.Counter[str] = collections.Counter()
+        # Without this bound, one address with 40 sockets trickling their bodies held
+        # every place for --upload-timeout.
+        self._by_client = PerAddress(per_client)
 
-    def admit(self, scheduler: Scheduler, client: str = "", per_client: int = 0) -> Arrival:
-        """A place for one more video, `client`'s `per_client`-th at most (0: no limit);
-        CapacityError (503) when there is none. Without the second bound, one address
-        with 40 sockets trickling their bodies held every place for --upload-timeout."""
+    def admit(self, scheduler: Scheduler, client: str = "") -> Arrival:
+        """A place for one more video, within `client`'s share; CapacityError (503) when
+        there is none."""
         pool = scheduler.snapshot()
         if not pool.room or self.fill(pool):
             raise CapacityError(
                 f"server full: {pool.sessions} of {pool.max_sessions} sessions in use and "
                 f"{self.count} videos arriving; try again in {RETRY_AFTER_SECONDS} s"
             )
-        if 0 < per_client <= self._by_client[client]:
+        if self._by_client.full(client):
             raise CapacityError(
-                f"this address has {self._by_client[client]} videos arriving, the most one "
-                "may (--max-sessions-per-client); try again when one is in"
+                f"this address has {self._by_client.held(client)} videos arriving, the most "
+                "one may (--max-sessions-per-client); try again when one is in"
             )
         self.count += 1
-        self._by_client[client] += 1
+        self._by_client.enter(client)
         return Arrival(self, client)
 
     def leave(self, client: str) -> None:
         self.count -= 1
-        self._by_client[client] -= 1
-        if self._by_client[client] <= 0:
-            del self._by_client[client]
+        self._by_client.leave(client)
 
     def fill(self, pool: PoolSnapshot) -> str | None:
         """Why the videos arriving take the last free sessions, or None while they leave

@@ -74,7 +74,7 @@ async def _video(request: web.Request) -> web.StreamResponse:
     options = parse_query(request.query, request.app[LIVE].exercises)
     # A full server refuses before the body is read, so a refused client wastes no upload.
     client = client_address(request, config)
-    arrival = request.app[VIDEOS].admit(scheduler, client, config.max_sessions_per_client)
+    arrival = request.app[VIDEOS].admit(scheduler, client)
     run = VideoRun(scheduler, config.request_timeout)
     answering = False
     try:
