@@ -11,6 +11,7 @@ import functools
 import io
 import random
 import struct
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -55,6 +56,30 @@ def jpeg_of_many_scans(scans: int = 500) -> bytes:
     end = data.rindex(b"\xff\xd9")
     have = data.count(b"\xff\xda")
     return data[:end] + data[last:end] * (scans - have) + data[end:]
+
+
+def jpeg_of_tiny_comments(comments: int = 10_001) -> bytes:
+    """The person, small, with `comments` empty COM segments after SOI: Pillow walks each in
+    Python (10 MB of them held it 4.1 s)."""
+    data = encode(small(), "JPEG")
+    return data[:2] + b"\xff\xfe\x00\x02" * comments + data[2:]
+
+
+def png_of_empty_chunks(chunks: int = 20_001) -> bytes:
+    """The person, small, with `chunks` empty private chunks after IHDR (10 MB of them: 3.8 s)."""
+    data = encode(small(), "PNG")
+    after_ihdr = 8 + 25
+    empty = struct.pack(">I", 0) + b"zzZz" + struct.pack(">I", zlib.crc32(b"zzZz"))
+    return data[:after_ihdr] + empty * chunks + data[after_ihdr:]
+
+
+def gif_of_tiny_sub_blocks(sub_blocks: int = 100_001) -> bytes:
+    """The person, small, with a comment of `sub_blocks` 1-byte sub-blocks before the image
+    (10 MB of them: 1.6 s)."""
+    data = encode(small(), "GIF")
+    after_palette = 13 + 3 * (2 << (data[10] & 0x07))
+    comment = b"\x21\xfe" + b"\x01x" * sub_blocks + b"\x00"
+    return data[:after_palette] + comment + data[after_palette:]
 
 
 def random_bytes() -> bytes:
@@ -284,6 +309,9 @@ CORPUS: Sequence[Awkward] = (
         size=(4000, 3000),
     ),
     Awkward("jpeg-500-scans", jpeg_of_many_scans, 400, "not_an_image", Ws.BAD_FRAME),
+    Awkward("jpeg-10001-comments", jpeg_of_tiny_comments, 400, "not_an_image", Ws.BAD_FRAME),
+    Awkward("png-20001-chunks", png_of_empty_chunks, 400, "not_an_image", Ws.BAD_FRAME),
+    Awkward("gif-100001-sub-blocks", gif_of_tiny_sub_blocks, 400, "not_an_image", Ws.UNSUPPORTED),
     # 198 bytes of real pixels, far under the pixel limit: MediaPipe aborted its whole
     # worker process (SIGABRT) on a side this long, every session there with it.
     Awkward(

@@ -12,6 +12,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from webapp.engine import image_layout
 from webapp.errors import (
     EmptyInputError,
     NotAnImageError,
@@ -41,12 +42,6 @@ RGBImage = NDArray[np.uint8]
 # worker process (SIGABRT, every session there ended) on a side of 32767 px or more; a
 # 198-byte PNG of 1x40000 did it. No camera or phone makes a side of this.
 MAX_SIDE = 16384
-# Scans a JPEG may have. A progressive photo has about ten; libjpeg walks every block of
-# the image again for each one, so a 0.9 MB file of 20,000 empty scans over 5000x5000 took
-# a worker 36 s (killed as hung, its sessions with it). Counted as SOS markers, which
-# entropy-coded data cannot hold (0xFF is stuffed there), though metadata may.
-MAX_JPEG_SCANS = 100
-SOS = b"\xff\xda"
 # What Pillow's plugins raise on malformed data: the usual I/O and value errors, and the
 # four its own Image.open takes to mean "not this format" (a corrupt TIFF tag, for one,
 # gives a TypeError from deep inside load()).
@@ -73,6 +68,7 @@ def probe(data: bytes, max_pixels: int) -> ImageInfo:
     """Reads only the header: format and declared size."""
     if not data:
         raise EmptyInputError("the image is empty (0 bytes)")
+    image_layout.check(data)
     try:
         # Pillow warns about malformed metadata (TIFF tags, EXIF) while opening; as in
         # decode, that is not the client's to write into the server's log.
@@ -91,12 +87,6 @@ def probe(data: bytes, max_pixels: int) -> ImageInfo:
         )
     if width < 1 or height < 1:
         raise NotAnImageError(f"the image declares an empty size {width}x{height}")
-    scans = data.count(SOS) if fmt in ("JPEG", "MPO") else 0
-    if scans > MAX_JPEG_SCANS:
-        raise NotAnImageError(
-            f"the JPEG has {scans} scans; a photo has a few, and more than "
-            f"{MAX_JPEG_SCANS} are refused"
-        )
     if max(width, height) > MAX_SIDE:
         raise TooManyPixelsError(
             f"the image declares {width}x{height}; the longest side may be {MAX_SIDE} px"
