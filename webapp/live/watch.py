@@ -180,11 +180,10 @@ class WatchTokens:
         for good) or `session` comes with another access key. A session still holding it is
         a connection the server has not yet found dead (no ping missed yet): it is ended,
         its camera is here."""
-        token = self._resumes.get(secret)
-        entry = None if token is None else self._entries.get(token)
-        if token is None or entry is None or entry.audience.key != key:
+        found = self._resumed(secret)
+        if found is None or found[1].audience.key != key:
             return None
-        return self._take_over(token, entry, session, owner, carry)
+        return self._take_over(*found, session, owner, carry)
 
     def takes_over(self, link_key: str | None, resume: str | None, key: str | None) -> bool:
         """Whether a hello with this link key or resume string (and access key) would take
@@ -192,12 +191,12 @@ class WatchTokens:
         second tab. That session ends as this one starts, so it does not count against
         the limits this one is admitted by."""
         if link_key is not None:
-            token: str | None = kept_token(link_key)
+            entry = self._entries.get(kept_token(link_key))
         elif resume is not None:
-            token = self._resumes.get(resume)
+            found = self._resumed(resume)
+            entry = None if found is None else found[1]
         else:
             return False
-        entry = None if token is None else self._entries.get(token)
         return entry is not None and entry.audience.key == key and entry.expiry is None
 
     def end(self, secret: str, why: str) -> tuple[str, Workout | None]:
@@ -206,20 +205,25 @@ class WatchTokens:
         its watchers are told `why` and closed now, not when the grace runs out. Returns
         that session's id and its workout, for the camera's log. The secret is the proof
         that the camera asks: a watcher knows only the token."""
-        token = self._resumes.get(secret)
-        entry = None if token is None else self._entries.get(token)
-        if token is None or entry is None:
+        found = self._resumed(secret)
+        if found is None:
             raise SessionClosed(
                 Close.UNKNOWN_WATCH,
                 "this resume string names no paused session (it ended, its grace ran out,"
                 " or it was resumed)",
             )
+        token, entry = found
         if entry.expiry is None:
             entry.owner(SessionClosed(Close.NORMAL, "its camera ended it from another connection"))
         workout = entry.carry()
         session = entry.audience.session
         self.revoke(token, entry.owner, why)
         return session, workout
+
+    def _resumed(self, secret: str) -> tuple[str, _Entry] | None:
+        token = self._resumes.get(secret)
+        entry = None if token is None else self._entries.get(token)
+        return None if token is None or entry is None else (token, entry)
 
     def _take_over(
         self, token: str, entry: _Entry, session: str, owner: Ender, carry: Carry
