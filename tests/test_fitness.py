@@ -664,7 +664,16 @@ def test_a_clock_stepping_back_a_minute_mid_set_goes_on_counting(clips: Clips, a
 def test_result_shape(clips: Clips) -> None:
     _, results = run("push_up", frames(clips.pushups), clips.pushups.image_size)
     for r in results:
-        assert set(r) == {"exercise", "reps", "phase", "angles", "cues", "last_rep", "sides"}
+        assert set(r) == {
+            "exercise",
+            "reps",
+            "target",
+            "phase",
+            "angles",
+            "cues",
+            "last_rep",
+            "sides",
+        }
         assert r["phase"] in {"up", "down", "ready", "out_of_view"}
     r = results[-200]
     json.dumps(r)
@@ -672,6 +681,23 @@ def test_result_shape(clips: Clips) -> None:
     assert {"left_elbow", "left_body_line", "left_torso"} <= set(r["angles"])
     assert set(r["last_rep"]) == {"range_of_motion", "duration_ms", "quality", "side"}
     assert all(isinstance(v, float) and math.isfinite(v) for v in r["angles"].values())
+
+
+def test_a_target_is_its_sets_own_and_is_news() -> None:
+    """A target belongs to the set it was set in: a new set starts without one, and a change
+    of it is progress a watcher is told of."""
+    workout = Workout(EXERCISES, "squat")
+    before = workout.progress
+    workout.target = 10
+    assert workout.progress != before
+    assert workout.update(None, (640, 480), 0.0)["target"] == 10
+    workout.switch("push_up")
+    assert workout.target is None
+    workout.update(None, (640, 480), 100.0)
+    assert [(s["exercise"], s["target"]) for s in workout.summary()["sets"]] == [
+        ("squat", 10),
+        ("push_up", None),
+    ]
 
 
 def test_form_cue_when_he_gets_up(clips: Clips) -> None:

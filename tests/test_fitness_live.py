@@ -148,6 +148,65 @@ async def test_watchers_hear_the_workout_as_it_moves_on(make_client: MakeClient)
         await ws.close()
 
 
+async def test_a_sets_rep_target_reaches_its_results_its_watchers_and_the_workout(
+    make_client: MakeClient,
+) -> None:
+    """The person's target for a set (the fitness page's box) is the server's to tell: a
+    coach watching sees it, a change of it is told at once, a new set has its own."""
+    client = await make_client(Config(workers=1))
+    frames = video_frames(PUSHUPS, count=4, width=320)
+    live = await LiveClient.connect(client)
+    ready = await live.hello("pose", 15, exercise="push_up", target=10)
+    coach = await client.ws_connect("/ws")
+    await coach.send_json({"type": "watch", "version": 1, "token": ready["watch"]})
+    assert (await coach.receive_json())["type"] == "watching"
+    [result] = await live.lockstep(frames[:1])
+    assert result["fitness"]["target"] == 10
+    assert [s["target"] for s in (await next_workout(coach))["sets"]] == [10]
+
+    await live.ws.send_json({"type": "target", "reps": 12})
+    assert [s["target"] for s in (await live.next_of("workout"))["sets"]] == [12]
+    assert [s["target"] for s in (await next_workout(coach))["sets"]] == [12]
+    [result] = await live.lockstep(frames[1:2], first=1)
+    assert result["fitness"]["target"] == 12
+
+    await live.ws.send_json({"type": "exercise", "name": "squat", "target": 20})
+    await live.next_of("workout")
+    await live.ws.send_json({"type": "exercise", "name": "push_up"})
+    await live.next_of("workout")
+    [result] = await live.lockstep(frames[2:3], first=2)
+    assert result["fitness"]["target"] is None
+    await live.ws.send_json({"type": "target", "reps": None})
+    await live.ws.send_json({"type": "summary"})
+    await live.next_of("workout")
+    workout = await live.next_of("workout")
+    # The squat set had no frame, so it is not listed (as any set left before its first).
+    assert [(s["exercise"], s["target"]) for s in workout["sets"]] == [
+        ("push_up", 12),
+        ("push_up", None),
+    ]
+
+    for bad in (
+        {"type": "target", "reps": 0},
+        {"type": "target"},
+        {"type": "target", "reps": True},
+    ):
+        spoilt = await LiveClient.connect(client)
+        await spoilt.hello("pose", 15, exercise="push_up")
+        await spoilt.ws.send_json(bad)
+        code, reason = await spoilt.closed()
+        assert code == 4001, bad
+        assert "reps" in reason, bad
+    for hello in ({"target": 1000, "exercise": "push_up"}, {"target": 5}):
+        refused = await LiveClient.connect(client)
+        await refused.ws.send_json({"type": "hello", "version": 1, "track": "pose", **hello})
+        code, reason = await refused.closed()
+        assert code == 4001, hello
+        assert "target" in reason, hello
+    for ws in (coach, live.ws):
+        await ws.close()
+
+
 async def next_workout(ws: aiohttp.ClientWebSocketResponse) -> dict[str, Any]:
     while True:
         message: dict[str, Any] = await ws.receive_json(timeout=30)

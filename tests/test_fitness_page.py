@@ -43,7 +43,7 @@ PUSHUP_FRAMES = 1543
 PUSHUP_REPS = 6
 # The model's first frames, a busy machine, and 51 s of footage played in real time.
 PUSHUPS_TIMEOUT_MS = 200_000
-CSV_HEADER = ["date", "set", "session", "exercise", "reps", "partial_reps", "time_s"]
+CSV_HEADER = ["date", "set", "session", "exercise", "reps", "target", "partial_reps", "time_s"]
 CSV_HEADER += ["range_of_motion_deg", "rep_s", "quality"]
 
 PagesClient = Callable[[], Awaitable[Client]]
@@ -208,7 +208,8 @@ async def test_the_page_counts_the_six_pushups(client: Client, tmp_path: Path) -
         await page.wait_for_function("() => document.querySelectorAll('#log-body tr').length === 1")
         [row] = await log_rows(browser)
         assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", row[0]), row
-        assert row[1:4] == ["1", "Push-up", str(PUSHUP_REPS)]
+        # With the target the page told the server, which the workout gave back.
+        assert row[1:4] == ["1", "Push-up", f"{PUSHUP_REPS} of {PUSHUP_REPS - 1}"]
         assert row[5].endswith("°")
         assert await page.text_content("#fitness-set-title") == "Push-up"
         assert browser.errors == []
@@ -284,8 +285,8 @@ async () => {
   const sets = [
     { exercise: "squat", reps: 0, duration_ms: 4000, range_of_motion: null, rep_ms: null,
       quality: null },
-    { exercise: "squat", reps: 2, duration_ms: 9000, range_of_motion: 80, rep_ms: 2500,
-      quality: 0.9 },
+    { exercise: "squat", reps: 2, target: 10, duration_ms: 9000, range_of_motion: 80,
+      rep_ms: 2500, quality: 0.9 },
   ];
   return toCsv(setRecords([{ began: Date.now(), session: "s1", sets }]));
 }
@@ -463,7 +464,12 @@ NEW_SET_AWAY_JS = """async () => {
   back.open();
   const now = session("connected");
   now.newSet("push_up");
-  return { taken, sent };
+  now.aim(12);
+  now.newSet("squat");
+  now.away();
+  now.aim(null);
+  now.open();
+  return { taken, sent, hello: now.options };
 }"""
 
 
@@ -475,10 +481,15 @@ async def test_a_new_set_asked_for_while_reconnecting_starts_once_back(client: C
         got = await browser.page.evaluate(NEW_SET_AWAY_JS)
     assert got["taken"] is True  # the page starts the set at once
     assert got["sent"] == [
-        ["same exercise", {"type": "exercise", "name": "squat"}],
-        ["another, then back", {"type": "exercise", "name": "squat"}],
-        ["connected", {"type": "exercise", "name": "push_up"}],
+        ["same exercise", {"type": "exercise", "name": "squat", "target": None}],
+        ["another, then back", {"type": "exercise", "name": "squat", "target": None}],
+        ["connected", {"type": "exercise", "name": "push_up", "target": None}],
+        # The set's target goes to the server, and with each new set after it.
+        ["connected", {"type": "target", "reps": 12}],
+        ["connected", {"type": "exercise", "name": "squat", "target": 12}],
     ]
+    # One changed while away goes in the next hello.
+    assert got["hello"] == {"exercise": "squat", "target": None}
     assert browser.errors == []
 
 
@@ -586,7 +597,8 @@ async def test_a_set_without_reps_leaves_its_figures_empty_in_the_csv(client: Cl
     rows = list(csv.reader(io.StringIO(text)))
     assert rows[0] == CSV_HEADER
     none, two = (dict(zip(CSV_HEADER, row, strict=True)) for row in rows[1:])
-    assert (none["reps"], none["time_s"]) == ("0", "4.0")
+    assert (none["reps"], none["target"], none["time_s"]) == ("0", "", "4.0")
+    assert (two["reps"], two["target"]) == ("2", "10")
     # As the table's dash: no figure, not a zero one.
     assert (none["rep_s"], none["range_of_motion_deg"], none["quality"]) == ("", "", "")
     assert (two["rep_s"], two["range_of_motion_deg"], two["quality"]) == ("2.50", "80.0", "0.90")
@@ -1036,8 +1048,10 @@ async def test_the_coach_follows_three_sessions(make_client: MakeClient) -> None
     people = [await LiveClient.connect(client) for _ in range(3)]
     exercises = ["push_up", "push_up", "squat"]
     tokens = []
-    for person, exercise in zip(people, exercises, strict=True):
-        ready = await person.hello(track="pose", exercise=exercise)
+    # The second person set a target of 3 reps.
+    targets = [None, 3, None]
+    for person, exercise, target in zip(people, exercises, targets, strict=True):
+        ready = await person.hello(track="pose", exercise=exercise, target=target)
         tokens.append(ready["watch"])
     async with open_page() as browser:
         page = browser.page
@@ -1064,20 +1078,21 @@ async def test_the_coach_follows_three_sessions(make_client: MakeClient) -> None
             )
         ]
         await asyncio.gather(*(done.wait() for done in fed))
-        for token in tokens[:2]:
+        for token, reps in zip(tokens[:2], ("1 rep", "1 of 3 reps"), strict=True):
             await page.wait_for_selector(
                 f'.coach-card[data-token="{token}"][data-reps="1"]', state="attached"
             )
             text = await card_text(browser, token)
             assert "Push-up" in text
-            assert "Push-up 1 rep Phase:" in text
+            assert f"Push-up {reps} Phase:" in text
             # The sets line follows the workout the server pushes at each rep.
             await page.wait_for_function(
                 "(token) => document.querySelector(`.coach-card[data-token='${token}'] "
                 "[data-field=sets]`).textContent.endsWith(' 1 rep in all')",
                 arg=token,
             )
-            assert "Sets: Push-up 1 (now)" in await card_text(browser, token)
+            sets = "1 of 3" if token == tokens[1] else "1"
+            assert f"Sets: Push-up {sets} (now)" in await card_text(browser, token)
         await page.wait_for_selector(
             f'.coach-card[data-token="{tokens[2]}"][data-exercise="squat"]', state="attached"
         )

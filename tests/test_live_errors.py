@@ -107,13 +107,14 @@ async def test_a_capture_time_no_clock_reaches_closes_with_4001(
     assert reason.startswith("capture_ms must lie strictly between")
 
 
-async def test_a_summary_without_an_exercise_is_answered_with_an_error(
-    make_client: MakeClient,
+@pytest.mark.parametrize("control", ['{"type": "summary"}', '{"type": "target", "reps": 5}'])
+async def test_a_summary_or_target_without_an_exercise_is_answered_with_an_error(
+    make_client: MakeClient, control: str
 ) -> None:
     client = await make_client(Config(workers=1))
     live = await LiveClient.connect(client)
     await live.hello("pose")
-    await live.ws.send_str('{"type": "summary"}')
+    await live.ws.send_str(control)
     async with asyncio.timeout(10):
         error = await live.next_of("error")
     assert error == {
@@ -145,3 +146,4 @@ async def test_a_watcher_with_another_version_is_told_which_to_use(
     await ws.send_json({"type": "watch", "version": 2, "token": "x"})
     msg = await ws.receive()
     assert (ws.close_code, msg.extra) == (4001, "protocol version 2 is not supported; use 1")
+

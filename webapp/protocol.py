@@ -20,6 +20,7 @@ class ClientType(enum.StrEnum):
     WATCH = "watch"  # instead of hello: a read-only watcher of another session
     END = "end"  # instead of hello: its camera ends a paused session for good (its Stop)
     EXERCISE = "exercise"  # switch exercise, starting a new set
+    TARGET = "target"  # the current set's rep target, or none
     SUMMARY = "summary"  # ask for the workout so far
     CALIBRATE = "calibrate"  # the head's straight ahead: now, given, or none
     EMOTION = "emotion"  # hold one of VRM's emotion presets, or none

@@ -8,7 +8,7 @@ import { routed, socketUrl } from "../protocol.js";
 import { WatchSocket } from "../watch.js";
 import { markExercise } from "./marks.js";
 import { afterClose, tokenOf } from "./watcher.js";
-import { loadExercises, phaseText, repsAndSides, repsWord, titleOf } from "./words.js";
+import { loadExercises, phaseText, repsOfTarget, repsWord, titleOf } from "./words.js";
 
 const $ = (id) => document.getElementById(id);
 const form = $("coach-form");
@@ -73,8 +73,10 @@ function showResult(card, fitness) {
   card.dataset.reps = String(fitness.reps);
   card.dataset.phase = fitness.phase;
   field(card, "exercise").textContent = titleOf(exercises, fitness.exercise);
-  field(card, "reps").textContent = repsAndSides(fitness.reps, fitness.sides);
-  card.querySelector(".rep-unit").textContent = repsWord(fitness.reps);
+  const target = Number.isInteger(fitness.target) ? fitness.target : null;
+  card.dataset.target = String(target ?? "");
+  field(card, "reps").textContent = repsOfTarget(fitness.reps, fitness.sides, target);
+  card.querySelector(".rep-unit").textContent = repsWord(target ?? fitness.reps);
   field(card, "phase").textContent = phaseText(fitness.phase);
   const cue = field(card, "cue");
   if (fitness.cues?.length) {
@@ -110,7 +112,9 @@ function showSets(card, workout) {
   const line = field(card, "sets");
   line.hidden = sets.length === 0;
   card.dataset.sets = String(sets.length);
-  const done = sets.map((s, i) => `${titleOf(exercises, s.exercise)} ${s.reps}${i === sets.length - 1 ? " (now)" : ""}`);
+  const done = sets.map(
+    (s, i) => `${titleOf(exercises, s.exercise)} ${repsOfTarget(s.reps, null, s.target)}${i === sets.length - 1 ? " (now)" : ""}`,
+  );
   const total = workout.total_reps ?? 0;
   line.textContent = `Sets: ${done.join(" · ")} · ${total} ${repsWord(total)} in all`;
 }

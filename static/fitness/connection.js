@@ -24,15 +24,25 @@ export class FitnessSession extends LiveSession {
   // one goes on with the set, so a new one is asked for then.
   newSet(name) {
     this.options = { ...this.options, exercise: name };
-    const sent = this.control({ type: "exercise", name });
+    const sent = this.control({ type: "exercise", name, target: this.options.target ?? null });
     if (sent) this.setOf = name;
     this.newSetOwed = !sent && name === this.setOf;
     return !this.stopped;
   }
 
+  // The set's rep target (null: none), for the coach's view and the log; a reconnect's
+  // hello carries it on.
+  aim(target) {
+    this.options = { ...this.options, target };
+    this.control({ type: "target", reps: target });
+  }
+
   accepted() {
     this.setOf = this.options.exercise ?? null;
-    if (this.newSetOwed) this.newSetOwed = !this.control({ type: "exercise", name: this.setOf });
+    if (this.newSetOwed) {
+      const owed = { type: "exercise", name: this.setOf, target: this.options.target ?? null };
+      this.newSetOwed = !this.control(owed);
+    }
   }
 
   summary() {

@@ -4,11 +4,11 @@
 // kept on the server. A workout is known by its watch link while it runs: a reconnect or a
 // reload that keeps the link keeps the workout, in its next session.
 
-import { clock, repsAndSides, titleOf } from "./words.js";
+import { clock, repsOfTarget, titleOf } from "./words.js";
 import { saveFile } from "../files.js";
 
 export const CSV_COLUMNS = [
-  "date", "set", "session", "exercise", "reps", "partial_reps", "time_s", "range_of_motion_deg", "rep_s", "quality",
+  "date", "set", "session", "exercise", "reps", "target", "partial_reps", "time_s", "range_of_motion_deg", "rep_s", "quality",
 ];
 const STORAGE = "holotrack.workoutLog.v1";
 // Older workouts give way: storage is small (about 5 MB) and a log this long is a CSV's job.
@@ -37,6 +37,7 @@ export function setRecords(workouts) {
         session,
         exercise: set.exercise,
         reps: set.reps,
+        target: Number.isInteger(set.target) ? set.target : null,
         partial_reps: set.partial_reps ?? 0,
         sides: set.sides ?? null,
         time_ms: set.duration_ms,
@@ -61,6 +62,7 @@ export function toCsv(records) {
     r.session,
     r.exercise,
     r.reps,
+    r.target,
     r.partial_reps,
     fixed(r.time_ms, 1, 1000),
     fixed(r.range_of_motion, 1),
@@ -182,7 +184,7 @@ export class WorkoutLog {
           r.date,
           String(r.set),
           titleOf(this.exercises, r.exercise),
-          `${repsAndSides(r.reps, r.sides)}${r.partial_reps ? `, ${r.partial_reps} partial` : ""}`,
+          `${repsOfTarget(r.reps, r.sides, r.target)}${r.partial_reps ? `, ${r.partial_reps} partial` : ""}`,
           clock(r.time_ms),
           Number.isFinite(r.range_of_motion) ? `${Math.round(r.range_of_motion)}°` : "–",
           Number.isFinite(r.rep_ms) ? `${(r.rep_ms / 1000).toFixed(1)} s` : "–",

@@ -55,6 +55,8 @@ const readout = new RepReadout({
   lastRep: $("fitness-last-rep"),
 });
 const target = new RepTarget({ input: targetInput, line: $("fitness-to-go") });
+// The server keeps the set's target too: a coach watching sees it, and the log keeps it.
+targetInput.addEventListener("change", () => run.session?.aim(target.goal));
 const timer = new SetTimer($("fitness-timer"));
 const voice = new Voice({ box: $("fitness-voice"), note: $("fitness-voice-note") });
 const share = new WatchShare({ box: $("coach-share"), link: $("coach-link"), button: $("coach-copy"), status: $("coach-share-status"), view: "/coach" });
@@ -139,7 +141,7 @@ function openSession() {
   const own = run.open({
     track: track(),
     fps: FPS,
-    options: { exercise: exerciseSelect.value },
+    options: { exercise: exerciseSelect.value, target: target.goal },
     handlers: {
       ready: (message) => {
         sessionId = message.session;

@@ -35,6 +35,12 @@ export function repsAndSides(reps, sides) {
   return each ? `${reps} (${each})` : String(reps);
 }
 
+// 6, 10 -> "6 of 10"; without a target, the reps alone (with their sides).
+export function repsOfTarget(reps, sides, target) {
+  const done = repsAndSides(reps, sides);
+  return Number.isInteger(target) ? `${done} of ${target}` : done;
+}
+
 // 1 -> "rep", anything else -> "reps"
 export function repsWord(count) {
   return count === 1 ? "rep" : "reps";

@@ -56,7 +56,8 @@ class SessionAnalysis:
             replace(options.avatar, rig=options.wants_rig), self.audience.emotion
         )
         self.workout = _workout(exercises, options.exercise, carried)
-        self._told: tuple[int, int] | None = None  # the workout's progress when last told
+        self.aim(options.target)
+        self._told: tuple[int, int, int | None] | None = None  # its progress when last told
         self._told_emotion: Emotion | None = None
 
     def process(
@@ -102,6 +103,11 @@ class SessionAnalysis:
             self.workout = Workout(self.exercises, exercise)
         else:
             self.workout.switch(exercise)
+
+    def aim(self, target: int | None) -> None:
+        """The current set's rep target, when there is a workout."""
+        if self.workout is not None:
+            self.workout.target = target
 
     def summary(self) -> dict[str, Any] | None:
         return None if self.workout is None else self.workout.summary()

@@ -19,6 +19,7 @@ from webapp.engine.jobs import Frame
 from webapp.engine.wire import FrameResult
 from webapp.errors import shown
 from webapp.live.errors import SessionClosed
+from webapp.live.options import rep_target
 from webapp.protocol import FRAME_HEADER, VERSION, ClientType, Close, ServerType, Track
 
 MIN_FPS, MAX_WANTED_FPS = 0.5, 60.0
@@ -47,12 +48,13 @@ class Hello:
 
 @dataclass(frozen=True)
 class Control:
-    """A text message after hello: switch exercise (name), ask for the workout so far,
-    calibrate straight ahead (to the last frame's when rest is None, to `rest`, or clear
-    it), or hold an emotion."""
+    """A text message after hello: switch exercise (name, and the new set's target), set
+    the set's rep target, ask for the workout so far, calibrate straight ahead (to the last
+    frame's when rest is None, to `rest`, or clear it), or hold an emotion."""
 
     type: ClientType
     name: str | None = None
+    target: int | None = None
     rest: Rest | None = None
     clear: bool = False
     emotion: Emotion | None = None
@@ -131,8 +133,8 @@ def parse_frame(data: bytes, max_frame_bytes: int) -> Frame:
 
 
 def parse_control(text: str) -> Control:
-    """After hello a client may switch exercise, ask for its workout, calibrate straight
-    ahead, or hold an emotion; nothing else."""
+    """After hello a client may switch exercise, set its rep target, ask for its workout,
+    calibrate straight ahead, or hold an emotion; nothing else."""
     message = _loads(text, "a text message")
     kind = message.get("type") if isinstance(message, dict) else None
     if kind == ClientType.HELLO:
@@ -143,7 +145,11 @@ def parse_control(text: str) -> Control:
         name = message.get("name")
         if not isinstance(name, str):
             raise SessionClosed(Close.PROTOCOL, "an exercise message needs a name")
-        return Control(ClientType.EXERCISE, name)
+        return Control(ClientType.EXERCISE, name, rep_target(message.get("target"), "target"))
+    if kind == ClientType.TARGET:
+        if "reps" not in message:
+            raise SessionClosed(Close.PROTOCOL, 'a target message needs "reps" (a number or null)')
+        return Control(ClientType.TARGET, target=rep_target(message["reps"], "reps"))
     if kind == ClientType.CALIBRATE:
         return _calibrate(message)
     if kind == ClientType.EMOTION:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeGuard
 
 from webapp.analysis import AvatarOptions
-from webapp.analysis.fitness import Exercise, UnknownExercise
+from webapp.analysis.fitness import MAX_TARGET, Exercise, UnknownExercise
 from webapp.errors import shown
 from webapp.live.errors import SessionClosed
 from webapp.protocol import Close, Track
@@ -36,6 +36,7 @@ class SessionOptions:
     avatar: AvatarOptions = field(default_factory=AvatarOptions)
     vmc: tuple[Target, ...] = ()
     exercise: str | None = None
+    target: int | None = None  # the first set's rep target
     # The resume string of the ready this camera's last session got: take its watchers over.
     resume: str | None = None
     # The page's own secret for a watch link that stays the same across its sessions and
@@ -66,6 +67,7 @@ def parse_options(
         avatar=avatar,
         vmc=_vmc_targets(message.get("vmc"), vmc_allow),
         exercise=exercise_name(message.get("exercise"), exercises),
+        target=_hello_target(message),
         resume=_resume(message.get("resume")),
         link_key=_link_key(message.get("link_key")),
     )
@@ -100,6 +102,24 @@ def _link_key(value: object) -> str | None:
             Close.PROTOCOL,
             f"link_key must be {shortest} to {longest} characters of A-Z, a-z, 0-9, - and _ "
             "(a random secret the client keeps)",
+        )
+    return value
+
+
+def _hello_target(message: Mapping[str, Any]) -> int | None:
+    target = rep_target(message.get("target"), "target")
+    if target is not None and message.get("exercise") is None:
+        raise SessionClosed(Close.PROTOCOL, "a target is a set's reps: it needs an exercise")
+    return target
+
+
+def rep_target(value: object, what: str) -> int | None:
+    """A set's rep target: a whole number from 1 to MAX_TARGET, or None for none."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TARGET:
+        raise SessionClosed(
+            Close.PROTOCOL, f"{what} must be a whole number of reps from 1 to {MAX_TARGET}, or null"
         )
     return value
 

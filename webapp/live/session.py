@@ -296,9 +296,7 @@ class LiveSession:
         # An ending session's watchers may already be its camera's next session's.
         if self.audience is not None and self._ending is None:
             self.audience.put(frame, text)
-            news = None if self.analysis is None else self.analysis.news()
-            if news is not None:
-                self.audience.put_workout(messages.workout(news))
+            self._tell_workout()
             said = None if self.analysis is None else self.analysis.emotion_news()
             if said is not None:
                 self.outbox.put_control(said)
@@ -350,11 +348,22 @@ class LiveSession:
             return
         if control.type is ClientType.EXERCISE:
             self.analysis.switch(exercise_name(control.name, self.shared.exercises))
+        if control.type in (ClientType.EXERCISE, ClientType.TARGET):
+            self.analysis.aim(control.target)
         summary = self.analysis.summary()
         if summary is None:
             self.outbox.put_control(messages.error("no_exercise", NO_EXERCISE, None))
         else:
             self.outbox.put_control(messages.workout(summary))
+            # A coach sees a new set or target now, not at the camera's next frame.
+            if self.audience is not None and self._ending is None:
+                self._tell_workout()
+
+    def _tell_workout(self) -> None:
+        """The watchers get the workout when it has moved on since they last did."""
+        news = None if self.analysis is None else self.analysis.news()
+        if news is not None and self.audience is not None:
+            self.audience.put_workout(messages.workout(news))
 
     async def _watch(self, first: Mapping[str, Any]) -> SessionClosed:
         """This connection watches another session instead of sending frames."""

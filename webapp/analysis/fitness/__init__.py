@@ -8,6 +8,14 @@ from webapp.analysis.fitness.exercises import (
     UnknownExercise,
 )
 from webapp.analysis.fitness.loader import load_exercises
-from webapp.analysis.fitness.workout import Workout
+from webapp.analysis.fitness.workout import MAX_TARGET, Workout
 
-__all__ = ["Exercise", "ExerciseDataError", "Phase", "UnknownExercise", "Workout", "load_exercises"]
+__all__ = [
+    "MAX_TARGET",
+    "Exercise",
+    "ExerciseDataError",
+    "Phase",
+    "UnknownExercise",
+    "Workout",
+    "load_exercises",
+]

@@ -22,6 +22,8 @@ Pose = Sequence[Sequence[float]]
 # A workout lists its last sets only: a client naming an exercise before every frame grew it,
 # and each summary with it (one a frame, to its watchers), for as long as it cared to.
 MAX_SETS = 100
+# A set's rep target: what a person sets for one set, from the fitness page's box.
+MAX_TARGET = 999
 
 
 @dataclass
@@ -40,6 +42,7 @@ class _Set:
     last_ms: float | None = None
     tracks: list[_Track] = field(default_factory=list)
     partial_reps: int = 0
+    target: int | None = None  # reps the person means to do in it, if they said
 
     def reps(self) -> list[Rep]:
         return sorted((r for t in self.tracks for r in t.counter.reps), key=lambda r: r.end_ms)
@@ -75,13 +78,23 @@ class Workout:
         return sum(t.counter.count for t in self._sets[-1].tracks)
 
     @property
-    def progress(self) -> tuple[int, int]:
-        """(sets begun, reps in the current set): it changes when the summary's figures
-        that matter to someone following along do."""
-        return self._switches, self.reps
+    def target(self) -> int | None:
+        """The current set's rep target (None: none), for the coach's view and the log."""
+        return self._sets[-1].target
+
+    @target.setter
+    def target(self, reps: int | None) -> None:
+        self._sets[-1].target = reps
+
+    @property
+    def progress(self) -> tuple[int, int, int | None]:
+        """(sets begun, reps in the current set, its target): it changes when the summary's
+        figures that matter to someone following along do."""
+        return self._switches, self.reps, self.target
 
     def switch(self, name: str) -> None:
-        """Starts a new set of `name` (reps back to 0); UnknownExercise if there is none."""
+        """Starts a new set of `name` (reps back to 0, no target); UnknownExercise if there
+        is none."""
         ex = lookup(self._exercises, name)
         sides: tuple[str | None, ...] = angles.SIDES if ex.sides is Sides.EACH else (None,)
         tracks = [_Track(s, RepCounter(ex), CueTracker(ex)) for s in sides]
@@ -146,6 +159,7 @@ class Workout:
         return {
             "exercise": ex.name,
             "reps": self.reps,
+            "target": current.target,
             "phase": _phase(ex, [t.counter.phase for t in current.tracks]).value,
             "angles": _joint_angles(ex, per_side, shared),
             "cues": [c.as_json() for c in dict.fromkeys(cues)],
@@ -267,6 +281,7 @@ def _set_json(s: _Set) -> dict[str, Any]:
     return {
         "exercise": s.exercise.name,
         "reps": len(reps),
+        "target": s.target,
         "sides": s.sides(),
         "partial_reps": s.partial_reps,
         "duration_ms": round((s.last_ms or started) - started, 1),
