@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import MakeClient
-from tests.live import LiveClient, video_frames
+from tests.live import LiveClient, read_to_close, video_frames
 from tests.media import ASL_VIDEO
 from webapp.analysis.fitness import load_exercises
 from webapp.config import Config
@@ -19,6 +19,7 @@ from webapp.keys import LIVE, SESSIONS
 from webapp.live import session as live_session
 from webapp.live.errors import MAX_REASON_BYTES, SessionClosed
 from webapp.live.options import parse_options
+from webapp.live.text_limits import MAX_TEXT_CHARS, TEXT_BURST
 from webapp.protocol import Close
 from webapp.vmc.sender import Target
 
@@ -147,3 +148,61 @@ async def test_a_watcher_with_another_version_is_told_which_to_use(
     msg = await ws.receive()
     assert (ws.close_code, msg.extra) == (4001, "protocol version 2 is not supported; use 1")
 
+
+async def test_a_flood_of_text_ends_its_session_and_the_others_go_on(
+    make_client: MakeClient,
+) -> None:
+    """A burst as a page makes one is answered; past it, each control still costs the loop
+    its parsing and answer, so a flood ends the session that sends it (20,000 summaries of
+    a 100-set workout held every session 13 s). Another session's frames go on."""
+    client = await make_client(Config(workers=1))
+    frame = video_frames(ASL_VIDEO)[0]
+    other = await LiveClient.connect(client)
+    await other.hello("pose")
+    live = await LiveClient.connect(client)
+    await live.hello("pose", exercise="squat")
+    for _ in range(int(TEXT_BURST) - 1):  # the hello was the first
+        await live.ws.send_str('{"type": "summary"}')
+    await live.send(0, 0.0, frame)
+    assert (await live.next_of("result"))["seq"] == 0
+    for _ in range(100):
+        await live.ws.send_str('{"type": "summary"}')
+    code, reason = await live.closed()
+    assert (code, reason) == (Close.POLICY, "more than 30 text messages a second (60 at once)")
+    await other.send(1, 0.0, frame)
+    assert (await other.next_of("result"))["seq"] == 1
+
+
+async def test_a_text_message_too_long_ends_a_session_or_a_watcher(
+    make_client: MakeClient,
+) -> None:
+    client = await make_client(Config(workers=1))
+    live = await LiveClient.connect(client)
+    ready = await live.hello("pose")
+    watcher = await client.ws_connect("/ws")
+    await watcher.send_json({"type": "watch", "version": 1, "token": ready["watch"]})
+    assert (await watcher.receive_json())["type"] == "watching"
+    long = json.dumps({"type": "summary", "pad": "x" * MAX_TEXT_CHARS})
+    await watcher.send_str(long)
+    assert await read_to_close(watcher, within=10) == (
+        Close.TOO_BIG,
+        f"a text message of {len(long)} characters; the limit is {MAX_TEXT_CHARS}",
+    )
+    await live.ws.send_str(long)
+    assert (await live.closed())[0] == Close.TOO_BIG
+
+
+async def test_a_watcher_flooding_text_is_ended(make_client: MakeClient) -> None:
+    client = await make_client(Config(workers=1))
+    live = await LiveClient.connect(client)
+    ready = await live.hello("pose")
+    watcher = await client.ws_connect("/ws")
+    await watcher.send_json({"type": "watch", "version": 1, "token": ready["watch"]})
+    assert (await watcher.receive_json())["type"] == "watching"
+    for _ in range(int(TEXT_BURST) + 100):
+        await watcher.send_str("{}")
+    code, reason = await read_to_close(watcher, within=10)
+    assert (code, reason) == (Close.POLICY, "more than 30 text messages a second (60 at once)")
+    # The camera's session is not the watcher's to end.
+    await live.send(0, 0.0, video_frames(ASL_VIDEO)[0])
+    assert (await live.next_of("result"))["seq"] == 0

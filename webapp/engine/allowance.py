@@ -17,11 +17,13 @@ ALLOWANCE_FRAMES = 2.0
 
 @dataclass
 class Allowance:
-    """The frames a session may start now, refilled at the rate it asked for."""
+    """The frames a session may start now, refilled at the rate it asked for (a bucket of
+    tokens: the live sessions' text messages are metered by one too)."""
 
     interval: float  # seconds between frames at the rate asked for
     frames: float = ALLOWANCE_FRAMES
     at: float | None = None  # when `frames` was last brought up to date
+    most: float = ALLOWANCE_FRAMES  # what it fills up to
 
     def wait(self, now: float) -> float:
         """Seconds until one more frame may start."""
@@ -36,5 +38,5 @@ class Allowance:
 
     def _refill(self, now: float) -> None:
         if self.at is not None:
-            self.frames = min(ALLOWANCE_FRAMES, self.frames + (now - self.at) / self.interval)
+            self.frames = min(self.most, self.frames + (now - self.at) / self.interval)
         self.at = now

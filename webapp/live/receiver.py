@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import WebSocketError, WSCloseCode, WSMsgType, web
 
 from webapp.live.errors import SessionClosed
+from webapp.live.text_limits import TextLimits
 from webapp.protocol import Close
 
 
@@ -34,6 +35,7 @@ class Receiver:
         # Whether the server holds one of its frames: a client waiting for its answer is
         # not idle, however long a burst of new sessions keeps its graph unbuilt.
         self._holding = holding
+        self._text = TextLimits()
 
     async def text_first(self) -> str:
         msg = await self.next()
@@ -68,6 +70,8 @@ class Receiver:
             raise ending
         if msg.type is WSMsgType.BINARY:
             self._idle_since = time.monotonic()
+        if msg.type is WSMsgType.TEXT:
+            self._text.check(str(msg.data))
         if msg.type is WSMsgType.ERROR:
             raise read_error(msg.data)
         return msg

@@ -238,6 +238,9 @@ class LiveSession:
             msg = await self.receiver.next()
             if msg.type is WSMsgType.TEXT:
                 self._control(parse_control(str(msg.data)))
+                # Messages already read wait in aiohttp's queue and are had without a pause:
+                # every other session and request gets its turn between controls.
+                await asyncio.sleep(0)
                 continue
             if msg.type is not WSMsgType.BINARY:
                 if msg.type is WSMsgType.CLOSE and msg.data == Close.PAUSED:

@@ -23,6 +23,7 @@ from webapp.live import messages
 from webapp.live.avatars import LinkAvatar, LinkAvatars, avatar_url
 from webapp.live.errors import SessionClosed, TakenOver
 from webapp.live.outbox import Outbox
+from webapp.live.text_limits import TextLimits
 from webapp.protocol import Close
 
 # 16 random bytes: unguessable, and short enough to paste into an OBS source.
@@ -367,12 +368,15 @@ async def serve_watcher(
         if audience.emotion is not None:
             outbox.put_control(messages.emotion(audience.emotion))
         outbox.start(f"watch-{audience.session}")
+        text = TextLimits()
         try:
             async for incoming in ws:
                 if incoming.type is WSMsgType.BINARY:
                     raise SessionClosed(Close.POLICY, "a watcher sends no frames")
                 if incoming.type is WSMsgType.TEXT:
+                    text.check(str(incoming.data))
                     _tolerate(str(incoming.data))
+                    await asyncio.sleep(0)  # as a session's controls
         finally:
             audience.watchers.discard(watcher)
             await outbox.stop()

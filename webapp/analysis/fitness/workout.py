@@ -43,6 +43,9 @@ class _Set:
     tracks: list[_Track] = field(default_factory=list)
     partial_reps: int = 0
     target: int | None = None  # reps the person means to do in it, if they said
+    # Its summary, once a later set began: it changes no more, and a workout of 100 sets
+    # was summed up again (sorting every rep) for each summary a client asked for.
+    done: dict[str, Any] | None = None
 
     def reps(self) -> list[Rep]:
         return sorted((r for t in self.tracks for r in t.counter.reps), key=lambda r: r.end_ms)
@@ -101,7 +104,9 @@ class Workout:
         if self._sets and self._sets[-1].started_ms is None:
             # Never begun, so never listed: kept, a flood of exercise messages piled them up.
             self._sets.pop()
-        elif len(self._sets) == MAX_SETS:
+        elif self._sets:
+            self._sets[-1].done = _set_json(self._sets[-1])
+        if len(self._sets) == MAX_SETS:
             self._earlier_reps += len(self._sets.pop(0).reps())
         self._sets.append(_Set(ex, tracks=tracks))
         self._switches += 1
@@ -171,7 +176,7 @@ class Workout:
         """The workout: its last MAX_SETS sets' reps, time and averages, and the totals of
         all. The set being counted is listed before its first frame too, so the answer to a
         switch of exercise shows the new set (a set left before any frame is not kept)."""
-        sets = [_set_json(s) for s in self._sets]
+        sets = [s.done or _set_json(s) for s in self._sets]
         # Time never goes back, so the last frame's is the latest of all.
         began = self._began
         return {
