@@ -9,6 +9,7 @@ import contextlib
 import csv
 import io
 import re
+import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import pytest
 from aiohttp import web
 from playwright.async_api import Dialog, Page
 
+from bench.common import free_port
 from bench.fitness_clips import PUSHUPS
 from tests.browser import (
     COUNT_COLORS_JS,
@@ -30,7 +32,8 @@ from tests.browser import (
     write_y4m,
 )
 from tests.conftest import Client, MakeClient
-from tests.live import LiveClient, video_frames
+from tests.live import LiveClient, frame_message, video_frames
+from tests.test_lifecycle import serving
 from webapp.app import TEMPLATES_DIR
 from webapp.config import Config
 from webapp.fitness_page import setup_fitness_routes
@@ -932,6 +935,51 @@ CARD_LAYOUT_JS = """(token) => {
       .getBoundingClientRect().top,
   };
 }"""
+
+
+async def kept_link_session(port: int, link_key: str, frame: bytes) -> str:
+    """A push-up session on its kept link, as the fitness page opens one, with one frame
+    answered; its watch token. The socket is left to the server's end."""
+    http = aiohttp.ClientSession()
+    try:
+        ws = await http.ws_connect(f"http://127.0.0.1:{port}/ws")
+        hello = {"type": "hello", "version": 1, "track": "pose", "exercise": "push_up"}
+        await ws.send_json({**hello, "link_key": link_key})
+        ready = await ws.receive_json()
+        await ws.send_bytes(frame_message(0, 0.0, frame))
+        while (await ws.receive_json())["type"] != "result":
+            pass
+        token: str = ready["watch"]
+        return token
+    finally:
+        # Closing the client session leaves the server a lost connection, as a page that
+        # was killed with its server would.
+        await http.close()
+
+
+@pytest.mark.browser
+async def test_a_coach_card_waits_through_a_server_restart() -> None:
+    """A restart is not the end of a workout: the person's page comes back on its kept link
+    by itself, so the card, told 1001, keeps asking until the link is back, instead of
+    saying the session ended (which a 1000 means)."""
+    port = free_port()
+    link_key = "coach-restart-" + "k" * 30
+    frame = video_frames(PUSHUPS, count=1, width=320)[0]
+    async with open_page() as browser:
+        async with serving(port, "--min-session-fps", "0") as server:
+            token = await kept_link_session(port, link_key, frame)
+            await browser.page.goto(f"http://127.0.0.1:{port}/coach?watch={token}")
+            await card_state(browser, token, "watching")
+            server.proc.send_signal(signal.SIGTERM)
+            await card_state(browser, token, "lost")
+            assert "The server restarted" in await card_text(browser, token)
+        async with serving(port, "--min-session-fps", "0"):
+            # Until the person is back, the link is unknown (4003): the card waits on.
+            assert await kept_link_session(port, link_key, frame) == token
+            await card_state(browser, token, "watching")
+            assert "Live" in await card_text(browser, token)
+    # While the server was down, Chromium logged each refused connection.
+    assert all("WebSocket connection" in error for error in browser.errors), browser.errors
 
 
 @pytest.mark.browser

@@ -68,7 +68,9 @@ async def serving(port: int, *flags: str) -> AsyncIterator[Server]:
             await proc.wait()
 
 
-async def test_sigterm_closes_every_session_with_1001_and_exits() -> None:
+async def test_sigterm_closes_every_session_and_watcher_with_1001_and_exits() -> None:
+    """1001, not 1000, for the watchers too: their sessions did not end, and a coach's card
+    waits for a kept link to come back with its camera when the server is back."""
     port = free_port()
     # Two sessions on one worker, whatever the host's speed.
     async with serving(port, "--min-session-fps", "0") as server:
@@ -77,9 +79,14 @@ async def test_sigterm_closes_every_session_with_1001_and_exits() -> None:
             for _ in range(2):
                 ws = await http.ws_connect(f"http://127.0.0.1:{port}/ws")
                 await ws.send_json({"type": "hello", "version": 1, "track": "pose", "fps": 10})
-                assert (await ws.receive_json())["type"] == "ready"
+                ready = await ws.receive_json()
+                assert ready["type"] == "ready"
                 await ws.send_bytes(frame_message(0, 0.0, video_frames(ASL_VIDEO)[0]))
                 sockets.append(ws)
+            watcher = await http.ws_connect(f"http://127.0.0.1:{port}/ws")
+            await watcher.send_json({"type": "watch", "version": 1, "token": ready["watch"]})
+            assert (await watcher.receive_json())["type"] == "watching"
+            sockets.append(watcher)
             server.proc.send_signal(signal.SIGTERM)
             for ws in sockets:
                 while True:

@@ -4,7 +4,7 @@
 import { drawSkeleton, loadSkeleton } from "../draw.js";
 import { showStatus } from "../format.js";
 import { claimCode, normalizeCode, shownCode } from "../pair_code.js";
-import { routed, socketUrl } from "../protocol.js";
+import { CLOSE, routed, socketUrl } from "../protocol.js";
 import { WatchSocket } from "../watch.js";
 import { markExercise } from "./marks.js";
 import { afterClose, tokenOf } from "./watcher.js";
@@ -161,14 +161,16 @@ function watch(token) {
         setState("refused", text);
       },
       closed: (close) => {
-        const next = afterClose(close);
+        if (close.wasWatching) entry.restarting = close.code === CLOSE.GOING_AWAY;
+        const next = afterClose({ ...close, restarting: entry.restarting });
         entry.over = next.delay === null;
         setState(next.state, next.text);
         return next.delay;
       },
     },
   });
-  const entry = { card, watcher, lastResult: null, over: false };
+  // restarting: the server went away while this card watched (its link comes back).
+  const entry = { card, watcher, lastResult: null, over: false, restarting: false };
   watched.set(token, entry);
   watcher.start();
   empty.hidden = true;

@@ -4,15 +4,25 @@
 import { backoffMs, CLOSE, describeClose } from "../protocol.js";
 
 const MAX_ATTEMPTS = 5;
+// After a server restart the link is unknown until the person's page reconnects, which it
+// does by itself, with backoff: the card keeps asking for about two minutes.
+const RESTART_ATTEMPTS = 16;
+const RESTART_MAX_DELAY_MS = 10000;
+const BACK_AFTER_RESTART = "The server restarted: waiting for this session to come back.";
 
 // What a close means for a watcher: {state, text, retry}. state: "ended" (the session is
 // over), "invalid" (no such session), "lost" (trying again may help) or "refused".
 // The server's reasons for an invalid link and an ended session only repeat the words.
-export function watchClose(code, reason, wasWatching) {
+// restarting: the server went away (1001) since this card last watched.
+export function watchClose(code, reason, wasWatching, restarting = false) {
   if (code === CLOSE.UNKNOWN_WATCH) {
+    if (restarting) return { state: "lost", text: BACK_AFTER_RESTART, retry: true };
     return { state: "invalid", text: "This link is not valid, or its session had already ended.", retry: false };
   }
-  if (wasWatching && (code === CLOSE.NORMAL || code === CLOSE.GOING_AWAY)) {
+  if (wasWatching && code === CLOSE.GOING_AWAY) {
+    return { state: "lost", text: BACK_AFTER_RESTART, retry: true };
+  }
+  if (wasWatching && code === CLOSE.NORMAL) {
     return { state: "ended", text: "This session has ended.", retry: false };
   }
   const close = describeClose(code, reason);
@@ -20,8 +30,12 @@ export function watchClose(code, reason, wasWatching) {
 }
 
 // A card's status after a close, {state, text, delay}; delay is null once the card gives up.
-export function afterClose({ code, reason, wasWatching, attempt }) {
-  const close = watchClose(code, reason, wasWatching);
+export function afterClose({ code, reason, wasWatching, attempt, restarting = false }) {
+  const close = watchClose(code, reason, wasWatching, restarting);
+  if (restarting && close.retry && attempt < RESTART_ATTEMPTS) {
+    const delay = Math.min(RESTART_MAX_DELAY_MS, backoffMs(attempt, 2000));
+    return { state: "lost", text: `${close.text} Trying again in ${(delay / 1000).toFixed(1)} s…`, delay };
+  }
   if (!close.retry || attempt >= MAX_ATTEMPTS) {
     const text = close.retry ? `${close.text} Gave up after ${MAX_ATTEMPTS} attempts.` : close.text;
     return { state: close.state, text, delay: null };
