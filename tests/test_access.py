@@ -276,7 +276,10 @@ async def test_a_camera_back_at_its_keys_max_sessions_takes_its_own_session_over
     again = await second.hello("pose", 5, key=KEY_A, link_key=link_key)
     assert (again["watch"], again["resumed"]) == (ready["watch"], True)
     code, reason = await first.closed()
-    assert (code, reason) == (Close.NORMAL, f"its camera reconnected as {again['session']}")
+    assert (code, reason) == (
+        Close.NORMAL,
+        f"another connection took its link over as {again['session']}",
+    )
     # Still one at a time: a session of the key that takes nothing over is refused.
     code, reason = await closed_after(client, hello(key=KEY_A))
     assert code == Close.TRY_AGAIN_LATER

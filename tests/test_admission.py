@@ -59,7 +59,10 @@ async def test_a_camera_back_at_a_full_server_takes_its_own_session_over(
     second = await LiveClient.connect(client)
     again = await second.hello("holistic", fps=15, link_key=link_key)
     assert (again["watch"], again["resumed"]) == (ready["watch"], True)
-    assert await first.closed() == (Close.NORMAL, f"its camera reconnected as {again['session']}")
+    assert await first.closed() == (
+        Close.NORMAL,
+        f"another connection took its link over as {again['session']}",
+    )
     # A session that takes nothing over is still refused.
     other = await LiveClient.connect(client)
     await other.ws.send_json({"type": "hello", "version": 1, "track": "holistic", "fps": 15})

@@ -474,7 +474,7 @@ async def test_a_camera_that_reconnects_keeps_its_watch_link_and_watchers(
         # The old connection still stood: its session is ended, and says why (the code its
         # client reads depends on when it echoes the close: the log has the one sent).
         _, reason = await live.closed()
-        assert reason == f"its camera reconnected as {resumed['session']}"
+        assert reason == f"another connection took its link over as {resumed['session']}"
         ended = [r.getMessage() for r in caplog.records if " end code=1000 " in r.getMessage()]
         assert any(f"reason='{reason}'" in line for line in ended), ended
     # A resume string works once, and a watcher's token is none.
@@ -551,7 +551,10 @@ async def test_a_camera_taken_over_by_its_next_connection_leaves_it_its_receiver
         await live.lockstep(frames, STEP_MS)
         await received.wait_frames(3)
         again, resumed = await open_session(client, rig=True, resume=ready["resume"], vmc=vmc)
-        assert await live.closed() == (1000, f"its camera reconnected as {resumed['session']}")
+        assert await live.closed() == (
+            1000,
+            f"another connection took its link over as {resumed['session']}",
+        )
         await again.lockstep(frames, STEP_MS)
         await received.wait_frames(6)
         assert len(rest_later) == 0  # the new session's rig took the receiver over
@@ -584,7 +587,10 @@ async def test_a_link_key_keeps_one_watch_link_across_sessions_and_servers(
     newer, taken = await open_session(client, rig=True, link_key=key)
     assert taken["watch"] == ready["watch"]
     assert taken["resumed"] is True
-    assert await again.closed() == (1000, f"its camera reconnected as {taken['session']}")
+    assert await again.closed() == (
+        1000,
+        f"another connection took its link over as {taken['session']}",
+    )
     assert await watcher.receive_json(timeout=30) == {
         "type": "watching",
         "session": taken["session"],

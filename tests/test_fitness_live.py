@@ -112,7 +112,7 @@ async def test_a_reconnect_carries_the_workout_on(
     if not noticed:
         # The code its client reads depends on when it echoes the close; the log has 1000.
         _, reason = await live.closed()
-        assert reason == f"its camera reconnected as {resumed['session']}"
+        assert reason == f"another connection took its link over as {resumed['session']}"
         await again.ws.close()
         await client.app[SESSIONS].wait_empty()
         lines = [r.getMessage() for r in caplog.records]

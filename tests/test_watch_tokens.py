@@ -43,7 +43,7 @@ async def test_a_session_resumed_elsewhere_no_longer_holds_its_token() -> None:
     resumed = tokens.resume(grant.resume, "s2", None, second_ended.append)
     assert resumed is not None
     assert (resumed.token, resumed.audience) == (grant.token, audience)
-    assert [c.reason for c in first_ended] == ["its camera reconnected as s2"]
+    assert [c.reason for c in first_ended] == ["another connection took its link over as s2"]
     assert [json.loads(m) for m in messages.sent] == [{"type": "watching", "session": "s2"}]
     assert audience.session == "s2"
     # What the first session does with the token as it ends changes nothing.
@@ -109,7 +109,7 @@ async def test_a_link_key_takes_its_link_over_from_a_live_or_resting_session() -
     second = tokens.claim(key, "s2", "alice", second_ended.append)
     assert (second.token, second.audience, second.taken_over) == (first.token, audience, True)
     assert second.resume != first.resume
-    assert [c.reason for c in first_ended] == ["its camera reconnected as s2"]
+    assert [c.reason for c in first_ended] == ["another connection took its link over as s2"]
     assert [json.loads(m) for m in messages.sent] == [{"type": "watching", "session": "s2"}]
     # The old resume string names nothing now; the new one works.
     assert tokens.resume(first.resume, "x", "alice", lambda close: None) is None

@@ -234,7 +234,9 @@ class WatchTokens:
             entry.expiry = None
             del self._resting[token]
         else:
-            entry.owner(TakenOver(Close.NORMAL, f"its camera reconnected as {session}"))
+            entry.owner(
+                TakenOver(Close.NORMAL, f"another connection took its link over as {session}")
+            )
         del self._resumes[entry.resume]
         handed_on = entry.carry()
         entry.resume, entry.owner, entry.carry = secrets.token_urlsafe(TOKEN_BYTES), owner, carry
