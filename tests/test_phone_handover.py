@@ -121,6 +121,13 @@ async def open_code(page: Page, url: str) -> str:
     return key
 
 
+# The page's sockets send nothing while `silent`: its frames stop, its connection stays.
+SILENCE_JS = """(silent) => {
+  window.sendFrames ??= WebSocket.prototype.send;
+  WebSocket.prototype.send = silent ? function () {} : window.sendFrames;
+}"""
+
+
 @pytest.mark.browser
 async def test_the_pc_pages_code_makes_the_phone_the_camera_of_its_obs_link(
     tmp_path: Path,
@@ -184,6 +191,16 @@ async def test_the_pc_pages_code_makes_the_phone_the_camera_of_its_obs_link(
             ):
                 assert got.status == 200
                 assert await got.read() == data
+
+            # The phone's frames stop coming (its tab asleep, or gone without a word, its
+            # link waiting out the grace): the PC page says so, and takes it back when
+            # they come again.
+            await phone.page.evaluate(SILENCE_JS, True)
+            await pc.page.wait_for_selector("#phone-share[data-phone=quiet]")
+            assert "No frames from the phone" in await pc.page.inner_text("#phone-status")
+            await phone.page.evaluate(SILENCE_JS, False)
+            await pc.page.wait_for_selector("#phone-share[data-phone=watching]")
+            assert "The phone is the camera" in await pc.page.inner_text("#phone-status")
 
             # The phone stops: the PC page says so and waits for it again.
             await phone.page.click("#avatar-stop")

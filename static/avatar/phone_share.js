@@ -17,6 +17,10 @@ import { describeWatchClose } from "./watch.js";
 // Someone is between scanning and pressing Start on the phone: look often.
 const RETRY_MS = 3000;
 const PAUSED = "This page’s own camera drives the link now; Stop it to let the phone drive it again.";
+const DRIVING = "The phone is the camera: it moves the avatar here, in the OBS view and in the relay.";
+// A phone whose page was closed, or which slept, leaves its link waiting out the server's
+// grace (a minute) with no frames: after this long without one, the page says so.
+const QUIET_MS = 5000;
 const WAITING = "Waiting for the phone (or computer): scan the code with it, or type the pairing code on it (same network); accept the certificate warning once if it shows one, then press Start there.";
 
 // The address the code carries: the keys ride in the fragment, which browsers never send
@@ -40,6 +44,8 @@ export class PhoneShare {
     this.on = handlers;
     this.watcher = null;
     this.paused = false;
+    this.lastNews = 0; // when the watched link last sent a frame's result, or began
+    setInterval(() => this.checkQuiet(), 1000);
     // The key is left out of the words: they may be read aloud or shown.
     this.qr = new OriginCode({
       code,
@@ -87,6 +93,7 @@ export class PhoneShare {
   stopWatching() {
     this.watcher?.stop();
     this.watcher = null;
+    if (this.box.dataset.phone) this.box.dataset.phone = "off";
   }
 
   // This page's own camera runs (its Start takes the link over): it stops watching.
@@ -111,11 +118,19 @@ export class PhoneShare {
       handlers: {
         watching: (message) => {
           this.box.dataset.phone = "watching";
+          this.lastNews = performance.now();
           this.pair.withdraw(); // the device is here: its code, used or not, is done
-          showStatus(this.status, "The phone is the camera: it moves the avatar here, in the OBS view and in the relay.", "ok");
+          showStatus(this.status, DRIVING, "ok");
           this.on.watching(message, token);
         },
-        result: (message) => this.on.result(message),
+        result: (message) => {
+          this.lastNews = performance.now();
+          if (this.box.dataset.phone === "quiet") {
+            this.box.dataset.phone = "watching";
+            showStatus(this.status, DRIVING, "ok");
+          }
+          this.on.result(message);
+        },
         emotion: (message) => this.on.emotion(message),
         unopened: (text) => showStatus(this.status, text, "error"),
         closed: ({ code, reason, wasWatching }) => {
@@ -130,5 +145,15 @@ export class PhoneShare {
       },
     });
     this.watcher.start();
+  }
+
+  // Watching a link whose camera sends nothing: its phone paused, closed or asleep.
+  checkQuiet() {
+    const phone = this.box.dataset.phone;
+    const quiet = performance.now() - this.lastNews;
+    if ((phone !== "watching" && phone !== "quiet") || quiet < QUIET_MS) return;
+    this.box.dataset.phone = "quiet";
+    const seconds = Math.round(quiet / 1000);
+    showStatus(this.status, `No frames from the phone for ${seconds} s: its Start may be stopped, or its page closed or asleep. The avatar here waits for it.`, "busy");
   }
 }
