@@ -237,6 +237,13 @@ async def test_the_track_and_the_exercise_come_back_on_the_next_visit(client: Cl
         await page.goto(str(client.make_url("/fitness")))
         await page.wait_for_selector("body[data-fitness-ready]", state="attached")
         assert await page.is_checked('input[name="fitness-track"][value="holistic"]')
+        # A name this server does not count: the page says so, and the address says what
+        # it shows instead.
+        await page.goto(str(client.make_url("/fitness?exercise=moonwalk")))
+        await page.wait_for_selector("body[data-fitness-ready]", state="attached")
+        shown = await page.input_value("#fitness-exercise")
+        assert page.url.endswith(f"/fitness?exercise={shown}")
+        assert "no exercise called “moonwalk”" in await page.inner_text("#fitness-notice")
         assert browser.errors == []
 
 

@@ -235,9 +235,21 @@ function fillExercises(list) {
     }),
   );
   const wanted = new URLSearchParams(window.location.search).get("exercise");
-  if (wanted && list.some((e) => e.name === wanted)) exerciseSelect.value = wanted;
+  if (wanted && list.some((e) => e.name === wanted)) {
+    exerciseSelect.value = wanted;
+  } else if (wanted) {
+    // An old bookmark, or a name from another server: the address says what is shown.
+    nameInAddress(exerciseSelect.value);
+    showStatus(notice, `This server counts no exercise called “${wanted}”: showing ${titleOf(list, exerciseSelect.value).toLowerCase()}s.`, "info");
+  }
   exerciseSelect.disabled = false;
   showSet(exerciseSelect.value);
+}
+
+function nameInAddress(name) {
+  const address = new URL(window.location.href);
+  address.searchParams.set("exercise", name);
+  history.replaceState(null, "", address);
 }
 
 startButton.addEventListener("click", start);
@@ -246,9 +258,7 @@ newSetButton.addEventListener("click", newSet);
 // While running, another exercise is a new set of it; otherwise the next Start's. The
 // address names it (?exercise=), so a reload or a bookmark comes back to it.
 exerciseSelect.addEventListener("change", () => {
-  const address = new URL(window.location.href);
-  address.searchParams.set("exercise", exerciseSelect.value);
-  history.replaceState(null, "", address);
+  nameInAddress(exerciseSelect.value);
   if (run.session) newSet();
   else showSet(exerciseSelect.value);
 });
