@@ -274,6 +274,8 @@ async def test_a_typed_code_opens_a_coachs_view_of_the_workout(
     assert claimed.status == 200, await claimed.text()
     assert await claimed.json() == {"watch": ready["watch"]}
     assert claimed.headers["Cache-Control"] == "no-store"
+    # The athlete's page is told, to take the code off its screen.
+    assert await athlete.next_of("paired") == {"type": "paired", "code": code}
     coach = await client.ws_connect("/ws")
     await coach.send_json({"type": "watch", "version": 1, "token": ready["watch"]})
     watching = await coach.receive_json()

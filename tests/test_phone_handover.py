@@ -633,6 +633,10 @@ async def test_a_coachs_laptop_types_the_athletes_code(tmp_path: Path) -> None:
             "(card) => document.querySelector(card)?.dataset.reps !== undefined", arg=card
         )
         assert "Added 1 session." in await coach.page.inner_text("#coach-status")
+        # Used, it leaves the athlete's screen (a second coach would be refused it).
+        await page.wait_for_selector("#coach-pair-code:not([data-code])", state="attached")
+        assert await page.is_hidden("#coach-pair-offered")
+        assert "that code is used" in await page.inner_text("#coach-pair-status")
 
         async with aiohttp.ClientSession() as http:
             claim = f"http://127.0.0.1:{local_port}/api/pair/{{}}/claim"

@@ -19,6 +19,7 @@ from webapp.camera_proof import LINK_KEY_HEADER
 from webapp.errors import BadRequestError
 from webapp.http_errors import json_error
 from webapp.keys import ACCESS, CONFIG, LIVE, METRICS
+from webapp.live import messages
 from webapp.live.guard import client_address
 from webapp.live.options import is_link_key
 from webapp.live.pairing import (
@@ -121,6 +122,10 @@ async def claim(request: web.Request) -> web.Response:
     claims.labels("handed").inc()
     if isinstance(handed, Watch):
         log.info("a pairing code handed a watch token to %s", address)
+        # The page showing the code takes it off the screen: it works once.
+        audience = request.app[LIVE].tokens.find(handed.token)
+        if audience is not None and audience.camera is not None:
+            audience.camera(messages.paired(code))
         return web.json_response({"watch": handed.token}, headers=NO_STORE)
     log.info("a pairing code handed a link key to %s", address)
     return web.json_response({"link_key": handed.key, "key": handed.access_key}, headers=NO_STORE)

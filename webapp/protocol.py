@@ -37,6 +37,7 @@ class ServerType(enum.StrEnum):
     CALIBRATED = "calibrated"
     EMOTION = "emotion"  # the emotion the rig now holds
     AVATAR = "avatar"  # to watchers: the avatar the camera gave its link, or none
+    PAIRED = "paired"  # to the camera: a pairing code that hands its watch token was used
 
 
 class Close(enum.IntEnum):

@@ -9,6 +9,7 @@
 // modules (the avatar page says what is missing) still counts reps here, and still gives
 // a code to type.
 
+import { showStatus } from "../format.js";
 import { PairOffer } from "../pair_offer.js";
 import { phoneOrigins } from "../reach.js";
 
@@ -37,6 +38,14 @@ export class CoachCode {
     if (token !== this.token) this.pair.withdraw();
     this.token = token;
     this.draw();
+  }
+
+  // The server's word that `code` was typed in a coach's view: it works once, so it leaves
+  // the screen (another coach asks for another).
+  used(code) {
+    if (this.pair.offered?.code !== code) return;
+    this.pair.withdraw();
+    showStatus(this.pair.status, "A coach's view has your card: that code is used. Ask for another for a second coach.", "ok");
   }
 
   async draw() {

@@ -4,15 +4,21 @@
 import { LiveSession } from "../session.js";
 
 export class FitnessSession extends LiveSession {
-  // handlers: LiveSession's, plus workout(msg).
+  // handlers: LiveSession's, plus workout(msg) and paired(msg), the server's word that a
+  // pairing code for this session's watch link was typed (docs/protocol.md).
   constructor({ handlers, ...rest }) {
     super({ handlers, ...rest });
     this.on.workout = handlers.workout ?? (() => {});
+    this.on.paired = handlers.paired ?? (() => {});
     this.setOf = this.options.exercise ?? null; // the exercise of the server's set going on
     this.newSetOwed = false; // asked for while no connection was open
   }
 
   handle(message) {
+    if (message?.type === "paired") {
+      this.on.paired(message);
+      return true;
+    }
     if (message?.type !== "workout") return false;
     this.on.workout(message);
     return true;

@@ -153,6 +153,7 @@ function openSession() {
         coachCode.show(typeof message.watch === "string" ? message.watch : null);
       },
       result: onResult,
+      paired: (message) => coachCode.used(message.code),
       workout: (message) => {
         if (sessionId) log.update(link, sessionId, message);
         if (timeFromWorkout && run.session === own && Array.isArray(message.sets)) {

@@ -281,6 +281,10 @@ def calibrated(rest: Rest | None) -> str:
     return json_text.as_text({"type": ServerType.CALIBRATED, "head": head, "gaze": gaze})
 
 
+def paired(code: str) -> str:
+    return json_text.as_text({"type": ServerType.PAIRED, "code": code})
+
+
 def emotion(held: Emotion) -> str:
     return json_text.as_text({"type": ServerType.EMOTION, **held.to_json()})
 

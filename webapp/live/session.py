@@ -173,6 +173,7 @@ class LiveSession:
         if vmc is not None:
             vmc.on_first_rig = functools.partial(self.shared.vmc_rest.taken, options.vmc)
         self.audience, self.token = grant.audience, grant.token
+        self.audience.camera = self.outbox.put_control
         self.analysis = SessionAnalysis(
             options, self.shared.exercises, vmc, grant.workout, grant.audience
         )
@@ -258,6 +259,8 @@ class LiveSession:
         """Everything the session holds, given back at once: nothing here waits, so a
         cancelled handler cannot leave a place, a token or a count behind."""
         self.gate.release()
+        if self.audience is not None and self.audience.camera == self.outbox.put_control:
+            self.audience.camera = None
         may_come_back = self.ready_sent and close.code in RESUMABLE
         if self.token is not None:
             if may_come_back:

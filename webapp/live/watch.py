@@ -68,6 +68,8 @@ class Audience:
     avatar: str | None = None
     # The emotion its camera holds (None: never one), kept for the camera's next session.
     emotion: Emotion | None = None
+    # A message for the camera's live session, while one is (its control outbox).
+    camera: Callable[[str], None] | None = None
 
     def put(self, frame: Frame, text: str) -> None:
         for watcher in self.watchers:
