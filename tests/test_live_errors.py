@@ -8,6 +8,7 @@ import json
 import logging
 from typing import Any
 
+import aiohttp
 import pytest
 
 from tests.conftest import MakeClient
@@ -173,15 +174,23 @@ async def test_a_flood_of_text_ends_its_session_and_the_others_go_on(
     assert (await other.next_of("result"))["seq"] == 1
 
 
-async def test_a_text_message_too_long_ends_a_session_or_a_watcher(
+async def session_and_watcher(
     make_client: MakeClient,
-) -> None:
+) -> tuple[LiveClient, aiohttp.ClientWebSocketResponse]:
+    """A pose session on one worker and a watcher of it, watching."""
     client = await make_client(Config(workers=1))
     live = await LiveClient.connect(client)
     ready = await live.hello("pose")
     watcher = await client.ws_connect("/ws")
     await watcher.send_json({"type": "watch", "version": 1, "token": ready["watch"]})
     assert (await watcher.receive_json())["type"] == "watching"
+    return live, watcher
+
+
+async def test_a_text_message_too_long_ends_a_session_or_a_watcher(
+    make_client: MakeClient,
+) -> None:
+    live, watcher = await session_and_watcher(make_client)
     long = json.dumps({"type": "summary", "pad": "x" * MAX_TEXT_CHARS})
     await watcher.send_str(long)
     assert await read_to_close(watcher, within=10) == (
@@ -193,12 +202,7 @@ async def test_a_text_message_too_long_ends_a_session_or_a_watcher(
 
 
 async def test_a_watcher_flooding_text_is_ended(make_client: MakeClient) -> None:
-    client = await make_client(Config(workers=1))
-    live = await LiveClient.connect(client)
-    ready = await live.hello("pose")
-    watcher = await client.ws_connect("/ws")
-    await watcher.send_json({"type": "watch", "version": 1, "token": ready["watch"]})
-    assert (await watcher.receive_json())["type"] == "watching"
+    live, watcher = await session_and_watcher(make_client)
     for _ in range(int(TEXT_BURST) + 100):
         await watcher.send_str("{}")
     code, reason = await read_to_close(watcher, within=10)
