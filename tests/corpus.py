@@ -156,6 +156,25 @@ def jpeg_with_trailing_garbage() -> bytes:
     return PERSON_JPEG.read_bytes() + random.Random(7).randbytes(2048)
 
 
+def motion_photo() -> bytes:
+    """The photo with a video after its end, as a phone's motion photo has: bytes that look
+    like 40,000 markers and 20,000 scans, none of them the photo's."""
+    return PERSON_JPEG.read_bytes() + b"\xff\xda\xff\xe1" * 20_000
+
+
+def jpeg_of_fill_bytes(fill: int = 10_001) -> bytes:
+    """The person, small, with `fill` 0xFF bytes after SOI, each a step of Pillow's walk."""
+    data = encode(small(), "JPEG")
+    return data[:2] + b"\xff" * fill + data[2:]
+
+
+def gif_of_stray_bytes(stray: int = 100_001) -> bytes:
+    """The person, small, with `stray` zero bytes before its image, each a step of Pillow's."""
+    data = encode(small(), "GIF")
+    after_palette = 13 + 3 * (2 << (data[10] & 0x07))
+    return data[:after_palette] + bytes(stray) + data[after_palette:]
+
+
 def png_bad_crc() -> bytes:
     data = bytearray(encode(small(), "PNG"))
     idat = data.index(b"IDAT")
@@ -311,6 +330,9 @@ CORPUS: Sequence[Awkward] = (
     Awkward("jpeg-500-scans", jpeg_of_many_scans, 400, "not_an_image", Ws.BAD_FRAME),
     Awkward("jpeg-10001-comments", jpeg_of_tiny_comments, 400, "not_an_image", Ws.BAD_FRAME),
     Awkward("png-20001-chunks", png_of_empty_chunks, 400, "not_an_image", Ws.BAD_FRAME),
+    Awkward("jpeg-10001-fill-bytes", jpeg_of_fill_bytes, 400, "not_an_image", Ws.BAD_FRAME),
+    Awkward("gif-100001-stray-bytes", gif_of_stray_bytes, 400, "not_an_image", Ws.UNSUPPORTED),
+    Awkward("jpeg-motion-photo", motion_photo, 200, None, Ws.RESULT, True, PERSON_SIZE),
     Awkward("gif-100001-sub-blocks", gif_of_tiny_sub_blocks, 400, "not_an_image", Ws.UNSUPPORTED),
     # 198 bytes of real pixels, far under the pixel limit: MediaPipe aborted its whole
     # worker process (SIGABRT) on a side this long, every session there with it.
