@@ -386,6 +386,7 @@ TARGET_JS = """async (steps) => {
   const { RepTarget } = await import("/static/fitness/target.js");
   const input = document.createElement("input");
   input.type = "number";
+  input.max = "999"; // as the page's box
   const line = document.createElement("p");
   const target = new RepTarget({ input, line });
   const seen = [];
@@ -417,6 +418,7 @@ async def test_the_target_counts_down_and_is_reached_once(client: Client) -> Non
         (None, 7),  # a resumed set's first count: reached before the reload
         ("0", 8),  # not a target
         ("2.5", 9),
+        ("1000", 10),  # past the box's max, which the server refuses (4001)
         ("", 10),
     ]
     async with open_page() as browser:
@@ -433,6 +435,7 @@ async def test_the_target_counts_down_and_is_reached_once(client: Client) -> Non
         ["Target reached: 5 reps", "true", True],
         ["5 to go of 5", "false", None],
         ["Target reached: 5 reps", "true", False],
+        ["", "false", False],
         ["", "false", False],
         ["", "false", False],
         ["", "false", False],
@@ -497,6 +500,8 @@ async def test_a_new_set_asked_for_while_reconnecting_starts_once_back(client: C
         # The set's target goes to the server, and with each new set after it.
         ["connected", {"type": "target", "reps": 12}],
         ["connected", {"type": "exercise", "name": "squat", "target": 12}],
+        # Changed while away: the hello may have gone before it, so it goes once back.
+        ["connected", {"type": "target", "reps": None}],
     ]
     # One changed while away goes in the next hello.
     assert got["hello"] == {"exercise": "squat", "target": None}
@@ -964,6 +969,36 @@ async def kept_link_session(port: int, link_key: str, frame: bytes) -> str:
         await http.close()
 
 
+# What a card does after each close: [state, tries again, words].
+CARD_CLOSES_JS = """async () => {
+  const { afterClose } = await import("/static/fitness/watcher.js");
+  const seen = (code, wasWatching, attempt, restarting) => {
+    const next = afterClose({ code, reason: "", wasWatching, attempt, restarting });
+    return [next.state, next.delay !== null, next.text];
+  };
+  return [
+    seen(4003, false, 0, false),
+    seen(4003, false, 3, true),
+    seen(4003, false, 16, true),
+    seen(1000, true, 0, false),
+  ];
+}"""
+
+
+@pytest.mark.browser
+async def test_a_card_waiting_for_a_restart_gives_up_after_two_minutes(client: Client) -> None:
+    async with open_page() as browser:
+        await browser.page.goto(str(client.make_url("/coach")))
+        unknown, waiting, over, ended = await browser.page.evaluate(CARD_CLOSES_JS)
+    assert unknown[:2] == ["invalid", False]
+    assert waiting[:2] == ["lost", True]
+    assert "waiting for this session to come back" in waiting[2]
+    assert over[:2] == ["lost", False]
+    assert "did not come back within two minutes" in over[2]
+    assert "waiting" not in over[2]
+    assert ended[:2] == ["ended", False]
+
+
 @pytest.mark.browser
 async def test_a_coach_card_waits_through_a_server_restart() -> None:
     """A restart is not the end of a workout: the person's page comes back on its kept link
@@ -979,7 +1014,7 @@ async def test_a_coach_card_waits_through_a_server_restart() -> None:
             await card_state(browser, token, "watching")
             server.proc.send_signal(signal.SIGTERM)
             await card_state(browser, token, "lost")
-            assert "The server restarted" in await card_text(browser, token)
+            assert "or it restarted" in await card_text(browser, token)
         async with serving(port, "--min-session-fps", "0"):
             # Until the person is back, the link is unknown (4003): the card waits on.
             assert await kept_link_session(port, link_key, frame) == token

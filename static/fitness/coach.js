@@ -161,7 +161,9 @@ function watch(token) {
         setState("refused", text);
       },
       closed: (close) => {
-        if (close.wasWatching) entry.restarting = close.code === CLOSE.GOING_AWAY;
+        // A server stopped (1001) or killed (1006, as a lost network) comes back with the
+        // person's page on the same link.
+        if (close.wasWatching) entry.restarting = [CLOSE.GOING_AWAY, CLOSE.ABNORMAL].includes(close.code);
         const next = afterClose({ ...close, restarting: entry.restarting });
         entry.over = next.delay === null;
         setState(next.state, next.text);

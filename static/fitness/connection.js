@@ -12,6 +12,7 @@ export class FitnessSession extends LiveSession {
     this.on.paired = handlers.paired ?? (() => {});
     this.setOf = this.options.exercise ?? null; // the exercise of the server's set going on
     this.newSetOwed = false; // asked for while no connection was open
+    this.targetOwed = false; // changed after the hello went, before its ready
   }
 
   handle(message) {
@@ -40,15 +41,18 @@ export class FitnessSession extends LiveSession {
   // hello carries it on.
   aim(target) {
     this.options = { ...this.options, target };
-    this.control({ type: "target", reps: target });
+    this.targetOwed = !this.control({ type: "target", reps: target });
   }
 
+  // A hello sent before the page's last change may not carry it: what is owed goes now.
   accepted() {
     this.setOf = this.options.exercise ?? null;
+    const target = this.options.target ?? null;
     if (this.newSetOwed) {
-      const owed = { type: "exercise", name: this.setOf, target: this.options.target ?? null };
-      this.newSetOwed = !this.control(owed);
+      this.newSetOwed = !this.control({ type: "exercise", name: this.setOf, target });
+      this.targetOwed = this.targetOwed && this.newSetOwed;
     }
+    if (this.targetOwed) this.targetOwed = !this.control({ type: "target", reps: target });
   }
 
   summary() {

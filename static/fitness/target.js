@@ -13,10 +13,12 @@ export class RepTarget {
     this.render();
   }
 
-  // A whole number of reps from 1, or null: no target.
+  // A whole number of reps from 1 to the box's max (the server's limit too), or null: no
+  // target. The browser only marks a number past max as invalid; it still reads it.
   get goal() {
     const goal = Number(this.input.value);
-    return this.input.value.trim() !== "" && Number.isInteger(goal) && goal > 0 ? goal : null;
+    const most = Number(this.input.max) || Infinity;
+    return this.input.value.trim() !== "" && Number.isInteger(goal) && goal > 0 && goal <= most ? goal : null;
   }
 
   reset() {

@@ -8,7 +8,7 @@ const MAX_ATTEMPTS = 5;
 // does by itself, with backoff: the card keeps asking for about two minutes.
 const RESTART_ATTEMPTS = 16;
 const RESTART_MAX_DELAY_MS = 10000;
-const BACK_AFTER_RESTART = "The server restarted: waiting for this session to come back.";
+const BACK_AFTER_RESTART = "The connection to the server was lost, or it restarted: waiting for this session to come back.";
 
 // What a close means for a watcher: {state, text, retry}. state: "ended" (the session is
 // over), "invalid" (no such session), "lost" (trying again may help) or "refused".
@@ -32,7 +32,10 @@ export function watchClose(code, reason, wasWatching, restarting = false) {
 // A card's status after a close, {state, text, delay}; delay is null once the card gives up.
 export function afterClose({ code, reason, wasWatching, attempt, restarting = false }) {
   const close = watchClose(code, reason, wasWatching, restarting);
-  if (restarting && close.retry && attempt < RESTART_ATTEMPTS) {
+  if (restarting && close.retry) {
+    if (attempt >= RESTART_ATTEMPTS) {
+      return { state: "lost", text: "The session did not come back within two minutes. Paste its link again to look for it again.", delay: null };
+    }
     const delay = Math.min(RESTART_MAX_DELAY_MS, backoffMs(attempt, 2000));
     return { state: "lost", text: `${close.text} Trying again in ${(delay / 1000).toFixed(1)} s…`, delay };
   }

@@ -117,6 +117,8 @@ def rep_target(value: object, what: str) -> int | None:
     """A set's rep target: a whole number from 1 to MAX_TARGET, or None for none."""
     if value is None:
         return None
+    if isinstance(value, float) and value.is_integer() and 1 <= value <= MAX_TARGET:
+        return int(value)  # 12.0, as some JSON encoders write 12
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TARGET:
         raise SessionClosed(
             Close.PROTOCOL, f"{what} must be a whole number of reps from 1 to {MAX_TARGET}, or null"
