@@ -508,6 +508,39 @@ async def test_a_new_set_asked_for_while_reconnecting_starts_once_back(client: C
     assert browser.errors == []
 
 
+# Stop with a frame still out: what the session sends before and after that frame's result.
+FINISH_JS = """async () => {
+  const { FitnessSession } = await import("/static/fitness/connection.js");
+  const sent = [];
+  const session = new FitnessSession({
+    url: "ws://127.0.0.1:9/ws", track: "pose", fps: 15, grab: async () => null,
+    handlers: {}, options: { exercise: "squat" },
+  });
+  session.socket = { readyState: WebSocket.OPEN, send: (m) => sent.push(JSON.parse(m)) };
+  session.ready = true;
+  session.inFlight.set(7, performance.now());
+  const finishing = session.windDown();
+  const before = [...sent, session.finalAsked];
+  session.receive(JSON.stringify({ type: "result", seq: 7, capture_ms: 0 }));
+  return { finishing, before, after: [...sent, session.finalAsked] };
+}"""
+
+
+@pytest.mark.browser
+async def test_stop_asks_for_the_workout_once_the_last_frame_is_answered(client: Client) -> None:
+    """A rep the last frame completes is in the workout the log keeps: one Stop in
+    seventeen, asked at once, logged a rep fewer than the server and the coach counted."""
+    async with open_page() as browser:
+        await open_fitness(browser, client, "squat")
+        got = await browser.page.evaluate(FINISH_JS)
+        assert browser.errors == []
+    assert got == {
+        "finishing": True,
+        "before": [False],
+        "after": [{"type": "summary"}, True],
+    }
+
+
 @pytest.mark.browser
 async def test_without_speech_the_box_is_off_and_says_why(client: Client) -> None:
     async with open_page() as browser:

@@ -13,6 +13,8 @@ export class FitnessSession extends LiveSession {
     this.setOf = this.options.exercise ?? null; // the exercise of the server's set going on
     this.newSetOwed = false; // asked for while no connection was open
     this.targetOwed = false; // changed after the hello went, before its ready
+    this.finishing = false; // Stop was pressed: frames are over (windDown)
+    this.finalAsked = false;
   }
 
   handle(message) {
@@ -57,5 +59,26 @@ export class FitnessSession extends LiveSession {
 
   summary() {
     return this.control({ type: "summary" });
+  }
+
+  // Stop: no frame goes after this, and once the last one sent is answered (a rep it
+  // completes is counted by then) the workout is asked for; `finalAsked` says it was, so
+  // its answer is the set's last word. Asked at once, a frame already on its way could
+  // finish a rep the log never heard of. False when no connection can take it.
+  windDown() {
+    if (!this.ready || this.socket?.readyState !== WebSocket.OPEN) return false;
+    this.finishing = true;
+    this.askFinal();
+    return true;
+  }
+
+  pump() {
+    if (this.finishing) this.askFinal();
+    else super.pump();
+  }
+
+  askFinal() {
+    if (this.finalAsked || this.sending || this.inFlight.size > 0) return;
+    this.finalAsked = this.summary();
   }
 }

@@ -22,7 +22,7 @@ import { loadExercises, titleOf } from "./words.js";
 const FPS = 15;
 const FRAME_WIDTH = 480;
 // Stop asks for the workout first; this long without an answer, it stops anyway.
-const SUMMARY_WAIT_MS = 1500;
+const SUMMARY_WAIT_MS = 2500;
 // The log also asks for it this often, so the current set's time keeps up.
 const SUMMARY_EVERY_MS = 5000;
 
@@ -160,7 +160,7 @@ function openSession() {
           timeFromWorkout = false;
           timer.atLeast(message.sets.at(-1)?.duration_ms);
         }
-        if (stopping !== null && run.session === own) own.stop("Stopped.");
+        if (stopping !== null && run.session === own && own.finalAsked) own.stop("Stopped.");
       },
     },
   });
@@ -206,7 +206,7 @@ function stop() {
   }
   if (stopping !== null) return;
   showStatus(status, "Stopping…", "busy");
-  if (own.summary()) {
+  if (own.windDown()) {
     stopping = setTimeout(() => own.stop("Stopped."), SUMMARY_WAIT_MS);
   } else {
     own.stop("Stopped.");
