@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
@@ -18,6 +19,7 @@ from webapp.analysis.fitness import load_exercises
 from webapp.config import Config
 from webapp.keys import LIVE, SESSIONS
 from webapp.live import session as live_session
+from webapp.live import text_limits
 from webapp.live.errors import MAX_REASON_BYTES, SessionClosed
 from webapp.live.options import parse_options
 from webapp.live.text_limits import MAX_TEXT_CHARS, TEXT_BURST
@@ -199,6 +201,24 @@ async def test_a_text_message_too_long_ends_a_session_or_a_watcher(
     )
     await live.ws.send_str(long)
     assert (await live.closed())[0] == Close.TOO_BIG
+
+
+async def test_the_watch_message_counts_against_the_watchers_text_allowance(
+    make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One allowance per connection: the watch message was its first text, as a hello is a
+    session's. With time held still, the burst's last place is the watch message's."""
+    client = await make_client(Config(workers=1))
+    live = await LiveClient.connect(client)
+    ready = await live.hello("pose")
+    monkeypatch.setattr(text_limits, "time", SimpleNamespace(monotonic=lambda: 1000.0))
+    watcher = await client.ws_connect("/ws")
+    await watcher.send_json({"type": "watch", "version": 1, "token": ready["watch"]})
+    assert (await watcher.receive_json())["type"] == "watching"
+    for _ in range(int(TEXT_BURST)):
+        await watcher.send_str("{}")
+    code, reason = await read_to_close(watcher, within=10)
+    assert (code, reason) == (Close.POLICY, "more than 30 text messages a second (60 at once)")
 
 
 async def test_a_watcher_flooding_text_is_ended(make_client: MakeClient) -> None:

@@ -37,6 +37,11 @@ class Receiver:
         self._holding = holding
         self._text = TextLimits()
 
+    @property
+    def text(self) -> TextLimits:
+        """The connection's text allowance, for a watcher's reader to go on spending."""
+        return self._text
+
     async def text_first(self) -> str:
         msg = await self.next()
         if msg.type is WSMsgType.BINARY:

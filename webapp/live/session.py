@@ -362,7 +362,7 @@ class LiveSession:
         else:
             self.outbox.put_control(messages.workout(summary))
             # A coach sees a new set or target now, not at the camera's next frame.
-            if self.audience is not None and self._ending is None:
+            if self._ending is None:
                 self._tell_workout()
 
     def _tell_workout(self) -> None:
@@ -383,6 +383,7 @@ class LiveSession:
             max_watchers=self.config.max_watchers,
             send_timeout=self.config.send_timeout,
             end=self.end,
+            text=self.receiver.text,
             admit=self.gate.watcher,
         )
         return SessionClosed(Close.NORMAL, f"the watcher of {watched} left")

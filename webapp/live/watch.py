@@ -339,11 +339,12 @@ async def serve_watcher(
     max_watchers: int,
     send_timeout: float,
     end: Ender,
+    text: TextLimits,
     admit: Callable[[str | None], Callable[[], None]] = lambda key: lambda: None,
 ) -> str:
     """Serves one watcher until it leaves or its session ends; returns the session's id.
-    `admit` counts it against the watched session's access key (1013 past its limit) and
-    returns what gives that place back."""
+    `text` has counted the watch message. `admit` counts it against the watched session's
+    access key (1013 past its limit) and returns what gives that place back."""
     messages.check_version(message)
     audience = tokens.find(message.get("token"))
     if audience is None:
@@ -372,7 +373,6 @@ async def serve_watcher(
         if audience.emotion is not None:
             outbox.put_control(messages.emotion(audience.emotion))
         outbox.start(f"watch-{audience.session}")
-        text = TextLimits()
         try:
             async for incoming in ws:
                 if incoming.type is WSMsgType.BINARY:
