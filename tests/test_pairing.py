@@ -4,13 +4,14 @@ webapp/pairing_view.py). The store on its own clock, then the routes of a real s
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import Client, MakeClient
-from tests.live import LiveClient
+from tests.live import LiveClient, when_resting
 from tests.test_access import KEY_A, KEY_C, auth, keys_file
 from webapp.config import Config
 from webapp.keys import LIVE
@@ -291,6 +292,37 @@ async def test_a_typed_code_opens_a_coachs_view_of_the_workout(
     token_header = {"Holotrack-Watch-Token": ready["watch"]} | auth(KEY_C)
     assert (await client.delete(f"/api/pair/{again}", headers=token_header)).status == 204
     assert (await client.post(f"/api/pair/{again}/claim")).status == 404
+
+
+async def test_a_camera_away_when_its_code_is_used_is_told_when_it_comes_back(
+    make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A phone showing the coach's code sleeps (its page pauses, 4002); the coach claims
+    the code meanwhile. The page's next session hears it, so the used code leaves its
+    screen instead of staying there for its ten minutes."""
+    client = await make_client(Config(workers=1))
+    athlete = await LiveClient.connect(client)
+    ready = await athlete.hello(track="pose", fps=5, exercise="squat")
+    code = a_code()
+    assert (await client.put(f"/api/pair/{code}", json={"watch": ready["watch"]})).status == 201
+    rested = when_resting(client.app[LIVE].tokens, monkeypatch)
+    await athlete.ws.close(code=4002, message=b"paused")
+    async with asyncio.timeout(30):
+        await rested.wait()
+
+    claimed = await client.post(f"/api/pair/{code}/claim")
+    assert await claimed.json() == {"watch": ready["watch"]}
+    back = await LiveClient.connect(client)
+    resumed = await back.hello(track="pose", fps=5, exercise="squat", resume=ready["resume"])
+    assert resumed["watch"] == ready["watch"]
+    assert await back.next_of("paired") == {"type": "paired", "code": code}
+    # Told once: the session after it hears nothing of that code.
+    await back.ws.close(code=4002, message=b"paused")
+    again = LiveClient(await client.ws_connect("/ws"))
+    await again.hello(track="pose", fps=5, exercise="squat", resume=resumed["resume"])
+    await again.ws.send_json({"type": "summary"})
+    assert (await again.next_of("paired", "workout"))["type"] == "workout"
+    await again.ws.close()
 
 
 ONE_OF = 'the body must be {"link_key": KEY} or {"watch": TOKEN}, one of them'

@@ -124,8 +124,8 @@ async def claim(request: web.Request) -> web.Response:
         log.info("a pairing code handed a watch token to %s", address)
         # The page showing the code takes it off the screen: it works once.
         audience = request.app[LIVE].tokens.find(handed.token)
-        if audience is not None and audience.camera is not None:
-            audience.camera(messages.paired(code))
+        if audience is not None:
+            audience.tell_camera(messages.paired(code))
         return web.json_response({"watch": handed.token}, headers=NO_STORE)
     log.info("a pairing code handed a link key to %s", address)
     return web.json_response({"link_key": handed.key, "key": handed.access_key}, headers=NO_STORE)

@@ -173,7 +173,7 @@ class LiveSession:
         if vmc is not None:
             vmc.on_first_rig = functools.partial(self.shared.vmc_rest.taken, options.vmc)
         self.audience, self.token = grant.audience, grant.token
-        self.audience.camera = self.outbox.put_control
+        self.audience.attach(self.outbox.put_control)
         self.analysis = SessionAnalysis(
             options, self.shared.exercises, vmc, grant.workout, grant.audience
         )

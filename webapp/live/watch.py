@@ -70,6 +70,23 @@ class Audience:
     emotion: Emotion | None = None
     # A message for the camera's live session, while one is (its control outbox).
     camera: Callable[[str], None] | None = None
+    # What its camera is to hear when it comes back: it was told while between connections.
+    owed: str | None = None
+
+    def attach(self, camera: Callable[[str], None]) -> None:
+        """The camera's live session, which hears now what it missed while away."""
+        self.camera = camera
+        if self.owed is not None:
+            camera(self.owed)
+            self.owed = None
+
+    def tell_camera(self, text: str) -> None:
+        """A message for the camera (a code was used): a page reconnecting after its phone
+        slept still takes the used code off its screen."""
+        if self.camera is None:
+            self.owed = text
+        else:
+            self.camera(text)
 
     def put(self, frame: Frame, text: str) -> None:
         for watcher in self.watchers:
