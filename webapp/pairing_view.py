@@ -106,17 +106,21 @@ async def claim(request: web.Request) -> web.Response:
     if handed is None:
         claims.labels("unknown").inc()
         typed = request.match_info["code"]
-        # A proxy in front of several replicas routes a code by its text and cannot fold
-        # case (deploy/nginx): one typed in lower case may have reached the wrong replica.
-        cased = (
-            ""
-            if typed == typed.upper()
-            else "; if it was typed in lower case, send it in capitals as shown"
-        )
+        if typed != code:
+            # A proxy in front of several replicas routes a code by its text and cannot
+            # fold case (deploy/nginx): one typed in lower case or with a space may have
+            # reached another replica than its offer's. Sent again as the pages send it,
+            # it goes where the offer went; the method and body are kept (307).
+            return json_error(
+                "unknown_code",
+                f"no such pairing code here; ask again at {CLAIM_PATH.format(code=code)}",
+                307,
+                {"Location": CLAIM_PATH.format(code=code)},
+            )
         return json_error(
             "unknown_code",
             f"no such pairing code: it was used already, or is over {MINUTES} minutes old, "
-            f"or mistyped; ask the other page for a new one{cased}",
+            "or mistyped; ask the other page for a new one",
             404,
         )
     claims.labels("handed").inc()
