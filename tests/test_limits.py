@@ -14,6 +14,7 @@ from tests.conftest import Client, MakeClient
 from tests.live import LiveClient, video_frames
 from tests.media import ASL_VIDEO
 from webapp.config import Config
+from webapp.live.guard import counted_as
 from webapp.protocol import Close
 
 HELLO = {"type": "hello", "version": 1, "track": "pose", "fps": 10}
@@ -76,6 +77,50 @@ async def test_sessions_per_client_address_are_capped(make_client: MakeClient) -
         assert fourth.ws.close_code == 1008
     else:
         raise AssertionError("a freed place was never given to a new session")
+
+
+async def test_an_ipv6_client_is_counted_by_its_64(make_client: MakeClient) -> None:
+    """A host holds a /64 of its own: two addresses in it are one client, as many sessions
+    as one address; another /64 is another client. IPv4 and IPv4-mapped IPv6 are one."""
+    client = await make_client(
+        Config(workers=1, max_sessions_per_client=1, min_session_fps="0", trust_proxy=True)
+    )
+
+    async def from_address(address: str) -> LiveClient:
+        headers = {"X-Forwarded-For": address}
+        return LiveClient(await client.ws_connect("/ws", headers=headers))
+
+    first = await from_address("2001:db8:5:6::1")
+    assert (await first.hello("pose"))["type"] == "ready"
+    same_host = await from_address("2001:db8:5:6:ffff:1234:abcd:99")
+    await same_host.ws.send_json(HELLO)
+    assert await same_host.closed() == (
+        1008,
+        "this client already has 1 live sessions, the most allowed",
+    )
+    other_host = await from_address("2001:db8:5:7::1")
+    assert (await other_host.hello("pose"))["type"] == "ready"
+    v4 = await from_address("192.0.2.44")
+    assert (await v4.hello("pose"))["type"] == "ready"
+    mapped = await from_address("::ffff:192.0.2.44")
+    await mapped.ws.send_json(HELLO)
+    assert (await mapped.closed())[0] == 1008
+    for live in (first, other_host, v4):
+        await live.ws.close()
+
+
+@pytest.mark.parametrize(
+    ("address", "counted"),
+    [
+        ("203.0.113.5", "203.0.113.5"),
+        ("2001:DB8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+        ("fe80::1%eth0", "fe80::/64"),
+        ("::ffff:192.0.2.1", "192.0.2.1"),
+        ("unix-socket", "unix-socket"),
+    ],
+)
+def test_what_a_client_address_is_counted_as(address: str, counted: str) -> None:
+    assert counted_as(address) == counted
 
 
 async def test_session_length_is_capped_and_the_next_session_keeps_the_link(
