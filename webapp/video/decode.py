@@ -44,11 +44,18 @@ SHORT_SHARE = 0.01
 # in one slot.
 SLOT_EPSILON = 1e-6
 
+OPENCV_ERRORS = 2  # OpenCV's cv::utils::logging::LOG_LEVEL_ERROR: errors, not warnings
+
 # FFmpeg writes every damaged macroblock of a corrupt file to fd 2, past the server's log
 # format (45,923 lines for one 1.4 MB upload); what went wrong reaches the client in the
 # summary instead. OpenCV reads this once, when it first opens its FFmpeg backend, so it is
 # set here, before any capture exists; an operator's own setting wins. -8 is AV_LOG_QUIET.
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+# OpenCV's own warnings go to fd 2 as well: a sound-only MP4 printed "backend is generally
+# available but can't be used to capture by name" among the log's records, JSON ones too.
+# Its errors still show; so does any level an operator sets.
+if "OPENCV_LOG_LEVEL" not in os.environ:
+    cv2.setLogLevel(OPENCV_ERRORS)
 # The wheel's FFmpeg has only its own AV1 decoder, which needs hardware acceleration: an
 # AV1 video (a browser's or YouTube's) opens, with its size and rate, and no frame decodes.
 UNDECODABLE = {b"AV01": "AV1"}
