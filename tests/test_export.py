@@ -428,7 +428,13 @@ GOOD = {"frame": 0, "time_ms": 0.0, "landmarks": {"pose": None}}
         # recording into 174 MB of CSV.
         (
             json.dumps({**GOOD, "rig": {"bones": {}, "blendshapes": {"jawOpen": 1, "n0": 0}}}),
-            "rig.blendshapes.n0 is not one of ARKit's 52 blendshapes",
+            "rig.blendshapes.n0 is not one of the 51 blendshapes the server gives",
+        ),
+        # ARKit's, but MediaPipe's model does not make it: the message must not say 52.
+        (
+            json.dumps({**GOOD, "rig": {"bones": {}, "blendshapes": {"tongueOut": 0.5}}}),
+            "rig.blendshapes.tongueOut is not one of the 51 blendshapes the server gives "
+            "(ARKit's 52 but tongueOut)",
         ),
         (json.dumps({**GOOD, "rig": {"bones": {"\ud800": [1]}}}), "rig.bones.'\\ud800' must"),
         (json.dumps({**GOOD, "fitness": {"reps": 1.5}}), "fitness.reps"),

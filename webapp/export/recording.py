@@ -148,7 +148,10 @@ def _rig(value: object) -> Mapping[str, Any] | None:
     unknown = value.get("blendshapes", {}).keys() - ARKIT_NAMES
     if unknown:
         name = _key(min(unknown))
-        raise ValueError(f"rig.blendshapes.{name} is not one of ARKit's 52 blendshapes")
+        raise ValueError(
+            f"rig.blendshapes.{name} is not one of the 51 blendshapes the server gives "
+            "(ARKit's 52 but tongueOut)"
+        )
     return value
 
 
