@@ -82,8 +82,9 @@ async def until(condition: Any, what: str, within: float = 10.0) -> None:
 
 
 async def test_one_line_per_decoded_frame_same_as_a_live_session(
-    make_client: MakeClient, tmp_path: Path
+    make_client: MakeClient, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="webapp.video")
     clip = write_clip(ASL_VIDEO, tmp_path / "clip.mp4", 24)
     frames = decoded_frames(clip)
     client = await make_client(Config(workers=1))
@@ -98,6 +99,10 @@ async def test_one_line_per_decoded_frame_same_as_a_live_session(
     assert summary["complete"] is True
     assert summary["error"] is None
     assert summary["reps"] == 0
+    # An operator reads a line where it began and one where it ended.
+    said = [r.getMessage() for r in caplog.records]
+    assert sum(": video {" in m for m in said) == 1
+    assert sum("video complete, 24 frames in " in m for m in said) == 1
     assert summary["workout"]["sets"][0]["exercise"] == "squat"
     assert summary["inference_ms_mean"] > 0
     assert summary["video"]["width"] == 640

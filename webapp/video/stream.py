@@ -94,6 +94,14 @@ class VideoStream:
             self.charge.settle(self.reader.decoded_seconds)
             await self._write(lines.summary_line(self._summary(error, started, processing)))
             await self._write_eof()
+            if error is None:
+                # The start's line has its end, as a live session's has (logbook).
+                log.info(
+                    "%s: video complete, %d frames in %.1f s",
+                    self.name,
+                    self.tally.frames,
+                    time.perf_counter() - started,
+                )
         except ClientGone:
             log.info("%s: the client left after %d frames", self.name, self.tally.frames)
             return "disconnected"
