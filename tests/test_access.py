@@ -243,6 +243,9 @@ async def test_predict_per_minute_counts_cache_hits_and_recovers_after_the_windo
     assert body["quota"] == "predict_per_minute"
     assert body["retry_after"] == 40
     assert "studio-a" in body["detail"]
+    # The key's holder sees what counts against it: the two within the minute, not the 429.
+    usage = await (await client.get("/api/access", headers=auth(KEY_A))).json()
+    assert (usage["key"]["requests_last_minute"], usage["key"]["predict_per_minute"]) == (2, 2)
     clock.now += 39.5
     assert (await predict()).headers["Retry-After"] == "1"  # never 0: 0.5 s rounds up
     clock.now += 0.5
@@ -640,3 +643,4 @@ async def test_api_access_tells_the_page_whether_a_key_is_needed_and_if_it_works
     assert mine["predict_per_minute"] == 2
     assert mine["video_seconds_per_hour"] is None
     assert mine["sessions"] == 0
+    assert mine["requests_last_minute"] == 0

@@ -150,6 +150,7 @@ def _usage(request: web.Request, name: str | None) -> dict[str, Any]:
         "predict_per_minute": limits.predict_per_minute,
         "video_seconds_per_hour": limits.video_seconds_per_hour,
         "sessions": access.quotas.sessions(name),
+        "requests_last_minute": access.quotas.requests(name),
         "video_seconds_last_hour": access.quotas.video_seconds(name),
         "windows_seconds": {"requests": MINUTE, "video": HOUR},
     }

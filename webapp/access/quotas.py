@@ -88,6 +88,14 @@ class Quotas:
             )
         window.append(now)
 
+    def requests(self, name: str) -> int:
+        """Requests charged to `name` in the last minute (predict_per_minute's window)."""
+        usage = self._usage.get(name)
+        if usage is None:
+            return 0
+        since = self.clock() - MINUTE
+        return sum(1 for when in usage.requests if when > since)
+
     def video_seconds(self, name: str) -> float:
         """Video seconds charged to `name` in the last hour."""
         window = self._expire_video(name, self.clock())
