@@ -156,12 +156,15 @@ async def test_a_worker_killed_mid_frame(
     scheduler = client.app[SCHEDULER]
     graphs, memory = await warmed_baseline(client)
     live = await LiveClient.connect(client)
-    await live.hello("holistic")
+    await live.hello("holistic", exercise="squat")
     worker = scheduler.workers[0]
     handed = spy_on_frames(worker, monkeypatch)
     await live.send(0, 0.0, video_frames(ASL_VIDEO)[0])
     await handed.wait()
     os.kill(worker.pid, signal.SIGKILL)
+    # Its workout first, for the page's log, as when a client ends its session.
+    workout = await live.next_of("workout")
+    assert [s["exercise"] for s in workout["sets"]] == ["squat"]
     code, reason = await live.closed()
     assert code == Close.INTERNAL
     assert f"pid {worker.pid}" in reason

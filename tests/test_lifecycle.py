@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import sys
 from collections.abc import AsyncIterator
@@ -70,15 +71,17 @@ async def serving(port: int, *flags: str) -> AsyncIterator[Server]:
 
 async def test_sigterm_closes_every_session_and_watcher_with_1001_and_exits() -> None:
     """1001, not 1000, for the watchers too: their sessions did not end, and a coach's card
-    waits for a kept link to come back with its camera when the server is back."""
+    waits for a kept link to come back with its camera when the server is back. A session
+    counting an exercise gets its workout last, for its log, as when its client ends it."""
     port = free_port()
     # Two sessions on one worker, whatever the host's speed.
     async with serving(port, "--min-session-fps", "0") as server:
         async with aiohttp.ClientSession() as http:
             sockets = []
-            for _ in range(2):
+            for exercise in ("squat", None):
                 ws = await http.ws_connect(f"http://127.0.0.1:{port}/ws")
-                await ws.send_json({"type": "hello", "version": 1, "track": "pose", "fps": 10})
+                hello = {"type": "hello", "version": 1, "track": "pose", "fps": 10}
+                await ws.send_json(hello | ({"exercise": exercise} if exercise else {}))
                 ready = await ws.receive_json()
                 assert ready["type"] == "ready"
                 await ws.send_bytes(frame_message(0, 0.0, video_frames(ASL_VIDEO)[0]))
@@ -88,13 +91,19 @@ async def test_sigterm_closes_every_session_and_watcher_with_1001_and_exits() ->
             assert (await watcher.receive_json())["type"] == "watching"
             sockets.append(watcher)
             server.proc.send_signal(signal.SIGTERM)
+            lasts = []
             for ws in sockets:
+                last = None
                 while True:
                     msg = await ws.receive()
                     if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
                         break
+                    last = json.loads(msg.data)["type"]
                 assert ws.close_code == 1001
                 assert "shutting down" in str(msg.extra)
+                lasts.append(last)
+            assert lasts[0] == "workout"
+            assert "workout" not in lasts[1:]
         assert await asyncio.wait_for(server.proc.wait(), 15) == 0
     errors = await server.rest()
     assert "Traceback" not in errors, errors[-2000:]

@@ -58,6 +58,10 @@ NO_EXERCISE = 'this session counts no exercise: name one in hello or send {"type
 RESUMABLE = frozenset(
     {WSCloseCode.ABNORMAL_CLOSURE, Close.INTERNAL, Close.IDLE, Close.PAUSED, Close.RENEW}
 )
+# Ends from outside the reader after which the client still gets its workout, as after
+# one it asked for: a restart's and a dead worker's. Not a takeover's (the next session
+# carries the workout on) nor a client's that reads nothing.
+TOLD_THE_WORKOUT = frozenset({Close.GOING_AWAY, Close.INTERNAL})
 
 
 class LiveSession:
@@ -102,6 +106,7 @@ class LiveSession:
         self._ending: SessionClosed | None = None
         # Held only so the event loop's weak reference is not the closing task's last one.
         self._closer: asyncio.Task[None] | None = None
+        self._workout_sent = False
         self.receiver = Receiver(
             ws,
             idle_timeout=config.idle_timeout,
@@ -284,10 +289,16 @@ class LiveSession:
 
     async def _say_goodbye(self, close: SessionClosed) -> None:
         """The workout, last, then the close frame."""
-        if self.analysis is not None:
-            await send_workout(self.ws, self.analysis.summary(), self.config.send_timeout)
+        await self._send_workout()
         await self.outbox.stop()
         await self._close_socket(close)
+
+    async def _send_workout(self) -> None:
+        # Once: the reader's goodbye and an end from outside may both come this way.
+        if self.analysis is None or self._workout_sent:
+            return
+        self._workout_sent = True
+        await send_workout(self.ws, self.analysis.summary(), self.config.send_timeout)
 
     # -- the engine's sink -------------------------------------------------------------
     def graph_built(self) -> None:
@@ -324,7 +335,14 @@ class LiveSession:
         """Ends the session from outside its reader (worker death, shutdown, a stuck client)."""
         if self._ending is None:
             self._ending = close
-            self._closer = asyncio.create_task(self._close_socket(close))
+            self._closer = asyncio.create_task(self._close_from_outside(close))
+
+    async def _close_from_outside(self, close: SessionClosed) -> None:
+        if close.code in TOLD_THE_WORKOUT:
+            # No result after it: the writer stops first.
+            await self.outbox.stop()
+            await self._send_workout()
+        await self._close_socket(close)
 
     # -- the outbox's callbacks --------------------------------------------------------
     def stats(self) -> str:
