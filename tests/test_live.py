@@ -17,6 +17,7 @@ from tests.live import LiveClient, frame_message, video_frames
 from tests.media import ASL_VIDEO, GESTURE_VIDEO, PERSON_JPEG
 from webapp.config import Config
 from webapp.keys import SCHEDULER, SESSIONS
+from webapp.protocol import Close
 
 
 @pytest.fixture
@@ -207,6 +208,20 @@ async def test_each_bad_message_gets_its_close_code_and_others_are_unaffected(
     await good.send(1, 0.0, small[0] if len(small[0]) <= 2048 else b"\xff\xd8\xff")
     reply = await good.next_of("result", "error")
     assert reply["seq"] == 1
+
+
+async def test_a_message_past_aiohttps_limit_is_told_the_limit_ready_gave(
+    make_client: MakeClient,
+) -> None:
+    """aiohttp's own limit is the frame's plus its header and some room; its 1009 named
+    that, a number the client was never given."""
+    client = await make_client(Config(workers=1, max_frame_bytes=2048))
+    live = await LiveClient.connect(client)
+    assert (await live.hello("pose"))["max_frame_bytes"] == 2048
+    await live.ws.send_bytes(frame_message(0, 0.0, bytes(8192)))
+    code, reason = await live.closed()
+    assert code == Close.TOO_BIG
+    assert reason.endswith("a frame's image may be at most 2048 bytes (ready's max_frame_bytes)")
 
 
 async def _stream_alone(client: Client, frames: tuple[bytes, ...]) -> list[Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Any
 
 from aiohttp import web
 
@@ -20,11 +21,19 @@ SHUTDOWN_GRACE_SECONDS = 3.0
 
 
 class _Socket(web.WebSocketResponse):
-    """aiohttp closes an over-limit message with 1009 and no words; add them."""
+    """aiohttp closes an over-limit message with 1009 and no words; add them, naming the
+    limit ready gave the client (aiohttp's own adds the header and some room to it)."""
+
+    def __init__(self, *, max_frame_bytes: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._max_frame_bytes = max_frame_bytes
 
     async def close(self, *, code: int = 1000, message: bytes = b"", drain: bool = True) -> bool:
         if code == Close.TOO_BIG and not message:
-            message = f"message over the {self._max_msg_size}-byte limit".encode()
+            message = (
+                f"a message over {self._max_msg_size} bytes; a frame's image may be at most "
+                f"{self._max_frame_bytes} bytes (ready's max_frame_bytes)"
+            ).encode()
         return await super().close(code=code, message=message, drain=drain)
 
 
@@ -43,6 +52,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
             {"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
     ws = _Socket(
+        max_frame_bytes=config.max_frame_bytes,
         compress=False,
         heartbeat=config.heartbeat,
         max_msg_size=config.max_frame_bytes + FRAME_HEADER.size + 1024,
