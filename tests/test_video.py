@@ -103,6 +103,13 @@ async def test_one_line_per_decoded_frame_same_as_a_live_session(
     said = [r.getMessage() for r in caplog.records]
     assert sum(": video {" in m for m in said) == 1
     assert sum("video complete, 24 frames in " in m for m in said) == 1
+    # With fields for a log shipper (--log-format json), its figures as JSON in the words.
+    start, end = (r for r in caplog.records if getattr(r, "event", "").startswith("video"))
+    assert (start.event, start.width, start.frames) == ("video_start", 640, 24)  # type: ignore[attr-defined]
+    assert (
+        json.loads(start.getMessage().split(" video ", 1)[1].rsplit(" from ", 1)[0])["frames"] == 24
+    )
+    assert (end.event, end.outcome, end.frames) == ("video_end", "complete", 24)  # type: ignore[attr-defined]
     assert summary["workout"]["sets"][0]["exercise"] == "squat"
     assert summary["inference_ms_mean"] > 0
     assert summary["video"]["width"] == 640
@@ -391,7 +398,10 @@ async def test_a_matroska_file_cut_from_later_in_a_recording_is_taken_whole(
     assert summary["video"]["duration_ms"] == 1000.0
 
 
-async def test_a_client_that_leaves_stops_the_work(make_client: MakeClient) -> None:
+async def test_a_client_that_leaves_stops_the_work(
+    make_client: MakeClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="webapp.video")
     client = await make_client(Config(workers=1))
     response = await post(client, ASL_VIDEO.read_bytes())  # 311 frames
     assert response.status == 200
@@ -411,6 +421,8 @@ async def test_a_client_that_leaves_stops_the_work(make_client: MakeClient) -> N
         "holotrack_videos_ended_total", {"outcome": "disconnected"}
     )
     assert ended == 1
+    # The video's start line has its end, however aiohttp told the handler.
+    assert any(": video left by its client after " in r.getMessage() for r in caplog.records)
 
 
 async def test_a_client_that_leaves_is_noticed_at_the_next_write() -> None:

@@ -86,7 +86,7 @@ class VideoStream:
             try:
                 await self._frames(first)
             except HolotrackError as exc:
-                log.warning("%s: stopped after %d frames: %s", self.name, self.tally.frames, exc)
+                self._ended("failed", f"stopped after {self.tally.frames} frames: {exc}")
                 error = exc
             # The slot is free, and the key charged what the video used, before the client
             # reads the summary, not after.
@@ -95,19 +95,28 @@ class VideoStream:
             await self._write(lines.summary_line(self._summary(error, started, processing)))
             await self._write_eof()
             if error is None:
-                # The start's line has its end, as a live session's has (logbook).
-                log.info(
-                    "%s: video complete, %d frames in %.1f s",
-                    self.name,
-                    self.tally.frames,
-                    time.perf_counter() - started,
-                )
+                seconds = time.perf_counter() - started
+                self._ended("complete", f"complete, {self.tally.frames} frames in {seconds:.1f} s")
         except ClientGone:
-            log.info("%s: the client left after %d frames", self.name, self.tally.frames)
+            self._ended("disconnected", f"left by its client after {self.tally.frames} frames")
             return "disconnected"
+        except asyncio.CancelledError:
+            # How aiohttp says the client left (handler_cancellation) when no write found
+            # it first: the same end, said the same way.
+            self._ended("disconnected", f"left by its client after {self.tally.frames} frames")
+            raise
         finally:
             self.metrics.video_frames.labels("skipped").inc(self.reader.skipped)
         return "failed" if error is not None else "complete"
+
+    def _ended(self, outcome: str, words: str) -> None:
+        """The end line of the video's start line (views.py), as a live session has its
+        two (logbook): words for people, fields for --log-format json."""
+        level = logging.WARNING if outcome == "failed" else logging.INFO
+        fields = {"session": self.name, "event": "video_end", "outcome": outcome}
+        log.log(
+            level, "%s: video %s", self.name, words, extra=fields | {"frames": self.tally.frames}
+        )
 
     async def _frames(self, first: VideoFrame) -> None:
         index = 0

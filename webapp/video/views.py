@@ -12,6 +12,7 @@ from pathlib import Path
 from aiohttp import web
 from multidict import MultiMapping
 
+from webapp import json_text
 from webapp.access.errors import QuotaExceeded
 from webapp.access.http import charge_video_seconds, video_seconds_left
 from webapp.access.service import VideoSeconds
@@ -101,7 +102,14 @@ async def _video(request: web.Request) -> web.StreamResponse:
                     reader.limit(seconds, "video_seconds_per_hour")
                 charge = charge_video_seconds(request, seconds)
                 arrival.release()
-                log.info("%s: video %s from %s", slot.id, reader.info.as_json(), request.remote)
+                info = reader.info.as_json()
+                log.info(
+                    "%s: video %s from %s",
+                    slot.id,
+                    json_text.as_text(info),
+                    request.remote,
+                    extra={"session": slot.id, "event": "video_start", "peer": client, **info},
+                )
                 answering = True
                 return await _stream(request, run, reader, options, first, started, charge)
             finally:
