@@ -473,6 +473,15 @@ async def test_a_session_is_refused_when_it_would_push_any_below_the_minimum(
     assert scheduler.open_session(Track.POSE, Sink(), 2.0).track is Track.POSE
 
 
+async def test_a_refusal_counts_the_sessions_in_words(pool: Callable[..., Any]) -> None:
+    # A holistic frame estimated at 45 ms: two sessions share 11.1 fps, under 20.
+    scheduler = await pool(min_session_fps="holistic=20")
+    await open_ready(scheduler)
+    with pytest.raises(CapacityError) as refused:
+        scheduler.open_session(Track.HOLISTIC, Sink(), 30.0)
+    assert str(refused.value.detail).endswith(": 1 session already shares the workers")
+
+
 async def test_admission_looks_at_every_lane_before_refusing(pool: Callable[..., Any]) -> None:
     scheduler = await pool(workers=2, min_session_fps="holistic=10,pose=30")
     pose_1 = scheduler.open_session(Track.POSE, Sink(), 30.0)

@@ -196,9 +196,11 @@ class Scheduler:
             factor = min(1.0, lane.sessions.steer.factor)
             if lane.sessions.share(newcomer, factor) >= needed:
                 return lane
+        shares = (
+            "1 session already shares" if sessions == 1 else f"{sessions} sessions already share"
+        )
         raise CapacityError(
-            f"full for {track} at --min-session-fps {floors[track]:g}: "
-            f"{sessions} sessions already share the workers"
+            f"full for {track} at --min-session-fps {floors[track]:g}: {shares} the workers"
         )
 
     async def _steer_grants(self) -> None:
