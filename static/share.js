@@ -3,8 +3,10 @@
 
 import { showStatus } from "./format.js";
 
-export function watchUrl(token, view = "/avatar", location = window.location) {
-  return `${location.origin}${view}?watch=${encodeURIComponent(token)}`;
+// extra: more of the view's query ({framing: "full"}), left out when empty.
+export function watchUrl(token, view = "/avatar", location = window.location, extra = {}) {
+  const more = Object.entries(extra).map(([k, v]) => `&${k}=${encodeURIComponent(v)}`).join("");
+  return `${location.origin}${view}?watch=${encodeURIComponent(token)}${more}`;
 }
 
 // navigator.clipboard needs a secure context; a phone on http://192.168... has none, so
@@ -43,8 +45,11 @@ export async function copyAndSay(text, status, thing) {
 }
 
 export class WatchShare {
-  constructor({ box, link, button, status, view = "/avatar" }) {
+  // query: what the view is to show besides the session (the avatar's framing), read each
+  // time the link is drawn: a link pasted into OBS shows what the page shows.
+  constructor({ box, link, button, status, view = "/avatar", query = () => ({}) }) {
     this.view = view;
+    this.query = query;
     this.box = box;
     this.link = link;
     this.status = status;
@@ -55,7 +60,7 @@ export class WatchShare {
   show(token) {
     this.box.hidden = false;
     if (typeof token === "string" && token) {
-      this.link.href = this.link.textContent = watchUrl(token, this.view);
+      this.link.href = this.link.textContent = watchUrl(token, this.view, window.location, this.query());
       this.link.dataset.token = token;
       this.link.removeAttribute("aria-disabled");
       showStatus(this.status, "");
@@ -70,6 +75,12 @@ export class WatchShare {
 
   hide() {
     this.box.hidden = true;
+  }
+
+  // What the view is to show changed: the link says so now.
+  redraw() {
+    const token = this.link.dataset.token;
+    if (token) this.link.href = this.link.textContent = watchUrl(token, this.view, window.location, this.query());
   }
 
   // The session stopped, and its link is kept (link_key.js): the next Start brings it back.

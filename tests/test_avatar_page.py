@@ -813,6 +813,16 @@ async def test_the_watch_link_outlives_reconnects_restarts_and_reloads(
         assert link, await streamer.page.inner_text("#watch-share")
         token = await streamer.page.get_attribute("#watch-link", "data-token")
         assert link == str(client.make_url(f"/avatar?watch={token}"))
+        # Full body on the page: the link for OBS frames the avatar the same way (it
+        # showed the upper body only, legs cut off, whatever the page showed).
+        await streamer.page.check("input[name=avatar-framing][value=full]")
+        full = await streamer.page.get_attribute("#watch-link", "href")
+        assert full == f"{link}&framing=full"
+        async with open_page() as framed:
+            await open_avatar(framed, client, full.removeprefix(str(client.make_url(""))))
+            assert await framed.page.evaluate("window.holotrackAvatar.framing()") == "full"
+        await streamer.page.check("input[name=avatar-framing][value=upper]")
+        assert await streamer.page.get_attribute("#watch-link", "href") == link
 
         view = watcher.page
         await open_avatar(watcher, client, link.removeprefix(str(client.make_url(""))))

@@ -59,7 +59,11 @@ view.loaded = (avatar) => emotions.modelHas(avatar.expressionNames);
 const obsAvatar = $("avatar-obs")
   ? new ObsAvatar({ box: $("avatar-obs-box"), checkbox: $("avatar-obs"), status: $("avatar-obs-status") })
   : null;
-const share = new WatchShare({ box: $("watch-share"), link: $("watch-link"), button: $("watch-copy"), status: $("watch-share-status") });
+// The OBS view frames the avatar as this page does: its link carries the framing.
+const share = new WatchShare({
+  box: $("watch-share"), link: $("watch-link"), button: $("watch-copy"), status: $("watch-share-status"),
+  query: () => (controls.framing === "full" ? { framing: "full" } : {}),
+});
 const relayShare = new RelayShare({ box: $("relay-share"), command: $("relay-command"), button: $("relay-copy"), status: $("relay-status") });
 const emotionShare = new EmotionShare({ box: $("emotion-share"), command: $("emotion-command"), named: $("emotion-named"), button: $("emotion-copy"), status: $("emotion-share-status"), labelOf: (name) => emotions.label(name) });
 emotions.shown = (name, weight) => emotionShare.follow(name, weight);
@@ -268,7 +272,10 @@ controls.onHelloChange(() => {
 controls.mirror.addEventListener("change", () => stage.classList.toggle("mirrored", controls.mirror.checked));
 controls.showCamera.addEventListener("change", showCamera);
 for (const choice of document.querySelectorAll('input[name="avatar-framing"]')) {
-  choice.addEventListener("change", () => view.scene.setFraming(controls.framing));
+  choice.addEventListener("change", () => {
+    view.scene.setFraming(controls.framing);
+    share.redraw();
+  });
 }
 
 const picker = view.scene.failure
