@@ -8,22 +8,28 @@ import itertools
 import json
 import logging
 import signal
+import ssl
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import cv2
 import numpy as np
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from bench.common import free_port
 from tests.conftest import Client, MakeClient
 from tests.live import LiveClient, video_frames
 from tests.media import ASL_VIDEO
+from tests.test_lifecycle import serving
 from tests.vmc_receiver import Received, vmc_receiver
+from webapp import tls
 from webapp.analysis.rig.idle import IDLE_BONES, idle_rig
 from webapp.config import Config
 from webapp.vmc import relay
@@ -251,6 +257,66 @@ async def test_the_token_of_a_session_that_ended_is_an_error(
     assert await relay_until_done(config) == 1
     [line] = relay_log.lines(logging.ERROR)
     assert line.startswith("the server does not know this watch token (4003")
+
+
+async def test_a_self_signed_server_is_watched_with_its_certificate_given(
+    tmp_path: Path, relay_log: RelayLog
+) -> None:
+    """The phone flow's server (--self-signed) seen from another machine: the relay retried
+    its certificate failure for ever. Now one line says to give the certificate with
+    --cafile, status 1; given it, the relay watches."""
+    state, port = tmp_path / "state", free_port()
+    url = f"wss://127.0.0.1:{port}/ws"
+    async with serving(port, "--self-signed", "--state-dir", str(state)):
+        cert = state / tls.CERT_FILE
+        async with aiohttp.ClientSession() as http:
+            camera = await http.ws_connect(url, ssl=ssl.create_default_context(cafile=cert))
+            hello = {"type": "hello", "version": 1, "track": "pose", "fps": 5, "rig": True}
+            await camera.send_json(hello)
+            ready = await camera.receive_json(timeout=60)
+            to = (Target("127.0.0.1", 9),)
+            assert await relay_until_done(RelayConfig(url, ready["watch"], to, 0.2)) == 1
+            [line] = relay_log.lines(logging.ERROR)
+            assert "certificate is not one this machine trusts" in line
+            assert "--cafile" in line
+
+            config = relay_parse(["--watch", url, "--token", ready["watch"], "--cafile", str(cert)])
+            assert config.ssl_context is not None
+            watching = asyncio.create_task(run_relay(replace(config, to=to)))
+            await relay_log.wait_for(
+                lambda: any("watching session" in x for x in relay_log.lines(logging.INFO))
+            )
+            await camera.close()
+            async with asyncio.timeout(60):
+                assert await watching == 0
+
+
+async def test_a_cafile_that_is_no_certificate_is_refused_with_status_2(tmp_path: Path) -> None:
+    junk = tmp_path / "cert.pem"
+    junk.write_text("not a certificate")
+    for cafile in (str(junk), str(tmp_path / "missing.pem")):
+        status, err = await relay_cli("--watch", NOWHERE, "--token", "t", "--cafile", cafile)
+        assert status == 2
+        assert "not a PEM certificate file" in err
+        assert "Traceback" not in err
+
+
+async def test_the_wait_to_reconnect_sends_the_rest_pose_when_it_is_due() -> None:
+    """A server that went away: the retries wait 0.5, 1 and 2 s, and the rest pose came at
+    the first after 2 s without a rig (3.5 s). The wait itself asks the sender every
+    quarter second whether nobody has been seen for long enough."""
+
+    class Asked:
+        def __init__(self) -> None:
+            self.times: list[float] = []
+
+        def unseen(self, seconds: float) -> None:
+            self.times.append(seconds)
+
+    asked = Asked()
+    await relay.pause(asked, 1.0)  # type: ignore[arg-type]
+    assert len(asked.times) >= 4
+    assert max(b - a for a, b in itertools.pairwise(asked.times)) < 0.5
 
 
 async def test_a_token_that_goes_while_the_relay_is_away_is_told_apart() -> None:

@@ -11,8 +11,14 @@ With --wait it waits for the link instead, through the session's end and a token
 server does not know yet: the avatar page's link is kept (the same every Start, and after
 the server restarts), so a relay started once follows every stream.
 
+A server started with --self-signed has a certificate no machine trusts: --cafile names it
+(the server keeps it as self-signed-cert.pem in its state folder, ~/.local/state/holotrack;
+copy it to the relay's machine), or, on the server's own machine, watch its plain
+--local-http-port address instead.
+
 Exit status: 0 when the watched session ends; 1 when watching cannot work (the server does
-not know the token, or answers the URL with an HTTP 4xx or with a page); 2 for bad
+not know the token, answers the URL with an HTTP 4xx or with a page, or shows a certificate
+this machine does not trust); 2 for bad
 arguments, a --to receiver that does not resolve among them; 130 for Ctrl-C (SIGINT), 143
 for SIGTERM (kill, systemd, docker stop), after the receivers are sent the rest pose. With
 --wait, only the HTTP answer, the arguments and a signal end it.
@@ -29,6 +35,7 @@ import logging
 import math
 import re
 import signal
+import ssl
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -56,6 +63,8 @@ UNKNOWN_WATCH = 4003
 # again only repeats it.
 RETRYABLE_4XX = {http.HTTPStatus.REQUEST_TIMEOUT, http.HTTPStatus.TOO_MANY_REQUESTS}
 
+# How often, while it waits to reconnect, the relay sees whether the rest pose is due.
+UNSEEN_TICK_S = 0.25
 # The longest a connection and its upgrade may take: a server (or a proxy) that accepts the
 # connection and never answers would otherwise hold each try for aiohttp's 300 s, silently.
 HANDSHAKE_S = 10.0
@@ -82,6 +91,8 @@ class RelayConfig:
     retry_max_s: float = 10.0
     # Through the end of the watched session and an unknown token: a kept link comes back.
     wait: bool = False
+    # For wss://: the certificates to trust (--cafile), else the system's.
+    ssl_context: ssl.SSLContext | None = None
 
 
 class Stop(Exception):
@@ -131,6 +142,9 @@ class Relay:
             if stop is None:
                 raise
             raise stop from None
+        except aiohttp.ClientConnectorCertificateError as error:
+            # Asking again shows the same certificate: no reconnect can help.
+            raise Stop(1, untrusted(error, self.config)) from None
 
     async def _watch(self, session: aiohttp.ClientSession) -> int:
         forwarded = 0
@@ -142,6 +156,7 @@ class Relay:
                     self.config.watch,
                     heartbeat=20.0,
                     params={"link": self.config.token, "watcher": "1"},
+                    ssl=self.config.ssl_context or True,
                 )
         except TimeoutError:
             if not handshake.expired():
@@ -220,6 +235,17 @@ class Relay:
         log.warning("connection closed (%s %s); reconnecting", code, reason)
 
 
+def untrusted(error: aiohttp.ClientConnectorCertificateError, config: RelayConfig) -> str:
+    given = "the --cafile given" if config.ssl_context is not None else "this machine"
+    return (
+        f"{config.watch}: the server's certificate is not one {given} trusts "
+        f"({error.certificate_error}); a server started with --self-signed keeps its own "
+        "as self-signed-cert.pem in its state folder (~/.local/state/holotrack): copy it "
+        "here and give it with --cafile, or on the server's machine watch its "
+        "--local-http-port address (ws://127.0.0.1:PORT/ws)"
+    )
+
+
 def refused(error: aiohttp.WSServerHandshakeError, url: str) -> Stop | None:
     """A Stop for an answer to the upgrade that asking again would only repeat: a 4xx, or
     a page (2xx, or a redirect to one) where the WebSocket endpoint should be."""
@@ -258,12 +284,31 @@ async def run(config: RelayConfig) -> int:
                     return stop.status
                 except (aiohttp.ClientError, OSError, ValueError) as error:
                     log.warning("cannot watch %s: %s; retry in %.1f s", config.watch, error, wait)
-                await asyncio.sleep(wait)
-                sender.unseen(time.monotonic())
+                await pause(sender, wait)
                 wait = next_wait(wait, config.retry_max_s)
     finally:
         sender.rest()
         sender.close()
+
+
+async def pause(sender: VmcSender, seconds: float) -> None:
+    """The wait before a reconnect, telling the sender meanwhile that nobody is seen: the
+    receivers get the rest pose UNSEEN_SECONDS after the last rig, not at the first retry
+    after that (3.5 s, when a server went away: its retries wait 0.5, 1 and 2 s)."""
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        await asyncio.sleep(min(left, UNSEEN_TICK_S))
+        sender.unseen(time.monotonic())
+
+
+def cafile(text: str) -> ssl.SSLContext:
+    """--cafile: a context that trusts the PEM certificates in `text`, or an error that says
+    why it cannot."""
+    try:
+        return ssl.create_default_context(cafile=text)
+    except (OSError, ssl.SSLError) as error:
+        why = f"{text!r}: not a PEM certificate file ({error})"
+        raise argparse.ArgumentTypeError(why) from None
 
 
 def watch_url(text: str) -> str:
@@ -325,6 +370,12 @@ def parse(argv: Sequence[str]) -> RelayConfig:
         help="longest wait between reconnects, seconds (default: %(default)s; never under 0.1)",
     )
     parser.add_argument(
+        "--cafile",
+        type=cafile,
+        help="trust the certificate(s) in this PEM file for wss:// (a --self-signed "
+        "server's self-signed-cert.pem, from its state folder)",
+    )
+    parser.add_argument(
         "--wait",
         action="store_true",
         help="keep waiting when the watched session ends or the server does not know the "
@@ -339,7 +390,7 @@ def parse(argv: Sequence[str]) -> RelayConfig:
         parser.error(f"--to: {error}")
     if not targets:
         parser.error("--to: name at least one receiver, HOST:PORT")
-    return RelayConfig(args.watch, args.token, targets, args.retry_max, args.wait)
+    return RelayConfig(args.watch, args.token, targets, args.retry_max, args.wait, args.cafile)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
