@@ -284,12 +284,16 @@ export class CameraRun {
         },
         status: (text, kind) => showStatus(this.status, text, kind),
         error: (message) => showStatus(this.notice, describeError(message), "error"),
-        // Not said why: the grace ran out, the server restarted, or (the live page, behind
-        // a balancer) another replica answered; the page cannot tell them apart.
+        // Why, as far as the page can tell: away longer than the grace, the grace ran out;
+        // back within it, the server restarted (or, the live page behind a balancer,
+        // another replica answered). Said "16 s ... it keeps one 1 min", it read as a fault.
         forgotten: (lostMs) => {
-          const away = duration(Math.max(1, Math.round(lostMs / 1000)));
-          const grace = duration(Math.round(own.watchGrace));
-          showStatus(this.notice, `The connection was back after ${away}, but the server no longer had the session (it keeps a lost one ${grace}): this is a new one.`, "info");
+          const seconds = Math.max(1, Math.round(lostMs / 1000));
+          const grace = Math.round(own.watchGrace);
+          const why = seconds > grace
+            ? `it keeps a lost one ${duration(grace)}`
+            : "it was restarted, or another of its servers answered";
+          showStatus(this.notice, `The connection was back after ${duration(seconds)}, but the server no longer had the session (${why}): this is a new one.`, "info");
         },
         ended: (text, kind) => {
           if (this.session !== own) return; // replaced by a restart
