@@ -37,7 +37,7 @@ from tests.browser import (
     write_y4m,
 )
 from tests.conftest import Client
-from tests.media import ASL_VIDEO
+from tests.media import ASL_VIDEO, PERSON_JPEG
 from tests.vmc_receiver import vmc_receiver
 from tests.vrm_files import (
     PERFECT_SYNC,
@@ -353,6 +353,11 @@ async def test_your_own_vrm_replaces_the_avatar_and_a_non_vrm_is_refused_in_word
             (
                 {"name": "empty.glb", "mimeType": "model/gltf-binary", "buffer": plain_glb()},
                 "without VRM humanoid",
+            ),
+            # A photo picked by mistake: named, not quoted back as a JSON parser's garbage.
+            (
+                {"name": "me.vrm", "mimeType": "image/jpeg", "buffer": PERSON_JPEG.read_bytes()},
+                'it is a JPEG picture: a .vrm file is binary glTF, and begins with "glTF"',
             ),
         ]
         for refused, why in refusals:

@@ -72,7 +72,8 @@ def tls_context(config: Config) -> tuple[ssl.SSLContext | None, tuple[str, ...]]
         if config.local_http_port:
             log.info(
                 "on this machine, open http://127.0.0.1:%d/avatar and scan its code (Use a "
-                "phone as the camera) with the phone; OBS reads from that port too",
+                "phone or another computer as the camera) with the phone; OBS reads from "
+                "that port too",
                 config.local_http_port,
             )
         for origin in origins:

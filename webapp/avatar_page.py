@@ -96,7 +96,7 @@ def avatar_page(paths: AvatarPaths) -> Handler:
             # "Show it in OBS too" only where the server keeps avatars for watch links.
             "avatar_uploads": uploads > 0,
             "max_avatar_bytes": request.app[CONFIG].max_avatar_mb * MB if uploads else 0,
-            # Where the QR code of "Use a phone as the camera" may lead.
+            # Where the QR code of "Use a phone or another computer as the camera" may lead.
             "phone_origins": phone_origins(request),
         }
         response = aiohttp_jinja2.render_template("avatar.html", request, context)

@@ -65,8 +65,33 @@ function gltfLoader() {
   return loader;
 }
 
+// Files people pick by mistake, by their first bytes: the loader's own words for them were
+// a JSON parser's, quoting the binary ("Unexpected token '\ufffd', "\ufffd\ufffd\ufffd\ufffdJFIF"...").
+const NOT_VRM = [
+  [[0xff, 0xd8, 0xff], "a JPEG picture"],
+  [[0x89, 0x50, 0x4e, 0x47], "a PNG picture"],
+  [[0x50, 0x4b, 0x03, 0x04], "a zip archive (unzip it: the .vrm may be inside)"],
+  [[0x47, 0x49, 0x46, 0x38], "a GIF picture"],
+];
+const GLB = [0x67, 0x6c, 0x54, 0x46]; // "glTF": every .vrm is binary glTF
+
+function startsWith(bytes, magic) {
+  return magic.every((byte, i) => bytes[i] === byte);
+}
+
+function notBinaryGltf(buffer) {
+  const bytes = new Uint8Array(buffer, 0, Math.min(8, buffer.byteLength));
+  if (startsWith(bytes, GLB)) return null;
+  const known = NOT_VRM.find(([magic]) => startsWith(bytes, magic));
+  return `it is ${known ? known[1] : "not a glTF/VRM model"}: a .vrm file is binary glTF, and begins with "glTF"`;
+}
+
 // A URL or the bytes of a dropped file; throws AvatarFileError when it is not a VRM.
 export async function loadVrm(source) {
+  if (typeof source !== "string") {
+    const why = notBinaryGltf(source);
+    if (why) throw new AvatarFileError(why);
+  }
   let gltf;
   try {
     gltf = typeof source === "string" ? await gltfLoader().loadAsync(source) : await gltfLoader().parseAsync(source, "");
