@@ -29,6 +29,7 @@ from tests.browser import (
     fake_camera_args,
     open_page,
     record_socket_urls,
+    record_text,
     write_y4m,
 )
 from tests.conftest import Client, MakeClient
@@ -416,10 +417,10 @@ async def test_the_target_counts_down_and_is_reached_once(client: Client) -> Non
         (None, 5),
         ("new set", None),
         (None, 7),  # a resumed set's first count: reached before the reload
-        ("0", 8),  # not a target
+        ("0", 8),  # not a target: the last one holds
         ("2.5", 9),
         ("1000", 10),  # past the box's max, which the server refuses (4001)
-        ("", 10),
+        ("", 10),  # emptied: no target
     ]
     async with open_page() as browser:
         await open_fitness(browser, client, "push_up")
@@ -435,12 +436,65 @@ async def test_the_target_counts_down_and_is_reached_once(client: Client) -> Non
         ["Target reached: 5 reps", "true", True],
         ["5 to go of 5", "false", None],
         ["Target reached: 5 reps", "true", False],
-        ["", "false", False],
-        ["", "false", False],
-        ["", "false", False],
+        ["Target reached: 5 reps", "true", False],
+        ["Target reached: 5 reps", "true", False],
+        ["Target reached: 5 reps", "true", False],
         ["", "false", False],
     ]
     assert browser.errors == []
+
+
+TARGET_RULE = "A target is a whole number of reps from 1 to 999"
+
+
+@pytest.mark.browser
+async def test_a_typo_in_the_target_keeps_the_last_one_and_says_so(
+    client: Client, tmp_path: Path
+) -> None:
+    """0, 2.5 or 1000 typed mid-set dropped the target without a word (the box only turned
+    red): the "to go" line went, and the server's set, so the coach's card, lost it. The
+    last target holds, and the page says why; an emptied box is no target, on purpose."""
+    y4m = write_y4m(PUSHUPS, tmp_path / "pushups.y4m", frames=45)
+    note = "#fitness-target-note"
+    async with open_page(fake_camera_args(y4m)) as browser:
+        page = browser.page
+        sent, received = record_text(page)
+        await open_fitness(browser, client, "push_up")
+        await page.fill("#fitness-target", "8")
+        await page.press("#fitness-target", "Tab")
+        await page.click("#fitness-start")
+        await wait_for_results(browser, 2)
+        assert await page.is_hidden(note)
+        for typo in ("0", "2.5", "1000"):
+            await page.fill("#fitness-target", typo)
+            await page.press("#fitness-target", "Tab")
+            assert await page.text_content("#fitness-to-go") == "8 to go of 8", typo
+            said = await page.inner_text(note)
+            assert said == f"{TARGET_RULE}: the set keeps its target of 8 until you type another."
+            assert await page.get_attribute("#fitness-target", "aria-invalid") == "true"
+        # Typed over with what is no number at all, which the box reads as empty.
+        await page.locator("#fitness-target").select_text()
+        await page.keyboard.type("-")
+        assert await page.text_content("#fitness-to-go") == "8 to go of 8"
+        assert await page.is_visible(note)
+        # The server's set keeps it too: the coach's card still reads "of 8".
+        heard = len(received)
+        await wait_for_results(browser, await results(browser) + 2)
+        later = [m for m in received[heard:] if m["type"] == "result"]
+        assert later, received[heard:]
+        assert {m["fitness"]["target"] for m in later} == {8}
+        assert {"type": "target", "reps": None} not in sent
+        # Emptied on purpose: no target, and nothing to explain.
+        await page.fill("#fitness-target", "")
+        await page.press("#fitness-target", "Tab")
+        assert await page.text_content("#fitness-to-go") == ""
+        assert await page.is_hidden(note)
+        await page.fill("#fitness-target", "0")
+        said = await page.inner_text(note)
+        assert said == f"{TARGET_RULE}: this set has none until you type one."
+        await page.click("#fitness-stop")
+        await page.wait_for_selector("body[data-running=false]", state="attached")
+        assert browser.errors == []
 
 
 # New set pressed while the session reconnects: what each FitnessSession sends once its
@@ -891,6 +945,59 @@ async def test_a_reload_mid_set_keeps_the_count_the_coach_link_and_the_log_row(
     assert int(rows[0][3]) >= 2
 
 
+FIRST_VISIT = "Choose an exercise, stand where the camera sees the whole movement"
+
+
+@pytest.mark.browser
+async def test_a_reload_mid_set_says_start_goes_on_with_the_set(
+    client: Client, tmp_path: Path
+) -> None:
+    """Reloaded mid-set, the page showed 0 reps and the first visit's "Choose an
+    exercise… and press Start", though Start goes on with the set: it says the set is
+    kept, for how long, and once the server has let it go, that Start begins a new one."""
+    y4m = write_y4m(PUSHUPS, tmp_path / "pushups.y4m", frames=45)
+    async with open_page(fake_camera_args(y4m)) as browser:
+        page = browser.page
+        await open_fitness(browser, client, "push_up")
+        assert FIRST_VISIT in await page.inner_text("#fitness-status")
+        await page.click("#fitness-start")
+        await wait_for_results(browser, 2)
+        token = await page.get_attribute("#coach-link", "data-token")
+        await reload(browser)
+        said = await page.inner_text("#fitness-status")
+        assert re.fullmatch(
+            r"Your set from before the reload is kept for (\d+) s: press Start to go on with"
+            r" it, with its count and your coach's link\.",
+            said,
+        ), said
+        assert 50 <= int(re.findall(r"\d+", said)[0]) <= 60, said  # the server's 60 s grace
+        await page.click("#fitness-start")
+        await wait_for_results(browser, 0)
+        assert await page.get_attribute("#coach-link", "data-token") == token
+        assert await page.inner_text("#fitness-status") == "Counting push-ups."
+        await page.click("#fitness-stop")
+        await page.wait_for_selector("body[data-running=false]", state="attached")
+        # Stopped, nothing is kept: the first visit's words.
+        await reload(browser)
+        assert FIRST_VISIT in await page.inner_text("#fitness-status")
+        # A set kept 3 s more, as a reload near the end of the grace leaves it.
+        await page.evaluate(
+            """() => sessionStorage.setItem('holotrack.keptLink:/fitness',
+                 JSON.stringify({ resume: 'r', key: null, until: Date.now() + 3000 }))"""
+        )
+        await reload(browser)
+        said = await page.inner_text("#fitness-status")
+        assert re.search(r"is kept for [1-3] s:", said), said
+        await page.wait_for_function(
+            "() => document.getElementById('fitness-status').textContent.includes('ended')"
+        )
+        assert await page.inner_text("#fitness-status") == (
+            "Your set from before the reload has ended, not resumed in time:"
+            " press Start to begin a new one."
+        )
+        assert browser.errors == []
+
+
 # -- the coach's view -----------------------------------------------------------------------
 
 
@@ -1093,6 +1200,72 @@ async def test_a_card_alone_fills_a_big_screen(make_client: MakeClient) -> None:
         assert not together["aboveForm"], together
         assert browser.errors == []
     await person.ws.close()
+
+
+# How a card's count lies: its text, its lines, and whether it and its "reps" fit on one
+# line within the card's first column (a lone card's, beside the figure) or the card.
+COUNT_LINE_JS = """(token) => {
+  const card = document.querySelector(`.coach-card[data-token='${token}']`);
+  const line = card.querySelector('.card-reps');
+  const count = line.querySelector('[data-field=reps]');
+  const unit = line.querySelector('.rep-unit').getBoundingClientRect();
+  const style = getComputedStyle(line);
+  // The exercise's line spans the column the count is in.
+  const column = card.querySelector('[data-field=exercise]').parentElement.getBoundingClientRect();
+  const box = line.getBoundingClientRect();
+  const font = parseFloat(style.fontSize);
+  return {
+    text: `${count.textContent} ${line.querySelector('.rep-unit').textContent}`,
+    countLines: count.getClientRects().length,
+    lines: Math.round(box.height / parseFloat(style.lineHeight)),
+    sameLine: Math.abs(unit.bottom - count.getBoundingClientRect().bottom) < font / 2,
+    fits: unit.right <= column.right + 0.5 && line.scrollWidth <= line.clientWidth + 0.5,
+    font,
+  };
+}"""
+
+
+@pytest.mark.browser
+async def test_a_cards_count_of_its_target_stays_on_one_line(make_client: MakeClient) -> None:
+    """A target of 12 made a lone card's "2 of 12" two lines on a TV ("2 of" / "12", with
+    "reps" left hanging): the count stays one line, with its "reps", and fits its card, on
+    a TV alone or beside another, and on a phone."""
+    client = await make_client(Config(workers=1, no_cache=True, idle_timeout=300))
+    people = [await LiveClient.connect(client) for _ in range(2)]
+    tokens = [(await p.hello(track="pose", exercise="squat", target=12))["watch"] for p in people]
+    frames = video_frames(PUSHUPS, 2)
+    seen = []
+    async with open_page() as browser:
+        page = browser.page
+
+        async def counted(person: LiveClient, token: str) -> None:
+            await card_state(browser, token, "watching")
+            await person.lockstep(frames)
+            await page.wait_for_selector(
+                f'.coach-card[data-token="{token}"][data-target="12"]', state="attached"
+            )
+
+        await page.set_viewport_size({"width": 1920, "height": 1080})
+        await page.goto(str(client.make_url(f"/coach?watch={tokens[0]}")))
+        await counted(people[0], tokens[0])
+        seen.append(("TV, alone", await page.evaluate(COUNT_LINE_JS, tokens[0])))
+        await page.set_viewport_size({"width": 390, "height": 844})
+        seen.append(("phone, alone", await page.evaluate(COUNT_LINE_JS, tokens[0])))
+        await page.set_viewport_size({"width": 1920, "height": 1080})
+        await page.fill("#coach-links", tokens[1])
+        await page.click("#coach-add")
+        await counted(people[1], tokens[1])
+        seen.append(("TV, two", await page.evaluate(COUNT_LINE_JS, tokens[0])))
+        assert browser.errors == []
+    for person in people:
+        await person.ws.close()
+    for where, count in seen:
+        assert count["text"] == "0 of 12 reps", (where, count)
+        assert (count["countLines"], count["lines"]) == (1, 1), (where, count)
+        assert count["sameLine"], (where, count)
+        assert count["fits"], (where, count)
+    # Still read from across the room.
+    assert all(count["font"] >= 3 * 16 for _, count in seen), seen
 
 
 CARD_TOKENS_JS = "() => [...document.querySelectorAll('.coach-card')].map((c) => c.dataset.token)"

@@ -8,7 +8,7 @@ import { CLOSE, routed, socketUrl } from "../protocol.js";
 import { WatchSocket } from "../watch.js";
 import { markExercise } from "./marks.js";
 import { afterClose, tokenOf } from "./watcher.js";
-import { loadExercises, phaseText, repsOfTarget, repsWord, titleOf } from "./words.js";
+import { loadExercises, phaseText, repsOfTarget, repsWord, sidesText, titleOf } from "./words.js";
 
 const $ = (id) => document.getElementById(id);
 const form = $("coach-form");
@@ -52,6 +52,7 @@ function newCard(token) {
     <button type="button" class="remove">Remove</button>
     <p><span data-field="exercise">–</span></p>
     <p class="card-reps"><span data-field="reps">0</span> <span class="rep-unit">reps</span></p>
+    <p class="card-sides" data-field="sides"></p>
     <p>Phase: <strong data-field="phase">–</strong></p>
     <p class="card-cue" data-field="cue"></p>
     <canvas class="card-figure" data-field="figure" width="${FIGURE_WIDTH}" height="${FIGURE_WIDTH}" aria-label="Their pose, as their camera sees it" hidden></canvas>
@@ -75,7 +76,12 @@ function showResult(card, fitness) {
   field(card, "exercise").textContent = titleOf(exercises, fitness.exercise);
   const target = Number.isInteger(fitness.target) ? fitness.target : null;
   card.dataset.target = String(target ?? "");
-  field(card, "reps").textContent = repsOfTarget(fitness.reps, fitness.sides, target);
+  // Each side's count goes on a line of its own: in the big figure, "5 (left 3 · right 2)
+  // of 12" would not fit a card on one line at a size read from across the room.
+  const count = repsOfTarget(fitness.reps, null, target);
+  field(card, "reps").textContent = count;
+  field(card, "sides").textContent = sidesText(fitness.sides);
+  fitCount(card, count);
   card.querySelector(".rep-unit").textContent = repsWord(target ?? fitness.reps);
   field(card, "phase").textContent = phaseText(fitness.phase);
   const cue = field(card, "cue");
@@ -87,6 +93,16 @@ function showResult(card, fitness) {
     cue.textContent = `Last cue: ${cue.textContent}`;
     cue.dataset.fresh = "false";
   }
+}
+
+// The count's width in em, for fitness.css to size it to the card (.card-reps): digits at
+// 0.7 em (DejaVu Sans Bold's 0.696, the widest of the usual sans fonts), " of " at 1.85 em,
+// and the space before "reps". Worked out, not measured: measuring the text would force a
+// layout per card and result.
+function fitCount(card, count) {
+  const digits = count.replace(/\D/g, "").length;
+  const em = 0.7 * digits + (count.includes(" of ") ? 1.85 : 0) + 0.35;
+  card.querySelector(".card-reps").style.setProperty("--count-em", em.toFixed(2));
 }
 
 function drawFigure(card, message) {

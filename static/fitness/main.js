@@ -54,7 +54,7 @@ const readout = new RepReadout({
   cues: $("fitness-cues"),
   lastRep: $("fitness-last-rep"),
 });
-const target = new RepTarget({ input: targetInput, line: $("fitness-to-go") });
+const target = new RepTarget({ input: targetInput, line: $("fitness-to-go"), note: $("fitness-target-note") });
 // The server keeps the set's target too: a coach watching sees it, and the log keeps it.
 targetInput.addEventListener("change", () => run.session?.aim(target.goal));
 const timer = new SetTimer($("fitness-timer"));
@@ -82,6 +82,8 @@ let stopping = null; // the timer of a Stop waiting for its workout
 let summaries = null;
 // A Start's first workout sets the timer: the set may be one a reload left going.
 let timeFromWorkout = false;
+// Ends the words that a reload's set is kept (showKeptSet).
+let keptSetEnds = null;
 
 function track() {
   return trackChoices.find((choice) => choice.checked)?.value ?? "pose";
@@ -183,6 +185,7 @@ function cameraClosed() {
 }
 
 async function start() {
+  clearTimeout(keptSetEnds);
   voice.prime();
   run.begin();
   results = 0;
@@ -224,6 +227,18 @@ function newSet() {
   startSet(exerciseSelect.value);
   // The status named the exercise the session began with; a Stop under way says so instead.
   if (stopping === null) showCounting();
+}
+
+// Reloaded mid-workout, the page shows 0 reps and the first visit's words, as if the set
+// were lost; but the server keeps the paused session a while, and Start goes on with it
+// (run.js, kept_link.js). The page says so, and says when the server has let it go.
+function showKeptSet() {
+  const left = run.link?.secondsLeft() ?? 0;
+  if (left <= 0) return;
+  showStatus(status, `Your set from before the reload is kept for ${left} s: press Start to go on with it, with its count and your coach's link.`, "info");
+  keptSetEnds = setTimeout(() => {
+    showStatus(status, "Your set from before the reload has ended, not resumed in time: press Start to begin a new one.", "info");
+  }, left * 1000);
 }
 
 function fillExercises(list) {
@@ -268,6 +283,7 @@ setRunning(false);
 try {
   exercises = await loadExercises();
   fillExercises(exercises);
+  showKeptSet();
 } catch (error) {
   showStatus(status, `Cannot load the exercises from the server: ${error.message}.`, "error");
 }

@@ -4,21 +4,41 @@
 import { repsWord } from "./words.js";
 
 export class RepTarget {
-  // input: the "Target" number box (empty: no target); line: where the reps to go show.
-  constructor({ input, line }) {
+  // input: the "Target" number box (empty: no target); line: where the reps to go show;
+  // note: where a box that holds no target says so.
+  constructor({ input, line, note }) {
     this.input = input;
     this.line = line;
+    this.note = note;
     this.reps = null; // the count last seen; null until a set's first result
-    input.addEventListener("input", () => this.render());
+    // The last whole number the box held. A typo mid-set (0, 2.5, a key too many) must not
+    // drop the target the person counts to, nor the one their coach sees: it holds until
+    // the box holds another target, or is emptied on purpose.
+    this.kept = null;
+    input.addEventListener("input", () => this.read());
+    this.read();
+  }
+
+  read() {
+    const typed = this.typed;
+    if (typed !== undefined) this.kept = typed;
     this.render();
   }
 
-  // A whole number of reps from 1 to the box's max (the server's limit too), or null: no
-  // target. The browser only marks a number past max as invalid; it still reads it.
-  get goal() {
+  // A whole number of reps from 1 to the box's max (the server's limit too); null for an
+  // empty box (no target); undefined for anything else. The browser only marks a number
+  // past max as invalid; it still reads it, and reads "" for what is no number at all.
+  get typed() {
+    if (this.input.validity?.badInput) return undefined;
+    if (this.input.value.trim() === "") return null;
     const goal = Number(this.input.value);
     const most = Number(this.input.max) || Infinity;
-    return this.input.value.trim() !== "" && Number.isInteger(goal) && goal > 0 && goal <= most ? goal : null;
+    return Number.isInteger(goal) && goal > 0 && goal <= most ? goal : undefined;
+  }
+
+  // The target in force: the box's, or while it holds no target, the last it held.
+  get goal() {
+    return this.kept;
   }
 
   reset() {
@@ -44,5 +64,18 @@ export class RepTarget {
     if (goal === null) this.line.textContent = "";
     else if (reached) this.line.textContent = `Target reached: ${goal} ${repsWord(goal)}`;
     else this.line.textContent = `${goal - reps} to go of ${goal}`;
+    this.explain(goal);
+  }
+
+  // The box alone only turns red (:invalid), which says neither why nor what still counts.
+  explain(goal) {
+    const wrong = this.typed === undefined;
+    this.input.setAttribute("aria-invalid", String(wrong));
+    if (!this.note) return;
+    const most = Number(this.input.max) || null;
+    const rule = `A target is a whole number of reps from 1${most ? ` to ${most}` : " up"}`;
+    const still = goal === null ? "this set has none until you type one." : `the set keeps its target of ${goal} until you type another.`;
+    this.note.textContent = wrong ? `${rule}: ${still}` : "";
+    this.note.hidden = !wrong;
   }
 }
