@@ -91,8 +91,8 @@ async def test_sigterm_closes_every_session_and_watcher_with_1001_and_exits() ->
             assert (await watcher.receive_json())["type"] == "watching"
             sockets.append(watcher)
             server.proc.send_signal(signal.SIGTERM)
-            lasts = []
-            for ws in sockets:
+
+            async def last_before_close(ws: aiohttp.ClientWebSocketResponse) -> str | None:
                 last = None
                 while True:
                     msg = await ws.receive()
@@ -101,7 +101,12 @@ async def test_sigterm_closes_every_session_and_watcher_with_1001_and_exits() ->
                     last = json.loads(msg.data)["type"]
                 assert ws.close_code == 1001
                 assert "shutting down" in str(msg.extra)
-                lasts.append(last)
+                return last
+
+            # Each read as its own client would: read one after another, a socket whose
+            # close frame waited behind the others' was answered after the server exited
+            # (1006 at the client, though the server had sent 1001).
+            lasts = await asyncio.gather(*map(last_before_close, sockets))
             assert lasts[0] == "workout"
             assert "workout" not in lasts[1:]
         assert await asyncio.wait_for(server.proc.wait(), 15) == 0
