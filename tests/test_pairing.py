@@ -397,6 +397,23 @@ async def test_guessing_codes_is_stopped_and_says_when_to_come_back(
         assert await metric(client, series) == count, outcome
 
 
+async def test_a_code_sent_on_in_capitals_is_one_try_not_two(make_client: MakeClient) -> None:
+    """A code typed in lower case that a replica does not hold is sent on (307) before it
+    is counted: only the claim it becomes is a try. Counted at both, a person mistyping
+    one code 10 times was refused the 11th, and behind nginx every right code in lower
+    case that hashed to another replica cost a try there."""
+    client = await make_client(Config(workers=1, no_cache=True, trust_proxy=True))
+    person = {"X-Forwarded-For": "198.51.100.7"}
+    for _ in range(TRIES):
+        answer = await client.post(f"/api/pair/{a_code().lower()}/claim", headers=person)
+        assert answer.status == 404
+    refused = await client.post(f"/api/pair/{a_code()}/claim", headers=person)
+    assert refused.status == 429
+    for outcome, count in (("redirected", TRIES), ("unknown", TRIES), ("refused", 1)):
+        series = f'holotrack_pairing_claims_total{{outcome="{outcome}"}}'
+        assert await metric(client, series) == count, outcome
+
+
 async def metric(client: Client, series: str) -> float:
     text = await (await client.get("/metrics")).text()
     (line,) = [x for x in text.splitlines() if x.startswith(series + " ")]

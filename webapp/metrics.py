@@ -127,11 +127,13 @@ class Metrics:
         self.pairing_claims = Counter(
             "holotrack_pairing_claims",
             "Claims of pairing codes by outcome (handed: the code was alive; unknown: no "
-            "such code; refused: the address made too many offers and wrong claims)",
+            "such code; refused: the address made too many offers and wrong claims; "
+            "redirected: typed in lower case or with a space, not held here, sent on in "
+            "capitals and counted where it goes)",
             ["outcome"],
             registry=r,
         )
-        for outcome in ("handed", "unknown", "refused"):
+        for outcome in ("handed", "unknown", "refused", "redirected"):
             self.pairing_claims.labels(outcome)
         self.frames = Counter(
             "holotrack_frames",

@@ -98,25 +98,27 @@ async def claim(request: web.Request) -> web.Response:
     code = _code(request)
     address = client_address(request, request.app[CONFIG])
     claims = request.app[METRICS].pairing_claims
+    pairing = request.app[LIVE].pairing
+    typed = request.match_info["code"]
+    if typed.replace("-", "") != code and not pairing.holds(code):
+        # A proxy in front of several replicas routes a code by its text, dash or not, and
+        # cannot fold case (deploy/nginx): one typed in lower case or with a space may
+        # have reached another replica than its offer's. Sent again as the pages send it,
+        # it goes where the offer went (307 keeps the method); only that claim is a try.
+        claims.labels("redirected").inc()
+        return json_error(
+            "unknown_code",
+            f"no such pairing code here; ask again at {CLAIM_PATH.format(code=code)}",
+            307,
+            {"Location": CLAIM_PATH.format(code=code)},
+        )
     try:
-        handed = request.app[LIVE].pairing.claim(code, address)
+        handed = pairing.claim(code, address)
     except TooManyTries as exc:
         claims.labels("refused").inc()
         return _too_many(exc, "too_many_tries", TRIES_DETAIL)
     if handed is None:
         claims.labels("unknown").inc()
-        typed = request.match_info["code"]
-        if typed != code:
-            # A proxy in front of several replicas routes a code by its text and cannot
-            # fold case (deploy/nginx): one typed in lower case or with a space may have
-            # reached another replica than its offer's. Sent again as the pages send it,
-            # it goes where the offer went; the method and body are kept (307).
-            return json_error(
-                "unknown_code",
-                f"no such pairing code here; ask again at {CLAIM_PATH.format(code=code)}",
-                307,
-                {"Location": CLAIM_PATH.format(code=code)},
-            )
         return json_error(
             "unknown_code",
             f"no such pairing code: it was used already, or is over {MINUTES} minutes old, "

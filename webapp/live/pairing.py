@@ -142,6 +142,11 @@ class PairingCodes:
         self._by_address.setdefault(address, []).append(code)
         return self.lifetime
 
+    def holds(self, code: str) -> bool:
+        """Whether `code` is alive here; no try is counted."""
+        self._expire(self.clock())
+        return code in self._offers
+
     def claim(self, code: str, address: str) -> Handed | None:
         """What `code` hands over, once; None for a code not alive (never offered, claimed
         already, or too old). Raises TooManyTries for an address with TRIES offers and
