@@ -14,7 +14,8 @@ from tests.conftest import Client, MakeClient
 from tests.live import LiveClient, when_resting
 from tests.test_access import KEY_A, KEY_C, auth, keys_file
 from webapp.config import Config
-from webapp.keys import LIVE
+from webapp.keys import LIVE, SESSIONS
+from webapp.live.errors import SessionClosed
 from webapp.live.pairing import (
     ALPHABET,
     LENGTH,
@@ -30,6 +31,7 @@ from webapp.live.pairing import (
     normalized,
 )
 from webapp.live.watch import kept_token
+from webapp.protocol import Close
 
 
 class Clock:
@@ -325,6 +327,27 @@ async def test_a_camera_away_when_its_code_is_used_is_told_when_it_comes_back(
     await again.ws.send_json({"type": "summary"})
     assert (await again.next_of("paired", "workout"))["type"] == "workout"
     await again.ws.close()
+
+
+async def test_a_code_claimed_as_the_server_ends_the_camera_is_owed_to_its_next_session(
+    make_client: MakeClient,
+) -> None:
+    """Ended by the server (a dead worker's 1011, which the page resumes), the camera's
+    session holds its control outbox until its reader lets go: a claim in that moment went
+    into an outbox that sends nothing more, and the used code stayed on the screen."""
+    client = await make_client(Config(workers=1))
+    athlete = await LiveClient.connect(client)
+    ready = await athlete.hello(track="pose", fps=5, exercise="squat")
+    (session,) = client.app[SESSIONS]
+    audience = client.app[LIVE].tokens.find(ready["watch"])
+    assert audience is not None
+    session.end(SessionClosed(Close.INTERNAL, "the test's worker died"))
+    audience.tell_camera('{"type": "paired", "code": "K7QM2XDA"}')
+    assert (await athlete.closed())[0] == Close.INTERNAL
+    back = await LiveClient.connect(client)
+    await back.hello(track="pose", fps=5, exercise="squat", resume=ready["resume"])
+    assert await back.next_of("paired") == {"type": "paired", "code": "K7QM2XDA"}
+    await back.ws.close()
 
 
 ONE_OF = 'the body must be {"link_key": KEY} or {"watch": TOKEN}, one of them'

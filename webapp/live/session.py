@@ -335,6 +335,9 @@ class LiveSession:
         """Ends the session from outside its reader (worker death, shutdown, a stuck client)."""
         if self._ending is None:
             self._ending = close
+            # A paired code claimed from now on is owed to the camera's next session.
+            if self.audience is not None and self.audience.camera == self.outbox.put_control:
+                self.audience.camera = None
             self._closer = asyncio.create_task(self._close_from_outside(close))
 
     async def _close_from_outside(self, close: SessionClosed) -> None:
