@@ -290,7 +290,8 @@ export class CameraRun {
         forgotten: (lostMs) => {
           const seconds = Math.max(1, Math.round(lostMs / 1000));
           const grace = Math.round(own.watchGrace);
-          const why = seconds > grace
+          // Unrounded: back 60.4 s later, a 60 s grace is the reason, not a restart.
+          const why = lostMs / 1000 > own.watchGrace
             ? `it keeps a lost one ${duration(grace)}`
             : "it was restarted, or another of its servers answered";
           showStatus(this.notice, `The connection was back after ${duration(seconds)}, but the server no longer had the session (${why}): this is a new one.`, "info");
