@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from typing import Any
 
 import aiohttp
@@ -79,9 +80,13 @@ async def test_sessions_per_client_address_are_capped(make_client: MakeClient) -
         raise AssertionError("a freed place was never given to a new session")
 
 
-async def test_an_ipv6_client_is_counted_by_its_64(make_client: MakeClient) -> None:
+async def test_an_ipv6_client_is_counted_by_its_64(
+    make_client: MakeClient, caplog: pytest.LogCaptureFixture
+) -> None:
     """A host holds a /64 of its own: two addresses in it are one client, as many sessions
-    as one address; another /64 is another client. IPv4 and IPv4-mapped IPv6 are one."""
+    as one address; another /64 is another client. IPv4 and IPv4-mapped IPv6 are one. The
+    log names the address itself."""
+    caplog.set_level(logging.INFO, logger="webapp.live.session")
     client = await make_client(
         Config(workers=1, max_sessions_per_client=1, min_session_fps="0", trust_proxy=True)
     )
@@ -107,6 +112,7 @@ async def test_an_ipv6_client_is_counted_by_its_64(make_client: MakeClient) -> N
     assert (await mapped.closed())[0] == 1008
     for live in (first, other_host, v4):
         await live.ws.close()
+    assert any(" peer=2001:db8:5:6::1" in r.getMessage() for r in caplog.records)
 
 
 @pytest.mark.parametrize(
@@ -116,6 +122,11 @@ async def test_an_ipv6_client_is_counted_by_its_64(make_client: MakeClient) -> N
         ("2001:DB8:1:2:aaaa::1", "2001:db8:1:2::/64"),
         ("fe80::1%eth0", "fe80::/64"),
         ("::ffff:192.0.2.1", "192.0.2.1"),
+        # As some proxies write IPv6, with brackets and a port.
+        ("[2001:db8:5:6::1]", "2001:db8:5:6::/64"),
+        ("[2001:db8:5:6::1]:443", "2001:db8:5:6::/64"),
+        # IPv4 clients behind a NAT64 translator: each its own IPv4 address, not one /64.
+        ("64:ff9b::c000:22c", "192.0.2.44"),
         ("unix-socket", "unix-socket"),
     ],
 )

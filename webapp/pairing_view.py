@@ -20,7 +20,7 @@ from webapp.errors import BadRequestError
 from webapp.http_errors import json_error
 from webapp.keys import ACCESS, CONFIG, LIVE, METRICS
 from webapp.live import messages
-from webapp.live.guard import client_address
+from webapp.live.guard import client_address, peer_address
 from webapp.live.options import is_link_key
 from webapp.live.pairing import (
     ALPHABET,
@@ -96,7 +96,8 @@ async def claim(request: web.Request) -> web.Response:
     """POST /api/pair/{code}/claim: the link key the code was offered with (and the
     offering page's access key, or null), or its watch token, once."""
     code = _code(request)
-    address = client_address(request, request.app[CONFIG])
+    config = request.app[CONFIG]
+    address = client_address(request, config)
     claims = request.app[METRICS].pairing_claims
     pairing = request.app[LIVE].pairing
     typed = request.match_info["code"]
@@ -127,13 +128,13 @@ async def claim(request: web.Request) -> web.Response:
         )
     claims.labels("handed").inc()
     if isinstance(handed, Watch):
-        log.info("a pairing code handed a watch token to %s", address)
+        log.info("a pairing code handed a watch token to %s", peer_address(request, config))
         # The page showing the code takes it off the screen: it works once.
         audience = request.app[LIVE].tokens.find(handed.token)
         if audience is not None:
             audience.tell_camera(messages.paired(code))
         return web.json_response({"watch": handed.token}, headers=NO_STORE)
-    log.info("a pairing code handed a link key to %s", address)
+    log.info("a pairing code handed a link key to %s", peer_address(request, config))
     return web.json_response({"link_key": handed.key, "key": handed.access_key}, headers=NO_STORE)
 
 

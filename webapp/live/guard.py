@@ -10,27 +10,43 @@ from aiohttp import web
 from webapp.config import Config
 
 
-def client_address(request: web.Request, config: Config) -> str:
-    """Who a request is from, as per-client limits count: an address, or an IPv6 /64."""
+def peer_address(request: web.Request, config: Config) -> str:
+    """Who a request is from, as the logs name it: the proxy's word with --trust-proxy."""
     if config.trust_proxy:
         forwarded = request.headers.get("X-Forwarded-For", "")
         # The proxy appends the address it saw; earlier entries are the client's to forge.
         last = forwarded.split(",")[-1].strip()
         if last:
-            return counted_as(last)
-    return counted_as(request.remote or "-")
+            return last
+    return request.remote or "-"
+
+
+def client_address(request: web.Request, config: Config) -> str:
+    """Who a request is from, as per-client limits count it (counted_as)."""
+    return counted_as(peer_address(request, config))
+
+
+# A NAT64 translator's prefix (RFC 6052): behind it, every IPv4 client has an address in
+# it, its own IPv4 address in the last 32 bits.
+NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 
 
 def counted_as(address: str) -> str:
     """One host's share of IPv6 is a /64 (RFC 6177), 2^64 addresses its own to pick
-    from: counted by address, a client with one would never meet a per-client limit."""
+    from: counted by address, a client with one would never meet a per-client limit. An
+    IPv4 address reached as IPv6 (mapped, or through NAT64) is counted as that IPv4 one."""
+    text = address.strip()
+    if text.startswith("["):  # "[2001:db8::1]" or "[2001:db8::1]:443", as some proxies write
+        text = text[1:].partition("]")[0]
     try:
-        ip = ipaddress.ip_address(address.split("%")[0])
+        ip = ipaddress.ip_address(text.split("%")[0])
     except ValueError:
         return address  # a unix socket's peer, a proxy's odd header: counted as it reads
     if isinstance(ip, ipaddress.IPv6Address):
         if ip.ipv4_mapped is not None:
             return str(ip.ipv4_mapped)
+        if ip in NAT64:
+            return str(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
         return str(ipaddress.IPv6Network((ip, 64), strict=False))
     return str(ip)
 

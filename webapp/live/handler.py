@@ -71,7 +71,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         refusal = f"this client already has {limit} live sessions, the most allowed"
     sessions.add(session, client)
     try:
-        await session.run(client, refusal)
+        await session.run(guard.peer_address(request, config), refusal)
     finally:
         sessions.discard(session)
     return ws

@@ -23,7 +23,7 @@ from webapp.errors import BadOptionError, HolotrackError, NotAVideoError
 from webapp.http_errors import STATUS, unreadable_body
 from webapp.keys import CONFIG, LIVE, METRICS, SCHEDULER, VIDEOS
 from webapp.live.analysis import SessionAnalysis
-from webapp.live.guard import client_address
+from webapp.live.guard import client_address, peer_address
 from webapp.live.options import SessionOptions
 from webapp.video import lines
 from webapp.video.decode import VideoFrame, VideoReader
@@ -108,7 +108,12 @@ async def _video(request: web.Request) -> web.StreamResponse:
                     slot.id,
                     json_text.as_text(info),
                     request.remote,
-                    extra={"session": slot.id, "event": "video_start", "peer": client, **info},
+                    extra={
+                        "session": slot.id,
+                        "event": "video_start",
+                        "peer": peer_address(request, config),
+                        **info,
+                    },
                 )
                 answering = True
                 return await _stream(request, run, reader, options, first, started, charge)
