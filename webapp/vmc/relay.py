@@ -18,10 +18,11 @@ copy it to the relay's machine), or, on the server's own machine, watch its plai
 
 Exit status: 0 when the watched session ends; 1 when watching cannot work (the server does
 not know the token, answers the URL with an HTTP 4xx or with a page, or shows a certificate
-this machine does not trust); 2 for bad
-arguments, a --to receiver that does not resolve among them; 130 for Ctrl-C (SIGINT), 143
+this machine does not trust); 2 for bad arguments, a --to receiver that does not resolve
+among them; 130 for Ctrl-C (SIGINT), 143
 for SIGTERM (kill, systemd, docker stop), after the receivers are sent the rest pose. With
---wait, only the HTTP answer, the arguments and a signal end it.
+--wait, only the HTTP answer, a certificate not trusted, the arguments and a signal end
+it: asking again would show the same certificate.
 """
 
 from __future__ import annotations
@@ -63,8 +64,10 @@ UNKNOWN_WATCH = 4003
 # again only repeats it.
 RETRYABLE_4XX = {http.HTTPStatus.REQUEST_TIMEOUT, http.HTTPStatus.TOO_MANY_REQUESTS}
 
-# How often, while it waits to reconnect, the relay sees whether the rest pose is due.
+# How often the relay sees whether the rest pose is due.
 UNSEEN_TICK_S = 0.25
+# OpenSSL's verify codes for a certificate that is trusted but names another host.
+HOST_MISMATCH, IP_MISMATCH = 62, 64
 # The longest a connection and its upgrade may take: a server (or a proxy) that accepts the
 # connection and never answers would otherwise hold each try for aiohttp's 300 s, silently.
 HANDSHAKE_S = 10.0
@@ -236,10 +239,20 @@ class Relay:
 
 
 def untrusted(error: aiohttp.ClientConnectorCertificateError, config: RelayConfig) -> str:
+    cause = error.certificate_error
+    host = URL(config.watch).host
+    if getattr(cause, "verify_code", None) in (HOST_MISMATCH, IP_MISMATCH):
+        # Trusted, but made for other names: a --self-signed server remakes its certificate
+        # when its addresses change, and the copy given is the old one.
+        return (
+            f"{config.watch}: the server's certificate does not name {host} ({cause}); "
+            "a --self-signed server makes a new one when its addresses change: copy its "
+            "self-signed-cert.pem again, or watch an address the certificate names"
+        )
     given = "the --cafile given" if config.ssl_context is not None else "this machine"
     return (
         f"{config.watch}: the server's certificate is not one {given} trusts "
-        f"({error.certificate_error}); a server started with --self-signed keeps its own "
+        f"({cause}); a server started with --self-signed keeps its own "
         "as self-signed-cert.pem in its state folder (~/.local/state/holotrack): copy it "
         "here and give it with --cafile, or on the server's machine watch its "
         "--local-http-port address (ws://127.0.0.1:PORT/ws)"
@@ -273,6 +286,7 @@ async def run(config: RelayConfig) -> int:
         return 2
     relay = Relay(config, sender)
     wait = first_wait(config.retry_max_s)
+    ticking = asyncio.create_task(keep_time(sender))
     try:
         async with aiohttp.ClientSession() as session:
             while True:
@@ -284,20 +298,21 @@ async def run(config: RelayConfig) -> int:
                     return stop.status
                 except (aiohttp.ClientError, OSError, ValueError) as error:
                     log.warning("cannot watch %s: %s; retry in %.1f s", config.watch, error, wait)
-                await pause(sender, wait)
+                await asyncio.sleep(wait)
                 wait = next_wait(wait, config.retry_max_s)
     finally:
+        ticking.cancel()
         sender.rest()
         sender.close()
 
 
-async def pause(sender: VmcSender, seconds: float) -> None:
-    """The wait before a reconnect, telling the sender meanwhile that nobody is seen: the
-    receivers get the rest pose UNSEEN_SECONDS after the last rig, not at the first retry
-    after that (3.5 s, when a server went away: its retries wait 0.5, 1 and 2 s)."""
-    end = time.monotonic() + seconds
-    while (left := end - time.monotonic()) > 0:
-        await asyncio.sleep(min(left, UNSEEN_TICK_S))
+async def keep_time(sender: VmcSender) -> None:
+    """For the whole run, tells the sender every quarter second that a moment passed: the
+    receivers get the rest pose UNSEEN_SECONDS after the last rig whatever the relay is
+    doing, not at its first retry after that (3.5 s after a server went away: its waits
+    were 0.5, 1 and 2 s), nor after a connect that hangs (10 s)."""
+    while True:
+        await asyncio.sleep(UNSEEN_TICK_S)
         sender.unseen(time.monotonic())
 
 
