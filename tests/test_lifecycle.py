@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import sys
@@ -112,6 +113,28 @@ async def test_sigterm_closes_every_session_and_watcher_with_1001_and_exits() ->
         assert await asyncio.wait_for(server.proc.wait(), 15) == 0
     errors = await server.rest()
     assert "Traceback" not in errors, errors[-2000:]
+
+
+async def test_a_video_cut_by_sigterm_says_so_in_its_end_line() -> None:
+    """aiohttp cancels a running video's handler at shutdown as it does when its client
+    leaves: the end line said 'left by its client' while the client was still reading."""
+    port = free_port()
+    async with serving(port) as server, aiohttp.ClientSession() as http:
+        answer = await http.post(
+            f"http://127.0.0.1:{port}/api/video",
+            data=ASL_VIDEO.read_bytes(),
+            headers={"Content-Type": "video/mp4"},
+        )
+        assert answer.status == 200
+        assert (await answer.content.readline()).startswith(b'{"frame":')
+        server.proc.send_signal(signal.SIGTERM)
+        with contextlib.suppress(aiohttp.ClientPayloadError):
+            await answer.read()  # cut short: the server is going
+        assert await asyncio.wait_for(server.proc.wait(), 30) == 0
+    log = await server.rest()
+    ends = [line for line in log.splitlines() if ": video " in line and "frames" in line]
+    assert any("cut by the server's shutdown after" in line for line in ends), ends
+    assert not any("left by its client" in line for line in ends), ends
 
 
 async def abandon_upload(port: int, path: str, content_type: str) -> None:

@@ -65,6 +65,11 @@ class Scheduler:
             self._spawn(lane.run())
         self._spawn(self._steer_grants())
 
+    @property
+    def draining(self) -> bool:
+        """Shutting down: sessions still running are being ended, new ones refused."""
+        return self._draining
+
     def drain(self) -> None:
         self._draining = True
 

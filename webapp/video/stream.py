@@ -76,6 +76,7 @@ class VideoStream:
         self.charge = charge
         self.tally = Tally()
         self.name = run.slot.id if run.slot is not None else "video"
+        self._logged_end = False
 
     async def serve(self, first: VideoFrame, started: float) -> str:
         """Streams every frame and the summary; returns how it ended."""
@@ -102,8 +103,13 @@ class VideoStream:
             return "disconnected"
         except asyncio.CancelledError:
             # How aiohttp says the client left (handler_cancellation) when no write found
-            # it first: the same end, said the same way.
-            self._ended("disconnected", f"left by its client after {self.tally.frames} frames")
+            # it first, and how the server's shutdown ends a video still running.
+            if self.run.scheduler.draining:
+                self._ended(
+                    "disconnected", f"cut by the server's shutdown after {self.tally.frames} frames"
+                )
+            else:
+                self._ended("disconnected", f"left by its client after {self.tally.frames} frames")
             raise
         finally:
             self.metrics.video_frames.labels("skipped").inc(self.reader.skipped)
@@ -111,7 +117,11 @@ class VideoStream:
 
     def _ended(self, outcome: str, words: str) -> None:
         """The end line of the video's start line (views.py), as a live session has its
-        two (logbook): words for people, fields for --log-format json."""
+        two (logbook): words for people, fields for --log-format json. Once: a failed
+        video whose summary then finds the client gone ended when it failed."""
+        if self._logged_end:
+            return
+        self._logged_end = True
         level = logging.WARNING if outcome == "failed" else logging.INFO
         fields = {"session": self.name, "event": "video_end", "outcome": outcome}
         log.log(
