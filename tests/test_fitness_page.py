@@ -467,11 +467,13 @@ async def test_a_typo_in_the_target_keeps_the_last_one_and_says_so(
         assert await page.is_hidden(note)
         for typo in ("0", "2.5", "1000"):
             await page.fill("#fitness-target", typo)
+            assert await page.get_attribute("#fitness-target", "aria-invalid") == "true"
             await page.press("#fitness-target", "Tab")
             assert await page.text_content("#fitness-to-go") == "8 to go of 8", typo
             said = await page.inner_text(note)
             assert said == f"{TARGET_RULE}: the set keeps its target of 8 until you type another."
-            assert await page.get_attribute("#fitness-target", "aria-invalid") == "true"
+            # Left, the box shows the target in force again, which the browser keeps.
+            assert await page.input_value("#fitness-target") == "8"
         # Typed over with what is no number at all, which the box reads as empty.
         await page.locator("#fitness-target").select_text()
         await page.keyboard.type("-")
@@ -495,6 +497,15 @@ async def test_a_typo_in_the_target_keeps_the_last_one_and_says_so(
         await page.click("#fitness-stop")
         await page.wait_for_selector("body[data-running=false]", state="attached")
         assert browser.errors == []
+        # A typo left in the box is not what the next visit reads: the kept target is.
+        await page.fill("#fitness-target", "6")
+        await page.press("#fitness-target", "Tab")
+        await page.fill("#fitness-target", "1000")
+        await page.press("#fitness-target", "Tab")
+        await page.reload()
+        await page.wait_for_selector("#fitness-start:enabled")
+        assert await page.input_value("#fitness-target") == "6"
+        assert await page.text_content("#fitness-to-go") == "6 to go of 6"
 
 
 # New set pressed while the session reconnects: what each FitnessSession sends once its

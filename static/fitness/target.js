@@ -15,14 +15,28 @@ export class RepTarget {
     // drop the target the person counts to, nor the one their coach sees: it holds until
     // the box holds another target, or is emptied on purpose.
     this.kept = null;
+    this.refused = false; // the box was put back to the kept target; the note says why
     input.addEventListener("input", () => this.read());
+    // Left holding no target (Enter, Tab, a tap elsewhere), the box shows the kept one
+    // again: the browser keeps the box's text for the next visit (kept_inputs.js), and a
+    // reload reading "1000" lost the target the set had.
+    input.addEventListener("change", () => this.settle());
     this.read();
   }
 
   read() {
     const typed = this.typed;
     if (typed !== undefined) this.kept = typed;
+    this.refused = false;
     this.render();
+  }
+
+  settle() {
+    if (this.typed !== undefined) return;
+    this.input.value = this.kept === null ? "" : String(this.kept);
+    this.refused = true;
+    this.render();
+    this.input.dispatchEvent(new Event("change")); // kept as what is now in the box
   }
 
   // A whole number of reps from 1 to the box's max (the server's limit too); null for an
@@ -75,7 +89,8 @@ export class RepTarget {
     const most = Number(this.input.max) || null;
     const rule = `A target is a whole number of reps from 1${most ? ` to ${most}` : " up"}`;
     const still = goal === null ? "this set has none until you type one." : `the set keeps its target of ${goal} until you type another.`;
-    this.note.textContent = wrong ? `${rule}: ${still}` : "";
-    this.note.hidden = !wrong;
+    const said = wrong || this.refused;
+    this.note.textContent = said ? `${rule}: ${still}` : "";
+    this.note.hidden = !said;
   }
 }
