@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from tests.conftest import Client, MakeClient
@@ -382,6 +384,18 @@ async def test_a_bad_offer_is_refused_in_words(
     assert len(client.app[LIVE].pairing) == 0
 
 
+async def after_wrong_claims(
+    client: Client, headers: dict[str, str], wrong: Callable[[], str], last: str
+) -> aiohttp.ClientResponse:
+    """TRIES claims of `wrong()` codes from one address, each 404; then `last`, refused 429."""
+    for _ in range(TRIES):
+        answer = await client.post(f"/api/pair/{wrong()}/claim", headers=headers)
+        assert answer.status == 404
+    refused = await client.post(f"/api/pair/{last}/claim", headers=headers)
+    assert refused.status == 429
+    return refused
+
+
 async def test_guessing_codes_is_stopped_and_says_when_to_come_back(
     make_client: MakeClient,
 ) -> None:
@@ -390,11 +404,7 @@ async def test_guessing_codes_is_stopped_and_says_when_to_come_back(
     code = a_code()
     assert (await client.put(f"/api/pair/{code}", json={"link_key": link_key})).status == 201
     guesser = {"X-Forwarded-For": "203.0.113.5"}
-    for _ in range(TRIES):
-        answer = await client.post(f"/api/pair/{a_code()}/claim", headers=guesser)
-        assert answer.status == 404
-    refused = await client.post(f"/api/pair/{code}/claim", headers=guesser)
-    assert refused.status == 429
+    refused = await after_wrong_claims(client, guesser, a_code, code)
     assert (await refused.json())["error"] == "too_many_tries"
     assert int(refused.headers["Retry-After"]) > 0
     # Ended early only with the key it hands over; 204 either way, as a code used is gone.
@@ -427,11 +437,7 @@ async def test_a_code_sent_on_in_capitals_is_one_try_not_two(make_client: MakeCl
     case that hashed to another replica cost a try there."""
     client = await make_client(Config(workers=1, no_cache=True, trust_proxy=True))
     person = {"X-Forwarded-For": "198.51.100.7"}
-    for _ in range(TRIES):
-        answer = await client.post(f"/api/pair/{a_code().lower()}/claim", headers=person)
-        assert answer.status == 404
-    refused = await client.post(f"/api/pair/{a_code()}/claim", headers=person)
-    assert refused.status == 429
+    await after_wrong_claims(client, person, lambda: a_code().lower(), a_code())
     for outcome, count in (("redirected", TRIES), ("unknown", TRIES), ("refused", 1)):
         series = f'holotrack_pairing_claims_total{{outcome="{outcome}"}}'
         assert await metric(client, series) == count, outcome

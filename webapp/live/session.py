@@ -264,8 +264,7 @@ class LiveSession:
         """Everything the session holds, given back at once: nothing here waits, so a
         cancelled handler cannot leave a place, a token or a count behind."""
         self.gate.release()
-        if self.audience is not None and self.audience.camera == self.outbox.put_control:
-            self.audience.camera = None
+        self._let_go_of_camera()
         may_come_back = self.ready_sent and close.code in RESUMABLE
         if self.token is not None:
             if may_come_back:
@@ -335,10 +334,14 @@ class LiveSession:
         """Ends the session from outside its reader (worker death, shutdown, a stuck client)."""
         if self._ending is None:
             self._ending = close
-            # A paired code claimed from now on is owed to the camera's next session.
-            if self.audience is not None and self.audience.camera == self.outbox.put_control:
-                self.audience.camera = None
+            self._let_go_of_camera()
             self._closer = asyncio.create_task(self._close_from_outside(close))
+
+    def _let_go_of_camera(self) -> None:
+        # At once on an end from outside too: a code claimed meanwhile would go into an
+        # outbox that sends nothing more.
+        if self.audience is not None:
+            self.audience.detach(self.outbox.put_control)
 
     async def _close_from_outside(self, close: SessionClosed) -> None:
         if close.code in TOLD_THE_WORKOUT:

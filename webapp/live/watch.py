@@ -80,6 +80,12 @@ class Audience:
             camera(self.owed)
             self.owed = None
 
+    def detach(self, camera: Callable[[str], None]) -> None:
+        """`camera`'s session lets go: what comes for the camera from now on is owed to its
+        next session. A newer session already attached stays."""
+        if self.camera == camera:
+            self.camera = None
+
     def tell_camera(self, text: str) -> None:
         """A message for the camera (a code was used): a page reconnecting after its phone
         slept still takes the used code off its screen."""

@@ -104,12 +104,12 @@ class VideoStream:
         except asyncio.CancelledError:
             # How aiohttp says the client left (handler_cancellation) when no write found
             # it first, and how the server's shutdown ends a video still running.
-            if self.run.scheduler.draining:
-                self._ended(
-                    "disconnected", f"cut by the server's shutdown after {self.tally.frames} frames"
-                )
-            else:
-                self._ended("disconnected", f"left by its client after {self.tally.frames} frames")
+            by = (
+                "cut by the server's shutdown"
+                if self.run.scheduler.draining
+                else "left by its client"
+            )
+            self._ended("disconnected", f"{by} after {self.tally.frames} frames")
             raise
         finally:
             self.metrics.video_frames.labels("skipped").inc(self.reader.skipped)
