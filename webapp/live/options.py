@@ -20,6 +20,7 @@ from webapp.vmc.sender import Target, allowed
 # --vmc-allow; more than this is no setup anyone runs.
 MAX_VMC_TARGETS = 8
 MAX_HOST_CHARS = 255  # a DNS name's longest
+_HOST_CHARS = frozenset(string.ascii_letters + string.digits + ".-:_%[]")
 MAX_PORT = 65535
 MAX_RESUME_CHARS = 64  # the server's are 22
 # A link key is the client's own secret: long enough that nobody guesses it (22 characters
@@ -149,11 +150,20 @@ def _vmc_targets(value: object, allow: frozenset[Target]) -> tuple[Target, ...]:
             # The only way to make the server send UDP anywhere is the operator's own list.
             raise SessionClosed(
                 Close.POLICY,
-                f"VMC to {shown(host)}:{port} is not allowed; "
+                f"VMC to {_address(host, port)} is not allowed; "
                 "the server's operator lists receivers in --vmc-allow",
             )
         targets[target] = None
     return tuple(targets)
+
+
+def _address(host: str, port: int) -> str:
+    """host:port as the operator would write it in --vmc-allow; quoted only when the host
+    holds what no host name or address does, so a reason never carries a client's raw text."""
+    if not set(host) <= _HOST_CHARS:
+        return f"{shown(host)}:{port}"
+    bare = host.strip("[]")
+    return f"[{bare}]:{port}" if ":" in bare else f"{bare}:{port}"
 
 
 def _vmc_address(item: object) -> tuple[str, int]:
