@@ -291,6 +291,33 @@ async def test_a_self_signed_server_is_watched_with_its_certificate_given(
                 assert await watching == 0
 
 
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+async def test_a_trusted_certificate_for_other_names_says_to_copy_it_again(
+    tmp_path: Path, relay_log: RelayLog, host: str
+) -> None:
+    """A --self-signed server whose addresses changed made a new certificate; the copy the
+    relay trusts is the old one, for names this URL does not use (an address, then a name)."""
+    elsewhere = tls.MachineNames(frozenset({"elsewhere.invalid"}), frozenset())
+    made = tls.self_signed(tmp_path, elsewhere)
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+
+    server = await asyncio.start_server(
+        silent, "127.0.0.1", 0, ssl=tls.server_context(made.cert, made.key)
+    )
+    url = f"wss://{host}:{server.sockets[0].getsockname()[1]}/ws"
+    try:
+        config = relay_parse(["--watch", url, "--token", "t", "--cafile", str(made.cert)])
+        to = (Target("127.0.0.1", 9),)
+        assert await relay_until_done(replace(config, to=to, retry_max_s=0.2)) == 1
+    finally:
+        server.close()
+    [line] = relay_log.lines(logging.ERROR)
+    assert f"the server's certificate does not name {host}" in line
+    assert "copy its self-signed-cert.pem again" in line
+
+
 async def test_a_cafile_that_is_no_certificate_is_refused_with_status_2(tmp_path: Path) -> None:
     junk = tmp_path / "cert.pem"
     junk.write_text("not a certificate")
