@@ -87,8 +87,13 @@ async def test_one_line_per_decoded_frame_same_as_a_live_session(
     caplog.set_level(logging.INFO, logger="webapp.video")
     clip = write_clip(ASL_VIDEO, tmp_path / "clip.mp4", 24)
     frames = decoded_frames(clip)
-    client = await make_client(Config(workers=1))
-    response = await post(client, clip.read_bytes(), "?smoothing=off&rig=1&exercise=squat")
+    # Behind a proxy, the line names the client the proxy saw, not the proxy.
+    client = await make_client(Config(workers=1, trust_proxy=True))
+    response = await client.post(
+        "/api/video?smoothing=off&rig=1&exercise=squat",
+        data=clip.read_bytes(),
+        headers={"Content-Type": "video/mp4", "X-Forwarded-For": "203.0.113.9"},
+    )
     found = await lines(response)
     *rows, last = found
     summary = last["summary"]
@@ -106,6 +111,7 @@ async def test_one_line_per_decoded_frame_same_as_a_live_session(
     # With fields for a log shipper (--log-format json), its figures as JSON in the words.
     start, end = (r for r in caplog.records if getattr(r, "event", "").startswith("video"))
     assert (start.event, start.width, start.frames) == ("video_start", 640, 24)  # type: ignore[attr-defined]
+    assert start.getMessage().endswith(" from 203.0.113.9")
     assert (
         json.loads(start.getMessage().split(" video ", 1)[1].rsplit(" from ", 1)[0])["frames"] == 24
     )
@@ -452,7 +458,7 @@ async def test_a_client_that_leaves_mid_upload_is_counted_not_logged_as_an_error
     """The audit's abort_upload.py: 5 KB of a 100 KB body, then the socket closed. It gave
     an ERROR 'Error handling request' with a ConnectionResetError traceback."""
     caplog.set_level(logging.INFO, logger="webapp.video.views")
-    app = create_app(Config(workers=1))
+    app = create_app(Config(workers=1, trust_proxy=True))
     loop = asyncio.get_running_loop()
     registry = app[METRICS].registry
     async with served(app) as url:
@@ -462,7 +468,7 @@ async def test_a_client_that_leaves_mid_upload_is_counted_not_logged_as_an_error
             await loop.sock_connect(sock, (host, int(port)))
             head = (
                 f"POST /api/video HTTP/1.1\r\nHost: {host}\r\nContent-Type: video/mp4\r\n"
-                "Content-Length: 100000\r\n\r\n"
+                "X-Forwarded-For: 203.0.113.9\r\nContent-Length: 100000\r\n\r\n"
             )
             await loop.sock_sendall(sock, head.encode() + bytes(5000))
             await until(lambda: app[VIDEOS].count == 1, "the upload admitted")
@@ -474,7 +480,8 @@ async def test_a_client_that_leaves_mid_upload_is_counted_not_logged_as_an_error
         )
         assert app[VIDEOS].count == 0
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
-    assert any("abandoned" in r.getMessage() for r in caplog.records)
+    # Behind a proxy, the line names the client the proxy saw, not the proxy.
+    assert any("from 203.0.113.9 abandoned" in r.getMessage() for r in caplog.records)
 
 
 async def test_a_client_that_stops_reading_holds_little_and_is_cut_off() -> None:

@@ -64,7 +64,10 @@ async def video(request: web.Request) -> web.StreamResponse:
 
 def _abandoned(request: web.Request) -> None:
     # No one is left to answer, and it is no server error: counted, one line at INFO.
-    log.info("video upload from %s abandoned: the client closed the connection", request.remote)
+    log.info(
+        "video upload from %s abandoned: the client closed the connection",
+        peer_address(request, request.app[CONFIG]),
+    )
     request.app[METRICS].video_requests.labels(str(CLIENT_CLOSED)).inc()
 
 
@@ -103,17 +106,13 @@ async def _video(request: web.Request) -> web.StreamResponse:
                 charge = charge_video_seconds(request, seconds)
                 arrival.release()
                 info = reader.info.as_json()
+                peer = peer_address(request, config)
                 log.info(
                     "%s: video %s from %s",
                     slot.id,
                     json_text.as_text(info),
-                    request.remote,
-                    extra={
-                        "session": slot.id,
-                        "event": "video_start",
-                        "peer": peer_address(request, config),
-                        **info,
-                    },
+                    peer,
+                    extra={"session": slot.id, "event": "video_start", "peer": peer, **info},
                 )
                 answering = True
                 return await _stream(request, run, reader, options, first, started, charge)
