@@ -2,7 +2,7 @@
 // apart from the network (results only set the pose; the loop draws at the screen's rate).
 
 import * as THREE from "three";
-import { Avatar, AvatarFileError, loadVrm } from "./avatar.js";
+import { AvatarFileError, loadVrm } from "./avatar.js";
 import { DrawPace } from "./pace.js";
 import { AvatarScene } from "./scene.js";
 

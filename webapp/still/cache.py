@@ -15,16 +15,11 @@ class AnswerCache:
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self._entries: collections.OrderedDict[str, dict[str, Any]] = collections.OrderedDict()
-        self.hits = 0
-        self.misses = 0
 
     def get(self, key: str) -> dict[str, Any] | None:
         found = self._entries.get(key)
-        if found is None:
-            self.misses += 1
-            return None
-        self._entries.move_to_end(key)
-        self.hits += 1
+        if found is not None:
+            self._entries.move_to_end(key)
         return found
 
     def put(self, key: str, value: dict[str, Any]) -> None:

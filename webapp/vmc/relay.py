@@ -1,6 +1,6 @@
 """Watch a session on a faraway server and replay its rig as VMC on this machine.
 
-    python -m webapp.vmc.relay --watch wss://host/ws --token TOKEN --to 127.0.0.1:39539
+    python -m webapp.vmc.relay --watch wss://host/ws --token=TOKEN --to 127.0.0.1:39539
 
 A server in the cloud cannot send UDP into a home network, and should not try; this relay
 runs next to VSeeFace (or VNyan, Warudo...), opens an ordinary outgoing WebSocket as a
@@ -47,6 +47,7 @@ import aiohttp
 from yarl import URL
 
 from webapp.analysis.rig.idle import UNSEEN_SECONDS
+from webapp.protocol import Close
 from webapp.signals import Stopped, until_signal
 from webapp.vmc.sender import Target, VmcSender, parse_targets
 
@@ -56,9 +57,6 @@ log = logging.getLogger("webapp.vmc.relay")
 # says: a server that refuses at once must not be asked thousands of times a second.
 FIRST_RETRY_S = 0.5
 RETRY_FLOOR_S = 0.1
-# Close codes (docs/protocol.md) after which reconnecting cannot help.
-SESSION_ENDED = 1000
-UNKNOWN_WATCH = 4003
 # Answers to the upgrade that a later try may not get again; any other 4xx means the URL
 # is wrong (a wrong path is a 404), as does a 2xx or 3xx (a page's URL, not /ws), and asking
 # again only repeats it.
@@ -216,19 +214,19 @@ class Relay:
 
     def _closed(self, code: int | None, reason: str) -> None:
         """Raises Stop for a close after which reconnecting cannot help."""
-        if self.config.wait and code in (SESSION_ENDED, UNKNOWN_WATCH):
+        if self.config.wait and code in (Close.NORMAL, Close.UNKNOWN_WATCH):
             log.info("the link names no live session now (%s: %s); waiting for it", code, reason)
             return
-        if code == SESSION_ENDED:
+        if code == Close.NORMAL:
             raise Stop(0, f"the watched session is over: {reason}")
-        if code == UNKNOWN_WATCH and self.watched:
+        if code == Close.UNKNOWN_WATCH and self.watched:
             raise Stop(
                 1,
                 f"the watch token no longer names a live session ({code}: {reason}); the "
                 "session ended while the relay was disconnected, or the server restarted "
                 "(a new session has a new token; a kept link and --wait outlast both)",
             )
-        if code == UNKNOWN_WATCH:
+        if code == Close.UNKNOWN_WATCH:
             raise Stop(
                 1,
                 f"the server does not know this watch token ({code}, unknown or expired "

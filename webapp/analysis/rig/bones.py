@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import ClassVar
 
 SIDES = ("left", "right")
-FINGERS = ("Thumb", "Index", "Middle", "Ring", "Little")
 FINGER_JOINTS = {
     "Thumb": ("Metacarpal", "Proximal", "Distal"),
     "Index": ("Proximal", "Intermediate", "Distal"),
