@@ -33,6 +33,13 @@ def test_flags_win_over_environment_over_defaults() -> None:
     assert config.workers == 3
     assert config.no_cache is True
     assert load_config([], environ={}).port == Config().port
+    # A switch the environment turned on is turned off by its flag, and on by it alone.
+    assert load_config(["--no-cache=no"], environ=env).no_cache is False
+    assert load_config(["--no-cache", "--port", "9002"], environ={}).no_cache is True
+    assert (
+        load_config(["--trust-proxy=false"], environ={"HOLOTRACK_TRUST_PROXY": "1"}).trust_proxy
+        is False
+    )
 
 
 @pytest.mark.parametrize(
@@ -41,6 +48,7 @@ def test_flags_win_over_environment_over_defaults() -> None:
         (["--workers", "0"], {}),
         ([], {"HOLOTRACK_MAX_PIXELS": "many"}),
         ([], {"HOLOTRACK_NO_CACHE": "perhaps"}),
+        (["--no-cache=perhaps"], {}),
         (["--log-format", "xml"], {}),
     ],
 )

@@ -1,8 +1,8 @@
 """A frozen settings dataclass from CLI flags, each with an environment-variable twin.
 
 Every field needs `metadata={"help": ...}` (and may give `"choices"`); its type, written
-as a string annotation, is one of int, float, str or bool. Flags win over the
-environment, which wins over the defaults.
+as a string annotation, is one of int, float, str or bool (`--flag` alone is yes;
+`--flag=no` says no). Flags win over the environment, which wins over the defaults.
 """
 
 from __future__ import annotations
@@ -50,7 +50,17 @@ def build_parser(cls: type[S], prefix: str, prog: str, description: str) -> argp
             f"(default: {getattr(defaults, f.name)})"
         )
         if f.type == "bool":
-            parser.add_argument(flag, action="store_true", default=None, help=help_text)
+            # `--flag=no` too: a switch the environment turned on (a compose file's
+            # HOLOTRACK_TRUST_PROXY=1) is turned off for one run by a flag, as flags win.
+            parser.add_argument(
+                flag,
+                nargs="?",
+                const=True,
+                type=parse_bool,
+                default=None,
+                metavar="yes|no",
+                help=help_text,
+            )
             continue
         choices = f.metadata.get("choices")
         parser.add_argument(
