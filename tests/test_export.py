@@ -436,7 +436,7 @@ GOOD = {"frame": 0, "time_ms": 0.0, "landmarks": {"pose": None}}
             "rig.blendshapes.tongueOut is not one of the 51 blendshapes the server gives "
             "(ARKit's 52 but tongueOut)",
         ),
-        (json.dumps({**GOOD, "rig": {"bones": {"\ud800": [1]}}}), "rig.bones.'\\ud800' must"),
+        (json.dumps({**GOOD, "rig": {"bones": {"\ud800": [1]}}}), 'rig.bones."\\ud800" must'),
         (json.dumps({**GOOD, "fitness": {"reps": 1.5}}), "fitness.reps"),
         (json.dumps({**GOOD, "image": {"width": 0, "height": 3}}), "image must be"),
         # Integers of any length are JSON: float() of these overflowed (a 500, a traceback).
@@ -715,7 +715,7 @@ async def test_export_refusals(export_client: ExportClient, recorded: list[Line]
     # into the CSV, as an escape: it broke the error's JSON, and the CSV's UTF-8 (500s).
     odd = json.dumps({**GOOD, "rig": {"bones": {"\ud800": [1]}}})
     detail = await refused("/api/export?format=bvh", odd, 400, "bad_recording")
-    assert detail.startswith("line 1: rig.bones.'\\ud800' must be"), detail
+    assert detail.startswith('line 1: rig.bones."\\ud800" must be'), detail
     odd = json.dumps({**GOOD, "fitness": {"exercise": "\ud800", "reps": 1}})
     response = await client.post("/api/export?format=csv", data=odd, headers=NDJSON)
     assert response.status == 200

@@ -218,7 +218,7 @@ def test_a_new_exercise_needs_no_code(clips: Clips) -> None:
 def test_unknown_exercise_names_the_known_ones_within_a_close_reason() -> None:
     with pytest.raises(UnknownExercise) as err:
         Workout(EXERCISES, "yoga")
-    assert err.value.reason.startswith("unknown exercise 'yoga'; known: bicep_curl, ")
+    assert err.value.reason.startswith('unknown exercise "yoga"; known: bicep_curl, ')
     for name in EXERCISES:
         assert name in err.value.reason
     with pytest.raises(UnknownExercise) as err:

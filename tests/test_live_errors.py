@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
@@ -17,10 +18,12 @@ from tests.live import LiveClient, read_to_close, video_frames
 from tests.media import ASL_VIDEO
 from webapp.analysis.fitness import load_exercises
 from webapp.config import Config
+from webapp.errors import SHOWN_CHARS, shown
 from webapp.keys import LIVE, SESSIONS
 from webapp.live import session as live_session
 from webapp.live import text_limits
 from webapp.live.errors import MAX_REASON_BYTES, SessionClosed
+from webapp.live.messages import check_version, parse_control
 from webapp.live.options import parse_options
 from webapp.live.text_limits import MAX_TEXT_CHARS, TEXT_BURST
 from webapp.protocol import Close
@@ -134,12 +137,36 @@ async def test_a_summary_or_target_without_an_exercise_is_answered_with_an_error
 
 def test_an_unknown_exercise_is_quoted_once_and_the_known_names_stay_whole() -> None:
     known = ", ".join(load_exercises())
-    assert closed_by({"exercise": "zzz"}).reason == f"unknown exercise 'zzz'; known: {known}"
+    assert closed_by({"exercise": "zzz"}).reason == f'unknown exercise "zzz"; known: {known}'
     for name in ["z" * 60, "é" * 200, 12, ["squat"]]:
         reason = closed_by({"exercise": name}).reason
         assert len(reason.encode()) <= MAX_REASON_BYTES, name
         assert reason.endswith(f"; known: {known}"), name
-        assert '"' not in reason, name
+        assert reason.startswith((f"unknown exercise {shown(name)};", "unknown exercise;")), name
+
+
+def reason_of(call: Callable[[], object]) -> str:
+    with pytest.raises(SessionClosed) as raised:
+        call()
+    return raised.value.reason
+
+
+def test_a_clients_values_are_quoted_as_json_not_python() -> None:
+    """A Node client read 'protocol version None', 'True' and "'1'" in its close reasons:
+    the values it sent are quoted as it wrote them."""
+    versions = {None: "null", True: "true", "1": '"1"', 2: "2"}
+    for version, quoted in versions.items():
+        reason = reason_of(lambda v=version: check_version({"version": v}))  # type: ignore[misc]
+        assert reason == f"protocol version {quoted} is not supported; use 1"
+    assert reason_of(lambda: check_version({})) == "protocol version null is not supported; use 1"
+    port = closed_by({"vmc": {"host": "127.0.0.1", "port": True}}).reason
+    assert port.endswith("; got true")
+    assert closed_by({"vmc": {"host": "", "port": 1}}).reason.endswith('; got ""')
+    assert reason_of(lambda: parse_control('{"type": null}')) == "unknown message type null"
+    assert reason_of(lambda: parse_control("[1, 2]")).startswith("a text message must be an object")
+    long = shown("x" * 100)
+    assert (len(long), long[:2], long[-3:]) == (SHOWN_CHARS, '"x', "...")
+    assert shown("\ud800") == '"\\ud800"'  # ASCII: a lone surrogate is valid UTF-8 only escaped
 
 
 async def test_a_watcher_with_another_version_is_told_which_to_use(

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import reprlib
+
+SHOWN_CHARS = 40
 
 
 def shown(value: object) -> str:
-    """A client's value quoted in an error: short and ASCII, so it is valid UTF-8 whatever
-    it held (a lone surrogate), and cutting a close reason to the close frame's size never
+    """A client's value quoted in an error as JSON, the client's own notation (null, true,
+    "1"; not Python's None, True, '1'): short and ASCII, so it is valid UTF-8 whatever it
+    held (a lone surrogate), and cutting a close reason to the close frame's size never
     splits a character."""
-    return reprlib.repr(value).encode("ascii", "backslashreplace").decode("ascii")
+    try:
+        text = json.dumps(value, ensure_ascii=True)
+    except (TypeError, ValueError):
+        text = reprlib.repr(value).encode("ascii", "backslashreplace").decode("ascii")
+    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 3] + "..."
 
 
 class HolotrackError(Exception):

@@ -157,6 +157,8 @@ def parse_control(text: str) -> Control:
             return Control(ClientType.EMOTION, emotion=Emotion.from_json(message))
         except ValueError as exc:
             raise SessionClosed(Close.PROTOCOL, str(exc)) from None
+    if not isinstance(message, dict):
+        raise SessionClosed(Close.PROTOCOL, 'a text message must be an object: {"type": ...}')
     raise SessionClosed(Close.PROTOCOL, f"unknown message type {shown(kind)}")
 
 

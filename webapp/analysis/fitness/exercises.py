@@ -5,12 +5,12 @@ from __future__ import annotations
 import enum
 import functools
 import math
-import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from webapp.analysis.fitness.angles import INDEX, SIDES, TORSO
+from webapp.errors import shown
 
 # A WebSocket close frame holds 123 bytes of reason; the live edge keeps to 120
 # (webapp/live/errors.MAX_REASON_BYTES).
@@ -47,7 +47,7 @@ class UnknownExercise(KeyError):
         """Fits a WebSocket close frame: the asked name (short, ASCII, quoted once) if there
         is room, and as many known names as fit, each whole."""
         tail = "; known: " + ", ".join(self.known)
-        asked = reprlib.repr(self.name).encode("ascii", "backslashreplace").decode("ascii")
+        asked = shown(self.name)
         head = f"unknown exercise {asked}"
         if len((head + tail).encode()) > _MAX_REASON:
             head = "unknown exercise"
