@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import os
 import signal
 import time
@@ -17,6 +18,8 @@ from tests.live import LiveClient, frame_message, video_frames
 from tests.media import ASL_VIDEO, GESTURE_VIDEO, PERSON_JPEG
 from webapp.config import Config
 from webapp.keys import SCHEDULER, SESSIONS
+from webapp.live.errors import MAX_REASON_BYTES
+from webapp.live.text_limits import MAX_TEXT_CHARS
 from webapp.protocol import Close
 
 
@@ -218,10 +221,27 @@ async def test_a_message_past_aiohttps_limit_is_told_the_limit_ready_gave(
     client = await make_client(Config(workers=1, max_frame_bytes=2048))
     live = await LiveClient.connect(client)
     assert (await live.hello("pose"))["max_frame_bytes"] == 2048
-    await live.ws.send_bytes(frame_message(0, 0.0, bytes(8192)))
+    await live.ws.send_bytes(frame_message(0, 0.0, bytes(4 * MAX_TEXT_CHARS)))
     code, reason = await live.closed()
     assert code == Close.TOO_BIG
-    assert reason.endswith("a frame's image may be at most 2048 bytes (ready's max_frame_bytes)")
+    assert "a frame's image 2048 bytes (max_frame_bytes)" in reason
+
+
+async def test_a_text_message_past_aiohttps_limit_is_told_the_text_limit_too(
+    make_client: MakeClient,
+) -> None:
+    """A Node client's text of 1.2 MB was told only of a frame's image limit; and a small
+    --max-frame-bytes cut texts under their own limit."""
+    client = await make_client(Config(workers=1, max_frame_bytes=2048))
+    live = await LiveClient.connect(client)
+    await live.hello("pose")
+    await live.ws.send_str(json.dumps({"type": "summary", "pad": "x" * (MAX_TEXT_CHARS // 2)}))
+    assert (await live.next_of("workout", "error"))["code"] == "no_exercise"
+    await live.ws.send_str(json.dumps({"type": "summary", "pad": "€" * MAX_TEXT_CHARS}))
+    code, reason = await live.closed()
+    assert code == Close.TOO_BIG
+    assert reason.endswith(f"a text {MAX_TEXT_CHARS} characters")
+    assert len(reason.encode()) <= MAX_REASON_BYTES
 
 
 async def _stream_alone(client: Client, frames: tuple[bytes, ...]) -> list[Any]:

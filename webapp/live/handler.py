@@ -15,6 +15,7 @@ from webapp.keys import ACCESS, CONFIG, LIVE, METRICS, SCHEDULER, SESSIONS
 from webapp.live import guard
 from webapp.live.errors import SessionClosed
 from webapp.live.session import LiveSession
+from webapp.live.text_limits import MAX_TEXT_CHARS
 from webapp.protocol import FRAME_HEADER, Close
 
 SHUTDOWN_GRACE_SECONDS = 3.0
@@ -22,7 +23,8 @@ SHUTDOWN_GRACE_SECONDS = 3.0
 
 class _Socket(web.WebSocketResponse):
     """aiohttp closes an over-limit message with 1009 and no words; add them, naming the
-    limit ready gave the client (aiohttp's own adds the header and some room to it)."""
+    limits the client was given (aiohttp's own adds the header and some room to ready's
+    max_frame_bytes), a text message's too: aiohttp's limit cuts text and frames alike."""
 
     def __init__(self, *, max_frame_bytes: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -31,8 +33,9 @@ class _Socket(web.WebSocketResponse):
     async def close(self, *, code: int = 1000, message: bytes = b"", drain: bool = True) -> bool:
         if code == Close.TOO_BIG and not message:
             message = (
-                f"a message over {self._max_msg_size} bytes; a frame's image may be at most "
-                f"{self._max_frame_bytes} bytes (ready's max_frame_bytes)"
+                f"a message over {self._max_msg_size} bytes; the limits: a frame's image "
+                f"{self._max_frame_bytes} bytes (max_frame_bytes), a text {MAX_TEXT_CHARS} "
+                "characters"
             ).encode()
         return await super().close(code=code, message=message, drain=drain)
 
@@ -55,7 +58,9 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         max_frame_bytes=config.max_frame_bytes,
         compress=False,
         heartbeat=config.heartbeat,
-        max_msg_size=config.max_frame_bytes + FRAME_HEADER.size + 1024,
+        # Room for a whole text message too (four bytes a character at most), so that a
+        # small --max-frame-bytes does not cut texts under their own limit.
+        max_msg_size=max(config.max_frame_bytes + FRAME_HEADER.size + 1024, 4 * MAX_TEXT_CHARS),
     )
     await ws.prepare(request)
     client = guard.client_address(request, config)
