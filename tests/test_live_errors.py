@@ -23,7 +23,7 @@ from webapp.keys import LIVE, SESSIONS
 from webapp.live import session as live_session
 from webapp.live import text_limits
 from webapp.live.errors import MAX_REASON_BYTES, SessionClosed
-from webapp.live.messages import check_version, parse_control
+from webapp.live.messages import check_version, parse_control, parse_hello
 from webapp.live.options import parse_options
 from webapp.live.text_limits import MAX_TEXT_CHARS, TEXT_BURST
 from webapp.protocol import Close
@@ -167,6 +167,23 @@ def test_a_clients_values_are_quoted_as_json_not_python() -> None:
     long = shown("x" * 100)
     assert (len(long), long[:2], long[-3:]) == (SHOWN_CHARS, '"x', "...")
     assert shown("\ud800") == '"\\ud800"'  # ASCII: a lone surrogate is valid UTF-8 only escaped
+
+
+def test_null_is_a_hello_field_left_out() -> None:
+    """A Node client wrote null for fields it did not set: exercise and vmc took it, fps,
+    track and rig closed the session with 4001."""
+    fields = ("track", "fps", "smoothing", "rig", "mirror", "blendshapes", "vmc", "exercise")
+    fields += ("target", "key", "resume", "link_key")
+    nulls = parse_hello({"type": "hello", "version": 1} | dict.fromkeys(fields))
+    bare = parse_hello({"type": "hello", "version": 1})
+    assert (nulls.track, nulls.fps) == (bare.track, bare.fps)
+    exercises = load_exercises()
+    assert parse_options(nulls.message, frozenset(), exercises) == parse_options(
+        bare.message, frozenset(), exercises
+    )
+    assert reason_of(lambda: parse_hello({"type": "hello", "version": None})).startswith(
+        "protocol version null"
+    )
 
 
 async def test_a_watcher_with_another_version_is_told_which_to_use(

@@ -82,6 +82,9 @@ def parse_hello(message: Mapping[str, Any]) -> Hello:
     if message.get("type") != ClientType.HELLO:
         raise SessionClosed(Close.PROTOCOL, 'the first message must be {"type": "hello", ...}')
     check_version(message)
+    # null is a field left out: clients in typed languages (Go, Java, C#) write it for
+    # "not set", and some fields took it so while others refused it.
+    message = {name: value for name, value in message.items() if value is not None}
     try:
         track = Track(message.get("track", Track.HOLISTIC))
     except ValueError:
