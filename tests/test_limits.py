@@ -66,7 +66,7 @@ async def test_sessions_per_client_address_are_capped(make_client: MakeClient) -
     third = await LiveClient.connect(client)
     code, reason = await third.closed()
     assert code == 1008
-    assert "2 live sessions" in reason
+    assert "2 connections on /ws" in reason
     await first.ws.close()
     for _ in range(50):  # the server may not have ended `first` yet: try again on 1008
         fourth = await LiveClient.connect(client)
@@ -101,7 +101,8 @@ async def test_an_ipv6_client_is_counted_by_its_64(
     await same_host.ws.send_json(HELLO)
     assert await same_host.closed() == (
         1008,
-        "this client already has 1 live sessions, the most allowed",
+        "this client already has 1 connection on /ws (sessions and watchers), "
+        "the most --max-sessions-per-client allows",
     )
     other_host = await from_address("2001:db8:5:7::1")
     assert (await other_host.hello("pose"))["type"] == "ready"

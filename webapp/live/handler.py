@@ -73,7 +73,12 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     refusal = guard.origin_refusal(request, config)
     limit = config.max_sessions_per_client
     if refusal is None and limit and sessions.count(client) >= limit:
-        refusal = f"this client already has {limit} live sessions, the most allowed"
+        # Watchers and sockets yet to say hello count too: each holds a connection.
+        refusal = (
+            f"this client already has {limit} connection{'s' * (limit != 1)} on /ws "
+            "(sessions and watchers), "
+            "the most --max-sessions-per-client allows"
+        )
     sessions.add(session, client)
     try:
         await session.run(guard.peer_address(request, config), refusal)
