@@ -238,7 +238,8 @@ async def test_every_close_the_server_sends_is_said_in_words(client: Client) -> 
         Close.GOING_AWAY: "the server is shutting down",
         Close.INTERNAL: "the server failed on this session; see its log",
         Close.TRY_AGAIN_LATER: (
-            "full for pose at --min-session-fps 15: 3 sessions already share the workers"
+            "full for pose at --min-session-fps 15: "
+            "the 3 sessions here leave too little for another"
         ),
         Close.IDLE: "no frame for 30 s; closing idle session",
         Close.UNKNOWN_WATCH: "this watch link names no live session (it ended, or never was)",
@@ -267,7 +268,7 @@ async def test_every_close_the_server_sends_is_said_in_words(client: Client) -> 
     assert said[str(Close.GOING_AWAY)].count("shutting down") == 1
     assert "log" not in said[str(Close.INTERNAL)]
     assert said[str(Close.TRY_AGAIN_LATER)] == (
-        "The server is full or busy (3 sessions already share the workers)."
+        "The server is full or busy (the 3 sessions here leave too little for another)."
     )
     assert "idle session" not in said[str(Close.IDLE)]
     assert said[str(Close.UNKNOWN_WATCH)].count("watch link") == 1

@@ -479,7 +479,7 @@ async def test_a_refusal_counts_the_sessions_in_words(pool: Callable[..., Any]) 
     await open_ready(scheduler)
     with pytest.raises(CapacityError) as refused:
         scheduler.open_session(Track.HOLISTIC, Sink(), 30.0)
-    assert str(refused.value.detail).endswith(": 1 session already shares the workers")
+    assert str(refused.value.detail).endswith(": the 1 session here leaves too little for another")
 
 
 async def test_admission_looks_at_every_lane_before_refusing(pool: Callable[..., Any]) -> None:

@@ -201,11 +201,14 @@ class Scheduler:
             factor = min(1.0, lane.sessions.steer.factor)
             if lane.sessions.share(newcomer, factor) >= needed:
                 return lane
-        shares = (
-            "1 session already shares" if sessions == 1 else f"{sessions} sessions already share"
+        # A session of the other track counts as much: a pose session at 15 fps can leave a
+        # one-worker server no room for a holistic one at 10.
+        here = (
+            "the 1 session here leaves" if sessions == 1 else f"the {sessions} sessions here leave"
         )
         raise CapacityError(
-            f"full for {track} at --min-session-fps {floors[track]:g}: {shares} the workers"
+            f"full for {track} at --min-session-fps {floors[track]:g}: "
+            f"{here} too little for another"
         )
 
     async def _steer_grants(self) -> None:
