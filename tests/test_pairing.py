@@ -17,6 +17,7 @@ from tests.live import LiveClient, when_resting
 from tests.test_access import KEY_A, KEY_C, auth, keys_file
 from webapp.config import Config
 from webapp.keys import LIVE, SESSIONS
+from webapp.live import pairing
 from webapp.live.errors import SessionClosed
 from webapp.live.pairing import (
     ALPHABET,
@@ -24,13 +25,17 @@ from webapp.live.pairing import (
     MAX_ADDRESSES,
     MAX_CODES,
     PER_ADDRESS,
+    PER_SITE,
+    SITE_TRIES,
     TRIES,
     Link,
     PairingCodes,
     TooMany,
     TooManyTries,
+    TooManyTrying,
     Watch,
     normalized,
+    site_of,
 )
 from webapp.live.watch import kept_token
 from webapp.protocol import Close
@@ -202,18 +207,50 @@ def test_offers_are_guesses_too_and_draw_on_the_same_budget() -> None:
     codes.offer(a_code(), link, "203.0.113.5")
 
 
-def test_the_table_of_wrong_claims_is_bounded_and_forgets_the_quietest_first() -> None:
+def test_the_table_of_tries_is_bounded_and_forgets_only_tries_that_are_over() -> None:
+    """A security review cycled 4097 IPv6 /64s, one wrong claim each: the quietest address,
+    out of tries, was forgotten and had 20 more. Now a newcomer waits instead."""
     clock = Clock()
     codes = PairingCodes(lifetime=600, clock=clock)
     for _ in range(TRIES):
         assert codes.claim(a_code(), "203.0.113.5") is None
-    with pytest.raises(TooMany):
+    for number in range(MAX_ADDRESSES - 1):
+        assert (
+            codes.claim(a_code(), f"10.{number // 65536}.{number // 256 % 256}.{number % 256}")
+            is None
+        )
+    clock.now += 100
+    with pytest.raises(TooManyTrying) as waiting:
+        codes.claim(a_code(), "192.0.2.77")
+    assert waiting.value.retry_after == 500
+    with pytest.raises(TooManyTries):
         codes.claim(a_code(), "203.0.113.5")
-    for number in range(MAX_ADDRESSES):
-        clock.now += 0.001
-        assert codes.claim(a_code(), f"10.1.{number // 256}.{number % 256}") is None
-    # Pushed out by as many addresses erring since: it starts again from nothing.
+    clock.now += 500  # every try is over: the quietest make room
+    assert codes.claim(a_code(), "192.0.2.77") is None
     assert codes.claim(a_code(), "203.0.113.5") is None
+
+
+def test_an_ipv6_site_has_a_budget_and_a_share_of_its_own() -> None:
+    """A site's 65,536 /64s, each a client, multiplied one client's guesses (and filled the
+    table four codes each); its /48 counts them all, a few clients' worth."""
+    clock = Clock()
+    codes = PairingCodes(lifetime=600, clock=clock)
+    site = [f"2001:db8:7:{n:x}::/64" for n in range(SITE_TRIES // TRIES + 1)]
+    for address in site[:-1]:
+        for _ in range(TRIES):
+            assert codes.claim(a_code(), address) is None
+    with pytest.raises(TooManyTries):
+        codes.claim(a_code(), site[-1])
+    assert codes.claim(a_code(), "2001:db8:8::/64") is None  # another site
+    clock.now += 600
+    for n in range(PER_SITE):
+        codes.offer(a_code(), a_link(), site[n // PER_ADDRESS])
+    with pytest.raises(TooMany):
+        codes.offer(a_code(), a_link(), site[-1])
+    codes.offer(a_code(), a_link(), "2001:db8:8::/64")
+    assert site_of("2001:db8:7:1::/64") == "2001:db8:7::/48"
+    assert site_of("192.0.2.1") is None
+    assert site_of("not an address") is None
 
 
 async def test_a_typed_code_makes_a_device_the_camera_of_the_pages_link(
@@ -430,17 +467,59 @@ async def test_guessing_codes_is_stopped_and_says_when_to_come_back(
         assert await metric(client, series) == count, outcome
 
 
-async def test_a_code_sent_on_in_capitals_is_one_try_not_two(make_client: MakeClient) -> None:
-    """A code typed in lower case that a replica does not hold is sent on (307) before it
-    is counted: only the claim it becomes is a try. Counted at both, a person mistyping
-    one code 10 times was refused the 11th, and behind nginx every right code in lower
-    case that hashed to another replica cost a try there."""
+async def test_a_code_sent_on_in_capitals_is_a_try_here_too(make_client: MakeClient) -> None:
+    """A code typed in lower case that a replica does not hold is sent on (307) to the
+    replica its capitals hash to. A security review found it sent on for free: 2000
+    lower-case guesses from an address out of tries, none counted, and a live code told
+    apart (its claim answered 429 where others got 307). Each is a try now."""
     client = await make_client(Config(workers=1, no_cache=True, trust_proxy=True))
-    person = {"X-Forwarded-For": "198.51.100.7"}
-    await after_wrong_claims(client, person, lambda: a_code().lower(), a_code())
-    for outcome, count in (("redirected", TRIES), ("unknown", TRIES), ("refused", 1)):
+    live, link_key = a_code(), secrets.token_urlsafe(32)
+    assert (await client.put(f"/api/pair/{live}", json={"link_key": link_key})).status == 201
+    guesser = {"X-Forwarded-For": "198.51.100.7"}
+    statuses = []
+    for _ in range(TRIES + 1):
+        path = f"/api/pair/{a_code().lower()}/claim"
+        answer = await client.post(path, headers=guesser, allow_redirects=False)
+        statuses.append(answer.status)
+    assert statuses == [307] * TRIES + [429]
+    # Out of tries, a live code is refused as a dead one is: the answer tells nothing.
+    for code in (live, a_code()):
+        path = f"/api/pair/{code.lower()}/claim"
+        answer = await client.post(path, headers=guesser, allow_redirects=False)
+        assert answer.status == 429
+    # On one server the 307 comes back here and is a try again: lower case costs two.
+    person = {"X-Forwarded-For": "192.0.2.10"}
+    for _ in range(TRIES // 2):
+        answer = await client.post(f"/api/pair/{a_code().lower()}/claim", headers=person)
+        assert answer.status == 404
+    assert (await client.post(f"/api/pair/{live}/claim", headers=person)).status == 429
+    # The right code in lower case works for anyone with tries left.
+    helper = {"X-Forwarded-For": "192.0.2.11"}
+    answer = await client.post(f"/api/pair/{live.lower()}/claim", headers=helper)
+    assert (await answer.json())["link_key"] == link_key
+    for outcome, count in (("redirected", TRIES + 10), ("unknown", 10), ("refused", 4)):
         series = f'holotrack_pairing_claims_total{{outcome="{outcome}"}}'
         assert await metric(client, series) == count, outcome
+
+
+async def test_too_many_clients_trying_is_its_own_429(
+    make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pairing, "MAX_ADDRESSES", 2)
+    client = await make_client(Config(workers=1, no_cache=True, trust_proxy=True))
+    for address in ("192.0.2.1", "192.0.2.2", "192.0.2.3"):
+        answer = await client.post(
+            f"/api/pair/{a_code()}/claim", headers={"X-Forwarded-For": address}
+        )
+    assert answer.status == 429
+    assert (await answer.json())["error"] == "too_many_trying"
+    assert int(answer.headers["Retry-After"]) > 0
+    offer = await client.put(
+        f"/api/pair/{a_code()}",
+        json={"link_key": secrets.token_urlsafe(32)},
+        headers={"X-Forwarded-For": "192.0.2.4"},
+    )
+    assert (offer.status, (await offer.json())["error"]) == (429, "too_many_trying")
 
 
 async def metric(client: Client, series: str) -> float:

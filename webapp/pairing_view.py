@@ -31,6 +31,7 @@ from webapp.live.pairing import (
     Link,
     TooMany,
     TooManyTries,
+    TooManyTrying,
     Watch,
     normalized,
 )
@@ -49,6 +50,7 @@ TRIES_DETAIL = (
     f"too many pairing codes offered or mistyped from this address in {MINUTES} minutes: "
     "wait, then ask for a new code"
 )
+TRYING_DETAIL = "too many clients are trying pairing codes now: wait, then try again"
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +68,12 @@ def _too_many(exc: TooMany, code: str, detail: str) -> web.Response:
     return json_error(code, detail, 429, {"Retry-After": str(exc.retry_after)})
 
 
+def _no_tries(exc: TooManyTries | TooManyTrying) -> web.Response:
+    if isinstance(exc, TooManyTrying):
+        return _too_many(exc, "too_many_trying", TRYING_DETAIL)
+    return _too_many(exc, "too_many_tries", TRIES_DETAIL)
+
+
 async def offer(request: web.Request) -> web.Response:
     """PUT /api/pair/{code} {"link_key": KEY} or {"watch": TOKEN}: the code hands KEY or
     TOKEN to whoever claims it first, within its lifetime."""
@@ -81,8 +89,8 @@ async def offer(request: web.Request) -> web.Response:
         lifetime = request.app[LIVE].pairing.offer(code, handed, address)
     except CodeTaken:
         return json_error("code_taken", "this code is alive already: draw another", 409)
-    except TooManyTries as exc:
-        return _too_many(exc, "too_many_tries", TRIES_DETAIL)
+    except (TooManyTries, TooManyTrying) as exc:
+        return _no_tries(exc)
     except TooMany as exc:
         return _too_many(
             exc, "too_many_codes", "too many pairing codes are alive: wait for one to end"
@@ -105,7 +113,15 @@ async def claim(request: web.Request) -> web.Response:
         # A proxy in front of several replicas routes a code by its text, dash or not, and
         # cannot fold case (deploy/nginx): one typed in lower case or with a space may
         # have reached another replica than its offer's. Sent again as the pages send it,
-        # it goes where the offer went (307 keeps the method); only that claim is a try.
+        # it goes where the offer went (307 keeps the method). It is a try here as well:
+        # sent on for free, a guesser's lower-case codes cost nothing, and one this
+        # replica holds answered otherwise. The pages send capitals; only an API client
+        # typing in lower case pays twice.
+        try:
+            pairing.miss(address)
+        except (TooManyTries, TooManyTrying) as exc:
+            claims.labels("refused").inc()
+            return _no_tries(exc)
         claims.labels("redirected").inc()
         return json_error(
             "unknown_code",
@@ -115,9 +131,9 @@ async def claim(request: web.Request) -> web.Response:
         )
     try:
         handed = pairing.claim(code, address)
-    except TooManyTries as exc:
+    except (TooManyTries, TooManyTrying) as exc:
         claims.labels("refused").inc()
-        return _too_many(exc, "too_many_tries", TRIES_DETAIL)
+        return _no_tries(exc)
     if handed is None:
         claims.labels("unknown").inc()
         return json_error(

@@ -9,13 +9,16 @@ is good for one claim within its lifetime. Eight characters of a 31-letter alpha
 about 2^39.6 codes, against at most MAX_CODES alive and TRIES guesses per address and
 lifetime: a guesser's chance is about one in ten million per address and code lifetime.
 An offer is a guess too (its 409 says a code is alive), so offers and wrong claims draw on
-one budget.
+one budget. An IPv6 client is an address's /64 (live/guard.counted_as), and a site has
+65,536 of those in its /48: the /48 has a budget and a share of the table of its own,
+a few addresses' worth, so one site cannot multiply the guesses or fill the table.
 """
 
 from __future__ import annotations
 
 import collections
 import hmac
+import ipaddress
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,7 +34,13 @@ MAX_CODES = 4096
 # Offers and wrong claims one address may make within a lifetime: a page offers a code
 # when asked and a person mistypes a few; more is guessing.
 TRIES = 20
-MAX_ADDRESSES = 4096
+# An IPv6 site's (its /48's) share: an office pairing a few devices at once.
+PER_SITE = 4 * PER_ADDRESS
+SITE_TRIES = 5 * TRIES
+# Addresses and sites whose tries are remembered. One with tries inside the lifetime is
+# never forgotten to make room (forgotten, its budget would start again): past this many,
+# a newcomer is refused until the oldest tries are over.
+MAX_ADDRESSES = 16384
 
 Clock = Callable[[], float]
 
@@ -96,7 +105,23 @@ class TooMany(Exception):
 
 
 class TooManyTries(TooMany):
-    """An address made TRIES offers and wrong claims within a lifetime."""
+    """An address made TRIES offers and wrong claims within a lifetime (or its site
+    SITE_TRIES)."""
+
+
+class TooManyTrying(TooMany):
+    """MAX_ADDRESSES addresses and sites tried within a lifetime: a newcomer waits."""
+
+
+def site_of(address: str) -> str | None:
+    """The /48 of an IPv6 client counted by its /64; None for any other address."""
+    try:
+        network = ipaddress.ip_network(address)
+    except ValueError:
+        return None
+    if network.version != 6 or network.prefixlen < 48:
+        return None
+    return str(network.supernet(new_prefix=48))
 
 
 class PairingCodes:
@@ -108,10 +133,11 @@ class PairingCodes:
         self.clock = clock
         # Oldest first: with one lifetime for all, also the order in which they end.
         self._offers: dict[str, _Offer] = {}
+        # The codes alive of each address, and of each IPv6 site.
         self._by_address: dict[str, list[str]] = {}
-        # The times of each address's tries (offers, wrong claims), oldest first;
-        # addresses in the order they last tried, so the quietest goes first, when over
-        # or when the table is full.
+        # The times of each address's and site's tries (offers, wrong claims), oldest
+        # first; in the order they last tried, so the quietest is looked at first when
+        # the table is full.
         self._tries: collections.OrderedDict[str, collections.deque[float]] = (
             collections.OrderedDict()
         )
@@ -126,20 +152,23 @@ class PairingCodes:
         page's codes works. Raises TooManyTries, TooMany, CodeTaken."""
         now = self.clock()
         self._expire(now)
-        self._try(address, now)
+        self._check(address, now)
+        self._count(address, now)
         for old in self._by_address.get(address, []):
             if self._offers[old].handed.secret == handed.secret:
                 self._drop(old)
                 break
-        mine = self._by_address.get(address, [])
-        if len(mine) >= PER_ADDRESS:
-            raise TooMany(self._offers[mine[0]].expires - now)
+        for holder, codes, _ in self._holders(address):
+            mine = self._by_address.get(holder, [])
+            if len(mine) >= codes:
+                raise TooMany(self._offers[mine[0]].expires - now)
         if len(self._offers) >= MAX_CODES:
             raise TooMany(next(iter(self._offers.values())).expires - now)
         if code in self._offers:
             raise CodeTaken(code)
         self._offers[code] = _Offer(handed, address, now + self.lifetime)
-        self._by_address.setdefault(address, []).append(code)
+        for holder, _, _ in self._holders(address):
+            self._by_address.setdefault(holder, []).append(code)
         return self.lifetime
 
     def holds(self, code: str) -> bool:
@@ -153,15 +182,19 @@ class PairingCodes:
         wrong claims within a lifetime, right code or not."""
         now = self.clock()
         self._expire(now)
-        tries = self._tries.get(address)
-        if tries is not None:
-            self._prune(tries, now)
-            if len(tries) >= TRIES:
-                raise TooManyTries(tries[0] + self.lifetime - now)
+        self._check(address, now)
         if code in self._offers:
             return self._drop(code).handed
-        self._try(address, now, wrong=True)
+        self._count(address, now)
         return None
+
+    def miss(self, address: str) -> None:
+        """Counts a wrong claim of `address` for a code not alive here, which it is sent on
+        to look for elsewhere: sent on for free, any code could be tried for nothing and
+        a held one told apart. Raises TooManyTries as claim() does."""
+        now = self.clock()
+        self._check(address, now)
+        self._count(address, now)
 
     def withdraw(self, code: str, secret: str) -> bool:
         """Ends `code` before its time, for the page that offered it (which proves it by the
@@ -175,25 +208,51 @@ class PairingCodes:
 
     def _drop(self, code: str) -> _Offer:
         offer = self._offers.pop(code)
-        codes = self._by_address[offer.address]
-        codes.remove(code)
-        if not codes:
-            del self._by_address[offer.address]
+        for holder, _, _ in self._holders(offer.address):
+            codes = self._by_address[holder]
+            codes.remove(code)
+            if not codes:
+                del self._by_address[holder]
         return offer
 
-    def _try(self, address: str, now: float, wrong: bool = False) -> None:
-        """Counts a try of `address`: an offer, checked first (TooManyTries), or a wrong
-        claim, checked already."""
-        tries = self._tries.get(address)
-        if tries is None:
-            if len(self._tries) >= MAX_ADDRESSES:
-                self._tries.popitem(last=False)
-            tries = self._tries[address] = collections.deque()
-        self._prune(tries, now)
-        if not wrong and len(tries) >= TRIES:
-            raise TooManyTries(tries[0] + self.lifetime - now)
-        tries.append(now)
-        self._tries.move_to_end(address)
+    @staticmethod
+    def _holders(address: str) -> list[tuple[str, int, int]]:
+        """Who a request of `address` counts against, with the codes each may hold alive
+        and the tries each may make within a lifetime."""
+        site = site_of(address)
+        mine = (address, PER_ADDRESS, TRIES)
+        return [mine] if site is None else [mine, (site, PER_SITE, SITE_TRIES)]
+
+    def _check(self, address: str, now: float) -> None:
+        """Raises TooManyTries when `address` or its site has no try left."""
+        for holder, _, most in self._holders(address):
+            tries = self._tries.get(holder)
+            if tries is None:
+                continue
+            self._prune(tries, now)
+            if len(tries) >= most:
+                raise TooManyTries(tries[0] + self.lifetime - now)
+
+    def _count(self, address: str, now: float) -> None:
+        """Counts a try of `address` (and its site), checked already."""
+        holders = [holder for holder, _, _ in self._holders(address)]
+        for holder in holders:
+            if holder not in self._tries:
+                self._tries[holder] = self._room(now)
+        for holder in holders:
+            self._tries[holder].append(now)
+            self._tries.move_to_end(holder)
+
+    def _room(self, now: float) -> collections.deque[float]:
+        """A new entry's, once the quietest entries whose tries are all over are gone;
+        raises TooManyTrying when none is."""
+        while len(self._tries) >= MAX_ADDRESSES:
+            quietest, tries = next(iter(self._tries.items()))
+            self._prune(tries, now)
+            if tries:
+                raise TooManyTrying(tries[0] + self.lifetime - now)
+            del self._tries[quietest]
+        return collections.deque()
 
     def _prune(self, tries: collections.deque[float], now: float) -> None:
         while tries and tries[0] + self.lifetime <= now:
