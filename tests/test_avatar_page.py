@@ -1404,6 +1404,35 @@ async def test_a_slow_drawing_is_followed_by_as_long_a_rest(
         assert 0.4 < busy <= 0.5
 
 
+# What the OBS view says after each close: [words, ms to the next try].
+VIEW_CLOSES_JS = """async () => {
+  const { afterClose } = await import("/static/avatar/watch.js");
+  const seen = (code, wasWatching, attempt) => {
+    const next = afterClose({ code, reason: "", wasWatching, attempt });
+    return [next.text, next.delay];
+  };
+  return [seen(1006, true, 0), seen(1000, true, 0), seen(4003, false, 1), seen(1001, true, 0)];
+}"""
+
+
+async def test_the_obs_view_tells_a_lost_connection_from_an_ended_session(
+    make_avatar_client: MakeAvatarClient,
+) -> None:
+    """After a 20 s network drop, which the server noticed on the watcher first (it sends
+    nothing, so the heartbeat's ping comes sooner), the view said the session had ended
+    and to press Start; the camera's session had gone on all along."""
+    async with avatar_page(make_avatar_client) as browser:
+        lost, ended, unknown, restart = await browser.page.evaluate(VIEW_CLOSES_JS)
+    assert lost[0].startswith("The connection to the server was lost.")
+    assert "ended" not in lost[0] and "Start" not in lost[0]
+    assert lost[1] == 1000
+    assert ended[0].startswith("The session this view watches has ended.")
+    assert "next Start brings it back" in ended[0]
+    assert unknown[0].startswith("This watch link is not valid")
+    assert unknown[1] == 6000
+    assert "ended" not in restart[0]
+
+
 async def test_antialiasing_only_with_a_gpu(make_avatar_client: MakeAvatarClient) -> None:
     async with avatar_page(make_avatar_client) as browser:
         page = browser.page
