@@ -8,6 +8,11 @@
 import { readMessage, VERSION } from "./protocol.js";
 
 const noop = () => {};
+// The server's heartbeat counts from the last message it heard: a watcher that sends
+// nothing was cut by a network drop of 7.5 s or more, where its camera, sending frames,
+// rode out 22. Any text will do; the server reads it and drops it.
+const KEEPALIVE = JSON.stringify({ type: "keepalive" });
+export const KEEPALIVE_MS = 2000;
 
 export class WatchSocket {
   // handlers: watching(msg), result(msg), workout(msg), avatar(msg), emotion(msg), unopened(text), closed(close) -> the
@@ -21,6 +26,7 @@ export class WatchSocket {
     this.on = { watching: noop, result: noop, workout: noop, avatar: noop, emotion: noop, unopened: noop, closed: () => null, ...handlers };
     this.socket = null;
     this.timer = null;
+    this.keepalive = null;
     this.attempt = 0;
     this.stopped = false;
   }
@@ -32,6 +38,7 @@ export class WatchSocket {
   stop() {
     this.stopped = true;
     clearTimeout(this.timer);
+    clearInterval(this.keepalive);
     const socket = this.socket;
     this.socket = null;
     if (socket) {
@@ -57,6 +64,8 @@ export class WatchSocket {
       if (message.type === "watching") {
         watching = true;
         this.attempt = 0;
+        clearInterval(this.keepalive);
+        this.keepalive = setInterval(() => socket.send(KEEPALIVE), KEEPALIVE_MS);
         this.on.watching(message);
       } else if (message.type === "result") {
         this.on.result(message);
@@ -71,6 +80,7 @@ export class WatchSocket {
     };
     socket.onclose = (event) => {
       this.socket = null;
+      clearInterval(this.keepalive);
       if (this.stopped) return;
       const delay = this.on.closed({ code: event.code, reason: event.reason, wasWatching: watching, attempt: this.attempt });
       if (delay === null) {

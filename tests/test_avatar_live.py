@@ -4,7 +4,9 @@ out and the relay, each on frames of the shared videos."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import json
 import logging
 import math
 import secrets
@@ -380,6 +382,49 @@ async def test_bad_options_close_with_a_reason(make_client: MakeClient) -> None:
         got, reason = await live.closed()
         assert got == code, (options, reason)
         assert words in reason, (options, reason)
+
+
+async def test_a_watcher_that_says_it_is_there_outlasts_one_that_only_listens(
+    make_client: MakeClient,
+) -> None:
+    """The server's heartbeat counts from the last message it heard. In a 24-minute soak a
+    20 s network drop cut the OBS view and the relay (which only listen: pinged 15 s after
+    their last pong, cut 7.5 s later) while their camera, sending frames, rode it out. The
+    pages and the relay now send a keepalive every 2 s; here neither watcher answers pings
+    (as over a dead network), and only the silent one is cut."""
+    client = await make_client(Config(workers=1, heartbeat=1.0))
+    live, ready = await open_session(client, rig=True)
+    silent, talking = [
+        await client.ws_connect("/ws", autoping=False, params={"watcher": "1"}) for _ in range(2)
+    ]
+    for ws in (silent, talking):
+        await ws.send_json({"type": "watch", "version": 1, "token": ready["watch"]})
+        assert (await ws.receive_json())["type"] == "watching"
+    pinged: list[aiohttp.WSMessage] = []
+
+    async def keep_saying_so() -> None:
+        while True:
+            await talking.send_str(json.dumps({"type": "keepalive"}))
+            with contextlib.suppress(TimeoutError):
+                message = await talking.receive(timeout=0.2)
+                if message.type == aiohttp.WSMsgType.PING:
+                    pinged.append(message)
+
+    saying = asyncio.create_task(keep_saying_so())
+    try:
+        async with asyncio.timeout(30):
+            while (await silent.receive()).type not in (
+                aiohttp.WSMsgType.CLOSE,
+                aiohttp.WSMsgType.CLOSED,
+                aiohttp.WSMsgType.ERROR,
+            ):
+                pass
+    finally:
+        saying.cancel()
+    assert not talking.closed
+    assert pinged == []
+    await talking.send_str(json.dumps({"type": "keepalive"}))
+    assert live.ws.closed is False
 
 
 async def test_watchers_get_the_same_results_and_hear_the_end(make_client: MakeClient) -> None:

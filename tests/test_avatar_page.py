@@ -1404,6 +1404,33 @@ async def test_a_slow_drawing_is_followed_by_as_long_a_rest(
         assert 0.4 < busy <= 0.5
 
 
+async def test_the_obs_view_says_it_is_there_while_it_watches(
+    make_avatar_client: MakeAvatarClient,
+) -> None:
+    """A view only listens, so the server's heartbeat (which counts from the last message
+    heard) cut it in a 20 s network drop its camera rode out: it sends a keepalive."""
+    needs_node_modules()
+    client = await make_avatar_client()
+    camera = await client.ws_connect("/ws")
+    await camera.send_json({"type": "hello", "version": 1, "track": "pose", "rig": True})
+    token = (await camera.receive_json())["watch"]
+    kept = asyncio.Event()
+
+    def on_socket(socket: WebSocket) -> None:
+        def sent(payload: str | bytes) -> None:
+            if isinstance(payload, str) and json.loads(payload).get("type") == "keepalive":
+                kept.set()
+
+        socket.on("framesent", sent)
+
+    async with open_page() as browser:
+        browser.page.on("websocket", on_socket)
+        await browser.page.goto(str(client.make_url(f"/avatar?watch={token}")))
+        async with asyncio.timeout(60):
+            await kept.wait()
+    await camera.close()
+
+
 # What the OBS view says after each close: [words, ms to the next try].
 VIEW_CLOSES_JS = """async () => {
   const { afterClose } = await import("/static/avatar/watch.js");
@@ -1424,7 +1451,8 @@ async def test_the_obs_view_tells_a_lost_connection_from_an_ended_session(
     async with avatar_page(make_avatar_client) as browser:
         lost, ended, unknown, restart = await browser.page.evaluate(VIEW_CLOSES_JS)
     assert lost[0].startswith("The connection to the server was lost.")
-    assert "ended" not in lost[0] and "Start" not in lost[0]
+    assert "ended" not in lost[0]
+    assert "Start" not in lost[0]
     assert lost[1] == 1000
     assert ended[0].startswith("The session this view watches has ended.")
     assert "next Start brings it back" in ended[0]

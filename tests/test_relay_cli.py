@@ -10,7 +10,7 @@ import logging
 import signal
 import ssl
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -224,6 +224,33 @@ async def test_a_page_instead_of_the_websocket_fails_at_once(
         "/ws URL, ws(s)://HOST:PORT/ws"
     ]
     assert relay_log.lines(logging.WARNING) == []
+
+
+async def test_the_relay_says_it_is_there_while_it_watches(
+    aiohttp_client: Callable[[web.Application], Awaitable[Client]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A server hears nothing from a watcher that only listens, and its heartbeat cut the
+    relay in a 20 s network drop that the camera rode out: the relay sends a keepalive."""
+    monkeypatch.setattr(relay, "KEEPALIVE_S", 0.05)
+    heard: list[str] = []
+
+    async def server(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        assert json.loads((await ws.receive()).data)["type"] == "watch"
+        await ws.send_json({"type": "watching", "session": "s1"})
+        while len(heard) < 3:
+            heard.append(json.loads((await ws.receive()).data)["type"])
+        await ws.close(code=1000, message=b"the watched session ended: the client left")
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/ws", server)
+    client = await aiohttp_client(app)
+    config = RelayConfig(ws_url(client), "t", (Target("127.0.0.1", 9),), 0.2)
+    assert await relay_until_done(config) == 0
+    assert heard == ["keepalive"] * 3
 
 
 # -- the token --------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import http
 import ipaddress
 import json
@@ -64,6 +65,11 @@ RETRYABLE_4XX = {http.HTTPStatus.REQUEST_TIMEOUT, http.HTTPStatus.TOO_MANY_REQUE
 
 # How often the relay sees whether the rest pose is due.
 UNSEEN_TICK_S = 0.25
+# How often it says it is there: the server's heartbeat counts from the last message it
+# heard, so a watcher that only listens was cut by a network drop of 7.5 s or more,
+# where its camera, sending frames, rode out 22 (docs/protocol.md, "Watchers").
+KEEPALIVE_S = 2.0
+KEEPALIVE = json.dumps({"type": "keepalive"})
 # OpenSSL's verify codes for a certificate that is trusted but names another host.
 HOST_MISMATCH, IP_MISMATCH = 62, 64
 # The longest a connection and its upgrade may take: a server (or a proxy) that accepts the
@@ -148,7 +154,6 @@ class Relay:
             raise Stop(1, untrusted(error, self.config)) from None
 
     async def _watch(self, session: aiohttp.ClientSession) -> int:
-        forwarded = 0
         try:
             async with asyncio.timeout(HANDSHAKE_S) as handshake:
                 # ?link= sends it, behind a balancer, to the replica that holds the link;
@@ -167,28 +172,36 @@ class Relay:
             ) from None
         async with ws:
             await ws.send_json({"type": "watch", "version": 1, "token": self.config.token})
-            reason = ""
-            while True:
-                try:
-                    message = await ws.receive(timeout=UNSEEN_SECONDS)
-                except TimeoutError:
-                    # Nothing comes while the camera is away (paused, reconnecting).
-                    self.sender.unseen(time.monotonic())
-                    continue
-                if message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
-                    reason = str(message.extra or "")
-                    break
-                if message.type != aiohttp.WSMsgType.TEXT:
-                    continue
-                try:
-                    forwarded += self._read(message.data)
-                except UNREADABLE as error:
-                    # One frame lost, not the relay: the next may be fine.
-                    if not self.warned_unreadable:
-                        self.warned_unreadable = True
-                        log.warning(UNREADABLE_NOTE, type(error).__name__, error)
+            keeping = asyncio.create_task(keep_alive(ws))
+            try:
+                forwarded, reason = await self._receive(ws)
+            finally:
+                keeping.cancel()
             self._closed(ws.close_code, reason or "no reason")
         return forwarded
+
+    async def _receive(self, ws: aiohttp.ClientWebSocketResponse) -> tuple[int, str]:
+        """Each result's rig to the receivers until the server closes: how many were
+        forwarded, and the close's reason."""
+        forwarded = 0
+        while True:
+            try:
+                message = await ws.receive(timeout=UNSEEN_SECONDS)
+            except TimeoutError:
+                # Nothing comes while the camera is away (paused, reconnecting).
+                self.sender.unseen(time.monotonic())
+                continue
+            if message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
+                return forwarded, str(message.extra or "")
+            if message.type != aiohttp.WSMsgType.TEXT:
+                continue
+            try:
+                forwarded += self._read(message.data)
+            except UNREADABLE as error:
+                # One frame lost, not the relay: the next may be fine.
+                if not self.warned_unreadable:
+                    self.warned_unreadable = True
+                    log.warning(UNREADABLE_NOTE, type(error).__name__, error)
 
     def _read(self, text: str) -> int:
         """One text message; how many rigs it forwarded."""
@@ -302,6 +315,13 @@ async def run(config: RelayConfig) -> int:
         ticking.cancel()
         sender.rest()
         sender.close()
+
+
+async def keep_alive(ws: aiohttp.ClientWebSocketResponse) -> None:
+    while not ws.closed:
+        await asyncio.sleep(KEEPALIVE_S)
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await ws.send_str(KEEPALIVE)
 
 
 async def keep_time(sender: VmcSender) -> None:
