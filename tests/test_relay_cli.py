@@ -10,6 +10,7 @@ import logging
 import signal
 import ssl
 import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -251,6 +252,41 @@ async def test_the_relay_says_it_is_there_while_it_watches(
     config = RelayConfig(ws_url(client), "t", (Target("127.0.0.1", 9),), 0.2)
     assert await relay_until_done(config) == 0
     assert heard == ["keepalive"] * 3
+
+
+async def test_with_wait_a_link_the_server_lacks_is_asked_for_at_a_steady_pace(
+    aiohttp_client: Callable[[web.Application], Awaitable[Client]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After a server restart, a relay with --wait heard 4003 until the camera came back,
+    and backed off each time as from a server that was down: it came back 8 s after the
+    camera and the OBS view. A server that answers is asked again at LINK_POLL_S."""
+    monkeypatch.setattr(relay, "LINK_POLL_S", 0.05)
+    asked: list[float] = []
+    fifth = asyncio.Event()
+
+    async def server(request: web.Request) -> web.WebSocketResponse:
+        asked.append(time.monotonic())
+        if len(asked) == 5:
+            fifth.set()
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.receive()
+        await ws.close(code=4003, message=b"this watch link names no live session")
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/ws", server)
+    client = await aiohttp_client(app)
+    config = RelayConfig(ws_url(client), "t", (Target("127.0.0.1", 9),), 10.0, wait=True)
+    task = asyncio.create_task(run_relay(config))
+    try:
+        async with asyncio.timeout(30):
+            await fifth.wait()
+    finally:
+        task.cancel()
+    # The first wait is the first retry's (0.5 s); backing off, the next were 1, 2 and 4.
+    assert max(b - a for a, b in itertools.pairwise(asked[1:])) < 0.5
 
 
 # -- the token --------------------------------------------------------------------------------

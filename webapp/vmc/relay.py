@@ -58,6 +58,8 @@ log = logging.getLogger("webapp.vmc.relay")
 # says: a server that refuses at once must not be asked thousands of times a second.
 FIRST_RETRY_S = 0.5
 RETRY_FLOOR_S = 0.1
+# How often --wait asks for a link the server answered it does not hold now.
+LINK_POLL_S = 1.0
 # Answers to the upgrade that a later try may not get again; any other 4xx means the URL
 # is wrong (a wrong path is a 404), as does a 2xx or 3xx (a page's URL, not /ws), and asking
 # again only repeats it.
@@ -138,10 +140,13 @@ class Relay:
         self.watched = False
         self.warned_no_rig = False
         self.warned_unreadable = False
+        # The server answered that the link names no session now (with --wait).
+        self.link_away = False
 
     async def watch_once(self, session: aiohttp.ClientSession) -> int:
         """One watcher connection, forwarding until it closes; returns how many rigs it
         sent. Raises Stop when reconnecting cannot help."""
+        self.link_away = False
         try:
             return await self._watch(session)
         except aiohttp.WSServerHandshakeError as error:
@@ -229,6 +234,7 @@ class Relay:
         """Raises Stop for a close after which reconnecting cannot help."""
         if self.config.wait and code in (Close.NORMAL, Close.UNKNOWN_WATCH):
             log.info("the link names no live session now (%s: %s); waiting for it", code, reason)
+            self.link_away = True
             return
         if code == Close.NORMAL:
             raise Stop(0, f"the watched session is over: {reason}")
@@ -310,7 +316,13 @@ async def run(config: RelayConfig) -> int:
                 except (aiohttp.ClientError, OSError, ValueError) as error:
                     log.warning("cannot watch %s: %s; retry in %.1f s", config.watch, error, wait)
                 await asyncio.sleep(wait)
-                wait = next_wait(wait, config.retry_max_s)
+                # A server that answers is up: its link comes back when its camera does,
+                # within seconds after a restart, so it is asked at a steady pace. Backing
+                # off, the relay came back 8 s after the camera and the OBS view.
+                if relay.link_away:
+                    wait = max(RETRY_FLOOR_S, min(LINK_POLL_S, config.retry_max_s))
+                else:
+                    wait = next_wait(wait, config.retry_max_s)
     finally:
         ticking.cancel()
         sender.rest()
