@@ -286,8 +286,10 @@ async def test_a_watch_link_reaches_the_replica_that_holds_it(
         # A pairing code is kept by the replica its offer reached: each claim finds it,
         # typed as shown (with its dash) or not, in capitals or not (nginx hashes a code
         # in lower case apart; the replica it reaches sends it on in capitals).
+        codes = []
         for turn in range(12):
             code = "".join(secrets.choice(ALPHABET) for _ in range(LENGTH))
+            codes.append(code)
             offered = await http.put(f"{cluster.url}/api/pair/{code}", json={"link_key": key})
             assert offered.status == 201, await offered.text()
             typed = f"{code[:4]}-{code[4:]}" if turn % 2 else code
@@ -303,6 +305,13 @@ async def test_a_watch_link_reaches_the_replica_that_holds_it(
         assert (await ended.json())["ended"] == ready["session"]
         for ws in plain:
             await ws.close()
+        # nginx's access log names these requests without their secrets.
+        assert cluster.nginx is not None
+        logged = "\n".join(cluster.nginx.tail)
+        assert '"POST /api/pair/-/claim" 200' in logged
+        assert '"POST /api/end" 200' in logged
+        for secret in (token, key, ready["resume"], *codes, *(c.lower() for c in codes)):
+            assert secret not in logged, secret
 
 
 async def until_live(
