@@ -201,6 +201,21 @@ async def test_multipart_parts_besides_the_file_are_bounded_too(make_client: Mak
     assert "besides the field 'file'" in detail["detail"]
 
 
+async def test_a_file_under_another_name_is_told_its_name(make_client: MakeClient) -> None:
+    """curl -F image=@photo.jpg: the photo (over the 64 KiB the other fields may hold)
+    was answered 413 too_large, and the person looked at its size."""
+    client = await make_client(Config(workers=1))
+    photo = PERSON_JPEG.read_bytes()
+    assert len(photo) > 65536
+    form = aiohttp.FormData()
+    form.add_field("image", photo, filename="photo.jpg", content_type="image/jpeg")
+    response = await client.post("/predict", data=form)
+    assert response.status == 400
+    answer = await response.json()
+    assert answer["error"] == "empty"
+    assert answer["detail"].startswith('the file came as the multipart field "image"; send it')
+
+
 async def test_pixel_limit_is_413(make_client: MakeClient) -> None:
     client = await make_client(Config(workers=1, max_pixels=100_000))
     status, body = await post_file(client, PERSON_JPEG.read_bytes())

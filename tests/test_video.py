@@ -767,6 +767,20 @@ async def test_multipart_parts_besides_the_video_are_bounded_too(make_client: Ma
     assert "besides the field 'file'" in (await response.json())["detail"]
 
 
+async def test_a_video_under_another_name_is_told_its_name(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    client = await make_client(Config(workers=1))
+    clip = write_clip(ASL_VIDEO, tmp_path / "clip.mp4", 24)
+    form = aiohttp.FormData()
+    form.add_field("video", clip.read_bytes(), filename="clip.mp4", content_type="video/mp4")
+    response = await client.post("/api/video", data=form)
+    assert response.status == 400
+    answer = await response.json()
+    assert answer["error"] == "empty"
+    assert "send it as 'file'" in answer["detail"]
+
+
 async def test_one_address_has_at_most_its_share_of_videos_arriving(
     make_client: MakeClient, tmp_path: Path
 ) -> None:

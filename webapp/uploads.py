@@ -11,7 +11,13 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
-from webapp.errors import BadRequestError, TooLargeError, UploadTimeoutError
+from webapp.errors import (
+    BadRequestError,
+    EmptyInputError,
+    TooLargeError,
+    UploadTimeoutError,
+    shown,
+)
 
 CHUNK = 64 * 1024
 # The least a read asks for: aiohttp's multipart reader refuses a read shorter than its
@@ -75,6 +81,14 @@ async def file_part(request: web.Request, field: str, others_limit: int) -> Body
             )
         if part.name == field:
             return part
+        if part.filename is not None:
+            # A file under another name (curl -F image=@photo.jpg) is the file meant: it
+            # was drained against the small allowance of the other fields and called too
+            # large, which sent people looking at its size.
+            raise EmptyInputError(
+                f"the file came as the multipart field {shown(part.name)}; "
+                f"send it as {field!r} (curl -F {field}=@FILE)"
+            )
         left -= await copy_limited(
             part.read_chunk, _drop, left, f"multipart body besides the field {field!r}"
         )
