@@ -72,6 +72,21 @@ def test_a_variable_rate_video_gives_every_frame_at_its_own_time(
     assert times == pytest.approx(VFR_TIMES, abs=0.01)
 
 
+def test_a_phones_jittery_30_fps_keeps_every_frame(clip45: Path, tmp_path: Path) -> None:
+    """A phone's 30 fps is 28 to 39 ms between frames, 29.4 a second on average: slotted
+    every 33.3 ms, two frames fell in one slot now and then and 4 of 50 were dropped from a
+    video no faster than --video-max-fps. At or under it on average, every frame is kept."""
+    gaps = [28.0, 39.0, 31.0, 37.0, 34.0] * 9
+    runs = [(1, 1000.0 / gap) for gap in gaps]
+    jittery = retime(clip45, tmp_path / "jittery.mp4", runs, edit_list=True)
+    reader, times = read_all(jittery, max_fps=30.0)
+    assert reader.info.fps <= 30.0
+    assert (reader.skipped, len(times)) == (0, 45)
+    # Faster than the limit on average, it is thinned as before.
+    _, fewer = read_all(jittery, max_fps=20.0)
+    assert len(fewer) < 45 * 20.0 / reader.info.fps + 2
+
+
 def test_frames_an_edit_list_hides_are_reported_not_passed_over(
     clip45: Path, tmp_path: Path
 ) -> None:
