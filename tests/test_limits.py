@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import Client, MakeClient
 from tests.live import LiveClient, video_frames
-from tests.media import ASL_VIDEO
+from tests.media import ASL_VIDEO, PERSON_JPEG
 from webapp.config import Config
 from webapp.live.guard import counted_as
 from webapp.protocol import Close
@@ -156,6 +156,37 @@ async def test_an_upload_that_stalls_gets_408(make_client: MakeClient) -> None:
     status, _, body = await unfinished_upload(client)
     assert status == 408
     assert body["error"] == "upload_timeout"
+    assert body["detail"] == (
+        "the upload did not arrive within 1 s "
+        "(--upload-timeout 0.5 s, and 1 s for each 250 kB declared)"
+    )
+
+
+async def test_a_large_upload_on_a_slow_uplink_has_time_for_its_size(
+    make_client: MakeClient,
+) -> None:
+    """--upload-timeout alone bounded the whole body: 30 s asked a 40 MB phone video for
+    11 Mbit/s. A declared length adds a second for each 250 kB (2 Mbit/s)."""
+    photo = PERSON_JPEG.read_bytes()
+    assert len(photo) > 100_000  # a second half at 0.35 s, within 0.2 + 0.4 s
+    client = await make_client(Config(workers=1, upload_timeout=0.2))
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    try:
+        head = (
+            "POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
+            f"Content-Length: {len(photo)}\r\nConnection: close\r\n\r\n"
+        )
+        writer.write(head.encode() + photo[: len(photo) // 2])
+        await writer.drain()
+        await asyncio.sleep(0.35)  # the slow uplink itself
+        writer.write(photo[len(photo) // 2 :])
+        await writer.drain()
+        status_line = await asyncio.wait_for(reader.readline(), 60)
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+    assert status_line.split()[1] == b"200", status_line
 
 
 async def test_a_full_line_refuses_an_upload_before_its_body_arrives(

@@ -90,7 +90,7 @@ async def put_avatar(request: web.Request) -> web.Response:
     except UploadUnderWay:
         return _refusal(409, "upload_under_way", "an avatar is already uploading to this link")
     try:
-        async with arriving_within(config.upload_timeout, "avatar"):
+        async with arriving_within(config.upload_timeout, "avatar", request.content_length):
             data = await read_limited(request.content.read, limit, "avatar", LIMIT_FLAG)
         if not data.startswith(GLB_MAGIC):
             raise UnsupportedTypeError("the avatar is not a .vrm (a binary glTF file)")

@@ -112,7 +112,11 @@ class Config:
         metadata={"help": "seconds a result may wait for a client that stopped reading"},
     )
     upload_timeout: float = field(
-        default=30.0, metadata={"help": "seconds an upload body may take to arrive before 408"}
+        default=30.0,
+        metadata={
+            "help": "seconds an upload body may take to arrive before 408, plus 1 s for "
+            "each 250 kB its Content-Length declares"
+        },
     )
     stats_interval: float = field(
         default=2.0, metadata={"help": "seconds between stats messages to each session"}

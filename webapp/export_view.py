@@ -100,7 +100,7 @@ async def _receive(request: web.Request) -> bytes:
     config = request.app[CONFIG]
     refuse_declared_size(request, config.max_export_bytes)
     try:
-        async with arriving_within(config.upload_timeout):
+        async with arriving_within(config.upload_timeout, declared=request.content_length):
             return await read_limited(request.content.read, config.max_export_bytes, "recording")
     except ConnectionResetError:
         # The client went away mid-upload (aiohttp's ClientConnectionResetError is one):

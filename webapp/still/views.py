@@ -23,7 +23,7 @@ async def predict(request: web.Request) -> web.Response:
     config = request.app[CONFIG]
     # A full line refuses before the body is read, so a refused client wastes no upload.
     request.app[SCHEDULER].check_still_room()
-    async with arriving_within(config.upload_timeout):
+    async with arriving_within(config.upload_timeout, declared=request.content_length):
         data = await uploads.read_image(request, config.max_upload_bytes)
     uploads.check_not_heif(data)
     cache = None if config.no_cache else request.app[CACHE]

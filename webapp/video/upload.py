@@ -37,7 +37,7 @@ async def spooled_video(
     refuse_declared_size(request, limit, ENVELOPE_BYTES)
     with tempfile.NamedTemporaryFile(prefix="holotrack-video-", suffix=".bin") as file:
         try:
-            async with arriving_within(upload_seconds):
+            async with arriving_within(upload_seconds, declared=request.content_length):
                 size = await _receive(request, file, limit)
         except ConnectionResetError:
             raise UploadAbandoned() from None
