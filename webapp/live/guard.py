@@ -13,8 +13,10 @@ from webapp.config import Config
 def peer_address(request: web.Request, config: Config) -> str:
     """Who a request is from, as the logs name it: the proxy's word with --trust-proxy."""
     if config.trust_proxy:
-        forwarded = request.headers.get("X-Forwarded-For", "")
-        # The proxy appends the address it saw; earlier entries are the client's to forge.
+        # The proxy appends the address it saw; earlier entries are the client's to forge,
+        # and so is an earlier header line: a proxy that adds a line of its own (HAProxy's
+        # option forwardfor) leaves the client's first, and the first was read.
+        forwarded = ",".join(request.headers.getall("X-Forwarded-For", []))
         last = forwarded.split(",")[-1].strip()
         if last:
             return last
