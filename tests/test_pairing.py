@@ -502,6 +502,26 @@ async def test_a_code_sent_on_in_capitals_is_a_try_here_too(make_client: MakeCli
         assert await metric(client, series) == count, outcome
 
 
+async def test_a_page_of_another_site_cannot_spend_a_households_tries(
+    make_client: MakeClient,
+) -> None:
+    """A claim is a simple POST: a page the person visited sent 21 from their browser
+    (no-cors), and their address could not pair for 10 minutes (a security review)."""
+    client = await make_client(Config(workers=1, no_cache=True))
+    code, link_key = a_code(), secrets.token_urlsafe(32)
+    assert (await client.put(f"/api/pair/{code}", json={"link_key": link_key})).status == 201
+    elsewhere = {"Origin": "https://games.example"}
+    for _ in range(TRIES + 1):
+        refused = await client.post(f"/api/pair/{a_code()}/claim", headers=elsewhere)
+        assert refused.status == 403
+    answer = await refused.json()
+    assert answer["error"] == "cross_site"
+    assert "games.example" in answer["detail"]
+    here = {"Origin": str(client.make_url("/")).rstrip("/")}
+    claimed = await client.post(f"/api/pair/{code}/claim", headers=here)
+    assert (await claimed.json())["link_key"] == link_key
+
+
 async def test_too_many_clients_trying_is_its_own_429(
     make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:

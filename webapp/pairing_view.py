@@ -20,7 +20,7 @@ from webapp.errors import BadRequestError
 from webapp.http_errors import json_error
 from webapp.keys import ACCESS, CONFIG, LIVE, METRICS
 from webapp.live import messages
-from webapp.live.guard import client_address, peer_address
+from webapp.live.guard import client_address, origin_refusal, peer_address
 from webapp.live.options import is_link_key
 from webapp.live.pairing import (
     ALPHABET,
@@ -105,6 +105,12 @@ async def claim(request: web.Request) -> web.Response:
     offering page's access key, or null), or its watch token, once."""
     code = _code(request)
     config = request.app[CONFIG]
+    # A claim is a simple POST, which any page a person visits may send from their
+    # browser: 21 of them spent the address's tries, and the household behind it could
+    # not pair for 10 minutes. A page of another site is refused before a try is counted.
+    refusal = origin_refusal(request, config)
+    if refusal is not None:
+        return json_error("cross_site", f"{refusal}; claim the code from this server's pages", 403)
     address = client_address(request, config)
     claims = request.app[METRICS].pairing_claims
     pairing = request.app[LIVE].pairing
