@@ -155,6 +155,40 @@ async def test_only_the_camera_gives_its_link_an_avatar_and_its_watchers_hear_of
         await ws.close()
 
 
+async def test_an_uploaded_avatar_never_runs_as_a_script(make_client: MakeClient) -> None:
+    """A camera may upload any bytes that begin with glTF: 'glTF=1;window.GADGET=...' ran
+    from a <script src> on another site's page (a security review: no nosniff). It is served
+    nosniff, as an attachment, and no answer sends a Referer with a watch token in it."""
+    client = await make_client(Config(workers=1, no_cache=True))
+    live, ready = await camera(client)
+    gadget = b"glTF=1;window.GADGET=document.domain;//" + bytes(64)
+    answer = await put(client, ready, gadget)
+    assert answer.status == 200, await answer.text()
+    path = (await answer.json())["url"]
+    url = str(client.make_url(path))
+    served = await client.get(path)
+    assert served.headers["X-Content-Type-Options"] == "nosniff"
+    assert served.headers["Content-Disposition"] == "attachment"
+    for path in ("/", "/avatar", "/healthz", "/api/exercises"):
+        page = await client.get(path)
+        assert page.headers["X-Content-Type-Options"] == "nosniff", path
+        assert page.headers["Referrer-Policy"] == "no-referrer", path
+    async with open_page() as browser:
+        await browser.page.goto(str(client.make_url("/healthz")))
+        ran = await browser.page.evaluate(
+            """(url) => new Promise((done) => {
+                 const script = document.createElement("script");
+                 script.src = url;
+                 script.onload = () => done(window.GADGET ?? "loaded, not run");
+                 script.onerror = () => done(window.GADGET ?? null);
+                 document.head.append(script);
+               })""",
+            url,
+        )
+    assert ran is None
+    await live.ws.close()
+
+
 async def test_the_avatar_lives_as_long_as_the_link(make_client: MakeClient) -> None:
     """Through a lost connection (resume) and a takeover by the link's key, then gone with
     the link: the grace over, a plain end, and the server's shutdown."""

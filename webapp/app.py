@@ -34,6 +34,7 @@ from webapp.live.shared import LiveShared
 from webapp.metrics import Metrics
 from webapp.ops import count_predict, sampler_ctx
 from webapp.routes import setup_routes
+from webapp.safe_headers import add_safe_headers
 from webapp.still.cache import AnswerCache
 from webapp.video.arrivals import Arrivals
 
@@ -71,5 +72,6 @@ def create_app(config: Config, phone_origins: tuple[str, ...] = ()) -> web.Appli
     app.cleanup_ctx.append(scheduler_ctx)
     app.cleanup_ctx.append(sampler_ctx)
     app.on_shutdown.append(close_all)
+    app.on_response_prepare.append(add_safe_headers)
     setup_routes(app)
     return app

@@ -122,7 +122,10 @@ async def link_avatar(request: web.Request) -> web.StreamResponse:
             404, "no_avatar", "this watch link has no avatar of its own: show the default one"
         )
     # Replaced or dropped at any moment, and maybe a private model: no cache keeps a copy.
-    response = web.StreamResponse(headers={"Cache-Control": "no-store"})
+    # An attachment: opened as a page, it is a download, never a document of this origin.
+    response = web.StreamResponse(
+        headers={"Cache-Control": "no-store", "Content-Disposition": "attachment"}
+    )
     response.content_type = "model/gltf-binary"
     response.content_length = len(avatar.data)
     await response.prepare(request)
