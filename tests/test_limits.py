@@ -14,9 +14,11 @@ from aiohttp.test_utils import make_mocked_request
 from multidict import CIMultiDict
 
 from tests.conftest import Client, MakeClient
-from tests.live import LiveClient, video_frames
+from tests.live import LiveClient, video_frames, when_resting
 from tests.media import ASL_VIDEO, PERSON_JPEG
 from webapp.config import Config
+from webapp.keys import LIVE
+from webapp.live import watch
 from webapp.live.guard import counted_as, peer_address
 from webapp.protocol import Close
 
@@ -274,3 +276,27 @@ async def test_behind_a_balancer_a_full_server_still_takes_its_sessions_watchers
     await pretender.ws.send_json(HELLO)
     code, reason = await pretender.closed()
     assert code == Close.TRY_AGAIN_LATER, reason
+
+
+async def test_paused_links_are_given_up_per_client_address(
+    make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server passes each session's client address to the watch tokens, so one address
+    pausing session after session gives up its own oldest link, not another client's."""
+    monkeypatch.setattr(watch, "RESTING_PER_CLIENT", 2)
+    client = await make_client(Config(workers=1, trust_proxy=True, min_session_fps="0"))
+    rested = when_resting(client.app[LIVE].tokens, monkeypatch)
+
+    async def paused_from(address: str) -> str:
+        live = LiveClient(await client.ws_connect("/ws", headers={"X-Forwarded-For": address}))
+        token: str = (await live.hello("pose"))["watch"]
+        rested.clear()
+        await live.ws.close(code=4002, message=b"paused")
+        await rested.wait()
+        return token
+
+    victim = await paused_from("192.0.2.7")
+    flood = [await paused_from("203.0.113.9") for _ in range(3)]
+    tokens = client.app[LIVE].tokens
+    assert tokens.find(victim) is not None
+    assert [tokens.find(token) is not None for token in flood] == [False, True, True]

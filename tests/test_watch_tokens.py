@@ -151,3 +151,39 @@ async def test_the_oldest_resting_audience_gives_up_past_the_limit(
     tokens.close()
     assert len(tokens) == 0
     assert all(len(told) == 1 for _, told in others)
+
+
+async def test_one_client_address_gives_up_its_own_oldest_not_everyones(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A security review paused one camera with an OBS watcher, then from one address
+    opened and dropped 1032 sessions in 6 s: the victim's link was the oldest past the
+    server's bound, and its view was told the camera did not come back."""
+    monkeypatch.setattr(watch, "RESTING_PER_CLIENT", 2)
+    monkeypatch.setattr(watch, "MAX_RESTING", 4)
+    tokens = WatchTokens(grace=60.0)
+
+    def rested(name: str, client: str) -> tuple[str, list[SessionClosed]]:
+        audience, told, _ = audience_with_a_watcher(name)
+
+        def owner(close: SessionClosed) -> None:
+            raise AssertionError("a resting session is not ended again")
+
+        grant = tokens.issue(audience, owner)
+        tokens.rest(grant.token, owner, "the connection was lost", client)
+        return grant.token, told
+
+    victim, victim_told = rested("victim", "192.0.2.7")
+    flood = [rested(f"flood{n}", "203.0.113.9") for n in range(6)]
+    assert tokens.find(victim) is not None
+    assert victim_told == []
+    # The flooding address keeps its own two newest; its older ones gave up.
+    kept = [token for token, _ in flood if tokens.find(token) is not None]
+    assert kept == [token for token, _ in flood[-2:]]
+    # Past the server's bound, the oldest of all still gives up, whoever's it is.
+    others = [rested(f"other{n}", f"198.51.100.{n}") for n in range(2)]
+    assert tokens.find(victim) is None
+    assert [c.reason for c in victim_told] == [
+        "the watched session ended: its camera did not come back"
+    ]
+    assert all(tokens.find(token) is not None for token, _ in others)

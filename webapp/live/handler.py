@@ -67,7 +67,14 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     access = request.app[ACCESS]
     gate = Gate(access, presented_key(request)) if access.required else Gate()
     session = LiveSession(
-        ws, scheduler, config, request.app[METRICS], request.app[LIVE], request.transport, gate
+        ws,
+        scheduler,
+        config,
+        request.app[METRICS],
+        request.app[LIVE],
+        request.transport,
+        gate,
+        client,
     )
     sessions = request.app[SESSIONS]
     refusal = guard.origin_refusal(request, config)

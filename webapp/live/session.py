@@ -76,8 +76,10 @@ class LiveSession:
         shared: LiveShared,
         transport: asyncio.Transport | None = None,
         gate: Gate | None = None,
+        client: str = "",
     ) -> None:
         self.ws = ws
+        self.client = client  # its address, as per-client limits count it
         # The access key's check and quotas; an open one without --access-keys.
         self.gate = gate or Gate()
         self.shared = shared
@@ -268,7 +270,7 @@ class LiveSession:
         may_come_back = self.ready_sent and close.code in RESUMABLE
         if self.token is not None:
             if may_come_back:
-                self.shared.tokens.rest(self.token, self.end, close.reason)
+                self.shared.tokens.rest(self.token, self.end, close.reason, self.client)
             else:
                 self.shared.tokens.revoke(self.token, self.end, close.reason)
         if self.analysis is not None:

@@ -31,6 +31,10 @@ TOKEN_BYTES = 16
 # Audiences waiting for their camera at once, at most: a client that opens sessions and
 # drops them as fast as it can makes the oldest give up early, not the server grow.
 MAX_RESTING = 1024
+# ... and of one client address (as limits count it), whose own oldest gives up first:
+# past the server's bound, one address dropping 1032 sessions in 6 s ended everyone
+# else's paused links (a security review).
+RESTING_PER_CLIENT = 16
 
 # What a link key's token is the hash of, besides the key: a token is never a plain hash of
 # a string some other program might also hash.
@@ -171,7 +175,8 @@ class WatchTokens:
         self.avatars = LinkAvatars(0) if avatars is None else avatars
         self._entries: dict[str, _Entry] = {}
         self._resumes: dict[str, str] = {}  # resume secret -> token
-        self._resting: dict[str, None] = {}  # tokens waiting for their camera, oldest first
+        # Tokens waiting for their camera, oldest first, with the client address of each.
+        self._resting: dict[str, str] = {}
 
     def issue(
         self, audience: Audience, owner: Ender, carry: Carry = _nothing, token: str | None = None
@@ -269,8 +274,9 @@ class WatchTokens:
         entry.audience.moved_to(session)
         return Grant(token, entry.resume, entry.audience, handed_on, taken_over=True)
 
-    def rest(self, token: str, owner: Ender, why: str) -> None:
-        """`owner` lost its connection: its watchers wait `grace` seconds for the next."""
+    def rest(self, token: str, owner: Ender, why: str, client: str = "") -> None:
+        """`owner` lost its connection: its watchers wait `grace` seconds for the next.
+        `client`: its address as per-client limits count it."""
         entry = self._entries.get(token)
         if entry is None or entry.owner != owner:
             return
@@ -280,10 +286,15 @@ class WatchTokens:
         entry.expiry = asyncio.get_running_loop().call_later(
             self.grace, self.revoke, token, owner, why
         )
-        self._resting[token] = None
-        if len(self._resting) > MAX_RESTING:
+        self._resting[token] = client
+        mine = [t for t, holder in self._resting.items() if holder == client] if client else []
+        if len(mine) > RESTING_PER_CLIENT:
+            oldest = mine[0]
+        elif len(self._resting) > MAX_RESTING:
             oldest = next(iter(self._resting))
-            self.revoke(oldest, self._entries[oldest].owner, "its camera did not come back")
+        else:
+            return
+        self.revoke(oldest, self._entries[oldest].owner, "its camera did not come back")
 
     def revoke(self, token: str, owner: Ender, why: str) -> None:
         """`owner` ended for good: the token names nothing any more, and its watchers are
