@@ -35,7 +35,8 @@ from tests.videos import (
     with_pixel_aspect,
     write_clip,
 )
-from webapp.errors import NotAVideoError, UnsupportedTypeError
+from webapp.config import Config
+from webapp.errors import NotAVideoError, TooManyPixelsError, UnsupportedTypeError
 from webapp.video.container import MOST_BOXES, check_container
 from webapp.video.decode import VideoInfo, VideoReader
 
@@ -46,8 +47,10 @@ VFR_TIMES = list(
 )[:-1]
 
 
-def read_all(path: Path, max_fps: float = 30.0) -> tuple[VideoReader, list[float]]:
-    reader = VideoReader(path, max_seconds=600.0, max_pixels=1920 * 1080, max_fps=max_fps)
+def read_all(
+    path: Path, max_fps: float = 30.0, max_pixels: int = 1920 * 1080
+) -> tuple[VideoReader, list[float]]:
+    reader = VideoReader(path, max_seconds=600.0, max_pixels=max_pixels, max_fps=max_fps)
     times: list[float] = []
     try:
         while (frame := reader.next()) is not None:
@@ -85,6 +88,17 @@ def test_a_phones_jittery_30_fps_keeps_every_frame(clip45: Path, tmp_path: Path)
     # Faster than the limit on average, it is thinned as before.
     _, fewer = read_all(jittery, max_fps=20.0)
     assert len(fewer) < 45 * 20.0 / reader.info.fps + 2
+
+
+def test_dci_4k_is_taken_and_a_bigger_video_is_told_how_to_shrink(tmp_path: Path) -> None:
+    """Action cameras and drones record 4096x2160; the limit was UHD's 3840x2160, and its
+    413 said nothing of what to do."""
+    clip = write_clip(ASL_VIDEO, tmp_path / "dci.mp4", 2, size=(4096, 2160))
+    reader, times = read_all(clip, max_pixels=Config().video_max_pixels)
+    assert (reader.info.width, reader.info.height, len(times)) == (4096, 2160, 2)
+    with pytest.raises(TooManyPixelsError) as refused:
+        read_all(clip, max_pixels=3840 * 2160)
+    assert "scale it down first" in refused.value.detail
 
 
 def test_frames_an_edit_list_hides_are_reported_not_passed_over(

@@ -219,7 +219,8 @@ class Config:
         default=600.0, metadata={"help": "longest video POST /api/video accepts, in seconds (413)"}
     )
     video_max_pixels: int = field(
-        default=3840 * 2160,
+        # DCI 4K, which action cameras and drones record, as well as UHD's 3840x2160.
+        default=4096 * 2160,
         metadata={"help": "largest video frame POST /api/video accepts, width x height (413)"},
     )
     video_max_fps: float = field(

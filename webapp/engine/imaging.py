@@ -94,7 +94,8 @@ def probe(data: bytes, max_pixels: int) -> ImageInfo:
     if width * height > max_pixels:
         raise TooManyPixelsError(
             f"the image declares {width}x{height} = {width * height} pixels; "
-            f"the limit is {max_pixels}"
+            f"the limit is {max_pixels}: scale it down first (the model works on far "
+            "fewer; 4000 px on the long side loses nothing)"
         )
     return ImageInfo(fmt, width, height)
 

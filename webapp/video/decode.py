@@ -203,7 +203,9 @@ class VideoReader:
         pixels = shown[0] * shown[1]
         if pixels > self.max_pixels:
             raise TooManyPixelsError(
-                f"{what} is {size} ({pixels} pixels a frame); the limit is {self.max_pixels}"
+                f"{what} is {size} ({pixels} pixels a frame); the limit is {self.max_pixels}: "
+                "scale it down first (frames are tracked at about 1280x720 anyway; ffmpeg "
+                "-i IN -vf scale=-2:1080 OUT.mp4)"
             )
         # Nor a side longer than a still image may have, whatever its pixel count: the
         # model's worker aborts on a side of 32767 px (imaging.MAX_SIDE).
