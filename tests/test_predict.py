@@ -16,7 +16,8 @@ import pytest
 from PIL import Image
 
 from tests.conftest import Client, MakeClient
-from tests.media import PERSON_JPEG, STILLS, png_declaring, reencode
+from tests.media import ASL_VIDEO, PERSON_JPEG, STILLS, png_declaring, reencode
+from tests.videos import write_clip
 from webapp.config import Config
 
 SIZES = {"pose": 33, "face": 468, "left_hand": 21, "right_hand": 21}
@@ -199,6 +200,23 @@ async def test_multipart_parts_besides_the_file_are_bounded_too(make_client: Mak
     detail = await response.json()
     assert detail["error"] == "too_large"
     assert "besides the field 'file'" in detail["detail"]
+
+
+async def test_a_video_sent_for_a_photo_is_told_where_videos_go(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """A clip posted to /predict was 'not an image in any known format' (unlabelled) or
+    told which image types to send (video/mp4): neither said /api/video."""
+    client = await make_client(Config(workers=1))
+    for name in ("clip.mp4", "clip.mkv"):
+        clip = write_clip(ASL_VIDEO, tmp_path / name, 3).read_bytes()
+        for content_type in ("application/octet-stream", "video/mp4", "image/jpeg"):
+            response = await client.post(
+                "/predict", data=clip, headers={"Content-Type": content_type}
+            )
+            answer = await response.json()
+            assert (response.status, answer["error"]) == (415, "unsupported_type"), answer
+            assert "POST videos to /api/video" in answer["detail"], (name, content_type)
 
 
 async def test_a_file_under_another_name_is_told_its_name(make_client: MakeClient) -> None:

@@ -19,7 +19,16 @@ HEIF_BRANDS = frozenset(
 )
 
 
+# Other ISO BMFF brands of still images (AVIF), which are not videos either.
+STILL_BRANDS = frozenset({b"avif", b"avis"})
+# Where a video goes, said to whoever sends one here.
+VIDEO_ELSEWHERE = "POST videos to /api/video; /predict takes one image"
+
+
 def check_declared_type(content_type: str) -> None:
+    declared = content_type.split(";")[0].strip().lower()
+    if declared.startswith("video/"):
+        raise UnsupportedTypeError(f"content type {declared!r} is a video: {VIDEO_ELSEWHERE}")
     check_declared(
         content_type,
         IMAGE_TYPES,
@@ -34,6 +43,16 @@ def check_not_heif(data: bytes) -> None:
         raise UnsupportedTypeError(
             "HEIC/HEIF images (an iPhone's default) are not supported; send JPEG, PNG, WebP, "
             "BMP, GIF or TIFF"
+        )
+
+
+def check_not_video(data: bytes) -> None:
+    """A video sent here (labelled as an image, or not at all) was "not an image in any
+    known format", which says nothing of where it should go."""
+    mp4 = data[4:8] == b"ftyp" and data[8:12] not in HEIF_BRANDS | STILL_BRANDS
+    if mp4 or data.startswith(b"\x1a\x45\xdf\xa3"):  # an ISO BMFF box, or EBML (Matroska)
+        raise UnsupportedTypeError(
+            f"this is a video (MP4/MOV or Matroska/WebM), not an image: {VIDEO_ELSEWHERE}"
         )
 
 

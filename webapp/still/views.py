@@ -26,6 +26,7 @@ async def predict(request: web.Request) -> web.Response:
     async with arriving_within(config.upload_timeout, declared=request.content_length):
         data = await uploads.read_image(request, config.max_upload_bytes)
     uploads.check_not_heif(data)
+    uploads.check_not_video(data)
     cache = None if config.no_cache else request.app[CACHE]
     key = digest(data) if cache is not None else ""
     answer = cache.get(key) if cache is not None else None
