@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import cv2
+import numpy as np
 import pytest
 
 from tests.conftest import Client, MakeClient
@@ -100,6 +102,8 @@ async def test_one_line_per_decoded_frame_same_as_a_live_session(
     assert [row["frame"] for row in rows] == list(range(len(frames)))
     assert [row["time_ms"] for row in rows] == pytest.approx([t for t, _ in frames], abs=1e-3)
     assert summary["frames"] == summary["decoded"] == len(frames) == 24
+    assert summary["with_person"] == 24
+    assert summary["warnings"] == []
     assert summary["skipped"] == summary["errors"] == 0
     assert summary["complete"] is True
     assert summary["error"] is None
@@ -138,6 +142,22 @@ async def test_one_line_per_decoded_frame_same_as_a_live_session(
         assert row["fitness"] == result["fitness"]
         assert row["image"] == result["image"] == {"width": 640, "height": 480}
         assert row["rig"].keys() == result["rig"].keys()
+
+
+async def test_a_video_of_nobody_says_so(make_client: MakeClient, tmp_path: Path) -> None:
+    """25 grey frames were 'frames: 25, complete: true' and every part null: read as a
+    success. The summary counts the frames with a person, and warns as a photo does."""
+    path = tmp_path / "nobody.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), 25.0, (320, 240))
+    for _ in range(10):
+        writer.write(np.full((240, 320, 3), 128, np.uint8))
+    writer.release()
+    client = await make_client(Config(workers=1))
+    *rows, last = await lines(await post(client, path.read_bytes()))
+    assert all(row["landmarks"]["pose"] is None for row in rows)
+    summary = last["summary"]
+    assert (summary["frames"], summary["with_person"], summary["complete"]) == (10, 0, True)
+    assert summary["warnings"] == ["no_person"]
 
 
 async def test_blendshapes_come_with_the_rig_on_every_frame_with_a_face(

@@ -45,6 +45,7 @@ class ClientGone(Exception):
 @dataclass
 class Tally:
     frames: int = 0
+    with_person: int = 0  # frames whose pose was found
     errors: int = 0
     inference_ms: list[float] = field(default_factory=list)
     decode_ms: list[float] = field(default_factory=list)
@@ -167,6 +168,8 @@ class VideoStream:
         except Exception:  # an odd frame costs its extras, never the video
             log.exception("%s: analysis failed on frame %d; sent without it", self.name, index)
             landmarks, extra = result.landmarks.as_json(), {}
+        if landmarks.get("pose") is not None:
+            self.tally.with_person += 1
         size = (result.width, result.height)
         return lines.frame_line(index, decoded.time_ms, size, landmarks, extra)
 
@@ -223,6 +226,7 @@ class VideoStream:
         seconds = now - processing
         summary: dict[str, Any] = {
             "frames": tally.frames,
+            "with_person": tally.with_person,
             "errors": tally.errors,
             "decoded": reader.decoded,
             "skipped": reader.skipped,
@@ -239,6 +243,9 @@ class VideoStream:
             "complete": error is None and not reader.cut,
             "error": None if error is None else {"error": error.code, "detail": error.detail},
         }
+        # As a photo's answer says it: a video of nobody was 25 frames, complete, and every
+        # part null, which read as a success.
+        summary["warnings"] = ["no_person"] if tally.frames and not tally.with_person else []
         workout = self.analysis.summary()
         if workout is not None:
             summary["workout"] = workout
