@@ -96,6 +96,26 @@ async def test_no_person_is_a_200_with_a_warning(client: Client) -> None:
     assert "no_person" in [w["code"] for w in body["warnings"]]
 
 
+async def test_an_animated_image_says_its_first_frame_was_tracked(
+    client: Client, tmp_path: Path
+) -> None:
+    """An animated GIF or WebP whose first frame was blank answered no_person with nothing
+    to say the person was in a later frame."""
+    person = Image.open(PERSON_JPEG).convert("RGB")
+    blank = Image.new("RGB", person.size, (128, 128, 128))
+    for suffix in ("gif", "webp"):
+        out = tmp_path / f"anim.{suffix}"
+        blank.save(out, save_all=True, append_images=[person], duration=200, loop=0)
+        status, body = await post_file(client, out.read_bytes(), f"image/{suffix}")
+        assert status == 200, body
+        assert [w["code"] for w in body["warnings"]][:1] == ["no_person"], suffix
+        assert "animated" in [w["code"] for w in body["warnings"]], suffix
+    still = tmp_path / "still.gif"
+    person.save(still)
+    _, body = await post_file(client, still.read_bytes(), "image/gif")
+    assert "animated" not in [w["code"] for w in body["warnings"]]
+
+
 async def test_blurred_photo_is_processed_with_a_warning(client: Client) -> None:
     with Image.open(PERSON_JPEG) as img:
         rgb = np.asarray(img.convert("RGB"))

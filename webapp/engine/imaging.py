@@ -115,6 +115,18 @@ def decode(data: bytes, max_pixels: int) -> RGBImage:
     return rgb
 
 
+def animated(data: bytes) -> bool:
+    """Whether an image (GIF, WebP, APNG) has frames after its first, which decode() leaves
+    out: said, so that a first frame with nobody in it is not taken for the whole."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(data)) as img:
+                return bool(getattr(img, "is_animated", False))
+    except CORRUPT:
+        return False
+
+
 def _to_rgb(img: Image.Image) -> RGBImage:
     if img.mode in {"I;16", "I;16B", "I;16L", "I"}:
         # 16-bit and 32-bit greyscale: scale to 8 bits rather than clip to white. float32

@@ -178,6 +178,13 @@ class Worker:
         warnings = []
         if not landmarks.found_anything():
             warnings.append({"code": "no_person", "message": "no person was found in the image"})
+        if imaging.animated(data):
+            warnings.append(
+                {
+                    "code": "animated",
+                    "message": "the image is animated: its first frame was tracked",
+                }
+            )
         score = imaging.sharpness(rgb)
         if score < imaging.BLUR_THRESHOLD:
             warnings.append(

@@ -245,7 +245,8 @@ class VideoStream:
         }
         # As a photo's answer says it: a video of nobody was 25 frames, complete, and every
         # part null, which read as a success.
-        summary["warnings"] = ["no_person"] if tally.frames and not tally.with_person else []
+        nobody = {"code": "no_person", "message": "no person was found in any frame"}
+        summary["warnings"] = [nobody] if tally.frames and not tally.with_person else []
         workout = self.analysis.summary()
         if workout is not None:
             summary["workout"] = workout
