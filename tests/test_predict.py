@@ -94,6 +94,8 @@ async def test_no_person_is_a_200_with_a_warning(client: Client) -> None:
     assert status == 200
     assert all(value is None for value in body["landmarks"].values())
     assert "no_person" in [w["code"] for w in body["warnings"]]
+    # A person far from the camera is the usual reason: the words say what to do.
+    assert "crop closer" in body["warnings"][0]["message"]
 
 
 async def test_an_animated_image_says_its_first_frame_was_tracked(

@@ -177,7 +177,13 @@ class Worker:
         done = time.perf_counter()
         warnings = []
         if not landmarks.found_anything():
-            warnings.append({"code": "no_person", "message": "no person was found in the image"})
+            # Measured on the seated woman of media/ pasted into a 4000x3000 frame: found
+            # at 800 px tall (27% of the height) and more, not at 640 (21%) or less.
+            nobody = (
+                "no person was found in the image (a person under about a quarter of its "
+                "height may be too small for the model: crop closer)"
+            )
+            warnings.append({"code": "no_person", "message": nobody})
         if imaging.animated(data):
             warnings.append(
                 {
