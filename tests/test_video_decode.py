@@ -90,6 +90,19 @@ def test_a_phones_jittery_30_fps_keeps_every_frame(clip45: Path, tmp_path: Path)
     assert len(fewer) < 45 * 20.0 / reader.info.fps + 2
 
 
+def test_a_container_that_understates_its_rate_is_still_thinned(tmp_path: Path) -> None:
+    """A review's Matroska file said 1 fps and held 3000 frames in 3 s: kept whole, as a
+    video no faster than the limit, it cost 33 times the frames. Here 300 frames 1 ms
+    apart in a file that says 30 fps: at most 30 a second since the first, and a second's
+    worth more."""
+    clip = write_clip(ASL_VIDEO, tmp_path / "clip.mkv", 300, fps=30.0, size=(160, 120))
+    dense = retime_matroska(clip, tmp_path / "dense.mkv", [float(i) for i in range(300)], 300.0)
+    reader, times = read_all(dense, max_fps=30.0)
+    assert reader.info.fps <= 30.0
+    assert len(times) <= 30.0 * (0.3 + 1.0) + 1
+    assert reader.skipped == 300 - len(times)
+
+
 def test_dci_4k_is_taken_and_a_bigger_video_is_told_how_to_shrink(tmp_path: Path) -> None:
     """Action cameras and drones record 4096x2160; the limit was UHD's 3840x2160, and its
     413 said nothing of what to do."""

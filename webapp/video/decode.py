@@ -160,8 +160,11 @@ class VideoReader:
         self._lead_ms = min(frame_ms, 1000.0 / max_fps) / 2.0
         # No faster than the limit on average, a video keeps every frame: a phone's 30 fps
         # is 28 to 39 ms between frames, and slotted, two fell in one slot now and then (4
-        # of 50 frames lost). The average bounds the work all the same.
+        # of 50 frames lost). The rate is the container's word, which a file may bend (a
+        # Matroska file of 3000 frames in 3 s said 1 fps), so a frame beyond its slot is
+        # kept only within max_fps a second since the first, and a second's worth more.
         self._every = 0.0 < self.info.fps <= max_fps * (1.0 + FPS_TOLERANCE)
+        self._kept = 0
 
     def _probe(self) -> VideoInfo:
         """The container's own figures, checked against the limits before any frame runs."""
@@ -251,7 +254,7 @@ class VideoReader:
                 self.cut = True
                 return None
             slot = self._slot(time_ms)
-            if slot <= self._last_slot and not self._every:
+            if slot <= self._last_slot and not self._within_rate(time_ms):
                 self.skipped += 1
                 continue
             try:
@@ -264,6 +267,7 @@ class VideoReader:
             # A container's stated size need not be its frames': each is checked as well.
             shown = self._shown_size(width, height, f"frame {index}")
             self._last_slot = slot
+            self._kept += 1
             return VideoFrame(index, time_ms, encode(self._shown(bgr, shown)))
         if self.decoded == 0:
             raise self._undecodable()
@@ -325,6 +329,14 @@ class VideoReader:
             self._first_ms = time_ms
         since = time_ms - self._first_ms + self._lead_ms
         return math.floor(since * self.max_fps / 1000.0 + SLOT_EPSILON)
+
+    def _within_rate(self, time_ms: float) -> bool:
+        """Whether a frame that shares a slot may be kept: in a video no faster than
+        max_fps, while the frames kept stay within max_fps a second and one second more."""
+        if not self._every or self._first_ms is None:
+            return False
+        since_s = max(0.0, time_ms - self._first_ms) / 1000.0
+        return self._kept < self.max_fps * (since_s + 1.0)
 
     def _check_whole(self) -> None:
         """FFmpeg ends a damaged or truncated file early without an error of its own; a
