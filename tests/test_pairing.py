@@ -35,8 +35,8 @@ from webapp.live.pairing import (
     TooManyTrying,
     Watch,
     normalized,
-    site_of,
 )
+from webapp.live.sites import site_of
 from webapp.live.watch import kept_token
 from webapp.protocol import Close
 
@@ -207,32 +207,49 @@ def test_offers_are_guesses_too_and_draw_on_the_same_budget() -> None:
     codes.offer(a_code(), link, "203.0.113.5")
 
 
-def test_the_table_of_tries_is_bounded_and_forgets_only_tries_that_are_over() -> None:
+def test_the_table_of_tries_is_bounded_and_never_forgets_one_out_of_tries(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """A security review cycled 4097 IPv6 /64s, one wrong claim each: the quietest address,
-    out of tries, was forgotten and had 20 more. Now a newcomer waits instead."""
+    out of tries, was forgotten and had 20 more. Refusing every newcomer instead, 16,384
+    addresses with one wrong claim each kept everyone else from pairing (a second review).
+    Now the quietest with tries left makes room, and only a table of addresses all out of
+    tries makes a newcomer wait."""
+    monkeypatch.setattr(pairing, "MAX_ADDRESSES", 3)
     clock = Clock()
     codes = PairingCodes(lifetime=600, clock=clock)
     for _ in range(TRIES):
         assert codes.claim(a_code(), "203.0.113.5") is None
-    for number in range(MAX_ADDRESSES - 1):
-        assert (
-            codes.claim(a_code(), f"10.{number // 65536}.{number // 256 % 256}.{number % 256}")
-            is None
-        )
+    for address in ("10.0.0.1", "10.0.0.2", "10.0.0.3"):
+        assert codes.claim(a_code(), address) is None  # each pushes out the one before
+    with pytest.raises(TooManyTries):
+        codes.claim(a_code(), "203.0.113.5")
+    for address, more in (("10.0.0.3", TRIES - 1), ("10.0.0.4", TRIES)):
+        for _ in range(more):
+            assert codes.claim(a_code(), address) is None
     clock.now += 100
     with pytest.raises(TooManyTrying) as waiting:
         codes.claim(a_code(), "192.0.2.77")
     assert waiting.value.retry_after == 500
-    with pytest.raises(TooManyTries):
-        codes.claim(a_code(), "203.0.113.5")
-    clock.now += 500  # every try is over: the quietest make room
+    clock.now += 500  # the first address's tries are over: it makes room
     assert codes.claim(a_code(), "192.0.2.77") is None
-    assert codes.claim(a_code(), "203.0.113.5") is None
+
+
+def test_a_table_full_of_one_try_each_still_lets_people_pair() -> None:
+    codes = PairingCodes(lifetime=600, clock=Clock())
+    for number in range(MAX_ADDRESSES):
+        assert (
+            codes.claim(a_code(), f"10.{number // 65536}.{number // 256 % 256}.{number % 256}")
+            is None
+        )
+    code, link = a_code(), a_link()
+    codes.offer(code, link, "192.0.2.1")
+    assert codes.claim(code, "192.0.2.2") == link
 
 
 def test_an_ipv6_site_has_a_budget_and_a_share_of_its_own() -> None:
-    """A site's 65,536 /64s, each a client, multiplied one client's guesses (and filled the
-    table four codes each); its /48 counts them all, a few clients' worth."""
+    """A home's 256 /64s, each a client, multiplied one client's guesses (and filled the
+    table four codes each); its /56 counts them all, a few clients' worth."""
     clock = Clock()
     codes = PairingCodes(lifetime=600, clock=clock)
     site = [f"2001:db8:7:{n:x}::/64" for n in range(SITE_TRIES // TRIES + 1)]
@@ -248,7 +265,8 @@ def test_an_ipv6_site_has_a_budget_and_a_share_of_its_own() -> None:
     with pytest.raises(TooMany):
         codes.offer(a_code(), a_link(), site[-1])
     codes.offer(a_code(), a_link(), "2001:db8:8::/64")
-    assert site_of("2001:db8:7:1::/64") == "2001:db8:7::/48"
+    assert site_of("2001:db8:7:1::/64") == "2001:db8:7::/56"
+    assert site_of("2001:db8:7:100::/64") == "2001:db8:7:100::/56"  # the next home
     assert site_of("192.0.2.1") is None
     assert site_of("not an address") is None
 
@@ -527,10 +545,11 @@ async def test_too_many_clients_trying_is_its_own_429(
 ) -> None:
     monkeypatch.setattr(pairing, "MAX_ADDRESSES", 2)
     client = await make_client(Config(workers=1, no_cache=True, trust_proxy=True))
-    for address in ("192.0.2.1", "192.0.2.2", "192.0.2.3"):
-        answer = await client.post(
-            f"/api/pair/{a_code()}/claim", headers={"X-Forwarded-For": address}
-        )
+    for address in ("192.0.2.1", "192.0.2.2"):
+        await after_wrong_claims(client, {"X-Forwarded-For": address}, a_code, a_code())
+    answer = await client.post(
+        f"/api/pair/{a_code()}/claim", headers={"X-Forwarded-For": "192.0.2.3"}
+    )
     assert answer.status == 429
     assert (await answer.json())["error"] == "too_many_trying"
     assert int(answer.headers["Retry-After"]) > 0

@@ -9,19 +9,21 @@ is good for one claim within its lifetime. Eight characters of a 31-letter alpha
 about 2^39.6 codes, against at most MAX_CODES alive and TRIES guesses per address and
 lifetime: a guesser's chance is about one in ten million per address and code lifetime.
 An offer is a guess too (its 409 says a code is alive), so offers and wrong claims draw on
-one budget. An IPv6 client is an address's /64 (live/guard.counted_as), and a site has
-65,536 of those in its /48: the /48 has a budget and a share of the table of its own,
-a few addresses' worth, so one site cannot multiply the guesses or fill the table.
+one budget. An IPv6 client is an address's /64 (live/guard.counted_as), and its site
+(live/sites.py, a /56: 256 of those) has a budget and a share of the table of its own, a
+few addresses' worth, so one home cannot multiply the guesses or fill the table.
 """
 
 from __future__ import annotations
 
 import collections
 import hmac
-import ipaddress
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from webapp.live.sites import SITE_PREFIX, site_of
 
 # Neither 0 and O nor 1, I and L: what is read off one screen is typed on another.
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -34,12 +36,12 @@ MAX_CODES = 4096
 # Offers and wrong claims one address may make within a lifetime: a page offers a code
 # when asked and a person mistypes a few; more is guessing.
 TRIES = 20
-# An IPv6 site's (its /48's) share: an office pairing a few devices at once.
+# An IPv6 site's (its /56's) share: a household pairing a few devices at once.
 PER_SITE = 4 * PER_ADDRESS
 SITE_TRIES = 5 * TRIES
-# Addresses and sites whose tries are remembered. One with tries inside the lifetime is
-# never forgotten to make room (forgotten, its budget would start again): past this many,
-# a newcomer is refused until the oldest tries are over.
+# Addresses and sites whose tries are remembered. Past this many, the quietest with tries
+# left is forgotten to make room (it gains back only the tries it spent), never one out of
+# them (forgotten, it would start again from nothing); when all are, a newcomer waits.
 MAX_ADDRESSES = 16384
 
 Clock = Callable[[], float]
@@ -113,15 +115,9 @@ class TooManyTrying(TooMany):
     """MAX_ADDRESSES addresses and sites tried within a lifetime: a newcomer waits."""
 
 
-def site_of(address: str) -> str | None:
-    """The /48 of an IPv6 client counted by its /64; None for any other address."""
-    try:
-        network = ipaddress.ip_network(address)
-    except ValueError:
-        return None
-    if network.version != 6 or network.prefixlen < 48:
-        return None
-    return str(network.supernet(new_prefix=48))
+def _limit(holder: str) -> int:
+    """The tries an entry of the table may make: a site's or an address's."""
+    return SITE_TRIES if holder.endswith(f"/{SITE_PREFIX}") else TRIES
 
 
 class PairingCodes:
@@ -244,15 +240,20 @@ class PairingCodes:
             self._tries.move_to_end(holder)
 
     def _room(self, now: float) -> collections.deque[float]:
-        """A new entry's, once the quietest entries whose tries are all over are gone;
-        raises TooManyTrying when none is."""
-        while len(self._tries) >= MAX_ADDRESSES:
-            quietest, tries = next(iter(self._tries.items()))
+        """A new entry's, once the quietest entry with tries left is forgotten when the
+        table is full: refusing every newcomer instead, 16,384 addresses with one wrong
+        claim each kept everyone else from pairing (a review). Raises TooManyTrying when
+        every entry is out of tries."""
+        if len(self._tries) < MAX_ADDRESSES:
+            return collections.deque()
+        oldest_end = math.inf
+        for holder, tries in self._tries.items():
             self._prune(tries, now)
-            if tries:
-                raise TooManyTrying(tries[0] + self.lifetime - now)
-            del self._tries[quietest]
-        return collections.deque()
+            if len(tries) < _limit(holder):
+                del self._tries[holder]
+                return collections.deque()
+            oldest_end = min(oldest_end, tries[0] + self.lifetime)
+        raise TooManyTrying(oldest_end - now)
 
     def _prune(self, tries: collections.deque[float], now: float) -> None:
         while tries and tries[0] + self.lifetime <= now:

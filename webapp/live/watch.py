@@ -23,6 +23,7 @@ from webapp.live import messages
 from webapp.live.avatars import LinkAvatar, LinkAvatars, avatar_url
 from webapp.live.errors import SessionClosed, TakenOver
 from webapp.live.outbox import Outbox
+from webapp.live.sites import site_of
 from webapp.live.text_limits import TextLimits
 from webapp.protocol import Close
 
@@ -31,9 +32,10 @@ TOKEN_BYTES = 16
 # Audiences waiting for their camera at once, at most: a client that opens sessions and
 # drops them as fast as it can makes the oldest give up early, not the server grow.
 MAX_RESTING = 1024
-# ... and of one client address (as limits count it), whose own oldest gives up first:
-# past the server's bound, one address dropping 1032 sessions in 6 s ended everyone
-# else's paused links (a security review).
+# ... and of one client (its address as limits count it, an IPv6 one by its site: a home's
+# /56), whose own oldest gives up first: past the server's bound, one address dropping
+# 1032 sessions in 6 s ended everyone else's paused links (a security review). At the
+# server's bound, the client holding the most gives up its oldest, not the oldest of all.
 RESTING_PER_CLIENT = 16
 
 # What a link key's token is the hash of, besides the key: a token is never a plain hash of
@@ -286,12 +288,15 @@ class WatchTokens:
         entry.expiry = asyncio.get_running_loop().call_later(
             self.grace, self.revoke, token, owner, why
         )
-        self._resting[token] = client
-        mine = [t for t, holder in self._resting.items() if holder == client] if client else []
+        self._resting[token] = site_of(client) or client
+        held: dict[str, list[str]] = {}
+        for resting, holder in self._resting.items():
+            held.setdefault(holder, []).append(resting)
+        mine = held[self._resting[token]] if client else []
         if len(mine) > RESTING_PER_CLIENT:
             oldest = mine[0]
         elif len(self._resting) > MAX_RESTING:
-            oldest = next(iter(self._resting))
+            oldest = max(held.values(), key=len)[0]
         else:
             return
         self.revoke(oldest, self._entries[oldest].owner, "its camera did not come back")
