@@ -116,6 +116,12 @@ async def test_an_animated_image_says_its_first_frame_was_tracked(
     person.save(still)
     _, body = await post_file(client, still.read_bytes(), "image/gif")
     assert "animated" not in [w["code"] for w in body["warnings"]]
+    # A phone's JPEG with a second picture (MPO, as Ultra HDR's gain map) is one photo.
+    mpo = tmp_path / "photo.mpo"
+    person.save(mpo, format="MPO", save_all=True, append_images=[person.resize((64, 48))])
+    status, body = await post_file(client, mpo.read_bytes(), "image/jpeg")
+    assert status == 200, body
+    assert "animated" not in [w["code"] for w in body["warnings"]]
 
 
 async def test_blurred_photo_is_processed_with_a_warning(client: Client) -> None:

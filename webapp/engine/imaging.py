@@ -115,6 +115,9 @@ def decode(data: bytes, max_pixels: int) -> RGBImage:
     return rgb
 
 
+ANIMATED_FORMATS = frozenset({"GIF", "WEBP", "PNG"})
+
+
 def animated(data: bytes) -> bool:
     """Whether an image (GIF, WebP, APNG) has frames after its first, which decode() leaves
     out: said, so that a first frame with nobody in it is not taken for the whole."""
@@ -122,7 +125,10 @@ def animated(data: bytes) -> bool:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with Image.open(io.BytesIO(data)) as img:
-                return bool(getattr(img, "is_animated", False))
+                # A phone's JPEG with a second picture (an MPO: Ultra HDR's gain map) and a
+                # TIFF of several pages are "animated" to Pillow, but not to anyone else.
+                moving = img.format in ANIMATED_FORMATS
+                return moving and bool(getattr(img, "is_animated", False))
     except CORRUPT:
         return False
 
