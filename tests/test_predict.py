@@ -260,6 +260,18 @@ async def test_a_file_under_another_name_is_told_its_name(make_client: MakeClien
     answer = await response.json()
     assert answer["error"] == "empty"
     assert answer["detail"].startswith('the file came as the multipart field "image"; send it')
+    # Small, and alone, it is named all the same; small, beside the file, it is let be.
+    small = reencode(PERSON_JPEG, "JPEG", quality=10)
+    assert len(small) < 65536
+    alone = aiohttp.FormData()
+    alone.add_field("image", small, filename="photo.jpg", content_type="image/jpeg")
+    answer = await (await client.post("/predict", data=alone)).json()
+    assert answer["detail"].startswith('the file came as the multipart field "image"')
+    beside = aiohttp.FormData()
+    beside.add_field("meta", b'{"camera": "phone"}', filename="meta.json")
+    beside.add_field("file", photo, filename="photo.jpg", content_type="image/jpeg")
+    response = await client.post("/predict", data=beside)
+    assert response.status == 200, await response.text()
 
 
 async def test_pixel_limit_is_413(make_client: MakeClient) -> None:

@@ -76,6 +76,7 @@ async def file_part(request: web.Request, field: str, others_limit: int) -> Body
     part to its end, so a 3 GB part named otherwise was read whole (--max-upload-bytes
     bounded only the file's own part)."""
     left = others_limit
+    misnamed: str | None = None
     async for part in await request.multipart():
         if not isinstance(part, BodyPartReader):
             raise BadRequestError(
@@ -83,18 +84,29 @@ async def file_part(request: web.Request, field: str, others_limit: int) -> Body
             )
         if part.name == field:
             return part
-        if part.filename is not None:
+        try:
+            left -= await copy_limited(
+                part.read_chunk, _drop, left, f"multipart body besides the field {field!r}"
+            )
+        except TooLargeError:
+            if part.filename is None:
+                raise
             # A file under another name (curl -F image=@photo.jpg) is the file meant: it
             # was drained against the small allowance of the other fields and called too
             # large, which sent people looking at its size.
-            raise EmptyInputError(
-                f"the file came as the multipart field {shown(part.name)}; "
-                f"send it as {field!r} (curl -F {field}=@FILE)"
-            )
-        left -= await copy_limited(
-            part.read_chunk, _drop, left, f"multipart body besides the field {field!r}"
-        )
+            raise EmptyInputError(_misnamed(part.name, field)) from None
+        if part.filename is not None and misnamed is None:
+            misnamed = part.name  # a small file beside the one meant is fine, if it comes
+    if misnamed is not None:
+        raise EmptyInputError(_misnamed(misnamed, field))
     return None
+
+
+def _misnamed(name: str | None, field: str) -> str:
+    return (
+        f"the file came as the multipart field {shown(name)}; "
+        f"send it as {field!r} (curl -F {field}=@FILE)"
+    )
 
 
 def _drop(_: bytes) -> None:
