@@ -140,8 +140,10 @@ class Relay:
         self.watched = False
         self.warned_no_rig = False
         self.warned_unreadable = False
-        # The server answered that the link names no session now (with --wait).
+        # The server answered that the link names no session now (with --wait), and the
+        # log said so since the relay last watched.
         self.link_away = False
+        self.told_away = False
 
     async def watch_once(self, session: aiohttp.ClientSession) -> int:
         """One watcher connection, forwarding until it closes; returns how many rigs it
@@ -213,6 +215,7 @@ class Relay:
         data = json.loads(text)
         if data.get("type") == "watching":
             self.watched = True
+            self.told_away = False
             to = ", ".join(map(str, self.config.to))
             log.info("watching session %s, sending VMC to %s", data.get("session"), to)
         elif data.get("type") == "result":
@@ -233,7 +236,11 @@ class Relay:
     def _closed(self, code: int | None, reason: str) -> None:
         """Raises Stop for a close after which reconnecting cannot help."""
         if self.config.wait and code in (Close.NORMAL, Close.UNKNOWN_WATCH):
-            log.info("the link names no live session now (%s: %s); waiting for it", code, reason)
+            if not self.told_away:  # once a wait, not at each ask
+                log.info(
+                    "the link names no live session now (%s: %s); waiting for it", code, reason
+                )
+                self.told_away = True
             self.link_away = True
             return
         if code == Close.NORMAL:
@@ -315,13 +322,13 @@ async def run(config: RelayConfig) -> int:
                     return stop.status
                 except (aiohttp.ClientError, OSError, ValueError) as error:
                     log.warning("cannot watch %s: %s; retry in %.1f s", config.watch, error, wait)
-                await asyncio.sleep(wait)
                 # A server that answers is up: its link comes back when its camera does,
-                # within seconds after a restart, so it is asked at a steady pace. Backing
-                # off, the relay came back 8 s after the camera and the OBS view.
+                # within seconds after a restart, so it is asked at a steady pace, from the
+                # first answer on. Backing off, the relay came back 8 s after the camera.
                 if relay.link_away:
                     wait = max(RETRY_FLOOR_S, min(LINK_POLL_S, config.retry_max_s))
-                else:
+                await asyncio.sleep(wait)
+                if not relay.link_away:
                     wait = next_wait(wait, config.retry_max_s)
     finally:
         ticking.cancel()
