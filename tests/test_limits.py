@@ -173,7 +173,7 @@ async def test_an_upload_that_stalls_gets_408(make_client: MakeClient) -> None:
     assert status == 408
     assert body["error"] == "upload_timeout"
     assert body["detail"] == (
-        "the upload did not arrive within 1 s "
+        "the upload did not arrive within 0.9 s "
         "(--upload-timeout 0.5 s, and 1 s for each 250 kB declared)"
     )
 

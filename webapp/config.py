@@ -91,8 +91,9 @@ class Config:
     allowed_origins: str = field(
         default="",
         metadata={
-            "help": "WebSocket Origins allowed, comma-separated; empty: same origin only "
-            "(clients sending no Origin, like scripts, are allowed); *: any"
+            "help": "browser Origins allowed on /ws and pairing claims, comma-separated; "
+            "empty: same origin only (clients sending no Origin, like scripts, are "
+            "allowed); *: any"
         },
     )
     refuse_when_full: bool = field(

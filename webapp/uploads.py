@@ -128,7 +128,7 @@ async def arriving_within(
     except TimeoutError:
         extra = f" (--upload-timeout {seconds:g} s, and 1 s for each 250 kB declared)"
         raise UploadTimeoutError(
-            f"the {what} did not arrive within {allowed:.0f} s{extra if declared else ''}"
+            f"the {what} did not arrive within {allowed:.3g} s{extra if declared else ''}"
         ) from None
 
 

@@ -19,8 +19,12 @@ HEIF_BRANDS = frozenset(
 )
 
 
-# Other ISO BMFF brands of still images (AVIF), which are not videos either.
-STILL_BRANDS = frozenset({b"avif", b"avis"})
+# ISO BMFF major brands of videos (MP4, MOV, 3GP, M4V, DASH): other brands are images
+# (HEIF, AVIF) or raw photos (Canon's CR3, "crx "), which are not videos.
+VIDEO_BRANDS = frozenset(
+    {b"isom", b"iso2", b"iso4", b"iso5", b"iso6", b"mp41", b"mp42", b"avc1", b"qt  ", b"M4V "}
+    | {b"M4VH", b"3gp4", b"3gp5", b"3gp6", b"3g2a", b"dash", b"mmp4", b"MSNV", b"XAVC"}
+)
 # Where a video goes, said to whoever sends one here.
 VIDEO_ELSEWHERE = "POST videos to /api/video; /predict takes one image"
 
@@ -49,7 +53,7 @@ def check_not_heif(data: bytes) -> None:
 def check_not_video(data: bytes) -> None:
     """A video sent here (labelled as an image, or not at all) was "not an image in any
     known format", which says nothing of where it should go."""
-    mp4 = data[4:8] == b"ftyp" and data[8:12] not in HEIF_BRANDS | STILL_BRANDS
+    mp4 = data[4:8] == b"ftyp" and data[8:12] in VIDEO_BRANDS
     if mp4 or data.startswith(b"\x1a\x45\xdf\xa3"):  # an ISO BMFF box, or EBML (Matroska)
         raise UnsupportedTypeError(
             f"this is a video (MP4/MOV or Matroska/WebM), not an image: {VIDEO_ELSEWHERE}"
