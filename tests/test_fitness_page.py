@@ -47,6 +47,9 @@ PUSHUP_FRAMES = 1543
 PUSHUP_REPS = 6
 # The model's first frames, a busy machine, and 51 s of footage played in real time.
 PUSHUPS_TIMEOUT_MS = 200_000
+# Watch tokens of the right form that name no session (anything else makes no card).
+NO_SESSION = "no-such-session-on-this-server"
+NOR_THAT = "another-one-that-is-not-there"
 CSV_HEADER = ["date", "set", "session", "exercise", "reps", "target", "partial_reps", "time_s"]
 CSV_HEADER += ["range_of_motion_deg", "rep_s", "quality"]
 
@@ -1200,9 +1203,9 @@ async def test_a_card_alone_fills_a_big_screen(make_client: MakeClient) -> None:
         assert alone["bottom"] <= 900, alone  # within the screen
         assert alone["aboveForm"], alone  # what the screen shows first
 
-        await page.fill("#coach-links", "no-such-session")
+        await page.fill("#coach-links", NO_SESSION)
         await page.click("#coach-add")
-        await card_state(browser, "no-such-session", "invalid")
+        await card_state(browser, NO_SESSION, "invalid")
         together = await page.evaluate(CARD_LAYOUT_JS, token)
         # Two share the width, and their counts are smaller than one alone's, larger
         # than in a grid of many (3rem).
@@ -1283,6 +1286,27 @@ CARD_TOKENS_JS = "() => [...document.querySelectorAll('.coach-card')].map((c) =>
 
 
 @pytest.mark.browser
+async def test_text_that_names_no_watch_token_makes_no_card(client: Client) -> None:
+    """'hello world' pasted made two cards that could only say 'not valid', and the status
+    said 'Added 2 sessions.'; so did /coach?watch=garbage."""
+    async with open_page() as browser:
+        page = browser.page
+        await page.goto(str(client.make_url("/coach?watch=garbage")))
+        await page.wait_for_selector("#coach-status[data-kind=error]")
+        assert "not one" in (await page.text_content("#coach-status") or "")
+        foreign = "http://example.com/coach?watch=abc"
+        await page.fill("#coach-links", f"hello world <script> {foreign}")
+        await page.click("#coach-add")
+        await page.wait_for_function(
+            "() => document.getElementById('coach-status').textContent.includes('Added 0')"
+        )
+        said = await page.text_content("#coach-status") or ""
+        assert "No watch token in: hello world <script>" in said
+        assert await page.evaluate(CARD_TOKENS_JS) == []
+        assert browser.errors == []
+
+
+@pytest.mark.browser
 async def test_a_card_that_gave_up_is_tried_again_when_pasted_again(client: Client) -> None:
     """A card no longer trying (its network was gone for its five tries, or its link was
     not valid) is tried again in its place when its link is pasted again; one watching
@@ -1290,24 +1314,24 @@ async def test_a_card_that_gave_up_is_tried_again_when_pasted_again(client: Clie
     async with open_page() as browser:
         page = browser.page
         person, token = await a_coach_watching(client, browser)
-        await page.fill("#coach-links", "no-such-session another-one")
+        await page.fill("#coach-links", f"{NO_SESSION} {NOR_THAT}")
         await page.click("#coach-add")
-        await card_state(browser, "no-such-session", "invalid")
-        await card_state(browser, "another-one", "invalid")
-        cards = [token, "no-such-session", "another-one"]
+        await card_state(browser, NO_SESSION, "invalid")
+        await card_state(browser, NOR_THAT, "invalid")
+        cards = [token, NO_SESSION, NOR_THAT]
         assert await page.evaluate(CARD_TOKENS_JS) == cards
         said = await page.text_content("#coach-status")
         sockets = record_socket_urls(page)
-        await page.fill("#coach-links", f"{token}\nno-such-session")
+        await page.fill("#coach-links", f"{token}\n{NO_SESSION}")
         await page.click("#coach-add")
         await page.wait_for_function(
             "(said) => document.getElementById('coach-status').textContent !== said", arg=said
         )
         assert await page.text_content("#coach-status") == "Added 1 session. 1 was shown already."
         assert len(sockets) == 1, sockets  # the card given up, and only it
-        assert sockets[0].endswith("?link=no-such-session&watcher=1")
+        assert sockets[0].endswith(f"?link={NO_SESSION}&watcher=1")
         assert await page.evaluate(CARD_TOKENS_JS) == cards
-        await card_state(browser, "no-such-session", "invalid")
+        await card_state(browser, NO_SESSION, "invalid")
         await card_state(browser, token, "watching")
         assert browser.errors == []
     await person.ws.close()
@@ -1368,14 +1392,14 @@ async def test_the_coach_follows_three_sessions(make_client: MakeClient) -> None
             str(client.make_url(f"/coach?watch={tokens[0]}")),
             tokens[1],  # a bare token works as well as a link
             str(client.make_url(f"/fitness?watch={tokens[2]}")),
-            str(client.make_url("/coach?watch=no-such-session")),
+            str(client.make_url(f"/coach?watch={NO_SESSION}")),
         ]
         await page.fill("#coach-links", "\n".join(links))
         await page.click("#coach-add")
         for token in tokens:
             await card_state(browser, token, "watching")
-        await card_state(browser, "no-such-session", "invalid")
-        assert "not valid" in await card_text(browser, "no-such-session")
+        await card_state(browser, NO_SESSION, "invalid")
+        assert "not valid" in await card_text(browser, NO_SESSION)
 
         fed = [asyncio.Event() for _ in people]
         feeds = [

@@ -7,7 +7,7 @@ import { claimCode, normalizeCode, shownCode } from "../pair_code.js";
 import { CLOSE, routed, socketUrl } from "../protocol.js";
 import { WatchSocket } from "../watch.js";
 import { markExercise } from "./marks.js";
-import { afterClose, tokenOf } from "./watcher.js";
+import { afterClose, isToken, tokenOf } from "./watcher.js";
 import { loadExercises, phaseText, repsOfTarget, repsWord, sidesText, titleOf } from "./words.js";
 
 const $ = (id) => document.getElementById(id);
@@ -280,5 +280,8 @@ try {
 }
 if (problems.length) showStatus(status, problems.join(" "), "error");
 // /coach?watch=A&watch=B opens those at once.
-for (const token of new URLSearchParams(window.location.search).getAll("watch")) watch(token);
+for (const token of new URLSearchParams(window.location.search).getAll("watch")) {
+  if (isToken(token)) watch(token);
+  else showStatus(status, "This page's address holds a watch token that is not one: paste the whole link from the person's page.", "error");
+}
 document.body.dataset.coachReady = "true";

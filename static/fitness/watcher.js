@@ -47,17 +47,27 @@ export function afterClose({ code, reason, wasWatching, attempt, restarting = fa
   return { state: "lost", text: `${close.text} Trying again in ${(delay / 1000).toFixed(1)} s…`, delay };
 }
 
-// A pasted watch link (…/coach?watch=T or …/avatar?watch=T) or a bare token -> the token.
+// A watch token's form (webapp/live/options.is_link_key): 22 characters of base64url, or a
+// kept link's. Anything else was a card that could only ever say "not valid": "hello
+// world" pasted made two, and the status said it added them.
+const TOKEN_FORM = /^[A-Za-z0-9_-]{22,64}$/;
+
+export function isToken(text) {
+  return TOKEN_FORM.test(text);
+}
+
+// A pasted watch link (…/coach?watch=T or …/avatar?watch=T) or a bare token -> the token,
+// or null for text that names none.
 export function tokenOf(text) {
   const piece = text.trim();
   if (!piece) return null;
+  let token = piece;
   if (piece.includes("watch=")) {
     try {
-      return new URL(piece, window.location.href).searchParams.get("watch") || null;
+      token = new URL(piece, window.location.href).searchParams.get("watch") ?? "";
     } catch {
-      return new URLSearchParams(piece.slice(piece.indexOf("watch="))).get("watch") || null;
+      token = new URLSearchParams(piece.slice(piece.indexOf("watch="))).get("watch") ?? "";
     }
   }
-  if (/^[a-z]+:\/\//i.test(piece)) return null; // a link without a token
-  return piece;
+  return isToken(token) ? token : null;
 }
