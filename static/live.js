@@ -1,6 +1,7 @@
 // The live view: camera frames to GET /ws, skeletons drawn over the video, and a readout.
 
 import { CameraChoice } from "./camera_choice.js";
+import { swapEnabled } from "./focus.js";
 import { showStatus } from "./format.js";
 import { keepInputs } from "./kept_inputs.js";
 import { Average, RateMeter } from "./meter.js";
@@ -64,13 +65,15 @@ function newFigures() {
 function showReadout() {
   if (!figures) return;
   const now = performance.now();
-  readout.sent.textContent = figures.sent.rate(now).toFixed(1);
-  readout.received.textContent = figures.received.rate(now).toFixed(1);
-  readout.latency.textContent = figures.latency.value === null ? "–" : `${Math.round(figures.latency.value)} ms`;
+  // Stopped, the rates are no one's: the last ones stayed on screen beside "Stopped."
+  const live = stage.dataset.running === "true";
+  readout.sent.textContent = live ? figures.sent.rate(now).toFixed(1) : "–";
+  readout.received.textContent = live ? figures.received.rate(now).toFixed(1) : "–";
+  readout.latency.textContent = !live || figures.latency.value === null ? "–" : `${Math.round(figures.latency.value)} ms`;
   readout.dropped.textContent = String(figures.earlier.dropped + figures.dropped);
   readout.errors.textContent = String(figures.earlier.errors + figures.errors);
   readout.results.textContent = String(figures.results);
-  readout.granted.textContent = figures.granted === null ? "–" : figures.granted.toFixed(1);
+  readout.granted.textContent = !live || figures.granted === null ? "–" : figures.granted.toFixed(1);
   readout.session.textContent = figures.session || "–";
   stage.dataset.sent = String(figures.frames);
   stage.dataset.turns = String(figures.turns);
@@ -78,8 +81,7 @@ function showReadout() {
 }
 
 function setRunning(running) {
-  startButton.disabled = running;
-  stopButton.disabled = !running;
+  swapEnabled([[startButton, running], [stopButton, !running]], [stopButton, startButton]);
   recorder.available(running);
   stage.dataset.running = String(running);
 }

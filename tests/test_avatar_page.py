@@ -910,6 +910,18 @@ async def test_the_watch_link_outlives_reconnects_restarts_and_reloads(
         assert camera_sockets[-1].endswith(f"/ws?link={new_token}")
         assert "A new link" in await streamer.page.inner_text("#watch-share-status")
         await view.wait_for_selector("body[data-watch-state=error]", state="attached")
+        # Stopped, New link hid the whole section (its New link button too): the new link
+        # is shown at once, known from its key, for the next Start.
+        await streamer.page.click("#avatar-stop")
+        await streamer.page.wait_for_selector("#avatar-start:enabled")
+        await streamer.page.click("#watch-new")
+        await streamer.page.wait_for_function(
+            "(token) => !['', undefined, token].includes("
+            "document.getElementById('watch-link').dataset.token)",
+            arg=new_token,
+        )
+        assert await streamer.page.is_visible("#watch-share")
+        assert "from your next Start" in await streamer.page.inner_text("#watch-share-status")
         assert streamer.errors == []
         assert [e for e in watcher.errors if "WebSocket" not in e] == []
 
@@ -1536,6 +1548,14 @@ async def test_the_relay_command_the_page_shows_feeds_a_vmc_app_across_stop_and_
             assert await page.inner_text("#watch-share-status") == "Link copied."
             link = await page.get_attribute("#watch-link", "href")
             assert await page.evaluate("navigator.clipboard.readText()") == link
+            # A new link's command is another: "Command copied." stayed under it, the
+            # clipboard holding the old one.
+            await page.click("#watch-new")
+            await page.wait_for_function(
+                "(old) => document.getElementById('relay-command').textContent !== old",
+                arg=shlex.join(command),
+            )
+            assert await page.is_hidden("#relay-status")
         finally:
             if relay.returncode is None:
                 relay.terminate()

@@ -638,4 +638,14 @@ async def test_the_page_sends_its_own_vrm_only_once_ticked(make_client: MakeClie
         await page.wait_for_function("() => document.body.dataset.obsAvatar === 'off'")
         assert held(client) == 0
         await shows(view, DEFAULT_TITLE, "default")
+
+        # "Forget this avatar" forgets it in OBS too: the server kept serving it, ticked.
+        await page.check("#avatar-obs")
+        await page.wait_for_selector("body[data-obs-avatar=sent]", state="attached")
+        await shows(view, "Page Godette", "link")
+        await page.click("#avatar-forget")
+        await page.wait_for_function("() => document.body.dataset.obsAvatar === 'off'")
+        assert not await page.is_checked("#avatar-obs")
+        assert held(client) == 0
+        await shows(view, DEFAULT_TITLE, "default")
         assert browser.errors == []

@@ -302,11 +302,15 @@ async def test_live_webcam_tracks_and_stops(client: Client, tmp_path: Path) -> N
         page = browser.page
         await open_index(browser, client)
         colors = await browser.colors()
-        await page.click("#live-start")
+        # From the keyboard: the pressed button disables itself, and the focus went with it
+        # to the page's body; it moves to the button that can be pressed next.
+        await page.focus("#live-start")
+        await page.keyboard.press("Space")
         await page.wait_for_function(
             """() => Number(document.getElementById("live-results").textContent) > 5
                   || document.getElementById("live-status").dataset.kind === "error" """
         )
+        assert await page.evaluate("document.activeElement.id") == "live-stop"
         assert await page.get_attribute("#live-status", "data-kind") != "error", (
             await page.inner_text("#live-status")
         )
@@ -355,12 +359,18 @@ async def test_live_webcam_tracks_and_stops(client: Client, tmp_path: Path) -> N
             },
         )
 
-        await page.click("#live-stop")
+        await page.focus("#live-stop")  # the track's choice took the focus
+        await page.keyboard.press("Enter")
         await page.wait_for_function(
             """() => document.getElementById("live-status").textContent.includes("Stopped")"""
         )
         assert await page.is_disabled("#live-stop")
         assert await page.is_enabled("#live-start")
+        assert await page.evaluate("document.activeElement.id") == "live-start"
+        # Stopped, the rates are no one's: the last ones stayed on screen.
+        for rate in ("#live-fps-sent", "#live-fps-received", "#live-fps-granted", "#live-latency"):
+            assert await page.inner_text(rate) == PLACEHOLDER, rate
+        assert int(await page.inner_text("#live-results")) > 5  # counts are kept
         assert browser.errors == []
 
 

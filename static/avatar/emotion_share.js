@@ -5,6 +5,7 @@
 // by choosing on the page, then copying.
 
 import { currentKey } from "../access.js";
+import { showStatus } from "../format.js";
 import { copyAndSay } from "../share.js";
 import { emotionBody } from "./emotion.js";
 
@@ -48,7 +49,10 @@ export class EmotionShare {
 
   write() {
     const [name, weight] = this.emotion;
-    this.command.textContent = this.link ? emotionCommand(...this.link, currentKey(), name, weight) : "";
+    const command = this.link ? emotionCommand(...this.link, currentKey(), name, weight) : "";
+    // "Command copied." stayed under another command than the one copied.
+    if (command !== this.command.textContent) showStatus(this.status, "");
+    this.command.textContent = command;
     const label = this.labelOf(name);
     this.named.textContent = name === null ? `no expression (${label})` : `${label}${weight < 1 ? ` at ${Math.round(weight * 100)}%` : ""}`;
   }

@@ -2,6 +2,7 @@
 // VRM avatar; the camera with its skeleton, the readout and the OBS link sit beside it.
 
 import { CameraChoice } from "../camera_choice.js";
+import { swapEnabled } from "../focus.js";
 import { showStatus } from "../format.js";
 import { Average, RateMeter } from "../meter.js";
 import { VideoOverlay } from "../overlay.js";
@@ -147,9 +148,11 @@ function newFigures() {
 function showReadout() {
   if (!figures) return;
   const now = performance.now();
-  readout.sent.textContent = figures.sent.rate(now).toFixed(1);
-  readout.received.textContent = figures.received.rate(now).toFixed(1);
-  readout.latency.textContent = figures.latency.value === null ? "–" : `${Math.round(figures.latency.value)} ms`;
+  // Stopped, the rates are no one's: the last ones stayed on screen beside "Stopped."
+  const live = stage.dataset.running === "true";
+  readout.sent.textContent = live ? figures.sent.rate(now).toFixed(1) : "–";
+  readout.received.textContent = live ? figures.received.rate(now).toFixed(1) : "–";
+  readout.latency.textContent = !live || figures.latency.value === null ? "–" : `${Math.round(figures.latency.value)} ms`;
   readout.session.textContent = figures.session || "–";
   // For the tests: how many results and rigs came, without parsing the readout.
   stage.dataset.results = String(figures.results);
@@ -157,8 +160,7 @@ function showReadout() {
 }
 
 function setRunning(running) {
-  startButton.disabled = running;
-  stopButton.disabled = !running;
+  swapEnabled([[startButton, running], [stopButton, !running]], [stopButton, startButton]);
   calibrateButton.disabled = !running;
   recorder.available(running);
   stage.dataset.running = String(running);
@@ -254,6 +256,22 @@ uncalibrateButton.addEventListener("click", () => {
   forgetRest();
   showCalibration(null, UNCALIBRATED);
 });
+// Stopped, the new link is known before any session says it: shown at once, it is the one
+// to paste into OBS (hidden, the whole section went, and with it the New link button).
+async function showNewLink() {
+  const key = linkKey.value;
+  const token = await linkKey.token();
+  if (linkKey.value !== key) return; // renewed again meanwhile
+  if (!token) {
+    share.hide();
+    return;
+  }
+  share.show(token);
+  relayShare.show(token);
+  emotionShare.show(token, key);
+  showStatus($("watch-share-status"), "A new link: the old one no longer works. This one shows your avatar from your next Start.", "info");
+}
+
 // A link shared by mistake: another key, and the session holding the old link ends it.
 $("watch-new").addEventListener("click", () => {
   linkKey.renew();
@@ -261,7 +279,7 @@ $("watch-new").addEventListener("click", () => {
     renewed = true;
     openSession(true);
   } else {
-    share.hide();
+    showNewLink();
   }
   phoneShare.renewed();
 });

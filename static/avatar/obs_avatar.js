@@ -27,6 +27,9 @@ export class ObsAvatar {
   // The user's own .vrm is on show (null: the default again).
   chosen(file) {
     this.file = file;
+    // Forgotten here, it is forgotten in OBS too: the server kept serving, and letting
+    // anyone with the link download, a file its owner had just forgotten.
+    if (!file) this.checkbox.checked = false;
     this.box.hidden = !file && !this.sent;
     this.sync();
   }

@@ -16,7 +16,9 @@ import { describeWatchClose } from "./watch.js";
 
 // Someone is between scanning and pressing Start on the phone: look often.
 const RETRY_MS = 3000;
-const PAUSED = "This page’s own camera drives the link now; Stop it to let the phone drive it again.";
+// Said whether or not a phone was ever the camera: "let the phone drive it again" read as
+// if one had been, to someone who had only pressed Start.
+const PAUSED = "This page’s own camera is the camera while it runs: to use a phone or another computer instead, press Stop here first.";
 const DRIVING = "The phone is the camera: it moves the avatar here, in the OBS view and in the relay.";
 // A phone whose page was closed, or which slept, leaves its link waiting out the server's
 // grace (a minute) with no frames: after this long without one, the page says so.

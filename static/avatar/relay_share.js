@@ -4,6 +4,7 @@
 // kept (link_key.js), so the command is too, and --wait lets the relay outlast a Stop.
 
 import { socketUrl } from "../protocol.js";
+import { showStatus } from "../format.js";
 import { copyAndSay } from "../share.js";
 
 // --token=: a token may begin with "-", which argparse would take for an option.
@@ -23,7 +24,10 @@ export class RelayShare {
   show(token) {
     const known = typeof token === "string" && token !== "";
     this.box.hidden = !known;
-    this.command.textContent = known ? relayCommand(token) : "";
+    const command = known ? relayCommand(token) : "";
+    // "Command copied." stayed under a new link's command, the clipboard holding the old.
+    if (command !== this.command.textContent) showStatus(this.status, "");
+    this.command.textContent = command;
   }
 
   async copy() {

@@ -3,6 +3,7 @@
 // workout log and offers the coach's watch link.
 
 import { CameraChoice } from "../camera_choice.js";
+import { swapEnabled } from "../focus.js";
 import { showStatus } from "../format.js";
 import { keepInputs } from "../kept_inputs.js";
 import { VideoOverlay } from "../overlay.js";
@@ -90,8 +91,8 @@ function track() {
 }
 
 function setRunning(running) {
-  startButton.disabled = running || exercises.length === 0;
-  stopButton.disabled = !running;
+  const states = [[startButton, running || exercises.length === 0], [stopButton, !running]];
+  swapEnabled(states, [stopButton, startButton]);
   newSetButton.disabled = !running;
   recorder.available(running);
   for (const choice of trackChoices) choice.disabled = running;
