@@ -112,7 +112,8 @@ class TooManyTries(TooMany):
 
 
 class TooManyTrying(TooMany):
-    """MAX_ADDRESSES addresses and sites tried within a lifetime: a newcomer waits."""
+    """The table holds MAX_ADDRESSES addresses and sites, every one out of tries: a newcomer
+    waits."""
 
 
 def _limit(holder: str) -> int:
