@@ -126,7 +126,8 @@ async def arriving_within(
         async with asyncio.timeout(allowed):
             yield
     except TimeoutError:
-        extra = f" (--upload-timeout {seconds:g} s, and 1 s for each 250 kB declared)"
+        per = UPLINK_BYTES_PER_S // 1000
+        extra = f" (--upload-timeout {seconds:g} s, and 1 s for each {per} kB declared)"
         raise UploadTimeoutError(
             f"the {what} did not arrive within {allowed:.3g} s{extra if declared else ''}"
         ) from None
