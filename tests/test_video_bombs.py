@@ -45,7 +45,7 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize(
     ("wide", "tall", "shown", "why"),
     [
-        (1000, 1, "64000x36", r"\(2304000 pixels a frame\); the limit is 2073600$"),
+        (1000, 1, "64000x36", r"\(2304000 pixels a frame\); the limit is 2073600: scale it down"),
         # Few pixels, but a side the model's worker cannot take.
         (300, 1, "19200x36", r"; the longest side may be 16384 px$"),
         (1, 500, "64x18000", r"; the longest side may be 16384 px$"),
