@@ -634,7 +634,8 @@ async def test_after_a_reload_show_it_in_obs_too_has_the_remembered_vrm(
 async def test_the_watch_view_is_transparent_and_says_why_it_cannot_watch(
     make_avatar_client: MakeAvatarClient,
 ) -> None:
-    async with avatar_page(make_avatar_client, "/avatar?watch=no-such-token") as browser:
+    unknown = "/avatar?watch=no-such-token-on-this-server"
+    async with avatar_page(make_avatar_client, unknown) as browser:
         page = browser.page
         await page.wait_for_selector("body[data-watch-state=error]", state="attached")
         assert await page.is_visible("#watch-status")
@@ -646,6 +647,18 @@ async def test_the_watch_view_is_transparent_and_says_why_it_cannot_watch(
         assert opaque(await pixels(page)) > SIZE * SIZE // 20
         # Chromium logs the refused watcher's close itself; nothing else may be logged.
         assert [e for e in browser.errors if "WebSocket" not in e] == []
+
+
+async def test_a_watch_token_that_is_not_one_is_said_not_waited_for(
+    make_avatar_client: MakeAvatarClient,
+) -> None:
+    """/avatar?watch=garbage retried every few seconds for ever, 'Waiting for this link to
+    come back', which no server could ever make happen."""
+    async with avatar_page(make_avatar_client, "/avatar?watch=garbage") as browser:
+        await browser.page.wait_for_selector("body[data-watch-state=error]", state="attached")
+        text = await browser.page.inner_text("#watch-status")
+    assert "cut short or not one" in text
+    assert "Waiting" not in text
 
 
 async def test_without_webgl_both_views_say_so_and_the_camera_still_starts(
@@ -666,7 +679,7 @@ async def test_without_webgl_both_views_say_so_and_the_camera_still_starts(
         assert "cannot draw 3D graphics" in await page.inner_text("#avatar-file-status")
         await page.click("#avatar-stop")
 
-        await page.goto(str(client.make_url("/avatar?watch=no-such-token")))
+        await page.goto(str(client.make_url("/avatar?watch=no-such-token-on-this-server")))
         await page.wait_for_selector("body[data-watch-state=error]", state="attached")
         assert "cannot draw 3D graphics" in await page.inner_text("#watch-status")
         # three.js logs the missing context itself; nothing else may be logged.
