@@ -11,7 +11,13 @@ const STORAGE_PREFIX = "holotrack.linkKey:";
 const SALT = "holotrack kept watch link\0";
 const TOKEN_BYTES = 16;
 const KEY_BYTES = 32; // 43 characters of base64url
+// A link key's form, which a watch token has too (webapp/live/options.is_link_key).
 const VALID = /^[A-Za-z0-9_-]{22,64}$/;
+
+// Whether `text` has a link key's or a watch token's form: anything else names no link.
+export function hasKeyForm(text) {
+  return VALID.test(text);
+}
 
 function base64url(bytes) {
   return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");

@@ -5,6 +5,7 @@
 // ("Show it in OBS too"), switched as the server announces it.
 
 import { showStatus } from "../format.js";
+import { hasKeyForm } from "../link_key.js";
 import { routed, socketUrl } from "../protocol.js";
 import { WatchSocket } from "../watch.js";
 import { AvatarView } from "./view.js";
@@ -12,8 +13,6 @@ import { afterClose } from "./watch.js";
 
 const status = document.getElementById("watch-status");
 const token = new URLSearchParams(window.location.search).get("watch") ?? "";
-// A watch token's form (webapp/live/options.is_link_key).
-const WATCH_TOKEN = /^[A-Za-z0-9_-]{22,64}$/;
 const view = new AvatarView(document.getElementById("avatar-view"));
 window.holotrackAvatar = view.testHook();
 
@@ -70,7 +69,7 @@ if (view.scene.failure) {
   say(view.scene.failure, "error");
 } else if (!token) {
   say("This link names no session to watch: copy the full link from the avatar page.", "error");
-} else if (!WATCH_TOKEN.test(token)) {
+} else if (!hasKeyForm(token)) {
   // No server can ever know it: waiting for it to come back waited for ever.
   say("This link's watch token is cut short or not one: copy the full link from the avatar page.", "error");
 } else {

@@ -1,6 +1,7 @@
 // What a close means to a coach's card, and which token a pasted link names; the connection
 // itself is ../watch.js.
 
+import { hasKeyForm } from "../link_key.js";
 import { backoffMs, CLOSE, describeClose } from "../protocol.js";
 
 const MAX_ATTEMPTS = 5;
@@ -47,14 +48,9 @@ export function afterClose({ code, reason, wasWatching, attempt, restarting = fa
   return { state: "lost", text: `${close.text} Trying again in ${(delay / 1000).toFixed(1)} s…`, delay };
 }
 
-// A watch token's form (webapp/live/options.is_link_key): 22 characters of base64url, or a
-// kept link's. Anything else was a card that could only ever say "not valid": "hello
-// world" pasted made two, and the status said it added them.
-const TOKEN_FORM = /^[A-Za-z0-9_-]{22,64}$/;
-
-export function isToken(text) {
-  return TOKEN_FORM.test(text);
-}
+// Anything without a watch token's form was a card that could only ever say "not valid":
+// "hello world" pasted made two, and the status said it added them.
+export const isToken = hasKeyForm;
 
 // A pasted watch link (…/coach?watch=T or …/avatar?watch=T) or a bare token -> the token,
 // or null for text that names none.
