@@ -181,15 +181,15 @@ class Relay:
             await ws.send_json({"type": "watch", "version": 1, "token": self.config.token})
             keeping = asyncio.create_task(keep_alive(ws))
             try:
-                forwarded, reason = await self._receive(ws)
+                forwarded, code, reason = await self._receive(ws)
             finally:
                 keeping.cancel()
-            self._closed(ws.close_code, reason or "no reason")
+            self._closed(code, reason or "no reason")
         return forwarded
 
-    async def _receive(self, ws: aiohttp.ClientWebSocketResponse) -> tuple[int, str]:
+    async def _receive(self, ws: aiohttp.ClientWebSocketResponse) -> tuple[int, int | None, str]:
         """Each result's rig to the receivers until the server closes: how many were
-        forwarded, and the close's reason."""
+        forwarded, and the close's code and reason."""
         forwarded = 0
         while True:
             try:
@@ -198,8 +198,13 @@ class Relay:
                 # Nothing comes while the camera is away (paused, reconnecting).
                 self.sender.unseen(time.monotonic())
                 continue
-            if message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
-                return forwarded, str(message.extra or "")
+            if message.type == aiohttp.WSMsgType.CLOSE:
+                # The code the server sent, not ws.close_code: answering its close can fail
+                # once the server has dropped the connection, and aiohttp then puts 1006
+                # there, which read as a drop to reconnect after (CI, 2026-12-06).
+                return forwarded, int(message.data), str(message.extra or "")
+            if message.type == aiohttp.WSMsgType.CLOSED:
+                return forwarded, ws.close_code, str(message.extra or "")
             if message.type != aiohttp.WSMsgType.TEXT:
                 continue
             try:
