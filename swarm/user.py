@@ -19,6 +19,8 @@ from swarm.messages import Message, number, parse_message
 from swarm.records import SessionRecord
 from webapp.protocol import FRAME_HEADER, VERSION, ClientType, Close, ServerType
 
+ENDS = (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED)
+
 # After the first turn, a frame goes without one only when none has come for this long.
 FALLBACK_MIN_SECONDS = 1.0
 FALLBACK_PERIODS = 2.0
@@ -296,7 +298,8 @@ class User:
     # -- receiving -------------------------------------------------------------------------
     async def _receive(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         try:
-            async for reply in ws:
+            while True:
+                reply = await ws.receive()
                 if reply.type is aiohttp.WSMsgType.TEXT:
                     try:
                         self._on_text(parse_message(reply.data))
@@ -304,12 +307,17 @@ class User:
                         self._fail(f"unreadable message {reply.data[:80]!r}")
                 elif reply.type is aiohttp.WSMsgType.ERROR:
                     self._fail(f"connection error: {ws.exception()!r}")
+                elif reply.type in ENDS:
+                    break
+            # The code the server sent, not ws.close_code: answering its close can fail
+            # once the server has dropped the connection, and aiohttp then puts 1006 there.
+            code = int(reply.data) if reply.type is aiohttp.WSMsgType.CLOSE else ws.close_code
             if not self._closing:
-                self.record.close_code = ws.close_code
-                if ws.close_code == Close.TRY_AGAIN_LATER:
+                self.record.close_code = code
+                if code == Close.TRY_AGAIN_LATER:
                     self.record.refused = True
                 else:
-                    self._fail(f"server closed the session: {ws.close_code}")
+                    self._fail(f"server closed the session: {code}")
         finally:
             self._wake()
 

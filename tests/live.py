@@ -98,7 +98,7 @@ class LiveClient:
                 break
             if msg.type is aiohttp.WSMsgType.CLOSING:
                 continue
-        code = self.ws.close_code
+        code = sent_code(self.ws, msg)
         assert code is not None
         return code, str(msg.extra or "")
 
@@ -116,6 +116,13 @@ class LiveClient:
         return results
 
 
+def sent_code(ws: aiohttp.ClientWebSocketResponse, msg: aiohttp.WSMessage) -> int | None:
+    """The code in the server's close frame. ws.close_code can say 1006 instead: aiohttp
+    puts it there when its answer to the close fails, the server having hung up (the
+    relay's CI failure, 2026-12-06)."""
+    return int(msg.data) if msg.type is aiohttp.WSMsgType.CLOSE else ws.close_code
+
+
 async def read_to_close(
     ws: aiohttp.ClientWebSocketResponse, within: float = 60
 ) -> tuple[int | None, str]:
@@ -124,7 +131,7 @@ async def read_to_close(
         while True:
             msg = await ws.receive()
             if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
-                return ws.close_code, str(msg.extra or "")
+                return sent_code(ws, msg), str(msg.extra or "")
 
 
 def when_resting(tokens: Any, monkeypatch: pytest.MonkeyPatch) -> asyncio.Event:

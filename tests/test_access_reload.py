@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 
 from bench.common import free_port
-from tests.live import frame_message, video_frames
+from tests.live import frame_message, sent_code, video_frames
 from tests.media import ASL_VIDEO
 from tests.test_lifecycle import serving
 
@@ -35,7 +35,7 @@ async def next_message(ws: Any) -> tuple[str, Any]:
     while True:
         msg = await ws.receive()
         if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
-            return "closed", (ws.close_code, str(msg.extra or ""))
+            return "closed", (sent_code(ws, msg), str(msg.extra or ""))
         if msg.type is aiohttp.WSMsgType.TEXT:
             message = json.loads(msg.data)
             if message["type"] not in {"stats", "turn"}:

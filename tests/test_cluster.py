@@ -27,7 +27,7 @@ from deploy.cluster import Cluster, ReplicaSpec, render_site
 from swarm.config import SwarmConfig
 from swarm.runner import Runner
 from tests.browser import Readies, fake_camera_args, open_page, write_y4m
-from tests.live import frame_message, swarm_frames, video_frames
+from tests.live import frame_message, sent_code, swarm_frames, video_frames
 from tests.media import ASL_VIDEO, PERSON_JPEG
 from tests.test_fitness_page import wait_for_reps
 from webapp.live.pairing import ALPHABET, LENGTH
@@ -109,10 +109,8 @@ async def closed_with(ws: aiohttp.ClientWebSocketResponse) -> int | None:
     """Reads, as a page does, until the server closes; the code in its close frame."""
     while True:
         msg = await ws.receive()
-        if msg.type is aiohttp.WSMsgType.CLOSE:
-            return int(msg.data)
-        if msg.type is aiohttp.WSMsgType.CLOSED:
-            return ws.close_code
+        if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
+            return sent_code(ws, msg)
 
 
 async def result_for_one_frame(ws: aiohttp.ClientWebSocketResponse) -> dict[str, Any]:

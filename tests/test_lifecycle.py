@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 import aiohttp
 
 from bench.common import free_port
-from tests.live import frame_message, video_frames
+from tests.live import frame_message, sent_code, video_frames
 from tests.media import ASL_VIDEO, GESTURE_VIDEO, PERSON_JPEG
 
 
@@ -100,7 +100,7 @@ async def test_sigterm_closes_every_session_and_watcher_with_1001_and_exits() ->
                     if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
                         break
                     last = json.loads(msg.data)["type"]
-                assert ws.close_code == 1001
+                assert sent_code(ws, msg) == 1001
                 assert "shutting down" in str(msg.extra)
                 return last
 

@@ -14,7 +14,7 @@ from aiohttp.test_utils import make_mocked_request
 from multidict import CIMultiDict
 
 from tests.conftest import Client, MakeClient
-from tests.live import LiveClient, video_frames, when_resting
+from tests.live import LiveClient, sent_code, video_frames, when_resting
 from tests.media import ASL_VIDEO, PERSON_JPEG
 from webapp.config import Config
 from webapp.keys import LIVE
@@ -79,7 +79,7 @@ async def test_sessions_per_client_address_are_capped(make_client: MakeClient) -
         if reply.type.name == "TEXT":
             assert json.loads(reply.data)["type"] == "ready"
             break
-        assert fourth.ws.close_code == 1008
+        assert sent_code(fourth.ws, reply) == 1008
     else:
         raise AssertionError("a freed place was never given to a new session")
 

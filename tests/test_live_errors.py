@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 
 from tests.conftest import MakeClient
-from tests.live import LiveClient, read_to_close, video_frames
+from tests.live import LiveClient, read_to_close, sent_code, video_frames
 from tests.media import ASL_VIDEO
 from webapp.analysis.fitness import load_exercises
 from webapp.config import Config
@@ -192,7 +192,7 @@ async def test_a_watcher_with_another_version_is_told_which_to_use(
     ws = await client.ws_connect("/ws")
     await ws.send_json({"type": "watch", "version": 2, "token": "x"})
     msg = await ws.receive()
-    assert (ws.close_code, msg.extra) == (4001, "protocol version 2 is not supported; use 1")
+    assert (sent_code(ws, msg), msg.extra) == (4001, "protocol version 2 is not supported; use 1")
 
 
 async def test_a_flood_of_text_ends_its_session_and_the_others_go_on(

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
+from aiohttp import ClientConnectionResetError, web
+from aiohttp._websocket.writer import WebSocketWriter
 from aiohttp.test_utils import TestServer
 
 from swarm import echo
@@ -41,6 +42,7 @@ from tests.conftest import MakeClient
 from tests.media import ASL_VIDEO
 from webapp.config import Config
 from webapp.keys import SCHEDULER
+from webapp.protocol import Close
 
 
 @functools.cache
@@ -214,6 +216,28 @@ async def test_a_full_server_refuses_and_refusals_are_not_errors(
     # Two of three sessions were not held: the step cannot meet the SLO.
     assert summary.served_share == pytest.approx(1 / 3, abs=1e-3)
     assert not summary.passed
+
+
+async def test_the_servers_close_code_is_kept_even_when_the_close_cannot_be_answered(
+    make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once the server has dropped the connection, aiohttp's reply to its close fails and
+    puts 1006 in close_code: the swarm said 1006 where the server had said why. Forced here
+    as aiohttp meets it then, on a session the server ends mid-run (4004, too long)."""
+    answer = WebSocketWriter.close
+
+    async def connection_gone(writer: WebSocketWriter, *args: Any, **kwargs: Any) -> None:
+        if not writer.use_mask:  # the server's
+            return await answer(writer, *args, **kwargs)
+        raise ClientConnectionResetError("Cannot write to closing transport")
+
+    monkeypatch.setattr(WebSocketWriter, "close", connection_gone)
+    runner = await swarm_against(
+        make_client, Config(workers=1, max_session_seconds=1.5), sessions="1"
+    )
+    (session,) = (await runner.run()).sessions
+    assert session.close_code == Close.RENEW
+    assert session.error == f"server closed the session: {Close.RENEW}"
 
 
 async def test_the_firehose_exercises_the_stale_frame_path(make_client: MakeClient) -> None:
