@@ -17,6 +17,11 @@ STILLS = sorted(p for p in MEDIA.iterdir() if p.suffix.lower() in {".jpg", ".jpe
 ASL_VIDEO = MEDIA / "asl_signer_intel_640x480_30fps.mp4"
 GESTURE_VIDEO = MEDIA / "gesture_mpsamples_640x360_25fps.mp4"
 PERSON_JPEG = MEDIA / "COCO_val2014_000000000241.jpg"
+# 60 frames of the push-up video, of which the first 20 need a keyframe the cut left out.
+CUT_BETWEEN_KEYFRAMES = (
+    MEDIA / "pushups_cut_between_keyframes.mp4",
+    MEDIA / "pushups_cut_between_keyframes.mkv",
+)
 
 
 def reencode(path: Path, fmt: str, **options: object) -> bytes:

@@ -23,7 +23,7 @@ import pytest
 
 from tests.conftest import Client, MakeClient
 from tests.live import LiveClient, video_frames
-from tests.media import ASL_VIDEO, GESTURE_VIDEO, PERSON_JPEG
+from tests.media import ASL_VIDEO, CUT_BETWEEN_KEYFRAMES, GESTURE_VIDEO, PERSON_JPEG
 from tests.videos import (
     TRACK,
     _boxes,
@@ -422,6 +422,25 @@ async def test_a_matroska_file_cut_from_later_in_a_recording_is_taken_whole(
     assert [row["time_ms"] for row in rows] == [i * 40.0 for i in range(25)]
     assert summary["video"]["start_ms"] == 25000.0
     assert summary["video"]["duration_ms"] == 1000.0
+
+
+async def test_a_cut_that_starts_between_keyframes_is_complete_with_a_warning(
+    make_client: MakeClient,
+) -> None:
+    """Copied from a frame that is not a keyframe, its first frames cannot be decoded: the
+    MP4 was 'truncated or corrupt'. It is tracked from its first keyframe, on the file's
+    clock, and the summary says why the frames before it are missing."""
+    client = await make_client(Config(workers=1))
+    mp4 = CUT_BETWEEN_KEYFRAMES[0]
+    *rows, last = await lines(await post(client, mp4.read_bytes()))
+    summary = last["summary"]
+    assert summary["complete"] is True, summary["error"]
+    assert (summary["frames"], summary["video"]["frames"]) == (40, 60)
+    assert rows[0]["time_ms"] == pytest.approx(700.0)
+    assert summary["with_person"] > 0
+    [warning] = summary["warnings"]
+    assert warning["code"] == "starts_between_keyframes"
+    assert warning["message"].startswith("the first 21 frames (to 700 ms) could not be decoded")
 
 
 async def test_a_client_that_leaves_stops_the_work(

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 from cv2.typing import MatLike
 
-from tests.media import ASL_VIDEO, GESTURE_VIDEO, ROOT
+from tests.media import ASL_VIDEO, CUT_BETWEEN_KEYFRAMES, GESTURE_VIDEO, ROOT
 from tests.videos import (
     cut_by_edit_list,
     damaged,
@@ -144,6 +144,21 @@ def test_a_cut_made_without_re_encoding_is_whole(clip45: Path, tmp_path: Path) -
     assert times == pytest.approx([i * 1000 / 30 for i in range(25)], abs=0.01)
     assert reader.info.frames == reader.decoded == 25
     assert reader.info.duration_ms == pytest.approx(25 * 1000 / 30)
+
+
+@pytest.mark.parametrize("cut", CUT_BETWEEN_KEYFRAMES, ids=lambda path: path.suffix)
+def test_a_cut_that_starts_between_keyframes_is_whole_and_says_so(cut: Path) -> None:
+    """A stream copied from a frame that is not a keyframe: FFmpeg decodes from the next
+    keyframe, 20 frames in, at 700 ms (21 frames on the file's clock: the cut also left
+    out a B-frame shown among them). The MP4 ended 'decoding ended after 40 of the 60
+    frames the container lists ... truncated or corrupt'; the Matroska file was whole but
+    said nothing."""
+    reader, times = read_all(cut)
+    assert reader.unkeyed == 21
+    assert reader.decoded == 40
+    # On the file's clock, where a player puts them (Matroska's in whole milliseconds).
+    assert times == pytest.approx([(21 + i) * 1000 / 30 for i in range(40)], abs=1.0)
+    assert reader.info.duration_ms == pytest.approx(2000.0, abs=40.0)
 
 
 def test_a_damaged_file_is_an_error_at_its_end(tmp_path: Path) -> None:

@@ -128,6 +128,7 @@ class VideoReader:
         self.cut = False  # decoding stopped at the duration limit
         self.limited_by = "video_max_seconds"  # the setting behind that limit
         self.last_ms: float | None = None  # the time of the last frame decoded
+        self.unkeyed = 0  # frames listed before the first the decoder could start from
         self._previous_ms: float | None = None
         self._across = self._along = 1.0  # the stretch that squares the pixels (_stretch)
         self._first_ms: float | None = None
@@ -301,10 +302,19 @@ class VideoReader:
         frames = float(self._capture.get(cv2.CAP_PROP_PTS))
         start_ms = frames * 1000.0 / info.fps if info.fps and math.isfinite(frames) else 0.0
         start_ms = max(0.0, start_ms)
+        # A cut that copies the stream can start between keyframes: the decoder has nothing
+        # to build the first frames on and begins at the next keyframe, seconds in, where
+        # FFmpeg's count, from the first frame the file holds, says it is. Taken for
+        # damage, a whole cut was 'truncated or corrupt'; it is a warning instead.
+        first_ms = float(self._capture.get(cv2.CAP_PROP_POS_MSEC))
+        first_ms = max(0.0, first_ms) if math.isfinite(first_ms) else 0.0
+        unkeyed = round(first_ms * info.fps / 1000.0)
+        self.unkeyed = unkeyed if unkeyed > SHORT_FRAMES else 0
         duration = info.duration_ms
         if not self._listed and duration is not None:
             # Where the frames are listed, the duration comes from them: a length already.
-            duration = max(0.0, duration - start_ms)
+            # Else it runs on the container's clock, from where a -copyts file starts it.
+            duration = max(0.0, duration - max(0.0, start_ms - first_ms))
         self.info = replace(info, duration_ms=duration, start_ms=start_ms)
         if duration is not None and duration > self.max_ms:
             raise TooLargeError(
@@ -347,7 +357,10 @@ class VideoReader:
             self._check_reached_end()
             return
         stated = self.info.frames
-        if stated is None or self.decoded >= stated - max(SHORT_FRAMES, stated * SHORT_SHARE):
+        short = max(SHORT_FRAMES, stated * SHORT_SHARE) if stated is not None else 0.0
+        if stated is None or self.decoded >= stated - short:
+            return
+        if self.decoded + self.unkeyed >= stated - short:
             return
         where = "" if self.last_ms is None else f", the last at {self.last_ms:.0f} ms"
         of = "" if self.info.duration_ms is None else f" of {self.info.duration_ms:.0f} ms"

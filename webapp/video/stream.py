@@ -26,7 +26,7 @@ from webapp.errors import DeadlineError, HolotrackError, WorkerCrashedError
 from webapp.live.analysis import SessionAnalysis
 from webapp.metrics import Metrics
 from webapp.video import lines
-from webapp.video.decode import VideoFrame, VideoReader
+from webapp.video.decode import VideoFrame, VideoInfo, VideoReader
 from webapp.video.run import VideoRun
 
 log = logging.getLogger(__name__)
@@ -247,10 +247,26 @@ class VideoStream:
         # part null, which read as a success.
         nobody = {"code": "no_person", "message": "no person was found in any frame"}
         summary["warnings"] = [nobody] if tally.frames and not tally.with_person else []
+        if reader.unkeyed:
+            summary["warnings"].append(unkeyed_warning(reader.unkeyed, reader.info))
         workout = self.analysis.summary()
         if workout is not None:
             summary["workout"] = workout
         return summary
+
+
+def unkeyed_warning(frames: int, info: VideoInfo) -> dict[str, str]:
+    start_ms = frames * 1000.0 / info.fps if info.fps else 0.0
+    return {
+        "code": "starts_between_keyframes",
+        "message": (
+            f"the first {frames} frames (to {start_ms:.0f} ms) could not be decoded: the "
+            "video starts between keyframes, as a cut that copies the stream without "
+            "re-encoding can make, so decoding began at the first keyframe; times stay "
+            "on the file's clock. Re-encode the cut to keep those frames (ffmpeg -ss START "
+            "-i IN -c:v libx264 OUT.mp4)"
+        ),
+    }
 
 
 def _mean(values: list[float]) -> float | None:
