@@ -23,7 +23,7 @@ from typing import Any
 
 import aiohttp
 
-from bench.common import free_port, loadavg, server
+from bench.common import closed_with, free_port, loadavg, server
 from swarm.config import default_source
 from swarm.frames import load_frames
 from webapp.protocol import FRAME_HEADER
@@ -36,11 +36,11 @@ GREEDY_GAP = 0.005  # seconds between a greedy session's frames
 
 async def ready(ws: aiohttp.ClientWebSocketResponse, fps: float) -> float:
     await ws.send_json({"type": "hello", "version": 1, "track": "holistic", "fps": fps})
-    async for msg in ws:
+    while (msg := await ws.receive()).type is aiohttp.WSMsgType.TEXT:
         message = json.loads(msg.data)
         if message["type"] == "ready":
             return float(message["fps"])
-    raise SystemExit(f"the session was refused: close code {ws.close_code}")
+    raise SystemExit(f"the session was refused: close code {closed_with(ws, msg)}")
 
 
 async def session(

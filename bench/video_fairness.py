@@ -23,7 +23,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bench.common import free_port, loadavg, server
+from bench.common import closed_with, free_port, loadavg, server
 from swarm.config import default_source
 from swarm.frames import load_frames
 from webapp.protocol import FRAME_HEADER
@@ -44,7 +44,7 @@ async def live_phase(
             msg = await ws.receive()
             if msg.type is not aiohttp.WSMsgType.TEXT:
                 raise SystemExit(
-                    f"the live session got no ready: closed {ws.close_code} {msg.extra}"
+                    f"the live session got no ready: closed {closed_with(ws, msg)} {msg.extra}"
                 )
             if json.loads(msg.data)["type"] == "ready":
                 break
