@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from webapp.analysis.fitness import angles
-from webapp.analysis.fitness.counter import Event, Rep, RepCounter
+from webapp.analysis.fitness.counter import PAUSE_MS, Event, Rep, RepCounter
 from webapp.analysis.fitness.cues import CueTracker
 from webapp.analysis.fitness.exercises import Exercise, Measure, Phase, Sides
 from webapp.analysis.fitness.loader import lookup
@@ -40,6 +40,10 @@ class _Set:
     exercise: Exercise
     started_ms: float | None = None
     last_ms: float | None = None
+    # The time it ran: a spell with no frame for longer than PAUSE_MS (the page paused or
+    # hidden, the network gone) is time away, as it is to the counter, and is left out.
+    # Counted in, a set paused for a minute read a minute longer than the pages' timer.
+    active_ms: float = 0.0
     tracks: list[_Track] = field(default_factory=list)
     partial_reps: int = 0
     target: int | None = None  # reps the person means to do in it, if they said
@@ -144,6 +148,8 @@ class Workout:
             current.started_ms = capture_ms
         if self._began is None:
             self._began = capture_ms
+        if current.last_ms is not None and capture_ms - current.last_ms <= PAUSE_MS:
+            current.active_ms += capture_ms - current.last_ms
         current.last_ms = capture_ms
         per_side, shared, seen_sides = _measure(ex, pose, image_size)
         cues = []
@@ -282,14 +288,13 @@ def _mean(values: Sequence[float]) -> float | None:
 
 def _set_json(s: _Set) -> dict[str, Any]:
     reps = s.reps()
-    started = s.started_ms or 0.0
     return {
         "exercise": s.exercise.name,
         "reps": len(reps),
         "target": s.target,
         "sides": s.sides(),
         "partial_reps": s.partial_reps,
-        "duration_ms": round((s.last_ms or started) - started, 1),
+        "duration_ms": round(s.active_ms, 1),
         "range_of_motion": _mean([r.range_of_motion for r in reps]),
         "rep_ms": _mean([r.duration_ms for r in reps]),
         "quality": _mean([r.quality for r in reps]),
