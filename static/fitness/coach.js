@@ -3,6 +3,7 @@
 
 import { drawSkeleton, loadSkeleton } from "../draw.js";
 import { showStatus } from "../format.js";
+import { browserStorage } from "../storage.js";
 import { claimCode, normalizeCode, shownCode } from "../pair_code.js";
 import { CLOSE, routed, socketUrl } from "../protocol.js";
 import { WatchSocket } from "../watch.js";
@@ -37,6 +38,28 @@ const resized = new ResizeObserver((entries) => {
 
 let exercises = [];
 const watched = new Map(); // token -> {card, watcher, lastResult}
+
+// The cards' tokens, kept in this browser until each card's Remove: a coach who reloads the
+// page, or opens it tomorrow for the same class, had to paste every link again.
+const KEPT = "holotrack.coach.cards";
+
+function keptTokens() {
+  try {
+    const kept = JSON.parse(browserStorage()?.getItem(KEPT) ?? "[]");
+    return Array.isArray(kept) ? kept.filter((token) => typeof token === "string" && isToken(token)) : [];
+  } catch {
+    return []; // written by something else, or cut short: no cards
+  }
+}
+
+// Read again each time: the same page in another tab may have kept other cards since.
+function keepTokens(change) {
+  try {
+    browserStorage()?.setItem(KEPT, JSON.stringify(change(keptTokens())));
+  } catch {
+    // Storage full or refused: the cards hold for this visit.
+  }
+}
 
 function field(card, name) {
   return card.querySelector(`[data-field="${name}"]`);
@@ -144,7 +167,7 @@ function watch(token) {
   const card = newCard(token);
   if (shown) {
     shown.card.before(card);
-    remove(token);
+    remove(token, false);
   } else {
     cards.append(card);
   }
@@ -190,14 +213,17 @@ function watch(token) {
   // restarting: the server went away while this card watched (its link comes back).
   const entry = { card, watcher, lastResult: null, over: false, restarting: false };
   watched.set(token, entry);
+  keepTokens((tokens) => (tokens.includes(token) ? tokens : [...tokens, token]));
   watcher.start();
   empty.hidden = true;
   return true;
 }
 
-function remove(token) {
+// forget: the coach's Remove; a card replaced by its own link pasted again stays kept.
+function remove(token, forget = true) {
   const entry = watched.get(token);
   if (!entry) return;
+  if (forget) keepTokens((tokens) => tokens.filter((t) => t !== token));
   entry.watcher.stop();
   resized.unobserve(field(entry.card, "figure"));
   entry.card.remove();
@@ -279,7 +305,8 @@ try {
   problems.push(`Cannot load the bone tables from the server (${error.message}); cards show no figure.`);
 }
 if (problems.length) showStatus(status, problems.join(" "), "error");
-// /coach?watch=A&watch=B opens those at once.
+// The cards kept from before, then /coach?watch=A&watch=B's, which open at once.
+for (const token of keptTokens()) watch(token);
 for (const token of new URLSearchParams(window.location.search).getAll("watch")) {
   if (isToken(token)) watch(token);
   else showStatus(status, "This page's address holds a watch token that is not one: paste the whole link from the person's page.", "error");

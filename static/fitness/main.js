@@ -83,8 +83,8 @@ let stopping = null; // the timer of a Stop waiting for its workout
 let summaries = null;
 // A Start's first workout sets the timer: the set may be one a reload left going.
 let timeFromWorkout = false;
-// Ends the words that a reload's set is kept (showKeptSet).
-let keptSetEnds = null;
+// Counts down the words that a reload's set is kept (showKeptSet).
+let keptSetTicks = null;
 
 function track() {
   return trackChoices.find((choice) => choice.checked)?.value ?? "pose";
@@ -186,7 +186,7 @@ function cameraClosed() {
 }
 
 async function start() {
-  clearTimeout(keptSetEnds);
+  clearInterval(keptSetTicks);
   voice.prime();
   run.begin();
   results = 0;
@@ -232,14 +232,21 @@ function newSet() {
 
 // Reloaded mid-workout, the page shows 0 reps and the first visit's words, as if the set
 // were lost; but the server keeps the paused session a while, and Start goes on with it
-// (run.js, kept_link.js). The page says so, and says when the server has let it go.
+// (run.js, kept_link.js). The page says so, and says when the server has let it go. The
+// seconds are read again each second: "kept for 58 s" said a minute on, it read as a fault.
 function showKeptSet() {
-  const left = run.link?.secondsLeft() ?? 0;
-  if (left <= 0) return;
-  showStatus(status, `Your set from before the reload is kept for ${left} s: press Start to go on with it, with its count and your coach's link.`, "info");
-  keptSetEnds = setTimeout(() => {
+  if ((run.link?.secondsLeft() ?? 0) <= 0) return;
+  const say = () => {
+    const left = run.link.secondsLeft();
+    if (left > 0) {
+      showStatus(status, `Your set from before the reload is kept for ${left} s: press Start to go on with it, with its count and your coach's link.`, "info");
+      return;
+    }
+    clearInterval(keptSetTicks);
     showStatus(status, "Your set from before the reload has ended, not resumed in time: press Start to begin a new one.", "info");
-  }, left * 1000);
+  };
+  say();
+  keptSetTicks = setInterval(say, 1000);
 }
 
 function fillExercises(list) {
