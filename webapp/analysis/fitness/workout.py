@@ -51,6 +51,9 @@ class _Set:
     # was summed up again (sorting every rep) for each summary a client asked for.
     done: dict[str, Any] | None = None
 
+    def attempted(self) -> bool:
+        return self.partial_reps > 0 or any(t.counter.count for t in self.tracks)
+
     def reps(self) -> list[Rep]:
         return sorted((r for t in self.tracks for r in t.counter.reps), key=lambda r: r.end_ms)
 
@@ -107,6 +110,10 @@ class Workout:
         tracks = [_Track(s, RepCounter(ex), CueTracker(ex)) for s in sides]
         if self._sets and self._sets[-1].started_ms is None:
             # Never begun, so never listed: kept, a flood of exercise messages piled them up.
+            self._sets.pop()
+        elif self._sets and not self._sets[-1].attempted():
+            # No rep, not even a partial one: "New set" pressed twice, or before the first
+            # rep, logged empty sets between the real ones. Its time stays in the workout's.
             self._sets.pop()
         elif self._sets:
             self._sets[-1].done = _set_json(self._sets[-1])
