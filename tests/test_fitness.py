@@ -530,7 +530,7 @@ def test_the_answer_to_a_switch_shows_the_new_set_before_its_first_frame(clips: 
 
 
 def test_a_set_with_no_rep_is_not_kept_when_the_next_begins(clips: Clips) -> None:
-    """ "New set" pressed twice after three push-ups, each with frames but no rep between,
+    """The "New set" button pressed twice after three push-ups, with frames but no rep between,
     logged two empty sets between the real ones (a click-through of the fitness page).
     Only the set under way is listed without a rep; the workout's time keeps theirs."""
     size = clips.pushups.image_size
