@@ -3,7 +3,7 @@
 // else this page's own origin when a phone can use it (https: a phone opens a camera only
 // on a secure origin). None when neither: a page on a plain-http server.
 
-function isLoopback(hostname) {
+export function isLoopback(hostname) {
   return hostname === "localhost" || hostname === "[::1]" || /^127\./.test(hostname);
 }
 

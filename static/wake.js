@@ -8,7 +8,8 @@
 // is refused (battery saver), the page goes on and a note says what to do instead: the
 // state is in body's data-wake ("held", "released", "off", "unavailable", "refused").
 
-const ADVICE = "set the phone's screen timeout longer, or it will stop the camera when the screen locks";
+// The note shows on a computer with a webcam too, so it names no phone.
+const ADVICE = "set this device's screen timeout longer: when its screen locks, the camera stops";
 
 export class ScreenWake {
   // note: a status element for what the lock could not do; hidden while all is well.
@@ -17,9 +18,11 @@ export class ScreenWake {
     this.wanted = false;
     this.sentinel = null;
     this.asking = null; // the request under way: a second one would take a second lock
+    this.hidWhileAsking = false;
     this.show("off");
     document.addEventListener("visibilitychange", () => {
       if (document.visibilityState === "visible") this.acquire();
+      else if (this.asking) this.hidWhileAsking = true;
     });
   }
 
@@ -39,17 +42,28 @@ export class ScreenWake {
   async acquire() {
     if (!this.wanted || this.sentinel || this.asking || document.visibilityState !== "visible") return;
     if (typeof navigator.wakeLock?.request !== "function") {
-      this.show("unavailable", `This browser cannot keep the screen on: ${ADVICE}.`);
+      // Browsers offer the lock on secure pages only: there the browser is not the reason.
+      const why = window.isSecureContext ? "This browser cannot keep the screen on" : "Over plain http the browser cannot keep the screen on";
+      this.show("unavailable", `${why}: ${ADVICE}.`);
       return;
     }
+    this.hidWhileAsking = false;
     this.asking = navigator.wakeLock.request("screen");
     let sentinel;
     try {
       sentinel = await this.asking;
     } catch (error) {
-      // Refused (battery saver, or the page went hidden while it asked): no error, the
-      // camera runs; the next time the page is shown asks again.
-      if (this.wanted) this.show("refused", `The browser would not keep the screen on (${error.message || error.name}): ${ADVICE}.`);
+      if (!this.wanted) return;
+      // Hidden while it asked, the page is refused for that alone, and the answer may come
+      // once it is shown again (a frozen page hears it on resuming), after the showing
+      // asked nothing, a request being under way: it asks again rather than say refused.
+      if (this.hidWhileAsking) {
+        this.show("released");
+        queueMicrotask(() => this.acquire());
+        return;
+      }
+      // Refused (battery saver): no error, the camera runs; the next showing asks again.
+      this.show("refused", `The browser would not keep the screen on (${error.message || error.name}): ${ADVICE}.`);
       return;
     } finally {
       this.asking = null;

@@ -27,6 +27,7 @@ from tests.live import frame_message, video_frames
 from tests.media import ASL_VIDEO
 from tests.test_lifecycle import serving, webapp_command
 from webapp import tls
+from webapp.__main__ import tls_context
 from webapp.config import load_config
 
 
@@ -199,6 +200,22 @@ def test_a_given_certificates_names_are_where_a_phone_opens_the_pages(
         f"https://[2001:db8::1]{suffix}",
     ]
     assert tls.certificate_origins(tmp_path / "gone.crt", port) == []
+
+
+def test_a_server_on_loopback_names_no_phone_origins_from_its_certificate(
+    tmp_path: Path,
+) -> None:
+    """--tls-cert with --host 127.0.0.1: the avatar page drew a code for the certificate's
+    names, where no phone reaches the server. On the network the names are where it does."""
+    names = [x509.DNSName("holotrack.example.org")]
+    cert, key = make_pair(tmp_path, "named", names)
+    flags = ["--tls-cert", str(cert), "--tls-key", str(key), "--port", "8443"]
+    for host in ("127.0.0.1", "localhost", "::1"):
+        context, origins = tls_context(load_config([*flags, "--host", host], {}))
+        assert context is not None
+        assert origins == (), host
+    _, origins = tls_context(load_config([*flags, "--host", "0.0.0.0"], {}))
+    assert origins == ("https://holotrack.example.org:8443",)
 
 
 def refused(flags: Sequence[str]) -> subprocess.CompletedProcess[str]:

@@ -238,19 +238,28 @@ def _described(
     )
 
 
+def loopback_only(host: str) -> bool:
+    """Whether a server bound to `host` listens where no other machine reaches it."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def phone_origins(host: str, port: int, names: MachineNames) -> list[str]:
     """The https origins a phone may open on a server bound to `host`: one per address it
     listens on; none when it listens on loopback only."""
     if host in {"", "0.0.0.0", "::"}:
         wanted = [a for a in names.ips if not a.is_loopback and (host == "::" or a.version == 4)]
-    elif host == "localhost":
+    elif loopback_only(host):
         wanted = []
     else:
         try:
-            address = ipaddress.ip_address(host)
+            wanted = [ipaddress.ip_address(host)]
         except ValueError:
             return [f"https://{host}:{port}"]
-        wanted = [] if address.is_loopback else [address]
     return [f"https://{host}:{port}" for host in _url_hosts(wanted)]
 
 

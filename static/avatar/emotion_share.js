@@ -41,6 +41,11 @@ export class EmotionShare {
     this.write();
   }
 
+  // What was copied is old news once the session it was copied in is over.
+  forgetCopied() {
+    showStatus(this.status, "");
+  }
+
   // The Expression row's choice (undefined: none made yet; null: None) and strength.
   follow(name, weight) {
     this.emotion = [name === undefined ? "happy" : name, weight];

@@ -168,6 +168,15 @@ function setRunning(running) {
   pairJoin.pause(running);
 }
 
+// A new session, or none: what went wrong calibrating, and what was copied, was said of
+// the one before (a Calibrate pressed too soon stayed "wait until the avatar moves" while
+// it moved, and after Stop).
+function newState() {
+  if (calibration.dataset.kind === "error") showStatus(calibration, "");
+  relayShare.forgetCopied();
+  emotionShare.forgetCopied();
+}
+
 // Whether a rest is kept in this browser, in words and for the tests.
 function showCalibration(rest, text) {
   document.body.dataset.calibrated = String(rest !== null);
@@ -188,6 +197,7 @@ function openSession(endLink = false) {
         document.body.dataset.session = message.session;
         // No rate here: the server changes it every few seconds; the readout shows the one received.
         showStatus(status, "Driving the avatar.", "ok");
+        newState();
         share.show(message.watch);
         relayShare.show(message.watch);
         emotionShare.show(message.watch, linkKey.value);
@@ -226,6 +236,7 @@ function cameraClosed() {
   overlay.clear();
   view.rest();
   share.kept();
+  newState();
   delete document.body.dataset.session;
   setRunning(false);
   showReadout();
@@ -292,7 +303,11 @@ controls.showCamera.addEventListener("change", showCamera);
 for (const choice of document.querySelectorAll('input[name="avatar-framing"]')) {
   choice.addEventListener("change", () => {
     view.scene.setFraming(controls.framing);
+    const copied = $("watch-link").href;
     share.redraw();
+    // "Link copied." (or not) was said of the link before: the clipboard holds that one.
+    const said = $("watch-share-status");
+    if ($("watch-link").href !== copied && said.dataset.kind !== "info") showStatus(said, "");
   });
 }
 

@@ -9,7 +9,7 @@ import { currentKey } from "../access.js";
 import { showStatus } from "../format.js";
 import { PairOffer } from "../pair_offer.js";
 import { OriginCode } from "../qr.js";
-import { phoneOrigins } from "../reach.js";
+import { isLoopback, phoneOrigins } from "../reach.js";
 import { CLOSE, routed, socketUrl } from "../protocol.js";
 import { WatchSocket } from "../watch.js";
 import { describeWatchClose } from "./watch.js";
@@ -24,6 +24,16 @@ const DRIVING = "The phone is the camera: it moves the avatar here, in the OBS v
 // grace (a minute) with no frames: after this long without one, the page says so.
 const QUIET_MS = 5000;
 const WAITING = "Waiting for the phone (or computer): scan the code with it, or type the pairing code on it (same network); accept the certificate warning once if it shows one, then press Start there.";
+
+// No code where a phone could not follow it: the words say why, and how to have one.
+const HOW = "To use a phone, start the server with --host 0.0.0.0 --self-signed --local-http-port 8081 and open this page on the server’s computer at http://127.0.0.1:8081/avatar: its code then leads the phone to that computer’s network address, over https (README, “Phone as the camera”).";
+
+export function noCodeWords(location = window.location) {
+  if (isLoopback(location.hostname)) {
+    return `No code to scan: this page is open at ${location.host}, this computer’s own address, which a phone cannot reach, and the server named no network address a phone could open it at over https. ${HOW}`;
+  }
+  return `No code to scan: this page is open over plain http, and a phone’s browser opens its camera only over https. ${HOW}`;
+}
 
 // The address the code carries: the keys ride in the fragment, which browsers never send
 // to a server (nor in an access log), and the phone's page wipes it once read. The access
@@ -67,8 +77,11 @@ export class PhoneShare {
   }
 
   async open() {
-    if (!this.qr.origins.length) {
-      showStatus(this.status, "A phone’s browser opens its camera only over https: start the server with --host 0.0.0.0 --self-signed --local-http-port 8081, then open this page on this machine at http://127.0.0.1:8081/avatar (README, “Phone as the camera”).", "info");
+    const reachable = this.qr.origins.length > 0;
+    // "Scan this code" and who may scan it read as if a code were there to scan.
+    for (const part of this.box.querySelectorAll(".with-code")) part.hidden = !reachable;
+    if (!reachable) {
+      showStatus(this.status, noCodeWords(), "info");
       this.pair.available(false);
       return;
     }

@@ -30,6 +30,11 @@ export class RelayShare {
     this.command.textContent = command;
   }
 
+  // What was copied is old news once the session it was copied in is over.
+  forgetCopied() {
+    showStatus(this.status, "");
+  }
+
   async copy() {
     const text = this.command.textContent;
     if (!text) return;
