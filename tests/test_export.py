@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import itertools
 import json
 import logging
 import math
@@ -189,6 +190,34 @@ async def test_bvh_rotations_are_the_recorded_rig(recorded: list[Line]) -> None:
                 assert abs(dot4(rotation(mocap, i, bone), unit)) > 1.0 - 1e-9, (i, bone)
                 compared += 1
     assert compared >= FRAMES * 20
+
+
+@pytest.mark.parametrize(
+    ("bone", "axis", "degrees"),
+    [
+        ("rightHand", (0.0, 1.0, 0.0), range(160, 205, 5)),  # y through 180: the squat's legs
+        ("leftLowerArm", (1.0, 0.0, 0.0), range(80, 105, 5)),  # x through 90: the other solution
+    ],
+)
+def test_bvh_angles_go_on_from_frame_to_frame(
+    bone: str, axis: tuple[float, float, float], degrees: range
+) -> None:
+    """A bone turning a few degrees a frame through where its angles wrap: the file said
+    -178.7 then 178.4 (a reviewer's squat export, 26 such steps), and a reader that
+    interpolates frames spun the bone the long way round. Each channel now moves as little
+    as the rotation does, and the rotations are still the rig's."""
+    turns = [quat.from_axis_angle(axis, math.radians(d)) for d in degrees]
+    recording = [
+        {"frame": i, "time_ms": i * 40.0, "landmarks": {}, "rig": {"bones": {bone: list(q)}}}
+        for i, q in enumerate(turns)
+    ]
+    mocap = Bvh(to_bvh(parse_text(jsonl(recording))))
+    channels = ["Zrotation", "Xrotation", "Yrotation"]
+    rows = [mocap.frame_joint_channels(i, bone, channels) for i in range(len(turns))]
+    for before, after in itertools.pairwise(rows):
+        assert max(abs(a - b) for a, b in zip(before, after, strict=True)) < 5.0 + 1e-3, rows
+    for i, q in enumerate(turns):
+        assert abs(dot4(rotation(mocap, i, bone), q)) > 1.0 - 1e-9
 
 
 async def test_bvh_eyes_look_where_the_rig_looks(recorded: list[Line]) -> None:

@@ -5,7 +5,10 @@ BVH's usual Y-up axes; Blender's importer turns them to Z-up itself. Units are m
 Blender's default scale gives a figure about 1.6 m tall. Every joint's rest rotation is the
 identity (VRM's T-pose), so a joint's BVH rotation is exactly the rig's local quaternion,
 written as Euler angles in degrees in the order Z, X, Y (R = Rz * Rx * Ry), the same for
-every joint.
+every joint. Of the angles that give a rotation, each frame's are the nearest to the frame
+before's (a turn of 360 degrees added where it keeps a channel within 180 of its last
+value, and the other solution, z + 180, 180 - x, y + 180, where it is nearer), so a reader
+that interpolates between frames never spins a bone the long way round.
 
 The eyes are VRM's leftEye and rightEye under the head, turned by the rig's gaze (its look
 expressions, as VMC turns them: rig/eyes.py), for figures whose eyes are bones; a face
@@ -67,6 +70,27 @@ def euler_zxy(q: Quat) -> tuple[float, float, float]:
         az = math.atan2(r10, r00)
         ay = 0.0
     return math.degrees(az), math.degrees(ax), math.degrees(ay)
+
+
+def _near(angle: float, last: float) -> float:
+    """`angle` plus the whole turns that bring it within 180 degrees of `last`."""
+    return angle + 360.0 * round((last - angle) / 360.0)
+
+
+def continued(
+    angles: tuple[float, float, float], last: tuple[float, float, float] | None
+) -> tuple[float, float, float]:
+    """The ZXY angles of the same rotation as `angles` nearest to `last`. A bone turning
+    from 179 to -179 degrees was written so, and a reader interpolating frames (Blender's,
+    a game engine's) spun it 358 degrees the other way: 26 such steps in the squat clip."""
+    if last is None:
+        return angles
+    z, x, y = angles
+    other = (z + 180.0, 180.0 - x, y + 180.0)
+    nearest = [
+        (_near(a, last[0]), _near(b, last[1]), _near(c, last[2])) for a, b, c in (angles, other)
+    ]
+    return min(nearest, key=lambda near: sum(abs(p - q) for p, q in zip(near, last, strict=True)))
 
 
 def joints() -> list[str]:
@@ -137,6 +161,7 @@ def motion(recording: Recording) -> Iterator[list[float]]:
     rest = REST_OFFSET[ROOT]
     first_y: float | None = None
     sway = (0.0, 0.0)
+    written: dict[str, tuple[float, float, float]] = {}
     for frame in recording.frames:
         rig = rig_of(frame)
         if rig is not None:
@@ -151,7 +176,9 @@ def motion(recording: Recording) -> Iterator[list[float]]:
         row = [rest[0] + sway[0], rest[1] + sway[1], rest[2]]
         for bone in order:
             q = held.get(bone)
-            row.extend((0.0, 0.0, 0.0) if q is None else euler_zxy(q))
+            angles = (0.0, 0.0, 0.0) if q is None else euler_zxy(q)
+            written[bone] = continued(angles, written.get(bone))
+            row.extend(written[bone])
         # BVH readers refuse inf and nan; the recording's bounds keep them out, and this
         # keeps them out of the file should a bound ever be loosened. The terms are degrees
         # and positions within MAX_MAGNITUDE, so the sum itself cannot overflow.
