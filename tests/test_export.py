@@ -362,6 +362,19 @@ async def test_csv_without_fitness_has_no_reps_and_empty_missing_parts(
     assert all(cell == "" for row in rows[1:] for cell in row[start : start + 468 * 3])
 
 
+def test_a_csv_cell_a_spreadsheet_would_take_for_a_formula_stays_text() -> None:
+    """A recording's exercise went into the CSV as it was: "=cmd|' /C calc'!A0" is a formula
+    to a spreadsheet (OWASP's CSV injection). Names the server writes are untouched."""
+    names = ["=cmd|' /C calc'!A0", "+1", "-1+2", "@SUM(1)", "\tx", "push_up"]
+    recording = [
+        {**GOOD, "frame": i, "time_ms": float(i), "fitness": {"exercise": name, "reps": 0}}
+        for i, name in enumerate(names)
+    ]
+    rows = list(csv.reader(io.StringIO(table.to_csv(parse_text(jsonl(recording))))))
+    column = rows[0].index("exercise")
+    assert [row[column] for row in rows[1:]] == ["'" + name for name in names[:-1]] + ["push_up"]
+
+
 def test_an_angle_of_coinciding_points_is_an_empty_cell_not_nan() -> None:
     """A recording line whose pose points all coincide (a made-up or broken one) has no
     angles: the cells are empty, as where a point is not seen, not the text "nan"."""
@@ -478,6 +491,10 @@ GOOD = {"frame": 0, "time_ms": 0.0, "landmarks": {"pose": None}}
         (json.dumps({**GOOD, "rig": {"bones": {}, "expressions": {"aa": 10**400}}}), "rig.expr"),
         (json.dumps({**GOOD, "image": {"width": 10**400, "height": 3}}), "each 1 to 10000000"),
         (json.dumps({**GOOD, "fitness": {"reps": 10**400}}), "fitness.reps"),
+        # Both went into the CSV: a 400-digit frame number, and ['squat'] as Python prints it.
+        (json.dumps({**GOOD, "frame": 10**400}), "frame must be an integer from 0 to 1,000,0"),
+        (json.dumps({**GOOD, "fitness": {"exercise": ["squat"]}}), "fitness.exercise must be"),
+        (json.dumps({**GOOD, "fitness": {"exercise": "s" * 101}}), "at most 100 characters"),
         # Finite but huge: they squared to inf in the rig and wrote inf and nan into the BVH.
         (json.dumps({**GOOD, "landmarks": {"pose": [[1e300, -1e300, 0, 1]] * 33}}), "within"),
         (json.dumps({**GOOD, "landmarks": {"pose": [[-(2**63), 0, 0, 1]] * 33}}), "within"),

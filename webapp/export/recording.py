@@ -41,6 +41,8 @@ DEFAULT_SIZE = (640, 480)
 MAX_MAGNITUDE = 1e9
 MAX_SIDE = 10_000_000
 _WITHIN = f"within ±{MAX_MAGNITUDE:,.0f}"
+# An exercise's name, as the server writes it (exercises.toml's keys), with room to spare.
+MAX_NAME = 100
 # The blendshapes a rig may carry: each is a CSV column (table.py).
 ARKIT_NAMES = frozenset(NAMES)
 
@@ -163,6 +165,10 @@ def _fitness(value: object) -> Mapping[str, Any] | None:
     reps = value.get("reps")
     if reps is not None and (not isinstance(reps, int) or not _number(reps)):
         raise ValueError(f"fitness.reps must be an integer {_WITHIN}")
+    # A CSV cell: a list was written as Python prints one (['squat']).
+    exercise = value.get("exercise")
+    if exercise is not None and (not isinstance(exercise, str) or len(exercise) > MAX_NAME):
+        raise ValueError(f"fitness.exercise must be a name, a string of at most {MAX_NAME} characters")
     return value
 
 
@@ -185,8 +191,8 @@ def _size(value: object) -> tuple[int, int]:
 
 def parse_line(message: Mapping[str, Any]) -> Frame:
     frame = message.get("frame")
-    if isinstance(frame, bool) or not isinstance(frame, int) or frame < 0:
-        raise ValueError("frame must be an integer, 0 or more")
+    if isinstance(frame, bool) or not isinstance(frame, int) or not 0 <= frame <= MAX_MAGNITUDE:
+        raise ValueError(f"frame must be an integer from 0 to {MAX_MAGNITUDE:,.0f}")
     time_ms = message.get("time_ms")
     if not _number(time_ms) or not isinstance(time_ms, int | float):
         raise ValueError(f"time_ms must be a finite number {_WITHIN}")

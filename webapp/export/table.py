@@ -34,6 +34,9 @@ ANGLES = [f"{side}_{joint}" for joint in JOINTS for side in SIDES]
 _AXES = ("x", "y", "z", "visibility")
 
 
+FORMULA_STARTS = frozenset("=+-@\t\r")
+
+
 def landmark_columns() -> list[str]:
     columns = [f"pose_{name}_{axis}" for name in LANDMARKS for axis in _AXES]
     for part in ("face", "left_hand", "right_hand"):
@@ -123,8 +126,15 @@ def rows(recording: Recording) -> Iterator[list[str]]:
         if with_fitness:
             fitness = frame.fitness or {}
             reps = fitness.get("reps")
-            row += [str(fitness.get("exercise", "")), "" if reps is None else str(reps)]
+            row += [as_text(fitness.get("exercise", "")), "" if reps is None else str(reps)]
         yield row
+
+
+def as_text(value: str) -> str:
+    """A cell of text a spreadsheet shows as text: one starting with =, +, -, @ or a control
+    character it would take for a formula (OWASP's "CSV injection"): a recording's
+    exercise named "=cmd|' /C calc'!A0" went into the file as it was. A quote keeps it text."""
+    return "'" + value if value[:1] in FORMULA_STARTS else value
 
 
 def to_csv(recording: Recording) -> str:
