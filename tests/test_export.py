@@ -752,6 +752,9 @@ async def test_export_refusals(export_client: ExportClient, recorded: list[Line]
     assert "bvh or csv" in await refused("/api/export?format=fbx", body, 400, "bad_request")
     twice = await refused("/api/export?format=csv&format=bvh", body, 400, "bad_request")
     assert "format once" in twice
+    # Taken as if it meant something (the export review), where /api/video says no.
+    other = await refused("/api/export?format=bvh&units=cm", body, 400, "bad_request")
+    assert other == "unknown query parameter 'units'; the only one is format"
     bad = body + '{"frame": 3, "time_ms": 1}\n'
     client = await export_client(max_export_bytes=len(bad))
     detail = await refused("/api/export?format=bvh", bad, 400, "bad_recording")

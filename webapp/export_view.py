@@ -111,6 +111,10 @@ async def _receive(request: web.Request) -> bytes:
 
 async def export(request: web.Request) -> web.Response:
     config = request.app[CONFIG]
+    # As /api/video's: ?format=bvh&units=cm was answered as if units meant something.
+    unknown = sorted(set(request.query) - {"format"})
+    if unknown:
+        raise BadRequestError(f"unknown query parameter {unknown[0]!r}; the only one is format")
     if len(request.query.getall("format", [])) > 1:
         # Which one was meant is a guess either way: the first, or the last a proxy added.
         raise BadRequestError("give format once (?format=bvh or ?format=csv)")
