@@ -168,7 +168,9 @@ def _fitness(value: object) -> Mapping[str, Any] | None:
     # A CSV cell: a list was written as Python prints one (['squat']).
     exercise = value.get("exercise")
     if exercise is not None and (not isinstance(exercise, str) or len(exercise) > MAX_NAME):
-        raise ValueError(f"fitness.exercise must be a name, a string of at most {MAX_NAME} characters")
+        raise ValueError(
+            f"fitness.exercise must be a name, a string of at most {MAX_NAME} characters"
+        )
     return value
 
 
