@@ -292,6 +292,41 @@ async def test_bvh_bones_point_where_the_landmarks_do(recorded: list[Line], tmp_
     assert compared >= 2 * FRAMES
 
 
+def test_bvh_feet_stay_on_the_floor_and_a_jump_still_rises(tmp_path: Path) -> None:
+    """The image's scale shrinks as a body bends from the camera, and the squat video's
+    hips dropped 0.66 m where the legs allow 0.45: its ankles and toes went up to 0.25 m
+    through the floor on 123 of 213 frames (pybvh's forward kinematics of a reviewer's
+    export). Here the hips say 0.8 m down while the thighs are level and the shins upright
+    (a squat's bottom): they stop where the toes' tips meet the floor. Standing, they stay
+    at rest; jumping, they rise."""
+    level = list(quat.from_axis_angle((1.0, 0.0, 0.0), math.radians(-90.0)))
+    upright = list(quat.from_axis_angle((1.0, 0.0, 0.0), math.radians(90.0)))
+    squat = {
+        f"{side}{bone}": q
+        for side in ("left", "right")
+        for bone, q in (("UpperLeg", level), ("LowerLeg", upright))
+    }
+    rigs = [
+        {"bones": {}, "hips_position": [0.0, -0.4, 0.0]},  # standing: the first frame's height
+        {"bones": squat, "hips_position": [0.0, -1.2, 0.0]},
+        {"bones": {}, "hips_position": [0.0, -0.2, 0.0]},  # 0.2 m off the ground
+    ]
+    recording = [
+        {"frame": i, "time_ms": i * 40.0, "landmarks": {}, "rig": rig} for i, rig in enumerate(rigs)
+    ]
+    path = tmp_path / "squat.bvh"
+    path.write_text(to_bvh(parse_text(jsonl(recording))), encoding="utf-8")
+    mocap = read_bvh_file(path, world_up="+y")
+    positions, index = mocap.joint_positions(), mocap.joint_index
+    hips = [float(positions[f, index["hips"], 1]) for f in range(3)]
+    rest_hips = REST_OFFSET["hips"][1]
+    # Thigh 0.42 level, shin 0.40 and foot 0.05 down, the toe's tip 0.04 more: 0.55 under
+    # the hips' joint, where at rest it is 0.97; the floor is the tip's rest height.
+    assert hips == pytest.approx([rest_hips, rest_hips - 0.97 + 0.55, rest_hips + 0.2], abs=1e-4)
+    toes = float(positions[1, index["leftToes"], 1])
+    assert toes == pytest.approx(rest_hips - 0.97 + 0.04, abs=1e-4)
+
+
 async def test_bvh_holds_the_last_pose_through_frames_without_one(recorded: list[Line]) -> None:
     # A frame where the model found nobody keeps its motion line, with the previous pose.
     nobody = {"pose": None, "face": None, "left_hand": None, "right_hand": None}

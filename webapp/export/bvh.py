@@ -17,7 +17,11 @@ in BVH: the recording keeps it.
 
 A bone the rig leaves out on some frame (legs out of view, a hand not found) keeps its
 last rotation, or rests until it is first seen. The hips move sideways with the rig's
-sway and up and down relative to the first frame (one camera gives no depth). BVH has one
+sway and up and down relative to the first frame (one camera gives no depth), but never
+so low that a foot goes through the floor: the image's scale (from the shoulders' width)
+shrinks as a body turns or bends from the camera, and the squat video's hips dropped 0.66
+m where the legs' bends allow about 0.45, its ankles and toes up to 0.25 m under the floor
+on 123 of 213 frames. The floor is where the lowest toe tip is at rest. BVH has one
 frame time: the recording's mean interval, so the file lasts as long as the recording.
 """
 
@@ -27,6 +31,7 @@ import math
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from webapp.analysis.rig import quat
 from webapp.analysis.rig.eyes import EYE_OFFSET, eye_rotation
 from webapp.analysis.skeleton import PARENT, REST_OFFSET, Vec3
 from webapp.export.recording import Recording, RecordingError
@@ -142,6 +147,40 @@ def _hierarchy(bone: str, depth: int) -> Iterator[str]:
     yield f"{pad}}}"
 
 
+# The joints that place the feet: their chains from the hips.
+_LEGS = [
+    f"{side}{bone}"
+    for side in ("left", "right")
+    for bone in ("UpperLeg", "LowerLeg", "Foot", "Toes")
+]
+
+
+def _lowest(held: Mapping[str, Quat]) -> float:
+    """How far below the hips' joint the lowest ankle, toe joint or toe tip is, with the
+    hips and legs turned as `held` says (unheld: at rest)."""
+
+    def turn(bone: str) -> quat.Quat:
+        x, y, z, w = held.get(bone, quat.IDENTITY)
+        return (x, y, z, w)
+
+    turned = {ROOT: turn(ROOT)}
+    at: dict[str, Vec3] = {ROOT: (0.0, 0.0, 0.0)}
+    heights = []
+    for bone in _LEGS:
+        parent = JOINT_PARENT[bone] or ROOT
+        at[bone] = quat.add(at[parent], quat.rotate(turned[parent], JOINT_OFFSET[bone]))
+        turned[bone] = quat.multiply(turned[parent], turn(bone))
+        heights.append(at[bone][1])
+        if bone.endswith("Toes"):
+            tip = quat.rotate(turned[bone], _scaled(JOINT_OFFSET[bone], _TIP))
+            heights.append(at[bone][1] + tip[1])
+    return -min(heights)
+
+
+# At rest, the figure stands on the floor.
+_REST_LOWEST = _lowest({})
+
+
 def frame_time_s(recording: Recording) -> float:
     count = len(recording.frames)
     if count < 2 or recording.duration_ms <= 0.0:
@@ -173,7 +212,9 @@ def motion(recording: Recording) -> Iterator[list[float]]:
         if hips is not None:
             first_y = hips[1] if first_y is None else first_y
             sway = (hips[0], hips[1] - first_y)
-        row = [rest[0] + sway[0], rest[1] + sway[1], rest[2]]
+        # Not below where the legs, as they are bent, put the feet on the floor.
+        standing = rest[1] - _REST_LOWEST + _lowest(held)
+        row = [rest[0] + sway[0], max(rest[1] + sway[1], standing), rest[2]]
         for bone in order:
             q = held.get(bone)
             angles = (0.0, 0.0, 0.0) if q is None else euler_zxy(q)
