@@ -42,14 +42,15 @@ async def test_results_stats_and_the_workout(
     workout = await live.next_of("workout")
     assert [s["exercise"] for s in workout["sets"]] == ["push_up"]
 
-    # A new set joins the workout with its first frame.
+    # A new set joins the workout with its first frame; the push-up set, with no rep, is
+    # not kept once it begins.
     await live.ws.send_json({"type": "exercise", "name": "squat"})
     await live.next_of("workout")
     await live.send(100, 2000.0, frames[0])
     assert (await live.next_of("result"))["fitness"]["exercise"] == "squat"
     await live.ws.send_json({"type": "summary"})
     workout = await live.next_of("workout")
-    assert [s["exercise"] for s in workout["sets"]] == ["push_up", "squat"]
+    assert [s["exercise"] for s in workout["sets"]] == ["squat"]
 
     with caplog.at_level(logging.INFO, logger="webapp.live.session"):
         await live.ws.send_json({"type": "exercise", "name": "moonwalk"})
@@ -60,8 +61,7 @@ async def test_results_stats_and_the_workout(
     assert "squat" in reason
     end = [r.getMessage() for r in caplog.records if " end " in r.getMessage()]
     assert end
-    assert "sets=2" in end[-1]
-    assert "reps=0/0" in end[-1]
+    assert "sets=1 reps=0" in end[-1]
 
 
 async def test_a_session_without_an_exercise_can_start_one(make_client: MakeClient) -> None:
@@ -138,7 +138,8 @@ async def test_watchers_hear_the_workout_as_it_moves_on(make_client: MakeClient)
     await live.lockstep(frames[2:], first=2)
     heard.append(await next_workout(first))
     sets = [[s["exercise"] for s in workout["sets"]] for workout in heard]
-    assert sets == [["push_up"], ["push_up", "squat"]]
+    # The push-up set had no rep: the squat set takes its place.
+    assert sets == [["push_up"], ["squat"]]
 
     later = await client.ws_connect("/ws")
     await later.send_json({"type": "watch", "version": 1, "token": ready["watch"]})
@@ -181,11 +182,8 @@ async def test_a_sets_rep_target_reaches_its_results_its_watchers_and_the_workou
     await live.ws.send_json({"type": "summary"})
     await live.next_of("workout")
     workout = await live.next_of("workout")
-    # The squat set had no frame, so it is not listed (as any set left before its first).
-    assert [(s["exercise"], s["target"]) for s in workout["sets"]] == [
-        ("push_up", 12),
-        ("push_up", None),
-    ]
+    # The squat set had no frame, and the first push-up set no rep: neither is listed.
+    assert [(s["exercise"], s["target"]) for s in workout["sets"]] == [("push_up", None)]
 
     for bad in (
         {"type": "target", "reps": 0},
