@@ -9,7 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import MakeClient
 from tests.live import LiveClient, video_frames
-from tests.media import ASL_VIDEO, PERSON_JPEG
+from tests.media import ASL_VIDEO, PERSON_JPEG, ROOT
 from webapp.config import Config
 from webapp.keys import SESSIONS
 from webapp.metrics import Metrics
@@ -77,6 +77,22 @@ async def test_metrics_count_sessions_frames_and_uploads(make_client: MakeClient
     assert sample(text, "holotrack_process_cpu_seconds_total", 'process="server"') > 0
     assert sample(text, "holotrack_pool_busy_seconds_total") > 0
     assert sample(text, "holotrack_workers") == 1
+
+
+def test_every_close_code_a_session_can_end_with_starts_at_zero() -> None:
+    """increase() and rate() see a series from its second sample: 1006, a connection lost,
+    appeared only at a replica's first (the operator's review), so the dashboard's "1006 in
+    the closes" missed it. Every code docs/protocol.md's table lists is there from the start."""
+    text = generate_latest(Metrics().registry).decode()
+    (family,) = [
+        f for f in text_string_to_metric_families(text) if f.name == "holotrack_sessions_closed"
+    ]
+    started = {s.labels["code"]: s.value for s in family.samples if s.name.endswith("_total")}
+    table = (ROOT / "docs" / "protocol.md").read_text(encoding="utf-8")
+    listed = set(re.findall(r"^\| (\d{4}) \|", table, flags=re.MULTILINE))
+    assert {"1002", "1006", "1007"} <= listed
+    assert set(started) == listed
+    assert set(started.values()) == {0.0}
 
 
 def test_each_outcome_the_frames_help_names_is_a_label_value() -> None:

@@ -7,6 +7,7 @@ import os
 import time
 from collections.abc import Callable, Iterable
 
+from aiohttp import WSCloseCode
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -19,6 +20,15 @@ from webapp.usage import UsageCollector
 BUCKETS = (0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0)
 BUSY_WINDOW_SECONDS = 10.0
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+
+
+# Closes aiohttp makes itself: a connection dropped with no close frame (1006), framing or
+# UTF-8 its reader refused (1002, 1007).
+AIOHTTP_CLOSES = (
+    WSCloseCode.PROTOCOL_ERROR,
+    WSCloseCode.ABNORMAL_CLOSURE,
+    WSCloseCode.INVALID_TEXT,
+)
 
 
 class _PoolCollector(Collector):
@@ -172,7 +182,8 @@ class Metrics:
         # A labelled series appears at its first increment, which rate() and increase()
         # cannot see: every label the server can give starts at zero, so the first crash
         # close, frame error or 503 shows on the dashboard.
-        for code in Close:
+        # aiohttp's own too: without 1006, a replica's first lost connection was unseen.
+        for code in (*Close, *AIOHTTP_CLOSES):
             self.sessions_closed.labels(str(int(code)))
         for outcome in ("received", "processed", "dropped", "errors"):
             self.frames.labels(outcome)
