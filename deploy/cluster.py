@@ -53,6 +53,8 @@ START_TIMEOUT = 180.0
 STOP_TIMEOUT = 20.0
 NGINX_START_TIMEOUT = 15.0
 SERVING = "Running on"
+# How often a child is looked at for its end (Child.exited).
+EXIT_POLL_S = 0.1
 # One refused connection, timeout or 503 leaves a replica out for 5 s; then it is tried again.
 BACKEND_PARAMS = "max_fails=1 fail_timeout=5s"
 TAIL_LINES = 40
@@ -211,11 +213,20 @@ class Child:
             if self.ready_line and self.ready_line in text:
                 self.ready.set()
 
+    async def exited(self) -> None:
+        """Returns once the child itself has ended. Not proc.wait(), which waits for its
+        output to close too: the workers of an nginx whose master was killed held it open,
+        and served on, and `make cluster` never saw nginx go."""
+        assert self.proc is not None
+        # asyncio has no event for the exit alone; its returncode is set as it happens.
+        while self.proc.returncode is None:  # noqa: ASYNC110
+            await asyncio.sleep(EXIT_POLL_S)
+
     async def wait_ready(self) -> None:
         """Returns once the ready line was printed; raises ClusterError if the child ends first."""
         assert self.proc is not None
         ready = asyncio.create_task(self.ready.wait())
-        exited = asyncio.create_task(self.proc.wait())
+        exited = asyncio.create_task(self.exited())
         try:
             await asyncio.wait({ready, exited}, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -242,13 +253,14 @@ class Child:
         if self.proc is None:
             return 0
         self.send(sig)
-        try:
+        with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(STOP_TIMEOUT):
-                await self.proc.wait()
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.pid, signal.SIGKILL)
-            await self.proc.wait()
+                await self.exited()
+        # Past the timeout, or ended leaving its own children behind (nginx's workers
+        # outlive a killed master, holding its port): its whole group goes.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.pid, signal.SIGKILL)
+        await self.proc.wait()
         await self._flush()
         assert self.proc.returncode is not None
         return self.proc.returncode
@@ -524,7 +536,7 @@ class Cluster:
     async def wait_any_exit(self) -> Child:
         """Returns the first child that ends on its own."""
         waits = {
-            asyncio.create_task(child.proc.wait()): child
+            asyncio.create_task(child.exited()): child
             for child in self.children
             if child.proc is not None
         }

@@ -201,6 +201,23 @@ async def test_a_replica_that_dies_is_started_again_while_the_other_serves_on(
         assert await supervising == 0
 
 
+async def test_nginx_killed_stops_the_cluster_and_takes_its_workers(
+    http: aiohttp.ClientSession,
+) -> None:
+    """The operator's review: nginx's master SIGKILLed, its workers (their own master gone)
+    held its output open and answered on its port, and `make cluster`, waiting for that
+    output to close, ran on. It stops with status 1, and nothing answers there after."""
+    async with cluster_of(()) as cluster:
+        stop = asyncio.Event()
+        supervising = asyncio.create_task(cluster.supervise(stop))
+        assert cluster.nginx is not None
+        os.kill(cluster.nginx.pid, signal.SIGKILL)
+        assert await asyncio.wait_for(supervising, 30.0) == 1
+    with pytest.raises(aiohttp.ClientConnectionError):
+        async with http.get(cluster.url + "/healthz"):
+            pass
+
+
 async def test_a_full_replica_refuses_the_handshake_so_nginx_uses_another(
     http: aiohttp.ClientSession,
 ) -> None:
