@@ -160,8 +160,9 @@ def _lowest(held: Mapping[str, Quat]) -> float:
     hips and legs turned as `held` says (unheld: at rest)."""
 
     def turn(bone: str) -> quat.Quat:
+        # As euler_zxy reads them: a quaternion twice unit length put the hips 0.38 m low.
         x, y, z, w = held.get(bone, quat.IDENTITY)
-        return (x, y, z, w)
+        return quat.normalize((x, y, z, w))
 
     turned = {ROOT: turn(ROOT)}
     at: dict[str, Vec3] = {ROOT: (0.0, 0.0, 0.0)}

@@ -126,7 +126,7 @@ def rows(recording: Recording) -> Iterator[list[str]]:
         if with_fitness:
             fitness = frame.fitness or {}
             reps = fitness.get("reps")
-            row += [as_text(fitness.get("exercise", "")), "" if reps is None else str(reps)]
+            row += [as_text(fitness.get("exercise") or ""), "" if reps is None else str(reps)]
         yield row
 
 
