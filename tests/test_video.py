@@ -440,7 +440,10 @@ async def test_a_cut_that_starts_between_keyframes_is_complete_with_a_warning(
     assert summary["with_person"] > 0
     [warning] = summary["warnings"]
     assert warning["code"] == "starts_between_keyframes"
-    assert warning["message"].startswith("the first 21 frames (to 700 ms) could not be decoded")
+    assert warning["message"].startswith(
+        "the first 20 of the 60 frames the file lists (before 700 ms) could not be decoded"
+    )
+    assert summary["video"]["start_ms"] == pytest.approx(33.3, abs=0.1)
 
 
 async def test_a_client_that_leaves_stops_the_work(

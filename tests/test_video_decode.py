@@ -149,15 +149,19 @@ def test_a_cut_made_without_re_encoding_is_whole(clip45: Path, tmp_path: Path) -
 @pytest.mark.parametrize("cut", CUT_BETWEEN_KEYFRAMES, ids=lambda path: path.suffix)
 def test_a_cut_that_starts_between_keyframes_is_whole_and_says_so(cut: Path) -> None:
     """A stream copied from a frame that is not a keyframe: FFmpeg decodes from the next
-    keyframe, 20 frames in, at 700 ms (21 frames on the file's clock: the cut also left
-    out a B-frame shown among them). The MP4 ended 'decoding ended after 40 of the 60
+    keyframe, 20 frames in, at 700 ms (21 frames on the stream's clock: the cut also left
+    out a B-frame shown among them, so the MP4, which lists its frames, counts 20, and the
+    Matroska file, which does not, 21). The MP4 ended 'decoding ended after 40 of the 60
     frames the container lists ... truncated or corrupt'; the Matroska file was whole but
     said nothing."""
     reader, times = read_all(cut)
-    assert reader.unkeyed == 21
+    assert reader.unkeyed == (20 if cut.suffix == ".mp4" else 21)
     assert reader.decoded == 40
-    # On the file's clock, where a player puts them (Matroska's in whole milliseconds).
+    # On the file's clock, where a player puts them (Matroska's in whole milliseconds):
+    # its stream starts one frame in (start_ms), each line counts from there.
     assert times == pytest.approx([(21 + i) * 1000 / 30 for i in range(40)], abs=1.0)
+    assert reader.first_ms == pytest.approx(700.0, abs=1.0)
+    assert reader.info.start_ms == pytest.approx(1000 / 30, abs=1.0)
     assert reader.info.duration_ms == pytest.approx(2000.0, abs=40.0)
 
 

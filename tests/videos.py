@@ -415,50 +415,6 @@ def _appended(data: bytes, parent: tuple[bytes, ...], box: bytes) -> bytes:
     return _resized(data, parent, sum(_boxes(data, 0, len(data), parent)[-1]), 0, box)
 
 
-def starting_between_key_frames(clip: Path, target: Path, skip: int) -> Path:
-    """`clip` (one video track, as write_clip writes it: a key frame every 12 frames, all in
-    one chunk) without its first `skip` frames, as a cut that copies the stream from a frame
-    that is not a key frame lays it out: the frames up to the next key frame cannot be
-    decoded. The sample tables and the lengths lose those frames; their bytes stay in mdat,
-    unlisted, so nothing after them moves."""
-    data = clip.read_bytes()
-    *_, (stsz, _) = _boxes(data, 0, len(data), (*MEDIA_BOXES, b"stsz"))
-    _, _, count = struct.unpack_from(">III", data, stsz + 8)
-    sizes = struct.unpack_from(f">{count}I", data, stsz + 20)
-    *_, (stco, _) = _boxes(data, 0, len(data), (*MEDIA_BOXES, b"stco"))
-    assert struct.unpack_from(">I", data, stco + 12) == (1,), "one chunk expected"
-    (chunk,) = struct.unpack_from(">I", data, stco + 16)
-    *_, (stss, _) = _boxes(data, 0, len(data), (*MEDIA_BOXES, b"stss"))
-    (keys,) = struct.unpack_from(">I", data, stss + 12)
-    kept = [k - skip for k in struct.unpack_from(f">{keys}I", data, stss + 16) if k > skip]
-    *_, (stts, _) = _boxes(data, 0, len(data), (*MEDIA_BOXES, b"stts"))
-    assert struct.unpack_from(">I", data, stts + 12) == (1,), "one frame rate expected"
-    (delta,) = struct.unpack_from(">I", data, stts + 20)
-    left = count - skip
-    for box in (
-        _box(b"stts", struct.pack(">IIII", 0, 1, left, delta)),
-        _box(b"stss", struct.pack(f">II{len(kept)}I", 0, len(kept), *kept)),
-        _box(b"stsc", struct.pack(">IIIII", 0, 1, 1, left, 1)),
-        _box(b"stsz", struct.pack(f">III{left}I", 0, 0, left, *sizes[skip:])),
-        _box(b"stco", struct.pack(">III", 0, 1, chunk + sum(sizes[:skip]))),
-    ):
-        data = _with_box(data, MEDIA_BOXES, box)
-    out = bytearray(data)
-    *_, (mdhd, _) = _boxes(out, 0, len(out), (*TRACK, b"mdia", b"mdhd"))
-    *_, (mvhd, _) = _boxes(out, 0, len(out), (b"moov", b"mvhd"))
-    (media_scale,) = struct.unpack_from(">I", out, mdhd + 20)
-    (movie_scale,) = struct.unpack_from(">I", out, mvhd + 20)
-    shown = round(left * delta * movie_scale / media_scale)
-    struct.pack_into(">I", out, mdhd + 24, left * delta)
-    struct.pack_into(">I", out, mvhd + 24, shown)
-    *_, (tkhd, _) = _boxes(out, 0, len(out), (*TRACK, b"tkhd"))
-    struct.pack_into(">I", out, tkhd + 28, shown)
-    *_, (elst, _) = _boxes(out, 0, len(out), (*TRACK, b"edts", b"elst"))
-    struct.pack_into(">I", out, elst + 16, shown)
-    target.write_bytes(bytes(out))
-    return target
-
-
 def claiming_samples(clip: Path, target: Path, count: int) -> Path:
     """`clip` (one video track, as write_clip writes it) with its sample table claiming
     `count` samples the size of its first, all in its first chunk, as the reviewer's 1.2 KB

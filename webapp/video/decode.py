@@ -129,6 +129,7 @@ class VideoReader:
         self.limited_by = "video_max_seconds"  # the setting behind that limit
         self.last_ms: float | None = None  # the time of the last frame decoded
         self.unkeyed = 0  # frames listed before the first the decoder could start from
+        self.first_ms = 0.0  # the first decoded frame's time, from the stream's start
         self._previous_ms: float | None = None
         self._across = self._along = 1.0  # the stretch that squares the pixels (_stretch)
         self._first_ms: float | None = None
@@ -295,26 +296,28 @@ class VideoReader:
         stamps its first frame late (5000 ms), and a Matroska file then states its duration
         up to its end on that clock (7000 ms for 2 s): taken as the length, a whole video
         was 'truncated or corrupt', and one cut from ten minutes in was too long. FFmpeg
-        already counts each frame's time from the first."""
+        already counts each frame's time from the stream's start."""
         info = self.info
         # The first frame's time on the container's clock, in frames at info.fps: the one
         # figure of it OpenCV gives.
         frames = float(self._capture.get(cv2.CAP_PROP_PTS))
-        start_ms = frames * 1000.0 / info.fps if info.fps and math.isfinite(frames) else 0.0
-        start_ms = max(0.0, start_ms)
+        clock_ms = frames * 1000.0 / info.fps if info.fps and math.isfinite(frames) else 0.0
         # A cut that copies the stream can start between keyframes: the decoder has nothing
         # to build the first frames on and begins at the next keyframe, seconds in, where
-        # FFmpeg's count, from the first frame the file holds, says it is. Taken for
-        # damage, a whole cut was 'truncated or corrupt'; it is a warning instead.
+        # FFmpeg's count, from the stream's start, says it is. Taken for damage, a whole
+        # cut was 'truncated or corrupt'; it is a warning instead.
         first_ms = float(self._capture.get(cv2.CAP_PROP_POS_MSEC))
         first_ms = max(0.0, first_ms) if math.isfinite(first_ms) else 0.0
+        self.first_ms = first_ms
         unkeyed = round(first_ms * info.fps / 1000.0)
         self.unkeyed = unkeyed if unkeyed > SHORT_FRAMES else 0
+        # Where the stream starts on the container's clock: each line's time counts from it.
+        start_ms = max(0.0, clock_ms - first_ms)
         duration = info.duration_ms
         if not self._listed and duration is not None:
             # Where the frames are listed, the duration comes from them: a length already.
             # Else it runs on the container's clock, from where a -copyts file starts it.
-            duration = max(0.0, duration - max(0.0, start_ms - first_ms))
+            duration = max(0.0, duration - start_ms)
         self.info = replace(info, duration_ms=duration, start_ms=start_ms)
         if duration is not None and duration > self.max_ms:
             raise TooLargeError(
@@ -361,6 +364,9 @@ class VideoReader:
         if stated is None or self.decoded >= stated - short:
             return
         if self.decoded + self.unkeyed >= stated - short:
+            # Counted by the clock, one shown among them may not be in the file at all (a
+            # B-frame the cut left out); counted by the list, they are exact.
+            self.unkeyed = min(self.unkeyed, max(0, stated - self.decoded))
             return
         where = "" if self.last_ms is None else f", the last at {self.last_ms:.0f} ms"
         of = "" if self.info.duration_ms is None else f" of {self.info.duration_ms:.0f} ms"

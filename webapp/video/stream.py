@@ -26,7 +26,7 @@ from webapp.errors import DeadlineError, HolotrackError, WorkerCrashedError
 from webapp.live.analysis import SessionAnalysis
 from webapp.metrics import Metrics
 from webapp.video import lines
-from webapp.video.decode import VideoFrame, VideoInfo, VideoReader
+from webapp.video.decode import VideoFrame, VideoReader
 from webapp.video.run import VideoRun
 
 log = logging.getLogger(__name__)
@@ -248,23 +248,26 @@ class VideoStream:
         nobody = {"code": "no_person", "message": "no person was found in any frame"}
         summary["warnings"] = [nobody] if tally.frames and not tally.with_person else []
         if reader.unkeyed:
-            summary["warnings"].append(unkeyed_warning(reader.unkeyed, reader.info))
+            summary["warnings"].append(unkeyed_warning(reader))
         workout = self.analysis.summary()
         if workout is not None:
             summary["workout"] = workout
         return summary
 
 
-def unkeyed_warning(frames: int, info: VideoInfo) -> dict[str, str]:
-    start_ms = frames * 1000.0 / info.fps if info.fps else 0.0
+def unkeyed_warning(reader: VideoReader) -> dict[str, str]:
+    stated, first = reader.info.frames, f"{reader.first_ms:.0f} ms"
+    if stated is not None:
+        lost = f"the first {reader.unkeyed} of the {stated} frames the file lists (before {first})"
+    else:
+        lost = f"about {reader.unkeyed} frames at its {reader.info.fps:g} fps (before {first})"
     return {
         "code": "starts_between_keyframes",
         "message": (
-            f"the first {frames} frames (to {start_ms:.0f} ms) could not be decoded: the "
-            "video starts between keyframes, as a cut that copies the stream without "
-            "re-encoding can make, so decoding began at the first keyframe; times stay "
-            "on the file's clock. Re-encode the cut to keep those frames (ffmpeg -ss START "
-            "-i IN -c:v libx264 OUT.mp4)"
+            f"{lost} could not be decoded: the video starts between keyframes, as a cut that "
+            "copies the stream without re-encoding can make, so decoding began at the first "
+            "keyframe; times stay on the file's clock. Re-encode the cut to keep those "
+            "frames (ffmpeg -ss START -i IN -c:v libx264 OUT.mp4)"
         ),
     }
 
