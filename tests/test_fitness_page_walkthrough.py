@@ -134,3 +134,22 @@ async def test_pasted_cards_come_back_after_a_reload(client: Client) -> None:
         assert browser.errors == []
     for person in people:
         await person.ws.close()
+
+
+@pytest.mark.browser
+async def test_the_kept_cards_are_the_newest_twelve(client: Client) -> None:
+    """Kept without end, yesterday's cards and today's all reconnected on load, past the 16
+    connections one address may hold, and those over it gave up for good: the newest 12
+    are kept (the review of the cards' keeping)."""
+    tokens = [f"{i:02d}" + "t" * 20 for i in range(20)]
+    async with open_page() as browser:
+        page = browser.page
+        await page.goto(str(client.make_url("/coach")))
+        await page.wait_for_selector("body[data-coach-ready]", state="attached")
+        await page.evaluate(
+            "(tokens) => localStorage.setItem('holotrack.coach.cards', JSON.stringify(tokens))",
+            tokens,
+        )
+        await page.reload()
+        await page.wait_for_selector("body[data-coach-ready]", state="attached")
+        assert await page.evaluate(CARD_TOKENS_JS) == tokens[-12:]

@@ -42,11 +42,16 @@ const watched = new Map(); // token -> {card, watcher, lastResult}
 // The cards' tokens, kept in this browser until each card's Remove: a coach who reloads the
 // page, or opens it tomorrow for the same class, had to paste every link again.
 const KEPT = "holotrack.coach.cards";
+// The newest this many: each card is a connection, and the server lets one address hold 16
+// (--max-sessions-per-client), its own pages' among them. Kept without end, yesterday's
+// cards and today's reconnected at once on load, and those past the limit gave up for good.
+const KEPT_MOST = 12;
 
 function keptTokens() {
   try {
     const kept = JSON.parse(browserStorage()?.getItem(KEPT) ?? "[]");
-    return Array.isArray(kept) ? kept.filter((token) => typeof token === "string" && isToken(token)) : [];
+    const tokens = Array.isArray(kept) ? kept.filter((token) => typeof token === "string" && isToken(token)) : [];
+    return tokens.slice(-KEPT_MOST);
   } catch {
     return []; // written by something else, or cut short: no cards
   }
@@ -213,7 +218,7 @@ function watch(token) {
   // restarting: the server went away while this card watched (its link comes back).
   const entry = { card, watcher, lastResult: null, over: false, restarting: false };
   watched.set(token, entry);
-  keepTokens((tokens) => (tokens.includes(token) ? tokens : [...tokens, token]));
+  keepTokens((tokens) => (tokens.includes(token) ? tokens : [...tokens, token].slice(-KEPT_MOST)));
   watcher.start();
   empty.hidden = true;
   return true;
