@@ -168,11 +168,13 @@ function setRunning(running) {
   pairJoin.pause(running);
 }
 
-// A new session, or none: what went wrong calibrating, and what was copied, was said of
-// the one before (a Calibrate pressed too soon stayed "wait until the avatar moves" while
-// it moved, and after Stop).
-function newState() {
+// A new session, or none: what went wrong calibrating was said of the one before (a
+// Calibrate pressed too soon stayed "wait until the avatar moves" while it moved, and
+// after Stop). What was copied is forgotten at Stop only: a session's ready can come after
+// a copy made while it started (the command is the same; show() forgets it if not).
+function newState({ stopped }) {
   if (calibration.dataset.kind === "error") showStatus(calibration, "");
+  if (!stopped) return;
   relayShare.forgetCopied();
   emotionShare.forgetCopied();
 }
@@ -197,7 +199,7 @@ function openSession(endLink = false) {
         document.body.dataset.session = message.session;
         // No rate here: the server changes it every few seconds; the readout shows the one received.
         showStatus(status, "Driving the avatar.", "ok");
-        newState();
+        newState({ stopped: false });
         share.show(message.watch);
         relayShare.show(message.watch);
         emotionShare.show(message.watch, linkKey.value);
@@ -236,7 +238,7 @@ function cameraClosed() {
   overlay.clear();
   view.rest();
   share.kept();
-  newState();
+  newState({ stopped: true });
   delete document.body.dataset.session;
   setRunning(false);
   showReadout();
