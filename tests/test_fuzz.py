@@ -238,10 +238,13 @@ def expected_hello(message: Any) -> Hello | None:
     version = message.get("version")
     if isinstance(version, bool) or not isinstance(version, int | float) or version != 1:
         return None
-    track = message.get("track", "holistic")
+    # null is a field left out (docs/protocol.md, "Hello").
+    track = message.get("track")
+    track = "holistic" if track is None else track
     if not isinstance(track, str) or track not in ("holistic", "pose"):
         return None
-    fps = message.get("fps", 15)
+    fps = message.get("fps")
+    fps = 15 if fps is None else fps
     if isinstance(fps, bool) or not isinstance(fps, int | float) or not 0.5 <= fps <= 60:
         return None
     return Hello(Track(track), float(fps))
@@ -288,6 +291,7 @@ def test_arbitrary_text_as_hello_and_control(text: str) -> None:
 @example(message={"type": "hello", "version": True})
 @example(message={"type": "hello", "version": 1, "fps": 10**400})
 @example(message={"type": "hello", "version": 1, "track": ["pose"]})
+@example(message={"type": "hello", "version": 1, "fps": None, "track": None})
 @example(message={"type": "é" * 200})
 @example(message={"type": "hello", "version": "é" * 200})
 def test_arbitrary_json_as_hello_and_control(message: Any) -> None:
