@@ -129,7 +129,6 @@ class VideoReader:
         self.limited_by = "video_max_seconds"  # the setting behind that limit
         self.last_ms: float | None = None  # the time of the last frame decoded
         self.unkeyed = 0  # frames listed before the first the decoder could start from
-        self.first_ms = 0.0  # the first decoded frame's time, from the stream's start
         self._previous_ms: float | None = None
         self._across = self._along = 1.0  # the stretch that squares the pixels (_stretch)
         self._first_ms: float | None = None
@@ -217,6 +216,11 @@ class VideoReader:
         if max(shown) > MAX_SIDE:
             raise TooManyPixelsError(f"{what} is {size}; the longest side may be {MAX_SIDE} px")
         return shown
+
+    @property
+    def first_ms(self) -> float:
+        """The first decoded frame's time, from the stream's start (0 before it)."""
+        return self._first_ms or 0.0
 
     @property
     def decoded_seconds(self) -> float:
@@ -308,7 +312,6 @@ class VideoReader:
         # cut was 'truncated or corrupt'; it is a warning instead.
         first_ms = float(self._capture.get(cv2.CAP_PROP_POS_MSEC))
         first_ms = max(0.0, first_ms) if math.isfinite(first_ms) else 0.0
-        self.first_ms = first_ms
         unkeyed = round(first_ms * info.fps / 1000.0)
         self.unkeyed = unkeyed if unkeyed > SHORT_FRAMES else 0
         # Where the stream starts on the container's clock: each line's time counts from it.
