@@ -23,10 +23,11 @@ from typing import Any
 
 import aiohttp
 
-from bench.common import closed_with, free_port, loadavg, server
+from bench.common import free_port, loadavg, server
 from swarm.config import default_source
 from swarm.frames import load_frames
 from webapp.protocol import FRAME_HEADER
+from webapp.ws_close import sent_code
 
 ROOT = Path(__file__).resolve().parent.parent
 HONEST_FPS = 15.0
@@ -40,7 +41,7 @@ async def ready(ws: aiohttp.ClientWebSocketResponse, fps: float) -> float:
         message = json.loads(msg.data)
         if message["type"] == "ready":
             return float(message["fps"])
-    raise SystemExit(f"the session was refused: close code {closed_with(ws, msg)}")
+    raise SystemExit(f"the session was refused: close code {sent_code(ws, msg)}")
 
 
 async def session(

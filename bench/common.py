@@ -20,16 +20,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 300.0
-
-
-def closed_with(ws: aiohttp.ClientWebSocketResponse, msg: aiohttp.WSMessage) -> int | None:
-    """The code in the server's close frame: ws.close_code says 1006 when aiohttp's answer
-    to the close fails, the server having hung up (docs/protocol.md)."""
-    return int(msg.data) if msg.type is aiohttp.WSMsgType.CLOSE else ws.close_code
 
 
 def free_port() -> int:

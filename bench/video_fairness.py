@@ -23,10 +23,11 @@ from pathlib import Path
 
 import aiohttp
 
-from bench.common import closed_with, free_port, loadavg, server
+from bench.common import free_port, loadavg, server
 from swarm.config import default_source
 from swarm.frames import load_frames
 from webapp.protocol import FRAME_HEADER
+from webapp.ws_close import sent_code
 
 # Fairness is what is measured, so admission by rate is off: with it, the live session is
 # refused beside the video whenever one worker cannot give both --min-session-fps.
@@ -44,7 +45,7 @@ async def live_phase(
             msg = await ws.receive()
             if msg.type is not aiohttp.WSMsgType.TEXT:
                 raise SystemExit(
-                    f"the live session got no ready: closed {closed_with(ws, msg)} {msg.extra}"
+                    f"the live session got no ready: closed {sent_code(ws, msg)} {msg.extra}"
                 )
             if json.loads(msg.data)["type"] == "ready":
                 break

@@ -18,6 +18,7 @@ from swarm.ledger import Ledger
 from swarm.messages import Message, number, parse_message
 from swarm.records import SessionRecord
 from webapp.protocol import FRAME_HEADER, VERSION, ClientType, Close, ServerType
+from webapp.ws_close import sent_code
 
 ENDS = (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED)
 
@@ -309,9 +310,7 @@ class User:
                     self._fail(f"connection error: {ws.exception()!r}")
                 elif reply.type in ENDS:
                     break
-            # The code the server sent, not ws.close_code: answering its close can fail
-            # once the server has dropped the connection, and aiohttp then puts 1006 there.
-            code = int(reply.data) if reply.type is aiohttp.WSMsgType.CLOSE else ws.close_code
+            code = sent_code(ws, reply)
             if not self._closing:
                 self.record.close_code = code
                 if code == Close.TRY_AGAIN_LATER:

@@ -20,6 +20,7 @@ from swarm.frames import FrameSet, load_frames
 from tests.conftest import Client
 from tests.media import ASL_VIDEO
 from webapp.protocol import FRAME_HEADER
+from webapp.ws_close import sent_code
 
 WIDTH = 480
 
@@ -114,13 +115,6 @@ class LiveClient:
             assert result["seq"] == seq
             results.append(result)
         return results
-
-
-def sent_code(ws: aiohttp.ClientWebSocketResponse, msg: aiohttp.WSMessage) -> int | None:
-    """The code in the server's close frame. ws.close_code can say 1006 instead: aiohttp
-    puts it there when its answer to the close fails, the server having hung up (the
-    relay's CI failure, 2026-12-06)."""
-    return int(msg.data) if msg.type is aiohttp.WSMsgType.CLOSE else ws.close_code
 
 
 async def read_to_close(

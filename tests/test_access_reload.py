@@ -12,9 +12,10 @@ from typing import Any
 import aiohttp
 
 from bench.common import free_port
-from tests.live import frame_message, sent_code, video_frames
+from tests.live import frame_message, video_frames
 from tests.media import ASL_VIDEO
 from tests.test_lifecycle import serving
+from webapp.ws_close import sent_code
 
 KEY_A = secrets.token_urlsafe(24)
 KEY_B = secrets.token_urlsafe(24)

@@ -27,11 +27,12 @@ from deploy.cluster import Cluster, ReplicaSpec, render_site
 from swarm.config import SwarmConfig
 from swarm.runner import Runner
 from tests.browser import Readies, fake_camera_args, open_page, write_y4m
-from tests.live import frame_message, sent_code, swarm_frames, video_frames
+from tests.live import frame_message, swarm_frames, video_frames
 from tests.media import ASL_VIDEO, PERSON_JPEG
 from tests.test_fitness_page import wait_for_reps
 from webapp.live.pairing import ALPHABET, LENGTH
 from webapp.live.watch import kept_token
+from webapp.ws_close import sent_code
 
 # Long enough for a new session to be refused by a stopped replica and retried on the other,
 # short enough that a hang fails the test instead of stalling it.

@@ -15,8 +15,9 @@ from contextlib import asynccontextmanager
 import aiohttp
 
 from bench.common import free_port
-from tests.live import frame_message, sent_code, video_frames
+from tests.live import frame_message, video_frames
 from tests.media import ASL_VIDEO, GESTURE_VIDEO, PERSON_JPEG
+from webapp.ws_close import sent_code
 
 
 def webapp_command(port: int, *flags: str) -> list[str]:

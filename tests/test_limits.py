@@ -14,13 +14,14 @@ from aiohttp.test_utils import make_mocked_request
 from multidict import CIMultiDict
 
 from tests.conftest import Client, MakeClient
-from tests.live import LiveClient, sent_code, video_frames, when_resting
+from tests.live import LiveClient, video_frames, when_resting
 from tests.media import ASL_VIDEO, PERSON_JPEG
 from webapp.config import Config
 from webapp.keys import LIVE
 from webapp.live import watch
 from webapp.live.guard import counted_as, peer_address
 from webapp.protocol import Close
+from webapp.ws_close import sent_code
 
 HELLO = {"type": "hello", "version": 1, "track": "pose", "fps": 10}
 

@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 
 from tests.conftest import MakeClient
-from tests.live import LiveClient, read_to_close, sent_code, video_frames
+from tests.live import LiveClient, read_to_close, video_frames
 from tests.media import ASL_VIDEO
 from webapp.analysis.fitness import load_exercises
 from webapp.config import Config
@@ -28,6 +28,7 @@ from webapp.live.options import parse_options
 from webapp.live.text_limits import MAX_TEXT_CHARS, TEXT_BURST
 from webapp.protocol import Close
 from webapp.vmc.sender import Target
+from webapp.ws_close import sent_code
 
 HELLO = {"type": "hello", "version": 1, "track": "pose", "fps": 15}
 

@@ -27,7 +27,7 @@ from aiohttp.test_utils import TestServer
 
 from bench.common import free_port
 from tests.conftest import Client, MakeClient
-from tests.live import LiveClient, sent_code, video_frames
+from tests.live import LiveClient, video_frames
 from tests.media import ASL_VIDEO
 from tests.test_lifecycle import serving
 from tests.vmc_receiver import Received, vmc_receiver
@@ -40,6 +40,7 @@ from webapp.vmc.relay import RETRY_FLOOR_S, Relay, RelayConfig, Stop
 from webapp.vmc.relay import parse as relay_parse
 from webapp.vmc.relay import run as run_relay
 from webapp.vmc.sender import Target, VmcSender
+from webapp.ws_close import sent_code
 
 ROOT = Path(__file__).resolve().parents[1]
 STEP_MS = 1000 / 15

@@ -51,6 +51,7 @@ from webapp.analysis.rig.idle import UNSEEN_SECONDS
 from webapp.protocol import Close
 from webapp.signals import Stopped, until_signal
 from webapp.vmc.sender import Target, VmcSender, parse_targets
+from webapp.ws_close import sent_code
 
 log = logging.getLogger("webapp.vmc.relay")
 
@@ -198,13 +199,10 @@ class Relay:
                 # Nothing comes while the camera is away (paused, reconnecting).
                 self.sender.unseen(time.monotonic())
                 continue
-            if message.type == aiohttp.WSMsgType.CLOSE:
-                # The code the server sent, not ws.close_code: answering its close can fail
-                # once the server has dropped the connection, and aiohttp then puts 1006
-                # there, which read as a drop to reconnect after (CI, 2026-12-06).
-                return forwarded, int(message.data), str(message.extra or "")
-            if message.type == aiohttp.WSMsgType.CLOSED:
-                return forwarded, ws.close_code, str(message.extra or "")
+            if message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
+                # ws.close_code read 1006 after a normal end, which the relay took for a
+                # drop to reconnect after (CI, 2026-12-06).
+                return forwarded, sent_code(ws, message), str(message.extra or "")
             if message.type != aiohttp.WSMsgType.TEXT:
                 continue
             try:
