@@ -62,6 +62,8 @@ export class EmotionButtons {
   }
 
   choose(name) {
+    // What went wrong with the last press is old news once another is made.
+    this.status.hidden = true;
     this.chosen = name;
     this.show();
     this.unsent = false;
@@ -101,6 +103,8 @@ export class EmotionButtons {
   // A phone moves this page's link (null: no longer).
   phoneIs(phone) {
     this.phone = phone;
+    // With no phone the buttons no longer go over HTTP: an error of that road is over.
+    if (!phone) this.status.hidden = true;
     if (phone && this.unsent) {
       this.unsent = false;
       this.put(this.chosen, phone);
