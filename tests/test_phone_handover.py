@@ -512,6 +512,7 @@ async def test_a_computer_that_cannot_scan_types_the_pc_pages_code(tmp_path: Pat
         # A workout's code for a coach's view, typed here by mistake: said so, key kept.
         workout_code = await offer_code(local_port, {"watch": secrets.token_urlsafe(16)})
         await spare.page.fill("#pair-input", workout_code)
+        assert await spare.page.is_hidden("#pair-status"), "the typo's error outlives it"
         await spare.page.click("#pair-use")
         await spare.page.wait_for_function(SAYS, arg=["#pair-status", "for a coach"])
         assert await spare.page.evaluate(KEY_JS) == own_key

@@ -11,6 +11,10 @@ export class PairJoin {
     Object.assign(this, { form, input, button, status, handed });
     this.running = false;
     this.claimed = null; // keys claimed as this page's own camera started: taken at its stop
+    // A code being typed again: what was wrong with the last one is no longer the case.
+    input.addEventListener("input", () => {
+      if (status.dataset.kind === "error") status.hidden = true;
+    });
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       this.join();
