@@ -12,7 +12,17 @@ import pytest
 from bench.recordings import FloatArray, Recording
 from tests.landmarks import asl, gesture, pushups, stills
 from webapp.analysis import AvatarOptions, AvatarSession
-from webapp.analysis.rig import EXPRESSIONS, Rig, face, mirrored, quat, solve, to_rig_space
+from webapp.analysis.rig import (
+    EXPRESSIONS,
+    Rig,
+    arms,
+    face,
+    hands,
+    mirrored,
+    quat,
+    solve,
+    to_rig_space,
+)
 from webapp.analysis.rig.arms import RELAXED
 from webapp.analysis.rig.bones import PARENT, Pose
 from webapp.analysis.rig.calibration import (
@@ -271,6 +281,87 @@ def test_forward_kinematics_puts_each_limb_along_its_landmarks() -> None:
                 )
                 checked += 1
     assert checked > 300
+
+
+def test_a_hand_is_in_line_with_an_arm_out_of_view() -> None:
+    """The elbows are below the frame: the arm hangs relaxed, a guess, and a hand found
+    (or the pose's hand points, which it guesses too) turned against it showed a wrist
+    folded back on itself (the gesture video, 150-180 degrees)."""
+    held = 0
+    for rec in (gesture(), pushups()):
+        for i in range(len(rec)):
+            lm = rec.frame(i)
+            rig = solve(lm, rec.width, rec.height)
+            assert rig is not None
+            assert lm["pose"] is not None
+            for side in ("left", "right"):
+                arm = [Pose.SHOULDER[side], Pose.ELBOW[side], Pose.WRIST[side]]
+                if min(lm["pose"][arm, 3]) < 0.5:
+                    assert rig.bones[f"{side}Hand"] == pytest.approx(quat.IDENTITY)
+                    held += 1
+    assert held >= 20
+
+
+def test_a_bent_arms_hand_turns_no_further_than_a_forearm_can() -> None:
+    """Relative to a bent forearm the hand's twist about its own axis stays within
+    TWIST_LIMIT_DEG on real landmarks (a hand model that swaps index and little, as on
+    a fist seen from behind, turned the squat's hands 150-180 degrees)."""
+    checked = 0
+    for rec in [asl(), pushups(), *stills()]:
+        for i in range(len(rec)):
+            lm = rec.frame(i)
+            rig = solve(lm, rec.width, rec.height)
+            pose = lm["pose"]
+            assert rig is not None
+            assert pose is not None
+            pts = to_rig_space(pose, rec.width, rec.height, POSE_Z_SCALE)
+            for side in ("left", "right"):
+                s, e, w = Pose.SHOULDER[side], Pose.ELBOW[side], Pose.WRIST[side]
+                if min(pose[[s, e, w], 3]) < 0.5:
+                    continue
+                if arms.twist_weight(quat.sub(pts[e], pts[s]), quat.sub(pts[w], pts[e])) < 1.0:
+                    continue
+                turn = hands.twist(rig.bones[f"{side}Hand"], hands.ALONG[side])
+                assert abs(math.degrees(turn)) <= hands.TWIST_LIMIT_DEG + 1e-6
+                checked += 1
+    assert checked > 50
+
+
+def synthetic_hand(side: str, bend_deg: float, twist_deg: float) -> float:
+    """A hand in line with a forearm bent bend_deg toward +Z, turned twist_deg about it
+    from the forearm's own roll: the hand bone's local twist (degrees) as solved."""
+    out = 1.0 if side == "left" else -1.0
+    points: list[quat.Vec] = [(0.0, 0.0, 0.0)] * 33
+    visible = [True] * 33
+    bend = math.radians(bend_deg)
+    points[Pose.ELBOW[side]] = (out, 0.0, 0.0)
+    points[Pose.WRIST[side]] = (out * (1.0 + math.cos(bend)), 0.0, math.sin(bend))
+    _, lower = arms.arm(points, visible, side, quat.IDENTITY)
+    forearm = quat.rotate(lower, hands.ALONG[side])
+    across = quat.rotate(
+        quat.from_axis_angle(forearm, math.radians(twist_deg)),
+        quat.rotate(lower, hands.THUMB_SIDE),
+    )
+    wrist = points[Pose.WRIST[side]]
+    middle = quat.add(wrist, quat.scale(forearm, 0.1))
+    found: list[quat.Vec] = [wrist] * 21
+    found[hands.MIDDLE_BASE] = middle
+    found[hands.INDEX_BASE] = quat.add(middle, quat.scale(across, 0.04))
+    found[hands.LITTLE_BASE] = quat.sub(middle, quat.scale(across, 0.04))
+    world = hands.hand(points, visible, found, side, lower)
+    return math.degrees(hands.twist(quat.multiply(quat.inverse(lower), world), hands.ALONG[side]))
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_a_hand_follows_its_turn_within_reach_and_is_turned_back_beyond(side: str) -> None:
+    for twist in range(-110, 111, 10):  # pronation to supination, and a little more
+        assert synthetic_hand(side, 90.0, twist) == pytest.approx(twist, abs=1e-6)
+        # A straight arm's roll is the shoulder's, unseen: any turn is taken as seen.
+        assert synthetic_hand(side, 0.0, twist) == pytest.approx(twist, abs=1e-6)
+    for twist in (-170, -135, 120, 150, 175):  # index and little swapped: turned back
+        back = twist - math.copysign(180.0, twist)
+        assert synthetic_hand(side, 90.0, twist) == pytest.approx(back, abs=1e-6)
+        assert synthetic_hand(side, 0.0, twist) == pytest.approx(twist, abs=1e-6)
 
 
 # Pure math, synthetic inputs.

@@ -27,6 +27,15 @@ def bend(upper_dir: Vec, lower_dir: Vec) -> float:
     return math.acos(max(-1.0, min(1.0, c)))
 
 
+def twist_weight(upper_dir: Vec, lower_dir: Vec) -> float:
+    """How much of the upper bone's twist the bend's plane sets: 0 under TWIST_FROM_DEG of
+    bend, 1 from TWIST_FULL_DEG on."""
+    weight = (math.degrees(bend(upper_dir, lower_dir)) - TWIST_FROM_DEG) / (
+        TWIST_FULL_DEG - TWIST_FROM_DEG
+    )
+    return min(1.0, max(0.0, weight))
+
+
 def limb(upper_dir: Vec, lower_dir: Vec, along: Vec, bend_toward: Vec) -> tuple[Quat, Quat]:
     """World rotations of a two-bone limb whose rest pose points along `along`.
 
@@ -34,9 +43,7 @@ def limb(upper_dir: Vec, lower_dir: Vec, along: Vec, bend_toward: Vec) -> tuple[
     toward rest's `bend_toward`; the lower bone then only swings relative to the upper one,
     so its local rotation angle is exactly the bend (180 degrees minus the joint's angle).
     """
-    weight = (math.degrees(bend(upper_dir, lower_dir)) - TWIST_FROM_DEG) / (
-        TWIST_FULL_DEG - TWIST_FROM_DEG
-    )
+    weight = twist_weight(upper_dir, lower_dir)
     swing = quat.between(along, upper_dir)
     if weight <= 0.0:
         upper = swing
