@@ -13,10 +13,7 @@ from webapp.keys import CONFIG, CONNECTIONS
 @aiohttp_jinja2.template("index.html")
 async def index(request: web.Request) -> dict[str, Any]:
     config = request.app[CONFIG]
-    return {
-        "max_upload_bytes": config.max_upload_bytes,
-        "max_frame_bytes": config.max_frame_bytes,
-    }
+    return {"max_upload_bytes": config.max_upload_bytes}
 
 
 async def skeleton(request: web.Request) -> web.Response:

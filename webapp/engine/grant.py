@@ -85,7 +85,7 @@ class GrantSteer:
     def __init__(self) -> None:
         self.factor = FACTOR_START
         self.meter = LaneMeter()
-        self.busy_ratio: float | None = None  # over the last window, for metrics and tests
+        self.busy_ratio: float | None = None  # the last window's, the busy ratio steered on
         self._since: tuple[float, float] | None = None  # (time, busy seconds) at the last step
 
     def step(self, now: float, busy_seconds: float, wanting: bool, frame_ms: float) -> float:

@@ -78,10 +78,6 @@ class TrackEngine:
         # frame, so it can never run toward int64's end for the sessions that reuse it.
         return min(max(wanted, self._last_us + 1), self._last_us + MAX_GAP_US)
 
-    @property
-    def in_flight(self) -> int:
-        return len(self._overlap.waiting)
-
     def submit(
         self, rgb: RGBImage, capture_ms: float, done: Callable[[pipelined.Outputs], None]
     ) -> None:

@@ -74,14 +74,14 @@ class LiveSession:
         config: Config,
         metrics: Metrics,
         shared: LiveShared,
-        transport: asyncio.Transport | None = None,
-        gate: Gate | None = None,
-        client: str = "",
+        transport: asyncio.Transport | None,
+        gate: Gate,
+        client: str,
     ) -> None:
         self.ws = ws
         self.client = client  # its address, as per-client limits count it
         # The access key's check and quotas; an open one without --access-keys.
-        self.gate = gate or Gate()
+        self.gate = gate
         self.shared = shared
         self.analysis: SessionAnalysis | None = None
         self.audience: Audience | None = None
