@@ -9,6 +9,7 @@ import json
 import os
 import socket
 import struct
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +116,16 @@ class LiveClient:
             assert result["seq"] == seq
             results.append(result)
         return results
+
+
+async def until(condition: Callable[[], bool], what: str, within: float = 10.0) -> None:
+    """Polls a state the server reaches on its own, with no event to wait on (a closed
+    connection is noticed at the next write); fails with `what` past `within` seconds."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"never: {what}")
+        await asyncio.sleep(0.02)
 
 
 async def read_to_close(

@@ -12,7 +12,7 @@ import json
 import secrets
 import socket
 import struct
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from playwright.async_api import Page, Route
 
 from tests.browser import open_page
 from tests.conftest import Client, MakeClient
-from tests.live import LiveClient, lose_connection
+from tests.live import LiveClient, lose_connection, until
 from tests.test_access import KEY_A, KEY_B, auth, keys_file
 from tests.test_avatar_page import load_model, needs_node_modules
 from tests.vrm_files import AVATAR
@@ -433,15 +433,6 @@ async def test_under_access_keys_the_upload_needs_the_cameras_key(
     assert answer.status == 200
     # Its OBS view has the link and no key, like any watcher.
     assert await (await client.get((await answer.json())["url"])).read() == data
-
-
-async def until(condition: Callable[[], bool], what: str, within: float = 10.0) -> None:
-    """Polls a state the server reaches on its own; fails with `what` past `within` s."""
-    deadline = asyncio.get_running_loop().time() + within
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"never: {what}")
-        await asyncio.sleep(0.02)
 
 
 async def test_a_reader_who_stops_reading_holds_no_copy_of_the_avatar(

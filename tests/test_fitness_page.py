@@ -289,9 +289,8 @@ async def test_the_workout_log_downloads_as_csv(client: Client, tmp_path: Path) 
     assert [r["exercise"] for r in records] == ["squat"]
     assert len({r["session"] for r in records}) == 1
     assert len({r["date"] for r in records}) == 1  # one workout
-    for record in records:
-        assert int(record["reps"]) >= 0
-        assert float(record["time_s"]) >= 0
+    assert [r["reps"] for r in records] == ["0"]
+    assert float(records[0]["time_s"]) > 0  # its frames' span, the set's active time
 
 
 # A workout as the server's `workout` message gives it: a set without a rep has no rep time.

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import Client, MakeClient
-from tests.live import LiveClient, video_frames
+from tests.live import LiveClient, until, video_frames
 from tests.media import ASL_VIDEO, CUT_BETWEEN_KEYFRAMES, GESTURE_VIDEO, PERSON_JPEG
 from tests.videos import (
     TRACK,
@@ -71,16 +71,6 @@ def video_frames_run(client: Client) -> float:
         "holotrack_video_frames_total", {"outcome": "processed"}
     )
     return value or 0.0
-
-
-async def until(condition: Any, what: str, within: float = 10.0) -> None:
-    """Polls a condition the server reaches on its own (a closed connection is noticed at the
-    next write); fails with `what` when it does not within `within` seconds."""
-    deadline = asyncio.get_running_loop().time() + within
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"never: {what}")
-        await asyncio.sleep(0.02)
 
 
 async def test_one_line_per_decoded_frame_same_as_a_live_session(
