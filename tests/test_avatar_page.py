@@ -59,7 +59,7 @@ from webapp.avatar_page import (
     setup_avatar_routes,
 )
 from webapp.config import Config, load_config
-from webapp.keys import LIVE
+from webapp.keys import CONFIG, LIVE
 
 ROOT = Path(__file__).resolve().parents[1]
 AVATAR = AvatarPaths().default_avatar
@@ -261,8 +261,9 @@ def test_an_avatar_that_is_no_vrm_is_refused_at_start(
 async def test_without_node_modules_the_page_says_what_is_missing(
     aiohttp_client: Callable[[web.Application], Awaitable[Client]], tmp_path: Path
 ) -> None:
-    # A bare app: nothing else the server does depends on node_modules.
+    # The avatar routes alone: nothing else the server does depends on node_modules.
     app = web.Application()
+    app[CONFIG] = Config()
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True)
     setup_avatar_routes(app, AvatarPaths(node_modules=tmp_path / "node_modules"))
     client = await aiohttp_client(app)

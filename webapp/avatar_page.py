@@ -82,7 +82,7 @@ def avatar_page(paths: AvatarPaths) -> Handler:
     async def handler(request: web.Request) -> web.StreamResponse:
         # Checked on every request, so `npm ci` run beside a live server takes effect at once.
         missing = missing_files(paths)
-        uploads = request.app[CONFIG].avatar_memory_mb if CONFIG in request.app else 0
+        uploads = request.app[CONFIG].avatar_memory_mb
         context: dict[str, Any] = {
             "missing": missing,
             "import_map": IMPORT_MAP,
@@ -91,7 +91,7 @@ def avatar_page(paths: AvatarPaths) -> Handler:
             "arkit_names": " ".join(ARKIT_NAMES),
             # A field for VMC receivers only where the operator allows some; which ones is
             # the operator's to tell, not the page's.
-            "vmc": CONFIG in request.app and bool(request.app[CONFIG].vmc_allow.strip()),
+            "vmc": bool(request.app[CONFIG].vmc_allow.strip()),
             "watch": "watch" in request.query,
             # "Show it in OBS too" only where the server keeps avatars for watch links.
             "avatar_uploads": uploads > 0,
@@ -141,7 +141,7 @@ def setup_avatar_routes(app: web.Application, paths: AvatarPaths | None = None) 
     /vendor/{name}. The page's own modules and stylesheet are under /static/avatar/, served
     by the existing /static route."""
     if paths is None:
-        chosen = app[CONFIG].avatar if CONFIG in app else ""
+        chosen = app[CONFIG].avatar
         paths = AvatarPaths(default_avatar=Path(chosen)) if chosen else AvatarPaths()
     app.router.add_get("/avatar", avatar_page(paths), name="avatar")
     app.router.add_get(DEFAULT_AVATAR_URL, default_avatar(paths), name="avatar_default")
