@@ -23,7 +23,8 @@ from webapp.live.options import rep_target
 from webapp.protocol import FRAME_HEADER, VERSION, ClientType, Close, ServerType, Track
 
 MIN_FPS, MAX_WANTED_FPS = 0.5, 60.0
-# Frames must be one of the encodings a browser canvas produces.
+# Frames must be one of the encodings a browser canvas produces: JPEG and PNG by their
+# first bytes, WebP by its RIFF header's form type (bytes 4-8 are the file's size).
 MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")
 # The end of a signed 64-bit clock in microseconds (about 292,000 years): no real clock
 # gets there, and past ~1.8e305 ms the worker's microseconds would overflow a float.
