@@ -4,7 +4,7 @@
 
 const STORAGE = "holotrack.accessKey";
 
-export function storedKey() {
+function storedKey() {
   try {
     return localStorage.getItem(STORAGE) || "";
   } catch {
@@ -114,7 +114,7 @@ async function tryKey(key) {
 }
 
 // Shows the form with why; `why` is the server's reason (a close reason or an HTTP detail).
-export function askForKey(why = "") {
+function askForKey(why = "") {
   if (!form) buildForm();
   form.hidden = false;
   document.body.dataset.accessKey = "asked";

@@ -1,6 +1,6 @@
 // The camera and the frame encoder: downsized JPEG frames from a playing <video>.
 
-export const JPEG_QUALITY = 0.7;
+const JPEG_QUALITY = 0.7;
 
 // A camera choice is "user" (the front camera), "environment" (the back one, on a phone),
 // or DEVICE and a deviceId: one camera of several, chosen by name (camera_choice.js).

@@ -14,7 +14,7 @@ const DRAWS = 3; // codes tried when the server already has one (409)
 
 // Drawn by the page, not the server, so the offer and the claim name the code in their
 // paths and reach the same replica behind nginx (deploy/nginx), as a watch token does.
-export function drawCode() {
+function drawCode() {
   const letters = [];
   while (letters.length < LENGTH) {
     for (const byte of crypto.getRandomValues(new Uint8Array(LENGTH))) {

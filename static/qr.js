@@ -11,7 +11,7 @@ const QUIET_MODULES = 4; // the white border a reader needs around the code
 const MODULE_PX = 6;
 
 // The code for `text` as an SVG: dark modules as one path on white, the quiet zone included.
-export function qrSvg(text) {
+function qrSvg(text) {
   const code = qrcode(0, "M");
   code.addData(text);
   code.make();

@@ -9,7 +9,7 @@ import { formatBytes, showStatus } from "./format.js";
 import { saveFile } from "./files.js";
 
 export const MAX_FRAMES = 18000; // 20 minutes at 15 fps
-export const MAX_CHARS = 32 * 1024 * 1024;
+const MAX_CHARS = 32 * 1024 * 1024;
 // Six decimals keep sub-pixel precision on any camera and halve the file.
 const DIGITS = 1e6;
 
@@ -18,7 +18,7 @@ function rounded(key, value) {
 }
 
 // One recording line from one protocol v1 result message.
-export function recordingLine(message, frame, startMs) {
+function recordingLine(message, frame, startMs) {
   const line = {
     frame,
     time_ms: message.capture_ms - startMs,

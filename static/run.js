@@ -19,7 +19,7 @@ import { ScreenWake } from "./wake.js";
 
 // A running session with no answer for this long says so: on a stalled network the page
 // would otherwise go on saying "Tracking" over a frozen picture.
-export const STALL_MS = 5000;
+const STALL_MS = 5000;
 
 // Why a session waits, in words for the status; it goes on once no reason is left.
 const PAUSED = {

@@ -6,7 +6,7 @@ import { helloKey, keyRefused } from "./access.js";
 import { keptToken } from "./link_key.js";
 import { backoffMs, CLOSE, describeClose, encodeFrame, END_PATH, hello, readMessage, routed } from "./protocol.js";
 
-export const MAX_IN_FLIGHT = 2;
+const MAX_IN_FLIGHT = 2;
 // A frame with no answer after this long is forgotten (the server drops stale frames).
 const STALE_MS = 4000;
 const MAX_ATTEMPTS = 8;

@@ -4,7 +4,7 @@
 import { showStatus } from "./format.js";
 
 // extra: more of the view's query ({framing: "full"}), left out when empty.
-export function watchUrl(token, view = "/avatar", location = window.location, extra = {}) {
+function watchUrl(token, view = "/avatar", location = window.location, extra = {}) {
   const more = Object.entries(extra).map(([k, v]) => `&${k}=${encodeURIComponent(v)}`).join("");
   return `${location.origin}${view}?watch=${encodeURIComponent(token)}${more}`;
 }

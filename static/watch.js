@@ -12,7 +12,7 @@ const noop = () => {};
 // nothing was cut by a network drop of 7.5 s or more, where its camera, sending frames,
 // rode out 22. Any text will do; the server reads it and drops it.
 const KEEPALIVE = JSON.stringify({ type: "keepalive" });
-export const KEEPALIVE_MS = 2000;
+const KEEPALIVE_MS = 2000;
 
 export class WatchSocket {
   // handlers: watching(msg), result(msg), workout(msg), avatar(msg), emotion(msg), unopened(text), closed(close) -> the

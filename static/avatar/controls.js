@@ -11,15 +11,15 @@ import { keepInputs } from "../kept_inputs.js";
 // per second): a high cutoff and beta follow quickly and jitter, low ones are calm and lag.
 // Its middle, 5, is the server's default today (0.02 Hz, beta 3, from bench/avatar_quality.py);
 // min_speed is left out, so the server's default floor applies at every position.
-export const SNAPPY = Object.freeze({ min_cutoff: 0.4, beta: 10 });
-export const SMOOTH = Object.freeze({ min_cutoff: 0.001, beta: 0.9 });
+const SNAPPY = Object.freeze({ min_cutoff: 0.4, beta: 10 });
+const SMOOTH = Object.freeze({ min_cutoff: 0.001, beta: 0.9 });
 const STEPS = 10;
 
 function logLerp(a, b, t) {
   return a * (b / a) ** t;
 }
 
-export function smoothingFor(position) {
+function smoothingFor(position) {
   const t = Math.min(1, Math.max(0, position / STEPS));
   // Three significant digits: the hello stays readable and the server's logs too.
   const round = (x) => Number(x.toPrecision(3));
@@ -33,7 +33,7 @@ export function smoothingFor(position) {
 // --vmc-allow and closes the session with the reason when one is not there. A receiver the
 // server could not even read would end the session over a typo: problem says what is wrong
 // with the first such one instead, and then there are no targets.
-export function vmcTargets(text) {
+function vmcTargets(text) {
   const targets = [];
   for (const item of text.split(",").map((part) => part.trim()).filter(Boolean)) {
     const at = item.lastIndexOf(":");

@@ -22,7 +22,7 @@ export function emotionBody(name, weight = 1) {
   return name !== null && weight < 1 ? { name, weight } : { name };
 }
 
-export function emotionMessage(name, weight = 1) {
+function emotionMessage(name, weight = 1) {
   return { type: "emotion", ...emotionBody(name, weight) };
 }
 

@@ -5,7 +5,7 @@
 // Chromium on two cores, bench/avatar_page.py). So a drawing that held up the next frame
 // is followed by as long a rest (at most LONGEST_REST_MS), leaving the renderer half its time.
 
-export const SLOW_FRAME_MS = 25;
+const SLOW_FRAME_MS = 25;
 // A hidden tab gets no animation frames at all; the gap when it comes back is not a
 // drawing's cost, so no rest is longer than this.
 export const LONGEST_REST_MS = 250;

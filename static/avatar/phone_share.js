@@ -28,7 +28,7 @@ const WAITING = "Waiting for the phone (or computer): scan the code with it, or 
 // No code where a phone could not follow it: the words say why, and how to have one.
 const HOW = "To use a phone, start the server with --host 0.0.0.0 --self-signed --local-http-port 8081 and open this page on the server’s computer at http://127.0.0.1:8081/avatar: its code then leads the phone to that computer’s network address, over https (README, “Phone as the camera”).";
 
-export function noCodeWords(location = window.location) {
+function noCodeWords(location = window.location) {
   if (isLoopback(location.hostname)) {
     return `No code to scan: this page is open at ${location.host}, this computer’s own address, which a phone cannot reach, and the server named no network address a phone could open it at over https. ${HOW}`;
   }
@@ -38,7 +38,7 @@ export function noCodeWords(location = window.location) {
 // The address the code carries: the keys ride in the fragment, which browsers never send
 // to a server (nor in an access log), and the phone's page wipes it once read. The access
 // key goes along where this page has one: the link stays with it (--access-keys).
-export function handoverUrl(page, key, accessKey = "") {
+function handoverUrl(page, key, accessKey = "") {
   return `${page}#link_key=${key}${accessKey ? `&key=${encodeURIComponent(accessKey)}` : ""}`;
 }
 

@@ -8,7 +8,7 @@ import { showStatus } from "../format.js";
 import { copyAndSay } from "../share.js";
 
 // --token=: a token may begin with "-", which argparse would take for an option.
-export function relayCommand(token, location = window.location) {
+function relayCommand(token, location = window.location) {
   return `python -m webapp.vmc.relay --watch ${socketUrl(location)} --token=${token} --wait`;
 }
 

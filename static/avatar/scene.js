@@ -11,7 +11,7 @@ const FRAMINGS = {
   upper: { from: "hips", margin: 0.08, across: 0.8 },
 };
 const FOV = 30;
-export const NO_WEBGL =
+const NO_WEBGL =
   "This browser cannot draw 3D graphics (WebGL is off or not available), so the avatar cannot be shown. " +
   "Turn on hardware acceleration in the browser's settings, or try another browser.";
 

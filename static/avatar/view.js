@@ -9,11 +9,11 @@ import { AvatarScene } from "./scene.js";
 export { AvatarFileError };
 
 // Larger files are refused before parsing: a VRM avatar is rarely above a few tens of MB.
-export const MAX_VRM_BYTES = 100 * 1024 * 1024;
+const MAX_VRM_BYTES = 100 * 1024 * 1024;
 // With no rig for this long (the person left the picture, the camera stopped or its
 // connection dropped) the avatar eases back to rest instead of standing frozen mid-gesture
 // on a stream. Results come at 5 fps or more: this is many of them missed, not one late.
-export const UNSEEN_MS = 2000;
+const UNSEEN_MS = 2000;
 
 export class AvatarView {
   constructor(container) {

@@ -7,12 +7,12 @@
 import { clock, repsOfTarget, titleOf } from "./words.js";
 import { saveFile } from "../files.js";
 
-export const CSV_COLUMNS = [
+const CSV_COLUMNS = [
   "date", "set", "session", "exercise", "reps", "target", "partial_reps", "time_s", "range_of_motion_deg", "rep_s", "quality",
 ];
 const STORAGE = "holotrack.workoutLog.v1";
 // Older workouts give way: storage is small (about 5 MB) and a log this long is a CSV's job.
-export const KEPT_WORKOUTS = 200;
+const KEPT_WORKOUTS = 200;
 
 // per: a unit to divide by first, so that a missing figure (null) stays empty, not 0.
 function fixed(value, digits, per = 1) {

@@ -7,7 +7,7 @@ import { clock } from "./words.js";
 
 // As the server's counter: after this long without a frame it waits for the start
 // position again (README, "Fitness and coaching").
-export const GAP_MS = 2500;
+const GAP_MS = 2500;
 
 export class SetTimer {
   constructor(element) {

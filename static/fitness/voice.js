@@ -6,7 +6,7 @@ import { browserStorage } from "../storage.js";
 
 const KEPT = "holotrack.fitness.voice";
 // A fault that holds over several reps (a sagging body line) is said again, but no sooner.
-export const CUE_REPEAT_MS = 10000;
+const CUE_REPEAT_MS = 10000;
 export const TICKED = "Reps will be said aloud.";
 export const REACHED = "Target reached.";
 

@@ -15,7 +15,7 @@ const BACK_AFTER_RESTART = "The connection to the server was lost, or it restart
 // over), "invalid" (no such session), "lost" (trying again may help) or "refused".
 // The server's reasons for an invalid link and an ended session only repeat the words.
 // restarting: the server went away (1001) since this card last watched.
-export function watchClose(code, reason, wasWatching, restarting = false) {
+function watchClose(code, reason, wasWatching, restarting = false) {
   if (code === CLOSE.UNKNOWN_WATCH) {
     if (restarting) return { state: "lost", text: BACK_AFTER_RESTART, retry: true };
     return { state: "invalid", text: "This link is not valid, or its session had already ended.", retry: false };

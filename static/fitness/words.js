@@ -30,7 +30,7 @@ export function sidesText(sides) {
 }
 
 // 5 and {left: 3, right: 2} -> "5 (left 3 · right 2)"; 5 alone for a one-sided exercise.
-export function repsAndSides(reps, sides) {
+function repsAndSides(reps, sides) {
   const each = sidesText(sides);
   return each ? `${reps} (${each})` : String(reps);
 }
