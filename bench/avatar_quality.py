@@ -20,7 +20,9 @@ bench/out/*.npz). It prints and writes to bench/out/avatar_quality.json:
    the elbow angle from the world landmarks (3D) and from the image alone (2D): Pearson
    correlations over the frames where the arm is seen. Target: >= 0.9. Blinks against eye
    openings and aa against the mouth opening, also on the videos with real blinks, as a
-   live session sends them: bench/expressions.py.
+   live session sends them: bench/expressions.py. The hand bones as a live rig session
+   sends them, on these videos and the squat's: turns of more than 60 degrees between
+   two frames and frames folded 150 degrees or more from the forearm, for information.
 4. Cost, one run over the same frames: the model alone against what smoothing + rig +
    expressions add to the live path, per frame: the result message a session with
    {"rig": true} sends (live.analysis.result_text on the worker's answer, from the
@@ -71,6 +73,10 @@ VIDEOS = (
     media_dir() / "gesture_mpsamples_640x360_25fps.mp4",
     media_dir() / "pushups_tacofleur_320x240_30fps.mp4",
 )
+# The hands' figure adds a bar grip seen from behind, where the hand model swaps sides.
+SQUAT = media_dir() / "squat_everkinetic_640x360_30fps.mp4"
+HAND_STEP_DEG = 60.0  # a turn between two frames no hand makes in a 30th of a second
+TWISTED_DEG = 150.0  # a hand this far from its forearm's line is folded back on it
 
 
 def smoothed(rec: Recording, settings: SmoothingSettings | None) -> Recording:
@@ -270,6 +276,36 @@ def rig_figures(recs: list[Recording]) -> dict[str, Any]:
     return out
 
 
+def hand_figures(recs: list[Recording]) -> dict[str, Any]:
+    """Each hand bone as a live rig session sends it (default smoothing, the world points):
+    how often it turns more than HAND_STEP_DEG between consecutive frames, and on how many
+    frames its local rotation is TWISTED_DEG or more."""
+    out: dict[str, Any] = {}
+    for rec in recs:
+        session = AvatarSession(AvatarOptions(rig=True))
+        last: dict[str, quat.Quat | None] = {"left": None, "right": None}
+        counts = {side: {"steps": 0, "twisted": 0, "frames": 0} for side in last}
+        for i in range(len(rec)):
+            _, rig = session.process(
+                rec.frame(i), float(rec.capture_ms[i]), rec.width, rec.height, rec.world(i)
+            )
+            for side, count in counts.items():
+                if rig is None:
+                    last[side] = None
+                    continue
+                x, y, z, w = rig["bones"][f"{side}Hand"]
+                bone = (x, y, z, w)
+                count["frames"] += 1
+                count["twisted"] += math.degrees(quat.angle(bone)) >= TWISTED_DEG
+                before = last[side]
+                if before is not None:
+                    step = quat.angle(quat.multiply(quat.inverse(before), bone))
+                    count["steps"] += math.degrees(step) > HAND_STEP_DEG
+                last[side] = bone
+        out[rec.name] = counts
+    return out
+
+
 def cost_figures(path: Path, count: int) -> dict[str, Any]:
     """One run over the same frames: per frame, the refined graph (timed), then the live
     path's result message built from the worker's answer (inference.extract) with a rig
@@ -387,6 +423,7 @@ def main() -> None:
     report["smoothing"] = sm
     report["rig"] = rig_figures([smoothed(v, SmoothingSettings()) for v in videos])
     report["rig_unsmoothed"] = rig_figures(videos)
+    report["hands"] = hand_figures([*videos, cached(SQUAT)])
     faces = [*videos[:2], *(cached(v) for v in BLINK_VIDEOS)]  # the push-ups have no face
     report["expressions"] = expression_figures(faces, AvatarOptions(rig=True))
     report["expressions_unsmoothed"] = expression_figures(
@@ -439,6 +476,13 @@ def print_report(r: dict[str, Any]) -> None:
         v = rig[k]
         label = f"r({k}), {v['frames']} frames"
         print(f"| {label} | | | {v['r']:.3f} ({v['rms_deg']:.0f} deg rms) | >= 0.9 |")
+    for name, sides in r["hands"].items():
+        left, right = sides["left"], sides["right"]
+        print(
+            f"| hand bones, {name}: steps over {HAND_STEP_DEG:.0f} deg / frames at "
+            f"{TWISTED_DEG:.0f} deg or more (left; right; of {left['frames']}) | | | "
+            f"{left['steps']} / {left['twisted']}; {right['steps']} / {right['twisted']} | |"
+        )
     print_expression_rows(r["expressions"])
     print_bound(r["expressions_bound"])
     print_mediapipe_rows(r["expressions_mediapipe"])
