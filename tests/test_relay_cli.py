@@ -39,7 +39,7 @@ from webapp.vmc.encode import to_unity_rotation
 from webapp.vmc.relay import RETRY_FLOOR_S, Relay, RelayConfig, Stop
 from webapp.vmc.relay import parse as relay_parse
 from webapp.vmc.relay import run as run_relay
-from webapp.vmc.sender import Target, VmcSender
+from webapp.vmc.sender import Target, VmcSender, parse_targets
 from webapp.ws_close import sent_code
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -126,6 +126,44 @@ def test_good_arguments_still_parse() -> None:
     assert config.retry_max_s == 0.5
     for watch in ("ws://studio-pc.local:8080/ws", "wss://bücher.example/ws", "ws://10.0.0.2/ws"):
         assert relay_parse(["--watch", watch, "--token", "t"]).watch == watch
+
+
+def test_each_flag_has_a_twin_in_the_environment_and_the_flag_wins() -> None:
+    """A token in the environment stays out of `ps`, which shows a flag to every user."""
+    environ = {
+        "HOLOTRACK_RELAY_WATCH": "ws://studio-pc.local:8080/ws",
+        "HOLOTRACK_RELAY_TOKEN": "from-env",
+        "HOLOTRACK_RELAY_TO": "127.0.0.1:40000,127.0.0.1:40001",
+        "HOLOTRACK_RELAY_RETRY_MAX": "2.5",
+        "HOLOTRACK_RELAY_WAIT": "yes",
+    }
+    config = relay_parse([], environ)
+    assert config.watch == "ws://studio-pc.local:8080/ws"
+    assert config.token == "from-env"
+    assert config.to == parse_targets("127.0.0.1:40000,127.0.0.1:40001")
+    assert (config.retry_max_s, config.wait) == (2.5, True)
+    flags = ["--watch", NOWHERE, "--token", "t", "--to", "127.0.0.1:39539", "--retry-max", "1"]
+    config = relay_parse(flags, environ)
+    assert (config.watch, config.token, config.retry_max_s) == (NOWHERE, "t", 1.0)
+    assert config.to == parse_targets("127.0.0.1:39539")
+    assert relay_parse(["--watch", NOWHERE, "--token", "t"], {}).wait is False
+
+
+@pytest.mark.parametrize(
+    ("environ", "said"),
+    [
+        ({}, "--token"),
+        ({"HOLOTRACK_RELAY_TOKEN": "t", "HOLOTRACK_RELAY_WAIT": "maybe"}, "HOLOTRACK_RELAY_WAIT"),
+        ({"HOLOTRACK_RELAY_TOKEN": "t", "HOLOTRACK_RELAY_RETRY_MAX": "0"}, "--retry-max"),
+    ],
+)
+def test_a_twin_missing_or_wrong_is_said_like_a_flag(
+    environ: dict[str, str], said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        relay_parse(["--watch", NOWHERE], environ)
+    assert exited.value.code == 2
+    assert said in capsys.readouterr().err
 
 
 # -- reconnecting ---------------------------------------------------------------------------

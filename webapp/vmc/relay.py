@@ -35,6 +35,7 @@ import ipaddress
 import json
 import logging
 import math
+import os
 import re
 import signal
 import ssl
@@ -48,6 +49,7 @@ import aiohttp
 from yarl import URL
 
 from webapp.analysis.rig.idle import UNSEEN_SECONDS
+from webapp.flags import parse_bool
 from webapp.protocol import Close
 from webapp.signals import Stopped, until_signal
 from webapp.vmc.sender import Target, VmcSender, parse_targets
@@ -57,6 +59,8 @@ log = logging.getLogger("webapp.vmc.relay")
 
 # The first wait before a reconnect, and the least any wait can be whatever --retry-max
 # says: a server that refuses at once must not be asked thousands of times a second.
+# Each flag's twin in the environment: HOLOTRACK_RELAY_TOKEN for --token, and so on.
+ENV_PREFIX = "HOLOTRACK_RELAY_"
 FIRST_RETRY_S = 0.5
 RETRY_FLOOR_S = 0.1
 # How often --wait asks for a link the server answered it does not hold now.
@@ -403,38 +407,65 @@ def positive_seconds(text: str) -> float:
     return seconds
 
 
-def parse(argv: Sequence[str]) -> RelayConfig:
+def parse(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> RelayConfig:
+    """The relay's settings: each flag, or else its twin in the environment
+    (HOLOTRACK_RELAY_TOKEN for --token, which keeps the token out of `ps`)."""
+    env = os.environ if environ is None else environ
+
+    def twin(flag: str, default: str | None = None) -> dict[str, Any]:
+        name = ENV_PREFIX + flag.removeprefix("--").replace("-", "_").upper()
+        # argparse converts a string default with the flag's type, as it would the flag.
+        given = env.get(name, default)
+        return {"default": given, "required": given is None}
+
     parser = argparse.ArgumentParser(
         prog="python -m webapp.vmc.relay",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "--watch", required=True, type=watch_url, help="the server's /ws URL (ws:// or wss://)"
+        "--watch",
+        type=watch_url,
+        help="the server's /ws URL (ws:// or wss://) [HOLOTRACK_RELAY_WATCH]",
+        **twin("--watch"),
     )
-    parser.add_argument("--token", required=True, help="the watch token the page shows")
+    parser.add_argument(
+        "--token",
+        help="the watch token the page shows [HOLOTRACK_RELAY_TOKEN: there, `ps` does not show it]",
+        **twin("--token"),
+    )
     parser.add_argument(
         "--to",
-        default="127.0.0.1:39539",
-        help="the local VMC receivers, HOST:PORT[,HOST:PORT...] (default: %(default)s)",
+        help="the local VMC receivers, HOST:PORT[,HOST:PORT...] [HOLOTRACK_RELAY_TO] "
+        "(default: %(default)s)",
+        **twin("--to", "127.0.0.1:39539"),
     )
     parser.add_argument(
         "--retry-max",
         type=positive_seconds,
-        default=10.0,
-        help="longest wait between reconnects, seconds (default: %(default)s; never under 0.1)",
+        help="longest wait between reconnects, seconds [HOLOTRACK_RELAY_RETRY_MAX] "
+        "(default: %(default)s; never under 0.1)",
+        **twin("--retry-max", "10"),
     )
     parser.add_argument(
         "--cafile",
         type=cafile,
         help="trust the certificate(s) in this PEM file for wss:// (a --self-signed "
-        "server's self-signed-cert.pem, from its state folder)",
+        "server's self-signed-cert.pem, from its state folder) [HOLOTRACK_RELAY_CAFILE]",
+        default=env.get(ENV_PREFIX + "CAFILE"),
     )
+    wait = env.get(ENV_PREFIX + "WAIT")
+    try:
+        waiting = False if wait is None else parse_bool(wait)
+    except ValueError as error:
+        parser.error(f"{ENV_PREFIX}WAIT: {error}")
     parser.add_argument(
         "--wait",
         action="store_true",
+        default=waiting,
         help="keep waiting when the watched session ends or the server does not know the "
-        "token: for a kept link (the avatar page's), which comes back with its camera",
+        "token: for a kept link (the avatar page's), which comes back with its camera "
+        "[HOLOTRACK_RELAY_WAIT=1]",
     )
     args = parser.parse_args(argv)
     if not args.token.strip():
