@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -257,29 +258,33 @@ LIMBS = [
 ]
 
 
-def test_forward_kinematics_puts_each_limb_along_its_landmarks() -> None:
-    """Composing the local rotations from the hips down turns each limb's rest direction
-    onto the landmarks' direction: the hierarchy, the axes and the sides agree."""
-    checked = 0
-    for rec in [asl(), pushups(), *stills()]:
+def solved_with_points(recs: list[Recording]) -> Iterator[tuple[Rig, FloatArray, list[quat.Vec]]]:
+    """Each frame of `recs` with its rig, its pose and the pose's points on the rig's axes
+    (every frame of these recordings has a pose)."""
+    for rec in recs:
         for i in range(len(rec)):
             lm = rec.frame(i)
             rig = solve(lm, rec.width, rec.height)
             pose = lm["pose"]
             assert rig is not None
             assert pose is not None
-            pts = to_rig_space(pose, rec.width, rec.height, POSE_Z_SCALE)
-            world = world_rotations(rig)
-            for bone, rest, a, b in LIMBS:
-                if bone not in rig.bones or min(pose[[a, b], 3]) < 0.5:
-                    continue
-                if bone.endswith("LowerArm") and min(pose[[a - 2, a], 3]) < 0.5:
-                    continue
-                seen = quat.unit(quat.sub(pts[b], pts[a]))
-                assert quat.dot(quat.rotate(world[bone], rest), seen) == pytest.approx(
-                    1.0, abs=1e-6
-                )
-                checked += 1
+            yield rig, pose, to_rig_space(pose, rec.width, rec.height, POSE_Z_SCALE)
+
+
+def test_forward_kinematics_puts_each_limb_along_its_landmarks() -> None:
+    """Composing the local rotations from the hips down turns each limb's rest direction
+    onto the landmarks' direction: the hierarchy, the axes and the sides agree."""
+    checked = 0
+    for rig, pose, pts in solved_with_points([asl(), pushups(), *stills()]):
+        world = world_rotations(rig)
+        for bone, rest, a, b in LIMBS:
+            if bone not in rig.bones or min(pose[[a, b], 3]) < 0.5:
+                continue
+            if bone.endswith("LowerArm") and min(pose[[a - 2, a], 3]) < 0.5:
+                continue
+            seen = quat.unit(quat.sub(pts[b], pts[a]))
+            assert quat.dot(quat.rotate(world[bone], rest), seen) == pytest.approx(1.0, abs=1e-6)
+            checked += 1
     assert checked > 300
 
 
@@ -307,23 +312,16 @@ def test_a_bent_arms_hand_turns_no_further_than_a_forearm_can() -> None:
     TWIST_LIMIT_DEG on real landmarks (a hand model that swaps index and little, as on
     a fist seen from behind, turned the squat's hands 150-180 degrees)."""
     checked = 0
-    for rec in [asl(), pushups(), *stills()]:
-        for i in range(len(rec)):
-            lm = rec.frame(i)
-            rig = solve(lm, rec.width, rec.height)
-            pose = lm["pose"]
-            assert rig is not None
-            assert pose is not None
-            pts = to_rig_space(pose, rec.width, rec.height, POSE_Z_SCALE)
-            for side in ("left", "right"):
-                s, e, w = Pose.SHOULDER[side], Pose.ELBOW[side], Pose.WRIST[side]
-                if min(pose[[s, e, w], 3]) < 0.5:
-                    continue
-                if arms.twist_weight(quat.sub(pts[e], pts[s]), quat.sub(pts[w], pts[e])) < 1.0:
-                    continue
-                turn = hands.twist(rig.bones[f"{side}Hand"], hands.ALONG[side])
-                assert abs(math.degrees(turn)) <= hands.TWIST_LIMIT_DEG + 1e-6
-                checked += 1
+    for rig, pose, pts in solved_with_points([asl(), pushups(), *stills()]):
+        for side in ("left", "right"):
+            s, e, w = Pose.SHOULDER[side], Pose.ELBOW[side], Pose.WRIST[side]
+            if min(pose[[s, e, w], 3]) < 0.5:
+                continue
+            if arms.twist_weight(quat.sub(pts[e], pts[s]), quat.sub(pts[w], pts[e])) < 1.0:
+                continue
+            turn = hands.twist(rig.bones[f"{side}Hand"], hands.ALONG[side])
+            assert abs(math.degrees(turn)) <= hands.TWIST_LIMIT_DEG + 1e-6
+            checked += 1
     assert checked > 50
 
 
