@@ -18,7 +18,7 @@ from webapp.analysis.rig.emotion import Emotion
 from webapp.camera_proof import camera_of
 from webapp.errors import BadRequestError
 from webapp.keys import CONFIG
-from webapp.uploads import arriving_within, read_limited, refuse_declared_size
+from webapp.uploads import small_body
 
 EMOTION_PATH = "/api/emotion/{token}"
 # {"name": "surprised", "weight": 0.123456789} with room for spaces.
@@ -32,9 +32,7 @@ async def put_emotion(request: web.Request) -> web.Response:
     camera = camera_of(request, "hold its emotion")
     if isinstance(camera, web.Response):
         return camera
-    refuse_declared_size(request, MAX_BODY_BYTES)
-    async with arriving_within(request.app[CONFIG].upload_timeout, "body"):
-        body = await read_limited(request.content.read, MAX_BODY_BYTES, "body")
+    body = await small_body(request, MAX_BODY_BYTES, request.app[CONFIG].upload_timeout)
     held = emotion_of(body)
     camera.emotion = held
     log.info("%s holds %s over HTTP", camera.session, held.name or "no emotion")

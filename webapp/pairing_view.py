@@ -35,7 +35,7 @@ from webapp.live.pairing import (
     Watch,
     normalized,
 )
-from webapp.uploads import arriving_within, json_fields, read_limited, refuse_declared_size
+from webapp.uploads import json_fields, small_body
 
 OFFER_PATH = "/api/pair/{code}"
 CLAIM_PATH = "/api/pair/{code}/claim"
@@ -78,9 +78,7 @@ async def offer(request: web.Request) -> web.Response:
     """PUT /api/pair/{code} {"link_key": KEY} or {"watch": TOKEN}: the code hands KEY or
     TOKEN to whoever claims it first, within its lifetime."""
     code = _code(request)
-    refuse_declared_size(request, MAX_BODY_BYTES)
-    async with arriving_within(request.app[CONFIG].upload_timeout, "body"):
-        body = await read_limited(request.content.read, MAX_BODY_BYTES, "body")
+    body = await small_body(request, MAX_BODY_BYTES, request.app[CONFIG].upload_timeout)
     access = request.app[ACCESS]
     access_key = bearer(request.headers.get("Authorization")) if access.required else None
     handed = handed_of(body, access_key)

@@ -20,6 +20,10 @@ from webapp.errors import (
 )
 
 CHUNK = 64 * 1024
+# The multipart field a photo or a video comes in, and room for the headers and boundaries
+# around it.
+FIELD = "file"
+ENVELOPE_BYTES = 64 * 1024
 # The slowest uplink an upload is waited for, besides --upload-timeout: 2 Mbit/s.
 UPLINK_BYTES_PER_S = 250_000
 # The least a read asks for: aiohttp's multipart reader refuses a read shorter than its
@@ -131,6 +135,14 @@ async def arriving_within(
         raise UploadTimeoutError(
             f"the {what} did not arrive within {allowed:.3g} s{extra if declared else ''}"
         ) from None
+
+
+async def small_body(request: web.Request, limit: int, seconds: float) -> bytes:
+    """A small body (a few fields of JSON): 413 over `limit` bytes, 408 when it does not
+    arrive within `seconds`."""
+    refuse_declared_size(request, limit)
+    async with arriving_within(seconds, "body"):
+        return await read_limited(request.content.read, limit, "body")
 
 
 def json_fields(body: bytes, *names: str) -> tuple[object, ...]:

@@ -19,7 +19,7 @@ from webapp.http_errors import json_error
 from webapp.keys import CONFIG, LIVE
 from webapp.live.errors import SessionClosed
 from webapp.live.session import CLIENT_CLOSED
-from webapp.uploads import arriving_within, json_fields, read_limited, refuse_declared_size
+from webapp.uploads import json_fields, small_body
 
 END_PATH = "/api/end"
 # A resume string is 22 characters: room for it, the JSON around it and some spaces.
@@ -31,9 +31,7 @@ log = logging.getLogger(__name__)
 async def end_paused(request: web.Request) -> web.Response:
     """Ends the session whose last `ready` gave the body's resume string: its watchers are
     closed now rather than when --watch-grace runs out, and its workout comes back."""
-    refuse_declared_size(request, MAX_BODY_BYTES)
-    async with arriving_within(request.app[CONFIG].upload_timeout, "body"):
-        body = await read_limited(request.content.read, MAX_BODY_BYTES, "body")
+    body = await small_body(request, MAX_BODY_BYTES, request.app[CONFIG].upload_timeout)
     resume = resume_of(body)
     try:
         session, workout = request.app[LIVE].tokens.end(resume, CLIENT_CLOSED)

@@ -7,11 +7,8 @@ from aiohttp import web
 from webapp.content_types import check_declared, multipart_parsing
 from webapp.engine.imaging import MIME_TYPES
 from webapp.errors import EmptyInputError, UnsupportedTypeError
-from webapp.uploads import file_part, read_limited, refuse_declared_size
+from webapp.uploads import ENVELOPE_BYTES, FIELD, file_part, read_limited, refuse_declared_size
 
-FIELD = "file"
-# Multipart headers and boundaries around the file itself.
-ENVELOPE_BYTES = 64 * 1024
 IMAGE_TYPES = frozenset(MIME_TYPES.values()) | {"image/jpg", "image/pjpeg", "image/x-ms-bmp"}
 # HEIF's major brands (ISO/IEC 23008-12): an iPhone's photos are HEIC unless set otherwise.
 HEIF_BRANDS = frozenset(

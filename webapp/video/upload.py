@@ -14,14 +14,18 @@ from aiohttp import web
 
 from webapp.content_types import multipart_parsing
 from webapp.errors import EmptyInputError
-from webapp.uploads import arriving_within, copy_limited, file_part, refuse_declared_size
+from webapp.uploads import (
+    ENVELOPE_BYTES,
+    FIELD,
+    arriving_within,
+    copy_limited,
+    file_part,
+    refuse_declared_size,
+)
 from webapp.video.container import check_container, check_declared_type
 
-FIELD = "file"
 # The writes go to the page cache in pieces this size, short enough to stay on the loop.
 CHUNK = 256 * 1024
-# Multipart headers and boundaries around the file itself.
-ENVELOPE_BYTES = 64 * 1024
 
 
 class UploadAbandoned(Exception):
