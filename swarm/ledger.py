@@ -7,9 +7,10 @@ from typing import Any
 
 from swarm.messages import number
 from swarm.records import FrameRecord, Outcome, SessionRecord
+from webapp.protocol import FrameOutcome
 
 # Counters a stats message carries that the swarm can check against its own records.
-COUNTERS = ("received", "processed", "dropped", "errors", "pending")
+COUNTERS = (*FrameOutcome, "pending")
 # The protocol keeps at most one frame waiting and one running per session.
 MAX_PENDING = 2
 
@@ -96,10 +97,10 @@ class Ledger:
     def reconcile(self, server: dict[str, float]) -> bool:
         """Once all is answered, the server's counts and ours must be the same numbers."""
         ours = {
-            "received": len(self.sent),
-            "processed": self.results,
-            "dropped": self.dropped,
-            "errors": self.errors,
+            FrameOutcome.RECEIVED: len(self.sent),
+            FrameOutcome.PROCESSED: self.results,
+            FrameOutcome.DROPPED: self.dropped,
+            FrameOutcome.ERRORS: self.errors,
             "pending": 0,
         }
         return all(server.get(name) == ours[name] for name in COUNTERS)

@@ -10,13 +10,13 @@ from dataclasses import dataclass, field
 from swarm.config import SwarmConfig
 from swarm.records import FrameRecord, Outcome, SessionRecord
 from swarm.server_load import ServerLoad
+from webapp.protocol import FrameOutcome
 
 PERCENTILES = (50, 95, 99)
 # Above these the swarm itself may be what limits the figures: one asyncio loop runs on
 # one core, and a late wake-up delays every frame it was meant to send.
 CPU_WARN = 0.8
 LAG_WARN_MS = 20.0
-SERVER_COUNTERS = ("received", "processed", "dropped", "errors")
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -256,9 +256,9 @@ def summarize_step(
 
 def server_totals(session_records: Iterable[SessionRecord]) -> dict[str, float]:
     """The server's own counters, summed over the last stats message of each session."""
-    totals = dict.fromkeys(SERVER_COUNTERS, 0.0)
+    totals: dict[str, float] = dict.fromkeys(map(str, FrameOutcome), 0.0)
     for record in session_records:
-        for name in SERVER_COUNTERS:
+        for name in totals:
             totals[name] += record.server_stats.get(name, 0.0)
     return totals
 

@@ -13,7 +13,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from webapp.engine.snapshot import PoolSnapshot
-from webapp.protocol import Close
+from webapp.protocol import Close, FrameOutcome
 from webapp.usage import UsageCollector
 
 # Frame timings sit between a few and a few hundred milliseconds.
@@ -185,7 +185,7 @@ class Metrics:
         # aiohttp's own too: without 1006, a replica's first lost connection was unseen.
         for code in (*Close, *AIOHTTP_CLOSES):
             self.sessions_closed.labels(str(int(code)))
-        for outcome in ("received", "processed", "dropped", "errors"):
+        for outcome in FrameOutcome:
             self.frames.labels(outcome)
         for status in (200, 400, 408, 413, 415, 500, 503, 504):
             self.predict_requests.labels(str(status))

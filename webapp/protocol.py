@@ -40,6 +40,16 @@ class ServerType(enum.StrEnum):
     PAIRED = "paired"  # to the camera: a pairing code that hands its watch token was used
 
 
+class FrameOutcome(enum.StrEnum):
+    """What became of a session's frames: the counts of its stats messages, and the outcome
+    label of /metrics' frame counters."""
+
+    RECEIVED = "received"
+    PROCESSED = "processed"
+    DROPPED = "dropped"
+    ERRORS = "errors"
+
+
 class Close(enum.IntEnum):
     NORMAL = 1000
     GOING_AWAY = 1001  # server shutting down

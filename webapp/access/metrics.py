@@ -7,11 +7,12 @@ from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from webapp.protocol import FrameOutcome
+
 # The label of refusals that name no key: none was given, or it matched none.
 NO_KEY = "-"
 KEY_REASONS = ("missing_key", "wrong_key")
 QUOTA_REASONS = ("max_sessions", "predict_per_minute", "video_seconds_per_hour")
-FRAME_OUTCOMES = ("received", "processed", "dropped", "errors")
 
 
 class AccessMetrics:
@@ -65,7 +66,7 @@ class AccessMetrics:
             self.requests.labels(name)
             self.video_seconds.labels(name)
             self.video_seconds_refunded.labels(name)
-            for outcome in FRAME_OUTCOMES:
+            for outcome in FrameOutcome:
                 self.frames.labels(name, outcome)
             for reason in QUOTA_REASONS:
                 self.refusals.labels(name, reason)

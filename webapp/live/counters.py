@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from prometheus_client import Counter
 
+from webapp.protocol import FrameOutcome
+
 
 @dataclass
 class Counters:
@@ -20,7 +22,7 @@ class Counters:
     # The same count for the session's access key (access/socket.py Gate.frame).
     also: Callable[[str], None] | None = None
 
-    def add(self, outcome: str) -> None:
+    def add(self, outcome: FrameOutcome) -> None:
         setattr(self, outcome, getattr(self, outcome) + 1)
         self.metric.labels(outcome).inc()
         if self.also is not None:

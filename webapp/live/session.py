@@ -37,7 +37,7 @@ from webapp.live.receiver import Receiver, connection_lost
 from webapp.live.shared import LiveShared
 from webapp.live.watch import Audience, Grant, serve_watcher
 from webapp.metrics import Metrics
-from webapp.protocol import ClientType, Close
+from webapp.protocol import ClientType, Close, FrameOutcome
 
 log = logging.getLogger(__name__)
 # Errors the session survives, as the code the client sees.
@@ -255,12 +255,12 @@ class LiveSession:
                     raise SessionClosed(Close.PAUSED, "its camera paused")
                 return
             frame = parse_frame(msg.data, self.config.max_frame_bytes)
-            self.counters.add("received")
+            self.counters.add(FrameOutcome.RECEIVED)
             if not frame.data:
                 self._frame_error(frame, "bad_frame", "the frame has no image after its header")
                 continue
             if self.scheduler.offer(slot, frame) is not None:
-                self.counters.add("dropped")
+                self.counters.add(FrameOutcome.DROPPED)
 
     def _release(self, close: SessionClosed) -> None:
         """Everything the session holds, given back at once: nothing here waits, so a
@@ -282,7 +282,7 @@ class LiveSession:
             return
         if self.slot is not None:
             if self.scheduler.close_session(self.slot) is not None:
-                self.counters.add("dropped")
+                self.counters.add(FrameOutcome.DROPPED)
             self.metrics.sessions_live.dec()
         if close.code == Close.TRY_AGAIN_LATER:
             self.metrics.sessions_refused.inc()
@@ -321,7 +321,7 @@ class LiveSession:
                 self.audience.tell(said)
         if self.outbox.put_result(frame, text):
             # The client had not read the previous result yet: the newest one won.
-            self.counters.add("dropped")
+            self.counters.add(FrameOutcome.DROPPED)
 
     def frame_failed(self, frame: Frame, error: errors.HolotrackError) -> None:
         self._frame_error(frame, FRAME_ERROR_CODES.get(type(error), "model_error"), error.detail)
@@ -360,7 +360,7 @@ class LiveSession:
         return messages.stats(c.received, c.processed, c.dropped, c.errors, fps, reps)
 
     def _result_sent(self, frame: Frame) -> None:
-        self.counters.add("processed")
+        self.counters.add(FrameOutcome.PROCESSED)
         track = self.slot.track if self.slot else "-"
         self.metrics.latency.labels(track).observe(time.perf_counter() - frame.received)
 
@@ -429,7 +429,7 @@ class LiveSession:
 
     # -- details -----------------------------------------------------------------------
     def _frame_error(self, frame: Frame, code: str, message: str) -> None:
-        self.counters.add("errors")
+        self.counters.add(FrameOutcome.ERRORS)
         self.outbox.put_control(messages.error(code, message, frame.seq))
 
     async def _close_socket(self, close: SessionClosed) -> None:
