@@ -18,11 +18,12 @@ import pytest
 import deploy.cluster
 import swarm.config
 import webapp.export.__main__ as export_cli
-from webapp import config, errors
+from webapp import config, errors, flags
 from webapp.access.errors import AccessDenied, QuotaExceeded
 from webapp.http_errors import STATUS
 from webapp.live.session import FRAME_ERROR_CODES
 from webapp.protocol import ClientType, Close, ServerType
+from webapp.vmc import relay
 
 ROOT = Path(__file__).resolve().parent.parent
 # Folders that hold no documents of ours: tools' and benchmarks' output, installed packages.
@@ -67,17 +68,13 @@ def options(parser: argparse.ArgumentParser) -> set[str]:
     return {flag for action in parser._actions for flag in action.option_strings}
 
 
-def relay_options() -> set[str]:
-    # The relay parses inside parse(), which exits on --help; its flags are in its source.
-    source = read("webapp/vmc/relay.py")
-    return {"-h", "--help"} | set(re.findall(r'add_argument\(\s*"(--[a-z-]+)"', source))
-
-
 CLI_OPTIONS = {
     "webapp": options(config.build_parser()),
     "swarm": options(swarm.config.build_parser()),
     "webapp.export": options(export_cli.build_parser()),
-    "webapp.vmc.relay": relay_options(),
+    "webapp.vmc.relay": options(
+        flags.build_parser(relay.RelayFlags, relay.ENV_PREFIX, "relay", "")
+    ),
     "deploy.cluster": options(deploy.cluster.build_parser()),
 }
 

@@ -7,6 +7,7 @@ import asyncio
 import itertools
 import json
 import logging
+import os
 import signal
 import ssl
 import sys
@@ -68,6 +69,14 @@ class RelayLog(logging.Handler):
             while not found():
                 self.changed.clear()
                 await self.changed.wait()
+
+
+@pytest.fixture(autouse=True)
+def no_twins(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The relay's settings here are the tests' own, not a shell's HOLOTRACK_RELAY_WAIT=1."""
+    for name in list(os.environ):
+        if name.startswith("HOLOTRACK_RELAY_"):
+            monkeypatch.delenv(name)
 
 
 @pytest.fixture
@@ -143,18 +152,27 @@ def test_each_flag_has_a_twin_in_the_environment_and_the_flag_wins() -> None:
     assert config.to == parse_targets("127.0.0.1:40000,127.0.0.1:40001")
     assert (config.retry_max_s, config.wait) == (2.5, True)
     flags = ["--watch", NOWHERE, "--token", "t", "--to", "127.0.0.1:39539", "--retry-max", "1"]
-    config = relay_parse(flags, environ)
+    config = relay_parse([*flags, "--wait=no"], environ)
     assert (config.watch, config.token, config.retry_max_s) == (NOWHERE, "t", 1.0)
     assert config.to == parse_targets("127.0.0.1:39539")
+    assert config.wait is False
     assert relay_parse(["--watch", NOWHERE, "--token", "t"], {}).wait is False
+    assert relay_parse(["--watch", NOWHERE, "--token", "t", "--wait"], {}).wait is True
 
 
 @pytest.mark.parametrize(
     ("environ", "said"),
     [
-        ({}, "--token"),
+        ({}, "--token [HOLOTRACK_RELAY_TOKEN] is required"),
         ({"HOLOTRACK_RELAY_TOKEN": "t", "HOLOTRACK_RELAY_WAIT": "maybe"}, "HOLOTRACK_RELAY_WAIT"),
-        ({"HOLOTRACK_RELAY_TOKEN": "t", "HOLOTRACK_RELAY_RETRY_MAX": "0"}, "--retry-max"),
+        (
+            {"HOLOTRACK_RELAY_TOKEN": "t", "HOLOTRACK_RELAY_RETRY_MAX": "0"},
+            "--retry-max [HOLOTRACK_RELAY_RETRY_MAX]: '0.0': must be a positive number",
+        ),
+        (
+            {"HOLOTRACK_RELAY_TOKEN": "t", "HOLOTRACK_RELAY_CAFILE": "/nonexistent.pem"},
+            "--cafile [HOLOTRACK_RELAY_CAFILE]: '/nonexistent.pem': not a PEM certificate",
+        ),
     ],
 )
 def test_a_twin_missing_or_wrong_is_said_like_a_flag(
@@ -414,7 +432,10 @@ async def test_a_self_signed_server_is_watched_with_its_certificate_given(
             assert "certificate is not one this machine trusts" in line
             assert "--cafile" in line
 
-            config = relay_parse(["--watch", url, "--token", ready["watch"], "--cafile", str(cert)])
+            # Token and certificate from the environment (the flags' twins), as a relay
+            # kept out of `ps` is started.
+            twins = {"HOLOTRACK_RELAY_TOKEN": ready["watch"], "HOLOTRACK_RELAY_CAFILE": str(cert)}
+            config = relay_parse(["--watch", url], twins)
             assert config.ssl_context is not None
             watching = asyncio.create_task(run_relay(replace(config, to=to)))
             await relay_log.wait_for(

@@ -41,7 +41,10 @@ def env_name(prefix: str, name: str) -> str:
 
 
 def build_parser(cls: type[S], prefix: str, prog: str, description: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, description=description)
+    # The description as written: a command's docstring keeps its example lines.
+    parser = argparse.ArgumentParser(
+        prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     defaults = cls()
     for f in dataclasses.fields(cls):
         flag = "--" + f.name.replace("_", "-")

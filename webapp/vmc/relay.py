@@ -35,21 +35,20 @@ import ipaddress
 import json
 import logging
 import math
-import os
 import re
 import signal
 import ssl
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 from yarl import URL
 
+from webapp import flags
 from webapp.analysis.rig.idle import UNSEEN_SECONDS
-from webapp.flags import parse_bool
 from webapp.protocol import Close
 from webapp.signals import Stopped, until_signal
 from webapp.vmc.sender import Target, VmcSender, parse_targets
@@ -57,10 +56,10 @@ from webapp.ws_close import sent_code
 
 log = logging.getLogger("webapp.vmc.relay")
 
-# The first wait before a reconnect, and the least any wait can be whatever --retry-max
-# says: a server that refuses at once must not be asked thousands of times a second.
 # Each flag's twin in the environment: HOLOTRACK_RELAY_TOKEN for --token, and so on.
 ENV_PREFIX = "HOLOTRACK_RELAY_"
+# The first wait before a reconnect, and the least any wait can be whatever --retry-max
+# says: a server that refuses at once must not be asked thousands of times a second.
 FIRST_RETRY_S = 0.5
 RETRY_FLOOR_S = 0.1
 # How often --wait asks for a link the server answered it does not hold now.
@@ -407,76 +406,94 @@ def positive_seconds(text: str) -> float:
     return seconds
 
 
-def parse(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> RelayConfig:
-    """The relay's settings: each flag, or else its twin in the environment
-    (HOLOTRACK_RELAY_TOKEN for --token, which keeps the token out of `ps`)."""
-    env = os.environ if environ is None else environ
+@dataclass(frozen=True)
+class RelayFlags:
+    """The relay's flags as given, each with its twin in the environment; parse() checks
+    and converts them into a RelayConfig."""
 
-    def twin(flag: str, default: str | None = None) -> dict[str, Any]:
-        name = ENV_PREFIX + flag.removeprefix("--").replace("-", "_").upper()
-        # argparse converts a string default with the flag's type, as it would the flag.
-        given = env.get(name, default)
-        return {"default": given, "required": given is None}
+    watch: str = field(default="", metadata={"help": "the server's /ws URL (ws:// or wss://)"})
+    token: str = field(
+        default="",
+        metadata={
+            "help": "the watch token the page shows (its environment twin keeps it out of ps)"
+        },
+    )
+    to: str = field(
+        default="127.0.0.1:39539",
+        metadata={"help": "the local VMC receivers, HOST:PORT[,HOST:PORT...]"},
+    )
+    retry_max: float = field(
+        default=10.0,
+        metadata={"help": "longest wait between reconnects, seconds (never under 0.1)"},
+    )
+    cafile: str = field(
+        default="",
+        metadata={
+            "help": "trust the certificate(s) in this PEM file for wss:// (a --self-signed "
+            "server's self-signed-cert.pem, from its state folder)"
+        },
+    )
+    wait: bool = field(
+        default=False,
+        metadata={
+            "help": "keep waiting when the watched session ends or the server does not know "
+            "the token: for a kept link (the avatar page's), which comes back with its camera"
+        },
+    )
 
-    parser = argparse.ArgumentParser(
-        prog="python -m webapp.vmc.relay",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument(
-        "--watch",
-        type=watch_url,
-        help="the server's /ws URL (ws:// or wss://) [HOLOTRACK_RELAY_WATCH]",
-        **twin("--watch"),
-    )
-    parser.add_argument(
-        "--token",
-        help="the watch token the page shows [HOLOTRACK_RELAY_TOKEN: there, `ps` does not show it]",
-        **twin("--token"),
-    )
-    parser.add_argument(
-        "--to",
-        help="the local VMC receivers, HOST:PORT[,HOST:PORT...] [HOLOTRACK_RELAY_TO] "
-        "(default: %(default)s)",
-        **twin("--to", "127.0.0.1:39539"),
-    )
-    parser.add_argument(
-        "--retry-max",
-        type=positive_seconds,
-        help="longest wait between reconnects, seconds [HOLOTRACK_RELAY_RETRY_MAX] "
-        "(default: %(default)s; never under 0.1)",
-        **twin("--retry-max", "10"),
-    )
-    parser.add_argument(
-        "--cafile",
-        type=cafile,
-        help="trust the certificate(s) in this PEM file for wss:// (a --self-signed "
-        "server's self-signed-cert.pem, from its state folder) [HOLOTRACK_RELAY_CAFILE]",
-        default=env.get(ENV_PREFIX + "CAFILE"),
-    )
-    wait = env.get(ENV_PREFIX + "WAIT")
+
+def _named(flag: str) -> str:
+    return f"--{flag.replace('_', '-')} [{flags.env_name(ENV_PREFIX, flag)}]"
+
+
+def _converted(given: RelayFlags) -> RelayConfig:
+    """`given` checked and converted; ValueError naming the flag and its twin."""
     try:
-        waiting = False if wait is None else parse_bool(wait)
-    except ValueError as error:
-        parser.error(f"{ENV_PREFIX}WAIT: {error}")
-    parser.add_argument(
-        "--wait",
-        action="store_true",
-        default=waiting,
-        help="keep waiting when the watched session ends or the server does not know the "
-        "token: for a kept link (the avatar page's), which comes back with its camera "
-        "[HOLOTRACK_RELAY_WAIT=1]",
-    )
-    args = parser.parse_args(argv)
-    if not args.token.strip():
-        parser.error("--token is empty: give the watch token the page shows")
+        watch = watch_url(given.watch) if given.watch else None
+    except argparse.ArgumentTypeError as error:
+        raise ValueError(f"{_named('watch')}: {error}") from None
+    if watch is None:
+        raise ValueError(f"{_named('watch')} is required: the server's /ws URL")
+    if not given.token.strip():
+        raise ValueError(f"{_named('token')} is required: the watch token the page shows")
     try:
-        targets = parse_targets(args.to)
+        targets = parse_targets(given.to)
     except ValueError as error:
-        parser.error(f"--to: {error}")
+        raise ValueError(f"{_named('to')}: {error}") from None
     if not targets:
-        parser.error("--to: name at least one receiver, HOST:PORT")
-    return RelayConfig(args.watch, args.token, targets, args.retry_max, args.wait, args.cafile)
+        raise ValueError(f"{_named('to')}: name at least one receiver, HOST:PORT")
+    try:
+        retry_max = positive_seconds(str(given.retry_max))
+    except argparse.ArgumentTypeError as error:
+        raise ValueError(f"{_named('retry_max')}: {error}") from None
+    try:
+        context = cafile(given.cafile) if given.cafile else None
+    except argparse.ArgumentTypeError as error:
+        raise ValueError(f"{_named('cafile')}: {error}") from None
+    return RelayConfig(watch, given.token, targets, retry_max, given.wait, context)
+
+
+def _problems(given: RelayFlags) -> list[str]:
+    try:
+        _converted(given)
+    except ValueError as error:
+        return [str(error)]
+    return []
+
+
+def parse(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> RelayConfig:
+    """The relay's settings from its flags, each of which may come from its twin in the
+    environment instead (a token there stays out of `ps`); a flag wins."""
+    given = flags.load(
+        RelayFlags,
+        prefix=ENV_PREFIX,
+        prog="python -m webapp.vmc.relay",
+        description=__doc__ or "",
+        validate=_problems,
+        argv=argv,
+        environ=environ,
+    )
+    return _converted(given)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
