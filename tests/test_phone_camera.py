@@ -32,6 +32,7 @@ from tests.browser import (
     write_y4m,
 )
 from tests.conftest import Client, MakeClient
+from tests.live import until
 from tests.media import ASL_VIDEO
 from tests.test_avatar_page import (
     needs_node_modules,
@@ -136,15 +137,6 @@ async def until_paused_on_the_server(client: Client, within: float = 10.0) -> No
             return
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"the server saw no pause: {paused}")
-        await asyncio.sleep(0.05)
-
-
-async def until_the_server_lets_go(client: Client, within: float = 10.0) -> None:
-    """Polls the server's watch links until the paused session's has ended (its grace)."""
-    deadline = asyncio.get_running_loop().time() + within
-    while len(client.app[LIVE].tokens):
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("the server kept the paused session's link")
         await asyncio.sleep(0.05)
 
 
@@ -391,7 +383,8 @@ async def test_a_pause_longer_than_the_grace_is_said_to_be_a_new_session(
         await hide_page(page, freeze=True)
         await page.wait_for_selector("body[data-paused=frozen]", state="attached")
         await until_paused_on_the_server(client)
-        await until_the_server_lets_go(client)
+        tokens = client.app[LIVE].tokens
+        await until(lambda: len(tokens) == 0, "the server let go of the paused session's link")
         before = await results(page)
         await show_page(page, frozen=True)
         await wait_for_results(page, before + 2)
@@ -471,7 +464,8 @@ async def test_a_workout_paused_longer_than_the_grace_goes_on_as_a_new_one(
             await hide_page(page, freeze=True)
         await page.wait_for_selector(f"body[data-paused={why}]", state="attached")
         await until_paused_on_the_server(client)
-        await until_the_server_lets_go(client)
+        tokens = client.app[LIVE].tokens
+        await until(lambda: len(tokens) == 0, "the server let go of the paused session's link")
         if why == "muted":
             await page.evaluate(f"() => {track}.dispatchEvent(new Event('unmute'))")
         else:
@@ -520,7 +514,8 @@ async def test_a_workout_cut_off_longer_than_the_grace_goes_on_in_a_new_row(
         assert camera.transport is not None
         camera.transport.abort()
         await refused.wait()
-        await until_the_server_lets_go(client)
+        tokens = client.app[LIVE].tokens
+        await until(lambda: len(tokens) == 0, "the server let go of the paused session's link")
         network_down = False
         back = await page.wait_for_function(
             "(old) => document.body.dataset.session !== old && document.body.dataset.session",
@@ -604,7 +599,8 @@ async def test_stop_on_a_paused_live_page_ends_its_session_at_once(
         async with page.expect_response(is_end) as answered:
             await page.click("#live-stop")
         end = await answered.value
-        await until_the_server_lets_go(client)
+        tokens = client.app[LIVE].tokens
+        await until(lambda: len(tokens) == 0, "the server let go of the paused session's link")
         assert end.status == 200
         assert (await end.json())["workout"] is None
         assert await page.get_attribute("body", "data-paused") is None
@@ -626,5 +622,6 @@ async def test_leaving_the_live_page_ends_its_session_at_once(
             await until_paused_on_the_server(client)
         assert len(client.app[LIVE].tokens) == 1
         await page.goto(str(client.make_url("/fitness")))  # on to the workout
-        await until_the_server_lets_go(client)
+        tokens = client.app[LIVE].tokens
+        await until(lambda: len(tokens) == 0, "the server let go of the paused session's link")
         assert browser.errors == []

@@ -411,14 +411,27 @@ async def test_on_a_server_with_access_keys_the_code_hands_over_the_access_key_t
         await pc.page.wait_for_function(expression_near("sad", 0.5))
         assert await phone.page.inner_text("#avatar-emotion-weight-value") == "50%"
 
-        # A press that cannot reach the server says so, and the error goes with the road it
-        # was on: the phone stops, the PC's buttons are its own session's again.
+        # A press that cannot reach the server says so; the next press puts it away.
         await pc.page.route("**/api/emotion/**", lambda route: route.abort())
         await pc.page.click("button[data-emotion=angry]")
         await pc.page.wait_for_selector("#avatar-emotion-status:not([hidden])")
         assert "did not reach the server" in await pc.page.inner_text("#avatar-emotion-status")
+        await pc.page.unroute("**/api/emotion/**")
+        # One that fails only after its phone has stopped was sent on a road now closed:
+        # the PC's buttons are its own session's again, and nothing is said.
+        stopped = asyncio.Event()
+
+        async def fail_once_stopped(route: Route) -> None:
+            await stopped.wait()
+            await route.abort()
+
+        await pc.page.route("**/api/emotion/**", fail_once_stopped)
+        await pc.page.click("button[data-emotion=surprised]")
+        assert await pc.page.is_hidden("#avatar-emotion-status")
         await phone.page.click("#avatar-stop")
         await pc.page.wait_for_selector("#phone-share[data-phone=waiting]")
+        async with pc.page.expect_event("requestfailed"):
+            stopped.set()
         assert await pc.page.is_hidden("#avatar-emotion-status")
         assert pc.errors == []
         assert phone.errors == []

@@ -47,6 +47,7 @@ export class EmotionButtons {
     // Choices sent and not yet answered: the server's word on an older one (a slider's
     // arrow key pressed again before the answer) must not undo the newer on the page.
     this.unanswered = 0;
+    this.presses = 0; // so that a PUT's late failure is not said after a newer press
     this.shown = null; // (name, weight) => ..., told each choice and strength shown
     for (const button of this.buttons) {
       button.addEventListener("click", () => this.choose(button.dataset.emotion || null));
@@ -64,6 +65,7 @@ export class EmotionButtons {
   choose(name) {
     // What went wrong with the last press is old news once another is made.
     this.status.hidden = true;
+    this.presses += 1;
     this.chosen = name;
     this.show();
     this.unsent = false;
@@ -114,6 +116,9 @@ export class EmotionButtons {
   async put(name, { token, linkKey }) {
     let response;
     this.unanswered += 1;
+    const press = this.presses;
+    // Still this press's to say: no newer one, and the phone it went to still the camera.
+    const current = () => press === this.presses && this.phone?.token === token;
     try {
       response = await fetch(`/api/emotion/${encodeURIComponent(token)}`, {
         method: "PUT",
@@ -122,7 +127,7 @@ export class EmotionButtons {
       });
     } catch {
       this.unanswered = Math.max(0, this.unanswered - 1);
-      showStatus(this.status, "The expression did not reach the server: check the connection and press it again.", "error");
+      if (current()) showStatus(this.status, "The expression did not reach the server: check the connection and press it again.", "error");
       return;
     }
     const answer = await response.json().catch(() => null);
@@ -133,7 +138,7 @@ export class EmotionButtons {
     }
     this.unanswered = Math.max(0, this.unanswered - 1);
     if (response.status === 401) keyRefused(answer?.detail ?? "");
-    showStatus(this.status, `The expression was not held: ${answer?.detail ?? `the server answered ${response.status}`}.`, "error");
+    if (current()) showStatus(this.status, `The expression was not held: ${answer?.detail ?? `the server answered ${response.status}`}.`, "error");
   }
 
   // The expressions the avatar on show has: a button for one it lacks says so, and still
