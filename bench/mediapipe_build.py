@@ -238,6 +238,11 @@ def compare(path_a: Path, path_b: Path) -> bool:
             continue
         for part in PARTS:
             arr_a, arr_b = a[f"{name}__{part}"], b[f"{name}__{part}"]
+            if arr_a.shape != arr_b.shape:
+                # A file from before the face mesh was refined (468 rows, not 478).
+                print(f"{name} {part}: shapes {arr_a.shape} and {arr_b.shape}; rerun both")
+                all_same = False
+                continue
             found_a = ~np.isnan(arr_a[:, 0, 0])
             found_b = ~np.isnan(arr_b[:, 0, 0])
             both = found_a & found_b
