@@ -24,6 +24,7 @@ from tests.live import (
     lose_connection,
     raw_ws_connect,
     read_to_close,
+    until,
     video_frames,
     when_resting,
     ws_frame,
@@ -427,7 +428,10 @@ async def test_a_watcher_that_says_it_is_there_outlasts_one_that_only_listens(
     assert live.ws.closed is False
 
 
-async def test_watchers_get_the_same_results_and_hear_the_end(make_client: MakeClient) -> None:
+async def test_watchers_get_the_same_results_and_hear_the_end(
+    make_client: MakeClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="webapp.live.session")
     client = await make_client(Config(workers=1, max_watchers=2))
     live, ready = await open_session(client, rig=True)
     watchers = [await watch(client, ready["watch"]) for _ in range(2)]
@@ -460,6 +464,16 @@ async def test_watchers_get_the_same_results_and_hear_the_end(make_client: MakeC
     code, reason = await closed(late)
     assert code == 4003
     assert "no live session" in reason
+
+    # Each watcher's end line names the session it watched (the one refused 1013 too); the
+    # late one found none.
+    def watchers_ended() -> list[str]:
+        ends = [r for r in caplog.records if getattr(r, "event", None) == "end"]
+        return [str(getattr(r, "session", "")) for r in ends if r.levelno == logging.INFO]
+
+    await until(lambda: len(watchers_ended()) == 5, "the camera's and four watchers' end lines")
+    named = sorted(watchers_ended())
+    assert named == sorted([ready["session"], *[f"watch-{ready['session']}"] * 3, "watcher"])
 
 
 async def results_until(ws: aiohttp.ClientWebSocketResponse, seq: int) -> dict[str, Any]:

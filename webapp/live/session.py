@@ -411,8 +411,13 @@ class LiveSession:
             end=self.end,
             text=self.receiver.text,
             admit=self.gate.watcher,
+            found=self._watching,
         )
         return SessionClosed(Close.NORMAL, f"the watcher of {watched} left")
+
+    def _watching(self, session: str) -> None:
+        # Its log lines name the session it watches, as its outbox's task does.
+        self.name = f"watch-{session}"
 
     async def _end_paused(self, first: Mapping[str, Any]) -> SessionClosed:
         """This connection ends its camera's paused session for good (the page's Stop while

@@ -380,16 +380,19 @@ async def serve_watcher(
     end: Ender,
     text: TextLimits,
     admit: Callable[[str | None], Callable[[], None]] = lambda key: lambda: None,
+    found: Callable[[str], None] = lambda session: None,
 ) -> str:
     """Serves one watcher until it leaves or its session ends; returns the session's id.
     `text` has counted the watch message. `admit` counts it against the watched session's
-    access key (1013 past its limit) and returns what gives that place back."""
+    access key (1013 past its limit) and returns what gives that place back; `found` is
+    told the watched session's id once the token names one."""
     messages.check_version(message)
     audience = tokens.find(message.get("token"))
     if audience is None:
         raise SessionClosed(
             Close.UNKNOWN_WATCH, "this watch link names no live session (it ended, or never was)"
         )
+    found(audience.session)
     if len(audience.watchers) >= max_watchers:
         raise SessionClosed(
             Close.TRY_AGAIN_LATER,
