@@ -126,16 +126,8 @@ class Worker:
             return
         try:
             landmarks = flight.engine.landmarks(event.outputs)
-            width, height = flight.size
-            shapes = self._blendshapes(flight.blendshapes, landmarks, width, height)
-            result = wire.FrameResult(
-                graphs=self.pool.counts().graphs,
-                width=width,
-                height=height,
-                landmarks=landmarks,
-                decode_ms=(flight.decoded - flight.started) * 1000.0,
-                inference_ms=(time.perf_counter() - flight.decoded) * 1000.0,
-                blendshapes=shapes,
+            result = self._frame_result(
+                landmarks, flight.size, flight.blendshapes, flight.started, flight.decoded
             )
             self._send(wire.Done(event.job_id, result))
         except Exception as exc:
@@ -215,16 +207,27 @@ class Worker:
         decoded = time.perf_counter()
         engine = self.pool.get(job.session, job.track)
         landmarks = engine.process(rgb, job.capture_ms)
-        width, height = int(rgb.shape[1]), int(rgb.shape[0])
-        shapes = self._blendshapes(job.blendshapes, landmarks, width, height)
-        done = time.perf_counter()
+        size = (int(rgb.shape[1]), int(rgb.shape[0]))
+        return self._frame_result(landmarks, size, job.blendshapes, started, decoded)
+
+    def _frame_result(
+        self,
+        landmarks: wire.Landmarks,
+        size: tuple[int, int],
+        blendshapes: bool,
+        started: float,
+        decoded: float,
+    ) -> wire.FrameResult:
+        """A frame's answer; its inference counted from `decoded` to now, blendshapes in."""
+        width, height = size
+        shapes = self._blendshapes(blendshapes, landmarks, width, height)
         return wire.FrameResult(
             graphs=self.pool.counts().graphs,
             width=width,
             height=height,
             landmarks=landmarks,
             decode_ms=(decoded - started) * 1000.0,
-            inference_ms=(done - decoded) * 1000.0,
+            inference_ms=(time.perf_counter() - decoded) * 1000.0,
             blendshapes=shapes,
         )
 
