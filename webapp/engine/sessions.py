@@ -76,11 +76,7 @@ class LaneSessions:
     def take(self) -> tuple[Slot, Frame]:
         """The next session in line and its newest frame, which is now running."""
         slot = self._ready.popleft()
-        frame, slot.pending = slot.pending, None
-        assert frame is not None
-        frame.started = time.perf_counter()
-        if slot.allowance is not None:
-            slot.allowance.spend(frame.started)
+        frame = self.take_more(slot)
         self.steer.meter.took(frame.started - max(frame.received, slot.released))
         slot.state = SlotState.RUNNING
         if not self._ready:
@@ -89,7 +85,8 @@ class LaneSessions:
         return slot, frame
 
     def take_more(self, slot: Slot) -> Frame:
-        """A running session's newest frame, which now runs beside the other (overlap.py)."""
+        """The slot's newest frame, which now runs: after take()'s turn in line, or beside
+        its running one (overlap.py)."""
         frame, slot.pending = slot.pending, None
         assert frame is not None
         frame.started = time.perf_counter()
