@@ -65,7 +65,7 @@ class TrackEngine:
         self._last_us = 0
         self._origin_us = _SIMULATED_STEP_US
         self._first_capture_us: int | None = None
-        self._overlap = pipelined.install(self._graph, self._through)
+        self._sorter = pipelined.install(self._graph, self._through)
         self._callers: dict[int, Callable[[pipelined.Outputs], None]] = {}
 
     def timestamp_for(self, capture_ms: float) -> int:
@@ -86,7 +86,7 @@ class TrackEngine:
         stamp = self.timestamp_for(capture_ms)
         self._callers[stamp] = done
         try:
-            pipelined.add_frame(self._graph, self._overlap, rgb, stamp)
+            pipelined.add_frame(self._graph, self._sorter, rgb, stamp)
         except Exception:
             self._callers.clear()
             raise
@@ -119,7 +119,7 @@ class TrackEngine:
     def reset(self) -> None:
         """Forget the previous session so this graph can serve the next one."""
         self._graph.reset()
-        self._overlap.forget()
+        self._sorter.forget()
         self._callers.clear()
         self._forget_clock()
 

@@ -2,8 +2,8 @@
 
 `SolutionBase.process` adds a frame and blocks in `wait_until_idle`, so a graph's later
 calculators (face and hands of frame N) never overlap its earlier ones (pose of N+1).
-`Overlap` takes the solution's output observer over: every packet, and every timestamp bound
-MediaPipe reports on an output stream, lands here sorted by timestamp, and a frame is done
+`OutputSorter` takes the solution's output observer over: every packet, and every timestamp
+bound MediaPipe reports on an output stream, lands here sorted by timestamp, and a frame is done
 when every output stream has settled past its timestamp. Frames still go through the same
 graph in timestamp order, so tracking (the previous frame's landmarks feeding the next) is
 the same as one at a time.
@@ -22,7 +22,7 @@ Outputs = dict[str, Any]
 Done = Callable[[int, Outputs], None]
 
 
-class Overlap(dict[str, Any]):
+class OutputSorter(dict[str, Any]):
     """Stands in for `SolutionBase._graph_outputs`, which the solution's observer callback
     writes to (`outputs[stream] = packet`) from the graph's threads.
 
@@ -85,20 +85,20 @@ def results(solution: Any, outputs: Outputs) -> types.SimpleNamespace:
     )
 
 
-def install(solution: Any, done: Done) -> Overlap:
-    overlap = Overlap(list(solution._output_stream_type_info), done)
-    solution._graph_outputs = overlap
-    return overlap
+def install(solution: Any, done: Done) -> OutputSorter:
+    sorter = OutputSorter(list(solution._output_stream_type_info), done)
+    solution._graph_outputs = sorter
+    return sorter
 
 
-def add_frame(solution: Any, overlap: Overlap, rgb: Any, stamp: int) -> None:
+def add_frame(solution: Any, sorter: OutputSorter, rgb: Any, stamp: int) -> None:
     """Adds a frame at `stamp` and returns at once; `done` is called when it is through."""
     (stream, kind), *_ = solution._input_stream_type_info.items()
-    overlap.add(stamp)
+    sorter.add(stamp)
     try:
         solution._graph.add_packet_to_input_stream(
             stream=stream, packet=solution._make_packet(kind, rgb).at(stamp)
         )
     except Exception:
-        overlap.forget()
+        sorter.forget()
         raise

@@ -34,7 +34,9 @@ class Through:
 
 
 @dataclass
-class _Pending:
+class _Flight:
+    """A frame added to its graph and not yet answered: what its answer needs."""
+
     session: str
     engine: TrackEngine
     started: float
@@ -56,7 +58,7 @@ class Worker:
     ) -> None:
         self._send = send
         self._post = post
-        self._flights: dict[int, _Pending] = {}
+        self._flights: dict[int, _Flight] = {}
         self._ending: dict[str, int] = {}  # EndGraph's job id, held until its frames are out
         self.still = StillEngine()
         warm(self.still)
@@ -107,7 +109,7 @@ class Worker:
         decoded = time.perf_counter()
         engine = self.pool.get(job.session, job.track)
         size = (int(rgb.shape[1]), int(rgb.shape[0]))
-        self._flights[job_id] = _Pending(
+        self._flights[job_id] = _Flight(
             job.session, engine, started, decoded, size, job.blendshapes
         )
         post = self._post
