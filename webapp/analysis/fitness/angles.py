@@ -72,6 +72,9 @@ def angle(a: Point, b: Point, c: Point) -> float:
     if nu == 0.0 or nv == 0.0:
         return math.nan
     cos = (u[0] * v[0] + u[1] * v[1] + u[2] * v[2]) / (nu * nv)
+    if not math.isfinite(cos):
+        # A coordinate that is not a number: clamping would read it as a full bend.
+        return math.nan
     return math.degrees(math.acos(max(-1.0, min(1.0, cos))))
 
 

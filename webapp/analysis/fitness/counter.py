@@ -1,10 +1,12 @@
 """The rep counter: one state machine for every exercise, driven by one angle and capture times.
 
 Nothing here counts frames: holds, debouncing and durations are all capture-time spans, so
-the same reps count at 2 or 60 fps and with frames dropped. A threshold crossing takes
-effect once the angle has been past it for `confirm_ms`, measured from the last sample that
-was not (at 2 fps one sample covers 500 ms, so one is enough; at 30 fps it takes three).
-Crossing times are interpolated between samples, so durations do not depend on the rate.
+the same reps count at 2 or 60 fps and with frames dropped. Crossing times are interpolated
+between samples, so durations do not depend on the rate. A threshold crossing takes effect
+once the angle has been past it for `confirm_ms` from the crossing (two samples at 15 fps,
+two or three at 30: one stray sample is not a crossing), or for twice that from the last
+sample that was not past: where samples come further apart (5 fps and slower) one sample is
+all a crossing may get, and it is taken.
 """
 
 from __future__ import annotations
@@ -118,7 +120,10 @@ class RepCounter:
         if self._pending_from is None:
             self._pending_from = t if prev is None else prev[0]
             self._pending_cross = _crossing(prev, (t, angle), threshold)
-        return t - self._pending_from >= self.ex.confirm_ms
+        return (
+            t - self._pending_cross >= self.ex.confirm_ms
+            or t - self._pending_from > 2.0 * self.ex.confirm_ms
+        )
 
     def _in_start(
         self, t: float, angle: float, ready: bool, prev: tuple[float, float] | None
