@@ -201,6 +201,14 @@ def test_an_unknown_measure_key_is_refused_at_load() -> None:
         parse(data)
 
 
+def test_an_unknown_default_is_refused_at_load() -> None:
+    """A misspelt `confirm_ms` left every exercise on 60 ms, silently."""
+    data = _raw()
+    data["defaults"]["confirm_mss"] = data["defaults"].pop("confirm_ms")
+    with pytest.raises(ExerciseDataError, match=r"defaults: unknown keys \['confirm_mss'\]"):
+        parse(data)
+
+
 def test_a_new_exercise_needs_no_code(clips: Clips) -> None:
     """A knee push-up variant added as data only counts the real push-ups like push_up."""
     data = _raw()

@@ -119,8 +119,7 @@ def _exercise(
     measures: Mapping[str, Measure],
 ) -> Exercise:
     where = f"exercises.{name}"
-    known = set(Exercise.__dataclass_fields__) - {"rules", "measures"} | {"cues"}
-    if extra := set(table) - known:
+    if extra := set(table) - _EXERCISE_KEYS:
         raise _fail(where, f"unknown keys {sorted(extra)}")
     merged = {**defaults, **table}
     angle = measures.get(merged.get("angle", ""))
@@ -196,6 +195,8 @@ def _exercise(
 
 
 _TIMES = ("ready_ms", "grace_ms", "confirm_ms", "min_travel_ms", "cue_hold_ms")
+# What an exercise's table, and [defaults] for all of them, may set.
+_EXERCISE_KEYS = set(Exercise.__dataclass_fields__) - {"rules", "measures"} | {"cues"}
 _DEFAULT_CAMERA = "Stand where the camera sees the whole movement."
 _DEFAULT_PARTIAL = {"code": "half_rep", "message": "Use the full range of motion"}
 _DEFAULT_SWING = {"code": "too_fast", "message": "Slow down and move under control"}
@@ -210,6 +211,9 @@ def parse(data: Mapping[str, Any]) -> Mapping[str, Exercise]:
     )
     if not all(isinstance(t, dict) for t in (defaults, measures_t, exercises_t)):
         raise _fail("top", "defaults, measures and exercises are tables")
+    # A misspelt default would leave every exercise on the built-in value, silently.
+    if extra := set(defaults) - _EXERCISE_KEYS:
+        raise _fail("defaults", f"unknown keys {sorted(extra)}")
     measures = {name: _measure(name, t) for name, t in measures_t.items()}
     exercises = {name: _exercise(name, t, defaults, measures) for name, t in exercises_t.items()}
     if not exercises:
