@@ -201,6 +201,16 @@ def test_an_unknown_measure_key_is_refused_at_load() -> None:
         parse(data)
 
 
+@pytest.mark.parametrize("where", ["ready", "cues"])
+def test_a_condition_that_could_never_hold_is_refused_at_load(where: str) -> None:
+    """above 50 and below 30: the exercise would never get ready, or the cue never show."""
+    data = _raw()
+    first = data["exercises"]["squat"][where][0]
+    first.update({"measure": "torso", "above": 50, "below": 30})
+    with pytest.raises(ExerciseDataError, match=r"squat.*above \(50.*must be under below"):
+        parse(data)
+
+
 def test_an_unknown_default_is_refused_at_load() -> None:
     """A misspelt `confirm_ms` left every exercise on 60 ms, silently."""
     data = _raw()

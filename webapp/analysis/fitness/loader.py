@@ -103,6 +103,8 @@ def _condition(item: Any, measures: Mapping[str, Measure], where: str) -> Condit
     below = _number(item, "below", where) if "below" in item else None
     if above is None and below is None:
         raise _fail(where, "a condition needs above or below")
+    if above is not None and below is not None and above >= below:
+        raise _fail(where, f"above ({above}) must be under below ({below}): it could never hold")
     return Condition(item["measure"], above, below)
 
 
