@@ -332,24 +332,6 @@ def test_two_to_sixty_fps(clips: Clips, fps: int) -> None:
     assert workout.reps == 6
 
 
-def test_one_stray_frame_is_no_rep_at_the_pages_15_fps(clips: Clips) -> None:
-    """One frame read at the top while he is at the bottom (the model's glitch) was a rep
-    of its own at 15 fps: a crossing stood confirmed on one sample there, 66.7 ms past the
-    one before it."""
-    feed = frames(clips.pushups)[::2]
-    size = clips.pushups.image_size
-    first, second = (
-        min(range(len(feed)), key=lambda i: abs(feed[i][0] - seconds(s)))
-        for s in PUSHUP_BOTTOMS[:2]
-    )
-    poses = [(i, pose) for i, (_, pose) in enumerate(feed) if first < i < second and pose]
-    top = max(poses, key=lambda found: elbow(found[1], size))[1]
-    assert elbow(top, size) > 140 > 90 > elbow(feed[first][1] or top, size)
-    feed[first] = (feed[first][0], top)
-    workout, _ = run("push_up", feed, size)
-    assert workout.reps == 6
-
-
 @pytest.mark.parametrize("z", [math.nan, math.inf])
 def test_an_angle_with_a_coordinate_that_is_no_number_is_none(z: float) -> None:
     """It read 0 degrees, a full bend, where it cannot be measured."""

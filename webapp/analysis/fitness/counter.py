@@ -3,10 +3,11 @@
 Nothing here counts frames: holds, debouncing and durations are all capture-time spans, so
 the same reps count at 2 or 60 fps and with frames dropped. Crossing times are interpolated
 between samples, so durations do not depend on the rate. A threshold crossing takes effect
-once the angle has been past it for `confirm_ms` from the crossing (two samples at 15 fps,
-two or three at 30: one stray sample is not a crossing), or for twice that from the last
-sample that was not past: where samples come further apart (5 fps and slower) one sample is
-all a crossing may get, and it is taken.
+once the angle has been past it for `confirm_ms`, measured from the last sample that was
+not (at 15 fps one sample covers 66.7 ms, so one is enough; at 30 fps it takes two). One
+sample, not a time from the crossing: a quick rep that grazes its turn on one frame at 10
+to 15 fps counts, which a rule rejecting a one-frame glitch would lose (README, "Fitness and
+coaching").
 """
 
 from __future__ import annotations
@@ -120,10 +121,7 @@ class RepCounter:
         if self._pending_from is None:
             self._pending_from = t if prev is None else prev[0]
             self._pending_cross = _crossing(prev, (t, angle), threshold)
-        return (
-            t - self._pending_cross >= self.ex.confirm_ms
-            or t - self._pending_from > 2.0 * self.ex.confirm_ms
-        )
+        return t - self._pending_from >= self.ex.confirm_ms
 
     def _in_start(
         self, t: float, angle: float, ready: bool, prev: tuple[float, float] | None
