@@ -554,6 +554,10 @@ async def test_a_camera_that_reconnects_keeps_its_watch_link_and_watchers(
     await client.app[SESSIONS].wait_empty()
     assert metric("holotrack_sessions_resumed_total") == 1
     assert metric("holotrack_watchers_live") == 0
+    # The watcher's end line names the session it watched last, the camera's next one.
+    ends = [r for r in caplog.records if getattr(r, "event", None) == "end"]
+    watchers = [getattr(r, "session", "") for r in ends if r.getMessage().startswith("watch-")]
+    assert watchers == [f"watch-{resumed['session']}"]
 
 
 async def test_a_paused_camera_keeps_its_watch_link_and_watchers(

@@ -428,6 +428,8 @@ async def serve_watcher(
             await outbox.stop()
     finally:
         release()
+        # The session it watched last: a camera's next session may have taken it over.
+        found(audience.session)
     return audience.session
 
 
