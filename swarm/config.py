@@ -179,7 +179,7 @@ def parse_steps(sessions: str, ramp: str) -> tuple[int, ...]:
 
 
 DESCRIPTION = (
-    "Plays many simulated browsers against a Holotrack server and finds how many sessions "
+    "Plays many simulated browsers against a Holotrack server and finds how many sessions\n"
     "it holds at a given quality. Every flag has an environment twin, shown in brackets."
 )
 

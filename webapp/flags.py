@@ -48,9 +48,10 @@ def build_parser(cls: type[S], prefix: str, prog: str, description: str) -> argp
     defaults = cls()
     for f in dataclasses.fields(cls):
         flag = "--" + f.name.replace("_", "-")
+        default = getattr(defaults, f.name)
         help_text = (
             f"{f.metadata['help']} [{env_name(prefix, f.name)}] "
-            f"(default: {getattr(defaults, f.name)})"
+            f"(default: {'none' if default == '' else default})"
         )
         if f.type == "bool":
             # `--flag=no` too: a switch the environment turned on (a compose file's
