@@ -473,27 +473,27 @@ def _converted(given: RelayFlags) -> RelayConfig:
     return RelayConfig(watch, given.token, targets, retry_max, given.wait, context)
 
 
-def _problems(given: RelayFlags) -> list[str]:
-    try:
-        _converted(given)
-    except ValueError as error:
-        return [str(error)]
-    return []
+PROG = "python -m webapp.vmc.relay"
 
 
 def parse(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> RelayConfig:
     """The relay's settings from its flags, each of which may come from its twin in the
     environment instead (a token there stays out of `ps`); a flag wins."""
+    description = __doc__ or ""
     given = flags.load(
         RelayFlags,
         prefix=ENV_PREFIX,
-        prog="python -m webapp.vmc.relay",
-        description=__doc__ or "",
-        validate=_problems,
+        prog=PROG,
+        description=description,
+        validate=lambda _: [],
         argv=argv,
         environ=environ,
     )
-    return _converted(given)
+    try:
+        return _converted(given)
+    except ValueError as error:
+        # As flags.load refuses a setting: the usage line, the reason, status 2.
+        flags.build_parser(RelayFlags, ENV_PREFIX, PROG, description).error(str(error))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
