@@ -167,7 +167,7 @@ def test_each_flag_has_a_twin_in_the_environment_and_the_flag_wins() -> None:
         ({"HOLOTRACK_RELAY_TOKEN": "t", "HOLOTRACK_RELAY_WAIT": "maybe"}, "HOLOTRACK_RELAY_WAIT"),
         (
             {"HOLOTRACK_RELAY_TOKEN": "t", "HOLOTRACK_RELAY_RETRY_MAX": "0"},
-            "--retry-max [HOLOTRACK_RELAY_RETRY_MAX]: '0.0': must be a positive number",
+            "--retry-max [HOLOTRACK_RELAY_RETRY_MAX]: must be a positive number",
         ),
         (
             {"HOLOTRACK_RELAY_TOKEN": "t", "HOLOTRACK_RELAY_CAFILE": "/nonexistent.pem"},

@@ -396,16 +396,6 @@ def _is_host(host: str) -> bool:
     return True
 
 
-def positive_seconds(text: str) -> float:
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = math.nan
-    if not (math.isfinite(seconds) and seconds > 0):
-        raise argparse.ArgumentTypeError(f"{text!r}: must be a positive number of seconds")
-    return seconds
-
-
 @dataclass(frozen=True)
 class RelayFlags:
     """The relay's flags as given, each with its twin in the environment; parse() checks
@@ -462,15 +452,13 @@ def _converted(given: RelayFlags) -> RelayConfig:
         raise ValueError(f"{_named('to')}: {error}") from None
     if not targets:
         raise ValueError(f"{_named('to')}: name at least one receiver, HOST:PORT")
-    try:
-        retry_max = positive_seconds(str(given.retry_max))
-    except argparse.ArgumentTypeError as error:
-        raise ValueError(f"{_named('retry_max')}: {error}") from None
+    if not (math.isfinite(given.retry_max) and given.retry_max > 0):
+        raise ValueError(f"{_named('retry_max')}: must be a positive number of seconds")
     try:
         context = cafile(given.cafile) if given.cafile else None
     except argparse.ArgumentTypeError as error:
         raise ValueError(f"{_named('cafile')}: {error}") from None
-    return RelayConfig(watch, given.token, targets, retry_max, given.wait, context)
+    return RelayConfig(watch, given.token, targets, given.retry_max, given.wait, context)
 
 
 PROG = "python -m webapp.vmc.relay"
