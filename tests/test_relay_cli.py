@@ -163,7 +163,7 @@ def test_each_flag_has_a_twin_in_the_environment_and_the_flag_wins() -> None:
 @pytest.mark.parametrize(
     ("environ", "said"),
     [
-        ({}, "--token [HOLOTRACK_RELAY_TOKEN] is required"),
+        ({}, "--token [HOLOTRACK_RELAY_TOKEN] is empty or missing"),
         ({"HOLOTRACK_RELAY_TOKEN": "t", "HOLOTRACK_RELAY_WAIT": "maybe"}, "HOLOTRACK_RELAY_WAIT"),
         (
             {"HOLOTRACK_RELAY_TOKEN": "t", "HOLOTRACK_RELAY_RETRY_MAX": "0"},

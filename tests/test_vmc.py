@@ -233,13 +233,13 @@ def test_the_relay_sends_to_every_receiver_named_once() -> None:
         (["--watch", "ws://h h/ws"], "'h h' is not a host name or address"),
         (["--watch", "ws://%zz/ws"], "'%zz' is not a host name or address"),
         (["--watch", "ws://127.0.0.1:0/ws"], "port 0 is no server's port"),
-        (["--token", ""], "--token is empty"),
-        (["--token", "  "], "--token is empty"),
-        (["--retry-max", "0"], "'0': must be a positive number of seconds"),
-        (["--retry-max", "-1"], "'-1': must be a positive number of seconds"),
+        (["--token", ""], "--token [HOLOTRACK_RELAY_TOKEN] is empty or missing"),
+        (["--token", "  "], "--token [HOLOTRACK_RELAY_TOKEN] is empty or missing"),
+        (["--retry-max", "0"], "--retry-max [HOLOTRACK_RELAY_RETRY_MAX]: must be a positive"),
+        (["--retry-max", "-1"], "--retry-max [HOLOTRACK_RELAY_RETRY_MAX]: must be a positive"),
         (["--retry-max", "nan"], "must be a positive number"),
         (["--retry-max", "inf"], "must be a positive number"),
-        (["--retry-max", "soon"], "must be a positive number"),
+        (["--retry-max", "soon"], "invalid float value: 'soon'"),
     ],
 )
 def test_the_relay_refuses_bad_arguments_in_words(

@@ -445,7 +445,9 @@ def _converted(given: RelayFlags) -> RelayConfig:
     if watch is None:
         raise ValueError(f"{_named('watch')} is required: the server's /ws URL")
     if not given.token.strip():
-        raise ValueError(f"{_named('token')} is required: the watch token the page shows")
+        raise ValueError(
+            f"{_named('token')} is empty or missing: give the watch token the page shows"
+        )
     try:
         targets = parse_targets(given.to)
     except ValueError as error:
