@@ -346,7 +346,7 @@ def synthetic_hand(side: str, bend_deg: float, twist_deg: float) -> float:
     found[hands.MIDDLE_BASE] = middle
     found[hands.INDEX_BASE] = quat.add(middle, quat.scale(across, 0.04))
     found[hands.LITTLE_BASE] = quat.sub(middle, quat.scale(across, 0.04))
-    world = hands.hand(points, visible, found, side, lower)
+    world = hands.hand(points, visible, hands.seen(found, side), side, lower)
     return math.degrees(hands.twist(quat.multiply(quat.inverse(lower), world), hands.ALONG[side]))
 
 

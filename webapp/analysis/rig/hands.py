@@ -40,18 +40,18 @@ def twist(local: Quat, axis: Vec) -> float:
 def hand(
     points: Sequence[Vec],
     visible: Sequence[bool],
-    hand_points: Sequence[Vec] | None,
+    shown: Quat | None,
     side: str,
     lower_arm: Quat,
 ) -> Quat:
-    """The hand in the world; in line with the forearm when neither source sees it, or
-    when the arm is not seen (the forearm is then a guess, and a hand turned against it
-    folds the wrist back on itself)."""
+    """The hand in the world: `shown`, the hand model's (seen()), else the pose's points; in
+    line with the forearm when neither source sees it, or when the arm is not seen (the
+    forearm is then a guess, and a hand turned against it folds the wrist back on itself)."""
     shoulder, elbow, wrist = Pose.SHOULDER[side], Pose.ELBOW[side], Pose.WRIST[side]
     if not (visible[shoulder] and visible[elbow] and visible[wrist]):
         return lower_arm
-    if hand_points is not None:
-        world = seen(hand_points, side)
+    if shown is not None:
+        world = shown
     elif visible[Pose.INDEX[side]] and visible[Pose.PINKY[side]]:
         index, pinky = points[Pose.INDEX[side]], points[Pose.PINKY[side]]
         along = quat.sub(quat.mid(index, pinky), points[wrist])

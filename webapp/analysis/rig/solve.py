@@ -147,11 +147,12 @@ def solve(
         world[f"{side}UpperArm"], world[f"{side}LowerArm"] = upper, lower
         hand_raw = landmarks.get(f"{side}_hand")
         hand_points = None if hand_raw is None else to_rig_space(hand_raw, width, height)
-        world[f"{side}Hand"] = hands.hand(points, visible, hand_points, side, lower)
-        if hand_points is not None:
+        shown = None if hand_points is None else hands.seen(hand_points, side)
+        world[f"{side}Hand"] = hands.hand(points, visible, shown, side, lower)
+        if hand_points is not None and shown is not None:
             # Relative to the hand as its own landmarks show it: the fingers keep the
             # model's shape when hand() turned or held the hand bone.
-            local.update(hands.fingers(hand_points, side, hands.seen(hand_points, side)))
+            local.update(hands.fingers(hand_points, side, shown))
         world.update(legs.leg(points, visible, side))
 
     seen = face.gaze(expression_points) if expression_points is not None and irises else None
