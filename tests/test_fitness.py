@@ -133,6 +133,13 @@ def test_every_issue_exercise_is_defined_and_described() -> None:
             assert lines, (name, code)
             assert all(len(line) >= 2 for line in lines), (name, code)
             assert {i for line in lines for i in line} <= ex.landmarks, (name, code)
+        # A cue of a sided measure has each side's lines too: that side's landmarks, and
+        # together the lines above.
+        for code, by_side in d["cue_side_lines"].items():
+            assert set(by_side) == {"left", "right"}, (name, code)
+            for side, lines in by_side.items():
+                assert all(LANDMARKS[i].startswith(f"{side}_") for ln in lines for i in ln)
+            assert by_side["left"] + by_side["right"] == d["cue_lines"][code], (name, code)
         # The counting angle's three landmarks on each side, that side's own.
         assert set(d["angle_points"]) == {"left", "right"}
         for side, points in d["angle_points"].items():
@@ -509,6 +516,40 @@ def test_signing_and_gestures_count_nothing(clips: Clips, video: str, exercise: 
 def test_signing_at_its_real_speed_is_a_swing_not_a_curl(clips: Clips) -> None:
     _, results = run("bicep_curl", frames(clips.asl), clips.asl.image_size)
     assert any(c["code"] == "swing" for r in results for c in r["cues"])
+
+
+def twinned(pose: Pose | None) -> Pose | None:
+    """The person with his left side doing what his right does: each left landmark is its
+    right twin reflected across the line between the shoulders' midpoint, top to bottom."""
+    if pose is None:
+        return None
+    middle = (pose[INDEX["left_shoulder"]][0] + pose[INDEX["right_shoulder"]][0]) / 2
+    out = [list(p) for p in pose]
+    for name in LANDMARKS:
+        if name.startswith("left_"):
+            x, y, z, v = pose[INDEX[name.replace("left_", "right_")]]
+            out[INDEX[name]] = [2 * middle - x, y, z, v]
+    return out
+
+
+def test_a_cue_names_the_arm_it_is_about(clips: Clips) -> None:
+    """Curls count each arm on its own, so a cue from one arm says which: the signer's
+    right arm swings, and the page lights that arm alone. Both arms swinging at once is one
+    cue without a side (said once, both arms lit), as is a cue of an exercise that counts
+    the sides' mean."""
+
+    def sides(feed: Iterable[tuple[float, Pose | None]]) -> set[str | None]:
+        _, results = run("bicep_curl", feed, clips.asl.image_size)
+        swings = [c for r in results for c in r["cues"] if c["code"] == "swing"]
+        assert all(sum(c["code"] == "swing" for c in r["cues"]) <= 1 for r in results)
+        return {c["side"] for c in swings}
+
+    feed = frames(clips.asl)
+    assert sides(feed) == {"right"}
+    assert sides((ms, mirrored(p)) for ms, p in feed) == {"left"}
+    assert sides((ms, twinned(p)) for ms, p in feed) == {None}
+    _, results = run("push_up", frames(clips.pushups), clips.pushups.image_size)
+    assert {c["side"] for r in results for c in r["cues"]} == {None}
 
 
 # --- sessions --------------------------------------------------------------------------------

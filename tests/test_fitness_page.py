@@ -21,7 +21,7 @@ from aiohttp import web
 from playwright.async_api import Dialog, Page
 
 from bench.common import free_port
-from bench.fitness_clips import PUSHUPS
+from bench.fitness_clips import PUSHUPS, SQUATS, cached
 from tests.browser import (
     COUNT_COLORS_JS,
     BrowserPage,
@@ -40,6 +40,7 @@ from webapp.config import Config
 from webapp.fitness_page import setup_fitness_routes
 from webapp.keys import LIVE
 from webapp.live.shared import LiveShared
+from webapp.protocol import Track
 
 ISSUE_EXERCISES = ("squat", "push_up", "bicep_curl", "jumping_jack", "lunge", "shoulder_press")
 # media/PROVENANCE.md: 1543 frames at 30 fps, six push-ups, the last at the bottom at 47.3 s.
@@ -101,6 +102,12 @@ async def test_exercises_are_described(pages_client: PagesClient) -> None:
     # between the knees, and between the ankles, it compares.
     assert described["push_up"]["cue_lines"] == {"body_line": [[11, 23, 27], [12, 24, 28]]}
     assert described["squat"]["cue_lines"]["knees_caving"] == [[25, 26], [27, 28]]
+    # A curl counts each arm on its own, so its cue names the arm, and lights that one's
+    # hip-shoulder-elbow line alone. The other exercises judge the sides' mean.
+    assert described["bicep_curl"]["cue_side_lines"] == {
+        "elbow_drift": {"left": [[23, 11, 13]], "right": [[24, 12, 14]]}
+    }
+    assert all(described[n]["cue_side_lines"] == {} for n in described if n != "bicep_curl")
 
 
 @pytest.mark.parametrize(
@@ -894,6 +901,50 @@ async def test_a_form_cue_lights_up_the_limbs_it_is_about(client: Client, tmp_pa
             timeout=PUSHUPS_TIMEOUT_MS,
         )
         assert browser.errors == []
+
+
+# One curl result's cue drawn over a real pose, its side named or not: whether the pixel
+# at each elbow (left, right) is in the cue's colour, and how many pixels are.
+CUE_SIDES_JS = """async ([pose, size, sides]) => {
+  const { markExercise, CUE_COLOR } = await import("/static/fitness/marks.js");
+  const { exercises } = await (await fetch("/api/exercises")).json();
+  const rgb = [1, 3, 5].map((i) => parseInt(CUE_COLOR.slice(i, i + 2), 16));
+  const out = [];
+  for (const side of sides) {
+    const canvas = document.createElement("canvas");
+    [canvas.width, canvas.height] = size;
+    const cue = { code: "elbow_drift", message: "Keep your elbow at your side", side };
+    markExercise(canvas, { pose }, { exercise: "bicep_curl", cues: [cue], angles: {} }, exercises);
+    const ctx = canvas.getContext("2d");
+    const lit = ([x, y]) => {
+      const { data } = ctx.getImageData(Math.round(x * size[0]), Math.round(y * size[1]), 1, 1);
+      return rgb.every((c, i) => Math.abs(data[i] - c) <= 12);
+    };
+    out.push([lit(pose[13]), lit(pose[14]), (COUNT)([canvas, { cue: CUE_COLOR }, 12]).cue]);
+  }
+  return out;
+}"""
+
+
+@pytest.mark.browser
+async def test_a_cue_that_names_an_arm_lights_that_arm_alone(client: Client) -> None:
+    """A curl's elbow cue comes from one arm's counter and names it: the page draws that
+    arm's hip-shoulder-elbow line, not both (which it still does for a cue with no side).
+    The squat clip from behind, frame 174: arms out to the bar, each elbow well away from
+    the other side's line."""
+    clip = cached(SQUATS, Track.POSE)
+    pose = clip.pose[174].tolist()
+    script = CUE_SIDES_JS.replace("(COUNT)", f"({COUNT_COLORS_JS})")
+    async with open_page() as browser:
+        await browser.page.goto(str(client.make_url("/fitness")))
+        left, right, both = await browser.page.evaluate(
+            script, [pose, list(clip.image_size), ["left", "right", None]]
+        )
+        assert browser.errors == []
+    assert left[:2] == [True, False], left
+    assert right[:2] == [False, True], right
+    assert both[:2] == [True, True], both
+    assert both[2] > max(left[2], right[2]) > 0
 
 
 @pytest.mark.browser

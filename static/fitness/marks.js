@@ -27,11 +27,13 @@ export function markExercise(canvas, landmarks, fitness, exercises) {
   markCountedAngle(canvas, landmarks, fitness, exercise);
 }
 
-// exercise: its entry of GET /api/exercises (cue_lines).
+// exercise: its entry of GET /api/exercises (cue_lines, and cue_side_lines for a cue that
+// names its side: a curl's drifting left elbow is the left arm's alone).
 function markCues(canvas, landmarks, fitness, exercise) {
   const pose = landmarks?.pose;
   const lines = exercise?.cue_lines;
   if (!pose || !lines || !fitness?.cues?.length) return;
+  const sideLines = exercise.cue_side_lines ?? {};
   const { width, height } = canvas;
   const ctx = canvas.getContext("2d");
   ctx.save();
@@ -40,7 +42,8 @@ function markCues(canvas, landmarks, fitness, exercise) {
   ctx.strokeStyle = CUE_COLOR;
   ctx.lineWidth = 7 * strokeScale(width, height);
   for (const cue of fitness.cues) {
-    for (const indices of lines[cue.code] ?? []) {
+    const own = cue.side ? sideLines[cue.code]?.[cue.side] : undefined;
+    for (const indices of own ?? lines[cue.code] ?? []) {
       const points = indices.map((i) => pose[i]);
       if (points.every(seen)) polyline(ctx, points.map((p) => [p[0] * width, p[1] * height]));
     }

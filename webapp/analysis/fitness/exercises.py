@@ -231,6 +231,13 @@ class Exercise:
             "cue_lines": {
                 r.cue.code: self.measures[r.condition.measure].lines() for r in self.rules
             },
+            # The same, one side's, for a cue that names its side (only an exercise counted
+            # per side has those): a drifting left elbow lights the left arm alone.
+            "cue_side_lines": {
+                r.cue.code: {s: [list(m.indices(s))] for s in SIDES}
+                for r in self.rules
+                if (m := self.measures[r.condition.measure]).sided and self.sides is Sides.EACH
+            },
             "sides": self.sides.value,
             "start_phase": self.start_phase.value,
             "thresholds": {"start": self.start, "turn": self.turn, "partial": self.partial},

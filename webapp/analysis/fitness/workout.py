@@ -15,7 +15,7 @@ from typing import Any
 from webapp.analysis.fitness import angles
 from webapp.analysis.fitness.counter import PAUSE_MS, Event, Rep, RepCounter
 from webapp.analysis.fitness.cues import CueTracker
-from webapp.analysis.fitness.exercises import Exercise, Measure, Phase, Sides
+from webapp.analysis.fitness.exercises import Cue, Exercise, Measure, Phase, Sides
 from webapp.analysis.fitness.loader import lookup
 
 Pose = Sequence[Sequence[float]]
@@ -159,7 +159,7 @@ class Workout:
             current.active_ms += capture_ms - current.last_ms
         current.last_ms = capture_ms
         per_side, shared, seen_sides = _measure(ex, pose, image_size)
-        cues = []
+        cues: dict[Cue, set[str | None]] = {}  # each cue showing -> the tracks showing it
         for track in current.tracks:
             values = _track_values(ex, track.side, per_side, shared, seen_sides)
             angle = values.get(ex.angle.name)
@@ -173,14 +173,15 @@ class Workout:
                 track.cues.flag(ex.partial_cue, capture_ms)
             elif event is Event.SWING:
                 track.cues.flag(ex.swing_cue, capture_ms)
-            cues += shown + track.cues.shown(capture_ms)
+            for cue in shown + track.cues.shown(capture_ms):
+                cues.setdefault(cue, set()).add(track.side)
         return {
             "exercise": ex.name,
             "reps": self.reps,
             "target": current.target,
             "phase": _phase(ex, [t.counter.phase for t in current.tracks]).value,
             "angles": _joint_angles(ex, per_side, shared),
-            "cues": [c.as_json() for c in dict.fromkeys(cues)],
+            "cues": [_cue_json(c, sides) for c, sides in cues.items()],
             "last_rep": None if self._last_rep is None else _rep_json(*self._last_rep),
             "sides": current.sides(),
         }
@@ -278,6 +279,13 @@ def _joint_angles(
         elif m.name in shared:
             out[m.name] = round(shared[m.name], 2)
     return out
+
+
+def _cue_json(cue: Cue, sides: Set[str | None]) -> dict[str, Any]:
+    """A cue and the one arm or leg it is about, for an exercise counted per side: the
+    page lights that limb only. None: the measure is the sides' mean, or both show it."""
+    side = next(iter(sides)) if len(sides) == 1 else None
+    return {**cue.as_json(), "side": side}
 
 
 def _rep_json(rep: Rep, side: str | None) -> dict[str, Any]:
