@@ -325,9 +325,10 @@ def test_a_bent_arms_hand_turns_no_further_than_a_forearm_can() -> None:
     assert checked > 50
 
 
-def synthetic_hand(side: str, bend_deg: float, twist_deg: float) -> float:
+def synthetic_hand(side: str, bend_deg: float, twist_deg: float) -> tuple[float, hands.Source]:
     """A hand in line with a forearm bent bend_deg toward +Z, turned twist_deg about it
-    from the forearm's own roll: the hand bone's local twist (degrees) as solved."""
+    from the forearm's own roll: the hand bone's local twist (degrees) as solved, and its
+    source."""
     out = 1.0 if side == "left" else -1.0
     points: list[quat.Vec] = [(0.0, 0.0, 0.0)] * 33
     visible = [True] * 33
@@ -346,20 +347,26 @@ def synthetic_hand(side: str, bend_deg: float, twist_deg: float) -> float:
     found[hands.MIDDLE_BASE] = middle
     found[hands.INDEX_BASE] = quat.add(middle, quat.scale(across, 0.04))
     found[hands.LITTLE_BASE] = quat.sub(middle, quat.scale(across, 0.04))
-    world = hands.hand(points, visible, hands.seen(found, side), side, lower)
-    return math.degrees(hands.twist(quat.multiply(quat.inverse(lower), world), hands.ALONG[side]))
+    world, source = hands.hand(points, visible, hands.seen(found, side), side, lower)
+    local = quat.multiply(quat.inverse(lower), world)
+    return math.degrees(hands.twist(local, hands.ALONG[side])), source
 
 
 @pytest.mark.parametrize("side", ["left", "right"])
 def test_a_hand_follows_its_turn_within_reach_and_is_turned_back_beyond(side: str) -> None:
+    def check(bend: float, twist: float, solved: float, source: hands.Source) -> None:
+        got, came_from = synthetic_hand(side, bend, twist)
+        assert got == pytest.approx(solved, abs=1e-6)
+        assert came_from is source
+
+    model, turned = hands.Source.MODEL, hands.Source.MODEL_TURNED
     for twist in range(-110, 111, 10):  # pronation to supination, and a little more
-        assert synthetic_hand(side, 90.0, twist) == pytest.approx(twist, abs=1e-6)
+        check(90.0, twist, twist, model)
         # A straight arm's roll is the shoulder's, unseen: any turn is taken as seen.
-        assert synthetic_hand(side, 0.0, twist) == pytest.approx(twist, abs=1e-6)
+        check(0.0, twist, twist, model)
     for twist in (-170, -135, 120, 150, 175):  # index and little swapped: turned back
-        back = twist - math.copysign(180.0, twist)
-        assert synthetic_hand(side, 90.0, twist) == pytest.approx(back, abs=1e-6)
-        assert synthetic_hand(side, 0.0, twist) == pytest.approx(twist, abs=1e-6)
+        check(90.0, twist, twist - math.copysign(180.0, twist), turned)
+        check(0.0, twist, twist, model)
 
 
 # Pure math, synthetic inputs.

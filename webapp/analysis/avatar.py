@@ -13,6 +13,7 @@ from webapp.analysis.expression_smoothing import ValueSmoother
 from webapp.analysis.rig import solve
 from webapp.analysis.rig.calibration import EyeCalibration
 from webapp.analysis.rig.emotion import Emotion, EmotionFader
+from webapp.analysis.rig.hand_blend import HandBlend
 from webapp.analysis.rig.straight_ahead import Rest, from_rest, head_in_chest
 from webapp.analysis.smoothing import (
     PARTS,
@@ -61,7 +62,8 @@ class AvatarSession:
     Holds the smoothing filters, the eyes' calibration and the rest of head and gaze (their
     straight ahead, kept through reset()); call reset() when the session's tracking restarts. With
     smoothing on, the expressions are read from the unsmoothed face and filtered as values
-    (expression_smoothing.py): the landmarks' filter would blur a blink.
+    (expression_smoothing.py): the landmarks' filter would blur a blink; and a hand bone
+    whose source changes is eased to the new one (rig/hand_blend.py).
     """
 
     def __init__(self, options: AvatarOptions, emotion: Emotion | None = None) -> None:
@@ -73,6 +75,7 @@ class AvatarSession:
         self._world = None if smoothing is None else OneEuroFilter(smoothing)
         self._expressions = None if smoothing is None else ValueSmoother()
         self._blendshapes = None if smoothing is None else ValueSmoother()
+        self._hands = None if smoothing is None else HandBlend()
         self._eyes = EyeCalibration()
         self._emotion = EmotionFader(emotion)
         self.rest: Rest | None = None  # straight ahead for head and gaze, once calibrated
@@ -87,7 +90,7 @@ class AvatarSession:
 
     def reset(self) -> None:
         self._eyes.reset()
-        for f in (self._smoother, self._world, self._expressions, self._blendshapes):
+        for f in (self._smoother, self._world, self._expressions, self._blendshapes, self._hands):
             if f is not None:
                 f.reset()
 
@@ -129,6 +132,8 @@ class AvatarSession:
                 blendshapes=blendshapes,
                 gaze_rest=(0.0, 0.0) if rest is None or rest.gaze is None else rest.gaze,
             )
+            if solved is not None and self._hands is not None:
+                solved = self._hands(solved, capture_ms)
             head = None if solved is None else head_in_chest(solved.bones, mirror)
             self._last = None if solved is None or head is None else Rest(head, solved.gaze)
             if solved is not None and rest is not None:

@@ -3,6 +3,7 @@ wrist, index and pinky points when the hand model found nothing."""
 
 from __future__ import annotations
 
+import enum
 import math
 from collections.abc import Sequence
 
@@ -20,6 +21,17 @@ WRIST, INDEX_BASE, MIDDLE_BASE, LITTLE_BASE = 0, 5, 9, 17
 # a bent forearm, has its index and little sides swapped (the hand model's guess at a
 # fist seen from behind, the pose's points edge-on), docs/rig.md.
 TWIST_LIMIT_DEG = 110.0
+
+
+class Source(enum.StrEnum):
+    """Where a frame's hand bone came from. Two sources seldom agree, so a change of source
+    is a jump no hand made (hand_blend.py eases it)."""
+
+    MODEL = "model"  # the hand model's landmarks
+    MODEL_TURNED = "model turned"  # the same, index and little sides swapped back
+    POSE = "pose"  # the pose's wrist, index and pinky points
+    POSE_TURNED = "pose turned"
+    FOREARM = "forearm"  # in line with it: nothing sees the hand, or the arm is a guess
 
 
 def seen(hand_points: Sequence[Vec], side: str) -> Quat:
@@ -43,25 +55,30 @@ def hand(
     shown: Quat | None,
     side: str,
     lower_arm: Quat,
-) -> Quat:
-    """The hand in the world: `shown`, the hand model's (seen()), else the pose's points; in
-    line with the forearm when neither source sees it, or when the arm is not seen (the
-    forearm is then a guess, and a hand turned against it folds the wrist back on itself)."""
+) -> tuple[Quat, Source]:
+    """The hand in the world and where it came from: `shown`, the hand model's (seen()),
+    else the pose's points; in line with the forearm when neither source sees it, or when
+    the arm is not seen (the forearm is then a guess, and a hand turned against it folds
+    the wrist back on itself)."""
     shoulder, elbow, wrist = Pose.SHOULDER[side], Pose.ELBOW[side], Pose.WRIST[side]
     if not (visible[shoulder] and visible[elbow] and visible[wrist]):
-        return lower_arm
+        return lower_arm, Source.FOREARM
     if shown is not None:
-        world = shown
+        world, source = shown, Source.MODEL
     elif visible[Pose.INDEX[side]] and visible[Pose.PINKY[side]]:
         index, pinky = points[Pose.INDEX[side]], points[Pose.PINKY[side]]
         along = quat.sub(quat.mid(index, pinky), points[wrist])
         world = quat.from_frames(ALONG[side], THUMB_SIDE, along, quat.sub(index, pinky))
+        source = Source.POSE
     else:
-        return lower_arm
+        return lower_arm, Source.FOREARM
     weight = arms.twist_weight(
         quat.sub(points[elbow], points[shoulder]), quat.sub(points[wrist], points[elbow])
     )
-    return plausible(world, lower_arm, side, weight)
+    kept = plausible(world, lower_arm, side, weight)
+    if kept is world:
+        return world, source
+    return kept, Source.MODEL_TURNED if source is Source.MODEL else Source.POSE_TURNED
 
 
 def plausible(world: Quat, lower_arm: Quat, side: str, weight: float) -> Quat:

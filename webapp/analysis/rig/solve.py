@@ -34,13 +34,15 @@ class Rig:
     camera gives no depth); expressions: VRM presets, 0..1 (all 0 without a face);
     blendshapes: ARKit's, 0..1, when the session asked for them and the face was found;
     gaze: the irises' face.gaze() as seen (the person's own, mirror or not, no rest taken
-    off), None without irises, for calibrating; not sent."""
+    off), None without irises, for calibrating; hand_sources: where each side's hand bone
+    came from (the bones' sides, mirrored with them), for easing a change; not sent."""
 
     bones: dict[str, Quat]
     hips_position: V3
     expressions: dict[str, float]
     blendshapes: dict[str, float] = field(default_factory=dict)
     gaze: Gaze | None = None
+    hand_sources: dict[str, hands.Source] = field(default_factory=dict)
 
     def to_json(self, digits: int = 4) -> dict[str, Any]:
         quats: list[list[float]] = np.round(list(self.bones.values()), digits).tolist()
@@ -140,6 +142,7 @@ def solve(
 
     world = torso.torso(points, visible)
     local: dict[str, Quat] = {}
+    sources: dict[str, hands.Source] = {}
     world.update(torso.head(points, face_points, world["chest"]))
     for side in SIDES:
         world[f"{side}Shoulder"] = world["upperChest"]
@@ -148,7 +151,7 @@ def solve(
         hand_raw = landmarks.get(f"{side}_hand")
         hand_points = None if hand_raw is None else to_rig_space(hand_raw, width, height)
         shown = None if hand_points is None else hands.seen(hand_points, side)
-        world[f"{side}Hand"] = hands.hand(points, visible, shown, side, lower)
+        world[f"{side}Hand"], sources[side] = hands.hand(points, visible, shown, side, lower)
         if hand_points is not None and shown is not None:
             # Relative to the hand as its own landmarks show it: the fingers keep the
             # model's shape when hand() turned or held the hand bone.
@@ -168,6 +171,7 @@ def solve(
         ),
         blendshapes=dict(blendshapes or {}),
         gaze=seen,
+        hand_sources=sources,
     )
     return mirrored(rig) if mirror else rig
 
@@ -188,6 +192,7 @@ def mirrored(rig: Rig) -> Rig:
         expressions={_swap_expression(k): v for k, v in rig.expressions.items()},
         blendshapes={_swap_expression(k): v for k, v in rig.blendshapes.items()},
         gaze=rig.gaze,
+        hand_sources={other_side(k): v for k, v in rig.hand_sources.items()},
     )
 
 
