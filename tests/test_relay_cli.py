@@ -483,31 +483,6 @@ async def test_a_cafile_that_is_no_certificate_is_refused_with_status_2(tmp_path
         assert "Traceback" not in err
 
 
-async def test_the_relay_keeps_time_for_the_rest_pose_whatever_it_is_doing() -> None:
-    """A server that went away: the retries wait 0.5, 1 and 2 s, and the rest pose came at
-    the first after 2 s without a rig (3.5 s), or after a connect that hung (10 s). A
-    ticker asks the sender every quarter second whether nobody has been seen long enough."""
-    fourth = asyncio.Event()
-
-    class Asked:
-        def __init__(self) -> None:
-            self.times: list[float] = []
-
-        def unseen(self, seconds: float) -> None:
-            self.times.append(seconds)
-            if len(self.times) == 4:
-                fourth.set()
-
-    asked = Asked()
-    ticking = asyncio.create_task(relay.keep_time(asked))  # type: ignore[arg-type]
-    try:
-        async with asyncio.timeout(30):
-            await fourth.wait()
-    finally:
-        ticking.cancel()
-    assert max(b - a for a, b in itertools.pairwise(asked.times)) < 1.0
-
-
 async def test_a_token_that_goes_while_the_relay_is_away_is_told_apart() -> None:
     sender = await VmcSender.open(Target("127.0.0.1", 9))
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import itertools
 import math
@@ -299,6 +300,53 @@ async def test_nobody_seen_for_a_while_and_the_end_leave_the_receiver_at_rest() 
     times = [args[0] for frame in (resting, ended) for a, args in frame if a == "/VMC/Ext/T"]
     assert times == pytest.approx([UNSEEN_SECONDS, 3.1])
     assert again != resting
+
+
+async def test_a_sender_rests_its_receivers_when_frames_stop_coming() -> None:
+    """No frame at all (the camera's network gone, or the relay's server): nothing calls
+    unseen(), and the sender watches the wall clock itself. The rest pose comes about
+    UNSEEN_SECONDS after the last rig, timed on as though the frames' clock ran on."""
+    async with vmc_receiver() as (port, received):
+        sender = await VmcSender.open(Target("127.0.0.1", port))
+        try:
+            sender.send(RIG, 100.0)
+            await received.wait_frames(1)
+            sent = asyncio.get_running_loop().time()
+            await received.wait_frames(2)
+            waited = asyncio.get_running_loop().time() - sent
+        finally:
+            sender.close()
+    assert sender.rested >= 1
+    assert UNSEEN_SECONDS - 0.1 <= waited < UNSEEN_SECONDS + 2.0
+    first, resting = received.complete_frames()[:2]
+    assert _pose(first)["LeftUpperArm"] == pytest.approx((0.0, -HALF, 0.0, HALF))
+    assert _pose(resting)["LeftUpperArm"] == pytest.approx(
+        to_unity_rotation(IDLE_BONES["leftUpperArm"])
+    )
+    (rest_time,) = [args[0] for address, args in resting if address == "/VMC/Ext/T"]
+    assert UNSEEN_SECONDS <= rest_time < UNSEEN_SECONDS + 2.0
+
+
+async def test_a_session_that_sent_no_pose_leaves_the_last_ones_rest_in_place() -> None:
+    """A session put down waits to rest its receivers; the camera's next session ends
+    before it sent them any pose (Stop, Start, Stop within a second on the avatar page).
+    It took the receivers over and closed the first sender unrested, and never rested them
+    itself: VSeeFace was left in the last gesture for good."""
+    later = RestLater(delay=0.2)
+    async with vmc_receiver() as (port, received):
+        target = (Target("127.0.0.1", port),)
+        old = await VmcSender.open(*target)
+        old.send(RIG, 1.0)
+        later.put_down(target, old)
+        new = await VmcSender.open(*target)
+        new.on_first_rig = functools.partial(later.taken, target)
+        later.put_down(target, new)
+        await received.wait_frames(2)
+        frames = received.complete_frames()
+    assert (old.rested, new.rested, len(later)) == (1, 0, 0)
+    assert _pose(frames[1])["LeftUpperArm"] == pytest.approx(
+        to_unity_rotation(IDLE_BONES["leftUpperArm"])
+    )
 
 
 async def test_a_camera_back_with_a_receiver_fewer_rests_only_the_one_it_left() -> None:

@@ -48,7 +48,6 @@ import aiohttp
 from yarl import URL
 
 from webapp import flags
-from webapp.analysis.rig.idle import UNSEEN_SECONDS
 from webapp.protocol import Close
 from webapp.signals import Stopped, until_signal
 from webapp.vmc.sender import Target, VmcSender, parse_targets
@@ -69,8 +68,6 @@ LINK_POLL_S = 1.0
 # again only repeats it.
 RETRYABLE_4XX = {http.HTTPStatus.REQUEST_TIMEOUT, http.HTTPStatus.TOO_MANY_REQUESTS}
 
-# How often the relay sees whether the rest pose is due.
-UNSEEN_TICK_S = 0.25
 # How often it says it is there: the server's heartbeat counts from the last message it
 # heard, so a watcher that only listens was cut by a network drop of 7.5 s or more,
 # where its camera, sending frames, rode out 22 (docs/protocol.md, "Watchers").
@@ -196,12 +193,9 @@ class Relay:
         forwarded, and the close's code and reason."""
         forwarded = 0
         while True:
-            try:
-                message = await ws.receive(timeout=UNSEEN_SECONDS)
-            except TimeoutError:
-                # Nothing comes while the camera is away (paused, reconnecting).
-                self.sender.unseen(time.monotonic())
-                continue
+            # Nothing comes while the camera is away (paused, reconnecting): the sender
+            # watches the clock itself (VmcSender.quiet) and rests the receivers.
+            message = await ws.receive()
             if message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
                 # ws.close_code read 1006 after a normal end, which the relay took for a
                 # drop to reconnect after (CI, 2026-12-06).
@@ -316,7 +310,6 @@ async def run(config: RelayConfig) -> int:
         return 2
     relay = Relay(config, sender)
     wait = first_wait(config.retry_max_s)
-    ticking = asyncio.create_task(keep_time(sender))
     try:
         async with aiohttp.ClientSession() as session:
             while True:
@@ -337,7 +330,6 @@ async def run(config: RelayConfig) -> int:
                 if not relay.link_away:
                     wait = next_wait(wait, config.retry_max_s)
     finally:
-        ticking.cancel()
         sender.rest()
         sender.close()
 
@@ -347,16 +339,6 @@ async def keep_alive(ws: aiohttp.ClientWebSocketResponse) -> None:
         await asyncio.sleep(KEEPALIVE_S)
         with contextlib.suppress(ConnectionError, RuntimeError):
             await ws.send_str(KEEPALIVE)
-
-
-async def keep_time(sender: VmcSender) -> None:
-    """For the whole run, tells the sender every quarter second that a moment passed: the
-    receivers get the rest pose UNSEEN_SECONDS after the last rig whatever the relay is
-    doing, not at its first retry after that (3.5 s after a server went away: its waits
-    were 0.5, 1 and 2 s), nor after a connect that hangs (10 s)."""
-    while True:
-        await asyncio.sleep(UNSEEN_TICK_S)
-        sender.unseen(time.monotonic())
 
 
 def cafile(text: str) -> ssl.SSLContext:

@@ -26,6 +26,12 @@ class RestLater:
         self._holder: dict[Target, VmcSender] = {}
 
     def put_down(self, targets: tuple[Target, ...], sender: VmcSender) -> None:
+        if sender.sent == 0:
+            # It never moved the receivers: a sender put down earlier and still waiting
+            # holds the pose they show, and must still rest them (a session that ended
+            # before its first rig took them over and left them frozen for good).
+            sender.close()
+            return
         for target in targets:
             self._hand_over(target)  # an older sender for it: the newer one speaks for it
         for target in targets:

@@ -6,6 +6,7 @@ import asyncio
 import ipaddress
 import logging
 import math
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +15,8 @@ from webapp.analysis.rig.idle import UNSEEN_SECONDS, idle_rig
 from webapp.vmc.encode import encode_frame
 
 log = logging.getLogger(__name__)
+# How often a sender looks at the wall clock for frames that stopped coming.
+UNSEEN_TICK_S = 0.25
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,8 @@ class VmcSender:
     say); each frame is encoded once and sent to all of them. A receiver holds the last
     pose it was sent: when nobody has been seen for a while, and when its session ends
     (rest()), it is sent the rest pose (webapp/analysis/rig/idle.py) instead of a frozen
-    gesture."""
+    gesture. Opened with open(), it watches the wall clock too (quiet()): frames that stop
+    coming tell it nothing."""
 
     def __init__(self, transports: Mapping[Target, asyncio.DatagramTransport]) -> None:
         self._transports = dict(transports)
@@ -92,6 +96,10 @@ class VmcSender:
         self._expressions: set[str] = set()
         # Called once, at the first rig: the receivers are this sender's from then on.
         self.on_first_rig: Callable[[], None] | None = None
+        # time.monotonic() at the last rig and at the newest frame, for quiet().
+        self._last_rig_wall: float | None = None
+        self._latest_wall = 0.0
+        self._clock: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(cls, *targets: Target) -> VmcSender:
@@ -107,7 +115,9 @@ class VmcSender:
             for transport in transports.values():
                 transport.close()
             raise
-        return cls(transports)
+        sender = cls(transports)
+        sender._clock = asyncio.create_task(sender._keep_time())
+        return sender
 
     @property
     def targets(self) -> frozenset[Target]:
@@ -129,6 +139,7 @@ class VmcSender:
             return
         self.sent += 1
         self._last_rig = seconds
+        self._last_rig_wall = self._latest_wall
         if self.sent == 1 and self.on_first_rig is not None:
             self.on_first_rig()
         # Key views compare as sets without copying: a frame's names are nearly always
@@ -147,6 +158,22 @@ class VmcSender:
         if self._last_rig is not None and seconds - self._last_rig >= UNSEEN_SECONDS:
             self.rest(seconds)
 
+    def quiet(self, now: float) -> None:
+        """unseen() by the wall clock (`now`, time.monotonic()): no frame at all has come
+        for a while (the camera's network gone, a stalled connection the server has not
+        yet given up on), so no unseen() either; timed as though the frames' clock ran on."""
+        wall = self._last_rig_wall
+        # Frames still coming say it themselves (send(), unseen()).
+        if wall is None or now - self._latest_wall < UNSEEN_TICK_S:
+            return
+        if now - wall >= UNSEEN_SECONDS:
+            self.rest(self._latest + (now - self._latest_wall))
+
+    async def _keep_time(self) -> None:
+        while True:
+            await asyncio.sleep(UNSEEN_TICK_S)
+            self.quiet(time.monotonic())
+
     def rest(self, seconds: float | None = None) -> None:
         """The rest pose, now (at `seconds`, or just after the last frame): the session
         feeding the receivers is over, or nobody is in its picture. Only after a rig: a
@@ -159,6 +186,8 @@ class VmcSender:
             self.rested += 1
 
     def close(self) -> None:
+        if self._clock is not None:
+            self._clock.cancel()
         for transport in self._transports.values():
             transport.close()
 
@@ -169,6 +198,7 @@ class VmcSender:
         if self._first is None:
             self._first = seconds
         self._latest = max(self._latest, seconds)
+        self._latest_wall = time.monotonic()
         # The protocol's time is relative and a 32-bit float: a clock's absolute value (a
         # day of uptime is 8.6e7 ms) would cost it its precision, or overflow it.
         datagrams = encode_frame(rig, seconds - self._first)
