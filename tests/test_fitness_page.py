@@ -33,7 +33,7 @@ from tests.browser import (
     write_y4m,
 )
 from tests.conftest import Client, MakeClient
-from tests.live import LiveClient, frame_message, video_frames
+from tests.live import LiveClient, frame_message, until, video_frames
 from tests.test_lifecycle import serving
 from webapp.app import TEMPLATES_DIR
 from webapp.config import Config
@@ -968,6 +968,41 @@ async def test_a_reconnect_keeps_the_count_and_the_log_row(client: Client, tmp_p
     assert int(rows[0][3]) >= 2
     [record] = list(csv.DictReader(io.StringIO(text)))
     assert record["session"] == session
+
+
+async def timer_seconds(page: Page) -> int:
+    minutes, seconds = (await page.text_content("#fitness-timer") or "").split(":")
+    return int(minutes) * 60 + int(seconds)
+
+
+@pytest.mark.browser
+async def test_a_new_session_after_a_long_pause_starts_the_set_timer_again(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """The page frozen longer than the server keeps a paused session: it goes on in a new
+    one, whose workout starts at 0 in a new row of the log, and so does the set's timer
+    (it ran on from the old set's time, ahead of the log's)."""
+    client = await make_client(Config(workers=1, watch_grace=1.0))
+    async with first_rep_of_a_loop(client, tmp_path) as browser:
+        page = browser.page
+        await page.wait_for_function(
+            "() => document.getElementById('fitness-timer').textContent >= '0:03'"
+        )
+        before = await timer_seconds(page)
+        await page.evaluate("document.dispatchEvent(new Event('freeze'))")
+        await page.wait_for_selector("body[data-paused=frozen]", state="attached")
+        live = client.app[LIVE]
+        await until(lambda: len(live.tokens) == 0, "the paused session's link let go")
+        await page.evaluate("document.dispatchEvent(new Event('resume'))")
+        await page.wait_for_function(
+            "() => document.getElementById('fitness-notice').textContent.includes('new one')"
+        )
+        after = await timer_seconds(page)
+        await wait_for_reps(page, 0)
+        await page.wait_for_function("() => document.querySelectorAll('#log-body tr').length > 1")
+        assert browser.errors == []
+    assert before >= 3
+    assert after <= 1, (before, after)
 
 
 @pytest.mark.browser

@@ -149,7 +149,13 @@ function openSession() {
       ready: (message) => {
         sessionId = message.session;
         link = typeof message.watch === "string" ? message.watch : message.session;
-        if (message.resumed === false) log?.begin(link);
+        if (message.resumed === false) {
+          // A new workout: the server no longer had the last session (its grace ran out, or
+          // it restarted), so the set starts at 0, its timer too (it ran on from the old
+          // set's time, ahead of the log's). Harmless on a first Start, which did the same.
+          log?.begin(link);
+          startSet(exerciseSelect.value);
+        }
         document.body.dataset.session = message.session;
         showCounting();
         share.show(message.watch);
