@@ -624,6 +624,20 @@ async def test_the_cli_writes_bvh_and_csv(recorded: list[Line], tmp_path: Path) 
     assert out == out_csv.read_text(encoding="utf-8")
 
 
+async def test_the_cli_writes_a_lone_surrogate_as_the_server_does(tmp_path: Path) -> None:
+    """A recording's own text (an exercise's name, a JSON escape) with a lone surrogate: the
+    server writes it as its escape; the command line stopped with a traceback."""
+    source = tmp_path / "odd.jsonl"
+    source.write_text(json.dumps({**GOOD, "fitness": {"exercise": "\ud800x", "reps": 1}}) + "\n")
+    out_csv = tmp_path / "odd.csv"
+    code, out, err = await run_cli(str(source), "--to", "csv", "-o", str(out_csv))
+    assert (code, out, err) == (0, "", "")
+    assert out_csv.read_text(encoding="utf-8").splitlines()[1].endswith(",\\ud800x,1")
+    code, out, err = await run_cli(str(source), "--to", "csv")
+    assert (code, err) == (0, "")
+    assert out == out_csv.read_text(encoding="utf-8")
+
+
 async def test_the_cli_replays_vmc(recorded: list[Line], tmp_path: Path) -> None:
     source = tmp_path / "take.jsonl"
     source.write_text(jsonl(recorded[:10]), encoding="utf-8")

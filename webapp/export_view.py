@@ -28,11 +28,10 @@ from webapp.errors import (
     UnsupportedTypeError,
     WorkerCrashedError,
 )
-from webapp.export.bvh import to_bvh
+from webapp.export.files import export_file
 from webapp.export.gate import ExportGate, Slots
 from webapp.export.pool import ExportPool, ExportProcessDied
 from webapp.export.recording import RecordingError, TooManyFramesError, parse_text
-from webapp.export.table import to_csv
 from webapp.keys import CONFIG, EXPORT_POOL, EXPORTS
 from webapp.live.guard import client_address
 from webapp.uploads import arriving_within, read_limited, refuse_declared_size
@@ -89,11 +88,9 @@ def _convert(data: bytes, fmt: str, max_frames: int) -> bytes:
     except RecordingError as exc:
         raise BadRecordingError(str(exc)) from None
     try:
-        out = to_bvh(recording) if fmt == "bvh" else to_csv(recording)
+        return export_file(recording, fmt)
     except RecordingError as exc:
         raise BadRecordingError(str(exc)) from None
-    # A recording's own text (an exercise's name) may hold a lone surrogate.
-    return out.encode("utf-8", "backslashreplace")
 
 
 async def _receive(request: web.Request) -> bytes:

@@ -16,10 +16,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from webapp.export.bvh import to_bvh
+from webapp.export.files import export_file
 from webapp.export.recording import RecordingError, parse_text
 from webapp.export.replay import replay
-from webapp.export.table import to_csv
 from webapp.signals import Stopped, until_signal
 from webapp.vmc.sender import parse_targets
 
@@ -90,12 +89,16 @@ def _main(argv: Sequence[str] | None) -> int:
             return stop.status
         print(f"sent {sent} frames to {shown}", file=sys.stderr)
         return 0
-    text = to_bvh(recording) if args.to == "bvh" else to_csv(recording)
+    try:
+        data = export_file(recording, args.to)
+    except RecordingError as exc:
+        print(f"{args.recording}: {exc}", file=sys.stderr)
+        return 1
     try:
         if args.output == "-":
-            _write_stdout(text)
+            _write_stdout(data)
         else:
-            Path(args.output).write_text(text, encoding="utf-8")
+            Path(args.output).write_bytes(data)
     except OSError as exc:
         shown = "standard output" if args.output == "-" else args.output
         print(f"cannot write {shown}: {exc}", file=sys.stderr)
@@ -103,12 +106,12 @@ def _main(argv: Sequence[str] | None) -> int:
     return 0
 
 
-def _write_stdout(text: str) -> None:
-    """`text` to standard output, flushed here: a full disk or a closed pipe is an OSError
+def _write_stdout(data: bytes) -> None:
+    """`data` to standard output, flushed here: a full disk or a closed pipe is an OSError
     now, not one at the interpreter's exit, which would print its own traceback."""
     try:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
     except OSError:
         # What is still buffered would fail again at exit; it has nowhere to go.
         devnull = os.open(os.devnull, os.O_WRONLY)
