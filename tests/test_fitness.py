@@ -8,6 +8,7 @@ masked to 0 as MediaPipe reports for joints it cannot see. Nothing is drawn by h
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import time
@@ -344,6 +345,21 @@ def test_an_angle_with_a_coordinate_that_is_no_number_is_none(z: float) -> None:
     """It read 0 degrees, a full bend, where it cannot be measured."""
     assert math.isnan(angle((0.0, 0.0, z), (0.0, 1.0, 0.0), (1.0, 1.0, 0.0)))
     assert angle((0.0, 0.0, 0.0), (0.0, 1.0, 0.0), (1.0, 1.0, 0.0)) == pytest.approx(90.0)
+
+
+def test_a_reps_range_of_motion_does_not_hang_on_the_frame_rate(clips: Clips) -> None:
+    """A rep's range runs from the furthest into the start position before it, not from
+    the last sample before the angle left it, which a higher rate puts nearer the
+    threshold: his third push-up read 109 degrees at 30 fps, 98 at 15 and 101 at 5."""
+    feed = frames(clips.pushups)
+    ranges = []
+    for step in (1, 2, 6):  # 30, 15 and 5 fps
+        _, results = run("push_up", feed[::step], clips.pushups.image_size)
+        counted = [b for a, b in itertools.pairwise(results) if b["reps"] > a["reps"]]
+        ranges.append([r["last_rep"]["range_of_motion"] for r in counted])
+    assert all(len(r) == 6 for r in ranges)
+    for rep in zip(*ranges, strict=True):
+        assert max(rep) - min(rep) < 5.0, ranges
 
 
 def test_very_slow_reps(clips: Clips) -> None:

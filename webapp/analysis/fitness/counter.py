@@ -59,6 +59,10 @@ class RepCounter:
         # The excursion from the start position, while there is one.
         self._left_ms: float | None = None
         self._lo = self._hi = 0.0
+        # The furthest into the start position since the last excursion: the rep's range
+        # runs from there, not from the last sample before it left (which a higher frame
+        # rate puts nearer the threshold: 102 degrees at 15 fps, 122 at 5, for one push-up).
+        self._top: float | None = None
         self._reached_partial = False
         self._swing = False
         self._faulty_ms = 0.0
@@ -99,6 +103,7 @@ class RepCounter:
         self._ready_since = self._unready_since = None
         self._pending_from = None
         self._left_ms = None
+        self._top = None
 
     def _await_ready(self, t: float, angle: float, ready: bool) -> None:
         self.phase = Phase.READY
@@ -110,6 +115,7 @@ class RepCounter:
         if t - self._ready_since >= self.ex.ready_ms:
             self._armed = True
             self.phase = self.ex.start_phase
+            self._hold_top(angle)
 
     def _confirmed(
         self, t: float, angle: float, past: bool, threshold: float, prev: tuple[float, float] | None
@@ -128,6 +134,7 @@ class RepCounter:
     ) -> Event | None:
         ex = self.ex
         if ex.beyond_start(angle):
+            self._hold_top(angle)
             event = None
             if self._left_ms is not None and self._reached_partial:
                 event = Event.PARTIAL
@@ -149,6 +156,9 @@ class RepCounter:
             self._left_ms = _crossing(prev, (t, angle), ex.start)
             start_angle = angle if prev is None else prev[1]
             self._lo = self._hi = start_angle
+            if self._top is not None:
+                self._lo, self._hi = min(self._lo, self._top), max(self._hi, self._top)
+                self._top = None
             self._reached_partial = False
             self._swing = False
             self._faulty_ms = 0.0
@@ -166,6 +176,7 @@ class RepCounter:
             return None
         self.phase = ex.start_phase
         self._pending_from = None
+        self._hold_top(angle)
         left, self._left_ms = self._left_ms, None
         if left is None or self._swing:
             return Event.SWING
@@ -180,6 +191,12 @@ class RepCounter:
             )
         )
         return Event.REP
+
+    def _hold_top(self, angle: float) -> None:
+        """A sample in the start position: the furthest into it yet, for the next rep."""
+        top = self._top
+        if top is None or (angle < top if self.ex.rising else angle > top):
+            self._top = angle
 
     def _extend(self, angle: float) -> None:
         self._lo = min(self._lo, angle)
