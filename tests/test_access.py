@@ -370,7 +370,15 @@ async def test_video_seconds_per_hour_from_a_route_that_charges_them(
     body = await over.json()
     assert body["quota"] == "video_seconds_per_hour"
     assert "100" in body["detail"]
-    assert (await video(500)).headers["Retry-After"] == "3600"  # more than the whole hour holds
+    # More than the whole hour holds: no wait makes it fit, so no Retry-After.
+    whole = await video(500)
+    assert (whole.status, "Retry-After" in whole.headers) == (413, False)
+    body = await whole.json()
+    assert body["error"] == "too_large"
+    assert body["detail"] == (
+        "the video is 500 s long, and key video-v may post 100 s of video an hour "
+        "(video_seconds_per_hour): send a shorter cut of it"
+    )
     clock.now += 3400
     assert (await video(60)).status == 200  # recovered
     # The real /api/video counts toward predict_per_minute like /predict (studio-a allows

@@ -861,6 +861,28 @@ async def test_a_keys_video_seconds_are_charged_and_refused_with_429(
     )
 
 
+async def test_a_video_longer_than_a_keys_whole_hour_is_refused_413(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """A 2 s clip from a key allowed 1.5 s of video an hour: a 429 told it to come back in
+    an hour, to be refused again for ever. It is too large for the key: 413, no Retry-After,
+    nothing charged, no session left open."""
+    clip = write_clip(ASL_VIDEO, tmp_path / "clip.mp4", 20, fps=10.0)  # 2 s
+    key = "k-" + os.urandom(12).hex()
+    keys = tmp_path / "keys.jsonl"
+    keys.write_text(json.dumps({"name": "short", "key": key, "video_seconds_per_hour": 1.5}))
+    client = await make_client(Config(workers=1, access_keys=str(keys)))
+    headers = {"Content-Type": "video/mp4", "Authorization": f"Bearer {key}"}
+    response = await client.post("/api/video", data=clip.read_bytes(), headers=headers)
+    assert response.status == 413
+    assert "Retry-After" not in response.headers
+    body = await response.json()
+    assert body["error"] == "too_large"
+    assert "the video is 2 s long, and key short may post 1.5 s" in body["detail"]
+    assert client.app[ACCESS].quotas.video_seconds("short") == 0.0
+    assert client.app[SCHEDULER].snapshot().sessions == 0
+
+
 async def test_a_keys_video_seconds_are_settled_to_what_was_decoded(
     make_client: MakeClient, tmp_path: Path
 ) -> None:

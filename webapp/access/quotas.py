@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from webapp.access.errors import QuotaExceeded
 from webapp.access.keyfile import Limits
+from webapp.errors import TooLargeError
 
 Clock = Callable[[], float]
 MINUTE = 60.0
@@ -115,6 +116,13 @@ class Quotas:
         window = self._expire_video(name, now)
         used = sum(amount for _, amount in window)
         limit = limits.video_seconds_per_hour
+        if limit is not None and seconds > limit:
+            # No hour ever holds it: a 429's Retry-After would send the client back in an
+            # hour to be refused again, for ever.
+            raise TooLargeError(
+                f"the video is {seconds:g} s long, and key {name} may post {limit:g} s of "
+                "video an hour (video_seconds_per_hour): send a shorter cut of it"
+            )
         if limit is not None and used + seconds > limit:
             raise QuotaExceeded(
                 "video_seconds_per_hour",
@@ -162,8 +170,9 @@ class Quotas:
 
 
 def _when_fits(window: collections.deque[list[float]], excess: float, now: float) -> float:
-    """When enough of the oldest charges have left the hour to free `excess` seconds; a
-    request larger than the whole allowance never fits, so it is told to wait an hour."""
+    """When enough of the oldest charges have left the hour to free `excess` seconds (no
+    more than the window holds: a request larger than the whole allowance is refused
+    before)."""
     freed = 0.0
     for when, amount in window:
         freed += amount
