@@ -376,7 +376,7 @@ async def test_video_seconds_per_hour_from_a_route_that_charges_them(
     body = await whole.json()
     assert body["error"] == "too_large"
     assert body["detail"] == (
-        "the video is 500 s long, and key video-v may post 100 s of video an hour "
+        "the video takes 500 s, and key video-v may post 100 s of video an hour "
         "(video_seconds_per_hour): send a shorter cut of it"
     )
     clock.now += 3400

@@ -878,7 +878,7 @@ async def test_a_video_longer_than_a_keys_whole_hour_is_refused_413(
     assert "Retry-After" not in response.headers
     body = await response.json()
     assert body["error"] == "too_large"
-    assert "the video is 2 s long, and key short may post 1.5 s" in body["detail"]
+    assert "the video takes 2 s, and key short may post 1.5 s" in body["detail"]
     assert client.app[ACCESS].quotas.video_seconds("short") == 0.0
     assert client.app[SCHEDULER].snapshot().sessions == 0
 
@@ -959,9 +959,9 @@ async def test_a_video_of_unstated_length_is_cut_where_its_keys_hour_runs_out(
     response = await client.post("/api/video", data=live, headers=headers)
     assert response.status == 200, await response.text()
     rows, summary = await cut_by(response, "video_seconds_per_hour")
-    # The key's last second at 25 fps: frames at 0 to 1000 ms, as --video-max-seconds cuts.
-    assert len(rows) == summary["frames"] == 26
-    assert rows[-1]["time_ms"] == pytest.approx(1000.0)
+    # The key's last second at 25 fps: frames at 0 to 960 ms, as --video-max-seconds cuts.
+    assert len(rows) == summary["frames"] == 25
+    assert rows[-1]["time_ms"] == pytest.approx(960.0)
     assert quotas.video_seconds("films") == pytest.approx(4.0)
 
     response = await client.post("/api/video", data=live, headers=headers)
@@ -988,12 +988,25 @@ async def cut_by(
 async def test_a_video_of_unstated_length_is_cut_at_the_servers_limit(
     make_client: MakeClient, tmp_path: Path
 ) -> None:
+    """Cut before the frame at 2.0 s, which begins the third second: kept, it made one
+    line more than 2 s at the limit's rate, and POST /api/export, whose frame limit is
+    that (600 s at 30 fps by default), refused the server's own answer."""
     live = unstated_three_seconds(tmp_path)
-    client = await make_client(Config(workers=1, video_max_seconds=2.0))
+    config = Config(workers=1, video_max_seconds=2.0, max_export_frames=60)  # 2 s at 30 fps
+    client = await make_client(config)
     response = await client.post("/api/video", data=live, headers={"Content-Type": "video/webm"})
     assert response.status == 200, await response.text()
     rows, _ = await cut_by(response, "video_max_seconds")
-    assert rows[-1]["time_ms"] == pytest.approx(2000.0)
+    assert rows[-1]["time_ms"] == pytest.approx(1960.0)  # 25 fps: 50 frames, 0 to 1.96 s
+    assert len(rows) == 50
+    recording = "".join(json.dumps(row) + "\n" for row in rows)
+    exported = await client.post(
+        "/api/export?format=csv",
+        data=recording,
+        headers={"Content-Type": "application/x-ndjson"},
+    )
+    assert exported.status == 200, await exported.text()
+    assert len((await exported.text()).splitlines()) == 1 + len(rows)
 
 
 async def test_a_video_refused_503_after_its_upload_is_not_charged(

@@ -120,7 +120,7 @@ class Quotas:
             # No hour ever holds it: a 429's Retry-After would send the client back in an
             # hour to be refused again, for ever.
             raise TooLargeError(
-                f"the video is {seconds:g} s long, and key {name} may post {limit:g} s of "
+                f"the video takes {seconds:g} s, and key {name} may post {limit:g} s of "
                 "video an hour (video_seconds_per_hour): send a shorter cut of it"
             )
         if limit is not None and used + seconds > limit:

@@ -255,14 +255,21 @@ class VideoReader:
             index = self.decoded
             self.decoded += 1
             self._previous_ms, self.last_ms = self.last_ms, time_ms
-            if time_ms > self.max_ms:
-                # The container understated its length: stop where the limit is.
+            if time_ms >= self.max_ms:
+                # The container understated its length: stop where the limit is (a frame
+                # at 600.0 s begins the 601st second).
                 self.cut = True
                 return None
             slot = self._slot(time_ms)
             if slot <= self._last_slot and not self._within_rate(time_ms):
                 self.skipped += 1
                 continue
+            if self._kept >= math.floor(self.max_ms * self.max_fps / 1000.0 + SLOT_EPSILON):
+                # No more than the limits' frames in all (a video a hair over max_fps keeps
+                # a frame more now and then): any answer is a recording POST /api/export
+                # takes (its --max-export-frames is 600 s at 30 fps; it refused 18,001).
+                self.cut = True
+                return None
             try:
                 ok, bgr = self._capture.retrieve()
             except cv2.error:  # a container whose stated size is not its frames'

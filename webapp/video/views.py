@@ -176,11 +176,12 @@ def _seconds(request: web.Request, reader: VideoReader, config: Config) -> float
         return min(duration_ms / 1000.0, config.video_max_seconds)
     # Of a length nobody knows, the key's hour pays what is left of it and the video is cut
     # there: a key allowed less than --video-max-seconds could otherwise never send one.
-    # Under a second left is refused with the rest, rather than cut after a frame or two.
+    # Under a second left is refused (429, until a second is free), rather than cut after
+    # a frame or two.
     left = video_seconds_left(request)
-    if left is None or not MIN_UNSTATED_SECONDS <= left < config.video_max_seconds:
+    if left is None or left >= config.video_max_seconds:
         return config.video_max_seconds
-    return left
+    return max(left, MIN_UNSTATED_SECONDS)
 
 
 def open_reader(path: Path, config: Config) -> VideoReader:
