@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+from collections.abc import Callable
 from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -32,6 +33,7 @@ from tests.videos import (
     retime,
     retime_matroska,
     stored_sideways,
+    with_display_matrix,
     with_pixel_aspect,
     write_clip,
 )
@@ -363,6 +365,34 @@ def test_a_video_stored_sideways_is_read_upright(tmp_path: Path) -> None:
     # degrees off) differs from it by far more.
     assert np.mean(cv2.absdiff(straight, turned)) < 5.0
     assert np.mean(cv2.absdiff(straight, cv2.rotate(turned, cv2.ROTATE_180))) > 20.0
+
+
+@pytest.mark.parametrize(
+    ("abcd", "rotation", "shown"),
+    [
+        ((-1, 0, 0, 1), 0, lambda f: cv2.flip(f, 1)),  # QuickTime's Flip Horizontal
+        ((1, 0, 0, -1), 180, lambda f: cv2.flip(f, 0)),  # Flip Vertical
+        ((0, 1, 1, 0), 270, cv2.transpose),
+        ((0, -1, -1, 0), 90, lambda f: cv2.flip(cv2.transpose(f), -1)),
+    ],
+)
+def test_a_mirrored_video_is_read_as_a_player_shows_it(
+    tmp_path: Path,
+    abcd: tuple[int, int, int, int],
+    rotation: int,
+    shown: Callable[[MatLike], MatLike],
+) -> None:
+    """A display matrix that mirrors: OpenCV's FFmpeg backend takes only a rotation from it,
+    so a video flipped left to right was read turned half round, the person upside down."""
+    plain = write_clip(ASL_VIDEO, tmp_path / "plain.mp4", 3)
+    mirrored = with_display_matrix(plain, tmp_path / "mirrored.mp4", abcd)
+    straight, _ = first_frame(plain)
+    turned, info = first_frame(mirrored)
+    expected = shown(straight)
+    assert (info.mirrored, info.rotation) == (True, rotation)
+    assert (info.height, info.width) == turned.shape == expected.shape
+    # The same picture, up to two encodings; shown unmirrored, it differs by far more.
+    assert np.mean(cv2.absdiff(expected, turned)) < 5.0
 
 
 def test_pixels_that_are_not_square_are_shown_as_a_player_shows_them(tmp_path: Path) -> None:

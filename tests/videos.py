@@ -175,12 +175,19 @@ def stored_sideways(source: Path, target: Path, count: int) -> Path:
     each frame lying on its side (a quarter turn counter-clockwise), and the track's display
     matrix telling players to turn it a quarter clockwise, back upright."""
     write_clip(source, target, count, turn=cv2.ROTATE_90_COUNTERCLOCKWISE)
-    data = bytearray(target.read_bytes())
+    # What FFmpeg writes for a 90-degree rotation.
+    return with_display_matrix(target, target, (0, 1, -1, 0))
+
+
+def with_display_matrix(clip: Path, target: Path, abcd: tuple[int, int, int, int]) -> Path:
+    """`clip` (an MP4 as write_clip writes it) whose video track tells players to show
+    stored (x, y) at (a*x + c*y, b*x + d*y): ISO/IEC 14496-12's matrix {a b u, c d v,
+    x y w}, 16.16 fixed point but w 2.30."""
+    data = bytearray(clip.read_bytes())
     tkhd = _boxes(data, 0, len(data), (*TRACK, b"tkhd"))[-1][0]
     assert data[tkhd + 8] == 0, "a version 0 tkhd expected"
-    # ISO/IEC 14496-12's matrix {a b u, c d v, x y w}, 16.16 fixed point but w 2.30: what
-    # FFmpeg writes for a 90-degree rotation.
-    struct.pack_into(">9i", data, tkhd + 48, 0, 1 << 16, 0, -(1 << 16), 0, 0, 0, 0, 1 << 30)
+    a, b, c, d = (v << 16 for v in abcd)
+    struct.pack_into(">9i", data, tkhd + 48, a, b, 0, c, d, 0, 0, 0, 1 << 30)
     target.write_bytes(bytes(data))
     return target
 

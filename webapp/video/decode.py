@@ -25,9 +25,11 @@ from webapp.errors import (
     UnsupportedTypeError,
 )
 from webapp.video.container import (
+    Mirror,
     check_sample_tables,
     frames_before_edit,
     lists_frames,
+    mirroring,
     most_samples,
 )
 
@@ -72,6 +74,7 @@ class VideoInfo:
     duration_ms: float | None  # from the first frame to the end
     rotation: int = 0  # degrees a player turns the stored frames (clockwise) to show them
     start_ms: float = 0.0  # the container's clock at the first frame (to the nearest frame)
+    mirrored: bool = False  # flipped left to right before the rotation
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -81,6 +84,7 @@ class VideoInfo:
             "frames": self.frames,
             "duration_ms": None if self.duration_ms is None else round(self.duration_ms, 1),
             "rotation": self.rotation,
+            "mirrored": self.mirrored,
             "start_ms": round(self.start_ms, 1),
         }
 
@@ -116,6 +120,21 @@ def _stretch(capture: cv2.VideoCapture, *, sideways: bool) -> tuple[float, float
     return (stored[1], stored[0]) if sideways else stored
 
 
+def _as_shown(bgr: MatLike, m: Mirror) -> MatLike:
+    """The stored frame as its mirroring matrix shows it: pixel (x, y) at (a*x + c*y,
+    b*x + d*y), moved back into the frame."""
+    if m.sideways:  # x' = c*y, y' = b*x: the transpose, then each axis the matrix negates
+        bgr = cv2.transpose(bgr)
+        flip_x, flip_y = m.c < 0, m.b < 0
+    else:
+        flip_x, flip_y = m.a < 0, m.d < 0
+    if flip_x and flip_y:
+        return cv2.flip(bgr, -1)
+    if flip_x or flip_y:
+        return cv2.flip(bgr, 1 if flip_x else 0)
+    return bgr
+
+
 class VideoReader:
     """The frames of one file in order, decimated to at most `max_fps` a second."""
 
@@ -144,11 +163,13 @@ class VideoReader:
             check_sample_tables(file, most_samples(max_seconds))
             self._listed = lists_frames(file)
             self._hidden = frames_before_edit(file)
+            self._mirror = mirroring(file)
         self._capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
         # A phone stores a portrait video sideways with a rotation for players to apply;
         # this wheel's FFmpeg backend leaves it unapplied unless asked, and the model then
-        # saw a person lying on their side. Sizes read after this are the upright ones.
-        self._capture.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
+        # saw a person lying on their side. Sizes read after this are the upright ones. A
+        # mirroring matrix it would take for a rotation alone is applied here instead.
+        self._capture.set(cv2.CAP_PROP_ORIENTATION_AUTO, 0 if self._mirror else 1)
         try:
             self.info = self._probe()
         except Exception:
@@ -190,10 +211,17 @@ class VideoReader:
         # a rate guessed from the first frames, twice the real count for a phone's video
         # that slows in the dark.
         frames = count if count > 0 and self._listed else None
-        rotation = int(capture.get(cv2.CAP_PROP_ORIENTATION_META)) % 360
-        self._across, self._along = _stretch(capture, sideways=rotation in (90, 270))
+        mirror = self._mirror
+        if mirror is None:
+            rotation = int(capture.get(cv2.CAP_PROP_ORIENTATION_META)) % 360
+            sideways = rotation in (90, 270)
+        else:
+            rotation, sideways = mirror.rotation, mirror.sideways
+            if sideways:  # the stored size, which the matrix turns
+                width, height = height, width
+        self._across, self._along = _stretch(capture, sideways=sideways)
         width, height = self._shown_size(width, height, "the video")
-        return VideoInfo(width, height, fps, frames, duration, rotation)
+        return VideoInfo(width, height, fps, frames, duration, rotation, mirrored=bool(mirror))
 
     def _shown_size(self, width: int, height: int, what: str) -> tuple[int, int]:
         """The upright width x height of `what`, stretched as a player shows it, refused over
@@ -276,6 +304,8 @@ class VideoReader:
                 ok = False
             if not ok:
                 raise NotAVideoError(f"frame {index} could not be decoded")
+            if self._mirror is not None:
+                bgr = _as_shown(bgr, self._mirror)
             height, width = bgr.shape[:2]
             # A container's stated size need not be its frames': each is checked as well.
             shown = self._shown_size(width, height, f"frame {index}")
