@@ -564,6 +564,26 @@ async def test_a_video_and_a_live_session_both_progress(make_client: MakeClient)
     await until(lambda: client.app[SCHEDULER].snapshot().sessions == 1, "the video ended")
 
 
+async def test_a_video_whose_worker_dies_says_to_send_it_again(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """The worker killed after the first line: the answer ends with the failure, in words
+    for a video (it told a video's client to reconnect, as a live session's)."""
+    clip = write_clip(GESTURE_VIDEO, tmp_path / "clip.mp4", 60, size=(160, 90))
+    client = await make_client(Config(workers=1))
+    response = await post(client, clip.read_bytes())
+    assert response.status == 200
+    assert json.loads(await response.content.readline())["frame"] == 0
+    worker = client.app[SCHEDULER].workers[0]
+    os.kill(worker.pid, signal.SIGKILL)
+    *rows, last = await lines(response)
+    summary = last["summary"]
+    assert summary["complete"] is False
+    assert summary["error"]["error"] == "worker_crashed", summary
+    assert "send the video again" in summary["error"]["detail"], summary
+    assert len(rows) < 59
+
+
 async def test_the_wait_for_its_graph_is_not_the_first_frames_timeout(
     make_client: MakeClient, tmp_path: Path
 ) -> None:

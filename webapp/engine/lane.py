@@ -244,7 +244,7 @@ class Lane:
         self.sessions.lose_all(
             WorkerCrashedError(
                 f"the inference worker serving this session stopped (pid {worker.pid}); "
-                "reconnect to start a new session"
+                "start again (reconnect, or send the video again): another one serves it"
             )
         )
         self.wake()
