@@ -1452,6 +1452,18 @@ async def test_a_coach_card_lights_up_what_a_cue_is_about(client: Client) -> Non
         feeding = asyncio.create_task(feed(person, frames, fed))
         await seen
         await fed.wait()
+        # He moves on to squats: the push-up's cue ("Last cue: ...") leaves his card.
+        await person.ws.send_json({"type": "exercise", "name": "squat"})
+        await person.send(len(frames), len(frames) * 1000 / 15, frames[-1])
+        await page.wait_for_function(
+            """(token) => {
+                 const card = document.querySelector(`.coach-card[data-token='${token}']`);
+                 return card.dataset.exercise === 'squat'
+                   && card.querySelector('[data-field=cue]').textContent === ''
+                   && card.dataset.cue === undefined;
+               }""",
+            arg=token,
+        )
         assert browser.errors == []
     await person.ws.close()
     await feeding

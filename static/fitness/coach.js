@@ -98,6 +98,14 @@ function showResult(card, fitness) {
     field(card, "exercise").textContent = "No exercise chosen in this session";
     return;
   }
+  const cue = field(card, "cue");
+  if (card.dataset.exercise !== fitness.exercise) {
+    // Another exercise: the last one's cue ("Last cue: Keep your body in one straight
+    // line" under a squat) is about nothing the coach now sees.
+    cue.textContent = "";
+    cue.dataset.fresh = "false";
+    delete card.dataset.cue;
+  }
   card.dataset.exercise = fitness.exercise;
   card.dataset.reps = String(fitness.reps);
   card.dataset.phase = fitness.phase;
@@ -112,7 +120,6 @@ function showResult(card, fitness) {
   fitCount(card, count);
   card.querySelector(".rep-unit").textContent = repsWord(target ?? fitness.reps);
   field(card, "phase").textContent = phaseText(fitness.phase);
-  const cue = field(card, "cue");
   if (fitness.cues?.length) {
     cue.textContent = fitness.cues[0].message;
     cue.dataset.fresh = "true";
