@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 from cv2.typing import MatLike
 
-from tests.media import ASL_VIDEO, CUT_BETWEEN_KEYFRAMES, GESTURE_VIDEO, ROOT
+from tests.media import ASL_VIDEO, CUT_BETWEEN_KEYFRAMES, GESTURE_VIDEO, MEDIA, ROOT
 from tests.videos import (
     cut_by_edit_list,
     damaged,
@@ -352,6 +352,26 @@ def first_frame(path: Path) -> tuple[MatLike, VideoInfo]:
         return image, reader.info
     finally:
         reader.close()
+
+
+def test_a_video_a_hair_over_the_rate_gives_no_more_than_the_limits_frames(
+    tmp_path: Path,
+) -> None:
+    """40 s at 25.025 fps (within the rate's 0.1% tolerance, every frame kept) held 1001
+    frames against a limit of 40 s at 25 fps: 1000, which POST /api/export's frame limit
+    (600 s at 30 fps by default) is sized to. The one over is decimated, not a cut: the
+    video is within the time limit and complete."""
+    pushups = MEDIA / "pushups_tacofleur_320x240_30fps.mp4"
+    clip = write_clip(pushups, tmp_path / "fast.mp4", 1001, size=(32, 24), fps=25.025)
+    reader = VideoReader(clip, max_seconds=40.0, max_pixels=1920 * 1080, max_fps=25.0)
+    try:
+        kept = 0
+        while reader.next() is not None:
+            kept += 1
+    finally:
+        reader.close()
+    assert reader.info.frames == 1001
+    assert (kept, reader.skipped, reader.cut) == (1000, 1, False)
 
 
 def test_a_video_stored_sideways_is_read_upright(tmp_path: Path) -> None:

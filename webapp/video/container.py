@@ -162,38 +162,52 @@ def lists_frames(file: IO[bytes]) -> bool:
     return all(kind != b"moof" for kind, _, _ in _top_boxes(file))
 
 
-def frames_before_edit(file: IO[bytes]) -> int:
-    """Frames of an MP4/MOV's video track before the time its edit list starts showing it:
-    a cut made without re-encoding (ffmpeg -ss 3.5 -i IN -t 2 -c copy OUT.mp4) keeps the
-    frames from the key frame before 3.5 s, which the decoder needs, and an edit list that
-    shows from 3.5 s on. FFmpeg decodes them and presents none, yet counts them among the
-    track's frames. 0 for Matroska, without such an edit, or when the boxes do not read."""
+def video_track(file: IO[bytes]) -> bytes | None:
+    """The body of an MP4/MOV's first video track (trak), for frames_before_edit() and
+    mirroring(); None for Matroska, without one, or when the boxes do not read."""
     try:
-        trak = _video_track(file)
-        if trak is None:
-            return 0
+        moov = _top_level(file, b"moov")
+        if moov is None:
+            return None
+        for trak in _children(moov, b"trak"):
+            mdia = _child(trak, b"mdia")
+            if mdia is not None and _child(mdia, b"hdlr", 8, 12) == b"vide":
+                return trak
+    except (struct.error, ValueError, IndexError):
+        pass  # damaged boxes: FFmpeg's own reading, and the checks on it, decide
+    return None
+
+
+def frames_before_edit(trak: bytes | None) -> int:
+    """Frames of a video track (video_track()) before the time its edit list starts
+    showing it: a cut made without re-encoding (ffmpeg -ss 3.5 -i IN -t 2 -c copy OUT.mp4)
+    keeps the frames from the key frame before 3.5 s, which the decoder needs, and an edit
+    list that shows from 3.5 s on. FFmpeg decodes them and presents none, yet counts them
+    among the track's frames. 0 without a track or such an edit, or when the boxes do not
+    read."""
+    if trak is None:
+        return 0
+    try:
         start = _edit_start(trak)
         table = _child(_child(_child(trak, b"mdia") or b"", b"minf") or b"", b"stbl")
         return 0 if start <= 0 or table is None else _before(table, start)
     except (struct.error, ValueError, IndexError):
-        pass  # damaged boxes: FFmpeg's own reading, and the checks on it, decide
-    return 0
+        return 0
 
 
-def mirroring(file: IO[bytes]) -> Mirror | None:
-    """An MP4/MOV video track's display matrix when it mirrors the picture (a negative
-    determinant: QuickTime's Flip Horizontal, a selfie camera's file): OpenCV's FFmpeg
-    backend takes only a rotation from it, and turned a mirrored person upside down.
-    None for any other matrix (OpenCV turns those right), or boxes that do not read."""
+def mirroring(trak: bytes | None) -> Mirror | None:
+    """A video track's (video_track()) display matrix when it mirrors the picture (a
+    negative determinant: QuickTime's Flip Horizontal, a selfie camera's file): OpenCV's
+    FFmpeg backend takes only a rotation from it, and turned a mirrored person upside
+    down. None for any other matrix (OpenCV turns those right), or boxes that do not read."""
+    tkhd = None if trak is None else _child(trak, b"tkhd")
+    if tkhd is None:
+        return None
     try:
-        trak = _video_track(file)
-        tkhd = None if trak is None else _child(trak, b"tkhd")
-        if tkhd is None:
-            return None
         # After version and flags, times and ids (20 bytes, or 32 in version 1), then 16
         # bytes of layer, group, volume and reserved: {a b u, c d v, x y w}, 16.16 fixed.
         a, b, _, c, d = struct.unpack_from(">5i", tkhd, 40 if tkhd[0] == 0 else 52)
-    except (struct.error, ValueError, IndexError):
+    except (struct.error, IndexError):
         return None
     sign = (a > 0) - (a < 0), (b > 0) - (b < 0), (c > 0) - (c < 0), (d > 0) - (d < 0)
     if sign[0] * sign[3] - sign[1] * sign[2] != -1:
@@ -222,18 +236,6 @@ class Mirror:
         right: 0 for a plain mirror image."""
         # The matrix is the flip, then a rotation {cos sin, -sin cos}: that is {-a -b, c d}.
         return round(math.degrees(math.atan2(-self.b, -self.a))) % 360
-
-
-def _video_track(file: IO[bytes]) -> bytes | None:
-    """The body of an MP4/MOV's first video track (trak), or None (Matroska, none)."""
-    moov = _top_level(file, b"moov")
-    if moov is None:
-        return None
-    for trak in _children(moov, b"trak"):
-        mdia = _child(trak, b"mdia")
-        if mdia is not None and _child(mdia, b"hdlr", 8, 12) == b"vide":
-            return trak
-    return None
 
 
 def _top_boxes(file: IO[bytes]) -> Iterator[tuple[bytes, int, int]]:

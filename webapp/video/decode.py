@@ -31,6 +31,7 @@ from webapp.video.container import (
     lists_frames,
     mirroring,
     most_samples,
+    video_track,
 )
 
 # Frames go to the worker as JPEG, as a camera's do. The model sees at most 256 px a side
@@ -162,8 +163,9 @@ class VideoReader:
             # is looked at: 1.2 KB claiming 89 million samples took 2.2 GB.
             check_sample_tables(file, most_samples(max_seconds))
             self._listed = lists_frames(file)
-            self._hidden = frames_before_edit(file)
-            self._mirror = mirroring(file)
+            track = video_track(file)
+            self._hidden = frames_before_edit(track)
+            self._mirror = mirroring(track)
         self._capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
         # A phone stores a portrait video sideways with a rotation for players to apply;
         # this wheel's FFmpeg backend leaves it unapplied unless asked, and the model then
@@ -296,8 +298,9 @@ class VideoReader:
                 # No more than the limits' frames in all (a video a hair over max_fps keeps
                 # a frame more now and then): any answer is a recording POST /api/export
                 # takes (its --max-export-frames is 600 s at 30 fps; it refused 18,001).
-                self.cut = True
-                return None
+                # Decimated like any frame past the rate: the video is within the time.
+                self.skipped += 1
+                continue
             try:
                 ok, bgr = self._capture.retrieve()
             except cv2.error:  # a container whose stated size is not its frames'
