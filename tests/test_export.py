@@ -32,7 +32,7 @@ from tests.videos import lines, post, write_clip
 from tests.vmc_receiver import VMC_TYPE_TAGS, vmc_receiver
 from webapp.analysis.rig import quat
 from webapp.analysis.rig.eyes import eye_rotation
-from webapp.analysis.rig.idle import IDLE_BONES
+from webapp.analysis.rig.idle import IDLE_BONES, UNSEEN_SECONDS
 from webapp.analysis.rig.solve import MIN_VISIBILITY, POSE_Z_SCALE
 from webapp.analysis.skeleton import PARENT, REST_OFFSET
 from webapp.config import Config, load_config
@@ -636,6 +636,32 @@ async def test_the_cli_writes_a_lone_surrogate_as_the_server_does(tmp_path: Path
     code, out, err = await run_cli(str(source), "--to", "csv")
     assert (code, err) == (0, "")
     assert out == out_csv.read_text(encoding="utf-8")
+
+
+async def test_a_replay_rests_the_receiver_once_nobody_has_been_seen_for_a_while(
+    recorded: list[Line],
+) -> None:
+    """As the server's VMC out: three frames with a pose, then 2.4 s of frames with none
+    (the person walked off): once none has had a pose for 2 s, the rest pose, before the
+    one at the end. It held the last gesture to the end of the recording."""
+    poses = recorded[:3]
+    last_ms = poses[-1]["time_ms"]
+    away = [
+        {"frame": 3 + i, "time_ms": last_ms + 200.0 * (i + 1), "landmarks": {"pose": None}}
+        for i in range(12)
+    ]
+    recording = parse_text(jsonl(poses + away))
+    async with vmc_receiver() as (port, received):
+        sent = await replay(recording, Target("127.0.0.1", port))
+        await received.wait_frames(sent + 2)
+        frames = received.complete_frames()
+    assert sent == 3
+    assert not any(at_rest(f) for f in frames[:3])
+    assert len(frames) >= 5  # a rest while away, and the one at the end
+    assert all(at_rest(f) for f in frames[3:])
+    # Its time, from the first frame's: 2 s or more after the last pose's.
+    (rest_time,) = [args[0] for address, args in frames[3] if address == "/VMC/Ext/T"]
+    assert rest_time >= (last_ms - poses[0]["time_ms"]) / 1000.0 + UNSEEN_SECONDS - 1e-3
 
 
 async def test_the_cli_replays_vmc(recorded: list[Line], tmp_path: Path) -> None:
