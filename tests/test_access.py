@@ -34,7 +34,7 @@ from webapp.access.socket import Gate
 from webapp.access.store import KeyStore
 from webapp.app import create_app
 from webapp.config import Config, load_config
-from webapp.keys import ACCESS, SESSIONS
+from webapp.keys import ACCESS, METRICS, SESSIONS
 from webapp.live.errors import SessionClosed
 from webapp.protocol import Close
 
@@ -379,6 +379,11 @@ async def test_video_seconds_per_hour_from_a_route_that_charges_them(
         "the video takes 500 s, and key video-v may post 100 s of video an hour "
         "(video_seconds_per_hour): send a shorter cut of it"
     )
+    # Counted as a refusal of the key's video seconds, as the 429 is.
+    refusals = client.app[METRICS].registry.get_sample_value(
+        "holotrack_key_refusals_total", {"key": "video-v", "reason": "video_seconds_per_hour"}
+    )
+    assert refusals == 2.0  # the 429 above, and this
     clock.now += 3400
     assert (await video(60)).status == 200  # recovered
     # The real /api/video counts toward predict_per_minute like /predict (studio-a allows

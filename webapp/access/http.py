@@ -72,8 +72,9 @@ def video_seconds_left(request: web.Request) -> float | None:
 
 def charge_video_seconds(request: web.Request, seconds: float) -> VideoSeconds:
     """For POST /api/video: charge `seconds` to the request's key, all or nothing, to be
-    settled when the video ends. Raises QuotaExceeded; raised before the response is
-    prepared, it becomes 429 + Retry-After."""
+    settled when the video ends. Raises QuotaExceeded, which raised before the response
+    is prepared becomes 429 + Retry-After; or TooLargeError (413) for more seconds than
+    the key's whole hour holds."""
     return request.app[ACCESS].charge_video_seconds(key_of(request), seconds)
 
 

@@ -109,7 +109,8 @@ class Quotas:
 
     def charge_video_seconds(self, name: str, limits: Limits, seconds: float) -> VideoCharge:
         """All or nothing: either `seconds` fit in the key's hourly allowance and are
-        charged, or nothing is and QuotaExceeded says when they would fit."""
+        charged, or nothing is and QuotaExceeded says when they would fit (TooLargeError:
+        never)."""
         if not seconds > 0:
             return VideoCharge(0.0)
         now = self.clock()

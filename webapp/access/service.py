@@ -18,6 +18,7 @@ from webapp.access.keyfile import KeysFileError, Limits, read_keys
 from webapp.access.metrics import NO_KEY, AccessMetrics
 from webapp.access.quotas import Clock, Quotas
 from webapp.access.store import KeyStore
+from webapp.errors import TooLargeError
 
 log = logging.getLogger(__name__)
 UNLIMITED = Limits()
@@ -146,12 +147,17 @@ class Access:
         self.metrics.requests.labels(name).inc()
 
     def charge_video_seconds(self, name: str | None, seconds: float) -> VideoSeconds:
-        """Raises QuotaExceeded (nothing charged) when `seconds` do not fit in the hour."""
+        """Raises QuotaExceeded (nothing charged) when `seconds` do not fit in the hour, or
+        TooLargeError when no hour of the key's would hold them."""
         if name is None:
             return VideoSeconds()
-        charge = self._guard(
-            name, lambda: self.quotas.charge_video_seconds(name, self.limits(name), seconds)
-        )
+        try:
+            charge = self._guard(
+                name, lambda: self.quotas.charge_video_seconds(name, self.limits(name), seconds)
+            )
+        except TooLargeError:
+            self.metrics.refusals.labels(name, "video_seconds_per_hour").inc()
+            raise
         self.metrics.video_seconds.labels(name).inc(charge.seconds)
 
         def settle(used: float) -> None:
