@@ -153,8 +153,9 @@ function openSession() {
           // A new workout: the server no longer had the last session (its grace ran out, or
           // it restarted), so the set starts at 0, its timer too (it ran on from the old
           // set's time, ahead of the log's). Harmless on a first Start, which did the same.
+          // The hello's exercise: the list may show another not yet started (New set).
           log?.begin(link);
-          startSet(exerciseSelect.value);
+          startSet(own.options.exercise);
         }
         document.body.dataset.session = message.session;
         showCounting();

@@ -94,13 +94,16 @@ class Measure:
             raise ValueError(f"{self.name} is sided")
         return tuple(INDEX[f"{side}_{p}"] for p in self.points)
 
-    def lines(self) -> list[list[int]]:
+    def lines(self, side: str | None = None) -> list[list[int]]:
         """The pose landmarks that show this measure on a person, as polylines: an angle's
-        two limbs and an incline's segment on each side, a ratio's two distances."""
+        two limbs and an incline's segment on each side (or on `side` only), a ratio's two
+        distances."""
         if self.kind == "ratio":
             a, b, c, d = self.indices(None)
             return [[a, b], [c, d]]
-        return [list(self.indices(side)) for side in (SIDES if self.sided else (None,))]
+        if side is not None:
+            return [list(self.indices(side))]
+        return [list(self.indices(s)) for s in (SIDES if self.sided else (None,))]
 
 
 @dataclass(frozen=True)
@@ -234,7 +237,7 @@ class Exercise:
             # The same, one side's, for a cue that names its side (only an exercise counted
             # per side has those): a drifting left elbow lights the left arm alone.
             "cue_side_lines": {
-                r.cue.code: {s: [list(m.indices(s))] for s in SIDES}
+                r.cue.code: {s: m.lines(s) for s in SIDES}
                 for r in self.rules
                 if (m := self.measures[r.condition.measure]).sided and self.sides is Sides.EACH
             },
