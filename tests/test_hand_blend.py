@@ -101,6 +101,32 @@ def test_after_a_gap_the_hand_is_as_solved() -> None:
         assert blend(rig, ms).bones["rightHand"] != rig.bones["rightHand"]
 
 
+def test_easing_to_a_hand_turned_back_keeps_its_way_round() -> None:
+    """A hand turned back is half a turn from the hand before it. The target, moving a
+    little either side of half a turn about the forearm, flipped the short way round from
+    one frame to the next, and the eased hand with it (a step of 118 degrees here); it
+    now keeps the way it set out on (40 degrees, the easing and the target's own move)."""
+    _, rig = rigs(asl())[0]
+
+    def frame(degrees: float, source: Source) -> Rig:
+        turned = quat.from_axis_angle((1.0, 0.0, 0.0), math.radians(degrees))
+        bones = {**rig.bones, "leftHand": quat.canonical(turned)}
+        return replace(rig, bones=bones, hand_sources={**rig.hand_sources, "left": source})
+
+    blend = HandBlend()
+    sent = [
+        blend(frame(degrees, source), ms).bones["leftHand"]
+        for ms, degrees, source in [
+            (0.0, 0.0, Source.MODEL),
+            (33.0, 179.0, Source.MODEL_TURNED),
+            (66.0, 181.0, Source.MODEL_TURNED),
+        ]
+    ]
+    steps = [turn(a, b) for a, b in itertools.pairwise(sent)]
+    assert steps[0] == pytest.approx(179.0 * 33.0 / BLEND_MS, abs=0.5)
+    assert steps[1] < 60.0, steps
+
+
 def test_mirrored_sources_follow_their_bones() -> None:
     """Mirrored, the person's right hand is the avatar's left: its source goes with it."""
     _, rig = rigs(asl())[0]

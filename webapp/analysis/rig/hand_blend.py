@@ -28,6 +28,10 @@ class _Hand:
     at_ms: float  # its capture time
     start: Quat | None = None  # where the easing began; None: not easing
     start_ms: float = 0.0
+    # The last target eased to, its sign kept continuous: a turned-back hand is half a
+    # turn from the hand before it, and the short way round from `start` flips sides as
+    # the target moves about there (a step of up to half a turn mid-easing).
+    toward: Quat | None = None
 
 
 class HandBlend:
@@ -54,12 +58,22 @@ class HandBlend:
             if source is not last.source:
                 # From what was shown, over the time since: the first frame moves already.
                 last.source, last.start, last.start_ms = source, last.sent, last.at_ms
-            if last.start is not None:
+                last.toward = _near(target, last.sent)
+            if last.start is not None and last.toward is not None:
                 share = (capture_ms - last.start_ms) / BLEND_MS
                 if share >= 1.0:
-                    last.start = None
+                    last.start = last.toward = None
                 else:
-                    target = quat.canonical(quat.slerp(last.start, target, share))
+                    last.toward = _near(target, last.toward)
+                    eased = quat.slerp(last.start, last.toward, share, shortest=False)
+                    target = quat.canonical(eased)
                     bones[bone] = target
             last.sent, last.at_ms = target, capture_ms
         return replace(rig, bones=bones)
+
+
+def _near(q: Quat, to: Quat) -> Quat:
+    """q or -q (the same rotation), whichever is nearer `to` as a quaternion."""
+    if q[0] * to[0] + q[1] * to[1] + q[2] * to[2] + q[3] * to[3] >= 0.0:
+        return q
+    return (-q[0], -q[1], -q[2], -q[3])

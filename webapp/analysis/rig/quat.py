@@ -160,10 +160,13 @@ def from_frames(rest_primary: Vec, rest_secondary: Vec, primary: Vec, secondary:
     return from_matrix(cols)
 
 
-def slerp(a: Quat, b: Quat, t: float) -> Quat:
-    """Spherical interpolation from a (t=0) to b (t=1), the short way round."""
+def slerp(a: Quat, b: Quat, t: float, shortest: bool = True) -> Quat:
+    """Spherical interpolation from a (t=0) to b (t=1), the short way round; with
+    `shortest` False, along the arc between a and b as their signs are (a caller that
+    keeps b's sign continuous keeps the path from switching sides near half a turn)."""
     d = a[0] * b[0] + a[1] * b[1] + a[2] * b[2] + a[3] * b[3]
-    if d < 0.0:
+    # Nearly opposite, b is nearly a's own rotation: the long way would be a whole turn.
+    if d < 0.0 and (shortest or d < -0.9995):
         b, d = (-b[0], -b[1], -b[2], -b[3]), -d
     if d > 0.9995:
         return normalize(
