@@ -473,6 +473,28 @@ async def test_a_trusted_certificate_for_other_names_says_to_copy_it_again(
     assert "copy its self-signed-cert.pem again" in line
 
 
+async def test_wss_to_a_plain_http_server_says_to_watch_ws(relay_log: RelayLog) -> None:
+    """wss:// for a server without TLS: the relay retried for ever, each try failing the
+    same way. It stops at once, status 1, with the ws:// URL to watch."""
+
+    async def plain(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1024)
+        writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+        writer.close()
+
+    server = await asyncio.start_server(plain, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        config = relay_parse(["--watch", f"wss://127.0.0.1:{port}/ws", "--token", "t"])
+        to = (Target("127.0.0.1", 9),)
+        assert await relay_until_done(replace(config, to=to, retry_max_s=0.2)) == 1
+    finally:
+        server.close()
+    [line] = relay_log.lines(logging.ERROR)
+    assert "the server answered in plain HTTP, not TLS" in line
+    assert f"watch ws://127.0.0.1:{port}/ws" in line
+
+
 async def test_a_cafile_that_is_no_certificate_is_refused_with_status_2(tmp_path: Path) -> None:
     junk = tmp_path / "cert.pem"
     junk.write_text("not a certificate")

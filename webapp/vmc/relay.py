@@ -160,6 +160,17 @@ class Relay:
         except aiohttp.ClientConnectorCertificateError as error:
             # Asking again shows the same certificate: no reconnect can help.
             raise Stop(1, untrusted(error, self.config)) from None
+        except aiohttp.ClientConnectorSSLError as error:
+            # TLS spoken to a server that answers in plain HTTP: no retry can help either.
+            if getattr(error.os_error, "reason", None) != "WRONG_VERSION_NUMBER":
+                raise
+            url = URL(self.config.watch)
+            raise Stop(
+                1,
+                f"{url}: the server answered in plain HTTP, not TLS: watch "
+                f"{url.with_scheme('ws')} (wss:// is for a server started with "
+                "--self-signed or --tls-cert)",
+            ) from None
 
     async def _watch(self, session: aiohttp.ClientSession) -> int:
         try:
