@@ -327,6 +327,17 @@ async def test_a_sender_rests_its_receivers_when_frames_stop_coming() -> None:
     assert UNSEEN_SECONDS <= rest_time < UNSEEN_SECONDS + 2.0
 
 
+async def camera_back(later: RestLater, target: tuple[Target, ...]) -> tuple[VmcSender, VmcSender]:
+    """A session's sender that sent a pose, put down as a paused session's is; and its
+    camera's next session's, which takes the receivers over at its first rig."""
+    old = await VmcSender.open(*target)
+    old.send(RIG, 1.0)
+    later.put_down(target, old)
+    new = await VmcSender.open(*target)
+    new.on_first_rig = functools.partial(later.taken, target)
+    return old, new
+
+
 async def test_a_session_that_sent_no_pose_leaves_the_last_ones_rest_in_place() -> None:
     """A session put down waits to rest its receivers; the camera's next session ends
     before it sent them any pose (Stop, Start, Stop within a second on the avatar page).
@@ -335,11 +346,7 @@ async def test_a_session_that_sent_no_pose_leaves_the_last_ones_rest_in_place() 
     later = RestLater(delay=0.2)
     async with vmc_receiver() as (port, received):
         target = (Target("127.0.0.1", port),)
-        old = await VmcSender.open(*target)
-        old.send(RIG, 1.0)
-        later.put_down(target, old)
-        new = await VmcSender.open(*target)
-        new.on_first_rig = functools.partial(later.taken, target)
+        old, new = await camera_back(later, target)
         later.put_down(target, new)
         await received.wait_frames(2)
         frames = received.complete_frames()
@@ -384,11 +391,7 @@ async def test_a_camera_back_at_once_takes_over_without_a_rest_in_between() -> N
     later = RestLater(delay=0.2)
     async with vmc_receiver() as (port, received):
         target = (Target("127.0.0.1", port),)
-        old = await VmcSender.open(*target)
-        old.send(RIG, 1.0)
-        later.put_down(target, old)
-        new = await VmcSender.open(*target)
-        new.on_first_rig = functools.partial(later.taken, target)
+        old, new = await camera_back(later, target)
         new.send(RIG, 5.0)
         assert len(later) == 0
         assert old.rested == 0
