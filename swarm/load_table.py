@@ -82,7 +82,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m swarm.load_table", description=__doc__)
     parser.add_argument("report", type=Path, help="a swarm's report.json")
     args = parser.parse_args(argv)
-    print(markdown(json.loads(args.report.read_text())))
+    try:
+        table = markdown(json.loads(args.report.read_text(encoding="utf-8")))
+    except OSError as exc:
+        parser.exit(1, f"cannot read {args.report}: {exc.strerror or exc}\n")
+    except ValueError as exc:  # not UTF-8, or not JSON
+        parser.exit(1, f"{args.report} is not JSON: {exc}\n")
+    except (KeyError, TypeError, AttributeError) as exc:
+        why = f"{type(exc).__name__}: {exc}"
+        parser.exit(1, f"{args.report} is not a swarm's report.json ({why})\n")
+    print(table)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import dataclasses
 import functools
 import re
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
-from swarm import echo
+from swarm import echo, load_table
 from swarm.config import SwarmConfig, load_config
 from swarm.frames import FrameSet, load_frames
 from swarm.knee import knee_line
@@ -178,3 +179,28 @@ def test_with_a_repeated_session_count_only_the_knee_step_is_marked() -> None:
     assert knee_line(report).startswith("knee: 2 sessions, 24.0 fps delivered")
     (row,) = [line for line in markdown(report).splitlines()[2:] if line.endswith("| knee |")]
     assert row.startswith("| 2 | 24.0 |")
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        (None, "cannot read"),
+        ("nope", "is not JSON"),
+        ("{}", "is not a swarm's report.json (KeyError: 'steps')"),
+        ('{"steps": 5}', "is not a swarm's report.json (TypeError"),
+    ],
+)
+def test_load_table_says_in_one_line_what_is_wrong_with_its_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str | None, said: str
+) -> None:
+    """A missing file, or one that is no swarm report, ended in a traceback."""
+    report = tmp_path / "report.json"
+    if text is not None:
+        report.write_text(text)
+    with pytest.raises(SystemExit) as ended:
+        load_table.main([str(report)])
+    assert ended.value.code == 1
+    err = capsys.readouterr().err
+    assert said in err
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
