@@ -242,8 +242,9 @@ async def unfinished_upload(client: Client) -> tuple[int, dict[str, str], Any]:
 
 
 async def test_behind_a_balancer_a_full_server_refuses_the_upgrade(
-    make_client: MakeClient,
+    make_client: MakeClient, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="webapp.live.session")
     client = await make_client(Config(workers=1, max_sessions=1, refuse_when_full=True))
     first = await LiveClient.connect(client)
     await first.hello("pose")
@@ -252,6 +253,9 @@ async def test_behind_a_balancer_a_full_server_refuses_the_upgrade(
     assert refused.value.status == 503
     assert refused.value.headers is not None
     assert refused.value.headers["Retry-After"] == "1"
+    # Its one log line, as every refused session has (it had none).
+    [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("- end")]
+    assert "code=503 reason='no room for another live session on this server'" in line
 
 
 async def test_behind_a_balancer_a_full_server_still_takes_its_sessions_watchers(

@@ -12,7 +12,7 @@ from webapp.access.credentials import presented_key
 from webapp.access.socket import Gate
 from webapp.http_errors import RETRY_AFTER_SECONDS, json_error
 from webapp.keys import ACCESS, CONFIG, LIVE, METRICS, SCHEDULER, SESSIONS
-from webapp.live import guard
+from webapp.live import guard, logbook
 from webapp.live.errors import SessionClosed
 from webapp.live.session import LiveSession
 from webapp.live.text_limits import MAX_TEXT_CHARS
@@ -48,12 +48,9 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     if config.refuse_when_full and not watcher and not scheduler.has_room():
         # Before the upgrade, so a proxy can still send this session to another replica.
         request.app[METRICS].sessions_refused.inc()
-        return json_error(
-            "busy",
-            "no room for another live session on this server",
-            503,
-            {"Retry-After": str(RETRY_AFTER_SECONDS)},
-        )
+        busy = "no room for another live session on this server"
+        logbook.refused(503, busy, guard.peer_address(request, config))
+        return json_error("busy", busy, 503, {"Retry-After": str(RETRY_AFTER_SECONDS)})
     ws = _Socket(
         max_frame_bytes=config.max_frame_bytes,
         compress=False,

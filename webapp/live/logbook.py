@@ -42,3 +42,9 @@ def ended(
         fields["sets"] = len(sets)
         fields["reps"] = "/".join(str(s.get("reps", 0)) for s in sets) or "0"
     _line(name, "end", fields)
+
+
+def refused(status: int, reason: str, peer: str) -> None:
+    """A session refused with an HTTP status before its upgrade (--refuse-when-full): its
+    one line, named `-`, as a session refused after its upgrade has its end line."""
+    _line("-", "end", {"code": status, "reason": reason, "seconds": 0.0, "peer": peer})
