@@ -337,6 +337,10 @@ async def test_max_sessions_counts_watchers_and_recovers_when_one_ends(
     assert (
         sample(metrics, "holotrack_key_refusals_total", 'key="coach-c",reason="max_sessions"') == 1
     )
+    # A key at its own limit is not a full server: deploy/README reads any refusal there
+    # as a replica out of room (add replicas), which more replicas would not change.
+    registry = client.app[METRICS].registry
+    assert registry.get_sample_value("holotrack_sessions_refused_total") == 0
 
 
 async def video_route(request: web.Request) -> web.Response:

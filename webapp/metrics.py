@@ -101,7 +101,8 @@ class Metrics:
         self.sessions_opened = Counter("holotrack_sessions_opened", "Sessions admitted", registry=r)
         self.sessions_refused = Counter(
             "holotrack_sessions_refused",
-            "Sessions refused (1013: full or shutting down)",
+            "Sessions refused for want of room (1013 or, before the upgrade, 503: full "
+            "or shutting down; not a key's quota)",
             registry=r,
         )
         self.sessions_closed = Counter(

@@ -239,6 +239,9 @@ class LiveSession:
                 hello.track, self, hello.fps, options.avatar.blendshapes, replacing
             )
         except errors.CapacityError as exc:
+            # Out of room (or shutting down): not a key at its own quota, also 1013, which
+            # more replicas would not change (holotrack_key_refusals_total counts those).
+            self.metrics.sessions_refused.inc()
             raise SessionClosed(Close.TRY_AGAIN_LATER, exc.detail) from None
 
     async def _read_frames(self, slot: Slot) -> None:
@@ -284,8 +287,6 @@ class LiveSession:
             if self.scheduler.close_session(self.slot) is not None:
                 self.counters.add(FrameOutcome.DROPPED)
             self.metrics.sessions_live.dec()
-        if close.code == Close.TRY_AGAIN_LATER:
-            self.metrics.sessions_refused.inc()
         self.metrics.sessions_closed.labels(str(int(close.code))).inc()
 
     async def _say_goodbye(self, close: SessionClosed) -> None:
