@@ -99,9 +99,11 @@ class Config:
     refuse_when_full: bool = field(
         default=False,
         metadata={
-            "help": "answer a WebSocket upgrade with HTTP 503 when no session can be admitted, "
-            "so a load balancer tries another replica (off: 1013 after hello, with a reason "
-            "the page shows); never a watcher's (?watcher=1), which takes no room"
+            "help": "answer a WebSocket upgrade with HTTP 503 when a session with the "
+            "hello's defaults (holistic, 15 fps) could not be admitted, so a load balancer "
+            "tries another replica (off: 1013 after hello, with a reason the page shows); "
+            "a lighter session that would still fit is refused too (the hello is not read "
+            "yet); never a watcher's (?watcher=1), which takes no room"
         },
     )
     trust_proxy: bool = field(
