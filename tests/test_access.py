@@ -398,8 +398,14 @@ async def test_video_seconds_per_hour_from_a_route_that_charges_them(
     third = await client.post("/api/video", headers=empty)
     assert third.status == 429
     assert (await third.json())["quota"] == "predict_per_minute"
+    nobody = await client.post("/api/video", headers={"Content-Type": "video/mp4"})
+    assert nobody.status == 401
     metrics = await (await client.get("/metrics")).text()
     assert sample(metrics, "holotrack_key_video_seconds_total", 'key="video-v"') == 160
+    # Each answer of /api/video counted once, those refused before its view too (they
+    # were not: an alert on refusals saw none).
+    for status, count in (("400", 2), ("429", 1), ("401", 1)):
+        assert sample(metrics, "holotrack_video_requests_total", f'status="{status}"') == count
 
 
 def test_a_video_charge_is_settled_to_what_the_video_used() -> None:

@@ -32,7 +32,7 @@ from webapp.live.handler import close_all
 from webapp.live.registry import SessionRegistry
 from webapp.live.shared import LiveShared
 from webapp.metrics import Metrics
-from webapp.ops import count_predict, sampler_ctx
+from webapp.ops import count_requests, sampler_ctx
 from webapp.routes import setup_routes
 from webapp.safe_headers import add_safe_headers
 from webapp.still.cache import AnswerCache
@@ -54,7 +54,7 @@ async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
 def create_app(config: Config, phone_origins: tuple[str, ...] = ()) -> web.Application:
     """The server for `config`; `phone_origins`: where a phone on the network reaches it,
     as the TLS set-up found them (the pages' QR codes lead there)."""
-    app = web.Application(middlewares=[count_predict, json_errors, require_key])
+    app = web.Application(middlewares=[count_requests, json_errors, require_key])
     app[CONFIG] = config
     app[PHONE_ORIGINS] = phone_origins
     app[CACHE] = AnswerCache(0 if config.no_cache else config.cache_entries)

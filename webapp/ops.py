@@ -10,7 +10,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from webapp.keys import CONFIG, METRICS, SCHEDULER, VIDEOS
+from webapp.keys import CONFIG, METRICS, SCHEDULER, VIDEO_COUNTED, VIDEOS
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -42,16 +42,25 @@ async def metrics_view(request: web.Request) -> web.Response:
 
 
 @web.middleware
-async def count_predict(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.path != "/predict":
+async def count_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """POST /predict's answers by status; and POST /api/video's that its view did not count
+    (it counts its own, the stream's 200 as it starts): refused before it, with no key or
+    over a key's quota."""
+    metrics = request.app[METRICS]
+    if request.path == "/predict":
+        counter = metrics.predict_requests
+    elif request.path == "/api/video":
+        counter = metrics.video_requests
+    else:
         return await handler(request)
-    counter = request.app[METRICS].predict_requests
     try:
         response = await handler(request)
     except web.HTTPException as exc:
-        counter.labels(str(exc.status)).inc()
+        if not request.get(VIDEO_COUNTED):
+            counter.labels(str(exc.status)).inc()
         raise
-    counter.labels(str(response.status)).inc()
+    if not request.get(VIDEO_COUNTED):
+        counter.labels(str(response.status)).inc()
     return response
 
 

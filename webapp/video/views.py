@@ -21,7 +21,7 @@ from webapp.analysis.fitness import Exercise, UnknownExercise
 from webapp.config import Config
 from webapp.errors import BadOptionError, HolotrackError, NotAVideoError
 from webapp.http_errors import STATUS, unreadable_body
-from webapp.keys import CONFIG, LIVE, METRICS, SCHEDULER, VIDEOS
+from webapp.keys import CONFIG, LIVE, METRICS, SCHEDULER, VIDEO_COUNTED, VIDEOS
 from webapp.live.analysis import SessionAnalysis
 from webapp.live.guard import client_address, peer_address
 from webapp.live.options import SessionOptions
@@ -45,11 +45,10 @@ async def video(request: web.Request) -> web.StreamResponse:
     try:
         response = await _video(request)
     except HolotrackError as exc:
-        status = 429 if isinstance(exc, QuotaExceeded) else STATUS.get(type(exc), 500)
-        request.app[METRICS].video_requests.labels(str(status)).inc()
+        _count(request, 429 if isinstance(exc, QuotaExceeded) else STATUS.get(type(exc), 500))
         raise
     except web.RequestPayloadError as exc:
-        request.app[METRICS].video_requests.labels("400").inc()
+        _count(request, 400)
         raise unreadable_body(request, exc) from None
     except UploadAbandoned:
         _abandoned(request)
@@ -57,9 +56,14 @@ async def video(request: web.Request) -> web.StreamResponse:
     except Exception:
         # A fault of ours, answered 500 by json_errors: counted too, so that the alert on
         # server errors (deploy/prometheus/alerts.yml) sees it as it sees /predict's.
-        request.app[METRICS].video_requests.labels("500").inc()
+        _count(request, 500)
         raise
     return response
+
+
+def _count(request: web.Request, status: int) -> None:
+    request[VIDEO_COUNTED] = True
+    request.app[METRICS].video_requests.labels(str(status)).inc()
 
 
 def _abandoned(request: web.Request) -> None:
@@ -68,7 +72,7 @@ def _abandoned(request: web.Request) -> None:
         "video upload from %s abandoned: the client closed the connection",
         peer_address(request, request.app[CONFIG]),
     )
-    request.app[METRICS].video_requests.labels(str(CLIENT_CLOSED)).inc()
+    _count(request, CLIENT_CLOSED)
 
 
 async def _video(request: web.Request) -> web.StreamResponse:
@@ -148,7 +152,7 @@ async def _stream(
         headers={"Content-Type": lines.CONTENT_TYPE, "Cache-Control": "no-store"}
     )
     await response.prepare(request)
-    metrics.video_requests.labels("200").inc()
+    _count(request, 200)
     stream = VideoStream(
         request,
         response,
