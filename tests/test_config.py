@@ -93,7 +93,9 @@ def test_min_session_fps_is_one_rate_or_one_per_track(
     assert {str(track): rate for track, rate in config.min_fps.items()} == expected
 
 
-@pytest.mark.parametrize("bad", ["hands=5", "fast", "pose=x", "pose=-1", "-2", "holistic=nan"])
+@pytest.mark.parametrize(
+    "bad", ["hands=5", "fast", "pose=x", "pose=-1", "-2", "holistic=nan", "inf", "pose=inf"]
+)
 def test_a_bad_min_session_fps_is_refused_naming_the_flag(
     bad: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -101,6 +103,17 @@ def test_a_bad_min_session_fps_is_refused_naming_the_flag(
         load_config(["--min-session-fps", bad], environ={})
     assert exited.value.code == 2
     assert "--min-session-fps" in capsys.readouterr().err
+
+
+def test_a_negative_cache_size_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    """-1 was taken, and silently meant no cache."""
+    with pytest.raises(SystemExit) as exited:
+        load_config(["--cache-entries", "-1"], environ={})
+    assert exited.value.code == 2
+    assert "--cache-entries must be 0 (no cache, as --no-cache) or more" in (
+        capsys.readouterr().err
+    )
+    assert load_config(["--cache-entries", "0"], environ={}).cache_entries == 0
 
 
 @pytest.mark.parametrize("bad", ["-1", "nan", "3601"])

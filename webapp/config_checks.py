@@ -61,12 +61,16 @@ def problems(config: Config) -> list[str]:
         except KeysFileError as exc:
             found.append(f"--access-keys: {exc}")
     try:
-        if any(rate < 0 or rate != rate for rate in parse_min_fps(config.min_session_fps).values()):
-            found.append("--min-session-fps must be 0 or more")
+        rates = parse_min_fps(config.min_session_fps).values()
+        # Written so that NaN fails too; inf would refuse every session, by rate.
+        if not all(0 <= rate < math.inf for rate in rates):
+            found.append("--min-session-fps must be 0 or more, and finite")
     except ValueError as exc:
         found.append(f"--min-session-fps: {exc}")
     if config.avatar_memory_mb < 0:
         found.append("--avatar-memory-mb must be 0 (no uploaded avatars) or more")
+    if config.cache_entries < 0:
+        found.append("--cache-entries must be 0 (no cache, as --no-cache) or more")
     if config.max_watchers < 0:
         found.append("--max-watchers must be 0 (no watchers) or more")
     if not 0 <= config.watch_grace <= MAX_WATCH_GRACE:
