@@ -28,8 +28,8 @@ EXPORT_POOL = web.AppKey("export_pool", ExportPool)
 # Access keys and their quotas (an open server without --access-keys).
 ACCESS = web.AppKey("access", Access)
 VIDEOS = web.AppKey("videos", Arrivals)
-# Set on a POST /api/video its view counted in holotrack_video_requests_total; one it never
-# reached (the access layer's 401 and 429) is counted by ops.count_requests instead.
+# Set on a POST /api/video whose view counted it in holotrack_video_requests_total (its
+# stream begun, or its upload abandoned); ops.count_requests counts every other answer.
 VIDEO_COUNTED = web.RequestKey("video_counted", bool)
 # The https origins a phone on the network may open (--self-signed, --tls-cert).
 PHONE_ORIGINS = web.AppKey("phone_origins", tuple[str, ...])

@@ -43,9 +43,9 @@ async def metrics_view(request: web.Request) -> web.Response:
 
 @web.middleware
 async def count_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """POST /predict's answers by status; and POST /api/video's that its view did not count
-    (it counts its own, the stream's 200 as it starts): refused before it, with no key or
-    over a key's quota."""
+    """POST /predict's and POST /api/video's answers by status, the access layer's 401 and
+    429 and json_errors' too; but a video's view counts its stream's 200 as the stream
+    starts (it may end hours later) and an upload abandoned (no answer), and marks them."""
     metrics = request.app[METRICS]
     if request.path == "/predict":
         counter = metrics.predict_requests

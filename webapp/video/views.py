@@ -13,14 +13,12 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from webapp import json_text
-from webapp.access.errors import QuotaExceeded
 from webapp.access.http import charge_video_seconds, video_seconds_left
 from webapp.access.service import VideoSeconds
 from webapp.analysis import AvatarOptions
 from webapp.analysis.fitness import Exercise, UnknownExercise
 from webapp.config import Config
-from webapp.errors import BadOptionError, HolotrackError, NotAVideoError
-from webapp.http_errors import STATUS, unreadable_body
+from webapp.errors import BadOptionError, NotAVideoError
 from webapp.keys import CONFIG, LIVE, METRICS, SCHEDULER, VIDEO_COUNTED, VIDEOS
 from webapp.live.analysis import SessionAnalysis
 from webapp.live.guard import client_address, peer_address
@@ -42,23 +40,14 @@ MIN_UNSTATED_SECONDS = 1.0
 
 
 async def video(request: web.Request) -> web.StreamResponse:
+    # Its answers are counted by status where /predict's are (ops.count_requests), as
+    # json_errors and the access layer give them; here only those no answer carries: the
+    # stream's 200 as it starts (it may end hours later) and an upload abandoned.
     try:
-        response = await _video(request)
-    except HolotrackError as exc:
-        _count(request, 429 if isinstance(exc, QuotaExceeded) else STATUS.get(type(exc), 500))
-        raise
-    except web.RequestPayloadError as exc:
-        _count(request, 400)
-        raise unreadable_body(request, exc) from None
+        return await _video(request)
     except UploadAbandoned:
         _abandoned(request)
         return web.Response(status=CLIENT_CLOSED)
-    except Exception:
-        # A fault of ours, answered 500 by json_errors: counted too, so that the alert on
-        # server errors (deploy/prometheus/alerts.yml) sees it as it sees /predict's.
-        _count(request, 500)
-        raise
-    return response
 
 
 def _count(request: web.Request, status: int) -> None:
