@@ -32,8 +32,17 @@ let skeleton = null; // the bone tables, once loaded; without them the cards hav
 // Each figure's width on screen, in CSS pixels, as a ResizeObserver reports it: reading it
 // in every result's draw would force a layout per card and frame.
 const shownWidth = new WeakMap();
+// Each figure's card and the result it shows, drawn again at its new size: the first
+// result is drawn before the figure is laid out, and a person holding still, or the
+// session's last result, sends no other to draw it larger.
+const shown = new WeakMap();
 const resized = new ResizeObserver((entries) => {
-  for (const entry of entries) shownWidth.set(entry.target, entry.contentRect.width);
+  for (const entry of entries) {
+    const before = shownWidth.get(entry.target);
+    shownWidth.set(entry.target, entry.contentRect.width);
+    const drawn = shown.get(entry.target);
+    if (drawn && before !== entry.contentRect.width) drawFigure(drawn.card, drawn.message);
+  }
 });
 
 let exercises = [];
@@ -151,6 +160,7 @@ function drawFigure(card, message) {
   if (canvas.width !== across) canvas.width = across;
   if (canvas.height !== fitted) canvas.height = fitted;
   canvas.hidden = false;
+  shown.set(canvas, { card, message });
   const ctx = canvas.getContext("2d");
   ctx.clearRect(0, 0, canvas.width, canvas.height);
   drawSkeleton(ctx, { pose }, skeleton, canvas.width, canvas.height);
