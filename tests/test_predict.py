@@ -274,6 +274,28 @@ async def test_a_file_under_another_name_is_told_its_name(make_client: MakeClien
     assert response.status == 200, await response.text()
 
 
+async def test_two_files_under_the_name_are_refused(make_client: MakeClient) -> None:
+    """curl -F file=@a.jpg -F file=@b.jpg: b was never read, and a's landmarks came back as
+    if they were the whole answer. A field after the file is let be, as one before it."""
+    client = await make_client(Config(workers=1))
+    photo = PERSON_JPEG.read_bytes()
+    two = aiohttp.FormData()
+    for name in ("a.jpg", "b.jpg"):
+        two.add_field("file", photo, filename=name, content_type="image/jpeg")
+    response = await client.post("/predict", data=two)
+    answer = await response.json()
+    assert (response.status, answer["error"]) == (400, "bad_request"), answer
+    assert answer["detail"] == (
+        "the body has more than one part named 'file'; send one file per request"
+    )
+    after = aiohttp.FormData()
+    after.add_field("file", photo, filename="a.jpg", content_type="image/jpeg")
+    after.add_field("note", "from the phone")
+    response = await client.post("/predict", data=after)
+    assert response.status == 200, await response.text()
+    assert (await client.get("/readyz")).status == 200
+
+
 async def test_pixel_limit_is_413(make_client: MakeClient) -> None:
     client = await make_client(Config(workers=1, max_pixels=100_000))
     status, body = await post_file(client, PERSON_JPEG.read_bytes())

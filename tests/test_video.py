@@ -833,6 +833,27 @@ async def test_a_video_under_another_name_is_told_its_name(
     assert "send it as 'file'" in answer["detail"]
 
 
+async def test_two_videos_in_one_request_are_refused(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    client = await make_client(Config(workers=1))
+    clip = write_clip(ASL_VIDEO, tmp_path / "clip.mp4", 3).read_bytes()
+    form = aiohttp.FormData()
+    for name in ("a.mp4", "b.mp4"):
+        form.add_field("file", clip, filename=name, content_type="video/mp4")
+    response = await client.post("/api/video", data=form)
+    answer = await response.json()
+    assert (response.status, answer["error"]) == (400, "bad_request"), answer
+    assert "more than one part named 'file'" in answer["detail"]
+    # A big field after the video is drained only as far as the other fields' allowance.
+    big = aiohttp.FormData()
+    big.add_field("file", clip, filename="a.mp4", content_type="video/mp4")
+    big.add_field("notes", b"x" * 200_000, filename="notes.txt")
+    response = await client.post("/api/video", data=big)
+    assert response.status == 413
+    assert "besides the field 'notes'" in (await response.json())["detail"]
+
+
 async def test_one_address_has_at_most_its_share_of_videos_arriving(
     make_client: MakeClient, tmp_path: Path
 ) -> None:

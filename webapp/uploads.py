@@ -7,9 +7,10 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import BodyPartReader, web
+from aiohttp import BodyPartReader, MultipartReader, StreamReader, web
 
 from webapp.errors import (
     BadRequestError,
@@ -74,20 +75,50 @@ async def read_limited(
     return b"".join(chunks)
 
 
-async def file_part(request: web.Request, field: str, others_limit: int) -> BodyPartReader | None:
+@dataclass(frozen=True)
+class FilePart:
+    """The part a file came in, and the body it came in, for what follows it."""
+
+    part: BodyPartReader
+    body: MultipartReader
+    stream: StreamReader
+
+    async def refuse_another(self, others_limit: int) -> None:
+        """Once the file is read: the parts after it are read and dropped (at most
+        `others_limit` bytes), and a second part under the file's name is 400. Unread, it
+        was ignored, and `curl -F file=@a.mp4 -F file=@b.mp4` gave a's results alone as
+        if they were all that was asked."""
+        left = others_limit
+        # Cut short after the file, with no closing boundary: what the file is says more
+        # (a truncated video) than "malformed" would.
+        while not self.stream.at_eof() and (part := await self.body.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                raise BadRequestError("a multipart body inside a part is not taken")
+            if part.name == self.part.name:
+                raise BadRequestError(
+                    f"the body has more than one part named {self.part.name!r}; "
+                    "send one file per request"
+                )
+            left -= await copy_limited(
+                part.read_chunk, _drop, left, f"multipart body besides the field {part.name!r}"
+            )
+
+
+async def file_part(request: web.Request, field: str, others_limit: int) -> FilePart | None:
     """The multipart part named `field`, or None. The parts before it are read and dropped,
     at most `others_limit` bytes of them in all: skipped by `async for`, aiohttp drains a
     part to its end, so a 3 GB part named otherwise was read whole (--max-upload-bytes
     bounded only the file's own part)."""
     left = others_limit
     misnamed: str | None = None
-    async for part in await request.multipart():
+    body = await request.multipart()
+    async for part in body:
         if not isinstance(part, BodyPartReader):
             raise BadRequestError(
                 f"a multipart body inside a part is not taken; send the file as {field!r}"
             )
         if part.name == field:
-            return part
+            return FilePart(part, body, request.content)
         try:
             left -= await copy_limited(
                 part.read_chunk, _drop, left, f"multipart body besides the field {field!r}"

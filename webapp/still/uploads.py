@@ -70,13 +70,14 @@ async def read_image(request: web.Request, limit: int) -> bytes:
 
 async def _read_multipart(request: web.Request, limit: int) -> bytes:
     with multipart_parsing():
-        part = await file_part(request, FIELD, ENVELOPE_BYTES)
-        if part is None:
+        file = await file_part(request, FIELD, ENVELOPE_BYTES)
+        if file is None:
             raise EmptyInputError(
                 f"no multipart field named {FIELD!r}; send the image as {FIELD!r}"
             )
-        check_declared_type(part.headers.get("Content-Type", ""))
-        data = await read_limited(part.read_chunk, limit, "image")
+        check_declared_type(file.part.headers.get("Content-Type", ""))
+        data = await read_limited(file.part.read_chunk, limit, "image")
+        await file.refuse_another(ENVELOPE_BYTES)
     if not data:
         raise EmptyInputError(f"the multipart field {FIELD!r} is empty")
     return data

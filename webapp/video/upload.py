@@ -63,11 +63,12 @@ async def _receive(request: web.Request, file: IO[bytes], limit: int) -> int:
 
 
 async def _receive_multipart(request: web.Request, file: IO[bytes], limit: int) -> int:
-    part = await file_part(request, FIELD, ENVELOPE_BYTES)
-    if part is None:
+    video = await file_part(request, FIELD, ENVELOPE_BYTES)
+    if video is None:
         raise EmptyInputError(f"no multipart field named {FIELD!r}; send the video as {FIELD!r}")
-    check_declared_type(part.headers.get("Content-Type", ""))
-    size = await copy_limited(part.read_chunk, file.write, limit, "video", CHUNK)
+    check_declared_type(video.part.headers.get("Content-Type", ""))
+    size = await copy_limited(video.part.read_chunk, file.write, limit, "video", CHUNK)
     if not size:
         raise EmptyInputError(f"the multipart field {FIELD!r} is empty")
+    await video.refuse_another(ENVELOPE_BYTES)
     return size
