@@ -43,11 +43,12 @@ async function refusal(response) {
   }
 }
 
-// Offers `handed`, { link_key } or { watch }, under a new code: { code, expiresIn }
-// (seconds); throws the server's reason.
-export async function offerCode(handed) {
+// Offers `handed`, { link_key } or { watch }, under `wanted` (a code this page offered
+// before), or a new code if that one is taken: { code, expiresIn } (seconds); throws the
+// server's reason.
+export async function offerCode(handed, wanted = null) {
   for (let draw = 1; ; draw += 1) {
-    const code = drawCode();
+    const code = draw === 1 && wanted ? wanted : drawCode();
     const response = await fetch(`/api/pair/${code}`, {
       method: "PUT",
       headers: authHeaders({ "Content-Type": "application/json" }),

@@ -28,12 +28,19 @@ export class PairOffer {
     if (!yes) this.withdraw();
   }
 
-  async ask() {
+  // The server no longer has its codes (it restarted): the one on show is offered again,
+  // so what the screen says, perhaps read out already, still works.
+  renew() {
+    if (this.offered) this.ask(this.offered.code);
+  }
+
+  // wanted: the code to offer again, kept unless another took it meanwhile.
+  async ask(wanted = null) {
     const asking = ++this.asking;
     this.button.disabled = true;
     const handed = this.handed();
     try {
-      const { code, expiresIn } = await offerCode(handed);
+      const { code, expiresIn } = await offerCode(handed, wanted);
       if (asking !== this.asking) return withdrawCode(code, handed);
       this.show(code, handed, expiresIn);
     } catch (error) {

@@ -295,6 +295,7 @@ export class CameraRun {
             ? `it keeps a lost one ${duration(grace)}`
             : "it was restarted, or another of its servers answered";
           showStatus(this.notice, `The connection was back after ${duration(seconds)}, but the server no longer had the session (${why}): this is a new one.`, "info");
+          handlers.forgotten?.(lostMs);
         },
         ended: (text, kind) => {
           if (this.session !== own) return; // replaced by a restart

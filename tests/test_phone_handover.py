@@ -15,6 +15,7 @@ import contextlib
 import json
 import re
 import secrets
+import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -331,6 +332,62 @@ async def test_a_coach_in_the_room_opens_the_coach_view_from_the_athletes_code(
             )
             assert athlete.errors == []
             assert coach.errors == []
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("page_name", ["fitness", "avatar"])
+async def test_a_code_on_show_works_again_after_the_server_restarts(
+    tmp_path: Path, page_name: str
+) -> None:
+    """The server keeps pairing codes in memory: restarted, it had lost the one on show,
+    and who typed it was told there was no such code. The fitness page, back on its kept
+    link, and the avatar page, waiting for a device to be its camera, offer it again."""
+    if page_name == "avatar":
+        needs_node_modules()
+    y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=90)
+    port, local_port = free_port(), free_port()
+    flags = (
+        *("--host", "0.0.0.0", "--self-signed", "--state-dir", str(tmp_path / "state")),
+        *("--local-http-port", str(local_port), "--min-session-fps", "0"),
+    )
+    local = f"http://127.0.0.1:{local_port}"
+    async with open_page(fake_camera_args(y4m)) as browser:
+        page = browser.page
+        async with serving(port, *flags) as server:
+            if page_name == "fitness":
+                handed = {"watch": await start_workout(page, f"{local}/fitness")}
+                offer = "#coach-pair-offer"
+                shown = "#coach-pair-code"
+            else:
+                handed = {"link_key": await open_code(page, f"{local}/avatar")}
+                await page.wait_for_selector("#phone-share[data-phone=waiting]")
+                offer, shown = "#pair-offer", "#pair-code"
+            await page.click(offer)
+            await page.wait_for_selector(f"{shown}[data-code]")
+            code = await page.get_attribute(shown, "data-code")
+            server.proc.send_signal(signal.SIGTERM)
+        offers: list[int] = []
+        offered = asyncio.Event()
+
+        def seen(answer: Response) -> None:
+            if answer.request.method == "PUT" and answer.url.endswith(f"/api/pair/{code}"):
+                offers.append(answer.status)
+                offered.set()
+
+        page.on("response", seen)
+        async with serving(port, *flags):
+            await asyncio.wait_for(offered.wait(), 60)
+            assert offers == [201]
+            assert await page.get_attribute(shown, "data-code") == code
+            async with (
+                aiohttp.ClientSession() as http,
+                http.post(f"{local}/api/pair/{code}/claim") as claimed,
+            ):
+                assert claimed.status == 200, await claimed.text()
+                answer = await claimed.json()
+                assert {name: answer[name] for name in handed} == handed, answer
+    # While the server was down, Chromium logged each refused connection.
+    assert all("WebSocket connection" in error for error in browser.errors), browser.errors
 
 
 @pytest.mark.browser

@@ -212,6 +212,7 @@ function openSession(endLink = false) {
       notCalibrated: (text) => showStatus(calibration, `Not calibrated: ${text}.`, "error"),
       emotion: (message) => emotions.held(message),
       connected: (send) => emotions.resend(send),
+      forgotten: () => phoneShare.pair.renew(),
       sent: () => figures.sent.tick(),
       result: (message, latencyMs) => {
         figures.results += 1;

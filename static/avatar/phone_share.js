@@ -56,6 +56,7 @@ export class PhoneShare {
     this.on = handlers;
     this.watcher = null;
     this.paused = false;
+    this.serverAway = false; // the watched link's server went away, or could not be reached
     this.lastNews = 0; // when the watched link last sent a frame's result, or began
     setInterval(() => this.checkQuiet(), 1000);
     // The key is left out of the words: they may be read aloud or shown.
@@ -151,6 +152,10 @@ export class PhoneShare {
         closed: ({ code, reason, wasWatching }) => {
           this.on.lost();
           this.box.dataset.phone = "waiting";
+          // Answered again after the server went away: it may have restarted, and lost the
+          // code on show with everything else.
+          if (code === CLOSE.UNKNOWN_WATCH && this.serverAway) this.pair.renew();
+          this.serverAway = [CLOSE.GOING_AWAY, CLOSE.ABNORMAL].includes(code);
           // An unknown link is the phone not started yet: the everyday case, not news.
           const news = wasWatching || code !== CLOSE.UNKNOWN_WATCH;
           const why = news ? `${describeWatchClose(code, reason, wasWatching)} ` : "";

@@ -164,6 +164,7 @@ function openSession() {
       },
       result: onResult,
       paired: (message) => coachCode.used(message.code),
+      forgotten: () => coachCode.pair.renew(),
       workout: (message) => {
         if (sessionId) log.update(link, sessionId, message);
         if (timeFromWorkout && run.session === own && Array.isArray(message.sets)) {
