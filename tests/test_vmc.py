@@ -27,6 +27,7 @@ from webapp.vmc.encode import (
 from webapp.vmc.relay import parse as relay_parse
 from webapp.vmc.rest_later import RestLater
 from webapp.vmc.sender import Target, VmcSender, allowed, parse_allow, parse_target
+from webapp.vmc.settle import REST_S
 
 # Unity's HumanBodyBones, the names every VMC receiver looks bones up by.
 HUMAN_BODY_BONES = {
@@ -285,9 +286,10 @@ async def test_nobody_seen_for_a_while_and_the_end_leave_the_receiver_at_rest() 
             sender.close()
     assert (sender.sent, sender.rested) == (3, 2)
     moving, resting, again, faceless, ended = received.complete_frames()
-    faceless_names = {args[0] for address, args in faceless if address == "/VMC/Ext/Blend/Val"}
-    assert "A" in faceless_names
-    assert "jawOpen" not in faceless_names
+    faceless_blends = {args[0]: args[1] for a, args in faceless if a == "/VMC/Ext/Blend/Val"}
+    assert faceless_blends["A"] == pytest.approx(0.5)
+    # The face's blendshapes lost a tenth of a second ago: on their way to 0 (settle.py).
+    assert faceless_blends["jawOpen"] == pytest.approx(0.7 * math.exp(-0.1 / REST_S), rel=1e-5)
     assert _pose(moving)["LeftUpperArm"] == pytest.approx((0.0, -HALF, 0.0, HALF))
     for frame in (resting, ended):
         pose = _pose(frame)
@@ -300,6 +302,49 @@ async def test_nobody_seen_for_a_while_and_the_end_leave_the_receiver_at_rest() 
     times = [args[0] for frame in (resting, ended) for a, args in frame if a == "/VMC/Ext/T"]
     assert times == pytest.approx([UNSEEN_SECONDS, 3.1])
     assert again != resting
+
+
+async def test_what_a_frame_leaves_out_eases_to_rest_in_the_receiver() -> None:
+    """A receiver holds what it was sent: legs that left the picture stayed bent in
+    VSeeFace, and a face lost behind a hand kept its half-closed eye, for as long as they
+    were out of view. What the rig leaves out is sent again, nearer rest each frame (as the
+    avatar page eases it), then at rest once more, then no longer."""
+    knee = quat.from_axis_angle((1.0, 0.0, 0.0), math.radians(40.0))
+    carried = {"hips": [0.0, 0.0, 0.0, 1.0], "leftUpperArm": [0.0, HALF, 0.0, HALF]}
+    seen: dict[str, Any] = {
+        **RIG,
+        "bones": {**carried, "leftLowerLeg": list(knee)},
+        "blendshapes": {"eyeBlinkLeft": 0.6, "jawOpen": 0.3},
+    }
+    frames = 75  # 2.5 s at 30 fps: rest within AT_REST takes about 2
+    async with vmc_receiver() as (port, received):
+        sender = await VmcSender.open(Target("127.0.0.1", port))
+        try:
+            sender.send(seen, 0.0)
+            for n in range(1, frames + 1):
+                sender.send(RIG, n / 30)
+            await received.wait_frames(frames + 1)
+        finally:
+            sender.close()
+    _, *later = received.complete_frames()
+    angles = []
+    blinks = []
+    for frame in later:
+        bones = _pose(frame)
+        assert bones.keys() >= {"Hips", "LeftUpperArm"}  # what the rig carries, as it is
+        angles.append(quat.angle(bones["LeftLowerLeg"]) if "LeftLowerLeg" in bones else None)
+        blends = {args[0]: args[1] for a, args in frame if a == "/VMC/Ext/Blend/Val"}
+        assert ("EyeBlinkLeft" in blends) == ("eyeBlinkLeft" in blends)
+        blinks.append(blends.get("eyeBlinkLeft"))
+    for series, start in ((angles, math.radians(40.0)), (blinks, 0.6)):
+        sent = [value for value in series if value is not None]
+        # Each frame nearer rest, by the page's time constant, from what was sent last.
+        assert sent[0] == pytest.approx(start * math.exp(-1 / 30 / REST_S), rel=1e-3)
+        assert all(b < a for a, b in itertools.pairwise(sent[:-1]))
+        assert sent[-1] == 0.0  # once at rest exactly, then forgotten
+        assert series[: len(sent)] == sent
+        assert series[len(sent) :] != []
+        assert all(value is None for value in series[len(sent) :])
 
 
 async def test_a_sender_rests_its_receivers_when_frames_stop_coming() -> None:

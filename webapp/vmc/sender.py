@@ -13,6 +13,7 @@ from typing import Any
 
 from webapp.analysis.rig.idle import UNSEEN_SECONDS, idle_rig
 from webapp.vmc.encode import encode_frame
+from webapp.vmc.settle import Settle
 
 log = logging.getLogger(__name__)
 # How often a sender looks at the wall clock for frames that stopped coming.
@@ -94,6 +95,8 @@ class VmcSender:
         # left took its blendshapes out of the rig, not out of the receiver).
         self._blendshapes: set[str] = set()
         self._expressions: set[str] = set()
+        # What a frame leaves out that an earlier one sent, eased to rest as the page does.
+        self._settle = Settle()
         # Called once, at the first rig: the receivers are this sender's from then on.
         self.on_first_rig: Callable[[], None] | None = None
         # time.monotonic() at the last rig and at the newest frame, for quiet().
@@ -135,7 +138,7 @@ class VmcSender:
     def send(self, rig: Mapping[str, Any], seconds: float) -> None:
         """One frame to every receiver; `seconds` on any clock (a capture time, say): the
         receivers are sent the time since the first frame this sender sent."""
-        if not self._send(rig, seconds):
+        if not self._send(self._settle.fill(rig, seconds), seconds):
             return
         self.sent += 1
         self._last_rig = seconds
@@ -184,6 +187,7 @@ class VmcSender:
             self._idle = idle_rig(sorted(self._blendshapes), sorted(self._expressions))
         if self._send(self._idle, self._latest if seconds is None else seconds):
             self.rested += 1
+            self._settle = Settle()  # all of it at rest, or on its way there
 
     def close(self) -> None:
         if self._clock is not None:
