@@ -202,7 +202,7 @@ async def test_every_limit_and_bad_input_has_its_status(
         write_clip(GESTURE_VIDEO, tmp_path / "clip.mkv", 3), tmp_path / "av1.webm", b"V_AV1"
     )
     whole = small.read_bytes()
-    # A part cut short, with no closing boundary: what arrived is a truncated MP4.
+    # A part cut short, with no closing boundary: the body is said to be unfinished.
     part = (
         b'--XYZ\r\nContent-Disposition: form-data; name="file"\r\nContent-Type: video/mp4\r\n\r\n'
     )
@@ -237,7 +237,9 @@ async def test_every_limit_and_bad_input_has_its_status(
         (whole, "?rig=1&rig=0", "video/mp4", 400, "bad_option"),
         (b"x", "", "multipart/form-data", 400, "bad_request"),
         (b"garbage", "", "multipart/form-data; boundary=XYZ", 400, "bad_request"),
-        (part + whole[:1000], "", "multipart/form-data; boundary=XYZ", 400, "not_a_video"),
+        (part + whole[:1000], "", "multipart/form-data; boundary=XYZ", 400, "bad_request"),
+        # Whole, but for the boundary: it was "truncated at byte N" of its own N bytes.
+        (part + whole + b"\r\n", "", "multipart/form-data; boundary=XYZ", 400, "bad_request"),
         (
             b"--XYZ\r\nno colon\r\n\r\nx\r\n--XYZ--\r\n",
             "",
@@ -251,6 +253,8 @@ async def test_every_limit_and_bad_input_has_its_status(
         answer = await response.json()
         assert (response.status, answer["error"]) == (status, code), (query, content_type, answer)
         assert answer["detail"]
+        if body.startswith(part):
+            assert "ends without its closing boundary" in answer["detail"], answer
     # A segment saved from an HLS or DASH stream (.m4s) without its init segment: it was
     # 'the file is not a video: it has neither an MP4/MOV nor a Matroska header'.
     stream = fragmented(small, tmp_path / "stream.mp4").read_bytes()
@@ -852,6 +856,14 @@ async def test_two_videos_in_one_request_are_refused(
     response = await client.post("/api/video", data=big)
     assert response.status == 413
     assert "besides the field 'notes'" in (await response.json())["detail"]
+    # The allowance is for all the other parts, those before the video and after it.
+    around = aiohttp.FormData()
+    around.add_field("before", b"x" * 40_000, filename="before.txt")
+    around.add_field("file", clip, filename="a.mp4", content_type="video/mp4")
+    around.add_field("after", b"x" * 40_000, filename="after.txt")
+    response = await client.post("/api/video", data=around)
+    assert response.status == 413
+    assert "besides the field 'after'" in (await response.json())["detail"]
 
 
 async def test_one_address_has_at_most_its_share_of_videos_arriving(

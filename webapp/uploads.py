@@ -82,16 +82,15 @@ class FilePart:
     part: BodyPartReader
     body: MultipartReader
     stream: StreamReader
+    others_left: int  # of the allowance for the other parts, what those before it left
 
-    async def refuse_another(self, others_limit: int) -> None:
-        """Once the file is read: the parts after it are read and dropped (at most
-        `others_limit` bytes), and a second part under the file's name is 400. Unread, it
-        was ignored, and `curl -F file=@a.mp4 -F file=@b.mp4` gave a's results alone as
-        if they were all that was asked."""
-        left = others_limit
-        # Cut short after the file, with no closing boundary: what the file is says more
-        # (a truncated video) than "malformed" would.
-        while not self.stream.at_eof() and (part := await self.body.next()) is not None:
+    async def refuse_another(self) -> None:
+        """Once the file is read: the parts after it are read and dropped (within what is
+        left of the other parts' allowance), and a second part under the file's name is
+        400. Unread, it was ignored, and `curl -F file=@a.mp4 -F file=@b.mp4` gave a's
+        results alone as if they were all that was asked."""
+        left = self.others_left
+        while (part := await self._next()) is not None:
             if not isinstance(part, BodyPartReader):
                 raise BadRequestError("a multipart body inside a part is not taken")
             if part.name == self.part.name:
@@ -102,6 +101,19 @@ class FilePart:
             left -= await copy_limited(
                 part.read_chunk, _drop, left, f"multipart body besides the field {part.name!r}"
             )
+
+    async def _next(self) -> object:
+        try:
+            return await self.body.next()
+        except ValueError:
+            if not self.stream.at_eof():
+                raise
+            # The file read to the body's end is the file and the line break before the
+            # boundary that never came: a truncated video, it said, of a whole one.
+            raise BadRequestError(
+                "the multipart body ends without its closing boundary: it was cut short, "
+                "or its sender did not finish it"
+            ) from None
 
 
 async def file_part(request: web.Request, field: str, others_limit: int) -> FilePart | None:
@@ -118,7 +130,7 @@ async def file_part(request: web.Request, field: str, others_limit: int) -> File
                 f"a multipart body inside a part is not taken; send the file as {field!r}"
             )
         if part.name == field:
-            return FilePart(part, body, request.content)
+            return FilePart(part, body, request.content, left)
         try:
             left -= await copy_limited(
                 part.read_chunk, _drop, left, f"multipart body besides the field {field!r}"

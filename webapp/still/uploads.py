@@ -77,7 +77,7 @@ async def _read_multipart(request: web.Request, limit: int) -> bytes:
             )
         check_declared_type(file.part.headers.get("Content-Type", ""))
         data = await read_limited(file.part.read_chunk, limit, "image")
-        await file.refuse_another(ENVELOPE_BYTES)
+        await file.refuse_another()
     if not data:
         raise EmptyInputError(f"the multipart field {FIELD!r} is empty")
     return data

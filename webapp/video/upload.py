@@ -70,5 +70,5 @@ async def _receive_multipart(request: web.Request, file: IO[bytes], limit: int) 
     size = await copy_limited(video.part.read_chunk, file.write, limit, "video", CHUNK)
     if not size:
         raise EmptyInputError(f"the multipart field {FIELD!r} is empty")
-    await video.refuse_another(ENVELOPE_BYTES)
+    await video.refuse_another()
     return size
