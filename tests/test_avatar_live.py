@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 import pytest
 
+import webapp.vmc.sender
 from tests.conftest import Client, MakeClient
 from tests.live import (
     LiveClient,
@@ -612,8 +613,10 @@ async def test_a_camera_taken_over_by_its_next_connection_leaves_it_its_receiver
     async with vmc_receiver() as (port, received):
         client = await make_client(Config(workers=1, vmc_allow=f"127.0.0.1:{port}"))
         rest_later = client.app[LIVE].vmc_rest
-        # However long the new session's first rig takes here, nothing rests meanwhile.
+        # However long the new session's first rig takes here, nothing rests meanwhile:
+        # neither the ended session's receivers put down, nor its sender's own clock.
         monkeypatch.setattr(rest_later, "_delay", 600.0)
+        monkeypatch.setattr(webapp.vmc.sender, "UNSEEN_SECONDS", 600.0)
         vmc = {"host": "127.0.0.1", "port": port}
         frames = video_frames(ASL_VIDEO)[:3]
         live, ready = await open_session(client, rig=True, vmc=vmc)

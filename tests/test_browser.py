@@ -7,6 +7,7 @@ import base64
 import contextlib
 import json
 import os
+import re
 import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -694,7 +695,8 @@ async def test_live_refusal_is_shown_and_the_page_retries_when_a_slot_frees(
         # In words, once, with the server's count: no close code, no "server full" twice.
         assert text.startswith("The server is full or busy (1 of 1 sessions in use)."), text
         assert "1013" not in text
-        assert "Reconnecting in 3 s" in text, text
+        # 3 s from the close; a loaded machine may read it a second into the wait.
+        assert re.search(r"Reconnecting in [23] s", text), text
         assert await page.get_attribute("#live-status", "data-kind") == "error"
         # The wait counts down instead of standing still.
         await page.wait_for_function(

@@ -66,7 +66,9 @@ async def test_the_kept_sets_seconds_count_down(client: Client) -> None:
         )
         await reload(browser)
         first = await kept_seconds(page)
-        assert KEPT_MS // 1000 - 2 <= first <= KEPT_MS // 1000
+        # Seconds left as the page first says it, after a reload a loaded machine may take
+        # several seconds over.
+        assert KEPT_MS // 1000 - 8 <= first <= KEPT_MS // 1000
         await page.wait_for_function(
             """([first, words]) => {
                  const said = document.getElementById('fitness-status').textContent;

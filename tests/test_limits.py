@@ -15,7 +15,7 @@ from multidict import CIMultiDict
 
 from tests.conftest import Client, MakeClient
 from tests.live import LiveClient, video_frames, when_resting
-from tests.media import ASL_VIDEO, PERSON_JPEG
+from tests.media import ASL_VIDEO, PERSON_JPEG, reencode
 from webapp.config import Config
 from webapp.keys import LIVE
 from webapp.live import watch
@@ -184,13 +184,14 @@ async def test_a_large_upload_on_a_slow_uplink_has_time_for_its_size(
 ) -> None:
     """--upload-timeout alone bounded the whole body: 30 s asked a 40 MB phone video for
     11 Mbit/s. A declared length adds a second for each 250 kB (2 Mbit/s)."""
-    photo = PERSON_JPEG.read_bytes()
-    assert len(photo) > 100_000  # a second half at 0.35 s, within 0.2 + 0.4 s
+    photo = reencode(PERSON_JPEG, "PNG")
+    # A second half at 0.35 s, past the 0.2 s alone, well within 0.2 + 2 s.
+    assert len(photo) > 500_000
     client = await make_client(Config(workers=1, upload_timeout=0.2))
     reader, writer = await asyncio.open_connection(client.host, client.port)
     try:
         head = (
-            "POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
+            "POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
             f"Content-Length: {len(photo)}\r\nConnection: close\r\n\r\n"
         )
         writer.write(head.encode() + photo[: len(photo) // 2])
