@@ -4,13 +4,14 @@ fuzz of the Authorization header and the hello's "key"; constant-time comparison
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
 import random
 import re
 import secrets
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,9 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
 from tests.conftest import Client, MakeClient
-from tests.live import LiveClient, video_frames
-from tests.media import ASL_VIDEO, PERSON_JPEG
+from tests.live import LiveClient, until, video_frames
+from tests.media import ASL_VIDEO, GESTURE_VIDEO, PERSON_JPEG
+from tests.videos import write_clip
 from webapp.access.credentials import bearer
 from webapp.access.errors import AccessDenied, QuotaExceeded
 from webapp.access.http import PUBLIC_ROUTES, charge_video_seconds
@@ -341,6 +343,42 @@ async def test_max_sessions_counts_watchers_and_recovers_when_one_ends(
     # as a replica out of room (add replicas), which more replicas would not change.
     registry = client.app[METRICS].registry
     assert registry.get_sample_value("holotrack_sessions_refused_total") == 0
+
+
+async def test_a_video_holds_one_of_its_keys_sessions(
+    keyed: Callable[[], Awaitable[Client]], tmp_path: Path
+) -> None:
+    """A video runs in one of the server's sessions: a key allowed one held a live session
+    and videos besides, and a key allowed none filled the server with videos. Its place is
+    held from before its upload (refused, it sends no body) to its last line."""
+    client = await keyed()
+    quotas = client.app[ACCESS].quotas
+    clip = write_clip(GESTURE_VIDEO, tmp_path / "clip.mp4", 5).read_bytes()
+    mp4 = {**auth(KEY_A), "Content-Type": "video/mp4"}
+    go_on = asyncio.Event()
+
+    async def slow_body() -> AsyncIterator[bytes]:
+        yield clip[:1000]
+        await go_on.wait()
+        yield clip[1000:]
+
+    video = asyncio.create_task(client.post("/api/video", data=slow_body(), headers=mp4))
+    await until(lambda: quotas.sessions("studio-a") == 1, "the upload holds studio-a's place")
+    code, reason = await closed_after(client, hello(key=KEY_A))
+    assert code == Close.TRY_AGAIN_LATER
+    assert reason.startswith("quota max_sessions: key studio-a already holds 1 live sessions")
+    second = await client.post("/api/video", data=clip, headers=mp4)
+    assert second.status == 429
+    assert (await second.json())["quota"] == "max_sessions"
+    go_on.set()
+    answer = await video
+    assert answer.status == 200
+    *_, last = [json.loads(line) for line in (await answer.text()).splitlines()]
+    assert last["summary"]["frames"] == 5
+    await until(lambda: quotas.sessions("studio-a") == 0, "the video's end gives it back")
+    live = await LiveClient.connect(client)
+    assert (await live.hello("pose", 5, key=KEY_A))["type"] == "ready"
+    await live.ws.close()
 
 
 async def video_route(request: web.Request) -> web.Response:

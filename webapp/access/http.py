@@ -15,7 +15,7 @@ from aiohttp.typedefs import Handler
 from webapp.access.credentials import bearer
 from webapp.access.errors import AccessDenied, QuotaExceeded
 from webapp.access.quotas import HOUR, MINUTE
-from webapp.access.service import VideoSeconds
+from webapp.access.service import Hold, VideoSeconds
 from webapp.keys import ACCESS
 
 # Routes by the canonical path of the resource the router matched, so what decides is the
@@ -76,6 +76,13 @@ def charge_video_seconds(request: web.Request, seconds: float) -> VideoSeconds:
     is prepared becomes 429 + Retry-After; or TooLargeError (413) for more seconds than
     the key's whole hour holds."""
     return request.app[ACCESS].charge_video_seconds(key_of(request), seconds)
+
+
+def hold_session(request: web.Request) -> Hold:
+    """For POST /api/video: one of the key's max_sessions until released, as the video
+    runs in one of the server's sessions. Raises QuotaExceeded (429) at the limit: videos
+    took none, and a key allowed no sessions filled the server with them."""
+    return request.app[ACCESS].open_session(key_of(request))
 
 
 def unauthorized(exc: AccessDenied) -> web.Response:

@@ -13,8 +13,8 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from webapp import json_text
-from webapp.access.http import charge_video_seconds, video_seconds_left
-from webapp.access.service import VideoSeconds
+from webapp.access.http import charge_video_seconds, hold_session, video_seconds_left
+from webapp.access.service import Hold, VideoSeconds
 from webapp.analysis import AvatarOptions
 from webapp.analysis.fitness import Exercise, UnknownExercise
 from webapp.config import Config
@@ -73,8 +73,11 @@ async def _video(request: web.Request) -> web.StreamResponse:
     client = client_address(request, config)
     arrival = request.app[VIDEOS].admit(scheduler, client)
     run = VideoRun(scheduler, config.request_timeout)
+    hold: Hold | None = None
     answering = False
     try:
+        # Held from before the upload, so a key at its limit sends no body for nothing.
+        hold = hold_session(request)
         async with spooled_video(request, config.video_max_bytes, config.upload_timeout) as path:
             reader = await asyncio.to_thread(open_reader, path, config)
             charge: VideoSeconds | None = None
@@ -125,6 +128,8 @@ async def _video(request: web.Request) -> web.StreamResponse:
     finally:
         arrival.release()
         run.close()
+        if hold is not None:
+            hold.release()
 
 
 async def _stream(
