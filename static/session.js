@@ -22,7 +22,8 @@ export class LiveSession {
   // handlers: status(text, kind), ready(msg), turn(), sent(seq, bytes, onTurn),
   //           result(msg, latencyMs), stats(msg), error(msg), ended(text, kind),
   //           forgotten(lostMs): back after a loss or a pause, in a session that carries
-  //           nothing over.
+  //           nothing over; refused(code, reason): the server ended it for good, just
+  //           before ended (a page may open another session in its place).
   // options: extra hello fields (protocol.js hello()).
   // resume: the resume string of an earlier session whose watch link this one takes over.
   // pauses: this session's stop pauses (close 4002), so its watch link waits for the next
@@ -36,7 +37,7 @@ export class LiveSession {
     this.options = options;
     this.wantedFps = fps;
     this.grab = grab;
-    this.on = { status: noop, ready: noop, turn: noop, sent: noop, result: noop, stats: noop, error: noop, ended: noop, forgotten: noop, ...handlers };
+    this.on = { status: noop, ready: noop, turn: noop, sent: noop, result: noop, stats: noop, error: noop, ended: noop, forgotten: noop, refused: noop, ...handlers };
     this.socket = null;
     this.seq = 0;
     this.inFlight = new Map(); // seq -> performance.now() when sent
@@ -152,6 +153,7 @@ export class LiveSession {
     socket.onopen = () => {
       opened = true;
       const resume = this.resume ? { resume: this.resume } : {};
+      this.sentOptions = this.options; // what this connection's session starts with
       socket.send(hello(this.track, this.wantedFps, { ...this.options, ...helloKey(), ...resume }));
       this.on.status("Connected; waiting for the server to accept the session…", "busy");
     };
@@ -304,6 +306,7 @@ export class LiveSession {
     if (code === CLOSE.UNAUTHORIZED) keyRefused(reason);
     if (!close.retry) {
       this.pauses = false; // the server ended it for good: no link waits for a next session
+      this.on.refused(code, reason);
       this.finish(close.text);
       return;
     }

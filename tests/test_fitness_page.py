@@ -8,17 +8,19 @@ import asyncio
 import contextlib
 import csv
 import io
+import json
 import re
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import aiohttp_jinja2
 import jinja2
 import pytest
 from aiohttp import web
-from playwright.async_api import Dialog, Page
+from playwright.async_api import Dialog, Page, WebSocketRoute
 
 from bench.common import free_port
 from bench.fitness_clips import PUSHUPS, SQUATS, cached
@@ -529,11 +531,14 @@ NEW_SET_AWAY_JS = """async () => {
       url: "ws://127.0.0.1:9/ws", track: "pose", fps: 15, grab: async () => null,
       handlers: {}, options: { exercise: "squat" },
     });
-    s.open = () => {
+    // A connection's hello carries the options of the moment (session.js connect()).
+    s.hello = () => { s.sentOptions = s.options; };
+    s.accept = () => {
       s.socket = { readyState: WebSocket.OPEN, send: (m) => sent.push([name, JSON.parse(m)]) };
       s.ready = true;
       s.accepted();
     };
+    s.open = () => { s.hello(); s.accept(); };
     s.away = () => { s.ready = false; s.socket = null; };
     s.open();
     return s;
@@ -558,6 +563,11 @@ NEW_SET_AWAY_JS = """async () => {
   now.away();
   now.aim(null);
   now.open();
+  const late = session("after the hello");
+  late.away();
+  late.hello();
+  late.newSet("push_up");
+  late.accept();
   return { taken, sent, hello: now.options };
 }"""
 
@@ -578,6 +588,9 @@ async def test_a_new_set_asked_for_while_reconnecting_starts_once_back(client: C
         ["connected", {"type": "exercise", "name": "squat", "target": 12}],
         # Changed while away: the hello may have gone before it, so it goes once back.
         ["connected", {"type": "target", "reps": None}],
+        # Another exercise chosen after the hello went: the server counts the hello's
+        # until told.
+        ["after the hello", {"type": "exercise", "name": "push_up", "target": None}],
     ]
     # One changed while away goes in the next hello.
     assert got["hello"] == {"exercise": "squat", "target": None}
@@ -847,6 +860,60 @@ async def wait_for_reps(page: Page, reps: int) -> None:
         arg=reps,
         timeout=PUSHUPS_TIMEOUT_MS,
     )
+
+
+@pytest.mark.browser
+async def test_an_exercise_chosen_before_the_server_accepts_the_session_is_counted(
+    client: Client, tmp_path: Path
+) -> None:
+    """Squats chosen between Start's hello (push-ups) and its ready, a round trip on a
+    phone's data: the page said it counted squats while the server counted push-ups for the
+    rest of the session. Once accepted, the page asks for the set it shows."""
+    y4m = write_y4m(PUSHUPS, tmp_path / "pushups.y4m", frames=30)
+    hello_sent, let_ready = asyncio.Event(), asyncio.Event()
+    sent: list[dict[str, Any]] = []
+    workouts: list[dict[str, Any]] = []
+    held: list[asyncio.Task[None]] = []
+
+    async def hold_ready(socket: WebSocketRoute) -> None:
+        server = socket.connect_to_server()
+
+        def from_page(message: str | bytes) -> None:
+            if isinstance(message, str):
+                sent.append(json.loads(message))
+                hello_sent.set()
+            server.send(message)
+
+        async def ready_later(message: str) -> None:
+            await let_ready.wait()
+            socket.send(message)
+
+        def from_server(message: str | bytes) -> None:
+            if isinstance(message, str) and json.loads(message)["type"] == "ready":
+                held.append(asyncio.create_task(ready_later(message)))
+                return
+            if isinstance(message, str) and json.loads(message)["type"] == "workout":
+                workouts.append(json.loads(message))
+            socket.send(message)
+
+        socket.on_message(from_page)
+        server.on_message(from_server)
+
+    async with open_page(fake_camera_args(y4m)) as browser:
+        page = browser.page
+        await page.route_web_socket(re.compile(r"/ws(\?|$)"), hold_ready)
+        await open_fitness(browser, client, "push_up")
+        await page.click("#fitness-start")
+        await hello_sent.wait()
+        assert sent[0]["exercise"] == "push_up"
+        await page.select_option("#fitness-exercise", "squat")
+        let_ready.set()
+        await wait_for_results(browser, 1)
+        assert {"type": "exercise", "name": "squat", "target": None} in sent[1:], sent
+        await until(lambda: workouts != [], "the server's workout for the new set")
+        assert workouts[-1]["sets"][-1]["exercise"] == "squat"
+        assert await page.inner_text("#fitness-set-title") == "Squat"
+        assert browser.errors == []
 
 
 @contextlib.asynccontextmanager

@@ -47,11 +47,16 @@ export class FitnessSession extends LiveSession {
   }
 
   // A hello sent before the page's last change may not carry it: what is owed goes now.
+  // Another exercise chosen after the hello went (on a phone's data, a round trip to its
+  // ready) was counted as chosen while the server went on counting the hello's.
   accepted() {
-    this.setOf = this.options.exercise ?? null;
+    this.setOf = this.sentOptions?.exercise ?? null;
+    const name = this.options.exercise ?? null;
     const target = this.options.target ?? null;
-    if (this.newSetOwed) {
-      this.newSetOwed = !this.control({ type: "exercise", name: this.setOf, target });
+    if (name !== null && name !== this.setOf) this.newSetOwed = true;
+    if (this.newSetOwed && name !== null) {
+      this.newSetOwed = !this.control({ type: "exercise", name, target });
+      if (!this.newSetOwed) this.setOf = name;
       this.targetOwed = this.targetOwed && this.newSetOwed;
     }
     if (this.targetOwed) this.targetOwed = !this.control({ type: "target", reps: target });
