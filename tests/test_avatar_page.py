@@ -1614,15 +1614,27 @@ async def test_the_page_sends_vmc_to_the_receivers_the_server_allows(
             assert len(hellos) == sent
             assert await page.get_attribute("#avatar-status", "data-kind") == "ok"
             assert await page.is_enabled("#avatar-stop")
-            # A receiver the operator did not list: the server closes the new session, and
-            # the page says why.
+            # A receiver the operator did not list: the server closes the session that asked
+            # for it. The page goes back to the receiver in use and goes on with it, saying
+            # why next to the box: the avatar, the OBS view and VSeeFace stopped mid-stream.
             await page.fill("#avatar-vmc", "127.0.0.1:1")
             await page.dispatch_event("#avatar-vmc", "change")
             await page.wait_for_function(
-                "() => document.getElementById('avatar-status').textContent.includes('--vmc-allow')"
+                """() => document.getElementById("avatar-vmc-status").textContent
+                      .includes("--vmc-allow")"""
             )
-            assert await page.is_hidden("#avatar-vmc-status")
-            assert hellos[-1]["vmc"] == [{"host": "127.0.0.1", "port": 1}]
+            said = await page.inner_text("#avatar-vmc-status")
+            assert said.startswith("Not changed: VMC to 127.0.0.1:1 is not allowed"), said
+            assert await page.input_value("#avatar-vmc") == f"127.0.0.1:{port}"
+            refused, back = hellos[-2:]
+            assert refused["vmc"] == [{"host": "127.0.0.1", "port": 1}]
+            assert back["vmc"] == [{"host": "127.0.0.1", "port": port}]
+            assert back["resume"] == refused["resume"]  # the same link, the OBS view's
+            frames = received.frames
+            await received.wait_frames(frames + 3)
+            assert await page.get_attribute("#avatar-status", "data-kind") == "ok"
+            assert await page.is_enabled("#avatar-stop")
+            assert browser.errors == []
     bones = {args[0] for address, args in received.messages if address == "/VMC/Ext/Bone/Pos"}
     assert {"Hips", "Head", "LeftUpperArm"} <= bones
 

@@ -100,6 +100,7 @@ export class Controls {
     if (this.blendshapes.checked) options.blendshapes = true;
     const { targets } = this.checkVmc();
     if (targets.length) options.vmc = targets;
+    this.vmcAsked = this.vmc?.value;
     return options;
   }
 
@@ -111,6 +112,24 @@ export class Controls {
     this.vmcStatus.hidden = !checked.problem;
     this.vmc.setAttribute("aria-invalid", String(Boolean(checked.problem)));
     return checked;
+  }
+
+  // The receivers of the running session: its hello's, which the server accepted.
+  vmcAccepted() {
+    this.vmcInUse = this.vmcAsked;
+  }
+
+  // The server refused the receivers a change named (not in its --vmc-allow), ending the
+  // session that asked: the box goes back to those in use, which `reopen()` goes on with,
+  // and says why. It stopped the avatar, the OBS view and VSeeFace mid-stream. False when
+  // the refused ones are those the session began with: nothing to go back to.
+  vmcRefused(reason, reopen) {
+    if (!this.vmc || this.vmcInUse === undefined || this.vmc.value === this.vmcInUse) return false;
+    this.vmc.value = this.vmcInUse;
+    reopen();
+    this.vmcStatus.textContent = `Not changed: ${reason}.`;
+    this.vmcStatus.hidden = false;
+    return true;
   }
 
   // Fires `handler` when a control that the hello carries has settled on a new value

@@ -9,6 +9,7 @@ import { VideoOverlay } from "../overlay.js";
 import { Recorder } from "../record.js";
 import { adoptKey } from "../access.js";
 import { handedKeys, LinkKey } from "../link_key.js";
+import { CLOSE } from "../protocol.js";
 import { CameraRun } from "../run.js";
 import { AvatarSession, forgetRest, storedRest } from "./connection.js";
 import { Controls } from "./controls.js";
@@ -195,6 +196,7 @@ function openSession(endLink = false) {
     endLink,
     handlers: {
       ready: (message) => {
+        controls.vmcAccepted();
         figures.session = message.session;
         document.body.dataset.session = message.session;
         // No rate here: the server changes it every few seconds; the readout shows the one received.
@@ -213,6 +215,9 @@ function openSession(endLink = false) {
       emotion: (message) => emotions.held(message),
       connected: (send) => emotions.resend(send),
       forgotten: () => phoneShare.pair.renew(),
+      refused: (code, reason) => {
+        if (code === CLOSE.POLICY && reason.includes("--vmc-allow")) controls.vmcRefused(reason, () => openSession());
+      },
       sent: () => figures.sent.tick(),
       result: (message, latencyMs) => {
         figures.results += 1;
