@@ -418,6 +418,27 @@ async def test_a_matroska_file_cut_from_later_in_a_recording_is_taken_whole(
     assert summary["video"]["duration_ms"] == 1000.0
 
 
+async def test_a_clock_that_goes_back_leaves_those_frames_out_and_says_so(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """A frame stamped before the one before it: its line's time_ms went back, and POST
+    /api/export refused the server's own answer ('time_ms goes backwards')."""
+    clip = write_clip(GESTURE_VIDEO, tmp_path / "ten.mkv", 10, size=(160, 90))
+    times = [0.0, 40.0, 80.0, 60.0, 160.0, 200.0, 240.0, 280.0, 320.0, 360.0]
+    backwards = retime_matroska(clip, tmp_path / "backwards.mkv", times, 400.0)
+    client = await make_client(Config(workers=1))
+    found = await lines(await post(client, backwards.read_bytes(), "?rig=1", "video/x-matroska"))
+    *rows, last = found
+    summary = last["summary"]
+    assert summary["complete"] is True, summary["error"]
+    assert [row["time_ms"] for row in rows] == [t for t in times if t != 60.0]
+    assert (summary["decoded"], summary["skipped"]) == (10, 1)
+    [warning] = [w for w in summary["warnings"] if w["code"] == "time_goes_back"]
+    assert warning["message"].startswith("1 frame is stamped earlier than a frame before")
+    recording = parse_text("".join(json.dumps(line) + "\n" for line in found))
+    assert len(recording.frames) == 9
+
+
 async def test_a_cut_that_starts_between_keyframes_is_complete_with_a_warning(
     make_client: MakeClient,
 ) -> None:

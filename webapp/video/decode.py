@@ -144,7 +144,9 @@ class VideoReader:
         self.max_pixels = max_pixels
         self.max_fps = max_fps
         self.decoded = 0
-        self.skipped = 0  # decimated to keep to max_fps
+        self.skipped = 0  # decimated to keep to max_fps, or out of order
+        self.backwards = 0  # frames stamped before a frame kept: left out
+        self._kept_ms: float | None = None
         self.cut = False  # decoding stopped at the duration limit
         self.limited_by = "video_max_seconds"  # the setting behind that limit
         self.last_ms: float | None = None  # the time of the last frame decoded
@@ -290,6 +292,12 @@ class VideoReader:
                 # at 600.0 s begins the 601st second).
                 self.cut = True
                 return None
+            if self._kept_ms is not None and time_ms < self._kept_ms:
+                # A clock that goes back (files joined, a glitched muxer): kept, the answer
+                # was a recording /api/export refused, and smoothing ran backwards in time.
+                self.backwards += 1
+                self.skipped += 1
+                continue
             slot = self._slot(time_ms)
             if slot <= self._last_slot and not self._within_rate(time_ms):
                 self.skipped += 1
@@ -314,6 +322,7 @@ class VideoReader:
             shown = self._shown_size(width, height, f"frame {index}")
             self._last_slot = slot
             self._kept += 1
+            self._kept_ms = time_ms
             return VideoFrame(index, time_ms, encode(self._shown(bgr, shown)))
         if self.decoded == 0:
             raise self._undecodable()

@@ -249,6 +249,8 @@ class VideoStream:
         summary["warnings"] = [nobody] if tally.frames and not tally.with_person else []
         if reader.unkeyed:
             summary["warnings"].append(unkeyed_warning(reader))
+        if reader.backwards:
+            summary["warnings"].append(backwards_warning(reader.backwards))
         workout = self.analysis.summary()
         if workout is not None:
             summary["workout"] = workout
@@ -268,6 +270,18 @@ def unkeyed_warning(reader: VideoReader) -> dict[str, str]:
             "copies the stream without re-encoding can make, so decoding began at the first "
             "keyframe; times stay on the file's clock. Re-encode the cut to keep those "
             "frames (ffmpeg -ss START -i IN -c:v libx264 OUT.mp4)"
+        ),
+    }
+
+
+def backwards_warning(frames: int) -> dict[str, str]:
+    return {
+        "code": "time_goes_back",
+        "message": (
+            f"{frames} {'frame is' if frames == 1 else 'frames are'} stamped earlier than a "
+            "frame before (the file's "
+            "clock goes back, as in files joined without re-encoding): they were left out "
+            "(counted in skipped), so the times stay in order"
         ),
     }
 
