@@ -108,7 +108,8 @@ def png_16bit() -> bytes:
 
 
 def float_tiff() -> bytes:
-    grey = np.asarray(small(240).convert("L"), dtype=np.float32) / 255.0
+    """Grey in 0 to 1, as float TIFFs hold it: it was tracked as a black picture."""
+    grey = np.asarray(person().convert("L"), dtype=np.float32) / 255.0
     return encode(Image.fromarray(grey), "TIFF")
 
 
@@ -230,7 +231,7 @@ CORPUS: Sequence[Awkward] = (
     Awkward("webp-animated", animated_webp, 200, None, Ws.RESULT, size=(240, 320)),
     Awkward("tiff", lambda: encode(person(), "TIFF"), 200, None, Ws.UNSUPPORTED, True, PERSON_SIZE),
     Awkward("tiff-multipage", multipage_tiff, 200, None, Ws.UNSUPPORTED, True, PERSON_SIZE),
-    Awkward("tiff-float", float_tiff, 200, None, Ws.UNSUPPORTED, size=(240, 320)),
+    Awkward("tiff-float", float_tiff, 200, None, Ws.UNSUPPORTED, True, PERSON_SIZE),
     Awkward(
         "1x1",
         lambda: encode(Image.new("RGB", (1, 1), (90, 60, 30)), "PNG"),

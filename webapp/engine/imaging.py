@@ -134,12 +134,15 @@ def animated(data: bytes) -> bool:
 
 
 def _to_rgb(img: Image.Image) -> RGBImage:
-    if img.mode in {"I;16", "I;16B", "I;16L", "I"}:
-        # 16-bit and 32-bit greyscale: scale to 8 bits rather than clip to white. float32
-        # and in place: a 25 MP image in float64 held three 200 MB arrays at once.
-        wide = np.asarray(img, dtype=np.float32)
-        peak = float(wide.max()) or 1.0
-        wide *= 255.0 / peak
+    if img.mode in {"I;16", "I;16B", "I;16L", "I", "F"}:
+        # 16-bit, 32-bit and float greyscale: scale to 8 bits rather than clip to white.
+        # float32 and in place: a 25 MP image in float64 held three 200 MB arrays at once.
+        wide = np.array(img, dtype=np.float32)
+        np.nan_to_num(wide, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+        peak = float(wide.max())
+        # Float images hold 0 to 1 as a rule: converted as they were, 0.8 was 0, and a
+        # person in one came back as nobody in a black picture.
+        wide *= 255.0 if img.mode == "F" and 0.0 < peak <= 1.0 else 255.0 / (peak or 1.0)
         grey = np.clip(wide, 0, 255, out=wide).astype(np.uint8)
         return np.ascontiguousarray(np.stack([grey] * 3, axis=-1))
     if img.mode in {"RGBA", "LA", "PA"} or (img.mode == "P" and "transparency" in img.info):
