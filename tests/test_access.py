@@ -381,6 +381,30 @@ async def test_a_video_holds_one_of_its_keys_sessions(
     await live.ws.close()
 
 
+async def test_a_limit_of_0_is_never_said_to_free(make_client: MakeClient, tmp_path: Path) -> None:
+    """`0` allows none: a 429 or a 1013 told the client to come back, and one that obeys
+    came back for ever. 403 and 1008 say it will not fit."""
+    nothing = {"name": "nothing-n", "key": KEY_B, "max_sessions": 0, "predict_per_minute": 0}
+    client = await make_client(
+        Config(workers=1, access_keys=str(keys_file(tmp_path, [*RECORDS[:1], nothing])))
+    )
+    code, reason = await closed_after(client, hello(key=KEY_B))
+    assert code == Close.POLICY
+    assert reason == (
+        "quota max_sessions: key nothing-n may hold no sessions (its max_sessions is 0)"
+    )
+    refused = await client.post("/predict", data=PERSON_JPEG.read_bytes(), headers=auth(KEY_B))
+    assert refused.status == 403
+    assert "Retry-After" not in refused.headers
+    assert (await refused.json())["retry_after"] is None
+    # A limit reached, not 0, frees in time: studio-a's one session is taken.
+    first = await LiveClient.connect(client)
+    await first.hello("pose", 5, key=KEY_A)
+    code, _ = await closed_after(client, hello(key=KEY_A))
+    assert code == Close.TRY_AGAIN_LATER
+    await first.ws.close()
+
+
 async def video_route(request: web.Request) -> web.Response:
     """What POST /api/video does with its key, on a path of its own so a test can name the
     seconds (test_video.py charges a real upload)."""

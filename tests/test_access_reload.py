@@ -84,8 +84,15 @@ async def test_sighup_rereads_the_keys_keeps_sessions_and_applies_new_limits(
             assert (await next_message(second))[0] == "ready"
             await roundtrip(second, 0)
             guest = await http.post(f"{url}/predict", headers={"Authorization": f"Bearer {KEY_B}"})
-            assert guest.status == 429  # guest-b's new limit: no still images at all
-            assert (await guest.json())["quota"] == "predict_per_minute"
+            # guest-b's new limit: no still images at all, and no wait makes one fit (a 429
+            # with Retry-After had a client ask every minute for ever).
+            assert guest.status == 403
+            assert "Retry-After" not in guest.headers
+            refusal = await guest.json()
+            assert (refusal["quota"], refusal["retry_after"]) == ("predict_per_minute", None)
+            assert refusal["detail"] == (
+                "key guest-b may make no requests here (its predict_per_minute is 0)"
+            )
 
             # A bad file is refused and the keys in force stay.
             keys.write_text('{"name": "studio-a", "key": "short"}\n')

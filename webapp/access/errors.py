@@ -1,4 +1,4 @@
-"""Refusals by the access layer, mapped to 401/429 (access/http.py) and 4401/1013
+"""Refusals by the access layer, mapped to 401/429/403 (access/http.py) and 4401/1013/1008
 (access/socket.py) at the edges."""
 
 from __future__ import annotations
@@ -27,6 +27,11 @@ class QuotaExceeded(HolotrackError):
         super().__init__(detail)
         self.quota = quota
         self.retry_after = retry_after
+
+    @property
+    def never(self) -> bool:
+        """A limit of 0: no wait frees anything, so it is no "later" (403, 1008)."""
+        return not math.isfinite(self.retry_after)
 
     @property
     def retry_after_seconds(self) -> int:

@@ -99,6 +99,12 @@ def unauthorized(exc: AccessDenied) -> web.Response:
 
 
 def too_many(exc: QuotaExceeded) -> web.Response:
+    if exc.never:
+        # Retry-After on a limit of 0 had a client that obeys it ask every minute for ever.
+        return web.json_response(
+            {"error": exc.code, "quota": exc.quota, "detail": exc.detail, "retry_after": None},
+            status=403,
+        )
     seconds = exc.retry_after_seconds
     return web.json_response(
         {"error": exc.code, "quota": exc.quota, "detail": exc.detail, "retry_after": seconds},

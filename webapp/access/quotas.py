@@ -10,6 +10,7 @@ time instead of waiting for it.
 from __future__ import annotations
 
 import collections
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -56,6 +57,10 @@ class Quotas:
         starts: one over the limit for that moment."""
         usage = self._usage[name]
         limit = limits.max_sessions
+        if limit == 0:
+            raise QuotaExceeded(
+                "max_sessions", f"key {name} may hold no sessions (its max_sessions is 0)", math.inf
+            )
         if limit is not None and usage.sessions >= limit + replacing:
             raise QuotaExceeded(
                 "max_sessions",
@@ -77,10 +82,16 @@ class Quotas:
         while window and window[0] <= now - MINUTE:
             window.popleft()
         limit = limits.predict_per_minute
+        if limit == 0:
+            raise QuotaExceeded(
+                "predict_per_minute",
+                f"key {name} may make no requests here (its predict_per_minute is 0)",
+                math.inf,
+            )
         if limit is not None and len(window) >= limit:
             # Room opens when the entry that puts the window at the limit leaves it (a reload
             # may have lowered the limit below what the window already holds).
-            frees = window[len(window) - limit] + MINUTE if limit else now + MINUTE
+            frees = window[len(window) - limit] + MINUTE
             raise QuotaExceeded(
                 "predict_per_minute",
                 f"key {name} made {len(window)} requests in the last minute; "

@@ -23,7 +23,9 @@ def refusal(exc: AccessDenied | QuotaExceeded) -> SessionClosed:
     if isinstance(exc, AccessDenied):
         hint = f": {ASK}" if exc.reason == "missing_key" else ""
         return SessionClosed(Close.UNAUTHORIZED, f"{exc.detail}{hint}")
-    return SessionClosed(Close.TRY_AGAIN_LATER, f"quota {exc.quota}: {exc.detail}")
+    # 1013 asks a client to come back; a limit of 0 never lets it in (1008, no retry).
+    code = Close.POLICY if exc.never else Close.TRY_AGAIN_LATER
+    return SessionClosed(code, f"quota {exc.quota}: {exc.detail}")
 
 
 class Gate:
