@@ -470,6 +470,19 @@ async def test_video_seconds_per_hour_from_a_route_that_charges_them(
         assert sample(metrics, "holotrack_video_requests_total", f'status="{status}"') == count
 
 
+async def test_the_video_seconds_used_are_said_rounded(
+    aiohttp_client: Callable[[web.Application], Awaitable[Client]], tmp_path: Path
+) -> None:
+    app = create_app(Config(workers=1, access_keys=str(keys_file(tmp_path))))
+    app.router.add_post("/test/video-seconds", video_route)
+    client = await aiohttp_client(app)
+    for seconds in (0.1, 0.2):
+        charged = await client.post(f"/test/video-seconds?seconds={seconds}", headers=auth(KEY_V))
+        assert charged.status == 200
+    usage = (await (await client.get("/api/access", headers=auth(KEY_V))).json())["key"]
+    assert usage["video_seconds_last_hour"] == 0.3  # not 0.30000000000000004
+
+
 def test_a_video_charge_is_settled_to_what_the_video_used() -> None:
     """A video is charged up front (its container's length, else --video-max-seconds) and
     settled when it ends: the 600 s charged for a WebM that states no length stayed

@@ -165,7 +165,8 @@ def _usage(request: web.Request, name: str | None) -> dict[str, Any]:
         "video_seconds_per_hour": limits.video_seconds_per_hour,
         "sessions": access.quotas.sessions(name),
         "requests_last_minute": access.quotas.requests(name),
-        "video_seconds_last_hour": access.quotas.video_seconds(name),
+        # Sums of settled charges: 23.799999999999997 read as a fault.
+        "video_seconds_last_hour": round(access.quotas.video_seconds(name), 3),
         "windows_seconds": {"requests": MINUTE, "video": HOUR},
     }
 
