@@ -1464,6 +1464,46 @@ async def test_text_that_names_no_watch_token_makes_no_card(client: Client) -> N
 
 
 @pytest.mark.browser
+async def test_a_link_opened_in_another_tab_adds_its_card_to_the_view_already_open(
+    client: Client,
+) -> None:
+    """A coach opening each person's link (or scanning each QR code) gets a tab each, and
+    each view opened every card kept in the browser: tab N watched N people, taking their
+    watcher places, until the address's connections ran out. The view already open takes
+    the new link's card; the new tab opens no connection unless asked to."""
+    async with open_page() as browser:
+        page = browser.page
+        first, token = await a_coach_watching(client, browser)
+        second = await LiveClient.connect(client)
+        other = (await second.hello(track="pose", exercise="squat"))["watch"]
+        tab = await page.context.new_page()
+        sockets = record_socket_urls(tab)
+        await tab.goto(str(client.make_url(f"/coach?watch={other}")))
+        await tab.wait_for_selector("body[data-coach-ready]", state="attached")
+        await card_state(browser, other, "watching")
+        assert await page.evaluate(CARD_TOKENS_JS) == [token, other]
+        said = await tab.inner_text("#coach-elsewhere-words")
+        assert said.startswith(
+            "The coach's view is open in another tab of this browser: "
+            "this link's card was added there."
+        ), said
+        assert await tab.evaluate(CARD_TOKENS_JS) == []
+        assert await tab.is_hidden("#coach-empty")
+        # Asked to, it watches them all here too.
+        await tab.click("#coach-here")
+        await tab.wait_for_selector(
+            f'.coach-card[data-token="{other}"][data-state="watching"]', state="attached"
+        )
+        assert await tab.evaluate(CARD_TOKENS_JS) == [token, other]
+        assert await tab.is_hidden("#coach-elsewhere")
+        assert len(sockets) == 2, sockets  # none before Watch here too
+        await tab.close()
+        assert browser.errors == []
+    await first.ws.close()
+    await second.ws.close()
+
+
+@pytest.mark.browser
 async def test_a_card_that_gave_up_is_tried_again_when_pasted_again(client: Client) -> None:
     """A card no longer trying (its network was gone for its five tries, or its link was
     not valid) is tried again in its place when its link is pasted again; one watching

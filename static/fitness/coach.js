@@ -8,6 +8,7 @@ import { claimCode, normalizeCode, shownCode } from "../pair_code.js";
 import { CLOSE, routed, socketUrl } from "../protocol.js";
 import { WatchSocket } from "../watch.js";
 import { markExercise } from "./marks.js";
+import { CoachTabs } from "./coach_tabs.js";
 import { afterClose, isToken, tokenOf } from "./watcher.js";
 import { loadExercises, phaseText, repsOfTarget, repsWord, sidesText, titleOf } from "./words.js";
 
@@ -327,10 +328,33 @@ try {
   problems.push(`Cannot load the bone tables from the server (${error.message}); cards show no figure.`);
 }
 if (problems.length) showStatus(status, problems.join(" "), "error");
-// The cards kept from before, then /coach?watch=A&watch=B's, which open at once.
-for (const token of keptTokens()) watch(token);
+// The cards kept from before, then /coach?watch=A&watch=B's, which open at once; or, with
+// the coach's view open in another tab, there.
+function watchHere(linked) {
+  elsewhere.hidden = true;
+  empty.hidden = watched.size > 0;
+  for (const token of keptTokens()) watch(token);
+  for (const token of linked) watch(token);
+  tabs.serve((tokens) => {
+    const added = tokens.filter((token) => isToken(token) && watch(token));
+    if (added.length) showStatus(status, `Added ${added.length} ${added.length === 1 ? "session" : "sessions"} from a link opened in another tab.`, "ok");
+  });
+}
+
+const linked = [];
 for (const token of new URLSearchParams(window.location.search).getAll("watch")) {
-  if (isToken(token)) watch(token);
+  if (isToken(token)) linked.push(token);
   else showStatus(status, "This page's address holds a watch token that is not one: paste the whole link from the person's page.", "error");
+}
+const tabs = new CoachTabs();
+const elsewhere = $("coach-elsewhere");
+if (await tabs.handOver(linked)) {
+  const what = linked.length ? "this link's card was added there" : "its cards are there";
+  $("coach-elsewhere-words").textContent = `The coach's view is open in another tab of this browser: ${what}. Watching here too opens every card twice, each taking one of the places the server keeps for watchers.`;
+  elsewhere.hidden = false;
+  empty.hidden = true;
+  $("coach-here").addEventListener("click", () => watchHere(linked), { once: true });
+} else {
+  watchHere(linked);
 }
 document.body.dataset.coachReady = "true";
