@@ -52,6 +52,7 @@ from webapp.export.recording import parse_text
 from webapp.keys import ACCESS, METRICS, SCHEDULER, VIDEOS
 from webapp.protocol import Track
 from webapp.video import views
+from webapp.video.decode import VideoReader
 
 PARTS = ("pose", "face", "left_hand", "right_hand")
 
@@ -437,6 +438,22 @@ async def test_a_clock_that_goes_back_leaves_those_frames_out_and_says_so(
     assert warning["message"].startswith("1 frame is stamped earlier than a frame before")
     recording = parse_text("".join(json.dumps(line) + "\n" for line in found))
     assert len(recording.frames) == 9
+    # Two files joined, the second shorter: its frames stamped from 0 again are left out,
+    # and the video still ends where the first reached (it was "truncated or corrupt").
+    joined = [i * 40.0 for i in range(7)] + [0.0, 40.0, 80.0]
+    tail = retime_matroska(clip, tmp_path / "joined.mkv", joined, 280.0)
+    *rows, last = await lines(await post(client, tail.read_bytes(), "", "video/x-matroska"))
+    summary = last["summary"]
+    assert summary["complete"] is True, summary["error"]
+    assert [row["time_ms"] for row in rows] == joined[:7]
+    assert summary["skipped"] == 3
+    reader = VideoReader(tail, max_seconds=10.0, max_fps=30.0, max_pixels=10**6)
+    try:
+        while reader.next() is not None:
+            pass
+        assert reader.decoded_seconds == pytest.approx(0.28)  # what a key is charged
+    finally:
+        reader.close()
 
 
 async def test_a_cut_that_starts_between_keyframes_is_complete_with_a_warning(

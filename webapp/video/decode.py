@@ -145,8 +145,7 @@ class VideoReader:
         self.max_fps = max_fps
         self.decoded = 0
         self.skipped = 0  # decimated to keep to max_fps, or out of order
-        self.backwards = 0  # frames stamped before a frame kept: left out
-        self._kept_ms: float | None = None
+        self.backwards = 0  # frames stamped before a frame decoded earlier: left out
         self.cut = False  # decoding stopped at the duration limit
         self.limited_by = "video_max_seconds"  # the setting behind that limit
         self.last_ms: float | None = None  # the time of the last frame decoded
@@ -286,18 +285,20 @@ class VideoReader:
             time_ms = float(self._capture.get(cv2.CAP_PROP_POS_MSEC))
             index = self.decoded
             self.decoded += 1
+            if self.last_ms is not None and time_ms < self.last_ms:
+                # A clock that goes back (files joined, a glitched muxer): kept, the answer
+                # was a recording /api/export refused, and smoothing ran backwards in time.
+                # The furthest time reached stays the video's end and what it used: a tail
+                # stamped from 0 again made it "truncated", and its key's charge 2 s of 7.
+                self.backwards += 1
+                self.skipped += 1
+                continue
             self._previous_ms, self.last_ms = self.last_ms, time_ms
             if time_ms >= self.max_ms:
                 # The container understated its length: stop where the limit is (a frame
                 # at 600.0 s begins the 601st second).
                 self.cut = True
                 return None
-            if self._kept_ms is not None and time_ms < self._kept_ms:
-                # A clock that goes back (files joined, a glitched muxer): kept, the answer
-                # was a recording /api/export refused, and smoothing ran backwards in time.
-                self.backwards += 1
-                self.skipped += 1
-                continue
             slot = self._slot(time_ms)
             if slot <= self._last_slot and not self._within_rate(time_ms):
                 self.skipped += 1
@@ -322,7 +323,6 @@ class VideoReader:
             shown = self._shown_size(width, height, f"frame {index}")
             self._last_slot = slot
             self._kept += 1
-            self._kept_ms = time_ms
             return VideoFrame(index, time_ms, encode(self._shown(bgr, shown)))
         if self.decoded == 0:
             raise self._undecodable()
