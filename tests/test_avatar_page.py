@@ -1634,6 +1634,18 @@ async def test_the_page_sends_vmc_to_the_receivers_the_server_allows(
             await received.wait_frames(frames + 3)
             assert await page.get_attribute("#avatar-status", "data-kind") == "ok"
             assert await page.is_enabled("#avatar-stop")
+            # Stopped, then started with one not listed: nothing in use to go back to (the
+            # receiver just removed), so the session ends and the page says why.
+            await page.click("#avatar-stop")
+            await page.wait_for_selector("#avatar-start:enabled")
+            await page.fill("#avatar-vmc", "127.0.0.1:1")
+            await page.dispatch_event("#avatar-vmc", "change")
+            await page.click("#avatar-start")
+            await page.wait_for_function(
+                """() => document.getElementById("avatar-status").textContent
+                      .includes("--vmc-allow")"""
+            )
+            assert await page.input_value("#avatar-vmc") == "127.0.0.1:1"
             assert browser.errors == []
     bones = {args[0] for address, args in received.messages if address == "/VMC/Ext/Bone/Pos"}
     assert {"Hips", "Head", "LeftUpperArm"} <= bones

@@ -119,6 +119,11 @@ export class Controls {
     this.vmcInUse = this.vmcAsked;
   }
 
+  // Stopped: the next Start's receivers are those typed, nothing to go back to.
+  vmcStopped() {
+    this.vmcInUse = undefined;
+  }
+
   // The server refused the receivers a change named (not in its --vmc-allow), ending the
   // session that asked: the box goes back to those in use, which `reopen()` goes on with,
   // and says why. It stopped the avatar, the OBS view and VSeeFace mid-stream. False when

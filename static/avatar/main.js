@@ -242,6 +242,7 @@ function cameraClosed() {
   clearInterval(refresh);
   refresh = null;
   overlay.clear();
+  controls.vmcStopped();
   view.rest();
   share.kept();
   newState({ stopped: true });
