@@ -413,12 +413,18 @@ async def video_route(request: web.Request) -> web.Response:
     return web.json_response({"charged": seconds})
 
 
-async def test_video_seconds_per_hour_from_a_route_that_charges_them(
+@pytest.fixture
+async def charging(
     aiohttp_client: Callable[[web.Application], Awaitable[Client]], tmp_path: Path
-) -> None:
+) -> Client:
+    """A server with the keys of RECORDS and video_route at /test/video-seconds."""
     app = create_app(Config(workers=1, access_keys=str(keys_file(tmp_path))))
     app.router.add_post("/test/video-seconds", video_route)
-    client = await aiohttp_client(app)
+    return await aiohttp_client(app)
+
+
+async def test_video_seconds_per_hour_from_a_route_that_charges_them(charging: Client) -> None:
+    client = charging
     clock = Clock()
     client.app[ACCESS].quotas.clock = clock
 
@@ -470,12 +476,8 @@ async def test_video_seconds_per_hour_from_a_route_that_charges_them(
         assert sample(metrics, "holotrack_video_requests_total", f'status="{status}"') == count
 
 
-async def test_the_video_seconds_used_are_said_rounded(
-    aiohttp_client: Callable[[web.Application], Awaitable[Client]], tmp_path: Path
-) -> None:
-    app = create_app(Config(workers=1, access_keys=str(keys_file(tmp_path))))
-    app.router.add_post("/test/video-seconds", video_route)
-    client = await aiohttp_client(app)
+async def test_the_video_seconds_used_are_said_rounded(charging: Client) -> None:
+    client = charging
     for seconds in (0.1, 0.2):
         charged = await client.post(f"/test/video-seconds?seconds={seconds}", headers=auth(KEY_V))
         assert charged.status == 200

@@ -893,7 +893,7 @@ async def test_two_videos_in_one_request_are_refused(
     big.add_field("notes", b"x" * 200_000, filename="notes.txt")
     response = await client.post("/api/video", data=big)
     assert response.status == 413
-    assert "besides the field 'notes'" in (await response.json())["detail"]
+    assert "besides the field 'file'" in (await response.json())["detail"]
     # The allowance is for all the other parts, those before the video and after it.
     around = aiohttp.FormData()
     around.add_field("before", b"x" * 40_000, filename="before.txt")
@@ -901,7 +901,7 @@ async def test_two_videos_in_one_request_are_refused(
     around.add_field("after", b"x" * 40_000, filename="after.txt")
     response = await client.post("/api/video", data=around)
     assert response.status == 413
-    assert "besides the field 'after'" in (await response.json())["detail"]
+    assert "besides the field 'file'" in (await response.json())["detail"]
 
 
 async def test_one_address_has_at_most_its_share_of_videos_arriving(

@@ -89,20 +89,17 @@ class FilePart:
         left of the other parts' allowance), and a second part under the file's name is
         400. Unread, it was ignored, and `curl -F file=@a.mp4 -F file=@b.mp4` gave a's
         results alone as if they were all that was asked."""
+        field = self.part.name or FIELD
         left = self.others_left
-        while (part := await self._next()) is not None:
-            if not isinstance(part, BodyPartReader):
-                raise BadRequestError("a multipart body inside a part is not taken")
-            if part.name == self.part.name:
+        while (item := await self._next()) is not None:
+            part = _plain(item, field)
+            if part.name == field:
                 raise BadRequestError(
-                    f"the body has more than one part named {self.part.name!r}; "
-                    "send one file per request"
+                    f"the body has more than one part named {field!r}; send one file per request"
                 )
-            left -= await copy_limited(
-                part.read_chunk, _drop, left, f"multipart body besides the field {part.name!r}"
-            )
+            left -= await _drain(part, left, field)
 
-    async def _next(self) -> object:
+    async def _next(self) -> BodyPartReader | MultipartReader | None:
         try:
             return await self.body.next()
         except ValueError:
@@ -124,17 +121,12 @@ async def file_part(request: web.Request, field: str, others_limit: int) -> File
     left = others_limit
     misnamed: str | None = None
     body = await request.multipart()
-    async for part in body:
-        if not isinstance(part, BodyPartReader):
-            raise BadRequestError(
-                f"a multipart body inside a part is not taken; send the file as {field!r}"
-            )
+    async for item in body:
+        part = _plain(item, field)
         if part.name == field:
             return FilePart(part, body, request.content, left)
         try:
-            left -= await copy_limited(
-                part.read_chunk, _drop, left, f"multipart body besides the field {field!r}"
-            )
+            left -= await _drain(part, left, field)
         except TooLargeError:
             if part.filename is None:
                 raise
@@ -147,6 +139,21 @@ async def file_part(request: web.Request, field: str, others_limit: int) -> File
     if misnamed is not None:
         raise EmptyInputError(_misnamed(misnamed, field))
     return None
+
+
+def _plain(part: BodyPartReader | MultipartReader | None, field: str) -> BodyPartReader:
+    if not isinstance(part, BodyPartReader):
+        raise BadRequestError(
+            f"a multipart body inside a part is not taken; send the file as {field!r}"
+        )
+    return part
+
+
+async def _drain(part: BodyPartReader, left: int, field: str) -> int:
+    """Reads and drops a part besides the file's (`field`), within `left` bytes: its size."""
+    return await copy_limited(
+        part.read_chunk, _drop, left, f"multipart body besides the field {field!r}"
+    )
 
 
 def _misnamed(name: str | None, field: str) -> str:
