@@ -397,6 +397,19 @@ async def test_a_limit_of_0_is_never_said_to_free(make_client: MakeClient, tmp_p
     assert refused.status == 403
     assert "Retry-After" not in refused.headers
     assert (await refused.json())["retry_after"] is None
+    # A key that may post no video is told before its upload is read (it was 413 "send a
+    # shorter cut" once the whole file had arrived).
+    novideo = {"name": "novideo-v", "key": KEY_V, "video_seconds_per_hour": 0}
+    keys_file(tmp_path, [*RECORDS[:1], nothing, novideo])
+    client.app[ACCESS].reload()
+    unread = await client.post(
+        "/api/video", data=b"x" * 10, headers={**auth(KEY_V), "Content-Type": "video/mp4"}
+    )
+    assert unread.status == 403
+    assert (await unread.json())["detail"] == (
+        "key novideo-v may post no video (its video_seconds_per_hour is 0)"
+    )
+    assert client.app[ACCESS].quotas.sessions("novideo-v") == 0
     # A limit reached, not 0, frees in time: studio-a's one session is taken.
     first = await LiveClient.connect(client)
     await first.hello("pose", 5, key=KEY_A)

@@ -39,6 +39,7 @@ OTHER_REFUSALS = {
     (500, "internal"),
     (401, AccessDenied.code),
     (429, QuotaExceeded.code),
+    (403, QuotaExceeded.code),  # a limit of 0 (access/http.py too_many)
 }
 
 

@@ -7,6 +7,7 @@ headers on a WebSocket, and an HTTP 401 on an upgrade reaches a page only as "10
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from aiohttp import web
@@ -79,10 +80,20 @@ def charge_video_seconds(request: web.Request, seconds: float) -> VideoSeconds:
 
 
 def hold_session(request: web.Request) -> Hold:
-    """For POST /api/video: one of the key's max_sessions until released, as the video
-    runs in one of the server's sessions. Raises QuotaExceeded (429) at the limit: videos
-    took none, and a key allowed no sessions filled the server with them."""
-    return request.app[ACCESS].open_session(key_of(request))
+    """For POST /api/video, before its upload: one of the key's max_sessions until
+    released, as the video runs in one of the server's sessions (videos took none, and a
+    key allowed no sessions filled the server with them). Raises QuotaExceeded: 429 at
+    the limit, 403 for a key that may post no video at all (a limit of 0), whose upload
+    would be read for nothing."""
+    name = key_of(request)
+    access = request.app[ACCESS]
+    if name is not None and access.limits(name).video_seconds_per_hour == 0:
+        raise QuotaExceeded(
+            "video_seconds_per_hour",
+            f"key {name} may post no video (its video_seconds_per_hour is 0)",
+            math.inf,
+        )
+    return access.open_session(name)
 
 
 def unauthorized(exc: AccessDenied) -> web.Response:

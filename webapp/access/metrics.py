@@ -20,7 +20,7 @@ class AccessMetrics:
         r = registry
         self.sessions = Gauge(
             "holotrack_key_sessions",
-            "Live sessions held under each key, watchers of its sessions included",
+            "Live sessions held under each key, watchers of its sessions and videos included",
             ["key"],
             registry=r,
         )
