@@ -41,7 +41,9 @@ export class PairOffer {
     const handed = this.handed();
     try {
       const { code, expiresIn } = await offerCode(handed, wanted);
-      if (asking !== this.asking) return withdrawCode(code, handed);
+      // Overtaken by a newer ask: its code ends, unless it is the one on show (two renews
+      // of the same code, whose first answer came last).
+      if (asking !== this.asking) return code === wanted ? undefined : withdrawCode(code, handed);
       this.show(code, handed, expiresIn);
     } catch (error) {
       if (asking !== this.asking) return;

@@ -27,7 +27,7 @@ from webapp.vmc.encode import (
 from webapp.vmc.relay import parse as relay_parse
 from webapp.vmc.rest_later import RestLater
 from webapp.vmc.sender import Target, VmcSender, allowed, parse_allow, parse_target
-from webapp.vmc.settle import REST_S
+from webapp.vmc.settle import REST_S, Settle
 
 # Unity's HumanBodyBones, the names every VMC receiver looks bones up by.
 HUMAN_BODY_BONES = {
@@ -345,6 +345,18 @@ async def test_what_a_frame_leaves_out_eases_to_rest_in_the_receiver() -> None:
         assert series[: len(sent)] == sent
         assert series[len(sent) :] != []
         assert all(value is None for value in series[len(sent) :])
+
+
+def test_a_clock_that_goes_back_does_not_stop_the_easing() -> None:
+    knee = list(quat.from_axis_angle((1.0, 0.0, 0.0), math.radians(60.0)))
+    settle = Settle()
+    settle.fill({"bones": {"leftLowerLeg": knee}}, 100.0)
+    eased = [
+        quat.angle(settle.fill({"bones": {}}, seconds)["bones"]["leftLowerLeg"])
+        for seconds in (10.0, 10.5, 11.0)
+    ]
+    assert eased[0] == pytest.approx(math.radians(60.0))  # no time passed that it knows of
+    assert eased[2] < eased[1] < eased[0] / 2
 
 
 async def test_a_sender_rests_its_receivers_when_frames_stop_coming() -> None:

@@ -133,6 +133,7 @@ export class PhoneShare {
       bye: "the phone's code was closed",
       handlers: {
         watching: (message) => {
+          this.serverAway = false;
           this.box.dataset.phone = "watching";
           this.lastNews = performance.now();
           this.pair.withdraw(); // the device is here: its code, used or not, is done
@@ -155,7 +156,9 @@ export class PhoneShare {
           // Answered again after the server went away: it may have restarted, and lost the
           // code on show with everything else.
           if (code === CLOSE.UNKNOWN_WATCH && this.serverAway) this.pair.renew();
-          this.serverAway = [CLOSE.GOING_AWAY, CLOSE.ABNORMAL].includes(code);
+          // Until it answers "unknown link" (or "watching"), whatever it says on the way.
+          if ([CLOSE.GOING_AWAY, CLOSE.ABNORMAL].includes(code)) this.serverAway = true;
+          else if (code === CLOSE.UNKNOWN_WATCH) this.serverAway = false;
           // An unknown link is the phone not started yet: the everyday case, not news.
           const news = wasWatching || code !== CLOSE.UNKNOWN_WATCH;
           const why = news ? `${describeWatchClose(code, reason, wasWatching)} ` : "";

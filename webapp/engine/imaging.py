@@ -142,7 +142,8 @@ def _to_rgb(img: Image.Image) -> RGBImage:
         peak = float(wide.max())
         # Float images hold 0 to 1 as a rule: converted as they were, 0.8 was 0, and a
         # person in one came back as nobody in a black picture.
-        wide *= 255.0 if img.mode == "F" and 0.0 < peak <= 1.0 else 255.0 / (peak or 1.0)
+        # Nothing above 0 is black whatever the scale; a negative one would invert it.
+        wide *= 255.0 if img.mode == "F" and 0.0 < peak <= 1.0 else 255.0 / max(peak, 1e-30)
         grey = np.clip(wide, 0, 255, out=wide).astype(np.uint8)
         return np.ascontiguousarray(np.stack([grey] * 3, axis=-1))
     if img.mode in {"RGBA", "LA", "PA"} or (img.mode == "P" and "transparency" in img.info):

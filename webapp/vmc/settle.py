@@ -36,8 +36,9 @@ class Settle:
     def fill(self, rig: Mapping[str, Any], seconds: float) -> Mapping[str, Any]:
         """`rig`, with what it leaves out that was sent before (at `seconds`, on the clock
         of the frames so far) one step nearer rest."""
+        # A clock that goes back (a client's, started again) starts the steps afresh.
         step = 0.0 if self._seconds is None else max(0.0, seconds - self._seconds)
-        self._seconds = max(seconds, self._seconds or -math.inf)
+        self._seconds = seconds
         toward = 1.0 - math.exp(-step / REST_S)
         filled = dict(rig)
         bones: Mapping[str, Sequence[float]] = rig.get("bones") or {}
