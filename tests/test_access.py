@@ -379,6 +379,12 @@ async def test_a_video_holds_one_of_its_keys_sessions(
     live = await LiveClient.connect(client)
     assert (await live.hello("pose", 5, key=KEY_A))["type"] == "ready"
     await live.ws.close()
+    # A video refused after its place was taken gives it back too.
+    bad = await client.post(
+        "/api/video", data=b"x" * 100, headers={**auth(KEY_C), "Content-Type": "video/mp4"}
+    )
+    assert bad.status == 400
+    assert quotas.sessions("coach-c") == 0
 
 
 async def test_a_limit_of_0_is_never_said_to_free(make_client: MakeClient, tmp_path: Path) -> None:
