@@ -169,6 +169,7 @@ export class LiveSession {
         // What this connection's hello sent, before the ready replaces it.
         const askedResume = Boolean(this.resume);
         this.ready = true;
+        this.resumed = message.resumed === true; // took over a link, with what it holds
         this.resume = typeof message.resume === "string" ? message.resume : null;
         this.watchGrace = Number.isFinite(message.watch_grace) ? message.watch_grace : 0;
         this.setFps(message.fps);

@@ -43,8 +43,9 @@ function keepRest(rest) {
 
 export class AvatarSession extends LiveSession {
   // handlers: LiveSession's, plus calibrated(rest or null), notCalibrated(text),
-  // emotion(message), the emotion the avatar now holds, and connected(send), with what
-  // sends a control on this connection, at each ready before any frame.
+  // emotion(message), the emotion the avatar now holds, and connected(send, resumed), with
+  // what sends a control on this connection, at each ready before any frame, and whether
+  // the session took its link over with what the link holds.
   constructor({ handlers, ...rest }) {
     super({ handlers, ...rest });
     this.on.calibrated = handlers.calibrated ?? (() => {});
@@ -75,7 +76,7 @@ export class AvatarSession extends LiveSession {
   accepted() {
     const rest = storedRest();
     if (rest) this.control({ type: "calibrate", ...rest });
-    this.on.connected((message) => this.control(message));
+    this.on.connected((message) => this.control(message), this.resumed);
   }
 
   // The head and gaze of the last result become straight ahead; false when not connected.

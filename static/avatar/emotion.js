@@ -75,9 +75,14 @@ export class EmotionButtons {
   }
 
   // A new connection (each ready): what was chosen here goes first, before any frame. What
-  // went on the last one is answered no more.
-  resend(send) {
+  // went on the last one is answered no more. A session that resumed its link has what
+  // the link holds, and tells it, which may be newer than this page's (a stream deck's,
+  // held over HTTP while the page was away, was overwritten): only a choice the last
+  // connection did not see through goes again.
+  resend(send, resumed = false) {
+    const owed = this.unsent || this.unanswered > 0;
     this.unanswered = 0;
+    if (resumed && !owed) return;
     if (this.chosen !== undefined && send(emotionMessage(this.chosen, this.weight))) {
       this.unsent = false;
       this.unanswered = 1;

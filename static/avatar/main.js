@@ -213,7 +213,7 @@ function openSession(endLink = false) {
       calibrated: (rest) => showCalibration(rest, rest ? CALIBRATED : UNCALIBRATED),
       notCalibrated: (text) => showStatus(calibration, `Not calibrated: ${text}.`, "error"),
       emotion: (message) => emotions.held(message),
-      connected: (send) => emotions.resend(send),
+      connected: (send, resumed) => emotions.resend(send, resumed),
       forgotten: () => phoneShare.pair.renew(),
       refused: (code, reason) => {
         if (code === CLOSE.POLICY && reason.includes("--vmc-allow")) controls.vmcRefused(reason, () => openSession());
