@@ -49,6 +49,21 @@ async def test_a_plain_server_is_healthy_and_no_server_is_not() -> None:
     assert f"http://127.0.0.1:{port}/healthz" in said
 
 
+async def test_a_keys_file_broken_since_the_start_leaves_the_server_healthy(
+    tmp_path: Path,
+) -> None:
+    """The server refuses a bad keys file on reload and keeps the keys in force; the
+    health check read the file anew, exited 2, and the container was marked unhealthy (and
+    replaced by one that would not start)."""
+    keys = tmp_path / "keys.jsonl"
+    keys.write_text('{"name": "studio-a", "key": "' + "k" * 32 + '"}\n')
+    port = free_port()
+    async with serving(port, "--access-keys", str(keys)):
+        keys.write_text('{"name": "bad key!", "key": "short"}\n')
+        environ = {"HOLOTRACK_PORT": str(port), "HOLOTRACK_ACCESS_KEYS": str(keys)}
+        assert await check(environ) == (0, "")
+
+
 @pytest.mark.parametrize(
     ("argv", "url"),
     [
