@@ -69,6 +69,7 @@ ENV PATH=/opt/holotrack/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     MPLBACKEND=Agg \
     MPLCONFIGDIR=/var/cache/holotrack/matplotlib \
+    HOLOTRACK_HOST=0.0.0.0 \
     HOLOTRACK_PORT=8080 \
     HOLOTRACK_LOG_FORMAT=json
 # Numeric, so Kubernetes' runAsNonRoot can check it.
@@ -102,4 +103,6 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=90s --retries=3 \
     CMD ["python", "-m", "webapp.healthcheck"]
 # SIGTERM closes every session with 1001 and a reason, then the server exits within seconds.
 STOPSIGNAL SIGTERM
-CMD ["python", "-m", "webapp", "--host", "0.0.0.0"]
+# No flags: every setting is a HOLOTRACK_* variable an operator can change (a flag here
+# outranked HOLOTRACK_HOST, so a replica meant for its sidecar alone listened everywhere).
+CMD ["python", "-m", "webapp"]
