@@ -138,6 +138,18 @@ async def test_a_video_cut_by_sigterm_says_so_in_its_end_line() -> None:
     assert not any("left by its client" in line for line in ends), ends
 
 
+async def test_sighup_without_a_keys_file_leaves_the_server_running() -> None:
+    """Python's default for SIGHUP ends the process: a fleet's routine reload (systemd's
+    ExecReload=kill -HUP) killed every server that had no keys file, its sessions with it."""
+    port = free_port()
+    async with serving(port) as server, aiohttp.ClientSession() as http:
+        server.proc.send_signal(signal.SIGHUP)
+        await server.wait_for("SIGHUP: no keys file to re-read")
+        async with http.get(f"http://127.0.0.1:{port}/healthz") as answer:
+            assert answer.status == 200
+        assert server.proc.returncode is None
+
+
 async def abandon_upload(port: int, path: str, content_type: str) -> None:
     """Starts an upload, waits until its handler reads the body (100 Continue), sends part
     of it and leaves."""
