@@ -17,6 +17,8 @@ import aiohttp
 from bench.common import free_port
 from tests.live import frame_message, video_frames
 from tests.media import ASL_VIDEO, GESTURE_VIDEO, PERSON_JPEG
+from webapp.config import Config
+from webapp.engine.process import ChildLogs
 from webapp.ws_close import sent_code
 
 
@@ -254,3 +256,27 @@ async def test_a_malformed_request_is_the_clients_error_in_the_log() -> None:
     assert "b'no colon' ^" in said[1]
     assert "Traceback" not in log, log[-3000:]
     assert " ERROR " not in log, log[-3000:]
+
+
+async def test_a_workers_own_log_lines_are_in_the_servers_format() -> None:
+    """With --log-format json a worker's Python lines (a failed job's traceback, the one the
+    HolotrackServerErrors alert sends an operator to read) were text among the JSON."""
+    assert ChildLogs.of(Config(log_format="json")).args() == ["--log-format", "json"]
+    code = (
+        "import logging\n"
+        "from webapp.engine.child import _quiet_native_logs\n"
+        "_quiet_native_logs(False, 'json')\n"
+        "try:\n"
+        "    raise ValueError('a frame it could not take')\n"
+        "except ValueError:\n"
+        "    logging.getLogger('webapp.engine.worker').exception('job 7 failed')\n"
+    )
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", code, stderr=asyncio.subprocess.PIPE
+    )
+    _, err = await asyncio.wait_for(child.communicate(), 60)
+    assert child.returncode == 0
+    [line] = err.decode().splitlines()
+    said = json.loads(line)
+    assert (said["levelname"], said["message"]) == ("ERROR", "job 7 failed")
+    assert "ValueError: a frame it could not take" in said["exc_info"]

@@ -18,7 +18,7 @@ from webapp.config import Config
 from webapp.engine.jobs import Frame
 from webapp.engine.lane import LaneState
 from webapp.engine.pacing import BLENDSHAPES_GUESS, Invitations
-from webapp.engine.process import WorkerHandle
+from webapp.engine.process import ChildLogs, WorkerHandle
 from webapp.engine.scheduler import Scheduler
 from webapp.engine.slot import Slot, SlotState, service_kind
 from webapp.engine.wire import (
@@ -44,7 +44,7 @@ class FakeWorker:
 
     started = 0
 
-    def __init__(self, index: int, verbose: bool, on_exit: Callable[[Any], None]) -> None:
+    def __init__(self, index: int, logs: ChildLogs, on_exit: Callable[[Any], None]) -> None:
         self.index = index
         self.pid = 0
         self.graphs = 1
@@ -426,7 +426,7 @@ async def test_a_frame_waiting_for_its_graph_is_run_once_it_opens(
 
 
 def test_the_fake_is_a_worker_handle() -> None:
-    handle: WorkerHandle = FakeWorker(0, False, lambda worker: None)
+    handle: WorkerHandle = FakeWorker(0, ChildLogs(), lambda worker: None)
     assert not handle.alive
 
 

@@ -11,25 +11,18 @@ from pathlib import Path
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
-from pythonjsonlogger.json import JsonFormatter
 
 from webapp import tls
 from webapp.app import create_app
 from webapp.config import Config, load_config
+from webapp.log_format import formatter
 
 log = logging.getLogger("webapp")
-
-TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def setup_logging(config: Config) -> None:
     handler = logging.StreamHandler()
-    if config.log_format == "json":
-        handler.setFormatter(
-            JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s", timestamp=True)
-        )
-    else:
-        handler.setFormatter(logging.Formatter(TEXT_FORMAT))
+    handler.setFormatter(formatter(config.log_format))
     logging.basicConfig(level=logging.DEBUG if config.verbose else logging.INFO, handlers=[handler])
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     logging.getLogger("aiohttp.server").addFilter(client_mistakes)

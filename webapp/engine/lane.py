@@ -25,7 +25,7 @@ from webapp.engine import overlap
 from webapp.engine.calls import LaneJob, deliver_still, wire_job
 from webapp.engine.jobs import Frame, StillJob
 from webapp.engine.pacing import ServiceTimes
-from webapp.engine.process import WorkerFactory, WorkerHandle
+from webapp.engine.process import ChildLogs, WorkerFactory, WorkerHandle
 from webapp.engine.sessions import LaneSessions
 from webapp.engine.slot import Slot
 from webapp.engine.wire import FrameResult, Job
@@ -58,7 +58,7 @@ class Lane:
         self.config = config
         self.state = LaneState.STARTING
         self.sessions = LaneSessions(times, self.wake)
-        self.worker = new_worker(index, config.verbose, self._worker_exited)
+        self.worker = new_worker(index, ChildLogs.of(config), self._worker_exited)
         self._new_worker = new_worker
         self._stills = stills  # one line, shared by every lane
         self._times = times
@@ -250,7 +250,7 @@ class Lane:
         self.wake()
 
     async def _replace_worker(self) -> None:
-        self.worker = self._new_worker(self.index, self.config.verbose, self._worker_exited)
+        self.worker = self._new_worker(self.index, ChildLogs.of(self.config), self._worker_exited)
         try:
             await self.worker.start()
         except Exception:

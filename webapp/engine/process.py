@@ -9,8 +9,10 @@ import logging
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+from webapp.config import Config
 from webapp.engine import wire
 from webapp.errors import BY_CODE, HolotrackError, ModelError, WorkerCrashedError
 
@@ -35,16 +37,33 @@ class WorkerHandle(Protocol):
     def kill(self) -> None: ...
 
 
-# index, verbose, and what to call once the worker has exited
-WorkerFactory = Callable[[int, bool, Callable[[Any], None]], WorkerHandle]
+@dataclass(frozen=True)
+class ChildLogs:
+    """How a worker logs: native libraries' lines too (verbose), and in the server's
+    format (its Python lines were text in a JSON log: a failed job's traceback among them,
+    the one an operator is sent to read)."""
+
+    verbose: bool = False
+    log_format: str = "text"
+
+    @classmethod
+    def of(cls, config: Config) -> ChildLogs:
+        return cls(config.verbose, config.log_format)
+
+    def args(self) -> list[str]:
+        return (["--verbose"] if self.verbose else []) + ["--log-format", self.log_format]
+
+
+# index, how it logs, and what to call once the worker has exited
+WorkerFactory = Callable[[int, ChildLogs, Callable[[Any], None]], WorkerHandle]
 
 
 class WorkerProcess:
     """One child running `python -m webapp.engine.child`; replies are matched by job id."""
 
-    def __init__(self, index: int, verbose: bool, on_exit: Callable[[WorkerProcess], None]):
+    def __init__(self, index: int, logs: ChildLogs, on_exit: Callable[[WorkerProcess], None]):
         self.index = index
-        self.verbose = verbose
+        self.logs = logs
         self.pid = 0
         self.graphs = 0
         self.alive = False
@@ -57,7 +76,7 @@ class WorkerProcess:
         self.stopping = False
 
     async def start(self) -> None:
-        args = [sys.executable, "-m", CHILD_MODULE] + (["--verbose"] if self.verbose else [])
+        args = [sys.executable, "-m", CHILD_MODULE, *self.logs.args()]
         self._proc = await asyncio.create_subprocess_exec(
             *args,
             stdin=asyncio.subprocess.PIPE,
