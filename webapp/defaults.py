@@ -35,7 +35,8 @@ MIN_SESSION_FPS = "holistic=10,pose=15"
 
 def parse_min_fps(text: str) -> dict[Track, float]:
     """`--min-session-fps`: one rate for every track, or TRACK=FPS pairs, comma-separated
-    (a track left out, or an empty value, keeps the default); 0 admits at any rate."""
+    (a track left out keeps its default, and an empty setting both; a pair needs its
+    rate); 0 admits at any rate."""
     rates = {Track(name): float(value) for name, value in _pairs(MIN_SESSION_FPS)}
     if text.strip() and "=" not in text:
         return dict.fromkeys(Track, _rate(text))
