@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import signal
 import sys
@@ -118,9 +117,10 @@ async def test_sigterm_closes_every_session_and_watcher_with_1001_and_exits() ->
     assert "Traceback" not in errors, errors[-2000:]
 
 
-async def test_a_video_cut_by_sigterm_says_so_in_its_end_line() -> None:
-    """aiohttp cancels a running video's handler at shutdown as it does when its client
-    leaves: the end line said 'left by its client' while the client was still reading."""
+async def test_a_video_stopped_by_sigterm_ends_with_its_summary() -> None:
+    """aiohttp cancelled a running video's handler at shutdown: the client's stream was cut
+    short with no summary, and the end line said 'left by its client' while the client was
+    still reading. It stops between two frames with a summary saying why."""
     port = free_port()
     async with serving(port) as server, aiohttp.ClientSession() as http:
         answer = await http.post(
@@ -131,12 +131,15 @@ async def test_a_video_cut_by_sigterm_says_so_in_its_end_line() -> None:
         assert answer.status == 200
         assert (await answer.content.readline()).startswith(b'{"frame":')
         server.proc.send_signal(signal.SIGTERM)
-        with contextlib.suppress(aiohttp.ClientPayloadError):
-            await answer.read()  # cut short: the server is going
+        rest = [json.loads(line) for line in (await answer.read()).splitlines()]
         assert await asyncio.wait_for(server.proc.wait(), 30) == 0
+    summary = rest[-1]["summary"]
+    assert summary["complete"] is False
+    assert summary["error"]["error"] == "busy"
+    assert summary["error"]["detail"].startswith("the server is shutting down: the video stopped")
     log = await server.rest()
     ends = [line for line in log.splitlines() if ": video " in line and "frames" in line]
-    assert any("cut by the server's shutdown after" in line for line in ends), ends
+    assert any("the server is shutting down" in line for line in ends), ends
     assert not any("left by its client" in line for line in ends), ends
 
 

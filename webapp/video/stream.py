@@ -22,7 +22,7 @@ from aiohttp import web
 from webapp.access.service import VideoSeconds
 from webapp.engine.jobs import Frame
 from webapp.engine.wire import FrameResult
-from webapp.errors import DeadlineError, HolotrackError, WorkerCrashedError
+from webapp.errors import CapacityError, DeadlineError, HolotrackError, WorkerCrashedError
 from webapp.live.analysis import SessionAnalysis
 from webapp.metrics import Metrics
 from webapp.video import lines
@@ -135,6 +135,13 @@ class VideoStream:
         ahead.set_result(first)
         try:
             while (decoded := await ahead) is not None:
+                if self.run.scheduler.draining:
+                    # Ended here, between two frames, with its summary: cancelled later by
+                    # the shutdown, the client got a stream cut short with no last word.
+                    raise CapacityError(
+                        f"the server is shutting down: the video stopped at "
+                        f"{decoded.time_ms:.0f} ms; send it again"
+                    )
                 ahead = asyncio.ensure_future(asyncio.to_thread(self.reader.next))
                 await self._write(await self._one(index, decoded))
                 index += 1
