@@ -108,8 +108,9 @@ def png_16bit() -> bytes:
 
 
 def float_tiff() -> bytes:
-    """Grey in 0 to 1, as float TIFFs hold it: it was tracked as a black picture."""
-    grey = np.asarray(person().convert("L"), dtype=np.float32) / 255.0
+    """Grey in 0 to 1, as float TIFFs hold it: it was tracked as a black picture. Four
+    bytes a pixel: at 360x480 within a live frame's 1 MiB, which refuses it as a type."""
+    grey = np.asarray(person().convert("L").resize((360, 480)), dtype=np.float32) / 255.0
     return encode(Image.fromarray(grey), "TIFF")
 
 
@@ -231,7 +232,7 @@ CORPUS: Sequence[Awkward] = (
     Awkward("webp-animated", animated_webp, 200, None, Ws.RESULT, size=(240, 320)),
     Awkward("tiff", lambda: encode(person(), "TIFF"), 200, None, Ws.UNSUPPORTED, True, PERSON_SIZE),
     Awkward("tiff-multipage", multipage_tiff, 200, None, Ws.UNSUPPORTED, True, PERSON_SIZE),
-    Awkward("tiff-float", float_tiff, 200, None, Ws.UNSUPPORTED, True, PERSON_SIZE),
+    Awkward("tiff-float", float_tiff, 200, None, Ws.UNSUPPORTED, True, (360, 480)),
     Awkward(
         "1x1",
         lambda: encode(Image.new("RGB", (1, 1), (90, 60, 30)), "PNG"),
