@@ -1080,7 +1080,8 @@ async def test_an_emotion_button_holds_it_on_the_avatar_and_through_a_reconnect(
     make_avatar_client: MakeAvatarClient, tmp_path: Path
 ) -> None:
     """Chosen before Start it goes with the session; another replaces it; the server's
-    answer presses the button; a reconnect sends it again, and after a reload the server
+    answer presses the button; back on its link after a lost connection the page takes
+    what the link holds (a stream deck's, held meanwhile), and after a reload the server
     says what the link holds; None lets go."""
     async with recorded_signer_page(make_avatar_client, tmp_path) as signer:
         browser, client, sent, received = signer

@@ -40,6 +40,14 @@ async def test_a_server_with_a_certificate_is_healthy(tmp_path: Path) -> None:
         assert await check(environ) == (0, "")
 
 
+async def test_a_server_on_every_ipv6_address_is_healthy() -> None:
+    """Listening on "::" is IPv6 alone (asyncio sets IPV6_V6ONLY): asked at 127.0.0.1, the
+    server was unhealthy for ever."""
+    port = free_port()
+    async with serving(port, "--host", "::"):
+        assert await check({"HOLOTRACK_PORT": str(port), "HOLOTRACK_HOST": "::"}) == (0, "")
+
+
 async def test_a_plain_server_is_healthy_and_no_server_is_not() -> None:
     port = free_port()
     async with serving(port):
@@ -68,7 +76,7 @@ async def test_a_keys_file_broken_since_the_start_leaves_the_server_healthy(
     ("argv", "url"),
     [
         (["--host", "0.0.0.0"], "http://127.0.0.1:8080/healthz"),
-        (["--host", "::", "--port", "9000"], "http://127.0.0.1:9000/healthz"),
+        (["--host", "::", "--port", "9000"], "http://[::1]:9000/healthz"),
         (["--host", "::1", "--self-signed"], "https://[::1]:8080/healthz"),
         (["--self-signed", "--local-http-port", "8081"], "http://127.0.0.1:8081/healthz"),
     ],

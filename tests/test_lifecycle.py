@@ -144,7 +144,7 @@ async def test_a_video_stopped_by_sigterm_ends_with_its_summary() -> None:
 
 
 async def test_sighup_without_a_keys_file_leaves_the_server_running() -> None:
-    """Python's default for SIGHUP ends the process: a fleet's routine reload (systemd's
+    """SIGHUP's default action ends the process: a fleet's routine reload (systemd's
     ExecReload=kill -HUP) killed every server that had no keys file, its sessions with it."""
     port = free_port()
     async with serving(port) as server, aiohttp.ClientSession() as http:

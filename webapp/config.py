@@ -268,17 +268,17 @@ def build_parser() -> argparse.ArgumentParser:
 def load_config(
     argv: Sequence[str] | None = None,
     environ: Mapping[str, str] | None = None,
-    checked: bool = True,
+    read_files: bool = True,
 ) -> Config:
-    """Flags win over environment variables, which win over the defaults. `checked`
-    False takes the values as they are, files unread: for asking where a running server
-    listens (webapp/healthcheck.py), whose keys file may have changed under it since."""
+    """Flags win over environment variables, which win over the defaults. `read_files`
+    False checks the values but not the files they name: for asking where a running
+    server listens (webapp/healthcheck.py), whose keys file may have changed since."""
     return flags.load(
         Config,
         prefix=ENV_PREFIX,
         prog="python -m webapp",
         description=DESCRIPTION,
-        validate=problems if checked else lambda config: [],
+        validate=lambda config: problems(config, read_files),
         argv=argv,
         environ=environ,
     )

@@ -19,7 +19,9 @@ if TYPE_CHECKING:
 MAX_WATCH_GRACE = 3600.0
 
 
-def problems(config: Config) -> list[str]:
+def problems(config: Config, read_files: bool = True) -> list[str]:
+    """What is wrong with the settings; with `read_files` False, the files they name are
+    not read (the health check's: the server refuses a file that went bad since it began)."""
     found = []
     for name in (
         "workers",
@@ -51,11 +53,11 @@ def problems(config: Config) -> list[str]:
             found.append("--local-http-port is for HTTPS: add --self-signed or --tls-cert")
         if config.local_http_port == config.port or not 0 < config.local_http_port < 65536:
             found.append("--local-http-port must be a free port other than --port")
-    if config.avatar:
+    if config.avatar and read_files:
         problem = avatar_problem(Path(config.avatar))
         if problem:
             found.append(f"--avatar: {problem}")
-    if config.access_keys:
+    if config.access_keys and read_files:
         try:
             read_keys(Path(config.access_keys))
         except KeysFileError as exc:

@@ -16,14 +16,15 @@ from collections.abc import Sequence
 from webapp.config import Config, load_config
 
 TIMEOUT = 4.0
-# Addresses that mean "every interface": the server is reached on loopback there.
-EVERYWHERE = {"", "0.0.0.0", "::"}
+# Addresses that mean "every interface", and the loopback the server is reached on there:
+# asyncio listens on "::" for IPv6 alone (IPV6_V6ONLY), so 127.0.0.1 was refused.
+LOOPBACK = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}
 
 
 def health_url(config: Config) -> str:
     if config.local_http_port:
         return f"http://127.0.0.1:{config.local_http_port}/healthz"
-    host = "127.0.0.1" if config.host in EVERYWHERE else config.host
+    host = LOOPBACK.get(config.host, config.host)
     if ":" in host:
         host = f"[{host}]"
     scheme = "https" if config.tls_cert or config.self_signed else "http"
@@ -31,10 +32,10 @@ def health_url(config: Config) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # Unchecked: a keys file or an avatar replaced by a bad one since the start is the
-    # server's to refuse (a reload keeps the keys in force); checked, it exited 2, and the
+    # Files unread: a keys file or an avatar replaced by a bad one since the start is the
+    # server's to refuse (a reload keeps the keys in force); read, it exited 2, and the
     # container was marked unhealthy and replaced by one that would not start.
-    config = load_config(argv, checked=False)
+    config = load_config(argv, read_files=False)
     url = health_url(config)
     # The certificate names the machine for phones; this asks whether the server is up,
     # not whether a client would trust it.

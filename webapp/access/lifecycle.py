@@ -37,7 +37,7 @@ async def access_ctx(app: web.Application) -> AsyncIterator[None]:
             ", ".join(access.names),
         )
         reload = access.reload
-    # Handled either way: Python's default for SIGHUP ends the process, and a fleet's
+    # Handled either way: SIGHUP's default action ends the process, and a fleet's
     # routine reload (systemd's ExecReload=kill -HUP) took down the servers without keys.
     loop.add_signal_handler(signal.SIGHUP, reload)
     try:
