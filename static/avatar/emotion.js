@@ -132,6 +132,7 @@ export class EmotionButtons {
       });
     } catch {
       this.unanswered = Math.max(0, this.unanswered - 1);
+      this.owe(press);
       if (current()) showStatus(this.status, "The expression did not reach the server: check the connection and press it again.", "error");
       return;
     }
@@ -142,8 +143,16 @@ export class EmotionButtons {
       return;
     }
     this.unanswered = Math.max(0, this.unanswered - 1);
+    this.owe(press);
     if (response.status === 401) keyRefused(answer?.detail ?? "");
     if (current()) showStatus(this.status, `The expression was not held: ${answer?.detail ?? `the server answered ${response.status}`}.`, "error");
+  }
+
+  // The latest press did not reach the link: it goes with the next connection, this
+  // page's own session resuming the link included (which sends only what is owed), so
+  // the pressed button is not left over an avatar that does not hold it.
+  owe(press) {
+    if (press === this.presses) this.unsent = true;
   }
 
   // The expressions the avatar on show has: a button for one it lacks says so, and still
