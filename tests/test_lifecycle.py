@@ -141,6 +141,7 @@ async def test_a_video_stopped_by_sigterm_ends_with_its_summary() -> None:
     ends = [line for line in log.splitlines() if ": video " in line and "frames" in line]
     assert any("the server is shutting down" in line for line in ends), ends
     assert not any("left by its client" in line for line in ends), ends
+    assert not any("WARNING" in line for line in ends), ends  # a stop, not a failure
 
 
 async def test_sighup_without_a_keys_file_leaves_the_server_running() -> None:

@@ -207,7 +207,7 @@ class Metrics:
         )
         self.videos_ended = Counter(
             "holotrack_videos_ended",
-            "Video streams by how they ended (complete, failed, disconnected)",
+            "Video streams by how they ended (complete, failed, disconnected; stopped: a shutdown)",
             ["outcome"],
             registry=r,
         )
@@ -221,7 +221,7 @@ class Metrics:
             self.video_requests.labels(str(status))
         for outcome in ("processed", "skipped", "error"):
             self.video_frames.labels(outcome)
-        for outcome in ("complete", "failed", "disconnected"):
+        for outcome in ("complete", "failed", "stopped", "disconnected"):
             self.videos_ended.labels(outcome)
         self._busy_samples: collections.deque[tuple[float, float]] = collections.deque()
         r.register(_PoolCollector(self))

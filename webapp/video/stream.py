@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import socket
 import statistics
 import time
@@ -36,6 +37,13 @@ log = logging.getLogger(__name__)
 SEND_BUFFER_BYTES = 256 * 1024
 # Errors after which no further frame can run; any other costs one frame its landmarks.
 FATAL = (WorkerCrashedError, DeadlineError)
+# How often a frame slow to come looks whether the server is shutting down: well within
+# its few seconds' grace before aiohttp cancels the handler.
+DRAIN_CHECK_S = 0.25
+
+
+class ShuttingDown(CapacityError):
+    """The server is shutting down: the video ends with its summary, to be sent again."""
 
 
 class ClientGone(Exception):
@@ -88,7 +96,9 @@ class VideoStream:
             try:
                 await self._frames(first)
             except HolotrackError as exc:
-                self._ended("failed", f"stopped after {self.tally.frames} frames: {exc}")
+                # A shutdown's stop is no failure: every rolling update counted some.
+                outcome = "stopped" if isinstance(exc, ShuttingDown) else "failed"
+                self._ended(outcome, f"stopped after {self.tally.frames} frames: {exc}")
                 error = exc
             # The slot is free, and the key charged what the video used, before the client
             # reads the summary, not after.
@@ -114,7 +124,9 @@ class VideoStream:
             raise
         finally:
             self.metrics.video_frames.labels("skipped").inc(self.reader.skipped)
-        return "failed" if error is not None else "complete"
+        if error is None:
+            return "complete"
+        return "stopped" if isinstance(error, ShuttingDown) else "failed"
 
     def _ended(self, outcome: str, words: str) -> None:
         """The end line of the video's start line (views.py), as a live session has its
@@ -135,13 +147,7 @@ class VideoStream:
         ahead.set_result(first)
         try:
             while (decoded := await ahead) is not None:
-                if self.run.scheduler.draining:
-                    # Ended here, between two frames, with its summary: cancelled later by
-                    # the shutdown, the client got a stream cut short with no last word.
-                    raise CapacityError(
-                        f"the server is shutting down: the video stopped at "
-                        f"{decoded.time_ms:.0f} ms; send it again"
-                    )
+                self._check_draining(decoded.time_ms)
                 ahead = asyncio.ensure_future(asyncio.to_thread(self.reader.next))
                 await self._write(await self._one(index, decoded))
                 index += 1
@@ -180,16 +186,28 @@ class VideoStream:
         size = (result.width, result.height)
         return lines.frame_line(index, decoded.time_ms, size, landmarks, extra)
 
+    def _check_draining(self, time_ms: float) -> None:
+        """Ends the video here, with its summary, once the server is shutting down:
+        cancelled later by the shutdown, the client got a stream cut short, no last word."""
+        if self.run.scheduler.draining:
+            raise ShuttingDown(
+                f"the server is shutting down: the video stopped at {time_ms:.0f} ms; send it again"
+            )
+
     async def _result(self, frame: Frame) -> FrameResult:
         """The engine's result for `frame`. While it is slow to come (the first frame waits
         for its graph, up to 6 x --request-timeout, behind a burst of sessions), a waiting
-        line every waiting_seconds keeps the answer from looking dead to a proxy."""
-        if not self.waiting_seconds:
-            return await self.run.process(frame)
+        line every waiting_seconds keeps the answer from looking dead to a proxy; and a
+        shutdown meanwhile ends the video at once, within its grace."""
         began = time.perf_counter()
+        next_line = began + self.waiting_seconds if self.waiting_seconds else math.inf
         result = asyncio.ensure_future(self.run.process(frame))
         try:
-            while not (await asyncio.wait([result], timeout=self.waiting_seconds))[0]:
+            while not (await asyncio.wait([result], timeout=DRAIN_CHECK_S))[0]:
+                self._check_draining(frame.capture_ms)
+                if time.perf_counter() < next_line:
+                    continue
+                next_line += self.waiting_seconds
                 waiting_for = "frame" if self.run.built else "graph"
                 waited_ms = (time.perf_counter() - began) * 1000.0
                 await self._write(lines.waiting_line(waiting_for, waited_ms))
