@@ -37,7 +37,7 @@ from tests.browser import (
     record_text,
     write_y4m,
 )
-from tests.conftest import Client
+from tests.conftest import Client, MakeClient
 from tests.media import ASL_VIDEO, PERSON_JPEG
 from tests.vmc_receiver import vmc_receiver
 from tests.vrm_files import (
@@ -1165,6 +1165,40 @@ async def test_an_emotion_button_holds_it_on_the_avatar_and_through_a_reconnect(
         assert sent[-1] == {"type": "emotion", "name": None}
         assert await page.get_attribute("body", "data-emotion") == "none"
         assert browser.errors == []
+
+
+# An expression chosen on the PC while a phone is the camera, whose PUT fails; then the
+# PC's own session resumes the link: what it sends first.
+OWED_AFTER_A_FAILED_PUT_JS = """async () => {
+  const { EmotionButtons } = await import("/static/avatar/emotion.js");
+  const box = document.createElement("div");
+  box.innerHTML = '<button data-emotion="">None</button><button data-emotion="happy">Happy</button>'
+    + '<input type="range" min="5" max="100" value="100"><output></output>';
+  const status = document.createElement("p");
+  document.body.append(box, status);
+  const emotions = new EmotionButtons({ box, send: () => false, status });
+  emotions.phoneIs({ token: "t".repeat(22), linkKey: "k".repeat(22) });
+  emotions.choose("happy");
+  while (status.hidden) await new Promise((resolve) => setTimeout(resolve, 20));
+  emotions.phoneIs(null);
+  const sent = [];
+  emotions.resend((message) => sent.push(message) > 0, true);
+  return sent;
+}"""
+
+
+async def test_an_expression_whose_put_failed_goes_with_the_resumed_session(
+    make_client: MakeClient,
+) -> None:
+    """Its button stayed pressed over an avatar that did not hold it: a resumed session
+    sends only what the last connection did not see through, and it counted as seen."""
+    client = await make_client(Config(workers=1))
+    async with open_page() as browser:
+        page = browser.page
+        await page.route("**/api/emotion/**", lambda route: route.abort())
+        await page.goto(str(client.make_url("/")))
+        sent = await page.evaluate(OWED_AFTER_A_FAILED_PUT_JS)
+    assert sent == [{"type": "emotion", "name": "happy"}]
 
 
 def expression_near(name: str, value: float) -> str:
