@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from typing import Any
 import cv2
 import pytest
 from aiohttp import web
-from playwright.async_api import ConsoleMessage, Page, WebSocket, async_playwright
+from playwright.async_api import ConsoleMessage, Page, WebSocket, WebSocketRoute, async_playwright
 
 from webapp.keys import SESSIONS
 
@@ -192,6 +193,30 @@ async def _open_browser(extra_args: Sequence[str], **context: Any) -> AsyncItera
             yield wrapped
         finally:
             await browser.close()
+
+
+class NetworkDown:
+    """The page's network to the server gone for its WebSockets from `cut()` on: each one
+    it opens is closed as a lost connection (1006) until `back()`. Only sockets opened
+    from then on go through it: a test cuts the running one itself."""
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        self.down = True
+        self.refused = asyncio.Event()  # the page tried, and was refused
+
+    async def cut(self) -> None:
+        await self.page.route_web_socket(re.compile(r"/ws(\?|$)"), self._route)
+
+    def back(self) -> None:
+        self.down = False
+
+    async def _route(self, socket: WebSocketRoute) -> None:
+        if self.down:
+            self.refused.set()
+            await socket.close(code=1006)
+        else:
+            socket.connect_to_server()
 
 
 def record_socket_urls(page: Page) -> list[str]:

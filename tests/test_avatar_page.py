@@ -14,7 +14,6 @@ import io
 import itertools
 import json
 import math
-import re
 import shlex
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -26,10 +25,11 @@ import jinja2
 import pytest
 from aiohttp import web
 from PIL import Image
-from playwright.async_api import FilePayload, Page, WebSocket, WebSocketRoute
+from playwright.async_api import FilePayload, Page, WebSocket
 
 from tests.browser import (
     BrowserPage,
+    NetworkDown,
     cut_camera_session,
     fake_camera_args,
     open_page,
@@ -1118,30 +1118,21 @@ async def test_an_emotion_button_holds_it_on_the_avatar_and_through_a_reconnect(
         # The network gone a while, and a stream deck holds Sad meanwhile: back, the page
         # does not send its Happy again over the deck's Sad (the link kept what it holds,
         # and says it), as it did.
-        network_down = True
-        refused = asyncio.Event()
-
-        async def network(socket: WebSocketRoute) -> None:
-            if network_down:
-                refused.set()
-                await socket.close(code=1006)
-            else:
-                socket.connect_to_server()
-
-        await page.route_web_socket(re.compile(r"/ws(\?|$)"), network)
+        network = NetworkDown(page)
+        await network.cut()
         session = await page.get_attribute("body", "data-session")
         (camera,) = [s for s in client.app[SESSIONS] if s.name == session]
         assert camera.transport is not None
         before = len(sent)
         camera.transport.abort()
-        await refused.wait()
+        await network.refused.wait()
         token = await page.get_attribute("#watch-link", "data-token")
         key = await page.evaluate("localStorage.getItem('holotrack.linkKey:avatar')")
         deck = await client.put(
             f"/api/emotion/{token}", json={"name": "sad"}, headers={"Holotrack-Link-Key": key}
         )
         assert deck.status == 200, await deck.text()
-        network_down = False
+        network.back()
         await page.wait_for_selector("body[data-emotion=sad]", state="attached")
         await page.wait_for_function(expression_above("sad", 0.95))
         back = sent[before:]

@@ -17,10 +17,11 @@ from urllib.parse import urlsplit
 
 import pytest
 from aiohttp import WSMsgType
-from playwright.async_api import Page, Response, WebSocketRoute
+from playwright.async_api import Page, Response
 
 from tests.browser import (
     BrowserPage,
+    NetworkDown,
     Readies,
     fake_camera_args,
     hide_page,
@@ -498,25 +499,15 @@ async def test_a_workout_cut_off_longer_than_the_grace_goes_on_in_a_new_row(
     async with first_rep_of_a_loop(client, tmp_path) as browser:
         page = browser.page
         first = await page.get_attribute("body", "data-session")
-        network_down = True
-        refused = asyncio.Event()
-
-        async def network(socket: WebSocketRoute) -> None:
-            if network_down:
-                refused.set()
-                await socket.close(code=1006)
-            else:
-                socket.connect_to_server()
-
-        # Only sockets opened from now on go through it: the running one is cut below.
-        await page.route_web_socket(re.compile(r"/ws(\?|$)"), network)
+        network = NetworkDown(page)
+        await network.cut()  # the running socket is cut below
         (camera,) = client.app[SESSIONS]
         assert camera.transport is not None
         camera.transport.abort()
-        await refused.wait()
+        await network.refused.wait()
         tokens = client.app[LIVE].tokens
         await until(lambda: len(tokens) == 0, "the server let go of the paused session's link")
-        network_down = False
+        network.back()
         back = await page.wait_for_function(
             "(old) => document.body.dataset.session !== old && document.body.dataset.session",
             arg=first,
