@@ -35,8 +35,6 @@ log = logging.getLogger(__name__)
 # buffer grow to 4 MB (about 240 lines) on its own. 256 KB (the kernel doubles it) is 1 s
 # of lines at 30 fps, and still 2.5 MB/s over a 100 ms round trip.
 SEND_BUFFER_BYTES = 256 * 1024
-# Errors after which no further frame can run; any other costs one frame its landmarks.
-FATAL = (WorkerCrashedError, DeadlineError)
 # How often a frame slow to come looks whether the server is shutting down: well within
 # its few seconds' grace before aiohttp cancels the handler.
 DRAIN_CHECK_S = 0.25
@@ -44,6 +42,10 @@ DRAIN_CHECK_S = 0.25
 
 class ShuttingDown(CapacityError):
     """The server is shutting down: the video ends with its summary, to be sent again."""
+
+
+# Errors after which no further frame can run; any other costs one frame its landmarks.
+FATAL = (WorkerCrashedError, DeadlineError, ShuttingDown)
 
 
 class ClientGone(Exception):
