@@ -4,6 +4,7 @@ import dataclasses
 import os
 from collections.abc import Awaitable, Callable
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
@@ -36,3 +37,11 @@ def make_client(aiohttp_client: Callable[[web.Application], Awaitable[Client]]) 
         return await aiohttp_client(create_app(config))
 
     return build
+
+
+def files_form(data: bytes, content_type: str, *names: str) -> aiohttp.FormData:
+    """A multipart body with `data` once under each file name, every part named `file`."""
+    form = aiohttp.FormData()
+    for name in names:
+        form.add_field("file", data, filename=name, content_type=content_type)
+    return form

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import Client, MakeClient
+from tests.conftest import Client, MakeClient, files_form
 from tests.media import ASL_VIDEO, PERSON_JPEG, STILLS, png_declaring, reencode
 from tests.videos import write_clip
 from webapp.config import Config
@@ -279,9 +279,7 @@ async def test_two_files_under_the_name_are_refused(make_client: MakeClient) -> 
     if they were the whole answer. A field after the file is let be, as one before it."""
     client = await make_client(Config(workers=1))
     photo = PERSON_JPEG.read_bytes()
-    two = aiohttp.FormData()
-    for name in ("a.jpg", "b.jpg"):
-        two.add_field("file", photo, filename=name, content_type="image/jpeg")
+    two = files_form(photo, "image/jpeg", "a.jpg", "b.jpg")
     response = await client.post("/predict", data=two)
     answer = await response.json()
     assert (response.status, answer["error"]) == (400, "bad_request"), answer

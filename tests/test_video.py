@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.conftest import Client, MakeClient
+from tests.conftest import Client, MakeClient, files_form
 from tests.live import LiveClient, until, video_frames
 from tests.media import ASL_VIDEO, CUT_BETWEEN_KEYFRAMES, GESTURE_VIDEO, PERSON_JPEG
 from tests.videos import (
@@ -880,9 +880,7 @@ async def test_two_videos_in_one_request_are_refused(
 ) -> None:
     client = await make_client(Config(workers=1))
     clip = write_clip(ASL_VIDEO, tmp_path / "clip.mp4", 3).read_bytes()
-    form = aiohttp.FormData()
-    for name in ("a.mp4", "b.mp4"):
-        form.add_field("file", clip, filename=name, content_type="video/mp4")
+    form = files_form(clip, "video/mp4", "a.mp4", "b.mp4")
     response = await client.post("/api/video", data=form)
     answer = await response.json()
     assert (response.status, answer["error"]) == (400, "bad_request"), answer
