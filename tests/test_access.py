@@ -11,7 +11,7 @@ import logging
 import random
 import re
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from prometheus_client import CollectorRegistry
 from tests.conftest import Client, MakeClient
 from tests.live import LiveClient, until, video_frames
 from tests.media import ASL_VIDEO, GESTURE_VIDEO, PERSON_JPEG
-from tests.videos import write_clip
+from tests.videos import held_upload, write_clip
 from webapp.access.credentials import bearer
 from webapp.access.errors import AccessDenied, QuotaExceeded
 from webapp.access.http import PUBLIC_ROUTES, charge_video_seconds
@@ -356,13 +356,7 @@ async def test_a_video_holds_one_of_its_keys_sessions(
     clip = write_clip(GESTURE_VIDEO, tmp_path / "clip.mp4", 5).read_bytes()
     mp4 = {**auth(KEY_A), "Content-Type": "video/mp4"}
     go_on = asyncio.Event()
-
-    async def slow_body() -> AsyncIterator[bytes]:
-        yield clip[:1000]
-        await go_on.wait()
-        yield clip[1000:]
-
-    video = asyncio.create_task(client.post("/api/video", data=slow_body(), headers=mp4))
+    video = held_upload(client, clip, go_on, auth(KEY_A))
     await until(lambda: quotas.sessions("studio-a") == 1, "the upload holds studio-a's place")
     code, reason = await closed_after(client, hello(key=KEY_A))
     assert code == Close.TRY_AGAIN_LATER

@@ -31,6 +31,7 @@ from tests.videos import (
     damaged,
     decoded_frames,
     fragmented,
+    held_upload,
     lines,
     post,
     relabelled,
@@ -801,21 +802,6 @@ async def test_a_fault_of_the_servers_is_a_500_and_counted(
     assert (await response.json())["error"] == "internal"
     registry = client.app[METRICS].registry
     assert registry.get_sample_value("holotrack_video_requests_total", {"status": "500"}) == 1
-
-
-def held_upload(
-    client: Client, clip: bytes, go_on: asyncio.Event
-) -> asyncio.Task[aiohttp.ClientResponse]:
-    """An upload of `clip` whose first kilobyte arrives at once and the rest at `go_on`."""
-
-    async def slow_body() -> AsyncIterator[bytes]:
-        yield clip[:1000]
-        await go_on.wait()
-        yield clip[1000:]
-
-    return asyncio.create_task(
-        client.post("/api/video", data=slow_body(), headers={"Content-Type": "video/mp4"})
-    )
 
 
 async def test_uploads_in_progress_count_against_capacity(

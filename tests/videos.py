@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import struct
@@ -537,3 +538,21 @@ def encrypted(clip: Path, target: Path, samples: int) -> Path:
     senc = _box(b"senc", struct.pack(">II", 0, samples))
     target.write_bytes(_appended(_appended(data, MEDIA_BOXES, tenc), MEDIA_BOXES, senc))
     return target
+
+
+def held_upload(
+    client: Client, clip: bytes, go_on: asyncio.Event, headers: dict[str, str] | None = None
+) -> asyncio.Task[aiohttp.ClientResponse]:
+    """An upload of `clip` to /api/video whose first kilobyte arrives at once and the rest
+    at `go_on`; `headers` besides its Content-Type."""
+
+    async def slow_body() -> AsyncIterator[bytes]:
+        yield clip[:1000]
+        await go_on.wait()
+        yield clip[1000:]
+
+    return asyncio.create_task(
+        client.post(
+            "/api/video", data=slow_body(), headers={"Content-Type": "video/mp4", **(headers or {})}
+        )
+    )
