@@ -1497,10 +1497,53 @@ async def test_a_link_opened_in_another_tab_adds_its_card_to_the_view_already_op
         assert await tab.evaluate(CARD_TOKENS_JS) == [token, other]
         assert await tab.is_hidden("#coach-elsewhere")
         assert len(sockets) == 2, sockets  # none before Watch here too
+        # With the first view closed, the one watching too is the view a new link joins.
+        await page.close()
+        third = await LiveClient.connect(client)
+        another = (await third.hello(track="pose", exercise="squat"))["watch"]
+        last = await tab.context.new_page()
+        await last.goto(str(client.make_url(f"/coach?watch={another}")))
+        await last.wait_for_selector("#coach-elsewhere", state="visible")
+        await tab.wait_for_selector(
+            f'.coach-card[data-token="{another}"][data-state="watching"]', state="attached"
+        )
+        assert await last.evaluate(CARD_TOKENS_JS) == []
         await tab.close()
         assert browser.errors == []
     await first.ws.close()
     await second.ws.close()
+    await third.ws.close()
+
+
+@pytest.mark.browser
+async def test_two_links_opened_together_open_one_view(client: Client) -> None:
+    """A coach scanning two QR codes at once had two tabs each asking whether a view was
+    open, neither serving yet to answer: both served, each person watched twice over. The
+    first to hold the browser's lock serves and the other hands its link over."""
+    people = [await LiveClient.connect(client) for _ in range(2)]
+    tokens = [(await p.hello(track="pose", exercise="squat"))["watch"] for p in people]
+    async with open_page() as browser:
+        tabs = [browser.page, await browser.page.context.new_page()]
+        await asyncio.gather(
+            *(
+                tab.goto(str(client.make_url(f"/coach?watch={token}")))
+                for tab, token in zip(tabs, tokens, strict=True)
+            )
+        )
+        for tab in tabs:
+            await tab.wait_for_selector("body[data-coach-ready]", state="attached")
+        handed = [await tab.is_visible("#coach-elsewhere") for tab in tabs]
+        assert sorted(handed) == [False, True], handed
+        serving = tabs[handed.index(False)]
+        for token in tokens:
+            await serving.wait_for_selector(
+                f'.coach-card[data-token="{token}"][data-state="watching"]', state="attached"
+            )
+        assert sorted(await serving.evaluate(CARD_TOKENS_JS)) == sorted(tokens)
+        assert await tabs[handed.index(True)].evaluate(CARD_TOKENS_JS) == []
+        assert browser.errors == []
+    for person in people:
+        await person.ws.close()
 
 
 @pytest.mark.browser
