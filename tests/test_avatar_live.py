@@ -634,6 +634,36 @@ async def test_a_camera_taken_over_by_its_next_connection_leaves_it_its_receiver
     assert all(arms(f) != pytest.approx(idle, abs=1e-3) for f in received.complete_frames())
 
 
+async def test_blendshapes_the_next_session_no_longer_asks_for_are_rested_in_the_receiver(
+    make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Unticking "ARKit blendshapes" on the avatar page pauses its session and resumes the
+    link in one without them. A receiver keeps the last value it was sent: the new
+    session's frames ease them to 0 and its rest pose zeroes them, where VSeeFace kept the
+    last blendshapes (a half-shut eye) for good, past Stop too."""
+    async with vmc_receiver() as (port, received):
+        client = await make_client(Config(workers=1, vmc_allow=f"127.0.0.1:{port}"))
+        monkeypatch.setattr(client.app[LIVE].vmc_rest, "_delay", 600.0)
+        monkeypatch.setattr(webapp.vmc.sender, "UNSEEN_SECONDS", 600.0)
+        vmc = {"host": "127.0.0.1", "port": port}
+        frames = video_frames(ASL_VIDEO)[:3]
+        live, ready = await open_session(client, rig=True, blendshapes=True, vmc=vmc)
+        await live.lockstep(frames, STEP_MS)
+        await received.wait_frames(3)
+        await live.ws.close(code=4002, message=b"paused")
+        again, _ = await open_session(client, rig=True, resume=ready["resume"], vmc=vmc)
+        await again.lockstep(frames, STEP_MS)
+        await received.wait_frames(6)
+        await again.ws.close()
+        await received.wait_frames(7)  # the rest pose, at once
+    held: dict[str, float] = {}
+    for address, args in received.messages:
+        if address == "/VMC/Ext/Blend/Val":
+            held[args[0]] = args[1]
+    assert {"eyeBlinkLeft", "EyeBlinkLeft", "jawOpen"} <= held.keys()
+    assert {name: value for name, value in held.items() if value != 0.0} == {}
+
+
 async def test_a_link_key_keeps_one_watch_link_across_sessions_and_servers(
     make_client: MakeClient,
 ) -> None:

@@ -178,7 +178,7 @@ class LiveSession:
                 vmc.close()  # it sent nothing: no rest pose to send
             raise
         if vmc is not None:
-            vmc.on_first_rig = functools.partial(self.shared.vmc_rest.taken, options.vmc)
+            vmc.on_first_rig = functools.partial(self.shared.vmc_rest.taken, options.vmc, vmc)
         self.audience, self.token = grant.audience, grant.token
         self.audience.attach(self.outbox.put_control)
         self.analysis = SessionAnalysis(

@@ -40,9 +40,15 @@ class RestLater:
             self._delay, self._rest, sender
         )
 
-    def taken(self, targets: tuple[Target, ...]) -> None:
-        """A new session sent these receivers a rig: the last one's sender leaves them be."""
+    def taken(self, targets: tuple[Target, ...], sender: VmcSender | None = None) -> None:
+        """A new session sent these receivers a rig: the last one's sender leaves them be.
+        `sender`, the new session's, takes on what the last one sent them: a receiver keeps
+        each value, and blendshapes the new session no longer asks for (unticked on the
+        avatar page) stayed frozen in VSeeFace, through its rest pose too."""
         for target in targets:
+            older = self._holder.get(target)
+            if sender is not None and older is not None and older is not sender:
+                sender.inherit(older)
             self._hand_over(target)
 
     def close(self) -> None:

@@ -155,6 +155,14 @@ class VmcSender:
                 known.update(sent)
                 self._idle = None
 
+    def inherit(self, older: VmcSender) -> None:
+        """Takes on what `older` sent the receivers this sender took from it: each name
+        is eased to rest if this one's frames leave it out, and zeroed by its rest pose."""
+        self._blendshapes |= older._blendshapes
+        self._expressions |= older._expressions
+        self._idle = None
+        self._settle.inherit(older._settle)
+
     def unseen(self, seconds: float) -> None:
         """A frame without a rig (nobody in the picture), or a moment without any: once no
         rig has come for UNSEEN_SECONDS, the rest pose, each time (UDP may lose one)."""

@@ -33,6 +33,12 @@ class Settle:
         self._weights: dict[str, dict[str, float]] = {kind: {} for kind in WEIGHTS}
         self._seconds: float | None = None
 
+    def inherit(self, older: Settle) -> None:
+        """What `older` sent the same receivers, as last sent, under what this one sent."""
+        self._bones = {**older._bones, **self._bones}
+        for kind in WEIGHTS:
+            self._weights[kind] = {**older._weights[kind], **self._weights[kind]}
+
     def fill(self, rig: Mapping[str, Any], seconds: float) -> Mapping[str, Any]:
         """`rig`, with what it leaves out that was sent before (at `seconds`, on the clock
         of the frames so far) one step nearer rest."""
