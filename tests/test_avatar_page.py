@@ -46,6 +46,7 @@ from tests.vrm_files import (
     eye_bones_vrm,
     perfect_sync_vrm,
     plain_glb,
+    surprised_vrm,
 )
 from webapp.analysis.rig import quat
 from webapp.analysis.rig.idle import IDLE_BONES
@@ -1389,6 +1390,28 @@ async def test_a_perfect_sync_avatar_follows_the_models_blendshapes(
             "(n) => window.holotrackAvatar.expressionValue(n))"
         )
         assert presets == [0, 0, 0]
+        assert browser.errors == []
+
+
+async def test_a_vrm0_avatars_surprised_clip_shows_the_held_surprised(
+    make_avatar_client: MakeAvatarClient,
+) -> None:
+    """VRM 0.x has no surprised preset: avatars made for VSeeFace carry a "Surprised" clip,
+    which VMC sends the held emotion to (docs/protocol.md). The page shows it too, and its
+    button does not say the avatar lacks it."""
+    async with avatar_page(make_avatar_client) as browser:
+        page = browser.page
+        await load_model(page, "surprised.vrm", surprised_vrm())
+        assert "Surprised" in await page.evaluate("window.holotrackAvatar.expressionNames()")
+        missing = await page.eval_on_selector_all(
+            "#avatar-emotions button.missing", "(all) => all.map((b) => b.dataset.emotion)"
+        )
+        assert missing == []
+        await page.evaluate(
+            "(rig) => window.holotrackAvatar.apply(rig)",
+            {"bones": {}, "expressions": {"surprised": 1.0}},
+        )
+        await page.wait_for_function(expression_above("Surprised", 0.95))
         assert browser.errors == []
 
 

@@ -83,3 +83,16 @@ def eye_bones_vrm() -> bytes:
             }
 
     return _edited(edit)
+
+
+def surprised_vrm() -> bytes:
+    """The shipped avatar (VRM 0.x) with a "Surprised" clip, as avatars made for VSeeFace
+    carry one: VRM 0.x has no preset for it, so it is a custom group of that name, here
+    moving the same morph targets as Joy."""
+
+    def edit(doc: dict[str, Any]) -> None:
+        groups = doc["extensions"]["VRM"]["blendShapeMaster"]["blendShapeGroups"]
+        joy = next(g for g in groups if g["name"] == "Joy")
+        groups.append({**joy, "name": "Surprised", "presetName": "unknown"})
+
+    return _edited(edit)

@@ -152,6 +152,14 @@ export class Avatar {
     return names.filter((name) => this.byLowerName.has(name.toLowerCase())).length;
   }
 
+  // The model's own name for a rig expression, or null when it has none. VRM 0.x has no
+  // surprised preset: avatars made for VSeeFace carry a custom "Surprised" clip, which
+  // VMC drives (webapp/vmc/encode.py) and which must show here too.
+  ownExpression(name) {
+    if (this.vrm.expressionManager?.getExpression(name)) return name;
+    return this.byLowerName.get(name.toLowerCase()) ?? null;
+  }
+
   // Node for a rig bone, or for the parent it folds into; null when the model has neither.
   node(name) {
     if (!this.nodes.has(name)) {
@@ -214,7 +222,7 @@ export class Avatar {
     const out = {};
     for (const [name, weight] of Object.entries(rig.expressions ?? {})) {
       if (perfectSync && TAKEN_BY_ARKIT.has(name)) continue;
-      if (Number.isFinite(weight)) out[name] = unitRange(weight);
+      if (Number.isFinite(weight)) out[this.ownExpression(name) ?? name] = unitRange(weight);
     }
     return Object.assign(out, shapes);
   }

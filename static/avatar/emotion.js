@@ -155,11 +155,11 @@ export class EmotionButtons {
     if (press === this.presses) this.unsent = true;
   }
 
-  // The expressions the avatar on show has: a button for one it lacks says so, and still
-  // works, for an avatar in a VMC app or a browser elsewhere may have it.
-  modelHas(names) {
+  // has(name): whether the avatar on show has that expression; a button for one it lacks
+  // says so, and still works, for an avatar in a VMC app or a browser elsewhere may have it.
+  modelHas(has) {
     for (const button of this.buttons) {
-      const missing = Boolean(button.dataset.emotion) && !names.includes(button.dataset.emotion);
+      const missing = Boolean(button.dataset.emotion) && !has(button.dataset.emotion);
       button.classList.toggle("missing", missing);
       button.title = missing
         ? `The avatar here has no ${button.textContent} expression, so it shows nothing; an avatar in a VMC app or in OBS may have one`

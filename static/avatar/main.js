@@ -56,7 +56,7 @@ const emotions = new EmotionButtons({
 });
 const view = new AvatarView($("avatar-view"));
 // Each avatar shown: which of the Expression buttons it can show.
-view.loaded = (avatar) => emotions.modelHas(avatar.expressionNames);
+view.loaded = (avatar) => emotions.modelHas((name) => avatar.ownExpression(name) !== null);
 // Only on a server that keeps avatars for watch links (--avatar-memory-mb above 0).
 const obsAvatar = $("avatar-obs")
   ? new ObsAvatar({ box: $("avatar-obs-box"), checkbox: $("avatar-obs"), status: $("avatar-obs-status") })
