@@ -362,6 +362,15 @@ async def test_your_own_vrm_replaces_the_avatar_and_a_non_vrm_is_refused_in_word
                 {"name": "me.vrm", "mimeType": "image/jpeg", "buffer": PERSON_JPEG.read_bytes()},
                 'it is a JPEG picture: a .vrm file is binary glTF, and begins with "glTF"',
             ),
+            # A download that did not finish: said so, not as a typed array's length.
+            (
+                {
+                    "name": "half.vrm",
+                    "mimeType": "application/octet-stream",
+                    "buffer": AVATAR.read_bytes()[:100_000],
+                },
+                "it is cut short: 100,000 of the 591,288 bytes its header gives",
+            ),
         ]
         for refused, why in refusals:
             await page.set_input_files("#avatar-file", refused)

@@ -81,9 +81,19 @@ function startsWith(bytes, magic) {
 
 function notBinaryGltf(buffer) {
   const bytes = new Uint8Array(buffer, 0, Math.min(8, buffer.byteLength));
-  if (startsWith(bytes, GLB)) return null;
+  if (startsWith(bytes, GLB)) return cutShort(buffer);
   const known = NOT_VRM.find(([magic]) => startsWith(bytes, magic));
   return `it is ${known ? known[1] : "not a glTF/VRM model"}: a .vrm file is binary glTF, and begins with "glTF"`;
+}
+
+// A binary glTF's header gives its whole length: a download or copy that did not finish
+// has less, which the loader's own words told as "Invalid typed array length: 7437".
+function cutShort(buffer) {
+  if (buffer.byteLength < 12) return "it is cut short: not even its 12-byte header is whole";
+  const declared = new DataView(buffer).getUint32(8, true);
+  if (buffer.byteLength >= declared) return null;
+  const count = (n) => n.toLocaleString("en-US");
+  return `it is cut short: ${count(buffer.byteLength)} of the ${count(declared)} bytes its header gives (a download or copy that did not finish?)`;
 }
 
 // A URL or the bytes of a dropped file; throws AvatarFileError when it is not a VRM.
