@@ -250,6 +250,22 @@ def test_unusable_certificate_files_stop_the_start_with_one_line(tmp_path: Path)
         assert "--tls-cert and --tls-key go together" in done.stderr
 
 
+def test_a_key_with_a_passphrase_is_refused_in_one_line_without_a_prompt(
+    tmp_path: Path,
+) -> None:
+    cert, key = make_pair(tmp_path, "ours")
+    loaded = serialization.load_pem_private_key(key.read_bytes(), password=None)
+    key.write_bytes(
+        loaded.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"secret"),
+        )
+    )
+    with pytest.raises(tls.TlsError, match="encrypted with a passphrase"):
+        tls.server_context(cert, key)
+
+
 @pytest.mark.parametrize(
     "argv",
     [

@@ -65,8 +65,18 @@ def server_context(cert: Path, key: Path) -> ssl.SSLContext:
         except OSError as exc:
             raise TlsError(f"{flag} {path}: {exc.strerror or exc}") from None
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+
+    def no_passphrase() -> str:
+        # Without a callback OpenSSL asks for the passphrase on the terminal: a server
+        # started by hand waited at a prompt, and one without a terminal died with an
+        # OSError traceback. Asked only when the key is encrypted.
+        raise TlsError(
+            f"--tls-key {key} is encrypted with a passphrase, which the server cannot ask "
+            f"for: give it the key decrypted (openssl pkey -in KEY -out PLAIN_KEY)"
+        )
+
     try:
-        context.load_cert_chain(cert, key)
+        context.load_cert_chain(cert, key, password=no_passphrase)
     except ssl.SSLError as exc:
         if "KEY_VALUES_MISMATCH" in str(exc):
             raise TlsError(f"--tls-key {key} does not match the certificate {cert}") from None
