@@ -8,9 +8,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from bench.common import free_port
 from tests.test_lifecycle import serving
+from webapp import healthcheck
 from webapp.config import load_config
 from webapp.healthcheck import health_url
 
@@ -55,6 +58,31 @@ async def test_a_plain_server_is_healthy_and_no_server_is_not() -> None:
     status, said = await check({"HOLOTRACK_PORT": str(port)})
     assert status == 1
     assert f"http://127.0.0.1:{port}/healthz" in said
+
+
+async def test_a_proxy_set_for_outgoing_traffic_is_not_asked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A container's HTTP_PROXY sent the check for 127.0.0.1 to the proxy: a server
+    answering /healthz was marked unhealthy."""
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    app = web.Application()
+    app.router.add_get("/healthz", healthz)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    nobody = free_port()
+    for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"):
+        monkeypatch.setenv(name, f"http://127.0.0.1:{nobody}")
+    for name in ("no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    try:
+        argv = ["--port", str(server.port)]
+        assert await asyncio.to_thread(healthcheck.main, argv) == 0
+    finally:
+        await server.close()
 
 
 async def test_a_keys_file_broken_since_the_start_leaves_the_server_healthy(

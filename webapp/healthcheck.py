@@ -42,8 +42,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
+    # No proxy: the server is on this machine, and a container's HTTP_PROXY (set for its
+    # outgoing traffic) sent the check to the proxy, which marked a healthy server unhealthy.
+    opener = urllib.request.build_opener(
+        urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context)
+    )
     try:
-        with urllib.request.urlopen(url, timeout=TIMEOUT, context=context) as reply:
+        with opener.open(url, timeout=TIMEOUT) as reply:
             status = int(reply.status)
     except OSError as exc:  # refused, timed out, or an HTTP error status (HTTPError)
         print(f"{url}: {exc}", file=sys.stderr)
