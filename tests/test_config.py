@@ -153,6 +153,22 @@ def test_numbers_no_server_can_run_with_are_refused(
     assert said in capsys.readouterr().err
 
 
+def test_avatar_memory_smaller_than_one_avatar_is_refused(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """With --avatar-memory-mb 8 and the default --max-avatar-mb 32, a 10 MiB avatar was
+    refused 503 avatar_memory_full ("try again once other links end") on an empty server."""
+    with pytest.raises(SystemExit) as exited:
+        load_config(["--avatar-memory-mb", "8"], environ={})
+    assert exited.value.code == 2
+    assert (
+        "--avatar-memory-mb must be 0 (no uploaded avatars) or at least --max-avatar-mb (32)"
+        in (capsys.readouterr().err)
+    )
+    assert load_config(["--avatar-memory-mb", "8", "--max-avatar-mb", "8"], environ={})
+    assert load_config(["--avatar-memory-mb", "0"], environ={}).avatar_memory_mb == 0
+
+
 def test_a_port_in_use_is_one_line_and_exit_code_2() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

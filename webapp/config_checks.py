@@ -71,6 +71,13 @@ def problems(config: Config, read_files: bool = True) -> list[str]:
         found.append(f"--min-session-fps: {exc}")
     if config.avatar_memory_mb < 0:
         found.append("--avatar-memory-mb must be 0 (no uploaded avatars) or more")
+    elif 0 < config.avatar_memory_mb < config.max_avatar_mb:
+        # An avatar under --max-avatar-mb but over the whole budget was refused 503 "try
+        # again once other links end" on an empty server, and every time after.
+        found.append(
+            f"--avatar-memory-mb must be 0 (no uploaded avatars) or at least --max-avatar-mb "
+            f"({config.max_avatar_mb}): an avatar the server accepts must fit in it"
+        )
     if config.cache_entries < 0:
         found.append("--cache-entries must be 0 (no cache, as --no-cache) or more")
     if config.max_watchers < 0:
