@@ -103,3 +103,12 @@ def test_each_outcome_the_frames_help_names_is_a_label_value() -> None:
     assert named, family.documentation
     outcomes = {s.labels["outcome"] for s in family.samples if s.name.endswith("_total")}
     assert set(named.group(1).split(", ")) == outcomes
+
+
+def test_every_status_of_the_access_layer_starts_at_zero() -> None:
+    """A series appears at its first increment, which rate() and increase() cannot see:
+    the first 401 of a video, or the first 403 of a key allowed none, went unseen."""
+    registry = Metrics().registry
+    for name in ("holotrack_predict_requests_total", "holotrack_video_requests_total"):
+        for status in ("401", "403", "429"):
+            assert registry.get_sample_value(name, {"status": status}) == 0, (name, status)

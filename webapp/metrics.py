@@ -19,6 +19,8 @@ from webapp.usage import UsageCollector
 # Frame timings sit between a few and a few hundred milliseconds.
 BUCKETS = (0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0)
 BUSY_WINDOW_SECONDS = 10.0
+# What the access layer answers POST /predict and POST /api/video with (access/http.py).
+ACCESS_STATUSES = (401, 403, 429)
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -190,7 +192,8 @@ class Metrics:
             self.frames.labels(outcome)
         for status in (200, 400, 408, 413, 415, 500, 503, 504):
             self.predict_requests.labels(str(status))
-        for status in (401, 429):  # --access-keys: no or wrong key, over quota
+        # --access-keys: no or wrong key, over quota, a quota of 0 (no wait would help)
+        for status in ACCESS_STATUSES:
             self.predict_requests.labels(str(status))
         self.video_requests = Counter(
             "holotrack_video_requests",
@@ -217,7 +220,7 @@ class Metrics:
             "(--video-waiting-seconds): mostly first frames waiting for their graph",
             registry=r,
         )
-        for status in (200, 400, 408, 413, 415, 429, 499, 500, 503):
+        for status in (200, 400, 408, 413, 415, 499, 500, 503, *ACCESS_STATUSES):
             self.video_requests.labels(str(status))
         for outcome in ("processed", "skipped", "error"):
             self.video_frames.labels(outcome)
