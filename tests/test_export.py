@@ -40,6 +40,7 @@ from webapp.engine.blendshapes import NAMES
 from webapp.export import table
 from webapp.export.bvh import JOINT_OFFSET, JOINT_PARENT, to_bvh
 from webapp.export.gate import Slots
+from webapp.export.pool import ExportPool
 from webapp.export.recording import RecordingError, parse, parse_text
 from webapp.export.replay import replay
 from webapp.export.table import joint_angles
@@ -967,6 +968,19 @@ async def test_export_runs_again_after_its_process_is_killed(
     for fmt in ("csv", "bvh"):
         response = await client.post(f"/api/export?format={fmt}", data=MINIMAL, headers=NDJSON)
         assert response.status == 200
+
+
+async def test_a_terminals_ctrl_c_leaves_the_exports_process_to_the_server() -> None:
+    # Ctrl-C goes to the terminal's whole process group: the export's process died of it
+    # with a KeyboardInterrupt traceback before the server had begun to close down.
+    pool = ExportPool(1, 0)
+    try:
+        assert await pool.run(signal.getsignal, signal.SIGINT) == signal.SIG_IGN
+        pid = await pool.run(os.getpid)
+        os.kill(pid, signal.SIGINT)
+        assert await pool.run(os.getpid) == pid
+    finally:
+        await asyncio.to_thread(pool.shutdown)
 
 
 class WatchedSlots(Slots):

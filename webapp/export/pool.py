@@ -11,12 +11,21 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import TypeVar
 
 T = TypeVar("T")
+
+
+def _start(niceness: int) -> None:
+    # A terminal's Ctrl-C reaches every process of its group, this one too: it died with a
+    # KeyboardInterrupt traceback (and any export under way with it) while the server was
+    # still closing down. The server stops this pool itself when it stops.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.nice(niceness)
 
 
 class ExportProcessDied(Exception):
@@ -35,7 +44,7 @@ class ExportPool:
         return ProcessPoolExecutor(
             max_workers=self._processes,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=os.nice,
+            initializer=_start,
             initargs=(self._niceness,),
         )
 
