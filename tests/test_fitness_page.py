@@ -1242,6 +1242,35 @@ async def test_a_coach_card_says_when_its_results_stop(make_client: MakeClient) 
     await person.ws.close()
 
 
+@pytest.mark.browser
+async def test_a_card_opened_while_its_person_is_paused_shows_their_set(
+    make_client: MakeClient,
+) -> None:
+    """A coach reloading the view while the person's page was paused (reloaded, a locked
+    phone) saw no exercise and "0 reps" under "Live: waiting for the next frame…" for the
+    whole pause, though the workout it was sent said otherwise."""
+    client = await make_client(Config(workers=1, no_cache=True, idle_timeout=300))
+    person = await LiveClient.connect(client)
+    token = (await person.hello(track="pose", exercise="push_up", target=5))["watch"]
+    await person.ws.send_json({"type": "summary"})
+    assert (await person.next_of("workout"))["sets"][-1]["target"] == 5
+    async with open_page() as browser:
+        page = browser.page
+        await page.clock.install()
+        await page.goto(str(client.make_url(f"/coach?watch={token}")))
+        await card_state(browser, token, "watching")
+        card = f'.coach-card[data-token="{token}"]'
+        # The sets line shows once the workout has come: the count is drawn from it too.
+        await page.wait_for_selector(f"{card} [data-field=sets]:not([hidden])")
+        assert await page.text_content(f"{card} [data-field=exercise]") == "Push-up"
+        assert await page.text_content(f"{card} [data-field=reps]") == "0 of 5"
+        await page.clock.run_for(7000)
+        text = await card_text(browser, token)
+        assert "No news for" in text, text
+        assert browser.errors == []
+    await person.ws.close()
+
+
 CARD_LAYOUT_JS = """(token) => {
   const card = document.querySelector(`.coach-card[data-token='${token}']`);
   const reps = card.querySelector('.card-reps').getBoundingClientRect();

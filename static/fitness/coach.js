@@ -168,6 +168,15 @@ function drawFigure(card, message) {
   markExercise(canvas, { pose }, message.fitness, exercises);
 }
 
+// A card opened while its person is paused (a reload, a locked phone) gets the workout
+// but no result until they are back: its big count read "0 reps" under "–" meanwhile,
+// though the sets line said 6. The set being counted stands in for the result.
+function showCurrentSet(card, workout) {
+  const set = Array.isArray(workout.sets) ? workout.sets.at(-1) : null;
+  if (typeof set?.exercise !== "string" || !Number.isInteger(set.reps)) return;
+  showResult(card, { exercise: set.exercise, reps: set.reps, target: set.target, sides: set.sides, phase: "" });
+}
+
 // "Sets: Push-up 6 · Squat 3 (now) · 9 reps in all" (1 rep), from the session's workout.
 function showSets(card, workout) {
   const sets = Array.isArray(workout.sets) ? workout.sets : [];
@@ -206,6 +215,7 @@ function watch(token) {
       watching: (message) => {
         card.dataset.state = "watching";
         entry.lastResult = null;
+        entry.watchedSince = performance.now();
         card.dataset.session = message.session;
         field(card, "title").textContent = `Session ${message.session}`;
         showStatus(field(card, "status"), "Live: waiting for the next frame…", "ok");
@@ -217,7 +227,10 @@ function watch(token) {
         showResult(card, message.fitness);
         drawFigure(card, message);
       },
-      workout: (message) => showSets(card, message),
+      workout: (message) => {
+        showSets(card, message);
+        if (entry.lastResult === null) showCurrentSet(card, message);
+      },
       unopened: (text) => {
         entry.over = true;
         setState("refused", text);
@@ -234,7 +247,8 @@ function watch(token) {
     },
   });
   // restarting: the server went away while this card watched (its link comes back).
-  const entry = { card, watcher, lastResult: null, over: false, restarting: false };
+  // watchedSince: when its last "watching" came, for the silence before any result.
+  const entry = { card, watcher, lastResult: null, watchedSince: null, over: false, restarting: false };
   watched.set(token, entry);
   keepTokens((tokens) => (tokens.includes(token) ? tokens : [...tokens, token].slice(-KEPT_MOST)));
   watcher.start();
@@ -302,12 +316,15 @@ form.addEventListener("submit", async (event) => {
   showStatus(status, words.join(" "), unread.length || said.length ? "error" : "ok");
   input.value = [...unread, ...refused].join("\n");
 });
-// Before the first result the card already says it is waiting; after one, silence is news.
+// Silence is news from the last result, or from "watching" when none has come: a card
+// opened while its person was paused said "Live: waiting for the next frame…" for the
+// whole pause.
 setInterval(() => {
   const now = performance.now();
-  for (const { card, lastResult } of watched.values()) {
-    if (card.dataset.state !== "watching" || lastResult === null || now - lastResult < QUIET_MS) continue;
-    const seconds = Math.round((now - lastResult) / 1000);
+  for (const { card, lastResult, watchedSince } of watched.values()) {
+    const since = lastResult ?? watchedSince;
+    if (card.dataset.state !== "watching" || since === null || now - since < QUIET_MS) continue;
+    const seconds = Math.round((now - since) / 1000);
     showStatus(field(card, "status"), `No news for ${seconds} s: they may have paused, or a network is slow.`, "busy");
   }
 }, 1000);
