@@ -845,6 +845,37 @@ async def test_the_log_outlives_a_reload_until_it_is_cleared(
         assert browser.errors == []
 
 
+# A set as the page stores it, from the server's workout.
+GOOD_SET = {"exercise": "squat", "reps": 3, "sides": {"left": 1, "right": 2}, "partial_reps": 0}
+
+
+@pytest.mark.browser
+async def test_a_stored_workout_with_counts_no_set_has_is_left_out(client: Client) -> None:
+    """Stored workouts the page never wrote, whose fields passed its check, showed as
+    "NaN-NaN-NaN NaN:NaN", "-4 (left [object Object])" and "1e+21" in the log and its CSV."""
+    good = {"id": "ok", "session": "s1", "began": 1765000000000, "sets": [GOOD_SET]}
+    odd = [
+        {**good, "id": "far", "began": 1e300},
+        {**good, "id": "text", "began": "2026-12-06"},
+        {**good, "id": "minus", "sets": [{**GOOD_SET, "reps": -4}]},
+        {**good, "id": "huge", "sets": [{**GOOD_SET, "reps": 1e21}]},
+        {**good, "id": "sides", "sets": [{**GOOD_SET, "sides": {"left": {"a": 1}}}]},
+        {**good, "id": "letters", "sets": [{**GOOD_SET, "sides": "ab"}]},
+        {**good, "id": "partial", "sets": [{**GOOD_SET, "partial_reps": "x"}]},
+    ]
+    async with open_page() as browser:
+        page = browser.page
+        await page.goto(str(client.make_url("/fitness")))
+        await page.evaluate(
+            "(log) => localStorage.setItem('holotrack.workoutLog.v1', JSON.stringify(log))",
+            [good, *odd],
+        )
+        await reload(browser)
+        [row] = await log_rows(browser)
+        assert row[1:4] == ["1", "Squat", "3 (left 1 · right 2)"], row
+        assert browser.errors == []
+
+
 def seconds(clock: str) -> int:
     """The page's "m:ss" in seconds."""
     minutes, secs = clock.split(":")

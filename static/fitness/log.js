@@ -72,16 +72,33 @@ export function toCsv(records) {
   return [CSV_COLUMNS, ...rows].map((row) => row.map(csvField).join(",")).join("\r\n") + "\r\n";
 }
 
+// A count as the server gives one: 1e21 and -4 passed Number.isInteger.
+const isCount = (n) => Number.isSafeInteger(n) && n >= 0;
+
+// A set's counts as the server gives them; a side's count that was an object showed as
+// "left [object Object]", a string of sides as "0 a · 1 b".
+function validSet(s) {
+  const sides = s?.sides;
+  return (
+    typeof s?.exercise === "string" &&
+    isCount(s.reps) &&
+    (s.partial_reps === undefined || s.partial_reps === null || isCount(s.partial_reps)) &&
+    (sides === undefined || sides === null || (typeof sides === "object" && !Array.isArray(sides) && Object.values(sides).every(isCount)))
+  );
+}
+
 // A stored workout as this page wrote it; anything else (another version, a hand edit) is
-// left out rather than trusted.
+// left out rather than trusted. A `began` past what a Date holds read "NaN-NaN-NaN NaN:NaN"
+// in the table and the CSV.
 function valid(entry) {
   return (
     typeof entry?.id === "string" &&
     typeof entry.session === "string" &&
     (entry.link === undefined || typeof entry.link === "string") &&
-    Number.isFinite(entry.began) &&
+    typeof entry.began === "number" &&
+    Number.isFinite(new Date(entry.began).getTime()) &&
     Array.isArray(entry.sets) &&
-    entry.sets.every((s) => typeof s?.exercise === "string" && Number.isInteger(s.reps))
+    entry.sets.every(validSet)
   );
 }
 
