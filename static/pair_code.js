@@ -30,6 +30,12 @@ export function normalizeCode(text) {
   return code.length === LENGTH && [...code].every((letter) => ALPHABET.includes(letter)) ? code : null;
 }
 
+// Whether `text` reads as a code typed wrong (a letter missed or doubled, a 0 for an O,
+// neither of which a code has) rather than as something else: a few letters and digits.
+export function looksLikeCode(text) {
+  return /^[A-Z0-9]{7,9}$/.test(text.toUpperCase().replace(/[\s-]/g, ""));
+}
+
 // Two groups of four, easier to read out and to type.
 export function shownCode(code) {
   return `${code.slice(0, LENGTH / 2)}-${code.slice(LENGTH / 2)}`;

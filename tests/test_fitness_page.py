@@ -1524,6 +1524,30 @@ async def test_text_that_names_no_watch_token_makes_no_card(client: Client) -> N
 
 
 @pytest.mark.browser
+async def test_a_code_typed_wrong_is_said_to_be_one_and_kept_as_typed(client: Client) -> None:
+    """A code with a letter missed, one too many or a 0 read "No watch token in: K7QM-2XD.",
+    and one typed with a space came back split over two lines of the box."""
+    async with open_page() as browser:
+        page = browser.page
+        await page.goto(str(client.make_url("/coach")))
+        await page.wait_for_selector("body[data-coach-ready]", state="attached")
+        for typed in ["K7QM-2XD", "k7qm 2xdo", "K7QM-2XDAB"]:
+            await page.fill("#coach-links", typed)
+            await page.click("#coach-add")
+            await page.wait_for_function(
+                "() => document.getElementById('coach-status').textContent.includes('Added 0')"
+            )
+            said = await page.text_content("#coach-status") or ""
+            assert f"{typed}: a code is 8 letters and digits" in said, said
+            assert "No watch token" not in said
+            assert await page.input_value("#coach-links") == typed
+            # The next entry's words are waited for, not these.
+            await page.eval_on_selector("#coach-status", "(status) => { status.textContent = ''; }")
+        assert await page.evaluate(CARD_TOKENS_JS) == []
+        assert browser.errors == []
+
+
+@pytest.mark.browser
 async def test_a_link_opened_in_another_tab_adds_its_card_to_the_view_already_open(
     client: Client,
 ) -> None:

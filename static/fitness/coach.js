@@ -4,7 +4,7 @@
 import { drawSkeleton, loadSkeleton } from "../draw.js";
 import { showStatus } from "../format.js";
 import { browserStorage } from "../storage.js";
-import { claimCode, normalizeCode, shownCode } from "../pair_code.js";
+import { claimCode, looksLikeCode, normalizeCode, shownCode } from "../pair_code.js";
 import { CLOSE, routed, socketUrl } from "../protocol.js";
 import { WatchSocket } from "../watch.js";
 import { markExercise } from "./marks.js";
@@ -274,14 +274,22 @@ function remove(token, forget = true) {
 // codes the server refused (kept in the box to be mended) and what it said of each code
 // that added no card.
 async function tokensOf(text) {
-  const pieces = normalizeCode(text) ? [text] : text.split(/\s+/).filter(Boolean);
+  const pieces = normalizeCode(text) || looksLikeCode(text) ? [text] : text.split(/\s+/).filter(Boolean);
   const found = { tokens: [], unread: [], refused: [], said: [] };
   for (const piece of pieces) {
     const code = normalizeCode(piece);
     if (code === null) {
       const token = tokenOf(piece);
-      if (token === null) found.unread.push(piece);
-      else found.tokens.push(token);
+      if (token !== null) {
+        found.tokens.push(token);
+      } else if (looksLikeCode(piece)) {
+        // A letter missed or one too many read "No watch token in: K7QM-2XD.", and one
+        // typed with a space was split in two lines in the box.
+        found.refused.push(piece);
+        found.said.push(`${piece}: a code is 8 letters and digits, with no 0, O, 1, I or L, as their page shows it (like K7QM-2XDA).`);
+      } else {
+        found.unread.push(piece);
+      }
       continue;
     }
     try {
