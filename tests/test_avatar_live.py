@@ -728,7 +728,10 @@ async def test_a_cameras_watchers_end_after_the_grace(
     else:
         await live.ws.close(code=4002, message=b"paused")
     code, reason = await closed(watcher)
-    assert (code, reason) == (1000, f"the watched session ended: {why}")
+    assert (code, reason) == (
+        1000,
+        f"the watched session ended: its camera was not back within 0.3 s ({why})",
+    )
     assert len(client.app[LIVE].tokens) == 0
     _, fresh = await open_session(client, resume=ready["resume"])
     assert fresh["watch"] != ready["watch"]

@@ -35,7 +35,7 @@ from tests.browser import (
     write_y4m,
 )
 from tests.conftest import Client, MakeClient
-from tests.live import LiveClient, frame_message, until, video_frames
+from tests.live import LiveClient, frame_message, lose_connection, until, video_frames
 from tests.test_lifecycle import serving
 from webapp.app import TEMPLATES_DIR
 from webapp.config import Config
@@ -1342,15 +1342,15 @@ async def kept_link_session(port: int, link_key: str, frame: bytes) -> str:
 # What a card does after each close: [state, tries again, words].
 CARD_CLOSES_JS = """async () => {
   const { afterClose } = await import("/static/fitness/watcher.js");
-  const seen = (code, wasWatching, attempt, restarting) => {
-    const next = afterClose({ code, reason: "", wasWatching, attempt, restarting });
+  const seen = (code, wasWatching, attempt, awaiting) => {
+    const next = afterClose({ code, reason: "", wasWatching, attempt, awaiting });
     return [next.state, next.delay !== null, next.text];
   };
   return [
-    seen(4003, false, 0, false),
-    seen(4003, false, 3, true),
-    seen(4003, false, 16, true),
-    seen(1000, true, 0, false),
+    seen(4003, false, 0, null),
+    seen(4003, false, 3, "server"),
+    seen(4003, false, 16, "server"),
+    seen(1000, true, 0, null),
   ];
 }"""
 
@@ -1367,6 +1367,41 @@ async def test_a_card_waiting_for_a_restart_gives_up_after_two_minutes(client: C
     assert "did not come back within two minutes" in over[2]
     assert "waiting" not in over[2]
     assert ended[:2] == ["ended", False]
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize(("how", "then"), [("lost", "lost"), ("paused", "ended")])
+async def test_a_card_waits_for_a_person_whose_network_was_gone_past_the_grace(
+    make_client: MakeClient, how: str, then: str
+) -> None:
+    """A person's network gone longer than --watch-grace: the server let go of the session
+    and the card said "This session has ended." for good, though their page, back online,
+    opened the same link (the workout's key) and counted on, found only by a coach's
+    reload. The card waits for it. Not after a pause that long, which opens a new link."""
+    client = await make_client(Config(workers=1, watch_grace=0.5))
+    link_key = "coach-away-" + "k" * 30
+    person = await LiveClient.connect(client)
+    ready = await person.hello(track="pose", exercise="push_up", link_key=link_key)
+    token = ready["watch"]
+    async with open_page() as browser:
+        await browser.page.goto(str(client.make_url(f"/coach?watch={token}")))
+        await card_state(browser, token, "watching")
+        if how == "lost":
+            lose_connection(person)
+        else:
+            await person.ws.close(code=4002, message=b"paused")
+        await card_state(browser, token, then)
+        if then == "ended":
+            assert "This session has ended." in await card_text(browser, token)
+            return
+        said = await card_text(browser, token)
+        assert "Their connection was lost for longer than the server keeps a session" in said
+        back = await LiveClient.connect(client)
+        again = await back.hello(track="pose", exercise="push_up", link_key=link_key)
+        assert (again["watch"], again["resumed"]) == (token, False)
+        await card_state(browser, token, "watching")
+        assert browser.errors == []
+    await back.ws.close()
 
 
 @pytest.mark.browser

@@ -5,11 +5,11 @@ import { drawSkeleton, loadSkeleton } from "../draw.js";
 import { showStatus } from "../format.js";
 import { browserStorage } from "../storage.js";
 import { claimCode, looksLikeCode, normalizeCode, shownCode } from "../pair_code.js";
-import { CLOSE, routed, socketUrl } from "../protocol.js";
+import { routed, socketUrl } from "../protocol.js";
 import { WatchSocket } from "../watch.js";
 import { markExercise } from "./marks.js";
 import { CoachTabs } from "./coach_tabs.js";
-import { afterClose, isToken, tokenOf } from "./watcher.js";
+import { afterClose, awaitedAfter, isToken, tokenOf } from "./watcher.js";
 import { loadExercises, phaseText, repsOfTarget, repsWord, sidesText, titleOf } from "./words.js";
 
 const $ = (id) => document.getElementById(id);
@@ -236,19 +236,19 @@ function watch(token) {
         setState("refused", text);
       },
       closed: (close) => {
-        // A server stopped (1001) or killed (1006, as a lost network) comes back with the
-        // person's page on the same link.
-        if (close.wasWatching) entry.restarting = [CLOSE.GOING_AWAY, CLOSE.ABNORMAL].includes(close.code);
-        const next = afterClose({ ...close, restarting: entry.restarting });
+        // A server stopped (1001) or killed (1006, as a lost network), or a person whose
+        // network was gone past the grace, comes back with the person's page on the same link.
+        if (close.wasWatching) entry.awaiting = awaitedAfter(close);
+        const next = afterClose({ ...close, awaiting: entry.awaiting });
         entry.over = next.delay === null;
         setState(next.state, next.text);
         return next.delay;
       },
     },
   });
-  // restarting: the server went away while this card watched (its link comes back).
+  // awaiting: what the card waits for since it last watched (awaitedAfter in watcher.js).
   // watchedSince: when its last "watching" came, for the silence before any result.
-  const entry = { card, watcher, lastResult: null, watchedSince: null, over: false, restarting: false };
+  const entry = { card, watcher, lastResult: null, watchedSince: null, over: false, awaiting: null };
   watched.set(token, entry);
   keepTokens((tokens) => (tokens.includes(token) ? tokens : [...tokens, token].slice(-KEPT_MOST)));
   watcher.start();

@@ -6,22 +6,39 @@ import { backoffMs, CLOSE, describeClose } from "../protocol.js";
 
 const MAX_ATTEMPTS = 5;
 // After a server restart the link is unknown until the person's page reconnects, which it
-// does by itself, with backoff: the card keeps asking for about two minutes.
-const RESTART_ATTEMPTS = 16;
-const RESTART_MAX_DELAY_MS = 10000;
-const BACK_AFTER_RESTART = "The connection to the server was lost, or it restarted: waiting for this session to come back.";
+// does by itself, with backoff: the card keeps asking for about two minutes. So it does
+// when the server let go of the session after a lost connection: the person's page, its
+// network back, opens the same link again (the workout's key makes the same token).
+const AWAITED_ATTEMPTS = 16;
+const AWAITED_MAX_DELAY_MS = 10000;
+const AWAITING = {
+  server: "The connection to the server was lost, or it restarted: waiting for this session to come back.",
+  person: "Their connection was lost for longer than the server keeps a session: waiting for their page to come back on this link.",
+};
+// The server's words when a session's grace ran out (docs/protocol.md). Not after a pause:
+// a fitness page back from one that long opens a new link.
+const GRACE_RAN_OUT = /^the watched session ended: its camera was not back within /;
+const PAUSED = /\(its camera paused\)/;
+
+// What a card waits for after a close that ended its watching: "server" (gone away),
+// "person" (their connection lost past the grace) or null (the session is over).
+export function awaitedAfter({ code, reason }) {
+  if ([CLOSE.GOING_AWAY, CLOSE.ABNORMAL].includes(code)) return "server";
+  if (code === CLOSE.NORMAL && GRACE_RAN_OUT.test(reason) && !PAUSED.test(reason)) return "person";
+  return null;
+}
 
 // What a close means for a watcher: {state, text, retry}. state: "ended" (the session is
 // over), "invalid" (no such session), "lost" (trying again may help) or "refused".
 // The server's reasons for an invalid link and an ended session only repeat the words.
-// restarting: the server went away (1001) since this card last watched.
-function watchClose(code, reason, wasWatching, restarting = false) {
+// awaiting: what the card waits for since it last watched (awaitedAfter), or null.
+function watchClose(code, reason, wasWatching, awaiting = null) {
   if (code === CLOSE.UNKNOWN_WATCH) {
-    if (restarting) return { state: "lost", text: BACK_AFTER_RESTART, retry: true };
+    if (awaiting) return { state: "lost", text: AWAITING[awaiting], retry: true };
     return { state: "invalid", text: "This link is not valid, or its session had already ended.", retry: false };
   }
-  if (wasWatching && code === CLOSE.GOING_AWAY) {
-    return { state: "lost", text: BACK_AFTER_RESTART, retry: true };
+  if (wasWatching && (code === CLOSE.GOING_AWAY || (code === CLOSE.NORMAL && awaiting))) {
+    return { state: "lost", text: AWAITING[awaiting ?? "server"], retry: true };
   }
   if (wasWatching && code === CLOSE.NORMAL) {
     return { state: "ended", text: "This session has ended.", retry: false };
@@ -31,13 +48,13 @@ function watchClose(code, reason, wasWatching, restarting = false) {
 }
 
 // A card's status after a close, {state, text, delay}; delay is null once the card gives up.
-export function afterClose({ code, reason, wasWatching, attempt, restarting = false }) {
-  const close = watchClose(code, reason, wasWatching, restarting);
-  if (restarting && close.retry) {
-    if (attempt >= RESTART_ATTEMPTS) {
+export function afterClose({ code, reason, wasWatching, attempt, awaiting = null }) {
+  const close = watchClose(code, reason, wasWatching, awaiting);
+  if (awaiting && close.retry) {
+    if (attempt >= AWAITED_ATTEMPTS) {
       return { state: "lost", text: "The session did not come back within two minutes. Paste its link again to look for it again.", delay: null };
     }
-    const delay = Math.min(RESTART_MAX_DELAY_MS, backoffMs(attempt, 2000));
+    const delay = Math.min(AWAITED_MAX_DELAY_MS, backoffMs(attempt, 2000));
     return { state: "lost", text: `${close.text} Trying again in ${(delay / 1000).toFixed(1)} s…`, delay };
   }
   if (!close.retry || attempt >= MAX_ATTEMPTS) {

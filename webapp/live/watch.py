@@ -282,6 +282,10 @@ class WatchTokens:
         entry = self._entries.get(token)
         if entry is None or entry.owner != owner:
             return
+        # First, before a long `why` that a close reason's 123 bytes cut: a coach's card
+        # reads it as "their page may yet come back on this link" (a link key opens the
+        # same token again), where any other end is the session's last.
+        why = f"its camera was not back within {self.grace:g} s ({why})"
         if self.grace <= 0:
             self.revoke(token, owner, why)
             return
