@@ -786,6 +786,23 @@ async def test_503_at_once_when_full(make_client: MakeClient) -> None:
     )
 
 
+async def test_a_video_is_refused_before_its_upload_only_as_the_engine_would(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """A 10 fps camera on the one worker leaves a video room at the rate the engine admits
+    it (VideoRun.open); judged as a 15 fps camera before its upload, it was answered 503
+    "server full: 1 of 40 sessions in use"."""
+    client = await make_client(Config(workers=1, min_session_fps="holistic=15"))
+    live = await LiveClient.connect(client)
+    await live.hello("holistic", 10)
+    # A second camera at 15 fps would be refused: 1000 / 45 - 10 = 12.2 fps left for it.
+    assert (await client.get("/readyz")).status == 503
+    clip = write_clip(GESTURE_VIDEO, tmp_path / "clip.mp4", 3).read_bytes()
+    found = await lines(await post(client, clip))
+    assert found[-1]["summary"]["frames"] == 3
+    await live.ws.close()
+
+
 async def test_a_fault_of_the_servers_is_a_500_and_counted(
     make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:

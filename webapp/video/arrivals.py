@@ -12,6 +12,8 @@ from webapp.engine.snapshot import PoolSnapshot
 from webapp.errors import CapacityError
 from webapp.http_errors import RETRY_AFTER_SECONDS
 from webapp.per_address import PerAddress
+from webapp.protocol import Track
+from webapp.video.run import INVITATION_FPS
 
 
 class Arrival:
@@ -38,11 +40,18 @@ class Arrivals:
         """A place for one more video, within `client`'s share; CapacityError (503) when
         there is none."""
         pool = scheduler.snapshot()
-        if not pool.room or self.fill(pool):
+        if self.fill(pool):
             raise CapacityError(
                 f"server full: {pool.sessions} of {pool.max_sessions} sessions in use and "
                 f"{self.count} videos arriving; try again in {RETRY_AFTER_SECONDS} s"
             )
+        # Judged as the engine will admit the video once it is in (VideoRun.open), not as a
+        # live 15 fps camera (pool.room): a 2 fps session on one worker had every video
+        # refused before its upload as "server full: 1 of 40 sessions in use", though the
+        # engine would have taken it.
+        refusal = scheduler.refusal(Track.HOLISTIC, INVITATION_FPS)
+        if refusal is not None:
+            raise CapacityError(f"{refusal}; try again in {RETRY_AFTER_SECONDS} s")
         if self._by_client.full(client):
             raise CapacityError(
                 f"this address has {self._by_client.held(client)} videos arriving, the most "
