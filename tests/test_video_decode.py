@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import itertools
 import os
+import random
 import re
 import struct
 import subprocess
@@ -35,6 +36,7 @@ from tests.videos import (
     stored_sideways,
     with_display_matrix,
     with_pixel_aspect,
+    without_frame_rate,
     write_clip,
 )
 from webapp.config import Config
@@ -90,6 +92,30 @@ def test_a_phones_jittery_30_fps_keeps_every_frame(clip45: Path, tmp_path: Path)
     # Faster than the limit on average, it is thinned as before.
     _, fewer = read_all(jittery, max_fps=20.0)
     assert len(fewer) < 45 * 20.0 / reader.info.fps + 2
+
+
+def test_a_browsers_jittery_webm_that_states_no_rate_keeps_every_frame(
+    tmp_path: Path,
+) -> None:
+    """A browser's MediaRecorder writes no frame rate, and of a camera's uneven gaps FFmpeg
+    guesses none: OpenCV then says 1000 fps (one over the 1 ms time base), the video was
+    slotted every 33.3 ms, and where two gaps put two frames in one slot, one was dropped."""
+    pick = random.Random(1)
+    gaps = [pick.choice([28.0, 30.0, 33.0, 34.0, 36.0, 39.0]) for _ in range(59)]
+    times = [sum(gaps[:i]) for i in range(60)]
+    # VP8, as browsers write it: an MPEG-4 stream states its rate in its own headers.
+    clip = write_clip(
+        ASL_VIDEO, tmp_path / "clip.webm", 60, fps=30.0, size=(160, 120), fourcc="VP80"
+    )
+    jittery = retime_matroska(clip, tmp_path / "jittery.webm", times, times[-1] + 33.0)
+    browser = without_frame_rate(jittery, tmp_path / "browser.webm")
+    reader, kept = read_all(browser, max_fps=30.0)
+    assert (reader.skipped, len(kept)) == (0, 60)
+    assert reader.info.as_json()["fps"] is None
+    # Faster than the limit, it is still thinned to it, and a second's worth more.
+    dense = retime_matroska(clip, tmp_path / "dense.webm", [i * 10.0 for i in range(60)], 600.0)
+    reader, kept = read_all(without_frame_rate(dense, tmp_path / "dense_browser.webm"), 30.0)
+    assert len(kept) <= 30.0 * (0.6 + 1.0) + 1
 
 
 def test_a_container_that_understates_its_rate_is_still_thinned(tmp_path: Path) -> None:

@@ -272,6 +272,31 @@ def without_duration(clip: Path, target: Path) -> Path:
     return target
 
 
+TRACKS, TRACK_ENTRY, DEFAULT_DURATION = 0x1654AE6B, 0xAE, 0x23E383
+
+
+def without_frame_rate(clip: Path, target: Path) -> Path:
+    """`clip` (a Matroska or WebM file as write_clip writes it) as a browser's MediaRecorder
+    writes its track: no DefaultDuration, so the file states no frame rate; the element
+    blanked to a Void of the same length, so every size and offset stays."""
+    data = bytearray(clip.read_bytes())
+    ((_, segment, segment_size),) = (e for e in _elements(data, 0, len(data)) if e[0] == SEGMENT)
+    ((_, tracks, tracks_size),) = (
+        e for e in _elements(data, segment, segment + segment_size) if e[0] == TRACKS
+    )
+    ((_, entry, entry_size),) = (
+        e for e in _elements(data, tracks, tracks + tracks_size) if e[0] == TRACK_ENTRY
+    )
+    ((_, body, size),) = (
+        e for e in _elements(data, entry, entry + entry_size) if e[0] == DEFAULT_DURATION
+    )
+    start = body - 4  # its three-byte id and a one-byte size
+    assert data[start : start + 4] == bytes([0x23, 0xE3, 0x83, 0x80 | size])
+    data[start : body + size] = bytes([VOID, 0x80 | (size + 2)]) + bytes(size + 2)
+    target.write_bytes(bytes(data))
+    return target
+
+
 def _box(kind: bytes, *parts: bytes) -> bytes:
     body = b"".join(parts)
     return struct.pack(">I4s", 8 + len(body), kind) + body

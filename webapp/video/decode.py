@@ -48,6 +48,9 @@ SHORT_SHARE = 0.01
 SLOT_EPSILON = 1e-6
 # A container's average rate is worked out from its times: 29.97 or 30.0002 for a 30.
 FPS_TOLERANCE = 0.001
+# What OpenCV says of a Matroska stream that states no rate (a browser's MediaRecorder
+# writes no DefaultDuration): one over its time base, 1 ms. No camera films at this rate.
+UNSTATED_FPS = 1000.0
 
 OPENCV_ERRORS = 2  # OpenCV's cv::utils::logging::LOG_LEVEL_ERROR: errors, not warnings
 
@@ -76,12 +79,14 @@ class VideoInfo:
     rotation: int = 0  # degrees a player turns the stored frames (clockwise) to show them
     start_ms: float = 0.0  # the container's clock at the first frame (to the nearest frame)
     mirrored: bool = False  # flipped left to right before the rotation
+    # False when `fps` is OpenCV's guess from the time base, not the container's word.
+    fps_stated: bool = True
 
     def as_json(self) -> dict[str, object]:
         return {
             "width": self.width,
             "height": self.height,
-            "fps": round(self.fps, 3),
+            "fps": round(self.fps, 3) if self.fps_stated else None,
             "frames": self.frames,
             "duration_ms": None if self.duration_ms is None else round(self.duration_ms, 1),
             "rotation": self.rotation,
@@ -188,7 +193,11 @@ class VideoReader:
         # of 50 frames lost). The rate is the container's word, which a file may bend (a
         # Matroska file of 3000 frames in 3 s said 1 fps), so a frame beyond its slot is
         # kept only within max_fps a second since the first, and a second's worth more.
-        self._every = 0.0 < self.info.fps <= max_fps * (1.0 + FPS_TOLERANCE)
+        # A file that states no rate is bounded the same way: a browser's 30 fps WebM said
+        # 1000 fps, was slotted, and lost a frame wherever two of its uneven gaps met.
+        self._every = not self.info.fps_stated or (
+            0.0 < self.info.fps <= max_fps * (1.0 + FPS_TOLERANCE)
+        )
         self._kept = 0
 
     def _probe(self) -> VideoInfo:
@@ -224,7 +233,10 @@ class VideoReader:
                 width, height = height, width
         self._across, self._along = _stretch(capture, sideways=sideways)
         width, height = self._shown_size(width, height, "the video")
-        return VideoInfo(width, height, fps, frames, duration, rotation, mirrored=bool(mirror))
+        stated = self._listed or fps < UNSTATED_FPS
+        return VideoInfo(
+            width, height, fps, frames, duration, rotation, mirrored=bool(mirror), fps_stated=stated
+        )
 
     def _shown_size(self, width: int, height: int, what: str) -> tuple[int, int]:
         """The upright width x height of `what`, stretched as a player shows it, refused over
