@@ -299,6 +299,24 @@ def test_an_av1_video_is_said_to_be_one_this_decoder_cannot_read(tmp_path: Path)
         read_all(relabelled(clip, tmp_path / "av1.webm", b"V_AV1"))
 
 
+@pytest.mark.parametrize(
+    ("head", "named"),
+    [
+        (b"RIFF\x10\x00\x00\x00WEBPVP8X", "a WebP image"),
+        (b"RIFF\x10\x00\x00\x00AVI LIST", "an AVI video"),
+        (b"RIFF\x10\x00\x00\x00WAVEfmt ", "a WAV sound file"),
+        (b"\x00\x00\x00\x1cftypavif\x00\x00\x00\x00mif1", "a HEIF or AVIF image"),
+        (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1", "a HEIF or AVIF image"),
+    ],
+)
+def test_a_picture_or_a_sound_is_told_what_it_is(head: bytes, named: str) -> None:
+    """An animated WebP was "a RIFF file (AVI or WAV)", and an AVIF photo "the video is
+    AV1", told to be re-encoded as H.264."""
+    data = head + bytes(64)
+    with pytest.raises(UnsupportedTypeError, match=rf"^the file is {named}; send "):
+        check_container(io.BytesIO(data), len(data))
+
+
 def test_a_file_of_over_a_million_boxes_is_refused_at_once() -> None:
     """64 MiB of 8-byte boxes took 6.1 s to walk, on the server's event loop: every live
     session stalled meanwhile. The walk now runs on a thread and stops at a million."""

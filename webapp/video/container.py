@@ -44,7 +44,6 @@ OTHER_FORMATS = (
     (b"\xff\xd8\xff", "a JPEG image"),
     (b"\x89PNG", "a PNG image"),
     (b"GIF8", "a GIF image"),
-    (b"RIFF", "a RIFF file (AVI or WAV)"),
     (b"ID3", "an MP3 file"),
     (b"FLV", "an FLV video"),
     (b"\x00\x00\x01\xba", "an MPEG program stream (.mpg, .vob)"),
@@ -52,6 +51,16 @@ OTHER_FORMATS = (
     (b"OggS", "an Ogg file"),
     (b"%PDF", "a PDF document"),
     (b"PK\x03\x04", "a ZIP archive"),
+)
+# RIFF says what it holds after its size: a WebP (an animated one looks like a clip) was
+# "a RIFF file (AVI or WAV)".
+RIFF = b"RIFF"
+RIFF_FORMS = {b"WEBP": "a WebP image", b"AVI ": "an AVI video", b"WAVE": "a WAV sound file"}
+# ISO files that are pictures (HEIF and AVIF, a phone's photos): an AVIF photo was "the
+# video is AV1", and asked to be re-encoded as H.264.
+IMAGE_BRANDS = frozenset(
+    {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1"}
+    | {b"avif", b"avis"}
 )
 ISO_HEADER = struct.Struct(">I4s")
 # An MPEG transport stream (a screen recorder's or a TV capture's .ts, an HLS segment) has
@@ -129,6 +138,8 @@ def check_container(file: IO[bytes], size: int) -> str:
     head = file.read(TS_SEEN * max(packet for _, packet in TS_PACKETS))
     if head.startswith(EBML):
         return "matroska"
+    if head[4:8] == b"ftyp" and head[8:12] in IMAGE_BRANDS:
+        raise UnsupportedTypeError(f"the file is a HEIF or AVIF image; send {SUPPORTED}")
     if len(head) >= 8 and head[4:8] in ISO_BOXES:
         _check_iso_boxes(file, size)
         return "iso"
@@ -138,6 +149,9 @@ def check_container(file: IO[bytes], size: int) -> str:
             "segment, which says how to decode it: send them joined (cat init.mp4 "
             "segment.m4s > video.mp4)"
         )
+    if head.startswith(RIFF):
+        what = RIFF_FORMS.get(head[8:12], "a RIFF file (AVI or WAV)")
+        raise UnsupportedTypeError(f"the file is {what}; send {SUPPORTED}")
     for magic, what in OTHER_FORMATS:
         if head.startswith(magic):
             raise UnsupportedTypeError(f"the file is {what}; send {SUPPORTED}")
