@@ -535,6 +535,20 @@ def test_a_video_charge_is_settled_to_what_the_video_used() -> None:
     access.charge_video_seconds(None, 10**9).settle(0.0)  # an open server: nothing at all
 
 
+def test_a_video_that_used_what_it_was_charged_is_neither_charged_nor_refunded() -> None:
+    """Charged 0.1 + 0.2 s and settled at 0.3: a float's 4.4e-16 s went to the key's
+    refunded counter."""
+    registry = CollectorRegistry()
+    store = KeyStore(parse_keys("\n".join(json.dumps(r) for r in RECORDS), "test"))
+    access = Access(None, AccessMetrics(registry), store, Clock())
+    access.charge_video_seconds("video-v", 0.1 + 0.2).settle(0.3)
+    access.charge_video_seconds("video-v", 0.3).settle(0.1 + 0.2)
+    key = {"key": "video-v"}
+    assert registry.get_sample_value("holotrack_key_video_seconds_refunded_total", key) == 0.0
+    charged = registry.get_sample_value("holotrack_key_video_seconds_total", key)
+    assert charged == pytest.approx(0.6)
+
+
 def test_video_charges_are_all_or_nothing_and_bounded() -> None:
     clock = Clock()
     access = offline_access(clock)

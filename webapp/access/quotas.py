@@ -152,7 +152,9 @@ class Quotas:
         used = max(0.0, used)
         now = self.clock()
         window = self._expire_video(name, now)
-        change = used - charge.seconds
+        # To the millisecond, as videos are timed: a video that used just what it was
+        # charged was refunded 4.4e-16 s, a float's noise, in the key's counter.
+        change = round(used - charge.seconds, 3)
         entry = charge.entry
         if change < 0 and entry is not None and entry[0] > now - HOUR:
             given = min(-change, entry[1])
