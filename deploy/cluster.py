@@ -620,9 +620,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=default("nginx", "nginx"),
         help=f"the nginx binary [{ENV_PREFIX}NGINX] (default: %(default)s)",
     )
+    # `--prometheus=no` too, as the server's switches: flags win over the environment.
     parser.add_argument(
         "--prometheus",
-        action="store_true",
+        nargs="?",
+        const=True,
+        type=parse_bool,
+        metavar="yes|no",
         default=env_flag(parser, ENV_PREFIX + "PROMETHEUS"),
         help=f"also run Prometheus on {PROMETHEUS_HOST}, scraping every replica with the job of "
         f"deploy/prometheus/prometheus.yml [{ENV_PREFIX}PROMETHEUS=1]",

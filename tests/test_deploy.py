@@ -390,6 +390,16 @@ def test_the_clusters_prometheus_twin_reads_booleans_as_the_server_does(
     assert build_parser().parse_args([]).prometheus is on
 
 
+def test_the_clusters_prometheus_flag_wins_over_its_twin(monkeypatch: pytest.MonkeyPatch) -> None:
+    """HOLOTRACK_CLUSTER_PROMETHEUS=1 in a shell's profile could not be turned off for one
+    run: the flag only switched it on."""
+    monkeypatch.setenv("HOLOTRACK_CLUSTER_PROMETHEUS", "1")
+    assert build_parser().parse_args(["--prometheus=no"]).prometheus is False
+    assert build_parser().parse_args(["--prometheus"]).prometheus is True
+    monkeypatch.setenv("HOLOTRACK_CLUSTER_PROMETHEUS", "0")
+    assert build_parser().parse_args(["--prometheus=yes"]).prometheus is True
+
+
 def test_the_clusters_prometheus_twin_refuses_what_is_not_a_boolean(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
