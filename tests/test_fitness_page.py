@@ -785,6 +785,47 @@ async def reload(browser: BrowserPage) -> None:
     await browser.page.wait_for_selector("body[data-fitness-ready]", state="attached")
 
 
+# A WorkoutLog of its own on the page, fed a running workout's messages: set 1 done, set 2
+# under way, Clear, set 2 goes on; then the page reloaded (a log made from storage).
+CLEARED_MID_WORKOUT_JS = """async () => {
+  const { WorkoutLog } = await import("/static/fitness/log.js");
+  const made = () => {
+    const table = document.createElement("table");
+    table.createTHead().insertRow().insertCell().textContent = "Set";
+    const body = table.createTBody();
+    const el = () => document.createElement("button");
+    const parts = { empty: el(), download: el(), clear: el(), kept: el(), exercises: [] };
+    return new WorkoutLog({ body, ...parts });
+  };
+  const set = (reps) => ({ exercise: "squat", reps });
+  const sets = (log) => log.records().map((r) => [r.set, r.reps]);
+  window.confirm = () => true;
+  const log = made();
+  log.update("L", "s1", { sets: [set(5)] });
+  log.update("L", "s1", { sets: [set(5), set(1)] });
+  log.clear();
+  const cleared = sets(log);
+  log.update("L", "s1", { sets: [set(5), set(2)] });
+  const after = sets(log);
+  const reloaded = made();
+  reloaded.update("L", "s1", { sets: [set(5), set(3)] });
+  return { cleared, after, reloaded: sets(reloaded) };
+}"""
+
+
+@pytest.mark.browser
+async def test_a_clear_mid_workout_keeps_the_sets_before_it_cleared(client: Client) -> None:
+    """Clear pressed mid-workout: the workout's next message (a rep) brought every set done
+    before the Clear back into the log and its storage, within seconds."""
+    async with open_page() as browser:
+        page = browser.page
+        await page.goto(str(client.make_url("/fitness")))
+        await page.wait_for_selector("body[data-fitness-ready]", state="attached")
+        seen = await page.evaluate(CLEARED_MID_WORKOUT_JS)
+        assert seen == {"cleared": [], "after": [[2, 2]], "reloaded": [[2, 3]]}
+        assert browser.errors == []
+
+
 @pytest.mark.browser
 async def test_the_log_outlives_a_reload_until_it_is_cleared(
     client: Client, tmp_path: Path

@@ -29,11 +29,11 @@ function localTime(ms) {
 // workouts: {began, session, sets}, in order; one record per set, numbered in its workout.
 export function setRecords(workouts) {
   const records = [];
-  for (const { began, session, sets } of workouts) {
+  for (const { began, session, sets, from = 0 } of workouts) {
     sets.forEach((set, i) => {
       records.push({
         date: localTime(began),
-        set: i + 1,
+        set: from + i + 1,
         session,
         exercise: set.exercise,
         reps: set.reps,
@@ -97,6 +97,7 @@ function valid(entry) {
     (entry.link === undefined || typeof entry.link === "string") &&
     typeof entry.began === "number" &&
     Number.isFinite(new Date(entry.began).getTime()) &&
+    (entry.from === undefined || isCount(entry.from)) &&
     Array.isArray(entry.sets) &&
     entry.sets.every(validSet)
   );
@@ -125,9 +126,10 @@ export class WorkoutLog {
     this.exercises = exercises; // [{name, title}], for the titles
     // Each cell carries its column's name: on a phone the rows stack and say it themselves.
     this.labels = [...body.closest("table").tHead.rows[0].cells].map((th) => th.textContent);
-    this.workouts = stored(); // {id, began, session, link, sets}, oldest first
+    this.workouts = stored(); // {id, began, session, link, sets, from?}, oldest first
     this.running = new Map(); // watch link -> its workout, for this page's sessions
     this.fresh = new Set(); // links whose next workout is a new one (begin())
+    this.cleared = new Map(); // link -> the sets of its running workout a Clear took
     download.addEventListener("click", () => this.save());
     clear.addEventListener("click", () => this.clear());
     this.say(true);
@@ -144,14 +146,19 @@ export class WorkoutLog {
   // The workout `message` of session `session`, whose watch link is `link`.
   update(link, session, message) {
     if (!Array.isArray(message.sets)) return;
+    const fresh = this.fresh.delete(link);
+    if (fresh) this.cleared.delete(link);
     // A reload forgot which workouts run; the last stored one with this link goes on.
-    let workout = this.fresh.delete(link) ? null : (this.running.get(link) ?? this.workouts.findLast((w) => w.link === link));
+    let workout = fresh ? null : (this.running.get(link) ?? this.workouts.findLast((w) => w.link === link));
     if (!workout) {
       workout = { id: newId(), began: Date.now(), session, link, sets: [] };
+      // Cleared mid-workout: the sets done before the Clear stay cleared, where the next
+      // workout message brought every one back; `from` keeps that through a reload.
+      if (this.cleared.has(link)) workout.from = this.cleared.get(link);
       this.workouts.push(workout);
     }
     this.running.set(link, workout);
-    workout.sets = message.sets;
+    workout.sets = message.sets.slice(workout.from ?? 0);
     this.keep(workout);
     this.render();
   }
@@ -181,6 +188,10 @@ export class WorkoutLog {
       localStorage.removeItem(STORAGE);
     } catch {
       // nothing was kept
+    }
+    // The set under way is not done: it is logged when it is.
+    for (const [link, workout] of this.running) {
+      this.cleared.set(link, (workout.from ?? 0) + Math.max(0, workout.sets.length - 1));
     }
     this.workouts = [];
     this.running.clear();
