@@ -189,7 +189,7 @@ export class WorkoutLog {
     } catch {
       // nothing was kept
     }
-    // The set under way is not done: it is logged when it is.
+    // The set under way goes on: it is back at the workout's next message.
     for (const [link, workout] of this.running) {
       this.cleared.set(link, (workout.from ?? 0) + Math.max(0, workout.sets.length - 1));
     }
