@@ -93,8 +93,16 @@ function buildForm() {
   main.prepend(form);
 }
 
+// Keys are visible ASCII (README "Access keys"). Anything else cannot go in a header: a
+// zero-width space pasted along from a chat read as fetch's "non ISO-8859-1 code point".
+const KEY_CHARACTERS = /^[!-~]+$/;
+
 async function tryKey(key) {
   if (!key) return;
+  if (!KEY_CHARACTERS.test(key)) {
+    say("This key has a character no access key has (keys are letters, digits and signs such as - _ .), perhaps an invisible one pasted along with it. Type or paste it again.", "error");
+    return;
+  }
   say("Checking the key…", "busy");
   let answer;
   try {

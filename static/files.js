@@ -16,8 +16,9 @@ export function saveFile(name, blob) {
 
 // Calls onFile(file) for a file chosen in `input` or dropped on `zone` (marked "dragging"
 // while one is over it). The input is emptied after each choice, so choosing the same file
-// again (a retry) is a choice too.
-export function acceptFiles(input, zone, onFile) {
+// again (a retry) is a choice too. onNoFile(): something without a file was dropped (a
+// picture dragged from a web page comes as its address), which else did nothing at all.
+export function acceptFiles(input, zone, onFile, onNoFile = () => {}) {
   input.addEventListener("change", () => {
     const [file] = input.files;
     input.value = "";
@@ -36,6 +37,7 @@ export function acceptFiles(input, zone, onFile) {
     event.preventDefault();
     const [file] = event.dataTransfer.files;
     if (file) onFile(file);
+    else onNoFile();
   });
   // A file dropped beside the zone must not replace the page.
   window.addEventListener("dragover", (event) => event.preventDefault());

@@ -66,7 +66,11 @@ function showReadout() {
   if (!figures) return;
   const now = performance.now();
   // Stopped, the rates are no one's: the last ones stayed on screen beside "Stopped."
-  const live = stage.dataset.running === "true";
+  // Between connections too (a reconnect's countdown, a pause): a latency and a granted
+  // rate, and a skeleton frozen over the moving video, stayed beside "Cannot reach the
+  // server" for up to a minute.
+  const live = stage.dataset.running === "true" && Boolean(run.session?.ready);
+  if (!live) overlay.clear();
   readout.sent.textContent = live ? figures.sent.rate(now).toFixed(1) : "–";
   readout.received.textContent = live ? figures.received.rate(now).toFixed(1) : "–";
   readout.latency.textContent = !live || figures.latency.value === null ? "–" : `${Math.round(figures.latency.value)} ms`;

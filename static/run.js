@@ -21,6 +21,11 @@ import { ScreenWake } from "./wake.js";
 // would otherwise go on saying "Tracking" over a frozen picture.
 const STALL_MS = 5000;
 
+// The status a session stopped by leaving the page leaves behind.
+export const LEFT = "Stopped when you left this page. Press Start to go on.";
+// Frame errors the page raises itself, before a frame leaves (protocol.js FRAME_ERRORS).
+const PAGE_ERRORS = new Set(["too_big", "capture"]);
+
 // Why a session waits, in words for the status; it goes on once no reason is left.
 const PAUSED = {
   muted: "Paused: the camera gives no picture (the screen locked, or another app has the camera). Tracking goes on by itself when the picture is back.",
@@ -55,6 +60,9 @@ export class CameraRun {
     this.lastStats = 0;
     this.served = false; // the running session has had a result
     this.stalled = false;
+    // Why the page itself sent no frame (over the server's size, not captured), until one
+    // goes: the stall's words must not blame the server, or a tracker still starting.
+    this.unsent = null;
     // Each Start and each Stop is a new turn; a camera asked for in a turn that is over
     // (Stop pressed, or Start again, while the browser still asks for it) must not run.
     this.turn = 0;
@@ -86,13 +94,16 @@ export class CameraRun {
     document.addEventListener("resume", () => this.shown());
     window.addEventListener("pagehide", () => {
       if (this.session && this.link) this.session.pauses = true;
-      this.session?.stop("");
+      // Said for the page the browser keeps for Back (bfcache): shown again, it read
+      // "Tracking" beside a closed camera and an enabled Start.
+      this.session?.stop(LEFT, "info");
       this.link?.save();
     });
   }
 
   begin() {
     this.turn += 1;
+    this.unsent = null;
     this.begun = this.turn;
     this.setRunning(true);
     showStatus(this.notice, "");
@@ -283,7 +294,14 @@ export class CameraRun {
           handlers.stats?.(message);
         },
         status: (text, kind) => showStatus(this.status, text, kind),
-        error: (message) => showStatus(this.notice, describeError(message), "error"),
+        sent: (...args) => {
+          this.unsent = null;
+          handlers.sent?.(...args);
+        },
+        error: (message) => {
+          if (PAGE_ERRORS.has(message.code)) this.unsent = message;
+          showStatus(this.notice, describeError(message), "error");
+        },
         // Why, as far as the page can tell: away longer than the grace, the grace ran out;
         // back within it, the server restarted (or, the live page behind a balancer,
         // another replica answered). Said "16 s ... it keeps one 1 min", it read as a fault.
@@ -330,6 +348,10 @@ export class CameraRun {
     if (!this.session?.ready || silent < STALL_MS) return;
     this.stalled = true;
     const seconds = Math.round(silent / 1000);
+    if (this.unsent) {
+      showStatus(this.notice, `No frame has gone to the server for ${seconds} s. ${describeError(this.unsent)}.`, "error");
+      return;
+    }
     // Its stats still come, so the network is fine: before the first result, the server is
     // building this session's tracker, one at a time per worker when many start together.
     if (!this.served && now - this.lastStats < STALL_MS) {

@@ -47,7 +47,16 @@ async function post(file) {
   } catch {
     // not JSON: a proxy's error page, a dropped connection
   }
-  if (response.status === 401) keyRefused(answer?.detail ?? "no key");
+  if (response.status === 401) {
+    // The detail ends in words for scripts ("send it as Authorization: Bearer KEY"): a
+    // person is pointed at the form instead, in the words the live session uses.
+    const wrong = answer?.reason === "wrong_key";
+    keyRefused(wrong ? "it was not accepted" : "no key");
+    const words = wrong
+      ? "The server refused the access key kept in this browser: enter another above, then choose the photo again"
+      : "This server needs an access key: enter it above, then choose the photo again";
+    return { ok: false, message: `${words} (HTTP 401, unauthorized).` };
+  }
   if (!response.ok || answer === null) {
     return { ok: false, message: describeHttpError(response.status, answer, response.statusText) };
   }
@@ -126,7 +135,13 @@ async function handleFile(file) {
   showStatus(status, `${file.name}: ${notes.join(" · ")}.`, kind);
 }
 
-acceptFiles(input, dropZone, handleFile);
+acceptFiles(input, dropZone, handleFile, () => {
+  showStatus(
+    status,
+    "What was dropped is not a file: a picture dragged from a web page comes as its address. Save it first, then drop or choose the file.",
+    "error",
+  );
+});
 
 downloadButton.addEventListener("click", () => {
   if (!download) return;

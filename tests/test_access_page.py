@@ -86,3 +86,58 @@ async def test_an_open_server_never_shows_the_form(make_client: MakeClient) -> N
         assert await upload(browser, str(PERSON_JPEG)) == "ok"
         assert await browser.page.query_selector("#access-form") is None
         assert browser.errors == []
+
+
+async def test_a_refused_upload_points_to_the_form_not_to_an_http_header(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    keys = tmp_path / "keys.jsonl"
+    keys.write_text(json.dumps({"name": "gym", "key": KEY}) + "\n")
+    client = await make_client(Config(workers=1, access_keys=str(keys)))
+    async with open_page() as browser:
+        page = browser.page
+        await open_index(browser, client)
+        await page.wait_for_selector("#access-form", state="visible")
+        # The server's detail ends "send it as Authorization: Bearer KEY", for scripts.
+        assert await upload(browser, str(PERSON_JPEG)) == "error"
+        assert await page.inner_text("#still-status") == (
+            "This server needs an access key: enter it above, then choose the photo again "
+            "(HTTP 401, unauthorized)."
+        )
+        assert "Bearer" not in await page.inner_text("#access-form")
+
+        await page.evaluate("() => localStorage.setItem('holotrack.accessKey', 'x'.repeat(30))")
+        await open_index(browser, client)
+        assert await upload(browser, str(PERSON_JPEG)) == "error"
+        assert await page.inner_text("#still-status") == (
+            "The server refused the access key kept in this browser: enter another above, "
+            "then choose the photo again (HTTP 401, unauthorized)."
+        )
+        assert "Bearer" not in await page.inner_text("#access-form")
+        assert "refused the access key kept in this browser" in await page.inner_text(
+            "#access-form"
+        )
+        assert browser.errors == []
+
+
+async def test_a_key_pasted_with_an_invisible_character_is_said_so(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    keys = tmp_path / "keys.jsonl"
+    keys.write_text(json.dumps({"name": "gym", "key": KEY}) + "\n")
+    client = await make_client(Config(workers=1, access_keys=str(keys)))
+    async with open_page() as browser:
+        page = browser.page
+        await open_index(browser, client)
+        await page.wait_for_selector("#access-form", state="visible")
+        # A zero-width space, as a chat app's copy may add: the key looks right.
+        await page.fill("#access-key", KEY + "\N{ZERO WIDTH SPACE}")
+        await page.click("#access-form button[type=submit]")
+        await page.wait_for_selector("[data-access=status][data-kind=error]")
+        words = await page.inner_text("[data-access=status]")
+        assert words.startswith("This key has a character no access key has"), words
+        assert await page.evaluate("() => localStorage.getItem('holotrack.accessKey')") is None
+        await page.fill("#access-key", KEY)
+        await page.click("#access-form button[type=submit]")
+        await page.wait_for_selector("body[data-access-key=accepted]", state="attached")
+        assert browser.errors == []

@@ -20,6 +20,7 @@ import pytest
 
 from tests.browser import (
     BrowserPage,
+    NetworkDown,
     close_to,
     fake_camera_args,
     open_page,
@@ -30,7 +31,7 @@ from tests.conftest import Client, MakeClient
 from tests.media import ASL_VIDEO, PERSON_JPEG
 from webapp.access.socket import ASK as ACCESS_ASK
 from webapp.config import Config
-from webapp.keys import SCHEDULER
+from webapp.keys import SCHEDULER, SESSIONS
 from webapp.protocol import Close
 
 pytestmark = pytest.mark.browser
@@ -199,6 +200,27 @@ async def test_a_photo_dropped_on_the_zone_is_sent_and_the_page_stays(client: Cl
                }"""
         )
         assert prevented is True
+        assert browser.errors == []
+
+
+async def test_a_picture_dragged_from_a_web_page_is_said_to_be_no_file(
+    client: Client,
+) -> None:
+    async with open_page() as browser:
+        page = browser.page
+        await open_index(browser, client)
+        # What Chromium drops for an image dragged from another site: its address, no file.
+        await page.evaluate(
+            """() => {
+                 const data = new DataTransfer();
+                 data.setData("text/uri-list", "https://example.com/person.jpg");
+                 const zone = document.getElementById("drop-zone");
+                 zone.dispatchEvent(new DragEvent("drop", { dataTransfer: data,
+                                                           cancelable: true }));
+               }"""
+        )
+        await page.wait_for_selector("#still-status[data-kind=error]")
+        assert "not a file" in await page.inner_text("#still-status")
         assert browser.errors == []
 
 
@@ -647,6 +669,67 @@ async def test_a_stalled_network_is_said_and_unsaid(client: Client, tmp_path: Pa
         assert browser.errors == []
 
 
+async def test_a_lost_connection_leaves_no_figures_or_skeleton_of_the_last_one(
+    client: Client, tmp_path: Path
+) -> None:
+    async with tracking(client, tmp_path / "camera.y4m", frames=30) as browser:
+        page = browser.page
+        colors = await browser.colors()
+        await browser.wait_for_colors("#live-overlay", {colors["pose"]: (100, 10**9)})
+        network = NetworkDown(page)
+        await network.cut()
+        session = await page.inner_text("#live-session")
+        (camera,) = [s for s in client.app[SESSIONS] if s.name == session]
+        assert camera.transport is not None
+        camera.transport.abort()
+        await network.refused.wait()
+        await page.wait_for_function(
+            "() => document.getElementById('live-status').textContent.includes('Reconnecting in')"
+        )
+        # The readout refreshes twice a second.
+        await page.wait_for_function(
+            "() => document.getElementById('live-latency').textContent === '\u2013'"
+        )
+        assert await page.inner_text("#live-fps-granted") == PLACEHOLDER
+        assert (await browser.count_colors("#live-overlay", {"pose": colors["pose"]}))["pose"] == 0
+        network.back()
+        await page.wait_for_function(
+            "(old) => document.getElementById('live-session').textContent !== old",
+            arg=session,
+        )
+        await browser.wait_for_colors("#live-overlay", {colors["pose"]: (100, 10**9)})
+        assert (await page.inner_text("#live-latency")).endswith(" ms")
+        await page.click("#live-stop")
+        assert [e for e in browser.errors if "WebSocket" not in e] == []
+
+
+async def test_frames_over_the_servers_size_are_said_not_blamed_on_the_tracker(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """A server that takes smaller frames than the width chosen: the page sends none, and
+    said, every second, that the server was still starting the tracker."""
+    client = await make_client(Config(workers=1, no_cache=True, max_frame_bytes=20_000))
+    y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=30)
+    async with open_page(fake_camera_args(y4m)) as browser:
+        page = browser.page
+        await open_index(browser, client)
+        await page.select_option("#live-width", "640")
+        await page.click("#live-start")
+        await page.wait_for_function(
+            "() => document.getElementById('live-notice').textContent"
+            ".startsWith('No frame has gone to the server for')"
+        )
+        notice = await page.inner_text("#live-notice")
+        assert "over the server's 20000-byte limit" in notice, notice
+        assert int(await page.inner_text("#live-results")) == 0
+        # Smaller frames go, and the words go with the first answer.
+        await page.select_option("#live-width", "320")
+        await page.wait_for_selector("#live-notice", state="hidden")
+        assert int(await page.inner_text("#live-results")) > 0
+        await page.click("#live-stop")
+        assert browser.errors == []
+
+
 async def test_a_tracker_still_being_built_is_said_so_not_blamed_on_the_network(
     client: Client, tmp_path: Path
 ) -> None:
@@ -716,3 +799,30 @@ async def test_live_refusal_is_shown_and_the_page_retries_when_a_slot_frees(
         )
         # Chromium logs the refused handshake's close itself; nothing else may be logged.
         assert [e for e in browser.errors if "WebSocket" not in e] == []
+
+
+async def test_a_page_left_and_brought_back_by_back_says_it_stopped(
+    client: Client, tmp_path: Path
+) -> None:
+    y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=30)
+    async with open_page(fake_camera_args(y4m)) as browser:
+        page = browser.page
+        await open_index(browser, client)
+        await page.click("#live-start")
+        await page.wait_for_function(
+            "() => Number(document.getElementById('live-results').textContent) > 0"
+        )
+        # What the browser fires when it keeps the page for Back and shows it again
+        # (Playwright turns that cache off, so the events are played).
+        await page.evaluate(
+            """() => {
+                 window.dispatchEvent(new PageTransitionEvent("pagehide", { persisted: true }));
+                 window.dispatchEvent(new PageTransitionEvent("pageshow", { persisted: true }));
+               }"""
+        )
+        assert await page.is_enabled("#live-start")
+        assert await page.evaluate("document.getElementById('live-video').srcObject") is None
+        assert await page.inner_text("#live-status") == (
+            "Stopped when you left this page. Press Start to go on."
+        )
+        assert browser.errors == []

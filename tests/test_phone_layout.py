@@ -11,7 +11,7 @@ import pytest
 
 from tests.browser import fake_camera_args, open_phone, write_y4m
 from tests.conftest import Client, MakeClient
-from tests.media import ASL_VIDEO
+from tests.media import ASL_VIDEO, PERSON_JPEG
 from tests.test_avatar_page import needs_node_modules
 from webapp.config import Config
 
@@ -137,4 +137,22 @@ async def test_a_running_page_fits_a_phone_and_every_control_a_finger(
         if path == "/fitness":
             await page.wait_for_selector("#log-body td", state="attached")
             assert await page.evaluate(LOG_JS) == []
+        assert browser.errors == []
+
+
+async def test_a_photo_with_a_long_file_name_keeps_the_page_within_a_phone(
+    client: Client, tmp_path: Path
+) -> None:
+    # A Samsung screenshot's name: no space or hyphen for the status line to break at.
+    photo = tmp_path / "Screenshot_20261206_224512_Camera.jpg"
+    photo.write_bytes(PERSON_JPEG.read_bytes())
+    async with open_phone(PORTRAIT) as browser:
+        page = browser.page
+        await page.goto(str(client.make_url("/")))
+        await page.wait_for_selector("body[data-still-ready]", state="attached")
+        await page.set_input_files("#file", str(photo))
+        await page.wait_for_selector("#still-status[data-kind=ok]")
+        assert photo.name in await page.inner_text("#still-status")
+        assert await page.evaluate("document.documentElement.scrollWidth") == PORTRAIT[0]
+        assert await page.evaluate(WIDE_JS) == []
         assert browser.errors == []
