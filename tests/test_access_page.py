@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.browser import fake_camera_args, open_page, write_y4m
-from tests.conftest import MakeClient
+from tests.conftest import Client, MakeClient
 from tests.media import ASL_VIDEO, PERSON_JPEG
 from tests.test_browser import open_index, upload
 from webapp.config import Config
@@ -21,12 +21,17 @@ pytestmark = pytest.mark.browser
 KEY = secrets.token_urlsafe(24)
 
 
+async def keyed_client(make_client: MakeClient, tmp_path: Path) -> Client:
+    """A server whose one access key is KEY."""
+    keys = tmp_path / "keys.jsonl"
+    keys.write_text(json.dumps({"name": "gym", "key": KEY}) + "\n")
+    return await make_client(Config(workers=1, access_keys=str(keys)))
+
+
 async def test_the_page_asks_for_a_key_keeps_it_and_says_when_it_is_refused(
     make_client: MakeClient, tmp_path: Path
 ) -> None:
-    keys = tmp_path / "keys.jsonl"
-    keys.write_text(json.dumps({"name": "gym", "key": KEY}) + "\n")
-    client = await make_client(Config(workers=1, access_keys=str(keys)))
+    client = await keyed_client(make_client, tmp_path)
     y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=30)
     async with open_page(fake_camera_args(y4m)) as browser:
         page = browser.page
@@ -91,9 +96,7 @@ async def test_an_open_server_never_shows_the_form(make_client: MakeClient) -> N
 async def test_a_refused_upload_points_to_the_form_not_to_an_http_header(
     make_client: MakeClient, tmp_path: Path
 ) -> None:
-    keys = tmp_path / "keys.jsonl"
-    keys.write_text(json.dumps({"name": "gym", "key": KEY}) + "\n")
-    client = await make_client(Config(workers=1, access_keys=str(keys)))
+    client = await keyed_client(make_client, tmp_path)
     async with open_page() as browser:
         page = browser.page
         await open_index(browser, client)
@@ -123,9 +126,7 @@ async def test_a_refused_upload_points_to_the_form_not_to_an_http_header(
 async def test_a_key_pasted_with_an_invisible_character_is_said_so(
     make_client: MakeClient, tmp_path: Path
 ) -> None:
-    keys = tmp_path / "keys.jsonl"
-    keys.write_text(json.dumps({"name": "gym", "key": KEY}) + "\n")
-    client = await make_client(Config(workers=1, access_keys=str(keys)))
+    client = await keyed_client(make_client, tmp_path)
     async with open_page() as browser:
         page = browser.page
         await open_index(browser, client)
