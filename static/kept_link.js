@@ -20,6 +20,7 @@ export class KeptLink {
   constructor() {
     this.resume = null;
     this.key = null; // the link key its sessions sent, when they sent one
+    this.session = null; // the id of the session that rests on the link
     this.until = 0; // Date.now() when the server lets go of the link
     this.load();
   }
@@ -29,6 +30,7 @@ export class KeptLink {
     if (typeof session?.resume !== "string") return;
     this.resume = session.resume;
     this.key = session.options?.link_key ?? null;
+    this.session = session.id ?? null;
     // A session that was never accepted passed its resume on unused: the old deadline holds.
     if (session.watchGrace > 0) this.until = Date.now() + session.watchGrace * 1000;
   }
@@ -38,6 +40,12 @@ export class KeptLink {
     const resume = this.secondsLeft() > 0 ? this.resume : null;
     this.resume = null;
     return resume;
+  }
+
+  // The session of this page's that rests on the link, while the server keeps it; null when
+  // none does.
+  resting() {
+    return this.secondsLeft() > 0 ? this.session : null;
   }
 
   // The key of the next session's link: the kept one while the server still holds the
@@ -53,7 +61,7 @@ export class KeptLink {
   save() {
     if (!this.secondsLeft()) return;
     try {
-      sessionStorage.setItem(storageKey(), JSON.stringify({ resume: this.resume, key: this.key, until: this.until }));
+      sessionStorage.setItem(storageKey(), JSON.stringify({ resume: this.resume, key: this.key, session: this.session, until: this.until }));
     } catch {
       // storage refused: a reload makes a new link
     }
@@ -71,6 +79,7 @@ export class KeptLink {
       this.resume = kept.resume;
       this.until = kept.until;
       this.key = typeof kept.key === "string" ? kept.key : null;
+      this.session = typeof kept.session === "string" ? kept.session : null;
     }
   }
 }

@@ -170,6 +170,7 @@ export class LiveSession {
         const askedResume = Boolean(this.resume);
         this.ready = true;
         this.resumed = message.resumed === true; // took over a link, with what it holds
+        this.id = typeof message.session === "string" ? message.session : null;
         this.resume = typeof message.resume === "string" ? message.resume : null;
         this.watchGrace = Number.isFinite(message.watch_grace) ? message.watch_grace : 0;
         this.setFps(message.fps);

@@ -29,6 +29,7 @@ from playwright.async_api import Page, Response, Route
 
 from bench.common import free_port
 from tests.browser import fake_camera_args, open_page, open_phone, write_y4m
+from tests.live import LiveClient
 from tests.media import ASL_VIDEO
 from tests.test_avatar_page import (
     expression_near,
@@ -742,3 +743,83 @@ async def test_a_coachs_laptop_types_the_athletes_code(tmp_path: Path) -> None:
                 assert withdrawn.status == 404
         assert athlete.errors == []
         assert coach.errors == []
+
+
+# Sets window.__watched once a "watching" has come and every handler of it has run.
+WATCHED_JS = """{
+  const Socket = window.WebSocket;
+  window.WebSocket = function (...args) {
+    const socket = new Socket(...args);
+    socket.addEventListener("message", (event) => {
+      if (String(event.data).includes('"watching"')) setTimeout(() => (window.__watched = true));
+    });
+    return socket;
+  };
+  Object.assign(window.WebSocket, Socket);
+  window.WebSocket.prototype = Socket.prototype;
+}"""
+
+
+async def told_watching(page: Page) -> None:
+    """Waits for "watching" to have come to the page and been handled (WATCHED_JS)."""
+    await page.wait_for_function("() => window.__watched === true")
+    await page.evaluate("() => { window.__watched = false; }")
+
+
+@pytest.mark.browser
+async def test_the_pc_pages_own_stopped_session_is_not_taken_for_a_phone(
+    plain_server: Client, tmp_path: Path
+) -> None:
+    """The PC's own camera tried, then stopped or the page reloaded: its session rests on the
+    link for the grace, and the watcher of "Use a phone" is told "watching" of it. No phone
+    came, so the page still waits for one, and the code on show stays; a phone is seen."""
+    needs_node_modules()
+    y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=60)
+    async with open_page(extra_args=fake_camera_args(y4m)) as browser:
+        page = browser.page
+        await page.add_init_script(WATCHED_JS)
+        key = await open_code(page, str(plain_server.make_url("/avatar")))
+        await page.click("#pair-offer")
+        await page.wait_for_selector("#pair-code[data-code]")
+        await start_session(browser)
+        await page.click("#avatar-stop")
+        await told_watching(page)
+        assert await page.get_attribute("#phone-share", "data-phone") == "waiting"
+        assert "Waiting for the phone" in await page.inner_text("#phone-status")
+        assert await page.is_visible("#pair-code"), "the code went before any device came"
+
+        await page.click("#phone-share summary")
+        await start_session(browser)
+        await page.reload()
+        await page.wait_for_selector("body[data-avatar-ready=true]", state="attached")
+        await page.click("#phone-share summary")
+        await told_watching(page)
+        assert await page.get_attribute("#phone-share", "data-phone") == "waiting"
+        assert "Waiting for the phone" in await page.inner_text("#phone-status")
+
+        phone = await LiveClient.connect(plain_server)
+        ready = await phone.hello(track="holistic", fps=5, rig=True, link_key=key)
+        await page.wait_for_selector("#phone-share[data-phone=watching]")
+        assert "The phone is the camera" in await page.inner_text("#phone-status")
+        assert await page.inner_text("#avatar-session") == ready["session"]
+        await phone.ws.close()
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("typed", ["K7QM-2XD0", "k7qm 2xdo", "K7QM-1XDA"])
+async def test_a_code_typed_with_a_character_no_code_has_is_told_which(
+    plain_server: Client, typed: str
+) -> None:
+    """A 0 typed for a D or an O is eight letters and digits still: "a code is 8 letters and
+    digits" read as if the code were right. The words name what a code never has."""
+    needs_node_modules()
+    async with open_page() as browser:
+        page = browser.page
+        await page.goto(str(plain_server.make_url("/avatar")))
+        await page.wait_for_selector("body[data-avatar-ready=true]", state="attached")
+        await page.click("#pair-join summary")
+        await page.fill("#pair-input", typed)
+        await page.click("#pair-use")
+        await page.wait_for_selector("#pair-status[data-kind=error]")
+        assert "no 0, O, 1, I or L" in await page.inner_text("#pair-status")
+        assert browser.errors == []

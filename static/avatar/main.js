@@ -165,7 +165,8 @@ function setRunning(running) {
   calibrateButton.disabled = !running;
   recorder.available(running);
   stage.dataset.running = String(running);
-  phoneShare.pause(running);
+  // Its Stop or a reload left this page's own session resting on the link, not a phone's.
+  phoneShare.pause(running, run.link.resting());
   pairJoin.pause(running);
 }
 

@@ -37,7 +37,9 @@ export class PairJoin {
   async join() {
     const code = normalizeCode(this.input.value);
     if (!code) {
-      showStatus(this.status, "A code is 8 letters and digits, as the other page shows it (like K7QM-2XDA).", "error");
+      // A 0 typed for a D or an O, or a 1 for an I, is 8 letters and digits too: the words
+      // name the characters a code never has.
+      showStatus(this.status, "A code is 8 letters and digits, with no 0, O, 1, I or L, as the other page shows it (like K7QM-2XDA).", "error");
       return;
     }
     this.button.disabled = true;

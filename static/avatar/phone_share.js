@@ -57,6 +57,10 @@ export class PhoneShare {
     this.watcher = null;
     this.paused = false;
     this.serverAway = false; // the watched link's server went away, or could not be reached
+    // This page's own last session, which its Stop paused: the link waits for it through the
+    // server's grace, and the watcher is told "watching" of it as of a phone's session.
+    this.own = null;
+    this.watchingOwn = false;
     this.lastNews = 0; // when the watched link last sent a frame's result, or began
     setInterval(() => this.checkQuiet(), 1000);
     // The key is left out of the words: they may be read aloud or shown.
@@ -113,8 +117,10 @@ export class PhoneShare {
   }
 
   // This page's own camera runs (its Start takes the link over): it stops watching.
-  pause(paused) {
+  // own: the session it ran, once it stopped (it rests on the link for the grace).
+  pause(paused, own = null) {
     this.paused = paused;
+    this.own = paused ? null : own;
     if (paused) {
       this.stopWatching();
       if (this.box.open) showStatus(this.status, PAUSED, "info");
@@ -134,6 +140,15 @@ export class PhoneShare {
       handlers: {
         watching: (message) => {
           this.serverAway = false;
+          // No phone came: a Stop here left this page's own session resting on the link.
+          // Said "The phone is the camera", and the code on show went away unused.
+          this.watchingOwn = Boolean(this.own) && message.session === this.own;
+          if (this.watchingOwn) {
+            this.box.dataset.phone = "waiting";
+            showStatus(this.status, WAITING, "busy");
+            return;
+          }
+          this.own = null;
           this.box.dataset.phone = "watching";
           this.lastNews = performance.now();
           this.pair.withdraw(); // the device is here: its code, used or not, is done
@@ -150,7 +165,12 @@ export class PhoneShare {
         },
         emotion: (message) => this.on.emotion(message),
         unopened: (text) => showStatus(this.status, text, "error"),
-        closed: ({ code, reason, wasWatching }) => {
+        closed: ({ code, reason, wasWatching: watched }) => {
+          // This page's own session letting go of the link at the end of its grace is no news.
+          const own = this.watchingOwn;
+          const wasWatching = watched && !own;
+          this.own = null;
+          this.watchingOwn = false;
           this.on.lost();
           this.box.dataset.phone = "waiting";
           // Answered again after the server went away: it may have restarted, and lost the
@@ -160,7 +180,7 @@ export class PhoneShare {
           if ([CLOSE.GOING_AWAY, CLOSE.ABNORMAL].includes(code)) this.serverAway = true;
           else if (code === CLOSE.UNKNOWN_WATCH) this.serverAway = false;
           // An unknown link is the phone not started yet: the everyday case, not news.
-          const news = wasWatching || code !== CLOSE.UNKNOWN_WATCH;
+          const news = wasWatching || (code !== CLOSE.UNKNOWN_WATCH && !(own && code === CLOSE.NORMAL));
           const why = news ? `${describeWatchClose(code, reason, wasWatching)} ` : "";
           showStatus(this.status, why + WAITING, news && !wasWatching ? "error" : "busy");
           return RETRY_MS;
