@@ -1397,6 +1397,37 @@ CARD_CLOSES_JS = """async () => {
 
 
 @pytest.mark.browser
+async def test_a_card_waits_for_whom_the_close_reason_says_may_come_back(client: Client) -> None:
+    """A session let go of early, as too many from one address waited (a gym's Wi-Fi down),
+    comes back on its link as one whose grace ran out does: its card waited for neither."""
+    ended = "the watched session ended: "
+    reasons = {
+        "its camera was not back within 60 s (the connection was lost)": "person",
+        "its camera was not back before too many others waited (heartbeat: no PONG)": "person",
+        "its camera was not back within 60 s (its camera paused)": None,
+        "its camera was not back before too many others waited (its camera paused)": None,
+        "the client closed the session": None,
+    }
+    async with open_page() as browser:
+        await browser.page.goto(str(client.make_url("/coach")))
+        seen = await browser.page.evaluate(
+            """async (reasons) => {
+              const { awaitedAfter } = await import("/static/fitness/watcher.js");
+              return reasons.map((reason) => awaitedAfter({ code: 1000, reason }));
+            }""",
+            [ended + reason for reason in reasons],
+        )
+        assert dict(zip(reasons, seen, strict=True)) == reasons
+        assert (
+            await browser.page.evaluate(
+                """async () => (await import("/static/fitness/watcher.js"))
+                .awaitedAfter({ code: 1001, reason: "" })"""
+            )
+            == "server"
+        )
+
+
+@pytest.mark.browser
 async def test_a_card_waiting_for_a_restart_gives_up_after_two_minutes(client: Client) -> None:
     async with open_page() as browser:
         await browser.page.goto(str(client.make_url("/coach")))

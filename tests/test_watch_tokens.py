@@ -142,7 +142,8 @@ async def test_the_oldest_resting_audience_gives_up_past_the_limit(
     (first, first_told), *others = held
     assert tokens.find(first.token) is None
     assert [c.reason for c in first_told] == [
-        "the watched session ended: its camera did not come back"
+        "the watched session ended: its camera was not back before too many others waited "
+        "(the connection was lost)"
     ]
     for grant, told in others:
         assert tokens.find(grant.token) is grant.audience

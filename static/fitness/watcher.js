@@ -15,9 +15,10 @@ const AWAITING = {
   server: "The connection to the server was lost, or it restarted: waiting for this session to come back.",
   person: "Their connection was lost for longer than the server keeps a session: waiting for their page to come back on this link.",
 };
-// The server's words when a session's grace ran out (docs/protocol.md). Not after a pause:
+// The server's words when a session's grace ran out, or it was let go of early as too many
+// waited (docs/protocol.md). Not after a pause:
 // a fitness page back from one that long opens a new link.
-const GRACE_RAN_OUT = /^the watched session ended: its camera was not back within /;
+const GRACE_RAN_OUT = /^the watched session ended: its camera was not back /;
 const PAUSED = /\(its camera paused\)/;
 
 // What a card waits for after a close that ended its watching: "server" (gone away),

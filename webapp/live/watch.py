@@ -157,6 +157,7 @@ class _Entry:
     owner: Ender  # ends the session feeding the audience, while one does
     carry: Carry  # and what it hands on
     expiry: asyncio.TimerHandle | None = None  # set while it rests
+    lost: str = ""  # while it rests: why its camera went
 
 
 class WatchTokens:
@@ -285,6 +286,7 @@ class WatchTokens:
         # First, before a long `why` that a close reason's 123 bytes cut: a coach's card
         # reads it as "their page may yet come back on this link" (a link key opens the
         # same token again), where any other end is the session's last.
+        entry.lost = why
         why = f"its camera was not back within {self.grace:g} s ({why})"
         if self.grace <= 0:
             self.revoke(token, owner, why)
@@ -303,7 +305,9 @@ class WatchTokens:
             oldest = max(held.values(), key=len)[0]
         else:
             return
-        self.revoke(oldest, self._entries[oldest].owner, "its camera did not come back")
+        gone = self._entries[oldest]
+        why = f"its camera was not back before too many others waited ({gone.lost})"
+        self.revoke(oldest, gone.owner, why)
 
     def revoke(self, token: str, owner: Ender, why: str) -> None:
         """`owner` ended for good: the token names nothing any more, and its watchers are
