@@ -805,11 +805,13 @@ CLEARED_MID_WORKOUT_JS = """async () => {
   log.update("L", "s1", { sets: [set(5), set(1)] });
   log.clear();
   const cleared = sets(log);
+  const early = made(); // reloaded before the workout's next message
+  early.update("L", "s1", { sets: [set(5), set(2)] });
   log.update("L", "s1", { sets: [set(5), set(2)] });
   const after = sets(log);
   const reloaded = made();
   reloaded.update("L", "s1", { sets: [set(5), set(3)] });
-  return { cleared, after, reloaded: sets(reloaded) };
+  return { cleared, early: sets(early), after, reloaded: sets(reloaded) };
 }"""
 
 
@@ -822,7 +824,12 @@ async def test_a_clear_mid_workout_keeps_the_sets_before_it_cleared(client: Clie
         await page.goto(str(client.make_url("/fitness")))
         await page.wait_for_selector("body[data-fitness-ready]", state="attached")
         seen = await page.evaluate(CLEARED_MID_WORKOUT_JS)
-        assert seen == {"cleared": [], "after": [[2, 2]], "reloaded": [[2, 3]]}
+        assert seen == {
+            "cleared": [],
+            "early": [[2, 2]],
+            "after": [[2, 2]],
+            "reloaded": [[2, 3]],
+        }
         assert browser.errors == []
 
 

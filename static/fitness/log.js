@@ -129,7 +129,6 @@ export class WorkoutLog {
     this.workouts = stored(); // {id, began, session, link, sets, from?}, oldest first
     this.running = new Map(); // watch link -> its workout, for this page's sessions
     this.fresh = new Set(); // links whose next workout is a new one (begin())
-    this.cleared = new Map(); // link -> the sets of its running workout a Clear took
     download.addEventListener("click", () => this.save());
     clear.addEventListener("click", () => this.clear());
     this.say(true);
@@ -146,18 +145,14 @@ export class WorkoutLog {
   // The workout `message` of session `session`, whose watch link is `link`.
   update(link, session, message) {
     if (!Array.isArray(message.sets)) return;
-    const fresh = this.fresh.delete(link);
-    if (fresh) this.cleared.delete(link);
     // A reload forgot which workouts run; the last stored one with this link goes on.
-    let workout = fresh ? null : (this.running.get(link) ?? this.workouts.findLast((w) => w.link === link));
+    let workout = this.fresh.delete(link) ? null : (this.running.get(link) ?? this.workouts.findLast((w) => w.link === link));
     if (!workout) {
       workout = { id: newId(), began: Date.now(), session, link, sets: [] };
-      // Cleared mid-workout: the sets done before the Clear stay cleared, where the next
-      // workout message brought every one back; `from` keeps that through a reload.
-      if (this.cleared.has(link)) workout.from = this.cleared.get(link);
       this.workouts.push(workout);
     }
     this.running.set(link, workout);
+    // Cleared mid-workout, the sets done before the Clear (`from`) stay cleared.
     workout.sets = message.sets.slice(workout.from ?? 0);
     this.keep(workout);
     this.render();
@@ -189,12 +184,17 @@ export class WorkoutLog {
     } catch {
       // nothing was kept
     }
-    // The set under way goes on: it is back at the workout's next message.
-    for (const [link, workout] of this.running) {
-      this.cleared.set(link, (workout.from ?? 0) + Math.max(0, workout.sets.length - 1));
-    }
-    this.workouts = [];
-    this.running.clear();
+    // The set under way goes on: it is back at the workout's next message. Each running
+    // workout stays, empty, with how many sets the Clear took, and is stored so at once: a
+    // reload before that message would bring them all back.
+    this.workouts = [...this.running.values()].map((w) => ({
+      ...w,
+      id: newId(),
+      sets: [],
+      from: (w.from ?? 0) + Math.max(0, w.sets.length - 1),
+    }));
+    this.running = new Map(this.workouts.map((w) => [w.link, w]));
+    for (const workout of this.workouts) this.keep(workout);
     this.render();
   }
 
