@@ -34,6 +34,7 @@ from webapp.engine.wire import (
 )
 from webapp.errors import CapacityError, HolotrackError, WorkerCrashedError
 from webapp.protocol import Track
+from webapp.video.arrivals import Arrivals
 
 WAIT = 5.0  # seconds any awaited event may take before the test fails
 NOBODY = Landmarks(None, None, None, None)
@@ -446,6 +447,21 @@ async def test_a_still_for_an_idle_worker_leaves_the_line_at_once(
     await worker.answer()
     await worker.answer()
     assert [r.width for r in await asyncio.gather(first, second)] == [64, 64]
+
+
+async def test_a_video_is_judged_before_its_upload_at_its_own_frames_cost(
+    pool: Callable[..., Any],
+) -> None:
+    """A video with blendshapes is timed at their cost once in (VideoRun.open); judged as
+    plain holistic before its upload, it passed, sent up to 64 MiB, and was refused then."""
+    scheduler = await pool(min_session_fps="holistic=10")
+    await open_ready(scheduler)
+    scheduler.times._ms[service_kind(Track.HOLISTIC, True)] = 5000.0
+    arrivals = Arrivals()
+    arrivals.admit(scheduler).release()
+    with pytest.raises(CapacityError, match="--min-session-fps"):
+        arrivals.admit(scheduler, blendshapes=True)
+    assert arrivals.count == 0
 
 
 async def test_a_session_is_refused_when_it_would_push_any_below_the_minimum(

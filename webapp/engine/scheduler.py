@@ -230,10 +230,13 @@ class Scheduler:
             sessions.steer.step(now, lane.busy_seconds(now), wanting, frame_ms)
 
     # -- what others may read --------------------------------------------------------------
-    def refusal(self, track: Track = READY_PROBE[0], wanted: float = READY_PROBE[1]) -> str | None:
-        """Why a session (by default one with the hello's defaults) would be refused now."""
+    def refusal(
+        self, track: Track = READY_PROBE[0], wanted: float = READY_PROBE[1], kind: str = ""
+    ) -> str | None:
+        """Why a session (by default one with the hello's defaults) would be refused now;
+        `kind`: what its frames are timed as (slot.service_kind), if not its track's."""
         try:
-            self._admitting_lane(track, min(wanted, self.config.max_fps), str(track))
+            self._admitting_lane(track, min(wanted, self.config.max_fps), kind or str(track))
         except CapacityError as exc:
             return exc.detail
         return None

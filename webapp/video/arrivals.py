@@ -8,6 +8,7 @@ many temporary files of --video-max-bytes are ever on disk.
 from __future__ import annotations
 
 from webapp.engine.scheduler import Scheduler
+from webapp.engine.slot import service_kind
 from webapp.engine.snapshot import PoolSnapshot
 from webapp.errors import CapacityError
 from webapp.http_errors import RETRY_AFTER_SECONDS
@@ -36,9 +37,9 @@ class Arrivals:
         # every place for --upload-timeout.
         self._by_client = PerAddress(per_client)
 
-    def admit(self, scheduler: Scheduler, client: str = "") -> Arrival:
+    def admit(self, scheduler: Scheduler, client: str = "", blendshapes: bool = False) -> Arrival:
         """A place for one more video, within `client`'s share; CapacityError (503) when
-        there is none."""
+        there is none. `blendshapes`: its frames cost more, as the engine times them."""
         pool = scheduler.snapshot()
         if self.fill(pool):
             raise CapacityError(
@@ -49,7 +50,8 @@ class Arrivals:
         # live 15 fps camera (pool.room): a 2 fps session on one worker had every video
         # refused before its upload as "server full: 1 of 40 sessions in use", though the
         # engine would have taken it.
-        refusal = scheduler.refusal(Track.HOLISTIC, INVITATION_FPS)
+        kind = service_kind(Track.HOLISTIC, blendshapes)
+        refusal = scheduler.refusal(Track.HOLISTIC, INVITATION_FPS, kind)
         if refusal is not None:
             raise CapacityError(f"{refusal}; try again in {RETRY_AFTER_SECONDS} s")
         if self._by_client.full(client):

@@ -71,7 +71,7 @@ async def _video(request: web.Request) -> web.StreamResponse:
     options = parse_query(request.query, request.app[LIVE].exercises)
     # A full server refuses before the body is read, so a refused client wastes no upload.
     client = client_address(request, config)
-    arrival = request.app[VIDEOS].admit(scheduler, client)
+    arrival = request.app[VIDEOS].admit(scheduler, client, options.avatar.blendshapes)
     run = VideoRun(scheduler, config.request_timeout)
     hold: Hold | None = None
     answering = False
