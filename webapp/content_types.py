@@ -12,6 +12,10 @@ from aiohttp.http_exceptions import BadHttpMessage
 from webapp.errors import BadRequestError, UnsupportedTypeError
 
 NEUTRAL_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream"})
+# HEIF's major brands (ISO/IEC 23008-12): an iPhone's photos are HEIC unless set otherwise.
+HEIF_BRANDS = frozenset(
+    {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1"}
+)
 
 
 def check_declared(content_type: str, accepted: frozenset[str], send: str) -> None:

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from webapp.content_types import check_declared, multipart_parsing
+from webapp.content_types import HEIF_BRANDS, check_declared, multipart_parsing
 from webapp.engine.imaging import MIME_TYPES
 from webapp.errors import EmptyInputError, UnsupportedTypeError
 from webapp.uploads import ENVELOPE_BYTES, FIELD, file_part, read_limited, refuse_declared_size
 
 IMAGE_TYPES = frozenset(MIME_TYPES.values()) | {"image/jpg", "image/pjpeg", "image/x-ms-bmp"}
-# HEIF's major brands (ISO/IEC 23008-12): an iPhone's photos are HEIC unless set otherwise.
-HEIF_BRANDS = frozenset(
-    {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1"}
-)
 
 
 # ISO BMFF major brands of videos (MP4, MOV, 3GP, M4V, DASH): other brands are images

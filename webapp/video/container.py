@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO
 
-from webapp.content_types import check_declared
+from webapp.content_types import HEIF_BRANDS, check_declared
 from webapp.errors import NotAVideoError, TooLargeError, UnsupportedTypeError
 
 SUPPORTED = "MP4, WebM, MOV or MKV"
@@ -58,10 +58,7 @@ RIFF = b"RIFF"
 RIFF_FORMS = {b"WEBP": "a WebP image", b"AVI ": "an AVI video", b"WAVE": "a WAV sound file"}
 # ISO files that are pictures (HEIF and AVIF, a phone's photos): an AVIF photo was "the
 # video is AV1", and asked to be re-encoded as H.264.
-IMAGE_BRANDS = frozenset(
-    {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1"}
-    | {b"avif", b"avis"}
-)
+IMAGE_BRANDS = HEIF_BRANDS | {b"avif", b"avis"}
 ISO_HEADER = struct.Struct(">I4s")
 # An MPEG transport stream (a screen recorder's or a TV capture's .ts, an HLS segment) has
 # no header: a sync byte starts each 188-byte packet (192 in a Blu-ray .m2ts, after a
