@@ -7,6 +7,7 @@ an operator runs it.)
 from __future__ import annotations
 
 import asyncio
+import gzip
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 
@@ -205,6 +206,23 @@ async def test_a_body_its_content_encoding_does_not_decode_is_a_400(
     if path == "/api/video":
         metrics = await (await client.get("/metrics")).text()
         assert sample(metrics, "holotrack_video_requests_total", 'status="400"') == 1
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [("/nothing-here", 404), ("/healthz", 405), ("/api/end", 413)],
+)
+async def test_an_answer_before_a_compressed_body_is_read_closes_its_connection(
+    client: Client, path: str, status: int
+) -> None:
+    # 16 KiB on the wire, 16 MiB inflated. Kept open, the connection had aiohttp read the
+    # rest to drop it, inflating it on the event loop: 2 MB of this held every session
+    # and request 2-4 s, on any path.
+    bomb = gzip.compress(bytes(16 * 2**20))
+    response = await client.post(path, data=bomb, headers={"Content-Encoding": "gzip"})
+    assert response.status == status
+    assert response.headers["Connection"] == "close"
+    await predict_works(client)
 
 
 @pytest.mark.parametrize(

@@ -36,6 +36,7 @@ from webapp.ops import count_requests, sampler_ctx
 from webapp.routes import setup_routes
 from webapp.safe_headers import add_safe_headers
 from webapp.still.cache import AnswerCache
+from webapp.uploads import close_after_unread_compressed_body
 from webapp.video.arrivals import Arrivals
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -54,7 +55,9 @@ async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
 def create_app(config: Config, phone_origins: tuple[str, ...] = ()) -> web.Application:
     """The server for `config`; `phone_origins`: where a phone on the network reaches it,
     as the TLS set-up found them (the pages' QR codes lead there)."""
-    app = web.Application(middlewares=[count_requests, json_errors, require_key])
+    app = web.Application(
+        middlewares=[close_after_unread_compressed_body, count_requests, json_errors, require_key]
+    )
     app[CONFIG] = config
     app[PHONE_ORIGINS] = phone_origins
     app[CACHE] = AnswerCache(0 if config.no_cache else config.cache_entries)
