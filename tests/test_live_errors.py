@@ -12,6 +12,8 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
+from aiohttp.abc import AbstractStreamWriter
 
 from tests.conftest import MakeClient
 from tests.live import LiveClient, read_to_close, video_frames
@@ -20,8 +22,8 @@ from webapp.analysis.fitness import load_exercises
 from webapp.config import Config
 from webapp.errors import SHOWN_CHARS, shown
 from webapp.keys import LIVE, SESSIONS
+from webapp.live import handler, text_limits
 from webapp.live import session as live_session
-from webapp.live import text_limits
 from webapp.live.errors import MAX_REASON_BYTES, SessionClosed
 from webapp.live.messages import check_version, parse_control, parse_hello
 from webapp.live.options import parse_options
@@ -54,6 +56,31 @@ async def test_a_huge_smoothing_value_closes_with_4001_naming_it(make_client: Ma
     code, reason = await live.closed()
     assert code == Close.PROTOCOL
     assert "beta" in reason
+
+
+async def test_a_socket_the_server_closed_keeps_no_heartbeat(
+    make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sockets: dict[int, handler._Socket] = {}
+    prepare = handler._Socket.prepare
+
+    async def kept(self: handler._Socket, request: web.BaseRequest) -> AbstractStreamWriter:
+        sockets[id(self)] = self  # prepared again by aiohttp once the handler returns it
+        return await prepare(self, request)
+
+    monkeypatch.setattr(handler._Socket, "prepare", kept)
+    client = await make_client(Config(workers=1))
+    live = await LiveClient.connect(client)
+    await live.ws.send_str(json.dumps({**HELLO, "fps": "fast"}))
+    code, _ = await live.closed()
+    await client.app[SESSIONS].wait_empty()
+    await asyncio.sleep(0)  # a heartbeat reset the client's close answer asked for runs
+    assert code == Close.PROTOCOL
+    [ws] = sockets.values()
+    # Re-armed, the timer held the closed socket, its request and its parser for the
+    # whole heartbeat and pong wait (22.5 s by default), and the memory they took.
+    assert ws.closed
+    assert ws._heartbeat_cb is None
 
 
 async def test_a_failure_of_the_server_closes_with_1011_and_is_logged_once(
