@@ -58,6 +58,25 @@ async def test_a_huge_smoothing_value_closes_with_4001_naming_it(make_client: Ma
     assert "beta" in reason
 
 
+async def test_a_live_frame_over_the_frame_pixels_is_refused_undecoded(
+    make_client: MakeClient,
+) -> None:
+    """A frame's decoding is timed as its track's in the round-robin, not as its own: one
+    session sending 4900x4900 JPEGs (388 ms each to decode) cut another's 13.6 fps on its
+    worker to 1. Live frames have a pixel limit of their own, under the stills'."""
+    client = await make_client(Config(workers=1, max_frame_pixels=100_000))
+    small, large = video_frames(ASL_VIDEO, count=1, width=320)[0], video_frames(ASL_VIDEO, 1)[0]
+    live = await LiveClient.connect(client)
+    await live.hello("pose", 15)
+    await live.send(0, 0.0, large)  # 480 x 360: 172,800 pixels
+    error = await live.next_of("error")
+    assert (error["seq"], error["code"]) == (0, "too_many_pixels")
+    assert "the limit is 100000" in error["message"]
+    await live.send(1, 66.0, small)  # 320 x 240: 76,800
+    assert (await live.next_of("result"))["seq"] == 1
+    await live.ws.close()
+
+
 async def test_a_socket_the_server_closed_keeps_no_heartbeat(
     make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -67,6 +67,13 @@ class Config:
     max_frame_bytes: int = field(
         default=1024 * 1024, metadata={"help": "largest WebSocket frame, in bytes"}
     )
+    max_frame_pixels: int = field(
+        default=4_000_000,
+        metadata={
+            "help": "largest decoded live frame, width x height (and at most --max-pixels); "
+            "past it the frame gets a too_many_pixels error"
+        },
+    )
     idle_timeout: float = field(
         default=30.0,
         metadata={

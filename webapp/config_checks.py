@@ -29,6 +29,7 @@ def problems(config: Config, read_files: bool = True) -> list[str]:
         "max_pixels",
         "max_sessions",
         "max_frame_bytes",
+        "max_frame_pixels",
         "max_waiting",
         "max_export_bytes",
         "max_export_frames",
