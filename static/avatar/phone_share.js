@@ -42,6 +42,26 @@ function handoverUrl(page, key, accessKey = "") {
   return `${page}#link_key=${key}${accessKey ? `&key=${encodeURIComponent(accessKey)}` : ""}`;
 }
 
+// Whether the section is open, for a reload of this tab.
+const OPEN_KEY = "holotrack.phoneShare.open";
+
+function remember(open) {
+  try {
+    if (open) sessionStorage.setItem(OPEN_KEY, "1");
+    else sessionStorage.removeItem(OPEN_KEY);
+  } catch {
+    // a browser that keeps nothing: the section opens closed, as before
+  }
+}
+
+function remembered() {
+  try {
+    return sessionStorage.getItem(OPEN_KEY) === "1";
+  } catch {
+    return false;
+  }
+}
+
 export class PhoneShare {
   // box: the <details>; code: where the QR code goes; page: its words on where it leads;
   // address: the <select> of addresses, shown when there are several; pair: the pairing
@@ -78,7 +98,14 @@ export class PhoneShare {
       warning: "Whoever types it can move your avatar: keep it off your stream.",
     });
     address.addEventListener("change", () => this.pair.moved());
-    box.addEventListener("toggle", () => (box.open ? this.open() : this.close()));
+    box.addEventListener("toggle", () => {
+      remember(box.open);
+      if (box.open) this.open();
+      else this.close();
+    });
+    // Reloaded while a phone drove the avatar, the page said only "Press Start to drive the
+    // avatar with your webcam", a Start that takes the link from the phone mid-stream.
+    if (remembered()) box.open = true;
   }
 
   async open() {
