@@ -664,6 +664,42 @@ async def test_blendshapes_the_next_session_no_longer_asks_for_are_rested_in_the
     assert {name: value for name, value in held.items() if value != 0.0} == {}
 
 
+async def test_a_camera_going_on_by_itself_does_not_take_its_link_from_the_one_there_now(
+    make_client: MakeClient,
+) -> None:
+    """A phone locked (paused), another device took its link and drives the avatar; the
+    phone unlocked in a pocket went on by itself (its resume string and link key) and took
+    the avatar back mid-stream. Only a Start (no resume string) takes a link from a live
+    camera; the one going on is told why."""
+    client = await make_client(Config(workers=1))
+    link_key = "pocket-phone-" + "k" * 30
+    phone, first = await open_session(client, link_key=link_key)
+    await phone.ws.close(code=4002, message=b"paused")
+    other, taken = await open_session(client, link_key=link_key)
+    assert (taken["watch"], taken["resumed"]) == (first["watch"], True)
+    back = await LiveClient.connect(client)
+    await back.ws.send_json(
+        {"type": "hello", "version": 1, "link_key": link_key, "resume": first["resume"]}
+    )
+    code, reason = await back.closed()
+    assert code == 1000
+    assert reason.startswith("another camera took this link over while this one was away")
+    frame = video_frames(ASL_VIDEO, count=1)[0]
+    await other.send(0, 0.0, frame)
+    assert (await other.next_of("result"))["seq"] == 0  # still the link's camera
+    # Start on the phone: it takes the link.
+    started, again = await open_session(client, link_key=link_key)
+    assert again["watch"] == first["watch"]
+    assert (await other.closed())[
+        1
+    ] == f"another connection took its link over as {again['session']}"
+    # Its own resume string, current, goes on as before.
+    await started.ws.close(code=4002, message=b"paused")
+    resumed, last = await open_session(client, link_key=link_key, resume=again["resume"])
+    assert (last["watch"], last["resumed"]) == (first["watch"], True)
+    await resumed.ws.close()
+
+
 async def test_a_link_key_keeps_one_watch_link_across_sessions_and_servers(
     make_client: MakeClient,
 ) -> None:

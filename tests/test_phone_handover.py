@@ -806,6 +806,33 @@ async def test_the_pc_pages_own_stopped_session_is_not_taken_for_a_phone(
 
 
 @pytest.mark.browser
+async def test_a_pc_page_reloaded_while_the_phone_drives_says_so_again(
+    plain_server: Client,
+) -> None:
+    """Reloaded (F5, a browser's restore) while the phone drove the avatar, the PC page
+    came back with "Use a phone" closed and said only "Press Start to drive the avatar with
+    your webcam": a Start that takes the link from the phone mid-stream."""
+    needs_node_modules()
+    async with open_page() as browser:
+        page = browser.page
+        key = await open_code(page, str(plain_server.make_url("/avatar")))
+        phone = await LiveClient.connect(plain_server)
+        await phone.hello(track="holistic", fps=5, rig=True, link_key=key)
+        await page.wait_for_selector("#phone-share[data-phone=watching]")
+        await page.reload()
+        await page.wait_for_selector("body[data-avatar-ready=true]", state="attached")
+        await page.wait_for_selector("#phone-share[data-phone=watching]")
+        assert "The phone is the camera" in await page.inner_text("#phone-status")
+        # Closed by hand, it stays closed through the next reload.
+        await page.click("#phone-share summary")
+        await page.reload()
+        await page.wait_for_selector("body[data-avatar-ready=true]", state="attached")
+        assert await page.evaluate("() => document.getElementById('phone-share').open") is False
+        await phone.ws.close()
+        assert browser.errors == []
+
+
+@pytest.mark.browser
 @pytest.mark.parametrize("typed", ["K7QM-2XD0", "k7qm 2xdo", "K7QM-1XDA"])
 async def test_a_code_typed_with_a_character_no_code_has_is_told_which(
     plain_server: Client, typed: str

@@ -209,7 +209,9 @@ class LiveSession:
         tokens, key = self.shared.tokens, self.gate.name
         grant: Grant | None = None
         if options.link_key is not None:
-            grant = tokens.claim(options.link_key, self.name, key, self.end, self._hand_on)
+            grant = tokens.claim(
+                options.link_key, self.name, key, self.end, self._hand_on, options.resume
+            )
         elif options.resume is not None:
             grant = tokens.resume(options.resume, self.name, key, self.end, self._hand_on)
         if grant is None:

@@ -191,11 +191,20 @@ class WatchTokens:
         return Grant(token, resume, audience)
 
     def claim(
-        self, link_key: str, session: str, key: str | None, owner: Ender, carry: Carry = _nothing
+        self,
+        link_key: str,
+        session: str,
+        key: str | None,
+        owner: Ender,
+        carry: Carry = _nothing,
+        resume: str | None = None,
     ) -> Grant:
         """The kept link of `link_key` for `session`: taken over from the key's last session
         while that one lives or rests, else opened anew under the same token, today or after
-        a restart. Whoever has the key is that camera; a watcher has only the token."""
+        a restart. Whoever has the key is that camera; a watcher has only the token. With a
+        `resume` the link no longer answers to, `session` is a camera going on by itself
+        after a pause or a lost connection, and it does not take the link from another
+        camera that took it meanwhile."""
         token = kept_token(link_key)
         entry = self._entries.get(token)
         if entry is None:
@@ -203,6 +212,12 @@ class WatchTokens:
         if entry.audience.key != key:
             raise SessionClosed(
                 Close.POLICY, "this link_key's watch link is in use under another access key"
+            )
+        if resume is not None and entry.expiry is None and self._resumes.get(resume) != token:
+            # A phone unlocked in a pocket took the avatar back from the camera streaming.
+            raise SessionClosed(
+                Close.NORMAL,
+                "another camera took this link over while this one was away: Start takes it back",
             )
         return self._take_over(token, entry, session, owner, carry)
 
