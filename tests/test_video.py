@@ -770,6 +770,19 @@ async def test_the_engine_says_when_a_sessions_graph_is_built(make_client: MakeC
     scheduler.close_session(slot)
 
 
+async def test_a_videos_frames_are_not_held_to_the_live_frames_pixel_limit(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """--max-frame-pixels bounds what a live client sends; a video's frames are the
+    server's own, scaled to its working size: lowered as SECURITY.md advises, every frame
+    of a 480 x 360 video got too_many_pixels."""
+    client = await make_client(Config(workers=1, max_frame_pixels=10_000))
+    clip = write_clip(GESTURE_VIDEO, tmp_path / "clip.mp4", 3).read_bytes()
+    found = await lines(await post(client, clip))
+    assert found[-1]["summary"]["frames"] == 3
+    assert not [line for line in found if "error" in line]
+
+
 async def test_503_at_once_when_full(make_client: MakeClient) -> None:
     client = await make_client(Config(workers=1, max_sessions=1))
     live = await LiveClient.connect(client)

@@ -32,8 +32,11 @@ def wire_job(job: LaneJob, config: Config) -> tuple[Job[Any], str]:
         frame.capture_ms,
         # A live frame's decoding is timed as its track's, not its own, in the round-robin:
         # a 4900 x 4900 JPEG of 377 kB took 388 ms where a camera's takes 2, and one
-        # session sending them cut another's 13.6 fps on its worker to 1.
-        min(config.max_pixels, config.max_frame_pixels),
+        # session sending them cut another's 13.6 fps on its worker to 1. A video's frames
+        # (not held to a rate) are the server's own, scaled to WORK_PIXELS.
+        config.max_pixels
+        if slot.allowance is None
+        else min(config.max_pixels, config.max_frame_pixels),
         overlap=config.overlap_frames,
         blendshapes=slot.blendshapes,
     )
