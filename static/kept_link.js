@@ -30,7 +30,8 @@ export class KeptLink {
     if (typeof session?.resume !== "string") return;
     this.resume = session.resume;
     this.key = session.options?.link_key ?? null;
-    this.session = session.id ?? null;
+    // One never accepted keeps the session that rests on the link, as its resume string.
+    this.session = session.id ?? this.session;
     // A session that was never accepted passed its resume on unused: the old deadline holds.
     if (session.watchGrace > 0) this.until = Date.now() + session.watchGrace * 1000;
   }

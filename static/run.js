@@ -268,17 +268,13 @@ export class CameraRun {
       options = { ...options, link_key: key };
       link = keptToken(key).catch(() => null);
     }
-    // With a link key the key alone takes the link, from whichever camera holds it: a
-    // Start does. A resume string beside it would say "going on by itself", which the
-    // server refuses when another camera took the link meanwhile (docs/protocol.md).
-    const kept = this.link?.take() ?? null;
     const own = new this.Session({
       url: socketUrl(),
       track,
       fps,
       options,
       link,
-      resume: options.link_key ? null : kept,
+      resume: this.link?.take() ?? null,
       pauses: this.stopKeepsLink,
       grab: () => this.encoder.grab(this.video),
       handlers: {

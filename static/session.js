@@ -49,6 +49,7 @@ export class LiveSession {
     // The last ready's resume string: our own reconnects send it, so the session's watch
     // link (an OBS view, a coach, the VMC relay) carries on.
     this.resume = resume;
+    this.id = undefined; // the session's id, once a ready came
     this.pauses = pauses;
     // How long the server keeps a paused or lost session's link (ready's watch_grace).
     this.watchGrace = 0;
@@ -152,7 +153,11 @@ export class LiveSession {
     let opened = false;
     socket.onopen = () => {
       opened = true;
-      const resume = this.resume ? { resume: this.resume } : {};
+      // Beside a link key, which takes the link by itself (a Start), a resume string says
+      // this session goes on by itself, which the server refuses where another camera
+      // took the link meanwhile (docs/protocol.md): only once it had a ready of its own.
+      const goesOn = this.id !== undefined || !this.options.link_key;
+      const resume = this.resume && goesOn ? { resume: this.resume } : {};
       this.sentOptions = this.options; // what this connection's session starts with
       socket.send(hello(this.track, this.wantedFps, { ...this.options, ...helloKey(), ...resume }));
       this.on.status("Connected; waiting for the server to accept the session…", "busy");

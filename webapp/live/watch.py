@@ -158,6 +158,9 @@ class _Entry:
     carry: Carry  # and what it hands on
     expiry: asyncio.TimerHandle | None = None  # set while it rests
     lost: str = ""  # while it rests: why its camera went
+    # The resume string its live session went on from: that session's ready may have been
+    # lost with its connection, and its camera's next try still holds only this one.
+    went_on_from: str = ""
 
 
 class WatchTokens:
@@ -213,13 +216,16 @@ class WatchTokens:
             raise SessionClosed(
                 Close.POLICY, "this link_key's watch link is in use under another access key"
             )
-        if resume is not None and entry.expiry is None and self._resumes.get(resume) != token:
+        current = resume is not None and resume in (entry.resume, entry.went_on_from)
+        if resume is not None and entry.expiry is None and not current:
             # A phone unlocked in a pocket took the avatar back from the camera streaming.
             raise SessionClosed(
                 Close.NORMAL,
                 "another camera took this link over while this one was away: Start takes it back",
             )
-        return self._take_over(token, entry, session, owner, carry)
+        grant = self._take_over(token, entry, session, owner, carry)
+        entry.went_on_from = resume if current and resume is not None else ""
+        return grant
 
     def resume(
         self, secret: str, session: str, key: str | None, owner: Ender, carry: Carry = _nothing
@@ -286,6 +292,7 @@ class WatchTokens:
                 TakenOver(Close.NORMAL, f"another connection took its link over as {session}")
             )
         del self._resumes[entry.resume]
+        entry.went_on_from = ""
         handed_on = entry.carry()
         entry.resume, entry.owner, entry.carry = secrets.token_urlsafe(TOKEN_BYTES), owner, carry
         self._resumes[entry.resume] = token
