@@ -4,13 +4,15 @@ refused."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from tests.browser import fake_camera_args, open_page, write_y4m
+from tests.browser import BrowserPage, fake_camera_args, open_page, write_y4m
 from tests.conftest import Client, MakeClient
 from tests.media import ASL_VIDEO, PERSON_JPEG
 from tests.test_browser import open_index, upload
@@ -26,6 +28,18 @@ async def keyed_client(make_client: MakeClient, tmp_path: Path) -> Client:
     keys = tmp_path / "keys.jsonl"
     keys.write_text(json.dumps({"name": "gym", "key": KEY}) + "\n")
     return await make_client(Config(workers=1, access_keys=str(keys)))
+
+
+@contextlib.asynccontextmanager
+async def keyed_page(
+    make_client: MakeClient, tmp_path: Path
+) -> AsyncIterator[tuple[Client, BrowserPage]]:
+    """The index page of a server whose one access key is KEY, its key form on show."""
+    client = await keyed_client(make_client, tmp_path)
+    async with open_page() as browser:
+        await open_index(browser, client)
+        await browser.page.wait_for_selector("#access-form", state="visible")
+        yield client, browser
 
 
 async def test_the_page_asks_for_a_key_keeps_it_and_says_when_it_is_refused(
@@ -96,11 +110,8 @@ async def test_an_open_server_never_shows_the_form(make_client: MakeClient) -> N
 async def test_a_refused_upload_points_to_the_form_not_to_an_http_header(
     make_client: MakeClient, tmp_path: Path
 ) -> None:
-    client = await keyed_client(make_client, tmp_path)
-    async with open_page() as browser:
+    async with keyed_page(make_client, tmp_path) as (client, browser):
         page = browser.page
-        await open_index(browser, client)
-        await page.wait_for_selector("#access-form", state="visible")
         # The server's detail ends "send it as Authorization: Bearer KEY", for scripts.
         assert await upload(browser, str(PERSON_JPEG)) == "error"
         assert await page.inner_text("#still-status") == (
@@ -126,11 +137,8 @@ async def test_a_refused_upload_points_to_the_form_not_to_an_http_header(
 async def test_a_key_pasted_with_an_invisible_character_is_said_so(
     make_client: MakeClient, tmp_path: Path
 ) -> None:
-    client = await keyed_client(make_client, tmp_path)
-    async with open_page() as browser:
+    async with keyed_page(make_client, tmp_path) as (_, browser):
         page = browser.page
-        await open_index(browser, client)
-        await page.wait_for_selector("#access-form", state="visible")
         # A zero-width space, as a chat app's copy may add: the key looks right.
         await page.fill("#access-key", KEY + "\N{ZERO WIDTH SPACE}")
         await page.click("#access-form button[type=submit]")
