@@ -320,13 +320,14 @@ CORPUS: Sequence[Awkward] = (
         Ws.TOO_MANY_PIXELS,
     ),
     # 2 KB declaring 12 Mpx, under the pixel limit: libjpeg pads the missing scan with grey,
-    # so it is decoded and run like any 12-Mpx photo (max_pixels is the bound on this).
+    # so it is decoded and run like any 12-Mpx photo (max_pixels is the bound on this). As a
+    # live frame it is over --max-frame-pixels (4 Mpx), refused undecoded.
     Awkward(
         "jpeg-declaring-4000x3000",
         lambda: jpeg_declaring(4000, 3000),
         200,
         None,
-        Ws.RESULT,
+        Ws.TOO_MANY_PIXELS,
         size=(4000, 3000),
     ),
     Awkward("jpeg-500-scans", jpeg_of_many_scans, 400, "not_an_image", Ws.BAD_FRAME),
