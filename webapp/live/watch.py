@@ -216,15 +216,15 @@ class WatchTokens:
             raise SessionClosed(
                 Close.POLICY, "this link_key's watch link is in use under another access key"
             )
-        current = resume is not None and resume in (entry.resume, entry.went_on_from)
-        if resume is not None and entry.expiry is None and not current:
+        went_on = resume is not None and resume in (entry.resume, entry.went_on_from)
+        if resume is not None and entry.expiry is None and not went_on:
             # A phone unlocked in a pocket took the avatar back from the camera streaming.
             raise SessionClosed(
                 Close.NORMAL,
                 "another camera took this link over while this one was away: Start takes it back",
             )
         grant = self._take_over(token, entry, session, owner, carry)
-        entry.went_on_from = resume if current and resume is not None else ""
+        entry.went_on_from = resume if went_on and resume is not None else ""
         return grant
 
     def resume(
