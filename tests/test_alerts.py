@@ -54,7 +54,21 @@ INTERVAL = "1s"
 UP_WITHIN = 60.0
 ALERT_WITHIN = 30.0
 WORKER_MODULE = "webapp.engine.child"
-FULL_AT_ONE = ("--max-sessions", "1")
+# One session fills a replica. While the test waits for HolotrackNoRoom (a minute and more)
+# its sessions send no frames and read nothing, so no pong answers the server's pings: the
+# idle timeout (30 s) and the heartbeat (15 s, a dead peer at 22.5 s) would end them, the
+# cluster would have room again, and the alert would never come.
+FULL_AT_ONE = ("--max-sessions", "1", "--idle-timeout", "600", "--heartbeat", "600")
+
+
+def subquery_step(alert: str) -> float:
+    """Seconds between the steps of the alert's subquery. Prometheus aligns those steps to
+    multiples of the step, so a change counts from the first step after it is scraped, up to
+    a whole step later (HolotrackNoRoom's minute once outlasted a 30 s wait in CI)."""
+    (expr,) = [r["expr"] for r in rules() if r["alert"] == alert]
+    found = re.search(r"\[\d+[smh]:(\d+)([smh])\]", expr)
+    assert found, expr
+    return float(found.group(1)) * {"s": 1, "m": 60, "h": 3600}[found.group(2)]
 
 
 def promtool(*args: str) -> subprocess.CompletedProcess[str]:
@@ -175,11 +189,13 @@ async def alert_states(api: PrometheusAPI) -> dict[tuple[str, str], str]:
     }
 
 
-async def wait_for_alert(api: PrometheusAPI, name: str, instance: str) -> str:
+async def wait_for_alert(
+    api: PrometheusAPI, name: str, instance: str, within: float = ALERT_WITHIN
+) -> str:
     async def active() -> str | None:
         return (await alert_states(api)).get((name, instance))
 
-    return await until(active, ALERT_WITHIN, f"{name} for {instance} pending or firing")
+    return await until(active, within, f"{name} for {instance} pending or firing")
 
 
 @pytest.fixture
@@ -187,7 +203,6 @@ async def cluster() -> AsyncIterator[Cluster]:
     if find_nginx() is None:
         pytest.skip("nginx is not installed (make system-deps)")
     prometheus = PrometheusSpec(free_port(), scrape_interval=INTERVAL, evaluation_interval=INTERVAL)
-    # One session fills a replica, so two fill the cluster.
     replicas = [ReplicaSpec(free_port(), FULL_AT_ONE), ReplicaSpec(free_port(), FULL_AT_ONE)]
     async with Cluster(replicas, port=free_port(), echo=None, prometheus=prometheus) as running:
         yield running
@@ -228,7 +243,8 @@ async def test_a_full_cluster_a_killed_worker_and_a_stopped_replica_raise_their_
         with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
             await http.ws_connect(sockets[0])
         assert refused.value.status == 503
-        await wait_for_alert(api, "HolotrackNoRoom", PROMETHEUS_JOB)
+        no_room_within = subquery_step("HolotrackNoRoom") + ALERT_WITHIN
+        await wait_for_alert(api, "HolotrackNoRoom", PROMETHEUS_JOB, within=no_room_within)
 
         # Then the first session's worker is killed under it. 40 frames first: the
         # worker's CPU time then stands clearly above what its replacement spends starting
