@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import glob
 import importlib.metadata
+import json
 import socket
 import subprocess
 import sys
@@ -169,17 +170,26 @@ def test_avatar_memory_smaller_than_one_avatar_is_refused(
     assert load_config(["--avatar-memory-mb", "0"], environ={}).avatar_memory_mb == 0
 
 
-def test_a_port_in_use_is_one_line_and_exit_code_2() -> None:
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_a_port_in_use_is_one_line_and_exit_code_2(log_format: str) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
+        flags = ["--port", str(port), "--workers", "1", "--log-format", log_format]
         ran = subprocess.run(
-            [sys.executable, "-m", "webapp", "--port", str(port), "--workers", "1"],
+            [sys.executable, "-m", "webapp", *flags],
             capture_output=True,
             text=True,
             timeout=120,
         )
     assert ran.returncode == 2
-    assert f"python -m webapp: error: cannot listen on http://127.0.0.1:{port}" in ran.stderr
     assert "Traceback" not in ran.stderr
+    said = f"cannot listen on http://127.0.0.1:{port}"
+    if log_format == "text":
+        assert f"python -m webapp: error: {said}" in ran.stderr
+        return
+    # Every line a log collector can read, the reason in the last.
+    lines = [json.loads(line) for line in ran.stderr.splitlines()]
+    assert lines[-1]["levelname"] == "CRITICAL"
+    assert lines[-1]["message"].startswith(f"cannot start: {said}")

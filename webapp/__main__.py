@@ -8,6 +8,7 @@ import signal
 import ssl
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -119,19 +120,27 @@ async def serve(app: web.Application, config: Config, ssl_context: ssl.SSLContex
         await runner.cleanup()
 
 
+def fail(config: Config, why: str) -> NoReturn:
+    """Ends a server that cannot start, exit status 2. A log collector reading JSON lines
+    (--log-format json) would drop a bare line of text, and with it the reason."""
+    if config.log_format == "json":
+        log.critical("cannot start: %s", why)
+    else:
+        print(f"python -m webapp: error: {why}", file=sys.stderr)
+    raise SystemExit(2)
+
+
 def main() -> None:
     config = load_config()
     setup_logging(config)
     try:
         ssl_context, phone_origins = tls_context(config)
     except tls.TlsError as exc:
-        print(f"python -m webapp: error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+        fail(config, str(exc))
     try:
         asyncio.run(serve(create_app(config, phone_origins), config, ssl_context))
     except ListenError as exc:
-        print(f"python -m webapp: error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+        fail(config, str(exc))
 
 
 if __name__ == "__main__":
