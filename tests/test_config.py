@@ -130,8 +130,11 @@ def test_a_watch_grace_out_of_bounds_is_refused(
 @pytest.mark.parametrize(
     ("flag", "bad", "said"),
     [
-        ("--heartbeat", "-1", "--heartbeat must be a positive number of seconds"),
-        ("--heartbeat", "nan", "--heartbeat must be a positive number of seconds"),
+        ("--heartbeat", "-1", "--heartbeat must be at least 1 s"),
+        ("--heartbeat", "nan", "--heartbeat must be at least 1 s"),
+        ("--heartbeat", "0.015", "--heartbeat must be at least 1 s"),
+        ("--stats-interval", "0.002", "--stats-interval must be at least 0.1 s"),
+        ("--stats-interval", "nan", "--stats-interval must be at least 0.1 s"),
         ("--idle-timeout", "nan", "--idle-timeout must be a positive number"),
         ("--request-timeout", "inf", "--request-timeout must be a positive number"),
         ("--max-fps", "nan", "--max-fps must be a positive number"),

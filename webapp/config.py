@@ -82,7 +82,8 @@ class Config:
         },
     )
     heartbeat: float = field(
-        default=15.0, metadata={"help": "seconds between WebSocket pings that find dead peers"}
+        default=15.0,
+        metadata={"help": "seconds between WebSocket pings that find dead peers (at least 1)"},
     )
     max_session_seconds: float = field(
         default=4 * 3600.0,
@@ -130,7 +131,8 @@ class Config:
         },
     )
     stats_interval: float = field(
-        default=2.0, metadata={"help": "seconds between stats messages to each session"}
+        default=2.0,
+        metadata={"help": "seconds between stats messages to each session (at least 0.1)"},
     )
     vmc_allow: str = field(
         default="",

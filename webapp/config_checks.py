@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 
 # A lost camera's watchers wait at most an hour: longer keeps a dead link for nothing.
 MAX_WATCH_GRACE = 3600.0
+MIN_HEARTBEAT = 1.0
+MIN_STATS_INTERVAL = 0.1
 
 
 def problems(config: Config, read_files: bool = True) -> list[str]:
@@ -93,7 +95,6 @@ def problems(config: Config, read_files: bool = True) -> list[str]:
         "request_timeout",
         "idle_timeout",
         "max_fps",
-        "stats_interval",
         "max_session_seconds",
         "send_timeout",
         "upload_timeout",
@@ -105,9 +106,15 @@ def problems(config: Config, read_files: bool = True) -> list[str]:
         # turned off the idle limit and put NaN (not JSON) in every ready message.
         if not 0 < getattr(config, name) < math.inf:
             found.append(f"--{name.replace('_', '-')} must be a positive number")
-    if not 0 < config.heartbeat < math.inf:
-        # aiohttp takes a negative interval: every session then died at once (1006).
-        found.append("--heartbeat must be a positive number of seconds")
+    # aiohttp takes a negative heartbeat: every session then died at once (1006). Below
+    # the floors, a value meant in milliseconds (15 for 15 s written 0.015) had every
+    # session pinged or sent stats hundreds of times a second, the whole server's load.
+    if not MIN_HEARTBEAT <= config.heartbeat < math.inf:
+        found.append(f"--heartbeat must be at least {MIN_HEARTBEAT:g} s (a number of seconds)")
+    if not MIN_STATS_INTERVAL <= config.stats_interval < math.inf:
+        found.append(
+            f"--stats-interval must be at least {MIN_STATS_INTERVAL:g} s (a number of seconds)"
+        )
     if not 0 < config.port < 65536:
         found.append("--port must be 1 to 65535")
     return found
