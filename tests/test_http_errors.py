@@ -248,3 +248,22 @@ async def test_a_static_file_that_is_not_there_is_a_json_404(
     served = await client.get("/static/live.js")
     assert served.status == 200
     assert served.headers["ETag"]
+
+
+@pytest.mark.parametrize("wanted", ["bytes=99999999-", "bytes=abc", "bytes=9-2", "lines=1-2"])
+@pytest.mark.parametrize("url", ["/static/live.js", "/vendor/three/build/three.core.js"])
+async def test_a_range_a_file_cannot_give_is_a_json_416(
+    client: Client, wanted: str, url: str
+) -> None:
+    whole = await (await client.get(url)).read()
+    refused = await client.get(url, headers={"Range": wanted})
+    assert refused.status == 416
+    assert refused.headers["Content-Range"] == f"bytes */{len(whole)}"
+    said = await refused.json()
+    assert said["error"] == "requested_range_not_satisfiable"
+    assert wanted in said["detail"]
+    # The ranges it can give are given, as before.
+    for good, part in [("bytes=0-9", whole[:10]), ("bytes=-5", whole[-5:])]:
+        served = await client.get(url, headers={"Range": good})
+        assert served.status == 206
+        assert await served.read() == part

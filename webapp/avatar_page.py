@@ -20,6 +20,7 @@ from webapp.engine.blendshapes import NAMES as ARKIT_NAMES
 from webapp.keys import CONFIG
 from webapp.live.avatars import MB
 from webapp.reach import phone_origins
+from webapp.static_files import file_response
 
 ROOT = Path(__file__).resolve().parent.parent
 VENDOR_PREFIX = "/vendor/"
@@ -120,7 +121,7 @@ def vendor_file(paths: AvatarPaths) -> Handler:
         path = paths.node_modules / name
         if not path.is_file():
             raise web.HTTPNotFound(text=f"node_modules/{name} is missing: run make run or npm ci\n")
-        return web.FileResponse(path, headers={"Content-Type": "text/javascript"})
+        return file_response(request, path, headers={"Content-Type": "text/javascript"})
 
     return handler
 

@@ -3,16 +3,56 @@
 aiohttp's own static route answered a missing file with an empty, untyped 404 (its
 FileResponse sets the status after every middleware has run) and a name longer than the
 filesystem takes with a 500 and a traceback. Here every refusal is the router's 404,
-which the error middleware turns into JSON like any other; FileResponse still does the
-rest (content type, ETag, Last-Modified, ranges).
+which the error middleware turns into JSON like any other, and a range the file cannot
+give is a 416 raised the same way (FileResponse's own is an empty body); FileResponse
+still does the rest (content type, ETag, Last-Modified, ranges).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
+
+# With any of these FileResponse may answer 304 or 412, or serve the whole file, before it
+# looks at the range: the range is then its to judge.
+CONDITIONS = (
+    hdrs.IF_RANGE,
+    hdrs.IF_MATCH,
+    hdrs.IF_NONE_MATCH,
+    hdrs.IF_MODIFIED_SINCE,
+    hdrs.IF_UNMODIFIED_SINCE,
+)
+
+
+def unsatisfiable(request: web.Request, size: int) -> bool:
+    """Whether FileResponse would answer the request's Range with 416, as it decides."""
+    if any(name in request.headers for name in CONDITIONS):
+        return False
+    try:
+        wanted = request.http_range
+    except ValueError:  # not bytes=first-last, or last before first
+        return True
+    if wanted.start is None:
+        return False
+    start: int = wanted.start
+    if start < 0 and wanted.stop is None:  # the last -start bytes
+        start = max(0, start + size)
+    return start >= size
+
+
+def file_response(
+    request: web.Request, path: Path, headers: dict[str, str] | None = None
+) -> web.FileResponse:
+    """FileResponse for `path`, or a 416 raised for the error middleware to put in JSON."""
+    size = path.stat().st_size
+    if unsatisfiable(request, size):
+        raise web.HTTPRequestRangeNotSatisfiable(
+            text=f"{request.headers[hdrs.RANGE]!r} is not a range of this file's {size} bytes",
+            headers={hdrs.CONTENT_RANGE: f"bytes */{size}"},
+        )
+    return web.FileResponse(path, headers=headers)
 
 
 def static_files(root: Path) -> Handler:
@@ -29,6 +69,6 @@ def static_files(root: Path) -> Handler:
             # Missing, outside static/, a directory, a symlink loop, or a name the
             # filesystem refuses: all the same to a client.
             raise web.HTTPNotFound() from None
-        return web.FileResponse(path)
+        return file_response(request, path)
 
     return handler
