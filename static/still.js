@@ -6,6 +6,7 @@ import { drawSkeleton, exposeColors, loadSkeleton } from "./draw.js";
 import { describeHttpError } from "./errors.js";
 import { formatBytes, prettyJson, showStatus } from "./format.js";
 import { acceptFiles, saveFile } from "./files.js";
+import { uprightBitmap } from "./orientation.js";
 
 // Large photos are drawn at most this many pixels on their longest side.
 const MAX_CANVAS_SIDE = 1600;
@@ -23,14 +24,6 @@ const downloadButton = document.getElementById("download-json");
 
 let current = 0; // the newest upload; answers to older ones are ignored
 let download = null; // {name, text} of the answer on show
-
-async function decodeLocally(file) {
-  try {
-    return await createImageBitmap(file);
-  } catch {
-    return null; // e.g. TIFF: the server reads it, this browser cannot show it
-  }
-}
 
 async function post(file) {
   const body = new FormData();
@@ -104,7 +97,7 @@ async function handleFile(file) {
   }
   showStatus(status, `Finding the landmarks in ${file.name} (${formatBytes(file.size)})…`, "busy");
   const [bitmap, reply, skeleton] = await Promise.all([
-    decodeLocally(file),
+    uprightBitmap(file),
     post(file),
     loadSkeleton().catch((error) => error),
   ]);
