@@ -1062,3 +1062,35 @@ async def test_the_relay_reconnects_when_the_connection_drops(make_client: MakeC
         await live.ws.close()
         assert await asyncio.wait_for(relay, 30) == 0
     assert proxy.accepted == 2  # one watcher connection, then one after the drop
+
+
+@pytest.mark.parametrize("link", ["let_go", "resting"])
+async def test_a_camera_whose_ready_was_lost_goes_on_again_with_the_same_resume(
+    make_client: MakeClient, monkeypatch: pytest.MonkeyPatch, link: str
+) -> None:
+    """A camera going on by itself (its link key and an old resume string) found its link
+    let go of (its grace ran out, a restart) or resting from another camera that took it,
+    and took it; its ready was lost with its connection, which the server had not yet found
+    dead, and its next try, with the same resume string, was refused "another camera took
+    this link over while this one was away": its page stopped, though no other camera was."""
+    client = await make_client(Config(workers=1, watch_grace=0 if link == "let_go" else 60))
+    rested = when_resting(client.app[LIVE].tokens, monkeypatch)
+    link_key = "lost-ready-" + "k" * 30
+    phone, first = await open_session(client, link_key=link_key)
+    await phone.ws.close(code=4002, message=b"paused")
+    await rested.wait()  # with no grace, let go of at once
+    if link == "resting":
+        rested.clear()
+        other, _ = await open_session(client, link_key=link_key)
+        await other.ws.close(code=4002, message=b"paused")
+        await rested.wait()
+    back, went_on = await open_session(client, link_key=link_key, resume=first["resume"])
+    assert went_on["watch"] == first["watch"]
+    # Its ready never reached the camera, which tries again with what it still holds.
+    retried, kept = await open_session(client, link_key=link_key, resume=first["resume"])
+    assert (kept["watch"], kept["resumed"]) == (first["watch"], True)
+    assert await back.closed() == (
+        1000,
+        f"another connection took its link over as {kept['session']}",
+    )
+    await retried.ws.close()

@@ -211,20 +211,24 @@ class WatchTokens:
         token = kept_token(link_key)
         entry = self._entries.get(token)
         if entry is None:
-            return self.issue(Audience(session, key=key), owner, carry, token)
-        if entry.audience.key != key:
-            raise SessionClosed(
-                Close.POLICY, "this link_key's watch link is in use under another access key"
-            )
-        went_on = resume is not None and resume in (entry.resume, entry.went_on_from)
-        if resume is not None and entry.expiry is None and not went_on:
-            # A phone unlocked in a pocket took the avatar back from the camera streaming.
-            raise SessionClosed(
-                Close.NORMAL,
-                "another camera took this link over while this one was away: Start takes it back",
-            )
-        grant = self._take_over(token, entry, session, owner, carry)
-        entry.went_on_from = resume if went_on and resume is not None else ""
+            grant = self.issue(Audience(session, key=key), owner, carry, token)
+        else:
+            if entry.audience.key != key:
+                raise SessionClosed(
+                    Close.POLICY, "this link_key's watch link is in use under another access key"
+                )
+            went_on = resume is not None and resume in (entry.resume, entry.went_on_from)
+            if resume is not None and entry.expiry is None and not went_on:
+                # A phone unlocked in a pocket took the avatar back from the camera streaming.
+                raise SessionClosed(
+                    Close.NORMAL,
+                    "another camera took this link over while this one was away: Start takes "
+                    "it back",
+                )
+            grant = self._take_over(token, entry, session, owner, carry)
+        # Whatever `resume` took the link, let go of or resting, is the one this camera
+        # still holds if the ready is lost: its next try was refused as another camera's.
+        self._entries[token].went_on_from = resume or ""
         return grant
 
     def resume(
