@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
@@ -16,6 +17,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractStreamWriter
 
 from tests.conftest import MakeClient
+from tests.corpus import jpeg_declaring
 from tests.live import LiveClient, read_to_close, video_frames
 from tests.media import ASL_VIDEO
 from webapp.analysis.fitness import load_exercises
@@ -320,3 +322,22 @@ async def test_a_watcher_flooding_text_is_ended(make_client: MakeClient) -> None
     # The camera's session is not the watcher's to end.
     await live.send(0, 0.0, video_frames(ASL_VIDEO)[0])
     assert (await live.next_of("result"))["seq"] == 0
+
+
+async def test_a_frame_over_the_frame_pixels_is_told_a_size_that_fits(
+    make_client: MakeClient,
+) -> None:
+    """A 4K camera's frame (3840 x 2160, 8.3 million pixels) over --max-frame-pixels (4
+    million) was told "4000 px on the long side loses nothing": its long side was already
+    under that, and scaled so it was refused again. The words give a size that fits."""
+    client = await make_client(Config(workers=1))
+    live = await LiveClient.connect(client)
+    await live.hello("pose", 15)
+    await live.send(0, 0.0, jpeg_declaring(3840, 2160))
+    error = await live.next_of("error")
+    assert (error["seq"], error["code"]) == (0, "too_many_pixels")
+    assert "4000 px" not in error["message"]
+    width, height = map(int, re.findall(r"to (\d+)x(\d+) or less", error["message"])[0])
+    assert width * height <= 4_000_000 < (width + 1) * (height + 1)
+    assert abs(width / height - 3840 / 2160) < 0.01
+    await live.ws.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 import struct
 import warnings
 from dataclasses import dataclass
@@ -92,10 +93,14 @@ def probe(data: bytes, max_pixels: int) -> ImageInfo:
             f"the image declares {width}x{height}; the longest side may be {MAX_SIDE} px"
         )
     if width * height > max_pixels:
+        # A size that fits, in the image's shape: "4000 px on the long side" was still over
+        # a live frame's limit (--max-frame-pixels, 4 million), as a 4K camera's 3840 was.
+        scale = math.sqrt(max_pixels / (width * height))
+        fits = f"{max(1, math.floor(width * scale))}x{max(1, math.floor(height * scale))}"
         raise TooManyPixelsError(
             f"the image declares {width}x{height} = {width * height} pixels; "
-            f"the limit is {max_pixels}: scale it down first (the model works on far "
-            "fewer; 4000 px on the long side loses nothing)"
+            f"the limit is {max_pixels}: scale it down first, to {fits} or less (the model "
+            "works on far fewer)"
         )
     return ImageInfo(fmt, width, height)
 
