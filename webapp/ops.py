@@ -43,8 +43,8 @@ async def metrics_view(request: web.Request) -> web.Response:
 
 @web.middleware
 async def count_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """POST /predict's and POST /api/video's answers by status, the access layer's 401 and
-    429 and json_errors' too; but a video's view counts its stream's 200 as the stream
+    """POST /predict's and POST /api/video's answers by status, the access layer's 401, 403
+    and 429 and json_errors' too; but a video's view counts its stream's 200 as the stream
     starts (it may end hours later) and an upload abandoned (no answer), and marks them."""
     metrics = request.app[METRICS]
     if request.path == "/predict":
