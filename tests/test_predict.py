@@ -13,12 +13,15 @@ import aiohttp
 import cv2
 import numpy as np
 import pytest
+from aiohttp import web
 from PIL import Image
 
 from tests.conftest import Client, MakeClient, files_form
+from tests.live import until
 from tests.media import ASL_VIDEO, PERSON_JPEG, STILLS, png_declaring, reencode
 from tests.videos import write_clip
 from webapp.config import Config
+from webapp.still import uploads
 
 SIZES = {"pose": 33, "face": 468, "left_hand": 21, "right_hand": 21}
 
@@ -361,3 +364,50 @@ async def test_deadline_gives_504(make_client: MakeClient) -> None:
     status, body = await post_file(client, PERSON_JPEG.read_bytes())
     assert status == 504
     assert body["error"] == "timeout"
+
+
+async def test_one_address_has_at_most_its_share_of_images_arriving(
+    make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each body is held in memory whole while it arrives: one address with 30 sockets
+    trickling 9 MB each held 280 MB, and could open as many more as it liked."""
+    client = await make_client(
+        Config(workers=1, max_sessions_per_client=2, trust_proxy=True, no_cache=True)
+    )
+    data = PERSON_JPEG.read_bytes()
+    reading = 0
+    read_image = uploads.read_image
+
+    async def counted(request: web.Request, limit: int) -> bytes:
+        nonlocal reading
+        reading += 1
+        return await read_image(request, limit)
+
+    monkeypatch.setattr(uploads, "read_image", counted)
+    go_on = asyncio.Event()
+
+    async def slow_body() -> AsyncIterator[bytes]:
+        yield data[:1000]
+        await go_on.wait()
+        yield data[1000:]
+
+    def post(body: Any, address: str) -> Any:
+        headers = {"Content-Type": "image/jpeg", "X-Forwarded-For": address}
+        return client.post("/predict", data=body, headers=headers)
+
+    slow = [asyncio.create_task(post(slow_body(), "192.0.2.1")) for _ in range(2)]
+    await until(lambda: reading == 2, "both slow uploads reading")
+    third = await post(data, "192.0.2.1")
+    assert third.status == 503
+    assert third.headers["Retry-After"] == "1"
+    answer = await third.json()
+    assert answer["error"] == "busy"
+    assert answer["detail"].startswith("this address has 2 images arriving")
+    other = await post(data, "192.0.2.2")  # another address is not held up
+    assert other.status == 200, await other.text()
+    go_on.set()
+    for task in slow:
+        response = await task
+        assert response.status == 200, await response.text()
+    again = await post(data, "192.0.2.1")  # each place is given back once its body is in
+    assert again.status == 200, await again.text()

@@ -26,6 +26,7 @@ from webapp.keys import (
     PHONE_ORIGINS,
     SCHEDULER,
     SESSIONS,
+    STILLS,
     VIDEOS,
 )
 from webapp.live.handler import close_all
@@ -33,6 +34,7 @@ from webapp.live.registry import SessionRegistry
 from webapp.live.shared import LiveShared
 from webapp.metrics import Metrics
 from webapp.ops import count_requests, sampler_ctx
+from webapp.per_address import PerAddress
 from webapp.routes import setup_routes
 from webapp.safe_headers import add_safe_headers
 from webapp.still.cache import AnswerCache
@@ -72,6 +74,7 @@ def create_app(config: Config, phone_origins: tuple[str, ...] = ()) -> web.Appli
     app[ACCESS] = Access.load(keys_file, AccessMetrics(app[METRICS].registry))
     app.cleanup_ctx.append(access_ctx)
     app[VIDEOS] = Arrivals(config.max_sessions_per_client)
+    app[STILLS] = PerAddress(config.max_sessions_per_client)
     app.cleanup_ctx.append(scheduler_ctx)
     app.cleanup_ctx.append(sampler_ctx)
     app.on_shutdown.append(close_all)

@@ -12,6 +12,7 @@ from webapp.export.pool import ExportPool
 from webapp.live.registry import SessionRegistry
 from webapp.live.shared import LiveShared
 from webapp.metrics import Metrics
+from webapp.per_address import PerAddress
 from webapp.still.cache import AnswerCache
 from webapp.video.arrivals import Arrivals
 
@@ -28,6 +29,8 @@ EXPORT_POOL = web.AppKey("export_pool", ExportPool)
 # Access keys and their quotas (an open server without --access-keys).
 ACCESS = web.AppKey("access", Access)
 VIDEOS = web.AppKey("videos", Arrivals)
+# POST /predict bodies arriving, by client address.
+STILLS = web.AppKey("stills", PerAddress)
 # Set on a POST /api/video whose view counted it in holotrack_video_requests_total (its
 # stream begun, or its upload abandoned); ops.count_requests counts every other answer.
 VIDEO_COUNTED = web.RequestKey("video_counted", bool)

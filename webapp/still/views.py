@@ -10,7 +10,9 @@ from aiohttp import web
 
 from webapp import json_text
 from webapp.engine import imaging
-from webapp.keys import CACHE, CONFIG, METRICS, SCHEDULER
+from webapp.errors import CapacityError
+from webapp.keys import CACHE, CONFIG, METRICS, SCHEDULER, STILLS
+from webapp.live.guard import client_address
 from webapp.still import uploads
 from webapp.still.cache import digest
 from webapp.uploads import arriving_within
@@ -23,8 +25,22 @@ async def predict(request: web.Request) -> web.Response:
     config = request.app[CONFIG]
     # A full line refuses before the body is read, so a refused client wastes no upload.
     request.app[SCHEDULER].check_still_room()
-    async with arriving_within(config.upload_timeout, declared=request.content_length):
-        data = await uploads.read_image(request, config.max_upload_bytes)
+    # Each body is held whole in memory while it arrives, before the waiting line bounds
+    # it: one address with 30 sockets trickling 9 MB each held 280 MB for the whole
+    # --upload-timeout, and nothing stopped it opening more.
+    arriving = request.app[STILLS]
+    client = client_address(request, config)
+    if arriving.full(client):
+        raise CapacityError(
+            f"this address has {arriving.held(client)} images arriving, the most one may "
+            "(--max-sessions-per-client); try again when one is in"
+        )
+    arriving.enter(client)
+    try:
+        async with arriving_within(config.upload_timeout, declared=request.content_length):
+            data = await uploads.read_image(request, config.max_upload_bytes)
+    finally:
+        arriving.leave(client)
     uploads.check_not_heif(data)
     uploads.check_not_video(data)
     cache = None if config.no_cache else request.app[CACHE]
