@@ -938,6 +938,36 @@ async def test_one_address_has_at_most_its_share_of_videos_arriving(
     assert client.app[VIDEOS].count == 0
 
 
+async def test_one_address_has_at_most_its_share_of_videos_running(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """The share held only while a video arrived: one address whose uploads each got in
+    before its next began held every session of the server, with its share at 1."""
+    config = Config(workers=1, max_sessions=3, max_sessions_per_client=1, trust_proxy=True)
+    client = await make_client(config)
+    clip = write_clip(GESTURE_VIDEO, tmp_path / "clip.mp4", 5).read_bytes()
+
+    async def post_from(address: str, body: bytes) -> aiohttp.ClientResponse:
+        headers = {"Content-Type": "video/mp4", "X-Forwarded-For": address}
+        return await client.post("/api/video", data=body, headers=headers)
+
+    running = await post_from("192.0.2.1", ASL_VIDEO.read_bytes())  # 311 frames
+    assert running.status == 200
+    assert (await running.content.readline()).startswith(b'{"frame":')
+    assert client.app[VIDEOS].count == 0  # arrived: the engine counts it now
+    second = await post_from("192.0.2.1", clip)
+    assert second.status == 503
+    answer = await second.json()
+    assert answer["error"] == "busy"
+    assert answer["detail"].startswith("this address has 1 videos arriving or running")
+    other = await post_from("192.0.2.2", clip)  # another address is not held up
+    assert (await lines(other))[-1]["summary"]["frames"] == 5
+    running.close()
+    await until(lambda: client.app[SCHEDULER].snapshot().sessions == 0, "the video's slot freed")
+    again = await post_from("192.0.2.1", clip)  # the place is given back when it ends
+    assert (await lines(again))[-1]["summary"]["frames"] == 5
+
+
 async def test_a_keys_video_seconds_are_charged_and_refused_with_429(
     make_client: MakeClient, tmp_path: Path
 ) -> None:

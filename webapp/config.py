@@ -92,8 +92,8 @@ class Config:
     max_sessions_per_client: int = field(
         default=16,
         metadata={
-            "help": "live sessions one client address may hold, and videos and images "
-            "(POST /predict) it may have arriving at once (0: no limit)"
+            "help": "live sessions one client address may hold, videos it may have arriving "
+            "or running at once, and images (POST /predict) arriving (0: no limit)"
         },
     )
     allowed_origins: str = field(

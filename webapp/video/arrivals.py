@@ -2,7 +2,8 @@
 
 They hold no engine slot yet, so they are counted here with the sessions: a burst of
 uploads gets 503 past the free slots instead of each passing the check, and at most that
-many temporary files of --video-max-bytes are ever on disk.
+many temporary files of --video-max-bytes are ever on disk. Each address's share is held
+until its video ends, as a live session holds its place.
 """
 
 from __future__ import annotations
@@ -21,10 +22,19 @@ class Arrival:
     def __init__(self, arrivals: Arrivals, client: str) -> None:
         self._arrivals = arrivals
         self._client = client
+        self._arriving = True
         self._held = True
 
+    def arrived(self) -> None:
+        """Once the video has its session, which the engine counts from then on; its
+        address's place is kept until release(). A second call does nothing."""
+        if self._arriving:
+            self._arriving = False
+            self._arrivals.count -= 1
+
     def release(self) -> None:
-        """Once the video has its session, or has failed; a second call does nothing."""
+        """Once the video has ended, or has failed; a second call does nothing."""
+        self.arrived()
         if self._held:
             self._held = False
             self._arrivals.leave(self._client)
@@ -54,17 +64,18 @@ class Arrivals:
         refusal = scheduler.refusal(Track.HOLISTIC, INVITATION_FPS, kind)
         if refusal is not None:
             raise CapacityError(f"{refusal}; try again in {RETRY_AFTER_SECONDS} s")
+        # Held until the video ends, not only while it arrives: an address whose uploads
+        # each got in before its next began held every session of the server.
         if self._by_client.full(client):
             raise CapacityError(
-                f"this address has {self._by_client.held(client)} videos arriving, the most "
-                "one may (--max-sessions-per-client); try again when one is in"
+                f"this address has {self._by_client.held(client)} videos arriving or running, "
+                "the most one may (--max-sessions-per-client); try again when one ends"
             )
         self.count += 1
         self._by_client.enter(client)
         return Arrival(self, client)
 
     def leave(self, client: str) -> None:
-        self.count -= 1
         self._by_client.leave(client)
 
     def fill(self, pool: PoolSnapshot) -> str | None:

@@ -100,7 +100,7 @@ async def _video(request: web.Request) -> web.StreamResponse:
                 if seconds < config.video_max_seconds and reader.info.duration_ms is None:
                     reader.limit(seconds, "video_seconds_per_hour")
                 charge = charge_video_seconds(request, seconds)
-                arrival.release()
+                arrival.arrived()
                 info = reader.info.as_json()
                 peer = peer_address(request, config)
                 log.info(
