@@ -918,6 +918,35 @@ async def test_two_videos_in_one_request_are_refused(
     assert "besides the field 'file'" in (await response.json())["detail"]
 
 
+@pytest.mark.parametrize("where", ["before", "after"])
+async def test_an_option_sent_as_a_form_field_is_refused_not_dropped(
+    make_client: MakeClient, tmp_path: Path, where: str
+) -> None:
+    """`curl -F file=@a.mp4 -F rig=1` was answered without the rig, the field dropped with
+    any other besides the file, and nothing said so."""
+    client = await make_client(Config(workers=1))
+    clip = write_clip(GESTURE_VIDEO, tmp_path / "clip.mp4", 3).read_bytes()
+    form = aiohttp.FormData()
+    if where == "before":
+        form.add_field("rig", "1")
+    form.add_field("file", clip, filename="a.mp4", content_type="video/mp4")
+    if where == "after":
+        form.add_field("rig", "1")
+    response = await client.post("/api/video", data=form)
+    answer = await response.json()
+    assert (response.status, answer["error"]) == (400, "bad_option"), answer
+    assert (
+        answer["detail"]
+        == "rig is a query parameter, not a form field: put it in the URL (?rig=...)"
+    )
+    # Other fields besides the file are still only dropped, and the query still works.
+    form = aiohttp.FormData()
+    form.add_field("file", clip, filename="a.mp4", content_type="video/mp4")
+    form.add_field("submit", "Upload")
+    found = await lines(await client.post("/api/video?rig=1", data=form))
+    assert all("rig" in line for line in found[:-1])
+
+
 async def test_one_address_has_at_most_its_share_of_videos_arriving(
     make_client: MakeClient, tmp_path: Path
 ) -> None:

@@ -14,6 +14,7 @@ from aiohttp import BodyPartReader, MultipartReader, StreamReader, hdrs, web
 from aiohttp.typedefs import Handler
 
 from webapp.errors import (
+    BadOptionError,
     BadRequestError,
     EmptyInputError,
     TooLargeError,
@@ -110,6 +111,7 @@ class FilePart:
     body: MultipartReader
     stream: StreamReader
     others_left: int  # of the allowance for the other parts, what those before it left
+    query_names: frozenset[str] = frozenset()  # the endpoint's query parameters
 
     async def refuse_another(self) -> None:
         """Once the file is read: the parts after it are read and dropped (within what is
@@ -124,6 +126,7 @@ class FilePart:
                 raise BadRequestError(
                     f"the body has more than one part named {field!r}; send one file per request"
                 )
+            _refuse_query_name(part, self.query_names)
             left -= await _drain(part, left, field)
 
     async def _next(self) -> BodyPartReader | MultipartReader | None:
@@ -140,18 +143,22 @@ class FilePart:
             ) from None
 
 
-async def file_part(request: web.Request, field: str, others_limit: int) -> FilePart | None:
+async def file_part(
+    request: web.Request, field: str, others_limit: int, query_names: frozenset[str] = frozenset()
+) -> FilePart | None:
     """The multipart part named `field`, or None. The parts before it are read and dropped,
     at most `others_limit` bytes of them in all: skipped by `async for`, aiohttp drains a
     part to its end, so a 3 GB part named otherwise was read whole (--max-upload-bytes
-    bounded only the file's own part)."""
+    bounded only the file's own part). A part named as one of `query_names`, before the
+    file or after it, is a 400 bad_option."""
     left = others_limit
     misnamed: str | None = None
     body = await request.multipart()
     async for item in body:
         part = _plain(item, field)
         if part.name == field:
-            return FilePart(part, body, request.content, left)
+            return FilePart(part, body, request.content, left, query_names)
+        _refuse_query_name(part, query_names)
         try:
             left -= await _drain(part, left, field)
         except TooLargeError:
@@ -174,6 +181,16 @@ def _plain(part: BodyPartReader | MultipartReader | None, field: str) -> BodyPar
             f"a multipart body inside a part is not taken; send the file as {field!r}"
         )
     return part
+
+
+def _refuse_query_name(part: BodyPartReader, names: frozenset[str]) -> None:
+    # Dropped with the other fields, `curl -F file=@a.mp4 -F rig=1` had its answer without
+    # the rig it asked for, and nothing said why.
+    if part.name in names:
+        raise BadOptionError(
+            f"{part.name} is a query parameter, not a form field: put it in the URL "
+            f"(?{part.name}=...)"
+        )
 
 
 async def _drain(part: BodyPartReader, left: int, field: str) -> int:

@@ -34,15 +34,15 @@ class UploadAbandoned(Exception):
 
 @contextlib.asynccontextmanager
 async def spooled_video(
-    request: web.Request, limit: int, upload_seconds: float
+    request: web.Request, limit: int, upload_seconds: float, options: frozenset[str] = frozenset()
 ) -> AsyncIterator[Path]:
     """The file, checked to be MP4/MOV or Matroska, for the duration of the block; it is
-    always removed."""
+    always removed. A multipart field named as one of the query's `options` is refused."""
     refuse_declared_size(request, limit, ENVELOPE_BYTES)
     with tempfile.NamedTemporaryFile(prefix="holotrack-video-", suffix=".bin") as file:
         try:
             async with arriving_within(upload_seconds, declared=request.content_length):
-                size = await _receive(request, file, limit)
+                size = await _receive(request, file, limit, options)
         except ConnectionResetError:
             raise UploadAbandoned() from None
         file.flush()
@@ -51,7 +51,9 @@ async def spooled_video(
         yield Path(file.name)
 
 
-async def _receive(request: web.Request, file: IO[bytes], limit: int) -> int:
+async def _receive(
+    request: web.Request, file: IO[bytes], limit: int, options: frozenset[str]
+) -> int:
     if not request.content_type.startswith("multipart/"):
         check_declared_type(request.content_type)
         size = await copy_limited(request.content.read, file.write, limit, "video", CHUNK)
@@ -59,11 +61,13 @@ async def _receive(request: web.Request, file: IO[bytes], limit: int) -> int:
             raise EmptyInputError("the request body is empty; send a video")
         return size
     with multipart_parsing():
-        return await _receive_multipart(request, file, limit)
+        return await _receive_multipart(request, file, limit, options)
 
 
-async def _receive_multipart(request: web.Request, file: IO[bytes], limit: int) -> int:
-    video = await file_part(request, FIELD, ENVELOPE_BYTES)
+async def _receive_multipart(
+    request: web.Request, file: IO[bytes], limit: int, options: frozenset[str]
+) -> int:
+    video = await file_part(request, FIELD, ENVELOPE_BYTES, options)
     if video is None:
         raise EmptyInputError(f"no multipart field named {FIELD!r}; send the video as {FIELD!r}")
     check_declared_type(video.part.headers.get("Content-Type", ""))

@@ -78,7 +78,9 @@ async def _video(request: web.Request) -> web.StreamResponse:
     try:
         # Held from before the upload, so a key at its limit sends no body for nothing.
         hold = hold_session(request)
-        async with spooled_video(request, config.video_max_bytes, config.upload_timeout) as path:
+        async with spooled_video(
+            request, config.video_max_bytes, config.upload_timeout, OPTIONS
+        ) as path:
             reader = await asyncio.to_thread(open_reader, path, config)
             charge: VideoSeconds | None = None
             try:
