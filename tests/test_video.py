@@ -783,6 +783,20 @@ async def test_a_videos_frames_are_not_held_to_the_live_frames_pixel_limit(
     assert not [line for line in found if "error" in line]
 
 
+async def test_a_videos_frames_are_not_held_to_the_still_images_pixel_limit(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """--max-pixels bounds an uploaded image; a video's own bound is --video-max-pixels,
+    and its frames reach the worker scaled by the server to its working size: --max-pixels
+    lowered as SECURITY.md advises for small images, every frame of a 640 x 360 video got
+    too_many_pixels, 'scale it down first'."""
+    client = await make_client(Config(workers=1, max_pixels=100_000))
+    clip = write_clip(GESTURE_VIDEO, tmp_path / "clip.mp4", 3).read_bytes()
+    found = await lines(await post(client, clip))
+    assert found[-1]["summary"]["frames"] == 3
+    assert not [line for line in found if "error" in line]
+
+
 async def test_503_at_once_when_full(make_client: MakeClient) -> None:
     client = await make_client(Config(workers=1, max_sessions=1))
     live = await LiveClient.connect(client)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from webapp.config import Config
+from webapp.engine.imaging import VIDEO_WORK_PIXELS
 from webapp.engine.jobs import Frame, StillJob
 from webapp.engine.pacing import STILL
 from webapp.engine.process import WorkerHandle
@@ -33,8 +34,9 @@ def wire_job(job: LaneJob, config: Config) -> tuple[Job[Any], str]:
         # A live frame's decoding is timed as its track's, not its own, in the round-robin:
         # a 4900 x 4900 JPEG of 377 kB took 388 ms where a camera's takes 2, and one
         # session sending them cut another's 13.6 fps on its worker to 1. A video's frames
-        # (not held to a rate) are the server's own, scaled to WORK_PIXELS.
-        config.max_pixels
+        # (not held to a rate) are the server's own, scaled to VIDEO_WORK_PIXELS: neither
+        # --max-frame-pixels nor --max-pixels (an upload's bound) is theirs to meet.
+        VIDEO_WORK_PIXELS
         if slot.allowance is None
         else min(config.max_pixels, config.max_frame_pixels),
         overlap=config.overlap_frames,

@@ -43,6 +43,9 @@ RGBImage = NDArray[np.uint8]
 # worker process (SIGABRT, every session there ended) on a side of 32767 px or more; a
 # 198-byte PNG of 1x40000 did it. No camera or phone makes a side of this.
 MAX_SIDE = 16384
+# A video's frames reach a worker scaled down to at most this (webapp/video/decode.py),
+# after the video was judged by --video-max-pixels: the server's own size, not an upload's.
+VIDEO_WORK_PIXELS = 1280 * 720
 # What Pillow's plugins raise on malformed data: the usual I/O and value errors, and the
 # four its own Image.open takes to mean "not this format" (a corrupt TIFF tag, for one,
 # gives a TypeError from deep inside load()).

@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 from cv2.typing import MatLike
 
-from webapp.engine.imaging import MAX_SIDE
+from webapp.engine.imaging import MAX_SIDE, VIDEO_WORK_PIXELS
 from webapp.errors import (
     NotAVideoError,
     TooLargeError,
@@ -36,8 +36,7 @@ from webapp.video.container import (
 
 # Frames go to the worker as JPEG, as a camera's do. The model sees at most 256 px a side
 # of the body and crops face and hands from the frame, so a larger frame costs encode and
-# decode time for nothing: bigger frames are scaled down to about 720p.
-WORK_PIXELS = 1280 * 720
+# decode time for nothing: bigger frames are scaled down to about 720p (VIDEO_WORK_PIXELS).
 JPEG_QUALITY = 90
 # A decode that ends more than this short of the frames the container lists is reported
 # (a Matroska container's count is an estimate from its duration, off by a frame or so).
@@ -103,10 +102,10 @@ class VideoFrame:
 
 
 def encode(bgr: MatLike) -> bytes:
-    """The JPEG the worker gets for one decoded frame, scaled down to WORK_PIXELS."""
+    """The JPEG the worker gets for one decoded frame, scaled down to VIDEO_WORK_PIXELS."""
     height, width = bgr.shape[:2]
-    if width * height > WORK_PIXELS:
-        scale = math.sqrt(WORK_PIXELS / (width * height))
+    if width * height > VIDEO_WORK_PIXELS:
+        scale = math.sqrt(VIDEO_WORK_PIXELS / (width * height))
         size = (max(1, int(width * scale)), max(1, int(height * scale)))
         bgr = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
     ok, jpeg = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
