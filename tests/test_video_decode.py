@@ -142,6 +142,28 @@ def test_dci_4k_is_taken_and_a_bigger_video_is_told_how_to_shrink(tmp_path: Path
     assert "scale it down first" in refused.value.detail
 
 
+@pytest.mark.parametrize(("size", "limit"), [((640, 360), 100_000), ((8000, 400), 10**6)])
+def test_the_scale_a_refusal_names_fits_the_limit(
+    tmp_path: Path, size: tuple[int, int], limit: int
+) -> None:
+    """The 413's command makes the video fit: its 'scale=-2:1080', under a lowered
+    --video-max-pixels, upscaled a 640x360 video to 1920x1080, refused again, and made a
+    very wide one 21600x1080."""
+    clip = write_clip(GESTURE_VIDEO, tmp_path / "clip.mp4", 2, size=size)
+    with pytest.raises(TooManyPixelsError) as refused:
+        read_all(clip, max_pixels=limit)
+    found = re.search(r"scale=-2:(\d+)", refused.value.detail)
+    assert found, refused.value.detail
+    high = int(found.group(1))
+    wide = -(-size[0] * high // size[1] // 2) * 2  # ffmpeg's -2: rounded to an even width
+    assert high % 2 == 0
+    assert high <= 1080
+    assert wide * high <= limit, (wide, high)
+    assert wide <= 16384
+    scaled = write_clip(GESTURE_VIDEO, tmp_path / "scaled.mp4", 2, size=(wide, high))
+    assert len(read_all(scaled, max_pixels=limit)[1]) == 2
+
+
 def test_frames_an_edit_list_hides_are_reported_not_passed_over(
     clip45: Path, tmp_path: Path
 ) -> None:

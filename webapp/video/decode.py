@@ -248,16 +248,33 @@ class VideoReader:
             size += f", shown {shown[0]}x{shown[1]} for its pixel aspect"
         pixels = shown[0] * shown[1]
         if pixels > self.max_pixels:
+            high = self._fitting_height(width, height, shown)
             raise TooManyPixelsError(
                 f"{what} is {size} ({pixels} pixels a frame); the limit is {self.max_pixels}: "
                 "scale it down first (frames are tracked at about 1280x720 anyway; ffmpeg "
-                "-i IN -vf scale=-2:1080 OUT.mp4)"
+                f"-i IN -vf scale=-2:{high} OUT.mp4)"
             )
         # Nor a side longer than a still image may have, whatever its pixel count: the
         # model's worker aborts on a side of 32767 px (imaging.MAX_SIDE).
         if max(shown) > MAX_SIDE:
             raise TooManyPixelsError(f"{what} is {size}; the longest side may be {MAX_SIDE} px")
         return shown
+
+    def _fitting_height(self, width: int, height: int, shown: tuple[int, int]) -> int:
+        """The height the 413's `scale=-2:H` names: even, at most 1080, and small enough that
+        the frame it makes (its width as ffmpeg's -2 rounds it, stretched as shown) is within
+        the limits. A fixed 1080 upscaled a 640x360 video under a lowered
+        --video-max-pixels, and a very wide one stayed over the limit."""
+        across, along = shown[0] / width, shown[1] / height
+        high = min(1080, int(height * math.sqrt(self.max_pixels / (shown[0] * shown[1]))))
+        high -= high % 2
+        while high > 2:
+            wide = math.ceil(width * high / height / 2) * 2
+            made = round(wide * across), round(high * along)
+            if made[0] * made[1] <= self.max_pixels and max(made) <= MAX_SIDE:
+                break
+            high -= 2
+        return max(2, high)
 
     @property
     def first_ms(self) -> float:
