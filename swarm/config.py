@@ -130,7 +130,7 @@ class SwarmConfig:
         metadata={
             "help": "the server's /metrics, read at the start and end of each hold for its "
             "CPU, memory and busy share; several replicas comma-separated (they add up); "
-            "default: /metrics on --url's host; none: do not read it"
+            "empty: /metrics on --url's host; none: do not read it"
         },
     )
     out: str = field(default="out/swarm", metadata={"help": "folder for the report"})

@@ -27,6 +27,20 @@ def test_help_lists_every_setting_with_its_environment_twin() -> None:
         assert env_name(f.name) in flat
 
 
+def test_help_does_not_call_an_empty_default_none() -> None:
+    """--help showed an empty setting as "(default: none)", where "none" is a value of its
+    own: the swarm's --metrics-url reads it as off, and --allowed-origins=none, the default
+    as --help showed it, let no browser in, the server's own pages included."""
+    for command in ("webapp", "swarm", "webapp.vmc.relay"):
+        shown = subprocess.run(
+            [sys.executable, "-m", command, "--help"], capture_output=True, text=True, check=True
+        ).stdout
+        flat = " ".join(shown.split())
+        assert "(default: none)" not in flat, command
+        if command == "webapp":
+            assert "[HOLOTRACK_ALLOWED_ORIGINS] (default: empty)" in flat
+
+
 def test_flags_win_over_environment_over_defaults() -> None:
     env = {"HOLOTRACK_PORT": "9001", "HOLOTRACK_WORKERS": "3", "HOLOTRACK_NO_CACHE": "1"}
     config = load_config(["--port", "9002"], environ=env)

@@ -49,9 +49,11 @@ def build_parser(cls: type[S], prefix: str, prog: str, description: str) -> argp
     for f in dataclasses.fields(cls):
         flag = "--" + f.name.replace("_", "-")
         default = getattr(defaults, f.name)
+        # Not "none" for an empty default: the swarm's --metrics-url takes "none" to mean
+        # off, and --allowed-origins=none let no browser in; each help says what empty does.
         help_text = (
             f"{f.metadata['help']} [{env_name(prefix, f.name)}] "
-            f"(default: {'none' if default == '' else default})"
+            f"(default: {'empty' if default == '' else default})"
         )
         if f.type == "bool":
             # `--flag=no` too: a switch the environment turned on (a compose file's
