@@ -495,6 +495,31 @@ async def test_wss_to_a_plain_http_server_says_to_watch_ws(relay_log: RelayLog) 
     assert f"watch ws://127.0.0.1:{port}/ws" in line
 
 
+async def test_ws_to_a_tls_server_says_to_watch_wss(tmp_path: Path, relay_log: RelayLog) -> None:
+    """ws:// for a server that speaks TLS (--self-signed, --tls-cert): it hangs up on the
+    plain request, and the relay retried for ever, "Server disconnected" each time. It
+    stops at once, status 1, with the wss:// URL to watch."""
+    made = tls.self_signed(tmp_path, tls.MachineNames(frozenset({"localhost"}), frozenset()))
+
+    async def unreached(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+
+    server = await asyncio.start_server(
+        unreached, "127.0.0.1", 0, ssl=tls.server_context(made.cert, made.key)
+    )
+    port = server.sockets[0].getsockname()[1]
+    try:
+        config = relay_parse(["--watch", f"ws://127.0.0.1:{port}/ws", "--token", "t"])
+        to = (Target("127.0.0.1", 9),)
+        async with asyncio.timeout(20):
+            assert await run_relay(replace(config, to=to, retry_max_s=0.2)) == 1
+    finally:
+        server.close()
+    [line] = relay_log.lines(logging.ERROR)
+    assert "the server speaks TLS, not plain HTTP" in line
+    assert f"watch wss://127.0.0.1:{port}/ws" in line
+
+
 async def test_a_cafile_that_is_no_certificate_is_refused_with_status_2(tmp_path: Path) -> None:
     junk = tmp_path / "cert.pem"
     junk.write_text("not a certificate")

@@ -17,12 +17,12 @@ copy it to the relay's machine), or, on the server's own machine, watch its plai
 --local-http-port address instead.
 
 Exit status: 0 when the watched session ends; 1 when watching cannot work (the server does
-not know the token, answers the URL with an HTTP 4xx or with a page, or shows a certificate
-this machine does not trust); 2 for bad arguments, a --to receiver that does not resolve
-among them; 130 for Ctrl-C (SIGINT), 143
+not know the token, answers the URL with an HTTP 4xx or with a page, shows a certificate
+this machine does not trust, or speaks TLS to ws:// or plain HTTP to wss://); 2 for bad
+arguments, a --to receiver that does not resolve among them; 130 for Ctrl-C (SIGINT), 143
 for SIGTERM (kill, systemd, docker stop), after the receivers are sent the rest pose. With
---wait, only the HTTP answer, a certificate not trusted, the arguments and a signal end
-it: asking again would show the same certificate.
+--wait, only the HTTP answer, a certificate not trusted, a scheme the server does not speak,
+the arguments and a signal end it: asking again would show the same.
 """
 
 from __future__ import annotations
@@ -160,6 +160,18 @@ class Relay:
         except aiohttp.ClientConnectorCertificateError as error:
             # Asking again shows the same certificate: no reconnect can help.
             raise Stop(1, untrusted(error, self.config)) from None
+        except aiohttp.ServerDisconnectedError:
+            # Plain HTTP spoken to a server that speaks TLS (--self-signed, --tls-cert): it
+            # hangs up before any answer, as it will on every retry.
+            url = URL(self.config.watch)
+            if url.scheme != "ws" or not await speaks_tls(url):
+                raise
+            raise Stop(
+                1,
+                f"{url}: the server speaks TLS, not plain HTTP: watch {url.with_scheme('wss')} "
+                "(with --cafile its self-signed-cert.pem, for a server started with "
+                "--self-signed)",
+            ) from None
         except aiohttp.ClientConnectorSSLError as error:
             # TLS spoken to a server that answers in plain HTTP: no retry can help either.
             if getattr(error.os_error, "reason", None) != "WRONG_VERSION_NUMBER":
@@ -292,6 +304,23 @@ def untrusted(error: aiohttp.ClientConnectorCertificateError, config: RelayConfi
         "here and give it with --cafile, or on the server's machine watch its "
         "--local-http-port address (ws://127.0.0.1:PORT/ws)"
     )
+
+
+async def speaks_tls(url: URL) -> bool:
+    """Whether the server at `url`'s host and port completes a TLS handshake. Its certificate
+    goes unchecked: this asks only which protocol it speaks, to name the URL to watch."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        async with asyncio.timeout(HANDSHAKE_S):
+            _, writer = await asyncio.open_connection(url.host, url.port, ssl=context)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True
 
 
 def refused(error: aiohttp.WSServerHandshakeError, url: str) -> Stop | None:
