@@ -559,6 +559,38 @@ async def test_a_client_that_leaves_mid_upload_is_counted_not_logged_as_an_error
     assert any("from 203.0.113.9 abandoned" in r.getMessage() for r in caplog.records)
 
 
+async def test_an_upload_the_shutdown_cuts_short_is_not_blamed_on_the_client(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A review: `python -m webapp` stopping cancels, after its 3 s, the uploads still
+    arriving, and each was logged "abandoned: the client closed the connection" and counted
+    499, though every client was still sending."""
+    caplog.set_level(logging.INFO, logger="webapp.video.views")
+    app = create_app(Config(workers=1))
+    loop = asyncio.get_running_loop()
+    runner = aiohttp.web.AppRunner(app, handler_cancellation=True, shutdown_timeout=0.5)
+    await runner.setup()
+    await aiohttp.web.TCPSite(runner, "127.0.0.1", 0).start()
+    host, port = runner.addresses[0][:2]
+    with socket.socket() as sock:
+        sock.setblocking(False)
+        await loop.sock_connect(sock, (host, port))
+        head = (
+            f"POST /api/video HTTP/1.1\r\nHost: {host}\r\nContent-Type: video/mp4\r\n"
+            "Content-Length: 100000\r\n\r\n"
+        )
+        await loop.sock_sendall(sock, head.encode() + bytes(5000))
+        await until(lambda: app[VIDEOS].count == 1, "the upload admitted")
+        await runner.cleanup()
+    registry = app[METRICS].registry
+    metric = "holotrack_video_requests_total"
+    counted = {s: registry.get_sample_value(metric, {"status": s}) or 0 for s in ("499", "503")}
+    assert counted == {"499": 0, "503": 1}
+    said = [r.getMessage() for r in caplog.records]
+    assert any("cut short: the server is shutting down" in line for line in said), said
+    assert not [line for line in said if "abandoned" in line]
+
+
 async def test_a_client_that_stops_reading_holds_little_and_is_cut_off() -> None:
     app = create_app(Config(workers=1, send_timeout=1.0))
     body = ASL_VIDEO.read_bytes()  # 311 frames, about 6 MB of lines

@@ -34,6 +34,7 @@ OPTIONS = frozenset({"rig", "blendshapes", "exercise", "smoothing"})
 # nginx's status for a request whose client closed the connection first; only counted and
 # logged, as the client is not there to read it.
 CLIENT_CLOSED = 499
+SHUT_DOWN = 503  # what a client would have been told, had the connection stayed to tell it
 SWITCHES = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
 # A video of unstated length is cut at what its key has left of the hour, but not shorter.
 MIN_UNSTATED_SECONDS = 1.0
@@ -57,10 +58,14 @@ def _count(request: web.Request, status: int) -> None:
 
 def _abandoned(request: web.Request) -> None:
     # No one is left to answer, and it is no server error: counted, one line at INFO.
-    log.info(
-        "video upload from %s abandoned: the client closed the connection",
-        peer_address(request, request.app[CONFIG]),
-    )
+    peer = peer_address(request, request.app[CONFIG])
+    if request.app[SCHEDULER].draining:
+        # The server's shutdown cancels the uploads it did not wait for, which read as the
+        # client's leaving: an operator looking for lost uploads was told the clients left.
+        log.info("video upload from %s cut short: the server is shutting down", peer)
+        _count(request, SHUT_DOWN)
+        return
+    log.info("video upload from %s abandoned: the client closed the connection", peer)
     _count(request, CLIENT_CLOSED)
 
 
