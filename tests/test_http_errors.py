@@ -251,7 +251,9 @@ async def test_a_static_file_that_is_not_there_is_a_json_404(
 
 
 @pytest.mark.parametrize("wanted", ["bytes=99999999-", "bytes=abc", "bytes=9-2", "lines=1-2"])
-@pytest.mark.parametrize("url", ["/static/live.js", "/vendor/three/build/three.core.js"])
+@pytest.mark.parametrize(
+    "url", ["/static/live.js", "/vendor/three/build/three.core.js", "/avatar/default.vrm"]
+)
 async def test_a_range_a_file_cannot_give_is_a_json_416(
     client: Client, wanted: str, url: str
 ) -> None:
@@ -267,3 +269,24 @@ async def test_a_range_a_file_cannot_give_is_a_json_416(
         served = await client.get(url, headers={"Range": good})
         assert served.status == 206
         assert await served.read() == part
+
+
+@pytest.mark.parametrize("if_range", ["etag", '"another"', "Fri, 01 Jan 2100 00:00:00 GMT"])
+async def test_a_range_a_file_cannot_give_is_a_json_416_under_if_range_too(
+    client: Client, if_range: str
+) -> None:
+    """A resumed download sends If-Range with the ETag it had: FileResponse judged the range
+    all the same, and its 416 was an empty body."""
+    whole = await client.get("/static/live.js")
+    size = len(await whole.read())
+    if_range = whole.headers["ETag"] if if_range == "etag" else if_range
+    headers = {"Range": "bytes=99999999-", "If-Range": if_range}
+    refused = await client.get("/static/live.js", headers=headers)
+    assert refused.status == 416
+    assert refused.headers["Content-Range"] == f"bytes */{size}"
+    assert (await refused.json())["error"] == "requested_range_not_satisfiable"
+    # A date the file changed after drops the range: the whole file, as before.
+    headers["If-Range"] = "Thu, 01 Jan 1970 00:00:00 GMT"
+    served = await client.get("/static/live.js", headers=headers)
+    assert served.status == 200
+    assert len(await served.read()) == size

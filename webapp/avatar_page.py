@@ -132,7 +132,9 @@ def default_avatar(paths: AvatarPaths) -> Handler:
     async def handler(request: web.Request) -> web.StreamResponse:
         if not paths.default_avatar.is_file():
             raise web.HTTPNotFound(text=f"{paths.default_avatar} is missing\n")
-        return web.FileResponse(paths.default_avatar, headers={"Content-Type": "model/gltf-binary"})
+        return file_response(
+            request, paths.default_avatar, headers={"Content-Type": "model/gltf-binary"}
+        )
 
     return handler
 

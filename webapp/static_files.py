@@ -15,10 +15,9 @@ from pathlib import Path
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 
-# With any of these FileResponse may answer 304 or 412, or serve the whole file, before it
-# looks at the range: the range is then its to judge.
+# With any of these FileResponse may answer 304 or 412 before it looks at the range: the
+# range is then its to judge.
 CONDITIONS = (
-    hdrs.IF_RANGE,
     hdrs.IF_MATCH,
     hdrs.IF_NONE_MATCH,
     hdrs.IF_MODIFIED_SINCE,
@@ -26,9 +25,15 @@ CONDITIONS = (
 )
 
 
-def unsatisfiable(request: web.Request, size: int) -> bool:
+def unsatisfiable(request: web.Request, size: int, mtime: float) -> bool:
     """Whether FileResponse would answer the request's Range with 416, as it decides."""
     if any(name in request.headers for name in CONDITIONS):
+        return False
+    # If-Range drops the range (the whole file, 200) only as a date the file changed after;
+    # as an ETag, which a browser resuming a download sends, FileResponse reads it as no
+    # date and judges the range: its 416 was an empty body again.
+    since = request.if_range
+    if since is not None and mtime > since.timestamp():
         return False
     try:
         wanted = request.http_range
@@ -46,8 +51,9 @@ def file_response(
     request: web.Request, path: Path, headers: dict[str, str] | None = None
 ) -> web.FileResponse:
     """FileResponse for `path`, or a 416 raised for the error middleware to put in JSON."""
-    size = path.stat().st_size
-    if unsatisfiable(request, size):
+    stat = path.stat()
+    size = stat.st_size
+    if unsatisfiable(request, size, stat.st_mtime):
         raise web.HTTPRequestRangeNotSatisfiable(
             text=f"{request.headers[hdrs.RANGE]!r} is not a range of this file's {size} bytes",
             headers={hdrs.CONTENT_RANGE: f"bytes */{size}"},
