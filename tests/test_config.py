@@ -6,6 +6,7 @@ import dataclasses
 import glob
 import importlib.metadata
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -207,6 +208,28 @@ def test_a_port_in_use_is_one_line_and_exit_code_2(log_format: str) -> None:
         assert f"python -m webapp: error: {said}" in ran.stderr
         return
     # Every line a log collector can read, the reason in the last.
+    lines = [json.loads(line) for line in ran.stderr.splitlines()]
+    assert lines[-1]["levelname"] == "CRITICAL"
+    assert lines[-1]["message"].startswith(f"cannot start: {said}")
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_a_refused_setting_is_said_as_the_log_format_asks(log_format: str) -> None:
+    """Under --log-format json a refused setting (a compose file's HOLOTRACK_HEARTBEAT=0.015)
+    was argparse's usage and error, lines of text a log collector reading JSON drops."""
+    ran = subprocess.run(
+        [sys.executable, "-m", "webapp", "--log-format", log_format],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "HOLOTRACK_HEARTBEAT": "0.015"},
+    )
+    assert ran.returncode == 2
+    said = "--heartbeat must be at least 1 s"
+    if log_format == "text":
+        assert ran.stderr.startswith("usage: python -m webapp")
+        assert f"python -m webapp: error: {said}" in ran.stderr
+        return
     lines = [json.loads(line) for line in ran.stderr.splitlines()]
     assert lines[-1]["levelname"] == "CRITICAL"
     assert lines[-1]["message"].startswith(f"cannot start: {said}")

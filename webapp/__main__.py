@@ -15,7 +15,8 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from webapp import tls
 from webapp.app import create_app
-from webapp.config import Config, load_config
+from webapp.config import Config, build_parser, load_config
+from webapp.config_checks import problems
 from webapp.log_format import formatter
 
 log = logging.getLogger("webapp")
@@ -131,8 +132,15 @@ def fail(config: Config, why: str) -> NoReturn:
 
 
 def main() -> None:
-    config = load_config()
+    config = load_config(check=False)
     setup_logging(config)
+    found = problems(config)
+    if found:
+        # A refused setting (HOLOTRACK_HEARTBEAT=0.015 in a compose file) is the likeliest
+        # start to fail where JSON lines are read; as text, argparse's usage and error.
+        if config.log_format == "json":
+            fail(config, "; ".join(found))
+        build_parser().error("; ".join(found))
     try:
         ssl_context, phone_origins = tls_context(config)
     except tls.TlsError as exc:

@@ -279,16 +279,18 @@ def load_config(
     argv: Sequence[str] | None = None,
     environ: Mapping[str, str] | None = None,
     read_files: bool = True,
+    check: bool = True,
 ) -> Config:
     """Flags win over environment variables, which win over the defaults. `read_files`
     False checks the values but not the files they name: for asking where a running
-    server listens (webapp/healthcheck.py), whose keys file may have changed since."""
+    server listens (webapp/healthcheck.py), whose keys file may have changed since.
+    `check` False leaves the values' problems to the caller (config_checks.problems)."""
     return flags.load(
         Config,
         prefix=ENV_PREFIX,
         prog="python -m webapp",
         description=DESCRIPTION,
-        validate=lambda config: problems(config, read_files),
+        validate=lambda config: problems(config, read_files) if check else [],
         argv=argv,
         environ=environ,
     )
