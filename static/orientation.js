@@ -28,43 +28,73 @@ function text(bytes, at, length) {
   return String.fromCharCode(...bytes.subarray(at, at + length));
 }
 
-// The Orientation tag (1 to 8) of a TIFF block (EXIF's layout), 1 when it has none.
+// The Orientation tag's value in a TIFF block (EXIF's layout), null when it has none.
 function tiffOrientation(view, start, end) {
-  if (end - start < 8) return 1;
+  if (end - start < 8) return null;
   const little = view.getUint16(start) === 0x4949; // "II"; "MM" is big-endian
   const first = start + view.getUint32(start + 4, little);
-  if (first + 2 > end) return 1;
+  if (first + 2 > end) return null;
   const entries = view.getUint16(first, little);
   for (let i = 0; i < entries; i += 1) {
     const entry = first + 2 + i * 12;
-    if (entry + 12 > end) return 1;
+    if (entry + 12 > end) return null;
     if (view.getUint16(entry, little) === ORIENTATION_TAG) {
-      const value = view.getUint16(entry + 8, little);
-      return value >= 1 && value <= 8 ? value : 1;
+      // Some writers store it as a LONG (type 4), which a big-endian block puts in the
+      // value's last two bytes; the server reads it whatever its type.
+      const type = view.getUint16(entry + 2, little);
+      if (type === 4) return view.getUint32(entry + 8, little);
+      return type === 1 ? view.getUint8(entry + 8) : view.getUint16(entry + 8, little);
     }
   }
-  return 1;
+  return null;
 }
 
-// A WebP's EXIF orientation (1 to 8), from its RIFF chunks; null for anything not a WebP.
+// The Orientation an XMP packet gives (tiff:Orientation), as the server reads it when the
+// EXIF has none; null when it gives none.
+function xmpOrientation(bytes, start, end) {
+  let packet = "";
+  for (let i = start; i < end; i += 0x8000) {
+    packet += String.fromCharCode(...bytes.subarray(i, Math.min(i + 0x8000, end)));
+  }
+  const found = /tiff:Orientation(="|>)([0-9])/.exec(packet);
+  return found ? Number(found[2]) : null;
+}
+
+// VP8X flags (libwebp's EXIF_FLAG, XMP_FLAG): the server's decoder reads those chunks only
+// when their flag is set, in an extended WebP (one that starts with VP8X).
+const EXIF_FLAG = 0x08;
+const XMP_FLAG = 0x04;
+
+// A WebP's orientation (1 to 8) as the server reads it: its EXIF, else its XMP; null for
+// anything not a WebP.
 export function webpOrientation(buffer) {
   const bytes = new Uint8Array(buffer);
   if (bytes.length < 12 || text(bytes, 0, 4) !== "RIFF" || text(bytes, 8, 4) !== "WEBP") {
     return null;
   }
+  // A simple WebP, or one whose VP8X leaves the flag out, has its EXIF ignored by the
+  // server: turned here, an upright photo was drawn sideways under its skeleton.
+  if (bytes.length < 21 || text(bytes, 12, 4) !== "VP8X") return 1;
+  const flags = bytes[20];
   const view = new DataView(buffer);
+  const found = {}; // the first EXIF and XMP chunks' orientations, null for none
   let at = 12;
   while (at + 8 <= bytes.length) {
     const size = view.getUint32(at + 4, true);
-    if (text(bytes, at, 4) === "EXIF") {
+    const tag = text(bytes, at, 4);
+    const end = Math.min(at + 8 + size, bytes.length);
+    if (tag === "EXIF" && !("exif" in found) && flags & EXIF_FLAG) {
       let start = at + 8;
       // Some writers put JPEG's "Exif\0\0" before the TIFF block.
       if (text(bytes, start, 6) === "Exif\0\0") start += 6;
-      return tiffOrientation(view, start, Math.min(at + 8 + size, bytes.length));
+      found.exif = tiffOrientation(view, start, end);
+    } else if (tag === "XMP " && !("xmp" in found) && flags & XMP_FLAG) {
+      found.xmp = xmpOrientation(bytes, at + 8, end);
     }
     at += 8 + size + (size % 2); // chunks are padded to an even length
   }
-  return 1;
+  const value = found.exif ?? found.xmp ?? 1;
+  return value >= 1 && value <= 8 ? value : 1;
 }
 
 // The canvas transform that turns a width x height image as EXIF orientation `value` says.

@@ -200,6 +200,61 @@ async def test_a_webp_turned_by_its_exif_is_drawn_upright_as_the_server_read_it(
         assert browser.errors == []
 
 
+def odd_webp(upright: Image.Image, kind: str) -> bytes:
+    """The photo as a WebP whose orientation only a careful reader gets as the server does."""
+    stored = io.BytesIO()
+    if kind == "exif_without_its_flag":
+        # Stored upright, with an EXIF chunk that VP8X does not flag: the server's decoder
+        # leaves it unread, and so the photo is upright to the server.
+        exif = Image.Exif()
+        exif[ExifTags.Base.Orientation] = 6
+        upright.save(stored, "WEBP", exif=exif.tobytes())
+        data = bytearray(stored.getvalue())
+        assert data[12:16] == b"VP8X"
+        data[20] &= ~0x08
+        return bytes(data)
+    turned = upright.transpose(UNDO_ORIENTATION[6])
+    if kind == "big_endian_long":
+        # IFD0 with one entry: Orientation (0x0112) as a LONG (type 4), 6.
+        tiff = b"MM\0*" + (8).to_bytes(4, "big") + (1).to_bytes(2, "big")
+        tiff += bytes.fromhex("0112 0004 00000001 00000006") + bytes(4)
+        turned.save(stored, "WEBP", exif=tiff)
+    else:
+        xmp = (
+            b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/'
+            b'1999/02/22-rdf-syntax-ns#"><rdf:Description xmlns:tiff="http://ns.adobe.com/'
+            b'tiff/1.0/" tiff:Orientation="6"/></rdf:RDF></x:xmpmeta>'
+        )
+        turned.save(stored, "WEBP", xmp=xmp)
+    return stored.getvalue()
+
+
+@pytest.mark.parametrize("kind", ["exif_without_its_flag", "big_endian_long", "xmp"])
+async def test_a_webp_is_drawn_as_the_server_read_its_orientation(
+    client: Client, kind: str
+) -> None:
+    """The page read any EXIF chunk as a WebP's, and only a SHORT Orientation in it: a photo
+    whose VP8X left EXIF out, upright to the server, was drawn sideways; one turned by an
+    Orientation the server reads (a LONG, in XMP) was still drawn sideways."""
+    upright = Image.open(PERSON_JPEG).convert("RGB")
+    upright.thumbnail((480, 480))
+    data = odd_webp(upright, kind)
+    assert ImageOps.exif_transpose(Image.open(io.BytesIO(data))).size == upright.size
+    async with open_page() as browser:
+        page = browser.page
+        await open_index(browser, client)
+        files = {"name": "odd.webp", "mimeType": "image/webp", "buffer": data}
+        assert await upload(browser, files) == "ok"
+        answer = json.loads(await page.inner_text("#json"))
+        assert [answer["image"]["width"], answer["image"]["height"]] == list(upright.size)
+        drawn = await page.eval_on_selector("#still-canvas", "c => [c.width, c.height]")
+        assert drawn == list(upright.size)
+        seen = np.array(await page.eval_on_selector("#still-canvas", THUMBNAIL_JS, THUMBNAIL))
+        expected = np.asarray(upright.convert("L").resize(THUMBNAIL, Image.Resampling.BOX))
+        assert np.abs(seen - expected.ravel()).mean() < 15
+        assert browser.errors == []
+
+
 async def test_the_same_photo_chosen_again_after_an_error_is_sent_again(client: Client) -> None:
     async with open_page() as browser:
         page = browser.page
