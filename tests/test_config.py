@@ -15,6 +15,7 @@ from pathlib import Path
 import cv2
 import pytest
 
+from webapp.analysis.fitness.loader import DATA
 from webapp.config import Config, env_name, load_config
 
 
@@ -186,6 +187,34 @@ def test_avatar_memory_smaller_than_one_avatar_is_refused(
     )
     assert load_config(["--avatar-memory-mb", "8", "--max-avatar-mb", "8"], environ={})
     assert load_config(["--avatar-memory-mb", "0"], environ={}).avatar_memory_mb == 0
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_a_mistake_in_the_exercises_file_stops_the_start_in_one_line(
+    tmp_path: Path, log_format: str
+) -> None:
+    """An operator adding an exercise by editing the file reads what is wrong with it, as
+    for any other setting that stops the start, not a traceback."""
+    broken = tmp_path / "exercises.toml"
+    broken.write_text(DATA.read_text().replace("partial = 135", "partial = 180"))
+    start = (
+        "import runpy, sys\n"
+        "from pathlib import Path\n"
+        "from webapp.analysis.fitness import loader\n"
+        f"loader.load_exercises.__wrapped__.__defaults__ = (Path({str(broken)!r}),)\n"
+        f"sys.argv = ['webapp', '--workers', '1', '--log-format', {log_format!r}]\n"
+        "runpy.run_module('webapp', run_name='__main__')\n"
+    )
+    ran = subprocess.run([sys.executable, "-c", start], capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 2, ran.stderr
+    assert "Traceback" not in ran.stderr
+    said = "exercises data, exercises.squat: partial must lie strictly between start and turn"
+    if log_format == "text":
+        assert ran.stderr.splitlines() == [f"python -m webapp: error: {said}"]
+        return
+    last = json.loads(ran.stderr.splitlines()[-1])
+    assert last["levelname"] == "CRITICAL"
+    assert last["message"] == f"cannot start: {said}"
 
 
 @pytest.mark.parametrize("log_format", ["text", "json"])

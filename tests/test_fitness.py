@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import re
 import time
 import tracemalloc
 from collections.abc import Callable, Iterable, Sequence
@@ -177,6 +178,39 @@ def test_bad_exercise_data_is_refused_at_load(key: str, value: Any) -> None:
 
 
 @pytest.mark.parametrize(
+    ("table", "key", "value"),
+    [
+        ("exercises", "push_up", 3),  # an exercise that is no table
+        ("measures", "elbow", 3),
+        ("push_up", "angle", ["elbow"]),  # a list where a name goes: unhashable
+        ("push_up", "joints", [["elbow"]]),
+        ("push_up", "required", ["hip", ["ankle"]]),
+        ("push_up", "ready", [{"measure": ["torso"], "above": 45}]),
+        ("push_up", "cues", [{"code": "c", "message": "m", "measure": ["body_line"], "below": 1}]),
+        (
+            "push_up",
+            "cues",
+            [{"code": "c", "message": "m", "measure": "body_line", "below": 1, "phases": [["up"]]}],
+        ),
+        ("push_up", "cues", ["body_line"]),  # read as a cue without phases
+    ],
+)
+def test_a_value_of_the_wrong_type_is_refused_naming_where(
+    table: str, key: str, value: Any
+) -> None:
+    """The operator reads the exercise and the key, not "unhashable type: 'list'"."""
+    data = _raw()
+    where = data["exercises"]["push_up"] if table == "push_up" else data[table]
+    where[key] = value
+    named = "measures.elbow" if table == "measures" else "exercises.push_up"
+    with pytest.raises(ExerciseDataError, match=rf"^exercises data, {re.escape(named)}"):
+        parse(data)
+    if value == ["body_line"]:
+        with pytest.raises(ExerciseDataError, match="a cue is a table"):
+            parse(data)
+
+
+@pytest.mark.parametrize(
     "apart",
     [
         [{"points": ["left_shoulder", "right_shoulder"], "torso": 0}],  # always holds
@@ -219,6 +253,28 @@ def test_a_condition_that_could_never_hold_is_refused_at_load(where: str) -> Non
         parse(data)
 
 
+@pytest.mark.parametrize(
+    ("where", "key", "misspelt", "value"),
+    [
+        ("cues", "hold_ms", "hold", 300),  # the cue showed at once, not after 300 ms
+        ("cues", "phases", "phase", ["down"]),  # it showed standing only, never squatting
+        ("ready", None, "hold_ms", 500),  # a ready condition has no hold of its own
+    ],
+)
+def test_an_unknown_key_of_a_cue_or_ready_condition_is_refused_at_load(
+    where: str, key: str | None, misspelt: str, value: Any
+) -> None:
+    data = _raw()
+    table = data["exercises"]["squat"][where][-1]
+    if key is not None:
+        table.pop(key)
+    table[misspelt] = value
+    with pytest.raises(
+        ExerciseDataError, match=rf"exercises\.squat.*unknown keys \['{misspelt}'\]"
+    ):
+        parse(data)
+
+
 def test_an_unknown_default_is_refused_at_load() -> None:
     """A misspelt `confirm_ms` left every exercise on 60 ms, silently."""
     data = _raw()
@@ -239,6 +295,19 @@ def test_a_new_exercise_needs_no_code(clips: Clips) -> None:
     for ms, pose in frames(clips.pushups):
         workout.update(pose, clips.pushups.image_size, ms)
     assert workout.reps == 6
+
+
+def test_a_cue_code_given_to_two_rules_is_refused_at_load() -> None:
+    """The same cue with a threshold of its own at the bottom and at the top of a squat: each
+    rule reset the other's hold, and the cue never showed however far he leaned."""
+    data = _raw()
+    lean = {"code": "back_angle", "message": "Keep your chest up", "measure": "torso"}
+    data["exercises"]["squat"]["cues"] = [
+        {**lean, "above": 50, "phases": ["down"], "hold_ms": 200},
+        {**lean, "above": 30, "phases": ["up"], "hold_ms": 200},
+    ]
+    with pytest.raises(ExerciseDataError, match=r"exercises\.squat: cue codes \['back_angle'\]"):
+        parse(data)
 
 
 def test_unknown_exercise_names_the_known_ones_within_a_close_reason() -> None:

@@ -14,6 +14,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from webapp import tls
+from webapp.analysis.fitness import ExerciseDataError
 from webapp.app import create_app
 from webapp.config import Config, build_parser, load_config
 from webapp.config_checks import problems
@@ -146,7 +147,13 @@ def main() -> None:
     except tls.TlsError as exc:
         fail(config, str(exc))
     try:
-        asyncio.run(serve(create_app(config, phone_origins), config, ssl_context))
+        app = create_app(config, phone_origins)
+    except ExerciseDataError as exc:
+        # An operator's edit of exercises.toml: its reason names the exercise and the key,
+        # and ended a traceback (exit 1) that a JSON log collector drops.
+        fail(config, str(exc))
+    try:
+        asyncio.run(serve(app, config, ssl_context))
     except ListenError as exc:
         fail(config, str(exc))
 

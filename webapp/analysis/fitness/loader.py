@@ -49,6 +49,8 @@ def _text(table: Mapping[str, Any], key: str, where: str) -> str:
 
 def _measure(name: str, table: Mapping[str, Any]) -> Measure:
     where = f"measures.{name}"
+    if not isinstance(table, dict):
+        raise _fail(where, f"a measure is a table of kind, points and sided, got {table!r}")
     if extra := set(table) - {"kind", "points", "sided", "apart"}:
         raise _fail(where, f"unknown keys {sorted(extra)}")
     kind = _text(table, "kind", where)
@@ -97,7 +99,9 @@ def _apart(item: Any, where: str) -> Apart:
 
 
 def _condition(item: Any, measures: Mapping[str, Measure], where: str) -> Condition:
-    if not isinstance(item, dict) or item.get("measure") not in measures:
+    # A name is looked up only once it is a string: a list where one goes is unhashable,
+    # and its TypeError named neither the exercise nor the key.
+    if not isinstance(item, dict) or not _name_in(item.get("measure"), measures):
         raise _fail(where, f"a condition needs a known measure, got {item!r}")
     above = _number(item, "above", where) if "above" in item else None
     below = _number(item, "below", where) if "below" in item else None
@@ -121,14 +125,17 @@ def _exercise(
     measures: Mapping[str, Measure],
 ) -> Exercise:
     where = f"exercises.{name}"
+    if not isinstance(table, dict):
+        raise _fail(where, f"an exercise is a table of its keys, got {table!r}")
     if extra := set(table) - _EXERCISE_KEYS:
         raise _fail(where, f"unknown keys {sorted(extra)}")
     merged = {**defaults, **table}
-    angle = measures.get(merged.get("angle", ""))
+    angle_name = merged.get("angle")
+    angle = measures.get(angle_name) if isinstance(angle_name, str) else None
     if angle is None or angle.kind != "angle" or not angle.sided:
         raise _fail(where, "angle must name a sided angle measure")
     joints = merged.get("joints", [])
-    if not isinstance(joints, list) or any(j not in measures for j in joints):
+    if not isinstance(joints, list) or not all(_name_in(j, measures) for j in joints):
         raise _fail(where, f"joints must name measures, got {joints!r}")
     try:
         sides = Sides(str(merged.get("sides")))
@@ -144,7 +151,7 @@ def _exercise(
     if not isinstance(required, list) or not required:
         raise _fail(where, "required must list landmarks")
     for p in required:
-        if not (p in INDEX or all(f"{s}_{p}" in INDEX for s in SIDES)):
+        if not isinstance(p, str) or not (p in INDEX or all(f"{s}_{p}" in INDEX for s in SIDES)):
             raise _fail(where, f"unknown landmark {p!r} in required")
     ready = merged.get("ready", [])
     rules = merged.get("cues", [])
@@ -153,8 +160,10 @@ def _exercise(
     parsed_rules = []
     for i, item in enumerate(rules):
         at = f"{where}.cues[{i}]"
-        phases = item.get("phases", [start_phase.value]) if isinstance(item, dict) else None
-        if not isinstance(phases, list) or not set(phases) <= {"up", "down"}:
+        if not isinstance(item, dict):
+            raise _fail(at, f"a cue is a table of code, message, measure and phases, got {item!r}")
+        phases = item.get("phases", [start_phase.value])
+        if not isinstance(phases, list) or not all(p in ("up", "down") for p in phases):
             raise _fail(at, "phases must list up and/or down")
         parsed_rules.append(
             CueRule(
@@ -164,6 +173,11 @@ def _exercise(
                 _number(item, "hold_ms", at, 0),
             )
         )
+    codes = [r.cue.code for r in parsed_rules]
+    if twice := sorted({c for c in codes if codes.count(c) > 1}):
+        # The counter times each cue's hold by its code: two rules of one code (one for the
+        # bottom, one for the top) reset each other's, and neither ever showed.
+        raise _fail(where, f"cue codes {twice} are used by more than one rule: one code a rule")
     depth = _number(merged, "depth", where)
     if not 0.0 <= depth <= 1.0:
         raise _fail(where, "depth is a factor from 0 to 1")
@@ -217,10 +231,30 @@ def parse(data: Mapping[str, Any]) -> Mapping[str, Exercise]:
     if extra := set(defaults) - _EXERCISE_KEYS:
         raise _fail("defaults", f"unknown keys {sorted(extra)}")
     measures = {name: _measure(name, t) for name, t in measures_t.items()}
+    _no_unknown_keys("defaults", defaults)
+    for name, table in exercises_t.items():
+        _no_unknown_keys(f"exercises.{name}", table)
     exercises = {name: _exercise(name, t, defaults, measures) for name, t in exercises_t.items()}
     if not exercises:
         raise _fail("top", "no exercises")
     return MappingProxyType(exercises)
+
+
+_CONDITION_KEYS = frozenset({"measure", "above", "below"})
+_RULE_KEYS = _CONDITION_KEYS | {"code", "message", "phases", "hold_ms"}
+
+
+def _no_unknown_keys(where: str, table: Any) -> None:
+    """In the ready conditions and the cue rules of an exercise (or of the defaults). A
+    misspelt hold_ms showed its cue at once, a misspelt phases in the start phase only, and
+    a ready condition's own hold_ms (ready_ms is the exercise's) was never read: silently."""
+    if not isinstance(table, dict):
+        return  # what is wrong with it is said where it is read
+    for key, allowed in (("ready", _CONDITION_KEYS), ("cues", _RULE_KEYS)):
+        items = table.get(key)
+        for i, item in enumerate(items if isinstance(items, list) else []):
+            if isinstance(item, dict) and (extra := set(item) - allowed):
+                raise _fail(f"{where}.{key}[{i}]", f"unknown keys {sorted(extra)}")
 
 
 @functools.cache
@@ -232,6 +266,10 @@ def load_exercises(path: Path = DATA) -> Mapping[str, Exercise]:
         except tomllib.TOMLDecodeError as exc:
             raise _fail(path.name, str(exc)) from None
     return parse(data)
+
+
+def _name_in(name: object, table: Mapping[str, Any]) -> bool:
+    return isinstance(name, str) and name in table
 
 
 def lookup(exercises: Mapping[str, Exercise], name: str) -> Exercise:
