@@ -165,11 +165,15 @@ def chromium() -> str:
 
 @asynccontextmanager
 async def open_page(
-    extra_args: Sequence[str] = (), accept_certificate: bool = False
+    extra_args: Sequence[str] = (), accept_certificate: bool = False, **context: Any
 ) -> AsyncIterator[BrowserPage]:
-    """A page in a computer's browser; `accept_certificate` as open_phone's."""
+    """A page in a computer's browser; `accept_certificate` as open_phone's; `context`, more
+    of the browser context's options (a `timezone_id`)."""
     async with _open_browser(
-        extra_args, viewport={"width": 1280, "height": 900}, ignore_https_errors=accept_certificate
+        extra_args,
+        viewport={"width": 1280, "height": 900},
+        ignore_https_errors=accept_certificate,
+        **context,
     ) as page:
         yield page
 

@@ -833,6 +833,66 @@ async def test_a_clear_mid_workout_keeps_the_sets_before_it_cleared(client: Clie
         assert browser.errors == []
 
 
+# A WorkoutLog of the tab's own, fed its running workout's messages (window.log); and one
+# made to keep a workout as another tab's page does (window.keepOne).
+TAB_LOG_JS = """async () => {
+  const { WorkoutLog } = await import("/static/fitness/log.js");
+  const made = () => {
+    const table = document.createElement("table");
+    table.createTHead().insertRow().insertCell().textContent = "Set";
+    const body = table.createTBody();
+    const el = () => document.createElement("button");
+    const parts = { empty: el(), download: el(), clear: el(), kept: el(), exercises: [] };
+    return new WorkoutLog({ body, ...parts });
+  };
+  window.log = made();
+  window.keepOne = (link, sets) => made().update(link, link, { sets });
+}"""
+
+
+@pytest.mark.browser
+async def test_the_log_follows_what_another_tab_keeps_and_clears(client: Client) -> None:
+    """Two tabs of /fitness: the one open since before showed, and downloaded, the log
+    without the other's workout; and a Clear in the other came undone at its next rep,
+    every set before it back."""
+    async with open_page() as browser:
+        here = browser.page
+        there = await here.context.new_page()
+        for page in (here, there):
+            await page.goto(str(client.make_url("/fitness")))
+            await page.wait_for_selector("body[data-fitness-ready]", state="attached")
+            await page.evaluate(TAB_LOG_JS)
+        await there.evaluate("() => keepOne('B', [{ exercise: 'lunge', reps: 4 }])")
+        await here.wait_for_function(
+            "() => document.querySelectorAll('#log-body tr').length === 1", timeout=10_000
+        )
+        [row] = await log_rows(browser)
+        assert row[1:4] == ["1", "Lunge", "4"], row
+        async with here.expect_download() as info:
+            await here.click("#log-download")
+        text = Path(await (await info.value).path()).read_text(encoding="utf-8")
+        assert [r["exercise"] for r in csv.DictReader(io.StringIO(text))] == ["lunge"]
+
+        # Set 1 done here, set 2 under way; Clear pressed in the other tab.
+        squat = "(reps) => ({ exercise: 'squat', reps })"
+        sets = "() => log.records().filter((r) => r.session === 's1').map((r) => [r.set, r.reps])"
+        await here.evaluate(f"() => log.update('A', 's1', {{ sets: [5, 1].map({squat}) }})")
+        there.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+        await there.click("#log-clear")
+        await here.wait_for_function("() => log.records().length === 0", timeout=10_000)
+        assert await log_rows(browser) == []
+        # The set under way is back at its next rep, under its own number; set 1 is not, nor
+        # when the other tab keeps a workout again.
+        await here.evaluate(f"() => log.update('A', 's1', {{ sets: [5, 2].map({squat}) }})")
+        assert await here.evaluate(sets) == [[2, 2]]
+        await there.evaluate("() => keepOne('C', [{ exercise: 'squat', reps: 1 }])")
+        await here.wait_for_function(
+            "() => document.querySelectorAll('#log-body tr').length === 2", timeout=10_000
+        )
+        assert await here.evaluate(sets) == [[2, 2]]
+        assert browser.errors == []
+
+
 @pytest.mark.browser
 async def test_the_log_outlives_a_reload_until_it_is_cleared(
     client: Client, tmp_path: Path
@@ -991,6 +1051,58 @@ async def test_an_exercise_chosen_before_the_server_accepts_the_session_is_count
         assert {"type": "exercise", "name": "squat", "target": None} in sent[1:], sent
         await until(lambda: workouts != [], "the server's workout for the new set")
         assert workouts[-1]["sets"][-1]["exercise"] == "squat"
+        assert await page.inner_text("#fitness-set-title") == "Squat"
+        assert browser.errors == []
+
+
+@pytest.mark.browser
+async def test_results_of_the_last_set_on_their_way_leave_the_new_one_alone(
+    client: Client, tmp_path: Path
+) -> None:
+    """Squats chosen while push-up results were still on their way (a phone's data): they
+    came after the page had begun the squat set, put "Push-up" and its count back for a
+    moment, and left elbow and body line rows in the squat's angles to the set's end."""
+    y4m = write_y4m(PUSHUPS, tmp_path / "pushups.y4m", frames=30)
+    held: list[str | bytes] = []  # what the server sent while the test holds it back
+    holding = False
+    pages: list[WebSocketRoute] = []
+    switched = asyncio.Event()  # the server's workout with the squat set is held too
+
+    async def delay(socket: WebSocketRoute) -> None:
+        server = socket.connect_to_server()
+        pages.append(socket)
+
+        def from_server(message: str | bytes) -> None:
+            if not holding:
+                socket.send(message)
+                return
+            held.append(message)
+            said = json.loads(message) if isinstance(message, str) else {}
+            if said.get("type") == "workout" and said["sets"][-1]["exercise"] == "squat":
+                switched.set()
+
+        server.on_message(from_server)
+
+    async with open_page(fake_camera_args(y4m)) as browser:
+        page = browser.page
+        await page.route_web_socket(re.compile(r"/ws(\?|$)"), delay)
+        await open_fitness(browser, client, "push_up")
+        await page.click("#fitness-start")
+        await page.wait_for_selector('#fitness-angles [data-measure="left_elbow"]')
+        holding = True
+        await until(lambda: any('"result"' in str(m) for m in held), "a push-up result held")
+        await page.select_option("#fitness-exercise", "squat")
+        async with asyncio.timeout(30):
+            await switched.wait()
+        for message in held:
+            pages[-1].send(message)
+        holding = False
+        await wait_for_results(browser, await results(browser) + 3)
+        rows = await page.eval_on_selector_all(
+            "#fitness-angles > div", "rows => rows.map((r) => r.dataset.measure)"
+        )
+        squat = await exercise_joints(client, "squat")
+        assert set(rows) <= set(squat), rows
         assert await page.inner_text("#fitness-set-title") == "Squat"
         assert browser.errors == []
 

@@ -4,8 +4,10 @@ the set timer that counted time away, and coach cards lost to a reload."""
 
 from __future__ import annotations
 
+import datetime
 import re
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.async_api import Page
@@ -109,6 +111,31 @@ async def test_the_set_timer_leaves_out_time_away(client: Client, tmp_path: Path
 
 
 @pytest.mark.browser
+async def test_a_new_set_while_paused_keeps_saying_so(client: Client, tmp_path: Path) -> None:
+    """Another exercise chosen, or New set pressed, while the session waited (the camera
+    giving no picture, the page frozen): the status said "Counting squats." over a pause
+    that counted nothing, until the picture was back."""
+    y4m = write_y4m(PUSHUPS, tmp_path / "pushups.y4m", frames=45)
+    async with open_page(fake_camera_args(y4m)) as browser:
+        page = browser.page
+        await open_fitness(browser, client, "push_up")
+        await page.click("#fitness-start")
+        await wait_for_results(browser, 3)
+        await hide_page(page, freeze=True)
+        await page.wait_for_selector("body[data-paused]", state="attached")
+        paused = await page.inner_text("#fitness-status")
+        assert paused.startswith("Paused:"), paused
+        await page.select_option("#fitness-exercise", "squat")
+        await page.click("#fitness-new-set")
+        assert await page.inner_text("#fitness-status") == paused
+        assert await page.inner_text("#fitness-set-title") == "Squat"
+        await show_page(page, frozen=True)
+        await page.wait_for_selector("body:not([data-paused])", state="attached")
+        assert await page.inner_text("#fitness-status") == "Counting squats."
+        assert browser.errors == []
+
+
+@pytest.mark.browser
 async def test_pasted_cards_come_back_after_a_reload(client: Client) -> None:
     """A coach pasted everyone's links, reloaded, and had no cards: they are kept in the
     browser, in their order, until Removed."""
@@ -155,3 +182,31 @@ async def test_the_kept_cards_are_the_newest_twelve(client: Client) -> None:
         await page.reload()
         await page.wait_for_selector("body[data-coach-ready]", state="attached")
         assert await page.evaluate(CARD_TOKENS_JS) == tokens[-12:]
+
+
+@pytest.mark.browser
+async def test_the_logs_file_is_named_by_the_date_its_rows_read(client: Client) -> None:
+    """At 8 pm in California the log's rows read that day, and its file was named by the
+    next (the date in UTC)."""
+    evening = datetime.datetime(2026, 12, 7, 20, 0, tzinfo=ZoneInfo("America/Los_Angeles"))
+    workout = {
+        "id": "w1",
+        "session": "s1",
+        "began": evening.timestamp() * 1000,
+        "sets": [{"exercise": "squat", "reps": 3}],
+    }
+    async with open_page(timezone_id="America/Los_Angeles") as browser:
+        page = browser.page
+        await page.clock.install(time=evening)
+        await page.goto(str(client.make_url("/fitness")))
+        await page.evaluate(
+            "(log) => localStorage.setItem('holotrack.workoutLog.v1', JSON.stringify(log))",
+            [workout],
+        )
+        await reload(browser)
+        date = (await page.inner_text("#log-body td")).split()[0]
+        assert date == "2026-12-07"
+        async with page.expect_download() as info:
+            await page.click("#log-download")
+        assert (await info.value).suggested_filename == f"holotrack-workout-{date}.csv"
+        assert browser.errors == []

@@ -129,8 +129,15 @@ export class WorkoutLog {
     this.workouts = stored(); // {id, began, session, link, sets, from?}, oldest first
     this.running = new Map(); // watch link -> its workout, for this page's sessions
     this.fresh = new Set(); // links whose next workout is a new one (begin())
+    this.written = new Set(); // ids of the workouts this tab has stored
     download.addEventListener("click", () => this.save());
     clear.addEventListener("click", () => this.clear());
+    // Another tab of this browser kept a workout, or cleared the log. Unheard, a tab open
+    // since before downloaded a CSV without the sets done in the other, and its running
+    // workout put back every set a Clear there had taken, at its next rep.
+    window.addEventListener("storage", (event) => {
+      if (event.key === STORAGE || event.key === null) this.follow();
+    });
     this.say(true);
     this.render();
   }
@@ -164,6 +171,7 @@ export class WorkoutLog {
     const all = [...others, workout].sort((a, b) => a.began - b.began).slice(-KEPT_WORKOUTS);
     try {
       localStorage.setItem(STORAGE, JSON.stringify(all));
+      this.written.add(workout.id);
       this.say(true);
     } catch {
       this.say(false);
@@ -195,6 +203,24 @@ export class WorkoutLog {
     }));
     this.running = new Map(this.workouts.map((w) => [w.link, w]));
     for (const workout of this.workouts) this.keep(workout);
+    this.render();
+  }
+
+  // The log as the other tab left it, this tab's running workouts as this tab has them; one
+  // that is gone from it was cleared there mid-workout, as by this tab's Clear.
+  follow() {
+    const kept = stored();
+    const ids = new Set(kept.map((w) => w.id));
+    for (const [link, w] of this.running) {
+      // One this tab could not store (storage full) was never there to clear.
+      if (ids.has(w.id) || !this.written.has(w.id)) continue;
+      const cleared = { ...w, id: newId(), sets: [], from: (w.from ?? 0) + Math.max(0, w.sets.length - 1) };
+      this.running.set(link, cleared);
+      // Stored at once: the next change there would find it gone again, and clear it again.
+      this.keep(cleared);
+    }
+    const own = new Set([...this.running.values()].map((w) => w.id));
+    this.workouts = [...kept.filter((w) => !own.has(w.id)), ...this.running.values()].sort((a, b) => a.began - b.began);
     this.render();
   }
 
@@ -235,6 +261,8 @@ export class WorkoutLog {
     const records = this.records();
     if (!records.length) return;
     const blob = new Blob([toCsv(records)], { type: "text/csv;charset=utf-8" });
-    saveFile(`holotrack-workout-${new Date().toISOString().slice(0, 10)}.csv`, blob);
+    // Today as the log's dates read it: the UTC date named an evening's file in America,
+    // and a morning's in Asia, after the next day or the last.
+    saveFile(`holotrack-workout-${localTime(Date.now()).slice(0, 10)}.csv`, blob);
   }
 }

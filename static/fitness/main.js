@@ -130,6 +130,11 @@ function onResult(message) {
     showStatus(notice, "The server's results carry no rep count: this server does not count exercises yet.", "error");
     return;
   }
+  // Sent before the server heard of the set begun here (another exercise chosen while
+  // results were on their way): the last set's. Shown, it put back that set's title and
+  // count, and its angles took rows in the new set's list, there to its end.
+  const setOf = run.session?.setOf;
+  if (setOf && fitness.exercise !== setOf) return;
   timer.running();
   readout.show(fitness);
   voice.show(fitness, target.show(fitness.reps));
@@ -234,8 +239,9 @@ function newSet() {
   // While reconnecting, the set starts once the connection is back (connection.js).
   if (!run.session?.newSet(exerciseSelect.value)) return;
   startSet(exerciseSelect.value);
-  // The status named the exercise the session began with; a Stop under way says so instead.
-  if (stopping === null) showCounting();
+  // The status named the exercise the session began with; a Stop under way says so
+  // instead, and a pause (the camera gave no picture) too: "Counting" hid it.
+  if (stopping === null && run.holds.size === 0) showCounting();
 }
 
 // Reloaded mid-workout, the page shows 0 reps and the first visit's words, as if the set
