@@ -4,15 +4,25 @@ buffers freed) soon after --send-timeout, and gives back its place at once."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
+import os
 import socket
+from typing import Any
 
 import pytest
 from aiohttp.web_protocol import RequestHandler
 
 from tests.conftest import Client, MakeClient
-from tests.live import LiveClient, frame_message, raw_ws_connect, video_frames, ws_frame
+from tests.live import (
+    LiveClient,
+    frame_message,
+    raw_ws_connect,
+    until,
+    video_frames,
+    ws_frame,
+)
 from tests.media import ASL_VIDEO
 from webapp.config import Config
 from webapp.keys import LIVE, SESSIONS
@@ -125,3 +135,77 @@ async def test_a_watcher_that_stops_reading_is_cut_off_and_frees_its_place(
     await second.close()
     async with asyncio.timeout(BOUND):
         await sessions.wait_empty()
+
+
+async def slow_watcher(host: str, port: int, token: str) -> socket.socket:
+    """A watcher's connection whose every byte is read when read_slowly takes it: a small
+    receive buffer, and no stream reader taking what the kernel holds."""
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    await loop.sock_connect(sock, (host, port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    await loop.sock_sendall(
+        sock,
+        f"GET /ws HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n".encode(),
+    )
+    head = b""
+    while not head.endswith(b"\r\n\r\n"):
+        head += await loop.sock_recv(sock, 1)
+    assert head.startswith(b"HTTP/1.1 101"), head
+    watch = {"type": "watch", "version": 1, "token": token}
+    await loop.sock_sendall(sock, ws_frame(0x1, json.dumps(watch).encode()))
+    return sock
+
+
+async def read_slowly(sock: socket.socket, rate: float, heard: list[dict[str, Any]]) -> None:
+    """A watcher on a link slower than its camera's results: `rate` bytes a second, each
+    server message (unmasked frames) parsed into `heard` as it is whole."""
+    loop = asyncio.get_running_loop()
+    data = b""
+    while chunk := await loop.sock_recv(sock, 256):
+        data += chunk
+        while len(data) >= 2:
+            size, at = data[1] & 0x7F, 2
+            if size == 126:
+                size, at = int.from_bytes(data[2:4]), 4
+            elif size == 127:
+                size, at = int.from_bytes(data[2:10]), 10
+            if len(data) < at + size:
+                break
+            if data[0] & 0x0F == 0x1:
+                heard.append(json.loads(data[at : at + size]))
+            data = data[at + size :]
+        await asyncio.sleep(len(chunk) / rate)
+
+
+async def test_a_watcher_on_a_slow_link_sees_the_newest_results(make_client: MakeClient) -> None:
+    """A coach whose link carries fewer bytes than the camera's results: each result went
+    into the server's buffers and the kernel's, so their card showed the count later the
+    longer they watched (3 reps behind after 30 s at 16 kB/s). Only the newest waits now."""
+    client = await make_client(Config(workers=1, idle_timeout=120))
+    live = await LiveClient.connect(client)
+    ready = await live.hello("pose", 15)
+    assert client.port is not None
+    sock = await slow_watcher(client.host, client.port, ready["watch"])
+    heard: list[dict[str, Any]] = []
+    # A quarter of what the results take at 15 fps (about 1.6 kB each).
+    reading = asyncio.create_task(read_slowly(sock, 6000, heard))
+    await until(lambda: any(m["type"] == "watching" for m in heard), "watching")
+    frames = video_frames(ASL_VIDEO)
+    try:
+        for seq in range(120):
+            await live.send(seq, seq * STEP_MS, frames[seq % len(frames)])
+            await live.next_of("result")
+            await asyncio.sleep(STEP_MS / 1000)
+        newest = max(m["seq"] for m in heard if m["type"] == "result")
+        # What the kernel may keep (UNSENT_BYTES) and what is on its way: 15 behind. Each
+        # result waiting its turn, the watcher read the 46th.
+        assert 119 - newest <= 30, f"the watcher reads result {newest} of 119"
+    finally:
+        reading.cancel()
+        sock.close()
+        await live.ws.close()

@@ -17,6 +17,8 @@ from typing import Protocol
 from webapp.engine.jobs import Frame
 
 MAX_CONTROL_BACKLOG = 16
+# How often a paced outbox looks whether what it sent has left for the network.
+PACE_SECONDS = 0.02
 
 
 class TextSocket(Protocol):
@@ -36,13 +38,17 @@ class Outbox:
         stuck: Callable[[], None],
         stats: Callable[[], str] | None = None,
         stats_interval: float = 0.0,
+        unsent: Callable[[], int] | None = None,
     ) -> None:
+        """`unsent`: the bytes written to the socket and not yet gone to the network; with
+        it, a result waits for them to go, the newer ones taking its place meanwhile."""
         self._ws = ws
         self._send_timeout = send_timeout
         self._stats_interval = stats_interval
         self._stats = stats  # the stats message, built when it is due (watchers get none)
         self._sent = sent  # told once a result has been written
         self._stuck = stuck  # told when a send waited send_timeout
+        self._unsent = unsent
         self._result: tuple[Frame, str] | None = None
         self._control: list[str] = []
         self._wake = asyncio.Event()
@@ -92,12 +98,32 @@ class Outbox:
             for text in control:
                 if not await self._send(text):
                     return
+            if self._result is not None and not await self._gone():
+                return
             result, self._result = self._result, None
             if result is not None:
                 frame, text = result
                 if not await self._send(text):
                     return
                 self._sent(frame)
+
+    async def _gone(self) -> bool:
+        """Whether what was sent before has left (False: not within send_timeout, or the
+        outbox stopped). Sent as they came, the results of a camera faster than its
+        watcher's link filled the socket's buffers instead of skipping (docs/protocol.md
+        promises a slow watcher skips), and a coach's card fell further behind the longer
+        they watched: 3 reps after 30 s at 16 kB/s."""
+        if self._unsent is None:
+            return True
+        deadline = time.monotonic() + self._send_timeout
+        while self._unsent() > 0:
+            if self._stopped or self._ws.closed:
+                return False
+            if time.monotonic() >= deadline:
+                self._stuck()
+                return False
+            await asyncio.sleep(PACE_SECONDS)
+        return True
 
     async def _send(self, text: str) -> bool:
         """aiohttp buffers up to its writer limit, then waits; a client that stopped

@@ -32,10 +32,10 @@ from webapp.live.counters import Counters
 from webapp.live.errors import SessionClosed, TakenOver, reason_bytes
 from webapp.live.messages import Control, Hello, parse_control, parse_frame, parse_hello
 from webapp.live.options import SessionOptions, exercise_name, parse_options
-from webapp.live.outbox import Outbox, cancelling
+from webapp.live.outbox import PACE_SECONDS, Outbox, cancelling
 from webapp.live.receiver import Receiver, connection_lost
 from webapp.live.shared import LiveShared
-from webapp.live.watch import Audience, Grant, serve_watcher
+from webapp.live.watch import Audience, Grant, paced, serve_watcher
 from webapp.metrics import Metrics
 from webapp.protocol import ClientType, Close, FrameOutcome
 
@@ -415,6 +415,7 @@ class LiveSession:
             text=self.receiver.text,
             admit=self.gate.watcher,
             found=self._watching,
+            unsent=paced(self.transport),
         )
         return SessionClosed(Close.NORMAL, f"the watcher of {watched} left")
 
@@ -451,6 +452,13 @@ class LiveSession:
         try:
             async with asyncio.timeout(self.config.send_timeout):
                 await self.ws.close(code=close.code, message=reason_bytes(close.reason))
+                # A watcher's outbox keeps its buffer short of aiohttp's limit, so a close
+                # to one that reads nothing goes into that buffer without waiting; the
+                # graceful close would then wait forever to flush it.
+                while self.transport is not None:
+                    if not self.transport.get_write_buffer_size():
+                        break
+                    await asyncio.sleep(PACE_SECONDS)
         except asyncio.CancelledError:
             self._abort()
             if cancelling():

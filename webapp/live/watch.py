@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
 import secrets
+import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -415,11 +417,13 @@ async def serve_watcher(
     text: TextLimits,
     admit: Callable[[str | None], Callable[[], None]] = lambda key: lambda: None,
     found: Callable[[str], None] = lambda session: None,
+    unsent: Callable[[], int] | None = None,
 ) -> str:
     """Serves one watcher until it leaves or its session ends; returns the session's id.
     `text` has counted the watch message. `admit` counts it against the watched session's
     access key (1013 past its limit) and returns what gives that place back; `found` is
-    told the watched session's id once the token names one."""
+    told the watched session's id once the token names one; `unsent`, the bytes its
+    socket has yet to send, paces its results to what its link takes."""
     messages.check_version(message)
     audience = tokens.find(message.get("token"))
     if audience is None:
@@ -438,6 +442,7 @@ async def serve_watcher(
         send_timeout=send_timeout,
         sent=lambda frame: None,
         stuck=lambda: end(SessionClosed(Close.POLICY, limit)),
+        unsent=unsent,
     )
     watcher = Watcher(outbox, end)
     release = admit(audience.key)
@@ -465,6 +470,25 @@ async def serve_watcher(
         # The session it watched last: a camera's next session may have taken it over.
         found(audience.session)
     return audience.session
+
+
+# What the kernel may hold of a watcher's results not yet on the network: past it, they wait
+# in the transport's buffer, where the outbox sees them (Outbox's `unsent`) and lets newer
+# ones take their place. The kernel's own buffer grows to megabytes behind a slow link.
+UNSENT_BYTES = 8192
+
+
+def paced(transport: asyncio.BaseTransport | None) -> Callable[[], int] | None:
+    """A watcher's connection kept to its newest results: what its socket has yet to send,
+    for its outbox; None without a transport that can say."""
+    if not isinstance(transport, asyncio.WriteTransport):
+        return None
+    sock = transport.get_extra_info("socket")
+    lowat = getattr(socket, "TCP_NOTSENT_LOWAT", None)
+    if sock is not None and lowat is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, lowat, UNSENT_BYTES)
+    return transport.get_write_buffer_size
 
 
 def _tolerate(text: str) -> None:
