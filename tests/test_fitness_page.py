@@ -785,10 +785,8 @@ async def reload(browser: BrowserPage) -> None:
     await browser.page.wait_for_selector("body[data-fitness-ready]", state="attached")
 
 
-# A WorkoutLog of its own on the page, fed a running workout's messages: set 1 done, set 2
-# under way, Clear, set 2 goes on; then the page reloaded (a log made from storage).
-CLEARED_MID_WORKOUT_JS = """async () => {
-  const { WorkoutLog } = await import("/static/fitness/log.js");
+# made(): a WorkoutLog of the page's log.js over elements of its own.
+LOG_MAKER = """  const { WorkoutLog } = await import("/static/fitness/log.js");
   const made = () => {
     const table = document.createElement("table");
     table.createTHead().insertRow().insertCell().textContent = "Set";
@@ -797,7 +795,15 @@ CLEARED_MID_WORKOUT_JS = """async () => {
     const parts = { empty: el(), download: el(), clear: el(), kept: el(), exercises: [] };
     return new WorkoutLog({ body, ...parts });
   };
-  const set = (reps) => ({ exercise: "squat", reps });
+"""
+
+# A WorkoutLog of its own on the page, fed a running workout's messages: set 1 done, set 2
+# under way, Clear, set 2 goes on; then the page reloaded (a log made from storage).
+CLEARED_MID_WORKOUT_JS = (
+    """async () => {
+"""
+    + LOG_MAKER
+    + """  const set = (reps) => ({ exercise: "squat", reps });
   const sets = (log) => log.records().map((r) => [r.set, r.reps]);
   window.confirm = () => true;
   const log = made();
@@ -813,6 +819,7 @@ CLEARED_MID_WORKOUT_JS = """async () => {
   reloaded.update("L", "s1", { sets: [set(5), set(3)] });
   return { cleared, early: sets(early), after, reloaded: sets(reloaded) };
 }"""
+)
 
 
 @pytest.mark.browser
@@ -835,19 +842,14 @@ async def test_a_clear_mid_workout_keeps_the_sets_before_it_cleared(client: Clie
 
 # A WorkoutLog of the tab's own, fed its running workout's messages (window.log); and one
 # made to keep a workout as another tab's page does (window.keepOne).
-TAB_LOG_JS = """async () => {
-  const { WorkoutLog } = await import("/static/fitness/log.js");
-  const made = () => {
-    const table = document.createElement("table");
-    table.createTHead().insertRow().insertCell().textContent = "Set";
-    const body = table.createTBody();
-    const el = () => document.createElement("button");
-    const parts = { empty: el(), download: el(), clear: el(), kept: el(), exercises: [] };
-    return new WorkoutLog({ body, ...parts });
-  };
-  window.log = made();
+TAB_LOG_JS = (
+    """async () => {
+"""
+    + LOG_MAKER
+    + """  window.log = made();
   window.keepOne = (link, sets) => made().update(link, link, { sets });
 }"""
+)
 
 
 @pytest.mark.browser
