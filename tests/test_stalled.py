@@ -9,9 +9,15 @@ import contextlib
 import json
 import os
 import socket
+import ssl
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestServer
 from aiohttp.web_protocol import RequestHandler
 
 from tests.conftest import Client, MakeClient
@@ -24,6 +30,8 @@ from tests.live import (
     ws_frame,
 )
 from tests.media import ASL_VIDEO
+from webapp import tls
+from webapp.app import create_app
 from webapp.config import Config
 from webapp.keys import LIVE, SESSIONS
 from webapp.live.session import LiveSession
@@ -167,19 +175,25 @@ async def read_slowly(sock: socket.socket, rate: float, heard: list[dict[str, An
     loop = asyncio.get_running_loop()
     data = b""
     while chunk := await loop.sock_recv(sock, 256):
-        data += chunk
-        while len(data) >= 2:
-            size, at = data[1] & 0x7F, 2
-            if size == 126:
-                size, at = int.from_bytes(data[2:4]), 4
-            elif size == 127:
-                size, at = int.from_bytes(data[2:10]), 10
-            if len(data) < at + size:
-                break
-            if data[0] & 0x0F == 0x1:
-                heard.append(json.loads(data[at : at + size]))
-            data = data[at + size :]
+        data = parse_messages(data + chunk, heard)
         await asyncio.sleep(len(chunk) / rate)
+
+
+def parse_messages(data: bytes, heard: list[dict[str, Any]]) -> bytes:
+    """Each whole server message (unmasked frames) in `data` parsed into `heard`; returns
+    the rest."""
+    while len(data) >= 2:
+        size, at = data[1] & 0x7F, 2
+        if size == 126:
+            size, at = int.from_bytes(data[2:4]), 4
+        elif size == 127:
+            size, at = int.from_bytes(data[2:10]), 10
+        if len(data) < at + size:
+            break
+        if data[0] & 0x0F == 0x1:
+            heard.append(json.loads(data[at : at + size]))
+        data = data[at + size :]
+    return data
 
 
 async def test_a_watcher_on_a_slow_link_sees_the_newest_results(make_client: MakeClient) -> None:
@@ -209,3 +223,63 @@ async def test_a_watcher_on_a_slow_link_sees_the_newest_results(make_client: Mak
         reading.cancel()
         sock.close()
         await live.ws.close()
+
+
+def read_slowly_over_tls(
+    port: int, token: str, rate: float, heard: list[dict[str, Any]], done: threading.Event
+) -> None:
+    """read_slowly's watcher over TLS, blocking (run in a thread) until `done`."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.connect(("127.0.0.1", port))
+    with context.wrap_socket(raw) as sock:
+        key = base64.b64encode(os.urandom(16)).decode()
+        sock.sendall(
+            f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        head = b""
+        while not head.endswith(b"\r\n\r\n"):
+            head += sock.recv(1)
+        assert head.startswith(b"HTTP/1.1 101"), head
+        watch = {"type": "watch", "version": 1, "token": token}
+        sock.sendall(ws_frame(0x1, json.dumps(watch).encode()))
+        data = b""
+        while not done.is_set() and (chunk := sock.recv(256)):
+            data = parse_messages(data + chunk, heard)
+            time.sleep(len(chunk) / rate)
+
+
+async def test_a_watcher_on_a_slow_link_over_tls_sees_the_newest_results(
+    aiohttp_client: Callable[[TestServer], Awaitable[Client]], tmp_path: Path
+) -> None:
+    """--self-signed or --tls-cert: the results waited beneath asyncio's TLS layer, where
+    the outbox did not look, and the watcher read every one of them, ever later."""
+    made = tls.self_signed(tmp_path, tls.MachineNames(frozenset({"localhost"}), frozenset()))
+    server = TestServer(create_app(Config(workers=1, idle_timeout=120, min_session_fps="0")))
+    await server.start_server(ssl=tls.server_context(made.cert, made.key))
+    client = await aiohttp_client(server)
+    live = LiveClient(await client.ws_connect("/ws", ssl=False))
+    ready = await live.hello("pose", 15)
+    assert client.port is not None
+    heard: list[dict[str, Any]] = []
+    done = threading.Event()
+    args = (client.port, ready["watch"], 6000, heard, done)
+    reading = asyncio.create_task(asyncio.to_thread(read_slowly_over_tls, *args))
+    await until(lambda: any(m["type"] == "watching" for m in heard), "watching")
+    frames = video_frames(ASL_VIDEO)
+    try:
+        for seq in range(120):
+            await live.send(seq, seq * STEP_MS, frames[seq % len(frames)])
+            await live.next_of("result")
+            await asyncio.sleep(STEP_MS / 1000)
+        newest = max(m["seq"] for m in heard if m["type"] == "result")
+        assert 119 - newest <= 30, f"the watcher reads result {newest} of 119"
+    finally:
+        done.set()
+        await live.ws.close()
+        await asyncio.wait({reading}, timeout=BOUND)

@@ -488,6 +488,13 @@ def paced(transport: asyncio.BaseTransport | None) -> Callable[[], int] | None:
     if sock is not None and lowat is not None:
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.IPPROTO_TCP, lowat, UNSENT_BYTES)
+    # Over TLS (--self-signed, --tls-cert) aiohttp writes to asyncio's TLS layer, whose size
+    # counts only what it has yet to encrypt: the records wait in the socket's transport
+    # beneath, up to its 64 KiB, unseen, and a slow watcher got every result, ever later.
+    beneath = getattr(getattr(transport, "_ssl_protocol", None), "_transport", None)
+    if isinstance(beneath, asyncio.WriteTransport):
+        above = transport
+        return lambda: above.get_write_buffer_size() + beneath.get_write_buffer_size()
     return transport.get_write_buffer_size
 
 
