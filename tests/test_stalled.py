@@ -196,6 +196,18 @@ def parse_messages(data: bytes, heard: list[dict[str, Any]]) -> bytes:
     return data
 
 
+async def newest_heard(live: LiveClient, heard: list[dict[str, Any]]) -> int:
+    """Streams 120 frames at 15 fps, each after the last one's result; the seq of the newest
+    result a slow watcher has heard by then."""
+    frames = video_frames(ASL_VIDEO)
+    for seq in range(120):
+        await live.send(seq, seq * STEP_MS, frames[seq % len(frames)])
+        await live.next_of("result")
+        await asyncio.sleep(STEP_MS / 1000)
+    newest: int = max(m["seq"] for m in heard if m["type"] == "result")
+    return newest
+
+
 async def test_a_watcher_on_a_slow_link_sees_the_newest_results(make_client: MakeClient) -> None:
     """A coach whose link carries fewer bytes than the camera's results: each result went
     into the server's buffers and the kernel's, so their card showed the count later the
@@ -209,13 +221,8 @@ async def test_a_watcher_on_a_slow_link_sees_the_newest_results(make_client: Mak
     # A quarter of what the results take at 15 fps (about 1.6 kB each).
     reading = asyncio.create_task(read_slowly(sock, 6000, heard))
     await until(lambda: any(m["type"] == "watching" for m in heard), "watching")
-    frames = video_frames(ASL_VIDEO)
     try:
-        for seq in range(120):
-            await live.send(seq, seq * STEP_MS, frames[seq % len(frames)])
-            await live.next_of("result")
-            await asyncio.sleep(STEP_MS / 1000)
-        newest = max(m["seq"] for m in heard if m["type"] == "result")
+        newest = await newest_heard(live, heard)
         # What the kernel may keep (UNSENT_BYTES) and what is on its way: 15 behind. Each
         # result waiting its turn, the watcher read the 46th.
         assert 119 - newest <= 30, f"the watcher reads result {newest} of 119"
@@ -271,13 +278,8 @@ async def test_a_watcher_on_a_slow_link_over_tls_sees_the_newest_results(
     args = (client.port, ready["watch"], 6000, heard, done)
     reading = asyncio.create_task(asyncio.to_thread(read_slowly_over_tls, *args))
     await until(lambda: any(m["type"] == "watching" for m in heard), "watching")
-    frames = video_frames(ASL_VIDEO)
     try:
-        for seq in range(120):
-            await live.send(seq, seq * STEP_MS, frames[seq % len(frames)])
-            await live.next_of("result")
-            await asyncio.sleep(STEP_MS / 1000)
-        newest = max(m["seq"] for m in heard if m["type"] == "result")
+        newest = await newest_heard(live, heard)
         assert 119 - newest <= 30, f"the watcher reads result {newest} of 119"
     finally:
         done.set()
