@@ -262,3 +262,29 @@ def test_a_refused_setting_is_said_as_the_log_format_asks(log_format: str) -> No
     lines = [json.loads(line) for line in ran.stderr.splitlines()]
     assert lines[-1]["levelname"] == "CRITICAL"
     assert lines[-1]["message"].startswith(f"cannot start: {said}")
+
+
+@pytest.mark.parametrize(
+    ("flags", "env", "said"),
+    [
+        (["--log-format", "json"], {"HOLOTRACK_PORT": "abc"}, "HOLOTRACK_PORT: invalid literal"),
+        ([], {"HOLOTRACK_LOG_FORMAT": "json", "HOLOTRACK_PORT": "abc"}, "HOLOTRACK_PORT:"),
+        (["--log-format=json", "--port", "abc"], {}, "argument --port: invalid int value"),
+    ],
+)
+def test_a_setting_that_cannot_be_read_is_one_json_line_when_json_is_asked(
+    flags: list[str], env: dict[str, str], said: str
+) -> None:
+    """A value that is not even a number (a compose file's HOLOTRACK_PORT=abc) stops the
+    start before there is a Config: it was argparse's text, which a JSON collector drops."""
+    ran = subprocess.run(
+        [sys.executable, "-m", "webapp", *flags],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **env},
+    )
+    assert ran.returncode == 2
+    lines = [json.loads(line) for line in ran.stderr.splitlines()]
+    assert lines[-1]["levelname"] == "CRITICAL"
+    assert lines[-1]["message"].startswith(f"cannot start: {said}")

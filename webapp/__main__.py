@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
+import os
 import signal
 import ssl
 import sys
@@ -16,7 +18,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from webapp import tls
 from webapp.analysis.fitness import ExerciseDataError
 from webapp.app import create_app
-from webapp.config import Config, build_parser, load_config
+from webapp.config import ENV_PREFIX, Config, build_parser, load_config
 from webapp.config_checks import problems
 from webapp.log_format import formatter
 
@@ -126,14 +128,30 @@ def fail(config: Config, why: str) -> NoReturn:
     """Ends a server that cannot start, exit status 2. A log collector reading JSON lines
     (--log-format json) would drop a bare line of text, and with it the reason."""
     if config.log_format == "json":
-        log.critical("cannot start: %s", why)
-    else:
-        print(f"python -m webapp: error: {why}", file=sys.stderr)
+        fail_in_json(why)
+    print(f"python -m webapp: error: {why}", file=sys.stderr)
     raise SystemExit(2)
 
 
+def fail_in_json(why: str) -> NoReturn:
+    if not logging.getLogger().handlers:
+        setup_logging(Config(log_format="json"))
+    log.critical("cannot start: %s", why)
+    raise SystemExit(2)
+
+
+def json_asked(argv: list[str]) -> bool:
+    """Whether the command asks for JSON lines, read before the settings are: a value that
+    cannot be read at all (a compose file's HOLOTRACK_PORT=abc) stops the start before
+    there is a Config to say how to log it."""
+    early = argparse.ArgumentParser(add_help=False)
+    early.add_argument("--log-format")
+    given = early.parse_known_args(argv)[0].log_format
+    return (given or os.environ.get(ENV_PREFIX + "LOG_FORMAT", "")) == "json"
+
+
 def main() -> None:
-    config = load_config(check=False)
+    config = load_config(check=False, on_error=fail_in_json if json_asked(sys.argv[1:]) else None)
     setup_logging(config)
     found = problems(config)
     if found:

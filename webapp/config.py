@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 from webapp import flags
 from webapp.config_checks import problems
@@ -280,11 +281,13 @@ def load_config(
     environ: Mapping[str, str] | None = None,
     read_files: bool = True,
     check: bool = True,
+    on_error: Callable[[str], NoReturn] | None = None,
 ) -> Config:
     """Flags win over environment variables, which win over the defaults. `read_files`
     False checks the values but not the files they name: for asking where a running
     server listens (webapp/healthcheck.py), whose keys file may have changed since.
-    `check` False leaves the values' problems to the caller (config_checks.problems)."""
+    `check` False leaves the values' problems to the caller (config_checks.problems);
+    `on_error` says a refused flag or environment value instead of argparse."""
     return flags.load(
         Config,
         prefix=ENV_PREFIX,
@@ -293,4 +296,5 @@ def load_config(
         validate=lambda config: problems(config, read_files) if check else [],
         argv=argv,
         environ=environ,
+        on_error=on_error,
     )

@@ -11,7 +11,7 @@ import argparse
 import dataclasses
 import os
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -40,11 +40,30 @@ def env_name(prefix: str, name: str) -> str:
     return prefix + name.upper()
 
 
-def build_parser(cls: type[S], prefix: str, prog: str, description: str) -> argparse.ArgumentParser:
+class Parser(argparse.ArgumentParser):
+    """argparse's parser with somewhere else to say a refusal: a server that logs JSON
+    lines says it as one, which a log collector keeps (webapp/__main__.py)."""
+
+    on_error: Callable[[str], NoReturn] | None = None
+
+    def error(self, message: str) -> NoReturn:
+        if self.on_error is not None:
+            self.on_error(message)
+        super().error(message)
+
+
+def build_parser(
+    cls: type[S],
+    prefix: str,
+    prog: str,
+    description: str,
+    on_error: Callable[[str], NoReturn] | None = None,
+) -> Parser:
     # The description as written: a command's docstring keeps its example lines.
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.on_error = on_error
     defaults = cls()
     for f in dataclasses.fields(cls):
         flag = "--" + f.name.replace("_", "-")
@@ -89,9 +108,10 @@ def load(
     validate: Callable[[S], list[str]],
     argv: Sequence[str] | None = None,
     environ: Mapping[str, str] | None = None,
+    on_error: Callable[[str], NoReturn] | None = None,
 ) -> S:
     env = os.environ if environ is None else environ
-    parser = build_parser(cls, prefix, prog, description)
+    parser = build_parser(cls, prefix, prog, description, on_error)
     args = vars(parser.parse_args(argv))
     values: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
