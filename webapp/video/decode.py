@@ -26,13 +26,12 @@ from webapp.errors import (
 )
 from webapp.video.container import (
     Mirror,
-    check_sample_tables,
     frames_before_edit,
     lists_frames,
     mirroring,
-    most_samples,
     video_track,
 )
+from webapp.video.sample_tables import check_sample_tables, most_samples
 
 # Frames go to the worker as JPEG, as a camera's do. The model sees at most 256 px a side
 # of the body and crops face and hands from the frame, so a larger frame costs encode and
