@@ -43,8 +43,8 @@ from webapp.engine.inference import TrackEngine
 from webapp.keys import LIVE, METRICS, SESSIONS
 from webapp.protocol import Track
 from webapp.vmc.encode import to_unity_rotation
-from webapp.vmc.relay import RelayConfig
 from webapp.vmc.relay import run as run_relay
+from webapp.vmc.relay_config import RelayConfig
 from webapp.vmc.sender import Target
 
 FRAMES = 12

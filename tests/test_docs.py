@@ -23,7 +23,7 @@ from webapp.access.errors import AccessDenied, QuotaExceeded
 from webapp.http_errors import STATUS
 from webapp.live.session import FRAME_ERROR_CODES
 from webapp.protocol import ClientType, Close, ServerType
-from webapp.vmc import relay
+from webapp.vmc import relay_config
 
 ROOT = Path(__file__).resolve().parent.parent
 # Folders that hold no documents of ours: tools' and benchmarks' output, installed packages.
@@ -74,7 +74,7 @@ CLI_OPTIONS = {
     "swarm": options(swarm.config.build_parser()),
     "webapp.export": options(export_cli.build_parser()),
     "webapp.vmc.relay": options(
-        flags.build_parser(relay.RelayFlags, relay.ENV_PREFIX, "relay", "")
+        flags.build_parser(relay_config.RelayFlags, relay_config.ENV_PREFIX, "relay", "")
     ),
     "deploy.cluster": options(deploy.cluster.build_parser()),
 }

@@ -37,9 +37,10 @@ from webapp.analysis.rig.idle import IDLE_BONES, idle_rig
 from webapp.config import Config
 from webapp.vmc import relay
 from webapp.vmc.encode import to_unity_rotation
-from webapp.vmc.relay import RETRY_FLOOR_S, Relay, RelayConfig, Stop
-from webapp.vmc.relay import parse as relay_parse
+from webapp.vmc.relay import RETRY_FLOOR_S, Relay, Stop
 from webapp.vmc.relay import run as run_relay
+from webapp.vmc.relay_config import RelayConfig
+from webapp.vmc.relay_config import parse as relay_parse
 from webapp.vmc.sender import Target, VmcSender, parse_targets
 from webapp.ws_close import sent_code
 

@@ -24,7 +24,7 @@ from webapp.vmc.encode import (
     to_unity_rotation,
     unity_bone,
 )
-from webapp.vmc.relay import parse as relay_parse
+from webapp.vmc.relay_config import parse as relay_parse
 from webapp.vmc.rest_later import RestLater
 from webapp.vmc.sender import Target, VmcSender, allowed, parse_allow, parse_target
 from webapp.vmc.settle import REST_S, Settle
