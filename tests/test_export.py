@@ -193,6 +193,17 @@ async def test_bvh_rotations_are_the_recorded_rig(recorded: list[Line]) -> None:
     assert compared >= FRAMES * 20
 
 
+def test_bvh_frame_time_is_never_zero() -> None:
+    """Lines stamped a fraction of a microsecond apart on average: the file said
+    "Frame Time: 0.000000", a rate of nothing that an importer divides by."""
+    recording = [
+        {"frame": i, "time_ms": t, "landmarks": {}} for i, t in enumerate([0.0, 0.0, 0.0004])
+    ]
+    mocap = Bvh(to_bvh(parse_text(jsonl(recording))))
+    assert mocap.nframes == 3
+    assert mocap.frame_time > 0.0
+
+
 @pytest.mark.parametrize(
     ("bone", "axis", "degrees"),
     [

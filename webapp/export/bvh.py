@@ -42,6 +42,10 @@ ROTATION_CHANNELS = ("Zrotation", "Xrotation", "Yrotation")
 POSITION_CHANNELS = ("Xposition", "Yposition", "Zposition")
 # A recording of one frame has no interval; this is BVH's most common frame time (30 fps).
 SINGLE_FRAME_S = 1.0 / 30.0
+# The shortest Frame Time six decimals can write. A recording whose lines average under a
+# microsecond apart (stamped alike but for one) was written "Frame Time: 0.000000", which
+# readers divide by to get a rate.
+SHORTEST_FRAME_S = 1e-6
 # The skeleton written out: VRM's, with its eye bones.
 JOINT_PARENT: dict[str, str | None] = {**PARENT, **{eye: "head" for eye in EYE_OFFSET}}
 JOINT_OFFSET: dict[str, Vec3] = {**REST_OFFSET, **EYE_OFFSET}
@@ -186,7 +190,7 @@ def frame_time_s(recording: Recording) -> float:
     count = len(recording.frames)
     if count < 2 or recording.duration_ms <= 0.0:
         return SINGLE_FRAME_S
-    return recording.duration_ms / 1000.0 / (count - 1)
+    return max(recording.duration_ms / 1000.0 / (count - 1), SHORTEST_FRAME_S)
 
 
 def _hips_xy(rig: Mapping[str, Any] | None) -> tuple[float, float] | None:
