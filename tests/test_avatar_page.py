@@ -1738,6 +1738,37 @@ async def test_the_page_sends_vmc_to_the_receivers_the_server_allows(
     assert {"Hips", "Head", "LeftUpperArm"} <= bones
 
 
+async def test_a_receiver_written_wrong_keeps_those_in_use_through_a_settings_change(
+    make_avatar_client: MakeAvatarClient, tmp_path: Path
+) -> None:
+    """A typo in the VMC box says so and leaves the session sending; Mirror changed next
+    starts a new session, which must go on sending to the receivers in use, not to none."""
+    async with vmc_receiver() as (port, received):
+        config = Config(workers=1, no_cache=True, vmc_allow=f"127.0.0.1:{port}")
+        async with signer_on_camera(make_avatar_client, tmp_path, config) as (browser, hellos):
+            page = browser.page
+            await page.fill("#avatar-vmc", f"127.0.0.1:{port}")
+            await start_session(browser)
+            await received.wait_frames(3)
+            await page.fill("#avatar-vmc", "127.0.0.1")
+            await page.dispatch_event("#avatar-vmc", "change")
+            await page.wait_for_selector("#avatar-vmc-status:not([hidden])")
+            session = await page.get_attribute("body", "data-session")
+            await page.click("#avatar-mirror")
+            await page.wait_for_function(
+                "old => document.body.dataset.session && document.body.dataset.session !== old",
+                arg=session,
+            )
+            assert hellos[-1]["mirror"] is False
+            assert hellos[-1]["vmc"] == [{"host": "127.0.0.1", "port": port}]
+            # The new session's own rigs reach the receiver, not only the old one's rest.
+            frames = received.frames
+            await received.wait_frames(frames + 5)
+            assert await page.input_value("#avatar-vmc") == "127.0.0.1"
+            assert not await page.is_hidden("#avatar-vmc-status")
+            assert browser.errors == []
+
+
 async def test_the_pages_settings_come_back_on_the_next_visit(
     make_avatar_client: MakeAvatarClient, tmp_path: Path
 ) -> None:

@@ -98,9 +98,13 @@ export class Controls {
     const smoothing = this.helloSmoothing();
     if (smoothing !== undefined) options.smoothing = smoothing;
     if (this.blendshapes.checked) options.blendshapes = true;
-    const { targets } = this.checkVmc();
-    if (targets.length) options.vmc = targets;
-    this.vmcAsked = this.vmc?.value;
+    const { targets, problem } = this.checkVmc();
+    // A receiver written wrong while running leaves those in use sending: a new session
+    // for another setting (Mirror, smoothing) silently stopped VSeeFace otherwise.
+    const keep = problem && this.vmcInUse !== undefined;
+    const asked = keep ? vmcTargets(this.vmcInUse).targets : targets;
+    if (asked.length) options.vmc = asked;
+    this.vmcAsked = keep ? this.vmcInUse : this.vmc?.value;
     return options;
   }
 
