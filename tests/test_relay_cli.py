@@ -185,6 +185,17 @@ def test_a_twin_missing_or_wrong_is_said_like_a_flag(
     assert said in capsys.readouterr().err
 
 
+def test_a_flag_that_is_no_boolean_says_what_it_takes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        relay_parse(["--watch", NOWHERE, "--token", "t", "--wait=maybe"], {})
+    assert exited.value.code == 2
+    said = capsys.readouterr().err
+    assert "argument --wait: not a boolean: 'maybe'; use yes or no" in said, said
+    assert "parse_bool" not in said
+
+
 # -- reconnecting ---------------------------------------------------------------------------
 
 

@@ -25,7 +25,16 @@ def parse_bool(text: str) -> bool:
         return True
     if lowered in {"0", "false", "no", "off", ""}:
         return False
-    raise ValueError(f"not a boolean: {text!r}")
+    raise ValueError(f"not a boolean: {text!r}; use yes or no (true/false, on/off, 1/0)")
+
+
+def _bool_flag(text: str) -> bool:
+    """parse_bool for argparse, which hides a ValueError's words behind "invalid parse_bool
+    value": --wait=maybe then named a function, not what the flag takes."""
+    try:
+        return parse_bool(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 CONVERTERS: dict[str, Callable[[str], Any]] = {
@@ -81,7 +90,7 @@ def build_parser(
                 flag,
                 nargs="?",
                 const=True,
-                type=parse_bool,
+                type=_bool_flag,
                 default=None,
                 metavar="yes|no",
                 help=help_text,
