@@ -870,6 +870,24 @@ def test_what_aiohttps_reader_gave_up_on_keeps_the_code_it_sent() -> None:
     assert read_error(ConnectionResetError("gone")).code == 1006
 
 
+async def test_a_client_that_closes_before_its_hello_is_no_protocol_error(
+    make_client: MakeClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """aiohttp answers a client's close with 1000 itself; a page reloaded while its socket
+    opened was logged and counted as 4001, a code it never got, among the real ones."""
+    caplog.set_level(logging.INFO)
+    client = await make_client(Config(workers=1))
+    ws = await client.ws_connect("/ws")
+    await ws.close()
+    assert ws.close_code == Close.NORMAL
+    await client.app[SESSIONS].wait_empty()
+    (ended,) = [r.getMessage() for r in caplog.records if " end code=" in r.getMessage()]
+    assert " end code=1000 reason='the client closed before its hello'" in ended
+    closed = client.app[METRICS].sessions_closed
+    assert closed.labels("4001")._value.get() == 0
+    assert closed.labels("1000")._value.get() == 1
+
+
 class StuckSession(Exception):
     """A hostile session got neither its reply nor its close within SESSION_DEADLINE."""
 

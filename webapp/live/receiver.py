@@ -46,6 +46,10 @@ class Receiver:
         msg = await self.next()
         if msg.type is WSMsgType.BINARY:
             raise SessionClosed(Close.POLICY, "a frame arrived before hello")
+        if msg.type is WSMsgType.CLOSE:
+            # aiohttp has answered it with 1000: logged and counted as a 4001, a reloaded
+            # page's socket was a protocol error the client never got.
+            raise SessionClosed(Close.NORMAL, "the client closed before its hello")
         if msg.type is not WSMsgType.TEXT:
             raise SessionClosed(Close.PROTOCOL, "expected a hello message")
         return str(msg.data)
