@@ -938,3 +938,32 @@ async def test_a_refusal_quoting_the_origin_stays_valid_utf8(make_client: MakeCl
     code, reason = await live.closed()
     assert code == Close.POLICY
     assert "origin" in reason
+
+
+async def test_a_refusal_quoting_a_host_that_is_not_utf8_is_still_a_close(
+    make_client: MakeClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """aiohttp reads header bytes that are not UTF-8 as lone surrogates, and the cross-site
+    refusal quotes the Host: encoding that reason raised, so the client got no close frame
+    and anyone could fill the log with tracebacks, one a request."""
+    client = await make_client(Config(workers=1))
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    try:
+        writer.write(
+            b"GET /ws HTTP/1.1\r\nHost: \xff\xfe\r\nOrigin: https://evil.example\r\n"
+            b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        await writer.drain()
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 101"), head
+        opcode, length = await reader.readexactly(2)
+        assert opcode == 0x88  # a close frame, final
+        payload = await reader.readexactly(length)
+    finally:
+        writer.close()
+    assert int.from_bytes(payload[:2], "big") == Close.POLICY
+    reason = payload[2:].decode()
+    assert reason.startswith("origin 'https://evil.example' is not this server")
+    assert "\\udcff\\udcfe" in reason
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

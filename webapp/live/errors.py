@@ -23,4 +23,7 @@ class TakenOver(SessionClosed):
 
 def reason_bytes(reason: str) -> bytes:
     """A close reason fits in 123 bytes; cut on a character boundary, never inside one."""
-    return reason.encode()[:MAX_REASON_BYTES].decode("utf-8", "ignore").encode()
+    # A reason may quote a header (a Host of bytes that are not UTF-8, which aiohttp reads
+    # as lone surrogates): encoded strictly, it raised, and the client got no close frame.
+    encoded = reason.encode("utf-8", "backslashreplace")
+    return encoded[:MAX_REASON_BYTES].decode("utf-8", "ignore").encode()
