@@ -565,3 +565,22 @@ async def metric(client: Client, series: str) -> float:
     text = await (await client.get("/metrics")).text()
     (line,) = [x for x in text.splitlines() if x.startswith(series + " ")]
     return float(line.split()[-1])
+
+
+def test_a_newcomer_of_a_new_ipv6_site_at_the_tables_last_place_is_told_to_wait(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An IPv6 newcomer needs two places, its /64's and its site's. With one left and every
+    other entry out of tries, making room for the site forgot the /64 just added (it had
+    tries left), and counting its try raised KeyError: a 500 with a traceback, not 429."""
+    monkeypatch.setattr(pairing, "MAX_ADDRESSES", 3)
+    clock = Clock()
+    codes = PairingCodes(lifetime=600, clock=clock)
+    for address in ("10.0.0.1", "10.0.0.2"):
+        for _ in range(TRIES):
+            assert codes.claim(a_code(), address) is None
+    with pytest.raises(TooManyTrying) as waiting:
+        codes.claim(a_code(), "2001:db8:1:1::/64")
+    assert waiting.value.retry_after == 600
+    clock.now += 600  # the tries are over: the newcomer gets its places
+    assert codes.claim(a_code(), "2001:db8:1:1::/64") is None

@@ -233,26 +233,38 @@ class PairingCodes:
     def _count(self, address: str, now: float) -> None:
         """Counts a try of `address` (and its site), checked already."""
         holders = [holder for holder, _, _ in self._holders(address)]
-        for holder in holders:
-            if holder not in self._tries:
-                self._tries[holder] = self._room(now)
+        added: list[str] = []
+        try:
+            for holder in holders:
+                if holder not in self._tries:
+                    # Room for an IPv6 site's place once forgot its /64's, just added with
+                    # tries left, and the count below raised KeyError (a 500).
+                    self._room(now, keep=holders)
+                    self._tries[holder] = collections.deque()
+                    added.append(holder)
+        except TooManyTrying:
+            for holder in added:
+                del self._tries[holder]
+            raise
         for holder in holders:
             self._tries[holder].append(now)
             self._tries.move_to_end(holder)
 
-    def _room(self, now: float) -> collections.deque[float]:
-        """A new entry's, once the quietest entry with tries left is forgotten when the
-        table is full: refusing every newcomer instead, 16,384 addresses with one wrong
-        claim each kept everyone else from pairing (a review). Raises TooManyTrying when
-        every entry is out of tries."""
+    def _room(self, now: float, keep: list[str]) -> None:
+        """Room for a new entry, once the quietest entry with tries left (other than `keep`,
+        the request's own) is forgotten when the table is full: refusing every newcomer
+        instead, 16,384 addresses with one wrong claim each kept everyone else from pairing
+        (a review). Raises TooManyTrying when every other entry is out of tries."""
         if len(self._tries) < MAX_ADDRESSES:
-            return collections.deque()
+            return
         oldest_end = math.inf
         for holder, tries in self._tries.items():
+            if holder in keep:
+                continue
             self._prune(tries, now)
             if len(tries) < _limit(holder):
                 del self._tries[holder]
-                return collections.deque()
+                return
             oldest_end = min(oldest_end, tries[0] + self.lifetime)
         raise TooManyTrying(oldest_end - now)
 
