@@ -131,6 +131,8 @@ async def test_an_ipv6_client_is_counted_by_its_64(
         # As some proxies write IPv6, with brackets and a port.
         ("[2001:db8:5:6::1]", "2001:db8:5:6::/64"),
         ("[2001:db8:5:6::1]:443", "2001:db8:5:6::/64"),
+        # As some proxies write IPv4, with the client's port: one client, whatever port.
+        ("203.0.113.5:51234", "203.0.113.5"),
         # IPv4 clients behind a NAT64 translator: each its own IPv4 address, not one /64.
         ("64:ff9b::c000:22c", "192.0.2.44"),
         ("unix-socket", "unix-socket"),

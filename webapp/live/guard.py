@@ -40,6 +40,10 @@ def counted_as(address: str) -> str:
     text = address.strip()
     if text.startswith("["):  # "[2001:db8::1]" or "[2001:db8::1]:443", as some proxies write
         text = text[1:].partition("]")[0]
+    elif text.count(":") == 1:
+        # "192.0.2.1:51234", as Azure's Application Gateway writes: counted with its port,
+        # each connection of one client was a client of its own.
+        text = text.partition(":")[0]
     try:
         ip = ipaddress.ip_address(text.split("%")[0])
     except ValueError:
