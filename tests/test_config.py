@@ -288,3 +288,22 @@ def test_a_setting_that_cannot_be_read_is_one_json_line_when_json_is_asked(
     lines = [json.loads(line) for line in ran.stderr.splitlines()]
     assert lines[-1]["levelname"] == "CRITICAL"
     assert lines[-1]["message"].startswith(f"cannot start: {said}")
+
+
+@pytest.mark.parametrize(
+    ("given", "said"),
+    [
+        ("track.example.org", "'track.example.org' is not an origin"),
+        ("https://a.example/app, https://b.example:99999", "'https://a.example/app', "),
+    ],
+)
+def test_allowed_origins_that_are_no_origins_stop_the_start(
+    given: str, said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A bare host name matches no browser's Origin: the server would refuse every page."""
+    with pytest.raises(SystemExit) as exited:
+        load_config(["--allowed-origins", given], environ={})
+    assert exited.value.code == 2
+    assert f"--allowed-origins: {said}" in capsys.readouterr().err
+    assert load_config(["--allowed-origins", "*"], environ={}).allowed_origins == "*"
+    assert load_config(["--allowed-origins", "https://a.example:8443, http://[::1]"], environ={})

@@ -63,6 +63,19 @@ async def test_listed_origins_are_the_only_ones_allowed(make_client: MakeClient)
     assert (await other.closed())[0] == 1008
 
 
+async def test_listed_origins_are_matched_as_a_browser_writes_them(make_client: MakeClient) -> None:
+    """An operator's https://Track.Example:443 is the origin a browser sends as
+    https://track.example: compared as written, every browser was refused."""
+    config = Config(workers=1, allowed_origins="https://Track.Example:443/, http://b.example:80")
+    client = await make_client(config)
+    for origin in ("https://track.example", "http://b.example"):
+        listed = LiveClient(await client.ws_connect("/ws", origin=origin))
+        assert (await listed.hello("pose"))["type"] == "ready"
+        await listed.ws.close()
+    other = LiveClient(await client.ws_connect("/ws", origin="https://track.example:8443"))
+    assert (await other.closed())[0] == 1008
+
+
 async def test_sessions_per_client_address_are_capped(make_client: MakeClient) -> None:
     client = await make_client(Config(workers=1, max_sessions_per_client=2, min_session_fps="0"))
     first, second = await LiveClient.connect(client), await LiveClient.connect(client)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from webapp.access.keyfile import KeysFileError, read_keys
 from webapp.defaults import parse_min_fps
 from webapp.live.avatars import GLB_MAGIC
+from webapp.origins import allowed_origins
 from webapp.vmc.sender import parse_allow
 
 if TYPE_CHECKING:
@@ -41,6 +42,15 @@ def problems(config: Config, read_files: bool = True) -> list[str]:
     ):
         if getattr(config, name) < 1:
             found.append(f"--{name.replace('_', '-')} must be at least 1")
+    if config.allowed_origins.strip() != "*":
+        _, wrong = allowed_origins(config.allowed_origins)
+        if wrong:
+            # A bare host name matches no browser's Origin: every page would be refused.
+            found.append(
+                f"--allowed-origins: {', '.join(map(repr, wrong))} "
+                f"{'is not an origin' if len(wrong) == 1 else 'are not origins'} "
+                "(scheme://host[:port], as https://track.example.org), or * for any"
+            )
     if config.log_format not in {"text", "json"}:
         found.append("--log-format must be text or json")
     try:

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from webapp.config import Config
+from webapp.origins import allowed_origins, origin_key
 
 
 def peer_address(request: web.Request, config: Config) -> str:
@@ -62,9 +63,11 @@ def origin_refusal(request: web.Request, config: Config) -> str | None:
     origin = request.headers.get("Origin")
     if origin is None or config.allowed_origins.strip() == "*":
         return None
-    allowed = {o.strip().rstrip("/") for o in config.allowed_origins.split(",") if o.strip()}
+    allowed, _ = allowed_origins(config.allowed_origins)
     if allowed:
-        if origin.rstrip("/") in allowed:
+        # As keys: an operator's https://Track.example.org:443 is the origin a browser
+        # sends as https://track.example.org, and refused every browser as written.
+        if origin_key(origin) in allowed:
             return None
         return f"origin {origin!r} is not allowed"
     try:

@@ -1,0 +1,42 @@
+"""A browser origin as written in --allowed-origins and as a browser sends it, compared as
+one: scheme and host in lower case, the scheme's default port left out."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin_key(text: str) -> str | None:
+    """`scheme://host[:port]` as browsers serialise it, or None for what is no origin (a
+    bare host name, a path, a port that is not a number)."""
+    try:
+        parts = urlsplit(text.strip())
+        port = parts.port
+    except ValueError:  # "http://[x", "https://host:99999"
+        return None
+    if not parts.scheme or not parts.hostname or parts.path not in {"", "/"}:
+        return None
+    if parts.query or parts.fragment or parts.username is not None:
+        return None
+    scheme = parts.scheme.lower()
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    if port is None or port == DEFAULT_PORTS.get(scheme):
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{port}"
+
+
+def allowed_origins(setting: str) -> tuple[set[str], list[str]]:
+    """The origins --allowed-origins lists, and the entries of it that are no origin."""
+    allowed: set[str] = set()
+    wrong: list[str] = []
+    for entry in setting.split(","):
+        if not entry.strip():
+            continue
+        key = origin_key(entry)
+        if key is None:
+            wrong.append(entry.strip())
+        else:
+            allowed.add(key)
+    return allowed, wrong
