@@ -68,12 +68,14 @@ function showReadout() {
   // Stopped, the rates are no one's: the last ones stayed on screen beside "Stopped."
   // Between connections too (a reconnect's countdown, a pause): a latency and a granted
   // rate, and a skeleton frozen over the moving video, stayed beside "Cannot reach the
-  // server" for up to a minute.
+  // server" for up to a minute. And on a connection that has stalled: the last answer's
+  // "180 ms" stood beside "No answer from the server for 9 s".
   const live = stage.dataset.running === "true" && Boolean(run.session?.ready);
-  if (!live) overlay.clear();
+  const answering = live && !run.stalled;
+  if (!answering) overlay.clear();
   readout.sent.textContent = live ? figures.sent.rate(now).toFixed(1) : "–";
   readout.received.textContent = live ? figures.received.rate(now).toFixed(1) : "–";
-  readout.latency.textContent = !live || figures.latency.value === null ? "–" : `${Math.round(figures.latency.value)} ms`;
+  readout.latency.textContent = !answering || figures.latency.value === null ? "–" : `${Math.round(figures.latency.value)} ms`;
   readout.dropped.textContent = String(figures.earlier.dropped + figures.dropped);
   readout.errors.textContent = String(figures.earlier.errors + figures.errors);
   readout.results.textContent = String(figures.results);

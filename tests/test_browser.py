@@ -775,6 +775,37 @@ async def test_a_stalled_network_is_said_and_unsaid(client: Client, tmp_path: Pa
         assert browser.errors == []
 
 
+async def test_a_stalled_network_leaves_no_latency_or_skeleton_of_the_last_answer(
+    client: Client, tmp_path: Path
+) -> None:
+    """No answer for seconds on a connection still open: the readout kept the last answer's
+    latency ("180 ms") and the skeleton stayed frozen over the moving video, beside words
+    saying nothing had come back."""
+    async with tracking(client, tmp_path / "camera.y4m", frames=30) as browser:
+        page = browser.page
+        colors = await browser.colors()
+        await browser.wait_for_colors("#live-overlay", {colors["pose"]: (100, 10**9)})
+        cdp = await page.context.new_cdp_session(page)
+        await cdp.send("Network.enable")
+        offline = {"latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}
+        await cdp.send("Network.emulateNetworkConditions", {**offline, "offline": True})
+        await page.wait_for_function(
+            "() => document.getElementById('live-notice').textContent.includes('No answer')"
+        )
+        # The readout refreshes twice a second.
+        await page.wait_for_function(
+            "() => document.getElementById('live-latency').textContent === '\u2013'",
+            timeout=5000,
+        )
+        assert (await browser.count_colors("#live-overlay", {"pose": colors["pose"]}))["pose"] == 0
+        await cdp.send("Network.emulateNetworkConditions", {**offline, "offline": False})
+        await page.wait_for_selector("#live-notice", state="hidden")
+        await browser.wait_for_colors("#live-overlay", {colors["pose"]: (100, 10**9)})
+        assert (await page.inner_text("#live-latency")).endswith(" ms")
+        await page.click("#live-stop")
+        assert browser.errors == []
+
+
 async def test_a_lost_connection_leaves_no_figures_or_skeleton_of_the_last_one(
     client: Client, tmp_path: Path
 ) -> None:
