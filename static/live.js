@@ -158,7 +158,12 @@ function restartIfRunning() {
 }
 
 startButton.addEventListener("click", start);
-stopButton.addEventListener("click", () => run.stop());
+stopButton.addEventListener("click", () => {
+  run.stop();
+  // The notice tells of the run Stop ended (a pause it came back from, a camera opened
+  // instead, a frame error): left up, "Tracking went on by itself" stood under "Stopped."
+  showStatus(notice, "");
+});
 mirror.addEventListener("change", () => stage.classList.toggle("mirrored", mirror.checked));
 widthChoice.addEventListener("change", () => {
   if (run.encoder) run.encoder.width = Number(widthChoice.value);

@@ -223,6 +223,27 @@ async def test_a_frozen_page_pauses_and_goes_on_by_itself_when_shown(
         assert browser.errors == []
 
 
+async def test_stop_takes_away_the_words_on_how_the_run_went_on(
+    client: Client, tmp_path: Path
+) -> None:
+    """A pause the page came back from, then Stop: "Tracking went on by itself after a
+    pause" stayed, as an alert, under "Stopped." until the next Start."""
+    async with tracking(client, tmp_path) as browser:
+        page = browser.page
+        await hide_page(page, freeze=True)
+        await page.wait_for_selector("body[data-paused=frozen]", state="attached")
+        before = await results(page)
+        await show_page(page, frozen=True)
+        await wait_for_results(page, before + 2)
+        notice = await page.inner_text("#live-notice")
+        assert notice.startswith("Tracking went on by itself after a pause of "), notice
+        await page.click("#live-stop")
+        await page.wait_for_selector("#live-start:enabled")
+        assert await page.inner_text("#live-status") == "Stopped."
+        assert await page.is_hidden("#live-notice")
+        assert browser.errors == []
+
+
 async def test_a_muted_camera_pauses_the_session_until_its_picture_is_back(
     client: Client, tmp_path: Path
 ) -> None:
