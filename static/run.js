@@ -80,6 +80,7 @@ export class CameraRun {
     this.pausedAt = 0;
     this.was = new Set(); // every reason of the pause in force, for the words after it
     this.lostCamera = ""; // the name of the camera that last ended
+    this.shownError = null; // { code, text } of the frame error the notice last showed
     const wakeNote = document.createElement("p");
     wakeNote.className = "status wake-note";
     wakeNote.setAttribute("role", "status");
@@ -300,7 +301,14 @@ export class CameraRun {
         },
         error: (message) => {
           if (PAGE_ERRORS.has(message.code)) this.unsent = message;
-          showStatus(this.notice, describeError(message), "error");
+          // The notice is an alert, spoken at once: rewritten for each frame that fails the
+          // same way (its number changed), a screen reader said it fifteen times a second.
+          // The readout counts the errors; the words change when the error does.
+          const shown = this.shownError;
+          if (shown?.code === message.code && !this.notice.hidden && this.notice.textContent === shown.text) return;
+          const text = describeError(message);
+          this.shownError = { code: message.code, text };
+          showStatus(this.notice, text, "error");
         },
         // Why, as far as the page can tell: away longer than the grace, the grace ran out;
         // back within it, the server restarted (or, the live page behind a balancer,

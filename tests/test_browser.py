@@ -867,6 +867,43 @@ async def test_frames_over_the_servers_size_are_said_not_blamed_on_the_tracker(
         assert browser.errors == []
 
 
+async def test_a_frame_error_repeated_on_every_frame_is_alerted_once(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """Every frame over the server's pixel limit: the notice, an alert a screen reader
+    speaks at once, was written again for each of them, fifteen times a second."""
+    client = await make_client(Config(workers=1, no_cache=True, max_frame_pixels=100_000))
+    y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=30)
+    async with open_page(fake_camera_args(y4m)) as browser:
+        page = browser.page
+        await open_index(browser, client)
+        await page.select_option("#live-width", "640")
+        await page.click("#live-start")
+        await page.wait_for_selector("#live-notice", state="visible")
+        notice = await page.inner_text("#live-notice")
+        assert notice.startswith("A frame had more pixels than the server allows"), notice
+        sent = await page.evaluate(
+            """() => {
+                 window.noticeWrites = 0;
+                 new MutationObserver(() => { window.noticeWrites += 1; }).observe(
+                   document.getElementById("live-notice"),
+                   { childList: true, characterData: true, subtree: true });
+                 return Number(document.getElementById("live-stage").dataset.sent);
+               }"""
+        )
+        # Ten more refused frames, each answered with the same error.
+        await page.wait_for_function(
+            "(sent) => Number(document.getElementById('live-errors').textContent) >= sent + 10",
+            arg=sent,
+        )
+        assert await page.evaluate("window.noticeWrites") == 0
+        assert (await page.inner_text("#live-notice")).startswith(
+            "A frame had more pixels than the server allows"
+        )
+        await page.click("#live-stop")
+        assert browser.errors == []
+
+
 async def test_a_tracker_still_being_built_is_said_so_not_blamed_on_the_network(
     client: Client, tmp_path: Path
 ) -> None:
