@@ -30,8 +30,22 @@ export function formatBytes(bytes) {
   return `${bytes} bytes`;
 }
 
+const FIGURES = /\d+(\.\d+)?/g;
+
 // Shows a message in a status element; kind is "info", "busy", "ok" or "error".
 export function showStatus(element, text, kind = "info") {
+  // A countdown's next figure ("Reconnecting in 4 s…" after "in 5 s…") is no news: in a
+  // live region each second's figure was read out by a screen reader, an alert's at once.
+  // The words are announced when they change; their figures then tick quietly.
+  const ticking =
+    !element.hidden &&
+    text !== "" &&
+    element.dataset.kind === kind &&
+    element.textContent.replace(FIGURES, "#") === text.replace(FIGURES, "#");
+  if (!("live" in element.dataset)) element.dataset.live = element.getAttribute("aria-live") ?? "";
+  if (ticking) element.setAttribute("aria-live", "off");
+  else if (element.dataset.live) element.setAttribute("aria-live", element.dataset.live);
+  else element.removeAttribute("aria-live");
   element.textContent = text;
   element.dataset.kind = kind;
   element.hidden = text === "";

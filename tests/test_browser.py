@@ -775,6 +775,43 @@ async def test_a_stalled_network_is_said_and_unsaid(client: Client, tmp_path: Pa
         assert browser.errors == []
 
 
+WATCH_NOTICE_JS = """
+() => {
+  const notice = document.getElementById("live-notice");
+  window.noticeSeen = [];
+  new MutationObserver(() => window.noticeSeen.push(
+    [notice.textContent, notice.getAttribute("aria-live")],
+  )).observe(notice, { childList: true, characterData: true, subtree: true });
+}
+"""
+
+
+async def test_a_countdown_is_announced_once_and_its_figures_tick_quietly(
+    client: Client, tmp_path: Path
+) -> None:
+    """ "No answer from the server for N s" is an alert: rewritten each second, a screen
+    reader read out every second of it."""
+    async with tracking(client, tmp_path / "camera.y4m", frames=30) as browser:
+        page = browser.page
+        await page.evaluate(WATCH_NOTICE_JS)
+        cdp = await page.context.new_cdp_session(page)
+        await cdp.send("Network.enable")
+        offline = {"latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}
+        await cdp.send("Network.emulateNetworkConditions", {**offline, "offline": True})
+        await page.wait_for_function(
+            "() => new Set(window.noticeSeen.filter(([t]) => t.includes('No answer'))"
+            ".map(([t]) => t)).size >= 3"
+        )
+        await cdp.send("Network.emulateNetworkConditions", {**offline, "offline": False})
+        await page.wait_for_selector("#live-notice", state="hidden")
+        seen = [pair for pair in await page.evaluate("window.noticeSeen") if "No answer" in pair[0]]
+        assert seen[0][1] is None, seen  # the alert's own assertive announcement
+        assert {live for _, live in seen[1:]} == {"off"}, seen
+        assert await page.get_attribute("#live-notice", "aria-live") is None
+        await page.click("#live-stop")
+        assert browser.errors == []
+
+
 async def test_a_stalled_network_leaves_no_latency_or_skeleton_of_the_last_answer(
     client: Client, tmp_path: Path
 ) -> None:
