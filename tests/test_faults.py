@@ -205,6 +205,33 @@ async def test_a_hung_worker_is_killed_and_replaced(
     await new_sessions_work(client)
 
 
+async def test_a_worker_hung_before_a_session_opens_is_killed_and_replaced(
+    make_client: MakeClient,
+) -> None:
+    """Stopped while idle, a worker never got a frame to time out on: the session's graph
+    was asked for and never came, so its frames waited in its mailbox (no result, no close)
+    until --max-session-seconds, and /readyz went on sending sessions there. Nine
+    --request-timeouts of silence end it as a dead worker's sessions end."""
+    client = await make_client(Config(workers=1, request_timeout=1.0))
+    scheduler = client.app[SCHEDULER]
+    worker = scheduler.workers[0]
+    os.kill(worker.pid, signal.SIGSTOP)
+    try:
+        live = await LiveClient.connect(client)
+        await live.hello("holistic")
+        await live.send(0, 0.0, video_frames(ASL_VIDEO)[0])
+        # Well past the 9 s of silence, well short of the 4 h the session waited.
+        async with asyncio.timeout(30):
+            code, reason = await live.closed()
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(worker.pid, signal.SIGCONT)
+    assert code == Close.INTERNAL
+    assert f"pid {worker.pid}" in reason
+    await replacement_of(scheduler, worker)
+    await new_sessions_work(client)
+
+
 @pytest.mark.parametrize("when", ["as-sent", "in-the-worker"])
 async def test_a_client_that_vanishes_mid_frame(
     make_client: MakeClient, monkeypatch: pytest.MonkeyPatch, when: str

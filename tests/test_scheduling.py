@@ -51,6 +51,7 @@ class FakeWorker:
         self.graphs = 1
         self.alive = False
         self.connections: dict[str, list[list[int]]] = {}
+        self.answered_at = 0.0
         self.on_exit = on_exit
         self.jobs: asyncio.Queue[tuple[Job[Any], asyncio.Future[Any]]] = asyncio.Queue()
         self.log: list[Job[Any]] = []

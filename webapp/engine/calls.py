@@ -6,6 +6,9 @@ a session's graph is opened and ended with calls of their own, beside the runnin
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from typing import Any
 
 from webapp.config import Config
@@ -18,6 +21,11 @@ from webapp.engine.slot import Slot
 from webapp.engine.wire import EndGraph, Job, OpenGraph, RunFrame, RunStill
 from webapp.errors import HolotrackError, WorkerCrashedError
 
+log = logging.getLogger(__name__)
+# Silence that tells a hung worker while only a graph waits on it, in --request-timeouts:
+# longer than a video's own wait for its graph (video/run.py, 6), which ends the video in
+# its own words first; a frame's (lane.py, 3) is shorter, as a frame's cost is known.
+GRAPH_SILENCE_TIMEOUTS = 9.0
 LaneJob = StillJob | tuple[Slot, Frame]
 
 
@@ -54,8 +62,17 @@ def deliver_still(job: StillJob, outcome: Any) -> None:
         job.future.set_result(outcome)
 
 
-async def open_graph(worker: WorkerHandle, slot: Slot, sessions: LaneSessions) -> None:
+async def open_graph(
+    worker: WorkerHandle, slot: Slot, sessions: LaneSessions, hung_after: float
+) -> None:
+    """Opens `slot`'s graph. A worker that answers nothing at all for `hung_after` seconds
+    meanwhile is killed as hung, as a lane kills one over a frame (lane.py): a worker
+    stopped before a session came had it wait for its graph, with no frame ever sent,
+    until --max-session-seconds, and the least-loaded lane took every new one too."""
+    watch = asyncio.ensure_future(_kill_if_silent(worker, hung_after))
     try:
+        # Asked before this coroutine first yields: a session's EndGraph, spawned after
+        # it, must reach the worker after its OpenGraph.
         await worker.call(OpenGraph(slot.id, slot.track))
     except WorkerCrashedError:
         return  # Lane._worker_exited ends every session on it, this one included
@@ -64,8 +81,29 @@ async def open_graph(worker: WorkerHandle, slot: Slot, sessions: LaneSessions) -
             sessions.close(slot)
             slot.sink.lost(exc)
         return
+    finally:
+        watch.cancel()
     if not slot.closed:
         sessions.graph_ready(slot)
+
+
+async def _kill_if_silent(worker: WorkerHandle, hung_after: float) -> None:
+    # Graphs are built one after another on the worker's preparer thread, so a burst of
+    # sessions has the last one wait long for its own: silence is what tells a hung worker.
+    asked = time.monotonic()
+    while True:
+        silent = time.monotonic() - max(asked, worker.answered_at)
+        if silent >= hung_after:
+            break
+        # No event to wait on: an answer only moves the deadline on.
+        await asyncio.sleep(hung_after - silent)
+    log.error(
+        "worker %d (pid %d) answered nothing for %.0f s: killed as hung",
+        worker.index,
+        worker.pid,
+        silent,
+    )
+    worker.kill()
 
 
 async def end_graph(worker: WorkerHandle, session: str) -> None:

@@ -8,6 +8,7 @@ import itertools
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -30,6 +31,7 @@ class WorkerHandle(Protocol):
     graphs: int
     alive: bool
     connections: dict[str, list[list[int]]]
+    answered_at: float  # time.monotonic() of its last answer to anything
 
     async def start(self) -> None: ...
     async def call(self, job: wire.Job[R]) -> R: ...
@@ -74,6 +76,7 @@ class WorkerProcess:
         self._ids = itertools.count(1)
         self._reader: asyncio.Task[None] | None = None
         self.stopping = False
+        self.answered_at = 0.0
 
     async def start(self) -> None:
         args = [sys.executable, "-m", CHILD_MODULE, *self.logs.args()]
@@ -119,6 +122,7 @@ class WorkerProcess:
             while (reply := await wire.read_async(self._proc.stdout)) is not None:
                 if not isinstance(reply, wire.Done | wire.Failed):
                     continue
+                self.answered_at = time.monotonic()
                 future = self._pending.pop(reply.job_id, None)
                 if future is None or future.done():
                     continue

@@ -145,7 +145,8 @@ class Scheduler:
             allowance=Allowance(1.0 / wanted) if held_to_rate else None,
         )
         lane.sessions.add(slot)
-        self._spawn(calls.open_graph(lane.worker, slot, lane.sessions))
+        hung_after = calls.GRAPH_SILENCE_TIMEOUTS * self.config.request_timeout
+        self._spawn(calls.open_graph(lane.worker, slot, lane.sessions, hung_after))
         return slot
 
     def offer(self, slot: Slot, frame: Frame) -> Frame | None:
