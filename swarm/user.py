@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import json
 import os
+import ssl
 import time
 
 import aiohttp
@@ -355,6 +356,15 @@ class User:
 
 def _reason(error: OSError) -> str:
     """ "Connection refused" rather than asyncio's "Connect call failed (...)"."""
+    # An SSLError's errno is OpenSSL's error class, not the system's: read as one, a wss://
+    # address of a plain-HTTP server or an untrusted certificate said "Operation not
+    # permitted".
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return f"TLS certificate not trusted: {error.verify_message}"
+    if isinstance(error, ssl.SSLError):
+        if error.reason == "WRONG_VERSION_NUMBER":
+            return "TLS handshake failed: the server does not speak TLS there (a ws:// address?)"
+        return f"TLS handshake failed: {error.reason or error.strerror}"
     if error.errno is not None and error.errno > 0:
         return os.strerror(error.errno)
     return error.strerror or str(error)
