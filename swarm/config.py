@@ -174,7 +174,14 @@ def parse_steps(sessions: str, ramp: str) -> tuple[int, ...]:
         step = int(parts[2]) if len(parts) == 3 else 1
         if step < 1 or stop < start:
             raise ValueError(f"--ramp {ramp!r} does not count upwards")
-        return tuple(range(start, stop + 1, step))
+        counts = range(start, stop + 1, step)
+        # Bounded while still a range: a STOP with a few zeros too many (1:1000000000)
+        # filled memory as a tuple before validate() could count its steps.
+        if start < 1 or stop > MAX_STEP_SESSIONS:
+            raise ValueError(f"every step must have 1 to {MAX_STEP_SESSIONS} sessions")
+        if len(counts) > MAX_STEPS:
+            raise ValueError(f"at most {MAX_STEPS} steps")
+        return tuple(counts)
     return tuple(int(p) for p in sessions.split(",") if p.strip())
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import tracemalloc
 from pathlib import Path
 
 import cv2
@@ -57,6 +58,30 @@ def test_the_media_folder_follows_holotrack_media(monkeypatch: pytest.MonkeyPatc
 def test_a_ramp_replaces_the_session_list() -> None:
     assert load_config(["--ramp", "10:50:20"], environ={}).steps == (10, 30, 50)
     assert load_config(["--sessions", "3, 5"], environ={}).steps == (3, 5)
+
+
+@pytest.mark.parametrize(
+    ("ramp", "said"),
+    [
+        ("1:1000000", "every step must have 1 to 5000 sessions"),
+        ("1:5000:1", "at most 100 steps"),
+    ],
+)
+def test_a_ramp_far_too_long_is_refused_without_building_it(
+    ramp: str, said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Its counts were made a tuple first: 1:1000000000 took tens of GB, then MemoryError."""
+    tracemalloc.start()
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            load_config(["--ramp", ramp], environ={})
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert exit_info.value.code == 2
+    assert said in capsys.readouterr().err.splitlines()[-1]
+    # A million counts as a tuple of ints is over 30 MB.
+    assert peak < 2_000_000
 
 
 @pytest.mark.parametrize(
