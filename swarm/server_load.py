@@ -181,10 +181,17 @@ class Scraper:
             self._note(f"{url}: {exc.__class__.__name__} {exc}".strip())
             return None
         try:
-            return parse(text, at)
+            sample = parse(text, at)
         except ValueError as exc:
             self._note(f"{url}: not Prometheus text ({exc})")
             return None
+        # Every Holotrack server gives its own CPU, memory and worker count. Another
+        # program's /metrics (an exporter, Prometheus itself) parsed as nothing at all, and
+        # left the figures blank with no word of why.
+        if not (sample.cpu_seconds or sample.rss_bytes or sample.workers):
+            self._note(f"{url}: no {CPU}, {RSS} or {WORKERS} (not a Holotrack server?)")
+            return None
+        return sample
 
     def _note(self, problem: str) -> None:
         if problem not in self.problems:

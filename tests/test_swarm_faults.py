@@ -204,3 +204,36 @@ def test_load_table_says_in_one_line_what_is_wrong_with_its_report(
     assert said in err
     assert "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
+
+
+# -- another program's /metrics is named as such ---------------------------------------------
+
+
+async def test_a_metrics_url_of_another_program_says_why_the_figures_are_unknown(
+    aiohttp_server: MakeServer,
+) -> None:
+    """Prometheus text without the server's figures: the table's "-" came with no reason."""
+
+    async def metrics(request: web.Request) -> web.Response:
+        return web.Response(text="process_cpu_seconds_total 12.5\n", content_type="text/plain")
+
+    app = echo.create_app(stats_interval=0.3)
+    app.router.add_get("/metrics", metrics)
+    url = await echo_url(aiohttp_server, app)
+    read = url.replace("ws://", "http://").replace("/ws", "/metrics")
+    runner = late_runner(url, sessions="1", metrics_url=read)
+    run = await runner.run()
+    report = build_report(runner.config, frames(), run, None)
+    (step,) = report["steps"]
+    assert (step["server_cpu_percent"], step["server_rss_bytes"], step["busy_ratio"]) == (
+        None,
+        None,
+        None,
+    )
+    assert report["metrics_problems"] == [
+        f"{read}: no holotrack_process_cpu_seconds_total, holotrack_process_resident_bytes "
+        "or holotrack_workers (not a Holotrack server?)"
+    ]
+    assert any(
+        line.startswith("server cpu, rss and busy unknown") for line in table(report).splitlines()
+    )
