@@ -107,9 +107,15 @@ def stills() -> tuple[bytes, ...]:
     return tuple(Path(p).read_bytes() for p in paths)
 
 
+class BadHost(ValueError):
+    """--host is not an http:// or https:// address, so there is no /ws to reach."""
+
+
 def ws_url(host: str) -> str:
     """The /ws endpoint of the server at `host` (http:// becomes ws://, https:// wss://)."""
     parts = urlsplit(host)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise BadHost(f"--host wants http://HOST:PORT or https://HOST:PORT, got {host!r}")
     scheme = "wss" if parts.scheme == "https" else "ws"
     return urlunsplit((scheme, parts.netloc, parts.path.rstrip("/") + "/ws", "", ""))
 
@@ -212,7 +218,10 @@ class LiveUser(User):
                 message, size, received = self._receive()
                 if message.get("type") == ServerType.READY:
                     break
-        except (SessionClosed, websocket.WebSocketException, OSError) as exc:
+        # BadHost too: uncaught, a host typed without http:// (or none given) raised at
+        # once with no wait before the next try, thousands of tracebacks a second and not
+        # one failed request in the stats.
+        except (SessionClosed, websocket.WebSocketException, OSError, BadHost) as exc:
             self._fire(name, time.perf_counter() - started, 0, exc)
             self._close()
             self.due = time.perf_counter() + RETRY_SECONDS

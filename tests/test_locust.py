@@ -144,3 +144,18 @@ def test_a_refused_session_is_a_failed_session_request(full_host: str, tmp_path:
     assert int(stats["session pose"]["Request Count"]) == 1 + int(refused["Occurrences"])
     assert int(stats["frame pose"]["Request Count"]) > 0
     assert int(stats["frame pose"]["Failure Count"]) == 0
+
+
+def test_a_host_without_a_scheme_is_a_failed_session_once_a_second(tmp_path: Path) -> None:
+    """It raised in a loop with no wait, thousands of tracebacks and no failed request."""
+    host = f"127.0.0.1:{free_port()}"
+    live = ("LiveUser", "--live-track", "pose")
+    stats = locust(host, tmp_path, *live, seconds=3, status=1)
+    with (tmp_path / "run_failures.csv").open() as stream:
+        (failure,) = list(csv.DictReader(stream))
+    assert failure["Name"] == "session pose"
+    assert failure["Error"].startswith("BadHost(")
+    assert f"--host wants http://HOST:PORT or https://HOST:PORT, got '{host}'" in failure["Error"]
+    # Two users, a try each at once and then one a second, for 3 s.
+    assert 2 <= int(failure["Occurrences"]) <= 2 * 5
+    assert stats["session pose"]["Failure Count"] == failure["Occurrences"]
