@@ -41,7 +41,7 @@ from locust.argument_parser import LocustArgumentParser
 from locust.env import Environment
 
 from swarm.config import default_source, media_dir
-from swarm.frames import FrameSet, load_frames
+from swarm.frames import FrameSet, SourceError, load_frames
 from webapp.protocol import FRAME_HEADER, VERSION, ClientType, ServerType
 
 # As the page sends frames, and as many as the swarm cuts, so both meet the same frames.
@@ -81,7 +81,12 @@ def _preload(environment: Environment, **_: Any) -> None:
     """Cuts the frames before the run's clock starts: it takes seconds of CPU (12 s for 300
     frames on a loaded two-core machine), which would otherwise come out of `-t`."""
     if LiveUser in environment.user_classes:
-        live_frames(getattr(environment.parsed_options, "live_source", ""))
+        source = getattr(environment.parsed_options, "live_source", "")
+        try:
+            live_frames(source)
+        except SourceError as exc:
+            # Locust prints a handler's exception as a traceback and runs on with no frames.
+            raise SystemExit(f"locustfile: --live-source: {exc}") from None
         # gevent's loop caches "now" between iterations, and this blocked it for seconds:
         # without a refresh, the timer of `-t` would start that much in the past.
         gevent.get_hub().loop.update_now()

@@ -58,6 +58,19 @@ def test_predict_users_get_landmarks(host: str, tmp_path: Path) -> None:
     assert set(stats) == {"/predict", "Aggregated"}
 
 
+def test_a_live_source_with_no_frames_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    source = tmp_path / "missing.mp4"
+    command = [sys.executable, "-m", "locust", "-f", str(ROOT / "locustfile.py"), "--headless"]
+    command += ["-u", "1", "-t", "3s", "--host", f"http://127.0.0.1:{free_port()}"]
+    command += ["LiveUser", "--live-source", str(source)]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"locustfile: --live-source: {source} is neither a video file nor a folder of images"
+    )
+
+
 def test_live_users_hold_sessions_at_the_granted_rate(host: str, tmp_path: Path) -> None:
     fps = 5.0
     stats = locust(host, tmp_path, "LiveUser", "--live-track", "pose", "--live-fps", f"{fps:g}")
