@@ -91,6 +91,9 @@ class SessionRecord:
     granted_fps: float | None = None
     # 1013 from a full server is a refusal, the answer a server should give; not an error.
     refused: bool = False
+    # The reason the server gave with its refusal: "server full", a key's quota, admission
+    # by rate. Without it a key's quota passed for the server's capacity.
+    refusal: str = ""
     close_code: int | None = None
     # Why the session failed (connection, unexpected close, protocol); empty when it did not.
     error: str = ""

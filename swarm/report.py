@@ -21,6 +21,8 @@ from swarm.runner import RunResult
 from swarm.server_load import metrics_urls
 from swarm.stats import CPU_WARN, LAG_WARN_MS, Slo, StepSummary, sustainable_sessions
 
+# Distinct refusal reasons under the table; report.json has all of them.
+REFUSAL_REASONS = 3
 SESSION_FIELDS = (
     "step",
     "session",
@@ -30,6 +32,7 @@ SESSION_FIELDS = (
     "closed",
     "granted_fps",
     "refused",
+    "refusal",
     "close_code",
     "error",
     "skipped",
@@ -95,6 +98,7 @@ def build_report(
         "interrupted": run.interrupted,
         "warnings": swarm_warnings(run.steps),
         "no_answer": no_answer(run),
+        "refusals": dict(Counter(s.refusal for s in run.sessions if s.refused).most_common()),
     }
     if calibration is not None and raw_fps is not None:
         report["raw_fps"] = round(raw_fps, 2)
@@ -270,6 +274,8 @@ def table(report: dict[str, Any]) -> str:
     lines.append(f"sustainable sessions: {best} at {fps:g} fps")
     if report.get("no_answer"):
         lines.append(report["no_answer"])
+    if report.get("refusals"):
+        lines.append(refusals_line(report["refusals"]))
     lines.append(knee_line(report))
     if report.get("metrics_problems"):
         lines.append(metrics_note(report))
@@ -279,6 +285,15 @@ def table(report: dict[str, Any]) -> str:
         lines.append(f"stopped early: {report['stopped']}")
     lines.extend(f"warning: {w}" for w in report["warnings"])
     return "\n".join(lines)
+
+
+def refusals_line(refusals: dict[str, int]) -> str:
+    """Why sessions were refused, the commonest reasons first: a key's quota or a client
+    limit is not the server's capacity."""
+    reasons = [f"{count} x {reason or 'no reason given'}" for reason, count in refusals.items()]
+    shown = "; ".join(reasons[:REFUSAL_REASONS])
+    more = len(reasons) - REFUSAL_REASONS
+    return f"refused: {shown}" + (f"; {more} other reasons in report.json" if more > 0 else "")
 
 
 def metrics_note(report: dict[str, Any]) -> str:

@@ -134,6 +134,7 @@ class User:
             # A proxy or server may refuse before the upgrade; 503 means what 1013 means.
             if exc.status == 503:
                 self.record.refused = True
+                self.record.refusal = "HTTP 503 before the upgrade"
             else:
                 self.record.error = f"handshake refused with HTTP {exc.status}"
             return None
@@ -171,6 +172,7 @@ class User:
             # 1013 at hello is the server saying it is full: a refusal, not an error.
             if reply.data == Close.TRY_AGAIN_LATER:
                 self.record.refused = True
+                self.record.refusal = reply.extra or ""
             else:
                 self.record.error = f"closed at hello: {reply.data} {reply.extra or ''}".strip()
             return False
@@ -316,6 +318,8 @@ class User:
                 self.record.close_code = code
                 if code == Close.TRY_AGAIN_LATER:
                     self.record.refused = True
+                    if reply.type is aiohttp.WSMsgType.CLOSE:
+                        self.record.refusal = reply.extra or ""
                 else:
                     self._fail(f"server closed the session: {code}")
         finally:
