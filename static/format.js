@@ -32,18 +32,22 @@ export function formatBytes(bytes) {
 
 const FIGURES = /\d+(\.\d+)?/g;
 
-// Shows a message in a status element; kind is "info", "busy", "ok" or "error".
-export function showStatus(element, text, kind = "info") {
+// Shows a message in a status element; kind is "info", "busy", "ok" or "error". `ticking`:
+// the message is a countdown's, rewritten each second.
+export function showStatus(element, text, kind = "info", { ticking = false } = {}) {
   // A countdown's next figure ("Reconnecting in 4 s…" after "in 5 s…") is no news: in a
   // live region each second's figure was read out by a screen reader, an alert's at once.
-  // The words are announced when they change; their figures then tick quietly.
-  const ticking =
+  // The words are announced when they change; their figures then tick quietly. Only a
+  // countdown's: news in the same words with other figures ("Added 3 sessions." after
+  // "Added 2 sessions.", a second pause's length) was not read out at all.
+  const quiet =
+    ticking &&
     !element.hidden &&
     text !== "" &&
     element.dataset.kind === kind &&
     element.textContent.replace(FIGURES, "#") === text.replace(FIGURES, "#");
   if (!("live" in element.dataset)) element.dataset.live = element.getAttribute("aria-live") ?? "";
-  if (ticking) element.setAttribute("aria-live", "off");
+  if (quiet) element.setAttribute("aria-live", "off");
   else if (element.dataset.live) element.setAttribute("aria-live", element.dataset.live);
   else element.removeAttribute("aria-live");
   element.textContent = text;

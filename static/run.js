@@ -294,7 +294,7 @@ export class CameraRun {
           this.lastStats = performance.now();
           handlers.stats?.(message);
         },
-        status: (text, kind) => showStatus(this.status, text, kind),
+        status: (text, kind, options) => showStatus(this.status, text, kind, options),
         sent: (...args) => {
           this.unsent = null;
           handlers.sent?.(...args);
@@ -357,16 +357,16 @@ export class CameraRun {
     this.stalled = true;
     const seconds = Math.round(silent / 1000);
     if (this.unsent) {
-      showStatus(this.notice, `No frame has gone to the server for ${seconds} s. ${describeError(this.unsent)}.`, "error");
+      showStatus(this.notice, `No frame has gone to the server for ${seconds} s. ${describeError(this.unsent)}.`, "error", { ticking: true });
       return;
     }
     // Its stats still come, so the network is fine: before the first result, the server is
     // building this session's tracker, one at a time per worker when many start together.
     if (!this.served && now - this.lastStats < STALL_MS) {
-      showStatus(this.notice, `The server is still starting your tracker (${seconds} s): many sessions started at once, and it builds them one at a time. Your frames wait for it.`, "busy");
+      showStatus(this.notice, `The server is still starting your tracker (${seconds} s): many sessions started at once, and it builds them one at a time. Your frames wait for it.`, "busy", { ticking: true });
       return;
     }
-    showStatus(this.notice, `No answer from the server for ${seconds} s: the network or the server is slow. Still trying…`, "error");
+    showStatus(this.notice, `No answer from the server for ${seconds} s: the network or the server is slow. Still trying…`, "error", { ticking: true });
   }
 
   closeCamera() {

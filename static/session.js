@@ -328,7 +328,7 @@ export class LiveSession {
     const retryAt = performance.now() + delay;
     const say = () => {
       const seconds = Math.max(1, Math.ceil((retryAt - performance.now()) / 1000));
-      this.on.status(`${close.text} Reconnecting in ${seconds} s…`, "error");
+      this.on.status(`${close.text} Reconnecting in ${seconds} s…`, "error", { ticking: true });
     };
     say();
     this.clearTimers();

@@ -1752,6 +1752,28 @@ async def test_text_that_names_no_watch_token_makes_no_card(client: Client) -> N
 
 
 @pytest.mark.browser
+async def test_sessions_added_again_are_announced_though_only_their_number_changed(
+    client: Client,
+) -> None:
+    """'Added 3 sessions.' after 'Added 2 sessions.' read as a countdown's next figure: the
+    status turned its live region off, and a screen reader said nothing of the new cards."""
+    async with open_page() as browser:
+        page = browser.page
+        await page.goto(str(client.make_url("/coach")))
+        await page.wait_for_selector("body[data-coach-ready]", state="attached")
+        for count, letter in [(2, "A"), (3, "B")]:
+            tokens = [letter * 21 + str(n) for n in range(count)]
+            await page.fill("#coach-links", " ".join(tokens))
+            await page.click("#coach-add")
+            await page.wait_for_function(
+                "(said) => document.getElementById('coach-status').textContent === said",
+                arg=f"Added {count} sessions.",
+            )
+            assert await page.get_attribute("#coach-status", "aria-live") == "polite"
+        assert browser.errors == []
+
+
+@pytest.mark.browser
 async def test_a_code_typed_wrong_is_said_to_be_one_and_kept_as_typed(client: Client) -> None:
     """A code with a letter missed, one too many or a 0 read "No watch token in: K7QM-2XD.",
     and one typed with a space came back split over two lines of the box."""

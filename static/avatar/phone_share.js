@@ -224,6 +224,6 @@ export class PhoneShare {
     if ((phone !== "watching" && phone !== "quiet") || quiet < QUIET_MS) return;
     this.box.dataset.phone = "quiet";
     const seconds = Math.round(quiet / 1000);
-    showStatus(this.status, `No frames from the phone for ${seconds} s: its Start may be stopped, or its page closed or asleep. The avatar here waits for it.`, "busy");
+    showStatus(this.status, `No frames from the phone for ${seconds} s: its Start may be stopped, or its page closed or asleep. The avatar here waits for it.`, "busy", { ticking: true });
   }
 }

@@ -333,7 +333,7 @@ setInterval(() => {
     const since = lastResult ?? watchedSince;
     if (card.dataset.state !== "watching" || since === null || now - since < QUIET_MS) continue;
     const seconds = Math.round((now - since) / 1000);
-    showStatus(field(card, "status"), `No news for ${seconds} s: they may have paused, or a network is slow.`, "busy");
+    showStatus(field(card, "status"), `No news for ${seconds} s: they may have paused, or a network is slow.`, "busy", { ticking: true });
   }
 }, 1000);
 

@@ -253,7 +253,7 @@ function showKeptSet() {
   const say = () => {
     const left = run.link.secondsLeft();
     if (left > 0) {
-      showStatus(status, `Your set from before the reload is kept for ${left} s: press Start to go on with it, with its count and your coach's link.`, "info");
+      showStatus(status, `Your set from before the reload is kept for ${left} s: press Start to go on with it, with its count and your coach's link.`, "info", { ticking: true });
       return;
     }
     clearInterval(keptSetTicks);
