@@ -290,6 +290,29 @@ def test_a_setting_that_cannot_be_read_is_one_json_line_when_json_is_asked(
     assert lines[-1]["message"].startswith(f"cannot start: {said}")
 
 
+@pytest.mark.parametrize("env", [{}, {"HOLOTRACK_LOG_FORMAT": "json"}])
+def test_a_log_format_flag_with_no_value_is_said_by_the_servers_own_parser(
+    env: dict[str, str],
+) -> None:
+    """A "--log-format" left without its value was refused by the early look for JSON, as
+    "__main__.py" with a usage of that one flag, not by the server's parser."""
+    ran = subprocess.run(
+        [sys.executable, "-m", "webapp", "--log-format"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **env},
+    )
+    assert ran.returncode == 2
+    said = "argument --log-format: expected one argument"
+    if not env:
+        assert ran.stderr.startswith("usage: python -m webapp")
+        assert f"python -m webapp: error: {said}" in ran.stderr
+        return
+    lines = [json.loads(line) for line in ran.stderr.splitlines()]
+    assert lines[-1]["message"] == f"cannot start: {said}"
+
+
 @pytest.mark.parametrize(
     ("given", "said"),
     [

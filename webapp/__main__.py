@@ -144,9 +144,14 @@ def json_asked(argv: list[str]) -> bool:
     """Whether the command asks for JSON lines, read before the settings are: a value that
     cannot be read at all (a compose file's HOLOTRACK_PORT=abc) stops the start before
     there is a Config to say how to log it."""
-    early = argparse.ArgumentParser(add_help=False)
+    early = argparse.ArgumentParser(add_help=False, exit_on_error=False)
     early.add_argument("--log-format")
-    given = early.parse_known_args(argv)[0].log_format
+    try:
+        given = early.parse_known_args(argv)[0].log_format
+    except argparse.ArgumentError:
+        # "--log-format" with no value: the full parser says so, as "python -m webapp"
+        # with its own usage; this one's error said "__main__.py" and a one-flag usage.
+        given = None
     return (given or os.environ.get(ENV_PREFIX + "LOG_FORMAT", "")) == "json"
 
 
