@@ -888,6 +888,29 @@ async def test_a_client_that_closes_before_its_hello_is_no_protocol_error(
     assert closed.labels("1000")._value.get() == 1
 
 
+async def test_a_connection_dropped_before_its_hello_is_no_protocol_error(
+    make_client: MakeClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A socket gone without a close frame (a phone leaving the Wi-Fi as it connects) got no
+    code at all, and was logged and counted as a 4001 among the real ones."""
+    caplog.set_level(logging.INFO)
+    client = await make_client(Config(workers=1))
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    writer.write(
+        f"GET /ws HTTP/1.1\r\nHost: {client.host}:{client.port}\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101")
+    writer.transport.abort()
+    await client.app[SESSIONS].wait_empty()
+    (ended,) = [r.getMessage() for r in caplog.records if " end code=" in r.getMessage()]
+    assert " end code=1006 " in ended, ended
+    closed = client.app[METRICS].sessions_closed
+    assert closed.labels("4001")._value.get() == 0
+    assert closed.labels("1006")._value.get() == 1
+
+
 class StuckSession(Exception):
     """A hostile session got neither its reply nor its close within SESSION_DEADLINE."""
 
