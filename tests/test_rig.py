@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from bench.recordings import FloatArray, Recording
-from tests.landmarks import asl, gesture, pushups, stills
+from tests.landmarks import asl, gesture, pushups, squat, stills
 from webapp.analysis import AvatarOptions, AvatarSession
 from webapp.analysis.rig import (
     EXPRESSIONS,
@@ -36,6 +36,8 @@ from webapp.analysis.rig.calibration import (
     EyeCalibration,
 )
 from webapp.analysis.rig.solve import POSE_Z_SCALE
+from webapp.analysis.rig.straight_ahead import head_in_chest
+from webapp.analysis.rig.torso import HEAD_TURN_LIMIT_DEG
 
 # VRM 1.0 humanoid bone names, written out from the specification (VRMC_vrm-1.0 humanoid).
 _SIDED = [
@@ -174,6 +176,39 @@ def test_expressions_without_irises_do_not_look_anywhere() -> None:
     assert full.expressions["blinkLeft"] < 0.3
     assert full.expressions["blinkRight"] < 0.3
     assert full.expressions["aa"] < 0.2
+
+
+def test_a_face_on_the_back_of_the_head_turns_neither_head_nor_face() -> None:
+    """The model can find a face on the back of a head (live, on the squat, seen from
+    behind): the signer's face, facing the camera, set on the squatter's head. The avatar
+    looked over its own back (158 degrees from the chest) and blinked with that face."""
+    body, signer = squat(), asl()
+    lm = body.frame(0)
+    pose, face_seen = lm["pose"], signer.frame(0)["face"]
+    assert pose is not None
+    assert face_seen is not None
+    assert lm["face"] is None
+    # The signer's face, scaled to the squatter's ear-to-ear span and centred on his nose.
+    to_px = np.array([body.width, body.height, body.width])
+    from_px = np.array([signer.width, signer.height, signer.width])
+    face_px = face_seen * from_px
+    ears = np.linalg.norm((pose[Pose.LEFT_EAR, :2] - pose[Pose.RIGHT_EAR, :2]) * to_px[:2])
+    span = np.linalg.norm(face_px[454, :2] - face_px[234, :2])
+    face_px = (face_px - face_px[1]) * (ears / span) + pose[Pose.NOSE, :3] * to_px
+    faced = {**lm, "face": face_px / to_px}
+    world = body.world(0)
+    for pose_world in (None, world):
+        alone = solve(lm, body.width, body.height, pose_world=pose_world)
+        rig = solve(faced, body.width, body.height, pose_world=pose_world)
+        assert alone is not None
+        assert rig is not None
+        turn = head_in_chest(rig.bones)
+        assert turn is not None
+        assert math.degrees(quat.angle(turn)) <= HEAD_TURN_LIMIT_DEG
+        assert rig.bones["head"] == pytest.approx(alone.bones["head"])
+        assert rig.bones["neck"] == pytest.approx(alone.bones["neck"])
+        assert rig.expressions == alone.expressions
+        assert rig.gaze is None
 
 
 def test_no_pose_no_rig_and_the_json_shape() -> None:

@@ -141,6 +141,13 @@ def solve(
         expression_points = mesh_points(mesh, face.points_read(irises), width, height)
 
     world = torso.torso(points, visible)
+    if face_points is not None and not torso.within_neck(
+        torso.face_head(face_points), world["chest"]
+    ):
+        # A face turned further than a neck turns is the model's guess on the back of a
+        # head: neither the head, the eyes nor the mouth follow it.
+        face_points = expression_points = None
+        irises = False
     local: dict[str, Quat] = {}
     sources: dict[str, hands.Source] = {}
     world.update(torso.head(points, face_points, world["chest"]))
