@@ -330,3 +330,17 @@ def test_allowed_origins_that_are_no_origins_stop_the_start(
     assert f"--allowed-origins: {said}" in capsys.readouterr().err
     assert load_config(["--allowed-origins", "*"], environ={}).allowed_origins == "*"
     assert load_config(["--allowed-origins", "https://a.example:8443, http://[::1]"], environ={})
+
+
+@pytest.mark.parametrize("given", ["localhost:8080", "http://0.0.0.0", "[::1]", "127.0.0.1 "])
+def test_a_host_with_a_port_scheme_or_space_stops_the_start(
+    given: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Taken, each failed to bind and then ended in a ValueError traceback (exit 1) while
+    the server named the address in its one-line reason, its workers already started."""
+    with pytest.raises(SystemExit) as exited:
+        load_config(["--host", given], environ={})
+    assert exited.value.code == 2
+    assert f"--host {given!r} is not an address or host name" in capsys.readouterr().err
+    for fine in ("", "0.0.0.0", "::1", "localhost", "holotrack_app"):
+        assert load_config(["--host", fine], environ={}).host == fine

@@ -7,6 +7,8 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from yarl import URL
+
 from webapp.access.keyfile import KeysFileError, read_keys
 from webapp.defaults import parse_min_fps
 from webapp.live.avatars import GLB_MAGIC
@@ -127,7 +129,23 @@ def problems(config: Config, read_files: bool = True) -> list[str]:
         )
     if not 0 < config.port < 65536:
         found.append("--port must be 1 to 65535")
+    if config.host and not listenable(config.host):
+        found.append(
+            f"--host {config.host!r} is not an address or host name: give it alone, as "
+            "0.0.0.0, ::1 or localhost (no scheme, port, brackets or spaces; the port is --port)"
+        )
     return found
+
+
+def listenable(host: str) -> bool:
+    """Whether the server can name `host` in its own URL: "localhost:8080", "[::1]" or a
+    trailing space passed as a host failed to bind, and naming it in that one-line reason
+    (aiohttp builds the URL with yarl) was a traceback, after the workers had started."""
+    try:
+        URL.build(scheme="http", host=host)
+    except ValueError:
+        return False
+    return True
 
 
 def avatar_problem(path: Path) -> str:
