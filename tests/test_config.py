@@ -318,12 +318,15 @@ def test_a_log_format_flag_with_no_value_is_said_by_the_servers_own_parser(
     [
         ("track.example.org", "'track.example.org' is not an origin"),
         ("https://a.example/app, https://b.example:99999", "'https://a.example/app', "),
+        ("https://*.example.org", "'https://*.example.org' is not an origin"),
+        ("https://a.example, http://*:8080", "'http://*:8080' is not an origin"),
     ],
 )
 def test_allowed_origins_that_are_no_origins_stop_the_start(
     given: str, said: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A bare host name matches no browser's Origin: the server would refuse every page."""
+    """A bare host name, or a pattern as a CORS setting takes (https://*.example.org),
+    matches no browser's Origin: the server would refuse every page from it."""
     with pytest.raises(SystemExit) as exited:
         load_config(["--allowed-origins", given], environ={})
     assert exited.value.code == 2
@@ -344,3 +347,9 @@ def test_a_host_with_a_port_scheme_or_space_stops_the_start(
     assert f"--host {given!r} is not an address or host name" in capsys.readouterr().err
     for fine in ("", "0.0.0.0", "::1", "localhost", "holotrack_app"):
         assert load_config(["--host", fine], environ={}).host == fine
+
+
+def test_an_origin_pattern_is_told_to_list_each_origin(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        load_config(["--allowed-origins", "https://*.example.org"], environ={})
+    assert "a pattern matches nothing: list each origin" in capsys.readouterr().err

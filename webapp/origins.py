@@ -18,6 +18,9 @@ def origin_key(text: str) -> str | None:
         return None
     if not parts.scheme or not parts.hostname or parts.path not in {"", "/"}:
         return None
+    # A browser sends its own host, never a pattern: https://*.example.org matched none.
+    if "*" in parts.hostname:
+        return None
     if parts.query or parts.fragment or parts.username is not None:
         return None
     scheme = parts.scheme.lower()
