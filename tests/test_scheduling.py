@@ -7,6 +7,7 @@ when it chooses; graphs open at once. Nothing here runs MediaPipe or sleeps.
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ from webapp.engine.wire import (
     RunFrame,
     StillResult,
 )
-from webapp.errors import CapacityError, HolotrackError, WorkerCrashedError
+from webapp.errors import CapacityError, DeadlineError, HolotrackError, WorkerCrashedError
 from webapp.protocol import Track
 from webapp.video.arrivals import Arrivals
 
@@ -385,6 +386,32 @@ async def test_a_still_in_a_dying_worker_fails(pool: Callable[..., Any]) -> None
     worker.die()
     with pytest.raises(WorkerCrashedError):
         await still
+
+
+async def test_a_still_answered_504_leaves_no_unread_failure_when_its_worker_then_dies(
+    pool: Callable[..., Any],
+) -> None:
+    """A still past --request-timeout got its 504, and the failure its worker met after
+    (killed as hung three timeouts in, or a crash) was set on a future nobody read any
+    more: asyncio logged "Future exception was never retrieved" at ERROR, a traceback."""
+    scheduler = await pool(request_timeout=0.2)
+    worker = fake(scheduler)
+    still = asyncio.ensure_future(scheduler.predict(b"still"))
+    await worker.next()
+    with pytest.raises(DeadlineError):
+        await still
+    unread: list[dict[str, Any]] = []
+    asyncio.get_running_loop().set_exception_handler(lambda _, context: unread.append(context))
+    worker.die()
+    replacement = await asyncio.wait_for(scheduler.serving_worker(0), WAIT)
+    assert replacement is not worker
+    # The lane takes the next still once it is done with the dead worker's.
+    after = asyncio.ensure_future(scheduler.predict(b"still"))
+    await cast(FakeWorker, replacement).answer()
+    await after
+    del still
+    gc.collect()
+    assert [context["message"] for context in unread] == []
 
 
 async def test_a_session_is_told_once_when_its_graph_is_built_and_never_if_closed_first(

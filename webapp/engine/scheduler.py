@@ -117,6 +117,9 @@ class Scheduler:
             # it leaves the line rather than hold a place and a worker's turn for nobody.
             with contextlib.suppress(ValueError):
                 self._stills.remove(job)
+            # Taken, its answer has nobody to read it: a failure set on it later (its worker
+            # killed as hung) was logged as "Future exception was never retrieved".
+            job.future.cancel()
 
     # -- live sessions ---------------------------------------------------------------------
     def open_session(
