@@ -353,3 +353,14 @@ def test_an_origin_pattern_is_told_to_list_each_origin(capsys: pytest.CaptureFix
     with pytest.raises(SystemExit):
         load_config(["--allowed-origins", "https://*.example.org"], environ={})
     assert "a pattern matches nothing: list each origin" in capsys.readouterr().err
+
+
+def test_an_empty_state_dir_with_self_signed_stops_the_start(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Path("") is the working folder: the certificate's private key was written there."""
+    with pytest.raises(SystemExit) as exited:
+        load_config(["--self-signed"], environ={"HOLOTRACK_STATE_DIR": ""})
+    assert exited.value.code == 2
+    assert "--state-dir must name a folder" in capsys.readouterr().err
+    assert load_config([], environ={"HOLOTRACK_STATE_DIR": ""}).state_dir == ""

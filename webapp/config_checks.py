@@ -64,6 +64,10 @@ def problems(config: Config, read_files: bool = True) -> list[str]:
         found.append("--tls-cert and --tls-key go together: give both or neither")
     if config.self_signed and (config.tls_cert or config.tls_key):
         found.append("--self-signed or --tls-cert/--tls-key, not both")
+    if config.self_signed and not config.state_dir.strip():
+        # An empty HOLOTRACK_STATE_DIR (a compose file's unset variable) kept the private
+        # key in whatever folder the server was started from.
+        found.append("--state-dir must name a folder to keep the --self-signed certificate in")
     if config.local_http_port:
         if not (config.self_signed or config.tls_cert):
             found.append("--local-http-port is for HTTPS: add --self-signed or --tls-cert")
