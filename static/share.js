@@ -56,10 +56,19 @@ export class WatchShare {
     button.addEventListener("click", () => this.copy());
   }
 
-  // token: the ready message's "watch", or undefined from a server without watchers.
-  show(token) {
+  // token: the ready message's "watch", or undefined from a server without watchers;
+  // watchers: the ready message's "max_watchers" (0: the server takes none).
+  show(token, { watchers } = {}) {
     this.box.hidden = false;
-    if (typeof token === "string" && token) {
+    if (watchers === 0) {
+      // A link that can only be refused: pasted into OBS, it showed nothing and said why
+      // only in its own page.
+      this.link.removeAttribute("href");
+      this.link.textContent = "";
+      delete this.link.dataset.token;
+      this.link.setAttribute("aria-disabled", "true");
+      showStatus(this.status, "This server lets no one watch a session (its --max-watchers is 0), so there is no watch link.", "info");
+    } else if (typeof token === "string" && token) {
       this.link.href = this.link.textContent = watchUrl(token, this.view, window.location, this.query());
       this.link.dataset.token = token;
       this.link.removeAttribute("aria-disabled");

@@ -429,6 +429,19 @@ async def test_a_watcher_that_says_it_is_there_outlasts_one_that_only_listens(
     assert live.ws.closed is False
 
 
+async def test_a_server_taking_no_watchers_says_so_in_ready_and_never_asks_one_back(
+    make_client: MakeClient,
+) -> None:
+    """--max-watchers 0 told each watcher 1013, try again later: it came back for ever, and
+    the pages offered a link that could only be refused."""
+    client = await make_client(Config(workers=1, max_watchers=0))
+    live, ready = await open_session(client, rig=True)
+    assert ready["max_watchers"] == 0
+    code, reason = await closed(await watch(client, ready["watch"]))
+    assert (code, reason) == (1008, "this server allows no watchers (its --max-watchers is 0)")
+    await live.ws.close()
+
+
 async def test_watchers_get_the_same_results_and_hear_the_end(
     make_client: MakeClient, caplog: pytest.LogCaptureFixture
 ) -> None:

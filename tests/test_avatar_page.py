@@ -787,6 +787,22 @@ async def test_start_drives_the_avatar_from_the_servers_rig(
         assert browser.errors == []
 
 
+async def test_a_server_taking_no_watchers_gets_no_watch_link_or_relay_command(
+    make_avatar_client: MakeAvatarClient, tmp_path: Path
+) -> None:
+    """--max-watchers 0: the page offered a link and a relay command that could only be
+    refused."""
+    config = Config(workers=1, max_watchers=0)
+    async with signer_on_camera(make_avatar_client, tmp_path, config) as (browser, _):
+        page = browser.page
+        await start_session(browser)
+        assert "lets no one watch" in await page.inner_text("#watch-share-status")
+        assert await page.get_attribute("#watch-link", "href") is None
+        assert await page.is_hidden("#relay-share")
+        await page.click("#avatar-stop")
+        assert browser.errors == []
+
+
 async def same_link_new_session(streamer: Page, view: Page, token: str | None) -> None:
     """The streamer's page shows `token` again, and the view follows its new session."""
     await streamer.wait_for_function(

@@ -203,8 +203,9 @@ function openSession(endLink = false) {
         // No rate here: the server changes it every few seconds; the readout shows the one received.
         showStatus(status, "Driving the avatar.", "ok");
         newState({ stopped: false });
-        share.show(message.watch);
-        relayShare.show(message.watch);
+        share.show(message.watch, { watchers: message.max_watchers });
+        // The relay is a watcher too: with none allowed it has no command to copy.
+        relayShare.show(message.max_watchers === 0 ? "" : message.watch);
         emotionShare.show(message.watch, linkKey.value);
         obsAvatar?.ready(message);
         if (renewed) showStatus($("watch-share-status"), "A new link: the old one no longer works.", "info");

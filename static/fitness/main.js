@@ -164,8 +164,10 @@ function openSession() {
         }
         document.body.dataset.session = message.session;
         showCounting();
-        share.show(message.watch);
-        coachCode.show(typeof message.watch === "string" ? message.watch : null);
+        share.show(message.watch, { watchers: message.max_watchers });
+        // A coach is a watcher: with none allowed a code would only be refused.
+        const watchable = typeof message.watch === "string" && message.max_watchers !== 0;
+        coachCode.show(watchable ? message.watch : null);
       },
       result: onResult,
       paired: (message) => coachCode.used(message.code),

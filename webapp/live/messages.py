@@ -237,6 +237,8 @@ def ready(
         "watch": watch,
         "resume": resume,
         "watch_grace": config.watch_grace,
+        # 0: the server takes no watchers, so the pages offer no watch link to share.
+        "max_watchers": config.max_watchers,
         # The link, its watchers and a workout come from an earlier session of this camera;
         # false for a new link, or a kept link opened again with nothing carried over.
         "resumed": resumed,

@@ -425,6 +425,11 @@ async def serve_watcher(
     told the watched session's id once the token names one; `unsent`, the bytes its
     socket has yet to send, paces its results to what its link takes."""
     messages.check_version(message)
+    if max_watchers == 0:
+        # Not 1013: no wait frees a place, and a watcher told to come back came back for ever.
+        raise SessionClosed(
+            Close.POLICY, "this server allows no watchers (its --max-watchers is 0)"
+        )
     audience = tokens.find(message.get("token"))
     if audience is None:
         raise SessionClosed(
