@@ -178,10 +178,9 @@ def test_expressions_without_irises_do_not_look_anywhere() -> None:
     assert full.expressions["aa"] < 0.2
 
 
-def test_a_face_on_the_back_of_the_head_turns_neither_head_nor_face() -> None:
-    """The model can find a face on the back of a head (live, on the squat, seen from
-    behind): the signer's face, facing the camera, set on the squatter's head. The avatar
-    looked over its own back (158 degrees from the chest) and blinked with that face."""
+def face_on_the_back_of_the_head() -> tuple[Recording, dict[str, Any]]:
+    """The squat's first frame (a man seen from behind) with the signer's face, facing the
+    camera, set on his head: a face the model can find on the back of a head."""
     body, signer = squat(), asl()
     lm = body.frame(0)
     pose, face_seen = lm["pose"], signer.frame(0)["face"]
@@ -195,7 +194,15 @@ def test_a_face_on_the_back_of_the_head_turns_neither_head_nor_face() -> None:
     ears = np.linalg.norm((pose[Pose.LEFT_EAR, :2] - pose[Pose.RIGHT_EAR, :2]) * to_px[:2])
     span = np.linalg.norm(face_px[454, :2] - face_px[234, :2])
     face_px = (face_px - face_px[1]) * (ears / span) + pose[Pose.NOSE, :3] * to_px
-    faced = {**lm, "face": face_px / to_px}
+    return body, {**lm, "face": face_px / to_px}
+
+
+def test_a_face_on_the_back_of_the_head_turns_neither_head_nor_face() -> None:
+    """The model can find a face on the back of a head (live, on the squat, seen from
+    behind). The avatar looked over its own back (158 degrees from the chest) and blinked
+    with that face."""
+    body, faced = face_on_the_back_of_the_head()
+    lm = {**faced, "face": None}
     world = body.world(0)
     for pose_world in (None, world):
         alone = solve(lm, body.width, body.height, pose_world=pose_world)
@@ -209,6 +216,20 @@ def test_a_face_on_the_back_of_the_head_turns_neither_head_nor_face() -> None:
         assert rig.bones["neck"] == pytest.approx(alone.bones["neck"])
         assert rig.expressions == alone.expressions
         assert rig.gaze is None
+
+
+def test_a_face_on_the_back_of_the_head_moves_no_blendshapes() -> None:
+    """The worker reads ARKit's blendshapes from whatever face it found: a perfect-sync
+    avatar blinked and spoke with a face the rig had set aside as on the back of a head."""
+    body, faced = face_on_the_back_of_the_head()
+    shapes = {"eyeBlinkLeft": 0.9, "jawOpen": 0.7}
+    rig = solve(faced, body.width, body.height, blendshapes=shapes)
+    assert rig is not None
+    assert rig.blendshapes == {}
+    signer = asl()
+    seen = solve(signer.frame(0), signer.width, signer.height, blendshapes=shapes)
+    assert seen is not None
+    assert seen.blendshapes == shapes
 
 
 def test_no_pose_no_rig_and_the_json_shape() -> None:

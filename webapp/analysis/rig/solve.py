@@ -145,9 +145,11 @@ def solve(
         torso.face_head(face_points), world["chest"]
     ):
         # A face turned further than a neck turns is the model's guess on the back of a
-        # head: neither the head, the eyes nor the mouth follow it.
+        # head: neither the head, the eyes nor the mouth follow it, nor the blendshapes the
+        # worker read from it (a perfect-sync avatar blinked and spoke with it).
         face_points = expression_points = None
         irises = False
+        blendshapes = None
     local: dict[str, Quat] = {}
     sources: dict[str, hands.Source] = {}
     world.update(torso.head(points, face_points, world["chest"]))
