@@ -378,6 +378,20 @@ async def test_a_bad_token_is_an_error_with_status_1(make_client: MakeClient) ->
     assert "check --token" in err
 
 
+async def test_a_server_that_takes_no_watchers_is_an_error_with_status_1(
+    make_client: MakeClient, relay_log: RelayLog
+) -> None:
+    """--max-watchers 0 closes each watcher with 1008: the relay asked again for ever, with a
+    warning each time, for a place no wait would give it."""
+    client = await make_client(Config(workers=1, max_watchers=0))
+    config = RelayConfig(ws_url(client), "nope", (Target("127.0.0.1", 9),), 0.2)
+    assert await relay_until_done(config) == 1
+    [line] = relay_log.lines(logging.ERROR)
+    assert line.startswith("the server takes no watchers, and a relay is one (1008: ")
+    assert "--max-watchers 1 or more" in line
+    assert relay_log.lines(logging.WARNING) == []
+
+
 async def test_the_token_of_a_session_that_ended_is_an_error(
     make_client: MakeClient, relay_log: RelayLog
 ) -> None:

@@ -68,3 +68,8 @@ class Close(enum.IntEnum):
     # its resume string keeps its watch link, watchers and workout.
     RENEW = 4004
     UNAUTHORIZED = 4401  # --access-keys: no key, or a key the server does not know
+
+
+# The 1008 reason of a server with --max-watchers 0, which a watcher's program (the relay)
+# tells apart from a 1008 that reconnecting mends (a watcher too slow to read).
+NO_WATCHERS_REASON = "this server allows no watchers (its --max-watchers is 0)"

@@ -27,7 +27,7 @@ from webapp.live.errors import SessionClosed, TakenOver
 from webapp.live.outbox import Outbox
 from webapp.live.sites import site_of
 from webapp.live.text_limits import TextLimits
-from webapp.protocol import Close
+from webapp.protocol import NO_WATCHERS_REASON, Close
 
 # 16 random bytes: unguessable, and short enough to paste into an OBS source.
 TOKEN_BYTES = 16
@@ -427,9 +427,7 @@ async def serve_watcher(
     messages.check_version(message)
     if max_watchers == 0:
         # Not 1013: no wait frees a place, and a watcher told to come back came back for ever.
-        raise SessionClosed(
-            Close.POLICY, "this server allows no watchers (its --max-watchers is 0)"
-        )
+        raise SessionClosed(Close.POLICY, NO_WATCHERS_REASON)
     audience = tokens.find(message.get("token"))
     if audience is None:
         raise SessionClosed(

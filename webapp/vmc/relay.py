@@ -42,7 +42,7 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
-from webapp.protocol import Close
+from webapp.protocol import NO_WATCHERS_REASON, Close
 from webapp.signals import Stopped, until_signal
 from webapp.vmc.relay_config import RelayConfig, parse
 from webapp.vmc.sender import VmcSender
@@ -248,6 +248,13 @@ class Relay:
             return
         if code == Close.NORMAL:
             raise Stop(0, f"the watched session is over: {reason}")
+        if code == Close.POLICY and reason == NO_WATCHERS_REASON:
+            # No wait gives it a place: it asked again for ever, a warning each time.
+            raise Stop(
+                1,
+                f"the server takes no watchers, and a relay is one ({code}: {reason}); its "
+                "operator can start it with --max-watchers 1 or more",
+            )
         if code == Close.UNKNOWN_WATCH and self.watched:
             raise Stop(
                 1,
