@@ -355,6 +355,16 @@ def test_an_origin_pattern_is_told_to_list_each_origin(capsys: pytest.CaptureFix
     assert "a pattern matches nothing: list each origin" in capsys.readouterr().err
 
 
+def test_a_star_among_origins_is_told_it_stands_alone(capsys: pytest.CaptureFixture[str]) -> None:
+    """It was told a pattern matches nothing, where * alone is what it meant."""
+    with pytest.raises(SystemExit):
+        load_config(["--allowed-origins", "https://a.example, *"], environ={})
+    said = capsys.readouterr().err
+    assert "'*' is not an origin" in said
+    assert "* stands alone, for any" in said
+    assert "pattern" not in said
+
+
 def test_an_empty_state_dir_with_self_signed_stops_the_start(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

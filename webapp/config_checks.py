@@ -52,7 +52,12 @@ def problems(config: Config, read_files: bool = True) -> list[str]:
                 f"--allowed-origins: {', '.join(map(repr, wrong))} "
                 f"{'is not an origin' if len(wrong) == 1 else 'are not origins'} "
                 "(scheme://host[:port], as https://track.example.org), or * for any"
-                + ("; a pattern matches nothing: list each origin" if "*" in str(wrong) else "")
+                + ("; * stands alone, for any" if "*" in wrong else "")
+                + (
+                    "; a pattern matches nothing: list each origin"
+                    if any("*" in entry and entry != "*" for entry in wrong)
+                    else ""
+                )
             )
     if config.log_format not in {"text", "json"}:
         found.append("--log-format must be text or json")
