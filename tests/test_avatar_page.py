@@ -803,6 +803,25 @@ async def test_a_server_taking_no_watchers_gets_no_watch_link_or_relay_command(
         assert browser.errors == []
 
 
+async def test_a_server_taking_no_watchers_offers_no_phone_as_the_camera(
+    make_avatar_client: MakeAvatarClient,
+) -> None:
+    """The page follows the phone's session as a watcher: with none allowed, its code led to
+    a phone that moved nothing here, and the page asked the server again for ever."""
+    client = await make_avatar_client(Config(workers=1, max_watchers=0))
+    async with open_page() as browser:
+        page = browser.page
+        _, received = record_text(page)
+        await open_avatar(browser, client)
+        await page.click("#phone-share summary")
+        await page.wait_for_selector("#phone-status:not([hidden])")
+        assert "lets no one watch a session" in await page.inner_text("#phone-status")
+        assert await page.is_hidden("#phone-code")
+        assert await page.is_hidden("#pair-offer")
+        assert not [m for m in received if m.get("type") == "watching"]
+        assert browser.errors == []
+
+
 async def same_link_new_session(streamer: Page, view: Page, token: str | None) -> None:
     """The streamer's page shows `token` again, and the view follows its new session."""
     await streamer.wait_for_function(

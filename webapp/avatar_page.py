@@ -99,6 +99,8 @@ def avatar_page(paths: AvatarPaths) -> Handler:
             "max_avatar_bytes": request.app[CONFIG].max_avatar_mb * MB if uploads else 0,
             # Where the QR code of "Use a phone or another computer as the camera" may lead.
             "phone_origins": phone_origins(request),
+            # This page follows the phone's session as a watcher: none allowed, no phone.
+            "max_watchers": request.app[CONFIG].max_watchers,
         }
         response = aiohttp_jinja2.render_template("avatar.html", request, context)
         if missing:

@@ -109,6 +109,14 @@ export class PhoneShare {
   }
 
   async open() {
+    if (this.box.dataset.watchers === "0") {
+      // This page follows the phone's session as a watcher, which the server refuses: a
+      // code led to a phone that moved nothing here, and the page asked again for ever.
+      for (const part of this.box.querySelectorAll(".with-code")) part.hidden = true;
+      showStatus(this.status, "No phone or other computer can be the camera here: this server lets no one watch a session (its --max-watchers is 0).", "info");
+      this.pair.available(false);
+      return;
+    }
     const reachable = this.qr.origins.length > 0;
     // "Scan this code" and who may scan it read as if a code were there to scan.
     for (const part of this.box.querySelectorAll(".with-code")) part.hidden = !reachable;
