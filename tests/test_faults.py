@@ -13,7 +13,7 @@ import os
 import signal
 import struct
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -176,6 +176,26 @@ async def test_a_worker_killed_mid_frame(
     assert_memory_near(memory, memory_after)
 
 
+@contextlib.contextmanager
+def stopped(pid: int) -> Iterator[None]:
+    """The worker stopped (SIGSTOP: a frozen container, a deadlock) for the block; let go
+    after, unless it was killed meanwhile."""
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGCONT)
+
+
+async def killed_as_hung(client: Client, worker: WorkerHandle, code: int, reason: str) -> None:
+    """The session ended as a dead worker's do, and a new worker serves new sessions."""
+    assert code == Close.INTERNAL
+    assert f"pid {worker.pid}" in reason
+    await replacement_of(client.app[SCHEDULER], worker)
+    await new_sessions_work(client)
+
+
 async def test_a_hung_worker_is_killed_and_replaced(
     make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -191,18 +211,11 @@ async def test_a_hung_worker_is_killed_and_replaced(
     await live.lockstep(frames[:1])
     worker = scheduler.workers[0]
     handed = spy_on_frames(worker, monkeypatch)
-    os.kill(worker.pid, signal.SIGSTOP)
-    try:
+    with stopped(worker.pid):
         await live.send(1, 66.7, frames[1])
         await handed.wait()
         code, reason = await live.closed()
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(worker.pid, signal.SIGCONT)
-    assert code == Close.INTERNAL
-    assert f"pid {worker.pid}" in reason
-    await replacement_of(scheduler, worker)
-    await new_sessions_work(client)
+    await killed_as_hung(client, worker, code, reason)
 
 
 async def test_a_worker_hung_before_a_session_opens_is_killed_and_replaced(
@@ -215,21 +228,14 @@ async def test_a_worker_hung_before_a_session_opens_is_killed_and_replaced(
     client = await make_client(Config(workers=1, request_timeout=1.0))
     scheduler = client.app[SCHEDULER]
     worker = scheduler.workers[0]
-    os.kill(worker.pid, signal.SIGSTOP)
-    try:
+    with stopped(worker.pid):
         live = await LiveClient.connect(client)
         await live.hello("holistic")
         await live.send(0, 0.0, video_frames(ASL_VIDEO)[0])
         # Well past the 9 s of silence, well short of the 4 h the session waited.
         async with asyncio.timeout(30):
             code, reason = await live.closed()
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(worker.pid, signal.SIGCONT)
-    assert code == Close.INTERNAL
-    assert f"pid {worker.pid}" in reason
-    await replacement_of(scheduler, worker)
-    await new_sessions_work(client)
+    await killed_as_hung(client, worker, code, reason)
 
 
 @pytest.mark.parametrize("when", ["as-sent", "in-the-worker"])
