@@ -877,18 +877,26 @@ async def test_a_lost_connection_leaves_no_figures_or_skeleton_of_the_last_one(
         assert [e for e in browser.errors if "WebSocket" not in e] == []
 
 
+@contextlib.asynccontextmanager
+async def started_at_640(client: Client, tmp_path: Path) -> AsyncIterator[BrowserPage]:
+    """The live page started at 640 px wide, the ASL video as its camera: frames a server
+    with smaller limits refuses."""
+    y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=30)
+    async with open_page(fake_camera_args(y4m)) as browser:
+        await open_index(browser, client)
+        await browser.page.select_option("#live-width", "640")
+        await browser.page.click("#live-start")
+        yield browser
+
+
 async def test_frames_over_the_servers_size_are_said_not_blamed_on_the_tracker(
     make_client: MakeClient, tmp_path: Path
 ) -> None:
     """A server that takes smaller frames than the width chosen: the page sends none, and
     said, every second, that the server was still starting the tracker."""
     client = await make_client(Config(workers=1, no_cache=True, max_frame_bytes=20_000))
-    y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=30)
-    async with open_page(fake_camera_args(y4m)) as browser:
+    async with started_at_640(client, tmp_path) as browser:
         page = browser.page
-        await open_index(browser, client)
-        await page.select_option("#live-width", "640")
-        await page.click("#live-start")
         await page.wait_for_function(
             "() => document.getElementById('live-notice').textContent"
             ".startsWith('No frame has gone to the server for')"
@@ -910,12 +918,8 @@ async def test_a_frame_error_repeated_on_every_frame_is_alerted_once(
     """Every frame over the server's pixel limit: the notice, an alert a screen reader
     speaks at once, was written again for each of them, fifteen times a second."""
     client = await make_client(Config(workers=1, no_cache=True, max_frame_pixels=100_000))
-    y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=30)
-    async with open_page(fake_camera_args(y4m)) as browser:
+    async with started_at_640(client, tmp_path) as browser:
         page = browser.page
-        await open_index(browser, client)
-        await page.select_option("#live-width", "640")
-        await page.click("#live-start")
         await page.wait_for_selector("#live-notice", state="visible")
         notice = await page.inner_text("#live-notice")
         assert notice.startswith("A frame had more pixels than the server allows"), notice
