@@ -744,6 +744,16 @@ async def signer_on_camera(
         yield browser, record_hellos(browser.page)
 
 
+async def session_after(page: Page, old: str | None, within_ms: float | None = None) -> None:
+    """Waits for the page to run a session other than `old` (a setting sent in the hello
+    starts a new one); within the page's default timeout unless told."""
+    await page.wait_for_function(
+        "(old) => document.body.dataset.session && document.body.dataset.session !== old",
+        arg=old,
+        timeout=within_ms,
+    )
+
+
 async def test_start_drives_the_avatar_from_the_servers_rig(
     make_avatar_client: MakeAvatarClient, tmp_path: Path
 ) -> None:
@@ -763,19 +773,13 @@ async def test_start_drives_the_avatar_from_the_servers_rig(
         # The smoothing slider, moved to "smooth", goes in a new session's hello.
         first = await page.get_attribute("body", "data-session")
         await slide(page, "#avatar-smoothing", 10)
-        await page.wait_for_function(
-            "(first) => document.body.dataset.session && document.body.dataset.session !== first",
-            arg=first,
-        )
+        await session_after(page, first)
         assert hellos[-1]["smoothing"] == {"min_cutoff": 0.001, "beta": 0.9}
         assert "blendshapes" not in hellos[-1]
         # So does asking for ARKit's blendshapes.
         second = await page.get_attribute("body", "data-session")
         await page.check("#avatar-blendshapes")
-        await page.wait_for_function(
-            "(second) => document.body.dataset.session && document.body.dataset.session !== second",
-            arg=second,
-        )
+        await session_after(page, second)
         assert hellos[-1]["blendshapes"] is True
         await page.click("#avatar-stop")
         await page.wait_for_function(
@@ -915,10 +919,7 @@ async def test_the_watch_link_outlives_reconnects_restarts_and_reloads(
 
         # A setting that travels in the hello starts a new session: the link stays.
         await streamer.page.check("#avatar-blendshapes")
-        await streamer.page.wait_for_function(
-            "(old) => document.body.dataset.session && document.body.dataset.session !== old",
-            arg=new_session,
-        )
+        await session_after(streamer.page, new_session)
         assert hellos[-1]["blendshapes"] is True
         await same_link_new_session(streamer.page, view, token)
         # So do Stop and Start, and a reload (the page's camera restarts the video). While
@@ -1019,11 +1020,7 @@ async def test_a_stream_outlasts_the_servers_session_limit(
                  document.getElementById("watch-status"), {childList: true, subtree: true})"""
         )
         first = await streamer.page.get_attribute("body", "data-session")
-        await streamer.page.wait_for_function(
-            "(old) => document.body.dataset.session && document.body.dataset.session !== old",
-            arg=first,
-            timeout=30_000,
-        )
+        await session_after(streamer.page, first, within_ms=30_000)
         await same_link_new_session(streamer.page, view, token)
         assert [text for text in said if text] == []
         assert streamer.errors == []
@@ -1790,10 +1787,7 @@ async def test_a_receiver_written_wrong_keeps_those_in_use_through_a_settings_ch
             await page.wait_for_selector("#avatar-vmc-status:not([hidden])")
             session = await page.get_attribute("body", "data-session")
             await page.click("#avatar-mirror")
-            await page.wait_for_function(
-                "old => document.body.dataset.session && document.body.dataset.session !== old",
-                arg=session,
-            )
+            await session_after(page, session)
             assert hellos[-1]["mirror"] is False
             assert hellos[-1]["vmc"] == [{"host": "127.0.0.1", "port": port}]
             # The new session's own rigs reach the receiver, not only the old one's rest.
