@@ -46,10 +46,22 @@ const CLOSES = {
   [CLOSE.UNAUTHORIZED]: { text: "The server refused this session: it needs an access key", retry: false, why: true, trim: /^this server needs an access key.*$/ },
 };
 
+// An access key's limit (webapp/access/socket.py): 1013 while a wait frees a place, 1008
+// for a limit of 0. As "The server is full or busy", it sent people to wait for a server
+// that had room, and the operator who could raise the limit went unasked.
+const QUOTA = /^quota \w+:\s*/;
+
 // {text, retry, minDelayMs}: text is a sentence in words; the number is said only for a
 // close this page has no words for.
 export function describeClose(code, reason) {
   const known = CLOSES[code];
+  if ((code === CLOSE.TRY_AGAIN_LATER || code === CLOSE.POLICY) && QUOTA.test(reason ?? "")) {
+    return {
+      text: `Your access key is at its limit (${reason.replace(QUOTA, "")}).`,
+      retry: known.retry,
+      minDelayMs: known.minDelayMs ?? 0,
+    };
+  }
   if (!known) {
     const why = reason ? `: ${reason}` : "";
     // Unknown application codes (4000-4999) are the server's refusals; the rest are transport trouble.

@@ -408,6 +408,29 @@ async def test_every_close_the_server_sends_is_said_in_words(client: Client) -> 
     assert "4999" in unknown
 
 
+async def test_a_keys_quota_is_said_as_the_keys_limit_not_a_full_server(client: Client) -> None:
+    """Said as "The server is full or busy", a key's quota sent people to wait for a server
+    that had room."""
+    busy = "quota max_sessions: key alice already holds 2 live sessions; its max_sessions is 2"
+    never = "quota max_sessions: key alice may hold no sessions (its max_sessions is 0)"
+    async with open_page() as browser:
+        await open_index(browser, client)
+        said = await browser.page.evaluate(
+            """async (closes) => {
+                 const { describeClose } = await import("/static/protocol.js");
+                 return closes.map(([code, reason]) => describeClose(code, reason));
+               }""",
+            [[int(Close.TRY_AGAIN_LATER), busy], [int(Close.POLICY), never]],
+        )
+    assert said[0]["text"] == (
+        "Your access key is at its limit (key alice already holds 2 live sessions; "
+        "its max_sessions is 2)."
+    )
+    assert said[0]["retry"] is True
+    assert said[1]["text"].startswith("Your access key is at its limit (key alice may hold no")
+    assert said[1]["retry"] is False
+
+
 async def test_a_photo_with_nobody_in_it_says_so_once(client: Client) -> None:
     ramp = np.tile(np.linspace(0, 255, 320, dtype=np.uint8), (240, 1))
     ok, encoded = cv2.imencode(".png", ramp)
