@@ -10,7 +10,7 @@ import json
 import os
 import re
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 import pytest
 from PIL import ExifTags, Image, ImageOps
+from playwright.async_api import Page
 
 from tests.browser import (
     BrowserPage,
@@ -780,18 +781,29 @@ async def test_a_server_that_cannot_be_reached_is_said_so_until_the_page_gives_u
         assert [e for e in browser.errors if "WebSocket" not in e] == []
 
 
+async def network_switch(page: Page) -> Callable[[bool], Awaitable[None]]:
+    """Takes the page's network away (True) and gives it back (False), its connection left
+    open, as a Wi-Fi that drops out does."""
+    cdp = await page.context.new_cdp_session(page)
+    await cdp.send("Network.enable")
+    conditions = {"latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}
+
+    async def offline(on: bool) -> None:
+        await cdp.send("Network.emulateNetworkConditions", {**conditions, "offline": on})
+
+    return offline
+
+
 async def test_a_stalled_network_is_said_and_unsaid(client: Client, tmp_path: Path) -> None:
     async with tracking(client, tmp_path / "camera.y4m", frames=30) as browser:
         page = browser.page
-        cdp = await page.context.new_cdp_session(page)
-        await cdp.send("Network.enable")
-        offline = {"latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}
-        await cdp.send("Network.emulateNetworkConditions", {**offline, "offline": True})
+        offline = await network_switch(page)
+        await offline(True)
         await page.wait_for_function(
             "() => document.getElementById('live-notice').textContent.includes('No answer')"
         )
         assert await page.is_visible("#live-notice")
-        await cdp.send("Network.emulateNetworkConditions", {**offline, "offline": False})
+        await offline(False)
         await page.wait_for_selector("#live-notice", state="hidden")
         assert await page.get_attribute("#live-status", "data-kind") == "ok"
         await page.click("#live-stop")
@@ -817,15 +829,13 @@ async def test_a_countdown_is_announced_once_and_its_figures_tick_quietly(
     async with tracking(client, tmp_path / "camera.y4m", frames=30) as browser:
         page = browser.page
         await page.evaluate(WATCH_NOTICE_JS)
-        cdp = await page.context.new_cdp_session(page)
-        await cdp.send("Network.enable")
-        offline = {"latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}
-        await cdp.send("Network.emulateNetworkConditions", {**offline, "offline": True})
+        offline = await network_switch(page)
+        await offline(True)
         await page.wait_for_function(
             "() => new Set(window.noticeSeen.filter(([t]) => t.includes('No answer'))"
             ".map(([t]) => t)).size >= 3"
         )
-        await cdp.send("Network.emulateNetworkConditions", {**offline, "offline": False})
+        await offline(False)
         await page.wait_for_selector("#live-notice", state="hidden")
         seen = [pair for pair in await page.evaluate("window.noticeSeen") if "No answer" in pair[0]]
         assert seen[0][1] is None, seen  # the alert's own assertive announcement
@@ -845,10 +855,8 @@ async def test_a_stalled_network_leaves_no_latency_or_skeleton_of_the_last_answe
         page = browser.page
         colors = await browser.colors()
         await browser.wait_for_colors("#live-overlay", {colors["pose"]: (100, 10**9)})
-        cdp = await page.context.new_cdp_session(page)
-        await cdp.send("Network.enable")
-        offline = {"latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}
-        await cdp.send("Network.emulateNetworkConditions", {**offline, "offline": True})
+        offline = await network_switch(page)
+        await offline(True)
         await page.wait_for_function(
             "() => document.getElementById('live-notice').textContent.includes('No answer')"
         )
@@ -858,7 +866,7 @@ async def test_a_stalled_network_leaves_no_latency_or_skeleton_of_the_last_answe
             timeout=5000,
         )
         assert (await browser.count_colors("#live-overlay", {"pose": colors["pose"]}))["pose"] == 0
-        await cdp.send("Network.emulateNetworkConditions", {**offline, "offline": False})
+        await offline(False)
         await page.wait_for_selector("#live-notice", state="hidden")
         await browser.wait_for_colors("#live-overlay", {colors["pose"]: (100, 10**9)})
         assert (await page.inner_text("#live-latency")).endswith(" ms")
