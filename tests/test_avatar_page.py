@@ -39,7 +39,7 @@ from tests.browser import (
 )
 from tests.conftest import Client, MakeClient
 from tests.media import ASL_VIDEO, PERSON_JPEG
-from tests.vmc_receiver import vmc_receiver
+from tests.vmc_receiver import Received, vmc_receiver
 from tests.vrm_files import (
     PERFECT_SYNC,
     _edited,
@@ -1697,75 +1697,86 @@ async def test_the_relay_command_the_page_shows_feeds_a_vmc_app_across_stop_and_
         assert browser.errors == []
 
 
-async def test_the_page_sends_vmc_to_the_receivers_the_server_allows(
+@contextlib.asynccontextmanager
+async def sending_vmc(
     make_avatar_client: MakeAvatarClient, tmp_path: Path
-) -> None:
+) -> AsyncIterator[tuple[BrowserPage, list[dict[str, Any]], int, Received]]:
+    """The signer on camera, the page sending VMC to a real receiver the server allows, once
+    three of its frames have come: the page, its hellos, the receiver's port and what it
+    received."""
     async with vmc_receiver() as (port, received):
         config = Config(workers=1, no_cache=True, vmc_allow=f"127.0.0.1:{port}")
         async with signer_on_camera(make_avatar_client, tmp_path, config) as (browser, hellos):
-            page = browser.page
-            await page.fill("#avatar-vmc", f"127.0.0.1:{port}")
+            await browser.page.fill("#avatar-vmc", f"127.0.0.1:{port}")
             await start_session(browser)
-            assert hellos[0]["vmc"] == [{"host": "127.0.0.1", "port": port}]
             await received.wait_frames(3)
-            # A receiver written without its port: the page says so next to the box, and the
-            # running session goes on, still sending, rather than the server ending it.
-            session = await page.get_attribute("body", "data-session")
-            sent = len(hellos)
-            await page.fill("#avatar-vmc", "127.0.0.1")
-            await page.dispatch_event("#avatar-vmc", "change")
-            await page.wait_for_function(
-                """() => !document.getElementById("avatar-vmc-status")?.hidden
-                      || document.getElementById("avatar-status").dataset.kind === "error" """
-            )
-            # Without a word next to the box, what the page said instead.
-            problem = await page.evaluate(
-                """() => (document.getElementById("avatar-vmc-status")
-                          ?? document.getElementById("avatar-status")).textContent"""
-            )
-            assert problem.startswith("127.0.0.1 has no port. Write HOST:PORT"), problem
-            results = int(await page.get_attribute("#avatar-stage", "data-results") or 0)
-            await page.wait_for_function(
-                "n => Number(document.getElementById('avatar-stage').dataset.results) > n + 3",
-                arg=results,
-            )
-            assert await page.get_attribute("body", "data-session") == session
-            assert len(hellos) == sent
-            assert await page.get_attribute("#avatar-status", "data-kind") == "ok"
-            assert await page.is_enabled("#avatar-stop")
-            # A receiver the operator did not list: the server closes the session that asked
-            # for it. The page goes back to the receiver in use and goes on with it, saying
-            # why next to the box: the avatar, the OBS view and VSeeFace stopped mid-stream.
-            await page.fill("#avatar-vmc", "127.0.0.1:1")
-            await page.dispatch_event("#avatar-vmc", "change")
-            await page.wait_for_function(
-                """() => document.getElementById("avatar-vmc-status").textContent
-                      .includes("--vmc-allow")"""
-            )
-            said = await page.inner_text("#avatar-vmc-status")
-            assert said.startswith("Not changed: VMC to 127.0.0.1:1 is not allowed"), said
-            assert await page.input_value("#avatar-vmc") == f"127.0.0.1:{port}"
-            refused, back = hellos[-2:]
-            assert refused["vmc"] == [{"host": "127.0.0.1", "port": 1}]
-            assert back["vmc"] == [{"host": "127.0.0.1", "port": port}]
-            assert back["link_key"] == refused["link_key"]  # the same link, the OBS view's
-            frames = received.frames
-            await received.wait_frames(frames + 3)
-            assert await page.get_attribute("#avatar-status", "data-kind") == "ok"
-            assert await page.is_enabled("#avatar-stop")
-            # Stopped, then started with one not listed: nothing in use to go back to (the
-            # receiver just removed), so the session ends and the page says why.
-            await page.click("#avatar-stop")
-            await page.wait_for_selector("#avatar-start:enabled")
-            await page.fill("#avatar-vmc", "127.0.0.1:1")
-            await page.dispatch_event("#avatar-vmc", "change")
-            await page.click("#avatar-start")
-            await page.wait_for_function(
-                """() => document.getElementById("avatar-status").textContent
-                      .includes("--vmc-allow")"""
-            )
-            assert await page.input_value("#avatar-vmc") == "127.0.0.1:1"
-            assert browser.errors == []
+            yield browser, hellos, port, received
+
+
+async def test_the_page_sends_vmc_to_the_receivers_the_server_allows(
+    make_avatar_client: MakeAvatarClient, tmp_path: Path
+) -> None:
+    async with sending_vmc(make_avatar_client, tmp_path) as (browser, hellos, port, received):
+        page = browser.page
+        assert hellos[0]["vmc"] == [{"host": "127.0.0.1", "port": port}]
+        # A receiver written without its port: the page says so next to the box, and the
+        # running session goes on, still sending, rather than the server ending it.
+        session = await page.get_attribute("body", "data-session")
+        sent = len(hellos)
+        await page.fill("#avatar-vmc", "127.0.0.1")
+        await page.dispatch_event("#avatar-vmc", "change")
+        await page.wait_for_function(
+            """() => !document.getElementById("avatar-vmc-status")?.hidden
+                  || document.getElementById("avatar-status").dataset.kind === "error" """
+        )
+        # Without a word next to the box, what the page said instead.
+        problem = await page.evaluate(
+            """() => (document.getElementById("avatar-vmc-status")
+                      ?? document.getElementById("avatar-status")).textContent"""
+        )
+        assert problem.startswith("127.0.0.1 has no port. Write HOST:PORT"), problem
+        results = int(await page.get_attribute("#avatar-stage", "data-results") or 0)
+        await page.wait_for_function(
+            "n => Number(document.getElementById('avatar-stage').dataset.results) > n + 3",
+            arg=results,
+        )
+        assert await page.get_attribute("body", "data-session") == session
+        assert len(hellos) == sent
+        assert await page.get_attribute("#avatar-status", "data-kind") == "ok"
+        assert await page.is_enabled("#avatar-stop")
+        # A receiver the operator did not list: the server closes the session that asked
+        # for it. The page goes back to the receiver in use and goes on with it, saying
+        # why next to the box: the avatar, the OBS view and VSeeFace stopped mid-stream.
+        await page.fill("#avatar-vmc", "127.0.0.1:1")
+        await page.dispatch_event("#avatar-vmc", "change")
+        await page.wait_for_function(
+            """() => document.getElementById("avatar-vmc-status").textContent
+                  .includes("--vmc-allow")"""
+        )
+        said = await page.inner_text("#avatar-vmc-status")
+        assert said.startswith("Not changed: VMC to 127.0.0.1:1 is not allowed"), said
+        assert await page.input_value("#avatar-vmc") == f"127.0.0.1:{port}"
+        refused, back = hellos[-2:]
+        assert refused["vmc"] == [{"host": "127.0.0.1", "port": 1}]
+        assert back["vmc"] == [{"host": "127.0.0.1", "port": port}]
+        assert back["link_key"] == refused["link_key"]  # the same link, the OBS view's
+        frames = received.frames
+        await received.wait_frames(frames + 3)
+        assert await page.get_attribute("#avatar-status", "data-kind") == "ok"
+        assert await page.is_enabled("#avatar-stop")
+        # Stopped, then started with one not listed: nothing in use to go back to (the
+        # receiver just removed), so the session ends and the page says why.
+        await page.click("#avatar-stop")
+        await page.wait_for_selector("#avatar-start:enabled")
+        await page.fill("#avatar-vmc", "127.0.0.1:1")
+        await page.dispatch_event("#avatar-vmc", "change")
+        await page.click("#avatar-start")
+        await page.wait_for_function(
+            """() => document.getElementById("avatar-status").textContent
+                  .includes("--vmc-allow")"""
+        )
+        assert await page.input_value("#avatar-vmc") == "127.0.0.1:1"
+        assert browser.errors == []
     bones = {args[0] for address, args in received.messages if address == "/VMC/Ext/Bone/Pos"}
     assert {"Hips", "Head", "LeftUpperArm"} <= bones
 
@@ -1775,27 +1786,22 @@ async def test_a_receiver_written_wrong_keeps_those_in_use_through_a_settings_ch
 ) -> None:
     """A typo in the VMC box says so and leaves the session sending; Mirror changed next
     starts a new session, which must go on sending to the receivers in use, not to none."""
-    async with vmc_receiver() as (port, received):
-        config = Config(workers=1, no_cache=True, vmc_allow=f"127.0.0.1:{port}")
-        async with signer_on_camera(make_avatar_client, tmp_path, config) as (browser, hellos):
-            page = browser.page
-            await page.fill("#avatar-vmc", f"127.0.0.1:{port}")
-            await start_session(browser)
-            await received.wait_frames(3)
-            await page.fill("#avatar-vmc", "127.0.0.1")
-            await page.dispatch_event("#avatar-vmc", "change")
-            await page.wait_for_selector("#avatar-vmc-status:not([hidden])")
-            session = await page.get_attribute("body", "data-session")
-            await page.click("#avatar-mirror")
-            await session_after(page, session)
-            assert hellos[-1]["mirror"] is False
-            assert hellos[-1]["vmc"] == [{"host": "127.0.0.1", "port": port}]
-            # The new session's own rigs reach the receiver, not only the old one's rest.
-            frames = received.frames
-            await received.wait_frames(frames + 5)
-            assert await page.input_value("#avatar-vmc") == "127.0.0.1"
-            assert not await page.is_hidden("#avatar-vmc-status")
-            assert browser.errors == []
+    async with sending_vmc(make_avatar_client, tmp_path) as (browser, hellos, port, received):
+        page = browser.page
+        await page.fill("#avatar-vmc", "127.0.0.1")
+        await page.dispatch_event("#avatar-vmc", "change")
+        await page.wait_for_selector("#avatar-vmc-status:not([hidden])")
+        session = await page.get_attribute("body", "data-session")
+        await page.click("#avatar-mirror")
+        await session_after(page, session)
+        assert hellos[-1]["mirror"] is False
+        assert hellos[-1]["vmc"] == [{"host": "127.0.0.1", "port": port}]
+        # The new session's own rigs reach the receiver, not only the old one's rest.
+        frames = received.frames
+        await received.wait_frames(frames + 5)
+        assert await page.input_value("#avatar-vmc") == "127.0.0.1"
+        assert not await page.is_hidden("#avatar-vmc-status")
+        assert browser.errors == []
 
 
 async def test_the_pages_settings_come_back_on_the_next_visit(
