@@ -232,6 +232,26 @@ async def test_the_page_counts_the_six_pushups(client: Client, tmp_path: Path) -
 
 
 @pytest.mark.browser
+async def test_the_status_names_the_exercise_in_its_plural(client: Client, tmp_path: Path) -> None:
+    """The status said "Counting shoulder presss.": the title with an "s" added."""
+    y4m = write_y4m(PUSHUPS, tmp_path / "pushups.y4m", frames=30)
+    async with open_page(fake_camera_args(y4m)) as browser:
+        page = browser.page
+        await open_fitness(browser, client, "shoulder_press")
+        await page.click("#fitness-start")
+        await page.wait_for_function(
+            "() => document.getElementById('fitness-status').textContent.startsWith('Counting')"
+        )
+        assert await page.inner_text("#fitness-status") == "Counting shoulder presses."
+        await page.select_option("#fitness-exercise", "bicep_curl")
+        await page.wait_for_function("() => document.body.dataset.exercise === 'bicep_curl'")
+        assert await page.inner_text("#fitness-status") == "Counting bicep curls."
+        await page.click("#fitness-stop")
+        await page.wait_for_selector("body[data-running=false]", state="attached")
+        assert browser.errors == []
+
+
+@pytest.mark.browser
 async def test_the_track_and_the_exercise_come_back_on_the_next_visit(client: Client) -> None:
     """Holistic chosen once stays chosen, and the target typed once (the browser keeps
     them); the exercise is in the address, so a reload or a bookmark comes back to it."""

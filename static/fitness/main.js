@@ -18,7 +18,7 @@ import { WatchShare } from "../share.js";
 import { RepTarget } from "./target.js";
 import { SetTimer } from "./timer.js";
 import { Voice } from "./voice.js";
-import { loadExercises, titleOf } from "./words.js";
+import { loadExercises, pluralOf, titleOf } from "./words.js";
 
 const FPS = 15;
 const FRAME_WIDTH = 480;
@@ -234,7 +234,7 @@ function stop() {
 
 function showCounting() {
   // No rate: the server changes it every few seconds, and a figure only the ready set would go stale.
-  showStatus(status, `Counting ${titleOf(exercises, exerciseSelect.value).toLowerCase()}s.`, "ok");
+  showStatus(status, `Counting ${pluralOf(exercises, exerciseSelect.value)}.`, "ok");
 }
 
 function newSet() {
@@ -280,7 +280,7 @@ function fillExercises(list) {
   } else if (wanted) {
     // An old bookmark, or a name from another server: the address says what is shown.
     nameInAddress(exerciseSelect.value);
-    showStatus(notice, `This server counts no exercise called “${wanted}”: showing ${titleOf(list, exerciseSelect.value).toLowerCase()}s.`, "info");
+    showStatus(notice, `This server counts no exercise called “${wanted}”: showing ${pluralOf(list, exerciseSelect.value)}.`, "info");
   }
   exerciseSelect.disabled = false;
   showSet(exerciseSelect.value);

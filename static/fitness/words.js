@@ -65,3 +65,10 @@ export async function loadExercises() {
 export function titleOf(exercises, name) {
   return exercises.find((e) => e.name === name)?.title ?? name ?? "–";
 }
+
+// "Shoulder press" -> "shoulder presses", "Squat" -> "squats": a title with an "s" added
+// read "Counting shoulder presss.", and exercises.toml may add a "Crunch" with no code.
+export function pluralOf(exercises, name) {
+  const title = titleOf(exercises, name).toLowerCase();
+  return /(s|x|z|ch|sh)$/.test(title) ? `${title}es` : `${title}s`;
+}
