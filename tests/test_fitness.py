@@ -735,6 +735,7 @@ def test_a_workout_lists_its_last_sets_and_counts_them_all(
             workout.switch("push_up")
     summary = workout.summary()
     assert [s["reps"] for s in summary["sets"]] == [1, 1, 0]
+    assert summary["first_set"] == 5  # of seven: one a rep, and the one under way
     assert summary["total_reps"] == 6
     span = clips.pushups.capture_ms[-1] - clips.pushups.capture_ms[0]
     assert summary["duration_ms"] == pytest.approx(span, abs=1)

@@ -37,6 +37,8 @@ from tests.browser import (
 from tests.conftest import Client, MakeClient
 from tests.live import LiveClient, frame_message, lose_connection, until, video_frames
 from tests.test_lifecycle import serving
+from webapp.analysis.fitness import Workout, load_exercises
+from webapp.analysis.fitness import workout as workout_module
 from webapp.app import TEMPLATES_DIR
 from webapp.config import Config
 from webapp.fitness_page import setup_fitness_routes
@@ -857,6 +859,45 @@ async def test_a_clear_mid_workout_keeps_the_sets_before_it_cleared(client: Clie
             "after": [[2, 2]],
             "reloaded": [[2, 3]],
         }
+        assert browser.errors == []
+
+
+# A WorkoutLog of its own on the page, fed the workout messages `messages` of one workout:
+# its records' [set, reps].
+LOGGED_JS = (
+    """async (messages) => {
+"""
+    + LOG_MAKER
+    + """  const log = made();
+  for (const message of messages) log.update("L", "s1", message);
+  return log.records().map((r) => [r.set, r.reps]);
+}"""
+)
+
+
+@pytest.mark.browser
+async def test_the_log_keeps_every_set_of_a_workout_longer_than_its_list(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server lists a workout's last 100 sets: past them the log lost its first sets
+    (from its storage and its CSV too) and numbered the rest from 1. Here room for three,
+    a new set after each real push-up, and the workout messages the page gets."""
+    monkeypatch.setattr(workout_module, "MAX_SETS", 3)
+    clip = cached(PUSHUPS, Track.POSE)
+    workout = Workout(load_exercises(), "push_up")
+    messages = []
+    for ms, pose in clip.poses():
+        if workout.update(pose, clip.image_size, ms)["reps"]:
+            messages.append(workout.summary())  # the page asks after each rep
+            workout.switch("push_up")
+            messages.append(workout.summary())  # the answer to "New set"
+    assert [s["reps"] for s in messages[-1]["sets"]] == [1, 1, 0]
+    async with open_page() as browser:
+        page = browser.page
+        await page.goto(str(client.make_url("/fitness")))
+        await page.wait_for_selector("body[data-fitness-ready]", state="attached")
+        logged = await page.evaluate(LOGGED_JS, messages)
+        assert logged == [[n, 1] for n in range(1, 7)] + [[7, 0]]
         assert browser.errors == []
 
 

@@ -154,13 +154,18 @@ export class WorkoutLog {
     if (!Array.isArray(message.sets)) return;
     // A reload forgot which workouts run; the last stored one with this link goes on.
     let workout = this.fresh.delete(link) ? null : (this.running.get(link) ?? this.workouts.findLast((w) => w.link === link));
+    // The server lists a workout's last 100 sets, the first of them its set `first_set`:
+    // past 100, the log lost its first sets and numbered the rest from 1.
+    const first = isCount(message.first_set - 1) ? message.first_set - 1 : 0;
     if (!workout) {
-      workout = { id: newId(), began: Date.now(), session, link, sets: [] };
+      workout = { id: newId(), began: Date.now(), session, link, sets: [], ...(first ? { from: first } : {}) };
       this.workouts.push(workout);
     }
     this.running.set(link, workout);
-    // Cleared mid-workout, the sets done before the Clear (`from`) stay cleared.
-    workout.sets = message.sets.slice(workout.from ?? 0);
+    // Cleared mid-workout, the sets done before the Clear (`from`) stay cleared; those no
+    // longer listed stay as kept.
+    const from = workout.from ?? 0;
+    workout.sets = [...workout.sets.slice(0, Math.max(0, first - from)), ...message.sets.slice(Math.max(0, from - first))];
     this.keep(workout);
     this.render();
   }

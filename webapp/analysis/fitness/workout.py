@@ -71,6 +71,9 @@ class Workout:
         self._sets: list[_Set] = []
         self._switches = 0
         self._earlier_reps = 0  # in sets no longer listed
+        # How many sets are no longer listed: a log that keeps every set (the fitness page's)
+        # places the listed ones by it, where the list's first was taken for the workout's.
+        self._earlier_sets = 0
         self._began: float | None = None  # the workout's first frame
         self._last_rep: tuple[Rep, str | None] | None = None
         self._clock = -math.inf
@@ -119,6 +122,7 @@ class Workout:
             self._sets[-1].done = _set_json(self._sets[-1])
         if len(self._sets) == MAX_SETS:
             self._earlier_reps += len(self._sets.pop(0).reps())
+            self._earlier_sets += 1
         self._sets.append(_Set(ex, tracks=tracks))
         self._switches += 1
         self._last_rep = None
@@ -187,14 +191,16 @@ class Workout:
         }
 
     def summary(self) -> dict[str, Any]:
-        """The workout: its last MAX_SETS sets' reps, time and averages, and the totals of
-        all. The set being counted is listed before its first frame too, so the answer to a
-        switch of exercise shows the new set (a set left before any frame is not kept)."""
+        """The workout: its last MAX_SETS sets' reps, time and averages, the number of the
+        first of them in the workout, and the totals of all. The set being counted is
+        listed before its first frame too, so the answer to a switch of exercise shows the
+        new set (a set left before any frame is not kept)."""
         sets = [s.done or _set_json(s) for s in self._sets]
         # Time never goes back, so the last frame's is the latest of all.
         began = self._began
         return {
             "sets": sets,
+            "first_set": self._earlier_sets + 1,
             "total_reps": self._earlier_reps + sum(s["reps"] for s in sets),
             "duration_ms": 0.0 if began is None else round(self._clock - began, 1),
         }
