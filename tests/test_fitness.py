@@ -28,7 +28,7 @@ from webapp.analysis.fitness import (
     load_exercises,
 )
 from webapp.analysis.fitness import workout as workout_module
-from webapp.analysis.fitness.angles import INDEX, LANDMARKS, angle, to_points
+from webapp.analysis.fitness.angles import INDEX, LANDMARKS, angle, seen, to_points
 from webapp.analysis.fitness.counter import RepCounter
 from webapp.analysis.fitness.loader import DATA, parse
 from webapp.protocol import Track
@@ -275,6 +275,21 @@ def test_an_unknown_key_of_a_cue_or_ready_condition_is_refused_at_load(
         parse(data)
 
 
+@pytest.mark.parametrize("exercise", ["squat", "lunge"])
+def test_a_start_position_judged_on_landmarks_not_required_is_refused_at_load(
+    exercise: str,
+) -> None:
+    """The squat's ready torso reads the shoulders, which it did not require: with them out
+    of view it said "hold the start position" to a man holding it."""
+    data = _raw()
+    data["exercises"][exercise]["required"] = ["hip", "knee", "ankle"]
+    with pytest.raises(
+        ExerciseDataError,
+        match=rf"{exercise}: ready reads landmarks not in required: \['shoulder'\]",
+    ):
+        parse(data)
+
+
 def test_an_unknown_default_is_refused_at_load() -> None:
     """A misspelt `confirm_ms` left every exercise on 60 ms, silently."""
     data = _raw()
@@ -359,6 +374,39 @@ def test_squats_from_behind_count_two_each_around_a_true_bottom(clips: Clips) ->
     # He stands for over a second before the first squat: counting is armed by then.
     armed = next(i for i, r in enumerate(results) if r["phase"] == "up")
     assert clips.squats.capture_ms[armed] < 1300
+
+
+def cropped(pose: Pose | None, top: float) -> Pose | None:
+    """The pose as a camera that sees the frame's lower part only, from `top` (a share of
+    the height) down: what is above it is above the image."""
+    if pose is None:
+        return None
+    return [[x, (y - top) / (1.0 - top), z, v] for x, y, z, v in pose]
+
+
+def test_standing_with_the_shoulders_above_the_image_is_out_of_view(clips: Clips) -> None:
+    """A camera that cuts his head and shoulders off while he stands (the frame's top
+    quarter gone): his knees are in view and straight, but the start position is judged on
+    his torso, so nothing counts. The page said "Getting ready: hold the start position"
+    to a man standing in it, where the camera's view is what is wrong."""
+    top = 0.25
+    feed = [(ms, cropped(pose, top)) for ms, pose in frames(clips.squats)]
+    shoulders = (INDEX["left_shoulder"], INDEX["right_shoulder"])
+    workout, results = run("squat", feed, clips.squats.image_size)
+    assert workout.reps == 0
+    squat = EXERCISES["squat"]
+    last_in = None  # when a shoulder was last in view
+    standing = []
+    for (ms, pose), result in zip(feed, results, strict=True):
+        assert pose is not None
+        if seen(pose, squat.min_visibility, shoulders):  # as the counter sees them
+            last_in = ms
+            continue
+        knees = [result["angles"].get(f"{s}_knee", 0.0) for s in ("left", "right")]
+        if last_in is not None and ms - last_in > squat.grace_ms and min(knees) > 165:
+            standing.append(result["phase"])
+    assert len(standing) > 10
+    assert set(standing) == {"out_of_view"}
 
 
 @pytest.mark.parametrize(("video", "exercise", "true"), TRUE_COUNTS)

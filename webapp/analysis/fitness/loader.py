@@ -187,6 +187,19 @@ def _exercise(
     min_visibility = _number(merged, "min_visibility", where)
     if not 0.0 <= min_visibility <= 1.0:
         raise _fail(where, "min_visibility is between 0 and 1")
+    conditions = tuple(_condition(c, measures, f"{where}.ready") for c in ready)
+    # A start position judged on landmarks the counter does not require could not hold
+    # while they were out of view, and the pages said "hold the start position" to a
+    # person holding it (a squat's shoulders above a camera too close, his knees in
+    # view): required, they read as out of view, which says to step back.
+    unread = {
+        point
+        for c in conditions
+        for point in measures[c.measure].points
+        if not _required(point, measures[c.measure].sided, required)
+    }
+    if unread:
+        raise _fail(where, f"ready reads landmarks not in required: {sorted(unread)}")
     return Exercise(
         name=name,
         title=_text(merged, "title", where),
@@ -199,7 +212,7 @@ def _exercise(
         turn=turn,
         partial=partial,
         required=tuple(required),
-        ready=tuple(_condition(c, measures, f"{where}.ready") for c in ready),
+        ready=conditions,
         min_visibility=min_visibility,
         depth=depth,
         partial_cue=_cue(merged.get("partial_cue", _DEFAULT_PARTIAL), f"{where}.partial_cue"),
@@ -208,6 +221,17 @@ def _exercise(
         measures=MappingProxyType(dict(measures)),
         **timing,
     )
+
+
+def _required(point: str, sided: bool, required: list[str]) -> bool:
+    """Whether `required` names a measure's point: a sided one ("shoulder") on both sides,
+    a full name ("left_knee") as itself or side-less."""
+    if point in required:
+        return True
+    if sided:
+        return all(f"{side}_{point}" in required for side in SIDES)
+    side, _, name = point.partition("_")
+    return side in SIDES and name in required
 
 
 _TIMES = ("ready_ms", "grace_ms", "confirm_ms", "min_travel_ms", "cue_hold_ms")
