@@ -191,6 +191,19 @@ async def test_bad_input_gets_its_status_then_the_server_still_works(
     assert good["landmarks"]["pose"] is not None
 
 
+@pytest.mark.parametrize("query", ["rig=1", "smoothing=off", "format=csv&rig=1"])
+async def test_a_query_parameter_is_refused_not_ignored(client: Client, query: str) -> None:
+    """/api/video takes ?rig=1 and ?smoothing=off; /predict answered without either, 200,
+    as if it had heard them."""
+    data = PERSON_JPEG.read_bytes()
+    response = await client.post(f"/predict?{query}", data=form(data))
+    assert response.status == 400
+    body = await response.json()
+    assert body["error"] == "bad_request"
+    first = sorted(name.split("=")[0] for name in query.split("&"))[0]
+    assert body["detail"] == f"unknown query parameter {first!r}; POST /predict takes none"
+
+
 async def test_missing_field_and_empty_body(client: Client) -> None:
     response = await client.post("/predict", data=form(b"abc", name="image"))
     assert response.status == 400

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from webapp import json_text
 from webapp.engine import imaging
-from webapp.errors import CapacityError
+from webapp.errors import BadRequestError, CapacityError
 from webapp.keys import CACHE, CONFIG, METRICS, SCHEDULER, STILLS
 from webapp.live.guard import client_address
 from webapp.still import uploads
@@ -23,6 +23,11 @@ SCHEMA_VERSION = 1
 async def predict(request: web.Request) -> web.Response:
     started = time.perf_counter()
     config = request.app[CONFIG]
+    if request.query:
+        # As /api/video and /api/export do: ?rig=1 or ?smoothing=off, which /api/video
+        # takes, was answered without them as if they had been heard.
+        name = sorted(request.query)[0]
+        raise BadRequestError(f"unknown query parameter {name!r}; POST /predict takes none")
     # A full line refuses before the body is read, so a refused client wastes no upload.
     request.app[SCHEDULER].check_still_room()
     # Each body is held whole in memory while it arrives, before the waiting line bounds
