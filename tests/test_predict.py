@@ -290,6 +290,23 @@ async def test_a_file_under_another_name_is_told_its_name(make_client: MakeClien
     assert response.status == 200, await response.text()
 
 
+async def test_a_big_file_before_the_file_is_not_taken_for_it(make_client: MakeClient) -> None:
+    """A form's second file (over the 64 KiB the other fields may hold) before the photo
+    sent as 'file' was answered "the file came as the multipart field 'scan'; send it as
+    'file'", which it had been."""
+    client = await make_client(Config(workers=1))
+    photo = PERSON_JPEG.read_bytes()
+    form = aiohttp.FormData()
+    form.add_field("scan", photo, filename="scan.jpg", content_type="image/jpeg")
+    form.add_field("file", photo, filename="photo.jpg", content_type="image/jpeg")
+    response = await client.post("/predict", data=form)
+    answer = await response.json()
+    assert (response.status, answer["error"]) == (413, "too_large"), answer
+    assert answer["detail"] == (
+        "the multipart body besides the field 'file' is over the 65536-byte limit"
+    )
+
+
 async def test_two_files_under_the_name_are_refused(make_client: MakeClient) -> None:
     """curl -F file=@a.jpg -F file=@b.jpg: b was never read, and a's landmarks came back as
     if they were the whole answer. A field after the file is let be, as one before it."""

@@ -144,13 +144,18 @@ class FilePart:
 
 
 async def file_part(
-    request: web.Request, field: str, others_limit: int, query_names: frozenset[str] = frozenset()
+    request: web.Request,
+    field: str,
+    others_limit: int,
+    query_names: frozenset[str] = frozenset(),
+    file_limit: int = 0,
 ) -> FilePart | None:
     """The multipart part named `field`, or None. The parts before it are read and dropped,
     at most `others_limit` bytes of them in all: skipped by `async for`, aiohttp drains a
     part to its end, so a 3 GB part named otherwise was read whole (--max-upload-bytes
     bounded only the file's own part). A part named as one of `query_names`, before the
-    file or after it, is a 400 bad_option."""
+    file or after it, is a 400 bad_option. A file under another name over `others_limit`
+    is read on and dropped, within `file_limit` bytes, to learn whether `field` follows."""
     left = others_limit
     misnamed: str | None = None
     body = await request.multipart()
@@ -162,17 +167,37 @@ async def file_part(
         try:
             left -= await _drain(part, left, field)
         except TooLargeError:
-            if part.filename is None:
+            if part.filename is None or await _comes_later(body, part, field, file_limit):
                 raise
             # A file under another name (curl -F image=@photo.jpg) is the file meant: it
             # was drained against the small allowance of the other fields and called too
-            # large, which sent people looking at its size.
+            # large, which sent people looking at its size. Unless the file follows it: a
+            # form's second file before the photo was told to send the photo as `field`,
+            # which it had.
             raise EmptyInputError(_misnamed(part.name, field)) from None
         if part.filename is not None and misnamed is None:
             misnamed = part.name  # a small file beside the one meant is fine, if it comes
     if misnamed is not None:
         raise EmptyInputError(_misnamed(misnamed, field))
     return None
+
+
+async def _comes_later(
+    body: MultipartReader, part: BodyPartReader, field: str, budget: int
+) -> bool:
+    """Whether a part named `field` follows `part`, which is read on and dropped, as are the
+    parts between, within `budget` bytes: past it, the answer is no."""
+    what = f"multipart body besides the field {field!r}"
+    try:
+        budget -= await copy_limited(part.read_chunk, _drop, budget, what)
+        async for item in body:
+            later = _plain(item, field)
+            if later.name == field:
+                return True
+            budget -= await copy_limited(later.read_chunk, _drop, budget, what)
+    except TooLargeError:
+        return False
+    return False
 
 
 def _plain(part: BodyPartReader | MultipartReader | None, field: str) -> BodyPartReader:

@@ -66,7 +66,7 @@ async def read_image(request: web.Request, limit: int) -> bytes:
 
 async def _read_multipart(request: web.Request, limit: int) -> bytes:
     with multipart_parsing():
-        file = await file_part(request, FIELD, ENVELOPE_BYTES)
+        file = await file_part(request, FIELD, ENVELOPE_BYTES, file_limit=limit)
         if file is None:
             raise EmptyInputError(
                 f"no multipart field named {FIELD!r}; send the image as {FIELD!r}"

@@ -67,7 +67,7 @@ async def _receive(
 async def _receive_multipart(
     request: web.Request, file: IO[bytes], limit: int, options: frozenset[str]
 ) -> int:
-    video = await file_part(request, FIELD, ENVELOPE_BYTES, options)
+    video = await file_part(request, FIELD, ENVELOPE_BYTES, options, limit)
     if video is None:
         raise EmptyInputError(f"no multipart field named {FIELD!r}; send the video as {FIELD!r}")
     check_declared_type(video.part.headers.get("Content-Type", ""))
