@@ -18,7 +18,7 @@ from PIL import Image
 
 from tests.conftest import Client, MakeClient, files_form
 from tests.live import until
-from tests.media import ASL_VIDEO, PERSON_JPEG, STILLS, png_declaring, reencode
+from tests.media import ASL_VIDEO, MEDIA, PERSON_JPEG, STILLS, png_declaring, reencode
 from tests.videos import write_clip
 from webapp.config import Config
 from webapp.still import uploads
@@ -99,6 +99,22 @@ async def test_no_person_is_a_200_with_a_warning(client: Client) -> None:
     assert "no_person" in [w["code"] for w in body["warnings"]]
     # A person far from the camera is the usual reason: the words say what to do.
     assert "crop closer" in body["warnings"][0]["message"]
+
+
+async def test_a_person_lost_in_a_wide_picture_is_not_said_to_be_short(client: Client) -> None:
+    """The seated woman at her photo's full height, in a 3840x640 strip, is not found: the
+    model scales the longest side. The hint said a person under a quarter of the height was
+    too small, which she is not, so it pointed at nothing she could see."""
+    photo = cv2.imread(str(MEDIA / "woman_sitting_mpsamples_pose_test_image.jpg"))
+    height, width = photo.shape[:2]
+    strip = np.full((height, width * 4, 3), 128, np.uint8)
+    strip[:, width : 2 * width] = photo
+    ok, encoded = cv2.imencode(".jpg", strip)
+    assert ok
+    status, body = await post_file(client, encoded.tobytes())
+    assert status == 200
+    assert [w["code"] for w in body["warnings"]] == ["no_person"]
+    assert "of its longest side" in body["warnings"][0]["message"]
 
 
 async def test_an_animated_image_says_its_first_frame_was_tracked(

@@ -171,11 +171,13 @@ class Worker:
         done = time.perf_counter()
         warnings = []
         if not landmarks.found_anything():
-            # Measured on the seated woman of media/ pasted into a 4000x3000 frame: found
-            # at 800 px tall (27% of the height) and more, not at 640 (21%) or less.
+            # The model sees the image scaled by its longest side, so a person at full
+            # height in a wide picture is as small to it as one far off. The seated woman of
+            # media/ (465 px of her 640 px photo) was found at 14.5% of the longest side
+            # (4000x3000 and 3200x640 frames), not at 13.3% (3500x640) or less.
             nobody = (
-                "no person was found in the image (a person under about a quarter of its "
-                "height may be too small for the model: crop closer)"
+                "no person was found in the image (a person under about a seventh of its "
+                "longest side may be too small for the model: crop closer)"
             )
             warnings.append({"code": "no_person", "message": nobody})
         if imaging.animated(data):
