@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import ExifTags, Image, ImageOps
 
 from webapp.engine.imaging import decode
 
@@ -38,3 +40,53 @@ def test_a_float_image_is_scaled_to_8_bits(
     assert rgb.shape == (2, 2, 3)
     assert rgb[..., 0].tolist() == expected
     assert (rgb[..., 0] == rgb[..., 2]).all()
+
+
+def png_chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def turned_png(where: str) -> bytes:
+    """A 2x1 PNG whose orientation 6 (turn clockwise) is said `where`."""
+    out = io.BytesIO()
+    Image.new("RGB", (2, 1)).save(out, "PNG")
+    data = out.getvalue()
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = 6
+    tiff = exif.tobytes()
+    first_idat = data.index(b"IDAT") - 4
+    iend = data.index(b"IEND") - 4
+    if where == "before_the_pixels":
+        return data[:first_idat] + png_chunk(b"eXIf", tiff) + data[first_idat:]
+    if where == "after_the_pixels":
+        return data[:iend] + png_chunk(b"eXIf", tiff) + data[iend:]
+    if where == "raw_profile_text":  # as ImageMagick writes it
+        raw = b"Exif\x00\x00" + tiff
+        text = b"\nexif\n%8d\n%s\n" % (len(raw), raw.hex().encode())
+        chunk = png_chunk(b"tEXt", b"Raw profile type exif\x00" + text)
+        return data[:first_idat] + chunk + data[first_idat:]
+    xmp = (
+        b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/'
+        b'02/22-rdf-syntax-ns#"><rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/"'
+        b' tiff:Orientation="6"/></rdf:RDF></x:xmpmeta>'
+    )
+    chunk = png_chunk(b"iTXt", b"XML:com.adobe.xmp\x00\x00\x00\x00\x00" + xmp)
+    return data[:first_idat] + chunk + data[first_idat:]
+
+
+@pytest.mark.parametrize(
+    ("where", "shape"),
+    [
+        ("before_the_pixels", (2, 1, 3)),
+        # Browsers read none of these: the page drew the photo as stored, under points
+        # found on the photo turned.
+        ("after_the_pixels", (1, 2, 3)),
+        ("raw_profile_text", (1, 2, 3)),
+        ("xmp", (1, 2, 3)),
+    ],
+)
+def test_a_png_is_turned_only_by_the_exif_browsers_read(where: str, shape: tuple[int, ...]) -> None:
+    data = turned_png(where)
+    # Pillow reads each of them: the PNG says orientation 6 to it, wherever it is said.
+    assert ImageOps.exif_transpose(Image.open(io.BytesIO(data))).size == (1, 2)
+    assert decode(data, max_pixels=100).shape == shape

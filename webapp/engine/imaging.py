@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 from numpy.typing import NDArray
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from webapp.engine import image_layout
 from webapp.errors import (
@@ -116,11 +116,39 @@ def decode(data: bytes, max_pixels: int) -> RGBImage:
             warnings.simplefilter("ignore")
             with Image.open(io.BytesIO(data)) as img:
                 img.seek(0)
-                upright = ImageOps.exif_transpose(img)
+                upright = _png_upright(img) if img.format == "PNG" else ImageOps.exif_transpose(img)
                 rgb = _to_rgb(upright)
     except CORRUPT as exc:
         raise NotAnImageError(f"the image data is corrupt or truncated: {exc}") from None
     return rgb
+
+
+# EXIF Orientation -> the turn that makes the picture upright.
+UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def _png_upright(img: Image.Image) -> Image.Image:
+    """A PNG turned as its eXIf chunk before the pixels says: the one orientation browsers
+    read (PNG's third edition puts eXIf before IDAT). Pillow also reads an eXIf after the
+    pixels, ImageMagick's "Raw profile type exif" text and XMP: a PNG turned by one of those
+    alone was answered turned, its points on a picture nobody saw, and the page drew them
+    over the photo as the browser shows it, sideways."""
+    # Read at open, which stops at the first IDAT; getexif() would read to the end.
+    early = img.info.get("exif")
+    if not isinstance(early, bytes):
+        return img
+    orientation = Image.Exif()
+    orientation.load(early)
+    turn = UPRIGHT.get(orientation.get(ExifTags.Base.Orientation, 1))
+    return img if turn is None else img.transpose(turn)
 
 
 ANIMATED_FORMATS = frozenset({"GIF", "WEBP", "PNG"})
