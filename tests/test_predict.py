@@ -343,6 +343,27 @@ async def test_two_files_under_the_name_are_refused(make_client: MakeClient) -> 
     assert (await client.get("/readyz")).status == 200
 
 
+@pytest.mark.parametrize("end", [b"", b"\r\n"], ids=["file_bytes", "line_break"])
+async def test_a_multipart_body_without_its_closing_boundary_is_said_so(
+    client: Client, end: bytes
+) -> None:
+    """A photo part that runs to the body's end, its boundary never sent (a hand-built
+    body, a sender cut off), was "the multipart body is malformed: Reading after EOF"."""
+    part = (
+        b'--XYZ\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n'
+        b"Content-Type: image/jpeg\r\n\r\n"
+    )
+    headers = {"Content-Type": "multipart/form-data; boundary=XYZ"}
+    body = part + PERSON_JPEG.read_bytes() + end
+    response = await client.post("/predict", data=body, headers=headers)
+    answer = await response.json()
+    assert (response.status, answer["error"]) == (400, "bad_request"), answer
+    assert answer["detail"] == (
+        "the multipart body ends without its closing boundary: it was cut short, or its "
+        "sender did not finish it"
+    )
+
+
 async def test_pixel_limit_is_413(make_client: MakeClient) -> None:
     client = await make_client(Config(workers=1, max_pixels=100_000))
     status, body = await post_file(client, PERSON_JPEG.read_bytes())

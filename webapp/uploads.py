@@ -33,6 +33,10 @@ UPLINK_BYTES_PER_S = 250_000
 # boundary + 2 ("Chunk size must be greater or equal than boundary length + 2"), which a
 # read sized to what is left of a limit could be. RFC 2046 boundaries are at most 70.
 MIN_READ = 1024
+CUT_SHORT = (
+    "the multipart body ends without its closing boundary: it was cut short, or its sender "
+    "did not finish it"
+)
 
 
 @web.middleware
@@ -113,6 +117,16 @@ class FilePart:
     others_left: int  # of the allowance for the other parts, what those before it left
     query_names: frozenset[str] = frozenset()  # the endpoint's query parameters
 
+    async def read_chunk(self, size: int) -> bytes:
+        """The file's next bytes. A body that ends in the file, without the boundary after
+        it, was "the multipart body is malformed: Reading after EOF" (aiohttp's words)."""
+        try:
+            return await self.part.read_chunk(size)
+        except ValueError:
+            if not self.stream.at_eof():
+                raise
+            raise BadRequestError(CUT_SHORT) from None
+
     async def refuse_another(self) -> None:
         """Once the file is read: the parts after it are read and dropped (within what is
         left of the other parts' allowance), and a second part under the file's name is
@@ -137,10 +151,7 @@ class FilePart:
                 raise
             # The file read to the body's end is the file and the line break before the
             # boundary that never came: a truncated video, it said, of a whole one.
-            raise BadRequestError(
-                "the multipart body ends without its closing boundary: it was cut short, "
-                "or its sender did not finish it"
-            ) from None
+            raise BadRequestError(CUT_SHORT) from None
 
 
 async def file_part(

@@ -72,7 +72,7 @@ async def _read_multipart(request: web.Request, limit: int) -> bytes:
                 f"no multipart field named {FIELD!r}; send the image as {FIELD!r}"
             )
         check_declared_type(file.part.headers.get("Content-Type", ""))
-        data = await read_limited(file.part.read_chunk, limit, "image")
+        data = await read_limited(file.read_chunk, limit, "image")
         await file.refuse_another()
     if not data:
         raise EmptyInputError(f"the multipart field {FIELD!r} is empty")

@@ -71,7 +71,7 @@ async def _receive_multipart(
     if video is None:
         raise EmptyInputError(f"no multipart field named {FIELD!r}; send the video as {FIELD!r}")
     check_declared_type(video.part.headers.get("Content-Type", ""))
-    size = await copy_limited(video.part.read_chunk, file.write, limit, "video", CHUNK)
+    size = await copy_limited(video.read_chunk, file.write, limit, "video", CHUNK)
     if not size:
         raise EmptyInputError(f"the multipart field {FIELD!r} is empty")
     await video.refuse_another()
