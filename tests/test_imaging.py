@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from PIL import ExifTags, Image, ImageOps
 
-from webapp.engine.imaging import decode
+from webapp.engine.imaging import decode, probe
+from webapp.errors import NotAnImageError
 
 
 def tiff(values: list[list[float]]) -> bytes:
@@ -90,3 +91,28 @@ def test_a_png_is_turned_only_by_the_exif_browsers_read(where: str, shape: tuple
     # Pillow reads each of them: the PNG says orientation 6 to it, wherever it is said.
     assert ImageOps.exif_transpose(Image.open(io.BytesIO(data))).size == (1, 2)
     assert decode(data, max_pixels=100).shape == shape
+
+
+@pytest.mark.parametrize("kind", [b"zTXt", b"iCCP"])
+@pytest.mark.parametrize("stage", ["probe", "decode"])
+def test_a_png_with_metadata_past_pillows_limit_is_not_called_corrupt(
+    kind: bytes, stage: str
+) -> None:
+    """A photo with a 2 MB comment or ICC profile (compressed) was "the image header is
+    corrupt: Decompressed data too large for PngImagePlugin.MAX_TEXT_CHUNK"."""
+    out = io.BytesIO()
+    Image.new("RGB", (2, 1)).save(out, "PNG")
+    data = out.getvalue()
+    body = b"Comment\x00\x00" if kind == b"zTXt" else b"icc\x00\x00"
+    body += zlib.compress(b"\x00" * 2_000_000)
+    chunk = struct.pack(">I", len(body)) + kind + body
+    chunk += struct.pack(">I", zlib.crc32(kind + body))
+    # Before the pixels, the header's walk meets it; after them, only the full decode.
+    at = data.index(b"IDAT" if stage == "probe" else b"IEND") - 4
+    read = probe if stage == "probe" else decode
+    with pytest.raises(NotAnImageError) as refused:
+        read(data[:at] + chunk + data[at:], 100)
+    assert str(refused.value) == (
+        "the PNG's metadata (a compressed text chunk or ICC profile) inflates past the 1 MiB "
+        "the server reads of it: save the image without its metadata, or as JPEG"
+    )

@@ -84,7 +84,7 @@ def probe(data: bytes, max_pixels: int) -> ImageInfo:
     except UnidentifiedImageError:
         raise NotAnImageError("the bytes are not an image in any known format") from None
     except CORRUPT as exc:
-        raise NotAnImageError(f"the image header is corrupt: {exc}") from None
+        raise _unreadable(exc, "the image header is corrupt") from None
     if fmt not in SUPPORTED_FORMATS:
         raise UnsupportedTypeError(
             f"{fmt} images are not supported; send JPEG, PNG, WebP, BMP, GIF or TIFF"
@@ -119,7 +119,7 @@ def decode(data: bytes, max_pixels: int) -> RGBImage:
                 upright = _png_upright(img) if img.format == "PNG" else ImageOps.exif_transpose(img)
                 rgb = _to_rgb(upright)
     except CORRUPT as exc:
-        raise NotAnImageError(f"the image data is corrupt or truncated: {exc}") from None
+        raise _unreadable(exc, "the image data is corrupt or truncated") from None
     return rgb
 
 
@@ -149,6 +149,23 @@ def _png_upright(img: Image.Image) -> Image.Image:
     orientation.load(early)
     turn = UPRIGHT.get(orientation.get(ExifTags.Base.Orientation, 1))
     return img if turn is None else img.transpose(turn)
+
+
+# Pillow's guard against zip bombs in a PNG's metadata: a compressed text chunk or ICC
+# profile that inflates past 1 MiB (MAX_TEXT_CHUNK), or text past 64 MiB in all.
+METADATA_LIMITS = ("MAX_TEXT_CHUNK", "MAX_TEXT_MEMORY")
+
+
+def _unreadable(exc: Exception, what: str) -> NotAnImageError:
+    """A PNG whose metadata passed Pillow's limits was "the image header is corrupt:
+    Decompressed data too large for PngImagePlugin.MAX_TEXT_CHUNK": a photo every browser
+    shows, said to be broken, in words for Pillow's developers."""
+    if isinstance(exc, ValueError) and any(name in str(exc) for name in METADATA_LIMITS):
+        return NotAnImageError(
+            "the PNG's metadata (a compressed text chunk or ICC profile) inflates past the "
+            "1 MiB the server reads of it: save the image without its metadata, or as JPEG"
+        )
+    return NotAnImageError(f"{what}: {exc}")
 
 
 ANIMATED_FORMATS = frozenset({"GIF", "WEBP", "PNG"})
