@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import ExifTags, Image, ImageOps
 
-from webapp.engine.imaging import decode, probe
+from webapp.engine.imaging import animated, decode, probe
 from webapp.errors import NotAnImageError
 
 
@@ -116,3 +116,18 @@ def test_a_png_with_metadata_past_pillows_limit_is_not_called_corrupt(
         "the PNG's metadata (a compressed text chunk or ICC profile) inflates past the 1 MiB "
         "the server reads of it: save the image without its metadata, or as JPEG"
     )
+
+
+@pytest.mark.parametrize("frames", [1, 2])
+def test_an_apng_whose_poster_is_not_animated_is_read_from_its_animation(frames: int) -> None:
+    """The IDAT of an APNG may be a poster left out of its animation: the browser shows the
+    animation's first frame, and the server tracked the poster."""
+    poster = Image.new("RGB", (2, 1), (0, 0, 0))
+    shown = Image.new("RGB", (2, 1), (255, 255, 255))
+    out = io.BytesIO()
+    poster.save(out, "PNG", save_all=True, append_images=[shown] * frames, default_image=True)
+    data = out.getvalue()
+    assert getattr(Image.open(io.BytesIO(data)), "n_frames", 1) == frames + 1
+    assert decode(data, max_pixels=100).tolist() == [[[255, 255, 255]] * 2]
+    # One frame besides the poster is a still picture to a browser, not an animation.
+    assert animated(data) is (frames > 1)

@@ -115,7 +115,7 @@ def decode(data: bytes, max_pixels: int) -> RGBImage:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with Image.open(io.BytesIO(data)) as img:
-                img.seek(0)
+                img.seek(_first_frame(img))
                 upright = _png_upright(img) if img.format == "PNG" else ImageOps.exif_transpose(img)
                 rgb = _to_rgb(upright)
     except CORRUPT as exc:
@@ -171,6 +171,18 @@ def _unreadable(exc: Exception, what: str) -> NotAnImageError:
 ANIMATED_FORMATS = frozenset({"GIF", "WEBP", "PNG"})
 
 
+def _first_frame(img: Image.Image) -> int:
+    """The frame a viewer shows first. An APNG's default image (its IDAT) may be left out
+    of its animation, a poster for viewers that cannot animate; Pillow counts it as frame
+    0, and a person in every frame of the animation, as the browser showed it, was
+    answered no_person from a blank poster."""
+    return 1 if img.format == "PNG" and getattr(img, "default_image", False) else 0
+
+
+def _frames_shown(img: Image.Image) -> int:
+    return int(getattr(img, "n_frames", 1)) - _first_frame(img)
+
+
 def animated(data: bytes) -> bool:
     """Whether an image (GIF, WebP, APNG) has frames after its first, which decode() leaves
     out: said, so that a first frame with nobody in it is not taken for the whole."""
@@ -180,8 +192,7 @@ def animated(data: bytes) -> bool:
             with Image.open(io.BytesIO(data)) as img:
                 # A phone's JPEG with a second picture (an MPO: Ultra HDR's gain map) and a
                 # TIFF of several pages are "animated" to Pillow, but not to anyone else.
-                moving = img.format in ANIMATED_FORMATS
-                return moving and bool(getattr(img, "is_animated", False))
+                return img.format in ANIMATED_FORMATS and _frames_shown(img) > 1
     except CORRUPT:
         return False
 
