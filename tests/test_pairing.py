@@ -157,6 +157,19 @@ def test_an_address_fills_only_its_share_of_the_table() -> None:
     codes.offer(a_code(), a_link(), "192.0.2.1")
 
 
+def test_a_client_that_waits_its_retry_after_is_let_in() -> None:
+    # Codes offered 0.4 s apart: the oldest ends 598.4 s after the refusal, not 598.
+    clock = Clock()
+    codes = PairingCodes(lifetime=600, clock=clock)
+    for _ in range(PER_ADDRESS):
+        codes.offer(a_code(), a_link(), "192.0.2.1")
+        clock.now += 0.4
+    with pytest.raises(TooMany) as refused:
+        codes.offer(a_code(), a_link(), "192.0.2.1")
+    clock.now += refused.value.retry_after
+    codes.offer(a_code(), a_link(), "192.0.2.1")
+
+
 def test_the_table_is_bounded() -> None:
     codes = PairingCodes(clock=Clock())
     for number in range(MAX_CODES):

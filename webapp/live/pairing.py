@@ -103,7 +103,9 @@ class TooMany(Exception):
 
     def __init__(self, retry_after: float) -> None:
         super().__init__(retry_after)
-        self.retry_after = max(1, round(retry_after))
+        # Rounded down, a client that waited as told came back 0.4 s early and was
+        # refused again: whole seconds up, so the wait it is told is the wait it needs.
+        self.retry_after = max(1, math.ceil(retry_after))
 
 
 class TooManyTries(TooMany):
