@@ -22,6 +22,7 @@ from webapp import config, errors, flags
 from webapp.access.errors import AccessDenied, QuotaExceeded
 from webapp.http_errors import STATUS
 from webapp.live.session import FRAME_ERROR_CODES
+from webapp.metrics import Metrics
 from webapp.protocol import ClientType, Close, ServerType
 from webapp.vmc import relay_config
 
@@ -142,6 +143,23 @@ def test_every_metric_the_documents_name_is_exposed() -> None:
         for name in re.findall(r"\b(holotrack_[a-z_]+)", path.read_text(encoding="utf-8"))
     }
     assert sorted((doc, name) for doc, name in named if name not in exposed) == []
+
+
+def test_the_outcomes_a_document_lists_are_the_ones_counted() -> None:
+    # Only a plain list right after the series: "`holotrack_x_total{outcome}` (a, b, c)".
+    counted: dict[str, set[str]] = {}
+    for family in Metrics().registry.collect():
+        for sample in family.samples:
+            if "outcome" in sample.labels:
+                counted.setdefault(sample.name, set()).add(sample.labels["outcome"])
+    wrong = []
+    for path in documents():
+        text = path.read_text(encoding="utf-8")
+        for name, listed in re.findall(r"`(holotrack_\w+)\{outcome\}`\s*\(([a-z,\s]+)\)", text):
+            said = {word.strip() for word in listed.split(",")}
+            if said != counted.get(name):
+                wrong.append((path.relative_to(ROOT).as_posix(), name, sorted(said)))
+    assert wrong == []
 
 
 @pytest.mark.parametrize("document", ["README.md", "docs/api.md", "docs/recordings.md"])
