@@ -241,6 +241,29 @@ def anchors(document: Path) -> set[str]:
     return found
 
 
+def test_the_architecture_names_every_shared_module() -> None:
+    text = read("docs/architecture.md")
+    shared = sorted((ROOT / "webapp").glob("*.py"))
+    assert len(shared) > 20
+    unnamed = [p.name for p in shared if not p.stem.startswith("__") and f"`{p.name}`" not in text]
+    assert unnamed == []
+
+
+def test_the_engine_imports_only_what_the_architecture_says() -> None:
+    rule = re.search(
+        r"^Imports go one way: .* -> `engine` -> (.*)\.$", read("docs/architecture.md"), re.M
+    )
+    assert rule is not None
+    allowed = set(re.findall(r"`(\w+)`", rule.group(1)))
+    imported = {
+        name
+        for path in (ROOT / "webapp" / "engine").rglob("*.py")
+        for name in re.findall(r"^\s*(?:from|import) webapp\.(\w+)", path.read_text(), re.M)
+    }
+    assert "errors" in imported
+    assert sorted(imported - allowed - {"engine"}) == []
+
+
 def test_github_anchors_are_made_as_github_makes_them() -> None:
     assert github_anchor("Video files: POST /api/video") == "video-files-post-apivideo"
     assert github_anchor("Avatars: the rig") == "avatars-the-rig"
