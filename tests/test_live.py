@@ -227,6 +227,27 @@ async def test_a_message_past_aiohttps_limit_is_told_the_limit_ready_gave(
     assert "a frame's image 2048 bytes (max_frame_bytes)" in reason
 
 
+async def test_aiohttps_limit_lets_through_the_largest_message_the_documents_name(
+    make_client: MakeClient,
+) -> None:
+    """docs/SECURITY.md: a message may be at most --max-frame-bytes + 1036 bytes before
+    aiohttp refuses it. One of exactly that many was refused as "over" that many."""
+    client = await make_client(Config(workers=1, max_frame_bytes=4 * MAX_TEXT_CHARS))
+    largest = 4 * MAX_TEXT_CHARS + 1036
+    live = await LiveClient.connect(client)
+    await live.hello("pose")
+    await live.ws.send_bytes(bytes(largest))
+    code, reason = await live.closed()
+    # Read whole, then refused by the server's own check of the frame's image.
+    assert (code, reason) == (Close.TOO_BIG, f"frame of {largest - 12} bytes; the limit is 65536")
+    live = await LiveClient.connect(client)
+    await live.hello("pose")
+    await live.ws.send_bytes(bytes(largest + 1))
+    code, reason = await live.closed()
+    assert code == Close.TOO_BIG
+    assert reason.startswith(f"a message over {largest} bytes;")
+
+
 async def test_a_text_message_past_aiohttps_limit_is_told_the_text_limit_too(
     make_client: MakeClient,
 ) -> None:

@@ -41,7 +41,7 @@ class _Socket(web.WebSocketResponse):
     async def close(self, *, code: int = 1000, message: bytes = b"", drain: bool = True) -> bool:
         if code == Close.TOO_BIG and not message:
             message = (
-                f"a message over {self._max_msg_size} bytes; the limits: a frame's image "
+                f"a message over {self._max_msg_size - 1} bytes; the limits: a frame's image "
                 f"{self._max_frame_bytes} bytes (max_frame_bytes), a text {MAX_TEXT_CHARS} "
                 "characters"
             ).encode()
@@ -64,8 +64,10 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         compress=False,
         heartbeat=config.heartbeat,
         # Room for a whole text message too (four bytes a character at most), so that a
-        # small --max-frame-bytes does not cut texts under their own limit.
-        max_msg_size=max(config.max_frame_bytes + FRAME_HEADER.size + 1024, 4 * MAX_TEXT_CHARS),
+        # small --max-frame-bytes does not cut texts under their own limit. aiohttp refuses
+        # a message of max_msg_size bytes or more: one more, so that the largest message
+        # let through is the one docs/SECURITY.md names and the 1009's reason says "over".
+        max_msg_size=max(config.max_frame_bytes + FRAME_HEADER.size + 1024, 4 * MAX_TEXT_CHARS) + 1,
     )
     await ws.prepare(request)
     client = guard.client_address(request, config)
