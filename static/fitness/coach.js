@@ -48,6 +48,7 @@ const resized = new ResizeObserver((entries) => {
 
 let exercises = [];
 const watched = new Map(); // token -> {card, watcher, lastResult}
+let made = 0; // cards made, for their own element ids
 
 // The cards' tokens, kept in this browser until each card's Remove: a coach who reloads the
 // page, or opens it tomorrow for the same class, had to paste every link again.
@@ -98,7 +99,14 @@ function newCard(token) {
     <p class="status" role="status" data-field="status" data-kind="busy"></p>`;
   field(card, "title").textContent = `Link …${token.slice(-6)}`;
   showStatus(field(card, "status"), "Connecting…", "busy");
-  card.querySelector(".remove").addEventListener("click", () => remove(token));
+  // Each Remove button is named with its card's title ("Remove Session s3"): a screen
+  // reader's list of buttons read "Remove, Remove, Remove", saying not whose.
+  made += 1;
+  const removeButton = card.querySelector(".remove");
+  field(card, "title").id = `card-title-${made}`;
+  removeButton.id = `card-remove-${made}`;
+  removeButton.setAttribute("aria-labelledby", `card-remove-${made} card-title-${made}`);
+  removeButton.addEventListener("click", () => remove(token));
   resized.observe(field(card, "figure"));
   return card;
 }
@@ -263,6 +271,12 @@ function remove(token, forget = true) {
   if (forget) keepTokens((tokens) => tokens.filter((t) => t !== token));
   entry.watcher.stop();
   resized.unobserve(field(entry.card, "figure"));
+  // The keyboard stays among the cards (the next one's Remove, else the one before's,
+  // else the links box): with the card it was in gone, it went back to the page's top.
+  if (entry.card.contains(document.activeElement)) {
+    const near = entry.card.nextElementSibling ?? entry.card.previousElementSibling;
+    (near?.querySelector(".remove") ?? input).focus();
+  }
   entry.card.remove();
   watched.delete(token);
   empty.hidden = watched.size > 0;
