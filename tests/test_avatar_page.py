@@ -1892,3 +1892,29 @@ async def test_settings_the_browser_will_not_keep_hold_for_the_visit(
         await slide(page, "#avatar-smoothing", 2)
         assert (await page.inner_text("#avatar-smoothing-value")).endswith(" Hz, β 6.18")
         assert browser.errors == []
+
+
+async def test_the_smoothing_slider_moved_by_its_keys_starts_one_session(
+    make_avatar_client: MakeAvatarClient, tmp_path: Path
+) -> None:
+    """Each arrow key fires the slider's change: four presses started four sessions, each
+    read out as "Connecting…" and a gap in the avatar, the OBS view and VMC."""
+    async with signer_on_camera(make_avatar_client, tmp_path) as (browser, hellos):
+        page = browser.page
+        await start_session(browser)
+        first = await page.get_attribute("body", "data-session")
+        await page.focus("#avatar-smoothing")
+        for _ in range(4):
+            await page.keyboard.press("ArrowRight")
+        await session_after(page, first)
+        # Results of the new session: any other the keys started would be under way by now.
+        since = int(await page.get_attribute("#avatar-stage", "data-results") or 0)
+        await page.wait_for_function(
+            "(n) => Number(document.getElementById('avatar-stage').dataset.results) > n + 5",
+            arg=since,
+        )
+        assert await page.input_value("#avatar-smoothing") == "9"
+        assert len(hellos) == 2, hellos
+        assert hellos[-1]["smoothing"]["min_cutoff"] < 0.02  # smoother than the default's
+        await page.click("#avatar-stop")
+        assert browser.errors == []

@@ -14,6 +14,8 @@ import { keepInputs } from "../kept_inputs.js";
 const SNAPPY = Object.freeze({ min_cutoff: 0.4, beta: 10 });
 const SMOOTH = Object.freeze({ min_cutoff: 0.001, beta: 0.9 });
 const STEPS = 10;
+// How long the smoothing slider waits, once moved by the keyboard, for the next key.
+const KEYS_SETTLE_MS = 700;
 
 function logLerp(a, b, t) {
   return a * (b / a) ** t;
@@ -150,7 +152,18 @@ export class Controls {
     this.vmc?.addEventListener("change", () => {
       if (!this.checkVmc().problem) handler();
     });
-    this.smoothing.addEventListener("change", handler);
+    // An arrow key moves the slider a step and fires "change" at once, at each press:
+    // four presses started four sessions, each a "Connecting…" read out and a gap in the
+    // avatar, the OBS view and VMC. A move by the keys waits for them to stop.
+    let keyed = false;
+    let settling;
+    this.smoothing.addEventListener("keydown", () => (keyed = true));
+    this.smoothing.addEventListener("pointerdown", () => (keyed = false));
+    this.smoothing.addEventListener("change", () => {
+      clearTimeout(settling);
+      if (keyed) settling = setTimeout(handler, KEYS_SETTLE_MS);
+      else handler();
+    });
     this.smoothingOff.addEventListener("change", handler);
   }
 }
