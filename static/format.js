@@ -30,6 +30,13 @@ export function formatBytes(bytes) {
   return `${bytes} bytes`;
 }
 
+// Writes `text` into `element` only when it says something else: a screen reader reads a
+// live region out each time it is written, the same words too, so a count rewritten with
+// each result was said over and over, 15 times a second.
+export function putText(element, text) {
+  if (element.textContent !== text) element.textContent = text;
+}
+
 const FIGURES = /\d+(\.\d+)?/g;
 
 // Shows a message in a status element; kind is "info", "busy", "ok" or "error". `ticking`:

@@ -2,7 +2,7 @@
 // own watcher connection.
 
 import { drawSkeleton, loadSkeleton } from "../draw.js";
-import { showStatus } from "../format.js";
+import { putText, showStatus } from "../format.js";
 import { browserStorage } from "../storage.js";
 import { claimCode, looksLikeCode, normalizeCode, shownCode } from "../pair_code.js";
 import { routed, socketUrl } from "../protocol.js";
@@ -90,7 +90,7 @@ function newCard(token) {
     <h3 data-field="title"></h3>
     <button type="button" class="remove">Remove</button>
     <p><span data-field="exercise">–</span></p>
-    <p class="card-reps"><span data-field="reps">0</span> <span class="rep-unit">reps</span></p>
+    <p class="card-reps" aria-live="polite" aria-atomic="true"><span data-field="reps">0</span> <span class="rep-unit">reps</span></p>
     <p class="card-sides" data-field="sides"></p>
     <p>Phase: <strong data-field="phase">–</strong></p>
     <p class="card-cue" data-field="cue"></p>
@@ -133,10 +133,10 @@ function showResult(card, fitness) {
   // Each side's count goes on a line of its own: in the big figure, "5 (left 3 · right 2)
   // of 12" would not fit a card on one line at a size read from across the room.
   const count = repsOfTarget(fitness.reps, null, target);
-  field(card, "reps").textContent = count;
+  putText(field(card, "reps"), count);
   field(card, "sides").textContent = sidesText(fitness.sides);
   fitCount(card, count);
-  card.querySelector(".rep-unit").textContent = repsWord(target ?? fitness.reps);
+  putText(card.querySelector(".rep-unit"), repsWord(target ?? fitness.reps));
   field(card, "phase").textContent = phaseText(fitness.phase);
   if (fitness.cues?.length) {
     cue.textContent = fitness.cues[0].message;
@@ -231,7 +231,9 @@ function watch(token) {
       result: (message) => {
         if (card.dataset.state !== "watching") return;
         entry.lastResult = performance.now();
-        showStatus(field(card, "status"), "Live.", "ok");
+        // Said once as results come back, not again with each of them.
+        const status = field(card, "status");
+        if (status.textContent !== "Live." || status.dataset.kind !== "ok") showStatus(status, "Live.", "ok");
         showResult(card, message.fitness);
         drawFigure(card, message);
       },

@@ -1,6 +1,7 @@
 // The big rep counter, the phase, the live angles and the cues in words, from each
 // result's "fitness" object.
 
+import { putText } from "../format.js";
 import { measureLabel, measureValue, phaseText, repsWord, sidesText } from "./words.js";
 
 export class RepReadout {
@@ -14,30 +15,33 @@ export class RepReadout {
   // whichever the camera sees first.
   reset(order = []) {
     this.order = order;
-    this.el.reps.textContent = "0";
-    this.el.unit.textContent = repsWord(0);
-    this.el.sides.textContent = "";
-    this.el.phase.textContent = "–";
+    putText(this.el.reps, "0");
+    putText(this.el.unit, repsWord(0));
+    putText(this.el.sides, "");
+    putText(this.el.phase, "–");
     this.el.phase.dataset.phase = "";
     this.el.angles.replaceChildren();
     this.angleRows.clear();
     this.el.cues.replaceChildren();
-    this.el.lastRep.textContent = "";
+    putText(this.el.lastRep, "");
   }
 
   show(fitness) {
-    this.el.reps.textContent = String(fitness.reps);
-    this.el.unit.textContent = repsWord(fitness.reps);
-    this.el.sides.textContent = sidesText(fitness.sides);
-    this.el.phase.textContent = phaseText(fitness.phase);
+    putText(this.el.reps, String(fitness.reps));
+    putText(this.el.unit, repsWord(fitness.reps));
+    putText(this.el.sides, sidesText(fitness.sides));
+    putText(this.el.phase, phaseText(fitness.phase));
     this.el.phase.dataset.phase = fitness.phase;
     this.showAngles(fitness.angles ?? {});
     this.showCues(fitness.cues ?? []);
     const rep = fitness.last_rep;
-    this.el.lastRep.textContent = rep
-      ? `Last rep: ${Math.round(rep.range_of_motion)}° range of motion in ${(rep.duration_ms / 1000).toFixed(1)} s` +
-        (rep.side ? ` (${rep.side})` : "")
-      : "";
+    putText(
+      this.el.lastRep,
+      rep
+        ? `Last rep: ${Math.round(rep.range_of_motion)}° range of motion in ${(rep.duration_ms / 1000).toFixed(1)} s` +
+          (rep.side ? ` (${rep.side})` : "")
+        : "",
+    );
   }
 
   // One row per measure ever seen this set; a measure not seen now shows a dash.

@@ -1,6 +1,7 @@
 // The set's rep target: how many reps are still to go, and the moment the count reaches it,
 // for the voice to say (a person mid-set counts along, and wants to know when to stop).
 
+import { putText } from "../format.js";
 import { repsWord } from "./words.js";
 
 export class RepTarget {
@@ -75,9 +76,9 @@ export class RepTarget {
     const reps = this.reps ?? 0;
     const reached = goal !== null && reps >= goal;
     this.line.dataset.reached = String(reached);
-    if (goal === null) this.line.textContent = "";
-    else if (reached) this.line.textContent = `Target reached: ${goal} ${repsWord(goal)}`;
-    else this.line.textContent = `${goal - reps} to go of ${goal}`;
+    if (goal === null) putText(this.line, "");
+    else if (reached) putText(this.line, `Target reached: ${goal} ${repsWord(goal)}`);
+    else putText(this.line, `${goal - reps} to go of ${goal}`);
     this.explain(goal);
   }
 
@@ -90,7 +91,7 @@ export class RepTarget {
     const rule = `A target is a whole number of reps from 1${most ? ` to ${most}` : " up"}`;
     const still = goal === null ? "this set has none until you type one." : `the set keeps its target of ${goal} until you type another.`;
     const said = wrong || this.refused;
-    this.note.textContent = said ? `${rule}: ${still}` : "";
+    putText(this.note, said ? `${rule}: ${still}` : "");
     this.note.hidden = !said;
   }
 }
