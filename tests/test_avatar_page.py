@@ -673,6 +673,19 @@ async def test_a_watch_token_that_is_not_one_is_said_not_waited_for(
     assert "Waiting" not in text
 
 
+async def test_a_framing_named_after_an_objects_own_property_shows_upper_body(
+    make_avatar_client: MakeAvatarClient,
+) -> None:
+    """?framing=constructor (or toString, __proto__) found Object's own and framed nothing:
+    the OBS view was empty. An unknown framing is the upper body, whatever its name."""
+    needs_node_modules()
+    client = await make_avatar_client()
+    async with open_page() as browser:
+        for name in ("upper", "constructor", "toString", "__proto__"):
+            await open_avatar(browser, client, f"/avatar?watch=garbage&framing={name}")
+            assert opaque(await pixels(browser.page)) > SIZE * SIZE // 20, name
+
+
 async def test_without_webgl_both_views_say_so_and_the_camera_still_starts(
     make_avatar_client: MakeAvatarClient, tmp_path: Path
 ) -> None:

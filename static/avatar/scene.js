@@ -85,7 +85,8 @@ export class AvatarScene {
   }
 
   setFraming(name) {
-    this.framing = FRAMINGS[name] ? name : "upper";
+    // Own keys only: ?framing=constructor found Object's, and the OBS view drew nothing.
+    this.framing = Object.hasOwn(FRAMINGS, name) ? name : "upper";
     this.frame();
   }
 
