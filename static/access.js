@@ -24,10 +24,15 @@ function keep(key) {
 
 let memory = storedKey();
 
-// A key handed over by another page of this person's (the avatar page's QR code), kept as
-// one typed in the form would be.
+// A key handed over by another page of this person's (the avatar page's QR code or its
+// pairing code), kept as one typed in the form would be. The form asking for one goes:
+// a code typed after the page had asked still read "This server needs an access key".
 export function adoptKey(key) {
   keep(key);
+  if (form && !form.hidden) {
+    form.hidden = true;
+    document.body.dataset.accessKey = "handed";
+  }
 }
 
 export function currentKey() {

@@ -15,6 +15,7 @@ import pytest
 from tests.browser import BrowserPage, fake_camera_args, open_page, write_y4m
 from tests.conftest import Client, MakeClient
 from tests.media import ASL_VIDEO, PERSON_JPEG
+from tests.test_avatar_page import needs_node_modules, open_avatar
 from tests.test_browser import open_index, upload
 from webapp.config import Config
 
@@ -149,4 +150,33 @@ async def test_a_key_pasted_with_an_invisible_character_is_said_so(
         await page.fill("#access-key", KEY)
         await page.click("#access-form button[type=submit]")
         await page.wait_for_selector("body[data-access-key=accepted]", state="attached")
+        assert browser.errors == []
+
+
+async def test_a_typed_pairing_code_that_hands_over_a_key_puts_the_form_away(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """A spare computer opens the avatar page (no key kept: the form asks for one), then
+    types the pairing code, which hands over the offering page's key: the form no longer
+    asks for a key the page has."""
+    needs_node_modules()
+    client = await keyed_client(make_client, tmp_path)
+    code = "K7QM2XDA"
+    offered = await client.put(
+        f"/api/pair/{code}",
+        json={"link_key": secrets.token_urlsafe(32)},
+        headers={"Authorization": f"Bearer {KEY}"},
+    )
+    assert offered.status == 201, await offered.text()
+    async with open_page() as browser:
+        page = browser.page
+        await open_avatar(browser, client)
+        await page.wait_for_selector("#access-form", state="visible")
+        await page.click("#pair-join summary")
+        await page.fill("#pair-input", code)
+        await page.click("#pair-use")
+        await page.wait_for_selector("body[data-handed-link=true]", state="attached")
+        assert await page.evaluate("() => localStorage.getItem('holotrack.accessKey')") == KEY
+        assert await page.is_hidden("#access-form")
+        assert await page.get_attribute("body", "data-access-key") == "handed"
         assert browser.errors == []
