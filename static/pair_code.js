@@ -41,6 +41,16 @@ export function shownCode(code) {
   return `${code.slice(0, LENGTH / 2)}-${code.slice(LENGTH / 2)}`;
 }
 
+// A request that never reached the server (this device's network down, the server gone)
+// rejects with the browser's own words, "Failed to fetch": said so, and what to do.
+async function request(url, init) {
+  try {
+    return await fetch(url, init);
+  } catch {
+    throw new Error("could not reach the server: check this device’s network connection, then try again");
+  }
+}
+
 async function refusal(response) {
   try {
     return new Error((await response.json()).detail);
@@ -55,7 +65,7 @@ async function refusal(response) {
 export async function offerCode(handed, wanted = null) {
   for (let draw = 1; ; draw += 1) {
     const code = draw === 1 && wanted ? wanted : drawCode();
-    const response = await fetch(`/api/pair/${code}`, {
+    const response = await request(`/api/pair/${code}`, {
       method: "PUT",
       headers: authHeaders({ "Content-Type": "application/json" }),
       body: JSON.stringify(handed),
@@ -84,7 +94,7 @@ export function withdrawCode(code, handed) {
 // What a typed code hands over: { link, access } (the access key or null), or { watch };
 // throws the server's reason (no such code, too many wrong ones).
 export async function claimCode(code) {
-  const response = await fetch(`/api/pair/${code}/claim`, { method: "POST" });
+  const response = await request(`/api/pair/${code}/claim`, { method: "POST" });
   if (!response.ok) throw await refusal(response);
   const body = await response.json();
   return body.watch ? { watch: body.watch } : { link: body.link_key, access: body.key };

@@ -850,3 +850,25 @@ async def test_a_code_typed_with_a_character_no_code_has_is_told_which(
         await page.wait_for_selector("#pair-status[data-kind=error]")
         assert "no 0, O, 1, I or L" in await page.inner_text("#pair-status")
         assert browser.errors == []
+
+
+@pytest.mark.browser
+async def test_a_code_that_cannot_reach_the_server_says_so(plain_server: Client) -> None:
+    """The device's network gone as a code is typed, or the page's as it asks for one: the
+    browser's own "Failed to fetch." was all either said."""
+    needs_node_modules()
+    async with open_page() as browser:
+        page = browser.page
+        await open_code(page, str(plain_server.make_url("/avatar")))
+        await page.route("**/api/pair/**", lambda route: route.abort("internetdisconnected"))
+        await page.click("#pair-offer")
+        await page.wait_for_selector("#pair-offer-status[data-kind=error]")
+        offered = await page.inner_text("#pair-offer-status")
+        assert offered.startswith("No code: could not reach the server: check"), offered
+        await page.click("#pair-join summary")
+        await page.fill("#pair-input", "K7QM-2XDA")
+        await page.click("#pair-use")
+        await page.wait_for_selector("#pair-status[data-kind=error]")
+        claimed = await page.inner_text("#pair-status")
+        assert claimed.startswith("could not reach the server: check"), claimed
+        assert [e for e in browser.errors if "ERR_INTERNET_DISCONNECTED" not in e] == []
