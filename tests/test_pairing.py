@@ -14,9 +14,9 @@ import pytest
 
 from tests.conftest import Client, MakeClient
 from tests.live import LiveClient, when_resting
-from tests.test_access import KEY_A, KEY_C, auth, keys_file
+from tests.test_access import KEY_A, KEY_C, RECORDS, auth, keys_file
 from webapp.config import Config
-from webapp.keys import LIVE, SESSIONS
+from webapp.keys import ACCESS, LIVE, METRICS, SESSIONS
 from webapp.live import pairing
 from webapp.live.errors import SessionClosed
 from webapp.live.pairing import (
@@ -326,6 +326,44 @@ async def test_a_typed_code_makes_a_device_the_camera_of_the_pages_link(
     ready = await device.hello(track="pose", fps=5, key=KEY_A, link_key=link_key)
     assert ready["watch"] == kept_token(link_key)
     await device.ws.close()
+
+
+async def test_a_code_offered_with_a_key_removed_since_hands_nothing_over(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """A reload (SIGHUP) removed the key the page offered with: the device was handed that
+    key, took it for its own, and every session of it was refused 4401 for a reason it
+    could not see. The claim says why instead, and a current key's code still works."""
+    keys = keys_file(tmp_path)
+    client = await make_client(Config(workers=1, no_cache=True, access_keys=str(keys)))
+    removed, kept = a_code(), a_code()
+    for code, key in ((removed, KEY_A), (kept, KEY_C)):
+        body = {"link_key": secrets.token_urlsafe(32)}
+        offered = await client.put(f"/api/pair/{code}", json=body, headers=auth(key))
+        assert offered.status == 201, await offered.text()
+    keys_file(tmp_path, [r for r in RECORDS if r["key"] != KEY_A])
+    assert client.app[ACCESS].reload()
+    refusals = client.app[METRICS].registry.get_sample_value(
+        "holotrack_key_refusals_total", {"key": "-", "reason": "wrong_key"}
+    )
+
+    claimed = await client.post(f"/api/pair/{removed}/claim")
+    assert claimed.status == 403
+    body = await claimed.json()
+    assert body["error"] == "key_removed"
+    assert "no longer accepts" in body["detail"]
+    assert KEY_A not in await claimed.text()
+    # The server's own check is no guess at a key: the alert on wrong keys stays quiet.
+    assert refusals == client.app[METRICS].registry.get_sample_value(
+        "holotrack_key_refusals_total", {"key": "-", "reason": "wrong_key"}
+    )
+    counted = client.app[METRICS].registry.get_sample_value(
+        "holotrack_pairing_claims_total", {"outcome": "key_removed"}
+    )
+    assert counted == 1
+    still = await client.post(f"/api/pair/{kept}/claim")
+    assert still.status == 200
+    assert (await still.json())["key"] == KEY_C
 
 
 async def test_a_typed_code_opens_a_coachs_view_of_the_workout(

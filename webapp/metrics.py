@@ -142,11 +142,12 @@ class Metrics:
             "Claims of pairing codes by outcome (handed: the code was alive; unknown: no "
             "such code; refused: the address made too many offers and wrong claims; "
             "redirected: typed in lower case or with a space, not held here, sent on in "
-            "capitals and counted where it goes)",
+            "capitals and counted where it goes; key_removed: alive, but offered with an "
+            "access key a reload has removed since)",
             ["outcome"],
             registry=r,
         )
-        for outcome in ("handed", "unknown", "refused", "redirected"):
+        for outcome in ("handed", "unknown", "refused", "redirected", "key_removed"):
             self.pairing_claims.labels(outcome)
         self.frames = Counter(
             "holotrack_frames",

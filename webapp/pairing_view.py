@@ -146,6 +146,17 @@ async def claim(request: web.Request) -> web.Response:
             "or mistyped; ask the other page for a new one",
             404,
         )
+    key = handed.access_key if isinstance(handed, Link) else None
+    if key is not None and not request.app[ACCESS].accepts(key):
+        # A reload removed the key the page offered with: handed on, it had the device
+        # adopt a key every session of it is refused (4401), and the code was used up.
+        claims.labels("key_removed").inc()
+        return json_error(
+            "key_removed",
+            "the page that offered this code did so with an access key this server no "
+            "longer accepts: that page needs a current key, then a new code",
+            403,
+        )
     claims.labels("handed").inc()
     if isinstance(handed, Watch):
         log.info("a pairing code handed a watch token to %s", peer_address(request, config))

@@ -116,6 +116,11 @@ class Access:
             raise AccessDenied("wrong_key", "the access key was not accepted")
         return entry.name
 
+    def accepts(self, key: str) -> bool:
+        """Whether `key` is among the keys in force now, counting no refusal: a key handed on
+        by the server (a pairing code's) is no client's guess."""
+        return self._store is None or self._store.find(key) is not None
+
     def limits(self, name: str) -> Limits:
         """A name removed by a reload keeps no limits for the sessions it still holds."""
         found = None if self._store is None else self._store.limits(name)
