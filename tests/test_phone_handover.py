@@ -681,6 +681,36 @@ async def test_a_code_claimed_as_start_is_pressed_is_taken_at_the_stop(
 
 
 @pytest.mark.browser
+async def test_a_code_typed_with_the_phone_section_open_lets_go_of_the_old_link(
+    plain_server: Client,
+) -> None:
+    """A device that first opened its own "Use a phone as the camera" (and showed a code),
+    then typed another page's code: its hidden section kept watching its old link for ever,
+    and the code it had shown stayed alive on the server."""
+    needs_node_modules()
+    async with open_page() as browser:
+        page = browser.page
+        await open_code(page, str(plain_server.make_url("/avatar")))
+        await page.wait_for_selector("#phone-share[data-phone=waiting]")
+        await page.click("#pair-offer")
+        await page.wait_for_selector("#pair-code[data-code]")
+        own = await page.get_attribute("#pair-code", "data-code")
+        port = plain_server.port
+        assert port is not None
+        other = await offer_code(port, {"link_key": secrets.token_urlsafe(32)})
+        await page.click("#pair-join summary")
+        await page.fill("#pair-input", other)
+        async with page.expect_response(is_withdrawal):
+            await page.click("#pair-use")
+        await page.wait_for_selector("body[data-handed-link=true]", state="attached")
+        assert await page.get_attribute("#phone-share", "data-phone") == "off"
+        assert await page.evaluate("() => document.getElementById('phone-share').open") is False
+        claimed = await plain_server.post(f"/api/pair/{own}/claim")
+        assert claimed.status == 404
+        assert browser.errors == []
+
+
+@pytest.mark.browser
 async def test_a_coachs_laptop_types_the_athletes_code(tmp_path: Path) -> None:
     """A coach in the room with a laptop, which cannot scan the QR code: the athlete's page
     shows a code, the coach types it into the coach's view, and the workout's card comes."""

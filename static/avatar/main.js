@@ -86,7 +86,10 @@ function takeLink({ link, access }, how) {
   share.hide();
   relayShare.show("");
   emotionShare.show("");
-  // This is the device the code was for: its own code would only confuse.
+  // This is the device the code was for: its own code would only confuse. Closed, not only
+  // hidden: a code typed with the section open left it watching the old link every 3 s,
+  // and its own pairing code for that link alive on the server.
+  $("phone-share").open = false;
   $("phone-share").hidden = true;
   $("pair-join").open = false;
 }
