@@ -512,7 +512,11 @@ async def test_guessing_codes_is_stopped_and_says_when_to_come_back(
     guesser = {"X-Forwarded-For": "203.0.113.5"}
     refused = await after_wrong_claims(client, guesser, a_code, code)
     assert (await refused.json())["error"] == "too_many_tries"
-    assert int(refused.headers["Retry-After"]) > 0
+    retry_after = int(refused.headers["Retry-After"])
+    assert retry_after > 0
+    # Said in words too: the pages show the detail, and "wait" alone told no one how long.
+    minutes = -(-retry_after // 60)
+    assert f": wait {minutes} minutes, then" in (await refused.json())["detail"]
     # Ended early only with the key it hands over; 204 either way, as a code used is gone.
     other, other_key = a_code(), secrets.token_urlsafe(32)
     assert (await client.put(f"/api/pair/{other}", json={"link_key": other_key})).status == 201

@@ -11,6 +11,7 @@ code is its proof.
 from __future__ import annotations
 
 import logging
+import math
 
 from aiohttp import web
 
@@ -46,11 +47,14 @@ KEY_FORM = "22 to 64 characters of A-Z, a-z, 0-9, - and _"
 MAX_BODY_BYTES = 1024
 NO_STORE = {"Cache-Control": "no-store"}
 MINUTES = round(LIFETIME_SECONDS / 60)
+# {wait}: how long, as Retry-After says; a person reading "wait" on a phone could not tell
+# whether a minute or an hour.
 TRIES_DETAIL = (
     f"too many pairing codes offered or mistyped from this address in {MINUTES} minutes: "
-    "wait, then ask for a new code"
+    "wait {wait}, then ask for a new code"
 )
-TRYING_DETAIL = "too many clients are trying pairing codes now: wait, then try again"
+TRYING_DETAIL = "too many clients are trying pairing codes now: wait {wait}, then try again"
+CODES_DETAIL = "too many pairing codes are alive: wait {wait} for one to end"
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +68,13 @@ def _code(request: web.Request) -> str:
     return code
 
 
+def _wait(seconds: int) -> str:
+    return f"{seconds} s" if seconds < 90 else f"{math.ceil(seconds / 60)} minutes"
+
+
 def _too_many(exc: TooMany, code: str, detail: str) -> web.Response:
-    return json_error(code, detail, 429, {"Retry-After": str(exc.retry_after)})
+    words = detail.format(wait=_wait(exc.retry_after))
+    return json_error(code, words, 429, {"Retry-After": str(exc.retry_after)})
 
 
 def _no_tries(exc: TooManyTries | TooManyTrying) -> web.Response:
@@ -90,9 +99,7 @@ async def offer(request: web.Request) -> web.Response:
     except (TooManyTries, TooManyTrying) as exc:
         return _no_tries(exc)
     except TooMany as exc:
-        return _too_many(
-            exc, "too_many_codes", "too many pairing codes are alive: wait for one to end"
-        )
+        return _too_many(exc, "too_many_codes", CODES_DETAIL)
     return web.json_response(
         {"code": code, "expires_in": round(lifetime)}, status=201, headers=NO_STORE
     )
