@@ -52,11 +52,15 @@ async function request(url, init) {
 }
 
 async function refusal(response) {
-  try {
-    return new Error((await response.json()).detail);
-  } catch {
-    return new Error(`the server answered ${response.status}`);
+  const body = await response.json().catch(() => null);
+  if (response.status === 401) {
+    // The detail ends in words for scripts ("send it as Authorization: Bearer KEY"): a
+    // person is pointed at the form, which asks for one, as for a refused photo (still.js).
+    const wrong = body?.reason === "wrong_key";
+    keyRefused(wrong ? "it was not accepted" : "no key");
+    return new Error(wrong ? "the server refused the access key kept in this browser: enter another above, then ask again" : "this server needs an access key: enter it above, then ask again");
   }
+  return new Error(body?.detail ?? `the server answered ${response.status}`);
 }
 
 // Offers `handed`, { link_key } or { watch }, under `wanted` (a code this page offered
@@ -71,11 +75,7 @@ export async function offerCode(handed, wanted = null) {
       body: JSON.stringify(handed),
     });
     if (response.status === 409 && draw < DRAWS) continue;
-    if (!response.ok) {
-      const error = await refusal(response);
-      if (response.status === 401) keyRefused(error.message); // the form asks for one
-      throw error;
-    }
+    if (!response.ok) throw await refusal(response);
     return { code, expiresIn: (await response.json()).expires_in };
   }
 }

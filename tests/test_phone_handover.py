@@ -836,6 +836,42 @@ async def test_the_pc_pages_own_stopped_session_is_not_taken_for_a_phone(
 
 
 @pytest.mark.browser
+async def test_a_code_refused_for_the_access_key_points_to_the_form(
+    aiohttp_client: Callable[[web.Application], Awaitable[Client]], tmp_path: Path
+) -> None:
+    """Under --access-keys, a page with no key, or one the server no longer takes, asks for
+    a pairing code: it said "send it as Authorization: Bearer KEY", words for scripts,
+    under the code's button and in the form that asks for the key."""
+    needs_node_modules()
+    keys = tmp_path / "keys.jsonl"
+    keys.write_text(json.dumps({"name": "vtuber", "key": secrets.token_urlsafe(24)}) + "\n")
+    config = Config(workers=1, no_cache=True, access_keys=str(keys))
+    client = await aiohttp_client(create_app(config, TWO_ORIGINS))
+    async with open_page() as browser:
+        page = browser.page
+        for kept, words in ((None, "needs an access key"), ("x" * 30, "refused the access key")):
+            await page.goto(str(client.make_url("/static/style.css")))
+            # The section opens closed again, as on a first visit.
+            await page.evaluate(
+                "(key) => { sessionStorage.clear(); key"
+                " ? localStorage.setItem('holotrack.accessKey', key)"
+                " : localStorage.removeItem('holotrack.accessKey'); }",
+                kept,
+            )
+            await open_code(page, str(client.make_url("/avatar")))
+            await page.click("#pair-offer")
+            await page.wait_for_selector("#pair-offer-status[data-kind=error]")
+            said = await page.inner_text("#pair-offer-status")
+            assert said.startswith("No code: "), said
+            assert words in said, said
+            assert "enter it above" in said or "enter another above" in said, said
+            assert "Bearer" not in said
+            assert "Bearer" not in await page.inner_text("#access-form")
+            assert await page.is_visible("#access-form")
+        assert browser.errors == []
+
+
+@pytest.mark.browser
 async def test_a_pc_page_reloaded_while_the_phone_drives_says_so_again(
     plain_server: Client,
 ) -> None:
