@@ -797,6 +797,36 @@ async def told_watching(page: Page) -> None:
 
 
 @pytest.mark.browser
+async def test_a_pc_page_its_key_has_no_place_for_says_the_phone_may_be_there(
+    aiohttp_client: Callable[[web.Application], Awaitable[Client]], tmp_path: Path
+) -> None:
+    """A key with max_sessions 1: the phone's session takes the only place, and the PC page
+    watching it is refused (1013, quota). It said "Waiting for the phone: scan the code"
+    while the phone drove the avatar."""
+    needs_node_modules()
+    access = secrets.token_urlsafe(24)
+    keys = tmp_path / "keys.jsonl"
+    keys.write_text(json.dumps({"name": "solo", "key": access, "max_sessions": 1}) + "\n")
+    config = Config(workers=1, no_cache=True, access_keys=str(keys))
+    client = await aiohttp_client(create_app(config, TWO_ORIGINS))
+    async with open_page() as browser:
+        page = browser.page
+        await page.add_init_script(
+            f"localStorage.setItem('holotrack.accessKey', {json.dumps(access)})"
+        )
+        key = await open_code(page, str(client.make_url("/avatar")))
+        await page.wait_for_selector("#phone-share[data-phone=waiting]")
+        phone = await LiveClient.connect(client)
+        await phone.hello(track="pose", fps=5, key=access, link_key=key)
+        await page.wait_for_function(SAYS, arg=["#phone-status", "max_sessions"])
+        said = await page.inner_text("#phone-status")
+        assert "may be the camera already" in said, said
+        assert "scan the code" not in said, said
+        await phone.ws.close()
+        assert [e for e in browser.errors if "WebSocket" not in e] == []
+
+
+@pytest.mark.browser
 async def test_the_pc_pages_own_stopped_session_is_not_taken_for_a_phone(
     plain_server: Client, tmp_path: Path
 ) -> None:

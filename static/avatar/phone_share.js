@@ -25,6 +25,12 @@ const DRIVING = "The phone is the camera: it moves the avatar here, in the OBS v
 const QUIET_MS = 5000;
 const WAITING = "Waiting for the phone (or computer): scan the code with it, or type the pairing code on it (same network); accept the certificate warning once if it shows one, then press Start there.";
 
+// This page watching the link is one of its access key's sessions (docs/protocol.md, "Access
+// keys"): at max_sessions 1 the phone took the only place, and the page said "Waiting for
+// the phone: scan the code" to someone whose phone was driving the avatar.
+const KEY_FULL = /^quota max_sessions:/;
+const UNSEEN = "The phone may be the camera already: this page watches it as one more of the key’s sessions, so the key needs a max_sessions of at least 2 (the phone and this page; one more for each OBS view). Ask whoever runs the server; this page tries again every few seconds.";
+
 // No code where a phone could not follow it: the words say why, and how to have one.
 const HOW = "To use a phone, start the server with --host 0.0.0.0 --self-signed --local-http-port 8081 and open this page on the server’s computer at http://127.0.0.1:8081/avatar: its code then leads the phone to that computer’s network address, over https (README, “Phone as the camera”).";
 
@@ -217,7 +223,8 @@ export class PhoneShare {
           // An unknown link is the phone not started yet: the everyday case, not news.
           const news = wasWatching || (code !== CLOSE.UNKNOWN_WATCH && !(own && code === CLOSE.NORMAL));
           const why = news ? `${describeWatchClose(code, reason, wasWatching)} ` : "";
-          showStatus(this.status, why + WAITING, news && !wasWatching ? "error" : "busy");
+          const full = code === CLOSE.TRY_AGAIN_LATER && KEY_FULL.test(reason ?? "");
+          showStatus(this.status, why + (full ? UNSEEN : WAITING), news && !wasWatching ? "error" : "busy");
           return RETRY_MS;
         },
       },
