@@ -162,4 +162,7 @@ async function checkAtLoad() {
   else if (!answer.key) keyRefused("it is no longer accepted");
 }
 
-checkAtLoad();
+// A page that only watches (the coach's view, whose pairing codes import this module through
+// pair_code.js) needs no key, and says so on its <body data-keyless>: the coach's view asked
+// a coach for an access key that watching needs none of.
+if (!document.body?.hasAttribute("data-keyless")) checkAtLoad();

@@ -99,6 +99,19 @@ async def test_the_page_asks_for_a_key_keeps_it_and_says_when_it_is_refused(
         assert [e for e in browser.errors if "WebSocket" not in e] == []
 
 
+async def test_the_coachs_view_asks_for_no_key(make_client: MakeClient, tmp_path: Path) -> None:
+    """Watching needs no key, and the coach's view never asked for one until its pairing
+    codes brought in the module that does: "This server needs an access key" greeted a
+    coach on every server with keys."""
+    client = await keyed_client(make_client, tmp_path)
+    async with open_page() as browser:
+        page = browser.page
+        await page.goto(str(client.make_url("/coach")), wait_until="networkidle")
+        assert await page.query_selector("#access-form") is None
+        assert await page.get_attribute("body", "data-access-key") is None
+        assert browser.errors == []
+
+
 async def test_an_open_server_never_shows_the_form(make_client: MakeClient) -> None:
     client = await make_client(Config(workers=1))
     async with open_page() as browser:
