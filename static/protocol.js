@@ -52,12 +52,14 @@ const CLOSES = {
 const QUOTA = /^quota \w+:\s*/;
 
 // {text, retry, minDelayMs}: text is a sentence in words; the number is said only for a
-// close this page has no words for.
-export function describeClose(code, reason) {
+// close this page has no words for. `watching`: the close is a watcher's, whose quota is
+// the watched session's key (a coach, an OBS view have none of their own).
+export function describeClose(code, reason, watching = false) {
   const known = CLOSES[code];
   if ((code === CLOSE.TRY_AGAIN_LATER || code === CLOSE.POLICY) && QUOTA.test(reason ?? "")) {
+    const whose = watching ? "The access key of the session watched is" : "Your access key is";
     return {
-      text: `Your access key is at its limit (${reason.replace(QUOTA, "")}).`,
+      text: `${whose} at its limit (${reason.replace(QUOTA, "")}).`,
       retry: known.retry,
       minDelayMs: known.minDelayMs ?? 0,
     };

@@ -432,6 +432,28 @@ async def test_a_keys_quota_is_said_as_the_keys_limit_not_a_full_server(client: 
     assert said[1]["retry"] is False
 
 
+async def test_a_watchers_quota_is_said_as_the_watched_sessions_key(client: Client) -> None:
+    """A coach's card and an OBS view have no key: a watcher counts against the key of the
+    session it watches, and "Your access key is at its limit" sent a coach to look for one."""
+    full = "quota max_sessions: key gym already holds 2 live sessions; its max_sessions is 2"
+    async with open_page() as browser:
+        await open_index(browser, client)
+        said = await browser.page.evaluate(
+            """async (reason) => {
+                 const { describeWatchClose } = await import("/static/avatar/watch.js");
+                 const { afterClose } = await import("/static/fitness/watcher.js");
+                 return [
+                   describeWatchClose(1013, reason, false),
+                   afterClose({ code: 1013, reason, wasWatching: false, attempt: 0 }).text,
+                 ];
+               }""",
+            full,
+        )
+    for text in said:
+        assert text.startswith("The access key of the session watched is at its limit ("), text
+        assert "Your access key" not in text
+
+
 async def test_a_photo_with_nobody_in_it_says_so_once(client: Client) -> None:
     ramp = np.tile(np.linspace(0, 255, 320, dtype=np.uint8), (240, 1))
     ok, encoded = cv2.imencode(".png", ramp)

@@ -22,7 +22,7 @@ function linkGone(code) {
 export function describeWatchClose(code, reason, wasWatching) {
   if (wasWatching && code === CLOSE.NORMAL) return "The session this view watches has ended.";
   if (code === CLOSE.UNKNOWN_WATCH) return "This watch link is not valid, or its session has ended.";
-  return describeClose(code, reason).text;
+  return describeClose(code, reason, true).text;
 }
 
 // The view never gives up: {text, delay} for every close.

@@ -44,7 +44,7 @@ function watchClose(code, reason, wasWatching, awaiting = null) {
   if (wasWatching && code === CLOSE.NORMAL) {
     return { state: "ended", text: "This session has ended.", retry: false };
   }
-  const close = describeClose(code, reason);
+  const close = describeClose(code, reason, true);
   return { state: close.retry ? "lost" : "refused", text: close.text, retry: close.retry };
 }
 
