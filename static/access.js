@@ -145,6 +145,17 @@ export function keyRefused(reason) {
   askForKey(words);
 }
 
+// A 401's answer (its JSON body, or null) in a person's words, the form shown with why: the
+// server's detail ends in words for scripts ("send it as Authorization: Bearer KEY"), which
+// a held expression's and an OBS avatar's refusals showed as they were.
+export function keyRefusedBy(body) {
+  const wrong = body?.reason === "wrong_key";
+  keyRefused(wrong ? "it was not accepted" : "no key");
+  return wrong
+    ? "the server refused the access key kept in this browser: enter another above"
+    : "this server needs an access key: enter it above";
+}
+
 // At load: ask now, rather than after the first refusal, when a key is needed and none is
 // kept or the kept one no longer works.
 async function checkAtLoad() {

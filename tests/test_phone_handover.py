@@ -253,6 +253,38 @@ async def test_a_host_header_no_url_can_hold_still_gets_the_page(
 
 
 @pytest.mark.browser
+async def test_an_expression_refused_for_the_access_key_points_to_the_form(
+    aiohttp_client: Callable[[web.Application], Awaitable[Client]], tmp_path: Path
+) -> None:
+    """The PC page holds an expression on its phone's link over HTTP with its access key:
+    one the server no longer takes said "send it as Authorization: Bearer KEY", words
+    for scripts, under the buttons and in the form that asks for the key."""
+    needs_node_modules()
+    access = secrets.token_urlsafe(24)
+    keys = tmp_path / "keys.jsonl"
+    keys.write_text(json.dumps({"name": "vtuber", "key": access}) + "\n")
+    config = Config(workers=1, no_cache=True, access_keys=str(keys))
+    client = await aiohttp_client(create_app(config, TWO_ORIGINS))
+    async with open_page() as browser:
+        page = browser.page
+        await page.add_init_script("localStorage.setItem('holotrack.accessKey', 'x'.repeat(30))")
+        key = await open_code(page, str(client.make_url("/avatar")))
+        phone = await LiveClient.connect(client)
+        await phone.hello(track="pose", fps=5, key=access, link_key=key)
+        await page.wait_for_selector("#phone-share[data-phone=watching]")
+        await page.click("button[data-emotion=happy]")
+        await page.wait_for_selector("#avatar-emotion-status[data-kind=error]")
+        said = await page.inner_text("#avatar-emotion-status")
+        assert said == (
+            "The expression was not held: the server refused the access key kept in this "
+            "browser: enter another above."
+        )
+        assert "Bearer" not in await page.inner_text("#access-form")
+        await phone.ws.close()
+        assert [e for e in browser.errors if "WebSocket" not in e] == []
+
+
+@pytest.mark.browser
 async def test_with_several_addresses_the_code_follows_the_one_chosen(
     plain_server: Client,
 ) -> None:

@@ -6,7 +6,7 @@
 // (PUT /api/emotion/<watch token>, proved by the link's key). Strength is the weight the
 // emotion is held at: a full smile is more than many streamers mean.
 
-import { authHeaders, keyRefused } from "../access.js";
+import { authHeaders, keyRefusedBy } from "../access.js";
 import { showStatus } from "../format.js";
 import { keepInputs } from "../kept_inputs.js";
 
@@ -144,8 +144,8 @@ export class EmotionButtons {
     }
     this.unanswered = Math.max(0, this.unanswered - 1);
     this.owe(press);
-    if (response.status === 401) keyRefused(answer?.detail ?? "");
-    if (current()) showStatus(this.status, `The expression was not held: ${answer?.detail ?? `the server answered ${response.status}`}.`, "error");
+    const detail = response.status === 401 ? keyRefusedBy(answer) : answer?.detail;
+    if (current()) showStatus(this.status, `The expression was not held: ${detail ?? `the server answered ${response.status}`}.`, "error");
   }
 
   // The latest press did not reach the link: it goes with the next connection, this

@@ -4,7 +4,7 @@
 // link's key while a phone that scanned this page's code is the camera), which keeps it in
 // memory while the watch link lives. Unticked, the server forgets it.
 
-import { authHeaders, keyRefused } from "../access.js";
+import { authHeaders, keyRefusedBy } from "../access.js";
 import { formatBytes, showStatus } from "../format.js";
 
 const WAITING = "It goes to the server with your next Start, or once a phone that scanned this page’s code is the camera.";
@@ -126,12 +126,14 @@ export class ObsAvatar {
 
   async refused(response) {
     let detail = `the server answered ${response.status}`;
+    let body = null;
     try {
-      detail = (await response.json()).detail ?? detail;
+      body = await response.json();
+      detail = body.detail ?? detail;
     } catch {
       // not JSON: the status says enough
     }
-    if (response.status === 401) keyRefused(detail);
+    if (response.status === 401) detail = keyRefusedBy(body);
     if (response.status === 404) {
       // The link ended (the camera was away past the grace): the next Start opens it again.
       this.link = null;
