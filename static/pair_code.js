@@ -3,7 +3,7 @@
 // trades them, once and within ten minutes, for that page's link key (and access key), or
 // for a workout's watch token (a coach's view).
 
-import { authHeaders, keyRefused } from "./access.js";
+import { authHeaders, keyRefusedBy } from "./access.js";
 
 // Neither 0 and O nor 1, I and L: what is read off one screen is typed on another.
 const ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ";
@@ -53,13 +53,9 @@ async function request(url, init) {
 
 async function refusal(response) {
   const body = await response.json().catch(() => null);
-  if (response.status === 401) {
-    // The detail ends in words for scripts ("send it as Authorization: Bearer KEY"): a
-    // person is pointed at the form, which asks for one, as for a refused photo (still.js).
-    const wrong = body?.reason === "wrong_key";
-    keyRefused(wrong ? "it was not accepted" : "no key");
-    return new Error(wrong ? "the server refused the access key kept in this browser: enter another above, then ask again" : "this server needs an access key: enter it above, then ask again");
-  }
+  // The detail ends in words for scripts ("send it as Authorization: Bearer KEY"): a person
+  // is pointed at the form, which asks for one.
+  if (response.status === 401) return new Error(`${keyRefusedBy(body)}, then ask again`);
   return new Error(body?.detail ?? `the server answered ${response.status}`);
 }
 

@@ -1,7 +1,7 @@
 // The still-image view: pick or drop a photo, POST it to /predict, draw the skeleton over it
 // and show the JSON answer.
 
-import { authHeaders, keyRefused } from "./access.js";
+import { authHeaders, keyRefusedBy } from "./access.js";
 import { drawSkeleton, exposeColors, loadSkeleton } from "./draw.js";
 import { describeHttpError } from "./errors.js";
 import { formatBytes, prettyJson, showStatus } from "./format.js";
@@ -43,12 +43,8 @@ async function post(file) {
   if (response.status === 401) {
     // The detail ends in words for scripts ("send it as Authorization: Bearer KEY"): a
     // person is pointed at the form instead, in the words the live session uses.
-    const wrong = answer?.reason === "wrong_key";
-    keyRefused(wrong ? "it was not accepted" : "no key");
-    const words = wrong
-      ? "The server refused the access key kept in this browser: enter another above, then choose the photo again"
-      : "This server needs an access key: enter it above, then choose the photo again";
-    return { ok: false, message: `${words} (HTTP 401, unauthorized).` };
+    const words = keyRefusedBy(answer);
+    return { ok: false, message: `${words[0].toUpperCase()}${words.slice(1)}, then choose the photo again (HTTP 401, unauthorized).` };
   }
   if (!response.ok || answer === null) {
     return { ok: false, message: describeHttpError(response.status, answer, response.statusText) };
