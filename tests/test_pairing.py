@@ -461,6 +461,24 @@ async def test_a_code_claimed_as_the_server_ends_the_camera_is_owed_to_its_next_
 ONE_OF = 'the body must be {"link_key": KEY} or {"watch": TOKEN}, one of them'
 
 
+async def test_a_code_its_page_took_back_is_refused_with_that_reason(
+    make_client: MakeClient,
+) -> None:
+    """A page left or reloaded ends its code (DELETE): typed a moment later from the screen,
+    it was refused as "used already, or over 10 minutes old, or mistyped", none of which
+    was the case."""
+    client = await make_client(Config(workers=1, no_cache=True))
+    code, link_key = a_code(), secrets.token_urlsafe(32)
+    assert (await client.put(f"/api/pair/{code}", json={"link_key": link_key})).status == 201
+    withdrawn = await client.delete(f"/api/pair/{code}", headers={"Holotrack-Link-Key": link_key})
+    assert withdrawn.status == 204
+    claimed = await client.post(f"/api/pair/{code}/claim")
+    assert claimed.status == 404
+    body = await claimed.json()
+    assert body["error"] == "unknown_code"
+    assert "took it back (left, reloaded" in body["detail"]
+
+
 @pytest.mark.parametrize(
     ("path", "body", "status", "detail"),
     [

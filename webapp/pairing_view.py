@@ -149,8 +149,12 @@ async def claim(request: web.Request) -> web.Response:
         claims.labels("unknown").inc()
         return json_error(
             "unknown_code",
+            # A page takes its code back when left, reloaded or given a new link: the
+            # reasons without it sent a person whose code was on screen a moment ago
+            # looking for a typo.
             f"no such pairing code: it was used already, or is over {MINUTES} minutes old, "
-            "or mistyped; ask the other page for a new one",
+            "or the page that showed it took it back (left, reloaded, closed its code or "
+            "made a new link), or mistyped; ask that page for a new one",
             404,
         )
     key = handed.access_key if isinstance(handed, Link) else None
