@@ -11,6 +11,14 @@ const HTTP_ERRORS = {
   worker_crashed: "The model crashed on this image",
   unauthorized: "The server needs a valid access key",
   quota: "This access key is over its quota",
+  upload_timeout: "The file took too long to reach the server; check the connection and choose it again",
+  model_error: "The model failed on this image; try another photo",
+  internal: "The server failed on this request; try again, and if it goes on, tell whoever runs the server",
+  bad_request: "The server could not read the request; choose the file again",
+  not_a_video: "That file is not a video the server can read",
+  bad_option: "The server did not take an option sent with the file",
+  bad_recording: "That file is not a recording the server can read",
+  unavailable: "No server can take the file now; try again in a moment",
 };
 
 export function describeHttpError(status, body, statusText = "") {

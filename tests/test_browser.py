@@ -34,6 +34,7 @@ from tests.conftest import Client, MakeClient
 from tests.media import ASL_VIDEO, PERSON_JPEG
 from webapp.access.socket import ASK as ACCESS_ASK
 from webapp.config import Config
+from webapp.errors import HolotrackError
 from webapp.keys import SCHEDULER, SESSIONS
 from webapp.protocol import Close
 
@@ -1094,3 +1095,26 @@ async def test_a_page_left_and_brought_back_by_back_says_it_stopped(
             "Stopped when you left this page. Press Start to go on."
         )
         assert browser.errors == []
+
+
+async def test_every_error_code_of_an_upload_is_said_in_its_own_words(client: Client) -> None:
+    """408 upload_timeout, 500 model_error and 500 internal read "The server refused the
+    file", which says neither what happened nor what to do."""
+    codes = sorted({cls.code for cls in all_subclasses(HolotrackError)} | {"unavailable"})
+    async with open_page() as browser:
+        await open_index(browser, client)
+        said: dict[str, str] = await browser.page.evaluate(
+            """async (codes) => {
+                 const { describeHttpError } = await import("/static/errors.js");
+                 return Object.fromEntries(codes.map(
+                   (code) => [code, describeHttpError(500, { error: code, detail: "d" })]));
+               }""",
+            codes,
+        )
+    generic = [code for code, text in said.items() if text.startswith("The server refused")]
+    assert generic == []
+    assert said["upload_timeout"].startswith("The file took too long to reach the server")
+
+
+def all_subclasses(cls: type[HolotrackError]) -> set[type[HolotrackError]]:
+    return {cls} | {sub for child in cls.__subclasses__() for sub in all_subclasses(child)}
