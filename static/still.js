@@ -22,6 +22,11 @@ const canvas = document.getElementById("still-canvas");
 const jsonView = document.getElementById("json");
 const downloadButton = document.getElementById("download-json");
 
+// A video chosen or dropped here: the server's own refusal ("POST videos to /api/video")
+// is words for scripts, not for a person at the page.
+const VIDEO_WORDS =
+  "is a video, and this page tracks one photo at a time. The server tracks video files through its API rather than a page (a script or curl sends the file to /api/video; the project's docs/api.md shows how). To be tracked moving, use the Live webcam below";
+
 let current = 0; // the newest upload; answers to older ones are ignored
 let download = null; // {name, text} of the answer on show
 
@@ -45,6 +50,9 @@ async function post(file) {
     // person is pointed at the form instead, in the words the live session uses.
     const words = keyRefusedBy(answer);
     return { ok: false, message: `${words[0].toUpperCase()}${words.slice(1)}, then choose the photo again (HTTP 401, unauthorized).` };
+  }
+  if (response.status === 415 && /\bvideo\b/.test(answer?.detail ?? "")) {
+    return { ok: false, message: `${file.name} ${VIDEO_WORDS}.` };
   }
   if (!response.ok || answer === null) {
     return { ok: false, message: describeHttpError(response.status, answer, response.statusText) };
@@ -83,6 +91,12 @@ async function handleFile(file) {
   result.hidden = true;
   download = null;
   downloadButton.disabled = true;
+  // Before the size: a video is mostly over it too, and "too large" would send the person
+  // off to shrink it.
+  if (file.type.startsWith("video/")) {
+    showStatus(status, `${file.name} ${VIDEO_WORDS}.`, "error");
+    return;
+  }
   if (file.size > maxUploadBytes) {
     showStatus(
       status,

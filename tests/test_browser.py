@@ -472,6 +472,29 @@ async def test_a_photo_with_nobody_in_it_says_so_once(client: Client) -> None:
         assert browser.errors == []
 
 
+async def test_a_video_on_the_still_page_is_told_where_videos_go_in_words(
+    client: Client,
+) -> None:
+    """A video chosen or dropped here was told "POST videos to /api/video", words for
+    scripts; and a long one, by its size alone, "too large", as if a smaller one would do."""
+    video = ASL_VIDEO.read_bytes()
+    async with open_page() as browser:
+        page = browser.page
+        await open_index(browser, client)
+        said = []
+        # As the browser labels it, and mislabelled, which only the server can tell.
+        for name, mime_type in (("clip.mp4", "video/mp4"), ("clip.jpg", "image/jpeg")):
+            kind = await upload(browser, {"name": name, "mimeType": mime_type, "buffer": video})
+            said.append((kind, await page.inner_text("#still-status")))
+            await page.evaluate("document.getElementById('still-status').dataset.kind = ''")
+        assert browser.errors == []
+    for (kind, text), name in zip(said, ("clip.mp4", "clip.jpg"), strict=True):
+        assert kind == "error"
+        assert text.startswith(f"{name} is a video, and this page tracks one photo at a time"), text
+        assert "POST videos" not in text
+        assert "Live webcam" in text
+
+
 async def test_live_webcam_tracks_and_stops(client: Client, tmp_path: Path) -> None:
     y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=75)
     async with open_page(fake_camera_args(y4m)) as browser:
