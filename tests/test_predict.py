@@ -155,6 +155,28 @@ async def test_blurred_photo_is_processed_with_a_warning(client: Client) -> None
     assert "blurred" in [w["code"] for w in body["warnings"]]
 
 
+async def test_a_blank_image_is_said_blank_not_blurred(client: Client) -> None:
+    """A picture of one colour was "strongly blurred; landmarks may be inaccurate", of no
+    landmarks, and told to crop closer to a person too small to find."""
+    said = []
+    for color, fmt in (((128, 128, 128), ".png"), ((200, 30, 30), ".jpg")):
+        ok, encoded = cv2.imencode(fmt, np.full((480, 640, 3), color, np.uint8))
+        assert ok
+        status, body = await post_file(client, encoded.tobytes(), f"image/{fmt[1:]}")
+        assert status == 200, body
+        said.append(body["warnings"])
+    nobody = "the image is one flat colour: there is nobody in it to find"
+    assert said == [[{"code": "no_person", "message": nobody}]] * 2
+    # Smooth but not flat: blurred, of nobody.
+    ramp = np.tile(np.linspace(0, 255, 640, dtype=np.uint8), (480, 1))
+    ok, encoded = cv2.imencode(".png", ramp)
+    assert ok
+    status, body = await post_file(client, encoded.tobytes(), "image/png")
+    blurred = [w["message"] for w in body["warnings"] if w["code"] == "blurred"]
+    assert (status, len(blurred)) == (200, 1), body
+    assert blurred[0].endswith("it may be why nobody was found"), blurred
+
+
 def truncated_jpeg() -> bytes:
     data = PERSON_JPEG.read_bytes()
     return data[: len(data) // 3]

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from cv2.typing import MatLike
 from numpy.typing import NDArray
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
@@ -38,6 +39,8 @@ MIME_TYPES = {
 # Variance of the Laplacian on a 256-px-wide grey copy; sharp photos of people
 # score in the hundreds, a strong blur falls well below this.
 BLUR_THRESHOLD = 40.0
+# A JPEG of one colour comes back a level or two either side of it.
+FLAT_LEVELS = 4
 RGBImage = NDArray[np.uint8]
 # The longest side an image may have, whatever its pixel count: MediaPipe aborts its whole
 # worker process (SIGABRT, every session there ended) on a side of 32767 px or more; a
@@ -217,10 +220,21 @@ def _to_rgb(img: Image.Image) -> RGBImage:
     return np.ascontiguousarray(np.asarray(img.convert("RGB"), dtype=np.uint8))
 
 
-def sharpness(rgb: RGBImage) -> float:
-    height, width = rgb.shape[:2]
+def _small(image: MatLike) -> MatLike:
+    height, width = image.shape[:2]
     scale = 256.0 / max(1, width)
-    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    if scale < 1.0:
-        grey = cv2.resize(grey, (256, max(1, round(height * scale))), interpolation=cv2.INTER_AREA)
+    if scale >= 1.0:
+        return image
+    return cv2.resize(image, (256, max(1, round(height * scale))), interpolation=cv2.INTER_AREA)
+
+
+def sharpness(rgb: RGBImage) -> float:
+    grey = _small(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
     return float(cv2.Laplacian(grey, cv2.CV_64F).var())
+
+
+def flat(rgb: RGBImage) -> bool:
+    """Whether the image is one colour throughout (a lens cap, a blank canvas): it has
+    sharpness 0, but nothing in it is blurred, and there is nobody to find."""
+    small = _small(rgb).reshape(-1, 3)
+    return bool((small.max(axis=0).astype(int) - small.min(axis=0)).max() <= FLAT_LEVELS)

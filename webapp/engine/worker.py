@@ -170,7 +170,12 @@ class Worker:
         landmarks = self.still.process(rgb)
         done = time.perf_counter()
         warnings = []
-        if not landmarks.found_anything():
+        found = landmarks.found_anything()
+        blank = not found and imaging.flat(rgb)
+        if blank:
+            nobody = "the image is one flat colour: there is nobody in it to find"
+            warnings.append({"code": "no_person", "message": nobody})
+        elif not found:
             # The model sees the image scaled by its longest side, so a person at full
             # height in a wide picture is as small to it as one far off. The seated woman of
             # media/ (465 px of her 640 px photo) was found at 14.5% of the longest side
@@ -188,12 +193,14 @@ class Worker:
                 }
             )
         score = imaging.sharpness(rgb)
-        if score < imaging.BLUR_THRESHOLD:
+        if score < imaging.BLUR_THRESHOLD and not blank:
+            # With no landmarks, "landmarks may be inaccurate" spoke of none.
+            effect = "landmarks may be inaccurate" if found else "it may be why nobody was found"
             warnings.append(
                 {
                     "code": "blurred",
                     "message": f"the image is strongly blurred (sharpness {score:.1f} < "
-                    f"{imaging.BLUR_THRESHOLD:.0f}); landmarks may be inaccurate",
+                    f"{imaging.BLUR_THRESHOLD:.0f}); {effect}",
                 }
             )
         return wire.StillResult(
