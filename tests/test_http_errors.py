@@ -19,6 +19,7 @@ from tests.media import PERSON_JPEG
 from tests.test_ops import sample
 from webapp.app import create_app
 from webapp.config import Config
+from webapp.live.handler import NOT_A_WEBSOCKET
 
 MALFORMED_MULTIPART = [
     ("no-boundary", "multipart/form-data", b"x"),
@@ -290,3 +291,16 @@ async def test_a_range_a_file_cannot_give_is_a_json_416_under_if_range_too(
     served = await client.get("/static/live.js", headers=headers)
     assert served.status == 200
     assert len(await served.read()) == size
+
+
+async def test_ws_opened_as_a_page_says_what_ws_is(client: Client) -> None:
+    """A browser opening /ws got aiohttp's 'No WebSocket UPGRADE hdr: None\\n Can "Upgrade"
+    only to "WebSocket".'"""
+    for headers in ({}, {"Upgrade": "h2c", "Connection": "Upgrade"}):
+        async with client.get("/ws", headers=headers) as response:
+            assert response.status == 400
+            body = await response.json()
+        assert body == {"error": "bad_request", "detail": NOT_A_WEBSOCKET}
+    # The handshake itself is untouched.
+    async with client.ws_connect("/ws") as ws:
+        await ws.close()

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from webapp.access.credentials import presented_key
 from webapp.access.socket import Gate
@@ -19,6 +19,10 @@ from webapp.live.text_limits import MAX_TEXT_CHARS
 from webapp.protocol import FRAME_HEADER, Close
 
 SHUTDOWN_GRACE_SECONDS = 3.0
+NOT_A_WEBSOCKET = (
+    "/ws is the live tracking WebSocket (protocol v1, docs/protocol.md), not a page: "
+    "connect to it with a WebSocket client (Upgrade: websocket); the tracking page is /"
+)
 
 
 class _Socket(web.WebSocketResponse):
@@ -51,6 +55,10 @@ class _Socket(web.WebSocketResponse):
 async def websocket(request: web.Request) -> web.StreamResponse:
     config = request.app[CONFIG]
     scheduler = request.app[SCHEDULER]
+    if request.headers.get(hdrs.UPGRADE, "").strip().lower() != "websocket":
+        # aiohttp's own words ("No WebSocket UPGRADE hdr: None") reached a person who
+        # opened /ws in a browser.
+        return json_error("bad_request", NOT_A_WEBSOCKET, 400)
     # A watcher takes no room: refused, a balancer would send it where its link is not.
     watcher = request.query.get("watcher") == "1"
     if config.refuse_when_full and not watcher and not scheduler.has_room():
