@@ -7,16 +7,21 @@ without one (deploy/README.md says what was not).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import re
+import tempfile
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import yaml
+from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
-from deploy.cluster import build_parser, render_site
+from deploy.cluster import build_parser, find_nginx, render_main, render_site
 from tests.conftest import MakeClient
 from tests.live import LiveClient, video_frames
 from tests.media import ASL_VIDEO, PERSON_JPEG
@@ -112,6 +117,111 @@ def test_nginx_lets_through_every_upload_the_server_accepts() -> None:
     site = render_site("127.0.0.1:8000", ["127.0.0.1:8101"])
     for path, server_limit in UPLOAD_LIMITS.items():
         assert nginx_body_limit(site, path) > server_limit, path
+
+
+def nginx_read_timeout(site: str, path: str) -> float:
+    """proxy_read_timeout for `path`, in seconds, as nginx_body_limit finds its body limit;
+    nginx's own default (60 s) when neither sets one."""
+    site = re.sub(r"#.*", "", site)
+    server_level = re.sub(r"location[^{]*\{[^{}]*\}", "", site)
+    matches = [
+        (exact == "=", len(location), body)
+        for exact, location, body in re.findall(r"location (=? ?)(/\S*) \{([^{}]*)\}", site)
+        if location == path or (not exact and path.startswith(location))
+    ]
+    body = max(matches, key=lambda match: match[:2])[2] if matches else ""
+    found = re.search(r"proxy_read_timeout (\d+)s;", body) or re.search(
+        r"proxy_read_timeout (\d+)s;", server_level
+    )
+    return float(found.group(1)) if found else 60.0
+
+
+# An export is silent until its conversion ends, which the server bounds by size, not time:
+# the largest it takes by default, a 32 MB CSV, took 53 s on a loaded machine
+# (docs/recordings.md). A proxy must wait well past that.
+SLOWEST_EXPORT_SECONDS = 53.0
+# The longest silence of each route's answer that the server itself allows.
+SILENCES = {
+    "/predict": Config().request_timeout,
+    "/api/video": Config().video_waiting_seconds,
+    "/api/export": 2 * SLOWEST_EXPORT_SECONDS,
+}
+
+
+def test_nginx_waits_longer_than_the_server_may_be_silent() -> None:
+    """nginx allowed an export 60 s, and a 32 MB one took 53 s on a loaded machine; past it
+    the client got nginx's 504 instead of the file."""
+    site = render_site("127.0.0.1:8000", ["127.0.0.1:8101"])
+    for path, silence in SILENCES.items():
+        assert nginx_read_timeout(site, path) > silence, path
+    ingresses = load_yaml(DEPLOY / "k8s" / "ingress.yaml")
+    for path, silence in SILENCES.items():
+        ingress, _ = ingress_route(ingresses, path)
+        annotations = ingress["metadata"]["annotations"]
+        # ingress-nginx's default is 60 s too.
+        read_timeout = annotations.get("nginx.ingress.kubernetes.io/proxy-read-timeout", "60")
+        assert float(read_timeout) > silence, path
+
+
+NGINX_PORT = 9441
+SILENT_PORT = 9442
+
+
+@pytest.mark.skipif(find_nginx() is None, reason="needs Debian's nginx")
+async def test_a_timeout_nginx_meets_itself_is_answered_in_json(tmp_path: Path) -> None:
+    """Past a location's proxy_read_timeout nginx answered its own HTML 504, where every
+    other refusal, the server's and nginx's, is JSON."""
+    never = asyncio.Event()
+
+    async def silent(request: web.Request) -> web.Response:
+        await never.wait()
+        raise AssertionError("never answered")
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    app = web.Application()
+    app.router.add_post("/api/export", silent)
+    app.router.add_get("/healthz", healthz)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", SILENT_PORT).start()
+    # The shipped site, with a read timeout short enough to meet here.
+    site = render_site(f"127.0.0.1:{NGINX_PORT}", [f"127.0.0.1:{SILENT_PORT}"])
+    site = re.sub(r"proxy_read_timeout \d+s;", "proxy_read_timeout 1s;", site)
+    prefix = Path(tempfile.mkdtemp(prefix="holotrack-nginx-", dir=tmp_path))
+    (prefix / "holotrack.conf").write_text(site)
+    (prefix / "nginx.conf").write_text(render_main(prefix, prefix / "holotrack.conf"))
+    nginx = find_nginx()
+    assert nginx is not None
+    command = [nginx, "-e", "stderr", "-p", str(prefix), "-c", str(prefix / "nginx.conf")]
+    proc = await asyncio.create_subprocess_exec(
+        *command, "-g", "daemon off;", stderr=asyncio.subprocess.PIPE
+    )
+    url = f"http://127.0.0.1:{NGINX_PORT}"
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+            # nginx prints nothing once it listens: a bounded wait for it to answer.
+            for _ in range(200):
+                assert proc.returncode is None, await proc.stderr.read()  # type: ignore[union-attr]
+                with contextlib.suppress(aiohttp.ClientConnectionError):
+                    async with http.get(url + "/healthz") as response:
+                        if response.status == 200:
+                            break
+                await asyncio.sleep(0.05)
+            async with http.post(
+                url + "/api/export?format=csv",
+                data=b"{}\n",
+                headers={"Content-Type": "application/x-ndjson"},
+            ) as response:
+                status, content_type = response.status, response.content_type
+                text = await response.text()
+    finally:
+        proc.terminate()
+        await proc.wait()
+        await runner.cleanup()
+    assert (status, content_type) == (504, "application/json"), text
+    assert json.loads(text)["error"] == "timeout"
 
 
 # Grafana's provisioning files have no published schema. These are the keys of apiVersion 1
