@@ -1420,6 +1420,34 @@ async def test_a_reload_mid_set_says_start_goes_on_with_the_set(
         assert browser.errors == []
 
 
+@pytest.mark.browser
+async def test_a_reload_then_another_exercise_says_start_begins_a_new_set(
+    client: Client,
+) -> None:
+    """Reloaded mid-set, the page promised Start would go on "with its count" even after
+    another exercise was picked, though Start then begins a new set of it from 0."""
+    async with open_page() as browser:
+        page = browser.page
+        await open_fitness(browser, client, "push_up")
+        await page.evaluate(
+            """() => sessionStorage.setItem('holotrack.keptLink:/fitness',
+                 JSON.stringify({ resume: 'r', key: null, until: Date.now() + 50000 }))"""
+        )
+        await reload(browser)
+        said = []
+        for exercise in ("squat", "push_up"):
+            await page.select_option("#fitness-exercise", exercise)
+            said.append(re.sub(r"\d+ s:", "N s:", await page.inner_text("#fitness-status")))
+        assert said == [
+            "Your workout from before the reload is kept for N s: press Start to go on with it"
+            " and your coach's link, with a new set of squats from 0 (your push-ups keep"
+            " their count in the workout).",
+            "Your set from before the reload is kept for N s: press Start to go on with it,"
+            " with its count and your coach's link.",
+        ]
+        assert browser.errors == []
+
+
 # -- the coach's view -----------------------------------------------------------------------
 
 

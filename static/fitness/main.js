@@ -85,6 +85,7 @@ let summaries = null;
 let timeFromWorkout = false;
 // Counts down the words that a reload's set is kept (showKeptSet).
 let keptSetTicks = null;
+let keptExercise = null; // that set's exercise
 
 function track() {
   return trackChoices.find((choice) => choice.checked)?.value ?? "pose";
@@ -202,6 +203,7 @@ function cameraClosed() {
 
 async function start() {
   clearInterval(keptSetTicks);
+  keptExercise = null;
   voice.prime();
   run.begin();
   results = 0;
@@ -252,17 +254,23 @@ function newSet() {
 // seconds are read again each second: "kept for 58 s" said a minute on, it read as a fault.
 function showKeptSet() {
   if ((run.link?.secondsLeft() ?? 0) <= 0) return;
-  const say = () => {
-    const left = run.link.secondsLeft();
-    if (left > 0) {
-      showStatus(status, `Your set from before the reload is kept for ${left} s: press Start to go on with it, with its count and your coach's link.`, "info", { ticking: true });
-      return;
-    }
+  // The address kept the set's exercise through the reload.
+  keptExercise = exerciseSelect.value;
+  sayKeptSet();
+  keptSetTicks = setInterval(sayKeptSet, 1000);
+}
+
+function sayKeptSet() {
+  const left = run.link.secondsLeft();
+  if (left <= 0) {
     clearInterval(keptSetTicks);
     showStatus(status, "Your set from before the reload has ended, not resumed in time: press Start to begin a new one.", "info");
-  };
-  say();
-  keptSetTicks = setInterval(say, 1000);
+  } else if (exerciseSelect.value === keptExercise) {
+    showStatus(status, `Your set from before the reload is kept for ${left} s: press Start to go on with it, with its count and your coach's link.`, "info", { ticking: true });
+  } else {
+    // The server goes on with the workout, but another exercise is a new set, from 0.
+    showStatus(status, `Your workout from before the reload is kept for ${left} s: press Start to go on with it and your coach's link, with a new set of ${pluralOf(exercises, exerciseSelect.value)} from 0 (your ${pluralOf(exercises, keptExercise)} keep their count in the workout).`, "info", { ticking: true });
+  }
 }
 
 function fillExercises(list) {
@@ -299,8 +307,13 @@ newSetButton.addEventListener("click", newSet);
 // address names it (?exercise=), so a reload or a bookmark comes back to it.
 exerciseSelect.addEventListener("change", () => {
   nameInAddress(exerciseSelect.value);
-  if (run.session) newSet();
-  else showSet(exerciseSelect.value);
+  if (run.session) {
+    newSet();
+    return;
+  }
+  showSet(exerciseSelect.value);
+  // Not at the next tick: a second of the kept set's words, wrong now.
+  if (keptExercise !== null && (run.link?.secondsLeft() ?? 0) > 0) sayKeptSet();
 });
 
 setRunning(false);
