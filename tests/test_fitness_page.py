@@ -2143,3 +2143,21 @@ async def test_the_coach_follows_three_sessions(make_client: MakeClient) -> None
     for person in people:
         await person.ws.close()
     await asyncio.gather(*feeds)
+
+
+async def test_a_card_whose_session_ended_marks_no_set_as_now(client: Client) -> None:
+    """A card whose session had ended still read "Sets: Push-up 0 (now)", as if the set
+    were being counted."""
+    async with open_page() as browser:
+        page = browser.page
+        person, token = await a_coach_watching(client, browser)
+        # A target sends the watchers the workout at once, without a frame.
+        await person.ws.send_json({"type": "target", "reps": 5})
+        sets = f'.coach-card[data-token="{token}"] [data-field=sets]'
+        await page.wait_for_function(
+            "(sets) => document.querySelector(sets).textContent.includes('(now)')", arg=sets
+        )
+        await person.ws.close()
+        await card_state(browser, token, "ended")
+        assert await page.text_content(sets) == "Sets: Push-up 0 of 5 · 0 reps in all"
+        assert browser.errors == []

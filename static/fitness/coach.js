@@ -186,13 +186,14 @@ function showCurrentSet(card, workout) {
 }
 
 // "Sets: Push-up 6 · Squat 3 (now) · 9 reps in all" (1 rep), from the session's workout.
-function showSets(card, workout) {
+// A card no longer watching (its session ended) has no set going on now.
+function showSets(card, workout, ongoing = true) {
   const sets = Array.isArray(workout.sets) ? workout.sets : [];
   const line = field(card, "sets");
   line.hidden = sets.length === 0;
   card.dataset.sets = String(sets.length);
   const done = sets.map(
-    (s, i) => `${titleOf(exercises, s.exercise)} ${repsOfTarget(s.reps, null, s.target)}${i === sets.length - 1 ? " (now)" : ""}`,
+    (s, i) => `${titleOf(exercises, s.exercise)} ${repsOfTarget(s.reps, null, s.target)}${ongoing && i === sets.length - 1 ? " (now)" : ""}`,
   );
   const total = workout.total_reps ?? 0;
   line.textContent = `Sets: ${done.join(" · ")} · ${total} ${repsWord(total)} in all`;
@@ -238,6 +239,7 @@ function watch(token) {
         drawFigure(card, message);
       },
       workout: (message) => {
+        entry.workout = message;
         showSets(card, message);
         if (entry.lastResult === null) showCurrentSet(card, message);
       },
@@ -252,13 +254,15 @@ function watch(token) {
         const next = afterClose({ ...close, awaiting: entry.awaiting });
         entry.over = next.delay === null;
         setState(next.state, next.text);
+        if (entry.over && entry.workout) showSets(card, entry.workout, false);
         return next.delay;
       },
     },
   });
   // awaiting: what the card waits for since it last watched (awaitedAfter in watcher.js).
   // watchedSince: when its last "watching" came, for the silence before any result.
-  const entry = { card, watcher, lastResult: null, watchedSince: null, over: false, awaiting: null };
+  // workout: the last the session sent, for its sets line once the card is over.
+  const entry = { card, watcher, lastResult: null, watchedSince: null, over: false, awaiting: null, workout: null };
   watched.set(token, entry);
   keepTokens((tokens) => (tokens.includes(token) ? tokens : [...tokens, token].slice(-KEPT_MOST)));
   watcher.start();
