@@ -112,6 +112,30 @@ async def test_a_real_receiver_reads_the_frame() -> None:
     assert blends["LookUp"] == pytest.approx(0.25)
 
 
+async def test_a_sender_cancelled_as_it_opens_closes_the_sockets_it_opened(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A client that hangs up just after a hello naming two receivers has its handler
+    cancelled while the second receiver's socket opens: the first's is closed too."""
+    loop = asyncio.get_running_loop()
+    open_endpoint = loop.create_datagram_endpoint
+    opened: list[asyncio.BaseTransport] = []
+
+    async def endpoint(*args: Any, **kwargs: Any) -> Any:
+        if opened:
+            opening.cancel()
+        transport, protocol = await open_endpoint(*args, **kwargs)
+        opened.append(transport)
+        return transport, protocol
+
+    monkeypatch.setattr(loop, "create_datagram_endpoint", endpoint)
+    opening = asyncio.create_task(VmcSender.open(Target("127.0.0.1", 9), Target("127.0.0.1", 10)))
+    with pytest.raises(asyncio.CancelledError):
+        await opening
+    assert len(opened) == 1
+    assert opened[0].is_closing()
+
+
 async def test_the_time_stays_precise_on_a_long_running_clock() -> None:
     # A capture clock 347 days into a monotonic clock (3e10 ms): float32 holds it only to
     # the nearest 2 s, so its absolute value would give 15 fps frames one T between them.
