@@ -24,8 +24,9 @@ from tests.conftest import Client, MakeClient
 from tests.live import LiveClient, frame_message, raw_ws_connect, video_frames, ws_frame
 from tests.media import ASL_VIDEO, PERSON_JPEG
 from webapp.config import Config
+from webapp.engine import process
 from webapp.engine.graphs import MAX_SPARES
-from webapp.engine.process import WorkerHandle
+from webapp.engine.process import ChildLogs, WorkerHandle, WorkerProcess
 from webapp.engine.scheduler import Scheduler
 from webapp.engine.wire import Job, RunFrame
 from webapp.keys import METRICS, SCHEDULER, SESSIONS
@@ -433,3 +434,31 @@ def assert_ended_lost(client: Client, caplog: pytest.LogCaptureFixture, reason: 
     closed = client.app[METRICS].sessions_closed
     assert closed.labels("1006")._value.get() == 1
     assert closed.labels("1000")._value.get() == 0
+
+
+async def test_a_worker_not_ready_in_time_is_not_left_running(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A worker given up on at its start (a replacement slow to load its model) ends with
+    it, rather than loading the model anyway and holding it unused."""
+    children: list[asyncio.subprocess.Process] = []
+    spawn = asyncio.create_subprocess_exec
+
+    async def spawning(*args: Any, **kwargs: Any) -> asyncio.subprocess.Process:
+        child = await spawn(*args, **kwargs)
+        children.append(child)
+        return child
+
+    monkeypatch.setattr(asyncio, "create_subprocess_exec", spawning)
+    monkeypatch.setattr(process, "START_TIMEOUT", 0.01)
+    worker = WorkerProcess(0, ChildLogs.of(Config()), lambda _: None)
+    try:
+        with pytest.raises(TimeoutError):
+            await worker.start()
+        (child,) = children
+        assert child.returncode is not None
+    finally:
+        for child in children:
+            if child.returncode is None:
+                child.kill()
+                await child.wait()

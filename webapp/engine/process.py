@@ -90,7 +90,15 @@ class WorkerProcess:
             env=_worker_environment(),
         )
         assert self._proc.stdout is not None
-        hello = await asyncio.wait_for(wire.read_async(self._proc.stdout), START_TIMEOUT)
+        try:
+            hello = await asyncio.wait_for(wire.read_async(self._proc.stdout), START_TIMEOUT)
+        except (TimeoutError, asyncio.CancelledError):
+            # Given up on, the child went on loading its model and then waited on its stdin
+            # for good: a replacement slow to start (a machine swapping after its last
+            # worker was killed for memory) left ~600 MB resident that no lane would use.
+            self.kill()
+            await self._proc.wait()
+            raise
         if not isinstance(hello, wire.Ready):
             await self._proc.wait()
             raise RuntimeError(f"worker {self.index} failed to start: {hello!r}")
