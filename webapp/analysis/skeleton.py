@@ -1,9 +1,10 @@
 """The VRM 1.0 humanoid skeleton: each bone's parent and its rest offset in a T-pose.
 
 Axes are VRM's normalized ones (glTF, right-handed): Y up, the character faces +Z, so its
-left hand points along +X. Offsets are in metres for a person about 1.6 m tall; receivers
-that move their own avatar use the rotations and at most the hips' position, so these only
-give a skeleton its shape where one must be written out (VMC bone positions, BVH).
+left hand points along +X. Offsets are in metres for a person about 1.6 m tall: they give
+a skeleton its shape where one must be written out (VMC bone positions, BVH). A VMC
+receiver poses its own model with the rotations; one that also writes the positions it is
+sent (EVMC4U's default) reshapes that model to these offsets (docs/protocol.md, "VMC out").
 """
 
 from __future__ import annotations
