@@ -131,3 +131,19 @@ def test_an_apng_whose_poster_is_not_animated_is_read_from_its_animation(frames:
     assert decode(data, max_pixels=100).tolist() == [[[255, 255, 255]] * 2]
     # One frame besides the poster is a still picture to a browser, not an animation.
     assert animated(data) is (frames > 1)
+
+
+def test_an_apng_past_its_poster_is_not_turned_by_an_exif_after_the_poster() -> None:
+    """Read from the animation's first frame, the APNG was seeked past the poster's pixels,
+    which had Pillow read the eXIf after them that browsers ignore."""
+    poster = Image.new("RGB", (2, 1), (0, 0, 0))
+    shown = Image.new("RGB", (2, 1), (255, 255, 255))
+    out = io.BytesIO()
+    poster.save(out, "PNG", save_all=True, append_images=[shown] * 2, default_image=True)
+    data = out.getvalue()
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = 6
+    after_idat = data.index(b"IDAT") - 4
+    after_idat += 12 + struct.unpack(">I", data[after_idat : after_idat + 4])[0]
+    late = data[:after_idat] + png_chunk(b"eXIf", exif.tobytes()) + data[after_idat:]
+    assert decode(late, max_pixels=100).tolist() == [[[255, 255, 255]] * 2]

@@ -118,8 +118,15 @@ def decode(data: bytes, max_pixels: int) -> RGBImage:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with Image.open(io.BytesIO(data)) as img:
+                # Taken before the seek: seeking an APNG past its poster reads the chunks
+                # after the poster's pixels, and a late eXIf among them joins img.info.
+                early_exif = img.info.get("exif")
                 img.seek(_first_frame(img))
-                upright = _png_upright(img) if img.format == "PNG" else ImageOps.exif_transpose(img)
+                upright = (
+                    _png_upright(img, early_exif)
+                    if img.format == "PNG"
+                    else ImageOps.exif_transpose(img)
+                )
                 rgb = _to_rgb(upright)
     except CORRUPT as exc:
         raise _unreadable(exc, "the image data is corrupt or truncated") from None
@@ -138,14 +145,14 @@ UPRIGHT = {
 }
 
 
-def _png_upright(img: Image.Image) -> Image.Image:
+def _png_upright(img: Image.Image, early: object) -> Image.Image:
     """A PNG turned as its eXIf chunk before the pixels says: the one orientation browsers
     read (PNG's third edition puts eXIf before IDAT). Pillow also reads an eXIf after the
     pixels, ImageMagick's "Raw profile type exif" text and XMP: a PNG turned by one of those
     alone was answered turned, its points on a picture nobody saw, and the page drew them
     over the photo as the browser shows it, sideways."""
-    # Read at open, which stops at the first IDAT; getexif() would read to the end.
-    early = img.info.get("exif")
+    # `early` is img.info's at open, which stops at the first IDAT; getexif() would read to
+    # the end.
     if not isinstance(early, bytes):
         return img
     orientation = Image.Exif()
