@@ -118,6 +118,23 @@ def test_a_png_with_metadata_past_pillows_limit_is_not_called_corrupt(
     )
 
 
+def test_a_png_whose_text_chunks_pass_pillows_total_is_not_said_to_have_one_too_big() -> None:
+    """70 compressed comments of 1000 KiB each: each under the 1 MiB a chunk may inflate
+    to, together past the 64 MiB of text Pillow reads."""
+    out = io.BytesIO()
+    Image.new("RGB", (2, 1)).save(out, "PNG")
+    data = out.getvalue()
+    comment = zlib.compress(b"a" * 1000 * 1024)
+    chunks = b"".join(png_chunk(b"zTXt", b"c%d\x00\x00" % n + comment) for n in range(70))
+    at = data.index(b"IDAT") - 4
+    with pytest.raises(NotAnImageError) as refused:
+        decode(data[:at] + chunks + data[at:], 100)
+    assert str(refused.value) == (
+        "the PNG's text metadata inflates past the 64 MiB in all the server reads of it: "
+        "save the image without its metadata, or as JPEG"
+    )
+
+
 @pytest.mark.parametrize("frames", [1, 2])
 def test_an_apng_whose_poster_is_not_animated_is_read_from_its_animation(frames: int) -> None:
     """The IDAT of an APNG may be a poster left out of its animation: the browser shows the
