@@ -19,7 +19,7 @@ from tests.media import PERSON_JPEG
 from tests.test_ops import sample
 from webapp.app import create_app
 from webapp.config import Config
-from webapp.live.handler import NOT_A_WEBSOCKET
+from webapp.live.handler import NOT_A_WEBSOCKET, PROXY_DROPPED
 
 MALFORMED_MULTIPART = [
     ("no-boundary", "multipart/form-data", b"x"),
@@ -304,3 +304,22 @@ async def test_ws_opened_as_a_page_says_what_ws_is(client: Client) -> None:
     # The handshake itself is untouched.
     async with client.ws_connect("/ws") as ws:
         await ws.close()
+
+
+@pytest.mark.parametrize(
+    ("upgrade", "said"), [(None, "null"), ("WebSocket, foo", '"WebSocket, foo"')]
+)
+async def test_a_handshake_whose_upgrade_a_proxy_dropped_says_so(
+    client: Client, upgrade: str | None, said: str
+) -> None:
+    """A proxy that forwards no Upgrade (nginx without proxy_set_header Upgrade) turned
+    every client's handshake into one told to use a WebSocket client, which it was."""
+    headers = {"Connection": "Upgrade", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
+    headers["Sec-WebSocket-Version"] = "13"
+    if upgrade is not None:
+        headers["Upgrade"] = upgrade
+    async with client.get("/ws", headers=headers) as response:
+        assert response.status == 400
+        body = await response.json()
+    assert body == {"error": "bad_request", "detail": PROXY_DROPPED.format(upgrade=said)}
+    assert said in body["detail"]

@@ -10,6 +10,7 @@ from aiohttp import hdrs, web
 
 from webapp.access.credentials import presented_key
 from webapp.access.socket import Gate
+from webapp.errors import shown
 from webapp.http_errors import RETRY_AFTER_SECONDS, json_error
 from webapp.keys import ACCESS, CONFIG, LIVE, METRICS, SCHEDULER, SESSIONS
 from webapp.live import guard, logbook
@@ -22,6 +23,11 @@ SHUTDOWN_GRACE_SECONDS = 3.0
 NOT_A_WEBSOCKET = (
     "/ws is the live tracking WebSocket (protocol v1, docs/protocol.md), not a page: "
     "connect to it with a WebSocket client (Upgrade: websocket); the tracking page is /"
+)
+PROXY_DROPPED = (
+    "a WebSocket handshake (it has Sec-WebSocket-Key) came with Upgrade {upgrade}, not "
+    '"websocket": a proxy in front of the server dropped or changed it; have the proxy '
+    "forward Upgrade and Connection (deploy/nginx shows how)"
 )
 
 
@@ -55,7 +61,13 @@ class _Socket(web.WebSocketResponse):
 async def websocket(request: web.Request) -> web.StreamResponse:
     config = request.app[CONFIG]
     scheduler = request.app[SCHEDULER]
-    if request.headers.get(hdrs.UPGRADE, "").strip().lower() != "websocket":
+    upgrade = request.headers.get(hdrs.UPGRADE)
+    if (upgrade or "").strip().lower() != "websocket":
+        if hdrs.SEC_WEBSOCKET_KEY in request.headers:
+            # A WebSocket client's handshake whose Upgrade a proxy dropped (hop-by-hop, not
+            # forwarded unless told) or rewrote: told to use a WebSocket client, the
+            # operator testing with one looked at the client, not the proxy.
+            return json_error("bad_request", PROXY_DROPPED.format(upgrade=shown(upgrade)), 400)
         # aiohttp's own words ("No WebSocket UPGRADE hdr: None") reached a person who
         # opened /ws in a browser.
         return json_error("bad_request", NOT_A_WEBSOCKET, 400)
