@@ -366,17 +366,28 @@ async def test_two_files_under_the_name_are_refused(make_client: MakeClient) -> 
 
 
 @pytest.mark.parametrize("end", [b"", b"\r\n"], ids=["file_bytes", "line_break"])
+@pytest.mark.parametrize(
+    ("disposition", "content"),
+    [
+        (b'name="file"; filename="a.jpg"', PERSON_JPEG.read_bytes()),
+        # The photo under another name (curl -F image=@photo.jpg), which is read on to see
+        # whether "file" follows, and a small field before it.
+        (b'name="image"; filename="a.jpg"', PERSON_JPEG.read_bytes()),
+        (b'name="note"', b"from the phone"),
+    ],
+    ids=["file", "file_under_another_name", "field_before_the_file"],
+)
 async def test_a_multipart_body_without_its_closing_boundary_is_said_so(
-    client: Client, end: bytes
+    client: Client, end: bytes, disposition: bytes, content: bytes
 ) -> None:
-    """A photo part that runs to the body's end, its boundary never sent (a hand-built
-    body, a sender cut off), was "the multipart body is malformed: Reading after EOF"."""
+    """A part that runs to the body's end, its boundary never sent (a hand-built body, a
+    sender cut off), was "the multipart body is malformed: Reading after EOF"."""
     part = (
-        b'--XYZ\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n'
+        b"--XYZ\r\nContent-Disposition: form-data; " + disposition + b"\r\n"
         b"Content-Type: image/jpeg\r\n\r\n"
     )
     headers = {"Content-Type": "multipart/form-data; boundary=XYZ"}
-    body = part + PERSON_JPEG.read_bytes() + end
+    body = part + content + end
     response = await client.post("/predict", data=body, headers=headers)
     answer = await response.json()
     assert (response.status, answer["error"]) == (400, "bad_request"), answer

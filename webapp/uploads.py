@@ -8,6 +8,7 @@ import contextlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from aiohttp import BodyPartReader, MultipartReader, StreamReader, hdrs, web
@@ -118,14 +119,8 @@ class FilePart:
     query_names: frozenset[str] = frozenset()  # the endpoint's query parameters
 
     async def read_chunk(self, size: int) -> bytes:
-        """The file's next bytes. A body that ends in the file, without the boundary after
-        it, was "the multipart body is malformed: Reading after EOF" (aiohttp's words)."""
-        try:
-            return await self.part.read_chunk(size)
-        except ValueError:
-            if not self.stream.at_eof():
-                raise
-            raise BadRequestError(CUT_SHORT) from None
+        """The file's next bytes."""
+        return await _read_chunk(self.part, self.stream, size)
 
     async def refuse_another(self) -> None:
         """Once the file is read: the parts after it are read and dropped (within what is
@@ -141,17 +136,10 @@ class FilePart:
                     f"the body has more than one part named {field!r}; send one file per request"
                 )
             _refuse_query_name(part, self.query_names)
-            left -= await _drain(part, left, field)
+            left -= await _drain(part, self.stream, left, field)
 
     async def _next(self) -> BodyPartReader | MultipartReader | None:
-        try:
-            return await self.body.next()
-        except ValueError:
-            if not self.stream.at_eof():
-                raise
-            # The file read to the body's end is the file and the line break before the
-            # boundary that never came: a truncated video, it said, of a whole one.
-            raise BadRequestError(CUT_SHORT) from None
+        return await _next_part(self.body, self.stream)
 
 
 async def file_part(
@@ -170,15 +158,19 @@ async def file_part(
     left = others_limit
     misnamed: str | None = None
     body = await request.multipart()
-    async for item in body:
+    # Not _next_part: a body without its opening boundary is malformed, not cut short.
+    item = await body.next()
+    while item is not None:
         part = _plain(item, field)
         if part.name == field:
             return FilePart(part, body, request.content, left, query_names)
         _refuse_query_name(part, query_names)
         try:
-            left -= await _drain(part, left, field)
+            left -= await _drain(part, request.content, left, field)
         except TooLargeError:
-            if part.filename is None or await _comes_later(body, part, field, file_limit):
+            if part.filename is None or await _comes_later(
+                body, part, request.content, field, file_limit
+            ):
                 raise
             # A file under another name (curl -F image=@photo.jpg) is the file meant: it
             # was drained against the small allowance of the other fields and called too
@@ -188,24 +180,26 @@ async def file_part(
             raise EmptyInputError(_misnamed(part.name, field)) from None
         if part.filename is not None and misnamed is None:
             misnamed = part.name  # a small file beside the one meant is fine, if it comes
+        item = await _next_part(body, request.content)
     if misnamed is not None:
         raise EmptyInputError(_misnamed(misnamed, field))
     return None
 
 
 async def _comes_later(
-    body: MultipartReader, part: BodyPartReader, field: str, budget: int
+    body: MultipartReader, part: BodyPartReader, stream: StreamReader, field: str, budget: int
 ) -> bool:
     """Whether a part named `field` follows `part`, which is read on and dropped, as are the
     parts between, within `budget` bytes: past it, the answer is no."""
     what = f"multipart body besides the field {field!r}"
     try:
-        budget -= await copy_limited(part.read_chunk, _drop, budget, what)
-        async for item in body:
+        budget -= await copy_limited(partial(_read_chunk, part, stream), _drop, budget, what)
+        while (item := await _next_part(body, stream)) is not None:
             later = _plain(item, field)
             if later.name == field:
                 return True
-            budget -= await copy_limited(later.read_chunk, _drop, budget, what)
+            read = partial(_read_chunk, later, stream)
+            budget -= await copy_limited(read, _drop, budget, what)
     except TooLargeError:
         return False
     return False
@@ -229,11 +223,39 @@ def _refuse_query_name(part: BodyPartReader, names: frozenset[str]) -> None:
         )
 
 
-async def _drain(part: BodyPartReader, left: int, field: str) -> int:
+async def _drain(part: BodyPartReader, stream: StreamReader, left: int, field: str) -> int:
     """Reads and drops a part besides the file's (`field`), within `left` bytes: its size."""
     return await copy_limited(
-        part.read_chunk, _drop, left, f"multipart body besides the field {field!r}"
+        partial(_read_chunk, part, stream),
+        _drop,
+        left,
+        f"multipart body besides the field {field!r}",
     )
+
+
+async def _next_part(
+    body: MultipartReader, stream: StreamReader
+) -> BodyPartReader | MultipartReader | None:
+    try:
+        return await body.next()
+    except ValueError:
+        if not stream.at_eof():
+            raise
+        # A part read to the body's end is its bytes and the line break before the
+        # boundary that never came: a truncated video, it said, of a whole one.
+        raise BadRequestError(CUT_SHORT) from None
+
+
+async def _read_chunk(part: BodyPartReader, stream: StreamReader, size: int) -> bytes:
+    """`part`'s next bytes. A body that ends in a part, without the boundary after it, was
+    "the multipart body is malformed: Reading after EOF" (aiohttp's words): in the file, or
+    in a file sent under another name (curl -F image=@photo.jpg), the one meant."""
+    try:
+        return await part.read_chunk(size)
+    except ValueError:
+        if not stream.at_eof():
+            raise
+        raise BadRequestError(CUT_SHORT) from None
 
 
 def _misnamed(name: str | None, field: str) -> str:
