@@ -1931,3 +1931,28 @@ async def test_the_smoothing_slider_moved_by_its_keys_starts_one_session(
         assert hellos[-1]["smoothing"]["min_cutoff"] < 0.02  # smoother than the default's
         await page.click("#avatar-stop")
         assert browser.errors == []
+
+
+async def test_a_keyed_smoothing_move_then_mirror_starts_one_session(
+    make_avatar_client: MakeAvatarClient, tmp_path: Path
+) -> None:
+    """Mirror clicked while a keyed smoothing move settled: its session carried both, and
+    the settled move started another 0.7 s on."""
+    async with signer_on_camera(make_avatar_client, tmp_path) as (browser, hellos):
+        page = browser.page
+        await start_session(browser)
+        first = await page.get_attribute("body", "data-session")
+        await page.focus("#avatar-smoothing")
+        await page.keyboard.press("ArrowRight")
+        await page.click("#avatar-mirror")
+        await session_after(page, first)
+        # Results of the new session, past the 0.7 s a settling move waits.
+        since = int(await page.get_attribute("#avatar-stage", "data-results") or 0)
+        await page.wait_for_function(
+            "(n) => Number(document.getElementById('avatar-stage').dataset.results) > n + 12",
+            arg=since,
+        )
+        assert len(hellos) == 2, hellos
+        assert hellos[-1]["mirror"] is False
+        await page.click("#avatar-stop")
+        assert browser.errors == []

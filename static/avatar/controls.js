@@ -96,6 +96,9 @@ export class Controls {
 
   // Extra hello fields for LiveSession.
   helloOptions() {
+    // This hello carries the slider where it is now: a keyed move still settling has no
+    // session left to start (a Start or a Mirror click within it started two).
+    clearTimeout(this.settling);
     const options = { rig: true, mirror: this.mirror.checked };
     const smoothing = this.helloSmoothing();
     if (smoothing !== undefined) options.smoothing = smoothing;
@@ -156,12 +159,11 @@ export class Controls {
     // four presses started four sessions, each a "Connecting…" read out and a gap in the
     // avatar, the OBS view and VMC. A move by the keys waits for them to stop.
     let keyed = false;
-    let settling;
     this.smoothing.addEventListener("keydown", () => (keyed = true));
     this.smoothing.addEventListener("pointerdown", () => (keyed = false));
     this.smoothing.addEventListener("change", () => {
-      clearTimeout(settling);
-      if (keyed) settling = setTimeout(handler, KEYS_SETTLE_MS);
+      clearTimeout(this.settling);
+      if (keyed) this.settling = setTimeout(handler, KEYS_SETTLE_MS);
       else handler();
     });
     this.smoothingOff.addEventListener("change", handler);
