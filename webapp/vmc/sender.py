@@ -114,10 +114,10 @@ class VmcSender:
                     _Quiet, remote_addr=(target.host, target.port)
                 )
                 transports[target] = transport
-        except (OSError, asyncio.CancelledError):
-            # Cancelled too: a client that hangs up just after its hello cancels its handler
-            # here, and each receiver's socket already open stayed open, read by the loop,
-            # for good (100 such hellos with 8 receivers left 66 sockets open).
+        except BaseException:
+            # However it stops: a client that hangs up just after its hello cancels its
+            # handler here, and each receiver's socket already open stayed open, read by the
+            # loop, for good (100 such hellos with 8 receivers left 66 sockets open).
             for transport in transports.values():
                 transport.close()
             raise
