@@ -526,6 +526,70 @@ def test_partial_rep_is_a_cue_not_a_count(clips: Clips) -> None:
     assert workout.summary()["sets"][0]["partial_reps"] == 1
 
 
+def _knee(result: dict[str, Any]) -> float | None:
+    """The squat's counting angle as the counter reads it: the mean of the knees seen."""
+    knees = [v for k, v in result["angles"].items() if k.endswith("_knee")]
+    return sum(knees) / len(knees) if knees else None
+
+
+def _unfinished_lockout(clip: Clip) -> Frames:
+    """Three squats from real frames, the first two without standing up between them: the
+    first squat's rise up to a knee of about 150 degrees (past `partial`, short of `start`),
+    played back down to the bottom in reverse, then the clip on from there (that rise in
+    full, the second squat)."""
+    feed = frames(clip)
+    _, results = run("squat", feed, clip.image_size)
+    bottom = next(i for i, (ms, _) in enumerate(feed) if ms > seconds(SQUAT_BOTTOMS[0]))
+    high = next(i for i in range(bottom, len(feed)) if (_knee(results[i]) or 0.0) >= 148)
+    rise = [p for _, p in feed[bottom : high + 1]]
+    path = [p for _, p in feed[:bottom]] + rise + rise[::-1][1:] + [p for _, p in feed[bottom:]]
+    return [(k * 1000 / 30, p) for k, p in enumerate(path)]
+
+
+@pytest.mark.parametrize("step", [1, 2, 6])  # 30, 15 and 5 fps
+def test_squats_without_standing_up_between_are_cued(clips: Clips, step: int) -> None:
+    """Two squats with the knee rising to about 150 degrees between them count as one (the
+    counter waits for 160): the person is told to stand up, once, as he goes down again."""
+    feed = _unfinished_lockout(clips.squats)[::step]
+    workout, results = run("squat", feed, clips.squats.image_size)
+    assert workout.reps == 2
+    codes = [{c["code"] for c in r["cues"]} for r in results]
+    cued = [i for i, c in enumerate(codes) if "incomplete_lockout" in c]
+    assert cued
+    first = cued[0]
+    # Shown on the way back down, after the part-way rise and before the next rep counts.
+    assert results[first]["phase"] == "down"
+    assert results[first]["reps"] == 0
+    down = next(i for i, r in enumerate(results) if r["phase"] == "down")
+    between = [k for r in results[down:first] if (k := _knee(r)) is not None]
+    assert 135 < max(between) < EXERCISES["squat"].start
+    cue = next(c for c in results[first]["cues"] if c["code"] == "incomplete_lockout")
+    assert cue["message"] == "Stand all the way up between squats"
+    assert workout.summary()["sets"][0]["partial_reps"] == 0
+
+
+# The side each real clip's camera sees less of: the push-ups are filmed from his left, the
+# squats from behind and to his right.
+FAR_SIDE = {"pushups": "right_", "squats": "left_"}
+
+
+@pytest.mark.parametrize("step", [1, 2, 6])
+@pytest.mark.parametrize("view", ["pose", "holistic", "far_side_hidden"])
+@pytest.mark.parametrize(("video", "exercise", "true"), TRUE_COUNTS)
+def test_full_reps_on_the_real_clips_are_not_cued_for_lockout(
+    clips: Clips, video: str, exercise: str, true: int, step: int, view: str
+) -> None:
+    clip: Clip = getattr(clips, f"{video}_holistic" if view == "holistic" else video)
+    feed = frames(clip)[::step]
+    if view == "far_side_hidden":
+        far = [n for n in LANDMARKS if n.startswith(FAR_SIDE[video])]
+        feed = [(ms, masked(p, far)) for ms, p in feed]
+    workout, results = run(exercise, feed, clip.image_size)
+    assert workout.reps == true
+    codes = {c["code"] for r in results for c in r["cues"]}
+    assert "incomplete_lockout" not in codes
+
+
 def test_a_short_visibility_dip_does_not_reset(clips: Clips) -> None:
     """One frame at every bottom with every landmark at visibility 0: under grace_ms."""
     feed = frames(clips.pushups)

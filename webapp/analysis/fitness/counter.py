@@ -40,6 +40,7 @@ class Event(enum.Enum):
     REP = "rep"
     PARTIAL = "partial"  # turned back before the turn threshold
     SWING = "swing"  # reached the turn faster than min_travel_ms; not counted
+    LOCKOUT = "lockout"  # back past the turn after rising past partial, short of the start
 
 
 class RepCounter:
@@ -64,6 +65,10 @@ class RepCounter:
         # rate puts nearer the threshold: 102 degrees at 15 fps, 122 at 5, for one push-up).
         self._top: float | None = None
         self._reached_partial = False
+        # On the way back from the turn, past `partial` toward the start: turning back
+        # past the turn from there is a second rep the count cannot see (it waits for
+        # `start`), so the person is told to go all the way back.
+        self._returning = False
         self._swing = False
         self._faulty_ms = 0.0
 
@@ -166,6 +171,7 @@ class RepCounter:
         if self._confirmed(t, angle, ex.beyond_turn(angle), ex.turn, prev):
             self._swing = self._pending_cross - self._left_ms < ex.min_travel_ms
             self._pending_from = None
+            self._returning = False
             self.phase = ex.turn_phase
         return None
 
@@ -173,6 +179,11 @@ class RepCounter:
         ex = self.ex
         self._extend(angle)
         if not self._confirmed(t, angle, ex.beyond_start(angle), ex.start, prev):
+            if not ex.beyond_partial(angle):
+                self._returning = True
+            elif self._returning and ex.beyond_turn(angle):
+                self._returning = False
+                return Event.LOCKOUT
             return None
         self.phase = ex.start_phase
         self._pending_from = None

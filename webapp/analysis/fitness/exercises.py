@@ -162,6 +162,7 @@ class Exercise:
     depth: float  # z's weight in angles: 0 = image plane (angles.to_points)
     partial_cue: Cue
     swing_cue: Cue
+    lockout_cue: Cue
     rules: tuple[CueRule, ...]
     measures: Mapping[str, Measure]  # every measure the file defines, by name
 
@@ -255,7 +256,7 @@ class Exercise:
                 }
                 for r in self.rules
             ]
-            + [self.partial_cue.as_json()]
+            + [self.partial_cue.as_json(), self.lockout_cue.as_json()]
             + ([self.swing_cue.as_json()] if self.min_travel_ms > 0 else []),
         }
 

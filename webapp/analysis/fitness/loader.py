@@ -217,6 +217,7 @@ def _exercise(
         depth=depth,
         partial_cue=_cue(merged.get("partial_cue", _DEFAULT_PARTIAL), f"{where}.partial_cue"),
         swing_cue=_cue(merged.get("swing_cue", _DEFAULT_SWING), f"{where}.swing_cue"),
+        lockout_cue=_cue(merged.get("lockout_cue", _DEFAULT_LOCKOUT), f"{where}.lockout_cue"),
         rules=tuple(parsed_rules),
         measures=MappingProxyType(dict(measures)),
         **timing,
@@ -240,6 +241,10 @@ _EXERCISE_KEYS = set(Exercise.__dataclass_fields__) - {"rules", "measures"} | {"
 _DEFAULT_CAMERA = "Stand where the camera sees the whole movement."
 _DEFAULT_PARTIAL = {"code": "half_rep", "message": "Use the full range of motion"}
 _DEFAULT_SWING = {"code": "too_fast", "message": "Slow down and move under control"}
+_DEFAULT_LOCKOUT = {
+    "code": "incomplete_lockout",
+    "message": "Go all the way back to the start position between reps",
+}
 
 
 def parse(data: Mapping[str, Any]) -> Mapping[str, Exercise]:

@@ -177,6 +177,8 @@ class Workout:
                 track.cues.flag(ex.partial_cue, capture_ms)
             elif event is Event.SWING:
                 track.cues.flag(ex.swing_cue, capture_ms)
+            elif event is Event.LOCKOUT:
+                track.cues.flag(ex.lockout_cue, capture_ms)
             for cue in shown + track.cues.shown(capture_ms):
                 cues.setdefault(cue, set()).add(track.side)
         return {
