@@ -233,14 +233,24 @@ async def test_the_page_counts_the_six_pushups(client: Client, tmp_path: Path) -
         assert browser.errors == []
 
 
+@contextlib.asynccontextmanager
+async def started_on(
+    client: Client, tmp_path: Path, exercise: str, frames: int, start: int = 0
+) -> AsyncIterator[BrowserPage]:
+    """The fitness page started on `exercise`, its camera `frames` frames of the push-up
+    video from `start`, in a loop."""
+    y4m = write_y4m(PUSHUPS, tmp_path / "pushups.y4m", frames=frames, start=start)
+    async with open_page(fake_camera_args(y4m)) as browser:
+        await open_fitness(browser, client, exercise)
+        await browser.page.click("#fitness-start")
+        yield browser
+
+
 @pytest.mark.browser
 async def test_the_status_names_the_exercise_in_its_plural(client: Client, tmp_path: Path) -> None:
     """The status said "Counting shoulder presss.": the title with an "s" added."""
-    y4m = write_y4m(PUSHUPS, tmp_path / "pushups.y4m", frames=30)
-    async with open_page(fake_camera_args(y4m)) as browser:
+    async with started_on(client, tmp_path, "shoulder_press", frames=30) as browser:
         page = browser.page
-        await open_fitness(browser, client, "shoulder_press")
-        await page.click("#fitness-start")
         await page.wait_for_function(
             "() => document.getElementById('fitness-status').textContent.startsWith('Counting')"
         )
@@ -284,11 +294,8 @@ async def test_the_track_and_the_exercise_come_back_on_the_next_visit(client: Cl
 
 @pytest.mark.browser
 async def test_the_workout_log_downloads_as_csv(client: Client, tmp_path: Path) -> None:
-    y4m = write_y4m(PUSHUPS, tmp_path / "pushups.y4m", frames=75)
-    async with open_page(fake_camera_args(y4m)) as browser:
+    async with started_on(client, tmp_path, "push_up", frames=75) as browser:
         page = browser.page
-        await open_fitness(browser, client, "push_up")
-        await page.click("#fitness-start")
         await wait_for_results(browser, 2)
         # Another exercise while running is a new set of it; "New set" one more of the same.
         # None of them has a rep (2.5 s of video, before his first): only the last is kept,
@@ -1174,10 +1181,7 @@ async def test_results_of_the_last_set_on_their_way_leave_the_new_one_alone(
 async def first_rep_of_a_loop(client: Client, tmp_path: Path) -> AsyncIterator[BrowserPage]:
     """The fitness page counting push-ups from a camera that plays 4.8-9.5 s of the video in
     a loop (up, one rep, up again), once it has counted the first rep."""
-    y4m = write_y4m(PUSHUPS, tmp_path / "one_rep.y4m", frames=141, start=144)
-    async with open_page(fake_camera_args(y4m)) as browser:
-        await open_fitness(browser, client, "push_up")
-        await browser.page.click("#fitness-start")
+    async with started_on(client, tmp_path, "push_up", frames=141, start=144) as browser:
         await wait_for_reps(browser.page, 1)
         yield browser
 
