@@ -32,7 +32,7 @@ from typing import Any
 import aiohttp
 import yaml
 
-from webapp.flags import parse_bool
+from webapp.flags import bool_flag
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = Path(__file__).resolve().parent / "nginx" / "holotrack.conf.template"
@@ -562,14 +562,6 @@ class Cluster:
 
 
 # -- the command line ------------------------------------------------------------------------
-def env_flag(parser: argparse.ArgumentParser, name: str) -> bool:
-    """A boolean twin read as the server reads its own: `false`, `no`, `off` and `0` are off."""
-    try:
-        return parse_bool(os.environ.get(name, ""))
-    except ValueError as exc:
-        parser.error(f"{name}: {exc}")
-
-
 def build_parser() -> argparse.ArgumentParser:
     env = os.environ
 
@@ -625,9 +617,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--prometheus",
         nargs="?",
         const=True,
-        type=parse_bool,
+        type=bool_flag,
         metavar="yes|no",
-        default=env_flag(parser, ENV_PREFIX + "PROMETHEUS"),
+        default=default("prometheus", "no"),
         help=f"also run Prometheus on {PROMETHEUS_HOST}, scraping every replica with the job of "
         f"deploy/prometheus/prometheus.yml [{ENV_PREFIX}PROMETHEUS=1]",
     )

@@ -28,7 +28,7 @@ def parse_bool(text: str) -> bool:
     raise ValueError(f"not a boolean: {text!r}; use yes or no (true/false, on/off, 1/0)")
 
 
-def _bool_flag(text: str) -> bool:
+def bool_flag(text: str) -> bool:
     """parse_bool for argparse, which hides a ValueError's words behind "invalid parse_bool
     value": --wait=maybe then named a function, not what the flag takes."""
     try:
@@ -90,7 +90,7 @@ def build_parser(
                 flag,
                 nargs="?",
                 const=True,
-                type=_bool_flag,
+                type=bool_flag,
                 default=None,
                 metavar="yes|no",
                 help=help_text,
