@@ -8,6 +8,7 @@ import { Average, RateMeter } from "./meter.js";
 import { VideoOverlay } from "./overlay.js";
 import { Recorder } from "./record.js";
 import { CameraRun } from "./run.js";
+import { onSettledChange } from "./settled.js";
 
 const $ = (id) => document.getElementById(id);
 const startButton = $("live-start");
@@ -93,6 +94,9 @@ function setRunning(running) {
 }
 
 function openSession() {
+  // This hello carries the controls as they are now: a keyed change still settling would
+  // start a second session.
+  dropSettling();
   run.open({
     track: track(),
     fps: Number(fpsChoice.value),
@@ -168,8 +172,7 @@ mirror.addEventListener("change", () => stage.classList.toggle("mirrored", mirro
 widthChoice.addEventListener("change", () => {
   if (run.encoder) run.encoder.width = Number(widthChoice.value);
 });
-fpsChoice.addEventListener("change", restartIfRunning);
-for (const choice of trackChoices) choice.addEventListener("change", restartIfRunning);
+const dropSettling = onSettledChange([fpsChoice, ...trackChoices], restartIfRunning);
 
 stage.classList.toggle("mirrored", mirror.checked);
 setRunning(false);

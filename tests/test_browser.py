@@ -612,6 +612,49 @@ async def test_the_live_settings_come_back_on_the_next_visit(
         assert browser.errors == []
 
 
+@pytest.mark.parametrize(
+    ("control", "presses", "asked"),
+    [
+        ("#live-fps", 2, ("holistic", 30)),
+        ("input[name=live-track][value=holistic]", 3, ("pose", 15)),
+    ],
+    ids=["rate", "track"],
+)
+async def test_a_setting_stepped_by_its_keys_starts_one_session(
+    client: Client, tmp_path: Path, control: str, presses: int, asked: tuple[str, int]
+) -> None:
+    """Each arrow key on the rate's select or the track's radios fires their change: 15 to
+    30 fps by the keys started two sessions, each "Connecting…" and a gap in tracking."""
+    y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=60)
+    async with open_page(fake_camera_args(y4m)) as browser:
+        page = browser.page
+        await open_index(browser, client)
+        sent, _ = record_text(page)
+        await page.click("#live-start")
+        await page.wait_for_function(
+            "() => Number(document.getElementById('live-results').textContent) > 2"
+        )
+        first = await page.inner_text("#live-session")
+        await page.focus(control)
+        for _ in range(presses):
+            await page.keyboard.press("ArrowDown")
+        await page.wait_for_function(
+            "(first) => document.getElementById('live-session').textContent !== first",
+            arg=first,
+        )
+        # Results of the new session, past the 0.7 s a keyed change waits: any other
+        # session the keys started would be under way by now.
+        since = int(await page.inner_text("#live-results"))
+        await page.wait_for_function(
+            "(n) => Number(document.getElementById('live-results').textContent) > n + 12",
+            arg=since,
+        )
+        hellos = [m for m in sent if m["type"] == "hello"]
+        assert [(h["track"], h["fps"]) for h in hellos] == [("holistic", 15), asked]
+        await page.click("#live-stop")
+        assert browser.errors == []
+
+
 # A camera in use: Chromium's fake camera cannot be held, so getUserMedia fails as it does then.
 CAMERA_IN_USE_JS = """
 navigator.mediaDevices.getUserMedia = () =>

@@ -5,6 +5,7 @@
 // one was left.
 
 import { keepInputs } from "../kept_inputs.js";
+import { onSettledChange } from "../settled.js";
 
 // The slider runs 0 (snappy) to 10 (smooth) along a log scale between these One Euro
 // filter settings (webapp/analysis/smoothing.py: min_cutoff in Hz, beta per body-part size
@@ -14,8 +15,6 @@ import { keepInputs } from "../kept_inputs.js";
 const SNAPPY = Object.freeze({ min_cutoff: 0.4, beta: 10 });
 const SMOOTH = Object.freeze({ min_cutoff: 0.001, beta: 0.9 });
 const STEPS = 10;
-// How long the smoothing slider waits, once moved by the keyboard, for the next key.
-const KEYS_SETTLE_MS = 700;
 
 function logLerp(a, b, t) {
   return a * (b / a) ** t;
@@ -98,7 +97,7 @@ export class Controls {
   helloOptions() {
     // This hello carries the slider where it is now: a keyed move still settling has no
     // session left to start (a Start or a Mirror click within it started two).
-    clearTimeout(this.settling);
+    this.dropSettling?.();
     const options = { rig: true, mirror: this.mirror.checked };
     const smoothing = this.helloSmoothing();
     if (smoothing !== undefined) options.smoothing = smoothing;
@@ -155,17 +154,7 @@ export class Controls {
     this.vmc?.addEventListener("change", () => {
       if (!this.checkVmc().problem) handler();
     });
-    // An arrow key moves the slider a step and fires "change" at once, at each press:
-    // four presses started four sessions, each a "Connecting…" read out and a gap in the
-    // avatar, the OBS view and VMC. A move by the keys waits for them to stop.
-    let keyed = false;
-    this.smoothing.addEventListener("keydown", () => (keyed = true));
-    this.smoothing.addEventListener("pointerdown", () => (keyed = false));
-    this.smoothing.addEventListener("change", () => {
-      clearTimeout(this.settling);
-      if (keyed) this.settling = setTimeout(handler, KEYS_SETTLE_MS);
-      else handler();
-    });
+    this.dropSettling = onSettledChange([this.smoothing], handler);
     this.smoothingOff.addEventListener("change", handler);
   }
 }
