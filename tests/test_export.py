@@ -204,6 +204,40 @@ def test_bvh_frame_time_is_never_zero() -> None:
     assert mocap.frame_time > 0.0
 
 
+def test_bvh_frames_of_an_uneven_recording_keep_their_times() -> None:
+    """A phone's variable-rate video, as /api/video answers it: 25 frames in its first
+    second, then one every 120 ms. Written a line a frame at the mean interval, its first
+    second played over three (the line at 960 ms at 2.88 s). The hips here move 1 m a
+    second, so each motion frame's position says which moment it shows."""
+    times = [i * 40.0 for i in range(25)] + [3000.0 + i * 120.0 for i in range(25)]
+    recording: list[Line] = [
+        {
+            "frame": i,
+            "time_ms": t,
+            "landmarks": {},
+            "rig": {"bones": {}, "hips_position": [t / 1000.0, 0.0, 0.0]},
+        }
+        for i, t in enumerate(times)
+    ]
+    mocap = Bvh(to_bvh(parse_text(jsonl(recording))))
+    assert mocap.nframes == len(times)
+    assert mocap.frame_time == pytest.approx(times[-1] / 1000.0 / (len(times) - 1), abs=1e-6)
+    start = mocap.frame_joint_channel(0, "hips", "Xposition")
+    for k in range(mocap.nframes):
+        # The moment shown is the line nearest the frame's time (up to the frame time's
+        # six decimals, 49 frames on).
+        due_s = k * mocap.frame_time
+        nearest_s = min(abs(t / 1000.0 - due_s) for t in times)
+        shown_s = mocap.frame_joint_channel(k, "hips", "Xposition") - start
+        assert abs(shown_s - due_s) <= nearest_s + 1e-4, k
+    # Evenly timed lines stay one a frame, in order.
+    even = [{**line, "time_ms": i * 40.0} for i, line in enumerate(recording)]
+    steady = Bvh(to_bvh(parse_text(jsonl(even))))
+    assert [steady.frame_joint_channel(k, "hips", "Xposition") for k in range(len(even))] == [
+        pytest.approx(line["rig"]["hips_position"][0] + start, abs=1e-6) for line in even
+    ]
+
+
 @pytest.mark.parametrize(
     ("bone", "axis", "degrees"),
     [

@@ -1,4 +1,5 @@
-"""A recording as BVH: the VRM humanoid skeleton, hips as root, one motion frame a line.
+"""A recording as BVH: the VRM humanoid skeleton, hips as root, as many motion frames as
+lines, each the line nearest its time.
 
 Axes are the rig's (VRM normalized: Y up, the figure faces +Z, its left along +X), which are
 BVH's usual Y-up axes; Blender's importer turns them to Z-up itself. Units are metres, so
@@ -22,7 +23,8 @@ so low that a foot goes through the floor: the image's scale (from the shoulders
 shrinks as a body turns or bends from the camera, and the squat video's hips dropped 0.66
 m where the legs' bends allow about 0.45, its ankles and toes up to 0.25 m under the floor
 on 123 of 213 frames. The floor is where the lowest toe tip is at rest. BVH has one
-frame time: the recording's mean interval, so the file lasts as long as the recording.
+frame time: the recording's mean interval, so the file lasts as long as the recording, and
+each motion frame is the line nearest its time on that clock.
 """
 
 from __future__ import annotations
@@ -234,9 +236,31 @@ def motion(recording: Recording) -> Iterator[list[float]]:
         yield row
 
 
+def on_the_clock(times_ms: Sequence[float]) -> list[int]:
+    """For each motion frame k, at the first time plus k mean intervals, the index of the
+    line nearest that time (the later of two as near). BVH plays its frames evenly: a
+    phone's variable-rate video (25 lines in its first second, then one every 120 ms) was
+    written a line a frame, and its first second played over three. Evenly timed lines map
+    to themselves."""
+    count = len(times_ms)
+    first, span = times_ms[0], times_ms[-1] - times_ms[0]
+    if count < 2 or span <= 0.0:
+        return list(range(count))
+    step = span / (count - 1)
+    picked, at = [], 0
+    for k in range(count):
+        due = first + k * step
+        while at + 1 < count and abs(times_ms[at + 1] - due) <= abs(times_ms[at] - due):
+            at += 1
+        picked.append(at)
+    return picked
+
+
 def to_bvh(recording: Recording) -> str:
     lines = ["HIERARCHY", *_hierarchy(ROOT, 0), "MOTION"]
     lines.append(f"Frames: {len(recording.frames)}")
     lines.append(f"Frame Time: {frame_time_s(recording):.6f}")
-    lines.extend(_fmt(row) for row in motion(recording))
+    # Every line goes through motion(), so held bones and continued angles see them all.
+    rows = [_fmt(row) for row in motion(recording)]
+    lines.extend(rows[i] for i in on_the_clock([frame.time_ms for frame in recording.frames]))
     return "\n".join(lines) + "\n"
