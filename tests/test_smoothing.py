@@ -58,6 +58,12 @@ def test_hello_values() -> None:
         AvatarOptions.from_hello({"mirror": "yes"})
 
 
+def test_a_smoothing_field_given_as_null_keeps_its_default() -> None:
+    given = {"min_cutoff": 0.05, "beta": 10, "d_cutoff": None, "min_speed": None}
+    assert SmoothingSettings.from_hello(given) == SmoothingSettings(0.05, 10)
+    assert SmoothingSettings.from_hello({"min_cutoff": None}) == SmoothingSettings()
+
+
 def step(settings: SmoothingSettings, frames: int = 60, dt_ms: float = 1000 / 30) -> list[float]:
     """The filter's output when one point jumps from 0 to 1 image height on frame 1."""
     f = OneEuroFilter(settings)

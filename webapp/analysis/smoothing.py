@@ -83,7 +83,9 @@ class SmoothingSettings:
         unknown = set(value) - set(LIMITS)
         if unknown:
             raise ValueError(f"unknown smoothing field {sorted(unknown)[0]!r}")
-        return cls(**value)
+        # As in the hello itself: a typed client (Go, Java, C#) writes null for "not set",
+        # and {"min_cutoff": 0.05, "beta": 10, "d_cutoff": null} was closed with 4001.
+        return cls(**{name: given for name, given in value.items() if given is not None})
 
 
 def _alpha(dt_s: float, cutoff_hz: float) -> float:
