@@ -234,6 +234,32 @@ async def test_a_5xx_answer_is_retried_but_never_faster_than_the_floor() -> None
     assert set(links) == {"t"}
 
 
+async def test_a_5xx_answer_is_told_in_words_without_the_token(relay_log: RelayLog) -> None:
+    """A server restarting behind a proxy: the warning names the answer, and not the URL
+    the relay asked, whose ?link= is the watch token."""
+
+    async def gateway(request: web.Request) -> web.Response:
+        return web.Response(status=502, text="bad gateway")
+
+    app = web.Application()
+    app.router.add_get("/ws", gateway)
+    server = TestServer(app)
+    await server.start_server()
+    url = str(server.make_url("/ws")).replace("http", "ws", 1)
+    token = "Q0vXw0lH4mEy5xkTzB2bq4"
+    task = asyncio.create_task(run_relay(RelayConfig(url, token, (Target("127.0.0.1", 9),), 5.0)))
+    try:
+        await relay_log.wait_for(lambda: bool(relay_log.lines(logging.WARNING)))
+    finally:
+        task.cancel()
+        await server.close()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    warning = relay_log.lines(logging.WARNING)[0]
+    assert "the WebSocket upgrade was answered HTTP 502 Bad Gateway" in warning, warning
+    assert token not in warning
+
+
 async def test_a_server_that_never_answers_the_upgrade_is_retried(
     relay_log: RelayLog, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -135,7 +135,10 @@ class Relay:
         except aiohttp.WSServerHandshakeError as error:
             stop = refused(error, self.config.watch)
             if stop is None:
-                raise
+                # aiohttp's own words ("502, message='Invalid response status', url=...")
+                # said little, and wrote the watch token (the URL's ?link=) into the log
+                # at every retry: the token kept out of `ps` by its environment twin too.
+                raise aiohttp.ClientError(upgrade_failed(error)) from None
             raise stop from None
         except aiohttp.ClientConnectorCertificateError as error:
             # Asking again shows the same certificate: no reconnect can help.
@@ -308,6 +311,17 @@ async def speaks_tls(url: URL) -> bool:
     with contextlib.suppress(OSError):
         await writer.wait_closed()
     return True
+
+
+def upgrade_failed(error: aiohttp.WSServerHandshakeError) -> str:
+    """An answer to the upgrade worth asking again, in words that do not quote its URL."""
+    if error.status < 200:
+        return f"the WebSocket upgrade failed ({error.message})"
+    try:
+        phrase = f" {http.HTTPStatus(error.status).phrase}"
+    except ValueError:
+        phrase = ""
+    return f"the WebSocket upgrade was answered HTTP {error.status}{phrase}"
 
 
 def refused(error: aiohttp.WSServerHandshakeError, url: str) -> Stop | None:
