@@ -161,6 +161,11 @@ def test_each_flag_has_a_twin_in_the_environment_and_the_flag_wins() -> None:
     assert relay_parse(["--watch", NOWHERE, "--token", "t", "--wait"], {}).wait is True
 
 
+def test_spaces_copied_around_the_token_are_not_sent() -> None:
+    assert relay_parse(["--watch", NOWHERE, "--token", " tok\r\n"], {}).token == "tok"
+    assert relay_parse(["--watch", NOWHERE], {"HOLOTRACK_RELAY_TOKEN": "tok "}).token == "tok"
+
+
 @pytest.mark.parametrize(
     ("environ", "said"),
     [

@@ -134,7 +134,11 @@ def _converted(given: RelayFlags) -> RelayConfig:
         context = cafile(given.cafile) if given.cafile else None
     except argparse.ArgumentTypeError as error:
         raise ValueError(f"{_named('cafile')}: {error}") from None
-    return RelayConfig(watch, given.token, targets, given.retry_max, given.wait, context)
+    # A token is base64url, never spaces: the one around it came with the copy (`set
+    # HOLOTRACK_RELAY_TOKEN=abc ` in Windows' cmd keeps the trailing one), and the server
+    # answered 4003, "does not know this watch token", for the right token.
+    token = given.token.strip()
+    return RelayConfig(watch, token, targets, given.retry_max, given.wait, context)
 
 
 PROG = "python -m webapp.vmc.relay"
