@@ -170,8 +170,13 @@ def parse_steps(sessions: str, ramp: str) -> tuple[int, ...]:
         parts = ramp.split(":")
         if len(parts) not in (2, 3):
             raise ValueError(f"--ramp wants START:STOP:STEP, got {ramp!r}")
-        start, stop = int(parts[0]), int(parts[1])
-        step = int(parts[2]) if len(parts) == 3 else 1
+        try:
+            start, stop = int(parts[0]), int(parts[1])
+            step = int(parts[2]) if len(parts) == 3 else 1
+        except ValueError:
+            # int()'s own words ("invalid literal for int() with base 10") named neither
+            # the flag nor what it takes.
+            raise ValueError(f"--ramp wants whole numbers START:STOP:STEP, got {ramp!r}") from None
         if step < 1 or stop < start:
             raise ValueError(f"--ramp {ramp!r} does not count upwards")
         counts = range(start, stop + 1, step)
@@ -182,7 +187,12 @@ def parse_steps(sessions: str, ramp: str) -> tuple[int, ...]:
         if len(counts) > MAX_STEPS:
             raise ValueError(f"at most {MAX_STEPS} steps")
         return tuple(counts)
-    return tuple(int(p) for p in sessions.split(",") if p.strip())
+    try:
+        return tuple(int(p) for p in sessions.split(",") if p.strip())
+    except ValueError:
+        raise ValueError(
+            f"--sessions wants whole numbers of sessions, comma-separated, got {sessions!r}"
+        ) from None
 
 
 DESCRIPTION = (

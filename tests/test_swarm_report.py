@@ -85,6 +85,24 @@ def test_a_ramp_far_too_long_is_refused_without_building_it(
 
 
 @pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["--sessions", "1,x"], "--sessions wants whole numbers"),
+        (["--sessions", "2.5"], "--sessions wants whole numbers"),
+        (["--ramp", "1:x:2"], "--ramp wants whole numbers"),
+        (["--ramp", "1:4:0.5"], "--ramp wants whole numbers"),
+    ],
+)
+def test_a_step_count_that_is_not_a_whole_number_is_refused_naming_its_flag(
+    argv: list[str], said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        load_config(argv, environ={})
+    assert exit_info.value.code == 2
+    assert said in capsys.readouterr().err.splitlines()[-1]
+
+
+@pytest.mark.parametrize(
     "argv",
     [
         ["--url", "http://127.0.0.1:8080/ws"],
