@@ -51,6 +51,8 @@ CONNECT_TIMEOUT = 15.0
 RESULT_TIMEOUT = 10.0
 RETRY_SECONDS = 1.0
 STILL_SUFFIXES = (".jpg", ".jpeg", ".png")
+# The rates a hello may ask for (docs/protocol.md); the server closes any other with 4001.
+MIN_FPS, MAX_FPS = 0.5, 60.0
 
 
 def _options(parser: LocustArgumentParser) -> None:
@@ -81,6 +83,13 @@ def _preload(environment: Environment, **_: Any) -> None:
     """Cuts the frames before the run's clock starts: it takes seconds of CPU (12 s for 300
     frames on a loaded two-core machine), which would otherwise come out of `-t`."""
     if LiveUser in environment.user_classes:
+        fps = getattr(environment.parsed_options, "live_fps", 15.0)
+        # Written so that NaN fails too. Outside the range every session was closed 4001 at
+        # its hello and tried again each second for the whole run: a failed run, not a load.
+        if not MIN_FPS <= fps <= MAX_FPS:
+            raise SystemExit(
+                f"locustfile: --live-fps must be {MIN_FPS:g} to {MAX_FPS:g}, got {fps:g}"
+            )
         source = getattr(environment.parsed_options, "live_source", "")
         try:
             live_frames(source)

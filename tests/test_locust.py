@@ -71,6 +71,20 @@ def test_a_live_source_with_no_frames_is_one_line_not_a_traceback(tmp_path: Path
     )
 
 
+@pytest.mark.parametrize("fps", ["0", "100", "nan"])
+def test_a_live_fps_the_protocol_refuses_is_one_line_before_any_session(fps: str) -> None:
+    """Every session was closed 4001 at its hello and retried each second for the whole run."""
+    command = [sys.executable, "-m", "locust", "-f", str(ROOT / "locustfile.py"), "--headless"]
+    command += ["-u", "1", "-t", "3s", "--host", f"http://127.0.0.1:{free_port()}"]
+    command += ["LiveUser", "--live-fps", fps]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"locustfile: --live-fps must be 0.5 to 60, got {float(fps):g}"
+    )
+
+
 def test_live_users_hold_sessions_at_the_granted_rate(host: str, tmp_path: Path) -> None:
     fps = 5.0
     stats = locust(host, tmp_path, "LiveUser", "--live-track", "pose", "--live-fps", f"{fps:g}")
