@@ -56,7 +56,8 @@ node_modules/.installed: package.json package-lock.json
 	  || echo "npm ci failed; /avatar says what is missing, the rest of the server runs" >&2; \
 	fi
 
-run test: node_modules/.installed
+# make cluster serves /avatar from every replica, as make run does.
+run test cluster: node_modules/.installed
 
 # The server image, holotrack:0.1.0 (deploy/README.md): with Docker where an engine runs,
 # else with Debian's buildah on a Python base made here from Debian's packages.

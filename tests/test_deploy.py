@@ -11,6 +11,8 @@ import asyncio
 import contextlib
 import json
 import re
+import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -544,3 +546,23 @@ def test_kustomize_applies_files_that_exist_and_leaves_the_helm_values_out() -> 
     # Helm values for prometheus-adapter, not a Kubernetes object.
     assert "prometheus-adapter-rules.yaml" not in resources
     assert "prometheusrule.yaml" in resources
+
+
+@pytest.mark.parametrize("target", ["run", "cluster"])
+def test_make_installs_the_avatar_pages_modules_before_it_serves(
+    target: str, tmp_path: Path
+) -> None:
+    """A fresh clone's `make cluster` started replicas whose /avatar was the 503 page that
+    lists the missing three.js files: only `make run` and `make test` ran npm ci."""
+    make = shutil.which("make")
+    assert make is not None, "make is not installed"
+    for name in ("Makefile", "pyproject.toml", "package.json", "package-lock.json"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    # The virtualenv already there, so the dry run shows what is left for a new clone.
+    (tmp_path / ".venv" / "bin").mkdir(parents=True)
+    (tmp_path / ".venv" / ".installed").touch()
+    done = subprocess.run(
+        [make, "--dry-run", target], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert "npm ci" in done.stdout
