@@ -88,10 +88,18 @@ def create_app(stats_interval: float = 2.0) -> web.Application:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m swarm.echo", description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8090)
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
+    )
+    parser.add_argument("--port", type=int, default=8090, help="TCP port (default: %(default)s)")
     args: Any = parser.parse_args(argv)
-    web.run_app(create_app(), host=args.host, port=args.port, backlog=1024, print=None)
+    if not 0 < args.port < 65536:
+        parser.error("--port must be 1 to 65535")
+    try:
+        web.run_app(create_app(), host=args.host, port=args.port, backlog=1024, print=None)
+    except OSError as exc:
+        # A port in use, a host that is not this machine's: a traceback hid the one line.
+        parser.error(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
 
 
 if __name__ == "__main__":
