@@ -29,6 +29,17 @@ def test_help_lists_every_setting_with_its_environment_twin() -> None:
         assert env_name(f.name) in flat
 
 
+def test_default_workers_follow_the_cores_the_process_may_run_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Pinned to 1 core of 8 (taskset, a cpuset container), it started 8 workers."""
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {3})
+    assert Config().workers == 1
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3, 4, 5, 6, 7})
+    assert Config().workers == 8
+
+
 def test_help_does_not_call_an_empty_default_none() -> None:
     """--help showed an empty setting as "(default: none)", where "none" is a value of its
     own: the swarm's --metrics-url reads it as off, and --allowed-origins=none, the default

@@ -20,7 +20,14 @@ def _memory_bytes() -> int:
 
 
 def default_workers() -> int:
-    return max(1, os.cpu_count() or 1)
+    """One per core the process may run on. os.cpu_count() counts the whole machine: under
+    taskset, a cpuset container or Kubernetes' static CPU policy it started a worker for
+    every core of the host, each holding its graphs, on the few cores it was given."""
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # no affinity to ask for (macOS)
+        usable = os.cpu_count() or 1
+    return max(1, usable)
 
 
 def default_max_sessions() -> int:
