@@ -76,6 +76,20 @@ async def test_listed_origins_are_matched_as_a_browser_writes_them(make_client: 
     assert (await other.closed())[0] == 1008
 
 
+async def test_a_listed_international_origin_matches_the_ascii_form_browsers_send(
+    make_client: MakeClient,
+) -> None:
+    """Listed as the address bar shows it, https://bücher.example refused every browser on
+    it: they send the host as https://xn--bcher-kva.example."""
+    config = Config(workers=1, allowed_origins="https://Bücher.example")
+    client = await make_client(config)
+    listed = LiveClient(await client.ws_connect("/ws", origin="https://xn--bcher-kva.example"))
+    assert (await listed.hello("pose"))["type"] == "ready"
+    await listed.ws.close()
+    other = LiveClient(await client.ws_connect("/ws", origin="https://bucher.example"))
+    assert (await other.closed())[0] == 1008
+
+
 async def test_sessions_per_client_address_are_capped(make_client: MakeClient) -> None:
     client = await make_client(Config(workers=1, max_sessions_per_client=2, min_session_fps="0"))
     first, second = await LiveClient.connect(client), await LiveClient.connect(client)

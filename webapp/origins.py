@@ -24,7 +24,13 @@ def origin_key(text: str) -> str | None:
     if parts.query or parts.fragment or parts.username is not None:
         return None
     scheme = parts.scheme.lower()
-    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    try:
+        # A browser sends an internationalised host in its ASCII form (xn--...): the same
+        # site listed as the address bar shows it, https://bücher.example, refused it.
+        hostname = parts.hostname.encode("idna").decode("ascii")
+    except UnicodeError:  # an empty or over-long label: no browser's host
+        return None
+    host = f"[{hostname}]" if ":" in hostname else hostname
     if port is None or port == DEFAULT_PORTS.get(scheme):
         return f"{scheme}://{host}"
     return f"{scheme}://{host}:{port}"
