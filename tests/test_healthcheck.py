@@ -111,3 +111,14 @@ async def test_a_keys_file_broken_since_the_start_leaves_the_server_healthy(
 )
 def test_the_url_follows_where_the_server_listens(argv: list[str], url: str) -> None:
     assert health_url(load_config(argv, environ={})) == url
+
+
+def test_its_help_names_itself_and_what_it_answers(capsys: pytest.CaptureFixture[str]) -> None:
+    """It printed the server's own help, "usage: python -m webapp", for the check."""
+    with pytest.raises(SystemExit) as stopped:
+        healthcheck.main(["--help"])
+    assert stopped.value.code == 0
+    said = capsys.readouterr().out
+    assert said.startswith("usage: python -m webapp.healthcheck ")
+    assert "answers /healthz" in said
+    assert "--port PORT" in said  # the server's flags, which say where it listens

@@ -282,6 +282,8 @@ def load_config(
     read_files: bool = True,
     check: bool = True,
     on_error: Callable[[str], NoReturn] | None = None,
+    prog: str = "python -m webapp",
+    description: str = DESCRIPTION,
 ) -> Config:
     """Flags win over environment variables, which win over the defaults. `read_files`
     False checks the values but not the files they name: for asking where a running
@@ -291,8 +293,8 @@ def load_config(
     return flags.load(
         Config,
         prefix=ENV_PREFIX,
-        prog="python -m webapp",
-        description=DESCRIPTION,
+        prog=prog,
+        description=description,
         validate=lambda config: problems(config, read_files) if check else [],
         argv=argv,
         environ=environ,

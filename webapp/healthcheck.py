@@ -35,7 +35,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Files unread: a keys file or an avatar replaced by a bad one since the start is the
     # server's to refuse (a reload keeps the keys in force); read, it exited 2, and the
     # container was marked unhealthy and replaced by one that would not start.
-    config = load_config(argv, read_files=False)
+    config = load_config(
+        argv,
+        read_files=False,
+        prog="python -m webapp.healthcheck",
+        description="Exit 0 when the server these settings describe answers /healthz on this "
+        "machine, else 1. It reads the server's own flags and environment twins.",
+    )
     url = health_url(config)
     # The certificate names the machine for phones; this asks whether the server is up,
     # not whether a client would trust it.
