@@ -19,6 +19,8 @@ from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
 
+from webapp.defaults import default_workers
+
 # Images each child runs before the measured part: the first calls load the models.
 WARM_FRAMES = 5
 START_TIMEOUT = 180.0
@@ -159,7 +161,9 @@ def calibrate(
     workers: int = 0,
     warmup: float = 0.0,
 ) -> Calibration:
-    count = workers or os.cpu_count() or 1
+    # One per core this process may run on, as the server's own default: under taskset or
+    # a cpuset container, one per core of the host crowded the cores it was given.
+    count = workers or default_workers()
     # spawn, not fork: mediapipe's threads and the parent's event loop must not be copied.
     ctx = multiprocessing.get_context("spawn")
     # This process waits too, to read the machine's CPU counters over the measured window.

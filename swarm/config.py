@@ -122,7 +122,7 @@ class SwarmConfig:
         default=8.0, metadata={"help": "seconds each calibration process runs the model"}
     )
     calibrate_workers: int = field(
-        default=0, metadata={"help": "calibration processes (0: one per core)"}
+        default=0, metadata={"help": "calibration processes (0: one per core it may run on)"}
     )
     origin: str = field(default="", metadata={"help": "Origin header to send, if any"})
     metrics_url: str = field(

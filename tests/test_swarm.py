@@ -475,8 +475,12 @@ def test_the_calibration_line_names_its_processes_in_words() -> None:
     assert processes(3) == "3 processes"
 
 
-def test_calibration_measures_the_model_in_process() -> None:
-    result = calibrate(frames().jpegs[:10], "pose", fps=15.0, seconds=1.0, workers=1)
+def test_calibration_measures_the_model_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """By default one process per core it may run on: pinned to one core of eight
+    (taskset, a cpuset container), it started eight."""
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {5})
+    result = calibrate(frames().jpegs[:10], "pose", fps=15.0, seconds=1.0)
     assert result.workers == 1
     assert len(result.per_worker_fps) == 1
     assert result.raw_fps > 1.0
