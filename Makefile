@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 ARGS ?=
 
-.PHONY: run test lint bench cluster clean system-deps
+.PHONY: run test lint cluster clean system-deps
 
 # Debian packages the tests drive (Chromium, nginx, Prometheus, buildah...): installed when
 # run as root, otherwise one line naming the apt-get command. deploy/system-deps.sh lists them.
@@ -38,9 +38,13 @@ run: $(VENV)/.installed
 cluster: $(VENV)/.installed
 	$(PY) -m deploy.cluster $(ARGS)
 
-test: system-deps $(VENV)/.installed-test
+# What make test checks before the tests, alone: ruff's lint and format, mypy --strict.
+lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+
+test: system-deps lint
 	$(PY) -m pytest $(ARGS)
 
 clean:

@@ -548,21 +548,35 @@ def test_kustomize_applies_files_that_exist_and_leaves_the_helm_values_out() -> 
     assert "prometheusrule.yaml" in resources
 
 
+def make_dry_run(target: str, folder: Path) -> str:
+    """What `make TARGET` would run in a new clone whose virtualenv is already there."""
+    make = shutil.which("make")
+    assert make is not None, "make is not installed"
+    for name in ("Makefile", "pyproject.toml", "package.json", "package-lock.json"):
+        shutil.copy(ROOT / name, folder / name)
+    (folder / ".venv" / "bin").mkdir(parents=True, exist_ok=True)
+    (folder / ".venv" / ".installed").touch()
+    (folder / ".venv" / ".installed-test").touch()
+    done = subprocess.run(
+        [make, "--dry-run", target], cwd=folder, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 @pytest.mark.parametrize("target", ["run", "cluster"])
 def test_make_installs_the_avatar_pages_modules_before_it_serves(
     target: str, tmp_path: Path
 ) -> None:
     """A fresh clone's `make cluster` started replicas whose /avatar was the 503 page that
     lists the missing three.js files: only `make run` and `make test` ran npm ci."""
-    make = shutil.which("make")
-    assert make is not None, "make is not installed"
-    for name in ("Makefile", "pyproject.toml", "package.json", "package-lock.json"):
-        shutil.copy(ROOT / name, tmp_path / name)
-    # The virtualenv already there, so the dry run shows what is left for a new clone.
-    (tmp_path / ".venv" / "bin").mkdir(parents=True)
-    (tmp_path / ".venv" / ".installed").touch()
-    done = subprocess.run(
-        [make, "--dry-run", target], cwd=tmp_path, capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, done.stderr
-    assert "npm ci" in done.stdout
+    assert "npm ci" in make_dry_run(target, tmp_path)
+
+
+@pytest.mark.parametrize("target", ["lint", "test"])
+def test_make_lint_is_the_checks_make_test_runs_first(target: str, tmp_path: Path) -> None:
+    """`make lint` was listed as a target with no rule ("No rule to make target"), and
+    `make test` left ruff's format check out."""
+    commands = make_dry_run(target, tmp_path).splitlines()
+    checks = [".venv/bin/ruff check .", ".venv/bin/ruff format --check .", ".venv/bin/mypy"]
+    assert [line for line in commands if line in checks] == checks
