@@ -388,6 +388,29 @@ async def test_your_own_vrm_replaces_the_avatar_and_a_non_vrm_is_refused_in_word
         assert browser.errors == []
 
 
+async def test_a_link_dropped_on_the_avatar_is_said_to_be_no_file(
+    make_avatar_client: MakeAvatarClient,
+) -> None:
+    async with avatar_page(make_avatar_client) as browser:
+        page = browser.page
+        # What Chromium drops for a .vrm's link dragged from a download site: its address.
+        await page.evaluate(
+            """() => {
+                 const data = new DataTransfer();
+                 data.setData("text/uri-list", "https://example.com/mine.vrm");
+                 const view = document.getElementById("avatar-view");
+                 view.dispatchEvent(new DragEvent("drop", { dataTransfer: data,
+                                                           cancelable: true }));
+               }"""
+        )
+        await page.wait_for_selector("#avatar-file-status[data-kind=error]")
+        text = await page.inner_text("#avatar-file-status")
+        assert "not a file" in text, text
+        assert "The avatar on show stays" in text, text
+        assert await page.evaluate("window.holotrackAvatar.generation()") == 1
+        assert browser.errors == []
+
+
 # --- The browser remembers the user's own .vrm (static/avatar/kept_avatar.js) ----------------
 
 DEFAULT_TITLE = "Low-Poly Godette"

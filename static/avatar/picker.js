@@ -125,7 +125,10 @@ export function setupPicker({ view, input, dropTarget, status, forget, defaultAv
     showStatus(status, "Forgotten: this browser no longer keeps your .vrm. Showing the default avatar.", "info");
   }
 
-  acceptFiles(input, dropTarget, choose);
+  // A .vrm's link dragged from a download site comes as its address, with no file.
+  acceptFiles(input, dropTarget, choose, () => {
+    showStatus(status, "What was dropped is not a file: a link dragged from a web page comes as its address. Download the .vrm first, then drop or choose the file. The avatar on show stays.", "error");
+  });
   forget.addEventListener("click", forgetOwn);
   return { showFirst };
 }
