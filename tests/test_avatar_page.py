@@ -411,6 +411,24 @@ async def test_a_link_dropped_on_the_avatar_is_said_to_be_no_file(
         assert browser.errors == []
 
 
+async def test_a_file_just_over_the_pages_limit_says_by_how_much(
+    make_avatar_client: MakeAvatarClient, tmp_path: Path
+) -> None:
+    # 200 KB over 100 MB: rounded to whole MB, it read "it is 100 MB, over the 100 MB".
+    big = tmp_path / "big.vrm"
+    with big.open("wb") as out:
+        out.write(b"glTF")
+        out.truncate(100 * 1024 * 1024 + 200 * 1024)
+    async with avatar_page(make_avatar_client) as browser:
+        page = browser.page
+        await page.set_input_files("#avatar-file", big)
+        await page.wait_for_selector("#avatar-file-status[data-kind=error]")
+        text = await page.inner_text("#avatar-file-status")
+        assert "it is 100.2 MB, over the 100 MB this page accepts" in text, text
+        assert await page.evaluate("window.holotrackAvatar.generation()") == 1
+        assert browser.errors == []
+
+
 # --- The browser remembers the user's own .vrm (static/avatar/kept_avatar.js) ----------------
 
 DEFAULT_TITLE = "Low-Poly Godette"

@@ -2,6 +2,7 @@
 // apart from the network (results only set the pose; the loop draws at the screen's rate).
 
 import * as THREE from "three";
+import { formatBytes } from "../format.js";
 import { AvatarFileError, loadVrm } from "./avatar.js";
 import { DrawPace } from "./pace.js";
 import { AvatarScene } from "./scene.js";
@@ -50,7 +51,8 @@ export class AvatarView {
     let bytes = source;
     if (typeof source !== "string") {
       if (source.size > MAX_VRM_BYTES) {
-        throw new AvatarFileError(`it is ${Math.round(source.size / 1048576)} MB, over the ${MAX_VRM_BYTES / 1048576} MB this page accepts`);
+        // Not rounded to whole MB: a file just over read "it is 100 MB, over the 100 MB".
+        throw new AvatarFileError(`it is ${formatBytes(source.size)}, over the ${formatBytes(MAX_VRM_BYTES)} this page accepts`);
       }
       bytes = await source.arrayBuffer();
     }
