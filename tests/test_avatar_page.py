@@ -362,6 +362,11 @@ async def test_your_own_vrm_replaces_the_avatar_and_a_non_vrm_is_refused_in_word
                 {"name": "me.vrm", "mimeType": "image/jpeg", "buffer": PERSON_JPEG.read_bytes()},
                 'it is a JPEG picture: a .vrm file is binary glTF, and begins with "glTF"',
             ),
+            # An empty file (a download that never began): said so, not "not a glTF/VRM model".
+            (
+                {"name": "empty.vrm", "mimeType": "application/octet-stream", "buffer": b""},
+                "it is empty (0 bytes)",
+            ),
             # A download that did not finish: said so, not as a typed array's length.
             (
                 {

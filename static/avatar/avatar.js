@@ -80,6 +80,9 @@ function startsWith(bytes, magic) {
 }
 
 function notBinaryGltf(buffer) {
+  // Said as "not a glTF/VRM model" it sent people looking for another format, when the
+  // file was a download or a copy that never began.
+  if (buffer.byteLength === 0) return "it is empty (0 bytes), as a download or copy that never began leaves it";
   const bytes = new Uint8Array(buffer, 0, Math.min(8, buffer.byteLength));
   if (startsWith(bytes, GLB)) return cutShort(buffer);
   const known = NOT_VRM.find(([magic]) => startsWith(bytes, magic));
