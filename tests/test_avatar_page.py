@@ -357,6 +357,12 @@ async def test_your_own_vrm_replaces_the_avatar_and_a_non_vrm_is_refused_in_word
                 {"name": "empty.glb", "mimeType": "model/gltf-binary", "buffer": plain_glb()},
                 "without VRM humanoid",
             ),
+            # A VRM whose humanoid lacks a bone VRM requires: its bones named, not
+            # "not a glTF/VRM model" in three-vrm's words.
+            (
+                {"name": "handless.vrm", "mimeType": "", "buffer": without_bones("leftHand")},
+                "its humanoid does not map bones every VRM avatar must have (leftHand)",
+            ),
             # A photo picked by mistake: named, not quoted back as a JSON parser's garbage.
             (
                 {"name": "me.vrm", "mimeType": "image/jpeg", "buffer": PERSON_JPEG.read_bytes()},
@@ -468,6 +474,16 @@ CORRUPT_JS = """() => ({
 })"""
 # A record that is not a file at all.
 NOT_A_FILE_JS = """() => ({ bytes: "not bytes", name: 42 })"""
+
+
+def without_bones(*names: str) -> bytes:
+    """The shipped avatar with these bones left out of its humanoid's mapping."""
+
+    def edit(doc: dict[str, Any]) -> None:
+        humanoid = doc["extensions"]["VRM"]["humanoid"]
+        humanoid["humanBones"] = [b for b in humanoid["humanBones"] if b["bone"] not in names]
+
+    return _edited(edit)
 
 
 def titled_vrm(title: str) -> bytes:

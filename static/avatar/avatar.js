@@ -99,6 +99,21 @@ function cutShort(buffer) {
   return `it is cut short: ${count(buffer.byteLength)} of the ${count(declared)} bytes its header gives (a download or copy that did not finish?)`;
 }
 
+// three-vrm's words when the model's humanoid lacks a bone every VRM must map.
+const MISSING_BONES = /humanoid bones are required but not exist: (.+)$/;
+
+// The loader's error in the user's words. A VRM whose humanoid lacks a required bone is a
+// VRM all the same: called "not a glTF/VRM model" after three-vrm's own English, the user
+// was sent looking for another file instead of fixing the bone mapping.
+function whyNotParsed(error) {
+  const message = String(error?.message || error);
+  const missing = MISSING_BONES.exec(message);
+  if (missing) {
+    return `its humanoid does not map bones every VRM avatar must have (${missing[1]}): map them in the program that made it, and export it again`;
+  }
+  return `it is not a glTF/VRM model (${message})`;
+}
+
 // A URL or the bytes of a dropped file; throws AvatarFileError when it is not a VRM.
 export async function loadVrm(source) {
   if (typeof source !== "string") {
@@ -109,7 +124,7 @@ export async function loadVrm(source) {
   try {
     gltf = typeof source === "string" ? await gltfLoader().loadAsync(source) : await gltfLoader().parseAsync(source, "");
   } catch (error) {
-    throw new AvatarFileError(`it is not a glTF/VRM model (${error?.message || error})`);
+    throw new AvatarFileError(whyNotParsed(error));
   }
   const vrm = gltf.userData.vrm;
   if (!vrm || !vrm.humanoid) {
