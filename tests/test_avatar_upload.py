@@ -640,3 +640,41 @@ async def test_the_page_sends_its_own_vrm_only_once_ticked(make_client: MakeClie
         assert held(client) == 0
         await shows(view, DEFAULT_TITLE, "default")
         assert browser.errors == []
+
+
+def padded_vrm(title: str, size: int) -> bytes:
+    """renamed_vrm(title) grown to `size` bytes by a chunk of a type glTF readers skip."""
+    glb = renamed_vrm(title)
+    pad = b"\0" * (size - len(glb) - 8)
+    grown = glb + struct.pack("<II", len(pad), 0x44415000) + pad
+    return grown[:8] + struct.pack("<I", len(grown)) + grown[12:]
+
+
+async def test_a_vrm_too_big_for_obs_says_what_obs_still_shows(make_client: MakeClient) -> None:
+    """A second .vrm over --max-avatar-mb: OBS kept the one sent before while the page said
+    only that this one was too big, so a streamer who switched avatars took the stream to
+    show the new one, or the default."""
+    needs_node_modules()
+    client = await make_client(Config(workers=1, no_cache=True, max_avatar_mb=1))
+    async with open_page(FAKE_CAMERA) as browser:
+        page = browser.page
+        await page.goto(str(client.make_url("/avatar")))
+        await page.wait_for_selector("body[data-avatar-ready=true]", state="attached")
+        await page.click("#avatar-start")
+        await page.wait_for_selector("body[data-session]", state="attached")
+        token = await page.get_attribute("#watch-link", "data-token")
+        assert token
+        await load_model(page, "first.vrm", renamed_vrm("First Godette"))
+        await page.check("#avatar-obs")
+        await page.wait_for_selector("body[data-obs-avatar=sent]", state="attached")
+        view = await page.context.new_page()
+        await open_view(view, client, token)
+        await shows(view, "First Godette", "link")
+
+        await load_model(page, "big.vrm", padded_vrm("Big Godette", MB + MB // 2))
+        await page.wait_for_selector("body[data-obs-avatar=error]", state="attached")
+        said = await page.inner_text("#avatar-obs-status")
+        assert "big.vrm is 1.5 MB, over the 1 MB this server keeps for OBS" in said, said
+        assert "OBS still shows first.vrm" in said, said
+        await shows(view, "First Godette", "link")
+        assert browser.errors == []

@@ -83,7 +83,7 @@ export class ObsAvatar {
     }
     if (this.sent?.token === this.link.token && this.sent.file === this.file) return;
     if (this.limit && this.file.size > this.limit) {
-      this.say(`${this.file.name} is ${formatBytes(this.file.size)}, over the ${formatBytes(this.limit)} this server keeps for OBS.`, "error", "error");
+      this.say(`${this.file.name} is ${formatBytes(this.file.size)}, over the ${formatBytes(this.limit)} this server keeps for OBS.${this.onShow()}`, "error", "error");
       return;
     }
     await this.send();
@@ -140,7 +140,15 @@ export class ObsAvatar {
       this.say(WAITING, "info", "waiting");
       return;
     }
-    this.say(`Not shown in OBS: ${detail}.`, "error", "error");
+    this.say(`Not shown in OBS: ${detail}.${this.onShow()}`, "error", "error");
+  }
+
+  // What OBS shows instead of a file refused: the one sent before stays there, which the
+  // page left unsaid, so a streamer who switched avatars went on air with the old one.
+  onShow() {
+    if (!this.sent || this.link?.token !== this.sent.token) return " OBS shows the default avatar.";
+    const name = this.sent.file ? this.sent.file.name : "the .vrm you sent earlier";
+    return ` OBS still shows ${name}: untick the box to show the default there.`;
   }
 
   say(text, kind, state) {
