@@ -14,7 +14,7 @@ import { describeError, socketUrl } from "./protocol.js";
 import { KeptLink } from "./kept_link.js";
 import { keptToken, newLinkKey } from "./link_key.js";
 import { pausable } from "./pausable.js";
-import { LiveSession } from "./session.js";
+import { endPausedSession, LiveSession } from "./session.js";
 import { ScreenWake } from "./wake.js";
 
 // A running session with no answer for this long says so: on a stalled network the page
@@ -378,6 +378,15 @@ export class CameraRun {
     delete document.body.dataset.paused;
     this.wake.release();
     this.cameraClosed();
+  }
+
+  // New link pressed while stopped: the session Stop left resting on the old link (its
+  // watch token `link`) ends now. Left to the server's grace, the page said the old link
+  // no longer worked while it went on showing the avatar, and serving its .vrm, to
+  // whoever had it.
+  endResting(link = null) {
+    const resume = this.link?.take();
+    if (resume) endPausedSession(resume, link);
   }
 
   stop() {

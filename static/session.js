@@ -17,6 +17,14 @@ const FALLBACK_PERIODS = 2;
 
 const noop = () => {};
 
+// POST /api/end for the paused session `resume` names, routed by its link's watch token
+// (null: none known); the server's answer, or null when it refused or could not be reached.
+export function endPausedSession(resume, link = null) {
+  return fetch(routed(END_PATH, link), { method: "POST", body: JSON.stringify({ resume }), keepalive: true })
+    .then((response) => (response.ok ? response.json() : null))
+    .catch(() => null);
+}
+
 export class LiveSession {
   // grab(): Promise<{blob, captureMs} | null>, the newest camera frame, encoded.
   // handlers: status(text, kind), ready(msg), turn(), sent(seq, bytes, onTurn),
@@ -130,12 +138,9 @@ export class LiveSession {
   // when the server's grace runs out. Its last workout comes back to handle(), for the log;
   // should the request fail, the grace ends the session all the same.
   endPaused(resume) {
-    fetch(routed(END_PATH, typeof this.link === "string" ? this.link : null), { method: "POST", body: JSON.stringify({ resume }), keepalive: true })
-      .then((response) => (response.ok ? response.json() : null))
-      .then((answer) => {
-        if (answer?.workout) this.handle({ type: "workout", ...answer.workout });
-      })
-      .catch(() => {});
+    endPausedSession(resume, typeof this.link === "string" ? this.link : null).then((answer) => {
+      if (answer?.workout) this.handle({ type: "workout", ...answer.workout });
+    });
   }
 
   connect() {

@@ -568,6 +568,50 @@ async def test_the_obs_view_shows_the_links_avatar_and_follows_it(
         assert browser.errors == []
 
 
+async def test_new_link_while_stopped_ends_the_old_link_and_its_avatar_at_once(
+    make_client: MakeClient,
+) -> None:
+    """Stop, then New link: the page said "the old one no longer works" while the old link
+    kept its OBS view watching, and served the streamer's .vrm to whoever had it, for the
+    server's whole grace."""
+    needs_node_modules()
+    client = await make_client(Config(workers=1, no_cache=True, watch_grace=600))
+    async with open_page(FAKE_CAMERA) as browser:
+        page = browser.page
+        await page.goto(str(client.make_url("/avatar")))
+        await page.wait_for_selector("body[data-avatar-ready=true]", state="attached")
+        await page.click("#avatar-start")
+        await page.wait_for_selector("body[data-session]", state="attached")
+        old = await page.get_attribute("#watch-link", "data-token")
+        assert old
+        await load_model(page, "mine.vrm", renamed_vrm("Page Godette"))
+        await page.check("#avatar-obs")
+        await page.wait_for_selector("body[data-obs-avatar=sent]", state="attached")
+        view = await page.context.new_page()
+        await open_view(view, client, old)
+        await shows(view, "Page Godette", "link")
+
+        await page.click("#avatar-stop")
+        await page.wait_for_selector("#avatar-start:enabled")
+        await page.click("#watch-new")
+        await page.wait_for_function(
+            "(old) => !['', undefined, old].includes("
+            "document.getElementById('watch-link').dataset.token)",
+            arg=old,
+        )
+        assert "the old one no longer works" in await page.inner_text("#watch-share-status")
+        # Within seconds, not the grace's ten minutes.
+        await view.wait_for_function(
+            "() => document.getElementById('watch-status').textContent"
+            ".includes('The session this view watches has ended')",
+            timeout=20_000,
+        )
+        gone = await client.get(f"/avatar/link/{old}.vrm")
+        assert gone.status == 404
+        assert held(client) == 0
+        assert browser.errors == []
+
+
 async def test_the_obs_view_tries_an_avatar_that_failed_again(make_client: MakeClient) -> None:
     """A network blip as OBS opens the view: the default avatar did not load, and once
     watching the view stayed empty and silent for good (the same avatar announced again

@@ -299,11 +299,13 @@ async function showNewLink() {
 
 // A link shared by mistake: another key, and the session holding the old link ends it.
 $("watch-new").addEventListener("click", () => {
+  const old = $("watch-link").dataset.token ?? null;
   linkKey.renew();
   if (run.session && run.stream) {
     renewed = true;
     openSession(true);
   } else {
+    run.endResting(old);
     showNewLink();
   }
   phoneShare.renewed();
