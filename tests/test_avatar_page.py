@@ -440,6 +440,59 @@ async def test_a_file_just_over_the_pages_limit_says_by_how_much(
         assert browser.errors == []
 
 
+def compressed_vrm(extension: str, required: bool = True) -> bytes:
+    """The shipped avatar declaring `extension` where a compressing tool writes it (the
+    bytes stay uncompressed: three.js stops at the missing decoder before reading them)."""
+
+    def edit(doc: dict[str, Any]) -> None:
+        doc["extensionsUsed"].append(extension)
+        if required:
+            doc["extensionsRequired"] = [extension]
+        if extension == "KHR_draco_mesh_compression":
+            primitive = doc["meshes"][0]["primitives"][0]
+            primitive["extensions"] = {extension: {"bufferView": 0, "attributes": {"POSITION": 0}}}
+        elif extension == "EXT_meshopt_compression":
+            doc["bufferViews"][0]["extensions"] = {
+                extension: {
+                    "buffer": 0,
+                    "byteLength": 16,
+                    "byteStride": 4,
+                    "mode": "ATTRIBUTES",
+                    "count": 4,
+                }
+            }
+        else:
+            for texture in doc["textures"]:
+                texture["extensions"] = {extension: {"source": texture.pop("source")}}
+
+    return _edited(edit)
+
+
+@pytest.mark.parametrize(
+    ("extension", "required", "words"),
+    [
+        ("KHR_draco_mesh_compression", False, "Draco mesh compression"),
+        ("EXT_meshopt_compression", True, "meshopt compression"),
+        ("KHR_texture_basisu", True, "KTX2 (Basis Universal) textures"),
+    ],
+)
+async def test_a_compressed_vrm_is_refused_as_compressed_not_as_no_vrm(
+    make_avatar_client: MakeAvatarClient, extension: str, required: bool, words: str
+) -> None:
+    async with avatar_page(make_avatar_client) as browser:
+        page = browser.page
+        await page.set_input_files(
+            "#avatar-file",
+            {"name": "small.vrm", "mimeType": "", "buffer": compressed_vrm(extension, required)},
+        )
+        await page.wait_for_selector("#avatar-file-status[data-kind=error]")
+        text = await page.inner_text("#avatar-file-status")
+        assert f"it uses {words} ({extension}), which this page cannot unpack" in text, text
+        assert "not a glTF/VRM model" not in text, text
+        assert await page.evaluate("window.holotrackAvatar.generation()") == 1
+        assert browser.errors == []
+
+
 # --- The browser remembers the user's own .vrm (static/avatar/kept_avatar.js) ----------------
 
 DEFAULT_TITLE = "Low-Poly Godette"

@@ -65,6 +65,33 @@ function gltfLoader() {
   return loader;
 }
 
+// Compression three.js reads only with a decoder this page does not load. A model using it
+// was refused as "not a glTF/VRM model (THREE.GLTFLoader: No DRACOLoader instance
+// provided.)": a valid VRM blamed, in words meant for developers. Draco stops the loader
+// wherever it is used; the others only where the file requires them (else it falls back).
+const COMPRESSIONS = {
+  KHR_draco_mesh_compression: "Draco mesh compression",
+  EXT_meshopt_compression: "meshopt compression",
+  KHR_texture_basisu: "KTX2 (Basis Universal) textures",
+};
+
+function compressed(buffer) {
+  let gltf;
+  try {
+    const length = new DataView(buffer).getUint32(12, true);
+    gltf = JSON.parse(new TextDecoder().decode(new Uint8Array(buffer, 20, length)));
+  } catch {
+    return null; // the loader says what is wrong with it
+  }
+  const required = Array.isArray(gltf?.extensionsRequired) ? gltf.extensionsRequired : [];
+  const used = Array.isArray(gltf?.extensionsUsed) ? gltf.extensionsUsed : [];
+  const found = Object.keys(COMPRESSIONS).filter(
+    (name) => required.includes(name) || (name === "KHR_draco_mesh_compression" && used.includes(name)),
+  );
+  if (!found.length) return null;
+  return `it uses ${found.map((name) => `${COMPRESSIONS[name]} (${name})`).join(" and ")}, which this page cannot unpack: export it again without compression`;
+}
+
 // Files people pick by mistake, by their first bytes: the loader's own words for them were
 // a JSON parser's, quoting the binary ("Unexpected token '\ufffd', "\ufffd\ufffd\ufffd\ufffdJFIF"...").
 const NOT_VRM = [
@@ -117,7 +144,7 @@ function whyNotParsed(error) {
 // A URL or the bytes of a dropped file; throws AvatarFileError when it is not a VRM.
 export async function loadVrm(source) {
   if (typeof source !== "string") {
-    const why = notBinaryGltf(source);
+    const why = notBinaryGltf(source) ?? compressed(source);
     if (why) throw new AvatarFileError(why);
   }
   let gltf;
