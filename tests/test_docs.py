@@ -20,6 +20,7 @@ import swarm.config
 import webapp.export.__main__ as export_cli
 from webapp import config, errors, flags
 from webapp.access.errors import AccessDenied, QuotaExceeded
+from webapp.analysis.fitness import Workout, load_exercises
 from webapp.http_errors import STATUS
 from webapp.live.session import FRAME_ERROR_CODES
 from webapp.metrics import Metrics
@@ -223,6 +224,37 @@ def test_every_bench_script_answers_help_with_its_own_command() -> None:
         command = f"python -m bench.{path.stem}"
         if command in source and f'prog="{command}"' not in source:
             wrong.append(path.name)
+    assert wrong == []
+
+
+def top_level_keys(text: str, start: int) -> list[str]:
+    """The keys of the JSON object opening at text[start], nested ones left out (the
+    documents abridge their examples with `...`, so they are read, not parsed)."""
+    keys: list[str] = []
+    depth = 0
+    for match in re.finditer(r'[{}\[\]]|"(\w+)":', text[start:]):
+        token = match.group(0)
+        if token in "{[":
+            depth += 1
+        elif token in "}]":
+            depth -= 1
+            if depth == 0:
+                return keys
+        elif depth == 1:
+            keys.append(match.group(1))
+    raise AssertionError(f"an object left open at {text[start : start + 60]!r}")
+
+
+def test_every_fitness_example_has_the_keys_a_result_carries() -> None:
+    # recordings.md's real line lost "target" when the rep target was added.
+    sent = list(Workout(load_exercises(), "bicep_curl").update(None, (640, 480), 0.0))
+    wrong = []
+    for path in documents():
+        text = path.read_text(encoding="utf-8")
+        for example in re.finditer(r'"fitness": (?=\{"exercise")', text):
+            shown = top_level_keys(text, example.end())
+            if shown != sent:
+                wrong.append((path.relative_to(ROOT).as_posix(), shown))
     assert wrong == []
 
 
