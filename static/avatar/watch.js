@@ -31,7 +31,7 @@ export function afterClose({ code, reason, wasWatching, attempt }) {
   const delay = Math.min(RETRY_MAX_MS, (gone ? RETRY_MIN_MS : LOST_RETRY_MIN_MS) * 2 ** attempt);
   const seconds = Math.round(delay / 1000);
   const next = gone
-    ? `Waiting for this link to come back (next try in ${seconds} s): the avatar page's next Start brings it back, unless it made a new link.`
+    ? `Waiting for this link to come back (next try in ${seconds} s): the avatar page brings it back as its camera returns (by itself after a restart of the server, else at its next Start), unless it made a new link.`
     : `Connecting again in ${seconds} s.`;
   return { text: `${describeWatchClose(code, reason, wasWatching)} ${next}`, delay };
 }
