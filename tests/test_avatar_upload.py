@@ -19,7 +19,7 @@ from typing import Any
 import aiohttp
 from playwright.async_api import Page, Route
 
-from tests.browser import open_page
+from tests.browser import BrowserPage, open_page
 from tests.conftest import Client, MakeClient
 from tests.live import LiveClient, lose_connection, until
 from tests.test_access import KEY_A, KEY_B, auth, keys_file
@@ -568,29 +568,39 @@ async def test_the_obs_view_shows_the_links_avatar_and_follows_it(
         assert browser.errors == []
 
 
-async def test_new_link_while_stopped_ends_the_old_link_and_its_avatar_at_once(
-    make_client: MakeClient,
-) -> None:
-    """Stop, then New link: the page said "the old one no longer works" while the old link
-    kept its OBS view watching, and served the streamer's .vrm to whoever had it, for the
-    server's whole grace."""
+@contextlib.asynccontextmanager
+async def sent_to_obs(
+    client: Client, name: str, title: str
+) -> AsyncIterator[tuple[BrowserPage, Page, str]]:
+    """The avatar page, started, with its own .vrm `name` (titled `title`) sent for OBS,
+    and an OBS view showing it: the browser, the view and the link's watch token."""
     needs_node_modules()
-    client = await make_client(Config(workers=1, no_cache=True, watch_grace=600))
     async with open_page(FAKE_CAMERA) as browser:
         page = browser.page
         await page.goto(str(client.make_url("/avatar")))
         await page.wait_for_selector("body[data-avatar-ready=true]", state="attached")
         await page.click("#avatar-start")
         await page.wait_for_selector("body[data-session]", state="attached")
-        old = await page.get_attribute("#watch-link", "data-token")
-        assert old
-        await load_model(page, "mine.vrm", renamed_vrm("Page Godette"))
+        token = await page.get_attribute("#watch-link", "data-token")
+        assert token
+        await load_model(page, name, renamed_vrm(title))
         await page.check("#avatar-obs")
         await page.wait_for_selector("body[data-obs-avatar=sent]", state="attached")
         view = await page.context.new_page()
-        await open_view(view, client, old)
-        await shows(view, "Page Godette", "link")
+        await open_view(view, client, token)
+        await shows(view, title, "link")
+        yield browser, view, token
 
+
+async def test_new_link_while_stopped_ends_the_old_link_and_its_avatar_at_once(
+    make_client: MakeClient,
+) -> None:
+    """Stop, then New link: the page said "the old one no longer works" while the old link
+    kept its OBS view watching, and served the streamer's .vrm to whoever had it, for the
+    server's whole grace."""
+    client = await make_client(Config(workers=1, no_cache=True, watch_grace=600))
+    async with sent_to_obs(client, "mine.vrm", "Page Godette") as (browser, view, old):
+        page = browser.page
         await page.click("#avatar-stop")
         await page.wait_for_selector("#avatar-start:enabled")
         await page.click("#watch-new")
@@ -698,22 +708,9 @@ async def test_a_vrm_too_big_for_obs_says_what_obs_still_shows(make_client: Make
     """A second .vrm over --max-avatar-mb: OBS kept the one sent before while the page said
     only that this one was too big, so a streamer who switched avatars took the stream to
     show the new one, or the default."""
-    needs_node_modules()
     client = await make_client(Config(workers=1, no_cache=True, max_avatar_mb=1))
-    async with open_page(FAKE_CAMERA) as browser:
+    async with sent_to_obs(client, "first.vrm", "First Godette") as (browser, view, _):
         page = browser.page
-        await page.goto(str(client.make_url("/avatar")))
-        await page.wait_for_selector("body[data-avatar-ready=true]", state="attached")
-        await page.click("#avatar-start")
-        await page.wait_for_selector("body[data-session]", state="attached")
-        token = await page.get_attribute("#watch-link", "data-token")
-        assert token
-        await load_model(page, "first.vrm", renamed_vrm("First Godette"))
-        await page.check("#avatar-obs")
-        await page.wait_for_selector("body[data-obs-avatar=sent]", state="attached")
-        view = await page.context.new_page()
-        await open_view(view, client, token)
-        await shows(view, "First Godette", "link")
 
         await load_model(page, "big.vrm", padded_vrm("Big Godette", MB + MB // 2))
         await page.wait_for_selector("body[data-obs-avatar=error]", state="attached")
