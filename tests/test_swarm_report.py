@@ -85,24 +85,6 @@ def test_a_ramp_far_too_long_is_refused_without_building_it(
 
 
 @pytest.mark.parametrize(
-    ("argv", "said"),
-    [
-        (["--sessions", "1,x"], "--sessions wants whole numbers"),
-        (["--sessions", "2.5"], "--sessions wants whole numbers"),
-        (["--ramp", "1:x:2"], "--ramp wants whole numbers"),
-        (["--ramp", "1:4:0.5"], "--ramp wants whole numbers"),
-    ],
-)
-def test_a_step_count_that_is_not_a_whole_number_is_refused_naming_its_flag(
-    argv: list[str], said: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    with pytest.raises(SystemExit) as exit_info:
-        load_config(argv, environ={})
-    assert exit_info.value.code == 2
-    assert said in capsys.readouterr().err.splitlines()[-1]
-
-
-@pytest.mark.parametrize(
     "argv",
     [
         ["--url", "http://127.0.0.1:8080/ws"],
@@ -140,9 +122,14 @@ def test_bad_settings_are_refused(argv: list[str]) -> None:
         # for the final stats, past the 900 s the run may take.
         (["--sessions", "1", "--hold", "1000"], "--max-duration"),
         (["--warmup", "8", "--hold", "8", "--max-duration", "20"], "--max-duration"),
+        # int()'s own words ("invalid literal for int() with base 10") named no flag.
+        (["--sessions", "1,x"], "--sessions wants whole numbers"),
+        (["--sessions", "2.5"], "--sessions wants whole numbers"),
+        (["--ramp", "1:x:2"], "--ramp wants whole numbers"),
+        (["--ramp", "1:4:0.5"], "--ramp wants whole numbers"),
     ],
 )
-def test_a_number_that_is_not_finite_or_a_step_longer_than_the_run_is_refused(
+def test_a_bad_number_or_a_step_longer_than_the_run_is_refused_naming_its_flag(
     argv: list[str], named: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(SystemExit) as exit_info:
