@@ -300,6 +300,20 @@ SET_VISIBILITY_JS = """(state) => {
 }"""
 
 
+async def drop_link(page: Page, target: str, url: str) -> None:
+    """Drops on the element with id `target` what Chromium drops for a picture or a file's
+    link dragged from another site: its address, and no file."""
+    await page.evaluate(
+        """([target, url]) => {
+             const data = new DataTransfer();
+             data.setData("text/uri-list", url);
+             document.getElementById(target).dispatchEvent(
+               new DragEvent("drop", { dataTransfer: data, cancelable: true }));
+           }""",
+        [target, url],
+    )
+
+
 async def hide_page(page: Page, freeze: bool = False) -> None:
     """The page is hidden (another app, the screen locked); with `freeze`, the browser
     then freezes it as Chromium does a hidden tab."""

@@ -31,6 +31,7 @@ from tests.browser import (
     BrowserPage,
     NetworkDown,
     cut_camera_session,
+    drop_link,
     fake_camera_args,
     open_page,
     record_socket_urls,
@@ -404,16 +405,8 @@ async def test_a_link_dropped_on_the_avatar_is_said_to_be_no_file(
 ) -> None:
     async with avatar_page(make_avatar_client) as browser:
         page = browser.page
-        # What Chromium drops for a .vrm's link dragged from a download site: its address.
-        await page.evaluate(
-            """() => {
-                 const data = new DataTransfer();
-                 data.setData("text/uri-list", "https://example.com/mine.vrm");
-                 const view = document.getElementById("avatar-view");
-                 view.dispatchEvent(new DragEvent("drop", { dataTransfer: data,
-                                                           cancelable: true }));
-               }"""
-        )
+        # A .vrm's link dragged from a download site.
+        await drop_link(page, "avatar-view", "https://example.com/mine.vrm")
         await page.wait_for_selector("#avatar-file-status[data-kind=error]")
         text = await page.inner_text("#avatar-file-status")
         assert "not a file" in text, text

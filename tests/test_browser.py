@@ -25,6 +25,7 @@ from tests.browser import (
     BrowserPage,
     NetworkDown,
     close_to,
+    drop_link,
     fake_camera_args,
     open_page,
     record_text,
@@ -317,16 +318,8 @@ async def test_a_picture_dragged_from_a_web_page_is_said_to_be_no_file(
     async with open_page() as browser:
         page = browser.page
         await open_index(browser, client)
-        # What Chromium drops for an image dragged from another site: its address, no file.
-        await page.evaluate(
-            """() => {
-                 const data = new DataTransfer();
-                 data.setData("text/uri-list", "https://example.com/person.jpg");
-                 const zone = document.getElementById("drop-zone");
-                 zone.dispatchEvent(new DragEvent("drop", { dataTransfer: data,
-                                                           cancelable: true }));
-               }"""
-        )
+        # An image dragged from another site.
+        await drop_link(page, "drop-zone", "https://example.com/person.jpg")
         await page.wait_for_selector("#still-status[data-kind=error]")
         assert "not a file" in await page.inner_text("#still-status")
         assert browser.errors == []
