@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import re
+import time
 from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
@@ -24,9 +25,10 @@ from webapp.analysis.fitness import load_exercises
 from webapp.config import Config
 from webapp.errors import SHOWN_CHARS, shown
 from webapp.keys import LIVE, SESSIONS
-from webapp.live import handler, text_limits
+from webapp.live import handler, message_limits, text_limits
 from webapp.live import session as live_session
 from webapp.live.errors import MAX_REASON_BYTES, SessionClosed
+from webapp.live.message_limits import MESSAGE_BURST
 from webapp.live.messages import check_version, parse_control, parse_hello
 from webapp.live.options import parse_options
 from webapp.live.text_limits import MAX_TEXT_CHARS, TEXT_BURST
@@ -264,6 +266,41 @@ async def test_a_flood_of_text_ends_its_session_and_the_others_go_on(
         await live.ws.send_str('{"type": "summary"}')
     code, reason = await live.closed()
     assert (code, reason) == (Close.POLICY, "more than 30 text messages a second (60 at once)")
+    await other.send(1, 0.0, frame)
+    assert (await other.next_of("result"))["seq"] == 1
+
+
+FLOOD = "more than 500 WebSocket messages a second (1000 at once), pings and frames included"
+
+
+async def test_a_flood_of_frames_or_pings_ends_its_connection_and_the_others_go_on(
+    make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Frames with no image (each answered with an error) and pings (each with a pong) cost
+    the loop as text does: one client sending either as fast as it could took another
+    session on the same server from 14 fps to 1.5 or 5. With time held still, the burst is
+    all a connection has; a ping within it is still answered."""
+    client = await make_client(Config(workers=1))
+    frame = video_frames(ASL_VIDEO)[0]
+    other = await LiveClient.connect(client)
+    await other.hello("pose")
+    now = time.monotonic()
+    monkeypatch.setattr(message_limits, "time", SimpleNamespace(monotonic=lambda: now))
+    live = await LiveClient.connect(client)
+    await live.hello("pose")  # the first of its messages
+    for seq in range(int(MESSAGE_BURST)):
+        await live.send(seq, 0.0, b"")
+    assert await live.closed() == (Close.POLICY, FLOOD)
+
+    pinger = await client.ws_connect("/ws", autoping=False)
+    await pinger.ping(b"are you there")
+    pong = await pinger.receive(timeout=10)
+    assert (pong.type, pong.data) == (aiohttp.WSMsgType.PONG, b"are you there")
+    for _ in range(int(MESSAGE_BURST)):
+        await pinger.ping()
+    code, reason = await read_to_close(pinger, within=10)
+    assert (code, reason) == (Close.POLICY, FLOOD)
+
     await other.send(1, 0.0, frame)
     assert (await other.next_of("result"))["seq"] == 1
 

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 from typing import Any
 
-from aiohttp import hdrs, web
+from aiohttp import WSCloseCode, WSMsgType, hdrs, web
 
 from webapp.access.credentials import presented_key
 from webapp.access.socket import Gate
@@ -15,6 +15,7 @@ from webapp.http_errors import RETRY_AFTER_SECONDS, json_error
 from webapp.keys import ACCESS, CONFIG, LIVE, METRICS, SCHEDULER, SESSIONS
 from webapp.live import guard, logbook
 from webapp.live.errors import SessionClosed
+from webapp.live.message_limits import MessageLimits
 from webapp.live.session import LiveSession
 from webapp.live.text_limits import MAX_TEXT_CHARS
 from webapp.protocol import FRAME_HEADER, Close
@@ -31,14 +32,39 @@ PROXY_DROPPED = (
 )
 
 
+COUNTED = frozenset({WSMsgType.TEXT, WSMsgType.BINARY, WSMsgType.PING, WSMsgType.PONG})
+
+
 class _Socket(web.WebSocketResponse):
     """aiohttp closes an over-limit message with 1009 and no words; add them, naming the
     limits the client was given (aiohttp's own adds the header and some room to ready's
-    max_frame_bytes), a text message's too: aiohttp's limit cuts text and frames alike."""
+    max_frame_bytes), a text message's too: aiohttp's limit cuts text and frames alike.
+    Every message a client sends, pings too, is metered here (message_limits)."""
 
     def __init__(self, *, max_frame_bytes: int, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        # Pings are answered here, not inside aiohttp's receive, so that they are counted
+        # with every other message (message_limits).
+        super().__init__(autoping=False, **kwargs)
         self._max_frame_bytes = max_frame_bytes
+        self._messages = MessageLimits()
+        self._flooded = False
+
+    # aiohttp's own signature: its iterator, receive_str and receive_json call this one.
+    async def receive(self, timeout: float | None = None) -> Any:  # noqa: ASYNC109
+        while True:
+            msg = await super().receive(timeout)
+            if msg.type in COUNTED:
+                try:
+                    self._messages.check()
+                except SessionClosed:
+                    self._flooded = True
+                    raise
+            if msg.type is WSMsgType.PING:
+                await self.pong(msg.data)
+                continue
+            if msg.type is WSMsgType.PONG:
+                continue
+            return msg
 
     def _on_data_received(self) -> None:
         # aiohttp re-arms the heartbeat on every byte that comes in, the client's answer
@@ -55,6 +81,10 @@ class _Socket(web.WebSocketResponse):
                 f"{self._max_frame_bytes} bytes (max_frame_bytes), a text {MAX_TEXT_CHARS} "
                 "characters"
             ).encode()
+        if self._flooded:
+            # aiohttp would read on for the client's own close, up to 10 s, parsing the
+            # flood all the while: the close frame, then the connection ends.
+            self._set_closing(WSCloseCode.POLICY_VIOLATION)
         return await super().close(code=code, message=message, drain=drain)
 
 
