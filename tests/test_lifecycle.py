@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import sys
@@ -260,6 +261,51 @@ async def test_a_malformed_request_is_the_clients_error_in_the_log() -> None:
     assert "b'no colon' ^" in said[1]
     assert "Traceback" not in log, log[-3000:]
     assert " ERROR " not in log, log[-3000:]
+
+
+async def trickle(writer: asyncio.StreamWriter, data: bytes, sent: list[int]) -> None:
+    """Sends `data` a byte at a time, five a second, until the server hangs up; each byte
+    sent goes into `sent`."""
+    with contextlib.suppress(ConnectionError):
+        for byte in data:
+            writer.write(bytes([byte]))
+            await writer.drain()
+            sent.append(byte)
+            await asyncio.sleep(0.2)
+
+
+async def test_a_connection_without_a_whole_request_is_closed_after_the_keepalive() -> None:
+    """aiohttp's AppRunner keeps an idle connection for 3630 s (run_app's 75 s was lost
+    with it): one that sent nothing, or trickled its headers, held its socket for an hour.
+    A live session, whose request is in progress, lasts past it."""
+    port = free_port()
+    async with serving(port, "--keepalive-timeout", "1") as server:
+        # The session's connection opened first, so that its keepalive has passed when the
+        # others' have: its frame is answered after that.
+        async with (
+            aiohttp.ClientSession() as http,
+            http.ws_connect(f"http://127.0.0.1:{port}/ws") as ws,
+        ):
+            await ws.send_json({"type": "hello", "version": 1, "track": "pose"})
+            assert (await ws.receive_json())["type"] == "ready"
+            silent = await asyncio.open_connection("127.0.0.1", port)
+            slow = await asyncio.open_connection("127.0.0.1", port)
+            head = b"GET /healthz HTTP/1.1\r\nHost: holotrack\r\nX-Slow: " + b"a" * 100
+            sent: list[int] = []
+            trickling = asyncio.create_task(trickle(slow[1], head, sent))
+            # Both are cut with nothing said: neither asked anything to answer.
+            assert await asyncio.wait_for(silent[0].read(), 10) == b""
+            assert await asyncio.wait_for(slow[0].read(), 10) == b""
+            assert 0 < len(sent) < len(head)
+            trickling.cancel()
+            frame = frame_message(1, 0.0, video_frames(ASL_VIDEO, count=1)[0])
+            await ws.send_bytes(frame)
+            while (await ws.receive_json())["type"] != "result":
+                pass
+        for writer in (silent[1], slow[1]):
+            writer.close()
+    log = await server.rest()
+    assert "Traceback" not in log, log[-3000:]
 
 
 async def test_a_workers_own_log_lines_are_in_the_servers_format() -> None:

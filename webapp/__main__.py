@@ -107,7 +107,14 @@ async def serve(app: web.Application, config: Config, ssl_context: ssl.SSLContex
     # abandoned stops being read and waits for no worker. Without it the handler read on
     # into a reset connection and logged a traceback for an everyday event; with it the
     # server runs as every test's server (aiohttp's test server cancels) runs.
-    runner = web.AppRunner(app, shutdown_timeout=3.0, handler_cancellation=True)
+    # web.run_app closes idle connections after 75 s; AppRunner's own default is 3630 s,
+    # which held a connection that never sent a whole request (slowloris) for an hour.
+    runner = web.AppRunner(
+        app,
+        shutdown_timeout=3.0,
+        handler_cancellation=True,
+        keepalive_timeout=config.keepalive_timeout,
+    )
     await runner.setup()
     try:
         sites = [web.TCPSite(runner, config.host, config.port, ssl_context=ssl_context)]

@@ -131,6 +131,14 @@ class Config:
             "each 250 kB its Content-Length declares"
         },
     )
+    keepalive_timeout: float = field(
+        default=75.0,
+        metadata={
+            "help": "seconds an HTTP connection may stay open with no request in progress "
+            "(from its opening until its first request's headers are in, and between "
+            "requests) before it is closed: slow or missing headers end there"
+        },
+    )
     stats_interval: float = field(
         default=2.0,
         metadata={"help": "seconds between stats messages to each session (at least 0.1)"},

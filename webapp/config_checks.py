@@ -120,6 +120,7 @@ def problems(config: Config, read_files: bool = True) -> list[str]:
         "max_session_seconds",
         "send_timeout",
         "upload_timeout",
+        "keepalive_timeout",
         "max_queue_seconds",
         "video_max_seconds",
         "video_max_fps",
