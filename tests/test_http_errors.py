@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import json
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 
@@ -19,7 +20,14 @@ from tests.media import PERSON_JPEG
 from tests.test_ops import sample
 from webapp.app import create_app
 from webapp.config import Config
-from webapp.live.handler import NOT_A_WEBSOCKET, PROXY_DROPPED
+from webapp.errors import shown
+from webapp.live.handler import (
+    BAD_KEY,
+    BAD_VERSION,
+    CONNECTION_DROPPED,
+    NOT_A_WEBSOCKET,
+    PROXY_DROPPED,
+)
 
 MALFORMED_MULTIPART = [
     ("no-boundary", "multipart/form-data", b"x"),
@@ -323,3 +331,47 @@ async def test_a_handshake_whose_upgrade_a_proxy_dropped_says_so(
         body = await response.json()
     assert body == {"error": "bad_request", "detail": PROXY_DROPPED.format(upgrade=said)}
     assert said in body["detail"]
+
+
+HANDSHAKE = {
+    "Upgrade": "websocket",
+    "Connection": "Upgrade",
+    "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+    "Sec-WebSocket-Version": "13",
+}
+
+
+@pytest.mark.parametrize(
+    ("changed", "detail"),
+    [
+        # nginx with proxy_set_header Upgrade but not Connection sends "close".
+        ({"Connection": "close"}, CONNECTION_DROPPED.format(connection='"close"')),
+        ({"Connection": None}, CONNECTION_DROPPED.format(connection="null")),
+        ({"Sec-WebSocket-Version": "12"}, BAD_VERSION.format(version='"12"')),
+        ({"Sec-WebSocket-Key": None}, BAD_KEY.format(key="null")),
+        ({"Sec-WebSocket-Key": "abc"}, BAD_KEY.format(key='"abc"')),
+        # Sent as Latin-1 bytes: aiohttp reads them as UTF-8 and keeps what is not.
+        (
+            {"Sec-WebSocket-Key": "\u00e9" * 22 + "=="},
+            BAD_KEY.format(key=shown("\udce9" * 22 + "==")),
+        ),
+    ],
+    ids=["connection-close", "no-connection", "version", "no-key", "short-key", "latin-1-key"],
+)
+async def test_a_broken_handshake_is_told_what_is_wrong_in_json(
+    client: Client, caplog: pytest.LogCaptureFixture, changed: dict[str, str | None], detail: str
+) -> None:
+    """aiohttp's words were "No CONNECTION upgrade hdr: close" and "Handshake error: None",
+    and a key beyond ASCII a text 500 with a traceback in the log."""
+    headers = {**HANDSHAKE, **changed}
+    sent = "".join(f"{name}: {value}\r\n" for name, value in headers.items() if value is not None)
+    assert client.port is not None
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    writer.write(f"GET /ws HTTP/1.1\r\nHost: x\r\n{sent}\r\n".encode("latin-1"))
+    status_line, *lines = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+    fields = dict(line.split(": ", 1) for line in lines if line)
+    body = json.loads(await reader.readexactly(int(fields["Content-Length"])))
+    status = int(status_line.split(" ")[1])
+    writer.close()
+    assert (status, body) == (400, {"error": "bad_request", "detail": detail})
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 from typing import Any
 
@@ -30,6 +31,47 @@ PROXY_DROPPED = (
     '"websocket": a proxy in front of the server dropped or changed it; have the proxy '
     "forward Upgrade and Connection (deploy/nginx shows how)"
 )
+CONNECTION_DROPPED = (
+    "a WebSocket handshake came with Connection {connection}, which does not name "
+    '"upgrade": a proxy in front of the server dropped or replaced it (nginx sends '
+    '"close" unless told); have the proxy forward Upgrade and Connection (deploy/nginx '
+    "shows how)"
+)
+WS_VERSION = "13"
+BAD_VERSION = (
+    "a WebSocket handshake with Sec-WebSocket-Version {version}: this server speaks "
+    f"version {WS_VERSION} (RFC 6455), as every browser does"
+)
+BAD_KEY = (
+    "a WebSocket handshake whose Sec-WebSocket-Key is {key}, not 16 bytes in base64 "
+    "(RFC 6455): a WebSocket client makes one by itself"
+)
+
+
+def handshake_refusal(request: web.Request) -> web.Response | None:
+    """aiohttp's own words for a broken handshake ("No CONNECTION upgrade hdr: close",
+    "Handshake error: None") reached the operator of a proxy that forwards Upgrade but
+    not Connection, and said nothing of a proxy; a key beyond ASCII was a text 500 with a
+    traceback in the log. The same checks, in words."""
+    headers = request.headers
+    connection = headers.getall(hdrs.CONNECTION, [])
+    tokens = {token.strip().lower() for value in connection for token in value.split(",")}
+    if "upgrade" not in tokens:
+        said = shown(", ".join(connection) if connection else None)
+        return json_error("bad_request", CONNECTION_DROPPED.format(connection=said), 400)
+    # aiohttp also takes the drafts' 7 and 8, whose framing is version 13's.
+    version = headers.get(hdrs.SEC_WEBSOCKET_VERSION)
+    if version not in (WS_VERSION, "8", "7"):
+        detail = BAD_VERSION.format(version=shown(version))
+        return json_error("bad_request", detail, 400, {hdrs.SEC_WEBSOCKET_VERSION: WS_VERSION})
+    key = headers.get(hdrs.SEC_WEBSOCKET_KEY)
+    try:
+        valid = key is not None and len(base64.b64decode(key)) == 16
+    except ValueError:  # binascii.Error, or a character beyond ASCII: aiohttp's 500
+        valid = False
+    if not valid:
+        return json_error("bad_request", BAD_KEY.format(key=shown(key)), 400)
+    return None
 
 
 COUNTED = frozenset({WSMsgType.TEXT, WSMsgType.BINARY, WSMsgType.PING, WSMsgType.PONG})
@@ -101,6 +143,9 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         # aiohttp's own words ("No WebSocket UPGRADE hdr: None") reached a person who
         # opened /ws in a browser.
         return json_error("bad_request", NOT_A_WEBSOCKET, 400)
+    refused = handshake_refusal(request)
+    if refused is not None:
+        return refused
     # A watcher takes no room: refused, a balancer would send it where its link is not.
     watcher = request.query.get("watcher") == "1"
     if config.refuse_when_full and not watcher and not scheduler.has_room():
