@@ -308,6 +308,24 @@ async def test_a_connection_without_a_whole_request_is_closed_after_the_keepaliv
     assert "Traceback" not in log, log[-3000:]
 
 
+async def test_a_handshake_asking_for_subprotocols_is_one_short_info_line() -> None:
+    """aiohttp logged each such handshake at WARNING, quoting every name it asked for: a
+    header of 5 KB was a WARNING line of 5 KB per connection, for anyone to repeat."""
+    port = free_port()
+    names = ", ".join(f"protocol-{n}" for n in range(400))
+    async with serving(port) as server, aiohttp.ClientSession() as http:
+        headers = {"Sec-WebSocket-Protocol": names}
+        async with http.ws_connect(f"http://127.0.0.1:{port}/ws", headers=headers) as ws:
+            await ws.send_json({"type": "hello", "version": 1, "track": "pose"})
+            assert (await ws.receive_json())["type"] == "ready"
+            assert ws.protocol is None
+    log = await server.rest()
+    (said,) = [line for line in log.splitlines() if "subprotocols" in line]
+    assert " INFO " in said, said
+    assert len(said) < 300, said
+    assert " WARNING " not in log, log[-3000:]
+
+
 async def test_a_workers_own_log_lines_are_in_the_servers_format() -> None:
     """With --log-format json a worker's Python lines (a failed job's traceback, the one the
     HolotrackServerErrors alert sends an operator to read) were text among the JSON."""

@@ -20,6 +20,7 @@ from webapp.analysis.fitness import ExerciseDataError
 from webapp.app import create_app
 from webapp.config import ENV_PREFIX, Config, build_parser, load_config
 from webapp.config_checks import problems
+from webapp.errors import shown
 from webapp.log_format import formatter
 
 log = logging.getLogger("webapp")
@@ -31,6 +32,7 @@ def setup_logging(config: Config) -> None:
     logging.basicConfig(level=logging.DEBUG if config.verbose else logging.INFO, handlers=[handler])
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     logging.getLogger("aiohttp.server").addFilter(client_mistakes)
+    logging.getLogger("aiohttp.websocket").addFilter(unknown_subprotocols)
 
 
 def client_mistakes(record: logging.LogRecord) -> bool:
@@ -44,6 +46,19 @@ def client_mistakes(record: logging.LogRecord) -> bool:
         said = " ".join(str(exc.message).split())[:300]
         record.msg, record.args = "%s: malformed request: %s", (record.getMessage(), said)
         record.exc_info = record.exc_text = None
+    return True
+
+
+def unknown_subprotocols(record: logging.LogRecord) -> bool:
+    """aiohttp logs each handshake whose Sec-WebSocket-Protocol names none the server
+    knows (it knows none) at WARNING, quoting every name: a client's header of 8 KB was a
+    WARNING line of 8 KB for each connection it opened. The session goes on without a
+    subprotocol, as the RFC says; one INFO line, cut short, says so."""
+    args = record.args
+    if "Client protocols" in str(record.msg) and isinstance(args, tuple) and len(args) == 3:
+        record.levelno, record.levelname = logging.INFO, "INFO"
+        record.msg = "%s: WebSocket subprotocols %s asked for; none is served, the session goes on"
+        record.args = (args[0], shown(args[1]))
     return True
 
 
