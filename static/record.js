@@ -30,6 +30,14 @@ function recordingLine(message, frame, startMs) {
   return JSON.stringify(line, rounded);
 }
 
+// The person's own date and time, as the workout log's file is named: toISOString()'s UTC
+// named an evening's take in California after the next day.
+function localStamp(d) {
+  const two = (n) => String(n).padStart(2, "0");
+  const date = `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())}`;
+  return `${date}T${two(d.getHours())}-${two(d.getMinutes())}-${two(d.getSeconds())}`;
+}
+
 export class Recorder {
   // button: the Record / Stop recording toggle; status: where the recorder says what it did;
   // name: the page's name in the file name.
@@ -89,12 +97,13 @@ export class Recorder {
       return;
     }
     this.download(lines);
-    showStatus(this.status, `${reason}: ${lines.length} frames, ${formatBytes(this.chars)}.`, "ok");
+    // A take stopped at once may hold a single result: "1 frames" read as a slip.
+    const frames = lines.length === 1 ? "1 frame" : `${lines.length} frames`;
+    showStatus(this.status, `${reason}: ${frames}, ${formatBytes(this.chars)}.`, "ok");
   }
 
   download(lines) {
     const blob = new Blob([lines.join("\n") + "\n"], { type: "application/x-ndjson" });
-    const stamp = new Date().toISOString().slice(0, 19).replaceAll(":", "-");
-    saveFile(`holotrack-${this.name}-${stamp}.jsonl`, blob);
+    saveFile(`holotrack-${this.name}-${localStamp(new Date())}.jsonl`, blob);
   }
 }

@@ -5,16 +5,19 @@ that POST /api/export turns into BVH and CSV (issue 15)."""
 from __future__ import annotations
 
 import csv
+import datetime
 import io
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiohttp import web
 from bvh import Bvh
+from playwright.async_api import Download, Page
 
 from bench.fitness_clips import PUSHUPS
 from tests.browser import BrowserPage, fake_camera_args, open_page, write_y4m
@@ -125,6 +128,40 @@ async def test_the_pages_recording_is_what_export_accepts(
     assert ("reps" in rows[0]) == (name == "fitness")
 
 
+@pytest.mark.browser
+async def test_a_one_result_take_says_one_frame(static_client: Client) -> None:
+    async with open_page() as browser:
+        page = browser.page
+        await page.goto(str(static_client.make_url("/")))
+        said, download = await one_result_take(page)
+        text = Path(await download.path()).read_text(encoding="utf-8")
+        assert browser.errors == []
+    assert len(text.splitlines()) == 1
+    assert said.startswith("Saved: 1 frame, ")
+
+
+async def one_result_take(page: Page) -> tuple[str, Download]:
+    """A recorder on `page` given one result between its Record and Stop recording: what
+    it says, and its download."""
+    async with page.expect_download() as info:
+        said = await page.evaluate(
+            """async () => {
+              const { Recorder } = await import("/static/record.js");
+              const button = document.createElement("button");
+              const status = document.createElement("p");
+              document.body.append(button, status);
+              const recorder = new Recorder({ button, status, name: "live" });
+              recorder.available(true);
+              button.click();
+              const landmarks = { pose: null, face: null, left_hand: null, right_hand: null };
+              recorder.add({ capture_ms: 1000, landmarks, image: { width: 4, height: 3 } });
+              button.click();
+              return status.textContent;
+            }"""
+        )
+    return said, await info.value
+
+
 @pytest.fixture
 async def static_client(aiohttp_client: Callable[[web.Application], Awaitable[Client]]) -> Client:
     """Only /static and a blank page: the recorder's limit needs no server behind it."""
@@ -173,3 +210,20 @@ async def test_a_recording_stops_and_saves_itself_at_its_limit(static_client: Cl
     lines = text.splitlines()
     assert len(lines) == limit
     assert json.loads(lines[-1])["time_ms"] == (limit - 1) * 40
+
+
+@pytest.mark.browser
+async def test_a_recording_is_named_by_the_persons_own_date_and_time(
+    static_client: Client,
+) -> None:
+    """An evening's take in California is named that evening, as the workout log's file is,
+    not after the next day's date in UTC."""
+    evening = datetime.datetime(2026, 12, 7, 20, 15, 30, tzinfo=ZoneInfo("America/Los_Angeles"))
+    async with open_page(timezone_id="America/Los_Angeles") as browser:
+        page = browser.page
+        await page.clock.install(time=evening)
+        await page.goto(str(static_client.make_url("/")))
+        _, download = await one_result_take(page)
+        name = download.suggested_filename
+        assert browser.errors == []
+    assert name == "holotrack-live-2026-12-07T20-15-30.jsonl"
