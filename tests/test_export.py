@@ -595,6 +595,21 @@ def test_a_bad_line_is_named_with_its_reason(second: str, reason: str) -> None:
     assert str(caught.value).startswith("line 2: ")
 
 
+def test_a_pretty_printed_or_array_recording_is_refused_as_not_json_lines() -> None:
+    """A recording indented to be read, or sent as one JSON array, is valid JSON that is
+    not JSON lines: the reason says what a recording must be, not only what broke."""
+    frames = [GOOD, {**GOOD, "frame": 1, "time_ms": 40.0}]
+    pretty = "\n".join(json.dumps(frame, indent=2) for frame in frames)
+    with pytest.raises(RecordingError, match=r"line 1: not valid JSON .*several lines"):
+        parse_text(pretty)
+    with pytest.raises(RecordingError, match=r"line 1: .*not an array.*one whole frame"):
+        parse_text(json.dumps(frames))
+    # A line broken by something else keeps its reason alone.
+    with pytest.raises(RecordingError) as caught:
+        parse_text(json.dumps(GOOD) + "\n{not json")
+    assert "several lines" not in str(caught.value)
+
+
 def test_frames_after_the_summary_and_empty_recordings_are_refused() -> None:
     with pytest.raises(RecordingError, match="line 2: a frame after the summary"):
         parse([json.dumps({"summary": {}}), json.dumps(GOOD)])

@@ -213,6 +213,16 @@ def _no_constant(name: str) -> None:
     raise ValueError(f"{name} is not a JSON number")
 
 
+_LINES = " (a recording is JSON lines: one whole frame object on each line)"
+
+
+def _spread(text: str) -> str:
+    """Words for a line that only opens an object or array: a recording pretty-printed to
+    be read (json.dumps(indent=2), jq without -c) was refused at its "{" as if it were not
+    JSON at all."""
+    return f"; it spreads over several lines{_LINES}" if text.strip() in ("{", "[") else ""
+
+
 def parse(lines: Iterable[str], max_frames: int = 0) -> Recording:
     """The recording in `lines` (text split at newlines); RecordingError names the first bad
     line. Blank lines are skipped; time must not go backwards; max_frames 0: no limit."""
@@ -226,9 +236,11 @@ def parse(lines: Iterable[str], max_frames: int = 0) -> Recording:
         try:
             message = json.loads(text, parse_constant=_no_constant)
         except ValueError as exc:
-            raise RecordingError(number, f"not valid JSON ({exc})") from None
+            raise RecordingError(number, f"not valid JSON ({exc}){_spread(text)}") from None
         except RecursionError:
             raise RecordingError(number, "not valid JSON (nested too deep)") from None
+        if isinstance(message, list):
+            raise RecordingError(number, f"each line must be a JSON object, not an array{_LINES}")
         if not isinstance(message, dict):
             raise RecordingError(number, "each line must be a JSON object")
         if "summary" in message and "frame" not in message:
