@@ -180,6 +180,12 @@ async def test_the_pc_pages_code_makes_the_phone_the_camera_of_its_obs_link(
             await wait_for_change(pc.page)
             session = await phone.page.get_attribute("body", "data-session")
             assert await pc.page.inner_text("#avatar-session") == session
+            # Record on the PC keeps the phone's results, as they move its avatar (the
+            # button stayed disabled with the PC's own camera off).
+            await pc.page.click("#avatar-record")
+            await pc.page.wait_for_function(
+                "() => Number(document.getElementById('avatar-record').dataset.frames) > 3"
+            )
 
             # The .vrm on the PC reaches the OBS view though the phone is the camera: the PC
             # page proves the link is its own by the key it handed over.
@@ -204,10 +210,16 @@ async def test_the_pc_pages_code_makes_the_phone_the_camera_of_its_obs_link(
             await pc.page.wait_for_selector("#phone-share[data-phone=watching]")
             assert "The phone is the camera" in await pc.page.inner_text("#phone-status")
 
-            # The phone stops: the PC page says so and waits for it again.
-            await phone.page.click("#avatar-stop")
-            await pc.page.wait_for_selector("#phone-share[data-phone=waiting]")
-            assert "has ended" in await pc.page.inner_text("#phone-status")
+            # The phone stops: the PC page says so and waits for it again, and the take
+            # ends with the phone's session and downloads.
+            async with pc.page.expect_download() as taken:
+                await phone.page.click("#avatar-stop")
+                await pc.page.wait_for_selector("#phone-share[data-phone=waiting]")
+                assert "has ended" in await pc.page.inner_text("#phone-status")
+            assert await pc.page.is_disabled("#avatar-record")
+            lines = Path(await (await taken.value).path()).read_text(encoding="utf-8").splitlines()
+            assert len(lines) > 3
+            assert all(json.loads(line)["rig"]["bones"] for line in lines)
             assert pc.errors == []
             assert phone.errors == []
 

@@ -125,21 +125,35 @@ const phoneShare = new PhoneShare({
       readout.session.textContent = message.session;
       obsAvatar?.watched(token, linkKey.value, message);
       emotions.phoneIs({ token, linkKey: linkKey.value });
+      offerRecording();
     },
     emotion: (message) => emotions.held(message),
     // The phone's results pose this page's avatar while this page's own camera is off.
     result: (message) => {
       phoneResults += 1;
       document.body.dataset.phoneResults = String(phoneResults);
-      if (message.rig && !run.stream) view.apply(message.rig);
+      if (run.stream) return;
+      if (message.rig) view.apply(message.rig);
+      recorder.add(message);
     },
     lost: () => {
       emotions.phoneIs(null);
       if (!run.stream) view.rest();
       readout.session.textContent = "–";
+      offerRecording();
     },
   },
 });
+
+// Record takes this page's own results, or the phone's while they drive the avatar (its
+// camera off): with the phone as the camera, the button stayed disabled, though the avatar
+// moved.
+function offerRecording() {
+  const phoneDrives = ["watching", "quiet"].includes($("phone-share").dataset.phone);
+  recorder.available(stage.dataset.running === "true" || phoneDrives);
+}
+// Closing the phone's section stops watching it, and so the phone's take.
+$("phone-share").addEventListener("toggle", offerRecording);
 
 let figures = null;
 let refresh = null;
@@ -166,10 +180,10 @@ function showReadout() {
 function setRunning(running) {
   swapEnabled([[startButton, running], [stopButton, !running]], [stopButton, startButton]);
   calibrateButton.disabled = !running;
-  recorder.available(running);
   stage.dataset.running = String(running);
   // Its Stop or a reload left this page's own session resting on the link, not a phone's.
   phoneShare.pause(running, run.link.resting());
+  offerRecording();
   pairJoin.pause(running);
 }
 
