@@ -1461,6 +1461,25 @@ async def words_of(command: str) -> list[str]:
     return out.decode().split("\0")[:-1]
 
 
+async def test_the_expression_command_holds_the_strength_kept_from_the_last_visit(
+    make_avatar_client: MakeAvatarClient, tmp_path: Path
+) -> None:
+    """The slider's strength, kept by the browser, is the one the command holds before any
+    choice on this visit, as a press of a button would hold it."""
+    async with signer_on_camera(make_avatar_client, tmp_path) as (browser, _):
+        page = browser.page
+        await slide(page, "#avatar-emotion-weight", 50)
+        await page.reload()
+        await page.wait_for_selector("body[data-avatar-ready]", state="attached")
+        assert await page.input_value("#avatar-emotion-weight") == "50"
+        await start_session(browser)
+        await page.click("#emotion-share summary")
+        assert await page.inner_text("#emotion-named") == "Happy at 50%"
+        command = await page.inner_text("#emotion-command")
+        assert (await words_of(command))[-1] == '{"name":"happy","weight":0.5}'
+        assert browser.errors == []
+
+
 async def test_the_expression_command_the_page_shows_holds_it_as_written(
     make_avatar_client: MakeAvatarClient, tmp_path: Path
 ) -> None:

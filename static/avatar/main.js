@@ -69,6 +69,8 @@ const share = new WatchShare({
 const relayShare = new RelayShare({ box: $("relay-share"), command: $("relay-command"), button: $("relay-copy"), status: $("relay-status") });
 const emotionShare = new EmotionShare({ box: $("emotion-share"), command: $("emotion-command"), named: $("emotion-named"), button: $("emotion-copy"), status: $("emotion-share-status"), labelOf: (name) => emotions.label(name) });
 emotions.shown = (name, weight) => emotionShare.follow(name, weight);
+// The strength kept from the last visit was shown before the command was there to follow it.
+emotionShare.follow(emotions.chosen, emotions.weight);
 
 const recorder = new Recorder({ button: $("avatar-record"), status: $("avatar-record-status"), name: "avatar" });
 const overlay = new VideoOverlay($("avatar-overlay"), video);
