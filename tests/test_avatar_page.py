@@ -1576,6 +1576,28 @@ async def test_a_perfect_sync_avatar_follows_the_models_blendshapes(
         assert browser.errors == []
 
 
+async def test_a_model_with_a_few_arkit_clips_keeps_the_presets_none_stands_for(
+    make_avatar_client: MakeAvatarClient,
+) -> None:
+    """A CheekPuff and no EyeBlink or JawOpen: with blendshapes on, its cheek follows them
+    and its blinks and mouth still follow the presets, or it would blink no more."""
+    async with avatar_page(make_avatar_client) as browser:
+        page = browser.page
+        await load_model(page, "cheek.vrm", perfect_sync_vrm({"CheekPuff": "Joy"}))
+        await page.evaluate(
+            "(rig) => window.holotrackAvatar.apply(rig)",
+            {
+                "bones": {},
+                "expressions": {"blinkLeft": 1.0, "aa": 1.0},
+                "blendshapes": {"cheekPuff": 1.0, "eyeBlinkLeft": 0.0, "jawOpen": 0.0},
+            },
+        )
+        await page.wait_for_function(expression_above("CheekPuff", 0.95))
+        await page.wait_for_function(expression_above("blinkLeft", 0.95))
+        await page.wait_for_function(expression_above("aa", 0.95))
+        assert browser.errors == []
+
+
 async def test_a_vrm0_avatars_surprised_clip_shows_the_held_surprised(
     make_avatar_client: MakeAvatarClient,
 ) -> None:

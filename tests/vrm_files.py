@@ -39,14 +39,14 @@ def plain_glb() -> bytes:
 PERFECT_SYNC = {"JawOpen": "A", "EyeBlinkLeft": "Blink_L", "EyeBlinkRight": "Blink_R"}
 
 
-def perfect_sync_vrm() -> bytes:
-    """The shipped avatar with PERFECT_SYNC added as VRM 0.x blend shape groups, each
-    moving the same morph targets as the group it names: a perfect-sync model in little."""
+def perfect_sync_vrm(clips: dict[str, str] = PERFECT_SYNC) -> bytes:
+    """The shipped avatar with `clips` added as VRM 0.x blend shape groups, each moving the
+    same morph targets as the group it names: a perfect-sync model in little."""
 
     def edit(doc: dict[str, Any]) -> None:
         groups = doc["extensions"]["VRM"]["blendShapeMaster"]["blendShapeGroups"]
         binds = {g["name"]: g["binds"] for g in groups}
-        for name, like in PERFECT_SYNC.items():
+        for name, like in clips.items():
             groups.append(
                 {
                     "name": name,

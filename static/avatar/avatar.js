@@ -25,8 +25,16 @@ const MAX_HIPS_SHIFT = 0.5;
 // the model has, so the chain above the shoulders still turns.
 const FOLD_INTO = { upperChest: "chest", chest: "spine", neck: "upperChest" };
 // The VRM presets a "perfect sync" model's ARKit expressions take over when the rig carries
-// blendshapes: driving both would shut its eyes or open its mouth twice over.
-const TAKEN_BY_ARKIT = new Set(["blink", "blinkLeft", "blinkRight", "aa", "ih", "ou", "ee", "oh"]);
+// blendshapes, each by the ARKit ones that stand for it: driving both would shut its eyes or
+// open its mouth twice over. A model with only some of the 51 (a CheekPuff, no EyeBlink) keeps
+// the presets nothing of its own stands for, or it would stop blinking.
+const JAW = ["jawOpen"];
+const TAKEN_BY_ARKIT = new Map([
+  ["blink", ["eyeBlinkLeft", "eyeBlinkRight"]],
+  ["blinkLeft", ["eyeBlinkLeft"]],
+  ["blinkRight", ["eyeBlinkRight"]],
+  ...["aa", "ih", "ou", "ee", "oh"].map((mouth) => [mouth, JAW]),
+]);
 
 const unitRange = (v) => Math.min(1, Math.max(0, v));
 
@@ -269,14 +277,17 @@ export class Avatar {
   // blendshapes under the model's own spelling when it has them.
   expressionsFrom(rig) {
     const shapes = {};
+    const driven = new Set(); // the ARKit names the model shows, as the rig spells them
     for (const [name, weight] of Object.entries(rig.blendshapes ?? {})) {
       const own = this.byLowerName.get(name.toLowerCase());
-      if (own && Number.isFinite(weight)) shapes[own] = unitRange(weight);
+      if (own && Number.isFinite(weight)) {
+        shapes[own] = unitRange(weight);
+        driven.add(name);
+      }
     }
-    const perfectSync = Object.keys(shapes).length > 0;
     const out = {};
     for (const [name, weight] of Object.entries(rig.expressions ?? {})) {
-      if (perfectSync && TAKEN_BY_ARKIT.has(name)) continue;
+      if (TAKEN_BY_ARKIT.get(name)?.some((arkit) => driven.has(arkit))) continue;
       if (Number.isFinite(weight)) out[this.ownExpression(name) ?? name] = unitRange(weight);
     }
     return Object.assign(out, shapes);
