@@ -1598,6 +1598,42 @@ async def test_a_model_with_a_few_arkit_clips_keeps_the_presets_none_stands_for(
         assert browser.errors == []
 
 
+# The Godette (VRM 0.x) cannot say that an expression blocks the blinks; a VRM 1.0 model's
+# Happy often does ("overrideBlink": "block"), so its Happy is made to, as such a model's is.
+BLOCKING_HAPPY_JS = """async () => {
+  const { VRMExpressionManager } = await import("@pixiv/three-vrm");
+  const update = VRMExpressionManager.prototype.update;
+  VRMExpressionManager.prototype.update = function () {
+    const happy = this.getExpression("happy");
+    if (happy) happy.overrideBlink = "block";
+    update.call(this);
+    window.blinkMultiplier = this._calculateWeightMultipliers().blink;
+  };
+}"""
+
+
+async def test_an_emotion_let_go_gives_the_blinks_back_on_a_model_it_blocks_them_on(
+    make_avatar_client: MakeAvatarClient,
+) -> None:
+    """three-vrm blocks the blinks while a blocking expression's weight is above 0 at all:
+    eased toward 0 without end, a Happy let go blocked them for good."""
+    async with avatar_page(make_avatar_client) as browser:
+        page = browser.page
+        await page.evaluate(BLOCKING_HAPPY_JS)
+        apply = "(rig) => window.holotrackAvatar.apply(rig)"
+        await page.evaluate(apply, {"bones": {}, "expressions": {"happy": 1.0}})
+        await page.wait_for_function(expression_above("happy", 0.95))
+        await page.wait_for_function("() => window.blinkMultiplier === 0")
+        await page.evaluate(apply, {"bones": {}, "expressions": {"happy": 0.0}})
+        # Eased out over a fraction of a second; a minute would not have done it before.
+        await page.wait_for_function(
+            "() => window.holotrackAvatar.expressionValue('happy') === 0"
+            " && window.blinkMultiplier === 1",
+            timeout=15_000,
+        )
+        assert browser.errors == []
+
+
 async def test_a_vrm0_avatars_surprised_clip_shows_the_held_surprised(
     make_avatar_client: MakeAvatarClient,
 ) -> None:

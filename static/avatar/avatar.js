@@ -13,6 +13,11 @@ const FOLLOW_S = 0.05;
 // A bone the rig stops sending (a leg out of view, a hand not found) eases back to rest
 // more slowly, so a flicker in detection does not snap the limb.
 const REST_S = 0.3;
+// An expression this near its wanted weight is given it: easing alone never reaches it (a
+// weight let go ends stuck at the smallest float above 0), and three-vrm takes any weight
+// above 0 of an expression that blocks the blinks or the mouth (a VRM 1.0 model's Happy,
+// often) as blocking them, so after None the avatar blinked no more.
+const EXPRESSION_EPSILON = 1e-3;
 // The rig's hips_position is in metres from the image's centre (webapp/analysis/rig/solve.py),
 // for a person whose hips stand this high (webapp/analysis/skeleton.py); it is scaled to
 // the avatar's own hips height. Where the camera happens to sit says nothing about the
@@ -331,7 +336,8 @@ export class Avatar {
         const name = expression.expressionName;
         if (this.eyes && LOOKS.has(name)) continue; // the eye bones look instead
         const wanted = this.expressions[name] ?? 0;
-        manager.setValue(name, manager.getValue(name) + (wanted - manager.getValue(name)) * follow);
+        const eased = manager.getValue(name) + (wanted - manager.getValue(name)) * follow;
+        manager.setValue(name, Math.abs(wanted - eased) < EXPRESSION_EPSILON ? wanted : eased);
       }
     }
     this.eyes?.update(follow);
