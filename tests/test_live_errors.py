@@ -305,6 +305,32 @@ async def test_a_flood_of_frames_or_pings_ends_its_connection_and_the_others_go_
     assert (await other.next_of("result"))["seq"] == 1
 
 
+async def test_a_flooding_connection_ends_with_the_close_frame_without_waiting_for_its_own(
+    make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A flood is a client not worth waiting for: aiohttp would read on for its close
+    frame for 10 s (parsing the flood all the while), then the session's own send timeout
+    would cut it. The close frame goes, then the connection ends, the client's close or not."""
+    client = await make_client(Config(workers=1, send_timeout=60))
+    now = time.monotonic()
+    monkeypatch.setattr(message_limits, "time", SimpleNamespace(monotonic=lambda: now))
+    assert client.port is not None
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    writer.write(
+        b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101 ")
+    # Empty pings, masked as a client's frames must be; the last is one past the burst.
+    writer.write(b"\x89\x80\x00\x00\x00\x00" * (int(MESSAGE_BURST) + 1))
+    async with asyncio.timeout(5):
+        heard = await reader.read()  # to the end of the connection: this client never closes
+    writer.close()
+    reason = FLOOD.encode()
+    close = bytes([0x88, 2 + len(reason)]) + Close.POLICY.to_bytes(2, "big") + reason
+    assert heard == b"\x8a\x00" * int(MESSAGE_BURST) + close
+
+
 async def session_and_watcher(
     make_client: MakeClient,
 ) -> tuple[LiveClient, aiohttp.ClientWebSocketResponse]:
