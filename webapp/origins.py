@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from yarl import URL
+
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -27,8 +29,12 @@ def origin_key(text: str) -> str | None:
     try:
         # A browser sends an internationalised host in its ASCII form (xn--...): the same
         # site listed as the address bar shows it, https://bücher.example, refused it.
-        hostname = parts.hostname.encode("idna").decode("ascii")
-    except UnicodeError:  # an empty or over-long label: no browser's host
+        # yarl's is the browsers' encoding (UTS 46, IDNA 2008); Python's "idna" codec is
+        # IDNA 2003's, which made https://faß.de fass.de, where browsers send xn--fa-hia.de.
+        hostname = URL.build(host=parts.hostname).raw_host
+    except ValueError:  # a character no host may have
+        return None
+    if not hostname:
         return None
     host = f"[{hostname}]" if ":" in hostname else hostname
     if port is None or port == DEFAULT_PORTS.get(scheme):
