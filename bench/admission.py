@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from bench.common import free_port, loadavg, run_swarm, server
+from bench.common import add_workers_flag, free_port, loadavg, run_swarm, server
 from bench.live import LIVE_SERVER_ARGS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,7 +77,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.admission", description=__doc__)
     parser.add_argument("--track", choices=["holistic", "pose"], default="pose")
     parser.add_argument("--fps", type=float, default=15.0)
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    add_workers_flag(parser)
     parser.add_argument("--ramp", default="6:13:1")
     parser.add_argument("--warmup", type=float, default=8.0)
     parser.add_argument("--hold", type=float, default=10.0)

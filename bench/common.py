@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import json
@@ -20,6 +21,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from webapp.defaults import default_workers
+
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 300.0
 
@@ -29,6 +32,18 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def add_workers_flag(parser: argparse.ArgumentParser) -> None:
+    """--workers, by default as the server's own: os.cpu_count() counts the host's cores,
+    and under taskset or a cpuset container started a process for each on the few given."""
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=default_workers(),
+        help="server workers and calibration processes (default: %(default)s, one per core "
+        "this process may run on)",
+    )
 
 
 def loadavg() -> tuple[float, float, float]:

@@ -28,7 +28,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench.common import free_port, loadavg, run_swarm, server
+from bench.common import add_workers_flag, free_port, loadavg, run_swarm, server
 from swarm.calibrate import calibrate
 from swarm.config import default_source
 from swarm.frames import load_frames
@@ -155,7 +155,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.live", description=__doc__)
     parser.add_argument("--track", choices=["holistic", "pose"], default="holistic")
     parser.add_argument("--fps", type=float, default=15.0)
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    add_workers_flag(parser)
     parser.add_argument("--hold", type=float, default=20.0)
     # The swarm's warm-up starts once every session's graph is built (one at a time per
     # worker, 0.2-2 s each); it then lets the 10x step's grants reach their steady state.

@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.common import free_port, loadavg, server
+from bench.common import add_workers_flag, free_port, loadavg, server
 from bench.cpu import CpuSnapshot, cpu_split, server_cpu_seconds
 from swarm.calibrate import STILL, CalibrationError, calibrate
 
@@ -344,7 +344,7 @@ def print_report(report: Report) -> None:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.predict", description=__doc__)
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    add_workers_flag(parser)
     parser.add_argument("--users", default="40,80", help="comma-separated Locust user counts")
     parser.add_argument("--duration", type=int, default=60, help="seconds of each Locust run")
     parser.add_argument("--spawn-rate", type=float, default=10.0, help="users started per s")
