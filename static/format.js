@@ -24,6 +24,15 @@ export function prettyJson(value, indent = "") {
   return `{\n${items.join(",\n")}\n${indent}}`;
 }
 
+// `when` (a Date or milliseconds) in the browser's own time zone, "2026-12-07 20:15:30":
+// what a person saves and logs is dated by their own clock; UTC's named a California
+// evening's file after the next day.
+export function localDateTime(when) {
+  const d = new Date(when);
+  const two = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`;
+}
+
 export function formatBytes(bytes) {
   if (bytes >= 1024 * 1024) return `${(bytes / (1024 * 1024)).toFixed(bytes % (1024 * 1024) ? 1 : 0)} MB`;
   if (bytes >= 1024) return `${Math.round(bytes / 1024)} KB`;

@@ -5,7 +5,7 @@
 // Bounded: at MAX_FRAMES lines or MAX_CHARS of text (the server's default export limit),
 // recording stops by itself and the file downloads, with a note saying so.
 
-import { formatBytes, showStatus } from "./format.js";
+import { formatBytes, localDateTime, showStatus } from "./format.js";
 import { saveFile } from "./files.js";
 
 export const MAX_FRAMES = 18000; // 20 minutes at 15 fps
@@ -28,14 +28,6 @@ function recordingLine(message, frame, startMs) {
   if (message.rig) line.rig = message.rig;
   if (message.fitness) line.fitness = message.fitness;
   return JSON.stringify(line, rounded);
-}
-
-// The person's own date and time, as the workout log's file is named: toISOString()'s UTC
-// named an evening's take in California after the next day.
-function localStamp(d) {
-  const two = (n) => String(n).padStart(2, "0");
-  const date = `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())}`;
-  return `${date}T${two(d.getHours())}-${two(d.getMinutes())}-${two(d.getSeconds())}`;
 }
 
 export class Recorder {
@@ -104,6 +96,8 @@ export class Recorder {
 
   download(lines) {
     const blob = new Blob([lines.join("\n") + "\n"], { type: "application/x-ndjson" });
-    saveFile(`holotrack-${this.name}-${localStamp(new Date())}.jsonl`, blob);
+    // The person's own date and time, as the workout log's file is named; no ":" in a file name.
+    const stamp = localDateTime(Date.now()).replace(" ", "T").replaceAll(":", "-");
+    saveFile(`holotrack-${this.name}-${stamp}.jsonl`, blob);
   }
 }

@@ -6,6 +6,7 @@
 
 import { clock, repsOfTarget, titleOf } from "./words.js";
 import { saveFile } from "../files.js";
+import { localDateTime } from "../format.js";
 
 const CSV_COLUMNS = [
   "date", "set", "session", "exercise", "reps", "target", "partial_reps", "time_s", "range_of_motion_deg", "rep_s", "quality",
@@ -21,9 +22,7 @@ function fixed(value, digits, per = 1) {
 
 // 2026-12-02 17:05, in the browser's own time zone.
 function localTime(ms) {
-  const d = new Date(ms);
-  const two = (n) => String(n).padStart(2, "0");
-  return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ${two(d.getHours())}:${two(d.getMinutes())}`;
+  return localDateTime(ms).slice(0, 16);
 }
 
 // workouts: {began, session, sets}, in order; one record per set, numbered in its workout.
