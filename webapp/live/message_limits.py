@@ -22,18 +22,30 @@ MESSAGE_RATE = 500.0  # a second, sustained
 MESSAGE_BURST = 1000.0  # back to back: what a stalled network hands over at once
 
 
+class Meter:
+    """Messages of one kind a connection may send: `rate` a second, `burst` back to back;
+    past that, SessionClosed 1008 with `words`. Text has one of its own (text_limits)."""
+
+    def __init__(self, rate: float, burst: float, words: str) -> None:
+        self._allowance = Allowance(1.0 / rate, frames=burst, most=burst)
+        self._words = words
+
+    def check(self, now: float) -> None:
+        if self._allowance.wait(now) > 0.0:
+            raise SessionClosed(Close.POLICY, self._words)
+        self._allowance.spend(now)
+
+
 class MessageLimits:
     """One connection's: check() each message (frame, text, ping or pong) as it arrives."""
 
     def __init__(self) -> None:
-        self._allowance = Allowance(1.0 / MESSAGE_RATE, frames=MESSAGE_BURST, most=MESSAGE_BURST)
+        self._meter = Meter(
+            MESSAGE_RATE,
+            MESSAGE_BURST,
+            f"more than {MESSAGE_RATE:g} WebSocket messages a second "
+            f"({MESSAGE_BURST:g} at once), pings and frames included",
+        )
 
     def check(self) -> None:
-        now = time.monotonic()
-        if self._allowance.wait(now) > 0.0:
-            raise SessionClosed(
-                Close.POLICY,
-                f"more than {MESSAGE_RATE:g} WebSocket messages a second "
-                f"({MESSAGE_BURST:g} at once), pings and frames included",
-            )
-        self._allowance.spend(now)
+        self._meter.check(time.monotonic())

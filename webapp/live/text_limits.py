@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import time
 
-from webapp.engine.allowance import Allowance
 from webapp.live.errors import SessionClosed
+from webapp.live.message_limits import Meter
 from webapp.protocol import Close
 
 # A hello with every option and eight VMC receivers is under 2 KB.
@@ -25,7 +25,11 @@ class TextLimits:
     """One connection's: check() each text message as it arrives."""
 
     def __init__(self) -> None:
-        self._allowance = Allowance(1.0 / TEXT_RATE, frames=TEXT_BURST, most=TEXT_BURST)
+        self._meter = Meter(
+            TEXT_RATE,
+            TEXT_BURST,
+            f"more than {TEXT_RATE:g} text messages a second ({TEXT_BURST:g} at once)",
+        )
 
     def check(self, text: str) -> None:
         if len(text) > MAX_TEXT_CHARS:
@@ -33,10 +37,4 @@ class TextLimits:
                 Close.TOO_BIG,
                 f"a text message of {len(text)} characters; the limit is {MAX_TEXT_CHARS}",
             )
-        now = time.monotonic()
-        if self._allowance.wait(now) > 0.0:
-            raise SessionClosed(
-                Close.POLICY,
-                f"more than {TEXT_RATE:g} text messages a second ({TEXT_BURST:g} at once)",
-            )
-        self._allowance.spend(now)
+        self._meter.check(time.monotonic())
