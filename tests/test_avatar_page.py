@@ -247,8 +247,18 @@ async def test_the_operators_avatar_is_the_default_the_obs_view_shows(
     [
         (lambda path: None, "cannot read"),
         (lambda path: path.write_bytes(b"PK\x03\x04 a zip"), "is not a .vrm (a binary glTF file)"),
+        # The page loads it by its URL: every visitor read three.js's "No DRACOLoader".
+        (
+            lambda path: path.write_bytes(compressed_vrm("KHR_draco_mesh_compression", False)),
+            "uses Draco mesh compression (KHR_draco_mesh_compression), which the avatar page "
+            "cannot unpack",
+        ),
+        (
+            lambda path: path.write_bytes(compressed_vrm("KHR_texture_basisu")),
+            "uses KTX2 (Basis Universal) textures (KHR_texture_basisu)",
+        ),
     ],
-    ids=["missing", "not-glb"],
+    ids=["missing", "not-glb", "draco", "ktx2"],
 )
 def test_an_avatar_that_is_no_vrm_is_refused_at_start(
     write: Callable[[Path], object], said: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]

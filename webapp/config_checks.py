@@ -3,9 +3,11 @@ each as one line naming the flag (the server exits 2 with all of them)."""
 
 from __future__ import annotations
 
+import json
 import math
+import struct
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from yarl import URL
 
@@ -159,14 +161,61 @@ def listenable(host: str) -> bool:
     return True
 
 
+# Compression three.js reads only with a decoder the avatar page does not load: the page
+# refuses a chosen file using it (static/avatar/avatar.js, COMPRESSIONS), but loads the
+# default avatar by its URL, unchecked, and said "not a glTF/VRM model (THREE.GLTFLoader:
+# No DRACOLoader instance provided.)" to every visitor and in every OBS view.
+COMPRESSIONS = {
+    "KHR_draco_mesh_compression": "Draco mesh compression",
+    "EXT_meshopt_compression": "meshopt compression",
+    "KHR_texture_basisu": "KTX2 (Basis Universal) textures",
+}
+# A VRM's JSON chunk is a few hundred KB; a larger one is left to the browser to judge.
+MAX_GLB_JSON_BYTES = 64 * 1024 * 1024
+
+
 def avatar_problem(path: Path) -> str:
     """Why `path` cannot be the default avatar, or "": a VRM is a binary glTF (GLB), which
     opens with its magic word; anything else would fail in every visitor's browser."""
     try:
         with path.open("rb") as file:
             magic = file.read(4)
+            compression = "" if magic != GLB_MAGIC else _compression(file)
     except OSError as exc:
         return f"cannot read {path}: {exc.strerror or exc}"
     if magic != GLB_MAGIC:
         return f"{path} is not a .vrm (a binary glTF file)"
+    if compression:
+        return (
+            f"{path} uses {compression}, which the avatar page cannot unpack: export it "
+            "again without compression"
+        )
     return ""
+
+
+def _compression(file: BinaryIO) -> str:
+    """The compression the GLB after its magic word requires, in words, or "" (none, or a
+    file the browser's loader will name the fault of)."""
+    header = file.read(16)  # version, length, then the JSON chunk's length and type
+    if len(header) < 16:
+        return ""
+    length = struct.unpack_from("<I", header, 8)[0]
+    if length > MAX_GLB_JSON_BYTES:
+        return ""
+    try:
+        gltf = json.loads(file.read(length))
+    except ValueError:
+        return ""
+    if not isinstance(gltf, dict):
+        return ""
+    required = gltf.get("extensionsRequired")
+    used = gltf.get("extensionsUsed")
+    required = required if isinstance(required, list) else []
+    used = used if isinstance(used, list) else []
+    # Draco stops three.js's loader wherever it is used; the others only where required.
+    found = [
+        f"{words} ({name})"
+        for name, words in COMPRESSIONS.items()
+        if name in required or (name == "KHR_draco_mesh_compression" and name in used)
+    ]
+    return " and ".join(found)
