@@ -550,6 +550,26 @@ async def test_a_typo_in_the_target_keeps_the_last_one_and_says_so(
         assert await page.text_content("#fitness-to-go") == "6 to go of 6"
 
 
+@pytest.mark.browser
+async def test_a_target_typed_mid_set_reaches_the_server_before_the_box_is_left(
+    client: Client, tmp_path: Path
+) -> None:
+    """Typed mid-set with the hands going back to the floor, the box never left: the page
+    read "4 to go of 4" while the coach's card and the log had no target."""
+    async with started_on(client, tmp_path, "push_up", 30) as browser:
+        page = browser.page
+        await page.wait_for_selector("#coach-link[data-token]")
+        await page.click("#fitness-target")
+        await page.keyboard.type("4")
+        assert await page.text_content("#fitness-to-go") == "4 to go of 4"
+        # The server's workout, which the log shows, carries the target.
+        await page.wait_for_function(
+            "() => document.querySelector('#log-body tr')?.textContent.includes('0 of 4')"
+        )
+        assert await page.evaluate("document.activeElement.id") == "fitness-target"
+        assert browser.errors == []
+
+
 # New set pressed while the session reconnects: what each FitnessSession sends once its
 # next connection is accepted (its hello already names the exercise asked for).
 NEW_SET_AWAY_JS = """async () => {

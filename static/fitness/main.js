@@ -57,7 +57,15 @@ const readout = new RepReadout({
 });
 const target = new RepTarget({ input: targetInput, line: $("fitness-to-go"), note: $("fitness-target-note") });
 // The server keeps the set's target too: a coach watching sees it, and the log keeps it.
-targetInput.addEventListener("change", () => run.session?.aim(target.goal));
+// Told as it is typed, as the page shows it: typed mid-set and the box never left (the
+// hands back on the floor), the page read "3 to go of 4" while the coach's card and the
+// log had no target at all.
+function aim() {
+  const session = run.session;
+  if (session && (session.options.target ?? null) !== target.goal) session.aim(target.goal);
+}
+targetInput.addEventListener("input", aim);
+targetInput.addEventListener("change", aim);
 const timer = new SetTimer($("fitness-timer"));
 const voice = new Voice({ box: $("fitness-voice"), note: $("fitness-voice-note") });
 const share = new WatchShare({ box: $("coach-share"), link: $("coach-link"), button: $("coach-copy"), status: $("coach-share-status"), view: "/coach" });
