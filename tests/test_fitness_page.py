@@ -2169,6 +2169,41 @@ async def test_the_coach_follows_three_sessions(make_client: MakeClient) -> None
     await asyncio.gather(*feeds)
 
 
+async def test_a_card_whose_session_ended_shows_no_phase_nor_a_cue_as_now(
+    client: Client,
+) -> None:
+    """Under "This session has ended." a card read "Phase: Up" and the cue in red, as if
+    the person were still being counted."""
+    # The push-up video's last seconds, as for the cue on the card's figure.
+    frames = video_frames(PUSHUPS, PUSHUP_FRAMES)[45 * 30 :: 2]
+    async with open_page() as browser:
+        page = browser.page
+        person, token = await a_coach_watching(client, browser)
+        card = f'.coach-card[data-token="{token}"]'
+        shown = asyncio.create_task(
+            page.wait_for_function(
+                "(card) => document.querySelector(`${card} [data-field=cue]`).dataset.fresh"
+                " === 'true'",
+                arg=card,
+                polling=10,
+            )
+        )
+        for at, frame in enumerate(frames):
+            [result] = await person.lockstep((frame,), first=at)
+            if any(cue["code"] == "body_line" for cue in result["fitness"]["cues"]):
+                break
+        else:
+            raise AssertionError("no body-line cue in the push-ups' last seconds")
+        await shown
+        assert await page.text_content(f"{card} [data-field=phase]") != "\u2013"
+        await person.ws.close()
+        await card_state(browser, token, "ended")
+        assert await page.text_content(f"{card} [data-field=phase]") == "\u2013"
+        cue = await page.text_content(f"{card} [data-field=cue]")
+        assert cue == "Last cue: Keep your body in one straight line", cue
+        assert browser.errors == []
+
+
 async def test_a_card_whose_session_ended_marks_no_set_as_now(client: Client) -> None:
     """A card whose session had ended still read "Sets: Push-up 0 (now)", as if the set
     were being counted."""

@@ -185,6 +185,18 @@ function showCurrentSet(card, workout) {
   showResult(card, { exercise: set.exercise, reps: set.reps, target: set.target, sides: set.sides, phase: "" });
 }
 
+// A card no longer watching has no phase, and its cue is one that was: under "This
+// session has ended." it read "Phase: Down" and the cue in red, as if still counting.
+function settle(card) {
+  field(card, "phase").textContent = phaseText(null);
+  card.dataset.phase = "";
+  const cue = field(card, "cue");
+  if (cue.dataset.fresh === "true") {
+    cue.textContent = `Last cue: ${cue.textContent}`;
+    cue.dataset.fresh = "false";
+  }
+}
+
 // "Sets: Push-up 6 · Squat 3 (now) · 9 reps in all" (1 rep), from the session's workout.
 // A card no longer watching (its session ended) has no set going on now.
 function showSets(card, workout, ongoing = true) {
@@ -255,6 +267,7 @@ function watch(token) {
         entry.over = next.delay === null;
         setState(next.state, next.text);
         if (entry.over && entry.workout) showSets(card, entry.workout, false);
+        if (entry.over) settle(card);
         return next.delay;
       },
     },
