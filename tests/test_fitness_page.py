@@ -2030,6 +2030,16 @@ async def test_a_card_that_gave_up_is_tried_again_when_pasted_again(client: Clie
     await person.ws.close()
 
 
+async def until_body_line(person: LiveClient, frames: tuple[bytes, ...]) -> int:
+    """Sends `frames` one by one, each after the last one's result, up to the first whose
+    result carries the straight-line cue: its index."""
+    for at, frame in enumerate(frames):
+        [result] = await person.lockstep((frame,), first=at)
+        if any(cue["code"] == "body_line" for cue in result["fitness"]["cues"]):
+            return at
+    raise AssertionError("no body-line cue in the push-ups' last seconds")
+
+
 @pytest.mark.browser
 async def test_a_coach_card_lights_up_what_a_cue_is_about(client: Client) -> None:
     # The end of the push-up video at 15 fps: a last rep, then he gets up bending at the
@@ -2056,12 +2066,7 @@ async def test_a_coach_card_lights_up_what_a_cue_is_about(client: Client) -> Non
         )
         # Up to the first result with the cue, then no other until the card shows it: the
         # cue lasts a few frames, and a page busy for as long saw only the ones after it.
-        for at, frame in enumerate(frames):
-            [result] = await person.lockstep((frame,), first=at)
-            if any(cue["code"] == "body_line" for cue in result["fitness"]["cues"]):
-                break
-        else:
-            raise AssertionError("no body-line cue in the push-ups' last seconds")
+        at = await until_body_line(person, frames)
         await seen
         fed = asyncio.Event()
         feeding = asyncio.create_task(feed(person, frames[at + 1 :], fed, first=at + 1))
@@ -2188,12 +2193,7 @@ async def test_a_card_whose_session_ended_shows_no_phase_nor_a_cue_as_now(
                 polling=10,
             )
         )
-        for at, frame in enumerate(frames):
-            [result] = await person.lockstep((frame,), first=at)
-            if any(cue["code"] == "body_line" for cue in result["fitness"]["cues"]):
-                break
-        else:
-            raise AssertionError("no body-line cue in the push-ups' last seconds")
+        await until_body_line(person, frames)
         await shown
         assert await page.text_content(f"{card} [data-field=phase]") != "\u2013"
         await person.ws.close()
