@@ -57,6 +57,9 @@ SERVING = "Running on"
 EXIT_POLL_S = 0.1
 # One refused connection, timeout or 503 leaves a replica out for 5 s; then it is tried again.
 BACKEND_PARAMS = "max_fails=1 fail_timeout=5s"
+# A link's replica is never left out (the template says why): one that is gone refuses its
+# requests, which go on to the next.
+LINK_BACKEND_PARAMS = "max_fails=0"
 TAIL_LINES = 40
 SBIN = "/usr/local/sbin:/usr/sbin:/sbin"
 
@@ -89,10 +92,11 @@ def find_nginx(name: str = "nginx") -> str | None:
 
 
 def render_site(listen: str, backends: Sequence[str], template: Path = TEMPLATE) -> str:
-    """The template with its two placeholders filled; nginx's own $variables stay as they are."""
+    """The template with its three placeholders filled; nginx's own $variables stay as they are."""
     servers = "\n    ".join(f"server {backend} {BACKEND_PARAMS};" for backend in backends)
+    links = "\n    ".join(f"server {backend} {LINK_BACKEND_PARAMS};" for backend in backends)
     text = string.Template(template.read_text()).safe_substitute(
-        HOLOTRACK_LISTEN=listen, HOLOTRACK_BACKENDS=servers
+        HOLOTRACK_LISTEN=listen, HOLOTRACK_BACKENDS=servers, HOLOTRACK_LINK_BACKENDS=links
     )
     if "${HOLOTRACK_" in text:
         raise ClusterError(f"{template} has a placeholder this launcher does not fill")

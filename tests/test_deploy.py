@@ -78,6 +78,9 @@ def test_compose_mounts_files_of_the_repository() -> None:
     assert "least_conn;" in site
     assert "server holotrack:8080 " in site
     assert "$http_upgrade" in site, "nginx's own variables must survive the rendering"
+    template = (DEPLOY / "nginx" / "holotrack.conf.template").read_text()
+    placeholders = set(re.findall(r"\$\{(HOLOTRACK_\w+)\}", template))
+    assert placeholders - set(nginx_env) == set(), "compose leaves placeholders unfilled"
     (prometheus,) = load_yaml(DEPLOY / "prometheus" / "prometheus.yml")
     (job,) = prometheus["scrape_configs"]
     assert job["dns_sd_configs"][0]["names"] == ["holotrack"]
@@ -591,3 +594,92 @@ def test_make_lint_is_the_checks_make_test_runs_first(target: str, tmp_path: Pat
     commands = make_dry_run(target, tmp_path).splitlines()
     checks = [".venv/bin/ruff check .", ".venv/bin/ruff format --check .", ".venv/bin/mypy"]
     assert [line for line in commands if line in checks] == checks
+
+
+LINK_NGINX_PORT = 9596
+LINK_REPLICA_PORTS = (9597, 9598)
+
+
+async def start_replica(name: str, port: int) -> web.AppRunner:
+    """A stand-in replica: /api/end answers its name; /ws holds the request open, as a live
+    session's WebSocket holds its connection."""
+
+    async def end(request: web.Request) -> web.Response:
+        return web.json_response({"replica": name})
+
+    async def session(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Replica": name})
+        await response.prepare(request)
+        await response.write(b"live\n")
+        await asyncio.Event().wait()
+        return response
+
+    app = web.Application()
+    app.router.add_post("/api/end", end)
+    app.router.add_get("/ws", session)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner
+
+
+@pytest.mark.skipif(find_nginx() is None, reason="needs Debian's nginx")
+async def test_a_link_goes_back_to_its_replica_once_that_one_serves_again(
+    tmp_path: Path,
+) -> None:
+    """A replica that had failed once stayed half failed in the links' upstream until a
+    request to it ended: each live session it took (a WebSocket that stays open) left it
+    out for fail_timeout again, and the link's watchers and its camera's next connection
+    went to the other replica, which told them 4003."""
+    replicas = [f"127.0.0.1:{port}" for port in LINK_REPLICA_PORTS]
+    site = render_site(f"127.0.0.1:{LINK_NGINX_PORT}", replicas)
+    prefix = Path(tempfile.mkdtemp(prefix="holotrack-nginx-", dir=tmp_path))
+    (prefix / "holotrack.conf").write_text(site)
+    (prefix / "nginx.conf").write_text(render_main(prefix, prefix / "holotrack.conf"))
+    nginx = find_nginx()
+    assert nginx is not None
+    runners = [await start_replica(str(i), port) for i, port in enumerate(LINK_REPLICA_PORTS)]
+    command = [nginx, "-e", "stderr", "-p", str(prefix), "-c", str(prefix / "nginx.conf")]
+    proc = await asyncio.create_subprocess_exec(
+        *command, "-g", "daemon off;", stderr=asyncio.subprocess.PIPE
+    )
+    url = f"http://127.0.0.1:{LINK_NGINX_PORT}"
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+
+            async def end(link: str) -> str | None:
+                with contextlib.suppress(aiohttp.ClientConnectionError):
+                    async with http.post(f"{url}/api/end?link={link}") as response:
+                        if response.status == 200:
+                            return str((await response.json())["replica"])
+                return None
+
+            # nginx prints nothing once it listens: a bounded wait for it to answer.
+            for _ in range(200):
+                assert proc.returncode is None, await proc.stderr.read()  # type: ignore[union-attr]
+                if await end("probe") is not None:
+                    break
+                await asyncio.sleep(0.05)
+            links = {f"link{i}": await end(f"link{i}") for i in range(20)}
+            link = next(name for name, replica in links.items() if replica == "0")
+            # Replica 0 gone: the link's requests go to the next replica, and 0 has failed.
+            await runners[0].cleanup()
+            assert await end(link) == "1"
+            runners[0] = await start_replica("0", LINK_REPLICA_PORTS[0])
+            # Back, it takes the link's camera again, at the latest once nginx's
+            # fail_timeout (5 s) is over: a session held open.
+            for _ in range(100):
+                camera = await http.get(f"{url}/ws?link={link}")
+                if camera.headers.get("Replica") == "0":
+                    break
+                camera.close()
+                await asyncio.sleep(0.1)
+            assert camera.headers.get("Replica") == "0"
+            # Everything else about the link must reach the camera's replica.
+            assert await end(link) == "0"
+            camera.close()
+    finally:
+        proc.terminate()
+        await proc.wait()
+        for runner in runners:
+            await runner.cleanup()
