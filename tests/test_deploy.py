@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -183,6 +184,37 @@ NGINX_PORT = 9441
 SILENT_PORT = 9442
 
 
+@contextlib.asynccontextmanager
+async def nginx_serving(site: str, port: int, tmp_path: Path) -> AsyncIterator[str]:
+    """Debian's nginx serving `site`, which listens on `port`: its URL once it answers,
+    until the block ends."""
+    prefix = Path(tempfile.mkdtemp(prefix="holotrack-nginx-", dir=tmp_path))
+    (prefix / "holotrack.conf").write_text(site)
+    (prefix / "nginx.conf").write_text(render_main(prefix, prefix / "holotrack.conf"))
+    nginx = find_nginx()
+    assert nginx is not None
+    command = [nginx, "-e", "stderr", "-p", str(prefix), "-c", str(prefix / "nginx.conf")]
+    proc = await asyncio.create_subprocess_exec(
+        *command, "-g", "daemon off;", stderr=asyncio.subprocess.PIPE
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+            # nginx prints nothing once it listens: a bounded wait for any answer of its own.
+            for _ in range(200):
+                assert proc.returncode is None, await proc.stderr.read()  # type: ignore[union-attr]
+                with contextlib.suppress(aiohttp.ClientConnectionError):
+                    async with http.get(url + "/metrics"):
+                        break
+                await asyncio.sleep(0.05)
+            else:
+                raise AssertionError("nginx never answered")
+        yield url
+    finally:
+        proc.terminate()
+        await proc.wait()
+
+
 @pytest.mark.skipif(find_nginx() is None, reason="needs Debian's nginx")
 async def test_a_timeout_nginx_meets_itself_is_answered_in_json(tmp_path: Path) -> None:
     """Past a location's proxy_read_timeout nginx answered its own HTML 504, where every
@@ -193,51 +225,58 @@ async def test_a_timeout_nginx_meets_itself_is_answered_in_json(tmp_path: Path) 
         await never.wait()
         raise AssertionError("never answered")
 
-    async def healthz(request: web.Request) -> web.Response:
-        return web.json_response({"ok": True})
-
     app = web.Application()
     app.router.add_post("/api/export", silent)
-    app.router.add_get("/healthz", healthz)
     runner = web.AppRunner(app, shutdown_timeout=0.1)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", SILENT_PORT).start()
     # The shipped site, with a read timeout short enough to meet here.
     site = render_site(f"127.0.0.1:{NGINX_PORT}", [f"127.0.0.1:{SILENT_PORT}"])
     site = re.sub(r"proxy_read_timeout \d+s;", "proxy_read_timeout 1s;", site)
-    prefix = Path(tempfile.mkdtemp(prefix="holotrack-nginx-", dir=tmp_path))
-    (prefix / "holotrack.conf").write_text(site)
-    (prefix / "nginx.conf").write_text(render_main(prefix, prefix / "holotrack.conf"))
-    nginx = find_nginx()
-    assert nginx is not None
-    command = [nginx, "-e", "stderr", "-p", str(prefix), "-c", str(prefix / "nginx.conf")]
-    proc = await asyncio.create_subprocess_exec(
-        *command, "-g", "daemon off;", stderr=asyncio.subprocess.PIPE
-    )
-    url = f"http://127.0.0.1:{NGINX_PORT}"
     try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
-            # nginx prints nothing once it listens: a bounded wait for it to answer.
-            for _ in range(200):
-                assert proc.returncode is None, await proc.stderr.read()  # type: ignore[union-attr]
-                with contextlib.suppress(aiohttp.ClientConnectionError):
-                    async with http.get(url + "/healthz") as response:
-                        if response.status == 200:
-                            break
-                await asyncio.sleep(0.05)
-            async with http.post(
+        async with (
+            nginx_serving(site, NGINX_PORT, tmp_path) as url,
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http,
+            http.post(
                 url + "/api/export?format=csv",
                 data=b"{}\n",
                 headers={"Content-Type": "application/x-ndjson"},
-            ) as response:
-                status, content_type = response.status, response.content_type
-                text = await response.text()
+            ) as response,
+        ):
+            status, content_type = response.status, response.content_type
+            text = await response.text()
     finally:
-        proc.terminate()
-        await proc.wait()
         await runner.cleanup()
     assert (status, content_type) == (504, "application/json"), text
     assert json.loads(text)["error"] == "timeout"
+
+
+HEADERS_NGINX_PORT = 9595
+
+
+@pytest.mark.skipif(find_nginx() is None, reason="needs Debian's nginx")
+@pytest.mark.parametrize(
+    ("path", "headers", "status", "error"),
+    [
+        ("/" + "a" * 9000, {}, 414, "uri_too_long"),
+        ("/", {"Cookie": "b" * 9000}, 400, "headers_too_large"),
+    ],
+)
+async def test_an_address_or_header_too_long_for_nginx_is_answered_in_json(
+    tmp_path: Path, path: str, headers: dict[str, str], status: int, error: str
+) -> None:
+    """nginx answered its own HTML pages for a request line or header over its buffers,
+    where every other refusal is JSON. No replica is reached: none listens."""
+    site = render_site(f"127.0.0.1:{HEADERS_NGINX_PORT}", ["127.0.0.1:9"])
+    async with (
+        nginx_serving(site, HEADERS_NGINX_PORT, tmp_path) as url,
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http,
+        http.get(url + path, headers=headers) as response,
+    ):
+        got, content_type = response.status, response.content_type
+        text = await response.text()
+    assert (got, content_type) == (status, "application/json"), text
+    assert json.loads(text)["error"] == error
 
 
 # Grafana's provisioning files have no published schema. These are the keys of apiVersion 1
@@ -633,19 +672,12 @@ async def test_a_link_goes_back_to_its_replica_once_that_one_serves_again(
     went to the other replica, which told them 4003."""
     replicas = [f"127.0.0.1:{port}" for port in LINK_REPLICA_PORTS]
     site = render_site(f"127.0.0.1:{LINK_NGINX_PORT}", replicas)
-    prefix = Path(tempfile.mkdtemp(prefix="holotrack-nginx-", dir=tmp_path))
-    (prefix / "holotrack.conf").write_text(site)
-    (prefix / "nginx.conf").write_text(render_main(prefix, prefix / "holotrack.conf"))
-    nginx = find_nginx()
-    assert nginx is not None
     runners = [await start_replica(str(i), port) for i, port in enumerate(LINK_REPLICA_PORTS)]
-    command = [nginx, "-e", "stderr", "-p", str(prefix), "-c", str(prefix / "nginx.conf")]
-    proc = await asyncio.create_subprocess_exec(
-        *command, "-g", "daemon off;", stderr=asyncio.subprocess.PIPE
-    )
-    url = f"http://127.0.0.1:{LINK_NGINX_PORT}"
     try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+        async with (
+            nginx_serving(site, LINK_NGINX_PORT, tmp_path) as url,
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http,
+        ):
 
             async def end(link: str) -> str | None:
                 with contextlib.suppress(aiohttp.ClientConnectionError):
@@ -654,12 +686,6 @@ async def test_a_link_goes_back_to_its_replica_once_that_one_serves_again(
                             return str((await response.json())["replica"])
                 return None
 
-            # nginx prints nothing once it listens: a bounded wait for it to answer.
-            for _ in range(200):
-                assert proc.returncode is None, await proc.stderr.read()  # type: ignore[union-attr]
-                if await end("probe") is not None:
-                    break
-                await asyncio.sleep(0.05)
             links = {f"link{i}": await end(f"link{i}") for i in range(20)}
             link = next(name for name, replica in links.items() if replica == "0")
             # Replica 0 gone: the link's requests go to the next replica, and 0 has failed.
@@ -679,7 +705,5 @@ async def test_a_link_goes_back_to_its_replica_once_that_one_serves_again(
             assert await end(link) == "0"
             camera.close()
     finally:
-        proc.terminate()
-        await proc.wait()
         for runner in runners:
             await runner.cleanup()
