@@ -6,6 +6,7 @@ import asyncio
 import ipaddress
 import logging
 import math
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -37,6 +38,11 @@ def _host(text: str) -> str:
         return text.lower()
 
 
+# What a host name may hold (letters, digits, dots, hyphens; underscores, as container
+# names have them). "a b" or "host\n" was taken at start and could never match a hello.
+HOST_NAME = re.compile(r"[a-z0-9_-]+(\.[a-z0-9_-]+)*\.?")
+
+
 def parse_target(text: str) -> Target:
     """`HOST:PORT` or `[IPv6]:PORT` -> Target; ValueError says what is wrong."""
     host, sep, port = text.strip().rpartition(":")
@@ -44,7 +50,13 @@ def parse_target(text: str) -> Target:
         raise ValueError(f"{text!r} is not HOST:PORT")
     if not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"{text!r} has no port between 1 and 65535")
-    return Target(_host(host), int(port))
+    name = _host(host)
+    if not HOST_NAME.fullmatch(name):
+        try:
+            ipaddress.ip_address(name)
+        except ValueError:
+            raise ValueError(f"{text!r}: {host.strip()!r} is no IP address or host name") from None
+    return Target(name, int(port))
 
 
 def parse_targets(text: str) -> tuple[Target, ...]:
