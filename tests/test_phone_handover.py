@@ -140,7 +140,8 @@ async def test_the_pc_pages_code_makes_the_phone_the_camera_of_its_obs_link(
         pc_page = f"http://127.0.0.1:{local_port}/avatar"
         assert any(f"open {pc_page} and scan its code" in line for line in lines)
         async with (
-            open_page() as pc,
+            # The PC's camera too: its own Start is pressed at the end.
+            open_page(extra_args=fake_camera_args(y4m)) as pc,
             open_phone(extra_args=fake_camera_args(y4m), accept_certificate=True) as phone,
         ):
             # The PC: the avatar page on the loopback port, where OBS will look too.
@@ -215,13 +216,31 @@ async def test_the_pc_pages_code_makes_the_phone_the_camera_of_its_obs_link(
             async with pc.page.expect_download() as taken:
                 await phone.page.click("#avatar-stop")
                 await pc.page.wait_for_selector("#phone-share[data-phone=waiting]")
+                # At once, not at the next try 3 s on, which may find the phone back.
+                assert await pc.page.is_disabled("#avatar-record")
                 assert "has ended" in await pc.page.inner_text("#phone-status")
-            assert await pc.page.is_disabled("#avatar-record")
             lines = Path(await (await taken.value).path()).read_text(encoding="utf-8").splitlines()
             assert len(lines) > 3
             assert all(json.loads(line)["rig"]["bones"] for line in lines)
             assert pc.errors == []
             assert phone.errors == []
+
+            # A take of the phone, and this page's own Start mid-take: the take ends there.
+            # It went on with this page's own results, timed by another clock than the
+            # phone's: time_ms jumped, backwards when the phone's page was opened first.
+            await start_session(phone)
+            await pc.page.wait_for_selector("#phone-share[data-phone=watching]")
+            await pc.page.click("#avatar-record")
+            await pc.page.wait_for_function(
+                "() => Number(document.getElementById('avatar-record').dataset.frames) > 3"
+            )
+            async with pc.page.expect_download(timeout=10_000) as taken:
+                await pc.page.click("#avatar-start")
+            assert await pc.page.inner_text("#avatar-record") == "Record"
+            lines = Path(await (await taken.value).path()).read_text(encoding="utf-8").splitlines()
+            times = [json.loads(line)["time_ms"] for line in lines]
+            assert len(times) > 3
+            assert times == sorted(times)
 
 
 # Two addresses, as a PC on Wi-Fi and a cable has; nothing listens on them.

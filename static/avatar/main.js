@@ -150,9 +150,16 @@ const phoneShare = new PhoneShare({
 // Record takes this page's own results, or the phone's while they drive the avatar (its
 // camera off): with the phone as the camera, the button stayed disabled, though the avatar
 // moved.
+let recordingFrom = null; // "own", "phone" or null: whose results a take may keep now
 function offerRecording() {
   const phoneDrives = ["watching", "quiet"].includes($("phone-share").dataset.phone);
-  recorder.available(stage.dataset.running === "true" || phoneDrives);
+  const from = stage.dataset.running === "true" ? "own" : phoneDrives ? "phone" : null;
+  // A take is one camera's, on its clock: this page's Start mid-take went on with its own
+  // results, timed by another clock than the phone's (backwards when the phone's page was
+  // opened first, and /api/export refused the file).
+  if (from !== recordingFrom && recorder.recording) recorder.stop();
+  recordingFrom = from;
+  recorder.available(from !== null);
 }
 // Closing the phone's section stops watching it, and so the phone's take.
 $("phone-share").addEventListener("toggle", offerRecording);

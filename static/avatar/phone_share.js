@@ -212,8 +212,9 @@ export class PhoneShare {
           const wasWatching = watched && !own;
           this.own = null;
           this.watchingOwn = false;
-          this.on.lost();
+          // Before lost(): the page asks whether a phone still drives it (its Record).
           this.box.dataset.phone = "waiting";
+          this.on.lost();
           // Answered again after the server went away: it may have restarted, and lost the
           // code on show with everything else.
           if (code === CLOSE.UNKNOWN_WATCH && this.serverAway) this.pair.renew();
