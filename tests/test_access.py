@@ -712,6 +712,20 @@ async def test_hostile_keys_against_the_server_get_401_and_4401(
             "line 2: this key is also given to another name",
         ),
         (["# nothing but a comment"], "holds no keys"),
+        # JSON keeps the last of two same members: a limit given twice, the second null,
+        # was unlimited, and a second "name" took the key silently.
+        (
+            ['{"name": "a", "key": "' + "k" * 20 + '", "max_sessions": 1, "max_sessions": null}'],
+            "line 1: the field 'max_sessions' is given twice",
+        ),
+        (
+            ['{"name": "a", "key": "' + "k" * 20 + '", "name": "b"}'],
+            "line 1: the field 'name' is given twice",
+        ),
+        (
+            ['{"name": "a", "key": "' + "k" * 20 + '", "note": {"x": 1, "x": 2}, "k": 1, "k": 2}'],
+            "line 1: a field is given twice",
+        ),
     ],
 )
 def test_a_bad_keys_file_stops_the_start_naming_the_line(

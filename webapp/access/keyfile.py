@@ -89,13 +89,35 @@ def parse_keys(text: str, source: str) -> tuple[KeyEntry, ...]:
     return tuple(entries)
 
 
+class _Members(dict[str, Any]):
+    """A JSON object that remembers the first member it was given twice."""
+
+    repeated: str | None = None
+
+
+def _members(pairs: list[tuple[str, Any]]) -> _Members:
+    members = _Members()
+    for field, value in pairs:
+        if field in members and members.repeated is None:
+            members.repeated = field
+        members[field] = value
+    return members
+
+
 def _entry(line: str) -> KeyEntry:
     try:
-        record = json.loads(line)
+        record = json.loads(line, object_pairs_hook=_members)
     except (ValueError, RecursionError):
         raise ValueError("not a JSON object") from None
     if not isinstance(record, dict):
         raise ValueError('each line must be a JSON object: {"name": ..., "key": ...}')
+    if isinstance(record, _Members) and record.repeated is not None:
+        # JSON keeps the last of the two: a limit then null was unlimited without a word.
+        # Only the line's own fields: an unknown field's inner object is not ours to judge.
+        # A field name of the operator's own is never quoted: it may be a pasted key.
+        known = record.repeated in ("name", "key", *LIMITS)
+        field = f"the field {record.repeated!r}" if known else "a field"
+        raise ValueError(f"{field} is given twice")
     name = record.get("name")
     if not isinstance(name, str) or not NAME.fullmatch(name):
         raise ValueError(
