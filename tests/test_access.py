@@ -196,6 +196,9 @@ async def test_ws_needs_a_good_key_in_the_hello_the_query_or_the_header(
     assert (await closed_after(client, {**watch, "key": "wrongwrongwrong"}))[0] == 4401
     assert (await closed_after(client, watch))[0] == Close.UNKNOWN_WATCH
     assert (await closed_after(client, {**watch, "key": KEY_B}))[0] == Close.UNKNOWN_WATCH
+    # A watcher's empty key is none, as a hello's is: not "this server needs an access key".
+    for empty in (None, ""):
+        assert (await closed_after(client, {**watch, "key": empty}))[0] == Close.UNKNOWN_WATCH
     ways: list[tuple[str, dict[str, str], dict[str, str]]] = [
         ("/ws", {}, {"key": KEY_B}),
         (f"/ws?key={KEY_B}", {}, {}),

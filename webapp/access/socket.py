@@ -57,9 +57,11 @@ class Gate:
 
     def check_offered(self, message: Mapping[str, Any]) -> None:
         """A key in a message that needs none (a watcher's) must still be right: a wrong
-        one is a mistake the client should hear of, as with the upgrade."""
-        if self._access is not None and self._presented is None and "key" in message:
-            self._identify(message["key"])
+        one is a mistake the client should hear of, as with the upgrade. null or "" is no key,
+        as in a hello: refused, it told a watcher this server needs a key, which it does not."""
+        offered = message.get("key")
+        if self._access is not None and self._presented is None and offered not in (None, ""):
+            self._identify(offered)
 
     def watcher(self, watched_key: str | None) -> Callable[[], None]:
         """Counts a watcher against the key of the session it watches; returns the release."""
