@@ -306,7 +306,7 @@ async def test_max_sessions_counts_watchers_and_recovers_when_one_ends(
     ready = await first.hello("pose", 5, key=KEY_A)
     code, reason = await closed_after(client, hello(key=KEY_A))
     assert code == Close.TRY_AGAIN_LATER
-    assert reason.startswith("quota max_sessions: key studio-a already holds 1 live sessions")
+    assert reason.startswith("quota max_sessions: key studio-a already holds 1 live session")
     # The watcher brings no key and counts as one of studio-a's sessions.
     watch = {"type": "watch", "version": 1, "token": ready["watch"]}
     code, reason = await closed_after(client, watch)
@@ -363,7 +363,7 @@ async def test_a_video_holds_one_of_its_keys_sessions(
     await until(lambda: quotas.sessions("studio-a") == 1, "the upload holds studio-a's place")
     code, reason = await closed_after(client, hello(key=KEY_A))
     assert code == Close.TRY_AGAIN_LATER
-    assert reason.startswith("quota max_sessions: key studio-a already holds 1 live sessions")
+    assert reason.startswith("quota max_sessions: key studio-a already holds 1 live session")
     second = await client.post("/api/video", data=clip, headers=mp4)
     assert second.status == 429
     assert (await second.json())["quota"] == "max_sessions"

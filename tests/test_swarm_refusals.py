@@ -17,7 +17,7 @@ from tests.test_swarm_faults import frames
 from webapp.protocol import Close
 
 MakeServer = Callable[[web.Application], Awaitable[TestServer]]
-QUOTA = "quota max_sessions: key a already holds 1 live sessions; its max_sessions is 1"
+QUOTA = "quota max_sessions: key a already holds 1 live session; its max_sessions is 1"
 
 
 def quota_app() -> web.Application:

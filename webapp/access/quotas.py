@@ -64,7 +64,8 @@ class Quotas:
         if limit is not None and usage.sessions >= limit + replacing:
             raise QuotaExceeded(
                 "max_sessions",
-                f"key {name} already holds {usage.sessions} live sessions (watchers included); "
+                f"key {name} already holds {usage.sessions} live "
+                f"session{'' if usage.sessions == 1 else 's'} (watchers included); "
                 f"its max_sessions is {limit}",
                 retry_after=0.0,
             )
