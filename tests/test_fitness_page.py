@@ -2220,3 +2220,59 @@ async def test_a_card_whose_session_ended_marks_no_set_as_now(client: Client) ->
         await card_state(browser, token, "ended")
         assert await page.text_content(sets) == "Sets: Push-up 0 of 5 · 0 reps in all"
         assert browser.errors == []
+
+
+# draw.js MIN_VISIBILITY: a point less likely in view than this is not drawn.
+MIN_VISIBILITY = 0.5
+
+# The counting angle's values drawn over a pose on a `size` canvas, in a mirrored stage or
+# not: each value's [left, right] on the canvas as fillText drew it.
+ANGLE_LABELS_JS = """async ([pose, size, mirrored]) => {
+  const { markExercise } = await import("/static/fitness/marks.js");
+  const { exercises } = await (await fetch("/api/exercises")).json();
+  const stage = document.createElement("div");
+  if (mirrored) stage.className = "stage mirrored";
+  const canvas = document.createElement("canvas");
+  [canvas.width, canvas.height] = size;
+  stage.append(canvas);
+  document.body.append(stage);
+  const ctx = canvas.getContext("2d");
+  const spans = [];
+  const fillText = ctx.fillText.bind(ctx);
+  ctx.fillText = (text, x, y) => {
+    const { a, e } = ctx.getTransform();
+    const ends = [x, x + ctx.measureText(text).width].map((at) => a * at + e);
+    spans.push([Math.min(...ends), Math.max(...ends)]);
+    fillText(text, x, y);
+  };
+  const angles = { left_knee: 167, right_knee: 171 };
+  markExercise(canvas, { pose }, { exercise: "squat", cues: [], angles }, exercises);
+  stage.remove();
+  return spans;
+}"""
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("mirrored", [False, True], ids=["plain", "mirrored"])
+@pytest.mark.parametrize("edge", ["left", "right"])
+async def test_a_knee_at_the_frames_edge_keeps_its_whole_angle_on_the_picture(
+    client: Client, mirrored: bool, edge: str
+) -> None:
+    """A person at the side of the picture (a phone held upright frames a squat tightly):
+    the knee's value went on past the canvas's edge and was cut, "16" of "167°". The squat
+    clip's frame 174, moved until a knee is 2% from the frame's edge."""
+    clip = cached(SQUATS, Track.POSE)
+    pose = clip.pose[174].tolist()
+    # Only the knees the page marks: one the model is unsure of gets no value.
+    knees = [pose[i][0] for i in (25, 26) if pose[i][3] >= MIN_VISIBILITY]
+    shift = 0.98 - max(knees) if edge == "right" else 0.02 - min(knees)
+    moved = [[p[0] + shift, *p[1:]] for p in pose]
+    width, height = clip.image_size
+    async with open_page() as browser:
+        await browser.page.goto(str(client.make_url("/fitness")))
+        spans = await browser.page.evaluate(ANGLE_LABELS_JS, [moved, [width, height], mirrored])
+        assert browser.errors == []
+    assert len(spans) == len(knees) > 0
+    for left, right in spans:
+        assert left >= 0, (left, right)
+        assert right <= width, (left, right, width)

@@ -90,9 +90,13 @@ function markCountedAngle(canvas, landmarks, fitness, exercise) {
     const overlaps = () => placed.some(([px, py, pw]) => Math.abs(px - x) < Math.max(pw, w) && Math.abs(py - y) < lineHeight);
     while (overlaps()) y += lineHeight;
     placed.push([x, y, w]);
+    // Beside the joint on the side the picture has room on: a joint near the frame's edge
+    // had its value cut there, "16" of "167°" (a phone held upright frames a person tightly).
+    const fits = mirror === 1 ? x + w <= width : x - w >= 0;
+    const start = fits ? gap : -w;
     ctx.setTransform(mirror, 0, 0, 1, x, y);
-    ctx.strokeText(label, gap, 0);
-    ctx.fillText(label, gap, 0);
+    ctx.strokeText(label, start, 0);
+    ctx.fillText(label, start, 0);
   }
   ctx.restore();
 }
