@@ -156,3 +156,35 @@ async def test_a_photo_with_a_long_file_name_keeps_the_page_within_a_phone(
         assert await page.evaluate("document.documentElement.scrollWidth") == PORTRAIT[0]
         assert await page.evaluate(WIDE_JS) == []
         assert browser.errors == []
+
+
+# Where the stage and the count are on the screen once the stage is scrolled into its middle.
+IN_VIEW_JS = """() => {
+  document.getElementById("fitness-stage").scrollIntoView({ block: "center" });
+  return ["fitness-stage", "fitness-reps"].map((id) => {
+    const r = document.getElementById(id).getBoundingClientRect();
+    return r.top >= 0 && r.bottom <= innerHeight && r.left >= 0 && r.right <= innerWidth;
+  });
+}"""
+
+
+@pytest.mark.parametrize("viewport", [(740, 360), (640, 360)], ids=["740", "640"])
+async def test_on_a_phone_on_its_side_the_count_is_beside_the_picture(
+    client: Client, tmp_path: Path, viewport: tuple[int, int]
+) -> None:
+    """A phone 360 px high on its side (many Androids) had the fitness page in one column,
+    the count under the picture: never on the screen with it, while one 390 px high (an
+    iPhone's, 844 wide) had it beside."""
+    y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=30)
+    async with open_phone(viewport, fake_camera_args(y4m)) as browser:
+        page = browser.page
+        await page.goto(str(client.make_url("/fitness")))
+        await page.wait_for_selector("body[data-fitness-ready]", state="attached")
+        await page.wait_for_selector("#fitness-start:enabled")
+        await page.tap("#fitness-start")
+        await page.wait_for_function(RESULTS_JS, arg="#fitness-stage")
+        assert await page.evaluate(IN_VIEW_JS) == [True, True]
+        assert await page.evaluate("document.documentElement.scrollWidth") == viewport[0]
+        assert await page.evaluate(WIDE_JS) == []
+        assert await page.evaluate(SMALL_JS, FINGER) == []
+        assert browser.errors == []
