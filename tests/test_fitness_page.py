@@ -30,6 +30,7 @@ from tests.browser import (
     cut_camera_session,
     fake_camera_args,
     open_page,
+    open_phone,
     record_socket_urls,
     record_text,
     write_y4m,
@@ -1592,6 +1593,21 @@ CARD_LAYOUT_JS = """(token) => {
       .getBoundingClientRect().top,
   };
 }"""
+
+
+@pytest.mark.browser
+async def test_a_card_alone_on_a_phone_on_its_side_has_its_figure_beside_the_count(
+    client: Client,
+) -> None:
+    """A phone 360 px high on its side (many Androids) put a lone card's figure under its
+    count, never on the screen with it; one 390 px high (844 wide) had it beside."""
+    async with open_phone((740, 360)) as browser:
+        person, token = await a_coach_watching(client, browser)
+        await person.lockstep(video_frames(PUSHUPS, 1))
+        layout = await browser.page.evaluate(CARD_LAYOUT_JS, token)
+        assert layout["besideReps"], layout
+        assert browser.errors == []
+    await person.ws.close()
 
 
 async def kept_link_session(port: int, link_key: str, frame: bytes) -> str:
