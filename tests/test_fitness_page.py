@@ -556,18 +556,34 @@ async def test_a_target_typed_mid_set_reaches_the_server_before_the_box_is_left(
     client: Client, tmp_path: Path
 ) -> None:
     """Typed mid-set with the hands going back to the floor, the box never left: the page
-    read "4 to go of 4" while the coach's card and the log had no target."""
+    read "12 to go of 12" while the coach's card and the log had no target. Told at every
+    key, "12" was a target of 1 for a moment, "1 of 1 reps" on the coach's card."""
     async with started_on(client, tmp_path, "push_up", 30) as browser:
         page = browser.page
         await page.wait_for_selector("#coach-link[data-token]")
+        # What the page's socket sends from now on (its send() is looked up on the prototype).
+        await page.evaluate(
+            """() => {
+                 window.sentTexts = [];
+                 const send = WebSocket.prototype.send;
+                 WebSocket.prototype.send = function (data) {
+                   if (typeof data === "string") window.sentTexts.push(JSON.parse(data));
+                   return send.call(this, data);
+                 };
+               }"""
+        )
         await page.click("#fitness-target")
-        await page.keyboard.type("4")
-        assert await page.text_content("#fitness-to-go") == "4 to go of 4"
+        await page.keyboard.type("12")
+        assert await page.text_content("#fitness-to-go") == "12 to go of 12"
         # The server's workout, which the log shows, carries the target.
         await page.wait_for_function(
-            "() => document.querySelector('#log-body tr')?.textContent.includes('0 of 4')"
+            "() => document.querySelector('#log-body tr')?.textContent.includes('0 of 12')"
         )
         assert await page.evaluate("document.activeElement.id") == "fitness-target"
+        told = await page.evaluate(
+            "() => window.sentTexts.filter((m) => m.type === 'target').map((m) => m.reps)"
+        )
+        assert told == [12]
         assert browser.errors == []
 
 

@@ -15,6 +15,7 @@ import { FitnessSession } from "./connection.js";
 import { WorkoutLog } from "./log.js";
 import { RepReadout } from "./readout.js";
 import { WatchShare } from "../share.js";
+import { KEYS_SETTLE_MS } from "../settled.js";
 import { RepTarget } from "./target.js";
 import { SetTimer } from "./timer.js";
 import { Voice } from "./voice.js";
@@ -64,8 +65,17 @@ function aim() {
   const session = run.session;
   if (session && (session.options.target ?? null) !== target.goal) session.aim(target.goal);
 }
-targetInput.addEventListener("input", aim);
-targetInput.addEventListener("change", aim);
+// A number typed is told once the keys stop (or the box is left): told at every key, "12"
+// was a target of 1 for a moment, "1 of 1 reps" on the coach's card.
+let aiming = null;
+targetInput.addEventListener("input", () => {
+  clearTimeout(aiming);
+  aiming = setTimeout(aim, KEYS_SETTLE_MS);
+});
+targetInput.addEventListener("change", () => {
+  clearTimeout(aiming);
+  aim();
+});
 const timer = new SetTimer($("fitness-timer"));
 const voice = new Voice({ box: $("fitness-voice"), note: $("fitness-voice-note") });
 const share = new WatchShare({ box: $("coach-share"), link: $("coach-link"), button: $("coach-copy"), status: $("coach-share-status"), view: "/coach" });
