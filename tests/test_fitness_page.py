@@ -1620,6 +1620,10 @@ async def test_a_card_alone_on_a_phone_on_its_side_has_its_figure_beside_the_cou
     async with open_phone((740, 360)) as browser:
         person, token = await a_coach_watching(client, browser)
         await person.lockstep(video_frames(PUSHUPS, 1))
+        # The person's answer can come before the coach's copy: the figure shows with it.
+        await browser.page.wait_for_selector(
+            f'.coach-card[data-token="{token}"] canvas.card-figure', state="visible"
+        )
         layout = await browser.page.evaluate(CARD_LAYOUT_JS, token)
         assert layout["besideReps"], layout
         assert browser.errors == []
