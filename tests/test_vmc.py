@@ -226,13 +226,30 @@ def test_the_allow_list_is_exact() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["127.0.0.1", ":39539", "host:0", "host:70000", "host:x", "a b:1", "a\tb:1", "[1:x]:1"],
+    [
+        "127.0.0.1",
+        ":39539",
+        "host:0",
+        "host:70000",
+        "host:x",
+        "a b:1",
+        "a\tb:1",
+        "[1:x]:1",
+        "127.0.0.1:3953\u00b2",
+        "127.0.0.1:\u2460",
+    ],
 )
 def test_bad_allow_entries_are_refused(text: str) -> None:
     """A host with a space or a tab, or an IPv6 address that is none, was taken at start,
-    and no hello could ever name it: each session asking then got a 1008."""
+    and no hello could ever name it: each session asking then got a 1008. A port with a
+    digit int() cannot read (superscript two, a circled one) was Python's own ValueError."""
     with pytest.raises(ValueError, match=r"is not HOST:PORT|no port|no IP address or host name"):
         parse_target(text)
+
+
+def test_a_port_in_other_decimal_digits_is_read() -> None:
+    """Full-width digits, as a Japanese keyboard types them, are digits int() reads."""
+    assert parse_target("127.0.0.1:\uff13\uff19\uff15\uff13\uff19") == Target("127.0.0.1", 39539)
 
 
 def test_the_relay_sends_to_every_receiver_named_once() -> None:

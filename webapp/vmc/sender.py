@@ -48,7 +48,9 @@ def parse_target(text: str) -> Target:
     host, sep, port = text.strip().rpartition(":")
     if not sep or not host:
         raise ValueError(f"{text!r} is not HOST:PORT")
-    if not port.isdigit() or not 0 < int(port) < 65536:
+    # isdigit() holds for "²", which int() refuses: "3953²" (a typo's superscript) was
+    # "invalid literal for int() with base 10", Python's words, not which entry was wrong.
+    if not port.isdecimal() or not 0 < int(port) < 65536:
         raise ValueError(f"{text!r} has no port between 1 and 65535")
     name = _host(host)
     if not HOST_NAME.fullmatch(name):
