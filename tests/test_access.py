@@ -29,7 +29,7 @@ from tests.videos import held_upload, write_clip
 from webapp.access.credentials import bearer
 from webapp.access.errors import AccessDenied, QuotaExceeded
 from webapp.access.http import PUBLIC_ROUTES, charge_video_seconds
-from webapp.access.keyfile import parse_keys
+from webapp.access.keyfile import parse_keys, read_keys
 from webapp.access.metrics import AccessMetrics
 from webapp.access.service import Access
 from webapp.access.socket import Gate
@@ -745,9 +745,43 @@ def test_a_bad_keys_file_stops_the_start_naming_the_line(
     assert "k" * 20 not in error
 
 
+def test_keys_files_joined_each_with_a_byte_order_mark_are_read(tmp_path: Path) -> None:
+    first = '{"name": "a", "key": "' + "k" * 20 + '"}\n'
+    second = '{"name": "b", "key": "' + "q" * 20 + '"}\n'
+    path = tmp_path / "keys.jsonl"
+    path.write_bytes((first + "\ufeff" + second).encode())
+    assert [e.name for e in read_keys(path)] == ["a", "b"]
+    # The second file begins with a comment, which is one still.
+    path.write_bytes(("\ufeff" + first + "\ufeff# studio b\n" + second).encode())
+    assert [e.name for e in read_keys(path)] == ["a", "b"]
+
+
 def test_a_keys_file_saved_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
     path = tmp_path / "keys.jsonl"
     path.write_text('{"name": "a", "key": "' + "k" * 20 + '"}\n', encoding="utf-8-sig")
+    assert load_config(["--access-keys", str(path)], environ={}).access_keys == str(path)
+
+
+def test_a_keys_file_line_is_a_line_as_an_editor_counts_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """U+2028, U+0085 and a form feed are characters within a line, not line breaks."""
+    path = tmp_path / "keys.jsonl"
+    note = {"name": "a", "key": "k" * 20, "note": "Anna\u2028room 2\u0085east"}
+    path.write_text(
+        "# keys for the studio\u2029 a to c\r\n"
+        + json.dumps(note, ensure_ascii=False)
+        + "\r\n\x0c\r\n"
+        + '{"name": "b", "key": "short"}\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(SystemExit):
+        load_config(["--access-keys", str(path)], environ={})
+    assert f"{path} line 4: b: key must be 16 to 512" in capsys.readouterr().err
+    path.write_text(
+        "# keys for the studio\u2029 a to c\r\n" + json.dumps(note, ensure_ascii=False) + "\r\n",
+        encoding="utf-8",
+    )
     assert load_config(["--access-keys", str(path)], environ={}).access_keys == str(path)
 
 

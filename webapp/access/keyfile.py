@@ -27,6 +27,7 @@ NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 # What an HTTP header and a URL query carry without escaping: visible ASCII, no space.
 KEY_CHARS = re.compile(r"[\x21-\x7e]+")
 LIMITS = ("max_sessions", "predict_per_minute", "video_seconds_per_hour")
+LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 class KeysFileError(ValueError):
@@ -61,14 +62,19 @@ def read_keys(path: Path) -> tuple[KeyEntry, ...]:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise KeysFileError(f"cannot read {path}: {exc}") from None
-    return parse_keys(text, str(path))
+    # Files joined (cat a.jsonl b.jsonl, b saved by Notepad) have a mark at a later line's
+    # start too: that line was "not a JSON object", which it looked to be.
+    return parse_keys(text.replace("\n\ufeff", "\n"), str(path))
 
 
 def parse_keys(text: str, source: str) -> tuple[KeyEntry, ...]:
     entries: list[KeyEntry] = []
     names: set[str] = set()
     digests: set[bytes] = set()
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Lines as an editor counts them: splitlines() broke a line at U+2028, U+0085 and the
+    # like, which a JSON string (an operator's own "note") holds as plain characters, and
+    # refused the file at a line number no editor showed.
+    for number, line in enumerate(LINE_BREAK.split(text), start=1):
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             continue
