@@ -5,6 +5,7 @@ the command line, and POST /api/export's statuses."""
 from __future__ import annotations
 
 import asyncio
+import codecs
 import csv
 import io
 import itertools
@@ -564,6 +565,14 @@ GOOD = {"frame": 0, "time_ms": 0.0, "landmarks": {"pose": None}}
             "(ARKit's 52 but tongueOut)",
         ),
         (json.dumps({**GOOD, "rig": {"bones": {"\ud800": [1]}}}), 'rig.bones."\\ud800" must'),
+        # Each is an OSC string in a replay: the surrogate stopped it with a traceback.
+        (
+            json.dumps({**GOOD, "rig": {"bones": {}, "expressions": {"\ud800x": 0.5}}}),
+            'rig.expressions."\\ud800x" is not a name',
+        ),
+        (json.dumps({**GOOD, "rig": {"bones": {}, "expressions": {"a\x00b": 1}}}), "without NUL"),
+        (json.dumps({**GOOD, "rig": {"bones": {}, "expressions": {"": 1}}}), "rig.expressions"),
+        (json.dumps({**GOOD, "rig": {"bones": {}, "expressions": {"x" * 101: 1}}}), "1 to 100"),
         (json.dumps({**GOOD, "fitness": {"reps": 1.5}}), "fitness.reps"),
         (json.dumps({**GOOD, "image": {"width": 0, "height": 3}}), "image must be"),
         # Integers of any length are JSON: float() of these overflowed (a 500, a traceback).
@@ -699,6 +708,32 @@ async def test_the_cli_writes_a_lone_surrogate_as_the_server_does(tmp_path: Path
     assert out == out_csv.read_text(encoding="utf-8")
 
 
+async def test_the_cli_refuses_to_replay_an_expression_no_osc_string_holds(
+    tmp_path: Path,
+) -> None:
+    """A lone surrogate in an expression's name (a JSON escape) stopped the VMC replay with
+    a traceback; a name in any other script is sent."""
+    source = tmp_path / "odd.jsonl"
+    line = {**GOOD, "rig": {"bones": {"hips": [0, 0, 0, 1]}, "expressions": {"\ud800x": 0.5}}}
+    source.write_text(json.dumps(line) + "\n")
+    async with vmc_receiver() as (port, received):
+        code, out, err = await run_cli(str(source), "--to", "vmc", "--target", f"127.0.0.1:{port}")
+        assert (code, out) == (1, "")
+        assert "Traceback" not in err
+        assert 'line 1: rig.expressions."\\ud800x" is not a name' in err
+        line["rig"]["expressions"] = {"笑顔": 0.5}  # type: ignore[index]
+        source.write_text(json.dumps(line) + "\n", encoding="utf-8")
+        code, _, err = await run_cli(str(source), "--to", "vmc", "--target", f"127.0.0.1:{port}")
+        assert (code, err) == (0, "sent 1 frames to 127.0.0.1:" + str(port) + "\n")
+        await received.wait_frames(1)
+        values = [
+            args
+            for address, args in received.complete_frames()[0]
+            if address == "/VMC/Ext/Blend/Val"
+        ]
+        assert ["笑顔", 0.5] in [list(v) for v in values]
+
+
 async def test_a_replay_rests_the_receiver_once_nobody_has_been_seen_for_a_while(
     recorded: list[Line],
 ) -> None:
@@ -815,6 +850,27 @@ async def test_the_cli_names_the_line_of_a_huge_number_and_reads_a_bom(tmp_path:
     assert Bvh(out).nframes == 1
 
 
+async def test_a_recording_redirected_by_windows_powershell_is_read(
+    recorded: list[Line], tmp_path: Path
+) -> None:
+    """Windows PowerShell 5's `curl.exe ... /api/video > take.jsonl` writes UTF-16 with its
+    mark: the CLI said "'utf-8' codec can't decode byte 0xff in position 0"."""
+    plain = tmp_path / "take.jsonl"
+    plain.write_text(jsonl(recorded[:3]), encoding="utf-8")
+    code, expected, err = await run_cli(str(plain), "--to", "csv")
+    assert (code, err) == (0, "")
+    text = jsonl(recorded[:3])
+    for name, data in [
+        ("le", codecs.BOM_UTF16_LE + text.encode("utf-16-le")),
+        ("be", codecs.BOM_UTF16_BE + text.encode("utf-16-be")),
+    ]:
+        wide = tmp_path / f"{name}.jsonl"
+        wide.write_bytes(data)
+        code, out, err = await run_cli(str(wide), "--to", "csv")
+        assert (code, err) == (0, ""), name
+        assert out == expected
+
+
 async def test_the_cli_says_what_is_wrong(tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps(GOOD) + "\n{oops\n", encoding="utf-8")
@@ -874,6 +930,20 @@ async def test_export_answers_bvh_and_csv(
     assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
     assert 'filename="holotrack-recording.csv"' in response.headers["Content-Disposition"]
     assert len((await response.text()).splitlines()) == 1 + len(recorded)
+
+
+async def test_export_reads_a_recording_in_utf16_with_its_mark(
+    export_client: ExportClient, recorded: list[Line]
+) -> None:
+    """As Windows PowerShell 5's `>` saved `curl.exe ... /api/video`'s answer: it was 400,
+    "the recording is not UTF-8 text"."""
+    client = await export_client()
+    text = jsonl(recorded[:3])
+    expected = await client.post("/api/export?format=csv", data=text, headers=NDJSON)
+    wide = codecs.BOM_UTF16_LE + text.encode("utf-16-le")
+    response = await client.post("/api/export?format=csv", data=wide, headers=NDJSON)
+    assert response.status == 200, await response.text()
+    assert await response.read() == await expected.read()
 
 
 async def test_export_refusals(export_client: ExportClient, recorded: list[Line]) -> None:

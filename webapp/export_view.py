@@ -31,7 +31,7 @@ from webapp.errors import (
 from webapp.export.files import export_file
 from webapp.export.gate import ExportGate, Slots
 from webapp.export.pool import ExportPool, ExportProcessDied
-from webapp.export.recording import RecordingError, TooManyFramesError, parse_text
+from webapp.export.recording import RecordingError, TooManyFramesError, decoded, parse_text
 from webapp.keys import CONFIG, EXPORT_POOL, EXPORTS
 from webapp.live.guard import client_address
 from webapp.uploads import arriving_within, read_limited, refuse_declared_size
@@ -74,8 +74,7 @@ def _convert(data: bytes, fmt: str, max_frames: int) -> bytes:
     """In the export's process: the file, encoded there, so the server unpickles one bytes
     object rather than a str it must encode again on the event loop."""
     try:
-        # utf-8-sig: a leading byte order mark, as some editors write, is not a line's text.
-        text = data.decode("utf-8-sig")
+        text = decoded(data)
     except UnicodeDecodeError:
         raise BadRecordingError("the recording is not UTF-8 text") from None
     try:

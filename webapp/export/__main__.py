@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from webapp.export.files import export_file
-from webapp.export.recording import RecordingError, parse_text
+from webapp.export.recording import RecordingError, decoded, parse_text
 from webapp.export.replay import replay
 from webapp.signals import Stopped, until_signal
 from webapp.vmc.sender import parse_targets
@@ -46,9 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _read(source: str) -> str:
-    # utf-8-sig: a leading byte order mark, as some editors write, is not a line's text.
-    data = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
-    return data.decode("utf-8-sig")
+    return decoded(sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

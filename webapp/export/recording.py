@@ -12,6 +12,7 @@ do not know.
 
 from __future__ import annotations
 
+import codecs
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -145,6 +146,15 @@ def _rig(value: object) -> Mapping[str, Any] | None:
         weights = value.get(part, {})
         if not isinstance(weights, dict) or not all(_number(v) for v in weights.values()):
             raise ValueError(f"rig.{part} must be an object of names and numbers {_WITHIN}")
+    # A replay sends each expression by its name, an OSC string: a lone surrogate (valid in
+    # JSON) stopped `--to vmc` with a traceback, a NUL ends the string early at the
+    # receiver, and a name past a datagram's size was "sent" and never arrived.
+    for name in value.get("expressions", {}):
+        if not _sendable(name):
+            raise ValueError(
+                f"rig.expressions.{_key(name)} is not a name: 1 to {MAX_NAME} characters of "
+                "text, without NUL"
+            )
     # Each name is a CSV column on every row: names of any making would grow the table by
     # frames times names, far past what the frame limit bounds.
     unknown = value.get("blendshapes", {}).keys() - ARKIT_NAMES
@@ -155,6 +165,16 @@ def _rig(value: object) -> Mapping[str, Any] | None:
             "(ARKit's 52 but tongueOut)"
         )
     return value
+
+
+def _sendable(name: str) -> bool:
+    if not 0 < len(name) <= MAX_NAME or "\x00" in name:
+        return False
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _fitness(value: object) -> Mapping[str, Any] | None:
@@ -262,6 +282,19 @@ def parse(lines: Iterable[str], max_frames: int = 0) -> Recording:
     if not frames:
         raise RecordingError(0, "the recording has no frames")
     return Recording(frames, summary)
+
+
+UTF16_MARKS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+
+def decoded(data: bytes) -> str:
+    """A recording file's text: UTF-8, after a byte order mark as some editors write one; or
+    UTF-16 after its mark, as Windows PowerShell 5's `>` writes what it redirects (`curl.exe
+    ... /api/video > take.jsonl`), which was refused as "not UTF-8 text". Raises
+    UnicodeDecodeError."""
+    if data.startswith(UTF16_MARKS):
+        return data.decode("utf-16")
+    return data.decode("utf-8-sig")
 
 
 def lines_of(text: str) -> Iterator[str]:
