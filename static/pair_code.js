@@ -24,16 +24,20 @@ function drawCode() {
   return letters.join("");
 }
 
+// What was typed, as plain letters, digits and dashes: a Japanese or Chinese input method
+// left on types them full-width (Ｋ７ＱＭ－２ＸＤＡ), which looks like the code and was refused.
+const typedPlain = (text) => text.normalize("NFKC").toUpperCase().replace(/[\s-]/g, "");
+
 // The code `text` spells as typed (any case, with spaces or a dash), or null.
 export function normalizeCode(text) {
-  const code = text.toUpperCase().replace(/[\s-]/g, "");
+  const code = typedPlain(text);
   return code.length === LENGTH && [...code].every((letter) => ALPHABET.includes(letter)) ? code : null;
 }
 
 // Whether `text` reads as a code typed wrong (a letter missed or doubled, a 0 for an O,
 // neither of which a code has) rather than as something else: a few letters and digits.
 export function looksLikeCode(text) {
-  return /^[A-Z0-9]{7,9}$/.test(text.toUpperCase().replace(/[\s-]/g, ""));
+  return /^[A-Z0-9]{7,9}$/.test(typedPlain(text));
 }
 
 // Two groups of four, easier to read out and to type.

@@ -12,6 +12,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from tests.browser import open_page
 from tests.conftest import Client, MakeClient
 from tests.live import LiveClient, when_resting
 from tests.test_access import KEY_A, KEY_C, RECORDS, auth, keys_file
@@ -77,6 +78,10 @@ def a_link() -> Link:
         ("K7QM_2XDA", None),
         ("K7QM2XDÄ", None),
         ("", None),
+        # Full-width, as an input method types them, and an ideographic space.
+        ("\uff2b\uff17\uff31\uff2d\uff0d\uff12\uff38\uff24\uff21", "K7QM2XDA"),
+        ("\uff4b\uff17\uff51\uff4d\u3000\uff12\uff58\uff44\uff41", "K7QM2XDA"),
+        ("\uff2b\uff17\uff31\uff2d\uff12\uff38\uff24\uff10", None),
     ],
 )
 def test_a_code_is_read_as_typed(typed: str, code: str | None) -> None:
@@ -647,3 +652,28 @@ def test_a_newcomer_of_a_new_ipv6_site_at_the_tables_last_place_is_told_to_wait(
     assert waiting.value.retry_after == 600
     clock.now += 600  # the tries are over: the newcomer gets its places
     assert codes.claim(a_code(), "2001:db8:1:1::/64") is None
+
+
+async def test_a_code_typed_full_width_on_the_coachs_page_opens_its_card(
+    make_client: MakeClient,
+) -> None:
+    """A Japanese or Chinese input method left on types the code full-width: the coach's
+    page read it as no code at all ("No watch token in ...")."""
+    client = await make_client(Config(workers=1, no_cache=True))
+    athlete = await LiveClient.connect(client)
+    ready = await athlete.hello(track="pose", fps=5, exercise="squat")
+    code = a_code()
+    offered = await client.put(f"/api/pair/{code}", json={"watch": ready["watch"]})
+    assert offered.status == 201, await offered.text()
+    wide = "".join(chr(ord(ch) - 0x21 + 0xFF01) for ch in code)
+    typed = f"{wide[:4]}\uff0d{wide[4:]}"
+    async with open_page() as browser:
+        page = browser.page
+        await page.goto(str(client.make_url("/coach")))
+        await page.wait_for_selector("body[data-coach-ready]", state="attached")
+        await page.fill("#coach-links", typed)
+        await page.click("#coach-add")
+        await page.wait_for_selector(f'.coach-card[data-token="{ready["watch"]}"]')
+        assert browser.errors == []
+    assert await athlete.next_of("paired") == {"type": "paired", "code": code}
+    await athlete.ws.close()

@@ -20,6 +20,7 @@ import collections
 import hmac
 import math
 import time
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -49,8 +50,9 @@ Clock = Callable[[], float]
 
 def normalized(text: str) -> str | None:
     """The code `text` spells, as typed (any case, spaces and dashes between groups), or
-    None when it is not one."""
-    code = "".join(ch for ch in text.upper() if ch not in " -")
+    None when it is not one. NFKC: a Japanese or Chinese input method left on types
+    full-width letters, digits and dashes, which look like the code and were refused."""
+    code = "".join(ch for ch in unicodedata.normalize("NFKC", text).upper() if ch not in " -")
     if len(code) == LENGTH and set(code) <= set(ALPHABET):
         return code
     return None
