@@ -1924,6 +1924,23 @@ async def sending_vmc(
             yield browser, hellos, port, received
 
 
+async def test_a_receiver_typed_full_width_is_the_receiver_meant(
+    make_avatar_client: MakeAvatarClient, tmp_path: Path
+) -> None:
+    """A Japanese or Chinese input method left on types the address full-width: the page
+    said it had no port, the colon being another."""
+    async with vmc_receiver() as (port, received):
+        config = Config(workers=1, no_cache=True, vmc_allow=f"127.0.0.1:{port}")
+        async with signer_on_camera(make_avatar_client, tmp_path, config) as (browser, hellos):
+            typed = "".join(chr(ord(ch) - 0x21 + 0xFF01) for ch in f"127.0.0.1:{port}")
+            await browser.page.fill("#avatar-vmc", f"\u3000{typed}")
+            await start_session(browser)
+            assert await browser.page.is_hidden("#avatar-vmc-status")
+            assert hellos[0]["vmc"] == [{"host": "127.0.0.1", "port": port}]
+            await received.wait_frames(3)
+            assert browser.errors == []
+
+
 async def test_the_page_sends_vmc_to_the_receivers_the_server_allows(
     make_avatar_client: MakeAvatarClient, tmp_path: Path
 ) -> None:

@@ -33,10 +33,12 @@ function smoothingFor(position) {
 // "HOST:PORT, HOST:PORT" as the hello's receivers; the server judges each against its
 // --vmc-allow and closes the session with the reason when one is not there. A receiver the
 // server could not even read would end the session over a typo: problem says what is wrong
-// with the first such one instead, and then there are no targets.
+// with the first such one instead, and then there are no targets. NFKC: a Japanese or
+// Chinese input method left on types an address full-width (１９２．１６８．１．３０：３９５３９),
+// whose colon no port followed and whose digits the server knew no host by.
 function vmcTargets(text) {
   const targets = [];
-  for (const item of text.split(",").map((part) => part.trim()).filter(Boolean)) {
+  for (const item of text.normalize("NFKC").split(",").map((part) => part.trim()).filter(Boolean)) {
     const at = item.lastIndexOf(":");
     const host = at > 0 ? item.slice(0, at).replace(/^\[|\]$/g, "") : "";
     const port = item.slice(at + 1);
