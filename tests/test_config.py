@@ -16,7 +16,7 @@ import cv2
 import pytest
 
 from webapp.analysis.fitness.loader import DATA
-from webapp.config import Config, env_name, load_config
+from webapp.config import Config, env_name, json_logs_asked, load_config
 
 
 def test_help_lists_every_setting_with_its_environment_twin() -> None:
@@ -299,6 +299,22 @@ def test_a_setting_that_cannot_be_read_is_one_json_line_when_json_is_asked(
     lines = [json.loads(line) for line in ran.stderr.splitlines()]
     assert lines[-1]["levelname"] == "CRITICAL"
     assert lines[-1]["message"].startswith(f"cannot start: {said}")
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "asked"),
+    [
+        ([], {}, False),
+        ([], {"HOLOTRACK_LOG_FORMAT": "json"}, True),
+        (["--log-format", "json"], {}, True),
+        (["--log-format=text"], {"HOLOTRACK_LOG_FORMAT": "json"}, False),
+        (["--log-format"], {"HOLOTRACK_LOG_FORMAT": "json"}, True),
+    ],
+)
+def test_json_logs_are_asked_for_by_the_flag_before_its_environment_twin(
+    argv: list[str], env: dict[str, str], asked: bool
+) -> None:
+    assert json_logs_asked(argv, env) is asked
 
 
 @pytest.mark.parametrize("env", [{}, {"HOLOTRACK_LOG_FORMAT": "json"}])

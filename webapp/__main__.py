@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
-import os
 import signal
 import ssl
 import sys
@@ -18,7 +16,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from webapp import tls
 from webapp.analysis.fitness import ExerciseDataError
 from webapp.app import create_app
-from webapp.config import ENV_PREFIX, Config, build_parser, load_config
+from webapp.config import Config, build_parser, json_logs_asked, load_config
 from webapp.config_checks import problems
 from webapp.errors import shown
 from webapp.log_format import formatter
@@ -162,23 +160,10 @@ def fail_in_json(why: str) -> NoReturn:
     raise SystemExit(2)
 
 
-def json_asked(argv: list[str]) -> bool:
-    """Whether the command asks for JSON lines, read before the settings are: a value that
-    cannot be read at all (a compose file's HOLOTRACK_PORT=abc) stops the start before
-    there is a Config to say how to log it."""
-    early = argparse.ArgumentParser(add_help=False, exit_on_error=False)
-    early.add_argument("--log-format")
-    try:
-        given = early.parse_known_args(argv)[0].log_format
-    except argparse.ArgumentError:
-        # "--log-format" with no value: the full parser says so, as "python -m webapp"
-        # with its own usage; this one's error said "__main__.py" and a one-flag usage.
-        given = None
-    return (given or os.environ.get(ENV_PREFIX + "LOG_FORMAT", "")) == "json"
-
-
 def main() -> None:
-    config = load_config(check=False, on_error=fail_in_json if json_asked(sys.argv[1:]) else None)
+    config = load_config(
+        check=False, on_error=fail_in_json if json_logs_asked(sys.argv[1:]) else None
+    )
     setup_logging(config)
     found = problems(config)
     if found:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NoReturn
@@ -308,3 +309,19 @@ def load_config(
         environ=environ,
         on_error=on_error,
     )
+
+
+def json_logs_asked(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> bool:
+    """Whether the command asks for JSON lines, read before the settings are: a value that
+    cannot be read at all (a compose file's HOLOTRACK_PORT=abc) stops the start before
+    there is a Config to say how to log it."""
+    early = argparse.ArgumentParser(add_help=False, exit_on_error=False)
+    early.add_argument("--log-format")
+    try:
+        given = early.parse_known_args(argv)[0].log_format
+    except argparse.ArgumentError:
+        # "--log-format" with no value: the full parser says so, as "python -m webapp"
+        # with its own usage; this one's error said "__main__.py" and a one-flag usage.
+        given = None
+    env = os.environ if environ is None else environ
+    return (given or env.get(env_name("log_format"), "")) == "json"
