@@ -63,23 +63,23 @@ export class WatchShare {
     if (watchers === 0) {
       // A link that can only be refused: pasted into OBS, it showed nothing and said why
       // only in its own page.
-      this.link.removeAttribute("href");
-      this.link.textContent = "";
-      delete this.link.dataset.token;
-      this.link.setAttribute("aria-disabled", "true");
-      showStatus(this.status, "This server lets no one watch a session (its --max-watchers is 0), so there is no watch link.", "info");
+      this.noLink("This server lets no one watch a session (its --max-watchers is 0), so there is no watch link.");
     } else if (typeof token === "string" && token) {
       this.link.href = this.link.textContent = watchUrl(token, this.view, window.location, this.query());
       this.link.dataset.token = token;
       this.link.removeAttribute("aria-disabled");
       showStatus(this.status, "");
     } else {
-      this.link.removeAttribute("href");
-      this.link.textContent = "";
-      delete this.link.dataset.token;
-      this.link.setAttribute("aria-disabled", "true");
-      showStatus(this.status, "This server gives no watch link (its protocol predates watchers).", "info");
+      this.noLink("This server gives no watch link (its protocol predates watchers).");
     }
+  }
+
+  noLink(why) {
+    this.link.removeAttribute("href");
+    this.link.textContent = "";
+    delete this.link.dataset.token;
+    this.link.setAttribute("aria-disabled", "true");
+    showStatus(this.status, why, "info");
   }
 
   hide() {
