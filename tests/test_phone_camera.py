@@ -33,7 +33,7 @@ from tests.browser import (
     write_y4m,
 )
 from tests.conftest import Client, MakeClient
-from tests.live import until
+from tests.live import until, when_resting
 from tests.media import ASL_VIDEO
 from tests.test_avatar_page import (
     needs_node_modules,
@@ -124,21 +124,18 @@ async def tracking(
         yield browser
 
 
-async def until_paused_on_the_server(client: Client, within: float = 10.0) -> None:
-    """Polls the server's count of sessions ended with 4002 (paused) until it is 1."""
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        response = await client.get("/metrics")
-        paused = [
-            float(line.split()[-1])
-            for line in (await response.text()).splitlines()
-            if line.startswith('holotrack_sessions_closed_total{code="4002"}')
-        ]
-        if paused == [1.0]:
-            return
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"the server saw no pause: {paused}")
-        await asyncio.sleep(0.05)
+async def paused_on_the_server(client: Client, rested: asyncio.Event) -> None:
+    """Once `rested` (tests.live.when_resting, armed before the pause) is set, the server
+    has ended the session and counted its end, which must be a pause (4002)."""
+    async with asyncio.timeout(10):
+        await rested.wait()
+    response = await client.get("/metrics")
+    paused = [
+        float(line.split()[-1])
+        for line in (await response.text()).splitlines()
+        if line.startswith('holotrack_sessions_closed_total{code="4002"}')
+    ]
+    assert paused == [1.0], f"the server saw no pause: {paused}"
 
 
 async def test_the_screen_stays_on_while_the_camera_runs(client: Client, tmp_path: Path) -> None:
@@ -189,7 +186,7 @@ async def test_without_a_wake_lock_a_note_says_what_to_do_and_tracking_goes_on(
 
 
 async def test_a_frozen_page_pauses_and_goes_on_by_itself_when_shown(
-    client: Client, tmp_path: Path
+    client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Frozen while hidden, the page pauses its session (4002: the server keeps its link)
     and says so; shown again, it resumes that session by itself and says what happened."""
@@ -199,10 +196,11 @@ async def test_a_frozen_page_pauses_and_goes_on_by_itself_when_shown(
         # The socket of the running session was opened before the recording began.
         await track_at_ten_fps(page)
         await wait_for_results(page, await results(page) + 2)
+        rested = when_resting(client.app[LIVE].tokens, monkeypatch)
         await hide_page(page, freeze=True)
         await page.wait_for_selector("body[data-paused=frozen]", state="attached")
         assert "suspended this page" in await page.inner_text("#live-status")
-        await until_paused_on_the_server(client)
+        await paused_on_the_server(client, rested)
         assert not client.app[SESSIONS]
         assert await page.is_disabled("#live-start")
 
@@ -245,7 +243,7 @@ async def test_stop_takes_away_the_words_on_how_the_run_went_on(
 
 
 async def test_a_muted_camera_pauses_the_session_until_its_picture_is_back(
-    client: Client, tmp_path: Path
+    client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A phone's browser mutes the camera while the screen is locked or another app has it:
     no picture to track, so the session pauses rather than sending the last one again."""
@@ -253,10 +251,11 @@ async def test_a_muted_camera_pauses_the_session_until_its_picture_is_back(
         page = browser.page
         sent, received = record_text(page)
         await track_at_ten_fps(page)
+        rested = when_resting(client.app[LIVE].tokens, monkeypatch)
         await page.evaluate(f"() => {CAMERA_TRACK_JS}.dispatchEvent(new Event('mute'))")
         await page.wait_for_selector("body[data-paused=muted]", state="attached")
         assert "gives no picture" in await page.inner_text("#live-status")
-        await until_paused_on_the_server(client)
+        await paused_on_the_server(client, rested)
         # Shown again with the camera still muted: the session still waits for a picture.
         await hide_page(page)
         await show_page(page)
@@ -284,7 +283,7 @@ async def test_a_muted_camera_pauses_the_session_until_its_picture_is_back(
 
 
 async def test_a_camera_taken_while_hidden_is_opened_again_when_shown(
-    client: Client, tmp_path: Path
+    client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Hidden, the page cannot have the camera back (a browser gives it only to a page on
     screen): it says so, and opens it again by itself when it is shown."""
@@ -293,6 +292,7 @@ async def test_a_camera_taken_while_hidden_is_opened_again_when_shown(
         sent, received = record_text(page)
         await track_at_ten_fps(page)
         first = await page.evaluate(f"() => {CAMERA_TRACK_JS}.id")
+        rested = when_resting(client.app[LIVE].tokens, monkeypatch)
         await hide_page(page)
         await page.evaluate(
             f"""() => {{
@@ -305,7 +305,7 @@ async def test_a_camera_taken_while_hidden_is_opened_again_when_shown(
         status = await page.inner_text("#live-status")
         assert status.startswith("Paused: the camera stopped"), status
         assert "when you come back to this page" in status, status
-        await until_paused_on_the_server(client)
+        await paused_on_the_server(client, rested)
         assert await page.evaluate(f"() => {CAMERA_TRACK_JS}.readyState") == "ended"
 
         before = await results(page)
@@ -324,7 +324,7 @@ async def test_a_camera_taken_while_hidden_is_opened_again_when_shown(
 
 
 async def test_a_vtubers_phone_frozen_in_a_pocket_keeps_the_obs_view_on_the_same_session(
-    make_client: MakeClient, tmp_path: Path
+    make_client: MakeClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The avatar page on a phone, its OBS view on the PC: frozen while hidden, the phone's
     page pauses; the view stays connected, and when the phone's page is shown again it goes
@@ -349,9 +349,10 @@ async def test_a_vtubers_phone_frozen_in_a_pocket_keeps_the_obs_view_on_the_same
             "(session) => document.body.dataset.session === session", arg=first
         )
 
+        rested = when_resting(client.app[LIVE].tokens, monkeypatch)
         await hide_page(streamer, freeze=True)
         await streamer.wait_for_selector("body[data-paused=frozen]", state="attached")
-        await until_paused_on_the_server(client)
+        await paused_on_the_server(client, rested)
         assert await view.get_attribute("body", "data-watch-state") != "error"
 
         await show_page(streamer, frozen=True)
@@ -370,7 +371,7 @@ async def test_a_vtubers_phone_frozen_in_a_pocket_keeps_the_obs_view_on_the_same
 
 
 async def test_a_workout_paused_by_a_locked_screen_keeps_its_count_and_coach_link(
-    client: Client, tmp_path: Path
+    client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The screen locks mid-set: the camera is muted and the page pauses; unlocked, the
     workout goes on by itself: the next rep is the second, the coach's link and the log's
@@ -380,10 +381,11 @@ async def test_a_workout_paused_by_a_locked_screen_keeps_its_count_and_coach_lin
         page = browser.page
         token = await page.get_attribute("#coach-link", "data-token")
         assert token
+        rested = when_resting(client.app[LIVE].tokens, monkeypatch)
         await hide_page(page)
         await page.evaluate(f"() => {track}.dispatchEvent(new Event('mute'))")
         await page.wait_for_selector("body[data-paused=muted]", state="attached")
-        await until_paused_on_the_server(client)
+        await paused_on_the_server(client, rested)
         await show_page(page)
         await page.evaluate(f"() => {track}.dispatchEvent(new Event('unmute'))")
         await wait_for_reps(page, 2)
@@ -395,16 +397,17 @@ async def test_a_workout_paused_by_a_locked_screen_keeps_its_count_and_coach_lin
 
 
 async def test_a_pause_longer_than_the_grace_is_said_to_be_a_new_session(
-    make_client: MakeClient, tmp_path: Path
+    make_client: MakeClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Back after the server let go of the paused session (--watch-grace): the page goes on
     all the same, in a new session, and says so (a workout would start again at 0)."""
     client = await make_client(Config(workers=1, no_cache=True, watch_grace=1))
     async with tracking(client, tmp_path) as browser:
         page = browser.page
+        rested = when_resting(client.app[LIVE].tokens, monkeypatch)
         await hide_page(page, freeze=True)
         await page.wait_for_selector("body[data-paused=frozen]", state="attached")
-        await until_paused_on_the_server(client)
+        await paused_on_the_server(client, rested)
         tokens = client.app[LIVE].tokens
         await until(lambda: len(tokens) == 0, "the server let go of the paused session's link")
         before = await results(page)
@@ -432,7 +435,7 @@ def said_to_be_new(notice: str, why: str) -> bool:
 
 
 async def test_back_from_a_pause_to_a_server_that_forgot_the_session_says_so(
-    client: Client, tmp_path: Path
+    client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Paused well within the grace, but the server that answers the resume no longer has
     the session (it restarted, or a balancer sent the live page to another replica): the
@@ -446,9 +449,10 @@ async def test_back_from_a_pause_to_a_server_that_forgot_the_session_says_so(
         readies = Readies(page)
         await page.click("#live-start")
         await wait_for_results(page, 2)
+        rested = when_resting(client.app[LIVE].tokens, monkeypatch)
         await page.evaluate(f"() => {CAMERA_TRACK_JS}.dispatchEvent(new Event('mute'))")
         await page.wait_for_selector("body[data-paused=muted]", state="attached")
-        await until_paused_on_the_server(client)
+        await paused_on_the_server(client, rested)
         [ready] = await readies.first(1)
         client.app[LIVE].tokens.end(ready["resume"], "forgotten by the test")
         before = await results(page)
@@ -468,7 +472,7 @@ def routed_socket(client: Client, token: str) -> str:
 
 @pytest.mark.parametrize("why", ["muted", "frozen"])
 async def test_a_workout_paused_longer_than_the_grace_goes_on_as_a_new_one(
-    make_client: MakeClient, tmp_path: Path, why: str
+    make_client: MakeClient, tmp_path: Path, why: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Back after the server let go of the paused workout: the page goes on with a new
     link (its key of the workout would open the old one again, empty) and a new row in the
@@ -480,12 +484,13 @@ async def test_a_workout_paused_longer_than_the_grace_goes_on_as_a_new_one(
         page = browser.page
         token = await page.get_attribute("#coach-link", "data-token")
         sockets = record_socket_urls(page)
+        rested = when_resting(client.app[LIVE].tokens, monkeypatch)
         if why == "muted":
             await page.evaluate(f"() => {track}.dispatchEvent(new Event('mute'))")
         else:
             await hide_page(page, freeze=True)
         await page.wait_for_selector(f"body[data-paused={why}]", state="attached")
-        await until_paused_on_the_server(client)
+        await paused_on_the_server(client, rested)
         tokens = client.app[LIVE].tokens
         await until(lambda: len(tokens) == 0, "the server let go of the paused session's link")
         if why == "muted":
@@ -544,7 +549,7 @@ async def test_a_workout_cut_off_longer_than_the_grace_goes_on_in_a_new_row(
 
 
 async def test_stop_on_a_paused_workout_ends_it_and_its_coach_link_at_once(
-    make_client: MakeClient, tmp_path: Path
+    make_client: MakeClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The screen locked mid-set and the person presses Stop: the paused page has no
     connection to close with 1000, so it sends an end with its resume string. The coach's
@@ -559,10 +564,11 @@ async def test_stop_on_a_paused_workout_ends_it_and_its_coach_link_at_once(
         await coach.send_json({"type": "watch", "version": 1, "token": token})
         assert (await coach.receive_json(timeout=30))["type"] == "watching"
         sent, _ = record_text(page)
+        rested = when_resting(client.app[LIVE].tokens, monkeypatch)
         await hide_page(page)
         await page.evaluate(f"() => {track}.dispatchEvent(new Event('mute'))")
         await page.wait_for_selector("body[data-paused=muted]", state="attached")
-        await until_paused_on_the_server(client)
+        await paused_on_the_server(client, rested)
         await show_page(page)  # to press Stop; the camera is still muted, the page paused
 
         async with page.expect_response(is_end) as answered:
@@ -598,15 +604,16 @@ async def test_stop_on_a_paused_workout_ends_it_and_its_coach_link_at_once(
 
 
 async def test_stop_on_a_paused_live_page_ends_its_session_at_once(
-    client: Client, tmp_path: Path
+    client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The live page ends its session on Stop (1000); paused, it ends it with an end, and
     the server lets go of its link now rather than after the grace (60 s here)."""
     async with tracking(client, tmp_path) as browser:
         page = browser.page
+        rested = when_resting(client.app[LIVE].tokens, monkeypatch)
         await hide_page(page, freeze=True)
         await page.wait_for_selector("body[data-paused=frozen]", state="attached")
-        await until_paused_on_the_server(client)
+        await paused_on_the_server(client, rested)
         assert len(client.app[LIVE].tokens) == 1
         async with page.expect_response(is_end) as answered:
             await page.click("#live-stop")
@@ -621,7 +628,7 @@ async def test_stop_on_a_paused_live_page_ends_its_session_at_once(
 
 @pytest.mark.parametrize("paused", [True, False], ids=["paused", "running"])
 async def test_leaving_the_live_page_ends_its_session_at_once(
-    client: Client, tmp_path: Path, paused: bool
+    client: Client, tmp_path: Path, paused: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Left while running, the page closes its socket with 1000 as it unloads. Left while
     paused, it has no socket to close: its end goes out as it unloads (a fetch with
@@ -629,9 +636,10 @@ async def test_leaving_the_live_page_ends_its_session_at_once(
     async with tracking(client, tmp_path) as browser:
         page = browser.page
         if paused:
+            rested = when_resting(client.app[LIVE].tokens, monkeypatch)
             await hide_page(page, freeze=True)
             await page.wait_for_selector("body[data-paused=frozen]", state="attached")
-            await until_paused_on_the_server(client)
+            await paused_on_the_server(client, rested)
         assert len(client.app[LIVE].tokens) == 1
         await page.goto(str(client.make_url("/fitness")))  # on to the workout
         tokens = client.app[LIVE].tokens
