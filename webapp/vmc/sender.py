@@ -101,8 +101,11 @@ class VmcSender:
         self.sent = 0  # frames of a rig
         self.rested = 0  # frames of the rest pose
         self._first: float | None = None
-        self._last_rig: float | None = None  # the time of the last rig sent
-        self._latest = -math.inf  # the newest frame's time
+        # On the frames' own clock (send()'s `seconds`), as time.monotonic() is below: the
+        # last rig, from which unseen() times the rest pose, and the newest frame, whose
+        # time a rest pose sent with none of its own is given.
+        self._last_rig: float | None = None
+        self._latest = -math.inf
         self._idle: dict[str, Any] | None = None  # the rest pose, once built
         # Every blendshape and expression name ever sent: a receiver keeps each value until
         # told otherwise, so the rest pose zeroes them all (a face lost before the person
