@@ -70,6 +70,19 @@ def all_rigs() -> list[tuple[str, Rig, dict[str, FloatArray | None]]]:
     return out
 
 
+def solved_with_points(recs: list[Recording]) -> Iterator[tuple[Rig, FloatArray, list[quat.Vec]]]:
+    """Each frame of `recs` with its rig, its pose and the pose's points on the rig's axes
+    (every frame of these recordings has a pose)."""
+    for rec in recs:
+        for i in range(len(rec)):
+            lm = rec.frame(i)
+            rig = solve(lm, rec.width, rec.height)
+            pose = lm["pose"]
+            assert rig is not None
+            assert pose is not None
+            yield rig, pose, to_rig_space(pose, rec.width, rec.height, POSE_Z_SCALE)
+
+
 def angle_between(a: quat.Quat, b: quat.Quat) -> float:
     return math.degrees(quat.angle(quat.multiply(quat.inverse(a), b)))
 
@@ -100,18 +113,11 @@ def test_body_arms_and_hands_are_always_there_fingers_only_with_a_hand() -> None
 
 
 def test_legs_only_when_they_are_in_view() -> None:
-    for rec in (asl(), pushups()):
-        for i in range(len(rec)):
-            lm = rec.frame(i)
-            rig = solve(lm, rec.width, rec.height)
-            assert rig is not None
-            assert lm["pose"] is not None
-            for side in ("left", "right"):
-                seen = (
-                    min(lm["pose"][[Pose.HIP[side], Pose.KNEE[side], Pose.ANKLE[side]], 3]) >= 0.5
-                )
-                assert (f"{side}UpperLeg" in rig.bones) == seen
-                assert (f"{side}LowerLeg" in rig.bones) == seen
+    for rig, pose, _ in solved_with_points([asl(), pushups()]):
+        for side in ("left", "right"):
+            seen = min(pose[[Pose.HIP[side], Pose.KNEE[side], Pose.ANKLE[side]], 3]) >= 0.5
+            assert (f"{side}UpperLeg" in rig.bones) == seen
+            assert (f"{side}LowerLeg" in rig.bones) == seen
     # The signer's legs are below the frame; the push-ups show the left leg side-on.
     signer = solve(asl().frame(0), 640, 480)
     assert signer is not None
@@ -122,37 +128,25 @@ def test_legs_only_when_they_are_in_view() -> None:
 
 def test_lower_arm_rotation_is_180_minus_the_elbow_angle() -> None:
     checked = 0
-    for rec in (asl(), pushups()):
-        for i in range(len(rec)):
-            lm = rec.frame(i)
-            rig = solve(lm, rec.width, rec.height)
-            assert rig is not None
-            assert lm["pose"] is not None
-            pts = np.asarray(to_rig_space(lm["pose"], rec.width, rec.height, POSE_Z_SCALE))
-            for side in ("left", "right"):
-                j = [Pose.SHOULDER[side], Pose.ELBOW[side], Pose.WRIST[side]]
-                if min(lm["pose"][j, 3]) < 0.5:
-                    continue
-                u, v = pts[j[0]] - pts[j[1]], pts[j[2]] - pts[j[1]]
-                elbow = math.degrees(
-                    math.acos(np.dot(u, v) / np.linalg.norm(u) / np.linalg.norm(v))
-                )
-                got = math.degrees(quat.angle(rig.bones[f"{side}LowerArm"]))
-                assert got == pytest.approx(180.0 - elbow, abs=1e-6)
-                checked += 1
+    for rig, pose, points in solved_with_points([asl(), pushups()]):
+        pts = np.asarray(points)
+        for side in ("left", "right"):
+            j = [Pose.SHOULDER[side], Pose.ELBOW[side], Pose.WRIST[side]]
+            if min(pose[j, 3]) < 0.5:
+                continue
+            u, v = pts[j[0]] - pts[j[1]], pts[j[2]] - pts[j[1]]
+            elbow = math.degrees(math.acos(np.dot(u, v) / np.linalg.norm(u) / np.linalg.norm(v)))
+            got = math.degrees(quat.angle(rig.bones[f"{side}LowerArm"]))
+            assert got == pytest.approx(180.0 - elbow, abs=1e-6)
+            checked += 1
     assert checked > 80
 
 
 def test_arms_out_of_view_hang_relaxed_instead_of_flailing() -> None:
-    rec = gesture()
     relaxed = 0
-    for i in range(len(rec)):
-        lm = rec.frame(i)
-        rig = solve(lm, rec.width, rec.height)
-        assert rig is not None
-        assert lm["pose"] is not None
+    for rig, pose, _ in solved_with_points([gesture()]):
         for side in ("left", "right"):
-            if min(lm["pose"][[Pose.SHOULDER[side], Pose.ELBOW[side]], 3]) < 0.5:
+            if min(pose[[Pose.SHOULDER[side], Pose.ELBOW[side]], 3]) < 0.5:
                 assert rig.bones[f"{side}UpperArm"] == pytest.approx(RELAXED[side])
                 assert rig.bones[f"{side}LowerArm"] == pytest.approx(quat.IDENTITY)
                 relaxed += 1
@@ -314,19 +308,6 @@ LIMBS = [
 ]
 
 
-def solved_with_points(recs: list[Recording]) -> Iterator[tuple[Rig, FloatArray, list[quat.Vec]]]:
-    """Each frame of `recs` with its rig, its pose and the pose's points on the rig's axes
-    (every frame of these recordings has a pose)."""
-    for rec in recs:
-        for i in range(len(rec)):
-            lm = rec.frame(i)
-            rig = solve(lm, rec.width, rec.height)
-            pose = lm["pose"]
-            assert rig is not None
-            assert pose is not None
-            yield rig, pose, to_rig_space(pose, rec.width, rec.height, POSE_Z_SCALE)
-
-
 def test_forward_kinematics_puts_each_limb_along_its_landmarks() -> None:
     """Composing the local rotations from the hips down turns each limb's rest direction
     onto the landmarks' direction: the hierarchy, the axes and the sides agree."""
@@ -349,17 +330,12 @@ def test_a_hand_is_in_line_with_an_arm_out_of_view() -> None:
     (or the pose's hand points, which it guesses too) turned against it showed a wrist
     folded back on itself (the gesture video, 150-180 degrees)."""
     held = 0
-    for rec in (gesture(), pushups()):
-        for i in range(len(rec)):
-            lm = rec.frame(i)
-            rig = solve(lm, rec.width, rec.height)
-            assert rig is not None
-            assert lm["pose"] is not None
-            for side in ("left", "right"):
-                arm = [Pose.SHOULDER[side], Pose.ELBOW[side], Pose.WRIST[side]]
-                if min(lm["pose"][arm, 3]) < 0.5:
-                    assert rig.bones[f"{side}Hand"] == pytest.approx(quat.IDENTITY)
-                    held += 1
+    for rig, pose, _ in solved_with_points([gesture(), pushups()]):
+        for side in ("left", "right"):
+            arm = [Pose.SHOULDER[side], Pose.ELBOW[side], Pose.WRIST[side]]
+            if min(pose[arm, 3]) < 0.5:
+                assert rig.bones[f"{side}Hand"] == pytest.approx(quat.IDENTITY)
+                held += 1
     assert held >= 20
 
 
