@@ -12,6 +12,21 @@ function seen(point) {
   return Array.isArray(point) && (point.length < 4 || point[3] >= MIN_VISIBILITY);
 }
 
+// Round ends and joins: a limb's two segments meet without a notch at the joint.
+function pen(canvas, color, width) {
+  const ctx = canvas.getContext("2d");
+  ctx.save();
+  ctx.lineCap = "round";
+  ctx.lineJoin = "round";
+  ctx.strokeStyle = color;
+  ctx.lineWidth = width;
+  return ctx;
+}
+
+function onCanvas(points, width, height) {
+  return points.map((p) => [p[0] * width, p[1] * height]);
+}
+
 function polyline(ctx, points) {
   ctx.beginPath();
   ctx.moveTo(...points[0]);
@@ -35,17 +50,12 @@ function markCues(canvas, landmarks, fitness, exercise) {
   if (!pose || !lines || !fitness?.cues?.length) return;
   const sideLines = exercise.cue_side_lines ?? {};
   const { width, height } = canvas;
-  const ctx = canvas.getContext("2d");
-  ctx.save();
-  ctx.lineCap = "round";
-  ctx.lineJoin = "round";
-  ctx.strokeStyle = CUE_COLOR;
-  ctx.lineWidth = 7 * strokeScale(width, height);
+  const ctx = pen(canvas, CUE_COLOR, 7 * strokeScale(width, height));
   for (const cue of fitness.cues) {
     const own = cue.side ? sideLines[cue.code]?.[cue.side] : undefined;
     for (const indices of own ?? lines[cue.code] ?? []) {
       const points = indices.map((i) => pose[i]);
-      if (points.every(seen)) polyline(ctx, points.map((p) => [p[0] * width, p[1] * height]));
+      if (points.every(seen)) polyline(ctx, onCanvas(points, width, height));
     }
   }
   ctx.restore();
@@ -62,16 +72,11 @@ function markCountedAngle(canvas, landmarks, fitness, exercise) {
     const value = fitness.angles[`${side}_${exercise.angle}`];
     const limbs = indices.map((i) => pose[i]);
     if (Number.isFinite(value) && limbs.every(seen)) {
-      marks.push({ label: measureValue(exercise.angle, value), at: limbs.map((p) => [p[0] * width, p[1] * height]) });
+      marks.push({ label: measureValue(exercise.angle, value), at: onCanvas(limbs, width, height) });
     }
   }
   const s = strokeScale(width, height);
-  const ctx = canvas.getContext("2d");
-  ctx.save();
-  ctx.lineCap = "round";
-  ctx.lineJoin = "round";
-  ctx.strokeStyle = MARK_COLOR;
-  ctx.lineWidth = 5 * s;
+  const ctx = pen(canvas, MARK_COLOR, 5 * s);
   for (const { at } of marks) polyline(ctx, at);
   // The stage mirrors the canvas with CSS; its words must read the right way round.
   const mirror = canvas.closest(".mirrored") !== null ? -1 : 1;
