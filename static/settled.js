@@ -23,3 +23,17 @@ export function onSettledChange(controls, handler, ms = KEYS_SETTLE_MS) {
   }
   return () => clearTimeout(settling);
 }
+
+// Calls `handler` once typing in `input` has stopped for `ms`, or at once when the box is
+// left (its "change"): a number typed is one value, not one per key.
+export function onSettledInput(input, handler, ms = KEYS_SETTLE_MS) {
+  let settling;
+  input.addEventListener("input", () => {
+    clearTimeout(settling);
+    settling = setTimeout(handler, ms);
+  });
+  input.addEventListener("change", () => {
+    clearTimeout(settling);
+    handler();
+  });
+}

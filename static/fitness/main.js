@@ -15,7 +15,7 @@ import { FitnessSession } from "./connection.js";
 import { WorkoutLog } from "./log.js";
 import { RepReadout } from "./readout.js";
 import { WatchShare } from "../share.js";
-import { KEYS_SETTLE_MS } from "../settled.js";
+import { onSettledInput } from "../settled.js";
 import { RepTarget } from "./target.js";
 import { SetTimer } from "./timer.js";
 import { Voice } from "./voice.js";
@@ -67,15 +67,7 @@ function aim() {
 }
 // A number typed is told once the keys stop (or the box is left): told at every key, "12"
 // was a target of 1 for a moment, "1 of 1 reps" on the coach's card.
-let aiming = null;
-targetInput.addEventListener("input", () => {
-  clearTimeout(aiming);
-  aiming = setTimeout(aim, KEYS_SETTLE_MS);
-});
-targetInput.addEventListener("change", () => {
-  clearTimeout(aiming);
-  aim();
-});
+onSettledInput(targetInput, aim);
 const timer = new SetTimer($("fitness-timer"));
 const voice = new Voice({ box: $("fitness-voice"), note: $("fitness-voice-note") });
 const share = new WatchShare({ box: $("coach-share"), link: $("coach-link"), button: $("coach-copy"), status: $("coach-share-status"), view: "/coach" });
