@@ -8,7 +8,7 @@ slower (bench/export.py); in its own niced process the loop and the workers come
 Errors go through http_errors.py: 400 bad format or recording (the detail names the
 line), 408 slow upload, 413 too big (bytes or frames), 415 wrong type, 500 when the
 conversion's process died (the next export gets a new one), 503 while others upload or
-convert.
+convert, or when the server shuts down mid-conversion.
 """
 
 from __future__ import annotations
@@ -63,6 +63,7 @@ RECORDING_TYPES = frozenset(
         "application/octet-stream",
     }
 )
+STOPPED = "the server is shutting down: the export stopped; send the recording again"
 # (content type, charset, file suffix)
 FORMATS = {
     "bvh": ("application/octet-stream", None, "bvh"),
@@ -146,8 +147,18 @@ async def export(request: web.Request) -> web.Response:
     # when the handler does; otherwise clients that leave could queue conversions behind
     # one another without a 503 (a review found a 1-line export waiting 21 s after 5).
     conversion.add_done_callback(lambda done: _converted(gate.conversions, done))
+    # Not cancelled with the handler: the conversion runs on (see above).
+    stopping = asyncio.ensure_future(gate.stopping.wait())
     try:
-        body = await asyncio.shield(conversion)
+        await asyncio.wait((conversion, stopping), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+    if not conversion.done():
+        # aiohttp cut the connection 3 s into the shutdown with no answer, and the exit
+        # waited for the conversion's end.
+        raise CapacityError(STOPPED)
+    try:
+        body = conversion.result()
     except ExportProcessDied:
         log.error("export: the conversion's process died (killed, out of memory?); replaced")
         raise WorkerCrashedError(
@@ -169,6 +180,10 @@ def _converted(slots: Slots, conversion: asyncio.Future[bytes]) -> None:
         conversion.exception()  # retrieved: the client that would have read it may be gone
 
 
+async def _stop_exports(app: web.Application) -> None:
+    app[EXPORTS].stopping.set()
+
+
 async def export_pool_ctx(app: web.Application) -> AsyncIterator[None]:
     pool = ExportPool(MAX_EXPORTS, NICENESS)
     app[EXPORT_POOL] = pool
@@ -188,4 +203,5 @@ def _uploads_full(uploads: Slots, client: str) -> str:
 def setup_export_routes(app: web.Application) -> None:
     app[EXPORTS] = ExportGate(MAX_UPLOADS, MAX_EXPORTS, MAX_UPLOADS_PER_CLIENT)
     app.cleanup_ctx.append(export_pool_ctx)
+    app.on_shutdown.append(_stop_exports)
     app.router.add_post("/api/export", export, name="export")

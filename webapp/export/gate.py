@@ -4,6 +4,8 @@ the export's process). A clear refusal beyond either."""
 
 from __future__ import annotations
 
+import asyncio
+
 from webapp.per_address import PerAddress
 
 
@@ -33,3 +35,5 @@ class ExportGate:
     def __init__(self, uploads: int, conversions: int, uploads_per_client: int = 0) -> None:
         self.uploads = Slots(uploads, uploads_per_client)
         self.conversions = Slots(conversions)
+        # Set as the server starts to shut down: a conversion's client is answered then.
+        self.stopping = asyncio.Event()

@@ -36,6 +36,7 @@ class ExportPool:
     def __init__(self, processes: int, niceness: int) -> None:
         self._processes = processes
         self._niceness = niceness
+        self._stopped = False
         self.executor = self._new()
 
     def _new(self) -> ProcessPoolExecutor:
@@ -49,15 +50,33 @@ class ExportPool:
         )
 
     async def run(self, fn: Callable[..., T], *args: object) -> T:
+        try:
+            future = self.executor.submit(fn, *args)
+        except BrokenProcessPool:
+            # It died between two exports (the OOM killer takes the largest process, and
+            # this one keeps its memory after a big export): this call lost nothing, and
+            # was answered 500 "died during the conversion" all the same.
+            self._replace(self.executor)
+            future = self.executor.submit(fn, *args)
         executor = self.executor
         try:
-            return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)
+            return await asyncio.wrap_future(future)
         except BrokenProcessPool:
             # Calls that were under way together all land here; the first replaces it.
-            if self.executor is executor:
-                self.executor = self._new()
-                executor.shutdown(wait=False, cancel_futures=True)
+            self._replace(executor)
             raise ExportProcessDied from None
 
+    def _replace(self, broken: ProcessPoolExecutor) -> None:
+        if self.executor is broken and not self._stopped:
+            self.executor = self._new()
+            broken.shutdown(wait=False, cancel_futures=True)
+
     def shutdown(self) -> None:
+        """Ends the process, a conversion under way too: the server stopping has told its
+        client so (503), and waiting for it held the exit up to 20 s, past a container's
+        grace, for a file nobody would read."""
+        self._stopped = True
+        # The executor offers no way to end a running call but its processes.
+        for process in list((self.executor._processes or {}).values()):
+            process.kill()
         self.executor.shutdown(cancel_futures=True)
