@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import aiohttp
+import pytest
 
 from bench.common import free_port
 from tests.live import frame_message, video_frames
@@ -348,3 +349,31 @@ async def test_a_workers_own_log_lines_are_in_the_servers_format() -> None:
     said = json.loads(line)
     assert (said["levelname"], said["message"]) == ("ERROR", "job 7 failed")
     assert "ValueError: a frame it could not take" in said["exc_info"]
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+async def test_a_worker_that_dies_as_the_server_starts_is_said_in_one_line(log_format: str) -> None:
+    """A worker that ended before it was ready (killed as it loaded its model in a container
+    short of memory, a broken install) ended the start with a traceback whose last line was
+    "RuntimeError: worker 0 failed to start: None", exit status 1; in JSON logs, a text
+    traceback a collector drops. Here the worker's module does not exist: it exits with 1."""
+    start = (
+        "from webapp.engine import process\n"
+        "process.CHILD_MODULE = 'tests.no_such_module'\n"
+        "from webapp.__main__ import main\n"
+        "main()\n"
+    )
+    flags = ["--port", str(free_port()), "--workers", "1", "--log-format", log_format]
+    server = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", start, *flags, stderr=asyncio.subprocess.PIPE
+    )
+    _, err = await asyncio.wait_for(server.communicate(), 120)
+    log = err.decode()
+    assert server.returncode == 2, log
+    assert "Traceback" not in log, log
+    said = "inference worker 0 exited with code 1 before it was ready"
+    last = log.splitlines()[-1]
+    if log_format == "text":
+        assert last == f"python -m webapp: error: {said}"
+    else:
+        assert json.loads(last)["message"] == f"cannot start: {said}"

@@ -18,6 +18,7 @@ from webapp.analysis.fitness import ExerciseDataError
 from webapp.app import create_app
 from webapp.config import Config, build_parser, json_logs_asked, load_config
 from webapp.config_checks import problems
+from webapp.engine.process import WorkerStartError
 from webapp.errors import shown
 from webapp.log_format import formatter
 
@@ -184,7 +185,7 @@ def main() -> None:
         fail(config, str(exc))
     try:
         asyncio.run(serve(app, config, ssl_context))
-    except ListenError as exc:
+    except (ListenError, WorkerStartError) as exc:
         fail(config, str(exc))
 
 

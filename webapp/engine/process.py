@@ -23,6 +23,11 @@ CHILD_MODULE = "webapp.engine.child"
 R = TypeVar("R")
 
 
+class WorkerStartError(Exception):
+    """A worker ended before it was ready (killed as it loaded its model, a broken install):
+    said in one line, "failed to start: None" as a traceback's last line said nothing."""
+
+
 class WorkerHandle(Protocol):
     """What a lane needs of its worker; tests drive the lanes with a fake one."""
 
@@ -100,8 +105,9 @@ class WorkerProcess:
             await self._proc.wait()
             raise
         if not isinstance(hello, wire.Ready):
-            await self._proc.wait()
-            raise RuntimeError(f"worker {self.index} failed to start: {hello!r}")
+            code = await self._proc.wait()
+            said = f"exited with code {code}" if hello is None else f"sent {hello!r}"
+            raise WorkerStartError(f"inference worker {self.index} {said} before it was ready")
         self.pid = hello.pid
         self.graphs = hello.counts.graphs
         self.connections = hello.connections
