@@ -16,6 +16,7 @@ from typing import Any, cast
 import pytest
 
 from webapp.config import Config
+from webapp.engine import lane
 from webapp.engine.jobs import Frame
 from webapp.engine.lane import LaneState
 from webapp.engine.pacing import BLENDSHAPES_GUESS, Invitations
@@ -459,6 +460,25 @@ def test_the_fake_is_a_worker_handle() -> None:
     assert not handle.alive
 
 
+class DiesAtStart(FakeWorker):
+    """Worker 0 ends before it is ready (killed as it loads its model); the others start."""
+
+    async def start(self) -> None:
+        if self.index == 0:
+            raise RuntimeError("worker 0 failed to start: None")
+        await super().start()
+
+
+async def test_a_worker_dead_at_the_start_leaves_no_other_running() -> None:
+    """The others stayed up, and the end of asyncio.run waited on their replies for ever: a
+    server with --workers 2 whose first worker was killed as it loaded neither served nor
+    exited, SIGTERM or not."""
+    scheduler = Scheduler(config(workers=3), new_worker=DiesAtStart)
+    with pytest.raises(RuntimeError, match="worker 0 failed to start"):
+        await scheduler.start()
+    assert [worker.alive for worker in scheduler.workers] == [False, False, False]
+
+
 async def test_a_still_for_an_idle_worker_leaves_the_line_at_once(
     pool: Callable[..., Any],
 ) -> None:
@@ -886,3 +906,41 @@ async def test_frames_with_blendshapes_are_timed_apart_from_their_track(
     # The fake answered at once, far under the guess: only the blendshapes estimate moved.
     assert scheduler.times[kind] < guess
     assert scheduler.times[Track.HOLISTIC] == holistic
+
+
+class FailingStarts(FakeWorker):
+    """A worker whose replacements die as they load (the OOM killer again) `failures` times."""
+
+    failures = 0
+
+    async def start(self) -> None:
+        if FakeWorker.started > 0 and FailingStarts.failures > 0:
+            FailingStarts.failures -= 1
+            raise RuntimeError("worker 0 failed to start: it exited with code -9")
+        await super().start()
+
+
+async def test_a_replacement_that_fails_to_start_is_tried_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One failed replacement left its lane down for good: a one-worker server refused
+    every session and still image until it was restarted, its /healthz "ok"."""
+    # raising=False: so that the code before the pauses fails on what it does, not on a name.
+    monkeypatch.setattr(lane, "RESTART_PAUSES", (0.0,), raising=False)
+    monkeypatch.setattr(FakeWorker, "started", 0)
+    monkeypatch.setattr(FailingStarts, "failures", 2)
+    scheduler = Scheduler(config(), new_worker=FailingStarts)
+    await scheduler.start()
+    try:
+        dead = fake(scheduler)
+        dead.die()
+        replacement = await asyncio.wait_for(scheduler.serving_worker(0), WAIT)
+        assert replacement is not dead
+        assert replacement.alive
+        assert FailingStarts.failures == 0
+        slot, sink = await open_ready(scheduler)
+        scheduler.offer(slot, frame(1))
+        await fake(scheduler).answer()
+        await until(lambda: sink.results == [1])
+    finally:
+        await scheduler.stop()

@@ -35,14 +35,17 @@ log = logging.getLogger(__name__)
 # A job unanswered for this many --request-timeouts has a hung worker (stopped,
 # deadlocked), not a slow one: a frame takes well under a second even at load 10.
 HUNG_AFTER_TIMEOUTS = 3.0
+# Seconds before a failed replacement is tried again, the last repeated: a machine short of
+# memory (the OOM killer took the worker) may take the replacement too as it loads.
+RESTART_PAUSES = (1.0, 2.0, 5.0, 10.0, 30.0)
 
 
 class LaneState(enum.Enum):
     STARTING = "starting"
     IDLE = "idle"  # waiting for a job
     BUSY = "busy"  # a job is in the worker
-    DOWN = "down"  # the worker died; a replacement is on its way
-    STOPPED = "stopped"  # shutting down, or the replacement failed
+    DOWN = "down"  # the worker died; a replacement is on its way, tried until one starts
+    STOPPED = "stopped"  # shutting down
 
 
 class Lane:
@@ -73,6 +76,7 @@ class Lane:
         self._serving = asyncio.Event()  # set while `worker` is up
         self._busy_seconds = 0.0
         self._busy_since: float | None = None
+        self._failed_starts = 0  # replacements in a row that did not start
 
     # -- the loop ------------------------------------------------------------------------
     async def run(self) -> None:
@@ -254,9 +258,14 @@ class Lane:
         try:
             await self.worker.start()
         except Exception:
-            log.exception("could not restart worker %d", self.index)
-            self.state = LaneState.STOPPED
+            # Given up after one failure, the lane stayed down for good: a one-worker
+            # server refused every session and image, /healthz "ok", until restarted.
+            pause = RESTART_PAUSES[min(self._failed_starts, len(RESTART_PAUSES) - 1)]
+            self._failed_starts += 1
+            log.exception("could not restart worker %d; trying again in %g s", self.index, pause)
+            await asyncio.sleep(pause)
             return
+        self._failed_starts = 0
         self._busy_since = None
         if self.state is LaneState.DOWN:
             self.state = LaneState.IDLE

@@ -60,7 +60,16 @@ class Scheduler:
             Lane(i, self.config, self._stills, self.times, self._new_worker)
             for i in range(self.config.workers)
         ]
-        await asyncio.gather(*(lane.start() for lane in self.lanes))
+        started = await asyncio.gather(
+            *(lane.start() for lane in self.lanes), return_exceptions=True
+        )
+        failed = [outcome for outcome in started if isinstance(outcome, BaseException)]
+        if failed:
+            # One worker dead before it was ready left the others running: asyncio.run's
+            # end then waited for ever on their replies, the server neither serving nor
+            # exiting, SIGTERM or not.
+            await asyncio.gather(*(lane.worker.stop() for lane in self.lanes))
+            raise failed[0]
         for lane in self.lanes:
             self._spawn(lane.run())
         self._spawn(self._steer_grants())
