@@ -53,6 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SourceError as exc:
         print(f"swarm: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # Cutting a long source takes seconds; a report needs its frames, and no step ran.
+        print("swarm: interrupted while cutting frames; nothing ran, no report", file=sys.stderr)
+        return INTERRUPTED
     print(
         f"swarm: {len(frames)} frames {frames.width}x{frames.height} "
         f"(~{frames.mean_bytes / 1024:.0f} KB) from {config.source}; steps "

@@ -213,6 +213,12 @@ def load_config(
     argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
 ) -> SwarmConfig:
     """Flags win over environment variables, which win over the defaults."""
+    env = dict(os.environ if environ is None else environ)
+    given = vars(build_parser().parse_args(argv))
+    # --ramp replaces --sessions: left in, an exported HOLOTRACK_SWARM_RAMP outranked a
+    # --sessions typed on the command line.
+    if given["sessions"] is not None and given["ramp"] is None:
+        env.pop(env_name("ramp"), None)
     return settings.load(
         SwarmConfig,
         prefix=ENV_PREFIX,
@@ -220,7 +226,7 @@ def load_config(
         description=DESCRIPTION,
         validate=validate,
         argv=argv,
-        environ=environ,
+        environ=env,
     )
 
 

@@ -116,7 +116,8 @@ def no_answer(run: RunResult) -> str:
         return ""
     errors = Counter(s.error for s in sessions if s.error)
     cause = f": {errors.most_common(1)[0][0]}" if errors else ""
-    connected = sum(1 for s in sessions if s.ready is not None)
+    # A session closed at hello (a bad --hello-options) connected: the server closed it.
+    connected = sum(1 for s in sessions if s.ready is not None or s.close_code is not None)
     if not connected:
         return f"no session connected ({len(sessions)} tried){cause}"
     return (

@@ -402,6 +402,31 @@ def test_the_command_line_writes_a_report_even_when_nothing_answers(
     assert "None" not in captured.err
 
 
+async def test_sessions_closed_at_hello_are_not_said_to_have_failed_to_connect(
+    aiohttp_server: Callable[[web.Application], Awaitable[TestServer]],
+) -> None:
+    # As the server closes a hello it refuses (`--hello-options '{"exercise": "nope"}'`):
+    # the line said "no session connected", which sends one looking at the network.
+    async def refuse_hello(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.receive()
+        await ws.close(code=4001, message=b'unknown exercise "nope"')
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/ws", refuse_hello)
+    server = await aiohttp_server(app)
+    url = f"ws://{server.host}:{server.port}/ws"
+    config = dataclasses.replace(SHORT, url=url, sessions="2", hold=0.5, drain=0.5)
+    run = await Runner(config, frames(), progress=io.StringIO()).run()
+    report = build_report(config, frames(), run, None)
+    assert report["no_answer"] == (
+        "no session was answered (2 of 2 connected, none got a result): "
+        'closed at hello: 4001 unknown exercise "nope"'
+    )
+
+
 async def test_sessions_that_connect_but_get_no_answer_are_said_to(
     aiohttp_server: Callable[[web.Application], Awaitable[TestServer]],
 ) -> None:
@@ -441,6 +466,22 @@ def test_an_out_folder_that_cannot_be_written_is_refused_before_the_run(
     (line,) = captured.err.splitlines()
     assert line.startswith(f"swarm: --out {afile / 'x'} cannot take the report")
     assert not captured.out
+
+
+def test_ctrl_c_while_the_frames_are_cut_ends_with_130_and_no_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Cutting the default video takes about 3 s on a loaded machine: Ctrl-C lands there.
+    def interrupted(*args: object) -> FrameSet:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("swarm.__main__.load_frames", interrupted)
+    out = tmp_path / "out"
+    argv = ["--url", "ws://127.0.0.1:9/ws", "--sessions", "1", "--hold", "0.2", "--warmup", "0"]
+    assert main([*argv, "--out", str(out)]) == 130
+    captured = capsys.readouterr()
+    assert captured.err == "swarm: interrupted while cutting frames; nothing ran, no report\n"
+    assert not (out / "report.json").exists()
 
 
 def test_a_report_that_cannot_be_written_at_the_end_is_still_printed(

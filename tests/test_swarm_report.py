@@ -60,6 +60,15 @@ def test_a_ramp_replaces_the_session_list() -> None:
     assert load_config(["--sessions", "3, 5"], environ={}).steps == (3, 5)
 
 
+def test_sessions_given_as_a_flag_win_over_a_ramp_from_the_environment() -> None:
+    env = {"HOLOTRACK_SWARM_RAMP": "1:3:1"}
+    assert load_config(["--sessions", "2"], environ=env).steps == (2,)
+    assert load_config([], environ=env).steps == (1, 2, 3)
+    assert load_config(["--sessions", "2", "--ramp", "4:6:2"], environ=env).steps == (4, 6)
+    listed = {"HOLOTRACK_SWARM_SESSIONS": "9"}
+    assert load_config(["--ramp", "4:6:2"], environ=listed).steps == (4, 6)
+
+
 @pytest.mark.parametrize(
     ("ramp", "said"),
     [
