@@ -215,16 +215,36 @@ def test_every_module_the_documents_run_exists() -> None:
     assert missing == []
 
 
-def test_every_bench_script_answers_help_with_its_own_command() -> None:
+def test_every_bench_and_deploy_script_answers_help_with_its_own_command() -> None:
     # bench/README.md: "python -m bench.X --help for the flags". A script that parses no
-    # command line runs instead, and overwrote committed pictures once.
+    # command line runs instead, and overwrote committed pictures once. deploy.image.pin's
+    # said "usage: pin.py", a name nobody can run.
     wrong = []
-    for path in sorted((ROOT / "bench").glob("*.py")):
+    scripts = [*(ROOT / "bench").glob("*.py"), *(ROOT / "deploy").rglob("*.py")]
+    for path in sorted(scripts):
         source = path.read_text()
-        command = f"python -m bench.{path.stem}"
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        command = f"python -m {module}"
         if command in source and f'prog="{command}"' not in source:
-            wrong.append(path.name)
+            wrong.append(path.relative_to(ROOT).as_posix())
     assert wrong == []
+
+
+def test_the_bench_scripts_said_to_write_reports_are_the_ones_that_do() -> None:
+    # "Each ... writes its reports under bench/out/" was read as true of bench.inflight and
+    # bench.asked_rate too, which only print.
+    section = read("bench/README.md").split("## The others", 1)[1].split("\n## ", 1)[0]
+    listed = set(first_cells(section, r"`bench\.(\w+)`"))
+    said = re.search(r"all but (.*?),\s+which only print", section, re.DOTALL)
+    assert said is not None, "bench/README.md no longer says which scripts only print"
+    only_print = set(re.findall(r"`bench\.(\w+)`", said.group(1)))
+    writing = {
+        name
+        for name in listed
+        if re.search(r'"out"|bench/out|\bOUT\b', (ROOT / "bench" / f"{name}.py").read_text())
+    }
+    assert len(listed) > 5
+    assert listed - only_print == writing
 
 
 def top_level_keys(text: str, start: int) -> list[str]:

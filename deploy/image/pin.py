@@ -82,7 +82,9 @@ def render() -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m deploy.image.pin", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--check", action="store_true", help="compare, do not write")
     args = parser.parse_args()
     text = render()
