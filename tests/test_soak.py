@@ -4,11 +4,14 @@ options (a VTuber's rig and blendshapes) reach the swarm."""
 from __future__ import annotations
 
 import argparse
+import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from bench.soak import build_parser, server_env, swarm_argv
+from bench import soak
+from bench.soak import Sample, build_parser, cycles_phase, server_env, swarm_argv
 from swarm.config import load_config as swarm_config
 from swarm.config import validate
 from webapp.config import load_config
@@ -45,3 +48,28 @@ def test_the_soak_gives_its_hello_options_to_the_swarm(tmp_path: Path) -> None:
 def test_the_soak_refuses_hello_options_that_are_not_an_object() -> None:
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--hello-options", "[1]"])
+
+
+def test_cycles_that_leave_a_session_live_fail_the_soak(monkeypatch: pytest.MonkeyPatch) -> None:
+    # bench/README.md: exits 1 when "the cycles left sessions ... behind". The wait for no
+    # session gives up after SETTLE_TIMEOUT and returns what it saw; memory and graphs
+    # alone passed with a session still live.
+    settled = iter([(6.0, 0.0), (6.0, 1.0)])
+
+    async def settle(*args: Any) -> tuple[float, Sample]:
+        graphs, sessions = next(settled)
+        rss = {"server": 100e6, "worker0": 600e6}
+        return graphs, Sample(0.0, rss, graphs, sessions, 1.0, 0.0)
+
+    async def run_cycles(*args: Any) -> None:
+        return None
+
+    monkeypatch.setattr(soak, "settle", settle)
+    monkeypatch.setattr(soak, "run_cycles", run_cycles)
+    args = build_parser().parse_args(["--cycles", "10"])
+    no_http: Any = None  # the stand-ins above make no request
+    result = asyncio.run(cycles_phase(no_http, "http://127.0.0.1:1", args, [b""]))
+    assert result["sessions_after"] == 1.0
+    assert result["memory_change"] == 0.0
+    assert result["graphs_after"] == result["graphs_before"]
+    assert result["passed"] is False
