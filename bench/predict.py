@@ -254,9 +254,17 @@ def table(runs: Sequence[dict[str, Any]]) -> list[str]:
 
 
 def verdict(report: Report) -> dict[str, Any]:
+    others = {
+        "raw": report.raw["other_processes_cores"],
+        **{f"{r['users']} users": r["cpu_cores"]["other_processes"] for r in report.runs},
+    }
+    # Cores that other processes on the machine took, where over SHARED_CORES: said of a
+    # quick look without the 80-user run too, whose figures the same contention skews.
+    shared = {phase: cores for phase, cores in others.items() if cores > SHARED_CORES}
     run = next((r for r in report.runs if r["users"] == TARGET_USERS), None)
     if run is None:
-        return {"users": TARGET_USERS, "met": None, "why": f"no run at {TARGET_USERS} users"}
+        why = f"no run at {TARGET_USERS} users"
+        return {"users": TARGET_USERS, "met": None, "why": why, "machine_shared": shared}
     efficiency = run["efficiency_steady"]
     problems = []
     if efficiency is None or efficiency < TARGET_EFFICIENCY:
@@ -270,11 +278,6 @@ def verdict(report: Report) -> dict[str, Any]:
             f"the {TARGET_USERS} users cannot send more than {run['offered_ceiling_rps']:.1f} "
             f"req/s at this latency, below the {needed:.1f} ok req/s the target needs"
         )
-    others = {
-        "raw": report.raw["other_processes_cores"],
-        **{f"{r['users']} users": r["cpu_cores"]["other_processes"] for r in report.runs},
-    }
-    shared = {phase: cores for phase, cores in others.items() if cores > SHARED_CORES}
     return {
         "users": TARGET_USERS,
         "min_efficiency": TARGET_EFFICIENCY,
@@ -284,7 +287,6 @@ def verdict(report: Report) -> dict[str, Any]:
         "reliable": not shared,
         "why": "; ".join(problems) or "efficiency and failures within target",
         "cpu_efficiency": run["cpu_efficiency"],
-        # Cores that other processes on the machine took, where over SHARED_CORES.
         "machine_shared": shared,
     }
 
@@ -334,18 +336,35 @@ def print_report(report: Report) -> None:
         taken = ", ".join(
             f"{cores:.2f} cores during {phase}" for phase, cores in t["machine_shared"].items()
         )
+        efficiency = (
+            f" CPU efficiency at {t['users']} users, which contention barely moves: "
+            f"{t['cpu_efficiency']}"
+            if "cpu_efficiency" in t
+            else ""
+        )
         print(
             f"WARNING: the machine was shared ({taken} went to other processes); the verdict"
-            " compares two wall-clock rates measured under different contention. CPU"
-            f" efficiency at {t['users']} users, which contention barely moves: "
-            f"{t['cpu_efficiency']}"
+            f" compares two wall-clock rates measured under different contention.{efficiency}"
         )
+
+
+def user_counts(text: str) -> list[int]:
+    """--users as Locust user counts; a typo stopped with a ValueError traceback."""
+    try:
+        counts = [int(u) for u in text.split(",") if u.strip()]
+    except ValueError:
+        counts = []
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give user counts, comma-separated: 40,80")
+    return counts
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.predict", description=__doc__)
     add_workers_flag(parser)
-    parser.add_argument("--users", default="40,80", help="comma-separated Locust user counts")
+    parser.add_argument(
+        "--users", type=user_counts, default="40,80", help="comma-separated Locust user counts"
+    )
     parser.add_argument("--duration", type=int, default=60, help="seconds of each Locust run")
     parser.add_argument("--spawn-rate", type=float, default=10.0, help="users started per s")
     parser.add_argument("--raw-duration", type=float, default=30.0, help="seconds measured")
@@ -370,7 +389,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    users = [int(u) for u in args.users.split(",") if u.strip()]
+    users: list[int] = args.users
     paths = still_paths()
     if not paths:
         raise SystemExit("no *.jpg/*.png stills found; set PREDICT_IMAGES")
