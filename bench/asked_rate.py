@@ -35,13 +35,18 @@ GREEDY_FPS = 0.5
 GREEDY_GAP = 0.005  # seconds between a greedy session's frames
 
 
+class Refused(Exception):
+    """A session the server turned away: the figures need every session admitted."""
+
+
 async def ready(ws: aiohttp.ClientWebSocketResponse, fps: float) -> float:
     await ws.send_json({"type": "hello", "version": 1, "track": "holistic", "fps": fps})
     while (msg := await ws.receive()).type is aiohttp.WSMsgType.TEXT:
         message = json.loads(msg.data)
         if message["type"] == "ready":
             return float(message["fps"])
-    raise SystemExit(f"the session was refused: close code {sent_code(ws, msg)}")
+    reason = msg.extra if msg.type is aiohttp.WSMsgType.CLOSE and msg.extra else ""
+    raise Refused(f"the session was refused: close code {sent_code(ws, msg)} {reason}".rstrip())
 
 
 async def session(
@@ -92,8 +97,14 @@ async def run(
     start.set()
     await asyncio.sleep(seconds)
     start.clear()
-    honest_runs = await asyncio.gather(*honest)
-    greedy_runs = await asyncio.gather(*greedy)
+    # Every session's outcome, so that a refusal is said once, not beside a traceback of
+    # each other session's exception that nobody retrieved.
+    runs = await asyncio.gather(*honest, *greedy, return_exceptions=True)
+    for outcome in runs:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    ended = [r for r in runs if not isinstance(r, BaseException)]
+    honest_runs, greedy_runs = ended[:honest_count], ended[honest_count:]
     ms = sorted(x * 1000.0 for r in honest_runs for x in r["latencies"])
     return {
         "honest_fps": [len(r["latencies"]) / r["span"] for r in honest_runs],
@@ -135,4 +146,12 @@ if __name__ == "__main__":
     parser.add_argument("--greedy", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--baseline", help="an older checkout to measure first")
-    asyncio.run(main(parser.parse_args()))
+    args = parser.parse_args()
+    try:
+        asyncio.run(main(args))
+    except Refused as exc:
+        raise SystemExit(
+            f"bench.asked_rate: {exc}. The server's admission by rate judged this machine "
+            f"too slow or too busy for {args.honest} sessions at {HONEST_FPS:g} fps on one "
+            "worker: run it on a quiet machine, or with fewer --honest"
+        ) from None
