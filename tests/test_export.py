@@ -696,6 +696,24 @@ async def test_the_cli_writes_bvh_and_csv(recorded: list[Line], tmp_path: Path) 
     assert out == out_csv.read_text(encoding="utf-8")
 
 
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (("--to", "vmc", "-o", "take.bvh"), "-o/--output is for bvh and csv"),
+        (("--to", "bvh", "--target", "127.0.0.1:39539"), "--target is for --to vmc"),
+    ],
+)
+async def test_the_cli_refuses_a_flag_of_the_other_kind_of_output(
+    tmp_path: Path, args: tuple[str, ...], said: str
+) -> None:
+    # `--to vmc -o take.bvh` sent the take to the default receiver and wrote no file.
+    source = tmp_path / "take.jsonl"
+    source.write_text(json.dumps(GOOD) + "\n")
+    code, out, err = await run_cli(str(source), *args)
+    assert (code, out) == (2, "")
+    assert f"python -m webapp.export: error: {said}" in err
+
+
 async def test_the_cli_writes_a_lone_surrogate_as_the_server_does(tmp_path: Path) -> None:
     """A recording's own text (an exercise's name, a JSON escape) with a lone surrogate: the
     server writes it as its escape; the command line stopped with a traceback."""

@@ -34,12 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("recording", help="the .jsonl recording; - reads standard input")
     parser.add_argument("--to", required=True, choices=FORMATS, help="what to make of it")
-    parser.add_argument(
-        "-o", "--output", default="-", help="file to write (bvh, csv); default: standard output"
-    )
+    # No defaults here: given to the other kind of output, each was dropped without a word
+    # (`--to vmc -o take.bvh` wrote nothing and said it sent frames).
+    parser.add_argument("-o", "--output", help="file to write (bvh, csv); default: standard output")
     parser.add_argument(
         "--target",
-        default=DEFAULT_TARGET,
         help=f"the VMC receivers, HOST:PORT[,HOST:PORT...] (vmc only; default {DEFAULT_TARGET})",
     )
     return parser
@@ -61,8 +60,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.to == "vmc" and args.output is not None:
+        parser.error("-o/--output is for bvh and csv: --to vmc sends to --target")
+    if args.to != "vmc" and args.target is not None:
+        parser.error(f"--target is for --to vmc: {args.to} goes to -o or standard output")
+    args.output = "-" if args.output is None else args.output
     try:
-        targets = parse_targets(args.target)
+        targets = parse_targets(DEFAULT_TARGET if args.target is None else args.target)
     except ValueError as exc:
         parser.error(f"--target: {exc}")
     if not targets:
