@@ -67,15 +67,36 @@ async def one(track: str, fps: float, ramp: str, args: argparse.Namespace) -> di
     }
 
 
+def only_runs(text: str) -> set[tuple[str, float]]:
+    """--only's TRACK:FPS list as keys of RAMPS. Matched as text, `holistic:15.0` or a
+    typo ran nothing, then failed writing the summary of no run."""
+    known = ", ".join(f"{track}:{fps:g}" for track, fps in RAMPS)
+    wanted = set()
+    for item in (c.strip() for c in text.split(",")):
+        if not item:
+            continue
+        track, _, fps = item.partition(":")
+        try:
+            key = (track, float(fps))
+        except ValueError:
+            key = None
+        if key not in RAMPS:
+            raise argparse.ArgumentTypeError(f"{item!r} is none of {known}")
+        wanted.add(key)
+    return wanted
+
+
 async def main_async(args: argparse.Namespace) -> None:
     rows = []
-    wanted = {tuple(c.split(":")) for c in args.only.split(",") if c}
+    wanted: set[tuple[str, float]] = args.only
     for (track, fps), ramp in RAMPS.items():
-        if wanted and (track, f"{fps:g}") not in wanted:
+        if wanted and (track, fps) not in wanted:
             continue
         rows.append(await one(track, fps, ramp, args))
         print(json.dumps(rows[-1]), flush=True)
-    name = "summary.json" if not wanted else f"summary-{args.only.replace(':', '-')}.json"
+    chosen = ",".join(f"{track}-{fps:g}" for track, fps in RAMPS if (track, fps) in wanted)
+    name = f"summary-{chosen}.json" if wanted else "summary.json"
+    OUT.mkdir(parents=True, exist_ok=True)
     (OUT / name).write_text(json.dumps(rows, indent=2))
     print(
         "\n| track | fps | sustainable sessions | knee | raw frames/s | best delivered/s | "
@@ -96,7 +117,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.capacity", description=__doc__)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--hold", type=float, default=10.0)
-    parser.add_argument("--only", default="", help="e.g. holistic:5,pose:15 (default: all)")
+    parser.add_argument(
+        "--only", type=only_runs, default="", help="e.g. holistic:5,pose:15 (default: all)"
+    )
     asyncio.run(main_async(parser.parse_args()))
 
 
