@@ -78,7 +78,7 @@ async def main_async(args: argparse.Namespace) -> int:
     )
     servers = [("baseline", Path(args.baseline))] if args.baseline else []
     servers.append(("this", ROOT))
-    kinds = [kind.strip() for kind in args.clients.split(",") if kind.strip()]
+    kinds: list[str] = args.clients
     runs: dict[str, Any] = {}
     for label, root in servers:
         port = free_port()
@@ -151,6 +151,16 @@ def print_run(name: str, run: dict[str, Any]) -> None:
     print(f"load average during the swarm: {before[0]:.2f} -> {after[0]:.2f}", flush=True)
 
 
+def client_kinds(text: str) -> list[str]:
+    """--clients as a list of KINDS. Any word but `ignore` ran as `follow`, under its own
+    name: `--clients folow` measured follow and labelled it folow."""
+    kinds = [kind.strip() for kind in text.split(",") if kind.strip()]
+    unknown = [kind for kind in kinds if kind not in KINDS]
+    if unknown or not kinds:
+        raise argparse.ArgumentTypeError(f"{text!r}: name {' or '.join(KINDS)}, comma-separated")
+    return kinds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.live", description=__doc__)
     parser.add_argument("--track", choices=["holistic", "pose"], default="holistic")
@@ -163,6 +173,7 @@ def main() -> None:
     parser.add_argument("--raw-seconds", type=float, default=10.0)
     parser.add_argument(
         "--clients",
+        type=client_kinds,
         default=",".join(KINDS),
         help="kinds of client, each a swarm run of its own: follow (turns), ignore (the grant)",
     )
