@@ -19,8 +19,16 @@ import os
 from pathlib import Path
 from typing import Any
 
-from bench.common import add_workers_flag, free_port, loadavg, run_swarm, server
+from bench.common import (
+    add_workers_flag,
+    free_port,
+    loadavg,
+    refuse_what_the_swarm_would,
+    run_swarm,
+    server,
+)
 from bench.live import LIVE_SERVER_ARGS
+from swarm.config import SwarmConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out" / "admission"
@@ -84,7 +92,14 @@ def main() -> None:
     parser.add_argument(
         "--min-session-fps", dest="minimum", default="", help="the server's (default: its own)"
     )
-    asyncio.run(main_async(parser.parse_args()))
+    args = parser.parse_args()
+    refuse_what_the_swarm_would(
+        parser,
+        SwarmConfig(
+            ramp=args.ramp, fps=args.fps, track=args.track, warmup=args.warmup, hold=args.hold
+        ),
+    )
+    asyncio.run(main_async(args))
 
 
 if __name__ == "__main__":

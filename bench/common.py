@@ -21,6 +21,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from swarm.config import SwarmConfig, validate
 from webapp.defaults import default_workers
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,6 +45,15 @@ def add_workers_flag(parser: argparse.ArgumentParser) -> None:
         help="server workers and calibration processes (default: %(default)s, one per core "
         "this process may run on)",
     )
+
+
+def refuse_what_the_swarm_would(parser: argparse.ArgumentParser, swarm: SwarmConfig) -> None:
+    """Stops at the command line on swarm settings the swarm would refuse: it runs only once
+    a server has loaded its models, and a step list or rate it refused ended the run there,
+    as "the swarm exited with 2" or a traceback about its missing report."""
+    problems = validate(swarm)
+    if problems:
+        parser.error("; ".join(problems))
 
 
 def loadavg() -> tuple[float, float, float]:

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.common import free_port, loadavg, server
+from bench.common import free_port, loadavg, refuse_what_the_swarm_would, server
 from deploy.cluster import Cluster, ReplicaSpec
+from swarm.config import SwarmConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out" / "scaleout"
@@ -160,6 +161,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds per step (default: 3)")
     parser.add_argument("--hold", type=float, default=10.0, help="seconds per step (default: 10)")
     args = parser.parse_args(argv)
+    refuse_what_the_swarm_would(
+        parser,
+        SwarmConfig(
+            sessions=args.sessions,
+            fps=args.fps,
+            track=args.track,
+            warmup=args.warmup,
+            hold=args.hold,
+        ),
+    )
     return asyncio.run(main_async(args))
 
 
