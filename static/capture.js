@@ -6,9 +6,11 @@ const JPEG_QUALITY = 0.7;
 // or DEVICE and a deviceId: one camera of several, chosen by name (camera_choice.js).
 export const DEVICE = "device:";
 
-// Exact: Chromium opens its first camera for a deviceId that is only ideal.
+// Exact: Chromium opens its first camera for a deviceId that is only ideal. A width alone:
+// with a height too, Chromium crops a camera of another shape to 4:3 to meet both (a
+// 1280x720 one lost a quarter of its width, a portrait one its head and feet).
 function videoConstraints(choice) {
-  const size = { width: { ideal: 640 }, height: { ideal: 480 } };
+  const size = { width: { ideal: 640 } };
   if (choice.startsWith(DEVICE)) return { ...size, deviceId: { exact: choice.slice(DEVICE.length) } };
   return { ...size, facingMode: choice };
 }

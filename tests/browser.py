@@ -54,14 +54,19 @@ COUNT_COLORS_JS = """
 """
 
 
-def write_y4m(video: Path, out: Path, frames: int = 75, start: int = 0) -> Path:
+def write_y4m(
+    video: Path, out: Path, frames: int = 75, start: int = 0, size: tuple[int, int] | None = None
+) -> Path:
     """Converts `frames` frames of `video`, from frame `start`, to a Y4M file Chromium's fake
-    camera plays (in a loop)."""
+    camera plays (in a loop); `size`: (width, height) each frame is stretched to, a camera
+    of another shape."""
     capture = cv2.VideoCapture(str(video))
     try:
         capture.set(cv2.CAP_PROP_POS_FRAMES, start)
-        width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
-        height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        width, height = size or (
+            int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
+            int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+        )
         fps = round(capture.get(cv2.CAP_PROP_FPS)) or 30
         written = 0
         with out.open("wb") as y4m:
@@ -70,6 +75,8 @@ def write_y4m(video: Path, out: Path, frames: int = 75, start: int = 0) -> Path:
                 ok, bgr = capture.read()
                 if not ok:
                     break
+                if size:
+                    bgr = cv2.resize(bgr, size)
                 y4m.write(b"FRAME\n")
                 y4m.write(cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420).tobytes())
                 written += 1

@@ -682,6 +682,30 @@ async def test_a_camera_that_cannot_start_says_what_to_do(
         assert browser.errors == []
 
 
+@pytest.mark.parametrize("size", [(1280, 720), (360, 640)], ids=["wide", "portrait"])
+async def test_a_camera_of_another_shape_is_tracked_whole(
+    client: Client, tmp_path: Path, size: tuple[int, int]
+) -> None:
+    """A camera that is not 4:3 (an HD webcam or a capture card at 16:9, a phone or a
+    virtual camera standing up) is shown and tracked in its own shape, not its middle."""
+    y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=10, size=size)
+    async with open_page(fake_camera_args(y4m)) as browser:
+        page = browser.page
+        _, received = record_text(page)
+        await open_index(browser, client)
+        await page.click("#live-start")
+        await page.wait_for_function(
+            "() => Number(document.getElementById('live-results').textContent) > 0"
+        )
+        width, height = size
+        shown = await page.eval_on_selector("#live-video", "(v) => [v.videoWidth, v.videoHeight]")
+        assert shown[0] * height == shown[1] * width, shown
+        (image, *_) = [m["image"] for m in received if m["type"] == "result"]
+        assert image["width"] * height == image["height"] * width, image
+        await page.click("#live-stop")
+        assert browser.errors == []
+
+
 # The camera held back until the test lets it go: getUserMedia (the person still on the
 # permission prompt) or video.play() (the picture still starting). Every stream handed out and
 # every WebSocket opened is kept, to see what the page did with them.
