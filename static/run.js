@@ -142,6 +142,20 @@ export class CameraRun {
     return true;
   }
 
+  // The newest picture, or null. A track stopped by a script (the devtools console, an
+  // extension) ends without its "ended" event: the video kept its last picture, which went
+  // to the server as new, under "Tracking", for as long as the page stayed open.
+  grab() {
+    const stream = this.stream;
+    // One the page closed itself (another camera opening in its place) is off the video.
+    const shown = stream && this.video.srcObject === stream;
+    if (shown && !stream.getVideoTracks().some((track) => track.readyState === "live")) {
+      this.cameraEnded(stream);
+      return Promise.resolve(null);
+    }
+    return this.encoder.grab(this.video);
+  }
+
   // The OS took the camera, or it was unplugged: the session waits while the camera is
   // opened again, now if the page is shown, else when it is.
   cameraEnded(stream) {
@@ -277,7 +291,7 @@ export class CameraRun {
       link,
       resume: this.link?.take() ?? null,
       pauses: this.stopKeepsLink,
-      grab: () => this.encoder.grab(this.video),
+      grab: () => this.grab(),
       handlers: {
         ...handlers,
         ready: (message) => {

@@ -842,6 +842,37 @@ async def test_a_camera_that_stops_mid_session_is_opened_again(
         assert browser.errors == []
 
 
+async def test_a_camera_stopped_without_its_ended_event_is_opened_again(
+    client: Client, tmp_path: Path
+) -> None:
+    """track.stop() (from the devtools console, or an extension) ends the camera without
+    the "ended" event a browser fires: the page finds it ended at its next frame."""
+    async with tracking(client, tmp_path / "camera.y4m", frames=10) as browser:
+        page = browser.page
+        first = await page.evaluate(
+            "() => document.getElementById('live-video').srcObject.getVideoTracks()[0].id"
+        )
+        await page.evaluate(
+            "() => document.getElementById('live-video').srcObject.getVideoTracks()[0].stop()"
+        )
+        await page.wait_for_function(
+            """(first) => {
+                 const track = document.getElementById("live-video").srcObject?.getVideoTracks()[0];
+                 return track && track.id !== first && track.readyState === "live"
+                   && document.getElementById("live-status").textContent.startsWith("Tracking");
+               }""",
+            arg=first,
+            timeout=30_000,
+        )
+        notice = await page.inner_text("#live-notice")
+        assert notice.endswith("the camera stopped and was opened again."), notice
+        since = int(await page.inner_text("#live-results"))
+        await page.wait_for_function(
+            "(n) => Number(document.getElementById('live-results').textContent) > n", arg=since
+        )
+        assert browser.errors == []
+
+
 # The page's WebSocket goes to a port where nothing listens: a server that cannot be reached.
 UNREACHABLE_JS = """
 const Real = window.WebSocket;
