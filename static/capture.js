@@ -20,7 +20,7 @@ function videoConstraints(choice) {
 // stopped, not shown: null.
 export async function openCamera(video, choice = "user", wanted = () => true) {
   if (!navigator.mediaDevices?.getUserMedia) {
-    throw new Error("this browser offers no camera access here (the page needs https or localhost)");
+    throw new Error(window.isSecureContext ? "this browser offers no camera access" : insecureWords());
   }
   const stream = await askForCamera(choice);
   if (!wanted()) return dropStream(video, stream);
@@ -42,6 +42,14 @@ export async function openCamera(video, choice = "user", wanted = () => true) {
   }
   if (!wanted()) return dropStream(video, stream);
   return stream;
+}
+
+// A browser has no camera for plain http but at localhost: said as "this browser offers no
+// camera access here", it read as the browser's fault, and named no address that works.
+function insecureWords() {
+  const port = location.port ? `:${location.port}` : "";
+  const local = `http://localhost${port}${location.pathname}`;
+  return `a browser opens a camera only over https or at localhost, and this page is plain http from ${location.hostname}. Open it over https (a server started with --self-signed or --tls-cert has it), or at ${local} on the computer the server runs on`;
 }
 
 // A camera chosen by name and since unplugged: the browser's default one rather than none

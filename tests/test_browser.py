@@ -1232,3 +1232,24 @@ async def test_every_error_code_of_an_upload_is_said_in_its_own_words(client: Cl
 
 def all_subclasses(cls: type[HolotrackError]) -> set[type[HolotrackError]]:
     return {cls} | {sub for child in cls.__subclasses__() for sub in all_subclasses(child)}
+
+
+async def test_a_page_over_plain_http_says_which_address_has_the_camera(client: Client) -> None:
+    """Over plain http from anywhere but localhost a browser gives no camera at all: the
+    page says so, and names the addresses that would have it."""
+    rules = "--host-resolver-rules=MAP holotrack.test 127.0.0.1"
+    async with open_page(["--use-fake-ui-for-media-stream", rules]) as browser:
+        page = browser.page
+        url = client.make_url("/")
+        await page.goto(str(url.with_host("holotrack.test")))
+        await page.wait_for_selector("body[data-live-ready]", state="attached")
+        assert await page.evaluate("() => window.isSecureContext") is False
+        await page.click("#live-start")
+        await page.wait_for_selector("#live-status[data-kind=error]")
+        text = await page.inner_text("#live-status")
+        assert text.startswith("Cannot start the camera: "), text
+        assert "plain http from holotrack.test" in text, text
+        assert f"http://localhost:{url.port}/ on the computer the server runs on" in text, text
+        assert "--self-signed" in text, text
+        assert await page.is_enabled("#live-start")
+        assert browser.errors == []
