@@ -1,6 +1,11 @@
 // The camera and the frame encoder: downsized JPEG frames from a playing <video>.
 
 const JPEG_QUALITY = 0.7;
+// Longest a frame waits for the camera's next picture: a camera that stops giving them
+// without muting (a virtual camera left frozen) is still sent, at this pace.
+const NEW_PICTURE_MS = 1000;
+// How often a frame waiting for the camera's next picture looks for it.
+const POLL_MS = 20;
 
 // A camera choice is "user" (the front camera), "environment" (the back one, on a phone),
 // or DEVICE and a deviceId: one camera of several, chosen by name (camera_choice.js).
@@ -95,6 +100,8 @@ export class FrameEncoder {
     this.quality = quality;
     this.canvas = typeof OffscreenCanvas === "function" ? new OffscreenCanvas(1, 1) : document.createElement("canvas");
     this.ctx = this.canvas.getContext("2d", { alpha: false });
+    this.grabbed = undefined; // the video's picture count (pictures()) at the last grab
+    this.stuck = false; // that count stood still for NEW_PICTURE_MS
   }
 
   encode() {
@@ -112,6 +119,7 @@ export class FrameEncoder {
 
   // The video's current frame at most `width` pixels wide; null until the video plays.
   async grab(video) {
+    await this.newPicture(video);
     if (video.readyState < HTMLMediaElement.HAVE_CURRENT_DATA || !video.videoWidth) return null;
     const width = Math.min(this.width, video.videoWidth);
     const height = Math.round((width * video.videoHeight) / video.videoWidth);
@@ -121,7 +129,47 @@ export class FrameEncoder {
     }
     const captureMs = performance.now();
     this.ctx.drawImage(video, 0, 0, width, height);
+    this.grabbed = pictures(video);
     const blob = await this.encode();
     return { blob, captureMs, width, height };
   }
+
+  // Until the camera has a picture not grabbed yet. A camera slower than the server's turns
+  // (a dim room, a 5 fps USB camera) had each picture sent two or three times: each copy
+  // took the server a frame's work, and the readout said 6 fps sent from a 2 fps camera.
+  // A hidden page, whose timers a browser slows to one a second, sends as before; so does
+  // a video whose count stood still for NEW_PICTURE_MS, until it moves again.
+  async newPicture(video) {
+    const grabbed = this.grabbed;
+    if (pictures(video) === undefined || pictures(video) !== grabbed) {
+      this.stuck = false;
+      return;
+    }
+    const until = performance.now() + NEW_PICTURE_MS;
+    while (!this.stuck && pictures(video) === grabbed && document.visibilityState === "visible") {
+      const left = until - performance.now();
+      if (left <= 0) this.stuck = true;
+      else await nextPicture(video, Math.min(left, POLL_MS));
+    }
+  }
+}
+
+// The video's next picture, or `ms` gone by: a video out of the page's layout may have no
+// frame callbacks.
+function nextPicture(video, ms) {
+  return new Promise((resolve) => {
+    const callback = video.requestVideoFrameCallback?.(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+    const timer = setTimeout(() => {
+      if (callback !== undefined) video.cancelVideoFrameCallback(callback);
+      resolve();
+    }, ms);
+  });
+}
+
+// How many pictures the video has had from its camera.
+function pictures(video) {
+  return video.getVideoPlaybackQuality?.().totalVideoFrames;
 }

@@ -931,6 +931,46 @@ async def network_switch(page: Page) -> Callable[[bool], Awaitable[None]]:
     return offline
 
 
+# Every binary message (a frame) the page sends on its WebSockets.
+COUNT_FRAMES_JS = """
+window.framesSent = 0;
+const send = WebSocket.prototype.send;
+WebSocket.prototype.send = function (data) {
+  if (typeof data !== "string") window.framesSent += 1;
+  return send.call(this, data);
+};
+"""
+# The pictures the live video has had from the camera, and the frames sent.
+PICTURES_AND_FRAMES_JS = """() => [
+  document.getElementById("live-video").getVideoPlaybackQuality().totalVideoFrames,
+  window.framesSent,
+]"""
+
+
+async def test_a_slow_camera_has_each_picture_sent_once(client: Client, tmp_path: Path) -> None:
+    """A camera slower than the server's rate (2 fps, as a webcam in a dim room): each of
+    its pictures goes to the server once, not again at each turn until the next."""
+    y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=10)
+    header, pictures = y4m.read_bytes().split(b"\n", 1)
+    y4m.write_bytes(header.replace(b" F30:1 ", b" F2:1 ") + b"\n" + pictures)
+    async with open_page(fake_camera_args(y4m)) as browser:
+        page = browser.page
+        await page.add_init_script(COUNT_FRAMES_JS)
+        await open_index(browser, client)
+        await page.click("#live-start")
+        await page.wait_for_function(
+            "() => Number(document.getElementById('live-results').textContent) > 0"
+        )
+        shown, sent = await page.evaluate(PICTURES_AND_FRAMES_JS)
+        await page.wait_for_function(
+            f"(n) => ({PICTURES_AND_FRAMES_JS})()[0] >= n + 6", arg=shown, timeout=30_000
+        )
+        shown_now, sent_now = await page.evaluate(PICTURES_AND_FRAMES_JS)
+        assert 0 < sent_now - sent <= shown_now - shown + 1, (shown, shown_now, sent, sent_now)
+        await page.click("#live-stop")
+        assert browser.errors == []
+
+
 async def test_a_stalled_network_is_said_and_unsaid(client: Client, tmp_path: Path) -> None:
     async with tracking(client, tmp_path / "camera.y4m", frames=30) as browser:
         page = browser.page
