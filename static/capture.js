@@ -20,6 +20,9 @@ function videoConstraints(choice) {
   return { ...size, facingMode: choice };
 }
 
+// A camera opened whose first picture has not come by then is given up (NoPictureError).
+export const NO_PICTURE_MS = 10_000;
+
 // choice: as above. wanted(): false once the camera is no longer wanted (Stop pressed on
 // the permission prompt, or while the video starts). A stream that arrives then is
 // stopped, not shown: null.
@@ -30,20 +33,22 @@ export async function openCamera(video, choice = "user", wanted = () => true) {
   const stream = await askForCamera(choice);
   if (!wanted()) return dropStream(video, stream);
   video.srcObject = stream;
+  // A camera can open and give nothing (a virtual camera nothing feeds, one another program
+  // holds): the page said "Asking for the camera…" for ever, long after the permission.
+  let timer;
+  const late = new Promise((resolve, reject) => {
+    const error = Object.assign(new Error("no picture"), { name: "NoPictureError" });
+    timer = setTimeout(() => reject(error), NO_PICTURE_MS);
+  });
   try {
-    await video.play();
-    if (!video.videoWidth && wanted()) {
-      // A video cleared by a Stop has no size to wait for.
-      await new Promise((resolve, reject) => {
-        video.addEventListener("loadedmetadata", resolve, { once: true });
-        video.addEventListener("emptied", () => reject(new Error("the video was closed before it started")), { once: true });
-      });
-    }
+    await Promise.race([pictureShown(video, wanted), late]);
   } catch (error) {
     // A Stop clears the video under play(), which then rejects: that is no camera failure.
     dropStream(video, stream);
     if (!wanted()) return null;
     throw error;
+  } finally {
+    clearTimeout(timer);
   }
   if (!wanted()) return dropStream(video, stream);
   return stream;
@@ -76,6 +81,17 @@ function dropStream(video, stream) {
   return null;
 }
 
+async function pictureShown(video, wanted) {
+  await video.play();
+  if (!video.videoWidth && wanted()) {
+    // A video cleared by a Stop has no size to wait for.
+    await new Promise((resolve, reject) => {
+      video.addEventListener("loadedmetadata", resolve, { once: true });
+      video.addEventListener("emptied", () => reject(new Error("the video was closed before it started")), { once: true });
+    });
+  }
+}
+
 export function closeCamera(video, stream) {
   for (const track of stream?.getTracks() ?? []) track.stop();
   video.srcObject = null;
@@ -88,6 +104,7 @@ export function cameraError(error) {
     NotAllowedError: "camera permission was denied. Allow the camera for this site (the camera icon in the address bar or the site settings), then press Start",
     NotFoundError: "no camera was found. Connect one, then press Start",
     NotReadableError: "the camera is in use by another program, or failed. Close that program, then press Start",
+    NoPictureError: `the camera opened but gave no picture in ${NO_PICTURE_MS / 1000} s (another program may be using it, or nothing feeds this virtual camera). Close that program or choose another camera, then press Start`,
     OverconstrainedError: "the camera cannot give the requested size",
     SecurityError: "camera access is blocked on this page",
   };

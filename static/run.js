@@ -258,6 +258,8 @@ export class CameraRun {
       if (!(await this.startCamera())) return false;
     } catch (error) {
       if (this.turn === turn) this.fail(cameraError(error));
+      // One allowed and failed (no picture, in use): the others' names, to choose another.
+      this.camera?.list();
       return false;
     }
     this.encoder = new FrameEncoder(width);

@@ -998,6 +998,43 @@ WATCH_NOTICE_JS = """
 """
 
 
+# A camera that opens and gives no picture (a virtual camera nothing feeds): the browser's
+# permission and its cameras' names are had, and the stream handed out never has a frame.
+NO_PICTURE_JS = """
+const ask = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+navigator.mediaDevices.getUserMedia = async (constraints) => {
+  for (const track of (await ask(constraints)).getTracks()) track.stop();
+  const canvas = document.createElement("canvas");
+  window.blank = canvas.captureStream(0);
+  return window.blank;
+};
+"""
+
+
+async def test_a_camera_that_gives_no_picture_says_so(client: Client) -> None:
+    """The camera opens, and no picture ever comes: not "Asking for the camera…" for ever,
+    but why, the camera closed again, and the other cameras listed to choose from."""
+    args = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream=device-count=2"]
+    async with open_page(args) as browser:
+        page = browser.page
+        await page.add_init_script(NO_PICTURE_JS)
+        await open_index(browser, client)
+        await page.click("#live-start")
+        await page.wait_for_selector("#live-status[data-kind=error]", timeout=30_000)
+        text = await page.inner_text("#live-status")
+        assert text == (
+            "Cannot start the camera: the camera opened but gave no picture in 10 s (another"
+            " program may be using it, or nothing feeds this virtual camera). Close that"
+            " program or choose another camera, then press Start."
+        )
+        assert await page.evaluate("() => window.blank.getVideoTracks()[0].readyState") == "ended"
+        assert await page.is_enabled("#live-start")
+        await page.wait_for_function(
+            "() => document.querySelectorAll('#live-camera optgroup option').length === 2"
+        )
+        assert browser.errors == []
+
+
 async def test_a_countdown_is_announced_once_and_its_figures_tick_quietly(
     client: Client, tmp_path: Path
 ) -> None:
