@@ -24,12 +24,7 @@ export class CameraChoice {
     if (this.kept?.startsWith(DEVICE)) this.fill([[this.kept, LAST_TIME]]);
     if (this.has(this.kept)) select.value = this.kept;
     select.addEventListener("change", () => {
-      this.kept = select.value;
-      try {
-        browserStorage()?.setItem(KEPT, this.kept);
-      } catch {
-        // Storage full or refused: the choice holds for this visit.
-      }
+      this.keep(select.value);
       this.changed?.();
     });
     navigator.mediaDevices?.addEventListener?.("devicechange", () => this.list());
@@ -71,6 +66,26 @@ export class CameraChoice {
     const label = chosen?.textContent ?? LAST_TIME;
     const which = label === LAST_TIME ? LAST_TIME : `The camera “${label}”`;
     return `${which} is not connected: this is ${track?.label || "the browser's default camera"}.`;
+  }
+
+  selectedName() {
+    return this.select.selectedOptions[0]?.textContent ?? "";
+  }
+
+  // Back to `value`, kept as the choice: the one chosen instead could not be opened.
+  restore(value) {
+    if (!this.has(value)) return;
+    this.select.value = value;
+    this.keep(value);
+  }
+
+  keep(value) {
+    this.kept = value;
+    try {
+      browserStorage()?.setItem(KEPT, value);
+    } catch {
+      // Storage full or refused: the choice holds for this visit.
+    }
   }
 
   has(value) {

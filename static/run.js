@@ -186,16 +186,35 @@ export class CameraRun {
       const live = this.stream.getVideoTracks().some((track) => track.readyState === "live");
       if (live && this.openFor === this.camera?.value) return;
       const turn = this.turn;
+      // The camera that works, to go back to should the one chosen not open.
+      const before = live && this.camera ? { choice: this.openFor, label: this.stream.getVideoTracks()[0]?.label } : null;
       closeCamera(this.video, this.stream);
       try {
         if (await this.startCamera()) this.letGo("camera");
       } catch (error) {
         if (this.turn !== turn) return;
+        if (before && (await this.goBack(before, error, turn))) return;
         // Asking again and again would not help (no camera, permission withdrawn).
         if (this.session) this.session.stop(cameraError(error), "error");
         else this.closeCamera();
       }
     });
+  }
+
+  // A camera chosen while tracking that will not open (another program holds it): the one
+  // before opens again, and the page says why. The session ended, and both cameras were
+  // closed, over a choice the person can take back. false: that one will not open either.
+  async goBack(before, error, turn) {
+    const chosen = this.camera.selectedName();
+    this.camera.restore(before.choice);
+    try {
+      if (!(await this.startCamera())) return true;
+    } catch {
+      return this.turn !== turn;
+    }
+    const why = error.name === "NotReadableError" ? "another program is using it, or it failed" : error.message || error.name;
+    showStatus(this.notice, `The camera “${chosen}” could not be opened (${why}): tracking goes on with ${before.label || "the camera before"}.`, "error");
+    return true;
   }
 
   // A reason for the session to wait: it pauses (close 4002) until none is left.

@@ -160,6 +160,46 @@ async def test_the_chosen_camera_unplugged_and_plugged_in_again_is_followed(
         assert browser.errors == []
 
 
+# The camera named window.busy is held by another program: asked for, it will not start.
+BUSY_JS = """
+const start = MediaDevices.prototype.getUserMedia;
+MediaDevices.prototype.getUserMedia = async function (constraints) {
+  const id = constraints?.video?.deviceId?.exact;
+  const devices = id ? await this.enumerateDevices() : [];
+  if (devices.some((device) => device.deviceId === id && device.label === window.busy)) {
+    throw new DOMException("Could not start video source", "NotReadableError");
+  }
+  return start.call(this, constraints);
+};
+"""
+
+
+async def test_a_camera_chosen_while_tracking_that_will_not_open_gives_way_to_the_last(
+    client: Client,
+) -> None:
+    """Chosen while tracking, a camera another program holds: the one before opens again
+    and tracking goes on, in words; the session did not end over a choice taken back."""
+    async with tracking(client, BUSY_JS) as browser:
+        page = browser.page
+        await page.evaluate("window.busy = 'fake_device_2'")
+        await page.wait_for_selector("#live-camera optgroup", state="attached")
+        session = await page.inner_text("#live-session")
+        await page.select_option("#live-camera", label="fake_device_2")
+        await page.wait_for_selector("#live-notice[data-kind=error]:not([hidden])")
+        assert await page.inner_text("#live-notice") == (
+            "The camera “fake_device_2” could not be opened (another program is using it, or"
+            " it failed): tracking goes on with fake_device_0."
+        )
+        await page.wait_for_function(shown_is("fake_device_0"))
+        now = int(await page.inner_text("#live-results"))
+        await page.wait_for_function(results_above(now + 3))
+        assert await page.inner_text("#live-session") == session
+        assert await page.input_value("#live-camera") == "user"
+        assert await page.evaluate("localStorage.getItem('holotrack.camera')") == "user"
+        assert await page.is_disabled("#live-start")
+        assert browser.errors == []
+
+
 # The browser's prompt standing open: while window.holding, a camera asked for opens only
 # at window.openHeld().
 HOLD_JS = """
