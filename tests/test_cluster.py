@@ -31,7 +31,7 @@ from tests.live import frame_message, swarm_frames, video_frames
 from tests.media import ASL_VIDEO, PERSON_JPEG
 from tests.test_fitness_page import wait_for_reps
 from webapp.live.pairing import ALPHABET, LENGTH
-from webapp.live.watch import kept_token
+from webapp.live.watch_tokens import kept_token
 from webapp.ws_close import sent_code
 
 # Long enough for a new session to be refused by a stopped replica and retried on the other,

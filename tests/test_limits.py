@@ -18,7 +18,7 @@ from tests.live import LiveClient, video_frames, when_resting
 from tests.media import ASL_VIDEO, PERSON_JPEG, reencode
 from webapp.config import Config
 from webapp.keys import LIVE
-from webapp.live import watch
+from webapp.live import watch_tokens
 from webapp.live.guard import counted_as, peer_address
 from webapp.protocol import Close
 from webapp.ws_close import sent_code
@@ -328,7 +328,7 @@ async def test_paused_links_are_given_up_per_client_address(
 ) -> None:
     """The server passes each session's client address to the watch tokens, so one address
     pausing session after session gives up its own oldest link, not another client's."""
-    monkeypatch.setattr(watch, "RESTING_PER_CLIENT", 2)
+    monkeypatch.setattr(watch_tokens, "RESTING_PER_CLIENT", 2)
     client = await make_client(Config(workers=1, trust_proxy=True, min_session_fps="0"))
     rested = when_resting(client.app[LIVE].tokens, monkeypatch)
 

@@ -38,7 +38,7 @@ from webapp.live.pairing import (
     normalized,
 )
 from webapp.live.sites import site_of
-from webapp.live.watch import kept_token
+from webapp.live.watch_tokens import kept_token
 from webapp.protocol import Close
 
 

@@ -8,10 +8,11 @@ from typing import cast
 import pytest
 
 from webapp.analysis.fitness import Workout, load_exercises
-from webapp.live import watch
+from webapp.live import watch_tokens
+from webapp.live.audience import Audience, Watcher
 from webapp.live.errors import SessionClosed
 from webapp.live.outbox import Outbox
-from webapp.live.watch import Audience, Watcher, WatchTokens
+from webapp.live.watch_tokens import WatchTokens
 
 EXERCISES = load_exercises()
 
@@ -127,7 +128,7 @@ async def test_a_link_key_takes_its_link_over_from_a_live_or_resting_session() -
 async def test_the_oldest_resting_audience_gives_up_past_the_limit(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(watch, "MAX_RESTING", 2)
+    monkeypatch.setattr(watch_tokens, "MAX_RESTING", 2)
     tokens = WatchTokens(grace=60.0)
     held = []
     for name in ("s1", "s2", "s3"):
@@ -160,8 +161,8 @@ async def test_one_client_address_gives_up_its_own_oldest_not_everyones(
     """A security review paused one camera with an OBS watcher, then from one address
     opened and dropped 1032 sessions in 6 s: the victim's link was the oldest past the
     server's bound, and its view was told the camera did not come back."""
-    monkeypatch.setattr(watch, "RESTING_PER_CLIENT", 2)
-    monkeypatch.setattr(watch, "MAX_RESTING", 5)
+    monkeypatch.setattr(watch_tokens, "RESTING_PER_CLIENT", 2)
+    monkeypatch.setattr(watch_tokens, "MAX_RESTING", 5)
     tokens = WatchTokens(grace=60.0)
 
     def rested(name: str, client: str) -> tuple[str, list[SessionClosed]]:

@@ -4,7 +4,7 @@ streamer chose on the avatar page.
 
 Only the link's camera may give or take its avatar (camera_proof.py says how it proves
 it). Nothing is written to disk: the avatar lives in memory as long as the link
-(live/watch.py), within --avatar-memory-mb.
+(live/watch_tokens.py), within --avatar-memory-mb.
 """
 
 from __future__ import annotations
@@ -18,16 +18,15 @@ from webapp.camera_proof import camera_of
 from webapp.errors import UnsupportedTypeError
 from webapp.http_errors import json_error
 from webapp.keys import CONFIG, LIVE
+from webapp.live.audience import Audience
 from webapp.live.avatars import (
     GLB_MAGIC,
-    LINK_AVATAR_PATH,
     MB,
     AvatarMemoryFull,
     ClientShareFull,
     UploadUnderWay,
 )
 from webapp.live.guard import client_address
-from webapp.live.watch import Audience
 from webapp.uploads import arriving_within, read_limited, refuse_declared_size
 
 log = logging.getLogger(__name__)
@@ -156,9 +155,3 @@ def _cut_off(request: web.Request, response: web.StreamResponse) -> web.StreamRe
     if request.transport is not None:
         request.transport.abort()
     return response
-
-
-def setup_avatar_link_routes(app: web.Application) -> None:
-    app.router.add_put(UPLOAD_PATH, put_avatar, name="avatar_upload")
-    app.router.add_delete(UPLOAD_PATH, delete_avatar, name="avatar_forget")
-    app.router.add_get(LINK_AVATAR_PATH, link_avatar, name="avatar_link")

@@ -16,8 +16,8 @@ from aiohttp import web
 from webapp.access.http import key_of
 from webapp.http_errors import json_error
 from webapp.keys import LIVE
+from webapp.live.audience import Audience
 from webapp.live.options import is_link_key
-from webapp.live.watch import Audience
 
 PROOF_HEADER = "Holotrack-Resume"
 LINK_KEY_HEADER = "Holotrack-Link-Key"

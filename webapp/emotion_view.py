@@ -52,7 +52,3 @@ def emotion_of(body: bytes) -> Emotion:
         return Emotion.from_json(message)
     except ValueError as exc:
         raise BadRequestError(str(exc)) from None
-
-
-def setup_emotion_route(app: web.Application) -> None:
-    app.router.add_put(EMOTION_PATH, put_emotion, name="emotion")

@@ -207,10 +207,3 @@ def handed_of(body: bytes, access_key: str | None) -> Handed:
     raise BadRequestError(
         f'the body must be {{"link_key": KEY}} or {{"watch": TOKEN}}, one of them, each {KEY_FORM}'
     )
-
-
-def setup_pairing_routes(app: web.Application) -> None:
-    code = app.router.add_resource(OFFER_PATH, name="pair")
-    code.add_route("PUT", offer)
-    code.add_route("DELETE", withdraw)
-    app.router.add_post(CLAIM_PATH, claim, name="pair_claim")

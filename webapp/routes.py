@@ -6,16 +6,13 @@ from pathlib import Path
 
 from aiohttp import web
 
-from webapp import ops, pages
-from webapp.access.http import setup_access_routes
-from webapp.avatar_link import setup_avatar_link_routes
+from webapp import avatar_link, emotion_view, ops, pages, pairing_view
+from webapp.access.http import access_view
 from webapp.avatar_page import setup_avatar_routes
-from webapp.emotion_view import setup_emotion_route
 from webapp.export_view import setup_export_routes
 from webapp.fitness_page import setup_fitness_routes
-from webapp.live import handler
-from webapp.live.end_view import setup_end_route
-from webapp.pairing_view import setup_pairing_routes
+from webapp.live import end_view, handler
+from webapp.live.avatars import LINK_AVATAR_PATH
 from webapp.static_files import static_files
 from webapp.still import views
 from webapp.video import views as video_views
@@ -33,11 +30,18 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/readyz", ops.readyz, name="readyz")
     app.router.add_get("/metrics", ops.metrics_view, name="metrics")
     app.router.add_get("/static/{name:.+}", static_files(STATIC_DIR), name="static")
+    app.router.add_get("/api/access", access_view, name="access")
+    app.router.add_post(end_view.END_PATH, end_view.end_paused, name="end")
+    app.router.add_put(emotion_view.EMOTION_PATH, emotion_view.put_emotion, name="emotion")
+    app.router.add_put(avatar_link.UPLOAD_PATH, avatar_link.put_avatar, name="avatar_upload")
+    app.router.add_delete(avatar_link.UPLOAD_PATH, avatar_link.delete_avatar, name="avatar_forget")
+    app.router.add_get(LINK_AVATAR_PATH, avatar_link.link_avatar, name="avatar_link")
+    pair = app.router.add_resource(pairing_view.OFFER_PATH, name="pair")
+    pair.add_route("PUT", pairing_view.offer)
+    pair.add_route("DELETE", pairing_view.withdraw)
+    app.router.add_post(pairing_view.CLAIM_PATH, pairing_view.claim, name="pair_claim")
+    # Tests build apps of these alone; the avatar's and the export's also set up what
+    # their routes need (the avatar's files, the export pool).
     setup_avatar_routes(app)
-    setup_avatar_link_routes(app)
-    setup_end_route(app)
-    setup_emotion_route(app)
     setup_fitness_routes(app)
     setup_export_routes(app)
-    setup_access_routes(app)
-    setup_pairing_routes(app)

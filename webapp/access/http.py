@@ -180,7 +180,3 @@ def _usage(request: web.Request, name: str | None) -> dict[str, Any]:
         "video_seconds_last_hour": round(access.quotas.video_seconds(name), 3),
         "windows_seconds": {"requests": MINUTE, "video": HOUR},
     }
-
-
-def setup_access_routes(app: web.Application) -> None:
-    app.router.add_get("/api/access", access_view, name="access")

@@ -23,10 +23,10 @@ from webapp.engine.blendshapes import NAMES
 from webapp.engine.jobs import Frame
 from webapp.engine.wire import FrameResult
 from webapp.live import messages
+from webapp.live.audience import Audience
 from webapp.live.errors import SessionClosed
 from webapp.live.messages import Control
 from webapp.live.options import SessionOptions
-from webapp.live.watch import Audience
 from webapp.protocol import Close
 from webapp.vmc.rest_later import RestLater
 from webapp.vmc.sender import Target, VmcSender

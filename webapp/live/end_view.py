@@ -51,7 +51,3 @@ def resume_of(body: bytes) -> str:
             ' ({"resume": "..."})'
         )
     return resume
-
-
-def setup_end_route(app: web.Application) -> None:
-    app.router.add_post(END_PATH, end_paused, name="end")

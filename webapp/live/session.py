@@ -28,6 +28,7 @@ from webapp.engine.slot import Slot
 from webapp.engine.wire import FrameResult
 from webapp.live import logbook, messages
 from webapp.live.analysis import SessionAnalysis, open_vmc, result_text, send_workout
+from webapp.live.audience import Audience
 from webapp.live.counters import Counters
 from webapp.live.errors import SessionClosed, TakenOver, reason_bytes
 from webapp.live.messages import Control, Hello, parse_control, parse_frame, parse_hello
@@ -35,7 +36,8 @@ from webapp.live.options import SessionOptions, exercise_name, parse_options
 from webapp.live.outbox import PACE_SECONDS, Outbox, cancelling
 from webapp.live.receiver import Receiver, connection_lost
 from webapp.live.shared import LiveShared
-from webapp.live.watch import Audience, Grant, paced, serve_watcher
+from webapp.live.watch import paced, serve_watcher
+from webapp.live.watch_tokens import Grant
 from webapp.metrics import Metrics
 from webapp.protocol import ClientType, Close, FrameOutcome
 

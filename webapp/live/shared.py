@@ -11,7 +11,7 @@ from webapp.analysis.fitness import Exercise, load_exercises
 from webapp.config import Config
 from webapp.live.avatars import MB, LinkAvatars, client_share
 from webapp.live.pairing import PairingCodes
-from webapp.live.watch import WatchTokens
+from webapp.live.watch_tokens import WatchTokens
 from webapp.vmc.rest_later import RestLater
 from webapp.vmc.sender import Target, parse_allow
 
