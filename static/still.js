@@ -30,6 +30,19 @@ const VIDEO_WORDS =
 let current = 0; // the newest upload; answers to older ones are ignored
 let download = null; // {name, text} of the answer on show
 
+// Whether the browser can read the file's bytes. A folder dropped here comes as a file it
+// cannot read (in Chromium, 4096 bytes and no type), and so does a file moved or changed on
+// disk since it was chosen: posted, the browser would not send it and the page blamed the
+// server ("Could not reach the server").
+async function readable(file) {
+  try {
+    await file.slice(0, 1).arrayBuffer();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 async function post(file) {
   const body = new FormData();
   body.append("file", file, file.name);
@@ -106,6 +119,15 @@ async function handleFile(file) {
     return;
   }
   showStatus(status, `Finding the landmarks in ${file.name} (${formatBytes(file.size)})…`, "busy");
+  if (!(await readable(file))) {
+    if (token !== current) return;
+    showStatus(
+      status,
+      `${file.name} could not be read. A folder cannot be tracked: open it and choose or drop a photo in it. A file moved, renamed or changed since it was chosen has to be chosen again.`,
+      "error",
+    );
+    return;
+  }
   const [bitmap, reply, skeleton] = await Promise.all([
     uprightBitmap(file),
     post(file),

@@ -321,6 +321,26 @@ async def drop_link(page: Page, target: str, url: str) -> None:
     )
 
 
+async def drop_paths(page: Page, target: str, paths: Sequence[Path]) -> None:
+    """Drops the files or folders at `paths` on the element with id `target` as a person
+    does from a file manager: through the browser's own drag and drop, which alone can
+    carry a folder."""
+    box = await page.eval_on_selector(
+        f"#{target}",
+        """el => {
+             const r = el.getBoundingClientRect();
+             return [r.x + r.width / 2, r.y + r.height / 2];
+           }""",
+    )
+    cdp = await page.context.new_cdp_session(page)
+    data = {"items": [], "files": [str(path) for path in paths], "dragOperationsMask": 1}
+    for kind in ("dragEnter", "dragOver", "drop"):
+        await cdp.send(
+            "Input.dispatchDragEvent", {"type": kind, "x": box[0], "y": box[1], "data": data}
+        )
+    await cdp.detach()
+
+
 async def hide_page(page: Page, freeze: bool = False) -> None:
     """The page is hidden (another app, the screen locked); with `freeze`, the browser
     then freezes it as Chromium does a hidden tab."""

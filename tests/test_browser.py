@@ -26,6 +26,7 @@ from tests.browser import (
     NetworkDown,
     close_to,
     drop_link,
+    drop_paths,
     fake_camera_args,
     open_page,
     record_text,
@@ -322,6 +323,29 @@ async def test_a_picture_dragged_from_a_web_page_is_said_to_be_no_file(
         await drop_link(page, "drop-zone", "https://example.com/person.jpg")
         await page.wait_for_selector("#still-status[data-kind=error]")
         assert "not a file" in await page.inner_text("#still-status")
+        assert browser.errors == []
+
+
+async def test_a_folder_dropped_is_said_to_be_a_folder_not_a_server_away(
+    client: Client, tmp_path: Path
+) -> None:
+    """A folder dropped on the zone was posted as a file the browser cannot read: the
+    browser refused to send it, and the page said the server could not be reached."""
+    folder = tmp_path / "holiday"
+    folder.mkdir()
+    (folder / "person.jpg").write_bytes(PERSON_JPEG.read_bytes())
+    async with open_page() as browser:
+        page = browser.page
+        await open_index(browser, client)
+        sent: list[str] = []
+        page.on("request", lambda request: sent.append(request.url))
+        await drop_paths(page, "drop-zone", [folder])
+        await page.wait_for_selector("#still-status[data-kind=error]")
+        text = await page.inner_text("#still-status")
+        assert text.startswith("holiday could not be read. A folder cannot be tracked"), text
+        assert "reach the server" not in text
+        assert not [url for url in sent if url.endswith("/predict")]
+        assert await page.is_hidden("#still-result")
         assert browser.errors == []
 
 
