@@ -14,15 +14,16 @@ export function saveFile(name, blob) {
   setTimeout(() => URL.revokeObjectURL(url), KEEP_URL_MS);
 }
 
-// Calls onFile(file) for a file chosen in `input` or dropped on `zone` (marked "dragging"
-// while one is over it). The input is emptied after each choice, so choosing the same file
-// again (a retry) is a choice too. onNoFile(): something without a file was dropped (a
+// Calls onFile(file, count) for a file chosen in `input` or dropped on `zone` (marked
+// "dragging" while one is over it); count: how many were dropped together, of which `file`
+// is the first and the only one taken. The input is emptied after each choice, so choosing
+// the same file again (a retry) is a choice too. onNoFile(): something without a file was dropped (a
 // picture dragged from a web page comes as its address), which else did nothing at all.
 export function acceptFiles(input, zone, onFile, onNoFile = () => {}) {
   input.addEventListener("change", () => {
     const [file] = input.files;
     input.value = "";
-    if (file) onFile(file);
+    if (file) onFile(file, 1);
   });
   for (const type of ["dragenter", "dragover"]) {
     zone.addEventListener(type, (event) => {
@@ -35,8 +36,8 @@ export function acceptFiles(input, zone, onFile, onNoFile = () => {}) {
   }
   zone.addEventListener("drop", (event) => {
     event.preventDefault();
-    const [file] = event.dataTransfer.files;
-    if (file) onFile(file);
+    const { files } = event.dataTransfer;
+    if (files.length) onFile(files[0], files.length);
     else onNoFile();
   });
   // A file dropped beside the zone must not replace the page.

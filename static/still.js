@@ -99,7 +99,8 @@ function render(bitmap, answer, skeleton) {
   drawSkeleton(ctx, answer.landmarks, skeleton, canvas.width, canvas.height);
 }
 
-async function handleFile(file) {
+// dropped: how many files came with this one; the rest are not tracked, which is said.
+async function handleFile(file, dropped = 1) {
   const token = ++current;
   result.hidden = true;
   download = null;
@@ -156,7 +157,12 @@ async function handleFile(file) {
   // The summary has said it already.
   for (const warning of answer.warnings) if (warning.code !== "no_person") notes.push(warning.message);
   if (!bitmap) notes.push("this browser cannot display the format, so the skeleton is drawn on a blank canvas");
-  const kind = answer.warnings.length || !bitmap ? "info" : "ok";
+  if (dropped > 1) {
+    // Else the other photos dropped seemed tracked, or lost without a word.
+    const others = dropped === 2 ? "the other file dropped with it was" : `the other ${dropped - 1} files dropped with it were`;
+    notes.push(`${others} not tracked: this page tracks one photo at a time`);
+  }
+  const kind = answer.warnings.length || !bitmap || dropped > 1 ? "info" : "ok";
   showStatus(status, `${file.name}: ${notes.join(" · ")}.`, kind);
 }
 

@@ -313,6 +313,40 @@ async def test_a_photo_dropped_on_the_zone_is_sent_and_the_page_stays(client: Cl
         assert browser.errors == []
 
 
+async def test_photos_dropped_together_say_that_only_the_first_is_tracked(
+    client: Client,
+) -> None:
+    """Three photos dropped at once: the first was tracked and the others dropped without
+    a word, as if all three had been tracked, or the page had lost them."""
+    photo = list(PERSON_JPEG.read_bytes())
+    async with open_page() as browser:
+        page = browser.page
+        await open_index(browser, client)
+        await page.evaluate(
+            """(bytes) => {
+                 const data = new DataTransfer();
+                 for (const name of ["first.jpg", "second.jpg", "third.jpg"]) {
+                   data.items.add(new File([new Uint8Array(bytes)], name,
+                                           { type: "image/jpeg" }));
+                 }
+                 document.getElementById("drop-zone").dispatchEvent(
+                   new DragEvent("drop", { dataTransfer: data, cancelable: true }));
+               }""",
+            photo,
+        )
+        await page.wait_for_selector("#still-status[data-kind=ok], #still-status[data-kind=info]")
+        text = await page.inner_text("#still-status")
+        assert text.startswith("first.jpg: Found pose (33)"), text
+        assert "the other 2 files dropped with it were not tracked" in text, text
+        assert "one photo at a time" in text
+        assert await page.get_attribute("#still-status", "data-kind") == "info"
+        assert await page.is_visible("#still-result")
+        # One photo alone says nothing of others.
+        assert await upload(browser, PERSON_JPEG) == "ok"
+        assert "dropped with it" not in await page.inner_text("#still-status")
+        assert browser.errors == []
+
+
 async def test_a_picture_dragged_from_a_web_page_is_said_to_be_no_file(
     client: Client,
 ) -> None:
