@@ -111,6 +111,16 @@ async function handleFile(file, dropped = 1) {
     showStatus(status, `${file.name} ${VIDEO_WORDS}.`, "error");
     return;
   }
+  // The server's words name its multipart field, words for scripts; an empty file is most
+  // often a download or a copy that did not finish, which only the person can redo.
+  if (file.size === 0) {
+    showStatus(
+      status,
+      `${file.name} is empty (0 bytes): nothing was saved in it, as when a download or a copy did not finish. Choose the photo again, or another one.`,
+      "error",
+    );
+    return;
+  }
   if (file.size > maxUploadBytes) {
     showStatus(
       status,

@@ -506,6 +506,27 @@ async def test_a_watchers_quota_is_said_as_the_watched_sessions_key(client: Clie
         assert "Your access key" not in text
 
 
+async def test_an_empty_file_is_said_in_words_for_a_person(client: Client) -> None:
+    """A 0-byte photo (a download or copy that did not finish) was sent, and the server's
+    words for scripts shown: "the multipart field 'file' is empty"."""
+    async with open_page() as browser:
+        page = browser.page
+        await open_index(browser, client)
+        sent: list[str] = []
+        page.on("request", lambda request: sent.append(request.url))
+        kind = await upload(
+            browser, {"name": "IMG_2041.jpg", "mimeType": "image/jpeg", "buffer": b""}
+        )
+        text = await page.inner_text("#still-status")
+        assert kind == "error", text
+        assert text.startswith("IMG_2041.jpg is empty (0 bytes)"), text
+        assert "multipart" not in text
+        assert "Choose the photo again" in text
+        assert not [url for url in sent if url.endswith("/predict")]
+        assert await page.is_hidden("#still-result")
+        assert browser.errors == []
+
+
 async def test_a_photo_with_nobody_in_it_says_so_once(client: Client) -> None:
     ramp = np.tile(np.linspace(0, 255, 320, dtype=np.uint8), (240, 1))
     ok, encoded = cv2.imencode(".png", ramp)
