@@ -73,12 +73,25 @@ async function post(file) {
   return { ok: true, answer };
 }
 
+const PART_NAMES = { pose: "pose", face: "face", left_hand: "left hand", right_hand: "right hand" };
+
 function partsSummary(landmarks) {
-  const names = { pose: "pose", face: "face", left_hand: "left hand", right_hand: "right hand" };
-  const found = Object.entries(names)
+  const found = Object.entries(PART_NAMES)
     .filter(([key]) => landmarks[key])
     .map(([key, name]) => `${name} (${landmarks[key].length})`);
   return found.length ? `Found ${found.join(", ")}` : "No person found: try a photo with a person in clear view";
+}
+
+// The canvas's name, which a screen reader says for the picture: a fixed "The photo with the
+// skeleton drawn over it" was said of a photo with nobody in it, and of the blank canvas
+// drawn for a format the browser cannot show.
+function pictureName(name, bitmap, landmarks) {
+  const found = Object.entries(PART_NAMES)
+    .filter(([key]) => landmarks[key])
+    .map(([, part]) => part);
+  const picture = bitmap ? name : `A blank canvas in place of ${name}, which this browser cannot show,`;
+  if (!found.length) return `${picture} with nothing drawn over it: no person was found`;
+  return `${picture} with the ${found.join(", ")} found drawn over it`;
 }
 
 function render(bitmap, answer, skeleton) {
@@ -155,6 +168,7 @@ async function handleFile(file, dropped = 1) {
   }
   const { answer } = reply;
   render(bitmap, answer, skeleton);
+  canvas.setAttribute("aria-label", pictureName(file.name, bitmap, answer.landmarks));
   const text = prettyJson(answer);
   jsonView.textContent = text;
   download = { name: `${file.name.replace(/\.[^.]*$/, "") || "image"}.landmarks.json`, text };

@@ -541,6 +541,14 @@ async def test_a_photo_with_nobody_in_it_says_so_once(client: Client) -> None:
         assert kind == "info", text
         assert text.startswith("wall.png: No person found: try a photo with a person"), text
         assert text.lower().count("no person") == 1, text
+        # What a screen reader says of the picture: it claimed a skeleton drawn over it.
+        named = await page.get_attribute("#still-canvas", "aria-label")
+        assert named == "wall.png with nothing drawn over it: no person was found", named
+        assert await upload(browser, PERSON_JPEG) == "ok"
+        named = await page.get_attribute("#still-canvas", "aria-label")
+        assert named == (
+            f"{PERSON_JPEG.name} with the pose, face, left hand, right hand found drawn over it"
+        ), named
         assert browser.errors == []
 
 
