@@ -264,6 +264,20 @@ async def test_body_over_the_byte_limit_is_413(make_client: MakeClient) -> None:
         assert (await response.json())["error"] == "too_large"
 
 
+@pytest.mark.parametrize(
+    ("limit", "hint"),
+    [(20_000, "20 KB"), (1_572_864, "1.5 MB"), (10 * 1024 * 1024, "10 MB"), (900, "900 bytes")],
+)
+async def test_the_pages_hint_names_the_limit_its_refusal_names(
+    make_client: MakeClient, limit: int, hint: str
+) -> None:
+    """The hint rounded the limit to a tenth of a MB: 20 kB was "up to 0.0 MB", and 10 MB
+    "10.0 MB" where the page's refusal (static/format.js formatBytes) says "10 MB"."""
+    client = await make_client(Config(workers=1, max_upload_bytes=limit))
+    page = await (await client.get("/")).text()
+    assert f"JPEG, PNG, WebP, BMP, GIF or TIFF, up to {hint}</span>" in page
+
+
 async def test_multipart_parts_besides_the_file_are_bounded_too(make_client: MakeClient) -> None:
     """Sent chunked (no Content-Length), a part named otherwise was read to its end, of any
     size (a reviewer's 3 GB), before the answer 'no multipart field named file'."""
