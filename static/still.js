@@ -67,6 +67,15 @@ async function post(file) {
   if (response.status === 415 && /\bvideo\b/.test(answer?.detail ?? "")) {
     return { ok: false, message: `${file.name} ${VIDEO_WORDS}.` };
   }
+  if (response.ok && answer === null) {
+    // "The server answered HTTP 200 OK without an explanation" read as the server's
+    // success: a 200 that is not JSON is an answer cut off, or another's (a Wi-Fi login
+    // page, a proxy's).
+    return {
+      ok: false,
+      message: `The answer for ${file.name} could not be read: it was cut off, or came from something between this browser and the server (a proxy, a Wi-Fi sign-in page). Choose the photo again.`,
+    };
+  }
   if (!response.ok || answer === null) {
     return { ok: false, message: describeHttpError(response.status, answer, response.statusText) };
   }

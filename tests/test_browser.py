@@ -271,6 +271,29 @@ async def test_the_same_photo_chosen_again_after_an_error_is_sent_again(client: 
         assert browser.errors == []
 
 
+async def test_an_answer_that_is_not_the_servers_is_not_called_its_success(
+    client: Client,
+) -> None:
+    """A 200 whose body is no JSON (a Wi-Fi sign-in page, an answer cut off) was shown as
+    "The server answered HTTP 200 OK without an explanation"."""
+    async with open_page() as browser:
+        page = browser.page
+        await open_index(browser, client)
+        await page.route(
+            "**/predict",
+            lambda route: route.fulfill(
+                status=200, content_type="text/html", body="<html>Sign in to Hotel Wi-Fi</html>"
+            ),
+        )
+        assert await upload(browser, PERSON_JPEG) == "error"
+        text = await page.inner_text("#still-status")
+        assert text.startswith(f"The answer for {PERSON_JPEG.name} could not be read"), text
+        assert "200 OK" not in text
+        assert "Choose the photo again" in text
+        assert await page.is_hidden("#still-result")
+        assert browser.errors == []
+
+
 async def test_a_photo_dropped_on_the_zone_is_sent_and_the_page_stays(client: Client) -> None:
     async with open_page() as browser:
         page = browser.page
