@@ -17,8 +17,8 @@ export function saveFile(name, blob) {
 // Calls onFile(file, count) for a file chosen in `input` or dropped on `zone` (marked
 // "dragging" while one is over it); count: how many were dropped together, of which `file`
 // is the first and the only one taken. The input is emptied after each choice, so choosing
-// the same file again (a retry) is a choice too. onNoFile(): something without a file was dropped (a
-// picture dragged from a web page comes as its address), which else did nothing at all.
+// the same file again (a retry) is a choice too. onNoFile(): something without a file was
+// dropped (a picture dragged from a web page comes as its address), which else did nothing.
 export function acceptFiles(input, zone, onFile, onNoFile = () => {}) {
   input.addEventListener("change", () => {
     const [file] = input.files;
