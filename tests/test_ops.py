@@ -8,10 +8,10 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import MakeClient
-from tests.live import LiveClient, video_frames
+from tests.live import LiveClient, lose_connection, until, video_frames
 from tests.media import ASL_VIDEO, PERSON_JPEG, ROOT
 from webapp.config import Config
-from webapp.keys import SESSIONS
+from webapp.keys import METRICS, SESSIONS
 from webapp.metrics import Metrics
 
 
@@ -112,3 +112,32 @@ def test_every_status_of_the_access_layer_starts_at_zero() -> None:
     for name in ("holotrack_predict_requests_total", "holotrack_video_requests_total"):
         for status in ("401", "403", "429"):
             assert registry.get_sample_value(name, {"status": status}) == 0, (name, status)
+
+
+async def test_frames_pending_when_a_connection_is_lost_are_counted_as_dropped(
+    make_client: MakeClient,
+) -> None:
+    """A frame in the worker or a result not yet written when a session ends was in no
+    outcome: received outgrew processed + dropped + errors at every lost connection."""
+    client = await make_client(Config(workers=1))
+    registry = client.app[METRICS].registry
+
+    def frames(outcome: str) -> float:
+        value = registry.get_sample_value("holotrack_frames_total", {"outcome": outcome})
+        assert value is not None
+        return value
+
+    live = await LiveClient.connect(client)
+    await live.hello("holistic")
+    images = video_frames(ASL_VIDEO)
+    # A first frame answered: the graph is built, so the next ones go to the worker.
+    await live.lockstep(images[:1])
+    for seq, image in enumerate(images[1:], start=1):
+        await live.send(seq, seq * 10.0, image)
+    await until(lambda: frames("received") == len(images), "every frame received")
+    # Sent back to back, they keep the worker busy: one is in it as the connection drops.
+    lose_connection(live)
+    await client.app[SESSIONS].wait_empty()
+    assert registry.get_sample_value("holotrack_sessions_closed_total", {"code": "1006"}) == 1
+    ended = frames("processed") + frames("dropped") + frames("errors")
+    assert frames("received") == ended == len(images)

@@ -27,3 +27,14 @@ class Counters:
         self.metric.labels(outcome).inc()
         if self.also is not None:
             self.also(outcome)
+
+    @property
+    def pending(self) -> int:
+        return self.received - self.processed - self.dropped - self.errors
+
+    def settle(self) -> None:
+        """At the session's end, its frames still in a worker or unsent become dropped:
+        left out, holotrack_frames_total lost one to three at every lost connection, pause
+        or crash, and received no longer added up."""
+        for _ in range(self.pending):
+            self.add(FrameOutcome.DROPPED)

@@ -167,6 +167,8 @@ class LiveSession:
                 await self._say_goodbye(close)
             finally:
                 # Logged even when the goodbye is cancelled (the handler of a lost connection).
+                # The outbox has stopped and the slot is closed: nothing pending comes now.
+                self.counters.settle()
                 summary = None if self.analysis is None else self.analysis.summary()
                 logbook.ended(self.name, close, time.monotonic() - started, self.counters, summary)
 
