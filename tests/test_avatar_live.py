@@ -41,6 +41,7 @@ from webapp.config import Config
 from webapp.engine.imaging import decode
 from webapp.engine.inference import TrackEngine
 from webapp.keys import LIVE, METRICS, SESSIONS
+from webapp.live.session import RESUMABLE
 from webapp.protocol import Track
 from webapp.vmc.encode import to_unity_rotation
 from webapp.vmc.relay import run as run_relay
@@ -566,7 +567,7 @@ async def test_a_camera_that_reconnects_keeps_its_watch_link_and_watchers(
     assert code == 1000
     assert "watched session ended" in reason
     await client.app[SESSIONS].wait_empty()
-    assert metric("holotrack_sessions_resumed_total") == 1
+    assert metric("holotrack_sessions_resumed_total", {"after": "1006" if noticed else "open"}) == 1
     assert metric("holotrack_watchers_live") == 0
     # The watcher's end line names the session it watched last, the camera's next one.
     ends = [r for r in caplog.records if getattr(r, "event", None) == "end"]
@@ -611,7 +612,7 @@ async def test_a_paused_camera_keeps_its_watch_link_and_watchers(
         }
         await again.lockstep(frames, STEP_MS)
         assert "rig" in await results_until(watcher, 1)
-        assert metric("holotrack_sessions_resumed_total") == 1
+        assert metric("holotrack_sessions_resumed_total", {"after": "4002"}) == 1
         assert len(rest_later) == 0
         await received.wait_frames(4)
 
@@ -754,7 +755,7 @@ async def test_a_link_key_keeps_one_watch_link_across_sessions_and_servers(
     await newer.lockstep(video_frames(ASL_VIDEO)[:2], STEP_MS)
     assert "rig" in await results_until(watcher, 1)
     metric = client.app[METRICS].registry.get_sample_value
-    assert metric("holotrack_sessions_resumed_total") == 1
+    assert metric("holotrack_sessions_resumed_total", {"after": "open"}) == 1
     _, elsewhere = await open_session(restarted, link_key=key)
     assert elsewhere["watch"] == ready["watch"]
     _, another = await open_session(client, link_key=secrets.token_urlsafe(32))
@@ -1107,3 +1108,28 @@ async def test_a_camera_whose_ready_was_lost_goes_on_again_with_the_same_resume(
         f"another connection took its link over as {kept['session']}",
     )
     await retried.ws.close()
+
+
+async def test_resumed_sessions_say_how_the_session_they_went_on_from_ended(
+    make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A person pausing and resuming is no network that drops: counted as one, the
+    dashboard's "Cameras reconnected" read every pause as connection trouble."""
+    client = await make_client(Config(workers=1))
+    rested = when_resting(client.app[LIVE].tokens, monkeypatch)
+    metric = client.app[METRICS].registry.get_sample_value
+
+    def resumed(after: str) -> float | None:
+        return metric("holotrack_sessions_resumed_total", {"after": after})
+
+    assert [resumed(a) for a in (*map(str, map(int, RESUMABLE)), "open")] == [0.0] * 6
+    live, ready = await open_session(client)
+    await live.ws.close(code=4002, message=b"paused")
+    async with asyncio.timeout(30):
+        await rested.wait()
+    _still_open, after_pause = await open_session(client, resume=ready["resume"])
+    assert after_pause["resumed"] is True
+    # The same camera's second connection takes the link from the one still open.
+    _, taken = await open_session(client, resume=after_pause["resume"])
+    assert taken["resumed"] is True
+    assert (resumed("4002"), resumed("open"), resumed("1006")) == (1, 1, 0)

@@ -22,6 +22,9 @@ BUSY_WINDOW_SECONDS = 10.0
 # What the access layer answers POST /predict and POST /api/video with (access/http.py).
 ACCESS_STATUSES = (401, 403, 429)
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+# How the session a camera's next one took the link of had ended: the codes after which a
+# link waits for its camera (live/session.py RESUMABLE), or still connected.
+RESUMED_AFTER = ("1006", "1011", "4000", "4002", "4004", "open")
 
 
 # Closes aiohttp makes itself: a connection dropped with no close frame (1006), framing or
@@ -113,9 +116,17 @@ class Metrics:
         self.sessions_resumed = Counter(
             "holotrack_sessions_resumed",
             "Camera sessions that took over their last session's watch link, watchers and "
-            "workout after its connection was lost (a network that drops now and then)",
+            "workout, by how that session had ended (after: 1006 its connection was lost, "
+            "4002 it paused, 4004 it reached --max-session-seconds, 1011 its worker died, "
+            "4000 idle; open: still connected, a second tab or a connection not yet found "
+            "dead)",
+            ["after"],
             registry=r,
         )
+        # A pause and Resume on the page is no network trouble: told apart, a dashboard
+        # reading these as drops was not misled by every person pausing.
+        for after in RESUMED_AFTER:
+            self.sessions_resumed.labels(after)
         # Set once the live sessions' shared state exists: it counts them at scrape time.
         self.watchers_live = Gauge(
             "holotrack_watchers_live",

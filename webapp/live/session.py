@@ -221,7 +221,7 @@ class LiveSession:
         if grant is None:
             return tokens.issue(Audience(self.name, key=key), self.end, self._hand_on)
         if grant.taken_over:
-            self.metrics.sessions_resumed.inc()
+            self.metrics.sessions_resumed.labels(grant.after).inc()
             log.info(
                 "%s keeps its last session's watch link and %d watchers%s",
                 self.name,
@@ -279,7 +279,9 @@ class LiveSession:
         may_come_back = self.ready_sent and close.code in RESUMABLE
         if self.token is not None:
             if may_come_back:
-                self.shared.tokens.rest(self.token, self.end, close.reason, self.client)
+                self.shared.tokens.rest(
+                    self.token, self.end, close.reason, self.client, int(close.code)
+                )
             else:
                 self.shared.tokens.revoke(self.token, self.end, close.reason)
         if self.analysis is not None:

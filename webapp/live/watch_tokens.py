@@ -20,6 +20,9 @@ from webapp.protocol import Close
 
 # 16 random bytes: unguessable, and short enough to paste into an OBS source.
 TOKEN_BYTES = 16
+# A link taken from a session still connected (a second tab, or a connection the server
+# has not yet found dead), as Grant.after says it.
+OPEN = "open"
 # Audiences waiting for their camera at once, at most: a client that opens sessions and
 # drops them as fast as it can makes the oldest give up early, not the server grow.
 MAX_RESTING = 1024
@@ -52,6 +55,8 @@ class Grant:
     audience: Audience
     workout: Workout | None = None
     taken_over: bool = False  # from an earlier session of the same camera
+    # How that session had ended: its close code, or "open" for one still connected.
+    after: str = ""
 
 
 def kept_token(link_key: str) -> str:
@@ -70,6 +75,7 @@ class _Entry:
     carry: Carry  # and what it hands on
     expiry: asyncio.TimerHandle | None = None  # set while it rests
     lost: str = ""  # while it rests: why its camera went
+    lost_code: int = 0  # and its close code
     # The resume string its live session went on from: that session's ready may have been
     # lost with its connection, and its camera's next try still holds only this one.
     went_on_from: str = ""
@@ -199,10 +205,12 @@ class WatchTokens:
     def _take_over(
         self, token: str, entry: _Entry, session: str, owner: Ender, carry: Carry
     ) -> Grant:
+        after = OPEN
         if entry.expiry is not None:
             entry.expiry.cancel()
             entry.expiry = None
             del self._resting[token]
+            after = str(entry.lost_code)
         else:
             entry.owner(
                 TakenOver(Close.NORMAL, f"another connection took its link over as {session}")
@@ -213,18 +221,18 @@ class WatchTokens:
         entry.resume, entry.owner, entry.carry = secrets.token_urlsafe(TOKEN_BYTES), owner, carry
         self._resumes[entry.resume] = token
         entry.audience.moved_to(session)
-        return Grant(token, entry.resume, entry.audience, handed_on, taken_over=True)
+        return Grant(token, entry.resume, entry.audience, handed_on, taken_over=True, after=after)
 
-    def rest(self, token: str, owner: Ender, why: str, client: str = "") -> None:
+    def rest(self, token: str, owner: Ender, why: str, client: str = "", code: int = 0) -> None:
         """`owner` lost its connection: its watchers wait `grace` seconds for the next.
-        `client`: its address as per-client limits count it."""
+        `client`: its address as per-client limits count it; `code`: how it ended."""
         entry = self._entries.get(token)
         if entry is None or entry.owner != owner:
             return
         # First, before a long `why` that a close reason's 123 bytes cut: a coach's card
         # reads it as "their page may yet come back on this link" (a link key opens the
         # same token again), where any other end is the session's last.
-        entry.lost = why
+        entry.lost, entry.lost_code = why, code
         why = f"its camera was not back within {self.grace:g} s ({why})"
         if self.grace <= 0:
             self.revoke(token, owner, why)
