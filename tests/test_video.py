@@ -54,6 +54,7 @@ from webapp.keys import ACCESS, METRICS, SCHEDULER, VIDEOS
 from webapp.protocol import Track
 from webapp.video import views
 from webapp.video.decode import VideoReader
+from webapp.video.stream import VideoStream
 
 PARTS = ("pose", "face", "left_hand", "right_hand")
 
@@ -589,6 +590,48 @@ async def test_an_upload_the_shutdown_cuts_short_is_not_blamed_on_the_client(
     said = [r.getMessage() for r in caplog.records]
     assert any("cut short: the server is shutting down" in line for line in said), said
     assert not [line for line in said if "abandoned" in line]
+
+
+async def test_a_video_the_shutdown_cuts_while_it_writes_is_counted_stopped(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A video whose client reads slowly waits in its write, where the shutdown's
+    cancellation finds it: it was counted and logged "disconnected", a client that left,
+    where the metric's help and the README call a shutdown's end "stopped"."""
+    caplog.set_level(logging.INFO, logger="webapp.video.stream")
+    app = create_app(Config(workers=1))
+    stuck = asyncio.Event()
+    write = VideoStream._write
+
+    async def slow_reader(stream: VideoStream, line: bytes) -> None:
+        if stuck.is_set() or b'"frame":' not in line:
+            await write(stream, line)
+            return
+        # The first line goes out; the second finds a client that reads no more.
+        await write(stream, line)
+        stuck.set()
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(VideoStream, "_write", slow_reader)
+    runner = aiohttp.web.AppRunner(app, handler_cancellation=True, shutdown_timeout=0.5)
+    await runner.setup()
+    await aiohttp.web.TCPSite(runner, "127.0.0.1", 0).start()
+    host, port = runner.addresses[0][:2]
+    async with aiohttp.ClientSession() as http:
+        body = GESTURE_VIDEO.read_bytes()
+        url = f"http://{host}:{port}/api/video"
+        async with http.post(url, data=body, headers={"Content-Type": "video/mp4"}) as response:
+            assert response.status == 200
+            await stuck.wait()
+            await runner.cleanup()
+    registry = app[METRICS].registry
+    ended = {
+        outcome: registry.get_sample_value("holotrack_videos_ended_total", {"outcome": outcome})
+        for outcome in ("stopped", "disconnected")
+    }
+    assert ended == {"stopped": 1, "disconnected": 0}
+    fields = [getattr(r, "outcome", None) for r in caplog.records]
+    assert [f for f in fields if f is not None] == ["stopped"]
 
 
 async def test_a_client_that_stops_reading_holds_little_and_is_cut_off() -> None:

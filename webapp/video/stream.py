@@ -117,12 +117,13 @@ class VideoStream:
         except asyncio.CancelledError:
             # How aiohttp says the client left (handler_cancellation) when no write found
             # it first, and how the server's shutdown ends a video still running.
-            by = (
-                "cut by the server's shutdown"
-                if self.run.scheduler.draining
-                else "left by its client"
-            )
-            self._ended("disconnected", f"{by} after {self.tally.frames} frames")
+            if self.run.scheduler.draining:
+                # Its client was there: a shutdown's end, as one between frames is.
+                self._ended(
+                    "stopped", f"cut by the server's shutdown after {self.tally.frames} frames"
+                )
+            else:
+                self._ended("disconnected", f"left by its client after {self.tally.frames} frames")
             raise
         finally:
             self.metrics.video_frames.labels("skipped").inc(self.reader.skipped)

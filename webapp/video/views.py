@@ -169,6 +169,11 @@ async def _stream(
     outcome = "disconnected"
     try:
         outcome = await stream.serve(first, started)
+    except asyncio.CancelledError:
+        # The shutdown cancels a video stuck writing to a slow reader: stopped, not left.
+        if request.app[SCHEDULER].draining:
+            outcome = "stopped"
+        raise
     finally:
         metrics.videos_ended.labels(outcome).inc()
     return response
