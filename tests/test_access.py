@@ -421,6 +421,37 @@ async def test_a_limit_of_0_is_never_said_to_free(make_client: MakeClient, tmp_p
     await first.ws.close()
 
 
+async def test_every_limit_of_0_refusal_is_counted_under_its_key(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """holotrack_key_refusals_total counts every quota's refusals: a key allowed no video
+    got its 403s uncounted, while one allowed no image or session had them counted."""
+    nothing = {
+        "name": "nothing-n",
+        "key": KEY_B,
+        "max_sessions": 0,
+        "predict_per_minute": 0,
+        "video_seconds_per_hour": 0,
+    }
+    novideo = {"name": "novideo-v", "key": KEY_V, "video_seconds_per_hour": 0}
+    client = await make_client(
+        Config(workers=1, access_keys=str(keys_file(tmp_path, [nothing, novideo])))
+    )
+    code, _ = await closed_after(client, hello(key=KEY_B))
+    assert code == Close.POLICY
+    image = await client.post("/predict", data=PERSON_JPEG.read_bytes(), headers=auth(KEY_B))
+    assert image.status == 403
+    video = await client.post(
+        "/api/video", data=b"x" * 10, headers={**auth(KEY_V), "Content-Type": "video/mp4"}
+    )
+    assert video.status == 403
+    text = await (await client.get("/metrics")).text()
+    name = "holotrack_key_refusals_total"
+    assert sample(text, name, 'key="nothing-n",reason="max_sessions"') == 1
+    assert sample(text, name, 'key="nothing-n",reason="predict_per_minute"') == 1
+    assert sample(text, name, 'key="novideo-v",reason="video_seconds_per_hour"') == 1
+
+
 async def video_route(request: web.Request) -> web.Response:
     """What POST /api/video does with its key, on a path of its own so a test can name the
     seconds (test_video.py charges a real upload)."""

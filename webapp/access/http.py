@@ -7,7 +7,6 @@ headers on a WebSocket, and an HTTP 401 on an upgrade reaches a page only as "10
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from aiohttp import web
@@ -87,12 +86,8 @@ def hold_session(request: web.Request) -> Hold:
     would be read for nothing."""
     name = key_of(request)
     access = request.app[ACCESS]
-    if name is not None and access.limits(name).video_seconds_per_hour == 0:
-        raise QuotaExceeded(
-            "video_seconds_per_hour",
-            f"key {name} may post no video (its video_seconds_per_hour is 0)",
-            math.inf,
-        )
+    # Through the access layer, so the 403 is counted in holotrack_key_refusals_total.
+    access.check_video_allowed(name)
     return access.open_session(name)
 
 

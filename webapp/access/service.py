@@ -8,6 +8,7 @@ every check passes and nothing is counted, so callers need no branch of their ow
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -126,6 +127,12 @@ class Access:
         found = None if self._store is None else self._store.limits(name)
         return found or UNLIMITED
 
+    def check_video_allowed(self, name: str | None) -> None:
+        """Raises QuotaExceeded (403: no wait helps) for a key whose video_seconds_per_hour
+        is 0, counted as every other refusal of a quota is."""
+        if name is not None and self.limits(name).video_seconds_per_hour == 0:
+            self._guard(name, lambda: _no_video(name))
+
     def open_session(self, name: str | None, replacing: bool = False) -> Hold:
         """A live session or a watcher under `name`; raises QuotaExceeded at max_sessions
         (one over, when it takes over one of the key's own sessions)."""
@@ -186,3 +193,11 @@ class Access:
             # Counted in the metrics; a line per refusal would let one client flood the log.
             log.debug("access keys: %s refused: %s", name, exc.detail)
             raise
+
+
+def _no_video(name: str) -> None:
+    raise QuotaExceeded(
+        "video_seconds_per_hour",
+        f"key {name} may post no video (its video_seconds_per_hour is 0)",
+        math.inf,
+    )
