@@ -54,7 +54,7 @@ from webapp.export_view import (
     setup_export_routes,
 )
 from webapp.http_errors import json_errors
-from webapp.keys import CONFIG, EXPORT_POOL, EXPORTS
+from webapp.keys import CONFIG, EXPORT_POOL, EXPORTS, METRICS
 from webapp.vmc.encode import to_unity_rotation
 from webapp.vmc.sender import Target
 
@@ -1362,3 +1362,23 @@ async def test_a_conversion_whose_client_left_holds_its_slot_until_it_ends(
     await conversions.until(0)
     response = await client.post("/api/export?format=csv", data=MINIMAL, headers=NDJSON)
     assert response.status == 200
+
+
+async def test_the_export_process_is_in_the_per_process_metrics(
+    make_client: MakeClient, recorded: list[Line]
+) -> None:
+    """The export's process stays after its first export, 80-130 MB of the pod's memory
+    limit: /metrics showed the server and its workers only, so the memory alert, summing
+    them against the limit, missed it."""
+    client = await make_client(Config(workers=1))
+    registry = client.app[METRICS].registry
+    memory, cpu = "holotrack_process_resident_bytes", "holotrack_process_cpu_seconds_total"
+    assert registry.get_sample_value(memory, {"process": "export"}) is None
+    response = await client.post("/api/export?format=csv", data=jsonl(recorded), headers=NDJSON)
+    assert response.status == 200
+    resident = registry.get_sample_value(memory, {"process": "export"})
+    assert resident is not None
+    assert resident > 20e6  # a Python process with the export's imports
+    seconds = registry.get_sample_value(cpu, {"process": "export"})
+    assert seconds is not None
+    assert seconds > 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import collections
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from aiohttp import WSCloseCode
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -82,6 +82,8 @@ class _PoolCollector(Collector):
             labels=["process"],
         )
         memory.add_metric(["server"], _resident_bytes(os.getpid()))
+        for name, pid in self.metrics.others().items():
+            memory.add_metric([name], _resident_bytes(pid))
         for worker in pool.workers:
             if worker.alive:
                 memory.add_metric([f"worker{worker.index}"], _resident_bytes(worker.pid))
@@ -101,6 +103,9 @@ class Metrics:
         self.registry = CollectorRegistry()
         # Set once the engine runs: how the collector and the busy sampler read it.
         self.snapshot: Callable[[], PoolSnapshot] | None = None
+        # The server's processes besides its workers, by label: set once the export's pool
+        # exists. Its memory counts toward the pod's limit as much as a worker's does.
+        self.others: Callable[[], Mapping[str, int]] = dict
         r = self.registry
         self.sessions_live = Gauge("holotrack_sessions_live", "Live WebSocket sessions", registry=r)
         self.sessions_opened = Counter("holotrack_sessions_opened", "Sessions admitted", registry=r)
@@ -240,7 +245,11 @@ class Metrics:
             self.videos_ended.labels(outcome)
         self._busy_samples: collections.deque[tuple[float, float]] = collections.deque()
         r.register(_PoolCollector(self))
-        r.register(UsageCollector(lambda: self.snapshot() if self.snapshot else None))
+        r.register(
+            UsageCollector(
+                lambda: self.snapshot() if self.snapshot else None, lambda: self.others()
+            )
+        )
 
     def sample_busy(self) -> None:
         if self.snapshot is None:

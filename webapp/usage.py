@@ -10,7 +10,7 @@ Prometheus's rate() and the swarm both read as a counter reset.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -35,18 +35,28 @@ def cpu_seconds(pid: int) -> float | None:
 
 
 class UsageCollector(Collector):
-    def __init__(self, snapshot: Callable[[], PoolSnapshot | None]) -> None:
+    def __init__(
+        self,
+        snapshot: Callable[[], PoolSnapshot | None],
+        others: Callable[[], Mapping[str, int]] = dict,
+    ) -> None:
         self.snapshot = snapshot
+        # The server's other processes by label (the export's), pids read at scrape time.
+        self.others = others
 
     def collect(self) -> Iterable[Metric]:
         cpu = CounterMetricFamily(
             "holotrack_process_cpu_seconds",
-            "CPU time, user and system, per process: the server and each live worker",
+            "CPU time, user and system, per process: the server, each live worker and the "
+            "export's process once it runs",
             labels=["process"],
         )
         own = cpu_seconds(os.getpid())
         if own is not None:
             cpu.add_metric(["server"], own)
+        for name, pid in self.others().items():
+            if (seconds := cpu_seconds(pid)) is not None:
+                cpu.add_metric([name], seconds)
         pool = self.snapshot()
         if pool is not None:
             for worker in pool.workers:

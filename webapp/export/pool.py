@@ -66,6 +66,14 @@ class ExportPool:
             self._replace(executor)
             raise ExportProcessDied from None
 
+    def processes(self) -> dict[str, int]:
+        """The pool's live processes by metrics label: none before the first export."""
+        processes = self.executor._processes or {}
+        running = [pid for pid, process in processes.items() if process.is_alive()]
+        if len(running) == 1:
+            return {"export": running[0]}
+        return {f"export{i}": pid for i, pid in enumerate(running)}
+
     def _replace(self, broken: ProcessPoolExecutor) -> None:
         if self.executor is broken and not self._stopped:
             self.executor = self._new()
