@@ -121,7 +121,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cost-frames", type=int, default=300, help="default 300")
     parser.add_argument("--out", type=Path, default=OUT / "fitness_accuracy.json")
     args = parser.parse_args(argv)
-    seeds = [int(s) for s in args.seeds.split(",") if s]
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s]
+    except ValueError:
+        # Read after argparse, a typo was a ValueError traceback instead of a usage line.
+        parser.error(f"--seeds wants whole numbers, comma-separated, got {args.seeds!r}")
     load_before = os.getloadavg()
     started = time.perf_counter()
     ok = True

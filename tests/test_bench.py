@@ -94,3 +94,16 @@ def test_a_quick_look_on_a_shared_machine_is_said_to_be_unreliable(
     quiet = Report(settings={"cores": 2}, raw=raw | {"other_processes_cores": 0.1})
     quiet.runs = [predict_run(20, 0.2)]
     assert verdict(quiet)["machine_shared"] == {}
+
+
+@pytest.mark.parametrize("seeds", ["1,x", "0.5"])
+def test_fitness_accuracy_refuses_seeds_that_are_not_whole_numbers(
+    seeds: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A typo in --seeds was a ValueError traceback, read after argparse had done."""
+    from bench import fitness_accuracy
+
+    with pytest.raises(SystemExit) as exit_info:
+        fitness_accuracy.main(["--seeds", seeds])
+    assert exit_info.value.code == 2
+    assert f"--seeds wants whole numbers, comma-separated, got {seeds!r}" in capsys.readouterr().err
