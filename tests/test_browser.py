@@ -895,6 +895,14 @@ async def test_stop_while_the_camera_opens_keeps_it_closed(
         assert browser.errors == []
 
 
+# A camera track other than `first`, live, and the page tracking with it.
+TRACKING_ON_ANOTHER_TRACK_JS = """(first) => {
+  const track = document.getElementById("live-video").srcObject?.getVideoTracks()[0];
+  return track && track.id !== first && track.readyState === "live"
+    && document.getElementById("live-status").textContent.startsWith("Tracking");
+}"""
+
+
 @contextlib.asynccontextmanager
 async def tracking(client: Client, camera: Path, frames: int) -> AsyncIterator[BrowserPage]:
     """The live page with `frames` of the ASL video as its camera, once a result is in."""
@@ -924,11 +932,7 @@ async def test_a_camera_that_stops_mid_session_is_opened_again(
                  .dispatchEvent(new Event("ended"))"""
         )
         await page.wait_for_function(
-            """(first) => {
-                 const track = document.getElementById("live-video").srcObject?.getVideoTracks()[0];
-                 return track && track.id !== first && track.readyState === "live"
-                   && document.getElementById("live-status").textContent.startsWith("Tracking");
-               }""",
+            TRACKING_ON_ANOTHER_TRACK_JS,
             arg=first,
         )
         notice = await page.inner_text("#live-notice")
@@ -966,11 +970,7 @@ async def test_a_camera_stopped_without_its_ended_event_is_opened_again(
             "() => document.getElementById('live-video').srcObject.getVideoTracks()[0].stop()"
         )
         await page.wait_for_function(
-            """(first) => {
-                 const track = document.getElementById("live-video").srcObject?.getVideoTracks()[0];
-                 return track && track.id !== first && track.readyState === "live"
-                   && document.getElementById("live-status").textContent.startsWith("Tracking");
-               }""",
+            TRACKING_ON_ANOTHER_TRACK_JS,
             arg=first,
             timeout=30_000,
         )
