@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from webapp.engine import lane
 from webapp.engine.jobs import Frame
 from webapp.engine.lane import LaneState
 from webapp.engine.pacing import BLENDSHAPES_GUESS, Invitations
-from webapp.engine.process import ChildLogs, WorkerHandle
+from webapp.engine.process import ChildLogs, WorkerHandle, WorkerStartError
 from webapp.engine.scheduler import Scheduler
 from webapp.engine.slot import Slot, SlotState, service_kind
 from webapp.engine.wire import (
@@ -944,3 +945,38 @@ async def test_a_replacement_that_fails_to_start_is_tried_again(
         await until(lambda: sink.results == [1])
     finally:
         await scheduler.stop()
+
+
+class EndsAsItLoads(FakeWorker):
+    """Replacements that end before they are ready, as the OOM killer takes them."""
+
+    async def start(self) -> None:
+        if FakeWorker.started > 0:
+            FakeWorker.started += 1
+            raise WorkerStartError(f"inference worker {self.index} exited with code -9")
+        await super().start()
+
+
+async def test_a_replacement_that_keeps_failing_is_one_line_each_time(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Tried every 30 s while the machine lacks memory, each try logged the server's own
+    traceback under the worker's one-line reason: a day of it is 2880 tracebacks."""
+    monkeypatch.setattr(lane, "RESTART_PAUSES", (0.0,))
+    monkeypatch.setattr(FakeWorker, "started", 0)
+    scheduler = Scheduler(config(), new_worker=EndsAsItLoads)
+    await scheduler.start()
+    try:
+        with caplog.at_level(logging.ERROR, logger="webapp.engine.lane"):
+            fake(scheduler).die()
+            await until(lambda: FakeWorker.started >= 4)
+    finally:
+        await scheduler.stop()
+    tries = [r for r in caplog.records if r.getMessage().startswith("could not restart")]
+    assert len(tries) >= 2
+    for record in tries:
+        assert not record.exc_info, record.exc_text
+        assert record.getMessage() == (
+            "could not restart worker 0: inference worker 0 exited with code -9; "
+            "trying again in 0 s"
+        )

@@ -25,7 +25,7 @@ from webapp.engine import overlap
 from webapp.engine.calls import LaneJob, deliver_still, wire_job
 from webapp.engine.jobs import Frame, StillJob
 from webapp.engine.pacing import ServiceTimes
-from webapp.engine.process import ChildLogs, WorkerFactory, WorkerHandle
+from webapp.engine.process import ChildLogs, WorkerFactory, WorkerHandle, WorkerStartError
 from webapp.engine.sessions import LaneSessions
 from webapp.engine.slot import Slot
 from webapp.engine.wire import FrameResult, Job
@@ -257,12 +257,22 @@ class Lane:
         self.worker = self._new_worker(self.index, ChildLogs.of(self.config), self._worker_exited)
         try:
             await self.worker.start()
-        except Exception:
+        except Exception as exc:
             # Given up after one failure, the lane stayed down for good: a one-worker
             # server refused every session and image, /healthz "ok", until restarted.
             pause = RESTART_PAUSES[min(self._failed_starts, len(RESTART_PAUSES) - 1)]
             self._failed_starts += 1
-            log.exception("could not restart worker %d; trying again in %g s", self.index, pause)
+            # Tried every 30 s for as long as the machine lacks memory: a worker that ended
+            # as it loaded says all in its one line, where a traceback of the server's own
+            # frames each time buried the log (and JSON logs' exc_info) in copies.
+            said = exc if isinstance(exc, WorkerStartError) else None
+            log.error(
+                "could not restart worker %d%s; trying again in %g s",
+                self.index,
+                f": {said}" if said else "",
+                pause,
+                exc_info=said is None,
+            )
             await asyncio.sleep(pause)
             return
         self._failed_starts = 0
