@@ -966,6 +966,25 @@ async def test_export_reads_a_recording_in_utf16_with_its_mark(
     assert await response.read() == await expected.read()
 
 
+async def test_a_broken_utf16_recording_is_not_said_to_be_utf8(
+    export_client: ExportClient, recorded: list[Line]
+) -> None:
+    """A file after UTF-16's mark is read as UTF-16: one cut mid-character was refused as
+    "not UTF-8 text", which it never claimed to be."""
+    client = await export_client()
+    wide = codecs.BOM_UTF16_LE + jsonl(recorded[:3]).encode("utf-16-le")
+    response = await client.post("/api/export?format=csv", data=wide[:-1], headers=NDJSON)
+    assert response.status == 400
+    answer = await response.json()
+    assert answer["error"] == "bad_recording"
+    cut = len(wide) - 2  # the odd byte left after the cut
+    assert answer["detail"] == f"the recording is not UTF-16 text (at byte {cut}): truncated data"
+    plain = b"\xff" + jsonl(recorded[:1]).encode()
+    response = await client.post("/api/export?format=csv", data=plain, headers=NDJSON)
+    detail = (await response.json())["detail"]
+    assert detail == "the recording is not UTF-8 text (at byte 0): invalid start byte"
+
+
 async def test_export_refusals(export_client: ExportClient, recorded: list[Line]) -> None:
     body = jsonl(recorded[:3])
     client = await export_client(max_export_bytes=len(body))

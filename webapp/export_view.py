@@ -76,8 +76,13 @@ def _convert(data: bytes, fmt: str, max_frames: int) -> bytes:
     object rather than a str it must encode again on the event loop."""
     try:
         text = decoded(data)
-    except UnicodeDecodeError:
-        raise BadRecordingError("the recording is not UTF-8 text") from None
+    except UnicodeDecodeError as exc:
+        # A file that begins with UTF-16's mark was read as UTF-16: "not UTF-8" sent the
+        # one who saved it so (PowerShell's `>`) looking for a fault it does not have.
+        kind = "UTF-16" if exc.encoding.startswith("utf-16") else "UTF-8"
+        raise BadRecordingError(
+            f"the recording is not {kind} text (at byte {exc.start}): {exc.reason}"
+        ) from None
     try:
         recording = parse_text(text, max_frames)
     except TooManyFramesError as exc:
