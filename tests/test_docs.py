@@ -384,3 +384,15 @@ def test_every_dotted_name_in_the_documents_exists() -> None:
             if source is None or not re.search(defined, source.read_text(), re.MULTILINE):
                 missing.append((path.relative_to(ROOT).as_posix(), dotted))
     assert missing == []
+
+
+def test_the_turns_section_says_how_long_the_page_waits_for_a_new_picture() -> None:
+    # The page waits on a turn for a camera picture it has not sent (static/capture.js):
+    # the section still said a frame goes at each turn, which a 2 fps camera's page no
+    # longer does, and a client written from it would resend each picture.
+    waits = re.search(r"const NEW_PICTURE_MS = ([\d_]+);", read("static/capture.js"))
+    assert waits is not None, "static/capture.js no longer names NEW_PICTURE_MS"
+    section = read("docs/protocol.md").split("## Turns", 1)[1].split("\n## ", 1)[0]
+    said = re.search(r"The page sends each camera picture once.*?up to (\d+) ms", section, re.S)
+    assert said is not None, "docs/protocol.md's Turns section does not say the page's wait"
+    assert int(said.group(1)) == int(waits.group(1).replace("_", ""))
