@@ -215,6 +215,16 @@ def test_every_module_the_documents_run_exists() -> None:
     assert missing == []
 
 
+def test_the_architecture_names_the_route_setups_routes_py_calls() -> None:
+    # The routes became one table in routes.py: the row still said every feature's routes
+    # came through its own setup_*_route(s), sending a reader to functions that are gone.
+    called = set(re.findall(r"^\s+(setup_\w+)\(app\)", read("webapp/routes.py"), re.M))
+    row = next(line for line in read("docs/architecture.md").splitlines() if "`routes.py`" in line)
+    named = set(re.findall(r"`(setup_\w+)`", row)) - {"setup_routes"}
+    assert len(called) >= 3
+    assert named == called
+
+
 def test_every_bench_and_deploy_script_answers_help_with_its_own_command() -> None:
     # bench/README.md: "python -m bench.X --help for the flags". A script that parses no
     # command line runs instead, and overwrote committed pictures once. deploy.image.pin's
