@@ -8,7 +8,7 @@
 // frozen) pauses the session rather than ending it. It goes on by itself when the page is
 // shown again, with the same watch link, and the page says what happened.
 
-import { cameraError, closeCamera, FrameEncoder, openCamera } from "./capture.js";
+import { cameraError, closeCamera, FrameEncoder, NO_PICTURE_MS, openCamera } from "./capture.js";
 import { showStatus } from "./format.js";
 import { describeError, socketUrl } from "./protocol.js";
 import { KeptLink } from "./kept_link.js";
@@ -37,6 +37,13 @@ const WAS = {
   muted: "the camera gave no picture",
   frozen: "the browser suspended the hidden page",
   camera: "the camera stopped and was opened again",
+};
+
+// Why a camera chosen while tracking was given up, in the notice that tracking goes on with
+// the one before: a camera that gave no picture said "(no picture)", its error's own words.
+const GONE_BACK_WHY = {
+  NotReadableError: "another program is using it, or it failed",
+  NoPictureError: `it gave no picture in ${NO_PICTURE_MS / 1000} s`,
 };
 
 export class CameraRun {
@@ -212,7 +219,7 @@ export class CameraRun {
     } catch {
       return this.turn !== turn;
     }
-    const why = error.name === "NotReadableError" ? "another program is using it, or it failed" : error.message || error.name;
+    const why = GONE_BACK_WHY[error.name] ?? (error.message || error.name);
     showStatus(this.notice, `The camera “${chosen}” could not be opened (${why}): tracking goes on with ${before.label || "the camera before"}.`, "error");
     return true;
   }

@@ -200,6 +200,44 @@ async def test_a_camera_chosen_while_tracking_that_will_not_open_gives_way_to_th
         assert browser.errors == []
 
 
+# The camera named window.blank opens and never gives a picture (nothing feeds it).
+BLANK_JS = """
+const start = MediaDevices.prototype.getUserMedia;
+MediaDevices.prototype.getUserMedia = async function (constraints) {
+  const id = constraints?.video?.deviceId?.exact;
+  const devices = id ? await this.enumerateDevices() : [];
+  const stream = await start.call(this, constraints);
+  if (!devices.some((device) => device.deviceId === id && device.label === window.blank)) {
+    return stream;
+  }
+  for (const track of stream.getTracks()) track.stop();
+  return document.createElement("canvas").captureStream(0);
+};
+"""
+
+
+async def test_a_camera_chosen_while_tracking_that_gives_no_picture_is_said_so(
+    client: Client,
+) -> None:
+    """Given up after NO_PICTURE_MS, the one before opens again: the notice gave the
+    error's own words, "(no picture)", not what happened."""
+    async with tracking(client, BLANK_JS) as browser:
+        page = browser.page
+        await page.evaluate("window.blank = 'fake_device_2'")
+        await page.wait_for_selector("#live-camera optgroup", state="attached")
+        await page.select_option("#live-camera", label="fake_device_2")
+        await page.wait_for_function(
+            "() => document.getElementById('live-notice').textContent.startsWith('The camera')",
+            timeout=30_000,
+        )
+        assert await page.inner_text("#live-notice") == (
+            "The camera “fake_device_2” could not be opened (it gave no picture in 10 s):"
+            " tracking goes on with fake_device_0."
+        )
+        await page.wait_for_function(shown_is("fake_device_0"))
+        assert browser.errors == []
+
+
 # The browser's prompt standing open: while window.holding, a camera asked for opens only
 # at window.openHeld().
 HOLD_JS = """
