@@ -81,6 +81,7 @@ export class CameraRun {
     if (camera) camera.changed = () => this.replaceCamera();
     this.replacements = 0;
     this.replacing = Promise.resolve();
+    this.opening = false; // a camera opens in place of another (replaceCamera)
     // The choice the open camera answers: the default, when the one chosen was not there.
     this.openFor = null;
     this.holds = new Set(); // the PAUSED reasons in force
@@ -196,6 +197,7 @@ export class CameraRun {
       // The camera that works, to go back to should the one chosen not open.
       const before = live && this.camera ? { choice: this.openFor, label: this.stream.getVideoTracks()[0]?.label } : null;
       closeCamera(this.video, this.stream);
+      this.opening = true;
       try {
         if (await this.startCamera()) this.letGo("camera");
       } catch (error) {
@@ -204,6 +206,10 @@ export class CameraRun {
         // Asking again and again would not help (no camera, permission withdrawn).
         if (this.session) this.session.stop(cameraError(error), "error");
         else this.closeCamera();
+      } finally {
+        this.opening = false;
+        // The frames stopped for the camera, not for the server: its silence starts now.
+        this.lastAnswer = performance.now();
       }
     });
   }
@@ -395,7 +401,9 @@ export class CameraRun {
   checkStall() {
     const now = performance.now();
     const silent = now - this.lastAnswer;
-    if (!this.session?.ready || silent < STALL_MS) return;
+    // A camera opening in place of another sends nothing, for up to NO_PICTURE_MS: "No
+    // answer from the server" then blamed the network for the camera's seconds.
+    if (!this.session?.ready || silent < STALL_MS || this.opening) return;
     this.stalled = true;
     const seconds = Math.round(silent / 1000);
     if (this.unsent) {

@@ -200,8 +200,9 @@ async def test_a_camera_chosen_while_tracking_that_will_not_open_gives_way_to_th
         assert browser.errors == []
 
 
-# The camera named window.blank opens and never gives a picture (nothing feeds it).
-BLANK_JS = """
+# The camera named window.blank opens and never gives a picture (nothing feeds it); every
+# notice the page shows is kept in window.notices.
+BLANK_NOTED_JS = """
 const start = MediaDevices.prototype.getUserMedia;
 MediaDevices.prototype.getUserMedia = async function (constraints) {
   const id = constraints?.video?.deviceId?.exact;
@@ -213,7 +214,27 @@ MediaDevices.prototype.getUserMedia = async function (constraints) {
   for (const track of stream.getTracks()) track.stop();
   return document.createElement("canvas").captureStream(0);
 };
+window.notices = [];
+addEventListener("DOMContentLoaded", () => {
+  const notice = document.getElementById("live-notice");
+  new MutationObserver(() => window.notices.push(notice.textContent)).observe(notice, {
+    childList: true,
+    characterData: true,
+    subtree: true,
+  });
+});
 """
+
+
+async def choose_the_blank_camera(page: Page) -> None:
+    """Chooses the camera that gives no picture, and waits for the page to give it up."""
+    await page.evaluate("window.blank = 'fake_device_2'")
+    await page.wait_for_selector("#live-camera optgroup", state="attached")
+    await page.select_option("#live-camera", label="fake_device_2")
+    await page.wait_for_function(
+        "() => document.getElementById('live-notice').textContent.startsWith('The camera')",
+        timeout=30_000,
+    )
 
 
 async def test_a_camera_chosen_while_tracking_that_gives_no_picture_is_said_so(
@@ -221,20 +242,31 @@ async def test_a_camera_chosen_while_tracking_that_gives_no_picture_is_said_so(
 ) -> None:
     """Given up after NO_PICTURE_MS, the one before opens again: the notice gave the
     error's own words, "(no picture)", not what happened."""
-    async with tracking(client, BLANK_JS) as browser:
+    async with tracking(client, BLANK_NOTED_JS) as browser:
         page = browser.page
-        await page.evaluate("window.blank = 'fake_device_2'")
-        await page.wait_for_selector("#live-camera optgroup", state="attached")
-        await page.select_option("#live-camera", label="fake_device_2")
-        await page.wait_for_function(
-            "() => document.getElementById('live-notice').textContent.startsWith('The camera')",
-            timeout=30_000,
-        )
+        await choose_the_blank_camera(page)
         assert await page.inner_text("#live-notice") == (
             "The camera “fake_device_2” could not be opened (it gave no picture in 10 s):"
             " tracking goes on with fake_device_0."
         )
         await page.wait_for_function(shown_is("fake_device_0"))
+        assert browser.errors == []
+
+
+async def test_a_camera_switch_that_waits_for_a_picture_does_not_blame_the_server(
+    client: Client,
+) -> None:
+    """A camera chosen while tracking sends nothing while it opens, up to 10 s for one that
+    gives no picture: from 5 s in, the page said "No answer from the server ... the network
+    or the server is slow", which neither was."""
+    async with tracking(client, BLANK_NOTED_JS) as browser:
+        page = browser.page
+        await choose_the_blank_camera(page)
+        await page.wait_for_function(shown_is("fake_device_0"))
+        now = int(await page.inner_text("#live-results"))
+        await page.wait_for_function(results_above(now + 3))
+        notices = await page.evaluate("window.notices")
+        assert [n for n in notices if n.startswith("No answer")] == [], notices
         assert browser.errors == []
 
 
