@@ -26,7 +26,7 @@ from tests.media import ASL_VIDEO, PERSON_JPEG
 from webapp.config import Config
 from webapp.engine import process
 from webapp.engine.graphs import MAX_SPARES
-from webapp.engine.process import ChildLogs, WorkerHandle, WorkerProcess
+from webapp.engine.process import ChildLogs, WorkerHandle, WorkerProcess, WorkerStartError
 from webapp.engine.scheduler import Scheduler
 from webapp.engine.wire import Job, RunFrame
 from webapp.keys import METRICS, SCHEDULER, SESSIONS
@@ -453,7 +453,7 @@ async def test_a_worker_not_ready_in_time_is_not_left_running(
     monkeypatch.setattr(process, "START_TIMEOUT", 0.01)
     worker = WorkerProcess(0, ChildLogs.of(Config()), lambda _: None)
     try:
-        with pytest.raises(TimeoutError):
+        with pytest.raises(WorkerStartError, match=r"worker 0 was not ready within 0\.01 s"):
             await worker.start()
         (child,) = children
         assert child.returncode is not None

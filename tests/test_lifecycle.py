@@ -351,17 +351,30 @@ async def test_a_workers_own_log_lines_are_in_the_servers_format() -> None:
     assert "ValueError: a frame it could not take" in said["exc_info"]
 
 
+# How a worker fails its start, and the words that say it: its module does not exist (it
+# exits with 1), or it is given up on before its model is loaded.
+START_FAILURES = {
+    "dead": (
+        "process.CHILD_MODULE = 'tests.no_such_module'",
+        "inference worker 0 exited with code 1 before it was ready",
+    ),
+    "slow": ("process.START_TIMEOUT = 0.01", "inference worker 0 was not ready within 0.01 s"),
+}
+
+
+@pytest.mark.parametrize("how", START_FAILURES)
 @pytest.mark.parametrize("log_format", ["text", "json"])
-async def test_a_worker_that_dies_as_the_server_starts_is_said_in_one_line(log_format: str) -> None:
+async def test_a_worker_that_fails_as_the_server_starts_is_said_in_one_line(
+    log_format: str, how: str
+) -> None:
     """A worker that ended before it was ready (killed as it loaded its model in a container
     short of memory, a broken install) ended the start with a traceback whose last line was
-    "RuntimeError: worker 0 failed to start: None", exit status 1; in JSON logs, a text
-    traceback a collector drops. Here the worker's module does not exist: it exits with 1."""
+    "RuntimeError: worker 0 failed to start: None", exit status 1; one slower than the
+    start's limit, with a bare TimeoutError's. In JSON logs, a text traceback a collector
+    drops."""
+    fault, said = START_FAILURES[how]
     start = (
-        "from webapp.engine import process\n"
-        "process.CHILD_MODULE = 'tests.no_such_module'\n"
-        "from webapp.__main__ import main\n"
-        "main()\n"
+        f"from webapp.engine import process\n{fault}\nfrom webapp.__main__ import main\nmain()\n"
     )
     flags = ["--port", str(free_port()), "--workers", "1", "--log-format", log_format]
     server = await asyncio.create_subprocess_exec(
@@ -371,7 +384,6 @@ async def test_a_worker_that_dies_as_the_server_starts_is_said_in_one_line(log_f
     log = err.decode()
     assert server.returncode == 2, log
     assert "Traceback" not in log, log
-    said = "inference worker 0 exited with code 1 before it was ready"
     last = log.splitlines()[-1]
     if log_format == "text":
         assert last == f"python -m webapp: error: {said}"

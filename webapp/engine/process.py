@@ -97,12 +97,17 @@ class WorkerProcess:
         assert self._proc.stdout is not None
         try:
             hello = await asyncio.wait_for(wire.read_async(self._proc.stdout), START_TIMEOUT)
-        except (TimeoutError, asyncio.CancelledError):
+        except (TimeoutError, asyncio.CancelledError) as exc:
             # Given up on, the child went on loading its model and then waited on its stdin
             # for good: a replacement slow to start (a machine swapping after its last
             # worker was killed for memory) left ~600 MB resident that no lane would use.
             self.kill()
             await self._proc.wait()
+            if isinstance(exc, TimeoutError):
+                # A bare TimeoutError ended a slow start in a traceback with no words.
+                raise WorkerStartError(
+                    f"inference worker {self.index} was not ready within {START_TIMEOUT:g} s"
+                ) from None
             raise
         if not isinstance(hello, wire.Ready):
             code = await self._proc.wait()
