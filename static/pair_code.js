@@ -24,9 +24,10 @@ function drawCode() {
   return letters.join("");
 }
 
-// What was typed, as plain letters, digits and dashes: a Japanese or Chinese input method
-// left on types them full-width (Ｋ７ＱＭ－２ＸＤＡ), which looks like the code and was refused.
-const typedPlain = (text) => text.normalize("NFKC").toUpperCase().replace(/[\s-]/g, "");
+// What was typed, as plain letters and digits: a Japanese or Chinese input method left on
+// types them full-width (Ｋ７ＱＭ－２ＸＤＡ), which looks like the code and was refused. The
+// dashes NFKC leaves (the kana "ー", typographic dashes, minus) go with the plain one.
+const typedPlain = (text) => text.normalize("NFKC").toUpperCase().replace(/[\s\-\u2010-\u2015\u2212\u30fc]/g, "");
 
 // The code `text` spells as typed (any case, with spaces or a dash), or null.
 export function normalizeCode(text) {

@@ -82,6 +82,12 @@ def a_link() -> Link:
         ("\uff2b\uff17\uff31\uff2d\uff0d\uff12\uff38\uff24\uff21", "K7QM2XDA"),
         ("\uff4b\uff17\uff51\uff4d\u3000\uff12\uff58\uff44\uff41", "K7QM2XDA"),
         ("\uff2b\uff17\uff31\uff2d\uff12\uff38\uff24\uff10", None),
+        # The dash as a kana input method (U+30FC, or its half-width U+FF70) and a phone's
+        # smart punctuation (en dash, U+2011) type it.
+        ("\uff2b\uff17\uff31\uff2d\u30fc\uff12\uff38\uff24\uff21", "K7QM2XDA"),
+        ("K7QM\uff702XDA", "K7QM2XDA"),
+        ("K7QM\u20132XDA", "K7QM2XDA"),
+        ("K7QM\u20112XDA", "K7QM2XDA"),
     ],
 )
 def test_a_code_is_read_as_typed(typed: str, code: str | None) -> None:
@@ -657,8 +663,9 @@ def test_a_newcomer_of_a_new_ipv6_site_at_the_tables_last_place_is_told_to_wait(
 async def test_a_code_typed_full_width_on_the_coachs_page_opens_its_card(
     make_client: MakeClient,
 ) -> None:
-    """A Japanese or Chinese input method left on types the code full-width: the coach's
-    page read it as no code at all ("No watch token in ...")."""
+    """A Japanese or Chinese input method left on types the code full-width, its dash the
+    kana long-vowel mark: the coach's page read it as no code at all ("No watch token in
+    ...")."""
     client = await make_client(Config(workers=1, no_cache=True))
     athlete = await LiveClient.connect(client)
     ready = await athlete.hello(track="pose", fps=5, exercise="squat")
@@ -666,7 +673,7 @@ async def test_a_code_typed_full_width_on_the_coachs_page_opens_its_card(
     offered = await client.put(f"/api/pair/{code}", json={"watch": ready["watch"]})
     assert offered.status == 201, await offered.text()
     wide = "".join(chr(ord(ch) - 0x21 + 0xFF01) for ch in code)
-    typed = f"{wide[:4]}\uff0d{wide[4:]}"
+    typed = f"{wide[:4]}\u30fc{wide[4:]}"
     async with open_page() as browser:
         page = browser.page
         await page.goto(str(client.make_url("/coach")))

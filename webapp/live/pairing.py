@@ -46,13 +46,17 @@ SITE_TRIES = 5 * TRIES
 MAX_ADDRESSES = 16384
 
 Clock = Callable[[], float]
+# What may stand between a code's groups: a space, or a dash as keyboards type one. NFKC
+# leaves the Japanese long-vowel mark (the "-" key in kana mode), typographic dashes (a
+# phone's smart punctuation, a code pasted from a chat) and the minus sign as they are.
+BETWEEN = frozenset(" -\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u30fc")
 
 
 def normalized(text: str) -> str | None:
     """The code `text` spells, as typed (any case, spaces and dashes between groups), or
     None when it is not one. NFKC: a Japanese or Chinese input method left on types
     full-width letters, digits and dashes, which look like the code and were refused."""
-    code = "".join(ch for ch in unicodedata.normalize("NFKC", text).upper() if ch not in " -")
+    code = "".join(ch for ch in unicodedata.normalize("NFKC", text).upper() if ch not in BETWEEN)
     if len(code) == LENGTH and set(code) <= set(ALPHABET):
         return code
     return None
