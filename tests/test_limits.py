@@ -17,10 +17,12 @@ from tests.conftest import Client, MakeClient
 from tests.live import LiveClient, video_frames, when_resting
 from tests.media import ASL_VIDEO, PERSON_JPEG, reencode
 from webapp.config import Config
+from webapp.errors import UploadTimeoutError
 from webapp.keys import LIVE
 from webapp.live import watch_tokens
 from webapp.live.guard import counted_as, peer_address
 from webapp.protocol import Close
+from webapp.uploads import arriving_within
 from webapp.ws_close import sent_code
 
 HELLO = {"type": "hello", "version": 1, "track": "pose", "fps": 10}
@@ -345,3 +347,32 @@ async def test_paused_links_are_given_up_per_client_address(
     tokens = client.app[LIVE].tokens
     assert tokens.find(victim) is not None
     assert [tokens.find(token) is not None for token in flood] == [False, True, True]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "declared", "within"),
+    [
+        (1000.0, None, "the upload did not arrive within 1000 s"),
+        (
+            1000.0,
+            67_108_864,
+            "the upload did not arrive within 1268.4 s "
+            "(--upload-timeout 1000 s, and 1 s for each 250 kB declared)",
+        ),
+        (
+            0.5,
+            100_000,
+            "the upload did not arrive within 0.9 s "
+            "(--upload-timeout 0.5 s, and 1 s for each 250 kB declared)",
+        ),
+    ],
+)
+async def test_an_upload_timeout_says_its_seconds_in_plain_numbers(
+    seconds: float, declared: int | None, within: str
+) -> None:
+    """A --upload-timeout of 1000 s was told as "1e+03 s", and 30 s with 310 MB declared as
+    "1.27e+03 s". The block's own TimeoutError stands for the limit's, so nothing waits."""
+    with pytest.raises(UploadTimeoutError) as refused:
+        async with arriving_within(seconds, declared=declared):
+            raise TimeoutError
+    assert str(refused.value) == within
