@@ -119,6 +119,17 @@ async def test_idle_session_closes_with_4000(make_client: MakeClient) -> None:
     assert "idle" in reason
 
 
+async def test_a_connection_that_never_says_hello_is_told_so(make_client: MakeClient) -> None:
+    """It has sent no frame because it has not said hello: "no frame" sent its author
+    looking for frames that were never due."""
+    client = await make_client(Config(workers=1, idle_timeout=0.3))
+    live = await LiveClient.connect(client)
+    assert await live.closed() == (
+        Close.IDLE,
+        "no hello for 0.3 s after connecting; closing idle connection",
+    )
+
+
 async def test_a_session_waiting_for_its_answer_is_not_idle(make_client: MakeClient) -> None:
     """The client sent a frame and waits for it: however long the server takes, that is
     not idleness. A burst of new sessions can keep a graph unbuilt for longer than
@@ -142,6 +153,35 @@ async def test_a_session_waiting_for_its_answer_is_not_idle(make_client: MakeCli
     code, reason = await live.closed()
     assert code == 4000
     assert "no frame for 0.5 s" in reason
+
+
+async def test_an_answered_session_has_its_whole_idle_timeout_after_the_answer(
+    make_client: MakeClient,
+) -> None:
+    """The time the server held its frame does not count (docs/protocol.md, 4000), so the
+    idle timeout runs from the answer. It ran from the last check that found the frame
+    held, anywhere up to --idle-timeout before: a client answered after a long wait for
+    its graph was closed as idle as soon as 0.1 s later."""
+    idle = 2.0
+    client = await make_client(Config(workers=1, idle_timeout=idle, stats_interval=0.2))
+    worker = client.app[SCHEDULER].workers[0]
+    live = await LiveClient.connect(client)
+    os.kill(worker.pid, signal.SIGSTOP)
+    try:
+        await live.hello()
+        await live.send(0, 0.0, video_frames(ASL_VIDEO)[0])
+        # Held past one idle timeout, by the server's own clock (stats every 0.2 s).
+        for _ in range(13):
+            await live.next_of("stats")
+    finally:
+        os.kill(worker.pid, signal.SIGCONT)
+    result = await live.next_of("result")
+    answered = time.monotonic()
+    assert result["seq"] == 0
+    code, reason = await live.closed()
+    assert (code, reason) == (Close.IDLE, "no frame for 2 s; closing idle session")
+    # Less the answer's way to the client, which a loaded machine can stretch to a tenth.
+    assert time.monotonic() - answered >= idle - 0.25
 
 
 async def test_text_messages_without_frames_do_not_keep_a_session_open(

@@ -29,7 +29,8 @@ class Receiver:
         self._longest = max_session_seconds
         self._deadline = time.monotonic() + max_session_seconds
         # Idle means no frame: text messages (summary, exercise) do not keep a session.
-        # Since the last frame came, or since the server last held one of the session's.
+        # Since the last frame came, or since the server last held one of the session's
+        # (answered()).
         self._idle_since = time.monotonic()
         self._ending = ending  # set when the session is ended from outside its reader
         # Whether the server holds one of its frames: a client waiting for its answer is
@@ -37,13 +38,30 @@ class Receiver:
         self._holding = holding
         self._text = TextLimits()
 
+    def answered(self) -> None:
+        """The server let go of the session's frame (answered it, or failed it): its client
+        has the whole idle timeout from now. Counted from the last check that found the
+        frame held, a client answered after a long wait for its graph was closed as idle
+        at once."""
+        self._idle_since = max(self._idle_since, time.monotonic())
+
     @property
     def text(self) -> TextLimits:
         """The connection's text allowance, for a watcher's reader to go on spending."""
         return self._text
 
     async def text_first(self) -> str:
-        msg = await self.next()
+        try:
+            msg = await self.next()
+        except SessionClosed as exc:
+            if exc.code != Close.IDLE:
+                raise
+            # "no frame" misled a client that had not said hello yet (its ready says
+            # idle_timeout, which it had no way to know).
+            raise SessionClosed(
+                Close.IDLE,
+                f"no hello for {self._idle:g} s after connecting; closing idle connection",
+            ) from None
         if msg.type is WSMsgType.BINARY:
             raise SessionClosed(Close.POLICY, "a frame arrived before hello")
         if msg.type is WSMsgType.CLOSE:
@@ -65,13 +83,15 @@ class Receiver:
                     msg = await self._ws.receive()
                 break
             except TimeoutError:
-                if time.monotonic() >= self._deadline:
+                now = time.monotonic()
+                if now >= self._deadline:
                     raise SessionClosed(Close.RENEW, self._too_long()) from None
-                if not self._holding():
+                if self._holding():
+                    self._idle_since = now
+                elif now >= self._idle_since + self._idle:
                     raise SessionClosed(
                         Close.IDLE, f"no frame for {self._idle:g} s; closing idle session"
                     ) from None
-                self._idle_since = time.monotonic()
         if time.monotonic() >= self._deadline:
             raise SessionClosed(Close.RENEW, self._too_long())
         ending = self._ending()

@@ -316,6 +316,7 @@ class LiveSession:
         says the rest."""
 
     def frame_done(self, frame: Frame, result: FrameResult) -> None:
+        self.receiver.answered()
         track = self.slot.track if self.slot else "-"
         self.metrics.wait.labels(track).observe(frame.started - frame.received)
         self.metrics.inference.labels(track).observe(result.inference_ms / 1000.0)
@@ -333,6 +334,7 @@ class LiveSession:
             self.counters.add(FrameOutcome.DROPPED)
 
     def frame_failed(self, frame: Frame, error: errors.HolotrackError) -> None:
+        self.receiver.answered()
         self._frame_error(frame, FRAME_ERROR_CODES.get(type(error), "model_error"), error.detail)
 
     def turn(self) -> None:
