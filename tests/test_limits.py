@@ -17,7 +17,7 @@ from tests.conftest import Client, MakeClient
 from tests.live import LiveClient, video_frames, when_resting
 from tests.media import ASL_VIDEO, PERSON_JPEG, reencode
 from webapp.config import Config
-from webapp.errors import UploadTimeoutError
+from webapp.errors import UploadTimeoutError, plain_seconds
 from webapp.keys import LIVE
 from webapp.live import watch_tokens
 from webapp.live.guard import counted_as, peer_address
@@ -376,3 +376,14 @@ async def test_an_upload_timeout_says_its_seconds_in_plain_numbers(
         async with arriving_within(seconds, declared=declared):
             raise TimeoutError
     assert str(refused.value) == within
+
+
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [(2_592_000, "2592000"), (1000.0, "1000"), (3600, "3600"), (0.5, "0.5"), (1268.44, "1268.4")],
+)
+def test_seconds_in_a_reason_are_plain_numbers(value: float, said: str) -> None:
+    """Every close reason with a setting's seconds (idle, a session's longest, a watcher's
+    grace, a reader's send timeout) said --max-session-seconds 2592000 (30 days) as
+    "sessions last at most 2.592e+06 s"."""
+    assert plain_seconds(value) == said

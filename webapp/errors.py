@@ -104,3 +104,9 @@ class BadRequestError(HolotrackError):
 
 class UnreadableBodyError(BadRequestError):
     """A body that is not what its headers say; its connection cannot carry another request."""
+
+
+def plain_seconds(value: float) -> str:
+    """Seconds as a person reads them in a reason, to a tenth: the g format wrote a 1000 s
+    timeout as "1e+03" and 30 days as "2.592e+06", which read as a fault."""
+    return f"{value:.1f}".rstrip("0").rstrip(".")

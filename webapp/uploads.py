@@ -20,6 +20,7 @@ from webapp.errors import (
     EmptyInputError,
     TooLargeError,
     UploadTimeoutError,
+    plain_seconds,
     shown,
 )
 
@@ -283,16 +284,11 @@ async def arriving_within(
             yield
     except TimeoutError:
         per = UPLINK_BYTES_PER_S // 1000
-        extra = f" (--upload-timeout {_seconds(seconds)} s, and 1 s for each {per} kB declared)"
+        given, within = plain_seconds(seconds), plain_seconds(allowed)
+        extra = f" (--upload-timeout {given} s, and 1 s for each {per} kB declared)"
         raise UploadTimeoutError(
-            f"the {what} did not arrive within {_seconds(allowed)} s{extra if declared else ''}"
+            f"the {what} did not arrive within {within} s{extra if declared else ''}"
         ) from None
-
-
-def _seconds(value: float) -> str:
-    """Seconds as a person reads them: "1e+03 s" (the g format's) for a 1000 s timeout, or
-    "1.27e+03 s" for a 30 s one and 310 MB declared, was read as a fault."""
-    return f"{value:.1f}".rstrip("0").rstrip(".")
 
 
 async def small_body(request: web.Request, limit: int, seconds: float) -> bytes:

@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import WebSocketError, WSCloseCode, WSMsgType, web
 
+from webapp.errors import plain_seconds
 from webapp.live.errors import SessionClosed
 from webapp.live.text_limits import TextLimits
 from webapp.protocol import Close
@@ -26,6 +27,7 @@ class Receiver:
     ) -> None:
         self._ws = ws
         self._idle = idle_timeout
+        self._idle_text = plain_seconds(idle_timeout)  # as its close reasons say it
         self._longest = max_session_seconds
         self._deadline = time.monotonic() + max_session_seconds
         # Idle means no frame: text messages (summary, exercise) do not keep a session.
@@ -60,7 +62,7 @@ class Receiver:
             # idle_timeout, which it had no way to know).
             raise SessionClosed(
                 Close.IDLE,
-                f"no hello for {self._idle:g} s after connecting; closing idle connection",
+                f"no hello for {self._idle_text} s after connecting; closing idle connection",
             ) from None
         if msg.type is WSMsgType.BINARY:
             raise SessionClosed(Close.POLICY, "a frame arrived before hello")
@@ -90,7 +92,8 @@ class Receiver:
                     self._idle_since = now
                 elif now >= self._idle_since + self._idle:
                     raise SessionClosed(
-                        Close.IDLE, f"no frame for {self._idle:g} s; closing idle session"
+                        Close.IDLE,
+                        f"no frame for {plain_seconds(self._idle)} s; closing idle session",
                     ) from None
         if time.monotonic() >= self._deadline:
             raise SessionClosed(Close.RENEW, self._too_long())
@@ -106,7 +109,7 @@ class Receiver:
         return msg
 
     def _too_long(self) -> str:
-        return f"sessions last at most {self._longest:g} s; reconnect to go on"
+        return f"sessions last at most {plain_seconds(self._longest)} s; reconnect to go on"
 
 
 def read_error(exc: object) -> SessionClosed:

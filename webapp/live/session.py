@@ -376,8 +376,8 @@ class LiveSession:
         self.metrics.latency.labels(track).observe(time.perf_counter() - frame.received)
 
     def _reader_stuck(self) -> None:
-        limit = self.config.send_timeout
-        self.end(SessionClosed(Close.POLICY, f"the client read no result for {limit:g} s"))
+        limit = errors.plain_seconds(self.config.send_timeout)
+        self.end(SessionClosed(Close.POLICY, f"the client read no result for {limit} s"))
 
     # -- beyond frames: controls (workout, calibration, emotion), watchers ---------------------
     def _control(self, control: Control) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from webapp.errors import plain_seconds
 from webapp.live import messages
 from webapp.live.audience import Ender, Watcher
 from webapp.live.errors import SessionClosed
@@ -55,7 +56,7 @@ async def serve_watcher(
             Close.TRY_AGAIN_LATER,
             f"session {audience.session} already has {max_watchers} watchers, the most allowed",
         )
-    limit = f"the watcher read no result for {send_timeout:g} s"
+    limit = f"the watcher read no result for {plain_seconds(send_timeout)} s"
     outbox = Outbox(
         ws,
         send_timeout=send_timeout,

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from webapp.analysis.fitness import Workout
+from webapp.errors import plain_seconds
 from webapp.live.audience import Audience, Ender
 from webapp.live.avatars import LinkAvatar, LinkAvatars, avatar_url
 from webapp.live.errors import SessionClosed, TakenOver
@@ -233,7 +234,7 @@ class WatchTokens:
         # reads it as "their page may yet come back on this link" (a link key opens the
         # same token again), where any other end is the session's last.
         entry.lost, entry.lost_code = why, code
-        why = f"its camera was not back within {self.grace:g} s ({why})"
+        why = f"its camera was not back within {plain_seconds(self.grace)} s ({why})"
         if self.grace <= 0:
             self.revoke(token, owner, why)
             return
