@@ -9,13 +9,15 @@ import json
 import os
 import socket
 import struct
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import cv2
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from swarm.frames import FrameSet, load_frames
 from tests.conftest import Client
@@ -194,3 +196,22 @@ async def raw_ws_connect(
     head = await reader.readuntil(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 101"), head
     return reader, writer
+
+
+ServerMaker = Callable[[web.Application], Awaitable[TestServer]]
+
+
+async def closing_at_hello(make_server: ServerMaker, code: int, reason: str) -> TestServer:
+    """A server whose /ws closes every session with `code` and `reason` at its hello, as
+    the real one refuses a session (1013 full, 4001 a hello it cannot take)."""
+
+    async def refuse(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.receive()
+        await ws.close(code=code, message=reason.encode())
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/ws", refuse)
+    return await make_server(app)

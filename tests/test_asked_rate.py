@@ -11,6 +11,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from bench import asked_rate
+from tests.live import closing_at_hello
 
 
 async def test_a_refused_session_is_said_once_with_the_servers_reason(
@@ -20,16 +21,8 @@ async def test_a_refused_session_is_said_once_with_the_servers_reason(
     # On a busy 2-core machine admission by rate refuses its honest sessions: the run
     # ended in a SystemExit raised in a task, the reason left out, and a traceback of
     # each other session's exception that nobody retrieved.
-    async def refuse(request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse()
-        await ws.prepare(request)
-        await ws.receive()
-        await ws.close(code=1013, message=b"full for holistic at --min-session-fps 10")
-        return ws
-
-    app = web.Application()
-    app.router.add_get("/ws", refuse)
-    server = await aiohttp_server(app)
+    refusal = "full for holistic at --min-session-fps 10"
+    server = await closing_at_hello(aiohttp_server, 1013, refusal)
     url = f"http://{server.host}:{server.port}"
     with caplog.at_level(logging.ERROR, logger="asyncio"):
         with pytest.raises(asked_rate.Refused) as refused:

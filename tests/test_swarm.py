@@ -39,6 +39,7 @@ from swarm.runner import Runner, RunResult
 from swarm.stats import StepSummary, percentile
 from swarm.user import FALLBACK_MIN_SECONDS
 from tests.conftest import MakeClient
+from tests.live import closing_at_hello
 from tests.media import ASL_VIDEO
 from webapp.config import Config
 from webapp.keys import SCHEDULER
@@ -407,16 +408,7 @@ async def test_sessions_closed_at_hello_are_not_said_to_have_failed_to_connect(
 ) -> None:
     # As the server closes a hello it refuses (`--hello-options '{"exercise": "nope"}'`):
     # the line said "no session connected", which sends one looking at the network.
-    async def refuse_hello(request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse()
-        await ws.prepare(request)
-        await ws.receive()
-        await ws.close(code=4001, message=b'unknown exercise "nope"')
-        return ws
-
-    app = web.Application()
-    app.router.add_get("/ws", refuse_hello)
-    server = await aiohttp_server(app)
+    server = await closing_at_hello(aiohttp_server, 4001, 'unknown exercise "nope"')
     url = f"ws://{server.host}:{server.port}/ws"
     config = dataclasses.replace(SHORT, url=url, sessions="2", hold=0.5, drain=0.5)
     run = await Runner(config, frames(), progress=io.StringIO()).run()

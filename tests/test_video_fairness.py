@@ -10,6 +10,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from bench.video_fairness import SERVER_ENV, live_phase
+from tests.live import closing_at_hello
 from webapp.config import load_config
 from webapp.protocol import Track
 
@@ -25,16 +26,8 @@ def test_the_benchs_server_admits_the_live_session_beside_the_video() -> None:
 async def test_a_refused_live_session_ends_the_bench_with_the_reason(
     aiohttp_server: Callable[[web.Application], Awaitable[TestServer]],
 ) -> None:
-    async def refuse(request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse()
-        await ws.prepare(request)
-        await ws.receive()
-        await ws.close(code=1013, message=b"full for holistic at --min-session-fps 10")
-        return ws
-
-    app = web.Application()
-    app.router.add_get("/ws", refuse)
-    server = await aiohttp_server(app)
+    refusal = "full for holistic at --min-session-fps 10"
+    server = await closing_at_hello(aiohttp_server, 1013, refusal)
     url = f"http://{server.host}:{server.port}"
     with pytest.raises(SystemExit, match="closed 1013 full for holistic at --min-session-fps"):
         await live_phase(url, (b"",), fps=15.0, seconds=1.0)
