@@ -130,25 +130,32 @@ async def test_a_connection_that_never_says_hello_is_told_so(make_client: MakeCl
     )
 
 
-async def test_a_session_waiting_for_its_answer_is_not_idle(make_client: MakeClient) -> None:
-    """The client sent a frame and waits for it: however long the server takes, that is
-    not idleness. A burst of new sessions can keep a graph unbuilt for longer than
-    --idle-timeout (26 opened at once on two workers: the last graphs opened after 29 s,
-    and the sessions waiting on them were closed as idle)."""
-    client = await make_client(Config(workers=1, idle_timeout=0.5, stats_interval=0.2))
+async def answered_after_a_hold(make_client: MakeClient, idle: float, stats: int) -> LiveClient:
+    """A session whose first frame the server held for `stats` stats messages (0.2 s each,
+    the server's own clock: its only worker stopped), then answered."""
+    client = await make_client(Config(workers=1, idle_timeout=idle, stats_interval=0.2))
     worker = client.app[SCHEDULER].workers[0]
     live = await LiveClient.connect(client)
     os.kill(worker.pid, signal.SIGSTOP)  # it can neither build the graph nor run the frame
     try:
         await live.hello()
         await live.send(0, 0.0, video_frames(ASL_VIDEO)[0])
-        # The server's own clock: a stats message every 0.2 s, three idle timeouts' worth.
-        for _ in range(8):
+        for _ in range(stats):
             await live.next_of("stats")
     finally:
         os.kill(worker.pid, signal.SIGCONT)
     result = await live.next_of("result")
     assert result["seq"] == 0
+    return live
+
+
+async def test_a_session_waiting_for_its_answer_is_not_idle(make_client: MakeClient) -> None:
+    """The client sent a frame and waits for it: however long the server takes, that is
+    not idleness. A burst of new sessions can keep a graph unbuilt for longer than
+    --idle-timeout (26 opened at once on two workers: the last graphs opened after 29 s,
+    and the sessions waiting on them were closed as idle)."""
+    # Three idle timeouts' worth of the server's own clock.
+    live = await answered_after_a_hold(make_client, idle=0.5, stats=8)
     # Answered, the session is the client's again to keep busy.
     code, reason = await live.closed()
     assert code == 4000
@@ -163,21 +170,8 @@ async def test_an_answered_session_has_its_whole_idle_timeout_after_the_answer(
     held, anywhere up to --idle-timeout before: a client answered after a long wait for
     its graph was closed as idle as soon as 0.1 s later."""
     idle = 2.0
-    client = await make_client(Config(workers=1, idle_timeout=idle, stats_interval=0.2))
-    worker = client.app[SCHEDULER].workers[0]
-    live = await LiveClient.connect(client)
-    os.kill(worker.pid, signal.SIGSTOP)
-    try:
-        await live.hello()
-        await live.send(0, 0.0, video_frames(ASL_VIDEO)[0])
-        # Held past one idle timeout, by the server's own clock (stats every 0.2 s).
-        for _ in range(13):
-            await live.next_of("stats")
-    finally:
-        os.kill(worker.pid, signal.SIGCONT)
-    result = await live.next_of("result")
+    live = await answered_after_a_hold(make_client, idle=idle, stats=13)  # past one timeout
     answered = time.monotonic()
-    assert result["seq"] == 0
     code, reason = await live.closed()
     assert (code, reason) == (Close.IDLE, "no frame for 2 s; closing idle session")
     # Less the answer's way to the client, which a loaded machine can stretch to a tenth.
