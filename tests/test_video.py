@@ -1007,6 +1007,20 @@ async def test_two_videos_in_one_request_are_refused(
     assert "besides the field 'file'" in (await response.json())["detail"]
 
 
+@pytest.mark.parametrize(("query", "name"), [("?rig=on", "rig"), ("?blendshapes=2", "blendshapes")])
+async def test_a_switch_not_understood_names_every_spelling_it_takes(
+    make_client: MakeClient, query: str, name: str
+) -> None:
+    """docs/api.md takes true/false and yes/no too; the refusal said "1 or 0" alone."""
+    client = await make_client(Config(workers=1))
+    form = aiohttp.FormData()
+    form.add_field("file", b"\x00" * 64, filename="a.mp4", content_type="video/mp4")
+    response = await client.post(f"/api/video{query}", data=form)
+    answer = await response.json()
+    assert (response.status, answer["error"]) == (400, "bad_option"), answer
+    assert answer["detail"] == f"{name} must be 1 or 0 (true or false, yes or no)"
+
+
 @pytest.mark.parametrize("where", ["before", "after"])
 async def test_an_option_sent_as_a_form_field_is_refused_not_dropped(
     make_client: MakeClient, tmp_path: Path, where: str

@@ -36,6 +36,8 @@ OPTIONS = frozenset({"rig", "blendshapes", "exercise", "smoothing"})
 CLIENT_CLOSED = 499
 SHUT_DOWN = 503  # what a client would have been told, had the connection stayed to tell it
 SWITCHES = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+# As docs/api.md gives them: "1 or 0" alone sent one who wrote rig=on to the docs for the rest.
+SWITCH_WORDS = "1 or 0 (true or false, yes or no)"
 # A video of unstated length is cut at what its key has left of the hour, but not shorter.
 MIN_UNSTATED_SECONDS = 1.0
 
@@ -217,10 +219,10 @@ def parse_query(query: MultiMapping[str], exercises: Mapping[str, Exercise]) -> 
         raise BadOptionError(f"query parameter {repeated[0]!r} is given more than once")
     rig = SWITCHES.get(query.get("rig", "0").lower())
     if rig is None:
-        raise BadOptionError("rig must be 1 or 0")
+        raise BadOptionError(f"rig must be {SWITCH_WORDS}")
     blendshapes = SWITCHES.get(query.get("blendshapes", "0").lower())
     if blendshapes is None:
-        raise BadOptionError("blendshapes must be 1 or 0")
+        raise BadOptionError(f"blendshapes must be {SWITCH_WORDS}")
     if blendshapes and "rig" in query and not rig:
         raise BadOptionError("blendshapes come inside the rig: leave out rig=0")
     smoothing = query.get("smoothing", "on").lower()
