@@ -70,3 +70,11 @@ export function showStatus(element, text, kind = "info", { ticking = false } = {
   element.dataset.kind = kind;
   element.hidden = text === "";
 }
+
+// Whole seconds as a person reads them: "3542 s" (a --watch-grace near its hour) read as
+// a figure to work out.
+export function duration(seconds) {
+  if (seconds < 60) return `${seconds} s`;
+  const minutes = Math.floor(seconds / 60);
+  return seconds % 60 ? `${minutes} min ${seconds % 60} s` : `${minutes} min`;
+}

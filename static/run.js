@@ -9,7 +9,7 @@
 // shown again, with the same watch link, and the page says what happened.
 
 import { cameraError, closeCamera, FrameEncoder, NO_PICTURE_MS, openCamera } from "./capture.js";
-import { showStatus } from "./format.js";
+import { duration, showStatus } from "./format.js";
 import { describeError, socketUrl } from "./protocol.js";
 import { KeptLink } from "./kept_link.js";
 import { keptToken, newLinkKey } from "./link_key.js";
@@ -450,8 +450,3 @@ export class CameraRun {
   }
 }
 
-function duration(seconds) {
-  if (seconds < 60) return `${seconds} s`;
-  const minutes = Math.floor(seconds / 60);
-  return seconds % 60 ? `${minutes} min ${seconds % 60} s` : `${minutes} min`;
-}

@@ -4,7 +4,7 @@
 
 import { CameraChoice } from "../camera_choice.js";
 import { swapEnabled } from "../focus.js";
-import { showStatus } from "../format.js";
+import { duration, showStatus } from "../format.js";
 import { keepInputs } from "../kept_inputs.js";
 import { VideoOverlay } from "../overlay.js";
 import { Recorder } from "../record.js";
@@ -276,10 +276,10 @@ function sayKeptSet() {
     clearInterval(keptSetTicks);
     showStatus(status, "Your set from before the reload has ended, not resumed in time: press Start to begin a new one.", "info");
   } else if (exerciseSelect.value === keptExercise) {
-    showStatus(status, `Your set from before the reload is kept for ${left} s: press Start to go on with it, with its count and your coach's link.`, "info", { ticking: true });
+    showStatus(status, `Your set from before the reload is kept for ${duration(left)}: press Start to go on with it, with its count and your coach's link.`, "info", { ticking: true });
   } else {
     // The server goes on with the workout, but another exercise is a new set, from 0.
-    showStatus(status, `Your workout from before the reload is kept for ${left} s: press Start to go on with it and your coach's link, with a new set of ${pluralOf(exercises, exerciseSelect.value)} from 0 (your ${pluralOf(exercises, keptExercise)} keep their count in the workout).`, "info", { ticking: true });
+    showStatus(status, `Your workout from before the reload is kept for ${duration(left)}: press Start to go on with it and your coach's link, with a new set of ${pluralOf(exercises, exerciseSelect.value)} from 0 (your ${pluralOf(exercises, keptExercise)} keep their count in the workout).`, "info", { ticking: true });
   }
 }
 
