@@ -14,6 +14,9 @@ const LOCK = "holotrack.coach.serving";
 // Tabs answer in a few milliseconds. A tab the browser froze in the background does not
 // answer at all, and this one then opens its cards itself, as before.
 const ANSWER_MS = 300;
+// With the lock held elsewhere a view is known to serve: its answer is waited for longer,
+// as two tabs opened together on a loaded machine took more than ANSWER_MS and both served.
+const HELD_ANSWER_MS = 2000;
 
 export class CoachTabs {
   constructor() {
@@ -65,7 +68,7 @@ export class CoachTabs {
       const timer = setTimeout(() => {
         this.channel.removeEventListener("message", listen);
         resolve(false);
-      }, ANSWER_MS);
+      }, this.locks ? HELD_ANSWER_MS : ANSWER_MS);
       this.channel.addEventListener("message", listen);
     });
     this.channel.postMessage({ type: "anyone" });
