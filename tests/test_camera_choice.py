@@ -160,18 +160,28 @@ async def test_the_chosen_camera_unplugged_and_plugged_in_again_is_followed(
         assert browser.errors == []
 
 
-# The camera named window.busy is held by another program: asked for, it will not start.
-BUSY_JS = """
+# The browser's own getUserMedia, and whether `constraints` ask for the camera named
+# `label`: the scripts below make one named camera misbehave.
+NAMED_CAMERA_JS = """
 const start = MediaDevices.prototype.getUserMedia;
-MediaDevices.prototype.getUserMedia = async function (constraints) {
+async function asksFor(media, constraints, label) {
   const id = constraints?.video?.deviceId?.exact;
-  const devices = id ? await this.enumerateDevices() : [];
-  if (devices.some((device) => device.deviceId === id && device.label === window.busy)) {
+  const devices = id ? await media.enumerateDevices() : [];
+  return devices.some((device) => device.deviceId === id && device.label === label);
+}
+"""
+# The camera named window.busy is held by another program: asked for, it will not start.
+BUSY_JS = (
+    NAMED_CAMERA_JS
+    + """
+MediaDevices.prototype.getUserMedia = async function (constraints) {
+  if (await asksFor(this, constraints, window.busy)) {
     throw new DOMException("Could not start video source", "NotReadableError");
   }
   return start.call(this, constraints);
 };
 """
+)
 
 
 async def test_a_camera_chosen_while_tracking_that_will_not_open_gives_way_to_the_last(
@@ -202,15 +212,13 @@ async def test_a_camera_chosen_while_tracking_that_will_not_open_gives_way_to_th
 
 # The camera named window.blank opens and never gives a picture (nothing feeds it); every
 # notice the page shows is kept in window.notices.
-BLANK_NOTED_JS = """
-const start = MediaDevices.prototype.getUserMedia;
+BLANK_NOTED_JS = (
+    NAMED_CAMERA_JS
+    + """
 MediaDevices.prototype.getUserMedia = async function (constraints) {
-  const id = constraints?.video?.deviceId?.exact;
-  const devices = id ? await this.enumerateDevices() : [];
+  const blank = await asksFor(this, constraints, window.blank);
   const stream = await start.call(this, constraints);
-  if (!devices.some((device) => device.deviceId === id && device.label === window.blank)) {
-    return stream;
-  }
+  if (!blank) return stream;
   for (const track of stream.getTracks()) track.stop();
   return document.createElement("canvas").captureStream(0);
 };
@@ -224,6 +232,7 @@ addEventListener("DOMContentLoaded", () => {
   });
 });
 """
+)
 
 
 async def choose_the_blank_camera(page: Page) -> None:
