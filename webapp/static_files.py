@@ -5,7 +5,8 @@ FileResponse sets the status after every middleware has run) and a name longer t
 filesystem takes with a 500 and a traceback. Here every refusal is the router's 404,
 which the error middleware turns into JSON like any other, and a range the file cannot
 give is a 416 raised the same way (FileResponse's own is an empty body); FileResponse
-still does the rest (content type, ETag, Last-Modified, ranges).
+still does the rest (content type, ETag, Last-Modified, ranges). Every file is
+Cache-Control: no-cache, so a returning browser checks its copy (ETag) before using it.
 """
 
 from __future__ import annotations
@@ -58,7 +59,10 @@ def file_response(
             text=f"{request.headers[hdrs.RANGE]!r} is not a range of this file's {size} bytes",
             headers={hdrs.CONTENT_RANGE: f"bytes */{size}"},
         )
-    return web.FileResponse(path, headers=headers)
+    # Without it a browser may run its copy without asking for a tenth of the file's age
+    # (Last-Modified's heuristic): a script changed by an upgrade stayed the old one for
+    # days, beside new modules and a new server. A copy still current costs a 304.
+    return web.FileResponse(path, headers={"Cache-Control": "no-cache", **(headers or {})})
 
 
 def static_files(root: Path) -> Handler:
