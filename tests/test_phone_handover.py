@@ -1031,3 +1031,56 @@ async def test_a_code_that_cannot_reach_the_server_says_so(plain_server: Client)
         claimed = await page.inner_text("#pair-status")
         assert claimed.startswith("could not reach the server: check"), claimed
         assert [e for e in browser.errors if "ERR_INTERNET_DISCONNECTED" not in e] == []
+
+
+# Counts the closes that found no session on the link (4003), once the page has handled each.
+UNKNOWN_LINK_JS = """{
+  const Socket = window.WebSocket;
+  window.__unknownLink = 0;
+  window.WebSocket = function (...args) {
+    const socket = new Socket(...args);
+    socket.addEventListener("close", (event) => {
+      if (event.code === 4003) setTimeout(() => (window.__unknownLink += 1));
+    });
+    return socket;
+  };
+  Object.assign(window.WebSocket, Socket);
+  window.WebSocket.prototype = Socket.prototype;
+}"""
+
+
+@pytest.mark.browser
+async def test_a_phone_away_past_the_grace_is_not_sent_to_scan_the_code_again(
+    aiohttp_client: Callable[[web.Application], Awaitable[Client]],
+) -> None:
+    """The phone drove the link, then its screen locked (its page paused, 4002) for longer
+    than the server's grace. The PC page then said "scan the code with it": the phone keeps
+    the link's key and goes on with it by itself once shown again, so no code is needed."""
+    needs_node_modules()
+    config = Config(workers=1, no_cache=True, watch_grace=1.0)
+    client = await aiohttp_client(create_app(config, TWO_ORIGINS))
+    async with open_page() as browser:
+        page = browser.page
+        await page.add_init_script(UNKNOWN_LINK_JS)
+        key = await open_code(page, str(client.make_url("/avatar")))
+        await page.wait_for_selector("#phone-share[data-phone=waiting]")
+        assert "scan the code" in await page.inner_text("#phone-status")
+        phone = await LiveClient.connect(client)
+        await phone.hello(track="holistic", fps=5, rig=True, link_key=key)
+        await page.wait_for_selector("#phone-share[data-phone=watching]")
+        before = await page.evaluate("() => window.__unknownLink")
+        await phone.ws.close(code=4002, message=b"paused")
+        # The grace ends the link's session, and the page's next try finds none on it.
+        await page.wait_for_function("(n) => window.__unknownLink > n", arg=before)
+        said = await page.inner_text("#phone-status")
+        assert "scan the code" not in said, said
+        assert "nothing to scan again" in said, said
+        assert await page.get_attribute("#phone-share", "data-phone") == "waiting"
+
+        # The phone back on its link: the page says it drives again.
+        again = await LiveClient.connect(client)
+        await again.hello(track="holistic", fps=5, rig=True, link_key=key)
+        await page.wait_for_selector("#phone-share[data-phone=watching]")
+        assert "The phone is the camera" in await page.inner_text("#phone-status")
+        await again.ws.close()
+        assert browser.errors == []

@@ -24,6 +24,10 @@ const DRIVING = "The phone is the camera: it moves the avatar here, in the OBS v
 // grace (a minute) with no frames: after this long without one, the page says so.
 const QUIET_MS = 5000;
 const WAITING = "Waiting for the phone (or computer): scan the code with it, or type the pairing code on it (same network); accept the certificate warning once if it shows one, then press Start there.";
+// A phone that drove this link keeps its key: away past the server's grace (its screen
+// locked, its page asleep or stopped), it takes the link up again by itself when shown, or
+// at its Start. "Scan the code with it" sent the person to scan again for nothing.
+const AWAY = "Waiting for the phone (or computer) to go on: it keeps this page’s link, so there is nothing to scan again. Its page goes on by itself when it is shown again after a pause; if it was stopped, press Start there.";
 
 // This page watching the link is one of its access key's sessions (docs/protocol.md, "Access
 // keys"): at max_sessions 1 the phone took the only place, and the page said "Waiting for
@@ -88,6 +92,7 @@ export class PhoneShare {
     this.own = null;
     this.watchingOwn = false;
     this.lastNews = 0; // when the watched link last sent a frame's result, or began
+    this.phoneCame = false; // a phone (not this page) drove the link since its key was made
     setInterval(() => this.checkQuiet(), 1000);
     // The key is left out of the words: they may be read aloud or shown.
     this.qr = new OriginCode({
@@ -143,6 +148,7 @@ export class PhoneShare {
   // The key changed (New link): a new code, and the new link watched.
   renewed() {
     this.pair.withdraw(); // it leads to the old link
+    this.phoneCame = false; // the phone's key is the old one: it needs the new code
     if (this.box.open) this.open(); // its watch() lets go of the old link first
   }
 
@@ -190,6 +196,7 @@ export class PhoneShare {
             return;
           }
           this.own = null;
+          this.phoneCame = true;
           this.box.dataset.phone = "watching";
           this.lastNews = performance.now();
           this.pair.withdraw(); // the device is here: its code, used or not, is done
@@ -225,7 +232,8 @@ export class PhoneShare {
           const news = wasWatching || (code !== CLOSE.UNKNOWN_WATCH && !(own && code === CLOSE.NORMAL));
           const why = news ? `${describeWatchClose(code, reason, wasWatching)} ` : "";
           const full = code === CLOSE.TRY_AGAIN_LATER && KEY_FULL.test(reason ?? "");
-          showStatus(this.status, why + (full ? UNSEEN : WAITING), news && !wasWatching ? "error" : "busy");
+          const waiting = this.phoneCame ? AWAY : WAITING;
+          showStatus(this.status, why + (full ? UNSEEN : waiting), news && !wasWatching ? "error" : "busy");
           return RETRY_MS;
         },
       },
