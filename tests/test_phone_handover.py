@@ -992,6 +992,32 @@ async def test_a_pc_page_reloaded_while_the_phone_drives_says_so_again(
 
 
 @pytest.mark.browser
+async def test_settings_changed_on_the_pc_while_the_phone_drives_say_they_are_the_phones(
+    plain_server: Client,
+) -> None:
+    """Mirror, smoothing, blendshapes and VMC receivers travel in the camera's hello, so with
+    the phone as the camera the PC page's own move nothing: changed there, the page said
+    nothing, its smoothing words reading as if the avatar now followed them."""
+    needs_node_modules()
+    async with open_page() as browser:
+        page = browser.page
+        key = await open_code(page, str(plain_server.make_url("/avatar")))
+        phone = await LiveClient.connect(plain_server)
+        ready = await phone.hello(track="holistic", fps=5, rig=True, link_key=key)
+        await page.wait_for_selector("#phone-share[data-phone=watching]")
+        assert await page.is_hidden("#avatar-notice")
+        await page.click("#avatar-mirror")
+        await page.wait_for_selector("#avatar-notice:visible")
+        said = await page.inner_text("#avatar-notice")
+        assert "set on the phone" in said, said
+        # Nothing was started here: the phone's session still drives the link.
+        assert await page.get_attribute("#avatar-stage", "data-running") == "false"
+        assert await page.inner_text("#avatar-session") == ready["session"]
+        await phone.ws.close()
+        assert browser.errors == []
+
+
+@pytest.mark.browser
 @pytest.mark.parametrize("typed", ["K7QM-2XD0", "k7qm 2xdo", "K7QM-1XDA"])
 async def test_a_code_typed_with_a_character_no_code_has_is_told_which(
     plain_server: Client, typed: str

@@ -334,8 +334,12 @@ $("watch-new").addEventListener("click", () => {
   phoneShare.renewed();
 });
 // Mirror, smoothing and blendshapes travel in the hello, so a change starts a new session.
+// With a phone as the camera they are the phone page's: changed here, they moved nothing and
+// said nothing, the slider's words reading as if the avatar followed them.
+const PHONE_SETTINGS = "The phone is the camera: its mirror, smoothing, ARKit blendshapes and VMC receivers are those set on the phone’s page. These here go with this page’s own Start.";
 controls.onHelloChange(() => {
   if (run.session && run.stream) openSession();
+  else if (["watching", "quiet"].includes($("phone-share").dataset.phone)) showStatus(notice, PHONE_SETTINGS, "info");
 });
 controls.mirror.addEventListener("change", () => stage.classList.toggle("mirrored", controls.mirror.checked));
 controls.showCamera.addEventListener("change", showCamera);
