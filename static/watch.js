@@ -65,7 +65,11 @@ export class WatchSocket {
         watching = true;
         this.attempt = 0;
         clearInterval(this.keepalive);
-        this.keepalive = setInterval(() => socket.send(KEEPALIVE), KEEPALIVE_MS);
+        // The server's close can land between two ticks, before onclose clears this: a send
+        // then was a console error ("already in CLOSING or CLOSED state") in the OBS view.
+        this.keepalive = setInterval(() => {
+          if (socket.readyState === WebSocket.OPEN) socket.send(KEEPALIVE);
+        }, KEEPALIVE_MS);
         this.on.watching(message);
       } else if (message.type === "result") {
         this.on.result(message);
