@@ -28,7 +28,7 @@ MAX_RESUME_CHARS = 64  # the server's are 22
 LINK_KEY_CHARS = (22, 64)
 LINK_KEY_ALPHABET = frozenset(string.ascii_letters + string.digits + "-_")
 VMC_SHAPE = (
-    f'vmc must be {{"host": "<ip>", "port": <int>}} or a list of up to {MAX_VMC_TARGETS} of them'
+    f'vmc must be {{"host": "<ip>", "port": <int>}} or a list of 1 to {MAX_VMC_TARGETS} of them'
 )
 
 
