@@ -264,6 +264,35 @@ async def test_a_malformed_request_is_the_clients_error_in_the_log() -> None:
     assert " ERROR " not in log, log[-3000:]
 
 
+async def test_a_malformed_request_is_logged_without_the_secrets_it_carried() -> None:
+    """aiohttp quotes the line it could not parse, and the log kept it: the access key of
+    a URL with an unencoded character in its query, or of an Authorization header with a
+    stray byte, in clear, and a link's watch token."""
+    port = free_port()
+    key = b"SECRET-ACCESS-KEY-1234567890"
+    token = b"SECRET-WATCH-TOKEN-123456"
+    malformed = [
+        b"GET /ws?key=" + key + b"&name=caf\xc3\xa9 x HTTP/1.1\r\nHost: h\r\n\r\n",
+        b"POST /predict HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer " + key + b"\x7f\r\n\r\n",
+        b"GET /avatar/link/" + token + b".vrm\x01 HTTP/1.1\r\nHost: h\r\n\r\n",
+        b"PUT /api/emotion/- HTTP/1.1\r\nHost: h\r\nHolotrack-Resume: " + token + b"\x01\r\n\r\n",
+        b"GET /ws?watcher=1&link=" + token + b"&pad=" + b"a" * 9000 + b" HTTP/1.1\r\n\r\n",
+    ]
+    async with serving(port) as server:
+        for head in malformed:
+            assert (await raw_request(port, head)).split(b" ")[1] == b"400", head[:40]
+    log = await server.rest()
+    said = [line for line in log.splitlines() if "malformed request" in line]
+    assert len(said) == len(malformed), log[-3000:]
+    assert "key=-&name" in said[0], said
+    assert "Authorization: -" in said[1], said
+    assert "/avatar/link/-" in said[2], said
+    assert "Holotrack-Resume: -" in said[3], said
+    assert "link=-&pad" in said[4], said
+    assert key.decode() not in log, said
+    assert token.decode() not in log, said
+
+
 async def trickle(writer: asyncio.StreamWriter, data: bytes, sent: list[int]) -> None:
     """Sends `data` a byte at a time, five a second, until the server hangs up; each byte
     sent goes into `sent`."""

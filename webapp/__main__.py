@@ -20,7 +20,7 @@ from webapp.config import Config, build_parser, json_logs_asked, load_config
 from webapp.config_checks import problems
 from webapp.engine.process import WorkerStartError
 from webapp.errors import shown
-from webapp.log_format import formatter
+from webapp.log_format import formatter, without_secrets
 
 log = logging.getLogger("webapp")
 
@@ -37,12 +37,14 @@ def setup_logging(config: Config) -> None:
 def client_mistakes(record: logging.LogRecord) -> bool:
     """aiohttp logs a request it cannot parse (a header over its limit, a line that is not
     HTTP) at ERROR with a traceback: on a public port that is a scanner or a broken client,
-    not the server failing. One INFO line says so instead; the client still gets its 400."""
+    not the server failing. One INFO line says so instead, with the secrets the request
+    carried cut out (a key in its query, its Authorization header); the client still gets
+    its 400."""
     exc = record.exc_info[1] if record.exc_info else None
     if isinstance(exc, HttpProcessingError):
         record.levelno, record.levelname = logging.INFO, "INFO"
         # aiohttp quotes the offending line and points at it on lines of their own.
-        said = " ".join(str(exc.message).split())[:300]
+        said = without_secrets(" ".join(str(exc.message).split()))[:300]
         record.msg, record.args = "%s: malformed request: %s", (record.getMessage(), said)
         record.exc_info = record.exc_text = None
     return True
