@@ -160,6 +160,50 @@ async def test_an_ipv6_client_is_counted_by_its_64(
     assert any(" peer=2001:db8:5:6::1" in r.getMessage() for r in caplog.records)
 
 
+class SessionEnds(logging.Handler):
+    """The live sessions' end lines as they come, with an event for each."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.records: list[logging.LogRecord] = []
+        self.arrived = asyncio.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if getattr(record, "event", None) == "end":
+            self.records.append(record)
+            self.arrived.set()
+
+
+async def test_a_session_refused_at_its_hello_names_its_client_in_the_log(
+    make_client: MakeClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A session refused before it began has no start line: its end line was all the log
+    said of it, and it did not say who was refused (a client over its limit here; a key
+    guessed or over its quota alike)."""
+    caplog.set_level(logging.INFO, logger="webapp.live.session")
+    ends = SessionEnds()
+    logger = logging.getLogger("webapp.live.session")
+    logger.addHandler(ends)
+    try:
+        client = await make_client(
+            Config(workers=1, max_sessions_per_client=1, min_session_fps="0", trust_proxy=True)
+        )
+        headers = {"X-Forwarded-For": "203.0.113.9"}
+        first = LiveClient(await client.ws_connect("/ws", headers=headers))
+        assert (await first.hello("pose"))["type"] == "ready"
+        second = LiveClient(await client.ws_connect("/ws", headers=headers))
+        await second.ws.send_json(HELLO)
+        assert (await second.closed())[0] == 1008
+        await asyncio.wait_for(ends.arrived.wait(), 10)
+        (refused,) = ends.records
+        assert refused.getMessage().startswith("- end code=1008 "), refused.getMessage()
+        assert refused.getMessage().endswith(" peer=203.0.113.9"), refused.getMessage()
+        assert getattr(refused, "peer", None) == "203.0.113.9"
+        await first.ws.close()
+    finally:
+        logger.removeHandler(ends)
+
+
 @pytest.mark.parametrize(
     ("address", "counted"),
     [

@@ -27,7 +27,10 @@ def ended(
     seconds: float,
     counters: Counters,
     workout: Mapping[str, Any] | None,
+    peer: str,
 ) -> None:
+    """`peer` too: a session refused at its hello (a wrong key, a quota, a client over its
+    limit) has no start line, and its end line was all the log said of who was refused."""
     fields: dict[str, Any] = {
         "code": int(close.code),
         "reason": close.reason,
@@ -41,6 +44,7 @@ def ended(
         sets = workout.get("sets", [])
         fields["sets"] = len(sets)
         fields["reps"] = "/".join(str(s.get("reps", 0)) for s in sets) or "0"
+    fields["peer"] = peer
     _line(name, "end", fields)
 
 

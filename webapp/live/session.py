@@ -170,7 +170,9 @@ class LiveSession:
                 # The outbox has stopped and the slot is closed: nothing pending comes now.
                 self.counters.settle()
                 summary = None if self.analysis is None else self.analysis.summary()
-                logbook.ended(self.name, close, time.monotonic() - started, self.counters, summary)
+                logbook.ended(
+                    self.name, close, time.monotonic() - started, self.counters, summary, peer
+                )
 
     async def _start(self, slot: Slot, hello: Hello, options: SessionOptions) -> None:
         """Analysis, watchers and VMC for an admitted session, then ready."""
