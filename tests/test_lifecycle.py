@@ -338,6 +338,24 @@ async def test_a_connection_without_a_whole_request_is_closed_after_the_keepaliv
     assert "Traceback" not in log, log[-3000:]
 
 
+async def test_an_expect_header_that_is_not_utf8_is_one_info_line() -> None:
+    """aiohttp fails on its own refusal of such a header: each request was a 500 and a
+    traceback of 20 lines at ERROR, for anyone to repeat as fast as they can send."""
+    port = free_port()
+    head = b"GET /healthz HTTP/1.1\r\nHost: holotrack\r\nExpect: \xff\r\n\r\n"
+    async with serving(port) as server:
+        for _ in range(3):
+            assert (await raw_request(port, head)).split(b" ")[1] == b"500"
+        async with aiohttp.ClientSession() as http:
+            assert (await http.get(f"http://127.0.0.1:{port}/healthz")).status == 200
+    log = await server.rest()
+    said = [line for line in log.splitlines() if "Expect header" in line]
+    assert len(said) == 3, log[-3000:]
+    assert all(" INFO " in line for line in said), said
+    assert "Traceback" not in log, log[-3000:]
+    assert " ERROR " not in log, log[-3000:]
+
+
 async def test_a_handshake_asking_for_subprotocols_is_one_short_info_line() -> None:
     """aiohttp logged each such handshake at WARNING, quoting every name it asked for: a
     header of 5 KB was a WARNING line of 5 KB per connection, for anyone to repeat."""
