@@ -279,6 +279,43 @@ async def test_an_address_or_header_too_long_for_nginx_is_answered_in_json(
     assert json.loads(text)["error"] == error
 
 
+REFUSING_NGINX_PORT = 9596
+
+
+@pytest.mark.skipif(find_nginx() is None, reason="needs Debian's nginx")
+@pytest.mark.parametrize(
+    ("head", "status", "error"),
+    [
+        (b"TRACE / HTTP/1.1\r\nHost: x\r\n", 405, "method_not_allowed"),
+        (
+            b"POST /predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n",
+            501,
+            "not_implemented",
+        ),
+        (b"GET / HTTP/1.1\r\nHost: a b\r\n", 400, "bad_request"),
+    ],
+)
+async def test_a_request_nginx_refuses_itself_is_answered_in_json(
+    tmp_path: Path, head: bytes, status: int, error: str
+) -> None:
+    """A TRACE, a Transfer-Encoding nginx does not know and a Host it cannot parse got
+    nginx's own HTML pages, where every other refusal is JSON. Sent as raw bytes: an HTTP
+    client will not write them. No replica is reached: none listens."""
+    site = render_site(f"127.0.0.1:{REFUSING_NGINX_PORT}", ["127.0.0.1:9"])
+    async with nginx_serving(site, REFUSING_NGINX_PORT, tmp_path):
+        reader, writer = await asyncio.open_connection("127.0.0.1", REFUSING_NGINX_PORT)
+        try:
+            writer.write(head + b"Connection: close\r\n\r\n")
+            answer = await asyncio.wait_for(reader.read(), 10)
+        finally:
+            writer.close()
+    headers, _, body = answer.partition(b"\r\n\r\n")
+    lines = headers.decode("latin-1").split("\r\n")
+    assert lines[0].split()[1] == str(status), answer
+    assert "content-type: application/json" in [line.lower() for line in lines], answer
+    assert json.loads(body)["error"] == error
+
+
 # Grafana's provisioning files have no published schema. These are the keys of apiVersion 1
 # as Grafana reads them (pkg/services/provisioning/datasources/types.go and
 # dashboards/types.go, documented in administration/provisioning). Grafana's YAML reader is
