@@ -19,6 +19,7 @@ const HTTP_ERRORS = {
   bad_option: "The server did not take an option sent with the file",
   bad_recording: "That file is not a recording the server can read",
   unavailable: "No server can take the file now; try again in a moment",
+  cross_site: "The server takes uploads only from its own pages (or a script); open this page from the server's own address",
 };
 
 export function describeHttpError(status, body, statusText = "") {

@@ -473,6 +473,27 @@ async def test_full_pool_and_line_answer_503_at_once_and_the_page_still_loads(
     assert first_refusal < last_success
 
 
+@pytest.mark.parametrize("path", ["/predict", "/api/video", "/api/export?format=csv"])
+async def test_an_upload_from_another_sites_page_is_refused(client: Client, path: str) -> None:
+    """A multipart POST is one any site's page may send from its visitor's browser without
+    a CORS preflight: /ws and pairing claims refused such pages, but a photo, a video or a
+    recording from one was run, though the page could never read the answer."""
+    response = await client.post(
+        path, data=form(PERSON_JPEG.read_bytes()), headers={"Origin": "http://elsewhere.example"}
+    )
+    body = await response.json()
+    assert (response.status, body["error"]) == (403, "cross_site"), body
+    assert "elsewhere.example" in body["detail"]
+
+
+async def test_an_upload_from_this_servers_page_is_taken(client: Client) -> None:
+    origin = f"http://{client.host}:{client.port}"
+    response = await client.post(
+        "/predict", data=form(PERSON_JPEG.read_bytes()), headers={"Origin": origin}
+    )
+    assert response.status == 200, await response.text()
+
+
 async def test_deadline_gives_504(make_client: MakeClient) -> None:
     client = await make_client(Config(workers=1, request_timeout=0.001, no_cache=True))
     status, body = await post_file(client, PERSON_JPEG.read_bytes())

@@ -101,7 +101,7 @@ class Config:
     allowed_origins: str = field(
         default="",
         metadata={
-            "help": "browser Origins allowed on /ws and pairing claims, comma-separated, "
+            "help": "browser Origins allowed on /ws, pairing claims and uploads, comma-separated, "
             "instead of the same origin (list this server's own origin too); "
             "empty: same origin only (clients sending no Origin, like scripts, are "
             "allowed); *: any"

@@ -102,6 +102,12 @@ class BadRequestError(HolotrackError):
     code = "bad_request"
 
 
+class CrossSiteError(HolotrackError):
+    """An upload a page of another site sent from its visitor's browser."""
+
+    code = "cross_site"
+
+
 class UnreadableBodyError(BadRequestError):
     """A body that is not what its headers say; its connection cannot carry another request."""
 

@@ -34,7 +34,12 @@ from webapp.export.pool import ExportPool, ExportProcessDied
 from webapp.export.recording import RecordingError, TooManyFramesError, decoded, parse_text
 from webapp.keys import CONFIG, EXPORT_POOL, EXPORTS, METRICS
 from webapp.live.guard import client_address
-from webapp.uploads import arriving_within, read_limited, refuse_declared_size
+from webapp.uploads import (
+    arriving_within,
+    read_limited,
+    refuse_cross_site,
+    refuse_declared_size,
+)
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +128,7 @@ async def export(request: web.Request) -> web.Response:
     fmt = request.query.get("format", "")
     if fmt not in FORMATS:
         raise BadRequestError("format must be bvh or csv (?format=bvh)")
+    refuse_cross_site(request, config)
     declared = request.content_type.lower() if request.headers.get("Content-Type") else ""
     if declared not in RECORDING_TYPES:
         raise UnsupportedTypeError(

@@ -26,6 +26,7 @@ STATUS: dict[type[errors.HolotrackError], int] = {
     errors.ModelError: 500,
     errors.BadRecordingError: 400,
     errors.BadRequestError: 400,
+    errors.CrossSiteError: 403,
     errors.UnreadableBodyError: 400,
 }
 RETRY_AFTER_SECONDS = 1

@@ -14,15 +14,18 @@ from typing import Any
 from aiohttp import BodyPartReader, MultipartReader, StreamReader, hdrs, web
 from aiohttp.typedefs import Handler
 
+from webapp.config import Config
 from webapp.errors import (
     BadOptionError,
     BadRequestError,
+    CrossSiteError,
     EmptyInputError,
     TooLargeError,
     UploadTimeoutError,
     plain_seconds,
     shown,
 )
+from webapp.live.guard import origin_refusal
 
 CHUNK = 64 * 1024
 # The multipart field a photo or a video comes in, and room for the headers and boundaries
@@ -69,6 +72,16 @@ def _close_if_unread(request: web.Request, response: web.StreamResponse) -> None
 
 def _named(setting: str) -> str:
     return f" ({setting})" if setting else ""
+
+
+def refuse_cross_site(request: web.Request, config: Config) -> None:
+    """As /ws and pairing claims refuse one: a multipart or text/plain POST is one a page of
+    any site may send from its visitor's browser without asking (no CORS preflight), with
+    the visitor's network position. Its page could not read the answer, but the server ran
+    it all the same: a photo's inference, a video's upload and session, a conversion."""
+    refusal = origin_refusal(request, config)
+    if refusal is not None:
+        raise CrossSiteError(f"{refusal}; send uploads from this server's pages or a script")
 
 
 def refuse_declared_size(

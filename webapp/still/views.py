@@ -15,7 +15,7 @@ from webapp.keys import CACHE, CONFIG, METRICS, SCHEDULER, STILLS
 from webapp.live.guard import client_address
 from webapp.still import uploads
 from webapp.still.cache import digest
-from webapp.uploads import arriving_within
+from webapp.uploads import arriving_within, refuse_cross_site
 
 SCHEMA_VERSION = 1
 
@@ -28,6 +28,7 @@ async def predict(request: web.Request) -> web.Response:
         # takes, was answered without them as if they had been heard.
         name = sorted(request.query)[0]
         raise BadRequestError(f"unknown query parameter {name!r}; POST /predict takes none")
+    refuse_cross_site(request, config)
     # A full line refuses before the body is read, so a refused client wastes no upload.
     request.app[SCHEDULER].check_still_room()
     # Each body is held whole in memory while it arrives, before the waiting line bounds

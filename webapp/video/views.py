@@ -23,6 +23,7 @@ from webapp.keys import CONFIG, LIVE, METRICS, SCHEDULER, VIDEO_COUNTED, VIDEOS
 from webapp.live.analysis import SessionAnalysis
 from webapp.live.guard import client_address, peer_address
 from webapp.live.options import SessionOptions
+from webapp.uploads import refuse_cross_site
 from webapp.video import lines
 from webapp.video.decode import VideoFrame, VideoReader
 from webapp.video.run import VideoRun
@@ -76,6 +77,7 @@ async def _video(request: web.Request) -> web.StreamResponse:
     config = request.app[CONFIG]
     scheduler = request.app[SCHEDULER]
     options = parse_query(request.query, request.app[LIVE].exercises)
+    refuse_cross_site(request, config)
     # A full server refuses before the body is read, so a refused client wastes no upload.
     client = client_address(request, config)
     arrival = request.app[VIDEOS].admit(scheduler, client, options.avatar.blendshapes)
