@@ -29,8 +29,9 @@ from tests.videos import held_upload, write_clip
 from webapp.access.credentials import bearer
 from webapp.access.errors import AccessDenied, QuotaExceeded
 from webapp.access.http import PUBLIC_ROUTES, charge_video_seconds
-from webapp.access.keyfile import parse_keys, read_keys
+from webapp.access.keyfile import Limits, parse_keys, read_keys
 from webapp.access.metrics import AccessMetrics
+from webapp.access.quotas import Quotas
 from webapp.access.service import Access
 from webapp.access.socket import Gate
 from webapp.access.store import KeyStore
@@ -532,6 +533,32 @@ async def test_the_video_seconds_used_are_said_rounded(charging: Client) -> None
     assert usage["video_seconds_last_hour"] == 0.3  # not 0.30000000000000004
 
 
+def test_a_limit_lowered_by_a_reload_says_when_the_window_is_under_it_again() -> None:
+    """Three requests in the minute and predict_per_minute lowered to 2 by a reload: room
+    opens when the window holds one, once the second request leaves it, not the first."""
+    clock = Clock()
+    quotas = Quotas(clock)
+    for _ in range(3):
+        quotas.charge_request("studio-a", Limits(predict_per_minute=3))
+        clock.now += 10
+    lowered = Limits(predict_per_minute=2)
+    with pytest.raises(QuotaExceeded) as refused:
+        quotas.charge_request("studio-a", lowered)
+    assert refused.value.retry_after == pytest.approx(40)
+    clock.now += 30  # when the first request leaves: two are still in the window
+    with pytest.raises(QuotaExceeded):
+        quotas.charge_request("studio-a", lowered)
+    clock.now += 10
+    quotas.charge_request("studio-a", lowered)
+    # What the key's holder is shown counts as the quota does: a request a minute old
+    # has left the window.
+    assert quotas.requests("studio-a") == 2
+    clock.now += 10
+    assert quotas.requests("studio-a") == 1
+    clock.now += 60
+    assert quotas.requests("studio-a") == 0
+
+
 def test_a_video_charge_is_settled_to_what_the_video_used() -> None:
     """A video is charged up front (its container's length, else --video-max-seconds) and
     settled when it ends: the 600 s charged for a WebM that states no length stayed
@@ -581,6 +608,24 @@ def test_a_video_that_used_what_it_was_charged_is_neither_charged_nor_refunded()
     assert registry.get_sample_value("holotrack_key_video_seconds_refunded_total", key) == 0.0
     charged = registry.get_sample_value("holotrack_key_video_seconds_total", key)
     assert charged == pytest.approx(0.6)
+
+
+def test_a_video_that_fills_the_hour_exactly_is_told_when_the_oldest_charge_leaves() -> None:
+    """Room opens as soon as what leaves the hour frees just enough: the first charge,
+    not the second."""
+    clock = Clock()
+    quotas = Quotas(clock)
+    limits = Limits(video_seconds_per_hour=100)
+    quotas.charge_video_seconds("video-v", limits, 40)
+    clock.now += 10
+    quotas.charge_video_seconds("video-v", limits, 60)
+    clock.now += 10
+    with pytest.raises(QuotaExceeded) as refused:
+        quotas.charge_video_seconds("video-v", limits, 40)
+    assert refused.value.retry_after == pytest.approx(3600 - 20)
+    clock.now += refused.value.retry_after
+    quotas.charge_video_seconds("video-v", limits, 40)
+    assert quotas.video_seconds("video-v") == pytest.approx(100)
 
 
 def test_video_charges_are_all_or_nothing_and_bounded() -> None:
