@@ -387,6 +387,29 @@ async def test_a_watcher_flooding_text_is_ended(make_client: MakeClient) -> None
     assert (await live.next_of("result"))["seq"] == 0
 
 
+@pytest.mark.parametrize(
+    ("sent", "closed"),
+    [
+        (b"\xff\xd8\xff", (Close.POLICY, "a watcher sends no frames")),
+        ("{not json", (Close.PROTOCOL, "a text message is not valid JSON")),
+    ],
+)
+async def test_a_watcher_sending_a_frame_or_no_json_is_ended_and_not_its_session(
+    make_client: MakeClient, sent: bytes | str, closed: tuple[int, str]
+) -> None:
+    """A watcher is read-only (docs/protocol.md, Watchers): a binary message closes it
+    with 1008, text that is not JSON with 4001; what it sends is never its camera's."""
+    live, watcher = await session_and_watcher(make_client)
+    await watcher.send_json({"type": "keepalive"})  # any JSON is read and dropped
+    if isinstance(sent, bytes):
+        await watcher.send_bytes(sent)
+    else:
+        await watcher.send_str(sent)
+    assert await read_to_close(watcher, within=10) == closed
+    await live.send(0, 0.0, video_frames(ASL_VIDEO)[0])
+    assert (await live.next_of("result"))["seq"] == 0
+
+
 async def test_a_frame_over_the_frame_pixels_is_told_a_size_that_fits(
     make_client: MakeClient,
 ) -> None:
