@@ -184,6 +184,51 @@ def test_numbers_no_server_can_run_with_are_refused(
     assert said in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["--max-watchers", "-1"], "--max-watchers must be 0 (no watchers) or more"),
+        (
+            ["--max-sessions-per-client", "-1"],
+            "--max-sessions-per-client must be 0 (no limit) or more",
+        ),
+        (["--vmc-allow", "127.0.0.1"], "--vmc-allow: '127.0.0.1' is not HOST:PORT"),
+        (["--vmc-allow", "127.0.0.1:39539,host:0"], "--vmc-allow: 'host:0' has no port"),
+        (
+            ["--self-signed", "--local-http-port", "70000"],
+            "--local-http-port must be a free port other than --port",
+        ),
+    ],
+)
+def test_limits_and_lists_no_server_can_use_are_refused(
+    argv: list[str], said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each refused at the start naming its flag, not met later as a watcher refused with
+    "already has -1 watchers", a hello's VMC receiver that can never match, or a bind
+    that fails once the workers have loaded."""
+    with pytest.raises(SystemExit) as exited:
+        load_config(argv, environ={})
+    assert exited.value.code == 2
+    assert said in capsys.readouterr().err
+
+
+def test_the_bounds_of_the_limits_are_taken() -> None:
+    """Each limit's own end of its range is a setting, not a refusal."""
+    config = load_config(
+        [
+            *("--max-watchers", "0", "--max-sessions-per-client", "0"),
+            *("--watch-grace", "3600", "--heartbeat", "1", "--stats-interval", "0.1"),
+            *("--vmc-allow", "127.0.0.1:1,[::1]:65535"),
+            *("--self-signed", "--local-http-port", "65535"),
+        ],
+        environ={},
+    )
+    assert (config.max_watchers, config.max_sessions_per_client) == (0, 0)
+    assert (config.watch_grace, config.heartbeat, config.stats_interval) == (3600, 1, 0.1)
+    assert config.local_http_port == 65535
+    assert load_config(["--watch-grace", "0"], environ={}).watch_grace == 0
+
+
 def test_avatar_memory_smaller_than_one_avatar_is_refused(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
