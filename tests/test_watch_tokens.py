@@ -192,3 +192,25 @@ async def test_one_client_address_gives_up_its_own_oldest_not_everyones(
     tokens.close()
     home = [rested(f"home{n}", f"2001:db8:9:{n:x}::/64") for n in range(3)]
     assert [tokens.find(token) is not None for token, _ in home] == [False, True, True]
+
+
+async def test_only_a_live_session_of_the_same_key_is_taken_over() -> None:
+    """A hello that takes over a session still connected is let in one over the limits,
+    as that one ends as it starts; a resting link's session has ended already and left
+    its place, so its camera coming back is admitted like any other session."""
+    tokens = WatchTokens(grace=60.0)
+    link_key = "k" * 30
+
+    def owner(close: SessionClosed) -> None:
+        pass
+
+    grant = tokens.claim(link_key, "s1", "alice", owner)
+    assert tokens.takes_over(link_key, None, "alice")
+    assert tokens.takes_over(None, grant.resume, "alice")
+    assert not tokens.takes_over(link_key, None, "bob")
+    assert not tokens.takes_over(None, grant.resume, None)
+    assert not tokens.takes_over("K" * 30, None, "alice")
+    assert not tokens.takes_over(None, None, "alice")
+    tokens.rest(grant.token, owner, "the connection was lost")
+    assert not tokens.takes_over(link_key, None, "alice")
+    assert not tokens.takes_over(None, grant.resume, "alice")
