@@ -566,6 +566,46 @@ async def test_admission_looks_at_every_lane_before_refusing(pool: Callable[...,
     assert "full for holistic at --min-session-fps 10" in refusal
 
 
+async def test_a_newcomer_is_refused_below_its_own_minimum(pool: Callable[..., Any]) -> None:
+    """Four pose sessions with no minimum of their own (15 ms a frame) and a holistic one
+    (45 ms) would share 9.5 fps: under holistic's 10, so the holistic one is refused, and
+    a pose one, which has no minimum, is not."""
+    scheduler = await pool(min_session_fps="holistic=10,pose=0")
+    for _ in range(4):
+        scheduler.open_session(Track.POSE, Sink(), 30.0)
+    with pytest.raises(CapacityError, match="full for holistic at --min-session-fps 10"):
+        scheduler.open_session(Track.HOLISTIC, Sink(), 30.0)
+    assert scheduler.open_session(Track.POSE, Sink(), 30.0).track is Track.POSE
+
+
+async def test_admission_counts_on_no_more_than_the_whole_worker(
+    pool: Callable[..., Any],
+) -> None:
+    """A lane whose worker idled steers its grants above one worker-second a second
+    (grant.py); a session admitted on that would leave the others under their minimum as
+    soon as they sent at their rate. Two holistic sessions at 30 fps: a third would leave
+    each 7.4 fps of a whole worker."""
+    scheduler = await pool(min_session_fps="holistic=10")
+    await open_ready(scheduler)
+    await open_ready(scheduler)
+    scheduler.lanes[0].sessions.steer.factor = 1.5
+    assert scheduler.refusal() is not None
+    with pytest.raises(CapacityError, match="--min-session-fps 10"):
+        scheduler.open_session(Track.HOLISTIC, Sink(), 30.0)
+
+
+async def test_a_session_asking_more_than_max_fps_is_timed_at_max_fps(
+    pool: Callable[..., Any],
+) -> None:
+    """Its frames are due, and held when it shares its worker, at --max-fps, not at the
+    60 fps it asked."""
+    scheduler = await pool(max_fps=20.0)
+    slot = scheduler.open_session(Track.HOLISTIC, Sink(), 60.0)
+    assert slot.interval == pytest.approx(1 / 20)
+    assert slot.allowance is not None
+    assert slot.allowance.interval == pytest.approx(1 / 20)
+
+
 async def test_the_minimum_zero_admits_up_to_max_sessions(pool: Callable[..., Any]) -> None:
     scheduler = await pool(min_session_fps="0", max_sessions=6)
     slots = [(await open_ready(scheduler))[0] for _ in range(6)]
