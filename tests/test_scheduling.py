@@ -772,6 +772,35 @@ async def test_a_held_session_closed_leaves_nothing_to_run(pool: Callable[..., A
     assert worker.jobs.empty()
 
 
+async def test_a_session_closed_while_in_line_leaves_the_line(
+    pool: Callable[..., Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """b's frame waits in line behind a's running one when b's client leaves: the lane
+    then serves the next in line, and a's next frame, as if b had never queued (taking
+    b's turn, it found no frame and logged a failed job)."""
+    scheduler = await pool()
+    worker = fake(scheduler)
+    a, sink_a = await open_ready(scheduler)
+    b, sink_b = await open_ready(scheduler)
+    c, sink_c = await open_ready(scheduler)
+    scheduler.offer(a, frame(1))
+    _, running = await worker.next()
+    scheduler.offer(b, frame(1))
+    scheduler.offer(c, frame(1))
+    assert b.state is SlotState.QUEUED
+    waiting = scheduler.close_session(b)
+    assert waiting is not None
+    assert waiting.seq == 1
+    scheduler.offer(a, frame(2))
+    running.set_result(FrameResult(1, 64, 48, NOBODY, 1.0, 2.0))
+    order = [await worker.answer() for _ in range(2)]
+    assert sessions_run(order) == [c.id, a.id]
+    await until(lambda: sink_a.results == [1, 2] and sink_c.results == [1])
+    assert sink_b.results == []
+    assert worker.jobs.empty()
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
 # -- two frames of a lone session in its worker (--overlap-frames) ---------------------------
 def result() -> FrameResult:
     return FrameResult(1, 64, 48, NOBODY, 1.0, 2.0)
