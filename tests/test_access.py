@@ -686,6 +686,23 @@ async def test_http_answers_use_the_constant_time_compare(
     assert len(calls) == 2 * len(RECORDS)
 
 
+def test_an_empty_key_is_no_key() -> None:
+    """A page with its key field left empty sends "key": "": told this server needs a key
+    and how to send one, not that a key was wrong; a watcher, who needs none, is let by."""
+    with pytest.raises(SessionClosed) as closed:
+        Gate(offline_access()).identify(hello(key=""))
+    assert closed.value.code == Close.UNAUTHORIZED
+    assert closed.value.reason.startswith("this server needs an access key: send it in")
+    for none in ("", None):
+        Gate(offline_access()).check_offered({"type": "watch", "key": none})
+    with pytest.raises(SessionClosed) as wrong:
+        Gate(offline_access()).check_offered({"type": "watch", "key": "w" * 20})
+    assert (wrong.value.code, wrong.value.reason) == (
+        Close.UNAUTHORIZED,
+        "the access key was not accepted",
+    )
+
+
 # -- fuzz ------------------------------------------------------------------------------------------
 @FUZZ
 @given(header=st.one_of(st.text(), st.text().map(lambda t: "Bearer " + t)))
