@@ -838,6 +838,24 @@ def test_a_bad_keys_file_stops_the_start_naming_the_line(
     assert "k" * 20 not in error
 
 
+def test_keys_and_names_are_taken_to_their_lengths_and_not_past_them() -> None:
+    """Keys of 16 to 512 characters and names of 1 to 64, as the file's refusal says."""
+
+    def line(name: str, key: str) -> str:
+        return json.dumps({"name": name, "key": key})
+
+    shortest, longest = "k" * 16, "K" * 512
+    entries = parse_keys("\n".join([line("a", shortest), line("n" * 64, longest)]), "test")
+    assert [entry.name for entry in entries] == ["a", "n" * 64]
+    for name, key, said in [
+        ("a", "k" * 15, "a: key must be 16 to 512 characters"),
+        ("a", "k" * 513, "a: key must be 16 to 512 characters"),
+        ("n" * 65, shortest, "name must be 1 to 64 letters"),
+    ]:
+        with pytest.raises(ValueError, match=f"test line 1: {said}"):
+            parse_keys(line(name, key), "test")
+
+
 def test_keys_files_joined_each_with_a_byte_order_mark_are_read(tmp_path: Path) -> None:
     first = '{"name": "a", "key": "' + "k" * 20 + '"}\n'
     second = '{"name": "b", "key": "' + "q" * 20 + '"}\n'
