@@ -684,3 +684,17 @@ async def test_a_code_typed_full_width_on_the_coachs_page_opens_its_card(
         assert browser.errors == []
     assert await athlete.next_of("paired") == {"type": "paired", "code": code}
     await athlete.ws.close()
+
+
+def test_a_site_with_tries_left_makes_room_though_its_64s_have_none(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two /64s of one home out of tries have spent 40 of their site's 100: the site
+    still has tries left, so when the table is full it is the one forgotten for a
+    newcomer, who does not wait."""
+    monkeypatch.setattr(pairing, "MAX_ADDRESSES", 3)
+    codes = PairingCodes(lifetime=600, clock=Clock())
+    for address in ("2001:db8:7:1::/64", "2001:db8:7:2::/64"):
+        for _ in range(TRIES):
+            assert codes.claim(a_code(), address) is None
+    assert codes.claim(a_code(), "192.0.2.77") is None
