@@ -236,6 +236,19 @@ def test_null_is_a_hello_field_left_out() -> None:
     )
 
 
+def test_a_hello_asks_for_0_5_to_60_fps_both_included() -> None:
+    """The ends of the range docs/protocol.md gives are rates a client may ask for."""
+    for fps in (0.5, 60, 60.0):
+        assert parse_hello({"type": "hello", "version": 1, "fps": fps}).fps == fps
+    for fps in (0.49, 60.01):
+        with pytest.raises(SessionClosed) as closed:
+            parse_hello({"type": "hello", "version": 1, "fps": fps})
+        assert (closed.value.code, closed.value.reason) == (
+            Close.PROTOCOL,
+            "fps must be between 0.5 and 60.0",
+        )
+
+
 async def test_a_watcher_with_another_version_is_told_which_to_use(
     make_client: MakeClient,
 ) -> None:
