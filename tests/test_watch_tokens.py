@@ -125,6 +125,16 @@ async def test_a_link_key_takes_its_link_over_from_a_live_or_resting_session() -
     assert "another access key" in refused.value.reason
 
 
+@pytest.mark.parametrize("token", [[], {}, ["x"], {"t": 1}, 12, None, True, 1.5])
+async def test_a_token_of_any_json_type_names_nothing(token: object) -> None:
+    """A watch message's token is whatever JSON the client sent: a list or an object is
+    unhashable, and looked up as it came would end the watcher as a server failure (1011),
+    not tell it the link names no session (4003)."""
+    tokens = WatchTokens(grace=60.0)
+    tokens.issue(Audience("s1"), lambda close: None)
+    assert tokens.find(token) is None
+
+
 async def test_the_oldest_resting_audience_gives_up_past_the_limit(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
