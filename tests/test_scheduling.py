@@ -538,6 +538,22 @@ async def test_a_session_is_refused_when_it_would_push_any_below_the_minimum(
     assert scheduler.open_session(Track.POSE, Sink(), 2.0).track is Track.POSE
 
 
+async def test_a_session_replacing_another_is_not_judged_by_rate(
+    pool: Callable[..., Any],
+) -> None:
+    """A camera's next connection takes over its session, which leaves its share as the
+    new one starts: refused by rate, the camera of a full lane could never come back."""
+    scheduler = await pool(min_session_fps="holistic=10", max_sessions=2)
+    await open_ready(scheduler)
+    await open_ready(scheduler)
+    with pytest.raises(CapacityError):
+        scheduler.open_session(Track.HOLISTIC, Sink(), 30.0)
+    back = scheduler.open_session(Track.HOLISTIC, Sink(), 30.0, replacing=True)
+    assert back.lane == 0
+    with pytest.raises(CapacityError, match="server full: 3 of 2"):
+        scheduler.open_session(Track.HOLISTIC, Sink(), 30.0, replacing=True)
+
+
 async def test_a_refusal_counts_the_sessions_in_words(pool: Callable[..., Any]) -> None:
     # A holistic frame estimated at 45 ms: two sessions share 11.1 fps, under 20.
     scheduler = await pool(min_session_fps="holistic=20")
