@@ -293,6 +293,9 @@ REFUSING_NGINX_PORT = 9596
             "not_implemented",
         ),
         (b"GET / HTTP/1.1\r\nHost: a b\r\n", 400, "bad_request"),
+        # A request line nginx cannot parse leaves no URI, which a named location needs.
+        (b"GET /a b HTTP/1.1\r\nHost: x\r\n", 400, "bad_request"),
+        (b"GARBAGE\r\n", 400, "bad_request"),
     ],
 )
 async def test_a_request_nginx_refuses_itself_is_answered_in_json(
