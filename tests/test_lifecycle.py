@@ -277,6 +277,8 @@ async def test_a_malformed_request_is_logged_without_the_secrets_it_carried() ->
         b"GET /avatar/link/" + token + b".vrm\x01 HTTP/1.1\r\nHost: h\r\n\r\n",
         b"PUT /api/emotion/- HTTP/1.1\r\nHost: h\r\nHolotrack-Resume: " + token + b"\x01\r\n\r\n",
         b"GET /ws?watcher=1&link=" + token + b"&pad=" + b"a" * 9000 + b" HTTP/1.1\r\n\r\n",
+        b"POST /predict HTTP/1.1\r\nHost: h\r\nAuthorization : Bearer " + key + b"\r\n\r\n",
+        b"GET /ws?key=" + key[:6] + b"\x01" + key[6:] + b" HTTP/1.1\r\nHost: h\r\n\r\n",
     ]
     async with serving(port) as server:
         for head in malformed:
@@ -289,7 +291,11 @@ async def test_a_malformed_request_is_logged_without_the_secrets_it_carried() ->
     assert "/avatar/link/-" in said[2], said
     assert "Holotrack-Resume: -" in said[3], said
     assert "link=-&pad" in said[4], said
+    # A space before the colon, and a stray byte inside the key, left them in clear.
+    assert "Authorization: -" in said[5], said
+    assert "key=- HTTP" in said[6], said
     assert key.decode() not in log, said
+    assert key[6:].decode() not in log, said
     assert token.decode() not in log, said
 
 

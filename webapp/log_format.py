@@ -21,9 +21,14 @@ def formatter(kind: str) -> logging.Formatter:
 # or link token, a pairing code or a watch token in the path, and the headers that hold the
 # access key or a link's secrets (its key, its token, its camera's resume string), as
 # deploy/nginx cuts them from its access log.
-_SECRET_QUERY = re.compile(r"(?i)([?&;](?:key|watch|link)=)[^&;\s'\"\\]*")
-_SECRET_PATH = re.compile(r"(/api/pair/|/api/avatar/|/api/emotion/|/avatar/link/)[^/?\s'\"\\]+")
-_SECRET_HEADER = re.compile(r"(?i)\b(authorization|holotrack-(?:link-key|watch-token|resume)):.*")
+# A value runs on past a backslash: aiohttp quotes the line as bytes, and the stray byte
+# that made it malformed (\x01) may sit inside the secret, whose rest followed in clear.
+_SECRET_QUERY = re.compile(r"(?i)([?&;](?:key|watch|link)=)[^&;\s'\"]*")
+_SECRET_PATH = re.compile(r"(/api/pair/|/api/avatar/|/api/emotion/|/avatar/link/)[^/?\s'\"]+")
+# Whitespace before the colon is what makes such a header malformed ("Invalid header token").
+_SECRET_HEADER = re.compile(
+    r"(?i)\b(authorization|holotrack-(?:link-key|watch-token|resume))\s*:.*"
+)
 
 
 def without_secrets(text: str) -> str:
