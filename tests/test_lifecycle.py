@@ -358,6 +358,9 @@ async def test_an_expect_header_that_is_not_utf8_is_one_info_line() -> None:
     said = [line for line in log.splitlines() if "Expect header" in line]
     assert len(said) == 3, log[-3000:]
     assert all(" INFO " in line for line in said), said
+    # Once each, after whom it came from (it was said twice, with no "from").
+    assert all(line.count("Expect header") == 1 for line in said), said
+    assert all("Error handling request from 127.0.0.1: an Expect" in line for line in said), said
     assert "Traceback" not in log, log[-3000:]
     assert " ERROR " not in log, log[-3000:]
 

@@ -53,8 +53,9 @@ def client_mistakes(record: logging.LogRecord) -> bool:
         # fails to encode one that was not UTF-8: 20 lines of traceback at ERROR for each
         # such request, for anyone to repeat. Its answer is still aiohttp's own 500.
         record.levelno, record.levelname = logging.INFO, "INFO"
-        record.msg = "%s: an Expect header that is not UTF-8, answered 500"
-        record.args = (record.getMessage(),)
+        # Read before msg changes: read after, the new words took the peer's place in them.
+        said = record.getMessage()
+        record.msg, record.args = "%s: an Expect header that is not UTF-8, answered 500", (said,)
         record.exc_info = record.exc_text = None
     return True
 
