@@ -484,6 +484,8 @@ async def test_an_upload_from_another_sites_page_is_refused(client: Client, path
     body = await response.json()
     assert (response.status, body["error"]) == (403, "cross_site"), body
     assert "elsewhere.example" in body["detail"]
+    # The refusal is shared with /ws; it spoke of "cross-site sessions" to an upload.
+    assert "session" not in body["detail"]
 
 
 async def test_an_upload_from_this_servers_page_is_taken(client: Client) -> None:

@@ -76,4 +76,4 @@ def origin_refusal(request: web.Request, config: Config) -> str | None:
         return f"origin {origin!r} is not an origin"
     if netloc.lower() == request.host.lower():
         return None
-    return f"origin {origin!r} is not this server ({request.host}); cross-site sessions are refused"
+    return f"origin {origin!r} is not this server ({request.host}); another site's page is refused"
