@@ -259,3 +259,55 @@ def test_session_off_returns_the_model_output_and_rig_on_request() -> None:
         json.dumps(rig)
         _, no_rig = on.process(lm, t, rec.width, rec.height)
         assert no_rig is None
+
+
+def test_after_a_gap_the_filter_follows_from_where_the_person_is_now() -> None:
+    """A pause just over MAX_GAP_MS starts afresh at the new place (a small move, one the
+    filter would otherwise barely follow), and the frames after it are smoothed from there,
+    not pulled back towards where the person stood before the pause."""
+    f = OneEuroFilter(SmoothingSettings())
+    f(np.zeros((1, 3)), 0.0)
+    f(np.zeros((1, 3)), 33.0)
+    moved = np.full((1, 3), 0.01)
+    kept = f(moved, 33.0 + MAX_GAP_MS)  # a pause of exactly MAX_GAP_MS is still smoothed
+    assert np.all(kept < 0.005)
+    f(np.zeros((1, 3)), 66.0 + MAX_GAP_MS)
+    t = 66.0 + 2 * MAX_GAP_MS + 1.0
+    assert np.array_equal(f(moved, t), moved)
+    assert f(moved, t + 33.0) == pytest.approx(moved, abs=1e-12)
+    # A camera that froze for a second: the avatar jumps to the person, it does not glide.
+    f(np.zeros((1, 3)), t + 66.0)
+    assert np.array_equal(f(moved, t + 1066.0), moved)
+
+
+def test_a_vertical_move_opens_the_cutoff_as_a_sideways_one_does() -> None:
+    """Speed is planar: a point stepping down (a squat) is followed as fast as one
+    stepping sideways by the same distance."""
+    sideways, down = OneEuroFilter(SmoothingSettings()), OneEuroFilter(SmoothingSettings())
+    for i in range(10):
+        d = 0.0 if i == 0 else 0.2
+        a = sideways(np.array([[d, 0.0, 0.0]]), i * 33.0)
+        b = down(np.array([[0.0, d, 0.0]]), i * 33.0)
+        assert b[0, 1] == pytest.approx(a[0, 0], abs=1e-12)
+    assert a[0, 0] > 0.19  # followed within the ten frames
+
+
+def test_a_move_across_a_wide_frame_is_smoothed_as_the_same_move_down_it() -> None:
+    """Points are in image heights whatever the frame's shape: on a 16:9 frame a hand
+    moving 20 pixels a frame sideways lags by as many pixels as one moving 20 down."""
+    width, height = 1280, 720
+    square = np.array([[0, 0], [40, 0], [0, 40], [40, 40]], dtype=np.float64) + 300.0
+
+    def lag_px(axis: int) -> float:
+        smoother = LandmarkSmoother(SmoothingSettings())
+        for i in range(6):
+            px = square.copy()
+            px[:, axis] += 20.0 * i
+            norm = np.c_[px / [width, height], np.zeros(4)]
+            got = smoother({"right_hand": norm}, i * 33.0, width, height)["right_hand"]
+        assert got is not None
+        return float(((norm - got)[:, :2] * [width, height])[0, axis])
+
+    across, down = lag_px(0), lag_px(1)
+    assert across > 0.5  # the filter lags at all
+    assert across == pytest.approx(down, rel=1e-9)
