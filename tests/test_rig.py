@@ -549,3 +549,38 @@ def test_the_open_level_is_a_little_over_the_windows_median() -> None:
             level = OPEN_OVER_MEDIAN * float(np.median(seen[side]))
             want = min(OPEN_MAX, max(OPEN_MIN, level))
             assert levels[side][1] == pytest.approx(want, abs=1e-12)
+
+
+def _face(left_open: float, right_open: float, iris: tuple[float, float]) -> list[list[float]]:
+    """A face mesh in rig space (+X the person's left, +Y up), eyes 2 wide with their
+    eyelids `*_open` apart, both irises moved by `iris` (sideways, up) from the eyes' centres;
+    the points the expressions do not read at the origin."""
+    points = [[0.0, 0.0, 0.0] for _ in range(face.IRIS_POINTS)]
+    points[face.FOREHEAD], points[face.CHIN] = [0.0, 5.0, 0.0], [0.0, -5.0, 0.0]
+    for side, x, opening in (("right", -3.0, right_open), ("left", 3.0, left_open)):
+        a, b = face.EYE_CORNERS[side]
+        points[a], points[b] = [x - 1.0, 0.0, 0.0], [x + 1.0, 0.0, 0.0]
+        lids = zip(face.EYE_UPPER[side], face.EYE_LOWER[side], (-0.5, 0.0, 0.5), strict=True)
+        for up, down, dx in lids:
+            points[up], points[down] = [x + dx, opening, 0.0], [x + dx, -opening, 0.0]
+        points[face.IRIS[side]] = [x + iris[0], iris[1], 0.0]
+    return points
+
+
+@pytest.mark.parametrize(
+    ("iris", "looks"),
+    [
+        ((0.4, 0.0), {"lookLeft"}),
+        ((-0.4, 0.0), {"lookRight"}),
+        ((0.0, 0.4), {"lookUp"}),
+        ((0.0, -0.4), {"lookDown"}),
+        ((0.01, -0.01), set()),  # inside the dead zone
+    ],
+)
+def test_irises_toward_the_persons_left_or_up_look_that_way(
+    iris: tuple[float, float], looks: set[str]
+) -> None:
+    mesh = _face(0.3, 0.3, iris)
+    got = face.expressions(mesh, gaze=face.gaze(mesh))
+    for k in ("lookLeft", "lookRight", "lookUp", "lookDown"):
+        assert got[k] == (1.0 if k in looks else 0.0), k
