@@ -29,7 +29,7 @@ from webapp.analysis.fitness import (
 )
 from webapp.analysis.fitness import workout as workout_module
 from webapp.analysis.fitness.angles import INDEX, LANDMARKS, angle, seen, to_points
-from webapp.analysis.fitness.counter import RepCounter
+from webapp.analysis.fitness.counter import Event, RepCounter
 from webapp.analysis.fitness.loader import DATA, parse
 from webapp.protocol import Track
 
@@ -1063,3 +1063,41 @@ def test_counting_costs_little_next_to_the_model(clips: Clips) -> None:
     per_frame_ms = (time.perf_counter() - t0) * 1000 / len(feed)
     model_ms = sorted(clips.pushups.model_ms)[len(feed) // 2]
     assert per_frame_ms < 0.02 * model_ms
+
+
+def test_a_reps_quality_is_its_share_of_time_without_a_form_cue(clips: Clips) -> None:
+    """On the real push-ups: clean reps score 1; a cue through the whole of the first rep
+    scores it near 0 and leaves the next ones clean; a cue only at each bottom scores every
+    rep in between."""
+    ex = EXERCISES["push_up"]
+    size = clips.pushups.image_size
+    seen = [(ms, elbow(p, size)) for ms, p in frames(clips.pushups) if p is not None]
+
+    def qualities(faulty: Callable[[float, float], bool]) -> list[float]:
+        counter = RepCounter(ex)
+        for ms, a in seen:
+            counter.update(ms, a, True, faulty(ms, a))
+        assert counter.count == 6
+        return [r.quality for r in counter.reps]
+
+    assert qualities(lambda ms, a: False) == [1.0] * 6
+    first_end = seconds((PUSHUP_BOTTOMS[0] + PUSHUP_BOTTOMS[1]) / 2)
+    first = qualities(lambda ms, a: ms < first_end)
+    assert first[0] < 0.1
+    assert first[1:] == [1.0] * 5
+    assert all(0.1 < q < 0.9 for q in qualities(lambda ms, a: ex.beyond_turn(a)))
+
+
+@pytest.mark.parametrize(("fps", "reps"), [(30, 0), (15, 1)])
+def test_one_sample_past_the_turn_counts_at_15_fps_not_at_30(fps: int, reps: int) -> None:
+    """A push-up that stops at 95 degrees with one sample of jitter at 88 (the turn is at
+    90): past it for confirm_ms counts, and at 30 fps one sample is half that, a half rep;
+    at 15 fps one sample covers it (the module's docstring)."""
+    ex = EXERCISES["push_up"]
+    step = 1000.0 / fps
+    down = [160.0 - 65.0 * i / 18 for i in range(19)]  # 160 to 95 over 18 samples
+    angles = [160.0] * 15 + down + [88.0] + down[::-1] + [160.0] * 10
+    counter = RepCounter(ex)
+    events = [counter.update(i * step, a, True, False) for i, a in enumerate(angles)]
+    assert counter.count == reps
+    assert (Event.PARTIAL in events) == (reps == 0)
