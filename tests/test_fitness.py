@@ -680,6 +680,24 @@ def test_one_side_only_for_side_on_push_ups(clips: Clips) -> None:
     assert {r["phase"] for r in results} <= {"ready", "out_of_view"}
 
 
+def test_an_exercise_on_both_sides_counts_nothing_with_one_side_unseen(clips: Clips) -> None:
+    """sides = "both" needs both sides seen (exercises.toml): the real side-on push-ups,
+    whose far arm the model does not see, counted as such an exercise count none and never
+    leave the ready position; as "any" (the near arm is enough) they count all six."""
+    counts = {}
+    for sides in ("any", "both"):
+        data = _raw()
+        data["exercises"]["push_up"]["sides"] = sides
+        workout = Workout(parse(data), "push_up")
+        phases = set()
+        for ms, pose in frames(clips.pushups):
+            phases.add(workout.update(pose, clips.pushups.image_size, ms)["phase"])
+        counts[sides] = workout.reps
+        if sides == "both":
+            assert phases <= {"ready", "out_of_view"}
+    assert counts == {"any": 6, "both": 0}
+
+
 def _slow_signing(clip: Clip) -> Frames:
     """The ASL signer's real right arm slowed 8x: his elbow goes from 140 to 60 degrees in
     about 0.07 s when signing; slowed, in about 0.6 s, which passes for a curl by the data's
