@@ -445,6 +445,16 @@ def test_slerp_ends_and_middle() -> None:
     assert math.degrees(quat.angle(quat.slerp(a, b, 0.5))) == pytest.approx(40.0)
 
 
+def test_slerp_along_the_signs_between_a_rotation_and_its_negative_stays_put() -> None:
+    """q and -q are one rotation: interpolated as their signs are (a hand blend's ease),
+    every step is that rotation, not a whole turn of the hand about its axis."""
+    q = quat.from_axis_angle((0.0, 0.0, 1.0), math.radians(30.0))
+    opposite = (-q[0], -q[1], -q[2], -q[3])
+    for t in (0.25, 0.5, 0.75):
+        step = quat.slerp(q, opposite, t, shortest=False)
+        assert quat.canonical(step) == pytest.approx(q)
+
+
 def test_angle_holds_for_quaternions_rounded_off_unit_length() -> None:
     # A calibrated message's head has six digits: w can be 1e-6 off, which acos read as a
     # tenth of a degree of rotation where there was none.
