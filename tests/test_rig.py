@@ -522,6 +522,17 @@ def test_eye_calibration_starts_fixed_learns_the_person_and_never_learns_shut_ey
     assert eyes.add({"left": 0.33, "right": 0.33})["right"] == pytest.approx(fixed)
 
 
+def test_a_glitch_reading_the_eyes_wider_than_any_eye_opens_is_not_learned() -> None:
+    """Ten seconds of a mesh reading the eyes 0.9 open (three times an open eye): the open
+    level stops at OPEN_MAX, so a real eye opened wide still reads as open afterwards."""
+    eyes = EyeCalibration()
+    for _ in range(WINDOW_FRAMES):
+        levels = eyes.add({"left": 0.9, "right": 0.9})
+    for side in ("left", "right"):
+        assert levels[side][1] == OPEN_MAX
+        assert face.blink_of(OPEN_MAX, *levels[side]) == 0.0
+
+
 def session_rig(session: AvatarSession, rec: Recording, i: int) -> dict[str, Any]:
     lm = {k: None if v is None else v.tolist() for k, v in rec.frame(i).items()}
     rig = session.process(lm, float(rec.capture_ms[i]), rec.width, rec.height)[1]
