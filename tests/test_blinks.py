@@ -77,7 +77,10 @@ def test_values_stay_in_range_and_new_names_start_afresh() -> None:
     assert out == {"a": 0.0, "z": 0.5}
     f.reset()
     assert f({"a": 0.2, "z": 0.5}, 6 * 33.3) == {"a": pytest.approx(0.2), "z": 0.5}
+    # As many names, in another order or renamed: no history carried across names either.
+    assert f({"z": 0.9, "a": 0.8}, 7 * 33.3) == {"z": 0.9, "a": 0.8}
+    assert f({"y": 0.1, "b": 0.0}, 8 * 33.3) == {"y": 0.1, "b": 0.0}
     # A filter's overshoot never leaves 0..1.
-    for t in range(7, 20):
+    for t in range(9, 22):
         out = f({"a": float(t % 2), "z": 1.0 - float(t % 2)}, t * 33.3)
         assert all(0.0 <= v <= 1.0 for v in out.values())
