@@ -250,6 +250,24 @@ def test_world_landmarks_give_the_same_kind_of_rig() -> None:
     assert angle_between(rig.bones["chest"], image.bones["chest"]) < 30.0
 
 
+@pytest.mark.parametrize("clip", [asl, squat])
+def test_spine_and_neck_each_take_half_of_the_turn(clip: Any) -> None:
+    """docs/rig.md: the spine takes half of the turn from the hips to the chest, and the
+    neck half of the head's turn from the chest; the other half is the next bone's own."""
+    rec = clip()
+    turned = 0
+    for i in range(len(rec)):
+        rig = solve(rec.frame(i), rec.width, rec.height)
+        if rig is None:
+            continue
+        bones = rig.bones
+        for first, second in (("spine", "chest"), ("neck", "head")):
+            half = quat.angle(bones[first])
+            assert half == pytest.approx(quat.angle(bones[second]), abs=1e-6), (i, first)
+            turned += half > math.radians(2.0)
+    assert turned >= 3  # the shared turns are not all nothing
+
+
 def test_mirror_swaps_sides_and_reflects() -> None:
     rec = asl()
     rig = solve(rec.frame(20), rec.width, rec.height)
