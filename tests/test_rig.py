@@ -343,6 +343,28 @@ def test_forward_kinematics_puts_each_limb_along_its_landmarks() -> None:
     assert checked > 300
 
 
+def test_knees_bend_the_shins_backward_and_feet_point_along_the_toes() -> None:
+    """On the real squats and push-ups: a bent knee's lower leg swings backward from its
+    thigh (a knee bends no other way), and a foot whose heel and toes are seen turns toward
+    the toes."""
+    bent = feet = 0
+    for rig, _, pts in solved_with_points([squat(), pushups()]):
+        world = world_rotations(rig)
+        for side in ("left", "right"):
+            lower = rig.bones.get(f"{side}LowerLeg")
+            if lower is not None and math.degrees(quat.angle(lower)) > 20.0:
+                assert quat.rotate(lower, (0.0, -1.0, 0.0))[2] < 0.0
+                bent += 1
+            foot = world.get(f"{side}Foot")
+            if foot is not None:
+                toes = quat.unit(quat.sub(pts[Pose.FOOT_INDEX[side]], pts[Pose.HEEL[side]]))
+                along = quat.dot(quat.rotate(foot, (0.0, 0.0, 1.0)), toes)
+                assert along == pytest.approx(1.0, abs=1e-6)
+                feet += 1
+    assert bent >= 3
+    assert feet >= 10
+
+
 def test_a_hand_is_in_line_with_an_arm_out_of_view() -> None:
     """The elbows are below the frame: the arm hangs relaxed, a guess, and a hand found
     (or the pose's hand points, which it guesses too) turned against it showed a wrist
