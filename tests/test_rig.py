@@ -153,6 +153,25 @@ def test_arms_out_of_view_hang_relaxed_instead_of_flailing() -> None:
     assert relaxed >= 20
 
 
+def test_an_arm_whose_wrist_is_unseen_is_straight_along_its_upper_arm() -> None:
+    """The signer's real frames with one wrist's visibility taken to 0 (as the model reports
+    a hand out of the image): that forearm is not bent toward the model's guess at the
+    wrist, it carries straight on from the upper arm (seen, the forearms are bent)."""
+    rec = asl()
+    for i in range(0, len(rec), 10):
+        lm = rec.frame(i)
+        assert lm["pose"] is not None
+        seen = solve(lm, rec.width, rec.height)
+        assert seen is not None
+        for side in ("left", "right"):
+            pose = lm["pose"].copy()
+            pose[Pose.WRIST[side], 3] = 0.0
+            rig = solve({**lm, "pose": pose}, rec.width, rec.height)
+            assert rig is not None
+            assert rig.bones[f"{side}LowerArm"] == pytest.approx(quat.IDENTITY)
+            assert math.degrees(quat.angle(seen.bones[f"{side}LowerArm"])) > 10.0
+
+
 def test_expressions_without_irises_do_not_look_anywhere() -> None:
     rec = asl()
     lm = rec.frame(0)
