@@ -7,6 +7,7 @@ when it chooses; graphs open at once. Nothing here runs MediaPipe or sleeps.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import time
@@ -202,6 +203,48 @@ async def test_waiting_sessions_are_served_round_robin(pool: Callable[..., Any])
     order = [first] + [await worker.answer() for _ in range(3)]
     assert sessions_run(order) == [a.id, b.id, c.id, a.id]
     await until(lambda: sink_a.results == [1, 2])
+
+
+async def test_a_session_whose_frame_always_waits_takes_one_turn_per_round(
+    pool: Callable[..., Any],
+) -> None:
+    """A video (its next frame offered as soon as one is taken) beside two sessions that
+    send on each turn: each of the three runs once a round, as docs/architecture.md says
+    of a video; the video took every other frame, the two others sharing the rest."""
+    scheduler = await pool()
+    worker = fake(scheduler)
+    video = scheduler.open_session(Track.HOLISTIC, Sink(), 30.0, held_to_rate=False)
+    await settled(video)
+    followers = [await open_ready(scheduler) for _ in range(2)]
+    sent = asyncio.Event()
+    seqs = iter(range(1, 1000))
+
+    def on_turn(slot: Slot) -> Callable[[], None]:
+        def turn() -> None:
+            scheduler.offer(slot, frame(next(seqs)))
+            sent.set()
+
+        return turn
+
+    for slot, sink in followers:
+        sink.turn = on_turn(slot)  # type: ignore[method-assign]
+        if slot.state is SlotState.INVITED:
+            sink.turn()
+    scheduler.offer(video, frame(next(seqs)))
+    ran = []
+    for _ in range(12):
+        job, running = await worker.next()
+        ran.append(job)
+        if sessions_run([job]) == [video.id]:
+            scheduler.offer(video, frame(next(seqs)))
+        # A frame takes longer than a turn's lead: the invited frame is in before it ends.
+        if not any(slot.pending for slot, _ in followers):
+            sent.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(sent.wait(), 1.0)
+        running.set_result(FrameResult(1, 64, 48, NOBODY, 1.0, 2.0))
+    counts = [sessions_run(ran).count(slot.id) for slot in (video, *(s for s, _ in followers))]
+    assert counts == [4, 4, 4]
 
 
 async def test_the_newest_frame_replaces_the_waiting_one(pool: Callable[..., Any]) -> None:

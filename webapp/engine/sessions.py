@@ -75,13 +75,17 @@ class LaneSessions:
 
     def take(self) -> tuple[Slot, Frame]:
         """The next session in line and its newest frame, which is now running."""
-        slot = self._ready.popleft()
+        slot = min(self._ready, key=lambda waiting: waiting.last_started)
+        self._ready.remove(slot)
         frame = self.take_more(slot)
+        slot.last_started = frame.started
         self.steer.meter.took(frame.started - max(frame.received, slot.released))
         slot.state = SlotState.RUNNING
-        if not self._ready:
-            # Invite the next frame to arrive just before this one is done.
-            self.invitations.later(self._times.lead_time(slot.kind))
+        # Invite the next frame to arrive just before this one is done, even past frames
+        # already in line: a session whose frame always waits (a video, a client sending
+        # at the rate it asked) would otherwise have every other turn, those that follow
+        # turns sharing the rest.
+        self.invitations.later(self._times.lead_time(slot.kind))
         return slot, frame
 
     def take_more(self, slot: Slot) -> Frame:

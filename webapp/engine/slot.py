@@ -67,6 +67,9 @@ class Slot:
     # When it last left a HELD spell: the wait the grant steering reads starts there, as a
     # frame held back is the client's doing, not a full worker's.
     released: float = 0.0
+    # When its last frame started: the ready line serves the session served least
+    # recently first, so one whose frame is always waiting cannot take every other turn.
+    last_started: float = 0.0
 
     @property
     def kind(self) -> str:
