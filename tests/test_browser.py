@@ -1417,6 +1417,27 @@ async def test_every_error_code_of_an_upload_is_said_in_its_own_words(client: Cl
     assert said["upload_timeout"].startswith("The file took too long to reach the server")
 
 
+async def test_a_quotas_wait_is_said_and_a_quota_of_none_says_no_wait(client: Client) -> None:
+    """A 429 quota says when the key may ask again (its retry_after); a limit of 0 (403,
+    retry_after null) has no wait to say."""
+    async with open_page() as browser:
+        await open_index(browser, client)
+        later, never = await browser.page.evaluate(
+            """async () => {
+                 const { describeHttpError } = await import("/static/errors.js");
+                 const quota = { error: "quota", detail: "key a is over it" };
+                 return [
+                   describeHttpError(429, { ...quota, retry_after: 40 }),
+                   describeHttpError(403, { ...quota, retry_after: null }),
+                 ];
+               }"""
+        )
+    assert later == (
+        "This access key is over its quota: key a is over it (HTTP 429, quota). Try again in 40 s."
+    )
+    assert never == "This access key is over its quota: key a is over it (HTTP 403, quota)."
+
+
 def all_subclasses(cls: type[HolotrackError]) -> set[type[HolotrackError]]:
     return {cls} | {sub for child in cls.__subclasses__() for sub in all_subclasses(child)}
 
