@@ -1438,6 +1438,20 @@ async def test_a_quotas_wait_is_said_and_a_quota_of_none_says_no_wait(client: Cl
     assert never == "This access key is over its quota: key a is over it (HTTP 403, quota)."
 
 
+async def test_a_duration_reads_in_minutes_from_the_minute_on(client: Client) -> None:
+    """A grace or a pause of exactly a minute reads "1 min", as those of 61 s and more read
+    in minutes: "60 s" next to "1 min 1 s" read as two units for one length."""
+    async with open_page() as browser:
+        await open_index(browser, client)
+        said = await browser.page.evaluate(
+            """async () => {
+                 const { duration } = await import("/static/format.js");
+                 return [59, 60, 61, 120, 3542].map(duration);
+               }"""
+        )
+    assert said == ["59 s", "1 min", "1 min 1 s", "2 min", "59 min 2 s"]
+
+
 def all_subclasses(cls: type[HolotrackError]) -> set[type[HolotrackError]]:
     return {cls} | {sub for child in cls.__subclasses__() for sub in all_subclasses(child)}
 
