@@ -1817,6 +1817,26 @@ async def test_the_obs_view_tells_a_lost_connection_from_an_ended_session(
     assert "ended" not in restart[0]
 
 
+async def test_the_obs_view_waits_at_most_ten_seconds_between_tries(
+    make_avatar_client: MakeAvatarClient,
+) -> None:
+    """An OBS view waits for hours: its tries back off, but never to more than 10 s apart,
+    so a streamer's Start shows on the stream within seconds however long it waited."""
+    async with avatar_page(make_avatar_client) as browser:
+        gone, lost, said = await browser.page.evaluate(
+            """async () => {
+                 const { afterClose } = await import("/static/avatar/watch.js");
+                 const delays = (code) => [0, 1, 2, 3, 4, 10, 30, 1000].map((attempt) =>
+                   afterClose({ code, reason: "", wasWatching: false, attempt }).delay);
+                 const late = afterClose({ code: 4003, wasWatching: false, attempt: 50 });
+                 return [delays(4003), delays(1006), late.text];
+               }"""
+        )
+    assert gone == [3000, 6000, 10000, 10000, 10000, 10000, 10000, 10000]
+    assert lost == [1000, 2000, 4000, 8000, 10000, 10000, 10000, 10000]
+    assert "(next try in 10 s)" in said
+
+
 async def test_antialiasing_only_with_a_gpu(make_avatar_client: MakeAvatarClient) -> None:
     async with avatar_page(make_avatar_client) as browser:
         page = browser.page
