@@ -1023,7 +1023,7 @@ async def test_a_server_that_cannot_be_reached_is_said_so_until_the_page_gives_u
                 break
             await page.clock.run_for(5000)
         text = await page.inner_text("#live-status")
-        assert text.startswith("Cannot reach the server. Gave up after"), text
+        assert text.startswith("Cannot reach the server. Gave up after 8 attempts"), text
         assert text.endswith("press Start to try again."), text
         assert [e for e in browser.errors if "WebSocket" not in e] == []
 
