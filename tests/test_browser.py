@@ -1028,6 +1028,34 @@ async def test_a_server_that_cannot_be_reached_is_said_so_until_the_page_gives_u
         assert [e for e in browser.errors if "WebSocket" not in e] == []
 
 
+async def test_reconnect_waits_grow_to_at_most_fifteen_seconds_and_keep_the_servers_floor(
+    client: Client,
+) -> None:
+    """The page's waits between reconnects double from half a second, each 20% either way,
+    up to 15 s: a page left to reconnect after a blip must not wait minutes. A close that
+    names its own wait (a full server's) is never tried sooner."""
+    async with open_page() as browser:
+        await open_index(browser, client)
+        low, high, floor = await browser.page.evaluate(
+            """async () => {
+                 const { backoffMs } = await import("/static/protocol.js");
+                 const random = Math.random;
+                 const each = (r, min) => {
+                   Math.random = () => r;
+                   try {
+                     return [0, 1, 2, 3, 4, 5, 7, 12, 40].map((a) => backoffMs(a, min));
+                   } finally {
+                     Math.random = random;
+                   }
+                 };
+                 return [each(0, 0), each(0.999999, 0), each(0, 5000)];
+               }"""
+        )
+    assert low == [400, 800, 1600, 3200, 6400, 12000, 12000, 12000, 12000]
+    assert high == [600, 1200, 2400, 4800, 9600, 18000, 18000, 18000, 18000]
+    assert floor == [5000, 5000, 5000, 5000, 6400, 12000, 12000, 12000, 12000]
+
+
 async def network_switch(page: Page) -> Callable[[bool], Awaitable[None]]:
     """Takes the page's network away (True) and gives it back (False), its connection left
     open, as a Wi-Fi that drops out does."""
