@@ -1056,6 +1056,57 @@ async def test_reconnect_waits_grow_to_at_most_fifteen_seconds_and_keep_the_serv
     assert floor == [5000, 5000, 5000, 5000, 6400, 12000, 12000, 12000, 12000]
 
 
+async def test_a_session_that_worked_again_has_its_eight_reconnects_afresh(
+    client: Client,
+) -> None:
+    """Eight tries to reconnect are for one trouble: once a result came back, the next
+    loss counts from the first try again. A session that lost its connection now and
+    then over an evening gave up at its ninth blip."""
+    async with open_page() as browser:
+        await open_index(browser, client)
+        said = await browser.page.evaluate(
+            """async () => {
+                 const { LiveSession } = await import("/static/session.js");
+                 // No network: each connection the session opens is dropped by hand.
+                 class Unreached {
+                   static OPEN = 1;
+                   constructor() { this.readyState = 0; }
+                   send() {}
+                   close() {}
+                 }
+                 const real = window.WebSocket;
+                 window.WebSocket = Unreached;
+                 const statuses = [];
+                 let ended = null;
+                 const session = new LiveSession({
+                   url: "ws://127.0.0.1:9/ws", track: "pose", fps: 15, grab: async () => null,
+                   handlers: {
+                     status: (text) => statuses.push(text),
+                     ended: (text) => (ended = text),
+                   },
+                 });
+                 const blips = (n) => {
+                   for (let i = 0; i < n && ended === null; i++) {
+                     session.closed(1006, "", true);
+                     session.clearTimers();
+                     session.connect();
+                   }
+                 };
+                 try {
+                   session.connect();
+                   blips(6);
+                   session.receive(JSON.stringify({ type: "result", seq: 1, capture_ms: 0 }));
+                   blips(6);
+                 } finally {
+                   session.clearTimers();
+                   window.WebSocket = real;
+                 }
+                 return { ended, last: statuses.at(-1) };
+               }"""
+        )
+    assert said == {"ended": None, "last": "Reconnecting (attempt 7)…"}
+
+
 async def network_switch(page: Page) -> Callable[[bool], Awaitable[None]]:
     """Takes the page's network away (True) and gives it back (False), its connection left
     open, as a Wi-Fi that drops out does."""
