@@ -758,6 +758,31 @@ async def test_a_setting_stepped_by_its_keys_starts_one_session(
         assert browser.errors == []
 
 
+async def test_a_setting_picked_by_the_pointer_after_its_keys_is_taken_at_once(
+    client: Client,
+) -> None:
+    """Keys wait for the next key; a pointer's pick is acted on at once, though the keys
+    moved the control before it (and the pick replaces the change they left waiting)."""
+    async with open_page() as browser:
+        await open_index(browser, client)
+        calls = await browser.page.evaluate(
+            """async () => {
+                 const { onSettledChange } = await import("/static/settled.js");
+                 const select = document.createElement("select");
+                 document.body.append(select);
+                 let calls = 0;
+                 onSettledChange([select], () => (calls += 1), 60000);
+                 select.dispatchEvent(new KeyboardEvent("keydown", { key: "ArrowDown" }));
+                 select.dispatchEvent(new Event("change"));
+                 const keyed = calls;
+                 select.dispatchEvent(new PointerEvent("pointerdown"));
+                 select.dispatchEvent(new Event("change"));
+                 return [keyed, calls];
+               }"""
+        )
+    assert calls == [0, 1]
+
+
 # A camera in use: Chromium's fake camera cannot be held, so getUserMedia fails as it does then.
 CAMERA_IN_USE_JS = """
 navigator.mediaDevices.getUserMedia = () =>
