@@ -344,6 +344,50 @@ async def test_the_default_avatar_renders_and_a_rig_poses_it(
         assert browser.errors == []
 
 
+# The default avatar loaded on its own: where each hips_position in turn puts her hips,
+# from their rest (the avatar's own units), after rest() when `rests` says so.
+HIPS_SHIFTS_JS = """async (steps) => {
+  const { loadVrm } = await import("/static/avatar/avatar.js");
+  const avatar = await loadVrm(document.body.dataset.defaultAvatar);
+  try {
+    return {
+      height: avatar.hipsRest.y,
+      shifts: steps.map(([rests, hips]) => {
+        if (rests) avatar.rest();
+        return avatar.hipsFrom(hips).sub(avatar.hipsRest).toArray();
+      }),
+    };
+  } finally {
+    avatar.dispose();
+  }
+}"""
+
+
+async def test_the_avatar_steps_aside_no_further_than_half_her_hips_height(
+    make_avatar_client: MakeAvatarClient,
+) -> None:
+    """docs: both parts of hips_position stay within half the hips' height, so the avatar
+    never leaves the view, however far the person steps aside or crouches."""
+    async with avatar_page(make_avatar_client) as browser:
+        said = await browser.page.evaluate(
+            HIPS_SHIFTS_JS,
+            [
+                [False, [0, 0.3, 0]],
+                [False, [0.2, 0.3, 0]],
+                [False, [3, 0.3, 0]],
+                [False, [0, -3, 0]],
+            ],
+        )
+    height = said["height"]
+    first, small, far_aside, far_down = ([abs(v) for v in shift] for shift in said["shifts"])
+    assert height > 0
+    assert first == pytest.approx([0, 0, 0], abs=1e-9)
+    # 0.2 m scaled to the avatar (her hips height over the rig's 0.95 m); 3 m stops at half.
+    assert small == pytest.approx([0.2 * height / 0.95, 0, 0], abs=1e-6)
+    assert far_aside == pytest.approx([height / 2, 0, 0], abs=1e-6)
+    assert far_down == pytest.approx([0, height / 2, 0], abs=1e-6)
+
+
 async def test_your_own_vrm_replaces_the_avatar_and_a_non_vrm_is_refused_in_words(
     make_avatar_client: MakeAvatarClient,
 ) -> None:
