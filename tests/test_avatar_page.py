@@ -388,6 +388,23 @@ async def test_the_avatar_steps_aside_no_further_than_half_her_hips_height(
     assert far_down == pytest.approx([0, height / 2, 0], abs=1e-6)
 
 
+async def test_a_new_sessions_hips_count_from_its_own_first_height(
+    make_avatar_client: MakeAvatarClient,
+) -> None:
+    """The height counts from a session's first value, so a camera on a high shelf does
+    not show: after rest, the next session's first value is the standing height again,
+    not a crouch measured from the last session's camera."""
+    async with avatar_page(make_avatar_client) as browser:
+        said = await browser.page.evaluate(
+            HIPS_SHIFTS_JS, [[False, [0, 0.3, 0]], [True, [0, 0, 0]], [False, [0, 0.1, 0]]]
+        )
+    height = said["height"]
+    first, next_first, lower = said["shifts"]
+    assert first == pytest.approx([0, 0, 0], abs=1e-9)
+    assert next_first == pytest.approx([0, 0, 0], abs=1e-9)
+    assert lower == pytest.approx([0, 0.1 * height / 0.95, 0], abs=1e-6)
+
+
 async def test_your_own_vrm_replaces_the_avatar_and_a_non_vrm_is_refused_in_words(
     make_avatar_client: MakeAvatarClient,
 ) -> None:
