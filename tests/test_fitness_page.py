@@ -790,6 +790,35 @@ async def test_each_arms_count_reads_the_same_in_the_readout_and_the_log(
 
 
 @pytest.mark.browser
+async def test_a_sets_time_reads_as_a_clock(client: Client) -> None:
+    """The timer and the log's time column read minutes and two-digit seconds: "1:05", not
+    "1:5" (which reads as a minute and a half a second)."""
+    async with open_page() as browser:
+        page = browser.page
+        await page.goto(str(client.make_url("/fitness")))
+        await page.wait_for_selector("body[data-fitness-ready]", state="attached")
+        said = await page.evaluate(
+            """async () => {
+                 const { clock } = await import("/static/fitness/words.js");
+                 return Object.fromEntries([0, 999, 5000, 59999, 60000, 65400, 600000, 3725000, -1]
+                   .map((ms) => [ms, clock(ms)]));
+               }"""
+        )
+        assert browser.errors == []
+    assert said == {
+        "0": "0:00",
+        "999": "0:00",
+        "5000": "0:05",
+        "59999": "0:59",
+        "60000": "1:00",
+        "65400": "1:05",
+        "600000": "10:00",
+        "3725000": "62:05",
+        "-1": "0:00",
+    }
+
+
+@pytest.mark.browser
 async def test_a_set_without_reps_leaves_its_figures_empty_in_the_csv(client: Client) -> None:
     async with open_page() as browser:
         page = browser.page
