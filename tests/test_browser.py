@@ -1132,6 +1132,58 @@ async def test_a_session_that_worked_again_has_its_eight_reconnects_afresh(
     assert said == {"ended": None, "last": "Reconnecting (attempt 7)…"}
 
 
+async def test_an_answer_frees_its_frames_place_for_the_next_turn(client: Client) -> None:
+    """Two frames may await their answers: the answer to the first frees its place at
+    once, so the next turn gets a fresh frame. Kept until a later answer, it held the
+    place, and the turn waited a whole answer more: half the rate."""
+    async with open_page() as browser:
+        await open_index(browser, client)
+        sent = await browser.page.evaluate(
+            """async () => {
+                 const { LiveSession } = await import("/static/session.js");
+                 class Socket {
+                   static OPEN = 1;
+                   constructor() { this.readyState = 1; }
+                   send() {}
+                   close() {}
+                 }
+                 const real = window.WebSocket;
+                 window.WebSocket = Socket;
+                 const sent = [];
+                 let wake = null;
+                 const next = () => new Promise((resolve) => {
+                   wake = resolve;
+                   setTimeout(resolve, 1000);
+                 });
+                 // 0.5 fps: no frame goes without a turn while the test runs.
+                 const session = new LiveSession({
+                   url: "ws://127.0.0.1:9/ws", track: "pose", fps: 0.5,
+                   grab: async () => ({ blob: new Blob([new Uint8Array(8)]), captureMs: 0 }),
+                   handlers: { sent: (seq) => { sent.push(seq); wake?.(); } },
+                 });
+                 const say = (message) => session.receive(JSON.stringify(message));
+                 try {
+                   session.connect();
+                   let frame = next();
+                   say({ type: "ready", fps: 0.5 });
+                   await frame;
+                   frame = next();
+                   say({ type: "turn" });
+                   await frame;
+                   frame = next();
+                   say({ type: "result", seq: 1, capture_ms: 0 });
+                   say({ type: "turn" });
+                   await frame;
+                 } finally {
+                   session.stop();
+                   window.WebSocket = real;
+                 }
+                 return sent;
+               }"""
+        )
+    assert sent == [1, 2, 3]
+
+
 async def network_switch(page: Page) -> Callable[[bool], Awaitable[None]]:
     """Takes the page's network away (True) and gives it back (False), its connection left
     open, as a Wi-Fi that drops out does."""
