@@ -1184,6 +1184,52 @@ async def test_an_answer_frees_its_frames_place_for_the_next_turn(client: Client
     assert sent == [1, 2, 3]
 
 
+async def test_a_watcher_back_to_watching_counts_its_next_tries_afresh(client: Client) -> None:
+    """A coach's card gives up after five tries in a row: a watcher that watched again in
+    between starts its count over, or a card that rode out five blips over a workout gave
+    up at the sixth's first try."""
+    async with open_page() as browser:
+        await open_index(browser, client)
+        attempts = await browser.page.evaluate(
+            """async () => {
+                 const { WatchSocket } = await import("/static/watch.js");
+                 const sockets = [];
+                 class Socket {
+                   static OPEN = 1;
+                   constructor() {
+                     this.readyState = 1;
+                     sockets.push(this);
+                   }
+                   send() {}
+                   close() {}
+                 }
+                 const real = window.WebSocket;
+                 window.WebSocket = Socket;
+                 const attempts = [];
+                 const watcher = new WatchSocket({
+                   url: "ws://127.0.0.1:9/ws", token: "t", bye: "bye",
+                   handlers: { closed: ({ attempt }) => (attempts.push(attempt), 0) },
+                 });
+                 const tick = () => new Promise((resolve) => setTimeout(resolve, 20));
+                 try {
+                   watcher.start();
+                   // Watching, lost; watching, lost; lost before watching; watching, lost.
+                   for (const watches of [true, true, false, true]) {
+                     const socket = sockets.at(-1);
+                     if (watches) socket.onmessage({ data: JSON.stringify({ type: "watching" }) });
+                     socket.onclose({ code: 1006, reason: "" });
+                     await tick();
+                   }
+                 } finally {
+                   watcher.stop();
+                   window.WebSocket = real;
+                 }
+                 return attempts;
+               }"""
+        )
+    assert attempts == [0, 0, 1, 0]
+
+
 async def network_switch(page: Page) -> Callable[[bool], Awaitable[None]]:
     """Takes the page's network away (True) and gives it back (False), its connection left
     open, as a Wi-Fi that drops out does."""
