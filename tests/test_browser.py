@@ -1284,6 +1284,8 @@ async def test_a_slow_camera_has_each_picture_sent_once(client: Client, tmp_path
 
 
 async def test_a_stalled_network_is_said_and_unsaid(client: Client, tmp_path: Path) -> None:
+    """Said once no answer came for 5 s: a frozen picture under "Tracking" for longer reads
+    as the tracker's fault."""
     async with tracking(client, tmp_path / "camera.y4m", frames=30) as browser:
         page = browser.page
         offline = await network_switch(page)
@@ -1292,6 +1294,8 @@ async def test_a_stalled_network_is_said_and_unsaid(client: Client, tmp_path: Pa
             "() => document.getElementById('live-notice').textContent.includes('No answer')"
         )
         assert await page.is_visible("#live-notice")
+        said = await page.inner_text("#live-notice")
+        assert re.match(r"No answer from the server for [5-7] s:", said), said
         await offline(False)
         await page.wait_for_selector("#live-notice", state="hidden")
         assert await page.get_attribute("#live-status", "data-kind") == "ok"
