@@ -789,6 +789,45 @@ async def test_each_arms_count_reads_the_same_in_the_readout_and_the_log(
         assert browser.errors == []
 
 
+# The readout's "Last rep" line after each of these results.
+LAST_REP_JS = """async (results) => {
+  const { RepReadout } = await import("/static/fitness/readout.js");
+  const el = (tag) => document.createElement(tag);
+  const lastRep = el("p");
+  const readout = new RepReadout({
+    reps: el("output"), unit: el("span"), sides: el("p"), phase: el("strong"),
+    angles: el("dl"), cues: el("ul"), lastRep,
+  });
+  return results.map((fitness) => {
+    readout.show({ phase: "up", angles: {}, ...fitness });
+    return lastRep.textContent;
+  });
+}"""
+
+
+@pytest.mark.browser
+async def test_the_last_rep_says_its_range_its_time_and_its_arm(client: Client) -> None:
+    """A one-armed exercise's last rep names the arm that did it: a left rep's 88 degrees
+    read as the right's shallow one otherwise."""
+    curl = {"range_of_motion": 87.6, "duration_ms": 2140}
+    async with open_page() as browser:
+        await open_fitness(browser, client, "bicep_curl")
+        said = await browser.page.evaluate(
+            LAST_REP_JS,
+            [
+                {"reps": 1, "last_rep": {**curl, "side": "left"}},
+                {"reps": 2, "last_rep": {**curl, "side": None}},
+                {"reps": 0},
+            ],
+        )
+        assert browser.errors == []
+    assert said == [
+        "Last rep: 88° range of motion in 2.1 s (left)",
+        "Last rep: 88° range of motion in 2.1 s",
+        "",
+    ]
+
+
 @pytest.mark.browser
 async def test_a_sets_time_reads_as_a_clock(client: Client) -> None:
     """The timer and the log's time column read minutes and two-digit seconds: "1:05", not
