@@ -1658,6 +1658,26 @@ async def test_a_duration_reads_in_minutes_from_the_minute_on(client: Client) ->
     assert said == ["59 s", "1 min", "1 min 1 s", "2 min", "59 min 2 s"]
 
 
+async def test_an_error_page_without_json_is_said_with_its_status_words(client: Client) -> None:
+    """A proxy's own error page (nginx's 502, HTML) has no error code to say: its status
+    and the status's words are, or none over HTTP/2, which has no words."""
+    async with open_page() as browser:
+        await open_index(browser, client)
+        said = await browser.page.evaluate(
+            """async () => {
+                 const { describeHttpError } = await import("/static/errors.js");
+                 return [
+                   describeHttpError(502, null, "Bad Gateway"),
+                   describeHttpError(502, { detail: "no code" }, ""),
+                 ];
+               }"""
+        )
+    assert said == [
+        "The server answered HTTP 502 Bad Gateway without an explanation.",
+        "The server answered HTTP 502 without an explanation.",
+    ]
+
+
 def all_subclasses(cls: type[HolotrackError]) -> set[type[HolotrackError]]:
     return {cls} | {sub for child in cls.__subclasses__() for sub in all_subclasses(child)}
 
