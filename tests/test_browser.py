@@ -1678,6 +1678,28 @@ async def test_an_error_page_without_json_is_said_with_its_status_words(client: 
     ]
 
 
+async def test_a_figure_written_again_unchanged_is_not_rewritten(client: Client) -> None:
+    """A screen reader reads a live region out at every write, the same words too: the
+    count, rewritten with each result, was said 15 times a second."""
+    async with open_page() as browser:
+        await open_index(browser, client)
+        wrote = await browser.page.evaluate(
+            """async () => {
+                 const { putText } = await import("/static/format.js");
+                 const output = document.createElement("output");
+                 output.setAttribute("aria-live", "polite");
+                 document.body.append(output);
+                 const writes = new MutationObserver(() => {});
+                 writes.observe(output, { childList: true, characterData: true, subtree: true });
+                 return ["3", "3", "4", "4", ""].map((text) => {
+                   putText(output, text);
+                   return writes.takeRecords().length > 0;
+                 });
+               }"""
+        )
+    assert wrote == [True, False, True, False, True]
+
+
 def all_subclasses(cls: type[HolotrackError]) -> set[type[HolotrackError]]:
     return {cls} | {sub for child in cls.__subclasses__() for sub in all_subclasses(child)}
 
