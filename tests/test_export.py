@@ -207,6 +207,29 @@ def test_bvh_frame_time_is_never_zero() -> None:
     assert mocap.frame_time > 0.0
 
 
+def test_bvh_frame_midway_between_two_lines_shows_the_later() -> None:
+    """A motion frame due exactly between two lines shows the later one, as on_the_clock
+    says: lines at 0, 10, 20, 30 and 60 ms are shown every 15 ms, and the frame due at
+    15 ms is the line at 20 ms, the one at 45 ms the line at 60 ms."""
+    times = [0.0, 10.0, 20.0, 30.0, 60.0]
+    recording: list[Line] = [
+        {
+            "frame": i,
+            "time_ms": t,
+            "landmarks": {},
+            "rig": {"bones": {}, "hips_position": [t / 1000.0, 0.0, 0.0]},
+        }
+        for i, t in enumerate(times)
+    ]
+    mocap = Bvh(to_bvh(parse_text(jsonl(recording))))
+    start = mocap.frame_joint_channel(0, "hips", "Xposition")
+    shown_ms = [
+        round((mocap.frame_joint_channel(k, "hips", "Xposition") - start) * 1000.0, 3)
+        for k in range(mocap.nframes)
+    ]
+    assert shown_ms == [0.0, 20.0, 30.0, 60.0, 60.0]
+
+
 def test_bvh_frames_of_an_uneven_recording_keep_their_times() -> None:
     """A phone's variable-rate video, as /api/video answers it: 25 frames in its first
     second, then one every 120 ms. Written a line a frame at the mean interval, its first
