@@ -196,6 +196,20 @@ async def test_bvh_rotations_are_the_recorded_rig(recorded: list[Line]) -> None:
     assert compared >= FRAMES * 20
 
 
+def test_bvh_eye_end_sites_point_straight_ahead() -> None:
+    """Each eye's End Site is a short step along +Z, where the figure faces, so the bone
+    drawn from the eye shows where it looks; every other leaf goes on along its own
+    bone."""
+    text = to_bvh(parse_text(jsonl([{"frame": 0, "time_ms": 0.0, "landmarks": {}}])))
+    lines = [line.strip() for line in text.splitlines()]
+    for eye in ("leftEye", "rightEye"):
+        at = lines.index(f"JOINT {eye}")
+        site = lines.index("End Site", at)
+        x, y, z = (float(v) for v in lines[site + 2].split()[1:])
+        assert (x, y) == (0.0, 0.0), eye
+        assert 0.0 < z < JOINT_OFFSET[eye][2], eye
+
+
 def test_bvh_frame_time_is_never_zero() -> None:
     """Lines stamped a fraction of a microsecond apart on average: the file said
     "Frame Time: 0.000000", a rate of nothing that an importer divides by."""
