@@ -33,6 +33,7 @@ from tests.live import LiveClient, video_frames
 from tests.media import ASL_VIDEO, MEDIA
 from tests.videos import lines, post, write_clip
 from tests.vmc_receiver import VMC_TYPE_TAGS, vmc_receiver
+from webapp.analysis.fitness.angles import INDEX, angle, to_points
 from webapp.analysis.rig import quat
 from webapp.analysis.rig.eyes import eye_rotation
 from webapp.analysis.rig.idle import IDLE_BONES, UNSEEN_SECONDS
@@ -498,6 +499,23 @@ def test_a_csv_cell_a_spreadsheet_would_take_for_a_formula_stays_text() -> None:
     quoted = ["'" + name for name in names[:-2] if name is not None]
     # null is a field left out: an empty cell (the review of this change: a 500).
     assert [row[column] for row in rows[1:]] == [*quoted, "push_up", ""]
+
+
+def test_csv_angle_columns_are_in_the_documented_order_to_a_tenth_of_a_degree() -> None:
+    """docs/recordings.md: left_elbow_deg, right_elbow_deg, then the shoulders, hips and
+    knees the same way; each cell the angle to 0.1 degree."""
+    sides = ("left", "right")
+    assert [c for c in table.header(False) if c.endswith("_deg")] == [
+        f"{side}_{joint}_deg" for joint in ("elbow", "shoulder", "hip", "knee") for side in sides
+    ]
+    # Every point somewhere else, seen: no angle is a whole number of degrees here.
+    pose = [[0.3 + 0.011 * i, 0.2 + 0.017 * (i * i % 29), 0.0, 1.0] for i in range(33)]
+    cells = joint_angles(pose, (640, 480))
+    points = to_points(pose, (640, 480), 0.0, range(33))
+    for cell, name in zip(cells, table.ANGLES, strict=True):
+        side, joint = name.split("_")
+        ends = [points[INDEX[f"{side}_{point}"]] for point in table.JOINTS[joint]]
+        assert cell == f"{round(angle(*ends), 1):.1f}", name
 
 
 def test_an_angle_of_coinciding_points_is_an_empty_cell_not_nan() -> None:
