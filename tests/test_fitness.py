@@ -747,6 +747,16 @@ def twinned(pose: Pose | None) -> Pose | None:
     return out
 
 
+def test_one_arm_curling_shows_the_curling_arms_phase(clips: Clips) -> None:
+    """The signer's left arm hangs still (the curl's start, down) while his right lifts,
+    slowed to curl speed: the one phase the page shows is the furthest along, up while the
+    right arm is up, not the idle arm's down."""
+    ex = EXERCISES["bicep_curl"]
+    _, results = run("bicep_curl", _slow_signing(clips.asl), clips.asl.image_size)
+    shown = {r["phase"] for r in results}
+    assert {ex.start_phase.value, ex.turn_phase.value} <= shown
+
+
 def test_a_cue_names_the_arm_it_is_about(clips: Clips) -> None:
     """Curls count each arm on its own, so a cue from one arm says which: the signer's
     right arm swings, and the page lights that arm alone. Both arms swinging at once is one
