@@ -920,6 +920,21 @@ def test_a_reconnect_between_reps_loses_none(clips: Clips, clock: str) -> None:
     assert workout.summary()["duration_ms"] == pytest.approx(whole, abs=1)
 
 
+def test_a_cue_showing_when_the_camera_reconnects_is_cleared(clips: Clips) -> None:
+    """The signer's arm swings at its real speed and the swing cue shows for a while; the
+    connection drops the frame it appears. Going on in the next session, what happened in
+    between is unknown, so the cue is not shown again on the first frame back."""
+    size = clips.asl.image_size
+    feed = frames(clips.asl)
+    _, results = run("bicep_curl", feed, size)
+    cut = next(i for i, r in enumerate(results) if any(c["code"] == "swing" for c in r["cues"]))
+    assert any(c["code"] == "swing" for c in results[cut + 1]["cues"])
+    workout, _ = run("bicep_curl", feed[: cut + 1], size)
+    workout.go_on("bicep_curl")
+    ms, pose = feed[cut + 1]
+    assert workout.update(pose, size, ms)["cues"] == []
+
+
 def test_a_rep_cut_by_a_reconnect_is_not_counted(clips: Clips) -> None:
     """Cut at 14 s, on his way down to the second bottom. Nothing was seen for 3 s, longer
     than the grace: as when he leaves the frame, he is looked for in the top position
