@@ -142,6 +142,13 @@ def test_dci_4k_is_taken_and_a_bigger_video_is_told_how_to_shrink(tmp_path: Path
     assert "scale it down first" in refused.value.detail
 
 
+def test_the_pixel_limit_takes_a_frame_at_it_and_refuses_one_over(tmp_path: Path) -> None:
+    clip = write_clip(GESTURE_VIDEO, tmp_path / "clip.mp4", 2, size=(160, 90))
+    assert len(read_all(clip, max_pixels=160 * 90)[1]) == 2
+    with pytest.raises(TooManyPixelsError):
+        read_all(clip, max_pixels=160 * 90 - 1)
+
+
 @pytest.mark.parametrize(("size", "limit"), [((640, 360), 100_000), ((8000, 400), 10**6)])
 def test_the_scale_a_refusal_names_fits_the_limit(
     tmp_path: Path, size: tuple[int, int], limit: int
