@@ -22,6 +22,7 @@ from tests.media import ASL_VIDEO, MEDIA, PERSON_JPEG, STILLS, png_declaring, re
 from tests.videos import write_clip
 from webapp.config import Config
 from webapp.still import uploads
+from webapp.still.cache import AnswerCache
 
 SIZES = {"pose": 33, "face": 468, "left_hand": 21, "right_hand": 21}
 
@@ -426,6 +427,22 @@ async def test_second_upload_is_answered_from_the_cache(make_client: MakeClient)
     assert first["cached"] is False
     assert second["cached"] is True
     assert second["landmarks"] == first["landmarks"]
+
+
+def test_the_cache_keeps_its_most_recently_used_answers() -> None:
+    """--cache-entries bounds it; an answer looked up is kept over one put before it."""
+    cache = AnswerCache(2)
+    first, second, third = {"n": 1}, {"n": 2}, {"n": 3}
+    cache.put("first", first)
+    cache.put("second", second)
+    assert cache.get("first") is first
+    cache.put("third", third)
+    assert len(cache) == 2
+    assert cache.get("second") is None
+    assert (cache.get("first"), cache.get("third")) == (first, third)
+    empty = AnswerCache(0)
+    empty.put("first", first)
+    assert (len(empty), empty.get("first")) == (0, None)
 
 
 async def test_cache_can_be_turned_off(client: Client) -> None:
