@@ -303,9 +303,10 @@ async def test_a_video_sent_for_a_photo_is_told_where_videos_go(
     make_client: MakeClient, tmp_path: Path
 ) -> None:
     """A clip posted to /predict was 'not an image in any known format' (unlabelled) or
-    told which image types to send (video/mp4): neither said /api/video."""
+    told which image types to send (video/mp4): neither said /api/video. A phone's MOV
+    (an iPhone's) is a video too."""
     client = await make_client(Config(workers=1))
-    for name in ("clip.mp4", "clip.mkv"):
+    for name in ("clip.mp4", "clip.mkv", "clip.mov"):
         clip = write_clip(ASL_VIDEO, tmp_path / name, 3).read_bytes()
         for content_type in ("application/octet-stream", "video/mp4", "image/jpeg"):
             response = await client.post(
