@@ -757,6 +757,20 @@ def test_one_arm_curling_shows_the_curling_arms_phase(clips: Clips) -> None:
     assert {ex.start_phase.value, ex.turn_phase.value} <= shown
 
 
+def test_joint_angles_are_rounded_to_a_tenth_of_a_degree(clips: Clips) -> None:
+    size = clips.pushups.image_size
+    feed = frames(clips.pushups)
+    _, results = run("push_up", feed, size)
+    measured = [
+        (result["angles"]["left_elbow"], elbow(pose, size))
+        for result, (_, pose) in zip(results, feed, strict=True)
+        if pose is not None and "left_elbow" in result["angles"]
+    ]
+    assert len(measured) > 100
+    assert all(shown == round(exact, 1) for shown, exact in measured)
+    assert any(shown != round(shown) for shown, _ in measured)
+
+
 def test_a_cue_names_the_arm_it_is_about(clips: Clips) -> None:
     """Curls count each arm on its own, so a cue from one arm says which: the signer's
     right arm swings, and the page lights that arm alone. Both arms swinging at once is one
