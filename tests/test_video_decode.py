@@ -40,7 +40,12 @@ from tests.videos import (
     write_clip,
 )
 from webapp.config import Config
-from webapp.errors import NotAVideoError, TooManyPixelsError, UnsupportedTypeError
+from webapp.errors import (
+    NotAVideoError,
+    TooLargeError,
+    TooManyPixelsError,
+    UnsupportedTypeError,
+)
 from webapp.video.container import MOST_BOXES, check_container
 from webapp.video.decode import VideoInfo, VideoReader
 
@@ -147,6 +152,22 @@ def test_the_pixel_limit_takes_a_frame_at_it_and_refuses_one_over(tmp_path: Path
     assert len(read_all(clip, max_pixels=160 * 90)[1]) == 2
     with pytest.raises(TooManyPixelsError):
         read_all(clip, max_pixels=160 * 90 - 1)
+
+
+def test_a_video_stated_a_little_longer_than_the_limit_is_refused_before_a_frame(
+    tmp_path: Path,
+) -> None:
+    """11 frames at 2 fps: 5.5 s, half a second over a 5 s --video-max-seconds. Refused at
+    its first frame, as the container states it, not cut at 5 s as if complete."""
+    clip = write_clip(GESTURE_VIDEO, tmp_path / "clip.mp4", 11, size=(160, 90), fps=2.0)
+    reader = VideoReader(clip, max_seconds=5.0, max_pixels=10**6, max_fps=30.0)
+    try:
+        with pytest.raises(TooLargeError, match=r"lasts 5\.5 s; the limit is 5 s"):
+            reader.next()
+    finally:
+        reader.close()
+    reader, times = read_all(clip)
+    assert len(times) == 11
 
 
 @pytest.mark.parametrize(("size", "limit"), [((640, 360), 100_000), ((8000, 400), 10**6)])
