@@ -446,6 +446,27 @@ def test_the_cache_keeps_its_most_recently_used_answers() -> None:
     assert (len(empty), empty.get("first")) == (0, None)
 
 
+async def test_an_image_alike_but_for_its_last_bytes_is_not_answered_from_the_cache(
+    make_client: MakeClient,
+) -> None:
+    """A BMP stores its rows bottom first: the same photo with its top rows blacked out
+    differs only near the end of the file, and gets an answer of its own."""
+    client = await make_client(Config(workers=1))
+    photo = Image.open(PERSON_JPEG).convert("RGB")
+    covered = photo.copy()
+    covered.paste((0, 0, 0), (0, 0, photo.width, photo.height // 8))
+    data = []
+    for image in (photo, covered):
+        out = io.BytesIO()
+        image.save(out, format="BMP")
+        data.append(out.getvalue())
+    assert data[0][: len(data[0]) // 2] == data[1][: len(data[1]) // 2]
+    _, first = await post_file(client, data[0], "image/bmp")
+    _, second = await post_file(client, data[1], "image/bmp")
+    assert first["cached"] is False
+    assert second["cached"] is False
+
+
 async def test_cache_can_be_turned_off(client: Client) -> None:
     data = PERSON_JPEG.read_bytes()
     _, first = await post_file(client, data)
