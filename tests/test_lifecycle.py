@@ -117,6 +117,10 @@ async def test_sigterm_closes_every_session_and_watcher_with_1001_and_exits() ->
         assert await asyncio.wait_for(server.proc.wait(), 15) == 0
     errors = await server.rest()
     assert "Traceback" not in errors, errors[-2000:]
+    # The sessions' end lines follow the reason they ended; the last line says it is done.
+    assert "SIGTERM: shutting down" in errors, errors[-2000:]
+    assert errors.index("SIGTERM: shutting down") < errors.index("code=1001")
+    assert "shut down in " in errors.strip().splitlines()[-1], errors[-2000:]
 
 
 async def test_a_video_stopped_by_sigterm_ends_with_its_summary() -> None:

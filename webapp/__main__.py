@@ -7,6 +7,7 @@ import logging
 import signal
 import ssl
 import sys
+import time
 import traceback
 from pathlib import Path
 from typing import NoReturn
@@ -133,9 +134,15 @@ async def serve(app: web.Application, config: Config, ssl_context: ssl.SSLContex
     HTTPS (--local-http-port). Serves until SIGINT or SIGTERM, then shuts down in full
     (sessions told 1001, workers stopped) before anything is cancelled."""
     stop = asyncio.Event()
+    asked: list[str] = []
+
+    def on_signal(name: str) -> None:
+        asked.append(name)
+        stop.set()
+
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+        loop.add_signal_handler(signum, on_signal, signum.name)
     # A client that leaves ends its handler (aiohttp's handler_cancellation): an upload it
     # abandoned stops being read and waits for no worker. Without it the handler read on
     # into a reset connection and logged a traceback for an everyday event; with it the
@@ -160,8 +167,13 @@ async def serve(app: web.Application, config: Config, ssl_context: ssl.SSLContex
                 raise ListenError(f"cannot listen on {site.name}: {exc.strerror or exc}") from None
         log.info("======== Running on %s ========", ", ".join(site.name for site in sites))
         await stop.wait()
+        # An operator reading the log saw the sessions' 1001 end lines with nothing to say
+        # why, and no word of when the server was done.
+        log.info("%s: shutting down (sessions told 1001, then the workers stop)", asked[0])
+        began = time.monotonic()
     finally:
         await runner.cleanup()
+    log.info("shut down in %.1f s", time.monotonic() - began)
 
 
 def fail(config: Config, why: str) -> NoReturn:
