@@ -7,7 +7,6 @@ when it chooses; graphs open at once. Nothing here runs MediaPipe or sleeps.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import logging
 import time
@@ -18,7 +17,7 @@ from typing import Any, cast
 import pytest
 
 from webapp.config import Config
-from webapp.engine import lane
+from webapp.engine import lane, pacing
 from webapp.engine.jobs import Frame
 from webapp.engine.lane import LaneState
 from webapp.engine.pacing import BLENDSHAPES_GUESS, Invitations
@@ -206,23 +205,29 @@ async def test_waiting_sessions_are_served_round_robin(pool: Callable[..., Any])
 
 
 async def test_a_session_whose_frame_always_waits_takes_one_turn_per_round(
-    pool: Callable[..., Any],
+    pool: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A video (its next frame offered as soon as one is taken) beside two sessions that
     send on each turn: each of the three runs once a round, as docs/architecture.md says
     of a video; the video took every other frame, the two others sharing the rest."""
+    monkeypatch.setattr(pacing, "INVITE_LEAD_MS", 1000.0)  # each turn goes out at once
     scheduler = await pool()
     worker = fake(scheduler)
+    invitations = scheduler.lanes[0].sessions.invitations
     video = scheduler.open_session(Track.HOLISTIC, Sink(), 30.0, held_to_rate=False)
     await settled(video)
-    followers = [await open_ready(scheduler) for _ in range(2)]
-    sent = asyncio.Event()
+    # Not held to their rate: these frames come far faster than the 30 fps they ask.
+    followers = [
+        (scheduler.open_session(Track.HOLISTIC, sink, 30.0, held_to_rate=False), sink)
+        for sink in (Sink(), Sink())
+    ]
+    for slot, _ in followers:
+        await settled(slot)
     seqs = iter(range(1, 1000))
 
     def on_turn(slot: Slot) -> Callable[[], None]:
         def turn() -> None:
             scheduler.offer(slot, frame(next(seqs)))
-            sent.set()
 
         return turn
 
@@ -237,14 +242,57 @@ async def test_a_session_whose_frame_always_waits_takes_one_turn_per_round(
         ran.append(job)
         if sessions_run([job]) == [video.id]:
             scheduler.offer(video, frame(next(seqs)))
-        # A frame takes longer than a turn's lead: the invited frame is in before it ends.
-        if not any(slot.pending for slot, _ in followers):
-            sent.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(sent.wait(), 1.0)
+        await until(lambda: invitations._timer is None)  # this frame's turn is decided
         running.set_result(FrameResult(1, 64, 48, NOBODY, 1.0, 2.0))
     counts = [sessions_run(ran).count(slot.id) for slot in (video, *(s for s, _ in followers))]
     assert counts == [4, 4, 4]
+
+
+async def test_a_turn_goes_to_the_session_served_next_not_behind_frames_in_line(
+    pool: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two videos (a frame always waiting) and a session that sends on each turn: its
+    frame is the next the worker takes, as docs/protocol.md promises of a turn, instead of
+    waiting behind a video's frame already in line (the turn went out while the follower's
+    place was a whole frame away)."""
+    monkeypatch.setattr(pacing, "INVITE_LEAD_MS", 1000.0)  # each turn goes out at once
+    scheduler = await pool()
+    worker = fake(scheduler)
+    invitations = scheduler.lanes[0].sessions.invitations
+    videos = [
+        scheduler.open_session(Track.HOLISTIC, Sink(), 30.0, held_to_rate=False) for _ in range(2)
+    ]
+    for video in videos:
+        await settled(video)
+    # Not held to its rate: these frames come far faster than the 30 fps it asks.
+    sink = Sink()
+    follower = scheduler.open_session(Track.HOLISTIC, sink, 30.0, held_to_rate=False)
+    await settled(follower)
+    seqs = iter(range(1, 1000))
+    offered_at: dict[int, int] = {}
+    started = 0
+
+    def turn() -> None:
+        seq = next(seqs)
+        offered_at[seq] = started
+        scheduler.offer(follower, frame(seq))
+
+    sink.turn = turn  # type: ignore[method-assign]
+    if follower.state is SlotState.INVITED:
+        turn()
+    for video in videos:
+        scheduler.offer(video, frame(next(seqs)))
+    behind = []
+    for started in range(1, 13):
+        job, running = await worker.next()
+        assert isinstance(job, RunFrame)
+        if job.session == follower.id:
+            behind.append(started - offered_at[int(job.capture_ms)] - 1)
+        else:
+            scheduler.offer(next(v for v in videos if v.id == job.session), frame(next(seqs)))
+        await until(lambda: invitations._timer is None)  # this frame's turn is decided
+        running.set_result(FrameResult(1, 64, 48, NOBODY, 1.0, 2.0))
+    assert behind == [0, 0, 0, 0]  # and it ran once a round, as each video did
 
 
 async def test_the_newest_frame_replaces_the_waiting_one(pool: Callable[..., Any]) -> None:

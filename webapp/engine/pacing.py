@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import math
 import time
+from collections.abc import Callable
 
 from webapp.engine.slot import WITH_BLENDSHAPES, Slot, SlotState
 
@@ -66,8 +68,10 @@ def next_due(due: float, arrived: float, interval: float) -> float:
 class Invitations:
     """One lane's rotation of ready sessions and the one turn it has outstanding."""
 
-    def __init__(self) -> None:
+    def __init__(self, next_served: Callable[[], float] = lambda: math.inf) -> None:
+        """`next_served`: the last start of the session whose waiting frame runs next."""
         self.rotation: collections.deque[Slot] = collections.deque()
+        self._next_served = next_served
         self.invited: Slot | None = None
         self._invited_at = 0.0
         self._timer: asyncio.TimerHandle | None = None
@@ -114,9 +118,14 @@ class Invitations:
                 self.invited.state = SlotState.IDLE
             self.invited = None
         soonest = float("inf")
+        next_served = self._next_served()
         for slot in self.rotation:
             if slot.state is not SlotState.IDLE:
                 continue  # a frame waits or runs, or it already has a turn
+            if slot.last_started >= next_served:
+                # Its frame would wait behind one already in line, as stale as a frame
+                # sent unasked: it is invited when its place comes next (a later take).
+                continue
             if slot.next_due > now:
                 soonest = min(soonest, slot.next_due)
                 continue

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import math
 import time
 from collections.abc import Callable
 
@@ -18,7 +19,7 @@ from webapp.errors import HolotrackError
 class LaneSessions:
     def __init__(self, times: ServiceTimes, wake: Callable[[], None]) -> None:
         self.slots: dict[str, Slot] = {}  # every open session here, graph built or not
-        self.invitations = Invitations()
+        self.invitations = Invitations(self._next_served)
         self.steer = GrantSteer()
         self._ready: collections.deque[Slot] = collections.deque()
         self._times = times
@@ -30,6 +31,10 @@ class LaneSessions:
     @property
     def waiting(self) -> bool:
         return bool(self._ready)
+
+    def _next_served(self) -> float:
+        """When the session whose waiting frame runs next last started one."""
+        return min((slot.last_started for slot in self._ready), default=math.inf)
 
     def load_ms(self) -> float:
         """Wall time of one round-robin turn over these sessions."""
