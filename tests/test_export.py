@@ -222,12 +222,10 @@ def test_bvh_frame_time_is_never_zero() -> None:
     assert mocap.frame_time > 0.0
 
 
-def test_bvh_frame_midway_between_two_lines_shows_the_later() -> None:
-    """A motion frame due exactly between two lines shows the later one, as on_the_clock
-    says: lines at 0, 10, 20, 30 and 60 ms are shown every 15 ms, and the frame due at
-    15 ms is the line at 20 ms, the one at 45 ms the line at 60 ms."""
-    times = [0.0, 10.0, 20.0, 30.0, 60.0]
-    recording: list[Line] = [
+def walking_hips(times: list[float]) -> list[Line]:
+    """A recording line at each of `times` (ms), its hips 1 m along x a second: a motion
+    frame's position says which moment it shows."""
+    return [
         {
             "frame": i,
             "time_ms": t,
@@ -236,7 +234,13 @@ def test_bvh_frame_midway_between_two_lines_shows_the_later() -> None:
         }
         for i, t in enumerate(times)
     ]
-    mocap = Bvh(to_bvh(parse_text(jsonl(recording))))
+
+
+def test_bvh_frame_midway_between_two_lines_shows_the_later() -> None:
+    """A motion frame due exactly between two lines shows the later one, as on_the_clock
+    says: lines at 0, 10, 20, 30 and 60 ms are shown every 15 ms, and the frame due at
+    15 ms is the line at 20 ms, the one at 45 ms the line at 60 ms."""
+    mocap = Bvh(to_bvh(parse_text(jsonl(walking_hips([0.0, 10.0, 20.0, 30.0, 60.0])))))
     start = mocap.frame_joint_channel(0, "hips", "Xposition")
     shown_ms = [
         round((mocap.frame_joint_channel(k, "hips", "Xposition") - start) * 1000.0, 3)
@@ -251,15 +255,7 @@ def test_bvh_frames_of_an_uneven_recording_keep_their_times() -> None:
     second played over three (the line at 960 ms at 2.88 s). The hips here move 1 m a
     second, so each motion frame's position says which moment it shows."""
     times = [i * 40.0 for i in range(25)] + [3000.0 + i * 120.0 for i in range(25)]
-    recording: list[Line] = [
-        {
-            "frame": i,
-            "time_ms": t,
-            "landmarks": {},
-            "rig": {"bones": {}, "hips_position": [t / 1000.0, 0.0, 0.0]},
-        }
-        for i, t in enumerate(times)
-    ]
+    recording = walking_hips(times)
     mocap = Bvh(to_bvh(parse_text(jsonl(recording))))
     assert mocap.nframes == len(times)
     assert mocap.frame_time == pytest.approx(times[-1] / 1000.0 / (len(times) - 1), abs=1e-6)
