@@ -106,6 +106,19 @@ async def test_a_malformed_multipart_body_is_a_400(
     await predict_works(client)
 
 
+async def test_a_multipart_type_without_a_boundary_says_how_to_send_it(client: Client) -> None:
+    """A fetch() given a FormData body and a Content-Type of its own sends no boundary:
+    aiohttp's "boundary missed" left the developer to guess at the header."""
+    for path in ("/predict", "/api/video"):
+        response = await client.post(
+            path, data=PERSON_JPEG.read_bytes(), headers={"Content-Type": "multipart/form-data"}
+        )
+        answer = await response.json()
+        assert (response.status, answer["error"]) == (400, "bad_request"), answer
+        assert "names no boundary" in answer["detail"], answer
+        assert "FormData" in answer["detail"], answer
+
+
 async def test_no_such_path_and_a_method_not_allowed_answer_in_json(client: Client) -> None:
     missing = await client.get("/api/nothing")
     assert missing.status == 404

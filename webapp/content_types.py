@@ -36,4 +36,14 @@ def multipart_parsing() -> Iterator[None]:
         yield
     except (ValueError, AssertionError, BadHttpMessage) as exc:
         what = exc.message if isinstance(exc, BadHttpMessage) else str(exc)
+        if "boundary missed" in what:
+            # Most often a fetch() given a FormData body and a Content-Type set by hand:
+            # the browser's own header would have named the boundary it wrote.
+            what = NO_BOUNDARY
         raise BadRequestError(f"the multipart body is malformed: {what}") from None
+
+
+NO_BOUNDARY = (
+    "its Content-Type multipart/form-data names no boundary; let the client write that "
+    "header (curl -F, or fetch with a FormData body and no Content-Type of your own)"
+)
