@@ -1109,4 +1109,11 @@ async def test_a_phone_away_past_the_grace_is_not_sent_to_scan_the_code_again(
         await page.wait_for_selector("#phone-share[data-phone=watching]")
         assert "The phone is the camera" in await page.inner_text("#phone-status")
         await again.ws.close()
+        # Its Stop ends the session the page watched: said as the phone's, not in the OBS
+        # view's words ("the session this view watches").
+        await page.wait_for_function(
+            "() => document.getElementById('phone-status').textContent.includes('has ended')"
+        )
+        said = await page.inner_text("#phone-status")
+        assert said.startswith("The phone\u2019s session has ended"), said
         assert browser.errors == []

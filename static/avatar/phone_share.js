@@ -27,6 +27,7 @@ const WAITING = "Waiting for the phone (or computer): scan the code with it, or 
 // A phone that drove this link keeps its key: away past the server's grace (its screen
 // locked, its page asleep or stopped), it takes the link up again by itself when shown, or
 // at its Start. "Scan the code with it" sent the person to scan again for nothing.
+const PHONE_ENDED = "The phone’s session has ended (stopped there, or its page closed).";
 const AWAY = "Waiting for the phone (or computer) to go on: it keeps this page’s link, so there is nothing to scan again. Its page goes on by itself when it is shown again after a pause; if it was stopped, press Start there.";
 
 // This page watching the link is one of its access key's sessions (docs/protocol.md, "Access
@@ -230,7 +231,11 @@ export class PhoneShare {
           else if (code === CLOSE.UNKNOWN_WATCH) this.serverAway = false;
           // An unknown link is the phone not started yet: the everyday case, not news.
           const news = wasWatching || (code !== CLOSE.UNKNOWN_WATCH && !(own && code === CLOSE.NORMAL));
-          const why = news ? `${describeWatchClose(code, reason, wasWatching)} ` : "";
+          // A Stop on the phone ends the session this page followed: the OBS view's words
+          // ("the session this view watches") named the wrong thing here.
+          const ended = wasWatching && code === CLOSE.NORMAL;
+          const said = ended ? PHONE_ENDED : describeWatchClose(code, reason, wasWatching);
+          const why = news ? `${said} ` : "";
           const full = code === CLOSE.TRY_AGAIN_LATER && KEY_FULL.test(reason ?? "");
           const waiting = this.phoneCame ? AWAY : WAITING;
           showStatus(this.status, why + (full ? UNSEEN : waiting), news && !wasWatching ? "error" : "busy");
