@@ -22,7 +22,8 @@ from webapp.config import Config, build_parser, json_logs_asked, load_config
 from webapp.config_checks import problems
 from webapp.engine.process import WorkerStartError
 from webapp.errors import shown
-from webapp.log_format import formatter, without_secrets
+from webapp.log_format import formatter
+from webapp.request_secrets import without_secrets
 
 log = logging.getLogger("webapp")
 
