@@ -1419,6 +1419,7 @@ async def test_a_new_session_after_a_long_pause_starts_the_set_timer_again(
             "() => document.getElementById('fitness-timer').textContent >= '0:03'"
         )
         before = await timer_seconds(page)
+        old_session = await page.get_attribute("body", "data-session")
         await page.evaluate("document.dispatchEvent(new Event('freeze'))")
         await page.wait_for_selector("body[data-paused=frozen]", state="attached")
         live = client.app[LIVE]
@@ -1426,6 +1427,10 @@ async def test_a_new_session_after_a_long_pause_starts_the_set_timer_again(
         await page.evaluate("document.dispatchEvent(new Event('resume'))")
         await page.wait_for_function(
             "() => document.getElementById('fitness-notice').textContent.includes('new one')"
+        )
+        # The notice comes with the resume, the new session's ready (and its reset) after it.
+        await page.wait_for_function(
+            "old => (document.body.dataset.session ?? old) !== old", arg=old_session
         )
         after = await timer_seconds(page)
         await wait_for_reps(page, 0)
