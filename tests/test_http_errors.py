@@ -193,6 +193,67 @@ async def test_a_request_http_cannot_parse_is_a_400_with_its_reason(
     await predict_works(client)
 
 
+async def raw_answer(client: Client, head: bytes) -> tuple[int, bytes, bytes]:
+    """The status, head and body `head` (a request with Connection: close) is answered with."""
+    assert client.server.host is not None
+    assert client.server.port is not None
+    reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
+    writer.write(head)
+    answer = await asyncio.wait_for(reader.read(), 10)  # to EOF: Connection: close
+    writer.close()
+    head_of, _, body = answer.partition(b"\r\n\r\n")
+    return int(head_of.split(b" ")[1]), head_of, body
+
+
+@pytest.mark.parametrize("expect", [b"\xff", b"caf\xc3\xa9", b"\xc3\x28", b"200-ok"])
+async def test_an_expect_the_server_does_not_meet_is_a_json_417_on_every_route(
+    client: Client, expect: bytes
+) -> None:
+    """aiohttp answers Expect before any middleware: a value it did not know was a text
+    417, and one that was not UTF-8 its plain 500 (it could not encode it into its refusal)."""
+    routes = [
+        (route.method, route.resource.canonical.replace("{", "x").replace("}", ""))
+        for route in client.app.router.routes()
+        if route.resource is not None
+    ]
+    assert len(routes) > 20
+    for method, path in routes:
+        head = (
+            f"{method} {path} HTTP/1.1\r\nHost: holotrack\r\nConnection: close\r\n".encode()
+            + b"Expect: "
+            + expect
+            + b"\r\n\r\n"
+        )
+        status, said, body = await raw_answer(client, head)
+        assert status == 417, (method, path, said + body)
+        if method == "HEAD":
+            continue  # the same answer, without its body
+        answer = json.loads(body)
+        assert answer["error"] == "expectation_failed", (method, path)
+        assert "100-continue" in answer["detail"]
+    await predict_works(client)
+
+
+async def test_expect_100_continue_still_has_its_100(client: Client) -> None:
+    body = PERSON_JPEG.read_bytes()
+    head = (
+        "POST /predict HTTP/1.1\r\nHost: holotrack\r\nConnection: close\r\n"
+        f"Content-Type: image/jpeg\r\nContent-Length: {len(body)}\r\n"
+        "Expect: 100-Continue\r\n\r\n"
+    ).encode()
+    assert client.server.host is not None
+    assert client.server.port is not None
+    reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
+    writer.write(head)
+    assert await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10) == (
+        b"HTTP/1.1 100 Continue\r\n\r\n"
+    )
+    writer.write(body)
+    answer = await asyncio.wait_for(reader.read(), 60)
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
+
+
 @pytest.mark.parametrize(
     ("path", "content_type"),
     [

@@ -349,11 +349,14 @@ async def test_a_connection_without_a_whole_request_is_closed_after_the_keepaliv
 
 
 async def test_an_expect_header_that_is_not_utf8_is_one_info_line() -> None:
-    """aiohttp fails on its own refusal of such a header: each request was a 500 and a
+    """aiohttp fails on its own refusal of such a header, still used on a path no route
+    serves (every route's is http_errors.expect, a JSON 417): each request was a 500 and a
     traceback of 20 lines at ERROR, for anyone to repeat as fast as they can send."""
     port = free_port()
-    head = b"GET /healthz HTTP/1.1\r\nHost: holotrack\r\nExpect: \xff\r\n\r\n"
+    head = b"GET /nothing-here HTTP/1.1\r\nHost: holotrack\r\nExpect: \xff\r\n\r\n"
+    served = b"GET /healthz HTTP/1.1\r\nHost: holotrack\r\nExpect: \xff\r\n\r\n"
     async with serving(port) as server:
+        assert (await raw_request(port, served)).split(b" ")[1] == b"417"
         for _ in range(3):
             assert (await raw_request(port, head)).split(b" ")[1] == b"500"
         async with aiohttp.ClientSession() as http:

@@ -51,9 +51,10 @@ def client_mistakes(record: logging.LogRecord) -> bool:
         record.msg, record.args = "%s: malformed request: %s", (record.getMessage(), said)
         record.exc_info = record.exc_text = None
     elif isinstance(exc, UnicodeEncodeError) and _in_expect_handler(record):
-        # aiohttp's refusal of an Expect it does not know quotes the header in its body, and
-        # fails to encode one that was not UTF-8: 20 lines of traceback at ERROR for each
-        # such request, for anyone to repeat. Its answer is still aiohttp's own 500.
+        # aiohttp's refusal of an Expect it does not know, on a path no route serves (each
+        # route's is http_errors.expect), quotes the header in its body, and fails to encode
+        # one that was not UTF-8: 20 lines of traceback at ERROR for each such request, for
+        # anyone to repeat. Its answer is still aiohttp's own 500.
         record.levelno, record.levelname = logging.INFO, "INFO"
         # Read before msg changes: read after, the new words took the peer's place in them.
         said = record.getMessage()

@@ -17,6 +17,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from webapp.engine.blendshapes import NAMES as ARKIT_NAMES
+from webapp.http_errors import expect
 from webapp.keys import CONFIG
 from webapp.live.avatars import MB
 from webapp.reach import phone_origins
@@ -148,6 +149,10 @@ def setup_avatar_routes(app: web.Application, paths: AvatarPaths | None = None) 
     if paths is None:
         chosen = app[CONFIG].avatar
         paths = AvatarPaths(default_avatar=Path(chosen)) if chosen else AvatarPaths()
-    app.router.add_get("/avatar", avatar_page(paths), name="avatar")
-    app.router.add_get(DEFAULT_AVATAR_URL, default_avatar(paths), name="avatar_default")
-    app.router.add_get(VENDOR_PREFIX + "{name:.+}", vendor_file(paths), name="vendor")
+    app.router.add_get("/avatar", avatar_page(paths), name="avatar", expect_handler=expect)
+    app.router.add_get(
+        DEFAULT_AVATAR_URL, default_avatar(paths), name="avatar_default", expect_handler=expect
+    )
+    app.router.add_get(
+        VENDOR_PREFIX + "{name:.+}", vendor_file(paths), name="vendor", expect_handler=expect
+    )

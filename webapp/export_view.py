@@ -32,6 +32,7 @@ from webapp.export.files import export_file
 from webapp.export.gate import ExportGate, Slots
 from webapp.export.pool import ExportPool, ExportProcessDied
 from webapp.export.recording import RecordingError, TooManyFramesError, decoded, parse_text
+from webapp.http_errors import expect
 from webapp.keys import CONFIG, EXPORT_POOL, EXPORTS, METRICS
 from webapp.live.guard import client_address
 from webapp.uploads import (
@@ -218,4 +219,4 @@ def setup_export_routes(app: web.Application) -> None:
     app[EXPORTS] = ExportGate(MAX_UPLOADS, MAX_EXPORTS, MAX_UPLOADS_PER_CLIENT)
     app.cleanup_ctx.append(export_pool_ctx)
     app.on_shutdown.append(_stop_exports)
-    app.router.add_post("/api/export", export, name="export")
+    app.router.add_post("/api/export", export, name="export", expect_handler=expect)

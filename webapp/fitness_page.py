@@ -10,6 +10,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from webapp.avatar_page import QR_IMPORT_MAP
+from webapp.http_errors import expect
 from webapp.keys import LIVE
 from webapp.reach import phone_origins
 
@@ -33,6 +34,6 @@ async def coach_page(request: web.Request) -> dict[str, Any]:
 
 def setup_fitness_routes(app: web.Application) -> None:
     """The pages' modules and stylesheet are under /static/fitness/ and /static/fitness.css."""
-    app.router.add_get("/api/exercises", exercises, name="exercises")
-    app.router.add_get("/fitness", fitness_page, name="fitness")
-    app.router.add_get("/coach", coach_page, name="coach")
+    app.router.add_get("/api/exercises", exercises, name="exercises", expect_handler=expect)
+    app.router.add_get("/fitness", fitness_page, name="fitness", expect_handler=expect)
+    app.router.add_get("/coach", coach_page, name="coach", expect_handler=expect)

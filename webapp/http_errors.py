@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import logging
 
-from aiohttp import hdrs, web
+from aiohttp import HttpVersion11, hdrs, web
 from aiohttp.http_exceptions import BadHttpMessage
 from aiohttp.typedefs import Handler
 
 from webapp import errors, json_text
+from webapp.errors import shown
 
 STATUS: dict[type[errors.HolotrackError], int] = {
     errors.EmptyInputError: 400,
@@ -66,6 +67,25 @@ def _http_error(request: web.Request, exc: web.HTTPException) -> web.Response:
     code = exc.reason.lower().replace(" ", "_")
     headers = {k: v for k, v in exc.headers.items() if k != hdrs.CONTENT_TYPE}
     return json_error(code, detail, exc.status, headers)
+
+
+async def expect(request: web.Request) -> web.Response | None:
+    """Every route's answer to an Expect header (aiohttp calls it before any middleware):
+    aiohttp's own refused a value it does not know in text/plain, and one that was not
+    UTF-8 with its plain 500, as it could not encode the value into its own refusal."""
+    said = request.headers.get(hdrs.EXPECT, "")
+    if request.version != HttpVersion11:
+        return None  # an HTTP/1.0 client cannot have meant it (RFC 9110 10.1.1)
+    if said.lower() == "100-continue":
+        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        # The 100 is no part of the answer: _answered must not take it for one under way.
+        request.writer.output_size = 0
+        return None
+    detail = (
+        f"Expect {shown(said)} is not an expectation this server meets: send none, or "
+        '"100-continue" before a body'
+    )
+    return json_error("expectation_failed", detail, 417)
 
 
 @web.middleware
