@@ -25,11 +25,26 @@ _SECRET_HEADERS = ("Authorization", LINK_KEY_HEADER, WATCH_TOKEN_HEADER, PROOF_H
 _SECRET_HEADER = re.compile(
     r"(?i)\b(" + "|".join(re.escape(name) for name in _SECRET_HEADERS) + r")\s*:.*"
 )
+# aiohttp quotes only the line it stopped on: a continuation line (obs-fold, RFC 9112 5.2)
+# carries the rest of a header whose name is on the line before, an Authorization's
+# credentials as likely as anything, so the whole quoted line goes.
+_FOLDED_LINE = re.compile(r"""b(['"])(?: |\\t)(?:\\.|(?!\1).)*\1""")
+_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+
+def _unescaped(match: re.Match[str]) -> str:
+    char = chr(int(match[1], 16))
+    return char if char in _UNRESERVED else match[0]
 
 
 def without_secrets(text: str) -> str:
     """`text`, a request's words as a client sent them, with every secret cut out: a line
     a client got wrong would otherwise name its access key or its link."""
+    # The escape of a letter or digit is that letter (RFC 3986 6.2.2.2): the server reads
+    # ?%6Bey= as ?key= and /api/%65motion/ as /api/emotion/, so the cuts must too.
+    text = _ESCAPE.sub(_unescaped, text)
+    text = _FOLDED_LINE.sub(r"b\1 -\1", text)
     text = _SECRET_QUERY.sub(r"\1-", text)
     text = _SECRET_PATH.sub(r"\1-", text)
     return _SECRET_HEADER.sub(r"\1: -", text)
