@@ -20,6 +20,7 @@ from tests.media import PERSON_JPEG
 from tests.test_ops import sample
 from webapp.app import create_app
 from webapp.config import Config
+from webapp.emotion_view import EMOTION_PATH
 from webapp.errors import shown
 from webapp.live.handler import (
     BAD_KEY,
@@ -163,6 +164,31 @@ async def test_a_failure_nobody_foresaw_is_a_json_500_and_logged(
     (failed,) = [r for r in log.records if r.levelno >= logging.ERROR]
     assert failed.exc_info is not None
     await predict_works(client)
+
+
+async def test_a_failure_nobody_foresaw_is_logged_without_the_secrets_of_its_path(
+    aiohttp_client: Callable[[web.Application], Awaitable[Client]],
+    records: Callable[[Callable[[logging.LogRecord], bool]], Records],
+) -> None:
+    """The line named the decoded path: a link's token (/api/emotion/TOKEN) in clear, and
+    a path with an escaped newline wrote a second line of the client's choosing."""
+
+    async def fails(request: web.Request) -> web.Response:
+        raise RuntimeError("a bug")
+
+    token, key = "SECRET-WATCH-TOKEN-123456", "SECRET-ACCESS-KEY-1234567890"
+    app = create_app(Config(workers=1, min_session_fps="0"))
+    app.router.add_post(EMOTION_PATH, fails)
+    app.router.add_get("/fails/{rest}", fails)
+    client = await aiohttp_client(app)
+    log = records(lambda r: r.levelno >= logging.ERROR)
+    assert (await client.post(f"/api/emotion/{token}?key={key}")).status == 500
+    forged = "/fails/x%0A2026-12-07 12:00:00,000 INFO webapp: forged"
+    assert (await client.get(forged)).status == 500
+    assert log.errors() == [
+        "POST /api/emotion/-?key=- failed",
+        "GET /fails/x%0A2026-12-07%2012:00:00,000%20INFO%20webapp:%20forged failed",
+    ]
 
 
 UNPARSABLE = [

@@ -103,7 +103,12 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     except Exception:
         if _answered(request):
             raise
-        log.exception("%s %s failed", request.method, request.path)
+        # Read from the routes' modules, which import this one: imported once one has failed.
+        from webapp.request_secrets import without_secrets
+
+        # As the client sent it, its secrets cut out: the decoded path was a link's token
+        # in clear (/api/emotion/TOKEN), and an escaped newline (%0A) a second, forged line.
+        log.exception("%s %s failed", request.method, without_secrets(request.raw_path))
         return json_error("internal", "the server failed on this request; it has been logged", 500)
 
 
