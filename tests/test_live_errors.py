@@ -24,10 +24,11 @@ from tests.media import ASL_VIDEO
 from webapp.analysis.fitness import load_exercises
 from webapp.config import Config
 from webapp.errors import SHOWN_CHARS, shown
-from webapp.keys import LIVE, SESSIONS
+from webapp.keys import LIVE, METRICS, SESSIONS
 from webapp.live import handler, message_limits, text_limits
 from webapp.live import session as live_session
 from webapp.live.errors import MAX_REASON_BYTES, SessionClosed
+from webapp.live.logbook import Refusals
 from webapp.live.message_limits import MESSAGE_BURST
 from webapp.live.messages import check_version, parse_control, parse_hello
 from webapp.live.options import parse_options
@@ -440,3 +441,63 @@ async def test_a_frame_over_the_frame_pixels_is_told_a_size_that_fits(
     assert width * height <= 4_000_000 < (width + 1) * (height + 1)
     assert abs(width / height - 3840 / 2160) < 0.01
     await live.ws.close()
+
+
+async def test_a_flood_of_refused_connections_is_a_few_lines_in_the_log(
+    make_client: MakeClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each connection refused before it began had its end line: a client opening them as
+    fast as it could wrote some 264 lines a second. The first of each kind is still said."""
+    caplog.set_level(logging.INFO, logger="webapp.live.session")
+    client = await make_client(Config(workers=1))
+    for _ in range(20):
+        live = await LiveClient.connect(client)
+        await live.ws.send_json({"type": "hello", "version": 9})
+        assert (await live.closed())[0] == Close.PROTOCOL
+    elsewhere = {"Origin": "http://elsewhere.example"}
+    other = LiveClient(await client.ws_connect("/ws", headers=elsewhere))
+    assert (await other.closed())[0] == Close.POLICY
+    await client.app[SESSIONS].wait_empty()
+    said = [r.getMessage() for r in caplog.records if r.name == "webapp.live.session"]
+    assert [line.split(" reason=")[0] for line in said] == ["- end code=4001", "- end code=1008"]
+    client.app[LIVE].refusals.close()  # as the server does at its shutdown
+    counted = [r for r in caplog.records if getattr(r, "event", None) == "refused"]
+    assert [r.getMessage().split(" seconds=")[0] for r in counted] == [
+        "- refused code=4001 count=19"
+    ]
+    assert [getattr(r, "peer", None) for r in counted] == ["127.0.0.1"]
+    closed = client.app[METRICS].sessions_closed
+    assert closed.labels("4001")._value.get() == 20
+
+
+async def test_a_refusal_after_its_kinds_quiet_time_is_said_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="webapp.live.session")
+    refusals = Refusals(every=0.01)
+    over = asyncio.Event()
+
+    class Said(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if getattr(record, "event", None) == "refused":
+                over.set()
+
+    said = Said()
+    logging.getLogger("webapp.live.session").addHandler(said)
+    try:
+        assert refusals.said("-", 4001, "192.0.2.1")
+        assert not refusals.said("-", 4001, "192.0.2.1")
+        assert not refusals.said("-", 4001, "192.0.2.1")
+        # Another client, code or name is another kind: said at once.
+        assert refusals.said("-", 4001, "192.0.2.2")
+        assert refusals.said("-", 1008, "192.0.2.1")
+        assert refusals.said("watcher", 4001, "192.0.2.1")
+        await asyncio.wait_for(over.wait(), 10)
+        assert refusals.said("-", 4001, "192.0.2.1")
+        assert [r.getMessage().split(" seconds=")[0] for r in caplog.records] == [
+            "- refused code=4001 count=2"
+        ]
+        assert caplog.records[0].getMessage().endswith(" peer=192.0.2.1")
+    finally:
+        logging.getLogger("webapp.live.session").removeHandler(said)
+        refusals.close()

@@ -152,7 +152,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         # Before the upgrade, so a proxy can still send this session to another replica.
         request.app[METRICS].sessions_refused.inc()
         busy = "no room for another live session on this server"
-        logbook.refused(503, busy, guard.peer_address(request, config))
+        logbook.refused(503, busy, guard.peer_address(request, config), request.app[LIVE].refusals)
         return json_error("busy", busy, 503, {"Retry-After": str(RETRY_AFTER_SECONDS)})
     ws = _Socket(
         max_frame_bytes=config.max_frame_bytes,
@@ -206,3 +206,4 @@ async def close_all(app: web.Application) -> None:
     app[LIVE].vmc_rest.close()
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(sessions.wait_empty(), SHUTDOWN_GRACE_SECONDS)
+    app[LIVE].refusals.close()

@@ -171,7 +171,13 @@ class LiveSession:
                 self.counters.settle()
                 summary = None if self.analysis is None else self.analysis.summary()
                 logbook.ended(
-                    self.name, close, time.monotonic() - started, self.counters, summary, peer
+                    self.name,
+                    close,
+                    time.monotonic() - started,
+                    self.counters,
+                    summary,
+                    peer,
+                    self.shared.refusals,
                 )
 
     async def _start(self, slot: Slot, hello: Hello, options: SessionOptions) -> None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from webapp.analysis.fitness import Exercise, load_exercises
 from webapp.config import Config
 from webapp.live.avatars import MB, LinkAvatars, client_share
+from webapp.live.logbook import Refusals
 from webapp.live.pairing import PairingCodes
 from webapp.live.watch_tokens import WatchTokens
 from webapp.vmc.rest_later import RestLater
@@ -25,6 +26,8 @@ class LiveShared:
     vmc_rest: RestLater = field(default_factory=RestLater)
     # Codes typed on another device to hand it a page's link key.
     pairing: PairingCodes = field(default_factory=PairingCodes)
+    # End lines of connections refused before they began, counted rather than each said.
+    refusals: Refusals = field(default_factory=Refusals)
 
     @classmethod
     def from_config(cls, config: Config) -> LiveShared:
