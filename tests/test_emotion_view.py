@@ -4,6 +4,7 @@ the rig carries it."""
 
 from __future__ import annotations
 
+import logging
 import secrets
 from pathlib import Path
 from typing import Any
@@ -126,6 +127,26 @@ async def test_the_holder_of_a_kept_links_key_under_the_cameras_access_key(
     [result] = await phone.lockstep(video_frames(ASL_VIDEO)[:1], STEP_MS)
     assert emotions(result)["surprised"] == 0.0  # from 0, it fades in from here
     await phone.ws.close()
+
+
+async def test_each_emotion_held_over_http_is_logged_only_with_verbose(
+    make_client: MakeClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A line at INFO for each press: a page or a stream deck pressing away filled the log,
+    where the same presses on the camera's own connection said nothing."""
+    caplog.set_level(logging.DEBUG, logger="webapp.emotion_view")
+    client = await make_client(Config(workers=1))
+    live, ready = await camera(client)
+    token, proof = ready["watch"], {"Holotrack-Resume": ready["resume"]}
+    for name in ("happy", None, "sad"):
+        assert (await put(client, token, {"name": name}, proof)).status == 200
+    said = [r for r in caplog.records if r.name == "webapp.emotion_view"]
+    assert [(r.levelno, r.getMessage()) for r in said] == [
+        (logging.DEBUG, f"{ready['session']} holds happy over HTTP"),
+        (logging.DEBUG, f"{ready['session']} holds no emotion over HTTP"),
+        (logging.DEBUG, f"{ready['session']} holds sad over HTTP"),
+    ]
+    await live.ws.close()
 
 
 NAMES = "an emotion's name must be one of happy, angry, sad, relaxed, surprised, or null for none"
