@@ -1238,23 +1238,43 @@ Recorded = tuple[BrowserPage, Client, list[dict[str, Any]], list[dict[str, Any]]
 
 @contextlib.asynccontextmanager
 async def recorded_signer_page(
-    make_avatar_client: MakeAvatarClient, tmp_path: Path
+    make_avatar_client: MakeAvatarClient,
+    tmp_path: Path,
+    heard: Callable[[dict[str, Any]], None] = lambda message: None,
 ) -> AsyncIterator[Recorded]:
     """The avatar page of a new server, its camera the signer, not yet started; the page,
-    the server, and the text messages the page sends and receives from now on."""
+    the server, and the text messages the page sends and receives from now on (`heard` is
+    told each one received, for a test to wait on)."""
     needs_node_modules()
     client = await make_avatar_client()
     y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=90)
     async with open_page(fake_camera_args(y4m)) as browser:
         await open_avatar(browser, client)
-        sent, received = record_text(browser.page)
+        sent, received = record_text(browser.page, heard)
         yield browser, client, sent, received
+
+
+class CalibratedThenResult:
+    """Set once a calibrated answer and a result after it have come, as Playwright reports
+    them: the page acts on the answer before the test hears of it, and the rest may be the
+    head of a result the server sends just after its answer."""
+
+    def __init__(self) -> None:
+        self.answered = False
+        self.followed = asyncio.Event()
+
+    def __call__(self, message: dict[str, Any]) -> None:
+        if message["type"] == "calibrated":
+            self.answered = True
+        elif message["type"] == "result" and self.answered:
+            self.followed.set()
 
 
 async def test_calibrate_sets_straight_ahead_and_the_browser_keeps_it(
     make_avatar_client: MakeAvatarClient, tmp_path: Path
 ) -> None:
-    async with recorded_signer_page(make_avatar_client, tmp_path) as signer:
+    followed = CalibratedThenResult()
+    async with recorded_signer_page(make_avatar_client, tmp_path, followed) as signer:
         browser, client, sent, received = signer
         page = browser.page
         assert await page.get_attribute("body", "data-calibrated") == "false"
@@ -1262,6 +1282,8 @@ async def test_calibrate_sets_straight_ahead_and_the_browser_keeps_it(
         await start_session(browser)
         await page.click("#avatar-calibrate")
         await page.wait_for_selector("body[data-calibrated=true]", state="attached")
+        async with asyncio.timeout(30):
+            await followed.followed.wait()
         [answer] = [m for m in received if m["type"] == "calibrated"]
         stored = await page.evaluate("() => localStorage.getItem('holotrack.avatar.rest')")
         assert json.loads(stored) == {"head": answer["head"], "gaze": answer["gaze"]}

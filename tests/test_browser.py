@@ -826,7 +826,8 @@ async def test_a_camera_of_another_shape_is_tracked_whole(
     y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=10, size=size)
     async with open_page(fake_camera_args(y4m)) as browser:
         page = browser.page
-        _, received = record_text(page)
+        answered = asyncio.Event()
+        _, received = record_text(page, lambda m: answered.set() if m["type"] == "result" else None)
         await open_index(browser, client)
         await page.click("#live-start")
         await page.wait_for_function(
@@ -835,6 +836,9 @@ async def test_a_camera_of_another_shape_is_tracked_whole(
         width, height = size
         shown = await page.eval_on_selector("#live-video", "(v) => [v.videoWidth, v.videoHeight]")
         assert shown[0] * height == shown[1] * width, shown
+        # Playwright may report the result after the page has counted it.
+        async with asyncio.timeout(30):
+            await answered.wait()
         (image, *_) = [m["image"] for m in received if m["type"] == "result"]
         assert image["width"] * height == image["height"] * width, image
         await page.click("#live-stop")

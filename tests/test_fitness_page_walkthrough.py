@@ -129,8 +129,14 @@ async def test_a_new_set_while_paused_keeps_saying_so(client: Client, tmp_path: 
         await page.click("#fitness-new-set")
         assert await page.inner_text("#fitness-status") == paused
         assert await page.inner_text("#fitness-set-title") == "Squat"
+        paused_session = await page.get_attribute("body", "data-session")
         await show_page(page, frozen=True)
         await page.wait_for_selector("body:not([data-paused])", state="attached")
+        # The pause ends as the page is shown; the words come with the next session's
+        # ready, a round trip later.
+        await page.wait_for_function(
+            "old => (document.body.dataset.session ?? old) !== old", arg=paused_session
+        )
         assert await page.inner_text("#fitness-status") == "Counting squats."
         assert browser.errors == []
 

@@ -595,9 +595,16 @@ async def test_stop_on_a_paused_workout_ends_it_and_its_coach_link_at_once(
         [(exercise, reps)] = [(s["exercise"], s["reps"]) for s in workout["sets"]]
         assert exercise == "push_up"
         assert reps >= 1
-        rows = await log_rows(browser)
         seconds = int(workout["sets"][0]["duration_ms"] // 1000)
         time = f"{seconds // 60}:{seconds % 60:02d}"
+        # The page logs the answer once it has read its body, after the response Playwright
+        # reported: read at once, the row was the last summary's, a second short at times.
+        await page.wait_for_function(
+            "(cells) => [...(document.querySelector('#log-body tr')?.cells ?? [])]"
+            ".slice(3, 5).map((cell) => cell.textContent).join(' ') === cells",
+            arg=f"{reps} {time}",
+        )
+        rows = await log_rows(browser)
         assert [row[1:5] for row in rows] == [["1", "Push-up", str(reps), time]]
         assert await page.inner_text("#fitness-status") == "Stopped."
         assert browser.errors == []
