@@ -446,3 +446,15 @@ def test_an_empty_state_dir_with_self_signed_stops_the_start(
     assert exited.value.code == 2
     assert "--state-dir must name a folder" in capsys.readouterr().err
     assert load_config([], environ={"HOLOTRACK_STATE_DIR": ""}).state_dir == ""
+
+
+def test_a_frame_limit_past_what_aiohttp_can_hold_is_refused(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """aiohttp keeps a WebSocket message's limit in 32 bits: --max-frame-bytes 5000000000
+    started a server whose every /ws upgrade was a 500 with an OverflowError traceback."""
+    with pytest.raises(SystemExit) as exited:
+        load_config(["--max-frame-bytes", "5000000000"], environ={})
+    assert exited.value.code == 2
+    assert "--max-frame-bytes must be 1 to 2147483648 (2 GiB)" in capsys.readouterr().err
+    assert load_config(["--max-frame-bytes", "2147483648"], environ={}).max_frame_bytes == 2**31

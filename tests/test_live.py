@@ -17,6 +17,7 @@ from tests.conftest import Client, MakeClient
 from tests.live import LiveClient, frame_message, video_frames
 from tests.media import ASL_VIDEO, GESTURE_VIDEO, PERSON_JPEG
 from webapp.config import Config
+from webapp.config_checks import MAX_FRAME_BYTES
 from webapp.keys import SCHEDULER, SESSIONS
 from webapp.live.errors import MAX_REASON_BYTES
 from webapp.live.text_limits import MAX_TEXT_CHARS
@@ -259,6 +260,14 @@ async def test_a_message_past_aiohttps_limit_is_told_the_limit_ready_gave(
     code, reason = await live.closed()
     assert code == Close.TOO_BIG
     assert "a frame's image 2048 bytes (max_frame_bytes)" in reason
+
+
+async def test_the_largest_frame_limit_taken_still_opens_sessions(make_client: MakeClient) -> None:
+    """config_checks.MAX_FRAME_BYTES: aiohttp's reader holds the message limit derived from
+    it without overflowing, so the upgrade and the hello go through."""
+    client = await make_client(Config(workers=1, max_frame_bytes=MAX_FRAME_BYTES))
+    live = await LiveClient.connect(client)
+    assert (await live.hello("pose"))["max_frame_bytes"] == MAX_FRAME_BYTES
 
 
 async def test_aiohttps_limit_lets_through_the_largest_message_the_documents_name(

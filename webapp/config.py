@@ -67,7 +67,7 @@ class Config:
         },
     )
     max_frame_bytes: int = field(
-        default=1024 * 1024, metadata={"help": "largest WebSocket frame, in bytes"}
+        default=1024 * 1024, metadata={"help": "largest WebSocket frame, in bytes (at most 2 GiB)"}
     )
     max_frame_pixels: int = field(
         default=4_000_000,

@@ -24,6 +24,10 @@ if TYPE_CHECKING:
 MAX_WATCH_GRACE = 3600.0
 MIN_HEARTBEAT = 1.0
 MIN_STATS_INTERVAL = 0.1
+# aiohttp's WebSocket reader keeps its message limit (this plus the frame header and some
+# room, live/handler.py) in 32 bits: from 4 GiB on, every /ws upgrade was a 500 with an
+# OverflowError traceback, on a server that had started as if nothing were wrong.
+MAX_FRAME_BYTES = 2 * 1024**3
 
 
 def problems(config: Config, read_files: bool = True) -> list[str]:
@@ -46,6 +50,8 @@ def problems(config: Config, read_files: bool = True) -> list[str]:
     ):
         if getattr(config, name) < 1:
             found.append(f"--{name.replace('_', '-')} must be at least 1")
+    if config.max_frame_bytes > MAX_FRAME_BYTES:
+        found.append(f"--max-frame-bytes must be 1 to {MAX_FRAME_BYTES} (2 GiB)")
     if config.allowed_origins.strip() != "*":
         _, wrong = allowed_origins(config.allowed_origins)
         if wrong:
