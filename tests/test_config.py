@@ -187,6 +187,24 @@ def test_numbers_no_server_can_run_with_are_refused(
 @pytest.mark.parametrize(
     ("argv", "said"),
     [
+        (["--video-max-seconds", "1e306"], "--video-max-seconds must be at most 86400 (a day)"),
+        (["--video-max-fps", "1e308"], "--video-max-fps must be at most 1000"),
+    ],
+)
+def test_video_limits_whose_products_overflow_are_refused(
+    argv: list[str], said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each started a server whose every POST /api/video was a 500 with an OverflowError
+    traceback: the frames a video may keep, seconds x rate, were no longer a number."""
+    with pytest.raises(SystemExit) as exited:
+        load_config(argv, environ={})
+    assert exited.value.code == 2
+    assert said in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
         (["--max-watchers", "-1"], "--max-watchers must be 0 (no watchers) or more"),
         (
             ["--max-sessions-per-client", "-1"],

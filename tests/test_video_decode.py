@@ -40,6 +40,7 @@ from tests.videos import (
     write_clip,
 )
 from webapp.config import Config
+from webapp.config_checks import MAX_VIDEO_FPS, MAX_VIDEO_SECONDS
 from webapp.errors import (
     NotAVideoError,
     TooLargeError,
@@ -575,3 +576,17 @@ def test_close_waits_for_the_frame_being_decoded(monkeypatch: pytest.MonkeyPatch
     # Closed: no frame, and no decoder touched.
     assert reader.next() is None
     assert held.calls == ["grab", "grabbed", "release"]
+
+
+def test_the_largest_video_limits_taken_keep_every_frame(clip45: Path) -> None:
+    """config_checks' bounds: at both, a video is read whole, not an OverflowError."""
+    reader = VideoReader(
+        clip45, max_seconds=MAX_VIDEO_SECONDS, max_pixels=1920 * 1080, max_fps=MAX_VIDEO_FPS
+    )
+    kept = 0
+    try:
+        while reader.next() is not None:
+            kept += 1
+    finally:
+        reader.close()
+    assert (kept, reader.skipped) == (45, 0)

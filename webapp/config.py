@@ -239,7 +239,8 @@ class Config:
         metadata={"help": "largest video a POST /api/video may upload, in bytes (413)"},
     )
     video_max_seconds: float = field(
-        default=600.0, metadata={"help": "longest video POST /api/video accepts, in seconds (413)"}
+        default=600.0,
+        metadata={"help": "longest video POST /api/video accepts, in seconds (413); at most a day"},
     )
     video_max_pixels: int = field(
         # DCI 4K, which action cameras and drones record, as well as UHD's 3840x2160.
@@ -250,7 +251,7 @@ class Config:
         default=30.0,
         metadata={
             "help": "frames per second of video POST /api/video processes; faster videos "
-            "are decimated to this rate, not refused"
+            "are decimated to this rate, not refused; at most 1000"
         },
     )
     video_waiting_seconds: float = field(

@@ -20,6 +20,12 @@ from webapp.vmc.sender import parse_allow
 if TYPE_CHECKING:
     from webapp.config import Config
 
+# Past these the video limits' products overflow a float: --video-max-seconds 1e306 started
+# a server whose every POST /api/video was a 500 (OverflowError), and --video-max-fps 1e308
+# too. A day is far beyond any upload --video-max-bytes lets through at a sane size, and no
+# camera records faster than the 1,000 samples a second an MP4's tables may list.
+MAX_VIDEO_SECONDS = 86400.0
+MAX_VIDEO_FPS = 1000.0
 # A lost camera's watchers wait at most an hour: longer keeps a dead link for nothing.
 MAX_WATCH_GRACE = 3600.0
 MIN_HEARTBEAT = 1.0
@@ -119,6 +125,10 @@ def problems(config: Config, read_files: bool = True) -> list[str]:
         found.append(f"--watch-grace must be 0 to {MAX_WATCH_GRACE:g} seconds")
     if not 0 <= config.video_waiting_seconds < math.inf:
         found.append("--video-waiting-seconds must be 0 (no waiting lines) or more")
+    if config.video_max_seconds > MAX_VIDEO_SECONDS:
+        found.append(f"--video-max-seconds must be at most {MAX_VIDEO_SECONDS:g} (a day)")
+    if config.video_max_fps > MAX_VIDEO_FPS:
+        found.append(f"--video-max-fps must be at most {MAX_VIDEO_FPS:g}")
     if config.max_sessions_per_client < 0:
         found.append("--max-sessions-per-client must be 0 (no limit) or more")
     for name in (
