@@ -86,6 +86,30 @@ def test_bad_values_are_refused_with_exit_code_2(argv: list[str], env: dict[str,
     assert exited.value.code == 2
 
 
+@pytest.mark.parametrize(
+    ("argv", "env", "said"),
+    [
+        ([], {"HOLOTRACK_WORKERS": "abc"}, "HOLOTRACK_WORKERS: 'abc' is not a whole number"),
+        ([], {"HOLOTRACK_WORKERS": ""}, "HOLOTRACK_WORKERS: '' is not a whole number"),
+        ([], {"HOLOTRACK_MAX_FPS": "fast"}, "HOLOTRACK_MAX_FPS: 'fast' is not a number"),
+        (["--workers", "1.5"], {}, "argument --workers: '1.5' is not a whole number"),
+        (["--max-fps", "fast"], {}, "argument --max-fps: 'fast' is not a number"),
+    ],
+)
+def test_a_value_that_is_no_number_is_said_in_words(
+    argv: list[str], env: dict[str, str], said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """HOLOTRACK_WORKERS=abc said "invalid literal for int() with base 10: 'abc'", Python's
+    words for a programmer, and --workers 1.5 argparse's "invalid int value"."""
+    with pytest.raises(SystemExit) as exited:
+        load_config(argv, environ=env)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert said in err
+    assert "int()" not in err
+    assert "invalid" not in err
+
+
 def test_the_avatar_limits_have_their_environment_twins() -> None:
     env = {"HOLOTRACK_MAX_AVATAR_MB": "8", "HOLOTRACK_AVATAR_MEMORY_MB": "0"}
     config = load_config([], environ=env)
@@ -341,9 +365,9 @@ def test_a_refused_setting_is_said_as_the_log_format_asks(log_format: str) -> No
 @pytest.mark.parametrize(
     ("flags", "env", "said"),
     [
-        (["--log-format", "json"], {"HOLOTRACK_PORT": "abc"}, "HOLOTRACK_PORT: invalid literal"),
+        (["--log-format", "json"], {"HOLOTRACK_PORT": "abc"}, "HOLOTRACK_PORT: 'abc' is not a"),
         ([], {"HOLOTRACK_LOG_FORMAT": "json", "HOLOTRACK_PORT": "abc"}, "HOLOTRACK_PORT:"),
-        (["--log-format=json", "--port", "abc"], {}, "argument --port: invalid int value"),
+        (["--log-format=json", "--port", "abc"], {}, "argument --port: 'abc' is not a whole"),
     ],
 )
 def test_a_setting_that_cannot_be_read_is_one_json_line_when_json_is_asked(

@@ -287,7 +287,7 @@ def test_the_relay_sends_to_every_receiver_named_once() -> None:
         (["--retry-max", "-1"], "--retry-max [HOLOTRACK_RELAY_RETRY_MAX]: must be a positive"),
         (["--retry-max", "nan"], "must be a positive number"),
         (["--retry-max", "inf"], "must be a positive number"),
-        (["--retry-max", "soon"], "invalid float value: 'soon'"),
+        (["--retry-max", "soon"], "argument --retry-max: 'soon' is not a number"),
     ],
 )
 def test_the_relay_refuses_bad_arguments_in_words(

@@ -28,18 +28,41 @@ def parse_bool(text: str) -> bool:
     raise ValueError(f"not a boolean: {text!r}; use yes or no (true/false, on/off, 1/0)")
 
 
-def bool_flag(text: str) -> bool:
-    """parse_bool for argparse, which hides a ValueError's words behind "invalid parse_bool
-    value": --wait=maybe then named a function, not what the flag takes."""
+def parse_int(text: str) -> int:
+    # int()'s own words, "invalid literal for int() with base 10: 'abc'", were what
+    # HOLOTRACK_WORKERS=abc said, and an empty twin (a compose file's unset variable) too.
     try:
-        return parse_bool(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+        return int(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a whole number") from None
 
+
+def parse_float(text: str) -> float:
+    # float()'s: "could not convert string to float: 'abc'".
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a number") from None
+
+
+def for_argparse(convert: Callable[[str], Any]) -> Callable[[str], Any]:
+    """`convert` for argparse, which hides a ValueError's words behind "invalid parse_bool
+    value": --wait=maybe then named a function, not what the flag takes."""
+
+    def converted(text: str) -> Any:
+        try:
+            return convert(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return converted
+
+
+bool_flag = for_argparse(parse_bool)
 
 CONVERTERS: dict[str, Callable[[str], Any]] = {
-    "int": int,
-    "float": float,
+    "int": parse_int,
+    "float": parse_float,
     "str": str,
     "bool": parse_bool,
 }
@@ -99,7 +122,7 @@ def build_parser(
         choices = f.metadata.get("choices")
         parser.add_argument(
             flag,
-            type=CONVERTERS[str(f.type)],
+            type=for_argparse(CONVERTERS[str(f.type)]),
             default=None,
             choices=choices,
             metavar=None if choices else f.name.upper(),
