@@ -32,6 +32,7 @@ from typing import Any
 import aiohttp
 import yaml
 
+from webapp.config_checks import listenable
 from webapp.flags import bool_flag
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -677,11 +678,51 @@ async def serve(args: argparse.Namespace) -> int:
     return status
 
 
+def problems(args: argparse.Namespace) -> list[str]:
+    """What the flags ask that cannot run, each naming its flag. Each was met only once the
+    replicas had loaded their models, and in another program's words, status 1: --port
+    70000 as nginx's "invalid port", --base-port 70000 as a replica's whole usage text about
+    its own --port, a --port that is a replica's as a bind nginx retried for seconds, --host
+    "a b" as nginx's "host not found in "a""."""
+    found = []
+    if args.replicas < 1 or args.workers < 1:
+        found.append("--replicas and --workers must be at least 1")
+    if not args.host or not listenable(args.host):
+        found.append(
+            f"--host {args.host!r} is not an address or host name: give it alone, as "
+            "127.0.0.1, 0.0.0.0 or :: (the port is --port)"
+        )
+    # The replicas take --base-port and the --replicas - 1 ports after it.
+    spans = {
+        "--port": (args.port, args.port),
+        "--base-port": (args.base_port, args.base_port + max(args.replicas, 1) - 1),
+    }
+    if args.prometheus:
+        spans["--prometheus-port"] = (args.prometheus_port, args.prometheus_port)
+    for flag, (first, last) in spans.items():
+        if first < 1 or last > 65535:
+            also = f", and so must the {args.replicas - 1} after it" if last > first else ""
+            found.append(f"{flag} must be 1 to 65535{also}")
+    if found:
+        return found
+    replicas = spans.pop("--base-port")
+    for flag, (port, _) in spans.items():
+        if replicas[0] <= port <= replicas[1]:
+            found.append(
+                f"{flag} {port} is one of the replicas' ports, {replicas[0]} to {replicas[1]} "
+                "(--base-port and the --replicas - 1 after it): give it another"
+            )
+    if args.prometheus and args.port == args.prometheus_port:
+        found.append(f"--port and --prometheus-port are both {args.port}: give each its own")
+    return found
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.replicas < 1 or args.workers < 1:
-        parser.error("--replicas and --workers must be at least 1")
+    found = problems(args)
+    if found:
+        parser.error("; ".join(found))
     return asyncio.run(serve(args))
 
 

@@ -24,6 +24,7 @@ import yaml
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
+import deploy.cluster
 from deploy.cluster import build_parser, find_nginx, render_main, render_site
 from tests.conftest import MakeClient
 from tests.live import LiveClient, video_frames
@@ -627,6 +628,38 @@ def test_a_clusters_number_twin_that_is_no_number_is_a_usage_error(
     assert stopped.value.code == 2
     flag = "--" + twin.lower().replace("_", "-")
     assert f"argument {flag}: invalid int value: 'abc'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["--port", "70000"], "--port must be 1 to 65535"),
+        (["--base-port", "65535"], "--base-port must be 1 to 65535, and so must the 1 after it"),
+        (["--port", "8102", "--replicas", "3"], "--port 8102 is one of the replicas' ports"),
+        (["--prometheus", "--prometheus-port", "8101"], "--prometheus-port 8101 is one of"),
+        (["--prometheus", "--prometheus-port", "8000"], "--port and --prometheus-port are both"),
+        (["--host", "a b"], "--host 'a b' is not an address or host name"),
+        (["--host", ""], "--host '' is not an address or host name"),
+    ],
+)
+def test_a_cluster_that_cannot_listen_is_refused_before_it_starts(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], argv: list[str], said: str
+) -> None:
+    """Each started every replica first, then ended in nginx's words or a replica's usage
+    text, status 1."""
+    started: list[object] = []
+
+    async def serve(args: object) -> int:
+        started.append(args)
+        return 0
+
+    monkeypatch.setattr(deploy.cluster, "serve", serve)
+    with pytest.raises(SystemExit) as stopped:
+        deploy.cluster.main(argv)
+    assert stopped.value.code == 2
+    assert said in capsys.readouterr().err
+    assert not started
+    assert deploy.cluster.main(["--port", "8000", "--base-port", "8001", "--replicas", "3"]) == 0
 
 
 def test_kustomize_applies_files_that_exist_and_leaves_the_helm_values_out() -> None:
