@@ -315,6 +315,10 @@ def address_problem(flag: str, url: str, schemes: tuple[str, ...]) -> str:
     if parts.scheme not in schemes or not parts.netloc:
         wanted = " or ".join(f"{scheme}://" for scheme in schemes)
         return f"{flag} wants {wanted} addresses, got {url!r}"
+    if not parts.hostname:
+        # "ws://:8080/ws" has a netloc but no host: the run began, every session failed to
+        # connect with aiohttp's InvalidUrlClientError, and the report said exit 3.
+        return f"{flag} {url!r} names no host"
     return ""
 
 

@@ -148,6 +148,11 @@ async def test_a_replica_not_read_leaves_the_servers_figures_unknown_not_partial
     [
         (["--url", "ws://[::1/ws"], "--url 'ws://[::1/ws' is not a valid address"),
         (["--url", "ws://127.0.0.1:99999/ws"], "--url 'ws://127.0.0.1:99999/ws' is not a valid"),
+        (["--url", "ws://:8080/ws"], "--url 'ws://:8080/ws' names no host"),
+        (
+            ["--metrics-url", "http://:9090/metrics"],
+            "--metrics-url 'http://:9090/metrics' names no",
+        ),
         (["--metrics-url", "http://[bad"], "--metrics-url 'http://[bad' is not a valid address"),
         (
             ["--metrics-url", "http://127.0.0.1:9/metrics,http://[::1/metrics"],
