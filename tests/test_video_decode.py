@@ -436,6 +436,17 @@ def test_decimation_keeps_the_frames_nearest_each_slot(
     assert reader.skipped == count - len(kept)
 
 
+def test_a_rate_under_one_frame_in_the_whole_limit_still_gives_the_first_frame(
+    clip45: Path,
+) -> None:
+    """--video-max-fps 0.001 allows 0.6 frames in 600 s: every frame was skipped and each
+    video answered with none, though decimation keeps the frame at each 1/N s mark, the
+    first one's at 0."""
+    reader, times = read_all(clip45, max_fps=0.001)
+    assert times == [0.0]
+    assert (reader.skipped, reader.cut) == (44, False)
+
+
 def first_frame(path: Path) -> tuple[MatLike, VideoInfo]:
     """The first frame as the worker gets it (grey, decoded from its JPEG), and the video's
     figures."""

@@ -330,7 +330,10 @@ class VideoReader:
             if slot <= self._last_slot and not self._within_rate(time_ms):
                 self.skipped += 1
                 continue
-            if self._kept >= math.floor(self.max_ms * self.max_fps / 1000.0 + SLOT_EPSILON):
+            # The first frame always: under one frame's worth in all (--video-max-fps 0.001,
+            # or a key's last 20 ms of its hour) every frame was skipped, an answer of none.
+            most = max(1, math.floor(self.max_ms * self.max_fps / 1000.0 + SLOT_EPSILON))
+            if self._kept >= most:
                 # No more than the limits' frames in all (a video a hair over max_fps keeps
                 # a frame more now and then): any answer is a recording POST /api/export
                 # takes (its --max-export-frames is 600 s at 30 fps; it refused 18,001).
