@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from webapp import flags as settings
+from webapp.defaults import default_workers
 
 ENV_PREFIX = "HOLOTRACK_SWARM_"
 ROOT = Path(__file__).resolve().parent.parent
@@ -122,7 +123,10 @@ class SwarmConfig:
         default=8.0, metadata={"help": "seconds each calibration process runs the model"}
     )
     calibrate_workers: int = field(
-        default=0, metadata={"help": "calibration processes (0: one per core it may run on)"}
+        default=0,
+        metadata={
+            "help": "calibration processes, at most one per core it may run on (0: one per core)"
+        },
     )
     origin: str = field(default="", metadata={"help": "Origin header to send, if any"})
     metrics_url: str = field(
@@ -280,6 +284,14 @@ def validate(config: SwarmConfig) -> list[str]:
             problems.append(f"--{name.replace('_', '-')} must be in (0, 1]")
     if config.slo_p95_ms <= 0:
         problems.append("--slo-p95-ms must be positive")
+    cores = default_workers()
+    if config.calibrate and config.calibrate_workers > cores:
+        # Each process holds a model: --calibrate-workers 1000000 began starting a million,
+        # and more than the cores share them and measure no more raw frames a second.
+        problems.append(
+            f"--calibrate-workers must be 0 (one per core) to {cores}, the cores this "
+            "process may run on"
+        )
     if not problems:
         # Otherwise the run stops before its first step and reports a verdict of nothing.
         first = config.steps[0]

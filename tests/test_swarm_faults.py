@@ -27,6 +27,7 @@ from swarm.report import build_report, table
 from swarm.runner import Runner, RunResult
 from tests.media import ASL_VIDEO
 from tests.test_swarm_report import _run
+from webapp.defaults import default_workers
 
 MakeServer = Callable[[web.Application], Awaitable[TestServer]]
 
@@ -242,3 +243,23 @@ async def test_a_metrics_url_of_another_program_says_why_the_figures_are_unknown
     assert any(
         line.startswith("server cpu, rss and busy unknown") for line in table(report).splitlines()
     )
+
+
+# -- calibration stays within the machine --------------------------------------------------
+
+
+def test_more_calibration_processes_than_cores_are_refused(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """--calibrate-workers 1000000 began starting a million model processes; past the cores
+    the process may run on they only share them."""
+    cores = default_workers()
+    too_many = ["--calibrate", "--calibrate-workers", str(cores + 1)]
+    with pytest.raises(SystemExit) as exit_info:
+        load_config(too_many, environ={})
+    assert exit_info.value.code == 2
+    said = capsys.readouterr().err.splitlines()[-1]
+    assert f"--calibrate-workers must be 0 (one per core) to {cores}" in said
+    assert load_config(["--calibrate", "--calibrate-workers", str(cores)], environ={})
+    # Without --calibrate the setting is not used: a profile's twin stops no run.
+    assert load_config(["--calibrate-workers", str(cores + 1)], environ={})
