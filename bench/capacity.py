@@ -19,7 +19,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from bench.common import free_port, loadavg, run_swarm, server
+from bench.common import free_port, loadavg, run_swarm, server, worker_count
 from bench.live import LIVE_SERVER_ARGS, LIVE_SERVER_ENV
 from swarm.load_table import markdown
 
@@ -115,7 +115,7 @@ async def main_async(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.capacity", description=__doc__)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=worker_count, default=2)
     parser.add_argument("--hold", type=float, default=10.0)
     parser.add_argument(
         "--only", type=only_runs, default="", help="e.g. holistic:5,pose:15 (default: all)"

@@ -35,12 +35,24 @@ def free_port() -> int:
         return port
 
 
+def worker_count(text: str) -> int:
+    """--workers of a benchmark: 0 was refused by the server it starts, after the model's
+    calibration had run a minute ("the server exited with 2; see None")."""
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: a server needs at least 1 worker")
+    return count
+
+
 def add_workers_flag(parser: argparse.ArgumentParser) -> None:
     """--workers, by default as the server's own: os.cpu_count() counts the host's cores,
     and under taskset or a cpuset container started a process for each on the few given."""
     parser.add_argument(
         "--workers",
-        type=int,
+        type=worker_count,
         default=default_workers(),
         help="server workers and calibration processes (default: %(default)s, one per core "
         "this process may run on)",

@@ -28,9 +28,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench.common import add_workers_flag, free_port, loadavg, run_swarm, server
+from bench.common import (
+    add_workers_flag,
+    free_port,
+    loadavg,
+    refuse_what_the_swarm_would,
+    run_swarm,
+    server,
+)
 from swarm.calibrate import calibrate
-from swarm.config import default_source
+from swarm.config import SwarmConfig, default_source
 from swarm.frames import load_frames
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -184,7 +191,23 @@ def main() -> None:
     )
     parser.add_argument("--saturation", type=int, default=0, help="sessions (default: from raw)")
     parser.add_argument("--oversubscribed", type=int, default=0, help="sessions (default: 10x raw)")
-    sys.exit(asyncio.run(main_async(parser.parse_args())))
+    args = parser.parse_args()
+    # --fps 0 ended the calibration in a traceback ("a calibration process died"), and
+    # what the swarm refuses ended the run after it, once the server had loaded.
+    given = [count for count in (args.saturation, args.oversubscribed) if count]
+    refuse_what_the_swarm_would(
+        parser,
+        SwarmConfig(
+            sessions=",".join(map(str, given)) or "1",
+            fps=args.fps,
+            track=args.track,
+            hold=args.hold,
+            warmup=args.warmup,
+            in_flight=args.ignore_in_flight if "ignore" in args.clients else 1,
+            calibrate_seconds=args.raw_seconds,
+        ),
+    )
+    sys.exit(asyncio.run(main_async(args)))
 
 
 if __name__ == "__main__":

@@ -62,6 +62,17 @@ def parsed(monkeypatch: pytest.MonkeyPatch, script: str, *argv: str) -> argparse
             )
             for only in ("holistic:10", "holstic:5", "pose")
         ],
+        # A traceback from the calibration ("a calibration process died"), or the swarm's
+        # refusal once the server had loaded.
+        ("bench.live", ["--fps", "0"], "--fps must be between 0.5 and 60"),
+        ("bench.live", ["--hold", "nan"], "--hold must be a finite number"),
+        ("bench.live", ["--saturation", "-1"], "every step must have 1 to 5000 sessions"),
+        ("bench.live", ["--raw-seconds", "0"], "--calibrate-seconds must be positive"),
+        # The server's refusal of 0 workers, once the calibration had run.
+        *[
+            (script, ["--workers", "0"], "argument --workers: '0': a server needs at least 1")
+            for script in ("bench.live", "bench.capacity", "bench.admission")
+        ],
         # Any word but "ignore" ran as follow under its own name, after a minute's calibration.
         *[
             (
