@@ -16,7 +16,7 @@ import cv2
 import pytest
 
 from webapp.analysis.fitness.loader import DATA
-from webapp.config import Config, env_name, json_logs_asked, load_config
+from webapp.config import Config, env_name, json_logs_asked, load_config, unknown_twins
 
 
 def test_help_lists_every_setting_with_its_environment_twin() -> None:
@@ -52,6 +52,43 @@ def test_help_does_not_call_an_empty_default_none() -> None:
         assert "(default: none)" not in flat, command
         if command == "webapp":
             assert "[HOLOTRACK_ALLOWED_ORIGINS] (default: empty)" in flat
+
+
+def test_a_misspelt_twin_is_named_with_the_one_it_may_mean() -> None:
+    """HOLOTRACK_MAX_SESSION=4 (no S) was ignored without a word: the server ran with 40."""
+    said = unknown_twins(
+        {
+            "HOLOTRACK_MAX_SESSION": "4",
+            "HOLOTRACK_XYZ": "1",
+            "HOLOTRACK_PORT": "9000",
+            "HOLOTRACK_SWARM_URL": "ws://h/ws",
+            "HOLOTRACK_RELAY_TOKEN": "t",
+            "HOLOTRACK_CLUSTER_PORT": "8000",
+            "HOLOTRACK_MEDIA": "/media",
+            "PATH": "/bin",
+        }
+    )
+    assert said == [
+        "HOLOTRACK_MAX_SESSION is no setting of the server and is ignored; "
+        "did you mean HOLOTRACK_MAX_SESSIONS?",
+        "HOLOTRACK_XYZ is no setting of the server and is ignored",
+    ]
+
+
+def test_the_server_warns_of_a_twin_that_is_no_setting_as_it_starts() -> None:
+    ran = subprocess.run(
+        # --port 0 ends the start once the settings are read: no worker is started.
+        [sys.executable, "-m", "webapp", "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "HOLOTRACK_WORKRS": "1"},
+    )
+    assert ran.returncode == 2
+    assert (
+        "WARNING webapp: HOLOTRACK_WORKRS is no setting of the server and is ignored; "
+        "did you mean HOLOTRACK_WORKERS?" in ran.stderr
+    )
 
 
 def test_flags_win_over_environment_over_defaults() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import ssl
 import sys
@@ -18,7 +19,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from webapp import tls
 from webapp.analysis.fitness import ExerciseDataError
 from webapp.app import create_app
-from webapp.config import Config, build_parser, json_logs_asked, load_config
+from webapp.config import Config, build_parser, json_logs_asked, load_config, unknown_twins
 from webapp.config_checks import problems
 from webapp.engine.process import WorkerStartError
 from webapp.errors import shown
@@ -199,6 +200,8 @@ def main() -> None:
         check=False, on_error=fail_in_json if json_logs_asked(sys.argv[1:]) else None
     )
     setup_logging(config)
+    for line in unknown_twins(os.environ):
+        log.warning("%s", line)
     found = problems(config)
     if found:
         # A refused setting (HOLOTRACK_HEARTBEAT=0.015 in a compose file) is the likeliest

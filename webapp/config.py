@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import difflib
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +22,16 @@ from webapp.defaults import (
 from webapp.protocol import Track
 
 ENV_PREFIX = "HOLOTRACK_"
+# The other commands' twins, and the names compose, the nginx image, the image build
+# scripts and the tests' media read: not this server's settings, yet not mistakes either.
+OTHER_PREFIXES = ("HOLOTRACK_RELAY_", "HOLOTRACK_SWARM_", "HOLOTRACK_CLUSTER_")
+OTHER_NAMES = frozenset(
+    {
+        *("HOLOTRACK_MEDIA", "HOLOTRACK_REPLICAS"),
+        *("HOLOTRACK_LISTEN", "HOLOTRACK_BACKENDS", "HOLOTRACK_LINK_BACKENDS"),
+        *("HOLOTRACK_IMAGE", "HOLOTRACK_BASE_IMAGE", "HOLOTRACK_DEBIAN_MIRROR"),
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -310,6 +322,29 @@ def load_config(
         environ=environ,
         on_error=on_error,
     )
+
+
+def unknown_twins(environ: Mapping[str, str]) -> list[str]:
+    """A line for each HOLOTRACK_ variable that is no setting, with the twin it may have
+    meant: HOLOTRACK_MAX_SESSION=4 in a compose file was ignored without a word, and the
+    server ran with its default of 40."""
+    twins = [env_name(f.name) for f in dataclasses.fields(Config)]
+    lines = []
+    for name in sorted(environ):
+        if (
+            not name.startswith(ENV_PREFIX)
+            or name in twins
+            or name in OTHER_NAMES
+            or name.startswith(OTHER_PREFIXES)
+        ):
+            continue
+        # Without the prefix they all share, any name came close to some twin.
+        near = difflib.get_close_matches(
+            name.removeprefix(ENV_PREFIX), [twin.removeprefix(ENV_PREFIX) for twin in twins], n=1
+        )
+        meant = f"; did you mean {ENV_PREFIX}{near[0]}?" if near else ""
+        lines.append(f"{name} is no setting of the server and is ignored{meant}")
+    return lines
 
 
 def json_logs_asked(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> bool:
