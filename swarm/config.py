@@ -248,6 +248,12 @@ def validate(config: SwarmConfig) -> list[str]:
             f"--{name.replace('_', '-')} must be a finite number, got {getattr(config, name)}"
         )
     problems.extend(address_problems(config))
+    if any((ord(char) < 0x20 and char != "\t") or ord(char) == 0x7F for char in config.origin):
+        # aiohttp refuses such a header as each session connects: a traceback per session
+        # ("Task exception was never retrieved"), and a run of no errors that measured none.
+        problems.append(
+            f"--origin {config.origin!r} holds a control character, which no header may carry"
+        )
     try:
         steps = config.steps
     except ValueError as exc:

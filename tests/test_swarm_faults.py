@@ -170,6 +170,21 @@ def test_a_malformed_address_is_refused_as_a_bad_flag(
     assert said in capsys.readouterr().err.splitlines()[-1]
 
 
+@pytest.mark.parametrize("origin", ["http://a\r\nX-Injected: 1", "http://a\x00b", "http://a\x7f"])
+def test_an_origin_no_header_may_carry_is_refused_as_a_bad_flag(
+    origin: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each session's connect raised aiohttp's ValueError, logged as a task's traceback,
+    and the run ended with no error counted and nothing measured."""
+    with pytest.raises(SystemExit) as exit_info:
+        load_config(["--origin", origin], environ={})
+    assert exit_info.value.code == 2
+    said = capsys.readouterr().err.splitlines()[-1]
+    assert f"--origin {origin!r} holds a control character" in said
+    # What a header may carry is sent, for the server to judge (1008, naming it).
+    assert load_config(["--origin", "http://a\tb c"], environ={}).origin == "http://a\tb c"
+
+
 # -- the knee is one step ------------------------------------------------------------------
 
 
