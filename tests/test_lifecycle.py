@@ -74,6 +74,17 @@ async def serving(port: int, *flags: str) -> AsyncIterator[Server]:
             await proc.wait()
 
 
+async def test_an_empty_host_is_logged_as_every_interface_it_listens_on() -> None:
+    """An empty --host (HOLOTRACK_HOST= in a compose file) listens on IPv6 too, which the
+    log, "Running on http://0.0.0.0:PORT", did not say."""
+    port = free_port()
+    async with serving(port, "--host", "") as server:
+        (line,) = [line for line in server.lines if "Running on" in line]
+        assert f"http://0.0.0.0:{port} and http://[::]:{port}" in line
+        async with aiohttp.ClientSession() as http, http.get(f"http://[::1]:{port}/healthz") as got:
+            assert got.status == 200
+
+
 async def test_sigterm_closes_every_session_and_watcher_with_1001_and_exits() -> None:
     """1001, not 1000, for the watchers too: their sessions did not end, and a coach's card
     waits for a kept link to come back with its camera when the server is back. A session

@@ -168,7 +168,12 @@ async def serve(app: web.Application, config: Config, ssl_context: ssl.SSLContex
                 await site.start()
             except OSError as exc:  # in use, not this machine's address, a name not found
                 raise ListenError(f"cannot listen on {site.name}: {exc.strerror or exc}") from None
-        log.info("======== Running on %s ========", ", ".join(site.name for site in sites))
+        names = [site.name for site in sites]
+        if not config.host:
+            # aiohttp names an empty host 0.0.0.0, yet asyncio listens on every IPv6
+            # interface as well: the log hid half of what the server was open to.
+            names[0] += " and " + names[0].replace("0.0.0.0", "[::]", 1)
+        log.info("======== Running on %s ========", ", ".join(names))
         await stop.wait()
         # An operator reading the log saw the sessions' 1001 end lines with nothing to say
         # why, and no word of when the server was done.

@@ -36,7 +36,10 @@ OTHER_NAMES = frozenset(
 
 @dataclass(frozen=True)
 class Config:
-    host: str = field(default="127.0.0.1", metadata={"help": "address to listen on"})
+    host: str = field(
+        default="127.0.0.1",
+        metadata={"help": "address to listen on; empty: every interface, IPv4 and IPv6"},
+    )
     port: int = field(default=8080, metadata={"help": "TCP port"})
     workers: int = field(
         default_factory=default_workers,
