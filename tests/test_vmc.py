@@ -247,6 +247,15 @@ def test_bad_allow_entries_are_refused(text: str) -> None:
         parse_target(text)
 
 
+@pytest.mark.parametrize("text", ["::1", "fe80::1:2", "::1:39539", "2001:db8::1:39539"])
+def test_an_ipv6_receiver_without_brackets_is_refused(text: str) -> None:
+    """Its last colon was taken for the port's: "fe80::1:2", an address, was fe80::1 at
+    port 2, and "::1" alone was "':' is no IP address or host name"."""
+    with pytest.raises(ValueError, match=r"an IPv6 address goes in brackets, as \[::1\]:39539"):
+        parse_target(text)
+    assert parse_target("[fe80::1:2]:39539") == Target("fe80::1:2", 39539)
+
+
 def test_a_port_in_other_decimal_digits_is_read() -> None:
     """Full-width digits, as a Japanese keyboard types them, are digits int() reads."""
     assert parse_target("127.0.0.1:\uff13\uff19\uff15\uff13\uff19") == Target("127.0.0.1", 39539)
