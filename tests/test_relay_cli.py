@@ -247,6 +247,22 @@ async def test_a_5xx_answer_is_retried_but_never_faster_than_the_floor(
     assert token not in warning
 
 
+async def test_a_password_in_the_watch_url_stays_out_of_the_log(relay_log: RelayLog) -> None:
+    """wss://me:secret@host/ws (a proxy's Basic auth) was written out whole in every
+    retry's warning."""
+    url = f"ws://me:s3cret@127.0.0.1:{free_port()}/ws"
+    task = asyncio.create_task(run_relay(RelayConfig(url, "t", (Target("127.0.0.1", 9),), 0.2)))
+    try:
+        await relay_log.wait_for(lambda: bool(relay_log.lines(logging.WARNING)))
+    finally:
+        task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    warning = relay_log.lines(logging.WARNING)[0]
+    assert warning.startswith(f"cannot watch {url.replace('s3cret', '***')}: "), warning
+    assert "s3cret" not in warning
+
+
 async def test_a_server_that_never_answers_the_upgrade_is_retried(
     relay_log: RelayLog, monkeypatch: pytest.MonkeyPatch
 ) -> None:

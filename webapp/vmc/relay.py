@@ -133,7 +133,7 @@ class Relay:
         try:
             return await self._watch(session)
         except aiohttp.WSServerHandshakeError as error:
-            stop = refused(error, self.config.watch)
+            stop = refused(error, self.config.shown)
             if stop is None:
                 # aiohttp's own words ("502, message='Invalid response status', url=...")
                 # said little, and wrote the watch token (the URL's ?link=) into the log
@@ -146,7 +146,7 @@ class Relay:
         except aiohttp.ServerDisconnectedError:
             # Plain HTTP spoken to a server that speaks TLS (--self-signed, --tls-cert): it
             # hangs up before any answer, as it will on every retry.
-            url = URL(self.config.watch)
+            url = URL(self.config.shown)
             if url.scheme != "ws" or not await speaks_tls(url):
                 raise
             raise Stop(
@@ -159,7 +159,7 @@ class Relay:
             # TLS spoken to a server that answers in plain HTTP: no retry can help either.
             if getattr(error.os_error, "reason", None) != "WRONG_VERSION_NUMBER":
                 raise
-            url = URL(self.config.watch)
+            url = URL(self.config.shown)
             raise Stop(
                 1,
                 f"{url}: the server answered in plain HTTP, not TLS: watch "
@@ -282,13 +282,13 @@ def untrusted(error: aiohttp.ClientConnectorCertificateError, config: RelayConfi
         # Trusted, but made for other names: a --self-signed server remakes its certificate
         # when its addresses change, and the copy given is the old one.
         return (
-            f"{config.watch}: the server's certificate does not name {host} ({cause}); "
+            f"{config.shown}: the server's certificate does not name {host} ({cause}); "
             "a --self-signed server makes a new one when its addresses change: copy its "
             "self-signed-cert.pem again, or watch an address the certificate names"
         )
     given = "the --cafile given" if config.ssl_context is not None else "this machine"
     return (
-        f"{config.watch}: the server's certificate is not one {given} trusts "
+        f"{config.shown}: the server's certificate is not one {given} trusts "
         f"({cause}); a server started with --self-signed keeps its own "
         "as self-signed-cert.pem in its state folder (~/.local/state/holotrack): copy it "
         "here and give it with --cafile, or on the server's machine watch its "
@@ -361,7 +361,7 @@ async def run(config: RelayConfig) -> int:
                     log.log(logging.INFO if stop.status == 0 else logging.ERROR, "%s", stop)
                     return stop.status
                 except (aiohttp.ClientError, OSError, ValueError) as error:
-                    log.warning("cannot watch %s: %s; retry in %.1f s", config.watch, error, wait)
+                    log.warning("cannot watch %s: %s; retry in %.1f s", config.shown, error, wait)
                 # A server that answers is up: its link comes back when its camera does,
                 # within seconds after a restart, so it is asked at a steady pace, from the
                 # first answer on. Backing off, the relay came back 8 s after the camera.

@@ -32,6 +32,13 @@ class RelayConfig:
     # For wss://: the certificates to trust (--cafile), else the system's.
     ssl_context: ssl.SSLContext | None = None
 
+    @property
+    def shown(self) -> str:
+        """--watch as the log and messages name it: a proxy's password given in it
+        (wss://me:secret@host/ws) was written out at every retry."""
+        url = URL(self.watch)
+        return str(url.with_password("***")) if url.password else self.watch
+
 
 def cafile(text: str) -> ssl.SSLContext:
     """--cafile: a context that trusts the PEM certificates in `text`, or an error that says
