@@ -218,6 +218,23 @@ def test_a_server_on_loopback_names_no_phone_origins_from_its_certificate(
     assert origins == ("https://holotrack.example.org:8443",)
 
 
+def test_a_state_dir_from_home_is_kept_at_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HOLOTRACK_STATE_DIR=~/holotrack, as a compose file or a systemd unit gives it with no
+    shell to expand it: the certificate and its key went into ./~/holotrack."""
+    home, started = tmp_path / "home", tmp_path / "started"
+    started.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(started)
+    context, _ = tls_context(
+        load_config(["--self-signed"], {"HOLOTRACK_STATE_DIR": "~/holotrack"}, read_files=False)
+    )
+    assert context is not None
+    assert (home / "holotrack" / tls.KEY_FILE).is_file()
+    assert list(started.iterdir()) == []
+
+
 def refused(flags: Sequence[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         webapp_command(free_port(), *flags),

@@ -98,7 +98,9 @@ def tls_context(config: Config) -> tuple[ssl.SSLContext | None, tuple[str, ...]]
     if not config.self_signed:
         return None, ()
     names = tls.machine_names()
-    made = tls.self_signed(Path(config.state_dir), names)
+    # No shell reads a compose file's or a systemd unit's HOLOTRACK_STATE_DIR=~/holotrack:
+    # the private key went into a folder named "~" under wherever the server was started.
+    made = tls.self_signed(Path(config.state_dir).expanduser(), names)
     log.info(
         "TLS: %s self-signed certificate %s, valid until %s, SHA-256 %s",
         "reusing the" if made.reused else "made a new",
