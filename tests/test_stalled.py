@@ -196,12 +196,12 @@ def parse_messages(data: bytes, heard: list[dict[str, Any]]) -> bytes:
     return data
 
 
-async def newest_heard(live: LiveClient, heard: list[dict[str, Any]]) -> int:
-    """Streams 120 frames at 15 fps, each after the last one's result; the seq of the newest
-    result a slow watcher has heard by then."""
-    frames = video_frames(ASL_VIDEO)
-    for seq in range(120):
-        await live.send(seq, seq * STEP_MS, frames[seq % len(frames)])
+async def newest_heard(live: LiveClient, heard: list[dict[str, Any]], frames: int = 120) -> int:
+    """Streams `frames` frames at 15 fps, each after the last one's result; the seq of the
+    newest result a slow watcher has heard by then."""
+    video = video_frames(ASL_VIDEO)
+    for seq in range(frames):
+        await live.send(seq, seq * STEP_MS, video[seq % len(video)])
         await live.next_of("result")
         await asyncio.sleep(STEP_MS / 1000)
     newest: int = max(m["seq"] for m in heard if m["type"] == "result")
@@ -285,3 +285,33 @@ async def test_a_watcher_on_a_slow_link_over_tls_sees_the_newest_results(
         done.set()
         await live.ws.close()
         await asyncio.wait({reading}, timeout=BOUND)
+
+
+async def test_a_watcher_on_a_slow_link_hears_the_last_workout_before_the_end(
+    make_client: MakeClient,
+) -> None:
+    """A coach on a slow link: the camera's last workout (its final count, at Stop) waited
+    in their outbox behind a result the link had not taken yet, and the close for the
+    ended session went first: the card kept the count before it."""
+    client = await make_client(Config(workers=1, idle_timeout=120))
+    live = await LiveClient.connect(client)
+    ready = await live.hello("pose", 15, exercise="squat")
+    assert client.port is not None
+    sock = await slow_watcher(client.host, client.port, ready["watch"])
+    heard: list[dict[str, Any]] = []
+    reading = asyncio.create_task(read_slowly(sock, 6000, heard))
+    await until(lambda: any(m["type"] == "watching" for m in heard), "watching")
+    try:
+        await newest_heard(live, heard, frames=30)
+        # The workout moves on as the camera stops: what a last rep does to it.
+        await live.ws.send_json({"type": "target", "reps": 7})
+        await live.next_of("workout")
+        await live.ws.close()
+        async with asyncio.timeout(BOUND):
+            await reading
+        workouts = [m for m in heard if m["type"] == "workout"]
+        assert workouts, heard
+        assert workouts[-1]["sets"][-1]["target"] == 7, workouts[-1]
+    finally:
+        reading.cancel()
+        sock.close()

@@ -83,6 +83,16 @@ class Outbox:
         self._writer.cancel()
         await asyncio.wait({self._writer}, timeout=self._send_timeout)
 
+    async def finish(self) -> None:
+        """Stops the writer, then sends the control messages still waiting, not the result:
+        a watched session's last workout (its final count) waited behind a result a slow
+        link had not taken yet, and the close for the ended session went before it."""
+        await self.stop()
+        control, self._control = self._control, []
+        for text in control:
+            if not await self._send(text):
+                return
+
     async def _write(self) -> None:
         next_stats = time.monotonic() + self._stats_interval if self._stats else math.inf
         while not self._ws.closed and not self._stopped:
@@ -94,9 +104,9 @@ class Outbox:
             if self._stats is not None and time.monotonic() >= next_stats:
                 next_stats = time.monotonic() + self._stats_interval
                 self._control.append(self._stats())
-            control, self._control = self._control, []
-            for text in control:
-                if not await self._send(text):
+            # One at a time: those not yet sent when the writer stops are finish()'s.
+            while self._control:
+                if not await self._send(self._control.pop(0)):
                     return
             if self._result is not None and not await self._gone():
                 return

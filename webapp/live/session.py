@@ -111,6 +111,7 @@ class LiveSession:
         # Held only so the event loop's weak reference is not the closing task's last one.
         self._closer: asyncio.Task[None] | None = None
         self._workout_sent = False
+        self._watch_outbox: Outbox | None = None  # a watcher's, which serve_watcher makes
         self.receiver = Receiver(
             ws,
             idle_timeout=config.idle_timeout,
@@ -365,6 +366,9 @@ class LiveSession:
             self.audience.detach(self.outbox.put_control)
 
     async def _close_from_outside(self, close: SessionClosed) -> None:
+        if self._watch_outbox is not None and close.code == Close.NORMAL:
+            # The watched session ended: what it said last goes before the close.
+            await self._watch_outbox.finish()
         if close.code in TOLD_THE_WORKOUT:
             # No result after it: the writer stops first.
             await self.outbox.stop()
@@ -432,8 +436,12 @@ class LiveSession:
             admit=self.gate.watcher,
             found=self._watching,
             unsent=paced(self.transport),
+            opened=self._watch_opened,
         )
         return SessionClosed(Close.NORMAL, f"the watcher of {watched} left")
+
+    def _watch_opened(self, outbox: Outbox) -> None:
+        self._watch_outbox = outbox
 
     def _watching(self, session: str) -> None:
         # Its log lines name the session it watches, as its outbox's task does.

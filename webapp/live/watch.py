@@ -35,12 +35,14 @@ async def serve_watcher(
     admit: Callable[[str | None], Callable[[], None]] = lambda key: lambda: None,
     found: Callable[[str], None] = lambda session: None,
     unsent: Callable[[], int] | None = None,
+    opened: Callable[[Outbox], None] = lambda outbox: None,
 ) -> str:
     """Serves one watcher until it leaves or its session ends; returns the session's id.
     `text` has counted the watch message. `admit` counts it against the watched session's
     access key (1013 past its limit) and returns what gives that place back; `found` is
     told the watched session's id once the token names one; `unsent`, the bytes its
-    socket has yet to send, paces its results to what its link takes."""
+    socket has yet to send, paces its results to what its link takes; `opened` is given
+    its outbox, to finish before an end from outside closes it."""
     messages.check_version(message)
     if max_watchers == 0:
         # Not 1013: no wait frees a place, and a watcher told to come back came back for ever.
@@ -64,6 +66,7 @@ async def serve_watcher(
         stuck=lambda: end(SessionClosed(Close.POLICY, limit)),
         unsent=unsent,
     )
+    opened(outbox)
     watcher = Watcher(outbox, end)
     release = admit(audience.key)
     try:
