@@ -1020,6 +1020,51 @@ async def test_the_log_keeps_every_set_of_a_workout_longer_than_its_list(
         assert browser.errors == []
 
 
+# A WorkoutLog of its own on the page, fed a workout begun at 23:50 whose second set begins
+# at 00:10, its messages at the times given; then one made from storage, as a reload's: the
+# dates of their records and of the CSV's rows.
+MIDNIGHT_JS = (
+    """async () => {
+"""
+    + LOG_MAKER
+    + """  const { toCsv } = await import("/static/fitness/log.js");
+  const realNow = Date.now;
+  const at = (day, hour, minute) => new Date(2026, 11, day, hour, minute).getTime();
+  const set = (reps) => ({ exercise: "squat", reps, duration_ms: 1000 });
+  const log = made();
+  try {
+    Date.now = () => at(2, 23, 50);
+    log.update("L", "s1", { sets: [set(0)] });
+    Date.now = () => at(2, 23, 55);
+    log.update("L", "s1", { sets: [set(8)] });
+    Date.now = () => at(3, 0, 10);
+    log.update("L", "s1", { sets: [set(8), set(0)] });
+    Date.now = () => at(3, 0, 12);
+    log.update("L", "s1", { sets: [set(8), set(5)] });
+  } finally {
+    Date.now = realNow;
+  }
+  const dates = (records) => records.map((r) => r.date);
+  const csv = toCsv(log.records()).split("\\r\\n").slice(1, -1).map((row) => row.split(",")[0]);
+  return { dates: dates(log.records()), reloaded: dates(made().records()), csv };
+}"""
+)
+
+
+@pytest.mark.browser
+async def test_a_set_begun_after_midnight_is_dated_on_its_own_day(client: Client) -> None:
+    """A workout begun at 23:50 with a set at 00:10: the log and its CSV dated that set
+    with the workout's start, the day before."""
+    async with open_page() as browser:
+        page = browser.page
+        await page.goto(str(client.make_url("/fitness")))
+        await page.wait_for_selector("body[data-fitness-ready]", state="attached")
+        seen = await page.evaluate(MIDNIGHT_JS)
+        assert browser.errors == []
+    dates = ["2026-12-02 23:50", "2026-12-03 00:10"]
+    assert seen == {"dates": dates, "reloaded": dates, "csv": dates}
+
+
 # A WorkoutLog of the tab's own, fed its running workout's messages (window.log); and one
 # made to keep a workout as another tab's page does (window.keepOne).
 TAB_LOG_JS = (

@@ -31,7 +31,8 @@ export function setRecords(workouts) {
   for (const { began, session, sets, from = 0 } of workouts) {
     sets.forEach((set, i) => {
       records.push({
-        date: localTime(began),
+        // Its own start: the workout's dated a set begun after midnight the day before.
+        date: localTime(set.began ?? began),
         set: from + i + 1,
         session,
         exercise: set.exercise,
@@ -74,6 +75,8 @@ export function toCsv(records) {
 // A count as the server gives one: 1e21 and -4 passed Number.isInteger.
 const isCount = (n) => Number.isSafeInteger(n) && n >= 0;
 
+const isTime = (ms) => typeof ms === "number" && Number.isFinite(new Date(ms).getTime());
+
 // A set's counts as the server gives them; a side's count that was an object showed as
 // "left [object Object]", a string of sides as "0 a · 1 b".
 function validSet(s) {
@@ -81,6 +84,7 @@ function validSet(s) {
   return (
     typeof s?.exercise === "string" &&
     isCount(s.reps) &&
+    (s.began === undefined || isTime(s.began)) &&
     (s.partial_reps === undefined || s.partial_reps === null || isCount(s.partial_reps)) &&
     (sides === undefined || sides === null || (typeof sides === "object" && !Array.isArray(sides) && Object.values(sides).every(isCount)))
   );
@@ -94,8 +98,7 @@ function valid(entry) {
     typeof entry?.id === "string" &&
     typeof entry.session === "string" &&
     (entry.link === undefined || typeof entry.link === "string") &&
-    typeof entry.began === "number" &&
-    Number.isFinite(new Date(entry.began).getTime()) &&
+    isTime(entry.began) &&
     (entry.from === undefined || isCount(entry.from)) &&
     Array.isArray(entry.sets) &&
     entry.sets.every(validSet)
@@ -164,7 +167,17 @@ export class WorkoutLog {
     // Cleared mid-workout, the sets done before the Clear (`from`) stay cleared; those no
     // longer listed stay as kept.
     const from = workout.from ?? 0;
-    workout.sets = [...workout.sets.slice(0, Math.max(0, first - from)), ...message.sets.slice(Math.max(0, from - first))];
+    const known = workout.sets;
+    const kept = known.slice(0, Math.max(0, first - from));
+    // A set is dated when the log first hears of it (a new set's workout comes at once);
+    // the server's times are the camera's clock, not the day's.
+    const now = Date.now();
+    const listed = message.sets.slice(Math.max(0, from - first)).map((set, i) => {
+      const before = known[kept.length + i];
+      const began = before ? before.began : now;
+      return began === undefined ? set : { ...set, began };
+    });
+    workout.sets = [...kept, ...listed];
     this.keep(workout);
     this.render();
   }
