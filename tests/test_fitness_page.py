@@ -1334,6 +1334,69 @@ async def test_results_of_the_last_set_on_their_way_leave_the_new_one_alone(
         assert browser.errors == []
 
 
+# Each count the readout shows from now on, with how many results the page had then.
+SHOWN_COUNTS_JS = """() => {
+  window.shownCounts = [];
+  const reps = document.getElementById("fitness-reps");
+  const stage = document.getElementById("fitness-stage");
+  new MutationObserver(() => {
+    window.shownCounts.push([reps.textContent, Number(stage.dataset.results)]);
+  }).observe(reps, { childList: true, characterData: true, subtree: true });
+}"""
+
+
+@pytest.mark.browser
+async def test_results_of_the_last_set_leave_a_new_set_of_the_same_exercise_at_0(
+    client: Client, tmp_path: Path
+) -> None:
+    """ "New set" of push-ups after a push-up, while results were on their way: those of
+    the last set carry the same exercise, so the page showed their count (1) again over
+    the new set's 0 for a moment."""
+    y4m = write_y4m(PUSHUPS, tmp_path / "one_rep.y4m", frames=141, start=144)
+    held: list[str | bytes] = []
+    holding = False
+    pages: list[WebSocketRoute] = []
+    switched = asyncio.Event()  # the server's workout with the new set is held too
+
+    async def delay(socket: WebSocketRoute) -> None:
+        server = socket.connect_to_server()
+        pages.append(socket)
+
+        def from_server(message: str | bytes) -> None:
+            if not holding:
+                socket.send(message)
+                return
+            held.append(message)
+            said = json.loads(message) if isinstance(message, str) else {}
+            if said.get("type") == "workout" and len(said["sets"]) == 2:
+                switched.set()
+
+        server.on_message(from_server)
+
+    async with open_page(fake_camera_args(y4m)) as browser:
+        page = browser.page
+        await page.route_web_socket(re.compile(r"/ws(\?|$)"), delay)
+        await open_fitness(browser, client, "push_up")
+        await page.click("#fitness-start")
+        await wait_for_reps(page, 1)
+        holding = True
+        await until(lambda: any('"result"' in str(m) for m in held), "a push-up result held")
+        await page.click("#fitness-new-set")
+        assert await page.text_content("#fitness-reps") == "0"
+        async with asyncio.timeout(30):
+            await switched.wait()
+        await page.evaluate(SHOWN_COUNTS_JS)
+        before = await results(browser)
+        held_results = sum('"result"' in str(m) for m in held)
+        for message in held:
+            pages[-1].send(message)
+        holding = False
+        await wait_for_results(browser, before + held_results)
+        shown = await page.evaluate("window.shownCounts")
+        assert [text for text, at in shown if at <= before + held_results] in ([], ["0"]), shown
+        assert browser.errors == []
+
+
 @contextlib.asynccontextmanager
 async def first_rep_of_a_loop(client: Client, tmp_path: Path) -> AsyncIterator[BrowserPage]:
     """The fitness page counting push-ups from a camera that plays 4.8-9.5 s of the video in

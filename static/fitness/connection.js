@@ -15,6 +15,23 @@ export class FitnessSession extends LiveSession {
     this.targetOwed = false; // changed after the hello went, before its ready
     this.finishing = false; // Stop was pressed: frames are over (windDown)
     this.finalAsked = false;
+    // The last frame sent before the server heard of the set begun here: results up to it
+    // may be the last set's, with its count, though of the same exercise.
+    this.lastSetUpTo = null;
+  }
+
+  // Whether `message` (a result) is of a set this page has left: sent before the server
+  // heard of the new one (another exercise chosen, or "New set" of the same while results
+  // were on their way). Shown, it put the last set's count back for a moment.
+  ofLastSet(message) {
+    if (this.setOf && message.fitness?.exercise !== this.setOf) return true;
+    return this.lastSetUpTo !== null && message.seq <= this.lastSetUpTo;
+  }
+
+  // A new set was asked for on this connection: no frame of the last one is sent after it.
+  leftSet(name) {
+    this.setOf = name;
+    this.lastSetUpTo = this.seq;
   }
 
   handle(message) {
@@ -34,7 +51,7 @@ export class FitnessSession extends LiveSession {
   newSet(name) {
     this.options = { ...this.options, exercise: name };
     const sent = this.control({ type: "exercise", name, target: this.options.target ?? null });
-    if (sent) this.setOf = name;
+    if (sent) this.leftSet(name);
     this.newSetOwed = !sent && name === this.setOf;
     return !this.stopped;
   }
@@ -56,7 +73,7 @@ export class FitnessSession extends LiveSession {
     if (name !== null && name !== this.setOf) this.newSetOwed = true;
     if (this.newSetOwed && name !== null) {
       this.newSetOwed = !this.control({ type: "exercise", name, target });
-      if (!this.newSetOwed) this.setOf = name;
+      if (!this.newSetOwed) this.leftSet(name);
       this.targetOwed = this.targetOwed && this.newSetOwed;
     }
     if (this.targetOwed) this.targetOwed = !this.control({ type: "target", reps: target });

@@ -141,11 +141,10 @@ function onResult(message) {
     showStatus(notice, "The server's results carry no rep count: this server does not count exercises yet.", "error");
     return;
   }
-  // Sent before the server heard of the set begun here (another exercise chosen while
-  // results were on their way): the last set's. Shown, it put back that set's title and
-  // count, and its angles took rows in the new set's list, there to its end.
-  const setOf = run.session?.setOf;
-  if (setOf && fitness.exercise !== setOf) return;
+  // Sent before the server heard of the set begun here (another exercise chosen, or a
+  // New set of the same, while results were on their way): the last set's. Shown, it put
+  // back that set's title and count, and its angles took rows in the new set's list.
+  if (run.session?.ofLastSet(message)) return;
   timer.running();
   readout.show(fitness);
   voice.show(fitness, target.show(fitness.reps));
