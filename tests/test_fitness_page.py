@@ -704,6 +704,37 @@ async def test_stop_asks_for_the_workout_once_the_last_frame_is_answered(client:
 
 
 @pytest.mark.browser
+async def test_a_set_stopped_in_its_first_seconds_on_a_slow_link_is_logged(
+    client: Client, tmp_path: Path
+) -> None:
+    """Stop just after Start on a link whose answers take 1.5 s: the last frame's answer
+    and then the workout's took longer than Stop waits, the page stopped listening, and
+    the set (no rep yet, so never asked for before) was missing from the log."""
+    y4m = write_y4m(PUSHUPS, tmp_path / "pushups.y4m", frames=60)
+    loop = asyncio.get_running_loop()
+
+    async def slow(socket: WebSocketRoute) -> None:
+        server = socket.connect_to_server()
+        server.on_message(lambda message: loop.call_later(1.5, socket.send, message))
+
+    async with open_page(fake_camera_args(y4m)) as browser:
+        page = browser.page
+        await page.route_web_socket(re.compile(r"/ws(\?|$)"), slow)
+        await open_fitness(browser, client, "push_up")
+        await page.click("#fitness-start")
+        await page.wait_for_selector("#coach-link[data-token]")
+        await page.click("#fitness-stop")
+        await page.wait_for_selector("body[data-running=false]", state="attached")
+        await page.wait_for_function(
+            "() => document.querySelectorAll('#log-body tr').length", timeout=15_000
+        )
+        [row] = await log_rows(browser)
+        assert row[1:4] == ["1", "Push-up", "0"], row
+        assert await page.text_content("#fitness-status") == "Stopped."
+        assert browser.errors == []
+
+
+@pytest.mark.browser
 async def test_without_speech_the_box_is_off_and_says_why(client: Client) -> None:
     async with open_page() as browser:
         page = browser.page

@@ -1,6 +1,7 @@
 // The live session with an exercise: the live page's LiveSession, plus the two fitness
 // control messages and the server's `workout` answers (docs/protocol.md, issue 14).
 
+import { CLOSE } from "../protocol.js";
 import { LiveSession } from "../session.js";
 
 export class FitnessSession extends LiveSession {
@@ -92,6 +93,16 @@ export class FitnessSession extends LiveSession {
     this.finishing = true;
     this.askFinal();
     return true;
+  }
+
+  // Stop's wait for that workout ran out (a slow link: the last frame's answer, then the
+  // workout's). Closed with 1000, the workout the server says last came after the page had
+  // stopped listening, and a set with no rep yet, never asked for before, missed the log.
+  // Closed as paused, the session waits for the end request that stop() then makes (as a
+  // Stop while paused does), whose answer brings the workout to the log.
+  stopUnanswered(text) {
+    if (this.resume && this.socket?.readyState === WebSocket.OPEN) this.socket.close(CLOSE.PAUSED, "paused");
+    this.stop(text);
   }
 
   pump() {

@@ -85,8 +85,6 @@ const run = new CameraRun({ video, status, notice, setRunning, cameraClosed, Ses
 
 let exercises = [];
 let log = null;
-let sessionId = "";
-let link = ""; // the session's watch link, which its workout keeps across reconnects
 let results = 0;
 let reps = 0;
 let stopping = null; // the timer of a Stop waiting for its workout
@@ -156,6 +154,10 @@ function onResult(message) {
 }
 
 function openSession() {
+  // This session's, for its workouts: one that comes after a Stop (the answer to ending it
+  // by request) belongs in its own log row, though another Start has begun meanwhile.
+  let sessionId = "";
+  let link = ""; // its watch link, which its workout keeps across reconnects
   const own = run.open({
     track: track(),
     fps: FPS,
@@ -237,7 +239,7 @@ function stop() {
   if (stopping !== null) return;
   showStatus(status, "Stopping…", "busy");
   if (own.windDown()) {
-    stopping = setTimeout(() => own.stop("Stopped."), SUMMARY_WAIT_MS);
+    stopping = setTimeout(() => own.stopUnanswered("Stopped."), SUMMARY_WAIT_MS);
   } else {
     own.stop("Stopped.");
   }
