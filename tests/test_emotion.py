@@ -30,6 +30,11 @@ def test_the_five_are_vrms_emotion_presets_and_none_reads_the_face() -> None:
     assert Emotion("surprised", 0.5).to_json() == {"name": "surprised", "weight": 0.5}
 
 
+def test_a_null_weight_is_the_default_weight_as_any_null_field() -> None:
+    assert Emotion.from_json({"name": "happy", "weight": None}) == Emotion("happy", 1.0)
+    assert Emotion.from_json({"name": None, "weight": None}) == NONE
+
+
 NAMES = "an emotion's name must be one of happy, angry, sad, relaxed, surprised, or null for none"
 WEIGHTS = "an emotion's weight must be a number above 0, at most 1"
 
@@ -48,7 +53,6 @@ WEIGHTS = "an emotion's weight must be a number above 0, at most 1"
         ({"name": "happy", "weight": -0.5}, WEIGHTS),
         ({"name": "happy", "weight": True}, WEIGHTS),
         ({"name": "happy", "weight": "1"}, WEIGHTS),
-        ({"name": "happy", "weight": None}, WEIGHTS),
         ({"name": "happy", "weight": math.nan}, WEIGHTS),
         ({"name": "happy", "weight": 10**400}, WEIGHTS),
     ],

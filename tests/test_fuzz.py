@@ -359,13 +359,14 @@ def test_arbitrary_calibrate_rests(head: Any, gaze: Any) -> None:
     weight=st.one_of(st.just(MISSING), NUMBERS, JSON_VALUES),
 )
 @example(name="happy", weight=1)
+@example(name="happy", weight=None)
 @example(name="sad", weight=5e-324)
 @example(name="angry", weight=1.0000000000000002)
 @example(name=None, weight="heavy")
 @example(name="Surprised", weight=MISSING)
 def test_arbitrary_emotions(name: Any, weight: Any) -> None:
     """An emotion is one of VRM's five or null, at a weight above 0 and at most 1 (left
-    out: 1); anything else closes with a clean reason."""
+    out or null: 1); anything else closes with a clean reason."""
     message: dict[str, Any] = {"type": "emotion"}
     for key, value in (("name", name), ("weight", weight)):
         if value is not MISSING:
@@ -381,7 +382,7 @@ def test_arbitrary_emotions(name: Any, weight: Any) -> None:
     assert held.name == name
     if name is not None:
         assert 0.0 < held.weight <= 1.0
-        assert held.weight == (1.0 if weight is MISSING else weight)
+        assert held.weight == (1.0 if weight is MISSING or weight is None else weight)
 
 
 @pytest.mark.parametrize("depth", [10, 900, 1000, 5000, 100_000])

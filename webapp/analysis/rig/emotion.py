@@ -29,13 +29,16 @@ class Emotion:
     @classmethod
     def from_json(cls, message: Mapping[str, object]) -> Emotion:
         """From {"name": <one of EMOTIONS or null>, "weight": <0..1, optional>}; raises
-        ValueError saying what is wrong."""
+        ValueError saying what is wrong. A weight given as null is as if left out, as
+        every other optional field of the protocol (docs/protocol.md)."""
         name = message.get("name", "missing")
         if name is not None and (not isinstance(name, str) or name not in EMOTIONS):
             raise ValueError(
                 f"an emotion's name must be one of {', '.join(EMOTIONS)}, or null for none"
             )
-        weight = message.get("weight", 1.0)
+        weight = message.get("weight")
+        if weight is None:
+            weight = 1.0
         if (
             isinstance(weight, bool)
             or not isinstance(weight, int | float)
