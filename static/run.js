@@ -88,7 +88,7 @@ export class CameraRun {
     this.pausedAt = 0;
     this.was = new Set(); // every reason of the pause in force, for the words after it
     this.lostCamera = ""; // the name of the camera that last ended
-    this.shownError = null; // { code, text } of the frame error the notice last showed
+    this.shownError = null; // { code, words, text } of the frame error the notice last showed
     const wakeNote = document.createElement("p");
     wakeNote.className = "status wake-note";
     wakeNote.setAttribute("role", "status");
@@ -351,11 +351,13 @@ export class CameraRun {
           if (PAGE_ERRORS.has(message.code)) this.unsent = message;
           // The notice is an alert, spoken at once: rewritten for each frame that fails the
           // same way (its number changed), a screen reader said it fifteen times a second.
-          // The readout counts the errors; the words change when the error does.
+          // The readout counts the errors; the words change when the error does, its
+          // server's words too (a smaller width still over the pixel limit kept the first
+          // size and the size to scale to).
           const shown = this.shownError;
-          if (shown?.code === message.code && !this.notice.hidden && this.notice.textContent === shown.text) return;
+          if (shown?.code === message.code && shown.words === message.message && !this.notice.hidden && this.notice.textContent === shown.text) return;
           const text = describeError(message);
-          this.shownError = { code: message.code, text };
+          this.shownError = { code: message.code, words: message.message, text };
           showStatus(this.notice, text, "error");
         },
         // Why, as far as the page can tell: away longer than the grace, the grace ran out;

@@ -1510,6 +1510,43 @@ async def test_a_frame_error_repeated_on_every_frame_is_alerted_once(
         assert browser.errors == []
 
 
+async def test_a_frame_error_of_the_same_code_with_new_words_is_said_anew(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """Frames over the pixel limit at 640 px, then at 480 px, still over it: the notice kept
+    the first error's words, the 640 px size and the size to scale to, while the errors
+    that came were about 480 px frames (same code, other words)."""
+    client = await make_client(Config(workers=1, no_cache=True, max_frame_pixels=100_000))
+    y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=30)
+    async with open_page(fake_camera_args(y4m)) as browser:
+        page = browser.page
+        await open_index(browser, client)
+        await page.select_option("#live-width", "640")
+        await page.click("#live-start")
+        await page.wait_for_selector("#live-notice", state="visible")
+        assert "declares 640x" in await page.inner_text("#live-notice")
+        await page.evaluate(
+            """() => {
+                 window.noticeTexts = [];
+                 new MutationObserver(() => window.noticeTexts.push(
+                   document.getElementById("live-notice").textContent)).observe(
+                   document.getElementById("live-notice"),
+                   { childList: true, characterData: true, subtree: true });
+               }"""
+        )
+        await page.select_option("#live-width", "480")
+        await page.wait_for_function(
+            "() => document.getElementById('live-notice').textContent.includes('declares 480x')"
+        )
+        # The 480 px frames' own words at once, not after the stall notice (5 s) had
+        # rewritten the notice in between.
+        first = (await page.evaluate("window.noticeTexts"))[0]
+        assert first.startswith("A frame had more pixels than the server allows"), first
+        assert "declares 480x" in first, first
+        await page.click("#live-stop")
+        assert browser.errors == []
+
+
 async def test_a_tracker_still_being_built_is_said_so_not_blamed_on_the_network(
     client: Client, tmp_path: Path
 ) -> None:
