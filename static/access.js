@@ -59,6 +59,7 @@ async function askServer(key) {
 }
 
 let form = null;
+let accepted = ""; // the name of the key the form last accepted
 
 function field(name) {
   return form.querySelector(`[data-access="${name}"]`);
@@ -121,8 +122,9 @@ async function tryKey(key) {
     return;
   }
   keep(key);
+  accepted = answer.key.name;
   field("key").value = "";
-  say(`Key accepted (${answer.key.name}). Press Start again, or upload again.`, "ok");
+  say(`Key accepted (${accepted}). Press Start again, or upload again.`, "ok");
   document.body.dataset.accessKey = "accepted";
 }
 
@@ -143,6 +145,14 @@ export function keyRefused(reason) {
     ? `The server refused the access key kept in this browser (${reason}). Enter another.`
     : "This server needs an access key.";
   askForKey(words);
+}
+
+// A session or upload refused for the key's quota (`limit`: the server's words for it). "Key
+// accepted. Press Start again" stood on beside the refusal, as if starting again would do.
+export function keyAtLimit(limit) {
+  if (!form || form.hidden || document.body.dataset.accessKey !== "accepted") return;
+  say(`Key accepted (${accepted}), but it is at its limit: ${limit}.`, "error");
+  document.body.dataset.accessKey = "limited";
 }
 
 // A 401's answer (its JSON body, or null) in a person's words, the form shown with why: the

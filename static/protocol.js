@@ -51,15 +51,22 @@ const CLOSES = {
 // that had room, and the operator who could raise the limit went unasked.
 const QUOTA = /^quota \w+:\s*/;
 
+// The limit an access key's quota close names ("max_sessions: 2 of 2 in use"), else null.
+export function quotaOf(code, reason) {
+  if ((code !== CLOSE.TRY_AGAIN_LATER && code !== CLOSE.POLICY) || !QUOTA.test(reason ?? "")) return null;
+  return reason.replace(QUOTA, "");
+}
+
 // {text, retry, minDelayMs}: text is a sentence in words; the number is said only for a
 // close this page has no words for. `watching`: the close is a watcher's, whose quota is
 // the watched session's key (a coach, an OBS view have none of their own).
 export function describeClose(code, reason, watching = false) {
   const known = CLOSES[code];
-  if ((code === CLOSE.TRY_AGAIN_LATER || code === CLOSE.POLICY) && QUOTA.test(reason ?? "")) {
+  const limit = quotaOf(code, reason);
+  if (limit !== null) {
     const whose = watching ? "The access key of the session watched is" : "Your access key is";
     return {
-      text: `${whose} at its limit (${reason.replace(QUOTA, "")}).`,
+      text: `${whose} at its limit (${limit}).`,
       retry: known.retry,
       minDelayMs: known.minDelayMs ?? 0,
     };

@@ -2,9 +2,9 @@
 // (paced at the granted rate before the first turn), at most MAX_IN_FLIGHT awaiting a
 // result, and reconnection with backoff when the close says trying again can help.
 
-import { helloKey, keyRefused } from "./access.js";
+import { helloKey, keyAtLimit, keyRefused } from "./access.js";
 import { keptToken } from "./link_key.js";
-import { backoffMs, CLOSE, describeClose, encodeFrame, END_PATH, hello, readMessage, routed } from "./protocol.js";
+import { backoffMs, CLOSE, describeClose, encodeFrame, END_PATH, hello, quotaOf, readMessage, routed } from "./protocol.js";
 
 const MAX_IN_FLIGHT = 2;
 // A frame with no answer after this long is forgotten (the server drops stale frames).
@@ -316,6 +316,8 @@ export class LiveSession {
     const close = describeClose(code, reason);
     if (code === CLOSE.ABNORMAL && !opened) close.text = "Cannot reach the server.";
     if (code === CLOSE.UNAUTHORIZED) keyRefused(reason);
+    const limit = quotaOf(code, reason);
+    if (limit !== null) keyAtLimit(limit);
     if (!close.retry) {
       this.pauses = false; // the server ended it for good: no link waits for a next session
       this.on.refused(code, reason);

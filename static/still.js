@@ -1,7 +1,7 @@
 // The still-image view: pick or drop a photo, POST it to /predict, draw the skeleton over it
 // and show the JSON answer.
 
-import { authHeaders, keyRefusedBy } from "./access.js";
+import { authHeaders, keyAtLimit, keyRefusedBy } from "./access.js";
 import { drawSkeleton, exposeColors, loadSkeleton } from "./draw.js";
 import { describeHttpError } from "./errors.js";
 import { formatBytes, prettyJson, showStatus } from "./format.js";
@@ -64,6 +64,7 @@ async function post(file) {
     const words = keyRefusedBy(answer);
     return { ok: false, message: `${words[0].toUpperCase()}${words.slice(1)}, then choose the photo again (HTTP 401, unauthorized).` };
   }
+  if (answer?.error === "quota") keyAtLimit(answer.detail);
   if (response.status === 415 && /\bvideo\b/.test(answer?.detail ?? "")) {
     return { ok: false, message: `${file.name} ${VIDEO_WORDS}.` };
   }

@@ -193,3 +193,33 @@ async def test_a_typed_pairing_code_that_hands_over_a_key_puts_the_form_away(
         assert await page.is_hidden("#access-form")
         assert await page.get_attribute("body", "data-access-key") == "handed"
         assert browser.errors == []
+
+
+async def test_key_accepted_gives_way_to_its_limit_once_a_session_is_refused_for_it(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """A key accepted in the form whose limit then refuses the session: the form went on
+    saying "Key accepted. Press Start again", beside the status saying the key was at its
+    limit, and pressing Start again only met the same refusal."""
+    keys = tmp_path / "keys.jsonl"
+    keys.write_text(json.dumps({"name": "gym", "key": KEY, "max_sessions": 0}) + "\n")
+    client = await make_client(Config(workers=1, access_keys=str(keys)))
+    y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=30)
+    async with open_page(fake_camera_args(y4m)) as browser:
+        page = browser.page
+        await open_index(browser, client)
+        await page.wait_for_selector("#access-form", state="visible")
+        await page.fill("#access-key", KEY)
+        await page.click("#access-form button[type=submit]")
+        await page.wait_for_selector("body[data-access-key=accepted]", state="attached")
+        await page.click("#live-start")
+        await page.wait_for_function(
+            "() => document.getElementById('live-status').textContent.includes('at its limit')"
+        )
+        status = await page.inner_text("[data-access=status]")
+        assert "Press Start again" not in status, status
+        assert status == (
+            "Key accepted (gym), but it is at its limit: key gym may hold no sessions (its "
+            "max_sessions is 0)."
+        )
+        assert [e for e in browser.errors if "WebSocket" not in e] == []
