@@ -324,6 +324,15 @@ export class LiveSession {
       this.finish(close.text);
       return;
     }
+    // The server's length limit (4004) is planned, not trouble, and asks for the next
+    // session at once: an error-coloured countdown ("Reconnecting in 1 s…") read as a fault.
+    if (code === CLOSE.RENEW) {
+      this.lostAt ??= performance.now();
+      this.clearTimers();
+      this.connect();
+      this.on.status(`${close.text}: going on in a new session with the same link…`, "busy");
+      return;
+    }
     if (this.attempt >= MAX_ATTEMPTS) {
       this.finish(`${close.text} Gave up after ${MAX_ATTEMPTS} attempts to reconnect; press Start to try again.`);
       return;

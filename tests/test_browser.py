@@ -1764,3 +1764,44 @@ async def test_a_page_over_plain_http_says_which_address_has_the_camera(client: 
         assert "--self-signed" in text, text
         assert await page.is_enabled("#live-start")
         assert browser.errors == []
+
+
+async def test_a_session_renewed_at_the_servers_length_limit_is_no_error(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """At --max-session-seconds the server closes 4004, "reconnect at once"
+    (docs/protocol.md): the page waited the backoff under a red "The session reached the
+    server's time limit. Reconnecting in 1 s…", as for a fault."""
+    client = await make_client(Config(workers=1, no_cache=True, max_session_seconds=3))
+    y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=30)
+    async with open_page(fake_camera_args(y4m)) as browser:
+        page = browser.page
+        await open_index(browser, client)
+        await page.click("#live-start")
+        await page.wait_for_function(
+            "() => Number(document.getElementById('live-results').textContent) > 0"
+        )
+        await page.evaluate(
+            """() => {
+                 const status = document.getElementById("live-status");
+                 window.statuses = [];
+                 new MutationObserver(() => window.statuses.push(
+                   [status.textContent, status.dataset.kind])).observe(status,
+                   { childList: true, characterData: true, subtree: true, attributes: true });
+               }"""
+        )
+        await page.wait_for_function(
+            "() => window.statuses.some(([text]) => text.includes('time limit'))", timeout=30_000
+        )
+        results = int(await page.inner_text("#live-results"))
+        await page.wait_for_function(
+            "(before) => Number(document.getElementById('live-results').textContent) > before",
+            arg=results,
+        )
+        renewing = [s for s in await page.evaluate("window.statuses") if "time limit" in s[0]]
+        assert renewing, renewing
+        assert all(kind != "error" and "Reconnecting in" not in text for text, kind in renewing), (
+            renewing
+        )
+        await page.click("#live-stop")
+        assert [e for e in browser.errors if "WebSocket" not in e] == []
