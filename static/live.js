@@ -74,6 +74,7 @@ function showReadout() {
   const live = stage.dataset.running === "true" && Boolean(run.session?.ready);
   const answering = live && !run.stalled;
   if (!answering) overlay.clear();
+  recorder.connected(live);
   readout.sent.textContent = live ? figures.sent.rate(now).toFixed(1) : "–";
   readout.received.textContent = live ? figures.received.rate(now).toFixed(1) : "–";
   readout.latency.textContent = !answering || figures.latency.value === null ? "–" : `${Math.round(figures.latency.value)} ms`;

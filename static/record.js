@@ -40,6 +40,8 @@ export class Recorder {
     this.lines = null;
     this.chars = 0;
     this.startMs = null;
+    this.running = false;
+    this.answering = true;
     button.addEventListener("click", () => (this.recording ? this.stop() : this.start()));
     this.available(false);
   }
@@ -52,7 +54,20 @@ export class Recorder {
   // and downloads, so nothing recorded is lost.
   available(running) {
     if (!running && this.recording) this.stop();
-    this.button.disabled = !running;
+    this.running = running;
+    this.offer();
+  }
+
+  // Whether the session is connected and answering. Between connections (a reconnect's
+  // countdown, before its ready) a take begun said "Recording…" while no result could
+  // come; one already under way goes on across the gap, and can be stopped.
+  connected(answering) {
+    this.answering = answering;
+    this.offer();
+  }
+
+  offer() {
+    this.button.disabled = !this.running || (!this.answering && !this.recording);
   }
 
   start() {
@@ -84,6 +99,7 @@ export class Recorder {
     this.lines = null;
     this.button.textContent = "Record";
     this.button.setAttribute("aria-pressed", "false");
+    this.offer();
     if (!lines?.length) {
       showStatus(this.status, "Nothing was recorded: no results came while recording.", "info");
       return;

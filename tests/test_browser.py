@@ -1575,6 +1575,34 @@ async def test_a_tracker_still_being_built_is_said_so_not_blamed_on_the_network(
         assert browser.errors == []
 
 
+async def test_record_waits_for_a_session_that_answers(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """Record was enabled from Start on: pressed while the page waited to reconnect (the
+    server full), it said "Recording…" over a session that could send no result."""
+    client = await make_client(Config(workers=1, max_sessions=1))
+    y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=30)
+    holder = await client.ws_connect("/ws")
+    await holder.send_json({"type": "hello", "version": 1, "track": "pose", "fps": 1})
+    assert (await holder.receive_json())["type"] == "ready"
+    async with open_page(fake_camera_args(y4m)) as browser:
+        page = browser.page
+        await open_index(browser, client)
+        await page.click("#live-start")
+        await page.wait_for_function(
+            "() => document.getElementById('live-status').textContent.includes('Reconnecting in')"
+        )
+        # The readout, which offers Record, refreshes twice a second.
+        await page.wait_for_selector("#live-record:disabled", timeout=2000)
+        await holder.close()
+        await page.wait_for_function(
+            "() => Number(document.getElementById('live-results').textContent) > 0"
+        )
+        assert await page.is_enabled("#live-record")
+        await page.click("#live-stop")
+        assert browser.errors == []
+
+
 async def test_live_refusal_is_shown_and_the_page_retries_when_a_slot_frees(
     make_client: MakeClient, tmp_path: Path
 ) -> None:

@@ -159,6 +159,7 @@ function offerRecording() {
   // opened first, and /api/export refused the file).
   if (from !== recordingFrom && recorder.recording) recorder.stop();
   recordingFrom = from;
+  recorder.connected(from !== "own" || Boolean(run.session?.ready));
   recorder.available(from !== null);
 }
 // Closing the phone's section stops watching it, and so the phone's take.
@@ -181,6 +182,7 @@ function showReadout() {
   readout.received.textContent = live ? figures.received.rate(now).toFixed(1) : "–";
   readout.latency.textContent = !live || figures.latency.value === null ? "–" : `${Math.round(figures.latency.value)} ms`;
   readout.session.textContent = figures.session || "–";
+  recorder.connected(recordingFrom !== "own" || Boolean(run.session?.ready));
   // For the tests: how many results and rigs came, without parsing the readout.
   stage.dataset.results = String(figures.results);
   stage.dataset.rigs = String(figures.rigs);
