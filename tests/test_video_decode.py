@@ -244,6 +244,24 @@ def test_a_cut_that_starts_between_keyframes_is_whole_and_says_so(cut: Path) -> 
     assert reader.info.duration_ms == pytest.approx(2000.0, abs=40.0)
 
 
+def test_a_video_exactly_as_long_as_the_limit_keeps_its_last_frame() -> None:
+    """The cut MP4 lasts 2.0 s, its 60 frames listed, and OpenCV stamps the last one 2000
+    ms: at --video-max-seconds 2 that frame was lost and the video said to be cut."""
+    whole, times = read_all(CUT_BETWEEN_KEYFRAMES[0])
+    assert whole.info.duration_ms == pytest.approx(2000.0)
+    reader = VideoReader(
+        CUT_BETWEEN_KEYFRAMES[0], max_seconds=2.0, max_pixels=1920 * 1080, max_fps=30.0
+    )
+    kept: list[float] = []
+    try:
+        while (frame := reader.next()) is not None:
+            kept.append(frame.time_ms)
+    finally:
+        reader.close()
+    assert kept == times
+    assert not reader.cut
+
+
 def test_a_damaged_file_is_an_error_at_its_end(tmp_path: Path) -> None:
     clip = write_clip(GESTURE_VIDEO, tmp_path / "clip.mp4", 20)
     with pytest.raises(NotAVideoError, match=r"^decoding ended after \d+ of the 20 frames"):

@@ -321,7 +321,7 @@ class VideoReader:
                 self.skipped += 1
                 continue
             self._previous_ms, self.last_ms = self.last_ms, time_ms
-            if time_ms >= self.max_ms:
+            if time_ms >= self.max_ms and not self._listed_within(index, time_ms):
                 # The container understated its length: stop where the limit is (a frame
                 # at 600.0 s begins the 601st second).
                 self.cut = True
@@ -358,6 +358,18 @@ class VideoReader:
             raise self._undecodable()
         self._check_whole()
         return None
+
+    def _listed_within(self, index: int, time_ms: float) -> bool:
+        """Whether frame `index`, stamped at or past the limit, is still one of the frames
+        the container lists in a length already held to the limit (_start). OpenCV's clock
+        can put the last of them a frame late: a stream copy cut from a B-frame, 2.0 s and
+        60 frames, stamps its last at 2000 ms, and at --video-max-seconds 2 that frame was
+        lost and the whole video said to be cut."""
+        frames, duration = self.info.frames, self.info.duration_ms
+        if frames is None or duration is None or not self.info.fps:
+            return False
+        late_ms = 1000.0 / self.info.fps
+        return index < frames and duration <= self.max_ms and time_ms < self.max_ms + late_ms
 
     def _undecodable(self) -> NotAVideoError | UnsupportedTypeError:
         """Why no frame decoded: a codec this FFmpeg cannot decode is named, not taken for
