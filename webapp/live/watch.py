@@ -18,6 +18,7 @@ from webapp.live import messages
 from webapp.live.audience import Ender, Watcher
 from webapp.live.errors import SessionClosed
 from webapp.live.outbox import Outbox
+from webapp.live.receiver import read_error
 from webapp.live.text_limits import TextLimits
 from webapp.live.watch_tokens import WatchTokens
 from webapp.protocol import NO_WATCHERS_REASON, Close
@@ -85,6 +86,10 @@ async def serve_watcher(
                     text.check(str(incoming.data))
                     _tolerate(str(incoming.data))
                     await asyncio.sleep(0)  # as a session's controls
+                if incoming.type is WSMsgType.ERROR:
+                    # aiohttp has closed it (over the size: 1009) and its iterator ends
+                    # next: read past, the watcher was logged as having left.
+                    raise read_error(incoming.data)
         finally:
             audience.watchers.discard(watcher)
             await outbox.stop()
