@@ -1313,6 +1313,40 @@ async def test_an_exercise_chosen_before_the_server_accepts_the_session_is_count
         assert browser.errors == []
 
 
+class HeldReplies:
+    """The server's messages to the page's /ws, passed on at once until `holding`, then
+    held back until release(); `marked` is set once a held one meets `mark` (its JSON)."""
+
+    def __init__(self, mark: Callable[[dict[str, Any]], bool]) -> None:
+        self.mark = mark
+        self.holding = False
+        self.held: list[str | bytes] = []
+        self.pages: list[WebSocketRoute] = []
+        self.marked = asyncio.Event()
+
+    async def route(self, socket: WebSocketRoute) -> None:
+        server = socket.connect_to_server()
+        self.pages.append(socket)
+
+        def from_server(message: str | bytes) -> None:
+            if not self.holding:
+                socket.send(message)
+                return
+            self.held.append(message)
+            if self.mark(json.loads(message) if isinstance(message, str) else {}):
+                self.marked.set()
+
+        server.on_message(from_server)
+
+    def results(self) -> int:
+        return sum('"result"' in str(message) for message in self.held)
+
+    def release(self) -> None:
+        for message in self.held:
+            self.pages[-1].send(message)
+        self.holding = False
+
+
 @pytest.mark.browser
 async def test_results_of_the_last_set_on_their_way_leave_the_new_one_alone(
     client: Client, tmp_path: Path
@@ -1321,40 +1355,23 @@ async def test_results_of_the_last_set_on_their_way_leave_the_new_one_alone(
     came after the page had begun the squat set, put "Push-up" and its count back for a
     moment, and left elbow and body line rows in the squat's angles to the set's end."""
     y4m = write_y4m(PUSHUPS, tmp_path / "pushups.y4m", frames=30)
-    held: list[str | bytes] = []  # what the server sent while the test holds it back
-    holding = False
-    pages: list[WebSocketRoute] = []
-    switched = asyncio.Event()  # the server's workout with the squat set is held too
-
-    async def delay(socket: WebSocketRoute) -> None:
-        server = socket.connect_to_server()
-        pages.append(socket)
-
-        def from_server(message: str | bytes) -> None:
-            if not holding:
-                socket.send(message)
-                return
-            held.append(message)
-            said = json.loads(message) if isinstance(message, str) else {}
-            if said.get("type") == "workout" and said["sets"][-1]["exercise"] == "squat":
-                switched.set()
-
-        server.on_message(from_server)
+    # The server's workout with the squat set is held too.
+    replies = HeldReplies(
+        lambda said: said.get("type") == "workout" and said["sets"][-1]["exercise"] == "squat"
+    )
 
     async with open_page(fake_camera_args(y4m)) as browser:
         page = browser.page
-        await page.route_web_socket(re.compile(r"/ws(\?|$)"), delay)
+        await page.route_web_socket(re.compile(r"/ws(\?|$)"), replies.route)
         await open_fitness(browser, client, "push_up")
         await page.click("#fitness-start")
         await page.wait_for_selector('#fitness-angles [data-measure="left_elbow"]')
-        holding = True
-        await until(lambda: any('"result"' in str(m) for m in held), "a push-up result held")
+        replies.holding = True
+        await until(lambda: replies.results() > 0, "a push-up result held")
         await page.select_option("#fitness-exercise", "squat")
         async with asyncio.timeout(30):
-            await switched.wait()
-        for message in held:
-            pages[-1].send(message)
-        holding = False
+            await replies.marked.wait()
+        replies.release()
         await wait_for_results(browser, await results(browser) + 3)
         rows = await page.eval_on_selector_all(
             "#fitness-angles > div", "rows => rows.map((r) => r.dataset.measure)"
@@ -1384,44 +1401,25 @@ async def test_results_of_the_last_set_leave_a_new_set_of_the_same_exercise_at_0
     the last set carry the same exercise, so the page showed their count (1) again over
     the new set's 0 for a moment."""
     y4m = write_y4m(PUSHUPS, tmp_path / "one_rep.y4m", frames=141, start=144)
-    held: list[str | bytes] = []
-    holding = False
-    pages: list[WebSocketRoute] = []
-    switched = asyncio.Event()  # the server's workout with the new set is held too
-
-    async def delay(socket: WebSocketRoute) -> None:
-        server = socket.connect_to_server()
-        pages.append(socket)
-
-        def from_server(message: str | bytes) -> None:
-            if not holding:
-                socket.send(message)
-                return
-            held.append(message)
-            said = json.loads(message) if isinstance(message, str) else {}
-            if said.get("type") == "workout" and len(said["sets"]) == 2:
-                switched.set()
-
-        server.on_message(from_server)
+    # The server's workout with the new set is held too.
+    replies = HeldReplies(lambda said: said.get("type") == "workout" and len(said["sets"]) == 2)
 
     async with open_page(fake_camera_args(y4m)) as browser:
         page = browser.page
-        await page.route_web_socket(re.compile(r"/ws(\?|$)"), delay)
+        await page.route_web_socket(re.compile(r"/ws(\?|$)"), replies.route)
         await open_fitness(browser, client, "push_up")
         await page.click("#fitness-start")
         await wait_for_reps(page, 1)
-        holding = True
-        await until(lambda: any('"result"' in str(m) for m in held), "a push-up result held")
+        replies.holding = True
+        await until(lambda: replies.results() > 0, "a push-up result held")
         await page.click("#fitness-new-set")
         assert await page.text_content("#fitness-reps") == "0"
         async with asyncio.timeout(30):
-            await switched.wait()
+            await replies.marked.wait()
         await page.evaluate(SHOWN_COUNTS_JS)
         before = await results(browser)
-        held_results = sum('"result"' in str(m) for m in held)
-        for message in held:
-            pages[-1].send(message)
-        holding = False
+        held_results = replies.results()
+        replies.release()
         await wait_for_results(browser, before + held_results)
         shown = await page.evaluate("window.shownCounts")
         assert [text for text, at in shown if at <= before + held_results] in ([], ["0"]), shown
