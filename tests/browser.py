@@ -230,19 +230,28 @@ class NetworkDown:
             socket.connect_to_server()
 
 
-def record_socket_urls(page: Page) -> list[str]:
-    """The address of every WebSocket the page opens from now on, reloads included."""
+def record_socket_urls(page: Page, opened: Callable[[str], None] = lambda url: None) -> list[str]:
+    """The address of every WebSocket the page opens from now on, reloads included;
+    `opened` is called with each, for a test to wait on (Playwright may report a socket
+    after the page has acted on what came over it)."""
     urls: list[str] = []
-    page.on("websocket", lambda socket: urls.append(socket.url))
+
+    def keep(socket: WebSocket) -> None:
+        urls.append(socket.url)
+        opened(socket.url)
+
+    page.on("websocket", keep)
     return urls
 
 
 def record_text(
-    page: Page, heard: Callable[[dict[str, Any]], None] = lambda message: None
+    page: Page,
+    heard: Callable[[dict[str, Any]], None] = lambda message: None,
+    said: Callable[[dict[str, Any]], None] = lambda message: None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Every text message the page sends and receives on its WebSockets from now on,
-    parsed; `heard` is called with each one received, for a test to wait on (Playwright
-    may report a message after the page has acted on it)."""
+    parsed; `heard` is called with each one received and `said` with each one sent, for a
+    test to wait on (Playwright may report a message after the page has acted on it)."""
     sent: list[dict[str, Any]] = []
     received: list[dict[str, Any]] = []
 
@@ -257,11 +266,35 @@ def record_text(
 
             return kept
 
-        socket.on("framesent", keep(sent, lambda message: None))
+        socket.on("framesent", keep(sent, said))
         socket.on("framereceived", keep(received, heard))
 
     page.on("websocket", on_socket)
     return sent, received
+
+
+class Reported(list[dict[str, Any]]):
+    """The messages of one type Playwright has reported, in order, as it reports them (a
+    `heard` or `said` for record_text): a test waits for the nth before reading it, as
+    Playwright may report a message after the page has acted on it, or on a later one."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+        self._more = asyncio.Event()
+
+    def __call__(self, message: dict[str, Any]) -> None:
+        if message.get("type") == self.kind:
+            self.append(message)
+            self._more.set()
+
+    async def first(self, count: int, within: float = 30.0) -> list[dict[str, Any]]:
+        """The first `count`, once they have been reported."""
+        async with asyncio.timeout(within):
+            while len(self) < count:
+                self._more.clear()
+                await self._more.wait()
+        return self[:count]
 
 
 class Readies:

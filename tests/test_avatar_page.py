@@ -30,6 +30,7 @@ from playwright.async_api import FilePayload, Page, WebSocket
 from tests.browser import (
     BrowserPage,
     NetworkDown,
+    Reported,
     cut_camera_session,
     drop_link,
     fake_camera_args,
@@ -893,18 +894,12 @@ async def test_without_webgl_both_views_say_so_and_the_camera_still_starts(
 # --- Needs the server's rig and watchers (protocol issue 12) ---------------------------------
 
 
-def record_hellos(page: Page) -> list[dict[str, Any]]:
-    """Every hello the page sends on a WebSocket, parsed."""
-    hellos: list[dict[str, Any]] = []
-
-    def on_socket(socket: WebSocket) -> None:
-        def sent(payload: str | bytes) -> None:
-            if isinstance(payload, str) and '"hello"' in payload:
-                hellos.append(json.loads(payload))
-
-        socket.on("framesent", sent)
-
-    page.on("websocket", on_socket)
+def record_hellos(page: Page) -> Reported:
+    """Every hello the page sends on a WebSocket, parsed, as Playwright reports them: a
+    test waits for the nth (`first`), as it may be reported after the page's next session
+    is under way."""
+    hellos = Reported("hello")
+    record_text(page, said=hellos)
     return hellos
 
 
@@ -925,7 +920,7 @@ async def start_session(browser: BrowserPage) -> None:
 @contextlib.asynccontextmanager
 async def signer_on_camera(
     make_avatar_client: MakeAvatarClient, tmp_path: Path, config: Config | None = None
-) -> AsyncIterator[tuple[BrowserPage, list[dict[str, Any]]]]:
+) -> AsyncIterator[tuple[BrowserPage, Reported]]:
     """The avatar page of a new server, in a browser whose camera plays the signer, and
     the hellos it sends."""
     y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=90)
@@ -952,6 +947,7 @@ async def test_start_drives_the_avatar_from_the_servers_rig(
     async with signer_on_camera(make_avatar_client, tmp_path) as (browser, hellos):
         page = browser.page
         await start_session(browser)
+        await hellos.first(1)
         assert hellos[0]["rig"] is True
         assert hellos[0]["mirror"] is True
         assert hellos[0]["track"] == "holistic"
@@ -966,13 +962,15 @@ async def test_start_drives_the_avatar_from_the_servers_rig(
         first = await page.get_attribute("body", "data-session")
         await slide(page, "#avatar-smoothing", 10)
         await session_after(page, first)
-        assert hellos[-1]["smoothing"] == {"min_cutoff": 0.001, "beta": 0.9}
-        assert "blendshapes" not in hellos[-1]
+        *_, hello = await hellos.first(2)
+        assert hello["smoothing"] == {"min_cutoff": 0.001, "beta": 0.9}
+        assert "blendshapes" not in hello
         # So does asking for ARKit's blendshapes.
         second = await page.get_attribute("body", "data-session")
         await page.check("#avatar-blendshapes")
         await session_after(page, second)
-        assert hellos[-1]["blendshapes"] is True
+        *_, hello = await hellos.first(3)
+        assert hello["blendshapes"] is True
         await page.click("#avatar-stop")
         await page.wait_for_function(
             "() => document.getElementById('avatar-status').textContent === 'Stopped.'"
@@ -1101,8 +1099,9 @@ async def test_the_watch_link_outlives_reconnects_restarts_and_reloads(
         # and the view follows the new session without being touched.
         new_session = await cut_camera_session(streamer.page, client.app)
         assert await streamer.page.get_attribute("#watch-link", "data-token") == token
-        assert "resume" not in hellos[0]
-        assert isinstance(hellos[-1]["resume"], str)
+        opening, resumed = await hellos.first(2)
+        assert "resume" not in opening
+        assert isinstance(resumed["resume"], str)
         await view.wait_for_function(
             "(session) => document.body.dataset.session === session", arg=new_session
         )
@@ -1112,7 +1111,8 @@ async def test_the_watch_link_outlives_reconnects_restarts_and_reloads(
         # A setting that travels in the hello starts a new session: the link stays.
         await streamer.page.check("#avatar-blendshapes")
         await session_after(streamer.page, new_session)
-        assert hellos[-1]["blendshapes"] is True
+        *_, hello = await hellos.first(3)
+        assert hello["blendshapes"] is True
         await same_link_new_session(streamer.page, view, token)
         # So do Stop and Start, and a reload (the page's camera restarts the video). While
         # the camera is stopped the view's avatar, no longer fed, goes back to rest.
@@ -1129,7 +1129,8 @@ async def test_the_watch_link_outlives_reconnects_restarts_and_reloads(
         await same_link_new_session(streamer.page, view, token)
         # The link key takes the link: a resume string beside it would say the camera went
         # on by itself, refused where another camera took the link meanwhile.
-        assert "resume" not in hellos[-1], hellos[-1]
+        *_, hello = await hellos.first(5)
+        assert "resume" not in hello, hello
 
         # Away longer than the grace, the link ends.
         await streamer.page.click("#avatar-stop")
@@ -1145,7 +1146,7 @@ async def test_the_watch_link_outlives_reconnects_restarts_and_reloads(
         # every hello): the view, still trying, follows it untouched.
         await start_session(streamer)
         await same_link_new_session(streamer.page, view, token)
-        keys = {hello["link_key"] for hello in hellos}
+        keys = {hello["link_key"] for hello in await hellos.first(6)}
         assert len(keys) == 1, hellos
         # Every connection of the camera and of its view named the link, the camera's first
         # included (the page knew its token from its key): a balancer sends them all to the
@@ -1160,7 +1161,8 @@ async def test_the_watch_link_outlives_reconnects_restarts_and_reloads(
             "document.getElementById('watch-link').dataset.token)",
             arg=token,
         )
-        assert hellos[-1]["link_key"] not in keys
+        *_, hello = await hellos.first(7)
+        assert hello["link_key"] not in keys
         new_token = await streamer.page.get_attribute("#watch-link", "data-token")
         assert camera_sockets[-1].endswith(f"/ws?link={new_token}")
         assert "A new link" in await streamer.page.inner_text("#watch-share-status")
@@ -1241,16 +1243,17 @@ async def recorded_signer_page(
     make_avatar_client: MakeAvatarClient,
     tmp_path: Path,
     heard: Callable[[dict[str, Any]], None] = lambda message: None,
+    said: Callable[[dict[str, Any]], None] = lambda message: None,
 ) -> AsyncIterator[Recorded]:
     """The avatar page of a new server, its camera the signer, not yet started; the page,
     the server, and the text messages the page sends and receives from now on (`heard` is
-    told each one received, for a test to wait on)."""
+    told each one received and `said` each one sent, for a test to wait on)."""
     needs_node_modules()
     client = await make_avatar_client()
     y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=90)
     async with open_page(fake_camera_args(y4m)) as browser:
         await open_avatar(browser, client)
-        sent, received = record_text(browser.page, heard)
+        sent, received = record_text(browser.page, heard, said)
         yield browser, client, sent, received
 
 
@@ -1341,8 +1344,14 @@ async def test_an_emotion_button_holds_it_on_the_avatar_and_through_a_reconnect(
     answer presses the button; back on its link after a lost connection the page takes
     what the link holds (a stream deck's, held meanwhile), and after a reload the server
     says what the link holds; None lets go."""
-    async with recorded_signer_page(make_avatar_client, tmp_path) as signer:
-        browser, client, sent, received = signer
+    told, answers, hellos = Reported("emotion"), Reported("emotion"), Reported("hello")
+
+    def said(message: dict[str, Any]) -> None:
+        told(message)
+        hellos(message)
+
+    async with recorded_signer_page(make_avatar_client, tmp_path, answers, said) as signer:
+        browser, client, sent, _ = signer
         page = browser.page
         assert await page.get_attribute("body", "data-emotion") == "none"
         assert await page.get_attribute("[data-emotion='']", "aria-pressed") == "true"
@@ -1356,15 +1365,16 @@ async def test_an_emotion_button_holds_it_on_the_avatar_and_through_a_reconnect(
         await page.click("button[data-emotion=sad]")
         assert await page.get_attribute("button[data-emotion=sad]", "aria-pressed") == "true"
         await start_session(browser)
+        await told.first(1)
         assert after_each_hello(sent) == [{"type": "emotion", "name": "sad"}]
         # The Godette's Sorrow (VRM 0.x), which three-vrm calls sad.
         await page.wait_for_function(expression_above("sad", 0.95))
         await page.click("button[data-emotion=happy]")
         await page.wait_for_function(expression_above("happy", 0.95))
         await page.wait_for_function(expression_below("sad", 0.05))
-        assert sent[-1] == {"type": "emotion", "name": "happy"}
-        answers = [m for m in received if m["type"] == "emotion"]
-        assert answers == [
+        # Playwright may report what the page sent, and the answers it acted on, later.
+        assert (await told.first(2))[-1] == {"type": "emotion", "name": "happy"}
+        assert await answers.first(2) == [
             {"type": "emotion", "name": "sad", "weight": 1.0},
             {"type": "emotion", "name": "happy", "weight": 1.0},
         ]
@@ -1393,6 +1403,7 @@ async def test_an_emotion_button_holds_it_on_the_avatar_and_through_a_reconnect(
         network.back()
         await page.wait_for_selector("body[data-emotion=sad]", state="attached")
         await page.wait_for_function(expression_above("sad", 0.95))
+        await hellos.first(2)
         back = sent[before:]
         assert [m["type"] for m in back].count("hello") == 1, back
         assert {"type": "emotion", "name": "happy"} not in back
@@ -1411,7 +1422,7 @@ async def test_an_emotion_button_holds_it_on_the_avatar_and_through_a_reconnect(
 
         await page.click("[data-emotion='']")
         await page.wait_for_function(expression_below("angry", 0.05))
-        assert sent[-1] == {"type": "emotion", "name": None}
+        assert (await told.first(4))[-1] == {"type": "emotion", "name": None}
         assert await page.get_attribute("body", "data-emotion") == "none"
         assert browser.errors == []
 
@@ -1484,22 +1495,24 @@ async def test_the_strength_holds_an_emotion_at_part_of_its_weight(
     """Set before a button, the strength goes with it; moved while one is held, it holds
     that one at the new weight; one held over HTTP at a weight moves the slider there; None
     keeps it for the next button."""
-    async with recorded_signer_page(make_avatar_client, tmp_path) as signer:
-        browser, client, sent, received = signer
+    told, answers = Reported("emotion"), Reported("emotion")
+    async with recorded_signer_page(make_avatar_client, tmp_path, answers, told) as signer:
+        browser, client, sent, _ = signer
         page = browser.page
         assert await page.input_value("#avatar-emotion-weight") == "100"
         await slide(page, "#avatar-emotion-weight", 40)
         assert await page.inner_text("#avatar-emotion-weight-value") == "40%"
         await page.click("button[data-emotion=happy]")
         await start_session(browser)
+        await told.first(1)
         assert after_each_hello(sent) == [{"type": "emotion", "name": "happy", "weight": 0.4}]
         await page.wait_for_function(expression_near("happy", 0.4))
 
         await slide(page, "#avatar-emotion-weight", 70)
-        assert sent[-1] == {"type": "emotion", "name": "happy", "weight": 0.7}
+        # Playwright may report what the page sent, and the answers it acted on, later.
+        assert (await told.first(2))[-1] == {"type": "emotion", "name": "happy", "weight": 0.7}
         await page.wait_for_function(expression_near("happy", 0.7))
-        answers = [m for m in received if m["type"] == "emotion"]
-        assert [m["weight"] for m in answers] == [0.4, 0.7]
+        assert [m["weight"] for m in await answers.first(2)] == [0.4, 0.7]
 
         # Moved three times before any answer comes (arrow keys pressed quickly): the
         # answers to the older two, which come after, do not move it back.
@@ -1519,7 +1532,7 @@ async def test_the_strength_holds_an_emotion_at_part_of_its_weight(
         assert strengths[:3] == ["60%", "50%", "40%"]
         assert set(strengths[3:]) <= {"40%"}
         assert await page.input_value("#avatar-emotion-weight") == "40"
-        assert [m["weight"] for m in received if m["type"] == "emotion"][2:] == [0.6, 0.5, 0.4]
+        assert [m["weight"] for m in (await answers.first(5))[2:]] == [0.6, 0.5, 0.4]
 
         # A stream deck holds Sad at a quarter: the page's slider shows it.
         token = await page.get_attribute("#watch-link", "data-token")
@@ -1536,11 +1549,11 @@ async def test_the_strength_holds_an_emotion_at_part_of_its_weight(
         await page.wait_for_function(expression_near("sad", 0.25))
 
         await page.click("[data-emotion='']")
-        assert sent[-1] == {"type": "emotion", "name": None}
+        assert (await told.first(6))[-1] == {"type": "emotion", "name": None}
         await page.wait_for_function(expression_below("sad", 0.01))
         assert await page.input_value("#avatar-emotion-weight") == "25"
         await page.click("button[data-emotion=angry]")
-        assert sent[-1] == {"type": "emotion", "name": "angry", "weight": 0.25}
+        assert (await told.first(7))[-1] == {"type": "emotion", "name": "angry", "weight": 0.25}
         await page.wait_for_function(expression_near("angry", 0.25))
         assert browser.errors == []
 
@@ -1974,13 +1987,24 @@ async def test_the_relay_command_the_page_shows_feeds_a_vmc_app_across_stop_and_
             sys.executable, str(ROOT / "tests" / "light_relay.py"), *command[3:],
             "--to", f"127.0.0.1:{port}", stderr=asyncio.subprocess.PIPE, cwd=ROOT,
         )  # fmt: skip
+        said: list[bytes] = []
         try:
             await asyncio.wait_for(received.wait_frames(3), 90)
             # Stop and Start: the link is kept, and the relay (--wait) forwards the next stream.
             await page.click("#avatar-stop")
             await page.wait_for_selector("#avatar-start:enabled")
-            before = received.frames
             await start_session(browser)
+            # Counted from Start, the frames could all be the old session's last or the rest
+            # pose the relay sends its receivers while nothing comes: the link lost, it passed.
+            session = await page.get_attribute("body", "data-session")
+            assert relay.stderr is not None
+            watching = f"watching session {session},".encode()
+            async with asyncio.timeout(90):
+                while (line := await relay.stderr.readline()) and watching not in line:
+                    said.append(line)
+            said.append(line)
+            assert watching in line, b"".join(said).decode()
+            before = received.frames
             await asyncio.wait_for(received.wait_frames(before + 3), 90)
             assert relay.returncode is None
             # Copy command puts it on the clipboard, as shown.
@@ -2007,6 +2031,7 @@ async def test_the_relay_command_the_page_shows_feeds_a_vmc_app_across_stop_and_
             if relay.returncode is None:
                 relay.terminate()
             _, err = await relay.communicate()
+        err = b"".join(said) + err
         assert "Traceback" not in err.decode(), err.decode()
         assert browser.errors == []
 
@@ -2014,7 +2039,7 @@ async def test_the_relay_command_the_page_shows_feeds_a_vmc_app_across_stop_and_
 @contextlib.asynccontextmanager
 async def sending_vmc(
     make_avatar_client: MakeAvatarClient, tmp_path: Path
-) -> AsyncIterator[tuple[BrowserPage, list[dict[str, Any]], int, Received]]:
+) -> AsyncIterator[tuple[BrowserPage, Reported, int, Received]]:
     """The signer on camera, the page sending VMC to a real receiver the server allows, once
     three of its frames have come: the page, its hellos, the receiver's port and what it
     received."""
@@ -2125,8 +2150,9 @@ async def test_a_receiver_written_wrong_keeps_those_in_use_through_a_settings_ch
         session = await page.get_attribute("body", "data-session")
         await page.click("#avatar-mirror")
         await session_after(page, session)
-        assert hellos[-1]["mirror"] is False
-        assert hellos[-1]["vmc"] == [{"host": "127.0.0.1", "port": port}]
+        *_, hello = await hellos.first(2)
+        assert hello["mirror"] is False
+        assert hello["vmc"] == [{"host": "127.0.0.1", "port": port}]
         # The new session's own rigs reach the receiver, not only the old one's rest.
         frames = received.frames
         await received.wait_frames(frames + 5)
@@ -2170,9 +2196,10 @@ async def test_the_pages_settings_come_back_on_the_next_visit(
             assert await page.input_value("#avatar-emotion-weight") == "40"
             assert await page.inner_text("#avatar-emotion-weight-value") == "40%"
 
-            sent, _ = record_text(page)
+            told = Reported("emotion")
+            record_text(page, said=told)
             await start_session(browser)
-            hello = hellos[-1]
+            [hello] = await hellos.first(1)
             assert hello["mirror"] is False
             min_cutoff, beta = hello["smoothing"]["min_cutoff"], hello["smoothing"]["beta"]
             assert smoothing == f"{min_cutoff} Hz, β {beta}"
@@ -2182,8 +2209,9 @@ async def test_the_pages_settings_come_back_on_the_next_visit(
             # Kept from the last visit, the strength goes with the next button pressed.
             await page.click("button[data-emotion=happy]")
             await page.wait_for_function(expression_near("happy", 0.4))
-            emotions = [m for m in sent if m["type"] == "emotion"]
-            assert emotions == [{"type": "emotion", "name": "happy", "weight": 0.4}]
+            # Playwright may report what the page sent after the page has acted on the answer.
+            assert await told.first(1) == [{"type": "emotion", "name": "happy", "weight": 0.4}]
+            assert len(told) == 1, told
             assert browser.errors == []
 
 
@@ -2245,8 +2273,9 @@ async def test_the_smoothing_slider_moved_by_its_keys_starts_one_session(
             arg=since,
         )
         assert await page.input_value("#avatar-smoothing") == "9"
+        *_, hello = await hellos.first(2)
         assert len(hellos) == 2, hellos
-        assert hellos[-1]["smoothing"]["min_cutoff"] < 0.02  # smoother than the default's
+        assert hello["smoothing"]["min_cutoff"] < 0.02  # smoother than the default's
         await page.click("#avatar-stop")
         assert browser.errors == []
 
@@ -2270,7 +2299,8 @@ async def test_a_keyed_smoothing_move_then_mirror_starts_one_session(
             "(n) => Number(document.getElementById('avatar-stage').dataset.results) > n + 12",
             arg=since,
         )
+        *_, hello = await hellos.first(2)
         assert len(hellos) == 2, hellos
-        assert hellos[-1]["mirror"] is False
+        assert hello["mirror"] is False
         await page.click("#avatar-stop")
         assert browser.errors == []

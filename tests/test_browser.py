@@ -24,6 +24,7 @@ from playwright.async_api import Page
 from tests.browser import (
     BrowserPage,
     NetworkDown,
+    Reported,
     close_to,
     drop_link,
     drop_paths,
@@ -704,12 +705,14 @@ async def test_the_live_settings_come_back_on_the_next_visit(
         assert await page.is_checked("input[name=live-track][value=pose]")
         assert await page.input_value("#live-width") == "320"
         assert await page.input_value("#live-fps") == "10"
-        sent, _ = record_text(page)
+        hellos = Reported("hello")
+        record_text(page, said=hellos)
         await page.click("#live-start")
         await page.wait_for_function(
             "() => Number(document.getElementById('live-results').textContent) > 2"
         )
-        [hello] = [m for m in sent if m["type"] == "hello"]
+        [hello] = await hellos.first(1)
+        assert len(hellos) == 1, hellos
         assert (hello["track"], hello["fps"]) == ("pose", 10)
         assert await page.inner_text("#live-status") == "Tracking (pose)."
         assert browser.errors == []
@@ -732,7 +735,8 @@ async def test_a_setting_stepped_by_its_keys_starts_one_session(
     async with open_page(fake_camera_args(y4m)) as browser:
         page = browser.page
         await open_index(browser, client)
-        sent, _ = record_text(page)
+        hellos = Reported("hello")
+        record_text(page, said=hellos)
         await page.click("#live-start")
         await page.wait_for_function(
             "() => Number(document.getElementById('live-results').textContent) > 2"
@@ -752,7 +756,7 @@ async def test_a_setting_stepped_by_its_keys_starts_one_session(
             "(n) => Number(document.getElementById('live-results').textContent) > n + 12",
             arg=since,
         )
-        hellos = [m for m in sent if m["type"] == "hello"]
+        await hellos.first(2)
         assert [(h["track"], h["fps"]) for h in hellos] == [("holistic", 15), asked]
         await page.click("#live-stop")
         assert browser.errors == []

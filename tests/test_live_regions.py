@@ -83,6 +83,10 @@ async def test_the_coach_hears_a_card_change_not_every_frame(make_client: MakeCl
         await page.wait_for_function(
             "(card) => document.querySelector(card).dataset.phase", arg=card
         )
+        # The card may not have had the results after the first yet: its session's end
+        # comes after them all.
+        await person.ws.close()
+        await page.wait_for_selector(f"{card}[data-state=ended]", state="attached")
         assert await repeats(browser) == []
         # The phase flips with each rep, and the figure is redrawn with every frame: read
         # out, they drowned everything else the coach's screen reader had to say.

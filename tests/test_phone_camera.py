@@ -23,6 +23,7 @@ from tests.browser import (
     BrowserPage,
     NetworkDown,
     Readies,
+    Reported,
     fake_camera_args,
     hide_page,
     open_page,
@@ -192,7 +193,8 @@ async def test_a_frozen_page_pauses_and_goes_on_by_itself_when_shown(
     and says so; shown again, it resumes that session by itself and says what happened."""
     async with tracking(client, tmp_path) as browser:
         page = browser.page
-        sent, received = record_text(page)
+        hellos, readies = Reported("hello"), Reported("ready")
+        record_text(page, heard=readies, said=hellos)
         # The socket of the running session was opened before the recording began.
         await track_at_ten_fps(page)
         await wait_for_results(page, await results(page) + 2)
@@ -208,10 +210,11 @@ async def test_a_frozen_page_pauses_and_goes_on_by_itself_when_shown(
         await show_page(page, frozen=True)
         await wait_for_results(page, before + 2)
         assert await page.get_attribute("body", "data-paused") is None
-        readies = [m for m in received if m["type"] == "ready"]
-        hellos = [m for m in sent if m["type"] == "hello"]
+        # Playwright may report the resuming hello after the page has counted results.
+        [ready] = await readies.first(1)
+        await hellos.first(2)
         assert len(hellos) == 2
-        assert hellos[1]["resume"] == readies[0]["resume"]
+        assert hellos[1]["resume"] == ready["resume"]
         assert hellos[1]["fps"] == 10
         notice = await page.inner_text("#live-notice")
         assert notice.startswith("Tracking went on by itself after a pause of "), notice
@@ -249,7 +252,8 @@ async def test_a_muted_camera_pauses_the_session_until_its_picture_is_back(
     no picture to track, so the session pauses rather than sending the last one again."""
     async with tracking(client, tmp_path) as browser:
         page = browser.page
-        sent, received = record_text(page)
+        hellos, readies = Reported("hello"), Reported("ready")
+        record_text(page, heard=readies, said=hellos)
         await track_at_ten_fps(page)
         rested = when_resting(client.app[LIVE].tokens, monkeypatch)
         await page.evaluate(f"() => {CAMERA_TRACK_JS}.dispatchEvent(new Event('mute'))")
@@ -264,9 +268,10 @@ async def test_a_muted_camera_pauses_the_session_until_its_picture_is_back(
         before = await results(page)
         await page.evaluate(f"() => {CAMERA_TRACK_JS}.dispatchEvent(new Event('unmute'))")
         await wait_for_results(page, before + 2)
-        hellos = [m for m in sent if m["type"] == "hello"]
-        readies = [m for m in received if m["type"] == "ready"]
-        assert [h.get("resume") for h in hellos[1:]] == [readies[0]["resume"]]
+        # Playwright may report the resuming hello after the page has counted results.
+        [ready] = await readies.first(1)
+        await hellos.first(2)
+        assert [h.get("resume") for h in hellos[1:]] == [ready["resume"]]
         notice = await page.inner_text("#live-notice")
         assert notice.endswith(": the camera gave no picture."), notice
 
@@ -278,7 +283,8 @@ async def test_a_muted_camera_pauses_the_session_until_its_picture_is_back(
         before = await results(page)
         await page.evaluate(f"() => {CAMERA_TRACK_JS}.dispatchEvent(new Event('unmute'))")
         await wait_for_results(page, before + 2)
-        assert [m for m in sent if m["type"] == "hello"][-1]["fps"] == 5
+        await hellos.first(3)
+        assert [h["fps"] for h in hellos[2:]] == [5]
         assert browser.errors == []
 
 
@@ -289,7 +295,8 @@ async def test_a_camera_taken_while_hidden_is_opened_again_when_shown(
     screen): it says so, and opens it again by itself when it is shown."""
     async with tracking(client, tmp_path) as browser:
         page = browser.page
-        sent, received = record_text(page)
+        hellos, readies = Reported("hello"), Reported("ready")
+        record_text(page, heard=readies, said=hellos)
         await track_at_ten_fps(page)
         first = await page.evaluate(f"() => {CAMERA_TRACK_JS}.id")
         rested = when_resting(client.app[LIVE].tokens, monkeypatch)
@@ -314,9 +321,10 @@ async def test_a_camera_taken_while_hidden_is_opened_again_when_shown(
         again = await page.evaluate(f"() => [{CAMERA_TRACK_JS}.id, {CAMERA_TRACK_JS}.readyState]")
         assert again[0] != first
         assert again[1] == "live"
-        hellos = [m for m in sent if m["type"] == "hello"]
-        readies = [m for m in received if m["type"] == "ready"]
-        assert [h.get("resume") for h in hellos[1:]] == [readies[0]["resume"]]
+        # Playwright may report the resuming hello after the page has counted results.
+        [ready] = await readies.first(1)
+        await hellos.first(2)
+        assert [h.get("resume") for h in hellos[1:]] == [ready["resume"]]
         notice = await page.inner_text("#live-notice")
         assert notice.endswith(": the camera stopped and was opened again."), notice
         assert await page.is_disabled("#live-start")
@@ -361,6 +369,7 @@ async def test_a_vtubers_phone_frozen_in_a_pocket_keeps_the_obs_view_on_the_same
             arg=first,
         )
         await same_link_new_session(streamer, view, token)
+        await hellos.first(2)
         assert [h.get("resume") is not None for h in hellos] == [False, True]
         assert await streamer.is_disabled("#avatar-start")
         assert await streamer.get_attribute("body", "data-wake") == "held"
@@ -483,7 +492,8 @@ async def test_a_workout_paused_longer_than_the_grace_goes_on_as_a_new_one(
     async with first_rep_of_a_loop(client, tmp_path) as browser:
         page = browser.page
         token = await page.get_attribute("#coach-link", "data-token")
-        sockets = record_socket_urls(page)
+        opened = asyncio.Event()
+        sockets = record_socket_urls(page, lambda url: opened.set())
         rested = when_resting(client.app[LIVE].tokens, monkeypatch)
         if why == "muted":
             await page.evaluate(f"() => {track}.dispatchEvent(new Event('mute'))")
@@ -503,6 +513,9 @@ async def test_a_workout_paused_longer_than_the_grace_goes_on_as_a_new_one(
             arg=token,
         )
         new_token = await page.get_attribute("#coach-link", "data-token")
+        # Playwright may report the new socket after the page has read its ready.
+        async with asyncio.timeout(30):
+            await opened.wait()
         assert sockets == [routed_socket(client, str(new_token))]
         notice = await page.inner_text("#fitness-notice")
         assert notice.endswith("this is a new one."), notice
