@@ -353,9 +353,11 @@ export class CameraRun {
           // same way (its number changed), a screen reader said it fifteen times a second.
           // The readout counts the errors; the words change when the error does, its
           // server's words too (a smaller width still over the pixel limit kept the first
-          // size and the size to scale to).
+          // size and the size to scale to). Not the page's own: a too_big names each frame's
+          // byte count, new words for every frame, and was rewritten fifteen times a second.
           const shown = this.shownError;
-          if (shown?.code === message.code && shown.words === message.message && !this.notice.hidden && this.notice.textContent === shown.text) return;
+          const sameWords = PAGE_ERRORS.has(message.code) || shown?.words === message.message;
+          if (shown?.code === message.code && sameWords && !this.notice.hidden && this.notice.textContent === shown.text) return;
           const text = describeError(message);
           this.shownError = { code: message.code, words: message.message, text };
           showStatus(this.notice, text, "error");

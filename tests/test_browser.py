@@ -1514,6 +1514,36 @@ async def test_a_frame_error_repeated_on_every_frame_is_alerted_once(
         assert browser.errors == []
 
 
+async def test_a_frame_too_big_to_send_is_alerted_once_though_each_is_its_own_size(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """Every frame over --max-frame-bytes, which the page does not send: its words name each
+    frame's size, and the notice, an alert, was written again with every frame."""
+    client = await make_client(Config(workers=1, no_cache=True, max_frame_bytes=2000))
+    async with started_at_640(client, tmp_path) as browser:
+        page = browser.page
+        await page.wait_for_selector("#live-notice", state="visible")
+        notice = await page.inner_text("#live-notice")
+        assert notice.startswith("A frame was too big to send: a "), notice
+        await page.evaluate(
+            """() => {
+                 window.noticeWrites = 0;
+                 new MutationObserver(() => { window.noticeWrites += 1; }).observe(
+                   document.getElementById("live-notice"),
+                   { childList: true, characterData: true, subtree: true });
+               }"""
+        )
+        # Five seconds of frames not sent (fifteen a second) end in the stall's words.
+        await page.wait_for_function(
+            "() => document.getElementById('live-notice').textContent"
+            ".startsWith('No frame has gone to the server')"
+        )
+        # The stall's words are one write; each frame's words were one more (4 or 5 here).
+        assert await page.evaluate("window.noticeWrites") <= 2
+        await page.click("#live-stop")
+        assert browser.errors == []
+
+
 async def test_a_frame_error_of_the_same_code_with_new_words_is_said_anew(
     make_client: MakeClient, tmp_path: Path
 ) -> None:
