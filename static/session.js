@@ -310,6 +310,7 @@ export class LiveSession {
 
   // opened: whether the connection was made; a drop before that is a server not reached.
   closed(code, reason, opened) {
+    const answered = this.gotResult; // this connection's, before the reset forgets it
     this.socket = null;
     this.resetConnectionState();
     if (this.stopped) return;
@@ -326,7 +327,10 @@ export class LiveSession {
     }
     // The server's length limit (4004) is planned, not trouble, and asks for the next
     // session at once: an error-coloured countdown ("Reconnecting in 1 s…") read as a fault.
-    if (code === CLOSE.RENEW) {
+    // Only after a session that answered: a 4004 before any result (a --max-session-seconds
+    // shorter than a connection takes to answer) reconnected in a loop as fast as the server
+    // closed it, without end; it takes the backoff and its attempts, as any other close.
+    if (code === CLOSE.RENEW && answered) {
       this.lostAt ??= performance.now();
       this.clearTimers();
       this.connect();
