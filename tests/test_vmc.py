@@ -256,6 +256,12 @@ def test_an_ipv6_receiver_without_brackets_is_refused(text: str) -> None:
     assert parse_target("[fe80::1:2]:39539") == Target("fe80::1:2", 39539)
 
 
+def test_an_ipv6_receiver_in_brackets_without_a_port_is_told_of_its_port() -> None:
+    """A bracketed "[::1]" was told to put the address in brackets, which it had."""
+    with pytest.raises(ValueError, match="has no port between 1 and 65535"):
+        parse_target("[::1]")
+
+
 def test_a_port_in_other_decimal_digits_is_read() -> None:
     """Full-width digits, as a Japanese keyboard types them, are digits int() reads."""
     assert parse_target("127.0.0.1:\uff13\uff19\uff15\uff13\uff19") == Target("127.0.0.1", 39539)

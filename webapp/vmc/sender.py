@@ -50,9 +50,10 @@ def parse_target(text: str) -> Target:
         raise ValueError(f"{text!r} is not HOST:PORT")
     # isdigit() holds for "²", which int() refuses: "3953²" (a typo's superscript) was
     # "invalid literal for int() with base 10", Python's words, not which entry was wrong.
-    if ":" in host and not (host.strip().startswith("[") and host.strip().endswith("]")):
+    if ":" in host and not host.strip().startswith("["):
         # Unbracketed, the last colon was taken for the port: "fe80::1:2" (an address) was
-        # fe80::1 at port 2, and "::1" alone was refused as "':' is no IP address".
+        # fe80::1 at port 2, and "::1" alone was refused as "':' is no IP address". One in
+        # brackets with no port ("[::1]") is told of its port below, not of its brackets.
         raise ValueError(f"{text!r}: an IPv6 address goes in brackets, as [::1]:39539")
     if not port.isdecimal() or not 0 < int(port) < 65536:
         raise ValueError(f"{text!r} has no port between 1 and 65535")
