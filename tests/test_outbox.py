@@ -73,6 +73,35 @@ async def test_control_messages_go_first_and_their_backlog_is_bounded() -> None:
     assert ws.sent == [f"control {n}" for n in range(MAX_CONTROL_BACKLOG)] + ["result"]
 
 
+class FeedingSocket(FakeSocket):
+    """A peer for whom each control message sent brings another (an emotion pressed away
+    while the last press is on its way), `more` times."""
+
+    def __init__(self, more: int) -> None:
+        super().__init__()
+        self.box: Outbox | None = None
+        self.more = more
+
+    async def send_str(self, data: str) -> None:
+        await super().send_str(data)
+        if data.startswith("control") and self.more and self.box is not None:
+            self.more -= 1
+            self.box.put_control(f"control again {self.more}")
+
+
+async def test_control_messages_that_keep_coming_do_not_hold_the_result_back() -> None:
+    ws = FeedingSocket(more=20)
+    box, _, _ = outbox(ws)
+    ws.box = box
+    box.put_result(Frame(1, 0.0, b"a"), "result")
+    box.put_control("control")
+    box.start("test")
+    await until_sent(ws, 22)
+    await box.stop()
+    # Those waiting go first, then the result, before the ones that came meanwhile.
+    assert ws.sent.index("result") == 1, ws.sent
+
+
 async def test_stats_go_out_on_their_interval() -> None:
     ws = FakeSocket()
     box, _, _ = outbox(ws, stats_interval=0.01)

@@ -104,8 +104,10 @@ class Outbox:
             if self._stats is not None and time.monotonic() >= next_stats:
                 next_stats = time.monotonic() + self._stats_interval
                 self._control.append(self._stats())
-            # One at a time: those not yet sent when the writer stops are finish()'s.
-            while self._control:
+            # One at a time: those not yet sent when the writer stops are finish()'s. Only
+            # those waiting now: ones that keep coming (an emotion pressed away) went ahead
+            # of the result for as long as they came.
+            for _ in range(len(self._control)):
                 if not await self._send(self._control.pop(0)):
                     return
             if self._result is not None and not await self._gone():
