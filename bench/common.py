@@ -23,6 +23,7 @@ from typing import Any
 
 from swarm.config import SwarmConfig, validate
 from webapp.defaults import default_workers
+from webapp.flags import for_argparse, parse_int
 
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 300.0
@@ -35,16 +36,16 @@ def free_port() -> int:
         return port
 
 
-def worker_count(text: str) -> int:
-    """--workers of a benchmark: 0 was refused by the server it starts, after the model's
-    calibration had run a minute ("the server exited with 2; see None")."""
-    try:
-        count = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+def _at_least_one_worker(text: str) -> int:
+    count = parse_int(text)
     if count < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: a server needs at least 1 worker")
+        raise ValueError(f"{text!r}: a server needs at least 1 worker")
     return count
+
+
+# --workers of a benchmark: 0 was refused by the server it starts, after the model's
+# calibration had run a minute ("the server exited with 2; see None").
+worker_count = for_argparse(_at_least_one_worker)
 
 
 def add_workers_flag(parser: argparse.ArgumentParser) -> None:
