@@ -1683,14 +1683,8 @@ async def test_live_refusal_is_shown_and_the_page_retries_when_a_slot_frees(
 async def test_a_page_left_and_brought_back_by_back_says_it_stopped(
     client: Client, tmp_path: Path
 ) -> None:
-    y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=30)
-    async with open_page(fake_camera_args(y4m)) as browser:
+    async with tracking(client, tmp_path / "camera.y4m", frames=30) as browser:
         page = browser.page
-        await open_index(browser, client)
-        await page.click("#live-start")
-        await page.wait_for_function(
-            "() => Number(document.getElementById('live-results').textContent) > 0"
-        )
         # What the browser fires when it keeps the page for Back and shows it again
         # (Playwright turns that cache off, so the events are played).
         await page.evaluate(
@@ -1835,14 +1829,8 @@ async def test_a_session_renewed_at_the_servers_length_limit_is_no_error(
     (docs/protocol.md): the page waited the backoff under a red "The session reached the
     server's time limit. Reconnecting in 1 s…", as for a fault."""
     client = await make_client(Config(workers=1, no_cache=True, max_session_seconds=3))
-    y4m = write_y4m(ASL_VIDEO, tmp_path / "camera.y4m", frames=30)
-    async with open_page(fake_camera_args(y4m)) as browser:
+    async with tracking(client, tmp_path / "camera.y4m", frames=30) as browser:
         page = browser.page
-        await open_index(browser, client)
-        await page.click("#live-start")
-        await page.wait_for_function(
-            "() => Number(document.getElementById('live-results').textContent) > 0"
-        )
         await page.evaluate(
             """() => {
                  const status = document.getElementById("live-status");
