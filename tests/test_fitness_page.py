@@ -895,14 +895,21 @@ async def test_a_sets_time_reads_as_a_clock(client: Client) -> None:
     }
 
 
-@pytest.mark.browser
-async def test_a_set_without_reps_leaves_its_figures_empty_in_the_csv(client: Client) -> None:
+async def on_fitness_page(client: Client, script: str) -> Any:
+    """What `script` returns on the fitness page once it is ready, the page logging no
+    error."""
     async with open_page() as browser:
         page = browser.page
         await page.goto(str(client.make_url("/fitness")))
         await page.wait_for_selector("body[data-fitness-ready]", state="attached")
-        text = await page.evaluate(NO_REP_CSV_JS)
+        answer = await page.evaluate(script)
         assert browser.errors == []
+    return answer
+
+
+@pytest.mark.browser
+async def test_a_set_without_reps_leaves_its_figures_empty_in_the_csv(client: Client) -> None:
+    text = await on_fitness_page(client, NO_REP_CSV_JS)
     rows = list(csv.reader(io.StringIO(text)))
     assert rows[0] == CSV_HEADER
     none, two = (dict(zip(CSV_HEADER, row, strict=True)) for row in rows[1:])
@@ -1086,12 +1093,7 @@ MIDNIGHT_JS = (
 async def test_a_set_begun_after_midnight_is_dated_on_its_own_day(client: Client) -> None:
     """A workout begun at 23:50 with a set at 00:10: the log and its CSV dated that set
     with the workout's start, the day before."""
-    async with open_page() as browser:
-        page = browser.page
-        await page.goto(str(client.make_url("/fitness")))
-        await page.wait_for_selector("body[data-fitness-ready]", state="attached")
-        seen = await page.evaluate(MIDNIGHT_JS)
-        assert browser.errors == []
+    seen = await on_fitness_page(client, MIDNIGHT_JS)
     dates = ["2026-12-02 23:50", "2026-12-03 00:10"]
     assert seen == {"dates": dates, "reloaded": dates, "csv": dates}
 
