@@ -1481,6 +1481,15 @@ async def test_frames_over_the_servers_size_are_said_not_blamed_on_the_tracker(
         assert browser.errors == []
 
 
+# Counts in window.noticeWrites each time the live notice is written from now on.
+COUNT_NOTICE_WRITES_JS = """() => {
+  window.noticeWrites = 0;
+  new MutationObserver(() => { window.noticeWrites += 1; }).observe(
+    document.getElementById("live-notice"),
+    { childList: true, characterData: true, subtree: true });
+}"""
+
+
 async def test_a_frame_error_repeated_on_every_frame_is_alerted_once(
     make_client: MakeClient, tmp_path: Path
 ) -> None:
@@ -1492,15 +1501,8 @@ async def test_a_frame_error_repeated_on_every_frame_is_alerted_once(
         await page.wait_for_selector("#live-notice", state="visible")
         notice = await page.inner_text("#live-notice")
         assert notice.startswith("A frame had more pixels than the server allows"), notice
-        sent = await page.evaluate(
-            """() => {
-                 window.noticeWrites = 0;
-                 new MutationObserver(() => { window.noticeWrites += 1; }).observe(
-                   document.getElementById("live-notice"),
-                   { childList: true, characterData: true, subtree: true });
-                 return Number(document.getElementById("live-stage").dataset.sent);
-               }"""
-        )
+        await page.evaluate(COUNT_NOTICE_WRITES_JS)
+        sent = int(await page.get_attribute("#live-stage", "data-sent") or 0)
         # Ten more refused frames, each answered with the same error.
         await page.wait_for_function(
             "(sent) => Number(document.getElementById('live-errors').textContent) >= sent + 10",
@@ -1525,14 +1527,7 @@ async def test_a_frame_too_big_to_send_is_alerted_once_though_each_is_its_own_si
         await page.wait_for_selector("#live-notice", state="visible")
         notice = await page.inner_text("#live-notice")
         assert notice.startswith("A frame was too big to send: a "), notice
-        await page.evaluate(
-            """() => {
-                 window.noticeWrites = 0;
-                 new MutationObserver(() => { window.noticeWrites += 1; }).observe(
-                   document.getElementById("live-notice"),
-                   { childList: true, characterData: true, subtree: true });
-               }"""
-        )
+        await page.evaluate(COUNT_NOTICE_WRITES_JS)
         # Five seconds of frames not sent (fifteen a second) end in the stall's words.
         await page.wait_for_function(
             "() => document.getElementById('live-notice').textContent"
